@@ -1,0 +1,90 @@
+# binmig: build, test, bench.  `make` builds everything into build/,
+# `make test` builds an ASan/UBSan variant into build/asan/ and runs the
+# unit and end-to-end tests.
+
+CC ?= gcc
+BUILD ?= build
+WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -Imigrator
+OPT ?= -O2
+CFLAGS ?= $(OPT)
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := -lcapstone -lz -lcrypto
+
+LIB_SRCS := $(filter-out migrator/binmig.c,$(wildcard migrator/*.c))
+LIB_OBJS := $(patsubst migrator/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+E2E_PROG_SRCS := $(wildcard tests/progs/*.c)
+E2E_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(E2E_PROG_SRCS))
+# Static builds of some of them (tests/e2e/static.sh).
+E2E_PROGS += $(BUILD)/progs/heap-static $(BUILD)/progs/misc-static
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all binmig workloads deps test unit-test e2e-test bench clean thesis
+all: binmig workloads
+
+binmig: $(BUILD)/binmig
+
+$(BUILD)/obj/%.o: migrator/%.c $(wildcard migrator/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libbinmig.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/binmig: $(BUILD)/obj/binmig.o $(BUILD)/libbinmig.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Test programs are built without sanitizers: they are the targets that get
+# migrated, and must be ordinary processes.
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) -mavx2 -o $@ $< -lpthread
+
+$(BUILD)/progs/%-static: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) -static -o $@ $< -lpthread
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -o $@ $<
+
+workloads:
+	$(MAKE) -C workloads
+
+# Debian packages the build, the tests and the harness need.  Idempotent and
+# quick when everything is present.
+DEB_PKGS := build-essential pkg-config libcapstone-dev zlib1g-dev libssl-dev libcmocka-dev \
+	gnuplot-nox mono-runtime mono-mcs iproute2 procps
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "dependencies present"; fi
+
+# The test build: binmig and its unit tests with ASan and UBSan.
+ASAN_BUILD := $(BUILD)/asan
+test-build:
+	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN)" OPT=-O1 $(ASAN_BUILD)/binmig \
+		$(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS))
+	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
+
+test: test-build
+	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
+
+bench: all $(E2E_PROGS) $(TOOLS)
+	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench
+
+clean:
+	rm -rf $(BUILD)
+	$(MAKE) -C workloads clean

@@ -1,0 +1,123 @@
+/* The image: a self-describing stream of typed, CRC-checked sections.
+ * One encoder serves files and sockets alike (it only ever appends), one
+ * decoder checks everything before handing it on.  Format: docs/image-format.md. */
+#ifndef BINMIG_IMAGE_H
+#define BINMIG_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "state.h"
+
+#define BM_IMAGE_VERSION 1
+/* Largest run of pages in one PAGES section (and so the reader's buffer). */
+#define BM_IMAGE_MAX_RUN_PAGES 1024
+
+enum bm_section_type {
+	BM_SEC_PROCESS = 1, /* identity, ids, comm, personality, umask, cwd, root, rlimits, mm fields, auxv, exe */
+	BM_SEC_VMAS = 2,    /* every VMA */
+	BM_SEC_FDS = 3,     /* every file descriptor */
+	BM_SEC_SIGNALS = 4, /* the 64 handlers and the process-wide pending signals */
+	BM_SEC_THREAD = 5,  /* one per thread: registers, xstate, mask, altstack, rseq, robust list, pending, code window */
+	BM_SEC_PAGES = 6,   /* a run of consecutive pages with their contents (raw or zlib) */
+	BM_SEC_ZERO = 7,    /* a run of consecutive present pages that are all zero (no contents) */
+	BM_SEC_END = 8,     /* totals: sections and pages written, so truncation is detected */
+};
+
+/* Where encoded bytes go.  Must write everything or return a negative
+ * errno.  The file/socket sink is bm_fd_sink; the transport supplies its
+ * own (framing). */
+struct bm_sink {
+	int (*writev)(void *ctx, const struct iovec *iov, int iovcnt);
+	void *ctx;
+};
+
+/* Where encoded bytes come from.  Must fill the whole buffer, or return
+ * 0 at a clean end of input before the first byte, or a negative errno. */
+struct bm_source {
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	void *ctx;
+};
+
+/* A sink/source over a plain file descriptor (file, pipe or socket). */
+struct bm_sink bm_fd_sink(int *fd);
+struct bm_source bm_fd_source(int *fd);
+
+struct bm_image_counters {
+	uint64_t bytes;          /* bytes of image produced or consumed, headers included */
+	uint64_t sections;
+	uint64_t pages_stored;   /* pages whose contents are in the image */
+	uint64_t pages_zero;     /* present all-zero pages recorded without contents */
+	uint64_t page_bytes_raw; /* uncompressed size of stored pages */
+	uint64_t page_bytes_encoded; /* their size in the image */
+};
+
+struct bm_image_writer {
+	struct bm_sink sink;
+	int zlib_level;          /* -1: no compression; 1..9 zlib level */
+	struct bm_image_counters count;
+	void *zbuf;              /* compression scratch, allocated on first use */
+	size_t zbuf_size;
+	void *zstream;
+	bool finished;
+};
+
+/* Starts an image: writes the file header.  zlib_level -1 disables
+ * compression (the default everywhere); a run that does not shrink is
+ * stored raw. */
+int bm_image_writer_init(struct bm_image_writer *w, struct bm_sink sink, int zlib_level);
+/* PROCESS, VMAS, FDS, SIGNALS and one THREAD per thread, in that order. */
+int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p);
+/* Page runs: any number, in any address order, after the process sections.
+ * npages <= BM_IMAGE_MAX_RUN_PAGES. */
+int bm_image_write_pages(struct bm_image_writer *w, uint64_t addr, const void *data, uint32_t npages);
+int bm_image_write_zero(struct bm_image_writer *w, uint64_t addr, uint32_t npages);
+/* Writes END.  The image is complete only after this. */
+int bm_image_writer_finish(struct bm_image_writer *w);
+void bm_image_writer_free(struct bm_image_writer *w);
+
+/* One run of pages returned by the reader. */
+struct bm_page_run {
+	uint64_t addr;
+	uint32_t npages;
+	bool zero;               /* all-zero pages, data is NULL */
+	const uint8_t *data;     /* npages * 4096 bytes, valid until the next call */
+};
+
+/* Called for every section the reader accepts (for `inspect`). */
+typedef void (*bm_section_cb)(void *ctx, uint32_t type, uint64_t offset, uint64_t length, uint32_t encoded_flags);
+
+struct bm_image_reader {
+	struct bm_source source;
+	struct bm_image_counters count;
+	bm_section_cb on_section;
+	void *on_section_ctx;
+	uint8_t *buf;            /* section payload buffer */
+	size_t buf_size;
+	uint8_t *pages;          /* decompressed pages */
+	size_t pages_size;
+	void *zstream;
+	uint32_t version;
+	bool ended;
+};
+
+/* Reads and checks the file header.  Errors are reported with bm_error
+ * (BM_EXIT_IMAGE for bad content, BM_EXIT_IO for read failures). */
+int bm_image_reader_init(struct bm_image_reader *r, struct bm_source source);
+/* Reads PROCESS .. the last THREAD into *p (which the caller frees with
+ * bm_process_free).  Every field is range-checked. */
+int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p);
+/* Next page run: 1 with *run filled, 0 after a valid END (totals checked),
+ * negative on error. */
+int bm_image_next_pages(struct bm_image_reader *r, struct bm_page_run *run);
+void bm_image_reader_free(struct bm_image_reader *r);
+
+const char *bm_section_name(uint32_t type);
+
+/* CRC-32C (Castagnoli), hardware accelerated where the CPU has SSE4.2. */
+uint32_t bm_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,105 @@
+/* Readers of /proc/PID files.  Each parser works on text so that it can be
+ * tested against captured samples; the bm_read_* functions read the live
+ * file and call the parser.  Return 0 or a negative errno; parse errors are
+ * -EINVAL.  These functions do not call bm_error: the caller knows what
+ * the failure means. */
+#ifndef BINMIG_PROCFS_H
+#define BINMIG_PROCFS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One line of /proc/PID/maps. */
+struct bm_maps_entry {
+	uint64_t start, end;
+	char perms[5];           /* "rwxp" / "r--s" ... */
+	uint64_t offset;
+	uint32_t dev_major, dev_minor;
+	uint64_t inode;
+	char path[PATH_MAX];     /* "" for anonymous; "[heap]", "[stack]", "[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[anon:NAME]", a file path (may contain spaces) */
+	bool deleted;            /* path ended in " (deleted)", which is stripped from path */
+	uint32_t vmflags;        /* BM_VMFLAG_* from smaps, filled by bm_read_smaps_vmflags */
+};
+
+/* smaps "VmFlags:" two-letter codes binmig cares about. */
+#define BM_VMFLAG_GD 0x01u  /* grows down */
+#define BM_VMFLAG_SH 0x02u  /* shared */
+#define BM_VMFLAG_HG 0x04u  /* MADV_HUGEPAGE */
+#define BM_VMFLAG_NH 0x08u  /* MADV_NOHUGEPAGE */
+#define BM_VMFLAG_DD 0x10u  /* MADV_DONTDUMP */
+#define BM_VMFLAG_LO 0x20u  /* locked */
+#define BM_VMFLAG_SL 0x40u  /* sealed system mapping */
+#define BM_VMFLAG_IO 0x80u  /* memory mapped I/O (VM_IO) */
+#define BM_VMFLAG_PF 0x100u /* pure PFN range (VM_PFNMAP) */
+
+int bm_parse_maps_line(const char *line, struct bm_maps_entry *e);
+/* Parses a whole maps text into a malloc'd array. */
+int bm_parse_maps(const char *text, struct bm_maps_entry **out, size_t *n);
+int bm_read_maps(pid_t pid, struct bm_maps_entry **out, size_t *n);
+/* Parses a whole smaps text and sets vmflags of the matching entries
+ * (matched by start address). */
+int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n);
+int bm_read_smaps_vmflags(pid_t pid, struct bm_maps_entry *e, size_t n);
+
+/* /proc/PID/status */
+struct bm_proc_status {
+	char name[64];           /* "Name:" with the kernel's escaping undone */
+	char state;              /* 'R', 'S', 'D', 'T', 't', 'Z', 'X', 'I' */
+	pid_t tgid, pid, ppid, tracer_pid;
+	int threads;
+	uint32_t umask;          /* "Umask:" */
+	bool kthread;            /* "Kthread: 1" (kernels >= 6.7) */
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
+};
+int bm_parse_status(const char *text, struct bm_proc_status *s);
+int bm_read_status(pid_t pid, struct bm_proc_status *s);
+
+/* /proc/PID/stat (and /proc/PID/task/TID/stat).  comm may contain spaces
+ * and parentheses: it runs from the first '(' to the last ')'. */
+struct bm_proc_stat {
+	pid_t pid;
+	char comm[64];
+	char state;
+	pid_t ppid, pgrp, session;
+	uint32_t flags;          /* PF_* (PF_KTHREAD = 0x00200000) */
+	uint64_t num_threads;
+	uint64_t starttime;
+	uint64_t start_code, end_code, start_stack;    /* fields 26-28 */
+	uint64_t start_data, end_data, start_brk;      /* fields 45-47 */
+	uint64_t arg_start, arg_end, env_start, env_end; /* fields 48-51 */
+	int exit_code;           /* field 52 */
+};
+int bm_parse_stat(const char *text, struct bm_proc_stat *s);
+int bm_read_stat(pid_t pid, struct bm_proc_stat *s);
+
+/* /proc/PID/fdinfo/FD */
+struct bm_fdinfo {
+	uint64_t pos;
+	uint32_t flags;          /* octal "flags:" */
+	uint32_t mnt_id;
+	uint64_t ino;
+	bool has_eventfd;        /* "eventfd-count:" present */
+	uint64_t eventfd_count;
+};
+int bm_parse_fdinfo(const char *text, struct bm_fdinfo *f);
+int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f);
+
+/* Sorted lists of open descriptors and of thread ids (malloc'd). */
+int bm_list_fds(pid_t pid, int **fds, size_t *n);
+int bm_list_tids(pid_t pid, pid_t **tids, size_t *n);
+
+/* /proc/PID/auxv as 64-bit words, AT_NULL pair included. */
+int bm_read_auxv(pid_t pid, uint64_t *words, uint32_t max_words, uint32_t *nwords);
+
+/* readlink of /proc/PID/fd/FD (or any link), NUL terminated; " (deleted)"
+ * is stripped and reported in *deleted (may be NULL). */
+int bm_readlink(const char *link, char *buf, size_t len, bool *deleted);
+
+/* Reads a whole (proc) file into a malloc'd NUL-terminated buffer. */
+int bm_read_text(const char *path, char **text, size_t *len);
+
+#endif

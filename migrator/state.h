@@ -1,0 +1,177 @@
+/* The process model: everything binmig carries from the source to the
+ * destination except page contents, which stream separately (image.h).
+ * The dump side fills it from /proc and ptrace, the image encodes it, the
+ * restore side rebuilds the process from it.  All addresses are in the
+ * target's address space. */
+#ifndef BINMIG_STATE_H
+#define BINMIG_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/user.h>
+
+#define BM_PAGE_SIZE 4096UL
+#define BM_NSIG 64              /* signals 1..64 */
+#define BM_NRLIMITS 16          /* RLIMIT_CPU .. RLIMIT_RTTIME */
+#define BM_AUXV_MAX 64          /* auxv words, pairs included (AT_VECTOR_SIZE is 2*(2+20+...)) */
+#define BM_SIGINFO_SIZE 128
+#define BM_MAX_GROUPS 64
+#define BM_CODE_WINDOW 96       /* bytes of code kept around each thread's rip */
+#define BM_CODE_BEFORE 64       /* of which before rip */
+
+/* Identity of a file at dump time; restore refuses a file that changed. */
+struct bm_file_id {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t size;
+	int64_t mtime_ns;
+};
+
+enum bm_vma_kind {
+	BM_VMA_ANON = 1,        /* private or shared anonymous memory (heap and stack included) */
+	BM_VMA_FILE = 2,        /* mapping of a regular file */
+	BM_VMA_VDSO = 3,        /* [vdso] */
+	BM_VMA_VVAR = 4,        /* [vvar] */
+	BM_VMA_VVAR_VCLOCK = 5, /* [vvar_vclock] */
+	BM_VMA_VSYSCALL = 6,    /* [vsyscall]: fixed by the kernel, recorded for inspect only */
+};
+
+/* bm_vma.flags */
+#define BM_VMA_SHARED 0x1u    /* MAP_SHARED (else private) */
+#define BM_VMA_HEAP 0x2u      /* [heap] */
+#define BM_VMA_STACK 0x4u     /* [stack] */
+#define BM_VMA_GROWSDOWN 0x8u /* VM_GROWSDOWN ("gd" in smaps VmFlags) */
+#define BM_VMA_DELETED 0x10u  /* file was " (deleted)" at dump */
+#define BM_VMA_SHMEM 0x20u    /* shared anonymous (/dev/zero, MAP_SHARED|MAP_ANONYMOUS, "/SYSV..."), contents stored */
+#define BM_VMA_HUGEPAGE 0x40u /* MADV_HUGEPAGE was set ("hg") */
+#define BM_VMA_NOHUGEPAGE 0x80u /* MADV_NOHUGEPAGE was set ("nh") */
+#define BM_VMA_DONTDUMP 0x100u /* MADV_DONTDUMP ("dd") */
+#define BM_VMA_LOCKED 0x200u  /* mlocked ("lo") */
+
+struct bm_vma {
+	uint64_t start, end;    /* [start, end), page aligned */
+	uint32_t prot;          /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	uint32_t kind;          /* enum bm_vma_kind */
+	uint32_t flags;         /* BM_VMA_* */
+	uint64_t pgoff;         /* file offset in bytes (BM_VMA_FILE) */
+	char *path;             /* mapped file (BM_VMA_FILE), malloc'd; NULL otherwise */
+	struct bm_file_id file; /* BM_VMA_FILE only */
+};
+
+enum bm_fd_kind {
+	BM_FD_REGULAR = 1,   /* regular file: path, flags, offset */
+	BM_FD_DIRECTORY = 2, /* opened directory */
+	BM_FD_DEVICE = 3,    /* character device from the safe list: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom */
+	BM_FD_PIPE = 4,      /* (later issue) pipe, both ends inside the process */
+	BM_FD_EVENTFD = 5,   /* (later issue) */
+	BM_FD_FIFO = 6,      /* named FIFO, reopened by path (its buffer stays in the kernel with the other end) */
+};
+
+struct bm_fd {
+	int32_t fd;
+	uint32_t kind;          /* enum bm_fd_kind */
+	uint32_t flags;         /* open(2) flags as in fdinfo "flags:" (O_ACCMODE, O_APPEND, O_NONBLOCK, O_CLOEXEC, ...) */
+	uint64_t pos;           /* file offset */
+	int32_t shares_with;    /* lower fd number that refers to the same open file (kcmp), or -1 */
+	uint32_t mode;          /* st_mode at dump */
+	uint64_t rdev;          /* BM_FD_DEVICE */
+	char *path;             /* malloc'd */
+	struct bm_file_id file; /* BM_FD_REGULAR */
+};
+
+/* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
+struct bm_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+/* A queued signal, as PTRACE_PEEKSIGINFO returns it (raw siginfo_t). */
+struct bm_siginfo {
+	uint8_t raw[BM_SIGINFO_SIZE];
+};
+
+/* How a thread stopped, decided at dump by analysing the code at its
+ * instruction pointer (analysis.h) and its registers. */
+enum bm_stop_kind {
+	BM_STOP_USER = 1,            /* in user code, not in a system call */
+	BM_STOP_SYSCALL_RESTART = 2, /* in a system call that the kernel restarts (rax holds -ERESTART*) */
+	BM_STOP_SYSCALL_DONE = 3,    /* a system call had completed (or returned -EINTR because of the stop) */
+};
+
+struct bm_thread {
+	int32_t tid;
+	uint32_t stop_kind;            /* enum bm_stop_kind */
+	struct user_regs_struct regs;  /* GPRs incl. fs_base/gs_base, orig_rax as the kernel reported them */
+	uint8_t *xstate;               /* NT_X86_XSTATE, malloc'd */
+	uint32_t xstate_len;
+	uint64_t sigmask;
+	uint64_t altstack_sp;          /* sigaltstack */
+	uint64_t altstack_size;
+	uint32_t altstack_flags;       /* SS_DISABLE / SS_AUTODISARM */
+	uint64_t rseq_addr;            /* 0 = not registered */
+	uint32_t rseq_len;
+	uint32_t rseq_sig;
+	uint64_t robust_list;          /* head, 0 = none */
+	uint64_t robust_list_len;
+	uint64_t clear_child_tid;      /* set_tid_address, 0 = none */
+	struct bm_siginfo *pending;    /* thread-directed pending signals, malloc'd */
+	uint32_t npending;
+	/* Code around rip captured at dump, so that `inspect` can disassemble
+	 * it from the image alone: code_len bytes starting at code_addr
+	 * (normally rip - 64 .. rip + 32, clipped to readable memory). */
+	uint64_t code_addr;
+	uint32_t code_len;
+	uint8_t code[BM_CODE_WINDOW];
+};
+
+/* prctl(PR_SET_MM_MAP) fields and the exe link. */
+struct bm_mm {
+	uint64_t start_code, end_code;
+	uint64_t start_data, end_data;
+	uint64_t start_brk, brk;
+	uint64_t start_stack;
+	uint64_t arg_start, arg_end;
+	uint64_t env_start, env_end;
+	uint64_t auxv[BM_AUXV_MAX];
+	uint32_t auxv_len;             /* words used in auxv, AT_NULL pair included */
+	char *exe_path;                /* /proc/PID/exe at dump, malloc'd */
+	struct bm_file_id exe_file;
+};
+
+struct bm_rlimit {
+	uint64_t cur, max;
+};
+
+struct bm_process {
+	int32_t pid;
+	int32_t ppid, pgid, sid;       /* informational except for session/group re-creation */
+	char comm[16];                 /* NUL terminated */
+	uint32_t personality;
+	uint32_t umask;
+	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
+	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
+	uint32_t groups[BM_MAX_GROUPS];
+	uint32_t dumpable;             /* prctl(PR_GET_DUMPABLE) */
+	char *cwd;                     /* malloc'd */
+	char *root;                    /* malloc'd */
+	struct bm_rlimit rlimits[BM_NRLIMITS];
+	struct bm_mm mm;
+
+	struct bm_vma *vmas;           /* sorted by start, malloc'd */
+	uint32_t nvmas;
+	struct bm_fd *fds;             /* sorted by fd, malloc'd */
+	uint32_t nfds;
+	struct bm_sigaction sigactions[BM_NSIG]; /* index = signal number - 1 */
+	struct bm_siginfo *shared_pending;       /* process-directed pending signals, malloc'd */
+	uint32_t nshared_pending;
+	struct bm_thread *threads;     /* threads[0] is the thread group leader, malloc'd */
+	uint32_t nthreads;
+};
+
+/* Frees everything the process model owns and zeroes it. */
+void bm_process_free(struct bm_process *p);
+
+#endif
