@@ -1,0 +1,26 @@
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void bm_process_free(struct bm_process *p)
+{
+	if (!p)
+		return;
+	for (uint32_t i = 0; p->vmas && i < p->nvmas; i++)
+		free(p->vmas[i].path);
+	free(p->vmas);
+	for (uint32_t i = 0; p->fds && i < p->nfds; i++)
+		free(p->fds[i].path);
+	free(p->fds);
+	for (uint32_t i = 0; p->threads && i < p->nthreads; i++) {
+		free(p->threads[i].xstate);
+		free(p->threads[i].pending);
+	}
+	free(p->threads);
+	free(p->shared_pending);
+	free(p->cwd);
+	free(p->root);
+	free(p->mm.exe_path);
+	memset(p, 0, sizeof *p);
+}
