@@ -1,0 +1,352 @@
+/* The binmig command line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "inspect.h"
+#include "log.h"
+#include "restore.h"
+#include "stats.h"
+
+#define EXIT_CODES_HELP                                                                                     \
+	"Exit status:\n"                                                                                    \
+	"  0  success\n"                                                                                    \
+	"  1  internal or system failure\n"                                                                 \
+	"  2  bad command line\n"                                                                           \
+	"  3  the target cannot be dumped (no such process, kernel thread, zombie, already traced,\n"       \
+	"     binmig itself, not permitted)\n"                                                              \
+	"  4  the target holds state binmig cannot migrate (the process is left running, untouched)\n"     \
+	"  5  the image is not a valid binmig image (truncated, corrupt, wrong magic or version)\n"         \
+	"  6  restore is impossible here (PID taken, mapped file missing or changed since the dump)\n"      \
+	"  7  reading or writing the image failed\n"                                                        \
+	"  8  network, authentication or protocol failure with the peer\n"
+
+static void usage_main(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig COMMAND [OPTIONS]\n"
+		"\n"
+		"User-level process migration at the binary level: a process is frozen with ptrace,\n"
+		"its registers, memory, files and signal state are written to an image, and the\n"
+		"process is rebuilt from the image with the same PID, carrying on where it stopped.\n"
+		"\n"
+		"Commands:\n"
+		"  dump PID -o IMAGE     checkpoint a running process to IMAGE (and terminate it)\n"
+		"  restore IMAGE         rebuild the process from IMAGE; prints its PID\n"
+		"  inspect IMAGE         show what an image holds, and the code where each thread stopped\n"
+		"  help [COMMAND]        this text, or a command's\n"
+		"\n"
+		"Global options (before the command):\n"
+		"  -v, --verbose         print progress and every error, not just the first\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"`binmig COMMAND --help` describes a command.\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_dump(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig dump PID -o IMAGE [--leave-running] [--compress none|zlib[:LEVEL]]\n"
+		"                   [--stats csv|json]\n"
+		"\n"
+		"Freezes process PID (single-threaded, x86-64, any program the caller may ptrace),\n"
+		"writes its complete state to IMAGE and, once IMAGE is safely on disk (fsync), kills\n"
+		"the process.  The image is written to IMAGE.partial and renamed when complete, so a\n"
+		"failed dump never leaves a truncated IMAGE; on any failure the process runs on.\n"
+		"\n"
+		"  -o, --output IMAGE        where to write the image (required)\n"
+		"      --leave-running       let the process run on after the dump instead of killing it\n"
+		"      --compress none|zlib[:LEVEL]\n"
+		"                            compress page data with zlib (level 1-9, default 1); runs\n"
+		"                            that do not shrink are stored raw.  Default: none\n"
+		"      --stats csv|json      print phase timings (suspend, checkpoint) and counters\n"
+		"\n"
+		"Refused with exit status 4, leaving the process running: descriptors other than\n"
+		"regular files, directories, /dev/null, /dev/zero, /dev/full, /dev/random,\n"
+		"/dev/urandom and read ends of named FIFOs (sockets, pipes, terminals, eventfd, ...);\n"
+		"more than one thread; deleted mapped files; device memory.\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_restore(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig restore IMAGE [--stats csv|json]\n"
+		"\n"
+		"Rebuilds the process saved in IMAGE with the same PID, memory, registers, files and\n"
+		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
+		"Fails (status 6) if the PID is in use, or if a mapped file is missing or changed\n"
+		"since the dump; a PID held by a zombie about to be reaped is waited for (5 s).\n"
+		"On failure no part of the process is left behind.\n"
+		"\n"
+		"      --stats csv|json      print phase timings (address-space restore, context\n"
+		"                            restore) and counters after the PID\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_inspect(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig inspect IMAGE\n"
+		"\n"
+		"Checks every section of IMAGE and prints them, the process identity, its memory\n"
+		"areas, descriptors, signal handlers, and for each thread its registers, how it\n"
+		"stopped (in user code, or in which system call and how that call resumes) and a\n"
+		"disassembly of the code around its instruction pointer, the stop marked with =>.\n\n" EXIT_CODES_HELP);
+}
+
+static int usage_error(void (*usage)(FILE *), const char *fmt, const char *arg)
+{
+	fprintf(stderr, "binmig: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	(void)usage;
+	fprintf(stderr, "Try 'binmig --help'.\n");
+	return BM_EXIT_USAGE;
+}
+
+static int parse_compress(const char *text, int *level)
+{
+	if (strcmp(text, "none") == 0) {
+		*level = -1;
+		return 0;
+	}
+	if (strcmp(text, "zlib") == 0) {
+		*level = 1;
+		return 0;
+	}
+	if (strncmp(text, "zlib:", 5) == 0 && text[5] >= '1' && text[5] <= '9' && text[6] == 0) {
+		*level = text[5] - '0';
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_pid(const char *text, pid_t *pid)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || *end || end == text || v <= 0 || v > INT_MAX)
+		return -1;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+static int sync_dir_of(const char *path)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
+		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	const char *output = NULL;
+	bool leave_running = false;
+	int level = -1;
+	enum bm_stats_format fmt = BM_STATS_NONE;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': output = optarg; break;
+		case 'L': leave_running = true; break;
+		case 'c':
+			if (parse_compress(optarg, &level) < 0)
+				return usage_error(usage_dump, "bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
+			break;
+		case 's':
+			if (bm_stats_parse_format(optarg, &fmt) < 0)
+				return usage_error(usage_dump, "bad --stats value '%s' (csv or json)", optarg);
+			break;
+		case 'h': usage_dump(stdout); return 0;
+		default: return usage_error(usage_dump, "%s", "bad option for dump");
+		}
+	}
+	pid_t pid;
+	if (optind != argc - 1)
+		return usage_error(usage_dump, "%s", "dump takes exactly one PID");
+	if (parse_pid(argv[optind], &pid) < 0)
+		return usage_error(usage_dump, "'%s' is not a PID", argv[optind]);
+	if (!output)
+		return usage_error(usage_dump, "%s", "dump needs -o IMAGE");
+
+	struct bm_stats st;
+	bm_stats_init(&st);
+	uint64_t t0 = bm_now_us();
+	struct bm_frozen f;
+	if (bm_freeze(pid, &f, &st) < 0)
+		return bm_exit_code();
+
+	char partial[PATH_MAX];
+	snprintf(partial, sizeof partial, "%s.partial", output);
+	int fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc;
+	if (fd < 0) {
+		rc = bm_error_errno(BM_EXIT_IO, errno, "cannot create %s", partial);
+	} else {
+		struct bm_image_writer w;
+		rc = bm_image_writer_init(&w, bm_fd_sink(&fd), level);
+		if (rc == 0)
+			rc = bm_checkpoint(&f, &w, &st);
+		bm_image_writer_free(&w);
+		if (rc == 0 && fsync(fd) < 0)
+			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync %s", partial);
+		if (close(fd) < 0 && rc == 0)
+			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot close %s", partial);
+		if (rc == 0 && rename(partial, output) < 0)
+			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot rename %s to %s", partial, output);
+		if (rc == 0 && sync_dir_of(output) < 0)
+			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync the directory of %s", output);
+		if (rc < 0)
+			unlink(partial);
+	}
+	/* Only a complete image on disk allows the original to go. */
+	int rrc = bm_release(&f, rc == 0 && !leave_running);
+	if (rc < 0 || rrc < 0)
+		return bm_exit_code();
+	st.total_us = (int64_t)(bm_now_us() - t0);
+	st.pid = pid;
+	bm_stats_print(stdout, &st, fmt);
+	return 0;
+}
+
+static int open_image(const char *path, int *fd, struct bm_image_reader *r)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return bm_error_errno(BM_EXIT_IO, errno, "cannot open %s", path);
+	return bm_image_reader_init(r, bm_fd_source(fd));
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"stats", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	enum bm_stats_format fmt = BM_STATS_NONE;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (bm_stats_parse_format(optarg, &fmt) < 0)
+				return usage_error(usage_restore, "bad --stats value '%s' (csv or json)", optarg);
+			break;
+		case 'h': usage_restore(stdout); return 0;
+		default: return usage_error(usage_restore, "%s", "bad option for restore");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error(usage_restore, "%s", "restore takes exactly one IMAGE");
+	struct bm_stats st;
+	bm_stats_init(&st);
+	int fd;
+	struct bm_image_reader r = {0};
+	pid_t pid = 0;
+	int rc = open_image(argv[optind], &fd, &r);
+	if (rc == 0)
+		rc = bm_restore(&r, &pid, &st);
+	bm_image_reader_free(&r);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return bm_exit_code();
+	printf("%d\n", pid);
+	bm_stats_print(stdout, &st, fmt);
+	return 0;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage_inspect(stdout);
+			return 0;
+		}
+		return usage_error(usage_inspect, "%s", "bad option for inspect");
+	}
+	if (optind != argc - 1)
+		return usage_error(usage_inspect, "%s", "inspect takes exactly one IMAGE");
+	int fd;
+	struct bm_image_reader r = {0};
+	int rc = open_image(argv[optind], &fd, &r);
+	if (rc == 0)
+		rc = bm_inspect(stdout, &r);
+	bm_image_reader_free(&r);
+	if (fd >= 0)
+		close(fd);
+	return rc < 0 ? bm_exit_code() : 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int, char **);
+	void (*usage)(FILE *);
+} commands[] = {
+	{"dump", cmd_dump, usage_dump},
+	{"restore", cmd_restore, usage_restore},
+	{"inspect", cmd_inspect, usage_inspect},
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
+			bm_set_verbose(true);
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage_main(stdout);
+			return 0;
+		} else
+			return usage_error(usage_main, "unknown option '%s'", argv[i]);
+	}
+	if (i == argc) {
+		usage_main(stderr);
+		return BM_EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		const struct command *cmd = i + 1 < argc ? find_command(argv[i + 1]) : NULL;
+		if (cmd)
+			cmd->usage(stdout);
+		else
+			usage_main(stdout);
+		return 0;
+	}
+	const struct command *cmd = find_command(argv[i]);
+	if (!cmd)
+		return usage_error(usage_main, "unknown command '%s'", argv[i]);
+	/* Restore keeps a descriptor per mapped file open at once. */
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &lim);
+	}
+	optind = 1;
+	return cmd->run(argc - i, argv + i);
+}

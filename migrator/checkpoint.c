@@ -1,0 +1,519 @@
+/* Freezing a process and describing it: the source side of a migration. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/ptrace.h>
+
+#include "analysis.h"
+#include "log.h"
+
+#define PF_KTHREAD 0x00200000u
+#define XSTATE_MAX (64 * 1024)
+#define SCRATCH_SIZE 4096
+
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		bm_error(BM_EXIT_FAILURE, "out of memory");
+	return d;
+}
+
+static void comm_of(pid_t pid, char *buf, size_t len)
+{
+	struct bm_proc_stat st;
+	if (bm_read_stat(pid, &st) == 0)
+		snprintf(buf, len, "%s", st.comm);
+	else
+		snprintf(buf, len, "?");
+}
+
+/* Everything that can be refused without touching the process. */
+static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status *status)
+{
+	if (pid <= 0)
+		return bm_error(BM_EXIT_TARGET, "invalid PID %d", pid);
+	if (pid == getpid())
+		return bm_error(BM_EXIT_TARGET, "refusing to dump binmig itself (PID %d)", pid);
+	int rc = bm_read_stat(pid, stat);
+	if (rc == -ENOENT || rc == -ESRCH)
+		return bm_error(BM_EXIT_TARGET, "process %d does not exist", pid);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/stat", pid);
+	if (stat->flags & PF_KTHREAD)
+		return bm_error(BM_EXIT_TARGET, "process %d (%s) is a kernel thread", pid, stat->comm);
+	if (stat->state == 'Z' || stat->state == 'X')
+		return bm_error(BM_EXIT_TARGET, "process %d (%s) is a zombie: it has exited and waits to be reaped",
+				pid, stat->comm);
+	rc = bm_read_status(pid, status);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/status", pid);
+	if (status->tgid != pid)
+		return bm_error(BM_EXIT_TARGET, "%d is a thread of process %d; give the process ID", pid, status->tgid);
+	if (status->kthread)
+		return bm_error(BM_EXIT_TARGET, "process %d (%s) is a kernel thread", pid, stat->comm);
+	if (status->tracer_pid != 0) {
+		char tcomm[64];
+		comm_of(status->tracer_pid, tcomm, sizeof tcomm);
+		return bm_error(BM_EXIT_TARGET, "process %d (%s) is already traced by process %d (%s)", pid,
+				stat->comm, status->tracer_pid, tcomm);
+	}
+	if (status->threads > 1)
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"process %d (%s) has %d threads; only single-threaded processes are supported yet",
+				pid, stat->comm, status->threads);
+	return 0;
+}
+
+/* "Groups:" is not parsed by procfs.c; it is only needed here. */
+static int read_groups(pid_t pid, struct bm_process *p)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	int rc = bm_read_text(path, &text, &len);
+	if (rc < 0)
+		return rc;
+	const char *g = strstr(text, "\nGroups:");
+	p->ngroups = 0;
+	if (g) {
+		g += strlen("\nGroups:");
+		while (*g && *g != '\n') {
+			char *end;
+			unsigned long v = strtoul(g, &end, 10);
+			if (end == g) {
+				g++;
+				continue;
+			}
+			if (p->ngroups == BM_MAX_GROUPS) {
+				free(text);
+				return -E2BIG;
+			}
+			p->groups[p->ngroups++] = (uint32_t)v;
+			g = end;
+		}
+	}
+	free(text);
+	return 0;
+}
+
+static int read_personality(pid_t pid, uint32_t *pers)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof path, "/proc/%d/personality", pid);
+	int rc = bm_read_text(path, &text, &len);
+	if (rc < 0)
+		return rc;
+	*pers = (uint32_t)strtoul(text, NULL, 16);
+	free(text);
+	return 0;
+}
+
+static int file_identity(const char *path, struct bm_file_id *id)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = (uint64_t)st.st_size;
+	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
+			   struct bm_process *p)
+{
+	p->pid = pid;
+	p->ppid = stat->ppid;
+	p->pgid = stat->pgrp;
+	p->sid = stat->session;
+	snprintf(p->comm, sizeof p->comm, "%.15s", stat->comm);
+	p->umask = status->umask;
+	memcpy(p->uid, status->uid, sizeof p->uid);
+	memcpy(p->gid, status->gid, sizeof p->gid);
+	int rc = read_groups(pid, p);
+	if (rc == 0)
+		rc = read_personality(pid, &p->personality);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the identity of process %d", pid);
+
+	char link[64], buf[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/%d/cwd", pid);
+	if ((rc = bm_readlink(link, buf, sizeof buf, NULL)) < 0 || !(p->cwd = xstrdup(buf)))
+		return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the cwd of process %d", pid) : -1;
+	snprintf(link, sizeof link, "/proc/%d/root", pid);
+	if ((rc = bm_readlink(link, buf, sizeof buf, NULL)) < 0 || !(p->root = xstrdup(buf)))
+		return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the root of process %d", pid) : -1;
+	bool deleted = false;
+	snprintf(link, sizeof link, "/proc/%d/exe", pid);
+	if ((rc = bm_readlink(link, buf, sizeof buf, &deleted)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the executable of process %d", pid);
+	if (deleted)
+		return bm_error(BM_EXIT_UNSUPPORTED, "the executable of process %d (%s) has been deleted", pid, buf);
+	if (!(p->mm.exe_path = xstrdup(buf)))
+		return -1;
+	if ((rc = file_identity(buf, &p->mm.exe_file)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot stat the executable %s", buf);
+
+	for (int r = 0; r < BM_NRLIMITS; r++) {
+		struct rlimit lim;
+		if (prlimit(pid, r, NULL, &lim) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read resource limit %d of process %d", r, pid);
+		p->rlimits[r].cur = lim.rlim_cur;
+		p->rlimits[r].max = lim.rlim_max;
+	}
+
+	struct bm_mm *mm = &p->mm;
+	mm->start_code = stat->start_code;
+	mm->end_code = stat->end_code;
+	mm->start_data = stat->start_data;
+	mm->end_data = stat->end_data;
+	mm->start_brk = stat->start_brk;
+	mm->start_stack = stat->start_stack;
+	mm->arg_start = stat->arg_start;
+	mm->arg_end = stat->arg_end;
+	mm->env_start = stat->env_start;
+	mm->env_end = stat->env_end;
+	rc = bm_read_auxv(pid, mm->auxv, BM_AUXV_MAX, &mm->auxv_len);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the auxiliary vector of process %d", pid);
+	return 0;
+}
+
+/* Reads code around rip for the stop analysis and `inspect`; the window is
+ * clipped where memory is not readable. */
+static void capture_code(pid_t tid, struct bm_thread *t)
+{
+	uint64_t rip = t->regs.rip;
+	uint64_t start = rip >= BM_CODE_BEFORE ? rip - BM_CODE_BEFORE : 0;
+	uint32_t len = BM_CODE_WINDOW;
+	while (len > 0 && bm_mem_read(tid, start, t->code, len) < 0) {
+		/* Shrink towards rip from whichever side crosses a page boundary. */
+		uint64_t first_page_end = (start | (BM_PAGE_SIZE - 1)) + 1;
+		if (first_page_end <= rip && start < first_page_end) {
+			len -= (uint32_t)(first_page_end - start);
+			start = first_page_end;
+		} else if (rip - start >= 2 && start + len > ((rip + BM_PAGE_SIZE) & ~(BM_PAGE_SIZE - 1))) {
+			len = (uint32_t)(((rip + BM_PAGE_SIZE) & ~(BM_PAGE_SIZE - 1)) - start);
+		} else {
+			len = 0;
+		}
+	}
+	t->code_addr = start;
+	t->code_len = len;
+}
+
+/* Per-thread state.  `scratch` is memory in the target for the results of
+ * injected calls. */
+static int collect_thread(struct bm_frozen *f, struct bm_thread *t, uint64_t scratch)
+{
+	struct bm_tracee *tr = &f->leader;
+	pid_t tid = tr->tid;
+	t->tid = tid;
+	t->regs = tr->orig;
+	t->sigmask = tr->orig_sigmask;
+
+	uint8_t *xs = malloc(XSTATE_MAX);
+	uint32_t xlen = XSTATE_MAX;
+	if (!xs)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = bm_get_xstate(tid, xs, &xlen);
+	if (rc < 0) {
+		free(xs);
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the FPU/AVX state of thread %d", tid);
+	}
+	t->xstate = realloc(xs, xlen) ?: xs;
+	t->xstate_len = xlen;
+
+	capture_code(tid, t);
+	struct bm_stop_info info;
+	size_t before = t->regs.rip - t->code_addr;
+	if (t->code_len < before)
+		before = 0;
+	if (bm_classify_stop(&t->regs, t->code, before, &info) < 0)
+		return bm_error(BM_EXIT_UNSUPPORTED, "thread %d stopped in a system call at 0x%llx that binmig cannot "
+				"identify", tid, t->regs.rip);
+	t->stop_kind = !info.in_syscall ? BM_STOP_USER
+		       : info.restart == BM_RESTART_NONE ? BM_STOP_SYSCALL_DONE : BM_STOP_SYSCALL_RESTART;
+	bm_debug("thread %d: %s", tid, info.text);
+
+	if ((rc = bm_get_rseq(tid, &t->rseq_addr, &t->rseq_len, &t->rseq_sig)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the rseq registration of thread %d", tid);
+	void *head = NULL;
+	size_t head_len = 0;
+	if (syscall(SYS_get_robust_list, tid, &head, &head_len) == 0) {
+		t->robust_list = (uint64_t)head;
+		t->robust_list_len = head_len;
+	}
+
+	long ret;
+	/* sigaltstack(NULL, scratch) and prctl(PR_GET_TID_ADDRESS, scratch + 64) */
+	if ((rc = bm_inject(tr, SYS_sigaltstack, 0, scratch, 0, 0, 0, 0, &ret)) < 0)
+		return rc;
+	if (ret < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "sigaltstack in thread %d", tid);
+	if ((rc = bm_inject(tr, SYS_prctl, PR_GET_TID_ADDRESS, scratch + 64, 0, 0, 0, 0, &ret)) < 0)
+		return rc;
+	if (ret < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "PR_GET_TID_ADDRESS in thread %d", tid);
+	uint8_t out[72];
+	if ((rc = bm_mem_read(tid, scratch, out, sizeof out)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading injected results from thread %d", tid);
+	stack_t ss;
+	memcpy(&ss, out, sizeof ss);
+	t->altstack_sp = (uint64_t)ss.ss_sp;
+	t->altstack_size = ss.ss_size;
+	t->altstack_flags = (uint32_t)ss.ss_flags;
+	memcpy(&t->clear_child_tid, out + 64, 8);
+
+	/* Thread-directed pending signals, without dequeuing them. */
+	return 0;
+}
+
+/* PTRACE_PEEKSIGINFO of one queue into a malloc'd array. */
+static int peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		struct ptrace_peeksiginfo_args args = {.off = *n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+						       .nr = 32};
+		struct bm_siginfo batch[32];
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, batch);
+		if (got < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the pending signals of %d", tid);
+		if (got == 0)
+			return 0;
+		struct bm_siginfo *grown = realloc(*out, (*n + (size_t)got) * sizeof **out);
+		if (!grown)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		*out = grown;
+		memcpy(*out + *n, batch, (size_t)got * sizeof *batch);
+		*n += (uint32_t)got;
+	}
+}
+
+/* Handlers: rt_sigaction(sig, NULL, scratch + 32 * (sig - 1)) for every
+ * signal, all results read back at once. */
+static int collect_signals(struct bm_frozen *f, uint64_t scratch)
+{
+	struct bm_tracee *tr = &f->leader;
+	for (int sig = 1; sig <= BM_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		long ret;
+		int rc = bm_inject(tr, SYS_rt_sigaction, (uint64_t)sig, 0, scratch + 32u * (sig - 1), 8, 0, 0, &ret);
+		if (rc < 0)
+			return rc;
+		if (ret < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "rt_sigaction(%d) in process %d", sig, f->pid);
+	}
+	uint64_t raw[BM_NSIG * 4];
+	int rc = bm_mem_read(f->pid, scratch, raw, sizeof raw);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading signal handlers of process %d", f->pid);
+	for (int i = 0; i < BM_NSIG; i++) {
+		if (i + 1 == SIGKILL || i + 1 == SIGSTOP)
+			continue;
+		f->proc.sigactions[i] = (struct bm_sigaction){raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]};
+	}
+	return peek_pending(f->pid, true, &f->proc.shared_pending, &f->proc.nshared_pending);
+}
+
+static int find_vdso(const struct bm_frozen *f, uint64_t *start, uint64_t *end)
+{
+	for (size_t i = 0; i < f->nmaps; i++)
+		if (strcmp(f->maps[i].path, "[vdso]") == 0) {
+			*start = f->maps[i].start;
+			*end = f->maps[i].end;
+			return 0;
+		}
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d has no vDSO mapped; binmig needs it to run system calls",
+			f->pid);
+}
+
+/* The injected part of the collection, bracketed by a scratch mapping. */
+static int collect_injected(struct bm_frozen *f)
+{
+	struct bm_tracee *tr = &f->leader;
+	long scratch;
+	int rc = bm_inject(tr, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   (uint64_t)-1, 0, &scratch);
+	if (rc < 0)
+		return rc;
+	if (scratch < 0 && scratch > -4096)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
+
+	struct bm_process *p = &f->proc;
+	p->threads = calloc(1, sizeof *p->threads);
+	if (!p->threads) {
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+		goto unmap;
+	}
+	p->nthreads = 1;
+	if ((rc = collect_thread(f, &p->threads[0], (uint64_t)scratch)) < 0)
+		goto unmap;
+	if ((rc = peek_pending(f->pid, false, &p->threads[0].pending, &p->threads[0].npending)) < 0)
+		goto unmap;
+	if ((rc = collect_signals(f, (uint64_t)scratch)) < 0)
+		goto unmap;
+	long ret;
+	if ((rc = bm_inject(tr, SYS_brk, 0, 0, 0, 0, 0, 0, &ret)) < 0)
+		goto unmap;
+	p->mm.brk = (uint64_t)ret;
+	if ((rc = bm_inject(tr, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0, &ret)) < 0)
+		goto unmap;
+	p->dumpable = ret < 0 ? 1 : (uint32_t)ret;
+unmap:;
+	int rc2 = bm_inject(tr, SYS_munmap, (uint64_t)scratch, SCRATCH_SIZE, 0, 0, 0, 0, &ret);
+	return rc < 0 ? rc : rc2;
+}
+
+int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
+{
+	memset(f, 0, sizeof *f);
+	f->pid = pid;
+	struct bm_proc_stat stat;
+	struct bm_proc_status status;
+	int rc = precheck(pid, &stat, &status);
+	if (rc < 0)
+		return rc;
+	/* Descriptors are checked once before stopping, so that the common
+	 * refusal leaves the process entirely untouched, and again below. */
+	struct bm_process probe = {0};
+	rc = bm_collect_fds(pid, &probe);
+	bm_process_free(&probe);
+	if (rc < 0)
+		return rc;
+
+	f->t_suspend_start = bm_now_us();
+	if ((rc = bm_seize_and_stop(pid)) < 0) {
+		ptrace(PTRACE_DETACH, pid, 0, 0);
+		return rc;
+	}
+	f->seized = true;
+	f->t_stopped = bm_now_us();
+	if (st)
+		st->suspend_us = (int64_t)(f->t_stopped - f->t_suspend_start);
+
+	pid_t *tids = NULL;
+	size_t ntids = 0;
+	rc = bm_list_tids(pid, &tids, &ntids);
+	free(tids);
+	if (rc < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot list the threads of process %d", pid);
+	else if (ntids != 1)
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d has %zu threads; only single-threaded processes are "
+			      "supported yet", pid, ntids);
+	if (rc < 0)
+		goto fail;
+
+	if ((rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0) {
+		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/maps", pid);
+		goto fail;
+	}
+	uint64_t vdso_start = 0, vdso_end = 0, syscall_ip = 0;
+	if ((rc = find_vdso(f, &vdso_start, &vdso_end)) < 0 ||
+	    (rc = bm_find_vdso_syscall(pid, vdso_start, vdso_end, &syscall_ip)) < 0 ||
+	    (rc = bm_tracee_init(&f->leader, pid, syscall_ip)) < 0)
+		goto fail;
+	if ((rc = collect_process(pid, &stat, &status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
+	    (rc = bm_collect_fds(pid, &f->proc)) < 0 || (rc = bm_collect_vmas(pid, f)) < 0)
+		goto fail;
+	if (st) {
+		st->vmas = f->proc.nvmas;
+		st->threads = f->proc.nthreads;
+		st->fds = f->proc.nfds;
+	}
+	return 0;
+fail:
+	bm_release(f, false);
+	return rc;
+}
+
+int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st)
+{
+	int rc = bm_image_write_process(w, &f->proc);
+	if (rc == 0)
+		rc = bm_write_pages(f->pid, &f->proc, w, st);
+	if (rc == 0)
+		rc = bm_image_writer_finish(w);
+	if (st) {
+		st->checkpoint_us = (int64_t)(bm_now_us() - f->t_stopped);
+		st->image_bytes = (int64_t)w->count.bytes;
+		st->syscalls_injected = (int64_t)f->leader.injected;
+	}
+	return rc;
+}
+
+void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bool new_process)
+{
+	*regs = t->regs;
+	if (t->stop_kind != BM_STOP_SYSCALL_RESTART)
+		return;
+	struct bm_stop_info info;
+	size_t before = t->regs.rip - t->code_addr;
+	if (t->code_len < before || bm_classify_stop(&t->regs, t->code, before, &info) < 0)
+		return;
+	switch (info.restart) {
+	case BM_RESTART_NONE:
+	case BM_RESTART_KERNEL:
+		break; /* the kernel restarts it when the thread resumes */
+	case BM_RESTART_REEXECUTE:
+		if (!new_process)
+			break; /* the kernel's restart block is still valid here */
+		/* The remaining time was written to the caller's `rem` by the
+		 * kernel when the sleep was interrupted: sleep that long. */
+		if (info.nr == SYS_nanosleep && regs->rsi)
+			regs->rdi = regs->rsi;
+		else if (info.nr == SYS_clock_nanosleep && !(regs->rsi & 1 /* TIMER_ABSTIME */) && regs->r10)
+			regs->rdx = regs->r10;
+		/* fall through */
+	case BM_RESTART_EINTR:
+		regs->rax = (uint64_t)-514; /* -ERESTARTNOHAND: re-executed unless a handler runs first */
+		break;
+	}
+}
+
+int bm_release(struct bm_frozen *f, bool terminate)
+{
+	int rc = 0;
+	if (f->seized) {
+		if (terminate) {
+			kill(f->pid, SIGKILL);
+			int status;
+			/* The tracer sees the exit too; after it the PID is a zombie of its parent. */
+			while (bm_wait_stop(f->pid, &status, 5000) == 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
+				;
+		} else {
+			if (f->leader.tid) {
+				/* Registers as at the stop, with an EINTR caused by the stop turned into a restart. */
+				if (f->proc.nthreads == 1)
+					bm_resume_regs(&f->proc.threads[0], &f->leader.orig, false);
+				rc = bm_tracee_restore(&f->leader);
+			}
+			if (ptrace(PTRACE_DETACH, f->pid, 0, 0) < 0 && rc == 0)
+				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", f->pid);
+		}
+	}
+	free(f->maps);
+	bm_process_free(&f->proc);
+	memset(f, 0, sizeof *f);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/* The source side: freeze a process, describe it, write its image, and
+ * finally either terminate it or let it run on.  The process stays frozen
+ * and intact between bm_freeze and bm_release, so that a migration can
+ * still give it back if anything fails after the checkpoint. */
+#ifndef BINMIG_CHECKPOINT_H
+#define BINMIG_CHECKPOINT_H
+
+#include <stdbool.h>
+
+#include "image.h"
+#include "procfs.h"
+#include "ptrace_ctl.h"
+#include "state.h"
+#include "stats.h"
+
+struct bm_frozen {
+	pid_t pid;
+	bool seized;
+	struct bm_tracee leader;       /* the thread system calls are injected into */
+	struct bm_process proc;        /* the model, filled by bm_freeze */
+	struct bm_maps_entry *maps;    /* /proc/PID/maps at the freeze */
+	size_t nmaps;
+	uint64_t t_suspend_start;
+	uint64_t t_stopped;
+};
+
+/* Checks that PID can be dumped, stops it and fills f->proc.  On failure
+ * the process is left running exactly as before. */
+int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st);
+
+/* Writes the whole image (process sections, pages, END) to the writer. */
+int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
+
+/* Ends the freeze: terminate (SIGKILL, waits until it is gone) or resume
+ * the process where it stopped.  Frees f. */
+int bm_release(struct bm_frozen *f, bool terminate);
+
+/* Parts of bm_freeze, one file each. */
+int bm_collect_fds(pid_t pid, struct bm_process *p);
+int bm_collect_vmas(pid_t pid, struct bm_frozen *f);
+int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st);
+/* Registers a thread must resume with: those of the stop, with the restart
+ * decision of the stop analysis applied for a thread that resumes in a new
+ * process (new_process) or in the original one. */
+void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bool new_process);
+
+#endif

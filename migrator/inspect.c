@@ -1,0 +1,144 @@
+/* `binmig inspect`: a readable account of an image. */
+#include "inspect.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "analysis.h"
+#include "log.h"
+#include "memory.h"
+
+static void on_section(void *ctx, uint32_t type, uint64_t offset, uint64_t length, uint32_t flags)
+{
+	FILE *out = ctx;
+	/* Page runs are summarised at the end rather than listed one by one. */
+	if (type == BM_SEC_PAGES || type == BM_SEC_ZERO)
+		return;
+	fprintf(out, "section %-8s at byte %10llu, %8llu bytes%s\n", bm_section_name(type), (unsigned long long)offset,
+		(unsigned long long)length, flags ? " (flags set)" : "");
+}
+
+static const char *vma_kind_name(const struct bm_vma *v)
+{
+	switch (v->kind) {
+	case BM_VMA_ANON: return v->flags & BM_VMA_HEAP ? "[heap]" : v->flags & BM_VMA_STACK ? "[stack]"
+			       : v->flags & BM_VMA_SHMEM ? "[shared anon]" : "[anon]";
+	case BM_VMA_VDSO: return "[vdso]";
+	case BM_VMA_VVAR: return "[vvar]";
+	case BM_VMA_VVAR_VCLOCK: return "[vvar_vclock]";
+	case BM_VMA_VSYSCALL: return "[vsyscall]";
+	default: return v->path ? v->path : "?";
+	}
+}
+
+static const char *fd_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case BM_FD_REGULAR: return "file";
+	case BM_FD_DIRECTORY: return "dir";
+	case BM_FD_DEVICE: return "device";
+	case BM_FD_FIFO: return "fifo";
+	case BM_FD_PIPE: return "pipe";
+	case BM_FD_EVENTFD: return "eventfd";
+	default: return "?";
+	}
+}
+
+static void print_process(FILE *out, const struct bm_process *p)
+{
+	fprintf(out, "\nprocess %d (%s): ppid %d, pgid %d, sid %d, uid %u, gid %u, umask %03o, personality 0x%x\n",
+		p->pid, p->comm, p->ppid, p->pgid, p->sid, p->uid[0], p->gid[0], p->umask, p->personality);
+	fprintf(out, "  exe %s\n  cwd %s\n  root %s\n", p->mm.exe_path, p->cwd, p->root);
+	fprintf(out, "  code 0x%llx-0x%llx  data 0x%llx-0x%llx  brk 0x%llx-0x%llx  stack 0x%llx\n",
+		(unsigned long long)p->mm.start_code, (unsigned long long)p->mm.end_code,
+		(unsigned long long)p->mm.start_data, (unsigned long long)p->mm.end_data,
+		(unsigned long long)p->mm.start_brk, (unsigned long long)p->mm.brk, (unsigned long long)p->mm.start_stack);
+
+	fprintf(out, "\n%u memory areas:\n", p->nvmas);
+	for (uint32_t i = 0; i < p->nvmas; i++) {
+		const struct bm_vma *v = &p->vmas[i];
+		fprintf(out, "  %012llx-%012llx %c%c%c%c %8llu KiB  %s", (unsigned long long)v->start,
+			(unsigned long long)v->end, v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
+			v->prot & PROT_EXEC ? 'x' : '-', v->flags & BM_VMA_SHARED ? 's' : 'p',
+			(unsigned long long)(v->end - v->start) / 1024, vma_kind_name(v));
+		if (v->kind == BM_VMA_FILE)
+			fprintf(out, " @0x%llx", (unsigned long long)v->pgoff);
+		fputc('\n', out);
+	}
+	fprintf(out, "\n%u file descriptors:\n", p->nfds);
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		fprintf(out, "  %3d %-7s flags 0%o pos %llu  %s", d->fd, fd_kind_name(d->kind), d->flags,
+			(unsigned long long)d->pos, d->path);
+		if (d->shares_with >= 0)
+			fprintf(out, "  (same open file as fd %d)", d->shares_with);
+		fputc('\n', out);
+	}
+	fprintf(out, "\nsignal handlers:\n");
+	for (int s = 1; s <= BM_NSIG; s++) {
+		const struct bm_sigaction *a = &p->sigactions[s - 1];
+		if (a->handler == 0 && a->flags == 0)
+			continue;
+		fprintf(out, "  %2d %-10s %s flags 0x%llx mask 0x%llx\n", s, s < SIGRTMIN ? sigabbrev_np(s) ?: "?" : "RT",
+			a->handler == 1 ? "ignored" : "handler", (unsigned long long)a->flags, (unsigned long long)a->mask);
+	}
+	fprintf(out, "  %u process-wide pending signal(s)\n", p->nshared_pending);
+}
+
+static void print_thread(FILE *out, const struct bm_thread *t)
+{
+	const struct user_regs_struct *r = &t->regs;
+	fprintf(out, "\nthread %d\n", t->tid);
+	fprintf(out, "  rip %016llx  rsp %016llx  rbp %016llx  eflags %08llx\n", r->rip, r->rsp, r->rbp, r->eflags);
+	fprintf(out, "  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n", r->rax, r->rbx, r->rcx, r->rdx);
+	fprintf(out, "  rsi %016llx  rdi %016llx  r8  %016llx  r9  %016llx\n", r->rsi, r->rdi, r->r8, r->r9);
+	fprintf(out, "  r10 %016llx  r11 %016llx  r12 %016llx  r13 %016llx\n", r->r10, r->r11, r->r12, r->r13);
+	fprintf(out, "  r14 %016llx  r15 %016llx  orig_rax %lld\n", r->r14, r->r15, (long long)r->orig_rax);
+	fprintf(out, "  fs_base %016llx  gs_base %016llx  sigmask %016llx  xstate %u bytes\n", r->fs_base, r->gs_base,
+		(unsigned long long)t->sigmask, t->xstate_len);
+	if (t->altstack_size)
+		fprintf(out, "  altstack %016llx size %llu flags 0x%x\n", (unsigned long long)t->altstack_sp,
+			(unsigned long long)t->altstack_size, t->altstack_flags);
+	if (t->rseq_addr)
+		fprintf(out, "  rseq %016llx len %u sig 0x%x\n", (unsigned long long)t->rseq_addr, t->rseq_len, t->rseq_sig);
+	fprintf(out, "  %u pending signal(s)\n", t->npending);
+
+	struct bm_stop_info info;
+	size_t before = r->rip - t->code_addr;
+	if (r->rip < t->code_addr || before > t->code_len)
+		before = 0;
+	if (bm_classify_stop(r, t->code, before, &info) == 0)
+		fprintf(out, "  stopped: %s\n", info.text);
+	else
+		fprintf(out, "  stopped: in a system call the code analysis cannot confirm\n");
+	if (t->code_len)
+		bm_disasm_around(out, t->code, t->code_len, t->code_addr, r->rip, 8, 4);
+	else
+		fprintf(out, "  (no code could be read at the stop)\n");
+}
+
+int bm_inspect(FILE *out, struct bm_image_reader *r)
+{
+	r->on_section = on_section;
+	r->on_section_ctx = out;
+	struct bm_process p = {0};
+	int rc = bm_image_read_process(r, &p);
+	if (rc < 0)
+		return rc;
+	print_process(out, &p);
+	for (uint32_t i = 0; i < p.nthreads; i++)
+		print_thread(out, &p.threads[i]);
+	/* Walk the page runs so that every CRC is checked. */
+	struct bm_page_run run;
+	uint64_t runs = 0;
+	while ((rc = bm_image_next_pages(r, &run)) > 0)
+		runs++;
+	if (rc == 0)
+		fprintf(out, "\npages: %llu stored, %llu zero, in %llu runs; image %llu bytes, all sections verified\n",
+			(unsigned long long)r->count.pages_stored, (unsigned long long)r->count.pages_zero,
+			(unsigned long long)runs, (unsigned long long)r->count.bytes);
+	bm_process_free(&p);
+	return rc;
+}

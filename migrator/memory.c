@@ -1,0 +1,246 @@
+/* Memory at dump: every VMA described, and the pages that cannot be had
+ * again from a file streamed into the image. */
+#include <errno.h>
+#include <fcntl.h>
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "log.h"
+#include "memory.h"
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE_OR_SHARED (1ULL << 61)
+#define PAGEMAP_BATCH 8192 /* entries per pagemap read: 64 KiB, 32 MiB of address space */
+
+static uint32_t prot_of(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma *v)
+{
+	v->start = e->start;
+	v->end = e->end;
+	v->prot = prot_of(e->perms);
+	v->flags = (e->perms[3] == 's' ? BM_VMA_SHARED : 0) | (e->vmflags & BM_VMFLAG_GD ? BM_VMA_GROWSDOWN : 0) |
+		   (e->vmflags & BM_VMFLAG_HG ? BM_VMA_HUGEPAGE : 0) | (e->vmflags & BM_VMFLAG_NH ? BM_VMA_NOHUGEPAGE : 0) |
+		   (e->vmflags & BM_VMFLAG_DD ? BM_VMA_DONTDUMP : 0) | (e->vmflags & BM_VMFLAG_LO ? BM_VMA_LOCKED : 0);
+	v->pgoff = e->offset;
+	if (strcmp(e->path, "[vdso]") == 0)
+		v->kind = BM_VMA_VDSO;
+	else if (strcmp(e->path, "[vvar]") == 0)
+		v->kind = BM_VMA_VVAR;
+	else if (strcmp(e->path, "[vvar_vclock]") == 0)
+		v->kind = BM_VMA_VVAR_VCLOCK;
+	else if (strcmp(e->path, "[vsyscall]") == 0)
+		v->kind = BM_VMA_VSYSCALL;
+	else if (e->vmflags & (BM_VMFLAG_IO | BM_VMFLAG_PF))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps device memory at 0x%llx (%s)", pid,
+				(unsigned long long)e->start, e->path[0] ? e->path : "anonymous");
+	else if (e->path[0] != '/' || e->inode == 0) {
+		/* [heap], [stack], [anon:...] and unnamed memory; shared
+		 * anonymous memory shows as "/dev/zero (deleted)" or
+		 * "/SYSV..." with an inode on the shmem mount. */
+		v->kind = BM_VMA_ANON;
+		if (strcmp(e->path, "[heap]") == 0)
+			v->flags |= BM_VMA_HEAP;
+		if (strcmp(e->path, "[stack]") == 0)
+			v->flags |= BM_VMA_STACK;
+		if (v->flags & BM_VMA_SHARED)
+			v->flags |= BM_VMA_SHMEM;
+		if (e->path[0] == '[' && strcmp(e->path, "[heap]") && strcmp(e->path, "[stack]") &&
+		    strncmp(e->path, "[anon:", 6) && strncmp(e->path, "[anon_shmem:", 12))
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a special mapping %s at 0x%llx", pid, e->path,
+					(unsigned long long)e->start);
+	} else if ((v->flags & BM_VMA_SHARED) && e->deleted &&
+		   (strncmp(e->path, "/dev/zero", 9) == 0 || strncmp(e->path, "/SYSV", 5) == 0)) {
+		v->kind = BM_VMA_ANON;
+		v->flags |= BM_VMA_SHMEM;
+	} else {
+		v->kind = BM_VMA_FILE;
+		if (e->deleted)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the deleted file %s at 0x%llx", pid, e->path,
+					(unsigned long long)e->start);
+		struct stat st;
+		if (stat(e->path, &st) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat mapped file %s", e->path);
+		if (st.st_ino != e->inode)
+			return bm_error(BM_EXIT_UNSUPPORTED, "mapped file %s was replaced while mapped", e->path);
+		v->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
+					      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+		if (!(v->path = strdup(e->path)))
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	return 0;
+}
+
+int bm_collect_vmas(pid_t pid, struct bm_frozen *f)
+{
+	int rc = bm_read_smaps_vmflags(pid, f->maps, f->nmaps);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/smaps", pid);
+	struct bm_process *p = &f->proc;
+	p->vmas = calloc(f->nmaps ? f->nmaps : 1, sizeof *p->vmas);
+	if (!p->vmas)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < f->nmaps; i++) {
+		if ((rc = describe_vma(pid, &f->maps[i], &p->vmas[i])) < 0)
+			return rc;
+		p->nvmas++;
+	}
+	return 0;
+}
+
+/* Whether a page of this VMA must travel in the image, from its pagemap
+ * entry.  Pages of file mappings that still match the file come back from
+ * the file; a private file page that is anonymous (copied on write) or
+ * swapped does not. */
+static bool page_wanted(const struct bm_vma *v, uint64_t pm)
+{
+	if (v->flags & BM_VMA_SHMEM)
+		return pm & (PM_PRESENT | PM_SWAPPED | PM_FILE_OR_SHARED);
+	if (v->kind == BM_VMA_ANON)
+		return pm & (PM_PRESENT | PM_SWAPPED);
+	return (pm & PM_SWAPPED) || ((pm & PM_PRESENT) && !(pm & PM_FILE_OR_SHARED));
+}
+
+bool bm_vma_has_pages(const struct bm_vma *v)
+{
+	if (v->kind == BM_VMA_ANON)
+		return true;
+	return v->kind == BM_VMA_FILE && !(v->flags & BM_VMA_SHARED);
+}
+
+__attribute__((target("avx2"))) static bool page_is_zero_avx2(const uint8_t *p)
+{
+	for (size_t i = 0; i < BM_PAGE_SIZE; i += 128) {
+		const __m256i *v = (const __m256i *)(p + i);
+		__m256i acc = _mm256_or_si256(_mm256_or_si256(_mm256_loadu_si256(v), _mm256_loadu_si256(v + 1)),
+					      _mm256_or_si256(_mm256_loadu_si256(v + 2), _mm256_loadu_si256(v + 3)));
+		if (!_mm256_testz_si256(acc, acc))
+			return false;
+	}
+	return true;
+}
+
+static bool page_is_zero_generic(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	for (size_t i = 0; i < BM_PAGE_SIZE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return false;
+	return true;
+}
+
+bool bm_page_is_zero(const void *page)
+{
+	static int have_avx2 = -1;
+	if (have_avx2 < 0)
+		have_avx2 = __builtin_cpu_supports("avx2");
+	return have_avx2 ? page_is_zero_avx2(page) : page_is_zero_generic(page);
+}
+
+struct page_writer {
+	pid_t pid;
+	struct bm_image_writer *w;
+	uint8_t *buf;                /* BM_IMAGE_MAX_RUN_PAGES pages */
+	struct bm_stats *st;
+};
+
+/* Reads a run of wanted pages and writes it as alternating ZERO and PAGES
+ * sections. */
+static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
+{
+	int rc = bm_mem_read(pw->pid, addr, pw->buf, (size_t)npages * BM_PAGE_SIZE);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read memory of process %d at 0x%llx", pw->pid,
+				      (unsigned long long)addr);
+	uint32_t i = 0;
+	while (i < npages) {
+		bool zero = bm_page_is_zero(pw->buf + (size_t)i * BM_PAGE_SIZE);
+		uint32_t j = i + 1;
+		while (j < npages && bm_page_is_zero(pw->buf + (size_t)j * BM_PAGE_SIZE) == zero)
+			j++;
+		uint64_t at = addr + (uint64_t)i * BM_PAGE_SIZE;
+		rc = zero ? bm_image_write_zero(pw->w, at, j - i)
+			  : bm_image_write_pages(pw->w, at, pw->buf + (size_t)i * BM_PAGE_SIZE, j - i);
+		if (rc < 0)
+			return rc;
+		if (pw->st) {
+			if (zero)
+				pw->st->pages_zero += j - i;
+			else
+				pw->st->pages_stored += j - i;
+		}
+		i = j;
+	}
+	if (pw->st)
+		pw->st->pages_total += npages;
+	return 0;
+}
+
+static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm)
+{
+	uint64_t npages = (v->end - v->start) / BM_PAGE_SIZE;
+	uint64_t run_start = 0;
+	uint32_t run_len = 0;
+	for (uint64_t base = 0; base < npages; base += PAGEMAP_BATCH) {
+		size_t n = npages - base < PAGEMAP_BATCH ? (size_t)(npages - base) : PAGEMAP_BATCH;
+		off_t off = (off_t)((v->start / BM_PAGE_SIZE + base) * sizeof *pm);
+		ssize_t got = pread(pagemap_fd, pm, n * sizeof *pm, off);
+		if (got != (ssize_t)(n * sizeof *pm))
+			return bm_error_errno(BM_EXIT_TARGET, got < 0 ? errno : EIO, "cannot read pagemap of process %d",
+					      pw->pid);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t addr = v->start + (base + i) * BM_PAGE_SIZE;
+			if (page_wanted(v, pm[i])) {
+				if (run_len && run_start + (uint64_t)run_len * BM_PAGE_SIZE == addr &&
+				    run_len < BM_IMAGE_MAX_RUN_PAGES) {
+					run_len++;
+					continue;
+				}
+				if (run_len) {
+					int rc = emit_run(pw, run_start, run_len);
+					if (rc < 0)
+						return rc;
+				}
+				run_start = addr;
+				run_len = 1;
+			}
+		}
+	}
+	return run_len ? emit_run(pw, run_start, run_len) : 0;
+}
+
+int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
+	struct page_writer pw = {pid, w, NULL, st};
+	uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof *pm);
+	pw.buf = aligned_alloc(BM_PAGE_SIZE, (size_t)BM_IMAGE_MAX_RUN_PAGES * BM_PAGE_SIZE);
+	if (st) {
+		st->pages_total = st->pages_zero = st->pages_stored = 0;
+	}
+	int rc = 0;
+	if (!pm || !pw.buf)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++)
+		if (bm_vma_has_pages(&p->vmas[i]))
+			rc = write_vma_pages(&pw, fd, &p->vmas[i], pm);
+	free(pm);
+	free(pw.buf);
+	close(fd);
+	return rc;
+}

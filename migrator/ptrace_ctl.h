@@ -1,0 +1,71 @@
+/* Process control: seize, interrupt, resume and detach threads, and run
+ * system calls inside a stopped thread (both dump and restore need it). */
+#ifndef BINMIG_PTRACE_CTL_H
+#define BINMIG_PTRACE_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* A stopped thread that binmig may run system calls in.  `orig` are the
+ * registers at the stop (what must be put back), `syscall_ip` the address
+ * of a `syscall` instruction in the thread's address space. */
+struct bm_tracee {
+	pid_t tid;
+	struct user_regs_struct orig;
+	uint64_t orig_sigmask;
+	uint64_t syscall_ip;
+	bool sigmask_blocked;      /* all signals blocked for injection */
+	unsigned long injected;    /* statistics: system calls run */
+};
+
+/* Seizes TID and stops it with PTRACE_INTERRUPT.  Waits (bounded) for the
+ * stop.  A signal that arrives meanwhile is delivered normally before the
+ * stop.  Errors are reported (BM_EXIT_TARGET for permission/tracing). */
+int bm_seize_and_stop(pid_t tid);
+
+/* Waits for TID to report a ptrace stop (or exit) within timeout_ms.
+ * Returns 0 with *status, -ETIMEDOUT, or -errno. */
+int bm_wait_stop(pid_t tid, int *status, int timeout_ms);
+
+/* Prepares a stopped thread for injection: saves registers and mask, and
+ * blocks every signal so none is delivered while binmig runs its calls. */
+int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip);
+
+/* Runs system call NR with up to six arguments inside the tracee (one
+ * single-step over the `syscall` instruction at t->syscall_ip).  The
+ * kernel's return value goes to *ret (negative errno on failure of the
+ * call itself); the function's own return is 0 or a negative errno when
+ * ptrace failed. */
+int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+	      uint64_t a5, uint64_t a6, long *ret);
+
+/* Puts back the registers and signal mask saved by bm_tracee_init. */
+int bm_tracee_restore(struct bm_tracee *t);
+
+/* Memory access (process_vm_readv/writev, with a /proc/PID/mem fallback
+ * for pages that are not writable). 0 or -errno. */
+int bm_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+int bm_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+
+/* Register sets. */
+int bm_get_regs(pid_t tid, struct user_regs_struct *regs);
+int bm_set_regs(pid_t tid, const struct user_regs_struct *regs);
+/* xstate: *len is the buffer size on entry, the kernel's size on return. */
+int bm_get_xstate(pid_t tid, void *buf, uint32_t *len);
+int bm_set_xstate(pid_t tid, const void *buf, uint32_t len);
+int bm_get_sigmask(pid_t tid, uint64_t *mask);
+int bm_set_sigmask(pid_t tid, uint64_t mask);
+
+/* The thread's rseq registration (addr 0 when none). */
+int bm_get_rseq(pid_t tid, uint64_t *addr, uint32_t *len, uint32_t *sig);
+
+/* Address of the first `syscall` instruction in the vDSO of the given
+ * process (read from its memory, found by disassembly). */
+int bm_find_vdso_syscall(pid_t pid, uint64_t vdso_start, uint64_t vdso_end, uint64_t *addr);
+
+/* Monotonic clock in microseconds. */
+uint64_t bm_now_us(void);
+
+#endif

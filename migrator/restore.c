@@ -1,0 +1,679 @@
+/* Restore: a fresh process is cloned with the image's PID, prepares what a
+ * process can do for itself (descriptors, cwd, handlers, pending signals),
+ * stops, and is then rebuilt from outside with injected system calls:
+ * vDSO moved, binmig's own memory unmapped, the image's mappings created
+ * and filled, mm fields, credentials and registers set.  Then it runs. */
+#include "restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/prctl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "files.h"
+#include "log.h"
+#include "memory.h"
+#include "procfs.h"
+#include "ptrace_ctl.h"
+
+#define TASK_SIZE_MAX 0x7ffffffff000ULL
+#define PID_FREE_TIMEOUT_MS 5000
+#define SCRATCH_SIZE 4096
+
+
+/* A file the new process opens before the rebuild so that mmap can use it. */
+struct map_file {
+	const char *path;
+	bool rdwr;
+	int fd; /* number in the new process */
+};
+
+struct restore_ctx {
+	struct bm_process proc;
+	pid_t pid;
+	bool child_alive;
+	struct bm_tracee tr;
+	struct map_file *files;  /* files[0] is the executable */
+	size_t nfiles;
+	int ctl_fd;              /* the child's end of the error pipe, then the files */
+	uint64_t scratch;
+	struct bm_stats *st;
+};
+
+/* --- before the child exists ------------------------------------------ */
+
+static int check_file_unchanged(const char *what, const char *path, const struct bm_file_id *id)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "%s %s is missing", what, path);
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (st.st_ino != id->ino || (uint64_t)st.st_size != id->size || mtime != id->mtime_ns)
+		return bm_error(BM_EXIT_CONFLICT, "%s %s has changed since the dump (%s differs)", what, path,
+				st.st_ino != id->ino ? "inode" : (uint64_t)st.st_size != id->size ? "size" : "mtime");
+	return 0;
+}
+
+static int plan_files(struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	c->files = calloc((size_t)p->nvmas + 1, sizeof *c->files);
+	if (!c->files)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int max_fd = 2;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd > max_fd)
+			max_fd = p->fds[i].fd;
+	c->ctl_fd = max_fd + 1;
+	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0};
+	int rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
+	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
+		const struct bm_vma *v = &p->vmas[i];
+		if (v->kind != BM_VMA_FILE)
+			continue;
+		bool rdwr = (v->flags & BM_VMA_SHARED) && (v->prot & PROT_WRITE);
+		size_t j;
+		for (j = 0; j < c->nfiles; j++)
+			if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
+				break;
+		if (j == c->nfiles) {
+			if ((rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0)
+				break;
+			c->files[c->nfiles++] = (struct map_file){v->path, rdwr, 0};
+		}
+	}
+	for (size_t j = 0; j < c->nfiles; j++)
+		c->files[j].fd = c->ctl_fd + 1 + (int)j;
+	struct rlimit lim;
+	getrlimit(RLIMIT_NOFILE, &lim);
+	if (rc == 0 && (rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
+		rc = bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
+			      c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
+	return rc;
+}
+
+/* The PID must be free.  One that belongs to a zombie waiting to be reaped
+ * becomes free soon: wait for it, within a bound. */
+static int wait_pid_free(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d", pid);
+	uint64_t deadline = bm_now_us() + PID_FREE_TIMEOUT_MS * 1000ULL;
+	for (;;) {
+		struct bm_proc_stat st;
+		int rc = bm_read_stat(pid, &st);
+		if (rc == -ENOENT || rc == -ESRCH)
+			return 0;
+		if (rc == 0 && st.state != 'Z' && st.state != 'X')
+			return bm_error(BM_EXIT_CONFLICT, "PID %d is taken by a running process (%s)", pid, st.comm);
+		if (bm_now_us() >= deadline)
+			return bm_error(BM_EXIT_CONFLICT, "PID %d is still held by an unreaped zombie after %d ms", pid,
+					PID_FREE_TIMEOUT_MS);
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* --- inside the child, before it stops --------------------------------- */
+
+static void child_fail(int err_fd, const char *msg)
+{
+	ssize_t n = write(err_fd, msg, strlen(msg));
+	(void)n;
+	syscall(SYS_exit_group, 1);
+}
+
+/* Runs in the new process, which is still a copy of binmig.  Only system
+ * calls and async-signal-safe functions: the C library's idea of the
+ * thread id is that of the parent. */
+static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
+{
+	const struct bm_process *p = &c->proc;
+	char err[PATH_MAX + 128];
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+
+	/* Wait until the parent traces us. */
+	char go;
+	if (read(go_fd, &go, 1) != 1)
+		child_fail(err_fd, "parent vanished");
+	/* Descriptors: the error pipe goes to ctl_fd, everything else of binmig is closed. */
+	if (err_fd != c->ctl_fd && dup3(err_fd, c->ctl_fd, O_CLOEXEC) < 0)
+		child_fail(err_fd, "cannot move the control descriptor");
+	err_fd = c->ctl_fd;
+	syscall(SYS_close_range, 0, (unsigned)c->ctl_fd - 1, 0);
+	syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
+	if (bm_restore_fds(p, err, sizeof err) < 0)
+		child_fail(err_fd, err);
+	for (size_t i = 0; i < c->nfiles; i++) {
+		int fd = open(c->files[i].path, (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0 || (fd != c->files[i].fd && (dup3(fd, c->files[i].fd, O_CLOEXEC) < 0 || close(fd) < 0))) {
+			snprintf(err, sizeof err, "cannot open %s: %s", c->files[i].path, strerror(errno));
+			child_fail(err_fd, err);
+		}
+	}
+	if (chdir(p->cwd) < 0) {
+		snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
+		child_fail(err_fd, err);
+	}
+	if (strcmp(p->root, "/") != 0 && chroot(p->root) < 0) {
+		snprintf(err, sizeof err, "cannot change root to %s: %s", p->root, strerror(errno));
+		child_fail(err_fd, err);
+	}
+	umask(p->umask);
+	/* Session and group where possible: a leader becomes a leader again. */
+	if (p->sid == p->pid)
+		setsid();
+	else if (p->pgid == p->pid)
+		setpgid(0, 0);
+	else
+		setpgid(0, p->pgid);
+	personality(p->personality);
+	prctl(PR_SET_NAME, p->comm);
+
+	for (int sig = 1; sig <= BM_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, &p->sigactions[sig - 1], NULL, 8) < 0) {
+			snprintf(err, sizeof err, "cannot set the handler of signal %d: %s", sig, strerror(errno));
+			child_fail(err_fd, err);
+		}
+	}
+	/* Pending signals are queued again by the process itself: the kernel
+	 * accepts any siginfo a process sends to itself. */
+	for (uint32_t i = 0; i < p->nshared_pending; i++) {
+		siginfo_t *si = (siginfo_t *)p->shared_pending[i].raw;
+		if (syscall(SYS_rt_sigqueueinfo, p->pid, si->si_signo, si) < 0) {
+			snprintf(err, sizeof err, "cannot queue signal %d: %s", si->si_signo, strerror(errno));
+			child_fail(err_fd, err);
+		}
+	}
+	const struct bm_thread *t = &p->threads[0];
+	for (uint32_t i = 0; i < t->npending; i++) {
+		siginfo_t *si = (siginfo_t *)t->pending[i].raw;
+		if (syscall(SYS_rt_tgsigqueueinfo, p->pid, t->tid, si->si_signo, si) < 0) {
+			snprintf(err, sizeof err, "cannot queue signal %d: %s", si->si_signo, strerror(errno));
+			child_fail(err_fd, err);
+		}
+	}
+	stack_t ss = {.ss_sp = (void *)t->altstack_sp, .ss_flags = (int)(t->altstack_flags & ~SS_ONSTACK),
+		      .ss_size = t->altstack_size};
+	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
+		ss = (stack_t){.ss_flags = SS_DISABLE};
+	if (sigaltstack(&ss, NULL) < 0) {
+		snprintf(err, sizeof err, "cannot set the alternate signal stack: %s", strerror(errno));
+		child_fail(err_fd, err);
+	}
+	syscall(SYS_set_robust_list, t->robust_list, t->robust_list ? t->robust_list_len : 24);
+	syscall(SYS_set_tid_address, t->clear_child_tid);
+	/* Stop: the parent, already tracing us, takes over from here. */
+	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+	child_fail(err_fd, "resumed unexpectedly");
+}
+
+/* --- the parent: create the child and wait for it to stop -------------- */
+
+static int create_child(struct restore_ctx *c)
+{
+	int err_pipe[2], go_pipe[2];
+	if (pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
+	int rc = wait_pid_free(c->proc.pid);
+	uint64_t deadline = bm_now_us() + PID_FREE_TIMEOUT_MS * 1000ULL;
+	long child = -1;
+	while (rc == 0) {
+		pid_t want = c->proc.pid;
+		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+		if (c->st)
+			c->st->as_restore_us = (int64_t)bm_now_us(); /* start mark, turned into a duration later */
+		child = syscall(SYS_clone3, &args, sizeof args);
+		if (child == 0)
+			child_prepare(c, err_pipe[1], go_pipe[0]); /* does not return */
+		if (child > 0)
+			break;
+		if (errno == EEXIST && bm_now_us() < deadline) {
+			rc = wait_pid_free(c->proc.pid); /* raced with a process taking or leaving it */
+			continue;
+		}
+		rc = errno == EEXIST ? bm_error(BM_EXIT_CONFLICT, "PID %d is taken", c->proc.pid)
+				     : bm_error_errno(BM_EXIT_FAILURE, errno, "clone3 with PID %d", c->proc.pid);
+	}
+	close(err_pipe[1]);
+	close(go_pipe[0]);
+	if (rc < 0) {
+		close(err_pipe[0]);
+		close(go_pipe[1]);
+		return rc;
+	}
+	c->pid = (pid_t)child;
+	c->child_alive = true;
+	if (ptrace(PTRACE_SEIZE, c->pid, 0, 0) < 0)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot trace the new process %d", c->pid);
+	char go = 1;
+	if (write(go_pipe[1], &go, 1) != 1 && rc == 0)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot start the new process");
+	close(go_pipe[1]);
+	int status = 0;
+	if (rc == 0) {
+		rc = bm_wait_stop(c->pid, &status, 10000);
+		if (rc < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for the new process %d", c->pid);
+	}
+	if (rc == 0 && !(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP)) {
+		char msg[PATH_MAX + 128] = "";
+		ssize_t n = read(err_pipe[0], msg, sizeof msg - 1);
+		msg[n > 0 ? n : 0] = 0;
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			c->child_alive = false;
+		rc = bm_error(msg[0] ? BM_EXIT_CONFLICT : BM_EXIT_FAILURE, "restoring process %d: %s", c->proc.pid,
+			      msg[0] ? msg : "the new process did not stop as expected");
+	}
+	close(err_pipe[0]);
+	return rc;
+}
+
+/* --- the parent: rebuild the address space ---------------------------- */
+
+static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		  uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+{
+	long r;
+	int rc = bm_inject(&c->tr, nr, a1, a2, a3, a4, a5, a6, &r);
+	if (rc < 0)
+		return rc;
+	if (r < 0 && r > -4096)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "restoring process %d: %s", c->pid, what);
+	if (ret)
+		*ret = r;
+	return 0;
+}
+
+static bool is_special(uint32_t kind)
+{
+	return kind == BM_VMA_VDSO || kind == BM_VMA_VVAR || kind == BM_VMA_VVAR_VCLOCK;
+}
+
+static uint32_t special_kind(const char *path)
+{
+	return strcmp(path, "[vdso]") == 0 ? BM_VMA_VDSO
+	       : strcmp(path, "[vvar]") == 0 ? BM_VMA_VVAR
+	       : strcmp(path, "[vvar_vclock]") == 0 ? BM_VMA_VVAR_VCLOCK
+					       : 0;
+}
+
+struct special {
+	uint32_t kind;
+	uint64_t from, to, len;
+};
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Moves [vvar], [vvar_vclock] and [vdso] of the new process to where the
+ * image had them, each whole (the kernel refuses partial moves), before
+ * anything else is mapped there. */
+static int move_specials(struct restore_ctx *c, struct special *sp, size_t *nsp)
+{
+	struct bm_maps_entry *maps;
+	size_t nmaps;
+	int rc = bm_read_maps(c->pid, &maps, &nmaps);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the maps of the new process");
+	*nsp = 0;
+	for (size_t i = 0; i < nmaps && rc == 0; i++) {
+		uint32_t kind = special_kind(maps[i].path);
+		if (!kind)
+			continue;
+		if (maps[i].vmflags & BM_VMFLAG_SL)
+			rc = bm_error(BM_EXIT_CONFLICT, "this kernel seals %s; it cannot be moved", maps[i].path);
+		const struct bm_vma *v = NULL;
+		for (uint32_t j = 0; j < c->proc.nvmas; j++)
+			if (c->proc.vmas[j].kind == kind)
+				v = &c->proc.vmas[j];
+		if (!v || v->end - v->start != maps[i].end - maps[i].start)
+			rc = bm_error(BM_EXIT_CONFLICT, "%s differs between the image and this kernel (%s)", maps[i].path,
+				      v ? "size" : "absent from the image");
+		else
+			sp[(*nsp)++] = (struct special){kind, maps[i].start, v->start, v->end - v->start};
+	}
+	free(maps);
+	for (uint32_t j = 0; rc == 0 && j < c->proc.nvmas; j++) {
+		bool found = false;
+		for (size_t k = 0; k < *nsp; k++)
+			found |= sp[k].kind == c->proc.vmas[j].kind;
+		if (is_special(c->proc.vmas[j].kind) && !found)
+			rc = bm_error(BM_EXIT_CONFLICT, "the image has a vDSO mapping this kernel does not provide");
+	}
+	if (rc < 0)
+		return rc;
+
+	/* If a destination overlaps a mapping still to be moved, park them all
+	 * first in the lowest free area above every source and destination. */
+	bool clash = false;
+	uint64_t top = 0;
+	for (size_t i = 0; i < *nsp; i++) {
+		for (size_t k = 0; k < *nsp; k++)
+			if (i != k && overlaps(sp[i].to, sp[i].len, sp[k].from, sp[k].len))
+				clash = true;
+		top = sp[i].to + sp[i].len > top ? sp[i].to + sp[i].len : top;
+		top = sp[i].from + sp[i].len > top ? sp[i].from + sp[i].len : top;
+	}
+	for (int pass = clash ? 0 : 1; pass < 2; pass++) {
+		uint64_t park = top + (1ULL << 30);
+		for (size_t i = 0; i < *nsp; i++) {
+			uint64_t to = pass == 0 ? park : sp[i].to;
+			park += sp[i].len + BM_PAGE_SIZE;
+			if (to == sp[i].from)
+				continue;
+			long r;
+			rc = inject(c, "moving the vDSO", SYS_mremap, sp[i].from, sp[i].len, sp[i].len,
+				    MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, &r);
+			if (rc < 0)
+				return rc;
+			if (sp[i].kind == BM_VMA_VDSO)
+				c->tr.syscall_ip = c->tr.syscall_ip - sp[i].from + to;
+			sp[i].from = to;
+		}
+	}
+	return 0;
+}
+
+/* Unmaps everything of binmig's in the new process: all but the specials. */
+static int unmap_all_but(struct restore_ctx *c, const struct special *sp, size_t nsp)
+{
+	uint64_t cursor = 0;
+	for (;;) {
+		uint64_t next = TASK_SIZE_MAX, next_end = TASK_SIZE_MAX;
+		for (size_t i = 0; i < nsp; i++)
+			if (sp[i].to >= cursor && sp[i].to < next) {
+				next = sp[i].to;
+				next_end = sp[i].to + sp[i].len;
+			}
+		if (next > cursor) {
+			int rc = inject(c, "unmapping binmig", SYS_munmap, cursor, next - cursor, 0, 0, 0, 0, NULL);
+			if (rc < 0)
+				return rc;
+		}
+		if (next == TASK_SIZE_MAX)
+			return 0;
+		cursor = next_end;
+	}
+}
+
+static int file_fd(const struct restore_ctx *c, const struct bm_vma *v)
+{
+	bool rdwr = (v->flags & BM_VMA_SHARED) && (v->prot & PROT_WRITE);
+	for (size_t j = 0; j < c->nfiles; j++)
+		if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
+			return c->files[j].fd;
+	return -1;
+}
+
+static int map_vmas(struct restore_ctx *c)
+{
+	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
+		const struct bm_vma *v = &c->proc.vmas[i];
+		if (is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
+			continue;
+		uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
+				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0);
+		uint64_t fd = (uint64_t)-1, off = 0;
+		if (v->kind == BM_VMA_FILE) {
+			fd = (uint64_t)file_fd(c, v);
+			off = v->pgoff;
+		} else {
+			flags |= MAP_ANONYMOUS;
+		}
+		long addr = 0;
+		int rc = inject(c, "mapping memory", SYS_mmap, v->start, v->end - v->start, v->prot, flags, fd, off, &addr);
+		if (rc < 0)
+			return rc;
+		if ((uint64_t)addr != v->start)
+			return bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx",
+					(unsigned long long)v->start, addr);
+		int advice = v->flags & BM_VMA_HUGEPAGE ? MADV_HUGEPAGE
+			     : v->flags & BM_VMA_NOHUGEPAGE ? MADV_NOHUGEPAGE : 0;
+		if (advice && (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start, (uint64_t)advice, 0,
+					   0, 0, NULL)) < 0)
+			return rc;
+		if ((v->flags & BM_VMA_DONTDUMP) &&
+		    (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start, MADV_DONTDUMP, 0, 0, 0, NULL)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct bm_vma *vma_of(const struct bm_process *p, uint64_t addr, uint64_t len)
+{
+	uint32_t lo = 0, hi = p->nvmas;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (p->vmas[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->nvmas && p->vmas[lo].start <= addr && addr + len <= p->vmas[lo].end)
+		return &p->vmas[lo];
+	return NULL;
+}
+
+static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
+{
+	static const uint8_t zero_page[BM_PAGE_SIZE];
+	struct bm_page_run run;
+	int got;
+	while ((got = bm_image_next_pages(r, &run)) > 0) {
+		uint64_t len = (uint64_t)run.npages * BM_PAGE_SIZE;
+		const struct bm_vma *v = vma_of(&c->proc, run.addr, len);
+		if (!v || !bm_vma_has_pages(v))
+			return bm_error(BM_EXIT_IMAGE, "image has pages at 0x%llx outside any memory area that can hold them",
+					(unsigned long long)run.addr);
+		if (run.zero) {
+			/* Fresh anonymous memory is zero already; a private file page is not. */
+			if (v->kind == BM_VMA_ANON)
+				continue;
+			for (uint32_t i = 0; i < run.npages; i++) {
+				int rc = bm_mem_write(c->pid, run.addr + (uint64_t)i * BM_PAGE_SIZE, zero_page, BM_PAGE_SIZE);
+				if (rc < 0)
+					return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d", c->pid);
+			}
+			continue;
+		}
+		int rc = bm_mem_write(c->pid, run.addr, run.data, len);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d at 0x%llx", c->pid,
+					      (unsigned long long)run.addr);
+	}
+	return got;
+}
+
+/* A page-sized hole in the image's layout for the arguments of the
+ * remaining injected calls, away from any stack that may grow into it. */
+static int find_scratch(const struct bm_process *p, uint64_t *addr)
+{
+	uint64_t cand = 0x10000;
+	for (uint32_t i = 0; i <= p->nvmas; i++) {
+		uint64_t limit = i < p->nvmas ? p->vmas[i].start : TASK_SIZE_MAX;
+		if (i < p->nvmas && (p->vmas[i].flags & BM_VMA_GROWSDOWN))
+			limit = limit > (1ULL << 24) ? limit - (1ULL << 24) : 0;
+		if (limit > cand && limit - cand >= SCRATCH_SIZE) {
+			*addr = cand;
+			return 0;
+		}
+		if (i < p->nvmas && p->vmas[i].end > cand)
+			cand = p->vmas[i].end;
+	}
+	return bm_error(BM_EXIT_FAILURE, "no room for a scratch page in the restored address space");
+}
+
+static int set_mm(struct restore_ctx *c)
+{
+	const struct bm_mm *mm = &c->proc.mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk,
+		.start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv = (__u64 *)(c->scratch + 256),
+		.auxv_size = mm->auxv_len * 8,
+		.exe_fd = (uint32_t)c->files[0].fd,
+	};
+	int rc = bm_mem_write(c->pid, c->scratch, &map, sizeof map);
+	if (rc == 0)
+		rc = bm_mem_write(c->pid, c->scratch + 256, mm->auxv, mm->auxv_len * 8);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	return inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
+}
+
+static int set_credentials(struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	int rc = bm_mem_write(c->pid, c->scratch + 1024, p->groups, p->ngroups * sizeof(uint32_t));
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	if ((rc = inject(c, "setgroups", SYS_setgroups, p->ngroups, c->scratch + 1024, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject(c, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject(c, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject(c, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject(c, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, NULL)) < 0)
+		return rc;
+	/* Changing credentials resets the dumpable flag. */
+	return inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, p->dumpable, 0, 0, 0, 0, NULL);
+}
+
+static int set_context(struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	const struct bm_thread *t = &p->threads[0];
+	int rc = 0;
+	if (t->rseq_addr)
+		rc = inject(c, "rseq registration", SYS_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig, 0, 0, NULL);
+	for (int r = 0; rc == 0 && r < BM_NRLIMITS; r++) {
+		struct rlimit lim = {p->rlimits[r].cur, p->rlimits[r].max};
+		if (prlimit(c->pid, r, &lim, NULL) < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "setting resource limit %d", r);
+	}
+	if (rc < 0)
+		return rc;
+	struct user_regs_struct regs;
+	bm_resume_regs(t, &regs, true);
+	if ((rc = bm_set_xstate(c->pid, t->xstate, t->xstate_len)) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, -rc, "cannot set the FPU/AVX state (does this CPU differ?)");
+	if ((rc = bm_set_regs(c->pid, &regs)) < 0 || (rc = bm_set_sigmask(c->pid, t->sigmask)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot set the registers of thread %d", t->tid);
+	c->tr.sigmask_blocked = false;
+	if (ptrace(PTRACE_DETACH, c->pid, 0, 0) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", c->pid);
+	return 0;
+}
+
+static int rebuild(struct restore_ctx *c, struct bm_image_reader *r)
+{
+	struct bm_maps_entry *maps;
+	size_t nmaps;
+	int rc = bm_read_maps(c->pid, &maps, &nmaps);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the maps of the new process");
+	uint64_t vs = 0, ve = 0, ip = 0;
+	for (size_t i = 0; i < nmaps; i++)
+		if (strcmp(maps[i].path, "[vdso]") == 0)
+			vs = maps[i].start, ve = maps[i].end;
+	free(maps);
+	if (!vs)
+		return bm_error(BM_EXIT_FAILURE, "binmig runs without a vDSO; it needs one to rebuild processes");
+	if ((rc = bm_find_vdso_syscall(c->pid, vs, ve, &ip)) < 0 || (rc = bm_tracee_init(&c->tr, c->pid, ip)) < 0)
+		return rc;
+
+	/* binmig's rseq registration was inherited; it must go before binmig's memory does. */
+	uint64_t rseq_addr;
+	uint32_t rseq_len, rseq_sig;
+	if ((rc = bm_get_rseq(c->pid, &rseq_addr, &rseq_len, &rseq_sig)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the rseq registration of the new process");
+	if (rseq_addr && (rc = inject(c, "rseq unregistration", SYS_rseq, rseq_addr, rseq_len, 1 /* RSEQ_FLAG_UNREGISTER */,
+				      rseq_sig, 0, 0, NULL)) < 0)
+		return rc;
+
+	struct special sp[8];
+	size_t nsp = 0;
+	if ((rc = move_specials(c, sp, &nsp)) < 0 || (rc = unmap_all_but(c, sp, nsp)) < 0 || (rc = map_vmas(c)) < 0 ||
+	    (rc = fill_pages(c, r)) < 0)
+		return rc;
+	if (c->st)
+		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;
+	uint64_t t_context = bm_now_us();
+
+	if ((rc = find_scratch(&c->proc, &c->scratch)) < 0 ||
+	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
+		return rc;
+	if ((rc = set_mm(c)) < 0 ||
+	    (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->ctl_fd, ~0U, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = set_credentials(c)) < 0 ||
+	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0)
+		return rc;
+	if (c->st)
+		c->st->syscalls_injected = (int64_t)c->tr.injected;
+	if ((rc = set_context(c)) < 0)
+		return rc;
+	if (c->st)
+		c->st->ctx_restore_us = (int64_t)(bm_now_us() - t_context);
+	return 0;
+}
+
+int bm_restore(struct bm_image_reader *r, pid_t *pid, struct bm_stats *st)
+{
+	struct restore_ctx c = {.st = st};
+	uint64_t t0 = bm_now_us();
+	int rc = bm_image_read_process(r, &c.proc);
+	if (rc == 0 && c.proc.nthreads != 1)
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "the image holds %u threads; only single-threaded processes are "
+			      "supported yet", c.proc.nthreads);
+	if (rc == 0 && (rc = bm_check_fds(&c.proc)) == 0 && (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
+		rc = rebuild(&c, r);
+	if (rc < 0 && c.child_alive) {
+		kill(c.pid, SIGKILL);
+		int status;
+		while (waitpid(c.pid, &status, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	if (rc == 0) {
+		*pid = c.pid;
+		if (st) {
+			st->pid = c.pid;
+			st->vmas = c.proc.nvmas;
+			st->threads = c.proc.nthreads;
+			st->fds = c.proc.nfds;
+			st->image_bytes = (int64_t)r->count.bytes;
+			st->pages_stored = (int64_t)r->count.pages_stored;
+			st->pages_zero = (int64_t)r->count.pages_zero;
+			st->total_us = (int64_t)(bm_now_us() - t0);
+		}
+	}
+	free(c.files);
+	bm_process_free(&c.proc);
+	return rc;
+}

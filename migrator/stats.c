@@ -1,0 +1,62 @@
+#include "stats.h"
+
+#include <string.h>
+
+#define FIELDS(X) \
+	X(pid) X(suspend_us) X(checkpoint_us) X(transfer_us) X(as_restore_us) X(ctx_restore_us) \
+	X(downtime_us) X(total_us) X(image_bytes) X(wire_bytes) X(pages_total) X(pages_zero) \
+	X(pages_stored) X(vmas) X(threads) X(fds) X(syscalls_injected)
+
+void bm_stats_init(struct bm_stats *s)
+{
+#define INIT(f) s->f = -1;
+	FIELDS(INIT)
+#undef INIT
+}
+
+int bm_stats_parse_format(const char *text, enum bm_stats_format *fmt)
+{
+	if (strcmp(text, "csv") == 0)
+		*fmt = BM_STATS_CSV;
+	else if (strcmp(text, "json") == 0)
+		*fmt = BM_STATS_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+static void print_value(FILE *out, int64_t v, const char *missing)
+{
+	if (v < 0)
+		fputs(missing, out);
+	else
+		fprintf(out, "%lld", (long long)v);
+}
+
+void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fmt)
+{
+	const char *sep = "";
+	switch (fmt) {
+	case BM_STATS_CSV:
+#define NAME(f) fprintf(out, "%s%s", sep, #f); sep = ",";
+		FIELDS(NAME)
+#undef NAME
+		fputc('\n', out);
+		sep = "";
+#define VALUE(f) fputs(sep, out); print_value(out, s->f, ""); sep = ",";
+		FIELDS(VALUE)
+#undef VALUE
+		fputc('\n', out);
+		break;
+	case BM_STATS_JSON:
+		fputc('{', out);
+#define JSON(f) fprintf(out, "%s\"%s\":", sep, #f); print_value(out, s->f, "null"); sep = ",";
+		FIELDS(JSON)
+#undef JSON
+		fputs("}\n", out);
+		break;
+	case BM_STATS_NONE:
+		break;
+	}
+	fflush(out);
+}

@@ -1,0 +1,36 @@
+/* Phase timings and counters of one dump, restore or migration, printed
+ * as one CSV row (with a header line) or one JSON object. */
+#ifndef BINMIG_STATS_H
+#define BINMIG_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum bm_stats_format { BM_STATS_NONE = 0, BM_STATS_CSV, BM_STATS_JSON };
+
+/* Each field is -1 when the operation did not measure it. */
+struct bm_stats {
+	int64_t pid;
+	int64_t suspend_us;
+	int64_t checkpoint_us;
+	int64_t transfer_us;
+	int64_t as_restore_us;    /* address-space restore */
+	int64_t ctx_restore_us;   /* context restore */
+	int64_t downtime_us;
+	int64_t total_us;
+	int64_t image_bytes;
+	int64_t wire_bytes;
+	int64_t pages_total;      /* present pages examined */
+	int64_t pages_zero;
+	int64_t pages_stored;
+	int64_t vmas;
+	int64_t threads;
+	int64_t fds;
+	int64_t syscalls_injected;
+};
+
+void bm_stats_init(struct bm_stats *s);
+int bm_stats_parse_format(const char *text, enum bm_stats_format *fmt);
+void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fmt);
+
+#endif
