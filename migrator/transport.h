@@ -1,0 +1,229 @@
+/* The wire protocol between `binmig migrate` (the client, on the source
+ * host) and `binmig serve` (the server, on the destination host): framing,
+ * mutual authentication with a shared key, the image stream, and key files.
+ * Byte layout, handshake construction and the sequence of a migration:
+ * docs/protocol.md.
+ *
+ * All functions work on a connected stream socket (they use send/recv
+ * flags, so not on pipes or files), never block longer than their timeout
+ * in any single wait, never raise SIGPIPE, and return 0 (or a count) or a
+ * negative errno.  Every failure is reported once with bm_error, class
+ * BM_EXIT_NETWORK unless said otherwise.  After any error the connection is
+ * out of step and must be closed.
+ *
+ * Error numbers returned:
+ *   -ETIMEDOUT     the peer neither sent nor accepted a byte within the timeout
+ *   -ECONNRESET    the peer closed (or reset) the connection between frames
+ *   -ECONNABORTED  the peer closed the connection in the middle of a frame
+ *   -EPROTO        bad magic, other protocol version, unexpected frame type,
+ *                  malformed payload
+ *   -EBADMSG       header or payload CRC mismatch
+ *   -EMSGSIZE      a frame longer than the receiver accepts (detected from
+ *                  the header, before any payload is read)
+ *   -EREMOTEIO     the peer sent ERROR (its message is reported)
+ *   -ECANCELED     the peer sent ABORT (its message is reported)
+ *   -EACCES        authentication failed
+ *   others         from the system (-ENOMEM, -EBADF, ...) */
+#ifndef BINMIG_TRANSPORT_H
+#define BINMIG_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "image.h"
+#include "log.h"
+
+#define BM_PROTO_VERSION 1
+#define BM_FRAME_MAGIC0 0x42 /* 'B' */
+#define BM_FRAME_MAGIC1 0x4d /* 'M' */
+
+/* Frame header, 16 bytes, little-endian:
+ *   0  magic "BM"         2  version        3  type
+ *   4  payload length     8  CRC-32C of the payload
+ *  12  CRC-32C of bytes 0..11 (so it covers the payload CRC too)
+ * The header has its own CRC so that a damaged length is caught before the
+ * receiver waits for, or makes room for, a payload of that length. */
+#define BM_FRAME_HEADER_SIZE 16
+/* No frame payload is ever longer than this (16 MiB); receivers usually
+ * accept much less. */
+#define BM_FRAME_MAX_PAYLOAD (16u << 20)
+
+enum bm_msg_type {
+	/* client -> server: the client's nonce (BM_NONCE_LEN bytes). */
+	BM_MSG_HELLO = 1,
+	/* server -> client: the server's nonce (BM_NONCE_LEN bytes). */
+	BM_MSG_CHALLENGE = 2,
+	/* both ways, client first: an HMAC-SHA256 (BM_MAC_LEN bytes) proving
+	 * the sender holds the key; see bm_auth_proof. */
+	BM_MSG_PROOF = 3,
+	/* client -> server: the next bytes of the image stream (1 byte to
+	 * BM_FRAME_MAX_PAYLOAD; frame boundaries carry no meaning). */
+	BM_MSG_IMAGE_DATA = 4,
+	/* client -> server: the image stream is complete; u64 image bytes
+	 * sent in all IMAGE_DATA frames, checked by the receiver. */
+	BM_MSG_IMAGE_END = 5,
+	/* server -> client: the outcome of the restore (struct bm_result). */
+	BM_MSG_RESULT = 6,
+	/* client -> server: the source has terminated its original; the
+	 * restored process is now the only one.  Empty payload. */
+	BM_MSG_CONFIRM = 7,
+	/* client -> server: the source gives up the migration and keeps (or
+	 * resumes) its original; u32 error class + message, as ERROR. */
+	BM_MSG_ABORT = 8,
+	/* either way: the sender failed and closes the connection;
+	 * u32 error class (enum bm_exit) + message (UTF-8, no NUL). */
+	BM_MSG_ERROR = 9,
+};
+
+#define BM_KEY_LEN 32
+#define BM_NONCE_LEN 32
+#define BM_MAC_LEN 32
+/* Longest message in ERROR, ABORT and RESULT. */
+#define BM_MESSAGE_MAX 1024
+
+const char *bm_msg_name(unsigned type);
+
+/* Sends one frame whose payload is gathered from iov (never copied).
+ * The payload must not exceed BM_FRAME_MAX_PAYLOAD.  timeout_ms bounds
+ * each wait for the socket to accept more bytes. */
+int bm_frame_send(int fd, enum bm_msg_type type, const struct iovec *iov, int iovcnt, int timeout_ms);
+int bm_frame_send_buf(int fd, enum bm_msg_type type, const void *buf, size_t len, int timeout_ms);
+
+/* Receives one frame of any type: its payload into buf (at most max bytes;
+ * a longer frame is rejected from its header), its type into *type, its
+ * length into *len.  timeout_ms bounds each wait for more bytes. */
+int bm_frame_recv(int fd, uint8_t *type, void *buf, size_t max, size_t *len, int timeout_ms);
+
+/* Receives one frame that must be of the given type.  An ERROR or ABORT
+ * frame in its place is reported with the peer's message and class
+ * (-EREMOTEIO / -ECANCELED); any other type is a protocol violation
+ * (-EPROTO). */
+int bm_frame_expect(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, int timeout_ms);
+
+/* The same, but every wait ends at the absolute CLOCK_MONOTONIC time
+ * deadline_ns (nanoseconds), for exchanges that must finish as a whole in
+ * time, such as the handshake.  timeout_ms is only quoted in messages. */
+int bm_frame_send_until(int fd, enum bm_msg_type type, const void *buf, size_t len, uint64_t deadline_ns,
+			int timeout_ms);
+int bm_frame_expect_until(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, uint64_t deadline_ns,
+			  int timeout_ms);
+
+/* Sends ERROR or ABORT with an error class and a message (cut to
+ * BM_MESSAGE_MAX bytes).  Does not report anything itself when sending
+ * fails (the caller is already failing); returns the send's result. */
+int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms);
+/* Decodes an ERROR or ABORT payload.  An unknown class becomes
+ * BM_EXIT_NETWORK; bytes that are not printable ASCII become '?'. */
+int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size);
+
+/* RESULT: what the destination reports after its restore.  Payload (48
+ * bytes + message): u32 status, i32 pid, u64 transfer_us, u64
+ * as_restore_us, u64 ctx_restore_us, u64 image_bytes, u64 wire_bytes,
+ * then the message bytes (at most BM_MESSAGE_MAX, no NUL). */
+#define BM_RESULT_FIXED_SIZE 48
+struct bm_result {
+	uint32_t status;         /* 0: restored and running; else the enum bm_exit class of the failure */
+	int32_t pid;             /* the restored process's PID (0 on failure) */
+	uint64_t transfer_us;    /* first IMAGE_DATA received .. IMAGE_END received */
+	uint64_t as_restore_us;  /* address-space restore at the destination */
+	uint64_t ctx_restore_us; /* context restore at the destination */
+	uint64_t image_bytes;    /* image bytes received */
+	uint64_t wire_bytes;     /* bytes received on the connection, framing included */
+	char message[BM_MESSAGE_MAX + 1]; /* the failure, or empty */
+};
+int bm_result_send(int fd, const struct bm_result *result, int timeout_ms);
+/* Expects RESULT and checks it (status in range, pid > 0 exactly on
+ * success).  A failure RESULT is not an error of this function: it returns
+ * 0 and the caller reads result->status. */
+int bm_result_recv(int fd, struct bm_result *result, int timeout_ms);
+
+/* ---- Authentication (auth.c) ----
+ * Mutual challenge-response over a fresh connection, before anything else:
+ *   client -> HELLO(Nc)   server -> CHALLENGE(Ns)
+ *   client -> PROOF(bm_auth_proof(key, CLIENT, Nc, Ns))
+ *   server checks it (on mismatch: ERROR, -EACCES, nothing more is read)
+ *   server -> PROOF(bm_auth_proof(key, SERVER, Nc, Ns)); the client checks it.
+ * timeout_ms bounds the whole handshake. */
+enum bm_auth_role {
+	BM_ROLE_CLIENT,
+	BM_ROLE_SERVER,
+};
+
+/* mac = HMAC-SHA256(key, label || 0x00 || version || Nc || Ns), where label
+ * is "binmig client proof" or "binmig server proof" and version is the
+ * byte BM_PROTO_VERSION.  Exposed for tests and docs/protocol.md. */
+int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const uint8_t nonce_client[BM_NONCE_LEN],
+		  const uint8_t nonce_server[BM_NONCE_LEN], uint8_t mac[BM_MAC_LEN]);
+int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
+int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
+
+/* ---- The image stream (transport.c) ----
+ * The sending side packs the image encoder's output into IMAGE_DATA
+ * frames: small writes are gathered into frames of BM_WIRE_CHUNK bytes,
+ * a write that does not fit goes out with what is gathered in one frame
+ * of its own, without being copied. */
+#define BM_WIRE_CHUNK (256u * 1024)
+
+struct bm_wire_sink {
+	int fd;
+	int timeout_ms;
+	uint8_t *buf;            /* BM_WIRE_CHUNK bytes */
+	size_t buffered;
+	uint64_t image_bytes;    /* image bytes accepted */
+	uint64_t wire_bytes;     /* bytes sent, frame headers included */
+	uint64_t frames;
+	bool failed;             /* a send failed; later writes fail at once */
+};
+
+int bm_wire_sink_init(struct bm_wire_sink *ws, int fd, int timeout_ms);
+/* The struct bm_sink for bm_image_writer_init. */
+struct bm_sink bm_wire_sink_as_sink(struct bm_wire_sink *ws);
+/* Sends what is gathered and IMAGE_END. */
+int bm_wire_sink_finish(struct bm_wire_sink *ws);
+void bm_wire_sink_free(struct bm_wire_sink *ws);
+
+/* The receiving side: image bytes out of IMAGE_DATA frames until
+ * IMAGE_END.  ABORT or ERROR from the peer ends the stream with its
+ * message (-ECANCELED / -EREMOTEIO); any other frame is a violation.  The
+ * stream ending in the middle of a read is reported as BM_EXIT_IMAGE
+ * (-ENODATA): the image is truncated. */
+struct bm_wire_source {
+	int fd;
+	int timeout_ms;
+	uint8_t *buf;            /* the current frame's payload when it was not received in place */
+	size_t buf_size;
+	size_t frame_len;
+	size_t frame_pos;
+	uint64_t image_bytes;    /* image bytes received */
+	uint64_t wire_bytes;     /* bytes received, frame headers included */
+	uint64_t frames;
+	uint64_t first_frame_ns; /* CLOCK_MONOTONIC when the first frame's header arrived, 0 before */
+	uint64_t end_ns;         /* CLOCK_MONOTONIC when IMAGE_END arrived, 0 before */
+	bool ended;              /* IMAGE_END received and checked */
+};
+
+void bm_wire_source_init(struct bm_wire_source *src, int fd, int timeout_ms);
+/* The struct bm_source for bm_image_reader_init. */
+struct bm_source bm_wire_source_as_source(struct bm_wire_source *src);
+/* After the image reader is done: reads up to IMAGE_END and fails if any
+ * image bytes were left unread. */
+int bm_wire_source_finish(struct bm_wire_source *src);
+void bm_wire_source_free(struct bm_wire_source *src);
+
+/* ---- Key files (keyfile.c) ----
+ * A key file holds BM_KEY_LEN random bytes as 64 hexadecimal digits and a
+ * newline, readable and writable by its owner only. */
+
+/* Creates a new key file with mode 0600; refuses to overwrite anything.
+ * Errors are BM_EXIT_IO. */
+int bm_keygen(const char *path);
+/* Reads a key file, refusing one that group or others may access, that
+ * belongs to someone other than the caller or root, that is not a regular
+ * file, or whose content is not exactly 64 hex digits (and an optional
+ * newline).  Errors are BM_EXIT_USAGE for a bad file, BM_EXIT_IO for a
+ * failed read. */
+int bm_key_load(const char *path, uint8_t key[BM_KEY_LEN]);
+
+#endif
