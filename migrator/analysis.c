@@ -257,8 +257,10 @@ int bm_classify_stop(const struct user_regs_struct *regs, const uint8_t *code_be
 		if (nr == (i386 ? 0 : SYS_restart_syscall))
 			/* A call already restarted once (after an earlier stop): its own
 			 * number is gone from the registers, and restart_syscall in a new
-			 * process finds no restart state, so it returns EINTR there. */
-			set_text(out, "in restart_syscall() (original call unknown), interrupted: EINTR at restore");
+			 * process finds no restart state.  bm_syscall_nr_from_code finds
+			 * the original number in the code before the syscall. */
+			set_text(out, "in restart_syscall(), interrupted: re-executed as the call the code "
+				      "made");
 		else
 			set_text(out, "in %s, interrupted: re-executed at restore (ERESTART_RESTARTBLOCK)", call);
 		return 0;
@@ -656,5 +658,55 @@ int bm_disasm_around(FILE *out, const uint8_t *code, size_t len, uint64_t base, 
 		bm_error(BM_EXIT_IO, "disassembly: cannot write the listing");
 		return -EIO;
 	}
+	return 0;
+}
+
+/* ---- The number of a restarted call -------------------------------------- */
+
+/* Whether an instruction's first operand (its destination) is a part of rax. */
+static bool writes_rax(const cs_insn *insn)
+{
+	static const char *names[] = {"rax", "eax", "ax", "al"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		size_t n = strlen(names[i]);
+		if (strncmp(insn->op_str, names[i], n) == 0 && (insn->op_str[n] == ',' || insn->op_str[n] == 0))
+			return true;
+	}
+	return false;
+}
+
+int bm_syscall_nr_from_code(const uint8_t *code_before, size_t len, long *nr)
+{
+	if (!code_before || len < 3)
+		return -ENOENT;
+	csh cs;
+	cs_insn *insn;
+	int err = new_insn(&cs, &insn);
+	if (err)
+		return err;
+	size_t mark = len - 2, count = 0, start = mark;
+	for (size_t s = 0; s < mark; s++)
+		if (decodes_onto(cs, insn, code_before, len, 0, s, mark, &count)) {
+			start = s;
+			break;
+		}
+	/* The last instruction before the system call that sets rax decides. */
+	bool found = false;
+	long value = 0;
+	for (size_t off = start; off < mark && decode_at(cs, insn, code_before, len, off, 0); off += insn->size) {
+		if (!writes_rax(insn))
+			continue;
+		char *end;
+		const char *imm = strchr(insn->op_str, ',');
+		found = insn->id == X86_INS_MOV && imm;
+		if (found) {
+			value = strtol(imm + 1, &end, 0);
+			found = end != imm + 1 && *end == 0 && value >= 0;
+		}
+	}
+	cs_free(insn, 1);
+	if (!found)
+		return -ENOENT;
+	*nr = value;
 	return 0;
 }

@@ -58,6 +58,13 @@ int bm_find_syscall_in_elf(const uint8_t *elf, size_t len, uint64_t *offset);
 int bm_disasm_around(FILE *out, const uint8_t *code, size_t len, uint64_t base, uint64_t mark,
 		     int before, int after);
 
+/* The number of the system call made by the `syscall` instruction that
+ * ends code_before (len bytes ending at rip), read from the instruction
+ * that last set rax before it (`mov eax, IMM`, as in the C library's
+ * wrappers).  Needed for a call interrupted in restart_syscall(), whose own
+ * number the registers no longer hold.  0 or -ENOENT. */
+int bm_syscall_nr_from_code(const uint8_t *code_before, size_t len, long *nr);
+
 /* Name of an x86-64 system call number ("read", "futex", ...), or NULL. */
 const char *bm_syscall_name(long nr);
 

@@ -101,13 +101,12 @@ static void usage_inspect(FILE *out)
 		"disassembly of the code around its instruction pointer, the stop marked with =>.\n\n" EXIT_CODES_HELP);
 }
 
-static int usage_error(void (*usage)(FILE *), const char *fmt, const char *arg)
+/* A bad command line: one line on stderr, status 2. */
+static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "binmig: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n");
-	(void)usage;
-	fprintf(stderr, "Try 'binmig --help'.\n");
+	fprintf(stderr, " (see binmig --help)\n");
 	return BM_EXIT_USAGE;
 }
 
@@ -169,23 +168,23 @@ static int cmd_dump(int argc, char **argv)
 		case 'L': leave_running = true; break;
 		case 'c':
 			if (parse_compress(optarg, &level) < 0)
-				return usage_error(usage_dump, "bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
+				return usage_error("bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
 			break;
 		case 's':
 			if (bm_stats_parse_format(optarg, &fmt) < 0)
-				return usage_error(usage_dump, "bad --stats value '%s' (csv or json)", optarg);
+				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'h': usage_dump(stdout); return 0;
-		default: return usage_error(usage_dump, "%s", "bad option for dump");
+		default: return usage_error("%s", "bad option for dump");
 		}
 	}
 	pid_t pid;
 	if (optind != argc - 1)
-		return usage_error(usage_dump, "%s", "dump takes exactly one PID");
+		return usage_error("%s", "dump takes exactly one PID");
 	if (parse_pid(argv[optind], &pid) < 0)
-		return usage_error(usage_dump, "'%s' is not a PID", argv[optind]);
+		return usage_error("'%s' is not a PID", argv[optind]);
 	if (!output)
-		return usage_error(usage_dump, "%s", "dump needs -o IMAGE");
+		return usage_error("%s", "dump needs -o IMAGE");
 
 	struct bm_stats st;
 	bm_stats_init(&st);
@@ -246,14 +245,14 @@ static int cmd_restore(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (bm_stats_parse_format(optarg, &fmt) < 0)
-				return usage_error(usage_restore, "bad --stats value '%s' (csv or json)", optarg);
+				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'h': usage_restore(stdout); return 0;
-		default: return usage_error(usage_restore, "%s", "bad option for restore");
+		default: return usage_error("%s", "bad option for restore");
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error(usage_restore, "%s", "restore takes exactly one IMAGE");
+		return usage_error("%s", "restore takes exactly one IMAGE");
 	struct bm_stats st;
 	bm_stats_init(&st);
 	int fd;
@@ -281,18 +280,29 @@ static int cmd_inspect(int argc, char **argv)
 			usage_inspect(stdout);
 			return 0;
 		}
-		return usage_error(usage_inspect, "%s", "bad option for inspect");
+		return usage_error("%s", "bad option for inspect");
 	}
 	if (optind != argc - 1)
-		return usage_error(usage_inspect, "%s", "inspect takes exactly one IMAGE");
+		return usage_error("%s", "inspect takes exactly one IMAGE");
+	/* The account is printed only once every section has been verified:
+	 * a damaged image gives the error alone, never a partial picture. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (!mem)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "open_memstream"), bm_exit_code();
 	int fd;
 	struct bm_image_reader r = {0};
 	int rc = open_image(argv[optind], &fd, &r);
 	if (rc == 0)
-		rc = bm_inspect(stdout, &r);
+		rc = bm_inspect(mem, &r);
 	bm_image_reader_free(&r);
 	if (fd >= 0)
 		close(fd);
+	fclose(mem);
+	if (rc == 0)
+		fwrite(text, 1, len, stdout);
+	free(text);
 	return rc < 0 ? bm_exit_code() : 0;
 }
 
@@ -324,7 +334,7 @@ int main(int argc, char **argv)
 			usage_main(stdout);
 			return 0;
 		} else
-			return usage_error(usage_main, "unknown option '%s'", argv[i]);
+			return usage_error("unknown option '%s'", argv[i]);
 	}
 	if (i == argc) {
 		usage_main(stderr);
@@ -340,7 +350,7 @@ int main(int argc, char **argv)
 	}
 	const struct command *cmd = find_command(argv[i]);
 	if (!cmd)
-		return usage_error(usage_main, "unknown command '%s'", argv[i]);
+		return usage_error("unknown command '%s'", argv[i]);
 	/* Restore keeps a descriptor per mapped file open at once. */
 	struct rlimit lim;
 	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {

@@ -478,6 +478,14 @@ void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bo
 	case BM_RESTART_REEXECUTE:
 		if (!new_process)
 			break; /* the kernel's restart block is still valid here */
+		if (info.nr == SYS_restart_syscall) {
+			/* The call was restarted once already; its number is in the code. */
+			long nr;
+			if (bm_syscall_nr_from_code(t->code, before, &nr) < 0)
+				break; /* unknown: restart_syscall returns EINTR, the best left */
+			regs->orig_rax = (uint64_t)nr;
+			info.nr = nr;
+		}
 		/* The remaining time was written to the caller's `rem` by the
 		 * kernel when the sleep was interrupted: sleep that long. */
 		if (info.nr == SYS_nanosleep && regs->rsi)

@@ -25,32 +25,26 @@ int bm_stats_parse_format(const char *text, enum bm_stats_format *fmt)
 	return 0;
 }
 
-static void print_value(FILE *out, int64_t v, const char *missing)
-{
-	if (v < 0)
-		fputs(missing, out);
-	else
-		fprintf(out, "%lld", (long long)v);
-}
-
+/* Only the fields the operation measured are printed, so every column of
+ * a row has a value. */
 void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fmt)
 {
 	const char *sep = "";
 	switch (fmt) {
 	case BM_STATS_CSV:
-#define NAME(f) fprintf(out, "%s%s", sep, #f); sep = ",";
+#define NAME(f) if (s->f >= 0) { fprintf(out, "%s%s", sep, #f); sep = ","; }
 		FIELDS(NAME)
 #undef NAME
 		fputc('\n', out);
 		sep = "";
-#define VALUE(f) fputs(sep, out); print_value(out, s->f, ""); sep = ",";
+#define VALUE(f) if (s->f >= 0) { fprintf(out, "%s%lld", sep, (long long)s->f); sep = ","; }
 		FIELDS(VALUE)
 #undef VALUE
 		fputc('\n', out);
 		break;
 	case BM_STATS_JSON:
 		fputc('{', out);
-#define JSON(f) fprintf(out, "%s\"%s\":", sep, #f); print_value(out, s->f, "null"); sep = ",";
+#define JSON(f) if (s->f >= 0) { fprintf(out, "%s\"%s\":%lld", sep, #f, (long long)s->f); sep = ","; }
 		FIELDS(JSON)
 #undef JSON
 		fputs("}\n", out);

@@ -8,7 +8,8 @@
 
 enum bm_stats_format { BM_STATS_NONE = 0, BM_STATS_CSV, BM_STATS_JSON };
 
-/* Each field is -1 when the operation did not measure it. */
+/* Each field is -1 when the operation did not measure it; such fields
+ * are left out of the output. */
 struct bm_stats {
 	int64_t pid;
 	int64_t suspend_us;

@@ -255,11 +255,11 @@ static void test_classify_restart_block(void **state)
 	assert_string_equal(info.text, "in nanosleep(), interrupted: re-executed at restore (ERESTART_RESTARTBLOCK)");
 
 	/* A call restarted once already runs as restart_syscall: still a restart
-	 * block, but the description must say the original call is unknown. */
+	 * block, re-executed as the call the code made (bm_syscall_nr_from_code). */
 	info = classify_ok(SYS_restart_syscall, -516, 0, code_syscall, sizeof code_syscall);
 	assert_int_equal(info.restart, BM_RESTART_REEXECUTE);
 	assert_contains(info.text, "restart_syscall()");
-	assert_contains(info.text, "unknown");
+	assert_contains(info.text, "the code");
 }
 
 static void test_classify_eintr_table(void **state)
@@ -894,6 +894,30 @@ static void test_disasm_rejects_bad_arguments(void **state)
 	bm_reset_errors();
 }
 
+/* The number of a call resumed as restart_syscall comes from the code. */
+static void test_syscall_nr_from_code(void **state)
+{
+	(void)state;
+	long nr = -1;
+	/* glibc's clock_nanosleep: cmp; je; mov eax, 0xe6; syscall */
+	static const uint8_t glibc[] = {0x80, 0x3d, 0xde, 0xc0, 0x10, 0x00, 0x00, 0x74, 0x14,
+					0xb8, 0xe6, 0x00, 0x00, 0x00, 0x0f, 0x05};
+	assert_int_equal(bm_syscall_nr_from_code(glibc, sizeof glibc, &nr), 0);
+	assert_int_equal(nr, 230);
+	/* mov rax, 35; mov rdi, rsp; syscall */
+	static const uint8_t rax64[] = {0x48, 0xc7, 0xc0, 0x23, 0x00, 0x00, 0x00, 0x48, 0x89, 0xe7, 0x0f, 0x05};
+	assert_int_equal(bm_syscall_nr_from_code(rax64, sizeof rax64, &nr), 0);
+	assert_int_equal(nr, 35);
+	/* mov eax, 0xe6; mov eax, ecx; syscall: the number came from a register */
+	static const uint8_t reg[] = {0xb8, 0xe6, 0x00, 0x00, 0x00, 0x89, 0xc8, 0x0f, 0x05};
+	assert_int_equal(bm_syscall_nr_from_code(reg, sizeof reg, &nr), -ENOENT);
+	/* nothing sets rax */
+	static const uint8_t none[] = {0x48, 0x89, 0xe7, 0x0f, 0x05};
+	assert_int_equal(bm_syscall_nr_from_code(none, sizeof none, &nr), -ENOENT);
+	assert_int_equal(bm_syscall_nr_from_code(none, 2, &nr), -ENOENT);
+	assert_int_equal(bm_syscall_nr_from_code(NULL, 0, &nr), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -913,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_disasm_resynchronises),
 		cmocka_unit_test(test_disasm_vdso_listing_is_consistent),
 		cmocka_unit_test(test_disasm_rejects_bad_arguments),
+		cmocka_unit_test(test_syscall_nr_from_code),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
