@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "inspect.h"
 #include "log.h"
+#include "migrate.h"
 #include "restore.h"
 #include "stats.h"
 
@@ -42,6 +43,11 @@ static void usage_main(FILE *out)
 		"  dump PID -o IMAGE     checkpoint a running process to IMAGE (and terminate it)\n"
 		"  restore IMAGE         rebuild the process from IMAGE; prints its PID\n"
 		"  inspect IMAGE         show what an image holds, and the code where each thread stopped\n"
+		"  migrate PID HOST:PORT --key KEYFILE\n"
+		"                        move a running process to the host where `binmig serve` listens\n"
+		"  serve --listen ADDR:PORT --key KEYFILE\n"
+		"                        the destination daemon: receive and restore migrating processes\n"
+		"  keygen KEYFILE        create a new shared key (mode 0600) for migrate and serve\n"
 		"  help [COMMAND]        this text, or a command's\n"
 		"\n"
 		"Global options (before the command):\n"
@@ -99,6 +105,54 @@ static void usage_inspect(FILE *out)
 		"areas, descriptors, signal handlers, and for each thread its registers, how it\n"
 		"stopped (in user code, or in which system call and how that call resumes) and a\n"
 		"disassembly of the code around its instruction pointer, the stop marked with =>.\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_migrate(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
+		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
+		"\n"
+		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
+		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
+		"process stays frozen here until the destination reports that it runs there; only\n"
+		"then is the original terminated.  On any failure before that the original resumes\n"
+		"where it stopped and the message names the phase that failed.\n"
+		"\n"
+		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --mode stream|file    stream (default): pages flow to the destination while they\n"
+		"                            are read and are restored as they arrive.  file: the study's\n"
+		"                            sequence, checkpoint to a file, transfer it, then restore\n"
+		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
+		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
+		"                            space and context restore), downtime, total and counters\n"
+		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_serve(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR]\n"
+		"\n"
+		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
+		"the key (others are dropped before any image byte is read), restores each migrating\n"
+		"process and reports back.  One migration at a time: a connection arriving during a\n"
+		"migration is refused with a \"busy\" error.  Logs one line per migration on stderr.\n"
+		"SIGTERM or SIGINT stop it after the migration under way.\n"
+		"\n"
+		"  -l, --listen ADDR:PORT    where to listen (required; e.g. 10.77.0.2:7707, [::1]:7707)\n"
+		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --workdir DIR         file mode: where received images wait (default /tmp)\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_keygen(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig keygen KEYFILE\n"
+		"\n"
+		"Writes a new random 256-bit key to KEYFILE (mode 0600; an existing file is never\n"
+		"overwritten).  Copy it to both hosts; binmig refuses a key file that group or others\n"
+		"may read.\n\n" EXIT_CODES_HELP);
 }
 
 /* A bad command line: one line on stderr, status 2. */
@@ -260,7 +314,7 @@ static int cmd_restore(int argc, char **argv)
 	pid_t pid = 0;
 	int rc = open_image(argv[optind], &fd, &r);
 	if (rc == 0)
-		rc = bm_restore(&r, &pid, &st);
+		rc = bm_restore(&r, NULL, &pid, &st);
 	bm_image_reader_free(&r);
 	if (fd >= 0)
 		close(fd);
@@ -306,6 +360,109 @@ static int cmd_inspect(int argc, char **argv)
 	return rc < 0 ? bm_exit_code() : 0;
 }
 
+static int load_key(const char *path, uint8_t key[BM_KEY_LEN])
+{
+	if (!path)
+		return usage_error("%s", "--key KEYFILE is required");
+	return bm_key_load(path, key) < 0 ? bm_exit_code() : 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, 0, 'k'}, {"mode", required_argument, 0, 'm'},
+		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
+		{"workdir", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
+	const char *keyfile = NULL;
+	enum bm_stats_format fmt = BM_STATS_NONE;
+	int c;
+	while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': keyfile = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "stream") == 0)
+				o.mode = BM_MODE_STREAM;
+			else if (strcmp(optarg, "file") == 0)
+				o.mode = BM_MODE_FILE;
+			else
+				return usage_error("bad --mode value '%s' (stream or file)", optarg);
+			break;
+		case 'c':
+			if (parse_compress(optarg, &o.zlib_level) < 0)
+				return usage_error("bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
+			break;
+		case 's':
+			if (bm_stats_parse_format(optarg, &fmt) < 0)
+				return usage_error("bad --stats value '%s' (csv or json)", optarg);
+			break;
+		case 'w': o.workdir = optarg; break;
+		case 'h': usage_migrate(stdout); return 0;
+		default: return usage_error("%s", "bad option for migrate");
+		}
+	}
+	pid_t pid;
+	if (optind != argc - 2)
+		return usage_error("%s", "migrate takes a PID and HOST:PORT");
+	if (parse_pid(argv[optind], &pid) < 0)
+		return usage_error("'%s' is not a PID", argv[optind]);
+	o.target = argv[optind + 1];
+	int rc = load_key(keyfile, o.key);
+	if (rc)
+		return rc;
+	struct bm_stats st;
+	bm_stats_init(&st);
+	if (bm_migrate(pid, &o, &st) < 0)
+		return bm_exit_code();
+	bm_stats_print(stdout, &st, fmt);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
+		{"workdir", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	struct bm_serve_opts o = {.workdir = "/tmp"};
+	const char *keyfile = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "l:k:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': o.listen = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case 'w': o.workdir = optarg; break;
+		case 'h': usage_serve(stdout); return 0;
+		default: return usage_error("%s", "bad option for serve");
+		}
+	}
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o.listen)
+		return usage_error("%s", "serve needs --listen ADDR:PORT");
+	int rc = load_key(keyfile, o.key);
+	if (rc)
+		return rc;
+	return bm_serve(&o) < 0 ? bm_exit_code() : 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage_keygen(stdout);
+			return 0;
+		}
+		return usage_error("%s", "bad option for keygen");
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "keygen takes exactly one KEYFILE");
+	return bm_keygen(argv[optind]) < 0 ? bm_exit_code() : 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int, char **);
@@ -314,6 +471,9 @@ static const struct command {
 	{"dump", cmd_dump, usage_dump},
 	{"restore", cmd_restore, usage_restore},
 	{"inspect", cmd_inspect, usage_inspect},
+	{"migrate", cmd_migrate, usage_migrate},
+	{"serve", cmd_serve, usage_serve},
+	{"keygen", cmd_keygen, usage_keygen},
 };
 
 static const struct command *find_command(const char *name)

@@ -5,10 +5,11 @@
 #include <string.h>
 
 static enum bm_exit first_class = BM_EXIT_OK;
+static char first_message[1400];
 static bool verbose;
 static const char *prefix = "binmig";
 
-static void vreport(const char *fmt, va_list ap, int errno_value)
+static void vreport(const char *fmt, va_list ap, int errno_value, bool first)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -16,15 +17,21 @@ static void vreport(const char *fmt, va_list ap, int errno_value)
 		fprintf(stderr, "%s: %s: %s\n", prefix, msg, strerror(errno_value));
 	else
 		fprintf(stderr, "%s: %s\n", prefix, msg);
+	if (first) {
+		if (errno_value)
+			snprintf(first_message, sizeof first_message, "%s: %s", msg, strerror(errno_value));
+		else
+			snprintf(first_message, sizeof first_message, "%s", msg);
+	}
 }
 
 static int report(enum bm_exit class, int errno_value, const char *fmt, va_list ap)
 {
 	if (first_class == BM_EXIT_OK) {
 		first_class = class;
-		vreport(fmt, ap, errno_value);
+		vreport(fmt, ap, errno_value, true);
 	} else if (verbose) {
-		vreport(fmt, ap, errno_value);
+		vreport(fmt, ap, errno_value, false);
 	}
 	return -1;
 }
@@ -53,7 +60,7 @@ void bm_debug(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vreport(fmt, ap, 0);
+	vreport(fmt, ap, 0, false);
 	va_end(ap);
 }
 
@@ -68,7 +75,12 @@ void bm_warn(const char *fmt, ...)
 }
 
 enum bm_exit bm_exit_code(void) { return first_class; }
+const char *bm_error_message(void) { return first_message; }
 bool bm_error_reported(void) { return first_class != BM_EXIT_OK; }
-void bm_reset_errors(void) { first_class = BM_EXIT_OK; }
+void bm_reset_errors(void)
+{
+	first_class = BM_EXIT_OK;
+	first_message[0] = 0;
+}
 void bm_set_verbose(bool v) { verbose = v; }
 void bm_set_log_prefix(const char *p) { prefix = p; }

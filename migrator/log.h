@@ -35,6 +35,8 @@ void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum bm_exit bm_exit_code(void);
+/* The text of the first error reported (without the prefix), "" if none. */
+const char *bm_error_message(void);
 bool bm_error_reported(void);
 void bm_reset_errors(void);
 void bm_set_verbose(bool verbose);

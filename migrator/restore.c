@@ -591,7 +591,7 @@ static int set_context(struct restore_ctx *c)
 	return 0;
 }
 
-static int rebuild(struct restore_ctx *c, struct bm_image_reader *r)
+static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct bm_restore_hook *hook)
 {
 	struct bm_maps_entry *maps;
 	size_t nmaps;
@@ -637,6 +637,10 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r)
 		return rc;
 	if (c->st)
 		c->st->syscalls_injected = (int64_t)c->tr.injected;
+	uint64_t t_hook = bm_now_us();
+	if (hook && hook->before_run && (rc = hook->before_run(hook->ctx)) < 0)
+		return rc;
+	t_context += bm_now_us() - t_hook; /* waiting for the peer is not restore work */
 	if ((rc = set_context(c)) < 0)
 		return rc;
 	if (c->st)
@@ -644,7 +648,7 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r)
 	return 0;
 }
 
-int bm_restore(struct bm_image_reader *r, pid_t *pid, struct bm_stats *st)
+int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)
 {
 	struct restore_ctx c = {.st = st};
 	uint64_t t0 = bm_now_us();
@@ -653,7 +657,7 @@ int bm_restore(struct bm_image_reader *r, pid_t *pid, struct bm_stats *st)
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "the image holds %u threads; only single-threaded processes are "
 			      "supported yet", c.proc.nthreads);
 	if (rc == 0 && (rc = bm_check_fds(&c.proc)) == 0 && (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
-		rc = rebuild(&c, r);
+		rc = rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
 		kill(c.pid, SIGKILL);
 		int status;

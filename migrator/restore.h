@@ -8,9 +8,18 @@
 #include "image.h"
 #include "stats.h"
 
+/* Called once the whole image has been read and checked, before the
+ * process is let run: a last chance to refuse (e.g. the transport's own
+ * end-of-stream check).  Returns 0 or negative after reporting. */
+struct bm_restore_hook {
+	int (*before_run)(void *ctx);
+	void *ctx;
+};
+
 /* Reads the image from the reader (header already checked), recreates the
  * process and detaches from it.  On success *pid is the running process.
- * On failure nothing is left behind: a half-built process is killed. */
-int bm_restore(struct bm_image_reader *r, pid_t *pid, struct bm_stats *st);
+ * On failure nothing is left behind: a half-built process is killed.
+ * hook may be NULL. */
+int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st);
 
 #endif

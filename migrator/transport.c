@@ -59,6 +59,7 @@ const char *bm_msg_name(unsigned type)
 		[BM_MSG_HELLO] = "HELLO",     [BM_MSG_CHALLENGE] = "CHALLENGE",   [BM_MSG_PROOF] = "PROOF",
 		[BM_MSG_IMAGE_DATA] = "IMAGE_DATA", [BM_MSG_IMAGE_END] = "IMAGE_END", [BM_MSG_RESULT] = "RESULT",
 		[BM_MSG_CONFIRM] = "CONFIRM", [BM_MSG_ABORT] = "ABORT",           [BM_MSG_ERROR] = "ERROR",
+		[BM_MSG_START] = "START",
 	};
 	if (type < sizeof names / sizeof names[0] && names[type])
 		return names[type];
@@ -367,7 +368,7 @@ int bm_frame_recv(int fd, uint8_t *type, void *buf, size_t max, size_t *len, int
 	int r = recv_header(fd, &h, "a frame", &w, NULL);
 	if (r < 0)
 		return r;
-	if (h.type < BM_MSG_HELLO || h.type > BM_MSG_ERROR)
+	if (h.type < BM_MSG_HELLO || h.type > BM_MSG_LAST)
 		return bm_error(BM_EXIT_NETWORK, "peer sent a frame of unknown type %u", h.type), -EPROTO;
 	if (h.len > max)
 		return reject_length(&h, max);

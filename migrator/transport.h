@@ -75,6 +75,17 @@ enum bm_msg_type {
 	/* either way: the sender failed and closes the connection;
 	 * u32 error class (enum bm_exit) + message (UTF-8, no NUL). */
 	BM_MSG_ERROR = 9,
+	/* client -> server, after the handshake: how the image comes; u32
+	 * mode (enum bm_transfer_mode), u32 zero. */
+	BM_MSG_START = 10,
+};
+#define BM_MSG_LAST BM_MSG_START
+
+/* START's mode: stream (restore while receiving) or file (the study's
+ * sequence: the whole image is received into a file, then restored). */
+enum bm_transfer_mode {
+	BM_MODE_STREAM = 1,
+	BM_MODE_FILE = 2,
 };
 
 #define BM_KEY_LEN 32

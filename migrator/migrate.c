@@ -1,0 +1,208 @@
+/* `binmig migrate`: the source side of a live migration. */
+#include "migrate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "checkpoint.h"
+#include "log.h"
+
+int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
+{
+	char host[256];
+	const char *port;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
+			return -EINVAL;
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = 0;
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(text, ':');
+		if (!colon || (size_t)(colon - text) >= sizeof host)
+			return -EINVAL;
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = 0;
+		port = colon + 1;
+	}
+	if (!host[0] || !port[0])
+		return -EINVAL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int connect_to(const char *target)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+	if (bm_parse_hostport(target, &addr, &len) < 0)
+		return bm_error(BM_EXIT_NETWORK, "cannot resolve '%s' (expected HOST:PORT)", target);
+	int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_NETWORK, errno, "socket");
+	int rc = connect(fd, (struct sockaddr *)&addr, len);
+	if (rc < 0 && errno == EINPROGRESS) {
+		struct pollfd p = {fd, POLLOUT, 0};
+		rc = poll(&p, 1, BM_CONNECT_TIMEOUT_MS);
+		int err = ETIMEDOUT;
+		socklen_t el = sizeof err;
+		if (rc == 1)
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		errno = err;
+		rc = err ? -1 : 0;
+	}
+	if (rc < 0) {
+		int e = errno;
+		close(fd);
+		return bm_error_errno(BM_EXIT_NETWORK, e, "cannot connect to %s", target);
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static int send_start(int fd, enum bm_transfer_mode mode)
+{
+	uint8_t payload[8] = {0};
+	payload[0] = (uint8_t)mode;
+	return bm_frame_send_buf(fd, BM_MSG_START, payload, sizeof payload, BM_IO_TIMEOUT_MS);
+}
+
+/* File mode: the image goes to a local file first, as in the study. */
+static int checkpoint_to_file(struct bm_frozen *f, const struct bm_migrate_opts *o, struct bm_stats *st,
+			      char *path, size_t pathlen, int *fd)
+{
+	snprintf(path, pathlen, "%s/binmig-%d.XXXXXX", o->workdir, f->pid);
+	*fd = mkostemp(path, O_CLOEXEC);
+	if (*fd < 0)
+		return bm_error_errno(BM_EXIT_IO, errno, "cannot create an image file in %s", o->workdir);
+	struct bm_image_writer w;
+	int rc = bm_image_writer_init(&w, bm_fd_sink(fd), o->zlib_level);
+	if (rc == 0)
+		rc = bm_checkpoint(f, &w, st);
+	bm_image_writer_free(&w);
+	return rc;
+}
+
+static int send_file(int img_fd, struct bm_wire_sink *ws)
+{
+	if (lseek(img_fd, 0, SEEK_SET) < 0)
+		return bm_error_errno(BM_EXIT_IO, errno, "rewinding the image file");
+	static uint8_t buf[1 << 20];
+	struct bm_sink sink = bm_wire_sink_as_sink(ws);
+	for (;;) {
+		ssize_t n = read(img_fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bm_error_errno(BM_EXIT_IO, errno, "reading the image file");
+		if (n == 0)
+			return 0;
+		struct iovec iov = {buf, (size_t)n};
+		int rc = sink.writev(sink.ctx, &iov, 1);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
+{
+	uint64_t t0 = bm_now_us();
+	bm_set_log_prefix("binmig: migrate: connect");
+	int fd = connect_to(o->target);
+	if (fd < 0)
+		return -1;
+	int rc;
+	bm_set_log_prefix("binmig: migrate: authentication");
+	if ((rc = bm_auth_client(fd, o->key, BM_AUTH_TIMEOUT_MS)) < 0 || (rc = send_start(fd, o->mode)) < 0) {
+		close(fd);
+		return rc;
+	}
+
+	bm_set_log_prefix("binmig: migrate: suspend");
+	struct bm_frozen f;
+	if ((rc = bm_freeze(pid, &f, st)) < 0) {
+		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		close(fd);
+		return rc;
+	}
+
+	uint64_t t_suspend = f.t_suspend_start;
+	struct bm_wire_sink ws;
+	char path[4096] = "";
+	int img_fd = -1;
+	rc = bm_wire_sink_init(&ws, fd, BM_IO_TIMEOUT_MS);
+	if (rc == 0 && o->mode == BM_MODE_STREAM) {
+		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
+		struct bm_image_writer w;
+		rc = bm_image_writer_init(&w, bm_wire_sink_as_sink(&ws), o->zlib_level);
+		if (rc == 0)
+			rc = bm_checkpoint(&f, &w, st);
+		bm_image_writer_free(&w);
+	} else if (rc == 0) {
+		bm_set_log_prefix("binmig: migrate: checkpoint");
+		rc = checkpoint_to_file(&f, o, st, path, sizeof path, &img_fd);
+		bm_set_log_prefix("binmig: migrate: transfer");
+		if (rc == 0)
+			rc = send_file(img_fd, &ws);
+	}
+	if (rc == 0)
+		rc = bm_wire_sink_finish(&ws);
+
+	struct bm_result res = {0};
+	if (rc == 0) {
+		bm_set_log_prefix("binmig: migrate: restore at the destination");
+		rc = bm_result_recv(fd, &res, BM_RESULT_TIMEOUT_MS);
+		if (rc == 0 && res.status != 0)
+			rc = bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s",
+				      res.message[0] ? res.message : "failed");
+	}
+	uint64_t t_running = bm_now_us();
+	if (img_fd >= 0) {
+		close(img_fd);
+		unlink(path);
+	}
+	if (rc < 0) {
+		/* Never lost: the original runs on where it stopped. */
+		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		bm_set_log_prefix("binmig: migrate");
+		if (bm_release(&f, false) == 0)
+			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
+		bm_wire_sink_free(&ws);
+		close(fd);
+		return rc;
+	}
+
+	bm_set_log_prefix("binmig: migrate: termination");
+	rc = bm_release(&f, true);
+	if (rc == 0)
+		rc = bm_frame_send_buf(fd, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
+	bm_set_log_prefix("binmig");
+	if (rc < 0)
+		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
+	st->pid = res.pid;
+	st->transfer_us = (int64_t)res.transfer_us;
+	st->as_restore_us = (int64_t)res.as_restore_us;
+	st->ctx_restore_us = (int64_t)res.ctx_restore_us;
+	st->downtime_us = (int64_t)(t_running - t_suspend);
+	st->wire_bytes = (int64_t)ws.wire_bytes;
+	st->total_us = (int64_t)(bm_now_us() - t0);
+	bm_wire_sink_free(&ws);
+	close(fd);
+	return 0;
+}

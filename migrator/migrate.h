@@ -1,0 +1,46 @@
+/* Live migration: the source side (`binmig migrate`) and the destination
+ * daemon (`binmig serve`).  Total Copy: suspend, checkpoint, transfer,
+ * restore at the destination; the original is terminated only once the
+ * destination reports that the process runs there, and resumed on any
+ * failure before that.  Protocol: docs/protocol.md. */
+#ifndef BINMIG_MIGRATE_H
+#define BINMIG_MIGRATE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "stats.h"
+#include "transport.h"
+
+/* Time limits, in milliseconds. */
+#define BM_CONNECT_TIMEOUT_MS 10000
+#define BM_AUTH_TIMEOUT_MS 10000
+#define BM_IO_TIMEOUT_MS 30000       /* any single wait for the peer during the transfer */
+#define BM_RESULT_TIMEOUT_MS 120000  /* from the end of the image to RESULT */
+
+struct bm_migrate_opts {
+	const char *target;                /* HOST:PORT */
+	uint8_t key[BM_KEY_LEN];
+	enum bm_transfer_mode mode;
+	int zlib_level;                    /* -1: none */
+	const char *workdir;               /* file mode: where the image is written */
+};
+
+/* Migrates process PID.  0 when the process runs at the destination and
+ * the original is gone; otherwise the original runs on at the source. */
+int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st);
+
+struct bm_serve_opts {
+	const char *listen;                /* ADDR:PORT */
+	uint8_t key[BM_KEY_LEN];
+	const char *workdir;               /* file mode: where received images are kept until restored */
+};
+
+/* Runs the daemon until SIGTERM or SIGINT.  0 on a clean stop. */
+int bm_serve(const struct bm_serve_opts *o);
+
+/* "HOST:PORT", "[V6ADDR]:PORT": resolves to a socket address. */
+int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len);
+
+#endif
