@@ -265,7 +265,8 @@ static int create_child(struct restore_ctx *c)
 	}
 	c->pid = (pid_t)child;
 	c->child_alive = true;
-	if (ptrace(PTRACE_SEIZE, c->pid, 0, 0) < 0)
+	/* EXITKILL: if binmig dies while rebuilding, the half-built process dies too. */
+	if (ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot trace the new process %d", c->pid);
 	char go = 1;
 	if (write(go_pipe[1], &go, 1) != 1 && rc == 0)
