@@ -72,10 +72,6 @@ static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status 
 		return bm_error(BM_EXIT_TARGET, "process %d (%s) is already traced by process %d (%s)", pid,
 				stat->comm, status->tracer_pid, tcomm);
 	}
-	if (status->threads > 1)
-		return bm_error(BM_EXIT_UNSUPPORTED,
-				"process %d (%s) has %d threads; only single-threaded processes are supported yet",
-				pid, stat->comm, status->threads);
 	return 0;
 }
 
@@ -219,11 +215,33 @@ static void capture_code(pid_t tid, struct bm_thread *t)
 	t->code_len = len;
 }
 
+/* PTRACE_PEEKSIGINFO of one queue into a malloc'd array. */
+static int peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		struct ptrace_peeksiginfo_args args = {.off = *n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+						       .nr = 32};
+		struct bm_siginfo batch[32];
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, batch);
+		if (got < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the pending signals of %d", tid);
+		if (got == 0)
+			return 0;
+		struct bm_siginfo *grown = realloc(*out, (*n + (size_t)got) * sizeof **out);
+		if (!grown)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		*out = grown;
+		memcpy(*out + *n, batch, (size_t)got * sizeof *batch);
+		*n += (uint32_t)got;
+	}
+}
+
 /* Per-thread state.  `scratch` is memory in the target for the results of
  * injected calls. */
-static int collect_thread(struct bm_frozen *f, struct bm_thread *t, uint64_t scratch)
+static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t scratch)
 {
-	struct bm_tracee *tr = &f->leader;
 	pid_t tid = tr->tid;
 	t->tid = tid;
 	t->regs = tr->orig;
@@ -283,37 +301,14 @@ static int collect_thread(struct bm_frozen *f, struct bm_thread *t, uint64_t scr
 	memcpy(&t->clear_child_tid, out + 64, 8);
 
 	/* Thread-directed pending signals, without dequeuing them. */
-	return 0;
-}
-
-/* PTRACE_PEEKSIGINFO of one queue into a malloc'd array. */
-static int peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
-{
-	*out = NULL;
-	*n = 0;
-	for (;;) {
-		struct ptrace_peeksiginfo_args args = {.off = *n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
-						       .nr = 32};
-		struct bm_siginfo batch[32];
-		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, batch);
-		if (got < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the pending signals of %d", tid);
-		if (got == 0)
-			return 0;
-		struct bm_siginfo *grown = realloc(*out, (*n + (size_t)got) * sizeof **out);
-		if (!grown)
-			return bm_error(BM_EXIT_FAILURE, "out of memory");
-		*out = grown;
-		memcpy(*out + *n, batch, (size_t)got * sizeof *batch);
-		*n += (uint32_t)got;
-	}
+	return peek_pending(tid, false, &t->pending, &t->npending);
 }
 
 /* Handlers: rt_sigaction(sig, NULL, scratch + 32 * (sig - 1)) for every
  * signal, all results read back at once. */
 static int collect_signals(struct bm_frozen *f, uint64_t scratch)
 {
-	struct bm_tracee *tr = &f->leader;
+	struct bm_tracee *tr = &f->tracees[0];
 	for (int sig = 1; sig <= BM_NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
@@ -351,7 +346,7 @@ static int find_vdso(const struct bm_frozen *f, uint64_t *start, uint64_t *end)
 /* The injected part of the collection, bracketed by a scratch mapping. */
 static int collect_injected(struct bm_frozen *f)
 {
-	struct bm_tracee *tr = &f->leader;
+	struct bm_tracee *tr = &f->tracees[0];
 	long scratch;
 	int rc = bm_inject(tr, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			   (uint64_t)-1, 0, &scratch);
@@ -361,16 +356,16 @@ static int collect_injected(struct bm_frozen *f)
 		return bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
 
 	struct bm_process *p = &f->proc;
-	p->threads = calloc(1, sizeof *p->threads);
+	p->threads = calloc(f->ntracees, sizeof *p->threads);
 	if (!p->threads) {
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 		goto unmap;
 	}
-	p->nthreads = 1;
-	if ((rc = collect_thread(f, &p->threads[0], (uint64_t)scratch)) < 0)
-		goto unmap;
-	if ((rc = peek_pending(f->pid, false, &p->threads[0].pending, &p->threads[0].npending)) < 0)
-		goto unmap;
+	for (size_t i = 0; i < f->ntracees; i++) {
+		if ((rc = collect_thread(&f->tracees[i], &p->threads[i], (uint64_t)scratch)) < 0)
+			goto unmap;
+		p->nthreads++;
+	}
 	if ((rc = collect_signals(f, (uint64_t)scratch)) < 0)
 		goto unmap;
 	long ret;
@@ -383,6 +378,74 @@ static int collect_injected(struct bm_frozen *f)
 unmap:;
 	int rc2 = bm_inject(tr, SYS_munmap, (uint64_t)scratch, SCRATCH_SIZE, 0, 0, 0, 0, &ret);
 	return rc < 0 ? rc : rc2;
+}
+
+static bool is_seized(const struct bm_frozen *f, pid_t tid)
+{
+	for (size_t i = 0; i < f->ntracees; i++)
+		if (f->tracees[i].tid == tid)
+			return true;
+	return false;
+}
+
+/* Stops every thread.  Threads created meanwhile by threads not yet
+ * stopped show up in the next listing; the loop ends when a listing holds
+ * no thread that is not stopped.  Every new batch is seized and
+ * interrupted before any is waited for, so the stops overlap. */
+static int suspend_all(struct bm_frozen *f)
+{
+	for (int round = 0;; round++) {
+		pid_t *tids = NULL;
+		size_t ntids = 0;
+		int rc = bm_list_tids(f->pid, &tids, &ntids);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot list the threads of process %d", f->pid);
+		size_t first_new = f->ntracees;
+		struct bm_tracee *grown = realloc(f->tracees, (f->ntracees + ntids) * sizeof *grown);
+		if (!grown) {
+			free(tids);
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		}
+		f->tracees = grown;
+		for (size_t i = 0; i < ntids; i++) {
+			if (is_seized(f, tids[i]))
+				continue;
+			rc = bm_seize(tids[i]);
+			if (rc == -ESRCH)
+				continue; /* exited meanwhile */
+			if (rc < 0) {
+				free(tids);
+				return rc;
+			}
+			f->tracees[f->ntracees++] = (struct bm_tracee){.tid = tids[i]};
+		}
+		free(tids);
+		if (f->ntracees == first_new)
+			break;
+		for (size_t i = first_new; i < f->ntracees;) {
+			rc = bm_wait_interrupted(f->tracees[i].tid);
+			if (rc == -ESRCH) { /* exited before it stopped */
+				f->tracees[i] = f->tracees[--f->ntracees];
+				continue;
+			}
+			if (rc < 0)
+				return rc;
+			i++;
+		}
+		if (round > 1000)
+			return bm_error(BM_EXIT_TARGET, "process %d keeps creating threads faster than they can be stopped",
+					f->pid);
+	}
+	/* The thread group leader first: it is the one the image and restore
+	 * treat as the process. */
+	for (size_t i = 0; i < f->ntracees; i++)
+		if (f->tracees[i].tid == f->pid) {
+			struct bm_tracee t = f->tracees[0];
+			f->tracees[0] = f->tracees[i];
+			f->tracees[i] = t;
+			return 0;
+		}
+	return bm_error(BM_EXIT_TARGET, "the main thread of process %d has exited", f->pid);
 }
 
 int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
@@ -403,26 +466,11 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
 		return rc;
 
 	f->t_suspend_start = bm_now_us();
-	if ((rc = bm_seize_and_stop(pid)) < 0) {
-		ptrace(PTRACE_DETACH, pid, 0, 0);
-		return rc;
-	}
-	f->seized = true;
+	if ((rc = suspend_all(f)) < 0)
+		goto fail;
 	f->t_stopped = bm_now_us();
 	if (st)
 		st->suspend_us = (int64_t)(f->t_stopped - f->t_suspend_start);
-
-	pid_t *tids = NULL;
-	size_t ntids = 0;
-	rc = bm_list_tids(pid, &tids, &ntids);
-	free(tids);
-	if (rc < 0)
-		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot list the threads of process %d", pid);
-	else if (ntids != 1)
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d has %zu threads; only single-threaded processes are "
-			      "supported yet", pid, ntids);
-	if (rc < 0)
-		goto fail;
 
 	if ((rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0) {
 		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/maps", pid);
@@ -430,9 +478,11 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
 	}
 	uint64_t vdso_start = 0, vdso_end = 0, syscall_ip = 0;
 	if ((rc = find_vdso(f, &vdso_start, &vdso_end)) < 0 ||
-	    (rc = bm_find_vdso_syscall(pid, vdso_start, vdso_end, &syscall_ip)) < 0 ||
-	    (rc = bm_tracee_init(&f->leader, pid, syscall_ip)) < 0)
+	    (rc = bm_find_vdso_syscall(pid, vdso_start, vdso_end, &syscall_ip)) < 0)
 		goto fail;
+	for (size_t i = 0; i < f->ntracees; i++)
+		if ((rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
+			goto fail;
 	if ((rc = collect_process(pid, &stat, &status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
 	    (rc = bm_collect_fds(pid, &f->proc)) < 0 || (rc = bm_collect_vmas(pid, f)) < 0)
 		goto fail;
@@ -457,7 +507,9 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 	if (st) {
 		st->checkpoint_us = (int64_t)(bm_now_us() - f->t_stopped);
 		st->image_bytes = (int64_t)w->count.bytes;
-		st->syscalls_injected = (int64_t)f->leader.injected;
+		st->syscalls_injected = 0;
+		for (size_t i = 0; i < f->ntracees; i++)
+			st->syscalls_injected += (int64_t)f->tracees[i].injected;
 	}
 	return rc;
 }
@@ -502,24 +554,33 @@ void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bo
 int bm_release(struct bm_frozen *f, bool terminate)
 {
 	int rc = 0;
-	if (f->seized) {
-		if (terminate) {
-			kill(f->pid, SIGKILL);
+	if (terminate && f->ntracees) {
+		kill(f->pid, SIGKILL);
+		/* The tracer sees every thread's exit, the leader's only once all
+		 * others are reaped, so it comes last; then the PID is a zombie of
+		 * its parent. */
+		for (size_t n = f->ntracees; n-- > 0;) {
+			pid_t tid = f->tracees[n].tid;
 			int status;
-			/* The tracer sees the exit too; after it the PID is a zombie of its parent. */
-			while (bm_wait_stop(f->pid, &status, 5000) == 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
+			while (bm_wait_stop(tid, &status, 5000) == 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
 				;
-		} else {
-			if (f->leader.tid) {
-				/* Registers as at the stop, with an EINTR caused by the stop turned into a restart. */
-				if (f->proc.nthreads == 1)
-					bm_resume_regs(&f->proc.threads[0], &f->leader.orig, false);
-				rc = bm_tracee_restore(&f->leader);
+		}
+	} else {
+		for (size_t i = 0; i < f->ntracees; i++) {
+			struct bm_tracee *t = &f->tracees[i];
+			/* Registers as at the stop, with an EINTR caused by the stop
+			 * turned into a restart. */
+			if (t->sigmask_blocked) {
+				if (i < f->proc.nthreads && f->proc.threads[i].tid == t->tid)
+					bm_resume_regs(&f->proc.threads[i], &t->orig, false);
+				if (bm_tracee_restore(t) < 0)
+					rc = -1;
 			}
-			if (ptrace(PTRACE_DETACH, f->pid, 0, 0) < 0 && rc == 0)
-				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", f->pid);
+			if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && errno != ESRCH && rc == 0)
+				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", t->tid);
 		}
 	}
+	free(f->tracees);
 	free(f->maps);
 	bm_process_free(&f->proc);
 	memset(f, 0, sizeof *f);

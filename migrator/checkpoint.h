@@ -15,8 +15,9 @@
 
 struct bm_frozen {
 	pid_t pid;
-	bool seized;
-	struct bm_tracee leader;       /* the thread system calls are injected into */
+	struct bm_tracee *tracees;     /* every stopped thread; [0] is the leader, which system calls
+					  for the whole process are injected into */
+	size_t ntracees;
 	struct bm_process proc;        /* the model, filled by bm_freeze */
 	struct bm_maps_entry *maps;    /* /proc/PID/maps at the freeze */
 	size_t nmaps;

@@ -76,18 +76,23 @@ static bool is_interrupt_stop(int status)
 	return WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP;
 }
 
-int bm_seize_and_stop(pid_t tid)
+int bm_seize(pid_t tid)
 {
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 		int e = errno;
 		if (e == ESRCH)
-			return bm_error(BM_EXIT_TARGET, "process %d does not exist", tid);
+			return -ESRCH; /* gone: the caller decides whether that matters */
 		if (e == EPERM)
 			return bm_error(BM_EXIT_TARGET, "not permitted to trace process %d (already traced, or protected)", tid);
 		return bm_error_errno(BM_EXIT_TARGET, e, "cannot seize thread %d", tid);
 	}
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot interrupt thread %d", tid);
+	return 0;
+}
+
+int bm_wait_interrupted(pid_t tid)
+{
 	for (;;) {
 		int status, rc = bm_wait_stop(tid, &status, STOP_TIMEOUT_MS);
 		if (rc == -ETIMEDOUT)
@@ -96,15 +101,13 @@ int bm_seize_and_stop(pid_t tid)
 		if (rc < 0)
 			return bm_error_errno(BM_EXIT_TARGET, -rc, "waiting for thread %d to stop", tid);
 		if (WIFEXITED(status) || WIFSIGNALED(status))
-			return bm_error(BM_EXIT_TARGET, "process %d exited while being stopped", tid);
+			return -ESRCH;
 		if (is_interrupt_stop(status))
 			return 0;
 		/* A signal arrived before our interrupt took effect: let it be
 		 * delivered as it would have been; the interrupt is still
 		 * pending and stops the thread right after. */
-		int sig = WIFSTOPPED(status) ? WSTOPSIG(status) : 0;
-		if ((status >> 16) != 0)
-			sig = 0; /* some other ptrace event: nothing to deliver */
+		int sig = (status >> 16) == 0 ? WSTOPSIG(status) : 0;
 		if (ptrace(PTRACE_CONT, tid, 0, sig) < 0)
 			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot resume thread %d", tid);
 	}
@@ -197,10 +200,18 @@ int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a
 	if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "single-stepping thread %d", t->tid);
 	int status;
-	rc = bm_wait_stop(t->tid, &status, INJECT_TIMEOUT_MS);
-	if (rc < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for injected %s in thread %d",
-				      bm_syscall_name(nr), t->tid);
+	for (;;) {
+		rc = bm_wait_stop(t->tid, &status, INJECT_TIMEOUT_MS);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for injected %s in thread %d",
+					      bm_syscall_name(nr), t->tid);
+		/* A ptrace event inside the call (PTRACE_EVENT_CLONE of an injected
+		 * clone3): let the call finish. */
+		if (!WIFSTOPPED(status) || (status >> 16) == 0)
+			break;
+		if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "single-stepping thread %d", t->tid);
+	}
 	if (!WIFSTOPPED(status))
 		return bm_error(BM_EXIT_FAILURE, "thread %d died during injected %s (status 0x%x)", t->tid,
 				bm_syscall_name(nr), status);

@@ -20,10 +20,15 @@ struct bm_tracee {
 	unsigned long injected;    /* statistics: system calls run */
 };
 
-/* Seizes TID and stops it with PTRACE_INTERRUPT.  Waits (bounded) for the
- * stop.  A signal that arrives meanwhile is delivered normally before the
- * stop.  Errors are reported (BM_EXIT_TARGET for permission/tracing). */
-int bm_seize_and_stop(pid_t tid);
+/* Seizes TID and asks it to stop (PTRACE_SEIZE + PTRACE_INTERRUPT).
+ * -ESRCH (unreported) if the thread is gone; other errors are reported
+ * (BM_EXIT_TARGET for permission/tracing). */
+int bm_seize(pid_t tid);
+
+/* Waits (bounded) until a seized thread is in its interrupt stop.  A
+ * signal that arrives meanwhile is delivered normally before the stop.
+ * -ESRCH (unreported) if the thread exited. */
+int bm_wait_interrupted(pid_t tid);
 
 /* Waits for TID to report a ptrace stop (or exit) within timeout_ms.
  * Returns 0 with *status, -ETIMEDOUT, or -errno. */

@@ -49,7 +49,9 @@ struct restore_ctx {
 	struct bm_process proc;
 	pid_t pid;
 	bool child_alive;
-	struct bm_tracee tr;
+	struct bm_tracee tr;      /* the leader */
+	struct bm_tracee *others; /* the other threads, threads[1..] of the image, once created */
+	uint32_t nothers;
 	struct map_file *files;  /* files[0] is the executable */
 	size_t nfiles;
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
@@ -293,11 +295,11 @@ static int create_child(struct restore_ctx *c)
 
 /* --- the parent: rebuild the address space ---------------------------- */
 
-static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		  uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+static int inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1,
+		     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
 	long r;
-	int rc = bm_inject(&c->tr, nr, a1, a2, a3, a4, a5, a6, &r);
+	int rc = bm_inject(tr, nr, a1, a2, a3, a4, a5, a6, &r);
 	if (rc < 0)
 		return rc;
 	if (r < 0 && r > -4096)
@@ -305,6 +307,13 @@ static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1,
 	if (ret)
 		*ret = r;
 	return 0;
+}
+
+/* Injects into the leader, for what concerns the whole process. */
+static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		  uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+{
+	return inject_in(c, &c->tr, what, nr, a1, a2, a3, a4, a5, a6, ret);
 }
 
 static bool is_special(uint32_t kind)
@@ -550,43 +559,130 @@ static int set_mm(struct restore_ctx *c)
 	return inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
 }
 
-static int set_credentials(struct restore_ctx *c)
+/* Credentials belong to each thread, not to the process. */
+static int set_credentials(struct restore_ctx *c, struct bm_tracee *tr)
 {
 	const struct bm_process *p = &c->proc;
 	int rc = bm_mem_write(c->pid, c->scratch + 1024, p->groups, p->ngroups * sizeof(uint32_t));
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-	if ((rc = inject(c, "setgroups", SYS_setgroups, p->ngroups, c->scratch + 1024, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, NULL)) < 0)
+	if ((rc = inject_in(c, tr, "setgroups", SYS_setgroups, p->ngroups, c->scratch + 1024, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
-	/* Changing credentials resets the dumpable flag. */
-	return inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, p->dumpable, 0, 0, 0, 0, NULL);
+	return 0;
+}
+
+/* Creates thread t of the image inside the process: clone3 with its TID,
+ * run by the leader; PTRACE_O_TRACECLONE makes the new thread start
+ * traced and stopped, before it executes anything.  Then what only the
+ * thread itself can set: alternate stack, robust list, tid address. */
+static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struct bm_tracee *tr)
+{
+	pid_t tid = t->tid;
+	struct clone_args args = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+		.set_tid = c->scratch + 512,
+		.set_tid_size = 1,
+	};
+	int rc = bm_mem_write(c->pid, c->scratch + 256, &args, sizeof args);
+	if (rc == 0)
+		rc = bm_mem_write(c->pid, c->scratch + 512, &tid, sizeof tid);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	long got = 0;
+	if ((rc = inject(c, "creating a thread", SYS_clone3, c->scratch + 256, sizeof args, 0, 0, 0, 0, &got)) < 0)
+		return rc;
+	if (got != tid)
+		return bm_error(BM_EXIT_FAILURE, "thread %d was created as %ld", tid, got);
+	int status;
+	if ((rc = bm_wait_stop(tid, &status, 10000)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for the new thread %d", tid);
+	if (!WIFSTOPPED(status))
+		return bm_error(BM_EXIT_FAILURE, "the new thread %d did not stop (status 0x%x)", tid, status);
+	if ((rc = bm_tracee_init(tr, tid, c->tr.syscall_ip)) < 0)
+		return rc;
+	stack_t ss = {.ss_sp = (void *)t->altstack_sp, .ss_flags = (int)(t->altstack_flags & ~SS_ONSTACK),
+		      .ss_size = t->altstack_size};
+	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
+		ss = (stack_t){.ss_flags = SS_DISABLE};
+	if ((rc = bm_mem_write(c->pid, c->scratch + 768, &ss, sizeof ss)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	if ((rc = inject_in(c, tr, "sigaltstack", SYS_sigaltstack, c->scratch + 768, 0, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "set_robust_list", SYS_set_robust_list, t->robust_list,
+			    t->robust_list ? t->robust_list_len : 24, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = inject_in(c, tr, "set_tid_address", SYS_set_tid_address, t->clear_child_tid, 0, 0, 0, 0, 0, NULL)) < 0)
+		return rc;
+	/* Its pending signals, queued by the process itself to the thread. */
+	for (uint32_t i = 0; i < t->npending; i++) {
+		const siginfo_t *si = (const siginfo_t *)t->pending[i].raw;
+		if ((rc = bm_mem_write(c->pid, c->scratch + 1536, si, sizeof *si)) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+		if ((rc = inject(c, "queueing a signal", SYS_rt_tgsigqueueinfo, (uint64_t)c->pid, (uint64_t)tid,
+				 (uint64_t)si->si_signo, c->scratch + 1536, 0, 0, NULL)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int create_threads(struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	if (p->nthreads < 2)
+		return 0;
+	c->others = calloc(p->nthreads - 1, sizeof *c->others);
+	if (!c->others)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (ptrace(PTRACE_SETOPTIONS, c->pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "PTRACE_SETOPTIONS on process %d", c->pid);
+	for (uint32_t i = 1; i < p->nthreads; i++) {
+		int rc = create_thread(c, &p->threads[i], &c->others[i - 1]);
+		if (rc < 0)
+			return rc;
+		c->nothers++;
+	}
+	return 0;
+}
+
+/* Registers, FPU/AVX state, signal mask and rseq of one thread. */
+static int set_thread_context(struct restore_ctx *c, struct bm_tracee *tr, const struct bm_thread *t)
+{
+	int rc = 0;
+	if (t->rseq_addr &&
+	    (rc = inject_in(c, tr, "rseq registration", SYS_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig, 0, 0,
+			    NULL)) < 0)
+		return rc;
+	struct user_regs_struct regs;
+	bm_resume_regs(t, &regs, true);
+	if ((rc = bm_set_xstate(tr->tid, t->xstate, t->xstate_len)) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, -rc, "cannot set the FPU/AVX state (does this CPU differ?)");
+	if ((rc = bm_set_regs(tr->tid, &regs)) < 0 || (rc = bm_set_sigmask(tr->tid, t->sigmask)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot set the registers of thread %d", t->tid);
+	tr->sigmask_blocked = false;
+	return 0;
 }
 
 static int set_context(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
-	const struct bm_thread *t = &p->threads[0];
 	int rc = 0;
-	if (t->rseq_addr)
-		rc = inject(c, "rseq registration", SYS_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig, 0, 0, NULL);
 	for (int r = 0; rc == 0 && r < BM_NRLIMITS; r++) {
 		struct rlimit lim = {p->rlimits[r].cur, p->rlimits[r].max};
 		if (prlimit(c->pid, r, &lim, NULL) < 0)
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "setting resource limit %d", r);
 	}
+	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
+		rc = set_thread_context(c, &c->others[i], &p->threads[i + 1]);
+	if (rc == 0)
+		rc = set_thread_context(c, &c->tr, &p->threads[0]);
 	if (rc < 0)
 		return rc;
-	struct user_regs_struct regs;
-	bm_resume_regs(t, &regs, true);
-	if ((rc = bm_set_xstate(c->pid, t->xstate, t->xstate_len)) < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, -rc, "cannot set the FPU/AVX state (does this CPU differ?)");
-	if ((rc = bm_set_regs(c->pid, &regs)) < 0 || (rc = bm_set_sigmask(c->pid, t->sigmask)) < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot set the registers of thread %d", t->tid);
-	c->tr.sigmask_blocked = false;
+	/* Every thread is ready: let them all go, the leader last. */
+	for (uint32_t i = 0; i < c->nothers; i++)
+		if (ptrace(PTRACE_DETACH, c->others[i].tid, 0, 0) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", c->others[i].tid);
 	if (ptrace(PTRACE_DETACH, c->pid, 0, 0) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", c->pid);
 	return 0;
@@ -633,11 +729,20 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 		return rc;
 	if ((rc = set_mm(c)) < 0 ||
 	    (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->ctl_fd, ~0U, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = set_credentials(c)) < 0 ||
+	    (rc = create_threads(c)) < 0)
+		return rc;
+	/* Credentials last: creating threads with chosen TIDs needs privilege. */
+	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
+		rc = set_credentials(c, &c->others[i]);
+	if (rc < 0 || (rc = set_credentials(c, &c->tr)) < 0 ||
+	    (rc = inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
-	if (c->st)
+	if (c->st) {
 		c->st->syscalls_injected = (int64_t)c->tr.injected;
+		for (uint32_t i = 0; i < c->nothers; i++)
+			c->st->syscalls_injected += (int64_t)c->others[i].injected;
+	}
 	uint64_t t_hook = bm_now_us();
 	if (hook && hook->before_run && (rc = hook->before_run(hook->ctx)) < 0)
 		return rc;
@@ -654,14 +759,15 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	struct restore_ctx c = {.st = st};
 	uint64_t t0 = bm_now_us();
 	int rc = bm_image_read_process(r, &c.proc);
-	if (rc == 0 && c.proc.nthreads != 1)
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "the image holds %u threads; only single-threaded processes are "
-			      "supported yet", c.proc.nthreads);
 	if (rc == 0 && (rc = bm_check_fds(&c.proc)) == 0 && (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
 		rc = rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
+		/* Its traced threads must be reaped before the leader can be. */
 		kill(c.pid, SIGKILL);
 		int status;
+		for (uint32_t i = 0; i < c.nothers; i++)
+			while (waitpid(c.others[i].tid, &status, __WALL) < 0 && errno == EINTR)
+				;
 		while (waitpid(c.pid, &status, __WALL) < 0 && errno == EINTR)
 			;
 	}
@@ -679,6 +785,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 		}
 	}
 	free(c.files);
+	free(c.others);
 	bm_process_free(&c.proc);
 	return rc;
 }
