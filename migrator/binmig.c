@@ -61,9 +61,9 @@ static void usage_dump(FILE *out)
 {
 	fprintf(out,
 		"Usage: binmig dump PID -o IMAGE [--leave-running] [--compress none|zlib[:LEVEL]]\n"
-		"                   [--stats csv|json]\n"
+		"                   [--stats csv|json] [--stdio refuse|null|file:PATH]\n"
 		"\n"
-		"Freezes process PID (single-threaded, x86-64, any program the caller may ptrace),\n"
+		"Freezes process PID (x86-64, any number of threads, any program the caller may ptrace),\n"
 		"writes its complete state to IMAGE and, once IMAGE is safely on disk (fsync), kills\n"
 		"the process.  The image is written to IMAGE.partial and renamed when complete, so a\n"
 		"failed dump never leaves a truncated IMAGE; on any failure the process runs on.\n"
@@ -74,11 +74,18 @@ static void usage_dump(FILE *out)
 		"                            compress page data with zlib (level 1-9, default 1); runs\n"
 		"                            that do not shrink are stored raw.  Default: none\n"
 		"      --stats csv|json      print phase timings (suspend, checkpoint) and counters\n"
+		"      --stdio refuse|null|file:PATH\n"
+		"                            a standard descriptor (0-2) that is a pipe to another\n"
+		"                            process, a socket or a terminal: refuse (default), reattach\n"
+		"                            it to /dev/null, or reattach stdout/stderr to the end of\n"
+		"                            PATH (stdin to /dev/null) in the restored process\n"
 		"\n"
-		"Refused with exit status 4, leaving the process running: descriptors other than\n"
-		"regular files, directories, /dev/null, /dev/zero, /dev/full, /dev/random,\n"
-		"/dev/urandom and read ends of named FIFOs (sockets, pipes, terminals, eventfd, ...);\n"
-		"more than one thread; deleted mapped files; device memory.\n\n" EXIT_CODES_HELP);
+		"Carried: any number of threads, memory, regular files, directories, /dev/null,\n"
+		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
+		"whose ends are all inside the process (with their buffered bytes), eventfds.\n"
+		"Refused with exit status 4, leaving the process running: sockets, pipes to other\n"
+		"processes, terminals (unless --stdio applies), other descriptors (epoll, signalfd,\n"
+		"timerfd, ...), deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_restore(FILE *out)
@@ -112,6 +119,7 @@ static void usage_migrate(FILE *out)
 	fprintf(out,
 		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
+		"                      [--stdio refuse|null|file:PATH]\n"
 		"\n"
 		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -126,7 +134,12 @@ static void usage_migrate(FILE *out)
 		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
 		"                            space and context restore), downtime, total and counters\n"
-		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n\n" EXIT_CODES_HELP);
+		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n"
+		"      --stdio refuse|null|file:PATH\n"
+		"                            a standard descriptor (0-2) that is a pipe to another\n"
+		"                            process, a socket or a terminal: refuse (default), reattach\n"
+		"                            it to /dev/null, or reattach stdout/stderr to the end of\n"
+		"                            PATH (stdin to /dev/null) in the restored process\n" "\n" EXIT_CODES_HELP);
 }
 
 static void usage_serve(FILE *out)
@@ -181,6 +194,19 @@ static int parse_compress(const char *text, int *level)
 	return -1;
 }
 
+static int parse_stdio(const char *text, struct bm_fd_policy *policy)
+{
+	if (strcmp(text, "refuse") == 0)
+		policy->stdio = BM_STDIO_REFUSE;
+	else if (strcmp(text, "null") == 0)
+		policy->stdio = BM_STDIO_NULL;
+	else if (strncmp(text, "file:", 5) == 0 && text[5])
+		policy->stdio = BM_STDIO_FILE, policy->stdio_file = text + 5;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_pid(const char *text, pid_t *pid)
 {
 	char *end;
@@ -209,16 +235,21 @@ static int cmd_dump(int argc, char **argv)
 	static const struct option opts[] = {
 		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"stdio", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	const char *output = NULL;
 	bool leave_running = false;
 	int level = -1;
 	enum bm_stats_format fmt = BM_STATS_NONE;
+	struct bm_fd_policy policy = {BM_STDIO_REFUSE, NULL};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': output = optarg; break;
+		case 'S':
+			if (parse_stdio(optarg, &policy) < 0)
+				return usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
+			break;
 		case 'L': leave_running = true; break;
 		case 'c':
 			if (parse_compress(optarg, &level) < 0)
@@ -244,7 +275,7 @@ static int cmd_dump(int argc, char **argv)
 	bm_stats_init(&st);
 	uint64_t t0 = bm_now_us();
 	struct bm_frozen f;
-	if (bm_freeze(pid, &f, &st) < 0)
+	if (bm_freeze(pid, &f, &policy, &st) < 0)
 		return bm_exit_code();
 
 	char partial[PATH_MAX];
@@ -372,7 +403,8 @@ static int cmd_migrate(int argc, char **argv)
 	static const struct option opts[] = {
 		{"key", required_argument, 0, 'k'}, {"mode", required_argument, 0, 'm'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
-		{"workdir", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
 	const char *keyfile = NULL;
@@ -398,6 +430,10 @@ static int cmd_migrate(int argc, char **argv)
 				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'w': o.workdir = optarg; break;
+		case 'S':
+			if (parse_stdio(optarg, &o.fd_policy) < 0)
+				return usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
+			break;
 		case 'h': usage_migrate(stdout); return 0;
 		default: return usage_error("%s", "bad option for migrate");
 		}

@@ -448,7 +448,7 @@ static int suspend_all(struct bm_frozen *f)
 	return bm_error(BM_EXIT_TARGET, "the main thread of process %d has exited", f->pid);
 }
 
-int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
+int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st)
 {
 	memset(f, 0, sizeof *f);
 	f->pid = pid;
@@ -460,7 +460,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
 	/* Descriptors are checked once before stopping, so that the common
 	 * refusal leaves the process entirely untouched, and again below. */
 	struct bm_process probe = {0};
-	rc = bm_collect_fds(pid, &probe);
+	rc = bm_collect_fds(pid, &probe, policy, false);
 	bm_process_free(&probe);
 	if (rc < 0)
 		return rc;
@@ -484,7 +484,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st)
 		if ((rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
 			goto fail;
 	if ((rc = collect_process(pid, &stat, &status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
-	    (rc = bm_collect_fds(pid, &f->proc)) < 0 || (rc = bm_collect_vmas(pid, f)) < 0)
+	    (rc = bm_collect_fds(pid, &f->proc, policy, true)) < 0 || (rc = bm_collect_vmas(pid, f)) < 0)
 		goto fail;
 	if (st) {
 		st->vmas = f->proc.nvmas;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "files.h"
 #include "image.h"
 #include "procfs.h"
 #include "ptrace_ctl.h"
@@ -27,7 +28,7 @@ struct bm_frozen {
 
 /* Checks that PID can be dumped, stops it and fills f->proc.  On failure
  * the process is left running exactly as before. */
-int bm_freeze(pid_t pid, struct bm_frozen *f, struct bm_stats *st);
+int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st);
 
 /* Writes the whole image (process sections, pages, END) to the writer. */
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
@@ -37,7 +38,6 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 int bm_release(struct bm_frozen *f, bool terminate);
 
 /* Parts of bm_freeze, one file each. */
-int bm_collect_fds(pid_t pid, struct bm_process *p);
 int bm_collect_vmas(pid_t pid, struct bm_frozen *f);
 int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st);
 /* Registers a thread must resume with: those of the stop, with the restart

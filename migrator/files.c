@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -68,7 +69,54 @@ static int same_open_file(pid_t pid, int a, int b)
 	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
 }
 
-static int describe_fd(pid_t pid, int fd, struct bm_fd *out)
+/* Reattaches a standard descriptor whose peer stays behind, as the user
+ * chose with --stdio. */
+static int reattach_stdio(int fd, const struct bm_fd_policy *policy, struct bm_fd *out)
+{
+	const char *path = "/dev/null";
+	out->kind = BM_FD_DEVICE;
+	out->rdev = makedev(1, 3);
+	out->mode = S_IFCHR | 0666;
+	out->flags = (out->flags & O_CLOEXEC) | (fd == 0 ? O_RDONLY : O_WRONLY);
+	if (policy->stdio == BM_STDIO_FILE && fd > 0) {
+		/* Output goes on at the end of the file, created now if need be. */
+		int f = open(policy->stdio_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (f < 0)
+			return bm_error_errno(BM_EXIT_IO, errno, "--stdio: cannot open %s", policy->stdio_file);
+		close(f);
+		path = policy->stdio_file;
+		out->kind = BM_FD_REGULAR;
+		out->rdev = 0;
+		out->mode = S_IFREG | 0644;
+		out->flags |= O_APPEND;
+	}
+	out->pos = 0;
+	out->shares_with = -1;
+	free(out->path);
+	out->path = strdup(path);
+	return out->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+}
+
+static bool peer_outside(const char *link, mode_t mode)
+{
+	return S_ISSOCK(mode) || strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
+	       strncmp(link, "/dev/pts/", 9) == 0 || strncmp(link, "/dev/tty", 8) == 0;
+}
+
+static int eventfd_semaphore(pid_t pid, int fd)
+{
+	char path[64], *text;
+	size_t len;
+	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", pid, fd);
+	if (bm_read_text(path, &text, &len) < 0)
+		return 0;
+	const char *sem = strstr(text, "eventfd-semaphore:");
+	int v = sem ? atoi(sem + strlen("eventfd-semaphore:")) : 0;
+	free(text);
+	return v ? 1 : 0;
+}
+
+static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_policy *policy)
 {
 	char link[64], path[PATH_MAX];
 	bool deleted = false;
@@ -108,6 +156,16 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out)
 	} else if (S_ISFIFO(st.st_mode) && named) {
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is the write end of the named FIFO %s; only "
 				"read ends can be reopened", fd, pid, path);
+	} else if (S_ISFIFO(st.st_mode) && strncmp(path, "pipe:", 5) == 0) {
+		/* Whether its other end is inside too is known once all are seen. */
+		out->kind = BM_FD_PIPE;
+		out->object_id = st.st_ino;
+	} else if (strcmp(path, "anon_inode:[eventfd]") == 0 && info.has_eventfd) {
+		out->kind = BM_FD_EVENTFD;
+		out->object_id = info.eventfd_count;
+		out->object_flags = (uint32_t)eventfd_semaphore(pid, fd);
+	} else if (fd <= 2 && policy && policy->stdio != BM_STDIO_REFUSE && peer_outside(path, st.st_mode)) {
+		return reattach_stdio(fd, policy, out);
 	} else {
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is %s (%s); binmig cannot migrate it", fd, pid,
 				describe_kind(path, st.st_mode), path);
@@ -118,7 +176,78 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out)
 	return 0;
 }
 
-int bm_collect_fds(pid_t pid, struct bm_process *p)
+/* The bytes buffered in a pipe, read without taking them: tee(2) into a
+ * pipe of binmig's own, then read that. */
+static int read_pipe_data(pid_t pid, struct bm_fd *d)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
+	int fd = open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open the pipe of fd %d", d->fd);
+	int own[2] = {-1, -1}, rc = 0;
+	int cap = fcntl(fd, F_GETPIPE_SZ);
+	if (cap <= 0 || pipe2(own, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(own[1], F_SETPIPE_SZ, cap) < cap)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot prepare to copy the pipe of fd %d", d->fd);
+	ssize_t n = rc ? 0 : tee(fd, own[1], (size_t)cap, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno != EAGAIN)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot copy the pipe of fd %d", d->fd);
+	d->object_flags = cap > 0 ? (uint32_t)cap : 0;
+	if (rc == 0 && n > 0) {
+		d->data = malloc((size_t)n);
+		if (!d->data || read(own[0], d->data, (size_t)n) != n)
+			rc = bm_error(BM_EXIT_FAILURE, "cannot read the copy of the pipe of fd %d", d->fd);
+		else
+			d->data_len = (uint32_t)n;
+	}
+	close(fd);
+	if (own[0] >= 0) {
+		close(own[0]);
+		close(own[1]);
+	}
+	return rc;
+}
+
+/* Pipes are migrated only when all their ends are inside the process;
+ * the buffered bytes travel with the first read end. */
+static int check_pipes(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_PIPE)
+			continue;
+		bool has_read = false, has_write = false, first_read = true;
+		for (uint32_t j = 0; j < p->nfds; j++) {
+			const struct bm_fd *e = &p->fds[j];
+			if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
+				continue;
+			bool reader = (e->flags & O_ACCMODE) == O_RDONLY;
+			has_read |= reader;
+			has_write |= !reader;
+			if (reader && j < i)
+				first_read = false;
+		}
+		if (!has_read || !has_write) {
+			if (d->fd <= 2 && policy && policy->stdio != BM_STDIO_REFUSE) {
+				int rc = reattach_stdio(d->fd, policy, d);
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+			return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an anonymous pipe (pipe:[%llu]) whose "
+					"other end is outside the process; binmig cannot migrate it%s", d->fd, pid,
+					(unsigned long long)d->object_id, d->fd <= 2 ? " (see --stdio)" : "");
+		}
+		if (read_data && first_read && (d->flags & O_ACCMODE) == O_RDONLY) {
+			int rc = read_pipe_data(pid, d);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
 {
 	int *fds = NULL;
 	size_t n = 0;
@@ -133,7 +262,7 @@ int bm_collect_fds(pid_t pid, struct bm_process *p)
 	p->nfds = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct bm_fd *d = &p->fds[p->nfds];
-		rc = describe_fd(pid, fds[i], d);
+		rc = describe_fd(pid, fds[i], d, policy);
 		if (rc < 0)
 			break;
 		if (rc > 0) {
@@ -143,15 +272,15 @@ int bm_collect_fds(pid_t pid, struct bm_process *p)
 		/* Descriptors sharing one open file (dup, 2>&1) must stay shared,
 		 * or their offsets drift apart after restore. */
 		for (uint32_t j = 0; j < p->nfds; j++)
-			if (p->fds[j].kind == d->kind && p->fds[j].shares_with < 0 && strcmp(p->fds[j].path, d->path) == 0 &&
-			    same_open_file(pid, p->fds[j].fd, d->fd)) {
+			if (p->fds[j].kind == d->kind && p->fds[j].shares_with < 0 && p->fds[j].object_id == d->object_id &&
+			    (!d->path || strcmp(p->fds[j].path, d->path) == 0) && same_open_file(pid, p->fds[j].fd, d->fd)) {
 				d->shares_with = p->fds[j].fd;
 				break;
 			}
 		p->nfds++;
 	}
 	free(fds);
-	return rc;
+	return rc < 0 ? rc : check_pipes(pid, p, policy, read_data);
 }
 
 /* Opens the object of one descriptor as the process had it. */
@@ -189,7 +318,7 @@ int bm_check_fds(const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct stat st;
-		if (d->shares_with >= 0 || d->kind == BM_FD_DEVICE)
+		if (d->shares_with >= 0 || d->kind == BM_FD_DEVICE || d->kind == BM_FD_PIPE || d->kind == BM_FD_EVENTFD)
 			continue;
 		if (stat(d->path, &st) < 0)
 			return bm_error_errno(BM_EXIT_CONFLICT, errno, "fd %d: cannot reopen %s", d->fd, d->path);
@@ -199,11 +328,79 @@ int bm_check_fds(const struct bm_process *p)
 	return 0;
 }
 
-int bm_restore_fds(const struct bm_process *p, char *err, size_t errlen)
+/* Moves descriptor fd to exactly `target`, closing fd. */
+static int place(int fd, int target, bool cloexec)
+{
+	if (fd == target)
+		return cloexec ? fcntl(fd, F_SETFD, FD_CLOEXEC) : 0;
+	int rc = dup3(fd, target, cloexec ? O_CLOEXEC : 0);
+	close(fd);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Creates the pipe that fd d is an end of, with its capacity and buffered
+ * bytes, and puts each of its ends at the first image descriptor of that
+ * direction; later ends are dups of those.  New descriptors are first
+ * moved above spare_fd so they cannot land on a number still to be filled. */
+static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd, char *err, size_t errlen)
+{
+	const struct bm_fd *d = &p->fds[index];
+	int ends[2];
+	if (pipe2(ends, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "fd %d: pipe: %s", d->fd, strerror(errno));
+		return -1;
+	}
+	for (int k = 0; k < 2; k++) {
+		int high = fcntl(ends[k], F_DUPFD_CLOEXEC, spare_fd);
+		close(ends[k]);
+		ends[k] = high;
+	}
+	if (ends[0] < 0 || ends[1] < 0 || (d->object_flags && fcntl(ends[1], F_SETPIPE_SZ, d->object_flags) < 0)) {
+		snprintf(err, errlen, "fd %d: preparing the pipe: %s", d->fd, strerror(errno));
+		return -1;
+	}
+	for (uint32_t j = index; j < p->nfds; j++) {
+		const struct bm_fd *e = &p->fds[j];
+		if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
+			continue;
+		if (e->data_len && write(ends[1], e->data, e->data_len) != (ssize_t)e->data_len) {
+			snprintf(err, errlen, "fd %d: refilling the pipe: %s", e->fd, strerror(errno));
+			return -1;
+		}
+	}
+	int first[2] = {-1, -1};
+	for (uint32_t j = index; j < p->nfds; j++) {
+		const struct bm_fd *e = &p->fds[j];
+		if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
+			continue;
+		int dir = (e->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
+		int src = first[dir] < 0 ? ends[dir] : first[dir];
+		int rc = first[dir] < 0 ? place(src, e->fd, e->flags & O_CLOEXEC)
+					: (dup3(src, e->fd, (e->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0 ? -1 : 0);
+		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & O_NONBLOCK) < 0) {
+			snprintf(err, errlen, "fd %d: placing a pipe end: %s", e->fd, strerror(errno));
+			return -1;
+		}
+		if (first[dir] < 0)
+			first[dir] = e->fd;
+	}
+	return 0;
+}
+
+int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+		if (d->kind == BM_FD_PIPE) {
+			/* Created with its first end; the others are placed then too. */
+			bool first = true;
+			for (uint32_t j = 0; j < i; j++)
+				first &= !(p->fds[j].kind == BM_FD_PIPE && p->fds[j].object_id == d->object_id);
+			if (first && restore_pipe(p, i, spare_fd, err, errlen) < 0)
+				return -1;
+			continue;
+		}
 		if (d->shares_with >= 0) {
 			if (dup3(d->shares_with, d->fd, cloexec) < 0) {
 				snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
@@ -211,20 +408,22 @@ int bm_restore_fds(const struct bm_process *p, char *err, size_t errlen)
 			}
 			continue;
 		}
-		int fd = reopen(d);
+		int fd;
+		if (d->kind == BM_FD_EVENTFD) {
+			fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
+							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
+			if (fd < 0)
+				fd = -errno;
+		} else {
+			fd = reopen(d);
+		}
 		if (fd < 0) {
-			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path, strerror(-fd));
+			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "?", strerror(-fd));
 			return -1;
 		}
-		if (fd != d->fd) {
-			if (dup3(fd, d->fd, cloexec) < 0) {
-				snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
-				close(fd);
-				return -1;
-			}
-			close(fd);
-		} else if (cloexec) {
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (place(fd, d->fd, cloexec) < 0) {
+			snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
+			return -1;
 		}
 	}
 	return 0;

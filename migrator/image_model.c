@@ -16,7 +16,9 @@
 /* Minimum encoded sizes, to bound counts by the bytes actually present. */
 #define FILE_ID_SIZE 32u
 #define VMA_MIN_SIZE (8 + 8 + 4 + 4 + 4 + 8 + 4 + FILE_ID_SIZE)
-#define FD_MIN_SIZE (4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + FILE_ID_SIZE)
+#define FD_MIN_SIZE (4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + FILE_ID_SIZE + 8 + 4 + 4)
+/* Largest pipe buffer carried (the kernel's default pipe-max-size). */
+#define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
 #define VMA_KNOWN_FLAGS 0x3ffu
@@ -135,6 +137,10 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 			  f->kind == BM_FD_FIFO;
 	if (needs_path && (!f->path || !*f->path))
 		return say(why, n, "descriptor of kind %u without a path", f->kind);
+	if (f->data_len > BM_IMG_MAX_PIPE_DATA || (f->data_len && f->kind != BM_FD_PIPE))
+		return say(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
+	if (f->data_len && !f->data)
+		return say(why, n, "buffered data missing");
 	return check_string(f->path, "path", why, n);
 }
 
@@ -430,6 +436,10 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u64(b, f->rdev);
 		bm_put_str(b, f->path);
 		put_file_id(b, &f->file);
+		bm_put_u64(b, f->object_id);
+		bm_put_u32(b, f->object_flags);
+		bm_put_u32(b, f->data_len);
+		bm_put_bytes(b, f->data, f->data_len);
 	}
 	return finish_encoding(b);
 }
@@ -458,6 +468,19 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		f->rdev = bm_get_u64(c);
 		bm_get_str(c, BM_IMG_MAX_STRING, "descriptor path", &f->path);
 		get_file_id(c, &f->file);
+		f->object_id = bm_get_u64(c);
+		f->object_flags = bm_get_u32(c);
+		f->data_len = bm_get_u32(c);
+		if (!bm_rcur_failed(c) && f->data_len > BM_IMG_MAX_PIPE_DATA)
+			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %u bytes of pipe data exceed the limit of %u",
+					i, f->fd, f->data_len, BM_IMG_MAX_PIPE_DATA);
+		if (!bm_rcur_failed(c) && f->data_len) {
+			f->data = malloc(f->data_len);
+			if (!f->data)
+				bm_rcur_nomem(c);
+			else
+				bm_get_bytes(c, f->data, f->data_len);
+		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 	}

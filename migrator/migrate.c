@@ -136,7 +136,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 
 	bm_set_log_prefix("binmig: migrate: suspend");
 	struct bm_frozen f;
-	if ((rc = bm_freeze(pid, &f, st)) < 0) {
+	if ((rc = bm_freeze(pid, &f, &o->fd_policy, st)) < 0) {
 		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		close(fd);
 		return rc;

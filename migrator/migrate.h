@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "files.h"
 #include "stats.h"
 #include "transport.h"
 
@@ -25,6 +26,7 @@ struct bm_migrate_opts {
 	enum bm_transfer_mode mode;
 	int zlib_level;                    /* -1: none */
 	const char *workdir;               /* file mode: where the image is written */
+	struct bm_fd_policy fd_policy;     /* --stdio */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and

@@ -163,7 +163,7 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	err_fd = c->ctl_fd;
 	syscall(SYS_close_range, 0, (unsigned)c->ctl_fd - 1, 0);
 	syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
-	if (bm_restore_fds(p, err, sizeof err) < 0)
+	if (bm_restore_fds(p, c->ctl_fd + 1, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	for (size_t i = 0; i < c->nfiles; i++) {
 		int fd = open(c->files[i].path, (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);

@@ -10,8 +10,10 @@ void bm_process_free(struct bm_process *p)
 	for (uint32_t i = 0; p->vmas && i < p->nvmas; i++)
 		free(p->vmas[i].path);
 	free(p->vmas);
-	for (uint32_t i = 0; p->fds && i < p->nfds; i++)
+	for (uint32_t i = 0; p->fds && i < p->nfds; i++) {
 		free(p->fds[i].path);
+		free(p->fds[i].data);
+	}
 	free(p->fds);
 	for (uint32_t i = 0; p->threads && i < p->nthreads; i++) {
 		free(p->threads[i].xstate);

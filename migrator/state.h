@@ -63,8 +63,8 @@ enum bm_fd_kind {
 	BM_FD_REGULAR = 1,   /* regular file: path, flags, offset */
 	BM_FD_DIRECTORY = 2, /* opened directory */
 	BM_FD_DEVICE = 3,    /* character device from the safe list: /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom */
-	BM_FD_PIPE = 4,      /* (later issue) pipe, both ends inside the process */
-	BM_FD_EVENTFD = 5,   /* (later issue) */
+	BM_FD_PIPE = 4,      /* anonymous pipe whose ends are all inside the process, with its buffered data */
+	BM_FD_EVENTFD = 5,   /* eventfd with its counter */
 	BM_FD_FIFO = 6,      /* named FIFO, reopened by path (its buffer stays in the kernel with the other end) */
 };
 
@@ -78,6 +78,11 @@ struct bm_fd {
 	uint64_t rdev;          /* BM_FD_DEVICE */
 	char *path;             /* malloc'd */
 	struct bm_file_id file; /* BM_FD_REGULAR */
+	uint64_t object_id;     /* BM_FD_PIPE: the pipe's inode (ends with one id are one pipe);
+				   BM_FD_EVENTFD: the counter */
+	uint32_t object_flags;  /* BM_FD_PIPE: capacity in bytes; BM_FD_EVENTFD: 1 for EFD_SEMAPHORE */
+	uint32_t data_len;      /* BM_FD_PIPE: bytes buffered in the pipe, kept with its first read end */
+	uint8_t *data;          /* malloc'd */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

@@ -304,7 +304,7 @@ static void make_process(struct bm_process *p, bool full)
 			"[vsyscall]");
 	}
 
-	p->fds = calloc(8, sizeof *p->fds);
+	p->fds = calloc(9, sizeof *p->fds);
 	assert_non_null(p->fds);
 	add_fd(p, 0, BM_FD_DEVICE, O_RDONLY, 0, -1, "/dev/null");
 	if (full) {
@@ -313,7 +313,16 @@ static void make_process(struct bm_process *p, bool full)
 		add_fd(p, 3, BM_FD_DIRECTORY, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 48, -1, "/home/user");
 		add_fd(p, 5, BM_FD_FIFO, O_RDONLY | O_NONBLOCK, 0, -1, "/tmp/my fifo");
 		add_fd(p, 7, BM_FD_PIPE, O_RDONLY, 0, -1, NULL);
+		p->fds[p->nfds - 1].object_id = 4242;
+		p->fds[p->nfds - 1].object_flags = 65536;
+		p->fds[p->nfds - 1].data = (uint8_t *)strdup("bytes buffered in the pipe");
+		p->fds[p->nfds - 1].data_len = 26;
+		add_fd(p, 8, BM_FD_PIPE, O_WRONLY, 0, -1, NULL);
+		p->fds[p->nfds - 1].object_id = 4242;
+		p->fds[p->nfds - 1].object_flags = 65536;
 		add_fd(p, 1000, BM_FD_EVENTFD, O_RDWR, 0, -1, NULL);
+		p->fds[p->nfds - 1].object_id = 41;
+		p->fds[p->nfds - 1].object_flags = 1;
 	}
 
 	for (int i = 0; i < BM_NSIG; i++)
@@ -405,6 +414,11 @@ static void assert_process_equal(const struct bm_process *a, const struct bm_pro
 		assert_true(fa->rdev == fb->rdev);
 		assert_opt_string_equal(fa->path, fb->path);
 		assert_file_id_equal(&fa->file, &fb->file);
+		assert_true(fa->object_id == fb->object_id);
+		assert_int_equal(fa->object_flags, fb->object_flags);
+		assert_int_equal(fa->data_len, fb->data_len);
+		if (fa->data_len)
+			assert_memory_equal(fa->data, fb->data, fa->data_len);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {
 		assert_true(a->sigactions[i].handler == b->sigactions[i].handler);
