@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <elf.h>
+#include <sched.h>
 #include <linux/ptrace.h>
 
 #include "analysis.h"
@@ -315,4 +316,36 @@ int bm_get_rseq(pid_t tid, uint64_t *addr, uint32_t *len, uint32_t *sig)
 	*len = conf.rseq_abi_size;
 	*sig = conf.signature;
 	return 0;
+}
+
+int bm_last_cpu(pid_t tid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	/* Field 39 counts from the pid; after the comm's closing ')' come
+	 * fields 3.. */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	return p ? atoi(p + 1) : -EINVAL;
+}
+
+int bm_pin_self(int cpu, cpu_set_t *saved)
+{
+	if (sched_getaffinity(0, sizeof *saved, saved) < 0)
+		return -errno;
+	if (cpu < 0 || !CPU_ISSET(cpu, saved))
+		return -EINVAL;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof one, &one) < 0 ? -errno : 0;
 }

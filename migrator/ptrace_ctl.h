@@ -4,6 +4,7 @@
 #define BINMIG_PTRACE_CTL_H
 
 #include <stdbool.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -69,6 +70,14 @@ int bm_get_rseq(pid_t tid, uint64_t *addr, uint32_t *len, uint32_t *sig);
 /* Address of the first `syscall` instruction in the vDSO of the given
  * process (read from its memory, found by disassembly). */
 int bm_find_vdso_syscall(pid_t pid, uint64_t vdso_start, uint64_t vdso_end, uint64_t *addr);
+
+/* The CPU a thread last ran on (/proc/TID/stat field 39), or -errno. */
+int bm_last_cpu(pid_t tid);
+
+/* Runs binmig on CPU `cpu` only, saving its affinity in *saved.  An
+ * injected system call costs about 16 us when tracer and tracee share a
+ * CPU and 75-90 us across CPUs (DESIGN.md). */
+int bm_pin_self(int cpu, cpu_set_t *saved);
 
 /* Monotonic clock in microseconds. */
 uint64_t bm_now_us(void);

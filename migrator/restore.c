@@ -47,6 +47,8 @@ struct map_file {
 
 struct restore_ctx {
 	struct bm_process proc;
+	bool pinned;              /* binmig, and so the new process, run on one CPU while rebuilding */
+	cpu_set_t own_affinity;
 	pid_t pid;
 	bool child_alive;
 	struct bm_tracee tr;      /* the leader */
@@ -239,6 +241,9 @@ static int create_child(struct restore_ctx *c)
 	if (pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
 	int rc = wait_pid_free(c->proc.pid);
+	/* The new process inherits the pinning: tracer and tracee share a CPU
+	 * while system calls are injected; set_context spreads it again. */
+	c->pinned = bm_pin_self(sched_getcpu(), &c->own_affinity) == 0;
 	uint64_t deadline = bm_now_us() + PID_FREE_TIMEOUT_MS * 1000ULL;
 	long child = -1;
 	while (rc == 0) {
@@ -679,6 +684,12 @@ static int set_context(struct restore_ctx *c)
 		rc = set_thread_context(c, &c->tr, &p->threads[0]);
 	if (rc < 0)
 		return rc;
+	/* The affinity binmig had (the pinning was only for the rebuild). */
+	if (c->pinned) {
+		for (uint32_t i = 0; i < c->nothers; i++)
+			sched_setaffinity(c->others[i].tid, sizeof c->own_affinity, &c->own_affinity);
+		sched_setaffinity(c->pid, sizeof c->own_affinity, &c->own_affinity);
+	}
 	/* Every thread is ready: let them all go, the leader last. */
 	for (uint32_t i = 0; i < c->nothers; i++)
 		if (ptrace(PTRACE_DETACH, c->others[i].tid, 0, 0) < 0)
@@ -784,6 +795,8 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 			st->total_us = (int64_t)(bm_now_us() - t0);
 		}
 	}
+	if (c.pinned)
+		sched_setaffinity(0, sizeof c.own_affinity, &c.own_affinity);
 	free(c.files);
 	free(c.others);
 	bm_process_free(&c.proc);
