@@ -46,11 +46,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a
 
 # Test programs are built without sanitizers: they are the targets that get
 # migrated, and must be ordinary processes.
-$(BUILD)/progs/%: tests/progs/%.c
+$(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) -mavx2 -o $@ $< -lpthread
 
-$(BUILD)/progs/%-static: tests/progs/%.c
+$(BUILD)/progs/%-static: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) -static -o $@ $< -lpthread
 

@@ -177,6 +177,18 @@ static int usage_error(const char *fmt, const char *arg)
 	return BM_EXIT_USAGE;
 }
 
+/* getopt_long returned '?' (it prints nothing: opterr is 0). */
+static int bad_option(const char *command, char **argv)
+{
+	char short_opt[3] = {'-', (char)optopt, 0};
+	const char *opt = argv[optind - 1];
+	/* For a bad letter inside a cluster of short options, name the letter. */
+	if (optopt && !(opt[0] == '-' && opt[1] == '-'))
+		opt = short_opt;
+	fprintf(stderr, "binmig: %s: bad or incomplete option '%s' (see binmig %s --help)\n", command, opt, command);
+	return BM_EXIT_USAGE;
+}
+
 static int parse_compress(const char *text, int *level)
 {
 	if (strcmp(text, "none") == 0) {
@@ -260,7 +272,7 @@ static int cmd_dump(int argc, char **argv)
 				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'h': usage_dump(stdout); return 0;
-		default: return usage_error("%s", "bad option for dump");
+		default: return bad_option("dump", argv);
 		}
 	}
 	pid_t pid;
@@ -333,7 +345,7 @@ static int cmd_restore(int argc, char **argv)
 				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'h': usage_restore(stdout); return 0;
-		default: return usage_error("%s", "bad option for restore");
+		default: return bad_option("restore", argv);
 		}
 	}
 	if (optind != argc - 1)
@@ -365,7 +377,7 @@ static int cmd_inspect(int argc, char **argv)
 			usage_inspect(stdout);
 			return 0;
 		}
-		return usage_error("%s", "bad option for inspect");
+		return bad_option("inspect", argv);
 	}
 	if (optind != argc - 1)
 		return usage_error("%s", "inspect takes exactly one IMAGE");
@@ -435,7 +447,7 @@ static int cmd_migrate(int argc, char **argv)
 				return usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
 			break;
 		case 'h': usage_migrate(stdout); return 0;
-		default: return usage_error("%s", "bad option for migrate");
+		default: return bad_option("migrate", argv);
 		}
 	}
 	pid_t pid;
@@ -470,7 +482,7 @@ static int cmd_serve(int argc, char **argv)
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
 		case 'h': usage_serve(stdout); return 0;
-		default: return usage_error("%s", "bad option for serve");
+		default: return bad_option("serve", argv);
 		}
 	}
 	if (optind != argc)
@@ -492,7 +504,7 @@ static int cmd_keygen(int argc, char **argv)
 			usage_keygen(stdout);
 			return 0;
 		}
-		return usage_error("%s", "bad option for keygen");
+		return bad_option("keygen", argv);
 	}
 	if (optind != argc - 1)
 		return usage_error("%s", "keygen takes exactly one KEYFILE");
@@ -554,5 +566,6 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &lim);
 	}
 	optind = 1;
+	opterr = 0; /* bad options are reported once, by bad_option */
 	return cmd->run(argc - i, argv + i);
 }

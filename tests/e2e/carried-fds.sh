@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Descriptors binmig carries although they are no files: an eventfd (its
+# count) and an anonymous pipe with both ends in the process (its buffered
+# bytes).  The program spins while it is migrated, then checks both.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init holder
+for mode in eventfd pipe; do
+	out=$E2E_TMP/$mode.out
+	e2e_start "$out" "$PROGS/holder" "$mode"
+	pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	e2e_migrate "$pid" "$E2E_TMP/$mode.img"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+done

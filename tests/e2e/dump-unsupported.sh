@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# State binmig cannot carry: a socket, an epoll instance, a pipe to another
+# process as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
+# socket naming the descriptor and "socket"), and leaves the process
+# running, not stopped, not traced, its work (a register-heavy loop checked
+# afterwards) undisturbed.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init holder
+
+for mode in socket epoll; do
+	out=$E2E_TMP/$mode.out
+	e2e_start "$out" "$PROGS/holder" "$mode"
+	pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	read -r _ fd_a fd_b < <(grep '^fds ' "$out")
+	bm dump "$pid" -o "$E2E_TMP/$mode.img"
+	e2e_expect_error 4 "dump of a process holding a $mode"
+	if [[ $mode == socket ]]; then
+		grep -qi socket "$BM_ERR" || e2e_fail "the message does not say \"socket\""
+		grep -Eq "(^|[^0-9])($fd_a|$fd_b)([^0-9]|$)" "$BM_ERR" ||
+			e2e_fail "the message names neither socket descriptor ($fd_a, $fd_b)"
+	fi
+	e2e_assert_alive "$pid"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[[ $status == 0 ]] || e2e_fail "$mode holder exited with $status after the refused dump"
+	e2e_expect_pass "$out"
+done
+
+# stdout is a pipe (to a cat the script owns).
+out=$E2E_TMP/piped.out
+exec {to_cat}> >(exec cat >"$out")
+(
+	e2e_close_fds
+	exec "$PROGS/holder" none
+) </dev/null 1>&"$to_cat" 2>"$out.err" &
+pid=$!
+E2E_CHILDREN[$pid]=1
+e2e_track "$pid"
+exec {to_cat}>&-
+e2e_wait_ready "$out" "$pid"
+bm dump "$pid" -o "$E2E_TMP/piped.img"
+e2e_expect_error 4 "dump of a process whose stdout is a pipe"
+e2e_assert_alive "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status == 0 ]] || e2e_fail "piped holder exited with $status after the refused dump"
+e2e_wait_line "$out" PASS "" 10 -x # cat may still be copying
+e2e_expect_pass "$out"

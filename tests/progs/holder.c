@@ -1,0 +1,68 @@
+/* holder MODE: holds one kernel object that is not a plain file, and keeps
+ * working.  binmig carries some (eventfd, a pipe with both ends inside) and
+ * refuses others (socket, epoll).
+ *   none     nothing special (the plain spinning worker)
+ *   socket   a connected AF_UNIX socket pair
+ *   eventfd  an eventfd holding the count 41
+ *   pipe     an anonymous pipe (both ends here) holding 16 bytes
+ *   epoll    an epoll instance watching the read end of such a pipe
+ * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
+ * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
+ * by recomputing it), then checks that the object still works (data sent
+ * before "ready" comes out), prints "spun N" with a fixed width and "PASS".
+ * A refused dump must leave all of this undisturbed; a migration must carry
+ * it. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "testprog.h"
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc == 2 ? argv[1] : "";
+	int fds[2] = { -1, -1 };
+	if (strcmp(mode, "socket") == 0) {
+		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
+		SETUP(write(fds[0], "through the socket", 18) == 18, "write socket");
+	} else if (strcmp(mode, "eventfd") == 0) {
+		fds[0] = eventfd(0, 0);
+		SETUP(fds[0] >= 0 && eventfd_write(fds[0], 41) == 0, "eventfd");
+	} else if (strcmp(mode, "pipe") == 0) {
+		SETUP(pipe(fds) == 0, "pipe");
+		SETUP(write(fds[1], "through the pipe", 16) == 16, "write pipe");
+	} else if (strcmp(mode, "epoll") == 0) {
+		int pipefd[2];
+		SETUP(pipe(pipefd) == 0 && write(pipefd[1], "x", 1) == 1, "pipe");
+		fds[0] = epoll_create1(0);
+		fds[1] = pipefd[0];
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 4242 };
+		SETUP(fds[0] >= 0 && epoll_ctl(fds[0], EPOLL_CTL_ADD, pipefd[0], &ev) == 0, "epoll");
+	} else if (strcmp(mode, "none") != 0) {
+		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll");
+		return 2;
+	}
+	usr1_setup();
+	say("fds %d %d", fds[0], fds[1]);
+	say("ready");
+	uint64_t steps = usr1_spin();
+
+	char buf[32] = { 0 };
+	if (strcmp(mode, "socket") == 0) {
+		CHECK(read(fds[1], buf, sizeof(buf)) == 18 && memcmp(buf, "through the socket", 18) == 0,
+		      "socket data \"%s\"", buf);
+	} else if (strcmp(mode, "eventfd") == 0) {
+		eventfd_t value = 0;
+		CHECK(eventfd_read(fds[0], &value) == 0 && value == 41, "eventfd value %llu", (unsigned long long)value);
+	} else if (strcmp(mode, "pipe") == 0) {
+		CHECK(read(fds[0], buf, sizeof(buf)) == 16 && memcmp(buf, "through the pipe", 16) == 0,
+		      "pipe data \"%s\"", buf);
+	}
+	if (strcmp(mode, "epoll") == 0) {
+		struct epoll_event ev = { 0 };
+		CHECK(epoll_wait(fds[0], &ev, 1, 0) == 1 && ev.data.u64 == 4242 && (ev.events & EPOLLIN),
+		      "epoll does not report the readable pipe");
+	}
+	say("spun %020llu", (unsigned long long)steps);
+	return tp_finish();
+}

@@ -1,0 +1,178 @@
+/* peers MODE [--steps N] [--cost N] [--record FILE]: a two-threaded
+ * program that may hold a descriptor whose other end belongs to another
+ * process, which binmig must refuse to migrate.
+ *   none        no such descriptor of its own (its stdout may still be a
+ *               pipe to another process: the tests arrange that)
+ *   pipe        fd 7 is the write end of a pipe whose read end is in a
+ *               child process
+ *   socketpair  fd 7 is one end of an AF_UNIX socket pair, the other end
+ *               is in a child process
+ *   tcp         fd 7 is a TCP connection on loopback accepted from a child
+ *               process (the listening socket is closed)
+ * The worker thread does N steps of COST rounds; after each it prints
+ * "step K HEX" on stdout and sends 64 bytes to the child.  Then main closes
+ * fd 7 and checks that the child received everything (its exit status), and
+ * prints "result HEX" on stdout and, with --record, into FILE (a regular
+ * file opened at start, so that the result can be read when stdout goes
+ * nowhere).  Output: "ready", the steps, "result HEX" (exit 0), or
+ * "FAIL: ..." lines (exit 1). */
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "threadstate.h"
+
+#define PEER_FD 7
+#define CHUNK 64
+
+static struct {
+	long steps, cost;
+	const char *record;
+} opt = { .steps = 40, .cost = 4000000 };
+
+static int peer_fd = -1;
+static uint64_t digest;
+
+/* The child: reads until end of file, exits 0 if it got EXPECTED bytes. */
+static void child_reader(int fd, long expected)
+{
+	char buf[4096];
+	long total = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	_exit(total == expected ? 0 : 1);
+}
+
+static pid_t start_child(const char *mode)
+{
+	int fds[2];
+	long expected = opt.steps * CHUNK;
+	pid_t child;
+	if (strcmp(mode, "pipe") == 0 || strcmp(mode, "socketpair") == 0) {
+		if (strcmp(mode, "pipe") == 0)
+			SETUP(pipe(fds) == 0, "pipe");
+		else
+			SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
+		child = fork();
+		SETUP(child >= 0, "fork");
+		if (child == 0) {
+			close(fds[1]);
+			child_reader(fds[0], expected);
+		}
+		close(fds[0]);
+		SETUP(dup2(fds[1], PEER_FD) == PEER_FD, "dup2");
+		close(fds[1]);
+		return child;
+	}
+	/* tcp */
+	int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	SETUP(listener >= 0, "socket");
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(addr);
+	SETUP(bind(listener, (struct sockaddr *)&addr, sizeof(addr)) == 0, "bind 127.0.0.1:0");
+	SETUP(listen(listener, 1) == 0, "listen");
+	SETUP(getsockname(listener, (struct sockaddr *)&addr, &len) == 0, "getsockname");
+	child = fork();
+	SETUP(child >= 0, "fork");
+	if (child == 0) {
+		close(listener);
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+			_exit(3);
+		child_reader(s, expected);
+	}
+	int conn = accept4(listener, NULL, NULL, 0);
+	SETUP(conn >= 0, "accept");
+	close(listener);
+	SETUP(dup2(conn, PEER_FD) == PEER_FD, "dup2");
+	close(conn);
+	return child;
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	struct thread_state st;
+	ts_record(&st, "worker");
+	uint64_t h = 0x9e3779b97f4a7c15ull;
+	for (long step = 1; step <= opt.steps; step++) {
+		for (long i = 0; i < opt.cost; i++)
+			h = mix64(h + i);
+		say("step %ld %016llx", step, (unsigned long long)h);
+		if (peer_fd >= 0) {
+			char chunk[CHUNK];
+			memset(chunk, (int)(step & 0xff), sizeof(chunk));
+			tp_write_all(peer_fd, chunk, sizeof(chunk));
+		}
+	}
+	digest = h;
+	ts_check(&st);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		goto usage;
+	const char *mode = argv[1];
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			goto usage;
+		if (strcmp(argv[i], "--steps") == 0)
+			opt.steps = atol(argv[i + 1]);
+		else if (strcmp(argv[i], "--cost") == 0)
+			opt.cost = atol(argv[i + 1]);
+		else if (strcmp(argv[i], "--record") == 0)
+			opt.record = argv[i + 1];
+		else
+			goto usage;
+	}
+	if (opt.steps < 1 || opt.cost < 1)
+		goto usage;
+	pid_t child = -1;
+	if (strcmp(mode, "none") != 0) {
+		if (strcmp(mode, "pipe") != 0 && strcmp(mode, "socketpair") != 0 && strcmp(mode, "tcp") != 0)
+			goto usage;
+		child = start_child(mode);
+		peer_fd = PEER_FD;
+	}
+	int record_fd = -1;
+	if (opt.record) {
+		record_fd = open(opt.record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		SETUP(record_fd >= 0, opt.record);
+	}
+	struct thread_state st;
+	ts_record(&st, "peers");
+	pthread_t worker;
+	SETUP(pthread_create(&worker, NULL, worker_main, NULL) == 0, "pthread_create");
+	say("ready");
+	ts_join(worker, "worker", 600);
+	ts_check(&st);
+	if (child > 0) {
+		close(peer_fd);
+		int status = 0;
+		if (waitpid(child, &status, 0) != child)
+			ts_fail("waitpid: %s", strerror(errno));
+		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			ts_fail("the child did not get all the data (status 0x%x)", status);
+	}
+	if (tp_failures) {
+		say("FAIL");
+		return 1;
+	}
+	char line[64];
+	int n = snprintf(line, sizeof(line), "result %016llx\n", (unsigned long long)digest);
+	if (record_fd >= 0)
+		tp_write_all(record_fd, line, n);
+	tp_write_all(1, line, n);
+	return 0;
+usage:
+	say("FAIL: usage: peers none|pipe|socketpair|tcp [--steps N] [--cost N] [--record FILE]");
+	return 2;
+}

@@ -1,0 +1,269 @@
+/* Shared helpers for the programs that the end-to-end tests migrate.
+ *
+ * Protocol: a program sets up its state, prints "ready", waits (by default
+ * in sigsuspend until SIGUSR1), then checks its state and prints "PASS"
+ * (exit 0) or one "FAIL: ..." line per broken check and a final "FAIL"
+ * (exit 1).  Output goes straight to fd 1 with write(2): no stdio buffer
+ * whose state would depend on when the process was frozen, and no malloc
+ * behind our back (heap.c manages the break itself). */
+#ifndef TESTPROG_H
+#define TESTPROG_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int tp_failures __attribute__((unused));
+
+static inline void tp_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(3); /* nowhere left to report it */
+		buf += n;
+		len -= n;
+	}
+}
+
+__attribute__((format(printf, 1, 2))) static inline void say(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	tp_write_all(1, buf, n);
+}
+
+__attribute__((format(printf, 4, 5))) static inline void tp_check_failed(const char *file, int line,
+									    const char *cond, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tp_failures++;
+	say("FAIL: %s:%d: %s (%s)", file, line, msg, cond);
+}
+
+/* CHECK(cond, fmt, ...): reports a failed check and carries on, so one run
+ * shows every broken piece of state. */
+#define CHECK(cond, ...)                                                          \
+	do {                                                                      \
+		if (!(cond))                                                      \
+			tp_check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);  \
+	} while (0)
+
+/* A failure during setup, before "ready": the test cannot even start. */
+#define SETUP(cond, what)                                                                  \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			say("FAIL: setup: %s: %s", what, strerror(errno));                 \
+			exit(1);                                                           \
+		}                                                                          \
+	} while (0)
+
+static inline int tp_finish(void)
+{
+	if (tp_failures) {
+		say("FAIL");
+		return 1;
+	}
+	say("PASS");
+	return 0;
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static inline int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Reads a whole (small) file; returns its length or -1. */
+static inline ssize_t read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t used = 0;
+	while (used < size) {
+		ssize_t n = read(fd, buf + used, size - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += n;
+	}
+	close(fd);
+	return used;
+}
+
+/* Field N (numbered as in proc(5), from 1) of /proc/self/stat; fields after
+ * the command name only.  Returns false if it cannot be read. */
+static inline bool self_stat_field(int n, unsigned long long *value)
+{
+	char buf[2048];
+	ssize_t len = read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+	if (len <= 0 || n < 3)
+		return false;
+	buf[len] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return false;
+	p += 2; /* field 3, the state letter */
+	for (int field = 3; field < n; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return false;
+		p++;
+	}
+	char *end;
+	*value = strtoull(p, &end, 10);
+	return end != p;
+}
+
+/* ---- waiting for SIGUSR1 ---- */
+
+static volatile sig_atomic_t tp_usr1_seen __attribute__((unused));
+static sigset_t tp_mask_before_wait __attribute__((unused));
+
+static inline void tp_on_usr1(int sig)
+{
+	(void)sig;
+	tp_usr1_seen = 1;
+}
+
+/* Installs the SIGUSR1 handler and blocks SIGUSR1, so a signal sent before
+ * the program waits is kept pending rather than lost.  Call before "ready". */
+static inline void usr1_setup(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tp_on_usr1;
+	sigemptyset(&sa.sa_mask);
+	SETUP(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction SIGUSR1");
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	SETUP(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0, "block SIGUSR1");
+}
+
+static inline bool same_sigset(const sigset_t *a, const sigset_t *b)
+{
+	for (int sig = 1; sig <= 64; sig++)
+		if (sigismember(a, sig) != sigismember(b, sig))
+			return false;
+	return true;
+}
+
+/* Sleeps in sigsuspend (everything else that is blocked stays blocked) until
+ * SIGUSR1 arrives.  Afterwards the signal mask must be what it was before:
+ * a migrator that saves the temporary sigsuspend mask instead of the real
+ * one breaks this. */
+static inline void usr1_wait(void)
+{
+	SETUP(sigprocmask(SIG_SETMASK, NULL, &tp_mask_before_wait) == 0, "sigprocmask");
+	sigset_t during = tp_mask_before_wait;
+	sigdelset(&during, SIGUSR1);
+	while (!tp_usr1_seen)
+		sigsuspend(&during);
+	sigset_t after;
+	sigprocmask(SIG_SETMASK, NULL, &after);
+	CHECK(same_sigset(&after, &tp_mask_before_wait), "signal mask changed across the wait");
+}
+
+/* ---- spinning until SIGUSR1 (keeps the registers busy) ---- */
+
+/* A chain of dependent register operations; the caller recomputes it from
+ * the iteration count afterwards.  A migrator that freezes the loop and
+ * puts back a wrong register changes the result. */
+static inline uint64_t spin_step(uint64_t x, uint64_t i)
+{
+	return mix64(x ^ i) + (x >> 7);
+}
+
+/* Spins with SIGUSR1 unblocked until its handler ran; returns the number of
+ * iterations and checks the chain's value against a recomputation. */
+static inline uint64_t usr1_spin(void)
+{
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	uint64_t x = 1, i = 0;
+	while (!tp_usr1_seen)
+		x = spin_step(x, i++);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	uint64_t y = 1;
+	for (uint64_t j = 0; j < i; j++)
+		y = spin_step(y, j);
+	CHECK(x == y, "spin chain %#llx after %llu steps, recomputed %#llx", (unsigned long long)x,
+	      (unsigned long long)i, (unsigned long long)y);
+	return i;
+}
+
+/* ---- the set of open descriptors ---- */
+
+#define TP_MAX_FD 1024
+struct fd_set_snapshot {
+	unsigned char open[TP_MAX_FD];
+	int count;
+};
+
+static inline void fd_snapshot(struct fd_set_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	DIR *d = opendir("/proc/self/fd");
+	SETUP(d != NULL, "opendir /proc/self/fd");
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd == dirfd(d) || fd < 0 || fd >= TP_MAX_FD)
+			continue;
+		s->open[fd] = 1;
+		s->count++;
+	}
+	closedir(d);
+}
+
+/* Every descriptor that was open is open again, and no other. */
+static inline void fd_check_same(const struct fd_set_snapshot *before)
+{
+	struct fd_set_snapshot now;
+	fd_snapshot(&now);
+	for (int fd = 0; fd < TP_MAX_FD; fd++) {
+		CHECK(!before->open[fd] || now.open[fd], "fd %d was open and is gone", fd);
+		CHECK(before->open[fd] || !now.open[fd], "fd %d is open but was not", fd);
+	}
+}
+
+#endif
