@@ -189,6 +189,19 @@ static int bad_option(const char *command, char **argv)
 	return BM_EXIT_USAGE;
 }
 
+/* Option parsing for commands whose only option is --help: an exit
+ * status to return at once, or -1 to go on with the arguments. */
+static int only_help_option(int argc, char **argv, const char *command, void (*usage)(FILE *))
+{
+	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c = getopt_long(argc, argv, "h", opts, NULL);
+	if (c == 'h') {
+		usage(stdout);
+		return 0;
+	}
+	return c == -1 ? -1 : bad_option(command, argv);
+}
+
 static int parse_compress(const char *text, int *level)
 {
 	if (strcmp(text, "none") == 0) {
@@ -370,15 +383,9 @@ static int cmd_restore(int argc, char **argv)
 
 static int cmd_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage_inspect(stdout);
-			return 0;
-		}
-		return bad_option("inspect", argv);
-	}
+	int rc = only_help_option(argc, argv, "inspect", usage_inspect);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1)
 		return usage_error("%s", "inspect takes exactly one IMAGE");
 	/* The account is printed only once every section has been verified:
@@ -390,7 +397,7 @@ static int cmd_inspect(int argc, char **argv)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "open_memstream"), bm_exit_code();
 	int fd;
 	struct bm_image_reader r = {0};
-	int rc = open_image(argv[optind], &fd, &r);
+	rc = open_image(argv[optind], &fd, &r);
 	if (rc == 0)
 		rc = bm_inspect(mem, &r);
 	bm_image_reader_free(&r);
@@ -497,15 +504,9 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_keygen(int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage_keygen(stdout);
-			return 0;
-		}
-		return bad_option("keygen", argv);
-	}
+	int rc = only_help_option(argc, argv, "keygen", usage_keygen);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc - 1)
 		return usage_error("%s", "keygen takes exactly one KEYFILE");
 	return bm_keygen(argv[optind]) < 0 ? bm_exit_code() : 0;

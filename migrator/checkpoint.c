@@ -78,10 +78,8 @@ static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status 
 /* "Groups:" is not parsed by procfs.c; it is only needed here. */
 static int read_groups(pid_t pid, struct bm_process *p)
 {
-	char path[64], *text;
-	size_t len;
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	int rc = bm_read_text(path, &text, &len);
+	char *text;
+	int rc = bm_read_proc_text(pid, "status", &text);
 	if (rc < 0)
 		return rc;
 	const char *g = strstr(text, "\nGroups:");
@@ -109,10 +107,8 @@ static int read_groups(pid_t pid, struct bm_process *p)
 
 static int read_personality(pid_t pid, uint32_t *pers)
 {
-	char path[64], *text;
-	size_t len;
-	snprintf(path, sizeof path, "/proc/%d/personality", pid);
-	int rc = bm_read_text(path, &text, &len);
+	char *text;
+	int rc = bm_read_proc_text(pid, "personality", &text);
 	if (rc < 0)
 		return rc;
 	*pers = (uint32_t)strtoul(text, NULL, 16);

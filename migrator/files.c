@@ -105,10 +105,9 @@ static bool peer_outside(const char *link, mode_t mode)
 
 static int eventfd_semaphore(pid_t pid, int fd)
 {
-	char path[64], *text;
-	size_t len;
-	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", pid, fd);
-	if (bm_read_text(path, &text, &len) < 0)
+	char name[32], *text;
+	snprintf(name, sizeof name, "fdinfo/%d", fd);
+	if (bm_read_proc_text(pid, name, &text) < 0)
 		return 0;
 	const char *sem = strstr(text, "eventfd-semaphore:");
 	int v = sem ? atoi(sem + strlen("eventfd-semaphore:")) : 0;

@@ -862,3 +862,11 @@ int bm_read_text(const char *path, char **text, size_t *len)
 		*len = used;
 	return 0;
 }
+
+int bm_read_proc_text(pid_t pid, const char *name, char **text)
+{
+	char path[128];
+	size_t len;
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	return bm_read_text(path, text, &len);
+}

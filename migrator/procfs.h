@@ -101,5 +101,7 @@ int bm_readlink(const char *link, char *buf, size_t len, bool *deleted);
 
 /* Reads a whole (proc) file into a malloc'd NUL-terminated buffer. */
 int bm_read_text(const char *path, char **text, size_t *len);
+/* The same for /proc/PID/NAME. */
+int bm_read_proc_text(pid_t pid, const char *name, char **text);
 
 #endif
