@@ -554,16 +554,12 @@ int bm_release(struct bm_frozen *f, bool terminate)
 {
 	int rc = 0;
 	if (terminate && f->ntracees) {
-		kill(f->pid, SIGKILL);
-		/* The tracer sees every thread's exit, the leader's only once all
-		 * others are reaped, so it comes last; then the PID is a zombie of
-		 * its parent. */
-		for (size_t n = f->ntracees; n-- > 0;) {
-			pid_t tid = f->tracees[n].tid;
-			int status;
-			while (bm_wait_stop(tid, &status, 5000) == 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
-				;
-		}
+		/* Killed, not waited for: tearing down a large address space takes
+		 * a while and is not part of the migration.  The exit reaches the
+		 * parent once binmig, its tracer, is gone; restore waits for a PID
+		 * that is still exiting. */
+		if (kill(f->pid, SIGKILL) < 0 && errno != ESRCH)
+			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot terminate process %d", f->pid);
 	} else {
 		for (size_t i = 0; i < f->ntracees; i++) {
 			struct bm_tracee *t = &f->tracees[i];

@@ -5,18 +5,27 @@
 #include <string.h>
 
 static enum bm_exit first_class = BM_EXIT_OK;
+static bool holding;      /* the first error is recorded, not printed */
+static bool held_errno_set;
+static char held_line[1600];
 static char first_message[1400];
 static bool verbose;
 static const char *prefix = "binmig";
 
 static void vreport(const char *fmt, va_list ap, int errno_value, bool first)
 {
-	char msg[1024];
+	char msg[1024], line[1600];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (errno_value)
-		fprintf(stderr, "%s: %s: %s\n", prefix, msg, strerror(errno_value));
+		snprintf(line, sizeof line, "%s: %s: %s\n", prefix, msg, strerror(errno_value));
 	else
-		fprintf(stderr, "%s: %s\n", prefix, msg);
+		snprintf(line, sizeof line, "%s: %s\n", prefix, msg);
+	if (first && holding) {
+		snprintf(held_line, sizeof held_line, "%s", line);
+		held_errno_set = true;
+	} else {
+		fputs(line, stderr);
+	}
 	if (first) {
 		if (errno_value)
 			snprintf(first_message, sizeof first_message, "%s: %s", msg, strerror(errno_value));
@@ -72,6 +81,22 @@ void bm_warn(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	fprintf(stderr, "%s: warning: %s\n", prefix, msg);
 	va_end(ap);
+}
+
+void bm_hold_errors(void)
+{
+	holding = true;
+	held_errno_set = false;
+}
+
+void bm_release_errors(bool print)
+{
+	if (held_errno_set && print)
+		fputs(held_line, stderr);
+	if (held_errno_set && !print)
+		bm_reset_errors();
+	holding = false;
+	held_errno_set = false;
 }
 
 enum bm_exit bm_exit_code(void) { return first_class; }

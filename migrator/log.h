@@ -34,6 +34,12 @@ void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Warnings are always printed, never change the exit code. */
 void bm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* While errors are held, the first one is recorded (class and message)
+ * but not printed; bm_release_errors then prints it, or forgets it
+ * entirely when a better explanation is at hand (print false). */
+void bm_hold_errors(void);
+void bm_release_errors(bool print);
+
 enum bm_exit bm_exit_code(void);
 /* The text of the first error reported (without the prefix), "" if none. */
 const char *bm_error_message(void);

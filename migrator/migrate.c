@@ -120,6 +120,37 @@ static int send_file(int img_fd, struct bm_wire_sink *ws)
 	}
 }
 
+/* After a failed send: did the destination explain itself first?  A
+ * RESULT (or ERROR) it sent before closing is still readable. */
+static bool peer_reason(int fd, struct bm_result *res)
+{
+	uint8_t type;
+	static uint8_t buf[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
+	size_t len;
+	/* An error here is not the first one: it is not printed (errors are held). */
+	int rc = bm_frame_recv(fd, &type, buf, sizeof buf, &len, 2000);
+	if (rc < 0)
+		return false;
+	if (type == BM_MSG_RESULT && len >= BM_RESULT_FIXED_SIZE) {
+		uint32_t status;
+		memcpy(&status, buf, 4);
+		size_t n = len - BM_RESULT_FIXED_SIZE;
+		if (status == 0)
+			return false;
+		res->status = status;
+		memcpy(res->message, buf + BM_RESULT_FIXED_SIZE, n);
+		res->message[n] = 0;
+		return true;
+	}
+	if (type == BM_MSG_ERROR) {
+		enum bm_exit class;
+		bm_decode_message(buf, len, &class, res->message, sizeof res->message);
+		res->status = class;
+		return true;
+	}
+	return false;
+}
+
 int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 {
 	uint64_t t0 = bm_now_us();
@@ -146,6 +177,10 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	struct bm_wire_sink ws;
 	char path[4096] = "";
 	int img_fd = -1;
+	/* A destination that fails while the image flows says why in a RESULT
+	 * and closes: sending then fails too, but its reason is the one to
+	 * report (see peer_reason). */
+	bm_hold_errors();
 	rc = bm_wire_sink_init(&ws, fd, BM_IO_TIMEOUT_MS);
 	if (rc == 0 && o->mode == BM_MODE_STREAM) {
 		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
@@ -163,8 +198,14 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	}
 	if (rc == 0)
 		rc = bm_wire_sink_finish(&ws);
-
 	struct bm_result res = {0};
+	if (rc < 0 && peer_reason(fd, &res)) {
+		bm_release_errors(false);
+		bm_set_log_prefix("binmig: migrate: restore at the destination");
+		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);
+	}
+	bm_release_errors(true);
+
 	if (rc == 0) {
 		bm_set_log_prefix("binmig: migrate: restore at the destination");
 		rc = bm_result_recv(fd, &res, BM_RESULT_TIMEOUT_MS);

@@ -113,8 +113,9 @@ static int plan_files(struct restore_ctx *c)
 	return rc;
 }
 
-/* The PID must be free.  One that belongs to a zombie waiting to be reaped
- * becomes free soon: wait for it, within a bound. */
+/* The PID must be free.  One that belongs to a process still exiting or a
+ * zombie waiting to be reaped becomes free soon: wait for it, within a
+ * bound. */
 static int wait_pid_free(pid_t pid)
 {
 	char path[64];
@@ -125,8 +126,10 @@ static int wait_pid_free(pid_t pid)
 		int rc = bm_read_stat(pid, &st);
 		if (rc == -ENOENT || rc == -ESRCH)
 			return 0;
-		if (rc == 0 && st.state != 'Z' && st.state != 'X')
+		bool leaving = st.state == 'Z' || st.state == 'X' || (st.flags & 0x4 /* PF_EXITING */);
+		if (rc == 0 && !leaving)
 			return bm_error(BM_EXIT_CONFLICT, "PID %d is taken by a running process (%s)", pid, st.comm);
+		/* (the same holds for a thread ID: /proc/TID exists for threads too) */
 		if (bm_now_us() >= deadline)
 			return bm_error(BM_EXIT_CONFLICT, "PID %d is still held by an unreaped zombie after %d ms", pid,
 					PID_FREE_TIMEOUT_MS);
@@ -597,6 +600,9 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 		rc = bm_mem_write(c->pid, c->scratch + 512, &tid, sizeof tid);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	/* A thread of an earlier incarnation may still be exiting here. */
+	if ((rc = wait_pid_free(tid)) < 0)
+		return rc;
 	long got = 0;
 	if ((rc = inject(c, "creating a thread", SYS_clone3, c->scratch + 256, sizeof args, 0, 0, 0, 0, &got)) < 0)
 		return rc;
