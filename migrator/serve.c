@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -192,6 +194,37 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	return 0;
 }
 
+/* Forks a worker with a PID near the top of the range, so that it does not
+ * hold a PID or thread ID that an arriving process needs: PIDs are handed
+ * out from the bottom, and a migrated process keeps its own.  Falls back to
+ * an ordinary fork where choosing is not allowed. */
+static pid_t fork_worker(void)
+{
+	static pid_t next;
+	if (!next) {
+		FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+		int max = 32768;
+		if (f) {
+			if (fscanf(f, "%d", &max) != 1)
+				max = 32768;
+			fclose(f);
+		}
+		next = max - 1;
+	}
+	for (int tries = 0; tries < 64; tries++, next = next > 301 ? next - 1 : next) {
+		pid_t want = next;
+		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+		long pid = syscall(SYS_clone3, &args, sizeof args);
+		if (pid >= 0) {
+			next = next > 301 ? next - 1 : next;
+			return (pid_t)pid;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return fork();
+}
+
 static int listen_on(const char *where)
 {
 	struct sockaddr_storage addr;
@@ -264,7 +297,7 @@ int bm_serve(const struct bm_serve_opts *o)
 			close(conn);
 			continue;
 		}
-		pid_t child = fork();
+		pid_t child = fork_worker();
 		if (child == 0) {
 			close(lfd);
 			close(sfd);
