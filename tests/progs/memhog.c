@@ -4,8 +4,8 @@
  *           nothing compresses
  *   zero    every page written with zeros: present, but all-zero
  * The mapping is its own VMA (PROT_NONE guard pages on both sides keep it
- * from merging with a neighbour); its range is printed as
- * "region START-END" (hex) before "ready".  Then it sleeps in sigsuspend;
+ * from merging with a neighbour).  Before "ready" it prints "pid N" and
+ * the mapping's range as "region START-END" (hex).  Then it sleeps in sigsuspend;
  * on SIGUSR1 it checks every byte against what it wrote and prints PASS or
  * FAIL, so the benchmark can confirm that what it timed was a correct
  * migration. */
@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 	else
 		/* Written, not just mapped: each page is faulted in and present. */
 		memset(words, 0, size);
+	say("pid %d", (int)getpid());
 	say("region %lx-%lx", (unsigned long)(uintptr_t)words, (unsigned long)(uintptr_t)words + size);
 	say("ready");
 	usr1_wait();

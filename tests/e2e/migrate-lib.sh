@@ -1,0 +1,383 @@
+# shellcheck shell=bash
+# Helpers for the live-migration tests (tests/e2e/migrate-*.sh), on top of
+# lib.sh: the emulated hosts (harness/hosts) with `binmig serve` in each,
+# programs started inside a host, checks made from inside a host (a
+# migrated process keeps its PID, which is a PID of the host's own PID
+# namespace), the fault proxy and reference runs.
+#
+#   source "$(dirname "$0")/migrate-lib.sh"
+#   mig_init                    # lib.sh's e2e_init, hosts up with serve, key
+#   mig_reference               # the workload's unmigrated run, in the background
+#   pid=$(mig_spawn A "$out" "${MIG_WORKLOAD[@]}")
+#   mig_bm A migrate "$pid" 10.77.0.2:7707 --key "$MIG_KEY"
+#
+# A helper, not a test: tests/run-tests skips *-lib.sh.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HOSTS_CMD=$BINMIG_ROOT/harness/hosts
+HOSTS_STATE=/run/binmig-hosts
+declare -A MIG_ADDR=([A]=10.77.0.1 [B]=10.77.0.2)
+MIG_PORT=7707
+MIG_PROXY_PORT=7800
+MIG_KEY=
+MIG_HOSTS_UP=
+# The workload the migration tests move: a native CPU-bound program from
+# workloads/ (SHA-256 chain over its memory, which it keeps rewriting; its
+# result covers all of that memory), sized to run about 10 s here.  The
+# fault tests need it running through a few failed migrations.
+MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/hashchain
+MIG_WORKLOAD=("$MIG_WORKLOAD_BIN" --mem 32 --work "${MIG_WORK:-50000}")
+# The workload gets a PID far from those the hosts hand out during a test
+# (helpers from the bottom, a few hundred at most; serve's workers from the
+# top), so that nothing in either host takes it while the workload is
+# elsewhere.
+MIG_WORKLOAD_PID=5000
+MIG_REF_OUT='' MIG_REF_PID='' MIG_REF_RESULT=''
+
+# Brings the hosts up with `binmig serve` in each (the test's own key) and
+# arranges for them to come down on every path.  Skips if hosts exist
+# already (another test or person is using them).
+mig_init() {
+	# shellcheck disable=SC2119 # no test programs: the workload comes from workloads/
+	e2e_init
+	[[ -x $MIG_WORKLOAD_BIN ]] || e2e_fail "workload $MIG_WORKLOAD_BIN not built (make workloads)"
+	[[ -x $TOOLS/faultproxy ]] || e2e_fail "tool $TOOLS/faultproxy not built (make test-build)"
+	local tool
+	for tool in ip ss unshare nsenter; do
+		command -v "$tool" >/dev/null || e2e_skip "$tool is missing (iproute2, util-linux)"
+	done
+	local rc=0
+	"$HOSTS_CMD" status >/dev/null 2>&1 || rc=$?
+	((rc == 3)) || e2e_skip "emulated hosts (or parts of them) exist already; harness/hosts down removes them"
+	MIG_KEY=$E2E_TMP/key
+	"$BINMIG" keygen "$MIG_KEY" || e2e_fail "binmig keygen $MIG_KEY failed"
+	trap mig_cleanup EXIT
+	# A failed up removes what it created itself; a down after it could
+	# hit hosts someone else brought up in the meantime.
+	"$HOSTS_CMD" up --serve "$BINMIG" --key "$MIG_KEY" >"$E2E_TMP/hosts-up.out" 2>&1 ||
+		{ cat "$E2E_TMP/hosts-up.out" >&2; e2e_fail "harness/hosts up failed"; }
+	MIG_HOSTS_UP=1
+	e2e_log "hosts up, serve listening on ${MIG_ADDR[A]}:$MIG_PORT and ${MIG_ADDR[B]}:$MIG_PORT"
+}
+
+mig_cleanup() {
+	local rc=$?
+	set +e
+	if ((rc)) && [[ -n $MIG_HOSTS_UP ]]; then
+		local h
+		for h in A B; do
+			echo "---- serve-$h.log:" >&2
+			tail -n 15 "$HOSTS_STATE/serve-$h.log" >&2 2>/dev/null
+		done
+	fi
+	if [[ -n $MIG_HOSTS_UP ]]; then
+		"$HOSTS_CMD" down >/dev/null 2>"$E2E_TMP/hosts-down.err" ||
+			{ cat "$E2E_TMP/hosts-down.err" >&2; echo "cleanup: harness/hosts down failed" >&2; rc=1; }
+	fi
+	(exit "$rc")
+	e2e_cleanup
+}
+
+# mig_in HOST CMD...: runs CMD inside HOST.
+mig_in() {
+	local h=$1
+	shift
+	"$HOSTS_CMD" exec "$h" -- "$@"
+}
+
+# mig_spawn HOST OUT [--pid PID] CMD...: starts CMD inside HOST, detached
+# (its parent is the host's init), with stdin /dev/null, stdout OUT, stderr
+# OUT.err and no other descriptors; prints its PID in HOST.  With --pid it
+# gets exactly that PID (set through ns_last_pid just before the fork;
+# retried if something else took it first) or the test fails.
+mig_spawn() {
+	local h=$1 out=$2 want=0 pid
+	shift 2
+	if [[ $1 == --pid ]]; then
+		want=$2
+		shift 2
+	fi
+	for _ in 1 2 3 4 5; do
+		# shellcheck disable=SC2016 # expanded in the host
+		pid=$(mig_in "$h" bash -c '
+			for fd in /proc/$$/fd/*; do
+				fd=${fd##*/}
+				((fd > 2)) && { eval "exec $fd>&-"; } 2>/dev/null
+			done
+			out=$1 want=$2
+			shift 2
+			((want == 0)) || echo $((want - 1)) >/proc/sys/kernel/ns_last_pid
+			"$@" </dev/null >"$out" 2>"$out.err" &
+			echo $!' mig-spawn "$out" "$want" "$@") || e2e_fail "cannot start $1 in host $h"
+		[[ $pid =~ ^[0-9]+$ ]] || e2e_fail "starting $1 in host $h printed \"$pid\""
+		if ((want == 0 || pid == want)); then
+			e2e_log "started $pid in host $h: $*"
+			echo "$pid"
+			return 0
+		fi
+		e2e_log "wanted PID $want in host $h, got $pid (raced); retrying"
+		mig_in "$h" kill -KILL "$pid" 2>/dev/null || true
+		mig_in "$h" "$TOOLS/pidwait" --reaped "$pid" 10 || true
+	done
+	e2e_fail "could not start a process with PID $want in host $h"
+}
+
+# mig_stat HOST PID: the process's /proc/PID/stat line in HOST, empty if none.
+mig_stat() {
+	mig_in "$1" cat "/proc/$2/stat" 2>/dev/null || true
+}
+
+# mig_state HOST PID: its state letter (R, S, T, t, Z, ...), empty if none.
+mig_state() {
+	local stat
+	stat=$(mig_stat "$1" "$2")
+	[[ -n $stat ]] || return 0
+	stat=${stat##*) }
+	echo "${stat%% *}"
+}
+
+# mig_starttime HOST PID: its start time (field 22), empty if none.
+mig_starttime() {
+	local stat
+	stat=$(mig_stat "$1" "$2")
+	[[ -n $stat ]] || return 0
+	stat=${stat##*) }
+	local -a fields
+	read -r -a fields <<<"$stat"
+	echo "${fields[19]}"
+}
+
+# mig_assert_running HOST PID WHAT: PID exists in HOST, runs (not stopped,
+# not a zombie) and is not traced.
+mig_assert_running() {
+	local h=$1 pid=$2 what=$3 state tracer
+	state=$(mig_state "$h" "$pid")
+	[[ -n $state && $state != [ZXxTt] ]] || e2e_fail "$what: process $pid in host $h is in state '${state:-gone}'"
+	# shellcheck disable=SC2016 # awk's $2
+	tracer=$(mig_in "$h" awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+	[[ $tracer == 0 ]] || e2e_fail "$what: process $pid in host $h is traced by ${tracer:-?}"
+}
+
+# mig_assert_gone HOST PID WHAT: nothing is left at PID in HOST (a process
+# that was killed there is reaped by the host's init within 10 s).
+mig_assert_gone() {
+	local h=$1 pid=$2 what=$3
+	mig_in "$h" "$TOOLS/pidwait" --reaped "$pid" 10 ||
+		e2e_fail "$what: a process $pid (state $(mig_state "$h" "$pid")) is left in host $h"
+}
+
+# mig_bm HOST ARGS...: runs binmig inside HOST, like lib.sh's bm (BM_RC,
+# BM_OUT, BM_ERR).
+mig_bm() {
+	local h=$1
+	shift
+	E2E_BM_COUNT=$((E2E_BM_COUNT + 1))
+	BM_OUT=$E2E_TMP/binmig.$E2E_BM_COUNT.out
+	BM_ERR=$E2E_TMP/binmig.$E2E_BM_COUNT.err
+	BM_RC=0
+	timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$HOSTS_CMD" exec "$h" -- "$BINMIG" "$@" </dev/null >"$BM_OUT" 2>"$BM_ERR" ||
+		BM_RC=$?
+	e2e_log "host $h: binmig $* -> exit $BM_RC"
+	head -n 10 "$BM_ERR" | sed 's/^/    stderr: /' >&2
+	((BM_RC != 124)) || e2e_fail "binmig $1 in host $h did not finish within ${E2E_BINMIG_TIMEOUT}s"
+	return 0
+}
+
+# mig_bm_bg HOST ARGS...: mig_bm in the background; mig_bm_wait waits for
+# it and sets BM_RC, BM_OUT and BM_ERR (other binmig commands may run in
+# between).
+mig_bm_bg() {
+	local h=$1
+	shift
+	E2E_BM_COUNT=$((E2E_BM_COUNT + 1))
+	MIG_BG_OUT=$E2E_TMP/binmig.$E2E_BM_COUNT.out
+	MIG_BG_ERR=$E2E_TMP/binmig.$E2E_BM_COUNT.err
+	(
+		rc=0
+		timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$HOSTS_CMD" exec "$h" -- "$BINMIG" "$@" </dev/null \
+			>"$MIG_BG_OUT" 2>"$MIG_BG_ERR" || rc=$?
+		echo "$rc" >"$MIG_BG_OUT.rc"
+	) &
+	MIG_BG_JOB=$!
+	MIG_BG_WHAT="host $h: binmig $*"
+}
+
+mig_bm_wait() {
+	wait "$MIG_BG_JOB" || true
+	BM_OUT=$MIG_BG_OUT BM_ERR=$MIG_BG_ERR
+	BM_RC=$(cat "$BM_OUT.rc" 2>/dev/null) || e2e_fail "$MIG_BG_WHAT: no exit status"
+	e2e_log "$MIG_BG_WHAT -> exit $BM_RC"
+	head -n 10 "$BM_ERR" | sed 's/^/    stderr: /' >&2
+	((BM_RC != 124)) || e2e_fail "$MIG_BG_WHAT did not finish within ${E2E_BINMIG_TIMEOUT}s"
+}
+
+# mig_expect_failure CODE PHASES PID WHAT: the last binmig migrate exited
+# with CODE (any non-zero if CODE is "any"), its first line names one of
+# PHASES ("binmig: migrate: PHASE: ...", PHASES separated by "|"), its last
+# line says PID resumed (unless the phase is connect or authentication,
+# before the suspend), and it printed nothing on stdout.
+mig_expect_failure() {
+	local code=$1 phases=$2 pid=$3 what=$4 first last phase named=
+	if [[ $code == any ]]; then
+		((BM_RC != 0)) || e2e_fail "$what: migrate succeeded"
+	else
+		[[ $BM_RC == "$code" ]] || e2e_fail "$what: migrate exited $BM_RC, expected $code"
+	fi
+	first=$(head -n 1 "$BM_ERR")
+	last=$(tail -n 1 "$BM_ERR")
+	IFS='|' read -r -a phase_list <<<"$phases"
+	for phase in "${phase_list[@]}"; do
+		[[ $first == "binmig: migrate: $phase: "* ]] && named=$phase
+	done
+	[[ -n $named ]] || e2e_fail "$what: the error does not name the phase ($phases): $first"
+	if [[ $named != connect && $named != authentication ]]; then
+		[[ $last == "binmig: migrate: process $pid resumed at the source" ]] ||
+			e2e_fail "$what: migrate does not say that $pid resumed at the source (last line: $last)"
+	fi
+	[[ ! -s $BM_OUT ]] || e2e_fail "$what: migrate failed but printed on stdout: $(head -c 200 "$BM_OUT")"
+}
+
+# mig_csv_check PID MIB: the last binmig printed a CSV header and one row,
+# with every phase, for PID and an image of at least MIB MiB.
+MIG_PHASES=(suspend_us checkpoint_us transfer_us as_restore_us ctx_restore_us downtime_us total_us)
+mig_csv_check() {
+	local pid=$1 mib=$2 header row col i
+	local -a names values
+	[[ $(wc -l <"$BM_OUT") == 2 ]] || e2e_fail "migrate --stats csv printed $(wc -l <"$BM_OUT") lines, expected 2"
+	header=$(head -n 1 "$BM_OUT")
+	row=$(tail -n 1 "$BM_OUT")
+	IFS=, read -r -a names <<<"$header"
+	IFS=, read -r -a values <<<"$row"
+	((${#names[@]} == ${#values[@]})) || e2e_fail "CSV header has ${#names[@]} columns, the row ${#values[@]}"
+	declare -A by_name=()
+	for i in "${!names[@]}"; do
+		[[ ${values[i]} =~ ^[0-9]+$ ]] || e2e_fail "CSV column ${names[i]} is \"${values[i]}\", not a number"
+		by_name[${names[i]}]=${values[i]}
+	done
+	for col in "${MIG_PHASES[@]}"; do
+		[[ -n ${by_name[$col]:-} ]] || e2e_fail "CSV has no column $col: $header"
+		((by_name[$col] > 0)) || e2e_fail "CSV column $col is 0: $row"
+	done
+	[[ ${by_name[pid]:-} == "$pid" ]] || e2e_fail "CSV says pid ${by_name[pid]:-none}, expected $pid"
+	((by_name[downtime_us] <= by_name[total_us])) || e2e_fail "CSV: downtime longer than the total: $row"
+	((by_name[image_bytes] >= mib << 20)) || e2e_fail "CSV: image of ${by_name[image_bytes]} bytes for $mib MiB: $row"
+}
+
+# mig_reference: starts the workload unmigrated, in the root namespace, in
+# the background (it shares the two cores with the migrated run, which only
+# makes both slower); mig_reference_wait waits for it and sets
+# MIG_REF_RESULT to its result line.
+mig_reference() {
+	MIG_REF_OUT=$E2E_TMP/reference.out
+	MIG_REF_RESULT=
+	e2e_start "$MIG_REF_OUT" "${MIG_WORKLOAD[@]}"
+	MIG_REF_PID=$E2E_PID
+}
+
+mig_reference_wait() {
+	[[ -z $MIG_REF_RESULT ]] || return 0
+	local status=0
+	e2e_wait_exit "$MIG_REF_PID" 120
+	wait "$MIG_REF_PID" || status=$?
+	((status == 0)) || { e2e_show "$MIG_REF_OUT.err"; e2e_fail "reference run exited $status"; }
+	MIG_REF_RESULT=$(grep -E '^result [0-9a-f]{16}$' "$MIG_REF_OUT") || e2e_fail "reference run printed no result"
+}
+
+# mig_expect_result HOST PID OUT: the workload finishes in HOST and its
+# output is exactly the reference's.
+mig_expect_result() {
+	local h=$1 pid=$2 out=$3
+	mig_reference_wait
+	mig_in "$h" "$TOOLS/waitfor" --pid "$pid" "$out" "result " 120 ||
+		{ e2e_show "$out" "$out.err"; e2e_fail "workload $pid in host $h did not finish"; }
+	if ! cmp -s "$MIG_REF_OUT" "$out"; then
+		e2e_show "$out" "$out.err"
+		e2e_fail "workload's output differs from the unmigrated run's ($MIG_REF_RESULT)"
+	fi
+	[[ ! -s $out.err ]] || { e2e_show "$out.err"; e2e_fail "workload wrote on stderr"; }
+	e2e_log "workload finished in host $h with the unmigrated run's $MIG_REF_RESULT"
+}
+
+# mig_start_workload: starts the workload in host A at MIG_WORKLOAD_PID and
+# waits until it is ready.  Sets MIG_PID and MIG_OUT.
+mig_start_workload() {
+	MIG_OUT=$E2E_TMP/workload.out
+	MIG_PID=$(mig_spawn A "$MIG_OUT" --pid "$MIG_WORKLOAD_PID" "${MIG_WORKLOAD[@]}")
+	mig_in A "$TOOLS/waitfor" --pid "$MIG_PID" "$MIG_OUT" ready 20 ||
+		{ e2e_show "$MIG_OUT.err"; e2e_fail "workload $MIG_PID did not get ready"; }
+}
+
+# mig_after_failure WHAT: after a failed migration, the workload runs on in
+# host A (not stopped, not traced, still working) and host B has nothing
+# at its PID.
+mig_after_failure() {
+	mig_assert_running A "$MIG_PID" "$1"
+	mig_assert_unfinished "$MIG_OUT" "$1"
+	mig_assert_gone B "$MIG_PID" "$1"
+	e2e_log "ok: $1: the workload runs on in host A, nothing is left in host B"
+}
+
+# mig_defer_fail MESSAGE: a failure that does not stop the test (the
+# checks after it still run); mig_finish fails the test at its end if any
+# was recorded.
+MIG_DEFERRED=()
+mig_defer_fail() {
+	echo "FAIL (deferred): $*" >&2
+	MIG_DEFERRED+=("$*")
+}
+
+mig_finish() {
+	((${#MIG_DEFERRED[@]} == 0)) && return 0
+	printf 'FAIL: %s\n' "${MIG_DEFERRED[@]}" >&2
+	exit 1
+}
+
+# mig_assert_unfinished OUT WHAT: the workload has not printed its result.
+mig_assert_unfinished() {
+	if grep -q '^result' "$1"; then
+		e2e_fail "$2: the workload finished already; make it longer (MIG_WORK)"
+	fi
+}
+
+# mig_proxy OUT ARGS...: starts the fault proxy in host A, listening on
+# 127.0.0.1:$MIG_PROXY_PORT and forwarding to serve in host B; waits until
+# it listens.  Sets MIG_PROXY_PID (in A).
+mig_proxy() {
+	local out=$1
+	shift
+	MIG_PROXY_PID=$(mig_spawn A "$out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" "${MIG_ADDR[B]}:$MIG_PORT" "$@")
+	e2e_wait_line "$out" listening "" 10 -x
+}
+
+# mig_proxy_done: waits for the proxy to exit.
+mig_proxy_done() {
+	mig_in A "$TOOLS/pidwait" "$MIG_PROXY_PID" 20 || e2e_fail "the fault proxy did not exit"
+}
+
+# mig_wait_text FILE TEXT COUNT WHAT: until FILE has COUNT lines containing
+# TEXT (at most 10 s).  tail -f follows the file with inotify.
+mig_wait_text() {
+	local file=$1 text=$2 count=$3 what=$4 got tail_pid follow
+	exec {follow}< <(exec tail -n +1 -f "$file")
+	tail_pid=$!
+	got=$(timeout 10 grep -F -m "$count" -c -- "$text" <&"$follow") || true
+	exec {follow}<&-
+	kill "$tail_pid" 2>/dev/null || true
+	[[ $got == "$count" ]] ||
+		{ tail -n 5 "$file" >&2; e2e_fail "$what: $(basename "$file") has ${got:-no} lines with \"$text\", expected $count"; }
+}
+
+# mig_wait_log HOST TEXT COUNT WHAT: mig_wait_text on serve's log in HOST
+# (serve may log a failure just after the source has reported it).
+mig_wait_log() {
+	mig_wait_text "$HOSTS_STATE/serve-$1.log" "${@:2}"
+}
+
+# mig_serve_pid HOST: the root-namespace PID of serve in HOST, as harness/hosts recorded it.
+mig_serve_pid() {
+	local pid t
+	read -r pid t <"$HOSTS_STATE/serve-$1.pid" || e2e_fail "no serve recorded for host $1"
+	[[ $(e2e_starttime "$pid") == "$t" ]] || e2e_fail "serve in host $1 (PID $pid) is not running"
+	echo "$pid"
+}
