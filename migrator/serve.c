@@ -151,6 +151,9 @@ static int restore_from_file(int conn, const char *workdir, pid_t *pid, struct b
 static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 {
 	bm_set_log_prefix("binmig serve");
+	/* The one log line per migration below says what failed; the error
+	 * itself is not printed on its own. */
+	bm_hold_errors();
 	if (bm_auth_server(conn, o->key, BM_AUTH_TIMEOUT_MS) < 0) {
 		log_line(peer, "rejected: %s", bm_error_message());
 		return bm_exit_code();
