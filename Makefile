@@ -25,7 +25,7 @@ TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all binmig workloads deps test unit-test e2e-test bench clean thesis
-all: binmig workloads
+all: binmig workloads $(BUILD)/harness-analyze
 
 binmig: $(BUILD)/binmig
 
@@ -43,6 +43,27 @@ $(BUILD)/binmig: $(BUILD)/obj/binmig.o $(BUILD)/libbinmig.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The harness's analysis side (harness/analyze/): a library that its unit
+# tests (tests/unit/test_harness_*.c) link against instead of binmig's, and
+# the harness-analyze command.
+ANALYZE_SRCS := $(filter-out harness/analyze/main.c,$(wildcard harness/analyze/*.c))
+ANALYZE_OBJS := $(patsubst harness/analyze/%.c,$(BUILD)/obj/analyze/%.o,$(ANALYZE_SRCS))
+
+$(BUILD)/obj/analyze/%.o: harness/analyze/%.c $(wildcard harness/analyze/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libharness.a: $(ANALYZE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/harness-analyze: $(BUILD)/obj/analyze/main.o $(BUILD)/libharness.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lm
+
+$(BUILD)/tests/test_harness_%: tests/unit/test_harness_%.c $(BUILD)/libharness.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcmocka -lm
 
 # Test programs are built without sanitizers: they are the targets that get
 # migrated, and must be ordinary processes.
@@ -72,19 +93,43 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "dependencies present"; fi
 
-# The test build: binmig and its unit tests with ASan and UBSan.
+# The test build: binmig, harness-analyze and the unit tests with ASan and UBSan.
 ASAN_BUILD := $(BUILD)/asan
 test-build:
 	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN)" OPT=-O1 $(ASAN_BUILD)/binmig \
-		$(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS))
+		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS))
 	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
 
 test: test-build
 	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
 
 bench: all $(E2E_PROGS) $(TOOLS)
-	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench
+	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads
 
 clean:
 	rm -rf $(BUILD)
 	$(MAKE) -C workloads clean
+
+# The study's reproduction (docs/harness-run.md), as root on Debian 12:
+# dependencies, build, the experiment of harness/plans/thesis.plan on
+# emulated hosts that it brings up and down, then summary, figures and
+# report in results/thesis-TIME/.  Under 15 minutes on 2 cores;
+# thesis-full runs harness/plans/thesis-full.plan (about an hour).
+# Exits non-zero if any migration or workload run failed (the results are
+# kept, with the reasons).
+.PHONY: thesis thesis-full
+thesis thesis-full:
+	@$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait
+	@out=results/$@-$$(date -u +%Y%m%dT%H%M%SZ); rc=0; \
+	BUILD=$(BUILD) harness/harness run --plan harness/plans/$@.plan --out $$out || rc=$$?; \
+	if [ -s $$out/migrations.csv ]; then \
+		BUILD=$(BUILD) harness/harness plot $$out/migrations.csv --mode file || { [ $$rc -ne 0 ] || rc=1; }; \
+		BUILD=$(BUILD) harness/harness report $$out/migrations.csv --mode file || { [ $$rc -ne 0 ] || rc=1; }; \
+	fi; \
+	echo; echo "$@: the reproduction is in $$out/"; \
+	for f in migrations.csv summary.csv report.md figures meta.txt logs; do \
+		[ -e $$out/$$f ] && printf '  %-16s %s\n' "$$f" "$$out/$$f"; \
+	done; \
+	[ $$rc -eq 0 ] || echo "$@: FAILED (exit $$rc): see the failures above and the reason column of $$out/migrations.csv"; \
+	exit $$rc
