@@ -626,13 +626,15 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 			    t->robust_list ? t->robust_list_len : 24, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = inject_in(c, tr, "set_tid_address", SYS_set_tid_address, t->clear_child_tid, 0, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
-	/* Its pending signals, queued by the process itself to the thread. */
+	/* Its pending signals. */
 	for (uint32_t i = 0; i < t->npending; i++) {
 		const siginfo_t *si = (const siginfo_t *)t->pending[i].raw;
 		if ((rc = bm_mem_write(c->pid, c->scratch + 1536, si, sizeof *si)) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-		if ((rc = inject(c, "queueing a signal", SYS_rt_tgsigqueueinfo, (uint64_t)c->pid, (uint64_t)tid,
-				 (uint64_t)si->si_signo, c->scratch + 1536, 0, 0, NULL)) < 0)
+		/* Sent by the thread to itself: the kernel accepts any siginfo a
+		 * thread queues for itself (tkill-style codes included). */
+		if ((rc = inject_in(c, tr, "queueing a signal", SYS_rt_tgsigqueueinfo, (uint64_t)c->pid, (uint64_t)tid,
+				    (uint64_t)si->si_signo, c->scratch + 1536, 0, 0, NULL)) < 0)
 			return rc;
 	}
 	return 0;
@@ -779,13 +781,12 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	if (rc == 0 && (rc = bm_check_fds(&c.proc)) == 0 && (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
 		rc = rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
-		/* Its traced threads must be reaped before the leader can be. */
+		/* Every thread of it is binmig's tracee (the leader also its child)
+		 * and must be reaped, the leader last; a thread may have been
+		 * created just before the failure.  binmig has no other children. */
 		kill(c.pid, SIGKILL);
 		int status;
-		for (uint32_t i = 0; i < c.nothers; i++)
-			while (waitpid(c.others[i].tid, &status, __WALL) < 0 && errno == EINTR)
-				;
-		while (waitpid(c.pid, &status, __WALL) < 0 && errno == EINTR)
+		while (waitpid(-1, &status, __WALL) > 0 || errno == EINTR)
 			;
 	}
 	if (rc == 0) {
