@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -80,6 +82,12 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma 
 			return bm_error(BM_EXIT_UNSUPPORTED, "mapped file %s was replaced while mapped", e->path);
 		v->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
 					      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+		/* Shared memory in a file (Mono's /dev/shm/mono.PID, POSIX shm):
+		 * a memory filesystem is not shared between hosts, so its
+		 * contents travel. */
+		struct statfs fs;
+		if ((v->flags & BM_VMA_SHARED) && statfs(e->path, &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+			v->flags |= BM_VMA_SHMFILE;
 		if (!(v->path = strdup(e->path)))
 			return bm_error(BM_EXIT_FAILURE, "out of memory");
 	}
@@ -109,6 +117,8 @@ int bm_collect_vmas(pid_t pid, struct bm_frozen *f)
  * swapped does not. */
 static bool page_wanted(const struct bm_vma *v, uint64_t pm)
 {
+	if (v->flags & BM_VMA_SHMFILE)
+		return true; /* pages cached but not mapped here are contents too */
 	if (v->flags & BM_VMA_SHMEM)
 		return pm & (PM_PRESENT | PM_SWAPPED | PM_FILE_OR_SHARED);
 	if (v->kind == BM_VMA_ANON)
@@ -120,7 +130,7 @@ bool bm_vma_has_pages(const struct bm_vma *v)
 {
 	if (v->kind == BM_VMA_ANON)
 		return true;
-	return v->kind == BM_VMA_FILE && !(v->flags & BM_VMA_SHARED);
+	return v->kind == BM_VMA_FILE && (!(v->flags & BM_VMA_SHARED) || (v->flags & BM_VMA_SHMFILE));
 }
 
 __attribute__((target("avx2"))) static bool page_is_zero_avx2(const uint8_t *p)

@@ -6,8 +6,9 @@
 
 #include "state.h"
 
-/* Whether the image may hold pages of this VMA (anonymous memory and
- * private file mappings; shared file mappings come back from the file). */
+/* Whether the image may hold pages of this VMA (anonymous memory, private
+ * file mappings, shared mappings of /dev/shm files; other shared file
+ * mappings come back from the file). */
 bool bm_vma_has_pages(const struct bm_vma *v);
 
 bool bm_page_is_zero(const void *page);

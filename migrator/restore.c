@@ -75,6 +75,30 @@ static int check_file_unchanged(const char *what, const char *path, const struct
 	return 0;
 }
 
+/* A shared memory file travels with its contents: where it is missing (a
+ * memory filesystem is per host) it is created, as large as the image
+ * needs; the pages are written through the mapping. */
+static int provide_shm_file(const struct restore_ctx *c, const struct bm_vma *v)
+{
+	uint64_t need = 0;
+	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
+		const struct bm_vma *w = &c->proc.vmas[i];
+		if (w->kind == BM_VMA_FILE && strcmp(w->path, v->path) == 0 && w->pgoff + (w->end - w->start) > need)
+			need = w->pgoff + (w->end - w->start);
+	}
+	if (need < v->file.size)
+		need = v->file.size;
+	int fd = open(v->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot create the shared memory file %s", v->path);
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < need && ftruncate(fd, (off_t)need) < 0))
+		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot size the shared memory file %s", v->path);
+	close(fd);
+	return rc;
+}
+
 static int plan_files(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
@@ -92,13 +116,14 @@ static int plan_files(struct restore_ctx *c)
 		const struct bm_vma *v = &p->vmas[i];
 		if (v->kind != BM_VMA_FILE)
 			continue;
-		bool rdwr = (v->flags & BM_VMA_SHARED) && (v->prot & PROT_WRITE);
+		bool rdwr = (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
 		size_t j;
 		for (j = 0; j < c->nfiles; j++)
 			if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
 				break;
 		if (j == c->nfiles) {
-			if ((rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0)
+			if ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
+			    : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0)
 				break;
 			c->files[c->nfiles++] = (struct map_file){v->path, rdwr, 0};
 		}
@@ -440,7 +465,7 @@ static int unmap_all_but(struct restore_ctx *c, const struct special *sp, size_t
 
 static int file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 {
-	bool rdwr = (v->flags & BM_VMA_SHARED) && (v->prot & PROT_WRITE);
+	bool rdwr = (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
 	for (size_t j = 0; j < c->nfiles; j++)
 		if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
 			return c->files[j].fd;
@@ -496,6 +521,25 @@ static const struct bm_vma *vma_of(const struct bm_process *p, uint64_t addr, ui
 	return NULL;
 }
 
+/* Pages of a shared memory file go into the file itself: its mapping may
+ * be read-only, and a shared mapping cannot be written through by force. */
+static int write_shm_file(const struct bm_vma *v, const struct bm_page_run *run)
+{
+	static const uint8_t zero_page[BM_PAGE_SIZE];
+	int fd = open(v->path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot open the shared memory file %s", v->path);
+	int rc = 0;
+	off_t off = (off_t)(v->pgoff + (run->addr - v->start));
+	for (uint32_t i = 0; rc == 0 && i < run->npages; i++) {
+		const void *page = run->zero ? zero_page : run->data + (size_t)i * BM_PAGE_SIZE;
+		if (pwrite(fd, page, BM_PAGE_SIZE, off + (off_t)i * (off_t)BM_PAGE_SIZE) != (ssize_t)BM_PAGE_SIZE)
+			rc = bm_error_errno(BM_EXIT_IO, errno, "writing the shared memory file %s", v->path);
+	}
+	close(fd);
+	return rc;
+}
+
 static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 {
 	static const uint8_t zero_page[BM_PAGE_SIZE];
@@ -507,6 +551,12 @@ static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 		if (!v || !bm_vma_has_pages(v))
 			return bm_error(BM_EXIT_IMAGE, "image has pages at 0x%llx outside any memory area that can hold them",
 					(unsigned long long)run.addr);
+		if (v->flags & BM_VMA_SHMFILE) {
+			int rc = write_shm_file(v, &run);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if (run.zero) {
 			/* Fresh anonymous memory is zero already; a private file page is not. */
 			if (v->kind == BM_VMA_ANON)

@@ -48,6 +48,8 @@ enum bm_vma_kind {
 #define BM_VMA_NOHUGEPAGE 0x80u /* MADV_NOHUGEPAGE was set ("nh") */
 #define BM_VMA_DONTDUMP 0x100u /* MADV_DONTDUMP ("dd") */
 #define BM_VMA_LOCKED 0x200u  /* mlocked ("lo") */
+#define BM_VMA_SHMFILE 0x400u /* shared mapping of a file on a memory filesystem (/dev/shm): its
+				 contents travel, and the file is created at the destination if missing */
 
 struct bm_vma {
 	uint64_t start, end;    /* [start, end), page aligned */
