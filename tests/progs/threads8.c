@@ -1,5 +1,5 @@
-/* threads8 [--phases N] [--items N] [--cost N]: one process, 13 threads,
- * each kind of wait a migration can catch a thread in.
+/* threads8 [--phases N] [--items N] [--cost N] [--gate FILE]: one
+ * process, 13 threads, each kind of wait a migration can catch a thread in.
  *
  *   main       produces work items into a small queue (blocks on its mutex
  *              and condition variables), waits for each phase to complete
@@ -20,14 +20,19 @@
  *              queued values in order.
  *   sleeper    nanosleep() of 113 ms in a loop (restarted with the time
  *              remaining after EINTR).
+ * With --gate, after the N counted phases it goes on with uncounted ones
+ * (the same work, through the same queue, pipe and signal queue, but left
+ * out of every digest and of the output) until FILE exists: the tests keep
+ * it working for as long as they migrate it, and its answer still depends
+ * on the options only.
  * No wait may return early: a timeout that expires before its deadline,
  * or an error other than EINTR, is a failure.  At the end every thread
  * checks its own TID, mask, alternate stack, robust list, clear_child_tid
  * and rseq registration (threadstate.h), and main joins them all.
  *
- * Output: "ready" once every thread runs, "phase K" after each phase, then
- * "result HEX" (which depends only on the options) and exit 0; or
- * "FAIL: ..." lines and exit 1. */
+ * Output: "ready" once every thread runs, "phase K" after each counted
+ * phase, then "result HEX" (which depends only on the options) and exit 0;
+ * or "FAIL: ..." lines and exit 1. */
 #include <immintrin.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -42,6 +47,8 @@
 #define SLEEP_MS 113
 #define JOIN_TIMEOUT_S 20
 #define STOP_VALUE (-1)
+#define COUNTED_VALUE_MASK 0x3fffffff
+#define UNCOUNTED_VALUE 0x40000000
 
 struct record {
 	uint64_t item;
@@ -50,6 +57,7 @@ struct record {
 
 static struct {
 	long phases, items, cost;
+	const char *gate;
 } opt = { .phases = 40, .items = 32, .cost = 60000 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -67,7 +75,7 @@ static pthread_t waiter_thread;
 static volatile int helpers_stop; /* sleeper, poller */
 static uint64_t eventfd_expected;  /* set before helpers_stop */
 
-static uint64_t reader_digest, poller_total, waiter_digest;
+static uint64_t reader_digest, reader_slow, poller_total, waiter_digest;
 
 static int64_t ms_to_ns(int ms)
 {
@@ -165,7 +173,7 @@ static void *reader_main(void *arg)
 	(void)arg;
 	struct thread_state st;
 	ts_record(&st, "reader");
-	uint64_t h = 0;
+	uint64_t h = 0, slow = 0;
 	for (;;) {
 		struct record r;
 		size_t got = 0;
@@ -188,9 +196,14 @@ static void *reader_main(void *arg)
 			break;
 		}
 		/* Digest slowly: the next records wait in the pipe meanwhile. */
-		h = fold(h, compute(fold(r.item, r.value), opt.cost / 4));
+		uint64_t digest = compute(fold(r.item, r.value), opt.cost / 4);
+		if (r.item < (uint64_t)(opt.phases * opt.items)) { /* a counted phase's */
+			h = fold(fold(h, r.item), r.value);
+			slow = fold(slow, digest);
+		}
 	}
 	reader_digest = h;
+	reader_slow = slow;
 	ts_check(&st);
 	return NULL;
 }
@@ -252,7 +265,8 @@ static void *waiter_main(void *arg)
 		}
 		if (info.si_value.sival_int == STOP_VALUE)
 			break;
-		h = fold(h, (uint32_t)info.si_value.sival_int);
+		if (!(info.si_value.sival_int & UNCOUNTED_VALUE))
+			h = fold(h, (uint32_t)info.si_value.sival_int);
 	}
 	waiter_digest = h;
 	ts_check(&st);
@@ -303,12 +317,14 @@ static void parse_options(int argc, char **argv)
 			opt.items = parse_long(argv[++i], 1, MAX_ITEMS);
 		else if (strcmp(argv[i], "--cost") == 0)
 			opt.cost = parse_long(argv[++i], 8, 1L << 40);
+		else if (strcmp(argv[i], "--gate") == 0)
+			opt.gate = argv[++i];
 		else
 			goto usage;
 	}
 	return;
 usage:
-	say("FAIL: usage: threads8 [--phases N] [--items N] [--cost N]");
+	say("FAIL: usage: threads8 [--phases N] [--items N] [--cost N] [--gate FILE]");
 	exit(2);
 }
 
@@ -358,7 +374,11 @@ int main(int argc, char **argv)
 	uint64_t chain = 0x6a09e667f3bcc908ull, records_digest = 0, waiter_expected = 0;
 	uint64_t eventfd_sum = 0;
 	struct record recs[MAX_ITEMS];
-	for (long phase = 0; phase < opt.phases; phase++) {
+	for (long phase = 0;; phase++) {
+		/* Past the counted phases, work on (uncounted) until the gate opens. */
+		bool counted = phase < opt.phases;
+		if (!counted && (!opt.gate || access(opt.gate, F_OK) == 0))
+			break;
 		pthread_mutex_lock(&lock);
 		phase_seed = fold(chain, phase);
 		items_done = 0;
@@ -371,21 +391,27 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&lock);
 
 		for (long item = 0; item < opt.items; item++) {
-			chain = fold(chain, results[item]);
 			recs[item] = (struct record){ .item = phase * opt.items + item, .value = results[item] };
-			records_digest = fold(records_digest,
-					      compute(fold(recs[item].item, recs[item].value), opt.cost / 4));
+			if (counted) {
+				chain = fold(chain, results[item]);
+				records_digest = fold(fold(records_digest, recs[item].item), recs[item].value);
+			}
 		}
 		size_t bytes = opt.items * sizeof(struct record);
 		SETUP(write(pipefd[1], recs, bytes) == (ssize_t)bytes, "write to the pipe");
-		eventfd_t count = (chain & 0xffff) + 1;
-		SETUP(eventfd_write(efd, count) == 0, "eventfd write");
-		eventfd_sum += count;
-		int value = (int)(chain & 0x7fffffff);
+		int value = (int)(chain & COUNTED_VALUE_MASK);
+		if (counted) {
+			eventfd_t count = (chain & 0xffff) + 1;
+			SETUP(eventfd_write(efd, count) == 0, "eventfd write");
+			eventfd_sum += count;
+			waiter_expected = fold(waiter_expected, (uint32_t)value);
+		} else {
+			value |= UNCOUNTED_VALUE;
+		}
 		SETUP(pthread_sigqueue(waiter_thread, SIGRTMIN, (union sigval){ .sival_int = value }) == 0,
 		      "pthread_sigqueue");
-		waiter_expected = fold(waiter_expected, (uint32_t)value);
-		say("phase %ld", phase + 1);
+		if (counted)
+			say("phase %ld", phase + 1);
 	}
 
 	pthread_mutex_lock(&lock);
@@ -418,7 +444,7 @@ int main(int argc, char **argv)
 		say("FAIL");
 		return 1;
 	}
-	uint64_t result = fold(fold(fold(chain, reader_digest), poller_total), waiter_digest);
+	uint64_t result = fold(fold(fold(fold(chain, reader_digest), reader_slow), poller_total), waiter_digest);
 	say("result %016llx", (unsigned long long)result);
 	return 0;
 }

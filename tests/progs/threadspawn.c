@@ -7,13 +7,15 @@
  * and joins them.  A child computes its item (COST rounds of a 64-bit
  * mix) into the item's slot and exits.  Main folds the slots in item order.
  *
- * Output: "ready" once the spawners run, then "result HEX" (which depends
+ * Output: "ready" once the spawners run, "spawned K" each time spawner 0
+ * has started another 1000 threads, then "result HEX" (which depends
  * only on the options) and exit 0; or "FAIL: ..." lines and exit 1. */
 #include "threadstate.h"
 
 #define NSPAWNERS 2
 #define MAX_BATCH 16
 #define JOIN_TIMEOUT_S 20
+#define PROGRESS_EVERY 1000
 
 static struct {
 	long items, cost, batch;
@@ -57,7 +59,11 @@ static void *spawner_main(void *arg)
 		}
 		for (int k = 0; k < started; k++)
 			ts_join(children[k], "a child", JOIN_TIMEOUT_S);
+		long before = threads_started[self];
 		threads_started[self] += started;
+		/* Progress (spawner 0 only, so the output is deterministic). */
+		if (self == 0 && threads_started[0] / PROGRESS_EVERY != before / PROGRESS_EVERY)
+			say("spawned %ld", threads_started[0] / PROGRESS_EVERY * PROGRESS_EVERY);
 	}
 	pthread_attr_destroy(&attr);
 	ts_check(&st);

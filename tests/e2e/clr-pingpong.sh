@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Live migration of C# programs on Mono back and forth between the emulated
+# hosts, each started in host A and migrated A -> B -> A ... 10 times in
+# the middle of its work:
+#   - filecopy: FileStream I/O, copying a file back and forth in 64 KiB
+#     blocks through two open streams;
+#   - recordstore: read-modify-write of records through a FileStream and a
+#     buffer pool, a System.Threading.Timer checkpointing it from the
+#     thread pool (7 threads: main, finalizer, SGen worker, timer, pool);
+#   - logappend --threads 3: three threads appending to their own files
+#     and reading them back through second handles;
+#   - recordstore once more with MONO_GC_PARAMS=major=marksweep-conc-par,
+#     which starts a second SGen worker thread (one per core; checked by
+#     counting the threads named "SGen worker" against the default run).
+# Mono runs with MONO_DISABLE_SHARED_AREA=1: by default it maps a file
+# /dev/shm/mono.PID for its performance counters, and every Mono that
+# starts removes such files whose PID it does not see in its own PID
+# namespace.  /dev/shm is one for the whole machine (the emulated hosts
+# share it), so any Mono started elsewhere (in the root namespace, in
+# someone else's namespaces) could remove the migrated process's file at
+# any time, and binmig rightly refuses a process that maps a deleted file.
+# Between real hosts the file would not exist at the destination at all.
+# Before each migration the result is not out yet; each migrate succeeds
+# with a CSV row; the process then runs (untraced) in the destination and
+# nothing is left at the source; its long-lived threads (those that have
+# not been replaced by Mono's thread pool meanwhile) are still there with
+# their TIDs.  Each run's stdout equals that of an unmigrated run with the
+# same parameters (its result covers the contents of every file it wrote),
+# and every file it wrote is byte for byte the unmigrated run's.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+source "$(dirname "$0")/threads-lib.sh"
+command -v mono >/dev/null || e2e_skip "mono is missing (mono-runtime)"
+CLR=$BINMIG_ROOT/workloads/build/clr
+for w in filecopy recordstore logappend; do
+	[[ -f $CLR/$w.exe ]] || e2e_fail "workload $CLR/$w.exe not built (make workloads)"
+done
+mig_init
+ROUNDS=${CLR_ROUNDS:-10}
+GC_PARAMS=major=marksweep-conc-par
+
+# same_files DIR_REF DIR: the same files with the same contents.
+same_files() {
+	local ref=$1 dir=$2 f ref_files dir_files
+	ref_files=$(cd "$ref" && printf '%s ' *)
+	dir_files=$(cd "$dir" && printf '%s ' *)
+	[[ $ref_files == "$dir_files" ]] || e2e_fail "files differ: $ref_files vs $dir_files"
+	for f in "$ref"/*; do
+		cmp -s "$f" "$dir/${f##*/}" || e2e_fail "${f##*/} differs from the unmigrated run's"
+	done
+}
+
+SGEN_WORKERS_DEFAULT=
+
+# clr_pingpong TAG GC_PARAMS WORKLOAD ARGS...: an unmigrated run in the
+# root namespace and a migrated one in the hosts, with the same arguments
+# and each its own directory; ROUNDS migrations; same output and files.
+clr_pingpong() {
+	local tag=$1 gc=$2 name=$3
+	shift 3
+	local args=("$@") ref_dir=$E2E_TMP/$tag-ref dir=$E2E_TMP/$tag
+	local ref=$E2E_TMP/$tag-ref.out out=$E2E_TMP/$tag.out
+	local cmd=(env MONO_DISABLE_SHARED_AREA=1 mono "$CLR/$name.exe" "${args[@]}")
+	[[ -z $gc ]] || cmd=(env "MONO_GC_PARAMS=$gc" "${cmd[@]}")
+	e2e_start "$ref" "${cmd[@]}" --dir "$ref_dir"
+	local ref_pid=$E2E_PID
+	local pid
+	pid=$(mig_spawn A "$out" "${cmd[@]}" --dir "$dir")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 60 || { e2e_show "$out" "$out.err"; e2e_fail "$tag did not get ready"; }
+
+	# The GC's worker threads: counted before any migration (binmig does
+	# not carry thread names).
+	local workers
+	workers=$(tids_named A "$pid" "SGen worker")
+	local nworkers
+	nworkers=$(wc -w <<<"$workers")
+	e2e_log "$tag: $pid in host A, threads $(tasks_in A "$pid")($nworkers SGen workers)"
+	if [[ -z $gc ]]; then
+		((nworkers >= 1)) || e2e_fail "$tag: no SGen worker thread"
+		[[ -n $SGEN_WORKERS_DEFAULT ]] || SGEN_WORKERS_DEFAULT=$nworkers
+	else
+		((nworkers > SGEN_WORKERS_DEFAULT)) ||
+			e2e_fail "$tag: MONO_GC_PARAMS=$gc gives $nworkers SGen workers, no more than the default $SGEN_WORKERS_DEFAULT"
+	fi
+	# Threads that live as long as the runtime: main, finalizer, GC workers.
+	local lasting
+	lasting="$pid $(tids_named A "$pid" Finalizer)$workers"
+
+	local here=A there=B round what threads=() downtimes=() before after t started
+	local start=$SECONDS
+	for ((round = 1; round <= ROUNDS; round++)); do
+		what="$tag migration $round ($here -> $there)"
+		mig_assert_unfinished "$out" "before $what"
+		mig_assert_running "$here" "$pid" "before $what"
+		started=$(mig_starttime "$here" "$pid")
+		before=$(tasks_in "$here" "$pid")
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --stats csv
+		e2e_expect_ok "$what"
+		mig_csv_check "$pid" 1
+		threads+=("$(csv_column threads)")
+		downtimes+=("$(csv_column downtime_us)")
+		mig_assert_running "$there" "$pid" "after $what"
+		left_source "$here" "$pid" "$started" "after $what"
+		after=" $(tasks_in "$there" "$pid")"
+		for t in $lasting; do
+			[[ $after == *" $t "* ]] || e2e_fail "after $what: thread $t is missing in host $there (threads:$after, before: $before)"
+		done
+		local tmp=$here
+		here=$there there=$tmp
+	done
+	e2e_log "$tag: $ROUNDS migrations in $((SECONDS - start)) s; threads: ${threads[*]}; downtimes (us): ${downtimes[*]}"
+
+	mig_in "$here" "$TOOLS/waitfor" --pid "$pid" "$out" "result " 300 ||
+		{ e2e_show "$out" "$out.err"; e2e_fail "$tag did not finish in host $here"; }
+	mig_in "$here" "$TOOLS/pidwait" "$pid" 30 || e2e_fail "$tag: process $pid did not exit after its result"
+	e2e_wait_exit "$ref_pid" 300
+	local status=0
+	wait "$ref_pid" || status=$?
+	((status == 0)) || { e2e_show "$ref" "$ref.err"; e2e_fail "$tag: the unmigrated run exited with status $status"; }
+	# stderr holds timing-dependent statistics (recordstore's checkpoint
+	# count), so only stdout is compared.
+	if ! cmp -s "$ref" "$out"; then
+		e2e_show "$ref" "$out" "$out.err"
+		e2e_fail "$tag: the migrated run's output differs from the unmigrated run's"
+	fi
+	grep -q '^result [0-9a-f]\{16\}$' "$out" || e2e_fail "$tag: no result line"
+	same_files "$ref_dir" "$dir"
+	e2e_log "$tag: finished in host $here with the unmigrated run's $(tail -n 1 "$out"), files identical"
+	rm -rf "$ref_dir" "$dir"
+}
+
+clr_pingpong filecopy "" filecopy --work 200000
+clr_pingpong recordstore "" recordstore --work 3000000
+clr_pingpong logappend "" logappend --threads 3 --work 5000000
+clr_pingpong recordstore-gcpar "$GC_PARAMS" recordstore --work 3000000

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Multi-threaded processes dumped and restored on this host (no emulated
+# hosts needed).
+#  1. threads8 (13 threads: workers on mutexes and condition variables,
+#     threads blocked in read on an internal pipe, in poll on an eventfd,
+#     in sigtimedwait and in nanosleep) is dumped and restored three times
+#     while it works: every time all 13 threads are back with the same
+#     TIDs, and its output in the end equals an unmigrated run's.  The
+#     program itself checks each thread's TID, mask, alternate stack,
+#     robust list, clear_child_tid and rseq, and that no wait returned
+#     before its deadline.
+#  2. threadspawn keeps creating and joining short-lived threads (batches
+#     of 4, from two threads); it is dumped and restored five times, so
+#     dumps happen while threads are being born and dying.  A thread that
+#     the dump missed would be absent after the restore and its joiner
+#     would wait in vain (the program fails after 20 s); its output must
+#     equal an unmigrated run's.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init threads8 threadspawn
+
+# Sorted TIDs of PID (from /proc/PID/task), one line.
+tasks() {
+	local dir tids=()
+	for dir in "/proc/$1/task/"*; do
+		[[ -e $dir ]] && tids+=("${dir##*/}")
+	done
+	printf '%s\n' "${tids[@]}" | sort -n | tr '\n' ' '
+}
+
+# unfinished OUT WHAT: the program has not printed its result yet.
+unfinished() {
+	! grep -q '^result' "$1" || e2e_fail "$2: the program finished already; give it more work"
+}
+
+# same_output REF OUT: OUT equals the reference run's output, and no
+# program wrote on stderr.
+same_output() {
+	local ref=$1 out=$2
+	cmp -s "$ref" "$out" || { e2e_show "$ref" "$out" "$out.err"; e2e_fail "$(basename "$out") differs from the unmigrated run's"; }
+	[[ ! -s $out.err && ! -s $ref.err ]] || { e2e_show "$out.err" "$ref.err"; e2e_fail "a run wrote on stderr"; }
+	grep -q '^result [0-9a-f]\{16\}$' "$out" || e2e_fail "$(basename "$out") has no result line"
+}
+
+# ---- 1. threads8, three dumps and restores
+T8=("$PROGS/threads8" --phases 30 --cost 1000000)
+ref=$E2E_TMP/threads8-ref.out
+e2e_start "$ref" "${T8[@]}"
+ref_pid=$E2E_PID
+out=$E2E_TMP/threads8.out
+e2e_start "$out" "${T8[@]}"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+before=$(tasks "$pid")
+(($(wc -w <<<"$before") == 13)) || e2e_fail "threads8 has the threads $before, expected 13"
+for round in 1 2 3; do
+	e2e_wait_line "$out" "phase $((round * 4))" "$pid" 60 -x
+	unfinished "$out" "before dump $round"
+	e2e_dump "$pid" "$E2E_TMP/threads8.img" --stats csv
+	e2e_log "dump $round: $(tail -n 1 "$BM_OUT")"
+	e2e_restore "$E2E_TMP/threads8.img" "$pid"
+	after=$(tasks "$pid")
+	[[ $after == "$before" ]] || e2e_fail "after restore $round threads8 has the threads $after, expected $before"
+	rm -f "$E2E_TMP/threads8.img"
+done
+e2e_wait_exit "$pid" 120
+e2e_wait_exit "$ref_pid" 120
+same_output "$ref" "$out"
+e2e_log "threads8: 3 dumps, TIDs kept, $(tail -n 1 "$out") as unmigrated"
+
+# ---- 2. threadspawn, five dumps and restores while threads come and go
+TS=("$PROGS/threadspawn" --items 60000 --cost 20000 --batch 4)
+ref=$E2E_TMP/threadspawn-ref.out
+e2e_start "$ref" "${TS[@]}"
+ref_pid=$E2E_PID
+out=$E2E_TMP/threadspawn.out
+e2e_start "$out" "${TS[@]}"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+max_threads=0
+for round in 1 2 3 4 5; do
+	e2e_wait_line "$out" "spawned $((round * 5000))" "$pid" 60 -x
+	unfinished "$out" "before dump $round"
+	e2e_dump "$pid" "$E2E_TMP/threadspawn.img" --stats csv
+	threads=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "threads") col = i } NR == 2 { print $col }' "$BM_OUT")
+	[[ $threads =~ ^[0-9]+$ ]] || e2e_fail "dump --stats csv shows no thread count: $(cat "$BM_OUT")"
+	((threads > max_threads)) && max_threads=$threads
+	e2e_log "dump $round caught $threads threads"
+	e2e_restore "$E2E_TMP/threadspawn.img" "$pid"
+	rm -f "$E2E_TMP/threadspawn.img"
+done
+# Main and the two spawners live throughout; more means children were caught.
+((max_threads > 3)) || e2e_fail "no dump caught a child thread (at most $max_threads threads)"
+e2e_wait_exit "$pid" 120
+e2e_wait_exit "$ref_pid" 120
+same_output "$ref" "$out"
+e2e_log "threadspawn: 5 dumps (up to $max_threads threads caught), $(tail -n 1 "$out") as unmigrated"
