@@ -256,6 +256,13 @@ static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t sc
 	t->xstate_len = xlen;
 
 	capture_code(tid, t);
+	char name[32], *comm;
+	snprintf(name, sizeof name, "task/%d/comm", tid);
+	if (bm_read_proc_text(tr->tid, name, &comm) == 0) {
+		comm[strcspn(comm, "\n")] = 0;
+		snprintf(t->comm, sizeof t->comm, "%.15s", comm);
+		free(comm);
+	}
 	struct bm_stop_info info;
 	size_t before = t->regs.rip - t->code_addr;
 	if (t->code_len < before)

@@ -175,6 +175,8 @@ static bool check_thread(const struct bm_thread *t, bool leader, int32_t pid, ch
 		return say(why, n, "alternate stack flags %#x have unknown bits", t->altstack_flags);
 	if (t->code_len > BM_CODE_WINDOW)
 		return say(why, n, "code window of %u bytes exceeds %d", t->code_len, BM_CODE_WINDOW);
+	if (memchr(t->comm, 0, sizeof t->comm) == NULL)
+		return say(why, n, "thread name is not NUL terminated");
 	if (t->code_len && t->code_addr + t->code_len < t->code_addr)
 		return say(why, n, "code window wraps around the address space");
 	return check_siginfos(t->pending, t->npending, "pending signals", why, n);
@@ -560,6 +562,7 @@ int bm_encode_thread(struct bm_wbuf *b, const struct bm_process *p, uint32_t ind
 	bm_put_u64(b, t->code_addr);
 	bm_put_u32(b, t->code_len);
 	bm_put_bytes(b, t->code, t->code_len);
+	bm_put_bytes(b, t->comm, sizeof t->comm);
 	return finish_encoding(b);
 }
 
@@ -602,6 +605,7 @@ void bm_decode_thread(struct bm_rcur *c, struct bm_process *p, uint32_t index)
 	t->code_addr = bm_get_u64(c);
 	t->code_len = bm_get_count(c, BM_CODE_WINDOW, 1, "code window length");
 	bm_get_bytes(c, t->code, t->code_len);
+	bm_get_bytes(c, t->comm, sizeof t->comm);
 	if (bm_rcur_failed(c))
 		return;
 	char why[160];

@@ -669,8 +669,13 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 		      .ss_size = t->altstack_size};
 	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
 		ss = (stack_t){.ss_flags = SS_DISABLE};
-	if ((rc = bm_mem_write(c->pid, c->scratch + 768, &ss, sizeof ss)) < 0)
+	if ((rc = bm_mem_write(c->pid, c->scratch + 768, &ss, sizeof ss)) < 0 ||
+	    (rc = bm_mem_write(c->pid, c->scratch + 2048, t->comm, sizeof t->comm)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	/* Its name (the leader's is the process's, set by the new process itself). */
+	if (t->comm[0] &&
+	    (rc = inject_in(c, tr, "naming a thread", SYS_prctl, PR_SET_NAME, c->scratch + 2048, 0, 0, 0, 0, NULL)) < 0)
+		return rc;
 	if ((rc = inject_in(c, tr, "sigaltstack", SYS_sigaltstack, c->scratch + 768, 0, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = inject_in(c, tr, "set_robust_list", SYS_set_robust_list, t->robust_list,
 			    t->robust_list ? t->robust_list_len : 24, 0, 0, 0, 0, NULL)) < 0 ||

@@ -110,6 +110,7 @@ enum bm_stop_kind {
 
 struct bm_thread {
 	int32_t tid;
+	char comm[16];                 /* the thread's name (PR_SET_NAME), NUL terminated */
 	uint32_t stop_kind;            /* enum bm_stop_kind */
 	struct user_regs_struct regs;  /* GPRs incl. fs_base/gs_base, orig_rax as the kernel reported them */
 	uint8_t *xstate;               /* NT_X86_XSTATE, malloc'd */
