@@ -72,6 +72,12 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma 
 		v->flags |= BM_VMA_SHMEM;
 	} else {
 		v->kind = BM_VMA_FILE;
+		if (e->deleted && (v->flags & BM_VMA_SHARED) && strncmp(e->path, "/dev/shm/", 9) == 0) {
+			/* Shared memory whose name is gone (e.g. removed by another
+			 * Mono): its contents travel and the name comes back. */
+			v->flags |= BM_VMA_SHMFILE | BM_VMA_DELETED;
+			return (v->path = strdup(e->path)) ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+		}
 		if (e->deleted)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the deleted file %s at 0x%llx", pid, e->path,
 					(unsigned long long)e->start);
