@@ -116,13 +116,15 @@ clean:
 # report in results/thesis-TIME/.  Under 15 minutes on 2 cores;
 # thesis-full runs harness/plans/thesis-full.plan (about an hour).
 # Exits non-zero if any migration or workload run failed (the results are
-# kept, with the reasons).
+# kept, with the reasons).  THESIS_ARGS go to harness run (for instance
+# "--key KEYFILE" when the emulated hosts are up already).
+THESIS_ARGS ?=
 .PHONY: thesis thesis-full
 thesis thesis-full:
 	@$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory all $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait
 	@out=results/$@-$$(date -u +%Y%m%dT%H%M%SZ); rc=0; \
-	BUILD=$(BUILD) harness/harness run --plan harness/plans/$@.plan --out $$out || rc=$$?; \
+	BUILD=$(BUILD) harness/harness run --plan harness/plans/$@.plan --out $$out $(THESIS_ARGS) || rc=$$?; \
 	if [ -s $$out/migrations.csv ]; then \
 		BUILD=$(BUILD) harness/harness plot $$out/migrations.csv --mode file || { [ $$rc -ne 0 ] || rc=1; }; \
 		BUILD=$(BUILD) harness/harness report $$out/migrations.csv --mode file || { [ $$rc -ne 0 ] || rc=1; }; \
