@@ -39,10 +39,14 @@ show_fds() {
 # waits for itself until it times out: what counts is whether a process
 # with the old start time is there.
 left_source() {
-	local h=$1 pid=$2 start=$3 what=$4 now
-	mig_in "$h" "$TOOLS/pidwait" --reaped "$pid" 10 2>/dev/null && return 0
-	now=$(mig_starttime "$h" "$pid")
-	[[ -n $now && $now == "$start" ]] &&
-		e2e_fail "$what: process $pid (state $(mig_state "$h" "$pid")) is still in host $h"
-	e2e_log "$what: PID $pid in host $h was reused by another process"
+	local h=$1 pid=$2 start=$3 what=$4 now i
+	# Short waits, the start time checked between them: a pidwait that got
+	# the freed PID itself would otherwise wait for itself until it times
+	# out, while the workload runs on towards its end.
+	for ((i = 0; i < 20; i++)); do
+		now=$(mig_starttime "$h" "$pid")
+		[[ -n $now && $now == "$start" ]] || return 0
+		mig_in "$h" "$TOOLS/pidwait" --reaped "$pid" 1 2>/dev/null && return 0
+	done
+	e2e_fail "$what: process $pid (state $(mig_state "$h" "$pid")) is still in host $h"
 }
