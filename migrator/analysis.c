@@ -225,12 +225,13 @@ int bm_classify_stop(const struct user_regs_struct *regs, const uint8_t *code_be
 	if (err)
 		return err;
 	if (kind == BM_INSN_NONE) {
-		/* execve is the one call that returns elsewhere; anything else means
-		 * the registers and the code disagree. */
+		/* The registers still name a call but rip is elsewhere: a signal
+		 * handler's frame was just set up (rip at the handler's entry, the
+		 * interrupted call's number left in orig_rax), or execve returned.
+		 * The caller decides; nothing is reported here. */
 		set_text(out, "system call %ld reported, but no system call instruction ends at rip", nr);
-		bm_error(BM_EXIT_UNSUPPORTED,
-			 "thread stopped in system call %ld, but the %zu code bytes before rip %#llx are no system call instruction",
-			 nr, code_before ? len : 0, regs->rip);
+		bm_debug("thread stopped in system call %ld, but the %zu code bytes before rip %#llx are no system call "
+			 "instruction", nr, code_before ? len : 0, regs->rip);
 		return -EINVAL;
 	}
 

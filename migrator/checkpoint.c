@@ -267,12 +267,19 @@ static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t sc
 	size_t before = t->regs.rip - t->code_addr;
 	if (t->code_len < before)
 		before = 0;
-	if (bm_classify_stop(&t->regs, t->code, before, &info) < 0)
-		return bm_error(BM_EXIT_UNSUPPORTED, "thread %d stopped in a system call at 0x%llx that binmig cannot "
-				"identify", tid, t->regs.rip);
-	t->stop_kind = !info.in_syscall ? BM_STOP_USER
-		       : info.restart == BM_RESTART_NONE ? BM_STOP_SYSCALL_DONE : BM_STOP_SYSCALL_RESTART;
-	bm_debug("thread %d: %s", tid, info.text);
+	if (bm_classify_stop(&t->regs, t->code, before, &info) < 0) {
+		/* orig_rax names a call but rip is not after a system call
+		 * instruction: the thread stands at the entry of a signal handler
+		 * the kernel has just set up (it left the interrupted call's number
+		 * in orig_rax; the call's outcome is in the signal frame).  It
+		 * resumes as user code: nothing is to be restarted. */
+		t->stop_kind = BM_STOP_USER;
+		bm_debug("thread %d: at a signal handler's entry (orig_rax %lld)", tid, (long long)t->regs.orig_rax);
+	} else {
+		t->stop_kind = !info.in_syscall ? BM_STOP_USER
+			       : info.restart == BM_RESTART_NONE ? BM_STOP_SYSCALL_DONE : BM_STOP_SYSCALL_RESTART;
+		bm_debug("thread %d: %s", tid, info.text);
+	}
 
 	if ((rc = bm_get_rseq(tid, &t->rseq_addr, &t->rseq_len, &t->rseq_sig)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the rseq registration of thread %d", tid);
