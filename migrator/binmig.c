@@ -232,6 +232,28 @@ static int parse_stdio(const char *text, struct bm_fd_policy *policy)
 	return 0;
 }
 
+/* --compress, --stats and --stdio, which dump and migrate share: 1 when c
+ * was one of them and is valid, 0 when c is another option, else the
+ * usage error status (negated). */
+static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm_fd_policy *policy)
+{
+	switch (c) {
+	case 'c':
+		if (parse_compress(optarg, level) < 0)
+			return -usage_error("bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
+		return 1;
+	case 's':
+		if (bm_stats_parse_format(optarg, fmt) < 0)
+			return -usage_error("bad --stats value '%s' (csv or json)", optarg);
+		return 1;
+	case 'S':
+		if (parse_stdio(optarg, policy) < 0)
+			return -usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_pid(const char *text, pid_t *pid)
 {
 	char *end;
@@ -269,21 +291,14 @@ static int cmd_dump(int argc, char **argv)
 	struct bm_fd_policy policy = {BM_STDIO_REFUSE, NULL};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		int done = common_option(c, &level, &fmt, &policy);
+		if (done < 0)
+			return -done;
+		if (done)
+			continue;
 		switch (c) {
 		case 'o': output = optarg; break;
-		case 'S':
-			if (parse_stdio(optarg, &policy) < 0)
-				return usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
-			break;
 		case 'L': leave_running = true; break;
-		case 'c':
-			if (parse_compress(optarg, &level) < 0)
-				return usage_error("bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
-			break;
-		case 's':
-			if (bm_stats_parse_format(optarg, &fmt) < 0)
-				return usage_error("bad --stats value '%s' (csv or json)", optarg);
-			break;
 		case 'h': usage_dump(stdout); return 0;
 		default: return bad_option("dump", argv);
 		}
@@ -430,6 +445,11 @@ static int cmd_migrate(int argc, char **argv)
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	int c;
 	while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+		int done = common_option(c, &o.zlib_level, &fmt, &o.fd_policy);
+		if (done < 0)
+			return -done;
+		if (done)
+			continue;
 		switch (c) {
 		case 'k': keyfile = optarg; break;
 		case 'm':
@@ -440,19 +460,7 @@ static int cmd_migrate(int argc, char **argv)
 			else
 				return usage_error("bad --mode value '%s' (stream or file)", optarg);
 			break;
-		case 'c':
-			if (parse_compress(optarg, &o.zlib_level) < 0)
-				return usage_error("bad --compress value '%s' (none, zlib or zlib:1..9)", optarg);
-			break;
-		case 's':
-			if (bm_stats_parse_format(optarg, &fmt) < 0)
-				return usage_error("bad --stats value '%s' (csv or json)", optarg);
-			break;
 		case 'w': o.workdir = optarg; break;
-		case 'S':
-			if (parse_stdio(optarg, &o.fd_policy) < 0)
-				return usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
-			break;
 		case 'h': usage_migrate(stdout); return 0;
 		default: return bad_option("migrate", argv);
 		}

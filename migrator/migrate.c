@@ -131,17 +131,8 @@ static bool peer_reason(int fd, struct bm_result *res)
 	int rc = bm_frame_recv(fd, &type, buf, sizeof buf, &len, 2000);
 	if (rc < 0)
 		return false;
-	if (type == BM_MSG_RESULT && len >= BM_RESULT_FIXED_SIZE) {
-		uint32_t status;
-		memcpy(&status, buf, 4);
-		size_t n = len - BM_RESULT_FIXED_SIZE;
-		if (status == 0)
-			return false;
-		res->status = status;
-		memcpy(res->message, buf + BM_RESULT_FIXED_SIZE, n);
-		res->message[n] = 0;
-		return true;
-	}
+	if (type == BM_MSG_RESULT)
+		return bm_result_decode(buf, len, res) == 0 && res->status != 0;
 	if (type == BM_MSG_ERROR) {
 		enum bm_exit class;
 		bm_decode_message(buf, len, &class, res->message, sizeof res->message);

@@ -75,6 +75,13 @@ static int check_file_unchanged(const char *what, const char *path, const struct
 	return 0;
 }
 
+/* A file behind a shared mapping that may be written (or that binmig
+ * fills) is opened read-write; everything else read-only. */
+static bool needs_rdwr(const struct bm_vma *v)
+{
+	return (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
+}
+
 /* A shared memory file travels with its contents: where it is missing (a
  * memory filesystem is per host) it is created, as large as the image
  * needs; the pages are written through the mapping. */
@@ -116,7 +123,7 @@ static int plan_files(struct restore_ctx *c)
 		const struct bm_vma *v = &p->vmas[i];
 		if (v->kind != BM_VMA_FILE)
 			continue;
-		bool rdwr = (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
+		bool rdwr = needs_rdwr(v);
 		size_t j;
 		for (j = 0; j < c->nfiles; j++)
 			if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
@@ -161,6 +168,16 @@ static int wait_pid_free(pid_t pid)
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* The alternate signal stack a thread gets back (SS_ONSTACK only says it
+ * was on it, and cannot be set). */
+static stack_t altstack_of(const struct bm_thread *t)
+{
+	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
+		return (stack_t){.ss_flags = SS_DISABLE};
+	return (stack_t){.ss_sp = (void *)t->altstack_sp, .ss_flags = (int)(t->altstack_flags & ~SS_ONSTACK),
+			 .ss_size = t->altstack_size};
 }
 
 /* --- inside the child, before it stops --------------------------------- */
@@ -246,10 +263,7 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 			child_fail(err_fd, err);
 		}
 	}
-	stack_t ss = {.ss_sp = (void *)t->altstack_sp, .ss_flags = (int)(t->altstack_flags & ~SS_ONSTACK),
-		      .ss_size = t->altstack_size};
-	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
-		ss = (stack_t){.ss_flags = SS_DISABLE};
+	stack_t ss = altstack_of(t);
 	if (sigaltstack(&ss, NULL) < 0) {
 		snprintf(err, sizeof err, "cannot set the alternate signal stack: %s", strerror(errno));
 		child_fail(err_fd, err);
@@ -465,7 +479,7 @@ static int unmap_all_but(struct restore_ctx *c, const struct special *sp, size_t
 
 static int file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 {
-	bool rdwr = (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
+	bool rdwr = needs_rdwr(v);
 	for (size_t j = 0; j < c->nfiles; j++)
 		if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
 			return c->files[j].fd;
@@ -521,11 +535,12 @@ static const struct bm_vma *vma_of(const struct bm_process *p, uint64_t addr, ui
 	return NULL;
 }
 
+static const uint8_t zero_page[BM_PAGE_SIZE];
+
 /* Pages of a shared memory file go into the file itself: its mapping may
  * be read-only, and a shared mapping cannot be written through by force. */
 static int write_shm_file(const struct bm_vma *v, const struct bm_page_run *run)
 {
-	static const uint8_t zero_page[BM_PAGE_SIZE];
 	int fd = open(v->path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot open the shared memory file %s", v->path);
@@ -542,7 +557,6 @@ static int write_shm_file(const struct bm_vma *v, const struct bm_page_run *run)
 
 static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 {
-	static const uint8_t zero_page[BM_PAGE_SIZE];
 	struct bm_page_run run;
 	int got;
 	while ((got = bm_image_next_pages(r, &run)) > 0) {
@@ -665,10 +679,7 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 		return bm_error(BM_EXIT_FAILURE, "the new thread %d did not stop (status 0x%x)", tid, status);
 	if ((rc = bm_tracee_init(tr, tid, c->tr.syscall_ip)) < 0)
 		return rc;
-	stack_t ss = {.ss_sp = (void *)t->altstack_sp, .ss_flags = (int)(t->altstack_flags & ~SS_ONSTACK),
-		      .ss_size = t->altstack_size};
-	if ((t->altstack_flags & SS_DISABLE) || t->altstack_size == 0)
-		ss = (stack_t){.ss_flags = SS_DISABLE};
+	stack_t ss = altstack_of(t);
 	if ((rc = bm_mem_write(c->pid, c->scratch + 768, &ss, sizeof ss)) < 0 ||
 	    (rc = bm_mem_write(c->pid, c->scratch + 2048, t->comm, sizeof t->comm)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");

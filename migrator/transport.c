@@ -466,13 +466,9 @@ int bm_result_send(int fd, const struct bm_result *result, int timeout_ms)
 	return bm_frame_send(fd, BM_MSG_RESULT, iov, 2, timeout_ms);
 }
 
-int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
+int bm_result_decode(const void *data, size_t len, struct bm_result *result)
 {
-	uint8_t payload[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
-	size_t len;
-	int r = bm_frame_expect(fd, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
-	if (r < 0)
-		return r;
+	const uint8_t *payload = data;
 	if (len < BM_RESULT_FIXED_SIZE)
 		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer (%zu bytes, at least %d expected)", len,
 				BM_RESULT_FIXED_SIZE),
@@ -494,6 +490,14 @@ int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
 				result->pid),
 		       -EPROTO;
 	return 0;
+}
+
+int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
+{
+	uint8_t payload[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
+	size_t len;
+	int r = bm_frame_expect(fd, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
+	return r < 0 ? r : bm_result_decode(payload, len, result);
 }
 
 /* ---- The image stream, sending side ---- */

@@ -149,6 +149,8 @@ int bm_result_send(int fd, const struct bm_result *result, int timeout_ms);
  * success).  A failure RESULT is not an error of this function: it returns
  * 0 and the caller reads result->status. */
 int bm_result_recv(int fd, struct bm_result *result, int timeout_ms);
+/* Decodes and checks a RESULT payload received some other way. */
+int bm_result_decode(const void *payload, size_t len, struct bm_result *result);
 
 /* ---- Authentication (auth.c) ----
  * Mutual challenge-response over a fresh connection, before anything else:
