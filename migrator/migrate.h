@@ -37,7 +37,14 @@ struct bm_serve_opts {
 	const char *listen;                /* ADDR:PORT */
 	uint8_t key[BM_KEY_LEN];
 	const char *workdir;               /* file mode: where received images are kept until restored */
+	int io_timeout_ms;                 /* any single wait for an authenticated peer */
 };
+
+/* The daemon logs connections dropped before authentication one line each,
+ * up to BM_SERVE_DROP_LINES per BM_SERVE_DROP_WINDOW_S seconds, then only
+ * counts them and logs the count when the window ends. */
+#define BM_SERVE_DROP_LINES 10
+#define BM_SERVE_DROP_WINDOW_S 10
 
 /* Runs the daemon until SIGTERM or SIGINT.  0 on a clean stop. */
 int bm_serve(const struct bm_serve_opts *o);

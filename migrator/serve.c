@@ -1,7 +1,11 @@
-/* `binmig serve`: the destination daemon.  One migration at a time: each
- * connection is handled by a forked worker (so the restored process is the
- * worker's child and, once the worker exits, belongs to the host's init);
- * a connection that arrives while a worker runs is told the daemon is busy. */
+/* `binmig serve`: the destination daemon.  Its loop runs the handshakes of
+ * every connection at once (serve_gate.c), so that strangers cannot keep an
+ * honest peer out; a connection that has proved the key gets a forked
+ * worker, which restores the process as its child.  One migration at a
+ * time: a peer that proves the key while a worker runs is told the daemon
+ * is busy.  The daemon is a child subreaper and reaps whatever ends up as
+ * its child (its workers, the processes they restored once the worker has
+ * gone, orphans), so it can run as PID 1 of a PID namespace. */
 #include "migrate.h"
 
 #include <arpa/inet.h>
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sched.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -26,22 +31,7 @@
 #include "log.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
-
-static void peer_name(const struct sockaddr_storage *a, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)a;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-	} else if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)a;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-		port = ntohs(in6->sin6_port);
-	}
-	snprintf(buf, len, "%s:%d", host, port);
-}
+#include "serve_gate.h"
 
 static void log_line(const char *peer, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *peer, const char *fmt, ...)
@@ -65,10 +55,10 @@ static int finish_stream(void *ctx)
 }
 
 /* Stream mode: restore while the image arrives. */
-static int restore_streamed(int conn, pid_t *pid, struct bm_stats *st, struct bm_result *res)
+static int restore_streamed(int conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st, struct bm_result *res)
 {
 	struct bm_wire_source src;
-	bm_wire_source_init(&src, conn, BM_IO_TIMEOUT_MS);
+	bm_wire_source_init(&src, conn, io_timeout_ms);
 	struct bm_image_reader r = {0};
 	struct bm_restore_hook hook = {finish_stream, &src};
 	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&src));
@@ -84,13 +74,13 @@ static int restore_streamed(int conn, pid_t *pid, struct bm_stats *st, struct bm
 
 /* File mode, the study's sequence: receive the whole image into a file,
  * then restore from it. */
-static int restore_from_file(int conn, const char *workdir, pid_t *pid, struct bm_stats *st, struct bm_result *res)
+static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st, struct bm_result *res)
 {
 	char path[4096];
-	snprintf(path, sizeof path, "%s/binmig-received.XXXXXX", workdir);
+	snprintf(path, sizeof path, "%s/binmig-received.XXXXXX", o->workdir);
 	int fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0)
-		return bm_error_errno(BM_EXIT_IO, errno, "cannot create an image file in %s", workdir);
+		return bm_error_errno(BM_EXIT_IO, errno, "cannot create an image file in %s", o->workdir);
 	unlink(path); /* the descriptor is all that is needed, and nothing is left behind */
 	uint8_t *buf = malloc(BM_FRAME_MAX_PAYLOAD);
 	int rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
@@ -99,7 +89,7 @@ static int restore_from_file(int conn, const char *workdir, pid_t *pid, struct b
 	while (rc == 0) {
 		uint8_t type;
 		size_t len;
-		rc = bm_frame_recv(conn, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, BM_IO_TIMEOUT_MS);
+		rc = bm_frame_recv(conn, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, o->io_timeout_ms);
 		if (rc < 0)
 			break;
 		if (!first)
@@ -147,20 +137,18 @@ static int restore_from_file(int conn, const char *workdir, pid_t *pid, struct b
 	return rc;
 }
 
-/* One migration, in a worker process.  Returns the exit status. */
+/* One migration, in a worker process, from a peer that has proved the
+ * key.  Returns the exit status. */
 static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 {
 	bm_set_log_prefix("binmig serve");
 	/* The one log line per migration below says what failed; the error
 	 * itself is not printed on its own. */
 	bm_hold_errors();
-	if (bm_auth_server(conn, o->key, BM_AUTH_TIMEOUT_MS) < 0) {
-		log_line(peer, "rejected: %s", bm_error_message());
-		return bm_exit_code();
-	}
+	bm_reset_errors();
 	uint8_t start[8];
 	size_t len;
-	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, BM_IO_TIMEOUT_MS);
+	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
 	if (rc == 0 && (len != sizeof start || (start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
@@ -172,12 +160,12 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	bm_stats_init(&st);
 	struct bm_result res = {0};
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM ? restore_streamed(conn, &pid, &st, &res)
-				    : restore_from_file(conn, o->workdir, &pid, &st, &res);
+	rc = mode == BM_MODE_STREAM ? restore_streamed(conn, o->io_timeout_ms, &pid, &st, &res)
+				    : restore_from_file(conn, o, &pid, &st, &res);
 	if (rc < 0) {
 		res.status = bm_exit_code();
 		snprintf(res.message, sizeof res.message, "%s", bm_error_message());
-		bm_result_send(conn, &res, BM_IO_TIMEOUT_MS);
+		bm_result_send(conn, &res, o->io_timeout_ms);
 		log_line(peer, "migration failed (%s mode): %s", mode == BM_MODE_STREAM ? "stream" : "file",
 			 bm_error_message());
 		return bm_exit_code();
@@ -185,11 +173,11 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	res.pid = pid;
 	res.as_restore_us = (uint64_t)st.as_restore_us;
 	res.ctx_restore_us = (uint64_t)st.ctx_restore_us;
-	rc = bm_result_send(conn, &res, BM_IO_TIMEOUT_MS);
+	rc = bm_result_send(conn, &res, o->io_timeout_ms);
 	/* The process runs here already.  If the source never hears of it, it
 	 * resumes its original: the one case where both run (see protocol.md). */
 	if (rc == 0)
-		rc = bm_frame_expect(conn, BM_MSG_CONFIRM, NULL, 0, &len, BM_RESULT_TIMEOUT_MS);
+		rc = bm_frame_expect(conn, BM_MSG_CONFIRM, NULL, 0, &len, o->io_timeout_ms);
 	log_line(peer, "process %d migrated in (%s mode): image %.1f MiB, transfer %.1f ms, restore %.1f + %.1f ms%s", pid,
 		 mode == BM_MODE_STREAM ? "stream" : "file", res.image_bytes / 1048576.0, res.transfer_us / 1000.0,
 		 res.as_restore_us / 1000.0, res.ctx_restore_us / 1000.0,
@@ -234,10 +222,10 @@ static int listen_on(const char *where)
 	socklen_t len;
 	if (bm_parse_hostport(where, &addr, &len) < 0)
 		return bm_error(BM_EXIT_USAGE, "cannot resolve --listen '%s' (expected ADDR:PORT)", where);
-	int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&addr, len) < 0 || listen(fd, 8) < 0) {
+	    bind(fd, (struct sockaddr *)&addr, len) < 0 || listen(fd, BM_GATE_MAX_PENDING) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
@@ -246,75 +234,204 @@ static int listen_on(const char *where)
 	return fd;
 }
 
+/* So that a flood of strangers cannot flood the log (migrate.h). */
+#define DROP_LINES BM_SERVE_DROP_LINES
+#define DROP_WINDOW_S BM_SERVE_DROP_WINDOW_S
+
+struct daemon {
+	const struct bm_serve_opts *o;
+	struct bm_gate gate;
+	pid_t worker;             /* the migration under way, 0 if none */
+	bool stopping;
+	int lfd, sfd;
+	sigset_t old_mask;
+	uint64_t window_start_ns;
+	unsigned window_lines;
+	unsigned suppressed[3];   /* by enum bm_gate_drop */
+};
+
+static void end_drop_window(struct daemon *d, uint64_t now_ns, bool force)
+{
+	if (now_ns < d->window_start_ns)
+		now_ns = d->window_start_ns;
+	if (!force && now_ns - d->window_start_ns < (uint64_t)DROP_WINDOW_S * 1000000000u)
+		return;
+	unsigned total = d->suppressed[BM_GATE_TIMED_OUT] + d->suppressed[BM_GATE_EVICTED] + d->suppressed[BM_GATE_FAILED];
+	if (total)
+		log_line(NULL, "%u more connections dropped before authentication in %.0f s (%u timed out, %u evicted, "
+			 "%u failed the handshake)", total, (now_ns - d->window_start_ns) / 1e9, d->suppressed[BM_GATE_TIMED_OUT],
+			 d->suppressed[BM_GATE_EVICTED], d->suppressed[BM_GATE_FAILED]);
+	memset(d->suppressed, 0, sizeof d->suppressed);
+	d->window_lines = 0;
+	d->window_start_ns = now_ns;
+}
+
+static void on_dropped(void *ctx, const char *name, enum bm_gate_drop why, const char *detail)
+{
+	struct daemon *d = ctx;
+	end_drop_window(d, bm_now_us() * 1000, false);
+	if (d->window_lines >= DROP_LINES) {
+		d->suppressed[why]++;
+		return;
+	}
+	d->window_lines++;
+	static const char *const what[] = {
+		[BM_GATE_TIMED_OUT] = "timed out", [BM_GATE_EVICTED] = "evicted", [BM_GATE_FAILED] = "rejected"};
+	log_line(name, "%s: %s", what[why], detail && *detail ? detail : "closed");
+}
+
+/* A peer has proved the key: a worker takes it, unless one is busy. */
+static void on_authenticated(void *ctx, int conn, const char *name)
+{
+	struct daemon *d = ctx;
+	if (d->worker || d->stopping) {
+		bm_send_message(conn, BM_MSG_ERROR, BM_EXIT_NETWORK,
+				d->worker ? "destination busy with another migration" : "destination is stopping", 1000);
+		log_line(name, "refused: %s", d->worker ? "busy with another migration" : "stopping");
+		close(conn);
+		return;
+	}
+	/* The worker waits on the connection as the blocking code it runs
+	 * expects; its own timeouts bound every wait. */
+	int flags = fcntl(conn, F_GETFL);
+	if (flags >= 0)
+		fcntl(conn, F_SETFL, flags & ~O_NONBLOCK);
+	int one = 1;
+	setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	pid_t child = fork_worker();
+	if (child == 0) {
+		close(d->lfd);
+		close(d->sfd);
+		bm_gate_forget_all(&d->gate);
+		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+		_exit(handle(conn, name, d->o));
+	}
+	if (child < 0)
+		log_line(name, "cannot fork a worker: %s", strerror(errno));
+	else
+		d->worker = child;
+	close(conn);
+}
+
+static const char *describe_status(const siginfo_t *si, char *buf, size_t len)
+{
+	if (si->si_code == CLD_EXITED)
+		snprintf(buf, len, "exit status %d", si->si_status);
+	else
+		snprintf(buf, len, "killed by signal %d%s", si->si_status, si->si_code == CLD_DUMPED ? ", core dumped" : "");
+	return buf;
+}
+
+/* Reaps every child that has ended.  The daemon's children are its workers
+ * and what the kernel hands a subreaper: processes restored by a worker
+ * that has finished, and orphans.  A process a worker is still restoring is
+ * that worker's child and is not seen here. */
+static void reap(struct daemon *d)
+{
+	for (;;) {
+		siginfo_t si = {0};
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
+			return;
+		if (si.si_pid == d->worker) {
+			d->worker = 0;
+			if (si.si_code != CLD_EXITED) {
+				char how[64];
+				log_line(NULL, "worker %d %s", (int)si.si_pid, describe_status(&si, how, sizeof how));
+			}
+			continue;
+		}
+		char how[64];
+		log_line(NULL, "process %d ended (%s)", (int)si.si_pid, describe_status(&si, how, sizeof how));
+	}
+}
+
+static void read_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sfd, &si, sizeof si) == sizeof si) {
+		if (si.ssi_signo == SIGCHLD || d->stopping)
+			continue;
+		d->stopping = true;
+		log_line(NULL, "stopping (%s)%s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
+			 d->worker ? ", after the migration under way" : "");
+		bm_gate_close_all(&d->gate);
+	}
+}
+
+static void accept_all(struct daemon *d)
+{
+	for (int i = 0; i < BM_GATE_MAX_PENDING; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof peer;
+		int conn = accept4(d->lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (conn < 0)
+			return;
+		bm_gate_admit(&d->gate, conn, &peer, bm_now_us() * 1000);
+	}
+}
+
 int bm_serve(const struct bm_serve_opts *o)
 {
-	int lfd = listen_on(o->listen);
-	if (lfd < 0)
+	struct daemon d = {.o = o, .worker = 0};
+	d.lfd = listen_on(o->listen);
+	if (d.lfd < 0)
 		return -1;
-	sigset_t mask, old;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		bm_warn("cannot become a child subreaper (%s): processes restored here are reaped by init", strerror(errno));
+	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		close(lfd);
+	sigprocmask(SIG_BLOCK, &mask, &d.old_mask);
+	d.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d.sfd < 0) {
+		close(d.lfd);
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "signalfd");
 	}
+	/* Handshake failures are logged by the gate's owner, one line each,
+	 * never printed as errors of the daemon itself. */
+	bm_hold_errors();
+	struct bm_gate_events ev = {on_authenticated, on_dropped, &d};
+	bm_gate_init(&d.gate, o->key, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_GATE_DEADLINE_MS, &ev);
+	d.window_start_ns = bm_now_us() * 1000;
 	log_line(NULL, "listening on %s", o->listen);
-	pid_t worker = 0;
-	bool stopping = false;
-	while (!stopping || worker) {
-		struct pollfd p[2] = {{sfd, POLLIN, 0}, {lfd, stopping ? 0 : POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD && !stopping) {
-				stopping = true;
-				log_line(NULL, "stopping (%s)%s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
-					 worker ? ", after the migration under way" : "");
+	/* Something may have become our child before the first SIGCHLD
+	 * could be caught (a PID namespace's orphans). */
+	reap(&d);
+	int rc = 0;
+	while (!d.stopping || d.worker) {
+		struct pollfd p[2 + BM_GATE_MAX_PENDING];
+		p[0] = (struct pollfd){d.sfd, POLLIN, 0};
+		p[1] = (struct pollfd){d.lfd, d.stopping ? 0 : POLLIN, 0};
+		int n = bm_gate_pollfds(&d.gate, p + 2, BM_GATE_MAX_PENDING);
+		uint64_t now = bm_now_us() * 1000;
+		int timeout = bm_gate_timeout_ms(&d.gate, now);
+		/* Wake at least once a window, to log what was suppressed. */
+		if (timeout < 0 || timeout > DROP_WINDOW_S * 1000)
+			timeout = DROP_WINDOW_S * 1000;
+		if (poll(p, (nfds_t)(2 + n), timeout) < 0) {
+			if (errno != EINTR) {
+				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "poll");
+				break;
 			}
-			int status;
-			while (worker && waitpid(worker, &status, WNOHANG) == worker)
-				worker = 0;
+			n = 0; /* nothing to look at this time round */
 		}
-		if (!(p[1].revents & POLLIN))
-			continue;
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof peer;
-		int conn = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
-		if (conn < 0)
-			continue;
-		char name[80];
-		peer_name(&peer, name, sizeof name);
-		int one = 1;
-		setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (worker) {
-			bm_send_message(conn, BM_MSG_ERROR, BM_EXIT_NETWORK, "destination busy with another migration", 1000);
-			log_line(name, "refused: busy with another migration");
-			close(conn);
-			continue;
-		}
-		pid_t child = fork_worker();
-		if (child == 0) {
-			close(lfd);
-			close(sfd);
-			sigprocmask(SIG_SETMASK, &old, NULL);
-			_exit(handle(conn, name, o));
-		}
-		if (child < 0)
-			log_line(name, "cannot fork a worker: %s", strerror(errno));
-		else
-			worker = child;
-		close(conn);
+		read_signals(&d);
+		reap(&d);
+		now = bm_now_us() * 1000;
+		/* Connections under way first, then new ones: a newcomer may
+		 * evict a waiting connection, never before that one's bytes
+		 * that have arrived were looked at. */
+		bm_gate_service(&d.gate, p + 2, n, now);
+		if (p[1].revents & POLLIN)
+			accept_all(&d);
+		end_drop_window(&d, bm_now_us() * 1000, false);
 	}
-	close(sfd);
-	close(lfd);
-	log_line(NULL, "stopped");
-	return 0;
+	bm_gate_close_all(&d.gate);
+	end_drop_window(&d, bm_now_us() * 1000, true);
+	close(d.sfd);
+	close(d.lfd);
+	log_line(NULL, rc ? "stopped on an error" : "stopped");
+	return rc;
 }

@@ -255,18 +255,10 @@ static int report_recv_error(int r, size_t got, size_t want, bool header, const 
 	return r;
 }
 
-/* Receives and checks a frame header: magic, header CRC, version, and the
- * protocol's length limit. */
-static int recv_header(int fd, struct frame_header *h, const char *waiting_for, const struct wait_spec *w,
-		       uint64_t *wire_bytes)
+/* Checks a received frame header: magic, header CRC, version, and the
+ * protocol's length limit; reports what is wrong. */
+static int decode_header(const uint8_t raw[BM_FRAME_HEADER_SIZE], struct frame_header *h)
 {
-	uint8_t raw[BM_FRAME_HEADER_SIZE];
-	size_t got;
-	int r = recv_exact(fd, raw, sizeof raw, w, &got);
-	if (r != 0)
-		return report_recv_error(r, got, sizeof raw, true, waiting_for, w);
-	if (wire_bytes)
-		*wire_bytes += sizeof raw;
 	if (raw[0] != BM_FRAME_MAGIC0 || raw[1] != BM_FRAME_MAGIC1)
 		return bm_error(BM_EXIT_NETWORK,
 				"peer does not speak the binmig protocol (frame starts with 0x%02x 0x%02x, expected \"BM\")",
@@ -291,11 +283,35 @@ static int recv_header(int fd, struct frame_header *h, const char *waiting_for, 
 	return 0;
 }
 
+/* Receives and checks a frame header. */
+static int recv_header(int fd, struct frame_header *h, const char *waiting_for, const struct wait_spec *w,
+		       uint64_t *wire_bytes)
+{
+	uint8_t raw[BM_FRAME_HEADER_SIZE];
+	size_t got;
+	int r = recv_exact(fd, raw, sizeof raw, w, &got);
+	if (r != 0)
+		return report_recv_error(r, got, sizeof raw, true, waiting_for, w);
+	if (wire_bytes)
+		*wire_bytes += sizeof raw;
+	return decode_header(raw, h);
+}
+
 static int reject_length(const struct frame_header *h, size_t max)
 {
 	bm_error(BM_EXIT_NETWORK, "peer sent %u bytes of %s in one frame, at most %zu expected", h->len,
 		 bm_msg_name(h->type), max);
 	return -EMSGSIZE;
+}
+
+static int check_payload(const struct frame_header *h, const void *payload)
+{
+	uint32_t crc = h->len ? bm_crc32c(0, payload, h->len) : 0;
+	if (crc != h->payload_crc)
+		return bm_error(BM_EXIT_NETWORK, "frame CRC mismatch in %s (%u bytes; computed 0x%08x, header says 0x%08x)",
+				bm_msg_name(h->type), h->len, crc, h->payload_crc),
+		       -EBADMSG;
+	return 0;
 }
 
 /* Receives a payload whose header was read, into dst (h->len bytes of room),
@@ -309,12 +325,7 @@ static int recv_payload(int fd, const struct frame_header *h, void *dst, const c
 		return report_recv_error(r, got, h->len, false, waiting_for, w);
 	if (wire_bytes)
 		*wire_bytes += h->len;
-	uint32_t crc = h->len ? bm_crc32c(0, dst, h->len) : 0;
-	if (crc != h->payload_crc)
-		return bm_error(BM_EXIT_NETWORK, "frame CRC mismatch in %s (%u bytes; computed 0x%08x, header says 0x%08x)",
-				bm_msg_name(h->type), h->len, crc, h->payload_crc),
-		       -EBADMSG;
-	return 0;
+	return check_payload(h, dst);
 }
 
 /* Reads the payload of an ERROR or ABORT frame and reports the peer's
@@ -415,6 +426,65 @@ int bm_frame_expect_until(int fd, enum bm_msg_type type, void *buf, size_t max, 
 	return expect_frame(fd, type, buf, max, len, &w);
 }
 
+size_t bm_frame_encode(uint8_t *out, enum bm_msg_type type, const void *payload, size_t len)
+{
+	encode_header(out, (uint8_t)type, (uint32_t)len, len ? bm_crc32c(0, payload, len) : 0);
+	if (len)
+		memcpy(out + BM_FRAME_HEADER_SIZE, payload, len);
+	return BM_FRAME_HEADER_SIZE + len;
+}
+
+/* ---- Frames received piece by piece ---- */
+
+void bm_frame_in_init(struct bm_frame_in *f, void *payload, size_t max)
+{
+	memset(f, 0, sizeof *f);
+	f->payload = payload;
+	f->max = max;
+}
+
+int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for)
+{
+	for (;;) {
+		bool in_header = f->got < BM_FRAME_HEADER_SIZE;
+		uint8_t *dst = in_header ? f->raw + f->got : f->payload + (f->got - BM_FRAME_HEADER_SIZE);
+		size_t want = in_header ? BM_FRAME_HEADER_SIZE - f->got : BM_FRAME_HEADER_SIZE + f->len - f->got;
+		if (want == 0)
+			break;
+		/* Never past the frame's end: what follows belongs to whoever
+		 * reads the connection next. */
+		ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
+		if (n == 0) {
+			struct wait_spec w = { 0 };
+			return report_recv_error(1, in_header ? f->got : f->got - BM_FRAME_HEADER_SIZE,
+						 in_header ? BM_FRAME_HEADER_SIZE : f->len, in_header, waiting_for, &w);
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				return 0;
+			return bm_error_errno(BM_EXIT_NETWORK, e, "receiving %s", waiting_for), -e;
+		}
+		f->got += (size_t)n;
+		if (in_header && f->got == BM_FRAME_HEADER_SIZE) {
+			struct frame_header h;
+			int r = decode_header(f->raw, &h);
+			if (r < 0)
+				return r;
+			if (h.len > f->max)
+				return reject_length(&h, f->max);
+			f->type = h.type;
+			f->len = h.len;
+			f->payload_crc = h.payload_crc;
+		}
+	}
+	struct frame_header h = { .type = f->type, .len = f->len, .payload_crc = f->payload_crc };
+	int r = check_payload(&h, f->payload);
+	return r < 0 ? r : 1;
+}
+
 /* ---- ERROR, ABORT, RESULT ---- */
 
 static void copy_printable(char *dst, size_t dst_size, const uint8_t *src, size_t len)
@@ -426,17 +496,21 @@ static void copy_printable(char *dst, size_t dst_size, const uint8_t *src, size_
 	dst[len] = '\0';
 }
 
+size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message)
+{
+	size_t len = strnlen(message, BM_MESSAGE_MAX);
+	put_le32(payload, (uint32_t)class);
+	memcpy(payload + 4, message, len);
+	return 4 + len;
+}
+
 int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms)
 {
-	uint8_t head[4];
-	put_le32(head, (uint32_t)class);
-	struct iovec iov[2] = {
-		{ .iov_base = head, .iov_len = sizeof head },
-		{ .iov_base = (void *)message, .iov_len = strnlen(message, BM_MESSAGE_MAX) },
-	};
+	uint8_t payload[4 + BM_MESSAGE_MAX];
+	struct iovec iov = { .iov_base = payload, .iov_len = bm_encode_message(payload, class, message) };
 	struct wait_spec w = { .timeout_ms = timeout_ms };
 	/* Not reported: the caller is failing already and has said why. */
-	return send_frame_quietly(fd, (uint8_t)type, iov, 2, &w, NULL, false);
+	return send_frame_quietly(fd, (uint8_t)type, &iov, 1, &w, NULL, false);
 }
 
 int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size)

@@ -121,10 +121,35 @@ int bm_frame_send_until(int fd, enum bm_msg_type type, const void *buf, size_t l
 int bm_frame_expect_until(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, uint64_t deadline_ns,
 			  int timeout_ms);
 
+/* Encodes a whole frame (header and payload) into out, which has room for
+ * BM_FRAME_HEADER_SIZE + len bytes; returns its size. */
+size_t bm_frame_encode(uint8_t *out, enum bm_msg_type type, const void *payload, size_t len);
+
+/* A frame received piece by piece from a socket that nobody may wait on,
+ * such as the daemon's connections still in their handshake.  Receives
+ * only what has arrived, and never past the end of the frame. */
+struct bm_frame_in {
+	uint8_t raw[BM_FRAME_HEADER_SIZE];
+	size_t got;             /* bytes of the frame received, header included */
+	uint8_t type;           /* these three once the header is complete */
+	uint32_t len;
+	uint32_t payload_crc;
+	uint8_t *payload;       /* the caller's buffer for the payload */
+	size_t max;             /* its size: a longer frame is rejected from its header */
+};
+void bm_frame_in_init(struct bm_frame_in *f, void *payload, size_t max);
+/* 1 when the frame is complete and checked (type, len and payload are
+ * set), 0 when more must arrive first, or a negative errno (reported, as
+ * bm_frame_recv's).  waiting_for names the frame in messages. */
+int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for);
+
 /* Sends ERROR or ABORT with an error class and a message (cut to
  * BM_MESSAGE_MAX bytes).  Does not report anything itself when sending
  * fails (the caller is already failing); returns the send's result. */
 int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms);
+/* The payload of ERROR or ABORT: u32 class and the message cut to
+ * BM_MESSAGE_MAX bytes; returns its length. */
+size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message);
 /* Decodes an ERROR or ABORT payload.  An unknown class becomes
  * BM_EXIT_NETWORK; bytes that are not printable ASCII become '?'. */
 int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size);
@@ -169,6 +194,31 @@ enum bm_auth_role {
  * byte BM_PROTO_VERSION.  Exposed for tests and docs/protocol.md. */
 int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const uint8_t nonce_client[BM_NONCE_LEN],
 		  const uint8_t nonce_server[BM_NONCE_LEN], uint8_t mac[BM_MAC_LEN]);
+/* The server's side one frame at a time, for a daemon that runs many
+ * handshakes at once and waits on none of them.  The caller receives the
+ * frame of the type bm_auth_hs_expects names (at most BM_NONCE_LEN bytes
+ * of payload) and passes it to bm_auth_hs_frame, which puts what to send
+ * back in *reply (type 0: nothing) and returns 0 (send the reply, receive
+ * the next frame), 1 (send the reply: the client has proved the key) or
+ * a negative errno, reported (send the reply if there is one, then close).
+ * The key must outlive the handshake. */
+enum bm_auth_hs_state { BM_HS_AWAIT_HELLO, BM_HS_AWAIT_PROOF, BM_HS_DONE, BM_HS_FAILED };
+struct bm_auth_hs {
+	const uint8_t *key;
+	enum bm_auth_hs_state state;
+	uint8_t nonce_client[BM_NONCE_LEN];
+	uint8_t nonce_server[BM_NONCE_LEN];
+};
+struct bm_auth_reply {
+	uint8_t type;                         /* enum bm_msg_type, or 0 */
+	uint8_t payload[4 + BM_MESSAGE_MAX];
+	size_t len;
+};
+void bm_auth_hs_init(struct bm_auth_hs *hs, const uint8_t key[BM_KEY_LEN]);
+enum bm_msg_type bm_auth_hs_expects(const struct bm_auth_hs *hs);
+int bm_auth_hs_frame(struct bm_auth_hs *hs, uint8_t type, const uint8_t *payload, size_t len,
+		     struct bm_auth_reply *reply);
+/* Blocking: the whole handshake on fd within timeout_ms. */
 int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
 int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
 
