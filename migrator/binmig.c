@@ -147,17 +147,19 @@ static void usage_serve(FILE *out)
 {
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR] [--io-timeout SECONDS]\n"
+		"                    [--handshake-timeout SECONDS]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
 		"process and reports back.  Logs one line per migration on stderr.\n"
 		"\n"
 		"Strangers cannot keep peers out: the handshakes of all connections run at once, each\n"
-		"within %d s of its accept; at most %d wait at a time, %d from one source address, and\n"
-		"a newcomer beyond a bound takes the place of the connection that has shown least (no\n"
-		"HELLO yet, oldest first).  Drops are logged, at most %d lines per %d s.  One migration at\n"
-		"a time: a peer that proves the key while one runs is refused with a \"busy\" error; a\n"
-		"migration whose peer sends or takes nothing for --io-timeout ends and frees the daemon.\n"
+		"within --handshake-timeout of its accept; at most %d wait at a time, %d from one\n"
+		"source address, and a newcomer beyond a bound takes the place of the connection that\n"
+		"has shown least (no HELLO yet, oldest first).  Drops are logged, at most %d lines per\n"
+		"%d s.  One migration at a time: a peer that proves the key while one runs is refused\n"
+		"with a \"busy\" error; a migration whose peer sends or takes nothing for --io-timeout\n"
+		"ends and frees the daemon.\n"
 		"\n"
 		"It reaps whatever becomes its child (it is a child subreaper): the processes it restored,\n"
 		"once they end, and orphans, so it can run as PID 1 of a PID namespace or container.\n"
@@ -166,9 +168,12 @@ static void usage_serve(FILE *out)
 		"  -l, --listen ADDR:PORT    where to listen (required; e.g. 10.77.0.2:7707, [::1]:7707)\n"
 		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
 		"      --workdir DIR         file mode: where received images wait (default /tmp)\n"
-		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n\n" EXIT_CODES_HELP,
-		BM_GATE_DEADLINE_MS / 1000, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES,
-		BM_SERVE_DROP_WINDOW_S, BM_IO_TIMEOUT_MS / 1000);
+		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n"
+		"      --handshake-timeout SECONDS\n"
+		"                            time a connection has, from its accept, to prove the key\n"
+		"                            (default %d)\n\n" EXIT_CODES_HELP,
+		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
+		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }
 
 static void usage_keygen(FILE *out)
@@ -495,14 +500,27 @@ static int cmd_migrate(int argc, char **argv)
 	return 0;
 }
 
+/* A number of seconds from 1 to an hour, in milliseconds. */
+static int parse_seconds(const char *text, int *ms)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || *end || end == text || v < 1 || v > 3600)
+		return -EINVAL;
+	*ms = (int)v * 1000;
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"handshake-timeout", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS};
+	struct bm_serve_opts o = {
+		.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS, .handshake_timeout_ms = BM_GATE_DEADLINE_MS};
 	const char *keyfile = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "l:k:h", opts, NULL)) != -1) {
@@ -510,15 +528,14 @@ static int cmd_serve(int argc, char **argv)
 		case 'l': o.listen = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
-		case 't': {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < 1 || v > 3600)
+		case 't':
+			if (parse_seconds(optarg, &o.io_timeout_ms) < 0)
 				return usage_error("bad --io-timeout value '%s' (1 to 3600 seconds)", optarg);
-			o.io_timeout_ms = (int)v * 1000;
 			break;
-		}
+		case 'H':
+			if (parse_seconds(optarg, &o.handshake_timeout_ms) < 0)
+				return usage_error("bad --handshake-timeout value '%s' (1 to 3600 seconds)", optarg);
+			break;
 		case 'h': usage_serve(stdout); return 0;
 		default: return bad_option("serve", argv);
 		}

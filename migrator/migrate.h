@@ -38,6 +38,7 @@ struct bm_serve_opts {
 	uint8_t key[BM_KEY_LEN];
 	const char *workdir;               /* file mode: where received images are kept until restored */
 	int io_timeout_ms;                 /* any single wait for an authenticated peer */
+	int handshake_timeout_ms;          /* from accept to the key proved */
 };
 
 /* The daemon logs connections dropped before authentication one line each,

@@ -247,7 +247,7 @@ struct daemon {
 	sigset_t old_mask;
 	uint64_t window_start_ns;
 	unsigned window_lines;
-	unsigned suppressed[3];   /* by enum bm_gate_drop */
+	unsigned suppressed[BM_GATE_REFUSED];   /* by enum bm_gate_drop, of those rate-limited */
 };
 
 static void end_drop_window(struct daemon *d, uint64_t now_ns, bool force)
@@ -269,6 +269,11 @@ static void end_drop_window(struct daemon *d, uint64_t now_ns, bool force)
 static void on_dropped(void *ctx, const char *name, enum bm_gate_drop why, const char *detail)
 {
 	struct daemon *d = ctx;
+	if (why == BM_GATE_REFUSED) {
+		/* A peer that holds the key: always worth a line. */
+		log_line(name, "refused: %s", detail);
+		return;
+	}
 	end_drop_window(d, bm_now_us() * 1000, false);
 	if (d->window_lines >= DROP_LINES) {
 		d->suppressed[why]++;
@@ -280,14 +285,24 @@ static void on_dropped(void *ctx, const char *name, enum bm_gate_drop why, const
 	log_line(name, "%s: %s", what[why], detail && *detail ? detail : "closed");
 }
 
-/* A peer has proved the key: a worker takes it, unless one is busy. */
+/* Why a peer that has proved the key cannot have a worker now, or NULL. */
+static const char *refusal(void *ctx)
+{
+	struct daemon *d = ctx;
+	if (d->worker)
+		return "destination busy with another migration";
+	return d->stopping ? "destination is stopping" : NULL;
+}
+
+/* A peer has proved the key: a worker takes it, unless one became busy
+ * while the server's PROOF was on its way. */
 static void on_authenticated(void *ctx, int conn, const char *name)
 {
 	struct daemon *d = ctx;
-	if (d->worker || d->stopping) {
-		bm_send_message(conn, BM_MSG_ERROR, BM_EXIT_NETWORK,
-				d->worker ? "destination busy with another migration" : "destination is stopping", 1000);
-		log_line(name, "refused: %s", d->worker ? "busy with another migration" : "stopping");
+	const char *why = refusal(d);
+	if (why) {
+		bm_send_message(conn, BM_MSG_ERROR, BM_EXIT_NETWORK, why, 1000);
+		log_line(name, "refused: %s", why);
 		close(conn);
 		return;
 	}
@@ -392,8 +407,8 @@ int bm_serve(const struct bm_serve_opts *o)
 	/* Handshake failures are logged by the gate's owner, one line each,
 	 * never printed as errors of the daemon itself. */
 	bm_hold_errors();
-	struct bm_gate_events ev = {on_authenticated, on_dropped, &d};
-	bm_gate_init(&d.gate, o->key, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_GATE_DEADLINE_MS, &ev);
+	struct bm_gate_events ev = {refusal, on_authenticated, on_dropped, &d};
+	bm_gate_init(&d.gate, o->key, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, o->handshake_timeout_ms, &ev);
 	d.window_start_ns = bm_now_us() * 1000;
 	log_line(NULL, "listening on %s", o->listen);
 	/* Something may have become our child before the first SIGCHLD

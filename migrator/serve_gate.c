@@ -171,8 +171,9 @@ static int flush_reply(struct bm_gate_conn *c)
 }
 
 /* Moves one connection on.  0 while it waits, 1 once it has proved the
- * key and its reply is out, -1 when it failed (reported). */
-static int step(struct bm_gate_conn *c)
+ * key and its reply is out, -1 when it failed (reported), -2 when the
+ * owner refused it (the reason in *refused). */
+static int step(const struct bm_gate *g, struct bm_gate_conn *c, const char **refused)
 {
 	for (;;) {
 		int r = flush_reply(c);
@@ -188,13 +189,18 @@ static int step(struct bm_gate_conn *c)
 		r = bm_auth_hs_frame(&c->hs, c->in.type, c->payload, c->in.len, &reply);
 		bm_frame_in_init(&c->in, c->payload, sizeof c->payload);
 		c->said_hello = true;
+		if (r == 1 && g->ev.refusal && (*refused = g->ev.refusal(g->ev.ctx)) != NULL) {
+			reply.type = BM_MSG_ERROR;
+			reply.len = bm_encode_message(reply.payload, BM_EXIT_NETWORK, *refused);
+			r = -2;
+		}
 		c->out_len = reply.type ? bm_frame_encode(c->out, reply.type, reply.payload, reply.len) : 0;
 		c->out_sent = 0;
 		if (r < 0) {
 			/* Tell the peer why, if its socket takes it at once. */
 			if (c->out_len)
 				send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-			return -1;
+			return r < -1 ? r : -1;
 		}
 		c->authenticated = r == 1;
 	}
@@ -212,8 +218,11 @@ void bm_gate_service(struct bm_gate *g, const struct pollfd *p, int n, uint64_t 
 		if (!c)
 			continue; /* dropped meanwhile */
 		bm_reset_errors();
-		int r = step(c);
-		if (r < 0) {
+		const char *refused = NULL;
+		int r = step(g, c, &refused);
+		if (r == -2) {
+			drop(g, c, BM_GATE_REFUSED, refused);
+		} else if (r < 0) {
 			drop(g, c, BM_GATE_FAILED, bm_error_message());
 		} else if (r == 1) {
 			int fd = c->fd;

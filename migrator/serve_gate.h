@@ -25,6 +25,7 @@ enum bm_gate_drop {
 	BM_GATE_TIMED_OUT,  /* the deadline passed */
 	BM_GATE_EVICTED,    /* made room for a newer connection */
 	BM_GATE_FAILED,     /* closed, garbled, or did not prove the key */
+	BM_GATE_REFUSED,    /* proved the key, but the owner refused it (busy) */
 };
 
 struct bm_gate_conn {
@@ -42,10 +43,15 @@ struct bm_gate_conn {
 	size_t out_len, out_sent;
 };
 
-/* What the gate tells its owner.  `authenticated` takes over fd (the gate
+/* What the gate tells its owner and asks it.  `refusal` is asked when a
+ * peer has proved the key, before the gate proves the server's: NULL to
+ * take it, or the reason it cannot be taken now, which the peer gets in an
+ * ERROR in place of the server's PROOF (so that it fails its handshake
+ * before it suspends anything).  `authenticated` takes over fd (the gate
  * forgets it); `dropped` is told after the gate has closed the connection,
  * with the reason in words (detail). */
 struct bm_gate_events {
+	const char *(*refusal)(void *ctx);
 	void (*authenticated)(void *ctx, int fd, const char *name);
 	void (*dropped)(void *ctx, const char *name, enum bm_gate_drop why, const char *detail);
 	void *ctx;

@@ -34,7 +34,8 @@ static const uint8_t key_b[BM_KEY_LEN] = {8, 7, 6, 5, 4, 3, 2, 1};
 struct seen {
 	int authenticated_fd;
 	char authenticated_name[64];
-	unsigned drops[3];
+	unsigned drops[4];
+	const char *refuse; /* what the owner answers when asked */
 	char last_drop[256];
 	char last_drop_name[64];
 };
@@ -54,6 +55,11 @@ static void on_drop(void *ctx, const char *name, enum bm_gate_drop why, const ch
 	snprintf(s->last_drop_name, sizeof s->last_drop_name, "%s", name);
 }
 
+static const char *refusal(void *ctx)
+{
+	return ((struct seen *)ctx)->refuse;
+}
+
 static struct seen seen;
 static struct bm_gate gate;
 
@@ -61,7 +67,7 @@ static void setup_gate(unsigned total, unsigned per_source)
 {
 	memset(&seen, 0, sizeof seen);
 	seen.authenticated_fd = -1;
-	struct bm_gate_events ev = {on_auth, on_drop, &seen};
+	struct bm_gate_events ev = {refusal, on_auth, on_drop, &seen};
 	bm_gate_init(&gate, key_a, total, per_source, 5000, &ev);
 }
 
@@ -301,6 +307,27 @@ static void test_wrong_key(void **state)
 	close(c.fd);
 }
 
+/* An owner that cannot take a peer that proved the key (busy) has the
+ * gate answer ERROR in place of the server's PROOF: the client fails its
+ * handshake, with the reason. */
+static void test_refused_before_the_servers_proof(void **state)
+{
+	(void)state;
+	setup_gate(64, 16);
+	seen.refuse = "destination busy with another migration";
+	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_a, .result = 1};
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, run_client, &c), 0);
+	drive_until_client_done(&c, thread);
+	/* (the client's own message is not checked here: the error state is
+	 * one for both threads, and the gate resets it) */
+	assert_int_equal(c.result, -EACCES);
+	assert_int_equal(seen.authenticated_fd, -1);
+	assert_int_equal(seen.drops[BM_GATE_REFUSED], 1);
+	assert_string_equal(seen.last_drop, "destination busy with another migration");
+	close(c.fd);
+}
+
 /* A frame bigger than a handshake's is rejected from its header, and a
  * peer that closes is dropped. */
 static void test_oversized_and_closed(void **state)
@@ -332,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_total_bound_evicts_from_the_busiest_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_before_the_servers_proof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_and_closed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
