@@ -232,19 +232,6 @@ static int parse_compress(const char *text, int *level)
 	return -1;
 }
 
-static int parse_stdio(const char *text, struct bm_fd_policy *policy)
-{
-	if (strcmp(text, "refuse") == 0)
-		policy->stdio = BM_STDIO_REFUSE;
-	else if (strcmp(text, "null") == 0)
-		policy->stdio = BM_STDIO_NULL;
-	else if (strncmp(text, "file:", 5) == 0 && text[5])
-		policy->stdio = BM_STDIO_FILE, policy->stdio_file = text + 5;
-	else
-		return -1;
-	return 0;
-}
-
 /* --compress, --stats and --stdio, which dump and migrate share: 1 when c
  * was one of them and is valid, 0 when c is another option, else the
  * usage error status (negated). */
@@ -260,7 +247,7 @@ static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm
 			return -usage_error("bad --stats value '%s' (csv or json)", optarg);
 		return 1;
 	case 'S':
-		if (parse_stdio(optarg, policy) < 0)
+		if (bm_fd_policy_set_stdio(policy, optarg) < 0)
 			return -usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
 		return 1;
 	}
