@@ -22,7 +22,8 @@
 	"Exit status:\n"                                                                                    \
 	"  0  success\n"                                                                                    \
 	"  1  internal or system failure\n"                                                                 \
-	"  2  bad command line\n"                                                                           \
+	"  2  bad command line, or an --fd that does not fit the process (it has no such descriptor;\n"    \
+	"     broken for what is no pipe or socket; file:PATH not a regular file)\n"                      \
 	"  3  the target cannot be dumped (no such process, kernel thread, zombie, already traced,\n"       \
 	"     binmig itself, not permitted)\n"                                                              \
 	"  4  the target holds state binmig cannot migrate (the process is left running, untouched)\n"     \
@@ -63,6 +64,7 @@ static void usage_dump(FILE *out)
 	fprintf(out,
 		"Usage: binmig dump PID -o IMAGE [--leave-running] [--compress none|zlib[:LEVEL]]\n"
 		"                   [--stats csv|json] [--stdio refuse|null|file:PATH]\n"
+		"                   [--fd N=null|close|file:PATH|broken]...\n"
 		"\n"
 		"Freezes process PID (x86-64, any number of threads, any program the caller may ptrace),\n"
 		"writes its complete state to IMAGE and, once IMAGE is safely on disk (fsync), kills\n"
@@ -80,13 +82,27 @@ static void usage_dump(FILE *out)
 		"                            process, a socket or a terminal: refuse (default), reattach\n"
 		"                            it to /dev/null, or reattach stdout/stderr to the end of\n"
 		"                            PATH (stdin to /dev/null) in the restored process\n"
-		"\n"
+		"      --fd N=null|close|file:PATH|broken   (repeatable)\n"
+		"                            what descriptor N becomes in the restored process, whatever\n"
+		"                            it is (it must exist; it wins over --stdio):\n"
+		"                              null    /dev/null, same access mode and fd flags\n"
+		"                              close   not open\n"
+		"                              file:PATH  PATH: a read-only descriptor reads it from its\n"
+		"                                      start (it must exist), a write-only one appends\n"
+		"                                      to it, a read-write one does both (created 0644\n"
+		"                                      if missing); PATH is opened now, to check it\n"
+		"                              broken  a pipe end or a socket whose peer has gone: the\n"
+		"                                      same end of a new pipe, or a unix socket pair end\n"
+		"                                      of the same type, whose other end is closed (end\n"
+		"                                      of file on read, EPIPE on write)\n"
+		"                            The other ends of a pipe whose end N is replaced need a\n"
+		"                            policy too.  restore reports each replaced descriptor.\n"		"\n"
 		"Carried: any number of threads, memory, regular files, directories, /dev/null,\n"
 		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
 		"whose ends are all inside the process (with their buffered bytes), eventfds.\n"
 		"Refused with exit status 4, leaving the process running: sockets, pipes to other\n"
-		"processes, terminals (unless --stdio applies), other descriptors (epoll, signalfd,\n"
-		"timerfd, ...), deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
+		"processes, terminals, other descriptors (epoll, signalfd, timerfd, ...) unless --fd\n"
+		"or --stdio applies; deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_restore(FILE *out)
@@ -98,6 +114,8 @@ static void usage_restore(FILE *out)
 		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
 		"Fails (status 6) if the PID is in use, or if a mapped file is missing or changed\n"
 		"since the dump; a PID held by a zombie about to be reaped is waited for (5 s).\n"
+		"Each descriptor that dump replaced (--fd, --stdio) is reported on stderr in one line:\n"
+		"what it was, what it is now, and which option did it.\n"
 		"On failure no part of the process is left behind.\n"
 		"\n"
 		"      --stats csv|json      print phase timings (address-space restore, context\n"
@@ -120,7 +138,7 @@ static void usage_migrate(FILE *out)
 	fprintf(out,
 		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
-		"                      [--stdio refuse|null|file:PATH]\n"
+		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"\n"
 		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -136,11 +154,12 @@ static void usage_migrate(FILE *out)
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
 		"                            space and context restore), downtime, total and counters\n"
 		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n"
-		"      --stdio refuse|null|file:PATH\n"
-		"                            a standard descriptor (0-2) that is a pipe to another\n"
-		"                            process, a socket or a terminal: refuse (default), reattach\n"
-		"                            it to /dev/null, or reattach stdout/stderr to the end of\n"
-		"                            PATH (stdin to /dev/null) in the restored process\n" "\n" EXIT_CODES_HELP);
+		"      --stdio refuse|null|file:PATH, --fd N=null|close|file:PATH|broken\n"
+		"                            as for dump (see binmig dump --help): what a descriptor\n"
+		"                            that cannot be carried becomes at the destination, whose\n"
+		"                            daemon logs each one replaced; PATH must be the same file\n"
+		"                            on both hosts\n"
+		"\n" EXIT_CODES_HELP);
 }
 
 static void usage_serve(FILE *out)
@@ -237,22 +256,9 @@ static int parse_compress(const char *text, int *level)
 	return -1;
 }
 
-static int parse_stdio(const char *text, struct bm_fd_policy *policy)
-{
-	if (strcmp(text, "refuse") == 0)
-		policy->stdio = BM_STDIO_REFUSE;
-	else if (strcmp(text, "null") == 0)
-		policy->stdio = BM_STDIO_NULL;
-	else if (strncmp(text, "file:", 5) == 0 && text[5])
-		policy->stdio = BM_STDIO_FILE, policy->stdio_file = text + 5;
-	else
-		return -1;
-	return 0;
-}
-
-/* --compress, --stats and --stdio, which dump and migrate share: 1 when c
- * was one of them and is valid, 0 when c is another option, else the
- * usage error status (negated). */
+/* --compress, --stats, --stdio and --fd, which dump and migrate share: 1
+ * when c was one of them and is valid, 0 when c is another option, else
+ * the usage error status (negated). */
 static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm_fd_policy *policy)
 {
 	switch (c) {
@@ -265,9 +271,11 @@ static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm
 			return -usage_error("bad --stats value '%s' (csv or json)", optarg);
 		return 1;
 	case 'S':
-		if (parse_stdio(optarg, policy) < 0)
+		if (bm_fd_policy_set_stdio(policy, optarg) < 0)
 			return -usage_error("bad --stdio value '%s' (refuse, null or file:PATH)", optarg);
 		return 1;
+	case 'F':
+		return bm_fd_policy_add(policy, optarg) < 0 ? -(int)bm_exit_code() : 1;
 	}
 	return 0;
 }
@@ -283,6 +291,17 @@ static int parse_pid(const char *text, pid_t *pid)
 	return 0;
 }
 
+/* The operands after the options: NARGS of them, the first a PID.  -1 to
+ * go on, else the usage error status. */
+static int pid_argument(int argc, char **argv, int nargs, const char *wrong_count, pid_t *pid)
+{
+	if (optind != argc - nargs)
+		return usage_error("%s", wrong_count);
+	if (parse_pid(argv[optind], pid) < 0)
+		return usage_error("'%s' is not a PID", argv[optind]);
+	return -1;
+}
+
 static int sync_dir_of(const char *path)
 {
 	char copy[PATH_MAX];
@@ -295,45 +314,15 @@ static int sync_dir_of(const char *path)
 	return rc;
 }
 
-static int cmd_dump(int argc, char **argv)
+/* Everything after the command line: an exit status. */
+static int dump(pid_t pid, const char *output, bool leave_running, int level, enum bm_stats_format fmt,
+		const struct bm_fd_policy *policy)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
-		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
-		{"stdio", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	const char *output = NULL;
-	bool leave_running = false;
-	int level = -1;
-	enum bm_stats_format fmt = BM_STATS_NONE;
-	struct bm_fd_policy policy = {BM_STDIO_REFUSE, NULL};
-	int c;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		int done = common_option(c, &level, &fmt, &policy);
-		if (done < 0)
-			return -done;
-		if (done)
-			continue;
-		switch (c) {
-		case 'o': output = optarg; break;
-		case 'L': leave_running = true; break;
-		case 'h': usage_dump(stdout); return 0;
-		default: return bad_option("dump", argv);
-		}
-	}
-	pid_t pid;
-	if (optind != argc - 1)
-		return usage_error("%s", "dump takes exactly one PID");
-	if (parse_pid(argv[optind], &pid) < 0)
-		return usage_error("'%s' is not a PID", argv[optind]);
-	if (!output)
-		return usage_error("%s", "dump needs -o IMAGE");
-
 	struct bm_stats st;
 	bm_stats_init(&st);
 	uint64_t t0 = bm_now_us();
 	struct bm_frozen f;
-	if (bm_freeze(pid, &f, &policy, &st) < 0)
+	if (bm_freeze(pid, &f, policy, &st) < 0)
 		return bm_exit_code();
 
 	char partial[PATH_MAX];
@@ -367,6 +356,44 @@ static int cmd_dump(int argc, char **argv)
 	st.pid = pid;
 	bm_stats_print(stdout, &st, fmt);
 	return 0;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
+		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
+		{"stdio", required_argument, 0, 'S'}, {"fd", required_argument, 0, 'F'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	const char *output = NULL;
+	bool leave_running = false;
+	int level = -1;
+	enum bm_stats_format fmt = BM_STATS_NONE;
+	struct bm_fd_policy policy = {BM_STDIO_REFUSE, NULL, NULL, 0};
+	int c, rc = -1;
+	while (rc < 0 && (c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		int done = common_option(c, &level, &fmt, &policy);
+		if (done < 0)
+			rc = -done;
+		if (done)
+			continue;
+		switch (c) {
+		case 'o': output = optarg; break;
+		case 'L': leave_running = true; break;
+		case 'h': usage_dump(stdout); rc = 0; break;
+		default: rc = bad_option("dump", argv);
+		}
+	}
+	pid_t pid;
+	if (rc < 0)
+		rc = pid_argument(argc, argv, 1, "dump takes exactly one PID", &pid);
+	if (rc < 0 && !output)
+		rc = usage_error("%s", "dump needs -o IMAGE");
+	if (rc < 0)
+		rc = dump(pid, output, leave_running, level, fmt, &policy);
+	bm_fd_policy_free(&policy);
+	return rc;
 }
 
 static int open_image(const char *path, int *fd, struct bm_image_reader *r)
@@ -456,16 +483,16 @@ static int cmd_migrate(int argc, char **argv)
 		{"key", required_argument, 0, 'k'}, {"mode", required_argument, 0, 'm'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"fd", required_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
 	const char *keyfile = NULL;
 	enum bm_stats_format fmt = BM_STATS_NONE;
-	int c;
-	while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+	int c, rc = -1;
+	while (rc < 0 && (c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
 		int done = common_option(c, &o.zlib_level, &fmt, &o.fd_policy);
 		if (done < 0)
-			return -done;
+			rc = -done;
 		if (done)
 			continue;
 		switch (c) {
@@ -476,28 +503,28 @@ static int cmd_migrate(int argc, char **argv)
 			else if (strcmp(optarg, "file") == 0)
 				o.mode = BM_MODE_FILE;
 			else
-				return usage_error("bad --mode value '%s' (stream or file)", optarg);
+				rc = usage_error("bad --mode value '%s' (stream or file)", optarg);
 			break;
 		case 'w': o.workdir = optarg; break;
-		case 'h': usage_migrate(stdout); return 0;
-		default: return bad_option("migrate", argv);
+		case 'h': usage_migrate(stdout); rc = 0; break;
+		default: rc = bad_option("migrate", argv);
 		}
 	}
 	pid_t pid;
-	if (optind != argc - 2)
-		return usage_error("%s", "migrate takes a PID and HOST:PORT");
-	if (parse_pid(argv[optind], &pid) < 0)
-		return usage_error("'%s' is not a PID", argv[optind]);
-	o.target = argv[optind + 1];
-	int rc = load_key(keyfile, o.key);
-	if (rc)
-		return rc;
-	struct bm_stats st;
-	bm_stats_init(&st);
-	if (bm_migrate(pid, &o, &st) < 0)
-		return bm_exit_code();
-	bm_stats_print(stdout, &st, fmt);
-	return 0;
+	if (rc < 0)
+		rc = pid_argument(argc, argv, 2, "migrate takes a PID and HOST:PORT", &pid);
+	if (rc < 0) {
+		o.target = argv[optind + 1];
+		rc = load_key(keyfile, o.key);
+		struct bm_stats st;
+		bm_stats_init(&st);
+		if (rc == 0)
+			rc = bm_migrate(pid, &o, &st) < 0 ? bm_exit_code() : 0;
+		if (rc == 0)
+			bm_stats_print(stdout, &st, fmt);
+	}
+	bm_fd_policy_free(&o.fd_policy);
+	return rc;
 }
 
 /* A number of seconds from 1 to an hour, in milliseconds. */

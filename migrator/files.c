@@ -34,73 +34,9 @@ static const char *safe_device_path(dev_t rdev)
 	return NULL;
 }
 
-/* What an unsupported descriptor is, in words, for the refusal message. */
-static const char *describe_kind(const char *link, mode_t mode)
-{
-	if (S_ISSOCK(mode) || strncmp(link, "socket:", 7) == 0)
-		return "a socket";
-	if (strncmp(link, "pipe:", 5) == 0)
-		return "an anonymous pipe";
-	if (strncmp(link, "anon_inode:", 11) == 0) {
-		if (strstr(link, "eventfd"))
-			return "an eventfd";
-		if (strstr(link, "eventpoll"))
-			return "an epoll instance";
-		if (strstr(link, "signalfd"))
-			return "a signalfd";
-		if (strstr(link, "timerfd"))
-			return "a timerfd";
-		if (strstr(link, "inotify"))
-			return "an inotify instance";
-		if (strstr(link, "pidfd"))
-			return "a pidfd";
-		return "an anonymous inode";
-	}
-	if (S_ISCHR(mode))
-		return strncmp(link, "/dev/pts/", 9) == 0 || strncmp(link, "/dev/tty", 8) == 0 ? "a terminal"
-											   : "a character device";
-	if (S_ISBLK(mode))
-		return "a block device";
-	return "of an unsupported kind";
-}
-
 static int same_open_file(pid_t pid, int a, int b)
 {
 	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
-}
-
-/* Reattaches a standard descriptor whose peer stays behind, as the user
- * chose with --stdio. */
-static int reattach_stdio(int fd, const struct bm_fd_policy *policy, struct bm_fd *out)
-{
-	const char *path = "/dev/null";
-	out->kind = BM_FD_DEVICE;
-	out->rdev = makedev(1, 3);
-	out->mode = S_IFCHR | 0666;
-	out->flags = (out->flags & O_CLOEXEC) | (fd == 0 ? O_RDONLY : O_WRONLY);
-	if (policy->stdio == BM_STDIO_FILE && fd > 0) {
-		/* Output goes on at the end of the file, created now if need be. */
-		int f = open(policy->stdio_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (f < 0)
-			return bm_error_errno(BM_EXIT_IO, errno, "--stdio: cannot open %s", policy->stdio_file);
-		close(f);
-		path = policy->stdio_file;
-		out->kind = BM_FD_REGULAR;
-		out->rdev = 0;
-		out->mode = S_IFREG | 0644;
-		out->flags |= O_APPEND;
-	}
-	out->pos = 0;
-	out->shares_with = -1;
-	free(out->path);
-	out->path = strdup(path);
-	return out->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
-}
-
-static bool peer_outside(const char *link, mode_t mode)
-{
-	return S_ISSOCK(mode) || strncmp(link, "socket:", 7) == 0 || strncmp(link, "pipe:", 5) == 0 ||
-	       strncmp(link, "/dev/pts/", 9) == 0 || strncmp(link, "/dev/tty", 8) == 0;
 }
 
 static int eventfd_semaphore(pid_t pid, int fd)
@@ -138,8 +74,15 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	out->mode = st.st_mode;
 	out->shares_with = -1;
 	bool named = path[0] == '/';
+	/* What the user asked for, whatever the descriptor is. */
+	const struct bm_fd_rule *rule = bm_fd_policy_rule(policy, fd);
+	if (rule) {
+		if (deleted)
+			strncat(path, " (deleted)", sizeof path - strlen(path) - 1);
+		return bm_fd_policy_apply(pid, out, path, rule);
+	}
 	if (named && deleted)
-		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d refers to the deleted file %s", fd, pid, path);
+		return bm_fd_refuse(pid, fd, path, st.st_mode, ", which was deleted");
 	if (S_ISREG(st.st_mode) && named) {
 		out->kind = BM_FD_REGULAR;
 		out->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
@@ -153,8 +96,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	} else if (S_ISFIFO(st.st_mode) && named && (info.flags & O_ACCMODE) == O_RDONLY) {
 		out->kind = BM_FD_FIFO;
 	} else if (S_ISFIFO(st.st_mode) && named) {
-		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is the write end of the named FIFO %s; only "
-				"read ends can be reopened", fd, pid, path);
+		return bm_fd_refuse(pid, fd, path, st.st_mode, " open for writing, and only read ends are reopened");
 	} else if (S_ISFIFO(st.st_mode) && strncmp(path, "pipe:", 5) == 0) {
 		/* Whether its other end is inside too is known once all are seen. */
 		out->kind = BM_FD_PIPE;
@@ -163,11 +105,10 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_EVENTFD;
 		out->object_id = info.eventfd_count;
 		out->object_flags = (uint32_t)eventfd_semaphore(pid, fd);
-	} else if (fd <= 2 && policy && policy->stdio != BM_STDIO_REFUSE && peer_outside(path, st.st_mode)) {
-		return reattach_stdio(fd, policy, out);
+	} else if (bm_fd_policy_stdio_applies(policy, fd) && bm_fd_peer_stays_behind(path, st.st_mode)) {
+		return bm_fd_policy_apply_stdio(out, path, policy);
 	} else {
-		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is %s (%s); binmig cannot migrate it", fd, pid,
-				describe_kind(path, st.st_mode), path);
+		return bm_fd_refuse(pid, fd, path, st.st_mode, NULL);
 	}
 	out->path = strdup(path);
 	if (!out->path)
@@ -207,8 +148,24 @@ static int read_pipe_data(pid_t pid, struct bm_fd *d)
 	return rc;
 }
 
+/* A descriptor of the process that a policy replaced and that was an end
+ * of the anonymous pipe with inode INO, or NULL. */
+static const struct bm_fd *replaced_end(const struct bm_process *p, uint64_t ino)
+{
+	char link[40];
+	snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)ino);
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].replaced && p->fds[i].was == BM_ORIGIN_PIPE && strcmp(p->fds[i].was_link, link) == 0)
+			return &p->fds[i];
+	return NULL;
+}
+
 /* Pipes are migrated only when all their ends are inside the process;
- * the buffered bytes travel with the first read end. */
+ * the buffered bytes travel with the first read end.  An end that a
+ * policy replaced no longer counts: the ends left of its pipe have lost
+ * that peer as surely as if it were outside, and rebuilding them without
+ * it would change what they see without the user having asked; they need
+ * a policy of their own. */
 static int check_pipes(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
@@ -227,15 +184,18 @@ static int check_pipes(pid_t pid, struct bm_process *p, const struct bm_fd_polic
 				first_read = false;
 		}
 		if (!has_read || !has_write) {
-			if (d->fd <= 2 && policy && policy->stdio != BM_STDIO_REFUSE) {
-				int rc = reattach_stdio(d->fd, policy, d);
+			char link[40], why[80] = " whose other end is outside the process";
+			snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
+			if (bm_fd_policy_stdio_applies(policy, d->fd)) {
+				int rc = bm_fd_policy_apply_stdio(d, link, policy);
 				if (rc < 0)
 					return rc;
 				continue;
 			}
-			return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an anonymous pipe (pipe:[%llu]) whose "
-					"other end is outside the process; binmig cannot migrate it%s", d->fd, pid,
-					(unsigned long long)d->object_id, d->fd <= 2 ? " (see --stdio)" : "");
+			const struct bm_fd *gone = replaced_end(p, d->object_id);
+			if (gone)
+				snprintf(why, sizeof why, " whose other end here, fd %d, is replaced by a policy", gone->fd);
+			return bm_fd_refuse(pid, d->fd, link, d->mode, why);
 		}
 		if (read_data && first_read && (d->flags & O_ACCMODE) == O_RDONLY) {
 			int rc = read_pipe_data(pid, d);
@@ -262,15 +222,18 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	for (size_t i = 0; i < n; i++) {
 		struct bm_fd *d = &p->fds[p->nfds];
 		rc = describe_fd(pid, fds[i], d, policy);
-		if (rc < 0)
+		if (rc < 0) {
+			p->nfds++; /* so that what it holds is freed with the rest */
 			break;
+		}
 		if (rc > 0) {
 			rc = 0;
 			continue;
 		}
 		/* Descriptors sharing one open file (dup, 2>&1) must stay shared,
-		 * or their offsets drift apart after restore. */
-		for (uint32_t j = 0; j < p->nfds; j++)
+		 * or their offsets drift apart after restore.  (A closed one has
+		 * nothing to share.) */
+		for (uint32_t j = 0; j < p->nfds && d->kind != BM_FD_CLOSED; j++)
 			if (p->fds[j].kind == d->kind && p->fds[j].shares_with < 0 && p->fds[j].object_id == d->object_id &&
 			    (!d->path || strcmp(p->fds[j].path, d->path) == 0) && same_open_file(pid, p->fds[j].fd, d->fd)) {
 				d->shares_with = p->fds[j].fd;
@@ -279,6 +242,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		p->nfds++;
 	}
 	free(fds);
+	if (rc == 0)
+		rc = bm_fd_policy_check_present(pid, policy, p);
 	return rc < 0 ? rc : check_pipes(pid, p, policy, read_data);
 }
 
@@ -317,7 +282,8 @@ int bm_check_fds(const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct stat st;
-		if (d->shares_with >= 0 || d->kind == BM_FD_DEVICE || d->kind == BM_FD_PIPE || d->kind == BM_FD_EVENTFD)
+		if (d->shares_with >= 0 || !d->path || d->kind == BM_FD_DEVICE || d->kind == BM_FD_PIPE ||
+		    d->kind == BM_FD_EVENTFD)
 			continue;
 		if (stat(d->path, &st) < 0)
 			return bm_error_errno(BM_EXIT_CONFLICT, errno, "fd %d: cannot reopen %s", d->fd, d->path);
@@ -408,7 +374,11 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			continue;
 		}
 		int fd;
-		if (d->kind == BM_FD_EVENTFD) {
+		if (d->kind == BM_FD_CLOSED)
+			continue;
+		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
+			fd = bm_fd_open_broken(d);
+		} else if (d->kind == BM_FD_EVENTFD) {
 			fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
 							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
 			if (fd < 0)
@@ -417,7 +387,8 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			fd = reopen(d);
 		}
 		if (fd < 0) {
-			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "?", strerror(-fd));
+			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",
+				 strerror(-fd));
 			return -1;
 		}
 		if (place(fd, d->fd, cloexec) < 0) {

@@ -593,9 +593,9 @@ int bm_image_reader_init(struct bm_image_reader *r, struct bm_source source)
 	if (bm_crc32c(0, h, 16) != bm_load_le32(h + 16))
 		return bm_error(BM_EXIT_IMAGE, "image file header at byte 0: CRC mismatch"), -EBADMSG;
 	r->version = bm_load_le32(h + 8);
-	if (r->version != BM_IMAGE_VERSION)
-		return bm_error(BM_EXIT_IMAGE, "image version %u is not supported (this binmig reads version %d)",
-				r->version, BM_IMAGE_VERSION),
+	if (r->version < BM_IMAGE_VERSION_OLDEST || r->version > BM_IMAGE_VERSION)
+		return bm_error(BM_EXIT_IMAGE, "image version %u is not supported (this binmig reads versions %d to %d)",
+				r->version, BM_IMAGE_VERSION_OLDEST, BM_IMAGE_VERSION),
 		       -EBADMSG;
 	uint32_t flags = bm_load_le32(h + 12);
 	if (flags)
@@ -622,6 +622,7 @@ static int decode_section(struct bm_image_reader *r, struct bm_process *p, uint3
 		return section_error(&s, s.offset, "a %s section was expected here", bm_section_name(expected));
 	struct bm_rcur c;
 	bm_rcur_init(&c, s.payload, s.length);
+	c.version = r->version;
 	if (decode)
 		decode(&c, p);
 	else

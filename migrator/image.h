@@ -12,7 +12,10 @@
 
 #include "state.h"
 
-#define BM_IMAGE_VERSION 1
+/* Written: 2.  Read: 1 (an image of version 2 in which no descriptor was
+ * replaced by a policy, without the fields that say so) and 2. */
+#define BM_IMAGE_VERSION 2
+#define BM_IMAGE_VERSION_OLDEST 1
 /* Largest run of pages in one PAGES section (and so the reader's buffer). */
 #define BM_IMAGE_MAX_RUN_PAGES 1024
 

@@ -5,11 +5,13 @@
 #include "image_model.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
 
@@ -17,6 +19,8 @@
 #define FILE_ID_SIZE 32u
 #define VMA_MIN_SIZE (8 + 8 + 4 + 4 + 4 + 8 + 4 + FILE_ID_SIZE)
 #define FD_MIN_SIZE (4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + FILE_ID_SIZE + 8 + 4 + 4)
+/* Version 2 adds replaced, replaced_by, was and was_link to each entry. */
+#define FD_MIN_SIZE_V2 (FD_MIN_SIZE + 4 + 4 + 4 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -105,19 +109,55 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 	return check_string(v->path, "path", why, n);
 }
 
-static bool fd_listed(const struct bm_fd *fds, uint32_t count, int32_t fd)
+static const struct bm_fd *fd_find(const struct bm_fd *fds, uint32_t count, int32_t fd)
 {
 	uint32_t lo = 0, hi = count;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (fds[mid].fd == fd)
-			return true;
+			return &fds[mid];
 		if (fds[mid].fd < fd)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return NULL;
+}
+
+/* A descriptor a policy replaced (--fd, --stdio): what it became must be
+ * what that action makes, and what it was must be said. */
+static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
+{
+	if (f->replaced > BM_FD_TO_BROKEN)
+		return say(why, n, "replacement action %u is not known", f->replaced);
+	if (f->replaced_by > BM_FD_BY_STDIO_OPTION)
+		return say(why, n, "replacing option %u is not known", f->replaced_by);
+	if (f->was > BM_ORIGIN_MAX)
+		return say(why, n, "original kind %u is not known", f->was);
+	if (f->replaced == BM_FD_CARRIED) {
+		if (f->kind > BM_FD_FIFO)
+			return say(why, n, "descriptor of kind %u that no policy replaced", f->kind);
+		if (f->replaced_by || f->was || f->was_link)
+			return say(why, n, "not replaced, yet with what it was");
+		return true;
+	}
+	if (!f->was || !f->was_link || !*f->was_link)
+		return say(why, n, "replaced without what it was");
+	if (f->replaced_by == BM_FD_BY_STDIO_OPTION &&
+	    (f->fd > 2 || (f->replaced != BM_FD_TO_NULL && f->replaced != BM_FD_TO_FILE)))
+		return say(why, n, "--stdio cannot have replaced it (action %u)", f->replaced);
+	if (f->replaced == BM_FD_TO_NULL && f->kind == BM_FD_DEVICE && f->path && strcmp(f->path, "/dev/null") != 0)
+		return say(why, n, "replaced by null, yet its path is %s", f->path);
+	bool fits = false;
+	switch (f->replaced) {
+	case BM_FD_TO_NULL: fits = f->kind == BM_FD_DEVICE; break;
+	case BM_FD_TO_CLOSED: fits = f->kind == BM_FD_CLOSED; break;
+	case BM_FD_TO_FILE: fits = f->kind == BM_FD_REGULAR; break;
+	case BM_FD_TO_BROKEN: fits = f->kind == BM_FD_BROKEN_PIPE || f->kind == BM_FD_BROKEN_SOCKET; break;
+	}
+	if (!fits)
+		return say(why, n, "replacement action %u cannot give a descriptor of kind %u", f->replaced, f->kind);
+	return check_string(f->was_link, "original link", why, n);
 }
 
 /* FDS[INDEX] against the descriptors before it (sorted, already checked). */
@@ -128,11 +168,23 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return say(why, n, "negative descriptor number %d", f->fd);
 	if (index > 0 && f->fd <= fds[index - 1].fd)
 		return say(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
-	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_FIFO)
+	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_BROKEN_SOCKET)
 		return say(why, n, "kind %u is not a known descriptor kind", f->kind);
-	if (f->shares_with != -1 && (f->shares_with < 0 || !fd_listed(fds, index, f->shares_with)))
-		return say(why, n, "shares its open file with %d, which is not a lower descriptor in the list",
+	if (!check_replacement(f, why, n))
+		return false;
+	const struct bm_fd *shared = f->shares_with >= 0 ? fd_find(fds, index, f->shares_with) : NULL;
+	if (f->shares_with != -1 && (!shared || shared->kind == BM_FD_CLOSED || f->kind == BM_FD_CLOSED))
+		return say(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
 			   f->shares_with);
+	bool no_path = f->kind == BM_FD_CLOSED || f->kind == BM_FD_BROKEN_PIPE || f->kind == BM_FD_BROKEN_SOCKET;
+	if (no_path && f->path)
+		return say(why, n, "descriptor of kind %u with a path", f->kind);
+	uint32_t acc = f->flags & O_ACCMODE;
+	if (f->kind == BM_FD_BROKEN_PIPE && acc != O_RDONLY && acc != O_WRONLY)
+		return say(why, n, "broken pipe end with access mode %u, neither read nor write", acc);
+	if (f->kind == BM_FD_BROKEN_SOCKET && f->object_flags != SOCK_STREAM && f->object_flags != SOCK_DGRAM &&
+	    f->object_flags != SOCK_SEQPACKET)
+		return say(why, n, "broken socket of type %u, not stream, datagram or seqpacket", f->object_flags);
 	bool needs_path = f->kind == BM_FD_REGULAR || f->kind == BM_FD_DIRECTORY || f->kind == BM_FD_DEVICE ||
 			  f->kind == BM_FD_FIFO;
 	if (needs_path && (!f->path || !*f->path))
@@ -442,13 +494,18 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->object_flags);
 		bm_put_u32(b, f->data_len);
 		bm_put_bytes(b, f->data, f->data_len);
+		bm_put_u32(b, f->replaced);
+		bm_put_u32(b, f->replaced_by);
+		bm_put_u32(b, f->was);
+		bm_put_str(b, f->was_link);
 	}
 	return finish_encoding(b);
 }
 
 void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 {
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, FD_MIN_SIZE, "descriptor count");
+	bool v2 = c->version >= 2;
+	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, v2 ? FD_MIN_SIZE_V2 : FD_MIN_SIZE, "descriptor count");
 	if (!n)
 		return;
 	p->fds = calloc(n, sizeof *p->fds);
@@ -482,6 +539,12 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 				bm_rcur_nomem(c);
 			else
 				bm_get_bytes(c, f->data, f->data_len);
+		}
+		if (v2) {
+			f->replaced = bm_get_u32(c);
+			f->replaced_by = bm_get_u32(c);
+			f->was = bm_get_u32(c);
+			bm_get_str(c, BM_IMG_MAX_STRING, "original link", &f->was_link);
 		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);

@@ -2,11 +2,13 @@
 #include "inspect.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "analysis.h"
+#include "fd_policy.h"
 #include "log.h"
 #include "memory.h"
 
@@ -42,6 +44,9 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_FIFO: return "fifo";
 	case BM_FD_PIPE: return "pipe";
 	case BM_FD_EVENTFD: return "eventfd";
+	case BM_FD_CLOSED: return "closed";
+	case BM_FD_BROKEN_PIPE:
+	case BM_FD_BROKEN_SOCKET: return "broken";
 	default: return "?";
 	}
 }
@@ -71,9 +76,14 @@ static void print_process(FILE *out, const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		fprintf(out, "  %3d %-7s flags 0%o pos %llu  %s", d->fd, fd_kind_name(d->kind), d->flags,
-			(unsigned long long)d->pos, d->path);
+			(unsigned long long)d->pos, d->path ? d->path : "-");
 		if (d->shares_with >= 0)
 			fprintf(out, "  (same open file as fd %d)", d->shares_with);
+		if (d->replaced) {
+			char text[2 * PATH_MAX + 256];
+			bm_fd_replacement_text(d, text, sizeof text);
+			fprintf(out, "\n      replaced: %s", text);
+		}
 		fputc('\n', out);
 	}
 	fprintf(out, "\nsignal handlers:\n");

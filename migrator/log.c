@@ -73,6 +73,14 @@ void bm_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+void bm_note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0, false);
+	va_end(ap);
+}
+
 void bm_warn(const char *fmt, ...)
 {
 	va_list ap;

@@ -31,6 +31,11 @@ int bm_error_errno(enum bm_exit class, int errno_value, const char *fmt, ...)
 /* Progress and diagnostics, printed only when verbose. */
 void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Notes are always printed, never change the exit code: what the user
+ * asked for changed something they should hear of (a descriptor replaced
+ * by a policy at restore). */
+void bm_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Warnings are always printed, never change the exit code. */
 void bm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -26,7 +26,7 @@ struct bm_migrate_opts {
 	enum bm_transfer_mode mode;
 	int zlib_level;                    /* -1: none */
 	const char *workdir;               /* file mode: where the image is written */
-	struct bm_fd_policy fd_policy;     /* --stdio */
+	struct bm_fd_policy fd_policy;     /* --stdio, --fd */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and

@@ -857,6 +857,9 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	}
 	if (rc == 0) {
 		*pid = c.pid;
+		/* The user chose these replacements; say what they did, here and
+		 * in the daemon's log. */
+		bm_fd_policy_report(&c.proc);
 		if (st) {
 			st->pid = c.pid;
 			st->vmas = c.proc.nvmas;

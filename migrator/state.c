@@ -13,6 +13,7 @@ void bm_process_free(struct bm_process *p)
 	for (uint32_t i = 0; p->fds && i < p->nfds; i++) {
 		free(p->fds[i].path);
 		free(p->fds[i].data);
+		free(p->fds[i].was_link);
 	}
 	free(p->fds);
 	for (uint32_t i = 0; p->threads && i < p->nthreads; i++) {

@@ -68,7 +68,47 @@ enum bm_fd_kind {
 	BM_FD_PIPE = 4,      /* anonymous pipe whose ends are all inside the process, with its buffered data */
 	BM_FD_EVENTFD = 5,   /* eventfd with its counter */
 	BM_FD_FIFO = 6,      /* named FIFO, reopened by path (its buffer stays in the kernel with the other end) */
+	/* Only for a descriptor replaced by a policy (bm_fd.replaced, fd_policy.h): */
+	BM_FD_CLOSED = 7,    /* --fd N=close: not opened at the destination */
+	BM_FD_BROKEN_PIPE = 8,   /* --fd N=broken: a pipe end (O_RDONLY read, O_WRONLY write) whose other end is closed */
+	BM_FD_BROKEN_SOCKET = 9, /* --fd N=broken: an AF_UNIX socket pair end whose peer is closed; object_flags
+				    is its type (SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET) */
 };
+
+/* What a policy did to a descriptor the process had (--fd, --stdio). */
+enum bm_fd_action {
+	BM_FD_CARRIED = 0,       /* nothing: carried as it was */
+	BM_FD_TO_NULL = 1,       /* replaced by /dev/null */
+	BM_FD_TO_CLOSED = 2,     /* left out */
+	BM_FD_TO_FILE = 3,       /* replaced by a regular file */
+	BM_FD_TO_BROKEN = 4,     /* replaced by a pipe or socket end whose peer is closed */
+};
+
+/* Which option asked for it. */
+enum bm_fd_option { BM_FD_BY_FD_OPTION = 0, BM_FD_BY_STDIO_OPTION = 1 };
+
+/* What a replaced descriptor was at the source, as its refusal would have
+ * said it (fd_policy.c names them). */
+enum bm_fd_origin {
+	BM_ORIGIN_NONE = 0,      /* not replaced */
+	BM_ORIGIN_REGULAR = 1,
+	BM_ORIGIN_DIRECTORY = 2,
+	BM_ORIGIN_CHARDEV = 3,
+	BM_ORIGIN_TERMINAL = 4,
+	BM_ORIGIN_BLOCKDEV = 5,
+	BM_ORIGIN_FIFO = 6,      /* named FIFO */
+	BM_ORIGIN_PIPE = 7,      /* anonymous pipe */
+	BM_ORIGIN_SOCKET = 8,
+	BM_ORIGIN_EVENTFD = 9,
+	BM_ORIGIN_EPOLL = 10,
+	BM_ORIGIN_SIGNALFD = 11,
+	BM_ORIGIN_TIMERFD = 12,
+	BM_ORIGIN_INOTIFY = 13,
+	BM_ORIGIN_PIDFD = 14,
+	BM_ORIGIN_ANON_INODE = 15, /* another anonymous inode */
+	BM_ORIGIN_OTHER = 16,
+};
+#define BM_ORIGIN_MAX BM_ORIGIN_OTHER
 
 struct bm_fd {
 	int32_t fd;
@@ -85,6 +125,12 @@ struct bm_fd {
 	uint32_t object_flags;  /* BM_FD_PIPE: capacity in bytes; BM_FD_EVENTFD: 1 for EFD_SEMAPHORE */
 	uint32_t data_len;      /* BM_FD_PIPE: bytes buffered in the pipe, kept with its first read end */
 	uint8_t *data;          /* malloc'd */
+	/* A descriptor replaced by a policy: the fields above describe what the
+	 * destination gets, these what the source had (for the report). */
+	uint32_t replaced;      /* enum bm_fd_action */
+	uint32_t replaced_by;   /* enum bm_fd_option */
+	uint32_t was;           /* enum bm_fd_origin */
+	char *was_link;         /* /proc/PID/fd/N at the source, malloc'd; NULL when not replaced */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

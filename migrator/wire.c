@@ -119,6 +119,7 @@ void bm_rcur_init(struct bm_rcur *c, const void *data, size_t len)
 	c->error = 0;
 	c->error_pos = 0;
 	c->why[0] = '\0';
+	c->version = 0;
 }
 
 static void vfail(struct bm_rcur *c, int error, size_t pos, const char *fmt, va_list ap)

@@ -82,6 +82,7 @@ struct bm_rcur {
 	int error;               /* 0, -EBADMSG (bad content) or -ENOMEM */
 	size_t error_pos;        /* offset of the field that failed */
 	char why[200];           /* what failed, for the caller's message */
+	uint32_t version;        /* of the format being read, where a layout depends on it (0 if none) */
 };
 
 void bm_rcur_init(struct bm_rcur *c, const void *data, size_t len);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,6 +241,17 @@ static void add_fd(struct bm_process *p, int32_t fd, uint32_t kind, uint32_t fla
 		f->file = (struct bm_file_id){ 0x803, 77 + (uint64_t)fd, pos + 10, -5 };
 }
 
+static void add_replaced(struct bm_process *p, int32_t fd, uint32_t kind, uint32_t flags, const char *path,
+			 uint32_t action, uint32_t origin, const char *link)
+{
+	add_fd(p, fd, kind, flags, 0, -1, path);
+	struct bm_fd *f = &p->fds[p->nfds - 1];
+	f->replaced = action;
+	f->replaced_by = BM_FD_BY_FD_OPTION;
+	f->was = origin;
+	f->was_link = dup_str(link);
+}
+
 /* FULL adds many VMAs, fds, two threads and pending signals; otherwise a
  * small but complete process for the exhaustive damage tests. */
 static void make_process(struct bm_process *p, bool full)
@@ -304,7 +316,7 @@ static void make_process(struct bm_process *p, bool full)
 			"[vsyscall]");
 	}
 
-	p->fds = calloc(9, sizeof *p->fds);
+	p->fds = calloc(16, sizeof *p->fds);
 	assert_non_null(p->fds);
 	add_fd(p, 0, BM_FD_DEVICE, O_RDONLY, 0, -1, "/dev/null");
 	if (full) {
@@ -320,6 +332,16 @@ static void make_process(struct bm_process *p, bool full)
 		add_fd(p, 8, BM_FD_PIPE, O_WRONLY, 0, -1, NULL);
 		p->fds[p->nfds - 1].object_id = 4242;
 		p->fds[p->nfds - 1].object_flags = 65536;
+		/* Descriptors a policy replaced (--fd, --stdio), one per action. */
+		add_replaced(p, 251, BM_FD_DEVICE, O_WRONLY | O_CLOEXEC, "/dev/null", BM_FD_TO_NULL, BM_ORIGIN_PIPE,
+			     "pipe:[5678]");
+		add_replaced(p, 252, BM_FD_CLOSED, O_RDWR, NULL, BM_FD_TO_CLOSED, BM_ORIGIN_SOCKET, "socket:[91]");
+		add_replaced(p, 253, BM_FD_REGULAR, O_WRONLY | O_APPEND, "/tmp/out file.txt", BM_FD_TO_FILE,
+			     BM_ORIGIN_TERMINAL, "/dev/pts/3");
+		add_replaced(p, 254, BM_FD_BROKEN_PIPE, O_WRONLY | O_NONBLOCK, NULL, BM_FD_TO_BROKEN, BM_ORIGIN_FIFO,
+			     "/tmp/my fifo");
+		add_replaced(p, 255, BM_FD_BROKEN_SOCKET, O_RDWR, NULL, BM_FD_TO_BROKEN, BM_ORIGIN_SOCKET, "socket:[92]");
+		p->fds[p->nfds - 1].object_flags = SOCK_DGRAM;
 		add_fd(p, 1000, BM_FD_EVENTFD, O_RDWR, 0, -1, NULL);
 		p->fds[p->nfds - 1].object_id = 41;
 		p->fds[p->nfds - 1].object_flags = 1;
@@ -419,6 +441,10 @@ static void assert_process_equal(const struct bm_process *a, const struct bm_pro
 		assert_int_equal(fa->data_len, fb->data_len);
 		if (fa->data_len)
 			assert_memory_equal(fa->data, fb->data, fa->data_len);
+		assert_int_equal(fa->replaced, fb->replaced);
+		assert_int_equal(fa->replaced_by, fb->replaced_by);
+		assert_int_equal(fa->was, fb->was);
+		assert_opt_string_equal(fa->was_link, fb->was_link);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {
 		assert_true(a->sigactions[i].handler == b->sigactions[i].handler);
@@ -1071,6 +1097,20 @@ enum crafted_case {
 	FD_KIND_OUT_OF_RANGE,
 	FD_SHARES_UNKNOWN,
 	FDS_UNSORTED,
+	FD_REPLACED_ACTION_UNKNOWN,
+	FD_REPLACED_BY_UNKNOWN,
+	FD_ORIGIN_UNKNOWN,
+	FD_REPLACED_WITHOUT_ORIGIN,
+	FD_CARRIED_WITH_ORIGIN,
+	FD_CLOSED_KIND_NOT_REPLACED,
+	FD_ACTION_DOES_NOT_GIVE_KIND,
+	FD_NULL_NOT_DEV_NULL,
+	FD_STDIO_ABOVE_2,
+	FD_BROKEN_PIPE_BOTH_WAYS,
+	FD_BROKEN_SOCKET_TYPE,
+	FD_SHARES_CLOSED,
+	FD_CLOSED_WITH_PATH,
+	FD_ORIGIN_LINK_TOO_LONG,
 	SIGNAL_COUNT_WRONG,
 	SHARED_PENDING_BAD_SIGNO,
 	THREAD_STOP_KIND_OUT_OF_RANGE,
@@ -1098,6 +1138,49 @@ enum crafted_case {
 	NO_END,
 	NCASES
 };
+
+/* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
+struct fd_layout {
+	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link;
+};
+
+static size_t skip_string(const uint8_t *at)
+{
+	return 4 + bm_load_le32(at);
+}
+
+static struct fd_layout fd_entry(const struct raw_section *fds, uint32_t index)
+{
+	struct fd_layout l = {0};
+	size_t at = 4;
+	for (uint32_t i = 0; i <= index; i++) {
+		assert_true(at < fds->len);
+		l.start = at;
+		l.kind = at + 4;
+		l.flags = at + 8;
+		l.shares = at + 20;
+		l.path = at + 36;
+		size_t after_path = l.path + skip_string(fds->payload + l.path);
+		l.object_flags = after_path + 32 + 8;
+		size_t data_len_at = l.object_flags + 4;
+		l.replaced = data_len_at + 4 + bm_load_le32(fds->payload + data_len_at);
+		l.replaced_by = l.replaced + 4;
+		l.was = l.replaced_by + 4;
+		l.was_link = l.was + 4;
+		at = l.was_link + skip_string(fds->payload + l.was_link);
+	}
+	return l;
+}
+
+/* The index of descriptor FD in P. */
+static uint32_t fd_index(const struct bm_process *p, int32_t fd)
+{
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd == fd)
+			return i;
+	fail_msg("no fd %d", fd);
+	return 0;
+}
 
 static const char *craft(struct raw_image *ri, const struct bm_process *p, enum crafted_case c, bool *fix_end)
 {
@@ -1171,6 +1254,57 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 		bm_store_le32(at, 1);
 		return "descriptor 1 does not follow 2 in ascending order";
 	}
+	case FD_REPLACED_ACTION_UNKNOWN:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced, 5);
+		return "descriptor entry 7 (fd 251): replacement action 5 is not known";
+	case FD_REPLACED_BY_UNKNOWN:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced_by, 2);
+		return "replacing option 2 is not known";
+	case FD_ORIGIN_UNKNOWN:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 252)).was, BM_ORIGIN_MAX + 1);
+		return "original kind 17 is not known";
+	case FD_REPLACED_WITHOUT_ORIGIN:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 252)).was, 0);
+		return "(fd 252): replaced without what it was";
+	case FD_CARRIED_WITH_ORIGIN:
+		bm_store_le32(fds->payload + fd_entry(fds, 0).was, BM_ORIGIN_PIPE);
+		return "(fd 0): not replaced, yet with what it was";
+	case FD_CLOSED_KIND_NOT_REPLACED:
+		bm_store_le32(fds->payload + fd_entry(fds, 0).kind, BM_FD_CLOSED);
+		return "(fd 0): descriptor of kind 7 that no policy replaced";
+	case FD_ACTION_DOES_NOT_GIVE_KIND:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced, BM_FD_TO_FILE);
+		return "replacement action 3 cannot give a descriptor of kind 3";
+	case FD_NULL_NOT_DEV_NULL: {
+		/* /dev/null -> /dev/zero, the same length */
+		struct fd_layout l = fd_entry(fds, fd_index(p, 251));
+		memcpy(fds->payload + l.path + 4, "/dev/zero", 9);
+		return "(fd 251): replaced by null, yet its path is /dev/zero";
+	}
+	case FD_STDIO_ABOVE_2:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced_by, BM_FD_BY_STDIO_OPTION);
+		return "(fd 251): --stdio cannot have replaced it";
+	case FD_BROKEN_PIPE_BOTH_WAYS:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 254)).flags, O_RDWR);
+		return "(fd 254): broken pipe end with access mode 2, neither read nor write";
+	case FD_BROKEN_SOCKET_TYPE:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 255)).object_flags, SOCK_RAW);
+		return "(fd 255): broken socket of type 3, not stream, datagram or seqpacket";
+	case FD_SHARES_CLOSED:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 253)).shares, 252);
+		return "(fd 253): shares its open file with 252, which is not a lower open descriptor";
+	case FD_CLOSED_WITH_PATH: {
+		/* fd 252's path (absent) becomes "x", one byte more in the payload. */
+		struct fd_layout l = fd_entry(fds, fd_index(p, 252));
+		memmove(fds->payload + l.path + 5, fds->payload + l.path + 4, fds->len - l.path - 4);
+		bm_store_le32(fds->payload + l.path, 1);
+		fds->payload[l.path + 4] = 'x';
+		fds->len++;
+		return "(fd 252): descriptor of kind 7 with a path";
+	}
+	case FD_ORIGIN_LINK_TOO_LONG:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 255)).was_link, 5000);
+		return "original link";
 	case SIGNAL_COUNT_WRONG:
 		bm_store_le32(sigs->payload, 63);
 		return "signal count 63 is not 64";
@@ -1304,13 +1438,75 @@ static void test_unknown_version(void **state)
 	small_image(&img);
 	bm_store_le32(img.data + 8, 7);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
-	assert_rejected(img.data, img.len, "image version 7 is not supported (this binmig reads version 1)");
+	assert_rejected(img.data, img.len, "image version 7 is not supported (this binmig reads versions 1 to 2)");
+	bm_store_le32(img.data + 8, 0);
+	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
+	assert_rejected(img.data, img.len, "image version 0 is not supported");
+	bm_store_le32(img.data + 8, 3);
+	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
+	assert_rejected(img.data, img.len, "image version 3 is not supported");
 	/* Flags in the file header are reserved. */
-	bm_store_le32(img.data + 8, 1);
+	bm_store_le32(img.data + 8, 2);
 	bm_store_le32(img.data + 12, 2);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
 	assert_rejected(img.data, img.len, "unknown flags 0x2");
 	bm_wbuf_free(&img);
+}
+
+/* Version 1, written before descriptor policies existed, is the same
+ * but for the four fields at the end of each descriptor entry: it is
+ * still read, and means that no descriptor was replaced. */
+static void test_version_1_is_still_read(void **state)
+{
+	(void)state;
+	/* The full process without its replaced descriptors, which version 1 cannot hold. */
+	struct bm_process q;
+	make_process(&q, true);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < q.nfds; i++) {
+		if (q.fds[i].replaced) {
+			free(q.fds[i].path);
+			free(q.fds[i].was_link);
+			continue;
+		}
+		q.fds[kept++] = q.fds[i];
+	}
+	q.nfds = kept;
+	struct bm_wbuf img;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	struct raw_image v1;
+	split_image(&img, &v1);
+	bm_wbuf_free(&img);
+	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
+	for (uint32_t i = q.nfds; i-- > 0;) {
+		struct fd_layout l = fd_entry(fds, i);
+		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
+		size_t end = l.was_link + 4, cut = end - l.replaced;
+		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
+		fds->len -= (uint32_t)cut;
+	}
+	bm_store_le32(v1.file_header + 8, 1);
+	bm_store_le32(v1.file_header + 16, bm_crc32c(0, v1.file_header, 16));
+	assemble(&v1, &img, true);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, 1);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(&q, &got);
+	struct bm_page_run run;
+	assert_int_equal(bm_image_next_pages(&r, &run), 0);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	/* A version 1 image cannot name the kinds only a policy gives. */
+	bm_store_le32(fds->payload + fd_entry(fds, 0).kind, BM_FD_CLOSED);
+	bm_wbuf_free(&img);
+	assemble(&v1, &img, true);
+	assert_rejected(img.data, img.len, "descriptor of kind 7 that no policy replaced");
+	bm_wbuf_free(&img);
+	free_raw_image(&v1);
+	bm_process_free(&q);
 }
 
 static void test_error_messages_name_section_and_place(void **state)
@@ -1641,6 +1837,7 @@ int main(int argc, char **argv)
 		TEST(test_random_damage_with_valid_crc_never_crashes),
 		TEST(test_bad_magic),
 		TEST(test_unknown_version),
+		TEST(test_version_1_is_still_read),
 		TEST(test_error_messages_name_section_and_place),
 		TEST(test_writer_refuses_what_the_reader_would_reject),
 		TEST(test_writer_enforces_order_and_run_limits),
