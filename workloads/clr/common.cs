@@ -41,6 +41,10 @@ namespace Binmig.Workloads
         public bool Flip, ExpectSet;
         public ulong FlipAt, Expect;
         public string Dir;
+        // --until PATH or null; with it, Work is one batch.
+        public string Until;
+        // Units to do: Work, raised a batch at a time by Extend.
+        public ulong Limit;
 
         public static Options Parse(Spec spec, string[] args)
         {
@@ -76,6 +80,11 @@ namespace Binmig.Workloads
                         throw new UsageException("--dir needs a path");
                     o.Dir = value;
                     break;
+                case "--until":
+                    if (string.IsNullOrEmpty(value))
+                        throw new UsageException("--until needs a path");
+                    o.Until = value;
+                    break;
                 case "--threads":
                     if ((spec.Accepts & Accepts.Threads) == 0)
                         throw new UsageException(spec.Name + " does not take --threads");
@@ -108,7 +117,26 @@ namespace Binmig.Workloads
                 throw new UsageException("--file-mib must be between 1 and " + MaxMemMib);
             if (o.Flip && o.FlipAt > o.Work)
                 throw new UsageException(string.Format("--flip-at {0} is beyond --work {1}", o.FlipAt, o.Work));
+            // Batches of nothing would poll the path in a busy loop.
+            if (o.Until != null && o.Work == 0)
+                throw new UsageException("--until needs a --work of at least 1");
+            o.Limit = o.Work;
             return o;
+        }
+
+        // Called once the first Limit units are done.  Returns false when the
+        // work is finished: always without --until, and with it once the path
+        // exists (a file or a directory: what access(2) says in the native
+        // workloads; checked per batch, never per unit).  Otherwise raises
+        // Limit by a batch of Work units and returns true: the same
+        // computation goes on, so a run that ends after M units computes, and
+        // writes, what a run with --work M does.
+        public bool Extend()
+        {
+            if (Until == null || File.Exists(Until) || Directory.Exists(Until))
+                return false;
+            Limit += Work;
+            return true;
         }
 
         static ulong Number(string name, string text, bool hex)
@@ -140,11 +168,16 @@ namespace Binmig.Workloads
             w.WriteLine("  --seed N         seed of all generated data (default 1)\n" +
                         "  --dir PATH       directory of its files, created if missing\n" +
                         "                   (default {0})\n" +
+                        "  --until PATH     --work N becomes a batch: after every N units, finish if\n" +
+                        "                   PATH exists, else go on with N more; prints `units M`\n" +
+                        "                   (M = K*N), and the result and files of --work M\n" +
                         "  --expect HEX     exit 1 unless the result is HEX\n" +
                         "  --flip-at N      debug: flip one byte of a file it wrote after N units\n" +
+                        "                   (N at most --work)\n" +
                         "  --help           this text\n\n" +
-                        "Prints `ready` once initialised, then `result HEX` when done; the result\n" +
-                        "covers the contents of every file it wrote.\n" +
+                        "Prints `ready` once initialised, then `result HEX` when done (with --until,\n" +
+                        "`units M` just before it); the result covers the contents of every file it\n" +
+                        "wrote.\n" +
                         "Exit codes: 0 ok, 1 result differs from --expect, 2 bad usage, 3 failure.",
                         Path.Combine(Path.GetTempPath(), "binmig-" + spec.Name));
         }
@@ -205,6 +238,8 @@ namespace Binmig.Workloads
                 Console.Error.WriteLine("{0}: {1}", spec.Name, e.Message);
                 return (int)ExitCode.Failure;
             }
+            if (o.Until != null)
+                Console.Out.WriteLine("units {0}", o.Limit);
             Console.Out.WriteLine("result {0:x16}", result);
             Console.Out.Flush();
             if (o.ExpectSet && o.Expect != result) {
