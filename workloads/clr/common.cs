@@ -7,6 +7,7 @@
 using System;
 using System.IO;
 using System.Text;
+using System.Threading;
 
 namespace Binmig.Workloads
 {
@@ -180,6 +181,58 @@ namespace Binmig.Workloads
                         "wrote.\n" +
                         "Exit codes: 0 ok, 1 result differs from --expect, 2 bad usage, 3 failure.",
                         Path.Combine(Path.GetTempPath(), "binmig-" + spec.Name));
+        }
+    }
+
+    // Where the threads of a workload meet at the end of each batch: the last
+    // one to arrive calls Options.Extend, once for all of them, so they agree
+    // on one limit.  (Not System.Threading.Barrier: it lives in System.dll,
+    // and the workloads reference mscorlib only.)  A thread that fails
+    // leaves, so that the others do not wait for it, and the run ends at the
+    // next meeting.
+    sealed class BatchGate
+    {
+        readonly Options o;
+        int members, arrived;
+        ulong meeting;
+        bool finished, failed;
+
+        public BatchGate(Options o, int members)
+        {
+            this.o = o;
+            this.members = members;
+        }
+
+        // Called by each thread when it has done its part of the units below
+        // o.Limit.  Returns true when another batch follows (o.Limit is
+        // raised), false when the work is finished.
+        public bool Next()
+        {
+            lock (this) {
+                ulong mine = meeting;
+                if (++arrived == members)
+                    Decide();
+                while (meeting == mine)
+                    Monitor.Wait(this);
+                return !finished;
+            }
+        }
+
+        public void Leave()
+        {
+            lock (this) {
+                failed = true;
+                if (--members == arrived && arrived > 0)
+                    Decide();
+            }
+        }
+
+        void Decide()
+        {
+            finished = failed || !o.Extend();
+            arrived = 0;
+            meeting++;
+            Monitor.PulseAll(this);
         }
     }
 
