@@ -218,7 +218,7 @@ int main(int argc, char **argv)
 	if (s.phase_finished)
 		finish_phase(&s, s.phase_finished);
 	if (opts.flip && opts.flip_at == opts.limit)
-		wl_flip_byte(&spec, (unsigned char *)s.records + 7, "the records", 7, opts.work);
+		wl_flip_byte(&spec, (unsigned char *)s.records + 7, "the records", 7, opts.limit);
 	uint64_t digest = wl_fold(s.digest, s.records, s.nblocks * BLOCK_BYTES);
 
 	uint64_t sorted_prefix = 1;
