@@ -7,6 +7,7 @@
 using System;
 using System.IO;
 using System.Text;
+using System.Threading;
 
 namespace Binmig.Workloads
 {
@@ -41,6 +42,10 @@ namespace Binmig.Workloads
         public bool Flip, ExpectSet;
         public ulong FlipAt, Expect;
         public string Dir;
+        // --until PATH or null; with it, Work is one batch.
+        public string Until;
+        // Units to do: Work, raised a batch at a time by Extend.
+        public ulong Limit;
 
         public static Options Parse(Spec spec, string[] args)
         {
@@ -76,6 +81,11 @@ namespace Binmig.Workloads
                         throw new UsageException("--dir needs a path");
                     o.Dir = value;
                     break;
+                case "--until":
+                    if (string.IsNullOrEmpty(value))
+                        throw new UsageException("--until needs a path");
+                    o.Until = value;
+                    break;
                 case "--threads":
                     if ((spec.Accepts & Accepts.Threads) == 0)
                         throw new UsageException(spec.Name + " does not take --threads");
@@ -108,7 +118,26 @@ namespace Binmig.Workloads
                 throw new UsageException("--file-mib must be between 1 and " + MaxMemMib);
             if (o.Flip && o.FlipAt > o.Work)
                 throw new UsageException(string.Format("--flip-at {0} is beyond --work {1}", o.FlipAt, o.Work));
+            // Batches of nothing would poll the path in a busy loop.
+            if (o.Until != null && o.Work == 0)
+                throw new UsageException("--until needs a --work of at least 1");
+            o.Limit = o.Work;
             return o;
+        }
+
+        // Called once the first Limit units are done.  Returns false when the
+        // work is finished: always without --until, and with it once the path
+        // exists (a file or a directory: what access(2) says in the native
+        // workloads; checked per batch, never per unit).  Otherwise raises
+        // Limit by a batch of Work units and returns true: the same
+        // computation goes on, so a run that ends after M units computes, and
+        // writes, what a run with --work M does.
+        public bool Extend()
+        {
+            if (Until == null || File.Exists(Until) || Directory.Exists(Until))
+                return false;
+            Limit += Work;
+            return true;
         }
 
         static ulong Number(string name, string text, bool hex)
@@ -140,13 +169,70 @@ namespace Binmig.Workloads
             w.WriteLine("  --seed N         seed of all generated data (default 1)\n" +
                         "  --dir PATH       directory of its files, created if missing\n" +
                         "                   (default {0})\n" +
+                        "  --until PATH     --work N becomes a batch: after every N units, finish if\n" +
+                        "                   PATH exists, else go on with N more; prints `units M`\n" +
+                        "                   (M = K*N), and the result and files of --work M\n" +
                         "  --expect HEX     exit 1 unless the result is HEX\n" +
                         "  --flip-at N      debug: flip one byte of a file it wrote after N units\n" +
+                        "                   (N at most --work)\n" +
                         "  --help           this text\n\n" +
-                        "Prints `ready` once initialised, then `result HEX` when done; the result\n" +
-                        "covers the contents of every file it wrote.\n" +
+                        "Prints `ready` once initialised, then `result HEX` when done (with --until,\n" +
+                        "`units M` just before it); the result covers the contents of every file it\n" +
+                        "wrote.\n" +
                         "Exit codes: 0 ok, 1 result differs from --expect, 2 bad usage, 3 failure.",
                         Path.Combine(Path.GetTempPath(), "binmig-" + spec.Name));
+        }
+    }
+
+    // Where the threads of a workload meet at the end of each batch: the last
+    // one to arrive calls Options.Extend, once for all of them, so they agree
+    // on one limit.  (Not System.Threading.Barrier: it lives in System.dll,
+    // and the workloads reference mscorlib only.)  A thread that fails
+    // leaves, so that the others do not wait for it, and the run ends at the
+    // next meeting.
+    sealed class BatchGate
+    {
+        readonly Options o;
+        int members, arrived;
+        ulong meeting;
+        bool finished, failed;
+
+        public BatchGate(Options o, int members)
+        {
+            this.o = o;
+            this.members = members;
+        }
+
+        // Called by each thread when it has done its part of the units below
+        // o.Limit.  Returns true when another batch follows (o.Limit is
+        // raised), false when the work is finished.
+        public bool Next()
+        {
+            lock (this) {
+                ulong mine = meeting;
+                if (++arrived == members)
+                    Decide();
+                while (meeting == mine)
+                    Monitor.Wait(this);
+                return !finished;
+            }
+        }
+
+        public void Leave()
+        {
+            lock (this) {
+                failed = true;
+                if (--members == arrived && arrived > 0)
+                    Decide();
+            }
+        }
+
+        void Decide()
+        {
+            finished = failed || !o.Extend();
+            arrived = 0;
+            meeting++;
+            Monitor.PulseAll(this);
         }
     }
 
@@ -205,6 +291,8 @@ namespace Binmig.Workloads
                 Console.Error.WriteLine("{0}: {1}", spec.Name, e.Message);
                 return (int)ExitCode.Failure;
             }
+            if (o.Until != null)
+                Console.Out.WriteLine("units {0}", o.Limit);
             Console.Out.WriteLine("result {0:x16}", result);
             Console.Out.Flush();
             if (o.ExpectSet && o.Expect != result) {

@@ -64,14 +64,14 @@ namespace Binmig.Workloads
             ulong digest = 0, done = 0;
             if (o.Flip && o.FlipAt == 0)
                 Wl.FlipFileByte(spec, files[0], 0, "a.dat", 0);
-            while (done < o.Work) {
+            while (done < o.Limit || o.Extend()) {
                 ulong pass = done / blocksPerFile, first = done % blocksPerFile;
                 FileStream src = files[pass % 2], dst = files[(pass + 1) % 2];
                 if (first == 0) {
                     src.Seek(0, SeekOrigin.Begin);
                     dst.Seek(0, SeekOrigin.Begin);
                 }
-                ulong count = Math.Min(windowBlocks, Math.Min(blocksPerFile - first, o.Work - done));
+                ulong count = Math.Min(windowBlocks, Math.Min(blocksPerFile - first, o.Limit - done));
                 int offset;
                 for (ulong i = 0; i < count; i++) {
                     byte[] block = window.Block((long)i, BlockBytes, out offset);

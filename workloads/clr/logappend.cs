@@ -9,7 +9,11 @@
 // comparing both with the tail of the log it keeps in memory: a ring of
 // --mem/T MiB, the memory the workload holds.  Each thread's digest folds
 // what it read back and any mismatches; the result folds the digests in
-// thread order, the totals (kept under a lock) and every log file.
+// thread order, the totals (kept under a lock) and every log file.  With
+// --until the lines are dealt out a batch at a time and the threads meet at
+// a BatchGate after each batch, which sets one limit for all of them; a
+// thread's file and digest depend only on the lines it writes, so its work
+// is that of --work M whatever the batches.
 using System;
 using System.IO;
 using System.Text;
@@ -130,19 +134,21 @@ namespace Binmig.Workloads
             Wl.FlipFileByte(LogAppend.spec, writer, written - 2, Name, afterUnits);
         }
 
-        public void Run()
+        public void Run(BatchGate gate)
         {
-            ulong threads = o.Threads, mine = 0;
-            for (ulong seq = (ulong)index; seq < o.Work; seq += threads) {
-                Append(Format(seq));
-                mine++;
-                if (o.Flip && seq + 1 == o.FlipAt)
-                    Flip(o.FlipAt);
-                if (mine % FlushEvery == 0)
-                    writer.Flush();
-                if (mine % VerifyEvery == 0)
-                    Verify();
-            }
+            ulong threads = o.Threads, mine = 0, seq = (ulong)index;
+            do {
+                for (ulong end = o.Limit; seq < end; seq += threads) {
+                    Append(Format(seq));
+                    mine++;
+                    if (o.Flip && seq + 1 == o.FlipAt)
+                        Flip(o.FlipAt);
+                    if (mine % FlushEvery == 0)
+                        writer.Flush();
+                    if (mine % VerifyEvery == 0)
+                        Verify();
+                }
+            } while (gate.Next());
             Verify();
         }
 
@@ -192,15 +198,17 @@ namespace Binmig.Workloads
             Wl.Ready();
 
             var workers = new Thread[threads];
+            var gate = new BatchGate(o, threads);
             Exception failure = null;
             for (int t = 0; t < threads; t++) {
                 LogWriter w = writers[t];
                 workers[t] = new Thread(() => {
                     try {
-                        w.Run();
+                        w.Run(gate);
                     } catch (Exception e) {
                         lock (totals)
                             failure = failure ?? e;
+                        gate.Leave();
                     }
                 });
                 workers[t].Start();

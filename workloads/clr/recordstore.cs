@@ -211,7 +211,7 @@ namespace Binmig.Workloads
             Wl.Ready();
 
             ulong digest = 0, corrupt = 0, pick = Wl.Stream(o.Seed, 2);
-            for (ulong unit = 0; unit <= o.Work; unit++) {
+            for (ulong unit = 0; unit <= o.Limit; unit++) {
                 if (o.Flip && unit == o.FlipAt) {
                     // Corruption on disk under a page the pool does not hold.
                     long target = (long)(unit % (ulong)store.Pages);
@@ -221,7 +221,7 @@ namespace Binmig.Workloads
                         Wl.FlipFileByte(spec, file, at, "store.dat", unit);
                     }
                 }
-                if (unit == o.Work)
+                if (unit == o.Limit && !o.Extend())
                     break;
                 long r = (long)(Wl.Rand(ref pick) % (ulong)records);
                 lock (store) {

@@ -145,7 +145,7 @@ namespace Binmig.Workloads
             var countsFile = Wl.OpenNew(o, "counts.txt", 4096);
             Wl.Ready();
 
-            for (ulong unit = 0; unit < o.Work; unit++) {
+            for (ulong unit = 0; unit < o.Limit || o.Extend(); unit++) {
                 Shard shard = shards[unit % o.Threads];
                 int offset;
                 byte[] room = shard.Room(out offset);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static void print_help(const struct wl_spec *spec)
 {
@@ -25,10 +26,15 @@ static void print_help(const struct wl_spec *spec)
 		       " (default %" PRIu64 ")\n",
 		       spec->default_threads);
 	printf("  --seed N       seed of all generated data (default 1)\n"
+	       "  --until PATH   --work N becomes a batch: after every N units, finish if PATH\n"
+	       "                 exists, else go on with N more; prints `units M` (M = K*N)\n"
+	       "                 and the result that a run with --work M gives\n"
 	       "  --expect HEX   exit 1 unless the result is HEX\n"
 	       "  --flip-at N    debug: flip one byte of the state after N units of work\n"
+	       "                 (N at most --work)\n"
 	       "  --help         this text\n\n"
-	       "Prints `ready` once initialised, then `result HEX` when done.\n"
+	       "Prints `ready` once initialised, then `result HEX` when done (with --until,\n"
+	       "`units M` just before it).\n"
 	       "Exit codes: 0 ok, 1 result differs from --expect, 2 bad usage, 3 failure.\n");
 }
 
@@ -91,6 +97,10 @@ void wl_parse(const struct wl_spec *spec, int argc, char **argv, struct wl_optio
 			opts->work = parse_number(spec, name, value, 10);
 		} else if (strcmp(name, "--seed") == 0) {
 			opts->seed = parse_number(spec, name, value, 10);
+		} else if (strcmp(name, "--until") == 0) {
+			if (!value || !*value)
+				usage_error(spec, "--until needs a path");
+			opts->until = value;
 		} else if (strcmp(name, "--expect") == 0) {
 			if (value && (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')))
 				value += 2;
@@ -131,6 +141,18 @@ void wl_parse(const struct wl_spec *spec, int argc, char **argv, struct wl_optio
 	if (opts->flip && opts->flip_at > opts->work)
 		usage_error(spec, "--flip-at %" PRIu64 " is beyond --work %" PRIu64, opts->flip_at,
 			    opts->work);
+	/* Batches of nothing would poll PATH in a busy loop. */
+	if (opts->until && opts->work == 0)
+		usage_error(spec, "--until needs a --work of at least 1");
+	opts->limit = opts->work;
+}
+
+bool wl_extend(struct wl_options *opts)
+{
+	if (!opts->until || access(opts->until, F_OK) == 0)
+		return false;
+	opts->limit += opts->work;
+	return true;
 }
 
 void wl_ready(void)
@@ -141,6 +163,8 @@ void wl_ready(void)
 
 int wl_finish(const struct wl_spec *spec, const struct wl_options *opts, uint64_t result)
 {
+	if (opts->until)
+		printf("units %" PRIu64 "\n", opts->limit);
 	printf("result %016" PRIx64 "\n", result);
 	fflush(stdout);
 	if (opts->expect_set && opts->expect != result) {

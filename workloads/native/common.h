@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Options a workload may accept besides --work, --seed, --expect, --flip-at
- * and --help, which all of them take. */
+/* Options a workload may accept besides --work, --seed, --until, --expect,
+ * --flip-at and --help, which all of them take. */
 enum wl_option_bits {
 	WL_OPT_MEM = 1u << 0,
 	WL_OPT_THREADS = 1u << 1,
@@ -47,7 +47,9 @@ struct wl_spec {
 };
 
 struct wl_options {
-	uint64_t work;
+	uint64_t work;      /* --work: all the work, or with --until one batch */
+	const char *until;  /* --until PATH, or NULL */
+	uint64_t limit;     /* units to do: --work, raised a batch at a time by wl_extend */
 	uint64_t mem_mib;
 	uint64_t threads;
 	uint64_t seed;
@@ -69,7 +71,16 @@ void wl_parse(const struct wl_spec *spec, int argc, char **argv, struct wl_optio
 /* Prints `ready` and flushes it. */
 void wl_ready(void);
 
-/* Prints `result HEX`, compares with --expect and returns the exit code. */
+/* Called once the first opts->limit units are done.  Returns false when the
+ * work is finished: always without --until, and with it once PATH exists
+ * (one access(2), so per batch, never per unit).  Otherwise raises
+ * opts->limit by a batch of --work units and returns true: the same
+ * computation goes on, so a run that ends after M units computes what a run
+ * with --work M does. */
+bool wl_extend(struct wl_options *opts);
+
+/* Prints `units M` (with --until) and `result HEX`, compares with --expect
+ * and returns the exit code. */
 int wl_finish(const struct wl_spec *spec, const struct wl_options *opts, uint64_t result);
 
 /* Reports a failure on stderr and exits WL_EXIT_FAILURE. */

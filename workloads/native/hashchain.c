@@ -160,13 +160,13 @@ int main(int argc, char **argv)
 	wl_ready();
 
 	uint8_t chain[32] = { 0 };
-	for (uint64_t unit = 0; unit <= opts.work; unit++) {
+	for (uint64_t unit = 0; unit <= opts.limit; unit++) {
 		if (opts.flip && unit == opts.flip_at) {
 			uint64_t block = unit ? (unit - 1) % nblocks : 0;
 			uint64_t offset = block * BLOCK_BYTES + (unit * 65537) % BLOCK_BYTES;
 			wl_flip_byte(&spec, (unsigned char *)buffer + offset, "the buffer", offset, unit);
 		}
-		if (unit == opts.work)
+		if (unit == opts.limit && !wl_extend(&opts))
 			break;
 		uint8_t *block = (uint8_t *)buffer + (unit % nblocks) * BLOCK_BYTES;
 		struct sha256 s;

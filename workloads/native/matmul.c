@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 
 	uint64_t pick = wl_stream(opts.seed, 1);
 	uint64_t digest = 0, last_written = 0;
-	for (uint64_t unit = 0; unit <= opts.work; unit++) {
+	for (uint64_t unit = 0; unit <= opts.limit; unit++) {
 		if (opts.flip && unit == opts.flip_at) {
 			/* Byte 5 of a double: high mantissa bits, a change no
 			 * later rounding can absorb. */
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 			uint64_t offset = last_written * TILE_BYTES + element * sizeof(double) + 5;
 			wl_flip_byte(&spec, (unsigned char *)tiles + offset, "the tiles", offset, unit);
 		}
-		if (unit == opts.work)
+		if (unit == opts.limit && !wl_extend(&opts))
 			break;
 		uint64_t a = wl_rand(&pick) % ntiles, b = wl_rand(&pick) % ntiles;
 		uint64_t c = wl_rand(&pick) % ntiles;

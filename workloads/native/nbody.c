@@ -9,7 +9,11 @@
  * no locks are needed and the result does not depend on T or on
  * scheduling.  Each cluster keeps its own digest, folded over its state
  * after every step; the result folds those in cluster order, then all the
- * clusters' memory. */
+ * clusters' memory.
+ *
+ * With --until the threads work in batches of --work units and meet at a
+ * barrier after each: one of them decides whether another batch follows,
+ * the others wait for that decision, so they all stop at the same unit. */
 #include "common.h"
 
 #include <math.h>
@@ -46,7 +50,9 @@ struct ensemble {
 	struct cluster *clusters;
 	uint64_t *digests; /* one per cluster */
 	uint64_t nclusters;
-	const struct wl_options *opts;
+	struct wl_options *opts;
+	pthread_barrier_t batch_end; /* where the threads meet after each batch */
+	bool finished;		     /* set at the barrier: no batch follows */
 };
 
 struct worker {
@@ -109,32 +115,46 @@ static void cluster_step(struct cluster *c)
 	}
 }
 
+/* --flip-at: before the step of unit, or after all of them, in the cluster
+ * that unit steps. */
+static void flip(struct ensemble *e, uint64_t unit)
+{
+	/* Byte 5 of a velocity: high mantissa bits. */
+	uint64_t offset = unit % e->nclusters * sizeof(struct cluster) +
+			  offsetof(struct cluster, vx) + (unit % BODIES) * sizeof(double) + 5;
+	wl_flip_byte(&spec, (unsigned char *)e->clusters + offset, "the clusters", offset, unit);
+}
+
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct ensemble *e = w->ensemble;
 	const struct wl_options *opts = e->opts;
-	uint64_t threads = opts->threads;
+	uint64_t threads = opts->threads, n = e->nclusters;
 
-	/* Units of this thread's clusters, in increasing order: cluster c
-	 * runs units c, c + n, c + 2n, ... */
-	for (uint64_t first = w->index; first < e->nclusters; first += threads) {
-		struct cluster *c = &e->clusters[first];
-		for (uint64_t unit = first; unit <= opts->work; unit += e->nclusters) {
-			if (opts->flip && unit == opts->flip_at) {
-				/* Byte 5 of a velocity: high mantissa bits. */
-				uint64_t offset = first * sizeof(*c) + offsetof(struct cluster, vx) +
-						  (unit % BODIES) * sizeof(double) + 5;
-				wl_flip_byte(&spec, (unsigned char *)e->clusters + offset, "the clusters",
-					     offset, unit);
+	for (uint64_t begin = 0;;) {
+		/* Units [begin, end) of this thread's clusters, in increasing
+		 * order: cluster c runs units c, c + n, c + 2n, ... */
+		uint64_t end = opts->limit;
+		for (uint64_t first = w->index; first < n; first += threads) {
+			struct cluster *c = &e->clusters[first];
+			/* Its first unit at or after begin. */
+			uint64_t unit = begin + (first + n - begin % n) % n;
+			for (; unit < end; unit += n) {
+				if (opts->flip && unit == opts->flip_at)
+					flip(e, unit);
+				cluster_step(c);
+				e->digests[first] = wl_fold(e->digests[first], c, sizeof(*c));
 			}
-			if (unit == opts->work)
-				break;
-			cluster_step(c);
-			e->digests[first] = wl_fold(e->digests[first], c, sizeof(*c));
 		}
+		/* Once every thread is here, one decides for all of them. */
+		if (pthread_barrier_wait(&e->batch_end) == PTHREAD_BARRIER_SERIAL_THREAD)
+			e->finished = !wl_extend(e->opts);
+		pthread_barrier_wait(&e->batch_end);
+		if (e->finished)
+			return NULL;
+		begin = end;
 	}
-	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -151,16 +171,21 @@ int main(int argc, char **argv)
 		e.digests[i] = i;
 	}
 	struct worker workers[WL_MAX_THREADS];
+	int err = pthread_barrier_init(&e.batch_end, NULL, (unsigned)opts.threads);
+	if (err)
+		wl_die(&spec, "pthread_barrier_init: %s", strerror(err));
 	wl_ready();
 
 	for (uint64_t t = 0; t < opts.threads; t++) {
 		workers[t] = (struct worker){ .ensemble = &e, .index = t };
-		int err = pthread_create(&workers[t].thread, NULL, worker_run, &workers[t]);
+		err = pthread_create(&workers[t].thread, NULL, worker_run, &workers[t]);
 		if (err)
 			wl_die(&spec, "pthread_create: %s", strerror(err));
 	}
 	for (uint64_t t = 0; t < opts.threads; t++)
 		pthread_join(workers[t].thread, NULL);
+	if (opts.flip && opts.flip_at == opts.limit)
+		flip(&e, opts.flip_at);
 
 	uint64_t digest = 0;
 	for (uint64_t i = 0; i < e.nclusters; i++)

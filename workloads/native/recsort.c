@@ -13,7 +13,13 @@
  * unit stores the digest of its sorted window in its pair's slot, and the
  * thread that completes a phase folds the slots in pair order, so the
  * result does not depend on --threads or on scheduling.  Keys compare with
- * the unique id as tie-break, so every sort has exactly one answer. */
+ * the unique id as tie-break, so every sort has exactly one answer.
+ *
+ * With --until the units are handed out in batches of --work: the thread
+ * that finishes a batch's last unit decides, under the mutex, whether
+ * another batch follows, and threads that find the batch handed out wait
+ * for that decision.  A batch may end inside a phase, which then simply goes
+ * on; only the phase the whole run stops in is folded part way. */
 #include "common.h"
 
 #include <inttypes.h>
@@ -49,10 +55,12 @@ struct sorter {
 	struct record *records;
 	uint64_t nblocks;
 	uint64_t pairs_even, pairs_odd; /* windows in even and odd phases */
-	const struct wl_options *opts;
+	struct wl_options *opts; /* its limit too is guarded by lock */
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t phase_done;
+	pthread_cond_t batch_done; /* the limit was raised or made final */
+	bool final;		   /* no batch follows the running one */
 	uint64_t next_unit;
 	uint64_t phase;		 /* the phase now running */
 	uint64_t phase_first;	 /* its first unit */
@@ -132,8 +140,15 @@ static void *worker_run(void *arg)
 	struct sorter *s = w->sorter;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->next_unit < s->opts->work) {
+	for (;;) {
 		uint64_t unit = s->next_unit;
+		if (unit == s->opts->limit) {
+			if (s->final)
+				break;
+			/* The batch's last units still run: who finishes them decides. */
+			pthread_cond_wait(&s->batch_done, &s->lock);
+			continue;
+		}
 		if (unit >= s->phase_first + phase_pairs(s, s->phase)) {
 			/* Its phase has not started: the window may still move. */
 			pthread_cond_wait(&s->phase_done, &s->lock);
@@ -148,6 +163,10 @@ static void *worker_run(void *arg)
 		pthread_mutex_lock(&s->lock);
 		if (++s->phase_finished == phase_pairs(s, phase))
 			finish_phase(s, phase_pairs(s, phase));
+		if (!s->final && s->phase_first + s->phase_finished == s->opts->limit) {
+			s->final = !wl_extend(s->opts);
+			pthread_cond_broadcast(&s->batch_done);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -166,6 +185,10 @@ int main(int argc, char **argv)
 	s.slots = wl_alloc(&spec, s.pairs_even * sizeof(uint64_t));
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.phase_done, NULL);
+	pthread_cond_init(&s.batch_done, NULL);
+	/* Without --until the first limit is the last; with it --work is at
+	 * least 1, so some unit ends the first batch and decides. */
+	s.final = !opts.until;
 	uint64_t rng = wl_stream(opts.seed, 0);
 	for (uint64_t i = 0; i < s.nblocks * BLOCK_RECORDS; i++) {
 		struct record *r = &s.records[i];
@@ -194,8 +217,8 @@ int main(int argc, char **argv)
 	/* The last phase may have stopped part way: fold what it did. */
 	if (s.phase_finished)
 		finish_phase(&s, s.phase_finished);
-	if (opts.flip && opts.flip_at == opts.work)
-		wl_flip_byte(&spec, (unsigned char *)s.records + 7, "the records", 7, opts.work);
+	if (opts.flip && opts.flip_at == opts.limit)
+		wl_flip_byte(&spec, (unsigned char *)s.records + 7, "the records", 7, opts.limit);
 	uint64_t digest = wl_fold(s.digest, s.records, s.nblocks * BLOCK_BYTES);
 
 	uint64_t sorted_prefix = 1;

@@ -8,7 +8,12 @@
  * round the bitmap.  Before a slot is reused its old contents are folded
  * into the digest, so every bit ever held counts; the prime count of each
  * segment is folded too, and the bitmap at the end.  With --seed 0 the
- * total printed on stderr is pi(work * 2^21), a checkable number. */
+ * total printed on stderr is pi(work * 2^21), a checkable number.
+ *
+ * The small primes go up to the square root of the top of the last
+ * segment; with --until, where that top is not known in advance, they are
+ * computed again, for twice the units done so far, whenever a batch goes
+ * beyond them.  Having more of them than needed changes nothing. */
 #include "common.h"
 
 #include <inttypes.h>
@@ -101,6 +106,12 @@ static uint64_t sieve_segment(uint64_t *slot, uint64_t low, const uint32_t *prim
 	return count;
 }
 
+/* The odd primes that sieve the segments of the first units units. */
+static uint32_t *primes_for(uint64_t base, uint64_t units, uint64_t *count)
+{
+	return odd_primes_up_to(isqrt(base + units * SLOT_SPAN) + 1, count);
+}
+
 int main(int argc, char **argv)
 {
 	struct wl_options opts;
@@ -112,22 +123,30 @@ int main(int argc, char **argv)
 
 	uint64_t nslots = opts.mem_mib * WL_MIB / SLOT_BYTES;
 	uint64_t base = opts.seed << 32;
-	uint64_t top = base + opts.work * SLOT_SPAN;
-	uint64_t nprimes;
-	uint32_t *primes = odd_primes_up_to(isqrt(top) + 1, &nprimes);
+	uint64_t nprimes, primes_units = opts.work;
+	uint32_t *primes = primes_for(base, primes_units, &nprimes);
 	uint64_t *bitmap = wl_alloc(&spec, nslots * SLOT_BYTES);
 	memset(bitmap, 0xa5, nslots * SLOT_BYTES);
 	wl_ready();
 
 	uint64_t digest = 0, total = 0;
-	for (uint64_t unit = 0; unit <= opts.work; unit++) {
+	for (uint64_t unit = 0; unit <= opts.limit; unit++) {
 		if (opts.flip && unit == opts.flip_at) {
 			uint64_t slot = unit ? (unit - 1) % nslots : 0;
 			uint64_t offset = slot * SLOT_BYTES + (unit * 4099) % SLOT_BYTES;
 			wl_flip_byte(&spec, (unsigned char *)bitmap + offset, "the bitmap", offset, unit);
 		}
-		if (unit == opts.work)
-			break;
+		if (unit == opts.limit) {
+			if (!wl_extend(&opts))
+				break;
+			if (opts.limit > MAX_WORK)
+				wl_die(&spec, "--until: past 2^40 units, the most it can sieve");
+			if (opts.limit > primes_units) {
+				primes_units = 2 * opts.limit < MAX_WORK ? 2 * opts.limit : MAX_WORK;
+				free(primes);
+				primes = primes_for(base, primes_units, &nprimes);
+			}
+		}
 		uint64_t *slot = &bitmap[(unit % nslots) * (SLOT_BYTES / 8)];
 		digest = wl_fold(digest, slot, SLOT_BYTES);
 		uint64_t count = sieve_segment(slot, base + unit * SLOT_SPAN, primes, nprimes);
@@ -135,6 +154,7 @@ int main(int argc, char **argv)
 		total += count;
 	}
 	digest = wl_fold(digest, bitmap, nslots * SLOT_BYTES);
-	fprintf(stderr, "sieve: %" PRIu64 " primes in [%" PRIu64 ", %" PRIu64 ")\n", total, base, top);
+	fprintf(stderr, "sieve: %" PRIu64 " primes in [%" PRIu64 ", %" PRIu64 ")\n", total, base,
+		base + opts.limit * SLOT_SPAN);
 	return wl_finish(&spec, &opts, digest);
 }
