@@ -315,6 +315,29 @@ e2e_wait_exit() {
 	"$TOOLS/pidwait" "$1" "${2:-20}" || e2e_fail "process $1 did not exit within ${2:-20} s"
 }
 
+# e2e_until_result OUT TIMEOUT CMD...: a workload started with `--work
+# BATCH --until STOP` (workloads/README.md) has been told to finish (STOP
+# created) and has finished: its output OUT must be exactly `ready`,
+# `units M` and `result HEX`, and HEX must be the result of an unmigrated
+# run of CMD (the workload and its options, without --work and --until)
+# with --work M, run here and now within TIMEOUT seconds.  Whatever the
+# machine's speed, the workload was still working when it was told.  Sets
+# E2E_UNITS and E2E_RESULT.
+e2e_until_result() {
+	local out=$1 timeout=$2
+	shift 2
+	E2E_UNITS=$(sed -n 's/^units \([0-9][0-9]*\)$/\1/p' "$out")
+	E2E_RESULT=$(sed -n 's/^result \([0-9a-f]\{16\}\)$/\1/p' "$out")
+	[[ -n $E2E_UNITS && -n $E2E_RESULT && $(wc -l <"$out") == 3 && $(head -n 1 "$out") == ready ]] ||
+		{ e2e_show "$out" "$out.err"; e2e_fail "$(basename "$out") is not ready / units M / result HEX"; }
+	local ref=$E2E_TMP/reference-$E2E_UNITS.out status=0
+	timeout -k 5 "$timeout" "$@" --work "$E2E_UNITS" </dev/null >"$ref" 2>"$ref.err" || status=$?
+	((status == 0)) || { e2e_show "$ref.err"; e2e_fail "the unmigrated run of $E2E_UNITS units exited $status"; }
+	[[ $(tail -n 1 "$ref") == "result $E2E_RESULT" ]] ||
+		{ e2e_show "$out" "$ref"; e2e_fail "after $E2E_UNITS units the migrated run's result differs from the unmigrated run's"; }
+	e2e_log "the migrated run did $E2E_UNITS units; its result $E2E_RESULT is the unmigrated run's"
+}
+
 # e2e_expect_pass OUT: the program printed PASS as its last line, no FAIL,
 # and the file has no NUL bytes (which a lost stdout offset leaves behind).
 e2e_expect_pass() {

@@ -13,7 +13,6 @@
 # other checks.)
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 failures=0
 

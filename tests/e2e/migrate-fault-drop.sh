@@ -8,7 +8,6 @@
 # unmigrated run's result.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 
 drop() { # MODE N

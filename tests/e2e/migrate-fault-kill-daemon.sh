@@ -12,7 +12,6 @@
 # against a second serve this test starts there.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 HOLD_AT=$((8 << 20))
 SECOND_PORT=$((MIG_PORT + 1))

@@ -11,7 +11,6 @@
 # end, after the other checks.)
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 
 placeholder=$(mig_spawn B "$E2E_TMP/placeholder.out" --pid "$MIG_PID" sleep 300)

@@ -4,10 +4,8 @@
 # host A and finishes with the unmigrated run's result.  Also an address
 # of the hosts' link that no host has (nothing answers ARP): the connect
 # fails within its 10 s limit, with the same outcome.
-MIG_WORK=${MIG_WORK:-30000}
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 
 what="no daemon on ${MIG_ADDR[B]}:$((MIG_PORT + 1))"

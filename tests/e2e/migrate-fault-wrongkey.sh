@@ -6,10 +6,8 @@
 # says it rejected the peer.  The workload was never stopped: it runs on
 # in host A, untraced, and finishes with the unmigrated run's result;
 # nothing appears at its PID in host B.
-MIG_WORK=${MIG_WORK:-25000}
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 
 other_key=$E2E_TMP/other-key

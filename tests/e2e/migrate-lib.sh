@@ -7,9 +7,9 @@
 #
 #   source "$(dirname "$0")/migrate-lib.sh"
 #   mig_init                    # lib.sh's e2e_init, hosts up with serve, key
-#   mig_reference               # the workload's unmigrated run, in the background
 #   pid=$(mig_spawn A "$out" "${MIG_WORKLOAD[@]}")
 #   mig_bm A migrate "$pid" 10.77.0.2:7707 --key "$MIG_KEY"
+#   mig_expect_result B "$pid" "$out"   # stops it, checks it against an unmigrated run
 #
 # A helper, not a test: tests/run-tests skips *-lib.sh.
 
@@ -24,23 +24,28 @@ MIG_KEY=
 MIG_HOSTS_UP=
 # The workload the migration tests move: a native CPU-bound program from
 # workloads/ (SHA-256 chain over its memory, which it keeps rewriting; its
-# result covers all of that memory), sized to run about 10 s here.  The
-# fault tests need it running through a few failed migrations.
+# result covers all of that memory).  It works in batches of MIG_BATCH
+# units until the test tells it to finish (--until MIG_STOP, set by
+# mig_init), however fast or slow the machine, and is then checked against
+# an unmigrated run of exactly the units it did (mig_expect_result).
 MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/hashchain
-MIG_WORKLOAD=("$MIG_WORKLOAD_BIN" --mem 32 --work "${MIG_WORK:-50000}")
+MIG_WORKLOAD_ARGS=(--mem 32)
+MIG_BATCH=${MIG_BATCH:-100}
+MIG_STOP='' MIG_WORKLOAD=()
 # The workload gets a PID far from those the hosts hand out during a test
 # (helpers from the bottom, a few hundred at most; serve's workers from the
 # top), so that nothing in either host takes it while the workload is
 # elsewhere.
 MIG_WORKLOAD_PID=5000
-MIG_REF_OUT='' MIG_REF_PID='' MIG_REF_RESULT=''
 
-# Brings the hosts up with `binmig serve` in each (the test's own key) and
+# mig_init [HOSTS_UP_OPTION...]: brings the hosts up with `binmig serve` in
+# each (the test's own key; the options go to harness/hosts up) and
 # arranges for them to come down on every path.  Skips if hosts exist
 # already (another test or person is using them).
 mig_init() {
 	# shellcheck disable=SC2119 # no test programs: the workload comes from workloads/
 	e2e_init
+	mig_new_workload "$E2E_TMP/workload.stop"
 	[[ -x $MIG_WORKLOAD_BIN ]] || e2e_fail "workload $MIG_WORKLOAD_BIN not built (make workloads)"
 	[[ -x $TOOLS/faultproxy ]] || e2e_fail "tool $TOOLS/faultproxy not built (make test-build)"
 	local tool
@@ -55,10 +60,17 @@ mig_init() {
 	trap mig_cleanup EXIT
 	# A failed up removes what it created itself; a down after it could
 	# hit hosts someone else brought up in the meantime.
-	"$HOSTS_CMD" up --serve "$BINMIG" --key "$MIG_KEY" >"$E2E_TMP/hosts-up.out" 2>&1 ||
+	"$HOSTS_CMD" up --serve "$BINMIG" --key "$MIG_KEY" "$@" >"$E2E_TMP/hosts-up.out" 2>&1 ||
 		{ cat "$E2E_TMP/hosts-up.out" >&2; e2e_fail "harness/hosts up failed"; }
 	MIG_HOSTS_UP=1
 	e2e_log "hosts up, serve listening on ${MIG_ADDR[A]}:$MIG_PORT and ${MIG_ADDR[B]}:$MIG_PORT"
+}
+
+# mig_new_workload STOP: MIG_WORKLOAD becomes the workload's command line
+# for a run that finishes once STOP exists (MIG_STOP).
+mig_new_workload() {
+	MIG_STOP=$1
+	MIG_WORKLOAD=("$MIG_WORKLOAD_BIN" "${MIG_WORKLOAD_ARGS[@]}" --work "$MIG_BATCH" --until "$MIG_STOP")
 }
 
 mig_cleanup() {
@@ -264,39 +276,17 @@ mig_csv_check() {
 	((by_name[image_bytes] >= mib << 20)) || e2e_fail "CSV: image of ${by_name[image_bytes]} bytes for $mib MiB: $row"
 }
 
-# mig_reference: starts the workload unmigrated, in the root namespace, in
-# the background (it shares the two cores with the migrated run, which only
-# makes both slower); mig_reference_wait waits for it and sets
-# MIG_REF_RESULT to its result line.
-mig_reference() {
-	MIG_REF_OUT=$E2E_TMP/reference.out
-	MIG_REF_RESULT=
-	e2e_start "$MIG_REF_OUT" "${MIG_WORKLOAD[@]}"
-	MIG_REF_PID=$E2E_PID
-}
-
-mig_reference_wait() {
-	[[ -z $MIG_REF_RESULT ]] || return 0
-	local status=0
-	e2e_wait_exit "$MIG_REF_PID" 120
-	wait "$MIG_REF_PID" || status=$?
-	((status == 0)) || { e2e_show "$MIG_REF_OUT.err"; e2e_fail "reference run exited $status"; }
-	MIG_REF_RESULT=$(grep -E '^result [0-9a-f]{16}$' "$MIG_REF_OUT") || e2e_fail "reference run printed no result"
-}
-
-# mig_expect_result HOST PID OUT: the workload finishes in HOST and its
-# output is exactly the reference's.
+# mig_expect_result HOST PID OUT: tells the workload to finish; it does
+# so in HOST, and its output is ready, units M and the result of an
+# unmigrated run of M units, with nothing on stderr.
 mig_expect_result() {
 	local h=$1 pid=$2 out=$3
-	mig_reference_wait
+	touch "$MIG_STOP"
 	mig_in "$h" "$TOOLS/waitfor" --pid "$pid" "$out" "result " 120 ||
 		{ e2e_show "$out" "$out.err"; e2e_fail "workload $pid in host $h did not finish"; }
-	if ! cmp -s "$MIG_REF_OUT" "$out"; then
-		e2e_show "$out" "$out.err"
-		e2e_fail "workload's output differs from the unmigrated run's ($MIG_REF_RESULT)"
-	fi
 	[[ ! -s $out.err ]] || { e2e_show "$out.err"; e2e_fail "workload wrote on stderr"; }
-	e2e_log "workload finished in host $h with the unmigrated run's $MIG_REF_RESULT"
+	e2e_until_result "$out" 300 "$MIG_WORKLOAD_BIN" "${MIG_WORKLOAD_ARGS[@]}"
+	e2e_log "workload finished in host $h with the unmigrated run's result"
 }
 
 # mig_start_workload: starts the workload in host A at MIG_WORKLOAD_PID and
@@ -336,7 +326,7 @@ mig_finish() {
 # mig_assert_unfinished OUT WHAT: the workload has not printed its result.
 mig_assert_unfinished() {
 	if grep -q '^result' "$1"; then
-		e2e_fail "$2: the workload finished already; make it longer (MIG_WORK)"
+		e2e_fail "$2: the workload finished already, before it was told to"
 	fi
 }
 
@@ -372,6 +362,25 @@ mig_wait_text() {
 # (serve may log a failure just after the source has reported it).
 mig_wait_log() {
 	mig_wait_text "$HOSTS_STATE/serve-$1.log" "${@:2}"
+}
+
+# mig_own_serve HOST PORT LOG [SERVE_OPTION...]: a serve of the test's own
+# in HOST on PORT, as a child of this shell (through nsenter, which passes
+# its exit status on), logging to LOG; waits until it listens.  Sets
+# SERVE_JOB (nsenter) and SERVE_PID (serve, root namespace).
+mig_own_serve() {
+	local h=$1 port=$2 log=$3
+	shift 3
+	"$HOSTS_CMD" exec "$h" -- "$BINMIG" serve --listen "${MIG_ADDR[$h]}:$port" --key "$MIG_KEY" "$@" \
+		</dev/null >/dev/null 2>"$log" &
+	SERVE_JOB=$!
+	e2e_track "$SERVE_JOB"
+	e2e_wait_line "$log" "" "$SERVE_JOB" 10
+	grep -q "binmig serve: listening on ${MIG_ADDR[$h]}:$port" "$log" || e2e_fail "serve in $h: $(cat "$log")"
+	SERVE_PID=$(cat "/proc/$SERVE_JOB/task/$SERVE_JOB/children")
+	SERVE_PID=${SERVE_PID% }
+	[[ $SERVE_PID =~ ^[0-9]+$ ]] || e2e_fail "serve in $h: not found under nsenter $SERVE_JOB"
+	e2e_track "$SERVE_PID"
 }
 
 # mig_serve_pid HOST: the root-namespace PID of serve in HOST, as harness/hosts recorded it.

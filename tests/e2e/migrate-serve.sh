@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # binmig serve and keygen around a migration:
-#  - one migration at a time: while a first migration is held in its
-#    handshake (the fault proxy holds its first byte), a second source is
-#    turned away with "busy" before the suspend, and serve logs it;
+#  - one migration at a time: while a first migration is held right after
+#    its handshake and START (the fault proxy holds the client's bytes
+#    after those 120), a second source that proves the key is turned away
+#    with "busy" in place of the server's proof, before it suspends
+#    anything, and serve logs it;
 #  - SIGTERM during that migration stops serve only after it: the held
 #    migration, released, completes; serve then exits 0 and logs "stopped",
 #    and its port is closed; SIGTERM to an idle serve, likewise;
@@ -12,29 +14,13 @@
 #    file or to follow a symbolic link;
 #  - a key file that others may read (0644) is refused by migrate (the
 #    process untouched) and by serve, with a message saying what to do.
-MIG_WORK=${MIG_WORK:-35000}
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-mig_reference
 mig_start_workload
 OWN_PORT=$((MIG_PORT + 1))
-
-# start_serve HOST LOG: a serve of our own in HOST on OWN_PORT, as a child
-# of this shell (through nsenter, which passes its exit status on).  Sets
-# SERVE_JOB (nsenter) and SERVE_PID (serve, root namespace).
-start_serve() {
-	local h=$1 log=$2
-	"$HOSTS_CMD" exec "$h" -- "$BINMIG" serve --listen "${MIG_ADDR[$h]}:$OWN_PORT" --key "$MIG_KEY" \
-		</dev/null >/dev/null 2>"$log" &
-	SERVE_JOB=$!
-	e2e_track "$SERVE_JOB"
-	e2e_wait_line "$log" "" "$SERVE_JOB" 10
-	grep -q "binmig serve: listening on ${MIG_ADDR[$h]}:$OWN_PORT" "$log" || e2e_fail "serve in $h: $(cat "$log")"
-	SERVE_PID=$(cat "/proc/$SERVE_JOB/task/$SERVE_JOB/children")
-	SERVE_PID=${SERVE_PID% }
-	[[ $SERVE_PID =~ ^[0-9]+$ ]] || e2e_fail "serve in $h: not found under nsenter $SERVE_JOB"
-	e2e_track "$SERVE_PID"
-}
+# What the client sends of a migration before the image (docs/protocol.md):
+# HELLO and PROOF (16-byte header + 32 bytes each), START (16 + 8).
+HANDSHAKE_AND_START=$((48 + 48 + 24))
 
 # stopped_cleanly LOG WHAT: our serve exits 0 within 20 s and logs "stopped".
 stopped_cleanly() {
@@ -48,20 +34,26 @@ stopped_cleanly() {
 
 echo "== busy, and SIGTERM during a migration" >&2
 log=$E2E_TMP/serve-own-B.log
-start_serve B "$log"
+mig_own_serve B "$OWN_PORT" "$log"
 proxy_out=$E2E_TMP/proxy.out
 MIG_PROXY_PID=$(mig_spawn A "$proxy_out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" \
-	"${MIG_ADDR[B]}:$OWN_PORT" --hold-after 0)
+	"${MIG_ADDR[B]}:$OWN_PORT" --hold-after "$HANDSHAKE_AND_START")
 e2e_wait_line "$proxy_out" listening "" 10 -x
 mig_bm_bg A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY" --stats csv
-"$TOOLS/waitfor" -x "$proxy_out" "holding 0" 10 || e2e_fail "the proxy did not hold the first migration"
-# serve accepts connections in the order they came: the first one has its
-# worker when the second is accepted.
+"$TOOLS/waitfor" -x "$proxy_out" "holding $HANDSHAKE_AND_START" 10 || e2e_fail "the proxy did not hold the first migration"
+# The client sends START only after the server's PROOF, which serve sends
+# as it hands the connection to a worker: the worker runs by now.
 mig_bm A migrate "$MIG_PID" "${MIG_ADDR[B]}:$OWN_PORT" --key "$MIG_KEY"
 mig_expect_failure 8 authentication "$MIG_PID" "a second migration while one is under way"
 grep -q "busy" "$BM_ERR" || e2e_fail "the second migration was not told that the destination is busy"
-mig_assert_running A "$MIG_PID" "after the busy refusal"
-grep -q "refused: busy" "$log" || e2e_fail "serve did not log the busy refusal: $(tail -n 2 "$log")"
+# The held migration has the process frozen (it suspends right after
+# START); the refused one, turned away in its handshake, never touched it.
+state=$(mig_state A "$MIG_PID")
+tracer=$(mig_in A awk '/^TracerPid:/ { print $2 }' "/proc/$MIG_PID/status")
+[[ $state == [tT] && $tracer != 0 ]] ||
+	e2e_fail "after the busy refusal: process $MIG_PID is in state '$state' with tracer '$tracer', not frozen by the held migration"
+if grep -q "resumed" "$BM_ERR"; then e2e_fail "the refused migration suspended the process"; fi
+grep -q "refused: destination busy with another migration" "$log" || e2e_fail "serve did not log the busy refusal: $(tail -n 2 "$log")"
 e2e_log "ok: a second source is turned away with \"busy\""
 
 kill -TERM "$SERVE_PID"
@@ -80,7 +72,7 @@ fi
 
 echo "== SIGTERM to an idle serve" >&2
 log=$E2E_TMP/serve-own-A.log
-start_serve A "$log"
+mig_own_serve A "$OWN_PORT" "$log"
 kill -TERM "$SERVE_PID"
 stopped_cleanly "$log" "SIGTERM to an idle serve"
 grep -q "stopping (SIGTERM)$" "$log" || e2e_fail "idle serve's log: $(cat "$log")"
