@@ -94,8 +94,11 @@ deps:
 	else echo "dependencies present"; fi
 
 # The fuzz targets (tests/fuzz/README.md), one per decoder of untrusted
-# bytes, built with libFuzzer by clang for `make fuzz` (into
-# $(BUILD)/fuzz/fuzzers/) in a sub-make whose BUILD is $(BUILD)/fuzz.
+# bytes.  Each is built twice: with libFuzzer by clang for `make fuzz`
+# (into $(BUILD)/fuzz/fuzzers/), and with replay.c by the test build
+# (into $(ASAN_BUILD)/replay/), which tests/e2e/fuzz-corpus.sh runs on the
+# committed corpus.  Both rules run in a sub-make whose BUILD is that
+# build's directory.
 FUZZ_ALL := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_DEPS = tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(BUILD)/libbinmig.a $(BUILD)/libharness.a
 FUZZ_LDLIBS := $(LDLIBS) -lm -lpthread
@@ -104,11 +107,17 @@ $(BUILD)/fuzzers/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FUZZ_LDLIBS)
 
-# The test build: binmig, harness-analyze and the unit tests with ASan and UBSan.
+$(BUILD)/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FUZZ_LDLIBS)
+
+# The test build: binmig, harness-analyze, the unit tests and the corpus
+# replays with ASan and UBSan.
 ASAN_BUILD := $(BUILD)/asan
 test-build:
 	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN)" OPT=-O1 $(ASAN_BUILD)/binmig \
-		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS))
+		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS)) \
+		$(patsubst %,$(ASAN_BUILD)/replay/%,$(FUZZ_ALL))
 	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
 
 test: test-build
