@@ -93,11 +93,31 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "dependencies present"; fi
 
-# The test build: binmig, harness-analyze and the unit tests with ASan and UBSan.
+# The fuzz targets (tests/fuzz/README.md), one per decoder of untrusted
+# bytes.  Each is built twice: with libFuzzer by clang for `make fuzz`
+# (into $(BUILD)/fuzz/fuzzers/), and with replay.c by the test build
+# (into $(ASAN_BUILD)/replay/), which tests/e2e/fuzz-corpus.sh runs on the
+# committed corpus.  Both rules run in a sub-make whose BUILD is that
+# build's directory.
+FUZZ_ALL := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_DEPS = tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(BUILD)/libbinmig.a $(BUILD)/libharness.a
+FUZZ_LDLIBS := $(LDLIBS) -lm -lpthread
+
+$(BUILD)/fuzzers/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FUZZ_LDLIBS)
+
+$(BUILD)/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FUZZ_LDLIBS)
+
+# The test build: binmig, harness-analyze, the unit tests and the corpus
+# replays with ASan and UBSan.
 ASAN_BUILD := $(BUILD)/asan
 test-build:
 	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN)" OPT=-O1 $(ASAN_BUILD)/binmig \
-		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS))
+		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS)) \
+		$(patsubst %,$(ASAN_BUILD)/replay/%,$(FUZZ_ALL))
 	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
 
 test: test-build
@@ -105,6 +125,34 @@ test: test-build
 
 bench: all $(E2E_PROGS) $(TOOLS)
 	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads
+
+# Fuzzing with libFuzzer: FUZZ_SECONDS per target (one process each), new
+# inputs into $(BUILD)/fuzz/corpus/TARGET/, crashes kept in
+# $(BUILD)/fuzz/crashes/TARGET/; fails if any target crashed.
+# `make fuzz-merge` adds the new inputs that cover more to the committed
+# corpus.  Installs clang and its fuzzer runtime if missing.
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-merge fuzz-build fuzz-deps
+fuzz-deps:
+	@if command -v clang >/dev/null && [ -f "$$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then \
+		echo "clang and libFuzzer present"; \
+	else \
+		echo "installing: clang libclang-rt-dev"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-dev; \
+	fi
+
+fuzz-build: fuzz-deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 EXTRA_CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+		$(patsubst %,$(FUZZ_BUILD)/fuzzers/%,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run-fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-merge: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run-fuzz --merge $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

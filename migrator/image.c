@@ -501,7 +501,8 @@ static int read_pages_payload(struct bm_image_reader *r, struct section *s)
 		rc = read_into_buf(r, s, prefix_len, data_len);
 		if (rc < 0)
 			return rc;
-		s->data = r->buf + prefix_len;
+		/* Nothing may be allocated yet when the section is empty. */
+		s->data = data_len ? r->buf + prefix_len : NULL;
 	}
 	s->payload = r->buf;
 	s->data_len = data_len;

@@ -515,6 +515,10 @@ int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const cha
 
 int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size)
 {
+	/* Defined even when malformed: some callers use them regardless. */
+	*class = BM_EXIT_NETWORK;
+	if (msg_size)
+		msg[0] = '\0';
 	if (len < 4 || len > 4 + BM_MESSAGE_MAX)
 		return bm_error(BM_EXIT_NETWORK, "malformed message from peer (%zu bytes)", len), -EPROTO;
 	uint32_t c = get_le32(payload);

@@ -151,7 +151,9 @@ int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const cha
  * BM_MESSAGE_MAX bytes; returns its length. */
 size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message);
 /* Decodes an ERROR or ABORT payload.  An unknown class becomes
- * BM_EXIT_NETWORK; bytes that are not printable ASCII become '?'. */
+ * BM_EXIT_NETWORK; bytes that are not printable ASCII become '?'.  A
+ * malformed payload is reported (-EPROTO) and leaves BM_EXIT_NETWORK and
+ * an empty message. */
 int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size);
 
 /* RESULT: what the destination reports after its restore.  Payload (48

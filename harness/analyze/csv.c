@@ -53,7 +53,8 @@ static int record_add(struct record *r, struct text_buf *field)
 	char *text = malloc(field->len + 1);
 	if (!text)
 		return -ENOMEM;
-	memcpy(text, field->data, field->len);
+	if (field->len) /* field->data is still NULL before the first character */
+		memcpy(text, field->data, field->len);
 	text[field->len] = '\0';
 	r->fields[r->n++] = text;
 	field->len = 0;

@@ -76,6 +76,21 @@ static void test_bom_and_blank_lines(void **state)
 	csv_free(&t);
 }
 
+/* Empty fields before any character was read (the file's very first
+ * field; found by fuzzing: the copy passed memcpy a NULL buffer). */
+static void test_empty_first_field(void **state)
+{
+	(void)state;
+	struct csv_table t;
+	char err[128];
+	assert_int_equal(parse(",b\n,2\n", &t, err, sizeof err), 0);
+	assert_int_equal(t.ncols, 2);
+	assert_string_equal(t.header[0], "");
+	assert_string_equal(t.rows[0][0], "");
+	assert_string_equal(t.rows[0][1], "2");
+	csv_free(&t);
+}
+
 static void test_malformed_input_names_the_line(void **state)
 {
 	(void)state;
@@ -267,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_plain_fields),
 		cmocka_unit_test(test_quoted_commas_quotes_and_newlines),
 		cmocka_unit_test(test_bom_and_blank_lines),
+		cmocka_unit_test(test_empty_first_field),
 		cmocka_unit_test(test_malformed_input_names_the_line),
 		cmocka_unit_test(test_write_then_read_round_trip),
 		cmocka_unit_test(test_results_rows),

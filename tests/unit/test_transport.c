@@ -532,6 +532,31 @@ static void test_result_round_trip(void **state)
 	close_pair(sv);
 }
 
+/* A malformed ERROR or ABORT payload is reported, and still leaves a
+ * defined class and message: the daemon's file mode and migrate's look
+ * for the destination's explanation use them whatever the result. */
+static void test_malformed_message_leaves_defined_outputs(void **state)
+{
+	(void)state;
+	static uint8_t too_long[4 + BM_MESSAGE_MAX + 1];
+	const struct { const void *payload; size_t len; const char *says; } cases[] = {
+		{ "\x05\x00", 2, "malformed message from peer (2 bytes)" },
+		{ too_long, sizeof too_long, "malformed message from peer (1029 bytes)" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum bm_exit class = BM_EXIT_TARGET;
+		char msg[16];
+		memset(msg, 'x', sizeof msg);
+		capture_begin();
+		int r = bm_decode_message(cases[i].payload, cases[i].len, &class, msg, sizeof msg);
+		const char *out = capture_end();
+		assert_int_equal(r, -EPROTO);
+		assert_non_null(strstr(out, cases[i].says));
+		assert_int_equal(class, BM_EXIT_NETWORK);
+		assert_string_equal(msg, "");
+	}
+}
+
 /* ---- authentication ---- */
 
 static const uint8_t key_a[BM_KEY_LEN] = "0123456789abcdef0123456789abcde";
@@ -1262,6 +1287,7 @@ int main(void)
 		cmocka_unit_test_setup(test_frame_timeouts, setup),
 		cmocka_unit_test_setup(test_send_to_closed_peer, setup),
 		cmocka_unit_test_setup(test_result_round_trip, setup),
+		cmocka_unit_test_setup(test_malformed_message_leaves_defined_outputs, setup),
 		cmocka_unit_test_setup(test_auth_proof_known_answer, setup),
 		cmocka_unit_test_setup(test_auth_right_key, setup),
 		cmocka_unit_test_setup(test_auth_wrong_key_both_fail, setup),
