@@ -38,13 +38,17 @@ MIG_STOP='' MIG_WORKLOAD=()
 # elsewhere.
 MIG_WORKLOAD_PID=5000
 
-# mig_init [HOSTS_UP_OPTION...]: brings the hosts up with `binmig serve` in
-# each (the test's own key; the options go to harness/hosts up) and
-# arranges for them to come down on every path.  Skips if hosts exist
+# mig_init [PROGRAM | --HOSTS_UP_OPTION]...: checks that the test programs
+# named are built (lib.sh's e2e_init), brings the hosts up with `binmig
+# serve` in each (the test's own key; the options go to harness/hosts up)
+# and arranges for them to come down on every path.  Skips if hosts exist
 # already (another test or person is using them).
 mig_init() {
-	# shellcheck disable=SC2119 # no test programs: the workload comes from workloads/
-	e2e_init
+	local arg progs=() hosts_opts=()
+	for arg in "$@"; do
+		if [[ $arg == --* ]]; then hosts_opts+=("$arg"); else progs+=("$arg"); fi
+	done
+	e2e_init "${progs[@]}"
 	mig_new_workload "$E2E_TMP/workload.stop"
 	[[ -x $MIG_WORKLOAD_BIN ]] || e2e_fail "workload $MIG_WORKLOAD_BIN not built (make workloads)"
 	[[ -x $TOOLS/faultproxy ]] || e2e_fail "tool $TOOLS/faultproxy not built (make test-build)"
@@ -60,7 +64,7 @@ mig_init() {
 	trap mig_cleanup EXIT
 	# A failed up removes what it created itself; a down after it could
 	# hit hosts someone else brought up in the meantime.
-	"$HOSTS_CMD" up --serve "$BINMIG" --key "$MIG_KEY" "$@" >"$E2E_TMP/hosts-up.out" 2>&1 ||
+	"$HOSTS_CMD" up --serve "$BINMIG" --key "$MIG_KEY" "${hosts_opts[@]}" >"$E2E_TMP/hosts-up.out" 2>&1 ||
 		{ cat "$E2E_TMP/hosts-up.out" >&2; e2e_fail "harness/hosts up failed"; }
 	MIG_HOSTS_UP=1
 	e2e_log "hosts up, serve listening on ${MIG_ADDR[A]}:$MIG_PORT and ${MIG_ADDR[B]}:$MIG_PORT"
