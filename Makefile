@@ -29,7 +29,13 @@ all: binmig workloads $(BUILD)/harness-analyze
 
 binmig: $(BUILD)/binmig
 
-$(BUILD)/obj/%.o: migrator/%.c $(wildcard migrator/*.h)
+# Objects are rebuilt when the flags they were compiled with change.
+$(BUILD)/cflags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' >$@
+.PHONY: FORCE
+
+$(BUILD)/obj/%.o: migrator/%.c $(wildcard migrator/*.h) $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -50,7 +56,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a
 ANALYZE_SRCS := $(filter-out harness/analyze/main.c,$(wildcard harness/analyze/*.c))
 ANALYZE_OBJS := $(patsubst harness/analyze/%.c,$(BUILD)/obj/analyze/%.o,$(ANALYZE_SRCS))
 
-$(BUILD)/obj/analyze/%.o: harness/analyze/%.c $(wildcard harness/analyze/*.h)
+$(BUILD)/obj/analyze/%.o: harness/analyze/%.c $(wildcard harness/analyze/*.h) $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -112,10 +118,11 @@ $(BUILD)/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FUZZ_LDLIBS)
 
 # The test build: binmig, harness-analyze, the unit tests and the corpus
-# replays with ASan and UBSan.
+# replays with ASan and UBSan, and binmig's fault points armed by
+# BINMIG_FAULT (migrator/fault.h).
 ASAN_BUILD := $(BUILD)/asan
 test-build:
-	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN)" OPT=-O1 $(ASAN_BUILD)/binmig \
+	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN) -DBM_FAULT_INJECTION" OPT=-O1 $(ASAN_BUILD)/binmig \
 		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS)) \
 		$(patsubst %,$(ASAN_BUILD)/replay/%,$(FUZZ_ALL))
 	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
@@ -153,6 +160,16 @@ fuzz: fuzz-build
 
 fuzz-merge: fuzz-build
 	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run-fuzz --merge $(FUZZ_TARGETS)
+
+# The soak run (tests/soak/soak.sh): SOAK_MIGRATIONS (default 500)
+# migrations of native and CLR workloads with random faults and daemon
+# kills; prints what happened and fails if a process was lost, duplicated
+# or gave a wrong answer.  tests/e2e/soak-smoke.sh runs a short one.
+SOAK_MIGRATIONS ?= 500
+.PHONY: soak
+soak: test-build
+	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) BINMIG_ROOT=$(CURDIR) \
+		tests/soak/soak.sh --migrations $(SOAK_MIGRATIONS)
 
 clean:
 	rm -rf $(BUILD)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fault.h"
 #include "inspect.h"
 #include "log.h"
 #include "migrate.h"
@@ -50,13 +51,30 @@ static void usage_main(FILE *out)
 		"  serve --listen ADDR:PORT --key KEYFILE\n"
 		"                        the destination daemon: receive and restore migrating processes\n"
 		"  keygen KEYFILE        create a new shared key (mode 0600) for migrate and serve\n"
+		"  fault-points          list the steps a test build can make fail (see below)\n"
 		"  help [COMMAND]        this text, or a command's\n"
 		"\n"
 		"Global options (before the command):\n"
 		"  -v, --verbose         print progress and every error, not just the first\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"`binmig COMMAND --help` describes a command.\n\n" EXIT_CODES_HELP);
+		"`binmig COMMAND --help` describes a command.\n"
+		"\n"
+		"Testing: a binmig built with fault injection (make test-build) fails the step named\n"
+		"by BINMIG_FAULT=POINT[:N] (its N-th pass, default the first), as the system would;\n"
+		"serve reads POINT for each migration from the file named by BINMIG_SERVE_FAULT_FILE;\n"
+		"BINMIG_FAULT_LOG=FILE records each injected failure.\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_fault_points(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig fault-points\n"
+		"\n"
+		"Lists the numbered steps of dump, migrate (both sides) and restore where the process,\n"
+		"the network or the disk can fail, one per line: number, name, what fails.  A binmig\n"
+		"built with fault injection (make test-build) fails the step named by BINMIG_FAULT.\n"
+		"The last line says whether this binmig is such a build.\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_dump(FILE *out)
@@ -337,16 +355,18 @@ static int dump(pid_t pid, const char *output, bool leave_running, int level, en
 		if (rc == 0)
 			rc = bm_checkpoint(&f, &w, &st);
 		bm_image_writer_free(&w);
-		if (rc == 0 && fsync(fd) < 0)
+		if (rc == 0 && (bm_fault(BM_FP_SYNC_IMAGE) || fsync(fd) < 0))
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync %s", partial);
 		if (close(fd) < 0 && rc == 0)
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot close %s", partial);
-		if (rc == 0 && rename(partial, output) < 0)
+		if (rc == 0 && (bm_fault(BM_FP_RENAME_IMAGE) || rename(partial, output) < 0))
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot rename %s to %s", partial, output);
+		bool renamed = rc == 0;
 		if (rc == 0 && sync_dir_of(output) < 0)
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync the directory of %s", output);
+		/* A failed dump leaves no image: the process runs on. */
 		if (rc < 0)
-			unlink(partial);
+			unlink(renamed ? output : partial);
 	}
 	/* Only a complete image on disk allows the original to go. */
 	int rrc = bm_release(&f, rc == 0 && !leave_running);
@@ -587,6 +607,18 @@ static int cmd_keygen(int argc, char **argv)
 	return bm_keygen(argv[optind]) < 0 ? bm_exit_code() : 0;
 }
 
+static int cmd_fault_points(int argc, char **argv)
+{
+	int rc = only_help_option(argc, argv, "fault-points", usage_fault_points);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	bm_fault_list(stdout);
+	printf("fault injection: %s\n", bm_fault_injection_built() ? "built in (BINMIG_FAULT)" : "not built in");
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int, char **);
@@ -598,6 +630,7 @@ static const struct command {
 	{"migrate", cmd_migrate, usage_migrate},
 	{"serve", cmd_serve, usage_serve},
 	{"keygen", cmd_keygen, usage_keygen},
+	{"fault-points", cmd_fault_points, usage_fault_points},
 };
 
 static const struct command *find_command(const char *name)
@@ -641,6 +674,8 @@ int main(int argc, char **argv)
 		lim.rlim_cur = lim.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &lim);
 	}
+	if (bm_fault_arm_from_env() < 0)
+		return bm_exit_code();
 	optind = 1;
 	opterr = 0; /* bad options are reported once, by bad_option */
 	return cmd->run(argc - i, argv + i);

@@ -18,6 +18,7 @@
 #include <linux/ptrace.h>
 
 #include "analysis.h"
+#include "fault.h"
 #include "log.h"
 
 #define PF_KTHREAD 0x00200000u
@@ -247,7 +248,9 @@ static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t sc
 	uint32_t xlen = XSTATE_MAX;
 	if (!xs)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	int rc = bm_get_xstate(tid, xs, &xlen);
+	int rc = bm_fault_rc(BM_FP_READ_XSTATE);
+	if (rc == 0)
+		rc = bm_get_xstate(tid, xs, &xlen);
 	if (rc < 0) {
 		free(xs);
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the FPU/AVX state of thread %d", tid);
@@ -485,7 +488,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	 * calls are several times cheaper. */
 	f->pinned = bm_pin_self(bm_last_cpu(pid), &f->own_affinity) == 0;
 
-	if ((rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0) {
+	if ((rc = bm_fault_rc(BM_FP_READ_MAPS)) < 0 || (rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0) {
 		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/maps", pid);
 		goto fail;
 	}

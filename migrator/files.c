@@ -15,6 +15,7 @@
 #include <linux/kcmp.h>
 
 #include "checkpoint.h"
+#include "fault.h"
 #include "log.h"
 #include "procfs.h"
 
@@ -65,7 +66,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	if (stat(link, &st) < 0)
 		return errno == ENOENT && !deleted ? 1 : bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat %s", link);
 	struct bm_fdinfo info;
-	if ((rc = bm_read_fdinfo(pid, fd, &info)) < 0)
+	if ((rc = bm_fault_rc(BM_FP_READ_FDINFO)) < 0 || (rc = bm_read_fdinfo(pid, fd, &info)) < 0)
 		return rc == -ENOENT ? 1 : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read fdinfo of fd %d", fd);
 
 	out->fd = fd;
@@ -129,7 +130,7 @@ static int read_pipe_data(pid_t pid, struct bm_fd *d)
 	int cap = fcntl(fd, F_GETPIPE_SZ);
 	if (cap <= 0 || pipe2(own, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(own[1], F_SETPIPE_SZ, cap) < cap)
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot prepare to copy the pipe of fd %d", d->fd);
-	ssize_t n = rc ? 0 : tee(fd, own[1], (size_t)cap, SPLICE_F_NONBLOCK);
+	ssize_t n = rc ? 0 : bm_fault(BM_FP_COPY_PIPE) ? -1 : tee(fd, own[1], (size_t)cap, SPLICE_F_NONBLOCK);
 	if (n < 0 && errno != EAGAIN)
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot copy the pipe of fd %d", d->fd);
 	d->object_flags = cap > 0 ? (uint32_t)cap : 0;
@@ -252,6 +253,8 @@ static int reopen(const struct bm_fd *d)
 {
 	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
 	int fd;
+	if (bm_fault(BM_FP_REOPEN_FD))
+		return -errno;
 	switch (d->kind) {
 	case BM_FD_FIFO:
 		/* Opening a FIFO blocks until a writer exists; O_NONBLOCK does not. */

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "image_model.h"
+#include "fault.h"
 #include "log.h"
 #include "wire.h"
 
@@ -89,6 +90,8 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 static int fd_writev(void *ctx, const struct iovec *iov, int iovcnt)
 {
 	int fd = *(int *)ctx;
+	if (bm_fault(BM_FP_WRITE_IMAGE))
+		return -errno;
 	while (iovcnt > 0) {
 		ssize_t n = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
 		if (n < 0) {
@@ -121,6 +124,8 @@ static int fd_writev(void *ctx, const struct iovec *iov, int iovcnt)
 static ssize_t fd_read(void *ctx, void *buf, size_t len)
 {
 	int fd = *(int *)ctx;
+	if (bm_fault(BM_FP_READ_IMAGE))
+		return -errno;
 	size_t got = 0;
 	while (got < len) {
 		ssize_t n = read(fd, (uint8_t *)buf + got, len - got);

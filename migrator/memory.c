@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fault.h"
 #include "log.h"
 #include "memory.h"
 
@@ -179,7 +180,9 @@ struct page_writer {
  * sections. */
 static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 {
-	int rc = bm_mem_read(pw->pid, addr, pw->buf, (size_t)npages * BM_PAGE_SIZE);
+	int rc = bm_fault_rc(BM_FP_READ_MEMORY);
+	if (rc == 0)
+		rc = bm_mem_read(pw->pid, addr, pw->buf, (size_t)npages * BM_PAGE_SIZE);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read memory of process %d at 0x%llx", pw->pid,
 				      (unsigned long long)addr);
@@ -215,7 +218,7 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 	for (uint64_t base = 0; base < npages; base += PAGEMAP_BATCH) {
 		size_t n = npages - base < PAGEMAP_BATCH ? (size_t)(npages - base) : PAGEMAP_BATCH;
 		off_t off = (off_t)((v->start / BM_PAGE_SIZE + base) * sizeof *pm);
-		ssize_t got = pread(pagemap_fd, pm, n * sizeof *pm, off);
+		ssize_t got = bm_fault(BM_FP_READ_PAGEMAP) ? -1 : pread(pagemap_fd, pm, n * sizeof *pm, off);
 		if (got != (ssize_t)(n * sizeof *pm))
 			return bm_error_errno(BM_EXIT_TARGET, got < 0 ? errno : EIO, "cannot read pagemap of process %d",
 					      pw->pid);

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 
 #include "checkpoint.h"
+#include "fault.h"
 #include "log.h"
 
 int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
@@ -55,7 +56,7 @@ static int connect_to(const char *target)
 	int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_NETWORK, errno, "socket");
-	int rc = connect(fd, (struct sockaddr *)&addr, len);
+	int rc = bm_fault(BM_FP_CONNECT) ? -1 : connect(fd, (struct sockaddr *)&addr, len);
 	if (rc < 0 && errno == EINPROGRESS) {
 		struct pollfd p = {fd, POLLOUT, 0};
 		rc = poll(&p, 1, BM_CONNECT_TIMEOUT_MS);

@@ -18,6 +18,7 @@
 #include <linux/ptrace.h>
 
 #include "analysis.h"
+#include "fault.h"
 #include "log.h"
 
 #define STOP_TIMEOUT_MS 5000
@@ -79,7 +80,7 @@ static bool is_interrupt_stop(int status)
 
 int bm_seize(pid_t tid)
 {
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
+	if (bm_fault(BM_FP_SEIZE) || ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 		int e = errno;
 		if (e == ESRCH)
 			return -ESRCH; /* gone: the caller decides whether that matters */
@@ -95,7 +96,9 @@ int bm_seize(pid_t tid)
 int bm_wait_interrupted(pid_t tid)
 {
 	for (;;) {
-		int status, rc = bm_wait_stop(tid, &status, STOP_TIMEOUT_MS);
+		int status, rc = bm_fault_rc(BM_FP_STOP_WAIT);
+		if (rc == 0)
+			rc = bm_wait_stop(tid, &status, STOP_TIMEOUT_MS);
 		if (rc == -ETIMEDOUT)
 			return bm_error(BM_EXIT_TARGET, "thread %d did not stop within %d ms (uninterruptible sleep?)",
 					tid, STOP_TIMEOUT_MS);
@@ -154,7 +157,9 @@ int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip)
 	memset(t, 0, sizeof *t);
 	t->tid = tid;
 	t->syscall_ip = syscall_ip;
-	int rc = bm_get_regs(tid, &t->orig);
+	int rc = bm_fault_rc(BM_FP_READ_REGS);
+	if (rc == 0)
+		rc = bm_get_regs(tid, &t->orig);
 	if (rc == 0)
 		rc = bm_get_sigmask(tid, &t->orig_sigmask);
 	if (rc < 0)
@@ -195,7 +200,9 @@ int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a
 	/* orig_rax = -1: the kernel must not apply its syscall-restart logic
 	 * to these registers when the thread leaves the stop. */
 	r.orig_rax = (uint64_t)-1;
-	int rc = bm_set_regs(t->tid, &r);
+	int rc = bm_fault_rc(BM_FP_INJECT);
+	if (rc == 0)
+		rc = bm_set_regs(t->tid, &r);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "injecting %s into thread %d", bm_syscall_name(nr), t->tid);
 	if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)

@@ -28,6 +28,7 @@
 
 #include "checkpoint.h"
 #include "files.h"
+#include "fault.h"
 #include "log.h"
 #include "memory.h"
 #include "procfs.h"
@@ -293,7 +294,7 @@ static int create_child(struct restore_ctx *c)
 		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
 		if (c->st)
 			c->st->as_restore_us = (int64_t)bm_now_us(); /* start mark, turned into a duration later */
-		child = syscall(SYS_clone3, &args, sizeof args);
+		child = bm_fault(BM_FP_CLONE) ? -1 : syscall(SYS_clone3, &args, sizeof args);
 		if (child == 0)
 			child_prepare(c, err_pipe[1], go_pipe[0]); /* does not return */
 		if (child > 0)
@@ -315,7 +316,7 @@ static int create_child(struct restore_ctx *c)
 	c->pid = (pid_t)child;
 	c->child_alive = true;
 	/* EXITKILL: if binmig dies while rebuilding, the half-built process dies too. */
-	if (ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
+	if (bm_fault(BM_FP_TRACE_NEW) || ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot trace the new process %d", c->pid);
 	char go = 1;
 	if (write(go_pipe[1], &go, 1) != 1 && rc == 0)
@@ -342,6 +343,12 @@ static int create_child(struct restore_ctx *c)
 
 /* --- the parent: rebuild the address space ---------------------------- */
 
+/* A restore step whose system call failed with err. */
+static int step_failed(const struct restore_ctx *c, const char *what, int err)
+{
+	return bm_error_errno(BM_EXIT_FAILURE, err, "restoring process %d: %s", c->pid, what);
+}
+
 static int inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1,
 		     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
@@ -350,7 +357,7 @@ static int inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *wh
 	if (rc < 0)
 		return rc;
 	if (r < 0 && r > -4096)
-		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "restoring process %d: %s", c->pid, what);
+		return step_failed(c, what, (int)-r);
 	if (ret)
 		*ret = r;
 	return 0;
@@ -502,7 +509,9 @@ static int map_vmas(struct restore_ctx *c)
 			flags |= MAP_ANONYMOUS;
 		}
 		long addr = 0;
-		int rc = inject(c, "mapping memory", SYS_mmap, v->start, v->end - v->start, v->prot, flags, fd, off, &addr);
+		int rc = bm_fault(BM_FP_MAP_MEMORY)
+				 ? step_failed(c, "mapping memory", errno)
+				 : inject(c, "mapping memory", SYS_mmap, v->start, v->end - v->start, v->prot, flags, fd, off, &addr);
 		if (rc < 0)
 			return rc;
 		if ((uint64_t)addr != v->start)
@@ -582,7 +591,9 @@ static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 			}
 			continue;
 		}
-		int rc = bm_mem_write(c->pid, run.addr, run.data, len);
+		int rc = bm_fault_rc(BM_FP_WRITE_MEMORY);
+		if (rc == 0)
+			rc = bm_mem_write(c->pid, run.addr, run.data, len);
 		if (rc < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d at 0x%llx", c->pid,
 					      (unsigned long long)run.addr);
@@ -628,6 +639,8 @@ static int set_mm(struct restore_ctx *c)
 		rc = bm_mem_write(c->pid, c->scratch + 256, mm->auxv, mm->auxv_len * 8);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	if (bm_fault(BM_FP_SET_MM))
+		return step_failed(c, "prctl(PR_SET_MM_MAP)", errno);
 	return inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
 }
 
@@ -635,6 +648,8 @@ static int set_mm(struct restore_ctx *c)
 static int set_credentials(struct restore_ctx *c, struct bm_tracee *tr)
 {
 	const struct bm_process *p = &c->proc;
+	if (bm_fault(BM_FP_SET_CREDENTIALS))
+		return step_failed(c, "setgroups", errno);
 	int rc = bm_mem_write(c->pid, c->scratch + 1024, p->groups, p->ngroups * sizeof(uint32_t));
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
@@ -668,6 +683,8 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 	if ((rc = wait_pid_free(tid)) < 0)
 		return rc;
 	long got = 0;
+	if (bm_fault(BM_FP_CREATE_THREAD))
+		return step_failed(c, "creating a thread", errno);
 	if ((rc = inject(c, "creating a thread", SYS_clone3, c->scratch + 256, sizeof args, 0, 0, 0, 0, &got)) < 0)
 		return rc;
 	if (got != tid)
@@ -735,7 +752,7 @@ static int set_thread_context(struct restore_ctx *c, struct bm_tracee *tr, const
 		return rc;
 	struct user_regs_struct regs;
 	bm_resume_regs(t, &regs, true);
-	if ((rc = bm_set_xstate(tr->tid, t->xstate, t->xstate_len)) < 0)
+	if ((rc = bm_fault_rc(BM_FP_SET_CONTEXT)) < 0 || (rc = bm_set_xstate(tr->tid, t->xstate, t->xstate_len)) < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, -rc, "cannot set the FPU/AVX state (does this CPU differ?)");
 	if ((rc = bm_set_regs(tr->tid, &regs)) < 0 || (rc = bm_set_sigmask(tr->tid, t->sigmask)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot set the registers of thread %d", t->tid);
@@ -766,9 +783,9 @@ static int set_context(struct restore_ctx *c)
 	}
 	/* Every thread is ready: let them all go, the leader last. */
 	for (uint32_t i = 0; i < c->nothers; i++)
-		if (ptrace(PTRACE_DETACH, c->others[i].tid, 0, 0) < 0)
+		if (bm_fault(BM_FP_DETACH) || ptrace(PTRACE_DETACH, c->others[i].tid, 0, 0) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", c->others[i].tid);
-	if (ptrace(PTRACE_DETACH, c->pid, 0, 0) < 0)
+	if (bm_fault(BM_FP_DETACH) || ptrace(PTRACE_DETACH, c->pid, 0, 0) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", c->pid);
 	return 0;
 }

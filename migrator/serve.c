@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "fault.h"
 #include "log.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
@@ -89,7 +90,9 @@ static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid
 	while (rc == 0) {
 		uint8_t type;
 		size_t len;
-		rc = bm_frame_recv(conn, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, o->io_timeout_ms);
+		rc = bm_fault(BM_FP_RECV_IMAGE)
+			     ? bm_error_errno(BM_EXIT_NETWORK, errno, "receiving the image stream")
+			     : bm_frame_recv(conn, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, o->io_timeout_ms);
 		if (rc < 0)
 			break;
 		if (!first)
@@ -97,7 +100,7 @@ static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid
 		res->wire_bytes += BM_FRAME_HEADER_SIZE + len;
 		if (type == BM_MSG_IMAGE_DATA) {
 			for (size_t done = 0; rc == 0 && done < len;) {
-				ssize_t n = write(fd, buf + done, len - done);
+				ssize_t n = bm_fault(BM_FP_WRITE_RECEIVED) ? -1 : write(fd, buf + done, len - done);
 				if (n < 0 && errno != EINTR)
 					rc = bm_error_errno(BM_EXIT_IO, errno, "writing the received image");
 				else if (n > 0)
@@ -146,6 +149,10 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	 * itself is not printed on its own. */
 	bm_hold_errors();
 	bm_reset_errors();
+	if (bm_fault_arm_from_serve_file() < 0) {
+		log_line(peer, "not started: %s", bm_error_message());
+		return bm_exit_code();
+	}
 	uint8_t start[8];
 	size_t len;
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
@@ -173,15 +180,28 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	res.pid = pid;
 	res.as_restore_us = (uint64_t)st.as_restore_us;
 	res.ctx_restore_us = (uint64_t)st.ctx_restore_us;
+	/* The process runs here already.  A source that has not got RESULT
+	 * (it could not be sent) or says it gave up (ABORT in place of
+	 * CONFIRM) resumes its original: the copy here must go.  One that
+	 * says nothing may have ended its original: the copy stays, and both
+	 * may run (see protocol.md). */
 	rc = bm_result_send(conn, &res, o->io_timeout_ms);
-	/* The process runs here already.  If the source never hears of it, it
-	 * resumes its original: the one case where both run (see protocol.md). */
-	if (rc == 0)
+	bool source_resumed = rc < 0;
+	if (rc == 0) {
 		rc = bm_frame_expect(conn, BM_MSG_CONFIRM, NULL, 0, &len, o->io_timeout_ms);
+		source_resumed = rc == -ECANCELED || rc == -EREMOTEIO;
+	}
+	const char *how = mode == BM_MODE_STREAM ? "stream" : "file";
+	if (source_resumed) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		log_line(peer, "migration failed (%s mode) after the restore: %s; the process restored here was ended",
+			 how, bm_error_message());
+		return bm_exit_code();
+	}
 	log_line(peer, "process %d migrated in (%s mode): image %.1f MiB, transfer %.1f ms, restore %.1f + %.1f ms%s", pid,
-		 mode == BM_MODE_STREAM ? "stream" : "file", res.image_bytes / 1048576.0, res.transfer_us / 1000.0,
-		 res.as_restore_us / 1000.0, res.ctx_restore_us / 1000.0,
-		 rc == 0 ? "" : "; the source did not confirm, it may have resumed its original too");
+		 how, res.image_bytes / 1048576.0, res.transfer_us / 1000.0, res.as_restore_us / 1000.0,
+		 res.ctx_restore_us / 1000.0, rc == 0 ? "" : "; the source did not confirm, it may have resumed its original too");
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "fault.h"
+
 /* How long a wait may last: timeout_ms for each wait, or until an absolute
  * deadline when deadline_ns is set (timeout_ms then only for messages). */
 struct wait_spec {
@@ -154,6 +156,34 @@ static int send_all(int fd, struct iovec *iov, int iovcnt, const struct wait_spe
 	return 0;
 }
 
+/* The fault points of sending and of expecting each message of a
+ * migration (fault.h); BM_FP_NONE for the others. */
+static enum bm_fault_point send_point(uint8_t type)
+{
+	switch (type) {
+	case BM_MSG_HELLO: return BM_FP_SEND_HELLO;
+	case BM_MSG_PROOF: return BM_FP_SEND_PROOF;
+	case BM_MSG_START: return BM_FP_SEND_START;
+	case BM_MSG_IMAGE_DATA: return BM_FP_SEND_IMAGE;
+	case BM_MSG_IMAGE_END: return BM_FP_SEND_IMAGE_END;
+	case BM_MSG_RESULT: return BM_FP_SEND_RESULT;
+	case BM_MSG_CONFIRM: return BM_FP_SEND_CONFIRM;
+	default: return BM_FP_NONE;
+	}
+}
+
+static enum bm_fault_point recv_point(uint8_t type)
+{
+	switch (type) {
+	case BM_MSG_CHALLENGE: return BM_FP_RECV_CHALLENGE;
+	case BM_MSG_PROOF: return BM_FP_RECV_PROOF;
+	case BM_MSG_START: return BM_FP_RECV_START;
+	case BM_MSG_RESULT: return BM_FP_RECV_RESULT;
+	case BM_MSG_CONFIRM: return BM_FP_RECV_CONFIRM;
+	default: return BM_FP_NONE;
+	}
+}
+
 static void encode_header(uint8_t out[BM_FRAME_HEADER_SIZE], uint8_t type, uint32_t len, uint32_t payload_crc)
 {
 	out[0] = BM_FRAME_MAGIC0;
@@ -211,7 +241,9 @@ static int send_frame_quietly(int fd, uint8_t type, const struct iovec *iov, int
 	}
 	all[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof header };
 	memcpy(all + 1, iov, sizeof *iov * (size_t)iovcnt);
-	int r = send_all(fd, all, iovcnt + 1, w);
+	int r = bm_fault_rc(send_point(type));
+	if (r == 0)
+		r = send_all(fd, all, iovcnt + 1, w);
 	if (all != local)
 		free(all);
 	if (r < 0)
@@ -395,7 +427,10 @@ static int expect_frame(int fd, enum bm_msg_type type, void *buf, size_t max, si
 {
 	const char *name = bm_msg_name(type);
 	struct frame_header h;
-	int r = recv_header(fd, &h, name, w, NULL);
+	int r = bm_fault_rc(recv_point(type));
+	if (r < 0)
+		return report_recv_error(r, 0, BM_FRAME_HEADER_SIZE, true, name, w);
+	r = recv_header(fd, &h, name, w, NULL);
 	if (r < 0)
 		return r;
 	if (h.type != type && (h.type == BM_MSG_ERROR || h.type == BM_MSG_ABORT))
@@ -733,7 +768,10 @@ static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_
 	static const char waiting_for[] = "the image stream";
 	struct wait_spec w = { .timeout_ms = src->timeout_ms };
 	struct frame_header h;
-	int r = recv_header(src->fd, &h, waiting_for, &w, &src->wire_bytes);
+	int r = bm_fault_rc(BM_FP_RECV_IMAGE);
+	if (r < 0)
+		return report_recv_error(r, 0, BM_FRAME_HEADER_SIZE, true, waiting_for, &w);
+	r = recv_header(src->fd, &h, waiting_for, &w, &src->wire_bytes);
 	if (r < 0)
 		return r;
 	if (!src->first_frame_ns)

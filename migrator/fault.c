@@ -1,0 +1,160 @@
+/* Fault points (fault.h): the table, arming, and the injected failure. */
+#include "fault.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const struct {
+	const char *name; /* upper case, underscores */
+	int err;
+	unsigned where; /* enum bm_fault_where */
+	const char *what;
+} points[BM_FP_COUNT] = {
+	[BM_FP_NONE] = {"NONE", 0, 0, "nothing"},
+#define BM_FAULT_ROW(name, err, where, what) [BM_FP_##name] = {#name, err, where, what},
+	BM_FAULT_POINTS(BM_FAULT_ROW)
+#undef BM_FAULT_ROW
+};
+
+/* "READ_REGS" -> "read-regs" */
+static void public_name(enum bm_fault_point p, char *buf, size_t len)
+{
+	size_t i = 0;
+	for (const char *s = points[p].name; *s && i + 1 < len; s++)
+		buf[i++] = *s == '_' ? '-' : (char)tolower((unsigned char)*s);
+	buf[i] = 0;
+}
+
+static enum bm_fault_point find_point(const char *name, size_t len)
+{
+	char want[64], have[64];
+	if (len == 0 || len >= sizeof want)
+		return BM_FP_NONE;
+	memcpy(want, name, len);
+	want[len] = 0;
+	char *end;
+	long n = strtol(want, &end, 10);
+	if (!*end)
+		return n > BM_FP_NONE && n < BM_FP_COUNT ? (enum bm_fault_point)n : BM_FP_NONE;
+	for (int p = BM_FP_NONE + 1; p < BM_FP_COUNT; p++) {
+		public_name(p, have, sizeof have);
+		if (strcmp(have, want) == 0)
+			return p;
+	}
+	return BM_FP_NONE;
+}
+
+#ifdef BM_FAULT_INJECTION
+enum bm_fault_point bm_fault_armed;
+static unsigned long armed_pass = 1, passes;
+
+bool bm_fault_fire(enum bm_fault_point p)
+{
+	if (++passes < armed_pass)
+		return false;
+	bm_fault_armed = BM_FP_NONE;
+	const char *log = getenv("BINMIG_FAULT_LOG");
+	if (log && *log) {
+		char line[80];
+		public_name(p, line, sizeof line - 1);
+		size_t n = strlen(line);
+		line[n++] = '\n';
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			ssize_t w = write(fd, line, n);
+			(void)w;
+			close(fd);
+		}
+	}
+	errno = points[p].err;
+	return true;
+}
+
+bool bm_fault_injection_built(void)
+{
+	return true;
+}
+#else
+bool bm_fault_injection_built(void)
+{
+	return false;
+}
+#endif
+
+int bm_fault_rc(enum bm_fault_point p)
+{
+	return bm_fault(p) ? -errno : 0;
+}
+
+int bm_fault_arm(const char *spec)
+{
+	if (!spec || !*spec) {
+#ifdef BM_FAULT_INJECTION
+		bm_fault_armed = BM_FP_NONE;
+#endif
+		return 0;
+	}
+	const char *colon = strchr(spec, ':');
+	size_t len = colon ? (size_t)(colon - spec) : strcspn(spec, "\n");
+	enum bm_fault_point p = find_point(spec, len);
+	unsigned long pass = 1;
+	if (colon) {
+		char *end;
+		pass = strtoul(colon + 1, &end, 10);
+		if (pass == 0 || (*end && *end != '\n'))
+			p = BM_FP_NONE;
+	}
+	if (p == BM_FP_NONE)
+		return bm_error(BM_EXIT_USAGE, "no fault point '%s' (binmig fault-points lists them)", spec), -EINVAL;
+#ifdef BM_FAULT_INJECTION
+	bm_fault_armed = p;
+	armed_pass = pass;
+	passes = 0;
+	return 0;
+#else
+	return bm_error(BM_EXIT_USAGE, "this binmig is built without fault injection (make test-build has it)"),
+	       -ENOTSUP;
+#endif
+}
+
+int bm_fault_arm_from_env(void)
+{
+	return bm_fault_arm(getenv("BINMIG_FAULT"));
+}
+
+int bm_fault_arm_from_serve_file(void)
+{
+	const char *path = getenv("BINMIG_SERVE_FAULT_FILE");
+	char spec[80] = "";
+	if (path && *path) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, spec, sizeof spec - 1);
+			spec[n > 0 ? n : 0] = 0;
+			close(fd);
+		}
+	}
+	spec[strcspn(spec, "\n")] = 0;
+	return bm_fault_arm(spec);
+}
+
+void bm_fault_list(FILE *out)
+{
+	static const char *const places[] = {"dump", "restore", "src-stream", "src-file", "dst-stream", "dst-file"};
+	char name[64];
+	for (int p = BM_FP_NONE + 1; p < BM_FP_COUNT; p++) {
+		char where[80] = "";
+		for (size_t i = 0; i < sizeof places / sizeof *places; i++)
+			if (points[p].where & (1u << i))
+				snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", *where ? "," : "",
+					 places[i]);
+		public_name(p, name, sizeof name);
+		fprintf(out, "%2d %-16s %-52s %s\n", p, name, where, points[p].what);
+	}
+}
