@@ -15,6 +15,10 @@
 #     the dump missed would be absent after the restore and its joiner
 #     would wait in vain (the program fails after 20 s); its output must
 #     equal an unmigrated run's.
+# Both programs, once done with their counted work, go on with uncounted
+# work until the test opens their gate (creates the file after --gate)
+# after the last restore: they are alive and unfinished at every dump,
+# however fast or slow the machine, and their output does not change.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init threads8 threadspawn
@@ -28,9 +32,10 @@ tasks() {
 	printf '%s\n' "${tids[@]}" | sort -n | tr '\n' ' '
 }
 
-# unfinished OUT WHAT: the program has not printed its result yet.
+# unfinished OUT WHAT: the program has not printed its result yet (its
+# gate is still closed).
 unfinished() {
-	! grep -q '^result' "$1" || e2e_fail "$2: the program finished already; give it more work"
+	! grep -q '^result' "$1" || e2e_fail "$2: the program finished already, though its gate is closed"
 }
 
 # same_output REF OUT: OUT equals the reference run's output, and no
@@ -48,7 +53,7 @@ ref=$E2E_TMP/threads8-ref.out
 e2e_start "$ref" "${T8[@]}"
 ref_pid=$E2E_PID
 out=$E2E_TMP/threads8.out
-e2e_start "$out" "${T8[@]}"
+e2e_start "$out" "${T8[@]}" --gate "$out.gate"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
 before=$(tasks "$pid")
@@ -63,6 +68,7 @@ for round in 1 2 3; do
 	[[ $after == "$before" ]] || e2e_fail "after restore $round threads8 has the threads $after, expected $before"
 	rm -f "$E2E_TMP/threads8.img"
 done
+touch "$out.gate"
 e2e_wait_exit "$pid" 120
 e2e_wait_exit "$ref_pid" 120
 same_output "$ref" "$out"
@@ -74,7 +80,7 @@ ref=$E2E_TMP/threadspawn-ref.out
 e2e_start "$ref" "${TS[@]}"
 ref_pid=$E2E_PID
 out=$E2E_TMP/threadspawn.out
-e2e_start "$out" "${TS[@]}"
+e2e_start "$out" "${TS[@]}" --gate "$out.gate"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
 max_threads=0
@@ -89,6 +95,7 @@ for round in 1 2 3 4 5; do
 	e2e_restore "$E2E_TMP/threadspawn.img" "$pid"
 	rm -f "$E2E_TMP/threadspawn.img"
 done
+touch "$out.gate"
 # Main and the two spawners live throughout; more means children were caught.
 ((max_threads > 3)) || e2e_fail "no dump caught a child thread (at most $max_threads threads)"
 e2e_wait_exit "$pid" 120
