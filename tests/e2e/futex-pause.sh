@@ -1,29 +1,33 @@
 #!/usr/bin/env bash
 # Frozen inside FUTEX_WAIT_BITSET with an absolute deadline: after the
-# restore it times out (ETIMEDOUT, not EINTR) at the deadline.  Frozen inside
-# pause(): after the restore (and once it sleeps there again) SIGUSR1 with a
-# handler wakes it.
+# restore it times out (ETIMEDOUT, not EINTR) at the deadline, not before.
+# Frozen inside pause(): after the restore (and once it sleeps there again)
+# SIGUSR1 with a handler wakes it.  Both start together; the futex deadline
+# (SLEEP_S) is far enough that even a slow or loaded machine dumps it
+# inside the call, which its image must show.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/threads-lib.sh"
 e2e_init sleeper
+SLEEP_S=10
 
-out=$E2E_TMP/futex.out
-e2e_start "$out" "$PROGS/sleeper" futex
-pid=$E2E_PID
-e2e_wait_ready "$out" "$pid"
-e2e_wait_syscall "$pid" futex
-e2e_migrate "$pid" "$E2E_TMP/futex.img"
-e2e_wait_exit "$pid" 20
-e2e_expect_pass "$out"
-
+futex_out=$E2E_TMP/futex.out
+e2e_start "$futex_out" "$PROGS/sleeper" futex "$SLEEP_S"
+futex_pid=$E2E_PID
 out=$E2E_TMP/pause.out
 e2e_start "$out" "$PROGS/sleeper" pause
 pid=$E2E_PID
+
+e2e_wait_ready "$futex_out" "$futex_pid"
+migrate_in_call "$futex_pid" "$E2E_TMP/futex.img" futex
+
 e2e_wait_ready "$out" "$pid"
-e2e_wait_syscall "$pid" pause
-e2e_migrate "$pid" "$E2E_TMP/pause.img"
+migrate_in_call "$pid" "$E2E_TMP/pause.img" pause
 # Only a signal that arrives while it sleeps in pause() again can wake it.
 e2e_wait_syscall "$pid" pause
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid" 20
 e2e_expect_pass "$out"
+
+e2e_wait_exit "$futex_pid" $((SLEEP_S + 60))
+e2e_expect_pass "$futex_out"

@@ -6,12 +6,16 @@
 # With --stdio file:PATH it moves to B, where fds 1 and 2 are PATH; cat in A
 # sees the end of its input; the program migrates back to A (PATH is now an
 # ordinary file, carried as such) and finishes there.  What cat got followed
-# by PATH is exactly an unmigrated run's output.
+# by PATH is exactly an unmigrated run's output.  The program stops after
+# step 5 and works on, uncounted and silent, until the test opens its gate
+# after the migrations: it is alive and unfinished for all of them, and
+# steps 6 on go to PATH, however fast or slow the machine.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
 mig_init peers
-WORK=(--steps 60 --cost 8000000)
+WORK=(--steps 30 --cost 4000000)
+gate=$E2E_TMP/gate
 
 ref=$E2E_TMP/reference.out
 e2e_start "$ref" "$PROGS/peers" none "${WORK[@]}"
@@ -29,7 +33,8 @@ mig_in A bash -c '
 	pidfile=$1 catout=$2
 	shift 2
 	( echo "$BASHPID" >"$pidfile"; exec "$@" 2>&1 ) </dev/null | cat >"$catout" 2>/dev/null &
-	echo "$!" >"$pidfile.cat"' stdio-spawn "$pidfile" "$catout" "$PROGS/peers" none "${WORK[@]}" ||
+	echo "$!" >"$pidfile.cat"' stdio-spawn "$pidfile" "$catout" "$PROGS/peers" none "${WORK[@]}" \
+	--gate "$gate" --gate-after 5 ||
 	e2e_fail "cannot start peers in host A"
 "$TOOLS/waitfor" "$pidfile" "" 10 || e2e_fail "peers did not start in host A"
 pid=$(<"$pidfile")
@@ -65,6 +70,7 @@ mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "migrate back to A (stdout now a file)"
 mig_assert_running A "$pid" "after the migration back"
 left_source B "$pid" "$started" "after the migration back"
+touch "$gate"
 
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$later" "result " 60 || { e2e_show "$later"; e2e_fail "peers did not finish in host A"; }
 e2e_wait_exit "$ref_pid" 60

@@ -1,7 +1,24 @@
 # Helpers for the multi-threaded and Mono live-migration tests
 # (threads-pingpong.sh, clr-pingpong.sh, stdio-migrate.sh), on top of
-# migrate-lib.sh.  Sourced, not run (tests/run-tests skips *-lib.sh).
+# migrate-lib.sh; migrate_in_call needs lib.sh only (sleep.sh,
+# futex-pause.sh).  Sourced, not run (tests/run-tests skips *-lib.sh).
 # shellcheck shell=bash
+
+# migrate_in_call PID IMAGE CALL: PID, once blocked in the system call CALL
+# (nanosleep, futex, ...), is dumped into IMAGE, which binmig inspect must
+# show stopped inside CALL, and restored.  A dump that came too late, after
+# the call had returned (a slow or loaded machine), fails here rather than
+# passing for the wrong reason.
+migrate_in_call() {
+	local pid=$1 image=$2 call=$3
+	e2e_wait_syscall "$pid" "$call"
+	e2e_dump "$pid" "$image"
+	bm inspect "$image"
+	e2e_expect_ok "inspect $image"
+	grep -q "^  stopped: in $call()" "$BM_OUT" ||
+		e2e_fail "$(basename "$image"): the thread was not frozen inside $call(): $(grep 'stopped:' "$BM_OUT")"
+	e2e_restore "$image" "$pid"
+}
 
 # tasks_in HOST PID: the TIDs of PID in HOST (/proc/PID/task inside the
 # host), sorted, on one line with a space after each.

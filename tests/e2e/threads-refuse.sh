@@ -17,12 +17,18 @@
 #   - --stdio file:PATH with stdout and stderr on one pipe: both are PATH
 #     after the restore, and cat's part followed by PATH is exactly the
 #     unmigrated run's output.
+# Each program but the reference run stops after step 5 and works on,
+# uncounted and silent, until the test opens its gate (creates the file
+# after --gate) once the dumps are done: it is alive and unfinished for all
+# of them, and the later steps and the result come after them, however fast
+# or slow the machine.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init peers
 
 PEERS=("$PROGS/peers")
-WORK=(--steps 60 --cost 8000000)
+WORK=(--steps 30 --cost 4000000)
+GATED=(--gate-after 5 --gate) # followed by the gate's path
 CAT_PID=
 
 # start_to_cat CATOUT MERGE CMD...: runs CMD in the background with stdin
@@ -85,11 +91,12 @@ ref_pid=$E2E_PID
 
 # ---- stdout is a pipe to cat
 out=$E2E_TMP/stdout-pipe.out
-start_to_cat "$out" separate "${PEERS[@]}" none "${WORK[@]}"
+start_to_cat "$out" separate "${PEERS[@]}" none "${WORK[@]}" "${GATED[@]}" "$out.gate"
 pid=$E2E_PID
 e2e_wait_line "$out" "step 2 " "$pid" 30
 bm dump "$pid" -o "$E2E_TMP/refused.img"
 expect_refused "$pid" 1 "stdout piped to cat" "pipe"
+touch "$out.gate"
 e2e_wait_exit "$pid" 60
 "$TOOLS/pidwait" "$CAT_PID" 10 || e2e_fail "cat did not end"
 e2e_wait_exit "$ref_pid" 60
@@ -99,7 +106,7 @@ same_as_reference "$out" "stdout piped to cat"
 # ---- fd 7: pipe, socket pair, TCP connection to a child process
 for mode in pipe socketpair tcp; do
 	out=$E2E_TMP/$mode.out
-	e2e_start "$out" "${PEERS[@]}" "$mode" "${WORK[@]}"
+	e2e_start "$out" "${PEERS[@]}" "$mode" "${WORK[@]}" "${GATED[@]}" "$out.gate"
 	pid=$E2E_PID
 	e2e_wait_line "$out" "step 2 " "$pid" 30
 	bm dump "$pid" -o "$E2E_TMP/refused.img"
@@ -110,6 +117,7 @@ for mode in pipe socketpair tcp; do
 	# The same again with --stdio null: it covers fds 0-2 only.
 	bm dump "$pid" -o "$E2E_TMP/refused.img" --stdio null
 	expect_refused "$pid" 7 "$mode to a child, --stdio null"
+	touch "$out.gate"
 	e2e_wait_exit "$pid" 60
 	wait "$pid" || e2e_fail "$mode: the program exited with status $? (its child lost data?)"
 	same_as_reference "$out" "$mode to a child"
@@ -118,7 +126,7 @@ done
 # ---- --stdio null
 out=$E2E_TMP/stdio-null.out
 record=$E2E_TMP/stdio-null.record
-start_to_cat "$out" separate "${PEERS[@]}" none "${WORK[@]}" --record "$record"
+start_to_cat "$out" separate "${PEERS[@]}" none "${WORK[@]}" --record "$record" "${GATED[@]}" "$out.gate"
 pid=$E2E_PID
 e2e_wait_line "$out" "step 3 " "$pid" 30
 e2e_dump "$pid" "$E2E_TMP/null.img" --stdio null
@@ -126,6 +134,7 @@ e2e_dump "$pid" "$E2E_TMP/null.img" --stdio null
 e2e_restore "$E2E_TMP/null.img" "$pid"
 [[ $(readlink "/proc/$pid/fd/1") == /dev/null ]] ||
 	e2e_fail "--stdio null: the restored stdout is $(readlink "/proc/$pid/fd/1"), not /dev/null"
+touch "$out.gate"
 e2e_wait_exit "$pid" 60
 ref_result=$(tail -n 1 "$REF")
 [[ $(cat "$record") == "$ref_result" ]] || e2e_fail "--stdio null: recorded \"$(cat "$record")\", expected \"$ref_result\""
@@ -140,7 +149,7 @@ e2e_log "--stdio null: $(wc -l <"$out") lines before the dump, result right"
 out=$E2E_TMP/stdio-file.out
 later=$E2E_TMP/later/stdio-file.after
 mkdir -p "$(dirname "$later")"
-start_to_cat "$out" merge "${PEERS[@]}" none "${WORK[@]}"
+start_to_cat "$out" merge "${PEERS[@]}" none "${WORK[@]}" "${GATED[@]}" "$out.gate"
 pid=$E2E_PID
 e2e_wait_line "$out" "step 3 " "$pid" 30
 e2e_dump "$pid" "$E2E_TMP/file.img" --stdio "file:$later"
@@ -150,6 +159,7 @@ for fd in 1 2; do
 	target=$(readlink "/proc/$pid/fd/$fd")
 	[[ $target == "$later" ]] || e2e_fail "--stdio file: the restored fd $fd is $target, not $later"
 done
+touch "$out.gate"
 e2e_wait_exit "$pid" 60
 cat "$out" "$later" >"$E2E_TMP/stdio-file.joined"
 same_as_reference "$E2E_TMP/stdio-file.joined" "--stdio file: cat's part then $later"

@@ -1,6 +1,6 @@
-/* peers MODE [--steps N] [--cost N] [--record FILE]: a two-threaded
- * program that may hold a descriptor whose other end belongs to another
- * process, which binmig must refuse to migrate.
+/* peers MODE [--steps N] [--cost N] [--record FILE] [--gate FILE [--gate-after K]]:
+ * a two-threaded program that may hold a descriptor whose other end belongs
+ * to another process, which binmig must refuse to migrate.
  *   none        no such descriptor of its own (its stdout may still be a
  *               pipe to another process: the tests arrange that)
  *   pipe        fd 7 is the write end of a pipe whose read end is in a
@@ -14,7 +14,11 @@
  * fd 7 and checks that the child received everything (its exit status), and
  * prints "result HEX" on stdout and, with --record, into FILE (a regular
  * file opened at start, so that the result can be read when stdout goes
- * nowhere).  Output: "ready", the steps, "result HEX" (exit 0), or
+ * nowhere).  With --gate, the worker stops after step K (default N) and,
+ * until FILE exists, does uncounted steps: the same work, but neither
+ * printed nor sent nor in the digest, so a test keeps the program alive and
+ * unfinished for as long as it needs and its output still depends on the
+ * options only.  Output: "ready", the steps, "result HEX" (exit 0), or
  * "FAIL: ..." lines (exit 1). */
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -24,14 +28,16 @@
 
 #define PEER_FD 7
 #define CHUNK 64
+#define JOIN_TIMEOUT_S 20
 
 static struct {
-	long steps, cost;
-	const char *record;
-} opt = { .steps = 40, .cost = 4000000 };
+	long steps, cost, gate_after;
+	const char *record, *gate;
+} opt = { .steps = 40, .cost = 4000000, .gate_after = -1 };
 
 static int peer_fd = -1;
 static uint64_t digest;
+static struct ts_finished finished = TS_FINISHED_INIT;
 
 /* The child: reads until end of file, exits 0 if it got EXPECTED bytes. */
 static void child_reader(int fd, long expected)
@@ -47,6 +53,23 @@ static void child_reader(int fd, long expected)
 		total += n;
 	}
 	_exit(total == expected ? 0 : 1);
+}
+
+/* One step's work on H. */
+static uint64_t work(uint64_t h)
+{
+	for (long i = 0; i < opt.cost; i++)
+		h = mix64(h + i);
+	return h;
+}
+
+/* Uncounted steps until the gate opens; their work goes nowhere. */
+static void hold_at_gate(void)
+{
+	uint64_t h = 0;
+	while (!tp_gate_open(opt.gate))
+		h = work(h);
+	tp_sink = h;
 }
 
 static pid_t start_child(const char *mode)
@@ -101,9 +124,12 @@ static void *worker_main(void *arg)
 	struct thread_state st;
 	ts_record(&st, "worker");
 	uint64_t h = 0x9e3779b97f4a7c15ull;
-	for (long step = 1; step <= opt.steps; step++) {
-		for (long i = 0; i < opt.cost; i++)
-			h = mix64(h + i);
+	for (long step = 1;; step++) {
+		if (step == opt.gate_after + 1)
+			hold_at_gate();
+		if (step > opt.steps)
+			break;
+		h = work(h);
 		say("step %ld %016llx", step, (unsigned long long)h);
 		if (peer_fd >= 0) {
 			char chunk[CHUNK];
@@ -113,6 +139,7 @@ static void *worker_main(void *arg)
 	}
 	digest = h;
 	ts_check(&st);
+	ts_finish(&finished);
 	return NULL;
 }
 
@@ -130,10 +157,17 @@ int main(int argc, char **argv)
 			opt.cost = atol(argv[i + 1]);
 		else if (strcmp(argv[i], "--record") == 0)
 			opt.record = argv[i + 1];
+		else if (strcmp(argv[i], "--gate") == 0)
+			opt.gate = argv[i + 1];
+		else if (strcmp(argv[i], "--gate-after") == 0)
+			opt.gate_after = atol(argv[i + 1]);
 		else
 			goto usage;
 	}
-	if (opt.steps < 1 || opt.cost < 1)
+	if (opt.gate_after == -1)
+		opt.gate_after = opt.steps;
+	if (opt.steps < 1 || opt.cost < 1 || opt.gate_after < 0 || opt.gate_after > opt.steps ||
+	    (opt.gate_after != opt.steps && !opt.gate))
 		goto usage;
 	pid_t child = -1;
 	if (strcmp(mode, "none") != 0) {
@@ -152,7 +186,8 @@ int main(int argc, char **argv)
 	pthread_t worker;
 	SETUP(pthread_create(&worker, NULL, worker_main, NULL) == 0, "pthread_create");
 	say("ready");
-	ts_join(worker, "worker", 600);
+	ts_wait_finished(&finished, 1);
+	ts_join(worker, "worker", JOIN_TIMEOUT_S);
 	ts_check(&st);
 	if (child > 0) {
 		close(peer_fd);
@@ -173,6 +208,7 @@ int main(int argc, char **argv)
 	tp_write_all(1, line, n);
 	return 0;
 usage:
-	say("FAIL: usage: peers none|pipe|socketpair|tcp [--steps N] [--cost N] [--record FILE]");
+	say("FAIL: usage: peers none|pipe|socketpair|tcp [--steps N] [--cost N] [--record FILE] "
+	    "[--gate FILE [--gate-after K]]");
 	return 2;
 }

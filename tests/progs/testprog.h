@@ -149,6 +149,20 @@ static inline bool self_stat_field(int n, unsigned long long *value)
 	return end != p;
 }
 
+/* ---- gates ---- */
+
+/* A program given a gate (--gate FILE) keeps working past its counted work,
+ * left out of its output and result, until FILE exists: a test opens the
+ * gate once it has done what it needed the program alive for, however fast
+ * or slow the machine is.  No gate (NULL) is always open. */
+static inline bool tp_gate_open(const char *gate)
+{
+	return !gate || access(gate, F_OK) == 0;
+}
+
+/* Where uncounted work leaves its value, so that the compiler keeps it. */
+static volatile uint64_t tp_sink __attribute__((unused));
+
 /* ---- waiting for SIGUSR1 ---- */
 
 static volatile sig_atomic_t tp_usr1_seen __attribute__((unused));

@@ -13,7 +13,11 @@
  *              lost vector registers or MXCSR change the answer.
  *   reader     blocks in read() on the pipe and folds the records in the
  *              order they were written; it digests each record slowly, so
- *              the pipe often holds unread records.
+ *              the pipe often holds unread records.  Main writes a phase's
+ *              records only once the reader has digested those of the
+ *              phase before the last (main waits in pthread_cond_wait):
+ *              however slow the reader, at most two phases are behind, and
+ *              the drain at the end is short at any speed.
  *   poller     poll() on the eventfd with a 70 ms timeout, adds up what it
  *              reads.
  *   waiter     sigtimedwait() for SIGRTMIN with a 90 ms timeout, folds the
@@ -34,6 +38,7 @@
  * phase, then "result HEX" (which depends only on the options) and exit 0;
  * or "FAIL: ..." lines and exit 1. */
 #include <immintrin.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 
@@ -76,6 +81,18 @@ static volatile int helpers_stop; /* sleeper, poller */
 static uint64_t eventfd_expected;  /* set before helpers_stop */
 
 static uint64_t reader_digest, reader_slow, poller_total, waiter_digest;
+
+static pthread_mutex_t reader_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reader_progress = PTHREAD_COND_INITIALIZER;
+static long reader_phases; /* phases whose records the reader has digested */
+
+static void reader_set_phases(long n)
+{
+	pthread_mutex_lock(&reader_lock);
+	reader_phases = n;
+	pthread_cond_signal(&reader_progress);
+	pthread_mutex_unlock(&reader_lock);
+}
 
 static int64_t ms_to_ns(int ms)
 {
@@ -174,7 +191,7 @@ static void *reader_main(void *arg)
 	struct thread_state st;
 	ts_record(&st, "reader");
 	uint64_t h = 0, slow = 0;
-	for (;;) {
+	for (long records = 1;; records++) {
 		struct record r;
 		size_t got = 0;
 		while (got < sizeof(r)) {
@@ -201,7 +218,10 @@ static void *reader_main(void *arg)
 			h = fold(fold(h, r.item), r.value);
 			slow = fold(slow, digest);
 		}
+		if (records % opt.items == 0)
+			reader_set_phases(records / opt.items);
 	}
+	reader_set_phases(LONG_MAX); /* main must not wait for a reader that is gone */
 	reader_digest = h;
 	reader_slow = slow;
 	ts_check(&st);
@@ -397,6 +417,11 @@ int main(int argc, char **argv)
 				records_digest = fold(fold(records_digest, recs[item].item), recs[item].value);
 			}
 		}
+		/* At most two phases behind: phase - 2 digested before phase goes out. */
+		pthread_mutex_lock(&reader_lock);
+		while (reader_phases < phase - 1)
+			pthread_cond_wait(&reader_progress, &reader_lock);
+		pthread_mutex_unlock(&reader_lock);
 		size_t bytes = opt.items * sizeof(struct record);
 		SETUP(write(pipefd[1], recs, bytes) == (ssize_t)bytes, "write to the pipe");
 		int value = (int)(chain & COUNTED_VALUE_MASK);

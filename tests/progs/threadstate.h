@@ -108,6 +108,36 @@ static inline void ts_check(const struct thread_state *s)
 	}
 }
 
+/* Threads that have finished their work.  A thread given a gate works for
+ * as long as the test keeps the gate closed, so its joiner waits for it
+ * here, with no time limit (the test's own waits have theirs), and only
+ * then joins it with ts_join, whose timeout is then for the thread's exit
+ * alone, however fast or slow the machine. */
+struct ts_finished {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int count;
+};
+#define TS_FINISHED_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 }
+
+/* Called by a thread when its work is done, just before it returns. */
+static inline void ts_finish(struct ts_finished *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->count++;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Until N threads have called ts_finish on F. */
+static inline void ts_wait_finished(struct ts_finished *f, int n)
+{
+	pthread_mutex_lock(&f->lock);
+	while (f->count < n)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+}
+
 /* Joins THREAD, failing (rather than hanging) if it does not end within
  * TIMEOUT_S seconds: a lost clear_child_tid leaves pthread_join waiting
  * for ever. */
