@@ -43,6 +43,26 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/* binmig moves one process: children would be left behind (and, at the
+ * destination, be missing from the parent's wait()). */
+static int refuse_children(pid_t pid)
+{
+	pid_t kids[8];
+	size_t n;
+	int rc = bm_list_children(pid, kids, 8, &n);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot list the children of process %d", pid);
+	if (n == 0)
+		return 0;
+	char list[128] = "";
+	for (size_t i = 0; i < n && i < 8; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", (int)kids[i]);
+	return bm_error(BM_EXIT_UNSUPPORTED,
+			"process %d has %zu child process%s (%s%s); binmig moves one process, not a tree, and cannot "
+			"leave them behind",
+			pid, n, n == 1 ? "" : "es", list, n > 8 ? ", ..." : "");
+}
+
 /* Everything that can be refused without touching the process. */
 static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status *status)
 {
@@ -73,7 +93,7 @@ static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status 
 		return bm_error(BM_EXIT_TARGET, "process %d (%s) is already traced by process %d (%s)", pid,
 				stat->comm, status->tracer_pid, tcomm);
 	}
-	return 0;
+	return refuse_children(pid);
 }
 
 /* "Groups:" is not parsed by procfs.c; it is only needed here. */
@@ -484,6 +504,9 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	f->t_stopped = bm_now_us();
 	if (st)
 		st->suspend_us = (int64_t)(f->t_stopped - f->t_suspend_start);
+	/* Checked again now that no thread can fork. */
+	if ((rc = refuse_children(pid)) < 0)
+		goto fail;
 	/* Next to the leader, whose stopped thread cannot move, the injected
 	 * calls are several times cheaper. */
 	f->pinned = bm_pin_self(bm_last_cpu(pid), &f->own_affinity) == 0;

@@ -768,6 +768,52 @@ int bm_list_tids(pid_t pid, pid_t **tids, size_t *n)
 	return list_numeric_dir(path, false, (int **)tids, n);
 }
 
+int bm_parse_pid_list(const char *text, pid_t *pids, size_t max, size_t *n)
+{
+	*n = 0;
+	const char *p = text;
+	for (;;) {
+		while (*p == ' ' || *p == '\n')
+			p++;
+		if (!*p)
+			return 0;
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno || v <= 0 || v > INT32_MAX || (*end && *end != ' ' && *end != '\n'))
+			return -EINVAL;
+		if (*n < max)
+			pids[*n] = (pid_t)v;
+		(*n)++;
+		p = end;
+	}
+}
+
+int bm_list_children(pid_t pid, pid_t *children, size_t max, size_t *n)
+{
+	pid_t *tids = NULL;
+	size_t ntids = 0;
+	*n = 0;
+	int rc = bm_list_tids(pid, &tids, &ntids);
+	for (size_t i = 0; rc == 0 && i < ntids; i++) {
+		char name[64], *text;
+		snprintf(name, sizeof name, "task/%d/children", (int)tids[i]);
+		rc = bm_read_proc_text(pid, name, &text);
+		if (rc == -ENOENT) { /* the thread has exited meanwhile */
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		size_t got;
+		rc = bm_parse_pid_list(text, *n < max ? children + *n : NULL, *n < max ? max - *n : 0, &got);
+		free(text);
+		*n += got;
+	}
+	free(tids);
+	return rc;
+}
+
 /* ---- auxv, links, whole files ---- */
 
 int bm_read_auxv(pid_t pid, uint64_t *words, uint32_t max_words, uint32_t *nwords)

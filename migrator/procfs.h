@@ -104,4 +104,13 @@ int bm_read_text(const char *path, char **text, size_t *len);
 /* The same for /proc/PID/NAME. */
 int bm_read_proc_text(pid_t pid, const char *name, char **text);
 
+/* A list of PIDs as /proc/PID/task/TID/children has it ("12 34 \n"):
+ * stores the first max of them in pids (which may be NULL when max is 0),
+ * their total count in *n.  -EINVAL for anything but positive numbers
+ * separated by spaces. */
+int bm_parse_pid_list(const char *text, pid_t *pids, size_t max, size_t *n);
+/* The children of every thread of PID (zombies included): the first max in
+ * children, the total in *n. */
+int bm_list_children(pid_t pid, pid_t *children, size_t max, size_t *n);
+
 #endif

@@ -46,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bm_parse_stat(text, &stat);
 		struct bm_fdinfo fdinfo;
 		bm_parse_fdinfo(text, &fdinfo);
+		pid_t pids[4];
+		size_t npids;
+		bm_parse_pid_list(text, pids, 4, &npids);
 	}
 	free(entries);
 	free(text);

@@ -1107,6 +1107,30 @@ static void test_read_text(void **state)
 	free(text);
 }
 
+/* /proc/PID/task/TID/children, as the kernel writes it. */
+static void test_pid_list(void **state)
+{
+	(void)state;
+	pid_t p[2];
+	size_t n;
+	assert_int_equal(bm_parse_pid_list("", p, 2, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(bm_parse_pid_list("4711 ", p, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0], 4711);
+	/* More than there is room for: counted, not stored. */
+	assert_int_equal(bm_parse_pid_list("12 34 56 \n", p, 2, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(p[0], 12);
+	assert_int_equal(p[1], 34);
+	assert_int_equal(bm_parse_pid_list("12 x", p, 2, &n), -EINVAL);
+	assert_int_equal(bm_parse_pid_list("-3", p, 2, &n), -EINVAL);
+	assert_int_equal(bm_parse_pid_list("0", p, 2, &n), -EINVAL);
+	assert_int_equal(bm_parse_pid_list("99999999999", p, 2, &n), -EINVAL);
+	assert_int_equal(bm_parse_pid_list("7 8", NULL, 0, &n), 0);
+	assert_int_equal(n, 2);
+}
+
 static void test_nonexistent_process(void **state)
 {
 	(void)state;
@@ -1165,6 +1189,7 @@ int main(void)
 		cmocka_unit_test(test_live_auxv),
 		cmocka_unit_test(test_readlink),
 		cmocka_unit_test(test_read_text),
+		cmocka_unit_test(test_pid_list),
 		cmocka_unit_test(test_nonexistent_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
