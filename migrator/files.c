@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -96,6 +97,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		snprintf(path, sizeof path, "%s", safe_device_path(st.st_rdev));
 	} else if (S_ISFIFO(st.st_mode) && named && (info.flags & O_ACCMODE) == O_RDONLY) {
 		out->kind = BM_FD_FIFO;
+		out->object_id = st.st_ino; /* the FIFO's ends in the process are known by it */
 	} else if (S_ISFIFO(st.st_mode) && named) {
 		return bm_fd_refuse(pid, fd, path, st.st_mode, " open for writing, and only read ends are reopened");
 	} else if (S_ISFIFO(st.st_mode) && strncmp(path, "pipe:", 5) == 0) {
@@ -207,6 +209,26 @@ static int check_pipes(pid_t pid, struct bm_process *p, const struct bm_fd_polic
 	return 0;
 }
 
+/* The bytes buffered in a named FIFO travel too, with the first of the
+ * process's descriptors of it: once the process is gone from this kernel,
+ * nobody may hold the FIFO open, and its buffer goes with the last
+ * holder. */
+static int read_fifo_data(pid_t pid, struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_FIFO || d->shares_with >= 0)
+			continue;
+		bool first = true;
+		for (uint32_t j = 0; j < i && first; j++)
+			first = !(p->fds[j].kind == BM_FD_FIFO && p->fds[j].object_id == d->object_id);
+		int rc = first ? read_pipe_data(pid, d) : 0;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
 {
 	int *fds = NULL;
@@ -245,7 +267,37 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	free(fds);
 	if (rc == 0)
 		rc = bm_fd_policy_check_present(pid, policy, p);
-	return rc < 0 ? rc : check_pipes(pid, p, policy, read_data);
+	if (rc == 0)
+		rc = check_pipes(pid, p, policy, read_data);
+	if (rc == 0 && read_data)
+		rc = read_fifo_data(pid, p);
+	return rc;
+}
+
+/* A FIFO whose buffer went with the original (dumped on this kernel, or
+ * another kernel altogether) gets its capacity and bytes back.  One that
+ * still holds bytes is the original's own buffer, alive because the
+ * original still has it open (a migration between hosts that share a
+ * kernel): it is left as it is.  Runs in the new process: system calls
+ * only.  0, or -1 with errno. */
+static int refill_fifo(const struct bm_fd *d, int reader)
+{
+	int queued = 0;
+	if (!d->data_len || ioctl(reader, FIONREAD, &queued) < 0 || queued > 0)
+		return 0;
+	if (d->object_flags && fcntl(reader, F_SETPIPE_SZ, (int)d->object_flags) < 0)
+		return -1;
+	int writer = open(d->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (writer < 0)
+		return -1;
+	ssize_t n = write(writer, d->data, d->data_len);
+	int e = errno;
+	close(writer);
+	if (n != (ssize_t)d->data_len) {
+		errno = n < 0 ? e : EIO;
+		return -1;
+	}
+	return 0;
 }
 
 /* Opens the object of one descriptor as the process had it. */
@@ -259,6 +311,11 @@ static int reopen(const struct bm_fd *d)
 	case BM_FD_FIFO:
 		/* Opening a FIFO blocks until a writer exists; O_NONBLOCK does not. */
 		fd = open(d->path, flags | O_NONBLOCK);
+		if (fd >= 0 && refill_fifo(d, fd) < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
 		if (fd >= 0 && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) {
 			close(fd);
 			return -errno;

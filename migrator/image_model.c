@@ -25,7 +25,7 @@
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
-#define VMA_KNOWN_FLAGS 0x7ffu
+#define VMA_KNOWN_FLAGS 0xfffffu
 /* SS_ONSTACK, SS_DISABLE and SS_AUTODISARM (linux/signal.h; glibc lacks the last). */
 #define ALTSTACK_KNOWN_FLAGS (1u | 2u | (1u << 31))
 
@@ -189,7 +189,7 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 			  f->kind == BM_FD_FIFO;
 	if (needs_path && (!f->path || !*f->path))
 		return say(why, n, "descriptor of kind %u without a path", f->kind);
-	if (f->data_len > BM_IMG_MAX_PIPE_DATA || (f->data_len && f->kind != BM_FD_PIPE))
+	if (f->data_len > BM_IMG_MAX_PIPE_DATA || (f->data_len && f->kind != BM_FD_PIPE && f->kind != BM_FD_FIFO))
 		return say(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
 	if (f->data_len && !f->data)
 		return say(why, n, "buffered data missing");

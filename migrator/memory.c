@@ -32,14 +32,37 @@ static uint32_t prot_of(const char *perms)
 	       (perms[2] == 'x' ? PROT_EXEC : 0);
 }
 
+const struct bm_vma_advice bm_vma_advice[] = {
+	{BM_VMA_HUGEPAGE, MADV_HUGEPAGE},   {BM_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE}, {BM_VMA_DONTDUMP, MADV_DONTDUMP},
+	{BM_VMA_DONTFORK, MADV_DONTFORK},   {BM_VMA_WIPEONFORK, MADV_WIPEONFORK}, {BM_VMA_MERGEABLE, MADV_MERGEABLE},
+	{BM_VMA_SEQ_READ, MADV_SEQUENTIAL}, {BM_VMA_RAND_READ, MADV_RANDOM},
+};
+const unsigned bm_vma_advice_count = sizeof bm_vma_advice / sizeof bm_vma_advice[0];
+
+/* smaps VmFlags that a VMA carries (the rest are implied by how it is
+ * mapped again, or refused below). */
+static const struct {
+	uint32_t vmflag, flag;
+} carried_vmflags[] = {
+	{BM_VMFLAG_GD, BM_VMA_GROWSDOWN}, {BM_VMFLAG_HG, BM_VMA_HUGEPAGE}, {BM_VMFLAG_NH, BM_VMA_NOHUGEPAGE},
+	{BM_VMFLAG_DD, BM_VMA_DONTDUMP},  {BM_VMFLAG_LO, BM_VMA_LOCKED},   {BM_VMFLAG_DC, BM_VMA_DONTFORK},
+	{BM_VMFLAG_WF, BM_VMA_WIPEONFORK}, {BM_VMFLAG_MG, BM_VMA_MERGEABLE}, {BM_VMFLAG_SR, BM_VMA_SEQ_READ},
+	{BM_VMFLAG_RR, BM_VMA_RAND_READ}, {BM_VMFLAG_LF, BM_VMA_LOCKONFAULT}, {BM_VMFLAG_NR, BM_VMA_NORESERVE},
+	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},
+};
+
 static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma *v)
 {
 	v->start = e->start;
 	v->end = e->end;
 	v->prot = prot_of(e->perms);
-	v->flags = (e->perms[3] == 's' ? BM_VMA_SHARED : 0) | (e->vmflags & BM_VMFLAG_GD ? BM_VMA_GROWSDOWN : 0) |
-		   (e->vmflags & BM_VMFLAG_HG ? BM_VMA_HUGEPAGE : 0) | (e->vmflags & BM_VMFLAG_NH ? BM_VMA_NOHUGEPAGE : 0) |
-		   (e->vmflags & BM_VMFLAG_DD ? BM_VMA_DONTDUMP : 0) | (e->vmflags & BM_VMFLAG_LO ? BM_VMA_LOCKED : 0);
+	v->flags = e->perms[3] == 's' ? BM_VMA_SHARED : 0;
+	for (size_t i = 0; i < sizeof carried_vmflags / sizeof *carried_vmflags; i++)
+		if (e->vmflags & carried_vmflags[i].vmflag)
+			v->flags |= carried_vmflags[i].flag;
+	if (e->vmflags & BM_VMFLAG_SS)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a shadow stack (CET) at 0x%llx; binmig cannot carry it",
+				pid, (unsigned long long)e->start);
 	v->pgoff = e->offset;
 	if (strcmp(e->path, "[vdso]") == 0)
 		v->kind = BM_VMA_VDSO;

@@ -290,6 +290,9 @@ static const struct {
 	{ "gd", BM_VMFLAG_GD }, { "sh", BM_VMFLAG_SH }, { "hg", BM_VMFLAG_HG },
 	{ "nh", BM_VMFLAG_NH }, { "dd", BM_VMFLAG_DD }, { "lo", BM_VMFLAG_LO },
 	{ "sl", BM_VMFLAG_SL }, { "io", BM_VMFLAG_IO }, { "pf", BM_VMFLAG_PF },
+	{ "dc", BM_VMFLAG_DC }, { "wf", BM_VMFLAG_WF }, { "mg", BM_VMFLAG_MG },
+	{ "sr", BM_VMFLAG_SR }, { "rr", BM_VMFLAG_RR }, { "lf", BM_VMFLAG_LF },
+	{ "nr", BM_VMFLAG_NR }, { "ss", BM_VMFLAG_SS }, { "mw", BM_VMFLAG_MW },
 };
 
 /* "rd wr mr mw me ac sd": every code is two characters. */

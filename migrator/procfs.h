@@ -34,6 +34,15 @@ struct bm_maps_entry {
 #define BM_VMFLAG_SL 0x40u  /* sealed system mapping */
 #define BM_VMFLAG_IO 0x80u  /* memory mapped I/O (VM_IO) */
 #define BM_VMFLAG_PF 0x100u /* pure PFN range (VM_PFNMAP) */
+#define BM_VMFLAG_DC 0x200u /* MADV_DONTFORK */
+#define BM_VMFLAG_WF 0x400u /* MADV_WIPEONFORK */
+#define BM_VMFLAG_MG 0x800u /* MADV_MERGEABLE (KSM) */
+#define BM_VMFLAG_SR 0x1000u /* MADV_SEQUENTIAL */
+#define BM_VMFLAG_RR 0x2000u /* MADV_RANDOM */
+#define BM_VMFLAG_LF 0x4000u /* locked on fault (mlock2 MLOCK_ONFAULT) */
+#define BM_VMFLAG_NR 0x8000u /* MAP_NORESERVE */
+#define BM_VMFLAG_SS 0x10000u /* shadow stack (x86 CET) */
+#define BM_VMFLAG_MW 0x20000u /* may write (VM_MAYWRITE) */
 
 int bm_parse_maps_line(const char *line, struct bm_maps_entry *e);
 /* Parses a whole maps text into a malloc'd array. */

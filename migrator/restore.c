@@ -78,9 +78,13 @@ static int check_file_unchanged(const char *what, const char *path, const struct
 
 /* A file behind a shared mapping that may be written (or that binmig
  * fills) is opened read-write; everything else read-only. */
+/* A shared file mapping that may be made writable (mprotect) needs its
+ * file open for writing, as the process had it, even if it is read-only
+ * now. */
 static bool needs_rdwr(const struct bm_vma *v)
 {
-	return (v->flags & BM_VMA_SHARED) && ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_SHMFILE));
+	return (v->flags & BM_VMA_SHARED) &&
+	       ((v->prot & PROT_WRITE) || (v->flags & (BM_VMA_SHMFILE | BM_VMA_MAYWRITE)));
 }
 
 /* A shared memory file travels with its contents: where it is missing (a
@@ -500,7 +504,8 @@ static int map_vmas(struct restore_ctx *c)
 		if (is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
 			continue;
 		uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
-				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0);
+				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
+				 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
 		uint64_t fd = (uint64_t)-1, off = 0;
 		if (v->kind == BM_VMA_FILE) {
 			fd = (uint64_t)file_fd(c, v);
@@ -517,13 +522,30 @@ static int map_vmas(struct restore_ctx *c)
 		if ((uint64_t)addr != v->start)
 			return bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx",
 					(unsigned long long)v->start, addr);
-		int advice = v->flags & BM_VMA_HUGEPAGE ? MADV_HUGEPAGE
-			     : v->flags & BM_VMA_NOHUGEPAGE ? MADV_NOHUGEPAGE : 0;
-		if (advice && (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start, (uint64_t)advice, 0,
-					   0, 0, NULL)) < 0)
-			return rc;
-		if ((v->flags & BM_VMA_DONTDUMP) &&
-		    (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start, MADV_DONTDUMP, 0, 0, 0, NULL)) < 0)
+		for (unsigned k = 0; k < bm_vma_advice_count; k++)
+			if ((v->flags & bm_vma_advice[k].flag) &&
+			    (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start,
+					 (uint64_t)bm_vma_advice[k].advice, 0, 0, 0, NULL)) < 0)
+				return rc;
+	}
+	return 0;
+}
+
+/* Locks and seals as the image says, once the contents are in: locking
+ * faults the pages in, sealing forbids changing the mapping any more. */
+static int lock_and_seal(struct restore_ctx *c, bool seal)
+{
+	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
+		const struct bm_vma *v = &c->proc.vmas[i];
+		int rc = 0;
+		if (v->kind != BM_VMA_ANON && v->kind != BM_VMA_FILE)
+			continue; /* the kernel's own mappings, moved as they are */
+		if (!seal && (v->flags & (BM_VMA_LOCKED | BM_VMA_LOCKONFAULT)))
+			rc = inject(c, "mlock2", SYS_mlock2, v->start, v->end - v->start,
+				    v->flags & BM_VMA_LOCKONFAULT ? 1 /* MLOCK_ONFAULT */ : 0, 0, 0, 0, NULL);
+		if (seal && (v->flags & BM_VMA_SEALED))
+			rc = inject(c, "mseal", 462 /* SYS_mseal */, v->start, v->end - v->start, 0, 0, 0, 0, NULL);
+		if (rc < 0)
 			return rc;
 	}
 	return 0;
@@ -819,7 +841,7 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 	struct special sp[8];
 	size_t nsp = 0;
 	if ((rc = move_specials(c, sp, &nsp)) < 0 || (rc = unmap_all_but(c, sp, nsp)) < 0 || (rc = map_vmas(c)) < 0 ||
-	    (rc = fill_pages(c, r)) < 0)
+	    (rc = fill_pages(c, r)) < 0 || (rc = lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;
@@ -838,7 +860,8 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 		rc = set_credentials(c, &c->others[i]);
 	if (rc < 0 || (rc = set_credentials(c, &c->tr)) < 0 ||
 	    (rc = inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0)
+	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = lock_and_seal(c, true)) < 0)
 		return rc;
 	if (c->st) {
 		c->st->syscalls_injected = (int64_t)c->tr.injected;

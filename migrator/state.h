@@ -50,6 +50,25 @@ enum bm_vma_kind {
 #define BM_VMA_LOCKED 0x200u  /* mlocked ("lo") */
 #define BM_VMA_SHMFILE 0x400u /* shared mapping of a file on a memory filesystem (/dev/shm): its
 				 contents travel, and the file is created at the destination if missing */
+#define BM_VMA_DONTFORK 0x800u    /* MADV_DONTFORK ("dc") */
+#define BM_VMA_WIPEONFORK 0x1000u /* MADV_WIPEONFORK ("wf") */
+#define BM_VMA_MERGEABLE 0x2000u  /* MADV_MERGEABLE ("mg") */
+#define BM_VMA_SEQ_READ 0x4000u   /* MADV_SEQUENTIAL ("sr") */
+#define BM_VMA_RAND_READ 0x8000u  /* MADV_RANDOM ("rr") */
+#define BM_VMA_LOCKONFAULT 0x10000u /* mlock2(MLOCK_ONFAULT) ("lf") */
+#define BM_VMA_NORESERVE 0x20000u /* MAP_NORESERVE ("nr") */
+#define BM_VMA_SEALED 0x40000u    /* mseal() ("sl") */
+#define BM_VMA_MAYWRITE 0x80000u  /* may be made writable ("mw"): for a shared file mapping, the
+				     file was opened for writing */
+
+/* The advice a VMA carries as flags, and the madvise() that sets each
+ * again at restore (memory.c). */
+struct bm_vma_advice {
+	uint32_t flag;  /* BM_VMA_* */
+	int advice;     /* MADV_* */
+};
+extern const struct bm_vma_advice bm_vma_advice[];
+extern const unsigned bm_vma_advice_count;
 
 struct bm_vma {
 	uint64_t start, end;    /* [start, end), page aligned */

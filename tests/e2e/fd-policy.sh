@@ -2,7 +2,7 @@
 # --fd N=ACTION: descriptors whose peer stays behind, let go as the user
 # says (binmig dump and restore; no emulated hosts).  The program (leaked)
 # holds, at fd 251, the read end or the write end of a pipe, or one end of
-# a socket pair, whose other end is in a child process.
+# a socket pair, whose other end is in another process.
 #   - Without --fd the dump is refused: exit 4, one line naming fd 251,
 #     what it is and "--fd 251=null|close|file:PATH|broken"; the process
 #     runs on untouched.
@@ -26,7 +26,7 @@ e2e_init leaked
 FD=251
 
 # start KIND ACTION [TEXT]: the program, ready.  Sets PID and OUT; the
-# peer child is tracked for the cleanup.
+# peer process is tracked for the cleanup.
 start() {
 	OUT=$E2E_TMP/$1-$2.out
 	e2e_start "$OUT" "$PROGS/leaked" "$1" "$FD" "${@:2}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # --fd across the emulated hosts (fd-policy.sh covers dump and restore).
 # A program (leaked) is started in host A holding, at fd 251, the write end
-# of a pipe whose read end is in a child process that stays in A.
+# of a pipe whose read end is in another process that stays in A.
 # Migrating it to B without --fd is refused (exit 4, the message names fd
 # 251 and "--fd 251=null|close|file:PATH|broken") and it runs on in A,
 # untraced.  With --fd 251=null it moves to B; serve in B logs the
@@ -22,7 +22,7 @@ mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || { e2e_show "$out"; e2e
 peer=$(sed -n 's/^peer //p' "$out")
 link=$(mig_in A readlink "/proc/$pid/fd/$FD")
 [[ $link == pipe:* ]] || e2e_fail "fd $FD of $pid in host A is $link, not a pipe"
-e2e_log "leaked $pid in host A, fd $FD $link to its child $peer there"
+e2e_log "leaked $pid in host A, fd $FD $link to its peer $peer there"
 
 # Without --fd: refused, and it runs on in A.
 mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
@@ -44,8 +44,8 @@ target=$(mig_in B readlink "/proc/$pid/fd/$FD")
 [[ $target == /dev/null ]] || e2e_fail "after migrate --fd $FD=null, fd $FD in host B is $target"
 line="process $pid: fd $FD was an anonymous pipe ($link), now /dev/null, write-only (--fd $FD=null)"
 mig_wait_log B "binmig serve: $line" 1 "serve's report of the replaced descriptor"
-# The child left behind in A died with the original.
-mig_in A "$TOOLS/pidwait" "$peer" 10 || e2e_fail "the child $peer in host A outlived the original"
+# The peer left behind in A ended with the original.
+mig_in A "$TOOLS/pidwait" "$peer" 10 || e2e_fail "the peer $peer in host A outlived the original"
 
 mig_in B kill -USR1 "$pid"
 mig_in B "$TOOLS/pidwait" "$pid" 20 || e2e_fail "leaked $pid did not finish in host B"

@@ -2,15 +2,15 @@
  * end of something whose other end stays behind in another process (as a
  * shell, a CI runner or a service manager leaks them), which binmig refuses
  * unless told what to do with it (--fd FD=ACTION).
- *   KIND   pipe-read   FD is the read end of a pipe whose write end is in a
- *                      child process
- *          pipe-write  FD is the write end, the read end in the child
+ *   KIND   pipe-read   FD is the read end of a pipe whose write end is in
+ *                      another process
+ *          pipe-write  FD is the write end, the read end in the other process
  *          stream, dgram, seqpacket
  *                      FD is one end of an AF_UNIX socket pair of that
- *                      type, the other end in the child (stream: also
+ *                      type, the other end in the other process (stream: also
  *                      O_NONBLOCK, to see the flag carried)
  *          pipe-both   FD is the read end and FD+1 the write end of one
- *                      pipe, both here (no child)
+ *                      pipe, both here (no other process)
  *   ACTION what the restored process must find at FD, checked after
  *          SIGUSR1:
  *          null    /dev/null with the same access mode and fd flags:
@@ -23,11 +23,13 @@
  *                  file on read, EPIPE on write (SIGPIPE is ignored)
  *          split   (pipe-both) FD gives end of file, FD+1 is /dev/null
  *          none    nothing is checked (for refusals)
- * Every descriptor is close-on-exec, which must stay so.  The child dies
- * with the original process (PR_SET_PDEATHSIG), so it is never left
- * behind.  Prints "peer PID" (0 without a child) and "ready", waits for
+ * Every descriptor is close-on-exec, which must stay so.  The peer (not a
+ * child: a process with children is refused) ends when the original
+ * process does, so it is never left behind.  Prints "peer PID" (0 without
+ * a peer) and "ready", waits for
  * SIGUSR1, checks, prints PASS or FAIL lines. */
-#include <sys/prctl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -45,24 +47,26 @@ static int kind_type(const char *kind)
 	return -1;
 }
 
-/* Puts END at FD (close-on-exec); the other end goes to a child that
- * waits until this process dies. */
+/* Puts END at FD (close-on-exec); the other end goes to another process
+ * that lives as long as this one.  Not a child: binmig refuses a process
+ * with children (the peer is a grandchild whose parent has gone), and it
+ * follows this process through a pidfd instead of PR_SET_PDEATHSIG. */
 static pid_t leak(int end, int other, int fd)
 {
-	pid_t child = fork();
-	SETUP(child >= 0, "fork");
-	if (child == 0) {
+	pid_t me = getpid();
+	pid_t peer = tp_fork_peer();
+	if (peer == 0) {
 		close(end);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(0); /* the parent is gone already */
-		for (;;)
-			pause();
+		int pidfd = (int)syscall(SYS_pidfd_open, me, 0);
+		struct pollfd p = {pidfd, POLLIN, 0};
+		while (pidfd >= 0 && poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		_exit(0); /* the original has ended (or is gone already) */
 	}
 	close(other);
 	SETUP(dup3(end, fd, O_CLOEXEC) == fd, "dup3");
 	close(end);
-	return child;
+	return peer;
 }
 
 static const char *acc_name(int flags)
@@ -115,7 +119,7 @@ int main(int argc, char **argv)
 		goto usage;
 	const char *kind = argv[1], *action = argv[3], *text = argc == 5 ? argv[4] : "";
 	int fd = atoi(argv[2]), type = kind_type(kind);
-	pid_t child = 0;
+	pid_t peer = 0;
 	int ends[2];
 	if (fd < 3)
 		goto usage;
@@ -124,10 +128,10 @@ int main(int argc, char **argv)
 	if (strcmp(kind, "pipe-read") == 0 || strcmp(kind, "pipe-write") == 0) {
 		SETUP(pipe(ends) == 0, "pipe");
 		bool reader = strcmp(kind, "pipe-read") == 0;
-		child = leak(ends[reader ? 0 : 1], ends[reader ? 1 : 0], fd);
+		peer = leak(ends[reader ? 0 : 1], ends[reader ? 1 : 0], fd);
 	} else if (type >= 0) {
 		SETUP(socketpair(AF_UNIX, type, 0, ends) == 0, "socketpair");
-		child = leak(ends[0], ends[1], fd);
+		peer = leak(ends[0], ends[1], fd);
 		if (type == SOCK_STREAM)
 			SETUP(fcntl(fd, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
 	} else if (strcmp(kind, "pipe-both") == 0) {
@@ -140,7 +144,7 @@ int main(int argc, char **argv)
 	}
 	int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
 	usr1_setup();
-	say("peer %d", (int)child);
+	say("peer %d", (int)peer);
 	say("ready");
 	usr1_wait();
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int tp_failures __attribute__((unused));
@@ -150,6 +151,36 @@ static inline bool self_stat_field(int n, unsigned long long *value)
 }
 
 /* ---- gates ---- */
+
+/* fork(), but the new process is not a child of this one: binmig refuses
+ * a process with children, and these programs give their peers (the other
+ * end of a pipe or socket) to a process of their own.  The new process is
+ * a grandchild whose parent has exited at once; it gets 0, the caller its
+ * PID. */
+static inline pid_t tp_fork_peer(void)
+{
+	int report[2];
+	SETUP(pipe(report) == 0, "pipe");
+	pid_t middle = fork();
+	SETUP(middle >= 0, "fork");
+	if (middle == 0) {
+		pid_t peer = fork();
+		if (peer == 0) {
+			close(report[0]);
+			close(report[1]);
+			return 0;
+		}
+		ssize_t n = write(report[1], &peer, sizeof peer);
+		_exit(peer > 0 && n == (ssize_t)sizeof peer ? 0 : 1);
+	}
+	close(report[1]);
+	pid_t peer = -1;
+	int status;
+	SETUP(read(report[0], &peer, sizeof peer) == (ssize_t)sizeof peer && peer > 0, "the peer's PID");
+	SETUP(waitpid(middle, &status, 0) == middle, "waitpid");
+	close(report[0]);
+	return peer;
+}
 
 /* A program given a gate (--gate FILE) keeps working past its counted work,
  * left out of its output and result, until FILE exists: a test opens the

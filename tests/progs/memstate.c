@@ -1,0 +1,206 @@
+/* memstate DIR: memory and pipe state that once came back silently
+ * different after a restore.
+ *
+ *   - anonymous areas with each madvise() flag the kernel shows in smaps
+ *     VmFlags (dc, wf, mg, sr, rr, dd, hg, nh), one mlock()ed, one locked
+ *     on fault, one MAP_NORESERVE, one mseal()ed (where the kernel has
+ *     mseal): the same VmFlags afterwards;
+ *   - a file mapped five times: shared read-only, shared read-write with a
+ *     page made read-only by mprotect, private at an offset with a
+ *     modified page, private with modified pages then made read-only and
+ *     PROT_NONE, private executable: the same contents and protections;
+ *   - a pipe of 1 MiB, full, its read end reopened through /proc/self/fd
+ *     and dup'd, its write end reopened likewise: every byte in order,
+ *     through any of the read ends, and the write ends still write;
+ *   - a named FIFO in DIR opened read-only, with bytes in it and no writer
+ *     left: the bytes are still there.
+ * Protocol of testprog.h: ready, SIGUSR1, PASS or FAIL. */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "testprog.h"
+
+#define AREA (4u << 20)
+#define PIPE_BYTES (1u << 20)
+
+static const struct {
+	const char *code;
+	int advice;
+} advised[] = {
+	{"dc", MADV_DONTFORK}, {"wf", MADV_WIPEONFORK}, {"mg", MADV_MERGEABLE}, {"sr", MADV_SEQUENTIAL},
+	{"rr", MADV_RANDOM},   {"dd", MADV_DONTDUMP},   {"hg", MADV_HUGEPAGE},  {"nh", MADV_NOHUGEPAGE},
+};
+#define NADVISED (sizeof advised / sizeof advised[0])
+
+/* The VmFlags line of the VMA starting at addr, or "" (into buf). */
+static void vmflags_of(void *addr, char *buf, size_t len)
+{
+	static char smaps[1 << 20];
+	buf[0] = 0;
+	ssize_t n = read_file("/proc/self/smaps", smaps, sizeof smaps);
+	if (n <= 0)
+		return;
+	bool in = false;
+	for (char *line = smaps; line && *line;) {
+		char *next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		size_t hex = strspn(line, "0123456789abcdef");
+		if (hex > 0 && line[hex] == '-') /* a VMA's header line */
+			in = strtoul(line, NULL, 16) == (unsigned long)addr;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(buf, len, "%s", line + 8);
+			return;
+		}
+		line = next;
+	}
+}
+
+static bool has_flag(const char *flags, const char *code)
+{
+	for (const char *p = flags; (p = strstr(p, code)) != NULL; p += 2)
+		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == 0))
+			return true;
+	return false;
+}
+
+static void *anon(int extra)
+{
+	void *p = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
+	SETUP(p != MAP_FAILED, "mmap");
+	memset(p, 0x5a, 4096);
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	SETUP(argc == 2, "usage: memstate DIR");
+	usr1_setup();
+	char flags[256];
+
+	/* Advice, locks, seal. */
+	void *areas[NADVISED];
+	char before[NADVISED][256];
+	for (size_t i = 0; i < NADVISED; i++) {
+		areas[i] = anon(0);
+		SETUP(madvise(areas[i], AREA, advised[i].advice) == 0, advised[i].code);
+		vmflags_of(areas[i], before[i], sizeof before[i]);
+		SETUP(has_flag(before[i], advised[i].code), "the kernel shows the advice");
+	}
+	void *locked = anon(0), *onfault = anon(0), *noreserve = anon(MAP_NORESERVE), *sealed = anon(0);
+	SETUP(mlock(locked, AREA) == 0, "mlock");
+	SETUP(syscall(SYS_mlock2, onfault, AREA, 1 /* MLOCK_ONFAULT */) == 0, "mlock2");
+	bool can_seal = syscall(462 /* mseal */, sealed, AREA, 0) == 0;
+
+	/* One file, five mappings. */
+	char path[4096];
+	snprintf(path, sizeof path, "%s/mapped", argv[1]);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	SETUP(fd >= 0 && ftruncate(fd, 4 * 4096) == 0, "the mapped file");
+	for (int pg = 0; pg < 4; pg++)
+		SETUP(pwrite(fd, (char[]){'A' + pg}, 1, pg * 4096) == 1, "pwrite");
+	char *shared_ro = mmap(NULL, 4 * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	char *shared_rw = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *priv_off = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 4096);
+	char *priv_ro = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	char *priv_x = mmap(NULL, 4 * 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	SETUP(shared_ro != MAP_FAILED && shared_rw != MAP_FAILED && priv_off != MAP_FAILED && priv_ro != MAP_FAILED &&
+		      priv_x != MAP_FAILED,
+	      "mmap of the file");
+	shared_rw[1] = 's';
+	SETUP(mprotect(shared_rw + 4096, 4096, PROT_READ) == 0, "mprotect");
+	char ro_before[256];
+	vmflags_of(shared_rw + 4096, ro_before, sizeof ro_before);
+	priv_off[1] = 'o';
+	priv_ro[1] = 'p';
+	priv_ro[4096 + 1] = 'q';
+	SETUP(mprotect(priv_ro, 4096, PROT_READ) == 0 && mprotect(priv_ro + 4096, 4096, PROT_NONE) == 0, "mprotect");
+	close(fd);
+
+	/* A full pipe of 1 MiB, with its ends reopened and dup'd. */
+	int p[2];
+	SETUP(pipe(p) == 0, "pipe");
+	SETUP(fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES) == (int)PIPE_BYTES, "F_SETPIPE_SZ");
+	static char chunk[65536];
+	for (unsigned off = 0; off < PIPE_BYTES; off += sizeof chunk) {
+		for (size_t k = 0; k < sizeof chunk; k++)
+			chunk[k] = (char)mix64(off + k);
+		SETUP(write(p[1], chunk, sizeof chunk) == (ssize_t)sizeof chunk, "filling the pipe");
+	}
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", p[0]);
+	int reader2 = open(link, O_RDONLY);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", p[1]);
+	int writer2 = open(link, O_WRONLY | O_NONBLOCK);
+	int reader3 = dup(p[0]);
+	SETUP(reader2 >= 0 && writer2 >= 0 && reader3 >= 0, "reopening the pipe's ends");
+
+	/* A named FIFO, read-only, bytes in it, its writer gone. */
+	snprintf(path, sizeof path, "%s/fifo", argv[1]);
+	unlink(path);
+	SETUP(mkfifo(path, 0600) == 0, "mkfifo");
+	int fifo = open(path, O_RDONLY | O_NONBLOCK);
+	int fifo_w = open(path, O_WRONLY);
+	SETUP(fifo >= 0 && fifo_w >= 0 && write(fifo_w, "still here", 10) == 10, "the FIFO");
+	close(fifo_w);
+
+	say("ready");
+	usr1_wait();
+
+	for (size_t i = 0; i < NADVISED; i++) {
+		vmflags_of(areas[i], flags, sizeof flags);
+		CHECK(strcmp(flags, before[i]) == 0, "madvise %s: VmFlags \"%s\", were \"%s\"", advised[i].code, flags,
+		      before[i]);
+	}
+	vmflags_of(locked, flags, sizeof flags);
+	CHECK(has_flag(flags, "lo"), "mlock()ed area: VmFlags \"%s\"", flags);
+	vmflags_of(onfault, flags, sizeof flags);
+	CHECK(has_flag(flags, "lo") && has_flag(flags, "lf"), "area locked on fault: VmFlags \"%s\"", flags);
+	vmflags_of(noreserve, flags, sizeof flags);
+	CHECK(has_flag(flags, "nr"), "MAP_NORESERVE area: VmFlags \"%s\"", flags);
+	if (can_seal) {
+		vmflags_of(sealed, flags, sizeof flags);
+		CHECK(has_flag(flags, "sl"), "mseal()ed area: VmFlags \"%s\"", flags);
+		CHECK(munmap(sealed, AREA) != 0 && errno == EPERM, "the sealed area can be unmapped");
+	}
+
+	CHECK(shared_ro[0] == 'A' && shared_ro[1] == 's' && shared_ro[4096] == 'B', "shared read-only mapping");
+	CHECK(priv_off[0] == 'B' && priv_off[1] == 'o' && priv_off[4096] == 'C', "private mapping at an offset");
+	CHECK(priv_ro[0] == 'A' && priv_ro[1] == 'p', "private page made read-only");
+	CHECK(mprotect(priv_ro + 4096, 4096, PROT_READ) == 0 && priv_ro[4096] == 'B' && priv_ro[4096 + 1] == 'q',
+	      "private page made PROT_NONE");
+	CHECK(priv_x[0] == 'A' && priv_x[1] == 's', "private executable mapping");
+	shared_rw[3 * 4096] = 't';
+	CHECK(shared_ro[3 * 4096] == 't', "the shared mappings no longer share the file");
+	vmflags_of(shared_rw + 4096, flags, sizeof flags);
+	CHECK(strcmp(flags, ro_before) == 0, "the shared page made read-only: VmFlags \"%s\", were \"%s\"", flags,
+	      ro_before);
+	CHECK(mprotect(shared_rw + 4096, 4096, PROT_READ | PROT_WRITE) == 0, "the read-only shared page cannot be "
+	      "made writable again: %s", strerror(errno));
+
+	int queued = -1;
+	CHECK(ioctl(reader2, FIONREAD, &queued) == 0 && queued == (int)PIPE_BYTES, "the pipe holds %d bytes", queued);
+	CHECK(fcntl(p[1], F_GETPIPE_SZ) == (int)PIPE_BYTES, "the pipe's capacity");
+	int readers[] = {p[0], reader2, reader3};
+	unsigned got = 0;
+	bool in_order = true;
+	for (int r = 0; got < PIPE_BYTES; r = (r + 1) % 3) {
+		ssize_t n = read(readers[r], chunk, 4096);
+		if (n <= 0)
+			break;
+		for (ssize_t k = 0; k < n; k++)
+			in_order &= chunk[k] == (char)mix64(got + k);
+		got += (unsigned)n;
+	}
+	CHECK(got == PIPE_BYTES && in_order, "the pipe gave %u bytes, %s", got, in_order ? "in order" : "out of order");
+	CHECK(write(p[1], "x", 1) == 1 && write(writer2, "y", 1) == 1 && read(reader3, chunk, 2) == 2 &&
+		      chunk[0] == 'x' && chunk[1] == 'y',
+	      "the pipe's write ends");
+
+	char got_fifo[16] = {0};
+	CHECK(read(fifo, got_fifo, sizeof got_fifo) == 10 && memcmp(got_fifo, "still here", 10) == 0,
+	      "the FIFO holds \"%s\"", got_fifo);
+	return tp_finish();
+}
