@@ -18,6 +18,7 @@
 #include <linux/ptrace.h>
 
 #include "analysis.h"
+#include "attrs.h"
 #include "fault.h"
 #include "log.h"
 
@@ -184,12 +185,12 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 	if ((rc = file_identity(buf, &p->mm.exe_file)) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot stat the executable %s", buf);
 
+	uint64_t lim[BM_NRLIMITS][2];
+	if ((rc = bm_read_limits(pid, lim, BM_NRLIMITS)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the resource limits of process %d", pid);
 	for (int r = 0; r < BM_NRLIMITS; r++) {
-		struct rlimit lim;
-		if (prlimit(pid, r, NULL, &lim) < 0)
-			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read resource limit %d of process %d", r, pid);
-		p->rlimits[r].cur = lim.rlim_cur;
-		p->rlimits[r].max = lim.rlim_max;
+		p->rlimits[r].cur = lim[r][0];
+		p->rlimits[r].max = lim[r][1];
 	}
 
 	struct bm_mm *mm = &p->mm;
@@ -399,7 +400,8 @@ static int collect_injected(struct bm_frozen *f)
 			goto unmap;
 		p->nthreads++;
 	}
-	if ((rc = collect_signals(f, (uint64_t)scratch)) < 0)
+	if ((rc = collect_signals(f, (uint64_t)scratch)) < 0 ||
+	    (rc = bm_attrs_collect(f->pid, f->tracees, f->ntracees, (uint64_t)scratch, &p->attrs)) < 0)
 		goto unmap;
 	long ret;
 	if ((rc = bm_inject(tr, SYS_brk, 0, 0, 0, 0, 0, 0, &ret)) < 0)

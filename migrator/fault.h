@@ -85,7 +85,8 @@ enum bm_fault_where {
 	X(SET_MM, EINVAL, BM_FW_RESTORE | BM_FW_DST, "setting the new process's mm fields (PR_SET_MM_MAP)")             \
 	X(CREATE_THREAD, EAGAIN, BM_FW_RESTORE | BM_FW_DST, "creating a thread with its TID")                           \
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
-	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")                \
+	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
+	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
 	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run")
 
 enum bm_fault_point {

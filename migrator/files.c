@@ -69,6 +69,11 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	struct bm_fdinfo info;
 	if ((rc = bm_fault_rc(BM_FP_READ_FDINFO)) < 0 || (rc = bm_read_fdinfo(pid, fd, &info)) < 0)
 		return rc == -ENOENT ? 1 : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read fdinfo of fd %d", fd);
+	/* A lock would be released with the original and not taken again:
+	 * the restored process would not hold it. */
+	if (info.locks)
+		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d holds %u lock%s on %s (%s); binmig cannot carry "
+				"file locks", fd, pid, info.locks, info.locks == 1 ? "" : "s", path, info.lock);
 
 	out->fd = fd;
 	out->flags = info.flags;

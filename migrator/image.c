@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "image_model.h"
+#include "attrs.h"
 #include "fault.h"
 #include "log.h"
 #include "wire.h"
@@ -48,6 +49,7 @@ const char *bm_section_name(uint32_t type)
 	case BM_SEC_PAGES: return "PAGES";
 	case BM_SEC_ZERO: return "ZERO";
 	case BM_SEC_END: return "END";
+	case BM_SEC_ATTRS: return "ATTRS";
 	default: return "unknown";
 	}
 }
@@ -230,20 +232,27 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 		{ BM_SEC_SIGNALS, bm_encode_signals },
 	};
 	const size_t nmodel = sizeof model / sizeof model[0];
-	const size_t nsections = nmodel + p->nthreads;
+	const size_t nsections = nmodel + p->nthreads + 1; /* and ATTRS */
+	int32_t *tids = calloc(p->nthreads ? p->nthreads : 1, sizeof *tids);
+	if (!tids)
+		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
+	for (uint32_t i = 0; i < p->nthreads; i++)
+		tids[i] = p->threads[i].tid;
 	struct bm_wbuf b;
 	char why[256];
 	int rc = 0;
 	bm_wbuf_init(&b);
 	for (size_t i = 0; i < nsections && rc == 0; i++) {
-		uint32_t type = i < nmodel ? model[i].type : BM_SEC_THREAD;
+		uint32_t type = i < nmodel ? model[i].type : i + 1 < nsections ? BM_SEC_THREAD : BM_SEC_ATTRS;
 		size_t header_at = b.len;
 		uint8_t zero_header[SECTION_HEADER_SIZE] = { 0 };
 		bm_put_bytes(&b, zero_header, sizeof zero_header);
 		if (i < nmodel)
 			rc = model[i].encode(&b, p, why, sizeof why);
-		else
+		else if (type == BM_SEC_THREAD)
 			rc = bm_encode_thread(&b, p, (uint32_t)(i - nmodel), why, sizeof why);
+		else
+			rc = bm_encode_attrs(&b, &p->attrs, tids, p->nthreads, why, sizeof why);
 		size_t len = b.len - header_at - SECTION_HEADER_SIZE;
 		if (rc == -ENOMEM) {
 			bm_error(BM_EXIT_FAILURE, "out of memory encoding image section %s", bm_section_name(type));
@@ -265,6 +274,7 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 	if (rc == 0)
 		w->count.sections += nsections;
 	bm_wbuf_free(&b);
+	free(tids);
 	return rc;
 }
 
@@ -543,7 +553,7 @@ static int read_section(struct bm_image_reader *r, struct section *s)
 	uint32_t flags = bm_load_le32(h + 4);
 	s->length = bm_load_le32(h + 8);
 	uint32_t payload_crc = bm_load_le32(h + 12);
-	if (s->type < BM_SEC_PROCESS || s->type > BM_SEC_END)
+	if (s->type < BM_SEC_PROCESS || s->type > BM_SEC_ATTRS)
 		return section_error(s, s->offset, "unknown section type %u", s->type);
 	if (flags)
 		return section_error(s, s->offset + 4, "unknown section flags %#x", flags);
@@ -612,6 +622,19 @@ int bm_image_reader_init(struct bm_image_reader *r, struct bm_source source)
 
 typedef void (*decode_fn)(struct bm_rcur *, struct bm_process *);
 
+static void decode_attrs(struct bm_rcur *c, struct bm_process *p)
+{
+	int32_t *tids = calloc(p->nthreads ? p->nthreads : 1, sizeof *tids);
+	if (!tids) {
+		bm_rcur_nomem(c);
+		return;
+	}
+	for (uint32_t i = 0; i < p->nthreads; i++)
+		tids[i] = p->threads[i].tid;
+	bm_decode_attrs(c, &p->attrs, tids, p->nthreads);
+	free(tids);
+}
+
 static int decode_section(struct bm_image_reader *r, struct bm_process *p, uint32_t expected,
 			  decode_fn decode, uint32_t thread_index)
 {
@@ -631,8 +654,10 @@ static int decode_section(struct bm_image_reader *r, struct bm_process *p, uint3
 	c.version = r->version;
 	if (decode)
 		decode(&c, p);
-	else
+	else if (expected == BM_SEC_THREAD)
 		bm_decode_thread(&c, p, thread_index);
+	else
+		decode_attrs(&c, p);
 	bm_rcur_finish(&c);
 	if (c.error == -ENOMEM)
 		return bm_error(BM_EXIT_FAILURE, "out of memory decoding image section %u (%s)", s.index,
@@ -660,6 +685,8 @@ int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p)
 		rc = decode_section(r, p, model[i].type, model[i].decode, 0);
 	for (uint32_t i = 0; i < p->nthreads && rc == 0; i++)
 		rc = decode_section(r, p, BM_SEC_THREAD, NULL, i);
+	if (rc == 0 && r->version >= 3)
+		rc = decode_section(r, p, BM_SEC_ATTRS, NULL, 0);
 	if (rc < 0)
 		bm_process_free(p);
 	return rc;

@@ -14,7 +14,7 @@
 
 /* Written: 2.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so) and 2. */
-#define BM_IMAGE_VERSION 2
+#define BM_IMAGE_VERSION 3
 #define BM_IMAGE_VERSION_OLDEST 1
 /* Largest run of pages in one PAGES section (and so the reader's buffer). */
 #define BM_IMAGE_MAX_RUN_PAGES 1024
@@ -28,6 +28,7 @@ enum bm_section_type {
 	BM_SEC_PAGES = 6,   /* a run of consecutive pages with their contents (raw or zlib) */
 	BM_SEC_ZERO = 7,    /* a run of consecutive present pages that are all zero (no contents) */
 	BM_SEC_END = 8,     /* totals: sections and pages written, so truncation is detected */
+	BM_SEC_ATTRS = 9,   /* version 3: process and thread attributes (attrs.h), after the threads */
 };
 
 /* Where encoded bytes go.  Must write everything or return a negative

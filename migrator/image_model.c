@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +37,10 @@
 #define NREGS (0 FOR_EACH_REG(COUNT_REG))
 _Static_assert(NREGS * 8 == sizeof(struct user_regs_struct), "every register is encoded");
 
-static bool say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool say(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 static bool check_string(const char *s, const char *what, char *why, size_t n)
 {
 	if (s && strlen(s) > BM_IMG_MAX_STRING)
-		return say(why, n, "%s is longer than %u bytes", what, BM_IMG_MAX_STRING);
+		return bm_why(why, n, "%s is longer than %u bytes", what, BM_IMG_MAX_STRING);
 	return true;
 }
 
@@ -60,26 +49,26 @@ static bool check_string(const char *s, const char *what, char *why, size_t n)
 static bool check_process(const struct bm_process *p, char *why, size_t n)
 {
 	if (p->pid <= 0)
-		return say(why, n, "pid %d is not positive", p->pid);
+		return bm_why(why, n, "pid %d is not positive", p->pid);
 	if (!memchr(p->comm, '\0', sizeof p->comm))
-		return say(why, n, "comm is not NUL terminated");
+		return bm_why(why, n, "comm is not NUL terminated");
 	if (p->umask > 0777)
-		return say(why, n, "umask %#o has bits outside 0777", p->umask);
+		return bm_why(why, n, "umask %#o has bits outside 0777", p->umask);
 	if (p->ngroups > BM_MAX_GROUPS)
-		return say(why, n, "%u supplementary groups exceed the limit of %d", p->ngroups, BM_MAX_GROUPS);
+		return bm_why(why, n, "%u supplementary groups exceed the limit of %d", p->ngroups, BM_MAX_GROUPS);
 	if (p->dumpable > 2)
-		return say(why, n, "dumpable %u is not 0, 1 or 2", p->dumpable);
+		return bm_why(why, n, "dumpable %u is not 0, 1 or 2", p->dumpable);
 	for (int i = 0; i < BM_NRLIMITS; i++)
 		if (p->rlimits[i].cur > p->rlimits[i].max)
-			return say(why, n, "rlimit %d: soft limit %#llx above hard limit %#llx", i,
+			return bm_why(why, n, "rlimit %d: soft limit %#llx above hard limit %#llx", i,
 				   (unsigned long long)p->rlimits[i].cur, (unsigned long long)p->rlimits[i].max);
 	if (p->mm.brk < p->mm.start_brk)
-		return say(why, n, "brk %#llx below start_brk %#llx", (unsigned long long)p->mm.brk,
+		return bm_why(why, n, "brk %#llx below start_brk %#llx", (unsigned long long)p->mm.brk,
 			   (unsigned long long)p->mm.start_brk);
 	if (p->mm.auxv_len > BM_AUXV_MAX || p->mm.auxv_len % 2)
-		return say(why, n, "auxv length %u is odd or above %d words", p->mm.auxv_len, BM_AUXV_MAX);
+		return bm_why(why, n, "auxv length %u is odd or above %d words", p->mm.auxv_len, BM_AUXV_MAX);
 	if (p->nthreads < 1 || p->nthreads > BM_IMG_MAX_THREADS)
-		return say(why, n, "thread count %u is not in 1..%u", p->nthreads, BM_IMG_MAX_THREADS);
+		return bm_why(why, n, "thread count %u is not in 1..%u", p->nthreads, BM_IMG_MAX_THREADS);
 	return check_string(p->cwd, "cwd", why, n) && check_string(p->root, "root", why, n) &&
 	       check_string(p->mm.exe_path, "exe path", why, n);
 }
@@ -87,25 +76,25 @@ static bool check_process(const struct bm_process *p, char *why, size_t n)
 static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *why, size_t n)
 {
 	if ((v->start | v->end) & IN_PAGE_MASK)
-		return say(why, n, "range %#llx-%#llx is not page aligned", (unsigned long long)v->start,
+		return bm_why(why, n, "range %#llx-%#llx is not page aligned", (unsigned long long)v->start,
 			   (unsigned long long)v->end);
 	if (v->start >= v->end)
-		return say(why, n, "start %#llx is not below end %#llx", (unsigned long long)v->start,
+		return bm_why(why, n, "start %#llx is not below end %#llx", (unsigned long long)v->start,
 			   (unsigned long long)v->end);
 	if (prev && v->start < prev->end)
-		return say(why, n, "%#llx-%#llx overlaps or precedes the previous VMA %#llx-%#llx",
+		return bm_why(why, n, "%#llx-%#llx overlaps or precedes the previous VMA %#llx-%#llx",
 			   (unsigned long long)v->start, (unsigned long long)v->end,
 			   (unsigned long long)prev->start, (unsigned long long)prev->end);
 	if (v->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
-		return say(why, n, "protection %#x has unknown bits", v->prot);
+		return bm_why(why, n, "protection %#x has unknown bits", v->prot);
 	if (v->kind < BM_VMA_ANON || v->kind > BM_VMA_VSYSCALL)
-		return say(why, n, "kind %u is not a known VMA kind", v->kind);
+		return bm_why(why, n, "kind %u is not a known VMA kind", v->kind);
 	if (v->flags & ~VMA_KNOWN_FLAGS)
-		return say(why, n, "flags %#x have unknown bits", v->flags);
+		return bm_why(why, n, "flags %#x have unknown bits", v->flags);
 	if (v->pgoff & IN_PAGE_MASK)
-		return say(why, n, "file offset %#llx is not page aligned", (unsigned long long)v->pgoff);
+		return bm_why(why, n, "file offset %#llx is not page aligned", (unsigned long long)v->pgoff);
 	if (v->kind == BM_VMA_FILE && (!v->path || !*v->path))
-		return say(why, n, "file mapping without a path");
+		return bm_why(why, n, "file mapping without a path");
 	return check_string(v->path, "path", why, n);
 }
 
@@ -129,25 +118,25 @@ static const struct bm_fd *fd_find(const struct bm_fd *fds, uint32_t count, int3
 static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
 {
 	if (f->replaced > BM_FD_TO_BROKEN)
-		return say(why, n, "replacement action %u is not known", f->replaced);
+		return bm_why(why, n, "replacement action %u is not known", f->replaced);
 	if (f->replaced_by > BM_FD_BY_STDIO_OPTION)
-		return say(why, n, "replacing option %u is not known", f->replaced_by);
+		return bm_why(why, n, "replacing option %u is not known", f->replaced_by);
 	if (f->was > BM_ORIGIN_MAX)
-		return say(why, n, "original kind %u is not known", f->was);
+		return bm_why(why, n, "original kind %u is not known", f->was);
 	if (f->replaced == BM_FD_CARRIED) {
 		if (f->kind > BM_FD_FIFO)
-			return say(why, n, "descriptor of kind %u that no policy replaced", f->kind);
+			return bm_why(why, n, "descriptor of kind %u that no policy replaced", f->kind);
 		if (f->replaced_by || f->was || f->was_link)
-			return say(why, n, "not replaced, yet with what it was");
+			return bm_why(why, n, "not replaced, yet with what it was");
 		return true;
 	}
 	if (!f->was || !f->was_link || !*f->was_link)
-		return say(why, n, "replaced without what it was");
+		return bm_why(why, n, "replaced without what it was");
 	if (f->replaced_by == BM_FD_BY_STDIO_OPTION &&
 	    (f->fd > 2 || (f->replaced != BM_FD_TO_NULL && f->replaced != BM_FD_TO_FILE)))
-		return say(why, n, "--stdio cannot have replaced it (action %u)", f->replaced);
+		return bm_why(why, n, "--stdio cannot have replaced it (action %u)", f->replaced);
 	if (f->replaced == BM_FD_TO_NULL && f->kind == BM_FD_DEVICE && f->path && strcmp(f->path, "/dev/null") != 0)
-		return say(why, n, "replaced by null, yet its path is %s", f->path);
+		return bm_why(why, n, "replaced by null, yet its path is %s", f->path);
 	bool fits = false;
 	switch (f->replaced) {
 	case BM_FD_TO_NULL: fits = f->kind == BM_FD_DEVICE; break;
@@ -156,7 +145,7 @@ static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
 	case BM_FD_TO_BROKEN: fits = f->kind == BM_FD_BROKEN_PIPE || f->kind == BM_FD_BROKEN_SOCKET; break;
 	}
 	if (!fits)
-		return say(why, n, "replacement action %u cannot give a descriptor of kind %u", f->replaced, f->kind);
+		return bm_why(why, n, "replacement action %u cannot give a descriptor of kind %u", f->replaced, f->kind);
 	return check_string(f->was_link, "original link", why, n);
 }
 
@@ -165,48 +154,48 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 {
 	const struct bm_fd *f = &fds[index];
 	if (f->fd < 0)
-		return say(why, n, "negative descriptor number %d", f->fd);
+		return bm_why(why, n, "negative descriptor number %d", f->fd);
 	if (index > 0 && f->fd <= fds[index - 1].fd)
-		return say(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
+		return bm_why(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
 	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_BROKEN_SOCKET)
-		return say(why, n, "kind %u is not a known descriptor kind", f->kind);
+		return bm_why(why, n, "kind %u is not a known descriptor kind", f->kind);
 	if (!check_replacement(f, why, n))
 		return false;
 	const struct bm_fd *shared = f->shares_with >= 0 ? fd_find(fds, index, f->shares_with) : NULL;
 	if (f->shares_with != -1 && (!shared || shared->kind == BM_FD_CLOSED || f->kind == BM_FD_CLOSED))
-		return say(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
+		return bm_why(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
 			   f->shares_with);
 	bool no_path = f->kind == BM_FD_CLOSED || f->kind == BM_FD_BROKEN_PIPE || f->kind == BM_FD_BROKEN_SOCKET;
 	if (no_path && f->path)
-		return say(why, n, "descriptor of kind %u with a path", f->kind);
+		return bm_why(why, n, "descriptor of kind %u with a path", f->kind);
 	uint32_t acc = f->flags & O_ACCMODE;
 	if (f->kind == BM_FD_BROKEN_PIPE && acc != O_RDONLY && acc != O_WRONLY)
-		return say(why, n, "broken pipe end with access mode %u, neither read nor write", acc);
+		return bm_why(why, n, "broken pipe end with access mode %u, neither read nor write", acc);
 	if (f->kind == BM_FD_BROKEN_SOCKET && f->object_flags != SOCK_STREAM && f->object_flags != SOCK_DGRAM &&
 	    f->object_flags != SOCK_SEQPACKET)
-		return say(why, n, "broken socket of type %u, not stream, datagram or seqpacket", f->object_flags);
+		return bm_why(why, n, "broken socket of type %u, not stream, datagram or seqpacket", f->object_flags);
 	bool needs_path = f->kind == BM_FD_REGULAR || f->kind == BM_FD_DIRECTORY || f->kind == BM_FD_DEVICE ||
 			  f->kind == BM_FD_FIFO;
 	if (needs_path && (!f->path || !*f->path))
-		return say(why, n, "descriptor of kind %u without a path", f->kind);
+		return bm_why(why, n, "descriptor of kind %u without a path", f->kind);
 	if (f->data_len > BM_IMG_MAX_PIPE_DATA || (f->data_len && f->kind != BM_FD_PIPE && f->kind != BM_FD_FIFO))
-		return say(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
+		return bm_why(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
 	if (f->data_len && !f->data)
-		return say(why, n, "buffered data missing");
+		return bm_why(why, n, "buffered data missing");
 	return check_string(f->path, "path", why, n);
 }
 
 static bool check_siginfos(const struct bm_siginfo *si, uint32_t count, const char *what, char *why, size_t n)
 {
 	if (count > BM_IMG_MAX_PENDING)
-		return say(why, n, "%u %s exceed the limit of %u", count, what, BM_IMG_MAX_PENDING);
+		return bm_why(why, n, "%u %s exceed the limit of %u", count, what, BM_IMG_MAX_PENDING);
 	if (count && !si)
-		return say(why, n, "%u %s but no array", count, what);
+		return bm_why(why, n, "%u %s but no array", count, what);
 	for (uint32_t i = 0; i < count; i++) {
 		int32_t signo = (int32_t)(si[i].raw[0] | si[i].raw[1] << 8 | si[i].raw[2] << 16 |
 					  (uint32_t)si[i].raw[3] << 24);
 		if (signo < 1 || signo > BM_NSIG)
-			return say(why, n, "%s %u: signal number %d is not in 1..%d", what, i, signo, BM_NSIG);
+			return bm_why(why, n, "%s %u: signal number %d is not in 1..%d", what, i, signo, BM_NSIG);
 	}
 	return true;
 }
@@ -214,23 +203,23 @@ static bool check_siginfos(const struct bm_siginfo *si, uint32_t count, const ch
 static bool check_thread(const struct bm_thread *t, bool leader, int32_t pid, char *why, size_t n)
 {
 	if (t->tid <= 0)
-		return say(why, n, "tid %d is not positive", t->tid);
+		return bm_why(why, n, "tid %d is not positive", t->tid);
 	if (leader && t->tid != pid)
-		return say(why, n, "the first thread (tid %d) is not the thread group leader %d", t->tid, pid);
+		return bm_why(why, n, "the first thread (tid %d) is not the thread group leader %d", t->tid, pid);
 	if (t->stop_kind < BM_STOP_USER || t->stop_kind > BM_STOP_SYSCALL_DONE)
-		return say(why, n, "stop kind %u is not known", t->stop_kind);
+		return bm_why(why, n, "stop kind %u is not known", t->stop_kind);
 	if (t->xstate_len > BM_IMG_MAX_XSTATE)
-		return say(why, n, "xstate of %u bytes exceeds the limit of %u", t->xstate_len, BM_IMG_MAX_XSTATE);
+		return bm_why(why, n, "xstate of %u bytes exceeds the limit of %u", t->xstate_len, BM_IMG_MAX_XSTATE);
 	if (t->xstate_len && !t->xstate)
-		return say(why, n, "xstate length %u but no xstate", t->xstate_len);
+		return bm_why(why, n, "xstate length %u but no xstate", t->xstate_len);
 	if (t->altstack_flags & ~ALTSTACK_KNOWN_FLAGS)
-		return say(why, n, "alternate stack flags %#x have unknown bits", t->altstack_flags);
+		return bm_why(why, n, "alternate stack flags %#x have unknown bits", t->altstack_flags);
 	if (t->code_len > BM_CODE_WINDOW)
-		return say(why, n, "code window of %u bytes exceeds %d", t->code_len, BM_CODE_WINDOW);
+		return bm_why(why, n, "code window of %u bytes exceeds %d", t->code_len, BM_CODE_WINDOW);
 	if (memchr(t->comm, 0, sizeof t->comm) == NULL)
-		return say(why, n, "thread name is not NUL terminated");
+		return bm_why(why, n, "thread name is not NUL terminated");
 	if (t->code_len && t->code_addr + t->code_len < t->code_addr)
-		return say(why, n, "code window wraps around the address space");
+		return bm_why(why, n, "code window wraps around the address space");
 	return check_siginfos(t->pending, t->npending, "pending signals", why, n);
 }
 
@@ -253,7 +242,7 @@ static int check_unique_tids(const struct bm_thread *threads, uint32_t count, ch
 	int rc = 0;
 	for (uint32_t i = 1; i < count; i++)
 		if (tids[i] == tids[i - 1]) {
-			say(why, n, "tid %d appears twice", tids[i]);
+			bm_why(why, n, "tid %d appears twice", tids[i]);
 			rc = -EINVAL;
 			break;
 		}
@@ -415,14 +404,14 @@ int bm_encode_vmas(struct bm_wbuf *b, const struct bm_process *p, char *why, siz
 {
 	char detail[160];
 	if (p->nvmas > BM_IMG_MAX_VMAS) {
-		say(why, why_size, "%u VMAs exceed the limit of %u", p->nvmas, BM_IMG_MAX_VMAS);
+		bm_why(why, why_size, "%u VMAs exceed the limit of %u", p->nvmas, BM_IMG_MAX_VMAS);
 		return -EINVAL;
 	}
 	bm_put_u32(b, p->nvmas);
 	for (uint32_t i = 0; i < p->nvmas; i++) {
 		const struct bm_vma *v = &p->vmas[i];
 		if (!check_vma(v, i ? &p->vmas[i - 1] : NULL, detail, sizeof detail)) {
-			say(why, why_size, "VMA %u: %s", i, detail);
+			bm_why(why, why_size, "VMA %u: %s", i, detail);
 			return -EINVAL;
 		}
 		bm_put_u64(b, v->start);
@@ -471,14 +460,14 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 {
 	char detail[160];
 	if (p->nfds > BM_IMG_MAX_FDS) {
-		say(why, why_size, "%u descriptors exceed the limit of %u", p->nfds, BM_IMG_MAX_FDS);
+		bm_why(why, why_size, "%u descriptors exceed the limit of %u", p->nfds, BM_IMG_MAX_FDS);
 		return -EINVAL;
 	}
 	bm_put_u32(b, p->nfds);
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *f = &p->fds[i];
 		if (!check_fd(p->fds, i, detail, sizeof detail)) {
-			say(why, why_size, "descriptor entry %u (fd %d): %s", i, f->fd, detail);
+			bm_why(why, why_size, "descriptor entry %u (fd %d): %s", i, f->fd, detail);
 			return -EINVAL;
 		}
 		bm_put_i32(b, f->fd);
@@ -595,7 +584,7 @@ int bm_encode_thread(struct bm_wbuf *b, const struct bm_process *p, uint32_t ind
 	char detail[160];
 	const struct bm_thread *t = &p->threads[index];
 	if (!check_thread(t, index == 0, p->pid, detail, sizeof detail)) {
-		say(why, why_size, "thread %u: %s", index, detail);
+		bm_why(why, why_size, "thread %u: %s", index, detail);
 		return -EINVAL;
 	}
 	if (index == 0) {

@@ -90,8 +90,18 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma 
 		    strncmp(e->path, "[anon:", 6) && strncmp(e->path, "[anon_shmem:", 12))
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a special mapping %s at 0x%llx", pid, e->path,
 					(unsigned long long)e->start);
-	} else if ((v->flags & BM_VMA_SHARED) && e->deleted &&
-		   (strncmp(e->path, "/dev/zero", 9) == 0 || strncmp(e->path, "/SYSV", 5) == 0)) {
+		/* A name the process gave it (prctl PR_SET_VMA_ANON_NAME) goes with it. */
+		if (strncmp(e->path, "[anon:", 6) == 0 || strncmp(e->path, "[anon_shmem:", 12) == 0)
+			return (v->path = strdup(e->path)) ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	} else if ((v->flags & BM_VMA_SHARED) && e->deleted && strncmp(e->path, "/SYSV", 5) == 0) {
+		/* Its contents could travel, but not the attachment: shmctl()
+		 * and the other processes attached would see a different
+		 * process. */
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"process %d has a System V shared memory segment (%s) attached at 0x%llx; binmig cannot "
+				"carry it",
+				pid, e->path, (unsigned long long)e->start);
+	} else if ((v->flags & BM_VMA_SHARED) && e->deleted && strncmp(e->path, "/dev/zero", 9) == 0) {
 		v->kind = BM_VMA_ANON;
 		v->flags |= BM_VMA_SHMEM;
 	} else {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DELETED_SUFFIX " (deleted)"
@@ -631,6 +632,57 @@ int bm_read_stat(pid_t pid, struct bm_proc_stat *s)
 	return r;
 }
 
+/* ---- limits ---- */
+
+/* The columns of /proc/PID/limits ("%-25s %-20s %-20s %-10s"). */
+enum { LIMITS_SOFT_COL = 26, LIMITS_HARD_COL = 47 };
+
+static int limit_value(const char *s, const char *line_end, uint64_t *v)
+{
+	if (!strncmp(s, "unlimited", 9) && (s + 9 == line_end || s[9] == ' ')) {
+		*v = RLIM_INFINITY;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno || end > line_end || (end != line_end && *end != ' '))
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+int bm_parse_limits(const char *text, uint64_t (*lim)[2], int n)
+{
+	const char *line = strchr(text, '\n'); /* past the header */
+	int rows = 0;
+	while (line && *++line) {
+		const char *end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		if (rows >= n || end - line <= LIMITS_HARD_COL ||
+		    limit_value(line + LIMITS_SOFT_COL, end, &lim[rows][0]) < 0 ||
+		    limit_value(line + LIMITS_HARD_COL, end, &lim[rows][1]) < 0)
+			return -EINVAL;
+		rows++;
+		line = *end ? end : NULL;
+	}
+	return rows == n ? 0 : -EINVAL;
+}
+
+int bm_read_limits(pid_t pid, uint64_t (*lim)[2], int n)
+{
+	char *text;
+	int r = read_proc_text(pid, "limits", &text);
+	if (r == 0) {
+		r = bm_parse_limits(text, lim, n);
+		free(text);
+	}
+	return r;
+}
+
 /* ---- fdinfo ---- */
 
 enum fdinfo_field { FI_POS = 1, FI_FLAGS = 2, FI_MNT_ID = 4, FI_INO = 8, FI_REQUIRED = 15 };
@@ -664,11 +716,23 @@ static int fdinfo_line(const char *key, size_t key_len, const char *value, void 
 		f->has_eventfd = true;
 		return parse_value_u64(value, 16, &f->eventfd_count);
 	}
+	if (key_is(key, key_len, "lock")) {
+		if (f->locks++ == 0) {
+			/* "\t1: POSIX  ADVISORY  WRITE 31768 fe:00:10953679 0 EOF": the kind onwards */
+			const char *kind = strchr(value, ':');
+			kind = kind ? kind + 1 : value;
+			while (*kind == ' ' || *kind == '\t')
+				kind++;
+			size_t n = strcspn(kind, "\n");
+			snprintf(f->lock, sizeof f->lock, "%.*s", (int)(n < sizeof f->lock ? n : sizeof f->lock - 1), kind);
+		}
+		return 0;
+	}
 	return 0;
 }
 
-/* Other file types add lines of their own ("tfd:", "inotify wd:", "lock:");
- * they are skipped. */
+/* Other file types add lines of their own ("tfd:", "inotify wd:"); they
+ * are skipped. */
 int bm_parse_fdinfo(const char *text, struct bm_fdinfo *f)
 {
 	struct fdinfo_ctx ctx = { .f = f };

@@ -93,6 +93,8 @@ struct bm_fdinfo {
 	uint64_t ino;
 	bool has_eventfd;        /* "eventfd-count:" present */
 	uint64_t eventfd_count;
+	uint32_t locks;          /* "lock:" lines: locks held through this descriptor */
+	char lock[80];           /* the first one's text ("POSIX  ADVISORY  WRITE ...") */
 };
 int bm_parse_fdinfo(const char *text, struct bm_fdinfo *f);
 int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f);
@@ -100,6 +102,13 @@ int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f);
 /* Sorted lists of open descriptors and of thread ids (malloc'd). */
 int bm_list_fds(pid_t pid, int **fds, size_t *n);
 int bm_list_tids(pid_t pid, pid_t **tids, size_t *n);
+
+/* /proc/PID/limits: soft and hard limit of resources 0..n-1, in the
+ * kernel's row order (RLIMIT_CPU first); "unlimited" is RLIM_INFINITY.
+ * Readable without CAP_SYS_RESOURCE, unlike prlimit on another user's
+ * process.  -EINVAL unless exactly n well-formed rows follow the header. */
+int bm_parse_limits(const char *text, uint64_t (*lim)[2], int n);
+int bm_read_limits(pid_t pid, uint64_t (*lim)[2], int n);
 
 /* /proc/PID/auxv as 64-bit words, AT_NULL pair included. */
 int bm_read_auxv(pid_t pid, uint64_t *words, uint32_t max_words, uint32_t *nwords);

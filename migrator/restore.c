@@ -28,6 +28,7 @@
 
 #include "checkpoint.h"
 #include "files.h"
+#include "attrs.h"
 #include "fault.h"
 #include "log.h"
 #include "memory.h"
@@ -55,6 +56,7 @@ struct restore_ctx {
 	struct bm_tracee tr;      /* the leader */
 	struct bm_tracee *others; /* the other threads, threads[1..] of the image, once created */
 	uint32_t nothers;
+	struct bm_tracee **all;   /* the leader, then the others: every thread, once created */
 	struct map_file *files;  /* files[0] is the executable */
 	size_t nfiles;
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
@@ -531,6 +533,32 @@ static int map_vmas(struct restore_ctx *c)
 	return 0;
 }
 
+/* Anonymous memory gets back the name the process gave it
+ * ("[anon:NAME]", PR_SET_VMA_ANON_NAME); needs the scratch page. */
+static int name_vmas(struct restore_ctx *c)
+{
+	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
+		const struct bm_vma *v = &c->proc.vmas[i];
+		if (v->kind != BM_VMA_ANON || !v->path)
+			continue;
+		const char *name = strchr(v->path, ':');
+		size_t len = name ? strlen(name + 1) : 0;
+		if (!name || len < 1 || name[len] != ']' || len > 80)
+			return bm_error(BM_EXIT_IMAGE, "memory at 0x%llx has a malformed name \"%s\"",
+					(unsigned long long)v->start, v->path);
+		char buf[81];
+		memcpy(buf, name + 1, len - 1);
+		buf[len - 1] = 0;
+		int rc = bm_mem_write(c->pid, c->scratch + 3072, buf, len);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+		if ((rc = inject(c, "naming memory", SYS_prctl, 0x53564d41 /* PR_SET_VMA */, 0 /* ANON_NAME */, v->start,
+				 v->end - v->start, c->scratch + 3072, 0, NULL)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Locks and seals as the image says, once the contents are in: locking
  * faults the pages in, sealing forbids changing the mapping any more. */
 static int lock_and_seal(struct restore_ctx *c, bool seal)
@@ -782,23 +810,34 @@ static int set_thread_context(struct restore_ctx *c, struct bm_tracee *tr, const
 	return 0;
 }
 
+/* Set from outside while the process still has binmig's credentials:
+ * afterwards prlimit on another user's process needs CAP_SYS_RESOURCE. */
+static int set_rlimits(struct restore_ctx *c)
+{
+	for (int r = 0; r < BM_NRLIMITS; r++) {
+		struct rlimit lim = {c->proc.rlimits[r].cur, c->proc.rlimits[r].max};
+		if (prlimit(c->pid, r, &lim, NULL) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot set resource limit %d", r);
+	}
+	return 0;
+}
+
 static int set_context(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
 	int rc = 0;
-	for (int r = 0; rc == 0 && r < BM_NRLIMITS; r++) {
-		struct rlimit lim = {p->rlimits[r].cur, p->rlimits[r].max};
-		if (prlimit(c->pid, r, &lim, NULL) < 0)
-			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "setting resource limit %d", r);
-	}
 	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
 		rc = set_thread_context(c, &c->others[i], &p->threads[i + 1]);
 	if (rc == 0)
 		rc = set_thread_context(c, &c->tr, &p->threads[0]);
 	if (rc < 0)
 		return rc;
-	/* The affinity binmig had (the pinning was only for the rebuild). */
-	if (c->pinned) {
+	/* The affinity the image says; for an image without it, binmig's
+	 * (the pinning was only for the rebuild). */
+	if (c->proc.attrs.present) {
+		if ((rc = bm_attrs_apply_affinity(&c->proc.attrs, c->all, c->nothers + 1)) < 0)
+			return rc;
+	} else if (c->pinned) {
 		for (uint32_t i = 0; i < c->nothers; i++)
 			sched_setaffinity(c->others[i].tid, sizeof c->own_affinity, &c->own_affinity);
 		sched_setaffinity(c->pid, sizeof c->own_affinity, &c->own_affinity);
@@ -851,14 +890,26 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
-	if ((rc = set_mm(c)) < 0 ||
+	if ((rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->ctl_fd, ~0U, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = create_threads(c)) < 0)
 		return rc;
-	/* Credentials last: creating threads with chosen TIDs needs privilege. */
+	c->all = calloc(c->nothers + 1, sizeof *c->all);
+	if (!c->all)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	c->all[0] = &c->tr;
+	for (uint32_t i = 0; i < c->nothers; i++)
+		c->all[i + 1] = &c->others[i];
+	/* Attributes that need privilege, then the credentials: creating
+	 * threads with chosen TIDs needs privilege too. */
+	if ((rc = set_rlimits(c)) < 0 ||
+	    (rc = bm_attrs_apply_before_credentials(&c->proc.attrs, c->all, c->nothers + 1)) < 0)
+		return rc;
 	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
 		rc = set_credentials(c, &c->others[i]);
 	if (rc < 0 || (rc = set_credentials(c, &c->tr)) < 0 ||
+	    (rc = bm_attrs_apply_after_credentials(&c->proc.attrs, c->all, c->nothers + 1, c->proc.uid[1] == 0,
+						   c->scratch)) < 0 ||
 	    (rc = inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = lock_and_seal(c, true)) < 0)
@@ -915,6 +966,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 		sched_setaffinity(0, sizeof c.own_affinity, &c.own_affinity);
 	free(c.files);
 	free(c.others);
+	free(c.all);
 	bm_process_free(&c.proc);
 	return rc;
 }

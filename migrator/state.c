@@ -22,6 +22,7 @@ void bm_process_free(struct bm_process *p)
 	}
 	free(p->threads);
 	free(p->shared_pending);
+	free(p->attrs.threads);
 	free(p->cwd);
 	free(p->root);
 	free(p->mm.exe_path);

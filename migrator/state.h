@@ -218,6 +218,40 @@ struct bm_rlimit {
 	uint64_t cur, max;
 };
 
+/* Process and thread attributes beside memory and registers (attrs.h). */
+#define BM_AFFINITY_BYTES 128 /* 1024 CPUs */
+
+struct bm_thread_attrs {
+	int32_t tid;
+	uint64_t timerslack_ns;        /* prctl(PR_GET_TIMERSLACK) */
+	uint32_t sched_policy;         /* sched_getattr() */
+	uint32_t sched_flags;          /* SCHED_FLAG_RESET_ON_FORK only */
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint32_t ioprio;               /* ioprio_get(IOPRIO_WHO_PROCESS) */
+	uint32_t affinity_all;         /* 1: every CPU the source had online (the default) */
+	uint32_t affinity_len;         /* bytes of affinity used */
+	uint8_t affinity[BM_AFFINITY_BYTES];
+	uint64_t spec_store_bypass;    /* prctl(PR_GET_SPECULATION_CTRL) */
+	uint64_t spec_indirect_branch;
+};
+
+struct bm_attrs {
+	bool present;                  /* images before version 3 have none */
+	int32_t oom_score_adj;
+	uint32_t no_new_privs;
+	uint32_t thp_disable;
+	uint32_t child_subreaper;
+	uint32_t securebits;
+	uint32_t keepcaps;
+	uint32_t mce_kill;             /* PR_MCE_KILL_GET */
+	uint32_t tsc;                  /* PR_GET_TSC: PR_TSC_ENABLE or PR_TSC_SIGSEGV */
+	uint32_t mlockall;             /* 0, MCL_FUTURE or MCL_FUTURE | MCL_ONFAULT */
+	uint64_t cap_bounding;
+	uint32_t nthreads;
+	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
+};
+
 struct bm_process {
 	int32_t pid;
 	int32_t ppid, pgid, sid;       /* informational except for session/group re-creation */
@@ -242,6 +276,7 @@ struct bm_process {
 	uint32_t nshared_pending;
 	struct bm_thread *threads;     /* threads[0] is the thread group leader, malloc'd */
 	uint32_t nthreads;
+	struct bm_attrs attrs;
 };
 
 /* Frees everything the process model owns and zeroes it. */

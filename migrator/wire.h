@@ -89,6 +89,10 @@ void bm_rcur_init(struct bm_rcur *c, const void *data, size_t len);
 static inline bool bm_rcur_failed(const struct bm_rcur *c) { return c->error != 0; }
 static inline size_t bm_rcur_left(const struct bm_rcur *c) { return c->len - c->pos; }
 
+/* For the model checkers that explain a refusal: formats the reason into
+ * why (n bytes) and returns false. */
+bool bm_why(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Record a content error at offset POS (or at the current position). Only
  * the first error is kept. */
 void bm_rcur_fail_at(struct bm_rcur *c, size_t pos, const char *fmt, ...)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# State binmig cannot carry: a socket, an epoll instance, a pipe to another
-# process as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
+# State binmig cannot carry: a socket, an epoll instance, a POSIX and a
+# flock() lock on a file (named in the message), an attached System V
+# shared memory segment, a pipe to another process
+# as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
 # socket naming the descriptor and "socket"), and leaves the process
 # running, not stopped, not traced, its work (a register-heavy loop checked
 # afterwards) undisturbed.
@@ -8,14 +10,20 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
 
-for mode in socket epoll; do
+for mode in socket epoll posixlock flock sysvshm; do
 	out=$E2E_TMP/$mode.out
-	e2e_start "$out" "$PROGS/holder" "$mode"
+	e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
 	pid=$E2E_PID
 	e2e_wait_ready "$out" "$pid"
 	read -r _ fd_a fd_b < <(grep '^fds ' "$out")
 	bm dump "$pid" -o "$E2E_TMP/$mode.img"
 	e2e_expect_error 4 "dump of a process holding a $mode"
+	if [[ $mode == sysvshm ]]; then
+		grep -q "System V shared memory segment" "$BM_ERR" || e2e_fail "the message does not name the segment: $(cat "$BM_ERR")"
+	fi
+	if [[ $mode == *lock ]]; then
+		grep -q "holds 1 lock on $E2E_TMP/$mode.file" "$BM_ERR" || e2e_fail "the message does not name the lock: $(cat "$BM_ERR")"
+	fi
 	if [[ $mode == socket ]]; then
 		grep -qi socket "$BM_ERR" || e2e_fail "the message does not say \"socket\""
 		grep -Eq "(^|[^0-9])($fd_a|$fd_b)([^0-9]|$)" "$BM_ERR" ||

@@ -3,6 +3,7 @@
  * bm_read_text delivers it.  smaps is parsed against the entries of the
  * input's own maps-like lines, as dump parses smaps against the maps it
  * read just before. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pid_t pids[4];
 		size_t npids;
 		bm_parse_pid_list(text, pids, 4, &npids);
+		uint64_t limits[16][2];
+		bm_parse_limits(text, limits, 16);
+		bm_parse_limits(text, limits, 1);
 	}
 	free(entries);
 	free(text);

@@ -1,4 +1,4 @@
-/* holder MODE: holds one kernel object that is not a plain file, and keeps
+/* holder MODE [FILE]: holds one kernel object that is not a plain file, and keeps
  * working.  binmig carries some (eventfd, a pipe with both ends inside) and
  * refuses others (socket, epoll).
  *   none     nothing special (the plain spinning worker)
@@ -6,6 +6,10 @@
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   epoll    an epoll instance watching the read end of such a pipe
+ *   posixlock  FILE opened, with a POSIX (fcntl) write lock on it
+ *   flock    FILE opened, with a flock() exclusive lock on it
+ *   sysvshm  a System V shared memory segment attached (removed once
+ *            detached: IPC_RMID right away)
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent
@@ -13,6 +17,8 @@
  * A refused dump must leave all of this undisturbed; a migration must carry
  * it. */
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -20,7 +26,7 @@
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc == 2 ? argv[1] : "";
+	const char *mode = argc >= 2 ? argv[1] : "";
 	int fds[2] = { -1, -1 };
 	if (strcmp(mode, "socket") == 0) {
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
@@ -38,8 +44,18 @@ int main(int argc, char **argv)
 		fds[1] = pipefd[0];
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 4242 };
 		SETUP(fds[0] >= 0 && epoll_ctl(fds[0], EPOLL_CTL_ADD, pipefd[0], &ev) == 0, "epoll");
+	} else if ((strcmp(mode, "posixlock") == 0 || strcmp(mode, "flock") == 0) && argc == 3) {
+		fds[0] = open(argv[2], O_RDWR | O_CREAT, 0644);
+		struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		SETUP(fds[0] >= 0 && (mode[0] == 'p' ? fcntl(fds[0], F_SETLK, &lock) : flock(fds[0], LOCK_EX | LOCK_NB)) == 0,
+		      "locking the file");
+	} else if (strcmp(mode, "sysvshm") == 0) {
+		int id = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
+		char *at = id >= 0 ? shmat(id, NULL, 0) : (char *)-1;
+		SETUP(at != (char *)-1 && shmctl(id, IPC_RMID, NULL) == 0, "shmget/shmat");
+		at[0] = 1;
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll");
+		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm");
 		return 2;
 	}
 	usr1_setup();

@@ -13,10 +13,14 @@
  *     and dup'd, its write end reopened likewise: every byte in order,
  *     through any of the read ends, and the write ends still write;
  *   - a named FIFO in DIR opened read-only, with bytes in it and no writer
- *     left: the bytes are still there.
+ *     left: the bytes are still there;
+ *   - an anonymous area named with PR_SET_VMA_ANON_NAME: the same name;
+ *   - a POSIX shared memory file (/dev/shm) mapped shared: its contents,
+ *     and the mapping still writes into the file.
  * Protocol of testprog.h: ready, SIGUSR1, PASS or FAIL. */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -33,38 +37,6 @@ static const struct {
 	{"rr", MADV_RANDOM},   {"dd", MADV_DONTDUMP},   {"hg", MADV_HUGEPAGE},  {"nh", MADV_NOHUGEPAGE},
 };
 #define NADVISED (sizeof advised / sizeof advised[0])
-
-/* The VmFlags line of the VMA starting at addr, or "" (into buf). */
-static void vmflags_of(void *addr, char *buf, size_t len)
-{
-	static char smaps[1 << 20];
-	buf[0] = 0;
-	ssize_t n = read_file("/proc/self/smaps", smaps, sizeof smaps);
-	if (n <= 0)
-		return;
-	bool in = false;
-	for (char *line = smaps; line && *line;) {
-		char *next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		size_t hex = strspn(line, "0123456789abcdef");
-		if (hex > 0 && line[hex] == '-') /* a VMA's header line */
-			in = strtoul(line, NULL, 16) == (unsigned long)addr;
-		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			snprintf(buf, len, "%s", line + 8);
-			return;
-		}
-		line = next;
-	}
-}
-
-static bool has_flag(const char *flags, const char *code)
-{
-	for (const char *p = flags; (p = strstr(p, code)) != NULL; p += 2)
-		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == 0))
-			return true;
-	return false;
-}
 
 static void *anon(int extra)
 {
@@ -86,13 +58,27 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < NADVISED; i++) {
 		areas[i] = anon(0);
 		SETUP(madvise(areas[i], AREA, advised[i].advice) == 0, advised[i].code);
-		vmflags_of(areas[i], before[i], sizeof before[i]);
-		SETUP(has_flag(before[i], advised[i].code), "the kernel shows the advice");
+		tp_vmflags(areas[i], before[i], sizeof before[i]);
+		SETUP(tp_has_vmflag(before[i], advised[i].code), "the kernel shows the advice");
 	}
 	void *locked = anon(0), *onfault = anon(0), *noreserve = anon(MAP_NORESERVE), *sealed = anon(0);
 	SETUP(mlock(locked, AREA) == 0, "mlock");
 	SETUP(syscall(SYS_mlock2, onfault, AREA, 1 /* MLOCK_ONFAULT */) == 0, "mlock2");
 	bool can_seal = syscall(462 /* mseal */, sealed, AREA, 0) == 0;
+	/* A POSIX shared memory file, mapped shared. */
+	char shm_name[64];
+	snprintf(shm_name, sizeof shm_name, "/dev/shm/memstate-%d", (int)getpid());
+	int shm = open(shm_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	SETUP(shm >= 0 && ftruncate(shm, 65536) == 0, "the shared memory file");
+	char *shared = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
+	SETUP(shared != MAP_FAILED, "mmap of the shared memory file");
+	close(shm);
+	for (int k = 0; k < 65536; k++)
+		shared[k] = (char)mix64((uint64_t)k + 7);
+
+	/* Naming needs CONFIG_ANON_VMA_NAME; without it there is nothing to carry. */
+	char *named = anon(0);
+	bool can_name = prctl(0x53564d41 /* PR_SET_VMA */, 0 /* ANON_NAME */, named, AREA, "memstate-name") == 0;
 
 	/* One file, five mappings. */
 	char path[4096];
@@ -112,7 +98,7 @@ int main(int argc, char **argv)
 	shared_rw[1] = 's';
 	SETUP(mprotect(shared_rw + 4096, 4096, PROT_READ) == 0, "mprotect");
 	char ro_before[256];
-	vmflags_of(shared_rw + 4096, ro_before, sizeof ro_before);
+	tp_vmflags(shared_rw + 4096, ro_before, sizeof ro_before);
 	priv_off[1] = 'o';
 	priv_ro[1] = 'p';
 	priv_ro[4096 + 1] = 'q';
@@ -150,19 +136,19 @@ int main(int argc, char **argv)
 	usr1_wait();
 
 	for (size_t i = 0; i < NADVISED; i++) {
-		vmflags_of(areas[i], flags, sizeof flags);
+		tp_vmflags(areas[i], flags, sizeof flags);
 		CHECK(strcmp(flags, before[i]) == 0, "madvise %s: VmFlags \"%s\", were \"%s\"", advised[i].code, flags,
 		      before[i]);
 	}
-	vmflags_of(locked, flags, sizeof flags);
-	CHECK(has_flag(flags, "lo"), "mlock()ed area: VmFlags \"%s\"", flags);
-	vmflags_of(onfault, flags, sizeof flags);
-	CHECK(has_flag(flags, "lo") && has_flag(flags, "lf"), "area locked on fault: VmFlags \"%s\"", flags);
-	vmflags_of(noreserve, flags, sizeof flags);
-	CHECK(has_flag(flags, "nr"), "MAP_NORESERVE area: VmFlags \"%s\"", flags);
+	tp_vmflags(locked, flags, sizeof flags);
+	CHECK(tp_has_vmflag(flags, "lo"), "mlock()ed area: VmFlags \"%s\"", flags);
+	tp_vmflags(onfault, flags, sizeof flags);
+	CHECK(tp_has_vmflag(flags, "lo") && tp_has_vmflag(flags, "lf"), "area locked on fault: VmFlags \"%s\"", flags);
+	tp_vmflags(noreserve, flags, sizeof flags);
+	CHECK(tp_has_vmflag(flags, "nr"), "MAP_NORESERVE area: VmFlags \"%s\"", flags);
 	if (can_seal) {
-		vmflags_of(sealed, flags, sizeof flags);
-		CHECK(has_flag(flags, "sl"), "mseal()ed area: VmFlags \"%s\"", flags);
+		tp_vmflags(sealed, flags, sizeof flags);
+		CHECK(tp_has_vmflag(flags, "sl"), "mseal()ed area: VmFlags \"%s\"", flags);
 		CHECK(munmap(sealed, AREA) != 0 && errno == EPERM, "the sealed area can be unmapped");
 	}
 
@@ -174,7 +160,7 @@ int main(int argc, char **argv)
 	CHECK(priv_x[0] == 'A' && priv_x[1] == 's', "private executable mapping");
 	shared_rw[3 * 4096] = 't';
 	CHECK(shared_ro[3 * 4096] == 't', "the shared mappings no longer share the file");
-	vmflags_of(shared_rw + 4096, flags, sizeof flags);
+	tp_vmflags(shared_rw + 4096, flags, sizeof flags);
 	CHECK(strcmp(flags, ro_before) == 0, "the shared page made read-only: VmFlags \"%s\", were \"%s\"", flags,
 	      ro_before);
 	CHECK(mprotect(shared_rw + 4096, 4096, PROT_READ | PROT_WRITE) == 0, "the read-only shared page cannot be "
@@ -198,6 +184,29 @@ int main(int argc, char **argv)
 	CHECK(write(p[1], "x", 1) == 1 && write(writer2, "y", 1) == 1 && read(reader3, chunk, 2) == 2 &&
 		      chunk[0] == 'x' && chunk[1] == 'y',
 	      "the pipe's write ends");
+
+	char maps[1 << 16], want[64];
+	snprintf(want, sizeof want, "%lx-", (unsigned long)named);
+	ssize_t mn = read_file("/proc/self/maps", maps, sizeof maps - 1);
+	maps[mn > 0 ? mn : 0] = 0;
+	char *line = strstr(maps, want);
+	char *eol = line ? strchr(line, '\n') : NULL;
+	if (eol)
+		*eol = 0;
+	CHECK(!can_name || (line && strstr(line, "[anon:memstate-name]")), "the named area: %s", line ? line : "not found");
+
+	bool shm_same = true;
+	for (int k = 0; k < 65536; k++)
+		shm_same &= shared[k] == (char)mix64((uint64_t)k + 7);
+	CHECK(shm_same, "the shared memory file's contents");
+	shared[0] = 'S';
+	char first = 0;
+	int again = open(shm_name, O_RDONLY | O_CLOEXEC);
+	CHECK(again >= 0 && pread(again, &first, 1, 0) == 1 && first == 'S', "the mapping no longer writes into %s",
+	      shm_name);
+	if (again >= 0)
+		close(again);
+	unlink(shm_name);
 
 	char got_fifo[16] = {0};
 	CHECK(read(fifo, got_fifo, sizeof got_fifo) == 10 && memcmp(got_fifo, "still here", 10) == 0,

@@ -126,6 +126,39 @@ static inline ssize_t read_file(const char *path, char *buf, size_t size)
 	return used;
 }
 
+/* The VmFlags line of this process's VMA starting at addr, or "" (into
+ * buf); tp_has_vmflag: whether such a line has the two-letter code. */
+static inline void tp_vmflags(void *addr, char *buf, size_t len)
+{
+	static char smaps[1 << 20];
+	buf[0] = 0;
+	ssize_t n = read_file("/proc/self/smaps", smaps, sizeof smaps);
+	if (n <= 0)
+		return;
+	bool in = false;
+	for (char *line = smaps; line && *line;) {
+		char *next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		size_t hex = strspn(line, "0123456789abcdef");
+		if (hex > 0 && line[hex] == '-') /* a VMA's header line */
+			in = strtoul(line, NULL, 16) == (unsigned long)addr;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(buf, len, "%s", line + 8);
+			return;
+		}
+		line = next;
+	}
+}
+
+static inline bool tp_has_vmflag(const char *flags, const char *code)
+{
+	for (const char *p = flags; (p = strstr(p, code)) != NULL; p += 2)
+		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == 0))
+			return true;
+	return false;
+}
+
 /* Field N (numbered as in proc(5), from 1) of /proc/self/stat; fields after
  * the command name only.  Returns false if it cannot be read. */
 static inline bool self_stat_field(int n, unsigned long long *value)

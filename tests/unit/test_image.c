@@ -617,20 +617,22 @@ static void check_round_trip(const struct bm_wbuf *img, const struct bm_process 
 	assert_memory_equal(&r.count, written, sizeof r.count);
 
 	/* Sections in order, back to back, with the PAGES encodings expected. */
-	int expect_n = 4 + (int)p->nthreads + (int)nruns + 1;
+	int expect_n = 4 + (int)p->nthreads + 1 + (int)nruns + 1;
 	assert_int_equal(seen.n, expect_n);
 	static const uint32_t head[] = { BM_SEC_PROCESS, BM_SEC_VMAS, BM_SEC_FDS, BM_SEC_SIGNALS };
 	uint64_t offset = 20;
 	for (int i = 0; i < seen.n; i++) {
+		int first_run = 4 + (int)p->nthreads + 1;
 		uint32_t type = i < 4				   ? head[i]
 				: i < 4 + (int)p->nthreads	   ? BM_SEC_THREAD
-				: i < expect_n - 1		   ? (runs[i - 4 - p->nthreads].zero ? BM_SEC_ZERO : BM_SEC_PAGES)
+				: i < first_run			   ? BM_SEC_ATTRS
+				: i < expect_n - 1		   ? (runs[i - first_run].zero ? BM_SEC_ZERO : BM_SEC_PAGES)
 								   : BM_SEC_END;
 		assert_int_equal(seen.s[i].type, type);
 		assert_true(seen.s[i].offset == offset);
 		offset += 20 + seen.s[i].length;
 		if (type == BM_SEC_PAGES)
-			assert_int_equal(seen.s[i].flags, runs[i - 4 - p->nthreads].expect_encoding);
+			assert_int_equal(seen.s[i].flags, runs[i - first_run].expect_encoding);
 		else
 			assert_int_equal(seen.s[i].flags, 0);
 	}
@@ -674,7 +676,7 @@ static void test_round_trip_raw(void **state)
 	assert_true(c.pages_zero == 5 + BM_IMAGE_MAX_RUN_PAGES);
 	assert_true(c.page_bytes_raw == c.pages_stored * PAGE);
 	assert_true(c.page_bytes_encoded == c.page_bytes_raw);
-	assert_true(c.sections == 4 + 2 + n + 1);
+	assert_true(c.sections == 4 + 2 + 1 + n + 1);
 	check_round_trip(&img, &p, runs, n, &c, 0);
 	/* A source that hands out a few bytes at a time reads the same. */
 	check_round_trip(&img, &p, runs, n, &c, 7);
@@ -1438,13 +1440,13 @@ static void test_unknown_version(void **state)
 	small_image(&img);
 	bm_store_le32(img.data + 8, 7);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
-	assert_rejected(img.data, img.len, "image version 7 is not supported (this binmig reads versions 1 to 2)");
+	assert_rejected(img.data, img.len, "image version 7 is not supported (this binmig reads versions 1 to 3)");
 	bm_store_le32(img.data + 8, 0);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
 	assert_rejected(img.data, img.len, "image version 0 is not supported");
-	bm_store_le32(img.data + 8, 3);
+	bm_store_le32(img.data + 8, 4);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
-	assert_rejected(img.data, img.len, "image version 3 is not supported");
+	assert_rejected(img.data, img.len, "image version 4 is not supported");
 	/* Flags in the file header are reserved. */
 	bm_store_le32(img.data + 8, 2);
 	bm_store_le32(img.data + 12, 2);
@@ -1477,6 +1479,11 @@ static void test_version_1_is_still_read(void **state)
 	struct raw_image v1;
 	split_image(&img, &v1);
 	bm_wbuf_free(&img);
+	/* Nor its ATTRS section (version 3). */
+	int attrs = find_section(&v1, BM_SEC_ATTRS, 0);
+	free(v1.s[attrs].payload);
+	memmove(&v1.s[attrs], &v1.s[attrs + 1], sizeof v1.s[0] * (size_t)(v1.n - attrs - 1));
+	v1.n--;
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
@@ -1652,11 +1659,12 @@ static void test_writer_enforces_order_and_run_limits(void **state)
 static void test_section_names(void **state)
 {
 	(void)state;
-	static const char *const names[] = { "PROCESS", "VMAS", "FDS", "SIGNALS", "THREAD", "PAGES", "ZERO", "END" };
-	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_END; t++)
+	static const char *const names[] = { "PROCESS", "VMAS", "FDS", "SIGNALS", "THREAD", "PAGES", "ZERO", "END",
+					     "ATTRS" };
+	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_ATTRS; t++)
 		assert_string_equal(bm_section_name(t), names[t - 1]);
 	assert_string_equal(bm_section_name(0), "unknown");
-	assert_string_equal(bm_section_name(9), "unknown");
+	assert_string_equal(bm_section_name(10), "unknown");
 }
 
 static void test_process_free(void **state)

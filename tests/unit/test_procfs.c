@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -764,6 +765,22 @@ static void test_fdinfo_samples(void **state)
 	assert_int_equal(f.mnt_id, 15);
 }
 
+/* Locks held through a descriptor: counted, the first one named. */
+static void test_fdinfo_locks(void **state)
+{
+	(void)state;
+	struct bm_fdinfo f;
+	assert_int_equal(bm_parse_fdinfo("pos:\t0\nflags:\t02100001\nmnt_id:\t26\nino:\t10953679\n"
+					 "lock:\t1: POSIX  ADVISORY  WRITE 31768 fe:00:10953679 0 EOF\n"
+					 "lock:\t2: FLOCK  ADVISORY  WRITE 31768 fe:00:10953679 0 EOF\n",
+					 &f),
+			 0);
+	assert_int_equal(f.locks, 2);
+	assert_string_equal(f.lock, "POSIX  ADVISORY  WRITE 31768 fe:00:10953679 0 EOF");
+	assert_int_equal(bm_parse_fdinfo("pos:\t0\nflags:\t02\nmnt_id:\t1\nino:\t2\n", &f), 0);
+	assert_int_equal(f.locks, 0);
+}
+
 static void test_fdinfo_malformed(void **state)
 {
 	(void)state;
@@ -1110,6 +1127,60 @@ static void test_read_text(void **state)
 }
 
 /* /proc/PID/task/TID/children, as the kernel writes it. */
+/* /proc/self/limits against getrlimit, for every resource; then the
+ * parser on rows a hostile or future kernel could produce. */
+static void test_limits(void **state)
+{
+	(void)state;
+	uint64_t lim[RLIM_NLIMITS][2];
+	struct rlimit mine = {4096, 8192};
+	struct rlimit saved;
+	assert_int_equal(getrlimit(RLIMIT_CORE, &saved), 0);
+	if (saved.rlim_max >= mine.rlim_max)
+		assert_int_equal(setrlimit(RLIMIT_CORE, &mine), 0);
+	assert_int_equal(bm_read_limits(getpid(), lim, RLIM_NLIMITS), 0);
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit want;
+		assert_int_equal(getrlimit(r, &want), 0);
+		assert_true(lim[r][0] == want.rlim_cur);
+		assert_true(lim[r][1] == want.rlim_max);
+	}
+	setrlimit(RLIMIT_CORE, &saved);
+	/* One row too few or too many for what the caller expects. */
+	assert_int_equal(bm_read_limits(getpid(), lim, RLIM_NLIMITS - 1), -EINVAL);
+
+	const char *head = "Limit                     Soft Limit           Hard Limit           Units     \n";
+	char text[512];
+	struct {
+		const char *row;
+		int rc;
+		uint64_t soft, hard;
+	} cases[] = {
+		{"Max stack size            8388608              unlimited            bytes     \n", 0, 8388608, RLIM_INFINITY},
+		{"Max nice priority         0                    0                    \n", 0, 0, 0},
+		{"Max nice priority         0                    0", 0, 0, 0},
+		{"Max stack size            18446744073709551615 5                    bytes     \n", 0, UINT64_MAX, 5},
+		{"Max stack size            -1                   5                    bytes     \n", -EINVAL, 0, 0},
+		{"Max stack size            12x                  5                    bytes     \n", -EINVAL, 0, 0},
+		{"Max stack size            unlimitedx           5                    bytes     \n", -EINVAL, 0, 0},
+		{"Max stack size            99999999999999999999 5                    bytes     \n", -EINVAL, 0, 0},
+		{"Max stack size            5                    \n", -EINVAL, 0, 0},
+		{"Max stack size            5\n", -EINVAL, 0, 0},
+		{"\n", -EINVAL, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "%s%s", head, cases[i].row);
+		uint64_t one[1][2] = {{7, 7}};
+		assert_int_equal(bm_parse_limits(text, one, 1), cases[i].rc);
+		if (cases[i].rc == 0) {
+			assert_true(one[0][0] == cases[i].soft);
+			assert_true(one[0][1] == cases[i].hard);
+		}
+	}
+	assert_int_equal(bm_parse_limits(head, lim, 1), -EINVAL);      /* no rows */
+	assert_int_equal(bm_parse_limits("", lim, 1), -EINVAL);        /* no header */
+}
+
 static void test_pid_list(void **state)
 {
 	(void)state;
@@ -1192,6 +1263,8 @@ int main(void)
 		cmocka_unit_test(test_readlink),
 		cmocka_unit_test(test_read_text),
 		cmocka_unit_test(test_pid_list),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_fdinfo_locks),
 		cmocka_unit_test(test_nonexistent_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,263 @@
+/* attrs MODE: the process and thread attributes binmig carries, or the
+ * ones it must refuse.
+ *
+ *   carried    oom_score_adj 345; nice 7; I/O priority best-effort 4;
+ *              timer slack 123456 ns; THP disabled; child subreaper;
+ *              keep-caps; machine-check kill early; securebits
+ *              NO_SETUID_FIXUP; CAP_SYS_BOOT dropped from the bounding,
+ *              permitted and effective sets; no_new_privs; and a second
+ *              thread with SCHED_BATCH, nice 3, timer slack 777 ns, bound
+ *              to one CPU; mlockall(MCL_FUTURE | MCL_ONFAULT).  After
+ *              SIGUSR1 each is checked (the second thread checks its own,
+ *              a new mapping must come locked on fault), PASS or FAIL.
+ *   lockall    mlockall(MCL_FUTURE): a new mapping must come locked and
+ *              populated
+ *   creds      real/effective/saved uid 1000/1001/1002, gids 2000/2001/2002,
+ *              supplementary groups 3000 and 3001, RLIMIT_NOFILE 100/900
+ *              and RLIMIT_CORE 0/4096 (a root process that
+ *              gave up root): the same ids, and no capabilities
+ *   seccomp    runs under a seccomp filter that allows everything
+ *   pdeathsig  asks for SIGTERM when its parent dies
+ *   caps       has dropped CAP_SYS_BOOT from its effective set only
+ *   numa       has a NUMA memory policy (MPOL_PREFERRED, node 0)
+ *   mbind      has an area bound to node 0 (mbind MPOL_BIND)
+ * The refused modes only print "ready" and wait (binmig must refuse
+ * them); SIGUSR1 makes them exit with PASS. */
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "testprog.h"
+
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_BE4 ((2 << 13) | 4)
+#define CAP_BOOT_BIT (1ULL << CAP_SYS_BOOT)
+
+struct sched_attr_ {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+static int go[2], done[2];
+static int first_cpu;
+
+static bool caps_of(uint64_t *eff, uint64_t *prm)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	return true;
+}
+
+static bool drop_cap(bool from_permitted)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	d[0].effective &= ~(1u << CAP_SYS_BOOT);
+	if (from_permitted)
+		d[0].permitted &= ~(1u << CAP_SYS_BOOT);
+	return syscall(SYS_capset, &h, d) == 0;
+}
+
+/* The second thread: sets its own attributes, then checks them when main
+ * says so, and answers with the number of failed checks. */
+static void *second(void *unused)
+{
+	(void)unused;
+	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_BATCH, .sched_nice = 3};
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(first_cpu, &one);
+	char ok = syscall(SYS_sched_setattr, 0, &sa, 0) == 0 && prctl(PR_SET_TIMERSLACK, 777) == 0 &&
+		  sched_setaffinity(0, sizeof one, &one) == 0;
+	tp_write_all(done[1], &ok, 1);
+	char c;
+	if (read(go[0], &c, 1) != 1)
+		return NULL;
+	int before = tp_failures;
+	struct sched_attr_ now = {0};
+	CHECK(syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) == 0 && now.sched_policy == SCHED_BATCH &&
+		      now.sched_nice == 3,
+	      "second thread: policy %u nice %d, expected SCHED_BATCH and 3", now.sched_policy, now.sched_nice);
+	CHECK(prctl(PR_GET_TIMERSLACK) == 777, "second thread: timer slack %d", prctl(PR_GET_TIMERSLACK));
+	cpu_set_t got;
+	CHECK(sched_getaffinity(0, sizeof got, &got) == 0 && CPU_EQUAL(&got, &one), "second thread: its CPUs");
+	char failed = (char)(tp_failures - before);
+	tp_write_all(done[1], &failed, 1);
+	return NULL;
+}
+
+/* Whether a mapping made now comes locked, on fault or not as asked. */
+static bool later_mapping_locked(bool on_fault)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	char flags[256];
+	tp_vmflags(p, flags, sizeof flags);
+	unsigned char resident = 0;
+	bool ok = tp_has_vmflag(flags, "lo") && tp_has_vmflag(flags, "lf") == on_fault &&
+		  mincore(p, 4096, &resident) == 0 && (resident & 1) == !on_fault;
+	if (!ok)
+		say("a new mapping: VmFlags \"%s\", %s", flags, resident & 1 ? "resident" : "not resident");
+	munmap(p, 4096);
+	return ok;
+}
+
+/* mlockall(MCL_FUTURE) alone: later mappings locked and populated. */
+static int lockall(void)
+{
+	SETUP(mlockall(MCL_FUTURE) == 0, "mlockall");
+	say("ready");
+	usr1_wait();
+	CHECK(later_mapping_locked(false), "mlockall(MCL_FUTURE) lost");
+	return tp_finish();
+}
+
+static int carried(void)
+{
+	SETUP(pipe(go) == 0 && pipe(done) == 0, "pipe");
+	cpu_set_t mine;
+	SETUP(sched_getaffinity(0, sizeof mine, &mine) == 0, "sched_getaffinity");
+	for (first_cpu = 0; !CPU_ISSET(first_cpu, &mine); first_cpu++)
+		;
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+	SETUP(fd >= 0 && write(fd, "345", 3) == 3, "oom_score_adj");
+	close(fd);
+	SETUP(setpriority(PRIO_PROCESS, 0, 7) == 0, "nice");
+	SETUP(syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_BE4) == 0, "ioprio_set");
+	SETUP(prctl(PR_SET_TIMERSLACK, 123456) == 0, "PR_SET_TIMERSLACK");
+	SETUP(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0, "PR_SET_THP_DISABLE");
+	SETUP(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER");
+	SETUP(prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) == 0, "PR_MCE_KILL");
+	/* Credentials and their flags are per thread: set before the second
+	 * thread exists, so that it inherits them (binmig refuses threads
+	 * whose own differ). */
+	SETUP(prctl(PR_SET_SECUREBITS, 0x4 /* SECBIT_NO_SETUID_FIXUP */) == 0, "PR_SET_SECUREBITS");
+	SETUP(prctl(PR_SET_KEEPCAPS, 1) == 0, "PR_SET_KEEPCAPS"); /* bit 0x10 of securebits */
+	SETUP(prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT) == 0 && drop_cap(true), "dropping CAP_SYS_BOOT");
+	SETUP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS");
+	pthread_t t;
+	SETUP(pthread_create(&t, NULL, second, NULL) == 0, "pthread_create");
+	char ok = 0;
+	SETUP(read(done[0], &ok, 1) == 1 && ok, "the second thread's attributes");
+	uint64_t eff0, prm0;
+	SETUP(caps_of(&eff0, &prm0), "capget");
+	SETUP(mlockall(MCL_FUTURE | MCL_ONFAULT) == 0, "mlockall");
+
+	say("ready");
+	usr1_wait();
+
+	char buf[32] = {0};
+	CHECK(read_file("/proc/self/oom_score_adj", buf, sizeof buf) > 0 && atoi(buf) == 345, "oom_score_adj %s", buf);
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, 0);
+	CHECK(nice == 7, "nice %d", nice);
+	long io = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);
+	CHECK(io == IOPRIO_BE4, "I/O priority %#lx", io);
+	CHECK(prctl(PR_GET_TIMERSLACK) == 123456, "timer slack %d", prctl(PR_GET_TIMERSLACK));
+	CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP not disabled");
+	int sub = 0;
+	CHECK(prctl(PR_GET_CHILD_SUBREAPER, &sub) == 0 && sub == 1, "not a child subreaper");
+	CHECK(prctl(PR_GET_KEEPCAPS) == 1, "keep-caps lost");
+	CHECK(prctl(PR_MCE_KILL_GET, 0, 0, 0, 0) == PR_MCE_KILL_EARLY, "machine-check policy %d",
+	      prctl(PR_MCE_KILL_GET, 0, 0, 0, 0));
+	CHECK(prctl(PR_GET_SECUREBITS) == 0x14, "securebits %#x", prctl(PR_GET_SECUREBITS));
+	CHECK(prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0, "CAP_SYS_BOOT is back in the bounding set");
+	uint64_t eff, prm;
+	CHECK(caps_of(&eff, &prm) && eff == eff0 && prm == prm0, "capabilities %#llx/%#llx, were %#llx/%#llx",
+	      (unsigned long long)eff, (unsigned long long)prm, (unsigned long long)eff0, (unsigned long long)prm0);
+	CHECK(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs lost");
+	CHECK(later_mapping_locked(true), "mlockall(MCL_FUTURE | MCL_ONFAULT) lost");
+	cpu_set_t now;
+	CHECK(sched_getaffinity(0, sizeof now, &now) == 0 && CPU_COUNT(&now) >= 1, "main thread's CPUs");
+	char failed = 1;
+	CHECK(write(go[1], "c", 1) == 1 && read(done[0], &failed, 1) == 1 && failed == 0,
+	      "the second thread's checks failed");
+	pthread_join(t, NULL);
+	return tp_finish();
+}
+
+static int creds(void)
+{
+	gid_t groups[] = {3000, 3001};
+	/* Lowered limits: an unprivileged process's limits cannot be read or
+	 * set with prlimit by a tracer lacking CAP_SYS_RESOURCE. */
+	struct rlimit nofile = {100, 900}, core = {0, 4096};
+	SETUP(setrlimit(RLIMIT_NOFILE, &nofile) == 0 && setrlimit(RLIMIT_CORE, &core) == 0, "lowering limits");
+	SETUP(setgroups(2, groups) == 0 && setresgid(2000, 2001, 2002) == 0 && setresuid(1000, 1001, 1002) == 0,
+	      "setting the credentials");
+	say("ready");
+	usr1_wait();
+	uid_t r, e, s;
+	gid_t rg, eg, sg, got[8];
+	CHECK(getresuid(&r, &e, &s) == 0 && r == 1000 && e == 1001 && s == 1002, "uids %u %u %u", r, e, s);
+	CHECK(getresgid(&rg, &eg, &sg) == 0 && rg == 2000 && eg == 2001 && sg == 2002, "gids %u %u %u", rg, eg, sg);
+	int n = getgroups(8, got);
+	CHECK(n == 2 && got[0] == 3000 && got[1] == 3001, "%d supplementary groups", n);
+	struct rlimit rl;
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == 100 && rl.rlim_max == 900, "RLIMIT_NOFILE %llu/%llu",
+	      (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	CHECK(getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 && rl.rlim_max == 4096, "RLIMIT_CORE %llu/%llu",
+	      (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	uint64_t eff, prm;
+	CHECK(caps_of(&eff, &prm) && eff == 0 && prm == 0, "capabilities %#llx/%#llx", (unsigned long long)eff,
+	      (unsigned long long)prm);
+	return tp_finish();
+}
+
+static int refused(const char *mode)
+{
+	if (strcmp(mode, "seccomp") == 0) {
+		struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+		struct sock_fprog prog = {1, allow};
+		SETUP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+			      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0,
+		      "seccomp");
+	} else if (strcmp(mode, "pdeathsig") == 0) {
+		SETUP(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0, "PR_SET_PDEATHSIG");
+	} else if (strcmp(mode, "caps") == 0) {
+		SETUP(drop_cap(false), "capset");
+	} else if (strcmp(mode, "numa") == 0) {
+		unsigned long node0 = 1;
+		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
+	} else if (strcmp(mode, "mbind") == 0) {
+		unsigned long node0 = 1;
+		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
+	} else {
+		say("FAIL: usage: attrs carried|creds|lockall|seccomp|pdeathsig|caps|numa|mbind");
+		return 2;
+	}
+	say("ready");
+	usr1_wait();
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	usr1_setup();
+	if (argc == 2 && strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (argc == 2 && strcmp(argv[1], "creds") == 0)
+		return creds();
+	if (argc == 2 && strcmp(argv[1], "lockall") == 0)
+		return lockall();
+	return refused(argc == 2 ? argv[1] : "");
+}

@@ -1,0 +1,216 @@
+/* Process and thread attributes (migrator/attrs.c) without a live process:
+ * what /proc/PID/status gives, and the ATTRS section, round trip and
+ * every field a reader must refuse. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "attrs.h"
+#include "log.h"
+
+static const char status_text[] =
+	"Name:\tsampler\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4711\nPid:\t4711\n"
+	"Uid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n"
+	"CapInh:\t0000000000000000\nCapPrm:\t000001fffeffffff\nCapEff:\t000001fffeffffff\n"
+	"CapBnd:\t000001fffeffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+	"Seccomp_filters:\t1\n";
+
+static void test_parse_status(void **state)
+{
+	(void)state;
+	struct bm_status_caps st;
+	assert_int_equal(bm_attrs_parse_status(status_text, &st), 0);
+	assert_true(st.has_caps);
+	assert_true(st.prm == 0x1fffeffffffULL && st.eff == st.prm && st.bnd == st.prm);
+	assert_true(st.inh == 0 && st.amb == 0);
+	assert_int_equal(st.no_new_privs, 1);
+	assert_int_equal(st.seccomp, 2);
+	assert_int_equal(st.euid, 0);
+	/* Without the Cap lines the capabilities are unknown, not zero. */
+	assert_int_equal(bm_attrs_parse_status("Name:\tx\nNoNewPrivs:\t0\n", &st), 0);
+	assert_false(st.has_caps);
+	assert_int_equal(bm_attrs_parse_status("CapInh:\tnothex\n", &st), -EINVAL);
+}
+
+static void test_numa_bound(void **state)
+{
+	(void)state;
+	uint64_t at = 0;
+	char policy[32];
+	assert_false(bm_attrs_numa_bound("55e11a3c1000 default file=/bin/x mapped=1 N0=1\n7ff000000000 default\n", &at,
+					 policy, sizeof policy));
+	assert_true(bm_attrs_numa_bound("1000 default anon=1\n7f0000000000 bind:0 anon=4 N0=4\n", &at, policy,
+					sizeof policy));
+	assert_true(at == 0x7f0000000000ULL);
+	assert_string_equal(policy, "bind:0");
+	assert_false(bm_attrs_numa_bound("", &at, policy, sizeof policy));
+}
+
+static const int32_t tids[2] = {100, 101};
+
+static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
+{
+	memset(a, 0, sizeof *a);
+	memset(t, 0, 2 * sizeof *t);
+	a->present = true;
+	a->oom_score_adj = 345;
+	a->no_new_privs = 1;
+	a->thp_disable = 1;
+	a->child_subreaper = 1;
+	a->securebits = 0x10;
+	a->keepcaps = 1;
+	a->mce_kill = 2;
+	a->tsc = 1;
+	a->mlockall = 2 | 4; /* MCL_FUTURE | MCL_ONFAULT */
+	a->cap_bounding = 0x1fffeffffffULL;
+	a->nthreads = 2;
+	a->threads = t;
+	for (int i = 0; i < 2; i++) {
+		t[i].tid = tids[i];
+		t[i].timerslack_ns = 50000 + (uint64_t)i;
+		t[i].sched_policy = i ? 3 /* SCHED_BATCH */ : 0;
+		t[i].sched_nice = 7;
+		t[i].ioprio = (2u << 13) | 4;
+		t[i].affinity_all = i == 0;
+		t[i].affinity_len = i ? 1 : 0;
+		t[i].affinity[0] = i ? 0x2 : 0;
+		t[i].spec_store_bypass = 0x3;
+	}
+}
+
+/* Encodes a, then decodes it into *out; returns the decoder's verdict. */
+static int round_trip(const struct bm_attrs *a, struct bm_attrs *out, int32_t reader_tids_0)
+{
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	char why[200];
+	/* The encoder checks as the decoder does (test_rejected_fields). */
+	int rc = bm_encode_attrs(&b, a, tids, 2, why, sizeof why);
+	if (rc < 0) {
+		bm_wbuf_free(&b);
+		return rc;
+	}
+	int32_t reader_tids[2] = {reader_tids_0, tids[1]};
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, b.len);
+	bm_decode_attrs(&c, out, reader_tids, 2);
+	bm_rcur_finish(&c);
+	bm_wbuf_free(&b);
+	return c.error;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct bm_attrs a, got;
+	struct bm_thread_attrs t[2];
+	sample(&a, t);
+	assert_int_equal(round_trip(&a, &got, tids[0]), 0);
+	assert_true(got.present);
+	assert_int_equal(got.oom_score_adj, 345);
+	assert_int_equal(got.securebits, 0x10);
+	assert_int_equal(got.mlockall, 6);
+	assert_true(got.cap_bounding == a.cap_bounding);
+	assert_int_equal(got.nthreads, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(got.threads[i].tid, tids[i]);
+		assert_int_equal(got.threads[i].sched_policy, t[i].sched_policy);
+		assert_int_equal(got.threads[i].sched_nice, 7);
+		assert_int_equal(got.threads[i].ioprio, t[i].ioprio);
+		assert_int_equal(got.threads[i].affinity_all, t[i].affinity_all);
+		assert_int_equal(got.threads[i].affinity_len, t[i].affinity_len);
+		assert_memory_equal(got.threads[i].affinity, t[i].affinity, t[i].affinity_len);
+		assert_true(got.threads[i].timerslack_ns == t[i].timerslack_ns);
+		assert_true(got.threads[i].spec_store_bypass == 3);
+	}
+	char line[512];
+	bm_attrs_describe(&got, line, sizeof line);
+	assert_non_null(strstr(line, "oom_score_adj 345"));
+	assert_non_null(strstr(line, "mlockall future on-fault"));
+	bm_attrs_free(&got);
+	/* A model with nothing recorded (made by hand) stays so. */
+	struct bm_attrs none = {0};
+	assert_int_equal(round_trip(&none, &got, tids[0]), 0);
+	assert_false(got.present);
+	bm_attrs_describe(&got, line, sizeof line);
+	assert_non_null(strstr(line, "not recorded"));
+}
+
+/* Encodes the sample, puts V (little-endian u32) at byte OFF of the
+ * payload, decodes: the decoder's verdict, its reason in why. */
+static int decode_spoiled(size_t off, uint32_t v, char *why, size_t n)
+{
+	struct bm_attrs a, got;
+	struct bm_thread_attrs t[2];
+	sample(&a, t);
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	char unused[200];
+	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, unused, sizeof unused), 0);
+	assert_true(off + 4 <= b.len);
+	for (int k = 0; k < 4; k++)
+		b.data[off + (size_t)k] = (uint8_t)(v >> (8 * k));
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, b.len);
+	bm_decode_attrs(&c, &got, tids, 2);
+	bm_rcur_finish(&c);
+	snprintf(why, n, "%s", c.why);
+	bm_attrs_free(&got);
+	bm_wbuf_free(&b);
+	return c.error;
+}
+
+/* Each field the reader must refuse, as a damaged image could hold it
+ * (the layout of image-format.md: thread 0 starts at byte 52). */
+static void test_rejected_fields(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t off;
+		uint32_t value;
+		const char *why;
+	} cases[] = {
+		{0, 2, "present is 2"},       {4, 5000, "oom_score_adj 5000"}, {8, 2, "neither 0 nor 1"},
+		{20, 0x100, "securebits"},    {28, 9, "machine-check policy 9"}, {32, 7, "TSC mode 7"},
+		{36, 1, "mlockall flags 0x1"}, {36, 4, "mlockall flags 0x4"},
+		{48, 3, "thread count"},      {52, 999, "thread 0 is 999"},      {64, 6, "policy 6"},
+		{68, 0x20, "scheduling flags"}, {72, (uint32_t)-30, "nice -30"}, {76, 100, "priority 100"},
+		{80, 0x10000, "I/O priority"}, {84, 2, "affinity"},              {88, 200, "affinity of 200 bytes"},
+	};
+	char why[200];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int rc = decode_spoiled(cases[i].off, cases[i].value, why, sizeof why);
+		if (rc != -EBADMSG || !strstr(why, cases[i].why))
+			fail_msg("byte %zu = %u: rc %d, \"%s\", expected \"%s\"", cases[i].off, cases[i].value, rc, why,
+				 cases[i].why);
+	}
+	/* The writer refuses what the reader would. */
+	struct bm_attrs a;
+	struct bm_thread_attrs t[2];
+	struct bm_wbuf b;
+	sample(&a, t);
+	t[1].sched_policy = 6; /* SCHED_DEADLINE is refused at dump */
+	bm_wbuf_init(&b);
+	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), -EINVAL);
+	assert_non_null(strstr(why, "policy 6"));
+	bm_wbuf_free(&b);
+}
+
+int main(void)
+{
+	bm_hold_errors();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_status),
+		cmocka_unit_test(test_numa_bound),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_rejected_fields),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
