@@ -282,4 +282,29 @@ struct bm_process {
 /* Frees everything the process model owns and zeroes it. */
 void bm_process_free(struct bm_process *p);
 
+/* A process tree (tree.h): the dumped process and its descendants.  Each
+ * node says where the process sits; a live or stopped one also has a
+ * bm_process, in the same order. */
+enum bm_tree_state {
+	BM_TREE_LIVE = 0,
+	BM_TREE_STOPPED = 1,     /* group-stopped (SIGSTOP, job control): stays stopped */
+	BM_TREE_ZOMBIE = 2,      /* exited, not yet reaped: a zombie again, with its wait status */
+};
+
+/* Wait reports a parent has not collected yet (waitid WNOWAIT at dump). */
+#define BM_TREE_REPORT_STOPPED 1u   /* WSTOPPED would report it */
+#define BM_TREE_REPORT_CONTINUED 2u /* WCONTINUED would report it */
+
+struct bm_tree_node {
+	int32_t pid, ppid, pgid, sid;
+	uint32_t state;                /* enum bm_tree_state */
+	int32_t exit_status;           /* a zombie's wait status (WIFEXITED/WIFSIGNALED form) */
+	uint32_t reports;              /* BM_TREE_REPORT_* */
+};
+
+struct bm_tree {
+	struct bm_tree_node *nodes;    /* [0] is the root; parents before their children; malloc'd */
+	uint32_t n;
+};
+
 #endif
