@@ -64,8 +64,7 @@ static int refuse_children(pid_t pid)
 			pid, n, n == 1 ? "" : "es", list, n > 8 ? ", ..." : "");
 }
 
-/* Everything that can be refused without touching the process. */
-static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status *status)
+int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_proc_status *status)
 {
 	if (pid <= 0)
 		return bm_error(BM_EXIT_TARGET, "invalid PID %d", pid);
@@ -94,7 +93,7 @@ static int precheck(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status 
 		return bm_error(BM_EXIT_TARGET, "process %d (%s) is already traced by process %d (%s)", pid,
 				stat->comm, status->tracer_pid, tcomm);
 	}
-	return refuse_children(pid);
+	return tree ? 0 : refuse_children(pid);
 }
 
 /* "Groups:" is not parsed by procfs.c; it is only needed here. */
@@ -458,7 +457,10 @@ static int suspend_all(struct bm_frozen *f)
 		if (f->ntracees == first_new)
 			break;
 		for (size_t i = first_new; i < f->ntracees;) {
-			rc = bm_wait_interrupted(f->tracees[i].tid);
+			int sig = 0;
+			rc = bm_wait_interrupted(f->tracees[i].tid, &sig);
+			if (rc == 0 && f->tracees[i].tid == f->pid)
+				f->stop_sig = sig;
 			if (rc == -ESRCH) { /* exited before it stopped */
 				f->tracees[i] = f->tracees[--f->ntracees];
 				continue;
@@ -483,59 +485,69 @@ static int suspend_all(struct bm_frozen *f)
 	return bm_error(BM_EXIT_TARGET, "the main thread of process %d has exited", f->pid);
 }
 
-int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st)
+int bm_freeze_stop(pid_t pid, struct bm_frozen *f)
 {
 	memset(f, 0, sizeof *f);
 	f->pid = pid;
-	struct bm_proc_stat stat;
-	struct bm_proc_status status;
-	int rc = precheck(pid, &stat, &status);
-	if (rc < 0)
-		return rc;
-	/* Descriptors are checked once before stopping, so that the common
-	 * refusal leaves the process entirely untouched, and again below. */
-	struct bm_process probe = {0};
-	rc = bm_collect_fds(pid, &probe, policy, false);
-	bm_process_free(&probe);
-	if (rc < 0)
-		return rc;
-
 	f->t_suspend_start = bm_now_us();
-	if ((rc = suspend_all(f)) < 0)
-		goto fail;
+	int rc = suspend_all(f);
 	f->t_stopped = bm_now_us();
-	if (st)
-		st->suspend_us = (int64_t)(f->t_stopped - f->t_suspend_start);
-	/* Checked again now that no thread can fork. */
-	if ((rc = refuse_children(pid)) < 0)
-		goto fail;
+	return rc;
+}
+
+int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
+		      const struct bm_fd_policy *policy, bool tree)
+{
+	pid_t pid = f->pid;
 	/* Next to the leader, whose stopped thread cannot move, the injected
 	 * calls are several times cheaper. */
 	f->pinned = bm_pin_self(bm_last_cpu(pid), &f->own_affinity) == 0;
 
-	if ((rc = bm_fault_rc(BM_FP_READ_MAPS)) < 0 || (rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0) {
-		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/maps", pid);
-		goto fail;
-	}
+	int rc;
+	if ((rc = bm_fault_rc(BM_FP_READ_MAPS)) < 0 || (rc = bm_read_maps(pid, &f->maps, &f->nmaps)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/maps", pid);
 	uint64_t vdso_start = 0, vdso_end = 0, syscall_ip = 0;
 	if ((rc = find_vdso(f, &vdso_start, &vdso_end)) < 0 ||
 	    (rc = bm_find_vdso_syscall(pid, vdso_start, vdso_end, &syscall_ip)) < 0)
-		goto fail;
+		return rc;
 	for (size_t i = 0; i < f->ntracees; i++)
 		if ((rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
-			goto fail;
-	if ((rc = collect_process(pid, &stat, &status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
-	    (rc = bm_collect_fds(pid, &f->proc, policy, true)) < 0 || (rc = bm_collect_vmas(pid, f)) < 0)
-		goto fail;
+			return rc;
+	if ((rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
+	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0)
+		return rc;
+	return bm_collect_vmas(pid, f);
+}
+
+int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st)
+{
+	memset(f, 0, sizeof *f);
+	struct bm_proc_stat stat;
+	struct bm_proc_status status;
+	int rc = bm_freeze_check(pid, false, &stat, &status);
+	if (rc < 0)
+		return rc;
+	/* Descriptors are checked once before stopping, so that the common
+	 * refusal leaves the process entirely untouched, and again below. */
+	struct bm_process probe = {.pid = pid};
+	rc = bm_collect_fds(pid, &probe, policy, BM_FDS_PROBE);
+	bm_process_free(&probe);
+	if (rc < 0)
+		return rc;
+
+	/* Checked again once no thread can fork. */
+	if ((rc = bm_freeze_stop(pid, f)) < 0 || (rc = refuse_children(pid)) < 0 ||
+	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0) {
+		bm_release(f, false);
+		return rc;
+	}
 	if (st) {
+		st->suspend_us = (int64_t)(f->t_stopped - f->t_suspend_start);
 		st->vmas = f->proc.nvmas;
 		st->threads = f->proc.nthreads;
 		st->fds = f->proc.nfds;
 	}
 	return 0;
-fail:
-	bm_release(f, false);
-	return rc;
 }
 
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st)

@@ -26,11 +26,21 @@ struct bm_frozen {
 	cpu_set_t own_affinity;
 	uint64_t t_suspend_start;
 	uint64_t t_stopped;
+	int stop_sig;                  /* SIGTRAP, or the signal of the group stop it was in (and stays in) */
 };
 
 /* Checks that PID can be dumped, stops it and fills f->proc.  On failure
  * the process is left running exactly as before. */
 int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st);
+
+/* The parts of bm_freeze, also used for each process of a tree
+ * (tree.h): the checks that touch nothing (with tree, children are
+ * allowed); stopping every thread; and, stopped, the model.  After a
+ * failed stop or collect, bm_release(f, false) resumes the process. */
+int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_proc_status *status);
+int bm_freeze_stop(pid_t pid, struct bm_frozen *f);
+int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
+		      const struct bm_fd_policy *policy, bool tree);
 
 /* Writes the whole image (process sections, pages, END) to the writer. */
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);

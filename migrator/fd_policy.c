@@ -357,15 +357,19 @@ int bm_fd_policy_apply_stdio(struct bm_fd *d, const char *link, const struct bm_
 	return rc;
 }
 
-int bm_fd_policy_check_present(pid_t pid, const struct bm_fd_policy *policy, const struct bm_process *p)
+int bm_fd_policy_check_present(const struct bm_fd_policy *policy, struct bm_process *const *procs, size_t nprocs)
 {
 	for (size_t i = 0; policy && i < policy->nrules; i++) {
 		const struct bm_fd_rule *r = &policy->rules[i];
 		bool found = false;
-		for (uint32_t j = 0; j < p->nfds && !found; j++)
-			found = p->fds[j].fd == r->fd;
+		for (size_t k = 0; k < nprocs && !found; k++)
+			for (uint32_t j = 0; j < procs[k]->nfds && !found; j++)
+				found = procs[k]->fds[j].fd == r->fd;
+		if (!found && nprocs == 1)
+			return bm_error(BM_EXIT_USAGE, "--fd %s: process %d has no descriptor %d", r->spec, procs[0]->pid,
+					r->fd);
 		if (!found)
-			return bm_error(BM_EXIT_USAGE, "--fd %s: process %d has no descriptor %d", r->spec, pid, r->fd);
+			return bm_error(BM_EXIT_USAGE, "--fd %s: no process of the tree has a descriptor %d", r->spec, r->fd);
 	}
 	return 0;
 }

@@ -75,8 +75,10 @@ int bm_fd_refuse(pid_t pid, int fd, const char *link, mode_t mode, const char *d
 int bm_fd_policy_apply(pid_t pid, struct bm_fd *d, const char *link, const struct bm_fd_rule *rule);
 /* The same for --stdio, which bm_fd_policy_stdio_applies allowed. */
 int bm_fd_policy_apply_stdio(struct bm_fd *d, const char *link, const struct bm_fd_policy *policy);
-/* After all descriptors are described: every --fd names one of them. */
-int bm_fd_policy_check_present(pid_t pid, const struct bm_fd_policy *policy, const struct bm_process *p);
+/* After all descriptors are described: every --fd names one of them (of
+ * one of the processes, for a tree, where a rule applies to every process
+ * that has that descriptor). */
+int bm_fd_policy_check_present(const struct bm_fd_policy *policy, struct bm_process *const *procs, size_t nprocs);
 
 /* One line, without the descriptor number, saying what replaced descriptor
  * D was, what it is now and which option did it: "was an anonymous pipe

@@ -156,85 +156,103 @@ static int read_pipe_data(pid_t pid, struct bm_fd *d)
 	return rc;
 }
 
-/* A descriptor of the process that a policy replaced and that was an end
- * of the anonymous pipe with inode INO, or NULL. */
-static const struct bm_fd *replaced_end(const struct bm_process *p, uint64_t ino)
+/* A descriptor of the processes that a policy replaced and that was an
+ * end of the anonymous pipe with inode INO, or NULL. */
+static const struct bm_fd *replaced_end(struct bm_process *const *procs, size_t nprocs, uint64_t ino)
 {
 	char link[40];
 	snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)ino);
-	for (uint32_t i = 0; i < p->nfds; i++)
-		if (p->fds[i].replaced && p->fds[i].was == BM_ORIGIN_PIPE && strcmp(p->fds[i].was_link, link) == 0)
-			return &p->fds[i];
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
+			const struct bm_fd *d = &procs[k]->fds[i];
+			if (d->replaced && d->was == BM_ORIGIN_PIPE && strcmp(d->was_link, link) == 0)
+				return d;
+		}
 	return NULL;
 }
 
-/* Pipes are migrated only when all their ends are inside the process;
- * the buffered bytes travel with the first read end.  An end that a
- * policy replaced no longer counts: the ends left of its pipe have lost
- * that peer as surely as if it were outside, and rebuilding them without
- * it would change what they see without the user having asked; they need
- * a policy of their own. */
-static int check_pipes(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
+/* Visits the descriptors of kind `kind` and object `object` in the
+ * processes, in order: which directions exist, and whether (k, i) is the
+ * first read end. */
+static void pipe_ends(struct bm_process *const *procs, size_t nprocs, uint32_t kind, uint64_t object, size_t k0,
+		      uint32_t i0, bool *has_read, bool *has_write, bool *first_read)
 {
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		struct bm_fd *d = &p->fds[i];
-		if (d->kind != BM_FD_PIPE)
-			continue;
-		bool has_read = false, has_write = false, first_read = true;
-		for (uint32_t j = 0; j < p->nfds; j++) {
-			const struct bm_fd *e = &p->fds[j];
-			if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
+	*has_read = *has_write = false;
+	*first_read = true;
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t j = 0; j < procs[k]->nfds; j++) {
+			const struct bm_fd *e = &procs[k]->fds[j];
+			if (e->kind != kind || e->object_id != object)
 				continue;
 			bool reader = (e->flags & O_ACCMODE) == O_RDONLY;
-			has_read |= reader;
-			has_write |= !reader;
-			if (reader && j < i)
-				first_read = false;
+			*has_read |= reader;
+			*has_write |= !reader;
+			if (reader && (k < k0 || (k == k0 && j < i0)))
+				*first_read = false;
 		}
-		if (!has_read || !has_write) {
-			char link[40], why[80] = " whose other end is outside the process";
-			snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
-			if (bm_fd_policy_stdio_applies(policy, d->fd)) {
-				int rc = bm_fd_policy_apply_stdio(d, link, policy);
+}
+
+/* Pipes are migrated only when all their ends are inside the processes
+ * moved together; the buffered bytes travel with the first read end.  An
+ * end that a policy replaced no longer counts: the ends left of its pipe
+ * have lost that peer as surely as if it were outside, and rebuilding
+ * them without it would change what they see without the user having
+ * asked; they need a policy of their own. */
+static int check_pipes(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy,
+		       bool read_data)
+{
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
+			struct bm_process *p = procs[k];
+			struct bm_fd *d = &p->fds[i];
+			if (d->kind != BM_FD_PIPE)
+				continue;
+			bool has_read, has_write, first_read;
+			pipe_ends(procs, nprocs, BM_FD_PIPE, d->object_id, k, i, &has_read, &has_write, &first_read);
+			if (!has_read || !has_write) {
+				char link[40], why[80];
+				snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
+				snprintf(why, sizeof why, " whose other end is outside the process%s", nprocs > 1 ? " tree" : "");
+				if (bm_fd_policy_stdio_applies(policy, d->fd)) {
+					int rc = bm_fd_policy_apply_stdio(d, link, policy);
+					if (rc < 0)
+						return rc;
+					continue;
+				}
+				const struct bm_fd *gone = replaced_end(procs, nprocs, d->object_id);
+				if (gone)
+					snprintf(why, sizeof why, " whose other end here, fd %d, is replaced by a policy", gone->fd);
+				return bm_fd_refuse(p->pid, d->fd, link, d->mode, why);
+			}
+			if (read_data && first_read && (d->flags & O_ACCMODE) == O_RDONLY) {
+				int rc = read_pipe_data(p->pid, d);
 				if (rc < 0)
 					return rc;
-				continue;
 			}
-			const struct bm_fd *gone = replaced_end(p, d->object_id);
-			if (gone)
-				snprintf(why, sizeof why, " whose other end here, fd %d, is replaced by a policy", gone->fd);
-			return bm_fd_refuse(pid, d->fd, link, d->mode, why);
 		}
-		if (read_data && first_read && (d->flags & O_ACCMODE) == O_RDONLY) {
-			int rc = read_pipe_data(pid, d);
-			if (rc < 0)
-				return rc;
-		}
-	}
 	return 0;
 }
 
 /* The bytes buffered in a named FIFO travel too, with the first of the
- * process's descriptors of it: once the process is gone from this kernel,
- * nobody may hold the FIFO open, and its buffer goes with the last
- * holder. */
-static int read_fifo_data(pid_t pid, struct bm_process *p)
+ * descriptors of it: once the processes are gone from this kernel, nobody
+ * may hold the FIFO open, and its buffer goes with the last holder. */
+static int read_fifo_data(struct bm_process *const *procs, size_t nprocs)
 {
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		struct bm_fd *d = &p->fds[i];
-		if (d->kind != BM_FD_FIFO || d->shares_with >= 0)
-			continue;
-		bool first = true;
-		for (uint32_t j = 0; j < i && first; j++)
-			first = !(p->fds[j].kind == BM_FD_FIFO && p->fds[j].object_id == d->object_id);
-		int rc = first ? read_pipe_data(pid, d) : 0;
-		if (rc < 0)
-			return rc;
-	}
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
+			struct bm_fd *d = &procs[k]->fds[i];
+			if (d->kind != BM_FD_FIFO || d->shares_with >= 0)
+				continue;
+			bool has_read, has_write, first;
+			pipe_ends(procs, nprocs, BM_FD_FIFO, d->object_id, k, i, &has_read, &has_write, &first);
+			int rc = first ? read_pipe_data(procs[k]->pid, d) : 0;
+			if (rc < 0)
+				return rc;
+		}
 	return 0;
 }
 
-int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data)
+int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, enum bm_fds_mode mode)
 {
 	int *fds = NULL;
 	size_t n = 0;
@@ -270,12 +288,19 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		p->nfds++;
 	}
 	free(fds);
+	if (rc == 0 && mode != BM_FDS_TREE)
+		rc = bm_collect_shared_fds(&p, 1, policy, mode == BM_FDS_STOPPED);
+	return rc;
+}
+
+int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy,
+			  bool read_data)
+{
+	int rc = bm_fd_policy_check_present(policy, procs, nprocs);
 	if (rc == 0)
-		rc = bm_fd_policy_check_present(pid, policy, p);
-	if (rc == 0)
-		rc = check_pipes(pid, p, policy, read_data);
+		rc = check_pipes(procs, nprocs, policy, read_data);
 	if (rc == 0 && read_data)
-		rc = read_fifo_data(pid, p);
+		rc = read_fifo_data(procs, nprocs);
 	return rc;
 }
 

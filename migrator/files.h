@@ -10,12 +10,24 @@
 #include "fd_policy.h"
 #include "state.h"
 
-/* Describes every descriptor of PID into p; replaces those the policy
- * names (fd_policy.h) and refuses (BM_EXIT_UNSUPPORTED, naming the
- * descriptor and the way out) what cannot be carried otherwise.  policy
- * may be NULL.  read_data: also copy the bytes buffered in pipes (only
- * while the process is stopped). */
-int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, bool read_data);
+enum bm_fds_mode {
+	BM_FDS_PROBE,   /* before stopping: everything but the bytes buffered in pipes and FIFOs */
+	BM_FDS_STOPPED, /* the process is stopped: with those bytes */
+	BM_FDS_TREE,    /* one process of a tree: pipes, FIFOs and the policy's presence are checked
+			   across the tree afterwards (bm_collect_shared_fds) */
+};
+
+/* Describes every descriptor of PID into p (p->pid set); replaces those
+ * the policy names (fd_policy.h) and refuses (BM_EXIT_UNSUPPORTED, naming
+ * the descriptor and the way out) what cannot be carried otherwise.
+ * policy may be NULL. */
+int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, enum bm_fds_mode mode);
+
+/* What descriptors of processes moved together share: every pipe must
+ * have all its ends among them; read_data copies the bytes buffered in
+ * pipes and FIFOs (only while all are stopped), once per pipe. */
+int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy,
+			  bool read_data);
 
 /* Checks before restoring that every descriptor's file can be reopened. */
 int bm_check_fds(const struct bm_process *p);

@@ -93,7 +93,7 @@ int bm_seize(pid_t tid)
 	return 0;
 }
 
-int bm_wait_interrupted(pid_t tid)
+int bm_wait_interrupted(pid_t tid, int *stop_sig)
 {
 	for (;;) {
 		int status, rc = bm_fault_rc(BM_FP_STOP_WAIT);
@@ -106,8 +106,11 @@ int bm_wait_interrupted(pid_t tid)
 			return bm_error_errno(BM_EXIT_TARGET, -rc, "waiting for thread %d to stop", tid);
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			return -ESRCH;
-		if (is_interrupt_stop(status))
+		if (is_interrupt_stop(status)) {
+			if (stop_sig)
+				*stop_sig = WSTOPSIG(status);
 			return 0;
+		}
 		/* A signal arrived before our interrupt took effect: let it be
 		 * delivered as it would have been; the interrupt is still
 		 * pending and stops the thread right after. */

@@ -28,8 +28,10 @@ int bm_seize(pid_t tid);
 
 /* Waits (bounded) until a seized thread is in its interrupt stop.  A
  * signal that arrives meanwhile is delivered normally before the stop.
- * -ESRCH (unreported) if the thread exited. */
-int bm_wait_interrupted(pid_t tid);
+ * -ESRCH (unreported) if the thread exited.  *stop_sig (may be NULL) is
+ * SIGTRAP for a running thread, or the signal that stopped it for one in
+ * a group stop (SIGSTOP, SIGTSTP, ...): it stays stopped when detached. */
+int bm_wait_interrupted(pid_t tid, int *stop_sig);
 
 /* Waits for TID to report a ptrace stop (or exit) within timeout_ms.
  * Returns 0 with *status, -ETIMEDOUT, or -errno. */

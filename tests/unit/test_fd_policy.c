@@ -526,18 +526,30 @@ static void test_check_present(void **state)
 {
 	(void)state;
 	struct bm_fd fds[2] = {{.fd = 0}, {.fd = 251}};
-	struct bm_process proc = {.fds = fds, .nfds = 2};
+	struct bm_process proc = {.pid = 1234, .fds = fds, .nfds = 2};
+	struct bm_process *one[] = {&proc};
 	struct bm_fd_policy p = {0};
-	assert_int_equal(bm_fd_policy_check_present(1234, &p, &proc), 0);
-	assert_int_equal(bm_fd_policy_check_present(1234, NULL, &proc), 0);
+	assert_int_equal(bm_fd_policy_check_present(&p, one, 1), 0);
+	assert_int_equal(bm_fd_policy_check_present(NULL, one, 1), 0);
 	assert_int_equal(bm_fd_policy_add(&p, "251=null"), 0);
-	assert_int_equal(bm_fd_policy_check_present(1234, &p, &proc), 0);
+	assert_int_equal(bm_fd_policy_check_present(&p, one, 1), 0);
 	assert_int_equal(bm_fd_policy_add(&p, "3=close"), 0);
 	quiet();
-	assert_int_equal(bm_fd_policy_check_present(1234, &p, &proc), -1);
+	assert_int_equal(bm_fd_policy_check_present(&p, one, 1), -1);
 	loud();
 	assert_string_equal(bm_error_message(), "--fd 3=close: process 1234 has no descriptor 3");
 	assert_int_equal(bm_exit_code(), BM_EXIT_USAGE);
+	/* In a tree, one process having it is enough; none is not. */
+	struct bm_fd child_fds[1] = {{.fd = 3}};
+	struct bm_process child = {.pid = 1235, .fds = child_fds, .nfds = 1};
+	struct bm_process *tree[] = {&proc, &child};
+	assert_int_equal(bm_fd_policy_check_present(&p, tree, 2), 0);
+	assert_int_equal(bm_fd_policy_add(&p, "9=close"), 0);
+	bm_reset_errors();
+	quiet();
+	assert_int_equal(bm_fd_policy_check_present(&p, tree, 2), -1);
+	loud();
+	assert_string_equal(bm_error_message(), "--fd 9=close: no process of the tree has a descriptor 9");
 	bm_fd_policy_free(&p);
 }
 
