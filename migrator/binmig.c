@@ -117,9 +117,10 @@ static void usage_dump(FILE *out)
 		"                            policy too.  restore reports each replaced descriptor.\n"		"\n"
 		"Carried: any number of threads, memory, regular files, directories, /dev/null,\n"
 		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
-		"whose ends are all inside the process (with their buffered bytes), eventfds.\n"
+		"whose ends are all inside the process (with their buffered bytes), eventfds,\n"
+		"signalfds, epoll instances with their registrations.\n"
 		"Refused with exit status 4, leaving the process running: sockets, pipes to other\n"
-		"processes, terminals, other descriptors (epoll, signalfd, timerfd, ...) unless --fd\n"
+		"processes, terminals, other descriptors (timerfd, inotify, ...) unless --fd\n"
 		"or --stdio applies; deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
 }
 

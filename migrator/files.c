@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "fault.h"
+#include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
 
@@ -113,6 +114,9 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_EVENTFD;
 		out->object_id = info.eventfd_count;
 		out->object_flags = (uint32_t)eventfd_semaphore(pid, fd);
+	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
+		if (rc < 0)
+			return rc;
 	} else if (bm_fd_policy_stdio_applies(policy, fd) && bm_fd_peer_stays_behind(path, st.st_mode)) {
 		return bm_fd_policy_apply_stdio(out, path, policy);
 	} else {
@@ -288,6 +292,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		p->nfds++;
 	}
 	free(fds);
+	if (rc == 0)
+		rc = bm_collect_watches(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
 		rc = bm_collect_shared_fds(&p, 1, policy, mode == BM_FDS_STOPPED);
 	return rc;
@@ -372,8 +378,8 @@ int bm_check_fds(const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct stat st;
-		if (d->shares_with >= 0 || !d->path || d->kind == BM_FD_DEVICE || d->kind == BM_FD_PIPE ||
-		    d->kind == BM_FD_EVENTFD)
+		bool by_path = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_FIFO;
+		if (d->shares_with >= 0 || !d->path || !by_path)
 			continue;
 		if (stat(d->path, &st) < 0)
 			return bm_error_errno(BM_EXIT_CONFLICT, errno, "fd %d: cannot reopen %s", d->fd, d->path);
@@ -468,6 +474,8 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			continue;
 		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
 			fd = bm_fd_open_broken(d);
+		} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
+			fd = bm_watch_open(d);
 		} else if (d->kind == BM_FD_EVENTFD) {
 			fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
 							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
@@ -486,5 +494,6 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			return -1;
 		}
 	}
-	return 0;
+	/* Every descriptor is back: epoll instances watch them again. */
+	return bm_watch_restore(p, err, errlen);
 }

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "fd_watch.h"
+
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
 
 /* Minimum encoded sizes, to bound counts by the bytes actually present. */
@@ -98,21 +100,6 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 	return check_string(v->path, "path", why, n);
 }
 
-static const struct bm_fd *fd_find(const struct bm_fd *fds, uint32_t count, int32_t fd)
-{
-	uint32_t lo = 0, hi = count;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (fds[mid].fd == fd)
-			return &fds[mid];
-		if (fds[mid].fd < fd)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* A descriptor a policy replaced (--fd, --stdio): what it became must be
  * what that action makes, and what it was must be said. */
 static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
@@ -124,7 +111,7 @@ static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
 	if (f->was > BM_ORIGIN_MAX)
 		return bm_why(why, n, "original kind %u is not known", f->was);
 	if (f->replaced == BM_FD_CARRIED) {
-		if (f->kind > BM_FD_FIFO)
+		if (f->kind > BM_FD_FIFO && f->kind != BM_FD_SIGNALFD && f->kind != BM_FD_EPOLL)
 			return bm_why(why, n, "descriptor of kind %u that no policy replaced", f->kind);
 		if (f->replaced_by || f->was || f->was_link)
 			return bm_why(why, n, "not replaced, yet with what it was");
@@ -157,11 +144,11 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "negative descriptor number %d", f->fd);
 	if (index > 0 && f->fd <= fds[index - 1].fd)
 		return bm_why(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
-	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_BROKEN_SOCKET)
+	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_KIND_MAX || (f->kind > BM_FD_BROKEN_SOCKET && f->kind < BM_FD_SIGNALFD))
 		return bm_why(why, n, "kind %u is not a known descriptor kind", f->kind);
 	if (!check_replacement(f, why, n))
 		return false;
-	const struct bm_fd *shared = f->shares_with >= 0 ? fd_find(fds, index, f->shares_with) : NULL;
+	const struct bm_fd *shared = f->shares_with >= 0 ? bm_fd_find(fds, index, f->shares_with) : NULL;
 	if (f->shares_with != -1 && (!shared || shared->kind == BM_FD_CLOSED || f->kind == BM_FD_CLOSED))
 		return bm_why(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
 			   f->shares_with);
@@ -178,7 +165,8 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 			  f->kind == BM_FD_FIFO;
 	if (needs_path && (!f->path || !*f->path))
 		return bm_why(why, n, "descriptor of kind %u without a path", f->kind);
-	if (f->data_len > BM_IMG_MAX_PIPE_DATA || (f->data_len && f->kind != BM_FD_PIPE && f->kind != BM_FD_FIFO))
+	if (f->data_len > BM_IMG_MAX_PIPE_DATA ||
+	    (f->data_len && f->kind != BM_FD_PIPE && f->kind != BM_FD_FIFO && f->kind != BM_FD_EPOLL))
 		return bm_why(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
 	if (f->data_len && !f->data)
 		return bm_why(why, n, "buffered data missing");
@@ -488,6 +476,10 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->was);
 		bm_put_str(b, f->was_link);
 	}
+	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail)) {
+		bm_why(why, why_size, "%s", detail);
+		return -EINVAL;
+	}
 	return finish_encoding(b);
 }
 
@@ -537,7 +529,13 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
+		/* Version 3 brought signalfds and epoll instances back. */
+		if (!bm_rcur_failed(c) && (f->kind == BM_FD_SIGNALFD || f->kind == BM_FD_EPOLL) && c->version < 3)
+			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): kind %u in an image of version %u", i, f->fd,
+					f->kind, c->version);
 	}
+	if (!bm_rcur_failed(c) && !bm_watch_check(p->fds, p->nfds, why, sizeof why))
+		bm_rcur_fail_at(c, 0, "%s", why);
 }
 
 /* ---- SIGNALS ---- */

@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "attrs.h"
 #include "fd_policy.h"
+#include "fd_watch.h"
 #include "log.h"
 #include "memory.h"
 
@@ -45,6 +46,8 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_FIFO: return "fifo";
 	case BM_FD_PIPE: return "pipe";
 	case BM_FD_EVENTFD: return "eventfd";
+	case BM_FD_SIGNALFD: return "signalfd";
+	case BM_FD_EPOLL: return "epoll";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
@@ -89,6 +92,13 @@ static void print_process(FILE *out, const struct bm_process *p)
 			(unsigned long long)d->pos, d->path ? d->path : "-");
 		if (d->shares_with >= 0)
 			fprintf(out, "  (same open file as fd %d)", d->shares_with);
+		if (d->kind == BM_FD_SIGNALFD)
+			fprintf(out, "  (signal mask 0x%llx)", (unsigned long long)d->object_id);
+		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
+			struct bm_watch w = bm_watch_get(d, k);
+			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,
+				(unsigned long long)w.data);
+		}
 		if (d->replaced) {
 			char text[2 * PATH_MAX + 256];
 			bm_fd_replacement_text(d, text, sizeof text);

@@ -3,6 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+const struct bm_fd *bm_fd_find(const struct bm_fd *fds, uint32_t count, int32_t fd)
+{
+	uint32_t lo = 0, hi = count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (fds[mid].fd == fd)
+			return &fds[mid];
+		if (fds[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 void bm_process_free(struct bm_process *p)
 {
 	if (!p)

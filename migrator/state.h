@@ -92,7 +92,11 @@ enum bm_fd_kind {
 	BM_FD_BROKEN_PIPE = 8,   /* --fd N=broken: a pipe end (O_RDONLY read, O_WRONLY write) whose other end is closed */
 	BM_FD_BROKEN_SOCKET = 9, /* --fd N=broken: an AF_UNIX socket pair end whose peer is closed; object_flags
 				    is its type (SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET) */
+	/* Carried again (fd_watch.h): */
+	BM_FD_SIGNALFD = 11, /* signalfd: object_id is its signal mask (bit N-1 for signal N) */
+	BM_FD_EPOLL = 12,    /* epoll instance: object_id is its inode; data holds its registrations */
 };
+#define BM_FD_KIND_MAX BM_FD_EPOLL
 
 /* What a policy did to a descriptor the process had (--fd, --stdio). */
 enum bm_fd_action {
@@ -140,9 +144,10 @@ struct bm_fd {
 	char *path;             /* malloc'd */
 	struct bm_file_id file; /* BM_FD_REGULAR */
 	uint64_t object_id;     /* BM_FD_PIPE: the pipe's inode (ends with one id are one pipe);
-				   BM_FD_EVENTFD: the counter */
+				   BM_FD_EVENTFD: the counter; BM_FD_SIGNALFD: the mask; BM_FD_EPOLL: the inode */
 	uint32_t object_flags;  /* BM_FD_PIPE: capacity in bytes; BM_FD_EVENTFD: 1 for EFD_SEMAPHORE */
-	uint32_t data_len;      /* BM_FD_PIPE: bytes buffered in the pipe, kept with its first read end */
+	uint32_t data_len;      /* BM_FD_PIPE: bytes buffered in the pipe, kept with its first read end;
+				   BM_FD_EPOLL: its registrations, BM_WATCH_SIZE bytes each (fd_watch.h) */
 	uint8_t *data;          /* malloc'd */
 	/* A descriptor replaced by a policy: the fields above describe what the
 	 * destination gets, these what the source had (for the report). */
@@ -281,6 +286,9 @@ struct bm_process {
 
 /* Frees everything the process model owns and zeroes it. */
 void bm_process_free(struct bm_process *p);
+
+/* The descriptor numbered FD in FDS[0..count), sorted by number, or NULL. */
+const struct bm_fd *bm_fd_find(const struct bm_fd *fds, uint32_t count, int32_t fd);
 
 /* A process tree (tree.h): the dumped process and its descendants.  Each
  * node says where the process sits; a live or stopped one also has a

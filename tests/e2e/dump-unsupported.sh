@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# State binmig cannot carry: a socket, an epoll instance, a POSIX and a
+# State binmig cannot carry: a socket, a POSIX and a
 # flock() lock on a file (named in the message), an attached System V
 # shared memory segment, a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
 
-for mode in socket epoll posixlock flock sysvshm; do
+for mode in socket posixlock flock sysvshm; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
 	pid=$E2E_PID

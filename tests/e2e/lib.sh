@@ -31,7 +31,7 @@ E2E_BINMIG_TIMEOUT=${E2E_BINMIG_TIMEOUT:-60}
 
 # System call numbers (x86-64) for e2e_wait_syscall.
 declare -A E2E_SYSCALL_NR=([read]=0 [pause]=34 [nanosleep]=35 [rt_sigsuspend]=130 [futex]=202
-	[clock_nanosleep]=230 [poll]=7)
+	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232)
 
 E2E_TMP=
 E2E_NAME=${E2E_NAME:-$(basename "$0" .sh)}
@@ -369,6 +369,34 @@ e2e_state_test() {
 	e2e_wait_exit "$pid"
 	e2e_expect_pass "$out"
 	e2e_log "$prog: PASS after migration"
+}
+
+# e2e_refused_dump LABEL EXPECT [DUMP_OPTION...] -- PROG [ARGS...]: starts
+# PROG, waits for "ready", dumps it (with the options) and expects exit 4
+# with EXPECT in the message, no image left, and the process running on
+# untraced; then wakes it with SIGUSR1 and expects PASS.
+e2e_refused_dump() {
+	local label=$1 expect=$2 options=()
+	shift 2
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		options+=("$1")
+		shift
+	done
+	shift
+	local out=$E2E_TMP/$label.out image=$E2E_TMP/$label.img
+	e2e_start "$out" "$PROGS/$1" "${@:2}"
+	local pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	bm dump "$pid" -o "$image" "${options[@]}"
+	e2e_expect_error 4 "dump of $label"
+	grep -qF "$expect" "$BM_ERR" || e2e_fail "$label: the refusal does not say \"$expect\": $(cat "$BM_ERR")"
+	[[ ! -e $image ]] || e2e_fail "$label: an image was left"
+	e2e_assert_alive "$pid"
+	[[ $(e2e_tracer "$pid") == 0 ]] || e2e_fail "$label: the process is still traced"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+	e2e_log "ok: $label refused, the process untouched"
 }
 
 # e2e_flip_bit FILE OFFSET BIT: flips one bit of FILE in place.

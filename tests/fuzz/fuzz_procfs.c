@@ -1,5 +1,5 @@
 /* The /proc text parsers (procfs.h) on the input as file contents: every
- * parser gets every input, as a NUL-terminated string the way
+ * parser (fd_watch.h's fdinfo parsers too) gets every input, as a NUL-terminated string the way
  * bm_read_text delivers it.  smaps is parsed against the entries of the
  * input's own maps-like lines, as dump parses smaps against the maps it
  * read just before. */
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fd_watch.h"
 #include "fuzz.h"
 #include "procfs.h"
 
@@ -53,6 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t limits[16][2];
 		bm_parse_limits(text, limits, 16);
 		bm_parse_limits(text, limits, 1);
+		uint64_t mask;
+		bm_parse_signalfd_mask(text, &mask);
+		struct bm_watch *watches;
+		size_t nwatches;
+		if (bm_parse_epoll_watches(text, &watches, &nwatches) == 0)
+			free(watches);
 	}
 	free(entries);
 	free(text);

@@ -1,6 +1,6 @@
 /* holder MODE [FILE]: holds one kernel object that is not a plain file, and keeps
- * working.  binmig carries some (eventfd, a pipe with both ends inside) and
- * refuses others (socket, epoll).
+ * working.  binmig carries some (eventfd, a pipe with both ends inside, an
+ * epoll instance) and refuses others (socket, locks, System V memory).
  *   none     nothing special (the plain spinning worker)
  *   socket   a connected AF_UNIX socket pair
  *   eventfd  an eventfd holding the count 41

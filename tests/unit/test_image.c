@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "crc32c.h"
+#include "fd_watch.h"
 #include "image.h"
 #include "log.h"
 #include "state.h"
@@ -316,7 +318,7 @@ static void make_process(struct bm_process *p, bool full)
 			"[vsyscall]");
 	}
 
-	p->fds = calloc(16, sizeof *p->fds);
+	p->fds = calloc(24, sizeof *p->fds);
 	assert_non_null(p->fds);
 	add_fd(p, 0, BM_FD_DEVICE, O_RDONLY, 0, -1, "/dev/null");
 	if (full) {
@@ -332,6 +334,23 @@ static void make_process(struct bm_process *p, bool full)
 		add_fd(p, 8, BM_FD_PIPE, O_WRONLY, 0, -1, NULL);
 		p->fds[p->nfds - 1].object_id = 4242;
 		p->fds[p->nfds - 1].object_flags = 65536;
+		/* A signalfd, and an epoll instance (with a dup) watching it and a pipe end. */
+		add_fd(p, 10, BM_FD_SIGNALFD, O_RDWR | O_NONBLOCK, 0, -1, "anon_inode:[signalfd]");
+		p->fds[p->nfds - 1].object_id = 0x400000800ull;
+		add_fd(p, 11, BM_FD_EPOLL, O_RDWR, 0, -1, "anon_inode:[eventpoll]");
+		struct bm_fd *ep = &p->fds[p->nfds - 1];
+		ep->object_id = 9876;
+		ep->data_len = 2 * BM_WATCH_SIZE;
+		ep->data = calloc(1, ep->data_len);
+		assert_non_null(ep->data);
+		bm_store_le32(ep->data, 7);
+		bm_store_le32(ep->data + 4, EPOLLIN | EPOLLET);
+		bm_store_le64(ep->data + 8, 0x1122334455667788ull);
+		bm_store_le32(ep->data + 16, 10);
+		bm_store_le32(ep->data + 20, EPOLLONESHOT);
+		bm_store_le64(ep->data + 24, 42);
+		add_fd(p, 12, BM_FD_EPOLL, O_RDWR, 0, 11, "anon_inode:[eventpoll]");
+		p->fds[p->nfds - 1].object_id = 9876;
 		/* Descriptors a policy replaced (--fd, --stdio), one per action. */
 		add_replaced(p, 251, BM_FD_DEVICE, O_WRONLY | O_CLOEXEC, "/dev/null", BM_FD_TO_NULL, BM_ORIGIN_PIPE,
 			     "pipe:[5678]");
@@ -1113,6 +1132,7 @@ enum crafted_case {
 	FD_SHARES_CLOSED,
 	FD_CLOSED_WITH_PATH,
 	FD_ORIGIN_LINK_TOO_LONG,
+	EPOLL_WATCHES_UNLISTED,
 	SIGNAL_COUNT_WRONG,
 	SHARED_PENDING_BAD_SIGNO,
 	THREAD_STOP_KIND_OUT_OF_RANGE,
@@ -1258,7 +1278,7 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 	}
 	case FD_REPLACED_ACTION_UNKNOWN:
 		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced, 5);
-		return "descriptor entry 7 (fd 251): replacement action 5 is not known";
+		return "(fd 251): replacement action 5 is not known";
 	case FD_REPLACED_BY_UNKNOWN:
 		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced_by, 2);
 		return "replacing option 2 is not known";
@@ -1307,6 +1327,10 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 	case FD_ORIGIN_LINK_TOO_LONG:
 		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 255)).was_link, 5000);
 		return "original link";
+	case EPOLL_WATCHES_UNLISTED:
+		/* fd 11's first registration (after object_flags and data_len) names fd 9, which is not open. */
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 11)).object_flags + 8, 9);
+		return "epoll fd 11 watches fd 9, which is not another open descriptor";
 	case SIGNAL_COUNT_WRONG:
 		bm_store_le32(sigs->payload, 63);
 		return "signal count 63 is not 64";
@@ -1461,14 +1485,16 @@ static void test_unknown_version(void **state)
 static void test_version_1_is_still_read(void **state)
 {
 	(void)state;
-	/* The full process without its replaced descriptors, which version 1 cannot hold. */
+	/* The full process without its replaced descriptors, signalfds and
+	 * epoll instances, which version 1 cannot hold. */
 	struct bm_process q;
 	make_process(&q, true);
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < q.nfds; i++) {
-		if (q.fds[i].replaced) {
+		if (q.fds[i].replaced || q.fds[i].kind == BM_FD_SIGNALFD || q.fds[i].kind == BM_FD_EPOLL) {
 			free(q.fds[i].path);
 			free(q.fds[i].was_link);
+			free(q.fds[i].data);
 			continue;
 		}
 		q.fds[kept++] = q.fds[i];

@@ -1,0 +1,222 @@
+/* watch MODE: signalfds and epoll instances (migrator/fd_watch.c).
+ *
+ *   carried   a non-blocking signalfd for SIGUSR2 and SIGRTMIN+1 (with a
+ *             dup sharing it) and a blocking one for SIGWINCH; an epoll
+ *             instance watching, with its own user data each:
+ *               an empty pipe (level), a dup of that pipe's read end,
+ *               an eventfd with a count (level, ready), an empty pipe
+ *               edge-triggered, a second eventfd one-shot whose shot was
+ *               already taken, the signalfd (SIGUSR2 pending: ready) and
+ *               a second epoll instance that watches the eventfd (ready).
+ *             After the wake-up: exactly the ready ones are reported, the
+ *             others wake up when their files do (edge-triggered once),
+ *             the one-shot stays quiet until re-armed, the signalfds read
+ *             the pending signal and a newly queued one with its value.
+ *   blocked   sleeps in epoll_wait on an instance watching a signalfd for
+ *             SIGUSR2 (blocked), and is migrated there: SIGUSR2 wakes it
+ *             with the signalfd's user data and the signal to read.
+ *   stale     the epoll instance watches fd 20, which was then pointed at
+ *             another file: binmig must refuse the process.
+ *   closed    the epoll instance watches fd 21, which was then closed
+ *             while its file stays open elsewhere: refused too.
+ *   replaced  the epoll instance watches the eventfd at fd 9; the test
+ *             dumps with --fd 9=null, which must be refused.
+ * In the refused modes the process is left alone and passes its checks. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+
+#include "testprog.h"
+
+enum {
+	D_PIPE = 0x1111, D_EVENTFD = 0x2222, D_EDGE = 0x4444, D_ONESHOT = 0x5555, D_SIGNALFD = 0x6666,
+	D_NESTED = 0x7777, D_PIPE_DUP = 0x8888,
+};
+
+static void watch_fd(int ep, int fd, uint32_t events, uint64_t data)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = data};
+	SETUP(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD");
+}
+
+/* The user data of every ready registration, as a sorted list in buf. */
+static int ready(int ep, uint64_t *buf, int max)
+{
+	struct epoll_event evs[16];
+	int n = epoll_wait(ep, evs, 16, 0);
+	if (n < 0 || n > max)
+		return -1;
+	for (int i = 0; i < n; i++)
+		buf[i] = evs[i].data.u64;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && buf[j - 1] > buf[j]; j--) {
+			uint64_t t = buf[j];
+			buf[j] = buf[j - 1];
+			buf[j - 1] = t;
+		}
+	return n;
+}
+
+static void expect_ready(int ep, const uint64_t *want, int nwant, const char *when)
+{
+	uint64_t got[16];
+	int n = ready(ep, got, 16);
+	bool same = n == nwant;
+	for (int i = 0; same && i < n; i++)
+		same = got[i] == want[i];
+	char text[256] = "";
+	for (int i = 0; i < n && strlen(text) < sizeof(text) - 16; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), " %#llx", (unsigned long long)got[i]);
+	CHECK(same, "%s: %d ready registrations:%s", when, n, text);
+}
+
+static int carried(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGRTMIN + 1);
+	sigaddset(&mask, SIGWINCH);
+	SETUP(sigprocmask(SIG_BLOCK, &mask, NULL) == 0, "block the signalfd signals");
+	sigdelset(&mask, SIGWINCH);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK);
+	SETUP(sfd >= 0, "signalfd");
+	SETUP(dup2(sfd, 60) == 60, "dup2 signalfd");
+	sigset_t winch;
+	sigemptyset(&winch);
+	sigaddset(&winch, SIGWINCH);
+	int sfd_winch = signalfd(-1, &winch, SFD_CLOEXEC);
+	SETUP(sfd_winch >= 0, "signalfd SIGWINCH");
+	SETUP(kill(getpid(), SIGUSR2) == 0, "raise SIGUSR2");
+
+	int quiet[2], edge[2];
+	SETUP(pipe(quiet) == 0 && pipe(edge) == 0, "pipes");
+	int quiet_dup = dup2(quiet[0], 70);
+	SETUP(quiet_dup == 70, "dup2 pipe");
+	int counted = eventfd(3, EFD_NONBLOCK);
+	int shot = eventfd(1, EFD_NONBLOCK);
+	SETUP(counted >= 0 && shot >= 0, "eventfds");
+	int ep = epoll_create1(EPOLL_CLOEXEC), inner = epoll_create1(0);
+	SETUP(ep >= 0 && inner >= 0, "epoll_create1");
+	watch_fd(inner, counted, EPOLLIN, 1);
+	watch_fd(ep, quiet[0], EPOLLIN, D_PIPE);
+	watch_fd(ep, quiet_dup, EPOLLIN, D_PIPE_DUP);
+	watch_fd(ep, counted, EPOLLIN, D_EVENTFD);
+	watch_fd(ep, edge[0], EPOLLIN | EPOLLET, D_EDGE);
+	watch_fd(ep, shot, EPOLLIN | EPOLLONESHOT, D_ONESHOT);
+	watch_fd(ep, sfd, EPOLLIN, D_SIGNALFD);
+	watch_fd(ep, inner, EPOLLIN, D_NESTED);
+	/* The one-shot fires now, and is then disarmed. */
+	const uint64_t before[] = {D_EVENTFD, D_ONESHOT, D_SIGNALFD, D_NESTED};
+	expect_ready(ep, before, 4, "before the dump");
+	SETUP(tp_failures == 0, "the registrations before the dump");
+
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	const uint64_t after[] = {D_EVENTFD, D_SIGNALFD, D_NESTED};
+	expect_ready(ep, after, 3, "after the restore");
+	CHECK(write(quiet[1], "x", 1) == 1 && write(edge[1], "y", 1) == 1, "write the pipes");
+	const uint64_t woken[] = {D_PIPE, D_EVENTFD, D_EDGE, D_SIGNALFD, D_NESTED, D_PIPE_DUP};
+	expect_ready(ep, woken, 6, "with both pipes written");
+	const uint64_t level[] = {D_PIPE, D_EVENTFD, D_SIGNALFD, D_NESTED, D_PIPE_DUP};
+	expect_ready(ep, level, 5, "the edge reported once");
+	struct epoll_event rearm = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = D_ONESHOT};
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, shot, &rearm) == 0, "re-arm the one-shot: %s", strerror(errno));
+	const uint64_t rearmed[] = {D_PIPE, D_EVENTFD, D_ONESHOT, D_SIGNALFD, D_NESTED, D_PIPE_DUP};
+	expect_ready(ep, rearmed, 6, "re-armed");
+	CHECK(fcntl(ep, F_GETFD) == FD_CLOEXEC && fcntl(inner, F_GETFD) == 0, "close-on-exec of the instances");
+
+	struct signalfd_siginfo si;
+	CHECK((fcntl(sfd, F_GETFL) & O_NONBLOCK) && !(fcntl(sfd_winch, F_GETFL) & O_NONBLOCK),
+	      "O_NONBLOCK of the signalfds");
+	CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR2, "the pending SIGUSR2 through the "
+	      "signalfd (signal %u)", si.ssi_signo);
+	CHECK(read(60, &si, sizeof si) < 0 && errno == EAGAIN, "the dup of the signalfd reads nothing more");
+	union sigval value = {.sival_int = 42};
+	CHECK(sigqueue(getpid(), SIGRTMIN + 1, value) == 0, "sigqueue");
+	CHECK(read(60, &si, sizeof si) == sizeof si && (int)si.ssi_signo == SIGRTMIN + 1 && si.ssi_int == 42,
+	      "SIGRTMIN+1 with value 42 through the dup (signal %u, value %d)", si.ssi_signo, si.ssi_int);
+	CHECK(kill(getpid(), SIGWINCH) == 0 && read(sfd_winch, &si, sizeof si) == sizeof si && si.ssi_signo == SIGWINCH,
+	      "SIGWINCH through the blocking signalfd");
+	return tp_finish();
+}
+
+static int blocked(void)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR2);
+	SETUP(sigprocmask(SIG_BLOCK, &mask, NULL) == 0, "block SIGUSR2");
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK), ep = epoll_create1(0);
+	SETUP(sfd >= 0 && ep >= 0, "signalfd and epoll_create1");
+	watch_fd(ep, sfd, EPOLLIN, D_SIGNALFD);
+	say("ready");
+	struct epoll_event ev = {0};
+	int n;
+	do
+		n = epoll_wait(ep, &ev, 1, -1);
+	while (n < 0 && errno == EINTR);
+	CHECK(n == 1 && ev.data.u64 == D_SIGNALFD && (ev.events & EPOLLIN), "epoll_wait gave %d, data %#llx", n,
+	      (unsigned long long)ev.data.u64);
+	struct signalfd_siginfo si;
+	CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR2, "SIGUSR2 through the signalfd");
+	return tp_finish();
+}
+
+/* An epoll instance with one registration that cannot be rebuilt; the
+ * process passes its checks if it is left alone. */
+static int refused(const char *mode)
+{
+	int p[2];
+	SETUP(pipe(p) == 0, "pipe");
+	int ep = epoll_create1(0);
+	SETUP(ep >= 0, "epoll_create1");
+	int target = -1;
+	if (strcmp(mode, "stale") == 0) {
+		SETUP(dup2(p[0], 20) == 20, "dup2");
+		watch_fd(ep, 20, EPOLLIN, 20);
+		int null = open("/dev/null", O_RDONLY);
+		SETUP(null >= 0 && dup2(null, 20) == 20, "point fd 20 elsewhere");
+		close(null);
+	} else if (strcmp(mode, "closed") == 0) {
+		SETUP(dup2(p[0], 21) == 21, "dup2");
+		watch_fd(ep, 21, EPOLLIN, 21);
+		close(21);
+	} else {
+		int e = eventfd(1, 0);
+		SETUP(e >= 0 && dup2(e, 9) == 9, "eventfd at fd 9");
+		close(e);
+		target = 9;
+		watch_fd(ep, 9, EPOLLIN, 9);
+	}
+	say("ready");
+	usr1_wait();
+	CHECK(write(p[1], "z", 1) == 1, "write");
+	uint64_t got[4];
+	int n = ready(ep, got, 4);
+	/* The registrations live on as the kernel keeps them. */
+	CHECK(n == 1 && got[0] == (uint64_t)(target >= 0 ? 9 : strcmp(mode, "stale") == 0 ? 20 : 21),
+	      "%d ready registrations", n);
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		say("FAIL: usage: watch carried|blocked|stale|closed|replaced");
+		return 2;
+	}
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (strcmp(argv[1], "blocked") == 0)
+		return blocked();
+	if (strcmp(argv[1], "stale") == 0 || strcmp(argv[1], "closed") == 0 || strcmp(argv[1], "replaced") == 0)
+		return refused(argv[1]);
+	say("FAIL: unknown mode %s", argv[1]);
+	return 2;
+}
