@@ -2,12 +2,13 @@
 # Kernel state that once came back silently different, across two hops
 # between the emulated hosts (A -> B -> A), set up before the first and
 # checked by the program after the last: process and thread attributes
-# (tests/progs/attrs.c) and memory and pipe state (tests/progs/memstate.c).
+# (tests/progs/attrs.c), memory and pipe state (tests/progs/memstate.c),
+# signalfds and epoll instances (tests/progs/watch.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate
+mig_init attrs memstate watch
 mkdir -p "$E2E_TMP/work"
-for prog in "attrs carried" "memstate $E2E_TMP/work"; do
+for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
