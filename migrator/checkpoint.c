@@ -21,6 +21,7 @@
 #include "attrs.h"
 #include "fault.h"
 #include "log.h"
+#include "unlinked.h"
 
 #define PF_KTHREAD 0x00200000u
 #define XSTATE_MAX (64 * 1024)
@@ -167,12 +168,21 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the identity of process %d", pid);
 
 	char link[64], buf[PATH_MAX];
+	bool removed = false;
 	snprintf(link, sizeof link, "/proc/%d/cwd", pid);
-	if ((rc = bm_readlink(link, buf, sizeof buf, NULL)) < 0 || !(p->cwd = xstrdup(buf)))
+	if ((rc = bm_readlink(link, buf, sizeof buf, &removed)) < 0 || !(p->cwd = xstrdup(buf)))
 		return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the cwd of process %d", pid) : -1;
+	/* A name that merely ends in " (deleted)" has links left. */
+	p->cwd_removed = removed && bm_unlinked_is_removed(link);
+	if (p->cwd_removed && buf[0] != '/')
+		return bm_error(BM_EXIT_UNSUPPORTED, "the removed working directory of process %d (%s) is outside its "
+				"root; binmig cannot make it again", pid, buf);
 	snprintf(link, sizeof link, "/proc/%d/root", pid);
-	if ((rc = bm_readlink(link, buf, sizeof buf, NULL)) < 0 || !(p->root = xstrdup(buf)))
+	if ((rc = bm_readlink(link, buf, sizeof buf, &removed)) < 0 || !(p->root = xstrdup(buf)))
 		return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the root of process %d", pid) : -1;
+	if (removed && bm_unlinked_is_removed(link))
+		return bm_error(BM_EXIT_UNSUPPORTED, "the root directory of process %d (%s) was removed; binmig cannot "
+				"carry a removed root", pid, buf);
 	bool deleted = false;
 	snprintf(link, sizeof link, "/proc/%d/exe", pid);
 	if ((rc = bm_readlink(link, buf, sizeof buf, &deleted)) < 0)

@@ -20,6 +20,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
+#include "unlinked.h"
 
 /* Character devices that are the same everywhere and carry no state. */
 static const struct {
@@ -90,7 +91,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		return bm_fd_policy_apply(pid, out, path, rule);
 	}
 	if (named && deleted)
-		return bm_fd_refuse(pid, fd, path, st.st_mode, ", which was deleted");
+		return bm_unlinked_describe(pid, fd, path, &st, out);
 	if (S_ISREG(st.st_mode) && named) {
 		out->kind = BM_FD_REGULAR;
 		out->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
@@ -245,10 +246,10 @@ static int read_fifo_data(struct bm_process *const *procs, size_t nprocs)
 	for (size_t k = 0; k < nprocs; k++)
 		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
 			struct bm_fd *d = &procs[k]->fds[i];
-			if (d->kind != BM_FD_FIFO || d->shares_with >= 0)
+			if ((d->kind != BM_FD_FIFO && d->kind != BM_FD_UNLINKED_FIFO) || d->shares_with >= 0)
 				continue;
 			bool has_read, has_write, first;
-			pipe_ends(procs, nprocs, BM_FD_FIFO, d->object_id, k, i, &has_read, &has_write, &first);
+			pipe_ends(procs, nprocs, d->kind, d->object_id, k, i, &has_read, &has_write, &first);
 			int rc = first ? read_pipe_data(procs[k]->pid, d) : 0;
 			if (rc < 0)
 				return rc;
@@ -294,6 +295,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	free(fds);
 	if (rc == 0)
 		rc = bm_collect_watches(pid, p);
+	if (rc == 0 && mode != BM_FDS_PROBE)
+		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
 		rc = bm_collect_shared_fds(&p, 1, policy, mode == BM_FDS_STOPPED);
 	return rc;
@@ -375,10 +378,20 @@ static int reopen(const struct bm_fd *d)
 
 int bm_check_fds(const struct bm_process *p)
 {
+	if (p->cwd_removed && bm_unlinked_precheck(NULL, p->cwd) < 0)
+		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct stat st;
 		bool by_path = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_FIFO;
+		if (BM_FD_IS_UNLINKED(d->kind) && d->shares_with < 0) {
+			bool first = true;
+			for (uint32_t j = 0; j < i; j++)
+				first &= !(p->fds[j].kind == d->kind && p->fds[j].object_id == d->object_id);
+			int rc = first ? bm_unlinked_precheck(d, NULL) : 0;
+			if (rc < 0)
+				return rc;
+		}
 		if (d->shares_with >= 0 || !d->path || !by_path)
 			continue;
 		if (stat(d->path, &st) < 0)
@@ -474,6 +487,9 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			continue;
 		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
 			fd = bm_fd_open_broken(d);
+		} else if (BM_FD_IS_UNLINKED(d->kind)) {
+			if ((fd = bm_unlinked_open(p, i, err, errlen)) < 0)
+				return -1;
 		} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
 			fd = bm_watch_open(d);
 		} else if (d->kind == BM_FD_EVENTFD) {

@@ -29,7 +29,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy,
 			  bool read_data);
 
-/* Checks before restoring that every descriptor's file can be reopened. */
+/* Checks before restoring that every descriptor's file can be reopened,
+ * and that unlinked objects and a removed cwd can be made again. */
 int bm_check_fds(const struct bm_process *p);
 
 /* Runs inside the new process before it loses binmig's code: opens every

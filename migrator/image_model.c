@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "fd_watch.h"
+#include "unlinked.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
 
@@ -100,6 +101,23 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 	return check_string(v->path, "path", why, n);
 }
 
+/* Kinds a descriptor has when no policy replaced it. */
+static bool carried_kind(uint32_t kind)
+{
+	return (kind >= BM_FD_REGULAR && kind <= BM_FD_FIFO) || kind == BM_FD_SIGNALFD || kind == BM_FD_EPOLL ||
+	       BM_FD_IS_UNLINKED(kind);
+}
+
+/* The most bytes of data a descriptor of KIND carries (0: none). */
+static uint32_t max_data(uint32_t kind)
+{
+	switch (kind) {
+	case BM_FD_PIPE: case BM_FD_FIFO: case BM_FD_EPOLL: case BM_FD_UNLINKED_FIFO: return BM_IMG_MAX_PIPE_DATA;
+	case BM_FD_UNLINKED_FILE: return BM_UNLINKED_MAX_BYTES;
+	default: return 0;
+	}
+}
+
 /* A descriptor a policy replaced (--fd, --stdio): what it became must be
  * what that action makes, and what it was must be said. */
 static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
@@ -111,7 +129,7 @@ static bool check_replacement(const struct bm_fd *f, char *why, size_t n)
 	if (f->was > BM_ORIGIN_MAX)
 		return bm_why(why, n, "original kind %u is not known", f->was);
 	if (f->replaced == BM_FD_CARRIED) {
-		if (f->kind > BM_FD_FIFO && f->kind != BM_FD_SIGNALFD && f->kind != BM_FD_EPOLL)
+		if (!carried_kind(f->kind))
 			return bm_why(why, n, "descriptor of kind %u that no policy replaced", f->kind);
 		if (f->replaced_by || f->was || f->was_link)
 			return bm_why(why, n, "not replaced, yet with what it was");
@@ -162,12 +180,11 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 	    f->object_flags != SOCK_SEQPACKET)
 		return bm_why(why, n, "broken socket of type %u, not stream, datagram or seqpacket", f->object_flags);
 	bool needs_path = f->kind == BM_FD_REGULAR || f->kind == BM_FD_DIRECTORY || f->kind == BM_FD_DEVICE ||
-			  f->kind == BM_FD_FIFO;
+			  f->kind == BM_FD_FIFO || BM_FD_IS_UNLINKED(f->kind);
 	if (needs_path && (!f->path || !*f->path))
 		return bm_why(why, n, "descriptor of kind %u without a path", f->kind);
-	if (f->data_len > BM_IMG_MAX_PIPE_DATA ||
-	    (f->data_len && f->kind != BM_FD_PIPE && f->kind != BM_FD_FIFO && f->kind != BM_FD_EPOLL))
-		return bm_why(why, n, "%u bytes of buffered data on a descriptor of kind %u", f->data_len, f->kind);
+	if (f->data_len > max_data(f->kind))
+		return bm_why(why, n, "%u bytes of data on a descriptor of kind %u", f->data_len, f->kind);
 	if (f->data_len && !f->data)
 		return bm_why(why, n, "buffered data missing");
 	return check_string(f->path, "path", why, n);
@@ -310,6 +327,7 @@ int bm_encode_process(struct bm_wbuf *b, const struct bm_process *p, char *why, 
 	bm_put_u32(b, p->dumpable);
 	bm_put_str(b, p->cwd);
 	bm_put_str(b, p->root);
+	bm_put_u32(b, p->cwd_removed);
 	bm_put_u32(b, BM_NRLIMITS);
 	for (int i = 0; i < BM_NRLIMITS; i++) {
 		bm_put_u64(b, p->rlimits[i].cur);
@@ -349,6 +367,13 @@ void bm_decode_process(struct bm_rcur *c, struct bm_process *p)
 	p->dumpable = bm_get_u32(c);
 	bm_get_str(c, BM_IMG_MAX_STRING, "cwd", &p->cwd);
 	bm_get_str(c, BM_IMG_MAX_STRING, "root", &p->root);
+	if (c->version >= 3) {
+		size_t at = c->pos;
+		uint32_t removed = bm_get_u32(c);
+		if (!bm_rcur_failed(c) && removed > 1)
+			bm_rcur_fail_at(c, at, "cwd-removed flag %u is not 0 or 1", removed);
+		p->cwd_removed = removed == 1;
+	}
 	size_t at = c->pos;
 	uint32_t nrlimits = bm_get_u32(c);
 	if (!bm_rcur_failed(c) && nrlimits != BM_NRLIMITS)
@@ -476,7 +501,8 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->was);
 		bm_put_str(b, f->was_link);
 	}
-	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail)) {
+	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
+	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail)) {
 		bm_why(why, why_size, "%s", detail);
 		return -EINVAL;
 	}
@@ -511,9 +537,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		f->object_id = bm_get_u64(c);
 		f->object_flags = bm_get_u32(c);
 		f->data_len = bm_get_u32(c);
-		if (!bm_rcur_failed(c) && f->data_len > BM_IMG_MAX_PIPE_DATA)
-			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %u bytes of pipe data exceed the limit of %u",
-					i, f->fd, f->data_len, BM_IMG_MAX_PIPE_DATA);
+		if (!bm_rcur_failed(c) && f->data_len > max_data(f->kind))
+			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %u bytes of data exceed the limit of %u for "
+					"kind %u", i, f->fd, f->data_len, max_data(f->kind), f->kind);
 		if (!bm_rcur_failed(c) && f->data_len) {
 			f->data = malloc(f->data_len);
 			if (!f->data)
@@ -529,12 +555,13 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
-		/* Version 3 brought signalfds and epoll instances back. */
-		if (!bm_rcur_failed(c) && (f->kind == BM_FD_SIGNALFD || f->kind == BM_FD_EPOLL) && c->version < 3)
+		/* Version 3 brought signalfds, epoll instances and unlinked objects. */
+		if (!bm_rcur_failed(c) && f->kind >= BM_FD_SIGNALFD && c->version < 3)
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): kind %u in an image of version %u", i, f->fd,
 					f->kind, c->version);
 	}
-	if (!bm_rcur_failed(c) && !bm_watch_check(p->fds, p->nfds, why, sizeof why))
+	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
+				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why)))
 		bm_rcur_fail_at(c, 0, "%s", why);
 }
 

@@ -48,6 +48,9 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_EVENTFD: return "eventfd";
 	case BM_FD_SIGNALFD: return "signalfd";
 	case BM_FD_EPOLL: return "epoll";
+	case BM_FD_UNLINKED_FILE: return "unlinked";
+	case BM_FD_UNLINKED_FIFO: return "unl-fifo";
+	case BM_FD_UNLINKED_DIR: return "unl-dir";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";

@@ -34,6 +34,7 @@
 #include "memory.h"
 #include "procfs.h"
 #include "ptrace_ctl.h"
+#include "unlinked.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define PID_FREE_TIMEOUT_MS 5000
@@ -226,8 +227,9 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 			child_fail(err_fd, err);
 		}
 	}
-	if (chdir(p->cwd) < 0) {
-		snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
+	if (p->cwd_removed ? bm_unlinked_chdir(p->cwd, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
+		if (!p->cwd_removed)
+			snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
 		child_fail(err_fd, err);
 	}
 	if (strcmp(p->root, "/") != 0 && chroot(p->root) < 0) {

@@ -95,8 +95,13 @@ enum bm_fd_kind {
 	/* Carried again (fd_watch.h): */
 	BM_FD_SIGNALFD = 11, /* signalfd: object_id is its signal mask (bit N-1 for signal N) */
 	BM_FD_EPOLL = 12,    /* epoll instance: object_id is its inode; data holds its registrations */
+	/* Objects whose name is gone (unlinked.h); path is the former name, object_id the inode: */
+	BM_FD_UNLINKED_FILE = 13, /* regular file: file is its identity; data its contents, with its first descriptor */
+	BM_FD_UNLINKED_FIFO = 14, /* named FIFO, open for reading: object_flags and data as BM_FD_FIFO */
+	BM_FD_UNLINKED_DIR = 15,  /* directory */
 };
-#define BM_FD_KIND_MAX BM_FD_EPOLL
+#define BM_FD_KIND_MAX BM_FD_UNLINKED_DIR
+#define BM_FD_IS_UNLINKED(kind) ((kind) >= BM_FD_UNLINKED_FILE && (kind) <= BM_FD_UNLINKED_DIR)
 
 /* What a policy did to a descriptor the process had (--fd, --stdio). */
 enum bm_fd_action {
@@ -268,6 +273,7 @@ struct bm_process {
 	uint32_t groups[BM_MAX_GROUPS];
 	uint32_t dumpable;             /* prctl(PR_GET_DUMPABLE) */
 	char *cwd;                     /* malloc'd */
+	bool cwd_removed;              /* the cwd was removed (unlinked.h); version 3 */
 	char *root;                    /* malloc'd */
 	struct bm_rlimit rlimits[BM_NRLIMITS];
 	struct bm_mm mm;

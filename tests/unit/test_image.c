@@ -1365,9 +1365,9 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 		return "thread count 0 is not in 1..65536";
 	case PROCESS_AUXV_TOO_LONG: {
 		/* ... comm, personality, umask, uid[4], gid[4], groups, dumpable, cwd, root,
-		 * 16 rlimits with their count, 11 mm words, then the auxv length. */
+		 * cwd_removed, 16 rlimits with their count, 11 mm words, then the auxv length. */
 		size_t at = after_comm + 4 + 4 + 16 + 16 + 4 + 4 * p->ngroups + 4 + 4 + strlen(p->cwd) + 4 +
-			    strlen(p->root) + 4 + 16 * 16 + 11 * 8;
+			    strlen(p->root) + 4 + 4 + 16 * 16 + 11 * 8;
 		assert_int_equal(bm_load_le32(proc->payload + at), p->mm.auxv_len);
 		bm_store_le32(proc->payload + at, 66);
 		return "auxv length 66 exceeds the limit of 64";
@@ -1505,7 +1505,14 @@ static void test_version_1_is_still_read(void **state)
 	struct raw_image v1;
 	split_image(&img, &v1);
 	bm_wbuf_free(&img);
-	/* Nor its ATTRS section (version 3). */
+	/* Nor the cwd-removed word after root in PROCESS (version 3)... */
+	struct raw_section *proc = &v1.s[find_section(&v1, BM_SEC_PROCESS, 0)];
+	size_t removed_at = 16 + 4 + strlen(q.comm) + 8 + 32 + 4 + 4 * q.ngroups + 4 + 4 + strlen(q.cwd) + 4 +
+			    strlen(q.root);
+	assert_int_equal(bm_load_le32(proc->payload + removed_at), 0);
+	memmove(proc->payload + removed_at, proc->payload + removed_at + 4, proc->len - removed_at - 4);
+	proc->len -= 4;
+	/* ...nor its ATTRS section. */
 	int attrs = find_section(&v1, BM_SEC_ATTRS, 0);
 	free(v1.s[attrs].payload);
 	memmove(&v1.s[attrs], &v1.s[attrs + 1], sizeof v1.s[0] * (size_t)(v1.n - attrs - 1));

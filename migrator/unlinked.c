@@ -1,0 +1,311 @@
+/* Unlinked files, FIFOs and directories (unlinked.h). */
+#include "unlinked.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fd_policy.h"
+#include "log.h"
+#include "wire.h"
+
+/* --- dump --------------------------------------------------------------- */
+
+bool bm_unlinked_is_removed(const char *link)
+{
+	struct stat st;
+	return stat(link, &st) == 0 && st.st_nlink == 0;
+}
+
+int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out)
+{
+	char link[PATH_MAX + 16];
+	snprintf(link, sizeof link, "%s (deleted)", path);
+	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISDIR(st->st_mode))
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", which was deleted");
+	if (st->st_nlink > 0)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", whose name was removed while other hard links to it "
+				    "remain, which binmig cannot name");
+	if (S_ISREG(st->st_mode) && (uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", an unlinked file larger than the 64 MiB an image carries");
+	if (S_ISFIFO(st->st_mode) && (out->flags & O_ACCMODE) != O_RDONLY)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, " open for writing, and only read ends are reopened");
+	out->kind = S_ISREG(st->st_mode) ? BM_FD_UNLINKED_FILE : S_ISFIFO(st->st_mode) ? BM_FD_UNLINKED_FIFO
+										       : BM_FD_UNLINKED_DIR;
+	out->object_id = st->st_ino;
+	out->file = (struct bm_file_id){st->st_dev, st->st_ino, (uint64_t)st->st_size,
+					(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+	out->path = strdup(path);
+	return out->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+}
+
+/* The first descriptor of p (before index) on the same unlinked object as
+ * p->fds[index], or NULL. */
+static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t index)
+{
+	const struct bm_fd *d = &p->fds[index];
+	for (uint32_t j = 0; j < index; j++) {
+		const struct bm_fd *e = &p->fds[j];
+		if (e->kind == d->kind && e->object_id == d->object_id && e->file.dev == d->file.dev)
+			return e;
+	}
+	return NULL;
+}
+
+static int read_contents(pid_t pid, struct bm_fd *d)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
+	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open the unlinked file of fd %d", d->fd);
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the unlinked file of fd %d",
+						      d->fd) : 0;
+	if (rc == 0 && (uint64_t)st.st_size > BM_UNLINKED_MAX_BYTES)
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d: the unlinked file %s grew beyond the 64 MiB an "
+			      "image carries", d->fd, pid, d->path);
+	size_t size = rc == 0 ? (size_t)st.st_size : 0;
+	uint8_t *data = size ? malloc(size) : NULL;
+	if (rc == 0 && size && !data)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	size_t got = 0;
+	while (rc == 0 && got < size) {
+		ssize_t n = pread(fd, data + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = bm_error_errno(BM_EXIT_TARGET, n < 0 ? errno : EIO, "cannot read the unlinked file of fd %d",
+					    d->fd);
+		else
+			got += (size_t)n;
+	}
+	close(fd);
+	if (rc < 0) {
+		free(data);
+		return rc;
+	}
+	d->data = data;
+	d->data_len = (uint32_t)size;
+	d->file.size = size;
+	d->file.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+int bm_unlinked_collect(pid_t pid, struct bm_process *p)
+{
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNLINKED_FILE || d->shares_with >= 0 || earlier_of_same(p, i))
+			continue;
+		int rc = read_contents(pid, d);
+		if (rc < 0)
+			return rc;
+		if ((total += d->data_len) > BM_UNLINKED_MAX_TOTAL)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d holds more than %u MiB of unlinked files (fd %d "
+					"passes it); binmig cannot carry so much", pid, BM_UNLINKED_MAX_TOTAL >> 20, d->fd);
+	}
+	return 0;
+}
+
+/* --- image -------------------------------------------------------------- */
+
+bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
+{
+	const struct bm_process p = {.fds = (struct bm_fd *)fds, .nfds = nfds};
+	for (uint32_t i = 0; i < nfds; i++) {
+		const struct bm_fd *d = &fds[i];
+		if (d->kind != BM_FD_UNLINKED_FILE && d->kind != BM_FD_UNLINKED_FIFO && d->kind != BM_FD_UNLINKED_DIR)
+			continue;
+		if (d->path[0] != '/')
+			return bm_why(why, n, "unlinked fd %d has the relative path %s", d->fd, d->path);
+		if (d->kind != BM_FD_UNLINKED_FILE)
+			continue;
+		bool first = d->shares_with < 0 && !earlier_of_same(&p, i);
+		if (first ? d->data_len != d->file.size : d->data_len != 0)
+			return bm_why(why, n, "unlinked file of fd %d: %u bytes of contents for a size of %llu%s", d->fd,
+				      d->data_len, (unsigned long long)d->file.size, first ? "" : " (not its first descriptor)");
+	}
+	return true;
+}
+
+/* --- restore ------------------------------------------------------------ */
+
+/* The directory part of PATH in dir (the root for "/x"). */
+static void parent_of(const char *path, char *dir, size_t len)
+{
+	snprintf(dir, len, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+}
+
+
+int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd)
+{
+	const char *path = d ? d->path : cwd;
+	char dir[PATH_MAX];
+	parent_of(path, dir, sizeof dir);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return bm_error(BM_EXIT_CONFLICT, "%s%s was removed, and %s, where binmig would make it again, is no "
+				"directory", d ? "the file of fd " : "the working directory ", path, dir);
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (d && d->kind == BM_FD_UNLINKED_FILE) {
+		bm_warn("fd %d: %s exists again, so the unlinked file is made without a name in %s", d->fd, path, dir);
+		return 0;
+	}
+	return bm_error(BM_EXIT_CONFLICT, "%s was removed from the process's view (%s) and exists again; binmig "
+			"cannot make the removed one there", path, d ? "an open descriptor" : "its working directory");
+}
+
+/* Inside the new process. */
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *path)
+{
+	int e = errno;
+	snprintf(err, errlen, fmt, path, strerror(e));
+	errno = e;
+	return -1;
+}
+
+/* Writes the whole buffer at offset 0. */
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, data + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Makes the unlinked file of d: at its former name when free, without a
+ * name otherwise.  A read-write descriptor on it, or -1. */
+static int make_file(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+{
+	mode_t mode = d->mode & 07777;
+	int fd = open(d->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd >= 0 && unlink(d->path) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot remove the rebuilt %s again: %s", d->path);
+	}
+	if (fd < 0 && errno == EEXIST) {
+		char dir[PATH_MAX];
+		parent_of(d->path, dir, sizeof dir);
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	}
+	if (fd < 0)
+		return fail(err, errlen, "cannot make the unlinked file %s again: %s", d->path);
+	struct timespec times[2] = {{0, UTIME_OMIT},
+				    {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
+	if (write_all(fd, d->data, d->data_len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode) < 0 ||
+	    futimens(fd, times) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot fill the unlinked file %s again: %s", d->path);
+	}
+	return fd;
+}
+
+/* Makes the unlinked FIFO of d (its bytes written back) or directory,
+ * opened as d has it. */
+static int make_named(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+{
+	bool fifo = d->kind == BM_FD_UNLINKED_FIFO;
+	int rc = fifo ? mkfifo(d->path, d->mode & 07777) : mkdir(d->path, d->mode & 07777);
+	if (rc < 0)
+		return fail(err, errlen, "cannot make %s again: %s", d->path);
+	int fd = open(d->path, fifo ? O_RDONLY | O_NONBLOCK | O_CLOEXEC : O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	if (fd >= 0 && (fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, d->mode & 07777) < 0)) {
+		rc = -1;
+		e = errno;
+	}
+	if (fd >= 0 && rc == 0 && fifo && d->data_len) {
+		if (d->object_flags && fcntl(fd, F_SETPIPE_SZ, (int)d->object_flags) < 0)
+			rc = -1;
+		int writer = rc == 0 ? open(d->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+		if (writer < 0 || write(writer, d->data, d->data_len) != (ssize_t)d->data_len)
+			rc = -1;
+		e = errno;
+		if (writer >= 0)
+			close(writer);
+	}
+	if ((fifo ? unlink(d->path) : rmdir(d->path)) < 0 && fd >= 0 && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (fd < 0 || rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot rebuild the unlinked %s: %s", d->path);
+	}
+	return fd;
+}
+
+int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen)
+{
+	const struct bm_fd *d = &p->fds[index];
+	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+	const struct bm_fd *first = earlier_of_same(p, index);
+	int made = -1;
+	char link[64];
+	if (first) {
+		snprintf(link, sizeof link, "/proc/self/fd/%d", first->fd);
+	} else {
+		made = d->kind == BM_FD_UNLINKED_FILE ? make_file(p, d, err, errlen) : make_named(p, d, err, errlen);
+		if (made < 0)
+			return -1;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", made);
+	}
+	/* Opening the /proc link opens the object itself, with the flags the
+	 * descriptor had; a FIFO without O_NONBLOCK would wait for a writer. */
+	int fd = open(link, d->kind == BM_FD_UNLINKED_FIFO ? flags | O_NONBLOCK : flags);
+	int e = errno;
+	if (made >= 0)
+		close(made);
+	if (fd < 0) {
+		errno = e;
+		return fail(err, errlen, "cannot open the rebuilt unlinked %s: %s", d->path);
+	}
+	if ((d->kind == BM_FD_UNLINKED_FIFO && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) ||
+	    (d->kind == BM_FD_UNLINKED_FILE && lseek(fd, (off_t)d->pos, SEEK_SET) < 0)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot set up the rebuilt unlinked %s: %s", d->path);
+	}
+	return fd;
+}
+
+int bm_unlinked_chdir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) < 0)
+		return fail(err, errlen, "cannot make the removed working directory %s again: %s", path);
+	if (chdir(path) < 0 || rmdir(path) < 0)
+		return fail(err, errlen, "cannot enter and remove the working directory %s again: %s", path);
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* Files, named FIFOs and directories whose name is gone but which a
+ * process still holds open (or, for a directory, works in), both
+ * directions.
+ *
+ * At dump an unlinked regular file's contents are read (once per file,
+ * with its first descriptor); an unlinked FIFO's bytes travel as a named
+ * FIFO's do; a removed directory has nothing but its former path.  At
+ * restore each is made again at its former path, opened, and removed,
+ * so that the process holds the same kind of nameless object at the same
+ * place ("PATH (deleted)" in /proc).  When something else has taken the
+ * name since, a file is made without a name (O_TMPFILE) in the same
+ * directory and the restore says so; a FIFO or directory then cannot be
+ * rebuilt and the restore fails.  Descriptors opened separately on one
+ * unlinked file share that one file again. */
+#ifndef BINMIG_UNLINKED_H
+#define BINMIG_UNLINKED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "state.h"
+
+/* The largest unlinked file whose contents an image carries, and the most
+ * of such contents one process may have. */
+#define BM_UNLINKED_MAX_BYTES (64u << 20)
+#define BM_UNLINKED_MAX_TOTAL (128u << 20)
+
+/* Whether the directory or file that LINK (a /proc link) leads to has no
+ * name left (a link whose text ends in " (deleted)" may also name a file
+ * with other hard links, or one really called so). */
+bool bm_unlinked_is_removed(const char *link);
+
+/* At dump, descriptor FD of PID whose /proc link named PATH with
+ * " (deleted)" (stripped) and whose file is ST: fills out (kind, path,
+ * object_id, file) and returns 0, or refuses (BM_EXIT_UNSUPPORTED) what
+ * cannot be rebuilt: other hard links, a write end of a FIFO, a file too
+ * large, another kind of file. */
+int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out);
+
+/* At dump, once every descriptor of p is described and the process is
+ * stopped: reads the contents of each unlinked file, once per file. */
+int bm_unlinked_collect(pid_t pid, struct bm_process *p);
+
+/* Image rules over the whole descriptor list: the first descriptor of an
+ * unlinked file holds exactly its size in bytes, the others none. */
+bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n);
+
+/* Before the restore, in binmig: whether unlinked object D (its first
+ * descriptor) or a removed cwd (d NULL, path given) can be made again
+ * where it was.  A file whose name is taken again is made without a name
+ * (said in a warning); for the others BM_EXIT_CONFLICT. */
+int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd);
+
+/* Inside the new process (system calls only): opens descriptor I of p,
+ * an unlinked file, FIFO or directory, making the object when it is the
+ * first descriptor of it and opening the earlier one's otherwise.  A
+ * descriptor, or -1 with the reason in err. */
+int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
+
+/* Inside the new process: makes PATH a directory again, enters it and
+ * removes it (a cwd that had been removed).  0, or -1 with the reason in
+ * err. */
+int bm_unlinked_chdir(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,200 @@
+/* unlinked MODE DIR: files, FIFOs and directories whose name is gone
+ * (migrator/unlinked.c), with DIR an empty scratch directory.
+ *
+ *   carried   sets up, then checks after the wake-up:
+ *     - "a": 10000 bytes, unlinked, held read-write (offset 1234, with a dup
+ *       at fd 90 sharing it) and, opened separately, read-only (offset 7):
+ *       same contents, size, mtime and inode for both, writes through one
+ *       seen through the other, each its own offset, the link text
+ *       "DIR/a (deleted)", no name left;
+ *     - "b": unlinked, O_WRONLY | O_APPEND, holding "hello": a write
+ *       still appends;
+ *     - "c": unlinked, and a new file made at its name since: the old
+ *       contents come back (without a name, as the README says), the new
+ *       file is untouched;
+ *     - "f": a FIFO, its read end held, 10 bytes in it, unlinked: the bytes
+ *       come out;
+ *     - "d": a directory, held open, removed: still a directory without
+ *       links, and nothing can be made in it;
+ *     - "cwd": the working directory, removed: getcwd fails with ENOENT,
+ *       /proc/self/cwd says "DIR/cwd (deleted)", a relative open fails.
+ *   hardlink  an unlinked file with another hard link left: refused.
+ *   big       an unlinked file of 65 MiB (sparse): refused.
+ *   fifowrite an unlinked FIFO held open for writing: refused.
+ * In the refused modes the process is left alone and passes its checks. */
+#include <sys/stat.h>
+
+#include "testprog.h"
+
+static char dir[4096];
+
+static void path_of(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static int make_file(const char *name, int flags, const char *contents, size_t len)
+{
+	char path[4200];
+	path_of(path, sizeof(path), name);
+	int fd = open(path, flags | O_CREAT | O_TRUNC, 0640);
+	SETUP(fd >= 0 && (len == 0 || write(fd, contents, len) == (ssize_t)len), name);
+	return fd;
+}
+
+static void remove_name(const char *name)
+{
+	char path[4200];
+	path_of(path, sizeof(path), name);
+	SETUP(unlink(path) == 0, "unlink");
+}
+
+static bool link_text_is(int fd, const char *name)
+{
+	char link[64], got[4200], want[4200];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, got, sizeof(got) - 1);
+	if (n < 0)
+		return false;
+	got[n] = 0;
+	snprintf(want, sizeof(want), "%s/%s (deleted)", dir, name);
+	return strcmp(got, want) == 0;
+}
+
+static int carried(void)
+{
+	char block[10000];
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (char)('A' + i % 23);
+	int a = make_file("a", O_RDWR, block, sizeof(block));
+	char path[4200];
+	path_of(path, sizeof(path), "a");
+	int a_ro = open(path, O_RDONLY);
+	SETUP(a_ro >= 0 && dup2(a, 90) == 90, "open a again, dup2");
+	SETUP(lseek(a, 1234, SEEK_SET) == 1234 && lseek(a_ro, 7, SEEK_SET) == 7, "lseek a");
+	struct stat a_before;
+	SETUP(fstat(a, &a_before) == 0, "fstat a");
+	remove_name("a");
+
+	int b = make_file("b", O_WRONLY | O_APPEND, "hello", 5);
+	remove_name("b");
+	int c = make_file("c", O_RDWR, "old contents", 12);
+	remove_name("c");
+	int c_new = make_file("c", O_RDWR, "new", 3);
+
+	char fifo_path[4200];
+	path_of(fifo_path, sizeof(fifo_path), "f");
+	SETUP(mkfifo(fifo_path, 0600) == 0, "mkfifo");
+	int f = open(fifo_path, O_RDONLY | O_NONBLOCK);
+	int f_writer = open(fifo_path, O_WRONLY | O_NONBLOCK);
+	SETUP(f >= 0 && f_writer >= 0 && write(f_writer, "fifo bytes", 10) == 10, "fifo");
+	close(f_writer);
+	remove_name("f");
+
+	char d_path[4200], cwd_path[4200];
+	path_of(d_path, sizeof(d_path), "d");
+	path_of(cwd_path, sizeof(cwd_path), "cwd");
+	SETUP(mkdir(d_path, 0750) == 0 && mkdir(cwd_path, 0700) == 0, "mkdir");
+	int d = open(d_path, O_RDONLY | O_DIRECTORY);
+	SETUP(d >= 0 && rmdir(d_path) == 0, "removed directory");
+	SETUP(chdir(cwd_path) == 0 && rmdir(cwd_path) == 0, "removed cwd");
+
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	/* a: one file behind two open files */
+	struct stat st, st_ro;
+	CHECK(fstat(a, &st) == 0 && fstat(a_ro, &st_ro) == 0 && st.st_ino == st_ro.st_ino && st.st_dev == st_ro.st_dev,
+	      "the two open files of a are one file");
+	CHECK(st.st_nlink == 0 && st.st_size == (off_t)sizeof(block), "a: %lu links, size %lld", (unsigned long)st.st_nlink,
+	      (long long)st.st_size);
+	CHECK(st.st_mtim.tv_sec == a_before.st_mtim.tv_sec && st.st_mtim.tv_nsec == a_before.st_mtim.tv_nsec &&
+	      (st.st_mode & 07777) == 0640, "a: mtime or mode changed");
+	CHECK(lseek(a, 0, SEEK_CUR) == 1234 && lseek(90, 0, SEEK_CUR) == 1234 && lseek(a_ro, 0, SEEK_CUR) == 7,
+	      "a: offsets %lld, %lld", (long long)lseek(a, 0, SEEK_CUR), (long long)lseek(a_ro, 0, SEEK_CUR));
+	char back[10000];
+	CHECK(pread(a_ro, back, sizeof(back), 0) == (ssize_t)sizeof(back) && memcmp(back, block, sizeof(back)) == 0,
+	      "a: contents");
+	CHECK(write(a, "XY", 2) == 2 && lseek(90, 0, SEEK_CUR) == 1236, "a: the dup shares the offset");
+	CHECK(pread(a_ro, back, 2, 1234) == 2 && memcmp(back, "XY", 2) == 0, "a: a write seen through the other open file");
+	CHECK((fcntl(a_ro, F_GETFL) & O_ACCMODE) == O_RDONLY && (fcntl(a, F_GETFL) & O_ACCMODE) == O_RDWR, "a: modes");
+	CHECK(link_text_is(a, "a") && link_text_is(a_ro, "a"), "a: the link text is not \"DIR/a (deleted)\"");
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT, "a: the name came back");
+
+	/* b: O_APPEND */
+	CHECK((fcntl(b, F_GETFL) & O_APPEND) && write(b, " world", 6) == 6 && fstat(b, &st) == 0 && st.st_size == 11,
+	      "b: append");
+	/* c: old contents without a name; the new file is untouched */
+	char cbuf[16] = {0};
+	CHECK(pread(c, cbuf, sizeof(cbuf), 0) == 12 && memcmp(cbuf, "old contents", 12) == 0, "c: old contents \"%s\"",
+	      cbuf);
+	CHECK(fstat(c, &st) == 0 && st.st_nlink == 0, "c: has a name");
+	CHECK(pread(c_new, cbuf, sizeof(cbuf), 0) == 3 && memcmp(cbuf, "new", 3) == 0, "c: the new file changed");
+
+	/* f: the FIFO's bytes */
+	char fbuf[16] = {0};
+	CHECK(read(f, fbuf, sizeof(fbuf)) == 10 && memcmp(fbuf, "fifo bytes", 10) == 0, "f: read \"%s\"", fbuf);
+	CHECK(fstat(f, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 0, "f: not an unlinked FIFO");
+	CHECK(link_text_is(f, "f"), "f: link text");
+
+	/* d and the cwd: removed directories */
+	CHECK(fstat(d, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0750,
+	      "d: not a removed directory of mode 0750 (%lu links, mode %o)", (unsigned long)st.st_nlink,
+	      (unsigned)st.st_mode);
+	CHECK(openat(d, "x", O_WRONLY | O_CREAT, 0600) < 0 && errno == ENOENT, "d: a file was made in it");
+	CHECK(link_text_is(d, "d"), "d: link text");
+	char where[4200];
+	CHECK(getcwd(where, sizeof(where)) == NULL && errno == ENOENT, "getcwd of a removed cwd");
+	char cwd_link[4200], want[4300];
+	ssize_t n = readlink("/proc/self/cwd", cwd_link, sizeof(cwd_link) - 1);
+	cwd_link[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof(want), "%s (deleted)", cwd_path);
+	CHECK(strcmp(cwd_link, want) == 0, "cwd is \"%s\"", cwd_link);
+	CHECK(open("relative", O_WRONLY | O_CREAT, 0600) < 0 && errno == ENOENT, "a file was made in the removed cwd");
+	return tp_finish();
+}
+
+static int refused(const char *mode)
+{
+	char path[4200], other[4200];
+	path_of(path, sizeof(path), "x");
+	int fd;
+	if (strcmp(mode, "hardlink") == 0) {
+		fd = make_file("x", O_RDWR, "linked", 6);
+		path_of(other, sizeof(other), "y");
+		SETUP(link(path, other) == 0, "link");
+		remove_name("x");
+	} else if (strcmp(mode, "big") == 0) {
+		fd = make_file("x", O_RDWR, "", 0);
+		SETUP(ftruncate(fd, 65 << 20) == 0, "ftruncate");
+		remove_name("x");
+	} else {
+		SETUP(mkfifo(path, 0600) == 0, "mkfifo");
+		fd = open(path, O_RDWR);
+		SETUP(fd >= 0, "open the FIFO");
+		remove_name("x");
+	}
+	say("ready");
+	usr1_wait();
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0, "fstat");
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || !realpath(argv[2], dir)) {
+		say("FAIL: usage: unlinked carried|hardlink|big|fifowrite DIR (an existing directory)");
+		return 2;
+	}
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 || strcmp(argv[1], "fifowrite") == 0)
+		return refused(argv[1]);
+	say("FAIL: unknown mode %s", argv[1]);
+	return 2;
+}
