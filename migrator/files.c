@@ -77,6 +77,10 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d holds %u lock%s on %s (%s); binmig cannot carry "
 				"file locks", fd, pid, info.locks, info.locks == 1 ? "" : "s", path, info.lock);
 
+	/* Signal-driven I/O would need its owner and signal (F_GETOWN_EX, F_GETSIG). */
+	if (info.flags & O_ASYNC)
+		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) uses signal-driven I/O (O_ASYNC); binmig "
+				"cannot carry its owner and signal", fd, pid, path);
 	out->fd = fd;
 	out->flags = info.flags;
 	out->pos = info.pos;
@@ -147,8 +151,12 @@ static int read_pipe_data(pid_t pid, struct bm_fd *d)
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot copy the pipe of fd %d", d->fd);
 	d->object_flags = cap > 0 ? (uint32_t)cap : 0;
 	if (rc == 0 && n > 0) {
+		/* A packet-mode pipe's copy reads one packet at a time. */
 		d->data = malloc((size_t)n);
-		if (!d->data || read(own[0], d->data, (size_t)n) != n)
+		ssize_t got = 0, r = 1;
+		while (d->data && got < n && (r = read(own[0], d->data + got, (size_t)(n - got))) > 0)
+			got += r;
+		if (got != n)
 			rc = bm_error(BM_EXIT_FAILURE, "cannot read the copy of the pipe of fd %d", d->fd);
 		else
 			d->data_len = (uint32_t)n;
@@ -197,6 +205,18 @@ static void pipe_ends(struct bm_process *const *procs, size_t nprocs, uint32_t k
 		}
 }
 
+/* Whether a write end of pipe OBJECT is in packet mode (pipe2 O_DIRECT). */
+static bool packet_mode(struct bm_process *const *procs, size_t nprocs, uint64_t object)
+{
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t j = 0; j < procs[k]->nfds; j++) {
+			const struct bm_fd *e = &procs[k]->fds[j];
+			if (e->kind == BM_FD_PIPE && e->object_id == object && (e->flags & O_DIRECT))
+				return true;
+		}
+	return false;
+}
+
 /* Pipes are migrated only when all their ends are inside the processes
  * moved together; the buffered bytes travel with the first read end.  An
  * end that a policy replaced no longer counts: the ends left of its pipe
@@ -233,6 +253,12 @@ static int check_pipes(struct bm_process *const *procs, size_t nprocs, const str
 				int rc = read_pipe_data(p->pid, d);
 				if (rc < 0)
 					return rc;
+				if (d->data_len && packet_mode(procs, nprocs, d->object_id)) {
+					char link[40];
+					snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
+					return bm_fd_refuse(p->pid, d->fd, link, d->mode, ", a packet-mode pipe (O_DIRECT) holding "
+							    "data, whose packet boundaries binmig cannot read back");
+				}
 			}
 		}
 	return 0;
@@ -402,6 +428,11 @@ int bm_check_fds(const struct bm_process *p)
 	return 0;
 }
 
+/* The status flags F_SETFL changes (O_DIRECT: a pipe's packet mode, or
+ * what open already gave a file; O_ASYNC would need an owner and is
+ * refused at dump). */
+#define SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT)
+
 /* Moves descriptor fd to exactly `target`, closing fd. */
 static int place(int fd, int target, bool cloexec)
 {
@@ -451,7 +482,7 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 		int src = first[dir] < 0 ? ends[dir] : first[dir];
 		int rc = first[dir] < 0 ? place(src, e->fd, e->flags & O_CLOEXEC)
 					: (dup3(src, e->fd, (e->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0 ? -1 : 0);
-		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & O_NONBLOCK) < 0) {
+		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & SETFL_FLAGS) < 0) {
 			snprintf(err, errlen, "fd %d: placing a pipe end: %s", e->fd, strerror(errno));
 			return -1;
 		}
@@ -507,6 +538,14 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 		}
 		if (place(fd, d->fd, cloexec) < 0) {
 			snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
+			return -1;
+		}
+		/* What the object's own constructor cannot say (O_NONBLOCK on an
+		 * epoll instance, O_APPEND on a device, ...). */
+		int now = fcntl(d->fd, F_GETFL);
+		if (now < 0 || ((now ^ (int)d->flags) & SETFL_FLAGS &&
+				fcntl(d->fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)) {
+			snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
 			return -1;
 		}
 	}

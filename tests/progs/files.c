@@ -10,7 +10,11 @@
  *   - a directory fd: fchdir and openat through it work;
  *   - /dev/null, /dev/zero (reads zeros) and /dev/urandom, the right devices;
  *   - cwd moved to DIR/cwd (relative paths resolve there), umask 027;
- *   - the set of open descriptors is exactly the same. */
+ *   - a packet-mode pipe (pipe2 O_DIRECT, non-blocking) still keeps
+ *     writes apart; "data" opened again with O_NOATIME; /dev/null given
+ *     O_APPEND | O_NONBLOCK with F_SETFL;
+ *   - the set of open descriptors is exactly the same, each with the same
+ *     status flags and FD_CLOEXEC. */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -80,6 +84,12 @@ int main(int argc, char **argv)
 	int devzero = open("/dev/zero", O_RDONLY);
 	int devrandom = open("/dev/urandom", O_RDONLY);
 	SETUP(devnull >= 0 && devzero >= 0 && devrandom >= 0, "open devices");
+
+	int packet[2];
+	SETUP(pipe2(packet, O_DIRECT | O_NONBLOCK) == 0, "pipe2 O_DIRECT");
+	int noatime = open_in_dir("data", O_RDONLY | O_NOATIME);
+	SETUP(noatime >= 0, "open O_NOATIME");
+	SETUP(fcntl(devnull, F_SETFL, O_APPEND | O_NONBLOCK) == 0, "F_SETFL /dev/null");
 
 	SETUP(chdir(cwd_path) == 0, "chdir");
 	int rel = open("relative", O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -152,6 +162,12 @@ int main(int argc, char **argv)
 		close(inside);
 	CHECK(fchdir(dirfd_sub) == 0 && getcwd(where, sizeof(where)) && strcmp(where, sub) == 0,
 	      "fchdir to the dir fd");
+
+	/* packets */
+	char pk[8] = { 0 };
+	CHECK(write(packet[1], "ab", 2) == 2 && write(packet[1], "cde", 3) == 3 && read(packet[0], pk, sizeof(pk)) == 2 &&
+	      read(packet[0], pk, sizeof(pk)) == 3, "the pipe is no longer in packet mode");
+	CHECK(fcntl(noatime, F_GETFL) & O_NOATIME, "O_NOATIME lost");
 
 	/* devices */
 	CHECK(is_device(devnull, 1, 3) && write(devnull, "x", 1) == 1, "/dev/null");

@@ -10,6 +10,8 @@
  *   flock    FILE opened, with a flock() exclusive lock on it
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
+ *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
+ *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent
@@ -54,8 +56,14 @@ int main(int argc, char **argv)
 		char *at = id >= 0 ? shmat(id, NULL, 0) : (char *)-1;
 		SETUP(at != (char *)-1 && shmctl(id, IPC_RMID, NULL) == 0, "shmget/shmat");
 		at[0] = 1;
+	} else if (strcmp(mode, "async") == 0) {
+		SETUP(pipe(fds) == 0 && fcntl(fds[0], F_SETOWN, getpid()) == 0 &&
+		      fcntl(fds[0], F_SETFL, O_ASYNC) == 0, "O_ASYNC pipe");
+	} else if (strcmp(mode, "packet") == 0) {
+		SETUP(pipe2(fds, O_DIRECT) == 0 && write(fds[1], "one", 3) == 3 && write(fds[1], "two", 3) == 3,
+		      "packet pipe");
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm");
+		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet");
 		return 2;
 	}
 	usr1_setup();
@@ -73,6 +81,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "pipe") == 0) {
 		CHECK(read(fds[0], buf, sizeof(buf)) == 16 && memcmp(buf, "through the pipe", 16) == 0,
 		      "pipe data \"%s\"", buf);
+	} else if (strcmp(mode, "packet") == 0) {
+		CHECK(read(fds[0], buf, sizeof(buf)) == 3 && read(fds[0], buf, sizeof(buf)) == 3, "two packets");
+	} else if (strcmp(mode, "async") == 0) {
+		CHECK(fcntl(fds[0], F_GETFL) & O_ASYNC, "O_ASYNC lost");
 	}
 	if (strcmp(mode, "epoll") == 0) {
 		struct epoll_event ev = { 0 };

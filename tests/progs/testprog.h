@@ -312,6 +312,8 @@ static inline uint64_t usr1_spin(void)
 #define TP_MAX_FD 1024
 struct fd_set_snapshot {
 	unsigned char open[TP_MAX_FD];
+	int status[TP_MAX_FD]; /* F_GETFL */
+	int fd_flags[TP_MAX_FD]; /* F_GETFD */
 	int count;
 };
 
@@ -328,12 +330,16 @@ static inline void fd_snapshot(struct fd_set_snapshot *s)
 		if (fd == dirfd(d) || fd < 0 || fd >= TP_MAX_FD)
 			continue;
 		s->open[fd] = 1;
+		s->status[fd] = fcntl(fd, F_GETFL);
+		s->fd_flags[fd] = fcntl(fd, F_GETFD);
 		s->count++;
 	}
 	closedir(d);
 }
 
-/* Every descriptor that was open is open again, and no other. */
+/* Every descriptor that was open is open again, with the same status
+ * flags (O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, access mode, ...) and
+ * FD_CLOEXEC, and no other is open. */
 static inline void fd_check_same(const struct fd_set_snapshot *before)
 {
 	struct fd_set_snapshot now;
@@ -341,6 +347,10 @@ static inline void fd_check_same(const struct fd_set_snapshot *before)
 	for (int fd = 0; fd < TP_MAX_FD; fd++) {
 		CHECK(!before->open[fd] || now.open[fd], "fd %d was open and is gone", fd);
 		CHECK(before->open[fd] || !now.open[fd], "fd %d is open but was not", fd);
+		CHECK(!before->open[fd] || !now.open[fd] || before->status[fd] == now.status[fd],
+		      "fd %d: status flags %#o, were %#o", fd, now.status[fd], before->status[fd]);
+		CHECK(!before->open[fd] || !now.open[fd] || before->fd_flags[fd] == now.fd_flags[fd],
+		      "fd %d: descriptor flags %#x, were %#x", fd, now.fd_flags[fd], before->fd_flags[fd]);
 	}
 }
 
