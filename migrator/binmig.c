@@ -119,9 +119,10 @@ static void usage_dump(FILE *out)
 		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
 		"whose ends are all inside the process (with their buffered bytes), eventfds,\n"
 		"signalfds, epoll instances with their registrations, unlinked files (their\n"
-		"contents), unlinked FIFOs, removed directories and a removed cwd.\n"
+		"contents), unlinked FIFOs, removed directories and a removed cwd, inotify\n"
+		"instances with their watches.\n"
 		"Refused with exit status 4, leaving the process running: sockets, pipes to other\n"
-		"processes, terminals, other descriptors (timerfd, inotify, ...) unless --fd\n"
+		"processes, terminals, other descriptors (timerfd, fanotify, ...) unless --fd\n"
 		"or --stdio applies; deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
 }
 

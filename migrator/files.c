@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "fault.h"
+#include "fd_inotify.h"
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
@@ -119,6 +120,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_EVENTFD;
 		out->object_id = info.eventfd_count;
 		out->object_flags = (uint32_t)eventfd_semaphore(pid, fd);
+	} else if (strcmp(path, "anon_inode:inotify") == 0) {
+		out->kind = BM_FD_INOTIFY; /* its watches are read once all descriptors are known */
 	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
 		if (rc < 0)
 			return rc;
@@ -321,6 +324,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	free(fds);
 	if (rc == 0)
 		rc = bm_collect_watches(pid, p);
+	if (rc == 0)
+		rc = bm_inotify_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
@@ -437,7 +442,7 @@ int bm_check_fds(const struct bm_process *p)
 static int place(int fd, int target, bool cloexec)
 {
 	if (fd == target)
-		return cloexec ? fcntl(fd, F_SETFD, FD_CLOEXEC) : 0;
+		return fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0);
 	int rc = dup3(fd, target, cloexec ? O_CLOEXEC : 0);
 	close(fd);
 	return rc < 0 ? -1 : 0;
@@ -518,6 +523,9 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			continue;
 		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
 			fd = bm_fd_open_broken(d);
+		} else if (d->kind == BM_FD_INOTIFY) {
+			if ((fd = bm_inotify_open(d, err, errlen)) < 0)
+				return -1;
 		} else if (BM_FD_IS_UNLINKED(d->kind)) {
 			if ((fd = bm_unlinked_open(p, i, err, errlen)) < 0)
 				return -1;

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "fd_inotify.h"
 #include "fd_watch.h"
 #include "unlinked.h"
 
@@ -105,14 +106,15 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 static bool carried_kind(uint32_t kind)
 {
 	return (kind >= BM_FD_REGULAR && kind <= BM_FD_FIFO) || kind == BM_FD_SIGNALFD || kind == BM_FD_EPOLL ||
-	       BM_FD_IS_UNLINKED(kind);
+	       BM_FD_IS_UNLINKED(kind) || kind == BM_FD_INOTIFY;
 }
 
 /* The most bytes of data a descriptor of KIND carries (0: none). */
 static uint32_t max_data(uint32_t kind)
 {
 	switch (kind) {
-	case BM_FD_PIPE: case BM_FD_FIFO: case BM_FD_EPOLL: case BM_FD_UNLINKED_FIFO: return BM_IMG_MAX_PIPE_DATA;
+	case BM_FD_PIPE: case BM_FD_FIFO: case BM_FD_EPOLL: case BM_FD_UNLINKED_FIFO: case BM_FD_INOTIFY:
+		return BM_IMG_MAX_PIPE_DATA;
 	case BM_FD_UNLINKED_FILE: return BM_UNLINKED_MAX_BYTES;
 	default: return 0;
 	}
@@ -502,7 +504,8 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_str(b, f->was_link);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
-	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail)) {
+	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
+	    !bm_inotify_check(p->fds, p->nfds, detail, sizeof detail)) {
 		bm_why(why, why_size, "%s", detail);
 		return -EINVAL;
 	}
@@ -561,7 +564,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 					f->kind, c->version);
 	}
 	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
-				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why)))
+				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why) ||
+				   !bm_inotify_check(p->fds, p->nfds, why, sizeof why)))
 		bm_rcur_fail_at(c, 0, "%s", why);
 }
 

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "analysis.h"
 #include "attrs.h"
 #include "fd_policy.h"
+#include "fd_inotify.h"
 #include "fd_watch.h"
 #include "log.h"
 #include "memory.h"
@@ -51,6 +53,7 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_UNLINKED_FILE: return "unlinked";
 	case BM_FD_UNLINKED_FIFO: return "unl-fifo";
 	case BM_FD_UNLINKED_DIR: return "unl-dir";
+	case BM_FD_INOTIFY: return "inotify";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
@@ -97,6 +100,13 @@ static void print_process(FILE *out, const struct bm_process *p)
 			fprintf(out, "  (same open file as fd %d)", d->shares_with);
 		if (d->kind == BM_FD_SIGNALFD)
 			fprintf(out, "  (signal mask 0x%llx)", (unsigned long long)d->object_id);
+		int nwatches = d->kind == BM_FD_INOTIFY ? bm_inotify_watches(d, NULL, 0) : 0;
+		struct bm_inotify_watch *w = nwatches > 0 ? calloc((size_t)nwatches, sizeof *w) : NULL;
+		if (w)
+			bm_inotify_watches(d, w, (uint32_t)nwatches);
+		for (int k = 0; w && k < nwatches; k++)
+			fprintf(out, "\n      watch %d on %.*s, mask 0x%x", w[k].wd, (int)w[k].len, w[k].path, w[k].mask);
+		free(w);
 		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
 			struct bm_watch w = bm_watch_get(d, k);
 			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,

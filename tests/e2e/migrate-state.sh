@@ -4,12 +4,14 @@
 # checked by the program after the last: process and thread attributes
 # (tests/progs/attrs.c), memory and pipe state (tests/progs/memstate.c),
 # signalfds and epoll instances (tests/progs/watch.c), unlinked files,
-# FIFOs and directories and a removed cwd (tests/progs/unlinked.c).
+# FIFOs and directories and a removed cwd (tests/progs/unlinked.c), inotify
+# instances (tests/progs/inotify.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate watch unlinked
-mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked"
-for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked"; do
+mig_init attrs memstate watch unlinked inotify
+mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify"
+for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
+	"inotify carried $E2E_TMP/inotify"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

@@ -1,5 +1,5 @@
 /* The /proc text parsers (procfs.h) on the input as file contents: every
- * parser (fd_watch.h's fdinfo parsers too) gets every input, as a NUL-terminated string the way
+ * parser (the fdinfo parsers of fd_watch.h and fd_inotify.h too) gets every input, as a NUL-terminated string the way
  * bm_read_text delivers it.  smaps is parsed against the entries of the
  * input's own maps-like lines, as dump parses smaps against the maps it
  * read just before. */
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fd_inotify.h"
 #include "fd_watch.h"
 #include "fuzz.h"
 #include "procfs.h"
@@ -60,6 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t nwatches;
 		if (bm_parse_epoll_watches(text, &watches, &nwatches) == 0)
 			free(watches);
+		struct bm_inotify_line *lines;
+		size_t nlines;
+		if (bm_parse_inotify_watches(text, &lines, &nlines) == 0)
+			free(lines);
 	}
 	free(entries);
 	free(text);

@@ -351,6 +351,14 @@ static void make_process(struct bm_process *p, bool full)
 		bm_store_le64(ep->data + 24, 42);
 		add_fd(p, 12, BM_FD_EPOLL, O_RDWR, 0, 11, "anon_inode:[eventpoll]");
 		p->fds[p->nfds - 1].object_id = 9876;
+		/* An inotify instance with two watches. */
+		add_fd(p, 13, BM_FD_INOTIFY, O_RDONLY | O_NONBLOCK, 0, -1, "anon_inode:inotify");
+		static const uint8_t watches[] = {1, 0, 0, 0, 0, 1, 0, 0, 4, 0, 0, 0, '/', 't', 'm', 'p',
+						  3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, '/'};
+		p->fds[p->nfds - 1].data = malloc(sizeof watches);
+		assert_non_null(p->fds[p->nfds - 1].data);
+		memcpy(p->fds[p->nfds - 1].data, watches, sizeof watches);
+		p->fds[p->nfds - 1].data_len = sizeof watches;
 		/* Descriptors a policy replaced (--fd, --stdio), one per action. */
 		add_replaced(p, 251, BM_FD_DEVICE, O_WRONLY | O_CLOEXEC, "/dev/null", BM_FD_TO_NULL, BM_ORIGIN_PIPE,
 			     "pipe:[5678]");
@@ -1485,13 +1493,13 @@ static void test_unknown_version(void **state)
 static void test_version_1_is_still_read(void **state)
 {
 	(void)state;
-	/* The full process without its replaced descriptors, signalfds and
-	 * epoll instances, which version 1 cannot hold. */
+	/* The full process without its replaced descriptors and the kinds
+	 * version 3 brought (signalfd, epoll, inotify), which version 1 cannot hold. */
 	struct bm_process q;
 	make_process(&q, true);
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < q.nfds; i++) {
-		if (q.fds[i].replaced || q.fds[i].kind == BM_FD_SIGNALFD || q.fds[i].kind == BM_FD_EPOLL) {
+		if (q.fds[i].replaced || q.fds[i].kind >= BM_FD_SIGNALFD) {
 			free(q.fds[i].path);
 			free(q.fds[i].was_link);
 			free(q.fds[i].data);

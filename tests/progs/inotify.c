@@ -1,0 +1,182 @@
+/* inotify MODE DIR: inotify instances (migrator/fd_inotify.c), with DIR an
+ * empty scratch directory.
+ *
+ *   carried   a non-blocking instance watching DIR (create, delete), DIR/file
+ *             (modify), DIR/sub (create, only a directory) and DIR/one
+ *             (one-shot attribute changes), with watch 3 removed before,
+ *             so the numbers are 1, 2, 4, 5; and a blocking instance (dup'd
+ *             to fd 80) watching DIR for moves.  After the wake-up: nothing
+ *             queued, then each change is reported by its watch number,
+ *             the one-shot watch once.
+ *   queued    an event queued and not read: refused.
+ *   unlinked  a watch on a file whose name is gone (the file held open):
+ *             refused.
+ * In the refused modes the process is left alone and passes its checks. */
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "testprog.h"
+
+static char dir[4096];
+
+static void path_of(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static int watch(int in, const char *name, uint32_t mask)
+{
+	char path[4200];
+	path_of(path, sizeof(path), name);
+	int wd = inotify_add_watch(in, path, mask);
+	SETUP(wd > 0, name);
+	return wd;
+}
+
+static void touch(const char *name)
+{
+	char path[4200];
+	path_of(path, sizeof(path), name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	SETUP(fd >= 0, name);
+	close(fd);
+}
+
+static void drain(int in)
+{
+	char buf[4096];
+	while (read(in, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* The next event: its watch number and mask, -1 when none is queued. */
+static int next_event(int in, uint32_t *mask, char *name, size_t len)
+{
+	static char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	static ssize_t have, at;
+	if (at >= have) {
+		have = read(in, buf, sizeof(buf));
+		at = 0;
+		if (have <= 0) {
+			have = 0;
+			return -1;
+		}
+	}
+	const struct inotify_event *ev = (const struct inotify_event *)(buf + at);
+	at += (ssize_t)(sizeof(*ev) + ev->len);
+	*mask = ev->mask;
+	snprintf(name, len, "%s", ev->len ? ev->name : "");
+	return ev->wd;
+}
+
+static void expect(int in, int wd, uint32_t mask, const char *name, const char *what)
+{
+	uint32_t got_mask = 0;
+	char got_name[256] = "";
+	int got = next_event(in, &got_mask, got_name, sizeof(got_name));
+	CHECK(got == wd && (got_mask & mask) && strcmp(got_name, name) == 0,
+	      "%s: event of watch %d, mask %#x, name \"%s\"; expected watch %d, mask %#x, \"%s\"", what, got, got_mask,
+	      got_name, wd, mask, name);
+}
+
+static int carried(void)
+{
+	touch("file");
+	touch("gone");
+	touch("one");
+	char sub[4200];
+	path_of(sub, sizeof(sub), "sub");
+	SETUP(mkdir(sub, 0755) == 0, "mkdir sub");
+	int in = inotify_init1(IN_NONBLOCK);
+	SETUP(in >= 0, "inotify_init1");
+	int w_dir = watch(in, ".", IN_CREATE | IN_DELETE);
+	int w_file = watch(in, "file", IN_MODIFY);
+	int w_gone = watch(in, "gone", IN_MODIFY);
+	SETUP(inotify_rm_watch(in, w_gone) == 0, "inotify_rm_watch");
+	int w_sub = watch(in, "sub", IN_CREATE | IN_ONLYDIR);
+	int w_one = watch(in, "one", IN_ATTRIB | IN_ONESHOT);
+	SETUP(w_dir == 1 && w_file == 2 && w_sub == 4 && w_one == 5, "watch numbers");
+	int blocking = inotify_init1(IN_CLOEXEC);
+	SETUP(blocking >= 0 && dup2(blocking, 80) == 80, "second instance");
+	int w_moves = watch(blocking, ".", IN_MOVED_TO);
+	drain(in); /* the IN_IGNORED of the removed watch */
+
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	uint32_t mask;
+	char name[256];
+	CHECK(next_event(in, &mask, name, sizeof(name)) == -1 && errno == EAGAIN, "an event was queued after the restore");
+	touch("new");
+	expect(in, w_dir, IN_CREATE, "new", "create in DIR");
+	char path[4200];
+	path_of(path, sizeof(path), "file");
+	int fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1, "write file");
+	if (fd >= 0)
+		close(fd);
+	expect(in, w_file, IN_MODIFY, "", "modify file");
+	char inner[4300];
+	snprintf(inner, sizeof(inner), "%s/x", sub);
+	CHECK(mkdir(inner, 0755) == 0, "mkdir sub/x");
+	expect(in, w_sub, IN_CREATE, "x", "create in sub");
+	path_of(path, sizeof(path), "one");
+	CHECK(chmod(path, 0600) == 0 && chmod(path, 0644) == 0, "chmod one");
+	expect(in, w_one, IN_ATTRIB, "", "one-shot attribute change");
+	expect(in, w_one, IN_IGNORED, "", "one-shot watch ended");
+	CHECK(next_event(in, &mask, name, sizeof(name)) == -1, "a second one-shot event");
+	char from[4200];
+	path_of(from, sizeof(from), "new");
+	path_of(path, sizeof(path), "moved");
+	CHECK(rename(from, path) == 0, "rename");
+	expect(80, w_moves, IN_MOVED_TO, "moved", "move, on the blocking instance's dup");
+	return tp_finish();
+}
+
+static int refused(const char *mode)
+{
+	int in = inotify_init1(IN_NONBLOCK);
+	SETUP(in >= 0, "inotify_init1");
+	int held = -1;
+	if (strcmp(mode, "queued") == 0) {
+		watch(in, ".", IN_CREATE);
+		touch("made");
+	} else {
+		touch("x");
+		char path[4200];
+		path_of(path, sizeof(path), "x");
+		held = open(path, O_RDWR);
+		SETUP(held >= 0, "open x");
+		watch(in, "x", IN_MODIFY);
+		SETUP(unlink(path) == 0, "unlink x");
+	}
+	say("ready");
+	usr1_wait();
+	uint32_t mask;
+	char name[256];
+	if (held >= 0) {
+		CHECK(write(held, "y", 1) == 1, "write x");
+		CHECK(next_event(in, &mask, name, sizeof(name)) == 1 && (mask & IN_MODIFY), "the watch on x");
+	} else {
+		CHECK(next_event(in, &mask, name, sizeof(name)) == 1 && strcmp(name, "made") == 0, "the queued event");
+	}
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || !realpath(argv[2], dir) || chdir(dir) < 0) {
+		say("FAIL: usage: inotify carried|queued|unlinked DIR (an existing directory)");
+		return 2;
+	}
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (strcmp(argv[1], "queued") == 0 || strcmp(argv[1], "unlinked") == 0)
+		return refused(argv[1]);
+	say("FAIL: unknown mode %s", argv[1]);
+	return 2;
+}
