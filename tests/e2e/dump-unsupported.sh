@@ -2,7 +2,8 @@
 # State binmig cannot carry: a socket, a POSIX and a
 # flock() lock on a file (named in the message), an attached System V
 # shared memory segment, signal-driven I/O (O_ASYNC), a packet-mode pipe
-# holding packets, a pipe to another process as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
+# holding packets, a mapping of a deleted file, a pipe to another process
+# as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
 # socket naming the descriptor and "socket"), and leaves the process
 # running, not stopped, not traced, its work (a register-heavy loop checked
 # afterwards) undisturbed.
@@ -10,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
 
-for mode in socket posixlock flock sysvshm async packet; do
+for mode in socket posixlock flock sysvshm async packet delmap; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
 	pid=$E2E_PID
@@ -20,6 +21,9 @@ for mode in socket posixlock flock sysvshm async packet; do
 	e2e_expect_error 4 "dump of a process holding a $mode"
 	if [[ $mode == sysvshm ]]; then
 		grep -q "System V shared memory segment" "$BM_ERR" || e2e_fail "the message does not name the segment: $(cat "$BM_ERR")"
+	fi
+	if [[ $mode == delmap ]]; then
+		grep -q "maps the deleted file $E2E_TMP/delmap.file" "$BM_ERR" || e2e_fail "the message does not name the file: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == async ]]; then
 		grep -q "uses signal-driven I/O (O_ASYNC)" "$BM_ERR" || e2e_fail "the message does not name O_ASYNC: $(cat "$BM_ERR")"

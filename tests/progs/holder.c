@@ -12,6 +12,7 @@
  *            detached: IPC_RMID right away)
  *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
  *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
+ *   delmap   FILE written, mapped privately, then deleted
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent
@@ -20,6 +21,7 @@
  * it. */
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -62,8 +64,14 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "packet") == 0) {
 		SETUP(pipe2(fds, O_DIRECT) == 0 && write(fds[1], "one", 3) == 3 && write(fds[1], "two", 3) == 3,
 		      "packet pipe");
+	} else if (strcmp(mode, "delmap") == 0 && argc == 3) {
+		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0644);
+		SETUP(fd >= 0 && write(fd, "mapped and deleted", 18) == 18, "write FILE");
+		char *at = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
+		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet");
+		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
