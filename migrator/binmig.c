@@ -118,12 +118,15 @@ static void usage_dump(FILE *out)
 		"Carried: any number of threads, memory, regular files, directories, /dev/null,\n"
 		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
 		"whose ends are all inside the process (with their buffered bytes), eventfds,\n"
-		"signalfds, epoll instances with their registrations, unlinked files (their\n"
-		"contents), unlinked FIFOs, removed directories and a removed cwd, inotify\n"
-		"instances with their watches.\n"
+		"signalfds, epoll instances with their registrations, timerfds, unlinked files\n"
+		"(their contents), unlinked FIFOs, removed directories and a removed cwd, inotify\n"
+		"instances with their watches; alarm() and the interval timers, POSIX timers\n"
+		"(same ids).\n"
 		"Refused with exit status 4, leaving the process running: sockets, pipes to other\n"
-		"processes, terminals, other descriptors (timerfd, fanotify, ...) unless --fd\n"
-		"or --stdio applies; deleted mapped files, device memory.\n\n" EXIT_CODES_HELP);
+		"processes, terminals, other descriptors (fanotify, ...) unless --fd\n"
+		"or --stdio applies; deleted mapped files, device memory; a POSIX timer on another\n"
+		"process's CPU time, or on the CPU time of the thread that created it when there\n"
+		"are several.\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_restore(FILE *out)

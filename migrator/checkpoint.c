@@ -21,6 +21,7 @@
 #include "attrs.h"
 #include "fault.h"
 #include "log.h"
+#include "timers.h"
 #include "unlinked.h"
 
 #define PF_KTHREAD 0x00200000u
@@ -242,8 +243,7 @@ static void capture_code(pid_t tid, struct bm_thread *t)
 	t->code_len = len;
 }
 
-/* PTRACE_PEEKSIGINFO of one queue into a malloc'd array. */
-static int peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
+int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -344,7 +344,7 @@ static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t sc
 	memcpy(&t->clear_child_tid, out + 64, 8);
 
 	/* Thread-directed pending signals, without dequeuing them. */
-	return peek_pending(tid, false, &t->pending, &t->npending);
+	return bm_peek_pending(tid, false, &t->pending, &t->npending);
 }
 
 /* Handlers: rt_sigaction(sig, NULL, scratch + 32 * (sig - 1)) for every
@@ -371,7 +371,7 @@ static int collect_signals(struct bm_frozen *f, uint64_t scratch)
 			continue;
 		f->proc.sigactions[i] = (struct bm_sigaction){raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]};
 	}
-	return peek_pending(f->pid, true, &f->proc.shared_pending, &f->proc.nshared_pending);
+	return bm_peek_pending(f->pid, true, &f->proc.shared_pending, &f->proc.nshared_pending);
 }
 
 static int find_vdso(const struct bm_frozen *f, uint64_t *start, uint64_t *end)
@@ -524,7 +524,8 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 		if ((rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
 			return rc;
 	if ((rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
-	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0)
+	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0 ||
+	    (rc = bm_collect_timers(f)) < 0)
 		return rc;
 	return bm_collect_vmas(pid, f);
 }
@@ -537,12 +538,13 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	int rc = bm_freeze_check(pid, false, &stat, &status);
 	if (rc < 0)
 		return rc;
-	/* Descriptors are checked once before stopping, so that the common
-	 * refusal leaves the process entirely untouched, and again below. */
+	/* Descriptors and POSIX timers are checked once before stopping, so
+	 * that the common refusal leaves the process entirely untouched, and
+	 * again below. */
 	struct bm_process probe = {.pid = pid};
 	rc = bm_collect_fds(pid, &probe, policy, BM_FDS_PROBE);
 	bm_process_free(&probe);
-	if (rc < 0)
+	if (rc < 0 || (rc = bm_check_timers(pid)) < 0)
 		return rc;
 
 	/* Checked again once no thread can fork. */

@@ -52,6 +52,9 @@ int bm_release(struct bm_frozen *f, bool terminate);
 /* Parts of bm_freeze, one file each. */
 int bm_collect_vmas(pid_t pid, struct bm_frozen *f);
 int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st);
+/* The pending signals of one queue of a stopped thread (SHARED: its
+ * process's) without taking them, into a malloc'd array (PTRACE_PEEKSIGINFO). */
+int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n);
 /* Registers a thread must resume with: those of the stop, with the restart
  * decision of the stop analysis applied for a thread that resumes in a new
  * process (new_process) or in the original one. */

@@ -55,6 +55,7 @@ enum bm_fault_where {
 	X(COPY_PIPE, EIO, BM_FW_DUMP | BM_FW_SRC, "copying the bytes buffered in a pipe")                            \
 	X(READ_PAGEMAP, EIO, BM_FW_DUMP | BM_FW_SRC, "reading /proc/PID/pagemap")                                    \
 	X(READ_MEMORY, EFAULT, BM_FW_DUMP | BM_FW_SRC, "reading the process's memory")                              \
+	X(READ_TIMERS, EIO, BM_FW_DUMP | BM_FW_SRC, "reading the process's timers (/proc/PID/timers)")             \
 	/* the image on disk */                                                              \
 	X(WRITE_IMAGE, ENOSPC, BM_FW_DUMP | BM_FW_SRC_FILE, "writing the image file")                                     \
 	X(SYNC_IMAGE, EIO, BM_FW_DUMP, "syncing the image file (dump)")                                  \
@@ -84,6 +85,7 @@ enum bm_fault_where {
 	X(WRITE_MEMORY, EFAULT, BM_FW_RESTORE | BM_FW_DST, "writing the new process's memory")                         \
 	X(SET_MM, EINVAL, BM_FW_RESTORE | BM_FW_DST, "setting the new process's mm fields (PR_SET_MM_MAP)")             \
 	X(CREATE_THREAD, EAGAIN, BM_FW_RESTORE | BM_FW_DST, "creating a thread with its TID")                           \
+	X(SET_TIMERS, EINVAL, BM_FW_RESTORE | BM_FW_DST, "setting the new process's timers")                           \
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \

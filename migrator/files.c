@@ -21,6 +21,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
+#include "timers.h"
 #include "unlinked.h"
 
 /* Character devices that are the same everywhere and carry no state. */
@@ -120,6 +121,9 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_EVENTFD;
 		out->object_id = info.eventfd_count;
 		out->object_flags = (uint32_t)eventfd_semaphore(pid, fd);
+	} else if (strcmp(path, "anon_inode:[timerfd]") == 0 && info.has_timerfd) {
+		/* Its settings are read with the other timers (timers.c). */
+		out->kind = BM_FD_TIMERFD;
 	} else if (strcmp(path, "anon_inode:inotify") == 0) {
 		out->kind = BM_FD_INOTIFY; /* its watches are read once all descriptors are known */
 	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
@@ -536,6 +540,8 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
 			if (fd < 0)
 				fd = -errno;
+		} else if (d->kind == BM_FD_TIMERFD) {
+			fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
 		} else {
 			fd = reopen(d);
 		}

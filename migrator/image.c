@@ -35,7 +35,8 @@ static const uint8_t image_magic[8] = { 0x89, 'B', 'M', 'G', '\r', '\n', 0x1a, '
 
 enum page_encoding { ENCODING_RAW = 0, ENCODING_ZLIB = 1 };
 
-/* Sections before the first page run: PROCESS, VMAS, FDS, SIGNALS, THREAD. */
+/* Sections before the first page run, at least: PROCESS, VMAS, FDS, SIGNALS,
+ * THREAD (and TIMERS from version 3). */
 #define MODEL_SECTIONS_MIN 5u
 
 const char *bm_section_name(uint32_t type)
@@ -50,6 +51,7 @@ const char *bm_section_name(uint32_t type)
 	case BM_SEC_ZERO: return "ZERO";
 	case BM_SEC_END: return "END";
 	case BM_SEC_ATTRS: return "ATTRS";
+	case BM_SEC_TIMERS: return "TIMERS";
 	default: return "unknown";
 	}
 }
@@ -232,7 +234,7 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 		{ BM_SEC_SIGNALS, bm_encode_signals },
 	};
 	const size_t nmodel = sizeof model / sizeof model[0];
-	const size_t nsections = nmodel + p->nthreads + 1; /* and ATTRS */
+	const size_t nsections = nmodel + p->nthreads + 2; /* and ATTRS, TIMERS */
 	int32_t *tids = calloc(p->nthreads ? p->nthreads : 1, sizeof *tids);
 	if (!tids)
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
@@ -243,7 +245,10 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 	int rc = 0;
 	bm_wbuf_init(&b);
 	for (size_t i = 0; i < nsections && rc == 0; i++) {
-		uint32_t type = i < nmodel ? model[i].type : i + 1 < nsections ? BM_SEC_THREAD : BM_SEC_ATTRS;
+		uint32_t type = i < nmodel ? model[i].type
+				: i < nmodel + p->nthreads ? BM_SEC_THREAD
+				: i + 2 == nsections ? BM_SEC_ATTRS
+						     : BM_SEC_TIMERS;
 		size_t header_at = b.len;
 		uint8_t zero_header[SECTION_HEADER_SIZE] = { 0 };
 		bm_put_bytes(&b, zero_header, sizeof zero_header);
@@ -251,8 +256,10 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 			rc = model[i].encode(&b, p, why, sizeof why);
 		else if (type == BM_SEC_THREAD)
 			rc = bm_encode_thread(&b, p, (uint32_t)(i - nmodel), why, sizeof why);
-		else
+		else if (type == BM_SEC_ATTRS)
 			rc = bm_encode_attrs(&b, &p->attrs, tids, p->nthreads, why, sizeof why);
+		else
+			rc = bm_encode_timers(&b, p, why, sizeof why);
 		size_t len = b.len - header_at - SECTION_HEADER_SIZE;
 		if (rc == -ENOMEM) {
 			bm_error(BM_EXIT_FAILURE, "out of memory encoding image section %s", bm_section_name(type));
@@ -553,7 +560,7 @@ static int read_section(struct bm_image_reader *r, struct section *s)
 	uint32_t flags = bm_load_le32(h + 4);
 	s->length = bm_load_le32(h + 8);
 	uint32_t payload_crc = bm_load_le32(h + 12);
-	if (s->type < BM_SEC_PROCESS || s->type > BM_SEC_ATTRS)
+	if (s->type < BM_SEC_PROCESS || s->type > BM_SEC_LAST)
 		return section_error(s, s->offset, "unknown section type %u", s->type);
 	if (flags)
 		return section_error(s, s->offset + 4, "unknown section flags %#x", flags);
@@ -685,8 +692,12 @@ int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p)
 		rc = decode_section(r, p, model[i].type, model[i].decode, 0);
 	for (uint32_t i = 0; i < p->nthreads && rc == 0; i++)
 		rc = decode_section(r, p, BM_SEC_THREAD, NULL, i);
+	/* Before version 3 neither attributes nor timers were carried: the
+	 * process had none that binmig knew of. */
 	if (rc == 0 && r->version >= 3)
 		rc = decode_section(r, p, BM_SEC_ATTRS, NULL, 0);
+	if (rc == 0 && r->version >= 3)
+		rc = decode_section(r, p, BM_SEC_TIMERS, bm_decode_timers, 0);
 	if (rc < 0)
 		bm_process_free(p);
 	return rc;
@@ -819,7 +830,7 @@ int bm_image_next_pages(struct bm_image_reader *r, struct bm_page_run *run)
 	case BM_SEC_PAGES: return accept_pages(r, &s, run);
 	case BM_SEC_ZERO: return accept_zero(r, &s, run);
 	case BM_SEC_END: return accept_end(r, &s);
-	default: return section_error(&s, s.offset, "only PAGES, ZERO or END may follow the THREAD sections");
+	default: return section_error(&s, s.offset, "only PAGES, ZERO or END may follow the process sections");
 	}
 }
 

@@ -12,8 +12,9 @@
 
 #include "state.h"
 
-/* Written: 2.  Read: 1 (an image of version 2 in which no descriptor was
- * replaced by a policy, without the fields that say so) and 2. */
+/* Written: 3.  Read: 1 (an image of version 2 in which no descriptor was
+ * replaced by a policy, without the fields that say so), 2 (an image of
+ * version 3 without attributes, timers or timerfds) and 3. */
 #define BM_IMAGE_VERSION 3
 #define BM_IMAGE_VERSION_OLDEST 1
 /* Largest run of pages in one PAGES section (and so the reader's buffer). */
@@ -29,7 +30,9 @@ enum bm_section_type {
 	BM_SEC_ZERO = 7,    /* a run of consecutive present pages that are all zero (no contents) */
 	BM_SEC_END = 8,     /* totals: sections and pages written, so truncation is detected */
 	BM_SEC_ATTRS = 9,   /* version 3: process and thread attributes (attrs.h), after the threads */
+	BM_SEC_TIMERS = 10, /* version 3: interval timers, POSIX timers, timerfds, after ATTRS */
 };
+#define BM_SEC_LAST BM_SEC_TIMERS
 
 /* Where encoded bytes go.  Must write everything or return a negative
  * errno.  The file/socket sink is bm_fd_sink; the transport supplies its
@@ -73,7 +76,8 @@ struct bm_image_writer {
  * compression (the default everywhere); a run that does not shrink is
  * stored raw. */
 int bm_image_writer_init(struct bm_image_writer *w, struct bm_sink sink, int zlib_level);
-/* PROCESS, VMAS, FDS, SIGNALS and one THREAD per thread, in that order. */
+/* PROCESS, VMAS, FDS, SIGNALS, one THREAD per thread and TIMERS, in that
+ * order. */
 int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p);
 /* Page runs: any number, in any address order, after the process sections.
  * npages <= BM_IMAGE_MAX_RUN_PAGES. */

@@ -5,6 +5,8 @@
 #include "image_model.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,8 +107,8 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 /* Kinds a descriptor has when no policy replaced it. */
 static bool carried_kind(uint32_t kind)
 {
-	return (kind >= BM_FD_REGULAR && kind <= BM_FD_FIFO) || kind == BM_FD_SIGNALFD || kind == BM_FD_EPOLL ||
-	       BM_FD_IS_UNLINKED(kind) || kind == BM_FD_INOTIFY;
+	return (kind >= BM_FD_REGULAR && kind <= BM_FD_FIFO) || kind == BM_FD_TIMERFD || kind == BM_FD_SIGNALFD ||
+	       kind == BM_FD_EPOLL || BM_FD_IS_UNLINKED(kind) || kind == BM_FD_INOTIFY;
 }
 
 /* The most bytes of data a descriptor of KIND carries (0: none). */
@@ -164,7 +166,7 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "negative descriptor number %d", f->fd);
 	if (index > 0 && f->fd <= fds[index - 1].fd)
 		return bm_why(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
-	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_KIND_MAX || (f->kind > BM_FD_BROKEN_SOCKET && f->kind < BM_FD_SIGNALFD))
+	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_KIND_MAX || (f->kind > BM_FD_BROKEN_SOCKET && f->kind < BM_FD_TIMERFD))
 		return bm_why(why, n, "kind %u is not a known descriptor kind", f->kind);
 	if (!check_replacement(f, why, n))
 		return false;
@@ -558,8 +560,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
-		/* Version 3 brought signalfds, epoll instances and unlinked objects. */
-		if (!bm_rcur_failed(c) && f->kind >= BM_FD_SIGNALFD && c->version < 3)
+		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,
+		 * epoll instances and unlinked objects. */
+		if (!bm_rcur_failed(c) && f->kind >= BM_FD_TIMERFD && c->version < 3)
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): kind %u in an image of version %u", i, f->fd,
 					f->kind, c->version);
 	}

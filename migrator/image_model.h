@@ -1,5 +1,5 @@
 /* Payloads of the image sections that carry the process model (PROCESS,
- * VMAS, FDS, SIGNALS, THREAD): encoding, decoding and the rules both
+ * VMAS, FDS, SIGNALS, THREAD, TIMERS): encoding, decoding and the rules both
  * directions enforce.  Internal to image.c; the layouts are documented in
  * docs/image-format.md. */
 #ifndef BINMIG_IMAGE_MODEL_H
@@ -26,6 +26,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 int bm_encode_signals(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);
 int bm_encode_thread(struct bm_wbuf *b, const struct bm_process *p, uint32_t index, char *why,
 		     size_t why_size);
+int bm_encode_timers(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);
 
 /* Decoders read one whole payload into P and check it; a problem is
  * recorded in the cursor (bm_rcur_failed).  What they allocate belongs to
@@ -37,5 +38,7 @@ void bm_decode_vmas(struct bm_rcur *c, struct bm_process *p);
 void bm_decode_fds(struct bm_rcur *c, struct bm_process *p);
 void bm_decode_signals(struct bm_rcur *c, struct bm_process *p);
 void bm_decode_thread(struct bm_rcur *c, struct bm_process *p, uint32_t index);
+/* TIMERS after the THREADs: checked against the descriptors and threads. */
+void bm_decode_timers(struct bm_rcur *c, struct bm_process *p);
 
 #endif

@@ -57,6 +57,7 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
+	case BM_FD_TIMERFD: return "timerfd";
 	default: return "?";
 	}
 }
@@ -130,6 +131,74 @@ static void print_process(FILE *out, const struct bm_process *p)
 	fprintf(out, "  %u process-wide pending signal(s)\n", p->nshared_pending);
 }
 
+static const char *clock_name(int32_t clockid)
+{
+	static const char *const names[] = {"REALTIME", "MONOTONIC", "PROCESS_CPUTIME", "THREAD_CPUTIME", "MONOTONIC_RAW",
+					    "REALTIME_COARSE", "MONOTONIC_COARSE", "BOOTTIME", "REALTIME_ALARM",
+					    "BOOTTIME_ALARM", "SGI_CYCLE", "TAI"};
+	if (clockid >= 0 && clockid < (int32_t)(sizeof names / sizeof *names))
+		return names[clockid];
+	return clockid < 0 ? (clockid & 4 ? "a thread's CPU time" : "a process's CPU time") : "?";
+}
+
+/* "1.500000000 s left, every 0.250000000 s" or "disarmed". */
+static void print_times(FILE *out, uint64_t value, uint64_t interval)
+{
+	if (!value) {
+		fprintf(out, "disarmed");
+		return;
+	}
+	fprintf(out, "%llu.%09llu s left", (unsigned long long)(value / 1000000000), (unsigned long long)(value % 1000000000));
+	if (interval)
+		fprintf(out, ", every %llu.%09llu s", (unsigned long long)(interval / 1000000000),
+			(unsigned long long)(interval % 1000000000));
+}
+
+static void print_timers(FILE *out, const struct bm_timers *tm)
+{
+	static const char *const itimer_names[BM_NITIMERS] = {"ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF"};
+	static const char *const how[] = {"signal", "none", "thread"};
+	if (!tm->realtime_ns) {
+		fprintf(out, "\ntimers: not in this image (version 2 or earlier)\n");
+		return;
+	}
+	fprintf(out, "\ntimers, read at CLOCK_REALTIME %lld.%09lld%s:\n", (long long)(tm->realtime_ns / 1000000000),
+		(long long)(tm->realtime_ns % 1000000000), tm->restore_ids ? " (PR_TIMER_CREATE_RESTORE_IDS on)" : "");
+	for (int w = 0; w < BM_NITIMERS; w++)
+		if (tm->itimers[w].value_ns) {
+			fprintf(out, "  %-14s ", itimer_names[w]);
+			print_times(out, tm->itimers[w].value_ns, tm->itimers[w].interval_ns);
+			fputc('\n', out);
+		}
+	for (uint32_t i = 0; i < tm->nposix; i++) {
+		const struct bm_posix_timer *t = &tm->posix[i];
+		fprintf(out, "  POSIX timer %d: clock %s (%d), notify %s", t->id, clock_name(t->clockid), t->clockid,
+			how[(t->notify & 3) < 3 ? t->notify & 3 : 0]);
+		if (t->notify & 4)
+			fprintf(out, " %d to thread %d", t->signo, t->tid);
+		else if (t->notify != SIGEV_NONE)
+			fprintf(out, " %d to the process", t->signo);
+		fprintf(out, ", value 0x%llx, ", (unsigned long long)t->sigval);
+		if (t->pending)
+			fprintf(out, "signal pending (%u), ", t->pending);
+		if (t->overrun)
+			fprintf(out, "last signal counted %d overruns, ", t->overrun);
+		print_times(out, t->value_ns, t->interval_ns);
+		fputc('\n', out);
+	}
+	for (uint32_t i = 0; i < tm->ntimerfds; i++) {
+		const struct bm_timerfd *t = &tm->timerfds[i];
+		fprintf(out, "  timerfd fd %d: clock %s%s%s, %llu unread, ", t->fd, clock_name(t->clockid),
+			t->settime_flags & 1 ? ", absolute" : "", t->settime_flags & 2 ? ", cancel on set" : "",
+			(unsigned long long)t->ticks);
+		print_times(out, t->value_ns, t->interval_ns);
+		fputc('\n', out);
+	}
+	if (!tm->itimers[0].value_ns && !tm->itimers[1].value_ns && !tm->itimers[2].value_ns && !tm->nposix &&
+	    !tm->ntimerfds)
+		fprintf(out, "  none\n");
+}
+
 static void print_thread(FILE *out, const struct bm_thread *t)
 {
 	const struct user_regs_struct *r = &t->regs;
@@ -173,6 +242,7 @@ int bm_inspect(FILE *out, struct bm_image_reader *r)
 	print_process(out, &p);
 	for (uint32_t i = 0; i < p.nthreads; i++)
 		print_thread(out, &p.threads[i]);
+	print_timers(out, &p.timers);
 	/* Walk the page runs so that every CRC is checked. */
 	struct bm_page_run run;
 	uint64_t runs = 0;

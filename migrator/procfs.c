@@ -156,6 +156,28 @@ static int parse_value_pid(const char *value, pid_t *v)
 	return 0;
 }
 
+/* A decimal int32 with an optional '-' (clock ids and signal numbers can be
+ * negative); advances *p past it. */
+static int parse_i32(const char **p, int32_t *v)
+{
+	const char *s = *p;
+	bool negative = *s == '-';
+	uint64_t x;
+	if (negative)
+		s++;
+	if (parse_u64(&s, 10, &x) < 0 || x > (negative ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
+		return -EINVAL;
+	*v = negative ? (int32_t)(-(int64_t)x) : (int32_t)x;
+	*p = s;
+	return 0;
+}
+
+static int parse_value_i32(const char *value, int32_t *v)
+{
+	const char *p = skip_blanks(value);
+	return parse_i32(&p, v) < 0 || !rest_is_blank(p) ? -EINVAL : 0;
+}
+
 /* /proc/PID/NAME, whole. */
 static int read_proc_text(pid_t pid, const char *name, char **text)
 {
@@ -685,12 +707,57 @@ int bm_read_limits(pid_t pid, uint64_t (*lim)[2], int n)
 
 /* ---- fdinfo ---- */
 
-enum fdinfo_field { FI_POS = 1, FI_FLAGS = 2, FI_MNT_ID = 4, FI_INO = 8, FI_REQUIRED = 15 };
+enum fdinfo_field {
+	FI_POS = 1, FI_FLAGS = 2, FI_MNT_ID = 4, FI_INO = 8, FI_REQUIRED = 15,
+	FI_TFD_CLOCK = 16, FI_TFD_TICKS = 32, FI_TFD_FLAGS = 64, FI_TFD_VALUE = 128, FI_TFD_INTERVAL = 256,
+	FI_TFD_ALL = 496,
+};
 
 struct fdinfo_ctx {
 	struct bm_fdinfo *f;
 	unsigned seen;
 };
+
+/* "(SECONDS, NANOSECONDS)" as timerfd's fdinfo writes a timespec, in ns. */
+static int parse_value_timespec(const char *value, uint64_t *ns)
+{
+	const char *p = skip_blanks(value);
+	uint64_t sec, nsec;
+	if (*p++ != '(' || parse_u64(&p, 10, &sec) < 0 || *p++ != ',')
+		return -EINVAL;
+	p = skip_blanks(p);
+	if (parse_u64(&p, 10, &nsec) < 0 || *p++ != ')' || !rest_is_blank(p) || nsec >= 1000000000 ||
+	    sec > (UINT64_MAX - nsec) / 1000000000)
+		return -EINVAL;
+	*ns = sec * 1000000000 + nsec;
+	return 0;
+}
+
+static int timerfd_line(const char *key, size_t key_len, const char *value, struct fdinfo_ctx *ctx)
+{
+	struct bm_fdinfo *f = ctx->f;
+	if (key_is(key, key_len, "clockid")) {
+		ctx->seen |= FI_TFD_CLOCK;
+		return parse_value_i32(value, &f->tfd_clockid);
+	}
+	if (key_is(key, key_len, "ticks")) {
+		ctx->seen |= FI_TFD_TICKS;
+		return parse_value_u64(value, 10, &f->tfd_ticks);
+	}
+	if (key_is(key, key_len, "settime flags")) {
+		ctx->seen |= FI_TFD_FLAGS;
+		return parse_value_u32(value, 8, &f->tfd_settime_flags);
+	}
+	if (key_is(key, key_len, "it_value")) {
+		ctx->seen |= FI_TFD_VALUE;
+		return parse_value_timespec(value, &f->tfd_value_ns);
+	}
+	if (key_is(key, key_len, "it_interval")) {
+		ctx->seen |= FI_TFD_INTERVAL;
+		return parse_value_timespec(value, &f->tfd_interval_ns);
+	}
+	return 0;
+}
 
 static int fdinfo_line(const char *key, size_t key_len, const char *value, void *opaque)
 {
@@ -728,7 +795,7 @@ static int fdinfo_line(const char *key, size_t key_len, const char *value, void 
 		}
 		return 0;
 	}
-	return 0;
+	return timerfd_line(key, key_len, value, ctx);
 }
 
 /* Other file types add lines of their own ("tfd:", "inotify wd:"); they
@@ -740,7 +807,10 @@ int bm_parse_fdinfo(const char *text, struct bm_fdinfo *f)
 	int r = for_each_key_value(text, false, fdinfo_line, &ctx);
 	if (r < 0)
 		return r;
-	return (ctx.seen & FI_REQUIRED) == FI_REQUIRED ? 0 : -EINVAL;
+	/* A timerfd's lines come together; some without the others is a cut file. */
+	unsigned tfd = ctx.seen & FI_TFD_ALL;
+	f->has_timerfd = tfd == FI_TFD_ALL;
+	return (ctx.seen & FI_REQUIRED) == FI_REQUIRED && (tfd == 0 || tfd == FI_TFD_ALL) ? 0 : -EINVAL;
 }
 
 int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f)
@@ -751,6 +821,95 @@ int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f)
 	int r = read_proc_text(pid, name, &text);
 	if (r == 0) {
 		r = bm_parse_fdinfo(text, f);
+		free(text);
+	}
+	return r;
+}
+
+/* ---- POSIX timers ---- */
+
+/* The value of LINE if it is "KEY: VALUE\n" (NULL otherwise); *next is the
+ * line after it.  Each of the four lines of a timer must end in a newline,
+ * so that a file cut short anywhere inside a timer is refused. */
+static const char *timer_line(const char *line, const char *key, const char **next)
+{
+	size_t klen = strlen(key);
+	const char *eol = strchrnul(line, '\n');
+	if (*eol != '\n' || strncmp(line, key, klen) != 0 || line[klen] != ':' || line[klen + 1] != ' ')
+		return NULL;
+	*next = eol + 1;
+	return line + klen + 2;
+}
+
+static int parse_timer(const char **line, struct bm_proc_timer *t)
+{
+	static const char *const how[] = { "signal/", "none/", "thread/" };
+	const char *next, *v;
+	if (!(v = timer_line(*line, "ID", &next)) || parse_i32(&v, &t->id) < 0 || t->id < 0 || *v != '\n')
+		return -EINVAL;
+	if (!(v = timer_line(next, "signal", &next)) || parse_i32(&v, &t->signo) < 0 || *v++ != '/' ||
+	    parse_u64(&v, 16, &t->sigval) < 0 || *v != '\n')
+		return -EINVAL;
+	if (!(v = timer_line(next, "notify", &next)))
+		return -EINVAL;
+	size_t i;
+	for (i = 0; i < sizeof how / sizeof how[0] && strncmp(v, how[i], strlen(how[i])) != 0; i++)
+		;
+	if (i == sizeof how / sizeof how[0])
+		return -EINVAL;
+	v += strlen(how[i]);
+	t->notify = (uint32_t)i;
+	if (strncmp(v, "tid.", 4) == 0)
+		t->notify |= 4; /* SIGEV_THREAD_ID */
+	else if (strncmp(v, "pid.", 4) != 0)
+		return -EINVAL;
+	v += 4;
+	if (parse_pid(&v, &t->target) < 0 || *v != '\n')
+		return -EINVAL;
+	if (!(v = timer_line(next, "ClockID", &next)) || parse_i32(&v, &t->clockid) < 0 || *v != '\n')
+		return -EINVAL;
+	*line = next;
+	return 0;
+}
+
+int bm_parse_timers(const char *text, struct bm_proc_timer **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	for (const char *line = text; *line;) {
+		struct bm_proc_timer t;
+		if (parse_timer(&line, &t) < 0) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -EINVAL;
+		}
+		if (*n == cap) {
+			size_t grown_cap = cap ? 2 * cap : 8;
+			struct bm_proc_timer *grown = realloc(*out, grown_cap * sizeof *grown);
+			if (!grown) {
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return -ENOMEM;
+			}
+			*out = grown;
+			cap = grown_cap;
+		}
+		(*out)[(*n)++] = t;
+	}
+	return 0;
+}
+
+int bm_read_timers(pid_t pid, struct bm_proc_timer **out, size_t *n)
+{
+	char *text;
+	*out = NULL;
+	*n = 0;
+	int r = read_proc_text(pid, "timers", &text);
+	if (r == 0) {
+		r = bm_parse_timers(text, out, n);
 		free(text);
 	}
 	return r;

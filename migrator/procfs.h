@@ -95,9 +95,30 @@ struct bm_fdinfo {
 	uint64_t eventfd_count;
 	uint32_t locks;          /* "lock:" lines: locks held through this descriptor */
 	char lock[80];           /* the first one's text ("POSIX  ADVISORY  WRITE ...") */
+	bool has_timerfd;        /* all five timerfd lines present (a line of them alone is -EINVAL) */
+	int32_t tfd_clockid;     /* "clockid:" */
+	uint64_t tfd_ticks;      /* "ticks:", expirations not read yet */
+	uint32_t tfd_settime_flags; /* octal "settime flags:" */
+	uint64_t tfd_value_ns;   /* "it_value: (S, NS)", the time left */
+	uint64_t tfd_interval_ns; /* "it_interval: (S, NS)" */
 };
 int bm_parse_fdinfo(const char *text, struct bm_fdinfo *f);
 int bm_read_fdinfo(pid_t pid, int fd, struct bm_fdinfo *f);
+
+/* One POSIX timer of /proc/PID/timers (four lines: "ID:", "signal:
+ * SIGNO/SIGVAL" with SIGVAL in hex, "notify: HOW/pid.N" or ".../tid.N",
+ * "ClockID:"). */
+struct bm_proc_timer {
+	int32_t id;              /* >= 0 */
+	int32_t signo;           /* as given to timer_create (not checked by the kernel for SIGEV_NONE) */
+	uint64_t sigval;
+	uint32_t notify;         /* "signal" 0 (SIGEV_SIGNAL), "none" 1, "thread" 2, plus 4 (SIGEV_THREAD_ID) for "tid" */
+	pid_t target;            /* the process (pid) or thread (tid) it signals, as this PID namespace sees it */
+	int32_t clockid;
+};
+/* The timers in the order of the file (malloc'd; NULL when there are none). */
+int bm_parse_timers(const char *text, struct bm_proc_timer **out, size_t *n);
+int bm_read_timers(pid_t pid, struct bm_proc_timer **out, size_t *n);
 
 /* Sorted lists of open descriptors and of thread ids (malloc'd). */
 int bm_list_fds(pid_t pid, int **fds, size_t *n);

@@ -34,6 +34,7 @@
 #include "memory.h"
 #include "procfs.h"
 #include "ptrace_ctl.h"
+#include "timers.h"
 #include "unlinked.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
@@ -902,6 +903,10 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 	c->all[0] = &c->tr;
 	for (uint32_t i = 0; i < c->nothers; i++)
 		c->all[i + 1] = &c->others[i];
+	/* Timers once their threads exist, with binmig's credentials (the alarm
+	 * clocks need CAP_WAKE_ALARM). */
+	if ((rc = bm_restore_timers(c->all, c->nothers + 1, c->scratch, &c->proc)) < 0)
+		return rc;
 	/* Attributes that need privilege, then the credentials: creating
 	 * threads with chosen TIDs needs privilege too. */
 	if ((rc = set_rlimits(c)) < 0 ||

@@ -38,6 +38,8 @@ void bm_process_free(struct bm_process *p)
 	free(p->threads);
 	free(p->shared_pending);
 	free(p->attrs.threads);
+	free(p->timers.posix);
+	free(p->timers.timerfds);
 	free(p->cwd);
 	free(p->root);
 	free(p->mm.exe_path);

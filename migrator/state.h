@@ -92,6 +92,7 @@ enum bm_fd_kind {
 	BM_FD_BROKEN_PIPE = 8,   /* --fd N=broken: a pipe end (O_RDONLY read, O_WRONLY write) whose other end is closed */
 	BM_FD_BROKEN_SOCKET = 9, /* --fd N=broken: an AF_UNIX socket pair end whose peer is closed; object_flags
 				    is its type (SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET) */
+	BM_FD_TIMERFD = 10,  /* timerfd: its clock and settings are in bm_process.timers (image version 3) */
 	/* Carried again (fd_watch.h): */
 	BM_FD_SIGNALFD = 11, /* signalfd: object_id is its signal mask (bit N-1 for signal N) */
 	BM_FD_EPOLL = 12,    /* epoll instance: object_id is its inode; data holds its registrations */
@@ -211,6 +212,51 @@ struct bm_thread {
 	uint8_t code[BM_CODE_WINDOW];
 };
 
+/* Timers (timers.h).  Times are in nanoseconds, read at dump at
+ * bm_timers.realtime_ns; restore counts what passed since as time that
+ * passed for the clocks that run while a process is frozen. */
+enum bm_itimer_which { BM_ITIMER_REAL = 0, BM_ITIMER_VIRTUAL = 1, BM_ITIMER_PROF = 2 };
+#define BM_NITIMERS 3
+
+struct bm_itimer {
+	uint64_t value_ns;             /* until the next expiry not yet signalled; 0 = disarmed */
+	uint64_t interval_ns;          /* 0 = one-shot */
+};
+
+struct bm_posix_timer {
+	int32_t id;                    /* the kernel's timer id, which the process holds as timer_t */
+	int32_t clockid;               /* as timer_create got it (CPU clocks encoded with a PID/TID or 0) */
+	uint32_t notify;               /* sigev_notify as the kernel has it: SIGEV_SIGNAL, SIGEV_NONE,
+					  SIGEV_THREAD, SIGEV_SIGNAL|SIGEV_THREAD_ID */
+	int32_t signo;
+	int32_t tid;                   /* SIGEV_THREAD_ID: the thread it signals; else 0 */
+	uint64_t sigval;               /* sigev_value */
+	uint64_t value_ns;             /* timer_gettime: until the next expiry; 0 = disarmed */
+	uint64_t interval_ns;
+	uint32_t pending;              /* 0, or, when its signal was queued and not yet delivered, its place
+					  (1, 2, ...) among such timers in the order their signals were queued */
+	int32_t overrun;               /* timer_getoverrun: the overruns counted in its last signal taken */
+};
+
+struct bm_timerfd {
+	int32_t fd;                    /* a BM_FD_TIMERFD descriptor that shares with no lower one */
+	int32_t clockid;
+	uint32_t settime_flags;        /* TFD_TIMER_ABSTIME 1, TFD_TIMER_CANCEL_ON_SET 2 */
+	uint64_t value_ns;             /* until the next expiry; 0 = disarmed */
+	uint64_t interval_ns;
+	uint64_t ticks;                /* expirations not read yet */
+};
+
+struct bm_timers {
+	int64_t realtime_ns;           /* CLOCK_REALTIME once the timers had been read; 0 if not read */
+	uint32_t restore_ids;          /* prctl(PR_TIMER_CREATE_RESTORE_IDS) mode, 0 or 1 */
+	struct bm_itimer itimers[BM_NITIMERS];
+	struct bm_posix_timer *posix;  /* ascending ids, malloc'd */
+	uint32_t nposix;
+	struct bm_timerfd *timerfds;   /* ascending descriptors, malloc'd */
+	uint32_t ntimerfds;
+};
+
 /* prctl(PR_SET_MM_MAP) fields and the exe link. */
 struct bm_mm {
 	uint64_t start_code, end_code;
@@ -289,6 +335,7 @@ struct bm_process {
 	struct bm_thread *threads;     /* threads[0] is the thread group leader, malloc'd */
 	uint32_t nthreads;
 	struct bm_attrs attrs;
+	struct bm_timers timers;
 };
 
 /* Frees everything the process model owns and zeroes it. */

@@ -65,6 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t nlines;
 		if (bm_parse_inotify_watches(text, &lines, &nlines) == 0)
 			free(lines);
+		struct bm_proc_timer *timers;
+		size_t ntimers;
+		if (bm_parse_timers(text, &timers, &ntimers) == 0)
+			free(timers);
 	}
 	free(entries);
 	free(text);

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -359,6 +361,9 @@ static void make_process(struct bm_process *p, bool full)
 		assert_non_null(p->fds[p->nfds - 1].data);
 		memcpy(p->fds[p->nfds - 1].data, watches, sizeof watches);
 		p->fds[p->nfds - 1].data_len = sizeof watches;
+		/* Two descriptors of one timerfd (TIMERS holds its settings once). */
+		add_fd(p, 14, BM_FD_TIMERFD, O_RDWR | O_NONBLOCK, 0, -1, "anon_inode:[timerfd]");
+		add_fd(p, 15, BM_FD_TIMERFD, O_RDWR | O_NONBLOCK, 0, 14, "anon_inode:[timerfd]");
 		/* Descriptors a policy replaced (--fd, --stdio), one per action. */
 		add_replaced(p, 251, BM_FD_DEVICE, O_WRONLY | O_CLOEXEC, "/dev/null", BM_FD_TO_NULL, BM_ORIGIN_PIPE,
 			     "pipe:[5678]");
@@ -390,6 +395,51 @@ static void make_process(struct bm_process *p, bool full)
 	make_thread(&p->threads[0], 4242, full ? 2696 : 64, full ? 1 : 0, full ? BM_CODE_WINDOW : 8);
 	if (full)
 		make_thread(&p->threads[1], 4243, 1088, 3, 40);
+
+	p->timers.realtime_ns = 1700000000123456789ll;
+	if (!full)
+		return;
+	struct bm_timers *tm = &p->timers;
+	tm->restore_ids = 1;
+	tm->itimers[BM_ITIMER_REAL] = (struct bm_itimer){ 1500000000, 250000000 };
+	tm->itimers[BM_ITIMER_PROF] = (struct bm_itimer){ 2000000, 0 };
+	static const struct bm_posix_timer posix[] = {
+		/* id, clock, notify, signo, tid, sigval, value, interval, pending, overrun */
+		{ 0, CLOCK_MONOTONIC, SIGEV_SIGNAL, 34, 0, 0x1234abcd, 500000000, 1000000000, 1, 4 },
+		{ 3, CLOCK_BOOTTIME, SIGEV_SIGNAL | 4, 32, 4243, 0x560f6e5ef460, 0, 0, 2 },
+		{ 7, CLOCK_REALTIME, SIGEV_NONE, -5, 0, 0xffffffff, 7000000000, 0, 0 },
+		{ 9, -6 /* this process's CPU time */, SIGEV_SIGNAL, 12, 0, 9, 3000000, 3000000, 0 },
+	};
+	tm->nposix = sizeof posix / sizeof posix[0];
+	tm->posix = malloc(sizeof posix);
+	assert_non_null(tm->posix);
+	memcpy(tm->posix, posix, sizeof posix);
+	tm->ntimerfds = 1;
+	tm->timerfds = calloc(1, sizeof *tm->timerfds);
+	assert_non_null(tm->timerfds);
+	tm->timerfds[0] = (struct bm_timerfd){ 14, CLOCK_MONOTONIC, TFD_TIMER_ABSTIME, 250000000, 1000000000, 3 };
+}
+
+/* The process without what version 2 cannot hold: timers and the
+ * descriptor kinds of version 3 (timerfds, signalfds, epoll instances,
+ * unlinked objects). */
+static void strip_timers(struct bm_process *q)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < q->nfds; i++) {
+		if (q->fds[i].kind >= BM_FD_TIMERFD) { /* the kinds version 3 brought */
+			free(q->fds[i].path);
+			free(q->fds[i].data);
+			continue;
+		}
+		q->fds[kept++] = q->fds[i];
+	}
+	q->nfds = kept;
+	free(q->timers.posix);
+	free(q->timers.timerfds);
+	int64_t read_at = q->timers.realtime_ns; /* the writer wants one */
+	memset(&q->timers, 0, sizeof q->timers);
+	q->timers.realtime_ns = read_at;
 }
 
 static void assert_file_id_equal(const struct bm_file_id *a, const struct bm_file_id *b)
@@ -508,6 +558,16 @@ static void assert_process_equal(const struct bm_process *a, const struct bm_pro
 		assert_int_equal(ta->code_len, tb->code_len);
 		assert_memory_equal(ta->code, tb->code, ta->code_len);
 	}
+	const struct bm_timers *xa = &a->timers, *xb = &b->timers;
+	assert_true(xa->realtime_ns == xb->realtime_ns);
+	assert_int_equal(xa->restore_ids, xb->restore_ids);
+	assert_memory_equal(xa->itimers, xb->itimers, sizeof xa->itimers);
+	assert_int_equal(xa->nposix, xb->nposix);
+	if (xa->nposix)
+		assert_memory_equal(xa->posix, xb->posix, xa->nposix * sizeof *xa->posix);
+	assert_int_equal(xa->ntimerfds, xb->ntimerfds);
+	if (xa->ntimerfds)
+		assert_memory_equal(xa->timerfds, xb->timerfds, xa->ntimerfds * sizeof *xa->timerfds);
 }
 
 /* ---- writing and reading whole images ---- */
@@ -644,15 +704,16 @@ static void check_round_trip(const struct bm_wbuf *img, const struct bm_process 
 	assert_memory_equal(&r.count, written, sizeof r.count);
 
 	/* Sections in order, back to back, with the PAGES encodings expected. */
-	int expect_n = 4 + (int)p->nthreads + 1 + (int)nruns + 1;
+	int expect_n = 4 + (int)p->nthreads + 2 + (int)nruns + 1;
 	assert_int_equal(seen.n, expect_n);
 	static const uint32_t head[] = { BM_SEC_PROCESS, BM_SEC_VMAS, BM_SEC_FDS, BM_SEC_SIGNALS };
 	uint64_t offset = 20;
 	for (int i = 0; i < seen.n; i++) {
-		int first_run = 4 + (int)p->nthreads + 1;
+		int first_run = 4 + (int)p->nthreads + 2;
 		uint32_t type = i < 4				   ? head[i]
 				: i < 4 + (int)p->nthreads	   ? BM_SEC_THREAD
-				: i < first_run			   ? BM_SEC_ATTRS
+				: i < first_run - 1		   ? BM_SEC_ATTRS
+				: i < first_run			   ? BM_SEC_TIMERS
 				: i < expect_n - 1		   ? (runs[i - first_run].zero ? BM_SEC_ZERO : BM_SEC_PAGES)
 								   : BM_SEC_END;
 		assert_int_equal(seen.s[i].type, type);
@@ -703,7 +764,7 @@ static void test_round_trip_raw(void **state)
 	assert_true(c.pages_zero == 5 + BM_IMAGE_MAX_RUN_PAGES);
 	assert_true(c.page_bytes_raw == c.pages_stored * PAGE);
 	assert_true(c.page_bytes_encoded == c.page_bytes_raw);
-	assert_true(c.sections == 4 + 2 + 1 + n + 1);
+	assert_true(c.sections == 4 + 2 + 2 + n + 1);
 	check_round_trip(&img, &p, runs, n, &c, 0);
 	/* A source that hands out a few bytes at a time reads the same. */
 	check_round_trip(&img, &p, runs, n, &c, 7);
@@ -755,6 +816,7 @@ static void test_round_trip_minimal_process(void **state)
 	assert_non_null(p.threads);
 	p.threads[0].tid = 1;
 	p.threads[0].stop_kind = BM_STOP_USER;
+	p.timers.realtime_ns = 1;
 	struct bm_wbuf img;
 	struct bm_image_counters c;
 	write_image(&img, &p, NULL, 0, -1, &c);
@@ -1014,6 +1076,15 @@ static int find_section(struct raw_image *ri, uint32_t type, int nth)
 	return -1;
 }
 
+/* Takes the first section of TYPE out. */
+static void drop_section(struct raw_image *ri, uint32_t type)
+{
+	int i = find_section(ri, type, 0);
+	free(ri->s[i].payload);
+	memmove(&ri->s[i], &ri->s[i + 1], (size_t)(ri->n - i - 1) * sizeof ri->s[0]);
+	ri->n--;
+}
+
 /* A full-process image split up, the changes applied by the caller. */
 static void full_raw_image(struct raw_image *ri, struct bm_process *p)
 {
@@ -1166,8 +1237,41 @@ enum crafted_case {
 	END_TOTALS_WRONG,
 	THREAD_AMONG_PAGES,
 	NO_END,
+	TIMERS_TRAILING_BYTE,
+	TIMERS_MISSING,
+	TIMERS_AMONG_PAGES,
+	TIMERS_TIME_ZERO,
+	TIMERS_RESTORE_IDS_BAD,
+	TIMERS_ITIMER_COUNT,
+	TIMERS_ITIMER_INTERVAL_ALONE,
+	TIMERS_POSIX_COUNT_LIES,
+	TIMERS_POSIX_UNSORTED,
+	TIMERS_POSIX_NOTIFY_UNKNOWN,
+	TIMERS_POSIX_SIGNAL_BAD,
+	TIMERS_POSIX_THREAD_UNKNOWN,
+	TIMERS_POSIX_TID_WITHOUT_THREAD_ID,
+	TIMERS_POSIX_FOREIGN_CPU_CLOCK,
+	TIMERS_POSIX_DEVICE_CLOCK,
+	TIMERS_POSIX_RANK_TWICE,
+	TIMERS_POSIX_RANK_GAP,
+	TIMERS_POSIX_PENDING_NONE,
+	TIMERS_POSIX_PENDING_PAST_INTERVAL,
+	TIMERS_POSIX_TIME_TOO_BIG,
+	TIMERS_POSIX_OVERRUN_NONE,
+	TIMERS_TIMERFD_NOT_IN_FDS,
+	TIMERS_TIMERFD_MISSING,
+	TIMERS_TIMERFD_CLOCK,
+	TIMERS_TIMERFD_FLAGS,
 	NCASES
 };
+
+/* TIMERS payload: time 0, restore ids 8, itimer count 12, three (value,
+ * interval) from 16, POSIX timer count 64, its 52-byte entries (id,
+ * clock, notify, signal, tid, sigval, value, interval, pending, overrun), the
+ * timerfd count, its 36-byte entries (fd, clock, flags, value, interval,
+ * ticks). */
+#define TM_POSIX(i) (68 + 52 * (size_t)(i))
+#define TM_TIMERFD(p, i) (TM_POSIX((p)->timers.nposix) + 4 + 36 * (size_t)(i))
 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
@@ -1210,6 +1314,94 @@ static uint32_t fd_index(const struct bm_process *p, int32_t fd)
 			return i;
 	fail_msg("no fd %d", fd);
 	return 0;
+}
+
+static const char *craft_timers(struct raw_image *ri, const struct bm_process *p, enum crafted_case c)
+{
+	struct raw_section *tm = &ri->s[find_section(ri, BM_SEC_TIMERS, 0)];
+	uint8_t *t = tm->payload;
+	switch (c) {
+	case TIMERS_TRAILING_BYTE:
+		t[tm->len++] = 0;
+		return "(TIMERS) at byte";
+	case TIMERS_MISSING:
+		drop_section(ri, BM_SEC_TIMERS);
+		return "a TIMERS section was expected here";
+	case TIMERS_AMONG_PAGES:
+		ri->s[find_section(ri, BM_SEC_ZERO, 0)].type = BM_SEC_TIMERS;
+		return "only PAGES, ZERO or END may follow the process sections";
+	case TIMERS_TIME_ZERO:
+		bm_store_le64(t, 0);
+		return "reading time 0 is not positive";
+	case TIMERS_RESTORE_IDS_BAD:
+		bm_store_le32(t + 8, 2);
+		return "restore-ids mode 2 is not 0 or 1";
+	case TIMERS_ITIMER_COUNT:
+		bm_store_le32(t + 12, 4);
+		return "interval timer count 4 is not 3";
+	case TIMERS_ITIMER_INTERVAL_ALONE:
+		bm_store_le64(t + 40, 5);
+		return "interval timer 1: an interval of 5 ns without a time left";
+	case TIMERS_POSIX_COUNT_LIES:
+		bm_store_le32(t + 64, 100000);
+		return "POSIX timer count 100000";
+	case TIMERS_POSIX_UNSORTED:
+		bm_store_le32(t + TM_POSIX(1), 0);
+		return "POSIX timer entry 1: id 0 is negative or does not follow 0";
+	case TIMERS_POSIX_NOTIFY_UNKNOWN:
+		bm_store_le32(t + TM_POSIX(0) + 8, 3);
+		return "POSIX timer entry 0: notification 3 is not known";
+	case TIMERS_POSIX_SIGNAL_BAD:
+		bm_store_le32(t + TM_POSIX(0) + 12, 65);
+		return "POSIX timer entry 0: signal 65 is not in 1..64";
+	case TIMERS_POSIX_THREAD_UNKNOWN:
+		bm_store_le32(t + TM_POSIX(1) + 16, 9999);
+		return "POSIX timer entry 1: target thread 9999 is not a thread of the process";
+	case TIMERS_POSIX_TID_WITHOUT_THREAD_ID:
+		bm_store_le32(t + TM_POSIX(0) + 16, 4243);
+		return "POSIX timer entry 0: target thread 4243 without SIGEV_THREAD_ID";
+	case TIMERS_POSIX_FOREIGN_CPU_CLOCK:
+		bm_store_le32(t + TM_POSIX(3) + 4, (uint32_t)((~777u << 3) | 2));
+		return "POSIX timer entry 3: it counts the CPU time of process 777";
+	case TIMERS_POSIX_DEVICE_CLOCK:
+		bm_store_le32(t + TM_POSIX(3) + 4, (uint32_t)((~3u << 3) | 3));
+		return "which binmig does not know";
+	case TIMERS_POSIX_RANK_TWICE:
+		bm_store_le32(t + TM_POSIX(1) + 44, 1);
+		return "POSIX timer entry 1: pending rank 1 given twice";
+	case TIMERS_POSIX_RANK_GAP:
+		bm_store_le32(t + TM_POSIX(1) + 44, 3);
+		return "pending rank 3 without rank 2";
+	case TIMERS_POSIX_PENDING_NONE:
+		bm_store_le32(t + TM_POSIX(2) + 44, 3);
+		return "POSIX timer entry 2: pending rank 3 is above the timer count or on a SIGEV_NONE timer";
+	case TIMERS_POSIX_PENDING_PAST_INTERVAL:
+		bm_store_le64(t + TM_POSIX(0) + 28, 1000000001);
+		return "POSIX timer entry 0: pending with 1000000001 ns left of an interval of 1000000000 ns";
+	case TIMERS_POSIX_TIME_TOO_BIG:
+		bm_store_le64(t + TM_POSIX(2) + 28, 1ull << 63);
+		return "POSIX timer entry 2: a time of more than 2^63 ns";
+	case TIMERS_POSIX_OVERRUN_NONE:
+		bm_store_le32(t + TM_POSIX(2) + 48, 3);
+		return "POSIX timer entry 2: overrun count 3 is negative or on a SIGEV_NONE timer";
+	case TIMERS_TIMERFD_NOT_IN_FDS:
+		bm_store_le32(t + TM_TIMERFD(p, 0), 10);
+		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";
+	case TIMERS_TIMERFD_MISSING:
+		bm_store_le32(t + TM_TIMERFD(p, 0) - 4, 0);
+		tm->len -= 36;
+		return "0 timerfd entries for 1 timerfds in FDS";
+	case TIMERS_TIMERFD_CLOCK:
+		bm_store_le32(t + TM_TIMERFD(p, 0) + 4, CLOCK_PROCESS_CPUTIME_ID);
+		return "timerfd entry 0: clock 2 is not one a timerfd can have";
+	case TIMERS_TIMERFD_FLAGS:
+		bm_store_le32(t + TM_TIMERFD(p, 0) + 8, 4);
+		return "timerfd entry 0: settime flags 0x4 have unknown bits";
+	default:
+		break;
+	}
+	fail();
+	return NULL;
 }
 
 static const char *craft(struct raw_image *ri, const struct bm_process *p, enum crafted_case c, bool *fix_end)
@@ -1423,12 +1615,12 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 		return "END records 4 stored pages but the image has 3 before END";
 	case THREAD_AMONG_PAGES:
 		zero->type = BM_SEC_THREAD;
-		return "only PAGES, ZERO or END may follow the THREAD sections";
+		return "only PAGES, ZERO or END may follow the process sections";
 	case NO_END:
 		free(ri->s[--ri->n].payload);
 		return "image truncated";
-	case NCASES:
-		break;
+	default:
+		return craft_timers(ri, p, c);
 	}
 	fail();
 	return NULL;
@@ -1480,11 +1672,43 @@ static void test_unknown_version(void **state)
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
 	assert_rejected(img.data, img.len, "image version 4 is not supported");
 	/* Flags in the file header are reserved. */
-	bm_store_le32(img.data + 8, 2);
+	bm_store_le32(img.data + 8, BM_IMAGE_VERSION);
 	bm_store_le32(img.data + 12, 2);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
 	assert_rejected(img.data, img.len, "unknown flags 0x2");
 	bm_wbuf_free(&img);
+}
+
+/* Takes the cwd-removed word (version 3) out of the PROCESS section of
+ * Q's image RI, for an image of an earlier version. */
+static void drop_cwd_removed(struct raw_image *ri, const struct bm_process *q)
+{
+	struct raw_section *proc = &ri->s[find_section(ri, BM_SEC_PROCESS, 0)];
+	size_t removed_at = 16 + 4 + strlen(q->comm) + 8 + 32 + 4 + 4 * q->ngroups + 4 + 4 + strlen(q->cwd) + 4 +
+			    strlen(q->root);
+	assert_int_equal(bm_load_le32(proc->payload + removed_at), 0);
+	memmove(proc->payload + removed_at, proc->payload + removed_at + 4, proc->len - removed_at - 4);
+	proc->len -= 4;
+}
+
+/* IMG, of a VERSION before timers were carried, reads as Q, without timers,
+ * to its END. */
+static void assert_old_image_reads_as(const struct bm_wbuf *img, uint32_t version, struct bm_process *q)
+{
+	struct mem_input in = { img->data, img->len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, version);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	int64_t read_at = q->timers.realtime_ns;
+	q->timers.realtime_ns = 0; /* not read: the image has no timers */
+	assert_process_equal(q, &got);
+	q->timers.realtime_ns = read_at;
+	struct bm_page_run run;
+	assert_int_equal(bm_image_next_pages(&r, &run), 0);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
 }
 
 /* Version 1, written before descriptor policies existed, is the same
@@ -1497,6 +1721,7 @@ static void test_version_1_is_still_read(void **state)
 	 * version 3 brought (signalfd, epoll, inotify), which version 1 cannot hold. */
 	struct bm_process q;
 	make_process(&q, true);
+	strip_timers(&q);
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < q.nfds; i++) {
 		if (q.fds[i].replaced || q.fds[i].kind >= BM_FD_SIGNALFD) {
@@ -1514,17 +1739,10 @@ static void test_version_1_is_still_read(void **state)
 	split_image(&img, &v1);
 	bm_wbuf_free(&img);
 	/* Nor the cwd-removed word after root in PROCESS (version 3)... */
-	struct raw_section *proc = &v1.s[find_section(&v1, BM_SEC_PROCESS, 0)];
-	size_t removed_at = 16 + 4 + strlen(q.comm) + 8 + 32 + 4 + 4 * q.ngroups + 4 + 4 + strlen(q.cwd) + 4 +
-			    strlen(q.root);
-	assert_int_equal(bm_load_le32(proc->payload + removed_at), 0);
-	memmove(proc->payload + removed_at, proc->payload + removed_at + 4, proc->len - removed_at - 4);
-	proc->len -= 4;
-	/* ...nor its ATTRS section. */
-	int attrs = find_section(&v1, BM_SEC_ATTRS, 0);
-	free(v1.s[attrs].payload);
-	memmove(&v1.s[attrs], &v1.s[attrs + 1], sizeof v1.s[0] * (size_t)(v1.n - attrs - 1));
-	v1.n--;
+	drop_cwd_removed(&v1, &q);
+	/* ...nor its ATTRS and TIMERS sections. */
+	drop_section(&v1, BM_SEC_ATTRS);
+	drop_section(&v1, BM_SEC_TIMERS);
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
@@ -1536,17 +1754,7 @@ static void test_version_1_is_still_read(void **state)
 	bm_store_le32(v1.file_header + 8, 1);
 	bm_store_le32(v1.file_header + 16, bm_crc32c(0, v1.file_header, 16));
 	assemble(&v1, &img, true);
-	struct mem_input in = { img.data, img.len, 0, 0 };
-	struct bm_image_reader r;
-	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
-	assert_int_equal(r.version, 1);
-	struct bm_process got;
-	assert_int_equal(bm_image_read_process(&r, &got), 0);
-	assert_process_equal(&q, &got);
-	struct bm_page_run run;
-	assert_int_equal(bm_image_next_pages(&r, &run), 0);
-	bm_process_free(&got);
-	bm_image_reader_free(&r);
+	assert_old_image_reads_as(&img, 1, &q);
 	/* A version 1 image cannot name the kinds only a policy gives. */
 	bm_store_le32(fds->payload + fd_entry(fds, 0).kind, BM_FD_CLOSED);
 	bm_wbuf_free(&img);
@@ -1555,6 +1763,59 @@ static void test_version_1_is_still_read(void **state)
 	bm_wbuf_free(&img);
 	free_raw_image(&v1);
 	bm_process_free(&q);
+}
+
+/* P's image with its file header saying version 2, without the
+ * cwd-removed word and its ATTRS section, and without its TIMERS section when DROP_TIMERS. */
+static void version_2_image(const struct bm_process *p, bool drop_timers, struct bm_wbuf *img)
+{
+	struct bm_wbuf v3;
+	struct raw_image ri;
+	write_image(&v3, p, NULL, 0, -1, NULL);
+	split_image(&v3, &ri);
+	bm_wbuf_free(&v3);
+	drop_cwd_removed(&ri, p);
+	drop_section(&ri, BM_SEC_ATTRS);
+	if (drop_timers)
+		drop_section(&ri, BM_SEC_TIMERS);
+	bm_store_le32(ri.file_header + 8, 2);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, img, true);
+	free_raw_image(&ri);
+}
+
+/* Version 2, written before attributes and timers were carried, has no
+ * ATTRS or TIMERS section and no timerfds: still read, as a process without timers; and held to that. */
+static void test_version_2_is_still_read(void **state)
+{
+	(void)state;
+	struct bm_process full, q;
+	make_process(&full, true);
+	make_process(&q, true);
+	strip_timers(&q);
+	struct bm_wbuf img;
+	version_2_image(&q, true, &img);
+	assert_old_image_reads_as(&img, 2, &q);
+	bm_wbuf_free(&img);
+	/* The same as version 2 with its timerfds, or with its TIMERS section. */
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < full.nfds; i++) {
+		if (full.fds[i].kind > BM_FD_TIMERFD) {
+			free(full.fds[i].path);
+			free(full.fds[i].data);
+			continue;
+		}
+		full.fds[kept++] = full.fds[i];
+	}
+	full.nfds = kept;
+	version_2_image(&full, true, &img);
+	assert_rejected(img.data, img.len, "descriptor entry 7 (fd 14): kind 10 in an image of version 2");
+	bm_wbuf_free(&img);
+	version_2_image(&q, false, &img);
+	assert_rejected(img.data, img.len, "only PAGES, ZERO or END may follow the process sections");
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+	bm_process_free(&full);
 }
 
 static void test_error_messages_name_section_and_place(void **state)
@@ -1650,6 +1911,16 @@ static void test_writer_refuses_what_the_reader_would_reject(void **state)
 	p.nthreads = 0;
 	expect_write_refused(&p, "thread count 0 is not in 1..65536");
 	p.nthreads = nthreads;
+	int64_t read_at = p.timers.realtime_ns;
+	p.timers.realtime_ns = 0;
+	expect_write_refused(&p, "cannot write image section TIMERS: reading time 0 is not positive");
+	p.timers.realtime_ns = read_at;
+	p.timers.ntimerfds = 0;
+	expect_write_refused(&p, "0 timerfd entries for 1 timerfds in FDS");
+	p.timers.ntimerfds = 1;
+	p.timers.posix[1].tid = 4244;
+	expect_write_refused(&p, "POSIX timer entry 1: target thread 4244 is not a thread of the process");
+	p.timers.posix[1].tid = 4243;
 	/* Everything restored: accepted. */
 	struct bm_wbuf img;
 	write_image(&img, &p, NULL, 0, -1, NULL);
@@ -1701,11 +1972,11 @@ static void test_section_names(void **state)
 {
 	(void)state;
 	static const char *const names[] = { "PROCESS", "VMAS", "FDS", "SIGNALS", "THREAD", "PAGES", "ZERO", "END",
-					     "ATTRS" };
-	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_ATTRS; t++)
+					     "ATTRS", "TIMERS" };
+	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_LAST; t++)
 		assert_string_equal(bm_section_name(t), names[t - 1]);
 	assert_string_equal(bm_section_name(0), "unknown");
-	assert_string_equal(bm_section_name(10), "unknown");
+	assert_string_equal(bm_section_name(BM_SEC_LAST + 1), "unknown");
 }
 
 static void test_process_free(void **state)
@@ -1887,6 +2158,7 @@ int main(int argc, char **argv)
 		TEST(test_bad_magic),
 		TEST(test_unknown_version),
 		TEST(test_version_1_is_still_read),
+		TEST(test_version_2_is_still_read),
 		TEST(test_error_messages_name_section_and_place),
 		TEST(test_writer_refuses_what_the_reader_would_reject),
 		TEST(test_writer_enforces_order_and_run_limits),

@@ -1,0 +1,226 @@
+/* The timers' logic, without a process (tests/unit/test_timers.c): which
+ * timers can be carried, what to arm at restore for time that passed, and
+ * which pending signals belong to POSIX timers.  timers.c reads and sets
+ * them in a live process. */
+#include "timers.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SI_TIMER_CODE (-2)   /* si_code of a POSIX timer's signal */
+#define SI_CODE_OFF 8
+#define SI_TIMERID_OFF 16
+#define SIGEV_THREAD_ID_BIT 4
+
+static int say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int say(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool in_list(const pid_t *tids, size_t n, pid_t tid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] == tid)
+			return true;
+	return false;
+}
+
+static int32_t load_i32(const uint8_t *p)
+{
+	int32_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+bool bm_timer_clock_is_wall(int32_t c)
+{
+	return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC || c == CLOCK_BOOTTIME || c == CLOCK_REALTIME_ALARM ||
+	       c == CLOCK_BOOTTIME_ALARM || c == CLOCK_TAI;
+}
+
+int bm_timer_clock_check(int32_t clockid, pid_t pid, const pid_t *tids, size_t ntids, bool *wall, char *why,
+			 size_t why_size)
+{
+	*wall = bm_timer_clock_is_wall(clockid);
+	if (*wall)
+		return 0;
+	bool thread;
+	pid_t owner; /* 0: the process itself, or the thread that created the timer */
+	if (clockid == CLOCK_PROCESS_CPUTIME_ID || clockid == CLOCK_THREAD_CPUTIME_ID) {
+		thread = clockid == CLOCK_THREAD_CPUTIME_ID;
+		owner = 0;
+	} else if (clockid < 0 && (clockid & 3) != 3) {
+		/* A CPU clock encoded as ((~pid) << 3) | per-thread << 2 | which;
+		 * which 3 is a dynamic clock (a device's). */
+		thread = clockid & 4;
+		owner = ~(clockid >> 3);
+	} else {
+		return say(why, why_size, "runs on clock %d, which binmig does not know", clockid);
+	}
+	if (thread && owner == 0 && ntids > 1)
+		return say(why, why_size,
+			   "counts the CPU time of the thread that created it, and /proc does not say which of the "
+			   "%zu threads that was", ntids);
+	if (thread && owner != 0 && !in_list(tids, ntids, owner))
+		return say(why, why_size, "counts the CPU time of thread %d, not a thread of this process", owner);
+	if (!thread && owner != 0 && owner != pid)
+		return say(why, why_size, "counts the CPU time of process %d, which would stay behind", owner);
+	return 0;
+}
+
+int bm_proc_timer_check(const struct bm_proc_timer *t, pid_t pid, const pid_t *tids, size_t ntids, char *why,
+			size_t why_size)
+{
+	bool wall;
+	if (t->notify != SIGEV_SIGNAL && t->notify != SIGEV_NONE && t->notify != SIGEV_THREAD &&
+	    t->notify != (SIGEV_SIGNAL | SIGEV_THREAD_ID_BIT))
+		return say(why, why_size, "notifies in a way (%u) binmig does not know", t->notify);
+	if ((t->notify & SIGEV_THREAD_ID_BIT) && !in_list(tids, ntids, t->target))
+		return say(why, why_size, "signals thread %d, which has exited (the kernel drops its signals)", t->target);
+	if (!(t->notify & SIGEV_THREAD_ID_BIT) && t->target != pid)
+		return say(why, why_size, "signals process %d instead of its own", t->target);
+	if (t->notify != SIGEV_NONE && (t->signo < 1 || t->signo > BM_NSIG))
+		return say(why, why_size, "sends signal %d", t->signo);
+	return bm_timer_clock_check(t->clockid, pid, tids, ntids, &wall, why, why_size);
+}
+
+void bm_timer_plan(int64_t due_ns, uint64_t interval_ns, int64_t elapsed_ns, struct bm_timer_plan *plan)
+{
+	/* A wall clock that went back between the hosts does not lengthen a timer. */
+	if (elapsed_ns < 0)
+		elapsed_ns = 0;
+	*plan = (struct bm_timer_plan){0};
+	if (due_ns > elapsed_ns) {
+		plan->value_ns = (uint64_t)(due_ns - elapsed_ns);
+		return;
+	}
+	/* Due already: once, and once more every interval since. */
+	plan->late_ns = (uint64_t)elapsed_ns - (uint64_t)due_ns;
+	if (!interval_ns) {
+		plan->missed = 1;
+		return;
+	}
+	plan->missed = 1 + plan->late_ns / interval_ns;
+	plan->value_ns = interval_ns - plan->late_ns % interval_ns;
+}
+
+bool bm_timer_fired_between(uint64_t v1, uint64_t v2, uint64_t interval)
+{
+	return (v1 > 0 && v2 == 0) || (interval > 0 && v2 > v1);
+}
+
+struct bm_itimer bm_itimer_settle(enum bm_itimer_which which, struct bm_itimer r1, struct bm_itimer r2,
+				  bool signal_seen, bool *fired)
+{
+	*fired = bm_timer_fired_between(r1.value_ns, r2.value_ns, r2.interval_ns);
+	struct bm_itimer it = r2;
+	if (which == BM_ITIMER_REAL && it.value_ns == 0 && it.interval_ns > 0)
+		/* Expired, waiting for its SIGALRM to be taken; without one pending
+		 * (ignored when it came) it never starts another period. */
+		it.value_ns = signal_seen || *fired ? it.interval_ns : 0;
+	if (it.value_ns == 0)
+		it.interval_ns = 0;
+	return it;
+}
+
+/* What happens to one pending signal: kept as it is, or the signal of a
+ * timer (taken out; the timer fires again), or of a deleted one (dropped). */
+enum take { KEEP, TAKE, DROP };
+
+static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *timers, uint32_t ntimers,
+			  int32_t queue_tid, struct bm_posix_timer **timer)
+{
+	int32_t signo = load_i32(si->raw), id = load_i32(si->raw + SI_TIMERID_OFF);
+	if (load_i32(si->raw + SI_CODE_OFF) != SI_TIMER_CODE)
+		return KEEP;
+	for (uint32_t k = 0; k < ntimers; k++) {
+		struct bm_posix_timer *t = &timers[k];
+		if (t->id != id)
+			continue;
+		bool here = (t->notify & SIGEV_THREAD_ID_BIT) ? t->tid == queue_tid : queue_tid == 0;
+		/* Anything else calling itself this timer's signal was queued by hand. */
+		if (!here || t->notify == SIGEV_NONE || t->signo != signo || t->pending)
+			return KEEP;
+		*timer = t;
+		return TAKE;
+	}
+	return DROP;
+}
+
+int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_timer *timers, uint32_t ntimers,
+			  int32_t queue_tid, uint32_t *rank, char *why, size_t why_size)
+{
+	uint8_t *fate = calloc(*n + 1, 1);
+	if (!fate)
+		return say(why, why_size, "out of memory");
+	uint32_t first_rank = *rank;
+	for (uint32_t i = 0; i < *n; i++) {
+		struct bm_posix_timer *t = NULL;
+		fate[i] = (uint8_t)classify(&list[i], timers, ntimers, queue_tid, &t);
+		if (t)
+			t->pending = ++*rank;
+	}
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < *n; i++)
+		for (uint32_t j = i + 1; fate[i] == TAKE && j < *n; j++)
+			if (fate[j] == KEEP && load_i32(list[j].raw) == load_i32(list[i].raw)) {
+				rc = say(why, why_size,
+					 "the pending signal %d of POSIX timer %d is queued before another signal %d, "
+					 "and binmig would queue it after", load_i32(list[i].raw),
+					 load_i32(list[i].raw + SI_TIMERID_OFF), load_i32(list[i].raw));
+				break;
+			}
+	uint32_t kept = 0;
+	for (uint32_t i = 0; rc == 0 && i < *n; i++)
+		if (fate[i] == KEEP)
+			list[kept++] = list[i];
+	if (rc == 0)
+		*n = kept;
+	else { /* the model is given up; leave it consistent all the same */
+		for (uint32_t k = 0; k < ntimers; k++)
+			if (timers[k].pending > first_rank)
+				timers[k].pending = 0;
+		*rank = first_rank;
+	}
+	free(fate);
+	return rc;
+}
+
+bool bm_signal_in(const struct bm_siginfo *list, uint32_t n, int32_t sig)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (load_i32(list[i].raw) == sig)
+			return true;
+	return false;
+}
+
+int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t, char *why, size_t why_size)
+{
+	if (!t->overrun || t->pending)
+		return 0;
+	if (!bm_timer_clock_is_wall(t->clockid))
+		return say(why, why_size, "has an overrun count of %d on a CPU-time clock, which binmig cannot set again",
+			   t->overrun);
+	if (!t->value_ns || !t->interval_ns)
+		return say(why, why_size, "has an overrun count of %d without being an armed interval timer", t->overrun);
+	/* Where its signal goes, and so where the restore takes it from: the
+	 * target thread's queue or the leader's, then the process's. */
+	const struct bm_thread *taker = &p->threads[0];
+	for (uint32_t i = 0; (t->notify & SIGEV_THREAD_ID_BIT) && i < p->nthreads; i++)
+		if (p->threads[i].tid == t->tid)
+			taker = &p->threads[i];
+	if (bm_signal_in(p->shared_pending, p->nshared_pending, t->signo) || bm_signal_in(taker->pending, taker->npending, t->signo))
+		return say(why, why_size,
+			   "has an overrun count of %d while another signal %d is pending where its signal goes, and "
+			   "binmig can set the count again only by taking such a signal", t->overrun, t->signo);
+	return 0;
+}
