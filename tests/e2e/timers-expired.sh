@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Time spent frozen counts: a process whose timers (ITIMER_REAL, a one-shot
+# and an interval POSIX timer, a one-shot and an interval timerfd) are due
+# TIMERS_S after the arming is dumped before that (its image shows them
+# armed) and restored only after the deadline has passed.  Each timer
+# fires right after the restore: when the process is woken its signals are
+# pending and its timerfds readable already; the interval ones counted the
+# periods they missed and kept their phase (tests/progs/timers.c,
+# expired).
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init timers
+TIMERS_S=3
+out=$E2E_TMP/expired.out img=$E2E_TMP/expired.img
+e2e_start "$out" "$PROGS/timers" expired "$TIMERS_S"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+deadline=$(sed -n 's/^deadline \([0-9]*\)$/\1/p' "$out")
+[[ -n $deadline ]] || e2e_fail "no deadline line in $(basename "$out")"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_dump "$pid" "$img"
+bm inspect "$img"
+e2e_expect_ok "inspect"
+armed=$(sed -n '/^timers/,$p' "$BM_OUT" | grep -Ec ' s left(, every 0\.250000000 s)?$') || true
+((armed == 5)) || { sed -n '/^timers/,$p' "$BM_OUT" >&2; e2e_fail "the image shows $armed of 5 timers armed (dumped too late?)"; }
+# Frozen past the deadline (a whole second past it, so that the interval
+# timers missed several periods): a wait for the clock itself.
+now=$(date +%s%N)
+((now < deadline + 1000000000)) && sleep "$(printf '%d.%09d' $(((deadline + 1000000000 - now) / 1000000000)) $(((deadline + 1000000000 - now) % 1000000000)))"
+e2e_restore "$img" "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid" 60
+e2e_expect_pass "$out"
+e2e_log "restored $((($(date +%s%N) - deadline) / 1000000)) ms after the deadline: every timer fired right after the restore"

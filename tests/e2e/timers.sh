@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Timers carried by a local dump and restore: interval timers (alarm,
+# setitimer), POSIX timers (same ids, signals, values, target threads,
+# clocks, a SIGEV_THREAD one, pending timer signals in their order) and
+# timerfds (clocks, flags, dup, unread expirations; two in an epoll
+# instance, one ready), each kind in a process of its own (tests/progs/timers.c says what each checks).  The
+# three start together with deadlines TIMERS_S ahead, far enough that a
+# slow machine dumps each before any of them expires, which each image
+# must show (binmig inspect); after the restore each program checks the
+# time left, then waits for its timers to fire, so the test takes about
+# TIMERS_S.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init timers
+TIMERS_S=10
+MODES=(itimer posix timerfd epoll)
+declare -A pids
+for mode in "${MODES[@]}"; do
+	e2e_start "$E2E_TMP/$mode.out" "$PROGS/timers" "$mode" "$TIMERS_S"
+	pids[$mode]=$E2E_PID
+done
+# What each image must show: the timers armed, not yet expired.
+declare -A shows=(
+	[itimer]='^  ITIMER_REAL +[0-9]+\.[0-9]+ s left, every 3600\.000000000 s$'
+	[posix]='^  POSIX timer [0-9]+: clock MONOTONIC \(1\), notify signal [0-9]+ to the process, value 0x65, [0-9.]+ s left$'
+	[timerfd]='^  timerfd fd [0-9]+: clock REALTIME, absolute, 0 unread, [0-9.]+ s left$'
+	[epoll]='^  timerfd fd [0-9]+: clock BOOTTIME, 1 unread, disarmed$'
+)
+for mode in "${MODES[@]}"; do
+	pid=${pids[$mode]}
+	e2e_wait_ready "$E2E_TMP/$mode.out" "$pid"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_dump "$pid" "$E2E_TMP/$mode.img"
+	bm inspect "$E2E_TMP/$mode.img"
+	e2e_expect_ok "inspect $mode.img"
+	grep -Eq "${shows[$mode]}" "$BM_OUT" ||
+		{ sed -n '/^timers/,$p' "$BM_OUT" >&2; e2e_fail "$mode.img does not show its timers armed (dumped too late?)"; }
+	e2e_restore "$E2E_TMP/$mode.img" "$pid"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_signal "$pid" "$E2E_TMP/$mode.out"
+done
+for mode in "${MODES[@]}"; do
+	e2e_wait_exit "${pids[$mode]}" $((TIMERS_S + 60))
+	e2e_expect_pass "$E2E_TMP/$mode.out"
+	e2e_log "$mode: PASS after the restore"
+done
