@@ -148,7 +148,7 @@ fi
 # plot
 run plot "$TMP/run/migrations.csv"
 expect_rc 0 plot
-for figure in study scaling downtime modes; do
+for figure in study scaling downtime modes covariates; do
 	for ext in png svg; do
 		f=$TMP/run/figures/$figure.$ext
 		[[ -s $f ]] || fail "$f missing or empty"
@@ -172,8 +172,12 @@ contains "$r" "Matched pairs from \`$TMP/pairs\`."
 contains "$r" "1 matched pair; pooled = geometric mean"
 contains "$r" "| matmul / recordstore (matched) | 3, 3 | "
 matches "$r" '^- \*\*checkpoint\*\* \(study: ≈2×\): CLR/native = 2\.[0-9]+× \[[0-9.]+, [0-9.]+\] — \*\*holds\*\*' 
-contains "$r" "**Conclusion (stream mode):**"
-contains "$r" "**Conclusion (file mode):**"
+contains "$r" "**Conclusion (stream mode, matched size):**"
+contains "$r" "**Conclusion (file mode, matched size):**"
+contains "$r" "#### Matched resident size (the control)"
+contains "$r" "## Why the phases differ"
+contains "$r" "| checkpoint | 6 | "
+contains "$r" "![Phase times against resident pages and threads](figures/covariates.png)"
 contains "$r" "![Phase times, native vs CLR (mean, 95% CI)](figures/study.png)"
 contains "$r" "### Medians per configuration (ms)"
 cp "$TMP/run/migrations.csv" "$TMP/other/migrations.csv"
