@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <limits.h>
 
 #include "../../harness/analyze/ab.h"
 #include "../../harness/analyze/results.h"
@@ -224,6 +225,116 @@ static void test_ab_known_slowdown(void **state)
 	assert_int_equal(other_flagged, 0);
 }
 
+/* ---- a recorded A/A run (tests/unit/samples/README.md) ---- */
+
+static void load_recorded(struct results *r)
+{
+	char path[PATH_MAX], err[512];
+	const char *root = getenv("BINMIG_ROOT");
+	if (root) {
+		snprintf(path, sizeof path, "%s/tests/unit/samples/ab-aa-perf-check.csv", root);
+	} else {
+		/* Built from the repository root: __FILE__ is tests/unit/test_harness_ab.c. */
+		snprintf(path, sizeof path, "%s", __FILE__);
+		char *slash = strrchr(path, '/');
+		snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
+			 "samples/ab-aa-perf-check.csv");
+	}
+	if (results_load(path, r, err, sizeof err))
+		fail_msg("%s", err);
+}
+
+/* Deals each block's builds again: with probability 1/2 (from SEED) the
+ * block's base and new swap, ABBA becoming BAAB, which under A/A is as
+ * likely as what was recorded.  Then the new side's PHASE is multiplied
+ * by SLOWDOWN. */
+static void redeal(struct results *r, uint64_t seed, double slowdown, enum phase phase)
+{
+	struct rng rng;
+	rng_seed(&rng, seed);
+	/* Blocks are per configuration and repetition; one draw per (row of
+	 * repetition 1, 5, 9, ...) decides the block that row opens. */
+	bool *swap = calloc(r->n, sizeof *swap);
+	assert_non_null(swap);
+	for (size_t i = 0; i < r->n; i++)
+		swap[i] = rng_uniform(&rng) < 0.5;
+	for (size_t i = 0; i < r->n; i++) {
+		struct migration *m = &r->rows[i];
+		/* The row opening this one's block: same configuration, repetition rounded down to 4k+1. */
+		long first = (m->repetition - 1) / AB_BLOCK * AB_BLOCK + 1;
+		size_t opener = i;
+		for (size_t k = 0; k < r->n; k++) {
+			const struct migration *o = &r->rows[k];
+			if (o->repetition == first && !strcmp(o->workload, m->workload) && !strcmp(o->mode, m->mode) &&
+			    !strcmp(o->size, m->size)) {
+				opener = k;
+				break;
+			}
+		}
+		if (swap[opener])
+			m->build = !strcmp(m->build, "new") ? "base" : "new";
+		if (!strcmp(m->build, "new"))
+			m->phase_us[phase] *= slowdown;
+	}
+	free(swap);
+}
+
+/* The real noise of an A/A run, its blocks dealt 20 ways: flagged in at
+ * most 1; as recorded, not flagged. */
+static void test_recorded_aa(void **state)
+{
+	(void)state;
+	struct results r;
+	load_recorded(&r);
+	assert_int_equal(r.n, 192);
+	assert_int_equal(judge(&r), COMPARE_NO_REGRESSION);
+	int flagged = 0;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct results dealt;
+		load_recorded(&dealt);
+		redeal(&dealt, seed, 1.0, PHASE_CHECKPOINT);
+		flagged += judge(&dealt) == COMPARE_REGRESSED;
+		results_free(&dealt);
+	}
+	print_message("recorded A/A, blocks dealt with 20 seeds: a regression reported in %d\n", flagged);
+	assert_true(flagged <= 1);
+	results_free(&r);
+}
+
+/* The same run with the new checkpoint 1.5x slower: flagged with every
+ * dealing, and 1.5 inside the checkpoint's 95% interval in at least 18. */
+static void test_recorded_ab_known_slowdown(void **state)
+{
+	(void)state;
+	const double slowdown = 1.5;
+	struct ab_options o = { .threshold = 0.10, .level = 0.95 };
+	int flagged = 0, covered = 0;
+	double lowest = INFINITY, highest = 0;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct results r;
+		load_recorded(&r);
+		redeal(&r, seed, slowdown, PHASE_CHECKPOINT);
+		struct group_set gs;
+		assert_int_equal(groups_build(&r, &gs), 0);
+		double *d = malloc(r.n * sizeof *d);
+		assert_non_null(d);
+		struct ab_estimate e;
+		assert_int_equal(ab_phase_estimate(&r, &gs, PHASE_CHECKPOINT, &o, d, &e), 48);
+		flagged += e.judged && e.verdict == VERDICT_REGRESSION;
+		covered += e.lo <= slowdown && slowdown <= e.hi;
+		lowest = fmin(lowest, e.ratio);
+		highest = fmax(highest, e.ratio);
+		free(d);
+		groups_free(&gs);
+		results_free(&r);
+	}
+	print_message("recorded A/B, checkpoint x1.5: flagged in %d of 20 dealings, 1.5 inside the interval in %d, "
+		      "estimates %.3f to %.3f\n",
+		      flagged, covered, lowest, highest);
+	assert_int_equal(flagged, 20);
+	assert_true(covered >= 18);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +343,8 @@ int main(void)
 		cmocka_unit_test(test_not_an_ab_run),
 		cmocka_unit_test(test_aa_twenty_seeds),
 		cmocka_unit_test(test_ab_known_slowdown),
+		cmocka_unit_test(test_recorded_aa),
+		cmocka_unit_test(test_recorded_ab_known_slowdown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
