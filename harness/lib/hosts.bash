@@ -9,7 +9,7 @@
 # address each host's daemons listen on and the other migrates to.
 # shellcheck shell=bash
 
-declare -A ADDR=()
+# ADDR is declared by the driver before --hosts is parsed (remote.bash fills it for ssh hosts).
 in_host() { # HOST CMD...: runs CMD inside the host
 	local h=$1
 	shift

@@ -52,12 +52,15 @@ ssh_exec() {
 setup_ssh_hosts() {
 	local h
 	SSH_CONTROL=$(mktemp -d /tmp/binmig-ssh.XXXXXX) || die "cannot create a directory for the ssh connections"
-	SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ControlMaster=no
-		-o "ControlPath=$SSH_CONTROL/%C")
-	[[ -z ${OPT[ssh-config]} ]] || SSH_OPTS=(-F "${OPT[ssh-config]}" "${SSH_OPTS[@]}")
+	# ssh takes the first value given for an option: ControlMaster is
+	# not among these, so that the master connection can say yes and
+	# every other no (SSH_OPTS, for ssh_exec).
+	local -a common=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o "ControlPath=$SSH_CONTROL/%C")
+	[[ -z ${OPT[ssh-config]} ]] || common=(-F "${OPT[ssh-config]}" "${common[@]}")
+	SSH_OPTS=("${common[@]}" -o ControlMaster=no)
 	for h in A B; do
 		# The one connection to the host, kept in the background.
-		ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=yes -f -N "${SSH_TARGET[$h]}" \
+		ssh "${common[@]}" -o ControlMaster=yes -o ControlPersist=yes -f -N "${SSH_TARGET[$h]}" \
 			</dev/null >/dev/null 2>>"$OUT/logs/hosts.log" ||
 			die "cannot ssh to ${SSH_TARGET[$h]} (host $h): $(one_line "$(tail -n 2 "$OUT/logs/hosts.log")")"
 	done
