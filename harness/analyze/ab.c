@@ -165,9 +165,20 @@ static int configuration_table(const struct results *r, const struct group_set *
 				continue;
 			struct ab_estimate e;
 			ab_estimate(d, n, level, o->threshold, &e);
+			/* Only the changes: with a few blocks each, the unflagged
+			 * rows are long and say nothing. */
+			if (!e.judged || e.verdict == VERDICT_NO_CLEAR_CHANGE) {
+				count(tally, &e);
+				continue;
+			}
 			const char *cells[9] = { g->workload, class_label(g->class_), g->label, g->mode, phase_names[p] };
 			add_estimate_row(&t, cells, 5, &e, tally);
 		}
+	}
+	if (t.nrows <= 1) { /* the header only */
+		table_free(&t);
+		fputs("No configuration's phase changed clearly.\n", out);
+		return 0;
 	}
 	return print_table(out, &t);
 }
@@ -202,8 +213,8 @@ enum compare_outcome ab_results(const struct results *r, const struct ab_options
 		rc = phase_table(r, &gs, o, d, tables, &by_phase, &blocks);
 	}
 	if (!rc) {
-		fprintf(tables, "\nPer configuration (intervals at %.4g%%: 95%% shared among the %zu configuration%s, "
-				"Bonferroni):\n\n",
+		fprintf(tables, "\nPer configuration, the phases that changed clearly (intervals at %.4g%%: 95%% shared "
+				"among the %zu configuration%s, Bonferroni):\n\n",
 			config_level * 100, gs.n, gs.n == 1 ? "" : "s");
 		rc = configuration_table(r, &gs, config_level, o, d, tables, &by_configuration);
 	}
