@@ -14,6 +14,9 @@ lines) PROGRESS=lines ;;
 auto) if [[ -t 1 ]]; then PROGRESS=line; else PROGRESS=lines; fi ;;
 esac
 PROGRESS_EVERY_US=$((OPT[progress-every] * 1000000))
+# Progress lines go to the driver's stderr even from inside a command
+# whose stderr is redirected (waiting, below).
+exec {PROGRESS_FD}>&2
 PROGRESS_LAST_US=
 PROGRESS_SHOWN=
 TERM_COLS=100
@@ -58,11 +61,32 @@ progress() { # [final]: the line rewritten in place, or a line on stderr when it
 		local now
 		now=$(now_us)
 		if [[ ${1:-} == final || -z $PROGRESS_LAST_US ]] || ((now - PROGRESS_LAST_US >= PROGRESS_EVERY_US)); then
-			echo "harness run: progress: $(progress_text)" >&2
+			echo "harness run: progress: $(progress_text)" >&"$PROGRESS_FD"
 			PROGRESS_LAST_US=$now
 		fi ;;
 	esac
 	return 0
+}
+# waiting CMD... SECONDS: runs CMD (a waitfor, whose last argument is its
+# time limit) with SECONDS as that limit; in `lines` mode in slices of
+# --progress-every seconds with a progress line after each slice that
+# timed out (waitfor's exit 1), so that a long reference run or a long
+# wait for a result still shows that the run is alive.  Returns CMD's status.
+waiting() {
+	local -a cmd=("${@:1:$#-1}")
+	local limit=${*: -1} slice rc
+	if [[ $PROGRESS != lines ]] || ((OPT[progress-every] < 1)); then
+		"${cmd[@]}" "$limit"
+		return
+	fi
+	while :; do
+		slice=$((limit < OPT[progress-every] ? limit : OPT[progress-every]))
+		rc=0
+		"${cmd[@]}" "$slice" || rc=$?
+		limit=$((limit - slice))
+		((rc == 1 && limit > 0)) || return "$rc"
+		progress
+	done
 }
 loud() { # a failure: always on stderr, above the progress line
 	progress_clear

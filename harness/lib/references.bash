@@ -47,7 +47,7 @@ reference_run() {
 		return 1
 	fi
 	t_ready=$(now_us)
-	if ! "$TOOLS/waitfor" --pid "$REF_CHILD" "$out" "result " "$limit" 2>/dev/null; then
+	if ! waiting "$TOOLS/waitfor" --pid "$REF_CHILD" "$out" "result " "$limit" 2>/dev/null; then
 		kill -KILL "$REF_CHILD" 2>/dev/null
 		wait "$REF_CHILD" 2>/dev/null
 		REF_CHILD=
