@@ -91,7 +91,7 @@ workloads:
 # Debian packages the build, the tests and the harness need.  Idempotent and
 # quick when everything is present.
 DEB_PKGS := build-essential pkg-config libcapstone-dev zlib1g-dev libssl-dev libcmocka-dev \
-	gnuplot-nox mono-runtime mono-mcs iproute2 procps
+	gnuplot-nox mono-runtime mono-mcs iproute2 procps openssh-server openssh-client
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -187,7 +187,7 @@ THESIS_ARGS ?=
 .PHONY: thesis thesis-full
 thesis thesis-full:
 	@$(MAKE) --no-print-directory deps
-	$(MAKE) --no-print-directory all $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait
+	$(MAKE) --no-print-directory all $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait $(BUILD)/tools/benchfloor
 	@out=results/$@-$$(date -u +%Y%m%dT%H%M%SZ); rc=0; \
 	BUILD=$(BUILD) harness/harness run --plan harness/plans/$@.plan --out $$out $(THESIS_ARGS) || rc=$$?; \
 	if [ -s $$out/migrations.csv ]; then \
@@ -200,3 +200,30 @@ thesis thesis-full:
 	done; \
 	[ $$rc -eq 0 ] || echo "$@: FAILED (exit $$rc): see the failures above and the reason column of $$out/migrations.csv"; \
 	exit $$rc
+
+# The regression check (harness ab, docs/harness.md): HEAD against BASE
+# (default HEAD itself, an A/A check), both built in temporary worktrees
+# and measured interleaved in one run of harness/plans/perf-check.plan (a
+# few minutes).  Exit 1 on a regression.  AB_ARGS go to harness run (for
+# instance "--key KEYFILE" when the emulated hosts are up already).
+# perf-aa-study repeats the A/A check with seeds 1..AB_SEEDS (default 20,
+# about 2 to 3 minutes each) and fails if more than 1 in 20 reports a
+# regression; perf-ab-study does the same with the new build's checkpoint
+# stretched to AB_SLOW percent (default 150) and fails unless every seed
+# flags it and 90% of the intervals hold the factor.  AB_LOCK=FILE makes
+# each seed's run wait for flock FILE.
+BASE ?= HEAD
+AB_ARGS ?=
+AB_SEEDS ?= 20
+AB_SLOW ?= 150
+AB_LOCK ?=
+.PHONY: perf-check perf-aa-study perf-ab-study perf-tools
+perf-tools:
+	@$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait $(BUILD)/tools/benchfloor
+perf-check: perf-tools
+	BUILD=$(BUILD) harness/harness ab --base $(BASE) --new HEAD --plan harness/plans/perf-check.plan $(if $(AB_ARGS),-- $(AB_ARGS))
+perf-aa-study: perf-tools
+	BUILD=$(BUILD) tests/perf/ab-study --seeds $(AB_SEEDS) $(if $(AB_LOCK),--lock $(AB_LOCK))
+perf-ab-study: perf-tools
+	BUILD=$(BUILD) tests/perf/ab-study --seeds $(AB_SEEDS) --slow-checkpoint $(AB_SLOW) $(if $(AB_LOCK),--lock $(AB_LOCK))

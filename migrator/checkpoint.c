@@ -21,6 +21,7 @@
 #include "attrs.h"
 #include "fault.h"
 #include "log.h"
+#include "test_slowdown.h"
 #include "timers.h"
 #include "unlinked.h"
 
@@ -569,6 +570,7 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 		rc = bm_write_pages(f->pid, &f->proc, w, st);
 	if (rc == 0)
 		rc = bm_image_writer_finish(w);
+	bm_test_stretch_checkpoint(f->t_stopped);
 	if (st) {
 		st->checkpoint_us = (int64_t)(bm_now_us() - f->t_stopped);
 		st->image_bytes = (int64_t)w->count.bytes;

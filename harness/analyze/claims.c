@@ -4,7 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <stdbool.h>
+#include <string.h>
+
 #include "stats.h"
+
+const char *const claim_sizes[CLAIM_SIZES] = { "natural", "matched" };
 
 double claim_expected(enum phase p)
 {
@@ -116,7 +121,7 @@ static void free_samples(struct sample *s, size_t n)
 static int evaluate_mode(const struct results *r, const struct group_set *groups, const struct pair_list *pairs,
 			 uint64_t seed, struct mode_claims *mc)
 {
-	int rc = pairs_select(groups, pairs, mc->mode, &mc->selection);
+	int rc = pairs_select_size(groups, pairs, mc->mode, mc->size, &mc->selection);
 	if (rc)
 		return rc;
 	const struct pair_selection *sel = &mc->selection;
@@ -160,11 +165,19 @@ int claims_evaluate(const struct results *r, const struct group_set *groups, con
 	const char *modes[MODES_MAX];
 	size_t n = modes_present(groups, modes, MODES_MAX);
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct mode_claims *mc = &out->modes[out->n_modes++];
-		mc->mode = modes[i];
-		rc = evaluate_mode(r, groups, pairs, seed, mc);
-	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t s = 0; s < CLAIM_SIZES && rc == 0; s++) {
+			bool present = false;
+			for (size_t g = 0; g < groups->n && !present; g++)
+				present = !strcmp(groups->groups[g].mode, modes[i]) &&
+					  !strcmp(groups->groups[g].size, claim_sizes[s]);
+			if (!present)
+				continue;
+			struct mode_claims *mc = &out->modes[out->n_modes++];
+			mc->mode = modes[i];
+			mc->size = claim_sizes[s];
+			rc = evaluate_mode(r, groups, pairs, seed, mc);
+		}
 	if (rc)
 		claims_free(out);
 	return rc;

@@ -36,8 +36,15 @@ struct ratio_estimate {
 	size_t n_clr, n_native;
 };
 
+/* The two ways the study's claims are judged: the two kinds of process as
+ * they are (natural size, the study's own setting) and at one resident
+ * size (matched, the control). */
+#define CLAIM_SIZES 2
+extern const char *const claim_sizes[CLAIM_SIZES]; /* "natural", "matched" */
+
 struct mode_claims {
 	const char *mode;
+	const char *size; /* natural or matched */
 	struct pair_selection selection;
 	struct ratio_estimate *pairs; /* [pair * PHASE_COUNT + phase] */
 	struct ratio_estimate pooled[PHASE_COUNT];
@@ -46,10 +53,11 @@ struct mode_claims {
 
 struct claims {
 	size_t n_modes;
-	struct mode_claims modes[MODES_MAX];
+	struct mode_claims modes[MODES_MAX * CLAIM_SIZES];
 };
 
-/* Evaluates every mode of the data.  0 or -ENOMEM. */
+/* Evaluates every mode of the data, at each size it has (natural first):
+ * modes[] holds one entry per mode and size present.  0 or -ENOMEM. */
 int claims_evaluate(const struct results *r, const struct group_set *groups, const struct pair_list *pairs,
 		    uint64_t seed, struct claims *out);
 void claims_free(struct claims *c);

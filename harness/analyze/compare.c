@@ -161,6 +161,9 @@ static int compare_phase(const struct results *base, const struct group *bg, con
 	*c = (struct phase_comparison){ .base_median = NAN, .new_median = NAN, .ratio = NAN, .lo = NAN, .hi = NAN };
 	c->n_base = group_phase_values(base, bg, p, bv, NULL);
 	c->n_new = group_phase_values(new_run, ng, p, nv, NULL);
+	if (o->scale > 0)
+		for (size_t i = 0; i < c->n_new; i++)
+			nv[i] *= o->scale;
 	if (!c->n_base || !c->n_new)
 		return 0;
 	int rc = stats_median(bv, c->n_base, &c->base_median);
@@ -245,6 +248,7 @@ enum compare_outcome compare_results(const struct results *base, const struct re
 		fprintf(out, "Comparison of `%s` (new) with `%s` (baseline): ratio = new median / baseline median, "
 			     "95%% bootstrap interval (%u resamples, seed %llu); threshold %g%%.\n\n",
 			new_run->path, base->path, o->resamples, (unsigned long long)o->seed, o->threshold * 100);
+		fprintf(out, "%s\n\n", o->scale_note ? o->scale_note : "Times as measured (not normalised).");
 		table_print_markdown(out, &t);
 		fprintf(out, "\n%zu regression%s, %zu improvement%s among %zu compared phases.\n", regressions,
 			regressions == 1 ? "" : "s", improvements, improvements == 1 ? "" : "s", judged);

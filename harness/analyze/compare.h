@@ -20,6 +20,11 @@ struct compare_options {
 	double threshold; /* a fraction: 0.10 for 10% */
 	uint64_t seed;
 	unsigned resamples;
+	/* NEW's times are multiplied by this before they are compared (the
+	 * normalisation by a calibration; 0 is taken as 1), and NOTE says
+	 * how it was found (NULL: not normalised). */
+	double scale;
+	const char *scale_note;
 };
 
 #define COMPARE_DEFAULT_THRESHOLD 0.10

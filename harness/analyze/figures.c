@@ -376,6 +376,39 @@ int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], str
 	return rc;
 }
 
+const enum phase covariate_phases[COVARIATE_PHASES] = { PHASE_SUSPEND, PHASE_CHECKPOINT, PHASE_AS_RESTORE,
+							 PHASE_CTX_RESTORE };
+
+int figure_covariates(FILE *f, struct figure_data *d, struct covariates_layout *out)
+{
+	*out = (struct covariates_layout){ 0 };
+	static const char *const classes[] = { "native", "clr" };
+	const struct results *r = d->r;
+	for (int i = 0; i < COVARIATE_PHASES; i++)
+		for (int c = 0; c < 2; c++) {
+			size_t n = 0;
+			enum phase p = covariate_phases[i];
+			for (size_t k = 0; k < r->n; k++) {
+				const struct migration *m = &r->rows[k];
+				double v = m->phase_us[p], pages = m->moved[MOVED_PAGES], threads = m->moved[MOVED_THREADS];
+				if (!m->ok || strcmp(m->mode, d->mode) || strcmp(m->class_, classes[c]) || !(v >= 0) ||
+				    !(pages >= 0) || !(threads >= 0))
+					continue;
+				fprintf(f, "%.0f %.0f %.6g\n", pages, threads, v / 1000);
+				n++;
+			}
+			/* gnuplot's blocks are two blank lines apart; an empty one
+			 * still needs a line to keep the numbering. */
+			if (!n)
+				fputs("NaN NaN NaN\n", f);
+			fputs("\n\n", f);
+			out->has[2 * i + c] = n ? '1' : '0';
+			out->any |= n > 0;
+		}
+	out->has[2 * COVARIATE_PHASES] = '\0';
+	return ferror(f) ? -EIO : 0;
+}
+
 void figure_data_free(struct figure_data *d)
 {
 	pair_selection_free(&d->sel);

@@ -80,6 +80,21 @@ struct modes_layout {
  * low high (mode 2). */
 int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], struct modes_layout *out);
 
+/* The phases of the covariates figure: the four the study made claims on. */
+#define COVARIATE_PHASES 4
+extern const enum phase covariate_phases[COVARIATE_PHASES];
+
+struct covariates_layout {
+	char has[2 * COVARIATE_PHASES + 1]; /* class c of phase i has points: has[2i + c] == '1' */
+	bool any;                           /* the CSV records pages and threads */
+};
+
+/* Figure 5 ("Why the phases differ" of the report): every migration of the
+ * mode as a point, its time against the resident pages and against the
+ * threads it moved, coloured by class.  Block 2 * i + class (0 native,
+ * 1 CLR) of "pages threads ms" lines, i over covariate_phases. */
+int figure_covariates(FILE *f, struct figure_data *d, struct covariates_layout *out);
+
 /* The panels' axis tops as gnuplot words, with a margin above. */
 void figure_format_tops(char *buf, size_t len, const double *top);
 

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ab.h"
 #include "compare.h"
+#include "meta.h"
 #include "pairs.h"
 #include "paths.h"
 #include "plot.h"
@@ -31,13 +33,18 @@ static const char usage_text[] =
 	"  summary RESULTS.csv [-o SUMMARY.csv] [--seed N]\n"
 	"      statistics per configuration (workload, class, size, threads, compression, mode)\n"
 	"      and phase, over the successful migrations\n"
-	"  compare BASELINE.csv NEW.csv [--threshold PCT] [--seed N]\n"
-	"      ratio of medians NEW/BASELINE per configuration and phase; exit 1 on a regression\n"
+	"  ab RESULTS.csv [--threshold PCT]\n"
+	"      the A/B run of harness ab: per phase and configuration, the ratio new/base over\n"
+	"      interleaved blocks with its interval; exit 1 on a regression\n"
+	"  compare BASELINE.csv NEW.csv [--threshold PCT] [--seed N] [--normalize copy]\n"
+	"      ratio of medians NEW/BASELINE per configuration and phase, after warnings on how the\n"
+	"      two runs' machines and options differ (their meta.txt); exit 1 on a regression\n"
 	"  plot RESULTS.csv [-o DIR] [--mode MODE] [--pairs FILE] [--plots DIR]\n"
 	"      figures (PNG, SVG, PDF) in DIR, default the CSV's directory + /figures\n"
 	"  report RESULTS.csv [-o REPORT.md] [--mode MODE] [--pairs FILE] [--plots DIR] [--seed N]\n"
 	"      Markdown report, default the CSV's directory + /report.md\n"
-	"options: --seed N (bootstrap seed, default 1); --threshold PCT (default 10);\n"
+	"options: --seed N (bootstrap seed, default 1); --threshold PCT (default 10); --normalize copy\n"
+	"  (scale NEW's times by the two runs' memory-copy calibration, calib_copy_gbps in meta.txt);\n"
 	"  --mode MODE (the figures' mode, default stream if present); --pairs FILE (native/CLR\n"
 	"  pairs, default workloads/pairs of the source tree); --plots DIR (the gnuplot scripts)\n"
 	"exit: 0 done, 1 regression, 2 bad input or usage, 3 gnuplot not found, 4 failure\n";
@@ -46,7 +53,7 @@ struct args {
 	const char *command;
 	const char *positional[2];
 	size_t n_positional;
-	const char *out, *mode, *pairs, *plots;
+	const char *out, *mode, *pairs, *plots, *normalize;
 	uint64_t seed;
 	double threshold;
 	bool threshold_given, seed_given;
@@ -99,7 +106,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->positional[a->n_positional++] = arg;
 			continue;
 		}
-		static const char *const names[] = { "-o", "--seed", "--threshold", "--mode", "--pairs", "--plots" };
+		static const char *const names[] = { "-o",      "--seed",  "--threshold", "--mode",
+						     "--pairs", "--plots", "--normalize" };
 		const char *value = NULL;
 		size_t which = sizeof names / sizeof names[0];
 		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
@@ -132,6 +140,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 3: a->mode = value; break;
 		case 4: a->pairs = value; break;
 		case 5: a->plots = value; break;
+		case 6: a->normalize = value; break;
 		default: return bad("%s: unknown option %s (see harness-analyze --help)", a->command, arg);
 		}
 	}
@@ -145,7 +154,8 @@ static int check_options(const struct args *a, size_t positional, bool out, bool
 		return bad("%s takes %zu file argument%s (see harness-analyze --help)", a->command, positional,
 			   positional > 1 ? "s" : "");
 	if ((a->out && !out) || (a->seed_given && !seed) || (a->threshold_given && !threshold) ||
-	    ((a->mode || a->pairs || a->plots) && !figures))
+	    ((a->mode || a->pairs || a->plots) && !figures) ||
+	    (a->normalize && strcmp(a->command, "compare")))
 		return bad("%s: an option it does not take was given (see harness-analyze --help)", a->command);
 	return 0;
 }
@@ -196,6 +206,49 @@ static int command_summary(const struct args *a)
 	return rc;
 }
 
+/* The factor NEW's times are scaled by, from the calibration NAME that
+ * both runs measured: a machine that copies memory half as fast is taken
+ * to need twice the time. */
+static int normalization(const char *name, const struct meta *base, const char *base_name, const struct meta *fresh,
+			 const char *fresh_name, double *scale, char *note, size_t notelen, char *err, size_t errlen)
+{
+	size_t k = 0;
+	while (k < META_CALIBRATIONS && strcmp(meta_calibration_names[k], name))
+		k++;
+	if (k == META_CALIBRATIONS) {
+		snprintf(err, errlen, "--normalize %s: no such calibration (there is: copy)", name);
+		return -EINVAL;
+	}
+	const char *key = meta_calibration_keys[k];
+	double b = meta_number(base, key), f = meta_number(fresh, key);
+	if (!(b > 0) || !(f > 0)) {
+		snprintf(err, errlen, "--normalize %s: %s has no %s in its meta.txt", name,
+			 !(b > 0) ? base_name : fresh_name, key);
+		return -EINVAL;
+	}
+	*scale = f / b;
+	snprintf(note, notelen,
+		 "Normalised by the calibration `%s` (%s: %.3g in the baseline, %.3g in the new run): the new run's "
+		 "times are multiplied by %.3f before the comparison.",
+		 name, key, b, f, *scale);
+	return 0;
+}
+
+static int command_ab(const struct args *a)
+{
+	int rc = check_options(a, 1, false, false, true, false);
+	struct results r;
+	if (rc || (rc = load(a->positional[0], &r)))
+		return rc;
+	struct ab_options o = { .threshold = a->threshold, .level = STATS_LEVEL };
+	char err[2048];
+	enum compare_outcome outcome = ab_results(&r, &o, stdout, err, sizeof err);
+	if (outcome == COMPARE_BAD_INPUT)
+		bad("%s", err);
+	results_free(&r);
+	return (int)outcome;
+}
+
 static int command_compare(const struct args *a)
 {
 	int rc = check_options(a, 2, false, true, true, false);
@@ -209,10 +262,28 @@ static int command_compare(const struct args *a)
 		return rc;
 	}
 	struct compare_options o = { .threshold = a->threshold, .seed = a->seed, .resamples = STATS_RESAMPLES };
-	char err[2048];
-	enum compare_outcome outcome = compare_results(&base, &fresh, &o, stdout, err, sizeof err);
+	struct meta base_meta, fresh_meta;
+	meta_load_beside(base.path, &base_meta);
+	meta_load_beside(fresh.path, &fresh_meta);
+	char note[512], err[2048];
+	bool warned = meta_warn_differences(stdout, &base_meta, base.path, &fresh_meta, fresh.path) > 0;
+	enum compare_outcome outcome = COMPARE_NO_REGRESSION;
+	if (a->normalize) {
+		if (normalization(a->normalize, &base_meta, base.path, &fresh_meta, fresh.path, &o.scale, note, sizeof note,
+				  err, sizeof err))
+			outcome = COMPARE_BAD_INPUT;
+		else
+			o.scale_note = note;
+	}
+	if (outcome == COMPARE_NO_REGRESSION) {
+		if (warned)
+			fputc('\n', stdout);
+		outcome = compare_results(&base, &fresh, &o, stdout, err, sizeof err);
+	}
 	if (outcome == COMPARE_BAD_INPUT)
 		bad("%s", err);
+	meta_free(&base_meta);
+	meta_free(&fresh_meta);
 	results_free(&base);
 	results_free(&fresh);
 	return (int)outcome;
@@ -329,6 +400,8 @@ int main(int argc, char **argv)
 		return command_summary(&a);
 	if (!strcmp(a.command, "compare"))
 		return command_compare(&a);
+	if (!strcmp(a.command, "ab"))
+		return command_ab(&a);
 	if (!strcmp(a.command, "plot"))
 		return command_plot(&a);
 	if (!strcmp(a.command, "report"))

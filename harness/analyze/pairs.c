@@ -112,10 +112,12 @@ static bool same_setting_but_threads(const struct group *a, const struct group *
  * members of a pair may have different defaults).  Size `matched` is
  * preferred; `natural` is used only when no matched pair exists. */
 static void pair_workloads(const struct group_set *g, const char *native, const char *clr, const char *mode,
-			   struct pair_selection *out)
+			   const char *size, struct pair_selection *out)
 {
 	static const char *const sizes[] = { "matched", "natural" };
 	for (size_t s = 0; s < 2; s++) {
+		if (size && strcmp(size, sizes[s]))
+			continue;
 		size_t before = out->n_pairs;
 		for (size_t i = 0; i < g->n; i++) {
 			const struct group *a = &g->groups[i];
@@ -146,13 +148,18 @@ static void pair_workloads(const struct group_set *g, const char *native, const 
 	}
 }
 
-/* The name of the only workload of CLASS in MODE, or NULL. */
-static const char *only_workload(const struct group_set *g, const char *class_, const char *mode)
+static bool of_size(const struct group *g, const char *size)
+{
+	return !size || !strcmp(g->size, size);
+}
+
+/* The name of the only workload of CLASS in MODE (and SIZE), or NULL. */
+static const char *only_workload(const struct group_set *g, const char *class_, const char *mode, const char *size)
 {
 	const char *name = NULL;
 	for (size_t i = 0; i < g->n; i++) {
 		const struct group *x = &g->groups[i];
-		if (strcmp(x->mode, mode) || strcmp(x->class_, class_))
+		if (strcmp(x->mode, mode) || strcmp(x->class_, class_) || !of_size(x, size))
 			continue;
 		if (name && strcmp(name, x->workload))
 			return NULL;
@@ -164,7 +171,13 @@ static const char *only_workload(const struct group_set *g, const char *class_, 
 int pairs_select(const struct group_set *groups, const struct pair_list *listed, const char *mode,
 		 struct pair_selection *out)
 {
-	*out = (struct pair_selection){ .mode = mode };
+	return pairs_select_size(groups, listed, mode, NULL, out);
+}
+
+int pairs_select_size(const struct group_set *groups, const struct pair_list *listed, const char *mode,
+		      const char *size, struct pair_selection *out)
+{
+	*out = (struct pair_selection){ .mode = mode, .size = size };
 	out->pairs = calloc(groups->n + 1, sizeof *out->pairs);
 	out->native = calloc(groups->n + 1, sizeof *out->native);
 	out->clr = calloc(groups->n + 1, sizeof *out->clr);
@@ -173,18 +186,19 @@ int pairs_select(const struct group_set *groups, const struct pair_list *listed,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; listed && i < listed->n; i++)
-		pair_workloads(groups, listed->pairs[i].native, listed->pairs[i].clr, mode, out);
+		pair_workloads(groups, listed->pairs[i].native, listed->pairs[i].clr, mode, size, out);
 	if (out->n_pairs == 0) {
-		const char *native = only_workload(groups, "native", mode), *clr = only_workload(groups, "clr", mode);
+		const char *native = only_workload(groups, "native", mode, size);
+		const char *clr = only_workload(groups, "clr", mode, size);
 		if (native && clr) {
-			pair_workloads(groups, native, clr, mode, out);
+			pair_workloads(groups, native, clr, mode, size, out);
 			out->inferred = out->n_pairs > 0;
 		}
 	}
 	if (out->n_pairs == 0)
 		for (size_t i = 0; i < groups->n; i++) {
 			const struct group *g = &groups->groups[i];
-			if (strcmp(g->mode, mode))
+			if (strcmp(g->mode, mode) || !of_size(g, size))
 				continue;
 			if (!strcmp(g->class_, "native"))
 				out->native[out->n_native++] = g;

@@ -40,6 +40,7 @@ struct matched_pair {
  * one. */
 struct pair_selection {
 	const char *mode;
+	const char *size; /* only configurations of this size; NULL: matched preferred */
 	size_t n_pairs;
 	struct matched_pair *pairs;
 	bool inferred; /* the pair was inferred, not listed */
@@ -49,6 +50,10 @@ struct pair_selection {
 
 int pairs_select(const struct group_set *groups, const struct pair_list *listed, const char *mode,
 		 struct pair_selection *out);
+/* The same, of configurations of SIZE ("natural" or "matched") only;
+ * SIZE NULL is pairs_select. */
+int pairs_select_size(const struct group_set *groups, const struct pair_list *listed, const char *mode,
+		      const char *size, struct pair_selection *out);
 void pair_selection_free(struct pair_selection *s);
 
 #define MODES_MAX 8

@@ -18,12 +18,13 @@
 #include "figures.h"
 #include "paths.h"
 
-const char *const plot_figure_names[PLOT_FIGURES] = { "study", "scaling", "downtime", "modes" };
+const char *const plot_figure_names[PLOT_FIGURES] = { "study", "scaling", "downtime", "modes", "covariates" };
 const char *const plot_figure_titles[PLOT_FIGURES] = {
 	"Phase times, native vs CLR (mean, 95% CI)",
 	"Phase times against resident memory",
 	"Downtime per workload",
 	"Stream vs file mode",
+	"Phase times against resident pages and threads",
 };
 
 /* No figure may take gnuplot longer than this. */
@@ -291,6 +292,21 @@ static enum plot_outcome plot_all(struct drawing *dr, struct figure_data *d, con
 		 "n_native=%d; n_clr=%d; n_outliers=%d; logy=%d; width=%d; ", downtime.n_native, downtime.n_clr,
 		 downtime.n_outliers, downtime.logy, boxes > 15 ? 175 + 55 * boxes : 1000);
 	if (boxes && (outcome = draw(dr, "downtime", extra, err, errlen)))
+		return outcome;
+
+	struct covariates_layout covariates;
+	f = open_data(dr, "covariates", path, sizeof path);
+	if (!f)
+		return failed(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	rc = figure_covariates(f, d, &covariates);
+	closed = close_data(f);
+	if (rc || closed)
+		return failed(err, errlen, "cannot write %s: %s", path, strerror(-(rc ? rc : closed)));
+	extra[0] = '\0';
+	param(extra, sizeof extra, "datafile", path);
+	param(extra, sizeof extra, "mode", d->mode);
+	param(extra, sizeof extra, "has", covariates.has);
+	if (covariates.any && (outcome = draw(dr, "covariates", extra, err, errlen)))
 		return outcome;
 
 	if (n_modes < 2)

@@ -24,7 +24,7 @@ struct plot_options {
 };
 
 /* The figures, by file name without extension. */
-#define PLOT_FIGURES 4
+#define PLOT_FIGURES 5
 extern const char *const plot_figure_names[PLOT_FIGURES];
 extern const char *const plot_figure_titles[PLOT_FIGURES];
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "claims.h"
+#include "fit.h"
 #include "paths.h"
 #include "plot.h"
 #include "stats.h"
@@ -145,7 +146,7 @@ static void mode_conclusion(FILE *out, const struct mode_claims *mc)
 			used += (size_t)snprintf(against + used, sizeof against - used, "%s%s", used ? ", " : "",
 						 phase_names[p]);
 	}
-	fprintf(out, "\n**Conclusion (%s mode):** ", mc->mode);
+	fprintf(out, "\n**Conclusion (%s mode, %s size):** ", mc->mode, mc->size);
 	if (count[CLAIM_NO_DATA] == claimed)
 		fputs("no verdict: this mode lacks successful native or CLR migrations to compare.\n\n", out);
 	else if (count[CLAIM_DISAGREES])
@@ -237,6 +238,47 @@ static int claims_table(FILE *out, const struct mode_claims *mc)
 	return rc;
 }
 
+/* One table of every claim judged both ways: rows the claimed phases,
+ * columns each mode at each size. */
+static void claims_overview(FILE *out, const struct claims *c)
+{
+	const char *header[1 + MODES_MAX * CLAIM_SIZES + 1] = { "claim" };
+	char names[MODES_MAX * CLAIM_SIZES][64], align[2 + MODES_MAX * CLAIM_SIZES] = "l";
+	for (size_t m = 0; m < c->n_modes; m++) {
+		snprintf(names[m], sizeof names[m], "%s, %s%s", c->modes[m].mode, c->modes[m].size,
+			 !strcmp(c->modes[m].size, "natural") ? " (the study's setting)" : " (control)");
+		header[1 + m] = names[m];
+		align[1 + m] = 'l';
+	}
+	align[1 + c->n_modes] = '\0';
+	struct text_table t;
+	if (table_init(&t, 1 + c->n_modes, header, align))
+		return;
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		double k = claim_expected((enum phase)p);
+		if (k <= 0)
+			continue;
+		char claim[64], cell[MODES_MAX * CLAIM_SIZES][80];
+		const char *cells[1 + MODES_MAX * CLAIM_SIZES];
+		snprintf(claim, sizeof claim, "%s ≈%g×", phase_names[p], k);
+		cells[0] = claim;
+		for (size_t m = 0; m < c->n_modes; m++) {
+			const struct ratio_estimate *e = &c->modes[m].pooled[p];
+			if (e->valid)
+				snprintf(cell[m], sizeof cell[m], "%.2f× — %s", e->ratio,
+					 claim_verdict_name(c->modes[m].verdict[p]));
+			else
+				snprintf(cell[m], sizeof cell[m], "no data");
+			cells[1 + m] = cell[m];
+		}
+		table_add(&t, cells);
+	}
+	if (!t.error)
+		table_print_markdown(out, &t);
+	table_free(&t);
+	fputc('\n', out);
+}
+
 int report_claims(FILE *out, const struct results *r, const struct group_set *groups,
 		  const struct pair_list *pairs, uint64_t seed)
 {
@@ -254,11 +296,27 @@ int report_claims(FILE *out, const struct results *r, const struct group_set *gr
 		     "[k/%.2f, k×%.2f] ([%.2f, %.2f] for 2×, [%.2f, %.2f] for 1×), disagrees when the whole interval "
 		     "lies outside it, and is inconclusive otherwise (docs/harness.md).\n\n",
 		STATS_RESAMPLES, (unsigned long long)seed, CLAIM_TOLERANCE, CLAIM_TOLERANCE, l2, h2, l1, h1);
+	fputs("Each claim is judged twice.  At **natural size** the native and the CLR workloads run as they are, "
+	      "each with its own memory, threads and descriptors: this is the study's setting (a Win32 CPU-bound "
+	      "process against a CLR process doing I/O, neither resized).  At **matched resident size** both members "
+	      "of a pair are sized to the same resident memory: the control, which removes the difference in memory "
+	      "and leaves that of the runtime.  A claim that holds at natural size but not at matched size comes "
+	      "from what the CLR process carries, not from how it is migrated (\"Why the phases differ\" below "
+	      "fits the times against what was moved).\n\n",
+	      out);
 	if (!c.n_modes)
 		fputs("No successful migrations: nothing to judge.\n\n", out);
+	else
+		claims_overview(out, &c);
+	const char *last_mode = NULL;
 	for (size_t m = 0; m < c.n_modes && !rc; m++) {
 		const struct mode_claims *mc = &c.modes[m];
-		fprintf(out, "### %s mode\n\n", mc->mode);
+		if (!last_mode || strcmp(last_mode, mc->mode))
+			fprintf(out, "### %s mode\n\n", mc->mode);
+		last_mode = mc->mode;
+		fprintf(out, "#### %s\n\n", !strcmp(mc->size, "natural")
+						     ? "Natural size: the processes as they are (the study's setting)"
+						     : "Matched resident size (the control)");
 		describe_selection(out, &mc->selection);
 		rc = claims_table(out, mc);
 		if (rc)
@@ -368,6 +426,10 @@ int report_write(const struct results *r, const struct report_options *o, char *
 	if (o->pairs_source)
 		fprintf(out, "Matched pairs from `%s`.  ", o->pairs_source);
 	rc = report_claims(out, r, &groups, o->pairs, o->seed);
+	if (!rc) {
+		fputs("## Why the phases differ\n\n", out);
+		rc = fit_report(out, r, &groups);
+	}
 	report_figures(out, report_dir, figures_dir, why_missing);
 	struct summary_set s;
 	if (!rc)

@@ -31,8 +31,16 @@ static const char *const fixed_columns[COL_FIRST_PHASE] = {
 	"workload", "class", "size", "mode", "rss_mib", "repetition", "status", "reason",
 };
 
-enum optional_column { OPT_THREADS, OPT_COMPRESSION, OPT_COUNT };
-static const char *const optional_columns[OPT_COUNT] = { "threads", "compression" };
+const char *const moved_columns[MOVED_COUNT] = { "pages_total", "vmas", "proc_threads", "fds" };
+
+/* Columns older files or hand-made ones may lack; the moved ones follow
+ * these, in the order of moved_columns. */
+enum optional_column { OPT_THREADS, OPT_COMPRESSION, OPT_BUILD, OPT_FIRST_MOVED, OPT_COUNT = OPT_FIRST_MOVED + MOVED_COUNT };
+static const char *optional_name(int c)
+{
+	static const char *const names[OPT_FIRST_MOVED] = { "threads", "compression", "build" };
+	return c < OPT_FIRST_MOVED ? names[c] : moved_columns[c - OPT_FIRST_MOVED];
+}
 
 static const char *column_name(int c)
 {
@@ -89,6 +97,7 @@ static int parse_row(const char *name, const struct csv_table *t, size_t i, cons
 	char *const *f = t->rows[i];
 	const char *threads = optional[OPT_THREADS] >= 0 ? f[optional[OPT_THREADS]] : "";
 	const char *compression = optional[OPT_COMPRESSION] >= 0 ? f[optional[OPT_COMPRESSION]] : "";
+	const char *build = optional[OPT_BUILD] >= 0 ? f[optional[OPT_BUILD]] : "";
 	*m = (struct migration){
 		.row = i + 1,
 		.line = t->lines[i],
@@ -100,6 +109,7 @@ static int parse_row(const char *name, const struct csv_table *t, size_t i, cons
 		.reason = f[index[COL_REASON]],
 		.threads = 1,
 		.compression = compression[0] ? compression : "none",
+		.build = build,
 	};
 	if (strcmp(m->status, "ok") == 0)
 		m->ok = true;
@@ -111,6 +121,13 @@ static int parse_row(const char *name, const struct csv_table *t, size_t i, cons
 		if (parse_amount(f[index[COL_FIRST_PHASE + p]], &m->phase_us[p]) < 0)
 			return fail(err, errlen, "%s: line %zu: %s \"%s\" is not a non-negative number", name, m->line,
 				    phase_columns[p], f[index[COL_FIRST_PHASE + p]]);
+	for (int k = 0; k < MOVED_COUNT; k++) {
+		int c = optional[OPT_FIRST_MOVED + k];
+		m->moved[k] = NAN;
+		if (c >= 0 && parse_amount(f[c], &m->moved[k]) < 0)
+			return fail(err, errlen, "%s: line %zu: %s \"%s\" is not a non-negative number", name, m->line,
+				    moved_columns[k], f[c]);
+	}
 	if (parse_amount(f[index[COL_RSS]], &m->rss_mib) < 0)
 		return fail(err, errlen, "%s: line %zu: rss_mib \"%s\" is not a non-negative number", name, m->line,
 			    f[index[COL_RSS]]);
@@ -139,7 +156,7 @@ static int results_from_table(const char *name, struct results *out, char *err, 
 	if (rc)
 		return rc;
 	for (int c = 0; c < OPT_COUNT; c++)
-		optional[c] = csv_column(&out->table, optional_columns[c]);
+		optional[c] = csv_column(&out->table, optional_name(c));
 	out->n = out->table.nrows;
 	out->rows = calloc(out->n ? out->n : 1, sizeof *out->rows);
 	if (!out->rows)

@@ -23,6 +23,17 @@ enum phase {
 extern const char *const phase_names[PHASE_COUNT];
 extern const char *const phase_columns[PHASE_COUNT];
 
+/* What a migration moved, the covariates of the phase times. */
+enum moved {
+	MOVED_PAGES,
+	MOVED_VMAS,
+	MOVED_THREADS,
+	MOVED_FDS,
+	MOVED_COUNT
+};
+/* "pages_total", "vmas", "proc_threads", "fds" */
+extern const char *const moved_columns[MOVED_COUNT];
+
 struct migration {
 	size_t row;      /* 1-based record number after the header */
 	size_t line;     /* line of the file the record starts on */
@@ -33,6 +44,10 @@ struct migration {
 	double rss_mib;  /* NAN when empty */
 	double rss_target; /* the run's --rss target nearest rss_mib (size matched, several targets), else 0 */
 	double phase_us[PHASE_COUNT]; /* NAN when not measured */
+	/* What the migration moved (NAN when empty or the column is absent):
+	 * present pages, memory areas, threads, descriptors. */
+	double moved[MOVED_COUNT];
+	const char *build; /* "base" or "new" in an A/B run (harness ab), else "" */
 	bool ok;         /* status is "ok" */
 };
 

@@ -312,6 +312,18 @@ int stats_bootstrap_ratio_ci(const double *num, size_t nnum, const double *den, 
 	return stats_bootstrap_pooled_ratio(&one, 1, resamples, seed, level, &estimate, lo, hi);
 }
 
+int stats_log_ratio_ci(const double *d, size_t n, double level, double *ratio, double *lo, double *hi)
+{
+	double mean_lo, mean_hi;
+	int rc = stats_mean_ci(d, n, level, &mean_lo, &mean_hi);
+	if (rc)
+		return rc;
+	*ratio = exp(stats_mean(d, n));
+	*lo = exp(mean_lo);
+	*hi = exp(mean_hi);
+	return 0;
+}
+
 int stats_tukey_fences(const double *x, size_t n, struct stats_fences *f)
 {
 	double *sorted;

@@ -70,6 +70,12 @@ struct stats_ratio_sample {
 int stats_bootstrap_pooled_ratio(const struct stats_ratio_sample *strata, size_t k, unsigned resamples,
 				 uint64_t seed, double level, double *estimate, double *lo, double *hi);
 
+/* A paired comparison on a log scale.  D holds one log ratio per pair
+ * (log new - log base); the estimate is exp(mean(D)), the geometric mean
+ * of the ratios, with the Student-t interval of the mean at LEVEL (n - 1
+ * degrees of freedom) taken back through exp.  -EINVAL when n < 2. */
+int stats_log_ratio_ci(const double *d, size_t n, double level, double *ratio, double *lo, double *hi);
+
 /* Tukey's fences: values below q1 - 1.5 IQR or above q3 + 1.5 IQR are
  * outliers (quartiles as in stats_quantile_sorted). */
 struct stats_fences {

@@ -82,6 +82,41 @@ expect_rc 1 "compare with a run twice as slow at checkpoint"
 matches "$TMP/out" '^\| matmul \| native \| matched \| stream \| checkpoint \| 30\.00 \(3\) \| 60\.00 \(3\) \| 2\.000 \| \[[0-9.]+, [0-9.]+\] \| REGRESSION \|$'
 matches "$TMP/out" '^\| recordstore \| CLR \| matched \| file \| as_restore \| .* \| no clear change \|$'
 contains "$TMP/out" "12 regressions, 0 improvements among 28 compared phases."
+# Two runs from different machines, loads and options: warned about before
+# any verdict, pointing to harness ab; --normalize copy scales by the copy
+# calibration and says so.
+mkdir -p "$TMP/m1" "$TMP/m2"
+cp "$TMP/run/migrations.csv" "$TMP/m1/"
+cp "$TMP/run/migrations.csv" "$TMP/m2/"
+meta() { # dir, hostname, cpu, cores, kernel, load, copy GB/s, interval
+	printf 'hostname=%s\ncpu_model=%s\ncores=%s\nmemory_mib=4096\nkernel=%s\nos=Debian 12\nmono_version=6.8\nbinmig_cflags=-O2\nload_start=%s\nload_end=%s\ncalib_copy_gbps=%s\ninterval_ms=%s\nmodes=file, stream\n' \
+		"$2" "$3" "$4" "$5" "$6" "$6" "$7" "$8" >"$1/meta.txt"
+}
+meta "$TMP/m1" box-a "AMD EPYC" 2 6.18.44 0.3 20.0 50
+meta "$TMP/m2" box-b "Intel Xeon" 4 6.1.0 3.9 10.0 200
+run compare "$TMP/m1/migrations.csv" "$TMP/m2/migrations.csv"
+expect_rc 0 "compare across machines"
+contains "$TMP/out" "warning: machine differs: \"box-a\" in $TMP/m1/migrations.csv, \"box-b\" in $TMP/m2/migrations.csv"
+contains "$TMP/out" "warning: CPU model differs: \"AMD EPYC\""
+contains "$TMP/out" "warning: core count differs"
+contains "$TMP/out" "warning: kernel differs"
+contains "$TMP/out" "warning: the machine's load differs: 0.30 in"
+contains "$TMP/out" "warning: option interval-ms differs"
+contains "$TMP/out" "\`harness ab --base REV --new REV\`"
+contains "$TMP/out" "Times as measured (not normalised)."
+# The warnings come before the verdict.
+(( $(grep -n '^warning:' "$TMP/out" | tail -n 1 | cut -d: -f1) < $(grep -n 'regressions, ' "$TMP/out" | cut -d: -f1) )) ||
+	fail "the warnings do not come before the verdict"
+run compare "$TMP/m1/migrations.csv" "$TMP/m2/migrations.csv" --normalize copy
+expect_rc 0 "compare normalised by a machine copying half as fast"
+contains "$TMP/out" "0 regressions, 28 improvements among 28 compared phases."
+contains "$TMP/out" "Normalised by the calibration \`copy\` (calib_copy_gbps: 20 in the baseline, 10 in the new run): the new run's times are multiplied by 0.500"
+run compare "$TMP/slow/migrations.csv" "$TMP/m1/migrations.csv"
+contains "$TMP/out" "warning: no meta.txt beside"
+run compare "$TMP/m1/migrations.csv" "$TMP/m1/migrations.csv"
+expect_rc 0 "compare a run with itself"
+if grep -q '^warning:' "$TMP/out"; then cat "$TMP/out" >&2; fail "warnings for the same machine"; fi
+
 run compare "$TMP/run/migrations.csv" "$TMP/other/migrations.csv"
 expect_rc 2 "compare with other workloads"
 contains "$TMP/err" "workloads present in one file only: only in $TMP/run/migrations.csv: recordstore; only in $TMP/other/migrations.csv: filecopy"
@@ -113,7 +148,7 @@ fi
 # plot
 run plot "$TMP/run/migrations.csv"
 expect_rc 0 plot
-for figure in study scaling downtime modes; do
+for figure in study scaling downtime modes covariates; do
 	for ext in png svg; do
 		f=$TMP/run/figures/$figure.$ext
 		[[ -s $f ]] || fail "$f missing or empty"
@@ -137,8 +172,12 @@ contains "$r" "Matched pairs from \`$TMP/pairs\`."
 contains "$r" "1 matched pair; pooled = geometric mean"
 contains "$r" "| matmul / recordstore (matched) | 3, 3 | "
 matches "$r" '^- \*\*checkpoint\*\* \(study: ≈2×\): CLR/native = 2\.[0-9]+× \[[0-9.]+, [0-9.]+\] — \*\*holds\*\*' 
-contains "$r" "**Conclusion (stream mode):**"
-contains "$r" "**Conclusion (file mode):**"
+contains "$r" "**Conclusion (stream mode, matched size):**"
+contains "$r" "**Conclusion (file mode, matched size):**"
+contains "$r" "#### Matched resident size (the control)"
+contains "$r" "## Why the phases differ"
+contains "$r" "| checkpoint | 6 | "
+contains "$r" "![Phase times against resident pages and threads](figures/covariates.png)"
 contains "$r" "![Phase times, native vs CLR (mean, 95% CI)](figures/study.png)"
 contains "$r" "### Medians per configuration (ms)"
 cp "$TMP/run/migrations.csv" "$TMP/other/migrations.csv"

@@ -3,7 +3,8 @@
 #  1. a tiny experiment (one native and one CLR workload, 1 warm-up and 3
 #     recorded migrations each) exits 0 and leaves migrations.csv with the
 #     header of docs/results-csv.md and 6 verified rows, meta.txt with its
-#     keys, the workloads' logs, no hosts and no workload processes;
+#     keys, the workloads' logs, progress lines on stderr (not a terminal),
+#     no hosts and no workload processes;
 #  2. with a wrong expected answer (HARNESS_FAKE_REFERENCE) the run's rows
 #     are verified=no and failed, with the reason, and the exit status is 1;
 #  3. hosts that were up before are used only with their key, and are left up.
@@ -80,7 +81,7 @@ harness_run ok --workloads hashchain,filecopy --warmup 1 --migrations 3
 [[ $HR_RC == 0 ]] || { e2e_show "$HR_STDERR"; e2e_fail "harness run exited $HR_RC"; }
 csv=$HR_OUT/migrations.csv
 header=$(expected_header)
-[[ $header == run_id,timestamp,* && $header == *,reason ]] || e2e_fail "cannot read the columns of docs/results-csv.md: $header"
+[[ $header == run_id,timestamp,* && $header == *,reason,build ]] || e2e_fail "cannot read the columns of docs/results-csv.md: $header"
 [[ $(head -n 1 "$csv") == "$header" ]] || e2e_fail "CSV header differs from docs/results-csv.md: $(head -n 1 "$csv")"
 [[ $(wc -l <"$csv") == 7 ]] || { e2e_show "$csv"; e2e_fail "expected 6 rows in $csv"; }
 ncols=$(awk -F, 'NR == 1 { print NF }' "$csv")
@@ -132,6 +133,14 @@ for w in hashchain filecopy; do
 done
 [[ $(wc -l <"$HR_STDOUT") == 1 ]] || e2e_fail "not a terminal, yet more than a summary line: $(cat "$HR_STDOUT")"
 grep -q "6 migrations recorded (6 ok)" "$HR_STDOUT" || e2e_fail "summary line: $(cat "$HR_STDOUT")"
+# Off a terminal, progress lines on stderr (as in a log file): the first
+# at the start, the last at the end, each with done/total, the run,
+# elapsed time and failures, and an ETA once a migration is done.
+grep -qE '^harness run: progress: 0/8 migrations \(0%\), run 1/2 .*, elapsed [0-9]+s, failures 0$' "$HR_STDERR" ||
+	{ e2e_show "$HR_STDERR"; e2e_fail "no first progress line on stderr"; }
+grep -qE '^harness run: progress: 8/8 migrations \(100%\), run 2/2 \(done\), elapsed [0-9hms]+, ETA 0s, failures 0$' "$HR_STDERR" ||
+	{ e2e_show "$HR_STDERR"; e2e_fail "no final progress line on stderr"; }
+grep -q $'\r' "$HR_STDERR" "$HR_STDOUT" && e2e_fail "a terminal's progress line went to a file"
 expect_no_hosts "after the experiment"
 expect_no_workloads "after the experiment"
 e2e_log "ok: meta.txt, logs, summary line, nothing left"

@@ -23,6 +23,13 @@
  *   Touches MIB MiB of fresh anonymous memory and frees it again, so that
  *   what comes next starts with recently used, fast memory.
  *
+ * benchfloor copy MIB
+ *   The machine's raw memory-copy speed: copies MIB MiB between two
+ *   touched buffers 9 times and prints the median pass as
+ *     copy_gbps=N.NN
+ *   (the calibration harness run records in meta.txt, for compare
+ *   --normalize copy).
+ *
  * Exit status 1 on any failure, 2 on bad usage. */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +70,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: benchfloor PID START-END|MIB DIR\n"
 			"       benchfloor rss REPORT CMD [ARGS...]\n"
-			"       benchfloor warm MIB\n");
+			"       benchfloor warm MIB\n"
+			"       benchfloor copy MIB\n");
 	return 2;
 }
 
@@ -392,8 +400,48 @@ static int warm_memory(const char *text)
 	return 0;
 }
 
+static int compare_ns(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of 9 timed memcpy passes of MIB MiB, as GB/s. */
+static int copy_speed(const char *text)
+{
+	char *end;
+	unsigned long mib = strtoul(text, &end, 10);
+	if (*end || mib == 0 || mib > 4096)
+		return usage();
+	size_t size = mib << 20;
+	unsigned char *from = malloc(size), *to = malloc(size);
+	if (!from || !to) {
+		fprintf(stderr, "benchfloor: cannot allocate 2 x %lu MiB\n", mib);
+		free(from);
+		free(to);
+		return 1;
+	}
+	memset(from, 0x5a, size);
+	memset(to, 0, size);
+	int64_t pass[9];
+	for (int i = 0; i < 9; i++) {
+		int64_t t0 = now_ns();
+		memcpy(to, from, size);
+		/* The copy must not be optimised away: its result is read. */
+		__asm__ volatile("" : : "r"(to) : "memory");
+		pass[i] = now_ns() - t0;
+	}
+	qsort(pass, 9, sizeof pass[0], compare_ns);
+	printf("copy_gbps=%.2f\n", (double)size / (double)(pass[4] > 0 ? pass[4] : 1));
+	free(from);
+	free(to);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "copy") == 0)
+		return copy_speed(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "warm") == 0)
 		return warm_memory(argv[2]);
 	if (argc >= 4 && strcmp(argv[1], "rss") == 0)

@@ -232,7 +232,7 @@ static void test_the_study_reproduced(void **state)
 	assert_claim(text, "checkpoint", 2, "holds");
 	assert_claim(text, "as_restore", 2, "holds");
 	assert_claim(text, "ctx_restore", 1, "holds");
-	assert_non_null(strstr(text, "**Conclusion (stream mode):** the study's finding holds here"));
+	assert_non_null(strstr(text, "**Conclusion (stream mode, matched size):** the study's finding holds here"));
 	free(text);
 	pairs_free(&pairs);
 	results_free(&r);
@@ -255,7 +255,7 @@ static void test_a_disagreement_is_said_plainly(void **state)
 	assert_claim(text, "as_restore", 2, "holds");
 	assert_claim(text, "ctx_restore", 1, "holds");
 	assert_non_null(strstr(text, "**disagrees**: the CLR process takes relatively longer here"));
-	assert_non_null(strstr(text, "**Conclusion (stream mode):** the data disagrees with the study on suspend, "
+	assert_non_null(strstr(text, "**Conclusion (stream mode, matched size):** the data disagrees with the study on suspend, "
 				     "checkpoint; 2 of the 4 claims hold."));
 	free(text);
 	results_free(&r);
