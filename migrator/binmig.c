@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "inspect.h"
+#include "isa_cmd.h"
 #include "log.h"
 #include "migrate.h"
 #include "serve_gate.h"
@@ -46,6 +47,10 @@ static void usage_main(FILE *out)
 		"  dump PID -o IMAGE     checkpoint a running process to IMAGE (and terminate it)\n"
 		"  restore IMAGE         rebuild the process from IMAGE; prints its PID\n"
 		"  inspect IMAGE         show what an image holds, and the code where each thread stopped\n"
+		"  inspect --isa IMAGE   which instruction-set extensions the code in an image uses\n"
+		"  check PID --dest-cpu PROFILE\n"
+		"                        whether process PID can run on a CPU described by PROFILE\n"
+		"  cpu-profile           print this machine's CPU profile (features, xstate layout)\n"
 		"  migrate PID HOST:PORT --key KEYFILE\n"
 		"                        move a running process to the host where `binmig serve` listens\n"
 		"  serve --listen ADDR:PORT --key KEYFILE\n"
@@ -146,12 +151,53 @@ static void usage_restore(FILE *out)
 static void usage_inspect(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig inspect IMAGE\n"
+		"Usage: binmig inspect [--isa] IMAGE\n"
 		"\n"
 		"Checks every section of IMAGE and prints them, the process identity, its memory\n"
 		"areas, descriptors, signal handlers, and for each thread its registers, how it\n"
 		"stopped (in user code, or in which system call and how that call resumes) and a\n"
-		"disassembly of the code around its instruction pointer, the stop marked with =>.\n\n" EXIT_CODES_HELP);
+		"disassembly of the code around its instruction pointer, the stop marked with =>.\n"
+		"\n"
+		"      --isa     instead, the instruction-set analysis of the process's code (as\n"
+		"                binmig check prints it): every executable mapping scanned, the\n"
+		"                extensions used with counts and an example address and symbol\n\n" EXIT_CODES_HELP);
+}
+
+#define ISA_ANALYSIS_HELP                                                                                   \
+	"Every executable mapping is disassembled with Capstone: the program and its libraries\n"            \
+	"(from their files, through a per-file cache: $BINMIG_ISA_CACHE, default\n"                          \
+	"~/.cache/binmig/isa; BINMIG_ISA_CACHE=off disables it) and anonymous executable memory\n"          \
+	"such as JIT code (from the process's memory).  The variants of an ifunc (glibc's\n"                 \
+	"memcpy, strlen ...) count only when a GOT slot of the process points to them: the one\n"           \
+	"the resolver chose is used, the others are listed apart and not counted.  Code for an\n"            \
+	"extension this CPU lacks too is behind a run-time check and is not counted either.\n"
+
+static void usage_check(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig check PID --dest-cpu PROFILE\n"
+		"\n"
+		"Whether process PID could run on the machine PROFILE describes (binmig cpu-profile\n"
+		"there, or this machine's profile edited by hand).  Prints the analysis: code scanned,\n"
+		"undecodable bytes, every extension used with its count and an example address and\n"
+		"symbol.  Exit status 0 when it can run there; 4 when the code uses an extension the\n"
+		"profile lacks (named with its count and an example) or the xstate layouts differ\n"
+		"(binmig does not translate saved register state between layouts).  The process is\n"
+		"not stopped.\n"
+		"\n" ISA_ANALYSIS_HELP "\n"
+		"  -d, --dest-cpu PROFILE    the destination's CPU profile (required)\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_cpu_profile(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig cpu-profile\n"
+		"\n"
+		"Prints this machine's CPU profile: one CPU feature per line, named as in\n"
+		"/proc/cpuinfo's flags, then the xstate layout (\"xstate size N\", \"xstate mask 0xM\",\n"
+		"\"xstate component I offset O size S\" from CPUID leaf 0xD).  Lines starting with #\n"
+		"are comments.  Removing a feature's line describes a CPU without it; profiles of\n"
+		"other machines can be compared offline (binmig check --dest-cpu).\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_migrate(FILE *out)
@@ -466,9 +512,18 @@ static int cmd_restore(int argc, char **argv)
 
 static int cmd_inspect(int argc, char **argv)
 {
-	int rc = only_help_option(argc, argv, "inspect", usage_inspect);
-	if (rc >= 0)
-		return rc;
+	static const struct option opts[] = {
+		{"isa", no_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	bool isa = false;
+	int c, rc;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': isa = true; break;
+		case 'h': usage_inspect(stdout); return 0;
+		default: return bad_option("inspect", argv);
+		}
+	}
 	if (optind != argc - 1)
 		return usage_error("%s", "inspect takes exactly one IMAGE");
 	/* The account is printed only once every section has been verified:
@@ -482,7 +537,7 @@ static int cmd_inspect(int argc, char **argv)
 	struct bm_image_reader r = {0};
 	rc = open_image(argv[optind], &fd, &r);
 	if (rc == 0)
-		rc = bm_inspect(mem, &r);
+		rc = isa ? bm_inspect_isa(mem, &r) : bm_inspect(mem, &r);
 	bm_image_reader_free(&r);
 	if (fd >= 0)
 		close(fd);
@@ -610,6 +665,47 @@ static int cmd_keygen(int argc, char **argv)
 	return bm_keygen(argv[optind]) < 0 ? bm_exit_code() : 0;
 }
 
+static int cmd_cpu_profile(int argc, char **argv)
+{
+	int rc = only_help_option(argc, argv, "cpu-profile", usage_cpu_profile);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return bm_cmd_cpu_profile(stdout);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dest-cpu", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	const char *profile = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': profile = optarg; break;
+		case 'h': usage_check(stdout); return 0;
+		default: return bad_option("check", argv);
+		}
+	}
+	pid_t pid;
+	int rc = pid_argument(argc, argv, 1, "check takes exactly one PID", &pid);
+	if (rc >= 0)
+		return rc;
+	if (!profile)
+		return usage_error("%s", "check needs --dest-cpu PROFILE");
+	struct bm_cpu_profile *dest = malloc(sizeof *dest);
+	if (!dest)
+		return bm_error(BM_EXIT_FAILURE, "out of memory"), bm_exit_code();
+	struct bm_isa_report report;
+	rc = bm_cpu_profile_load(profile, dest);
+	if (rc == 0)
+		rc = bm_isa_check(pid, dest, stdout, &report);
+	free(dest);
+	return rc < 0 ? bm_exit_code() : 0;
+}
+
 static int cmd_fault_points(int argc, char **argv)
 {
 	int rc = only_help_option(argc, argv, "fault-points", usage_fault_points);
@@ -630,6 +726,8 @@ static const struct command {
 	{"dump", cmd_dump, usage_dump},
 	{"restore", cmd_restore, usage_restore},
 	{"inspect", cmd_inspect, usage_inspect},
+	{"check", cmd_check, usage_check},
+	{"cpu-profile", cmd_cpu_profile, usage_cpu_profile},
 	{"migrate", cmd_migrate, usage_migrate},
 	{"serve", cmd_serve, usage_serve},
 	{"keygen", cmd_keygen, usage_keygen},
