@@ -206,6 +206,7 @@ static void usage_migrate(FILE *out)
 		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
+		"                      [--no-cpu-check]\n"
 		"\n"
 		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -226,6 +227,13 @@ static void usage_migrate(FILE *out)
 		"                            that cannot be carried becomes at the destination, whose\n"
 		"                            daemon logs each one replaced; PATH must be the same file\n"
 		"                            on both hosts\n"
+		"      --no-cpu-check        do not judge the process's code against the destination's CPU\n"
+		"\n"
+		"Before the process is frozen, the destination reports its CPU profile (see binmig\n"
+		"cpu-profile) and the process's code is analysed as binmig check does: if it uses an\n"
+		"extension the destination lacks, or the xstate layouts differ, migrate refuses with\n"
+		"status 4, naming the extension, the count and an example address and symbol; the\n"
+		"process is not touched.\n"
 		"\n" EXIT_CODES_HELP);
 }
 
@@ -233,7 +241,7 @@ static void usage_serve(FILE *out)
 {
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR] [--io-timeout SECONDS]\n"
-		"                    [--handshake-timeout SECONDS]\n"
+		"                    [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -257,7 +265,11 @@ static void usage_serve(FILE *out)
 		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n"
 		"      --handshake-timeout SECONDS\n"
 		"                            time a connection has, from its accept, to prove the key\n"
-		"                            (default %d)\n\n" EXIT_CODES_HELP,
+		"                            (default %d)\n"
+		"      --cpu-profile PROFILE the CPU profile reported to each source, which checks its\n"
+		"                            process against it before freezing (default: this machine's,\n"
+		"                            as binmig cpu-profile prints it; a file declares less, e.g.\n"
+		"                            what every machine of a pool has)\n\n" EXIT_CODES_HELP,
 		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
 		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }
@@ -561,7 +573,8 @@ static int cmd_migrate(int argc, char **argv)
 		{"key", required_argument, 0, 'k'}, {"mode", required_argument, 0, 'm'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
-		{"fd", required_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
 	const char *keyfile = NULL;
@@ -584,6 +597,7 @@ static int cmd_migrate(int argc, char **argv)
 				rc = usage_error("bad --mode value '%s' (stream or file)", optarg);
 			break;
 		case 'w': o.workdir = optarg; break;
+		case 'N': o.skip_cpu_check = true; break;
 		case 'h': usage_migrate(stdout); rc = 0; break;
 		default: rc = bad_option("migrate", argv);
 		}
@@ -622,7 +636,8 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
-		{"handshake-timeout", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_serve_opts o = {
 		.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS, .handshake_timeout_ms = BM_GATE_DEADLINE_MS};
@@ -633,6 +648,7 @@ static int cmd_serve(int argc, char **argv)
 		case 'l': o.listen = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
+		case 'C': o.cpu_profile = optarg; break;
 		case 't':
 			if (parse_seconds(optarg, &o.io_timeout_ms) < 0)
 				return usage_error("bad --io-timeout value '%s' (1 to 3600 seconds)", optarg);
@@ -652,6 +668,14 @@ static int cmd_serve(int argc, char **argv)
 	int rc = load_key(keyfile, o.key);
 	if (rc)
 		return rc;
+	if (o.cpu_profile) {
+		/* A bad profile is found now, not by the first migration. */
+		struct bm_cpu_profile *p = malloc(sizeof *p);
+		rc = p ? bm_cpu_profile_load(o.cpu_profile, p) : bm_error(BM_EXIT_FAILURE, "out of memory");
+		free(p);
+		if (rc < 0)
+			return bm_exit_code();
+	}
 	return bm_serve(&o) < 0 ? bm_exit_code() : 0;
 }
 

@@ -20,6 +20,7 @@ struct loaded {
 	struct bm_isa_file scan;
 	uint64_t bias;           /* process address - file virtual address */
 	bool *cand_used;
+	int cached;
 };
 
 static uint64_t now_us(void)
@@ -101,6 +102,19 @@ static void add_uses(struct bm_isa_use *use, uint64_t *set, const struct bm_isa_
 	*set |= c->set;
 }
 
+static void add_part(struct bm_isa_report *r, const char *name, uint64_t set, uint64_t bytes, const char *how)
+{
+	if (r->nparts == BM_ISA_MAX_PARTS) {
+		r->parts_dropped++;
+		return;
+	}
+	struct bm_isa_part *p = &r->parts[r->nparts++];
+	snprintf(p->name, sizeof p->name, "%s", name);
+	p->set = set;
+	p->bytes = bytes;
+	p->how = how;
+}
+
 static void add_totals(struct bm_isa_report *r, const struct bm_isa_counts *c, uint64_t bias,
 		       const struct where_ctx *w)
 {
@@ -118,7 +132,7 @@ static void add_totals(struct bm_isa_report *r, const struct bm_isa_counts *c, u
 static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_t n, pid_t pid,
 			   struct bm_isa_report *r)
 {
-	struct loaded l = {m->name ? m->name : "[anon]", {buf, n, 0, 0, 0, 0, ""}, {{0}}, 0, NULL};
+	struct loaded l = {m->name ? m->name : "[anon]", {buf, n, 0, 0, 0, 0, ""}, {{0}}, 0, NULL, 0};
 	uint64_t vaddr;
 	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
 		return 1;
@@ -129,11 +143,15 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 	struct where_ctx w = {&l, NULL, NULL, pid};
 	add_uses(r->used, &r->used_set, &l.scan.always, l.bias, &w);
 	add_totals(r, &l.scan.always, l.bias, &w);
+	uint64_t set = l.scan.always.set, bytes = l.scan.always.bytes;
 	for (uint32_t k = 0; k < l.scan.ncand; k++) {
 		w.cand = &l.scan.cand[k];
 		add_uses(r->used, &r->used_set, &w.cand->counts, l.bias, &w);
 		add_totals(r, &w.cand->counts, l.bias, &w);
+		set |= w.cand->counts.set;
+		bytes += w.cand->counts.bytes;
 	}
+	add_part(r, l.path, set, bytes, "memory, as ELF");
 	bm_isa_file_free(&l.scan);
 	return 0;
 }
@@ -180,6 +198,9 @@ static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map 
 	struct where_ctx w = {NULL, NULL, m->path ? m->path : m->name ? m->name : "[anon]", src->pid};
 	add_uses(r->used, &r->used_set, &c, 0, &w);
 	add_totals(r, &c, 0, &w);
+	char name[200];
+	snprintf(name, sizeof name, "%s at 0x%" PRIx64, w.name, m->start);
+	add_part(r, name, c.set, c.bytes, "memory");
 	return rc;
 }
 
@@ -218,6 +239,7 @@ static int load_file(const struct bm_isa_map *m, struct loaded *l, struct bm_isa
 	}
 	r->files++;
 	r->files_cached += (unsigned)cached;
+	l->cached = cached;
 	return 0;
 }
 
@@ -286,16 +308,20 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 			struct where_ctx w = {l, NULL, NULL, src->pid};
 			add_uses(r->used, &r->used_set, &l->scan.always, l->bias, &w);
 			add_totals(r, &l->scan.always, l->bias, &w);
+			uint64_t set = l->scan.always.set, bytes = l->scan.always.bytes;
 			for (uint32_t k = 0; k < l->scan.ncand; k++) {
 				w.cand = &l->scan.cand[k];
-				if (l->cand_used[k])
+				bytes += w.cand->counts.bytes;
+				if (l->cand_used[k]) {
 					add_uses(r->used, &r->used_set, &w.cand->counts, l->bias, &w);
-				else
+					set |= w.cand->counts.set;
+				} else
 					add_uses(r->unselected, &r->unselected_set, &w.cand->counts, l->bias, &w);
 				add_totals(r, &w.cand->counts, l->bias, &w);
 				r->cand_resolved += l->cand_used[k];
 			}
 			r->cand_total += l->scan.ncand;
+			add_part(r, l->path, set, bytes, l->cached ? "file, cached" : "file");
 		}
 		free(l->cand_used);
 		bm_isa_file_free(&l->scan);
@@ -364,6 +390,15 @@ void bm_isa_report_print(FILE *out, const struct bm_isa_report *r)
 		fprintf(out, "unreadable executable pages (not scanned): %u\n", r->unreadable);
 	fprintf(out, "ifunc candidates: %u, of which %u resolved (a GOT slot points to them: counted)\n",
 		r->cand_total, r->cand_resolved);
+	fprintf(out, "scanned:\n");
+	for (unsigned i = 0; i < r->nparts; i++) {
+		char list[512];
+		bm_ext_list(r->parts[i].set, list, sizeof list);
+		fprintf(out, "  %s (%" PRIu64 " bytes of code, from %s): %s\n", r->parts[i].name, r->parts[i].bytes,
+			r->parts[i].how, list[0] ? list : "baseline only");
+	}
+	if (r->parts_dropped)
+		fprintf(out, "  (%u more not listed)\n", r->parts_dropped);
 	fprintf(out, "extensions used:\n");
 	for (int e = 0; e < BM_EXT_COUNT; e++)
 		if (r->used_set & BM_EXT_BIT(e))

@@ -24,7 +24,18 @@ struct bm_isa_use {
 	char where[224];                  /* "symbol+0xOFF in FILE", "ifunc strlen variant in FILE", "[anon]" */
 };
 
+/* One scanned source: a file or an area of memory. */
+struct bm_isa_part {
+	char name[200];
+	uint64_t set;                     /* extensions counted as used from it */
+	uint64_t bytes;
+	const char *how;                  /* "file", "file, cached", "memory" */
+};
+#define BM_ISA_MAX_PARTS 128
+
 struct bm_isa_report {
+	struct bm_isa_part parts[BM_ISA_MAX_PARTS];
+	unsigned nparts, parts_dropped;
 	uint64_t used_set;                /* counted as used */
 	struct bm_isa_use used[BM_EXT_COUNT];
 	uint64_t unselected_set;          /* only in ifunc candidates no GOT slot points to */
