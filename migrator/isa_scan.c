@@ -406,7 +406,7 @@ static void addrs_sort_unique(struct addrs *a)
 
 static bool addrs_has(const struct addrs *a, uint64_t x)
 {
-	return bsearch(&x, a->v, a->n, sizeof *a->v, u64_cmp) != NULL;
+	return a->n && bsearch(&x, a->v, a->n, sizeof *a->v, u64_cmp) != NULL;
 }
 
 /* The resolvers: IRELATIVE addends and STT_GNU_IFUNC symbol values. */
@@ -600,7 +600,8 @@ int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file
 		bm_isa_file_free(f);
 		return rc;
 	}
-	qsort(f->cand, f->ncand, sizeof *f->cand, cand_cmp);
+	if (f->ncand)
+		qsort(f->cand, f->ncand, sizeof *f->cand, cand_cmp);
 	return 0;
 }
 
