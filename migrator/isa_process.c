@@ -65,7 +65,7 @@ static bool perf_map_name(pid_t pid, uint64_t addr, char *buf, size_t len)
 /* Adds counts whose addresses are `bias` off the process's to a use
  * table; where() names the first example of each extension new to it. */
 struct where_ctx {
-	const struct loaded *file;           /* or NULL: memory */
+	struct loaded *file;                 /* or NULL: memory */
 	const struct bm_isa_candidate *cand; /* or NULL */
 	const char *name;                    /* memory: the mapping's name */
 	pid_t pid;
@@ -132,7 +132,8 @@ static void add_totals(struct bm_isa_report *r, const struct bm_isa_counts *c, u
 static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_t n, pid_t pid,
 			   struct bm_isa_report *r)
 {
-	struct loaded l = {m->name ? m->name : "[anon]", {buf, n, 0, 0, 0, 0, ""}, {{0}}, 0, NULL, 0};
+	struct loaded l = {m->name ? m->name : "[anon]", {buf, n, 0, 0, 0, 0, "", NULL, 0, false, false}, {{0}}, 0,
+			   NULL, 0};
 	uint64_t vaddr;
 	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
 		return 1;
@@ -153,6 +154,7 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 	}
 	add_part(r, l.path, set, bytes, "memory, as ELF");
 	bm_isa_file_free(&l.scan);
+	bm_elf_close(&l.elf);
 	return 0;
 }
 

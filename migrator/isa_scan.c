@@ -212,6 +212,7 @@ int bm_elf_open(const char *path, struct bm_elf *e)
 	if (rc < 0)
 		return rc;
 	e->data = p;
+	e->mapped = true;
 	e->len = (size_t)st.st_size;
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
@@ -230,9 +231,12 @@ int bm_elf_open(const char *path, struct bm_elf *e)
 
 void bm_elf_close(struct bm_elf *e)
 {
-	if (e->data)
+	if (e->data && e->mapped)
 		munmap((void *)e->data, e->len);
 	e->data = NULL;
+	free(e->syms);
+	e->syms = NULL;
+	e->syms_read = false;
 }
 
 int bm_elf_offset_to_vaddr(const struct bm_elf *e, uint64_t off, uint64_t *vaddr)
@@ -318,21 +322,34 @@ static int function_symbols(const struct bm_elf *e, struct fsym **out, size_t *c
 	return 0;
 }
 
-void bm_elf_symbolize(const struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
+void bm_elf_symbolize(struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
 {
-	struct fsym *v;
-	size_t n;
 	buf[0] = 0;
-	if (function_symbols(e, &v, &n) < 0)
-		return;
+	/* Read once per file: a report names an example for each extension. */
+	if (!e->syms_read) {
+		struct fsym *all;
+		if (function_symbols(e, &all, &e->nsyms) < 0)
+			return;
+		e->syms = all;
+		e->syms_read = true;
+	}
+	const struct fsym *v = e->syms;
+	size_t n = e->nsyms;
+	size_t lo = 0, hi = n; /* the first symbol above vaddr */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	const struct fsym *best = NULL;
-	for (size_t i = 0; i < n && v[i].addr <= vaddr; i++)
+	for (size_t i = lo; i-- > 0 && !best;)
 		if (v[i].name[0])
 			best = &v[i];
 	/* Past the end of a sized symbol, the nearest name would mislead. */
 	if (best && (!best->size || vaddr - best->addr < best->size))
 		snprintf(buf, len, "%s+0x%llx", best->name, (unsigned long long)(vaddr - best->addr));
-	free(v);
 }
 
 /* Executable sections: where code is. */
