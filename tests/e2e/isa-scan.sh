@@ -116,11 +116,12 @@ if [[ " $flags " == *" avx2 "* ]]; then
 	grep -q "^  \[vdso\]" "$BM_OUT" || e2e_fail "inspect --isa: no vDSO line"
 fi
 
-# Mono: JIT code in anonymous executable memory.
-if command -v mono >/dev/null && [[ -f $BINMIG_ROOT/workloads/build/clr/wordcount.exe ]]; then
-	stop=$E2E_TMP/mono.stop # never created: the process is killed
+# Mono: JIT code in anonymous executable memory.  filecopy keeps to its
+# files in --dir (wordcount's corpus would grow for as long as it runs).
+if command -v mono >/dev/null && [[ -f $BINMIG_ROOT/workloads/build/clr/filecopy.exe ]]; then
+	stop=$E2E_TMP/mono.stop
 	e2e_start "$E2E_TMP/mono.out" env MONO_DISABLE_SHARED_AREA=1 mono \
-		"$BINMIG_ROOT/workloads/build/clr/wordcount.exe" --until "$stop"
+		"$BINMIG_ROOT/workloads/build/clr/filecopy.exe" --dir "$E2E_TMP/filecopy" --work 3000 --until "$stop"
 	e2e_wait_ready "$E2E_TMP/mono.out" "$E2E_PID" 60
 	bm check "$E2E_PID" --dest-cpu "$here"
 	e2e_expect_ok "check of a Mono process"
@@ -128,7 +129,8 @@ if command -v mono >/dev/null && [[ -f $BINMIG_ROOT/workloads/build/clr/wordcoun
 		e2e_fail "Mono: no JIT code found: $(head -n 1 "$BM_OUT")"
 	grep -Eq "^  \[anon[^ ]*\] at 0x[0-9a-f]+ \([1-9][0-9]* bytes of code, from memory\)" "$BM_OUT" ||
 		e2e_fail "Mono: no anonymous area listed as scanned"
-	kill -KILL "$E2E_PID"
+	touch "$stop"
+	"$TOOLS/pidwait" "$E2E_PID" 60 || kill -KILL "$E2E_PID"
 	wait "$E2E_PID" 2>/dev/null || true
 else
 	e2e_log "mono or the CLR workloads are missing: JIT scan not tested"
