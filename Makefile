@@ -131,7 +131,7 @@ test: test-build
 	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
 
 bench: all $(E2E_PROGS) $(TOOLS)
-	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads
+	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads && BINMIG=$(BUILD)/binmig tests/bench/run-bench-isa
 
 # Fuzzing with libFuzzer: FUZZ_SECONDS per target (one process each), new
 # inputs into $(BUILD)/fuzz/corpus/TARGET/, crashes kept in

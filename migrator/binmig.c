@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "inspect.h"
+#include "isa_cmd.h"
 #include "log.h"
 #include "migrate.h"
 #include "serve_gate.h"
@@ -46,6 +47,10 @@ static void usage_main(FILE *out)
 		"  dump PID -o IMAGE     checkpoint a running process to IMAGE (and terminate it)\n"
 		"  restore IMAGE         rebuild the process from IMAGE; prints its PID\n"
 		"  inspect IMAGE         show what an image holds, and the code where each thread stopped\n"
+		"  inspect --isa IMAGE   which instruction-set extensions the code in an image uses\n"
+		"  check PID --dest-cpu PROFILE\n"
+		"                        whether process PID can run on a CPU described by PROFILE\n"
+		"  cpu-profile           print this machine's CPU profile (features, xstate layout)\n"
 		"  migrate PID HOST:PORT --key KEYFILE\n"
 		"                        move a running process to the host where `binmig serve` listens\n"
 		"  serve --listen ADDR:PORT --key KEYFILE\n"
@@ -149,12 +154,53 @@ static void usage_restore(FILE *out)
 static void usage_inspect(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig inspect IMAGE\n"
+		"Usage: binmig inspect [--isa] IMAGE\n"
 		"\n"
 		"Checks every section of IMAGE and prints them, the process identity, its memory\n"
 		"areas, descriptors, signal handlers, and for each thread its registers, how it\n"
 		"stopped (in user code, or in which system call and how that call resumes) and a\n"
-		"disassembly of the code around its instruction pointer, the stop marked with =>.\n\n" EXIT_CODES_HELP);
+		"disassembly of the code around its instruction pointer, the stop marked with =>.\n"
+		"\n"
+		"      --isa     instead, the instruction-set analysis of the process's code (as\n"
+		"                binmig check prints it): every executable mapping scanned, the\n"
+		"                extensions used with counts and an example address and symbol\n\n" EXIT_CODES_HELP);
+}
+
+#define ISA_ANALYSIS_HELP                                                                                   \
+	"Every executable mapping is disassembled with Capstone: the program and its libraries\n"            \
+	"(from their files, through a per-file cache: $BINMIG_ISA_CACHE, default\n"                          \
+	"~/.cache/binmig/isa; BINMIG_ISA_CACHE=off disables it) and anonymous executable memory\n"          \
+	"such as JIT code (from the process's memory).  The variants of an ifunc (glibc's\n"                 \
+	"memcpy, strlen ...) count only when a GOT slot of the process points to them: the one\n"           \
+	"the resolver chose is used, the others are listed apart and not counted.  Code for an\n"            \
+	"extension this CPU lacks too is behind a run-time check and is not counted either.\n"
+
+static void usage_check(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig check PID --dest-cpu PROFILE\n"
+		"\n"
+		"Whether process PID could run on the machine PROFILE describes (binmig cpu-profile\n"
+		"there, or this machine's profile edited by hand).  Prints the analysis: code scanned,\n"
+		"undecodable bytes, every extension used with its count and an example address and\n"
+		"symbol.  Exit status 0 when it can run there; 4 when the code uses an extension the\n"
+		"profile lacks (named with its count and an example) or the xstate layouts differ\n"
+		"(binmig does not translate saved register state between layouts).  The process is\n"
+		"not stopped.\n"
+		"\n" ISA_ANALYSIS_HELP "\n"
+		"  -d, --dest-cpu PROFILE    the destination's CPU profile (required)\n\n" EXIT_CODES_HELP);
+}
+
+static void usage_cpu_profile(FILE *out)
+{
+	fprintf(out,
+		"Usage: binmig cpu-profile\n"
+		"\n"
+		"Prints this machine's CPU profile: one CPU feature per line, named as in\n"
+		"/proc/cpuinfo's flags, then the xstate layout (\"xstate size N\", \"xstate mask 0xM\",\n"
+		"\"xstate component I offset O size S\" from CPUID leaf 0xD).  Lines starting with #\n"
+		"are comments.  Removing a feature's line describes a CPU without it; profiles of\n"
+		"other machines can be compared offline (binmig check --dest-cpu).\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_migrate(FILE *out)
@@ -163,6 +209,7 @@ static void usage_migrate(FILE *out)
 		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
+		"                      [--no-cpu-check]\n"
 		"\n"
 		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -183,6 +230,13 @@ static void usage_migrate(FILE *out)
 		"                            that cannot be carried becomes at the destination, whose\n"
 		"                            daemon logs each one replaced; PATH must be the same file\n"
 		"                            on both hosts\n"
+		"      --no-cpu-check        do not judge the process's code against the destination's CPU\n"
+		"\n"
+		"Before the process is frozen, the destination reports its CPU profile (see binmig\n"
+		"cpu-profile) and the process's code is analysed as binmig check does: if it uses an\n"
+		"extension the destination lacks, or the xstate layouts differ, migrate refuses with\n"
+		"status 4, naming the extension, the count and an example address and symbol; the\n"
+		"process is not touched.\n"
 		"\n" EXIT_CODES_HELP);
 }
 
@@ -190,7 +244,7 @@ static void usage_serve(FILE *out)
 {
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR] [--io-timeout SECONDS]\n"
-		"                    [--handshake-timeout SECONDS]\n"
+		"                    [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -214,7 +268,11 @@ static void usage_serve(FILE *out)
 		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n"
 		"      --handshake-timeout SECONDS\n"
 		"                            time a connection has, from its accept, to prove the key\n"
-		"                            (default %d)\n\n" EXIT_CODES_HELP,
+		"                            (default %d)\n"
+		"      --cpu-profile PROFILE the CPU profile reported to each source, which checks its\n"
+		"                            process against it before freezing (default: this machine's,\n"
+		"                            as binmig cpu-profile prints it; a file declares less, e.g.\n"
+		"                            what every machine of a pool has)\n\n" EXIT_CODES_HELP,
 		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
 		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }
@@ -469,9 +527,18 @@ static int cmd_restore(int argc, char **argv)
 
 static int cmd_inspect(int argc, char **argv)
 {
-	int rc = only_help_option(argc, argv, "inspect", usage_inspect);
-	if (rc >= 0)
-		return rc;
+	static const struct option opts[] = {
+		{"isa", no_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	bool isa = false;
+	int c, rc;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': isa = true; break;
+		case 'h': usage_inspect(stdout); return 0;
+		default: return bad_option("inspect", argv);
+		}
+	}
 	if (optind != argc - 1)
 		return usage_error("%s", "inspect takes exactly one IMAGE");
 	/* The account is printed only once every section has been verified:
@@ -485,7 +552,7 @@ static int cmd_inspect(int argc, char **argv)
 	struct bm_image_reader r = {0};
 	rc = open_image(argv[optind], &fd, &r);
 	if (rc == 0)
-		rc = bm_inspect(mem, &r);
+		rc = isa ? bm_inspect_isa(mem, &r) : bm_inspect(mem, &r);
 	bm_image_reader_free(&r);
 	if (fd >= 0)
 		close(fd);
@@ -509,7 +576,8 @@ static int cmd_migrate(int argc, char **argv)
 		{"key", required_argument, 0, 'k'}, {"mode", required_argument, 0, 'm'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
-		{"fd", required_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
 	const char *keyfile = NULL;
@@ -532,6 +600,7 @@ static int cmd_migrate(int argc, char **argv)
 				rc = usage_error("bad --mode value '%s' (stream or file)", optarg);
 			break;
 		case 'w': o.workdir = optarg; break;
+		case 'N': o.skip_cpu_check = true; break;
 		case 'h': usage_migrate(stdout); rc = 0; break;
 		default: rc = bad_option("migrate", argv);
 		}
@@ -570,7 +639,8 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
-		{"handshake-timeout", required_argument, 0, 'H'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_serve_opts o = {
 		.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS, .handshake_timeout_ms = BM_GATE_DEADLINE_MS};
@@ -581,6 +651,7 @@ static int cmd_serve(int argc, char **argv)
 		case 'l': o.listen = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
+		case 'C': o.cpu_profile = optarg; break;
 		case 't':
 			if (parse_seconds(optarg, &o.io_timeout_ms) < 0)
 				return usage_error("bad --io-timeout value '%s' (1 to 3600 seconds)", optarg);
@@ -600,6 +671,14 @@ static int cmd_serve(int argc, char **argv)
 	int rc = load_key(keyfile, o.key);
 	if (rc)
 		return rc;
+	if (o.cpu_profile) {
+		/* A bad profile is found now, not by the first migration. */
+		struct bm_cpu_profile *p = malloc(sizeof *p);
+		rc = p ? bm_cpu_profile_load(o.cpu_profile, p) : bm_error(BM_EXIT_FAILURE, "out of memory");
+		free(p);
+		if (rc < 0)
+			return bm_exit_code();
+	}
 	return bm_serve(&o) < 0 ? bm_exit_code() : 0;
 }
 
@@ -611,6 +690,47 @@ static int cmd_keygen(int argc, char **argv)
 	if (optind != argc - 1)
 		return usage_error("%s", "keygen takes exactly one KEYFILE");
 	return bm_keygen(argv[optind]) < 0 ? bm_exit_code() : 0;
+}
+
+static int cmd_cpu_profile(int argc, char **argv)
+{
+	int rc = only_help_option(argc, argv, "cpu-profile", usage_cpu_profile);
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return bm_cmd_cpu_profile(stdout);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dest-cpu", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	const char *profile = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': profile = optarg; break;
+		case 'h': usage_check(stdout); return 0;
+		default: return bad_option("check", argv);
+		}
+	}
+	pid_t pid;
+	int rc = pid_argument(argc, argv, 1, "check takes exactly one PID", &pid);
+	if (rc >= 0)
+		return rc;
+	if (!profile)
+		return usage_error("%s", "check needs --dest-cpu PROFILE");
+	struct bm_cpu_profile *dest = malloc(sizeof *dest);
+	if (!dest)
+		return bm_error(BM_EXIT_FAILURE, "out of memory"), bm_exit_code();
+	struct bm_isa_report report;
+	rc = bm_cpu_profile_load(profile, dest);
+	if (rc == 0)
+		rc = bm_isa_check(pid, dest, stdout, &report);
+	free(dest);
+	return rc < 0 ? bm_exit_code() : 0;
 }
 
 static int cmd_fault_points(int argc, char **argv)
@@ -633,6 +753,8 @@ static const struct command {
 	{"dump", cmd_dump, usage_dump},
 	{"restore", cmd_restore, usage_restore},
 	{"inspect", cmd_inspect, usage_inspect},
+	{"check", cmd_check, usage_check},
+	{"cpu-profile", cmd_cpu_profile, usage_cpu_profile},
 	{"migrate", cmd_migrate, usage_migrate},
 	{"serve", cmd_serve, usage_serve},
 	{"keygen", cmd_keygen, usage_keygen},

@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "fault.h"
+#include "isa_cmd.h"
 #include "log.h"
 
 int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
@@ -143,6 +144,34 @@ static bool peer_reason(int fd, struct bm_result *res)
 	return false;
 }
 
+/* The destination's CPU profile (PROFILE, the reply to START), and the
+ * process's code judged against it: refused (exit 4) before anything is
+ * frozen when the code uses an extension the destination lacks or the
+ * saved register state would not fit its xstate layout. */
+static int check_cpu(int fd, pid_t pid, const struct bm_migrate_opts *o)
+{
+	char *text = malloc(BM_PROFILE_MAX_TEXT);
+	struct bm_cpu_profile *dest = malloc(sizeof *dest);
+	size_t len;
+	int rc = text && dest ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc == 0)
+		rc = bm_frame_expect(fd, BM_MSG_PROFILE, text, BM_PROFILE_MAX_TEXT, &len, BM_IO_TIMEOUT_MS);
+	char why[160];
+	if (rc == 0 && bm_cpu_profile_parse(text, len, dest, why, sizeof why) < 0)
+		rc = bm_error(BM_EXIT_NETWORK, "the destination sent a malformed CPU profile: %s", why);
+	if (rc == 0 && !o->skip_cpu_check) {
+		bm_set_log_prefix("binmig: migrate: cpu check");
+		struct bm_isa_report report;
+		rc = bm_isa_check(pid, dest, NULL, &report);
+		if (rc == 0)
+			bm_debug("cpu check: %.2f MiB of code, %u files (%u cached), %.1f ms", report.bytes / 1048576.0,
+				 report.files, report.files_cached, report.scan_us / 1000.0);
+	}
+	free(text);
+	free(dest);
+	return rc;
+}
+
 int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 {
 	uint64_t t0 = bm_now_us();
@@ -153,6 +182,11 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	int rc;
 	bm_set_log_prefix("binmig: migrate: authentication");
 	if ((rc = bm_auth_client(fd, o->key, BM_AUTH_TIMEOUT_MS)) < 0 || (rc = send_start(fd, o->mode)) < 0) {
+		close(fd);
+		return rc;
+	}
+	if ((rc = check_cpu(fd, pid, o)) < 0) {
+		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		close(fd);
 		return rc;
 	}

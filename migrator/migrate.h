@@ -6,6 +6,7 @@
 #ifndef BINMIG_MIGRATE_H
 #define BINMIG_MIGRATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -27,6 +28,7 @@ struct bm_migrate_opts {
 	int zlib_level;                    /* -1: none */
 	const char *workdir;               /* file mode: where the image is written */
 	struct bm_fd_policy fd_policy;     /* --stdio, --fd */
+	bool skip_cpu_check;               /* --no-cpu-check: do not judge the code against the destination's CPU */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and
@@ -39,6 +41,7 @@ struct bm_serve_opts {
 	const char *workdir;               /* file mode: where received images are kept until restored */
 	int io_timeout_ms;                 /* any single wait for an authenticated peer */
 	int handshake_timeout_ms;          /* from accept to the key proved */
+	const char *cpu_profile;           /* --cpu-profile: reported instead of this machine's, or NULL */
 };
 
 /* The daemon logs connections dropped before authentication one line each,

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include "cpu_profile.h"
 #include "fault.h"
 #include "log.h"
 #include "ptrace_ctl.h"
@@ -140,6 +141,24 @@ static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid
 	return rc;
 }
 
+static int send_profile(int conn, const char *path, int timeout_ms)
+{
+	struct bm_cpu_profile *p = malloc(sizeof *p);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = !p ? bm_error(BM_EXIT_FAILURE, "out of memory") : path ? bm_cpu_profile_load(path, p)
+									: bm_cpu_profile_local(p);
+	if (rc == 0)
+		rc = bm_cpu_profile_text(p, &text, &len);
+	if (rc == 0 && len > BM_PROFILE_MAX_TEXT)
+		rc = bm_error(BM_EXIT_FAILURE, "this machine's CPU profile is longer than %d bytes", BM_PROFILE_MAX_TEXT);
+	if (rc == 0)
+		rc = bm_frame_send_buf(conn, BM_MSG_PROFILE, text, len, timeout_ms);
+	free(text);
+	free(p);
+	return rc;
+}
+
 /* One migration, in a worker process, from a peer that has proved the
  * key.  Returns the exit status. */
 static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
@@ -158,6 +177,13 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
 	if (rc == 0 && (len != sizeof start || (start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
+	if (rc < 0) {
+		log_line(peer, "failed before the image: %s", bm_error_message());
+		return bm_exit_code();
+	}
+	/* The source checks its process against this machine's CPU before it
+	 * freezes it (docs/protocol.md). */
+	rc = send_profile(conn, o->cpu_profile, o->io_timeout_ms);
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
 		return bm_exit_code();

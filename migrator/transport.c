@@ -62,6 +62,7 @@ const char *bm_msg_name(unsigned type)
 		[BM_MSG_IMAGE_DATA] = "IMAGE_DATA", [BM_MSG_IMAGE_END] = "IMAGE_END", [BM_MSG_RESULT] = "RESULT",
 		[BM_MSG_CONFIRM] = "CONFIRM", [BM_MSG_ABORT] = "ABORT",           [BM_MSG_ERROR] = "ERROR",
 		[BM_MSG_START] = "START",
+		[BM_MSG_PROFILE] = "PROFILE",
 	};
 	if (type < sizeof names / sizeof names[0] && names[type])
 		return names[type];

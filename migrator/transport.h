@@ -78,8 +78,11 @@ enum bm_msg_type {
 	/* client -> server, after the handshake: how the image comes; u32
 	 * mode (enum bm_transfer_mode), u32 zero. */
 	BM_MSG_START = 10,
+	/* server -> client, in reply to START: the destination's CPU profile
+	 * (cpu_profile.h), as text of at most BM_PROFILE_MAX_TEXT bytes. */
+	BM_MSG_PROFILE = 11,
 };
-#define BM_MSG_LAST BM_MSG_START
+#define BM_MSG_LAST BM_MSG_PROFILE
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */

@@ -1,0 +1,30 @@
+/* The per-file cache of instruction-set scans, so that a library is
+ * disassembled once: one file per scanned ELF file in the cache
+ * directory, named by device and inode, holding the path, inode, size,
+ * mtime and build-id it was made from (a file that differs in any is
+ * scanned again), the scanner's version and a CRC32C over everything.
+ *
+ * The directory is $BINMIG_ISA_CACHE, else $XDG_CACHE_HOME/binmig/isa,
+ * else $HOME/.cache/binmig/isa; BINMIG_ISA_CACHE=off disables the cache.
+ * A cache that cannot be read or written costs a scan, never an error. */
+#ifndef BINMIG_ISA_CACHE_H
+#define BINMIG_ISA_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isa_scan.h"
+
+/* Bumped whenever the scan or the classification changes what it finds. */
+#define BM_ISA_SCANNER_VERSION 1
+
+/* Encodes f into a malloc'd buffer. */
+int bm_isa_cache_encode(const struct bm_isa_file *f, uint8_t **buf, size_t *len);
+/* Decodes a cache entry; -EINVAL for anything malformed (not logged). */
+int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f);
+
+/* The scan of the file e maps (at path): from the cache when an entry
+ * matches e, else scanned and stored.  *cached says which. */
+int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached);
+
+#endif
