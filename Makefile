@@ -125,7 +125,7 @@ test-build:
 	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN) -DBM_FAULT_INJECTION" OPT=-O1 $(ASAN_BUILD)/binmig \
 		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS)) \
 		$(patsubst %,$(ASAN_BUILD)/replay/%,$(FUZZ_ALL))
-	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads
+	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads $(BUILD)/harness-analyze
 
 test: test-build
 	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
