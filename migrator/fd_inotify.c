@@ -103,10 +103,24 @@ static int mount_of(uint32_t sdev)
 	return fd;
 }
 
+/* The mount descriptor of the last file system a watch was on: the
+ * watches of one instance are mostly on one. */
+struct mount_cache {
+	uint32_t sdev;
+	int fd;
+};
+
 /* The path of watch W, found by its handle, in path[len]. */
-static int path_of_watch(pid_t pid, int fd, const struct bm_inotify_line *w, char *path, size_t len)
+static int path_of_watch(pid_t pid, int fd, const struct bm_inotify_line *w, struct mount_cache *m, char *path,
+			 size_t len)
 {
-	int mnt = mount_of(w->sdev);
+	if (m->fd < 0 || m->sdev != w->sdev) {
+		if (m->fd >= 0)
+			close(m->fd);
+		m->sdev = w->sdev;
+		m->fd = mount_of(w->sdev);
+	}
+	int mnt = m->fd;
 	if (mnt < 0)
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an inotify instance whose watch %d is on a "
 				"file system binmig cannot find (device %u:%u)", fd, pid, w->wd, w->sdev >> 20, w->sdev & 0xfffff);
@@ -119,7 +133,6 @@ static int path_of_watch(pid_t pid, int fd, const struct bm_inotify_line *w, cha
 	memcpy(h.fh.f_handle, w->handle, w->handle_bytes);
 	int target = open_by_handle_at(mnt, &h.fh, O_PATH | O_CLOEXEC);
 	int e = errno;
-	close(mnt);
 	if (target < 0)
 		return bm_error_errno(BM_EXIT_UNSUPPORTED, e, "fd %d of process %d is an inotify instance whose watched file "
 				      "(watch %d) cannot be found by its handle", fd, pid, w->wd);
@@ -152,6 +165,12 @@ static int queued_bytes(pid_t pid, int fd, int *queued)
 	return rc;
 }
 
+static int by_wd(const void *a, const void *b)
+{
+	int32_t x = ((const struct bm_inotify_line *)a)->wd, y = ((const struct bm_inotify_line *)b)->wd;
+	return (x > y) - (x < y);
+}
+
 static int collect_instance(pid_t pid, int fd, struct bm_fd *out)
 {
 	char name[32], *text;
@@ -171,17 +190,14 @@ static int collect_instance(pid_t pid, int fd, struct bm_fd *out)
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an inotify instance with %d bytes of events not "
 			      "read yet; binmig cannot carry them without taking them from the process", fd, pid, queued);
 	/* Watch numbers in rising order, as the restore makes them. */
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && w[j - 1].wd > w[j].wd; j--) {
-			struct bm_inotify_line t = w[j];
-			w[j] = w[j - 1];
-			w[j - 1] = t;
-		}
+	if (n > 1)
+		qsort(w, n, sizeof *w, by_wd);
 	struct bm_wbuf b;
 	bm_wbuf_init(&b);
+	struct mount_cache mount = {0, -1};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		char path[PATH_MAX];
-		rc = path_of_watch(pid, fd, &w[i], path, sizeof path);
+		rc = path_of_watch(pid, fd, &w[i], &mount, path, sizeof path);
 		if (rc == 0) {
 			bm_put_i32(&b, w[i].wd);
 			bm_put_u32(&b, w[i].mask);
@@ -190,6 +206,8 @@ static int collect_instance(pid_t pid, int fd, struct bm_fd *out)
 		}
 	}
 	free(w);
+	if (mount.fd >= 0)
+		close(mount.fd);
 	if (rc == 0 && (b.failed || b.len > (1u << 20)))
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an inotify instance with more watches than an "
 			      "image carries", fd, pid);
@@ -252,23 +270,18 @@ bool bm_inotify_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t 
 		if (d->shares_with >= 0 && count > 0)
 			return bm_why(why, n, "inotify fd %d shares its instance with fd %d yet lists watches", d->fd,
 				      d->shares_with);
-		struct bm_inotify_watch *w = calloc((size_t)count + 1, sizeof *w);
-		if (!w)
-			return bm_why(why, n, "out of memory");
-		bm_inotify_watches(d, w, (uint32_t)count);
-		bool ok = true;
-		for (int k = 0; ok && k < count; k++) {
-			if (w[k].wd < 1 || (k > 0 && w[k].wd <= w[k - 1].wd))
-				ok = bm_why(why, n, "inotify fd %d: watch %d does not follow %d", d->fd, w[k].wd, k ? w[k - 1].wd : 0);
-			else if (w[k].len == 0 || w[k].len > (PATH_MAX - 1) || w[k].path[0] != '/' ||
-				 memchr(w[k].path, 0, w[k].len))
-				ok = bm_why(why, n, "inotify fd %d: watch %d has no absolute path", d->fd, w[k].wd);
-			else if (w[k].mask & ~(uint32_t)(IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW))
-				ok = bm_why(why, n, "inotify fd %d: watch %d has unknown mask bits %#x", d->fd, w[k].wd, w[k].mask);
+		/* Well formed (counted above): walk it. */
+		int32_t prev = 0;
+		for (size_t at = 0; at < d->data_len;) {
+			struct bm_inotify_watch w = watch_at(d, &at);
+			if (w.wd < 1 || w.wd <= prev)
+				return bm_why(why, n, "inotify fd %d: watch %d does not follow %d", d->fd, w.wd, prev);
+			if (w.len == 0 || w.len > PATH_MAX - 1 || w.path[0] != '/' || memchr(w.path, 0, w.len))
+				return bm_why(why, n, "inotify fd %d: watch %d has no absolute path", d->fd, w.wd);
+			if (w.mask & ~(uint32_t)(IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK | IN_ONLYDIR | IN_DONT_FOLLOW))
+				return bm_why(why, n, "inotify fd %d: watch %d has unknown mask bits %#x", d->fd, w.wd, w.mask);
+			prev = w.wd;
 		}
-		free(w);
-		if (!ok)
-			return false;
 	}
 	return true;
 }

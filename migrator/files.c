@@ -352,9 +352,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
  * another kernel altogether) gets its capacity and bytes back.  One that
  * still holds bytes is the original's own buffer, alive because the
  * original still has it open (a migration between hosts that share a
- * kernel): it is left as it is.  Runs in the new process: system calls
- * only.  0, or -1 with errno. */
-static int refill_fifo(const struct bm_fd *d, int reader)
+ * kernel): it is left as it is. */
+int bm_fifo_refill(const struct bm_fd *d, int reader)
 {
 	int queued = 0;
 	if (!d->data_len || ioctl(reader, FIONREAD, &queued) < 0 || queued > 0)
@@ -385,7 +384,7 @@ static int reopen(const struct bm_fd *d)
 	case BM_FD_FIFO:
 		/* Opening a FIFO blocks until a writer exists; O_NONBLOCK does not. */
 		fd = open(d->path, flags | O_NONBLOCK);
-		if (fd >= 0 && refill_fifo(d, fd) < 0) {
+		if (fd >= 0 && bm_fifo_refill(d, fd) < 0) {
 			int e = errno;
 			close(fd);
 			return -e;
@@ -413,20 +412,12 @@ static int reopen(const struct bm_fd *d)
 
 int bm_check_fds(const struct bm_process *p)
 {
-	if (p->cwd_removed && bm_unlinked_precheck(NULL, p->cwd) < 0)
+	if (bm_unlinked_precheck_all(p) < 0)
 		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct stat st;
 		bool by_path = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_FIFO;
-		if (BM_FD_IS_UNLINKED(d->kind) && d->shares_with < 0) {
-			bool first = true;
-			for (uint32_t j = 0; j < i; j++)
-				first &= !(p->fds[j].kind == d->kind && p->fds[j].object_id == d->object_id);
-			int rc = first ? bm_unlinked_precheck(d, NULL) : 0;
-			if (rc < 0)
-				return rc;
-		}
 		if (d->shares_with >= 0 || !d->path || !by_path)
 			continue;
 		if (stat(d->path, &st) < 0)

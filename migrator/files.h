@@ -29,6 +29,12 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy,
 			  bool read_data);
 
+/* Inside the new process (system calls only): gives a named FIFO, open
+ * for reading at READER and still reachable at d->path, the capacity and
+ * bytes it had (kinds BM_FD_FIFO and BM_FD_UNLINKED_FIFO).  0, or -1 with
+ * errno. */
+int bm_fifo_refill(const struct bm_fd *d, int reader);
+
 /* Checks before restoring that every descriptor's file can be reopened,
  * and that unlinked objects and a removed cwd can be made again. */
 int bm_check_fds(const struct bm_process *p);

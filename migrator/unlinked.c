@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fd_policy.h"
+#include "files.h"
 #include "log.h"
 #include "wire.h"
 
@@ -170,6 +171,19 @@ int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd)
 			"cannot make the removed one there", path, d ? "an open descriptor" : "its working directory");
 }
 
+int bm_unlinked_precheck_all(const struct bm_process *p)
+{
+	if (p->cwd_removed && bm_unlinked_precheck(NULL, p->cwd) < 0)
+		return -1;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (BM_FD_IS_UNLINKED(d->kind) && d->shares_with < 0 && !earlier_of_same(p, i) &&
+		    bm_unlinked_precheck(d, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Inside the new process. */
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *path)
@@ -243,15 +257,9 @@ static int make_named(const struct bm_process *p, const struct bm_fd *d, char *e
 		rc = -1;
 		e = errno;
 	}
-	if (fd >= 0 && rc == 0 && fifo && d->data_len) {
-		if (d->object_flags && fcntl(fd, F_SETPIPE_SZ, (int)d->object_flags) < 0)
-			rc = -1;
-		int writer = rc == 0 ? open(d->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
-		if (writer < 0 || write(writer, d->data, d->data_len) != (ssize_t)d->data_len)
-			rc = -1;
+	if (fd >= 0 && rc == 0 && fifo && bm_fifo_refill(d, fd) < 0) {
+		rc = -1;
 		e = errno;
-		if (writer >= 0)
-			close(writer);
 	}
 	if ((fifo ? unlink(d->path) : rmdir(d->path)) < 0 && fd >= 0 && rc == 0) {
 		rc = -1;

@@ -54,6 +54,9 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
  * (said in a warning); for the others BM_EXIT_CONFLICT. */
 int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd);
 
+/* The same for every unlinked object of p (each once) and its cwd. */
+int bm_unlinked_precheck_all(const struct bm_process *p);
+
 /* Inside the new process (system calls only): opens descriptor I of p,
  * an unlinked file, FIFO or directory, making the object when it is the
  * first descriptor of it and opening the earlier one's otherwise.  A

@@ -120,15 +120,6 @@ static void add_estimate_row(struct text_table *t, const char **cells, size_t le
 	table_add(t, cells);
 }
 
-static int print_table(FILE *out, struct text_table *t)
-{
-	int rc = t->error;
-	if (!rc)
-		table_print_markdown(out, t);
-	table_free(t);
-	return rc;
-}
-
 /* Per phase, every configuration's blocks together. */
 static int phase_table(const struct results *r, const struct group_set *gs, const struct ab_options *o,
 		       double *d, FILE *out, struct tally *tally, size_t *blocks_seen)
@@ -145,7 +136,7 @@ static int phase_table(const struct results *r, const struct group_set *gs, cons
 		const char *cells[5] = { phase_names[p] };
 		add_estimate_row(&t, cells, 1, &e, tally);
 	}
-	return print_table(out, &t);
+	return table_flush_markdown(out, &t);
 }
 
 static int configuration_table(const struct results *r, const struct group_set *gs, double level,
@@ -180,7 +171,7 @@ static int configuration_table(const struct results *r, const struct group_set *
 		fputs("No configuration's phase changed clearly.\n", out);
 		return 0;
 	}
-	return print_table(out, &t);
+	return table_flush_markdown(out, &t);
 }
 
 enum compare_outcome ab_results(const struct results *r, const struct ab_options *o, FILE *out, char *err,

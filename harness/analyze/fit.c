@@ -318,16 +318,6 @@ static const char *cell_ci(char *buf, size_t len, const struct phase_fit *f, int
 	return buf;
 }
 
-/* Prints T unless building it failed, and frees it. */
-static int print_table(FILE *out, struct text_table *t)
-{
-	int rc = t->error;
-	if (!rc)
-		table_print_markdown(out, t);
-	table_free(t);
-	return rc;
-}
-
 static int coefficient_table(FILE *out, const struct phase_fit *fits)
 {
 	static const char *const header[] = { "phase",         "n",          "R²",
@@ -355,7 +345,7 @@ static int coefficient_table(FILE *out, const struct phase_fit *fits)
 		cells[7] = cell_ci(c[MOVED_COUNT], sizeof c[MOVED_COUNT], f, FIT_CLR_TERM, 1000);
 		table_add(&t, cells);
 	}
-	return print_table(out, &t);
+	return table_flush_markdown(out, &t);
 }
 
 static int share_table(FILE *out, const struct phase_fit *fits)
@@ -392,7 +382,7 @@ static int share_table(FILE *out, const struct phase_fit *fits)
 			const char *cells[8] = { phase_names[p], claim_sizes[s], nat, clr, diff, expl, share, by };
 			table_add(&t, cells);
 		}
-	return print_table(out, &t);
+	return table_flush_markdown(out, &t);
 }
 
 /* A sentence per claimed phase at natural size: how much longer the CLR

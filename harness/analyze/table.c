@@ -113,3 +113,12 @@ void table_free(struct text_table *t)
 	free(t->align);
 	*t = (struct text_table){ 0 };
 }
+
+int table_flush_markdown(FILE *out, struct text_table *t)
+{
+	int rc = t->error;
+	if (!rc)
+		table_print_markdown(out, t);
+	table_free(t);
+	return rc;
+}

@@ -20,5 +20,8 @@ void table_print_text(FILE *out, const struct text_table *t);
 /* Markdown pipe table; "|" inside cells is escaped. */
 void table_print_markdown(FILE *out, const struct text_table *t);
 void table_free(struct text_table *t);
+/* Prints T as markdown unless building it failed, and frees it: 0 or
+ * the error that building it met. */
+int table_flush_markdown(FILE *out, struct text_table *t);
 
 #endif

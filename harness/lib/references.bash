@@ -19,6 +19,14 @@ cached_reference() {
 # reference_run WORKLOAD LABEL ARGS...: the workload unmigrated, here, in
 # the root namespace, with its own directory; sets REF_RESULT and REF_SECS
 # (from ready to result) and adds them to the cache.
+# ref_abandon MESSAGE: kills the reference run in progress and says why.
+ref_abandon() {
+	kill -KILL "$REF_CHILD" 2>/dev/null
+	wait "$REF_CHILD" 2>/dev/null
+	REF_CHILD=
+	say "$1"
+}
+
 reference_run() {
 	local w=$1 label=$2
 	shift 2
@@ -40,18 +48,12 @@ reference_run() {
 	) </dev/null >"$out" 2>"$err" &
 	REF_CHILD=$!
 	if ! "$TOOLS/waitfor" --pid "$REF_CHILD" -x "$out" ready 120 2>/dev/null; then
-		kill -KILL "$REF_CHILD" 2>/dev/null
-		wait "$REF_CHILD" 2>/dev/null
-		REF_CHILD=
-		say "reference run of $w $* did not get ready: $(one_line "$(tail -n 3 "$err")")"
+		ref_abandon "reference run of $w $* did not get ready: $(one_line "$(tail -n 3 "$err")")"
 		return 1
 	fi
 	t_ready=$(now_us)
 	if ! waiting "$TOOLS/waitfor" --pid "$REF_CHILD" "$out" "result " "$limit" 2>/dev/null; then
-		kill -KILL "$REF_CHILD" 2>/dev/null
-		wait "$REF_CHILD" 2>/dev/null
-		REF_CHILD=
-		say "reference run of $w $* gave no result within ${limit}s: $(one_line "$(tail -n 3 "$err")")"
+		ref_abandon "reference run of $w $* gave no result within ${limit}s: $(one_line "$(tail -n 3 "$err")")"
 		return 1
 	fi
 	t_result=$(now_us)

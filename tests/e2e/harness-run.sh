@@ -28,9 +28,7 @@ command -v mono >/dev/null || e2e_skip "mono is missing"
 harness_test_cleanup() {
 	local status=$?
 	set +e
-	local left=0
-	"$HOSTS_CMD" status >/dev/null 2>&1 || left=$?
-	((left == 3)) || "$HOSTS_CMD" down >/dev/null 2>&1 || echo "cleanup: harness/hosts down failed" >&2
+	e2e_hosts_down "$HOSTS_CMD"
 	(exit "$status")
 	e2e_cleanup
 }

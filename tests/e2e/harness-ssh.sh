@@ -45,9 +45,7 @@ ssh_test_cleanup() {
 			kill -TERM "$1"; "$3" "$1" 5 >/dev/null 2>&1 || kill -KILL "$1"' stop "$pid" "$T/sshd-$h.conf" \
 			"$TOOLS/pidwait" || echo "cleanup: cannot stop sshd $pid in host $h" >&2
 	done
-	local left=0
-	"$HOSTS_CMD" status >/dev/null 2>&1 || left=$?
-	((left == 3)) || "$HOSTS_CMD" down >/dev/null 2>&1 || echo "cleanup: harness/hosts down failed" >&2
+	e2e_hosts_down "$HOSTS_CMD"
 	[[ -z $MADE_RUN_SSHD ]] || rmdir /run/sshd 2>/dev/null
 	(exit "$status")
 	e2e_cleanup

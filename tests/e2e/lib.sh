@@ -399,6 +399,14 @@ e2e_refused_dump() {
 	e2e_log "ok: $label refused, the process untouched"
 }
 
+# e2e_hosts_down HOSTS_CMD: brings the emulated hosts down if any part of
+# them is up (for EXIT traps of tests that start them through the harness).
+e2e_hosts_down() {
+	local left=0
+	"$1" status >/dev/null 2>&1 || left=$?
+	((left == 3)) || "$1" down >/dev/null 2>&1 || echo "cleanup: harness/hosts down failed" >&2
+}
+
 # e2e_flip_bit FILE OFFSET BIT: flips one bit of FILE in place.
 e2e_flip_bit() {
 	local file=$1 offset=$2 bit=$3 byte
