@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fault.h"
+#include "wire.h"
 
 /* How long a wait may last: timeout_ms for each wait, or until an absolute
  * deadline when deadline_ns is set (timeout_ms then only for messages). */
@@ -25,28 +26,6 @@ struct frame_header {
 	uint32_t len;
 	uint32_t payload_crc;
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 static uint64_t now_ns(void)
 {
@@ -191,9 +170,9 @@ static void encode_header(uint8_t out[BM_FRAME_HEADER_SIZE], uint8_t type, uint3
 	out[1] = BM_FRAME_MAGIC1;
 	out[2] = BM_PROTO_VERSION;
 	out[3] = type;
-	put_le32(out + 4, len);
-	put_le32(out + 8, payload_crc);
-	put_le32(out + 12, bm_crc32c(0, out, 12));
+	bm_store_le32(out + 4, len);
+	bm_store_le32(out + 8, payload_crc);
+	bm_store_le32(out + 12, bm_crc32c(0, out, 12));
 }
 
 static int report_send_error(int err, uint8_t type, const struct wait_spec *w)
@@ -297,7 +276,7 @@ static int decode_header(const uint8_t raw[BM_FRAME_HEADER_SIZE], struct frame_h
 				"peer does not speak the binmig protocol (frame starts with 0x%02x 0x%02x, expected \"BM\")",
 				raw[0], raw[1]),
 		       -EPROTO;
-	uint32_t want = get_le32(raw + 12), crc = bm_crc32c(0, raw, 12);
+	uint32_t want = bm_load_le32(raw + 12), crc = bm_crc32c(0, raw, 12);
 	if (crc != want)
 		return bm_error(BM_EXIT_NETWORK, "frame header CRC mismatch (computed 0x%08x, header says 0x%08x)", crc,
 				want),
@@ -307,8 +286,8 @@ static int decode_header(const uint8_t raw[BM_FRAME_HEADER_SIZE], struct frame_h
 				BM_PROTO_VERSION),
 		       -EPROTO;
 	h->type = raw[3];
-	h->len = get_le32(raw + 4);
-	h->payload_crc = get_le32(raw + 8);
+	h->len = bm_load_le32(raw + 4);
+	h->payload_crc = bm_load_le32(raw + 8);
 	if (h->len > BM_FRAME_MAX_PAYLOAD)
 		return bm_error(BM_EXIT_NETWORK, "peer announced %u bytes of %s in one frame, beyond the protocol's limit of %u",
 				h->len, bm_msg_name(h->type), BM_FRAME_MAX_PAYLOAD),
@@ -521,24 +500,7 @@ int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for)
 	return r < 0 ? r : 1;
 }
 
-/* ---- ERROR, ABORT, RESULT ---- */
-
-static void copy_printable(char *dst, size_t dst_size, const uint8_t *src, size_t len)
-{
-	if (len > dst_size - 1)
-		len = dst_size - 1;
-	for (size_t i = 0; i < len; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-	dst[len] = '\0';
-}
-
-size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message)
-{
-	size_t len = strnlen(message, BM_MESSAGE_MAX);
-	put_le32(payload, (uint32_t)class);
-	memcpy(payload + 4, message, len);
-	return 4 + len;
-}
+/* ---- ERROR and ABORT (their payloads: messages.c) ---- */
 
 int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms)
 {
@@ -547,71 +509,6 @@ int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const cha
 	struct wait_spec w = { .timeout_ms = timeout_ms };
 	/* Not reported: the caller is failing already and has said why. */
 	return send_frame_quietly(fd, (uint8_t)type, &iov, 1, &w, NULL, false);
-}
-
-int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size)
-{
-	/* Defined even when malformed: some callers use them regardless. */
-	*class = BM_EXIT_NETWORK;
-	if (msg_size)
-		msg[0] = '\0';
-	if (len < 4 || len > 4 + BM_MESSAGE_MAX)
-		return bm_error(BM_EXIT_NETWORK, "malformed message from peer (%zu bytes)", len), -EPROTO;
-	uint32_t c = get_le32(payload);
-	*class = (c >= BM_EXIT_FAILURE && c <= BM_EXIT_NETWORK) ? (enum bm_exit)c : BM_EXIT_NETWORK;
-	copy_printable(msg, msg_size, (const uint8_t *)payload + 4, len - 4);
-	return 0;
-}
-
-int bm_result_send(int fd, const struct bm_result *result, int timeout_ms)
-{
-	uint8_t head[BM_RESULT_FIXED_SIZE];
-	put_le32(head + 0, result->status);
-	put_le32(head + 4, (uint32_t)result->pid);
-	put_le64(head + 8, result->transfer_us);
-	put_le64(head + 16, result->as_restore_us);
-	put_le64(head + 24, result->ctx_restore_us);
-	put_le64(head + 32, result->image_bytes);
-	put_le64(head + 40, result->wire_bytes);
-	struct iovec iov[2] = {
-		{ .iov_base = head, .iov_len = sizeof head },
-		{ .iov_base = (void *)result->message, .iov_len = strnlen(result->message, BM_MESSAGE_MAX) },
-	};
-	return bm_frame_send(fd, BM_MSG_RESULT, iov, 2, timeout_ms);
-}
-
-int bm_result_decode(const void *data, size_t len, struct bm_result *result)
-{
-	const uint8_t *payload = data;
-	if (len < BM_RESULT_FIXED_SIZE)
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer (%zu bytes, at least %d expected)", len,
-				BM_RESULT_FIXED_SIZE),
-		       -EPROTO;
-	memset(result, 0, sizeof *result);
-	result->status = get_le32(payload);
-	result->pid = (int32_t)get_le32(payload + 4);
-	result->transfer_us = get_le64(payload + 8);
-	result->as_restore_us = get_le64(payload + 16);
-	result->ctx_restore_us = get_le64(payload + 24);
-	result->image_bytes = get_le64(payload + 32);
-	result->wire_bytes = get_le64(payload + 40);
-	copy_printable(result->message, sizeof result->message, payload + BM_RESULT_FIXED_SIZE,
-		       len - BM_RESULT_FIXED_SIZE);
-	if (result->status > BM_EXIT_NETWORK)
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer: unknown status %u", result->status), -EPROTO;
-	if ((result->status == 0) != (result->pid > 0))
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer: status %u with pid %d", result->status,
-				result->pid),
-		       -EPROTO;
-	return 0;
-}
-
-int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
-{
-	uint8_t payload[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
-	size_t len;
-	int r = bm_frame_expect(fd, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
-	return r < 0 ? r : bm_result_decode(payload, len, result);
 }
 
 /* ---- The image stream, sending side ---- */
@@ -734,7 +631,7 @@ int bm_wire_sink_finish(struct bm_wire_sink *ws)
 	int r = flush_buffer(ws);
 	if (r == 0) {
 		uint8_t count[8];
-		put_le64(count, ws->image_bytes);
+		bm_store_le64(count, ws->image_bytes);
 		struct iovec iov = { .iov_base = count, .iov_len = sizeof count };
 		struct wait_spec w = { .timeout_ms = ws->timeout_ms };
 		r = send_frame(ws->fd, BM_MSG_IMAGE_END, &iov, 1, &w, &ws->wire_bytes);
@@ -813,7 +710,7 @@ static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_
 		r = recv_payload(src->fd, &h, count, waiting_for, &w, &src->wire_bytes);
 		if (r < 0)
 			return r;
-		uint64_t sent = get_le64(count);
+		uint64_t sent = bm_load_le64(count);
 		if (sent != src->image_bytes)
 			return bm_error(BM_EXIT_NETWORK, "image stream: the peer sent %llu bytes but %llu arrived",
 					(unsigned long long)sent, (unsigned long long)src->image_bytes),
