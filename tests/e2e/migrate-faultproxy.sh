@@ -7,7 +7,10 @@
 # byte 4), says whether a flip landed in a header or a payload, and
 # --flip-header-after N hits the length field of the first header at or
 # after N; --hold-after N holds the client's bytes from N on until SIGUSR1;
-# bad command lines exit 2.  No binmig, no hosts.
+# on whole frames, --drop-frame, --repeat-frame, --swap-frames and
+# --cut-frame do what they say to frame K and only to it; --record FILE
+# keeps exactly what was forwarded, and --replay FILE sends it again to a
+# server as a new client; bad command lines exit 2.  No binmig, no hosts.
 source "$(dirname "$0")/migrate-lib.sh"
 
 
@@ -140,6 +143,43 @@ proxy_selftest() {
 	grep -qx "flipped 5136 (frame 2 header byte 4)" "$t/proxy.out" || e2e_fail "proxy: $(cat "$t/proxy.out")"
 	e2e_log "ok: frames are followed; --flip-header-after"
 
+	# Frames: 0 at 0 (116 bytes), 1 at 116 (5016), 2 at 5132 (70016), 3 at 75148 (26).
+	local f0 f1 f2 f3
+	f0=$t/f0 f1=$t/f1 f2=$t/f2 f3=$t/f3
+	part() { dd if="$frames" of="$1" iflag=skip_bytes,count_bytes bs=64K skip="$2" count="$3" status=none; }
+	part "$f0" 0 116
+	part "$f1" 116 5016
+	part "$f2" 5132 70016
+	part "$f3" 75148 26
+	proxy_selftest_run "$frames" --drop-frame 1 --record "$t/recorded"
+	cmp -s "$t/got" <(cat "$f0" "$f2" "$f3") || e2e_fail "proxy --drop-frame 1: the server got other bytes"
+	grep -qx "dropped frame 1 (type 4, 5016 bytes)" "$t/proxy.out" || e2e_fail "proxy: $(cat "$t/proxy.out")"
+	cmp -s "$t/got" "$t/recorded" || e2e_fail "proxy --record: the recording differs from what was forwarded"
+	proxy_selftest_run "$frames" --repeat-frame 1
+	cmp -s "$t/got" <(cat "$f0" "$f1" "$f1" "$f2" "$f3") || e2e_fail "proxy --repeat-frame 1: the server got other bytes"
+	grep -qx "repeated frame 1 (type 4, 5016 bytes)" "$t/proxy.out" || e2e_fail "proxy: $(cat "$t/proxy.out")"
+	proxy_selftest_run "$frames" --swap-frames 1
+	cmp -s "$t/got" <(cat "$f0" "$f2" "$f1" "$f3") || e2e_fail "proxy --swap-frames 1: the server got other bytes"
+	grep -qx "swapped frames 1 and 2 (the second: type 4, 70016 bytes)" "$t/proxy.out" ||
+		e2e_fail "proxy: $(cat "$t/proxy.out")"
+	proxy_selftest_run "$frames" --cut-frame 2
+	cmp -s "$t/got" <(cat "$f0" "$f1") || e2e_fail "proxy --cut-frame 2: the server got other bytes"
+	grep -qx "cut at frame 2 (byte 5132)" "$t/proxy.out" || e2e_fail "proxy: $(cat "$t/proxy.out")"
+	e2e_log "ok: --drop-frame, --repeat-frame, --swap-frames, --cut-frame, --record"
+
+	# A replay is a new client: the sink gets the recording and answers.
+	local port=$((MIG_PROXY_PORT + 100))
+	rm -f "$t/got" "$t/sink.ready"
+	e2e_start "$t/sink.out" perl -MIO::Socket::INET "$t/sink.pl" "$port" "$t/got" "$t/sink.ready"
+	local sink=$E2E_PID
+	e2e_wait_line "$t/sink.ready" listening "$sink" 10 -x
+	"$TOOLS/faultproxy" --replay "$t/recorded" "127.0.0.1:$port" --idle 20 >"$t/replay.out" ||
+		e2e_fail "proxy --replay failed: $(cat "$t/replay.out")"
+	e2e_wait_exit "$sink" 30
+	cmp -s "$t/got" "$t/recorded" || e2e_fail "proxy --replay: the server got other bytes"
+	grep -qx "replayed $(stat -c %s "$t/recorded") back 9" "$t/replay.out" || e2e_fail "proxy --replay: $(cat "$t/replay.out")"
+	e2e_log "ok: --replay"
+
 	proxy_selftest_run "$data" --hold --hold-after 70000
 	grep -qx "holding 70000" "$t/proxy.out" || e2e_fail "proxy --hold-after: $(cat "$t/proxy.out")"
 	grep -qx "released" "$t/proxy.out" || e2e_fail "proxy --hold-after: not released: $(cat "$t/proxy.out")"
@@ -153,6 +193,9 @@ proxy_selftest() {
 	rc=0
 	"$TOOLS/faultproxy" 127.0.0.1:1 127.0.0.1:2 --flip-at x 2>/dev/null || rc=$?
 	((rc == 2)) || e2e_fail "proxy with a bad number: exit $rc, expected 2"
+	rc=0
+	"$TOOLS/faultproxy" 127.0.0.1:1 127.0.0.1:2 --drop-frame 1 --swap-frames 2 2>/dev/null || rc=$?
+	((rc == 2)) || e2e_fail "proxy with two frame faults: exit $rc, expected 2"
 	e2e_log "ok: usage errors"
 }
 
