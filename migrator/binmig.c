@@ -32,7 +32,8 @@
 	"  5  the image is not a valid binmig image (truncated, corrupt, wrong magic or version)\n"         \
 	"  6  restore is impossible here (PID taken, mapped file missing or changed since the dump)\n"      \
 	"  7  reading or writing the image failed\n"                                                        \
-	"  8  network, authentication or protocol failure with the peer\n"
+	"  8  network, authentication or protocol failure with the peer (a sealed frame that does\n"       \
+	"     not verify, or ends that disagree on --seal, included)\n"
 
 static void usage_main(FILE *out)
 {
@@ -52,7 +53,8 @@ static void usage_main(FILE *out)
 		"                        whether process PID can run on a CPU described by PROFILE\n"
 		"  cpu-profile           print this machine's CPU profile (features, xstate layout)\n"
 		"  migrate PID HOST:PORT --key KEYFILE\n"
-		"                        move a running process to the host where `binmig serve` listens\n"
+		"                        move a running process to the host where `binmig serve` listens;\n"
+		"                        everything after the handshake is encrypted and authenticated\n"
 		"  serve --listen ADDR:PORT --key KEYFILE\n"
 		"                        the destination daemon: receive and restore migrating processes\n"
 		"  keygen KEYFILE        create a new shared key (mode 0600) for migrate and serve\n"
@@ -206,7 +208,7 @@ static void usage_cpu_profile(FILE *out)
 static void usage_migrate(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
+		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file] [--seal SUITE]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"                      [--no-cpu-check]\n"
@@ -218,12 +220,25 @@ static void usage_migrate(FILE *out)
 		"where it stopped and the message names the phase that failed.\n"
 		"\n"
 		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --seal auto|aes-256-gcm|chacha20-poly1305|none\n"
+		"                            how every frame after the handshake is protected.  auto\n"
+		"                            (default): sealed, encrypted and authenticated, with\n"
+		"                            AES-256-GCM where this CPU has AES-NI, else ChaCha20-\n"
+		"                            Poly1305; a frame altered, dropped, repeated, reordered or\n"
+		"                            cut off fails the migration (status 8) and the process\n"
+		"                            resumes here.  none: plain frames with CRCs only, readable\n"
+		"                            and alterable by anyone on the path, for measurements on a\n"
+		"                            trusted link.  serve must say the same (serve --seal); a\n"
+		"                            mismatch fails the handshake, and the choice is covered by\n"
+		"                            it, so nobody in between can change it\n"
 		"      --mode stream|file    stream (default): pages flow to the destination while they\n"
 		"                            are read and are restored as they arrive.  file: the study's\n"
 		"                            sequence, checkpoint to a file, transfer it, then restore\n"
 		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
-		"                            space and context restore), downtime, total and counters\n"
+		"                            space and context restore), downtime, total, counters and\n"
+		"                            the seal used (column seal: aes-256-gcm, chacha20-poly1305\n"
+		"                            or none)\n"
 		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n"
 		"      --stdio refuse|null|file:PATH, --fd N=null|close|file:PATH|broken\n"
 		"                            as for dump (see binmig dump --help): what a descriptor\n"
@@ -243,8 +258,8 @@ static void usage_migrate(FILE *out)
 static void usage_serve(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR] [--io-timeout SECONDS]\n"
-		"                    [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
+		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--seal SUITE] [--workdir DIR]\n"
+		"                    [--io-timeout SECONDS] [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -264,6 +279,12 @@ static void usage_serve(FILE *out)
 		"\n"
 		"  -l, --listen ADDR:PORT    where to listen (required; e.g. 10.77.0.2:7707, [::1]:7707)\n"
 		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --seal auto|aes-256-gcm|chacha20-poly1305|none\n"
+		"                            what a source may ask for (migrate --seal): auto (default)\n"
+		"                            takes sealed connections, either AEAD; a suite's name takes\n"
+		"                            only that one; none takes only unsealed ones (a trusted link,\n"
+		"                            measurements).  Any other request fails its handshake with\n"
+		"                            a message saying why\n"
 		"      --workdir DIR         file mode: where received images wait (default /tmp)\n"
 		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n"
 		"      --handshake-timeout SECONDS\n"
@@ -577,9 +598,12 @@ static int cmd_migrate(int argc, char **argv)
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
 		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
+		{"seal", required_argument, 0, 'e'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
+	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",
+				    .seal = bm_seal_preferred()};
+	unsigned accept;
 	const char *keyfile = NULL;
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	int c, rc = -1;
@@ -601,6 +625,10 @@ static int cmd_migrate(int argc, char **argv)
 			break;
 		case 'w': o.workdir = optarg; break;
 		case 'N': o.skip_cpu_check = true; break;
+		case 'e':
+			if (bm_seal_parse(optarg, &o.seal, &accept) < 0)
+				rc = usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
+			break;
 		case 'h': usage_migrate(stdout); rc = 0; break;
 		default: rc = bad_option("migrate", argv);
 		}
@@ -640,10 +668,12 @@ static int cmd_serve(int argc, char **argv)
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
+		{"seal", required_argument, 0, 'e'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	struct bm_serve_opts o = {
-		.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS, .handshake_timeout_ms = BM_GATE_DEADLINE_MS};
+	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
+				  .handshake_timeout_ms = BM_GATE_DEADLINE_MS, .seal_accept = BM_SEAL_ACCEPT_AEAD};
+	enum bm_seal_suite suite;
 	const char *keyfile = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "l:k:h", opts, NULL)) != -1) {
@@ -659,6 +689,10 @@ static int cmd_serve(int argc, char **argv)
 		case 'H':
 			if (parse_seconds(optarg, &o.handshake_timeout_ms) < 0)
 				return usage_error("bad --handshake-timeout value '%s' (1 to 3600 seconds)", optarg);
+			break;
+		case 'e':
+			if (bm_seal_parse(optarg, &suite, &o.seal_accept) < 0)
+				return usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
 			break;
 		case 'h': usage_serve(stdout); return 0;
 		default: return bad_option("serve", argv);

@@ -41,7 +41,7 @@ int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char
 	return 0;
 }
 
-int bm_result_send(int fd, const struct bm_result *result, int timeout_ms)
+int bm_result_send(struct bm_conn *c, const struct bm_result *result, int timeout_ms)
 {
 	uint8_t head[BM_RESULT_FIXED_SIZE];
 	bm_store_le32(head + 0, result->status);
@@ -55,7 +55,7 @@ int bm_result_send(int fd, const struct bm_result *result, int timeout_ms)
 		{ .iov_base = head, .iov_len = sizeof head },
 		{ .iov_base = (void *)result->message, .iov_len = strnlen(result->message, BM_MESSAGE_MAX) },
 	};
-	return bm_frame_send(fd, BM_MSG_RESULT, iov, 2, timeout_ms);
+	return bm_frame_send(c, BM_MSG_RESULT, iov, 2, timeout_ms);
 }
 
 int bm_result_decode(const void *data, size_t len, struct bm_result *result)
@@ -84,10 +84,10 @@ int bm_result_decode(const void *data, size_t len, struct bm_result *result)
 	return 0;
 }
 
-int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
+int bm_result_recv(struct bm_conn *c, struct bm_result *result, int timeout_ms)
 {
 	uint8_t payload[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
 	size_t len;
-	int r = bm_frame_expect(fd, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
+	int r = bm_frame_expect(c, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
 	return r < 0 ? r : bm_result_decode(payload, len, result);
 }
