@@ -343,12 +343,14 @@ mig_assert_unfinished() {
 }
 
 # mig_proxy OUT ARGS...: starts the fault proxy in host A, listening on
-# 127.0.0.1:$MIG_PROXY_PORT and forwarding to serve in host B; waits until
-# it listens.  Sets MIG_PROXY_PID (in A).
+# 127.0.0.1:$MIG_PROXY_PORT and forwarding to serve in host B (on
+# MIG_PROXY_TO_PORT, default MIG_PORT); waits until it listens.  Sets
+# MIG_PROXY_PID (in A).
 mig_proxy() {
 	local out=$1
 	shift
-	MIG_PROXY_PID=$(mig_spawn A "$out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" "${MIG_ADDR[B]}:$MIG_PORT" "$@")
+	MIG_PROXY_PID=$(mig_spawn A "$out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" \
+		"${MIG_ADDR[B]}:${MIG_PROXY_TO_PORT:-$MIG_PORT}" "$@")
 	e2e_wait_line "$out" listening "" 10 -x
 }
 
