@@ -7,6 +7,8 @@
 # byte 4), says whether a flip landed in a header or a payload, and
 # --flip-header-after N hits the length field of the first header at or
 # after N; --hold-after N holds the client's bytes from N on until SIGUSR1;
+# --flip-back-at N flips the lowest bit of byte N the server sends back,
+# --flip-back-frame K that of the first payload byte of its frame K;
 # on whole frames, --drop-frame, --repeat-frame, --swap-frames and
 # --cut-frame do what they say to frame K and only to it; --record FILE
 # keeps exactly what was forwarded, and --replay FILE sends it again to a
@@ -15,11 +17,12 @@ source "$(dirname "$0")/migrate-lib.sh"
 
 
 # A one-connection sink: stores what it receives in FILE, answers "ok N"
-# (bytes received) when the peer has finished sending, then closes.
-# Arguments: PORT FILE READYFILE.
+# (bytes received), or the contents of ANSWER when given, when the peer
+# has finished sending, then closes.  Arguments: PORT FILE READYFILE
+# [ANSWER].
 # shellcheck disable=SC2016 # Perl's variables
 PROXY_SELFTEST_SINK='
-	my ($port, $file, $ready) = @ARGV;
+	my ($port, $file, $ready, $answer) = @ARGV;
 	alarm 30;
 	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $port, Listen => 1, ReuseAddr => 1)
 		or die "sink: listen: $!\n";
@@ -29,11 +32,17 @@ PROXY_SELFTEST_SINK='
 	my ($buf, $n, $total) = ("", 0, 0);
 	while (($n = sysread($c, $buf, 65536)) > 0) { print $f $buf; $total += $n; }
 	close $f;
-	print $c "ok $total\n";
+	if (defined $answer) {
+		open(my $in, "<:raw", $answer) or die;
+		my $data = do { local $/; <$in> };
+		print $c $data;
+	} else {
+		print $c "ok $total\n";
+	}
 	close $c;'
 
-# A client: sends FILE, half-closes, writes the line it gets back (or
-# "none") to ANSWERFILE.  Arguments: PORT FILE ANSWERFILE.
+# A client: sends FILE, half-closes, writes what it gets back (or "none")
+# to ANSWERFILE.  Arguments: PORT FILE ANSWERFILE.
 # shellcheck disable=SC2016 # Perl's variables
 PROXY_SELFTEST_CLIENT='
 	alarm 30;
@@ -46,8 +55,8 @@ PROXY_SELFTEST_CLIENT='
 		$off += $n;
 	}
 	shutdown($c, SHUT_WR);
-	my $answer = <$c>;
-	open(my $a, ">", $ARGV[2]) or die; print $a (defined $answer ? $answer : "none\n");'
+	my $answer = do { local $/; <$c> };
+	open(my $a, ">:raw", $ARGV[2]) or die; print $a (defined $answer && length $answer ? $answer : "none\n");'
 
 # Frames as the wire protocol cuts them (16-byte headers, length at byte
 # 4), lengths 100, 5000, 70000, 10: 75174 bytes in all.
@@ -71,7 +80,8 @@ proxy_selftest_run() { # FILE [--hold] ARGS...
 	rm -f "$t/got" "$t/sink.ready" "$t/proxy.out" "$t/answer"
 	printf '%s' "$PROXY_SELFTEST_SINK" >"$t/sink.pl"
 	printf '%s' "$PROXY_SELFTEST_CLIENT" >"$t/client.pl"
-	e2e_start "$t/sink.out" perl -MIO::Socket::INET "$t/sink.pl" "$port" "$t/got" "$t/sink.ready"
+	e2e_start "$t/sink.out" perl -MIO::Socket::INET "$t/sink.pl" "$port" "$t/got" "$t/sink.ready" \
+		${PROXY_SELFTEST_ANSWER:+"$PROXY_SELFTEST_ANSWER"}
 	local sink=$E2E_PID
 	e2e_wait_line "$t/sink.ready" listening "$sink" 10 -x
 	e2e_start "$t/proxy.out" "$TOOLS/faultproxy" 127.0.0.1:$MIG_PROXY_PORT "127.0.0.1:$port" --idle 20 "$@"
@@ -129,6 +139,21 @@ proxy_selftest() {
 	proxy_selftest_run "$data" --flip-at 200000
 	proxy_selftest_one_flip "$data" "$t/got" 200000
 	e2e_log "ok: --flip-at"
+
+	# The sink's answer "ok 300000": 'o' (0x6f) comes back as 'n'.
+	proxy_selftest_run "$data" --flip-back-at 0
+	cmp -s "$data" "$t/got" || e2e_fail "proxy --flip-back-at changed the client's bytes"
+	[[ $(cat "$t/answer") == "nk 300000" ]] || e2e_fail "proxy --flip-back-at 0: the answer is $(cat "$t/answer")"
+	grep -qx "flipped back 0" "$t/proxy.out" || e2e_fail "proxy --flip-back-at: $(cat "$t/proxy.out")"
+	e2e_log "ok: --flip-back-at"
+
+	# The sink answers with the frames: frame 2's payload starts at 5148.
+	PROXY_SELFTEST_ANSWER=$frames proxy_selftest_run "$data" --flip-back-frame 2
+	cmp -s "$data" "$t/got" || e2e_fail "proxy --flip-back-frame changed the client's bytes"
+	proxy_selftest_one_flip "$frames" "$t/answer" 5148
+	grep -qx "flipped back 5148 (frame 2 payload byte 0)" "$t/proxy.out" ||
+		e2e_fail "proxy --flip-back-frame: $(cat "$t/proxy.out")"
+	e2e_log "ok: --flip-back-frame"
 
 	# Frame 1 (5000 bytes) starts at 116, frame 2 at 5132, frame 3 at 75148.
 	proxy_selftest_run "$frames" --flip-at 5140

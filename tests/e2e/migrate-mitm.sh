@@ -9,6 +9,9 @@
 #       no IMAGE_END and refuses the image;
 #   (f) replays a whole recorded session to the destination later: its
 #       handshake fails (a fresh challenge), nothing else is read.
+#   On the way back, it flips a bit of RESULT after the destination has
+#   restored the process: the source refuses RESULT, resumes its original
+#   and aborts, and the destination ends the process it restored.
 # Each time the workload runs on at the source and nothing is left at its
 # PID in host B; at the end it finishes with the unmigrated run's result.
 # (A flipped bit is migrate-fault-corrupt.sh's; a connection cut in the
@@ -58,6 +61,24 @@ meddle stream --repeat-frame "repeated frame $K (type 4," "authentication failed
 meddle stream --swap-frames "swapped frames $K and $((K + 1)) (the second: type 4," "$refused"
 meddle file --drop-frame "dropped frame $K (type 4," "$refused"
 meddle stream --cut-frame "cut at frame $K " "connection closed by peer while waiting for the image stream"
+
+# The way back: the server sends CHALLENGE, PROOF, then sealed PROFILE (its
+# sealed frame 0) and RESULT (its sealed frame 1): frame 3.
+what="stream mode, a bit of RESULT flipped on its way back"
+out=$E2E_TMP/proxy-back.out
+mig_proxy "$out" --flip-back-frame 3
+mig_bm A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY"
+mig_proxy_done
+grep -q "^flipped back [0-9]* (frame 3 payload byte 0)$" "$out" || e2e_fail "$what: the proxy did not flip: $(cat "$out")"
+mig_expect_failure 8 "restore at the destination" "$MIG_PID" "$what"
+grep -q "authentication failed: sealed RESULT frame 1 from the peer does not verify" "$BM_ERR" ||
+	e2e_fail "$what: the source does not say that RESULT does not verify: $(head -n 1 "$BM_ERR")"
+mig_after_failure "$what"
+failures=$((failures + 1))
+mig_wait_log B "migration failed" "$failures" "$what"
+last=$(grep "migration failed" "$HOSTS_STATE/serve-B.log" | tail -n 1)
+[[ $last == *"(stream mode, $MIG_SEAL) after the restore: "*"the process restored here was ended"* ]] ||
+	e2e_fail "$what: serve-B.log does not say that the restored process was ended: $last"
 
 # (f) A session recorded while it succeeded, replayed once the workload is
 # back in host A.

@@ -1,8 +1,8 @@
 /* faultproxy LISTEN_ADDR:PORT TARGET_ADDR:PORT [FAULT] [--record FILE] [--idle SECONDS]
  * faultproxy --replay FILE TARGET_ADDR:PORT [--idle SECONDS]
  *
- * Forwards one TCP connection both ways and damages the client -> server
- * direction in one chosen way, so that the migration tests can make a
+ * Forwards one TCP connection both ways and damages it in one chosen way,
+ * mostly in the client -> server direction, so that the migration tests can make a
  * transfer fail at a known point: a man in the middle.  FAULT is at most
  * one of:
  *
@@ -14,6 +14,10 @@
  *   --hold-after N         forward exactly N bytes, then stop reading from
  *                          the client (the server -> client direction keeps
  *                          flowing); SIGUSR1 releases the hold
+ *   --flip-back-at N       flip the lowest bit of byte N of the server ->
+ *                          client direction (the client's bytes pass intact)
+ *   --flip-back-frame K    flip the lowest bit of the first payload byte of
+ *                          the server's frame K (CHALLENGE is 0, its PROOF 1)
  *
  * or one that works on whole frames, counted from 0 in the client ->
  * server direction (HELLO is frame 0, PROOF 1, START 2):
@@ -36,7 +40,8 @@
  *
  * Prints one line per event on stdout, flushed: "listening" once it
  * listens, "connected", then "holding N", "released", "dropped N",
- * "flipped N (frame K header|payload byte X)", "dropped frame K (type T,
+ * "flipped N (frame K header|payload byte X)", "flipped back N (frame K payload byte 0)" (the frame
+ * only for --flip-back-frame), "dropped frame K (type T,
  * L bytes)", "repeated frame K (...)", "swapped frames K and K+1 (...)" or
  * "cut at frame K (byte N)" when the fault happens, and "closed up U down
  * D" (bytes each way) at the end.  Every wait has a timeout: no
@@ -65,7 +70,7 @@
 #define BUF_SIZE (1 << 16)
 
 enum fault {
-	FAULT_NONE, FAULT_DROP, FAULT_FLIP, FAULT_FLIP_HEADER, FAULT_HOLD,
+	FAULT_NONE, FAULT_DROP, FAULT_FLIP, FAULT_FLIP_HEADER, FAULT_HOLD, FAULT_FLIP_BACK, FAULT_FLIP_BACK_FRAME,
 	/* on whole frames: */
 	FAULT_DROP_FRAME, FAULT_REPEAT_FRAME, FAULT_SWAP_FRAMES, FAULT_CUT_FRAME,
 };
@@ -115,8 +120,9 @@ static void say(const char *fmt, ...)
 static int usage(void)
 {
 	fprintf(stderr, "usage: faultproxy LISTEN_ADDR:PORT TARGET_ADDR:PORT [--drop-after N | --flip-at N |\n"
-			"                  --flip-header-after N | --hold-after N | --drop-frame K | --repeat-frame K |\n"
-			"                  --swap-frames K | --cut-frame K] [--record FILE] [--idle SECONDS]\n"
+			"                  --flip-header-after N | --hold-after N | --flip-back-at N |\n"
+			"                  --flip-back-frame K | --drop-frame K | --repeat-frame K | --swap-frames K |\n"
+			"                  --cut-frame K] [--record FILE] [--idle SECONDS]\n"
 			"       faultproxy --replay FILE TARGET_ADDR:PORT [--idle SECONDS]\n");
 	return 2;
 }
@@ -336,6 +342,47 @@ static void frame_bytes(struct framer *fr, uint8_t *data, size_t n, uint64_t bas
 	}
 }
 
+/* Where the server -> client stream is in its frames (--flip-back-frame). */
+static struct {
+	uint64_t frame;
+	unsigned hdr_pos;
+	uint8_t hdr[FRAME_HEADER];
+	uint64_t payload_left;
+} back;
+
+/* The server's bytes on their way to the client, one flipped by
+ * --flip-back-at or --flip-back-frame. */
+static void flip_back(uint8_t *data, size_t n, uint64_t base, struct queue *out)
+{
+	if (fault == FAULT_FLIP_BACK && !fault_done && fault_at >= base && fault_at < base + n) {
+		data[fault_at - base] ^= 1;
+		fault_done = true;
+		say("flipped back %llu", (unsigned long long)fault_at);
+	}
+	for (size_t i = 0; i < n && fault == FAULT_FLIP_BACK_FRAME && !fault_done;) {
+		if (back.hdr_pos < FRAME_HEADER) {
+			back.hdr[back.hdr_pos++] = data[i++];
+			if (back.hdr_pos == FRAME_HEADER)
+				back.payload_left = (uint64_t)back.hdr[4] | (uint64_t)back.hdr[5] << 8 |
+						    (uint64_t)back.hdr[6] << 16 | (uint64_t)back.hdr[7] << 24;
+		} else if (back.frame == fault_at) {
+			data[i] ^= 1;
+			fault_done = true;
+			say("flipped back %llu (frame %llu payload byte 0)", (unsigned long long)(base + i),
+			    (unsigned long long)back.frame);
+		} else {
+			size_t take = n - i < back.payload_left ? n - i : (size_t)back.payload_left;
+			i += take;
+			back.payload_left -= take;
+		}
+		if (back.hdr_pos == FRAME_HEADER && back.payload_left == 0 && !fault_done) {
+			back.frame++;
+			back.hdr_pos = 0;
+		}
+	}
+	q_put(out, data, n);
+}
+
 /* --replay FILE TARGET: sends FILE to the target as one client would, and
  * reads what comes back until the server closes. */
 static int replay(const char *file, const struct sockaddr_storage *target, socklen_t target_len, int idle_ms)
@@ -428,6 +475,7 @@ int main(int argc, char **argv)
 		static const struct { const char *name; enum fault f; } opts[] = {
 			{"--drop-after", FAULT_DROP}, {"--flip-at", FAULT_FLIP},
 			{"--flip-header-after", FAULT_FLIP_HEADER}, {"--hold-after", FAULT_HOLD},
+			{"--flip-back-at", FAULT_FLIP_BACK}, {"--flip-back-frame", FAULT_FLIP_BACK_FRAME},
 			{"--drop-frame", FAULT_DROP_FRAME}, {"--repeat-frame", FAULT_REPEAT_FRAME},
 			{"--swap-frames", FAULT_SWAP_FRAMES}, {"--cut-frame", FAULT_CUT_FRAME},
 		};
@@ -607,7 +655,7 @@ int main(int argc, char **argv)
 					if (d == 0)
 						frame_bytes(&fr, buf, (size_t)got, dir->count, &dir->q);
 					else
-						q_put(&dir->q, buf, (size_t)got);
+						flip_back(buf, (size_t)got, dir->count, &dir->q);
 					dir->count += (uint64_t)got;
 				}
 			}
