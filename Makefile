@@ -130,7 +130,12 @@ test-build:
 test: test-build
 	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
 
-bench: all $(E2E_PROGS) $(TOOLS)
+# The AEADs' own throughput through seal.c (tests/bench/sealbench.c).
+$(BUILD)/bench/sealbench: tests/bench/sealbench.c $(BUILD)/libbinmig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: all $(E2E_PROGS) $(TOOLS) $(BUILD)/bench/sealbench
 	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads && BINMIG=$(BUILD)/binmig tests/bench/run-bench-isa
 
 # Fuzzing with libFuzzer: FUZZ_SECONDS per target (one process each), new

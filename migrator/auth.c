@@ -1,8 +1,12 @@
 /* Mutual challenge-response authentication with a shared key (HMAC-SHA256
- * from libcrypto).  The construction and its reasons: docs/protocol.md. */
+ * from libcrypto), which also settles how the connection goes on: sealed
+ * (and with which AEAD) or not.  The construction and its reasons:
+ * docs/protocol.md. */
 #include "transport.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,10 +21,10 @@ static const char client_label[] = "binmig client proof";
 static const char server_label[] = "binmig server proof";
 _Static_assert(sizeof client_label == sizeof server_label, "role labels must have the same length");
 
-#define PROOF_INPUT_SIZE (sizeof client_label - 1 + 2 + 2 * BM_NONCE_LEN)
+#define PROOF_INPUT_SIZE (sizeof client_label - 1 + 2 + BM_HELLO_LEN + BM_NONCE_LEN)
 
-int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const uint8_t nonce_client[BM_NONCE_LEN],
-		  const uint8_t nonce_server[BM_NONCE_LEN], uint8_t mac[BM_MAC_LEN])
+int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const struct bm_session *session,
+		  uint8_t mac[BM_MAC_LEN])
 {
 	const char *label = role == BM_ROLE_CLIENT ? client_label : server_label;
 	uint8_t input[PROOF_INPUT_SIZE];
@@ -28,9 +32,12 @@ int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const u
 	memcpy(input, label, n);
 	input[n++] = 0;
 	input[n++] = BM_PROTO_VERSION;
-	memcpy(input + n, nonce_client, BM_NONCE_LEN);
+	/* HELLO's payload, then CHALLENGE's, as sent: the suite is covered,
+	 * so a choice changed on the way makes both proofs fail. */
+	memcpy(input + n, session->nonce_client, BM_NONCE_LEN);
 	n += BM_NONCE_LEN;
-	memcpy(input + n, nonce_server, BM_NONCE_LEN);
+	input[n++] = (uint8_t)session->suite;
+	memcpy(input + n, session->nonce_server, BM_NONCE_LEN);
 	n += BM_NONCE_LEN;
 
 	unsigned int mac_len = 0;
@@ -76,10 +83,11 @@ static int expect_exact(int fd, enum bm_msg_type type, uint8_t *buf, size_t size
 	return 0;
 }
 
-void bm_auth_hs_init(struct bm_auth_hs *hs, const uint8_t key[BM_KEY_LEN])
+void bm_auth_hs_init(struct bm_auth_hs *hs, const uint8_t key[BM_KEY_LEN], unsigned accept)
 {
 	memset(hs, 0, sizeof *hs);
 	hs->key = key;
+	hs->accept = accept;
 	hs->state = BM_HS_AWAIT_HELLO;
 }
 
@@ -106,25 +114,42 @@ int bm_auth_hs_frame(struct bm_auth_hs *hs, uint8_t type, const uint8_t *payload
 		return bm_error(BM_EXIT_NETWORK, "peer sent frame type %u (%s) where %s was expected", type,
 				bm_msg_name(type), bm_msg_name(want)),
 		       hs_fail(hs, -EPROTO);
-	if (len != BM_NONCE_LEN) /* a nonce and a proof have one size */
-		return bm_error(BM_EXIT_NETWORK, "malformed %s from peer (%zu bytes, %d expected)", bm_msg_name(type), len,
-				BM_NONCE_LEN),
+	size_t want_len = type == BM_MSG_HELLO ? BM_HELLO_LEN : BM_MAC_LEN;
+	if (len != want_len)
+		return bm_error(BM_EXIT_NETWORK, "malformed %s from peer (%zu bytes, %zu expected)", bm_msg_name(type), len,
+				want_len),
 		       hs_fail(hs, -EPROTO);
 
 	if (hs->state == BM_HS_AWAIT_HELLO) {
-		memcpy(hs->nonce_client, payload, BM_NONCE_LEN);
-		int r = random_nonce(hs->nonce_server);
+		memcpy(hs->session.nonce_client, payload, BM_NONCE_LEN);
+		hs->session.suite = payload[BM_NONCE_LEN];
+		if (hs->session.suite > BM_SEAL_SUITE_LAST || !(hs->accept & BM_SEAL_ACCEPT(hs->session.suite))) {
+			/* Both ends must have chosen alike: never a silent
+			 * downgrade, nor an upgrade the operator did not ask for. */
+			char why[BM_MESSAGE_MAX];
+			snprintf(why, sizeof why, "the source asks for %s frames (migrate --seal %s), this destination "
+				 "takes %s: both ends must use the same --seal",
+				 hs->session.suite ? "sealed" : "unsealed", bm_seal_name(hs->session.suite),
+				 hs->accept == BM_SEAL_ACCEPT(BM_SEAL_NONE) ? "only unsealed frames (serve --seal none)"
+				 : hs->accept == BM_SEAL_ACCEPT_AEAD	     ? "only sealed frames (serve --seal auto)"
+				 : hs->accept & BM_SEAL_ACCEPT(BM_SEAL_AES_256_GCM) ? "only aes-256-gcm"
+									     : "only chacha20-poly1305");
+			reply->type = BM_MSG_ERROR;
+			reply->len = bm_encode_message(reply->payload, BM_EXIT_NETWORK, why);
+			return bm_error(BM_EXIT_NETWORK, "%s", why), hs_fail(hs, -EPROTO);
+		}
+		int r = random_nonce(hs->session.nonce_server);
 		if (r < 0)
 			return hs_fail(hs, r);
 		reply->type = BM_MSG_CHALLENGE;
-		memcpy(reply->payload, hs->nonce_server, BM_NONCE_LEN);
+		memcpy(reply->payload, hs->session.nonce_server, BM_NONCE_LEN);
 		reply->len = BM_NONCE_LEN;
 		hs->state = BM_HS_AWAIT_PROOF;
 		return 0;
 	}
 
 	uint8_t expected[BM_MAC_LEN];
-	int r = bm_auth_proof(hs->key, BM_ROLE_CLIENT, hs->nonce_client, hs->nonce_server, expected);
+	int r = bm_auth_proof(hs->key, BM_ROLE_CLIENT, &hs->session, expected);
 	if (r == 0 && CRYPTO_memcmp(payload, expected, BM_MAC_LEN) != 0) {
 		/* Telling the client why costs nothing: it learns no more
 		 * than the closed connection would tell it. */
@@ -132,11 +157,11 @@ int bm_auth_hs_frame(struct bm_auth_hs *hs, uint8_t type, const uint8_t *payload
 		reply->len = bm_encode_message(reply->payload, BM_EXIT_NETWORK,
 					       "authentication failed: the client's proof does not match the server's key");
 		bm_error(BM_EXIT_NETWORK, "authentication failed: the client's proof does not match our key "
-					  "(it holds another key, or replays an old proof)");
+					  "(it holds another key, replays an old proof, or the handshake was altered)");
 		r = -EACCES;
 	}
 	if (r == 0)
-		r = bm_auth_proof(hs->key, BM_ROLE_SERVER, hs->nonce_client, hs->nonce_server, reply->payload);
+		r = bm_auth_proof(hs->key, BM_ROLE_SERVER, &hs->session, reply->payload);
 	OPENSSL_cleanse(expected, sizeof expected);
 	if (r < 0)
 		return hs_fail(hs, r);
@@ -146,14 +171,14 @@ int bm_auth_hs_frame(struct bm_auth_hs *hs, uint8_t type, const uint8_t *payload
 	return 1;
 }
 
-int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms)
+int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], unsigned accept, int timeout_ms, struct bm_session *session)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	struct bm_auth_hs hs;
 	struct bm_auth_reply reply;
-	uint8_t frame[BM_NONCE_LEN];
+	uint8_t frame[BM_HELLO_LEN];
 	int r;
-	bm_auth_hs_init(&hs, key);
+	bm_auth_hs_init(&hs, key, accept);
 	do {
 		enum bm_msg_type want = bm_auth_hs_expects(&hs);
 		size_t len;
@@ -167,22 +192,28 @@ int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms)
 				r = s;
 		}
 	} while (r == 0);
+	*session = hs.session;
 	return r < 0 ? r : 0;
 }
 
-int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms)
+int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], enum bm_seal_suite suite, int timeout_ms,
+		   struct bm_session *session)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-	uint8_t nonce_client[BM_NONCE_LEN], nonce_server[BM_NONCE_LEN];
+	uint8_t hello[BM_HELLO_LEN];
 	uint8_t proof[BM_MAC_LEN], expected[BM_MAC_LEN];
 
-	int r = random_nonce(nonce_client);
+	memset(session, 0, sizeof *session);
+	session->suite = suite;
+	int r = random_nonce(session->nonce_client);
+	memcpy(hello, session->nonce_client, BM_NONCE_LEN);
+	hello[BM_NONCE_LEN] = (uint8_t)suite;
 	if (r == 0)
-		r = bm_frame_send_until(fd, BM_MSG_HELLO, nonce_client, sizeof nonce_client, deadline, timeout_ms);
+		r = bm_frame_send_until(fd, BM_MSG_HELLO, hello, sizeof hello, deadline, timeout_ms);
 	if (r == 0)
-		r = expect_exact(fd, BM_MSG_CHALLENGE, nonce_server, sizeof nonce_server, deadline, timeout_ms);
+		r = expect_exact(fd, BM_MSG_CHALLENGE, session->nonce_server, BM_NONCE_LEN, deadline, timeout_ms);
 	if (r == 0)
-		r = bm_auth_proof(key, BM_ROLE_CLIENT, nonce_client, nonce_server, proof);
+		r = bm_auth_proof(key, BM_ROLE_CLIENT, session, proof);
 	if (r == 0)
 		r = bm_frame_send_until(fd, BM_MSG_PROOF, proof, sizeof proof, deadline, timeout_ms);
 	if (r == 0) {
@@ -191,15 +222,51 @@ int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms)
 			r = -EACCES;
 	}
 	if (r == 0)
-		r = bm_auth_proof(key, BM_ROLE_SERVER, nonce_client, nonce_server, expected);
+		r = bm_auth_proof(key, BM_ROLE_SERVER, session, expected);
 	if (r == 0 && CRYPTO_memcmp(proof, expected, BM_MAC_LEN) != 0) {
-		bm_send_message(fd, BM_MSG_ERROR, BM_EXIT_NETWORK,
+		struct bm_conn plain = bm_conn_plain(fd);
+		bm_send_message(&plain, BM_MSG_ERROR, BM_EXIT_NETWORK,
 				"authentication failed: the server's proof does not match the client's key",
 				remaining_ms(deadline));
 		bm_error(BM_EXIT_NETWORK, "authentication failed: the server's proof does not match our key "
-					  "(it holds another key, or it is not a binmig server)");
+					  "(it holds another key, it is not a binmig server, or the handshake was altered)");
 		r = -EACCES;
 	}
 	OPENSSL_cleanse(expected, sizeof expected);
 	return r;
+}
+
+/* ---- The connection after the handshake ---- */
+
+int bm_conn_open(struct bm_conn *c, int fd, const uint8_t key[BM_KEY_LEN], const struct bm_session *session,
+		 enum bm_auth_role role)
+{
+	*c = bm_conn_plain(fd);
+	if (session->suite == BM_SEAL_NONE)
+		return 0;
+	uint8_t to_server[BM_SEAL_KEY_LEN], to_client[BM_SEAL_KEY_LEN];
+	int r = bm_seal_session_keys(key, session->suite, session->nonce_client, session->nonce_server, to_server,
+				     to_client);
+	bool client = role == BM_ROLE_CLIENT;
+	if (r == 0)
+		r = bm_aead_init(&c->send, session->suite, client ? to_server : to_client, true);
+	if (r == 0)
+		r = bm_aead_init(&c->recv, session->suite, client ? to_client : to_server, false);
+	OPENSSL_cleanse(to_server, sizeof to_server);
+	OPENSSL_cleanse(to_client, sizeof to_client);
+	if (r == 0 && !(c->scratch = malloc(BM_SEAL_PIECE)))
+		r = (bm_error(BM_EXIT_FAILURE, "out of memory for sealing"), -ENOMEM);
+	c->suite = session->suite;
+	if (r < 0)
+		bm_conn_free(c);
+	return r;
+}
+
+void bm_conn_free(struct bm_conn *c)
+{
+	bm_aead_free(&c->send);
+	bm_aead_free(&c->recv);
+	free(c->scratch);
+	c->scratch = NULL;
+	c->suite = BM_SEAL_NONE;
 }

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "checkpoint.h"
 #include "fault.h"
 #include "inspect.h"
@@ -18,6 +20,7 @@
 #include "migrate.h"
 #include "serve_gate.h"
 #include "restore.h"
+#include "sealed_image.h"
 #include "stats.h"
 
 #define EXIT_CODES_HELP                                                                                     \
@@ -29,10 +32,12 @@
 	"  3  the target cannot be dumped (no such process, kernel thread, zombie, already traced,\n"       \
 	"     binmig itself, not permitted)\n"                                                              \
 	"  4  the target holds state binmig cannot migrate (the process is left running, untouched)\n"     \
-	"  5  the image is not a valid binmig image (truncated, corrupt, wrong magic or version)\n"         \
+	"  5  the image is not a valid binmig image (truncated, corrupt, wrong magic or version; a sealed\n" \
+	"     image altered, sealed with another key, or a plain one where --key asks for a sealed one)\n" \
 	"  6  restore is impossible here (PID taken, mapped file missing or changed since the dump)\n"      \
 	"  7  reading or writing the image failed\n"                                                        \
-	"  8  network, authentication or protocol failure with the peer\n"
+	"  8  network, authentication or protocol failure with the peer (a sealed frame that does\n"       \
+	"     not verify, or ends that disagree on --seal, included)\n"
 
 static void usage_main(FILE *out)
 {
@@ -44,18 +49,25 @@ static void usage_main(FILE *out)
 		"process is rebuilt from the image with the same PID, carrying on where it stopped.\n"
 		"\n"
 		"Commands:\n"
-		"  dump PID -o IMAGE     checkpoint a running process to IMAGE (and terminate it)\n"
-		"  restore IMAGE         rebuild the process from IMAGE; prints its PID\n"
-		"  inspect IMAGE         show what an image holds, and the code where each thread stopped\n"
-		"  inspect --isa IMAGE   which instruction-set extensions the code in an image uses\n"
+		"  dump PID -o IMAGE [--key KEYFILE]\n"
+		"                        checkpoint a running process to IMAGE (and terminate it); with\n"
+		"                        --key the image is sealed (encrypted and authenticated)\n"
+		"  restore IMAGE [--key KEYFILE]\n"
+		"                        rebuild the process from IMAGE; prints its PID\n"
+		"  inspect IMAGE [--key KEYFILE]\n"
+		"                        show what an image holds, and the code where each thread stopped\n"
+		"  inspect --isa IMAGE [--key KEYFILE]\n"
+		"                        which instruction-set extensions the code in an image uses\n"
 		"  check PID --dest-cpu PROFILE\n"
 		"                        whether process PID can run on a CPU described by PROFILE\n"
 		"  cpu-profile           print this machine's CPU profile (features, xstate layout)\n"
 		"  migrate PID HOST:PORT --key KEYFILE\n"
-		"                        move a running process to the host where `binmig serve` listens\n"
+		"                        move a running process to the host where `binmig serve` listens;\n"
+		"                        everything after the handshake is encrypted and authenticated\n"
 		"  serve --listen ADDR:PORT --key KEYFILE\n"
 		"                        the destination daemon: receive and restore migrating processes\n"
-		"  keygen KEYFILE        create a new shared key (mode 0600) for migrate and serve\n"
+		"  keygen KEYFILE        create a new shared key (mode 0600) for migrate, serve and\n"
+		"                        sealed images\n"
 		"  fault-points          list the steps a test build can make fail (see below)\n"
 		"  help [COMMAND]        this text, or a command's\n"
 		"\n"
@@ -85,7 +97,7 @@ static void usage_fault_points(FILE *out)
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig dump PID -o IMAGE [--leave-running] [--compress none|zlib[:LEVEL]]\n"
+		"Usage: binmig dump PID -o IMAGE [--key KEYFILE] [--leave-running] [--compress none|zlib[:LEVEL]]\n"
 		"                   [--stats csv|json] [--stdio refuse|null|file:PATH]\n"
 		"                   [--fd N=null|close|file:PATH|broken]...\n"
 		"\n"
@@ -95,6 +107,11 @@ static void usage_dump(FILE *out)
 		"failed dump never leaves a truncated IMAGE; on any failure the process runs on.\n"
 		"\n"
 		"  -o, --output IMAGE        where to write the image (required)\n"
+		"  -k, --key KEYFILE         seal the image with this key (see binmig keygen): encrypted and\n"
+		"                            authenticated with AES-256-GCM (ChaCha20-Poly1305 on a CPU\n"
+		"                            without AES-NI), as migrate seals its stream, so that it can\n"
+		"                            be neither read nor altered without the key; restore and\n"
+		"                            inspect then need --key too.  Without it the image is plain\n"
 		"      --leave-running       let the process run on after the dump instead of killing it\n"
 		"      --compress none|zlib[:LEVEL]\n"
 		"                            compress page data with zlib (level 1-9, default 1); runs\n"
@@ -137,7 +154,7 @@ static void usage_dump(FILE *out)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig restore IMAGE [--stats csv|json]\n"
+		"Usage: binmig restore IMAGE [--key KEYFILE] [--stats csv|json]\n"
 		"\n"
 		"Rebuilds the process saved in IMAGE with the same PID, memory, registers, files and\n"
 		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
@@ -147,6 +164,11 @@ static void usage_restore(FILE *out)
 		"what it was, what it is now, and which option did it.\n"
 		"On failure no part of the process is left behind.\n"
 		"\n"
+		"  -k, --key KEYFILE         IMAGE is sealed (dump --key): open it with this key.  An image\n"
+		"                            sealed with another key, altered in any byte, cut short or\n"
+		"                            lengthened is refused (status 5) before the process runs, and\n"
+		"                            so is a plain image.  A sealed image without --key is refused\n"
+		"                            (status 2)\n"
 		"      --stats csv|json      print phase timings (address-space restore, context\n"
 		"                            restore) and counters after the PID\n\n" EXIT_CODES_HELP);
 }
@@ -154,13 +176,15 @@ static void usage_restore(FILE *out)
 static void usage_inspect(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig inspect [--isa] IMAGE\n"
+		"Usage: binmig inspect [--isa] IMAGE [--key KEYFILE]\n"
 		"\n"
 		"Checks every section of IMAGE and prints them, the process identity, its memory\n"
 		"areas, descriptors, signal handlers, and for each thread its registers, how it\n"
 		"stopped (in user code, or in which system call and how that call resumes) and a\n"
 		"disassembly of the code around its instruction pointer, the stop marked with =>.\n"
 		"\n"
+		"  -k, --key KEYFILE         IMAGE is sealed (dump --key): open it with this key, as\n"
+		"                            restore does; nothing is printed unless all of it verifies\n"
 		"      --isa     instead, the instruction-set analysis of the process's code (as\n"
 		"                binmig check prints it): every executable mapping scanned, the\n"
 		"                extensions used with counts and an example address and symbol\n\n" EXIT_CODES_HELP);
@@ -206,7 +230,7 @@ static void usage_cpu_profile(FILE *out)
 static void usage_migrate(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file]\n"
+		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file] [--seal SUITE]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"                      [--no-cpu-check]\n"
@@ -218,12 +242,25 @@ static void usage_migrate(FILE *out)
 		"where it stopped and the message names the phase that failed.\n"
 		"\n"
 		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --seal auto|aes-256-gcm|chacha20-poly1305|none\n"
+		"                            how every frame after the handshake is protected.  auto\n"
+		"                            (default): sealed, encrypted and authenticated, with\n"
+		"                            AES-256-GCM where this CPU has AES-NI, else ChaCha20-\n"
+		"                            Poly1305; a frame altered, dropped, repeated, reordered or\n"
+		"                            cut off fails the migration (status 8) and the process\n"
+		"                            resumes here.  none: plain frames with CRCs only, readable\n"
+		"                            and alterable by anyone on the path, for measurements on a\n"
+		"                            trusted link.  serve must say the same (serve --seal); a\n"
+		"                            mismatch fails the handshake, and the choice is covered by\n"
+		"                            it, so nobody in between can change it\n"
 		"      --mode stream|file    stream (default): pages flow to the destination while they\n"
 		"                            are read and are restored as they arrive.  file: the study's\n"
 		"                            sequence, checkpoint to a file, transfer it, then restore\n"
 		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
-		"                            space and context restore), downtime, total and counters\n"
+		"                            space and context restore), downtime, total, counters and\n"
+		"                            the seal used (column seal: aes-256-gcm, chacha20-poly1305\n"
+		"                            or none)\n"
 		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n"
 		"      --stdio refuse|null|file:PATH, --fd N=null|close|file:PATH|broken\n"
 		"                            as for dump (see binmig dump --help): what a descriptor\n"
@@ -243,8 +280,8 @@ static void usage_migrate(FILE *out)
 static void usage_serve(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--workdir DIR] [--io-timeout SECONDS]\n"
-		"                    [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
+		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--seal SUITE] [--workdir DIR]\n"
+		"                    [--io-timeout SECONDS] [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -264,6 +301,12 @@ static void usage_serve(FILE *out)
 		"\n"
 		"  -l, --listen ADDR:PORT    where to listen (required; e.g. 10.77.0.2:7707, [::1]:7707)\n"
 		"  -k, --key KEYFILE         the shared key (see binmig keygen)\n"
+		"      --seal auto|aes-256-gcm|chacha20-poly1305|none\n"
+		"                            what a source may ask for (migrate --seal): auto (default)\n"
+		"                            takes sealed connections, either AEAD; a suite's name takes\n"
+		"                            only that one; none takes only unsealed ones (a trusted link,\n"
+		"                            measurements).  Any other request fails its handshake with\n"
+		"                            a message saying why\n"
 		"      --workdir DIR         file mode: where received images wait (default /tmp)\n"
 		"      --io-timeout SECONDS  longest wait for an authenticated peer (default %d)\n"
 		"      --handshake-timeout SECONDS\n"
@@ -396,9 +439,34 @@ static int sync_dir_of(const char *path)
 	return rc;
 }
 
+/* The image, plain or sealed (key not NULL), into the file fd. */
+static int write_image(struct bm_frozen *f, int *fd, int level, const uint8_t *key, struct bm_stats *st)
+{
+	struct bm_sealed_writer sealed;
+	struct bm_sink sink = bm_fd_sink(fd);
+	int rc = 0;
+	if (key) {
+		enum bm_seal_suite suite = bm_seal_preferred();
+		rc = bm_sealed_writer_init(&sealed, sink, key, suite);
+		sink = bm_sealed_writer_as_sink(&sealed);
+		st->seal = bm_seal_name(suite);
+	}
+	struct bm_image_writer w;
+	if (rc == 0)
+		rc = bm_image_writer_init(&w, sink, level);
+	if (rc == 0)
+		rc = bm_checkpoint(f, &w, st);
+	bm_image_writer_free(&w);
+	if (key && rc == 0)
+		rc = bm_sealed_writer_finish(&sealed);
+	if (key)
+		bm_sealed_writer_free(&sealed);
+	return rc;
+}
+
 /* Everything after the command line: an exit status. */
-static int dump(pid_t pid, const char *output, bool leave_running, int level, enum bm_stats_format fmt,
-		const struct bm_fd_policy *policy)
+static int dump(pid_t pid, const char *output, bool leave_running, int level, const uint8_t *key,
+		enum bm_stats_format fmt, const struct bm_fd_policy *policy)
 {
 	struct bm_stats st;
 	bm_stats_init(&st);
@@ -414,11 +482,7 @@ static int dump(pid_t pid, const char *output, bool leave_running, int level, en
 	if (fd < 0) {
 		rc = bm_error_errno(BM_EXIT_IO, errno, "cannot create %s", partial);
 	} else {
-		struct bm_image_writer w;
-		rc = bm_image_writer_init(&w, bm_fd_sink(&fd), level);
-		if (rc == 0)
-			rc = bm_checkpoint(&f, &w, &st);
-		bm_image_writer_free(&w);
+		rc = write_image(&f, &fd, level, key, &st);
 		if (rc == 0 && (bm_fault(BM_FP_SYNC_IMAGE) || fsync(fd) < 0))
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync %s", partial);
 		if (close(fd) < 0 && rc == 0)
@@ -448,15 +512,15 @@ static int cmd_dump(int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"stdio", required_argument, 0, 'S'}, {"fd", required_argument, 0, 'F'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"key", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	const char *output = NULL;
+	const char *output = NULL, *keyfile = NULL;
 	bool leave_running = false;
 	int level = -1;
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	struct bm_fd_policy policy = {BM_STDIO_REFUSE, NULL, NULL, 0};
 	int c, rc = -1;
-	while (rc < 0 && (c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while (rc < 0 && (c = getopt_long(argc, argv, "o:k:h", opts, NULL)) != -1) {
 		int done = common_option(c, &level, &fmt, &policy);
 		if (done < 0)
 			rc = -done;
@@ -464,6 +528,7 @@ static int cmd_dump(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'o': output = optarg; break;
+		case 'k': keyfile = optarg; break;
 		case 'L': leave_running = true; break;
 		case 'h': usage_dump(stdout); rc = 0; break;
 		default: rc = bad_option("dump", argv);
@@ -474,33 +539,78 @@ static int cmd_dump(int argc, char **argv)
 		rc = pid_argument(argc, argv, 1, "dump takes exactly one PID", &pid);
 	if (rc < 0 && !output)
 		rc = usage_error("%s", "dump needs -o IMAGE");
+	uint8_t key[BM_KEY_LEN];
+	if (rc < 0 && keyfile && bm_key_load(keyfile, key) < 0)
+		rc = bm_exit_code();
 	if (rc < 0)
-		rc = dump(pid, output, leave_running, level, fmt, &policy);
+		rc = dump(pid, output, leave_running, level, keyfile ? key : NULL, fmt, &policy);
 	bm_fd_policy_free(&policy);
 	return rc;
 }
 
-static int open_image(const char *path, int *fd, struct bm_image_reader *r)
+/* An image file being read, plain or sealed. */
+struct image_in {
+	int fd;
+	bool sealed;
+	struct bm_sealed_reader sealed_reader;
+	struct bm_image_reader reader;
+};
+
+/* Opens path with --key keyfile (or NULL) and reads the image's header. */
+static int open_image(const char *path, const char *keyfile, struct image_in *in)
 {
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
+	memset(in, 0, sizeof *in);
+	in->fd = -1;
+	uint8_t key[BM_KEY_LEN];
+	if (keyfile && bm_key_load(keyfile, key) < 0)
+		return -1;
+	in->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (in->fd < 0)
 		return bm_error_errno(BM_EXIT_IO, errno, "cannot open %s", path);
-	return bm_image_reader_init(r, bm_fd_source(fd));
+	struct bm_source source = bm_fd_source(&in->fd);
+	if (keyfile) {
+		in->sealed = true;
+		int rc = bm_sealed_reader_init(&in->sealed_reader, source, key);
+		OPENSSL_cleanse(key, sizeof key);
+		if (rc < 0)
+			return rc;
+		source = bm_sealed_reader_as_source(&in->sealed_reader);
+	}
+	return bm_image_reader_init(&in->reader, source);
+}
+
+/* A sealed image is only good once its last frame is in and the file
+ * ends there: restore waits for that before the process runs. */
+static int sealed_image_end(void *ctx)
+{
+	return bm_sealed_reader_finish(ctx);
+}
+
+static void close_image(struct image_in *in)
+{
+	bm_image_reader_free(&in->reader);
+	if (in->sealed)
+		bm_sealed_reader_free(&in->sealed_reader);
+	if (in->fd >= 0)
+		close(in->fd);
 }
 
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"stats", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"stats", required_argument, 0, 's'}, {"key", required_argument, 0, 'k'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	enum bm_stats_format fmt = BM_STATS_NONE;
+	const char *keyfile = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (bm_stats_parse_format(optarg, &fmt) < 0)
 				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
+		case 'k': keyfile = optarg; break;
 		case 'h': usage_restore(stdout); return 0;
 		default: return bad_option("restore", argv);
 		}
@@ -509,15 +619,15 @@ static int cmd_restore(int argc, char **argv)
 		return usage_error("%s", "restore takes exactly one IMAGE");
 	struct bm_stats st;
 	bm_stats_init(&st);
-	int fd;
-	struct bm_image_reader r = {0};
+	struct image_in in;
 	pid_t pid = 0;
-	int rc = open_image(argv[optind], &fd, &r);
+	int rc = open_image(argv[optind], keyfile, &in);
+	struct bm_restore_hook hook = { sealed_image_end, &in.sealed_reader };
 	if (rc == 0)
-		rc = bm_restore(&r, NULL, &pid, &st);
-	bm_image_reader_free(&r);
-	if (fd >= 0)
-		close(fd);
+		rc = bm_restore(&in.reader, in.sealed ? &hook : NULL, &pid, &st);
+	if (in.sealed)
+		st.seal = bm_seal_name(in.sealed_reader.suite);
+	close_image(&in);
 	if (rc < 0)
 		return bm_exit_code();
 	printf("%d\n", pid);
@@ -528,13 +638,16 @@ static int cmd_restore(int argc, char **argv)
 static int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"isa", no_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"isa", no_argument, 0, 'i'}, {"key", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	bool isa = false;
+	const char *keyfile = NULL;
 	int c, rc;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': isa = true; break;
+		case 'k': keyfile = optarg; break;
 		case 'h': usage_inspect(stdout); return 0;
 		default: return bad_option("inspect", argv);
 		}
@@ -548,14 +661,13 @@ static int cmd_inspect(int argc, char **argv)
 	FILE *mem = open_memstream(&text, &len);
 	if (!mem)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "open_memstream"), bm_exit_code();
-	int fd;
-	struct bm_image_reader r = {0};
-	rc = open_image(argv[optind], &fd, &r);
+	struct image_in in;
+	rc = open_image(argv[optind], keyfile, &in);
 	if (rc == 0)
-		rc = isa ? bm_inspect_isa(mem, &r) : bm_inspect(mem, &r);
-	bm_image_reader_free(&r);
-	if (fd >= 0)
-		close(fd);
+		rc = isa ? bm_inspect_isa(mem, &in.reader) : bm_inspect(mem, &in.reader);
+	if (rc == 0 && in.sealed)
+		rc = bm_sealed_reader_finish(&in.sealed_reader);
+	close_image(&in);
 	fclose(mem);
 	if (rc == 0)
 		fwrite(text, 1, len, stdout);
@@ -577,9 +689,12 @@ static int cmd_migrate(int argc, char **argv)
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
 		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
+		{"seal", required_argument, 0, 'e'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp"};
+	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",
+				    .seal = bm_seal_preferred()};
+	unsigned accept;
 	const char *keyfile = NULL;
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	int c, rc = -1;
@@ -601,6 +716,10 @@ static int cmd_migrate(int argc, char **argv)
 			break;
 		case 'w': o.workdir = optarg; break;
 		case 'N': o.skip_cpu_check = true; break;
+		case 'e':
+			if (bm_seal_parse(optarg, &o.seal, &accept) < 0)
+				rc = usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
+			break;
 		case 'h': usage_migrate(stdout); rc = 0; break;
 		default: rc = bad_option("migrate", argv);
 		}
@@ -640,10 +759,12 @@ static int cmd_serve(int argc, char **argv)
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
+		{"seal", required_argument, 0, 'e'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	struct bm_serve_opts o = {
-		.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS, .handshake_timeout_ms = BM_GATE_DEADLINE_MS};
+	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
+				  .handshake_timeout_ms = BM_GATE_DEADLINE_MS, .seal_accept = BM_SEAL_ACCEPT_AEAD};
+	enum bm_seal_suite suite;
 	const char *keyfile = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "l:k:h", opts, NULL)) != -1) {
@@ -659,6 +780,10 @@ static int cmd_serve(int argc, char **argv)
 		case 'H':
 			if (parse_seconds(optarg, &o.handshake_timeout_ms) < 0)
 				return usage_error("bad --handshake-timeout value '%s' (1 to 3600 seconds)", optarg);
+			break;
+		case 'e':
+			if (bm_seal_parse(optarg, &suite, &o.seal_accept) < 0)
+				return usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
 			break;
 		case 'h': usage_serve(stdout); return 0;
 		default: return bad_option("serve", argv);

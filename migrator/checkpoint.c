@@ -563,8 +563,22 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	return 0;
 }
 
+/* Lets binmig run on any CPU again. */
+static void unpin(struct bm_frozen *f)
+{
+	if (f->pinned)
+		sched_setaffinity(0, sizeof f->own_affinity, &f->own_affinity);
+	f->pinned = false;
+}
+
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st)
 {
+	/* Nothing is injected from here on: reading the memory needs no
+	 * tracer next to its tracee, and kept on the leader's CPU binmig
+	 * would share it with whatever else runs there (in a live migration
+	 * often the destination, reading the stream and, sealed, opening it)
+	 * while another CPU idles. */
+	unpin(f);
 	int rc = bm_image_write_process(w, &f->proc);
 	if (rc == 0)
 		rc = bm_write_pages(f->pid, &f->proc, w, st);
@@ -643,8 +657,7 @@ int bm_release(struct bm_frozen *f, bool terminate)
 				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", t->tid);
 		}
 	}
-	if (f->pinned)
-		sched_setaffinity(0, sizeof f->own_affinity, &f->own_affinity);
+	unpin(f);
 	free(f->tracees);
 	free(f->maps);
 	bm_process_free(&f->proc);

@@ -22,7 +22,7 @@ struct bm_frozen {
 	struct bm_process proc;        /* the model, filled by bm_freeze */
 	struct bm_maps_entry *maps;    /* /proc/PID/maps at the freeze */
 	size_t nmaps;
-	bool pinned;                   /* binmig runs on the leader's CPU until bm_release */
+	bool pinned;                   /* binmig runs on the leader's CPU while it injects calls */
 	cpu_set_t own_affinity;
 	uint64_t t_suspend_start;
 	uint64_t t_stopped;

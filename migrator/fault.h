@@ -72,6 +72,7 @@ enum bm_fault_where {
 	X(RECV_START, ECONNRESET, BM_FW_DST, "receiving START")                                         \
 	X(SEND_IMAGE, EPIPE, BM_FW_SRC, "sending IMAGE_DATA")                                           \
 	X(RECV_IMAGE, ECONNRESET, BM_FW_DST, "receiving the image stream")                              \
+	X(OPEN_FRAME, EBADMSG, BM_FW_SRC | BM_FW_DST, "authenticating a sealed frame (its AEAD tag)")        \
 	X(SEND_IMAGE_END, EPIPE, BM_FW_SRC, "sending IMAGE_END")                                        \
 	X(SEND_RESULT, EPIPE, BM_FW_DST, "sending RESULT")                                              \
 	X(RECV_RESULT, ECONNRESET, BM_FW_SRC, "receiving RESULT")                                       \

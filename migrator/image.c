@@ -21,7 +21,7 @@
 #include "log.h"
 #include "wire.h"
 
-static const uint8_t image_magic[8] = { 0x89, 'B', 'M', 'G', '\r', '\n', 0x1a, '\n' };
+static const uint8_t image_magic[8] = BM_IMAGE_MAGIC;
 
 #define FILE_HEADER_SIZE 20u    /* magic, version, flags, CRC */
 #define SECTION_HEADER_SIZE 20u /* type, flags, length, payload CRC, header CRC */
@@ -609,6 +609,9 @@ int bm_image_reader_init(struct bm_image_reader *r, struct bm_source source)
 		return rc;
 	if (got == 0)
 		return bm_error(BM_EXIT_IMAGE, "image is empty"), -EBADMSG;
+	if (got >= 8 && memcmp(h, BM_SEALED_MAGIC, 8) == 0)
+		return bm_error(BM_EXIT_USAGE, "the image is sealed: it needs the key it was dumped with (--key KEYFILE)"),
+		       -ENOKEY;
 	if (got < sizeof image_magic || memcmp(h, image_magic, sizeof image_magic))
 		return bm_error(BM_EXIT_IMAGE, "not a binmig image (bad magic)"), -EBADMSG;
 	if (got < sizeof h)

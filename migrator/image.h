@@ -17,6 +17,11 @@
  * version 3 without attributes, timers or timerfds) and 3. */
 #define BM_IMAGE_VERSION 3
 #define BM_IMAGE_VERSION_OLDEST 1
+/* The first 8 bytes of an image file, and of a sealed image file
+ * (sealed_image.h), which the image reader recognises to say it needs
+ * the key. */
+#define BM_IMAGE_MAGIC "\x89" "BMG\r\n\x1a\n"
+#define BM_SEALED_MAGIC "\x89" "BMS\r\n\x1a\n"
 /* Largest run of pages in one PAGES section (and so the reader's buffer). */
 #define BM_IMAGE_MAX_RUN_PAGES 1024
 

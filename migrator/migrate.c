@@ -78,11 +78,11 @@ static int connect_to(const char *target)
 	return fd;
 }
 
-static int send_start(int fd, enum bm_transfer_mode mode)
+static int send_start(struct bm_conn *c, enum bm_transfer_mode mode)
 {
 	uint8_t payload[8] = {0};
 	payload[0] = (uint8_t)mode;
-	return bm_frame_send_buf(fd, BM_MSG_START, payload, sizeof payload, BM_IO_TIMEOUT_MS);
+	return bm_frame_send_buf(c, BM_MSG_START, payload, sizeof payload, BM_IO_TIMEOUT_MS);
 }
 
 /* File mode: the image goes to a local file first, as in the study. */
@@ -124,13 +124,13 @@ static int send_file(int img_fd, struct bm_wire_sink *ws)
 
 /* After a failed send: did the destination explain itself first?  A
  * RESULT (or ERROR) it sent before closing is still readable. */
-static bool peer_reason(int fd, struct bm_result *res)
+static bool peer_reason(struct bm_conn *c, struct bm_result *res)
 {
 	uint8_t type;
 	static uint8_t buf[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
 	size_t len;
 	/* An error here is not the first one: it is not printed (errors are held). */
-	int rc = bm_frame_recv(fd, &type, buf, sizeof buf, &len, 2000);
+	int rc = bm_frame_recv(c, &type, buf, sizeof buf, &len, 2000);
 	if (rc < 0)
 		return false;
 	if (type == BM_MSG_RESULT)
@@ -148,14 +148,14 @@ static bool peer_reason(int fd, struct bm_result *res)
  * process's code judged against it: refused (exit 4) before anything is
  * frozen when the code uses an extension the destination lacks or the
  * saved register state would not fit its xstate layout. */
-static int check_cpu(int fd, pid_t pid, const struct bm_migrate_opts *o)
+static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts *o)
 {
 	char *text = malloc(BM_PROFILE_MAX_TEXT);
 	struct bm_cpu_profile *dest = malloc(sizeof *dest);
 	size_t len;
 	int rc = text && dest ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0)
-		rc = bm_frame_expect(fd, BM_MSG_PROFILE, text, BM_PROFILE_MAX_TEXT, &len, BM_IO_TIMEOUT_MS);
+		rc = bm_frame_expect(c, BM_MSG_PROFILE, text, BM_PROFILE_MAX_TEXT, &len, BM_IO_TIMEOUT_MS);
 	char why[160];
 	if (rc == 0 && bm_cpu_profile_parse(text, len, dest, why, sizeof why) < 0)
 		rc = bm_error(BM_EXIT_NETWORK, "the destination sent a malformed CPU profile: %s", why);
@@ -172,30 +172,49 @@ static int check_cpu(int fd, pid_t pid, const struct bm_migrate_opts *o)
 	return rc;
 }
 
-int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
+/* Connects, authenticates and sends START: *conn is ready for the image. */
+static int open_conn(const struct bm_migrate_opts *o, struct bm_conn *conn)
 {
-	uint64_t t0 = bm_now_us();
 	bm_set_log_prefix("binmig: migrate: connect");
 	int fd = connect_to(o->target);
 	if (fd < 0)
 		return -1;
-	int rc;
 	bm_set_log_prefix("binmig: migrate: authentication");
-	if ((rc = bm_auth_client(fd, o->key, BM_AUTH_TIMEOUT_MS)) < 0 || (rc = send_start(fd, o->mode)) < 0) {
+	struct bm_session session;
+	int rc = bm_auth_client(fd, o->key, o->seal, BM_AUTH_TIMEOUT_MS, &session);
+	if (rc == 0)
+		rc = bm_conn_open(conn, fd, o->key, &session, BM_ROLE_CLIENT);
+	if (rc == 0 && (rc = send_start(conn, o->mode)) < 0)
+		bm_conn_free(conn);
+	if (rc < 0)
 		close(fd);
+	return rc;
+}
+
+static void close_conn(struct bm_conn *conn)
+{
+	close(conn->fd);
+	bm_conn_free(conn);
+}
+
+int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
+{
+	uint64_t t0 = bm_now_us();
+	struct bm_conn conn;
+	int rc = open_conn(o, &conn);
+	if (rc < 0)
 		return rc;
-	}
-	if ((rc = check_cpu(fd, pid, o)) < 0) {
-		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
-		close(fd);
+	if ((rc = check_cpu(&conn, pid, o)) < 0) {
+		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		close_conn(&conn);
 		return rc;
 	}
 
 	bm_set_log_prefix("binmig: migrate: suspend");
 	struct bm_frozen f;
 	if ((rc = bm_freeze(pid, &f, &o->fd_policy, st)) < 0) {
-		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
-		close(fd);
+		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		close_conn(&conn);
 		return rc;
 	}
 
@@ -207,7 +226,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	 * and closes: sending then fails too, but its reason is the one to
 	 * report (see peer_reason). */
 	bm_hold_errors();
-	rc = bm_wire_sink_init(&ws, fd, BM_IO_TIMEOUT_MS);
+	rc = bm_wire_sink_init(&ws, &conn, BM_IO_TIMEOUT_MS);
 	if (rc == 0 && o->mode == BM_MODE_STREAM) {
 		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
 		struct bm_image_writer w;
@@ -225,7 +244,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	if (rc == 0)
 		rc = bm_wire_sink_finish(&ws);
 	struct bm_result res = {0};
-	if (rc < 0 && peer_reason(fd, &res)) {
+	if (rc < 0 && peer_reason(&conn, &res)) {
 		bm_release_errors(false);
 		bm_set_log_prefix("binmig: migrate: restore at the destination");
 		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);
@@ -234,7 +253,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 
 	if (rc == 0) {
 		bm_set_log_prefix("binmig: migrate: restore at the destination");
-		rc = bm_result_recv(fd, &res, BM_RESULT_TIMEOUT_MS);
+		rc = bm_result_recv(&conn, &res, BM_RESULT_TIMEOUT_MS);
 		if (rc == 0 && res.status != 0)
 			rc = bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s",
 				      res.message[0] ? res.message : "failed");
@@ -246,19 +265,19 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	}
 	if (rc < 0) {
 		/* Never lost: the original runs on where it stopped. */
-		bm_send_message(fd, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		bm_set_log_prefix("binmig: migrate");
 		if (bm_release(&f, false) == 0)
 			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
 		bm_wire_sink_free(&ws);
-		close(fd);
+		close_conn(&conn);
 		return rc;
 	}
 
 	bm_set_log_prefix("binmig: migrate: termination");
 	rc = bm_release(&f, true);
 	if (rc == 0)
-		rc = bm_frame_send_buf(fd, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
+		rc = bm_frame_send_buf(&conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
 	bm_set_log_prefix("binmig");
 	if (rc < 0)
 		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
@@ -269,7 +288,8 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	st->downtime_us = (int64_t)(t_running - t_suspend);
 	st->wire_bytes = (int64_t)ws.wire_bytes;
 	st->total_us = (int64_t)(bm_now_us() - t0);
+	st->seal = bm_seal_name(conn.suite);
 	bm_wire_sink_free(&ws);
-	close(fd);
+	close_conn(&conn);
 	return 0;
 }

@@ -24,6 +24,7 @@
 struct bm_migrate_opts {
 	const char *target;                /* HOST:PORT */
 	uint8_t key[BM_KEY_LEN];
+	enum bm_seal_suite seal;           /* what the frames after the handshake are sealed with */
 	enum bm_transfer_mode mode;
 	int zlib_level;                    /* -1: none */
 	const char *workdir;               /* file mode: where the image is written */
@@ -38,6 +39,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st);
 struct bm_serve_opts {
 	const char *listen;                /* ADDR:PORT */
 	uint8_t key[BM_KEY_LEN];
+	unsigned seal_accept;              /* the seal suites a source may ask for (BM_SEAL_ACCEPT) */
 	const char *workdir;               /* file mode: where received images are kept until restored */
 	int io_timeout_ms;                 /* any single wait for an authenticated peer */
 	int handshake_timeout_ms;          /* from accept to the key proved */

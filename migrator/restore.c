@@ -52,6 +52,7 @@ struct map_file {
 struct restore_ctx {
 	struct bm_process proc;
 	bool pinned;              /* binmig, and so the new process, run on one CPU while rebuilding */
+	int pinned_cpu;           /* that CPU */
 	cpu_set_t own_affinity;
 	pid_t pid;
 	bool child_alive;
@@ -295,7 +296,8 @@ static int create_child(struct restore_ctx *c)
 	int rc = wait_pid_free(c->proc.pid);
 	/* The new process inherits the pinning: tracer and tracee share a CPU
 	 * while system calls are injected; set_context spreads it again. */
-	c->pinned = bm_pin_self(sched_getcpu(), &c->own_affinity) == 0;
+	c->pinned_cpu = sched_getcpu();
+	c->pinned = bm_pin_self(c->pinned_cpu, &c->own_affinity) == 0;
 	uint64_t deadline = bm_now_us() + PID_FREE_TIMEOUT_MS * 1000ULL;
 	long child = -1;
 	while (rc == 0) {
@@ -617,7 +619,7 @@ static int write_shm_file(const struct bm_vma *v, const struct bm_page_run *run)
 	return rc;
 }
 
-static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
+static int fill_pages_unpinned(struct restore_ctx *c, struct bm_image_reader *r)
 {
 	struct bm_page_run run;
 	int got;
@@ -652,6 +654,23 @@ static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 					      (unsigned long long)run.addr);
 	}
 	return got;
+}
+
+/* While the pages arrive nothing is injected: binmig may run on any CPU
+ * (the new process, stopped, keeps the one it was given).  Kept on one,
+ * binmig would share it with whatever else the scheduler put there (in
+ * a live migration often the source, or another job) while another CPU
+ * idles, and receiving, opening the sealed frames and writing the pages
+ * is most of a migration's work. */
+static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
+{
+	if (c->pinned)
+		sched_setaffinity(0, sizeof c->own_affinity, &c->own_affinity);
+	int rc = fill_pages_unpinned(c, r);
+	cpu_set_t any;
+	if (c->pinned)
+		bm_pin_self(c->pinned_cpu, &any);
+	return rc;
 }
 
 /* A page-sized hole in the image's layout for the arguments of the

@@ -57,7 +57,8 @@ static int finish_stream(void *ctx)
 }
 
 /* Stream mode: restore while the image arrives. */
-static int restore_streamed(int conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st, struct bm_result *res)
+static int restore_streamed(struct bm_conn *conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st,
+			    struct bm_result *res)
 {
 	struct bm_wire_source src;
 	bm_wire_source_init(&src, conn, io_timeout_ms);
@@ -76,7 +77,8 @@ static int restore_streamed(int conn, int io_timeout_ms, pid_t *pid, struct bm_s
 
 /* File mode, the study's sequence: receive the whole image into a file,
  * then restore from it. */
-static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st, struct bm_result *res)
+static int restore_from_file(struct bm_conn *conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st,
+			     struct bm_result *res)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/binmig-received.XXXXXX", o->workdir);
@@ -98,7 +100,7 @@ static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid
 			break;
 		if (!first)
 			first = bm_now_us();
-		res->wire_bytes += BM_FRAME_HEADER_SIZE + len;
+		res->wire_bytes += bm_conn_frame_size(conn, len);
 		if (type == BM_MSG_IMAGE_DATA) {
 			for (size_t done = 0; rc == 0 && done < len;) {
 				ssize_t n = bm_fault(BM_FP_WRITE_RECEIVED) ? -1 : write(fd, buf + done, len - done);
@@ -141,7 +143,7 @@ static int restore_from_file(int conn, const struct bm_serve_opts *o, pid_t *pid
 	return rc;
 }
 
-static int send_profile(int conn, const char *path, int timeout_ms)
+static int send_profile(struct bm_conn *conn, const char *path, int timeout_ms)
 {
 	struct bm_cpu_profile *p = malloc(sizeof *p);
 	char *text = NULL;
@@ -159,19 +161,10 @@ static int send_profile(int conn, const char *path, int timeout_ms)
 	return rc;
 }
 
-/* One migration, in a worker process, from a peer that has proved the
- * key.  Returns the exit status. */
-static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
+/* One migration on conn, whose peer has proved the key.  Returns the exit
+ * status. */
+static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_serve_opts *o)
 {
-	bm_set_log_prefix("binmig serve");
-	/* The one log line per migration below says what failed; the error
-	 * itself is not printed on its own. */
-	bm_hold_errors();
-	bm_reset_errors();
-	if (bm_fault_arm_from_serve_file() < 0) {
-		log_line(peer, "not started: %s", bm_error_message());
-		return bm_exit_code();
-	}
 	uint8_t start[8];
 	size_t len;
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
@@ -189,6 +182,9 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 		return bm_exit_code();
 	}
 	enum bm_transfer_mode mode = start[0];
+	char how[64];
+	snprintf(how, sizeof how, "%s mode, %s", mode == BM_MODE_STREAM ? "stream" : "file",
+		 conn->suite ? bm_seal_name(conn->suite) : "unsealed");
 	struct bm_stats st;
 	bm_stats_init(&st);
 	struct bm_result res = {0};
@@ -199,8 +195,7 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 		res.status = bm_exit_code();
 		snprintf(res.message, sizeof res.message, "%s", bm_error_message());
 		bm_result_send(conn, &res, o->io_timeout_ms);
-		log_line(peer, "migration failed (%s mode): %s", mode == BM_MODE_STREAM ? "stream" : "file",
-			 bm_error_message());
+		log_line(peer, "migration failed (%s): %s", how, bm_error_message());
 		return bm_exit_code();
 	}
 	res.pid = pid;
@@ -217,18 +212,36 @@ static int handle(int conn, const char *peer, const struct bm_serve_opts *o)
 		rc = bm_frame_expect(conn, BM_MSG_CONFIRM, NULL, 0, &len, o->io_timeout_ms);
 		source_resumed = rc == -ECANCELED || rc == -EREMOTEIO;
 	}
-	const char *how = mode == BM_MODE_STREAM ? "stream" : "file";
 	if (source_resumed) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		log_line(peer, "migration failed (%s mode) after the restore: %s; the process restored here was ended",
+		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended",
 			 how, bm_error_message());
 		return bm_exit_code();
 	}
-	log_line(peer, "process %d migrated in (%s mode): image %.1f MiB, transfer %.1f ms, restore %.1f + %.1f ms%s", pid,
+	log_line(peer, "process %d migrated in (%s): image %.1f MiB, transfer %.1f ms, restore %.1f + %.1f ms%s", pid,
 		 how, res.image_bytes / 1048576.0, res.transfer_us / 1000.0, res.as_restore_us / 1000.0,
 		 res.ctx_restore_us / 1000.0, rc == 0 ? "" : "; the source did not confirm, it may have resumed its original too");
 	return 0;
+}
+
+/* One migration, in a worker process, from a peer that has proved the
+ * key; session is what its handshake settled.  Returns the exit status. */
+static int handle(int fd, const char *peer, const struct bm_serve_opts *o, const struct bm_session *session)
+{
+	bm_set_log_prefix("binmig serve");
+	/* The one log line per migration says what failed; the error itself
+	 * is not printed on its own. */
+	bm_hold_errors();
+	bm_reset_errors();
+	struct bm_conn conn;
+	if (bm_fault_arm_from_serve_file() < 0 || bm_conn_open(&conn, fd, o->key, session, BM_ROLE_SERVER) < 0) {
+		log_line(peer, "not started: %s", bm_error_message());
+		return bm_exit_code();
+	}
+	int rc = migrate_in(&conn, peer, o);
+	bm_conn_free(&conn);
+	return rc;
 }
 
 /* Forks a worker with a PID near the top of the range, so that it does not
@@ -342,12 +355,17 @@ static const char *refusal(void *ctx)
 
 /* A peer has proved the key: a worker takes it, unless one became busy
  * while the server's PROOF was on its way. */
-static void on_authenticated(void *ctx, int conn, const char *name)
+static void on_authenticated(void *ctx, int conn, const char *name, const struct bm_session *session)
 {
 	struct daemon *d = ctx;
 	const char *why = refusal(d);
 	if (why) {
-		bm_send_message(conn, BM_MSG_ERROR, BM_EXIT_NETWORK, why, 1000);
+		/* The handshake is over: the peer expects this sealed. */
+		struct bm_conn c;
+		if (bm_conn_open(&c, conn, d->o->key, session, BM_ROLE_SERVER) == 0) {
+			bm_send_message(&c, BM_MSG_ERROR, BM_EXIT_NETWORK, why, 1000);
+			bm_conn_free(&c);
+		}
 		log_line(name, "refused: %s", why);
 		close(conn);
 		return;
@@ -365,7 +383,7 @@ static void on_authenticated(void *ctx, int conn, const char *name)
 		close(d->sfd);
 		bm_gate_forget_all(&d->gate);
 		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-		_exit(handle(conn, name, d->o));
+		_exit(handle(conn, name, d->o, session));
 	}
 	if (child < 0)
 		log_line(name, "cannot fork a worker: %s", strerror(errno));
@@ -454,9 +472,14 @@ int bm_serve(const struct bm_serve_opts *o)
 	 * never printed as errors of the daemon itself. */
 	bm_hold_errors();
 	struct bm_gate_events ev = {refusal, on_authenticated, on_dropped, &d};
-	bm_gate_init(&d.gate, o->key, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, o->handshake_timeout_ms, &ev);
+	bm_gate_init(&d.gate, o->key, o->seal_accept, BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, o->handshake_timeout_ms,
+		     &ev);
 	d.window_start_ns = bm_now_us() * 1000;
-	log_line(NULL, "listening on %s", o->listen);
+	log_line(NULL, "listening on %s (%s)", o->listen,
+		 o->seal_accept == BM_SEAL_ACCEPT(BM_SEAL_NONE) ? "unsealed frames only, --seal none"
+		 : o->seal_accept == BM_SEAL_ACCEPT_AEAD	? "sealed frames: aes-256-gcm or chacha20-poly1305"
+		 : o->seal_accept & BM_SEAL_ACCEPT(BM_SEAL_AES_256_GCM) ? "sealed frames: aes-256-gcm only"
+								  : "sealed frames: chacha20-poly1305 only");
 	/* Something may have become our child before the first SIGCHLD
 	 * could be caught (a PID namespace's orphans). */
 	reap(&d);

@@ -41,11 +41,12 @@ void bm_gate_source_of(const struct sockaddr_storage *a, uint8_t source[16])
 	}
 }
 
-void bm_gate_init(struct bm_gate *g, const uint8_t *key, unsigned max_pending, unsigned max_per_source,
-		  int deadline_ms, const struct bm_gate_events *ev)
+void bm_gate_init(struct bm_gate *g, const uint8_t *key, unsigned accept, unsigned max_pending,
+		  unsigned max_per_source, int deadline_ms, const struct bm_gate_events *ev)
 {
 	memset(g, 0, sizeof *g);
 	g->key = key;
+	g->accept = accept;
 	g->max_pending = max_pending < BM_GATE_MAX_PENDING ? max_pending : BM_GATE_MAX_PENDING;
 	g->max_per_source = max_per_source ? max_per_source : 1;
 	g->deadline_ns = (uint64_t)deadline_ms * 1000000u;
@@ -138,7 +139,7 @@ void bm_gate_admit(struct bm_gate *g, int fd, const struct sockaddr_storage *pee
 	memcpy(c->name, name, sizeof name);
 	c->seq = ++g->admitted;
 	c->deadline_ns = now_ns + g->deadline_ns;
-	bm_auth_hs_init(&c->hs, g->key);
+	bm_auth_hs_init(&c->hs, g->key, g->accept);
 	bm_frame_in_init(&c->in, c->payload, sizeof c->payload);
 }
 
@@ -228,8 +229,9 @@ void bm_gate_service(struct bm_gate *g, const struct pollfd *p, int n, uint64_t 
 			int fd = c->fd;
 			char name[sizeof c->name];
 			memcpy(name, c->name, sizeof name);
+			struct bm_session session = c->hs.session;
 			c->fd = -1;
-			g->ev.authenticated(g->ev.ctx, fd, name);
+			g->ev.authenticated(g->ev.ctx, fd, name, &session);
 		}
 		bm_reset_errors();
 	}

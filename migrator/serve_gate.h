@@ -38,7 +38,7 @@ struct bm_gate_conn {
 	bool authenticated;     /* proved the key; leaves once the reply is out */
 	struct bm_auth_hs hs;
 	struct bm_frame_in in;
-	uint8_t payload[BM_NONCE_LEN];
+	uint8_t payload[BM_HELLO_LEN];
 	uint8_t out[BM_FRAME_HEADER_SIZE + 4 + BM_MESSAGE_MAX]; /* the reply being sent */
 	size_t out_len, out_sent;
 };
@@ -48,17 +48,19 @@ struct bm_gate_conn {
  * take it, or the reason it cannot be taken now, which the peer gets in an
  * ERROR in place of the server's PROOF (so that it fails its handshake
  * before it suspends anything).  `authenticated` takes over fd (the gate
- * forgets it); `dropped` is told after the gate has closed the connection,
- * with the reason in words (detail). */
+ * forgets it), with what the handshake settled (the connection's keys
+ * derive from it); `dropped` is told after the gate has closed the
+ * connection, with the reason in words (detail). */
 struct bm_gate_events {
 	const char *(*refusal)(void *ctx);
-	void (*authenticated)(void *ctx, int fd, const char *name);
+	void (*authenticated)(void *ctx, int fd, const char *name, const struct bm_session *session);
 	void (*dropped)(void *ctx, const char *name, enum bm_gate_drop why, const char *detail);
 	void *ctx;
 };
 
 struct bm_gate {
 	const uint8_t *key;
+	unsigned accept;        /* seal suites taken (BM_SEAL_ACCEPT) */
 	uint64_t deadline_ns;   /* per connection */
 	unsigned max_pending, max_per_source;
 	uint64_t admitted;      /* connections admitted so far */
@@ -66,9 +68,10 @@ struct bm_gate {
 	struct bm_gate_conn conns[BM_GATE_MAX_PENDING];
 };
 
-/* max_pending is at most BM_GATE_MAX_PENDING.  The key must outlive the gate. */
-void bm_gate_init(struct bm_gate *g, const uint8_t *key, unsigned max_pending, unsigned max_per_source,
-		  int deadline_ms, const struct bm_gate_events *ev);
+/* max_pending is at most BM_GATE_MAX_PENDING.  The key must outlive the
+ * gate.  accept: the seal suites a client may ask for (BM_SEAL_ACCEPT). */
+void bm_gate_init(struct bm_gate *g, const uint8_t *key, unsigned accept, unsigned max_pending,
+		  unsigned max_per_source, int deadline_ms, const struct bm_gate_events *ev);
 
 /* Takes a freshly accepted connection (made non-blocking here), closing
  * another one first if a bound says so. */

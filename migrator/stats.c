@@ -12,6 +12,7 @@ void bm_stats_init(struct bm_stats *s)
 #define INIT(f) s->f = -1;
 	FIELDS(INIT)
 #undef INIT
+	s->seal = NULL;
 }
 
 int bm_stats_parse_format(const char *text, enum bm_stats_format *fmt)
@@ -35,11 +36,15 @@ void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fm
 #define NAME(f) if (s->f >= 0) { fprintf(out, "%s%s", sep, #f); sep = ","; }
 		FIELDS(NAME)
 #undef NAME
+		if (s->seal)
+			fprintf(out, "%sseal", sep);
 		fputc('\n', out);
 		sep = "";
 #define VALUE(f) if (s->f >= 0) { fprintf(out, "%s%lld", sep, (long long)s->f); sep = ","; }
 		FIELDS(VALUE)
 #undef VALUE
+		if (s->seal)
+			fprintf(out, "%s%s", sep, s->seal);
 		fputc('\n', out);
 		break;
 	case BM_STATS_JSON:
@@ -47,6 +52,8 @@ void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fm
 #define JSON(f) if (s->f >= 0) { fprintf(out, "%s\"%s\":%lld", sep, #f, (long long)s->f); sep = ","; }
 		FIELDS(JSON)
 #undef JSON
+		if (s->seal)
+			fprintf(out, "%s\"seal\":\"%s\"", sep, s->seal);
 		fputs("}\n", out);
 		break;
 	case BM_STATS_NONE:

@@ -28,6 +28,7 @@ struct bm_stats {
 	int64_t threads;
 	int64_t fds;
 	int64_t syscalls_injected;
+	const char *seal;         /* what the image was sealed with ("none", "aes-256-gcm", ...); NULL: not said */
 };
 
 void bm_stats_init(struct bm_stats *s);

@@ -1,5 +1,6 @@
-/* Framing, the small messages (ERROR, ABORT, RESULT) and the image stream
- * over IMAGE_DATA frames.  Layout and rules: docs/protocol.md. */
+/* Framing, plain and sealed (the cryptography is seal.c's), the small
+ * messages (ERROR, ABORT, RESULT) and the image stream over IMAGE_DATA
+ * frames.  Layout and rules: docs/protocol.md. */
 #include "transport.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "fault.h"
+#include "wire.h"
 
 /* How long a wait may last: timeout_ms for each wait, or until an absolute
  * deadline when deadline_ns is set (timeout_ms then only for messages). */
@@ -21,32 +23,12 @@ struct wait_spec {
 };
 
 struct frame_header {
+	uint8_t raw[BM_FRAME_HEADER_SIZE]; /* as received: a sealed frame's associated data */
 	uint8_t type;
-	uint32_t len;
+	uint32_t len;            /* bytes after the header, a sealed frame's tag included */
+	uint32_t plain;          /* payload bytes once opened */
 	uint32_t payload_crc;
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 static uint64_t now_ns(void)
 {
@@ -185,15 +167,25 @@ static enum bm_fault_point recv_point(uint8_t type)
 	}
 }
 
-static void encode_header(uint8_t out[BM_FRAME_HEADER_SIZE], uint8_t type, uint32_t len, uint32_t payload_crc)
+void bm_frame_header_encode(uint8_t out[BM_FRAME_HEADER_SIZE], uint8_t type, uint32_t len, uint32_t payload_crc)
 {
 	out[0] = BM_FRAME_MAGIC0;
 	out[1] = BM_FRAME_MAGIC1;
 	out[2] = BM_PROTO_VERSION;
 	out[3] = type;
-	put_le32(out + 4, len);
-	put_le32(out + 8, payload_crc);
-	put_le32(out + 12, bm_crc32c(0, out, 12));
+	bm_store_le32(out + 4, len);
+	bm_store_le32(out + 8, payload_crc);
+	bm_store_le32(out + 12, bm_crc32c(0, out, 12));
+}
+
+size_t bm_conn_max_payload(const struct bm_conn *c)
+{
+	return BM_FRAME_MAX_PAYLOAD - (c->suite ? BM_SEAL_TAG_LEN : 0);
+}
+
+size_t bm_conn_frame_size(const struct bm_conn *c, size_t len)
+{
+	return BM_FRAME_HEADER_SIZE + len + (c->suite ? BM_SEAL_TAG_LEN : 0);
 }
 
 static int report_send_error(int err, uint8_t type, const struct wait_spec *w)
@@ -208,45 +200,67 @@ static int report_send_error(int err, uint8_t type, const struct wait_spec *w)
 	return err;
 }
 
-/* Sends one frame; *wire_bytes (if given) grows by what was sent.  A
- * failure is reported only when `report` is set. */
-static int send_frame_quietly(int fd, uint8_t type, const struct iovec *iov, int iovcnt, const struct wait_spec *w,
-			      uint64_t *wire_bytes, bool report)
+/* A plain frame: header with the payload's CRC, then the payload as it is. */
+static int send_plain(int fd, uint8_t type, const struct iovec *iov, int iovcnt, size_t len, const struct wait_spec *w)
 {
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++)
-		len += iov[i].iov_len;
-	if (len > BM_FRAME_MAX_PAYLOAD) {
-		if (report)
-			bm_error(BM_EXIT_FAILURE, "internal error: %s frame of %zu bytes exceeds the %u-byte limit",
-				 bm_msg_name(type), len, BM_FRAME_MAX_PAYLOAD);
-		return -EMSGSIZE;
-	}
-
 	uint32_t crc = 0;
 	for (int i = 0; i < iovcnt; i++)
 		if (iov[i].iov_len)
 			crc = bm_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
 	uint8_t header[BM_FRAME_HEADER_SIZE];
-	encode_header(header, type, (uint32_t)len, crc);
+	bm_frame_header_encode(header, type, (uint32_t)len, crc);
 
 	struct iovec local[16];
 	struct iovec *all = local;
 	if (iovcnt + 1 > (int)(sizeof local / sizeof local[0])) {
 		all = malloc(sizeof *all * ((size_t)iovcnt + 1));
-		if (!all) {
-			if (report)
-				bm_error(BM_EXIT_FAILURE, "out of memory sending a frame");
+		if (!all)
 			return -ENOMEM;
-		}
 	}
 	all[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof header };
 	memcpy(all + 1, iov, sizeof *iov * (size_t)iovcnt);
-	int r = bm_fault_rc(send_point(type));
-	if (r == 0)
-		r = send_all(fd, all, iovcnt + 1, w);
+	int r = send_all(fd, all, iovcnt + 1, w);
 	if (all != local)
 		free(all);
+	return r;
+}
+
+struct emit_ctx {
+	int fd;
+	const struct wait_spec *w;
+};
+
+static int emit_to_socket(void *ctx, struct iovec *iov, int iovcnt)
+{
+	struct emit_ctx *e = ctx;
+	return send_all(e->fd, iov, iovcnt, e->w);
+}
+
+/* Sends one frame, sealed on a sealed connection; *wire_bytes (if given)
+ * grows by what was sent.  A failure is reported only when `report` is
+ * set. */
+static int send_frame_quietly(struct bm_conn *c, uint8_t type, const struct iovec *iov, int iovcnt,
+			      const struct wait_spec *w, uint64_t *wire_bytes, bool report)
+{
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len > bm_conn_max_payload(c)) {
+		if (report)
+			bm_error(BM_EXIT_FAILURE, "internal error: %s frame of %zu bytes exceeds the %zu-byte limit",
+				 bm_msg_name(type), len, bm_conn_max_payload(c));
+		return -EMSGSIZE;
+	}
+	int r = bm_fault_rc(send_point(type));
+	if (r == 0 && c->suite) {
+		struct emit_ctx e = { c->fd, w };
+		r = bm_seal_frame(&c->send, type, iov, iovcnt, c->scratch, emit_to_socket, &e);
+		len += BM_SEAL_TAG_LEN;
+	} else if (r == 0) {
+		r = send_plain(c->fd, type, iov, iovcnt, len, w);
+	}
+	if (r == -ENOMEM && report)
+		return bm_error(BM_EXIT_FAILURE, "out of memory sending a frame"), r;
 	if (r < 0)
 		return report ? report_send_error(r, type, w) : r;
 	if (wire_bytes)
@@ -254,10 +268,10 @@ static int send_frame_quietly(int fd, uint8_t type, const struct iovec *iov, int
 	return 0;
 }
 
-static int send_frame(int fd, uint8_t type, const struct iovec *iov, int iovcnt, const struct wait_spec *w,
+static int send_frame(struct bm_conn *c, uint8_t type, const struct iovec *iov, int iovcnt, const struct wait_spec *w,
 		      uint64_t *wire_bytes)
 {
-	return send_frame_quietly(fd, type, iov, iovcnt, w, wire_bytes, true);
+	return send_frame_quietly(c, type, iov, iovcnt, w, wire_bytes, true);
 }
 
 /* Reports a failed or short receive of a frame's header or payload. */
@@ -288,53 +302,79 @@ static int report_recv_error(int r, size_t got, size_t want, bool header, const 
 	return r;
 }
 
-/* Checks a received frame header: magic, header CRC, version, and the
- * protocol's length limit; reports what is wrong. */
-static int decode_header(const uint8_t raw[BM_FRAME_HEADER_SIZE], struct frame_header *h)
+/* On a sealed connection a frame that does not fit is not damage the CRCs
+ * happened to catch but a stream someone altered, or cut and spliced:
+ * every such failure says so. */
+static const char *auth_prefix(bool sealed)
 {
+	return sealed ? "authentication failed: " : "";
+}
+
+/* Checks a received frame header (h->raw): magic, header CRC, version,
+ * the protocol's length limit, and for a sealed frame room for its tag
+ * and no payload CRC; reports what is wrong. */
+static int decode_header(struct frame_header *h, bool sealed)
+{
+	const uint8_t *raw = h->raw;
+	const char *pre = auth_prefix(sealed);
 	if (raw[0] != BM_FRAME_MAGIC0 || raw[1] != BM_FRAME_MAGIC1)
 		return bm_error(BM_EXIT_NETWORK,
-				"peer does not speak the binmig protocol (frame starts with 0x%02x 0x%02x, expected \"BM\")",
-				raw[0], raw[1]),
+				"%speer does not speak the binmig protocol (frame starts with 0x%02x 0x%02x, expected \"BM\")",
+				pre, raw[0], raw[1]),
 		       -EPROTO;
-	uint32_t want = get_le32(raw + 12), crc = bm_crc32c(0, raw, 12);
+	uint32_t want = bm_load_le32(raw + 12), crc = bm_crc32c(0, raw, 12);
 	if (crc != want)
-		return bm_error(BM_EXIT_NETWORK, "frame header CRC mismatch (computed 0x%08x, header says 0x%08x)", crc,
-				want),
+		return bm_error(BM_EXIT_NETWORK, "%sframe header CRC mismatch (computed 0x%08x, header says 0x%08x)", pre,
+				crc, want),
 		       -EBADMSG;
 	if (raw[2] != BM_PROTO_VERSION)
-		return bm_error(BM_EXIT_NETWORK, "peer speaks protocol version %u, this binmig speaks version %u", raw[2],
-				BM_PROTO_VERSION),
+		return bm_error(BM_EXIT_NETWORK, "%speer speaks protocol version %u, this binmig speaks version %u", pre,
+				raw[2], BM_PROTO_VERSION),
 		       -EPROTO;
 	h->type = raw[3];
-	h->len = get_le32(raw + 4);
-	h->payload_crc = get_le32(raw + 8);
+	h->len = bm_load_le32(raw + 4);
+	h->payload_crc = bm_load_le32(raw + 8);
 	if (h->len > BM_FRAME_MAX_PAYLOAD)
-		return bm_error(BM_EXIT_NETWORK, "peer announced %u bytes of %s in one frame, beyond the protocol's limit of %u",
-				h->len, bm_msg_name(h->type), BM_FRAME_MAX_PAYLOAD),
+		return bm_error(BM_EXIT_NETWORK, "%speer announced %u bytes of %s in one frame, beyond the protocol's limit of %u",
+				pre, h->len, bm_msg_name(h->type), BM_FRAME_MAX_PAYLOAD),
 		       -EMSGSIZE;
+	h->plain = h->len;
+	if (sealed && (h->len < BM_SEAL_TAG_LEN || h->payload_crc != 0))
+		return bm_error(BM_EXIT_NETWORK, "%ssealed %s frame of %u bytes with payload CRC field 0x%08x (a sealed "
+				"frame has at least its %d-byte tag, and 0 there)", pre, bm_msg_name(h->type), h->len,
+				h->payload_crc, BM_SEAL_TAG_LEN),
+		       -EPROTO;
+	if (sealed)
+		h->plain -= BM_SEAL_TAG_LEN;
 	return 0;
 }
 
 /* Receives and checks a frame header. */
-static int recv_header(int fd, struct frame_header *h, const char *waiting_for, const struct wait_spec *w,
+static int recv_header(struct bm_conn *c, struct frame_header *h, const char *waiting_for, const struct wait_spec *w,
 		       uint64_t *wire_bytes)
 {
-	uint8_t raw[BM_FRAME_HEADER_SIZE];
 	size_t got;
-	int r = recv_exact(fd, raw, sizeof raw, w, &got);
+	int r = recv_exact(c->fd, h->raw, sizeof h->raw, w, &got);
 	if (r != 0)
-		return report_recv_error(r, got, sizeof raw, true, waiting_for, w);
+		return report_recv_error(r, got, sizeof h->raw, true, waiting_for, w);
 	if (wire_bytes)
-		*wire_bytes += sizeof raw;
-	return decode_header(raw, h);
+		*wire_bytes += sizeof h->raw;
+	return decode_header(h, c->suite != BM_SEAL_NONE);
 }
 
-static int reject_length(const struct frame_header *h, size_t max)
+static int reject_length(const struct frame_header *h, size_t max, bool sealed)
 {
-	bm_error(BM_EXIT_NETWORK, "peer sent %u bytes of %s in one frame, at most %zu expected", h->len,
-		 bm_msg_name(h->type), max);
+	bm_error(BM_EXIT_NETWORK, "%speer sent %u bytes of %s in one frame, at most %zu expected", auth_prefix(sealed),
+		 h->plain, bm_msg_name(h->type), max);
 	return -EMSGSIZE;
+}
+
+/* A frame of a type that has no place here. */
+static int reject_type(const struct frame_header *h, const char *expected, bool sealed)
+{
+	return bm_error(BM_EXIT_NETWORK, "%speer sent frame type %u (%s) where %s was expected", auth_prefix(sealed),
+			h->type, bm_msg_name(h->type), expected),
+	       -EPROTO;
 }
 
 static int check_payload(const struct frame_header *h, const void *payload)
@@ -347,34 +387,62 @@ static int check_payload(const struct frame_header *h, const void *payload)
 	return 0;
 }
 
-/* Receives a payload whose header was read, into dst (h->len bytes of room),
- * and checks its CRC. */
-static int recv_payload(int fd, const struct frame_header *h, void *dst, const char *waiting_for,
+/* A sealed frame's payload as it arrives (bm_open_frame's fill). */
+struct fill_ctx {
+	int fd;
+	const struct wait_spec *w;
+	const char *waiting_for;
+	size_t got, want;        /* payload bytes received, expected */
+};
+
+static int fill_from_socket(void *ctx, void *buf, size_t len)
+{
+	struct fill_ctx *f = ctx;
+	size_t got;
+	int r = recv_exact(f->fd, buf, len, f->w, &got);
+	f->got += got;
+	return r == 0 ? 0 : report_recv_error(r, f->got, f->want, false, f->waiting_for, f->w);
+}
+
+/* Receives a payload whose header was read, into dst (h->plain bytes of
+ * room): a plain one with its CRC checked, a sealed one opened in place. */
+static int recv_payload(struct bm_conn *c, const struct frame_header *h, void *dst, const char *waiting_for,
 			const struct wait_spec *w, uint64_t *wire_bytes)
 {
-	size_t got;
-	int r = recv_exact(fd, dst, h->len, w, &got);
-	if (r != 0)
-		return report_recv_error(r, got, h->len, false, waiting_for, w);
+	if (!c->suite) {
+		size_t got;
+		int r = recv_exact(c->fd, dst, h->len, w, &got);
+		if (r != 0)
+			return report_recv_error(r, got, h->len, false, waiting_for, w);
+		if (wire_bytes)
+			*wire_bytes += h->len;
+		return check_payload(h, dst);
+	}
+	struct fill_ctx f = { c->fd, w, waiting_for, 0, h->len };
+	uint64_t seq = c->recv.seq;
+	int r = bm_open_frame(&c->recv, h->raw, dst, h->plain, fill_from_socket, &f);
 	if (wire_bytes)
-		*wire_bytes += h->len;
-	return check_payload(h, dst);
+		*wire_bytes += f.got;
+	if (r == -EBADMSG)
+		bm_error(BM_EXIT_NETWORK, "authentication failed: sealed %s frame %llu from the peer does not verify "
+			 "(altered, dropped, repeated or out of order)", bm_msg_name(h->type), (unsigned long long)seq);
+	return r;
 }
 
 /* Reads the payload of an ERROR or ABORT frame and reports the peer's
  * message.  Returns -EREMOTEIO or -ECANCELED, or the receive error. */
-static int report_peer_message(int fd, const struct frame_header *h, const char *waiting_for,
+static int report_peer_message(struct bm_conn *c, const struct frame_header *h, const char *waiting_for,
 			       const struct wait_spec *w, uint64_t *wire_bytes)
 {
 	uint8_t payload[4 + BM_MESSAGE_MAX];
-	if (h->len > sizeof payload)
-		return reject_length(h, sizeof payload);
-	int r = recv_payload(fd, h, payload, waiting_for, w, wire_bytes);
+	if (h->plain > sizeof payload)
+		return reject_length(h, sizeof payload, c->suite);
+	int r = recv_payload(c, h, payload, waiting_for, w, wire_bytes);
 	if (r < 0)
 		return r;
 	enum bm_exit class;
 	char msg[BM_MESSAGE_MAX + 1];
-	r = bm_decode_message(payload, h->len, &class, msg, sizeof msg);
+	r = bm_decode_message(payload, h->plain, &class, msg, sizeof msg);
 	if (r < 0)
 		return r;
 	if (h->type == BM_MSG_ABORT) {
@@ -385,86 +453,88 @@ static int report_peer_message(int fd, const struct frame_header *h, const char 
 	return -EREMOTEIO;
 }
 
-int bm_frame_send(int fd, enum bm_msg_type type, const struct iovec *iov, int iovcnt, int timeout_ms)
+int bm_frame_send(struct bm_conn *c, enum bm_msg_type type, const struct iovec *iov, int iovcnt, int timeout_ms)
 {
 	struct wait_spec w = { .timeout_ms = timeout_ms };
-	return send_frame(fd, (uint8_t)type, iov, iovcnt, &w, NULL);
+	return send_frame(c, (uint8_t)type, iov, iovcnt, &w, NULL);
 }
 
-int bm_frame_send_buf(int fd, enum bm_msg_type type, const void *buf, size_t len, int timeout_ms)
+int bm_frame_send_buf(struct bm_conn *c, enum bm_msg_type type, const void *buf, size_t len, int timeout_ms)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	return bm_frame_send(fd, type, &iov, len ? 1 : 0, timeout_ms);
+	return bm_frame_send(c, type, &iov, len ? 1 : 0, timeout_ms);
 }
 
 int bm_frame_send_until(int fd, enum bm_msg_type type, const void *buf, size_t len, uint64_t deadline_ns,
 			int timeout_ms)
 {
+	struct bm_conn c = bm_conn_plain(fd);
 	struct wait_spec w = { .timeout_ms = timeout_ms, .deadline_ns = deadline_ns };
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	return send_frame(fd, (uint8_t)type, &iov, len ? 1 : 0, &w, NULL);
+	return send_frame(&c, (uint8_t)type, &iov, len ? 1 : 0, &w, NULL);
 }
 
-int bm_frame_recv(int fd, uint8_t *type, void *buf, size_t max, size_t *len, int timeout_ms)
+int bm_frame_recv(struct bm_conn *c, uint8_t *type, void *buf, size_t max, size_t *len, int timeout_ms)
 {
 	struct wait_spec w = { .timeout_ms = timeout_ms };
 	struct frame_header h;
-	int r = recv_header(fd, &h, "a frame", &w, NULL);
+	int r = recv_header(c, &h, "a frame", &w, NULL);
 	if (r < 0)
 		return r;
 	if (h.type < BM_MSG_HELLO || h.type > BM_MSG_LAST)
-		return bm_error(BM_EXIT_NETWORK, "peer sent a frame of unknown type %u", h.type), -EPROTO;
-	if (h.len > max)
-		return reject_length(&h, max);
-	r = recv_payload(fd, &h, buf, bm_msg_name(h.type), &w, NULL);
+		return bm_error(BM_EXIT_NETWORK, "%speer sent a frame of unknown type %u", auth_prefix(c->suite), h.type),
+		       -EPROTO;
+	if (h.plain > max)
+		return reject_length(&h, max, c->suite);
+	r = recv_payload(c, &h, buf, bm_msg_name(h.type), &w, NULL);
 	if (r < 0)
 		return r;
 	*type = h.type;
-	*len = h.len;
+	*len = h.plain;
 	return 0;
 }
 
-static int expect_frame(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, const struct wait_spec *w)
+static int expect_frame(struct bm_conn *c, enum bm_msg_type type, void *buf, size_t max, size_t *len,
+			const struct wait_spec *w)
 {
 	const char *name = bm_msg_name(type);
 	struct frame_header h;
 	int r = bm_fault_rc(recv_point(type));
 	if (r < 0)
 		return report_recv_error(r, 0, BM_FRAME_HEADER_SIZE, true, name, w);
-	r = recv_header(fd, &h, name, w, NULL);
+	r = recv_header(c, &h, name, w, NULL);
 	if (r < 0)
 		return r;
 	if (h.type != type && (h.type == BM_MSG_ERROR || h.type == BM_MSG_ABORT))
-		return report_peer_message(fd, &h, name, w, NULL);
+		return report_peer_message(c, &h, name, w, NULL);
 	if (h.type != type)
-		return bm_error(BM_EXIT_NETWORK, "peer sent frame type %u (%s) where %s was expected", h.type,
-				bm_msg_name(h.type), name),
-		       -EPROTO;
-	if (h.len > max)
-		return reject_length(&h, max);
-	r = recv_payload(fd, &h, buf, name, w, NULL);
+		return reject_type(&h, name, c->suite);
+	if (h.plain > max)
+		return reject_length(&h, max, c->suite);
+	r = recv_payload(c, &h, buf, name, w, NULL);
 	if (r < 0)
 		return r;
-	*len = h.len;
+	*len = h.plain;
 	return 0;
 }
 
-int bm_frame_expect(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, int timeout_ms)
+int bm_frame_expect(struct bm_conn *c, enum bm_msg_type type, void *buf, size_t max, size_t *len, int timeout_ms)
 {
 	struct wait_spec w = { .timeout_ms = timeout_ms };
-	return expect_frame(fd, type, buf, max, len, &w);
+	return expect_frame(c, type, buf, max, len, &w);
 }
 
 int bm_frame_expect_until(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, uint64_t deadline_ns,
 			  int timeout_ms)
 {
+	struct bm_conn c = bm_conn_plain(fd);
 	struct wait_spec w = { .timeout_ms = timeout_ms, .deadline_ns = deadline_ns };
-	return expect_frame(fd, type, buf, max, len, &w);
+	return expect_frame(&c, type, buf, max, len, &w);
 }
 
 size_t bm_frame_encode(uint8_t *out, enum bm_msg_type type, const void *payload, size_t len)
 {
-	encode_header(out, (uint8_t)type, (uint32_t)len, len ? bm_crc32c(0, payload, len) : 0);
+	bm_frame_header_encode(out, (uint8_t)type, (uint32_t)len, len ? bm_crc32c(0, payload, len) : 0);
 	if (len)
 		memcpy(out + BM_FRAME_HEADER_SIZE, payload, len);
 	return BM_FRAME_HEADER_SIZE + len;
@@ -506,11 +576,12 @@ int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for)
 		f->got += (size_t)n;
 		if (in_header && f->got == BM_FRAME_HEADER_SIZE) {
 			struct frame_header h;
-			int r = decode_header(f->raw, &h);
+			memcpy(h.raw, f->raw, sizeof h.raw);
+			int r = decode_header(&h, false);
 			if (r < 0)
 				return r;
 			if (h.len > f->max)
-				return reject_length(&h, f->max);
+				return reject_length(&h, f->max, false);
 			f->type = h.type;
 			f->len = h.len;
 			f->payload_crc = h.payload_crc;
@@ -521,114 +592,48 @@ int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for)
 	return r < 0 ? r : 1;
 }
 
-/* ---- ERROR, ABORT, RESULT ---- */
+/* ---- ERROR and ABORT (their payloads: messages.c) ---- */
 
-static void copy_printable(char *dst, size_t dst_size, const uint8_t *src, size_t len)
-{
-	if (len > dst_size - 1)
-		len = dst_size - 1;
-	for (size_t i = 0; i < len; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-	dst[len] = '\0';
-}
-
-size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message)
-{
-	size_t len = strnlen(message, BM_MESSAGE_MAX);
-	put_le32(payload, (uint32_t)class);
-	memcpy(payload + 4, message, len);
-	return 4 + len;
-}
-
-int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms)
+int bm_send_message(struct bm_conn *c, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms)
 {
 	uint8_t payload[4 + BM_MESSAGE_MAX];
 	struct iovec iov = { .iov_base = payload, .iov_len = bm_encode_message(payload, class, message) };
 	struct wait_spec w = { .timeout_ms = timeout_ms };
 	/* Not reported: the caller is failing already and has said why. */
-	return send_frame_quietly(fd, (uint8_t)type, &iov, 1, &w, NULL, false);
-}
-
-int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char *msg, size_t msg_size)
-{
-	/* Defined even when malformed: some callers use them regardless. */
-	*class = BM_EXIT_NETWORK;
-	if (msg_size)
-		msg[0] = '\0';
-	if (len < 4 || len > 4 + BM_MESSAGE_MAX)
-		return bm_error(BM_EXIT_NETWORK, "malformed message from peer (%zu bytes)", len), -EPROTO;
-	uint32_t c = get_le32(payload);
-	*class = (c >= BM_EXIT_FAILURE && c <= BM_EXIT_NETWORK) ? (enum bm_exit)c : BM_EXIT_NETWORK;
-	copy_printable(msg, msg_size, (const uint8_t *)payload + 4, len - 4);
-	return 0;
-}
-
-int bm_result_send(int fd, const struct bm_result *result, int timeout_ms)
-{
-	uint8_t head[BM_RESULT_FIXED_SIZE];
-	put_le32(head + 0, result->status);
-	put_le32(head + 4, (uint32_t)result->pid);
-	put_le64(head + 8, result->transfer_us);
-	put_le64(head + 16, result->as_restore_us);
-	put_le64(head + 24, result->ctx_restore_us);
-	put_le64(head + 32, result->image_bytes);
-	put_le64(head + 40, result->wire_bytes);
-	struct iovec iov[2] = {
-		{ .iov_base = head, .iov_len = sizeof head },
-		{ .iov_base = (void *)result->message, .iov_len = strnlen(result->message, BM_MESSAGE_MAX) },
-	};
-	return bm_frame_send(fd, BM_MSG_RESULT, iov, 2, timeout_ms);
-}
-
-int bm_result_decode(const void *data, size_t len, struct bm_result *result)
-{
-	const uint8_t *payload = data;
-	if (len < BM_RESULT_FIXED_SIZE)
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer (%zu bytes, at least %d expected)", len,
-				BM_RESULT_FIXED_SIZE),
-		       -EPROTO;
-	memset(result, 0, sizeof *result);
-	result->status = get_le32(payload);
-	result->pid = (int32_t)get_le32(payload + 4);
-	result->transfer_us = get_le64(payload + 8);
-	result->as_restore_us = get_le64(payload + 16);
-	result->ctx_restore_us = get_le64(payload + 24);
-	result->image_bytes = get_le64(payload + 32);
-	result->wire_bytes = get_le64(payload + 40);
-	copy_printable(result->message, sizeof result->message, payload + BM_RESULT_FIXED_SIZE,
-		       len - BM_RESULT_FIXED_SIZE);
-	if (result->status > BM_EXIT_NETWORK)
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer: unknown status %u", result->status), -EPROTO;
-	if ((result->status == 0) != (result->pid > 0))
-		return bm_error(BM_EXIT_NETWORK, "malformed RESULT from peer: status %u with pid %d", result->status,
-				result->pid),
-		       -EPROTO;
-	return 0;
-}
-
-int bm_result_recv(int fd, struct bm_result *result, int timeout_ms)
-{
-	uint8_t payload[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
-	size_t len;
-	int r = bm_frame_expect(fd, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
-	return r < 0 ? r : bm_result_decode(payload, len, result);
+	return send_frame_quietly(c, (uint8_t)type, &iov, 1, &w, NULL, false);
 }
 
 /* ---- The image stream, sending side ---- */
 
-int bm_wire_sink_init(struct bm_wire_sink *ws, int fd, int timeout_ms)
+int bm_frame_sink_init(struct bm_wire_sink *ws, bm_frame_send_fn send, void *ctx, size_t frame_max)
 {
 	memset(ws, 0, sizeof *ws);
-	ws->fd = fd;
-	ws->timeout_ms = timeout_ms;
+	ws->send = send;
+	ws->send_ctx = ctx;
+	ws->frame_max = frame_max;
 	ws->buf = malloc(BM_WIRE_CHUNK);
 	if (!ws->buf)
 		return bm_error(BM_EXIT_FAILURE, "out of memory for the image stream buffer"), -ENOMEM;
 	return 0;
 }
 
-/* Sends iov as IMAGE_DATA frames of at most BM_FRAME_MAX_PAYLOAD bytes,
- * cutting entries where a frame is full. */
+static int send_on_conn(void *ctx, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t *wire_bytes)
+{
+	struct bm_wire_sink *ws = ctx;
+	struct wait_spec w = { .timeout_ms = ws->timeout_ms };
+	return send_frame(ws->conn, type, iov, iovcnt, &w, wire_bytes);
+}
+
+int bm_wire_sink_init(struct bm_wire_sink *ws, struct bm_conn *c, int timeout_ms)
+{
+	int r = bm_frame_sink_init(ws, send_on_conn, ws, bm_conn_max_payload(c));
+	ws->conn = c;
+	ws->timeout_ms = timeout_ms;
+	return r;
+}
+
+/* Sends iov as IMAGE_DATA frames of at most ws->frame_max bytes, cutting
+ * entries where a frame is full. */
 static int send_image_frames(struct bm_wire_sink *ws, const struct iovec *iov, int iovcnt)
 {
 	struct iovec local[16];
@@ -638,16 +643,15 @@ static int send_image_frames(struct bm_wire_sink *ws, const struct iovec *iov, i
 		if (!part)
 			return bm_error(BM_EXIT_FAILURE, "out of memory sending the image"), -ENOMEM;
 	}
-	struct wait_spec w = { .timeout_ms = ws->timeout_ms };
 	int i = 0, r = 0;
 	size_t offset = 0;
 	while (i < iovcnt) {
 		int n = 0;
 		size_t frame_len = 0;
-		while (i < iovcnt && frame_len < BM_FRAME_MAX_PAYLOAD) {
+		while (i < iovcnt && frame_len < ws->frame_max) {
 			size_t take = iov[i].iov_len - offset;
-			if (take > BM_FRAME_MAX_PAYLOAD - frame_len)
-				take = BM_FRAME_MAX_PAYLOAD - frame_len;
+			if (take > ws->frame_max - frame_len)
+				take = ws->frame_max - frame_len;
 			if (take > 0)
 				part[n++] = (struct iovec){ .iov_base = (char *)iov[i].iov_base + offset, .iov_len = take };
 			frame_len += take;
@@ -659,7 +663,7 @@ static int send_image_frames(struct bm_wire_sink *ws, const struct iovec *iov, i
 		}
 		if (frame_len == 0)
 			break;
-		r = send_frame(ws->fd, BM_MSG_IMAGE_DATA, part, n, &w, &ws->wire_bytes);
+		r = ws->send(ws->send_ctx, BM_MSG_IMAGE_DATA, part, n, &ws->wire_bytes);
 		if (r < 0)
 			break;
 		ws->frames++;
@@ -734,10 +738,9 @@ int bm_wire_sink_finish(struct bm_wire_sink *ws)
 	int r = flush_buffer(ws);
 	if (r == 0) {
 		uint8_t count[8];
-		put_le64(count, ws->image_bytes);
+		bm_store_le64(count, ws->image_bytes);
 		struct iovec iov = { .iov_base = count, .iov_len = sizeof count };
-		struct wait_spec w = { .timeout_ms = ws->timeout_ms };
-		r = send_frame(ws->fd, BM_MSG_IMAGE_END, &iov, 1, &w, &ws->wire_bytes);
+		r = ws->send(ws->send_ctx, BM_MSG_IMAGE_END, &iov, 1, &ws->wire_bytes);
 	}
 	if (r < 0)
 		ws->failed = true;
@@ -754,16 +757,26 @@ void bm_wire_sink_free(struct bm_wire_sink *ws)
 
 /* ---- The image stream, receiving side ---- */
 
-void bm_wire_source_init(struct bm_wire_source *src, int fd, int timeout_ms)
+void bm_frame_source_init(struct bm_wire_source *src, bm_next_frame_fn next, void *ctx)
 {
 	memset(src, 0, sizeof *src);
-	src->fd = fd;
-	src->timeout_ms = timeout_ms;
+	src->next = next;
+	src->next_ctx = ctx;
 }
 
-/* Receives the next frame of the stream.  An IMAGE_DATA payload that fits
- * in `room` bytes at dst is received there (its length is returned);
- * otherwise into src->buf (0 is returned).  IMAGE_END sets src->ended. */
+uint8_t *bm_wire_source_buffer(struct bm_wire_source *src, size_t len)
+{
+	if (len > src->buf_size) {
+		uint8_t *bigger = realloc(src->buf, len);
+		if (!bigger)
+			return bm_error(BM_EXIT_FAILURE, "out of memory for a %zu-byte IMAGE_DATA frame", len), NULL;
+		src->buf = bigger;
+		src->buf_size = len;
+	}
+	return src->buf;
+}
+
+/* The next frame on the connection (bm_next_frame_fn). */
 static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_t room)
 {
 	static const char waiting_for[] = "the image stream";
@@ -772,7 +785,8 @@ static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_
 	int r = bm_fault_rc(BM_FP_RECV_IMAGE);
 	if (r < 0)
 		return report_recv_error(r, 0, BM_FRAME_HEADER_SIZE, true, waiting_for, &w);
-	r = recv_header(src->fd, &h, waiting_for, &w, &src->wire_bytes);
+	bool sealed = src->conn->suite != BM_SEAL_NONE;
+	r = recv_header(src->conn, &h, waiting_for, &w, &src->wire_bytes);
 	if (r < 0)
 		return r;
 	if (!src->first_frame_ns)
@@ -781,39 +795,37 @@ static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_
 
 	switch (h.type) {
 	case BM_MSG_IMAGE_DATA:
-		if (h.len == 0)
-			return bm_error(BM_EXIT_NETWORK, "peer sent an empty IMAGE_DATA frame"), -EPROTO;
-		if (dst && h.len <= room) {
-			r = recv_payload(src->fd, &h, dst, waiting_for, &w, &src->wire_bytes);
+		if (h.plain == 0)
+			return bm_error(BM_EXIT_NETWORK, "%speer sent an empty IMAGE_DATA frame", auth_prefix(sealed)),
+			       -EPROTO;
+		/* Where the reader wants the bytes, if they fit: a sealed frame
+		 * is opened right there. */
+		if (dst && h.plain <= room) {
+			r = recv_payload(src->conn, &h, dst, waiting_for, &w, &src->wire_bytes);
 			if (r < 0)
 				return r;
-			src->image_bytes += h.len;
-			return h.len;
+			src->image_bytes += h.plain;
+			return h.plain;
 		}
-		if (h.len > src->buf_size) {
-			uint8_t *bigger = realloc(src->buf, h.len);
-			if (!bigger)
-				return bm_error(BM_EXIT_FAILURE, "out of memory for a %u-byte IMAGE_DATA frame", h.len),
-				       -ENOMEM;
-			src->buf = bigger;
-			src->buf_size = h.len;
-		}
-		r = recv_payload(src->fd, &h, src->buf, waiting_for, &w, &src->wire_bytes);
+		if (!bm_wire_source_buffer(src, h.plain))
+			return -ENOMEM;
+		r = recv_payload(src->conn, &h, src->buf, waiting_for, &w, &src->wire_bytes);
 		if (r < 0)
 			return r;
-		src->image_bytes += h.len;
-		src->frame_len = h.len;
+		src->image_bytes += h.plain;
+		src->frame_len = h.plain;
 		src->frame_pos = 0;
 		return 0;
 	case BM_MSG_IMAGE_END: {
 		uint8_t count[8];
-		if (h.len != sizeof count)
-			return bm_error(BM_EXIT_NETWORK, "malformed IMAGE_END from peer (%u bytes, 8 expected)", h.len),
+		if (h.plain != sizeof count)
+			return bm_error(BM_EXIT_NETWORK, "%smalformed IMAGE_END from peer (%u bytes, 8 expected)",
+					auth_prefix(sealed), h.plain),
 			       -EPROTO;
-		r = recv_payload(src->fd, &h, count, waiting_for, &w, &src->wire_bytes);
+		r = recv_payload(src->conn, &h, count, waiting_for, &w, &src->wire_bytes);
 		if (r < 0)
 			return r;
-		uint64_t sent = get_le64(count);
+		uint64_t sent = bm_load_le64(count);
 		if (sent != src->image_bytes)
 			return bm_error(BM_EXIT_NETWORK, "image stream: the peer sent %llu bytes but %llu arrived",
 					(unsigned long long)sent, (unsigned long long)src->image_bytes),
@@ -824,12 +836,17 @@ static ssize_t next_stream_frame(struct bm_wire_source *src, uint8_t *dst, size_
 	}
 	case BM_MSG_ERROR:
 	case BM_MSG_ABORT:
-		return report_peer_message(src->fd, &h, waiting_for, &w, &src->wire_bytes);
+		return report_peer_message(src->conn, &h, waiting_for, &w, &src->wire_bytes);
 	default:
-		return bm_error(BM_EXIT_NETWORK, "peer sent frame type %u (%s) in the middle of the image stream", h.type,
-				bm_msg_name(h.type)),
-		       -EPROTO;
+		return reject_type(&h, "IMAGE_DATA or IMAGE_END", sealed);
 	}
+}
+
+void bm_wire_source_init(struct bm_wire_source *src, struct bm_conn *c, int timeout_ms)
+{
+	bm_frame_source_init(src, next_stream_frame, NULL);
+	src->conn = c;
+	src->timeout_ms = timeout_ms;
 }
 
 static ssize_t wire_source_read(void *ctx, void *buf, size_t len)
@@ -849,7 +866,7 @@ static ssize_t wire_source_read(void *ctx, void *buf, size_t len)
 		}
 		if (src->ended)
 			break;
-		ssize_t direct = next_stream_frame(src, out + done, len - done);
+		ssize_t direct = src->next(src, out + done, len - done);
 		if (direct < 0)
 			return direct;
 		done += (size_t)direct;
@@ -877,7 +894,7 @@ int bm_wire_source_finish(struct bm_wire_source *src)
 			       -EPROTO;
 		if (src->ended)
 			return 0;
-		ssize_t r = next_stream_frame(src, NULL, 0);
+		ssize_t r = src->next(src, NULL, 0);
 		if (r < 0)
 			return (int)r;
 	}

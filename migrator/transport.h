@@ -1,15 +1,18 @@
 /* The wire protocol between `binmig migrate` (the client, on the source
  * host) and `binmig serve` (the server, on the destination host): framing,
- * mutual authentication with a shared key, the image stream, and key files.
- * Byte layout, handshake construction and the sequence of a migration:
- * docs/protocol.md.
+ * mutual authentication with a shared key, sealed frames (seal.h), the
+ * image stream, and key files.  Byte layout, handshake construction and
+ * the sequence of a migration: docs/protocol.md.
  *
  * All functions work on a connected stream socket (they use send/recv
  * flags, so not on pipes or files), never block longer than their timeout
  * in any single wait, never raise SIGPIPE, and return 0 (or a count) or a
  * negative errno.  Every failure is reported once with bm_error, class
  * BM_EXIT_NETWORK unless said otherwise.  After any error the connection is
- * out of step and must be closed.
+ * out of step and must be closed.  After the handshake, frames go through
+ * a struct bm_conn, which seals them unless both ends chose not to; on a
+ * sealed connection every failure to check a frame (its header, its tag,
+ * its place in the sequence) is reported as "authentication failed".
  *
  * Error numbers returned:
  *   -ETIMEDOUT     the peer neither sent nor accepted a byte within the timeout
@@ -17,7 +20,8 @@
  *   -ECONNABORTED  the peer closed the connection in the middle of a frame
  *   -EPROTO        bad magic, other protocol version, unexpected frame type,
  *                  malformed payload
- *   -EBADMSG       header or payload CRC mismatch
+ *   -EBADMSG       header or payload CRC mismatch; a sealed frame that does
+ *                  not verify (altered, dropped, repeated, out of order)
  *   -EMSGSIZE      a frame longer than the receiver accepts (detected from
  *                  the header, before any payload is read)
  *   -EREMOTEIO     the peer sent ERROR (its message is reported)
@@ -30,12 +34,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "image.h"
 #include "log.h"
+#include "seal.h"
 
-#define BM_PROTO_VERSION 1
+/* 2: HELLO carries the client's seal suite, frames after the handshake
+ * are sealed.  A version-1 peer is refused by the header check. */
+#define BM_PROTO_VERSION 2
 #define BM_FRAME_MAGIC0 0x42 /* 'B' */
 #define BM_FRAME_MAGIC1 0x4d /* 'M' */
 
@@ -44,14 +52,17 @@
  *   4  payload length     8  CRC-32C of the payload
  *  12  CRC-32C of bytes 0..11 (so it covers the payload CRC too)
  * The header has its own CRC so that a damaged length is caught before the
- * receiver waits for, or makes room for, a payload of that length. */
+ * receiver waits for, or makes room for, a payload of that length.  In a
+ * sealed frame the length counts the tag, the payload CRC field is 0, and
+ * the whole header is the AEAD's associated data. */
 #define BM_FRAME_HEADER_SIZE 16
 /* No frame payload is ever longer than this (16 MiB); receivers usually
  * accept much less. */
 #define BM_FRAME_MAX_PAYLOAD (16u << 20)
 
 enum bm_msg_type {
-	/* client -> server: the client's nonce (BM_NONCE_LEN bytes). */
+	/* client -> server: the client's nonce (BM_NONCE_LEN bytes) and the
+	 * seal suite it asks for (one byte, enum bm_seal_suite). */
 	BM_MSG_HELLO = 1,
 	/* server -> client: the server's nonce (BM_NONCE_LEN bytes). */
 	BM_MSG_CHALLENGE = 2,
@@ -94,38 +105,84 @@ enum bm_transfer_mode {
 #define BM_KEY_LEN 32
 #define BM_NONCE_LEN 32
 #define BM_MAC_LEN 32
+#define BM_HELLO_LEN (BM_NONCE_LEN + 1)
 /* Longest message in ERROR, ABORT and RESULT. */
 #define BM_MESSAGE_MAX 1024
 
 const char *bm_msg_name(unsigned type);
 
-/* Sends one frame whose payload is gathered from iov (never copied).
- * The payload must not exceed BM_FRAME_MAX_PAYLOAD.  timeout_ms bounds
- * each wait for the socket to accept more bytes. */
-int bm_frame_send(int fd, enum bm_msg_type type, const struct iovec *iov, int iovcnt, int timeout_ms);
-int bm_frame_send_buf(int fd, enum bm_msg_type type, const void *buf, size_t len, int timeout_ms);
+/* What the handshake settled, beside the key both ends hold: the seal
+ * suite and both nonces, from which the connection's keys are derived. */
+struct bm_session {
+	enum bm_seal_suite suite;
+	uint8_t nonce_client[BM_NONCE_LEN];
+	uint8_t nonce_server[BM_NONCE_LEN];
+};
+
+enum bm_auth_role {
+	BM_ROLE_CLIENT,
+	BM_ROLE_SERVER,
+};
+
+/* A connection after its handshake.  Plain (suite BM_SEAL_NONE): frames
+ * with CRCs.  Sealed: each direction has its key and sequence number, and
+ * every frame is sealed (docs/protocol.md §4). */
+struct bm_conn {
+	int fd;
+	enum bm_seal_suite suite;
+	struct bm_aead send, recv;  /* when sealed */
+	uint8_t *scratch;           /* when sealed: BM_SEAL_PIECE bytes being sent */
+};
+
+/* A plain connection over fd (tests; the handshake's own frames). */
+static inline struct bm_conn bm_conn_plain(int fd)
+{
+	return (struct bm_conn){ .fd = fd };
+}
+/* fd after a handshake that settled session, on the side role: sealed
+ * with the keys derived from key and session, or plain if its suite is
+ * BM_SEAL_NONE.  Errors are reported (BM_EXIT_FAILURE). */
+int bm_conn_open(struct bm_conn *c, int fd, const uint8_t key[BM_KEY_LEN], const struct bm_session *session,
+		 enum bm_auth_role role);
+/* Frees what bm_conn_open allocated; does not close fd. */
+void bm_conn_free(struct bm_conn *c);
+/* The longest payload one frame carries on c. */
+size_t bm_conn_max_payload(const struct bm_conn *c);
+/* The bytes a frame with a payload of len bytes takes on c's wire. */
+size_t bm_conn_frame_size(const struct bm_conn *c, size_t len);
+
+/* Sends one frame whose payload is gathered from iov (never copied on a
+ * plain connection; on a sealed one, encrypted piece by piece on its way
+ * out).  The payload must not exceed bm_conn_max_payload.  timeout_ms
+ * bounds each wait for the socket to accept more bytes. */
+int bm_frame_send(struct bm_conn *c, enum bm_msg_type type, const struct iovec *iov, int iovcnt, int timeout_ms);
+int bm_frame_send_buf(struct bm_conn *c, enum bm_msg_type type, const void *buf, size_t len, int timeout_ms);
 
 /* Receives one frame of any type: its payload into buf (at most max bytes;
  * a longer frame is rejected from its header), its type into *type, its
- * length into *len.  timeout_ms bounds each wait for more bytes. */
-int bm_frame_recv(int fd, uint8_t *type, void *buf, size_t max, size_t *len, int timeout_ms);
+ * length into *len.  timeout_ms bounds each wait for more bytes.  A sealed
+ * frame is opened in buf, and nothing of it counts before its tag does. */
+int bm_frame_recv(struct bm_conn *c, uint8_t *type, void *buf, size_t max, size_t *len, int timeout_ms);
 
 /* Receives one frame that must be of the given type.  An ERROR or ABORT
  * frame in its place is reported with the peer's message and class
  * (-EREMOTEIO / -ECANCELED); any other type is a protocol violation
  * (-EPROTO). */
-int bm_frame_expect(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, int timeout_ms);
+int bm_frame_expect(struct bm_conn *c, enum bm_msg_type type, void *buf, size_t max, size_t *len, int timeout_ms);
 
-/* The same, but every wait ends at the absolute CLOCK_MONOTONIC time
- * deadline_ns (nanoseconds), for exchanges that must finish as a whole in
- * time, such as the handshake.  timeout_ms is only quoted in messages. */
+/* The handshake's frames (always plain): every wait ends at the absolute
+ * CLOCK_MONOTONIC time deadline_ns (nanoseconds), for exchanges that must
+ * finish as a whole in time.  timeout_ms is only quoted in messages. */
 int bm_frame_send_until(int fd, enum bm_msg_type type, const void *buf, size_t len, uint64_t deadline_ns,
 			int timeout_ms);
 int bm_frame_expect_until(int fd, enum bm_msg_type type, void *buf, size_t max, size_t *len, uint64_t deadline_ns,
 			  int timeout_ms);
 
-/* Encodes a whole frame (header and payload) into out, which has room for
- * BM_FRAME_HEADER_SIZE + len bytes; returns its size. */
+/* The 16-byte header of a frame: magic, version, type, len, payload_crc
+ * and the header's own CRC. */
+void bm_frame_header_encode(uint8_t out[BM_FRAME_HEADER_SIZE], uint8_t type, uint32_t len, uint32_t payload_crc);
+/* Encodes a whole plain frame (header and payload) into out, which has
+ * room for BM_FRAME_HEADER_SIZE + len bytes; returns its size. */
 size_t bm_frame_encode(uint8_t *out, enum bm_msg_type type, const void *payload, size_t len);
 
 /* A frame received piece by piece from a socket that nobody may wait on,
@@ -149,7 +206,7 @@ int bm_frame_in_recv(int fd, struct bm_frame_in *f, const char *waiting_for);
 /* Sends ERROR or ABORT with an error class and a message (cut to
  * BM_MESSAGE_MAX bytes).  Does not report anything itself when sending
  * fails (the caller is already failing); returns the send's result. */
-int bm_send_message(int fd, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms);
+int bm_send_message(struct bm_conn *c, enum bm_msg_type type, enum bm_exit class, const char *message, int timeout_ms);
 /* The payload of ERROR or ABORT: u32 class and the message cut to
  * BM_MESSAGE_MAX bytes; returns its length. */
 size_t bm_encode_message(uint8_t payload[4 + BM_MESSAGE_MAX], enum bm_exit class, const char *message);
@@ -174,68 +231,81 @@ struct bm_result {
 	uint64_t wire_bytes;     /* bytes received on the connection, framing included */
 	char message[BM_MESSAGE_MAX + 1]; /* the failure, or empty */
 };
-int bm_result_send(int fd, const struct bm_result *result, int timeout_ms);
+int bm_result_send(struct bm_conn *c, const struct bm_result *result, int timeout_ms);
 /* Expects RESULT and checks it (status in range, pid > 0 exactly on
  * success).  A failure RESULT is not an error of this function: it returns
  * 0 and the caller reads result->status. */
-int bm_result_recv(int fd, struct bm_result *result, int timeout_ms);
+int bm_result_recv(struct bm_conn *c, struct bm_result *result, int timeout_ms);
 /* Decodes and checks a RESULT payload received some other way. */
 int bm_result_decode(const void *payload, size_t len, struct bm_result *result);
 
 /* ---- Authentication (auth.c) ----
  * Mutual challenge-response over a fresh connection, before anything else:
- *   client -> HELLO(Nc)   server -> CHALLENGE(Ns)
- *   client -> PROOF(bm_auth_proof(key, CLIENT, Nc, Ns))
+ *   client -> HELLO(Nc, suite)   server -> CHALLENGE(Ns)
+ *     (a suite the server does not accept: ERROR, -EPROTO)
+ *   client -> PROOF(bm_auth_proof(key, CLIENT, session))
  *   server checks it (on mismatch: ERROR, -EACCES, nothing more is read)
- *   server -> PROOF(bm_auth_proof(key, SERVER, Nc, Ns)); the client checks it.
- * timeout_ms bounds the whole handshake. */
-enum bm_auth_role {
-	BM_ROLE_CLIENT,
-	BM_ROLE_SERVER,
-};
+ *   server -> PROOF(bm_auth_proof(key, SERVER, session)); the client checks it.
+ * The proofs cover the suite, so that nobody in between can change the
+ * client's choice (to strip the sealing, say) without the handshake
+ * failing.  timeout_ms bounds the whole handshake. */
 
-/* mac = HMAC-SHA256(key, label || 0x00 || version || Nc || Ns), where label
- * is "binmig client proof" or "binmig server proof" and version is the
- * byte BM_PROTO_VERSION.  Exposed for tests and docs/protocol.md. */
-int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const uint8_t nonce_client[BM_NONCE_LEN],
-		  const uint8_t nonce_server[BM_NONCE_LEN], uint8_t mac[BM_MAC_LEN]);
+/* mac = HMAC-SHA256(key, label || 0x00 || version || Nc || suite || Ns),
+ * where label is "binmig client proof" or "binmig server proof", version
+ * the byte BM_PROTO_VERSION and suite one byte: the HELLO and CHALLENGE
+ * payloads as sent.  Exposed for tests and docs/protocol.md. */
+int bm_auth_proof(const uint8_t key[BM_KEY_LEN], enum bm_auth_role role, const struct bm_session *session,
+		  uint8_t mac[BM_MAC_LEN]);
 /* The server's side one frame at a time, for a daemon that runs many
  * handshakes at once and waits on none of them.  The caller receives the
- * frame of the type bm_auth_hs_expects names (at most BM_NONCE_LEN bytes
+ * frame of the type bm_auth_hs_expects names (at most BM_HELLO_LEN bytes
  * of payload) and passes it to bm_auth_hs_frame, which puts what to send
  * back in *reply (type 0: nothing) and returns 0 (send the reply, receive
- * the next frame), 1 (send the reply: the client has proved the key) or
- * a negative errno, reported (send the reply if there is one, then close).
- * The key must outlive the handshake. */
+ * the next frame), 1 (send the reply: the client has proved the key;
+ * hs->session says how the connection goes on) or a negative errno,
+ * reported (send the reply if there is one, then close).  accept is the
+ * mask of seal suites the server takes (BM_SEAL_ACCEPT).  The key must
+ * outlive the handshake. */
 enum bm_auth_hs_state { BM_HS_AWAIT_HELLO, BM_HS_AWAIT_PROOF, BM_HS_DONE, BM_HS_FAILED };
 struct bm_auth_hs {
 	const uint8_t *key;
+	unsigned accept;
 	enum bm_auth_hs_state state;
-	uint8_t nonce_client[BM_NONCE_LEN];
-	uint8_t nonce_server[BM_NONCE_LEN];
+	struct bm_session session;
 };
 struct bm_auth_reply {
 	uint8_t type;                         /* enum bm_msg_type, or 0 */
 	uint8_t payload[4 + BM_MESSAGE_MAX];
 	size_t len;
 };
-void bm_auth_hs_init(struct bm_auth_hs *hs, const uint8_t key[BM_KEY_LEN]);
+void bm_auth_hs_init(struct bm_auth_hs *hs, const uint8_t key[BM_KEY_LEN], unsigned accept);
 enum bm_msg_type bm_auth_hs_expects(const struct bm_auth_hs *hs);
 int bm_auth_hs_frame(struct bm_auth_hs *hs, uint8_t type, const uint8_t *payload, size_t len,
 		     struct bm_auth_reply *reply);
-/* Blocking: the whole handshake on fd within timeout_ms. */
-int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
-int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], int timeout_ms);
+/* Blocking: the whole handshake on fd within timeout_ms; *session is what
+ * it settled.  The client asks for suite. */
+int bm_auth_server(int fd, const uint8_t key[BM_KEY_LEN], unsigned accept, int timeout_ms, struct bm_session *session);
+int bm_auth_client(int fd, const uint8_t key[BM_KEY_LEN], enum bm_seal_suite suite, int timeout_ms,
+		   struct bm_session *session);
 
 /* ---- The image stream (transport.c) ----
  * The sending side packs the image encoder's output into IMAGE_DATA
  * frames: small writes are gathered into frames of BM_WIRE_CHUNK bytes,
  * a write that does not fit goes out with what is gathered in one frame
- * of its own, without being copied. */
+ * of its own, without being copied (on a sealed connection, encrypted on
+ * its way out: no pass over the image of its own). */
 #define BM_WIRE_CHUNK (256u * 1024)
 
+/* How the sink sends a frame: on a connection (bm_wire_sink_init), or
+ * into a sealed image file (sealed_image.c).  *wire_bytes grows by the
+ * bytes written.  Errors are reported. */
+typedef int (*bm_frame_send_fn)(void *ctx, uint8_t type, const struct iovec *iov, int iovcnt, uint64_t *wire_bytes);
+
 struct bm_wire_sink {
-	int fd;
+	bm_frame_send_fn send;
+	void *send_ctx;
+	size_t frame_max;        /* payload bytes per frame at most */
+	struct bm_conn *conn;    /* bm_wire_sink_init's sender: the connection */
 	int timeout_ms;
 	uint8_t *buf;            /* BM_WIRE_CHUNK bytes */
 	size_t buffered;
@@ -245,7 +315,9 @@ struct bm_wire_sink {
 	bool failed;             /* a send failed; later writes fail at once */
 };
 
-int bm_wire_sink_init(struct bm_wire_sink *ws, int fd, int timeout_ms);
+int bm_wire_sink_init(struct bm_wire_sink *ws, struct bm_conn *c, int timeout_ms);
+/* A sink whose frames go to send(ctx, ...), at most frame_max bytes each. */
+int bm_frame_sink_init(struct bm_wire_sink *ws, bm_frame_send_fn send, void *ctx, size_t frame_max);
 /* The struct bm_sink for bm_image_writer_init. */
 struct bm_sink bm_wire_sink_as_sink(struct bm_wire_sink *ws);
 /* Sends what is gathered and IMAGE_END. */
@@ -256,9 +328,20 @@ void bm_wire_sink_free(struct bm_wire_sink *ws);
  * IMAGE_END.  ABORT or ERROR from the peer ends the stream with its
  * message (-ECANCELED / -EREMOTEIO); any other frame is a violation.  The
  * stream ending in the middle of a read is reported as BM_EXIT_IMAGE
- * (-ENODATA): the image is truncated. */
+ * (-ENODATA): the image is truncated.
+ *
+ * Where the frames come from: a connection (bm_wire_source_init), or a
+ * sealed image file (sealed_image.c, bm_frame_source_init).  `next` takes
+ * the next frame: an IMAGE_DATA payload that fits in `room` bytes at dst
+ * goes there (its length is returned), otherwise into
+ * bm_wire_source_buffer (frame_len and frame_pos set, 0 returned);
+ * IMAGE_END, checked against image_bytes, sets ended (0 returned). */
+struct bm_wire_source;
+typedef ssize_t (*bm_next_frame_fn)(struct bm_wire_source *src, uint8_t *dst, size_t room);
 struct bm_wire_source {
-	int fd;
+	bm_next_frame_fn next;
+	void *next_ctx;
+	struct bm_conn *conn;    /* bm_wire_source_init's frames: the connection */
 	int timeout_ms;
 	uint8_t *buf;            /* the current frame's payload when it was not received in place */
 	size_t buf_size;
@@ -272,7 +355,10 @@ struct bm_wire_source {
 	bool ended;              /* IMAGE_END received and checked */
 };
 
-void bm_wire_source_init(struct bm_wire_source *src, int fd, int timeout_ms);
+void bm_wire_source_init(struct bm_wire_source *src, struct bm_conn *c, int timeout_ms);
+void bm_frame_source_init(struct bm_wire_source *src, bm_next_frame_fn next, void *ctx);
+/* src->buf with room for len bytes (grown if need be), or NULL (reported). */
+uint8_t *bm_wire_source_buffer(struct bm_wire_source *src, size_t len);
 /* The struct bm_source for bm_image_reader_init. */
 struct bm_source bm_wire_source_as_source(struct bm_wire_source *src);
 /* After the image reader is done: reads up to IMAGE_END and fails if any

@@ -21,7 +21,8 @@ serve_start() {
 		log=$1
 		shift
 		setsid "$@" </dev/null >>"$log" 2>&1 &
-		echo $!' harness-serve "$log" "$binmig" serve --listen "${ADDR[$h]}:$port" --key "$KEY") ||
+		echo $!' harness-serve "$log" "$binmig" serve --listen "${ADDR[$h]}:$port" --key "$KEY" \
+		"${SERVE_SEAL_ARGS[@]}") ||
 		die "cannot start binmig serve in host $h"
 	is_uint "$pid" || die "cannot start binmig serve in host $h: $(one_line "$pid")"
 	DAEMONS+=("$h $pid $port")

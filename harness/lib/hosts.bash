@@ -48,7 +48,8 @@ setup_emulated_hosts() {
 		fi
 		[[ -r $KEY ]] || die "--key $KEY: cannot read it"
 		HOSTS_BROUGHT_UP=1
-		"$HOSTS_CMD" up --serve "$BINMIG" --key "$KEY" --port "${OPT[port]}" >>"$OUT/logs/hosts.log" 2>&1 ||
+		"$HOSTS_CMD" up --serve "$BINMIG" --key "$KEY" --port "${OPT[port]}" "${SERVE_SEAL_ARGS[@]}" \
+			>>"$OUT/logs/hosts.log" 2>&1 ||
 			die "harness/hosts up failed: $(tail -n 3 "$OUT/logs/hosts.log" | tr '\n' ' ')"
 		status=$("$HOSTS_CMD" status 2>&1) || die "the hosts are not up after harness/hosts up: $status"
 		HOSTS_STATE=started

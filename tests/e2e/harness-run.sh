@@ -2,7 +2,8 @@
 # harness run, end to end, on the emulated hosts:
 #  1. a tiny experiment (one native and one CLR workload, 1 warm-up and 3
 #     recorded migrations each) exits 0 and leaves migrations.csv with the
-#     header of docs/results-csv.md and 6 verified rows, meta.txt with its
+#     header of docs/results-csv.md and 6 verified rows (sealed, the
+#     default: their seal column names the AEAD), meta.txt with its
 #     keys, the workloads' logs, progress lines on stderr (not a terminal),
 #     no hosts and no workload processes;
 #  2. with a wrong expected answer (HARNESS_FAKE_REFERENCE) the run's rows
@@ -97,6 +98,7 @@ awk -F, -v n="$ncols" '
 		if ($col["mode"] != "file" || $col["compression"] != "none" || $col["size"] != "natural" || $col["threads"] != "1") {
 			print "row " NR - 1 ": mode/compression/size/threads " $col["mode"] "/" $col["compression"] "/" $col["size"] "/" $col["threads"]; bad = 1
 		}
+		if ($col["seal"] !~ /^(aes-256-gcm|chacha20-poly1305)$/) { print "row " NR - 1 ": seal \"" $col["seal"] "\" (the default seals)"; bad = 1 }
 		split("suspend_us checkpoint_us transfer_us as_restore_us ctx_restore_us downtime_us total_us image_bytes pages_total vmas proc_threads fds", phases, " ")
 		for (p in phases) if ($col[phases[p]] !~ /^[0-9]+$/ || $col[phases[p]] == 0) { print "row " NR - 1 ": " phases[p] " is \"" $col[phases[p]] "\""; bad = 1 }
 		if ($col["rss_mib"] !~ /^[0-9]+\.[0-9]$/ || $col["rss_mib"] < 1) { print "row " NR - 1 ": rss_mib " $col["rss_mib"]; bad = 1 }
@@ -116,7 +118,7 @@ e2e_log "ok: 6 rows, header as documented, all verified"
 
 meta=$HR_OUT/meta.txt
 for key in run_id date cpu_model cores memory_mib kernel binmig_version mono_version status \
-	workloads sizes rss threads modes compress warmup migrations interval_ms pingpong seed workload_seed; do
+	workloads sizes rss threads modes compress warmup migrations interval_ms pingpong seed workload_seed seal; do
 	grep -q "^$key=" "$meta" || e2e_fail "meta.txt has no $key"
 done
 for key in run_id date cpu_model cores memory_mib kernel binmig_version mono_version; do

@@ -2,8 +2,10 @@
 # Damage on the wire: the fault proxy flips one bit of the client -> server
 # stream, in stream mode at byte 1 MiB (inside an IMAGE_DATA payload) and in
 # the length field of the first frame header past 1 MiB, and in file mode
-# at byte 1 MiB.  The destination must detect it by the frame CRCs (serve's
-# log says which CRC), the source must fail naming the phase and report the
+# at byte 1 MiB.  The frames are sealed (the default): the destination
+# must refuse the frame as an authentication failure, a payload by its
+# AEAD tag, a header by its CRC before the length is used (serve's log
+# says which), the source must fail naming the phase and report the
 # destination's reason, the workload must run on at the source, and
 # nothing may be left at its PID in host B.  Then the same daemon takes a
 # normal migration and the workload finishes in B with the unmigrated
@@ -33,16 +35,16 @@ corrupt() { # MODE PROXY_FAULT N WHERE LOGGED
 	mig_after_failure "$what"
 	failures=$((failures + 1))
 	mig_wait_log B "migration failed" "$failures" "$what"
-	[[ $(grep "migration failed" "$HOSTS_STATE/serve-B.log" | tail -n 1) == *"($mode mode): $logged"* ]] ||
+	[[ $(grep "migration failed" "$HOSTS_STATE/serve-B.log" | tail -n 1) == *"($mode mode, $MIG_SEAL): $logged"* ]] ||
 		e2e_fail "$what: serve-B.log does not say \"$logged\": $(tail -n 1 "$HOSTS_STATE/serve-B.log")"
 	first=$(head -n 1 "$BM_ERR")
 	[[ $first == *"$logged"* ]] ||
 		mig_defer_fail "$what: the source does not report the destination's reason (\"$logged\"): $first"
 }
 
-corrupt stream --flip-at $((1 << 20)) payload "frame CRC mismatch in IMAGE_DATA"
-corrupt stream --flip-header-after $((1 << 20)) "header byte 4" "frame header CRC mismatch"
-corrupt file --flip-at $((1 << 20)) payload "frame CRC mismatch in IMAGE_DATA"
+corrupt stream --flip-at $((1 << 20)) payload "authentication failed: sealed IMAGE_DATA frame"
+corrupt stream --flip-header-after $((1 << 20)) "header byte 4" "authentication failed: frame header CRC mismatch"
+corrupt file --flip-at $((1 << 20)) payload "authentication failed: sealed IMAGE_DATA frame"
 
 mig_bm A migrate "$MIG_PID" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "migration after the corrupted ones"

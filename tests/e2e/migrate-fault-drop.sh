@@ -23,7 +23,7 @@ drop() { # MODE N
 	# The destination saw the stream end in the middle of the image.
 	failures=$((failures + 1))
 	mig_wait_log B "migration failed" "$failures" "$what"
-	[[ $(grep "migration failed" "$HOSTS_STATE/serve-B.log" | tail -n 1) == *"($mode mode): connection closed"* ]] ||
+	[[ $(grep "migration failed" "$HOSTS_STATE/serve-B.log" | tail -n 1) == *"($mode mode, $MIG_SEAL): connection closed"* ]] ||
 		e2e_fail "$what: serve-B.log: $(tail -n 1 "$HOSTS_STATE/serve-B.log")"
 }
 failures=0

@@ -32,7 +32,7 @@ for mode in file stream; do
 	[[ $(mig_state B "$placeholder") == S ]] ||
 		e2e_fail "$what: the placeholder in host B is in state '$(mig_state B "$placeholder")'"
 	failures=$((failures + 1))
-	mig_wait_log B "migration failed ($mode mode): PID $MIG_PID is taken" 1 "$what"
+	mig_wait_log B "migration failed ($mode mode, $MIG_SEAL): PID $MIG_PID is taken" 1 "$what"
 	e2e_log "ok: $what: refused with the destination's reason, the workload runs on in host A"
 done
 

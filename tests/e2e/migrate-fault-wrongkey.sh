@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A source holding another key is turned away in the handshake: migrate
 # fails in the authentication phase, before the suspend; only the
-# handshake's HELLO and PROOF (96 bytes) went to the destination (counted
+# handshake's HELLO and PROOF (97 bytes) went to the destination (counted
 # by the fault proxy, which forwards without a fault here); serve's log
 # says it rejected the peer.  The workload was never stopped: it runs on
 # in host A, untraced, and finishes with the unmigrated run's result;
@@ -25,7 +25,7 @@ for mode in stream file; do
 	if grep -q "resumed at the source" "$BM_ERR"; then
 		e2e_fail "$what: migrate says it resumed the process: it was suspended before the handshake ended"
 	fi
-	grep -Eq "^closed up 96 down [0-9]+$" "$out" ||
+	grep -Eq "^closed up 97 down [0-9]+$" "$out" ||
 		e2e_fail "$what: more than HELLO and PROOF went to the destination: $(tail -n 1 "$out")"
 	mig_after_failure "$what"
 done

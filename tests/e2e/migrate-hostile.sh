@@ -105,14 +105,15 @@ stop_own_serve
 echo "== an authenticated peer that stalls" >&2
 stall_log=$E2E_TMP/serve-stall.log
 mig_own_serve B "$STALL_PORT" "$stall_log" --io-timeout 2
-# What the client sends before the image: HELLO and PROOF (48 bytes each)
-# and START (24).  The proxy forwards those, then nothing more.
+# What the client sends before the image: HELLO (16 + 33 bytes), PROOF
+# (16 + 32) and the sealed START (16 + 8 + a 16-byte tag).  The proxy
+# forwards those, then nothing more.
 proxy_out=$E2E_TMP/proxy.out
 MIG_PROXY_PID=$(mig_spawn A "$proxy_out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" \
-	"${MIG_ADDR[B]}:$STALL_PORT" --hold-after $((48 + 48 + 24)))
+	"${MIG_ADDR[B]}:$STALL_PORT" --hold-after $((49 + 48 + 40)))
 e2e_wait_line "$proxy_out" listening "" 10 -x
 mig_bm_bg A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY"
-"$TOOLS/waitfor" -x "$proxy_out" "holding 120" 10 || e2e_fail "the proxy did not hold the migration after START"
+"$TOOLS/waitfor" -x "$proxy_out" "holding 137" 10 || e2e_fail "the proxy did not hold the migration after START"
 mig_wait_text "$stall_log" "migration failed" 1 "the stalled peer's migration ending at serve's --io-timeout"
 grep "migration failed" "$stall_log" | grep -q "nothing from the peer for 2000 ms" ||
 	e2e_fail "serve did not say the peer stalled: $(grep 'migration failed' "$stall_log")"

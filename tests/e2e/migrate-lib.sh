@@ -22,6 +22,10 @@ MIG_PORT=7707
 MIG_PROXY_PORT=7800
 MIG_KEY=
 MIG_HOSTS_UP=
+# What migrate --seal auto chooses here, as serve's log names it: AES-256-GCM
+# where the CPU has AES-NI and PCLMULQDQ (seal.c).
+MIG_SEAL=chacha20-poly1305
+grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo && MIG_SEAL=aes-256-gcm
 # The workload the migration tests move: a native CPU-bound program from
 # workloads/ (SHA-256 chain over its memory, which it keeps rewriting; its
 # result covers all of that memory).  It works in batches of MIG_BATCH
@@ -255,11 +259,12 @@ mig_expect_failure() {
 	[[ ! -s $BM_OUT ]] || e2e_fail "$what: migrate failed but printed on stdout: $(head -c 200 "$BM_OUT")"
 }
 
-# mig_csv_check PID MIB: the last binmig printed a CSV header and one row,
-# with every phase, for PID and an image of at least MIB MiB.
+# mig_csv_check PID MIB [SEAL]: the last binmig printed a CSV header and one
+# row, with every phase, for PID and an image of at least MIB MiB, sealed
+# with SEAL (default: MIG_SEAL, what --seal auto chooses).
 MIG_PHASES=(suspend_us checkpoint_us transfer_us as_restore_us ctx_restore_us downtime_us total_us)
 mig_csv_check() {
-	local pid=$1 mib=$2 header row col i
+	local pid=$1 mib=$2 seal=${3:-$MIG_SEAL} header row col i
 	local -a names values
 	[[ $(wc -l <"$BM_OUT") == 2 ]] || e2e_fail "migrate --stats csv printed $(wc -l <"$BM_OUT") lines, expected 2"
 	header=$(head -n 1 "$BM_OUT")
@@ -269,9 +274,11 @@ mig_csv_check() {
 	((${#names[@]} == ${#values[@]})) || e2e_fail "CSV header has ${#names[@]} columns, the row ${#values[@]}"
 	declare -A by_name=()
 	for i in "${!names[@]}"; do
-		[[ ${values[i]} =~ ^[0-9]+$ ]] || e2e_fail "CSV column ${names[i]} is \"${values[i]}\", not a number"
 		by_name[${names[i]}]=${values[i]}
+		[[ ${names[i]} == seal ]] && continue
+		[[ ${values[i]} =~ ^[0-9]+$ ]] || e2e_fail "CSV column ${names[i]} is \"${values[i]}\", not a number"
 	done
+	[[ ${by_name[seal]:-} == "$seal" ]] || e2e_fail "CSV says seal ${by_name[seal]:-none given}, expected $seal"
 	for col in "${MIG_PHASES[@]}"; do
 		[[ -n ${by_name[$col]:-} ]] || e2e_fail "CSV has no column $col: $header"
 		((by_name[$col] > 0)) || e2e_fail "CSV column $col is 0: $row"
@@ -336,12 +343,14 @@ mig_assert_unfinished() {
 }
 
 # mig_proxy OUT ARGS...: starts the fault proxy in host A, listening on
-# 127.0.0.1:$MIG_PROXY_PORT and forwarding to serve in host B; waits until
-# it listens.  Sets MIG_PROXY_PID (in A).
+# 127.0.0.1:$MIG_PROXY_PORT and forwarding to serve in host B (on
+# MIG_PROXY_TO_PORT, default MIG_PORT); waits until it listens.  Sets
+# MIG_PROXY_PID (in A).
 mig_proxy() {
 	local out=$1
 	shift
-	MIG_PROXY_PID=$(mig_spawn A "$out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" "${MIG_ADDR[B]}:$MIG_PORT" "$@")
+	MIG_PROXY_PID=$(mig_spawn A "$out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" \
+		"${MIG_ADDR[B]}:${MIG_PROXY_TO_PORT:-$MIG_PORT}" "$@")
 	e2e_wait_line "$out" listening "" 10 -x
 }
 

@@ -36,7 +36,7 @@ for mode in stream file; do
 	e2e_log "$ROUNDS $mode migrations in $((SECONDS - start)) s; downtimes (us): ${downtimes[*]}"
 	mig_expect_result "$here" "$pid" "$out"
 	for h in A B; do
-		n=$(grep -c "process $pid migrated in ($mode mode)" "$HOSTS_STATE/serve-$h.log" || true)
+		n=$(grep -c "process $pid migrated in ($mode mode, $MIG_SEAL)" "$HOSTS_STATE/serve-$h.log" || true)
 		((n == ROUNDS / 2)) || e2e_fail "serve-$h.log shows $n $mode migrations in, expected $((ROUNDS / 2))"
 	done
 done

@@ -19,8 +19,9 @@ mig_init
 mig_start_workload
 OWN_PORT=$((MIG_PORT + 1))
 # What the client sends of a migration before the image (docs/protocol.md):
-# HELLO and PROOF (16-byte header + 32 bytes each), START (16 + 8).
-HANDSHAKE_AND_START=$((48 + 48 + 24))
+# HELLO (16-byte header + 33 bytes), PROOF (16 + 32) and the sealed START
+# (16 + 8 + a 16-byte tag).
+HANDSHAKE_AND_START=$((49 + 48 + 40))
 
 # stopped_cleanly LOG WHAT: our serve exits 0 within 20 s and logs "stopped".
 stopped_cleanly() {

@@ -15,9 +15,9 @@
 
 static const uint8_t test_key[BM_KEY_LEN] = { [0 ... BM_KEY_LEN - 1] = 0x5a }; /* a test key, not a secret */
 
-static void authenticated(void *ctx, int fd, const char *name)
+static void authenticated(void *ctx, int fd, const char *name, const struct bm_session *session)
 {
-	(void)ctx, (void)name;
+	(void)ctx, (void)name, (void)session;
 	close(fd); /* cannot happen without the proof; closed if it does */
 }
 
@@ -40,7 +40,7 @@ static void stranger(const uint8_t *data, size_t size)
 	struct bm_gate_events ev = { NULL, authenticated, dropped, NULL };
 	struct sockaddr_storage addr = { .ss_family = AF_INET };
 	fuzz_quiet_begin();
-	bm_gate_init(&gate, test_key, 4, 4, FUZZ_TIMEOUT_MS, &ev);
+	bm_gate_init(&gate, test_key, BM_SEAL_ACCEPT_AEAD, 4, 4, FUZZ_TIMEOUT_MS, &ev);
 	bm_gate_admit(&gate, fd, &addr, 0);
 	/* Each round takes what has arrived; the input ends with the
 	 * writer's shutdown, so the connection ends one way or another. */

@@ -7,7 +7,8 @@
  *   - the destination in file mode: bm_frame_recv frame after frame, with
  *     ERROR/ABORT payloads through bm_decode_message and RESULT payloads
  *     through bm_result_decode;
- *   - the source waiting for the outcome: bm_result_recv. */
+ *   - the source waiting for the outcome: bm_result_recv.
+ * The connection is plain (--seal none); fuzz_sealed.c plays sealed ones. */
 #include <stdlib.h>
 
 #include "fuzz.h"
@@ -17,8 +18,9 @@
 
 static void stream_mode(int fd)
 {
+	struct bm_conn conn = bm_conn_plain(fd);
 	struct bm_wire_source src;
-	bm_wire_source_init(&src, fd, FUZZ_TIMEOUT_MS);
+	bm_wire_source_init(&src, &conn, FUZZ_TIMEOUT_MS);
 	struct bm_image_reader r = { 0 };
 	struct bm_process p = { 0 };
 	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&src));
@@ -44,7 +46,8 @@ static void frame_by_frame(int fd)
 		return;
 	uint8_t type;
 	size_t len;
-	while (bm_frame_recv(fd, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, FUZZ_TIMEOUT_MS) == 0) {
+	struct bm_conn conn = bm_conn_plain(fd);
+	while (bm_frame_recv(&conn, &type, buf, BM_FRAME_MAX_PAYLOAD, &len, FUZZ_TIMEOUT_MS) == 0) {
 		if (type == BM_MSG_ERROR || type == BM_MSG_ABORT) {
 			enum bm_exit class;
 			char msg[BM_MESSAGE_MAX + 1];
@@ -59,7 +62,8 @@ static void frame_by_frame(int fd)
 static void await_result(int fd)
 {
 	struct bm_result result;
-	bm_result_recv(fd, &result, FUZZ_TIMEOUT_MS);
+	struct bm_conn conn = bm_conn_plain(fd);
+	bm_result_recv(&conn, &result, FUZZ_TIMEOUT_MS);
 }
 
 static void receive(const uint8_t *data, size_t size)

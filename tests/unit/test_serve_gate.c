@@ -2,7 +2,8 @@
  * bounds per source and in total, who is evicted, deadlines.  Connections
  * are socketpairs given made-up source addresses; time is passed in, so
  * deadlines are tested without waiting.  An honest client runs
- * bm_auth_client in a thread while the test drives the gate. */
+ * bm_auth_client in a thread while the test drives the gate; the
+ * session the gate hands over must be the one the client settled. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,16 +35,18 @@ static const uint8_t key_b[BM_KEY_LEN] = {8, 7, 6, 5, 4, 3, 2, 1};
 struct seen {
 	int authenticated_fd;
 	char authenticated_name[64];
+	struct bm_session session;
 	unsigned drops[4];
 	const char *refuse; /* what the owner answers when asked */
 	char last_drop[256];
 	char last_drop_name[64];
 };
 
-static void on_auth(void *ctx, int fd, const char *name)
+static void on_auth(void *ctx, int fd, const char *name, const struct bm_session *session)
 {
 	struct seen *s = ctx;
 	s->authenticated_fd = fd;
+	s->session = *session;
 	snprintf(s->authenticated_name, sizeof s->authenticated_name, "%s", name);
 }
 
@@ -63,12 +66,17 @@ static const char *refusal(void *ctx)
 static struct seen seen;
 static struct bm_gate gate;
 
-static void setup_gate(unsigned total, unsigned per_source)
+static void setup_gate_accepting(unsigned total, unsigned per_source, unsigned accept)
 {
 	memset(&seen, 0, sizeof seen);
 	seen.authenticated_fd = -1;
 	struct bm_gate_events ev = {refusal, on_auth, on_drop, &seen};
-	bm_gate_init(&gate, key_a, total, per_source, 5000, &ev);
+	bm_gate_init(&gate, key_a, accept, total, per_source, 5000, &ev);
+}
+
+static void setup_gate(unsigned total, unsigned per_source)
+{
+	setup_gate_accepting(total, per_source, BM_SEAL_ACCEPT_AEAD);
 }
 
 static struct sockaddr_storage address(const char *ip, int port)
@@ -121,20 +129,23 @@ static size_t unread_bytes(int fd)
 
 static void send_hello(int fd)
 {
-	uint8_t nonce[BM_NONCE_LEN] = {0x11};
-	assert_int_equal(bm_frame_send_buf(fd, BM_MSG_HELLO, nonce, sizeof nonce, WAIT_MS), 0);
+	uint8_t hello[BM_HELLO_LEN] = {0x11, [BM_NONCE_LEN] = BM_SEAL_AES_256_GCM};
+	struct bm_conn c = bm_conn_plain(fd);
+	assert_int_equal(bm_frame_send_buf(&c, BM_MSG_HELLO, hello, sizeof hello, WAIT_MS), 0);
 }
 
 struct client {
 	int fd;
 	const uint8_t *key;
+	enum bm_seal_suite suite;
+	struct bm_session session;
 	int result;
 };
 
 static void *run_client(void *arg)
 {
 	struct client *c = arg;
-	c->result = bm_auth_client(c->fd, c->key, WAIT_MS);
+	c->result = bm_auth_client(c->fd, c->key, c->suite, WAIT_MS, &c->session);
 	return NULL;
 }
 
@@ -147,6 +158,14 @@ static void drive_until_client_done(struct client *c, pthread_t thread)
 			return;
 	}
 	pthread_join(thread, NULL);
+}
+
+/* Runs the client's handshake against the gate to its end. */
+static void handshake(struct client *c)
+{
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, run_client, c), 0);
+	drive_until_client_done(c, thread);
 }
 
 static int setup(void **state)
@@ -188,19 +207,25 @@ static void test_honest_client_among_strangers(void **state)
 	assert_non_null(strstr(seen.last_drop, "does not speak the binmig protocol"));
 	assert_true(bm_gate_pending(&gate, NULL) <= BM_GATE_MAX_PER_SOURCE);
 
-	struct client c = {.fd = connect_from("10.0.0.1", 3000, 0), .key = key_a, .result = 1};
+	struct client c = {.fd = connect_from("10.0.0.1", 3000, 0), .key = key_a, .suite = BM_SEAL_CHACHA20_POLY1305,
+			   .result = 1};
 	assert_true(seen.drops[BM_GATE_EVICTED] >= 35);
-	pthread_t thread;
-	assert_int_equal(pthread_create(&thread, NULL, run_client, &c), 0);
-	drive_until_client_done(&c, thread);
+	handshake(&c);
 	assert_int_equal(c.result, 0);
 	assert_true(seen.authenticated_fd >= 0);
 	assert_string_equal(seen.authenticated_name, "10.0.0.1:3000");
-	/* In step: what the client sends next is the worker's to read. */
-	assert_int_equal(bm_frame_send_buf(c.fd, BM_MSG_CONFIRM, NULL, 0, WAIT_MS), 0);
+	/* In step, and with the same keys: what the client seals next is
+	 * the worker's to open. */
+	assert_int_equal(seen.session.suite, BM_SEAL_CHACHA20_POLY1305);
+	struct bm_conn to_server, at_server;
+	assert_int_equal(bm_conn_open(&to_server, c.fd, key_a, &c.session, BM_ROLE_CLIENT), 0);
+	assert_int_equal(bm_conn_open(&at_server, seen.authenticated_fd, key_a, &seen.session, BM_ROLE_SERVER), 0);
+	assert_int_equal(bm_frame_send_buf(&to_server, BM_MSG_CONFIRM, NULL, 0, WAIT_MS), 0);
 	size_t len;
-	assert_int_equal(bm_frame_expect(seen.authenticated_fd, BM_MSG_CONFIRM, NULL, 0, &len, WAIT_MS), 0);
+	assert_int_equal(bm_frame_expect(&at_server, BM_MSG_CONFIRM, NULL, 0, &len, WAIT_MS), 0);
 	assert_int_equal(unread_bytes(c.fd), 0);
+	bm_conn_free(&to_server);
+	bm_conn_free(&at_server);
 	/* The slow one still waits. */
 	assert_int_equal(seen.drops[BM_GATE_FAILED] + seen.drops[BM_GATE_TIMED_OUT], 1);
 	for (int i = 0; i < 50; i++)
@@ -268,7 +293,7 @@ static void test_deadline(void **state)
 	int late = connect_from("10.0.0.1", 2, 1000 * MS);
 	assert_int_equal(bm_gate_timeout_ms(&gate, 0), 5000);
 	assert_int_equal(bm_gate_timeout_ms(&gate, 4000 * MS), 1000);
-	uint8_t hello[BM_FRAME_HEADER_SIZE + BM_NONCE_LEN], nonce[BM_NONCE_LEN] = {0};
+	uint8_t hello[BM_FRAME_HEADER_SIZE + BM_HELLO_LEN], nonce[BM_HELLO_LEN] = {0};
 	size_t n = bm_frame_encode(hello, BM_MSG_HELLO, nonce, sizeof nonce);
 	for (size_t i = 0; i + 1 < n; i++) {
 		assert_int_equal(write(early, hello + i, 1), 1);
@@ -295,10 +320,8 @@ static void test_wrong_key(void **state)
 {
 	(void)state;
 	setup_gate(64, 16);
-	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_b, .result = 1};
-	pthread_t thread;
-	assert_int_equal(pthread_create(&thread, NULL, run_client, &c), 0);
-	drive_until_client_done(&c, thread);
+	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_b, .suite = BM_SEAL_AES_256_GCM, .result = 1};
+	handshake(&c);
 	assert_int_equal(c.result, -EACCES);
 	assert_int_equal(seen.authenticated_fd, -1);
 	assert_int_equal(seen.drops[BM_GATE_FAILED], 1);
@@ -315,16 +338,50 @@ static void test_refused_before_the_servers_proof(void **state)
 	(void)state;
 	setup_gate(64, 16);
 	seen.refuse = "destination busy with another migration";
-	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_a, .result = 1};
-	pthread_t thread;
-	assert_int_equal(pthread_create(&thread, NULL, run_client, &c), 0);
-	drive_until_client_done(&c, thread);
+	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_a, .suite = BM_SEAL_AES_256_GCM, .result = 1};
+	handshake(&c);
 	/* (the client's own message is not checked here: the error state is
 	 * one for both threads, and the gate resets it) */
 	assert_int_equal(c.result, -EACCES);
 	assert_int_equal(seen.authenticated_fd, -1);
 	assert_int_equal(seen.drops[BM_GATE_REFUSED], 1);
 	assert_string_equal(seen.last_drop, "destination busy with another migration");
+	close(c.fd);
+}
+
+/* Both ends must choose alike: a client asking for unsealed frames from a
+ * gate that takes only sealed ones, or the other way round, is told why
+ * in place of CHALLENGE and dropped; nothing is handed over. */
+static void test_seal_mismatch(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned accept;
+		enum bm_seal_suite asks;
+		const char *said;
+	} cases[] = {
+		{BM_SEAL_ACCEPT_AEAD, BM_SEAL_NONE, "takes only sealed frames (serve --seal auto)"},
+		{BM_SEAL_ACCEPT(BM_SEAL_NONE), BM_SEAL_AES_256_GCM, "takes only unsealed frames (serve --seal none)"},
+		{BM_SEAL_ACCEPT(BM_SEAL_AES_256_GCM), BM_SEAL_CHACHA20_POLY1305, "takes only aes-256-gcm"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		setup_gate_accepting(64, 16, cases[i].accept);
+		struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_a, .suite = cases[i].asks, .result = 1};
+		handshake(&c);
+		assert_int_equal(c.result, -EREMOTEIO);
+		assert_int_equal(seen.authenticated_fd, -1);
+		assert_int_equal(seen.drops[BM_GATE_FAILED], 1);
+		assert_non_null(strstr(seen.last_drop, cases[i].said));
+		assert_non_null(strstr(seen.last_drop, "both ends must use the same --seal"));
+		close(c.fd);
+	}
+	/* And alike is taken, unsealed too. */
+	setup_gate_accepting(64, 16, BM_SEAL_ACCEPT(BM_SEAL_NONE));
+	struct client c = {.fd = connect_from("10.0.0.1", 1, 0), .key = key_a, .suite = BM_SEAL_NONE, .result = 1};
+	handshake(&c);
+	assert_int_equal(c.result, 0);
+	assert_true(seen.authenticated_fd >= 0);
+	assert_int_equal(seen.session.suite, BM_SEAL_NONE);
 	close(c.fd);
 }
 
@@ -341,7 +398,7 @@ static void test_oversized_and_closed(void **state)
 	(void)n;
 	round_at(0, WAIT_MS);
 	assert_int_equal(seen.drops[BM_GATE_FAILED], 1);
-	assert_non_null(strstr(seen.last_drop, "at most 32 expected"));
+	assert_non_null(strstr(seen.last_drop, "at most 33 expected"));
 	int gone = connect_from("10.0.0.1", 2, 0);
 	close(gone);
 	round_at(0, WAIT_MS);
@@ -360,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_before_the_servers_proof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_and_closed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

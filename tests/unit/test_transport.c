@@ -28,6 +28,10 @@
 #define SHORT_TIMEOUT_MS 200
 #define LONG_TIMEOUT_MS 20000
 
+/* A plain connection over fd, for the frame functions (the sealed ones
+ * are test_seal.c's). */
+#define PLAIN(sock) (&(struct bm_conn){ .fd = (sock) })
+
 /* ---- helpers ---- */
 
 static void make_pair(int sv[2])
@@ -141,9 +145,9 @@ static void test_frame_layout_matches_docs(void **state)
 	int sv[2];
 	make_pair(sv);
 	const char payload[] = "exactly these bytes";
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_IMAGE_DATA, payload, sizeof payload, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_IMAGE_DATA, payload, sizeof payload, SHORT_TIMEOUT_MS), 0);
 	uint8_t want[64], got[64];
-	size_t want_len = encode_frame(want, 1, BM_MSG_IMAGE_DATA, payload, sizeof payload);
+	size_t want_len = encode_frame(want, BM_PROTO_VERSION, BM_MSG_IMAGE_DATA, payload, sizeof payload);
 	assert_int_equal(unread_bytes(sv[1]), want_len);
 	assert_int_equal(read(sv[1], got, sizeof got), (ssize_t)want_len);
 	assert_memory_equal(got, want, want_len);
@@ -157,20 +161,20 @@ static void test_frame_round_trip_small(void **state)
 	make_pair(sv);
 	uint8_t payload[100];
 	fill_pattern(payload, sizeof payload, 7);
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS), 0);
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_IMAGE_DATA, payload, 1, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_IMAGE_DATA, payload, 1, SHORT_TIMEOUT_MS), 0);
 	struct iovec three[3] = { { payload, 10 }, { payload + 10, 0 }, { payload + 10, 90 } };
-	assert_int_equal(bm_frame_send(sv[0], BM_MSG_IMAGE_DATA, three, 3, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send(PLAIN(sv[0]), BM_MSG_IMAGE_DATA, three, 3, SHORT_TIMEOUT_MS), 0);
 
 	uint8_t buf[128], type = 0;
 	size_t len = 99;
-	assert_int_equal(bm_frame_recv(sv[1], &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_recv(PLAIN(sv[1]), &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(type, BM_MSG_CONFIRM);
 	assert_int_equal(len, 0);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_IMAGE_DATA, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_IMAGE_DATA, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(len, 1);
 	assert_int_equal(buf[0], payload[0]);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_IMAGE_DATA, buf, 100, &len, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_IMAGE_DATA, buf, 100, &len, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(len, 100);
 	assert_memory_equal(buf, payload, 100);
 	assert_int_equal(unread_bytes(sv[1]), 0);
@@ -203,7 +207,7 @@ static void *send_many_frames(void *arg)
 		/* Gathered from two pieces, cut at a varying point. */
 		size_t cut = len / (size_t)(i % 5 + 1);
 		struct iovec iov[2] = { { buf, cut }, { buf + cut, len - cut } };
-		s->result = bm_frame_send(s->fd, (enum bm_msg_type)(i % 9 + 1), iov, 2, LONG_TIMEOUT_MS);
+		s->result = bm_frame_send(PLAIN(s->fd), (enum bm_msg_type)(i % 9 + 1), iov, 2, LONG_TIMEOUT_MS);
 	}
 	free(buf);
 	return NULL;
@@ -223,7 +227,7 @@ static void test_frame_round_trip_many_and_large(void **state)
 	for (int i = 0; i < MANY_FRAMES; i++) {
 		uint8_t type;
 		size_t len;
-		if (bm_frame_recv(sv[1], &type, got, BM_FRAME_MAX_PAYLOAD, &len, LONG_TIMEOUT_MS) != 0) {
+		if (bm_frame_recv(PLAIN(sv[1]), &type, got, BM_FRAME_MAX_PAYLOAD, &len, LONG_TIMEOUT_MS) != 0) {
 			failures++;
 			break;
 		}
@@ -249,17 +253,17 @@ static void test_frame_send_limits(void **state)
 	/* Refused from the lengths alone: nothing is read from the pieces
 	 * (ASan would object) and nothing is sent. */
 	struct iovec too_long[2] = { { (void *)&byte, BM_FRAME_MAX_PAYLOAD }, { (void *)&byte, 1 } };
-	assert_int_equal(bm_frame_send(sv[0], BM_MSG_IMAGE_DATA, too_long, 2, SHORT_TIMEOUT_MS), -EMSGSIZE);
+	assert_int_equal(bm_frame_send(PLAIN(sv[0]), BM_MSG_IMAGE_DATA, too_long, 2, SHORT_TIMEOUT_MS), -EMSGSIZE);
 	assert_int_equal(unread_bytes(sv[1]), 0);
 
 	/* Many pieces are gathered into one frame. */
 	struct iovec many[40];
 	for (int i = 0; i < 40; i++)
 		many[i] = (struct iovec){ (void *)&byte, 1 };
-	assert_int_equal(bm_frame_send(sv[0], BM_MSG_IMAGE_DATA, many, 40, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send(PLAIN(sv[0]), BM_MSG_IMAGE_DATA, many, 40, SHORT_TIMEOUT_MS), 0);
 	uint8_t buf[64], type, want[40];
 	size_t len;
-	assert_int_equal(bm_frame_recv(sv[1], &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_recv(PLAIN(sv[1]), &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(len, 40);
 	memset(want, byte, sizeof want);
 	assert_memory_equal(buf, want, 40);
@@ -271,7 +275,7 @@ static void test_frame_truncated_at_every_cut(void **state)
 	(void)state;
 	uint8_t payload[40], frame[64];
 	fill_pattern(payload, sizeof payload, 3);
-	size_t total = encode_frame(frame, 1, BM_MSG_PROOF, payload, sizeof payload);
+	size_t total = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_PROOF, payload, sizeof payload);
 	for (size_t cut = 0; cut < total; cut++) {
 		int sv[2];
 		make_pair(sv);
@@ -282,7 +286,7 @@ static void test_frame_truncated_at_every_cut(void **state)
 		uint8_t buf[64];
 		size_t len;
 		capture_begin();
-		int r = bm_frame_expect(sv[1], BM_MSG_PROOF, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+		int r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_PROOF, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 		const char *msg = capture_end();
 		if (cut == 0) {
 			assert_int_equal(r, -ECONNRESET);
@@ -301,7 +305,7 @@ static void test_frame_corrupt_byte_anywhere(void **state)
 	(void)state;
 	uint8_t payload[64], frame[96];
 	fill_pattern(payload, sizeof payload, 11);
-	size_t total = encode_frame(frame, 1, BM_MSG_IMAGE_DATA, payload, sizeof payload);
+	size_t total = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_IMAGE_DATA, payload, sizeof payload);
 	static const uint8_t flips[] = { 0x01, 0x80, 0xff };
 	for (size_t pos = 0; pos < total; pos++) {
 		for (size_t f = 0; f < sizeof flips; f++) {
@@ -314,7 +318,7 @@ static void test_frame_corrupt_byte_anywhere(void **state)
 			uint8_t buf[96], type;
 			size_t len;
 			capture_begin();
-			int r = bm_frame_recv(sv[1], &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+			int r = bm_frame_recv(PLAIN(sv[1]), &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 			const char *msg = capture_end();
 			if (pos < 2) {
 				assert_int_equal(r, -EPROTO);
@@ -337,15 +341,15 @@ static void test_frame_other_version_rejected(void **state)
 	int sv[2];
 	make_pair(sv);
 	uint8_t frame[32];
-	size_t n = encode_frame(frame, 2, BM_MSG_HELLO, "x", 1);
+	size_t n = encode_frame(frame, 1, BM_MSG_HELLO, "x", 1);
 	write_raw(sv[0], frame, n);
 	uint8_t buf[32];
 	size_t len;
 	capture_begin();
-	int r = bm_frame_expect(sv[1], BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	int r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	assert_int_equal(r, -EPROTO);
-	assert_non_null(strstr(msg, "peer speaks protocol version 2, this binmig speaks version 1"));
+	assert_non_null(strstr(msg, "peer speaks protocol version 1, this binmig speaks version 2"));
 	close_pair(sv);
 }
 
@@ -359,12 +363,12 @@ static void test_frame_oversize_rejected_from_header(void **state)
 	 * and the sender keeps the connection open (reading on would time out). */
 	int sv[2];
 	make_pair(sv);
-	encode_frame(header, 1, BM_MSG_IMAGE_DATA, NULL, 0);
+	encode_frame(header, BM_PROTO_VERSION, BM_MSG_IMAGE_DATA, NULL, 0);
 	put32(header + 4, BM_FRAME_MAX_PAYLOAD + 1);
 	put32(header + 12, bm_crc32c(0, header, 12));
 	write_raw(sv[0], header, sizeof header);
 	capture_begin();
-	int r = bm_frame_recv(sv[1], &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	int r = bm_frame_recv(PLAIN(sv[1]), &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	assert_int_equal(r, -EMSGSIZE);
 	assert_non_null(strstr(msg, "beyond the protocol's limit"));
@@ -375,10 +379,10 @@ static void test_frame_oversize_rejected_from_header(void **state)
 	make_pair(sv);
 	uint8_t frame[200];
 	fill_pattern(frame + 100, 100, 0);
-	size_t n = encode_frame(frame, 1, BM_MSG_PROOF, frame + 100, 33);
+	size_t n = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_PROOF, frame + 100, 33);
 	write_raw(sv[0], frame, n);
 	capture_begin();
-	r = bm_frame_expect(sv[1], BM_MSG_PROOF, buf, 32, &len, SHORT_TIMEOUT_MS);
+	r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_PROOF, buf, 32, &len, SHORT_TIMEOUT_MS);
 	msg = capture_end();
 	assert_int_equal(r, -EMSGSIZE);
 	assert_non_null(strstr(msg, "peer sent 33 bytes of PROOF in one frame, at most 32 expected"));
@@ -394,10 +398,10 @@ static void test_frame_wrong_type(void **state)
 	size_t len, n;
 
 	make_pair(sv);
-	n = encode_frame(frame, 1, BM_MSG_ERROR, "\x04\x00\x00\x00x", 5);
+	n = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_ERROR, "\x04\x00\x00\x00x", 5);
 	write_raw(sv[0], frame, n);
 	capture_begin();
-	int r = bm_frame_expect(sv[1], BM_MSG_CHALLENGE, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	int r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_CHALLENGE, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	/* ERROR is the peer's failure, reported with its class and message. */
 	assert_int_equal(r, -EREMOTEIO);
@@ -406,29 +410,29 @@ static void test_frame_wrong_type(void **state)
 	close_pair(sv);
 
 	make_pair(sv);
-	n = encode_frame(frame, 1, BM_MSG_RESULT, "abc", 3);
+	n = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_RESULT, "abc", 3);
 	write_raw(sv[0], frame, n);
 	capture_begin();
-	r = bm_frame_expect(sv[1], BM_MSG_CHALLENGE, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_CHALLENGE, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	msg = capture_end();
 	assert_int_equal(r, -EPROTO);
 	assert_non_null(strstr(msg, "peer sent frame type 6 (RESULT) where CHALLENGE was expected"));
 	close_pair(sv);
 
 	make_pair(sv);
-	n = encode_frame(frame, 1, 42, "abc", 3);
+	n = encode_frame(frame, BM_PROTO_VERSION, 42, "abc", 3);
 	write_raw(sv[0], frame, n);
 	capture_begin();
-	r = bm_frame_recv(sv[1], &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	r = bm_frame_recv(PLAIN(sv[1]), &type, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	msg = capture_end();
 	assert_int_equal(r, -EPROTO);
 	assert_non_null(strstr(msg, "unknown type 42"));
 	close_pair(sv);
 
 	make_pair(sv);
-	assert_int_equal(bm_send_message(sv[0], BM_MSG_ABORT, BM_EXIT_TARGET, "source gave up", SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_send_message(PLAIN(sv[0]), BM_MSG_ABORT, BM_EXIT_TARGET, "source gave up", SHORT_TIMEOUT_MS), 0);
 	capture_begin();
-	r = bm_frame_expect(sv[1], BM_MSG_CONFIRM, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_CONFIRM, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	msg = capture_end();
 	assert_int_equal(r, -ECANCELED);
 	assert_int_equal(bm_exit_code(), BM_EXIT_TARGET);
@@ -447,7 +451,7 @@ static void test_frame_timeouts(void **state)
 	/* Nothing is ever sent, so the wait can only end by the timeout. */
 	uint64_t start = now_ms();
 	capture_begin();
-	int r = bm_frame_expect(sv[1], BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	int r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	uint64_t took = now_ms() - start;
 	assert_int_equal(r, -ETIMEDOUT);
@@ -456,9 +460,9 @@ static void test_frame_timeouts(void **state)
 
 	/* A peer that stops in the middle of a frame is timed out too. */
 	uint8_t frame[64];
-	encode_frame(frame, 1, BM_MSG_HELLO, buf, 32);
+	encode_frame(frame, BM_PROTO_VERSION, BM_MSG_HELLO, buf, 32);
 	write_raw(sv[0], frame, 20);
-	r = bm_frame_expect(sv[1], BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
+	r = bm_frame_expect(PLAIN(sv[1]), BM_MSG_HELLO, buf, sizeof buf, &len, SHORT_TIMEOUT_MS);
 	assert_int_equal(r, -ETIMEDOUT);
 
 	/* A peer that does not read: a frame larger than the socket buffers
@@ -467,7 +471,7 @@ static void test_frame_timeouts(void **state)
 	assert_non_null(big);
 	start = now_ms();
 	capture_begin();
-	r = bm_frame_send_buf(sv[1], BM_MSG_IMAGE_DATA, big, BM_FRAME_MAX_PAYLOAD, SHORT_TIMEOUT_MS);
+	r = bm_frame_send_buf(PLAIN(sv[1]), BM_MSG_IMAGE_DATA, big, BM_FRAME_MAX_PAYLOAD, SHORT_TIMEOUT_MS);
 	msg = capture_end();
 	took = now_ms() - start;
 	free(big);
@@ -486,7 +490,7 @@ static void test_send_to_closed_peer(void **state)
 	sv[1] = -1;
 	/* EPIPE, and no SIGPIPE (which would end this test program). */
 	capture_begin();
-	int r = bm_frame_send_buf(sv[0], BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS);
+	int r = bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	assert_int_equal(r, -EPIPE);
 	assert_non_null(strstr(msg, "connection closed by peer while sending CONFIRM"));
@@ -502,11 +506,11 @@ static void test_result_round_trip(void **state)
 				.ctx_restore_us = 3, .image_bytes = 1ull << 40, .wire_bytes = 5 };
 	struct bm_result fail = { .status = BM_EXIT_CONFLICT, .pid = 0 };
 	snprintf(fail.message, sizeof fail.message, "PID 4242 is taken at the destination\n");
-	assert_int_equal(bm_result_send(sv[0], &ok, SHORT_TIMEOUT_MS), 0);
-	assert_int_equal(bm_result_send(sv[0], &fail, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_result_send(PLAIN(sv[0]), &ok, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_result_send(PLAIN(sv[0]), &fail, SHORT_TIMEOUT_MS), 0);
 
 	struct bm_result got;
-	assert_int_equal(bm_result_recv(sv[1], &got, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_result_recv(PLAIN(sv[1]), &got, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(got.status, 0);
 	assert_int_equal(got.pid, 4242);
 	assert_int_equal(got.transfer_us, 1);
@@ -515,7 +519,7 @@ static void test_result_round_trip(void **state)
 	assert_int_equal(got.image_bytes, 1ull << 40);
 	assert_int_equal(got.wire_bytes, 5);
 	assert_string_equal(got.message, "");
-	assert_int_equal(bm_result_recv(sv[1], &got, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_result_recv(PLAIN(sv[1]), &got, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(got.status, BM_EXIT_CONFLICT);
 	assert_int_equal(got.pid, 0);
 	/* Control characters from the peer are not passed to the terminal. */
@@ -523,12 +527,12 @@ static void test_result_round_trip(void **state)
 
 	/* Success without a PID is not a success. */
 	struct bm_result bad = { .status = 0, .pid = 0 };
-	assert_int_equal(bm_result_send(sv[0], &bad, SHORT_TIMEOUT_MS), 0);
-	assert_int_equal(bm_result_recv(sv[1], &got, SHORT_TIMEOUT_MS), -EPROTO);
+	assert_int_equal(bm_result_send(PLAIN(sv[0]), &bad, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_result_recv(PLAIN(sv[1]), &got, SHORT_TIMEOUT_MS), -EPROTO);
 	uint8_t frame[64];
-	size_t n = encode_frame(frame, 1, BM_MSG_RESULT, "short", 5);
+	size_t n = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_RESULT, "short", 5);
 	write_raw(sv[0], frame, n);
-	assert_int_equal(bm_result_recv(sv[1], &got, SHORT_TIMEOUT_MS), -EPROTO);
+	assert_int_equal(bm_result_recv(PLAIN(sv[1]), &got, SHORT_TIMEOUT_MS), -EPROTO);
 	close_pair(sv);
 }
 
@@ -562,49 +566,81 @@ static void test_malformed_message_leaves_defined_outputs(void **state)
 static const uint8_t key_a[BM_KEY_LEN] = "0123456789abcdef0123456789abcde";
 static const uint8_t key_b[BM_KEY_LEN] = "0123456789abcdef0123456789abcdX";
 
+/* The server takes any suite here (the gate's choice is tested in
+ * test_serve_gate.c); the client asks for AES-256-GCM. */
+#define ANY_SUITE (BM_SEAL_ACCEPT_AEAD | BM_SEAL_ACCEPT(BM_SEAL_NONE))
+
 struct auth_peer {
 	int fd;
 	const uint8_t *key;
 	int timeout_ms;
 	int result;
+	struct bm_session session;
 };
 
 static void *run_auth_server(void *arg)
 {
 	struct auth_peer *p = arg;
-	p->result = bm_auth_server(p->fd, p->key, p->timeout_ms);
+	p->result = bm_auth_server(p->fd, p->key, ANY_SUITE, p->timeout_ms, &p->session);
 	return NULL;
 }
 
 static void *run_auth_client(void *arg)
 {
 	struct auth_peer *p = arg;
-	p->result = bm_auth_client(p->fd, p->key, p->timeout_ms);
+	p->result = bm_auth_client(p->fd, p->key, BM_SEAL_AES_256_GCM, p->timeout_ms, &p->session);
 	return NULL;
+}
+
+static int auth_server(int fd, const uint8_t *key, int timeout_ms)
+{
+	struct bm_session session;
+	return bm_auth_server(fd, key, ANY_SUITE, timeout_ms, &session);
+}
+
+static int auth_client(int fd, const uint8_t *key, int timeout_ms)
+{
+	struct bm_session session;
+	return bm_auth_client(fd, key, BM_SEAL_AES_256_GCM, timeout_ms, &session);
+}
+
+/* The session the proofs of a scripted handshake cover. */
+static struct bm_session session_of(const uint8_t *nc, const uint8_t *ns)
+{
+	struct bm_session s = { .suite = BM_SEAL_AES_256_GCM };
+	memcpy(s.nonce_client, nc, BM_NONCE_LEN);
+	memcpy(s.nonce_server, ns, BM_NONCE_LEN);
+	return s;
 }
 
 static void test_auth_proof_known_answer(void **state)
 {
 	(void)state;
 	/* Computed with Python's hmac module from the construction in
-	 * docs/protocol.md. */
+	 * docs/protocol.md (version 2, suite 1). */
 	static const uint8_t want_client[BM_MAC_LEN] = {
-		0x2d, 0x24, 0xa0, 0x73, 0x92, 0x0b, 0xd7, 0xea, 0x6a, 0x6d, 0x99, 0x16, 0x98, 0x17, 0xa4, 0x9f,
-		0xe6, 0x13, 0x3e, 0x64, 0xbb, 0x0a, 0xb0, 0x54, 0xd9, 0x86, 0x12, 0x70, 0x73, 0x73, 0xbf, 0xdd,
+		0xe7, 0x50, 0xaa, 0x9f, 0x2b, 0x0e, 0xa2, 0xae, 0xb1, 0x72, 0xfb, 0x3e, 0xf9, 0x46, 0x09, 0x3d,
+		0x3c, 0x44, 0xca, 0xf6, 0x3f, 0x1e, 0x83, 0x80, 0x4b, 0xf6, 0x11, 0xba, 0xa5, 0xce, 0x01, 0x1f,
 	};
 	static const uint8_t want_server[BM_MAC_LEN] = {
-		0xaa, 0x4b, 0x36, 0xbb, 0x2f, 0xcb, 0xd6, 0x8f, 0xc0, 0xf1, 0xfa, 0x36, 0x25, 0x4f, 0xe1, 0x5e,
-		0xfb, 0x52, 0x23, 0x64, 0xeb, 0x81, 0x67, 0x7d, 0xce, 0x34, 0x05, 0xa1, 0x3b, 0x66, 0xdb, 0x92,
+		0xeb, 0x8f, 0x34, 0xa5, 0xbc, 0x4a, 0x80, 0x6c, 0x79, 0x8f, 0x0f, 0x29, 0xb8, 0x89, 0x73, 0xd9,
+		0x85, 0x33, 0xf5, 0xcb, 0xf3, 0x13, 0x42, 0x70, 0xdc, 0xa3, 0x29, 0xff, 0x2d, 0x1c, 0xa8, 0x7b,
 	};
 	uint8_t key[BM_KEY_LEN], nc[BM_NONCE_LEN], ns[BM_NONCE_LEN], mac[BM_MAC_LEN];
 	for (int i = 0; i < BM_KEY_LEN; i++)
 		key[i] = (uint8_t)i;
 	memset(nc, 0x11, sizeof nc);
 	memset(ns, 0x22, sizeof ns);
-	assert_int_equal(bm_auth_proof(key, BM_ROLE_CLIENT, nc, ns, mac), 0);
+	struct bm_session s = session_of(nc, ns);
+	assert_int_equal(bm_auth_proof(key, BM_ROLE_CLIENT, &s, mac), 0);
 	assert_memory_equal(mac, want_client, BM_MAC_LEN);
-	assert_int_equal(bm_auth_proof(key, BM_ROLE_SERVER, nc, ns, mac), 0);
+	assert_int_equal(bm_auth_proof(key, BM_ROLE_SERVER, &s, mac), 0);
 	assert_memory_equal(mac, want_server, BM_MAC_LEN);
+	/* The suite is covered: the same nonces under another suite give
+	 * other proofs. */
+	s.suite = BM_SEAL_NONE;
+	assert_int_equal(bm_auth_proof(key, BM_ROLE_CLIENT, &s, mac), 0);
+	assert_memory_not_equal(mac, want_client, BM_MAC_LEN);
 }
 
 static void test_auth_right_key(void **state)
@@ -615,15 +651,19 @@ static void test_auth_right_key(void **state)
 	struct auth_peer server = { .fd = sv[1], .key = key_a, .timeout_ms = LONG_TIMEOUT_MS };
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_server, &server), 0);
-	int client = bm_auth_client(sv[0], key_a, LONG_TIMEOUT_MS);
+	struct bm_session session;
+	int client = bm_auth_client(sv[0], key_a, BM_SEAL_CHACHA20_POLY1305, LONG_TIMEOUT_MS, &session);
 	pthread_join(thread, NULL);
 	assert_int_equal(client, 0);
 	assert_int_equal(server.result, 0);
 	assert_false(bm_error_reported());
+	/* Both ends settled the same session. */
+	assert_int_equal(server.session.suite, BM_SEAL_CHACHA20_POLY1305);
+	assert_memory_equal(&server.session, &session, sizeof session);
 	/* The connection is in step afterwards. */
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_CONFIRM, NULL, 0, SHORT_TIMEOUT_MS), 0);
 	size_t len;
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_CONFIRM, NULL, 0, &len, SHORT_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_CONFIRM, NULL, 0, &len, SHORT_TIMEOUT_MS), 0);
 	assert_int_equal(unread_bytes(sv[0]) + unread_bytes(sv[1]), 0);
 	close_pair(sv);
 }
@@ -636,7 +676,7 @@ static void test_auth_wrong_key_both_fail(void **state)
 	struct auth_peer client = { .fd = sv[0], .key = key_b, .timeout_ms = LONG_TIMEOUT_MS };
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_client, &client), 0);
-	int server = bm_auth_server(sv[1], key_a, LONG_TIMEOUT_MS);
+	int server = auth_server(sv[1], key_a, LONG_TIMEOUT_MS);
 	pthread_join(thread, NULL);
 	assert_int_equal(server, -EACCES);
 	assert_int_equal(client.result, -EACCES);
@@ -644,13 +684,16 @@ static void test_auth_wrong_key_both_fail(void **state)
 	close_pair(sv);
 }
 
-/* The client side played by the test: HELLO with nonce_client, then the
- * CHALLENGE's nonce into nonce_server. */
+/* The client side played by the test: HELLO with nonce_client and
+ * AES-256-GCM, then the CHALLENGE's nonce into nonce_server. */
 static void scripted_hello(int fd, const uint8_t nonce_client[BM_NONCE_LEN], uint8_t nonce_server[BM_NONCE_LEN])
 {
 	size_t len;
-	assert_int_equal(bm_frame_send_buf(fd, BM_MSG_HELLO, nonce_client, BM_NONCE_LEN, LONG_TIMEOUT_MS), 0);
-	assert_int_equal(bm_frame_expect(fd, BM_MSG_CHALLENGE, nonce_server, BM_NONCE_LEN, &len, LONG_TIMEOUT_MS), 0);
+	uint8_t hello[BM_HELLO_LEN];
+	memcpy(hello, nonce_client, BM_NONCE_LEN);
+	hello[BM_NONCE_LEN] = BM_SEAL_AES_256_GCM;
+	assert_int_equal(bm_frame_send_buf(PLAIN(fd), BM_MSG_HELLO, hello, sizeof hello, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(fd), BM_MSG_CHALLENGE, nonce_server, BM_NONCE_LEN, &len, LONG_TIMEOUT_MS), 0);
 	assert_int_equal(len, BM_NONCE_LEN);
 }
 
@@ -666,13 +709,14 @@ static void test_auth_server_reads_nothing_after_bad_proof(void **state)
 	uint8_t nc[BM_NONCE_LEN], ns[BM_NONCE_LEN], mac[BM_MAC_LEN];
 	memset(nc, 0x5a, sizeof nc);
 	scripted_hello(sv[0], nc, ns);
-	assert_int_equal(bm_auth_proof(key_b, BM_ROLE_CLIENT, nc, ns, mac), 0);
+	struct bm_session s = session_of(nc, ns);
+	assert_int_equal(bm_auth_proof(key_b, BM_ROLE_CLIENT, &s, mac), 0);
 	/* The proof and an image frame in one write: the server must stop
 	 * after the proof. */
 	uint8_t burst[256], data[40];
 	fill_pattern(data, sizeof data, 1);
-	size_t n = encode_frame(burst, 1, BM_MSG_PROOF, mac, sizeof mac);
-	size_t image_frame = encode_frame(burst + n, 1, BM_MSG_IMAGE_DATA, data, sizeof data);
+	size_t n = encode_frame(burst, BM_PROTO_VERSION, BM_MSG_PROOF, mac, sizeof mac);
+	size_t image_frame = encode_frame(burst + n, BM_PROTO_VERSION, BM_MSG_IMAGE_DATA, data, sizeof data);
 	write_raw(sv[0], burst, n + image_frame);
 	pthread_join(thread, NULL);
 
@@ -680,14 +724,14 @@ static void test_auth_server_reads_nothing_after_bad_proof(void **state)
 	assert_int_equal(unread_bytes(sv[1]), image_frame);
 	/* The client is told why. */
 	size_t len;
-	assert_int_equal(bm_frame_expect(sv[0], BM_MSG_PROOF, mac, sizeof mac, &len, SHORT_TIMEOUT_MS), -EREMOTEIO);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[0]), BM_MSG_PROOF, mac, sizeof mac, &len, SHORT_TIMEOUT_MS), -EREMOTEIO);
 	close_pair(sv);
 }
 
 static void test_auth_replayed_proof_rejected(void **state)
 {
 	(void)state;
-	uint8_t nc[BM_NONCE_LEN], ns1[BM_NONCE_LEN], ns2[BM_NONCE_LEN], recorded[BM_MAC_LEN], check[BM_MAC_LEN];
+	uint8_t nc[BM_HELLO_LEN], ns1[BM_NONCE_LEN], ns2[BM_NONCE_LEN], recorded[BM_MAC_LEN], check[BM_MAC_LEN];
 	size_t len;
 
 	/* Session 1: a genuine client, the test as server; record its proof. */
@@ -696,17 +740,18 @@ static void test_auth_replayed_proof_rejected(void **state)
 	struct auth_peer client = { .fd = sv[0], .key = key_a, .timeout_ms = LONG_TIMEOUT_MS };
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_client, &client), 0);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_HELLO, nc, sizeof nc, &len, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_HELLO, nc, sizeof nc, &len, LONG_TIMEOUT_MS), 0);
 	memset(ns1, 0x33, sizeof ns1);
-	assert_int_equal(bm_frame_send_buf(sv[1], BM_MSG_CHALLENGE, ns1, sizeof ns1, LONG_TIMEOUT_MS), 0);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_PROOF, recorded, sizeof recorded, &len, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[1]), BM_MSG_CHALLENGE, ns1, sizeof ns1, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_PROOF, recorded, sizeof recorded, &len, LONG_TIMEOUT_MS), 0);
 	close(sv[1]);
 	sv[1] = -1;
 	pthread_join(thread, NULL);
 	assert_int_equal(client.result, -ECONNRESET);
 	close_pair(sv);
 	/* The recording is a valid proof for session 1. */
-	assert_int_equal(bm_auth_proof(key_a, BM_ROLE_CLIENT, nc, ns1, check), 0);
+	struct bm_session s1 = session_of(nc, ns1);
+	assert_int_equal(bm_auth_proof(key_a, BM_ROLE_CLIENT, &s1, check), 0);
 	assert_memory_equal(recorded, check, BM_MAC_LEN);
 
 	/* Session 2: a genuine server, the test replays the same HELLO and proof. */
@@ -715,7 +760,7 @@ static void test_auth_replayed_proof_rejected(void **state)
 	struct auth_peer server = { .fd = sv[1], .key = key_a, .timeout_ms = LONG_TIMEOUT_MS };
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_server, &server), 0);
 	scripted_hello(sv[0], nc, ns2);
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_PROOF, recorded, sizeof recorded, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_PROOF, recorded, sizeof recorded, LONG_TIMEOUT_MS), 0);
 	pthread_join(thread, NULL);
 	assert_int_equal(server.result, -EACCES);
 	assert_memory_not_equal(ns1, ns2, BM_NONCE_LEN);
@@ -725,7 +770,7 @@ static void test_auth_replayed_proof_rejected(void **state)
 static void test_auth_reflection_rejected(void **state)
 {
 	(void)state;
-	uint8_t nc[BM_NONCE_LEN], ns[BM_NONCE_LEN], proof[BM_MAC_LEN];
+	uint8_t nc[BM_HELLO_LEN], ns[BM_NONCE_LEN], proof[BM_MAC_LEN];
 	size_t len;
 	pthread_t thread;
 	int sv[2];
@@ -734,11 +779,11 @@ static void test_auth_reflection_rejected(void **state)
 	make_pair(sv);
 	struct auth_peer client = { .fd = sv[0], .key = key_a, .timeout_ms = LONG_TIMEOUT_MS };
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_client, &client), 0);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_HELLO, nc, sizeof nc, &len, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_HELLO, nc, sizeof nc, &len, LONG_TIMEOUT_MS), 0);
 	memset(ns, 0x44, sizeof ns);
-	assert_int_equal(bm_frame_send_buf(sv[1], BM_MSG_CHALLENGE, ns, sizeof ns, LONG_TIMEOUT_MS), 0);
-	assert_int_equal(bm_frame_expect(sv[1], BM_MSG_PROOF, proof, sizeof proof, &len, LONG_TIMEOUT_MS), 0);
-	assert_int_equal(bm_frame_send_buf(sv[1], BM_MSG_PROOF, proof, sizeof proof, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[1]), BM_MSG_CHALLENGE, ns, sizeof ns, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_expect(PLAIN(sv[1]), BM_MSG_PROOF, proof, sizeof proof, &len, LONG_TIMEOUT_MS), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[1]), BM_MSG_PROOF, proof, sizeof proof, LONG_TIMEOUT_MS), 0);
 	pthread_join(thread, NULL);
 	assert_int_equal(client.result, -EACCES);
 	close_pair(sv);
@@ -751,8 +796,9 @@ static void test_auth_reflection_rejected(void **state)
 	assert_int_equal(pthread_create(&thread, NULL, run_auth_server, &server), 0);
 	memset(nc, 0x55, sizeof nc);
 	scripted_hello(sv[0], nc, ns);
-	assert_int_equal(bm_auth_proof(key_a, BM_ROLE_SERVER, nc, ns, proof), 0);
-	assert_int_equal(bm_frame_send_buf(sv[0], BM_MSG_PROOF, proof, sizeof proof, LONG_TIMEOUT_MS), 0);
+	struct bm_session s = session_of(nc, ns);
+	assert_int_equal(bm_auth_proof(key_a, BM_ROLE_SERVER, &s, proof), 0);
+	assert_int_equal(bm_frame_send_buf(PLAIN(sv[0]), BM_MSG_PROOF, proof, sizeof proof, LONG_TIMEOUT_MS), 0);
 	pthread_join(thread, NULL);
 	assert_int_equal(server.result, -EACCES);
 	close_pair(sv);
@@ -765,7 +811,7 @@ static void test_auth_timeouts(void **state)
 	make_pair(sv);
 	/* The client says nothing. */
 	uint64_t start = now_ms();
-	int r = bm_auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
+	int r = auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
 	uint64_t took = now_ms() - start;
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_true(took >= SHORT_TIMEOUT_MS && took < 5000);
@@ -774,20 +820,20 @@ static void test_auth_timeouts(void **state)
 	/* The server says nothing after the HELLO. */
 	make_pair(sv);
 	start = now_ms();
-	r = bm_auth_client(sv[0], key_a, SHORT_TIMEOUT_MS);
+	r = auth_client(sv[0], key_a, SHORT_TIMEOUT_MS);
 	took = now_ms() - start;
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_true(took >= SHORT_TIMEOUT_MS && took < 5000);
-	assert_int_equal(unread_bytes(sv[1]), BM_FRAME_HEADER_SIZE + BM_NONCE_LEN);
+	assert_int_equal(unread_bytes(sv[1]), BM_FRAME_HEADER_SIZE + BM_HELLO_LEN);
 	close_pair(sv);
 
 	/* A client that trickles a byte now and then is bounded by the same
 	 * deadline for the whole handshake: here it sends half a HELLO. */
 	make_pair(sv);
-	uint8_t frame[64], nonce[BM_NONCE_LEN] = { 0 };
-	encode_frame(frame, 1, BM_MSG_HELLO, nonce, sizeof nonce);
+	uint8_t frame[64], nonce[BM_HELLO_LEN] = { 0 };
+	encode_frame(frame, BM_PROTO_VERSION, BM_MSG_HELLO, nonce, sizeof nonce);
 	write_raw(sv[0], frame, 24);
-	r = bm_auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
+	r = auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
 	assert_int_equal(r, -ETIMEDOUT);
 	close_pair(sv);
 }
@@ -800,7 +846,7 @@ static void test_auth_foreign_or_closing_peer(void **state)
 	const char http[] = "GET / HTTP/1.0\r\n\r\n";
 	write_raw(sv[0], http, sizeof http - 1);
 	capture_begin();
-	int r = bm_auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
+	int r = auth_server(sv[1], key_a, SHORT_TIMEOUT_MS);
 	const char *msg = capture_end();
 	assert_int_equal(r, -EPROTO);
 	assert_non_null(strstr(msg, "does not speak the binmig protocol"));
@@ -809,15 +855,15 @@ static void test_auth_foreign_or_closing_peer(void **state)
 	make_pair(sv);
 	close(sv[0]);
 	sv[0] = -1;
-	assert_int_equal(bm_auth_server(sv[1], key_a, SHORT_TIMEOUT_MS), -ECONNRESET);
+	assert_int_equal(auth_server(sv[1], key_a, SHORT_TIMEOUT_MS), -ECONNRESET);
 	close_pair(sv);
 
 	/* A HELLO of the wrong size. */
 	make_pair(sv);
 	uint8_t frame[64];
-	size_t n = encode_frame(frame, 1, BM_MSG_HELLO, "short", 5);
+	size_t n = encode_frame(frame, BM_PROTO_VERSION, BM_MSG_HELLO, "short", 5);
 	write_raw(sv[0], frame, n);
-	assert_int_equal(bm_auth_server(sv[1], key_a, SHORT_TIMEOUT_MS), -EPROTO);
+	assert_int_equal(auth_server(sv[1], key_a, SHORT_TIMEOUT_MS), -EPROTO);
 	close_pair(sv);
 }
 
@@ -827,6 +873,8 @@ static void test_auth_foreign_or_closing_peer(void **state)
 
 struct stream_writer {
 	int fd;
+	struct bm_conn conn;
+	const struct bm_session *session; /* sealed with it, or plain if NULL */
 	const uint8_t *data;
 	int (*plan)(struct bm_sink *sink, const uint8_t *data);
 	int result;
@@ -887,7 +935,10 @@ static int plan_pass_through(struct bm_sink *sink, const uint8_t *data)
 static void *run_stream_writer(void *arg)
 {
 	struct stream_writer *w = arg;
-	w->result = bm_wire_sink_init(&w->ws, w->fd, LONG_TIMEOUT_MS);
+	w->conn = bm_conn_plain(w->fd);
+	if (w->session && (w->result = bm_conn_open(&w->conn, w->fd, key_a, w->session, BM_ROLE_CLIENT)) < 0)
+		return NULL;
+	w->result = bm_wire_sink_init(&w->ws, &w->conn, LONG_TIMEOUT_MS);
 	if (w->result == 0) {
 		struct bm_sink sink = bm_wire_sink_as_sink(&w->ws);
 		w->result = w->plan(&sink, w->data);
@@ -895,13 +946,16 @@ static void *run_stream_writer(void *arg)
 	if (w->result == 0)
 		w->result = bm_wire_sink_finish(&w->ws);
 	bm_wire_sink_free(&w->ws);
+	bm_conn_free(&w->conn);
 	return NULL;
 }
 
-/* Streams with `plan` and reads it back in reads of varying sizes;
- * returns how many bytes matched.  *src is left for the caller to check. */
-static size_t stream_round_trip(int (*plan)(struct bm_sink *, const uint8_t *), size_t expected_size,
-				struct stream_writer *writer, struct bm_wire_source *src)
+/* Streams with `plan` and reads it back in reads of varying sizes, on a
+ * connection sealed with session (plain if NULL); returns how many bytes
+ * matched.  *src is left for the caller to check. */
+static size_t stream_round_trip_on(int (*plan)(struct bm_sink *, const uint8_t *), size_t expected_size,
+				   const struct bm_session *session, struct stream_writer *writer,
+				   struct bm_wire_source *src)
 {
 	static const size_t read_sizes[] = { 1, 13, 4096, 65536, (3u << 20) + 5, 100, 300000 };
 	uint8_t *data = malloc(STREAM_SIZE), *got = malloc((3u << 20) + 5);
@@ -910,11 +964,14 @@ static size_t stream_round_trip(int (*plan)(struct bm_sink *, const uint8_t *), 
 	fill_pattern(data, STREAM_SIZE, 99);
 	int sv[2];
 	make_pair(sv);
-	*writer = (struct stream_writer){ .fd = sv[0], .data = data, .plan = plan };
+	*writer = (struct stream_writer){ .fd = sv[0], .session = session, .data = data, .plan = plan };
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, NULL, run_stream_writer, writer), 0);
 
-	bm_wire_source_init(src, sv[1], LONG_TIMEOUT_MS);
+	struct bm_conn conn = bm_conn_plain(sv[1]);
+	if (session)
+		assert_int_equal(bm_conn_open(&conn, sv[1], key_a, session, BM_ROLE_SERVER), 0);
+	bm_wire_source_init(src, &conn, LONG_TIMEOUT_MS);
 	struct bm_source source = bm_wire_source_as_source(src);
 	size_t pos = 0;
 	for (int i = 0; pos < expected_size; i++) {
@@ -932,6 +989,8 @@ static size_t stream_round_trip(int (*plan)(struct bm_sink *, const uint8_t *), 
 	}
 	pthread_join(thread, NULL);
 	bm_wire_source_free(src);
+	bm_conn_free(&conn);
+	src->conn = NULL;
 	free(data);
 	free(got);
 	close_pair(sv);
@@ -939,6 +998,12 @@ static size_t stream_round_trip(int (*plan)(struct bm_sink *, const uint8_t *), 
 	assert_int_equal(end_read, 0);
 	assert_int_equal(finish, 0);
 	return pos;
+}
+
+static size_t stream_round_trip(int (*plan)(struct bm_sink *, const uint8_t *), size_t expected_size,
+				struct stream_writer *writer, struct bm_wire_source *src)
+{
+	return stream_round_trip_on(plan, expected_size, NULL, writer, src);
 }
 
 static void test_stream_round_trip_mixed(void **state)
@@ -955,6 +1020,30 @@ static void test_stream_round_trip_mixed(void **state)
 	assert_int_equal(w.ws.wire_bytes, STREAM_SIZE + 8 + BM_FRAME_HEADER_SIZE * w.ws.frames);
 	assert_true(src.first_frame_ns > 0 && src.end_ns >= src.first_frame_ns);
 	assert_false(bm_error_reported());
+}
+
+/* The same streams sealed, with either AEAD: the bytes come out as they
+ * went in, every frame one tag longer. */
+static void test_stream_round_trip_sealed(void **state)
+{
+	(void)state;
+	static const enum bm_seal_suite suites[] = { BM_SEAL_AES_256_GCM, BM_SEAL_CHACHA20_POLY1305 };
+	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+		struct bm_session session = { .suite = suites[i] };
+		memset(session.nonce_client, 0x11 + (int)i, BM_NONCE_LEN);
+		memset(session.nonce_server, 0x22, BM_NONCE_LEN);
+		struct stream_writer w;
+		struct bm_wire_source src;
+		assert_int_equal(stream_round_trip_on(plan_mixed, STREAM_SIZE, &session, &w, &src), STREAM_SIZE);
+		assert_true(src.ended);
+		assert_int_equal(src.frames, w.ws.frames);
+		assert_int_equal(src.wire_bytes, w.ws.wire_bytes);
+		assert_int_equal(w.ws.wire_bytes, STREAM_SIZE + 8 + (BM_FRAME_HEADER_SIZE + BM_SEAL_TAG_LEN) * w.ws.frames);
+		assert_int_equal(stream_round_trip_on(plan_pass_through, (4u << 20) + 100, &session, &w, &src),
+				 (4u << 20) + 100);
+		assert_int_equal(w.ws.frames, 2);
+		assert_false(bm_error_reported());
+	}
 }
 
 static void test_stream_gathers_small_writes(void **state)
@@ -983,7 +1072,7 @@ static void put_frame(int fd, uint8_t type, const void *payload, uint32_t len)
 {
 	uint8_t frame[256];
 	assert_true(len <= sizeof frame - BM_FRAME_HEADER_SIZE);
-	write_raw(fd, frame, encode_frame(frame, 1, type, payload, len));
+	write_raw(fd, frame, encode_frame(frame, BM_PROTO_VERSION, type, payload, len));
 }
 
 static void put_end(int fd, uint64_t count)
@@ -998,6 +1087,7 @@ static void test_stream_errors(void **state)
 {
 	(void)state;
 	int sv[2];
+	struct bm_conn conn;
 	struct bm_wire_source src;
 	struct bm_source source;
 	uint8_t buf[64];
@@ -1006,7 +1096,8 @@ static void test_stream_errors(void **state)
 	do {                                                            \
 		bm_reset_errors();                                      \
 		make_pair(sv);                                          \
-		bm_wire_source_init(&src, sv[1], SHORT_TIMEOUT_MS);      \
+		conn = bm_conn_plain(sv[1]);                            \
+		bm_wire_source_init(&src, &conn, SHORT_TIMEOUT_MS);     \
 		source = bm_wire_source_as_source(&src);                \
 	} while (0)
 #define CLOSE_STREAM()                     \
@@ -1055,7 +1146,7 @@ static void test_stream_errors(void **state)
 	/* The sender aborts in the middle. */
 	OPEN_STREAM();
 	put_frame(sv[0], BM_MSG_IMAGE_DATA, "abc", 3);
-	bm_send_message(sv[0], BM_MSG_ABORT, BM_EXIT_IO, "disk full", SHORT_TIMEOUT_MS);
+	bm_send_message(PLAIN(sv[0]), BM_MSG_ABORT, BM_EXIT_IO, "disk full", SHORT_TIMEOUT_MS);
 	capture_begin();
 	r = (int)source.read(source.ctx, buf, 4);
 	msg = capture_end();
@@ -1070,7 +1161,7 @@ static void test_stream_errors(void **state)
 	r = (int)source.read(source.ctx, buf, 4);
 	msg = capture_end();
 	assert_int_equal(r, -EPROTO);
-	assert_non_null(strstr(msg, "peer sent frame type 7 (CONFIRM) in the middle of the image stream"));
+	assert_non_null(strstr(msg, "peer sent frame type 7 (CONFIRM) where IMAGE_DATA or IMAGE_END was expected"));
 	CLOSE_STREAM();
 
 	/* An empty IMAGE_DATA frame. */
@@ -1091,7 +1182,7 @@ static void test_stream_errors(void **state)
 	/* A huge announced length is refused before anything is allocated. */
 	OPEN_STREAM();
 	uint8_t header[16];
-	encode_frame(header, 1, BM_MSG_IMAGE_DATA, NULL, 0);
+	encode_frame(header, BM_PROTO_VERSION, BM_MSG_IMAGE_DATA, NULL, 0);
 	put32(header + 4, 0xfffffff0u);
 	put32(header + 12, bm_crc32c(0, header, 12));
 	write_raw(sv[0], header, sizeof header);
@@ -1297,6 +1388,7 @@ int main(void)
 		cmocka_unit_test_setup(test_auth_timeouts, setup),
 		cmocka_unit_test_setup(test_auth_foreign_or_closing_peer, setup),
 		cmocka_unit_test_setup(test_stream_round_trip_mixed, setup),
+		cmocka_unit_test_setup(test_stream_round_trip_sealed, setup),
 		cmocka_unit_test_setup(test_stream_gathers_small_writes, setup),
 		cmocka_unit_test_setup(test_stream_passes_large_writes_through, setup),
 		cmocka_unit_test_setup(test_stream_errors, setup),
