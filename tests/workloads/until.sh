@@ -10,7 +10,10 @@
 #    and files (the threaded ones run with 3 threads, so that the threads
 #    must agree on the batches);
 #  - an empty or missing PATH, or --until with --work 0, is a usage error;
-#    --help names the option.
+#    --help names the option;
+#  - a PATH that never appears does not let a CLR workload's files fill the
+#    disk: on a filesystem with under 1 GiB free it finishes after its first
+#    batch, says why on stderr, and gives the reference result.
 # Nothing here depends on how many batches fit before PATH appears.
 set -u
 source "$(dirname "$0")/lib.bash"
@@ -22,12 +25,12 @@ for tool in waitfor pidwait; do
 	[[ -x $tools/$tool ]] || fail "$tools/$tool is not built (make test-build)"
 done
 
-pid=
+pid= lowfs=
 stop() {
 	[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	pid=
 }
-trap 'stop; rm -rf "$wl_tmp"' EXIT
+trap 'stop; [[ -n $lowfs ]] && umount "$lowfs"; rm -rf "$wl_tmp"' EXIT
 
 # Sets the array extra to the further arguments of the --until run (WHICH
 # until) or of its --work M reference (WHICH work): a directory of its own
@@ -147,5 +150,21 @@ for name in "${names[@]}"; do
 		((units > batch)) && break
 	done
 	echo "ok   $name --work $batch --until: units $units (K=$((units / batch))), result $result as --work $units"
+done
+
+# A 64 MiB tmpfs has less than the 1 GiB reserve free from the start.
+mkdir -p "$wl_tmp/lowfs"
+mount -t tmpfs -o size=64M binmig-lowfs "$wl_tmp/lowfs" || fail "cannot mount a tmpfs on $wl_tmp/lowfs"
+lowfs=$wl_tmp/lowfs
+for name in "${names[@]}"; do
+	[[ $name == clr/* ]] || continue
+	ref=$(wl_reference "$name")
+	work=$(wl_default_work "$name")
+	wl_run "$name" --dir "$lowfs/${name#*/}" --until "$wl_tmp/never" --expect "$ref"
+	[[ $wl_rc == 0 ]] || fail "$name --until (low on space) exited $wl_rc: $wl_err"
+	until_output "$name --until (low on space)" "$work"
+	grep -q -- "--until: only .* MiB left on the filesystem of $lowfs/${name#*/}; finishing after $work units" <<<"$wl_err" ||
+		fail "$name --until (low on space) did not say why it finished: '$wl_err'"
+	echo "ok   $name --until a path that never appears, 64 MiB filesystem: finished after one batch"
 done
 echo "--until works in all ${#names[@]} workloads"

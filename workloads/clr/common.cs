@@ -6,6 +6,7 @@
 // whenever any single word (so any single byte) of the input changes.
 using System;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 
@@ -132,11 +133,42 @@ namespace Binmig.Workloads
         // Limit by a batch of Work units and returns true: the same
         // computation goes on, so a run that ends after M units computes, and
         // writes, what a run with --work M does.
+        //
+        // A path that never appears (a test that died, a forgotten process)
+        // must not let the files grow until the disk is full: below
+        // UntilReserveMib free (or 5% of the filesystem, if more) on the
+        // filesystem of Dir the run finishes as if the path had appeared,
+        // with a note on stderr, and its result is still the one of --work M.
         public bool Extend()
         {
             if (Until == null || File.Exists(Until) || Directory.Exists(Until))
                 return false;
+            ulong free, size;
+            if (FreeSpace(Dir, out free, out size) && free < Math.Max(UntilReserveMib << 20, size / 20)) {
+                Console.Error.WriteLine("--until: only {0} MiB left on the filesystem of {1}; finishing after {2} units",
+                                        free >> 20, Dir, Limit);
+                return false;
+            }
             Limit += Work;
+            return true;
+        }
+
+        const ulong UntilReserveMib = 1024;
+
+        // statvfs(3): 64-bit fields on x86-64; f_frsize at 8, f_blocks at 16,
+        // f_bavail at 32 (the space an unprivileged writer may still use).
+        [DllImport("libc", SetLastError = true)]
+        static extern int statvfs(string path, [Out] byte[] buf);
+
+        static bool FreeSpace(string path, out ulong free, out ulong size)
+        {
+            var buf = new byte[256];
+            free = size = 0;
+            if (statvfs(path, buf) != 0)
+                return false;
+            ulong frsize = BitConverter.ToUInt64(buf, 8);
+            size = BitConverter.ToUInt64(buf, 16) * frsize;
+            free = BitConverter.ToUInt64(buf, 32) * frsize;
             return true;
         }
 
@@ -172,6 +204,8 @@ namespace Binmig.Workloads
                         "  --until PATH     --work N becomes a batch: after every N units, finish if\n" +
                         "                   PATH exists, else go on with N more; prints `units M`\n" +
                         "                   (M = K*N), and the result and files of --work M\n" +
+                        "                   (finishes early, with a note, when the filesystem of\n" +
+                        "                   --dir has under 1 GiB or 5% free)\n" +
                         "  --expect HEX     exit 1 unless the result is HEX\n" +
                         "  --flip-at N      debug: flip one byte of a file it wrote after N units\n" +
                         "                   (N at most --work)\n" +
