@@ -4,6 +4,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -355,6 +356,15 @@ static int recv_header(struct bm_conn *c, struct frame_header *h, const char *wa
 {
 	size_t got;
 	int r = recv_exact(c->fd, h->raw, sizeof h->raw, w, &got);
+	/* A sealed stream cut at a frame boundary lacks its authenticated end;
+	 * nobody can tell a peer that stopped from a cut, so the message names
+	 * both.  Either way the exchange fails, it is never taken as complete. */
+	if (r == 1 && got == 0 && c->suite != BM_SEAL_NONE)
+		return bm_error(BM_EXIT_NETWORK,
+				"connection closed by peer while waiting for %s, after %" PRIu64 " sealed frames: "
+				"the stream has no authenticated end (the peer stopped, or someone cut the connection)",
+				waiting_for, c->recv.seq),
+		       -ECONNRESET;
 	if (r != 0)
 		return report_recv_error(r, got, sizeof h->raw, true, waiting_for, w);
 	if (wire_bytes)

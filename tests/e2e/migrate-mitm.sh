@@ -60,7 +60,8 @@ meddle stream --drop-frame "dropped frame $K (type 4," "$refused"
 meddle stream --repeat-frame "repeated frame $K (type 4," "authentication failed: sealed IMAGE_DATA frame 4 from the peer"
 meddle stream --swap-frames "swapped frames $K and $((K + 1)) (the second: type 4," "$refused"
 meddle file --drop-frame "dropped frame $K (type 4," "$refused"
-meddle stream --cut-frame "cut at frame $K " "connection closed by peer while waiting for the image stream"
+meddle stream --cut-frame "cut at frame $K " \
+	"connection closed by peer while waiting for the image stream, after 3 sealed frames: the stream has no authenticated end"
 
 # The way back: the server sends CHALLENGE, PROOF, then sealed PROFILE (its
 # sealed frame 0) and RESULT (its sealed frame 1): frame 3.
