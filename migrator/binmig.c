@@ -20,6 +20,7 @@
 #include "migrate.h"
 #include "serve_gate.h"
 #include "restore.h"
+#include "vdso.h"
 #include "sealed_image.h"
 #include "stats.h"
 
@@ -38,6 +39,15 @@
 	"  7  reading or writing the image failed\n"                                                        \
 	"  8  network, authentication or protocol failure with the peer (a sealed frame that does\n"       \
 	"     not verify, or ends that disagree on --seal, included)\n"
+
+/* --vdso-proxy, the same for restore and serve. */
+#define VDSO_PROXY_HELP                                                                          \
+	"      --vdso-proxy auto|always|never\n"                                                 \
+	"                            where this kernel's vDSO differs from the image's (another\n" \
+	"                            kernel build): auto (default) keeps the old vDSO as a copy\n" \
+	"                            whose functions jump to this kernel's, so pointers the\n"     \
+	"                            process stored stay valid; never refuses the restore\n"       \
+	"                            (status 6); always uses the copy even when they are the same\n"
 
 static void usage_main(FILE *out)
 {
@@ -154,7 +164,7 @@ static void usage_dump(FILE *out)
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig restore IMAGE [--key KEYFILE] [--stats csv|json]\n"
+		"Usage: binmig restore IMAGE [--key KEYFILE] [--vdso-proxy auto|always|never] [--stats csv|json]\n"
 		"\n"
 		"Rebuilds the process saved in IMAGE with the same PID, memory, registers, files and\n"
 		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
@@ -169,6 +179,7 @@ static void usage_restore(FILE *out)
 		"                            lengthened is refused (status 5) before the process runs, and\n"
 		"                            so is a plain image.  A sealed image without --key is refused\n"
 		"                            (status 2)\n"
+		VDSO_PROXY_HELP
 		"      --stats csv|json      print phase timings (address-space restore, context\n"
 		"                            restore) and counters after the PID\n\n" EXIT_CODES_HELP);
 }
@@ -282,6 +293,7 @@ static void usage_serve(FILE *out)
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--seal SUITE] [--workdir DIR]\n"
 		"                    [--io-timeout SECONDS] [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
+		"                    [--vdso-proxy auto|always|never]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -315,7 +327,9 @@ static void usage_serve(FILE *out)
 		"      --cpu-profile PROFILE the CPU profile reported to each source, which checks its\n"
 		"                            process against it before freezing (default: this machine's,\n"
 		"                            as binmig cpu-profile prints it; a file declares less, e.g.\n"
-		"                            what every machine of a pool has)\n\n" EXIT_CODES_HELP,
+		"                            what every machine of a pool has)\n"
+		VDSO_PROXY_HELP
+		"\n" EXIT_CODES_HELP,
 		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
 		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }
@@ -595,11 +609,21 @@ static void close_image(struct image_in *in)
 		close(in->fd);
 }
 
+/* --vdso-proxy MODE: 0, or the usage error's exit status. */
+static int set_vdso_mode(const char *text)
+{
+	enum bm_vdso_mode mode;
+	if (bm_vdso_parse_mode(text, &mode) < 0)
+		return usage_error("bad --vdso-proxy value '%s' (auto, always or never)", text);
+	bm_vdso_set_mode(mode);
+	return 0;
+}
+
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"stats", required_argument, 0, 's'}, {"key", required_argument, 0, 'k'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"vdso-proxy", required_argument, 0, 'V'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	const char *keyfile = NULL;
@@ -611,6 +635,10 @@ static int cmd_restore(int argc, char **argv)
 				return usage_error("bad --stats value '%s' (csv or json)", optarg);
 			break;
 		case 'k': keyfile = optarg; break;
+		case 'V':
+			if (set_vdso_mode(optarg) != 0)
+				return BM_EXIT_USAGE;
+			break;
 		case 'h': usage_restore(stdout); return 0;
 		default: return bad_option("restore", argv);
 		}
@@ -759,7 +787,7 @@ static int cmd_serve(int argc, char **argv)
 		{"listen", required_argument, 0, 'l'}, {"key", required_argument, 0, 'k'},
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
-		{"seal", required_argument, 0, 'e'},
+		{"seal", required_argument, 0, 'e'}, {"vdso-proxy", required_argument, 0, 'V'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
@@ -784,6 +812,10 @@ static int cmd_serve(int argc, char **argv)
 		case 'e':
 			if (bm_seal_parse(optarg, &suite, &o.seal_accept) < 0)
 				return usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
+			break;
+		case 'V':
+			if (set_vdso_mode(optarg) != 0)
+				return BM_EXIT_USAGE;
 			break;
 		case 'h': usage_serve(stdout); return 0;
 		default: return bad_option("serve", argv);

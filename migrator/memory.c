@@ -168,7 +168,7 @@ static bool page_wanted(const struct bm_vma *v, uint64_t pm)
 
 bool bm_vma_has_pages(const struct bm_vma *v)
 {
-	if (v->kind == BM_VMA_ANON)
+	if (v->kind == BM_VMA_ANON || v->kind == BM_VMA_VDSO)
 		return true;
 	return v->kind == BM_VMA_FILE && (!(v->flags & BM_VMA_SHARED) || (v->flags & BM_VMA_SHMFILE));
 }
@@ -292,8 +292,16 @@ int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer
 	int rc = 0;
 	if (!pm || !pw.buf)
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	/* The [vdso] first, whole: the restore decides from it, before any
+	 * mapping is made, whether it needs the vDSO proxy (vdso.h). */
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++)
-		if (bm_vma_has_pages(&p->vmas[i]))
+		for (uint64_t at = p->vmas[i].start; rc == 0 && p->vmas[i].kind == BM_VMA_VDSO && at < p->vmas[i].end;
+		     at += (uint64_t)READ_CHUNK_PAGES * BM_PAGE_SIZE) {
+			uint64_t left = (p->vmas[i].end - at) / BM_PAGE_SIZE;
+			rc = emit_run(&pw, at, left < READ_CHUNK_PAGES ? (uint32_t)left : READ_CHUNK_PAGES);
+		}
+	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++)
+		if (bm_vma_has_pages(&p->vmas[i]) && p->vmas[i].kind != BM_VMA_VDSO)
 			rc = write_vma_pages(&pw, fd, &p->vmas[i], pm);
 	free(pm);
 	free(pw.buf);

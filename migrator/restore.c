@@ -36,6 +36,7 @@
 #include "ptrace_ctl.h"
 #include "timers.h"
 #include "unlinked.h"
+#include "vdso.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define PID_FREE_TIMEOUT_MS 5000
@@ -65,6 +66,9 @@ struct restore_ctx {
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
 	uint64_t scratch;
 	struct bm_stats *st;
+	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
+	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
+	bool have_held;
 };
 
 /* --- before the child exists ------------------------------------------ */
@@ -381,105 +385,14 @@ static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1,
 	return inject_in(c, &c->tr, what, nr, a1, a2, a3, a4, a5, a6, ret);
 }
 
-static bool is_special(uint32_t kind)
-{
-	return kind == BM_VMA_VDSO || kind == BM_VMA_VVAR || kind == BM_VMA_VVAR_VCLOCK;
-}
-
-static uint32_t special_kind(const char *path)
-{
-	return strcmp(path, "[vdso]") == 0 ? BM_VMA_VDSO
-	       : strcmp(path, "[vvar]") == 0 ? BM_VMA_VVAR
-	       : strcmp(path, "[vvar_vclock]") == 0 ? BM_VMA_VVAR_VCLOCK
-					       : 0;
-}
-
-struct special {
-	uint32_t kind;
-	uint64_t from, to, len;
-};
-
-static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-/* Moves [vvar], [vvar_vclock] and [vdso] of the new process to where the
- * image had them, each whole (the kernel refuses partial moves), before
- * anything else is mapped there. */
-static int move_specials(struct restore_ctx *c, struct special *sp, size_t *nsp)
-{
-	struct bm_maps_entry *maps;
-	size_t nmaps;
-	int rc = bm_read_maps(c->pid, &maps, &nmaps);
-	if (rc < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the maps of the new process");
-	*nsp = 0;
-	for (size_t i = 0; i < nmaps && rc == 0; i++) {
-		uint32_t kind = special_kind(maps[i].path);
-		if (!kind)
-			continue;
-		if (maps[i].vmflags & BM_VMFLAG_SL)
-			rc = bm_error(BM_EXIT_CONFLICT, "this kernel seals %s; it cannot be moved", maps[i].path);
-		const struct bm_vma *v = NULL;
-		for (uint32_t j = 0; j < c->proc.nvmas; j++)
-			if (c->proc.vmas[j].kind == kind)
-				v = &c->proc.vmas[j];
-		if (!v || v->end - v->start != maps[i].end - maps[i].start)
-			rc = bm_error(BM_EXIT_CONFLICT, "%s differs between the image and this kernel (%s)", maps[i].path,
-				      v ? "size" : "absent from the image");
-		else
-			sp[(*nsp)++] = (struct special){kind, maps[i].start, v->start, v->end - v->start};
-	}
-	free(maps);
-	for (uint32_t j = 0; rc == 0 && j < c->proc.nvmas; j++) {
-		bool found = false;
-		for (size_t k = 0; k < *nsp; k++)
-			found |= sp[k].kind == c->proc.vmas[j].kind;
-		if (is_special(c->proc.vmas[j].kind) && !found)
-			rc = bm_error(BM_EXIT_CONFLICT, "the image has a vDSO mapping this kernel does not provide");
-	}
-	if (rc < 0)
-		return rc;
-
-	/* If a destination overlaps a mapping still to be moved, park them all
-	 * first in the lowest free area above every source and destination. */
-	bool clash = false;
-	uint64_t top = 0;
-	for (size_t i = 0; i < *nsp; i++) {
-		for (size_t k = 0; k < *nsp; k++)
-			if (i != k && overlaps(sp[i].to, sp[i].len, sp[k].from, sp[k].len))
-				clash = true;
-		top = sp[i].to + sp[i].len > top ? sp[i].to + sp[i].len : top;
-		top = sp[i].from + sp[i].len > top ? sp[i].from + sp[i].len : top;
-	}
-	for (int pass = clash ? 0 : 1; pass < 2; pass++) {
-		uint64_t park = top + (1ULL << 30);
-		for (size_t i = 0; i < *nsp; i++) {
-			uint64_t to = pass == 0 ? park : sp[i].to;
-			park += sp[i].len + BM_PAGE_SIZE;
-			if (to == sp[i].from)
-				continue;
-			long r;
-			rc = inject(c, "moving the vDSO", SYS_mremap, sp[i].from, sp[i].len, sp[i].len,
-				    MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, &r);
-			if (rc < 0)
-				return rc;
-			if (sp[i].kind == BM_VMA_VDSO)
-				c->tr.syscall_ip = c->tr.syscall_ip - sp[i].from + to;
-			sp[i].from = to;
-		}
-	}
-	return 0;
-}
-
 /* Unmaps everything of binmig's in the new process: all but the specials. */
-static int unmap_all_but(struct restore_ctx *c, const struct special *sp, size_t nsp)
+static int unmap_all_but(struct restore_ctx *c)
 {
+	const struct bm_special *sp = c->specials.sp;
 	uint64_t cursor = 0;
 	for (;;) {
 		uint64_t next = TASK_SIZE_MAX, next_end = TASK_SIZE_MAX;
-		for (size_t i = 0; i < nsp; i++)
+		for (size_t i = 0; i < c->specials.n; i++)
 			if (sp[i].to >= cursor && sp[i].to < next) {
 				next = sp[i].to;
 				next_end = sp[i].to + sp[i].len;
@@ -508,7 +421,7 @@ static int map_vmas(struct restore_ctx *c)
 {
 	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
 		const struct bm_vma *v = &c->proc.vmas[i];
-		if (is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
+		if (bm_vma_is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
 			continue;
 		uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
 				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
@@ -623,12 +536,20 @@ static int fill_pages_unpinned(struct restore_ctx *c, struct bm_image_reader *r)
 {
 	struct bm_page_run run;
 	int got;
-	while ((got = bm_image_next_pages(r, &run)) > 0) {
+	while ((got = c->have_held ? 1 : bm_image_next_pages(r, &run)) > 0) {
+		if (c->have_held) {
+			run = c->held;
+			c->have_held = false;
+		}
 		uint64_t len = (uint64_t)run.npages * BM_PAGE_SIZE;
 		const struct bm_vma *v = vma_of(&c->proc, run.addr, len);
 		if (!v || !bm_vma_has_pages(v))
 			return bm_error(BM_EXIT_IMAGE, "image has pages at 0x%llx outside any memory area that can hold them",
 					(unsigned long long)run.addr);
+		/* The [vdso]'s pages come first, taken by bm_specials_take_vdso;
+		 * any others of it are no memory to write. */
+		if (v->kind == BM_VMA_VDSO)
+			continue;
 		if (v->flags & BM_VMA_SHMFILE) {
 			int rc = write_shm_file(v, &run);
 			if (rc < 0)
@@ -673,19 +594,29 @@ static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
 	return rc;
 }
 
+static bool clear_of_specials(const struct bm_specials *s, uint64_t addr)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (addr < s->sp[i].to + s->sp[i].len && s->sp[i].to < addr + SCRATCH_SIZE)
+			return false;
+	return true;
+}
+
 /* A page-sized hole in the image's layout for the arguments of the
- * remaining injected calls, away from any stack that may grow into it. */
-static int find_scratch(const struct bm_process *p, uint64_t *addr)
+ * remaining injected calls, away from any stack that may grow into it
+ * and from the special mappings (parked in a hole for the vDSO proxy). */
+static int find_scratch(const struct bm_process *p, const struct bm_specials *s, uint64_t *addr)
 {
 	uint64_t cand = 0x10000;
 	for (uint32_t i = 0; i <= p->nvmas; i++) {
 		uint64_t limit = i < p->nvmas ? p->vmas[i].start : TASK_SIZE_MAX;
 		if (i < p->nvmas && (p->vmas[i].flags & BM_VMA_GROWSDOWN))
 			limit = limit > (1ULL << 24) ? limit - (1ULL << 24) : 0;
-		if (limit > cand && limit - cand >= SCRATCH_SIZE) {
-			*addr = cand;
-			return 0;
-		}
+		for (; limit > cand && limit - cand >= SCRATCH_SIZE; cand += SCRATCH_SIZE)
+			if (clear_of_specials(s, cand)) {
+				*addr = cand;
+				return 0;
+			}
 		if (i < p->nvmas && p->vmas[i].end > cand)
 			cand = p->vmas[i].end;
 	}
@@ -899,16 +830,16 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 				      rseq_sig, 0, 0, NULL)) < 0)
 		return rc;
 
-	struct special sp[8];
-	size_t nsp = 0;
-	if ((rc = move_specials(c, sp, &nsp)) < 0 || (rc = unmap_all_but(c, sp, nsp)) < 0 || (rc = map_vmas(c)) < 0 ||
+	if ((rc = bm_specials_take_vdso(&c->specials, &c->proc, r, &c->held, &c->have_held)) < 0 ||
+	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = unmap_all_but(c)) < 0 ||
+	    (rc = map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
 	    (rc = fill_pages(c, r)) < 0 || (rc = lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;
 	uint64_t t_context = bm_now_us();
 
-	if ((rc = find_scratch(&c->proc, &c->scratch)) < 0 ||
+	if ((rc = find_scratch(&c->proc, &c->specials, &c->scratch)) < 0 ||
 	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
@@ -993,6 +924,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	free(c.files);
 	free(c.others);
 	free(c.all);
+	bm_specials_free(&c.specials);
 	bm_process_free(&c.proc);
 	return rc;
 }
