@@ -473,6 +473,7 @@ static int bench(void)
 	p.pid = 1;
 	p.nthreads = 1;
 	p.threads = &leader;
+	p.timers.realtime_ns = 1; /* TIMERS wants a reading time */
 	for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++) {
 		struct bm_image_writer w;
 		if (bm_image_writer_init(&w, outs[o].sink, outs[o].level) < 0 || bm_image_write_process(&w, &p) < 0)
