@@ -46,9 +46,10 @@ $(BUILD)/libbinmig.a: $(LIB_OBJS)
 $(BUILD)/binmig: $(BUILD)/obj/binmig.o $(BUILD)/libbinmig.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a
+# The unit tests' shared helpers (tests/unit/*.h) are prerequisites, not inputs.
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbinmig.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS) -lcmocka
 
 # The harness's analysis side (harness/analyze/): a library that its unit
 # tests (tests/unit/test_harness_*.c) link against instead of binmig's, and

@@ -99,7 +99,7 @@ int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_p
 	return tree ? 0 : refuse_children(pid);
 }
 
-/* "Groups:" is not parsed by procfs.c; it is only needed here. */
+/* "Groups:" is not parsed by procfs_status.c; it is only needed here. */
 static int read_groups(pid_t pid, struct bm_process *p)
 {
 	char *text;

@@ -1,0 +1,230 @@
+/* /proc/PID/maps and the VmFlags of /proc/PID/smaps (procfs.h). */
+#include "procfs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "procfs_text.h"
+
+/* ---- maps ---- */
+
+static bool valid_perms(const char *p)
+{
+	return (p[0] == 'r' || p[0] == '-') && (p[1] == 'w' || p[1] == '-') &&
+	       (p[2] == 'x' || p[2] == '-') && (p[3] == 'p' || p[3] == 's');
+}
+
+/* The kernel writes a newline in a mapped file's name as "\012" (and
+ * escapes nothing else, so the sequence is ambiguous with a name that
+ * really contains a backslash and "012"; the newline is the likelier). */
+static int copy_maps_path(const char *raw, size_t raw_len, char *path, size_t size)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < raw_len; out++) {
+		if (out + 1 >= size)
+			return -ENAMETOOLONG;
+		if (raw_len - i >= 4 && memcmp(raw + i, "\\012", 4) == 0) {
+			path[out] = '\n';
+			i += 4;
+		} else {
+			path[out] = raw[i++];
+		}
+	}
+	path[out] = '\0';
+	return 0;
+}
+
+int bm_parse_maps_line(const char *line, struct bm_maps_entry *e)
+{
+	const char *p = line;
+	memset(e, 0, sizeof *e);
+	if (parse_u64(&p, 16, &e->start) < 0 || *p++ != '-' ||
+	    parse_u64(&p, 16, &e->end) < 0 || e->start >= e->end)
+		return -EINVAL;
+	if (expect_spaces(&p) < 0 || strnlen(p, 4) < 4 || !valid_perms(p))
+		return -EINVAL;
+	memcpy(e->perms, p, 4);
+	e->perms[4] = '\0';
+	p += 4;
+	if (expect_spaces(&p) < 0 || parse_u64(&p, 16, &e->offset) < 0)
+		return -EINVAL;
+	if (expect_spaces(&p) < 0 || parse_u32(&p, 16, &e->dev_major) < 0 || *p++ != ':' ||
+	    parse_u32(&p, 16, &e->dev_minor) < 0)
+		return -EINVAL;
+	if (expect_spaces(&p) < 0 || parse_u64(&p, 10, &e->inode) < 0)
+		return -EINVAL;
+	if (is_eol(*p))
+		return 0;
+	/* Anonymous mappings have padding spaces and no path after the inode. */
+	if (expect_spaces(&p) < 0)
+		return -EINVAL;
+	size_t raw_len = (size_t)(strchrnul(p, '\n') - p);
+	e->deleted = strip_deleted_suffix(p, &raw_len);
+	return copy_maps_path(p, raw_len, e->path, sizeof e->path);
+}
+
+static size_t count_lines(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = text; *p != '\0'; p++)
+		if (*p == '\n')
+			n++;
+	size_t len = strlen(text);
+	if (len > 0 && text[len - 1] != '\n')
+		n++;
+	return n;
+}
+
+int bm_parse_maps(const char *text, struct bm_maps_entry **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t lines = count_lines(text);
+	if (lines == 0)
+		return 0;
+	struct bm_maps_entry *entries = calloc(lines, sizeof *entries);
+	if (entries == NULL)
+		return -ENOMEM;
+	const char *line = text;
+	for (size_t i = 0; i < lines; i++) {
+		int r = bm_parse_maps_line(line, &entries[i]);
+		if (r < 0) {
+			free(entries);
+			return r;
+		}
+		const char *eol = strchrnul(line, '\n');
+		line = *eol == '\n' ? eol + 1 : eol;
+	}
+	*out = entries;
+	*n = lines;
+	return 0;
+}
+
+int bm_read_maps(pid_t pid, struct bm_maps_entry **out, size_t *n)
+{
+	char *text;
+	*out = NULL;
+	*n = 0;
+	int r = read_proc_text(pid, "maps", &text);
+	if (r == 0) {
+		r = bm_parse_maps(text, out, n);
+		free(text);
+	}
+	return r;
+}
+
+/* ---- smaps ---- */
+
+static const struct {
+	char code[3];
+	uint32_t bit;
+} vmflag_codes[] = {
+	{ "gd", BM_VMFLAG_GD }, { "sh", BM_VMFLAG_SH }, { "hg", BM_VMFLAG_HG },
+	{ "nh", BM_VMFLAG_NH }, { "dd", BM_VMFLAG_DD }, { "lo", BM_VMFLAG_LO },
+	{ "sl", BM_VMFLAG_SL }, { "io", BM_VMFLAG_IO }, { "pf", BM_VMFLAG_PF },
+	{ "dc", BM_VMFLAG_DC }, { "wf", BM_VMFLAG_WF }, { "mg", BM_VMFLAG_MG },
+	{ "sr", BM_VMFLAG_SR }, { "rr", BM_VMFLAG_RR }, { "lf", BM_VMFLAG_LF },
+	{ "nr", BM_VMFLAG_NR }, { "ss", BM_VMFLAG_SS }, { "mw", BM_VMFLAG_MW },
+};
+
+/* "rd wr mr mw me ac sd": every code is two characters. */
+static int parse_vmflags(const char *value, uint32_t *flags)
+{
+	const char *p = skip_blanks(value);
+	*flags = 0;
+	while (!is_eol(*p)) {
+		const char *start = p;
+		while (!is_eol(*p) && *p != ' ' && *p != '\t')
+			p++;
+		if (p - start != 2)
+			return -EINVAL;
+		for (size_t i = 0; i < sizeof vmflag_codes / sizeof vmflag_codes[0]; i++)
+			if (memcmp(start, vmflag_codes[i].code, 2) == 0)
+				*flags |= vmflag_codes[i].bit;
+		p = skip_blanks(p);
+	}
+	return 0;
+}
+
+/* A smaps field line is "Key:" with a key of letters, digits and '_';
+ * a header line starts with "hex-hex", which that never matches. */
+static bool is_smaps_field(const char *line, const char **value, const char **key_end)
+{
+	const char *p = line;
+	if (!isalpha((unsigned char)*p))
+		return false;
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	if (*p != ':')
+		return false;
+	*key_end = p;
+	*value = p + 1;
+	return true;
+}
+
+/* Index of the entry starting at start, searching from *cursor onwards and
+ * wrapping, so sorted input (the normal case) costs O(1) per block. */
+static ssize_t find_entry(const struct bm_maps_entry *e, size_t n, uint64_t start, size_t *cursor)
+{
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (*cursor + k) % n;
+		if (e[i].start == start) {
+			*cursor = i + 1;
+			return (ssize_t)i;
+		}
+	}
+	return -1;
+}
+
+int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n)
+{
+	struct bm_maps_entry *header = malloc(sizeof *header);
+	if (header == NULL)
+		return -ENOMEM;
+	bool in_block = false;
+	ssize_t current = -1;
+	size_t cursor = 0;
+	int r = 0;
+	const char *line = text;
+	while (*line != '\0') {
+		const char *value, *key_end;
+		if (is_smaps_field(line, &value, &key_end)) {
+			if (!in_block) {
+				r = -EINVAL;
+				break;
+			}
+			if (key_end - line == 7 && memcmp(line, "VmFlags", 7) == 0) {
+				uint32_t flags;
+				r = parse_vmflags(value, &flags);
+				if (r < 0)
+					break;
+				if (current >= 0)
+					e[current].vmflags = flags;
+			}
+		} else {
+			r = bm_parse_maps_line(line, header);
+			if (r < 0)
+				break;
+			in_block = true;
+			/* A mapping that appeared after maps was read is not ours to fill. */
+			current = n > 0 ? find_entry(e, n, header->start, &cursor) : -1;
+		}
+		const char *eol = strchrnul(line, '\n');
+		line = *eol == '\n' ? eol + 1 : eol;
+	}
+	free(header);
+	return r;
+}
+
+int bm_read_smaps_vmflags(pid_t pid, struct bm_maps_entry *e, size_t n)
+{
+	char *text;
+	int r = read_proc_text(pid, "smaps", &text);
+	if (r == 0) {
+		r = bm_parse_smaps_vmflags(text, e, n);
+		free(text);
+	}
+	return r;
+}

@@ -1,0 +1,174 @@
+/* Images of earlier versions (1 and 2), rebuilt from a current one: still
+ * read, as what they could hold, and held to it. */
+
+#include "unit_raw_image.h"
+
+/* The process without what version 2 cannot hold: timers and the
+ * descriptor kinds of version 3 (timerfds, signalfds, epoll instances,
+ * unlinked objects). */
+static void strip_timers(struct bm_process *q)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < q->nfds; i++) {
+		if (q->fds[i].kind >= BM_FD_TIMERFD) { /* the kinds version 3 brought */
+			free(q->fds[i].path);
+			free(q->fds[i].data);
+			continue;
+		}
+		q->fds[kept++] = q->fds[i];
+	}
+	q->nfds = kept;
+	free(q->timers.posix);
+	free(q->timers.timerfds);
+	int64_t read_at = q->timers.realtime_ns; /* the writer wants one */
+	memset(&q->timers, 0, sizeof q->timers);
+	q->timers.realtime_ns = read_at;
+}
+
+/* Takes the cwd-removed word (version 3) out of the PROCESS section of
+ * Q's image RI, for an image of an earlier version. */
+static void drop_cwd_removed(struct raw_image *ri, const struct bm_process *q)
+{
+	struct raw_section *proc = &ri->s[find_section(ri, BM_SEC_PROCESS, 0)];
+	size_t removed_at = 16 + 4 + strlen(q->comm) + 8 + 32 + 4 + 4 * q->ngroups + 4 + 4 + strlen(q->cwd) + 4 +
+			    strlen(q->root);
+	assert_int_equal(bm_load_le32(proc->payload + removed_at), 0);
+	memmove(proc->payload + removed_at, proc->payload + removed_at + 4, proc->len - removed_at - 4);
+	proc->len -= 4;
+}
+
+/* IMG, of a VERSION before timers were carried, reads as Q, without timers,
+ * to its END. */
+static void assert_old_image_reads_as(const struct bm_wbuf *img, uint32_t version, struct bm_process *q)
+{
+	struct mem_input in = { img->data, img->len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, version);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	int64_t read_at = q->timers.realtime_ns;
+	q->timers.realtime_ns = 0; /* not read: the image has no timers */
+	assert_process_equal(q, &got);
+	q->timers.realtime_ns = read_at;
+	struct bm_page_run run;
+	assert_int_equal(bm_image_next_pages(&r, &run), 0);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+}
+
+/* Version 1, written before descriptor policies existed, is the same
+ * but for the four fields at the end of each descriptor entry: it is
+ * still read, and means that no descriptor was replaced. */
+static void test_version_1_is_still_read(void **state)
+{
+	(void)state;
+	/* The full process without its replaced descriptors and the kinds
+	 * version 3 brought (signalfd, epoll, inotify), which version 1 cannot hold. */
+	struct bm_process q;
+	make_process(&q, true);
+	strip_timers(&q);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < q.nfds; i++) {
+		if (q.fds[i].replaced || q.fds[i].kind >= BM_FD_SIGNALFD) {
+			free(q.fds[i].path);
+			free(q.fds[i].was_link);
+			free(q.fds[i].data);
+			continue;
+		}
+		q.fds[kept++] = q.fds[i];
+	}
+	q.nfds = kept;
+	struct bm_wbuf img;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	struct raw_image v1;
+	split_image(&img, &v1);
+	bm_wbuf_free(&img);
+	/* Nor the cwd-removed word after root in PROCESS (version 3)... */
+	drop_cwd_removed(&v1, &q);
+	/* ...nor its ATTRS and TIMERS sections. */
+	drop_section(&v1, BM_SEC_ATTRS);
+	drop_section(&v1, BM_SEC_TIMERS);
+	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
+	for (uint32_t i = q.nfds; i-- > 0;) {
+		struct fd_layout l = fd_entry(fds, i);
+		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
+		size_t end = l.was_link + 4, cut = end - l.replaced;
+		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
+		fds->len -= (uint32_t)cut;
+	}
+	bm_store_le32(v1.file_header + 8, 1);
+	bm_store_le32(v1.file_header + 16, bm_crc32c(0, v1.file_header, 16));
+	assemble(&v1, &img, true);
+	assert_old_image_reads_as(&img, 1, &q);
+	/* A version 1 image cannot name the kinds only a policy gives. */
+	bm_store_le32(fds->payload + fd_entry(fds, 0).kind, BM_FD_CLOSED);
+	bm_wbuf_free(&img);
+	assemble(&v1, &img, true);
+	assert_rejected(img.data, img.len, "descriptor of kind 7 that no policy replaced");
+	bm_wbuf_free(&img);
+	free_raw_image(&v1);
+	bm_process_free(&q);
+}
+
+/* P's image with its file header saying version 2, without the
+ * cwd-removed word and its ATTRS section, and without its TIMERS section when DROP_TIMERS. */
+static void version_2_image(const struct bm_process *p, bool drop_timers, struct bm_wbuf *img)
+{
+	struct bm_wbuf v3;
+	struct raw_image ri;
+	write_image(&v3, p, NULL, 0, -1, NULL);
+	split_image(&v3, &ri);
+	bm_wbuf_free(&v3);
+	drop_cwd_removed(&ri, p);
+	drop_section(&ri, BM_SEC_ATTRS);
+	if (drop_timers)
+		drop_section(&ri, BM_SEC_TIMERS);
+	bm_store_le32(ri.file_header + 8, 2);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, img, true);
+	free_raw_image(&ri);
+}
+
+/* Version 2, written before attributes and timers were carried, has no
+ * ATTRS or TIMERS section and no timerfds: still read, as a process without timers; and held to that. */
+static void test_version_2_is_still_read(void **state)
+{
+	(void)state;
+	struct bm_process full, q;
+	make_process(&full, true);
+	make_process(&q, true);
+	strip_timers(&q);
+	struct bm_wbuf img;
+	version_2_image(&q, true, &img);
+	assert_old_image_reads_as(&img, 2, &q);
+	bm_wbuf_free(&img);
+	/* The same as version 2 with its timerfds, or with its TIMERS section. */
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < full.nfds; i++) {
+		if (full.fds[i].kind > BM_FD_TIMERFD) {
+			free(full.fds[i].path);
+			free(full.fds[i].data);
+			continue;
+		}
+		full.fds[kept++] = full.fds[i];
+	}
+	full.nfds = kept;
+	version_2_image(&full, true, &img);
+	assert_rejected(img.data, img.len, "descriptor entry 7 (fd 14): kind 10 in an image of version 2");
+	bm_wbuf_free(&img);
+	version_2_image(&q, false, &img);
+	assert_rejected(img.data, img.len, "only PAGES, ZERO or END may follow the process sections");
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+	bm_process_free(&full);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_version_1_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_2_is_still_read, restore_stderr_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,147 @@
+/* An image split into its sections, to change one thing and rebuild it
+ * with valid CRCs (test_image_damage.c, test_image_crafted.c,
+ * test_image_versions.c). */
+#ifndef BINMIG_UNIT_RAW_IMAGE_H
+#define BINMIG_UNIT_RAW_IMAGE_H
+
+#include "unit_process.h"
+
+/* The image split into its sections, to rebuild with valid CRCs after a
+ * deliberate change. */
+struct raw_section {
+	uint32_t type, flags;
+	uint8_t *payload;
+	uint32_t len;
+};
+
+struct raw_image {
+	uint8_t file_header[20];
+	struct raw_section s[32];
+	int n;
+};
+
+static inline void split_image(const struct bm_wbuf *img, struct raw_image *ri)
+{
+	memset(ri, 0, sizeof *ri);
+	memcpy(ri->file_header, img->data, 20);
+	size_t off = 20;
+	while (off < img->len) {
+		assert_true(ri->n < 32);
+		struct raw_section *s = &ri->s[ri->n++];
+		s->type = bm_load_le32(img->data + off);
+		s->flags = bm_load_le32(img->data + off + 4);
+		s->len = bm_load_le32(img->data + off + 8);
+		s->payload = malloc(s->len + 64);
+		assert_non_null(s->payload);
+		memcpy(s->payload, img->data + off + 20, s->len);
+		off += 20 + s->len;
+	}
+	assert_true(off == img->len);
+}
+
+static inline void free_raw_image(struct raw_image *ri)
+{
+	for (int i = 0; i < ri->n; i++)
+		free(ri->s[i].payload);
+}
+
+/* Reassembles with fresh CRCs.  FIX_END rewrites END's section and byte
+ * totals so that only the deliberate change is wrong. */
+static inline void assemble(struct raw_image *ri, struct bm_wbuf *out, bool fix_end)
+{
+	bm_wbuf_init(out);
+	bm_put_bytes(out, ri->file_header, 20);
+	for (int i = 0; i < ri->n; i++) {
+		struct raw_section *s = &ri->s[i];
+		if (fix_end && s->type == BM_SEC_END && s->len == 32) {
+			bm_store_le64(s->payload, (uint64_t)i);
+			bm_store_le64(s->payload + 24, out->len);
+		}
+		uint8_t h[20];
+		bm_store_le32(h, s->type);
+		bm_store_le32(h + 4, s->flags);
+		bm_store_le32(h + 8, s->len);
+		bm_store_le32(h + 12, bm_crc32c(0, s->payload, s->len));
+		bm_store_le32(h + 16, bm_crc32c(0, h, 16));
+		bm_put_bytes(out, h, 20);
+		bm_put_bytes(out, s->payload, s->len);
+	}
+	assert_int_equal(bm_wbuf_status(out), 0);
+}
+
+static inline int find_section(struct raw_image *ri, uint32_t type, int nth)
+{
+	for (int i = 0; i < ri->n; i++)
+		if (ri->s[i].type == type && nth-- == 0)
+			return i;
+	fail_msg("no section of type %u", type);
+	return -1;
+}
+
+/* Takes the first section of TYPE out. */
+static inline void drop_section(struct raw_image *ri, uint32_t type)
+{
+	int i = find_section(ri, type, 0);
+	free(ri->s[i].payload);
+	memmove(&ri->s[i], &ri->s[i + 1], (size_t)(ri->n - i - 1) * sizeof ri->s[0]);
+	ri->n--;
+}
+
+/* A full-process image split up, the changes applied by the caller. */
+static inline void full_raw_image(struct raw_image *ri, struct bm_process *p)
+{
+	make_process(p, true);
+	struct run runs[] = {
+		compressible_run(0x600000, 2, 1),
+		random_run(0x602000, 1),
+		{ 0x603000, 1, true, NULL, 0 },
+	};
+	struct bm_wbuf img;
+	write_image(&img, p, runs, 3, 1, NULL);
+	split_image(&img, ri);
+	bm_wbuf_free(&img);
+	free_runs(runs, 3);
+}
+
+static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, const char *message)
+{
+	struct bm_wbuf img;
+	assemble(ri, &img, fix_end);
+	assert_rejected(img.data, img.len, message);
+	bm_wbuf_free(&img);
+}
+
+/* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
+struct fd_layout {
+	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link;
+};
+
+static inline size_t skip_string(const uint8_t *at)
+{
+	return 4 + bm_load_le32(at);
+}
+
+static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t index)
+{
+	struct fd_layout l = {0};
+	size_t at = 4;
+	for (uint32_t i = 0; i <= index; i++) {
+		assert_true(at < fds->len);
+		l.start = at;
+		l.kind = at + 4;
+		l.flags = at + 8;
+		l.shares = at + 20;
+		l.path = at + 36;
+		size_t after_path = l.path + skip_string(fds->payload + l.path);
+		l.object_flags = after_path + 32 + 8;
+		size_t data_len_at = l.object_flags + 4;
+		l.replaced = data_len_at + 4 + bm_load_le32(fds->payload + data_len_at);
+		l.replaced_by = l.replaced + 4;
+		l.was = l.replaced_by + 4;
+		l.was_link = l.was + 4;
+		at = l.was_link + skip_string(fds->payload + l.was_link);
+	}
+	return l;
+}
+
+#endif
