@@ -166,7 +166,7 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "negative descriptor number %d", f->fd);
 	if (index > 0 && f->fd <= fds[index - 1].fd)
 		return bm_why(why, n, "descriptor %d does not follow %d in ascending order", f->fd, fds[index - 1].fd);
-	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_KIND_MAX || (f->kind > BM_FD_BROKEN_SOCKET && f->kind < BM_FD_TIMERFD))
+	if (f->kind < BM_FD_REGULAR || f->kind > BM_FD_KIND_MAX)
 		return bm_why(why, n, "kind %u is not a known descriptor kind", f->kind);
 	if (!check_replacement(f, why, n))
 		return false;
