@@ -1,24 +1,36 @@
-/* A build made slower on purpose, for the test of the A/B regression
- * check only (tests/e2e/harness-ab.sh, docs/harness.md): compiled with
- * -DBM_TEST_SLOW_CHECKPOINT=PCT, the checkpoint phase is stretched to PCT
- * percent of the time it took, so the check has a slowdown of known size
- * to find.  Without the flag (every ordinary build) it is nothing. */
+/* A build made slower on purpose, for the tests of the A/B regression
+ * check only (tests/e2e/harness-ab.sh, make perf-ab-study, docs/harness.md):
+ * compiled with -DBM_TEST_SLOW_CHECKPOINT=PCT, the checkpoint phase is
+ * stretched to PCT percent of the time it took, a slowdown of known size
+ * whose estimate the study checks; with -DBM_TEST_SLOW_CHECKPOINT_MS=MS it
+ * takes MS milliseconds more, a slowdown far beyond the noise of a loaded
+ * machine, which the end-to-end test must find on a machine of any speed.
+ * Without either flag (every ordinary build) it is nothing. */
 #ifndef BM_TEST_SLOWDOWN_H
 #define BM_TEST_SLOWDOWN_H
 
 #include <stdint.h>
 
-#ifdef BM_TEST_SLOW_CHECKPOINT
+#if defined(BM_TEST_SLOW_CHECKPOINT) || defined(BM_TEST_SLOW_CHECKPOINT_MS)
 #include <time.h>
+
+#ifndef BM_TEST_SLOW_CHECKPOINT
+#define BM_TEST_SLOW_CHECKPOINT 100
+#endif
+#ifndef BM_TEST_SLOW_CHECKPOINT_MS
+#define BM_TEST_SLOW_CHECKPOINT_MS 0
+#endif
 
 #include "ptrace_ctl.h"
 
 /* Sleeps until the phase that began at START (bm_now_us) has taken
- * BM_TEST_SLOW_CHECKPOINT percent of what it had taken so far. */
+ * BM_TEST_SLOW_CHECKPOINT percent of what it had taken so far, plus
+ * BM_TEST_SLOW_CHECKPOINT_MS milliseconds. */
 static inline void bm_test_stretch_checkpoint(uint64_t start)
 {
 	uint64_t took = bm_now_us() - start;
-	uint64_t until = start + took * (uint64_t)(BM_TEST_SLOW_CHECKPOINT) / 100u;
+	uint64_t until = start + took * (uint64_t)(BM_TEST_SLOW_CHECKPOINT) / 100u +
+			 (uint64_t)(BM_TEST_SLOW_CHECKPOINT_MS) * 1000u;
 	for (uint64_t now = bm_now_us(); now < until; now = bm_now_us()) {
 		struct timespec ts = { .tv_sec = (time_t)((until - now) / 1000000u),
 				       .tv_nsec = (long)((until - now) % 1000000u) * 1000 };

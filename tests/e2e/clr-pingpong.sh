@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-timeout: 600
 # Live migration of C# programs on Mono back and forth between the emulated
 # hosts, each started in host A and migrated A -> B -> A ... 10 times in
 # the middle of its work:

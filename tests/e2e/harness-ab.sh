@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
+# test-timeout: 600
 # harness ab end to end, short (the 20-seed studies are make perf-aa-study
-# and perf-ab-study, docs/harness.md): HEAD against HEAD built with its
-# checkpoint stretched to 3x (-DBM_TEST_SLOW_CHECKPOINT=300,
+# and perf-ab-study, docs/harness.md): HEAD against HEAD built with a
+# checkpoint 1 s longer (-DBM_TEST_SLOW_CHECKPOINT_MS=1000,
 # migrator/test_slowdown.h), two native workloads, 2 blocks of 4
 # migrations each, on the emulated hosts:
 #  1. bad usage and an unknown revision give exit 2 and build nothing;
@@ -9,8 +10,11 @@
 #     REGRESSION with a ratio above 2; the CSV has both builds in ABBA/BAAB
 #     blocks, meta.txt names both commits and the slow build's flags;
 #  3. no worktree, host or workload is left.
-# The size of the estimate against 3 is logged, not asserted (a 95%
-# interval misses 1 time in 20; make perf-ab-study counts that).
+# The checkpoints take tens of milliseconds here; a second more is a
+# slowdown no load on a machine of any speed hides (a proportional one,
+# 3x, was once missed on a machine busy with other builds: the interval
+# of 4 pairs reached below 1).  How well the estimate matches a known
+# factor is make perf-ab-study's question, not this test's.
 # Skips unless root, or if emulated hosts exist already.
 source "$(dirname "$0")/lib.sh"
 e2e_init
@@ -56,18 +60,18 @@ migrations = 8
 interval-ms = 50
 EOF
 rc=0
-timeout -k 10 240 "$AB" --base HEAD --new HEAD --new-make "EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT=300" \
+timeout -k 10 480 "$AB" --base HEAD --new HEAD --new-make "EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" \
 	--plan "$T/plan" --seed 3 --out "$T/ab" -- --ref-cache "$T/references.tsv" \
 	</dev/null >"$T/ab.stdout" 2>"$T/ab.stderr" || rc=$?
 e2e_log "harness ab -> exit $rc"
-((rc == 1)) || { e2e_show "$T/ab.stderr"; e2e_show "$T/ab.stdout"; e2e_fail "a 3x slower checkpoint: exit $rc, expected 1"; }
+((rc == 1)) || { e2e_show "$T/ab.stderr"; e2e_show "$T/ab.stdout"; e2e_fail "a checkpoint 1 s slower: exit $rc, expected 1"; }
 row=$(grep -m1 '^| checkpoint |' "$T/ab.stdout") || { e2e_show "$T/ab.stdout"; e2e_fail "no checkpoint row"; }
 # | checkpoint | blocks | ratio | [lo, hi] | verdict |
 IFS='|' read -r _ _ blocks ratio ci verdict _ <<<"$row"
 [[ ${blocks// /} == 4 ]] || e2e_fail "checkpoint: ${blocks// /} blocks, expected 4: $row"
 [[ $verdict == *REGRESSION* ]] || e2e_fail "checkpoint not flagged: $row"
-awk -v r="$ratio" 'BEGIN { exit !(r > 2) }' || e2e_fail "checkpoint ratio $ratio, expected about 3: $row"
-e2e_log "checkpoint new/base $ratio, 95% interval $ci (the slowdown: 3)"
+awk -v r="$ratio" 'BEGIN { exit !(r > 2) }' || e2e_fail "checkpoint ratio $ratio, expected well above 2: $row"
+e2e_log "checkpoint new/base $ratio, 95% interval $ci (the slowdown: 1 s more)"
 grep -q '^verdict: REGRESSION$' "$T/ab.stdout" || e2e_fail "no REGRESSION verdict line"
 # stdout: harness run's summary line, then the comparison, as kept in ab.md.
 [[ $(head -n 1 "$T/ab.stdout") == "harness run ab: 16 migrations recorded (16 ok)"* ]] ||
@@ -82,9 +86,9 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	"$csv" >"$T/blocks" || { cat "$T/blocks" "$csv" >&2; e2e_fail "the builds are not in ABBA/BAAB blocks"; }
 head_commit=$(git -C "$BINMIG_ROOT" rev-parse HEAD)
 grep -qx "ab_base=$head_commit" "$T/ab/meta.txt" || e2e_fail "meta.txt: $(grep '^ab_base=' "$T/ab/meta.txt")"
-grep -qx "ab_new=$head_commit EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT=300" "$T/ab/meta.txt" ||
+grep -qx "ab_new=$head_commit EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" "$T/ab/meta.txt" ||
 	e2e_fail "meta.txt: $(grep '^ab_new=' "$T/ab/meta.txt")"
-grep -q '^binmig_new_cflags=.*-DBM_TEST_SLOW_CHECKPOINT=300' "$T/ab/meta.txt" || e2e_fail "meta.txt lacks the new build's flags"
+grep -q '^binmig_new_cflags=.*-DBM_TEST_SLOW_CHECKPOINT_MS=1000' "$T/ab/meta.txt" || e2e_fail "meta.txt lacks the new build's flags"
 grep -q 'harness ab: building new' "$T/ab.stderr" || e2e_fail "no progress on stderr"
 e2e_log "ok: the slowdown is flagged, the blocks interleave, meta.txt says what was compared"
 
