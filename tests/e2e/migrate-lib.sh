@@ -42,15 +42,20 @@ MIG_STOP='' MIG_WORKLOAD=()
 # elsewhere.
 MIG_WORKLOAD_PID=5000
 
-# mig_init [PROGRAM | --HOSTS_UP_OPTION]...: checks that the test programs
-# named are built (lib.sh's e2e_init), brings the hosts up with `binmig
-# serve` in each (the test's own key; the options go to harness/hosts up)
-# and arranges for them to come down on every path.  Skips if hosts exist
-# already (another test or person is using them).
+# mig_init [PROGRAM | --HOSTS_UP_OPTION[=VALUE]]...: checks that the test
+# programs named are built (lib.sh's e2e_init), brings the hosts up with
+# `binmig serve` in each (the test's own key; the options go to
+# harness/hosts up, --NAME=VALUE as --NAME VALUE) and arranges for them to
+# come down on every path.  Skips if hosts exist already (another test or
+# person is using them).
 mig_init() {
 	local arg progs=() hosts_opts=()
 	for arg in "$@"; do
-		if [[ $arg == --* ]]; then hosts_opts+=("$arg"); else progs+=("$arg"); fi
+		case $arg in
+		--*=*) hosts_opts+=("${arg%%=*}" "${arg#*=}") ;;
+		--*) hosts_opts+=("$arg") ;;
+		*) progs+=("$arg") ;;
+		esac
 	done
 	e2e_init "${progs[@]}"
 	mig_new_workload "$E2E_TMP/workload.stop"
