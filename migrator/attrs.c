@@ -78,11 +78,15 @@ int bm_attrs_parse_status(const char *text, struct bm_status_caps *out)
 		out->seccomp = (uint32_t)strtoul(v, NULL, 10);
 	if (status_field(text, "VmLck", &v))
 		out->vm_lck_kb = strtoull(v, NULL, 10);
-	if (status_field(text, "Uid", &v)) {
-		unsigned long real, eff;
-		if (sscanf(v, "%lu %lu", &real, &eff) == 2)
-			out->euid = (uint32_t)eff;
-	}
+	if (status_field(text, "Uid", &v))
+		sscanf(v, "%u %u %u %u", &out->ids[0], &out->ids[1], &out->ids[2], &out->ids[3]);
+	if (status_field(text, "Gid", &v))
+		sscanf(v, "%u %u %u %u", &out->ids[4], &out->ids[5], &out->ids[6], &out->ids[7]);
+	out->euid = out->ids[1];
+	out->groups = 0xcbf29ce484222325ULL;
+	if (status_field(text, "Groups", &v))
+		for (; *v && *v != '\n'; v++)
+			out->groups = (out->groups ^ (uint8_t)*v) * 0x100000001b3ULL;
 	return 0;
 }
 
@@ -316,6 +320,11 @@ static int same_as_leader(pid_t pid, struct bm_tracee *tr, const struct bm_attrs
 		rc = inject_ret(tr, "PR_GET_KEEPCAPS", SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, &keep);
 	if (rc < 0)
 		return rc;
+	if (memcmp(st.ids, lead->ids, sizeof st.ids) != 0 || st.groups != lead->groups)
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"thread %d has user or group ids of its own (set by a raw system call), unlike the "
+				"process's leader%s",
+				tr->tid, refusal);
 	if (st.prm != lead->prm || st.eff != lead->eff || st.bnd != lead->bnd || st.inh != lead->inh ||
 	    st.amb != lead->amb || st.no_new_privs != lead->no_new_privs || st.seccomp != lead->seccomp ||
 	    (uint32_t)secure != a->securebits || (keep != 0) != (a->keepcaps != 0))

@@ -25,6 +25,8 @@ struct bm_status_caps {
 	uint32_t no_new_privs;
 	uint32_t seccomp;
 	uint32_t euid;
+	uint32_t ids[8];               /* "Uid:" real, effective, saved, fs; then "Gid:" the same */
+	uint64_t groups;               /* FNV-1a of the "Groups:" line: the supplementary groups */
 	uint64_t vm_lck_kb;            /* "VmLck:", locked memory */
 	bool has_caps;                 /* every Cap* line was found */
 };

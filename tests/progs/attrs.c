@@ -222,8 +222,25 @@ static int creds(void)
 	return tp_finish();
 }
 
+/* threadcreds: a thread that takes another effective uid by the raw
+ * system call (glibc's setresuid would change every thread), says so on
+ * the pipe, and waits for the process to end. */
+static int own_uid_ready[2];
+
+static void *own_uid_thread(void *arg)
+{
+	(void)arg;
+	char ok = syscall(SYS_setresuid, -1, 65534, -1) == 0 ? 'y' : 'n';
+	if (write(own_uid_ready[1], &ok, 1) != 1)
+		_exit(3);
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static int refused(const char *mode)
 {
+	SETUP(pipe(own_uid_ready) == 0, "pipe");
 	if (strcmp(mode, "seccomp") == 0) {
 		struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
 		struct sock_fprog prog = {1, allow};
@@ -237,12 +254,17 @@ static int refused(const char *mode)
 	} else if (strcmp(mode, "numa") == 0) {
 		unsigned long node0 = 1;
 		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
+	} else if (strcmp(mode, "threadcreds") == 0) {
+		pthread_t t;
+		SETUP(pthread_create(&t, NULL, own_uid_thread, NULL) == 0, "pthread_create");
+		char c;
+		SETUP(read(own_uid_ready[0], &c, 1) == 1 && c == 'y', "the thread's setresuid");
 	} else if (strcmp(mode, "mbind") == 0) {
 		unsigned long node0 = 1;
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
-		say("FAIL: usage: attrs carried|creds|lockall|seccomp|pdeathsig|caps|numa|mbind");
+		say("FAIL: usage: attrs carried|creds|lockall|seccomp|pdeathsig|caps|numa|mbind|threadcreds");
 		return 2;
 	}
 	say("ready");
