@@ -219,9 +219,11 @@ static void usage_check(FILE *out)
 		"there, or this machine's profile edited by hand).  Prints the analysis: code scanned,\n"
 		"undecodable bytes, every extension used with its count and an example address and\n"
 		"symbol.  Exit status 0 when it can run there; 4 when the code uses an extension the\n"
-		"profile lacks (named with its count and an example) or the xstate layouts differ\n"
-		"(binmig does not translate saved register state between layouts).  The process is\n"
-		"not stopped.\n"
+		"profile lacks (named with its count and an example), or when the profile has no\n"
+		"xstate layout or one whose components have other sizes.  Another layout is fine:\n"
+		"migrate translates each thread's saved state for it after the freeze, and refuses\n"
+		"then (exit 4, the process resumes) a thread that uses a component the profile\n"
+		"lacks.  The process is not stopped.\n"
 		"\n" ISA_ANALYSIS_HELP "\n"
 		"  -d, --dest-cpu PROFILE    the destination's CPU profile (required)\n\n" EXIT_CODES_HELP);
 }

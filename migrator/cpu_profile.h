@@ -45,10 +45,11 @@ bool bm_cpu_profile_has(const struct bm_cpu_profile *p, const char *flag);
 /* The extensions of isa_classify.h the profile has (BM_EXT_BIT set). */
 uint64_t bm_cpu_profile_exts(const struct bm_cpu_profile *p);
 
-/* Whether a thread's saved xstate from `src` can be restored on `dst`:
- * 1 with the reason in why when not (a component of src's mask missing
- * at dst, or at another offset, or another area size: binmig does not
- * translate between layouts), 0 when it can. */
+/* Whether a thread's saved xstate from `src` can be restored on `dst`
+ * once translated to its layout (xstate.h): 1 with the reason in why when
+ * not (no layout there, or a component of another size), 0 when it can.
+ * Components that dst lacks are judged per thread after the freeze: only
+ * one in use refuses. */
 int bm_xstate_incompatible(const struct bm_cpu_profile *src, const struct bm_cpu_profile *dst, char *why,
 			   size_t why_len);
 

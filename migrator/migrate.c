@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "isa_cmd.h"
 #include "log.h"
+#include "xstate.h"
 
 int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
 {
@@ -144,16 +145,16 @@ static bool peer_reason(struct bm_conn *c, struct bm_result *res)
 	return false;
 }
 
-/* The destination's CPU profile (PROFILE, the reply to START), and the
- * process's code judged against it: refused (exit 4) before anything is
- * frozen when the code uses an extension the destination lacks or the
- * saved register state would not fit its xstate layout. */
-static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts *o)
+/* The destination's CPU profile (PROFILE, the reply to START) into DEST,
+ * and the process's code judged against it: refused (exit 4) before
+ * anything is frozen when the code uses an extension the destination
+ * lacks or the saved register state could not be translated to its xstate
+ * layout. */
+static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts *o, struct bm_cpu_profile *dest)
 {
 	char *text = malloc(BM_PROFILE_MAX_TEXT);
-	struct bm_cpu_profile *dest = malloc(sizeof *dest);
 	size_t len;
-	int rc = text && dest ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = text ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0)
 		rc = bm_frame_expect(c, BM_MSG_PROFILE, text, BM_PROFILE_MAX_TEXT, &len, BM_IO_TIMEOUT_MS);
 	char why[160];
@@ -168,9 +169,15 @@ static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts 
 				 report.files, report.files_cached, report.scan_us / 1000.0);
 	}
 	free(text);
-	free(dest);
 	return rc;
 }
+
+/* The two CPU profiles, this machine's and the destination's, read before
+ * the freeze: after it, each thread's saved state is rewritten for the
+ * destination's xstate layout where it differs (xstate.h). */
+struct profiles {
+	struct bm_cpu_profile here, dest;
+};
 
 /* Connects, authenticates and sends START: *conn is ready for the image. */
 static int open_conn(const struct bm_migrate_opts *o, struct bm_conn *conn)
@@ -204,9 +211,13 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	int rc = open_conn(o, &conn);
 	if (rc < 0)
 		return rc;
-	if ((rc = check_cpu(&conn, pid, o)) < 0) {
+	struct profiles *prof = malloc(sizeof *prof);
+	if (!prof)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc < 0 || (rc = check_cpu(&conn, pid, o, &prof->dest)) < 0 || (rc = bm_cpu_profile_local(&prof->here)) < 0) {
 		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		close_conn(&conn);
+		free(prof);
 		return rc;
 	}
 
@@ -214,6 +225,18 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	struct bm_frozen f;
 	if ((rc = bm_freeze(pid, &f, &o->fd_policy, st)) < 0) {
 		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		close_conn(&conn);
+		free(prof);
+		return rc;
+	}
+	bm_set_log_prefix("binmig: migrate: cpu check");
+	rc = bm_xstate_translate_threads(&f.proc, &prof->here, &prof->dest);
+	free(prof);
+	if (rc < 0) {
+		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		bm_set_log_prefix("binmig: migrate");
+		if (bm_release(&f, false) == 0)
+			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
 		close_conn(&conn);
 		return rc;
 	}

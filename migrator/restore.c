@@ -37,6 +37,7 @@
 #include "timers.h"
 #include "unlinked.h"
 #include "vdso.h"
+#include "xstate.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define PID_FREE_TIMEOUT_MS 5000
@@ -892,7 +893,8 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	struct restore_ctx c = {.st = st};
 	uint64_t t0 = bm_now_us();
 	int rc = bm_image_read_process(r, &c.proc);
-	if (rc == 0 && (rc = bm_check_fds(&c.proc)) == 0 && (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
+	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
+	    (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
 		rc = rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
 		/* Every thread of it is binmig's tracee (the leader also its child)

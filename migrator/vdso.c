@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 
 #include "log.h"
+#include "wire.h"
 #include "procfs.h"
 
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
@@ -51,14 +52,8 @@ static uint32_t special_kind(const char *path)
 					       : 0;
 }
 
-static int fail_why(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+/* The reason into why, and -EINVAL. */
+#define fail_why(why, n, ...) (bm_why(why, n, __VA_ARGS__), -EINVAL)
 
 /* --- the vDSO as an ELF image ------------------------------------------ */
 
@@ -179,7 +174,7 @@ int bm_vdso_patch(uint8_t *old, size_t old_len, uint64_t old_base, const uint8_t
 	 * never in the tables, but the tables are checked whole first. */
 	uint64_t *targets = calloc(o.nsyms ? o.nsyms : 1, sizeof *targets);
 	if (!targets)
-		return fail_why(why, why_len, "out of memory"), -ENOMEM;
+		return bm_why(why, why_len, "out of memory"), -ENOMEM;
 	for (size_t i = 0; i < o.nsyms && rc == 0; i++) {
 		const char *name;
 		uint64_t off, size, noff;
