@@ -54,6 +54,7 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_UNLINKED_FIFO: return "unl-fifo";
 	case BM_FD_UNLINKED_DIR: return "unl-dir";
 	case BM_FD_INOTIFY: return "inotify";
+	case BM_FD_UNIX_SOCKET: return "unix";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
