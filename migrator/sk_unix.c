@@ -120,7 +120,9 @@ uint64_t bm_unix_icon(const struct bm_unix_sock *s, uint32_t i)
 	return bm_load_le64(s->icons + 8 * (size_t)i);
 }
 
-bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, char *why, size_t n)
+/* FULL: the messages walked and checked too; else only what comes before
+ * them (for a description already checked). */
+static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, char *why, size_t n, bool full)
 {
 	memset(s, 0, sizeof *s);
 	struct bm_rcur c;
@@ -157,7 +159,7 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
 		return bm_why(why, n, "%s", c.why);
 	size_t start = c.pos;
 	s->msgs = data + start;
-	for (uint32_t i = 0; i < s->nmsgs; i++) {
+	for (uint32_t i = 0; full && i < s->nmsgs; i++) {
 		uint32_t mlen = bm_get_u32(&c);
 		bm_get_span(&c, mlen);
 		uint32_t alen = bm_get_u32(&c);
@@ -169,7 +171,7 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
 			return bm_why(why, n, "message %u is cut short", i);
 	}
 	s->msgs_len = (uint32_t)(c.pos - start);
-	if (bm_rcur_left(&c))
+	if (full && bm_rcur_left(&c))
 		return bm_why(why, n, "%zu bytes after its description", bm_rcur_left(&c));
 	if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
 		return bm_why(why, n, "type %u is not stream, datagram or seqpacket", s->type);
@@ -200,7 +202,7 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
 		    (s->opt[i].a < INT_MIN || s->opt[i].a > INT_MAX || s->opt[i].b))
 			return bm_why(why, n, "%s %lld", bm_unix_opts[i].text, (long long)s->opt[i].a);
 	uint32_t at = 0;
-	for (uint32_t i = 0; i < s->nmsgs; i++) {
+	for (uint32_t i = 0; full && i < s->nmsgs; i++) {
 		struct bm_unix_msg m;
 		bm_unix_next_msg(s, &at, &m);
 		if (m.addr_len && s->type != SOCK_DGRAM)
@@ -211,6 +213,17 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
 			return bm_why(why, n, "message %u: an empty piece of a stream", i);
 	}
 	return true;
+}
+
+bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, char *why, size_t n)
+{
+	return parse(data, len, s, why, n, true);
+}
+
+bool bm_unix_head(const struct bm_fd *d, struct bm_unix_sock *s)
+{
+	char why[8];
+	return d->kind == BM_FD_UNIX_SOCKET && d->shares_with < 0 && parse(d->data, d->data_len, s, why, sizeof why, false);
 }
 
 /* ---- the rules between sockets ------------------------------------------ */
@@ -233,9 +246,7 @@ static int find_listener(const struct bm_fd *fds, uint32_t nfds, const struct bm
 {
 	for (uint32_t i = 0; i < nfds; i++) {
 		struct bm_unix_sock l;
-		char why[8];
-		if (fds[i].kind != BM_FD_UNIX_SOCKET || fds[i].shares_with >= 0 ||
-		    !bm_unix_parse(fds[i].data, fds[i].data_len, &l, why, sizeof why))
+		if (!bm_unix_head(&fds[i], &l))
 			continue;
 		if ((l.flags & BM_UNIX_LISTENING) && l.type == s->type && same_name(&l, s))
 			return (int)i;
@@ -248,9 +259,7 @@ static int find_owner(const struct bm_fd *fds, uint32_t nfds, const uint8_t *add
 {
 	for (uint32_t i = 0; i < nfds && len; i++) {
 		struct bm_unix_sock o;
-		char why[8];
-		if (fds[i].kind == BM_FD_UNIX_SOCKET && fds[i].shares_with < 0 &&
-		    bm_unix_parse(fds[i].data, fds[i].data_len, &o, why, sizeof why) && o.type == SOCK_DGRAM &&
+		if (bm_unix_head(&fds[i], &o) && o.type == SOCK_DGRAM &&
 		    o.name_len == len && memcmp(o.name, addr, len) == 0)
 			return (int)i;
 	}
@@ -262,8 +271,7 @@ bool bm_unix_sender(const struct bm_fd *fds, uint32_t nfds, uint32_t ri, const s
 {
 	int peer = r->peer ? bm_unix_find(fds, nfds, r->peer) : -1;
 	struct bm_unix_sock ps;
-	char why[8];
-	bool peer_back = peer >= 0 && bm_unix_parse(fds[peer].data, fds[peer].data_len, &ps, why, sizeof why) &&
+	bool peer_back = peer >= 0 && bm_unix_head(&fds[peer], &ps) &&
 			 ps.peer == fds[ri].object_id;
 	if (r->type != SOCK_DGRAM) {
 		*from = peer;
@@ -285,9 +293,11 @@ bool bm_unix_sender(const struct bm_fd *fds, uint32_t nfds, uint32_t ri, const s
 	return m->addr_len == 0 || *from >= 0;
 }
 
-bool bm_unix_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
+/* HITS[i]: how many accept queues name fds[i] (zeroed by the caller). */
+static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, char *why, size_t n)
 {
 	char detail[160];
+	uint32_t nsockets = 0, nmsgs = 0;
 	for (uint32_t i = 0; i < nfds; i++) {
 		const struct bm_fd *d = &fds[i];
 		if (d->kind != BM_FD_UNIX_SOCKET)
@@ -302,12 +312,15 @@ bool bm_unix_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
 		struct bm_unix_sock s;
 		if (!bm_unix_parse(d->data, d->data_len, &s, detail, sizeof detail))
 			return bm_why(why, n, "unix socket fd %d: %s", d->fd, detail);
+		if (++nsockets > BM_UNIX_MAX_SOCKETS || (nmsgs += s.nmsgs) > BM_UNIX_MAX_QUEUED)
+			return bm_why(why, n, "more than %u unix sockets or %u queued messages", BM_UNIX_MAX_SOCKETS,
+				      BM_UNIX_MAX_QUEUED);
 		if (bm_unix_find(fds, nfds, d->object_id) != (int)i)
 			return bm_why(why, n, "unix socket fd %d: inode %llu twice", d->fd, (unsigned long long)d->object_id);
 		int peer = s.peer ? bm_unix_find(fds, nfds, s.peer) : -1;
 		struct bm_unix_sock ps;
 		if (s.peer && (peer < 0 || peer == (int)i ||
-			       !bm_unix_parse(fds[peer].data, fds[peer].data_len, &ps, detail, sizeof detail) ||
+			       !bm_unix_head(&fds[peer], &ps) ||
 			       ps.type != s.type))
 			return bm_why(why, n, "unix socket fd %d: its peer %llu is not a socket of its type in the list",
 				      d->fd, (unsigned long long)s.peer);
@@ -324,28 +337,14 @@ bool bm_unix_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
 			for (uint32_t k = 0; k < s.nicons; k++) {
 				int c = bm_unix_find(fds, nfds, bm_unix_icon(&s, k));
 				struct bm_unix_sock cs;
-				if (c < 0 || !bm_unix_parse(fds[c].data, fds[c].data_len, &cs, detail, sizeof detail) ||
+				if (c < 0 || !bm_unix_head(&fds[c], &cs) ||
 				    !(cs.flags & BM_UNIX_QUEUED) || cs.type != s.type)
 					return bm_why(why, n, "unix socket fd %d: client %u of its accept queue is not a "
 						      "waiting socket in the list", d->fd, k);
-				for (uint32_t j = 0; j < k; j++)
-					if (bm_unix_icon(&s, j) == bm_unix_icon(&s, k))
-						return bm_why(why, n, "unix socket fd %d: a client twice in its accept queue",
-							      d->fd);
+				if (hits[c]++)
+					return bm_why(why, n, "unix socket fd %d: client %u of its accept queue waits in "
+						      "another queue too", d->fd, k);
 			}
-		if (s.flags & BM_UNIX_QUEUED) {
-			uint32_t queued = 0;
-			for (uint32_t j = 0; j < nfds; j++) {
-				struct bm_unix_sock l;
-				if (fds[j].kind != BM_FD_UNIX_SOCKET || fds[j].shares_with >= 0 ||
-				    !bm_unix_parse(fds[j].data, fds[j].data_len, &l, detail, sizeof detail))
-					continue;
-				for (uint32_t k = 0; k < l.nicons; k++)
-					queued += bm_unix_icon(&l, k) == d->object_id;
-			}
-			if (queued != 1)
-				return bm_why(why, n, "unix socket fd %d: waits in %u accept queues", d->fd, queued);
-		}
 		uint32_t at = 0;
 		for (uint32_t k = 0; k < s.nmsgs; k++) {
 			struct bm_unix_msg m;
@@ -357,7 +356,22 @@ bool bm_unix_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
 					      "from again", d->fd, k);
 		}
 	}
+	for (uint32_t i = 0; i < nfds; i++) {
+		struct bm_unix_sock s;
+		if (bm_unix_head(&fds[i], &s) && (s.flags & BM_UNIX_QUEUED) && hits[i] != 1)
+			return bm_why(why, n, "unix socket fd %d: waits in %u accept queues", fds[i].fd, hits[i]);
+	}
 	return true;
+}
+
+bool bm_unix_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
+{
+	uint32_t *hits = calloc(nfds ? nfds : 1, sizeof *hits);
+	if (!hits)
+		return bm_why(why, n, "out of memory");
+	bool ok = check_all(fds, nfds, hits, why, n);
+	free(hits);
+	return ok;
 }
 
 /* ---- dump: what sock_diag says ------------------------------------------ */

@@ -38,7 +38,9 @@ struct bm_fd_policy;
 #define BM_UNIX_FLAGS 0x7u
 
 #define BM_UNIX_NAME_MAX 108u  /* sizeof sun_path */
-#define BM_UNIX_MSG_MAX (1u << 20)
+#define BM_UNIX_MSG_MAX (1u << 20)     /* bytes of one socket's description */
+#define BM_UNIX_MAX_SOCKETS 1024u      /* unix sockets of one process */
+#define BM_UNIX_MAX_QUEUED 16384u      /* messages queued in them all */
 
 /* The options carried, by index (bm_unix_opt.id). */
 enum bm_unix_optid {
@@ -104,6 +106,10 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 /* Decodes D's data (bounds checked; it comes from the network).  false
  * with the reason in why. */
 bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, char *why, size_t n);
+/* The description of D (a BM_FD_UNIX_SOCKET not sharing a lower
+ * descriptor) up to its messages, which are not walked: for an image
+ * already checked.  false if D is none or its head is malformed. */
+bool bm_unix_head(const struct bm_fd *d, struct bm_unix_sock *s);
 /* Message I walking: *at starts at 0. */
 void bm_unix_next_msg(const struct bm_unix_sock *s, uint32_t *at, struct bm_unix_msg *m);
 uint64_t bm_unix_icon(const struct bm_unix_sock *s, uint32_t i);

@@ -90,11 +90,6 @@ static socklen_t addr_of(const uint8_t *name, uint32_t len, struct sockaddr_un *
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + nul);
 }
 
-static bool decode(const struct bm_fd *d, struct bm_unix_sock *s)
-{
-	char why[8];
-	return d->kind == BM_FD_UNIX_SOCKET && d->shares_with < 0 && bm_unix_parse(d->data, d->data_len, s, why, sizeof why);
-}
 
 /* Puts the new descriptor FD at d's number (first above spare_fd, so
  * that it cannot land on a number another new one holds). */
@@ -178,10 +173,10 @@ static int create(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s, ps;
-		if (!decode(d, &s) || (s.flags & BM_UNIX_ACCEPTED))
+		if (!bm_unix_head(d, &s) || (s.flags & BM_UNIX_ACCEPTED))
 			continue;
 		int peer = s.peer ? bm_unix_find(p->fds, p->nfds, s.peer) : -1;
-		bool pair = peer >= 0 && decode(&p->fds[peer], &ps) && ps.peer == d->object_id &&
+		bool pair = peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && ps.peer == d->object_id &&
 			    !(ps.flags & BM_UNIX_ACCEPTED);
 		if (pair && peer < (int)i)
 			continue; /* made with its peer */
@@ -204,7 +199,7 @@ static int bind_all(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s;
-		if (!decode(d, &s) || !owns_name(&s))
+		if (!bm_unix_head(d, &s) || !owns_name(&s))
 			continue;
 		if (bind_name(c, d, &s) < 0)
 			return -1;
@@ -222,13 +217,13 @@ static int connect_all(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *l = &p->fds[i];
 		struct bm_unix_sock ls, s;
-		if (!decode(l, &ls) || !(ls.flags & BM_UNIX_LISTENING))
+		if (!bm_unix_head(l, &ls) || !(ls.flags & BM_UNIX_LISTENING))
 			continue;
 		struct sockaddr_un a;
 		socklen_t len = addr_of(ls.name, ls.name_len, &a);
 		for (uint32_t j = 0; j < p->nfds; j++) {
 			const struct bm_fd *d = &p->fds[j];
-			if (!decode(d, &s) || !(s.flags & BM_UNIX_ACCEPTED) || s.type != ls.type || s.name_len != ls.name_len ||
+			if (!bm_unix_head(d, &s) || !(s.flags & BM_UNIX_ACCEPTED) || s.type != ls.type || s.name_len != ls.name_len ||
 			    memcmp(s.name, ls.name, s.name_len) != 0)
 				continue;
 			const struct bm_fd *client = &p->fds[bm_unix_find(p->fds, p->nfds, s.peer)];
@@ -284,7 +279,7 @@ static int fill_all(struct ctx *c)
 	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s;
-		if (!decode(d, &s) || !s.nmsgs)
+		if (!bm_unix_head(d, &s) || !s.nmsgs)
 			continue;
 		struct sockaddr_un a;
 		socklen_t len = addr_of(s.name, s.name_len, &a);
@@ -320,10 +315,10 @@ static int finish(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s, ps;
-		if (!decode(d, &s))
+		if (!bm_unix_head(d, &s))
 			continue;
 		int peer = s.peer ? bm_unix_find(p->fds, p->nfds, s.peer) : -1;
-		if (s.type == SOCK_DGRAM && peer >= 0 && decode(&p->fds[peer], &ps) && ps.peer != d->object_id) {
+		if (s.type == SOCK_DGRAM && peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && ps.peer != d->object_id) {
 			struct sockaddr_un a;
 			socklen_t len = addr_of(ps.name, ps.name_len, &a);
 			if (connect(d->fd, (struct sockaddr *)&a, len) < 0)
@@ -333,7 +328,7 @@ static int finish(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s;
-		if (!decode(d, &s))
+		if (!bm_unix_head(d, &s))
 			continue;
 		static const int how[4] = {-1, SHUT_RD, SHUT_WR, SHUT_RDWR};
 		if (s.shutdown && shutdown(d->fd, how[s.shutdown & 3]) < 0)

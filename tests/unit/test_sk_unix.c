@@ -309,6 +309,17 @@ static void test_image_rules(void **state)
 	fds[0] = sock_fd(3, 30, &rcv, NULL, &anon);
 	assert_false(bm_unix_check(fds, 1, why, sizeof why));
 	free_fds(fds, 1);
+	/* More sockets than one process may have. */
+	uint32_t many = BM_UNIX_MAX_SOCKETS + 1;
+	struct bm_fd *lots = calloc(many, sizeof *lots);
+	a = (struct bm_unix_sock){.type = SOCK_DGRAM};
+	for (uint32_t i = 0; i < many; i++)
+		lots[i] = sock_fd((int)i, 1000 + i, &a, NULL, NULL);
+	assert_true(bm_unix_check(lots, many - 1, why, sizeof why));
+	assert_false(bm_unix_check(lots, many, why, sizeof why));
+	assert_non_null(strstr(why, "more than 1024 unix sockets"));
+	free_fds(lots, many);
+	free(lots);
 	/* A shared descriptor carries no data of its own. */
 	a = (struct bm_unix_sock){.type = SOCK_DGRAM};
 	fds[0] = sock_fd(3, 40, &a, NULL, NULL);
