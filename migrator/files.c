@@ -340,9 +340,9 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 {
 	int rc = bm_fd_policy_check_present(policy, procs, nprocs);
 	if (rc == 0)
-		rc = check_pipes(procs, nprocs, policy, read_data);
-	if (rc == 0)
 		rc = bm_unix_collect(procs, nprocs, policy, read_data);
+	if (rc == 0)
+		rc = check_pipes(procs, nprocs, policy, read_data);
 	if (rc == 0 && read_data)
 		rc = read_fifo_data(procs, nprocs);
 	return rc;
