@@ -72,6 +72,9 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 	bm_put_u32(b, s->file_mode);
 	bm_put_u32(b, s->file_uid);
 	bm_put_u32(b, s->file_gid);
+	bm_put_i32(b, s->cred_pid);
+	bm_put_u32(b, s->cred_uid);
+	bm_put_u32(b, s->cred_gid);
 	uint32_t nopts = 0;
 	for (int i = 0; i < BM_UNIX_NOPTS; i++)
 		nopts += s->has_opt[i];
@@ -143,6 +146,9 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 	s->file_mode = bm_get_u32(&c);
 	s->file_uid = bm_get_u32(&c);
 	s->file_gid = bm_get_u32(&c);
+	s->cred_pid = bm_get_i32(&c);
+	s->cred_uid = bm_get_u32(&c);
+	s->cred_gid = bm_get_u32(&c);
 	uint32_t nopts = bm_get_count(&c, BM_UNIX_NOPTS, OPT_SIZE, "option count");
 	for (uint32_t i = 0; i < nopts && !bm_rcur_failed(&c); i++) {
 		uint32_t id = bm_get_u32(&c);
@@ -179,6 +185,8 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 		return bm_why(why, n, "flags %#x", s->flags);
 	if (s->shutdown > 3)
 		return bm_why(why, n, "shutdown state %u", s->shutdown);
+	if (s->cred_pid < 0)
+		return bm_why(why, n, "peer credentials of pid %d", s->cred_pid);
 	bool listening = s->flags & BM_UNIX_LISTENING;
 	if (s->type == SOCK_DGRAM && s->flags)
 		return bm_why(why, n, "a datagram socket that listens, was accepted or waits to be");
@@ -752,6 +760,20 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 		in->outq = (uint64_t)outq;
 	if ((rc = read_opts(pid, d, in->copy, u)) < 0)
 		return rc;
+	/* SO_PEERCRED: who made the connection (or listened), which the
+	 * restore gives again with the process's PID and those ids. */
+	struct ucred pc = {0, 0, 0};
+	if (g->type != SOCK_DGRAM || g->peer) {
+		socklen_t len = sizeof pc;
+		if (getsockopt(in->copy, SOL_SOCKET, SO_PEERCRED, &pc, &len) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read SO_PEERCRED of socket fd %d", d->fd);
+		if (pc.pid != 0 && pc.pid != pid)
+			return refuse(pid, d, " whose peer credentials (SO_PEERCRED) name process %d, which binmig cannot "
+				      "give again", pc.pid);
+	}
+	u->cred_pid = pc.pid;
+	u->cred_uid = pc.pid ? pc.uid : 0;
+	u->cred_gid = pc.pid ? pc.gid : 0;
 	if (g->peer) {
 		size_t pk;
 		int pi = locate(procs, nprocs, g->peer, &pk);

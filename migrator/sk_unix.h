@@ -89,6 +89,8 @@ struct bm_unix_sock {
 	const uint8_t *name;
 	uint64_t vfs_dev, vfs_ino; /* a path name: the socket file at dump (st_dev, st_ino) */
 	uint32_t file_mode, file_uid, file_gid;
+	int32_t cred_pid;       /* SO_PEERCRED: 0 none, else the process's own PID */
+	uint32_t cred_uid, cred_gid; /* its effective ids then */
 	bool has_opt[BM_UNIX_NOPTS];
 	struct bm_unix_opt opt[BM_UNIX_NOPTS];
 	uint32_t nicons;        /* a listener's accept queue: client inodes, oldest first */

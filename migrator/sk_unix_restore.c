@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -161,9 +162,58 @@ static int bind_name(struct ctx *c, const struct bm_fd *d, const struct bm_unix_
 	}
 	if (bind(d->fd, (struct sockaddr *)&a, len) < 0)
 		return fail(c, d, "bind");
-	if (s->name[0] && (chmod(path, s->file_mode) < 0 || lchown(path, s->file_uid, s->file_gid) < 0))
-		return fail(c, d, "mode and owner of its file");
+	/* Open to every client until the connections are made again: the
+	 * process may have narrowed it since. */
+	if (s->name[0] && chmod(path, 0777) < 0)
+		return fail(c, d, "mode of its file");
 	return 0;
+}
+
+/* The socket files get their mode and owner. */
+static int own_files(struct ctx *c)
+{
+	const struct bm_process *p = c->p;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		struct bm_unix_sock s;
+		char path[BM_UNIX_NAME_MAX + 1];
+		if (!bm_unix_head(d, &s) || !owns_name(&s) || !s.name[0])
+			continue;
+		path_of(&s, path);
+		if (lchown(path, s.file_uid, s.file_gid) < 0 || chmod(path, s.file_mode) < 0)
+			return fail(c, d, "mode and owner of its file");
+	}
+	return 0;
+}
+
+/* Runs with the effective ids a connection records (SO_PEERCRED) while
+ * making it; 0 or -1 with errno.  Raw system calls: only this thread. */
+struct ids {
+	uid_t uid;
+	gid_t gid;
+};
+
+static int become(struct ids to, struct ids *was)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+	if (syscall(SYS_getresuid, &r, &e, &s) < 0 || syscall(SYS_getresgid, &rg, &eg, &sg) < 0)
+		return -1;
+	*was = (struct ids){e, eg};
+	if (e == to.uid && eg == to.gid)
+		return 0;
+	return syscall(SYS_setresgid, -1, to.gid, -1) < 0 || syscall(SYS_setresuid, -1, to.uid, -1) < 0 ? -1 : 0;
+}
+
+static int unbecome(struct ids was)
+{
+	return syscall(SYS_setresuid, -1, was.uid, -1) < 0 || syscall(SYS_setresgid, -1, was.gid, -1) < 0 ? -1 : 0;
+}
+
+/* The ids S's connection records: its own, or (none known) the process's. */
+static struct ids ids_of(const struct bm_process *p, const struct bm_unix_sock *s)
+{
+	return s->cred_pid ? (struct ids){s->cred_uid, s->cred_gid} : (struct ids){p->uid[1], p->gid[1]};
 }
 
 /* Phase 1: every socket but the accepted ones, each pair at once. */
@@ -180,9 +230,20 @@ static int create(struct ctx *c)
 			    !(ps.flags & BM_UNIX_ACCEPTED);
 		if (pair && peer < (int)i)
 			continue; /* made with its peer */
-		int fds[2];
-		if (pair ? socketpair(AF_UNIX, (int)s.type | SOCK_CLOEXEC, 0, fds) < 0
-			 : (fds[0] = socket(AF_UNIX, (int)s.type | SOCK_CLOEXEC, 0)) < 0)
+		int fds[2], type = (int)s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, rc;
+		struct ids was;
+		if (pair) {
+			if (become(ids_of(p, &s), &was) < 0)
+				return fail(c, d, "taking the ids of its peer credentials");
+			rc = socketpair(AF_UNIX, type, 0, fds);
+			int e = errno;
+			if (unbecome(was) < 0)
+				return fail(c, d, "giving back binmig's ids");
+			errno = e;
+		} else {
+			rc = fds[0] = socket(AF_UNIX, type, 0);
+		}
+		if (rc < 0)
 			return fail(c, d, pair ? "socketpair" : "socket");
 		if (put(c, fds[0], d) < 0 || (pair && put(c, fds[1], &p->fds[peer]) < 0))
 			return -1;
@@ -203,10 +264,32 @@ static int bind_all(struct ctx *c)
 			continue;
 		if (bind_name(c, d, &s) < 0)
 			return -1;
-		if ((s.flags & BM_UNIX_LISTENING) && listen(d->fd, (int)s.backlog) < 0)
+		if (!(s.flags & BM_UNIX_LISTENING))
+			continue;
+		struct ids was;
+		if (become(ids_of(p, &s), &was) < 0)
+			return fail(c, d, "taking the ids of its peer credentials");
+		int rc = listen(d->fd, (int)s.backlog), e = errno;
+		if (unbecome(was) < 0)
+			return fail(c, d, "giving back binmig's ids");
+		errno = e;
+		if (rc < 0)
 			return fail(c, d, "listen");
 	}
 	return 0;
+}
+
+static int connect_as(struct ctx *c, const struct bm_fd *client, struct ids ids, const struct sockaddr_un *a,
+		      socklen_t len)
+{
+	struct ids was;
+	if (become(ids, &was) < 0)
+		return fail(c, client, "taking the ids of its peer credentials");
+	int rc = connect(client->fd, (const struct sockaddr *)a, len), e = errno;
+	if (unbecome(was) < 0)
+		return fail(c, client, "giving back binmig's ids");
+	errno = e;
+	return rc < 0 ? fail(c, client, "connecting to its listener") : 0;
 }
 
 /* Phase 3: through each listener, its accepted connections (connect,
@@ -227,9 +310,9 @@ static int connect_all(struct ctx *c)
 			    memcmp(s.name, ls.name, s.name_len) != 0)
 				continue;
 			const struct bm_fd *client = &p->fds[bm_unix_find(p->fds, p->nfds, s.peer)];
-			if (connect(client->fd, (struct sockaddr *)&a, len) < 0)
-				return fail(c, client, "connecting to its listener");
-			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+			if (connect_as(c, client, ids_of(p, &s), &a, len) < 0)
+				return -1;
+			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd < 0)
 				return fail(c, d, "accept");
 			if (put(c, fd, d) < 0 || set_opts(c, d, &s, true) < 0)
@@ -237,8 +320,9 @@ static int connect_all(struct ctx *c)
 		}
 		for (uint32_t k = 0; k < ls.nicons; k++) {
 			const struct bm_fd *client = &p->fds[bm_unix_find(p->fds, p->nfds, bm_unix_icon(&ls, k))];
-			if (connect(client->fd, (struct sockaddr *)&a, len) < 0)
-				return fail(c, client, "connecting to its listener");
+			struct bm_unix_sock none = {0};
+			if (connect_as(c, client, ids_of(p, &none), &a, len) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -349,7 +433,8 @@ static int finish(struct ctx *c)
 int bm_unix_restore(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
 {
 	struct ctx c = {p, spare_fd, err, errlen};
-	if (create(&c) < 0 || bind_all(&c) < 0 || connect_all(&c) < 0 || fill_all(&c) < 0 || finish(&c) < 0)
+	if (create(&c) < 0 || bind_all(&c) < 0 || connect_all(&c) < 0 || own_files(&c) < 0 || fill_all(&c) < 0 ||
+	    finish(&c) < 0)
 		return -1;
 	return 0;
 }

@@ -2,21 +2,23 @@
 # UNIX-domain sockets (tests/progs/unixsock.c, migrator/sk_unix.c), dumped
 # and restored here: every kind binmig carries comes back with its names,
 # peers, queues (message boundaries, senders, credentials), accept queue,
-# shutdown state and options, and still carries data; refused (exit 4,
+# shutdown state, options and SO_PEERCRED (also for a process running as
+# nobody), and still carries data; refused (exit 4,
 # one line, the process untouched and its queues whole): a descriptor in
-# flight, another process's credentials in flight, a peer outside the
-# process, a peer that closed, an out-of-band byte, a waiting connection
+# flight, another process's credentials in flight, a pair made by another
+# process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
 # that already sent data, a path in a removed directory.  A path taken by
 # another file at restore is refused (exit 6) and the restore succeeds
 # once it is free again.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
-for mode in carried rights foreign outside closed oob waiting removed path; do
+for mode in carried user rights foreign forked outside closed oob waiting removed path; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
 [[ $(stat -c %a "$E2E_TMP/carried/seq.sock") == 640 ]] || e2e_fail "seq.sock lost its mode"
+e2e_state_test unixsock user "$E2E_TMP/user"
 
 refused() { # MODE TEXT
 	local out=$E2E_TMP/$1.out
@@ -39,6 +41,7 @@ refused() { # MODE TEXT
 }
 refused rights "descriptors (SCM_RIGHTS) in flight"
 refused foreign "with the credentials of process"
+refused forked "whose peer credentials (SO_PEERCRED) name process"
 refused outside "whose peer is outside the process"
 refused closed "whose peer has closed, with data still queued"
 refused oob "out-of-band byte"

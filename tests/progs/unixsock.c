@@ -30,6 +30,8 @@
  *   rights    a descriptor in flight (SCM_RIGHTS): refused.
  *   foreign   a datagram with another process's credentials in flight:
  *             refused.
+ *   forked    a socket pair made by another process (SO_PEERCRED names it),
+ *             received through SCM_RIGHTS: refused.
  *   outside   a socket pair whose other end is in another process:
  *             refused.
  *   closed    a stream socket whose peer has closed, data still queued:
@@ -41,6 +43,10 @@
  *             refused.
  *   path      only a datagram socket on DIR/p.sock holding one datagram
  *             (for the test of a path taken at the destination).
+ *   user      as user and group 65534: a stream pair holding data, a
+ *             listener on an abstract name with a connection accepted and
+ *             a client waiting, each showing those ids in SO_PEERCRED.
+ *             (carried checks SO_PEERCRED too: this process, root.)
  * In the refused modes the process is left alone and checks that its
  * queues are whole. */
 #include <stddef.h>
@@ -48,6 +54,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <grp.h>
 
 #include "testprog.h"
 
@@ -178,6 +185,16 @@ static void still_connected(int a, int b, int type, const char *what)
 	put(b, "pong!", 5);
 	expect(a, "pong!", 5, what);
 	(void)type;
+}
+
+/* SO_PEERCRED of S names this process with the effective ids UID, GID. */
+static void expect_peercred(int s, uid_t uid, gid_t gid, const char *what)
+{
+	struct ucred c = {0, 0, 0};
+	socklen_t len = sizeof(c);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &c, &len) == 0 && c.pid == getpid() && c.uid == uid && c.gid == gid,
+	      "%s: SO_PEERCRED pid %d uid %u gid %u, expected %d %u %u", what, c.pid, c.uid, c.gid, (int)getpid(), uid,
+	      gid);
 }
 
 /* ---- carried ------------------------------------------------------------ */
@@ -342,6 +359,10 @@ static void carried_check(struct carried *c)
 	expect_name(c->acc, true, &c->cli_a, c->cli_len, "accepted");
 	expect_name(c->cli, false, &c->cli_a, c->cli_len, "client");
 	expect_name(c->cli, true, &c->lis_a, c->lis_len, "client");
+	expect_peercred(c->acc, 0, 0, "accepted");
+	expect_peercred(c->cli, 0, 0, "client");
+	expect_peercred(c->lis, 0, 0, "listener");
+	expect_peercred(c->st[1], 0, 0, "stream pair");
 	expect(c->acc, "to server", 9, "accepted queue");
 	expect(c->cli, "to client", 9, "client queue");
 	still_connected(c->acc, c->cli, SOCK_STREAM, "accepted connection");
@@ -453,6 +474,40 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(recv(r->b, buf, sizeof(buf), MSG_PEEK) == 8, "the other process's datagram");
 		say("peer %d", peer);
 		snprintf(r->check, sizeof(r->check), "not mine");
+	} else if (strcmp(mode, "forked") == 0) {
+		int x[2];
+		pair(SOCK_STREAM, x);
+		union {
+			struct cmsghdr align;
+			char bytes[CMSG_SPACE(2 * sizeof(int))];
+		} control;
+		char byte = 'y';
+		struct iovec iov = {&byte, 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+				    .msg_controllen = sizeof(control)};
+		pid_t peer = tp_fork_peer();
+		if (peer == 0) {
+			int y[2];
+			close(x[0]);
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, y) < 0)
+				_exit(1);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+			memcpy(CMSG_DATA(cm), y, sizeof(y));
+			_exit(sendmsg(x[1], &mh, 0) == 1 ? 0 : 1);
+		}
+		close(x[1]);
+		SETUP(recvmsg(x[0], &mh, 0) == 1 && CMSG_FIRSTHDR(&mh) && CMSG_FIRSTHDR(&mh)->cmsg_type == SCM_RIGHTS,
+		      "the pair made by the other process");
+		int y[2];
+		memcpy(y, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(y));
+		close(x[0]);
+		r->a = y[0], r->b = y[1];
+		put(r->a, "made elsewhere", 14);
+		snprintf(r->check, sizeof(r->check), "made elsewhere");
+		say("peer %d", peer);
 	} else if (strcmp(mode, "outside") == 0) {
 		int sv[2];
 		pair(SOCK_STREAM, sv);
@@ -498,7 +553,7 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(bind(r->b, (struct sockaddr *)&a, len) == 0, "bind");
 		SETUP(unlink(a.sun_path) == 0 && rmdir(sub) == 0, "removing the directory");
 	} else {
-		say("FAIL: usage: unixsock carried|rights|foreign|outside|closed|oob|waiting|removed|path DIR");
+		say("FAIL: usage: unixsock carried|rights|foreign|forked|outside|closed|oob|waiting|removed|path|user DIR");
 		exit(2);
 	}
 }
@@ -536,9 +591,23 @@ int main(int argc, char **argv)
 	usr1_setup();
 	static struct carried c;
 	static struct refused r;
-	int path = -1;
+	int path = -1, user[5] = {-1, -1, -1, -1, -1};
 	if (strcmp(mode, "carried") == 0) {
 		carried_setup(&c);
+	} else if (strcmp(mode, "user") == 0) {
+		SETUP(setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0,
+		      "becoming 65534");
+		pair(SOCK_STREAM, user);
+		put(user[0], "as nobody", 9);
+		user[2] = sock(SOCK_STREAM);
+		struct sockaddr_un a;
+		socklen_t len = abstract(&a, "user");
+		SETUP(bind(user[2], (struct sockaddr *)&a, len) == 0 && listen(user[2], 2) == 0, "listener");
+		user[3] = sock(SOCK_STREAM);
+		SETUP(connect(user[3], (struct sockaddr *)&a, len) == 0, "connect");
+		user[4] = accept(user[2], NULL, NULL);
+		int waiting = sock(SOCK_STREAM);
+		SETUP(user[4] >= 0 && connect(waiting, (struct sockaddr *)&a, len) == 0, "accept, connect");
 	} else if (strcmp(mode, "path") == 0) {
 		path = sock(SOCK_DGRAM);
 		struct sockaddr_un a;
@@ -557,6 +626,17 @@ int main(int argc, char **argv)
 	fd_check_same(&before);
 	if (strcmp(mode, "carried") == 0) {
 		carried_check(&c);
+	} else if (user[0] >= 0) {
+		CHECK(geteuid() == 65534 && getegid() == 65534, "ids %u %u", geteuid(), getegid());
+		expect(user[1], "as nobody", 9, "pair as nobody");
+		for (int i = 0; i < 5; i++)
+			if (i != 2)
+				expect_peercred(user[i], 65534, 65534, "as nobody");
+		expect_peercred(user[2], 65534, 65534, "listener as nobody");
+		int w = accept(user[2], NULL, NULL);
+		CHECK(w >= 0, "the waiting client: %s", strerror(errno));
+		if (w >= 0)
+			expect_peercred(w, 65534, 65534, "the waiting client, accepted");
 	} else if (path >= 0) {
 		expect(path, "kept", 4, "path socket");
 		struct sockaddr_un a;

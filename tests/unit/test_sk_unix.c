@@ -40,6 +40,9 @@ static struct bm_unix_sock sample(void)
 	s.has_opt[BM_UNIX_OPT_RCVTIMEO] = true;
 	s.opt[BM_UNIX_OPT_RCVTIMEO] = (struct bm_unix_opt){2, 500000};
 	s.nmsgs = 2;
+	s.cred_pid = 42;
+	s.cred_uid = 65534;
+	s.cred_gid = 100;
 	return s;
 }
 
@@ -60,6 +63,9 @@ static void test_round_trip(void **state)
 	assert_true(bm_unix_parse(b.data, (uint32_t)b.len, &back, why, sizeof why));
 	assert_int_equal(back.type, SOCK_DGRAM);
 	assert_int_equal(back.shutdown, 2);
+	assert_int_equal(back.cred_pid, 42);
+	assert_int_equal(back.cred_uid, 65534);
+	assert_int_equal(back.cred_gid, 100);
 	assert_int_equal(back.name_len, 3);
 	assert_memory_equal(back.name, "\0me", 3);
 	assert_true(back.has_opt[BM_UNIX_OPT_RCVBUF] && back.opt[BM_UNIX_OPT_RCVBUF].a == 4608);
@@ -139,6 +145,7 @@ static void bad_peek(struct bm_unix_sock *s)
 	s->has_opt[BM_UNIX_OPT_PEEK_OFF] = true;
 	s->opt[BM_UNIX_OPT_PEEK_OFF].a = -2;
 }
+static void bad_cred(struct bm_unix_sock *s) { s->cred_pid = -1; }
 static void huge_int(struct bm_unix_sock *s) { s->opt[BM_UNIX_OPT_RCVBUF].a = 1ll << 40; }
 static void icons_not_listening(struct bm_unix_sock *s) { s->nicons = 0, s->type = SOCK_STREAM, s->flags = BM_UNIX_QUEUED, s->peer = 5; }
 
@@ -155,6 +162,7 @@ static void test_malformed(void **state)
 	refused(stream_named_sender, "sender name on a connected socket");
 	refused(bad_peek, "SO_PEEK_OFF");
 	refused(huge_int, "SO_RCVBUF");
+	refused(bad_cred, "peer credentials of pid -1");
 	refused(icons_not_listening, "waiting in an accept queue with a peer");
 
 	/* Hand-made blobs: counts and lengths beyond what the bytes hold. */
