@@ -234,6 +234,43 @@ bool bm_unix_head(const struct bm_fd *d, struct bm_unix_sock *s)
 	return d->kind == BM_FD_UNIX_SOCKET && d->shares_with < 0 && parse(d->data, d->data_len, s, why, sizeof why, false);
 }
 
+void bm_unix_describe_text(FILE *out, const struct bm_fd *d)
+{
+	struct bm_unix_sock s;
+	if (!bm_unix_head(d, &s))
+		return;
+	static const char *const types[] = {[SOCK_STREAM] = "stream", [SOCK_DGRAM] = "datagram",
+					    [SOCK_SEQPACKET] = "seqpacket"};
+	fprintf(out, "\n      %s", types[s.type]);
+	if (s.name_len && s.name[0])
+		fprintf(out, ", name %.*s", (int)s.name_len, (const char *)s.name);
+	else if (s.name_len) {
+		fputs(", name @", out);
+		for (uint32_t i = 1; i < s.name_len; i++)
+			fputc(s.name[i] >= 0x20 && s.name[i] < 0x7f ? s.name[i] : '?', out);
+	}
+	if (s.peer)
+		fprintf(out, ", peer %llu", (unsigned long long)s.peer);
+	if (s.flags & BM_UNIX_LISTENING)
+		fprintf(out, ", listening (backlog %u, %u waiting)", s.backlog, s.nicons);
+	if (s.flags & BM_UNIX_ACCEPTED)
+		fputs(", accepted", out);
+	if (s.flags & BM_UNIX_QUEUED)
+		fputs(", waiting to be accepted", out);
+	uint64_t bytes = 0;
+	uint32_t at = 0;
+	for (uint32_t i = 0; i < s.nmsgs; i++) {
+		struct bm_unix_msg m;
+		bm_unix_next_msg(&s, &at, &m);
+		bytes += m.len;
+	}
+	if (s.nmsgs)
+		fprintf(out, ", %u message%s queued (%llu bytes)", s.nmsgs, s.nmsgs == 1 ? "" : "s",
+			(unsigned long long)bytes);
+	if (s.shutdown)
+		fprintf(out, ", shut down for %s", s.shutdown == 3 ? "both" : s.shutdown == 1 ? "reading" : "writing");
+}
+
 /* ---- the rules between sockets ------------------------------------------ */
 
 int bm_unix_find(const struct bm_fd *fds, uint32_t nfds, uint64_t ino)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -124,6 +125,10 @@ bool bm_unix_sender(const struct bm_fd *fds, uint32_t nfds, uint32_t ri, const s
 		    const struct bm_unix_msg *m, int *from, bool *connected);
 /* Index of the (first) BM_FD_UNIX_SOCKET descriptor of inode INO, or -1. */
 int bm_unix_find(const struct bm_fd *fds, uint32_t nfds, uint64_t ino);
+
+/* For inspect: "\n      stream, name @x, peer 123, listening (backlog
+ * 7, 2 waiting), 3 messages queued (40 bytes), shut down for writing". */
+void bm_unix_describe_text(FILE *out, const struct bm_fd *d);
 
 /* Image rules over the whole (sorted) descriptor list: each socket well
  * formed, its peer, listener and senders in the list as the restore needs

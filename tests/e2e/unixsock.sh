@@ -18,6 +18,13 @@ for mode in carried user rights foreign forked outside closed oob waiting remove
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
 [[ $(stat -c %a "$E2E_TMP/carried/seq.sock") == 640 ]] || e2e_fail "seq.sock lost its mode"
+bm inspect "$E2E_TMP/unixsock.img"
+e2e_expect_ok "inspect"
+for text in "stream, name @binmig-" "listening (backlog 7, 2 waiting)" "seqpacket, name $E2E_TMP/carried/seq.sock" \
+	"waiting to be accepted" "datagram, name $E2E_TMP/carried/dgram.sock" "4 messages queued (41 bytes)" \
+	"shut down for writing" "2 messages queued (11 bytes)"; do
+	grep -qF "$text" "$BM_OUT" || e2e_fail "inspect does not show \"$text\": $(grep -A1 ' unix ' "$BM_OUT")"
+done
 e2e_state_test unixsock user "$E2E_TMP/user"
 
 refused() { # MODE TEXT
