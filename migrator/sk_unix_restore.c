@@ -216,6 +216,17 @@ static struct ids ids_of(const struct bm_process *p, const struct bm_unix_sock *
 	return s->cred_pid ? (struct ids){s->cred_uid, s->cred_gid} : (struct ids){p->uid[1], p->gid[1]};
 }
 
+/* Buffers that take the whole queue however small the process
+ * made its own afterwards; the options set it at the end. */
+static int roomy(struct ctx *c, const struct bm_fd *d)
+{
+	int size = BM_UNIX_MSG_MAX * 2;
+	if (setsockopt(d->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0 ||
+	    setsockopt(d->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+		return fail(c, d, "making room for its queue");
+	return 0;
+}
+
 /* Phase 1: every socket but the accepted ones, each pair at once. */
 static int create(struct ctx *c)
 {
@@ -247,7 +258,7 @@ static int create(struct ctx *c)
 			return fail(c, d, pair ? "socketpair" : "socket");
 		if (put(c, fds[0], d) < 0 || (pair && put(c, fds[1], &p->fds[peer]) < 0))
 			return -1;
-		if (set_opts(c, d, &s, true) < 0 || (pair && set_opts(c, &p->fds[peer], &ps, true) < 0))
+		if (roomy(c, d) < 0 || (pair && roomy(c, &p->fds[peer]) < 0))
 			return -1;
 	}
 	return 0;
@@ -309,17 +320,23 @@ static int connect_all(struct ctx *c)
 			if (!bm_unix_head(d, &s) || !(s.flags & BM_UNIX_ACCEPTED) || s.type != ls.type || s.name_len != ls.name_len ||
 			    memcmp(s.name, ls.name, s.name_len) != 0)
 				continue;
-			const struct bm_fd *client = &p->fds[bm_unix_find(p->fds, p->nfds, s.peer)];
+			int ci = bm_unix_find(p->fds, p->nfds, s.peer);
+			if (ci < 0)
+				continue; /* the image rules exclude it */
+			const struct bm_fd *client = &p->fds[ci];
 			if (connect_as(c, client, ids_of(p, &s), &a, len) < 0)
 				return -1;
 			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd < 0)
 				return fail(c, d, "accept");
-			if (put(c, fd, d) < 0 || set_opts(c, d, &s, true) < 0)
+			if (put(c, fd, d) < 0 || roomy(c, d) < 0)
 				return -1;
 		}
 		for (uint32_t k = 0; k < ls.nicons; k++) {
-			const struct bm_fd *client = &p->fds[bm_unix_find(p->fds, p->nfds, bm_unix_icon(&ls, k))];
+			int ci = bm_unix_find(p->fds, p->nfds, bm_unix_icon(&ls, k));
+			if (ci < 0)
+				continue; /* the image rules exclude it */
+			const struct bm_fd *client = &p->fds[ci];
 			struct bm_unix_sock none = {0};
 			if (connect_as(c, client, ids_of(p, &none), &a, len) < 0)
 				return -1;
@@ -417,7 +434,7 @@ static int finish(struct ctx *c)
 		static const int how[4] = {-1, SHUT_RD, SHUT_WR, SHUT_RDWR};
 		if (s.shutdown && shutdown(d->fd, how[s.shutdown & 3]) < 0)
 			return fail(c, d, "shutdown");
-		if (set_opts(c, d, &s, false) < 0)
+		if (set_opts(c, d, &s, true) < 0 || set_opts(c, d, &s, false) < 0)
 			return -1;
 		int off = (int)s.opt[BM_UNIX_OPT_PEEK_OFF].a;
 		if (s.has_opt[BM_UNIX_OPT_PEEK_OFF] && off != -1 &&
