@@ -211,7 +211,11 @@ struct carried {
 	struct sockaddr_un rcv_a, named_a;
 	socklen_t rcv_len, named_len;
 	int rcvbuf, sndbuf;
+	int big[2], big_sndbuf; /* 100000 bytes queued, then the send buffer made as small as it goes */
 };
+
+#define BIG 100000
+static char big_data[BIG], big_back[BIG];
 
 static void carried_setup(struct carried *c)
 {
@@ -226,6 +230,13 @@ static void carried_setup(struct carried *c)
 	setint(c->st[1], SO_PEEK_OFF, 0);
 	char peek[3];
 	SETUP(recv(c->st[1], peek, 3, MSG_PEEK) == 3, "peek");
+
+	pair(SOCK_STREAM, c->big);
+	for (int i = 0; i < BIG; i++)
+		big_data[i] = (char)(mix64((uint64_t)i) >> 56);
+	SETUP(send(c->big[0], big_data, BIG, 0) == BIG, "a big write");
+	setint(c->big[0], SO_SNDBUF, 1);
+	c->big_sndbuf = intopt(c->big[0], SO_SNDBUF);
 
 	pair(SOCK_STREAM, c->half);
 	put(c->half[0], "last words", 10);
@@ -308,6 +319,15 @@ static void carried_check(struct carried *c)
 	expect_empty(c->st[0], "stream pair");
 	expect_empty(c->st[1], "stream pair");
 	still_connected(c->st[0], c->st[1], SOCK_STREAM, "stream pair");
+
+	/* a queue bigger than its sender's buffer now */
+	CHECK(intopt(c->big[0], SO_SNDBUF) == c->big_sndbuf, "small SO_SNDBUF %d, was %d", intopt(c->big[0], SO_SNDBUF),
+	      c->big_sndbuf);
+	size_t got = 0;
+	while (got < BIG && (n = recv(c->big[1], big_back + got, BIG - got, MSG_DONTWAIT)) > 0)
+		got += (size_t)n;
+	CHECK(got == BIG && memcmp(big_back, big_data, BIG) == 0, "big queue: %zu bytes back", got);
+	expect_empty(c->big[1], "big queue");
 
 	/* half shut down */
 	CHECK(fcntl(c->half[1], F_GETFL) & O_NONBLOCK, "O_NONBLOCK lost");
