@@ -7,7 +7,8 @@
 # one line, the process untouched and its queues whole): a descriptor in
 # flight, another process's credentials in flight, a pair made by another
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
-# that already sent data, a path in a removed directory.  A path taken by
+# that already sent data, a path in a removed directory, the other end of a
+# pair one end of which --fd replaces.  A path taken by
 # another file at restore is refused (exit 6) and the restore succeeds
 # once it is free again.
 # shellcheck source-path=SCRIPTDIR
@@ -54,6 +55,21 @@ refused closed "whose peer has closed, with data still queued"
 refused oob "out-of-band byte"
 refused waiting "waiting in an accept queue with data already sent"
 refused removed "which no longer names it"
+
+# One end of a pair given a policy: the other end has lost its peer.
+out=$E2E_TMP/policy.out
+mkdir "$E2E_TMP/policy"
+e2e_start "$out" "$PROGS/unixsock" oob "$E2E_TMP/policy"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+bm dump "$pid" -o "$E2E_TMP/policy.img" --fd 3=close
+e2e_expect_error 4 "dump with one end of a pair closed by --fd"
+grep -qF "fd 4 of process $pid is a socket" "$BM_ERR" && grep -qF "whose peer here, fd 3, is replaced by a policy" "$BM_ERR" ||
+	e2e_fail "the refusal does not name the policy: $(cat "$BM_ERR")"
+e2e_assert_alive "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
 
 # The path of a socket taken at the destination by another file.
 out=$E2E_TMP/path.out
