@@ -797,6 +797,16 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 		in->outq = (uint64_t)outq;
 	if ((rc = read_opts(pid, d, in->copy, u)) < 0)
 		return rc;
+	if (g->peer) {
+		size_t pk;
+		int pi = locate(procs, nprocs, g->peer, &pk);
+		if (pi < 0)
+			return 2; /* outside: the caller decides */
+		if (pk != k)
+			return refuse(pid, d, " whose peer is in process %d; binmig carries unix socket connections within "
+				      "one process", procs[pk]->pid);
+		u->peer = g->peer;
+	}
 	/* SO_PEERCRED: who made the connection (or listened), which the
 	 * restore gives again with the process's PID and those ids. */
 	struct ucred pc = {0, 0, 0};
@@ -811,16 +821,6 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	u->cred_pid = pc.pid;
 	u->cred_uid = pc.pid ? pc.uid : 0;
 	u->cred_gid = pc.pid ? pc.gid : 0;
-	if (g->peer) {
-		size_t pk;
-		int pi = locate(procs, nprocs, g->peer, &pk);
-		if (pi < 0)
-			return 2; /* outside: the caller decides */
-		if (pk != k)
-			return refuse(pid, d, " whose peer is in process %d; binmig carries unix socket connections within "
-				      "one process", procs[pk]->pid);
-		u->peer = g->peer;
-	}
 	if (g->type == SOCK_STREAM) {
 		char oob;
 		if (recv(in->copy, &oob, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0)
@@ -828,8 +828,14 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	}
 	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(pid, d, in->copy, (int)g->type, &in->q)) < 0)
 		return rc;
-	if (read_data && g->type != SOCK_DGRAM && !(u->flags & BM_UNIX_LISTENING) && in->q.bytes == 0 && g->rqueue)
-		return refuse(pid, d, " whose %u queued bytes binmig could not read", g->rqueue);
+	/* What was read is what the kernel counts: all the bytes of a stream
+	 * or seqpacket queue, the first datagram's of a datagram queue. */
+	uint64_t total = 0;
+	for (uint32_t m = 0; m < in->q.n && (g->type != SOCK_DGRAM || m == 0); m++)
+		total += in->q.msgs[m].len;
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) && total != g->rqueue)
+		return refuse(pid, d, " whose queue binmig read as %llu bytes where the kernel counts %u",
+			      (unsigned long long)total, g->rqueue);
 	u->nmsgs = in->q.n;
 	return 0;
 }
