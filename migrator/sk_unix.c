@@ -822,9 +822,13 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	u->cred_uid = pc.pid ? pc.uid : 0;
 	u->cred_gid = pc.pid ? pc.gid : 0;
 	if (g->type == SOCK_STREAM) {
+		/* With SO_OOBINLINE an out-of-band byte sits among the others,
+		 * where its mark cannot be told: any queue is refused then. */
 		char oob;
-		if (recv(in->copy, &oob, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0)
-			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB), which binmig does not carry");
+		if (recv(in->copy, &oob, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (u->opt[BM_UNIX_OPT_OOBINLINE].a && g->rqueue))
+			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
+				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
 	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(pid, d, in->copy, (int)g->type, &in->q)) < 0)
 		return rc;

@@ -14,7 +14,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
-for mode in carried user rights foreign forked outside closed oob waiting removed path; do
+for mode in carried user rights foreign forked outside closed oob oobinline waiting removed path; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
@@ -53,6 +53,7 @@ refused forked "whose peer credentials (SO_PEERCRED) name process"
 refused outside "whose peer is outside the process"
 refused closed "whose peer has closed, with data still queued"
 refused oob "out-of-band byte"
+refused oobinline "or data with SO_OOBINLINE set"
 refused waiting "waiting in an accept queue with data already sent"
 refused removed "which no longer names it"
 

@@ -37,6 +37,7 @@
  *   closed    a stream socket whose peer has closed, data still queued:
  *             refused.
  *   oob       an out-of-band byte queued on a stream socket: refused.
+ *   oobinline the same, received inline (SO_OOBINLINE): refused.
  *   waiting   a client waiting in an accept queue that already sent data:
  *             refused.
  *   removed   a socket bound to a path in a directory since removed:
@@ -549,9 +550,11 @@ static void refused_setup(const char *mode, struct refused *r)
 		close(sv[0]);
 		r->b = sv[1];
 		snprintf(r->check, sizeof(r->check), "orphan");
-	} else if (strcmp(mode, "oob") == 0) {
+	} else if (strcmp(mode, "oob") == 0 || strcmp(mode, "oobinline") == 0) {
 		int sv[2];
 		pair(SOCK_STREAM, sv);
+		if (mode[3])
+			setint(sv[1], SO_OOBINLINE, 1);
 		put(sv[0], "ab", 2);
 		SETUP(send(sv[0], "!", 1, MSG_OOB) == 1, "MSG_OOB");
 		r->a = sv[0], r->b = sv[1];
@@ -573,7 +576,7 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(bind(r->b, (struct sockaddr *)&a, len) == 0, "bind");
 		SETUP(unlink(a.sun_path) == 0 && rmdir(sub) == 0, "removing the directory");
 	} else {
-		say("FAIL: usage: unixsock carried|rights|foreign|forked|outside|closed|oob|waiting|removed|path|user DIR");
+		say("FAIL: usage: unixsock carried|rights|foreign|forked|outside|closed|oob|oobinline|waiting|removed|path|user DIR");
 		exit(2);
 	}
 }
@@ -586,6 +589,13 @@ static void refused_check(const char *mode, struct refused *r)
 		ssize_t n = recv(r->b, buf, sizeof(buf), MSG_DONTWAIT);
 		CHECK(n == (ssize_t)len && memcmp(buf, r->check, len) == 0, "%s: queue \"%.*s\"", mode, n > 0 ? (int)n : 0,
 		      buf);
+	}
+	if (strcmp(mode, "oobinline") == 0) {
+		size_t got = 0;
+		ssize_t n;
+		while (got < 3 && (n = recv(r->b, buf + got, 3 - got, MSG_DONTWAIT)) > 0)
+			got += (size_t)n;
+		CHECK(got == 3 && memcmp(buf, "ab!", 3) == 0, "the bytes with the inline out-of-band one");
 	}
 	if (strcmp(mode, "oob") == 0) {
 		CHECK(recv(r->b, buf, 1, MSG_OOB) == 1 && buf[0] == '!', "the out-of-band byte is gone");
