@@ -196,8 +196,10 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 		return bm_why(why, n, "a listening socket with a peer, messages or no name");
 	if ((s->flags & BM_UNIX_QUEUED) && (s->peer || s->nmsgs))
 		return bm_why(why, n, "a socket waiting in an accept queue with a peer or messages");
-	if ((s->flags & BM_UNIX_ACCEPTED) && (!s->peer || !s->name_len))
+	if ((s->flags & BM_UNIX_FROM_ACCEPT) && (!s->peer || !s->name_len))
 		return bm_why(why, n, "an accepted socket without a peer or a name");
+	if ((s->flags & BM_UNIX_ORPHAN) && s->name[0])
+		return bm_why(why, n, "an accepted socket of a closed listener with a path name");
 	if (s->name_len && s->name[0] && memchr(s->name, 0, s->name_len))
 		return bm_why(why, n, "a path name with a NUL inside");
 	if (s->name_len && s->name[0] && s->name[0] != '/')
@@ -369,8 +371,8 @@ static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, ch
 			       ps.type != s.type))
 			return bm_why(why, n, "unix socket fd %d: its peer %llu is not a socket of its type in the list",
 				      d->fd, (unsigned long long)s.peer);
-		if (s.peer && s.type != SOCK_DGRAM && (ps.peer != d->object_id || (ps.flags & BM_UNIX_ACCEPTED &&
-										   s.flags & BM_UNIX_ACCEPTED)))
+		if (s.peer && s.type != SOCK_DGRAM && (ps.peer != d->object_id || (ps.flags & BM_UNIX_FROM_ACCEPT &&
+										   s.flags & BM_UNIX_FROM_ACCEPT)))
 			return bm_why(why, n, "unix socket fd %d: its peer fd %d is not connected back", d->fd,
 				      fds[peer].fd);
 		if (s.peer && s.type == SOCK_DGRAM && ps.peer != d->object_id && !ps.name_len)
@@ -378,6 +380,8 @@ static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, ch
 				      fds[peer].fd);
 		if ((s.flags & BM_UNIX_ACCEPTED) && find_listener(fds, nfds, &s) < 0)
 			return bm_why(why, n, "unix socket fd %d: accepted, but no listener has its name", d->fd);
+		if ((s.flags & BM_UNIX_ORPHAN) && find_listener(fds, nfds, &s) >= 0)
+			return bm_why(why, n, "unix socket fd %d: its listener is said closed, yet one has its name", d->fd);
 		if (s.flags & BM_UNIX_LISTENING)
 			for (uint32_t k = 0; k < s.nicons; k++) {
 				int c = bm_unix_find(fds, nfds, bm_unix_icon(&s, k));
@@ -844,6 +848,18 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	return 0;
 }
 
+bool bm_unix_abstract_free(const struct bm_unix_sock *u)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	memcpy(a.sun_path, u->name, u->name_len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool free_name = s >= 0 && bind(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+									       u->name_len)) == 0;
+	if (s >= 0)
+		close(s);
+	return free_name;
+}
+
 /* What each socket is to the others of its process: waiting in an accept
  * queue, accepted, or a name that binmig cannot place. */
 static int relate(pid_t pid, struct bm_process *p, struct info *in)
@@ -884,11 +900,20 @@ static int relate(pid_t pid, struct bm_process *p, struct info *in)
 			continue;
 		if (u->type != SOCK_DGRAM && in[i].g.state == TCP_ESTABLISHED_STATE) {
 			int peer = bm_unix_find(p->fds, p->nfds, u->peer);
-			if (peer < 0 || !(in[peer].u.flags & BM_UNIX_ACCEPTED))
-				return refuse(pid, d, ", connected and named, not by a listener of the process (accepted from "
-					      "a listener since closed, or bound after it connected), which binmig cannot "
-					      "make again");
+			if (peer >= 0 && (in[peer].u.flags & BM_UNIX_ACCEPTED))
+				goto owner; /* a client bound before it connected */
+			/* Accepted from a listener since closed, or bound after it
+			 * connected: told apart by an abstract name being free. */
+			if (peer >= 0 && !u->name[0] && bm_unix_abstract_free(u) &&
+			    !(in[peer].u.flags & BM_UNIX_FROM_ACCEPT) && !in[peer].u.name_len) {
+				u->flags = BM_UNIX_ORPHAN;
+				continue;
+			}
+			return refuse(pid, d, ", connected and named, not by a listener of the process (accepted from "
+				      "a listener since closed, or bound after it connected), which binmig cannot "
+				      "make again");
 		}
+	owner:;
 		int rc = u->name[0] ? check_path(pid, d, &in[i].g, u) : 0;
 		if (rc < 0)
 			return rc;

@@ -17,7 +17,8 @@
  * connection waiting in an accept queue with data already sent, an
  * out-of-band byte, a socket filter, a name that no longer names the
  * socket, a relative path name, a connected socket named after a listener
- * that is no longer in the process. */
+ * that is no longer in the process, unless that name is abstract and free
+ * (the restore then makes the connection through a listener of its own). */
 #ifndef BINMIG_SK_UNIX_H
 #define BINMIG_SK_UNIX_H
 
@@ -36,7 +37,9 @@ struct bm_fd_policy;
 #define BM_UNIX_LISTENING 0x1u /* listen()ed; icons are the clients in its accept queue */
 #define BM_UNIX_ACCEPTED 0x2u  /* came out of accept() on the listener of the same name */
 #define BM_UNIX_QUEUED 0x4u    /* connected, waiting in a listener's accept queue */
-#define BM_UNIX_FLAGS 0x7u
+#define BM_UNIX_ORPHAN 0x8u    /* accepted from a listener since closed, whose abstract name is free */
+#define BM_UNIX_FLAGS 0xfu
+#define BM_UNIX_FROM_ACCEPT (BM_UNIX_ACCEPTED | BM_UNIX_ORPHAN)
 
 #define BM_UNIX_NAME_MAX 108u  /* sizeof sun_path */
 #define BM_UNIX_MSG_MAX (1u << 20)     /* bytes of one socket's description */
@@ -143,7 +146,11 @@ int bm_unix_describe(pid_t pid, int fd, const struct stat *st, struct bm_fd *out
  * processes are stopped); refuses what cannot be carried. */
 int bm_unix_collect(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy, bool read_data);
 
-/* At restore, before the process is made: a path a socket is bound to is
+/* Whether nobody holds U's abstract name in this network namespace. */
+bool bm_unix_abstract_free(const struct bm_unix_sock *u);
+
+/* At restore, before the process is made: an abstract name a socket binds
+ * (or a closed listener had) is free; a path a socket is bound to is
  * free, or still the socket file of the dump.  -1 after reporting
  * (BM_EXIT_CONFLICT). */
 int bm_unix_precheck(const struct bm_process *p);

@@ -26,7 +26,7 @@ static void path_of(const struct bm_unix_sock *s, char *path)
  * listener's). */
 static bool owns_name(const struct bm_unix_sock *s)
 {
-	return s->name_len && !(s->flags & BM_UNIX_ACCEPTED);
+	return s->name_len && !(s->flags & BM_UNIX_FROM_ACCEPT);
 }
 
 /* What is at the path of S: 0 nothing, 1 the socket file of the dump,
@@ -50,6 +50,10 @@ int bm_unix_precheck(const struct bm_process *p)
 		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0 || !bm_unix_parse(d->data, d->data_len, &s, why,
 											       sizeof why))
 			continue;
+		if (s.name_len && !s.name[0] && (owns_name(&s) || (s.flags & BM_UNIX_ORPHAN)) &&
+		    !bm_unix_abstract_free(&s))
+			return bm_error(BM_EXIT_CONFLICT, "fd %d: the abstract unix socket name @%.*s is taken here", d->fd,
+					(int)s.name_len - 1, (const char *)s.name + 1);
 		if (!owns_name(&s) || !s.name[0])
 			continue;
 		path_of(&s, path);
@@ -234,11 +238,11 @@ static int create(struct ctx *c)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s, ps;
-		if (!bm_unix_head(d, &s) || (s.flags & BM_UNIX_ACCEPTED))
+		if (!bm_unix_head(d, &s) || (s.flags & BM_UNIX_FROM_ACCEPT))
 			continue;
 		int peer = s.peer ? bm_unix_find(p->fds, p->nfds, s.peer) : -1;
 		bool pair = peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && ps.peer == d->object_id &&
-			    !(ps.flags & BM_UNIX_ACCEPTED);
+			    !(ps.flags & BM_UNIX_FROM_ACCEPT);
 		if (pair && peer < (int)i)
 			continue; /* made with its peer */
 		int fds[2], type = (int)s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, rc;
@@ -341,6 +345,51 @@ static int connect_all(struct ctx *c)
 			if (connect_as(c, client, ids_of(p, &none), &a, len) < 0)
 				return -1;
 		}
+	}
+	return 0;
+}
+
+/* Each connection accepted from a listener since closed, through a
+ * listener of the restore's own on its (free) abstract name, closed after:
+ * it listens with the ids the client's SO_PEERCRED shows. */
+static int orphans(struct ctx *c)
+{
+	const struct bm_process *p = c->p;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		struct bm_unix_sock s, cs;
+		if (!bm_unix_head(d, &s) || !(s.flags & BM_UNIX_ORPHAN))
+			continue;
+		int ci = bm_unix_find(p->fds, p->nfds, s.peer);
+		if (ci < 0 || !bm_unix_head(&p->fds[ci], &cs))
+			continue; /* the image rules exclude it */
+		struct sockaddr_un a;
+		socklen_t len = addr_of(s.name, s.name_len, &a);
+		int l = socket(AF_UNIX, (int)s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (l < 0)
+			return fail(c, d, "a listener for it");
+		struct ids was;
+		int rc = bind(l, (struct sockaddr *)&a, len) < 0 ? -1 : become(ids_of(p, &cs), &was) < 0 ? -1 : 0;
+		if (rc == 0) {
+			rc = listen(l, 1);
+			int e = errno;
+			if (unbecome(was) < 0)
+				rc = -1;
+			errno = e;
+		}
+		if (rc < 0) {
+			close(l);
+			return fail(c, d, "a listener on its name");
+		}
+		rc = connect_as(c, &p->fds[ci], ids_of(p, &s), &a, len);
+		int fd = rc < 0 ? -1 : accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		close(l);
+		if (rc < 0)
+			return -1;
+		if (fd < 0)
+			return fail(c, d, "accept");
+		if (put(c, fd, d) < 0 || roomy(c, d) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -450,7 +499,8 @@ static int finish(struct ctx *c)
 int bm_unix_restore(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
 {
 	struct ctx c = {p, spare_fd, err, errlen};
-	if (create(&c) < 0 || bind_all(&c) < 0 || connect_all(&c) < 0 || own_files(&c) < 0 || fill_all(&c) < 0 ||
+	if (create(&c) < 0 || bind_all(&c) < 0 || connect_all(&c) < 0 || orphans(&c) < 0 || own_files(&c) < 0 ||
+	    fill_all(&c) < 0 ||
 	    finish(&c) < 0)
 		return -1;
 	return 0;

@@ -9,8 +9,8 @@
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
 # that already sent data, a path in a removed directory, the other end of a
 # pair one end of which --fd replaces.  A path taken by
-# another file at restore is refused (exit 6) and the restore succeeds
-# once it is free again.
+# another file, or an abstract name taken by another socket, at restore is
+# refused (exit 6) and the restore succeeds once it is free again.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
@@ -68,6 +68,35 @@ e2e_expect_error 4 "dump with one end of a pair closed by --fd"
 grep -qF "fd 4 of process $pid is a socket" "$BM_ERR" && grep -qF "whose peer here, fd 3, is replaced by a policy" "$BM_ERR" ||
 	e2e_fail "the refusal does not name the policy: $(cat "$BM_ERR")"
 e2e_assert_alive "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+
+# An abstract name taken at the destination by another socket.
+out=$E2E_TMP/squat.out
+mkdir "$E2E_TMP/squat"
+e2e_start "$out" "$PROGS/unixsock" user "$E2E_TMP/squat"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_dump "$pid" "$E2E_TMP/squat.img"
+e2e_start "$E2E_TMP/squatter.out" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(b"\0binmig-" + sys.argv[1].encode() + b"-user")
+print("ready", flush=True)
+time.sleep(60)' "$pid"
+squatter=$E2E_PID
+e2e_wait_ready "$E2E_TMP/squatter.out" "$squatter"
+bm restore "$E2E_TMP/squat.img"
+e2e_expect_error 6 "restore onto a taken abstract name"
+grep -qF "the abstract unix socket name @binmig-$pid-user is taken here" "$BM_ERR" ||
+	e2e_fail "the restore does not name the abstract name: $(cat "$BM_ERR")"
+e2e_assert_no_pid "$pid"
+kill "$squatter"
+wait "$squatter" || true
+e2e_restore "$E2E_TMP/squat.img" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
 e2e_expect_pass "$out"

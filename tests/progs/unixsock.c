@@ -18,6 +18,8 @@
  *               waiting in its accept queue, in order;
  *             - a seqpacket listener on DIR/seq.sock (mode 0640) with a
  *               connection accepted holding a record;
+ *             - a seqpacket connection accepted from a listener on an
+ *               abstract name since closed (the name free again);
  *             - a datagram socket on DIR/dgram.sock holding datagrams from
  *               a socket bound to an abstract name, from an unnamed one and
  *               from one connected to it (one way), and a socket that is
@@ -213,6 +215,9 @@ struct carried {
 	socklen_t rcv_len, named_len;
 	int rcvbuf, sndbuf;
 	int big[2], big_sndbuf; /* 100000 bytes queued, then the send buffer made as small as it goes */
+	int orphan, orphan_cli; /* accepted from a listener since closed */
+	struct sockaddr_un orphan_a;
+	socklen_t orphan_len;
 };
 
 #define BIG 100000
@@ -300,6 +305,16 @@ static void carried_setup(struct carried *c)
 	put(c->oneway, "from connected", 14);
 	SETUP(sendto(c->named, "again", 5, 0, (struct sockaddr *)&c->rcv_a, c->rcv_len) == 5, "sendto");
 	c->loose = sock(SOCK_DGRAM | SOCK_NONBLOCK);
+
+	int gone = sock(SOCK_SEQPACKET);
+	c->orphan_len = abstract(&c->orphan_a, "gone");
+	SETUP(bind(gone, (struct sockaddr *)&c->orphan_a, c->orphan_len) == 0 && listen(gone, 1) == 0, "listener");
+	c->orphan_cli = sock(SOCK_SEQPACKET);
+	SETUP(connect(c->orphan_cli, (struct sockaddr *)&c->orphan_a, c->orphan_len) == 0, "connect");
+	c->orphan = accept(gone, NULL, NULL);
+	SETUP(c->orphan >= 0, "accept");
+	close(gone);
+	put(c->orphan_cli, "orphaned", 8);
 }
 
 static void carried_check(struct carried *c)
@@ -445,6 +460,17 @@ static void carried_check(struct carried *c)
 	CHECK(sendto(c->loose, "x", 1, 0, (struct sockaddr *)&c->rcv_a, c->rcv_len) == 1, "sendto: %s", strerror(errno));
 	expect(c->rcv, "x", 1, "unconnected sender, after");
 	expect_unnamed(c->loose, "unconnected socket");
+
+	/* accepted from a listener since closed */
+	expect_name(c->orphan, false, &c->orphan_a, c->orphan_len, "accepted, listener closed");
+	expect_name(c->orphan_cli, true, &c->orphan_a, c->orphan_len, "client of a closed listener");
+	expect_peercred(c->orphan, 0, 0, "accepted, listener closed");
+	expect(c->orphan, "orphaned", 8, "accepted, listener closed");
+	still_connected(c->orphan, c->orphan_cli, SOCK_SEQPACKET, "accepted, listener closed");
+	int again2 = sock(SOCK_SEQPACKET);
+	CHECK(bind(again2, (struct sockaddr *)&c->orphan_a, c->orphan_len) == 0, "the closed listener's name is held: %s",
+	      strerror(errno));
+	close(again2);
 	struct sockaddr_un none;
 	socklen_t nl = sizeof(none);
 	CHECK(getpeername(c->loose, (struct sockaddr *)&none, &nl) < 0 && errno == ENOTCONN, "unconnected socket has a peer");

@@ -145,6 +145,11 @@ static void bad_peek(struct bm_unix_sock *s)
 	s->has_opt[BM_UNIX_OPT_PEEK_OFF] = true;
 	s->opt[BM_UNIX_OPT_PEEK_OFF].a = -2;
 }
+static void orphan_path(struct bm_unix_sock *s)
+{
+	s->type = SOCK_STREAM, s->flags = BM_UNIX_ORPHAN, s->peer = 5, s->nmsgs = 0;
+	s->name = (const uint8_t *)"/x", s->name_len = 2;
+}
 static void bad_cred(struct bm_unix_sock *s) { s->cred_pid = -1; }
 static void huge_int(struct bm_unix_sock *s) { s->opt[BM_UNIX_OPT_RCVBUF].a = 1ll << 40; }
 static void icons_not_listening(struct bm_unix_sock *s) { s->nicons = 0, s->type = SOCK_STREAM, s->flags = BM_UNIX_QUEUED, s->peer = 5; }
@@ -163,6 +168,7 @@ static void test_malformed(void **state)
 	refused(bad_peek, "SO_PEEK_OFF");
 	refused(huge_int, "SO_RCVBUF");
 	refused(bad_cred, "peer credentials of pid -1");
+	refused(orphan_path, "closed listener with a path name");
 	refused(icons_not_listening, "waiting in an accept queue with a peer");
 
 	/* Hand-made blobs: counts and lengths beyond what the bytes hold. */
