@@ -307,6 +307,19 @@ static int connect_as(struct ctx *c, const struct bm_fd *client, struct ids ids,
 	return rc < 0 ? fail(c, client, "connecting to its listener") : 0;
 }
 
+/* CLIENT connects to listener L (at A) with IDS, and what L accepts goes
+ * to D's number. */
+static int accept_into(struct ctx *c, int l, const struct bm_fd *client, struct ids ids, const struct sockaddr_un *a,
+		       socklen_t len, const struct bm_fd *d)
+{
+	if (connect_as(c, client, ids, a, len) < 0)
+		return -1;
+	int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return fail(c, d, "accept");
+	return put(c, fd, d) < 0 || roomy(c, d) < 0 ? -1 : 0;
+}
+
 /* Phase 3: through each listener, its accepted connections (connect,
  * accept), then the clients left waiting, in their order. */
 static int connect_all(struct ctx *c)
@@ -327,13 +340,7 @@ static int connect_all(struct ctx *c)
 			int ci = bm_unix_find(p->fds, p->nfds, s.peer);
 			if (ci < 0)
 				continue; /* the image rules exclude it */
-			const struct bm_fd *client = &p->fds[ci];
-			if (connect_as(c, client, ids_of(p, &s), &a, len) < 0)
-				return -1;
-			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (fd < 0)
-				return fail(c, d, "accept");
-			if (put(c, fd, d) < 0 || roomy(c, d) < 0)
+			if (accept_into(c, l->fd, &p->fds[ci], ids_of(p, &s), &a, len, d) < 0)
 				return -1;
 		}
 		for (uint32_t k = 0; k < ls.nicons; k++) {
@@ -381,14 +388,9 @@ static int orphans(struct ctx *c)
 			close(l);
 			return fail(c, d, "a listener on its name");
 		}
-		rc = connect_as(c, &p->fds[ci], ids_of(p, &s), &a, len);
-		int fd = rc < 0 ? -1 : accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		rc = accept_into(c, l, &p->fds[ci], ids_of(p, &s), &a, len, d);
 		close(l);
 		if (rc < 0)
-			return -1;
-		if (fd < 0)
-			return fail(c, d, "accept");
-		if (put(c, fd, d) < 0 || roomy(c, d) < 0)
 			return -1;
 	}
 	return 0;
