@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fd_policy.h"
 #include "log.h"
 #include "procfs.h"
 #include "wire.h"
@@ -153,13 +154,9 @@ static int path_of_watch(pid_t pid, int fd, const struct bm_inotify_line *w, str
 /* Events queued in the instance and not read yet. */
 static int queued_bytes(pid_t pid, int fd, int *queued)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	int e = errno;
-	if (pidfd >= 0)
-		close(pidfd);
+	int copy = bm_fd_copy(pid, fd);
 	if (copy < 0)
-		return bm_error_errno(BM_EXIT_TARGET, e, "cannot look into the inotify instance of fd %d", fd);
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look into the inotify instance of fd %d", fd);
 	int rc = ioctl(copy, FIONREAD, queued) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "FIONREAD on fd %d", fd) : 0;
 	close(copy);
 	return rc;

@@ -252,18 +252,37 @@ static int become_file(struct bm_fd *d, const char *option, const char *path, in
 	return set_path(d, real);
 }
 
-/* A socket's type, and whether it listens, seen through a copy of the
- * process's descriptor (pidfd_getfd: the tracer's permission suffices). */
-static int socket_type(pid_t pid, int fd, int *type, int *listening)
+int bm_fd_copy(pid_t pid, int fd)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
+	int copy = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	int e = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	errno = e;
+	return copy;
+}
+
+const struct bm_fd *bm_fd_replaced_from(struct bm_process *const *procs, size_t nprocs, uint32_t origin,
+					const char *link)
+{
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
+			const struct bm_fd *d = &procs[k]->fds[i];
+			if (d->replaced && d->was == origin && d->was_link && strcmp(d->was_link, link) == 0)
+				return d;
+		}
+	return NULL;
+}
+
+/* A socket's type, and whether it listens, seen through a copy of the
+ * process's descriptor. */
+static int socket_type(pid_t pid, int fd, int *type, int *listening)
+{
+	int s = bm_fd_copy(pid, fd);
+	if (s < 0)
 		return -errno;
-	int s = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	int rc = s < 0 ? -errno : 0;
-	close(pidfd);
-	if (rc < 0)
-		return rc;
+	int rc = 0;
 	socklen_t len = sizeof *type;
 	if (getsockopt(s, SOL_SOCKET, SO_TYPE, type, &len) < 0)
 		rc = -errno;

@@ -61,6 +61,15 @@ const char *bm_fd_origin_name(uint32_t origin);
  * a socket, a terminal): what --stdio reattaches. */
 bool bm_fd_peer_stays_behind(const char *link, mode_t mode);
 
+/* A copy of descriptor FD of PID in binmig (pidfd_getfd: the tracer's
+ * permission suffices), or -1 with errno set. */
+int bm_fd_copy(pid_t pid, int fd);
+
+/* The descriptor of the processes that a policy replaced and that was
+ * ORIGIN with the /proc link LINK ("pipe:[5678]"), or NULL. */
+const struct bm_fd *bm_fd_replaced_from(struct bm_process *const *procs, size_t nprocs, uint32_t origin,
+					const char *link);
+
 /* Refuses descriptor FD of PID (BM_EXIT_UNSUPPORTED, returns -1) in one
  * line: "fd FD of process PID is WHAT (LINK)DETAIL; binmig cannot migrate
  * it (--fd FD=... lets it go)", naming the actions that would apply. */

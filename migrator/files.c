@@ -21,6 +21,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
+#include "sk_unix.h"
 #include "timers.h"
 #include "unlinked.h"
 
@@ -129,6 +130,9 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
 		if (rc < 0)
 			return rc;
+	} else if (S_ISSOCK(st.st_mode) && (rc = bm_unix_describe(pid, fd, &st, out)) != 0) {
+		if (rc < 0)
+			return rc; /* its peers and queue are read once all descriptors are known */
 	} else if (bm_fd_policy_stdio_applies(policy, fd) && bm_fd_peer_stays_behind(path, st.st_mode)) {
 		return bm_fd_policy_apply_stdio(out, path, policy);
 	} else {
@@ -182,13 +186,7 @@ static const struct bm_fd *replaced_end(struct bm_process *const *procs, size_t 
 {
 	char link[40];
 	snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)ino);
-	for (size_t k = 0; k < nprocs; k++)
-		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
-			const struct bm_fd *d = &procs[k]->fds[i];
-			if (d->replaced && d->was == BM_ORIGIN_PIPE && strcmp(d->was_link, link) == 0)
-				return d;
-		}
-	return NULL;
+	return bm_fd_replaced_from(procs, nprocs, BM_ORIGIN_PIPE, link);
 }
 
 /* Visits the descriptors of kind `kind` and object `object` in the
@@ -342,6 +340,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 {
 	int rc = bm_fd_policy_check_present(policy, procs, nprocs);
 	if (rc == 0)
+		rc = bm_unix_collect(procs, nprocs, policy, read_data);
+	if (rc == 0)
 		rc = check_pipes(procs, nprocs, policy, read_data);
 	if (rc == 0 && read_data)
 		rc = read_fifo_data(procs, nprocs);
@@ -412,7 +412,7 @@ static int reopen(const struct bm_fd *d)
 
 int bm_check_fds(const struct bm_process *p)
 {
-	if (bm_unlinked_precheck_all(p) < 0)
+	if (bm_unlinked_precheck_all(p) < 0 || bm_unix_precheck(p) < 0)
 		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
@@ -494,6 +494,7 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 
 int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
 {
+	bool sockets_made = false;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
@@ -511,6 +512,13 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 				snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
 				return -1;
 			}
+			continue;
+		}
+		if (d->kind == BM_FD_UNIX_SOCKET) {
+			/* All at once, with the first: pairs, listeners, queues. */
+			if (!sockets_made && bm_unix_restore(p, spare_fd, err, errlen) < 0)
+				return -1;
+			sockets_made = true;
 			continue;
 		}
 		int fd;

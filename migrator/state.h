@@ -101,8 +101,10 @@ enum bm_fd_kind {
 	BM_FD_UNLINKED_FIFO = 14, /* named FIFO, open for reading: object_flags and data as BM_FD_FIFO */
 	BM_FD_UNLINKED_DIR = 15,  /* directory */
 	BM_FD_INOTIFY = 16,       /* inotify instance: data holds its watches (fd_inotify.h) */
+	BM_FD_UNIX_SOCKET = 17,   /* UNIX-domain socket whose peers are in the process: object_id is its
+				     inode; data describes it, with its queue (sk_unix.h) */
 };
-#define BM_FD_KIND_MAX BM_FD_INOTIFY
+#define BM_FD_KIND_MAX BM_FD_UNIX_SOCKET
 #define BM_FD_IS_UNLINKED(kind) ((kind) >= BM_FD_UNLINKED_FILE && (kind) <= BM_FD_UNLINKED_DIR)
 
 /* What a policy did to a descriptor the process had (--fd, --stdio). */

@@ -5,13 +5,14 @@
 # (tests/progs/attrs.c), memory and pipe state (tests/progs/memstate.c),
 # signalfds and epoll instances (tests/progs/watch.c), unlinked files,
 # FIFOs and directories and a removed cwd (tests/progs/unlinked.c), inotify
-# instances (tests/progs/inotify.c).
+# instances (tests/progs/inotify.c), unix sockets with their names, peers,
+# queues, accept queues, shutdowns and options (tests/progs/unixsock.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate watch unlinked inotify
-mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify"
+mig_init attrs memstate watch unlinked inotify unixsock
+mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock"
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
-	"inotify carried $E2E_TMP/inotify"; do
+	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

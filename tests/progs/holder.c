@@ -1,8 +1,11 @@
 /* holder MODE [FILE]: holds one kernel object that is not a plain file, and keeps
  * working.  binmig carries some (eventfd, a pipe with both ends inside, an
- * epoll instance) and refuses others (socket, locks, System V memory).
+ * epoll instance, a socket pair) and refuses others (a socket whose peer is
+ * elsewhere, locks, System V memory).
  *   none     nothing special (the plain spinning worker)
- *   socket   a connected AF_UNIX socket pair
+ *   socket   a connected AF_UNIX socket pair (both ends here) holding 18 bytes
+ *   socket-out  one end of such a pair, the other end (which wrote the 18
+ *            bytes) in a process of its own until this one exits
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   epoll    an epoll instance watching the read end of such a pipe
@@ -35,6 +38,20 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "socket") == 0) {
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
 		SETUP(write(fds[0], "through the socket", 18) == 18, "write socket");
+	} else if (strcmp(mode, "socket-out") == 0) {
+		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
+		if (tp_fork_peer() == 0) {
+			close(fds[1]);
+			char c;
+			if (write(fds[0], "through the socket", 18) == 18)
+				while (read(fds[0], &c, 1) > 0)
+					;
+			_exit(0);
+		}
+		close(fds[0]);
+		fds[0] = -1;
+		char c;
+		SETUP(recv(fds[1], &c, 1, MSG_PEEK) == 1, "the peer's bytes");
 	} else if (strcmp(mode, "eventfd") == 0) {
 		fds[0] = eventfd(0, 0);
 		SETUP(fds[0] >= 0 && eventfd_write(fds[0], 41) == 0, "eventfd");
@@ -71,7 +88,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -80,7 +97,7 @@ int main(int argc, char **argv)
 	uint64_t steps = usr1_spin();
 
 	char buf[32] = { 0 };
-	if (strcmp(mode, "socket") == 0) {
+	if (strcmp(mode, "socket") == 0 || strcmp(mode, "socket-out") == 0) {
 		CHECK(read(fds[1], buf, sizeof(buf)) == 18 && memcmp(buf, "through the socket", 18) == 0,
 		      "socket data \"%s\"", buf);
 	} else if (strcmp(mode, "eventfd") == 0) {

@@ -1,0 +1,609 @@
+/* UNIX-domain sockets: read at dump (sk_unix.h); their description in
+ * sk_unix_image.c, the restore in sk_unix_restore.c. */
+#include "sk_unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
+#include <linux/unix_diag.h>
+
+#include "fd_policy.h"
+#include "log.h"
+#include "wire.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+
+#define TCP_ESTABLISHED_STATE 1
+#define TCP_LISTEN_STATE 10
+
+/* ---- dump: what sock_diag says ------------------------------------------ */
+
+struct diag {
+	uint32_t type, state, shutdown, rqueue, wqueue;
+	uint64_t peer;
+	bool has_peer;  /* 0 with it: connected to a socket since closed */
+	uint32_t name_len;
+	uint8_t name[BM_UNIX_NAME_MAX];
+	bool has_vfs;
+	uint32_t vfs_ino, vfs_dev;
+	uint32_t nicons;
+	uint64_t *icons; /* malloc'd */
+};
+
+static int query_diag(uint64_t ino, struct diag *out)
+{
+	memset(out, 0, sizeof *out);
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	struct {
+		struct nlmsghdr h;
+		struct unix_diag_req r;
+	} req = {0};
+	req.h.nlmsg_len = sizeof req;
+	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_ino = (uint32_t)ino;
+	req.r.udiag_states = ~0u;
+	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u;
+	req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN;
+	static uint8_t buf[1 << 20] __attribute__((aligned(8)));
+	int rc = 0;
+	ssize_t got = send(nl, &req, sizeof req, 0) != (ssize_t)sizeof req ? -1 : recv(nl, buf, sizeof buf, 0);
+	if (got < 0)
+		rc = -errno;
+	close(nl);
+	if (rc < 0)
+		return rc;
+	const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+	if (!NLMSG_OK(h, (size_t)got))
+		return -EPROTO;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(h);
+		return h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error ? e->error : -EPROTO;
+	}
+	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+		return -EPROTO;
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	if (m->udiag_ino != (uint32_t)ino)
+		return -EPROTO;
+	out->type = m->udiag_type;
+	out->state = m->udiag_state;
+	int left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+	for (const struct rtattr *a = (const void *)(m + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+		const void *p = RTA_DATA(a);
+		size_t len = RTA_PAYLOAD(a);
+		switch (a->rta_type) {
+		case UNIX_DIAG_NAME:
+			if (len > BM_UNIX_NAME_MAX)
+				return -EPROTO;
+			memcpy(out->name, p, len);
+			out->name_len = (uint32_t)len;
+			break;
+		case UNIX_DIAG_VFS:
+			if (len >= sizeof(struct unix_diag_vfs)) {
+				const struct unix_diag_vfs *v = p;
+				out->has_vfs = true;
+				out->vfs_ino = v->udiag_vfs_ino;
+				out->vfs_dev = v->udiag_vfs_dev;
+			}
+			break;
+		case UNIX_DIAG_PEER:
+			if (len >= 4) {
+				out->peer = *(const uint32_t *)p;
+				out->has_peer = true;
+			}
+			break;
+		case UNIX_DIAG_ICONS:
+			out->nicons = (uint32_t)(len / 4);
+			free(out->icons);
+			out->icons = calloc(out->nicons ? out->nicons : 1, sizeof *out->icons);
+			if (!out->icons)
+				return -ENOMEM;
+			for (uint32_t i = 0; i < out->nicons; i++)
+				out->icons[i] = ((const uint32_t *)p)[i];
+			break;
+		case UNIX_DIAG_RQLEN:
+			if (len >= sizeof(struct unix_diag_rqlen)) {
+				const struct unix_diag_rqlen *q = p;
+				out->rqueue = q->udiag_rqueue;
+				out->wqueue = q->udiag_wqueue;
+			}
+			break;
+		case UNIX_DIAG_SHUTDOWN:
+			if (len >= 1)
+				out->shutdown = *(const uint8_t *)p;
+			break;
+		}
+	}
+	/* A path name as the kernel keeps it ends with its NUL. */
+	if (out->name_len && out->name[0])
+		out->name_len = (uint32_t)strnlen((const char *)out->name, out->name_len);
+	return 0;
+}
+
+int bm_unix_describe(pid_t pid, int fd, const struct stat *st, struct bm_fd *out)
+{
+	int copy = bm_fd_copy(pid, fd);
+	if (copy < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", fd, pid);
+	int domain = 0;
+	socklen_t len = sizeof domain;
+	int rc = getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ? -errno : 0;
+	close(copy);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot look at the socket fd %d of process %d", fd, pid);
+	if (domain != AF_UNIX)
+		return 0;
+	out->kind = BM_FD_UNIX_SOCKET;
+	out->object_id = st->st_ino;
+	return 1;
+}
+
+/* ---- dump: one socket --------------------------------------------------- */
+
+struct peeked {
+	struct bm_unix_msg *msgs; /* data and addr malloc'd */
+	uint32_t n, cap;
+	size_t bytes;
+};
+
+static void peeked_free(struct peeked *q)
+{
+	for (uint32_t i = 0; i < q->n; i++) {
+		free((void *)q->msgs[i].data);
+		free((void *)q->msgs[i].addr);
+	}
+	free(q->msgs);
+	memset(q, 0, sizeof *q);
+}
+
+static int refuse(pid_t pid, const struct bm_fd *d, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(pid_t pid, const struct bm_fd *d, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, detail);
+}
+
+/* Reads S's receive queue without taking it: peeks from offset 0 on with
+ * SO_PEEK_OFF, SO_PASSCRED on so that each message shows its credentials
+ * (pid 0: none), then puts both options back. */
+static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct peeked *q)
+{
+	int saved_off = -1, saved_cred = 0, one = 1, zero = 0;
+	socklen_t len = sizeof saved_off;
+	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, &len) < 0 ||
+	    getsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, &(socklen_t){sizeof saved_cred}) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
+	size_t cap = BM_UNIX_MSG_MAX;
+	uint8_t *buf = malloc(cap);
+	int rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	while (rc == 0) {
+		struct sockaddr_un from;
+		union {
+			struct cmsghdr align;
+			char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
+		} control;
+		struct iovec iov = {buf, cap};
+		struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = &control, .msg_controllen = sizeof control};
+		ssize_t got = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (got < 0) {
+			if (errno != EAGAIN)
+				rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the queue of socket fd %d", d->fd);
+			break;
+		}
+		struct ucred cred = {0, 0, 0};
+		bool has_cred = false, rights = (mh.msg_flags & MSG_CTRUNC) != 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+			    c->cmsg_len >= CMSG_LEN(sizeof cred)) {
+				memcpy(&cred, CMSG_DATA(c), sizeof cred);
+				has_cred = true;
+			} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				rights = true;
+				int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				for (int k = 0; k < nfd; k++) {
+					int f;
+					memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
+					close(f);
+				}
+			} else {
+				rights = true; /* anything else in flight is not carried either */
+			}
+		}
+		if (rights) {
+			rc = refuse(pid, d, " with descriptors (SCM_RIGHTS) in flight in its queue, which binmig cannot "
+				    "carry");
+			break;
+		}
+		/* End of file: nothing read and no message (each has credentials). */
+		if (got == 0 && (type == SOCK_STREAM || !has_cred))
+			break;
+		if (mh.msg_flags & MSG_TRUNC) {
+			rc = refuse(pid, d, " holding a message of more than %zu bytes", cap);
+			break;
+		}
+		if (cred.pid != 0 && cred.pid != pid) {
+			rc = refuse(pid, d, " holding a message with the credentials of process %d in flight, which binmig "
+				    "cannot send again", cred.pid);
+			break;
+		}
+		q->bytes += (size_t)got + 32;
+		if (q->bytes > BM_UNIX_MSG_MAX - 4096) {
+			rc = refuse(pid, d, " holding more queued data than an image carries (%u bytes)", BM_UNIX_MSG_MAX);
+			break;
+		}
+		if (q->n == q->cap) {
+			uint32_t ncap = q->cap ? 2 * q->cap : 16;
+			struct bm_unix_msg *grown = realloc(q->msgs, ncap * sizeof *grown);
+			if (!grown) {
+				rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+				break;
+			}
+			q->msgs = grown;
+			q->cap = ncap;
+		}
+		struct bm_unix_msg *m = &q->msgs[q->n];
+		*m = (struct bm_unix_msg){NULL, (uint32_t)got, NULL, 0, cred.pid, cred.uid, cred.gid};
+		uint32_t alen = type == SOCK_DGRAM && mh.msg_namelen > offsetof(struct sockaddr_un, sun_path)
+					? (uint32_t)(mh.msg_namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
+		if (alen && from.sun_path[0])
+			alen = (uint32_t)strnlen(from.sun_path, alen);
+		m->data = malloc(got ? (size_t)got : 1);
+		m->addr = malloc(alen ? alen : 1);
+		if (!m->data || !m->addr) {
+			free((void *)m->data);
+			free((void *)m->addr);
+			rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+			break;
+		}
+		memcpy((void *)m->data, buf, (size_t)got);
+		memcpy((void *)m->addr, from.sun_path, alen);
+		m->addr_len = alen;
+		q->n++;
+	}
+	free(buf);
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, sizeof saved_off) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, sizeof saved_cred) < 0)
+		rc = rc ? rc : bm_error_errno(BM_EXIT_TARGET, errno, "cannot put back the options of socket fd %d", d->fd);
+	return rc;
+}
+
+static int read_opts(pid_t pid, const struct bm_fd *d, int s, struct bm_unix_sock *u)
+{
+	for (int i = 0; i < BM_UNIX_NOPTS; i++) {
+		int v = 0;
+		struct timeval tv = {0, 0};
+		struct linger lg = {0, 0};
+		void *p = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? (void *)&tv : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? (void *)&lg : (void *)&v;
+		socklen_t len = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? sizeof tv : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? sizeof lg : sizeof v;
+		if (getsockopt(s, SOL_SOCKET, bm_unix_opts[i].name, p, &len) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read %s of socket fd %d of process %d",
+					      bm_unix_opts[i].text, d->fd, pid);
+		u->has_opt[i] = true;
+		u->opt[i] = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? (struct bm_unix_opt){tv.tv_sec, tv.tv_usec}
+			    : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? (struct bm_unix_opt){lg.l_onoff, lg.l_linger}
+							  : (struct bm_unix_opt){v, 0};
+	}
+	/* What is not carried, and shows. */
+	static const struct {
+		int name;
+		const char *text;
+	} refused[] = {{SO_PASSPIDFD, "SO_PASSPIDFD"}, {SO_TIMESTAMP, "SO_TIMESTAMP"}, {SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
+		       {SO_TIMESTAMPING, "SO_TIMESTAMPING"}, {SO_RXQ_OVFL, "SO_RXQ_OVFL"}};
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		int v = 0;
+		socklen_t len = sizeof v;
+		if (getsockopt(s, SOL_SOCKET, refused[i].name, &v, &len) == 0 && v)
+			return refuse(pid, d, " with %s set, which binmig does not carry", refused[i].text);
+	}
+	socklen_t flen = 0;
+	if (getsockopt(s, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) == 0 && flen)
+		return refuse(pid, d, " with a socket filter attached, which binmig does not carry");
+	return 0;
+}
+
+/* A path name (absolute) still names the socket file the kernel has. */
+static int check_path(pid_t pid, const struct bm_fd *d, const struct diag *g, struct bm_unix_sock *u)
+{
+	char path[BM_UNIX_NAME_MAX + 1];
+	memcpy(path, g->name, g->name_len);
+	path[g->name_len] = 0;
+	if (path[0] != '/')
+		return refuse(pid, d, " bound to the relative path %s, which binmig does not bind again", path);
+	struct stat st;
+	if (!g->has_vfs || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != g->vfs_ino ||
+	    st.st_dev != makedev(g->vfs_dev >> 20, g->vfs_dev & 0xfffff))
+		return refuse(pid, d, " bound to %s, which no longer names it (removed, replaced or in a removed "
+			      "directory)", path);
+	u->vfs_dev = st.st_dev;
+	u->vfs_ino = st.st_ino;
+	u->file_mode = st.st_mode & 07777;
+	u->file_uid = st.st_uid;
+	u->file_gid = st.st_gid;
+	return 0;
+}
+
+struct info {
+	struct diag g;
+	struct bm_unix_sock u;
+	struct peeked q;
+	int copy;
+	uint64_t outq;
+};
+
+
+/* Where the inode INO is in the processes: the process index and the
+ * descriptor index, or -1. */
+static int locate(struct bm_process *const *procs, size_t nprocs, uint64_t ino, size_t *k)
+{
+	for (*k = 0; *k < nprocs; (*k)++) {
+		int i = bm_unix_find(procs[*k]->fds, procs[*k]->nfds, ino);
+		if (i >= 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The descriptor of the processes that a policy replaced and that was
+ * the socket INO, or NULL. */
+static const struct bm_fd *replaced_sock(struct bm_process *const *procs, size_t nprocs, uint64_t ino)
+{
+	char link[40];
+	snprintf(link, sizeof link, "socket:[%llu]", (unsigned long long)ino);
+	return bm_fd_replaced_from(procs, nprocs, BM_ORIGIN_SOCKET, link);
+}
+
+/* Fills in[i] for socket descriptor d (index i of process k). */
+static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k, uint32_t i, struct info *in,
+			bool read_data)
+{
+	struct bm_process *p = procs[k];
+	struct bm_fd *d = &p->fds[i];
+	pid_t pid = p->pid;
+	int rc = query_diag(d->object_id, &in->g);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot ask the kernel about the socket fd %d of process %d",
+				      d->fd, pid);
+	struct diag *g = &in->g;
+	struct bm_unix_sock *u = &in->u;
+	u->type = g->type;
+	if (g->type != SOCK_STREAM && g->type != SOCK_DGRAM && g->type != SOCK_SEQPACKET)
+		return refuse(pid, d, " of type %u", g->type);
+	u->shutdown = g->shutdown;
+	u->name_len = g->name_len;
+	u->name = g->name;
+	if (g->state == TCP_LISTEN_STATE) {
+		u->flags = BM_UNIX_LISTENING;
+		u->backlog = g->wqueue;
+		u->nicons = g->nicons;
+	}
+	in->copy = bm_fd_copy(pid, d->fd);
+	if (in->copy < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", d->fd, pid);
+	int outq = 0;
+	if (ioctl(in->copy, SIOCOUTQ, &outq) == 0 && outq > 0)
+		in->outq = (uint64_t)outq;
+	if ((rc = read_opts(pid, d, in->copy, u)) < 0)
+		return rc;
+	if (g->peer) {
+		size_t pk;
+		int pi = locate(procs, nprocs, g->peer, &pk);
+		if (pi < 0)
+			return 2; /* outside: the caller decides */
+		if (pk != k)
+			return refuse(pid, d, " whose peer is in process %d; binmig carries unix socket connections within "
+				      "one process", procs[pk]->pid);
+		u->peer = g->peer;
+	}
+	/* SO_PEERCRED: who made the connection (or listened), which the
+	 * restore gives again with the process's PID and those ids. */
+	struct ucred pc = {0, 0, 0};
+	if (g->type != SOCK_DGRAM || g->peer) {
+		socklen_t len = sizeof pc;
+		if (getsockopt(in->copy, SOL_SOCKET, SO_PEERCRED, &pc, &len) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read SO_PEERCRED of socket fd %d", d->fd);
+		if (pc.pid != 0 && pc.pid != pid)
+			return refuse(pid, d, " whose peer credentials (SO_PEERCRED) name process %d, which binmig cannot "
+				      "give again", pc.pid);
+	}
+	u->cred_pid = pc.pid;
+	u->cred_uid = pc.pid ? pc.uid : 0;
+	u->cred_gid = pc.pid ? pc.gid : 0;
+	if (g->type == SOCK_STREAM) {
+		/* With SO_OOBINLINE an out-of-band byte sits among the others,
+		 * where its mark cannot be told: any queue is refused then. */
+		char oob;
+		if (recv(in->copy, &oob, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (u->opt[BM_UNIX_OPT_OOBINLINE].a && g->rqueue))
+			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
+				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
+	}
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(pid, d, in->copy, (int)g->type, &in->q)) < 0)
+		return rc;
+	/* What was read is what the kernel counts: all the bytes of a stream
+	 * or seqpacket queue, the first datagram's of a datagram queue. */
+	uint64_t total = 0;
+	for (uint32_t m = 0; m < in->q.n && (g->type != SOCK_DGRAM || m == 0); m++)
+		total += in->q.msgs[m].len;
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) && total != g->rqueue)
+		return refuse(pid, d, " whose queue binmig read as %llu bytes where the kernel counts %u",
+			      (unsigned long long)total, g->rqueue);
+	u->nmsgs = in->q.n;
+	return 0;
+}
+
+bool bm_unix_abstract_free(const struct bm_unix_sock *u)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	memcpy(a.sun_path, u->name, u->name_len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool free_name = s >= 0 && bind(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+									       u->name_len)) == 0;
+	if (s >= 0)
+		close(s);
+	return free_name;
+}
+
+/* What each socket is to the others of its process: waiting in an accept
+ * queue, accepted, or a name that binmig cannot place. */
+static int relate(pid_t pid, struct bm_process *p, struct info *in)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0)
+			continue;
+		struct diag *g = &in[i].g;
+		struct bm_unix_sock *u = &in[i].u;
+		if (g->type == SOCK_DGRAM && g->has_peer && !g->peer)
+			return refuse(pid, d, " connected to a socket that has closed%s",
+				      g->rqueue ? ", with data still queued" : "");
+		if (!g->peer && g->state == TCP_ESTABLISHED_STATE && g->type != SOCK_DGRAM) {
+			bool queued = false;
+			for (uint32_t j = 0; j < p->nfds; j++)
+				for (uint32_t c = 0; in[j].u.flags & BM_UNIX_LISTENING && c < in[j].g.nicons; c++)
+					queued |= in[j].g.icons[c] == d->object_id;
+			if (!queued)
+				return refuse(pid, d, " whose peer has closed%s", g->rqueue ? ", with data still queued" : "");
+			if (in[i].outq)
+				return refuse(pid, d, " waiting in an accept queue with data already sent to the connection, "
+					      "which binmig cannot read without accepting it");
+			u->flags = BM_UNIX_QUEUED;
+		}
+		if (g->type != SOCK_DGRAM && u->name_len && g->state == TCP_ESTABLISHED_STATE)
+			for (uint32_t j = 0; j < p->nfds; j++)
+				if (j != i && (in[j].u.flags & BM_UNIX_LISTENING) && in[j].u.type == u->type &&
+				    in[j].u.name_len == u->name_len && memcmp(in[j].u.name, u->name, u->name_len) == 0)
+					u->flags = BM_UNIX_ACCEPTED;
+	}
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0)
+			continue;
+		struct bm_unix_sock *u = &in[i].u;
+		if (!u->name_len || (u->flags & BM_UNIX_ACCEPTED))
+			continue;
+		if (u->type != SOCK_DGRAM && in[i].g.state == TCP_ESTABLISHED_STATE) {
+			int peer = bm_unix_find(p->fds, p->nfds, u->peer);
+			if (peer >= 0 && (in[peer].u.flags & BM_UNIX_ACCEPTED))
+				goto owner; /* a client bound before it connected */
+			/* Accepted from a listener since closed, or bound after it
+			 * connected: told apart by an abstract name being free. */
+			if (peer >= 0 && !u->name[0] && bm_unix_abstract_free(u) &&
+			    !(in[peer].u.flags & BM_UNIX_FROM_ACCEPT) && !in[peer].u.name_len) {
+				u->flags = BM_UNIX_ORPHAN;
+				continue;
+			}
+			return refuse(pid, d, ", connected and named, not by a listener of the process (accepted from "
+				      "a listener since closed, or bound after it connected), which binmig cannot "
+				      "make again");
+		}
+	owner:;
+		int rc = u->name[0] ? check_path(pid, d, &in[i].g, u) : 0;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int collect_process(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd_policy *policy,
+			   bool read_data)
+{
+	struct bm_process *p = procs[k];
+	struct info *in = calloc(p->nfds ? p->nfds : 1, sizeof *in);
+	if (!in)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = 0;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		in[i].copy = -1;
+	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0)
+			continue;
+		for (size_t o = 0; o < nprocs; o++)
+			if (o != k && bm_unix_find(procs[o]->fds, procs[o]->nfds, d->object_id) >= 0) {
+				rc = refuse(p->pid, d, ", shared with process %d; binmig carries a unix socket held by one "
+					    "process", procs[o]->pid);
+				break;
+			}
+		if (rc == 0 && (rc = describe_one(procs, nprocs, k, i, &in[i], read_data)) == 2) {
+			rc = 0;
+			if (bm_fd_policy_stdio_applies(policy, d->fd)) {
+				char link[40];
+				snprintf(link, sizeof link, "socket:[%llu]", (unsigned long long)d->object_id);
+				rc = bm_fd_policy_apply_stdio(d, link, policy);
+				continue;
+			}
+			const struct bm_fd *gone = replaced_sock(procs, nprocs, in[i].g.peer);
+			rc = gone ? refuse(p->pid, d, " whose peer here, fd %d, is replaced by a policy", gone->fd)
+				  : refuse(p->pid, d, " whose peer is outside the process%s", nprocs > 1 ? " tree" : "");
+		}
+	}
+	if (rc == 0)
+		rc = relate(p->pid, p, in);
+	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0)
+			continue;
+		struct bm_wbuf b;
+		bm_wbuf_init(&b);
+		rc = bm_unix_encode(&b, &in[i].u, in[i].g.icons, in[i].q.msgs);
+		if (rc == 0 && b.len > BM_UNIX_MSG_MAX)
+			rc = refuse(p->pid, d, " holding more queued data than an image carries (%u bytes)", BM_UNIX_MSG_MAX);
+		else if (rc < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot describe the socket fd %d", d->fd);
+		if (rc < 0) {
+			bm_wbuf_free(&b);
+			break;
+		}
+		free(d->data);
+		d->data = b.data;
+		d->data_len = (uint32_t)b.len;
+	}
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		if (in[i].copy >= 0)
+			close(in[i].copy);
+		free(in[i].g.icons);
+		peeked_free(&in[i].q);
+	}
+	free(in);
+	char why[300];
+	if (rc == 0 && !bm_unix_check(p->fds, p->nfds, why, sizeof why))
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d: %s; binmig cannot migrate it", p->pid, why);
+	return rc;
+}
+
+int bm_unix_collect(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy, bool read_data)
+{
+	for (size_t k = 0; k < nprocs; k++) {
+		int rc = collect_process(procs, nprocs, k, policy, read_data);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
