@@ -3,6 +3,8 @@
 #define BINMIG_MEMORY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "state.h"
 
@@ -12,5 +14,22 @@
 bool bm_vma_has_pages(const struct bm_vma *v);
 
 bool bm_page_is_zero(const void *page);
+
+/* Address ranges [start, end), sorted and disjoint. */
+struct bm_range {
+	uint64_t start, end;
+};
+/* Pages the image leaves out although they are present: pre-copy sent
+ * them before the freeze and they have not been written since. */
+struct bm_page_skip {
+	const struct bm_range *r;
+	size_t n;
+};
+
+/* Whether a page of this private VMA with these PAGEMAP_SCAN categories
+ * (pagescan.h) must travel; bm_scan_wanted_query finds the candidates. */
+struct bm_scan_query;
+bool bm_scan_wanted(const struct bm_vma *v, uint64_t cats);
+extern const struct bm_scan_query bm_scan_wanted_query;
 
 #endif
