@@ -203,6 +203,15 @@ bool bm_page_is_zero(const void *page)
 	return have_avx2 ? page_is_zero_avx2(page) : page_is_zero_generic(page);
 }
 
+uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero)
+{
+	*zero = bm_page_is_zero(buf + (size_t)i * BM_PAGE_SIZE);
+	uint32_t j = i + 1;
+	while (j < n && bm_page_is_zero(buf + (size_t)j * BM_PAGE_SIZE) == *zero)
+		j++;
+	return j;
+}
+
 struct page_writer {
 	pid_t pid;
 	struct bm_image_writer *w;
@@ -226,10 +235,8 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 				      (unsigned long long)addr);
 	uint32_t i = 0;
 	while (i < npages) {
-		bool zero = bm_page_is_zero(pw->buf + (size_t)i * BM_PAGE_SIZE);
-		uint32_t j = i + 1;
-		while (j < npages && bm_page_is_zero(pw->buf + (size_t)j * BM_PAGE_SIZE) == zero)
-			j++;
+		bool zero;
+		uint32_t j = bm_same_zero_run(pw->buf, i, npages, &zero);
 		uint64_t at = addr + (uint64_t)i * BM_PAGE_SIZE;
 		rc = zero ? bm_image_write_zero(pw->w, at, j - i)
 			  : bm_image_write_pages(pw->w, at, pw->buf + (size_t)i * BM_PAGE_SIZE, j - i);

@@ -14,6 +14,9 @@
 bool bm_vma_has_pages(const struct bm_vma *v);
 
 bool bm_page_is_zero(const void *page);
+/* Pages i.. of the n in buf that are all zero (or all not): the end of
+ * that run; *zero says which. */
+uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero);
 
 /* Address ranges [start, end), sorted and disjoint. */
 struct bm_range {

@@ -902,7 +902,8 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 	struct special sp[8];
 	size_t nsp = 0;
 	if ((rc = move_specials(c, sp, &nsp)) < 0 || (rc = unmap_all_but(c, sp, nsp)) < 0 || (rc = map_vmas(c)) < 0 ||
-	    (rc = fill_pages(c, r)) < 0 || (rc = lock_and_seal(c, false)) < 0)
+	    (rc = fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
+	    (rc = lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;
