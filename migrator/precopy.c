@@ -344,7 +344,7 @@ static int run_round(struct bm_precopy *pc, unsigned k)
 
 #ifdef BM_FAULT_INJECTION
 /* Test builds: with BINMIG_TEST_PRECOPY_SYNC=DIR, after round K binmig
- * creates DIR/round-K and waits (at most 30 s) for DIR/ack-K, so that a
+ * creates DIR/round-K (the line "round K") and waits (at most 30 s) for DIR/ack-K, so that a
  * test program can change its memory between rounds deterministically. */
 static void test_sync(unsigned k)
 {
@@ -354,8 +354,10 @@ static void test_sync(unsigned k)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/round-%u", dir, k);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
+	if (fd >= 0) {
+		dprintf(fd, "round %u\n", k);
 		close(fd);
+	}
 	snprintf(path, sizeof path, "%s/ack-%u", dir, k);
 	for (int i = 0; i < 30000 && access(path, F_OK) < 0; i++)
 		usleep(1000);

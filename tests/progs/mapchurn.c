@@ -88,8 +88,12 @@ static void new_area(struct area *a, uint8_t *at, uint32_t id, uint32_t ver)
 		die("mmap: %s", strerror(errno));
 	a->prot = PROT_READ | PROT_WRITE;
 	a->id = id;
-	for (uint32_t p = 0; p < AREA_PAGES; p++)
-		set_page(a, p, p % 3 == 2 ? 0 : ver); /* some pages never touched */
+	for (uint32_t p = 0; p < AREA_PAGES; p++) {
+		if (p % 3 == 2)
+			a->ver[p] = 0; /* never touched */
+		else
+			set_page(a, p, ver);
+	}
 }
 
 static void file_area(const char *dir)
