@@ -268,12 +268,16 @@ static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, 
 {
 	if (zero) {
 		int rc = flush_run(pw);
-		uint32_t n = (uint32_t)((end - start) / BM_PAGE_SIZE);
-		if (rc == 0)
-			rc = bm_image_write_zero(pw->w, start, n);
-		if (rc == 0 && pw->st) {
-			pw->st->pages_zero += n;
-			pw->st->pages_total += n;
+		for (uint64_t a = start; rc == 0 && a < end;) {
+			uint64_t n = (end - a) / BM_PAGE_SIZE;
+			if (n > BM_IMAGE_MAX_RUN_PAGES)
+				n = BM_IMAGE_MAX_RUN_PAGES;
+			rc = bm_image_write_zero(pw->w, a, (uint32_t)n);
+			if (rc == 0 && pw->st) {
+				pw->st->pages_zero += (int64_t)n;
+				pw->st->pages_total += (int64_t)n;
+			}
+			a += n * BM_PAGE_SIZE;
 		}
 		return rc;
 	}

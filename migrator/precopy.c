@@ -160,7 +160,8 @@ static int take_uffd(struct bm_precopy *pc, struct bm_frozen *f)
 static int track(struct bm_precopy *pc, const struct bm_process *p)
 {
 	pc->tracked = calloc(p->nvmas ? p->nvmas : 1, sizeof *pc->tracked);
-	if (!pc->tracked)
+	pc->sent = calloc(p->nvmas ? p->nvmas : 1, sizeof *pc->sent);
+	if (!pc->tracked || !pc->sent)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (uint32_t i = 0; i < p->nvmas && pc->ntracked < BM_PRECOPY_MAX_RANGES; i++) {
 		const struct bm_vma *v = &p->vmas[i];
@@ -176,6 +177,9 @@ static int track(struct bm_precopy *pc, const struct bm_process *p)
 		if (ioctl(pc->uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot write-protect 0x%llx in process %d",
 					      (unsigned long long)v->start, pc->pid);
+		uint64_t pages = (v->end - v->start) / BM_PAGE_SIZE;
+		if (!(pc->sent[pc->ntracked] = calloc((pages + 63) / 64, sizeof **pc->sent)))
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
 		pc->tracked[pc->ntracked++] = (struct bm_range){v->start, v->end};
 	}
 	return 0;
@@ -210,7 +214,44 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 		close(pc->uffd); /* unregisters whatever was registered */
 		pc->uffd = -1;
 	}
+	if (rc < 0) {
+		for (size_t i = 0; pc->sent && i < pc->ntracked; i++)
+			free(pc->sent[i]);
+		pc->ntracked = 0;
+	}
 	return rc;
+}
+
+/* The tracked range holding addr, or -1. */
+static ssize_t range_of(const struct bm_precopy *pc, uint64_t addr)
+{
+	size_t lo = 0, hi = pc->ntracked;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pc->tracked[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < pc->ntracked && pc->tracked[lo].start <= addr ? (ssize_t)lo : -1;
+}
+
+static void mark_sent(struct bm_precopy *pc, uint64_t addr, uint32_t n)
+{
+	ssize_t i = range_of(pc, addr);
+	for (uint32_t j = 0; i >= 0 && j < n; j++) {
+		uint64_t a = addr + (uint64_t)j * BM_PAGE_SIZE;
+		if (a >= pc->tracked[i].end && (i = range_of(pc, a)) < 0)
+			break;
+		uint64_t pg = (a - pc->tracked[i].start) / BM_PAGE_SIZE;
+		pc->sent[i][pg / 64] |= 1ULL << (pg % 64);
+	}
+}
+
+static bool was_sent(const struct bm_precopy *pc, size_t i, uint64_t addr)
+{
+	uint64_t pg = (addr - pc->tracked[i].start) / BM_PAGE_SIZE;
+	return pc->sent[i][pg / 64] & (1ULL << (pg % 64));
 }
 
 static int send_run(struct bm_precopy *pc, uint64_t addr, uint32_t n, const void *data, struct bm_precopy_round *r)
@@ -226,6 +267,7 @@ static int send_run(struct bm_precopy *pc, uint64_t addr, uint32_t n, const void
 	if (rc == 0) {
 		r->pages += n;
 		r->bytes += data ? (uint64_t)n * BM_PAGE_SIZE : 0;
+		mark_sent(pc, addr, n);
 	}
 	return rc;
 }
@@ -294,10 +336,12 @@ static int send_range(struct round_ctx *rc_, uint64_t start, uint64_t end, bool 
 }
 
 /* Round 1: every present page; a page-cache page of a private file
- * mapping comes from the file at the destination. */
+ * mapping comes from the file at the destination.  "Swapped" pages are
+ * mostly the write-protect markers of pages never touched: reading them
+ * would fill the whole area; the few really swapped go in the image. */
 static int present_run(void *ctx, const struct bm_scan_run *run)
 {
-	if ((run->cats & BM_PAGE_IS_FILE) && !(run->cats & BM_PAGE_IS_SWAPPED))
+	if ((run->cats & BM_PAGE_IS_FILE) || !(run->cats & BM_PAGE_IS_PRESENT))
 		return 0;
 	return send_range(ctx, run->start, run->end, (run->cats & BM_PAGE_IS_PFNZERO) != 0);
 }
@@ -458,6 +502,7 @@ static int collect_run(void *ctx, const struct bm_scan_run *run)
 
 struct keep_ctx {
 	struct bm_precopy *pc;
+	size_t range;          /* index of the tracked range being looked at */
 	const struct bm_vma *v;
 	struct runs dirty;     /* of the tracked run being looked at */
 	size_t dirty_at;
@@ -468,6 +513,22 @@ struct keep_ctx {
 
 /* Wanted pages of one present-scan run: kept unless written (or the zero
  * page, which costs the image nothing and may be newer than the copy). */
+/* Pages [s, e) not written since the last round: kept where the
+ * destination has them, else carried by the image. */
+static int keep_sent(struct keep_ctx *k, uint64_t s, uint64_t e)
+{
+	uint64_t run = s;
+	for (uint64_t a = s; a < e; a += BM_PAGE_SIZE) {
+		if (was_sent(k->pc, k->range, a))
+			continue;
+		if (a > run && runs_add(&k->keep, run, a) < 0)
+			return k->keep.failed;
+		k->image_pages++;
+		run = a + BM_PAGE_SIZE;
+	}
+	return e > run && runs_add(&k->keep, run, e) < 0 ? k->keep.failed : 0;
+}
+
 static int keep_run(void *ctx, const struct bm_scan_run *run)
 {
 	struct keep_ctx *k = ctx;
@@ -484,11 +545,11 @@ static int keep_run(void *ctx, const struct bm_scan_run *run)
 			k->dirty_at++;
 		const struct bm_range *d = k->dirty_at < k->dirty.n ? &k->dirty.r[k->dirty_at] : NULL;
 		if (!d || d->start >= run->end) {
-			if (runs_add(&k->keep, s, run->end) < 0)
+			if (keep_sent(k, s, run->end) < 0)
 				return k->keep.failed;
 			break;
 		}
-		if (d->start > s && runs_add(&k->keep, s, d->start) < 0)
+		if (d->start > s && keep_sent(k, s, d->start) < 0)
 			return k->keep.failed;
 		uint64_t de = d->end < run->end ? d->end : run->end;
 		uint64_t ds = d->start > s ? d->start : s;
@@ -551,6 +612,7 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 			/* A kept run never spans two ranges: the destination stores each apart. */
 			if (pc->tracked[j].start >= v->start)
 				k.keep.first_mergeable = k.keep.n;
+			k.range = j;
 			uint64_t s = pc->tracked[j].start > v->start ? pc->tracked[j].start : v->start;
 			uint64_t e = pc->tracked[j].end < v->end ? pc->tracked[j].end : v->end;
 			rc = bm_pagescan(pc->pagemap, s, e, &q_tracked, keep_tracked, &k);
@@ -581,6 +643,10 @@ void bm_precopy_end(struct bm_precopy *pc)
 		close(pc->uffd);
 	if (pc->pagemap >= 0)
 		close(pc->pagemap);
+	for (size_t i = 0; pc->sent && i < pc->ntracked; i++)
+		free(pc->sent[i]);
+	free(pc->sent);
+	pc->sent = NULL;
 	free(pc->tracked);
 	free(pc->keep);
 	free(pc->buf);

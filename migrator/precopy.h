@@ -13,7 +13,10 @@
  * limit is reached.  Then the process is frozen as for a stream migration
  * and its true final map taken; in the ranges still registered, pages
  * present and not written since their last round are "kept" (the
- * destination has them), everything else goes in the image as usual.
+ * destination has them: binmig remembers which pages it sent), everything
+ * else goes in the image as usual.  Round 1 skips never-touched pages
+ * (their write-protect markers look like swapped pages); a page really
+ * swapped out then goes in the final image.
  * Closing binmig's descriptor of the userfaultfd unregisters everything,
  * so a source that resumes its process leaves nothing behind in it.
  *
@@ -61,6 +64,7 @@ struct bm_precopy {
 	int uffd;                  /* binmig's descriptor of the process's userfaultfd, or -1 */
 	int pagemap;               /* /proc/PID/pagemap */
 	struct bm_range *tracked;  /* registered at the start, sorted */
+	uint64_t **sent;           /* per tracked range, a bit per page: sent in a round (the store has it) */
 	size_t ntracked;
 	struct bm_precopy_round rounds[BM_PRECOPY_MAX_ROUNDS];
 	unsigned nrounds;
