@@ -223,17 +223,25 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 }
 
 /* The tracked range holding addr, or -1. */
-static ssize_t range_of(const struct bm_precopy *pc, uint64_t addr)
+ssize_t bm_range_find(const void *base, size_t n, size_t stride, uint64_t addr)
 {
-	size_t lo = 0, hi = pc->ntracked;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (pc->tracked[mid].end <= addr)
+		const struct bm_range *r = (const void *)((const char *)base + mid * stride);
+		if (r->end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < pc->ntracked && pc->tracked[lo].start <= addr ? (ssize_t)lo : -1;
+	return lo < n && ((const struct bm_range *)(const void *)((const char *)base + lo * stride))->start <= addr
+		       ? (ssize_t)lo
+		       : -1;
+}
+
+static ssize_t range_of(const struct bm_precopy *pc, uint64_t addr)
+{
+	return bm_range_find(pc->tracked, pc->ntracked, sizeof *pc->tracked, addr);
 }
 
 static void mark_sent(struct bm_precopy *pc, uint64_t addr, uint32_t n)

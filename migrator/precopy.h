@@ -104,6 +104,11 @@ void bm_precopy_end(struct bm_precopy *pc);
 /* Rounds, pages and bytes per round, dirty rate into st. */
 void bm_precopy_stats(const struct bm_precopy *pc, struct bm_stats *st);
 
+/* In an array of n elements of `stride` bytes, each starting with a
+ * struct bm_range, sorted and disjoint: the index of the one holding addr,
+ * or -1. */
+ssize_t bm_range_find(const void *base, size_t n, size_t stride, uint64_t addr);
+
 /* Option values: 1..BM_PRECOPY_MAX_ROUNDS; pages, or "NMiB" / "NM";
  * MiB as bytes.  0 or -EINVAL. */
 int bm_precopy_parse_rounds(const char *text, unsigned *rounds);

@@ -15,7 +15,7 @@
 /* One range of PRECOPY_BEGIN: its pages at their offsets in a mapping of
  * the same size (untouched pages cost nothing), and which of them are held. */
 struct bm_precopy_area {
-	uint64_t start, end;
+	uint64_t start, end; /* first, as a struct bm_range (bm_range_find) */
 	uint8_t *mem;
 	uint64_t *held; /* bitmap, one bit per page */
 };
@@ -31,16 +31,9 @@ static int proto(const char *what)
 
 static struct bm_precopy_area *area_of(struct bm_precopy_store *st, uint64_t addr, uint64_t len)
 {
-	size_t lo = 0, hi = st->nareas;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (st->areas[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < st->nareas && st->areas[lo].start <= addr && addr + len <= st->areas[lo].end && addr + len > addr)
-		return &st->areas[lo];
+	ssize_t i = bm_range_find(st->areas, st->nareas, sizeof *st->areas, addr);
+	if (i >= 0 && addr + len <= st->areas[i].end && addr + len > addr)
+		return &st->areas[i];
 	return NULL;
 }
 
