@@ -193,15 +193,26 @@ int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64
 	return rc;
 }
 
+/* Copied 2 MiB at a time, each piece of the store given back right after:
+ * the new process's next pages come from memory just freed, still warm,
+ * and the store and the process never both hold the whole. */
+#define APPLY_CHUNK (2u << 20)
+
 int bm_precopy_store_apply(struct bm_precopy_store *st, pid_t pid)
 {
 	for (size_t i = 0; i < st->nkeep; i++) {
 		const struct bm_range *r = &st->keep[i];
 		struct bm_precopy_area *a = area_of(st, r->start, r->end - r->start);
-		int rc = a ? bm_mem_write(pid, r->start, a->mem + (r->start - a->start), r->end - r->start) : -EFAULT;
-		if (rc < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing pre-copied pages into process %d at 0x%llx", pid,
-					      (unsigned long long)r->start);
+		for (uint64_t at = r->start; at < r->end;) {
+			uint64_t len = r->end - at < APPLY_CHUNK ? r->end - at : APPLY_CHUNK;
+			uint8_t *src = a ? a->mem + (at - a->start) : NULL;
+			int rc = src ? bm_mem_write(pid, at, src, len) : -EFAULT;
+			if (rc < 0)
+				return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing pre-copied pages into process %d at 0x%llx",
+						      pid, (unsigned long long)at);
+			madvise(src, len, MADV_DONTNEED);
+			at += len;
+		}
 	}
 	return 0;
 }
