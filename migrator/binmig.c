@@ -246,10 +246,11 @@ static void usage_cpu_profile(FILE *out)
 static void usage_migrate(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file] [--seal SUITE]\n"
+		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file|precopy] [--seal SUITE]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
-		"                      [--no-cpu-check]\n"
+		"                      [--no-cpu-check] [--precopy-rounds N] [--precopy-threshold PAGES|NMiB]\n"
+		"                      [--no-fallback]\n"
 		"\n"
 		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -271,12 +272,31 @@ static void usage_migrate(FILE *out)
 		"                            it, so nobody in between can change it\n"
 		"      --mode stream|file    stream (default): pages flow to the destination while they\n"
 		"                            are read and are restored as they arrive.  file: the study's\n"
-		"                            sequence, checkpoint to a file, transfer it, then restore\n"
+		"                            sequence, checkpoint to a file, transfer it, then restore.\n"
+		"                            precopy: live migration whose downtime does not grow with\n"
+		"                            memory: memory is sent while the process runs (round 1: all\n"
+		"                            of it; each next round: the pages written since, found with\n"
+		"                            userfaultfd write-protection and PAGEMAP_SCAN), then the\n"
+		"                            process is frozen and only the pages written since the last\n"
+		"                            round go with the rest of its state, as in stream mode.  On a\n"
+		"                            kernel without PAGEMAP_SCAN or userfaultfd WP_ASYNC (Linux\n"
+		"                            6.7+), or for a process that cannot be tracked, it says so\n"
+		"                            on stderr and migrates in stream mode\n"
+		"      --precopy-rounds N    at most N rounds while the process runs (1..%d, default %d)\n"
+		"      --precopy-threshold PAGES|NMiB\n"
+		"                            stop the rounds once fewer pages than this were written\n"
+		"                            during the last one (default %d pages, 1 MiB); they also stop\n"
+		"                            when the written set no longer shrinks (a writer faster than\n"
+		"                            the link)\n"
+		"      --no-fallback         precopy: refuse (status 4, the process runs on untouched)\n"
+		"                            instead of falling back to stream mode\n"
 		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
 		"                            space and context restore), downtime, total, counters and\n"
 		"                            the seal used (column seal: aes-256-gcm, chacha20-poly1305\n"
-		"                            or none)\n"
+		"                            or none); precopy adds precopy_rounds, precopy_pages,\n"
+		"                            precopy_bytes, precopy_final_pages, dirty_pages_per_s and\n"
+		"                            precopy_round_pages_bytes_us (per round pages/bytes/us)\n"
 		"      --workdir DIR         file mode: where the image file is written (default /tmp)\n"
 		"      --stdio refuse|null|file:PATH, --fd N=null|close|file:PATH|broken\n"
 		"                            as for dump (see binmig dump --help): what a descriptor\n"
@@ -290,7 +310,7 @@ static void usage_migrate(FILE *out)
 		"extension the destination lacks, or the xstate layouts differ, migrate refuses with\n"
 		"status 4, naming the extension, the count and an example address and symbol; the\n"
 		"process is not touched.\n"
-		"\n" EXIT_CODES_HELP);
+		"\n" EXIT_CODES_HELP, BM_PRECOPY_MAX_ROUNDS, BM_PRECOPY_DEFAULT_ROUNDS, BM_PRECOPY_DEFAULT_THRESHOLD);
 }
 
 static void usage_serve(FILE *out)
@@ -298,7 +318,7 @@ static void usage_serve(FILE *out)
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--seal SUITE] [--workdir DIR]\n"
 		"                    [--io-timeout SECONDS] [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
-		"                    [--vdso-proxy auto|always|never]\n"
+		"                    [--vdso-proxy auto|always|never] [--precopy-store-max MIB]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"
@@ -334,7 +354,10 @@ static void usage_serve(FILE *out)
 		"                            as binmig cpu-profile prints it; a file declares less, e.g.\n"
 		"                            what every machine of a pool has)\n"
 		VDSO_PROXY_HELP
-		"\n" EXIT_CODES_HELP,
+		"      --precopy-store-max MIB\n"
+		"                            at most this much memory for the pages a pre-copy sends\n"
+		"                            before the freeze (default: the machine's RAM); a source\n"
+		"                            that sends more fails its migration, its process runs on\n\n" EXIT_CODES_HELP,
 		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
 		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }
@@ -722,11 +745,13 @@ static int cmd_migrate(int argc, char **argv)
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"workdir", required_argument, 0, 'w'}, {"stdio", required_argument, 0, 'S'},
 		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
-		{"seal", required_argument, 0, 'e'},
+		{"seal", required_argument, 0, 'e'}, {"precopy-rounds", required_argument, 0, 'R'},
+		{"precopy-threshold", required_argument, 0, 'T'}, {"no-fallback", no_argument, 0, 'n'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",
-				    .seal = bm_seal_preferred()};
+				    .seal = bm_seal_preferred(),
+				    .precopy = {BM_PRECOPY_DEFAULT_ROUNDS, BM_PRECOPY_DEFAULT_THRESHOLD, false}};
 	unsigned accept;
 	const char *keyfile = NULL;
 	enum bm_stats_format fmt = BM_STATS_NONE;
@@ -744,9 +769,20 @@ static int cmd_migrate(int argc, char **argv)
 				o.mode = BM_MODE_STREAM;
 			else if (strcmp(optarg, "file") == 0)
 				o.mode = BM_MODE_FILE;
+			else if (strcmp(optarg, "precopy") == 0)
+				o.mode = BM_MODE_PRECOPY;
 			else
-				rc = usage_error("bad --mode value '%s' (stream or file)", optarg);
+				rc = usage_error("bad --mode value '%s' (stream, file or precopy)", optarg);
 			break;
+		case 'R':
+			if (bm_precopy_parse_rounds(optarg, &o.precopy.max_rounds) < 0)
+				rc = usage_error("bad --precopy-rounds value '%s' (1 to 64)", optarg);
+			break;
+		case 'T':
+			if (bm_precopy_parse_threshold(optarg, &o.precopy.threshold_pages) < 0)
+				rc = usage_error("bad --precopy-threshold value '%s' (PAGES, or NMiB)", optarg);
+			break;
+		case 'n': o.precopy.no_fallback = true; break;
 		case 'w': o.workdir = optarg; break;
 		case 'N': o.skip_cpu_check = true; break;
 		case 'e':
@@ -793,10 +829,12 @@ static int cmd_serve(int argc, char **argv)
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
 		{"seal", required_argument, 0, 'e'}, {"vdso-proxy", required_argument, 0, 'V'},
+		{"precopy-store-max", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
-				  .handshake_timeout_ms = BM_GATE_DEADLINE_MS, .seal_accept = BM_SEAL_ACCEPT_AEAD};
+				  .handshake_timeout_ms = BM_GATE_DEADLINE_MS, .seal_accept = BM_SEAL_ACCEPT_AEAD,
+				  .precopy_store_max = bm_precopy_default_store_max()};
 	enum bm_seal_suite suite;
 	const char *keyfile = NULL;
 	int c;
@@ -806,6 +844,10 @@ static int cmd_serve(int argc, char **argv)
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
 		case 'C': o.cpu_profile = optarg; break;
+		case 'P':
+			if (bm_precopy_parse_mib(optarg, &o.precopy_store_max) < 0)
+				return usage_error("bad --precopy-store-max value '%s' (MiB)", optarg);
+			break;
 		case 't':
 			if (parse_seconds(optarg, &o.io_timeout_ms) < 0)
 				return usage_error("bad --io-timeout value '%s' (1 to 3600 seconds)", optarg);

@@ -581,7 +581,7 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 	unpin(f);
 	int rc = bm_image_write_process(w, &f->proc);
 	if (rc == 0)
-		rc = bm_write_pages(f->pid, &f->proc, w, st);
+		rc = bm_write_pages_skip(f->pid, &f->proc, w, st, f->skip_pages);
 	if (rc == 0)
 		rc = bm_image_writer_finish(w);
 	bm_test_stretch_checkpoint(f->t_stopped);

@@ -27,6 +27,7 @@ struct bm_frozen {
 	uint64_t t_suspend_start;
 	uint64_t t_stopped;
 	int stop_sig;                  /* SIGTRAP, or the signal of the group stop it was in (and stays in) */
+	const struct bm_page_skip *skip_pages; /* pre-copy: present pages the image leaves out, or NULL */
 };
 
 /* Checks that PID can be dumped, stops it and fills f->proc.  On failure
@@ -52,6 +53,9 @@ int bm_release(struct bm_frozen *f, bool terminate);
 /* Parts of bm_freeze, one file each. */
 int bm_collect_vmas(pid_t pid, struct bm_frozen *f);
 int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st);
+struct bm_page_skip;
+int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+			const struct bm_page_skip *skip);
 /* The pending signals of one queue of a stopped thread (SHARED: its
  * process's) without taking them, into a malloc'd array (PTRACE_PEEKSIGINFO). */
 int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n);

@@ -36,6 +36,8 @@ enum bm_fault_where {
 	BM_FW_SRC_FILE = 1 << 3,   /* binmig migrate --mode file */
 	BM_FW_DST_STREAM = 1 << 4, /* serve's worker, stream mode */
 	BM_FW_DST_FILE = 1 << 5,   /* serve's worker, file mode */
+	BM_FW_PRECOPY = 1 << 6,    /* binmig migrate --mode precopy, and the dump's page scan: the
+				      failure makes binmig fall back, not fail (not walked) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -90,7 +92,11 @@ enum bm_fault_where {
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
-	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run")
+	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run") \
+	/* pre-copy (migrate --mode precopy) and the dump's page scan */ \
+	X(PAGEMAP_SCAN, ENOTTY, BM_FW_PRECOPY, "the PAGEMAP_SCAN ioctl (dump reads pagemap instead; pre-copy unavailable)") \
+	X(PRECOPY_UFFD, ENOSYS, BM_FW_PRECOPY, "creating the pre-copy userfaultfd in the process (pre-copy unavailable)") \
+	X(PRECOPY_SEND, EPIPE, BM_FW_PRECOPY, "sending a pre-copy round (the migration fails, the process runs on)")
 
 enum bm_fault_point {
 	BM_FP_NONE,

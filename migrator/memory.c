@@ -16,6 +16,7 @@
 #include "fault.h"
 #include "log.h"
 #include "memory.h"
+#include "pagescan.h"
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
@@ -202,11 +203,24 @@ bool bm_page_is_zero(const void *page)
 	return have_avx2 ? page_is_zero_avx2(page) : page_is_zero_generic(page);
 }
 
+uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero)
+{
+	*zero = bm_page_is_zero(buf + (size_t)i * BM_PAGE_SIZE);
+	uint32_t j = i + 1;
+	while (j < n && bm_page_is_zero(buf + (size_t)j * BM_PAGE_SIZE) == *zero)
+		j++;
+	return j;
+}
+
 struct page_writer {
 	pid_t pid;
 	struct bm_image_writer *w;
 	uint8_t *buf;                /* READ_CHUNK_PAGES pages */
 	struct bm_stats *st;
+	const struct bm_page_skip *skip;
+	size_t skip_at;              /* the first skip range that may still matter */
+	uint64_t run_start;          /* wanted pages gathered, not read yet */
+	uint32_t run_len;
 };
 
 /* Reads a run of wanted pages and writes it as alternating ZERO and PAGES
@@ -221,10 +235,8 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 				      (unsigned long long)addr);
 	uint32_t i = 0;
 	while (i < npages) {
-		bool zero = bm_page_is_zero(pw->buf + (size_t)i * BM_PAGE_SIZE);
-		uint32_t j = i + 1;
-		while (j < npages && bm_page_is_zero(pw->buf + (size_t)j * BM_PAGE_SIZE) == zero)
-			j++;
+		bool zero;
+		uint32_t j = bm_same_zero_run(pw->buf, i, npages, &zero);
 		uint64_t at = addr + (uint64_t)i * BM_PAGE_SIZE;
 		rc = zero ? bm_image_write_zero(pw->w, at, j - i)
 			  : bm_image_write_pages(pw->w, at, pw->buf + (size_t)i * BM_PAGE_SIZE, j - i);
@@ -243,11 +255,70 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 	return 0;
 }
 
-static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm)
+static int flush_run(struct page_writer *pw)
+{
+	int rc = pw->run_len ? emit_run(pw, pw->run_start, pw->run_len) : 0;
+	pw->run_len = 0;
+	return rc;
+}
+
+/* Wanted pages [start, end) that are not in the skip list; zero: known to
+ * be the zero page, written without being read. */
+static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
+{
+	if (zero) {
+		int rc = flush_run(pw);
+		for (uint64_t a = start; rc == 0 && a < end;) {
+			uint64_t n = (end - a) / BM_PAGE_SIZE;
+			if (n > BM_IMAGE_MAX_RUN_PAGES)
+				n = BM_IMAGE_MAX_RUN_PAGES;
+			rc = bm_image_write_zero(pw->w, a, (uint32_t)n);
+			if (rc == 0 && pw->st) {
+				pw->st->pages_zero += (int64_t)n;
+				pw->st->pages_total += (int64_t)n;
+			}
+			a += n * BM_PAGE_SIZE;
+		}
+		return rc;
+	}
+	for (uint64_t a = start; a < end; a += BM_PAGE_SIZE) {
+		if (pw->run_len && pw->run_start + (uint64_t)pw->run_len * BM_PAGE_SIZE == a && pw->run_len < READ_CHUNK_PAGES) {
+			pw->run_len++;
+			continue;
+		}
+		int rc = flush_run(pw);
+		if (rc < 0)
+			return rc;
+		pw->run_start = a;
+		pw->run_len = 1;
+	}
+	return 0;
+}
+
+static int want(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
+{
+	const struct bm_page_skip *sk = pw->skip;
+	while (sk && pw->skip_at < sk->n && start < end) {
+		const struct bm_range *r = &sk->r[pw->skip_at];
+		if (r->end <= start) {
+			pw->skip_at++;
+			continue;
+		}
+		if (r->start >= end)
+			break;
+		if (r->start > start) {
+			int rc = want_unskipped(pw, start, r->start, zero);
+			if (rc < 0)
+				return rc;
+		}
+		start = r->end < end ? r->end : end;
+	}
+	return start < end ? want_unskipped(pw, start, end, zero) : 0;
+}
+
+static int write_vma_pages_pagemap(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm)
 {
 	uint64_t npages = (v->end - v->start) / BM_PAGE_SIZE;
-	uint64_t run_start = 0;
-	uint32_t run_len = 0;
 	for (uint64_t base = 0; base < npages; base += PAGEMAP_BATCH) {
 		size_t n = npages - base < PAGEMAP_BATCH ? (size_t)(npages - base) : PAGEMAP_BATCH;
 		off_t off = (off_t)((v->start / BM_PAGE_SIZE + base) * sizeof *pm);
@@ -258,32 +329,69 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 		for (size_t i = 0; i < n; i++) {
 			uint64_t addr = v->start + (base + i) * BM_PAGE_SIZE;
 			if (page_wanted(v, pm[i])) {
-				if (run_len && run_start + (uint64_t)run_len * BM_PAGE_SIZE == addr &&
-				    run_len < READ_CHUNK_PAGES) {
-					run_len++;
-					continue;
-				}
-				if (run_len) {
-					int rc = emit_run(pw, run_start, run_len);
-					if (rc < 0)
-						return rc;
-				}
-				run_start = addr;
-				run_len = 1;
+				int rc = want(pw, addr, addr + BM_PAGE_SIZE, false);
+				if (rc < 0)
+					return rc;
 			}
 		}
 	}
-	return run_len ? emit_run(pw, run_start, run_len) : 0;
+	return 0;
 }
 
-int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st)
+bool bm_scan_wanted(const struct bm_vma *v, uint64_t cats)
+{
+	if (v->kind == BM_VMA_ANON)
+		return cats & (BM_PAGE_IS_PRESENT | BM_PAGE_IS_SWAPPED);
+	return (cats & BM_PAGE_IS_SWAPPED) || ((cats & BM_PAGE_IS_PRESENT) && !(cats & BM_PAGE_IS_FILE));
+}
+
+const struct bm_scan_query bm_scan_wanted_query = {
+	0, 0, BM_PAGE_IS_PRESENT | BM_PAGE_IS_SWAPPED,
+	BM_PAGE_IS_PRESENT | BM_PAGE_IS_SWAPPED | BM_PAGE_IS_FILE | BM_PAGE_IS_PFNZERO,
+};
+
+struct scan_vma {
+	struct page_writer *pw;
+	const struct bm_vma *v;
+	int failed; /* the writer's error, reported already */
+};
+
+static int scanned_run(void *ctx, const struct bm_scan_run *run)
+{
+	struct scan_vma *sv = ctx;
+	if (!bm_scan_wanted(sv->v, run->cats))
+		return 0;
+	return sv->failed = want(sv->pw, run->start, run->end, (run->cats & BM_PAGE_IS_PFNZERO) != 0);
+}
+
+/* Private memory through PAGEMAP_SCAN: one call finds the runs of pages
+ * to carry, and the shared zero page needs no reading.  Shared memory
+ * keeps the pagemap path (its page-cache pages count too). */
+static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm, bool scan)
+{
+	pw->skip_at = 0;
+	int rc;
+	if (scan && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE))) {
+		struct scan_vma sv = {pw, v, 0};
+		rc = bm_pagescan(pagemap_fd, v->start, v->end, &bm_scan_wanted_query, scanned_run, &sv);
+		if (rc < 0 && !sv.failed)
+			rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot scan the pages of process %d at 0x%llx", pw->pid,
+					    (unsigned long long)v->start);
+	} else {
+		rc = write_vma_pages_pagemap(pw, pagemap_fd, v, pm);
+	}
+	return rc < 0 ? rc : flush_run(pw);
+}
+
+int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+			const struct bm_page_skip *skip)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
-	struct page_writer pw = {pid, w, NULL, st};
+	struct page_writer pw = {.pid = pid, .w = w, .st = st, .skip = skip};
 	uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof *pm);
 	pw.buf = aligned_alloc(BM_PAGE_SIZE, (size_t)READ_CHUNK_PAGES * BM_PAGE_SIZE);
 	if (st) {
@@ -292,6 +400,7 @@ int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer
 	int rc = 0;
 	if (!pm || !pw.buf)
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	bool scan = rc == 0 && bm_pagescan_available(fd);
 	/* The [vdso] first, whole: the restore decides from it, before any
 	 * mapping is made, whether it needs the vDSO proxy (vdso.h). */
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++)
@@ -302,9 +411,14 @@ int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer
 		}
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++)
 		if (bm_vma_has_pages(&p->vmas[i]) && p->vmas[i].kind != BM_VMA_VDSO)
-			rc = write_vma_pages(&pw, fd, &p->vmas[i], pm);
+			rc = write_vma_pages(&pw, fd, &p->vmas[i], pm, scan);
 	free(pm);
 	free(pw.buf);
 	close(fd);
 	return rc;
+}
+
+int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st)
+{
+	return bm_write_pages_skip(pid, p, w, st, NULL);
 }

@@ -3,6 +3,8 @@
 #define BINMIG_MEMORY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "state.h"
 
@@ -12,5 +14,25 @@
 bool bm_vma_has_pages(const struct bm_vma *v);
 
 bool bm_page_is_zero(const void *page);
+/* Pages i.. of the n in buf that are all zero (or all not): the end of
+ * that run; *zero says which. */
+uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero);
+
+/* Address ranges [start, end), sorted and disjoint. */
+struct bm_range {
+	uint64_t start, end;
+};
+/* Pages the image leaves out although they are present: pre-copy sent
+ * them before the freeze and they have not been written since. */
+struct bm_page_skip {
+	const struct bm_range *r;
+	size_t n;
+};
+
+/* Whether a page of this private VMA with these PAGEMAP_SCAN categories
+ * (pagescan.h) must travel; bm_scan_wanted_query finds the candidates. */
+struct bm_scan_query;
+bool bm_scan_wanted(const struct bm_vma *v, uint64_t cats);
+extern const struct bm_scan_query bm_scan_wanted_query;
 
 #endif

@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "isa_cmd.h"
 #include "log.h"
+#include "precopy.h"
 #include "xstate.h"
 
 int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
@@ -179,8 +180,8 @@ struct profiles {
 	struct bm_cpu_profile here, dest;
 };
 
-/* Connects, authenticates and sends START: *conn is ready for the image. */
-static int open_conn(const struct bm_migrate_opts *o, struct bm_conn *conn)
+/* Connects, authenticates and sends START(mode): *conn is ready for the image. */
+static int open_conn(const struct bm_migrate_opts *o, enum bm_transfer_mode mode, struct bm_conn *conn)
 {
 	bm_set_log_prefix("binmig: migrate: connect");
 	int fd = connect_to(o->target);
@@ -191,7 +192,7 @@ static int open_conn(const struct bm_migrate_opts *o, struct bm_conn *conn)
 	int rc = bm_auth_client(fd, o->key, o->seal, BM_AUTH_TIMEOUT_MS, &session);
 	if (rc == 0)
 		rc = bm_conn_open(conn, fd, o->key, &session, BM_ROLE_CLIENT);
-	if (rc == 0 && (rc = send_start(conn, o->mode)) < 0)
+	if (rc == 0 && (rc = send_start(conn, mode)) < 0)
 		bm_conn_free(conn);
 	if (rc < 0)
 		close(fd);
@@ -204,41 +205,95 @@ static void close_conn(struct bm_conn *conn)
 	bm_conn_free(conn);
 }
 
+/* Whether this migration pre-copies: where the kernel cannot, stream mode
+ * (said on stderr) or, with --no-fallback, a refusal before anything. */
+static int choose_mode(const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
+{
+	*mode = o->mode;
+	char why[256];
+	if (o->mode != BM_MODE_PRECOPY || bm_precopy_probe(why, sizeof why) == 0)
+		return 0;
+	bm_set_log_prefix("binmig: migrate: pre-copy");
+	if (o->precopy.no_fallback)
+		return bm_error(BM_EXIT_UNSUPPORTED, "pre-copy is unavailable: %s (--no-fallback: not migrated)", why);
+	fprintf(stderr, "binmig: migrate: pre-copy is unavailable: %s; falling back to stream mode\n", why);
+	*mode = BM_MODE_STREAM;
+	return 0;
+}
+
+/* The pre-copy rounds, while the process runs.  A process that cannot be
+ * tracked goes as in stream mode (said on stderr) or, with --no-fallback,
+ * is refused; either way it runs on untouched. */
+static int precopy_rounds(struct bm_precopy *pc, pid_t pid, const struct bm_migrate_opts *o, struct bm_conn *conn)
+{
+	bm_set_log_prefix("binmig: migrate: pre-copy");
+	int rc = bm_precopy_start(pc, pid, &o->fd_policy);
+	if (rc == -EOPNOTSUPP) {
+		if (o->precopy.no_fallback)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot be pre-copied: %s (--no-fallback: not migrated)",
+					pid, pc->why);
+		fprintf(stderr, "binmig: migrate: pre-copy: process %d cannot be tracked: %s; it goes as in stream mode\n",
+			pid, pc->why);
+	} else if (rc < 0) {
+		return rc;
+	}
+	bm_hold_errors();
+	rc = bm_precopy_rounds(pc, conn, &o->precopy);
+	struct bm_result res = {0};
+	if (rc < 0 && peer_reason(conn, &res)) {
+		bm_release_errors(false);
+		bm_set_log_prefix("binmig: migrate: pre-copy at the destination");
+		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);
+	}
+	bm_release_errors(true);
+	return rc;
+}
+
+/* Gives up before the freeze: the destination is told, the tracking ends. */
+static int give_up(struct bm_conn *conn, struct bm_precopy *pc, int rc)
+{
+	bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+	bm_precopy_end(pc);
+	close_conn(conn);
+	return rc;
+}
+
 int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 {
 	uint64_t t0 = bm_now_us();
+	enum bm_transfer_mode mode;
 	struct bm_conn conn;
-	int rc = open_conn(o, &conn);
-	if (rc < 0)
-		return rc;
+	struct bm_precopy pc = {.uffd = -1, .pagemap = -1};
 	struct profiles *prof = malloc(sizeof *prof);
-	if (!prof)
-		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-	if (rc < 0 || (rc = check_cpu(&conn, pid, o, &prof->dest)) < 0 || (rc = bm_cpu_profile_local(&prof->here)) < 0) {
-		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
-		close_conn(&conn);
+	int rc = prof ? choose_mode(o, &mode) : bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc < 0 || (rc = open_conn(o, mode, &conn)) < 0) {
 		free(prof);
 		return rc;
+	}
+	if ((rc = check_cpu(&conn, pid, o, &prof->dest)) < 0 || (rc = bm_cpu_profile_local(&prof->here)) < 0) {
+		free(prof);
+		return give_up(&conn, &pc, rc);
+	}
+	if (mode == BM_MODE_PRECOPY && (rc = precopy_rounds(&pc, pid, o, &conn)) < 0) {
+		free(prof);
+		fprintf(stderr, "binmig: migrate: process %d runs on at the source, untracked\n", pid);
+		return give_up(&conn, &pc, rc);
 	}
 
 	bm_set_log_prefix("binmig: migrate: suspend");
 	struct bm_frozen f;
 	if ((rc = bm_freeze(pid, &f, &o->fd_policy, st)) < 0) {
-		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
-		close_conn(&conn);
 		free(prof);
-		return rc;
+		return give_up(&conn, &pc, rc);
 	}
 	bm_set_log_prefix("binmig: migrate: cpu check");
 	rc = bm_xstate_translate_threads(&f.proc, &prof->here, &prof->dest);
 	free(prof);
 	if (rc < 0) {
-		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		bm_set_log_prefix("binmig: migrate");
 		if (bm_release(&f, false) == 0)
 			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
-		close_conn(&conn);
-		return rc;
+		return give_up(&conn, &pc, rc);
 	}
 
 	uint64_t t_suspend = f.t_suspend_start;
@@ -249,8 +304,15 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	 * and closes: sending then fails too, but its reason is the one to
 	 * report (see peer_reason). */
 	bm_hold_errors();
-	rc = bm_wire_sink_init(&ws, &conn, BM_IO_TIMEOUT_MS);
-	if (rc == 0 && o->mode == BM_MODE_STREAM) {
+	if (mode == BM_MODE_PRECOPY) {
+		bm_set_log_prefix("binmig: migrate: pre-copy final");
+		rc = bm_precopy_final(&pc, &f);
+	}
+	if (rc == 0)
+		rc = bm_wire_sink_init(&ws, &conn, BM_IO_TIMEOUT_MS);
+	else
+		memset(&ws, 0, sizeof ws);
+	if (rc == 0 && mode != BM_MODE_FILE) {
 		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
 		struct bm_image_writer w;
 		rc = bm_image_writer_init(&w, bm_wire_sink_as_sink(&ws), o->zlib_level);
@@ -292,6 +354,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		bm_set_log_prefix("binmig: migrate");
 		if (bm_release(&f, false) == 0)
 			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
+		bm_precopy_end(&pc); /* after the resume: its memory is unregistered, nothing left in it */
 		bm_wire_sink_free(&ws);
 		close_conn(&conn);
 		return rc;
@@ -312,6 +375,9 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	st->wire_bytes = (int64_t)ws.wire_bytes;
 	st->total_us = (int64_t)(bm_now_us() - t0);
 	st->seal = bm_seal_name(conn.suite);
+	if (mode == BM_MODE_PRECOPY)
+		bm_precopy_stats(&pc, st);
+	bm_precopy_end(&pc);
 	bm_wire_sink_free(&ws);
 	close_conn(&conn);
 	return 0;

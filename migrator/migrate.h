@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "files.h"
+#include "precopy.h"
 #include "stats.h"
 #include "transport.h"
 
@@ -30,6 +31,7 @@ struct bm_migrate_opts {
 	const char *workdir;               /* file mode: where the image is written */
 	struct bm_fd_policy fd_policy;     /* --stdio, --fd */
 	bool skip_cpu_check;               /* --no-cpu-check: do not judge the code against the destination's CPU */
+	struct bm_precopy_opts precopy;    /* --mode precopy: --precopy-rounds, --precopy-threshold, --no-fallback */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and
@@ -44,6 +46,7 @@ struct bm_serve_opts {
 	int io_timeout_ms;                 /* any single wait for an authenticated peer */
 	int handshake_timeout_ms;          /* from accept to the key proved */
 	const char *cpu_profile;           /* --cpu-profile: reported instead of this machine's, or NULL */
+	uint64_t precopy_store_max;        /* --precopy-store-max: bytes of pre-copied pages held at most */
 };
 
 /* The daemon logs connections dropped before authentication one line each,

@@ -834,7 +834,8 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 	if ((rc = bm_specials_take_vdso(&c->specials, &c->proc, r, &c->held, &c->have_held)) < 0 ||
 	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = unmap_all_but(c)) < 0 ||
 	    (rc = map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
-	    (rc = fill_pages(c, r)) < 0 || (rc = lock_and_seal(c, false)) < 0)
+	    (rc = fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
+	    (rc = lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;

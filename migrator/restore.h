@@ -14,6 +14,9 @@
 struct bm_restore_hook {
 	int (*before_run)(void *ctx);
 	void *ctx;
+	/* May be NULL: called once the image's pages are written into the new
+	 * process PID (pre-copy adds the pages it sent before the image). */
+	int (*after_pages)(void *ctx, pid_t pid);
 };
 
 /* Reads the image from the reader (header already checked), recreates the

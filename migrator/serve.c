@@ -31,6 +31,7 @@
 #include "cpu_profile.h"
 #include "fault.h"
 #include "log.h"
+#include "precopy.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
 #include "serve_gate.h"
@@ -51,27 +52,57 @@ static void log_line(const char *peer, const char *fmt, ...)
 		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, peer ? peer : "", peer ? ": " : "", msg);
 }
 
+/* What the restore's hooks work on in stream and pre-copy mode. */
+struct stream_ctx {
+	struct bm_wire_source src;
+	struct bm_precopy_store *store; /* pre-copy mode; NULL in stream mode */
+};
+
 static int finish_stream(void *ctx)
 {
-	return bm_wire_source_finish(ctx);
+	return bm_wire_source_finish(&((struct stream_ctx *)ctx)->src);
 }
 
-/* Stream mode: restore while the image arrives. */
-static int restore_streamed(struct bm_conn *conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st,
-			    struct bm_result *res)
+static int apply_store(void *ctx, pid_t pid)
 {
-	struct bm_wire_source src;
-	bm_wire_source_init(&src, conn, io_timeout_ms);
+	struct stream_ctx *sc = ctx;
+	return sc->store ? bm_precopy_store_apply(sc->store, pid) : 0;
+}
+
+/* Stream mode: restore while the image arrives; store: pre-copied pages
+ * the new process keeps (precopy mode), or NULL. */
+static int restore_streamed(struct bm_conn *conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st,
+			    struct bm_result *res, struct bm_precopy_store *store)
+{
+	struct stream_ctx sc = {.store = store};
+	bm_wire_source_init(&sc.src, conn, io_timeout_ms);
 	struct bm_image_reader r = {0};
-	struct bm_restore_hook hook = {finish_stream, &src};
-	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&src));
+	struct bm_restore_hook hook = {finish_stream, &sc, apply_store};
+	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&sc.src));
 	if (rc == 0)
 		rc = bm_restore(&r, &hook, pid, st);
-	res->transfer_us = src.end_ns > src.first_frame_ns ? (src.end_ns - src.first_frame_ns) / 1000 : 0;
-	res->image_bytes = src.image_bytes;
-	res->wire_bytes = src.wire_bytes;
+	res->transfer_us = sc.src.end_ns > sc.src.first_frame_ns ? (sc.src.end_ns - sc.src.first_frame_ns) / 1000 : 0;
+	res->image_bytes = sc.src.image_bytes;
+	res->wire_bytes = sc.src.wire_bytes;
 	bm_image_reader_free(&r);
-	bm_wire_source_free(&src);
+	bm_wire_source_free(&sc.src);
+	return rc;
+}
+
+/* Pre-copy: the rounds into a store, then the final image streamed. */
+static int restore_precopied(struct bm_conn *conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st,
+			     struct bm_result *res, const char *peer)
+{
+	struct bm_precopy_store store;
+	int rc = bm_precopy_receive(&store, conn, o->precopy_store_max, o->io_timeout_ms);
+	if (rc == 0) {
+		log_line(peer, "pre-copy: %llu rounds, %llu pages received, %llu held, %llu kept%s",
+			 (unsigned long long)store.rounds, (unsigned long long)store.recv_pages,
+			 (unsigned long long)store.held_pages, (unsigned long long)store.keep_pages,
+			 store.untracked ? " (the source could not track its process: stream)" : "");
+		rc = restore_streamed(conn, o->io_timeout_ms, pid, st, res, &store);
+	}
+	bm_precopy_store_free(&store);
 	return rc;
 }
 
@@ -168,7 +199,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	uint8_t start[8];
 	size_t len;
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
-	if (rc == 0 && (len != sizeof start || (start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
+	if (rc == 0 && (len != sizeof start ||
+			(start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE && start[0] != BM_MODE_PRECOPY)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
@@ -183,14 +215,16 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	}
 	enum bm_transfer_mode mode = start[0];
 	char how[64];
-	snprintf(how, sizeof how, "%s mode, %s", mode == BM_MODE_STREAM ? "stream" : "file",
+	snprintf(how, sizeof how, "%s mode, %s",
+		 mode == BM_MODE_STREAM ? "stream" : mode == BM_MODE_PRECOPY ? "precopy" : "file",
 		 conn->suite ? bm_seal_name(conn->suite) : "unsealed");
 	struct bm_stats st;
 	bm_stats_init(&st);
 	struct bm_result res = {0};
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM ? restore_streamed(conn, o->io_timeout_ms, &pid, &st, &res)
-				    : restore_from_file(conn, o, &pid, &st, &res);
+	rc = mode == BM_MODE_STREAM    ? restore_streamed(conn, o->io_timeout_ms, &pid, &st, &res, NULL)
+	     : mode == BM_MODE_PRECOPY ? restore_precopied(conn, o, &pid, &st, &res, peer)
+				       : restore_from_file(conn, o, &pid, &st, &res);
 	if (rc < 0) {
 		res.status = bm_exit_code();
 		snprintf(res.message, sizeof res.message, "%s", bm_error_message());

@@ -5,7 +5,8 @@
 #define FIELDS(X) \
 	X(pid) X(suspend_us) X(checkpoint_us) X(transfer_us) X(as_restore_us) X(ctx_restore_us) \
 	X(downtime_us) X(total_us) X(image_bytes) X(wire_bytes) X(pages_total) X(pages_zero) \
-	X(pages_stored) X(vmas) X(threads) X(fds) X(syscalls_injected)
+	X(pages_stored) X(vmas) X(threads) X(fds) X(syscalls_injected) X(precopy_rounds) X(precopy_pages) \
+	X(precopy_bytes) X(precopy_final_pages) X(dirty_pages_per_s)
 
 void bm_stats_init(struct bm_stats *s)
 {
@@ -13,6 +14,7 @@ void bm_stats_init(struct bm_stats *s)
 	FIELDS(INIT)
 #undef INIT
 	s->seal = NULL;
+	s->precopy_detail[0] = 0;
 }
 
 int bm_stats_parse_format(const char *text, enum bm_stats_format *fmt)
@@ -38,6 +40,8 @@ void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fm
 #undef NAME
 		if (s->seal)
 			fprintf(out, "%sseal", sep);
+		if (s->precopy_detail[0])
+			fprintf(out, "%sprecopy_round_pages_bytes_us", s->seal || *sep ? "," : "");
 		fputc('\n', out);
 		sep = "";
 #define VALUE(f) if (s->f >= 0) { fprintf(out, "%s%lld", sep, (long long)s->f); sep = ","; }
@@ -45,6 +49,8 @@ void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fm
 #undef VALUE
 		if (s->seal)
 			fprintf(out, "%s%s", sep, s->seal);
+		if (s->precopy_detail[0])
+			fprintf(out, "%s%s", s->seal || *sep ? "," : "", s->precopy_detail);
 		fputc('\n', out);
 		break;
 	case BM_STATS_JSON:
@@ -54,6 +60,9 @@ void bm_stats_print(FILE *out, const struct bm_stats *s, enum bm_stats_format fm
 #undef JSON
 		if (s->seal)
 			fprintf(out, "%s\"seal\":\"%s\"", sep, s->seal);
+		if (s->precopy_detail[0])
+			fprintf(out, "%s\"precopy_round_pages_bytes_us\":\"%s\"", s->seal || *sep ? "," : "",
+				s->precopy_detail);
 		fputs("}\n", out);
 		break;
 	case BM_STATS_NONE:

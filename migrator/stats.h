@@ -28,6 +28,12 @@ struct bm_stats {
 	int64_t threads;
 	int64_t fds;
 	int64_t syscalls_injected;
+	int64_t precopy_rounds;       /* pre-copy: rounds while the process ran */
+	int64_t precopy_pages;        /* pages sent in them (zero runs included) */
+	int64_t precopy_bytes;        /* page bytes sent in them */
+	int64_t precopy_final_pages;  /* pages of the tracked memory that the final image carried */
+	int64_t dirty_pages_per_s;    /* pages written per second during the last round */
+	char precopy_detail[512];     /* per round "pages/bytes/us", ';'-separated; "" when none */
 	const char *seal;         /* what the image was sealed with ("none", "aes-256-gcm", ...); NULL: not said */
 };
 

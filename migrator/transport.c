@@ -46,6 +46,9 @@ const char *bm_msg_name(unsigned type)
 		[BM_MSG_CONFIRM] = "CONFIRM", [BM_MSG_ABORT] = "ABORT",           [BM_MSG_ERROR] = "ERROR",
 		[BM_MSG_START] = "START",
 		[BM_MSG_PROFILE] = "PROFILE",
+		[BM_MSG_PRECOPY_BEGIN] = "PRECOPY_BEGIN", [BM_MSG_PRECOPY_PAGES] = "PRECOPY_PAGES",
+		[BM_MSG_PRECOPY_ROUND] = "PRECOPY_ROUND", [BM_MSG_PRECOPY_KEEP] = "PRECOPY_KEEP",
+		[BM_MSG_PRECOPY_KEEP_END] = "PRECOPY_KEEP_END",
 	};
 	if (type < sizeof names / sizeof names[0] && names[type])
 		return names[type];

@@ -92,14 +92,25 @@ enum bm_msg_type {
 	/* server -> client, in reply to START: the destination's CPU profile
 	 * (cpu_profile.h), as text of at most BM_PROFILE_MAX_TEXT bytes. */
 	BM_MSG_PROFILE = 11,
+	/* Pre-copy (mode BM_MODE_PRECOPY, precopy.h), client -> server, after
+	 * PROFILE and before the image: the ranges whose pages may come
+	 * before the freeze; pages of a round; the end of a round; after the
+	 * freeze, the runs of pages sent earlier that the process keeps, and
+	 * their end.  Layouts: docs/protocol.md §7.1. */
+	BM_MSG_PRECOPY_BEGIN = 12,
+	BM_MSG_PRECOPY_PAGES = 13,
+	BM_MSG_PRECOPY_ROUND = 14,
+	BM_MSG_PRECOPY_KEEP = 15,
+	BM_MSG_PRECOPY_KEEP_END = 16,
 };
-#define BM_MSG_LAST BM_MSG_PROFILE
+#define BM_MSG_LAST BM_MSG_PRECOPY_KEEP_END
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */
 enum bm_transfer_mode {
 	BM_MODE_STREAM = 1,
 	BM_MODE_FILE = 2,
+	BM_MODE_PRECOPY = 3, /* pages sent while the process runs, then stream (precopy.h) */
 };
 
 #define BM_KEY_LEN 32

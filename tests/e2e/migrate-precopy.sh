@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Pre-copy live migration (migrate --mode precopy) between the emulated
+# hosts:
+#  1. the hashchain workload (rewrites its memory all the time) and the
+#     threaded nbody carried 10 hops each, with the right answer, every hop
+#     with rounds, pages per round and a downtime in --stats;
+#  2. a program that maps, unmaps, remaps, mprotects, zaps and grows its
+#     heap between the rounds (a deterministic handshake: binmig's test
+#     build waits for the program after each round) and verifies all of
+#     its memory at the destination;
+#  3. a writer faster than any round (hashchain over 64 MiB, threshold 0)
+#     finishes with at most the round limit;
+#  4. kernel support missing (fault point pagemap-scan) and a process that
+#     cannot be tracked (precopy-uffd): stream fallback, or with
+#     --no-fallback a refusal (exit 4) that leaves the process untouched;
+#  5. a failure during the rounds (precopy-send): the process runs on at
+#     the source with no userfaultfd left registered in it, and migrates
+#     fine afterwards.
+# No timing is asserted.
+source "$(dirname "$0")/migrate-lib.sh"
+mig_init mapchurn
+HOPS=${PRECOPY_HOPS:-10}
+
+# No userfaultfd registered in PID (host H): no descriptor of one, and no
+# VMA with the uffd-wp flag.
+no_uffd_left() { # H PID WHAT
+	local h=$1 pid=$2 what=$3 n
+	n=$(mig_in "$h" bash -c "grep -c '^VmFlags:.* uw' /proc/$pid/smaps" || true)
+	[[ $n == 0 ]] || e2e_fail "$what: $n VMAs of $pid are still registered for write-protection"
+	n=$(mig_in "$h" bash -c "ls -l /proc/$pid/fd | grep -c userfaultfd" || true)
+	[[ $n == 0 ]] || e2e_fail "$what: process $pid holds a userfaultfd"
+}
+
+# precopy_csv PID: the last migrate's CSV has the pre-copy columns.
+precopy_csv() {
+	local header row i
+	header=$(head -n 1 "$BM_OUT")
+	row=$(tail -n 1 "$BM_OUT")
+	IFS=, read -r -a names <<<"$header"
+	IFS=, read -r -a values <<<"$row"
+	declare -gA PC=()
+	for i in "${!names[@]}"; do PC[${names[i]}]=${values[i]}; done
+	[[ ${PC[pid]:-} == "$1" ]] || e2e_fail "CSV pid ${PC[pid]:-none}, expected $1: $row"
+	for c in precopy_rounds precopy_pages precopy_bytes downtime_us total_us dirty_pages_per_s; do
+		[[ ${PC[$c]:-} =~ ^[0-9]+$ ]] || e2e_fail "CSV has no numeric $c: $header / $row"
+	done
+	((PC[precopy_rounds] >= 1)) || e2e_fail "CSV: no pre-copy round: $row"
+	((PC[precopy_pages] > 0)) || e2e_fail "CSV: no page pre-copied: $row"
+	local detail=${PC[precopy_round_pages_bytes_us]:-}
+	IFS=';' read -r -a rounds <<<"$detail"
+	((${#rounds[@]} == PC[precopy_rounds])) || e2e_fail "CSV: ${#rounds[@]} rounds detailed, ${PC[precopy_rounds]} counted"
+}
+
+hops() { # OUT PID: HOPS pre-copy migrations A <-> B
+	local out=$1 pid=$2 round
+	here=A there=B
+	downtimes=()
+	for ((round = 1; round <= HOPS; round++)); do
+		what="precopy migration $round of $pid ($here -> $there)"
+		mig_assert_unfinished "$out" "before $what"
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy --stats csv
+		e2e_expect_ok "$what"
+		precopy_csv "$pid"
+		downtimes+=("${PC[downtime_us]}/${PC[precopy_rounds]}")
+		mig_assert_running "$there" "$pid" "after $what"
+		mig_assert_gone "$here" "$pid" "after $what"
+		no_uffd_left "$there" "$pid" "after $what"
+		tmp=$here here=$there there=$tmp
+	done
+	e2e_log "$HOPS precopy hops of $pid; downtime us / rounds: ${downtimes[*]}"
+}
+
+echo "== 1. workloads, $HOPS hops each" >&2
+pid=$MIG_WORKLOAD_PID
+for w in "hashchain --mem 32" "nbody --threads 2"; do
+	read -r name args <<<"$w"
+	MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/$name
+	read -r -a MIG_WORKLOAD_ARGS <<<"$args"
+	out=$E2E_TMP/$name.out
+	mig_new_workload "$E2E_TMP/$name.stop"
+	pid=$((pid + 1))
+	pid=$(mig_spawn A "$out" --pid "$pid" "${MIG_WORKLOAD[@]}")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "$name $pid did not get ready"
+	hops "$out" "$pid"
+	mig_expect_result "$here" "$pid" "$out"
+	n=$(grep -c "process $pid migrated in (precopy mode, $MIG_SEAL)" "$HOSTS_STATE/serve-A.log" "$HOSTS_STATE/serve-B.log" |
+		awk -F: '{s += $2} END {print s}')
+	((n == HOPS)) || e2e_fail "the serve logs show $n precopy migrations of $pid in, expected $HOPS"
+done
+
+echo "== 2. the map changes between the rounds" >&2
+sync=$E2E_TMP/sync
+mkdir -p "$sync"
+out=$E2E_TMP/mapchurn.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 10)) "$PROGS/mapchurn" "$sync")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "mapchurn $pid did not get ready"
+BINMIG_TEST_PRECOPY_SYNC=$sync mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
+	--mode precopy --precopy-threshold 0 --precopy-rounds 6 --stats csv
+e2e_expect_ok "precopy migration of mapchurn"
+precopy_csv "$pid"
+mig_assert_running B "$pid" "after the migration of mapchurn"
+[[ -e $sync/ack-1 ]] || e2e_fail "mapchurn changed nothing between the rounds (no ack-1)"
+touch "$sync/done-0"
+mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+e2e_expect_pass "$out"
+e2e_log "mapchurn: $(grep steps "$out"), rounds ${PC[precopy_rounds]}, memory as it left it"
+
+echo "== 3. a writer faster than the rounds stops at the round limit" >&2
+MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/hashchain
+MIG_WORKLOAD_ARGS=(--mem 64)
+mig_new_workload "$E2E_TMP/fast.stop"
+out=$E2E_TMP/fast.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 20)) "${MIG_WORKLOAD[@]}")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "hashchain $pid did not get ready"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy --precopy-rounds 3 \
+	--precopy-threshold 0 --stats csv
+e2e_expect_ok "precopy migration of a fast writer"
+precopy_csv "$pid"
+((PC[precopy_rounds] <= 3)) || e2e_fail "${PC[precopy_rounds]} rounds with --precopy-rounds 3"
+mig_expect_result B "$pid" "$out"
+
+echo "== 4. no kernel support, a process that cannot be tracked" >&2
+MIG_WORKLOAD_ARGS=(--mem 32)
+mig_new_workload "$E2E_TMP/fallback.stop"
+out=$E2E_TMP/fallback.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 30)) "${MIG_WORKLOAD[@]}")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "hashchain $pid did not get ready"
+before=$(mig_starttime A "$pid")
+for point in pagemap-scan precopy-uffd; do
+	BINMIG_FAULT=$point mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
+		--mode precopy --no-fallback
+	[[ $BM_RC == 4 ]] || e2e_fail "$point failing, --no-fallback: exit $BM_RC, expected 4"
+	grep -q "(--no-fallback: not migrated)" "$BM_ERR" || e2e_fail "$point failing: no clear refusal: $(cat "$BM_ERR")"
+	mig_assert_running A "$pid" "after the refusal ($point)"
+	[[ $(mig_starttime A "$pid") == "$before" ]] || e2e_fail "process $pid was replaced"
+	mig_in B test ! -e "/proc/$pid" || e2e_fail "a process $pid exists in host B after the refusal"
+	no_uffd_left A "$pid" "after the refusal ($point)"
+done
+here=A there=B
+for point in pagemap-scan precopy-uffd; do
+	BINMIG_FAULT=$point mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" \
+		--mode precopy
+	e2e_expect_ok "$point failing: fallback"
+	case $point in
+	pagemap-scan) grep -q "pre-copy is unavailable: .*; falling back to stream mode" "$BM_ERR" ;;
+	precopy-uffd) grep -q "cannot be tracked: .*; it goes as in stream mode" "$BM_ERR" ;;
+	esac || e2e_fail "$point failing: the fallback is not said: $(cat "$BM_ERR")"
+	mig_assert_running "$there" "$pid" "after the fallback ($point)"
+	mig_assert_gone "$here" "$pid" "after the fallback ($point)"
+	tmp=$here here=$there there=$tmp
+done
+grep -q "process $pid migrated in (stream mode" "$HOSTS_STATE/serve-B.log" ||
+	e2e_fail "the pagemap-scan fallback did not migrate in stream mode"
+mig_expect_result "$here" "$pid" "$out"
+
+echo "== 5. failure during the rounds" >&2
+mig_new_workload "$E2E_TMP/fail.stop"
+out=$E2E_TMP/fail.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 40)) "${MIG_WORKLOAD[@]}")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "hashchain $pid did not get ready"
+# Registered while the rounds run: binmig waits after round 1 until ack-1.
+sync=$E2E_TMP/sync2
+mkdir -p "$sync"
+BINMIG_TEST_PRECOPY_SYNC=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
+	--mode precopy --precopy-rounds 2 --precopy-threshold 0
+"$TOOLS/waitfor" "$sync/round-1" round 30 || e2e_fail "no pre-copy round 1 within 30 s"
+n=$(mig_in A bash -c "grep -c '^VmFlags:.* uw' /proc/$pid/smaps" || true)
+((n > 0)) || e2e_fail "no VMA of $pid is registered during the rounds"
+touch "$sync/ack-1" "$sync/ack-2"
+mig_bm_wait
+e2e_expect_ok "precopy migration with a pause after round 1"
+mig_assert_running B "$pid" "after the paused migration"
+BINMIG_FAULT=precopy-send mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
+((BM_RC != 0)) || e2e_fail "precopy-send failing: migrate succeeded"
+grep -q "^binmig: migrate: pre-copy: sending a pre-copy round" "$BM_ERR" || e2e_fail "precopy-send: $(head -n 1 "$BM_ERR")"
+grep -q "process $pid runs on at the source, untracked" "$BM_ERR" || e2e_fail "precopy-send: the source's fate is not said"
+mig_assert_running B "$pid" "after the failed rounds"
+mig_in A test ! -e "/proc/$pid" || e2e_fail "a process $pid exists in host A after the failed rounds"
+no_uffd_left B "$pid" "after the failed rounds"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
+e2e_expect_ok "precopy migration after the failed one"
+mig_expect_result A "$pid" "$out"
