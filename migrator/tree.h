@@ -29,6 +29,10 @@
 #include "stats.h"
 #include "wire.h"
 
+/* The group or session of a process whose leader is in an ancestor PID
+ * namespace (/proc says 0): larger than any PID, so led from outside. */
+#define BM_TREE_UNSEEN 0x7fffffff
+
 /* A descriptor that refers to one open file description with others in
  * other members: every entry with one `group` is one description. */
 struct bm_tree_share {

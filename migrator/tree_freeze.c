@@ -60,6 +60,12 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 	struct bm_tree_node *n = &t->nodes[i];
 	*n = (struct bm_tree_node){.pid = pid, .ppid = st->ppid, .pgid = st->pgrp, .sid = st->session};
 	snprintf(n->comm, sizeof n->comm, "%.15s", st->comm);
+	/* A session or group led from an ancestor PID namespace reads as 0:
+	 * it is led from outside the tree. */
+	if (n->pgid == 0)
+		n->pgid = BM_TREE_UNSEEN;
+	if (n->sid == 0)
+		n->sid = BM_TREE_UNSEEN;
 	t->n++;
 	if (parent >= 0 && (st->state == 'Z' || st->state == 'X')) {
 		n->state = BM_TREE_ZOMBIE;

@@ -541,6 +541,10 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 			st->pages_stored = (int64_t)r->count.pages_stored;
 			st->pages_zero = (int64_t)r->count.pages_zero;
 			st->total_us = (int64_t)(bm_now_us() - t0);
+			/* Not split per phase for a tree yet: all of it counts as
+			 * address-space restore. */
+			st->as_restore_us = st->total_us;
+			st->ctx_restore_us = 0;
 		}
 	}
 	if (pinned)
