@@ -23,6 +23,7 @@
 #include "vdso.h"
 #include "sealed_image.h"
 #include "stats.h"
+#include "tree.h"
 
 #define EXIT_CODES_HELP                                                                                     \
 	"Exit status:\n"                                                                                    \
@@ -109,12 +110,15 @@ static void usage_dump(FILE *out)
 	fprintf(out,
 		"Usage: binmig dump PID -o IMAGE [--key KEYFILE] [--leave-running] [--compress none|zlib[:LEVEL]]\n"
 		"                   [--stats csv|json] [--stdio refuse|null|file:PATH]\n"
-		"                   [--fd N=null|close|file:PATH|broken]...\n"
+		"                   [--fd N=null|close|file:PATH|broken]... [--no-tree]\n"
 		"\n"
-		"Freezes process PID (x86-64, any number of threads, any program the caller may ptrace),\n"
-		"writes its complete state to IMAGE and, once IMAGE is safely on disk (fsync), kills\n"
-		"the process.  The image is written to IMAGE.partial and renamed when complete, so a\n"
-		"failed dump never leaves a truncated IMAGE; on any failure the process runs on.\n"
+		"Freezes process PID (x86-64, any number of threads, any program the caller may ptrace)\n"
+		"with all its descendants, writes their complete state to IMAGE and, once IMAGE is\n"
+		"safely on disk (fsync), kills them.  A tree comes back whole: every process with its\n"
+		"PID, parent, process group and session, zombies with their exit status, pipes between\n"
+		"its processes with their bytes, files shared through fork with one offset.  The\n"
+		"image is written to IMAGE.partial and renamed when complete, so a failed dump never\n"
+		"leaves a truncated IMAGE; on any failure every process runs on.\n"
 		"\n"
 		"  -o, --output IMAGE        where to write the image (required)\n"
 		"  -k, --key KEYFILE         seal the image with this key (see binmig keygen): encrypted and\n"
@@ -146,7 +150,9 @@ static void usage_dump(FILE *out)
 		"                                      of the same type, whose other end is closed (end\n"
 		"                                      of file on read, EPIPE on write)\n"
 		"                            The other ends of a pipe whose end N is replaced need a\n"
-		"                            policy too.  restore reports each replaced descriptor.\n"		"\n"
+		"                            policy too.  restore reports each replaced descriptor.\n"
+		"      --no-tree             dump PID alone, and refuse it (status 4) if it has children\n"
+		"\n"
 		"Carried: any number of threads, memory, regular files, directories, /dev/null,\n"
 		"/dev/zero, /dev/full, /dev/random, /dev/urandom, read ends of named FIFOs, pipes\n"
 		"whose ends are all inside the process (with their buffered bytes), eventfds,\n"
@@ -161,7 +167,11 @@ static void usage_dump(FILE *out)
 		"closed, pipes to other processes, terminals, other descriptors (fanotify, ...) unless --fd\n"
 		"or --stdio applies; deleted mapped files, device memory; a POSIX timer on another\n"
 		"process's CPU time, or on the CPU time of the thread that created it when there\n"
-		"are several.\n\n" EXIT_CODES_HELP);
+		"are several.  In a tree also: a stopped or traced descendant, a zombie that dumped\n"
+		"core, processes sharing memory (vfork, CLONE_VM, MAP_SHARED anonymous memory), a\n"
+		"descriptor table, fs or signal handlers (CLONE_FILES, CLONE_FS, CLONE_SIGHAND), a\n"
+		"description of another kind than file, directory, device, pipe, FIFO or eventfd\n"
+		"shared between processes, groups or sessions the tree cannot make again.\n\n" EXIT_CODES_HELP);
 }
 
 static void usage_restore(FILE *out)
@@ -171,6 +181,9 @@ static void usage_restore(FILE *out)
 		"\n"
 		"Rebuilds the process saved in IMAGE with the same PID, memory, registers, files and\n"
 		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
+		"A tree (dump of a process with children) comes back whole, its root in restore's\n"
+		"process group and session where it was in ones led from outside the tree, and runs\n"
+		"only once every process of it is ready; the root's PID is printed.\n"
 		"Fails (status 6) if the PID is in use, or if a mapped file is missing or changed\n"
 		"since the dump; a PID held by a zombie about to be reaped is waited for (5 s).\n"
 		"Each descriptor that dump replaced (--fd, --stdio) is reported on stderr in one line:\n"
@@ -250,9 +263,9 @@ static void usage_migrate(FILE *out)
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"                      [--no-cpu-check] [--precopy-rounds N] [--precopy-threshold PAGES|NMiB]\n"
-		"                      [--no-fallback]\n"
+		"                      [--no-fallback] [--no-tree]\n"
 		"\n"
-		"Moves process PID to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
+		"Moves process PID, with all its descendants, to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
 		"process stays frozen here until the destination reports that it runs there; only\n"
 		"then is the original terminated.  On any failure before that the original resumes\n"
@@ -304,6 +317,7 @@ static void usage_migrate(FILE *out)
 		"                            daemon logs each one replaced; PATH must be the same file\n"
 		"                            on both hosts\n"
 		"      --no-cpu-check        do not judge the process's code against the destination's CPU\n"
+		"      --no-tree             migrate PID alone, and refuse it (status 4) if it has children\n"
 		"\n"
 		"Before the process is frozen, the destination reports its CPU profile (see binmig\n"
 		"cpu-profile) and the process's code is analysed as binmig check does: if it uses an\n"
@@ -423,7 +437,10 @@ static int parse_compress(const char *text, int *level)
 	return -1;
 }
 
-/* --compress, --stats, --stdio and --fd, which dump and migrate share: 1
+/* A long option without a short letter ('T' is migrate's --precopy-threshold). */
+#define OPT_NO_TREE 1001
+
+/* --compress, --stats, --stdio, --fd and --no-tree, which dump and migrate share: 1
  * when c was one of them and is valid, 0 when c is another option, else
  * the usage error status (negated). */
 static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm_fd_policy *policy)
@@ -443,6 +460,9 @@ static int common_option(int c, int *level, enum bm_stats_format *fmt, struct bm
 		return 1;
 	case 'F':
 		return bm_fd_policy_add(policy, optarg) < 0 ? -(int)bm_exit_code() : 1;
+	case OPT_NO_TREE:
+		bm_tree_enabled = false;
+		return 1;
 	}
 	return 0;
 }
@@ -554,6 +574,7 @@ static int cmd_dump(int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {"leave-running", no_argument, 0, 'L'},
 		{"compress", required_argument, 0, 'c'}, {"stats", required_argument, 0, 's'},
 		{"stdio", required_argument, 0, 'S'}, {"fd", required_argument, 0, 'F'},
+		{"no-tree", no_argument, 0, OPT_NO_TREE},
 		{"key", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	const char *output = NULL, *keyfile = NULL;
@@ -747,6 +768,7 @@ static int cmd_migrate(int argc, char **argv)
 		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
 		{"seal", required_argument, 0, 'e'}, {"precopy-rounds", required_argument, 0, 'R'},
 		{"precopy-threshold", required_argument, 0, 'T'}, {"no-fallback", no_argument, 0, 'n'},
+		{"no-tree", no_argument, 0, OPT_NO_TREE},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "test_slowdown.h"
 #include "timers.h"
+#include "tree.h"
 #include "unlinked.h"
 
 #define PF_KTHREAD 0x00200000u
@@ -47,8 +48,8 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-/* binmig moves one process: children would be left behind (and, at the
- * destination, be missing from the parent's wait()). */
+/* With --no-tree binmig moves one process: children would be left
+ * behind (and, at the destination, be missing from the parent's wait()). */
 static int refuse_children(pid_t pid)
 {
 	pid_t kids[8];
@@ -62,7 +63,7 @@ static int refuse_children(pid_t pid)
 	for (size_t i = 0; i < n && i < 8; i++)
 		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? ", " : "", (int)kids[i]);
 	return bm_error(BM_EXIT_UNSUPPORTED,
-			"process %d has %zu child process%s (%s%s); binmig moves one process, not a tree, and cannot "
+			"process %d has %zu child process%s (%s%s); with --no-tree binmig moves one process and cannot "
 			"leave them behind",
 			pid, n, n == 1 ? "" : "es", list, n > 8 ? ", ..." : "");
 }
@@ -531,14 +532,24 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	return bm_collect_vmas(pid, f);
 }
 
+/* Whether pid has children now. */
+static bool has_children(pid_t pid)
+{
+	pid_t kid;
+	size_t n = 0;
+	return bm_list_children(pid, &kid, 1, &n) == 0 && n > 0;
+}
+
 int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st)
 {
 	memset(f, 0, sizeof *f);
 	struct bm_proc_stat stat;
 	struct bm_proc_status status;
-	int rc = bm_freeze_check(pid, false, &stat, &status);
+	int rc = bm_freeze_check(pid, bm_tree_enabled, &stat, &status);
 	if (rc < 0)
 		return rc;
+	if (bm_tree_enabled && has_children(pid))
+		return bm_tree_freeze(pid, f, policy, st);
 	/* Descriptors and POSIX timers are checked once before stopping, so
 	 * that the common refusal leaves the process entirely untouched, and
 	 * again below. */
@@ -548,8 +559,14 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	if (rc < 0 || (rc = bm_check_timers(pid)) < 0)
 		return rc;
 
-	/* Checked again once no thread can fork. */
-	if ((rc = bm_freeze_stop(pid, f)) < 0 || (rc = refuse_children(pid)) < 0 ||
+	/* Checked again once no thread can fork: a child that appeared
+	 * meanwhile makes it a tree. */
+	rc = bm_freeze_stop(pid, f);
+	if (rc == 0 && bm_tree_enabled && has_children(pid)) {
+		bm_release(f, false);
+		return bm_tree_freeze(pid, f, policy, st);
+	}
+	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
 	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0) {
 		bm_release(f, false);
 		return rc;
@@ -579,8 +596,10 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 	 * often the destination, reading the stream and, sealed, opening it)
 	 * while another CPU idles. */
 	unpin(f);
-	int rc = bm_image_write_process(w, &f->proc);
-	if (rc == 0)
+	for (size_t m = 0; m < f->nmembers; m++)
+		unpin(&f->members[m]);
+	int rc = f->tree ? bm_tree_checkpoint(f, w, st) : bm_image_write_process(w, &f->proc);
+	if (rc == 0 && !f->tree)
 		rc = bm_write_pages_skip(f->pid, &f->proc, w, st, f->skip_pages);
 	if (rc == 0)
 		rc = bm_image_writer_finish(w);
@@ -591,6 +610,9 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 		st->syscalls_injected = 0;
 		for (size_t i = 0; i < f->ntracees; i++)
 			st->syscalls_injected += (int64_t)f->tracees[i].injected;
+		for (size_t m = 0; m < f->nmembers; m++)
+			for (size_t i = 0; i < f->members[m].ntracees; i++)
+				st->syscalls_injected += (int64_t)f->members[m].tracees[i].injected;
 	}
 	return rc;
 }
@@ -634,7 +656,7 @@ void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bo
 
 int bm_release(struct bm_frozen *f, bool terminate)
 {
-	int rc = 0;
+	int rc = f->tree ? bm_tree_release(f, terminate) : 0;
 	if (terminate && f->ntracees) {
 		/* Killed, not waited for: tearing down a large address space takes
 		 * a while and is not part of the migration.  The exit reaches the

@@ -28,10 +28,17 @@ struct bm_frozen {
 	uint64_t t_stopped;
 	int stop_sig;                  /* SIGTRAP, or the signal of the group stop it was in (and stays in) */
 	const struct bm_page_skip *skip_pages; /* pre-copy: present pages the image leaves out, or NULL */
+	/* A process tree (tree.h): every live member frozen, [0] the root;
+	 * the fields above are then unused but pid and the times. */
+	struct bm_frozen *members;
+	size_t nmembers;
+	struct bm_tree_image *tree;
 };
 
-/* Checks that PID can be dumped, stops it and fills f->proc.  On failure
- * the process is left running exactly as before. */
+/* Checks that PID can be dumped, stops it and fills f->proc; a process
+ * with children is frozen with all its descendants (tree.h) unless
+ * bm_tree_enabled is off, when it is refused.  On failure the process is
+ * left running exactly as before. */
 int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st);
 
 /* The parts of bm_freeze, also used for each process of a tree

@@ -492,12 +492,70 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 	return 0;
 }
 
-int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
+/* Opens the object of the descriptor p->fds[i] that is neither a pipe
+ * nor a dup: a new descriptor, or -1 with the reason in err. */
+static int open_object(const struct bm_process *p, uint32_t i, char *err, size_t errlen)
+{
+	const struct bm_fd *d = &p->fds[i];
+	int fd;
+	if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
+		fd = bm_fd_open_broken(d);
+	} else if (d->kind == BM_FD_INOTIFY) {
+		return bm_inotify_open(d, err, errlen);
+	} else if (BM_FD_IS_UNLINKED(d->kind)) {
+		return bm_unlinked_open(p, i, err, errlen);
+	} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
+		fd = bm_watch_open(d);
+	} else if (d->kind == BM_FD_EVENTFD) {
+		fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
+						     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
+		if (fd < 0)
+			fd = -errno;
+	} else if (d->kind == BM_FD_TIMERFD) {
+		fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
+	} else {
+		fd = reopen(d);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",
+			 strerror(-fd));
+		return -1;
+	}
+	return fd;
+}
+
+/* What the object's own constructor cannot say (O_NONBLOCK on an epoll
+ * instance, O_APPEND on a device, ...). */
+int bm_set_status_flags(int fd, const struct bm_fd *d)
+{
+	int now = fcntl(fd, F_GETFL);
+	if (now < 0)
+		return -1;
+	if (((now ^ (int)d->flags) & SETFL_FLAGS) &&
+	    fcntl(fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)
+		return -1;
+	return 0;
+}
+
+int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_t errlen)
+{
+	int fd = open_object(p, i, err, errlen);
+	if (fd >= 0 && bm_set_status_flags(fd, &p->fds[i]) < 0) {
+		snprintf(err, errlen, "fd %d: setting its flags %#o: %s", p->fds[i].fd, p->fds[i].flags, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen)
 {
 	bool sockets_made = false;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+		if (skip && skip[i])
+			continue;
 		if (d->kind == BM_FD_PIPE) {
 			/* Created with its first end; the others are placed then too. */
 			bool first = true;
@@ -521,43 +579,16 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t e
 			sockets_made = true;
 			continue;
 		}
-		int fd;
 		if (d->kind == BM_FD_CLOSED)
 			continue;
-		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
-			fd = bm_fd_open_broken(d);
-		} else if (d->kind == BM_FD_INOTIFY) {
-			if ((fd = bm_inotify_open(d, err, errlen)) < 0)
-				return -1;
-		} else if (BM_FD_IS_UNLINKED(d->kind)) {
-			if ((fd = bm_unlinked_open(p, i, err, errlen)) < 0)
-				return -1;
-		} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
-			fd = bm_watch_open(d);
-		} else if (d->kind == BM_FD_EVENTFD) {
-			fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
-							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
-			if (fd < 0)
-				fd = -errno;
-		} else if (d->kind == BM_FD_TIMERFD) {
-			fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
-		} else {
-			fd = reopen(d);
-		}
-		if (fd < 0) {
-			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",
-				 strerror(-fd));
+		int fd = open_object(p, i, err, errlen);
+		if (fd < 0)
 			return -1;
-		}
 		if (place(fd, d->fd, cloexec) < 0) {
 			snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
 			return -1;
 		}
-		/* What the object's own constructor cannot say (O_NONBLOCK on an
-		 * epoll instance, O_APPEND on a device, ...). */
-		int now = fcntl(d->fd, F_GETFL);
-		if (now < 0 || ((now ^ (int)d->flags) & SETFL_FLAGS &&
-				fcntl(d->fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)) {
+		if (bm_set_status_flags(d->fd, d) < 0) {
 			snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
 			return -1;
 		}

@@ -44,6 +44,16 @@ int bm_check_fds(const struct bm_process *p);
  * stays closed).  No descriptor of the image may be open yet, nor any at
  * or above spare_fd.  On failure writes the reason to err and returns -1
  * (the child reports it to the parent over a pipe). */
-int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t errlen);
+int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
+/* (skip, may be NULL: per descriptor of the image, true for one that is
+ * in place already, inherited from a tree's restorer.) */
+
+/* Opens the object of descriptor p->fds[i] once, for a description that
+ * several processes of a tree share (kinds regular, directory, device,
+ * FIFO, eventfd), with its flags and offset.  The descriptor, or -1 with
+ * the reason in err. */
+int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_t errlen);
+/* Sets the status flags F_SETFL changes to those of d on fd: 0 or -1. */
+int bm_set_status_flags(int fd, const struct bm_fd *d);
 
 #endif

@@ -52,6 +52,7 @@ const char *bm_section_name(uint32_t type)
 	case BM_SEC_END: return "END";
 	case BM_SEC_ATTRS: return "ATTRS";
 	case BM_SEC_TIMERS: return "TIMERS";
+	case BM_SEC_TREE: return "TREE";
 	default: return "unknown";
 	}
 }
@@ -222,7 +223,7 @@ typedef int (*encode_fn)(struct bm_wbuf *, const struct bm_process *, char *, si
  * untouched, and the whole lot goes out in one write. */
 int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p)
 {
-	if (w->finished || w->count.sections != 0)
+	if (w->finished || (w->count.sections != 0 && !w->tree))
 		return writer_misuse("the process sections must come first, once");
 	if ((p->nvmas && !p->vmas) || (p->nfds && !p->fds) || (p->nthreads && !p->threads) ||
 	    (p->nshared_pending && !p->shared_pending))
@@ -376,6 +377,26 @@ int bm_image_write_zero(struct bm_image_writer *w, uint64_t addr, uint32_t npage
 	if (rc == 0)
 		w->count.pages_zero += npages;
 	return rc;
+}
+
+int bm_image_write_tree(struct bm_image_writer *w, const void *payload, size_t len)
+{
+	if (w->finished || w->count.sections != 0)
+		return writer_misuse("the tree table must come first, once");
+	int rc = write_section(w, BM_SEC_TREE, payload, len);
+	if (rc == 0)
+		w->tree = true;
+	return rc;
+}
+
+int bm_image_write_member_end(struct bm_image_writer *w, uint32_t member)
+{
+	if (w->finished || !w->tree)
+		return writer_misuse("a member mark belongs in a tree image");
+	uint8_t payload[8];
+	bm_store_le32(payload, BM_TREE_MARK_MEMBER_END);
+	bm_store_le32(payload + 4, member);
+	return write_section(w, BM_SEC_TREE, payload, sizeof payload);
 }
 
 int bm_image_writer_finish(struct bm_image_writer *w)
@@ -539,6 +560,14 @@ static int read_section(struct bm_image_reader *r, struct section *s)
 	memset(s, 0, sizeof *s);
 	s->index = (uint32_t)r->count.sections + 1;
 	s->offset = r->count.bytes;
+	if (r->peeked) {
+		/* Read ahead by bm_image_read_tree: its payload is still in r->buf. */
+		r->peeked = false;
+		s->type = r->peek_type;
+		s->length = r->peek_length;
+		s->payload = r->buf;
+		return 1;
+	}
 	uint8_t h[SECTION_HEADER_SIZE];
 	size_t got;
 	int rc = source_read(r, h, sizeof h, &got);
@@ -682,7 +711,7 @@ static int decode_section(struct bm_image_reader *r, struct bm_process *p, uint3
 int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p)
 {
 	memset(p, 0, sizeof *p);
-	if (r->count.sections != 0 || r->ended)
+	if ((r->count.sections != 0 && !r->tree) || r->ended)
 		return bm_error(BM_EXIT_FAILURE, "image reader: the process sections are read first, once"), -EINVAL;
 	static const struct { uint32_t type; decode_fn decode; } model[] = {
 		{ BM_SEC_PROCESS, bm_decode_process },
@@ -817,10 +846,54 @@ static int accept_end(struct bm_image_reader *r, const struct section *s)
 	return 0;
 }
 
+int bm_image_read_tree(struct bm_image_reader *r, uint8_t **payload, uint32_t *len)
+{
+	*payload = NULL;
+	*len = 0;
+	if (r->count.sections != 0 || r->peeked)
+		return bm_error(BM_EXIT_FAILURE, "image reader: the tree table is read first, once"), -EINVAL;
+	struct section s;
+	int rc = read_section(r, &s);
+	if (rc == 0)
+		return truncated_after(r, "before its first section");
+	if (rc < 0)
+		return rc;
+	if (s.type != BM_SEC_TREE) {
+		r->peeked = true;
+		r->peek_type = s.type;
+		r->peek_length = s.length;
+		return 0;
+	}
+	if (s.length < 4 || bm_load_le32(s.payload) != BM_TREE_MARK_TABLE)
+		return section_error(&s, payload_offset(&s), "a tree image must begin with its table");
+	*payload = malloc(s.length);
+	if (!*payload)
+		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
+	memcpy(*payload, s.payload, s.length);
+	*len = s.length;
+	r->tree = true;
+	accept_section(r, &s, 0);
+	return 1;
+}
+
+/* A mark after a member's pages: kind and index. */
+static int accept_member_end(struct bm_image_reader *r, const struct section *s)
+{
+	if (!r->tree)
+		return section_error(s, s->offset, "a TREE section outside a tree image");
+	if (s->length != 8 || bm_load_le32(s->payload) != BM_TREE_MARK_MEMBER_END)
+		return section_error(s, payload_offset(s), "expected a member mark of 8 bytes");
+	r->member_ended = true;
+	r->member_mark = bm_load_le32(s->payload + 4);
+	accept_section(r, s, 0);
+	return 0;
+}
+
 int bm_image_next_pages(struct bm_image_reader *r, struct bm_page_run *run)
 {
 	if (r->ended)
 		return 0;
+	r->member_ended = false;
 	if (r->count.sections < MODEL_SECTIONS_MIN)
 		return bm_error(BM_EXIT_FAILURE, "image reader: page runs are read after the process sections"), -EINVAL;
 	struct section s;
@@ -833,6 +906,7 @@ int bm_image_next_pages(struct bm_image_reader *r, struct bm_page_run *run)
 	case BM_SEC_PAGES: return accept_pages(r, &s, run);
 	case BM_SEC_ZERO: return accept_zero(r, &s, run);
 	case BM_SEC_END: return accept_end(r, &s);
+	case BM_SEC_TREE: return accept_member_end(r, &s);
 	default: return section_error(&s, s.offset, "only PAGES, ZERO or END may follow the process sections");
 	}
 }

@@ -36,8 +36,13 @@ enum bm_section_type {
 	BM_SEC_END = 8,     /* totals: sections and pages written, so truncation is detected */
 	BM_SEC_ATTRS = 9,   /* version 3: process and thread attributes (attrs.h), after the threads */
 	BM_SEC_TIMERS = 10, /* version 3: interval timers, POSIX timers, timerfds, after ATTRS */
+	BM_SEC_TREE = 11,   /* a process tree (tree.h): first the table of its processes, then after each
+			       member's pages a mark that ends them */
 };
-#define BM_SEC_LAST BM_SEC_TIMERS
+#define BM_SEC_LAST BM_SEC_TREE
+/* The first u32 of a TREE section's payload says which it is. */
+#define BM_TREE_MARK_TABLE 1u
+#define BM_TREE_MARK_MEMBER_END 2u
 
 /* Where encoded bytes go.  Must write everything or return a negative
  * errno.  The file/socket sink is bm_fd_sink; the transport supplies its
@@ -75,6 +80,7 @@ struct bm_image_writer {
 	size_t zbuf_size;
 	void *zstream;
 	bool finished;
+	bool tree;               /* a TREE section came first: several processes follow */
 };
 
 /* Starts an image: writes the file header.  zlib_level -1 disables
@@ -88,6 +94,11 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
  * npages <= BM_IMAGE_MAX_RUN_PAGES. */
 int bm_image_write_pages(struct bm_image_writer *w, uint64_t addr, const void *data, uint32_t npages);
 int bm_image_write_zero(struct bm_image_writer *w, uint64_t addr, uint32_t npages);
+/* A tree image (tree.h): the TREE table first, before any process
+ * sections; then each member's process sections (bm_image_write_process
+ * once per member) and, after each member's pages, a member mark. */
+int bm_image_write_tree(struct bm_image_writer *w, const void *payload, size_t len);
+int bm_image_write_member_end(struct bm_image_writer *w, uint32_t member);
 /* Writes END.  The image is complete only after this. */
 int bm_image_writer_finish(struct bm_image_writer *w);
 void bm_image_writer_free(struct bm_image_writer *w);
@@ -115,6 +126,11 @@ struct bm_image_reader {
 	void *zstream;
 	uint32_t version;
 	bool ended;
+	bool tree;               /* the image is a tree (bm_image_read_tree) */
+	bool member_ended;       /* next_pages stopped at a tree's member mark */
+	uint32_t member_mark;    /* the index that mark carried */
+	bool peeked;             /* the first section was read ahead by bm_image_read_tree */
+	uint32_t peek_type, peek_length;
 };
 
 /* Reads and checks the file header.  Errors are reported with bm_error
@@ -123,7 +139,12 @@ int bm_image_reader_init(struct bm_image_reader *r, struct bm_source source);
 /* Reads PROCESS .. the last THREAD into *p (which the caller frees with
  * bm_process_free).  Every field is range-checked. */
 int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p);
-/* Next page run: 1 with *run filled, 0 after a valid END (totals checked),
+/* Whether the image is a tree: 1 with the TREE table's payload copied
+ * into a malloc'd *payload, 0 for a single process (nothing consumed),
+ * negative on error.  Called once, right after init. */
+int bm_image_read_tree(struct bm_image_reader *r, uint8_t **payload, uint32_t *len);
+/* Next page run: 1 with *run filled, 0 after a valid END (totals checked)
+ * or, in a tree, at a member mark (r->member_ended, r->member_mark),
  * negative on error. */
 int bm_image_next_pages(struct bm_image_reader *r, struct bm_page_run *run);
 void bm_image_reader_free(struct bm_image_reader *r);

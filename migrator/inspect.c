@@ -1,6 +1,7 @@
 /* `binmig inspect`: a readable account of an image. */
 #include "inspect.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "memory.h"
+#include "tree.h"
 
 static void on_section(void *ctx, uint32_t type, uint64_t offset, uint64_t length, uint32_t flags)
 {
@@ -235,27 +237,74 @@ static void print_thread(FILE *out, const struct bm_thread *t)
 		fprintf(out, "  (no code could be read at the stop)\n");
 }
 
+/* One process of the image: its sections (the caller reads them). */
+static void print_one(FILE *out, const struct bm_process *p)
+{
+	print_process(out, p);
+	for (uint32_t i = 0; i < p->nthreads; i++)
+		print_thread(out, &p->threads[i]);
+	print_timers(out, &p->timers);
+}
+
+/* A tree image's table: returns the number of live members, or negative. */
+static int print_tree(FILE *out, const uint8_t *payload, uint32_t len)
+{
+	struct bm_tree_image ti;
+	char why[256];
+	if (bm_tree_decode(payload, len, &ti, why, sizeof why) < 0)
+		return bm_error(BM_EXIT_IMAGE, "image: the tree table: %s", why), -EBADMSG;
+	static const char *const states[] = {"running", "stopped", "zombie"};
+	fprintf(out, "tree of %u processes (%u live), parents before their children:\n", ti.tree.n,
+		bm_tree_live_count(&ti.tree));
+	fprintf(out, "  %8s %8s %8s %8s  %-8s %s\n", "PID", "PPID", "PGID", "SID", "STATE", "COMM");
+	for (uint32_t i = 0; i < ti.tree.n; i++) {
+		const struct bm_tree_node *n = &ti.tree.nodes[i];
+		fprintf(out, "  %8d %8d %8d %8d  %-8s %s", n->pid, n->ppid, n->pgid, n->sid, states[n->state], n->comm);
+		if (n->state == BM_TREE_ZOMBIE)
+			fprintf(out, " (wait status %#x)", (unsigned)n->exit_status);
+		fputc('\n', out);
+	}
+	for (uint32_t k = 0; k < ti.nshares; k++)
+		fprintf(out, "%s%d:fd %d", k == 0 ? "  one open file description, shared through fork:\n    " :
+					ti.shares[k].group == ti.shares[k - 1].group ? ", " : "\n    ",
+			ti.tree.nodes[ti.shares[k].node].pid, ti.shares[k].fd);
+	if (ti.nshares)
+		fputc('\n', out);
+	int live = (int)bm_tree_live_count(&ti.tree);
+	bm_tree_image_free(&ti);
+	return live;
+}
+
 int bm_inspect(FILE *out, struct bm_image_reader *r)
 {
 	r->on_section = on_section;
 	r->on_section_ctx = out;
-	struct bm_process p = {0};
-	int rc = bm_image_read_process(r, &p);
+	uint8_t *tree;
+	uint32_t tree_len;
+	int rc = bm_image_read_tree(r, &tree, &tree_len);
+	int members = 1;
+	if (rc > 0)
+		members = rc = print_tree(out, tree, tree_len);
+	free(tree);
 	if (rc < 0)
 		return rc;
-	print_process(out, &p);
-	for (uint32_t i = 0; i < p.nthreads; i++)
-		print_thread(out, &p.threads[i]);
-	print_timers(out, &p.timers);
+	for (int m = 0; m < members; m++) {
+		struct bm_process p = {0};
+		if ((rc = bm_image_read_process(r, &p)) < 0)
+			return rc;
+		if (members > 1 || r->tree)
+			fprintf(out, "\n==== member %d of the tree ====\n", m);
+		print_one(out, &p);
+		bm_process_free(&p);
+	}
 	/* Walk the page runs so that every CRC is checked. */
 	struct bm_page_run run;
 	uint64_t runs = 0;
-	while ((rc = bm_image_next_pages(r, &run)) > 0)
-		runs++;
+	while ((rc = bm_image_next_pages(r, &run)) > 0 || (rc == 0 && !r->ended))
+		runs += rc > 0;
 	if (rc == 0)
 		fprintf(out, "\npages: %llu stored, %llu zero, in %llu runs; image %llu bytes, all sections verified\n",
 			(unsigned long long)r->count.pages_stored, (unsigned long long)r->count.pages_zero,
 			(unsigned long long)runs, (unsigned long long)r->count.bytes);
-	bm_process_free(&p);
 	return rc;
 }

@@ -33,8 +33,10 @@
 #include "log.h"
 #include "memory.h"
 #include "procfs.h"
+#include "restore_ctx.h"
 #include "ptrace_ctl.h"
 #include "timers.h"
+#include "tree.h"
 #include "unlinked.h"
 #include "vdso.h"
 #include "xstate.h"
@@ -43,34 +45,6 @@
 #define PID_FREE_TIMEOUT_MS 5000
 #define SCRATCH_SIZE 4096
 
-
-/* A file the new process opens before the rebuild so that mmap can use it. */
-struct map_file {
-	const char *path;
-	bool rdwr;
-	int fd; /* number in the new process */
-};
-
-struct restore_ctx {
-	struct bm_process proc;
-	bool pinned;              /* binmig, and so the new process, run on one CPU while rebuilding */
-	int pinned_cpu;           /* that CPU */
-	cpu_set_t own_affinity;
-	pid_t pid;
-	bool child_alive;
-	struct bm_tracee tr;      /* the leader */
-	struct bm_tracee *others; /* the other threads, threads[1..] of the image, once created */
-	uint32_t nothers;
-	struct bm_tracee **all;   /* the leader, then the others: every thread, once created */
-	struct map_file *files;  /* files[0] is the executable */
-	size_t nfiles;
-	int ctl_fd;              /* the child's end of the error pipe, then the files */
-	uint64_t scratch;
-	struct bm_stats *st;
-	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
-	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
-	bool have_held;
-};
 
 /* --- before the child exists ------------------------------------------ */
 
@@ -121,7 +95,7 @@ static int provide_shm_file(const struct restore_ctx *c, const struct bm_vma *v)
 	return rc;
 }
 
-static int plan_files(struct restore_ctx *c)
+int bm_rs_plan_files(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
 	c->files = calloc((size_t)p->nvmas + 1, sizeof *c->files);
@@ -163,7 +137,7 @@ static int plan_files(struct restore_ctx *c)
 /* The PID must be free.  One that belongs to a process still exiting or a
  * zombie waiting to be reaped becomes free soon: wait for it, within a
  * bound. */
-static int wait_pid_free(pid_t pid)
+int bm_rs_wait_pid_free(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d", pid);
@@ -197,17 +171,19 @@ static stack_t altstack_of(const struct bm_thread *t)
 
 /* --- inside the child, before it stops --------------------------------- */
 
+static void child_fail(int err_fd, const char *msg) __attribute__((noreturn));
 static void child_fail(int err_fd, const char *msg)
 {
 	ssize_t n = write(err_fd, msg, strlen(msg));
 	(void)n;
 	syscall(SYS_exit_group, 1);
+	__builtin_unreachable();
 }
 
 /* Runs in the new process, which is still a copy of binmig.  Only system
  * calls and async-signal-safe functions: the C library's idea of the
  * thread id is that of the parent. */
-static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
+void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 {
 	const struct bm_process *p = &c->proc;
 	char err[PATH_MAX + 128];
@@ -224,8 +200,18 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 		child_fail(err_fd, "cannot move the control descriptor");
 	err_fd = c->ctl_fd;
 	syscall(SYS_close_range, 0, (unsigned)c->ctl_fd - 1, 0);
-	syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
-	if (bm_restore_fds(p, c->ctl_fd + 1, err, sizeof err) < 0)
+	if (c->keep_hi > c->keep_lo) {
+		/* A member of a tree: the descriptions it shares with others were
+		 * opened once and inherited in [keep_lo, keep_hi). */
+		syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, (unsigned)c->keep_lo - 1, 0);
+		syscall(SYS_close_range, (unsigned)c->keep_hi, ~0U, 0);
+		if (c->place_inherited(c, err, sizeof err) < 0)
+			child_fail(err_fd, err);
+		syscall(SYS_close_range, (unsigned)c->keep_lo, (unsigned)c->keep_hi - 1, 0);
+	} else {
+		syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
+	}
+	if (bm_restore_fds(p, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	for (size_t i = 0; i < c->nfiles; i++) {
 		int fd = open(c->files[i].path, (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -244,8 +230,11 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 		child_fail(err_fd, err);
 	}
 	umask(p->umask);
-	/* Session and group where possible: a leader becomes a leader again. */
-	if (p->sid == p->pid)
+	/* Session and group where possible: a leader becomes a leader again
+	 * (a tree's members are in theirs already). */
+	if (c->tree_member)
+		;
+	else if (p->sid == p->pid)
 		setsid();
 	else if (p->pgid == p->pid)
 		setpgid(0, 0);
@@ -262,6 +251,12 @@ static void child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 			child_fail(err_fd, err);
 		}
 	}
+	/* Nothing may be pending but what the image says (in a tree, a zombie
+	 * made again sent its parent a SIGCHLD). */
+	uint64_t every = ~0ULL;
+	struct timespec now = {0, 0};
+	while (syscall(SYS_rt_sigtimedwait, &every, NULL, &now, 8) > 0)
+		;
 	/* Pending signals are queued again by the process itself: the kernel
 	 * accepts any siginfo a process sends to itself. */
 	for (uint32_t i = 0; i < p->nshared_pending; i++) {
@@ -298,7 +293,7 @@ static int create_child(struct restore_ctx *c)
 	int err_pipe[2], go_pipe[2];
 	if (pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
-	int rc = wait_pid_free(c->proc.pid);
+	int rc = bm_rs_wait_pid_free(c->proc.pid);
 	/* The new process inherits the pinning: tracer and tracee share a CPU
 	 * while system calls are injected; set_context spreads it again. */
 	c->pinned_cpu = sched_getcpu();
@@ -312,11 +307,11 @@ static int create_child(struct restore_ctx *c)
 			c->st->as_restore_us = (int64_t)bm_now_us(); /* start mark, turned into a duration later */
 		child = bm_fault(BM_FP_CLONE) ? -1 : syscall(SYS_clone3, &args, sizeof args);
 		if (child == 0)
-			child_prepare(c, err_pipe[1], go_pipe[0]); /* does not return */
+			bm_rs_child_prepare(c, err_pipe[1], go_pipe[0]); /* does not return */
 		if (child > 0)
 			break;
 		if (errno == EEXIST && bm_now_us() < deadline) {
-			rc = wait_pid_free(c->proc.pid); /* raced with a process taking or leaving it */
+			rc = bm_rs_wait_pid_free(c->proc.pid); /* raced with a process taking or leaving it */
 			continue;
 		}
 		rc = errno == EEXIST ? bm_error(BM_EXIT_CONFLICT, "PID %d is taken", c->proc.pid)
@@ -684,7 +679,7 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 	/* A thread of an earlier incarnation may still be exiting here. */
-	if ((rc = wait_pid_free(tid)) < 0)
+	if ((rc = bm_rs_wait_pid_free(tid)) < 0)
 		return rc;
 	long got = 0;
 	if (bm_fault(BM_FP_CREATE_THREAD))
@@ -776,7 +771,7 @@ static int set_rlimits(struct restore_ctx *c)
 	return 0;
 }
 
-static int set_context(struct restore_ctx *c)
+int bm_rs_set_context(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
 	int rc = 0;
@@ -805,7 +800,7 @@ static int set_context(struct restore_ctx *c)
 	return 0;
 }
 
-static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct bm_restore_hook *hook)
+int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct bm_restore_hook *hook)
 {
 	struct bm_maps_entry *maps;
 	size_t nmaps;
@@ -878,11 +873,13 @@ static int rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struc
 		for (uint32_t i = 0; i < c->nothers; i++)
 			c->st->syscalls_injected += (int64_t)c->others[i].injected;
 	}
+	if (c->defer_run)
+		return 0; /* a member of a tree: the tree runs all at once */
 	uint64_t t_hook = bm_now_us();
 	if (hook && hook->before_run && (rc = hook->before_run(hook->ctx)) < 0)
 		return rc;
 	t_context += bm_now_us() - t_hook; /* waiting for the peer is not restore work */
-	if ((rc = set_context(c)) < 0)
+	if ((rc = bm_rs_set_context(c)) < 0)
 		return rc;
 	if (c->st)
 		c->st->ctx_restore_us = (int64_t)(bm_now_us() - t_context);
@@ -893,10 +890,19 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 {
 	struct restore_ctx c = {.st = st};
 	uint64_t t0 = bm_now_us();
-	int rc = bm_image_read_process(r, &c.proc);
+	uint8_t *tree;
+	uint32_t tree_len;
+	int rc = bm_image_read_tree(r, &tree, &tree_len);
+	if (rc != 0) {
+		if (rc > 0)
+			rc = bm_tree_restore(r, tree, tree_len, hook, pid, st);
+		free(tree);
+		return rc;
+	}
+	rc = bm_image_read_process(r, &c.proc);
 	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
-	    (rc = plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
-		rc = rebuild(&c, r, hook);
+	    (rc = bm_rs_plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
+		rc = bm_rs_rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
 		/* Every thread of it is binmig's tracee (the leader also its child)
 		 * and must be reaped, the leader last; a thread may have been

@@ -364,6 +364,7 @@ struct bm_tree_node {
 	uint32_t state;                /* enum bm_tree_state */
 	int32_t exit_status;           /* a zombie's wait status (WIFEXITED/WIFSIGNALED form) */
 	uint32_t reports;              /* BM_TREE_REPORT_* */
+	char comm[16];                 /* its name, NUL terminated (a zombie has no other record) */
 };
 
 struct bm_tree {

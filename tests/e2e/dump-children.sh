@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# A process with children is refused (exit 4, naming them) and left
-# untouched: binmig moves one process, and its children would otherwise be
-# left behind while the parent, restored alone, finds nobody to wait for.
-# A running child (a shell waiting for its background job) and a zombie
-# child (tools/zombie, which never reaps its exited child) are both
-# children.
+# What binmig does not carry in a process tree is refused (exit 4, naming
+# the process and why) and left untouched:
+#  - with --no-tree, any process with children (a running child: a shell
+#    waiting for its background job; a zombie child: tools/zombie, which
+#    never reaps it), as binmig moves one process then;
+#  - a stopped child, MAP_SHARED anonymous memory shared by parent and
+#    child, a child created with CLONE_FILES, a vfork child blocked before
+#    exec, a child traced by its parent (tests/progs/treerefuse.c).
+# Trees themselves are carried: tests/e2e/tree.sh.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
-e2e_init
+e2e_init treerefuse
 
-# refused PID CHILD WHAT: dump and migrate-like checkpoint refuse PID,
-# naming CHILD; PID runs on, neither stopped nor traced.
+# refused PID CHILD WHAT: dump --no-tree refuses PID, naming CHILD; PID
+# runs on, neither stopped nor traced.
 refused() {
 	local pid=$1 child=$2 what=$3
-	bm dump "$pid" -o "$E2E_TMP/img"
-	e2e_expect_error 4 "dump of $what"
-	grep -q "process $pid has 1 child process ($child); binmig moves one process, not a tree" "$BM_ERR" ||
+	bm dump "$pid" -o "$E2E_TMP/img" --no-tree
+	e2e_expect_error 4 "dump --no-tree of $what"
+	grep -q "process $pid has 1 child process ($child); with --no-tree binmig moves one process" "$BM_ERR" ||
 		e2e_fail "$what: the refusal does not name the child $child: $(cat "$BM_ERR")"
 	[[ ! -e $E2E_TMP/img && ! -e $E2E_TMP/img.partial ]] || e2e_fail "$what: an image was left"
 	e2e_assert_alive "$pid"
 	[[ $(e2e_tracer "$pid") == 0 ]] || e2e_fail "$what: process $pid is still traced"
-	e2e_log "ok: $what refused, naming child $child"
+	e2e_log "ok: $what refused with --no-tree, naming child $child"
 }
 
 out=$E2E_TMP/zombie.out
@@ -40,3 +43,31 @@ child=$(head -n 1 "$out")
 [[ $child =~ ^[0-9]+$ ]] || e2e_fail "the shell printed \"$child\""
 e2e_track "$child"
 refused "$parent" "$child" "a shell waiting for its child"
+
+# tree_refused MODE EXPECT: the tree of treerefuse MODE is refused with
+# EXPECT (CHILD stands for the child's PID) in the message; parent and
+# child run on untouched (the parent checks the child and says PASS).
+tree_refused() {
+	local mode=$1 expect=$2
+	local out=$E2E_TMP/$mode.out
+	e2e_start "$out" "$PROGS/treerefuse" "$mode"
+	local pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	local kid
+	kid=$(head -n 1 "$out")
+	e2e_track "$kid"
+	bm dump "$pid" -o "$E2E_TMP/$mode.img"
+	e2e_expect_error 4 "dump of a tree with a $mode child"
+	grep -qF "${expect//CHILD/$kid}" "$BM_ERR" || e2e_fail "$mode: the refusal does not say \"${expect//CHILD/$kid}\": $(cat "$BM_ERR")"
+	[[ ! -e $E2E_TMP/$mode.img && ! -e $E2E_TMP/$mode.img.partial ]] || e2e_fail "$mode: an image was left"
+	e2e_assert_alive "$pid"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+	e2e_log "ok: a tree with a $mode child refused, both untouched"
+}
+tree_refused stopped "process CHILD (treerefuse) of the tree is stopped (SIGSTOP or job control)"
+tree_refused shmem "share anonymous memory (MAP_SHARED"
+tree_refused files "process CHILD shares its descriptor table (CLONE_FILES) with its parent"
+tree_refused vfork "process CHILD shares its memory (a vfork child, or CLONE_VM) with its parent"
+tree_refused traced "process CHILD (treerefuse) of the tree is traced by process"

@@ -401,7 +401,7 @@ static void test_section_names(void **state)
 {
 	(void)state;
 	static const char *const names[] = { "PROCESS", "VMAS", "FDS", "SIGNALS", "THREAD", "PAGES", "ZERO", "END",
-					     "ATTRS", "TIMERS" };
+					     "ATTRS", "TIMERS", "TREE" };
 	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_LAST; t++)
 		assert_string_equal(bm_section_name(t), names[t - 1]);
 	assert_string_equal(bm_section_name(0), "unknown");

@@ -1,0 +1,67 @@
+/* The state of one process being restored, shared by restore.c (one
+ * process) and tree_restore.c (each member of a tree). */
+#ifndef BINMIG_RESTORE_CTX_H
+#define BINMIG_RESTORE_CTX_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+#include "ptrace_ctl.h"
+#include "restore.h"
+#include "state.h"
+#include "stats.h"
+#include "vdso.h"
+
+/* A file the new process opens before the rebuild so that mmap can use it. */
+struct map_file {
+	const char *path;
+	bool rdwr;
+	int fd; /* number in the new process */
+};
+
+struct restore_ctx {
+	struct bm_process proc;
+	bool pinned;              /* binmig, and so the new process, run on one CPU while rebuilding */
+	int pinned_cpu;           /* that CPU */
+	cpu_set_t own_affinity;
+	pid_t pid;
+	bool child_alive;
+	struct bm_tracee tr;      /* the leader */
+	struct bm_tracee *others; /* the other threads, threads[1..] of the image, once created */
+	uint32_t nothers;
+	struct bm_tracee **all;   /* the leader, then the others: every thread, once created */
+	struct map_file *files;  /* files[0] is the executable */
+	size_t nfiles;
+	int ctl_fd;              /* the child's end of the error pipe, then the files */
+	uint64_t scratch;
+	struct bm_stats *st;
+	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
+	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
+	bool have_held;
+	/* A member of a tree (tree_restore.c): */
+	bool tree_member;         /* its session and group were made by the tree's plan */
+	bool defer_run;           /* bm_rs_rebuild stops before the hook and the run */
+	int keep_lo, keep_hi;     /* inherited descriptions at [keep_lo, keep_hi) in the child */
+	/* In the child: puts the inherited ones at their numbers (-1 with err). */
+	int (*place_inherited)(const struct restore_ctx *c, char *err, size_t errlen);
+	const bool *inherited;    /* per image descriptor: placed already (NULL: none) */
+	const void *tree;         /* for place_inherited */
+	uint32_t member;          /* its index among the tree's members */
+};
+
+/* The steps of restore.c that a tree takes one member at a time. */
+int bm_rs_plan_files(struct restore_ctx *c);
+int bm_rs_wait_pid_free(pid_t pid);
+/* In the new process: never returns (stops itself, or exits with the
+ * reason written to err_fd). */
+void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd) __attribute__((noreturn));
+/* The new process is stopped and traced: rebuild it from the image (its
+ * pages up to the next END or member mark); unless c->defer_run, call
+ * the hook and let it run. */
+int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct bm_restore_hook *hook);
+int bm_rs_set_context(struct restore_ctx *c);
+
+#endif

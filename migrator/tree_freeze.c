@@ -1,0 +1,446 @@
+/* The source side of a process tree (tree.h): find every descendant,
+ * freeze them all, describe each and what links them, write one image,
+ * and release them all together. */
+#include "tree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "checkpoint.h"
+#include "files.h"
+#include "log.h"
+#include "procfs.h"
+#include "tree_plan.h"
+
+#define TREE_MAX_MEMBERS 1024
+#define MAX_CHILDREN 4096
+
+bool bm_tree_enabled = true;
+
+struct tree_freeze {
+	struct bm_frozen *f;           /* the root's; members and tree hang from it */
+	struct bm_tree_node *nodes;
+	uint32_t n;
+	int32_t *member_of;            /* node index -> member index, -1 for a zombie */
+	struct bm_proc_stat *stats;    /* per node, at discovery */
+	struct bm_proc_status *statuses;
+};
+
+static int kcmp2(pid_t a, pid_t b, int type, unsigned long x, unsigned long y)
+{
+	return (int)syscall(SYS_kcmp, a, b, type, x, y);
+}
+
+static const char *comm_of_node(const struct tree_freeze *t, uint32_t i)
+{
+	return t->stats[i].comm;
+}
+
+/* Adds a node for pid, child of node parent (-1 for the root), and
+ * checks what can be checked without stopping it. */
+static int add_node(struct tree_freeze *t, pid_t pid, int parent)
+{
+	if (t->n == TREE_MAX_MEMBERS)
+		return bm_error(BM_EXIT_UNSUPPORTED, "the tree of process %d has more than %d processes", t->f->pid,
+				TREE_MAX_MEMBERS);
+	uint32_t i = t->n;
+	struct bm_proc_stat *st = &t->stats[i];
+	struct bm_proc_status *ss = &t->statuses[i];
+	memset(ss, 0, sizeof *ss);
+	int rc = bm_read_stat(pid, st);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/stat (a process of the tree)", pid);
+	struct bm_tree_node *n = &t->nodes[i];
+	*n = (struct bm_tree_node){.pid = pid, .ppid = st->ppid, .pgid = st->pgrp, .sid = st->session};
+	snprintf(n->comm, sizeof n->comm, "%.15s", st->comm);
+	/* A session or group led from an ancestor PID namespace reads as 0:
+	 * it is led from outside the tree. */
+	if (n->pgid == 0)
+		n->pgid = BM_TREE_UNSEEN;
+	if (n->sid == 0)
+		n->sid = BM_TREE_UNSEEN;
+	t->n++;
+	if (parent >= 0 && (st->state == 'Z' || st->state == 'X')) {
+		n->state = BM_TREE_ZOMBIE;
+		n->exit_status = st->exit_code;
+		if (st->exit_code & 0x80)
+			return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d (%s) was killed by signal %d and dumped core; "
+					"binmig cannot make a zombie with the core-dump flag again", pid, st->comm,
+					st->exit_code & 0x7f);
+		return 0;
+	}
+	if (parent >= 0) {
+		/* What this tree cannot carry, said as such (exit 4). */
+		if ((rc = bm_read_status(pid, ss)) < 0)
+			return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/status", pid);
+		if (ss->tracer_pid != 0)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is traced by process %d; binmig "
+					"cannot carry a tracer's hold on a child", pid, st->comm, ss->tracer_pid);
+		if (st->state == 'T' || st->state == 't')
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (SIGSTOP or job "
+					"control); binmig does not carry stopped processes in a tree", pid, st->comm);
+	}
+	return bm_freeze_check(pid, true, st, ss);
+}
+
+/* Node i is stopped: its children are final.  Adds them. */
+static int add_children(struct tree_freeze *t, uint32_t i)
+{
+	pid_t *kids = malloc(MAX_CHILDREN * sizeof *kids);
+	if (!kids)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	size_t n;
+	int rc = bm_list_children(t->nodes[i].pid, kids, MAX_CHILDREN, &n);
+	if (rc < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot list the children of process %d", t->nodes[i].pid);
+	else if (n > MAX_CHILDREN)
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d has more than %d children", t->nodes[i].pid, MAX_CHILDREN);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		bool known = false;
+		for (uint32_t j = 0; j < t->n; j++)
+			known |= t->nodes[j].pid == kids[k];
+		if (!known)
+			rc = add_node(t, kids[k], (int)i);
+	}
+	free(kids);
+	return rc;
+}
+
+/* A vfork child, or a process created with CLONE_VM, CLONE_FILES,
+ * CLONE_FS or CLONE_SIGHAND, shares with another member what binmig
+ * restores per process. */
+static int check_unshared(const struct tree_freeze *t)
+{
+	static const struct { int type; const char *what; } kinds[] = {
+		{KCMP_VM, "its memory (vfork or CLONE_VM)"},
+		{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
+		{KCMP_FS, "its cwd, root and umask (CLONE_FS)"},
+		{KCMP_SIGHAND, "its signal handlers (CLONE_SIGHAND)"},
+	};
+	for (uint32_t a = 0; a < t->n; a++)
+		for (uint32_t b = a + 1; b < t->n; b++) {
+			if (t->member_of[a] < 0 || t->member_of[b] < 0)
+				continue;
+			for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+				if (kcmp2(t->nodes[a].pid, t->nodes[b].pid, kinds[k].type, 0, 0) == 0)
+					return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with process %d (%s); "
+							"binmig restores every process of a tree with its own",
+							t->nodes[b].pid, comm_of_node(t, b), kinds[k].what, t->nodes[a].pid,
+							comm_of_node(t, a));
+		}
+	return 0;
+}
+
+/* The inode of the shared anonymous memory at vma start, 0 if none. */
+static uint64_t shmem_inode(const struct bm_frozen *m, uint64_t start)
+{
+	for (size_t i = 0; i < m->nmaps; i++)
+		if (m->maps[i].start == start)
+			return m->maps[i].inode;
+	return 0;
+}
+
+/* Shared anonymous memory is stored with each process that maps it: two
+ * members mapping one would come back with two copies. */
+static int check_shared_memory(const struct bm_frozen *members, size_t nm)
+{
+	for (size_t a = 0; a < nm; a++)
+		for (uint32_t i = 0; i < members[a].proc.nvmas; i++) {
+			const struct bm_vma *v = &members[a].proc.vmas[i];
+			uint64_t ino = (v->flags & BM_VMA_SHMEM) ? shmem_inode(&members[a], v->start) : 0;
+			for (size_t b = a + 1; ino && b < nm; b++)
+				for (uint32_t j = 0; j < members[b].proc.nvmas; j++) {
+					const struct bm_vma *w = &members[b].proc.vmas[j];
+					if ((w->flags & BM_VMA_SHMEM) && shmem_inode(&members[b], w->start) == ino)
+						return bm_error(BM_EXIT_UNSUPPORTED, "processes %d and %d share anonymous memory "
+								"(MAP_SHARED, at 0x%llx in %d); binmig restores it as one copy "
+								"per process and cannot share it again",
+								members[a].pid, members[b].pid,
+								(unsigned long long)v->start, members[a].pid);
+				}
+		}
+	return 0;
+}
+
+/* Kinds whose one description several processes may hold after restore. */
+static bool sharable(uint32_t kind)
+{
+	return kind == BM_FD_REGULAR || kind == BM_FD_DIRECTORY || kind == BM_FD_DEVICE || kind == BM_FD_PIPE ||
+	       kind == BM_FD_FIFO || kind == BM_FD_EVENTFD;
+}
+
+struct fd_ref {
+	uint32_t node, member, idx; /* idx in the member's fds */
+	uint32_t group;
+};
+
+static int cmp_share(const void *a, const void *b)
+{
+	const struct bm_tree_share *x = a, *y = b;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+/* Which descriptors of different members are one open file description
+ * (kcmp), and every end of a pipe that crosses members. */
+static int find_shares(struct tree_freeze *t, struct bm_tree_image *ti)
+{
+	struct bm_frozen *ms = t->f->members;
+	size_t total = 0;
+	for (size_t m = 0; m < t->f->nmembers; m++)
+		total += ms[m].proc.nfds;
+	struct fd_ref *refs = calloc(total ? total : 1, sizeof *refs);
+	bool *keep = calloc(total ? total : 1, sizeof *keep);
+	if (!refs || !keep) {
+		free(refs);
+		free(keep);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	size_t k = 0;
+	for (uint32_t node = 0; node < t->n; node++) {
+		int m = t->member_of[node];
+		for (uint32_t i = 0; m >= 0 && i < ms[m].proc.nfds; i++, k++)
+			refs[k] = (struct fd_ref){node, (uint32_t)m, i, (uint32_t)k};
+	}
+	int rc = 0;
+	/* Groups: the lowest reference of the same description. */
+	for (size_t a = 0; a < total && rc == 0; a++) {
+		const struct bm_fd *da = &ms[refs[a].member].proc.fds[refs[a].idx];
+		if (refs[a].group != a || da->replaced || da->kind == BM_FD_CLOSED)
+			continue;
+		for (size_t b = a + 1; b < total; b++) {
+			const struct bm_fd *db = &ms[refs[b].member].proc.fds[refs[b].idx];
+			if (refs[b].member == refs[a].member || refs[b].group != b || db->replaced ||
+			    db->kind == BM_FD_CLOSED)
+				continue;
+			if (kcmp2(ms[refs[a].member].pid, ms[refs[b].member].pid, KCMP_FILE, (unsigned long)da->fd,
+				  (unsigned long)db->fd) != 0)
+				continue;
+			if (!sharable(da->kind)) {
+				rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d and fd %d of process %d are one open "
+					      "file (kind %u); binmig shares files, pipes, FIFOs, devices and eventfds "
+					      "between the processes of a tree, not this kind", db->fd, ms[refs[b].member].pid,
+					      da->fd, ms[refs[a].member].pid, da->kind);
+				break;
+			}
+			refs[b].group = (uint32_t)a;
+			keep[a] = keep[b] = true;
+		}
+	}
+	/* Descriptors of one member in a kept group (dups) and every end of a
+	 * pipe whose ends are in several members are inherited too. */
+	for (size_t a = 0; a < total && rc == 0; a++) {
+		const struct bm_fd *da = &ms[refs[a].member].proc.fds[refs[a].idx];
+		for (size_t b = 0; b < total; b++) {
+			const struct bm_fd *db = &ms[refs[b].member].proc.fds[refs[b].idx];
+			if (keep[refs[b].group] && refs[a].member == refs[b].member && da->shares_with == db->fd &&
+			    !da->replaced) {
+				keep[a] = true;
+				refs[a].group = refs[b].group;
+			}
+			if (da->kind == BM_FD_PIPE && db->kind == BM_FD_PIPE && da->object_id == db->object_id &&
+			    refs[a].member != refs[b].member)
+				keep[a] = keep[refs[a].group] = true;
+		}
+	}
+	size_t nshares = 0;
+	for (size_t a = 0; a < total; a++)
+		nshares += keep[a] || keep[refs[a].group];
+	ti->shares = calloc(nshares ? nshares : 1, sizeof *ti->shares);
+	if (!ti->shares && rc == 0)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t a = 0; a < total && rc == 0; a++)
+		if (keep[a] || keep[refs[a].group])
+			ti->shares[ti->nshares++] = (struct bm_tree_share){refs[a].node,
+									   ms[refs[a].member].proc.fds[refs[a].idx].fd,
+									   refs[a].group};
+	if (rc == 0)
+		qsort(ti->shares, ti->nshares, sizeof *ti->shares, cmp_share);
+	free(refs);
+	free(keep);
+	return rc;
+}
+
+/* Before anything is stopped: a vfork parent cannot be stopped at all,
+ * and what shares with its parent is refused now, untouched. */
+static int precheck(pid_t pid, int depth)
+{
+	pid_t kids[256];
+	size_t n;
+	if (depth > 64 || bm_list_children(pid, kids, 256, &n) < 0)
+		return 0; /* said again, precisely, once stopped */
+	for (size_t k = 0; k < n && k < 256; k++) {
+		static const struct { int type; const char *what; } kinds[] = {
+			{KCMP_VM, "its memory (a vfork child, or CLONE_VM)"},
+			{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
+		};
+		for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+			if (kcmp2(pid, kids[k], kinds[i].type, 0, 0) == 0)
+				return bm_error(BM_EXIT_UNSUPPORTED, "process %d shares %s with its parent %d; binmig "
+						"restores every process of a tree with its own", kids[k], kinds[i].what, pid);
+		int rc = precheck(kids[k], depth + 1);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
+{
+	struct bm_frozen *f = t->f;
+	int rc = precheck(f->pid, 0);
+	if (rc == 0)
+		rc = add_node(t, f->pid, -1);
+	/* Parents are stopped before their children are listed: a stopped
+	 * process cannot fork, so each listing is final. */
+	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
+		if (t->nodes[i].state == BM_TREE_ZOMBIE) {
+			t->member_of[i] = -1;
+			continue;
+		}
+		struct bm_frozen *m = &f->members[f->nmembers];
+		rc = bm_freeze_stop(t->nodes[i].pid, m);
+		if (m->ntracees)
+			f->nmembers++;
+		if (rc < 0)
+			break;
+		t->member_of[i] = (int32_t)(f->nmembers - 1);
+		if (m->stop_sig != SIGTRAP)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig does "
+					"not carry stopped processes in a tree", m->pid, t->stats[i].comm, m->stop_sig);
+		rc = add_children(t, i);
+	}
+	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
+		uint32_t node = 0;
+		while (t->member_of[node] != (int32_t)m)
+			node++;
+		rc = bm_freeze_collect(&f->members[m], &t->stats[node], &t->statuses[node], policy, true);
+	}
+	if (rc < 0)
+		return rc;
+	struct bm_process **procs = calloc(f->nmembers, sizeof *procs);
+	if (!procs)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t m = 0; m < f->nmembers; m++)
+		procs[m] = &f->members[m].proc;
+	rc = bm_collect_shared_fds(procs, f->nmembers, policy, true);
+	free(procs);
+	if (rc == 0)
+		rc = check_unshared(t);
+	if (rc == 0)
+		rc = check_shared_memory(f->members, f->nmembers);
+	if (rc < 0)
+		return rc;
+	f->tree->tree.nodes = t->nodes;
+	f->tree->tree.n = t->n;
+	t->nodes = NULL;
+	if ((rc = find_shares(t, f->tree)) < 0)
+		return rc;
+	char why[256];
+	struct bm_tree_step *steps;
+	size_t nsteps;
+	if (bm_tree_plan(&f->tree->tree, &steps, &nsteps, why, sizeof why) < 0)
+		return bm_error(BM_EXIT_UNSUPPORTED, "the tree of process %d cannot be made again: %s", f->pid, why);
+	free(steps);
+	return 0;
+}
+
+int bm_tree_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy, struct bm_stats *st)
+{
+	memset(f, 0, sizeof *f);
+	f->pid = pid;
+	struct tree_freeze t = {.f = f};
+	t.nodes = calloc(TREE_MAX_MEMBERS, sizeof *t.nodes);
+	t.member_of = calloc(TREE_MAX_MEMBERS, sizeof *t.member_of);
+	t.stats = calloc(TREE_MAX_MEMBERS, sizeof *t.stats);
+	t.statuses = calloc(TREE_MAX_MEMBERS, sizeof *t.statuses);
+	f->members = calloc(TREE_MAX_MEMBERS, sizeof *f->members);
+	f->tree = calloc(1, sizeof *f->tree);
+	int rc;
+	if (!t.nodes || !t.member_of || !t.stats || !t.statuses || !f->members || !f->tree)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	else
+		rc = freeze_tree(&t, policy);
+	free(t.nodes);
+	free(t.member_of);
+	free(t.stats);
+	free(t.statuses);
+	if (rc < 0) {
+		bm_release(f, false);
+		return rc;
+	}
+	if (st) {
+		uint64_t first = UINT64_MAX, last = 0;
+		st->vmas = st->threads = st->fds = 0;
+		for (size_t m = 0; m < f->nmembers; m++) {
+			const struct bm_frozen *mm = &f->members[m];
+			first = mm->t_suspend_start < first ? mm->t_suspend_start : first;
+			last = mm->t_stopped > last ? mm->t_stopped : last;
+			st->vmas += mm->proc.nvmas;
+			st->threads += mm->proc.nthreads;
+			st->fds += mm->proc.nfds;
+		}
+		st->suspend_us = (int64_t)(last - first);
+	}
+	f->t_suspend_start = f->members[0].t_suspend_start;
+	f->t_stopped = f->members[f->nmembers - 1].t_stopped;
+	return 0;
+}
+
+int bm_tree_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st)
+{
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	int rc = bm_tree_encode(&b, f->tree);
+	if (rc < 0)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	else
+		rc = bm_image_write_tree(w, b.data, b.len);
+	bm_wbuf_free(&b);
+	for (size_t m = 0; rc == 0 && m < f->nmembers; m++)
+		rc = bm_image_write_process(w, &f->members[m].proc);
+	int64_t total = 0, zero = 0, stored = 0;
+	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
+		rc = bm_write_pages(f->members[m].pid, &f->members[m].proc, w, st);
+		if (rc == 0)
+			rc = bm_image_write_member_end(w, (uint32_t)m);
+		if (st) { /* counted per call */
+			total += st->pages_total;
+			zero += st->pages_zero;
+			stored += st->pages_stored;
+		}
+	}
+	if (st) {
+		st->pages_total = total;
+		st->pages_zero = zero;
+		st->pages_stored = stored;
+	}
+	return rc;
+}
+
+int bm_tree_release(struct bm_frozen *f, bool terminate)
+{
+	int rc = 0;
+	/* Children first when resuming, so that no parent runs while one of
+	 * its children is still held. */
+	for (size_t m = f->nmembers; m-- > 0;)
+		if (bm_release(&f->members[m], terminate) < 0)
+			rc = -1;
+	free(f->members);
+	bm_tree_image_free(f->tree);
+	free(f->tree);
+	f->members = NULL;
+	f->tree = NULL;
+	f->nmembers = 0;
+	return rc;
+}

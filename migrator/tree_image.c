@@ -1,0 +1,139 @@
+/* The TREE table of a tree image (tree.h, docs/image-format.md §9). */
+#include "tree.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree_plan.h"
+
+#define TREE_MAX_NODES 4096u
+#define TREE_MAX_SHARES (1u << 20)
+#define NODE_SIZE 44u
+#define SHARE_SIZE 12u
+
+uint32_t bm_tree_live_count(const struct bm_tree *t)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < t->n; i++)
+		n += t->nodes[i].state != BM_TREE_ZOMBIE;
+	return n;
+}
+
+int bm_tree_encode(struct bm_wbuf *b, const struct bm_tree_image *ti)
+{
+	bm_put_u32(b, BM_TREE_MARK_TABLE);
+	bm_put_u32(b, ti->tree.n);
+	for (uint32_t i = 0; i < ti->tree.n; i++) {
+		const struct bm_tree_node *n = &ti->tree.nodes[i];
+		bm_put_i32(b, n->pid);
+		bm_put_i32(b, n->ppid);
+		bm_put_i32(b, n->pgid);
+		bm_put_i32(b, n->sid);
+		bm_put_u32(b, n->state);
+		bm_put_i32(b, n->exit_status);
+		bm_put_u32(b, n->reports);
+		bm_put_bytes(b, n->comm, sizeof n->comm);
+	}
+	bm_put_u32(b, ti->nshares);
+	for (uint32_t i = 0; i < ti->nshares; i++) {
+		bm_put_u32(b, ti->shares[i].node);
+		bm_put_i32(b, ti->shares[i].fd);
+		bm_put_u32(b, ti->shares[i].group);
+	}
+	return bm_wbuf_status(b);
+}
+
+void bm_tree_image_free(struct bm_tree_image *ti)
+{
+	free(ti->tree.nodes);
+	free(ti->shares);
+	memset(ti, 0, sizeof *ti);
+}
+
+/* A zombie's status must be one exit() or a fatal signal could give. */
+static bool status_is_exit(int32_t st)
+{
+	int sig = st & 0x7f;
+	if (sig == 0)
+		return (st & ~0xff00) == 0;
+	return sig != 0x7f && (st & ~0xff) == 0 && sig < 65;
+}
+
+static void check_shares(struct bm_rcur *c, const struct bm_tree_image *ti)
+{
+	for (uint32_t i = 0; i < ti->nshares && !bm_rcur_failed(c); i++) {
+		const struct bm_tree_share *s = &ti->shares[i];
+		if (s->node >= ti->tree.n || ti->tree.nodes[s->node].state == BM_TREE_ZOMBIE || s->fd < 0)
+			bm_rcur_fail(c, "shared descriptor %u: node %u fd %d is not a descriptor of a live member", i,
+				     s->node, s->fd);
+		else if (i > 0) {
+			const struct bm_tree_share *p = &ti->shares[i - 1];
+			bool ordered = p->group < s->group ||
+				       (p->group == s->group && (p->node < s->node || (p->node == s->node && p->fd < s->fd)));
+			if (!ordered)
+				bm_rcur_fail(c, "shared descriptor %u is out of order", i);
+		}
+	}
+}
+
+int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, char *why, size_t whylen)
+{
+	memset(ti, 0, sizeof *ti);
+	struct bm_rcur c;
+	bm_rcur_init(&c, data, len);
+	if (bm_get_u32(&c) != BM_TREE_MARK_TABLE && !bm_rcur_failed(&c))
+		bm_rcur_fail(&c, "not a tree table");
+	uint32_t n = bm_get_count(&c, TREE_MAX_NODES, NODE_SIZE, "processes");
+	if (!bm_rcur_failed(&c) && n == 0)
+		bm_rcur_fail(&c, "a tree of no process");
+	if (!bm_rcur_failed(&c) && !(ti->tree.nodes = calloc(n, sizeof *ti->tree.nodes)))
+		bm_rcur_nomem(&c);
+	for (uint32_t i = 0; i < n && !bm_rcur_failed(&c); i++) {
+		struct bm_tree_node *nd = &ti->tree.nodes[i];
+		nd->pid = bm_get_i32(&c);
+		nd->ppid = bm_get_i32(&c);
+		nd->pgid = bm_get_i32(&c);
+		nd->sid = bm_get_i32(&c);
+		nd->state = bm_get_u32(&c);
+		nd->exit_status = bm_get_i32(&c);
+		nd->reports = bm_get_u32(&c);
+		bm_get_bytes(&c, nd->comm, sizeof nd->comm);
+		nd->comm[sizeof nd->comm - 1] = 0;
+		if (bm_rcur_failed(&c))
+			break;
+		ti->tree.n = i + 1;
+		if (nd->state > BM_TREE_ZOMBIE || nd->reports > 3)
+			bm_rcur_fail(&c, "process %d: state %u, reports %#x", nd->pid, nd->state, nd->reports);
+		else if (nd->state == BM_TREE_ZOMBIE && !status_is_exit(nd->exit_status))
+			bm_rcur_fail(&c, "zombie %d: wait status %#x is not an exit", nd->pid, (unsigned)nd->exit_status);
+	}
+	uint32_t ns = bm_get_count(&c, TREE_MAX_SHARES, SHARE_SIZE, "shared descriptors");
+	if (!bm_rcur_failed(&c) && ns && !(ti->shares = calloc(ns, sizeof *ti->shares)))
+		bm_rcur_nomem(&c);
+	for (uint32_t i = 0; i < ns && !bm_rcur_failed(&c); i++) {
+		ti->shares[i].node = bm_get_u32(&c);
+		ti->shares[i].fd = bm_get_i32(&c);
+		ti->shares[i].group = bm_get_u32(&c);
+		if (!bm_rcur_failed(&c))
+			ti->nshares = i + 1;
+	}
+	check_shares(&c, ti);
+	bm_rcur_finish(&c);
+	int rc = c.error;
+	if (rc == 0) {
+		/* The shape: a tree the planner cannot build is no tree binmig made. */
+		struct bm_tree_step *steps;
+		size_t nsteps;
+		if (bm_tree_plan(&ti->tree, &steps, &nsteps, why, whylen) < 0)
+			rc = -EBADMSG;
+		else
+			free(steps);
+	} else {
+		snprintf(why, whylen, "%s", c.why);
+	}
+	if (rc < 0)
+		bm_tree_image_free(ti);
+	return rc;
+}

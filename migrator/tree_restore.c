@@ -1,0 +1,557 @@
+/* The destination side of a process tree (tree.h): create every member
+ * with its PID, parent, session and group, and zombies with their
+ * status; hand down the descriptions members share; rebuild each member
+ * as restore.c does; let them all run only when all are ready. */
+#include "tree.h"
+#include "xstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "log.h"
+#include "procfs.h"
+#include "restore_ctx.h"
+#include "tree_plan.h"
+
+#define PLAN_TIMEOUT_MS 10000
+#define ERR_SIZE 1024
+
+/* Shared by binmig and every process it creates for the tree, until each
+ * loses binmig's memory. */
+struct shared_ctl {
+	_Atomic uint32_t step;         /* steps of the plan done (futex) */
+	_Atomic uint32_t failed;
+	char err[ERR_SIZE];
+	_Atomic int32_t created[];     /* per node: 1 once forked */
+};
+
+struct tree_rs {
+	struct bm_tree_image ti;
+	struct bm_tree_step *steps;
+	size_t nsteps;
+	int32_t *member_of;            /* node -> member, -1 for a zombie */
+	struct restore_ctx *ctx;       /* per member */
+	bool **inherited;              /* per member, per image descriptor */
+	uint32_t nm;
+	int *pool_fd;                  /* per share entry: the inherited descriptor in the children */
+	struct shared_ctl *ctl;
+	size_t ctl_size;
+	pid_t outer_pgid;
+	int err_pipe[2], go_pipe[2];
+};
+
+/* ---- in the created processes: system calls only ---- */
+
+static void helper_fail(struct tree_rs *t, const char *what, int err) __attribute__((noreturn));
+static void helper_fail(struct tree_rs *t, const char *what, int err)
+{
+	uint32_t expected = 0;
+	if (atomic_compare_exchange_strong(&t->ctl->failed, &expected, 1))
+		snprintf(t->ctl->err, sizeof t->ctl->err, "process %d: %s: %s", (int)syscall(SYS_getpid), what,
+			 strerror(err));
+	syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+	syscall(SYS_exit_group, 1);
+	__builtin_unreachable();
+}
+
+static void wait_turn(struct tree_rs *t, uint32_t s)
+{
+	for (;;) {
+		uint32_t now = atomic_load(&t->ctl->step);
+		if (now == s)
+			return;
+		if (atomic_load(&t->ctl->failed))
+			syscall(SYS_exit_group, 1);
+		struct timespec ts = {1, 0};
+		syscall(SYS_futex, &t->ctl->step, FUTEX_WAIT, now, &ts, NULL, 0);
+	}
+}
+
+static void helper(struct tree_rs *t, uint32_t node, size_t from) __attribute__((noreturn));
+
+/* Exits as the zombie exited: with its code, or killed by its signal. */
+static void become_zombie(const struct bm_tree_node *n)
+{
+	int32_t status = n->exit_status;
+	int sig = status & 0x7f;
+	syscall(SYS_prctl, PR_SET_NAME, n->comm, 0, 0, 0);
+	if (sig == 0)
+		syscall(SYS_exit_group, (status >> 8) & 0xff);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core: the status must not say one was dumped */
+	syscall(SYS_kill, syscall(SYS_getpid), sig);
+	syscall(SYS_exit_group, 128 + sig);
+}
+
+static void helper(struct tree_rs *t, uint32_t node, size_t from)
+{
+	for (size_t s = from; s < t->nsteps; s++) {
+		const struct bm_tree_step *st = &t->steps[s];
+		if (st->actor != node)
+			continue;
+		wait_turn(t, (uint32_t)s);
+		if (st->op == BM_TREE_FORK) {
+			pid_t want = t->ti.tree.nodes[st->arg].pid;
+			struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+			long child = syscall(SYS_clone3, &args, sizeof args);
+			if (child == 0)
+				helper(t, (uint32_t)st->arg, s + 1);
+			if (child < 0)
+				helper_fail(t, "clone3 with the PID of a child", errno);
+			atomic_store(&t->ctl->created[st->arg], 1);
+		} else if (st->op == BM_TREE_SETSID) {
+			if (syscall(SYS_setsid) < 0)
+				helper_fail(t, "setsid", errno);
+		} else if (st->op == BM_TREE_SETPGID) {
+			pid_t g = st->arg == BM_TREE_OUTER_GROUP ? t->outer_pgid : st->arg;
+			if (syscall(SYS_setpgid, 0, g) < 0)
+				helper_fail(t, "setpgid", errno);
+		}
+		atomic_store(&t->ctl->step, (uint32_t)s + 1);
+		syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		if (st->op == BM_TREE_EXIT)
+			become_zombie(&t->ti.tree.nodes[node]);
+	}
+	int m = t->member_of[node];
+	bm_rs_child_prepare(&t->ctx[m], t->err_pipe[1], t->go_pipe[0]);
+}
+
+/* place_inherited: each shared description at its numbers. */
+static int place_inherited(const struct restore_ctx *c, char *err, size_t errlen)
+{
+	const struct tree_rs *t = c->tree;
+	for (uint32_t k = 0; k < t->ti.nshares; k++) {
+		const struct bm_tree_share *s = &t->ti.shares[k];
+		if (t->member_of[s->node] != (int32_t)c->member)
+			continue;
+		const struct bm_fd *d = bm_fd_find(c->proc.fds, c->proc.nfds, s->fd);
+		if (dup3(t->pool_fd[k], s->fd, (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+			snprintf(err, errlen, "fd %d: placing a description shared in the tree: %s", s->fd, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- binmig ---- */
+
+static const struct bm_fd *share_fd(const struct tree_rs *t, uint32_t k)
+{
+	const struct bm_tree_share *s = &t->ti.shares[k];
+	const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
+	return bm_fd_find(c->proc.fds, c->proc.nfds, s->fd);
+}
+
+static bool is_reader(const struct bm_fd *d)
+{
+	return (d->flags & O_ACCMODE) == O_RDONLY;
+}
+
+/* Makes pipe d once with its capacity and every byte buffered in it:
+ * both ends at or above *next. */
+static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int ends_out[2])
+{
+	int ends[2];
+	if (pipe2(ends, O_CLOEXEC) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
+	uint32_t cap = 0;
+	int rc = 0;
+	for (uint32_t j = 0; j < t->ti.nshares && rc == 0; j++) {
+		const struct bm_fd *e = share_fd(t, j);
+		if (e->kind == BM_FD_PIPE && e->object_id == d->object_id && e->object_flags > cap)
+			cap = e->object_flags;
+	}
+	if (cap && fcntl(ends[1], F_SETPIPE_SZ, (int)cap) < 0)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "sizing pipe:[%llu]", (unsigned long long)d->object_id);
+	for (uint32_t j = 0; j < t->ti.nshares && rc == 0; j++) {
+		const struct bm_fd *e = share_fd(t, j);
+		if (e->kind == BM_FD_PIPE && e->object_id == d->object_id && e->data_len &&
+		    write(ends[1], e->data, e->data_len) != (ssize_t)e->data_len)
+			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "refilling pipe:[%llu]", (unsigned long long)d->object_id);
+	}
+	for (int k = 0; k < 2; k++) {
+		ends_out[k] = rc == 0 ? fcntl(ends[k], F_DUPFD_CLOEXEC, *next) : -1;
+		if (ends_out[k] >= *next)
+			*next = ends_out[k] + 1;
+		close(ends[k]);
+	}
+	if (rc == 0 && (ends_out[0] < 0 || ends_out[1] < 0))
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "placing the ends of pipe:[%llu]", (unsigned long long)d->object_id);
+	return rc;
+}
+
+/* Opens every shared description once, at or above *next (which ends
+ * above the last).  other_end[k]: for a pipe made with group k, its other
+ * end. */
+static int open_pool(struct tree_rs *t, int *next, int *other_end)
+{
+	for (uint32_t k = 0; k < t->ti.nshares; k++)
+		t->pool_fd[k] = other_end[k] = -1;
+	for (uint32_t k = 0; k < t->ti.nshares; k++) {
+		const struct bm_tree_share *s = &t->ti.shares[k];
+		const struct bm_fd *d = share_fd(t, k);
+		if (!d)
+			return bm_error(BM_EXIT_IMAGE, "the tree shares fd %d of process %d, which it does not have", s->fd,
+					t->ti.tree.nodes[s->node].pid);
+		if (k > 0 && t->ti.shares[k - 1].group == s->group) {
+			t->pool_fd[k] = t->pool_fd[k - 1];
+			continue;
+		}
+		if (d->kind == BM_FD_PIPE) {
+			int made = -1;
+			for (uint32_t j = 0; j < k && made < 0; j++)
+				if (other_end[j] >= 0 && share_fd(t, j)->object_id == d->object_id)
+					made = (int)j;
+			if (made >= 0 && is_reader(share_fd(t, (uint32_t)made)) == is_reader(d))
+				return bm_error(BM_EXIT_IMAGE, "pipe:[%llu] has two descriptions of one direction",
+						(unsigned long long)d->object_id);
+			if (made >= 0) {
+				t->pool_fd[k] = other_end[made];
+			} else {
+				int ends[2];
+				int rc = make_pipe(t, d, next, ends);
+				if (rc < 0)
+					return rc;
+				t->pool_fd[k] = ends[is_reader(d) ? 0 : 1];
+				other_end[k] = ends[is_reader(d) ? 1 : 0];
+			}
+		} else {
+			const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
+			char err[512];
+			int o = bm_open_description(&c->proc, (uint32_t)(d - c->proc.fds), err, sizeof err);
+			if (o < 0)
+				return bm_error(BM_EXIT_CONFLICT, "process %d: %s", t->ti.tree.nodes[s->node].pid, err);
+			t->pool_fd[k] = fcntl(o, F_DUPFD_CLOEXEC, *next);
+			close(o);
+			if (t->pool_fd[k] < 0)
+				return bm_error_errno(BM_EXIT_FAILURE, errno, "opening a description shared in the tree");
+			*next = t->pool_fd[k] + 1;
+		}
+		if (bm_set_status_flags(t->pool_fd[k], d) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "setting the flags of fd %d of process %d", s->fd,
+					      t->ti.tree.nodes[s->node].pid);
+	}
+	return 0;
+}
+
+static int futex_wait_ms(_Atomic uint32_t *addr, uint32_t val, long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+/* Until every step of the plan is done, and every zombie is one. */
+static int wait_plan(struct tree_rs *t, pid_t root)
+{
+	uint64_t deadline = bm_now_us() + PLAN_TIMEOUT_MS * 1000ULL;
+	for (;;) {
+		uint32_t s = atomic_load(&t->ctl->step);
+		if (atomic_load(&t->ctl->failed))
+			return bm_error(BM_EXIT_FAILURE, "restoring the tree: %s", t->ctl->err);
+		if (s == t->nsteps)
+			break;
+		int status;
+		if (waitpid(root, &status, WNOHANG) == root)
+			return bm_error(BM_EXIT_FAILURE, "restoring the tree: process %d ended (status %#x) while the tree "
+					"was being made", root, status);
+		if (bm_now_us() >= deadline)
+			return bm_error(BM_EXIT_FAILURE, "restoring the tree: not made within %d ms (step %u of %zu)",
+					PLAN_TIMEOUT_MS, s, t->nsteps);
+		futex_wait_ms(&t->ctl->step, s, 50);
+	}
+	for (uint32_t i = 0; i < t->ti.tree.n; i++) {
+		if (t->ti.tree.nodes[i].state != BM_TREE_ZOMBIE)
+			continue;
+		struct bm_proc_stat st;
+		while (bm_read_stat(t->ti.tree.nodes[i].pid, &st) == 0 && st.state != 'Z') {
+			if (bm_now_us() >= deadline)
+				return bm_error(BM_EXIT_FAILURE, "restoring the tree: process %d did not become a zombie",
+						t->ti.tree.nodes[i].pid);
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+static pid_t node_pid(const struct tree_rs *t, uint32_t m)
+{
+	for (uint32_t i = 0; i < t->ti.tree.n; i++)
+		if (t->member_of[i] == (int32_t)m)
+			return t->ti.tree.nodes[i].pid;
+	return -1;
+}
+
+/* Reads every member's model and plans its files and descriptors. */
+static int read_members(struct tree_rs *t, struct bm_image_reader *r)
+{
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < t->ti.tree.n; i++)
+		t->member_of[i] = t->ti.tree.nodes[i].state == BM_TREE_ZOMBIE ? -1 : (int32_t)m++;
+	for (m = 0; m < t->nm; m++) {
+		struct restore_ctx *c = &t->ctx[m];
+		*c = (struct restore_ctx){.tree_member = true, .defer_run = true, .member = m, .tree = t,
+					  .place_inherited = place_inherited};
+		int rc = bm_image_read_process(r, &c->proc);
+		if (rc < 0)
+			return rc;
+		if (c->proc.pid != node_pid(t, m))
+			return bm_error(BM_EXIT_IMAGE, "image: member %u is process %d, the tree says %d", m, c->proc.pid,
+					node_pid(t, m));
+		if ((rc = bm_xstate_fits_here(&c->proc)) < 0 || (rc = bm_check_fds(&c->proc)) < 0 ||
+		    (rc = bm_rs_plan_files(c)) < 0)
+			return rc;
+		if (!(t->inherited[m] = calloc(c->proc.nfds + 1, sizeof **t->inherited)))
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		c->inherited = t->inherited[m];
+	}
+	for (uint32_t k = 0; k < t->ti.nshares; k++) {
+		const struct bm_tree_share *s = &t->ti.shares[k];
+		const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
+		const struct bm_fd *d = bm_fd_find(c->proc.fds, c->proc.nfds, s->fd);
+		if (!d)
+			return bm_error(BM_EXIT_IMAGE, "the tree shares fd %d of process %d, which it does not have", s->fd,
+					c->proc.pid);
+		t->inherited[t->member_of[s->node]][d - c->proc.fds] = true;
+	}
+	return 0;
+}
+
+/* Creates the root, which creates the rest; then traces every live
+ * member and lets each prepare itself and stop. */
+static int create_tree(struct tree_rs *t)
+{
+	int base = 3;
+	for (uint32_t m = 0; m < t->nm; m++)
+		if (t->ctx[m].ctl_fd + 2 + (int)t->ctx[m].nfiles > base)
+			base = t->ctx[m].ctl_fd + 2 + (int)t->ctx[m].nfiles;
+	int next = base;
+	int *other_end = calloc(t->ti.nshares + 1, sizeof *other_end);
+	if (!other_end)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = open_pool(t, &next, other_end);
+	for (uint32_t m = 0; m < t->nm && t->ti.nshares; m++) {
+		t->ctx[m].keep_lo = base;
+		t->ctx[m].keep_hi = next;
+	}
+	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n; i++)
+		rc = bm_rs_wait_pid_free(t->ti.tree.nodes[i].pid);
+	if (rc == 0 && (pipe2(t->err_pipe, O_CLOEXEC) < 0 || pipe2(t->go_pipe, O_CLOEXEC) < 0))
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
+	long root = -1;
+	if (rc == 0) {
+		/* Every signal blocked in the created processes until each sets its
+		 * own: binmig's handlers must not run there (a SIGCHLD from a zombie
+		 * made again stays pending, and is dropped before the image's
+		 * signals are queued). */
+		sigset_t all, old;
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, &old);
+		pid_t want = t->ti.tree.nodes[0].pid;
+		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+		root = syscall(SYS_clone3, &args, sizeof args);
+		if (root == 0)
+			helper(t, 0, 0);
+		int e = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (root < 0)
+			rc = e == EEXIST ? bm_error(BM_EXIT_CONFLICT, "PID %d is taken", want)
+					 : bm_error_errno(BM_EXIT_FAILURE, e, "clone3 with PID %d", want);
+		else
+			atomic_store(&t->ctl->created[0], 1);
+	}
+	/* binmig's copies of what the tree inherited. */
+	for (uint32_t k = 0; k < t->ti.nshares; k++) {
+		if (t->pool_fd[k] >= 0 && (k == 0 || t->pool_fd[k] != t->pool_fd[k - 1]))
+			close(t->pool_fd[k]);
+		if (other_end[k] >= 0)
+			close(other_end[k]);
+	}
+	free(other_end);
+	if (t->err_pipe[1] >= 0)
+		close(t->err_pipe[1]);
+	if (t->go_pipe[0] >= 0)
+		close(t->go_pipe[0]);
+	t->err_pipe[1] = t->go_pipe[0] = -1;
+	if (rc < 0)
+		return rc;
+	if ((rc = wait_plan(t, (pid_t)root)) < 0)
+		return rc;
+	for (uint32_t m = 0; m < t->nm; m++) {
+		struct restore_ctx *c = &t->ctx[m];
+		c->pid = node_pid(t, m);
+		if (ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot trace the new process %d", c->pid);
+		c->child_alive = true;
+	}
+	for (uint32_t m = 0; m < t->nm; m++) {
+		char go = 1;
+		if (write(t->go_pipe[1], &go, 1) != 1)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot start the new processes");
+	}
+	for (uint32_t m = 0; m < t->nm; m++) {
+		int status = 0;
+		rc = bm_wait_stop(t->ctx[m].pid, &status, 10000);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for the new process %d", t->ctx[m].pid);
+		if (!(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP)) {
+			char msg[ERR_SIZE] = "";
+			ssize_t n = read(t->err_pipe[0], msg, sizeof msg - 1);
+			msg[n > 0 ? n : 0] = 0;
+			if (WIFEXITED(status) || WIFSIGNALED(status))
+				t->ctx[m].child_alive = false;
+			return bm_error(msg[0] ? BM_EXIT_CONFLICT : BM_EXIT_FAILURE, "restoring process %d: %s", t->ctx[m].pid,
+					msg[0] ? msg : "the new process did not stop as expected");
+		}
+	}
+	return 0;
+}
+
+/* Each member's pages, up to its mark; then END. */
+static int rebuild_all(struct tree_rs *t, struct bm_image_reader *r)
+{
+	for (uint32_t m = 0; m < t->nm; m++) {
+		int rc = bm_rs_rebuild(&t->ctx[m], r, NULL);
+		if (rc < 0)
+			return rc;
+		if (!r->member_ended || r->member_mark != m)
+			return bm_error(BM_EXIT_IMAGE, "image: the pages of tree member %u end without its mark", m);
+	}
+	struct bm_page_run run;
+	int rc = bm_image_next_pages(r, &run);
+	if (rc < 0)
+		return rc;
+	if (rc > 0 || !r->ended)
+		return bm_error(BM_EXIT_IMAGE, "image: pages after the last member of the tree");
+	return 0;
+}
+
+/* Everything created goes: members (binmig's tracees), the root (its
+ * child) and the helpers; zombies with their parents. */
+static void kill_tree(struct tree_rs *t)
+{
+	if (!t->ctl)
+		return;
+	bool any = false;
+	for (uint32_t i = 0; i < t->ti.tree.n; i++)
+		if (atomic_load(&t->ctl->created[i])) {
+			kill(t->ti.tree.nodes[i].pid, SIGKILL);
+			any = true;
+		}
+	int status;
+	while (any && (waitpid(-1, &status, __WALL) > 0 || errno == EINTR))
+		;
+}
+
+static void free_tree(struct tree_rs *t)
+{
+	for (uint32_t m = 0; t->ctx && m < t->nm; m++) {
+		free(t->ctx[m].files);
+		free(t->ctx[m].others);
+		free(t->ctx[m].all);
+		bm_specials_free(&t->ctx[m].specials);
+		bm_process_free(&t->ctx[m].proc);
+		if (t->inherited)
+			free(t->inherited[m]);
+	}
+	free(t->ctx);
+	free(t->inherited);
+	free(t->member_of);
+	free(t->pool_fd);
+	free(t->steps);
+	for (int k = 0; k < 2; k++) {
+		if (t->err_pipe[k] >= 0)
+			close(t->err_pipe[k]);
+		if (t->go_pipe[k] >= 0)
+			close(t->go_pipe[k]);
+	}
+	if (t->ctl)
+		munmap(t->ctl, t->ctl_size);
+	bm_tree_image_free(&t->ti);
+}
+
+int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t len,
+		    const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)
+{
+	struct tree_rs t = {.err_pipe = {-1, -1}, .go_pipe = {-1, -1}};
+	uint64_t t0 = bm_now_us();
+	char why[256];
+	if (bm_tree_decode(payload, len, &t.ti, why, sizeof why) < 0)
+		return bm_error(BM_EXIT_IMAGE, "image: the tree table: %s", why);
+	t.nm = bm_tree_live_count(&t.ti.tree);
+	t.outer_pgid = getpgrp();
+	t.ctl_size = (sizeof *t.ctl + t.ti.tree.n * sizeof t.ctl->created[0] + 4095) & ~(size_t)4095;
+	t.member_of = calloc(t.ti.tree.n, sizeof *t.member_of);
+	t.ctx = calloc(t.nm, sizeof *t.ctx);
+	t.inherited = calloc(t.nm, sizeof *t.inherited);
+	t.pool_fd = calloc(t.ti.nshares + 1, sizeof *t.pool_fd);
+	void *ctl = mmap(NULL, t.ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	t.ctl = ctl == MAP_FAILED ? NULL : ctl;
+	int rc = 0;
+	if (!t.member_of || !t.ctx || !t.inherited || !t.pool_fd || !t.ctl)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc == 0 && (rc = read_members(&t, r)) == 0 &&
+	    bm_tree_plan(&t.ti.tree, &t.steps, &t.nsteps, why, sizeof why) < 0)
+		rc = bm_error(BM_EXIT_IMAGE, "image: the tree cannot be made: %s", why);
+	/* binmig and the new processes on one CPU while calls are injected,
+	 * as for one process. */
+	int cpu = sched_getcpu();
+	cpu_set_t own;
+	bool pinned = rc == 0 && bm_pin_self(cpu, &own) == 0;
+	for (uint32_t m = 0; m < t.nm && pinned; m++) {
+		t.ctx[m].pinned = true;
+		t.ctx[m].pinned_cpu = cpu;
+		t.ctx[m].own_affinity = own;
+	}
+	if (rc == 0 && (rc = create_tree(&t)) == 0 && (rc = rebuild_all(&t, r)) == 0 && hook && hook->before_run)
+		rc = hook->before_run(hook->ctx);
+	/* All ready: children first, so that no parent runs without them. */
+	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
+		rc = bm_rs_set_context(&t.ctx[m]);
+	if (rc < 0)
+		kill_tree(&t);
+	if (rc == 0) {
+		*pid = t.ctx[0].pid;
+		for (uint32_t m = 0; m < t.nm; m++)
+			bm_fd_policy_report(&t.ctx[m].proc);
+		if (st) {
+			st->pid = *pid;
+			st->vmas = st->threads = st->fds = 0;
+			for (uint32_t m = 0; m < t.nm; m++) {
+				st->vmas += t.ctx[m].proc.nvmas;
+				st->threads += t.ctx[m].proc.nthreads;
+				st->fds += t.ctx[m].proc.nfds;
+			}
+			st->image_bytes = (int64_t)r->count.bytes;
+			st->pages_stored = (int64_t)r->count.pages_stored;
+			st->pages_zero = (int64_t)r->count.pages_zero;
+			st->total_us = (int64_t)(bm_now_us() - t0);
+			/* Not split per phase for a tree yet: all of it counts as
+			 * address-space restore. */
+			st->as_restore_us = st->total_us;
+			st->ctx_restore_us = 0;
+		}
+	}
+	if (pinned)
+		sched_setaffinity(0, sizeof own, &own);
+	free_tree(&t);
+	return rc;
+}

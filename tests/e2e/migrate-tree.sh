@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Process trees migrated between the emulated hosts, A -> B -> A, each
+# process keeping its PID and parent:
+#  - tests/progs/tree.c (a pipe with bytes in flight between two children,
+#    a child in its own group, a session leader, a zombie with status 42,
+#    a file description shared through fork), which checks itself after
+#    the second hop;
+#  - sh -c 'treeprod 16 READY STOP | gzip -1 | sha256sum > OUT', told to
+#    finish only after the second hop, whose OUT must be byte-identical to
+#    an unmigrated run's;
+#  - a tree whose migration fails because one of its PIDs is taken at the
+#    destination: the whole tree resumes at the source, nothing of it is
+#    left at the destination, and it still passes its checks.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+mig_init tree treeprod
+
+# children HOST PID: the PIDs of PID's children in HOST.
+children() {
+	mig_in "$1" cat "/proc/$2/task/$2/children" | tr ' ' '\n' | grep . || true
+}
+
+# hops ROOT KIDS...: ROOT's tree A -> B -> A; after each hop every member
+# runs at the destination with its parent, and is gone from the source.
+hops() {
+	local root=$1 here=A there=B tmp k
+	shift
+	for hop in 1 2; do
+		mig_bm "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+		e2e_expect_ok "tree of $root: hop $hop ($here -> $there)"
+		mig_assert_running "$there" "$root" "root after hop $hop"
+		mig_assert_gone "$here" "$root" "root after hop $hop"
+		for k in "$@"; do
+			[[ -n $(mig_state "$there" "$k") ]] || e2e_fail "hop $hop: process $k is missing in host $there"
+			[[ $(mig_stat "$there" "$k" | awk '{ sub(/^.*\) /, ""); print $2 }') == "$root" ]] ||
+				e2e_fail "hop $hop: process $k is not $root's child in host $there"
+			mig_assert_gone "$here" "$k" "process $k after hop $hop"
+		done
+		tmp=$here here=$there there=$tmp
+	done
+}
+
+# The self-checking tree.
+mkdir "$E2E_TMP/work"
+out=$E2E_TMP/tree.out
+root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/tree" "$E2E_TMP/work")
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
+mapfile -t kids < <(children A "$root")
+((${#kids[@]} == 4)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 4"
+hops "$root" "${kids[@]}"
+mig_in A kill -USR1 "$root"
+mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: the tree passed its checks after two hops"
+
+# The pipeline.
+ready=$E2E_TMP/ready stop=$E2E_TMP/stop pout=$E2E_TMP/pipeline.out
+root=$(mig_spawn A "$E2E_TMP/sh.out" --pid 5200 sh -c "'$PROGS/treeprod' 16 '$ready' '$stop' | gzip -1 | sha256sum >'$pout'")
+mig_in A "$TOOLS/waitfor" --pid "$root" "$ready" ready 20 || e2e_fail "the producer did not get ready"
+mapfile -t kids < <(children A "$root")
+((${#kids[@]} == 3)) || e2e_fail "the shell has ${#kids[@]} children, expected 3"
+hops "$root" "${kids[@]}"
+[[ ! -s $pout ]] || e2e_fail "the pipeline finished before it was told to"
+touch "$stop"
+mig_in A "$TOOLS/pidwait" "$root" 60 || e2e_fail "the pipeline did not finish after STOP"
+expected=$("$PROGS/treeprod" 16 - - | gzip -1 | sha256sum)
+[[ $(cat "$pout") == "$expected" ]] || e2e_fail "the migrated pipeline wrote \"$(cat "$pout")\", an unmigrated run \"$expected\""
+e2e_log "ok: the migrated pipeline's output is the unmigrated run's"
+
+# A failed migration: the writer's PID is taken in host B.
+rm -rf "$E2E_TMP/work" && mkdir "$E2E_TMP/work"
+out=$E2E_TMP/tree2.out
+root=$(mig_spawn A "$out" --pid 5400 "$PROGS/tree" "$E2E_TMP/work")
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
+mapfile -t kids < <(children A "$root")
+blocker=$(mig_spawn B "$E2E_TMP/blocker.out" --pid "${kids[1]}" sleep 600)
+mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+mig_expect_failure 6 "restore at the destination" "$root" "a tree whose PID ${kids[1]} is taken at the destination"
+grep -q "PID ${kids[1]} is taken" "$BM_ERR" || e2e_fail "the failure does not name PID ${kids[1]}: $(cat "$BM_ERR")"
+mig_assert_running A "$root" "root after the failed migration"
+for k in "${kids[@]}"; do
+	[[ -n $(mig_state A "$k") ]] || e2e_fail "process $k is gone from host A after the failed migration"
+	[[ $k == "$blocker" ]] || mig_assert_gone B "$k" "process $k in host B after the failed migration"
+done
+mig_assert_gone B "$root" "root in host B after the failed migration"
+mig_in B kill -KILL "$blocker"
+mig_in A kill -USR1 "$root"
+mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end after the failed migration"
+e2e_expect_pass "$out"
+e2e_log "ok: after a failed migration the whole tree resumed at the source and passed its checks"

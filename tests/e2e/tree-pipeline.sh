@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A shell pipeline dumped and restored with its children, twice:
+#   sh -c 'treeprod 16 READY STOP | gzip -1 | sha256sum > OUT'
+# The producer (tests/progs/treeprod.c) writes half of its 16 MiB, says
+# ready and waits for STOP, which the test creates only after the second
+# restore; so the pipeline is caught mid-way whatever the machine's
+# speed.  OUT must be byte-identical to an unmigrated run's.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init treeprod
+command -v gzip >/dev/null && command -v sha256sum >/dev/null || e2e_skip "gzip or sha256sum missing"
+
+ready=$E2E_TMP/ready stop=$E2E_TMP/stop out=$E2E_TMP/pipeline.out
+e2e_start "$E2E_TMP/sh.out" sh -c "'$PROGS/treeprod' 16 '$ready' '$stop' | gzip -1 | sha256sum >'$out'"
+root=$E2E_PID
+"$TOOLS/waitfor" --pid "$root" "$ready" ready 20 || e2e_fail "the producer did not get ready"
+mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
+((${#kids[@]} == 3)) || e2e_fail "the shell has ${#kids[@]} children, expected 3"
+for k in "${kids[@]}"; do e2e_track "$k"; done
+
+for round in 1 2; do
+	image=$E2E_TMP/pipeline$round.img
+	bm dump "$root" -o "$image"
+	e2e_expect_ok "dump of the pipeline (round $round)"
+	for p in "$root" "${kids[@]}"; do
+		"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
+	done
+	[[ $round == 1 ]] && { wait "$root" 2>/dev/null || true; unset "E2E_CHILDREN[$root]"; }
+	[[ ! -e $out || ! -s $out ]] || e2e_fail "the pipeline finished before it was dumped"
+	e2e_restore "$image" "$root"
+	for k in "${kids[@]}"; do
+		e2e_track "$k"
+		[[ $(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$k/stat") == "$root" ]] ||
+			e2e_fail "round $round: process $k is not the shell's child after the restore"
+	done
+	e2e_log "round $round: the shell and its three children are back"
+done
+touch "$stop"
+"$TOOLS/pidwait" "$root" 60 || e2e_fail "the pipeline did not finish after STOP"
+expected=$("$PROGS/treeprod" 16 - - | gzip -1 | sha256sum)
+[[ $(cat "$out") == "$expected" ]] || e2e_fail "the restored pipeline wrote \"$(cat "$out")\", an unmigrated run \"$expected\""
+e2e_log "ok: the pipeline's output is the unmigrated run's ($expected)"

@@ -1,0 +1,231 @@
+/* tree DIR: a small process tree, checked after it was dumped and
+ * restored (or migrated) as one unit.  The root forks:
+ *   - "writer": writes 64 KiB minus 1 of a known sequence into a pipe to
+ *     "reader" before ready (bytes in flight), the rest after the wake-up;
+ *   - "reader": in a process group of its own (setpgid), reads the whole
+ *     sequence after the wake-up and exits 0 only if its checksum is right;
+ *   - "leader": a session of its own (setsid), exits 0 only if it still
+ *     leads its session and group;
+ *   - "zombie": exits at once with status 42 and is not reaped: after the
+ *     restore it must be a zombie still, and waitpid(pid) must give 42.
+ * The root and the writer share one open file description of DIR/shared
+ * (opened before the fork): after the restore kcmp says they still do,
+ * and a write by one moves the other's offset.  Every process's stdout is
+ * the root's (shared through fork too).
+ * On SIGUSR1 the root checks parents, groups and sessions, wakes its
+ * children (SIGUSR1) and waits for each by PID. */
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
+
+#include "testprog.h"
+
+#define PIPE_BYTES (1 << 20)
+#define BEFORE (65536 - 1)
+
+static uint8_t seq_byte(uint32_t i)
+{
+	return (uint8_t)(mix64(i) >> 17);
+}
+
+static uint64_t checksum(uint64_t sum, const uint8_t *b, size_t n, uint32_t at)
+{
+	for (size_t i = 0; i < n; i++)
+		sum = mix64(sum ^ ((uint64_t)b[i] << 8) ^ (at + i));
+	return sum;
+}
+
+static uint64_t expected_sum(void)
+{
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < PIPE_BYTES; i++) {
+		uint8_t b = seq_byte(i);
+		sum = checksum(sum, &b, 1, i);
+	}
+	return sum;
+}
+
+static void write_seq(int fd, uint32_t from, uint32_t to)
+{
+	uint8_t buf[4096];
+	while (from < to) {
+		uint32_t n = to - from < sizeof buf ? to - from : sizeof buf;
+		for (uint32_t i = 0; i < n; i++)
+			buf[i] = seq_byte(from + i);
+		tp_write_all(fd, (const char *)buf, n);
+		from += n;
+	}
+}
+
+static void signal_ready(int fd)
+{
+	char c = 1;
+	tp_write_all(fd, &c, 1);
+	close(fd);
+}
+
+static int writer(int out, int shared, int ready)
+{
+	write_seq(out, 0, BEFORE);
+	signal_ready(ready);
+	usr1_wait();
+	write_seq(out, BEFORE, PIPE_BYTES);
+	close(out);
+	/* The root wrote 3 bytes through the shared description first. */
+	CHECK(lseek(shared, 0, SEEK_CUR) == 3, "the writer's offset in the shared file is %ld, not 3",
+	      (long)lseek(shared, 0, SEEK_CUR));
+	return tp_failures ? 1 : 0;
+}
+
+static int reader(int in, int ready)
+{
+	SETUP(setpgid(0, 0) == 0, "setpgid");
+	signal_ready(ready);
+	usr1_wait();
+	uint8_t buf[8192];
+	uint64_t sum = 0;
+	uint32_t at = 0;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sum = checksum(sum, buf, (size_t)n, at);
+		at += (uint32_t)n;
+	}
+	CHECK(at == PIPE_BYTES, "the reader got %u bytes, not %u", at, PIPE_BYTES);
+	CHECK(sum == expected_sum(), "the reader's checksum differs");
+	CHECK(getpgrp() == getpid(), "the reader is in group %d, not its own", (int)getpgrp());
+	return tp_failures ? 1 : 0;
+}
+
+static int leader(int ready)
+{
+	SETUP(setsid() == getpid(), "setsid");
+	signal_ready(ready);
+	usr1_wait();
+	CHECK(getsid(0) == getpid(), "the leader is in session %d, not its own", (int)getsid(0));
+	CHECK(getpgrp() == getpid(), "the leader is in group %d, not its own", (int)getpgrp());
+	return tp_failures ? 1 : 0;
+}
+
+/* Field N of /proc/PID/stat (after the command name). */
+static long stat_field(pid_t pid, int n)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	ssize_t len = read_file(path, buf, sizeof buf - 1);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p += 2;
+	for (int f = 3; f < n; f++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	return n == 3 ? (long)*p : strtol(p, NULL, 10);
+}
+
+static int fds_in_root[4]; /* the pipe's ends and the ready pipe's */
+
+/* A child keeps only the descriptors it is given (and 0-2, the file). */
+static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
+{
+	pid_t pid = fork();
+	SETUP(pid >= 0, "fork");
+	if (pid == 0) {
+		for (int i = 0; i < 4; i++)
+			if (fds_in_root[i] != a && fds_in_root[i] != c)
+				close(fds_in_root[i]);
+		_exit(body(a, b, c));
+	}
+	return pid;
+}
+
+static int run_writer(int out, int shared, int ready) { return writer(out, shared, ready); }
+static int run_reader(int in, int unused, int ready) { (void)unused; return reader(in, ready); }
+static int run_leader(int unused, int unused2, int ready) { (void)unused; (void)unused2; return leader(ready); }
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		say("FAIL: usage: tree DIR");
+		return 2;
+	}
+	usr1_setup();
+	char path[4200];
+	snprintf(path, sizeof path, "%s/shared", argv[1]);
+	int shared = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	SETUP(shared >= 0, "open shared");
+	int p[2], rp[2];
+	SETUP(pipe(p) == 0 && pipe(rp) == 0, "pipe");
+	fds_in_root[0] = p[0];
+	fds_in_root[1] = p[1];
+	fds_in_root[2] = rp[0];
+	fds_in_root[3] = rp[1];
+
+	pid_t w = fork_child(run_writer, p[1], shared, rp[1]);
+	pid_t r = fork_child(run_reader, p[0], -1, rp[1]);
+	pid_t l = fork_child(run_leader, -1, -1, rp[1]);
+	pid_t z = fork();
+	SETUP(z >= 0, "fork");
+	if (z == 0)
+		_exit(42);
+	/* (the zombie's descriptors are gone with it) */
+	close(p[0]);
+	close(p[1]);
+	close(rp[1]);
+	char got[3];
+	ssize_t n = 0;
+	while (n < 3) {
+		ssize_t k = read(rp[0], got + n, 3 - (size_t)n);
+		SETUP(k > 0, "children ready");
+		n += k;
+	}
+	close(rp[0]);
+	/* The zombie is one before ready (not reaped: WNOWAIT). */
+	siginfo_t si;
+	SETUP(waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) == 0, "waitid zombie");
+	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
+	say("ready");
+	usr1_wait();
+
+	/* The root's group and session were led from outside the tree: binmig
+	 * puts the root in the restorer's (the test runs it in the session). */
+	CHECK(getsid(0) == my_sid, "the root's session changed: %d, was %d", (int)getsid(0), (int)my_sid);
+	my_pgid = getpgrp();
+	pid_t kids[] = {w, r, l, z};
+	for (int i = 0; i < 4; i++)
+		CHECK(stat_field(kids[i], 4) == getpid(), "child %d has parent %ld", (int)kids[i], stat_field(kids[i], 4));
+	CHECK(stat_field(z, 3) == 'Z', "child %d is in state %c, not a zombie", (int)z, (int)stat_field(z, 3));
+	CHECK(stat_field(r, 5) == r, "the reader's group is %ld", stat_field(r, 5));
+	CHECK(stat_field(w, 5) == my_pgid, "the writer's group is %ld, not the root's", stat_field(w, 5));
+	char zcomm[64] = "";
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)z);
+	CHECK(read_file(path, zcomm, sizeof zcomm - 1) > 0 && strcmp(zcomm, "tree\n") == 0, "the zombie is called %s", zcomm);
+	CHECK(stat_field(l, 6) == l && stat_field(l, 5) == l, "the leader's session/group are %ld/%ld",
+	      stat_field(l, 6), stat_field(l, 5));
+	CHECK(syscall(SYS_kcmp, getpid(), w, KCMP_FILE, shared, shared) == 0,
+	      "the root and the writer no longer share one description of the file");
+	CHECK(syscall(SYS_kcmp, getpid(), w, KCMP_FILE, 1, 1) == 0, "the root and the writer no longer share stdout");
+	tp_write_all(shared, "abc", 3);
+
+	for (int i = 0; i < 3; i++)
+		CHECK(kill(kids[i], SIGUSR1) == 0, "kill %d: %s", (int)kids[i], strerror(errno));
+	const char *names[] = {"writer", "reader", "leader", "zombie"};
+	int want[] = {0, 0, 0, 42};
+	for (int i = 0; i < 4; i++) {
+		int status = -1;
+		pid_t got_pid = waitpid(kids[i], &status, 0);
+		CHECK(got_pid == kids[i], "waitpid(%d) for the %s: %s", (int)kids[i], names[i], strerror(errno));
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want[i], "the %s's status is %#x, expected exit %d",
+		      names[i], status, want[i]);
+	}
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child is left");
+	return tp_finish();
+}

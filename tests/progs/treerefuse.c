@@ -1,0 +1,121 @@
+/* treerefuse MODE: a parent with one child that shares with it, or is in
+ * a state, that binmig does not carry in a tree; dump must refuse it
+ * (exit 4, naming the process and the reason) and leave both running.
+ * MODE:
+ *   stopped  the child stopped itself with SIGSTOP
+ *   shmem    parent and child share MAP_SHARED anonymous memory
+ *   files    the child was created with CLONE_FILES (one descriptor table)
+ *   vfork    the child is a vfork child, blocked before exec
+ *   traced   the child is traced by the parent (PTRACE_TRACEME)
+ * The parent prints the child's PID, then "ready", waits for SIGUSR1,
+ * checks that the child is still what it was (the shared page still
+ * shared), ends it and prints PASS. */
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include "testprog.h"
+
+static char stack[65536] __attribute__((aligned(16)));
+
+static int files_child(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+
+static char child_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	ssize_t n = read_file(path, buf, sizeof buf - 1);
+	if (n <= 0)
+		return '?';
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p ? p[2] : '?';
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced");
+		return 2;
+	}
+	const char *mode = argv[1];
+	usr1_setup();
+	volatile uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	SETUP(shared != MAP_FAILED, "mmap");
+	pid_t child;
+	if (strcmp(mode, "files") == 0) {
+		child = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, NULL);
+	} else if (strcmp(mode, "vfork") == 0) {
+		/* The vfork child cannot say anything: a grandchild of ours reports
+		 * for it.  The parent is blocked until the vfork child ends. */
+		pid_t reporter = fork();
+		SETUP(reporter >= 0, "fork");
+		if (reporter == 0) {
+			pid_t v = vfork();
+			if (v == 0) {
+				for (;;)
+					syscall(SYS_pause);
+			}
+			_exit(0);
+		}
+		/* The reporter is the vfork parent: it is our child, and the
+		 * vfork child is its child. */
+		char path[64], buf[64] = "";
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)reporter, (int)reporter);
+		for (int i = 0; i < 10000 && buf[0] == 0; i++) {
+			if (read_file(path, buf, sizeof buf - 1) <= 0)
+				buf[0] = 0;
+			if (!buf[0])
+				usleep(1000);
+		}
+		SETUP(buf[0] != 0, "vfork child");
+		say("%d", atoi(buf));
+		say("ready");
+		usr1_wait();
+		kill(atoi(buf), SIGKILL);
+		int status;
+		waitpid(reporter, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the vfork parent's status is %#x", status);
+		return tp_finish();
+	} else {
+		child = fork();
+		if (child == 0) {
+			if (strcmp(mode, "traced") == 0)
+				ptrace(PTRACE_TRACEME, 0, 0, 0);
+			if (strcmp(mode, "stopped") == 0)
+				raise(SIGSTOP);
+			*shared = 1;
+			for (;;)
+				pause();
+		}
+	}
+	SETUP(child > 0, "fork");
+	if (strcmp(mode, "stopped") == 0) {
+		int status;
+		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
+	} else {
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "files") != 0; i++)
+			usleep(1000);
+		if (strcmp(mode, "traced") == 0) {
+			/* The child stops at its first signal as a tracee: give it none. */
+		}
+	}
+	say("%d", (int)child);
+	say("ready");
+	usr1_wait();
+	char st = child_state(child);
+	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
+	if (strcmp(mode, "shmem") == 0)
+		CHECK(*shared == 1, "the shared page says %llu", (unsigned long long)*shared);
+	kill(child, SIGKILL);
+	int status;
+	CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status), "the child's status is %#x", status);
+	return tp_finish();
+}
