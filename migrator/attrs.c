@@ -350,8 +350,8 @@ static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t 
 		return rc;
 	if (v)
 		return bm_error(BM_EXIT_UNSUPPORTED,
-				"thread %d asks for signal %d when its parent dies, and its parent stays behind%s", tid, v,
-				refusal);
+				"thread %d asks for signal %d when its parent dies (PR_SET_PDEATHSIG), which binmig does not "
+				"carry%s", tid, v, refusal);
 	if ((rc = spec_ctrl(tr, PR_SPEC_STORE_BYPASS, &t->spec_store_bypass)) < 0 ||
 	    (rc = spec_ctrl(tr, PR_SPEC_INDIRECT_BRANCH, &t->spec_indirect_branch)) < 0)
 		return rc;

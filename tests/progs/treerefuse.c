@@ -15,6 +15,8 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
+#include <sys/prctl.h>
+
 #include "testprog.h"
 
 static char stack[65536] __attribute__((aligned(16)));
@@ -42,7 +44,7 @@ static char child_state(pid_t pid)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced");
+		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced|pdeathsig");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -91,7 +93,11 @@ int main(int argc, char **argv)
 				ptrace(PTRACE_TRACEME, 0, 0, 0);
 			if (strcmp(mode, "stopped") == 0)
 				raise(SIGSTOP);
+			if (strcmp(mode, "pdeathsig") == 0)
+				prctl(PR_SET_PDEATHSIG, SIGTERM);
 			*shared = 1;
+			if (strcmp(mode, "pdeathsig") == 0)
+				munmap((void *)shared, 4096); /* nothing else to refuse */
 			for (;;)
 				pause();
 		}
