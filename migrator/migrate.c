@@ -18,6 +18,8 @@
 #include "isa_cmd.h"
 #include "log.h"
 #include "precopy.h"
+#include "procfs.h"
+#include "tree.h"
 #include "xstate.h"
 
 int bm_parse_hostport(const char *text, struct sockaddr_storage *addr, socklen_t *len)
@@ -207,11 +209,16 @@ static void close_conn(struct bm_conn *conn)
 
 /* Whether this migration pre-copies: where the kernel cannot, stream mode
  * (said on stderr) or, with --no-fallback, a refusal before anything. */
-static int choose_mode(const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
+static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
 {
 	*mode = o->mode;
 	char why[256];
-	if (o->mode != BM_MODE_PRECOPY || bm_precopy_probe(why, sizeof why) == 0)
+	pid_t kid;
+	size_t kids = 0;
+	if (o->mode == BM_MODE_PRECOPY && bm_tree_enabled && bm_list_children(pid, &kid, 1, &kids) == 0 && kids)
+		snprintf(why, sizeof why, "it tracks one process, and process %d has children (a tree moves in stream "
+			 "mode)", (int)pid);
+	else if (o->mode != BM_MODE_PRECOPY || bm_precopy_probe(why, sizeof why) == 0)
 		return 0;
 	bm_set_log_prefix("binmig: migrate: pre-copy");
 	if (o->precopy.no_fallback)
@@ -265,7 +272,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	struct bm_conn conn;
 	struct bm_precopy pc = {.uffd = -1, .pagemap = -1};
 	struct profiles *prof = malloc(sizeof *prof);
-	int rc = prof ? choose_mode(o, &mode) : bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = prof ? choose_mode(pid, o, &mode) : bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0 || (rc = open_conn(o, mode, &conn)) < 0) {
 		free(prof);
 		return rc;

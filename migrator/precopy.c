@@ -635,6 +635,11 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 	pc->final_dirty = k.image_pages;
 	if (rc < 0)
 		return rc;
+	/* A process that forked since the rounds is frozen as a tree, whose
+	 * checkpoint writes every member's pages whole: nothing is kept (the
+	 * destination would copy the root's pages into every member). */
+	if (f->tree)
+		pc->nkeep = 0;
 	uint64_t pages = 0;
 	for (size_t i = 0; i < pc->nkeep; i++)
 		pages += (pc->keep[i].end - pc->keep[i].start) / BM_PAGE_SIZE;

@@ -4,7 +4,8 @@
 #  - tests/progs/tree.c (a pipe with bytes in flight between two children,
 #    a child in its own group, a session leader, a zombie with status 42,
 #    a file description shared through fork), which checks itself after
-#    the second hop;
+#    the second hop; asked to go in pre-copy mode, which tracks one
+#    process, each hop says so and moves the tree in stream mode;
 #  - sh -c 'treeprod 16 READY STOP | gzip -1 | sha256sum > OUT', told to
 #    finish only after the second hop, whose OUT must be byte-identical to
 #    an unmigrated run's;
@@ -20,14 +21,20 @@ children() {
 	mig_in "$1" cat "/proc/$2/task/$2/children" | tr ' ' '\n' | grep . || true
 }
 
-# hops ROOT KIDS...: ROOT's tree A -> B -> A; after each hop every member
-# runs at the destination with its parent, and is gone from the source.
+# hops ROOT KIDS...: ROOT's tree A -> B -> A (migrate also given
+# HOPS_ARGS); after each hop every member runs at the destination with its
+# parent, and is gone from the source.
+HOPS_ARGS=()
 hops() {
 	local root=$1 here=A there=B tmp k
 	shift
 	for hop in 1 2; do
-		mig_bm "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+		mig_bm "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" "${HOPS_ARGS[@]}"
 		e2e_expect_ok "tree of $root: hop $hop ($here -> $there)"
+		if ((${#HOPS_ARGS[@]})); then
+			grep -q "pre-copy is unavailable: it tracks one process, and process $root has children (a tree moves in stream mode); falling back to stream mode" "$BM_ERR" ||
+				e2e_fail "hop $hop: migrate --mode precopy of a tree does not say it falls back: $(cat "$BM_ERR")"
+		fi
 		mig_assert_running "$there" "$root" "root after hop $hop"
 		mig_assert_gone "$here" "$root" "root after hop $hop"
 		for k in "$@"; do
@@ -47,7 +54,9 @@ root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/tree" "$E2E_TMP/work
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
 mapfile -t kids < <(children A "$root")
 ((${#kids[@]} == 4)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 4"
+HOPS_ARGS=(--mode precopy)
 hops "$root" "${kids[@]}"
+HOPS_ARGS=()
 mig_in A kill -USR1 "$root"
 mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
 e2e_expect_pass "$out"
