@@ -373,7 +373,9 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 	int rc;
 	if (scan && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE))) {
 		struct scan_vma sv = {pw, v, 0};
-		rc = bm_pagescan(pagemap_fd, v->start, v->end, &bm_scan_wanted_query, scanned_run, &sv);
+		/* Reading the page map, whichever way: the same numbered step. */
+		rc = bm_fault(BM_FP_READ_PAGEMAP) ? -EIO
+						 : bm_pagescan(pagemap_fd, v->start, v->end, &bm_scan_wanted_query, scanned_run, &sv);
 		if (rc < 0 && !sv.failed)
 			rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot scan the pages of process %d at 0x%llx", pw->pid,
 					    (unsigned long long)v->start);
