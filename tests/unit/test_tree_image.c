@@ -1,0 +1,160 @@
+/* The TREE table of a tree image (tree_image.c): a tree with a session
+ * leader, a group of its own, a zombie and descriptions shared between
+ * members goes through encode and decode unchanged; every truncation and
+ * every damaged byte is refused or decodes to a table the rules accept,
+ * never read beyond its bytes (ASan watches); the rules themselves: a
+ * zombie's status, states, share order and members, a shape the planner
+ * cannot build. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tree.h"
+#include "wire.h"
+
+/* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42),
+ * 103 (setsid), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
+static struct bm_tree_node nodes[] = {
+	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root" },
+	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group" },
+	{ 102, 100, 100, 100, BM_TREE_ZOMBIE, 42 << 8, 0, "zombie" },
+	{ 103, 100, 103, 103, BM_TREE_LIVE, 0, 0, "leader" },
+	{ 104, 101, 101, 100, BM_TREE_LIVE, 0, 0, "grandchild" },
+};
+static struct bm_tree_share shares[] = { { 0, 3, 0 }, { 1, 3, 0 }, { 1, 5, 1 }, { 4, 5, 1 } };
+
+static struct bm_tree_image sample(void)
+{
+	return (struct bm_tree_image){ { nodes, 5 }, shares, 4 };
+}
+
+static uint8_t *encode(const struct bm_tree_image *ti, size_t *len)
+{
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	assert_int_equal(bm_tree_encode(&b, ti), 0);
+	*len = b.len;
+	return b.data;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct bm_tree_image in = sample(), out;
+	size_t len;
+	uint8_t *data = encode(&in, &len);
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), 0);
+	assert_int_equal(out.tree.n, 5);
+	assert_memory_equal(out.tree.nodes, nodes, sizeof nodes);
+	assert_int_equal(out.nshares, 4);
+	assert_memory_equal(out.shares, shares, sizeof shares);
+	assert_int_equal(bm_tree_live_count(&out.tree), 4);
+	bm_tree_image_free(&out);
+	free(data);
+}
+
+static void test_truncated_and_damaged(void **state)
+{
+	(void)state;
+	struct bm_tree_image in = sample(), out;
+	size_t len;
+	uint8_t *data = encode(&in, &len);
+	char why[256];
+	/* Every cut short: refused, each with a reason. */
+	for (size_t cut = 0; cut < len; cut++) {
+		uint8_t *part = malloc(cut ? cut : 1);
+		memcpy(part, data, cut);
+		why[0] = 0;
+		assert_true(bm_tree_decode(part, cut, &out, why, sizeof why) < 0);
+		assert_true(why[0] != 0);
+		free(part);
+	}
+	/* Longer than its table: refused. */
+	uint8_t *more = malloc(len + 1);
+	memcpy(more, data, len);
+	more[len] = 0;
+	assert_true(bm_tree_decode(more, len + 1, &out, why, sizeof why) < 0);
+	free(more);
+	/* Every byte changed: refused, or a table the rules accept (a pid,
+	 * a name), never anything read outside. */
+	uint8_t *copy = malloc(len);
+	for (size_t at = 0; at < len; at++)
+		for (int bit = 0; bit < 8; bit += 3) {
+			memcpy(copy, data, len);
+			copy[at] ^= (uint8_t)(1u << bit);
+			if (bm_tree_decode(copy, len, &out, why, sizeof why) == 0) {
+				assert_true(out.tree.n >= 1 && out.tree.n <= 5);
+				bm_tree_image_free(&out);
+			}
+		}
+	free(copy);
+	free(data);
+}
+
+/* Decoding IN must fail with a reason containing EXPECT. */
+static void refused(const struct bm_tree_image *in, const char *expect)
+{
+	size_t len;
+	uint8_t *data = encode(in, &len);
+	struct bm_tree_image out;
+	char why[256] = "";
+	assert_true(bm_tree_decode(data, len, &out, why, sizeof why) < 0);
+	if (!strstr(why, expect))
+		fail_msg("reason '%s' lacks '%s'", why, expect);
+	free(data);
+}
+
+static void test_rules(void **state)
+{
+	(void)state;
+	struct bm_tree_node n[5];
+	struct bm_tree_share s[4];
+	struct bm_tree_image ti = { { n, 5 }, s, 4 };
+
+	memcpy(n, nodes, sizeof n), memcpy(s, shares, sizeof s);
+	n[2].exit_status = 0x7f; /* a stop, not an exit */
+	refused(&ti, "is not an exit");
+
+	memcpy(n, nodes, sizeof n);
+	n[1].state = 7;
+	refused(&ti, "state 7");
+
+	memcpy(n, nodes, sizeof n);
+	s[1] = (struct bm_tree_share){ 2, 3, 0 }; /* the zombie holds nothing */
+	refused(&ti, "not a descriptor of a live member");
+
+	memcpy(s, shares, sizeof s);
+	s[0] = shares[2], s[2] = shares[0];
+	refused(&ti, "out of order");
+
+	memcpy(s, shares, sizeof s);
+	n[4].ppid = 999; /* a parent outside the tree, below the root */
+	size_t len;
+	uint8_t *data = encode(&ti, &len);
+	struct bm_tree_image out;
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), -EBADMSG);
+	assert_true(why[0] != 0);
+	free(data);
+
+	struct bm_tree_image none = { { n, 0 }, NULL, 0 };
+	refused(&none, "a tree of no process");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_truncated_and_damaged),
+		cmocka_unit_test(test_rules),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
