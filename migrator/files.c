@@ -21,6 +21,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
+#include "sk_inet.h"
 #include "timers.h"
 #include "unlinked.h"
 
@@ -126,7 +127,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_TIMERFD;
 	} else if (strcmp(path, "anon_inode:inotify") == 0) {
 		out->kind = BM_FD_INOTIFY; /* its watches are read once all descriptors are known */
-	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
+	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0 ||
+		   (S_ISSOCK(st.st_mode) && (rc = bm_sk_inet_describe(pid, fd, path, &st, out)) != 0)) {
 		if (rc < 0)
 			return rc;
 	} else if (bm_fd_policy_stdio_applies(policy, fd) && bm_fd_peer_stays_behind(path, st.st_mode)) {
@@ -330,6 +332,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		rc = bm_collect_watches(pid, p);
 	if (rc == 0)
 		rc = bm_inotify_collect(pid, p);
+	if (rc == 0)
+		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE);
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
@@ -412,7 +416,7 @@ static int reopen(const struct bm_fd *d)
 
 int bm_check_fds(const struct bm_process *p)
 {
-	if (bm_unlinked_precheck_all(p) < 0)
+	if (bm_unlinked_precheck_all(p) < 0 || bm_sk_inet_precheck(p) < 0)
 		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
@@ -492,68 +496,83 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 	return 0;
 }
 
+/* Rebuilds descriptor I of p. */
+static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, char *err, size_t errlen)
+{
+	const struct bm_fd *d = &p->fds[i];
+	int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+	if (d->kind == BM_FD_PIPE) {
+		/* Created with its first end; the others are placed then too. */
+		bool first = true;
+		for (uint32_t j = 0; j < i; j++)
+			first &= !(p->fds[j].kind == BM_FD_PIPE && p->fds[j].object_id == d->object_id);
+		if (first && restore_pipe(p, i, spare_fd, err, errlen) < 0)
+			return -1;
+		return 0;
+	}
+	if (d->shares_with >= 0) {
+		if (dup3(d->shares_with, d->fd, cloexec) < 0) {
+			snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	int fd;
+	if (d->kind == BM_FD_CLOSED)
+		return 0;
+	if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
+		fd = bm_fd_open_broken(d);
+	} else if (d->kind == BM_FD_INOTIFY) {
+		if ((fd = bm_inotify_open(d, err, errlen)) < 0)
+			return -1;
+	} else if (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) {
+		if ((fd = bm_sk_inet_open(d, err, errlen)) < 0)
+			return -1;
+	} else if (BM_FD_IS_UNLINKED(d->kind)) {
+		if ((fd = bm_unlinked_open(p, i, err, errlen)) < 0)
+			return -1;
+	} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
+		fd = bm_watch_open(d);
+	} else if (d->kind == BM_FD_EVENTFD) {
+		fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
+						     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
+		if (fd < 0)
+			fd = -errno;
+	} else if (d->kind == BM_FD_TIMERFD) {
+		fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
+	} else {
+		fd = reopen(d);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",
+			 strerror(-fd));
+		return -1;
+	}
+	if (place(fd, d->fd, cloexec) < 0) {
+		snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
+		return -1;
+	}
+	/* What the object's own constructor cannot say (O_NONBLOCK on an
+	 * epoll instance, O_APPEND on a device, ...). */
+	int now = fcntl(d->fd, F_GETFL);
+	if (now < 0 || ((now ^ (int)d->flags) & SETFL_FLAGS &&
+			fcntl(d->fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)) {
+		snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int bm_restore_fds(const struct bm_process *p, int spare_fd, char *err, size_t errlen)
 {
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		const struct bm_fd *d = &p->fds[i];
-		int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
-		if (d->kind == BM_FD_PIPE) {
-			/* Created with its first end; the others are placed then too. */
-			bool first = true;
-			for (uint32_t j = 0; j < i; j++)
-				first &= !(p->fds[j].kind == BM_FD_PIPE && p->fds[j].object_id == d->object_id);
-			if (first && restore_pipe(p, i, spare_fd, err, errlen) < 0)
+	/* Connections after everything else: they share ports with listeners. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < p->nfds; i++)
+			if (bm_sk_inet_deferred(p, &p->fds[i]) == (pass == 1) && restore_one(p, i, spare_fd, err, errlen) < 0)
 				return -1;
-			continue;
-		}
-		if (d->shares_with >= 0) {
-			if (dup3(d->shares_with, d->fd, cloexec) < 0) {
-				snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
-				return -1;
-			}
-			continue;
-		}
-		int fd;
-		if (d->kind == BM_FD_CLOSED)
-			continue;
-		if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
-			fd = bm_fd_open_broken(d);
-		} else if (d->kind == BM_FD_INOTIFY) {
-			if ((fd = bm_inotify_open(d, err, errlen)) < 0)
-				return -1;
-		} else if (BM_FD_IS_UNLINKED(d->kind)) {
-			if ((fd = bm_unlinked_open(p, i, err, errlen)) < 0)
-				return -1;
-		} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
-			fd = bm_watch_open(d);
-		} else if (d->kind == BM_FD_EVENTFD) {
-			fd = eventfd((unsigned)d->object_id, (d->object_flags ? EFD_SEMAPHORE : 0) |
-							     ((d->flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
-			if (fd < 0)
-				fd = -errno;
-		} else if (d->kind == BM_FD_TIMERFD) {
-			fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
-		} else {
-			fd = reopen(d);
-		}
-		if (fd < 0) {
-			snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",
-				 strerror(-fd));
-			return -1;
-		}
-		if (place(fd, d->fd, cloexec) < 0) {
-			snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
-			return -1;
-		}
-		/* What the object's own constructor cannot say (O_NONBLOCK on an
-		 * epoll instance, O_APPEND on a device, ...). */
-		int now = fcntl(d->fd, F_GETFL);
-		if (now < 0 || ((now ^ (int)d->flags) & SETFL_FLAGS &&
-				fcntl(d->fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)) {
-			snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
-			return -1;
-		}
-	}
-	/* Every descriptor is back: epoll instances watch them again. */
+	/* Every descriptor is back: connections leave repair mode, epoll
+	 * instances watch them again. */
+	if (bm_sk_inet_finish(p, err, errlen) < 0)
+		return -1;
 	return bm_watch_restore(p, err, errlen);
 }

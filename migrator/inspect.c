@@ -13,6 +13,7 @@
 #include "fd_policy.h"
 #include "fd_inotify.h"
 #include "fd_watch.h"
+#include "sk_inet.h"
 #include "log.h"
 #include "memory.h"
 
@@ -54,6 +55,8 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_UNLINKED_FIFO: return "unl-fifo";
 	case BM_FD_UNLINKED_DIR: return "unl-dir";
 	case BM_FD_INOTIFY: return "inotify";
+	case BM_FD_TCP: return "tcp";
+	case BM_FD_UDP: return "udp";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
@@ -101,6 +104,11 @@ static void print_process(FILE *out, const struct bm_process *p)
 			fprintf(out, "  (same open file as fd %d)", d->shares_with);
 		if (d->kind == BM_FD_SIGNALFD)
 			fprintf(out, "  (signal mask 0x%llx)", (unsigned long long)d->object_id);
+		if (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) {
+			char text[256];
+			bm_sk_inet_describe_text(d, text, sizeof text);
+			fputs(text, out);
+		}
 		int nwatches = d->kind == BM_FD_INOTIFY ? bm_inotify_watches(d, NULL, 0) : 0;
 		struct bm_inotify_watch *w = nwatches > 0 ? calloc((size_t)nwatches, sizeof *w) : NULL;
 		if (w)
