@@ -3,6 +3,7 @@
  * epoll instance) and refuses others (socket, locks, System V memory).
  *   none     nothing special (the plain spinning worker)
  *   socket   a connected AF_UNIX socket pair
+ *   tcp      a TCP connection over loopback, both ends here, 18 bytes unread
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   epoll    an epoll instance watching the read end of such a pipe
@@ -25,6 +26,7 @@
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include "testprog.h"
 
@@ -34,6 +36,17 @@ int main(int argc, char **argv)
 	int fds[2] = { -1, -1 };
 	if (strcmp(mode, "socket") == 0) {
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0, "socketpair");
+		SETUP(write(fds[0], "through the socket", 18) == 18, "write socket");
+	} else if (strcmp(mode, "tcp") == 0) {
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof addr;
+		SETUP(l >= 0 && bind(l, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(l, 1) == 0 &&
+		      getsockname(l, (struct sockaddr *)&addr, &len) == 0, "listen on 127.0.0.1");
+		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+		SETUP(fds[0] >= 0 && connect(fds[0], (struct sockaddr *)&addr, sizeof addr) == 0, "connect");
+		fds[1] = accept(l, NULL, NULL);
+		SETUP(fds[1] >= 0 && close(l) == 0, "accept");
 		SETUP(write(fds[0], "through the socket", 18) == 18, "write socket");
 	} else if (strcmp(mode, "eventfd") == 0) {
 		fds[0] = eventfd(0, 0);
@@ -71,7 +84,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|tcp|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -80,7 +93,7 @@ int main(int argc, char **argv)
 	uint64_t steps = usr1_spin();
 
 	char buf[32] = { 0 };
-	if (strcmp(mode, "socket") == 0) {
+	if (strcmp(mode, "socket") == 0 || strcmp(mode, "tcp") == 0) {
 		CHECK(read(fds[1], buf, sizeof(buf)) == 18 && memcmp(buf, "through the socket", 18) == 0,
 		      "socket data \"%s\"", buf);
 	} else if (strcmp(mode, "eventfd") == 0) {

@@ -20,8 +20,11 @@
  *                ways;
  *            names, peers and options (getsockopt) must be what they were.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
- *            only): the migration must be refused at the destination and
- *            the process go on at the source; checked after SIGUSR1.
+ *            only) and a loopback connection with unread data both ways:
+ *            the migration must be refused at the destination and the
+ *            process go on at the source with its connection intact (its
+ *            queues, read in repair mode at the dump, still there and
+ *            flowing); checked after SIGUSR1.
  *   Refused at dump (the process goes on and passes): backlog (a
  *   connection waiting in the accept queue), udpqueue (a datagram queued),
  *   filter (SO_ATTACH_FILTER), ttl (IP_TTL), multicast (a group joined),
@@ -352,6 +355,7 @@ static int carried(void)
 static int refused(const char *mode, const char *arg)
 {
 	int keep[4] = {-1, -1, -1, -1};
+	int conn[2] = {-1, -1};
 	if (strcmp(mode, "backlog") == 0) {
 		int l = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
 		SETUP(listen(l, 4) == 0, "listen");
@@ -401,7 +405,11 @@ static int refused(const char *mode, const char *arg)
 		SETUP(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0, "raw socket");
 	} else if (strcmp(mode, "bound") == 0) {
 		keep[0] = bound(AF_INET, SOCK_DGRAM, arg);
-		remember(keep[0]);
+		pair(AF_INET, &conn[0], &conn[1], NULL);
+		SETUP(fill(conn[0], 0, 3000, 6) == 3000 && fill(conn[1], 0, 4000, 7) == 4000, "writing both ways");
+		for (int i = 0; i < 2; i++)
+			remember(i ? conn[1] : keep[0]);
+		remember(conn[0]);
 	} else {
 		say("FAIL: unknown mode %s", mode);
 		return 2;
@@ -409,6 +417,12 @@ static int refused(const char *mode, const char *arg)
 	say("ready");
 	usr1_wait();
 	compare_all();
+	if (conn[0] >= 0) {
+		drain(conn[1], 0, 3000, 6, "client to server");
+		drain(conn[0], 0, 4000, 7, "server to client");
+		CHECK(fill(conn[0], 3000, 3100, 6) == 3100 && drain(conn[1], 3000, 100, 6, "client to server, later"),
+		      "the connection after the failed migration");
+	}
 	if (keep[0] >= 0 && strcmp(mode, "udpqueue") == 0) {
 		char buf[16];
 		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0,
