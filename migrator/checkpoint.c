@@ -21,6 +21,7 @@
 #include "attrs.h"
 #include "fault.h"
 #include "log.h"
+#include "sk_inet.h"
 #include "test_slowdown.h"
 #include "timers.h"
 #include "tree.h"
@@ -661,7 +662,8 @@ int bm_release(struct bm_frozen *f, bool terminate)
 		/* Killed, not waited for: tearing down a large address space takes
 		 * a while and is not part of the migration.  The exit reaches the
 		 * parent once binmig, its tracer, is gone; restore waits for a PID
-		 * that is still exiting. */
+		 * that is still exiting.  Its connections go silently. */
+		bm_sk_inet_silence(f->pid, &f->proc);
 		if (kill(f->pid, SIGKILL) < 0 && errno != ESRCH)
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot terminate process %d", f->pid);
 	} else {

@@ -21,6 +21,7 @@
 #include "fd_watch.h"
 #include "log.h"
 #include "procfs.h"
+#include "sk_inet.h"
 #include "sk_unix.h"
 #include "timers.h"
 #include "unlinked.h"
@@ -127,7 +128,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->kind = BM_FD_TIMERFD;
 	} else if (strcmp(path, "anon_inode:inotify") == 0) {
 		out->kind = BM_FD_INOTIFY; /* its watches are read once all descriptors are known */
-	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0) {
+	} else if ((rc = bm_describe_watch(pid, fd, path, st.st_ino, out)) != 0 ||
+		   (S_ISSOCK(st.st_mode) && (rc = bm_sk_inet_describe(pid, fd, path, &st, out)) != 0)) {
 		if (rc < 0)
 			return rc;
 	} else if (S_ISSOCK(st.st_mode) && (rc = bm_unix_describe(pid, fd, &st, out)) != 0) {
@@ -328,6 +330,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		rc = bm_collect_watches(pid, p);
 	if (rc == 0)
 		rc = bm_inotify_collect(pid, p);
+	if (rc == 0)
+		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE);
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
@@ -412,7 +416,7 @@ static int reopen(const struct bm_fd *d)
 
 int bm_check_fds(const struct bm_process *p)
 {
-	if (bm_unlinked_precheck_all(p) < 0 || bm_unix_precheck(p) < 0)
+	if (bm_unlinked_precheck_all(p) < 0 || bm_unix_precheck(p) < 0 || bm_sk_inet_precheck(p) < 0)
 		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
@@ -502,6 +506,8 @@ static int open_object(const struct bm_process *p, uint32_t i, char *err, size_t
 		fd = bm_fd_open_broken(d);
 	} else if (d->kind == BM_FD_INOTIFY) {
 		return bm_inotify_open(d, err, errlen);
+	} else if (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) {
+		return bm_sk_inet_open(d, err, errlen);
 	} else if (BM_FD_IS_UNLINKED(d->kind)) {
 		return bm_unlinked_open(p, i, err, errlen);
 	} else if (d->kind == BM_FD_SIGNALFD || d->kind == BM_FD_EPOLL) {
@@ -548,51 +554,61 @@ int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_
 	return fd;
 }
 
+/* Rebuilds descriptor I of p (the unix sockets all at once, with the first). */
+static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, bool *sockets_made, char *err,
+		       size_t errlen)
+{
+	const struct bm_fd *d = &p->fds[i];
+	int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+	if (d->kind == BM_FD_PIPE) {
+		/* Created with its first end; the others are placed then too. */
+		bool first = true;
+		for (uint32_t j = 0; j < i; j++)
+			first &= !(p->fds[j].kind == BM_FD_PIPE && p->fds[j].object_id == d->object_id);
+		return first && restore_pipe(p, i, spare_fd, err, errlen) < 0 ? -1 : 0;
+	}
+	if (d->shares_with >= 0) {
+		if (dup3(d->shares_with, d->fd, cloexec) < 0) {
+			snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (d->kind == BM_FD_UNIX_SOCKET) {
+		/* Pairs, listeners, queues: made together. */
+		if (!*sockets_made && bm_unix_restore(p, spare_fd, err, errlen) < 0)
+			return -1;
+		*sockets_made = true;
+		return 0;
+	}
+	if (d->kind == BM_FD_CLOSED)
+		return 0;
+	int fd = open_object(p, i, err, errlen);
+	if (fd < 0)
+		return -1;
+	if (place(fd, d->fd, cloexec) < 0) {
+		snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
+		return -1;
+	}
+	if (bm_set_status_flags(d->fd, d) < 0) {
+		snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen)
 {
 	bool sockets_made = false;
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		const struct bm_fd *d = &p->fds[i];
-		int cloexec = (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
-		if (skip && skip[i])
-			continue;
-		if (d->kind == BM_FD_PIPE) {
-			/* Created with its first end; the others are placed then too. */
-			bool first = true;
-			for (uint32_t j = 0; j < i; j++)
-				first &= !(p->fds[j].kind == BM_FD_PIPE && p->fds[j].object_id == d->object_id);
-			if (first && restore_pipe(p, i, spare_fd, err, errlen) < 0)
+	/* TCP connections after everything else: they share ports with listeners. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < p->nfds; i++)
+			if (!(skip && skip[i]) && bm_sk_inet_deferred(p, &p->fds[i]) == (pass == 1) &&
+			    restore_one(p, i, spare_fd, &sockets_made, err, errlen) < 0)
 				return -1;
-			continue;
-		}
-		if (d->shares_with >= 0) {
-			if (dup3(d->shares_with, d->fd, cloexec) < 0) {
-				snprintf(err, errlen, "fd %d: dup of fd %d: %s", d->fd, d->shares_with, strerror(errno));
-				return -1;
-			}
-			continue;
-		}
-		if (d->kind == BM_FD_UNIX_SOCKET) {
-			/* All at once, with the first: pairs, listeners, queues. */
-			if (!sockets_made && bm_unix_restore(p, spare_fd, err, errlen) < 0)
-				return -1;
-			sockets_made = true;
-			continue;
-		}
-		if (d->kind == BM_FD_CLOSED)
-			continue;
-		int fd = open_object(p, i, err, errlen);
-		if (fd < 0)
-			return -1;
-		if (place(fd, d->fd, cloexec) < 0) {
-			snprintf(err, errlen, "fd %d: dup3: %s", d->fd, strerror(errno));
-			return -1;
-		}
-		if (bm_set_status_flags(d->fd, d) < 0) {
-			snprintf(err, errlen, "fd %d: setting its flags %#o: %s", d->fd, d->flags, strerror(errno));
-			return -1;
-		}
-	}
-	/* Every descriptor is back: epoll instances watch them again. */
+	/* Every descriptor is back: connections leave repair mode, epoll
+	 * instances watch them again. */
+	if (bm_sk_inet_finish(p, err, errlen) < 0)
+		return -1;
 	return bm_watch_restore(p, err, errlen);
 }

@@ -17,6 +17,7 @@
 #include "fd_inotify.h"
 #include "sk_unix.h"
 #include "fd_watch.h"
+#include "sk_inet.h"
 #include "unlinked.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -110,7 +111,7 @@ static bool carried_kind(uint32_t kind)
 {
 	return (kind >= BM_FD_REGULAR && kind <= BM_FD_FIFO) || kind == BM_FD_TIMERFD || kind == BM_FD_SIGNALFD ||
 	       kind == BM_FD_EPOLL || BM_FD_IS_UNLINKED(kind) || kind == BM_FD_INOTIFY ||
-	       kind == BM_FD_UNIX_SOCKET;
+	       kind == BM_FD_UNIX_SOCKET || kind == BM_FD_TCP || kind == BM_FD_UDP;
 }
 
 /* The most bytes of data a descriptor of KIND carries (0: none). */
@@ -121,6 +122,7 @@ static uint32_t max_data(uint32_t kind)
 		return BM_IMG_MAX_PIPE_DATA;
 	case BM_FD_UNIX_SOCKET: return BM_UNIX_MSG_MAX;
 	case BM_FD_UNLINKED_FILE: return BM_UNLINKED_MAX_BYTES;
+	case BM_FD_TCP: case BM_FD_UDP: return BM_SK_INET_MAX_DATA;
 	default: return 0;
 	}
 }
@@ -511,7 +513,8 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_inotify_check(p->fds, p->nfds, detail, sizeof detail) ||
-	    !bm_unix_check(p->fds, p->nfds, detail, sizeof detail)) {
+	    !bm_unix_check(p->fds, p->nfds, detail, sizeof detail) ||
+	    !bm_sk_inet_check(p->fds, p->nfds, detail, sizeof detail)) {
 		bm_why(why, why_size, "%s", detail);
 		return -EINVAL;
 	}
@@ -573,7 +576,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_inotify_check(p->fds, p->nfds, why, sizeof why) ||
-				   !bm_unix_check(p->fds, p->nfds, why, sizeof why)))
+				   !bm_unix_check(p->fds, p->nfds, why, sizeof why) ||
+				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why)))
 		bm_rcur_fail_at(c, 0, "%s", why);
 }
 

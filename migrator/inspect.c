@@ -15,6 +15,7 @@
 #include "fd_inotify.h"
 #include "sk_unix.h"
 #include "fd_watch.h"
+#include "sk_inet.h"
 #include "log.h"
 #include "memory.h"
 #include "tree.h"
@@ -58,6 +59,8 @@ static const char *fd_kind_name(uint32_t kind)
 	case BM_FD_UNLINKED_DIR: return "unl-dir";
 	case BM_FD_INOTIFY: return "inotify";
 	case BM_FD_UNIX_SOCKET: return "unix";
+	case BM_FD_TCP: return "tcp";
+	case BM_FD_UDP: return "udp";
 	case BM_FD_CLOSED: return "closed";
 	case BM_FD_BROKEN_PIPE:
 	case BM_FD_BROKEN_SOCKET: return "broken";
@@ -107,6 +110,11 @@ static void print_process(FILE *out, const struct bm_process *p)
 			fprintf(out, "  (signal mask 0x%llx)", (unsigned long long)d->object_id);
 		if (d->kind == BM_FD_UNIX_SOCKET)
 			bm_unix_describe_text(out, d);
+		if (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) {
+			char text[256];
+			bm_sk_inet_describe_text(d, text, sizeof text);
+			fputs(text, out);
+		}
 		int nwatches = d->kind == BM_FD_INOTIFY ? bm_inotify_watches(d, NULL, 0) : 0;
 		struct bm_inotify_watch *w = nwatches > 0 ? calloc((size_t)nwatches, sizeof *w) : NULL;
 		if (w)

@@ -103,8 +103,12 @@ enum bm_fd_kind {
 	BM_FD_INOTIFY = 16,       /* inotify instance: data holds its watches (fd_inotify.h) */
 	BM_FD_UNIX_SOCKET = 17,   /* UNIX-domain socket whose peers are in the process: object_id is its
 				     inode; data describes it, with its queue (sk_unix.h) */
+	/* TCP and UDP sockets (sk_inet.h): object_id is the socket's inode; data its family, addresses,
+	   state, options and, for a connection, its repair state and queues: */
+	BM_FD_TCP = 18,
+	BM_FD_UDP = 19,
 };
-#define BM_FD_KIND_MAX BM_FD_UNIX_SOCKET
+#define BM_FD_KIND_MAX BM_FD_UDP
 #define BM_FD_IS_UNLINKED(kind) ((kind) >= BM_FD_UNLINKED_FILE && (kind) <= BM_FD_UNLINKED_DIR)
 
 /* What a policy did to a descriptor the process had (--fd, --stdio). */

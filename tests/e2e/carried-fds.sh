@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Descriptors binmig carries although they are no files: an eventfd (its
 # count), an anonymous pipe with both ends in the process (its buffered
-# bytes), an epoll instance watching such a pipe (reports it readable) and a
-# unix socket pair with both ends in the process (its queued bytes).
+# bytes), an epoll instance watching such a pipe (reports it readable), a
+# unix socket pair with both ends in the process (its queued bytes) and a
+# TCP connection over loopback with both ends in the process (its unread
+# bytes).
 # The program spins while it is migrated, then checks them.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
-for mode in eventfd pipe epoll socket; do
+for mode in eventfd pipe epoll socket tcp; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/holder" "$mode"
 	pid=$E2E_PID

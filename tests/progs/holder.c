@@ -6,6 +6,7 @@
  *   socket   a connected AF_UNIX socket pair (both ends here) holding 18 bytes
  *   socket-out  one end of such a pair, the other end (which wrote the 18
  *            bytes) in a process of its own until this one exits
+ *   tcp      a TCP connection over loopback, both ends here, 18 bytes unread
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   epoll    an epoll instance watching the read end of such a pipe
@@ -28,6 +29,7 @@
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include "testprog.h"
 
@@ -52,6 +54,17 @@ int main(int argc, char **argv)
 		fds[0] = -1;
 		char c;
 		SETUP(recv(fds[1], &c, 1, MSG_PEEK) == 1, "the peer's bytes");
+	} else if (strcmp(mode, "tcp") == 0) {
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof addr;
+		SETUP(l >= 0 && bind(l, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(l, 1) == 0 &&
+		      getsockname(l, (struct sockaddr *)&addr, &len) == 0, "listen on 127.0.0.1");
+		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+		SETUP(fds[0] >= 0 && connect(fds[0], (struct sockaddr *)&addr, sizeof addr) == 0, "connect");
+		fds[1] = accept(l, NULL, NULL);
+		SETUP(fds[1] >= 0 && close(l) == 0, "accept");
+		SETUP(write(fds[0], "through the socket", 18) == 18, "write socket");
 	} else if (strcmp(mode, "eventfd") == 0) {
 		fds[0] = eventfd(0, 0);
 		SETUP(fds[0] >= 0 && eventfd_write(fds[0], 41) == 0, "eventfd");
@@ -88,7 +101,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -97,7 +110,7 @@ int main(int argc, char **argv)
 	uint64_t steps = usr1_spin();
 
 	char buf[32] = { 0 };
-	if (strcmp(mode, "socket") == 0 || strcmp(mode, "socket-out") == 0) {
+	if (strcmp(mode, "socket") == 0 || strcmp(mode, "socket-out") == 0 || strcmp(mode, "tcp") == 0) {
 		CHECK(read(fds[1], buf, sizeof(buf)) == 18 && memcmp(buf, "through the socket", 18) == 0,
 		      "socket data \"%s\"", buf);
 	} else if (strcmp(mode, "eventfd") == 0) {

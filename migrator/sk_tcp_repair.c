@@ -1,0 +1,327 @@
+/* Established TCP connections: which can move, reading them at dump,
+ * silencing the source's copy, rebuilding them at restore
+ * (sk_tcp_repair.h). */
+#include "sk_tcp_repair.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "fd_policy.h"
+#include "log.h"
+#include "wire.h"
+
+#define KNOWN_OPTIONS (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE)
+/* Queued bytes are written back in pieces of at most this. */
+#define CHUNK (64u << 10)
+
+static int set_int(int s, int name, int v)
+{
+	return setsockopt(s, IPPROTO_TCP, name, &v, sizeof v) < 0 ? -errno : 0;
+}
+
+/* --- dump --------------------------------------------------------------- */
+
+/* LEN bytes of the queue selected by TCP_REPAIR_QUEUE, without taking them,
+ * and the sequence number after its last byte. */
+static int peek_queue(int s, int queue, uint32_t len, uint8_t **out, uint32_t *seq)
+{
+	socklen_t sl = sizeof *seq;
+	int rc = set_int(s, TCP_REPAIR_QUEUE, queue);
+	if (rc == 0 && getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &sl) < 0)
+		rc = -errno;
+	*out = NULL;
+	if (rc < 0 || len == 0)
+		return rc;
+	if (len > BM_SK_INET_MAX_QUEUE)
+		return -E2BIG;
+	*out = malloc(len);
+	if (!*out)
+		return -ENOMEM;
+	ssize_t got = recv(s, *out, len, MSG_PEEK | MSG_DONTWAIT);
+	if (got != (ssize_t)len) {
+		rc = got < 0 ? -errno : -EIO;
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **recvq, char *why, size_t n)
+{
+	struct bm_sk_tcp *t = &sk->tcp;
+	int outq = 0, notsent = 0, inq = 0;
+	struct tcp_info ti;
+	memset(&ti, 0, sizeof ti);
+	socklen_t len = sizeof ti;
+	*sendq = *recvq = NULL;
+	if (ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &notsent) < 0 || ioctl(s, SIOCINQ, &inq) < 0 ||
+	    getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	if (outq < 0 || inq < 0 || notsent < 0 || notsent > outq)
+		return -EIO;
+	if ((uint32_t)outq > BM_SK_INET_MAX_QUEUE || (uint32_t)inq > BM_SK_INET_MAX_QUEUE)
+		return bm_why(why, n, ", a TCP connection with %d bytes to send and %d to read, more than binmig "
+			      "carries (%u)", outq, inq, BM_SK_INET_MAX_QUEUE), 1;
+	t->outq = (uint32_t)outq;
+	t->notsent = (uint32_t)notsent;
+	t->inq = (uint32_t)inq;
+	t->options = ti.tcpi_options & KNOWN_OPTIONS;
+	t->snd_wscale = ti.tcpi_snd_wscale;
+	t->rcv_wscale = ti.tcpi_rcv_wscale;
+	int mss = 0;
+	len = sizeof mss;
+	if (getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, &len) < 0)
+		return -errno;
+	t->mss = (uint32_t)mss;
+	/* Peeking honours SO_PEEK_OFF: off while the queues are read. */
+	int peek_off = sk->opt[BM_SKO_PEEK_OFF], none = -1;
+	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof none) < 0)
+		return -errno;
+	int rc = set_int(s, TCP_REPAIR, TCP_REPAIR_ON);
+	if (rc < 0) {
+		if (peek_off >= 0)
+			setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off);
+		return rc;
+	}
+	struct tcp_repair_window w;
+	socklen_t wl = sizeof w, tl = sizeof t->timestamp;
+	if (getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &wl) < 0 ||
+	    getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &t->timestamp, &tl) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		t->snd_wl1 = w.snd_wl1;
+		t->snd_wnd = w.snd_wnd;
+		t->max_window = w.max_window;
+		t->rcv_wnd = w.rcv_wnd;
+		t->rcv_wup = w.rcv_wup;
+		rc = peek_queue(s, TCP_SEND_QUEUE, t->outq, sendq, &t->snd_seq);
+	}
+	if (rc == 0)
+		rc = peek_queue(s, TCP_RECV_QUEUE, t->inq, recvq, &t->rcv_seq);
+	/* Back as it was: no queue selected, repair off without a window
+	 * probe, SO_REUSEADDR (which leaving repair mode clears) and the peek
+	 * offset as the program set them. */
+	set_int(s, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	int off = set_int(s, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP);
+	if (rc == 0)
+		rc = off;
+	int one = 1;
+	if (sk->opt[BM_SKO_REUSEADDR] && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 && rc == 0)
+		rc = -errno;
+	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0) {
+		free(*sendq);
+		free(*recvq);
+		*sendq = *recvq = NULL;
+	}
+	return rc;
+}
+
+static bool same_addr(uint32_t family, const struct bm_sk_addr *a, const struct bm_sk_addr *b)
+{
+	return a->port == b->port && memcmp(a->addr, b->addr, family == AF_INET ? 4 : 16) == 0;
+}
+
+/* The other end of connection SK among P's descriptors, or NULL. */
+static const struct bm_fd *peer_end(const struct bm_process *p, const struct bm_fd *d, const struct bm_sk_inet *sk)
+{
+	for (uint32_t j = 0; j < p->nfds; j++) {
+		const struct bm_fd *e = &p->fds[j];
+		struct bm_sk_inet o;
+		char why[160];
+		if (e == d || e->kind != BM_FD_TCP || e->shares_with >= 0 ||
+		    !bm_sk_inet_decode(e->data, e->data_len, &o, why, sizeof why))
+			continue;
+		if (o.state == BM_SK_CONNECTED && o.family == sk->family && same_addr(sk->family, &o.local, &sk->peer) &&
+		    same_addr(sk->family, &o.peer, &sk->local))
+			return e;
+	}
+	return NULL;
+}
+
+static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, bool read_queues)
+{
+	struct bm_sk_inet sk;
+	char why[400] = "";
+	if (!bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why))
+		return bm_error(BM_EXIT_FAILURE, "fd %d of process %d: %s", d->fd, pid, why);
+	if (sk.type != SOCK_STREAM || sk.state != BM_SK_CONNECTED)
+		return 0;
+	if (!peer_end(p, d, &sk)) {
+		char local[80], peer[80];
+		bm_sk_addr_text(sk.family, &sk.local, local, sizeof local);
+		bm_sk_addr_text(sk.family, &sk.peer, peer, sizeof peer);
+		snprintf(why, sizeof why, ", a TCP connection from %s to %s, whose peer is not in the process (binmig "
+			 "moves a connection only with both its ends)", local, peer);
+		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
+	}
+	if (!read_queues)
+		return 0;
+	int s = bm_sk_grab(pid, d->fd);
+	if (s < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -s, "cannot look at the socket fd %d of process %d", d->fd, pid);
+	uint8_t *sendq, *recvq;
+	int rc = bm_tcp_repair_read(s, &sk, &sendq, &recvq, why, sizeof why);
+	close(s);
+	if (rc > 0)
+		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the TCP connection of fd %d of process %d "
+				      "(TCP_REPAIR needs CAP_NET_ADMIN)", d->fd, pid);
+	sk.sendq = sendq;
+	sk.recvq = recvq;
+	uint8_t *data;
+	uint32_t len;
+	rc = bm_sk_inet_encode(&sk, &data, &len);
+	free(sendq);
+	free(recvq);
+	if (rc < 0)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	free(d->data);
+	d->data = data;
+	d->data_len = len;
+	return 0;
+}
+
+int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
+{
+	/* A dup carries nothing of its own: the socket travels with the first. */
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if ((d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->shares_with >= 0) {
+			free(d->data);
+			d->data = NULL;
+			d->data_len = 0;
+		}
+	}
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_TCP || d->shares_with >= 0)
+			continue;
+		int rc = collect_one(pid, p, d, read_queues);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void bm_sk_inet_silence(pid_t pid, const struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_TCP || d->shares_with >= 0 || d->data_len < BM_SK_INET_HDR ||
+		    d->data[16] != BM_SK_CONNECTED)
+			continue;
+		/* Closed in repair mode, a connection goes without FIN or RST: the
+		 * destination's copy carries on. */
+		int s = bm_sk_grab(pid, d->fd);
+		int rc = s < 0 ? s : set_int(s, TCP_REPAIR, TCP_REPAIR_ON);
+		if (s >= 0)
+			close(s);
+		if (rc < 0)
+			bm_warn("fd %d of process %d: cannot put its TCP connection in repair mode (%s); the source may "
+				"close it with a FIN or RST", d->fd, pid, strerror(-rc));
+	}
+}
+
+/* --- restore (inside the new process) ----------------------------------- */
+
+static int failed(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "TCP connection: %s: %s", what, strerror(errno));
+	return -1;
+}
+
+/* Writes LEN bytes to the queue selected (repair mode) or, out of repair
+ * mode, sends them. */
+static int write_all(int s, const uint8_t *data, uint32_t len)
+{
+	for (uint32_t done = 0; done < len;) {
+		uint32_t piece = len - done < CHUNK ? len - done : CHUNK;
+		ssize_t n = send(s, data + done, piece, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		done += (uint32_t)n;
+	}
+	return 0;
+}
+
+int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
+{
+	const struct bm_sk_tcp *t = &sk->tcp;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (set_int(s, TCP_REPAIR, TCP_REPAIR_ON) < 0)
+		return failed(err, errlen, "TCP_REPAIR (needs CAP_NET_ADMIN)");
+	struct bm_sk_addr at = bm_sk_bind_addr(sk);
+	len = bm_sk_sockaddr(sk->family, &at, &ss);
+	if (bind(s, (struct sockaddr *)&ss, len) < 0)
+		return failed(err, errlen, "bind to its local address");
+	/* Sequence numbers of the first byte of each queue, which the writes
+	 * below advance to where they were. */
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || set_int(s, TCP_QUEUE_SEQ, (int)(t->snd_seq - t->outq)) < 0 ||
+	    set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || set_int(s, TCP_QUEUE_SEQ, (int)(t->rcv_seq - t->inq)) < 0)
+		return failed(err, errlen, "TCP_QUEUE_SEQ");
+	len = bm_sk_sockaddr(sk->family, &sk->peer, &ss);
+	if (connect(s, (struct sockaddr *)&ss, len) < 0) /* in repair mode: no handshake */
+		return failed(err, errlen, "connect in repair mode");
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof got;
+	if (getsockname(s, (struct sockaddr *)&got, &glen) < 0)
+		return failed(err, errlen, "getsockname");
+	len = bm_sk_sockaddr(sk->family, &sk->local, &ss);
+	if (glen != len || memcmp(&got, &ss, len) != 0) {
+		errno = EADDRNOTAVAIL;
+		return failed(err, errlen, "its local address came back different");
+	}
+	struct tcp_repair_opt opts[4];
+	unsigned nopts = 0;
+	opts[nopts++] = (struct tcp_repair_opt){TCPOPT_MAXSEG, t->mss};
+	if (t->options & TCPI_OPT_WSCALE)
+		opts[nopts++] = (struct tcp_repair_opt){TCPOPT_WINDOW, t->snd_wscale | t->rcv_wscale << 16};
+	if (t->options & TCPI_OPT_SACK)
+		opts[nopts++] = (struct tcp_repair_opt){TCPOPT_SACK_PERMITTED, 0};
+	if (t->options & TCPI_OPT_TIMESTAMPS)
+		opts[nopts++] = (struct tcp_repair_opt){TCPOPT_TIMESTAMP, 0};
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts, nopts * sizeof *opts) < 0)
+		return failed(err, errlen, "TCP_REPAIR_OPTIONS");
+	if ((t->options & TCPI_OPT_TIMESTAMPS) && set_int(s, TCP_TIMESTAMP, (int)t->timestamp) < 0)
+		return failed(err, errlen, "TCP_TIMESTAMP");
+	/* What was sent and not acknowledged goes back as sent (retransmitted
+	 * if need be); what was not sent yet is sent once out of repair mode. */
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || write_all(s, sk->sendq, t->outq - t->notsent) < 0)
+		return failed(err, errlen, "refilling the send queue");
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || write_all(s, sk->recvq, t->inq) < 0)
+		return failed(err, errlen, "refilling the receive queue");
+	struct tcp_repair_window w = {t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup};
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) < 0)
+		return failed(err, errlen, "TCP_REPAIR_WINDOW");
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+		return failed(err, errlen, "TCP_REPAIR_QUEUE");
+	return 0;
+}
+
+int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
+{
+	const struct bm_sk_tcp *t = &sk->tcp;
+	if (set_int(s, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
+		return failed(err, errlen, "leaving repair mode");
+	int one = 1;
+	if (sk->opt[BM_SKO_REUSEADDR] && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		return failed(err, errlen, "SO_REUSEADDR");
+	if (t->notsent && write_all(s, sk->sendq + (t->outq - t->notsent), t->notsent) < 0)
+		return failed(err, errlen, "sending what was not sent yet");
+	return 0;
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# TCP and UDP sockets (tests/progs/inetsock.c), dumped and restored on this
+# host (the source is gone after the dump, so its ports are free again):
+# listeners on 0.0.0.0 and ::, new, bound and connected sockets of both
+# protocols and families with their options, and established loopback
+# connections with unread data both ways come back; after the restore the
+# IPv4 listener accepts and answers a connection the test makes to the
+# port the program reported.  Refused at dump (exit 4, one line naming the
+# descriptor and the reason, the process untouched): a connection waiting
+# to be accepted, a queued datagram, a socket filter, an option binmig
+# does not carry, a multicast membership, a connection to another process,
+# a half-closed connection, a raw socket.  Refused at restore (exit 6): a
+# port still in use.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init inetsock
+
+out=$E2E_TMP/carried.out
+e2e_start "$out" "$PROGS/inetsock" carried "$E2E_TMP"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+port=$(awk '$1 == "port4" { print $2 }' "$E2E_TMP/ports")
+[[ $port =~ ^[0-9]+$ ]] || e2e_fail "no IPv4 listener port in $E2E_TMP/ports"
+e2e_migrate "$pid" "$E2E_TMP/carried.img"
+bm inspect "$E2E_TMP/carried.img"
+e2e_expect_ok "inspect"
+grep -q "tcp listening, 0.0.0.0:$port, backlog 7" "$BM_OUT" || e2e_fail "inspect does not show the listener: $(grep -E 'tcp|udp' "$BM_OUT")"
+grep -q "tcp connected, 127.0.0.1:.* -> 127.0.0.1:.*bytes to send" "$BM_OUT" || e2e_fail "inspect does not show the connection"
+e2e_wait_syscall "$pid" rt_sigsuspend
+exec {conn}<>"/dev/tcp/127.0.0.1/$port" || e2e_fail "cannot connect to the restored listener on port $port"
+printf 'from the test' >&"$conn"
+e2e_signal "$pid" "$out"
+reply=
+read -r -t 20 reply <&"$conn" || true
+exec {conn}>&-
+[[ $reply == "hello from the test" ]] || { e2e_show "$out"; e2e_fail "the restored listener answered \"$reply\""; }
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "ok: sockets carried, the listener answers after the restore"
+
+modes=(backlog udpqueue filter ttl multicast outside halfclosed raw)
+declare -A said=([backlog]="with 1 connection waiting to be accepted"
+	[udpqueue]="a UDP socket holding received datagrams"
+	[filter]="option SO_ATTACH_FILTER set"
+	[ttl]="option IP_TTL set"
+	[multicast]="a socket that joined a multicast group"
+	[outside]="whose peer is not in the process"
+	[halfclosed]="a TCP socket in state FIN_WAIT2"
+	[raw]="binmig carries TCP and UDP")
+for mode in "${modes[@]}"; do
+	e2e_refused_dump "$mode" "${said[$mode]}" -- inetsock "$mode" "$E2E_TMP"
+	grep -q "^binmig: fd [0-9]* of process [0-9]* is a socket" "$BM_ERR" || e2e_fail "$mode: the refusal names no descriptor"
+done
+
+# A port still taken at the restore (the original left running): exit 6,
+# nothing restored, the original untouched.
+out=$E2E_TMP/bound.out
+e2e_start "$out" "$PROGS/inetsock" bound 127.0.0.1
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+bm dump "$pid" -o "$E2E_TMP/bound.img" --leave-running
+e2e_expect_ok "dump --leave-running"
+bm restore "$E2E_TMP/bound.img"
+e2e_expect_error 6 "restore while the port is taken"
+grep -q "a UDP socket bound to 127.0.0.1:[0-9]*, which is in use on this host" "$BM_ERR" ||
+	e2e_fail "the refusal does not name the port: $(cat "$BM_ERR")"
+e2e_assert_alive "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"

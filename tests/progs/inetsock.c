@@ -1,0 +1,445 @@
+/* inetsock MODE DIR: TCP and UDP sockets (migrator/sk_inet.c).
+ *
+ *   carried  every kind binmig carries, set up before "ready", verified
+ *            after SIGUSR1:
+ *              - TCP listeners on 0.0.0.0 (SO_REUSEADDR, backlog 7) and
+ *                on :: (IPV6_V6ONLY), their ports written to DIR/ports as
+ *                "port4 N" and "port6 N": after the move the test
+ *                connects to port4 and sends a line, which must be
+ *                accepted and answered ("hello LINE"); the v6 listener
+ *                must accept a connection of the program's own;
+ *              - a new TCP socket with TCP_NODELAY, SO_LINGER, SO_RCVTIMEO
+ *                and SO_SNDTIMEO set, and one bound to 127.0.0.1 only;
+ *              - a UDP socket bound to 127.0.0.1 (SO_BROADCAST, SO_RCVBUF,
+ *                IP_TOS) connected to another, and an IPv6 one on ::1;
+ *              - established loopback TCP connections (IPv4 with a dup of
+ *                one end, IPv6) with unread data in both directions, the
+ *                IPv4 one with the client's send buffer full (data not yet
+ *                sent) and keepalive options: after the move every byte
+ *                arrives complete and in order, and new data flows both
+ *                ways;
+ *            names, peers and options (getsockopt) must be what they were.
+ *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
+ *            only) and a loopback connection with unread data both ways:
+ *            the migration must be refused at the destination and the
+ *            process go on at the source with its connection intact (its
+ *            queues, read in repair mode at the dump, still there and
+ *            flowing); checked after SIGUSR1.
+ *   Refused at dump (the process goes on and passes): backlog (a
+ *   connection waiting in the accept queue), udpqueue (a datagram queued),
+ *   filter (SO_ATTACH_FILTER), ttl (IP_TTL), multicast (a group joined),
+ *   outside (a connection to another process), halfclosed (a connection
+ *   shut down for writing), raw (a raw socket). */
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "testprog.h"
+
+#define BIG (3 << 20)        /* what the IPv4 client tries to write: more than the buffers hold */
+#define TO_CLIENT 50000      /* what the IPv4 server writes */
+
+static const char *dir;
+
+/* ---- what a socket is, for the comparison after the move ---- */
+
+static const struct {
+	int level, name;
+	const char *text;
+} opts[] = {
+	{SOL_SOCKET, SO_TYPE, "SO_TYPE"}, {SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR"},
+	{SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT"}, {SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE"},
+	{SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST"}, {SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF"},
+	{SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF"}, {SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN"},
+	{IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"}, {IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE"},
+	{IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL"}, {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT"},
+	{IPPROTO_IP, IP_TOS, "IP_TOS"}, {IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"},
+};
+#define NOPTS (int)(sizeof opts / sizeof *opts)
+
+struct snap {
+	int fd;
+	struct sockaddr_storage name, peer;
+	socklen_t name_len, peer_len;
+	int opt[NOPTS], opt_rc[NOPTS];
+	struct linger linger;
+	struct timeval rcvtimeo, sndtimeo;
+};
+
+static struct snap snaps[32];
+static int nsnaps;
+
+static void take(struct snap *s, int fd)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = fd;
+	s->name_len = sizeof s->name;
+	s->peer_len = sizeof s->peer;
+	getsockname(fd, (struct sockaddr *)&s->name, &s->name_len);
+	if (getpeername(fd, (struct sockaddr *)&s->peer, &s->peer_len) < 0)
+		s->peer_len = 0;
+	for (int i = 0; i < NOPTS; i++) {
+		socklen_t len = sizeof(int);
+		s->opt_rc[i] = getsockopt(fd, opts[i].level, opts[i].name, &s->opt[i], &len) < 0 ? errno : 0;
+	}
+	socklen_t len = sizeof s->linger;
+	getsockopt(fd, SOL_SOCKET, SO_LINGER, &s->linger, &len);
+	len = sizeof s->rcvtimeo;
+	getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &s->rcvtimeo, &len);
+	len = sizeof s->sndtimeo;
+	getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &s->sndtimeo, &len);
+}
+
+static void remember(int fd)
+{
+	take(&snaps[nsnaps++], fd);
+}
+
+static void compare_all(void)
+{
+	for (int k = 0; k < nsnaps; k++) {
+		const struct snap *b = &snaps[k];
+		struct snap a;
+		take(&a, b->fd);
+		CHECK(a.name_len == b->name_len && memcmp(&a.name, &b->name, a.name_len) == 0, "fd %d: local address changed",
+		      b->fd);
+		CHECK(a.peer_len == b->peer_len && memcmp(&a.peer, &b->peer, a.peer_len) == 0, "fd %d: peer address changed",
+		      b->fd);
+		for (int i = 0; i < NOPTS; i++)
+			CHECK(a.opt_rc[i] == b->opt_rc[i] && a.opt[i] == b->opt[i], "fd %d: %s is %d (error %d), was %d (error %d)",
+			      b->fd, opts[i].text, a.opt[i], a.opt_rc[i], b->opt[i], b->opt_rc[i]);
+		CHECK(memcmp(&a.linger, &b->linger, sizeof a.linger) == 0, "fd %d: SO_LINGER %d/%d, was %d/%d", b->fd,
+		      a.linger.l_onoff, a.linger.l_linger, b->linger.l_onoff, b->linger.l_linger);
+		CHECK(memcmp(&a.rcvtimeo, &b->rcvtimeo, sizeof a.rcvtimeo) == 0 &&
+		      memcmp(&a.sndtimeo, &b->sndtimeo, sizeof a.sndtimeo) == 0, "fd %d: timeouts changed", b->fd);
+	}
+}
+
+/* ---- helpers ---- */
+
+static int opt(int fd, int level, int name, int value)
+{
+	return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+static socklen_t any_addr(int family, const char *text, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		SETUP(inet_pton(AF_INET, text, &in->sin_addr) == 1, text);
+		return sizeof *in;
+	}
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	SETUP(inet_pton(AF_INET6, text, &in6->sin6_addr) == 1, text);
+	return sizeof *in6;
+}
+
+static int bound(int family, int type, const char *addr)
+{
+	int s = socket(family, type, 0);
+	SETUP(s >= 0, "socket");
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(family, addr, 0, &ss);
+	SETUP(bind(s, (struct sockaddr *)&ss, len) == 0, "bind");
+	return s;
+}
+
+static int port_of(int s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	SETUP(getsockname(s, (struct sockaddr *)&ss, &len) == 0, "getsockname");
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* A connection over loopback: *client connected to *server (accepted). */
+static void pair(int family, int *client, int *server, int *listener_out)
+{
+	const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
+	int l = bound(family, SOCK_STREAM, lo);
+	SETUP(listen(l, 4) == 0, "listen");
+	*client = socket(family, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(family, lo, port_of(l), &ss);
+	SETUP(*client >= 0 && connect(*client, (struct sockaddr *)&ss, len) == 0, "connect");
+	*server = accept(l, NULL, NULL);
+	SETUP(*server >= 0, "accept");
+	if (listener_out)
+		*listener_out = l;
+	else
+		close(l);
+}
+
+static unsigned char pattern(long i, int salt)
+{
+	return (unsigned char)(mix64((uint64_t)(i / 8) * 31 + (uint64_t)salt) >> (8 * (i % 8)));
+}
+
+/* Writes bytes FROM.. of stream SALT until the socket would block or
+ * LIMIT is reached; returns the new count. */
+static long fill(int s, long from, long limit, int salt)
+{
+	static unsigned char buf[16384];
+	while (from < limit) {
+		long n = limit - from < (long)sizeof buf ? limit - from : (long)sizeof buf;
+		for (long i = 0; i < n; i++)
+			buf[i] = pattern(from + i, salt);
+		ssize_t w = send(s, buf, (size_t)n, MSG_DONTWAIT);
+		if (w <= 0)
+			break;
+		from += w;
+	}
+	return from;
+}
+
+/* Reads exactly COUNT bytes of stream SALT from byte FROM on (10 s at
+ * most); false if short or different. */
+static bool drain(int s, long from, long count, int salt, const char *what)
+{
+	static unsigned char buf[16384];
+	long got = 0;
+	while (got < count) {
+		struct pollfd p = {s, POLLIN, 0};
+		if (poll(&p, 1, 10000) != 1) {
+			CHECK(0, "%s: %ld of %ld bytes, then nothing for 10 s", what, got, count);
+			return false;
+		}
+		long want = count - got < (long)sizeof buf ? count - got : (long)sizeof buf;
+		ssize_t n = recv(s, buf, (size_t)want, 0);
+		if (n <= 0) {
+			CHECK(0, "%s: %ld of %ld bytes, then %s", what, got, count, n == 0 ? "end of file" : strerror(errno));
+			return false;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern(from + got + i, salt)) {
+				CHECK(0, "%s: byte %ld differs", what, got + i);
+				return false;
+			}
+		got += n;
+	}
+	return true;
+}
+
+static bool nothing_more(int s)
+{
+	char c;
+	return recv(s, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+/* ---- carried ---- */
+
+static int carried(void)
+{
+	/* Listeners. */
+	int l4 = socket(AF_INET, SOCK_STREAM, 0);
+	SETUP(opt(l4, SOL_SOCKET, SO_REUSEADDR, 1) == 0, "SO_REUSEADDR");
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(AF_INET, "0.0.0.0", 0, &ss);
+	SETUP(bind(l4, (struct sockaddr *)&ss, len) == 0 && listen(l4, 7) == 0, "listen on 0.0.0.0");
+	int l6 = socket(AF_INET6, SOCK_STREAM, 0);
+	SETUP(l6 >= 0 && opt(l6, IPPROTO_IPV6, IPV6_V6ONLY, 1) == 0, "IPV6_V6ONLY");
+	len = any_addr(AF_INET6, "::", 0, &ss);
+	SETUP(bind(l6, (struct sockaddr *)&ss, len) == 0 && listen(l6, 3) == 0, "listen on ::");
+	/* New and bound TCP sockets. */
+	int fresh = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct linger lg = {1, 5};
+	struct timeval rt = {1, 500000}, st = {2, 250000};
+	SETUP(fresh >= 0 && opt(fresh, IPPROTO_TCP, TCP_NODELAY, 1) == 0 &&
+	      setsockopt(fresh, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0 &&
+	      setsockopt(fresh, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof rt) == 0 &&
+	      setsockopt(fresh, SOL_SOCKET, SO_SNDTIMEO, &st, sizeof st) == 0, "options of the new TCP socket");
+	int tcp_bound = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+	/* UDP. */
+	int ua = socket(AF_INET, SOCK_DGRAM, 0);
+	SETUP(ua >= 0 && opt(ua, SOL_SOCKET, SO_BROADCAST, 1) == 0 && opt(ua, SOL_SOCKET, SO_RCVBUF, 65536) == 0 &&
+	      opt(ua, IPPROTO_IP, IP_TOS, 0x10) == 0, "UDP options");
+	len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
+	SETUP(bind(ua, (struct sockaddr *)&ss, len) == 0, "bind UDP");
+	int ub = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+	len = any_addr(AF_INET, "127.0.0.1", port_of(ub), &ss);
+	SETUP(connect(ua, (struct sockaddr *)&ss, len) == 0, "connect UDP");
+	int u6 = bound(AF_INET6, SOCK_DGRAM, "::1");
+	/* Connections with data both ways. */
+	int c4, s4, c6, s6, l4conn;
+	pair(AF_INET, &c4, &s4, &l4conn);
+	SETUP(opt(c4, SOL_SOCKET, SO_KEEPALIVE, 1) == 0 && opt(c4, IPPROTO_TCP, TCP_KEEPIDLE, 77) == 0 &&
+	      opt(c4, IPPROTO_TCP, TCP_KEEPINTVL, 9) == 0 && opt(c4, IPPROTO_TCP, TCP_KEEPCNT, 4) == 0 &&
+	      opt(c4, IPPROTO_TCP, TCP_NODELAY, 1) == 0, "keepalive options");
+	SETUP(opt(c4, SOL_SOCKET, SO_SNDBUF, 65536) == 0 && opt(s4, SOL_SOCKET, SO_RCVBUF, 65536) == 0,
+	      "small buffers, so that the client's fills");
+	long to_server = fill(c4, 0, BIG, 1);
+	SETUP(to_server > 0 && to_server < BIG, "filling the IPv4 connection");
+	long to_client = fill(s4, 0, TO_CLIENT, 2);
+	SETUP(to_client == TO_CLIENT, "writing to the IPv4 client");
+	SETUP(dup2(s4, 50) == 50, "dup2");
+	pair(AF_INET6, &c6, &s6, NULL);
+	SETUP(fill(c6, 0, 1000, 3) == 1000 && fill(s6, 0, 2000, 4) == 2000, "writing over IPv6");
+
+	int all[] = {l4, l6, fresh, tcp_bound, ua, ub, u6, c4, s4, 50, l4conn, c6, s6};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		remember(all[i]);
+	char text[64];
+	snprintf(text, sizeof text, "port4 %d\nport6 %d\n", port_of(l4), port_of(l6));
+	char path[4096];
+	snprintf(path, sizeof path, "%s/ports", dir);
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	SETUP(f >= 0 && write(f, text, strlen(text)) == (ssize_t)strlen(text) && close(f) == 0, "writing the ports");
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+	compare_all();
+
+	/* The connections: what was queued, complete and in order, then more. */
+	struct pollfd pw = {c4, POLLOUT, 0};
+	drain(s4, 0, to_server, 1, "IPv4 client to server, queued");
+	CHECK(poll(&pw, 1, 5000) == 1, "the IPv4 client cannot write again");
+	long more = fill(c4, to_server, to_server + 1000, 1);
+	CHECK(more == to_server + 1000, "the IPv4 client wrote %ld of 1000 bytes", more - to_server);
+	drain(50, to_server, more - to_server, 1, "IPv4 client to server, after the move (through the dup)");
+	CHECK(nothing_more(s4), "more data from the IPv4 client than written");
+	drain(c4, 0, to_client, 2, "IPv4 server to client, queued");
+	CHECK(nothing_more(c4), "more data from the IPv4 server than written");
+	drain(s6, 0, 1000, 3, "IPv6 client to server");
+	drain(c6, 0, 2000, 4, "IPv6 server to client");
+	CHECK(fill(s6, 0, 500, 5) == 500 && drain(c6, 0, 500, 5, "IPv6 server to client, after the move"), "IPv6 again");
+	/* UDP, both ways, with the sender's address. */
+	CHECK(send(ua, "ping", 4, 0) == 4, "UDP send: %s", strerror(errno));
+	char buf[64];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof from;
+	struct pollfd pu = {ub, POLLIN, 0};
+	CHECK(poll(&pu, 1, 5000) == 1 && recvfrom(ub, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen) == 4 &&
+	      memcmp(buf, "ping", 4) == 0, "UDP datagram not received");
+	CHECK(flen == snaps[4].name_len && memcmp(&from, &snaps[4].name, flen) == 0, "UDP sender address differs");
+	CHECK(sendto(ub, "pong", 4, 0, (struct sockaddr *)&from, flen) == 4, "UDP reply");
+	pu.fd = ua;
+	CHECK(poll(&pu, 1, 5000) == 1 && recv(ua, buf, sizeof buf, 0) == 4 && memcmp(buf, "pong", 4) == 0,
+	      "UDP reply not received");
+	/* The listeners: the test's connection, then one of our own over IPv6. */
+	struct pollfd pl = {l4, POLLIN, 0};
+	CHECK(poll(&pl, 1, 20000) == 1, "no connection to the IPv4 listener within 20 s");
+	int a = accept(l4, NULL, NULL);
+	CHECK(a >= 0, "accept: %s", strerror(errno));
+	ssize_t n = 0;
+	pl.fd = a;
+	if (a >= 0 && poll(&pl, 1, 10000) == 1)
+		n = recv(a, buf, sizeof buf - 1, 0);
+	CHECK(n > 0, "nothing read from the test's connection");
+	if (n > 0) {
+		buf[n] = 0;
+		char reply[128];
+		snprintf(reply, sizeof reply, "hello %s", buf);
+		CHECK(send(a, reply, strlen(reply), 0) == (ssize_t)strlen(reply), "reply to the test");
+	}
+	int c = socket(AF_INET6, SOCK_STREAM, 0);
+	len = any_addr(AF_INET6, "::1", port_of(l6), &ss);
+	CHECK(c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0, "connect to the IPv6 listener: %s", strerror(errno));
+	int a6 = accept(l6, NULL, NULL);
+	CHECK(a6 >= 0 && send(c, "x", 1, 0) == 1 && recv(a6, buf, 1, 0) == 1, "the IPv6 listener's connection");
+	return tp_finish();
+}
+
+/* ---- refused ---- */
+
+static int refused(const char *mode, const char *arg)
+{
+	int keep[4] = {-1, -1, -1, -1};
+	int conn[2] = {-1, -1};
+	if (strcmp(mode, "backlog") == 0) {
+		int l = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+		SETUP(listen(l, 4) == 0, "listen");
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
+		SETUP(c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0, "connect");
+	} else if (strcmp(mode, "udpqueue") == 0) {
+		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
+		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6, "sendto");
+		keep[0] = b;
+	} else if (strcmp(mode, "filter") == 0) {
+		int s = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 0xffff}};
+		struct sock_fprog prog = {1, code};
+		SETUP(setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0, "SO_ATTACH_FILTER");
+	} else if (strcmp(mode, "ttl") == 0) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		SETUP(s >= 0 && opt(s, IPPROTO_IP, IP_TTL, 5) == 0, "IP_TTL");
+	} else if (strcmp(mode, "multicast") == 0) {
+		int s = bound(AF_INET, SOCK_DGRAM, "0.0.0.0");
+		struct ip_mreqn m = {.imr_ifindex = 1};
+		inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+		SETUP(setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0, "IP_ADD_MEMBERSHIP on lo");
+	} else if (strcmp(mode, "outside") == 0) {
+		int l = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+		SETUP(listen(l, 1) == 0, "listen");
+		pid_t peer = tp_fork_peer();
+		if (peer == 0) {
+			int a = accept(l, NULL, NULL);
+			char c;
+			/* Until the test's process goes. */
+			_exit(a >= 0 && read(a, &c, 1) >= 0 ? 0 : 1);
+		}
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
+		close(l);
+		SETUP(c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0, "connect to the peer process");
+	} else if (strcmp(mode, "halfclosed") == 0) {
+		int c, s;
+		pair(AF_INET, &c, &s, NULL);
+		SETUP(shutdown(c, SHUT_WR) == 0, "shutdown");
+	} else if (strcmp(mode, "raw") == 0) {
+		SETUP(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0, "raw socket");
+	} else if (strcmp(mode, "bound") == 0) {
+		keep[0] = bound(AF_INET, SOCK_DGRAM, arg);
+		pair(AF_INET, &conn[0], &conn[1], NULL);
+		SETUP(fill(conn[0], 0, 3000, 6) == 3000 && fill(conn[1], 0, 4000, 7) == 4000, "writing both ways");
+		for (int i = 0; i < 2; i++)
+			remember(i ? conn[1] : keep[0]);
+		remember(conn[0]);
+	} else {
+		say("FAIL: unknown mode %s", mode);
+		return 2;
+	}
+	say("ready");
+	usr1_wait();
+	compare_all();
+	if (conn[0] >= 0) {
+		drain(conn[1], 0, 3000, 6, "client to server");
+		drain(conn[0], 0, 4000, 7, "server to client");
+		CHECK(fill(conn[0], 3000, 3100, 6) == 3100 && drain(conn[1], 3000, 100, 6, "client to server, later"),
+		      "the connection after the failed migration");
+	}
+	if (keep[0] >= 0 && strcmp(mode, "udpqueue") == 0) {
+		char buf[16];
+		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0,
+		      "the queued datagram");
+	}
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		say("usage: inetsock MODE DIR|ARG");
+		return 2;
+	}
+	dir = argv[2];
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	return refused(argv[1], argv[2]);
+}

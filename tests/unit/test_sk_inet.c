@@ -1,0 +1,143 @@
+/* TCP and UDP socket state (sk_inet.c): the encoding both ways, and the
+ * decoder on damaged data (it comes from the network): every truncation,
+ * every single-byte corruption of the fixed part either decodes to a
+ * state the rules allow or is rejected, never read out of bounds; and
+ * the image rule over a descriptor list. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "sk_inet.h"
+#include "state.h"
+
+static struct bm_sk_inet connection(const uint8_t *sendq, const uint8_t *recvq)
+{
+	struct bm_sk_inet s = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP,
+			       .state = BM_SK_CONNECTED, .rcvbuf = 131072, .sndbuf = 16384};
+	s.local = (struct bm_sk_addr){.port = 40000, .addr = {127, 0, 0, 1}};
+	s.peer = (struct bm_sk_addr){.port = 80, .addr = {127, 0, 0, 1}};
+	s.opt[BM_SKO_NODELAY] = 1;
+	s.opt[BM_SKO_PEEK_OFF] = -1;
+	s.rcvtimeo_us = 1500000;
+	s.tcp = (struct bm_sk_tcp){.snd_seq = 1000, .rcv_seq = 7, .outq = 5, .notsent = 2, .inq = 3, .mss = 65483,
+				   .options = TCPI_OPT_SACK | TCPI_OPT_WSCALE, .snd_wscale = 7, .rcv_wscale = 7,
+				   .snd_wnd = 65535, .rcv_wnd = 65535};
+	s.sendq = sendq;
+	s.recvq = recvq;
+	return s;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct bm_sk_inet s = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
+	uint8_t *data;
+	uint32_t len;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR + 8);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_memory_equal(&back.local, &s.local, sizeof s.local);
+	assert_memory_equal(&back.peer, &s.peer, sizeof s.peer);
+	assert_memory_equal(&back.tcp, &s.tcp, sizeof s.tcp);
+	assert_memory_equal(back.opt, s.opt, sizeof s.opt);
+	assert_int_equal(back.rcvtimeo_us, 1500000);
+	assert_memory_equal(back.sendq, "hello", 5);
+	assert_memory_equal(back.recvq, "abc", 3);
+	/* A listener on :: */
+	struct bm_sk_inet l = {.family = AF_INET6, .type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_LISTEN,
+			       .backlog = 7, .local = {.port = 8080}};
+	uint8_t *ldata;
+	assert_int_equal(bm_sk_inet_encode(&l, &ldata, &len), 0);
+	assert_true(bm_sk_inet_decode(ldata, len, &back, why, sizeof why));
+	assert_int_equal(back.backlog, 7);
+	free(ldata);
+	free(data);
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	struct bm_sk_inet s = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
+	uint8_t *data;
+	uint32_t len;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
+	/* Every truncation, copied so that the sanitizer sees any read past it. */
+	for (uint32_t n = 0; n < len; n++) {
+		uint8_t *cut = malloc(n ? n : 1);
+		memcpy(cut, data, n);
+		assert_false(bm_sk_inet_decode(cut, n, &back, why, sizeof why));
+		free(cut);
+	}
+	assert_false(bm_sk_inet_decode(NULL, 0, &back, why, sizeof why));
+	/* Every byte of the fixed part set to 0xff: rejected or within the rules. */
+	for (uint32_t at = 0; at < BM_SK_INET_HDR; at++) {
+		uint8_t *bad = malloc(len);
+		memcpy(bad, data, len);
+		bad[at] = 0xff;
+		if (bm_sk_inet_decode(bad, len, &back, why, sizeof why)) {
+			assert_true(back.tcp.outq + back.tcp.inq == len - BM_SK_INET_HDR);
+			assert_true(back.tcp.notsent <= back.tcp.outq);
+			assert_true(back.family == AF_INET || back.family == AF_INET6);
+		}
+		free(bad);
+	}
+	/* Specific damage, each with its reason. */
+	struct bm_sk_inet t = s;
+	uint8_t *d2;
+	t.tcp.notsent = 6;
+	assert_int_equal(bm_sk_inet_encode(&t, &d2, &len), 0);
+	assert_false(bm_sk_inet_decode(d2, len, &back, why, sizeof why));
+	free(d2);
+	t = s;
+	t.state = BM_SK_BOUND; /* a peer and queues on a socket that is not connected */
+	assert_int_equal(bm_sk_inet_encode(&t, &d2, &len), 0);
+	assert_false(bm_sk_inet_decode(d2, len, &back, why, sizeof why));
+	free(d2);
+	t = s;
+	t.type = SOCK_DGRAM; /* UDP with TCP's protocol */
+	assert_int_equal(bm_sk_inet_encode(&t, &d2, &len), 0);
+	assert_false(bm_sk_inet_decode(d2, len, &back, why, sizeof why));
+	free(d2);
+	t = s;
+	t.tcp.inq = BM_SK_INET_MAX_QUEUE + 1;
+	assert_int_equal(bm_sk_inet_encode(&t, &d2, &len), -E2BIG);
+	free(data);
+}
+
+static void test_image_rule(void **state)
+{
+	(void)state;
+	struct bm_sk_inet s = connection((const uint8_t *)"hello", (const uint8_t *)"abc");
+	struct bm_fd fds[2] = {{.fd = 3, .kind = BM_FD_TCP, .shares_with = -1}, {.fd = 4, .kind = BM_FD_TCP, .shares_with = 3}};
+	assert_int_equal(bm_sk_inet_encode(&s, &fds[0].data, &fds[0].data_len), 0);
+	char why[200];
+	assert_true(bm_sk_inet_check(fds, 2, why, sizeof why));
+	fds[0].kind = BM_FD_UDP;
+	assert_false(bm_sk_inet_check(fds, 2, why, sizeof why));
+	fds[0].kind = BM_FD_TCP;
+	fds[1].data = fds[0].data;
+	fds[1].data_len = fds[0].data_len; /* a dup with state of its own */
+	assert_false(bm_sk_inet_check(fds, 2, why, sizeof why));
+	free(fds[0].data);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_image_rule),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
