@@ -29,10 +29,15 @@ static int set_int(int s, int name, int v)
 
 /* --- dump --------------------------------------------------------------- */
 
-/* LEN bytes of the queue selected by TCP_REPAIR_QUEUE, without taking them,
- * and the sequence number after its last byte. */
-static int peek_queue(int s, int queue, uint32_t len, uint8_t **out, uint32_t *seq)
+/* *LEN bytes of the queue selected by TCP_REPAIR_QUEUE, without taking
+ * them, and the sequence number after its last byte.  The send queue may
+ * have shrunk since *LEN was read: the peer's ACKs are still processed
+ * while the process is frozen (on loopback, at once), and what they
+ * acknowledged is no longer there to resend; *LEN becomes what is left.
+ * The receive queue cannot shrink: nobody reads it. */
+static int peek_queue(int s, int queue, uint32_t *len_io, uint8_t **out, uint32_t *seq)
 {
+	uint32_t len = *len_io;
 	socklen_t sl = sizeof *seq;
 	int rc = set_int(s, TCP_REPAIR_QUEUE, queue);
 	if (rc == 0 && getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &sl) < 0)
@@ -46,7 +51,9 @@ static int peek_queue(int s, int queue, uint32_t len, uint8_t **out, uint32_t *s
 	if (!*out)
 		return -ENOMEM;
 	ssize_t got = recv(s, *out, len, MSG_PEEK | MSG_DONTWAIT);
-	if (got != (ssize_t)len) {
+	if (got >= 0 && got < (ssize_t)len && queue == TCP_SEND_QUEUE) {
+		*len_io = (uint32_t)got;
+	} else if (got != (ssize_t)len) {
 		rc = got < 0 ? -errno : -EIO;
 		free(*out);
 		*out = NULL;
@@ -102,10 +109,12 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		t->max_window = w.max_window;
 		t->rcv_wnd = w.rcv_wnd;
 		t->rcv_wup = w.rcv_wup;
-		rc = peek_queue(s, TCP_SEND_QUEUE, t->outq, sendq, &t->snd_seq);
+		rc = peek_queue(s, TCP_SEND_QUEUE, &t->outq, sendq, &t->snd_seq);
 	}
+	if (rc == 0 && t->notsent > t->outq)
+		rc = -EIO; /* bytes never sent cannot have been acknowledged */
 	if (rc == 0)
-		rc = peek_queue(s, TCP_RECV_QUEUE, t->inq, recvq, &t->rcv_seq);
+		rc = peek_queue(s, TCP_RECV_QUEUE, &t->inq, recvq, &t->rcv_seq);
 	/* Back as it was: no queue selected, repair off without a window
 	 * probe, SO_REUSEADDR (which leaving repair mode clears) and the peek
 	 * offset as the program set them. */
