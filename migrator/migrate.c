@@ -19,6 +19,7 @@
 #include "log.h"
 #include "precopy.h"
 #include "procfs.h"
+#include "sk_unix.h"
 #include "tree.h"
 #include "xstate.h"
 
@@ -359,6 +360,9 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		/* Never lost: the original runs on where it stopped. */
 		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		bm_set_log_prefix("binmig: migrate");
+		bm_unix_report_lost_names(&f.proc);
+		for (size_t m = 0; m < f.nmembers; m++)
+			bm_unix_report_lost_names(&f.members[m].proc);
 		if (bm_release(&f, false) == 0)
 			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
 		bm_precopy_end(&pc); /* after the resume: its memory is unregistered, nothing left in it */

@@ -116,6 +116,10 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
  * descriptor) up to its messages, which are not walked: for an image
  * already checked.  false if D is none or its head is malformed. */
 bool bm_unix_head(const struct bm_fd *d, struct bm_unix_sock *s);
+/* After a failed migration, at the source: a warning for each path-bound
+ * socket of P whose file the destination replaced (the socket runs on,
+ * but no longer has its name: docs/process-state.md). */
+void bm_unix_report_lost_names(const struct bm_process *p);
 /* Message I walking: *at starts at 0. */
 void bm_unix_next_msg(const struct bm_unix_sock *s, uint32_t *at, struct bm_unix_msg *m);
 uint64_t bm_unix_icon(const struct bm_unix_sock *s, uint32_t i);

@@ -41,6 +41,22 @@ static int path_state(const struct bm_unix_sock *s)
 	return S_ISSOCK(st.st_mode) && st.st_ino == s->vfs_ino && st.st_dev == s->vfs_dev ? 1 : -1;
 }
 
+void bm_unix_report_lost_names(const struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		struct bm_unix_sock s;
+		char path[BM_UNIX_NAME_MAX + 1];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0 || !bm_unix_head(d, &s) || !owns_name(&s) ||
+		    !s.name[0] || path_state(&s) == 1)
+			continue;
+		path_of(&s, path);
+		bm_warn("process %d runs on, but its unix socket fd %d lost its name %s: the destination replaced "
+			"the socket file before the migration failed; clients cannot reach it by that path", (int)p->pid,
+			d->fd, path);
+	}
+}
+
 int bm_unix_precheck(const struct bm_process *p)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
