@@ -65,14 +65,8 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma 
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a shadow stack (CET) at 0x%llx; binmig cannot carry it",
 				pid, (unsigned long long)e->start);
 	v->pgoff = e->offset;
-	if (strcmp(e->path, "[vdso]") == 0)
-		v->kind = BM_VMA_VDSO;
-	else if (strcmp(e->path, "[vvar]") == 0)
-		v->kind = BM_VMA_VVAR;
-	else if (strcmp(e->path, "[vvar_vclock]") == 0)
-		v->kind = BM_VMA_VVAR_VCLOCK;
-	else if (strcmp(e->path, "[vsyscall]") == 0)
-		v->kind = BM_VMA_VSYSCALL;
+	if (bm_vma_special_kind(e->path))
+		v->kind = bm_vma_special_kind(e->path);
 	else if (e->vmflags & (BM_VMFLAG_IO | BM_VMFLAG_PF))
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps device memory at 0x%llx (%s)", pid,
 				(unsigned long long)e->start, e->path[0] ? e->path : "anonymous");
@@ -165,6 +159,15 @@ static bool page_wanted(const struct bm_vma *v, uint64_t pm)
 	if (v->kind == BM_VMA_ANON)
 		return pm & (PM_PRESENT | PM_SWAPPED);
 	return (pm & PM_SWAPPED) || ((pm & PM_PRESENT) && !(pm & PM_FILE_OR_SHARED));
+}
+
+uint32_t bm_vma_special_kind(const char *path)
+{
+	return strcmp(path, "[vdso]") == 0 ? BM_VMA_VDSO
+	       : strcmp(path, "[vvar]") == 0 ? BM_VMA_VVAR
+	       : strcmp(path, "[vvar_vclock]") == 0 ? BM_VMA_VVAR_VCLOCK
+	       : strcmp(path, "[vsyscall]") == 0 ? BM_VMA_VSYSCALL
+						: 0;
 }
 
 bool bm_vma_has_pages(const struct bm_vma *v)

@@ -12,6 +12,9 @@
  * file mappings, shared mappings of /dev/shm files; other shared file
  * mappings come back from the file). */
 bool bm_vma_has_pages(const struct bm_vma *v);
+/* The kind of a kernel special mapping named PATH in maps ([vdso], [vvar],
+ * [vvar_vclock], [vsyscall]), or 0. */
+uint32_t bm_vma_special_kind(const char *path);
 
 bool bm_page_is_zero(const void *page);
 /* Pages i.. of the n in buf that are all zero (or all not): the end of

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 
 #include "log.h"
+#include "memory.h"
 #include "wire.h"
 #include "procfs.h"
 
@@ -44,13 +45,6 @@ bool bm_vma_is_special(uint32_t kind)
 	return kind == BM_VMA_VDSO || kind == BM_VMA_VVAR || kind == BM_VMA_VVAR_VCLOCK;
 }
 
-static uint32_t special_kind(const char *path)
-{
-	return strcmp(path, "[vdso]") == 0 ? BM_VMA_VDSO
-	       : strcmp(path, "[vvar]") == 0 ? BM_VMA_VVAR
-	       : strcmp(path, "[vvar_vclock]") == 0 ? BM_VMA_VVAR_VCLOCK
-					       : 0;
-}
 
 /* The reason into why, and -EINVAL. */
 #define fail_why(why, n, ...) (bm_why(why, n, __VA_ARGS__), -EINVAL)
@@ -421,8 +415,8 @@ int bm_specials_place(struct bm_specials *s, pid_t pid, struct bm_tracee *tr, co
 	s->n = 0;
 	const struct bm_special *vdso = NULL;
 	for (size_t i = 0; i < nmaps && rc == 0; i++) {
-		uint32_t kind = special_kind(maps[i].path);
-		if (!kind)
+		uint32_t kind = bm_vma_special_kind(maps[i].path);
+		if (!bm_vma_is_special(kind))
 			continue;
 		if (maps[i].vmflags & BM_VMFLAG_SL)
 			rc = bm_error(BM_EXIT_CONFLICT, "this kernel seals %s; it cannot be moved", maps[i].path);
