@@ -20,6 +20,7 @@
 #include "analysis.h"
 #include "attrs.h"
 #include "fault.h"
+#include "file_locks.h"
 #include "log.h"
 #include "sk_inet.h"
 #include "test_slowdown.h"
@@ -528,7 +529,7 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 			return rc;
 	if ((rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
 	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0 ||
-	    (rc = bm_collect_timers(f)) < 0)
+	    (rc = bm_locks_collect(pid, &f->proc)) < 0 || (rc = bm_collect_timers(f)) < 0)
 		return rc;
 	return bm_collect_vmas(pid, f);
 }
@@ -556,6 +557,8 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	 * again below. */
 	struct bm_process probe = {.pid = pid};
 	rc = bm_collect_fds(pid, &probe, policy, BM_FDS_PROBE);
+	if (rc == 0)
+		rc = bm_locks_collect(pid, &probe);
 	bm_process_free(&probe);
 	if (rc < 0 || (rc = bm_check_timers(pid)) < 0)
 		return rc;

@@ -38,6 +38,8 @@ enum bm_fault_where {
 	BM_FW_DST_FILE = 1 << 5,   /* serve's worker, file mode */
 	BM_FW_PRECOPY = 1 << 6,    /* binmig migrate --mode precopy, and the dump's page scan: the
 				      failure makes binmig fall back, not fail (not walked) */
+	BM_FW_LOCKS = 1 << 7,      /* binmig migrate of a process holding file locks (not walked: the
+				      workload holds none; tests/e2e/locks-migrate.sh arms them) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -96,7 +98,10 @@ enum bm_fault_where {
 	/* pre-copy (migrate --mode precopy) and the dump's page scan */ \
 	X(PAGEMAP_SCAN, ENOTTY, BM_FW_PRECOPY, "the PAGEMAP_SCAN ioctl (dump reads pagemap instead; pre-copy unavailable)") \
 	X(PRECOPY_UFFD, ENOSYS, BM_FW_PRECOPY, "creating the pre-copy userfaultfd in the process (pre-copy unavailable)") \
-	X(PRECOPY_SEND, EPIPE, BM_FW_PRECOPY, "sending a pre-copy round (the migration fails, the process runs on)")
+	X(PRECOPY_SEND, EPIPE, BM_FW_PRECOPY, "sending a pre-copy round (the migration fails, the process runs on)") \
+	/* file locks of a migrating process (file_locks.h) */ \
+	X(RELEASE_LOCK, EIO, BM_FW_LOCKS, "releasing a file lock at the source (the migration fails, the process runs on)") \
+	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)")
 
 enum bm_fault_point {
 	BM_FP_NONE,

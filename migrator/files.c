@@ -19,6 +19,7 @@
 #include "fault.h"
 #include "fd_inotify.h"
 #include "fd_watch.h"
+#include "file_locks.h"
 #include "log.h"
 #include "procfs.h"
 #include "sk_inet.h"
@@ -75,13 +76,13 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	struct bm_fdinfo info;
 	if ((rc = bm_fault_rc(BM_FP_READ_FDINFO)) < 0 || (rc = bm_read_fdinfo(pid, fd, &info)) < 0)
 		return rc == -ENOENT ? 1 : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read fdinfo of fd %d", fd);
-	/* A lock would be released with the original and not taken again:
-	 * the restored process would not hold it. */
-	if (info.locks)
-		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d holds %u lock%s on %s (%s); binmig cannot carry "
-				"file locks", fd, pid, info.locks, info.locks == 1 ? "" : "s", path, info.lock);
-
-	/* Signal-driven I/O would need its owner and signal (F_GETOWN_EX, F_GETSIG). */
+	out->locks_seen = info.locks; /* read by file_locks.c */
+	/* Signal-driven I/O would need its owner and signal (F_GETOWN_EX,
+	 * F_GETSIG).  A lease turns it on too (its break is signalled). */
+	if ((info.flags & O_ASYNC) && info.locks)
+		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) holds a lock and uses signal-driven I/O "
+				"(O_ASYNC), as a lease does; binmig carries neither leases nor signal-driven I/O", fd, pid,
+				path);
 	if (info.flags & O_ASYNC)
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) uses signal-driven I/O (O_ASYNC); binmig "
 				"cannot carry its owner and signal", fd, pid, path);
@@ -608,7 +609,7 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 				return -1;
 	/* Every descriptor is back: connections leave repair mode, epoll
 	 * instances watch them again. */
-	if (bm_sk_inet_finish(p, err, errlen) < 0)
+	if (bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
 		return -1;
 	return bm_watch_restore(p, err, errlen);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "file_locks.h"
 #include "image_model.h"
 #include "attrs.h"
 #include "fault.h"
@@ -53,6 +54,7 @@ const char *bm_section_name(uint32_t type)
 	case BM_SEC_ATTRS: return "ATTRS";
 	case BM_SEC_TIMERS: return "TIMERS";
 	case BM_SEC_TREE: return "TREE";
+	case BM_SEC_LOCKS: return "LOCKS";
 	default: return "unknown";
 	}
 }
@@ -235,7 +237,7 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 		{ BM_SEC_SIGNALS, bm_encode_signals },
 	};
 	const size_t nmodel = sizeof model / sizeof model[0];
-	const size_t nsections = nmodel + p->nthreads + 2; /* and ATTRS, TIMERS */
+	const size_t nsections = nmodel + p->nthreads + 3; /* and ATTRS, TIMERS, LOCKS */
 	int32_t *tids = calloc(p->nthreads ? p->nthreads : 1, sizeof *tids);
 	if (!tids)
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
@@ -248,8 +250,9 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 	for (size_t i = 0; i < nsections && rc == 0; i++) {
 		uint32_t type = i < nmodel ? model[i].type
 				: i < nmodel + p->nthreads ? BM_SEC_THREAD
-				: i + 2 == nsections ? BM_SEC_ATTRS
-						     : BM_SEC_TIMERS;
+				: i + 3 == nsections ? BM_SEC_ATTRS
+				: i + 2 == nsections ? BM_SEC_TIMERS
+						     : BM_SEC_LOCKS;
 		size_t header_at = b.len;
 		uint8_t zero_header[SECTION_HEADER_SIZE] = { 0 };
 		bm_put_bytes(&b, zero_header, sizeof zero_header);
@@ -259,8 +262,10 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 			rc = bm_encode_thread(&b, p, (uint32_t)(i - nmodel), why, sizeof why);
 		else if (type == BM_SEC_ATTRS)
 			rc = bm_encode_attrs(&b, &p->attrs, tids, p->nthreads, why, sizeof why);
-		else
+		else if (type == BM_SEC_TIMERS)
 			rc = bm_encode_timers(&b, p, why, sizeof why);
+		else
+			rc = bm_encode_locks(&b, p, why, sizeof why);
 		size_t len = b.len - header_at - SECTION_HEADER_SIZE;
 		if (rc == -ENOMEM) {
 			bm_error(BM_EXIT_FAILURE, "out of memory encoding image section %s", bm_section_name(type));
@@ -730,6 +735,9 @@ int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p)
 		rc = decode_section(r, p, BM_SEC_ATTRS, NULL, 0);
 	if (rc == 0 && r->version >= 3)
 		rc = decode_section(r, p, BM_SEC_TIMERS, bm_decode_timers, 0);
+	/* Before version 4 a process with file locks was refused at dump. */
+	if (rc == 0 && r->version >= 4)
+		rc = decode_section(r, p, BM_SEC_LOCKS, bm_decode_locks, 0);
 	if (rc < 0)
 		bm_process_free(p);
 	return rc;

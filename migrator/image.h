@@ -12,10 +12,11 @@
 
 #include "state.h"
 
-/* Written: 3.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 4.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
- * version 3 without attributes, timers or timerfds) and 3. */
-#define BM_IMAGE_VERSION 3
+ * version 3 without attributes, timers or timerfds), 3 (an image of
+ * version 4 without file locks) and 4. */
+#define BM_IMAGE_VERSION 4
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs
@@ -38,8 +39,9 @@ enum bm_section_type {
 	BM_SEC_TIMERS = 10, /* version 3: interval timers, POSIX timers, timerfds, after ATTRS */
 	BM_SEC_TREE = 11,   /* a process tree (tree.h): first the table of its processes, then after each
 			       member's pages a mark that ends them */
+	BM_SEC_LOCKS = 12,  /* version 4: file locks (file_locks.h), after TIMERS */
 };
-#define BM_SEC_LAST BM_SEC_TREE
+#define BM_SEC_LAST BM_SEC_LOCKS
 /* The first u32 of a TREE section's payload says which it is. */
 #define BM_TREE_MARK_TABLE 1u
 #define BM_TREE_MARK_MEMBER_END 2u

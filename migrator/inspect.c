@@ -16,6 +16,7 @@
 #include "sk_unix.h"
 #include "fd_watch.h"
 #include "sk_inet.h"
+#include "file_locks.h"
 #include "log.h"
 #include "memory.h"
 #include "tree.h"
@@ -252,6 +253,11 @@ static void print_one(FILE *out, const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nthreads; i++)
 		print_thread(out, &p->threads[i]);
 	print_timers(out, &p->timers);
+	for (uint32_t i = 0; i < p->nlocks; i++) {
+		char what[96];
+		bm_lock_describe(&p->locks[i], what, sizeof what);
+		fprintf(out, "  lock fd %d: %s\n", p->locks[i].fd, what);
+	}
 }
 
 /* A tree image's table: returns the number of live members, or negative. */

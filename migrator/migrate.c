@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "fault.h"
+#include "file_locks.h"
 #include "isa_cmd.h"
 #include "log.h"
 #include "precopy.h"
@@ -258,6 +259,15 @@ static int precopy_rounds(struct bm_precopy *pc, pid_t pid, const struct bm_migr
 }
 
 /* Gives up before the freeze: the destination is told, the tracking ends. */
+/* After a failure once frozen: the process takes back its file locks
+ * and runs on where it stopped (or, having lost a lock, stays stopped). */
+static void resume_source(struct bm_frozen *f, pid_t pid)
+{
+	bool as_it_was = bm_locks_take_back(f) == 0;
+	if (bm_release(f, false) == 0 && as_it_was)
+		fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
+}
+
 static int give_up(struct bm_conn *conn, struct bm_precopy *pc, int rc)
 {
 	bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
@@ -297,10 +307,13 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	bm_set_log_prefix("binmig: migrate: cpu check");
 	rc = bm_xstate_translate_threads(&f.proc, &prof->here, &prof->dest);
 	free(prof);
+	/* The destination takes the file locks again: the source lets go first. */
+	bm_set_log_prefix("binmig: migrate: suspend");
+	if (rc == 0)
+		rc = bm_locks_release(&f);
 	if (rc < 0) {
 		bm_set_log_prefix("binmig: migrate");
-		if (bm_release(&f, false) == 0)
-			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
+		resume_source(&f, pid);
 		return give_up(&conn, &pc, rc);
 	}
 
@@ -363,8 +376,7 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		bm_unix_report_lost_names(&f.proc);
 		for (size_t m = 0; m < f.nmembers; m++)
 			bm_unix_report_lost_names(&f.members[m].proc);
-		if (bm_release(&f, false) == 0)
-			fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
+		resume_source(&f, pid);
 		bm_precopy_end(&pc); /* after the resume: its memory is unregistered, nothing left in it */
 		bm_wire_sink_free(&ws);
 		close_conn(&conn);

@@ -93,8 +93,7 @@ struct bm_fdinfo {
 	uint64_t ino;
 	bool has_eventfd;        /* "eventfd-count:" present */
 	uint64_t eventfd_count;
-	uint32_t locks;          /* "lock:" lines: locks held through this descriptor */
-	char lock[80];           /* the first one's text ("POSIX  ADVISORY  WRITE ...") */
+	uint32_t locks;          /* "lock:" lines: locks held through this descriptor (file_locks.h) */
 	bool has_timerfd;        /* all five timerfd lines present (a line of them alone is -EINVAL) */
 	int32_t tfd_clockid;     /* "clockid:" */
 	uint64_t tfd_ticks;      /* "ticks:", expirations not read yet */

@@ -87,15 +87,7 @@ static int fdinfo_line(const char *key, size_t key_len, const char *value, void 
 		return parse_value_u64(value, 16, &f->eventfd_count);
 	}
 	if (key_is(key, key_len, "lock")) {
-		if (f->locks++ == 0) {
-			/* "\t1: POSIX  ADVISORY  WRITE 31768 fe:00:10953679 0 EOF": the kind onwards */
-			const char *kind = strchr(value, ':');
-			kind = kind ? kind + 1 : value;
-			while (*kind == ' ' || *kind == '\t')
-				kind++;
-			size_t n = strcspn(kind, "\n");
-			snprintf(f->lock, sizeof f->lock, "%.*s", (int)(n < sizeof f->lock ? n : sizeof f->lock - 1), kind);
-		}
+		f->locks++; /* file_locks.c reads them */
 		return 0;
 	}
 	return timerfd_line(key, key_len, value, ctx);

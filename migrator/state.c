@@ -40,6 +40,7 @@ void bm_process_free(struct bm_process *p)
 	free(p->attrs.threads);
 	free(p->timers.posix);
 	free(p->timers.timerfds);
+	free(p->locks);
 	free(p->cwd);
 	free(p->root);
 	free(p->mm.exe_path);

@@ -168,6 +168,7 @@ struct bm_fd {
 	uint32_t replaced_by;   /* enum bm_fd_option */
 	uint32_t was;           /* enum bm_fd_origin */
 	char *was_link;         /* /proc/PID/fd/N at the source, malloc'd; NULL when not replaced */
+	uint32_t locks_seen;    /* at dump only (not in the image): "lock:" lines in its fdinfo */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -315,6 +316,8 @@ struct bm_attrs {
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };
 
+struct bm_file_lock; /* file_locks.h */
+
 struct bm_process {
 	int32_t pid;
 	int32_t ppid, pgid, sid;       /* informational except for session/group re-creation */
@@ -342,6 +345,8 @@ struct bm_process {
 	uint32_t nthreads;
 	struct bm_attrs attrs;
 	struct bm_timers timers;
+	struct bm_file_lock *locks;    /* file locks held (file_locks.h), malloc'd; version 4 */
+	uint32_t nlocks;
 };
 
 /* Frees everything the process model owns and zeroes it. */

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# State binmig cannot carry: a socket whose peer is in another process, a POSIX and a
-# flock() lock on a file (named in the message), an attached System V
+# State binmig cannot carry: a socket whose peer is in another process, an attached System V
 # shared memory segment, signal-driven I/O (O_ASYNC), a packet-mode pipe
 # holding packets, a mapping of a deleted file, a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
@@ -11,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
 
-for mode in socket-out posixlock flock sysvshm async packet delmap; do
+for mode in socket-out sysvshm async packet delmap; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
 	pid=$E2E_PID
@@ -30,9 +29,6 @@ for mode in socket-out posixlock flock sysvshm async packet delmap; do
 	fi
 	if [[ $mode == packet ]]; then
 		grep -q "a packet-mode pipe (O_DIRECT) holding data" "$BM_ERR" || e2e_fail "the message does not name the packets: $(cat "$BM_ERR")"
-	fi
-	if [[ $mode == *lock ]]; then
-		grep -q "holds 1 lock on $E2E_TMP/$mode.file" "$BM_ERR" || e2e_fail "the message does not name the lock: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == socket-out ]]; then
 		grep -qi socket "$BM_ERR" || e2e_fail "the message does not say \"socket\""

@@ -1,7 +1,7 @@
 /* holder MODE [FILE]: holds one kernel object that is not a plain file, and keeps
  * working.  binmig carries some (eventfd, a pipe with both ends inside, an
  * epoll instance, a socket pair) and refuses others (a socket whose peer is
- * elsewhere, locks, System V memory).
+ * elsewhere, System V memory).
  *   none     nothing special (the plain spinning worker)
  *   socket   a connected AF_UNIX socket pair (both ends here) holding 18 bytes
  *   socket-out  one end of such a pair, the other end (which wrote the 18
@@ -10,8 +10,6 @@
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   epoll    an epoll instance watching the read end of such a pipe
- *   posixlock  FILE opened, with a POSIX (fcntl) write lock on it
- *   flock    FILE opened, with a flock() exclusive lock on it
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
  *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
@@ -24,7 +22,6 @@
  * A refused dump must leave all of this undisturbed; a migration must carry
  * it. */
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/eventfd.h>
@@ -78,11 +75,6 @@ int main(int argc, char **argv)
 		fds[1] = pipefd[0];
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 4242 };
 		SETUP(fds[0] >= 0 && epoll_ctl(fds[0], EPOLL_CTL_ADD, pipefd[0], &ev) == 0, "epoll");
-	} else if ((strcmp(mode, "posixlock") == 0 || strcmp(mode, "flock") == 0) && argc == 3) {
-		fds[0] = open(argv[2], O_RDWR | O_CREAT, 0644);
-		struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-		SETUP(fds[0] >= 0 && (mode[0] == 'p' ? fcntl(fds[0], F_SETLK, &lock) : flock(fds[0], LOCK_EX | LOCK_NB)) == 0,
-		      "locking the file");
 	} else if (strcmp(mode, "sysvshm") == 0) {
 		int id = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600);
 		char *at = id >= 0 ? shmat(id, NULL, 0) : (char *)-1;
@@ -101,7 +93,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|posixlock FILE|flock FILE|sysvshm|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|sysvshm|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();

@@ -1,7 +1,15 @@
-/* Images of earlier versions (1 and 2), rebuilt from a current one: still
- * read, as what they could hold, and held to it. */
+/* Images of earlier versions (1, 2 and 3), rebuilt from a current one:
+ * still read, as what they could hold, and held to it. */
 
 #include "unit_raw_image.h"
+
+/* The process without file locks, which only version 4 holds. */
+static void strip_locks(struct bm_process *q)
+{
+	free(q->locks);
+	q->locks = NULL;
+	q->nlocks = 0;
+}
 
 /* The process without what version 2 cannot hold: timers and the
  * descriptor kinds of version 3 (timerfds, signalfds, epoll instances,
@@ -23,6 +31,7 @@ static void strip_timers(struct bm_process *q)
 	int64_t read_at = q->timers.realtime_ns; /* the writer wants one */
 	memset(&q->timers, 0, sizeof q->timers);
 	q->timers.realtime_ns = read_at;
+	strip_locks(q);
 }
 
 /* Takes the cwd-removed word (version 3) out of the PROCESS section of
@@ -89,6 +98,7 @@ static void test_version_1_is_still_read(void **state)
 	/* ...nor its ATTRS and TIMERS sections. */
 	drop_section(&v1, BM_SEC_ATTRS);
 	drop_section(&v1, BM_SEC_TIMERS);
+	drop_section(&v1, BM_SEC_LOCKS);
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
@@ -122,6 +132,7 @@ static void version_2_image(const struct bm_process *p, bool drop_timers, struct
 	bm_wbuf_free(&v3);
 	drop_cwd_removed(&ri, p);
 	drop_section(&ri, BM_SEC_ATTRS);
+	drop_section(&ri, BM_SEC_LOCKS);
 	if (drop_timers)
 		drop_section(&ri, BM_SEC_TIMERS);
 	bm_store_le32(ri.file_header + 8, 2);
@@ -164,11 +175,55 @@ static void test_version_2_is_still_read(void **state)
 	bm_process_free(&full);
 }
 
+/* P's image with its file header saying version 3: without LOCKS when DROP_LOCKS. */
+static void version_3_image(const struct bm_process *p, bool drop_locks, struct bm_wbuf *img)
+{
+	struct bm_wbuf v4;
+	struct raw_image ri;
+	write_image(&v4, p, NULL, 0, -1, NULL);
+	split_image(&v4, &ri);
+	bm_wbuf_free(&v4);
+	if (drop_locks)
+		drop_section(&ri, BM_SEC_LOCKS);
+	bm_store_le32(ri.file_header + 8, 3);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, img, true);
+	free_raw_image(&ri);
+}
+
+/* Version 3, written before file locks were carried (a process holding
+ * one was refused), has no LOCKS section: still read, as a process
+ * without locks; a LOCKS section in it is rejected. */
+static void test_version_3_is_still_read(void **state)
+{
+	(void)state;
+	struct bm_process q;
+	make_process(&q, true);
+	strip_locks(&q);
+	struct bm_wbuf img;
+	version_3_image(&q, true, &img);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, 3);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(&q, &got);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+	version_3_image(&q, false, &img);
+	assert_rejected(img.data, img.len, "only PAGES, ZERO or END may follow the process sections");
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_version_1_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_2_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_3_is_still_read, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "fd_watch.h"
+#include "file_locks.h"
 #include "unit_image.h"
 
 /* ---- a fully populated process ---- */
@@ -256,6 +257,17 @@ static inline void make_process(struct bm_process *p, bool full)
 	tm->timerfds = calloc(1, sizeof *tm->timerfds);
 	assert_non_null(tm->timerfds);
 	tm->timerfds[0] = (struct bm_timerfd){ 14, CLOCK_MONOTONIC, TFD_TIMER_ABSTIME, 250000000, 1000000000, 3 };
+	static const struct bm_file_lock locks[] = {
+		/* fd, kind, write, start, len */
+		{ 1, BM_LOCK_POSIX, 1, 0, 100 },
+		{ 1, BM_LOCK_POSIX, 0, 200, 0 },
+		{ 1, BM_LOCK_OFD, 1, 150, 10 },
+		{ 3, BM_LOCK_FLOCK, 0, 0, 0 },
+	};
+	p->nlocks = sizeof locks / sizeof locks[0];
+	p->locks = malloc(sizeof locks);
+	assert_non_null(p->locks);
+	memcpy(p->locks, locks, sizeof locks);
 }
 
 static inline void assert_file_id_equal(const struct bm_file_id *a, const struct bm_file_id *b)
@@ -384,6 +396,9 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 	assert_int_equal(xa->ntimerfds, xb->ntimerfds);
 	if (xa->ntimerfds)
 		assert_memory_equal(xa->timerfds, xb->timerfds, xa->ntimerfds * sizeof *xa->timerfds);
+	assert_int_equal(a->nlocks, b->nlocks);
+	if (a->nlocks)
+		assert_memory_equal(a->locks, b->locks, a->nlocks * sizeof *a->locks);
 }
 
 /* The small image every exhaustive test works on: all section types, a

@@ -1,0 +1,349 @@
+/* File locks: read at dump, taken again at restore, released and taken
+ * back by a migration's source (file_locks.h). */
+#include "file_locks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "fault.h"
+#include "log.h"
+#include "procfs.h"
+
+/* Bytes of one lock in the image: fd, kind, write, start, len. */
+#define LOCK_SIZE (4 + 4 + 4 + 8 + 8)
+
+static const char *const kind_names[] = {[BM_LOCK_POSIX] = "POSIX", [BM_LOCK_OFD] = "OFD", [BM_LOCK_FLOCK] = "flock"};
+
+int bm_lock_parse(const char *value, struct bm_file_lock *out, char *what, size_t what_len)
+{
+	/* "ID: KIND MODE TYPE PID MAJ:MIN:INO START END|EOF"; a lease has
+	 * another word for MODE, which does not matter: it is refused. */
+	char kind[16], mode[16], type[16], end[24];
+	long long start;
+	int pid, n = -1;
+	if (sscanf(value, "%*d: %15s %15s %15s %d %*x:%*x:%*u %lld %23s%n", kind, mode, type, &pid, &start, end, &n) != 6 ||
+	    n < 0)
+		return -EINVAL;
+	snprintf(what, what_len, "%s", kind);
+	if (strcmp(kind, "POSIX") == 0)
+		out->kind = BM_LOCK_POSIX;
+	else if (strcmp(kind, "OFDLCK") == 0)
+		out->kind = BM_LOCK_OFD;
+	else if (strcmp(kind, "FLOCK") == 0)
+		out->kind = BM_LOCK_FLOCK;
+	else
+		return -ENOTSUP; /* LEASE, DELEG, ACCESS, ... */
+	if (strcmp(mode, "ADVISORY") != 0)
+		return -ENOTSUP;
+	if (strcmp(type, "WRITE") != 0 && strcmp(type, "READ") != 0)
+		return -EINVAL;
+	out->write = type[0] == 'W';
+	if (start < 0)
+		return -EINVAL;
+	out->start = start;
+	if (strcmp(end, "EOF") == 0) {
+		out->len = 0;
+	} else {
+		char *stop;
+		errno = 0;
+		long long last = strtoll(end, &stop, 10);
+		if (errno || *stop || last < start || last == INT64_MAX)
+			return -EINVAL;
+		out->len = last - start + 1;
+	}
+	if (out->kind == BM_LOCK_FLOCK && (out->start != 0 || out->len != 0))
+		return -EINVAL;
+	return 0;
+}
+
+void bm_lock_describe(const struct bm_file_lock *l, char *buf, size_t len)
+{
+	const char *kind = l->kind >= BM_LOCK_POSIX && l->kind <= BM_LOCK_FLOCK ? kind_names[l->kind] : "unknown";
+	const char *type = l->write ? "write" : "read";
+	if (l->kind == BM_LOCK_FLOCK)
+		snprintf(buf, len, "%s %s lock", kind, type);
+	else if (l->len == 0)
+		snprintf(buf, len, "%s %s lock on bytes %lld to the end", kind, type, (long long)l->start);
+	else
+		snprintf(buf, len, "%s %s lock on bytes %lld-%lld", kind, type, (long long)l->start,
+			 (long long)(l->start + l->len - 1));
+}
+
+/* The kinds of descriptor whose file is opened again by name (or made
+ * again), on which a lock can be taken again. */
+static bool lockable(uint32_t kind)
+{
+	return kind == BM_FD_REGULAR || kind == BM_FD_DIRECTORY || kind == BM_FD_UNLINKED_FILE ||
+	       kind == BM_FD_UNLINKED_DIR;
+}
+
+static int add_lock(struct bm_process *p, const struct bm_file_lock *l, uint32_t *cap)
+{
+	if (p->nlocks == BM_MAX_FILE_LOCKS)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d holds more than %u file locks; binmig carries at most that "
+				"many", p->pid, BM_MAX_FILE_LOCKS);
+	if (p->nlocks == *cap) {
+		uint32_t n = *cap ? *cap * 2 : 8;
+		struct bm_file_lock *grown = realloc(p->locks, n * sizeof *grown);
+		if (!grown)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		p->locks = grown;
+		*cap = n;
+	}
+	p->locks[p->nlocks++] = *l;
+	return 0;
+}
+
+/* The locks fdinfo lists for descriptor d. */
+static int collect_fd(pid_t pid, struct bm_process *p, const struct bm_fd *d, uint32_t *cap)
+{
+	char name[32], *text;
+	snprintf(name, sizeof name, "fdinfo/%d", d->fd);
+	int rc = bm_read_proc_text(pid, name, &text);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/%s", pid, name);
+	for (const char *line = text; rc == 0 && line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		if (strncmp(line, "lock:", 5) != 0)
+			continue;
+		struct bm_file_lock l = {.fd = d->fd};
+		char what[16] = "";
+		int prc = bm_lock_parse(line + 5, &l, what, sizeof what);
+		if (prc == -ENOTSUP)
+			rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) holds a %s lock; binmig takes again only "
+				      "POSIX, OFD and flock locks", d->fd, pid, d->path, what);
+		else if (prc < 0)
+			rc = bm_error(BM_EXIT_TARGET, "cannot read a lock of fd %d of process %d: \"%.*s\"", d->fd, pid,
+				      (int)strcspn(line, "\n"), line);
+		else if (!lockable(d->kind))
+			rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) holds a lock; binmig takes locks again "
+				      "only on files and directories", d->fd, pid, d->path);
+		else
+			rc = add_lock(p, &l, cap);
+	}
+	free(text);
+	return rc;
+}
+
+int bm_locks_collect(pid_t pid, struct bm_process *p)
+{
+	uint32_t cap = 0;
+	/* The locks of an open file description show on each of its
+	 * descriptors: the first one stands for them all. */
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->shares_with >= 0 || d->replaced || !d->locks_seen)
+			continue;
+		int rc = collect_fd(pid, p, d, &cap);
+		if (rc < 0)
+			return rc;
+	}
+	if (p->nlocks)
+		bm_debug("process %d holds %u file lock%s", pid, p->nlocks, p->nlocks == 1 ? "" : "s");
+	return 0;
+}
+
+/* --- image --------------------------------------------------------------- */
+
+static bool check_lock(const struct bm_process *p, const struct bm_file_lock *l, char *why, size_t n)
+{
+	const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
+	if (!d)
+		return bm_why(why, n, "a lock on fd %d, which the process does not have", l->fd);
+	if (d->shares_with >= 0 || d->replaced || !lockable(d->kind))
+		return bm_why(why, n, "a lock on fd %d, which is not the first descriptor of a file or directory", l->fd);
+	if (l->kind < BM_LOCK_POSIX || l->kind > BM_LOCK_FLOCK || l->write > 1)
+		return bm_why(why, n, "a lock of kind %u, type %u", l->kind, l->write);
+	if (l->start < 0 || l->len < 0 || (l->len > 0 && l->start > INT64_MAX - l->len))
+		return bm_why(why, n, "a lock on bytes from %lld, %lld long", (long long)l->start, (long long)l->len);
+	if (l->kind == BM_LOCK_FLOCK && (l->start || l->len))
+		return bm_why(why, n, "a flock lock with a byte range");
+	return true;
+}
+
+int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size)
+{
+	if (p->nlocks > BM_MAX_FILE_LOCKS)
+		return bm_why(why, why_size, "%u locks, more than %u", p->nlocks, BM_MAX_FILE_LOCKS), -EINVAL;
+	for (uint32_t i = 0; i < p->nlocks; i++)
+		if (!check_lock(p, &p->locks[i], why, why_size))
+			return -EINVAL;
+	bm_put_u32(b, p->nlocks);
+	for (uint32_t i = 0; i < p->nlocks; i++) {
+		const struct bm_file_lock *l = &p->locks[i];
+		bm_put_i32(b, l->fd);
+		bm_put_u32(b, l->kind);
+		bm_put_u32(b, l->write);
+		bm_put_i64(b, l->start);
+		bm_put_i64(b, l->len);
+	}
+	return bm_wbuf_status(b);
+}
+
+void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
+{
+	uint32_t n = bm_get_count(c, BM_MAX_FILE_LOCKS, LOCK_SIZE, "lock count");
+	size_t at = c->pos;
+	if (n && !(p->locks = calloc(n, sizeof *p->locks))) {
+		bm_rcur_nomem(c);
+		return;
+	}
+	p->nlocks = p->locks ? n : 0;
+	for (uint32_t i = 0; i < p->nlocks; i++) {
+		struct bm_file_lock *l = &p->locks[i];
+		l->fd = bm_get_i32(c);
+		l->kind = bm_get_u32(c);
+		l->write = bm_get_u32(c);
+		l->start = bm_get_i64(c);
+		l->len = bm_get_i64(c);
+	}
+	char why[160];
+	for (uint32_t i = 0; i < p->nlocks && !bm_rcur_failed(c); i++)
+		if (!check_lock(p, &p->locks[i], why, sizeof why))
+			bm_rcur_fail_at(c, at + (size_t)i * LOCK_SIZE, "lock %u: %s", i, why);
+}
+
+/* --- taking and releasing ------------------------------------------------ */
+
+static struct flock as_flock(const struct bm_file_lock *l, short type)
+{
+	return (struct flock){.l_type = type, .l_whence = SEEK_SET, .l_start = l->start, .l_len = l->len};
+}
+
+/* Who keeps lock l from being taken through fd (for the message): the
+ * GETLK commands name a process holding a POSIX lock, -1 for an OFD one. */
+static void conflict_holder(int fd, const struct bm_file_lock *l, char *buf, size_t len)
+{
+	struct flock probe = as_flock(l, l->write ? F_WRLCK : F_RDLCK);
+	int cmd = l->kind == BM_LOCK_POSIX ? F_GETLK : l->kind == BM_LOCK_OFD ? F_OFD_GETLK : 0;
+	if (cmd && fcntl(fd, cmd, &probe) == 0 && probe.l_type != F_UNLCK && probe.l_pid > 0)
+		snprintf(buf, len, "process %d holds a conflicting lock", (int)probe.l_pid);
+	else
+		snprintf(buf, len, "another open file holds a conflicting lock");
+}
+
+int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < p->nlocks; i++) {
+		const struct bm_file_lock *l = &p->locks[i];
+		struct flock fl = as_flock(l, l->write ? F_WRLCK : F_RDLCK);
+		int r = l->kind == BM_LOCK_FLOCK ? flock(l->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB)
+			: fcntl(l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK, &fl);
+		if (r == 0)
+			continue;
+		int e = errno;
+		char what[96], why[96];
+		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
+		bm_lock_describe(l, what, sizeof what);
+		if (e == EAGAIN || e == EACCES)
+			conflict_holder(l->fd, l, why, sizeof why);
+		else
+			snprintf(why, sizeof why, "%s", strerror(e));
+		snprintf(err, errlen, "fd %d (%s): cannot take its %s again: %s", l->fd, d && d->path ? d->path : "?", what,
+			 why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs fcntl or flock for every lock of one frozen process: release
+ * (F_UNLCK, LOCK_UN; stops at the first that fails) or take back (every
+ * lock that can be; *failed is the first that could not).  The struct
+ * flock goes through a scratch page mapped in the process for the while. */
+static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_file_lock **failed)
+{
+	const struct bm_process *p = &f->proc;
+	if (p->nlocks == 0)
+		return 0;
+	struct bm_tracee *tr = &f->tracees[0];
+	long scratch, ret;
+	int rc = bm_inject(tr, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0,
+			   &scratch);
+	if (rc < 0)
+		return rc;
+	if (scratch < 0 && scratch > -4096)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
+	int first_rc = 0;
+	for (uint32_t i = 0; i < p->nlocks && rc == 0; i++) {
+		const struct bm_file_lock *l = &p->locks[i];
+		short type = !take ? F_UNLCK : l->write ? F_WRLCK : F_RDLCK;
+		struct flock fl = as_flock(l, type);
+		if (bm_fault(take ? BM_FP_TAKE_BACK_LOCK : BM_FP_RELEASE_LOCK))
+			ret = -errno;
+		else if (l->kind == BM_LOCK_FLOCK)
+			rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB,
+				       0, 0, 0, 0, &ret);
+		else if ((rc = bm_mem_write(f->pid, (uint64_t)scratch, &fl, sizeof fl)) == 0)
+			rc = bm_inject(tr, SYS_fcntl, (uint64_t)l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK,
+				       (uint64_t)scratch, 0, 0, 0, &ret);
+		char what[96];
+		bm_lock_describe(l, what, sizeof what);
+		if (rc < 0) {
+			rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot %s the %s of fd %d of process %d",
+					    take ? "take back" : "release", what, l->fd, f->pid);
+		} else if (ret < 0 && !*failed) {
+			*failed = l;
+			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d",
+						  take ? "take back" : "release", what, l->fd, f->pid);
+			if (!take)
+				rc = first_rc;
+		}
+	}
+	int rc2 = bm_inject(tr, SYS_munmap, (uint64_t)scratch, 4096, 0, 0, 0, 0, &ret);
+	return rc < 0 ? rc : first_rc < 0 ? first_rc : rc2;
+}
+
+/* The frozen processes of f: f itself, or the members of its tree. */
+static size_t nprocs(const struct bm_frozen *f)
+{
+	return f->nmembers ? f->nmembers : 1;
+}
+
+static struct bm_frozen *proc_at(struct bm_frozen *f, size_t i)
+{
+	return f->nmembers ? &f->members[i] : f;
+}
+
+int bm_locks_release(struct bm_frozen *f)
+{
+	const struct bm_file_lock *failed = NULL;
+	for (size_t i = 0; i < nprocs(f); i++) {
+		int rc = each_lock_injected(proc_at(f, i), false, &failed);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int bm_locks_take_back(struct bm_frozen *f)
+{
+	int rc = 0;
+	for (size_t i = 0; i < nprocs(f); i++) {
+		struct bm_frozen *m = proc_at(f, i);
+		const struct bm_file_lock *failed = NULL;
+		if (each_lock_injected(m, true, &failed) == 0)
+			continue;
+		rc = -EAGAIN;
+		char what[96] = "locks";
+		const struct bm_fd *d = NULL;
+		if (failed) {
+			bm_lock_describe(failed, what, sizeof what);
+			d = bm_fd_find(m->proc.fds, m->proc.nfds, failed->fd);
+		}
+		bm_warn("process %d could not take back its %s on %s after the failed migration (another process may "
+			"hold it now); it cannot resume as it was and is left stopped (kill -CONT %d resumes it without "
+			"that lock)", m->pid, what, d && d->path ? d->path : "its files", m->pid);
+	}
+	if (rc < 0)
+		for (size_t i = 0; i < nprocs(f); i++)
+			kill(proc_at(f, i)->pid, SIGSTOP);
+	return rc;
+}

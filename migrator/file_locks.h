@@ -1,0 +1,85 @@
+/* File locks a process holds: POSIX record locks (fcntl F_SETLK), open
+ * file description locks (F_OFD_SETLK) and flock() locks, both
+ * directions.
+ *
+ * At dump the locks are read from /proc/PID/fdinfo/N ("lock:" lines: the
+ * kernel lists there the locks of that open file that this process owns,
+ * a POSIX lock on the descriptor it was taken through), once per open
+ * file description, while the process is stopped.  A lease, a lock on a
+ * file of a kind binmig reopens otherwise (FIFO, device, socket) or more
+ * than BM_MAX_FILE_LOCKS locks are refused.
+ *
+ * At restore the new process takes each lock again on the same
+ * descriptor, without waiting: when another process holds a conflicting
+ * lock the restore fails (exit 6) naming it, and a migration's source
+ * resumes.
+ *
+ * A migration between hosts that see the same files (a shared file
+ * system; the emulated hosts share this machine's) must let the
+ * destination take what the source holds: the source releases its locks
+ * (system calls injected into the frozen process) before any of the
+ * image leaves, and takes them back if the migration fails.  Should
+ * another process have taken one in between, the source cannot be the
+ * same process again: it is left stopped (SIGSTOP) and the message says
+ * which lock was lost. */
+#ifndef BINMIG_FILE_LOCKS_H
+#define BINMIG_FILE_LOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "state.h"
+#include "wire.h"
+
+#define BM_MAX_FILE_LOCKS 4096u
+
+enum bm_lock_kind {
+	BM_LOCK_POSIX = 1, /* fcntl F_SETLK: owned by the process */
+	BM_LOCK_OFD = 2,   /* fcntl F_OFD_SETLK: owned by the open file description */
+	BM_LOCK_FLOCK = 3, /* flock(): owned by the open file description, whole file */
+};
+
+struct bm_file_lock {
+	int32_t fd;     /* the descriptor it is taken through (the first of its open file description) */
+	uint32_t kind;  /* enum bm_lock_kind */
+	uint32_t write; /* 1 for a write (exclusive) lock, 0 for a read (shared) one */
+	int64_t start;  /* first byte (0 for flock) */
+	int64_t len;    /* bytes, 0 for "to the end of the file, however far it grows" (always 0 for flock) */
+};
+
+/* Parses the value of one fdinfo "lock:" line ("1: POSIX  ADVISORY  WRITE
+ * 4711 fe:00:1234 0 EOF") into *out (fd left as it is).  0; -ENOTSUP for a
+ * lease, delegation or other kind binmig does not take again (its name in
+ * what); -EINVAL for a line it cannot read. */
+int bm_lock_parse(const char *value, struct bm_file_lock *out, char *what, size_t what_len);
+
+/* Describes a lock for messages: "POSIX write lock on bytes 0-99". */
+void bm_lock_describe(const struct bm_file_lock *l, char *buf, size_t len);
+
+/* At dump, the process stopped and its descriptors described: reads the
+ * locks it holds into p->locks, or refuses (BM_EXIT_UNSUPPORTED) those it
+ * cannot take again. */
+int bm_locks_collect(pid_t pid, struct bm_process *p);
+
+/* The LOCKS image section (version 4).  The encoder refuses (-EINVAL, the
+ * reason in why) what the decoder would reject: a lock on a descriptor
+ * that is not the first of its open file, or whose kind cannot be locked,
+ * a bad kind or range. */
+int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);
+void bm_decode_locks(struct bm_rcur *c, struct bm_process *p);
+
+/* Inside the new process (system calls only), its descriptors in place:
+ * takes every lock again.  0, or -1 with the reason in err. */
+int bm_locks_take(const struct bm_process *p, char *err, size_t errlen);
+
+/* Source side of a migration, on a frozen process or tree (checkpoint.h):
+ * releases every lock it holds, so that the destination can take them,
+ * and after a failed migration takes them back.  When one cannot be
+ * taken back, every process of f is queued a SIGSTOP (it stays stopped
+ * when released) and the lock is named; -EAGAIN then. */
+struct bm_frozen;
+int bm_locks_release(struct bm_frozen *f);
+int bm_locks_take_back(struct bm_frozen *f);
+
+#endif

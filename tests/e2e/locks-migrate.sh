@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# test-timeout: 240
+# File locks across the emulated hosts, which share this machine's files
+# as hosts on a shared file system do (tests/progs/locks.c holds POSIX,
+# OFD and flock locks, and checks them and what another process sees):
+#  1. two hops, A -> B -> A: the source lets go of its locks, the
+#     destination takes them, the program's checks pass at the end;
+#  2. the destination fails after taking them (serve's set-context point):
+#     the source takes them back and resumes, and its checks pass;
+#  3. releasing a lock fails at the source (release-lock): the migration
+#     fails, the source keeps its locks and resumes, checks pass;
+#  4. the source cannot take a lock back (take-back-lock, after a failed
+#     destination): migrate says so and leaves the process stopped rather
+#     than resume it without its lock.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+# Before the hosts start their serve: it reads this file for each migration.
+FAULT_DIR=$(mktemp -d /tmp/binmig-locks.XXXXXX)
+export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_init locks
+trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
+"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+	e2e_skip "$BINMIG is built without fault injection (make test-build)"
+
+# start NAME: the program in host A, ready; sets pid and out.
+start() {
+	mkdir -p "$E2E_TMP/$1"
+	out=$E2E_TMP/$1.out
+	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/locks" carried "$E2E_TMP/$1")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "locks did not get ready"; }
+}
+
+# finish HOST WHAT: wakes the program there and expects its checks to pass.
+finish() {
+	mig_in "$1" kill -USR1 "$pid"
+	mig_in "$1" "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+	mig_in "$1" "$TOOLS/pidwait" --reaped "$pid" 30 || e2e_fail "$2: locks did not end"
+	e2e_expect_pass "$out"
+	e2e_log "ok: $2"
+}
+
+start hops
+here=A there=B
+for hop in 1 2; do
+	mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+	e2e_expect_ok "hop $hop ($here -> $there)"
+	mig_assert_running "$there" "$pid" "after hop $hop"
+	mig_assert_gone "$here" "$pid" "after hop $hop"
+	tmp=$here here=$there there=$tmp
+done
+finish A "the locks were carried over two hops"
+
+start destfail
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_expect_failure any "restore at the destination" "$pid" "a destination failing after it took the locks"
+mig_assert_running A "$pid" "after the failed destination"
+mig_assert_gone B "$pid" "after the failed destination"
+finish A "a failed destination: the source took its locks back"
+
+start releasefail
+BINMIG_FAULT=release-lock mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+mig_expect_failure any "suspend" "$pid" "a lock that cannot be released"
+grep -q "cannot release the POSIX write lock on bytes 0-99 of fd 3 of process $pid" "$BM_ERR" ||
+	e2e_fail "the failed release is not named: $(cat "$BM_ERR")"
+mig_assert_running A "$pid" "after the failed release"
+mig_assert_gone B "$pid" "after the failed release"
+finish A "a lock that could not be released: the migration failed, the source kept its locks"
+
+start lost
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+BINMIG_FAULT=take-back-lock mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+((BM_RC != 0)) || e2e_fail "the migration with a failing destination succeeded"
+grep -q "warning: process $pid could not take back its POSIX write lock on bytes 0-99 on $E2E_TMP/lost/p after the failed migration" "$BM_ERR" ||
+	e2e_fail "migrate does not say which lock the source lost: $(cat "$BM_ERR")"
+! grep -q "resumed at the source" "$BM_ERR" || e2e_fail "migrate says the source resumed as it was"
+mig_assert_gone B "$pid" "after the lost lock"
+# migrate queued the SIGSTOP before letting go of it: the stop follows.
+for _ in $(seq 100); do
+	state=$(mig_state A "$pid")
+	[[ $state == T ]] && break
+	sleep 0.1
+done
+[[ $state == T ]] || e2e_fail "the process that lost its lock is in state '$state', expected T (stopped)"
+mig_in A kill -KILL "$pid"
+mig_in A "$TOOLS/pidwait" --reaped "$pid" 20 || e2e_fail "locks $pid not reaped in host A"
+e2e_log "ok: a lock the source could not take back left it stopped, and migrate said which"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# File locks (tests/progs/locks.c): POSIX record locks, an OFD lock shared
+# by a dup, flock locks on files and a directory, a POSIX lock on an
+# unlinked file, all carried by a dump and restore and checked by the
+# program (its fdinfo "lock:" lines, and what another process sees);
+# a restore whose lock another process holds fails (exit 6, naming the
+# holder) and leaves nothing behind, and succeeds once the holder is
+# gone; refused (exit 4, one line, the process untouched): a lease, a
+# lock on a named FIFO.  Across hosts: e2e/migrate-state, e2e/locks-migrate.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init locks
+for d in carried conflict lease fifo; do
+	mkdir "$E2E_TMP/$d"
+done
+
+e2e_state_test locks carried "$E2E_TMP/carried"
+
+# The dump lets go of the locks with the process; a holder takes one of
+# them before the restore, which then cannot.
+out=$E2E_TMP/conflict.out image=$E2E_TMP/conflict.img
+e2e_start "$out" "$PROGS/locks" carried "$E2E_TMP/conflict"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_dump "$pid" "$image"
+holder_out=$E2E_TMP/holder.out
+e2e_start "$holder_out" "$PROGS/locks" hold "$E2E_TMP/conflict"
+holder=$E2E_PID
+e2e_wait_ready "$holder_out" "$holder"
+bm restore "$image"
+e2e_expect_error 6 "restore while another process holds a lock"
+grep -qF "cannot take its POSIX write lock on bytes 0-99 again: process $holder holds a conflicting lock" "$BM_ERR" ||
+	e2e_fail "the failed restore does not name the lock and its holder: $(cat "$BM_ERR")"
+e2e_assert_no_pid "$pid"
+e2e_signal "$holder" "$holder_out"
+e2e_wait_exit "$holder"
+e2e_expect_pass "$holder_out"
+e2e_restore "$image" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "a held lock failed the restore; with the holder gone the restore took it"
+
+e2e_refused_dump lease "as a lease does; binmig carries neither leases nor signal-driven I/O" -- \
+	locks lease "$E2E_TMP/lease"
+e2e_refused_dump fifo "holds a lock; binmig takes locks again only on files and directories" -- \
+	locks fifo "$E2E_TMP/fifo"

@@ -1,0 +1,223 @@
+/* locks MODE DIR: file locks held by the process (migrator/file_locks.c),
+ * with DIR a scratch directory.
+ *
+ *   carried   takes, then checks after the wake-up:
+ *     - "p": POSIX write lock on bytes 0-99 and read lock on 200 to the end;
+ *     - "o": an OFD write lock on bytes 10-19, its descriptor dup'd at 91;
+ *     - "f": flock exclusive; "s": flock shared; "d": a directory, flock
+ *       exclusive;
+ *     - "u": POSIX write lock on the whole file, then the file unlinked;
+ *     and checks that the "lock:" lines of every descriptor in
+ *     /proc/self/fdinfo are what they were (the inode of "u" aside: the
+ *     restore makes that file again), and that another process sees each
+ *     lock as held by this one: a conflicting request fails (naming this
+ *     PID for the POSIX ones), one on the free bytes 100-199 of "p" and a
+ *     shared flock of "s" succeed.
+ *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
+ *     the holder that keeps a restore from taking its locks.
+ *   lease     holds a read lease on DIR/l: refused.
+ *   fifo      holds a flock lock on a named FIFO: refused. */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "testprog.h"
+
+static char dir[4096];
+
+static int open_in(const char *name, int flags)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, flags | O_CREAT, 0644);
+	SETUP(fd >= 0, name);
+	return fd;
+}
+
+static struct flock range(short type, off_t start, off_t len)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+	return fl;
+}
+
+/* The "lock:" lines of fd's fdinfo, without their index and with the
+ * device and inode left out when keep_inode is false, sorted, joined. */
+static void lock_lines(int fd, bool keep_inode, char *out, size_t len)
+{
+	char path[64], text[8192];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	ssize_t n = read_file(path, text, sizeof(text));
+	SETUP(n >= 0, "read fdinfo");
+	char lines[16][160];
+	int count = 0;
+	for (char *line = strtok(text, "\n"); line && count < 16; line = strtok(NULL, "\n")) {
+		if (strncmp(line, "lock:", 5) != 0)
+			continue;
+		char kind[16], mode[16], type[16], dev[48], end[24];
+		int pid;
+		long long start;
+		if (sscanf(line, "lock:\t%*d: %15s %15s %15s %d %47s %lld %23s", kind, mode, type, &pid, dev, &start, end) != 7)
+			continue;
+		snprintf(lines[count++], sizeof(lines[0]), "%s %s %s %d %s %lld %s", kind, mode, type, pid,
+			 keep_inode ? dev : "-", start, end);
+	}
+	for (int i = 1; i < count; i++) /* insertion sort */
+		for (int j = i; j > 0 && strcmp(lines[j - 1], lines[j]) > 0; j--) {
+			char t[160];
+			memcpy(t, lines[j], sizeof(t));
+			memcpy(lines[j], lines[j - 1], sizeof(t));
+			memcpy(lines[j - 1], t, sizeof(t));
+		}
+	out[0] = 0;
+	for (int i = 0; i < count; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s; ", lines[i]);
+}
+
+/* In a child (another process): the bits of what it found. */
+enum {
+	SEES_P_WRITE = 1,  /* F_GETLK on p 0-99 names the parent */
+	SEES_P_READ = 2,   /* F_GETLK of a write lock on p 300 names the parent */
+	P_GAP_FREE = 4,    /* a write lock on p 100-199 can be taken */
+	SEES_O = 8,        /* an OFD write lock on o 15 conflicts */
+	F_HELD = 16,       /* flock LOCK_EX|LOCK_NB on f fails */
+	S_SHARED = 32,     /* flock LOCK_SH on s succeeds, LOCK_EX fails */
+	D_HELD = 64,       /* flock LOCK_SH on d fails */
+	ALL_SEEN = 127,
+};
+
+static int probe_from_another_process(pid_t parent)
+{
+	int bits = 0;
+	int p = open_in("p", O_RDWR), o = open_in("o", O_RDWR), f = open_in("f", O_RDONLY), s = open_in("s", O_RDONLY);
+	char dpath[4200];
+	snprintf(dpath, sizeof(dpath), "%s/d", dir);
+	int d = open(dpath, O_RDONLY | O_DIRECTORY);
+	struct flock fl = range(F_WRLCK, 0, 100);
+	if (fcntl(p, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK && fl.l_pid == parent)
+		bits |= SEES_P_WRITE;
+	fl = range(F_WRLCK, 300, 1);
+	if (fcntl(p, F_GETLK, &fl) == 0 && fl.l_type == F_RDLCK && fl.l_pid == parent)
+		bits |= SEES_P_READ;
+	fl = range(F_WRLCK, 100, 100);
+	if (fcntl(p, F_SETLK, &fl) == 0)
+		bits |= P_GAP_FREE;
+	fl = range(F_WRLCK, 15, 1);
+	if (fcntl(o, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_WRLCK)
+		bits |= SEES_O;
+	if (flock(f, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		bits |= F_HELD;
+	int s2 = open_in("s", O_RDONLY);
+	if (flock(s, LOCK_SH | LOCK_NB) == 0 && flock(s2, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		bits |= S_SHARED;
+	if (d >= 0 && flock(d, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		bits |= D_HELD;
+	return bits;
+}
+
+static int others_see(void)
+{
+	pid_t parent = getpid();
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0)
+		_exit(probe_from_another_process(parent));
+	int status;
+	SETUP(waitpid(kid, &status, 0) == kid && WIFEXITED(status), "waitpid");
+	return WEXITSTATUS(status);
+}
+
+static int carried(void)
+{
+	int p = open_in("p", O_RDWR);
+	SETUP(ftruncate(p, 4096) == 0, "size p");
+	struct flock fl = range(F_WRLCK, 0, 100);
+	SETUP(fcntl(p, F_SETLK, &fl) == 0, "POSIX write lock on p");
+	fl = range(F_RDLCK, 200, 0);
+	SETUP(fcntl(p, F_SETLK, &fl) == 0, "POSIX read lock on p");
+	int o = open_in("o", O_RDWR);
+	fl = range(F_WRLCK, 10, 10);
+	SETUP(fcntl(o, F_OFD_SETLK, &fl) == 0 && dup2(o, 91) == 91, "OFD lock on o");
+	int f = open_in("f", O_RDONLY), s = open_in("s", O_RDONLY);
+	SETUP(flock(f, LOCK_EX) == 0 && flock(s, LOCK_SH) == 0, "flock f, s");
+	char dpath[4200];
+	snprintf(dpath, sizeof(dpath), "%s/d", dir);
+	SETUP(mkdir(dpath, 0755) == 0 || errno == EEXIST, "mkdir d");
+	int d = open(dpath, O_RDONLY | O_DIRECTORY);
+	SETUP(d >= 0 && flock(d, LOCK_EX) == 0, "flock d");
+	int u = open_in("u", O_RDWR);
+	fl = range(F_WRLCK, 0, 0);
+	char upath[4200];
+	snprintf(upath, sizeof(upath), "%s/u", dir);
+	SETUP(write(u, "unlinked", 8) == 8 && fcntl(u, F_SETLK, &fl) == 0 && unlink(upath) == 0, "lock and unlink u");
+
+	const int fds[] = {p, o, 91, f, s, d, u};
+	enum { N = sizeof(fds) / sizeof(fds[0]) };
+	char before[N][1024];
+	for (int i = 0; i < N; i++)
+		lock_lines(fds[i], fds[i] != u, before[i], sizeof(before[i]));
+	int seen_before = others_see();
+	SETUP(seen_before == ALL_SEEN, "another process sees the locks before the migration");
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	for (int i = 0; i < N; i++) {
+		char after[1024];
+		lock_lines(fds[i], fds[i] != u, after, sizeof(after));
+		CHECK(strcmp(before[i], after) == 0, "fd %d: locks \"%s\", were \"%s\"",
+		      fds[i], after, before[i]);
+	}
+	int seen = others_see();
+	CHECK(seen == ALL_SEEN, "another process sees the locks differently (bits %#x of %#x)", seen, ALL_SEEN);
+	char ubuf[8];
+	CHECK(pread(u, ubuf, 8, 0) == 8 && memcmp(ubuf, "unlinked", 8) == 0, "u: contents");
+	return tp_finish();
+}
+
+static int hold(void)
+{
+	int p = open_in("p", O_RDWR);
+	struct flock fl = range(F_WRLCK, 50, 10);
+	SETUP(fcntl(p, F_SETLK, &fl) == 0, "POSIX write lock on p 50-59");
+	say("ready");
+	usr1_wait();
+	return tp_finish();
+}
+
+static int refused(const char *mode)
+{
+	int fd;
+	if (strcmp(mode, "lease") == 0) {
+		fd = open_in("l", O_RDONLY);
+		SETUP(fcntl(fd, F_SETLEASE, F_RDLCK) == 0, "read lease");
+	} else {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/fifo", dir);
+		SETUP(mkfifo(path, 0600) == 0 || errno == EEXIST, "mkfifo");
+		fd = open(path, O_RDONLY | O_NONBLOCK);
+		SETUP(fd >= 0 && flock(fd, LOCK_EX) == 0, "flock the FIFO");
+	}
+	say("ready");
+	usr1_wait();
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0, "fstat");
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || !realpath(argv[2], dir)) {
+		say("FAIL: usage: locks carried|hold|lease|fifo DIR (an existing directory)");
+		return 2;
+	}
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (strcmp(argv[1], "hold") == 0)
+		return hold();
+	if (strcmp(argv[1], "lease") == 0 || strcmp(argv[1], "fifo") == 0)
+		return refused(argv[1]);
+	say("FAIL: unknown mode %s", argv[1]);
+	return 2;
+}

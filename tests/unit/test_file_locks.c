@@ -1,0 +1,288 @@
+/* File locks (file_locks.c): the fdinfo lines the kernel writes, the image
+ * rules, and taking locks again on this process's own descriptors, with a
+ * conflicting holder in a child process named in the error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "file_locks.h"
+#include "log.h"
+#include "state.h"
+
+static void test_parse(void **state)
+{
+	(void)state;
+	struct bm_file_lock l;
+	char what[16];
+	assert_int_equal(bm_lock_parse("\t1: POSIX  ADVISORY  WRITE 31768 fe:00:10953679 0 99\n", &l, what, sizeof what), 0);
+	assert_int_equal(l.kind, BM_LOCK_POSIX);
+	assert_int_equal(l.write, 1);
+	assert_int_equal(l.start, 0);
+	assert_int_equal(l.len, 100);
+	assert_int_equal(bm_lock_parse("\t2: POSIX  ADVISORY  READ 31768 fe:00:10953679 200 EOF", &l, what, sizeof what), 0);
+	assert_int_equal(l.write, 0);
+	assert_int_equal(l.start, 200);
+	assert_int_equal(l.len, 0);
+	assert_int_equal(bm_lock_parse("\t1: OFDLCK ADVISORY  WRITE -1 fe:00:10961753 10 19", &l, what, sizeof what), 0);
+	assert_int_equal(l.kind, BM_LOCK_OFD);
+	assert_int_equal(l.start, 10);
+	assert_int_equal(l.len, 10);
+	assert_int_equal(bm_lock_parse("\t3: FLOCK  ADVISORY  READ 7 08:01:5 0 EOF", &l, what, sizeof what), 0);
+	assert_int_equal(l.kind, BM_LOCK_FLOCK);
+	assert_int_equal(l.write, 0);
+	/* Leases and delegations are named and refused. */
+	assert_int_equal(bm_lock_parse("\t1: LEASE  ACTIVE    READ 4711 fe:00:123 0 EOF", &l, what, sizeof what),
+			 -ENOTSUP);
+	assert_string_equal(what, "LEASE");
+	assert_int_equal(bm_lock_parse("\t1: DELEG  ACTIVE    READ 4711 fe:00:123 0 EOF", &l, what, sizeof what),
+			 -ENOTSUP);
+	/* Lines that cannot be what the kernel writes. */
+	static const char *const bad[] = {
+		"", "garbage", "\t1: POSIX  ADVISORY  WRITE 1 fe:00:1 0", "\t1: POSIX  ADVISORY  BOTH 1 fe:00:1 0 EOF",
+		"\t1: POSIX  ADVISORY  WRITE 1 fe:00:1 10 9", "\t1: POSIX  ADVISORY  WRITE 1 fe:00:1 -1 EOF",
+		"\t1: POSIX  ADVISORY  WRITE 1 fe:00:1 0 12x", "\t1: FLOCK  ADVISORY  WRITE 1 fe:00:1 5 EOF",
+		"\t1: POSIX  ADVISORY  WRITE 1 fe:00:1 0 9223372036854775807",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_equal(bm_lock_parse(bad[i], &l, what, sizeof what), -EINVAL);
+}
+
+static void test_describe(void **state)
+{
+	(void)state;
+	char buf[96];
+	bm_lock_describe(&(struct bm_file_lock){3, BM_LOCK_POSIX, 1, 0, 100}, buf, sizeof buf);
+	assert_string_equal(buf, "POSIX write lock on bytes 0-99");
+	bm_lock_describe(&(struct bm_file_lock){3, BM_LOCK_OFD, 0, 7, 0}, buf, sizeof buf);
+	assert_string_equal(buf, "OFD read lock on bytes 7 to the end");
+	bm_lock_describe(&(struct bm_file_lock){3, BM_LOCK_FLOCK, 1, 0, 0}, buf, sizeof buf);
+	assert_string_equal(buf, "flock write lock");
+}
+
+/* A process with a file at fd 3 (and its dup at 4), a pipe end at 5. */
+static void model(struct bm_process *p, const struct bm_file_lock *locks, uint32_t n)
+{
+	memset(p, 0, sizeof *p);
+	p->fds = calloc(3, sizeof *p->fds);
+	assert_non_null(p->fds);
+	p->fds[0] = (struct bm_fd){.fd = 3, .kind = BM_FD_REGULAR, .shares_with = -1, .path = strdup("/tmp/f")};
+	p->fds[1] = (struct bm_fd){.fd = 4, .kind = BM_FD_REGULAR, .shares_with = 3, .path = strdup("/tmp/f")};
+	p->fds[2] = (struct bm_fd){.fd = 5, .kind = BM_FD_PIPE, .shares_with = -1};
+	p->nfds = 3;
+	p->locks = calloc(n ? n : 1, sizeof *p->locks);
+	assert_non_null(p->locks);
+	if (n)
+		memcpy(p->locks, locks, n * sizeof *locks);
+	p->nlocks = n;
+}
+
+/* Encodes p's locks; returns whether the encoder accepted them, and
+ * checks the decoder agrees and reads them back the same. */
+static bool round_trip(struct bm_process *p)
+{
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	char why[160];
+	bool ok = bm_encode_locks(&b, p, why, sizeof why) == 0;
+	if (!ok) {
+		/* The same bytes, written by hand, are rejected by the decoder. */
+		bm_wbuf_free(&b);
+		bm_wbuf_init(&b);
+		bm_put_u32(&b, p->nlocks);
+		for (uint32_t i = 0; i < p->nlocks; i++) {
+			bm_put_i32(&b, p->locks[i].fd);
+			bm_put_u32(&b, p->locks[i].kind);
+			bm_put_u32(&b, p->locks[i].write);
+			bm_put_i64(&b, p->locks[i].start);
+			bm_put_i64(&b, p->locks[i].len);
+		}
+	}
+	struct bm_process q = *p;
+	q.locks = NULL;
+	q.nlocks = 0;
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, b.len);
+	bm_decode_locks(&c, &q);
+	bool decoded = bm_rcur_finish(&c);
+	assert_int_equal(decoded, ok);
+	if (ok) {
+		assert_int_equal(q.nlocks, p->nlocks);
+		assert_memory_equal(q.locks, p->locks, p->nlocks * sizeof *p->locks);
+	}
+	free(q.locks);
+	bm_wbuf_free(&b);
+	return ok;
+}
+
+static void test_image_rules(void **state)
+{
+	(void)state;
+	static const struct bm_file_lock good[] = {
+		{3, BM_LOCK_POSIX, 1, 0, 100}, {3, BM_LOCK_OFD, 0, 5, 0}, {3, BM_LOCK_FLOCK, 1, 0, 0}};
+	struct bm_process p;
+	model(&p, good, 3);
+	assert_true(round_trip(&p));
+	bm_process_free(&p);
+	model(&p, NULL, 0);
+	assert_true(round_trip(&p));
+	bm_process_free(&p);
+	static const struct bm_file_lock bad[] = {
+		{9, BM_LOCK_POSIX, 1, 0, 0},      /* no such descriptor */
+		{4, BM_LOCK_POSIX, 1, 0, 0},      /* a dup: the lock belongs to the first */
+		{5, BM_LOCK_FLOCK, 1, 0, 0},      /* a pipe */
+		{3, 0, 1, 0, 0},                  /* no kind */
+		{3, 4, 1, 0, 0},                  /* an unknown kind */
+		{3, BM_LOCK_POSIX, 2, 0, 0},      /* neither read nor write */
+		{3, BM_LOCK_POSIX, 1, -1, 0},     /* before the file */
+		{3, BM_LOCK_POSIX, 1, 0, -5},     /* a negative length */
+		{3, BM_LOCK_POSIX, 1, INT64_MAX, 2}, /* past the largest offset */
+		{3, BM_LOCK_FLOCK, 1, 0, 10},     /* flock with a range */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		model(&p, &bad[i], 1);
+		assert_false(round_trip(&p));
+		bm_process_free(&p);
+	}
+}
+
+static char path[PATH_MAX];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(path, sizeof path, "/tmp/binmig-unit-locks.XXXXXX");
+	int fd = mkstemp(path);
+	return fd < 0 ? -1 : close(fd);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bm_reset_errors();
+	return unlink(path);
+}
+
+/* This process's fd as the first descriptor of a file in p, with locks. */
+static void model_fd(struct bm_process *p, int fd, const struct bm_file_lock *locks, uint32_t n)
+{
+	memset(p, 0, sizeof *p);
+	p->fds = calloc(1, sizeof *p->fds);
+	assert_non_null(p->fds);
+	p->fds[0] = (struct bm_fd){.fd = fd, .kind = BM_FD_REGULAR, .shares_with = -1, .path = strdup(path)};
+	p->nfds = 1;
+	p->locks = malloc(n * sizeof *locks);
+	assert_non_null(p->locks);
+	memcpy(p->locks, locks, n * sizeof *locks);
+	p->nlocks = n;
+	for (uint32_t i = 0; i < n; i++)
+		p->locks[i].fd = fd;
+}
+
+/* In a child: what another process sees of the file's locks. */
+static pid_t holder_of(short type, off_t start, off_t len)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+	assert_int_equal(fcntl(fd, F_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+static void test_take(void **state)
+{
+	(void)state;
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	static const struct bm_file_lock locks[] = {{0, BM_LOCK_POSIX, 1, 0, 100}, {0, BM_LOCK_POSIX, 0, 200, 0}};
+	struct bm_process p;
+	model_fd(&p, fd, locks, 2);
+	char err[256] = "";
+	assert_int_equal(bm_locks_take(&p, err, sizeof err), 0);
+	pid_t self = getpid();
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0)
+		_exit(holder_of(F_WRLCK, 50, 1) == self && holder_of(F_WRLCK, 150, 1) == 0 &&
+			      holder_of(F_WRLCK, 300, 1) == self && holder_of(F_RDLCK, 300, 1) == 0
+		      ? 0 : 1);
+	int status;
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	bm_process_free(&p);
+	close(fd);
+}
+
+static void test_take_conflict(void **state)
+{
+	(void)state;
+	/* A child holds bytes 50-59 until told to go. */
+	int ready[2], go[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		int fd = open(path, O_RDWR);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 50, .l_len = 10};
+		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	static const struct bm_file_lock posix[] = {{0, BM_LOCK_POSIX, 1, 0, 100}};
+	struct bm_process p;
+	model_fd(&p, fd, posix, 1);
+	char err[256] = "", want[128];
+	assert_int_equal(bm_locks_take(&p, err, sizeof err), -1);
+	snprintf(want, sizeof want, "cannot take its POSIX write lock on bytes 0-99 again: process %d holds a conflicting lock",
+		 (int)kid);
+	assert_non_null(strstr(err, want));
+	bm_process_free(&p);
+	/* A flock is not in the way of a POSIX lock; another flock of the file is. */
+	int other = open(path, O_RDONLY);
+	assert_int_equal(flock(other, LOCK_EX), 0);
+	static const struct bm_file_lock fl[] = {{0, BM_LOCK_FLOCK, 0, 0, 0}};
+	model_fd(&p, fd, fl, 1);
+	assert_int_equal(bm_locks_take(&p, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot take its flock read lock again: another open file holds a conflicting lock"));
+	bm_process_free(&p);
+	close(other);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	int status;
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_image_rules),
+		cmocka_unit_test_setup_teardown(test_take, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_conflict, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
