@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "binmig_usage.h"
+#include "cgroup.h"
 #include "checkpoint.h"
 #include "fault.h"
 #include "inspect.h"
@@ -308,11 +309,22 @@ static int set_vdso_mode(const char *text)
 	return 0;
 }
 
+/* --cgroup MODE: 0, or the usage error's exit status. */
+static int set_cgroup_mode(const char *text)
+{
+	enum bm_cgroup_mode mode;
+	if (bm_cgroup_parse_mode(text, &mode) < 0)
+		return usage_error("bad --cgroup value '%s' (same or here)", text);
+	bm_cgroup_set_mode(mode);
+	return 0;
+}
+
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"stats", required_argument, 0, 's'}, {"key", required_argument, 0, 'k'},
-		{"vdso-proxy", required_argument, 0, 'V'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"vdso-proxy", required_argument, 0, 'V'}, {"cgroup", required_argument, 0, 'G'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	enum bm_stats_format fmt = BM_STATS_NONE;
 	const char *keyfile = NULL;
@@ -326,6 +338,10 @@ static int cmd_restore(int argc, char **argv)
 		case 'k': keyfile = optarg; break;
 		case 'V':
 			if (set_vdso_mode(optarg) != 0)
+				return BM_EXIT_USAGE;
+			break;
+		case 'G':
+			if (set_cgroup_mode(optarg) != 0)
 				return BM_EXIT_USAGE;
 			break;
 		case 'h': bm_usage_restore(stdout); return 0;
@@ -491,7 +507,7 @@ static int cmd_serve(int argc, char **argv)
 		{"workdir", required_argument, 0, 'w'}, {"io-timeout", required_argument, 0, 't'},
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
 		{"seal", required_argument, 0, 'e'}, {"vdso-proxy", required_argument, 0, 'V'},
-		{"precopy-store-max", required_argument, 0, 'P'},
+		{"precopy-store-max", required_argument, 0, 'P'}, {"cgroup", required_argument, 0, 'G'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
@@ -524,6 +540,10 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'V':
 			if (set_vdso_mode(optarg) != 0)
+				return BM_EXIT_USAGE;
+			break;
+		case 'G':
+			if (set_cgroup_mode(optarg) != 0)
 				return BM_EXIT_USAGE;
 			break;
 		case 'h': bm_usage_serve(stdout); return 0;

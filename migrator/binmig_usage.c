@@ -29,7 +29,11 @@
 	"                            kernel build): auto (default) keeps the old vDSO as a copy\n" \
 	"                            whose functions jump to this kernel's, so pointers the\n"     \
 	"                            process stored stay valid; never refuses the restore\n"       \
-	"                            (status 6); always uses the copy even when they are the same\n"
+	"                            (status 6); always uses the copy even when they are the same\n" \
+	"      --cgroup same|here    same (default): the process enters the cgroups it was in, by\n"  \
+	"                            path in each hierarchy, before it maps its memory; a path or\n"  \
+	"                            hierarchy this host lacks fails the restore (status 6).  here:\n" \
+	"                            it stays in binmig's own cgroups (said in one line)\n"
 
 void bm_usage_main(FILE *out)
 {
@@ -162,7 +166,8 @@ void bm_usage_dump(FILE *out)
 void bm_usage_restore(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig restore IMAGE [--key KEYFILE] [--vdso-proxy auto|always|never] [--stats csv|json]\n"
+		"Usage: binmig restore IMAGE [--key KEYFILE] [--vdso-proxy auto|always|never] [--cgroup same|here]\n"
+		"                      [--stats csv|json]\n"
 		"\n"
 		"Rebuilds the process saved in IMAGE with the same PID, memory, registers, files and\n"
 		"signal state, and lets it run detached.  Prints the PID on the first line of stdout.\n"
@@ -317,7 +322,7 @@ void bm_usage_serve(FILE *out)
 	fprintf(out,
 		"Usage: binmig serve --listen ADDR:PORT --key KEYFILE [--seal SUITE] [--workdir DIR]\n"
 		"                    [--io-timeout SECONDS] [--handshake-timeout SECONDS] [--cpu-profile PROFILE]\n"
-		"                    [--vdso-proxy auto|always|never] [--precopy-store-max MIB]\n"
+		"                    [--vdso-proxy auto|always|never] [--cgroup same|here] [--precopy-store-max MIB]\n"
 		"\n"
 		"The destination daemon.  Listens only on ADDR:PORT, accepts peers that prove they hold\n"
 		"the key (others are dropped before any image byte is read), restores each migrating\n"

@@ -19,6 +19,7 @@
 
 #include "analysis.h"
 #include "attrs.h"
+#include "cgroup.h"
 #include "fault.h"
 #include "file_locks.h"
 #include "log.h"
@@ -527,7 +528,14 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	for (size_t i = 0; i < f->ntracees; i++)
 		if ((rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
 			return rc;
-	if ((rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
+	pid_t *tids = calloc(f->ntracees, sizeof *tids);
+	if (!tids)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < f->ntracees; i++)
+		tids[i] = f->tracees[i].tid;
+	rc = bm_cgroup_collect(pid, tids, f->ntracees, &f->proc);
+	free(tids);
+	if (rc < 0 || (rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
 	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0 ||
 	    (rc = bm_locks_collect(pid, &f->proc)) < 0 || (rc = bm_collect_timers(f)) < 0)
 		return rc;

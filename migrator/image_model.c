@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "cgroup.h"
 #include "fd_inotify.h"
 #include "sk_unix.h"
 #include "fd_watch.h"
@@ -354,6 +355,9 @@ int bm_encode_process(struct bm_wbuf *b, const struct bm_process *p, char *why, 
 	bm_put_str(b, mm->exe_path);
 	put_file_id(b, &mm->exe_file);
 	bm_put_u32(b, p->nthreads);
+	if (!bm_cgroup_text_valid(p->cgroups))
+		return bm_why(why, why_size, "cgroups \"%s\" are not CONTROLLERS:PATH lines", p->cgroups), -EINVAL;
+	bm_put_str(b, p->cgroups);
 	return finish_encoding(b);
 }
 
@@ -404,6 +408,11 @@ void bm_decode_process(struct bm_rcur *c, struct bm_process *p)
 	get_file_id(c, &mm->exe_file);
 	at = c->pos;
 	uint32_t nthreads = bm_get_u32(c);
+	if (c->version >= 4) {
+		size_t cg_at = c->pos;
+		if (bm_get_str(c, BM_IMG_MAX_STRING, "cgroups", &p->cgroups) && !bm_cgroup_text_valid(p->cgroups))
+			bm_rcur_fail_at(c, cg_at, "cgroups are not CONTROLLERS:PATH lines");
+	}
 	if (bm_rcur_failed(c))
 		return;
 	p->nthreads = nthreads;

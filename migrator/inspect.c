@@ -75,6 +75,12 @@ static void print_process(FILE *out, const struct bm_process *p)
 	fprintf(out, "\nprocess %d (%s): ppid %d, pgid %d, sid %d, uid %u, gid %u, umask %03o, personality 0x%x\n",
 		p->pid, p->comm, p->ppid, p->pgid, p->sid, p->uid[0], p->gid[0], p->umask, p->personality);
 	fprintf(out, "  exe %s\n  cwd %s\n  root %s\n", p->mm.exe_path, p->cwd, p->root);
+	if (p->cgroups) {
+		fprintf(out, "  cgroups");
+		for (const char *line = p->cgroups; *line; line += strcspn(line, "\n") + 1)
+			fprintf(out, " %.*s", (int)strcspn(line, "\n"), line);
+		fprintf(out, "\n");
+	}
 	fprintf(out, "  code 0x%llx-0x%llx  data 0x%llx-0x%llx  brk 0x%llx-0x%llx  stack 0x%llx\n",
 		(unsigned long long)p->mm.start_code, (unsigned long long)p->mm.end_code,
 		(unsigned long long)p->mm.start_data, (unsigned long long)p->mm.end_data,

@@ -29,6 +29,7 @@
 #include "checkpoint.h"
 #include "files.h"
 #include "attrs.h"
+#include "cgroup.h"
 #include "fault.h"
 #include "log.h"
 #include "memory.h"
@@ -107,7 +108,9 @@ int bm_rs_plan_files(struct restore_ctx *c)
 			max_fd = p->fds[i].fd;
 	c->ctl_fd = max_fd + 1;
 	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0};
-	int rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
+	int rc = bm_cgroup_plan(p, &c->cgroup_procs);
+	if (rc == 0)
+		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
 		const struct bm_vma *v = &p->vmas[i];
 		if (v->kind != BM_VMA_FILE)
@@ -195,6 +198,9 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	char go;
 	if (read(go_fd, &go, 1) != 1)
 		child_fail(err_fd, "parent vanished");
+	/* Its cgroups before it maps its memory, which is charged there. */
+	if (bm_cgroup_enter(c->cgroup_procs, err, sizeof err) < 0)
+		child_fail(err_fd, err);
 	/* Descriptors: the error pipe goes to ctl_fd, everything else of binmig is closed. */
 	if (err_fd != c->ctl_fd && dup3(err_fd, c->ctl_fd, O_CLOEXEC) < 0)
 		child_fail(err_fd, "cannot move the control descriptor");
@@ -931,6 +937,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	if (c.pinned)
 		sched_setaffinity(0, sizeof c.own_affinity, &c.own_affinity);
 	free(c.files);
+	free(c.cgroup_procs);
 	free(c.others);
 	free(c.all);
 	bm_specials_free(&c.specials);

@@ -33,6 +33,7 @@ struct restore_ctx {
 	struct bm_tracee *others; /* the other threads, threads[1..] of the image, once created */
 	uint32_t nothers;
 	struct bm_tracee **all;   /* the leader, then the others: every thread, once created */
+	char *cgroup_procs;      /* the cgroup.procs files the new process enters (cgroup.h), or NULL */
 	struct map_file *files;  /* files[0] is the executable */
 	size_t nfiles;
 	int ctl_fd;              /* the child's end of the error pipe, then the files */

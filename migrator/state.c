@@ -43,6 +43,7 @@ void bm_process_free(struct bm_process *p)
 	free(p->locks);
 	free(p->cwd);
 	free(p->root);
+	free(p->cgroups);
 	free(p->mm.exe_path);
 	memset(p, 0, sizeof *p);
 }

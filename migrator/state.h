@@ -331,6 +331,8 @@ struct bm_process {
 	char *cwd;                     /* malloc'd */
 	bool cwd_removed;              /* the cwd was removed (unlinked.h); version 3 */
 	char *root;                    /* malloc'd */
+	char *cgroups;                 /* cgroup.h: a "CONTROLLERS:PATH" line per hierarchy, malloc'd; version 4
+					  (NULL in an older image) */
 	struct bm_rlimit rlimits[BM_NRLIMITS];
 	struct bm_mm mm;
 

@@ -465,6 +465,7 @@ static void free_tree(struct tree_rs *t)
 {
 	for (uint32_t m = 0; t->ctx && m < t->nm; m++) {
 		free(t->ctx[m].files);
+		free(t->ctx[m].cgroup_procs);
 		free(t->ctx[m].others);
 		free(t->ctx[m].all);
 		bm_specials_free(&t->ctx[m].specials);

@@ -50,6 +50,7 @@ enum crafted_case {
 	PROCESS_UMASK_BAD,
 	PROCESS_COMM_WITH_NUL,
 	PROCESS_NO_THREADS,
+	PROCESS_CGROUPS_RELATIVE,
 	PROCESS_AUXV_TOO_LONG,
 	SECTIONS_OUT_OF_ORDER,
 	UNKNOWN_SECTION_TYPE,
@@ -355,9 +356,12 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 	case PROCESS_COMM_WITH_NUL:
 		proc->payload[comm_at + 4 + 2] = '\0';
 		return "comm contains a NUL byte";
-	case PROCESS_NO_THREADS:
-		bm_store_le32(proc->payload + proc->len - 4, 0);
+	case PROCESS_NO_THREADS: /* the count, then the cgroups string (version 4) end PROCESS */
+		bm_store_le32(proc->payload + proc->len - 8 - strlen(p->cgroups), 0);
 		return "thread count 0 is not in 1..65536";
+	case PROCESS_CGROUPS_RELATIVE:
+		proc->payload[proc->len - strlen(p->cgroups) + strlen("name=systemd:")] = 'x';
+		return "cgroups are not CONTROLLERS:PATH lines";
 	case PROCESS_AUXV_TOO_LONG: {
 		/* ... comm, personality, umask, uid[4], gid[4], groups, dumpable, cwd, root,
 		 * cwd_removed, 16 rlimits with their count, 11 mm words, then the auxv length. */

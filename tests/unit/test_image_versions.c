@@ -3,12 +3,22 @@
 
 #include "unit_raw_image.h"
 
-/* The process without file locks, which only version 4 holds. */
+/* The process without file locks and cgroups, which only version 4 holds. */
 static void strip_locks(struct bm_process *q)
 {
 	free(q->locks);
 	q->locks = NULL;
 	q->nlocks = 0;
+	free(q->cgroups);
+	q->cgroups = NULL;
+}
+
+/* Takes the cgroups string (version 4, empty) off the end of PROCESS. */
+static void drop_cgroups(struct raw_image *ri)
+{
+	struct raw_section *proc = &ri->s[find_section(ri, BM_SEC_PROCESS, 0)];
+	assert_int_equal(bm_load_le32(proc->payload + proc->len - 4), 0);
+	proc->len -= 4;
 }
 
 /* The process without what version 2 cannot hold: timers and the
@@ -99,6 +109,7 @@ static void test_version_1_is_still_read(void **state)
 	drop_section(&v1, BM_SEC_ATTRS);
 	drop_section(&v1, BM_SEC_TIMERS);
 	drop_section(&v1, BM_SEC_LOCKS);
+	drop_cgroups(&v1);
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
@@ -133,6 +144,7 @@ static void version_2_image(const struct bm_process *p, bool drop_timers, struct
 	drop_cwd_removed(&ri, p);
 	drop_section(&ri, BM_SEC_ATTRS);
 	drop_section(&ri, BM_SEC_LOCKS);
+	drop_cgroups(&ri);
 	if (drop_timers)
 		drop_section(&ri, BM_SEC_TIMERS);
 	bm_store_le32(ri.file_header + 8, 2);
@@ -148,6 +160,7 @@ static void test_version_2_is_still_read(void **state)
 	(void)state;
 	struct bm_process full, q;
 	make_process(&full, true);
+	strip_locks(&full);
 	make_process(&q, true);
 	strip_timers(&q);
 	struct bm_wbuf img;
@@ -185,6 +198,7 @@ static void version_3_image(const struct bm_process *p, bool drop_locks, struct 
 	bm_wbuf_free(&v4);
 	if (drop_locks)
 		drop_section(&ri, BM_SEC_LOCKS);
+	drop_cgroups(&ri);
 	bm_store_le32(ri.file_header + 8, 3);
 	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
 	assemble(&ri, img, true);

@@ -264,6 +264,8 @@ static inline void make_process(struct bm_process *p, bool full)
 		{ 1, BM_LOCK_OFD, 1, 150, 10 },
 		{ 3, BM_LOCK_FLOCK, 0, 0, 0 },
 	};
+	p->cgroups = strdup("name=systemd:/\nmemory:/user.slice/a b\n:/user.slice/a b\n");
+	assert_non_null(p->cgroups);
 	p->nlocks = sizeof locks / sizeof locks[0];
 	p->locks = malloc(sizeof locks);
 	assert_non_null(p->locks);
@@ -396,6 +398,7 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 	assert_int_equal(xa->ntimerfds, xb->ntimerfds);
 	if (xa->ntimerfds)
 		assert_memory_equal(xa->timerfds, xb->timerfds, xa->ntimerfds * sizeof *xa->timerfds);
+	assert_opt_string_equal(a->cgroups, b->cgroups);
 	assert_int_equal(a->nlocks, b->nlocks);
 	if (a->nlocks)
 		assert_memory_equal(a->locks, b->locks, a->nlocks * sizeof *a->locks);
