@@ -20,14 +20,30 @@ V1=$(awk '$0 ~ / - cgroup / { print $5; exit }' /proc/self/mountinfo)
 NAME=binmig-e2e-$$
 DIRS=("$V2/$NAME/carried" "$V2/$NAME/missing" "$V2/$NAME/thread")
 [[ -n $V1 ]] && DIRS+=("$V1/$NAME/carried")
-remove_cgroups() { # deepest first; each is empty once its process is gone
+remove_cgroups() { # kills what is left in them, then deepest first
 	local d
+	if [[ -d $V2/$NAME ]]; then
+		echo 1 >"$V2/$NAME/cgroup.kill" 2>/dev/null
+		for _ in $(seq 100); do # at most 10 s for the killed to leave
+			grep -qx "populated 0" "$V2/$NAME/cgroup.events" 2>/dev/null && break
+			sleep 0.1
+		done
+	fi
 	for d in "$V2/$NAME/thread/t" "${DIRS[@]}" "$V2/$NAME" ${V1:+"$V1/$NAME"}; do
-		[[ -d $d ]] && rmdir "$d" 2>/dev/null
+		[[ -d $d ]] && { rmdir "$d" || e2e_log "cannot remove cgroup $d"; }
 	done
 	return 0
 }
-trap 'rc=$?; set +e; e2e_cleanup; remove_cgroups; (exit $rc)' EXIT
+# Before lib.sh's cleanup, which ends the script.
+trap 'rc=$?; set +e; remove_cgroups; (exit $rc); e2e_cleanup' EXIT
+# A machine whose cgroup file system this test may not write (a container
+# without delegation) cannot run it.
+mkdir "$V2/$NAME" 2>/dev/null || e2e_skip "cannot make a cgroup under $V2 (not delegated here)"
+if [[ -n $V1 ]] && ! mkdir "$V1/$NAME" 2>/dev/null; then
+	e2e_log "cannot make a cgroup under $V1: cgroup v2 only"
+	unset 'DIRS[3]'
+	V1=
+fi
 mkdir -p "${DIRS[@]}" || e2e_fail "cannot make cgroups under $V2${V1:+ and $V1}"
 
 # start NAME CGROUP_DIR... -- MODE: the program, moved into the cgroups first.
