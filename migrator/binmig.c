@@ -319,6 +319,13 @@ static int set_cgroup_mode(const char *text)
 	return 0;
 }
 
+/* The options restore and serve share (what becomes of a restored
+ * process here): 0, or the usage error's exit status. */
+static int destination_option(int c, const char *arg)
+{
+	return c == 'V' ? set_vdso_mode(arg) : set_cgroup_mode(arg);
+}
+
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -337,11 +344,8 @@ static int cmd_restore(int argc, char **argv)
 			break;
 		case 'k': keyfile = optarg; break;
 		case 'V':
-			if (set_vdso_mode(optarg) != 0)
-				return BM_EXIT_USAGE;
-			break;
 		case 'G':
-			if (set_cgroup_mode(optarg) != 0)
+			if (destination_option(c, optarg) != 0)
 				return BM_EXIT_USAGE;
 			break;
 		case 'h': bm_usage_restore(stdout); return 0;
@@ -539,11 +543,8 @@ static int cmd_serve(int argc, char **argv)
 				return usage_error("bad --seal value '%s' (auto, aes-256-gcm, chacha20-poly1305 or none)", optarg);
 			break;
 		case 'V':
-			if (set_vdso_mode(optarg) != 0)
-				return BM_EXIT_USAGE;
-			break;
 		case 'G':
-			if (set_cgroup_mode(optarg) != 0)
+			if (destination_option(c, optarg) != 0)
 				return BM_EXIT_USAGE;
 			break;
 		case 'h': bm_usage_serve(stdout); return 0;
