@@ -542,6 +542,16 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	return bm_collect_vmas(pid, f);
 }
 
+size_t bm_frozen_count(const struct bm_frozen *f)
+{
+	return f->nmembers ? f->nmembers : 1;
+}
+
+struct bm_frozen *bm_frozen_at(struct bm_frozen *f, size_t i)
+{
+	return f->nmembers ? &f->members[i] : f;
+}
+
 /* Whether pid has children now. */
 static bool has_children(pid_t pid)
 {

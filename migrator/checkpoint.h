@@ -50,6 +50,10 @@ int bm_freeze_stop(pid_t pid, struct bm_frozen *f);
 int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
 		      const struct bm_fd_policy *policy, bool tree);
 
+/* The frozen processes of f: f itself, or each member of its tree. */
+size_t bm_frozen_count(const struct bm_frozen *f);
+struct bm_frozen *bm_frozen_at(struct bm_frozen *f, size_t i);
+
 /* Writes the whole image (process sections, pages, END) to the writer. */
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
 

@@ -301,22 +301,11 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 	return rc < 0 ? rc : first_rc < 0 ? first_rc : rc2;
 }
 
-/* The frozen processes of f: f itself, or the members of its tree. */
-static size_t nprocs(const struct bm_frozen *f)
-{
-	return f->nmembers ? f->nmembers : 1;
-}
-
-static struct bm_frozen *proc_at(struct bm_frozen *f, size_t i)
-{
-	return f->nmembers ? &f->members[i] : f;
-}
-
 int bm_locks_release(struct bm_frozen *f)
 {
 	const struct bm_file_lock *failed = NULL;
-	for (size_t i = 0; i < nprocs(f); i++) {
-		int rc = each_lock_injected(proc_at(f, i), false, &failed);
+	for (size_t i = 0; i < bm_frozen_count(f); i++) {
+		int rc = each_lock_injected(bm_frozen_at(f, i), false, &failed);
 		if (rc < 0)
 			return rc;
 	}
@@ -326,8 +315,8 @@ int bm_locks_release(struct bm_frozen *f)
 int bm_locks_take_back(struct bm_frozen *f)
 {
 	int rc = 0;
-	for (size_t i = 0; i < nprocs(f); i++) {
-		struct bm_frozen *m = proc_at(f, i);
+	for (size_t i = 0; i < bm_frozen_count(f); i++) {
+		struct bm_frozen *m = bm_frozen_at(f, i);
 		const struct bm_file_lock *failed = NULL;
 		if (each_lock_injected(m, true, &failed) == 0)
 			continue;
@@ -343,7 +332,7 @@ int bm_locks_take_back(struct bm_frozen *f)
 			"that lock)", m->pid, what, d && d->path ? d->path : "its files", m->pid);
 	}
 	if (rc < 0)
-		for (size_t i = 0; i < nprocs(f); i++)
-			kill(proc_at(f, i)->pid, SIGSTOP);
+		for (size_t i = 0; i < bm_frozen_count(f); i++)
+			kill(bm_frozen_at(f, i)->pid, SIGSTOP);
 	return rc;
 }

@@ -259,10 +259,26 @@ static int precopy_rounds(struct bm_precopy *pc, pid_t pid, const struct bm_migr
 }
 
 /* Gives up before the freeze: the destination is told, the tracking ends. */
-/* After a failure once frozen: the process takes back its file locks
- * and runs on where it stopped (or, having lost a lock, stays stopped). */
+/* Once frozen, before any of the image leaves: what the destination
+ * must take over on a shared file system (file locks, the names of
+ * path-bound unix sockets) is let go of by the source. */
+static int let_go(struct bm_frozen *f)
+{
+	int rc = bm_locks_release(f);
+	for (size_t i = 0; rc == 0 && i < bm_frozen_count(f); i++)
+		rc = bm_unix_stash_names(&bm_frozen_at(f, i)->proc);
+	return rc;
+}
+
+/* After a failure once frozen: the process takes back its socket names
+ * and file locks and runs on where it stopped (or, having lost a lock,
+ * stays stopped). */
 static void resume_source(struct bm_frozen *f, pid_t pid)
 {
+	for (size_t i = 0; i < bm_frozen_count(f); i++) {
+		bm_unix_unstash_names(&bm_frozen_at(f, i)->proc, false);
+		bm_unix_report_lost_names(&bm_frozen_at(f, i)->proc);
+	}
 	bool as_it_was = bm_locks_take_back(f) == 0;
 	if (bm_release(f, false) == 0 && as_it_was)
 		fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
@@ -307,10 +323,9 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	bm_set_log_prefix("binmig: migrate: cpu check");
 	rc = bm_xstate_translate_threads(&f.proc, &prof->here, &prof->dest);
 	free(prof);
-	/* The destination takes the file locks again: the source lets go first. */
 	bm_set_log_prefix("binmig: migrate: suspend");
 	if (rc == 0)
-		rc = bm_locks_release(&f);
+		rc = let_go(&f);
 	if (rc < 0) {
 		bm_set_log_prefix("binmig: migrate");
 		resume_source(&f, pid);
@@ -373,9 +388,6 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		/* Never lost: the original runs on where it stopped. */
 		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		bm_set_log_prefix("binmig: migrate");
-		bm_unix_report_lost_names(&f.proc);
-		for (size_t m = 0; m < f.nmembers; m++)
-			bm_unix_report_lost_names(&f.members[m].proc);
 		resume_source(&f, pid);
 		bm_precopy_end(&pc); /* after the resume: its memory is unregistered, nothing left in it */
 		bm_wire_sink_free(&ws);
@@ -384,6 +396,8 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	}
 
 	bm_set_log_prefix("binmig: migrate: termination");
+	for (size_t i = 0; i < bm_frozen_count(&f); i++)
+		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
 	rc = bm_release(&f, true);
 	if (rc == 0)
 		rc = bm_frame_send_buf(&conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);

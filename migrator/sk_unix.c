@@ -189,19 +189,28 @@ static int refuse(pid_t pid, const struct bm_fd *d, const char *fmt, ...)
 
 /* Reads S's receive queue without taking it: peeks from offset 0 on with
  * SO_PEEK_OFF, SO_PASSCRED on so that each message shows its credentials
- * (pid 0: none), then puts both options back. */
+ * (pid 0: none), then puts both options back.
+ *
+ * An empty message (datagram or record) once peeked is skipped by every
+ * later peek at an offset: the kernel's way past it.  So a message queue
+ * is first peeked at its head without an offset, which shows an empty
+ * head message whoever peeked it before; one behind other messages would
+ * be seen by this dump and by no later one (a migration that fails, a
+ * dump --leave-running), and is refused.  One the process itself peeked
+ * there is seen by no dump at all (docs/process-state.md). */
 static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct peeked *q)
 {
-	int saved_off = -1, saved_cred = 0, one = 1, zero = 0;
+	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
 	socklen_t len = sizeof saved_off;
 	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, &len) < 0 ||
 	    getsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, &(socklen_t){sizeof saved_cred}) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
-	    setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0)
+	    setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, type == SOCK_STREAM ? &zero : &off, sizeof zero) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
 	size_t cap = BM_UNIX_MSG_MAX;
 	uint8_t *buf = malloc(cap);
 	int rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	bool at_head = type != SOCK_STREAM; /* the head peeked without an offset first */
 	while (rc == 0) {
 		struct sockaddr_un from;
 		union {
@@ -244,6 +253,19 @@ static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct 
 		/* End of file: nothing read and no message (each has credentials). */
 		if (got == 0 && (type == SOCK_STREAM || !has_cred))
 			break;
+		if (at_head) {
+			at_head = false;
+			if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) {
+				rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the queue of socket fd %d", d->fd);
+				break;
+			}
+			if (got > 0)
+				continue; /* read again, at offset 0 */
+		} else if (got == 0 && type != SOCK_STREAM) {
+			rc = refuse(pid, d, " holding an empty message behind others, which a later read of its queue "
+				    "could not see again");
+			break;
+		}
 		if (mh.msg_flags & MSG_TRUNC) {
 			rc = refuse(pid, d, " holding a message of more than %zu bytes", cap);
 			break;

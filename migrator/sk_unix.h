@@ -116,9 +116,17 @@ bool bm_unix_parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, ch
  * descriptor) up to its messages, which are not walked: for an image
  * already checked.  false if D is none or its head is malformed. */
 bool bm_unix_head(const struct bm_fd *d, struct bm_unix_sock *s);
+/* A migration's source, the process frozen: moves the socket file of
+ * each path-bound socket of P aside (beside it, as PATH.binmig-PID),
+ * so that the destination, on the same file system, can bind the name
+ * anew while the source keeps its file.  Afterwards the files come
+ * back to their names (the migration failed: over whatever the
+ * destination left there) or are removed (MIGRATED). */
+int bm_unix_stash_names(const struct bm_process *p);
+void bm_unix_unstash_names(const struct bm_process *p, bool migrated);
 /* After a failed migration, at the source: a warning for each path-bound
- * socket of P whose file the destination replaced (the socket runs on,
- * but no longer has its name: docs/process-state.md). */
+ * socket of P whose file is not at its name (the socket runs on, but
+ * clients cannot reach it by that path). */
 void bm_unix_report_lost_names(const struct bm_process *p);
 /* Message I walking: *at starts at 0. */
 void bm_unix_next_msg(const struct bm_unix_sock *s, uint32_t *at, struct bm_unix_msg *m);

@@ -51,9 +51,66 @@ void bm_unix_report_lost_names(const struct bm_process *p)
 		    !s.name[0] || path_state(&s) == 1)
 			continue;
 		path_of(&s, path);
-		bm_warn("process %d runs on, but its unix socket fd %d lost its name %s: the destination replaced "
-			"the socket file before the migration failed; clients cannot reach it by that path", (int)p->pid,
-			d->fd, path);
+		/* Not moved back (bm_unix_unstash_names warned why). */
+		bm_warn("process %d runs on, but its unix socket fd %d lost its name %s: its socket file is not there "
+			"after the failed migration; clients cannot reach it by that path", (int)p->pid, d->fd, path);
+	}
+}
+
+/* Where the socket file of S waits while its process migrates: beside
+ * it, so that rename keeps the very file (and the socket its name). */
+static void stash_path(const struct bm_unix_sock *s, pid_t pid, char *out, size_t len)
+{
+	char path[BM_UNIX_NAME_MAX + 1];
+	path_of(s, path);
+	snprintf(out, len, "%s.binmig-%d", path, (int)pid);
+}
+
+/* Whether the file at PATH is the socket file of S. */
+static bool is_socket_file(const struct bm_unix_sock *s, const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->vfs_ino && st.st_dev == s->vfs_dev;
+}
+
+/* The path-bound sockets of P that own their name: the first I from *i on. */
+static bool next_named(const struct bm_process *p, uint32_t *i, struct bm_unix_sock *s)
+{
+	for (; *i < p->nfds; (*i)++) {
+		const struct bm_fd *d = &p->fds[*i];
+		if (d->kind == BM_FD_UNIX_SOCKET && d->shares_with < 0 && bm_unix_head(d, s) && owns_name(s) && s->name[0])
+			return true;
+	}
+	return false;
+}
+
+int bm_unix_stash_names(const struct bm_process *p)
+{
+	struct bm_unix_sock s;
+	for (uint32_t i = 0; next_named(p, &i, &s); i++) {
+		char path[BM_UNIX_NAME_MAX + 1], stash[BM_UNIX_NAME_MAX + 32];
+		path_of(&s, path);
+		stash_path(&s, p->pid, stash, sizeof stash);
+		if (path_state(&s) == 1 && renameat2(AT_FDCWD, path, AT_FDCWD, stash, RENAME_NOREPLACE) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot move the socket file %s of fd %d of process %d "
+					      "aside to %s", path, p->fds[i].fd, (int)p->pid, stash);
+	}
+	return 0;
+}
+
+void bm_unix_unstash_names(const struct bm_process *p, bool migrated)
+{
+	struct bm_unix_sock s;
+	for (uint32_t i = 0; next_named(p, &i, &s); i++) {
+		char path[BM_UNIX_NAME_MAX + 1], stash[BM_UNIX_NAME_MAX + 32];
+		path_of(&s, path);
+		stash_path(&s, p->pid, stash, sizeof stash);
+		if (!is_socket_file(&s, stash))
+			continue;
+		/* Back over whatever the destination left at the name. */
+		if (migrated ? unlink(stash) < 0 : rename(stash, path) < 0)
+			bm_warn("cannot %s the socket file %s of process %d: %s", migrated ? "remove" : "move back", stash,
+				(int)p->pid, strerror(errno));
 	}
 }
 
@@ -112,12 +169,20 @@ static socklen_t addr_of(const uint8_t *name, uint32_t len, struct sockaddr_un *
 }
 
 
+/* Moves FD above spare_fd, where no descriptor of the image lands: the
+ * new number, or -1. */
+static int raise_fd(const struct ctx *c, int fd)
+{
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, c->spare_fd);
+	close(fd);
+	return high;
+}
+
 /* Puts the new descriptor FD at d's number (first above spare_fd, so
  * that it cannot land on a number another new one holds). */
 static int put(struct ctx *c, int fd, const struct bm_fd *d)
 {
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, c->spare_fd);
-	close(fd);
+	int high = raise_fd(c, fd);
 	if (high < 0 || dup3(high, d->fd, (d->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 		if (high >= 0)
 			close(high);
@@ -276,6 +341,10 @@ static int create(struct ctx *c)
 		}
 		if (rc < 0)
 			return fail(c, d, pair ? "socketpair" : "socket");
+		/* Its other end out of the way first: placing one end at its
+		 * number would close the other end if it had that number. */
+		if (pair && (fds[1] = raise_fd(c, fds[1])) < 0)
+			return fail(c, &p->fds[peer], "placing it");
 		if (put(c, fds[0], d) < 0 || (pair && put(c, fds[1], &p->fds[peer]) < 0))
 			return -1;
 		if (roomy(c, d) < 0 || (pair && roomy(c, &p->fds[peer]) < 0))

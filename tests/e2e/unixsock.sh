@@ -14,7 +14,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
-for mode in carried user rights foreign forked outside closed oob oobinline waiting removed path; do
+for mode in carried user rights emptydgram foreign forked outside closed oob oobinline waiting removed path; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
@@ -48,6 +48,7 @@ refused() { # MODE TEXT
 	e2e_log "ok: $1 refused: $(cat "$BM_ERR")"
 }
 refused rights "descriptors (SCM_RIGHTS) in flight"
+refused emptydgram "holding an empty message behind others"
 refused foreign "with the credentials of process"
 refused forked "whose peer credentials (SO_PEERCRED) name process"
 refused outside "whose peer is outside the process"

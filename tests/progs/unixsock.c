@@ -249,10 +249,14 @@ static void carried_setup(struct carried *c)
 	SETUP(shutdown(c->half[0], SHUT_WR) == 0, "shutdown");
 	SETUP(fcntl(c->half[1], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
 
+	/* A descriptor of another kind among the sockets: the restore makes
+	 * the sockets before it, and a pair must not land on its number. */
+	SETUP(open("/dev/null", O_RDONLY) >= 0, "a descriptor among the sockets");
+
 	pair(SOCK_DGRAM, c->dg);
 	setint(c->dg[1], SO_PASSCRED, 1);
+	put(c->dg[0], "", 0); /* an empty one first: behind others it is refused */
 	put(c->dg[0], "one", 3);
-	put(c->dg[0], "", 0);
 	put(c->dg[0], "three", 5);
 	put(c->dg[1], "reply", 5);
 
@@ -357,7 +361,7 @@ static void carried_check(struct carried *c)
 	expect_type(c->dg[0], SOCK_DGRAM, "datagram pair");
 	CHECK(intopt(c->dg[1], SO_PASSCRED) == 1, "SO_PASSCRED %d", intopt(c->dg[1], SO_PASSCRED));
 	CHECK(intopt(c->dg[0], SO_PASSCRED) == 0, "SO_PASSCRED of the sender %d", intopt(c->dg[0], SO_PASSCRED));
-	static const char *const dgrams[] = {"one", "", "three"};
+	static const char *const dgrams[] = {"", "one", "three"};
 	for (int i = 0; i < 3; i++) {
 		struct ucred cred;
 		n = take(c->dg[1], buf, sizeof(buf), NULL, NULL, &cred);
@@ -506,6 +510,13 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(sendmsg(sv[0], &mh, 0) == 2, "sendmsg SCM_RIGHTS");
 		close(payload);
 		snprintf(r->check, sizeof(r->check), "fd");
+	} else if (strcmp(mode, "emptydgram") == 0) {
+		int sv[2];
+		pair(SOCK_DGRAM, sv);
+		r->a = sv[0], r->b = sv[1];
+		SETUP(send(sv[0], "one", 3, 0) == 3 && send(sv[0], "", 0, 0) == 0 && send(sv[0], "two", 3, 0) == 3,
+		      "datagrams");
+		snprintf(r->check, sizeof(r->check), "one");
 	} else if (strcmp(mode, "foreign") == 0) {
 		r->b = sock(SOCK_DGRAM);
 		struct sockaddr_un a;
@@ -602,7 +613,7 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(bind(r->b, (struct sockaddr *)&a, len) == 0, "bind");
 		SETUP(unlink(a.sun_path) == 0 && rmdir(sub) == 0, "removing the directory");
 	} else {
-		say("FAIL: usage: unixsock carried|rights|foreign|forked|outside|closed|oob|oobinline|waiting|removed|path|user DIR");
+		say("FAIL: usage: unixsock carried|rights|emptydgram|foreign|forked|outside|closed|oob|oobinline|waiting|removed|path|user DIR");
 		exit(2);
 	}
 }
