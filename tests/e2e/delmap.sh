@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Mappings of files whose name was removed (tests/progs/delmap.c): shared
+# and private, read-only and writable, several of one file at different
+# offsets and protections, with the descriptors held on the same files,
+# carried through a local dump and restore and checked by the program
+# (contents, addresses, the private copy, one file behind descriptors and
+# mappings, "(deleted)" in /proc/self/maps); refused (exit 4, one line,
+# the process untouched): a mapped deleted file with no descriptor held,
+# one with another hard link left, one larger than the image carries.
+# The same state across two hops between the emulated hosts is in
+# e2e/migrate-state.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init delmap
+for mode in carried nofd hardlink big; do
+	mkdir "$E2E_TMP/$mode"
+done
+e2e_state_test delmap carried "$E2E_TMP/carried"
+e2e_refused_dump nofd "without holding a descriptor of it" -- delmap nofd "$E2E_TMP/nofd"
+e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
+	delmap hardlink "$E2E_TMP/hardlink"
+e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- delmap big "$E2E_TMP/big"
