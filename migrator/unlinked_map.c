@@ -12,7 +12,7 @@
 
 bool bm_unlinked_map_is(const struct bm_vma *v)
 {
-	return v->kind == BM_VMA_FILE && (v->flags & BM_VMA_DELETED) && !(v->flags & BM_VMA_SHMFILE);
+	return (v->flags & BM_VMA_UNLINKED) != 0;
 }
 
 const struct bm_fd *bm_unlinked_map_fd(const struct bm_process *p, const struct bm_vma *v)
@@ -45,7 +45,7 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, const str
 				"removed while other hard links to it remain, which binmig cannot name", pid, e->path,
 				(unsigned long long)e->start);
 	v->kind = BM_VMA_FILE;
-	v->flags |= BM_VMA_DELETED;
+	v->flags |= BM_VMA_DELETED | BM_VMA_UNLINKED;
 	v->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
 				      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
 	const struct bm_fd *d = bm_unlinked_map_fd(p, v);
@@ -64,8 +64,12 @@ bool bm_unlinked_map_check(const struct bm_process *p, char *why, size_t n)
 {
 	for (uint32_t i = 0; i < p->nvmas; i++) {
 		const struct bm_vma *v = &p->vmas[i];
-		if (v->kind != BM_VMA_FILE || !(v->flags & BM_VMA_DELETED) || (v->flags & BM_VMA_SHMFILE))
+		if (!bm_unlinked_map_is(v))
 			continue;
+		if (v->kind != BM_VMA_FILE || (v->flags & (BM_VMA_DELETED | BM_VMA_SHMFILE)) != BM_VMA_DELETED)
+			return bm_why(why, n, "the unlinked file mapping at %#llx is not a deleted file mapping that is no "
+				      "shared memory file (kind %u, flags %#x)", (unsigned long long)v->start, v->kind,
+				      v->flags);
 		const struct bm_fd *d = bm_unlinked_map_fd(p, v);
 		if (!d)
 			return bm_why(why, n, "the unlinked file mapped at %#llx has no unlinked descriptor (device %llu, "

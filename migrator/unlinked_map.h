@@ -22,7 +22,7 @@
 #include "procfs.h"
 #include "state.h"
 
-/* Whether v is a mapping of an unlinked regular file (not shared memory). */
+/* Whether v is a mapping of an unlinked regular file (BM_VMA_UNLINKED). */
 bool bm_unlinked_map_is(const struct bm_vma *v);
 
 /* At dump, once the descriptors of p are described: fills v (already
@@ -36,8 +36,8 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, const str
  * unlinked-file descriptor of the same device and inode, or NULL. */
 const struct bm_fd *bm_unlinked_map_fd(const struct bm_process *p, const struct bm_vma *v);
 
-/* Image rule: every mapping of an unlinked file has such a descriptor,
- * whose path it names. */
+/* Image rule: every mapping of an unlinked file is a deleted file mapping
+ * (not shared memory) and has such a descriptor, whose path it names. */
 bool bm_unlinked_map_check(const struct bm_process *p, char *why, size_t n);
 
 #endif
