@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "unlinked.h"
 #include "wire.h"
 
 bool bm_unlinked_map_is(const struct bm_vma *v)
@@ -33,6 +34,9 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, const str
 	char link[96];
 	snprintf(link, sizeof link, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)e->start,
 		 (unsigned long long)e->end);
+	if (bm_unlinked_is_memfd(link, e->path))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx; binmig does not carry "
+				"memfds", pid, e->path, (unsigned long long)e->start);
 	struct stat st;
 	if (stat(link, &st) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the deleted file %s that process %d maps at "

@@ -6,13 +6,14 @@
 # (contents, addresses, the private copy, one file behind descriptors and
 # mappings, "(deleted)" in /proc/self/maps); refused (exit 4, one line,
 # the process untouched): a mapped deleted file with no descriptor held,
-# one with another hard link left, one larger than the image carries.
+# one with another hard link left, one larger than the image carries, a
+# memfd (mapped, with or without its descriptor).
 # The same state across two hops between the emulated hosts is in
 # e2e/migrate-state.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init delmap
-for mode in carried nofd hardlink big; do
+for mode in carried nofd hardlink big memfd memfdmap; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test delmap carried "$E2E_TMP/carried"
@@ -20,3 +21,5 @@ e2e_refused_dump nofd "without holding a descriptor of it" -- delmap nofd "$E2E_
 e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
 	delmap hardlink "$E2E_TMP/hardlink"
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- delmap big "$E2E_TMP/big"
+e2e_refused_dump memfd "a memfd, which binmig does not carry" -- delmap memfd "$E2E_TMP/memfd"
+e2e_refused_dump memfdmap "maps the memfd /memfd:delmap" -- delmap memfdmap "$E2E_TMP/memfdmap"

@@ -20,6 +20,8 @@
  *   hardlink  a mapped file whose name was removed but with another hard
  *             link left (no descriptor held): refused.
  *   big       a mapped unlinked file of 65 MiB (sparse): refused.
+ *   memfd     a memfd mapped shared, its descriptor held: refused.
+ *   memfdmap  a memfd mapped shared, its descriptor closed: refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -176,6 +178,12 @@ static int refused(const char *mode)
 		SETUP(link(from, to) == 0 && unlink(from) == 0, "hard link");
 		p = map(2, PROT_READ, MAP_SHARED, fd, 0);
 		close(fd); /* the mapping's own refusal, not the descriptor's */
+	} else if (strncmp(mode, "memfd", 5) == 0) {
+		int fd = memfd_create("delmap", 0);
+		SETUP(fd >= 0 && write(fd, "memfd", 5) == 5, "memfd");
+		p = map(1, PROT_READ, MAP_SHARED, fd, 0);
+		if (strcmp(mode, "memfdmap") == 0)
+			close(fd);
 	} else {
 		int fd = make_file("b", 1, O_RDWR, 60, false);
 		SETUP(ftruncate(fd, 65 << 20) == 0, "grow");
@@ -183,21 +191,25 @@ static int refused(const char *mode)
 	}
 	say("ready");
 	usr1_wait();
-	CHECK(*(volatile unsigned char *)p == pattern(strcmp(mode, "nofd") == 0 ? "n" : mode[0] == 'h' ? "h" : "b", 0),
-	      "the mapping changed");
+	if (strncmp(mode, "memfd", 5) == 0)
+		CHECK(memcmp(p, "memfd", 5) == 0, "the memfd changed");
+	else
+		CHECK(*(volatile unsigned char *)p == pattern(strcmp(mode, "nofd") == 0 ? "n" : mode[0] == 'h' ? "h" : "b", 0),
+		      "the mapping changed");
 	return tp_finish();
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: delmap carried|nofd|hardlink|big DIR (an existing directory)");
+		say("FAIL: usage: delmap carried|nofd|hardlink|big|memfd|memfdmap DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
-	if (strcmp(argv[1], "nofd") == 0 || strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0)
+	if (strcmp(argv[1], "nofd") == 0 || strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 ||
+	    strcmp(argv[1], "memfd") == 0 || strcmp(argv[1], "memfdmap") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
 	return 2;
