@@ -130,6 +130,35 @@ static void test_hard_link_refused(void **state)
 	close(fd);
 }
 
+static void test_memfd_refused(void **state)
+{
+	(void)state;
+	int fd = memfd_create("unit", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	void *at = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(at != MAP_FAILED);
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	assert_true(bm_unlinked_is_memfd(link, "/memfd:unit"));
+	struct bm_maps_entry e = entry_at(at);
+	assert_true(e.deleted);
+	assert_string_equal(e.path, "/memfd:unit");
+	struct bm_process p = {0};
+	struct bm_vma v = {0};
+	expect_refused(&e, &p, &v, "maps the memfd /memfd:unit");
+	munmap(at, 4096);
+	close(fd);
+	/* An unlinked file of the scratch directory is none. */
+	char path[PATH_MAX];
+	fd = make_mapped("memfd:x", path, sizeof path, &at);
+	assert_int_equal(unlink(path), 0);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	assert_false(bm_unlinked_is_memfd(link, path));
+	munmap(at, 8192);
+	close(fd);
+}
+
 static void test_image_rules(void **state)
 {
 	(void)state;
@@ -224,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_link_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memfd_refused, setup, teardown),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_teardown(test_image_round_trip, restore_stderr_teardown),
 	};
