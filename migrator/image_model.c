@@ -20,6 +20,7 @@
 #include "fd_watch.h"
 #include "sk_inet.h"
 #include "unlinked.h"
+#include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
 
@@ -33,7 +34,7 @@
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
-#define VMA_KNOWN_FLAGS 0xfffffu
+#define VMA_KNOWN_FLAGS 0x1fffffu
 /* SS_ONSTACK, SS_DISABLE and SS_AUTODISARM (linux/signal.h; glibc lacks the last). */
 #define ALTSTACK_KNOWN_FLAGS (1u | 2u | (1u << 31))
 
@@ -521,6 +522,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
+	    !bm_unlinked_map_check(p, detail, sizeof detail) ||
 	    !bm_inotify_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unix_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_sk_inet_check(p->fds, p->nfds, detail, sizeof detail)) {
@@ -584,6 +586,7 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	}
 	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why) ||
+				   !bm_unlinked_map_check(p, why, sizeof why) ||
 				   !bm_inotify_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unix_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why)))

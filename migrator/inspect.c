@@ -103,7 +103,7 @@ static void print_process(FILE *out, const struct bm_process *p)
 			v->prot & PROT_EXEC ? 'x' : '-', v->flags & BM_VMA_SHARED ? 's' : 'p',
 			(unsigned long long)(v->end - v->start) / 1024, vma_kind_name(v));
 		if (v->kind == BM_VMA_FILE)
-			fprintf(out, " @0x%llx", (unsigned long long)v->pgoff);
+			fprintf(out, "%s @0x%llx", v->flags & BM_VMA_DELETED ? " (deleted)" : "", (unsigned long long)v->pgoff);
 		fputc('\n', out);
 	}
 	fprintf(out, "\n%u file descriptors:\n", p->nfds);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "memory.h"
 #include "pagescan.h"
+#include "unlinked_map.h"
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
@@ -52,7 +53,7 @@ static const struct {
 	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},
 };
 
-static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma *v)
+static int describe_vma(pid_t pid, const struct bm_maps_entry *e, const struct bm_process *p, struct bm_vma *v)
 {
 	v->start = e->start;
 	v->end = e->end;
@@ -107,9 +108,8 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_vma 
 			v->flags |= BM_VMA_SHMFILE | BM_VMA_DELETED;
 			return (v->path = strdup(e->path)) ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 		}
-		if (e->deleted)
-			return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the deleted file %s at 0x%llx", pid, e->path,
-					(unsigned long long)e->start);
+		if (e->deleted) /* carried with a descriptor of the same file */
+			return bm_unlinked_map_describe(pid, e, p, v);
 		struct stat st;
 		if (stat(e->path, &st) < 0)
 			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat mapped file %s", e->path);
@@ -139,7 +139,7 @@ int bm_collect_vmas(pid_t pid, struct bm_frozen *f)
 	if (!p->vmas)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (size_t i = 0; i < f->nmaps; i++) {
-		if ((rc = describe_vma(pid, &f->maps[i], &p->vmas[i])) < 0)
+		if ((rc = describe_vma(pid, &f->maps[i], p, &p->vmas[i])) < 0)
 			return rc;
 		p->nvmas++;
 	}

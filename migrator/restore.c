@@ -39,6 +39,7 @@
 #include "timers.h"
 #include "tree.h"
 #include "unlinked.h"
+#include "unlinked_map.h"
 #include "vdso.h"
 #include "xstate.h"
 
@@ -107,7 +108,7 @@ int bm_rs_plan_files(struct restore_ctx *c)
 		if (p->fds[i].fd > max_fd)
 			max_fd = p->fds[i].fd;
 	c->ctl_fd = max_fd + 1;
-	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0};
+	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0, -1};
 	int rc = bm_cgroup_plan(p, &c->cgroup_procs);
 	if (rc == 0)
 		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
@@ -116,15 +117,16 @@ int bm_rs_plan_files(struct restore_ctx *c)
 		if (v->kind != BM_VMA_FILE)
 			continue;
 		bool rdwr = needs_rdwr(v);
+		int from = bm_unlinked_map_is(v) ? bm_unlinked_map_fd(p, v)->fd : -1; /* the image checked it has one */
 		size_t j;
 		for (j = 0; j < c->nfiles; j++)
-			if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
+			if (c->files[j].rdwr == rdwr && c->files[j].from_fd == from && strcmp(c->files[j].path, v->path) == 0)
 				break;
 		if (j == c->nfiles) {
-			if ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
-			    : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0)
+			if (from < 0 && ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
+					 : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0))
 				break;
-			c->files[c->nfiles++] = (struct map_file){v->path, rdwr, 0};
+			c->files[c->nfiles++] = (struct map_file){v->path, rdwr, 0, from};
 		}
 	}
 	for (size_t j = 0; j < c->nfiles; j++)
@@ -220,7 +222,11 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	if (bm_restore_fds(p, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	for (size_t i = 0; i < c->nfiles; i++) {
-		int fd = open(c->files[i].path, (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		/* An unlinked file is the one its descriptor, restored above, made. */
+		char self[40];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", c->files[i].from_fd);
+		int fd = open(c->files[i].from_fd >= 0 ? self : c->files[i].path,
+			      (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (fd < 0 || (fd != c->files[i].fd && (dup3(fd, c->files[i].fd, O_CLOEXEC) < 0 || close(fd) < 0))) {
 			snprintf(err, sizeof err, "cannot open %s: %s", c->files[i].path, strerror(errno));
 			child_fail(err_fd, err);
@@ -413,8 +419,9 @@ static int unmap_all_but(struct restore_ctx *c)
 static int file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 {
 	bool rdwr = needs_rdwr(v);
+	int from = bm_unlinked_map_is(v) ? bm_unlinked_map_fd(&c->proc, v)->fd : -1;
 	for (size_t j = 0; j < c->nfiles; j++)
-		if (c->files[j].rdwr == rdwr && strcmp(c->files[j].path, v->path) == 0)
+		if (c->files[j].rdwr == rdwr && c->files[j].from_fd == from && strcmp(c->files[j].path, v->path) == 0)
 			return c->files[j].fd;
 	return -1;
 }

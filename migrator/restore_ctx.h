@@ -20,6 +20,7 @@ struct map_file {
 	const char *path;
 	bool rdwr;
 	int fd; /* number in the new process */
+	int from_fd; /* an unlinked file (unlinked_map.h): the process's descriptor of it; else -1 */
 };
 
 struct restore_ctx {

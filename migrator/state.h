@@ -60,6 +60,8 @@ enum bm_vma_kind {
 #define BM_VMA_SEALED 0x40000u    /* mseal() ("sl") */
 #define BM_VMA_MAYWRITE 0x80000u  /* may be made writable ("mw"): for a shared file mapping, the
 				     file was opened for writing */
+#define BM_VMA_UNLINKED 0x100000u /* a file whose name was removed, made again by the unlinked
+				     descriptor of the same file (unlinked_map.h); with BM_VMA_DELETED */
 
 /* The advice a VMA carries as flags, and the madvise() that sets each
  * again at restore (memory.c). */

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "fd_policy.h"
@@ -23,10 +25,20 @@ bool bm_unlinked_is_removed(const char *link)
 	return stat(link, &st) == 0 && st.st_nlink == 0;
 }
 
+bool bm_unlinked_is_memfd(const char *link, const char *path)
+{
+	struct statfs fs;
+	return strncmp(path, "/memfd:", 7) == 0 && statfs(link, &fs) == 0 &&
+	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
+}
+
 int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out)
 {
-	char link[PATH_MAX + 16];
+	char link[PATH_MAX + 16], proc[64];
 	snprintf(link, sizeof link, "%s (deleted)", path);
+	snprintf(proc, sizeof proc, "/proc/%d/fd/%d", pid, fd);
+	if (bm_unlinked_is_memfd(proc, path))
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd, which binmig does not carry");
 	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISDIR(st->st_mode))
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", which was deleted");
 	if (st->st_nlink > 0)

@@ -33,6 +33,11 @@
  * with other hard links, or one really called so). */
 bool bm_unlinked_is_removed(const char *link);
 
+/* Whether LINK (a /proc link whose text was PATH, " (deleted)" stripped)
+ * leads to a memfd (memfd_create): "/memfd:NAME" on a memory filesystem.
+ * binmig does not carry those (their seals and filesystem would differ). */
+bool bm_unlinked_is_memfd(const char *link, const char *path);
+
 /* At dump, descriptor FD of PID whose /proc link named PATH with
  * " (deleted)" (stripped) and whose file is ST: fills out (kind, path,
  * object_id, file) and returns 0, or refuses (BM_EXIT_UNSUPPORTED) what

@@ -14,7 +14,8 @@
  *            detached: IPC_RMID right away)
  *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
  *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
- *   delmap   FILE written, mapped privately, then deleted
+ *   delmap   FILE written, mapped privately, then deleted, its descriptor
+ *            closed (refused: the contents travel only with a descriptor)
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent

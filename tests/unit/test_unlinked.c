@@ -22,23 +22,8 @@
 #include "state.h"
 #include "unlinked.h"
 
-static char dir[PATH_MAX];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/binmig-unit-unlinked.XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	bm_reset_errors();
-	return system(cmd) == 0 ? 0 : -1;
-}
+#define UNIT_TMPDIR_NAME "unlinked"
+#include "unit_tmpdir.h"
 
 static void quietly(void)
 {

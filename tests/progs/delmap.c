@@ -1,0 +1,216 @@
+/* delmap MODE DIR: mappings of files whose name was removed
+ * (migrator/unlinked_map.c), with DIR an empty scratch directory.
+ *
+ *   carried   sets up, then checks after the wake-up:
+ *     - "m": 5 pages, held read-write at fd 60, unlinked, mapped four
+ *       times: A shared read-write at offset 0 (2 pages, written through
+ *       before the dump), B shared read-only at offset 2 pages, C private
+ *       read-write at offset 1 page (2 pages, its first one modified: a
+ *       private copy), D private read-only at offset 4 pages; a second
+ *       descriptor (fd 61, read-only) opened on it separately;
+ *     - "r": 3 pages, held read-only, unlinked, mapped shared read-only
+ *       (E) and private read+exec (F);
+ *     after restore: every mapping at the same address with the same
+ *     protection, offset, sharing and "DIR/NAME (deleted)" in
+ *     /proc/self/maps; the contents; the private copy kept; writes
+ *     through the descriptor seen in the shared mappings and in the
+ *     unmodified private page, writes through A seen by the descriptors;
+ *     the files still without a name, of the same size.
+ *   nofd      a deleted file mapped with no descriptor held: refused.
+ *   hardlink  a mapped file whose name was removed but with another hard
+ *             link left (no descriptor held): refused.
+ *   big       a mapped unlinked file of 65 MiB (sparse): refused.
+ *   memfd     a memfd mapped shared, its descriptor held: refused.
+ *   memfdmap  a memfd mapped shared, its descriptor closed: refused.
+ * In the refused modes the process is left alone and passes its checks. */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "testprog.h"
+
+#define PG 4096
+static char dir[4096];
+
+static unsigned char pattern(const char *name, size_t off)
+{
+	return (unsigned char)(name[0] * 31 + off * 7 + off / PG);
+}
+
+/* Makes DIR/NAME of NPAGES with the pattern, opens it FLAGS at fd AT,
+ * and removes its name (unless keep). */
+static int make_file(const char *name, size_t npages, int flags, int at, bool keep)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+	SETUP(fd >= 0, name);
+	static unsigned char buf[PG];
+	for (size_t p = 0; p < npages; p++) {
+		for (size_t i = 0; i < PG; i++)
+			buf[i] = pattern(name, p * PG + i);
+		SETUP(pwrite(fd, buf, PG, (off_t)(p * PG)) == PG, "write");
+	}
+	close(fd);
+	fd = open(path, flags);
+	SETUP(fd >= 0 && dup2(fd, at) == at && close(fd) == 0, "reopen");
+	SETUP(keep || unlink(path) == 0, "unlink");
+	return at;
+}
+
+static unsigned char *map(size_t npages, int prot, int flags, int fd, size_t pgoff)
+{
+	void *p = mmap(NULL, npages * PG, prot, flags, fd, (off_t)(pgoff * PG));
+	SETUP(p != MAP_FAILED, "mmap");
+	return p;
+}
+
+/* Whether /proc/self/maps has the VMA [addr, addr+npages) with PERMS,
+ * offset PGOFF and "DIR/NAME (deleted)". */
+static bool maps_has(const void *addr, size_t npages, const char *perms, size_t pgoff, const char *name)
+{
+	static char maps[1 << 16];
+	ssize_t n = read_file("/proc/self/maps", maps, sizeof(maps) - 1);
+	if (n <= 0)
+		return false;
+	maps[n] = 0;
+	char want[4400];
+	snprintf(want, sizeof(want), "%lx-%lx %s %08lx ", (unsigned long)addr, (unsigned long)addr + npages * PG, perms,
+		 (unsigned long)(pgoff * PG));
+	char *line = strstr(maps, want);
+	if (!line)
+		return false;
+	char *end = strchr(line, '\n');
+	if (end)
+		*end = 0;
+	char tail[4300];
+	snprintf(tail, sizeof(tail), " %s/%s (deleted)", dir, name);
+	size_t ll = strlen(line), tl = strlen(tail);
+	return ll > tl && strcmp(line + ll - tl, tail) == 0;
+}
+
+static bool same_as_file(const unsigned char *p, size_t len, const char *name, size_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern(name, off + i))
+			return false;
+	return true;
+}
+
+static int carried(void)
+{
+	int m = make_file("m", 5, O_RDWR, 60, false);
+	char mpath[4200];
+	snprintf(mpath, sizeof(mpath), "%s/m", dir);
+	int m2 = open("/proc/self/fd/60", O_RDONLY);
+	SETUP(m2 >= 0 && dup2(m2, 61) == 61 && close(m2) == 0, "second open file");
+	m2 = 61;
+	unsigned char *a = map(2, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+	unsigned char *b = map(2, PROT_READ, MAP_SHARED, m, 2);
+	unsigned char *c = map(2, PROT_READ | PROT_WRITE, MAP_PRIVATE, m, 1);
+	unsigned char *d = map(1, PROT_READ, MAP_PRIVATE, m, 4);
+	memcpy(a + 100, "shared-before", 13);
+	memcpy(c + 5, "private-copy", 12);
+	int r = make_file("r", 3, O_RDONLY, 62, false);
+	unsigned char *e = map(3, PROT_READ, MAP_SHARED, r, 0);
+	unsigned char *f = map(2, PROT_READ | PROT_EXEC, MAP_PRIVATE, r, 1);
+	struct stat m_before, r_before;
+	SETUP(fstat(m, &m_before) == 0 && fstat(r, &r_before) == 0, "fstat");
+
+	say("ready");
+	usr1_wait();
+
+	CHECK(maps_has(a, 2, "rw-s", 0, "m"), "A: address, protection, offset or name");
+	CHECK(maps_has(b, 2, "r--s", 2, "m"), "B: address, protection, offset or name");
+	CHECK(maps_has(c, 2, "rw-p", 1, "m"), "C: address, protection, offset or name");
+	CHECK(maps_has(d, 1, "r--p", 4, "m"), "D: address, protection, offset or name");
+	CHECK(maps_has(e, 3, "r--s", 0, "r"), "E: address, protection, offset or name");
+	CHECK(maps_has(f, 2, "r-xp", 1, "r"), "F: address, protection, offset or name");
+
+	/* contents */
+	CHECK(memcmp(a + 100, "shared-before", 13) == 0 && same_as_file(a, 100, "m", 0) &&
+	      same_as_file(a + 113, 2 * PG - 113, "m", 113), "A: contents");
+	CHECK(same_as_file(b, 2 * PG, "m", 2 * PG), "B: contents");
+	CHECK(memcmp(c + 5, "private-copy", 12) == 0 && same_as_file(c, 5, "m", PG) &&
+	      same_as_file(c + 17, 2 * PG - 17, "m", PG + 17), "C: contents with its private copy");
+	CHECK(same_as_file(d, PG, "m", 4 * PG), "D: contents");
+	CHECK(same_as_file(e, 3 * PG, "r", 0) && same_as_file(f, 2 * PG, "r", PG), "E, F: contents");
+	char buf[32] = {0};
+	CHECK(pread(m2, buf, 13, 100) == 13 && memcmp(buf, "shared-before", 13) == 0,
+	      "the write through A before the dump is in the file");
+	CHECK(pread(m2, buf, 12, PG + 5) == 12 && same_as_file((unsigned char *)buf, 12, "m", PG + 5),
+	      "the private copy leaked into the file");
+
+	/* one file: descriptors and mappings share it */
+	CHECK(pwrite(m, "via-fd", 6, 2 * PG + 10) == 6 && memcmp(b + 10, "via-fd", 6) == 0 &&
+	      memcmp(c + PG + 10, "via-fd", 6) == 0, "a write through the descriptor is not seen in B and C's clean page");
+	CHECK(pwrite(m, "fd-again", 8, PG + 5) == 8 && memcmp(c + 5, "private-copy", 12) == 0,
+	      "the private copy changed with the file");
+	memcpy(a + PG + 20, "via-map", 7);
+	CHECK(pread(m2, buf, 7, PG + 20) == 7 && memcmp(buf, "via-map", 7) == 0,
+	      "a write through A is not seen through the other descriptor");
+	struct stat st, st2;
+	CHECK(fstat(m, &st) == 0 && fstat(m2, &st2) == 0 && st.st_ino == st2.st_ino && st.st_nlink == 0 &&
+	      st.st_size == 5 * PG && (st.st_mode & 07777) == 0640, "m: one nameless file of 5 pages");
+	CHECK(fstat(r, &st) == 0 && st.st_nlink == 0 && st.st_size == 3 * PG && st.st_mtim.tv_sec == r_before.st_mtim.tv_sec &&
+	      st.st_mtim.tv_nsec == r_before.st_mtim.tv_nsec, "r: size, links or mtime");
+	CHECK(access(mpath, F_OK) < 0 && errno == ENOENT, "m: the name came back");
+	char link[4300];
+	ssize_t n = readlink("/proc/self/fd/60", link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	char want[4300];
+	snprintf(want, sizeof(want), "%s (deleted)", mpath);
+	CHECK(strcmp(link, want) == 0, "fd 60 links to \"%s\"", link);
+	return tp_finish();
+}
+
+static int refused(const char *mode)
+{
+	void *p;
+	if (strcmp(mode, "nofd") == 0) {
+		int fd = make_file("n", 2, O_RDWR, 60, false);
+		p = map(2, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	} else if (strcmp(mode, "hardlink") == 0) {
+		int fd = make_file("h", 2, O_RDWR, 60, true);
+		char from[4200], to[4200];
+		snprintf(from, sizeof(from), "%s/h", dir);
+		snprintf(to, sizeof(to), "%s/h2", dir);
+		SETUP(link(from, to) == 0 && unlink(from) == 0, "hard link");
+		p = map(2, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd); /* the mapping's own refusal, not the descriptor's */
+	} else if (strncmp(mode, "memfd", 5) == 0) {
+		int fd = memfd_create("delmap", 0);
+		SETUP(fd >= 0 && write(fd, "memfd", 5) == 5, "memfd");
+		p = map(1, PROT_READ, MAP_SHARED, fd, 0);
+		if (strcmp(mode, "memfdmap") == 0)
+			close(fd);
+	} else {
+		int fd = make_file("b", 1, O_RDWR, 60, false);
+		SETUP(ftruncate(fd, 65 << 20) == 0, "grow");
+		p = map(1, PROT_READ, MAP_PRIVATE, fd, 0);
+	}
+	say("ready");
+	usr1_wait();
+	if (strncmp(mode, "memfd", 5) == 0)
+		CHECK(memcmp(p, "memfd", 5) == 0, "the memfd changed");
+	else
+		CHECK(*(volatile unsigned char *)p == pattern(strcmp(mode, "nofd") == 0 ? "n" : mode[0] == 'h' ? "h" : "b", 0),
+		      "the mapping changed");
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || !realpath(argv[2], dir)) {
+		say("FAIL: usage: delmap carried|nofd|hardlink|big|memfd|memfdmap DIR (an existing directory)");
+		return 2;
+	}
+	usr1_setup();
+	if (strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (strcmp(argv[1], "nofd") == 0 || strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 ||
+	    strcmp(argv[1], "memfd") == 0 || strcmp(argv[1], "memfdmap") == 0)
+		return refused(argv[1]);
+	say("FAIL: unknown mode %s", argv[1]);
+	return 2;
+}

@@ -1,0 +1,261 @@
+/* Mappings of unlinked files (unlinked_map.c): described at dump from this
+ * process's own mapping of a file whose name was removed, with its
+ * descriptor; refused without one or with another hard link left; the
+ * image rules, and a round trip through an image. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "procfs.h"
+#include "state.h"
+#include "unit_process.h"
+#include "unlinked.h"
+#include "unlinked_map.h"
+
+#define UNIT_TMPDIR_NAME "delmap"
+#include "unit_tmpdir.h"
+
+/* DIR/NAME of two pages, open read-write, mapped shared at *at. */
+static int make_mapped(const char *name, char *path, size_t len, void **at)
+{
+	snprintf(path, len, "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8192), 0);
+	assert_int_equal(pwrite(fd, "contents", 8, 4096), 8);
+	*at = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(*at != MAP_FAILED);
+	return fd;
+}
+
+/* The maps entry of this process at addr. */
+static struct bm_maps_entry entry_at(const void *addr)
+{
+	struct bm_maps_entry *maps, found = {0};
+	size_t n;
+	assert_int_equal(bm_read_maps(getpid(), &maps, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (maps[i].start == (uint64_t)(uintptr_t)addr)
+			found = maps[i];
+	free(maps);
+	assert_true(found.start != 0);
+	return found;
+}
+
+/* The description of the mapping at E refused, saying TEXT. */
+static void expect_refused(const struct bm_maps_entry *e, const struct bm_process *p, struct bm_vma *v,
+			   const char *text)
+{
+	quiet_begin();
+	int rc = bm_unlinked_map_describe(getpid(), e, p, v);
+	stderr_restore();
+	assert_int_equal(rc, -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	assert_non_null(strstr(bm_error_message(), text));
+	bm_reset_errors();
+	assert_null(v->path);
+}
+
+static void test_describe(void **state)
+{
+	(void)state;
+	char path[PATH_MAX];
+	void *at;
+	int fd = make_mapped("m", path, sizeof path, &at);
+	assert_int_equal(unlink(path), 0);
+	struct bm_maps_entry e = entry_at(at);
+	assert_true(e.deleted);
+
+	/* Without a descriptor of it described: refused. */
+	struct bm_process p = {0};
+	struct bm_vma v = {0};
+	expect_refused(&e, &p, &v, "without holding a descriptor of it");
+
+	/* With it: carried, named as the descriptor, same inode. */
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	struct bm_fd d = {.fd = fd, .shares_with = -1, .mode = st.st_mode, .flags = O_RDWR};
+	assert_int_equal(bm_unlinked_describe(getpid(), fd, path, &st, &d), 0);
+	p.fds = &d;
+	p.nfds = 1;
+	assert_int_equal(bm_unlinked_collect(getpid(), &p), 0);
+	assert_int_equal(d.data_len, 8192);
+	memset(&v, 0, sizeof v);
+	v.kind = BM_VMA_FILE;
+	v.flags = BM_VMA_SHARED;
+	assert_int_equal(bm_unlinked_map_describe(getpid(), &e, &p, &v), 0);
+	assert_true(bm_unlinked_map_is(&v));
+	assert_int_equal(v.flags, BM_VMA_SHARED | BM_VMA_DELETED | BM_VMA_UNLINKED);
+	assert_string_equal(v.path, path);
+	assert_true(v.file.ino == st.st_ino && v.file.dev == st.st_dev && v.file.size == 8192);
+	assert_ptr_equal(bm_unlinked_map_fd(&p, &v), &d);
+	/* A descriptor a policy replaced does not carry it. */
+	d.replaced = BM_FD_TO_NULL;
+	assert_null(bm_unlinked_map_fd(&p, &v));
+	free(v.path);
+	free(d.path);
+	free(d.data);
+	munmap(at, 8192);
+	close(fd);
+}
+
+static void test_hard_link_refused(void **state)
+{
+	(void)state;
+	char path[PATH_MAX], other[PATH_MAX + 8];
+	void *at;
+	int fd = make_mapped("h", path, sizeof path, &at);
+	snprintf(other, sizeof other, "%s2", path);
+	assert_int_equal(link(path, other), 0);
+	assert_int_equal(unlink(path), 0);
+	struct bm_maps_entry e = entry_at(at);
+	assert_true(e.deleted);
+	struct bm_process p = {0};
+	struct bm_vma v = {0};
+	expect_refused(&e, &p, &v, "other hard links to it remain");
+	munmap(at, 8192);
+	close(fd);
+}
+
+static void test_memfd_refused(void **state)
+{
+	(void)state;
+	int fd = memfd_create("unit", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	void *at = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(at != MAP_FAILED);
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	assert_true(bm_unlinked_is_memfd(link, "/memfd:unit"));
+	struct bm_maps_entry e = entry_at(at);
+	assert_true(e.deleted);
+	assert_string_equal(e.path, "/memfd:unit");
+	struct bm_process p = {0};
+	struct bm_vma v = {0};
+	expect_refused(&e, &p, &v, "maps the memfd /memfd:unit");
+	munmap(at, 4096);
+	close(fd);
+	/* An unlinked file of the scratch directory is none. */
+	char path[PATH_MAX];
+	fd = make_mapped("memfd:x", path, sizeof path, &at);
+	assert_int_equal(unlink(path), 0);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	assert_false(bm_unlinked_is_memfd(link, path));
+	munmap(at, 8192);
+	close(fd);
+}
+
+static void test_image_rules(void **state)
+{
+	(void)state;
+	struct bm_fd fds[2] = {
+		{.fd = 3, .kind = BM_FD_REGULAR, .path = "/a"},
+		{.fd = 7, .kind = BM_FD_UNLINKED_FILE, .shares_with = -1, .object_id = 9, .path = "/a",
+		 .file = {.dev = 5, .ino = 9, .size = 4}},
+	};
+	struct bm_vma vmas[2] = {
+		{.start = 0x1000, .end = 0x2000, .kind = BM_VMA_FILE, .flags = BM_VMA_DELETED, .path = "/b"},
+		{.start = 0x2000, .end = 0x3000, .kind = BM_VMA_FILE, .flags = BM_VMA_DELETED | BM_VMA_UNLINKED,
+		 .path = "/a", .file = {.dev = 5, .ino = 9}},
+	};
+	struct bm_process p = {.fds = fds, .nfds = 2, .vmas = vmas, .nvmas = 2};
+	char why[200];
+	/* A deleted mapping without the flag is an ordinary file mapping. */
+	assert_true(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_ptr_equal(bm_unlinked_map_fd(&p, &vmas[1]), &fds[1]);
+	vmas[1].path = "/c";
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_non_null(strstr(why, "its descriptor 7 /a"));
+	vmas[1].path = "/a";
+	vmas[1].file.ino = 10;
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_non_null(strstr(why, "no unlinked descriptor"));
+	vmas[1].file.ino = 9;
+	fds[1].kind = BM_FD_REGULAR;
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	fds[1].kind = BM_FD_UNLINKED_FILE;
+	vmas[1].flags = BM_VMA_UNLINKED;
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_non_null(strstr(why, "not a deleted file mapping"));
+	vmas[1].flags = BM_VMA_DELETED | BM_VMA_UNLINKED | BM_VMA_SHMFILE;
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	vmas[1].flags = BM_VMA_DELETED | BM_VMA_UNLINKED;
+	vmas[1].kind = BM_VMA_ANON;
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+}
+
+/* The small process with an unlinked descriptor and a mapping of it. */
+static void make_mapping_process(struct bm_process *p)
+{
+	make_process(p, false);
+	add_fd(p, 9, BM_FD_UNLINKED_FILE, O_RDWR, 0, -1, "/tmp/gone");
+	struct bm_fd *d = &p->fds[p->nfds - 1];
+	d->object_id = 777;
+	d->file = (struct bm_file_id){0x803, 777, 4, 1};
+	d->data = (uint8_t *)dup_str("abcd");
+	d->data_len = 4;
+	add_vma(p, 0x7f0000000000, 0x7f0000002000, PROT_READ | PROT_WRITE, BM_VMA_FILE,
+		BM_VMA_SHARED | BM_VMA_DELETED | BM_VMA_UNLINKED, 0, "/tmp/gone");
+	p->vmas[p->nvmas - 1].file = d->file;
+}
+
+static void test_image_round_trip(void **state)
+{
+	(void)state;
+	struct bm_process p;
+	make_mapping_process(&p);
+	struct bm_wbuf img;
+	write_image(&img, &p, NULL, 0, -1, NULL);
+	struct mem_input in = {img.data, img.len, 0, img.len};
+	struct bm_image_reader r;
+	struct bm_process got;
+	memset(&got, 0, sizeof got);
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){mem_read, &in}), 0);
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(&p, &got);
+	assert_ptr_equal(bm_unlinked_map_fd(&got, &got.vmas[got.nvmas - 1]), &got.fds[got.nfds - 1]);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+
+	/* Without the descriptor the writer refuses the image. */
+	p.fds[p.nfds - 1].kind = BM_FD_REGULAR;
+	free(p.fds[p.nfds - 1].data);
+	p.fds[p.nfds - 1].data = NULL;
+	p.fds[p.nfds - 1].data_len = 0;
+	bm_wbuf_init(&img);
+	struct bm_image_writer w;
+	assert_int_equal(bm_image_writer_init(&w, (struct bm_sink){mem_writev, &img}, -1), 0);
+	quiet_begin();
+	assert_true(bm_image_write_process(&w, &p) < 0);
+	stderr_restore();
+	bm_image_writer_free(&w);
+	bm_wbuf_free(&img);
+	bm_process_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hard_link_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memfd_refused, setup, teardown),
+		cmocka_unit_test(test_image_rules),
+		cmocka_unit_test_teardown(test_image_round_trip, restore_stderr_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
