@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "image.h" /* bm_crc32c */
 #include "log.h"
 
 static const char magic[8] = {'B', 'M', 'I', 'S', 'A', 'C', 'H', '1'};
@@ -98,7 +99,7 @@ int bm_isa_cache_encode(const struct bm_isa_file *f, uint8_t **buf, size_t *len)
 		free(o.p);
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
 	}
-	uint32_t crc = bm_crc32c_sw(0, o.p + 16, o.len - 16);
+	uint32_t crc = bm_crc32c(0, o.p + 16, o.len - 16);
 	memcpy(o.p + 12, &crc, 4);
 	*buf = o.p;
 	*len = o.len;
@@ -167,7 +168,7 @@ int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f)
 	get(&c, m, 8);
 	uint32_t version = get32(&c), crc = get32(&c);
 	if (c.failed || memcmp(m, magic, 8) != 0 || version != BM_ISA_SCANNER_VERSION ||
-	    crc != bm_crc32c_sw(0, buf + 16, len - 16))
+	    crc != bm_crc32c(0, buf + 16, len - 16))
 		return -EINVAL;
 	f->dev = get64(&c);
 	f->ino = get64(&c);

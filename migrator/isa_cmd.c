@@ -28,13 +28,14 @@ int bm_isa_check(pid_t pid, const struct bm_cpu_profile *dest, FILE *out, struct
 	if (!here)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	int rc = bm_cpu_profile_local(here);
+	uint64_t have = rc == 0 ? bm_cpu_profile_exts(here) : 0, dest_set = bm_cpu_profile_exts(dest);
+	/* Unprinted, the report needs names only for what the verdict names. */
 	if (rc == 0)
-		rc = bm_isa_analyze_pid(pid, report);
+		rc = bm_isa_analyze_pid(pid, !out, have & ~dest_set, report);
 	if (rc < 0) {
 		free(here);
 		return -1;
 	}
-	uint64_t have = bm_cpu_profile_exts(here), dest_set = bm_cpu_profile_exts(dest);
 	if (out) {
 		bm_isa_report_print(out, report);
 		uint64_t guarded = report->used_set & ~have;

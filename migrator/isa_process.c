@@ -87,15 +87,50 @@ static void describe(const struct where_ctx *w, uint64_t vaddr, uint64_t addr, c
 	}
 }
 
-static void add_uses(struct bm_isa_use *use, uint64_t *set, const struct bm_isa_counts *c, uint64_t bias,
-		     const struct where_ctx *w)
+/* The first example of each extension (and the first undecodable byte),
+ * named only once the analysis is over and only where wanted: naming
+ * reads symbol tables, and a migration's check names nothing unless it
+ * refuses. */
+struct pending {
+	struct where_ctx w;
+	uint64_t vaddr, addr;                /* as scanned, in the process */
+	bool set;
+};
+struct namer {
+	struct pending used[BM_EXT_COUNT], unselected[BM_EXT_COUNT], undecodable;
+	bool all;
+	uint64_t used_set;                   /* when !all: the used extensions to name */
+};
+
+static void name_one(struct pending *p, bool wanted, char *buf, size_t len, const struct loaded *only)
+{
+	if (!p->set || (only && p->w.file != only))
+		return;
+	if (wanted)
+		describe(&p->w, p->vaddr, p->addr, buf, len);
+	p->set = false;
+}
+
+/* Names what is pending (of file `only`, or all), then forgets it. */
+static void name_examples(struct namer *nm, struct bm_isa_report *r, const struct loaded *only)
+{
+	for (int e = 0; e < BM_EXT_COUNT; e++) {
+		name_one(&nm->used[e], nm->all || (nm->used_set & BM_EXT_BIT(e)), r->used[e].where,
+			 sizeof r->used[e].where, only);
+		name_one(&nm->unselected[e], nm->all, r->unselected[e].where, sizeof r->unselected[e].where, only);
+	}
+	name_one(&nm->undecodable, nm->all, r->first_undecodable, sizeof r->first_undecodable, only);
+}
+
+static void add_uses(struct bm_isa_use *use, struct pending *pend, uint64_t *set, const struct bm_isa_counts *c,
+		     uint64_t bias, const struct where_ctx *w)
 {
 	for (int e = 0; e < BM_EXT_COUNT; e++) {
 		if (!(c->set & BM_EXT_BIT(e)))
 			continue;
 		if (!use[e].count) {
 			use[e].addr = c->example[e] + bias;
-			describe(w, c->example[e], use[e].addr, use[e].where, sizeof use[e].where);
+			pend[e] = (struct pending){*w, c->example[e], use[e].addr, true};
 		}
 		use[e].count += c->count[e];
 	}
@@ -115,12 +150,11 @@ static void add_part(struct bm_isa_report *r, const char *name, uint64_t set, ui
 	p->how = how;
 }
 
-static void add_totals(struct bm_isa_report *r, const struct bm_isa_counts *c, uint64_t bias,
+static void add_totals(struct bm_isa_report *r, struct namer *nm, const struct bm_isa_counts *c, uint64_t bias,
 		       const struct where_ctx *w)
 {
 	if (c->undecodable && !r->undecodable)
-		describe(w, c->first_undecodable, c->first_undecodable + bias, r->first_undecodable,
-			 sizeof r->first_undecodable);
+		nm->undecodable = (struct pending){*w, c->first_undecodable, c->first_undecodable + bias, true};
 	r->bytes += c->bytes;
 	r->insns += c->insns;
 	r->undecodable += c->undecodable;
@@ -130,9 +164,9 @@ static void add_totals(struct bm_isa_report *r, const struct bm_isa_counts *c, u
 /* An ELF image in memory (the vDSO): scanned by its sections, as a file
  * is, so that its headers and tables are not taken for code. */
 static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_t n, pid_t pid,
-			   struct bm_isa_report *r)
+			   struct bm_isa_report *r, struct namer *nm)
 {
-	struct loaded l = {m->name ? m->name : "[anon]", {buf, n, 0, 0, 0, 0, "", NULL, 0, false, false}, {{0}}, 0,
+	struct loaded l = {m->name ? m->name : "[anon]", {.data = buf, .len = n}, {{0}}, 0,
 			   NULL, 0};
 	uint64_t vaddr;
 	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
@@ -142,17 +176,18 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 	if (rc < 0)
 		return rc;
 	struct where_ctx w = {&l, NULL, NULL, pid};
-	add_uses(r->used, &r->used_set, &l.scan.always, l.bias, &w);
-	add_totals(r, &l.scan.always, l.bias, &w);
+	add_uses(r->used, nm->used, &r->used_set, &l.scan.always, l.bias, &w);
+	add_totals(r, nm, &l.scan.always, l.bias, &w);
 	uint64_t set = l.scan.always.set, bytes = l.scan.always.bytes;
 	for (uint32_t k = 0; k < l.scan.ncand; k++) {
 		w.cand = &l.scan.cand[k];
-		add_uses(r->used, &r->used_set, &w.cand->counts, l.bias, &w);
-		add_totals(r, &w.cand->counts, l.bias, &w);
+		add_uses(r->used, nm->used, &r->used_set, &w.cand->counts, l.bias, &w);
+		add_totals(r, nm, &w.cand->counts, l.bias, &w);
 		set |= w.cand->counts.set;
 		bytes += w.cand->counts.bytes;
 	}
 	add_part(r, l.path, set, bytes, "memory, as ELF");
+	name_examples(nm, r, &l); /* l is gone after this */
 	bm_isa_file_free(&l.scan);
 	bm_elf_close(&l.elf);
 	return 0;
@@ -164,17 +199,20 @@ static bool is_elf(const uint8_t *b, size_t n)
 }
 
 /* Scans [start, end) of the process's memory in pieces. */
-static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map *m, struct bm_isa_report *r)
+static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map *m, struct bm_isa_report *r,
+		       struct namer *nm)
 {
 	enum { CHUNK = 1 << 20 };
-	uint8_t *buf = malloc(CHUNK);
+	size_t whole = (size_t)(m->end - m->start);
+	/* No bigger than the area: a fresh 1 MiB buffer is an mmap, faulted in
+	 * and unmapped again for every small JIT area. */
+	uint8_t *buf = malloc(whole < CHUNK ? whole : CHUNK);
 	if (!buf)
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
 	struct bm_isa_counts c = {0};
 	int rc = 0;
-	size_t whole = (size_t)(m->end - m->start);
 	if (whole <= CHUNK && src->read(src->ctx, m->start, buf, whole) == 0 && is_elf(buf, whole) &&
-	    (rc = scan_elf_memory(m, buf, whole, src->pid, r)) <= 0) {
+	    (rc = scan_elf_memory(m, buf, whole, src->pid, r, nm)) <= 0) {
 		free(buf);
 		return rc;
 	}
@@ -198,8 +236,8 @@ static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map 
 	}
 	free(buf);
 	struct where_ctx w = {NULL, NULL, m->path ? m->path : m->name ? m->name : "[anon]", src->pid};
-	add_uses(r->used, &r->used_set, &c, 0, &w);
-	add_totals(r, &c, 0, &w);
+	add_uses(r->used, nm->used, &r->used_set, &c, 0, &w);
+	add_totals(r, nm, &c, 0, &w);
 	char name[200];
 	snprintf(name, sizeof name, "%s at 0x%" PRIx64, w.name, m->start);
 	add_part(r, name, c.set, c.bytes, "memory");
@@ -282,6 +320,7 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
 	size_t nfiles = 0;
 	int rc = 0;
+	struct namer namer = {.all = !src->names_limited, .used_set = src->name_set}, *nm = &namer;
 	for (size_t i = 0; i < src->nmaps && rc == 0; i++) {
 		const struct bm_isa_map *m = &src->maps[i];
 		if (!m->exec || (m->name && strcmp(m->name, "[vsyscall]") == 0))
@@ -294,7 +333,7 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		}
 		if (rc < 0)
 			break;
-		rc = scan_memory(src, m, r);
+		rc = scan_memory(src, m, r, nm);
 		if (m->path)
 			r->files_from_memory++;
 		else {
@@ -308,23 +347,28 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		struct loaded *l = &files[i];
 		if (rc == 0) {
 			struct where_ctx w = {l, NULL, NULL, src->pid};
-			add_uses(r->used, &r->used_set, &l->scan.always, l->bias, &w);
-			add_totals(r, &l->scan.always, l->bias, &w);
+			add_uses(r->used, nm->used, &r->used_set, &l->scan.always, l->bias, &w);
+			add_totals(r, nm, &l->scan.always, l->bias, &w);
 			uint64_t set = l->scan.always.set, bytes = l->scan.always.bytes;
 			for (uint32_t k = 0; k < l->scan.ncand; k++) {
 				w.cand = &l->scan.cand[k];
 				bytes += w.cand->counts.bytes;
 				if (l->cand_used[k]) {
-					add_uses(r->used, &r->used_set, &w.cand->counts, l->bias, &w);
+					add_uses(r->used, nm->used, &r->used_set, &w.cand->counts, l->bias, &w);
 					set |= w.cand->counts.set;
 				} else
-					add_uses(r->unselected, &r->unselected_set, &w.cand->counts, l->bias, &w);
-				add_totals(r, &w.cand->counts, l->bias, &w);
+					add_uses(r->unselected, nm->unselected, &r->unselected_set, &w.cand->counts, l->bias, &w);
+				add_totals(r, nm, &w.cand->counts, l->bias, &w);
 				r->cand_resolved += l->cand_used[k];
 			}
 			r->cand_total += l->scan.ncand;
 			add_part(r, l->path, set, bytes, l->cached ? "file, cached" : "file");
 		}
+	}
+	if (rc == 0)
+		name_examples(nm, r, NULL);
+	for (size_t i = 0; i < nfiles; i++) {
+		struct loaded *l = &files[i];
 		free(l->cand_used);
 		bm_isa_file_free(&l->scan);
 		bm_elf_close(&l->elf);
@@ -343,7 +387,7 @@ static int read_mem(void *ctx, uint64_t addr, void *buf, size_t len)
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
-int bm_isa_analyze_pid(pid_t pid, struct bm_isa_report *r)
+int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct bm_isa_report *r)
 {
 	struct bm_maps_entry *e = NULL;
 	size_t n = 0;
@@ -365,7 +409,7 @@ int bm_isa_analyze_pid(pid_t pid, struct bm_isa_report *r)
 					      file ? e[i].inode : 0};
 	}
 	if (rc == 0) {
-		struct bm_isa_source src = {maps, n, read_mem, &fd, pid};
+		struct bm_isa_source src = {maps, n, read_mem, &fd, pid, names_limited, name_set};
 		rc = bm_isa_analyze(&src, r);
 	}
 	if (fd >= 0)

@@ -65,13 +65,19 @@ struct bm_isa_source {
 	int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
 	void *ctx;
 	pid_t pid;                        /* for /tmp/perf-PID.map (JIT symbols), 0 if none */
+	/* Which examples get a `where` (symbol tables are read for it): all,
+	 * unless names_limited; then only the used examples of extensions in
+	 * name_set (a migration's check names what it would refuse for). */
+	bool names_limited;
+	uint64_t name_set;
 };
 
 int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r);
 
 /* Analyzes live process pid (read through /proc/PID/mem: the caller
- * must be allowed to ptrace it; it need not be stopped). */
-int bm_isa_analyze_pid(pid_t pid, struct bm_isa_report *r);
+ * must be allowed to ptrace it; it need not be stopped); names examples
+ * as bm_isa_source says. */
+int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct bm_isa_report *r);
 
 void bm_isa_report_print(FILE *out, const struct bm_isa_report *r);
 

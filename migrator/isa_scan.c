@@ -234,9 +234,6 @@ void bm_elf_close(struct bm_elf *e)
 	if (e->data && e->mapped)
 		munmap((void *)e->data, e->len);
 	e->data = NULL;
-	free(e->syms);
-	e->syms = NULL;
-	e->syms_read = false;
 }
 
 int bm_elf_offset_to_vaddr(const struct bm_elf *e, uint64_t off, uint64_t *vaddr)
@@ -283,10 +280,12 @@ static int fsym_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static int function_symbols(const struct bm_elf *e, struct fsym **out, size_t *count)
+/* Calls fn for every defined function symbol of .symtab and .dynsym,
+ * with its string table, until fn returns non-zero (which it returns). */
+static int each_function(const struct bm_elf *e, int (*fn)(void *ctx, const Elf64_Sym *s, const char *strtab,
+							    uint64_t strsize),
+			 void *ctx)
 {
-	size_t n = 0, cap = 0;
-	struct fsym *v = NULL;
 	Elf64_Shdr sh, str;
 	for (unsigned i = 0; i < shnum(e) && shdr(e, i, &sh); i++) {
 		if ((sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize != sizeof(Elf64_Sym) ||
@@ -299,57 +298,85 @@ static int function_symbols(const struct bm_elf *e, struct fsym **out, size_t *c
 			unsigned type = ELF64_ST_TYPE(s.st_info);
 			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || !s.st_value)
 				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 256;
-				struct fsym *nv = realloc(v, cap * sizeof *v);
-				if (!nv) {
-					free(v);
-					return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
-				}
-				v = nv;
-			}
-			const char *name = "";
-			if (s.st_name < str.sh_size &&
-			    memchr(e->data + str.sh_offset + s.st_name, 0, str.sh_size - s.st_name))
-				name = (const char *)e->data + str.sh_offset + s.st_name;
-			v[n++] = (struct fsym){s.st_value, s.st_size, name, type == STT_GNU_IFUNC};
+			int rc = fn(ctx, &s, (const char *)e->data + str.sh_offset, str.sh_size);
+			if (rc)
+				return rc;
 		}
 	}
-	if (n)
-		qsort(v, n, sizeof *v, fsym_cmp);
-	*out = v;
-	*count = n;
 	return 0;
 }
 
-void bm_elf_symbolize(struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
+/* A symbol's name, "" when it has none or it runs off the table. */
+static const char *sym_name(const Elf64_Sym *s, const char *strtab, uint64_t strsize)
+{
+	return s->st_name < strsize && memchr(strtab + s->st_name, 0, strsize - s->st_name) ? strtab + s->st_name : "";
+}
+
+struct fsym_vec {
+	struct fsym *v;
+	size_t n, cap;
+};
+
+static int fsym_push(void *ctx, const Elf64_Sym *s, const char *strtab, uint64_t strsize)
+{
+	struct fsym_vec *a = ctx;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 256;
+		struct fsym *nv = realloc(a->v, a->cap * sizeof *nv);
+		if (!nv)
+			return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
+		a->v = nv;
+	}
+	a->v[a->n++] = (struct fsym){s->st_value, s->st_size, sym_name(s, strtab, strsize),
+				     ELF64_ST_TYPE(s->st_info) == STT_GNU_IFUNC};
+	return 0;
+}
+
+static int function_symbols(const struct bm_elf *e, struct fsym **out, size_t *count)
+{
+	struct fsym_vec a = {0};
+	int rc = each_function(e, fsym_push, &a);
+	if (rc < 0) {
+		free(a.v);
+		return rc;
+	}
+	if (a.n)
+		qsort(a.v, a.n, sizeof *a.v, fsym_cmp);
+	*out = a.v;
+	*count = a.n;
+	return 0;
+}
+
+/* The nearest named function at or before vaddr. */
+struct nearest {
+	uint64_t vaddr;
+	Elf64_Sym best;
+	const char *name;
+};
+
+static int nearer(void *ctx, const Elf64_Sym *s, const char *strtab, uint64_t strsize)
+{
+	struct nearest *q = ctx;
+	if (s->st_value > q->vaddr || (q->name && s->st_value <= q->best.st_value))
+		return 0;
+	const char *name = sym_name(s, strtab, strsize);
+	if (name[0]) {
+		q->best = *s;
+		q->name = name;
+	}
+	return 0;
+}
+
+/* One pass over the symbol tables, nothing sorted or kept: a report
+ * names a few examples, and most checks (a migration's) name none. */
+void bm_elf_symbolize(const struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
 {
 	buf[0] = 0;
-	/* Read once per file: a report names an example for each extension. */
-	if (!e->syms_read) {
-		struct fsym *all;
-		if (function_symbols(e, &all, &e->nsyms) < 0)
-			return;
-		e->syms = all;
-		e->syms_read = true;
-	}
-	const struct fsym *v = e->syms;
-	size_t n = e->nsyms;
-	size_t lo = 0, hi = n; /* the first symbol above vaddr */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (v[mid].addr <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	const struct fsym *best = NULL;
-	for (size_t i = lo; i-- > 0 && !best;)
-		if (v[i].name[0])
-			best = &v[i];
+	struct nearest q = {vaddr, {0}, NULL};
+	each_function(e, nearer, &q);
 	/* Past the end of a sized symbol, the nearest name would mislead. */
-	if (best && (!best->size || vaddr - best->addr < best->size))
-		snprintf(buf, len, "%s+0x%llx", best->name, (unsigned long long)(vaddr - best->addr));
+	if (q.name && (!q.best.st_size || vaddr - q.best.st_value < q.best.st_size))
+		snprintf(buf, len, "%s+0x%llx", q.name, (unsigned long long)(vaddr - q.best.st_value));
 }
 
 /* Executable sections: where code is. */

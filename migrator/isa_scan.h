@@ -72,9 +72,7 @@ struct bm_elf {
 	uint64_t dev, ino, size;
 	int64_t mtime_ns;
 	char build_id[41];
-	void *syms;                       /* function symbols, sorted, read on first use */
-	size_t nsyms;
-	bool syms_read, mapped;
+	bool mapped;
 };
 
 /* Maps PATH and checks its ELF header (x86-64, 64-bit).  -ENOEXEC when
@@ -92,7 +90,7 @@ int bm_elf_offset_to_vaddr(const struct bm_elf *e, uint64_t off, uint64_t *vaddr
 size_t bm_elf_got_ranges(const struct bm_elf *e, uint64_t (*range)[2], size_t max);
 
 /* "name+0xOFF" for the function symbol at or before vaddr, "" if none. */
-void bm_elf_symbolize(struct bm_elf *e, uint64_t vaddr, char *buf, size_t len);
+void bm_elf_symbolize(const struct bm_elf *e, uint64_t vaddr, char *buf, size_t len);
 
 /* Scans every executable section of the file into *f (which the caller
  * frees with bm_isa_file_free). */

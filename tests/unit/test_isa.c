@@ -2,7 +2,8 @@
  * lengths agree with Capstone over a whole C library, single instructions
  * are classified as the SDM says, bytes neither decoder takes are counted,
  * the C library's AVX2 code lies in ifunc candidates, and cache entries
- * round-trip and are refused when damaged. */
+ * round-trip and are refused when damaged, symbols are named, and a
+ * check that prints nothing names only the examples it is asked for. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -15,8 +16,11 @@
 #include <cmocka.h>
 
 #include <capstone/capstone.h>
+#include <link.h>
+#include <unistd.h>
 
 #include "isa_cache.h"
+#include "isa_process.h"
 #include "isa_scan.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
@@ -191,12 +195,90 @@ static void test_cache_file(void **state)
 	unsetenv("BINMIG_ISA_CACHE");
 }
 
+static int first_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	*(uintptr_t *)data = info->dlpi_addr;
+	return 1;
+}
+
+static void test_symbolize(void **state)
+{
+	(void)state;
+	uintptr_t bias = 0;
+	dl_iterate_phdr(first_object, &bias);
+	struct bm_elf e;
+	assert_int_equal(bm_elf_open("/proc/self/exe", &e), 0);
+	char buf[128];
+	bm_elf_symbolize(&e, (uintptr_t)test_classify - bias + 5, buf, sizeof buf);
+	assert_string_equal(buf, "test_classify+0x5");
+	bm_elf_symbolize(&e, 0x10, buf, sizeof buf); /* before every function */
+	assert_string_equal(buf, "");
+	bm_elf_close(&e);
+}
+
+static void with_cache_dir(char *dir)
+{
+	assert_non_null(mkdtemp(dir));
+	setenv("BINMIG_ISA_CACHE", dir, 1);
+}
+
+static void drop_cache_dir(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	unsetenv("BINMIG_ISA_CACHE");
+}
+
+/* This process analysed three times: printed (every example named), as
+ * a migration's check that would refuse for one extension (that one
+ * named, the same way), and as one that refuses for none (nothing named);
+ * the verdict's figures are the same each time. */
+static void test_names_only_where_wanted(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/binmig-isa-names.XXXXXX";
+	with_cache_dir(dir);
+	static struct bm_isa_report full, some, none;
+	assert_int_equal(bm_isa_analyze_pid(getpid(), false, 0, &full), 0);
+	if (!full.used_set) {
+		drop_cache_dir(dir);
+		skip();
+	}
+	int e = __builtin_ctzll(full.used_set);
+	assert_int_equal(bm_isa_analyze_pid(getpid(), true, BM_EXT_BIT(e), &some), 0);
+	assert_int_equal(bm_isa_analyze_pid(getpid(), true, 0, &none), 0);
+	drop_cache_dir(dir);
+	assert_int_equal(some.used_set, full.used_set);
+	assert_int_equal(none.used_set, full.used_set);
+	assert_int_equal(none.unselected_set, full.unselected_set);
+	bool symbol = false;
+	for (int x = 0; x < BM_EXT_COUNT; x++) {
+		if (!(full.used_set & BM_EXT_BIT(x)))
+			continue;
+		assert_int_equal(some.used[x].count, full.used[x].count);
+		assert_int_equal(some.used[x].addr, full.used[x].addr);
+		assert_true(full.used[x].where[0]);
+		symbol |= strstr(full.used[x].where, "+0x") != NULL;
+		if (x == e)
+			assert_string_equal(some.used[x].where, full.used[x].where);
+		else
+			assert_string_equal(some.used[x].where, "");
+		assert_string_equal(none.used[x].where, "");
+		assert_string_equal(none.unselected[x].where, "");
+	}
+	assert_true(symbol);
+	assert_string_equal(none.first_undecodable, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),      cmocka_unit_test(test_undecodable),
 		cmocka_unit_test(test_lengths_agree), cmocka_unit_test(test_libc_ifuncs),
-		cmocka_unit_test(test_cache_file),
+		cmocka_unit_test(test_cache_file),    cmocka_unit_test(test_symbolize),
+		cmocka_unit_test(test_names_only_where_wanted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
