@@ -41,14 +41,7 @@ finish() {
 }
 
 start hops
-here=A there=B
-for hop in 1 2; do
-	mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
-	e2e_expect_ok "hop $hop ($here -> $there)"
-	mig_assert_running "$there" "$pid" "after hop $hop"
-	mig_assert_gone "$here" "$pid" "after hop $hop"
-	tmp=$here here=$there there=$tmp
-done
+mig_round_trip "$pid" "locks"
 finish A "the locks were carried over two hops"
 
 start destfail

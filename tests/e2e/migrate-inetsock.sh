@@ -18,14 +18,7 @@ pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/inetsock" carried "$E
 mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "inetsock did not get ready"; }
 port=$(awk '$1 == "port4" { print $2 }' "$E2E_TMP/carried/ports")
 [[ $port =~ ^[0-9]+$ ]] || e2e_fail "no IPv4 listener port in $E2E_TMP/carried/ports"
-here=A there=B
-for hop in 1 2; do
-	mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
-	e2e_expect_ok "inetsock: hop $hop ($here -> $there)"
-	mig_assert_running "$there" "$pid" "inetsock after hop $hop"
-	mig_assert_gone "$here" "$pid" "inetsock after hop $hop"
-	tmp=$here here=$there there=$tmp
-done
+mig_round_trip "$pid" "inetsock"
 mig_in A kill -USR1 "$pid"
 # shellcheck disable=SC2016 # expanded in host B
 reply=$(mig_in B timeout 30 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "from host B" >&3 && { read -r -t 20 line <&3 || true; } &&

@@ -192,6 +192,19 @@ mig_assert_gone() {
 		e2e_fail "$what: a process $pid (state $(mig_state "$h" "$pid")) is left in host $h"
 }
 
+# mig_round_trip PID WHAT: migrates PID from host A to B and back to A,
+# each hop succeeding and leaving it running only where it went.
+mig_round_trip() {
+	local pid=$1 what=$2 here=A there=B tmp hop
+	for hop in 1 2; do
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+		e2e_expect_ok "$what: hop $hop ($here -> $there)"
+		mig_assert_running "$there" "$pid" "$what after hop $hop"
+		mig_assert_gone "$here" "$pid" "$what after hop $hop"
+		tmp=$here here=$there there=$tmp
+	done
+}
+
 # mig_bm HOST ARGS...: runs binmig inside HOST, like lib.sh's bm (BM_RC,
 # BM_OUT, BM_ERR).
 mig_bm() {

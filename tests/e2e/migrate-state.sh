@@ -18,14 +18,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	out=$E2E_TMP/${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "${cmd[0]} did not get ready"; }
-	here=A there=B
-	for hop in 1 2; do
-		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
-		e2e_expect_ok "${cmd[0]}: hop $hop ($here -> $there)"
-		mig_assert_running "$there" "$pid" "${cmd[0]} after hop $hop"
-		mig_assert_gone "$here" "$pid" "${cmd[0]} after hop $hop"
-		tmp=$here here=$there there=$tmp
-	done
+	mig_round_trip "$pid" "${cmd[0]}"
 	mig_in A kill -USR1 "$pid"
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
