@@ -31,7 +31,6 @@
 
 #define PF_KTHREAD 0x00200000u
 #define XSTATE_MAX (64 * 1024)
-#define SCRATCH_SIZE 4096
 
 
 static char *xstrdup(const char *s)
@@ -395,13 +394,10 @@ static int find_vdso(const struct bm_frozen *f, uint64_t *start, uint64_t *end)
 static int collect_injected(struct bm_frozen *f)
 {
 	struct bm_tracee *tr = &f->tracees[0];
-	long scratch;
-	int rc = bm_inject(tr, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			   (uint64_t)-1, 0, &scratch);
+	uint64_t scratch;
+	int rc = bm_scratch_map(tr, &scratch);
 	if (rc < 0)
 		return rc;
-	if (scratch < 0 && scratch > -4096)
-		return bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
 
 	struct bm_process *p = &f->proc;
 	p->threads = calloc(f->ntracees, sizeof *p->threads);
@@ -410,12 +406,12 @@ static int collect_injected(struct bm_frozen *f)
 		goto unmap;
 	}
 	for (size_t i = 0; i < f->ntracees; i++) {
-		if ((rc = collect_thread(&f->tracees[i], &p->threads[i], (uint64_t)scratch)) < 0)
+		if ((rc = collect_thread(&f->tracees[i], &p->threads[i], scratch)) < 0)
 			goto unmap;
 		p->nthreads++;
 	}
-	if ((rc = collect_signals(f, (uint64_t)scratch)) < 0 ||
-	    (rc = bm_attrs_collect(f->pid, f->tracees, f->ntracees, (uint64_t)scratch, &p->attrs)) < 0)
+	if ((rc = collect_signals(f, scratch)) < 0 ||
+	    (rc = bm_attrs_collect(f->pid, f->tracees, f->ntracees, scratch, &p->attrs)) < 0)
 		goto unmap;
 	long ret;
 	if ((rc = bm_inject(tr, SYS_brk, 0, 0, 0, 0, 0, 0, &ret)) < 0)
@@ -425,7 +421,7 @@ static int collect_injected(struct bm_frozen *f)
 		goto unmap;
 	p->dumpable = ret < 0 ? 1 : (uint32_t)ret;
 unmap:;
-	int rc2 = bm_inject(tr, SYS_munmap, (uint64_t)scratch, SCRATCH_SIZE, 0, 0, 0, 0, &ret);
+	int rc2 = bm_scratch_unmap(tr, scratch);
 	return rc < 0 ? rc : rc2;
 }
 

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -264,13 +263,11 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 	if (p->nlocks == 0)
 		return 0;
 	struct bm_tracee *tr = &f->tracees[0];
-	long scratch, ret;
-	int rc = bm_inject(tr, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0,
-			   &scratch);
+	uint64_t scratch;
+	long ret = 0;
+	int rc = bm_scratch_map(tr, &scratch);
 	if (rc < 0)
 		return rc;
-	if (scratch < 0 && scratch > -4096)
-		return bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
 	int first_rc = 0;
 	for (uint32_t i = 0; i < p->nlocks && rc == 0; i++) {
 		const struct bm_file_lock *l = &p->locks[i];
@@ -281,9 +278,9 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 		else if (l->kind == BM_LOCK_FLOCK)
 			rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB,
 				       0, 0, 0, 0, &ret);
-		else if ((rc = bm_mem_write(f->pid, (uint64_t)scratch, &fl, sizeof fl)) == 0)
+		else if ((rc = bm_mem_write(f->pid, scratch, &fl, sizeof fl)) == 0)
 			rc = bm_inject(tr, SYS_fcntl, (uint64_t)l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK,
-				       (uint64_t)scratch, 0, 0, 0, &ret);
+				       scratch, 0, 0, 0, &ret);
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
 		if (rc < 0) {
@@ -297,7 +294,7 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 				rc = first_rc;
 		}
 	}
-	int rc2 = bm_inject(tr, SYS_munmap, (uint64_t)scratch, 4096, 0, 0, 0, 0, &ret);
+	int rc2 = bm_scratch_unmap(tr, scratch);
 	return rc < 0 ? rc : first_rc < 0 ? first_rc : rc2;
 }
 

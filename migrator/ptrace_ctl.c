@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -358,4 +359,23 @@ int bm_pin_self(int cpu, cpu_set_t *saved)
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
 	return sched_setaffinity(0, sizeof one, &one) < 0 ? -errno : 0;
+}
+
+int bm_scratch_map(struct bm_tracee *t, uint64_t *addr)
+{
+	long got;
+	int rc = bm_inject(t, SYS_mmap, 0, BM_SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   (uint64_t)-1, 0, &got);
+	if (rc < 0)
+		return rc;
+	if (got < 0 && got > -4096)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-got, "mmap of a scratch page in process %d", t->tid);
+	*addr = (uint64_t)got;
+	return 0;
+}
+
+int bm_scratch_unmap(struct bm_tracee *t, uint64_t addr)
+{
+	long ret;
+	return bm_inject(t, SYS_munmap, addr, BM_SCRATCH_SIZE, 0, 0, 0, 0, &ret);
 }

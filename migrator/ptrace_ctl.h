@@ -49,6 +49,13 @@ int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip);
 int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, uint64_t a6, long *ret);
 
+/* A page of the tracee's process for the results of injected calls,
+ * mapped by an injected mmap: 0 with its address in *addr, or negative
+ * after reporting.  bm_scratch_unmap gives it back (0 or -errno). */
+#define BM_SCRATCH_SIZE 4096u
+int bm_scratch_map(struct bm_tracee *t, uint64_t *addr);
+int bm_scratch_unmap(struct bm_tracee *t, uint64_t addr);
+
 /* Puts back the registers and signal mask saved by bm_tracee_init. */
 int bm_tracee_restore(struct bm_tracee *t);
 

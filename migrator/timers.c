@@ -29,7 +29,7 @@
 #define SI_CODE_OFF 8
 #define SI_TIMERID_OFF 16
 #define SI_OVERRUN_OFF 20
-#define SCRATCH_SIZE 4096u
+#define SCRATCH_SIZE BM_SCRATCH_SIZE
 #define SPEC_SIZE 32u        /* struct itimerspec, struct itimerval */
 #define SPEC_BATCH ((SCRATCH_SIZE - 128u) / SPEC_SIZE)
 #define SIGEV_THREAD_ID_BIT 4
@@ -403,19 +403,13 @@ int bm_collect_timers(struct bm_frozen *f)
 		return rc;
 	struct bm_itimer it1[BM_NITIMERS], it2[BM_NITIMERS];
 	struct bm_itimer *pt1 = calloc(p->timers.nposix + 1, sizeof *pt1), *pt2 = calloc(p->timers.nposix + 1, sizeof *pt2);
-	long scratch = 0, ret;
+	long ret;
 	if (!pt1 || !pt2) {
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 		goto out;
 	}
-	if ((rc = bm_inject(d.tr, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			    (uint64_t)-1, 0, &scratch)) < 0)
+	if ((rc = bm_scratch_map(d.tr, &d.scratch)) < 0)
 		goto out;
-	if (scratch < 0 && scratch > -4096) {
-		rc = bm_error_errno(BM_EXIT_FAILURE, (int)-scratch, "mmap of a scratch page in process %d", f->pid);
-		goto out;
-	}
-	d.scratch = (uint64_t)scratch;
 	/* A timer may expire while the process is frozen: read each twice, the
 	 * pending signals in between, and judge from both readings. */
 	if ((rc = read_timers(&d, it1, pt1)) < 0 || (rc = reread_pending(f)) < 0 || (rc = read_timers(&d, it2, pt2)) < 0 ||
@@ -430,7 +424,7 @@ int bm_collect_timers(struct bm_frozen *f)
 	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0)
 		rc = read_overruns(&d);
 unmap:;
-	int rc2 = bm_inject(d.tr, SYS_munmap, d.scratch, SCRATCH_SIZE, 0, 0, 0, 0, &ret);
+	int rc2 = bm_scratch_unmap(d.tr, d.scratch);
 	if (rc == 0)
 		rc = rc2;
 out:
