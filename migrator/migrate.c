@@ -379,7 +379,6 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 			rc = bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s",
 				      res.message[0] ? res.message : "failed");
 	}
-	uint64_t t_running = bm_now_us();
 	if (img_fd >= 0) {
 		close(img_fd);
 		unlink(path);
@@ -401,9 +400,17 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	rc = bm_release(&f, true);
 	if (rc == 0)
 		rc = bm_frame_send_buf(&conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
+	/* The destination lets its process run when CONFIRM arrives, and says
+	 * so: migrate returns once the process runs there. */
+	size_t len;
+	int running = rc == 0 ? bm_frame_expect(&conn, BM_MSG_RUNNING, NULL, 0, &len, BM_IO_TIMEOUT_MS) : rc;
+	uint64_t t_running = bm_now_us();
 	bm_set_log_prefix("binmig");
 	if (rc < 0)
 		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
+	else if (running < 0)
+		bm_warn("process %d was confirmed at the destination as %d, which then did not say it runs (above)",
+			pid, res.pid);
 	st->pid = res.pid;
 	st->transfer_us = (int64_t)res.transfer_us;
 	st->as_restore_us = (int64_t)res.as_restore_us;

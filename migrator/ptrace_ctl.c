@@ -121,6 +121,24 @@ int bm_wait_interrupted(pid_t tid, int *stop_sig)
 	}
 }
 
+int bm_park(pid_t tid)
+{
+	/* Resumed with the interrupt pending, the thread traps again before it
+	 * dequeues any signal or returns to its own code; a signal-delivery
+	 * stop (a single-step's SIGTRAP) is left with its signal suppressed,
+	 * which an implicit detach would otherwise deliver. */
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot park thread %d", tid);
+	int status, rc = bm_wait_stop(tid, &status, STOP_TIMEOUT_MS);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for thread %d to park", tid);
+	if (!is_interrupt_stop(status))
+		return bm_error(BM_EXIT_FAILURE, "thread %d stopped otherwise than parked (status 0x%x)", tid, status);
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, 0) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot drop the options of thread %d", tid);
+	return 0;
+}
+
 int bm_get_regs(pid_t tid, struct user_regs_struct *regs)
 {
 	return ptrace(PTRACE_GETREGS, tid, 0, regs) < 0 ? -errno : 0;

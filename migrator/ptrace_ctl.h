@@ -33,6 +33,14 @@ int bm_seize(pid_t tid);
  * a group stop (SIGSTOP, SIGTSTP, ...): it stays stopped when detached. */
 int bm_wait_interrupted(pid_t tid, int *stop_sig);
 
+/* Parks a thread that sits in any ptrace stop: moves it into an interrupt
+ * stop with no signal pending delivery, and drops PTRACE_O_EXITKILL.  From
+ * then on, should binmig die, the kernel detaches the thread and it runs
+ * exactly as PTRACE_DETACH would have let it (the restore holds a new
+ * process this way until the source confirms, docs/protocol.md §7).
+ * 0, or negative after reporting. */
+int bm_park(pid_t tid);
+
 /* Waits for TID to report a ptrace stop (or exit) within timeout_ms.
  * Returns 0 with *status, -ETIMEDOUT, or -errno. */
 int bm_wait_stop(pid_t tid, int *status, int timeout_ms);

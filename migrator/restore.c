@@ -796,20 +796,45 @@ int bm_rs_set_context(struct restore_ctx *c)
 		return rc;
 	/* The affinity the image says; for an image without it, binmig's
 	 * (the pinning was only for the rebuild). */
-	if (c->proc.attrs.present) {
-		if ((rc = bm_attrs_apply_affinity(&c->proc.attrs, c->all, c->nothers + 1)) < 0)
-			return rc;
-	} else if (c->pinned) {
+	if (c->proc.attrs.present)
+		return bm_attrs_apply_affinity(&c->proc.attrs, c->all, c->nothers + 1);
+	if (c->pinned) {
 		for (uint32_t i = 0; i < c->nothers; i++)
 			sched_setaffinity(c->others[i].tid, sizeof c->own_affinity, &c->own_affinity);
 		sched_setaffinity(c->pid, sizeof c->own_affinity, &c->own_affinity);
 	}
-	/* Every thread is ready: let them all go, the leader last. */
-	for (uint32_t i = 0; i < c->nothers; i++)
-		if (bm_fault(BM_FP_DETACH) || ptrace(PTRACE_DETACH, c->others[i].tid, 0, 0) < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", c->others[i].tid);
-	if (bm_fault(BM_FP_DETACH) || ptrace(PTRACE_DETACH, c->pid, 0, 0) < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from process %d", c->pid);
+	return 0;
+}
+
+int bm_rs_park(struct restore_ctx *c)
+{
+	if (bm_fault(BM_FP_DETACH))
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot park process %d", c->pid);
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
+		rc = bm_park(c->others[i].tid);
+	if (rc == 0)
+		rc = bm_park(c->pid);
+	if (rc == 0)
+		c->parked = true;
+	return rc;
+}
+
+int bm_rs_let_run(struct restore_ctx *c)
+{
+	/* Every thread is ready: let them all go, the leader last.  A parked
+	 * process has been promised to the source: it must run whatever
+	 * happens, and a thread that cannot be detached (gone, or a fault
+	 * injected) runs once binmig exits. */
+	for (uint32_t i = 0; i <= c->nothers; i++) {
+		pid_t tid = i < c->nothers ? c->others[i].tid : c->pid;
+		if ((!c->parked && bm_fault(BM_FP_DETACH)) || ptrace(PTRACE_DETACH, tid, 0, 0) < 0) {
+			if (!c->parked)
+				return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", tid);
+			bm_warn("cannot detach from thread %d of process %d (%s); it runs once binmig exits", tid,
+				c->pid, strerror(errno));
+		}
+	}
 	return 0;
 }
 
@@ -896,7 +921,9 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		return rc;
 	if (c->st)
 		c->st->ctx_restore_us = (int64_t)(bm_now_us() - t_context);
-	return 0;
+	if (hook && hook->hold && ((rc = bm_rs_park(c)) < 0 || (rc = hook->hold(hook->ctx, c->pid)) < 0))
+		return rc;
+	return bm_rs_let_run(c);
 }
 
 int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)

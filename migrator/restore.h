@@ -17,6 +17,13 @@ struct bm_restore_hook {
 	/* May be NULL: called once the image's pages are written into the new
 	 * process PID (pre-copy adds the pages it sent before the image). */
 	int (*after_pages)(void *ctx, pid_t pid);
+	/* May be NULL: called once the process (the whole tree) is complete,
+	 * its registers loaded and every thread parked (bm_park), with the
+	 * phase times in the restore's stats.  Returns 0 to let it run, or
+	 * negative after reporting to have it killed.  From the call on, a
+	 * binmig that dies lets it run.  serve sends RESULT here and waits
+	 * for the source's CONFIRM (docs/protocol.md §7). */
+	int (*hold)(void *ctx, pid_t pid);
 };
 
 /* Reads the image from the reader (header already checked), recreates the

@@ -43,6 +43,7 @@ struct restore_ctx {
 	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
 	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
 	bool have_held;
+	bool parked;              /* bm_rs_park: promised to the source, it runs whatever happens */
 	/* A member of a tree (tree_restore.c): */
 	bool tree_member;         /* its session and group were made by the tree's plan */
 	bool defer_run;           /* bm_rs_rebuild stops before the hook and the run */
@@ -64,6 +65,11 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd) __a
  * pages up to the next END or member mark); unless c->defer_run, call
  * the hook and let it run. */
 int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct bm_restore_hook *hook);
+/* The last steps, in this order: load every thread's registers and the
+ * affinity; park it (optional: held for the hook's hold, bm_park); let
+ * it run. */
 int bm_rs_set_context(struct restore_ctx *c);
+int bm_rs_park(struct restore_ctx *c);
+int bm_rs_let_run(struct restore_ctx *c);
 
 #endif

@@ -52,55 +52,93 @@ static void log_line(const char *peer, const char *fmt, ...)
 		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, peer ? peer : "", peer ? ": " : "", msg);
 }
 
-/* What the restore's hooks work on in stream and pre-copy mode. */
-struct stream_ctx {
+/* One incoming restore: what the restore's hooks work on. */
+struct incoming {
+	struct bm_conn *conn;
+	int timeout_ms;
+	struct bm_stats *st;
+	struct bm_result *res;
+	bool streamed;                  /* src is in use (stream and pre-copy mode) */
 	struct bm_wire_source src;
-	struct bm_precopy_store *store; /* pre-copy mode; NULL in stream mode */
+	struct bm_precopy_store *store; /* pre-copy mode; NULL otherwise */
+	bool replied;                   /* a RESULT with status 0 was sent, or tried */
+	bool unconfirmed;               /* then neither CONFIRM nor ABORT came: the process runs */
 };
 
 static int finish_stream(void *ctx)
 {
-	return bm_wire_source_finish(&((struct stream_ctx *)ctx)->src);
+	return bm_wire_source_finish(&((struct incoming *)ctx)->src);
 }
 
 static int apply_store(void *ctx, pid_t pid)
 {
-	struct stream_ctx *sc = ctx;
-	return sc->store ? bm_precopy_store_apply(sc->store, pid) : 0;
+	struct incoming *in = ctx;
+	return in->store ? bm_precopy_store_apply(in->store, pid) : 0;
 }
 
-/* Stream mode: restore while the image arrives; store: pre-copied pages
- * the new process keeps (precopy mode), or NULL. */
-static int restore_streamed(struct bm_conn *conn, int io_timeout_ms, pid_t *pid, struct bm_stats *st,
-			    struct bm_result *res, struct bm_precopy_store *store)
+static void stream_figures(struct incoming *in)
 {
-	struct stream_ctx sc = {.store = store};
-	bm_wire_source_init(&sc.src, conn, io_timeout_ms);
+	const struct bm_wire_source *src = &in->src;
+	in->res->transfer_us = src->end_ns > src->first_frame_ns ? (src->end_ns - src->first_frame_ns) / 1000 : 0;
+	in->res->image_bytes = src->image_bytes;
+	in->res->wire_bytes = src->wire_bytes;
+}
+
+/* The process is complete and parked.  It runs only once the source has
+ * ended its original, so that a source that resumes instead never has a
+ * twin that ran meanwhile (docs/protocol.md §7): RESULT, then CONFIRM lets
+ * it run and ABORT (or ERROR) has it killed.  A source that says neither
+ * may have ended its original, so the process runs then too. */
+static int send_result_and_hold(void *ctx, pid_t pid)
+{
+	struct incoming *in = ctx;
+	if (in->streamed)
+		stream_figures(in);
+	in->res->pid = pid;
+	in->res->as_restore_us = (uint64_t)in->st->as_restore_us;
+	in->res->ctx_restore_us = (uint64_t)in->st->ctx_restore_us;
+	in->replied = true;
+	int rc = bm_result_send(in->conn, in->res, in->timeout_ms);
+	if (rc < 0)
+		return rc; /* the source, without a RESULT, resumes its original */
+	size_t len;
+	rc = bm_frame_expect(in->conn, BM_MSG_CONFIRM, NULL, 0, &len, in->timeout_ms);
+	if (rc == -ECANCELED || rc == -EREMOTEIO)
+		return rc;
+	in->unconfirmed = rc < 0;
+	return 0;
+}
+
+/* Stream mode: restore while the image arrives (after the pre-copied
+ * pages in in->store, in pre-copy mode). */
+static int restore_streamed(struct incoming *in, pid_t *pid)
+{
+	in->streamed = true;
+	bm_wire_source_init(&in->src, in->conn, in->timeout_ms);
 	struct bm_image_reader r = {0};
-	struct bm_restore_hook hook = {finish_stream, &sc, apply_store};
-	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&sc.src));
+	struct bm_restore_hook hook = {finish_stream, in, apply_store, send_result_and_hold};
+	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&in->src));
 	if (rc == 0)
-		rc = bm_restore(&r, &hook, pid, st);
-	res->transfer_us = sc.src.end_ns > sc.src.first_frame_ns ? (sc.src.end_ns - sc.src.first_frame_ns) / 1000 : 0;
-	res->image_bytes = sc.src.image_bytes;
-	res->wire_bytes = sc.src.wire_bytes;
+		rc = bm_restore(&r, &hook, pid, in->st);
+	stream_figures(in);
 	bm_image_reader_free(&r);
-	bm_wire_source_free(&sc.src);
+	bm_wire_source_free(&in->src);
 	return rc;
 }
 
 /* Pre-copy: the rounds into a store, then the final image streamed. */
-static int restore_precopied(struct bm_conn *conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st,
-			     struct bm_result *res, const char *peer)
+static int restore_precopied(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid, const char *peer)
 {
 	struct bm_precopy_store store;
-	int rc = bm_precopy_receive(&store, conn, o->precopy_store_max, o->io_timeout_ms);
+	int rc = bm_precopy_receive(&store, in->conn, o->precopy_store_max, o->io_timeout_ms);
 	if (rc == 0) {
 		log_line(peer, "pre-copy: %llu rounds, %llu pages received, %llu held, %llu kept%s",
 			 (unsigned long long)store.rounds, (unsigned long long)store.recv_pages,
 			 (unsigned long long)store.held_pages, (unsigned long long)store.keep_pages,
 			 store.untracked ? " (the source could not track its process: stream)" : "");
-		rc = restore_streamed(conn, o->io_timeout_ms, pid, st, res, &store);
+		in->store = &store;
+		rc = restore_streamed(in, pid);
+		in->store = NULL;
 	}
 	bm_precopy_store_free(&store);
 	return rc;
@@ -108,9 +146,10 @@ static int restore_precopied(struct bm_conn *conn, const struct bm_serve_opts *o
 
 /* File mode, the study's sequence: receive the whole image into a file,
  * then restore from it. */
-static int restore_from_file(struct bm_conn *conn, const struct bm_serve_opts *o, pid_t *pid, struct bm_stats *st,
-			     struct bm_result *res)
+static int restore_from_file(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid)
 {
+	struct bm_conn *conn = in->conn;
+	struct bm_result *res = in->res;
 	char path[4096];
 	snprintf(path, sizeof path, "%s/binmig-received.XXXXXX", o->workdir);
 	int fd = mkostemp(path, O_CLOEXEC);
@@ -166,8 +205,9 @@ static int restore_from_file(struct bm_conn *conn, const struct bm_serve_opts *o
 	if (rc == 0) {
 		struct bm_image_reader r = {0};
 		rc = bm_image_reader_init(&r, bm_fd_source(&fd));
+		struct bm_restore_hook hook = {NULL, in, NULL, send_result_and_hold};
 		if (rc == 0)
-			rc = bm_restore(&r, NULL, pid, st);
+			rc = bm_restore(&r, &hook, pid, in->st);
 		bm_image_reader_free(&r);
 	}
 	close(fd);
@@ -221,10 +261,16 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	struct bm_stats st;
 	bm_stats_init(&st);
 	struct bm_result res = {0};
+	struct incoming in = {.conn = conn, .timeout_ms = o->io_timeout_ms, .st = &st, .res = &res};
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM    ? restore_streamed(conn, o->io_timeout_ms, &pid, &st, &res, NULL)
-	     : mode == BM_MODE_PRECOPY ? restore_precopied(conn, o, &pid, &st, &res, peer)
-				       : restore_from_file(conn, o, &pid, &st, &res);
+	rc = mode == BM_MODE_STREAM    ? restore_streamed(&in, &pid)
+	     : mode == BM_MODE_PRECOPY ? restore_precopied(&in, o, &pid, peer)
+				       : restore_from_file(&in, o, &pid);
+	if (rc < 0 && in.replied) {
+		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended", how,
+			 bm_error_message());
+		return bm_exit_code();
+	}
 	if (rc < 0) {
 		res.status = bm_exit_code();
 		snprintf(res.message, sizeof res.message, "%s", bm_error_message());
@@ -232,30 +278,13 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 		log_line(peer, "migration failed (%s): %s", how, bm_error_message());
 		return bm_exit_code();
 	}
-	res.pid = pid;
-	res.as_restore_us = (uint64_t)st.as_restore_us;
-	res.ctx_restore_us = (uint64_t)st.ctx_restore_us;
-	/* The process runs here already.  A source that has not got RESULT
-	 * (it could not be sent) or says it gave up (ABORT in place of
-	 * CONFIRM) resumes its original: the copy here must go.  One that
-	 * says nothing may have ended its original: the copy stays, and both
-	 * may run (see protocol.md). */
-	rc = bm_result_send(conn, &res, o->io_timeout_ms);
-	bool source_resumed = rc < 0;
-	if (rc == 0) {
-		rc = bm_frame_expect(conn, BM_MSG_CONFIRM, NULL, 0, &len, o->io_timeout_ms);
-		source_resumed = rc == -ECANCELED || rc == -EREMOTEIO;
-	}
-	if (source_resumed) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended",
-			 how, bm_error_message());
-		return bm_exit_code();
-	}
+	/* So that the source returns only once the process runs here. */
+	if (!in.unconfirmed && bm_frame_send_buf(conn, BM_MSG_RUNNING, NULL, 0, o->io_timeout_ms) < 0)
+		log_line(peer, "process %d runs here; telling the source so failed: %s", pid, bm_error_message());
 	log_line(peer, "process %d migrated in (%s): image %.1f MiB, transfer %.1f ms, restore %.1f + %.1f ms%s", pid,
 		 how, res.image_bytes / 1048576.0, res.transfer_us / 1000.0, res.as_restore_us / 1000.0,
-		 res.ctx_restore_us / 1000.0, rc == 0 ? "" : "; the source did not confirm, it may have resumed its original too");
+		 res.ctx_restore_us / 1000.0,
+		 in.unconfirmed ? "; the source did not confirm, it may have resumed its original too" : "");
 	return 0;
 }
 

@@ -102,8 +102,11 @@ enum bm_msg_type {
 	BM_MSG_PRECOPY_ROUND = 14,
 	BM_MSG_PRECOPY_KEEP = 15,
 	BM_MSG_PRECOPY_KEEP_END = 16,
+	/* server -> client, after CONFIRM: the restored process has been let
+	 * run (docs/protocol.md §7).  Empty payload. */
+	BM_MSG_RUNNING = 17,
 };
-#define BM_MSG_LAST BM_MSG_PRECOPY_KEEP_END
+#define BM_MSG_LAST BM_MSG_RUNNING
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */
@@ -233,7 +236,7 @@ int bm_decode_message(const void *payload, size_t len, enum bm_exit *class, char
  * then the message bytes (at most BM_MESSAGE_MAX, no NUL). */
 #define BM_RESULT_FIXED_SIZE 48
 struct bm_result {
-	uint32_t status;         /* 0: restored and running; else the enum bm_exit class of the failure */
+	uint32_t status;         /* 0: restored, held until CONFIRM; else the enum bm_exit class of the failure */
 	int32_t pid;             /* the restored process's PID (0 on failure) */
 	uint64_t transfer_us;    /* first IMAGE_DATA received .. IMAGE_END received */
 	uint64_t as_restore_us;  /* address-space restore at the destination */

@@ -492,6 +492,26 @@ static void free_tree(struct tree_rs *t)
 	bm_tree_image_free(&t->ti);
 }
 
+/* The restore's figures for the whole tree, once it is complete. */
+static void tree_stats(const struct tree_rs *t, const struct bm_image_reader *r, struct bm_stats *st, uint64_t t0)
+{
+	st->pid = t->ctx[0].pid;
+	st->vmas = st->threads = st->fds = 0;
+	for (uint32_t m = 0; m < t->nm; m++) {
+		st->vmas += t->ctx[m].proc.nvmas;
+		st->threads += t->ctx[m].proc.nthreads;
+		st->fds += t->ctx[m].proc.nfds;
+	}
+	st->image_bytes = (int64_t)r->count.bytes;
+	st->pages_stored = (int64_t)r->count.pages_stored;
+	st->pages_zero = (int64_t)r->count.pages_zero;
+	st->total_us = (int64_t)(bm_now_us() - t0);
+	/* Not split per phase for a tree yet: all of it but the wait for its
+	 * PIDs counts as address-space restore. */
+	st->as_restore_us = st->total_us - (int64_t)t->pid_wait_us;
+	st->ctx_restore_us = 0;
+}
+
 int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t len,
 		    const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)
 {
@@ -527,32 +547,23 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	}
 	if (rc == 0 && (rc = create_tree(&t)) == 0 && (rc = rebuild_all(&t, r)) == 0 && hook && hook->before_run)
 		rc = hook->before_run(hook->ctx);
+	for (uint32_t m = 0; rc == 0 && m < t.nm; m++)
+		rc = bm_rs_set_context(&t.ctx[m]);
+	if (rc == 0 && st)
+		tree_stats(&t, r, st, t0);
+	for (uint32_t m = 0; rc == 0 && hook && hook->hold && m < t.nm; m++)
+		rc = bm_rs_park(&t.ctx[m]);
+	if (rc == 0 && hook && hook->hold)
+		rc = hook->hold(hook->ctx, t.ctx[0].pid);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
-		rc = bm_rs_set_context(&t.ctx[m]);
+		rc = bm_rs_let_run(&t.ctx[m]);
 	if (rc < 0)
 		kill_tree(&t);
 	if (rc == 0) {
 		*pid = t.ctx[0].pid;
 		for (uint32_t m = 0; m < t.nm; m++)
 			bm_fd_policy_report(&t.ctx[m].proc);
-		if (st) {
-			st->pid = *pid;
-			st->vmas = st->threads = st->fds = 0;
-			for (uint32_t m = 0; m < t.nm; m++) {
-				st->vmas += t.ctx[m].proc.nvmas;
-				st->threads += t.ctx[m].proc.nthreads;
-				st->fds += t.ctx[m].proc.nfds;
-			}
-			st->image_bytes = (int64_t)r->count.bytes;
-			st->pages_stored = (int64_t)r->count.pages_stored;
-			st->pages_zero = (int64_t)r->count.pages_zero;
-			st->total_us = (int64_t)(bm_now_us() - t0);
-			/* Not split per phase for a tree yet: all of it but the
-			 * wait for its PIDs counts as address-space restore. */
-			st->as_restore_us = st->total_us - (int64_t)t.pid_wait_us;
-			st->ctx_restore_us = 0;
-		}
 	}
 	if (pinned)
 		sched_setaffinity(0, sizeof own, &own);
