@@ -3,6 +3,7 @@
 # unit and end-to-end tests.
 
 CC ?= gcc
+MCS ?= mcs
 BUILD ?= build
 WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -Imigrator
@@ -19,6 +20,8 @@ E2E_PROG_SRCS := $(wildcard tests/progs/*.c)
 E2E_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(E2E_PROG_SRCS))
 # Static builds of some of them (tests/e2e/static.sh).
 E2E_PROGS += $(BUILD)/progs/heap-static $(BUILD)/progs/misc-static
+# CLR test programs (run with mono).
+E2E_PROGS += $(patsubst tests/progs/%.cs,$(BUILD)/progs/%.exe,$(wildcard tests/progs/*.cs))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
@@ -81,6 +84,10 @@ $(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 $(BUILD)/progs/%-static: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) -static -o $@ $< -lpthread
+
+$(BUILD)/progs/%.exe: tests/progs/%.cs
+	@mkdir -p $(dir $@)
+	$(MCS) -nologo -optimize+ -warnaserror+ -target:exe -out:$@ $<
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,8 +226,27 @@ static bool packet_mode(struct bm_process *const *procs, size_t nprocs, uint64_t
 	return false;
 }
 
+/* Whether the pipe of descriptor D of PID has no end at all in the other
+ * direction, anywhere: no writer left for a read end (poll says POLLHUP),
+ * no reader for a write end (POLLERR), as `make` gives the stdin of its
+ * jobs.  Asked of the process's own description (pidfd_getfd): a reopened
+ * one would count as an end itself, or (a reader) not see the hangup. */
+static bool pipe_other_end_gone(pid_t pid, const struct bm_fd *d)
+{
+	bool reader = (d->flags & O_ACCMODE) == O_RDONLY;
+	int fd = bm_fd_copy(pid, d->fd);
+	if (fd < 0)
+		return false;
+	struct pollfd q = {.fd = fd, .events = reader ? POLLIN : POLLOUT};
+	bool gone = poll(&q, 1, 0) == 1 && (q.revents & (reader ? POLLHUP : POLLERR));
+	close(fd);
+	return gone;
+}
+
 /* Pipes are migrated only when all their ends are inside the processes
- * moved together; the buffered bytes travel with the first read end.  An
+ * moved together, or the ends that are not exist nowhere (the restored
+ * pipe then has none either); the buffered bytes travel with the first
+ * read end.  An
  * end that a policy replaced no longer counts: the ends left of its pipe
  * have lost that peer as surely as if it were outside, and rebuilding
  * them without it would change what they see without the user having
@@ -242,7 +262,7 @@ static int check_pipes(struct bm_process *const *procs, size_t nprocs, const str
 				continue;
 			bool has_read, has_write, first_read;
 			pipe_ends(procs, nprocs, BM_FD_PIPE, d->object_id, k, i, &has_read, &has_write, &first_read);
-			if (!has_read || !has_write) {
+			if ((!has_read || !has_write) && !pipe_other_end_gone(p->pid, d)) {
 				char link[40], why[80];
 				snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
 				snprintf(why, sizeof why, " whose other end is outside the process%s", nprocs > 1 ? " tree" : "");

@@ -103,8 +103,9 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, const struct b
 	} else {
 		v->kind = BM_VMA_FILE;
 		if (e->deleted && (v->flags & BM_VMA_SHARED) && strncmp(e->path, "/dev/shm/", 9) == 0) {
-			/* Shared memory whose name is gone (e.g. removed by another
-			 * Mono): its contents travel and the name comes back. */
+			/* Shared memory whose name is gone (a POSIX semaphore, or
+			 * removed by another Mono): its contents travel, and it
+			 * comes back unlinked again (restore.c, provide_shm_file). */
 			v->flags |= BM_VMA_SHMFILE | BM_VMA_DELETED;
 			return (v->path = strdup(e->path)) ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 		}

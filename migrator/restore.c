@@ -76,7 +76,15 @@ static bool needs_rdwr(const struct bm_vma *v)
 /* A shared memory file travels with its contents: where it is missing (a
  * memory filesystem is per host) it is created, as large as the image
  * needs; the pages are written through the mapping. */
-static int provide_shm_file(const struct restore_ctx *c, const struct bm_vma *v)
+static bool shm_name_made(const struct bm_shm_names *made, const char *path)
+{
+	for (size_t i = 0; i < made->n; i++)
+		if (strcmp(made->paths[i], path) == 0)
+			return true;
+	return false;
+}
+
+static int provide_shm_file(struct restore_ctx *c, const struct bm_vma *v)
 {
 	uint64_t need = 0;
 	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
@@ -86,15 +94,44 @@ static int provide_shm_file(const struct restore_ctx *c, const struct bm_vma *v)
 	}
 	if (need < v->file.size)
 		need = v->file.size;
-	int fd = open(v->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* A deleted one is made under its old name, which must be free (or
+	 * made by this restore, for another member of a tree), and unlinked
+	 * again once the new processes hold it open (bm_rs_unlink_shm_names):
+	 * it shows as deleted again, and nothing is left behind. */
+	bool deleted = v->flags & BM_VMA_DELETED, fresh = deleted && !shm_name_made(c->shm_names, v->path);
+	int fd = open(v->path, O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_EXCL : 0), 0600);
+	if (fd < 0 && errno == EEXIST)
+		return bm_error(BM_EXIT_CONFLICT, "the shared memory file %s, deleted in the process, cannot be made again: "
+				"a file of that name exists", v->path);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot create the shared memory file %s", v->path);
+	struct bm_shm_names *made = c->shm_names;
+	char **grown = fresh ? realloc(made->paths, (made->n + 1) * sizeof *made->paths) : NULL;
+	if (grown)
+		made->paths = grown;
+	if (fresh && (!grown || !(made->paths[made->n] = strdup(v->path)))) {
+		unlink(v->path);
+		close(fd);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	if (fresh)
+		made->n++;
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < need && ftruncate(fd, (off_t)need) < 0))
 		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot size the shared memory file %s", v->path);
 	close(fd);
 	return rc;
+}
+
+void bm_rs_unlink_shm_names(struct bm_shm_names *made)
+{
+	for (size_t i = 0; i < made->n; i++) {
+		unlink(made->paths[i]);
+		free(made->paths[i]);
+	}
+	free(made->paths);
+	*made = (struct bm_shm_names){0};
 }
 
 int bm_rs_plan_files(struct restore_ctx *c)
@@ -525,9 +562,14 @@ static const uint8_t zero_page[BM_PAGE_SIZE];
 
 /* Pages of a shared memory file go into the file itself: its mapping may
  * be read-only, and a shared mapping cannot be written through by force. */
-static int write_shm_file(const struct bm_vma *v, const struct bm_page_run *run)
+/* Through the new process's mapping of the file: its name may be gone
+ * already (a deleted one, provide_shm_file). */
+static int write_shm_file(const struct restore_ctx *c, const struct bm_vma *v, const struct bm_page_run *run)
 {
-	int fd = open(v->path, O_WRONLY | O_CLOEXEC);
+	char mapped[96];
+	snprintf(mapped, sizeof mapped, "/proc/%d/map_files/%llx-%llx", c->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	int fd = open(mapped, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot open the shared memory file %s", v->path);
 	int rc = 0;
@@ -560,7 +602,7 @@ static int fill_pages_unpinned(struct restore_ctx *c, struct bm_image_reader *r)
 		if (v->kind == BM_VMA_VDSO)
 			continue;
 		if (v->flags & BM_VMA_SHMFILE) {
-			int rc = write_shm_file(v, &run);
+			int rc = write_shm_file(c, v, &run);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -939,9 +981,14 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 		free(tree);
 		return rc;
 	}
+	struct bm_shm_names shm_names = {0};
+	c.shm_names = &shm_names;
 	rc = bm_image_read_process(r, &c.proc);
 	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
-	    (rc = bm_rs_plan_files(&c)) == 0 && (rc = create_child(&c)) == 0)
+	    (rc = bm_rs_plan_files(&c)) == 0)
+		rc = create_child(&c);
+	bm_rs_unlink_shm_names(&shm_names); /* the new process holds them open, or is gone */
+	if (rc == 0)
 		rc = bm_rs_rebuild(&c, r, hook);
 	if (rc < 0 && c.child_alive) {
 		/* Every thread of it is binmig's tracee (the leader also its child)

@@ -23,6 +23,15 @@ struct map_file {
 	int from_fd; /* an unlinked file (unlinked_map.h): the process's descriptor of it; else -1 */
 };
 
+/* Deleted /dev/shm files (BM_VMA_SHMFILE | BM_VMA_DELETED) a restore made
+ * again under their old names, to be unlinked once the new processes have
+ * opened them (and on failure). */
+struct bm_shm_names {
+	char **paths;
+	size_t n;
+};
+void bm_rs_unlink_shm_names(struct bm_shm_names *made);
+
 struct restore_ctx {
 	struct bm_process proc;
 	bool pinned;              /* binmig, and so the new process, run on one CPU while rebuilding */
@@ -40,6 +49,7 @@ struct restore_ctx {
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
 	uint64_t scratch;
 	struct bm_stats *st;
+	struct bm_shm_names *shm_names; /* the restore's (a tree's: all members') */
 	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
 	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
 	bool have_held;

@@ -54,6 +54,7 @@ struct tree_rs {
 	pid_t outer_pgid;
 	int err_pipe[2], go_pipe[2];
 	uint64_t pid_wait_us;     /* waiting for the PIDs to be free (reaped elsewhere): not restore time */
+	struct bm_shm_names shm_names;
 };
 
 /* ---- in the created processes: system calls only ---- */
@@ -310,7 +311,7 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 	for (m = 0; m < t->nm; m++) {
 		struct restore_ctx *c = &t->ctx[m];
 		*c = (struct restore_ctx){.tree_member = true, .defer_run = true, .member = m, .tree = t,
-					  .place_inherited = place_inherited};
+					  .place_inherited = place_inherited, .shm_names = &t->shm_names};
 		int rc = bm_image_read_process(r, &c->proc);
 		if (rc < 0)
 			return rc;
@@ -489,6 +490,7 @@ static void free_tree(struct tree_rs *t)
 	}
 	if (t->ctl)
 		munmap(t->ctl, t->ctl_size);
+	bm_rs_unlink_shm_names(&t->shm_names);
 	bm_tree_image_free(&t->ti);
 }
 
@@ -545,7 +547,10 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 		t.ctx[m].pinned_cpu = cpu;
 		t.ctx[m].own_affinity = own;
 	}
-	if (rc == 0 && (rc = create_tree(&t)) == 0 && (rc = rebuild_all(&t, r)) == 0 && hook && hook->before_run)
+	if (rc == 0)
+		rc = create_tree(&t);
+	bm_rs_unlink_shm_names(&t.shm_names); /* the members hold them open, or are gone */
+	if (rc == 0 && (rc = rebuild_all(&t, r)) == 0 && hook && hook->before_run)
 		rc = hook->before_run(hook->ctx);
 	for (uint32_t m = 0; rc == 0 && m < t.nm; m++)
 		rc = bm_rs_set_context(&t.ctx[m]);

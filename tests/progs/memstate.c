@@ -14,9 +14,15 @@
  *     through any of the read ends, and the write ends still write;
  *   - a named FIFO in DIR opened read-only, with bytes in it and no writer
  *     left: the bytes are still there;
+ *   - a pipe whose write end is closed, with bytes in it (what make gives
+ *     its jobs as stdin): the bytes, then end of file; a pipe whose read
+ *     end is closed: a write fails with EPIPE;
  *   - an anonymous area named with PR_SET_VMA_ANON_NAME: the same name;
  *   - a POSIX shared memory file (/dev/shm) mapped shared: its contents,
- *     and the mapping still writes into the file.
+ *     and the mapping still writes into the file;
+ *   - another one, mapped shared and then unlinked (as sem_open's
+ *     semaphores are): its contents, its maps line still names it and
+ *     says "(deleted)", and no file of that name is left.
  * Protocol of testprog.h: ready, SIGUSR1, PASS or FAIL. */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -46,6 +52,17 @@ static void *anon(int extra)
 	return p;
 }
 
+/* A new file NAME of SIZE bytes on /dev/shm, mapped shared. */
+static char *shm_map(const char *name, size_t size)
+{
+	int fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	SETUP(fd >= 0 && ftruncate(fd, (off_t)size) == 0, name);
+	char *at = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	SETUP(at != MAP_FAILED, "mmap of a shared memory file");
+	close(fd);
+	return at;
+}
+
 int main(int argc, char **argv)
 {
 	SETUP(argc == 2, "usage: memstate DIR");
@@ -65,16 +82,16 @@ int main(int argc, char **argv)
 	SETUP(mlock(locked, AREA) == 0, "mlock");
 	SETUP(syscall(SYS_mlock2, onfault, AREA, 1 /* MLOCK_ONFAULT */) == 0, "mlock2");
 	bool can_seal = syscall(462 /* mseal */, sealed, AREA, 0) == 0;
-	/* A POSIX shared memory file, mapped shared. */
-	char shm_name[64];
+	/* A POSIX shared memory file, mapped shared; another one unlinked once mapped. */
+	char shm_name[64], gone_name[64];
 	snprintf(shm_name, sizeof shm_name, "/dev/shm/memstate-%d", (int)getpid());
-	int shm = open(shm_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	SETUP(shm >= 0 && ftruncate(shm, 65536) == 0, "the shared memory file");
-	char *shared = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, shm, 0);
-	SETUP(shared != MAP_FAILED, "mmap of the shared memory file");
-	close(shm);
+	snprintf(gone_name, sizeof gone_name, "/dev/shm/memstate-gone-%d", (int)getpid());
+	char *shared = shm_map(shm_name, 65536);
 	for (int k = 0; k < 65536; k++)
 		shared[k] = (char)mix64((uint64_t)k + 7);
+	char *gone = shm_map(gone_name, 8192);
+	SETUP(unlink(gone_name) == 0, "unlinking the shared memory file");
+	memset(gone, 'g', 8192);
 
 	/* Naming needs CONFIG_ANON_VMA_NAME; without it there is nothing to carry. */
 	char *named = anon(0);
@@ -130,6 +147,11 @@ int main(int argc, char **argv)
 	int fifo = open(path, O_RDONLY | O_NONBLOCK);
 	int fifo_w = open(path, O_WRONLY);
 	SETUP(fifo >= 0 && fifo_w >= 0 && write(fifo_w, "still here", 10) == 10, "the FIFO");
+	int widowed[2], orphaned[2];
+	SETUP(pipe2(widowed, O_CLOEXEC) == 0 && write(widowed[1], "last words", 10) == 10 && close(widowed[1]) == 0,
+	      "a pipe without a writer");
+	SETUP(pipe2(orphaned, O_CLOEXEC) == 0 && close(orphaned[0]) == 0 && signal(SIGPIPE, SIG_IGN) != SIG_ERR,
+	      "a pipe without a reader");
 	close(fifo_w);
 
 	say("ready");
@@ -194,6 +216,21 @@ int main(int argc, char **argv)
 	if (eol)
 		*eol = 0;
 	CHECK(!can_name || (line && strstr(line, "[anon:memstate-name]")), "the named area: %s", line ? line : "not found");
+	if (eol)
+		*eol = '\n';
+	snprintf(want, sizeof want, "%lx-", (unsigned long)gone);
+	line = strstr(maps, want);
+	eol = line ? strchr(line, '\n') : NULL;
+	if (eol)
+		*eol = 0;
+	char gone_line[128];
+	snprintf(gone_line, sizeof gone_line, "%s (deleted)", gone_name);
+	CHECK(line && strstr(line, gone_line), "the unlinked shared memory file's maps line: %s", line ? line : "not found");
+	CHECK(access(gone_name, F_OK) < 0 && errno == ENOENT, "%s exists again", gone_name);
+	bool gone_same = true;
+	for (int k = 0; k < 8192; k++)
+		gone_same &= gone[k] == 'g';
+	CHECK(gone_same, "the unlinked shared memory file's contents");
 
 	bool shm_same = true;
 	for (int k = 0; k < 65536; k++)
@@ -211,5 +248,10 @@ int main(int argc, char **argv)
 	char got_fifo[16] = {0};
 	CHECK(read(fifo, got_fifo, sizeof got_fifo) == 10 && memcmp(got_fifo, "still here", 10) == 0,
 	      "the FIFO holds \"%s\"", got_fifo);
+	char words[16] = {0};
+	CHECK(read(widowed[0], words, sizeof words) == 10 && memcmp(words, "last words", 10) == 0 &&
+		      read(widowed[0], words, sizeof words) == 0,
+	      "the pipe without a writer holds \"%s\", then its end", words);
+	CHECK(write(orphaned[1], "x", 1) < 0 && errno == EPIPE, "the pipe without a reader takes a write");
 	return tp_finish();
 }
