@@ -320,8 +320,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		if (m->stop_sig == SIGTRAP && t->nodes[i].state == BM_TREE_STOPPED)
 			t->nodes[i].state = BM_TREE_LIVE; /* continued meanwhile: a report not collected is refused below */
 		if (m->stop_sig != SIGTRAP && t->nodes[i].state != BM_TREE_STOPPED)
-			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig does "
-					"not carry stopped processes in a tree", m->pid, t->stats[i].comm, m->stop_sig);
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig carries "
+					"a stopped descendant, not a stopped root or one that stops while the tree is frozen", m->pid, t->stats[i].comm, m->stop_sig);
 		rc = add_children(t, i);
 	}
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {

@@ -37,6 +37,11 @@ for round in 1 2; do
 	e2e_wait_syscall "$root" rt_sigsuspend
 	e2e_log "round $round: both children stopped again, the zombie a zombie"
 done
+bm inspect "$E2E_TMP/treestop2.img"
+e2e_expect_ok "inspect of a tree with stopped children"
+grep -q "stopped  treestop (its stop not yet collected by its parent)" "$BM_OUT" &&
+	grep -q "stopped  treestop (its stop collected by its parent)" "$BM_OUT" ||
+	e2e_fail "inspect does not show the stopped children: $(cat "$BM_OUT")"
 e2e_signal "$root" "$out"
 e2e_wait_exit "$root"
 e2e_expect_pass "$out"
