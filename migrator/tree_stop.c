@@ -23,8 +23,11 @@
  * pending (then the two are one, as the kernel keeps one). */
 #include "tree.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -134,11 +137,34 @@ static int wait_for(pid_t pid, bool (*done)(pid_t, const void *), const void *ar
 	return 0;
 }
 
+/* Every thread in the group stop: only then is the stop complete
+ * (reported, and collectable by the parent's waitid). */
 static bool is_stopped(pid_t pid, const void *arg)
 {
 	(void)arg;
-	struct bm_proc_stat st;
-	return bm_read_stat(pid, &st) == 0 && st.state == 'T';
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool all = true, any = false;
+	struct dirent *e;
+	while (all && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384], buf[512];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		const char *p = strrchr(buf, ')');
+		all = p && p[1] && p[2] == 'T';
+		any = true;
+	}
+	closedir(d);
+	return all && any;
 }
 
 static bool has_sigchld(pid_t pid, const void *arg)

@@ -2,7 +2,7 @@
  * the tree was dumped and restored (or migrated).  The root forks:
  *   - "seen": in a process group of its own, stops itself (SIGSTOP); the root collects the stop
  *     (waitpid WUNTRACED) before ready;
- *   - "unseen": in a group of its own too, stops itself; the root waits until it is stopped but does
+ *   - "unseen": in a group of its own too, with two threads, stops itself; the root waits until it is stopped but does
  *     not collect the stop;
  *   - "zombie": exits with 7 at once and is not reaped.
  * On SIGUSR1 the root checks: both are stopped ('T'); waitpid(WUNTRACED |
@@ -14,6 +14,7 @@
  * children stay in the root's group (led from outside the tree): refused. */
 #include "testprog.h"
 
+#include <pthread.h>
 #include <sys/wait.h>
 
 /* Until pid is in state s (bounded: 10 s). */
@@ -26,14 +27,25 @@ static void wait_state(pid_t pid, char s)
 
 static bool outer_group, continued;
 
-/* A job in a group of its own (as a shell makes it), unless outer_group. */
-static pid_t stopper(void)
+static void *idle(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+/* A job in a group of its own (as a shell makes it), unless outer_group;
+ * threaded: with a second thread, which the group stop stops too. */
+static pid_t stopper(bool threaded)
 {
 	pid_t pid = fork();
 	SETUP(pid >= 0, "fork");
 	if (pid == 0) {
 		if (!outer_group)
 			SETUP(setpgid(0, 0) == 0, "setpgid");
+		pthread_t th;
+		if (threaded)
+			SETUP(pthread_create(&th, NULL, idle, NULL) == 0, "pthread_create");
 		raise(SIGSTOP);
 		if (continued)
 			usr1_wait(); /* continued: it lives on */
@@ -47,7 +59,7 @@ int main(int argc, char **argv)
 	continued = argc > 1 && strcmp(argv[1], "continued") == 0;
 	outer_group = argc > 1 && strcmp(argv[1], "outer") == 0;
 	usr1_setup();
-	pid_t seen = stopper(), unseen = stopper();
+	pid_t seen = stopper(false), unseen = stopper(true);
 	pid_t z = fork();
 	SETUP(z >= 0, "fork");
 	if (z == 0)
