@@ -282,6 +282,9 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len)
 		fprintf(out, "  %8d %8d %8d %8d  %-8s %s", n->pid, n->ppid, n->pgid, n->sid, states[n->state], n->comm);
 		if (n->state == BM_TREE_ZOMBIE)
 			fprintf(out, " (wait status %#x)", (unsigned)n->exit_status);
+		else if (n->state == BM_TREE_STOPPED)
+			fprintf(out, " (its stop %s)", n->reports & BM_TREE_REPORT_STOPPED ? "not yet collected by its parent"
+											: "collected by its parent");
 		fputc('\n', out);
 	}
 	for (uint32_t k = 0; k < ti.nshares; k++)

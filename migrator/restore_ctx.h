@@ -63,6 +63,7 @@ struct restore_ctx {
 	const bool *inherited;    /* per image descriptor: placed already (NULL: none) */
 	const void *tree;         /* for place_inherited */
 	uint32_t member;          /* its index among the tree's members */
+	bool released;            /* a stopped member, detached early and stopped again (tree_stop.c) */
 };
 
 /* The steps of restore.c that a tree takes one member at a time. */

@@ -76,4 +76,14 @@ int bm_tree_release(struct bm_frozen *f, bool terminate);
 int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t len,
 		    const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st);
 
+/* Stopped members (tree_stop.c).  Source: with every member frozen and
+ * collected, the stop (or continue) reports each parent has not collected
+ * yet, into the nodes' reports; a continue not collected is refused.
+ * Destination: stops a member again once its context is loaded and lets
+ * it go (it stays stopped); parent, still held, gets the report as it
+ * had it and no SIGCHLD more than the image says. */
+struct restore_ctx;
+int bm_tree_probe_reports(struct bm_tree *t, const int32_t *member_of, struct bm_frozen *members);
+int bm_tree_restore_stop(struct restore_ctx *child, const struct bm_tree_node *n, struct restore_ctx *parent);
+
 #endif

@@ -83,9 +83,11 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 		if (ss->tracer_pid != 0)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is traced by process %d; binmig "
 					"cannot carry a tracer's hold on a child", pid, st->comm, ss->tracer_pid);
-		if (st->state == 'T' || st->state == 't')
-			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (SIGSTOP or job "
-					"control); binmig does not carry stopped processes in a tree", pid, st->comm);
+		if (st->state == 't')
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is in a trace stop; binmig "
+					"cannot carry a tracer's hold on a child", pid, st->comm);
+		if (st->state == 'T')
+			n->state = BM_TREE_STOPPED; /* a group stop: made again (tree_stop.c) */
 	}
 	return bm_freeze_check(pid, true, st, ss);
 }
@@ -315,9 +317,11 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		if (rc < 0)
 			break;
 		t->member_of[i] = (int32_t)(f->nmembers - 1);
-		if (m->stop_sig != SIGTRAP)
-			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig does "
-					"not carry stopped processes in a tree", m->pid, t->stats[i].comm, m->stop_sig);
+		if (m->stop_sig == SIGTRAP && t->nodes[i].state == BM_TREE_STOPPED)
+			t->nodes[i].state = BM_TREE_LIVE; /* continued meanwhile: a report not collected is refused below */
+		if (m->stop_sig != SIGTRAP && t->nodes[i].state != BM_TREE_STOPPED)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig carries "
+					"a stopped descendant, not a stopped root or one that stops while the tree is frozen", m->pid, t->stats[i].comm, m->stop_sig);
 		rc = add_children(t, i);
 	}
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
@@ -335,6 +339,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		procs[m] = &f->members[m].proc;
 	rc = bm_collect_shared_fds(procs, f->nmembers, policy, true);
 	free(procs);
+	if (rc == 0)
+		rc = bm_tree_probe_reports(&(struct bm_tree){t->nodes, t->n}, t->member_of, f->members);
 	if (rc == 0)
 		rc = check_unshared(t);
 	if (rc == 0)

@@ -104,7 +104,9 @@ int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, ch
 		if (bm_rcur_failed(&c))
 			break;
 		ti->tree.n = i + 1;
-		if (nd->state > BM_TREE_ZOMBIE || nd->reports > 3)
+		/* The only report binmig carries: a stopped process's stop. */
+		if (nd->state > BM_TREE_ZOMBIE || (nd->reports & ~BM_TREE_REPORT_STOPPED) ||
+		    (nd->reports && nd->state != BM_TREE_STOPPED))
 			bm_rcur_fail(&c, "process %d: state %u, reports %#x", nd->pid, nd->state, nd->reports);
 		else if (nd->state == BM_TREE_ZOMBIE && !status_is_exit(nd->exit_status))
 			bm_rcur_fail(&c, "zombie %d: wait status %#x is not an exit", nd->pid, (unsigned)nd->exit_status);

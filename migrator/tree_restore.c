@@ -494,6 +494,25 @@ static void free_tree(struct tree_rs *t)
 	bm_tree_image_free(&t->ti);
 }
 
+/* Member m's registers; a stopped one is then stopped again and let go
+ * (tree_stop.c), its parent still held. */
+static int set_context_or_stop(struct tree_rs *t, uint32_t m)
+{
+	int rc = bm_rs_set_context(&t->ctx[m]);
+	uint32_t node = 0;
+	while (node < t->ti.tree.n && t->member_of[node] != (int32_t)m)
+		node++;
+	const struct bm_tree_node *n = &t->ti.tree.nodes[node];
+	if (rc < 0 || n->state != BM_TREE_STOPPED)
+		return rc;
+	struct restore_ctx *parent = NULL;
+	for (uint32_t j = 0; j < t->ti.tree.n; j++)
+		if (t->ti.tree.nodes[j].pid == n->ppid && t->member_of[j] >= 0)
+			parent = &t->ctx[t->member_of[j]];
+	t->ctx[m].released = true;
+	return bm_tree_restore_stop(&t->ctx[m], n, parent);
+}
+
 /* The restore's figures for the whole tree, once it is complete. */
 static void tree_stats(const struct tree_rs *t, const struct bm_image_reader *r, struct bm_stats *st, uint64_t t0)
 {
@@ -552,17 +571,20 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	bm_rs_unlink_shm_names(&t.shm_names); /* the members hold them open, or are gone */
 	if (rc == 0 && (rc = rebuild_all(&t, r)) == 0 && hook && hook->before_run)
 		rc = hook->before_run(hook->ctx);
-	for (uint32_t m = 0; rc == 0 && m < t.nm; m++)
-		rc = bm_rs_set_context(&t.ctx[m]);
+	/* Children first: a stopped one stops again while its parent is held. */
+	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
+		rc = set_context_or_stop(&t, m);
 	if (rc == 0 && st)
 		tree_stats(&t, r, st, t0);
 	for (uint32_t m = 0; rc == 0 && hook && hook->hold && m < t.nm; m++)
-		rc = bm_rs_park(&t.ctx[m]);
+		if (!t.ctx[m].released)
+			rc = bm_rs_park(&t.ctx[m]);
 	if (rc == 0 && hook && hook->hold)
 		rc = hook->hold(hook->ctx, t.ctx[0].pid);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
-		rc = bm_rs_let_run(&t.ctx[m]);
+		if (!t.ctx[m].released)
+			rc = bm_rs_let_run(&t.ctx[m]);
 	if (rc < 0)
 		kill_tree(&t);
 	if (rc == 0) {

@@ -4,7 +4,8 @@
 #  - with --no-tree, any process with children (a running child: a shell
 #    waiting for its background job; a zombie child: tools/zombie, which
 #    never reaps it), as binmig moves one process then;
-#  - a stopped child, MAP_SHARED anonymous memory shared by parent and
+#  - a stopped child in the parent's group, led from outside the tree
+#    (stopped children in groups of their own: tests/e2e/treestop.sh), MAP_SHARED anonymous memory shared by parent and
 #    child, a child created with CLONE_FILES, a vfork child blocked before
 #    exec, a child traced by its parent (tests/progs/treerefuse.c).
 # Trees themselves are carried: tests/e2e/tree.sh.
@@ -66,7 +67,7 @@ tree_refused() {
 	e2e_expect_pass "$out"
 	e2e_log "ok: a tree with a $mode child refused, both untouched"
 }
-tree_refused stopped "process CHILD (treerefuse) of the tree is stopped (SIGSTOP or job control)"
+tree_refused stopped "process CHILD (treerefuse) is stopped in process group"
 tree_refused shmem "share anonymous memory (MAP_SHARED"
 tree_refused files "process CHILD shares its descriptor table (CLONE_FILES) with its parent"
 tree_refused vfork "process CHILD shares its memory (a vfork child, or CLONE_VM) with its parent"

@@ -371,6 +371,22 @@ e2e_state_test() {
 	e2e_log "$prog: PASS after migration"
 }
 
+# e2e_tree_dump_restore IMAGE ROUND WHAT ROOT KIDS...: dumps the tree of
+# ROOT to IMAGE, checks that every process of it is gone, reaps ROOT if it
+# is the test's own child (ROUND 1), restores it and tracks the children.
+e2e_tree_dump_restore() {
+	local image=$1 round=$2 what=$3 root=$4 p
+	shift 4
+	bm dump "$root" -o "$image"
+	e2e_expect_ok "dump of $what (round $round)"
+	for p in "$root" "$@"; do
+		"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
+	done
+	[[ $round == 1 ]] && { wait "$root" 2>/dev/null || true; unset "E2E_CHILDREN[$root]"; }
+	e2e_restore "$image" "$root"
+	for p in "$@"; do e2e_track "$p"; done
+}
+
 # e2e_refused_dump LABEL EXPECT [DUMP_OPTION...] -- PROG [ARGS...]: starts
 # PROG, waits for "ready", dumps it (with the options) and expects exit 4
 # with EXPECT in the message, no image left, and the process running on

@@ -6,6 +6,9 @@
 #    a file description shared through fork), which checks itself after
 #    the second hop; asked to go in pre-copy mode, which tracks one
 #    process, each hop says so and moves the tree in stream mode;
+#  - tests/progs/treestop.c (two stopped children, one stop collected by
+#    the parent, one not, and a zombie), which checks itself after the
+#    second hop;
 #  - sh -c 'treeprod 16 READY STOP | gzip -1 | sha256sum > OUT', told to
 #    finish only after the second hop, whose OUT must be byte-identical to
 #    an unmigrated run's;
@@ -14,7 +17,7 @@
 #    left at the destination, and it still passes its checks.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init tree treeprod
+mig_init tree treeprod treestop
 
 # children HOST PID: the PIDs of PID's children in HOST.
 children() {
@@ -61,6 +64,21 @@ mig_in A kill -USR1 "$root"
 mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
 e2e_expect_pass "$out"
 e2e_log "ok: the tree passed its checks after two hops"
+
+# Stopped children (tests/progs/treestop.c): each stopped again after
+# every hop, the parent's stop reports as they were; it checks itself.
+out=$E2E_TMP/treestop.out
+root=$(mig_spawn A "$out" --pid 5300 "$PROGS/treestop")
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treestop did not get ready"; }
+mapfile -t kids < <(children A "$root")
+((${#kids[@]} == 3)) || e2e_fail "treestop's root has ${#kids[@]} children, expected 3"
+hops "$root" "${kids[@]}"
+states=$(for k in "${kids[@]}"; do mig_state A "$k"; done | sort | tr -d '\n')
+[[ $states == TTZ ]] || e2e_fail "after two hops the children are in states $states, expected two stopped and a zombie"
+mig_in A kill -USR1 "$root"
+mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "treestop did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: stopped children stayed stopped over two hops and passed their checks"
 
 # The pipeline.
 ready=$E2E_TMP/ready stop=$E2E_TMP/stop pout=$E2E_TMP/pipeline.out

@@ -37,14 +37,7 @@ tree_shape() {
 tree_shape >"$before"
 for round in 1 2; do
 	image=$E2E_TMP/tree$round.img
-	bm dump "$root" -o "$image"
-	e2e_expect_ok "dump of the tree (round $round)"
-	for p in "$root" "${kids[@]}"; do
-		"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
-	done
-	[[ $round == 1 ]] && { wait "$root" 2>/dev/null || true; unset "E2E_CHILDREN[$root]"; }
-	e2e_restore "$image" "$root"
-	for k in "${kids[@]}"; do e2e_track "$k"; done
+	e2e_tree_dump_restore "$image" "$round" "the tree" "$root" "${kids[@]}"
 	tree_shape >"$after"
 	diff "$before" "$after" >&2 || e2e_fail "round $round: the tree's PIDs, parents, groups or sessions differ"
 	e2e_wait_syscall "$root" rt_sigsuspend

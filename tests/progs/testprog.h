@@ -128,6 +128,19 @@ static inline ssize_t read_file(const char *path, char *buf, size_t size)
 
 /* The VmFlags line of this process's VMA starting at addr, or "" (into
  * buf); tp_has_vmflag: whether such a line has the two-letter code. */
+/* The state letter of process pid (/proc/PID/stat), '?' if unreadable. */
+static inline char tp_proc_state(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	ssize_t n = read_file(path, buf, sizeof buf - 1);
+	if (n <= 0)
+		return '?';
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] ? p[2] : '?';
+}
+
 static inline void tp_vmflags(void *addr, char *buf, size_t len)
 {
 	static char smaps[1 << 20];

@@ -2,7 +2,7 @@
  * a state, that binmig does not carry in a tree; dump must refuse it
  * (exit 4, naming the process and the reason) and leave both running.
  * MODE:
- *   stopped  the child stopped itself with SIGSTOP
+ *   stopped  the child stopped itself with SIGSTOP, in the parent's group
  *   shmem    parent and child share MAP_SHARED anonymous memory
  *   files    the child was created with CLONE_FILES (one descriptor table)
  *   vfork    the child is a vfork child, blocked before exec
@@ -27,18 +27,6 @@ static int files_child(void *arg)
 	for (;;)
 		pause();
 	return 0;
-}
-
-static char child_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	ssize_t n = read_file(path, buf, sizeof buf - 1);
-	if (n <= 0)
-		return '?';
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p ? p[2] : '?';
 }
 
 int main(int argc, char **argv)
@@ -116,7 +104,7 @@ int main(int argc, char **argv)
 	say("%d", (int)child);
 	say("ready");
 	usr1_wait();
-	char st = child_state(child);
+	char st = tp_proc_state(child);
 	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
 	if (strcmp(mode, "shmem") == 0)
 		CHECK(*shared == 1, "the shared page says %llu", (unsigned long long)*shared);

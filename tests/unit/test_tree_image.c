@@ -1,9 +1,9 @@
 /* The TREE table of a tree image (tree_image.c): a tree with a session
- * leader, a group of its own, a zombie and descriptions shared between
+ * leader, a group of its own, a zombie, stopped members and descriptions shared between
  * members goes through encode and decode unchanged; every truncation and
  * every damaged byte is refused or decodes to a table the rules accept,
  * never read beyond its bytes (ASan watches); the rules themselves: a
- * zombie's status, states, share order and members, a shape the planner
+ * zombie's status, states and stop reports, share order and members, a shape the planner
  * cannot build. */
 #include <errno.h>
 #include <setjmp.h>
@@ -56,6 +56,27 @@ static void test_round_trip(void **state)
 	assert_memory_equal(out.tree.nodes, nodes, sizeof nodes);
 	assert_int_equal(out.nshares, 4);
 	assert_memory_equal(out.shares, shares, sizeof shares);
+	assert_int_equal(bm_tree_live_count(&out.tree), 4);
+	bm_tree_image_free(&out);
+	free(data);
+}
+
+/* Stopped members, one with its stop uncollected: carried as they are,
+ * and live members still. */
+static void test_stopped(void **state)
+{
+	(void)state;
+	struct bm_tree_node n[5];
+	memcpy(n, nodes, sizeof n);
+	n[1].state = BM_TREE_STOPPED;
+	n[3].state = BM_TREE_STOPPED;
+	n[3].reports = BM_TREE_REPORT_STOPPED;
+	struct bm_tree_image in = { { n, 5 }, shares, 4 }, out;
+	size_t len;
+	uint8_t *data = encode(&in, &len);
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), 0);
+	assert_memory_equal(out.tree.nodes, n, sizeof n);
 	assert_int_equal(bm_tree_live_count(&out.tree), 4);
 	bm_tree_image_free(&out);
 	free(data);
@@ -128,6 +149,15 @@ static void test_rules(void **state)
 	refused(&ti, "state 7");
 
 	memcpy(n, nodes, sizeof n);
+	n[1].reports = BM_TREE_REPORT_STOPPED; /* a stop report of a running process */
+	refused(&ti, "reports 0x1");
+
+	memcpy(n, nodes, sizeof n);
+	n[1].state = BM_TREE_STOPPED;
+	n[1].reports = BM_TREE_REPORT_CONTINUED; /* never written: refused at dump */
+	refused(&ti, "reports 0x2");
+
+	memcpy(n, nodes, sizeof n);
 	s[1] = (struct bm_tree_share){ 2, 3, 0 }; /* the zombie holds nothing */
 	refused(&ti, "not a descriptor of a live member");
 
@@ -153,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_stopped),
 		cmocka_unit_test(test_truncated_and_damaged),
 		cmocka_unit_test(test_rules),
 	};

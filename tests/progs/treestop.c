@@ -1,0 +1,101 @@
+/* treestop [continued|outer]: stopped children in a process tree, checked after
+ * the tree was dumped and restored (or migrated).  The root forks:
+ *   - "seen": in a process group of its own, stops itself (SIGSTOP); the root collects the stop
+ *     (waitpid WUNTRACED) before ready;
+ *   - "unseen": in a group of its own too, with two threads, stops itself; the root waits until it is stopped but does
+ *     not collect the stop;
+ *   - "zombie": exits with 7 at once and is not reaped.
+ * On SIGUSR1 the root checks: both are stopped ('T'); waitpid(WUNTRACED |
+ * WNOHANG) reports the unseen one's stop (SIGSTOP) and nothing for the seen
+ * one; then SIGCONT continues both, each exits 42; the zombie gives 7.
+ * With "continued", the seen one is also continued (SIGCONT) before ready
+ * and the continue is not collected (it then waits for SIGUSR1): a dump must refuse that (exit 4); the
+ * root then checks that it runs to its end.  With "outer", the stopped
+ * children stay in the root's group (led from outside the tree): refused. */
+#include "testprog.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+/* Until pid is in state s (bounded: 10 s). */
+static void wait_state(pid_t pid, char s)
+{
+	for (int i = 0; i < 100000 && tp_proc_state(pid) != s; i++)
+		usleep(100);
+	SETUP(tp_proc_state(pid) == s, "child in the expected state");
+}
+
+static bool outer_group, continued;
+
+static void *idle(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+/* A job in a group of its own (as a shell makes it), unless outer_group;
+ * threaded: with a second thread, which the group stop stops too. */
+static pid_t stopper(bool threaded)
+{
+	pid_t pid = fork();
+	SETUP(pid >= 0, "fork");
+	if (pid == 0) {
+		if (!outer_group)
+			SETUP(setpgid(0, 0) == 0, "setpgid");
+		pthread_t th;
+		if (threaded)
+			SETUP(pthread_create(&th, NULL, idle, NULL) == 0, "pthread_create");
+		raise(SIGSTOP);
+		if (continued)
+			usr1_wait(); /* continued: it lives on */
+		_exit(42);
+	}
+	return pid;
+}
+
+int main(int argc, char **argv)
+{
+	continued = argc > 1 && strcmp(argv[1], "continued") == 0;
+	outer_group = argc > 1 && strcmp(argv[1], "outer") == 0;
+	usr1_setup();
+	pid_t seen = stopper(false), unseen = stopper(true);
+	pid_t z = fork();
+	SETUP(z >= 0, "fork");
+	if (z == 0)
+		_exit(7);
+	int status = 0;
+	SETUP(waitpid(seen, &status, WUNTRACED) == seen && WIFSTOPPED(status), "collect the stop");
+	wait_state(unseen, 'T');
+	wait_state(z, 'Z');
+	if (continued) {
+		SETUP(kill(seen, SIGCONT) == 0, "SIGCONT");
+		wait_state(seen, 'S');
+	}
+	say("ready");
+	usr1_wait();
+	if (!continued) {
+		CHECK(tp_proc_state(seen) == 'T', "the seen child is in state %c, not stopped", tp_proc_state(seen));
+		CHECK(tp_proc_state(unseen) == 'T', "the unseen child is in state %c, not stopped", tp_proc_state(unseen));
+		status = 0;
+		pid_t got = waitpid(unseen, &status, WUNTRACED | WNOHANG);
+		CHECK(got == unseen && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+		      "waitpid(WUNTRACED) of the unseen child: %d, status %#x; its stop must be reported", (int)got, status);
+		got = waitpid(seen, &status, WUNTRACED | WNOHANG);
+		CHECK(got == 0, "waitpid(WUNTRACED) of the seen child: %d, status %#x; its stop was collected already",
+		      (int)got, status);
+		CHECK(kill(seen, SIGCONT) == 0 && kill(unseen, SIGCONT) == 0, "SIGCONT");
+	} else {
+		CHECK(kill(seen, SIGUSR1) == 0 && kill(unseen, SIGUSR1) == 0 && kill(unseen, SIGCONT) == 0, "wake");
+	}
+	pid_t kids[] = {seen, unseen, z};
+	int want[] = {42, 42, 7};
+	for (int i = 0; i < 3; i++) {
+		status = -1;
+		CHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid(%d): %s", (int)kids[i], strerror(errno));
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want[i], "child %d: status %#x, expected exit %d",
+		      (int)kids[i], status, want[i]);
+	}
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child is left");
+	return tp_finish();
+}
