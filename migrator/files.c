@@ -627,9 +627,10 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 			if (!(skip && skip[i]) && bm_sk_inet_deferred(p, &p->fds[i]) == (pass == 1) &&
 			    restore_one(p, i, spare_fd, &sockets_made, err, errlen) < 0)
 				return -1;
-	/* Every descriptor is back: connections leave repair mode, epoll
-	 * instances watch them again. */
-	if (bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
+	/* Every descriptor is back: unix queues with descriptors in flight
+	 * are written, connections leave repair mode, epoll instances watch
+	 * them again. */
+	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
 		return -1;
 	return bm_watch_restore(p, err, errlen);
 }
