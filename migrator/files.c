@@ -25,6 +25,7 @@
 #include "procfs.h"
 #include "sk_inet.h"
 #include "sk_unix.h"
+#include "sk_unix_rights.h"
 #include "timers.h"
 #include "unlinked.h"
 
@@ -368,6 +369,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 		rc = bm_unix_collect(procs, nprocs, policy, read_data);
 	if (rc == 0)
 		rc = check_pipes(procs, nprocs, policy, read_data);
+	if (rc == 0)
+		rc = bm_unix_rights_check_policies(procs, nprocs);
 	if (rc == 0 && read_data)
 		rc = read_fifo_data(procs, nprocs);
 	return rc;

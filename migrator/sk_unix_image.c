@@ -359,7 +359,7 @@ bool bm_unix_sender(const struct bm_fd *fds, uint32_t nfds, uint32_t ri, const s
 static bool has_fd(const struct bm_fd *fds, uint32_t nfds, int fd)
 {
 	for (uint32_t i = 0; i < nfds; i++)
-		if (fds[i].fd == fd && fds[i].kind != BM_FD_CLOSED)
+		if (fds[i].fd == fd && fds[i].kind != BM_FD_CLOSED && fds[i].replaced == BM_FD_CARRIED)
 			return true;
 	return false;
 }
@@ -430,7 +430,8 @@ static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, ch
 			for (uint32_t r = 0; r < m.nrights; r++)
 				if (!has_fd(fds, nfds, bm_unix_right(&m, r)))
 					return bm_why(why, n, "unix socket fd %d: message %u carries fd %d, which the "
-						      "process does not have", d->fd, k, bm_unix_right(&m, r));
+						      "process does not have, or a policy replaces or leaves out", d->fd, k,
+						      bm_unix_right(&m, r));
 		}
 	}
 	for (uint32_t i = 0; i < nfds; i++) {

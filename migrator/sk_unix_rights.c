@@ -4,6 +4,7 @@
 #include "sk_unix_rights.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include "fd_policy.h"
 #include "wire.h"
 
 const char *bm_unix_rights_kind(int f)
@@ -70,4 +72,41 @@ int bm_unix_rights_close(struct msghdr *mh)
 		}
 	}
 	return n;
+}
+
+/* The descriptor of P numbered FD, or NULL. */
+static const struct bm_fd *fd_of(const struct bm_process *p, int fd)
+{
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd == fd)
+			return &p->fds[i];
+	return NULL;
+}
+
+int bm_unix_rights_check_policies(struct bm_process *const *procs, size_t nprocs)
+{
+	for (size_t k = 0; k < nprocs; k++) {
+		const struct bm_process *p = procs[k];
+		for (uint32_t i = 0; i < p->nfds; i++) {
+			const struct bm_fd *d = &p->fds[i];
+			struct bm_unix_sock s;
+			if (!bm_unix_head(d, &s) || !(s.flags & BM_UNIX_RIGHTS))
+				continue;
+			uint32_t at = 0;
+			for (uint32_t m = 0; m < s.nmsgs; m++) {
+				struct bm_unix_msg msg;
+				bm_unix_next_msg(&s, &at, &msg);
+				for (uint32_t r = 0; r < msg.nrights; r++) {
+					const struct bm_fd *o = fd_of(p, bm_unix_right(&msg, r));
+					if (o && o->kind != BM_FD_CLOSED && o->replaced == BM_FD_CARRIED)
+						continue;
+					char detail[200];
+					snprintf(detail, sizeof detail, " with a descriptor in flight (SCM_RIGHTS) that is fd %d "
+						 "of the process, which a policy replaces or leaves out", bm_unix_right(&msg, r));
+					return bm_fd_refuse(p->pid, d->fd, d->path ? d->path : "socket", d->mode, detail);
+				}
+			}
+		}
+	}
+	return 0;
 }

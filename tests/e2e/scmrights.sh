@@ -11,7 +11,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init scmrights
-for mode in carried pipe file stream; do
+for mode in carried pipe file stream policy; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test scmrights carried "$E2E_TMP/carried"
@@ -25,3 +25,7 @@ e2e_refused_dump pipe "with a descriptor in flight (SCM_RIGHTS) in its queue tha
 e2e_refused_dump file "in its queue that is a regular file not open in the process" -- scmrights file "$E2E_TMP/file"
 e2e_refused_dump stream "(a stream) with descriptors in flight (SCM_RIGHTS) in its queue: which bytes they ride with" \
 	-- scmrights stream "$E2E_TMP/stream"
+# The data file (fd 3, after 0-2) replaced by a policy: what is in flight
+# would come back as /dev/null.
+e2e_refused_dump policy "unix socket fd 7: message 1 carries fd 3, which the process does not have, or a policy replaces" \
+	--fd 3=null -- scmrights carried "$E2E_TMP/policy"

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "sk_unix.h"
+#include "sk_unix_rights.h"
 #include "state.h"
 #include "wire.h"
 
@@ -141,6 +142,23 @@ static void test_image_rule(void **state)
 	assert_true(bm_unix_check(fds, 4, why, sizeof why));
 	assert_false(bm_unix_check(fds, 3, why, sizeof why));
 	assert_non_null(strstr(why, "carries fd 9, which the process does not have"));
+	/* A policy that replaces fd 9 after the sockets were read (a pipe
+	 * end made broken): refused at dump, and by the image rule. */
+	struct bm_process p = {.pid = getpid(), .fds = fds, .nfds = 4};
+	struct bm_process *procs[1] = {&p};
+	assert_int_equal(bm_unix_rights_check_policies(procs, 1), 0);
+	fds[3].replaced = BM_FD_TO_BROKEN;
+	int saved = dup(2), null = open("/dev/null", O_WRONLY);
+	dup2(null, 2);
+	assert_int_equal(bm_unix_rights_check_policies(procs, 1), -1);
+	dup2(saved, 2);
+	close(saved);
+	close(null);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	assert_non_null(strstr(bm_error_message(), "that is fd 9 of the process, which a policy replaces"));
+	bm_reset_errors();
+	assert_false(bm_unix_check(fds, 4, why, sizeof why));
+	fds[3].replaced = BM_FD_CARRIED;
 	fds[3].kind = BM_FD_CLOSED;
 	assert_false(bm_unix_check(fds, 4, why, sizeof why));
 	free(ba.data);
