@@ -18,7 +18,9 @@
  * descriptor of the process is back (bm_unix_fill_rights).
  *
  * Refused (exit 4): a peer outside the process (or gone), any other
- * descriptor in flight (named by its kind), credentials of another process in flight, a
+ * descriptor in flight (named by its kind), any over a stream socket (where
+ * the piece it rides with begins cannot be peeked), one naming a
+ * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent, an
  * out-of-band byte, a socket filter, a name that no longer names the
  * socket, a relative path name, a connected socket named after a listener
