@@ -25,6 +25,7 @@
 #include "procfs.h"
 #include "sk_inet.h"
 #include "sk_unix.h"
+#include "sk_unix_rights.h"
 #include "timers.h"
 #include "unlinked.h"
 
@@ -368,6 +369,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 		rc = bm_unix_collect(procs, nprocs, policy, read_data);
 	if (rc == 0)
 		rc = check_pipes(procs, nprocs, policy, read_data);
+	if (rc == 0)
+		rc = bm_unix_rights_check_policies(procs, nprocs);
 	if (rc == 0 && read_data)
 		rc = read_fifo_data(procs, nprocs);
 	return rc;
@@ -627,9 +630,10 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 			if (!(skip && skip[i]) && bm_sk_inet_deferred(p, &p->fds[i]) == (pass == 1) &&
 			    restore_one(p, i, spare_fd, &sockets_made, err, errlen) < 0)
 				return -1;
-	/* Every descriptor is back: connections leave repair mode, epoll
-	 * instances watch them again. */
-	if (bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
+	/* Every descriptor is back: unix queues with descriptors in flight
+	 * are written, connections leave repair mode, epoll instances watch
+	 * them again. */
+	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
 		return -1;
 	return bm_watch_restore(p, err, errlen);
 }

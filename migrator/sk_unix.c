@@ -23,6 +23,7 @@
 #include <linux/unix_diag.h>
 
 #include "fd_policy.h"
+#include "sk_unix_rights.h"
 #include "log.h"
 #include "wire.h"
 
@@ -171,6 +172,7 @@ static void peeked_free(struct peeked *q)
 	for (uint32_t i = 0; i < q->n; i++) {
 		free((void *)q->msgs[i].data);
 		free((void *)q->msgs[i].addr);
+		free((void *)q->msgs[i].rights);
 	}
 	free(q->msgs);
 	memset(q, 0, sizeof *q);
@@ -187,6 +189,35 @@ static int refuse(pid_t pid, const struct bm_fd *d, const char *fmt, ...)
 	return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, detail);
 }
 
+/* Appends a copy of M to Q. */
+static int add_msg(pid_t pid, const struct bm_fd *d, struct peeked *q, const struct bm_unix_msg *m)
+{
+	q->bytes += (size_t)m->len + 32 + 4 * (size_t)m->nrights;
+	if (q->bytes > BM_UNIX_MSG_MAX - 4096)
+		return refuse(pid, d, " holding more queued data than an image carries (%u bytes)", BM_UNIX_MSG_MAX);
+	if (q->n == q->cap) {
+		uint32_t ncap = q->cap ? 2 * q->cap : 16;
+		struct bm_unix_msg *grown = realloc(q->msgs, ncap * sizeof *grown);
+		if (!grown)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		q->msgs = grown;
+		q->cap = ncap;
+	}
+	uint8_t *data = malloc(m->len ? m->len : 1), *addr = malloc(m->addr_len ? m->addr_len : 1);
+	uint8_t *rights = malloc(m->nrights ? 4 * (size_t)m->nrights : 1);
+	if (!data || !addr || !rights) {
+		free(data);
+		free(addr);
+		free(rights);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	memcpy(data, m->data, m->len);
+	memcpy(addr, m->addr, m->addr_len);
+	memcpy(rights, m->rights, 4 * (size_t)m->nrights);
+	q->msgs[q->n++] = (struct bm_unix_msg){data, m->len, addr, m->addr_len, m->pid, m->uid, m->gid, m->nrights, rights};
+	return 0;
+}
+
 /* Reads S's receive queue without taking it: peeks from offset 0 on with
  * SO_PEEK_OFF, SO_PASSCRED on so that each message shows its credentials
  * (pid 0: none), then puts both options back.
@@ -198,8 +229,9 @@ static int refuse(pid_t pid, const struct bm_fd *d, const char *fmt, ...)
  * be seen by this dump and by no later one (a migration that fails, a
  * dump --leave-running), and is refused.  One the process itself peeked
  * there is seen by no dump at all (docs/process-state.md). */
-static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct peeked *q)
+static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, struct peeked *q)
 {
+	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
 	socklen_t len = sizeof saved_off;
 	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, &len) < 0 ||
@@ -215,7 +247,7 @@ static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct 
 		struct sockaddr_un from;
 		union {
 			struct cmsghdr align;
-			char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
+			char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
 		} control;
 		struct iovec iov = {buf, cap};
 		struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
@@ -227,27 +259,44 @@ static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct 
 			break;
 		}
 		struct ucred cred = {0, 0, 0};
-		bool has_cred = false, rights = (mh.msg_flags & MSG_CTRUNC) != 0;
+		bool has_cred = false, other = (mh.msg_flags & MSG_CTRUNC) != 0;
+		int fl[BM_UNIX_MAX_RIGHTS];
+		uint32_t nfl = 0;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
 			    c->cmsg_len >= CMSG_LEN(sizeof cred)) {
 				memcpy(&cred, CMSG_DATA(c), sizeof cred);
 				has_cred = true;
 			} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				rights = true;
-				int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-				for (int k = 0; k < nfd; k++) {
-					int f;
-					memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
-					close(f);
-				}
+				uint32_t nfd = (uint32_t)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				for (uint32_t k = 0; k < nfd && nfl < BM_UNIX_MAX_RIGHTS; k++)
+					memcpy(&fl[nfl++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
 			} else {
-				rights = true; /* anything else in flight is not carried either */
+				other = true; /* anything else in flight is not carried */
 			}
 		}
-		if (rights) {
-			rc = refuse(pid, d, " with descriptors (SCM_RIGHTS) in flight in its queue, which binmig cannot "
-				    "carry");
+		uint8_t named[4 * BM_UNIX_MAX_RIGHTS];
+		int bad = -1;
+		int named_rc = other ? 0 : bm_unix_rights_name(p, fl, nfl, named, &bad);
+		const char *kind = named_rc == 1 ? bm_unix_rights_kind(bad) : NULL;
+		bm_unix_rights_close(&mh);
+		if (other) {
+			rc = refuse(pid, d, " with control messages in its queue that binmig cannot carry (a truncated "
+				    "one or another kind)");
+			break;
+		}
+		if (kind) {
+			rc = refuse(pid, d, " with a descriptor in flight (SCM_RIGHTS) in its queue that is %s, which "
+				    "binmig cannot carry", kind);
+			break;
+		}
+		/* A stream peek runs on through pieces up to the first with
+		 * rights, and a peek of any byte before it shows them too: where
+		 * that piece begins, so which bytes a reader gets with the
+		 * rights, cannot be read without taking the queue. */
+		if (nfl && type == SOCK_STREAM) {
+			rc = refuse(pid, d, " (a stream) with descriptors in flight (SCM_RIGHTS) in its queue: which bytes "
+				    "they ride with cannot be read without taking them");
 			break;
 		}
 		/* End of file: nothing read and no message (each has credentials). */
@@ -275,39 +324,14 @@ static int peek_queue(pid_t pid, const struct bm_fd *d, int s, int type, struct 
 				    "cannot send again", cred.pid);
 			break;
 		}
-		q->bytes += (size_t)got + 32;
-		if (q->bytes > BM_UNIX_MSG_MAX - 4096) {
-			rc = refuse(pid, d, " holding more queued data than an image carries (%u bytes)", BM_UNIX_MSG_MAX);
-			break;
-		}
-		if (q->n == q->cap) {
-			uint32_t ncap = q->cap ? 2 * q->cap : 16;
-			struct bm_unix_msg *grown = realloc(q->msgs, ncap * sizeof *grown);
-			if (!grown) {
-				rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-				break;
-			}
-			q->msgs = grown;
-			q->cap = ncap;
-		}
-		struct bm_unix_msg *m = &q->msgs[q->n];
-		*m = (struct bm_unix_msg){NULL, (uint32_t)got, NULL, 0, cred.pid, cred.uid, cred.gid};
 		uint32_t alen = type == SOCK_DGRAM && mh.msg_namelen > offsetof(struct sockaddr_un, sun_path)
 					? (uint32_t)(mh.msg_namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
 		if (alen && from.sun_path[0])
 			alen = (uint32_t)strnlen(from.sun_path, alen);
-		m->data = malloc(got ? (size_t)got : 1);
-		m->addr = malloc(alen ? alen : 1);
-		if (!m->data || !m->addr) {
-			free((void *)m->data);
-			free((void *)m->addr);
-			rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+		struct bm_unix_msg m = {buf, (uint32_t)got, (const uint8_t *)from.sun_path, alen, cred.pid, cred.uid,
+					cred.gid, nfl, named};
+		if ((rc = add_msg(pid, d, q, &m)) < 0)
 			break;
-		}
-		memcpy((void *)m->data, buf, (size_t)got);
-		memcpy((void *)m->addr, from.sun_path, alen);
-		m->addr_len = alen;
-		q->n++;
 	}
 	free(buf);
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, sizeof saved_off) < 0 ||
@@ -466,7 +490,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
-	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(pid, d, in->copy, (int)g->type, &in->q)) < 0)
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(p, d, in->copy, (int)g->type, &in->q)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
 	 * or seqpacket queue, the first datagram's of a datagram queue. */

@@ -12,8 +12,15 @@
  * through them (accepted first, then those left waiting), the queues
  * written back from the sending side in order, then shutdowns and options.
  *
- * Refused (exit 4): a peer outside the process (or gone), descriptors in
- * flight (SCM_RIGHTS), credentials of another process in flight, a
+ * Descriptors in flight (SCM_RIGHTS) travel when each is the same open
+ * file description as one of the process's own descriptors (kcmp): the
+ * restore sends that descriptor with the message again, once every
+ * descriptor of the process is back (bm_unix_fill_rights).
+ *
+ * Refused (exit 4): a peer outside the process (or gone), any other
+ * descriptor in flight (named by its kind), any over a stream socket (where
+ * the piece it rides with begins cannot be peeked), one naming a
+ * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent, an
  * out-of-band byte, a socket filter, a name that no longer names the
  * socket, a relative path name, a connected socket named after a listener
@@ -38,13 +45,15 @@ struct bm_fd_policy;
 #define BM_UNIX_ACCEPTED 0x2u  /* came out of accept() on the listener of the same name */
 #define BM_UNIX_QUEUED 0x4u    /* connected, waiting in a listener's accept queue */
 #define BM_UNIX_ORPHAN 0x8u    /* accepted from a listener since closed, whose abstract name is free */
-#define BM_UNIX_FLAGS 0xfu
+#define BM_UNIX_RIGHTS 0x10u   /* its messages each say which descriptors ride with them */
+#define BM_UNIX_FLAGS 0x1fu
 #define BM_UNIX_FROM_ACCEPT (BM_UNIX_ACCEPTED | BM_UNIX_ORPHAN)
 
 #define BM_UNIX_NAME_MAX 108u  /* sizeof sun_path */
 #define BM_UNIX_MSG_MAX (1u << 20)     /* bytes of one socket's description */
 #define BM_UNIX_MAX_SOCKETS 1024u      /* unix sockets of one process */
 #define BM_UNIX_MAX_QUEUED 16384u      /* messages queued in them all */
+#define BM_UNIX_MAX_RIGHTS 253u        /* descriptors in flight with one message (SCM_MAX_FD) */
 
 /* The options carried, by index (bm_unix_opt.id). */
 enum bm_unix_optid {
@@ -72,7 +81,9 @@ struct bm_unix_opt {
 };
 
 /* One queued message: its bytes, its sender's name (datagrams; may be
- * empty) and the credentials it carries (pid 0: none). */
+ * empty), the credentials it carries (pid 0: none) and the descriptors
+ * in flight with it (SCM_RIGHTS): each the same open file description
+ * as descriptor N of the process, N as a little-endian i32 in rights. */
 struct bm_unix_msg {
 	const uint8_t *data;
 	uint32_t len;
@@ -80,7 +91,11 @@ struct bm_unix_msg {
 	uint32_t addr_len;
 	int32_t pid;
 	uint32_t uid, gid;
+	uint32_t nrights;
+	const uint8_t *rights;
 };
+/* The process's descriptor that in-flight descriptor K of M shares its description with. */
+int bm_unix_right(const struct bm_unix_msg *m, uint32_t k);
 
 /* A socket's data, decoded in place (pointers into it). */
 struct bm_unix_sock {
@@ -170,5 +185,9 @@ int bm_unix_precheck(const struct bm_process *p);
  * puts each at its descriptor (those sharing one with a lower descriptor
  * excepted).  -1 with the reason in err. */
 int bm_unix_restore(const struct bm_process *p, int spare_fd, char *err, size_t errlen);
+/* Inside the new process, once all its descriptors are back: fills the
+ * queues that hold descriptors in flight (bm_unix_restore leaves them).
+ * -1 with the reason in err. */
+int bm_unix_fill_rights(const struct bm_process *p, char *err, size_t errlen);
 
 #endif

@@ -40,8 +40,12 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 {
 	if (s->name_len > BM_UNIX_NAME_MAX)
 		return -EINVAL;
+	uint32_t flags = s->flags & ~BM_UNIX_RIGHTS;
+	for (uint32_t i = 0; i < s->nmsgs; i++)
+		if (msgs[i].nrights)
+			flags |= BM_UNIX_RIGHTS; /* older images, without rights, stay as they were */
 	bm_put_u32(b, s->type);
-	bm_put_u32(b, s->flags);
+	bm_put_u32(b, flags);
 	bm_put_u64(b, s->peer);
 	bm_put_u32(b, s->shutdown);
 	bm_put_u32(b, s->backlog);
@@ -79,6 +83,12 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 		bm_put_i32(b, msgs[i].pid);
 		bm_put_u32(b, msgs[i].uid);
 		bm_put_u32(b, msgs[i].gid);
+		if (msgs[i].nrights > BM_UNIX_MAX_RIGHTS)
+			return -EINVAL;
+		if (flags & BM_UNIX_RIGHTS) {
+			bm_put_u32(b, msgs[i].nrights);
+			bm_put_bytes(b, msgs[i].rights, 4 * (size_t)msgs[i].nrights);
+		}
 	}
 	return bm_wbuf_status(b);
 }
@@ -95,7 +105,20 @@ void bm_unix_next_msg(const struct bm_unix_sock *s, uint32_t *at, struct bm_unix
 	m->pid = (int32_t)bm_load_le32(p);
 	m->uid = bm_load_le32(p + 4);
 	m->gid = bm_load_le32(p + 8);
-	*at = (uint32_t)(p + MSG_TAIL - s->msgs);
+	p += MSG_TAIL;
+	m->nrights = 0;
+	m->rights = p;
+	if (s->flags & BM_UNIX_RIGHTS) {
+		m->nrights = bm_load_le32(p);
+		m->rights = p + 4;
+		p += 4 + 4 * (size_t)m->nrights;
+	}
+	*at = (uint32_t)(p - s->msgs);
+}
+
+int bm_unix_right(const struct bm_unix_msg *m, uint32_t k)
+{
+	return (int)(int32_t)bm_load_le32(m->rights + 4 * (size_t)k);
 }
 
 uint64_t bm_unix_icon(const struct bm_unix_sock *s, uint32_t i)
@@ -153,6 +176,12 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 			return bm_why(why, n, "message %u: a sender name of %u bytes", i, alen);
 		bm_get_span(&c, alen);
 		bm_get_span(&c, MSG_TAIL);
+		if (s->flags & BM_UNIX_RIGHTS) {
+			uint32_t nr = bm_get_u32(&c);
+			if (!bm_rcur_failed(&c) && nr > BM_UNIX_MAX_RIGHTS)
+				return bm_why(why, n, "message %u: %u descriptors in flight", i, nr);
+			bm_get_span(&c, 4 * (size_t)nr);
+		}
 		if (bm_rcur_failed(&c))
 			return bm_why(why, n, "message %u is cut short", i);
 	}
@@ -161,14 +190,14 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 		return bm_why(why, n, "%zu bytes after its description", bm_rcur_left(&c));
 	if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
 		return bm_why(why, n, "type %u is not stream, datagram or seqpacket", s->type);
-	if (s->flags & ~BM_UNIX_FLAGS || __builtin_popcount(s->flags) > 1)
+	if (s->flags & ~BM_UNIX_FLAGS || __builtin_popcount(s->flags & ~BM_UNIX_RIGHTS) > 1)
 		return bm_why(why, n, "flags %#x", s->flags);
 	if (s->shutdown > 3)
 		return bm_why(why, n, "shutdown state %u", s->shutdown);
 	if (s->cred_pid < 0)
 		return bm_why(why, n, "peer credentials of pid %d", s->cred_pid);
 	bool listening = s->flags & BM_UNIX_LISTENING;
-	if (s->type == SOCK_DGRAM && s->flags)
+	if (s->type == SOCK_DGRAM && (s->flags & ~BM_UNIX_RIGHTS))
 		return bm_why(why, n, "a datagram socket that listens, was accepted or waits to be");
 	if (!listening && s->nicons)
 		return bm_why(why, n, "an accept queue on a socket that does not listen");
@@ -201,6 +230,10 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 			return bm_why(why, n, "message %u: credentials of pid %d", i, m.pid);
 		if (s->type == SOCK_STREAM && m.len == 0)
 			return bm_why(why, n, "message %u: an empty piece of a stream", i);
+		for (uint32_t k = 0; k < m.nrights; k++)
+			if (bm_unix_right(&m, k) < 0)
+				return bm_why(why, n, "message %u: in-flight descriptor %u names fd %d", i, k,
+					      bm_unix_right(&m, k));
 	}
 	return true;
 }
@@ -240,15 +273,18 @@ void bm_unix_describe_text(FILE *out, const struct bm_fd *d)
 	if (s.flags & BM_UNIX_QUEUED)
 		fputs(", waiting to be accepted", out);
 	uint64_t bytes = 0;
-	uint32_t at = 0;
+	uint32_t at = 0, nrights = 0;
 	for (uint32_t i = 0; i < s.nmsgs; i++) {
 		struct bm_unix_msg m;
 		bm_unix_next_msg(&s, &at, &m);
 		bytes += m.len;
+		nrights += m.nrights;
 	}
 	if (s.nmsgs)
 		fprintf(out, ", %u message%s queued (%llu bytes)", s.nmsgs, s.nmsgs == 1 ? "" : "s",
 			(unsigned long long)bytes);
+	if (nrights)
+		fprintf(out, ", %u descriptor%s in flight", nrights, nrights == 1 ? "" : "s");
 	if (s.shutdown)
 		fprintf(out, ", shut down for %s", s.shutdown == 3 ? "both" : s.shutdown == 1 ? "reading" : "writing");
 }
@@ -320,6 +356,14 @@ bool bm_unix_sender(const struct bm_fd *fds, uint32_t nfds, uint32_t ri, const s
 	return m->addr_len == 0 || *from >= 0;
 }
 
+static bool has_fd(const struct bm_fd *fds, uint32_t nfds, int fd)
+{
+	for (uint32_t i = 0; i < nfds; i++)
+		if (fds[i].fd == fd && fds[i].kind != BM_FD_CLOSED && fds[i].replaced == BM_FD_CARRIED)
+			return true;
+	return false;
+}
+
 /* HITS[i]: how many accept queues name fds[i] (zeroed by the caller). */
 static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, char *why, size_t n)
 {
@@ -383,6 +427,11 @@ static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, ch
 			if (!bm_unix_sender(fds, nfds, i, &s, &m, &from, &connected))
 				return bm_why(why, n, "unix socket fd %d: message %u has a sender binmig cannot send it "
 					      "from again", d->fd, k);
+			for (uint32_t r = 0; r < m.nrights; r++)
+				if (!has_fd(fds, nfds, bm_unix_right(&m, r)))
+					return bm_why(why, n, "unix socket fd %d: message %u carries fd %d, which the "
+						      "process does not have, or a policy replaces or leaves out", d->fd, k,
+						      bm_unix_right(&m, r));
 		}
 	}
 	for (uint32_t i = 0; i < nfds; i++) {

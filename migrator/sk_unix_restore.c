@@ -481,25 +481,40 @@ static int orphans(struct ctx *c)
 	return 0;
 }
 
-/* One message, with its credentials when it had some. */
+/* One message, with its credentials when it had some and the
+ * descriptors in flight with it (the process's own, already back). */
 static int send_one(int from, const struct bm_unix_msg *m, const struct sockaddr_un *to, socklen_t tolen)
 {
 	union {
 		struct cmsghdr align;
-		char bytes[CMSG_SPACE(sizeof(struct ucred))];
+		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
 	} control;
+	memset(&control, 0, sizeof control);
 	struct iovec iov = {(void *)m->data, m->len};
-	struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1};
+	struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = &control, .msg_controllen = 0};
+	struct cmsghdr *cm = &control.align;
 	if (m->pid) {
 		struct ucred cred = {m->pid, m->uid, m->gid};
-		mh.msg_control = &control;
-		mh.msg_controllen = sizeof control;
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_CREDENTIALS;
 		cm->cmsg_len = CMSG_LEN(sizeof cred);
 		memcpy(CMSG_DATA(cm), &cred, sizeof cred);
+		mh.msg_controllen += CMSG_SPACE(sizeof cred);
+		cm = (struct cmsghdr *)((char *)cm + CMSG_SPACE(sizeof cred));
 	}
+	if (m->nrights) {
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(m->nrights * sizeof(int));
+		for (uint32_t k = 0; k < m->nrights; k++) {
+			int f = bm_unix_right(m, k);
+			memcpy(CMSG_DATA(cm) + k * sizeof(int), &f, sizeof f);
+		}
+		mh.msg_controllen += CMSG_SPACE(m->nrights * sizeof(int));
+	}
+	if (!mh.msg_controllen)
+		mh.msg_control = NULL;
 	ssize_t n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n >= 0 && (size_t)n != m->len) {
 		errno = EMSGSIZE;
@@ -508,15 +523,27 @@ static int send_one(int from, const struct bm_unix_msg *m, const struct sockaddr
 	return n < 0 ? -1 : 0;
 }
 
-/* Phase 4: each receive queue written again from its sender, in order. */
-static int fill_all(struct ctx *c)
+/* Whether socket I, or its peer, holds descriptors in flight: its queue
+ * is written, and it is finished, once every descriptor is back. */
+static bool late(const struct bm_process *p, uint32_t i)
+{
+	struct bm_unix_sock s, ps;
+	if (!bm_unix_head(&p->fds[i], &s))
+		return false;
+	int peer = s.peer ? bm_unix_find(p->fds, p->nfds, s.peer) : -1;
+	return (s.flags & BM_UNIX_RIGHTS) || (peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && (ps.flags & BM_UNIX_RIGHTS));
+}
+
+/* Phase 4: each receive queue written again from its sender, in order
+ * (those with descriptors in flight when LATE, the others when not). */
+static int fill_all(struct ctx *c, bool with_rights)
 {
 	const struct bm_process *p = c->p;
 	int own = -1, rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s;
-		if (!bm_unix_head(d, &s) || !s.nmsgs)
+		if (!bm_unix_head(d, &s) || !s.nmsgs || !(s.flags & BM_UNIX_RIGHTS) != !with_rights)
 			continue;
 		struct sockaddr_un a;
 		socklen_t len = addr_of(s.name, s.name_len, &a);
@@ -545,14 +572,15 @@ static int fill_all(struct ctx *c)
 }
 
 /* Phase 5: datagram sockets connected one way; shutdowns; the other
- * options; status flags. */
-static int finish(struct ctx *c)
+ * options; status flags (the late sockets' when LATE_ONES, the others'
+ * when not). */
+static int finish(struct ctx *c, bool late_ones)
 {
 	const struct bm_process *p = c->p;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s, ps;
-		if (!bm_unix_head(d, &s))
+		if (!bm_unix_head(d, &s) || late(p, i) != late_ones)
 			continue;
 		int peer = s.peer ? bm_unix_find(p->fds, p->nfds, s.peer) : -1;
 		if (s.type == SOCK_DGRAM && peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && ps.peer != d->object_id) {
@@ -566,6 +594,8 @@ static int finish(struct ctx *c)
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_unix_sock s;
 		if (!bm_unix_head(d, &s))
+			continue;
+		if (late(p, i) != late_ones)
 			continue;
 		static const int how[4] = {-1, SHUT_RD, SHUT_WR, SHUT_RDWR};
 		if (s.shutdown && shutdown(d->fd, how[s.shutdown & 3]) < 0)
@@ -587,8 +617,14 @@ int bm_unix_restore(const struct bm_process *p, int spare_fd, char *err, size_t 
 {
 	struct ctx c = {p, spare_fd, err, errlen};
 	if (create(&c) < 0 || bind_all(&c) < 0 || connect_all(&c) < 0 || orphans(&c) < 0 || own_files(&c) < 0 ||
-	    fill_all(&c) < 0 ||
-	    finish(&c) < 0)
+	    fill_all(&c, false) < 0 ||
+	    finish(&c, false) < 0)
 		return -1;
 	return 0;
+}
+
+int bm_unix_fill_rights(const struct bm_process *p, char *err, size_t errlen)
+{
+	struct ctx c = {p, -1, err, errlen};
+	return fill_all(&c, true) < 0 || finish(&c, true) < 0 ? -1 : 0;
 }

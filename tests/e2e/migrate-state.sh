@@ -7,13 +7,15 @@
 # FIFOs and directories and a removed cwd (tests/progs/unlinked.c), inotify
 # instances (tests/progs/inotify.c), unix sockets with their names, peers,
 # queues, accept queues, shutdowns and options (tests/progs/unixsock.c),
-# mappings of unlinked files (tests/progs/delmap.c).
+# mappings of unlinked files (tests/progs/delmap.c), descriptors in flight
+# in unix socket queues (tests/progs/scmrights.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate watch unlinked inotify unixsock delmap
-mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap"
+mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights
+mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/scmrights"
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
-	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap"; do
+	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
+	"scmrights carried $E2E_TMP/scmrights"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

@@ -4,8 +4,8 @@
 # peers, queues (message boundaries, senders, credentials), accept queue,
 # shutdown state, options and SO_PEERCRED (also for a process running as
 # nobody), and still carries data; refused (exit 4,
-# one line, the process untouched and its queues whole): a descriptor in
-# flight, another process's credentials in flight, a pair made by another
+# one line, the process untouched and its queues whole): a device in
+# flight (tests/e2e/scmrights.sh has the others), another process's credentials in flight, a pair made by another
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
 # that already sent data, a path in a removed directory, the other end of a
 # pair one end of which --fd replaces.  A path taken by
@@ -47,7 +47,7 @@ refused() { # MODE TEXT
 	e2e_expect_pass "$out"
 	e2e_log "ok: $1 refused: $(cat "$BM_ERR")"
 }
-refused rights "descriptors (SCM_RIGHTS) in flight"
+refused rights "descriptor in flight (SCM_RIGHTS) in its queue that is a device"
 refused emptydgram "holding an empty message behind others"
 refused foreign "with the credentials of process"
 refused forked "whose peer credentials (SO_PEERCRED) name process"

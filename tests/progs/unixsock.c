@@ -29,7 +29,7 @@
  *             boundaries and senders, credentials, the accept queue and
  *             its order, shutdown states, options; then every connection
  *             still carries data both ways.
- *   rights    a descriptor in flight (SCM_RIGHTS): refused.
+ *   rights    a device (/dev/null) in flight (SCM_RIGHTS): refused.
  *   foreign   a datagram with another process's credentials in flight:
  *             refused.
  *   forked    a socket pair made by another process (SO_PEERCRED names it),

@@ -1,0 +1,176 @@
+/* Descriptors in flight (SCM_RIGHTS) in unix socket queues, left unreceived
+ * over a dump and restore (tests/e2e/scmrights.sh, migrator/sk_unix_rights.c).
+ *
+ *   scmrights carried DIR   over a seqpacket pair: "head" (no rights), then
+ *       "RIGHT" with a regular file open here at offset 7 (O_RDWR|O_APPEND),
+ *       the write end of a pipe whose read end is here and the sending
+ *       socket itself, then "tail"; over a datagram pair: "plain", then
+ *       "dgram" with the pipe's write end and the sending socket.  After
+ *       the restore each is received in the same grouping and checked:
+ *       kcmp shows the very description of the descriptor here, the file's
+ *       offset and flags, the pipe carries bytes to the end held here.
+ *   scmrights pipe DIR      both ends of a pipe not open here in flight (refused);
+ *   scmrights file DIR      a regular file no longer open here in flight (refused);
+ *   scmrights stream DIR    over a stream pair, a pipe end open here (refused:
+ *       which bytes the rights ride with cannot be peeked).
+ *       After the refusal the message is received whole, with its descriptor. */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
+
+#include "testprog.h"
+
+#define MAXR 4
+
+static void send_rights(int s, const char *text, const int *fds, int n)
+{
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(MAXR * sizeof(int))];
+	} control;
+	struct iovec iov = {(void *)text, strlen(text)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (n) {
+		mh.msg_control = &control;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	}
+	SETUP(sendmsg(s, &mh, 0) == (ssize_t)strlen(text), "sendmsg");
+}
+
+/* Receives exactly strlen(want) bytes (a stream read of that size, or one
+ * datagram) and the descriptors that come with them, into got. */
+static int recv_rights(int s, const char *want, int *got)
+{
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(MAXR * sizeof(int))];
+	} control;
+	char buf[64] = "";
+	size_t len = strlen(want);
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+	ssize_t n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	CHECK(n == (ssize_t)len && memcmp(buf, want, len) == 0, "received \"%.*s\" for \"%s\"", n > 0 ? (int)n : 0, buf,
+	      want);
+	CHECK(!(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)), "\"%s\" truncated (flags %#x)", want, mh.msg_flags);
+	int k = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && k < MAXR; i++)
+				memcpy(&got[k++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	return k;
+}
+
+static bool same_file(int a, int b)
+{
+	pid_t me = getpid();
+	return syscall(SYS_kcmp, me, me, KCMP_FILE, a, b) == 0;
+}
+
+static void check_pipe(int w, int r, const char *what)
+{
+	char buf[8] = "";
+	CHECK(write(w, "xyz", 3) == 3, "%s: write to the received pipe end", what);
+	CHECK(read(r, buf, sizeof buf) == 3 && memcmp(buf, "xyz", 3) == 0, "%s: the pipe read \"%s\"", what, buf);
+}
+
+static void pair(int type, int *sv)
+{
+	SETUP(socketpair(AF_UNIX, type, 0, sv) == 0, "socketpair");
+}
+
+static int carried(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/data", dir);
+	int file = open(path, O_RDWR | O_CREAT | O_APPEND, 0600);
+	SETUP(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 7, SEEK_SET) == 7, "data file");
+	int p[2], st[2], dg[2];
+	SETUP(pipe(p) == 0, "pipe");
+	pair(SOCK_SEQPACKET, st);
+	pair(SOCK_DGRAM, dg);
+	send_rights(st[0], "head", NULL, 0);
+	send_rights(st[0], "RIGHT", (int[]){file, p[1], st[0]}, 3);
+	send_rights(st[0], "tail", NULL, 0);
+	send_rights(dg[0], "plain", NULL, 0);
+	send_rights(dg[0], "dgram", (int[]){p[1], dg[0]}, 2);
+	int flags = fcntl(file, F_GETFL);
+	say("ready");
+	usr1_wait();
+
+	int got[MAXR];
+	CHECK(recv_rights(st[1], "head", got) == 0, "seqpacket: \"head\" came with descriptors");
+	int n = recv_rights(st[1], "RIGHT", got);
+	CHECK(n == 3, "seqpacket: %d descriptors with \"RIGHT\"", n);
+	if (n == 3) {
+		CHECK(same_file(got[0], file), "seqpacket: the file is not the description held here");
+		CHECK(lseek(got[0], 0, SEEK_CUR) == 7, "seqpacket: the file's offset");
+		CHECK(fcntl(got[0], F_GETFL) == flags, "seqpacket: the file's flags %#x, not %#x", fcntl(got[0], F_GETFL),
+		      flags);
+		CHECK(same_file(got[1], p[1]), "seqpacket: the pipe end is not the one held here");
+		check_pipe(got[1], p[0], "seqpacket");
+		CHECK(same_file(got[2], st[0]), "seqpacket: the socket is not the sender itself");
+		for (int i = 0; i < n; i++)
+			close(got[i]);
+	}
+	CHECK(recv_rights(st[1], "tail", got) == 0, "seqpacket: \"tail\" came with descriptors");
+	CHECK(recv_rights(dg[1], "plain", got) == 0, "datagram: \"plain\" came with descriptors");
+	n = recv_rights(dg[1], "dgram", got);
+	CHECK(n == 2, "datagram: %d descriptors with \"dgram\"", n);
+	if (n == 2) {
+		CHECK(same_file(got[0], p[1]), "datagram: the pipe end is not the one held here");
+		check_pipe(got[0], p[0], "datagram");
+		CHECK(same_file(got[1], dg[0]), "datagram: the socket is not the sender itself");
+	}
+	CHECK(send(st[0], "more", 4, 0) == 4 && recv_rights(st[1], "more", got) == 0, "the pair carries data");
+	return tp_finish();
+}
+
+static int refused(const char *mode, const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/gone", dir);
+	int st[2], fl[2] = {-1, -1}, held[2];
+	pair(SOCK_STREAM, st);
+	if (strcmp(mode, "stream") == 0) {
+		SETUP(pipe(held) == 0, "pipe");
+		fl[0] = dup(held[0]), fl[1] = held[1]; /* fl[0] closed below, held[0] stays */
+	} else if (strcmp(mode, "pipe") == 0) {
+		SETUP(pipe(fl) == 0, "pipe");
+	} else {
+		fl[0] = open(path, O_RDWR | O_CREAT, 0600);
+		SETUP(fl[0] >= 0, "file");
+	}
+	bool both = strcmp(mode, "pipe") == 0; /* both ends in flight, neither held here */
+	send_rights(st[0], "x", fl, both ? 2 : 1);
+	close(fl[0]);
+	if (both)
+		close(fl[1]);
+	say("ready");
+	usr1_wait();
+	int got[MAXR];
+	int n = recv_rights(st[1], "x", got);
+	CHECK(n == (both ? 2 : 1), "%s: %d descriptors after the refusal", mode, n);
+	if (both && n == 2)
+		check_pipe(got[1], got[0], mode);
+	else if (n == 1 && fl[1] >= 0)
+		check_pipe(fl[1], got[0], mode); /* the read end, in flight, still reads */
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	usr1_setup();
+	if (argc == 3 && strcmp(argv[1], "carried") == 0)
+		return carried(argv[2]);
+	if (argc == 3 && (strcmp(argv[1], "pipe") == 0 || strcmp(argv[1], "file") == 0 ||
+			  strcmp(argv[1], "stream") == 0))
+		return refused(argv[1], argv[2]);
+	say("FAIL: usage: scmrights carried|pipe|file|stream DIR");
+	return 2;
+}
