@@ -220,7 +220,9 @@ static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map 
 	for (uint64_t a = m->start; a < m->end && rc == 0;) {
 		size_t n = m->end - a < CHUNK ? (size_t)(m->end - a) : CHUNK;
 		if (src->read(src->ctx, a, buf, n) == 0) {
-			rc = bm_isa_scan_code(buf, n, a, &c);
+			int cached;
+			rc = bm_isa_anon_scan(buf, n, a, &c, &cached);
+			r->mem_cached_bytes += cached ? n : 0;
 			a += n;
 			continue;
 		}
@@ -374,6 +376,7 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		bm_elf_close(&l->elf);
 	}
 	free(files);
+	bm_isa_anon_flush();
 	r->scan_us = now_us() - t0;
 	return rc;
 }
@@ -424,9 +427,10 @@ int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct 
 void bm_isa_report_print(FILE *out, const struct bm_isa_report *r)
 {
 	fprintf(out, "code scanned: %.2f MiB, %" PRIu64 " instructions: %u files (%u from the cache), %u files "
-		     "from memory, %u anonymous executable areas (%.2f MiB), in %.1f ms\n",
+		     "from memory, %u anonymous executable areas (%.2f MiB), %.2f MiB of memory from the cache, "
+		     "in %.1f ms\n",
 		r->bytes / 1048576.0, r->insns, r->files, r->files_cached, r->files_from_memory, r->anon_regions,
-		r->anon_bytes / 1048576.0, r->scan_us / 1000.0);
+		r->anon_bytes / 1048576.0, r->mem_cached_bytes / 1048576.0, r->scan_us / 1000.0);
 	fprintf(out, "undecodable bytes: %" PRIu64 "%s%s%s\n", r->undecodable, r->undecodable ? " (first in " : "",
 		r->first_undecodable, r->undecodable ? ")" : "");
 	if (r->unclassified)
