@@ -414,6 +414,17 @@ static void add_rebased(struct bm_isa_counts *to, const struct bm_isa_counts *c,
 	bm_isa_counts_add(to, &r);
 }
 
+int bm_isa_mem_elf_get(const struct bm_elf *e, const char *name, struct bm_isa_file *f, int *cached)
+{
+	/* Device 0 is no file's: the entry is named and matched by content. */
+	struct bm_elf k = *e;
+	k.dev = 0;
+	k.ino = content_hash(e->data, e->len);
+	k.size = e->len;
+	k.mtime_ns = bm_crc32c(0, e->data, e->len);
+	return bm_isa_file_get(&k, name, f, cached);
+}
+
 int bm_isa_anon_scan(const uint8_t *code, size_t len, uint64_t base, struct bm_isa_counts *c, int *cached)
 {
 	*cached = 0;

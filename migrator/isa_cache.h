@@ -27,6 +27,10 @@ int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f);
  * matches e, else scanned and stored.  *cached says which. */
 int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached);
 
+/* The scan of an ELF image read from memory (the vDSO), cached as a file
+ * is but keyed by its content: length, CRC32C and the second hash. */
+int bm_isa_mem_elf_get(const struct bm_elf *e, const char *name, struct bm_isa_file *f, int *cached);
+
 /* The content cache of anonymous executable memory (JIT code), in the
  * same directory: entries keyed by the length, CRC32C and a second 64-bit
  * hash of a piece of code, holding what bm_isa_scan_code found in it

@@ -172,9 +172,11 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
 		return 1;
 	l.bias = m->start - vaddr;
-	int rc = bm_isa_scan_elf(&l.elf, l.path, &l.scan);
+	int cached;
+	int rc = bm_isa_mem_elf_get(&l.elf, l.path, &l.scan, &cached);
 	if (rc < 0)
 		return rc;
+	r->mem_cached_bytes += cached ? n : 0;
 	struct where_ctx w = {&l, NULL, NULL, pid};
 	add_uses(r->used, nm->used, &r->used_set, &l.scan.always, l.bias, &w);
 	add_totals(r, nm, &l.scan.always, l.bias, &w);
@@ -186,7 +188,7 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 		set |= w.cand->counts.set;
 		bytes += w.cand->counts.bytes;
 	}
-	add_part(r, l.path, set, bytes, "memory, as ELF");
+	add_part(r, l.path, set, bytes, cached ? "memory, as ELF, cached" : "memory, as ELF");
 	name_examples(nm, r, &l); /* l is gone after this */
 	bm_isa_file_free(&l.scan);
 	bm_elf_close(&l.elf);

@@ -2,7 +2,8 @@
  * scan of the same code comes from the cache with the same counts at the
  * new address, code rewritten with an AVX2 instruction is scanned again
  * and the AVX2 found, a damaged cache file is ignored, and the file holds
- * at most BM_ISA_ANON_MAX entries, dropping the least recently used. */
+ * at most BM_ISA_ANON_MAX entries, dropping the least recently used; an
+ * ELF image in memory (the vDSO) is cached by its content. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,12 +170,44 @@ static void test_bounded(void **state)
 	expect_cached((const uint32_t[]){10, 0, 11}, (const int[]){1, 1, 0}, 3);
 }
 
+/* An ELF image in memory (as the vDSO is read) is cached by its content. */
+static void test_elf_in_memory(void **state)
+{
+	(void)state;
+	struct bm_elf file;
+	assert_int_equal(bm_elf_open("/proc/self/exe", &file), 0);
+	uint8_t *copy = malloc(file.len);
+	assert_non_null(copy);
+	memcpy(copy, file.data, file.len);
+	struct bm_elf mem = {.data = copy, .len = file.len};
+	struct bm_isa_file plain, f;
+	assert_int_equal(bm_isa_scan_elf(&mem, "[vdso]", &plain), 0);
+	int cached = -1;
+	assert_int_equal(bm_isa_mem_elf_get(&mem, "[vdso]", &f, &cached), 0);
+	assert_int_equal(cached, 0);
+	bm_isa_file_free(&f);
+	assert_int_equal(bm_isa_mem_elf_get(&mem, "[vdso]", &f, &cached), 0);
+	assert_int_equal(cached, 1);
+	assert_memory_equal(&f.always, &plain.always, sizeof plain.always);
+	assert_int_equal(f.ncand, plain.ncand);
+	bm_isa_file_free(&f);
+	/* One byte changed: another key, scanned again. */
+	copy[file.len - 1] ^= 0x55;
+	assert_int_equal(bm_isa_mem_elf_get(&mem, "[vdso]", &f, &cached), 0);
+	assert_int_equal(cached, 0);
+	bm_isa_file_free(&f);
+	bm_isa_file_free(&plain);
+	free(copy);
+	bm_elf_close(&file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rewritten_code_is_rescanned),
 		cmocka_unit_test(test_damaged_file_ignored),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_elf_in_memory),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
