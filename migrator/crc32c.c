@@ -24,19 +24,41 @@ static uint32_t zeros_short[4][256];
 static bool have_hw;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-/* The raw register (no pre/post inversion) after LEN zero bytes. */
-static uint32_t advance_zeros_slow(uint32_t reg, size_t len)
+/* Advancing the raw register (no pre/post inversion) over zero bytes is
+ * linear over GF(2): a 32x32 bit matrix, one column per register bit. */
+static uint32_t gf2_apply(const uint32_t m[32], uint32_t v)
 {
-	while (len--)
-		reg = slice_table[0][reg & 0xff] ^ (reg >> 8);
-	return reg;
+	uint32_t r = 0;
+	for (int i = 0; v; i++, v >>= 1)
+		if (v & 1)
+			r ^= m[i];
+	return r;
 }
 
+/* m = a after b (both powers of the one-byte step, so they commute). */
+static void gf2_compose(uint32_t m[32], const uint32_t a[32], const uint32_t b[32])
+{
+	uint32_t t[32];
+	for (int i = 0; i < 32; i++)
+		t[i] = gf2_apply(a, b[i]);
+	memcpy(m, t, sizeof t);
+}
+
+/* The image of each register bit after LEN zero bytes, by squaring the
+ * one-byte step: a few thousand operations where stepping byte by byte
+ * took a quarter of a million table lookups at every process's first CRC. */
 static void build_zeros_table(uint32_t table[4][256], size_t len)
 {
-	uint32_t bit_image[32];
-	for (int i = 0; i < 32; i++)
-		bit_image[i] = advance_zeros_slow(1u << i, len);
+	uint32_t step[32], bit_image[32];
+	for (int i = 0; i < 32; i++) {
+		step[i] = slice_table[0][(1u << i) & 0xff] ^ ((1u << i) >> 8);
+		bit_image[i] = 1u << i;
+	}
+	for (; len; len >>= 1) {
+		if (len & 1)
+			gf2_compose(bit_image, step, bit_image);
+		gf2_compose(step, step, step);
+	}
 	for (int k = 0; k < 4; k++)
 		for (int b = 0; b < 256; b++) {
 			uint32_t v = 0;

@@ -255,6 +255,21 @@ static bool load(const char *entry, const struct bm_elf *e, const char *path, st
 	return ok;
 }
 
+/* Whole or not at all: readers never see a half-written file. */
+static void write_whole(const char *path, const uint8_t *buf, size_t len)
+{
+	char tmp[PATH_MAX + 96];
+	snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len;
+	if (fd >= 0)
+		close(fd);
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		bm_debug("isa cache: cannot write %s", path);
+	}
+}
+
 static void store(const char *dir, const char *entry, const struct bm_isa_file *f)
 {
 	uint8_t *buf;
@@ -262,17 +277,7 @@ static void store(const char *dir, const char *entry, const struct bm_isa_file *
 	if (bm_isa_cache_encode(f, &buf, &len) < 0)
 		return;
 	mkdirs(dir);
-	char tmp[PATH_MAX + 96];
-	snprintf(tmp, sizeof tmp, "%s.%d", entry, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	bool ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len;
-	if (fd >= 0)
-		close(fd);
-	/* Whole or not at all: readers never see a half-written entry. */
-	if (!ok || rename(tmp, entry) < 0) {
-		unlink(tmp);
-		bm_debug("isa cache: cannot write %s", entry);
-	}
+	write_whole(entry, buf, len);
 	free(buf);
 }
 
@@ -293,4 +298,200 @@ int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file
 	if (rc == 0 && use)
 		store(dir, entry, f);
 	return rc;
+}
+
+/* ---- anonymous executable memory ---------------------------------------- */
+
+/* One file, "anon.isa" in the cache directory: "BMISAAN1", u32 scanner
+ * version, u32 CRC32C of what follows, u32 entry count, then each entry:
+ * u64 length, u32 CRC32C and u64 second hash of the content, its counts
+ * with addresses as offsets into the content.  Most recently used first;
+ * at most BM_ISA_ANON_MAX entries are kept, the least recently used go. */
+static const char anon_magic[8] = {'B', 'M', 'I', 'S', 'A', 'A', 'N', '1'};
+
+struct anon_entry {
+	uint64_t len, hash;
+	uint32_t crc;
+	bool used; /* looked up or added by this process */
+	struct bm_isa_counts counts;
+};
+
+static struct {
+	bool loaded, off;
+	char dir[PATH_MAX];
+	struct anon_entry *v;
+	size_t n, cap, nloaded;
+} anon;
+
+/* A second, non-linear hash beside the CRC: two contents of one length
+ * would have to collide in both to be taken for each other. */
+static uint64_t content_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0x243f6a8885a308d3ull ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 32);
+}
+
+static void anon_load(void)
+{
+	anon.loaded = true;
+	if (!cache_dir(anon.dir, sizeof anon.dir - 16)) {
+		anon.off = true;
+		return;
+	}
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/anon.isa", anon.dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	uint8_t *buf = NULL;
+	bool ok = fstat(fd, &st) == 0 && st.st_size >= 20 && st.st_size < (16 << 20) &&
+		  (buf = malloc((size_t)st.st_size)) && read(fd, buf, (size_t)st.st_size) == st.st_size;
+	close(fd);
+	struct in c = {buf, ok ? (size_t)st.st_size : 0, 0, !ok};
+	char m[8];
+	get(&c, m, 8);
+	uint32_t version = get32(&c), crc = get32(&c), n = get32(&c);
+	if (c.failed || memcmp(m, anon_magic, 8) != 0 || version != BM_ISA_SCANNER_VERSION ||
+	    crc != bm_crc32c(0, buf + 16, c.len - 16) || n > BM_ISA_ANON_MAX || !(anon.v = calloc(n + 1, sizeof *anon.v))) {
+		free(buf);
+		return;
+	}
+	anon.cap = n + 1;
+	for (uint32_t i = 0; i < n && !c.failed; i++) {
+		struct anon_entry *a = &anon.v[i];
+		a->len = get64(&c);
+		a->crc = get32(&c);
+		a->hash = get64(&c);
+		get_counts(&c, &a->counts);
+		anon.n = i + 1;
+	}
+	if (c.failed || c.at != c.len)
+		anon.n = 0; /* all or nothing */
+	anon.nloaded = anon.n;
+	free(buf);
+}
+
+static struct anon_entry *anon_find(uint64_t len, uint32_t crc, uint64_t hash)
+{
+	for (size_t i = 0; i < anon.n; i++)
+		if (anon.v[i].len == len && anon.v[i].crc == crc && anon.v[i].hash == hash)
+			return &anon.v[i];
+	return NULL;
+}
+
+static void anon_add(uint64_t len, uint32_t crc, uint64_t hash, const struct bm_isa_counts *c)
+{
+	if (anon.n == anon.cap) {
+		size_t cap = anon.cap ? anon.cap * 2 : 64;
+		struct anon_entry *v = realloc(anon.v, cap * sizeof *v);
+		if (!v)
+			return; /* not remembered: scanned again next time */
+		anon.v = v;
+		anon.cap = cap;
+	}
+	anon.v[anon.n++] = (struct anon_entry){len, hash, crc, true, *c};
+}
+
+/* Adds c, whose addresses are offsets, to *to as if scanned at base. */
+static void add_rebased(struct bm_isa_counts *to, const struct bm_isa_counts *c, uint64_t base)
+{
+	struct bm_isa_counts r = *c;
+	for (int e = 0; e < BM_EXT_COUNT; e++)
+		if (r.set & BM_EXT_BIT(e))
+			r.example[e] += base;
+	if (r.undecodable)
+		r.first_undecodable += base;
+	bm_isa_counts_add(to, &r);
+}
+
+int bm_isa_mem_elf_get(const struct bm_elf *e, const char *name, struct bm_isa_file *f, int *cached)
+{
+	/* Device 0 is no file's: the entry is named and matched by content. */
+	struct bm_elf k = *e;
+	k.dev = 0;
+	k.ino = content_hash(e->data, e->len);
+	k.size = e->len;
+	k.mtime_ns = bm_crc32c(0, e->data, e->len);
+	return bm_isa_file_get(&k, name, f, cached);
+}
+
+int bm_isa_anon_scan(const uint8_t *code, size_t len, uint64_t base, struct bm_isa_counts *c, int *cached)
+{
+	*cached = 0;
+	if (!anon.loaded)
+		anon_load();
+	if (anon.off)
+		return bm_isa_scan_code(code, len, base, c);
+	uint32_t crc = bm_crc32c(0, code, len);
+	uint64_t hash = content_hash(code, len);
+	struct anon_entry *a = anon_find(len, crc, hash);
+	if (a) {
+		a->used = true;
+		*cached = 1;
+		add_rebased(c, &a->counts, base);
+		return 0;
+	}
+	struct bm_isa_counts k = {0};
+	int rc = bm_isa_scan_code(code, len, 0, &k);
+	if (rc < 0)
+		return rc;
+	anon_add(len, crc, hash, &k);
+	add_rebased(c, &k, base);
+	return 0;
+}
+
+/* 0: added by this process, 1: read and used, 2: read, unused. */
+static int anon_rank(const struct anon_entry *a, size_t i)
+{
+	return i >= anon.nloaded ? 0 : a->used ? 1 : 2;
+}
+
+void bm_isa_anon_flush(void)
+{
+	/* Nothing new, and what was used is already at the front: no write. */
+	bool moved = anon.n != anon.nloaded;
+	for (size_t i = 1; i < anon.nloaded && !moved; i++)
+		moved = anon.v[i].used && !anon.v[i - 1].used;
+	if (moved && !anon.off) {
+		struct out o = {0};
+		put(&o, anon_magic, 8);
+		put32(&o, BM_ISA_SCANNER_VERSION);
+		put32(&o, 0);
+		uint32_t keep = (uint32_t)(anon.n < BM_ISA_ANON_MAX ? anon.n : BM_ISA_ANON_MAX), written = 0;
+		put32(&o, keep);
+		/* The newest first, then what was used, then the rest: the tail is evicted. */
+		for (int rank = 0; rank < 3; rank++)
+			for (size_t k = 0; k < anon.n && written < keep; k++) {
+				size_t i = rank == 0 ? anon.n - 1 - k : k;
+				const struct anon_entry *a = &anon.v[i];
+				if (anon_rank(a, i) != rank)
+					continue;
+				put64(&o, a->len);
+				put32(&o, a->crc);
+				put64(&o, a->hash);
+				put_counts(&o, &a->counts);
+				written++;
+			}
+		if (!o.failed) {
+			uint32_t crc = bm_crc32c(0, o.p + 16, o.len - 16);
+			memcpy(o.p + 12, &crc, 4);
+			char path[PATH_MAX + 16];
+			snprintf(path, sizeof path, "%s/anon.isa", anon.dir);
+			mkdirs(anon.dir);
+			write_whole(path, o.p, o.len);
+		}
+		free(o.p);
+	}
+	free(anon.v);
+	memset(&anon, 0, sizeof anon);
 }

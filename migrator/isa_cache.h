@@ -27,4 +27,23 @@ int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f);
  * matches e, else scanned and stored.  *cached says which. */
 int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached);
 
+/* The scan of an ELF image read from memory (the vDSO), cached as a file
+ * is but keyed by its content: length, CRC32C and the second hash. */
+int bm_isa_mem_elf_get(const struct bm_elf *e, const char *name, struct bm_isa_file *f, int *cached);
+
+/* The content cache of anonymous executable memory (JIT code), in the
+ * same directory: entries keyed by the length, CRC32C and a second 64-bit
+ * hash of a piece of code, holding what bm_isa_scan_code found in it
+ * (addresses as offsets), so that code a JIT made once is disassembled
+ * once.  Code that changed in any byte has another key and is scanned.
+ * At most BM_ISA_ANON_MAX entries are kept: those used least recently
+ * are dropped. */
+#define BM_ISA_ANON_MAX 2048
+
+/* As bm_isa_scan_code, from the cache when it holds this content;
+ * *cached says which. */
+int bm_isa_anon_scan(const uint8_t *code, size_t len, uint64_t base, struct bm_isa_counts *c, int *cached);
+/* Writes what this process added or used back and forgets it all. */
+void bm_isa_anon_flush(void);
+
 #endif

@@ -172,9 +172,11 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
 		return 1;
 	l.bias = m->start - vaddr;
-	int rc = bm_isa_scan_elf(&l.elf, l.path, &l.scan);
+	int cached;
+	int rc = bm_isa_mem_elf_get(&l.elf, l.path, &l.scan, &cached);
 	if (rc < 0)
 		return rc;
+	r->mem_cached_bytes += cached ? n : 0;
 	struct where_ctx w = {&l, NULL, NULL, pid};
 	add_uses(r->used, nm->used, &r->used_set, &l.scan.always, l.bias, &w);
 	add_totals(r, nm, &l.scan.always, l.bias, &w);
@@ -186,7 +188,7 @@ static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_
 		set |= w.cand->counts.set;
 		bytes += w.cand->counts.bytes;
 	}
-	add_part(r, l.path, set, bytes, "memory, as ELF");
+	add_part(r, l.path, set, bytes, cached ? "memory, as ELF, cached" : "memory, as ELF");
 	name_examples(nm, r, &l); /* l is gone after this */
 	bm_isa_file_free(&l.scan);
 	bm_elf_close(&l.elf);
@@ -220,7 +222,9 @@ static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map 
 	for (uint64_t a = m->start; a < m->end && rc == 0;) {
 		size_t n = m->end - a < CHUNK ? (size_t)(m->end - a) : CHUNK;
 		if (src->read(src->ctx, a, buf, n) == 0) {
-			rc = bm_isa_scan_code(buf, n, a, &c);
+			int cached;
+			rc = bm_isa_anon_scan(buf, n, a, &c, &cached);
+			r->mem_cached_bytes += cached ? n : 0;
 			a += n;
 			continue;
 		}
@@ -374,6 +378,7 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		bm_elf_close(&l->elf);
 	}
 	free(files);
+	bm_isa_anon_flush();
 	r->scan_us = now_us() - t0;
 	return rc;
 }
@@ -387,35 +392,71 @@ static int read_mem(void *ctx, uint64_t addr, void *buf, size_t len)
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
+/* The executable mappings of /proc/PID/maps, into *maps with malloc'd
+ * names (*names, n of them).  One entry is parsed at a time: an array of
+ * every mapping with a PATH_MAX path each is hundreds of KiB to fault in,
+ * milliseconds on a virtual machine, for the few mappings the check reads. */
+static int exec_maps(pid_t pid, struct bm_isa_map **maps, char ***names, size_t *n)
+{
+	char *text;
+	*maps = NULL;
+	*names = NULL;
+	*n = 0;
+	if (bm_read_proc_text(pid, "maps", &text) < 0)
+		return -ESRCH;
+	size_t lines = 1;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	struct bm_maps_entry *e = malloc(sizeof *e);
+	*maps = calloc(lines, sizeof **maps);
+	*names = calloc(lines, sizeof **names);
+	int rc = e && *maps && *names ? 0 : -ENOMEM;
+	for (const char *line = text; rc == 0 && *line;) {
+		const char *eol = strchrnul(line, '\n');
+		if (bm_parse_maps_line(line, e) < 0)
+			rc = -ESRCH;
+		else if (e->perms[2] == 'x') {
+			bool file = e->path[0] == '/' && !e->deleted;
+			char *name = strdup(e->path[0] ? e->path : "[anon]");
+			if (!name)
+				rc = -ENOMEM;
+			else {
+				(*names)[*n] = name;
+				(*maps)[(*n)++] = (struct bm_isa_map){e->start, e->end, e->offset, true,
+								      file ? name : NULL, name, file ? e->inode : 0};
+			}
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	free(e);
+	free(text);
+	if (rc == -ENOMEM)
+		bm_error(BM_EXIT_FAILURE, "out of memory");
+	return rc;
+}
+
 int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct bm_isa_report *r)
 {
-	struct bm_maps_entry *e = NULL;
-	size_t n = 0;
-	if (bm_read_maps(pid, &e, &n) < 0)
-		return -ESRCH;
+	struct bm_isa_map *maps;
+	char **names;
+	size_t n;
+	int rc = exec_maps(pid, &maps, &names, &n), fd = -1;
+	if (rc == -ESRCH)
+		return rc; /* gone, or maps unreadable: the caller says so */
 	char mem[64];
 	snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
-	int fd = open(mem, O_RDONLY | O_CLOEXEC);
-	struct bm_isa_map *maps = calloc(n ? n : 1, sizeof *maps);
-	int rc = 0;
-	if (fd < 0)
+	if (rc == 0 && (fd = open(mem, O_RDONLY | O_CLOEXEC)) < 0)
 		rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the memory of process %d", (int)pid);
-	else if (!maps)
-		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		bool file = e[i].path[0] == '/' && !e[i].deleted;
-		maps[i] = (struct bm_isa_map){e[i].start, e[i].end, e[i].offset, e[i].perms[2] == 'x',
-					      file ? e[i].path : NULL, e[i].path[0] ? e[i].path : "[anon]",
-					      file ? e[i].inode : 0};
-	}
 	if (rc == 0) {
 		struct bm_isa_source src = {maps, n, read_mem, &fd, pid, names_limited, name_set};
 		rc = bm_isa_analyze(&src, r);
 	}
 	if (fd >= 0)
 		close(fd);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 	free(maps);
-	free(e);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -424,9 +465,10 @@ int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct 
 void bm_isa_report_print(FILE *out, const struct bm_isa_report *r)
 {
 	fprintf(out, "code scanned: %.2f MiB, %" PRIu64 " instructions: %u files (%u from the cache), %u files "
-		     "from memory, %u anonymous executable areas (%.2f MiB), in %.1f ms\n",
+		     "from memory, %u anonymous executable areas (%.2f MiB), %.2f MiB of memory from the cache, "
+		     "in %.1f ms\n",
 		r->bytes / 1048576.0, r->insns, r->files, r->files_cached, r->files_from_memory, r->anon_regions,
-		r->anon_bytes / 1048576.0, r->scan_us / 1000.0);
+		r->anon_bytes / 1048576.0, r->mem_cached_bytes / 1048576.0, r->scan_us / 1000.0);
 	fprintf(out, "undecodable bytes: %" PRIu64 "%s%s%s\n", r->undecodable, r->undecodable ? " (first in " : "",
 		r->first_undecodable, r->undecodable ? ")" : "");
 	if (r->unclassified)

@@ -44,6 +44,7 @@ struct bm_isa_report {
 	char first_undecodable[224];
 	unsigned files, files_cached, files_from_memory, anon_regions, unreadable;
 	uint64_t anon_bytes;
+	uint64_t mem_cached_bytes;        /* memory scans taken from the content cache */
 	unsigned cand_total, cand_resolved;
 	uint64_t scan_us;
 };
