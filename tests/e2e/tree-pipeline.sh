@@ -19,17 +19,9 @@ mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
 for k in "${kids[@]}"; do e2e_track "$k"; done
 
 for round in 1 2; do
-	image=$E2E_TMP/pipeline$round.img
-	bm dump "$root" -o "$image"
-	e2e_expect_ok "dump of the pipeline (round $round)"
-	for p in "$root" "${kids[@]}"; do
-		"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
-	done
-	[[ $round == 1 ]] && { wait "$root" 2>/dev/null || true; unset "E2E_CHILDREN[$root]"; }
+	e2e_tree_dump_restore "$E2E_TMP/pipeline$round.img" "$round" "the pipeline" "$root" "${kids[@]}"
 	[[ ! -e $out || ! -s $out ]] || e2e_fail "the pipeline finished before it was dumped"
-	e2e_restore "$image" "$root"
 	for k in "${kids[@]}"; do
-		e2e_track "$k"
 		[[ $(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$k/stat") == "$root" ]] ||
 			e2e_fail "round $round: process $k is not the shell's child after the restore"
 	done
