@@ -201,6 +201,44 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 	return 0;
 }
 
+/* The two ends of a connection are read one after the other, and the
+ * kernel moves the connection's segments meanwhile (its timers fire in a
+ * frozen process too): a receiver read before its sender had more
+ * acknowledged would lose those bytes, held by neither end's image.  Each
+ * direction must therefore have the sender keep everything the receiver
+ * lacks (snd_una <= rcv_nxt; an overlap is harmless, TCP drops what
+ * arrives twice).  A receiver read too early is read again, which only
+ * moves its rcv_nxt on; its own sending side may then have moved too, so
+ * the pairs are checked again, a bounded number of times. */
+static int settle_connections(pid_t pid, struct bm_process *p)
+{
+	for (int round = 0; round < 16; round++) {
+		bool again = false;
+		for (uint32_t i = 0; i < p->nfds; i++) {
+			struct bm_fd *d = &p->fds[i];
+			struct bm_sk_inet sk, o;
+			char why[160];
+			if (d->kind != BM_FD_TCP || d->shares_with >= 0 || !bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why) ||
+			    sk.type != SOCK_STREAM || sk.state != BM_SK_CONNECTED)
+				continue;
+			const struct bm_fd *e = peer_end(p, d, &sk);
+			if (!e || !bm_sk_inet_decode(e->data, e->data_len, &o, why, sizeof why))
+				continue;
+			uint32_t snd_una = sk.tcp.snd_seq - sk.tcp.outq;
+			if ((int32_t)(o.tcp.rcv_seq - snd_una) >= 0)
+				continue;
+			int rc = collect_one(pid, p, &p->fds[e - p->fds], true);
+			if (rc < 0)
+				return rc;
+			again = true;
+		}
+		if (!again)
+			return 0;
+	}
+	return bm_error(BM_EXIT_TARGET, "the TCP connections of process %d kept moving while it was frozen: binmig "
+			"could not read both ends of one consistently", pid);
+}
+
 int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
 {
 	/* A dup carries nothing of its own: the socket travels with the first. */
@@ -220,7 +258,7 @@ int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return read_queues ? settle_connections(pid, p) : 0;
 }
 
 void bm_sk_inet_silence(pid_t pid, const struct bm_process *p)
