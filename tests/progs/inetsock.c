@@ -201,6 +201,17 @@ static long fill(int s, long from, long limit, int salt)
 	return from;
 }
 
+/* A stalled connection, for the log: every TCP socket of this network
+ * namespace as the kernel sees it, and the TCP counters whose changes tell
+ * why segments were dropped or not sent. */
+static void show_tcp_state(void)
+{
+	say("---- TCP sockets and counters at the stall:");
+	if (system("ss -tinoemHa 2>&1; nstat -asz 2>&1 | grep -E '^(Tcp|TcpExt)' | awk '$2 != 0'") != 0)
+		say("(ss or nstat failed)");
+	say("----");
+}
+
 /* Reads exactly COUNT bytes of stream SALT from byte FROM on (10 s at
  * most); false if short or different. */
 static bool drain(int s, long from, long count, int salt, const char *what)
@@ -211,6 +222,7 @@ static bool drain(int s, long from, long count, int salt, const char *what)
 		struct pollfd p = {s, POLLIN, 0};
 		if (poll(&p, 1, 10000) != 1) {
 			CHECK(0, "%s: %ld of %ld bytes, then nothing for 10 s", what, got, count);
+			show_tcp_state();
 			return false;
 		}
 		long want = count - got < (long)sizeof buf ? count - got : (long)sizeof buf;
