@@ -29,36 +29,107 @@ static int set_int(int s, int name, int v)
 
 /* --- dump --------------------------------------------------------------- */
 
-/* *LEN bytes of the queue selected by TCP_REPAIR_QUEUE, without taking
- * them, and the sequence number after its last byte.  The send queue may
- * have shrunk since *LEN was read: the peer's ACKs are still processed
- * while the process is frozen (on loopback, at once), and what they
- * acknowledged is no longer there to resend; *LEN becomes what is left.
- * The receive queue cannot shrink: nobody reads it. */
-static int peek_queue(int s, int queue, uint32_t *len_io, uint8_t **out, uint32_t *seq)
+/* The kernel keeps moving a connection while its process is frozen:
+ * segments arrive, ACKs free the send queue, timers send what was not sent
+ * yet.  A queue's length, its bytes and its sequence numbers are therefore
+ * read until two reads around the bytes agree; a connection that never
+ * holds still that long is not carried. */
+#define STABLE_TRIES 16
+/* Send queue bytes before snd_una the peek may give: the head of the queue
+ * can be a segment the peer acknowledged only in part. */
+#define SENDQ_SLACK (256u << 10)
+
+static int get_seq(int s, uint32_t *seq)
 {
-	uint32_t len = *len_io;
 	socklen_t sl = sizeof *seq;
-	int rc = set_int(s, TCP_REPAIR_QUEUE, queue);
-	if (rc == 0 && getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &sl) < 0)
-		rc = -errno;
-	*out = NULL;
-	if (rc < 0 || len == 0)
-		return rc;
-	if (len > BM_SK_INET_MAX_QUEUE)
-		return -E2BIG;
-	*out = malloc(len);
-	if (!*out)
-		return -ENOMEM;
-	ssize_t got = recv(s, *out, len, MSG_PEEK | MSG_DONTWAIT);
-	if (got >= 0 && got < (ssize_t)len && queue == TCP_SEND_QUEUE) {
-		*len_io = (uint32_t)got;
-	} else if (got != (ssize_t)len) {
-		rc = got < 0 ? -errno : -EIO;
-		free(*out);
-		*out = NULL;
+	return getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &sl) < 0 ? -errno : 0;
+}
+
+static int queue_lengths(int s, int *outq, int *notsent, int *inq)
+{
+	if (ioctl(s, SIOCOUTQ, outq) < 0 || ioctl(s, SIOCOUTQNSD, notsent) < 0 || ioctl(s, SIOCINQ, inq) < 0)
+		return -errno;
+	if (*outq < 0 || *inq < 0 || *notsent < 0 || *notsent > *outq)
+		return -EIO;
+	return 0;
+}
+
+/* The receive queue: t->inq bytes in *out ending at t->rcv_seq (rcv_nxt).
+ * Nobody reads it, so it can only grow: the same rcv_nxt before and after
+ * the peek means the bytes and the length belong together. */
+static int read_recv_queue(int s, struct bm_sk_tcp *t, uint8_t **out)
+{
+	int rc = set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
+	for (int tries = 0; rc == 0 && tries < STABLE_TRIES; tries++) {
+		uint32_t before, after;
+		int outq, notsent, inq;
+		rc = get_seq(s, &before);
+		if (rc == 0)
+			rc = queue_lengths(s, &outq, &notsent, &inq);
+		if (rc == 0 && (uint32_t)inq > BM_SK_INET_MAX_QUEUE)
+			rc = -E2BIG;
+		if (rc < 0)
+			return rc;
+		uint8_t *buf = inq ? malloc((size_t)inq) : NULL;
+		if (inq && !buf)
+			return -ENOMEM;
+		ssize_t got = inq ? recv(s, buf, (size_t)inq, MSG_PEEK | MSG_DONTWAIT) : 0;
+		if (got < 0 && errno != EAGAIN) {
+			rc = -errno;
+			free(buf);
+			return rc;
+		}
+		rc = get_seq(s, &after);
+		if (rc == 0 && got == inq && before == after) {
+			t->inq = (uint32_t)inq;
+			t->rcv_seq = after;
+			*out = buf;
+			return 0;
+		}
+		free(buf);
 	}
-	return rc;
+	return rc < 0 ? rc : -EAGAIN;
+}
+
+/* The send queue: t->outq bytes in *out ending at t->snd_seq (write_seq,
+ * fixed while the process is frozen), of which the last t->notsent not yet
+ * sent.  ACKs shorten it and sending moves the split: the same lengths
+ * before and after the peek mean they match the bytes. */
+static int read_send_queue(int s, struct bm_sk_tcp *t, uint8_t **out)
+{
+	int rc = set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+	if (rc == 0)
+		rc = get_seq(s, &t->snd_seq);
+	for (int tries = 0; rc == 0 && tries < STABLE_TRIES; tries++) {
+		int outq, notsent, inq, outq2, notsent2;
+		rc = queue_lengths(s, &outq, &notsent, &inq);
+		if (rc == 0 && (uint32_t)outq > BM_SK_INET_MAX_QUEUE)
+			rc = -E2BIG;
+		if (rc < 0)
+			return rc;
+		size_t cap = (size_t)outq + SENDQ_SLACK;
+		uint8_t *buf = outq ? malloc(cap) : NULL;
+		if (outq && !buf)
+			return -ENOMEM;
+		ssize_t got = outq ? recv(s, buf, cap, MSG_PEEK | MSG_DONTWAIT) : 0;
+		if (got < 0 && errno != EAGAIN && errno != EFAULT) {
+			rc = -errno;
+			free(buf);
+			return rc;
+		}
+		rc = queue_lengths(s, &outq2, &notsent2, &inq);
+		if (rc == 0 && got >= outq && (size_t)got < cap && outq == outq2 && notsent == notsent2) {
+			/* Bytes before snd_una, if any, come first. */
+			if (got > outq)
+				memmove(buf, buf + (got - outq), (size_t)outq);
+			t->outq = (uint32_t)outq;
+			t->notsent = (uint32_t)notsent;
+			*out = buf;
+			return 0;
+		}
+		free(buf);
+	}
+	return rc < 0 ? rc : -EAGAIN;
 }
 
 int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **recvq, char *why, size_t n)
@@ -69,17 +140,15 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	memset(&ti, 0, sizeof ti);
 	socklen_t len = sizeof ti;
 	*sendq = *recvq = NULL;
-	if (ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCOUTQNSD, &notsent) < 0 || ioctl(s, SIOCINQ, &inq) < 0 ||
-	    getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+	int rc = queue_lengths(s, &outq, &notsent, &inq);
+	if (rc < 0)
+		return rc;
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		return -errno;
-	if (outq < 0 || inq < 0 || notsent < 0 || notsent > outq)
-		return -EIO;
+	/* A first look, to refuse early; the queues are read below. */
 	if ((uint32_t)outq > BM_SK_INET_MAX_QUEUE || (uint32_t)inq > BM_SK_INET_MAX_QUEUE)
 		return bm_why(why, n, ", a TCP connection with %d bytes to send and %d to read, more than binmig "
 			      "carries (%u)", outq, inq, BM_SK_INET_MAX_QUEUE), 1;
-	t->outq = (uint32_t)outq;
-	t->notsent = (uint32_t)notsent;
-	t->inq = (uint32_t)inq;
 	t->options = ti.tcpi_options & KNOWN_OPTIONS;
 	t->snd_wscale = ti.tcpi_snd_wscale;
 	t->rcv_wscale = ti.tcpi_rcv_wscale;
@@ -92,7 +161,7 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	int peek_off = sk->opt[BM_SKO_PEEK_OFF], none = -1;
 	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof none) < 0)
 		return -errno;
-	int rc = set_int(s, TCP_REPAIR, TCP_REPAIR_ON);
+	rc = set_int(s, TCP_REPAIR, TCP_REPAIR_ON);
 	if (rc < 0) {
 		if (peek_off >= 0)
 			setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off);
@@ -109,12 +178,10 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		t->max_window = w.max_window;
 		t->rcv_wnd = w.rcv_wnd;
 		t->rcv_wup = w.rcv_wup;
-		rc = peek_queue(s, TCP_SEND_QUEUE, &t->outq, sendq, &t->snd_seq);
+		rc = read_send_queue(s, t, sendq);
 	}
-	if (rc == 0 && t->notsent > t->outq)
-		rc = -EIO; /* bytes never sent cannot have been acknowledged */
 	if (rc == 0)
-		rc = peek_queue(s, TCP_RECV_QUEUE, &t->inq, recvq, &t->rcv_seq);
+		rc = read_recv_queue(s, t, recvq);
 	/* Back as it was: no queue selected, repair off without a window
 	 * probe, SO_REUSEADDR (which leaving repair mode clears) and the peek
 	 * offset as the program set them. */
@@ -127,7 +194,11 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		rc = -errno;
 	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off) < 0 && rc == 0)
 		rc = -errno;
-	if (rc < 0) {
+	if (rc == -EAGAIN) {
+		bm_why(why, n, ", a TCP connection whose queues kept changing while binmig read them");
+		rc = 1;
+	}
+	if (rc != 0) {
 		free(*sendq);
 		free(*recvq);
 		*sendq = *recvq = NULL;
@@ -201,15 +272,38 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 	return 0;
 }
 
+/* D's image with its notsent bytes NOTSENT. */
+static int set_notsent(struct bm_fd *d, struct bm_sk_inet *sk, uint32_t notsent)
+{
+	sk->tcp.notsent = notsent;
+	uint8_t *data;
+	uint32_t len;
+	if (bm_sk_inet_encode(sk, &data, &len) < 0)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	free(d->data);
+	d->data = data;
+	d->data_len = len;
+	return 0;
+}
+
+enum bm_tcp_pair bm_tcp_repair_pair(const struct bm_sk_tcp *sender, const struct bm_sk_tcp *receiver, uint32_t *notsent)
+{
+	uint32_t snd_una = sender->snd_seq - sender->outq, snd_nxt = sender->snd_seq - sender->notsent;
+	*notsent = sender->notsent;
+	if ((int32_t)(receiver->rcv_seq - snd_una) < 0)
+		return BM_TCP_READ_RECEIVER_AGAIN;
+	if ((int32_t)(receiver->rcv_seq - sender->snd_seq) > 0)
+		return BM_TCP_INCONSISTENT;
+	if ((int32_t)(receiver->rcv_seq - snd_nxt) > 0)
+		*notsent = sender->snd_seq - receiver->rcv_seq;
+	return BM_TCP_CONSISTENT;
+}
+
 /* The two ends of a connection are read one after the other, and the
- * kernel moves the connection's segments meanwhile (its timers fire in a
- * frozen process too): a receiver read before its sender had more
- * acknowledged would lose those bytes, held by neither end's image.  Each
- * direction must therefore have the sender keep everything the receiver
- * lacks (snd_una <= rcv_nxt; an overlap is harmless, TCP drops what
- * arrives twice).  A receiver read too early is read again, which only
- * moves its rcv_nxt on; its own sending side may then have moved too, so
- * the pairs are checked again, a bounded number of times. */
+ * kernel moves the connection's segments meanwhile: each direction is
+ * judged by bm_tcp_repair_pair.  A receiver read too early is read again,
+ * which only moves its rcv_nxt on; its own sending side may then have
+ * moved too, so the pairs are checked again, a bounded number of times. */
 static int settle_connections(pid_t pid, struct bm_process *p)
 {
 	for (int round = 0; round < 16; round++) {
@@ -224,13 +318,24 @@ static int settle_connections(pid_t pid, struct bm_process *p)
 			const struct bm_fd *e = peer_end(p, d, &sk);
 			if (!e || !bm_sk_inet_decode(e->data, e->data_len, &o, why, sizeof why))
 				continue;
-			uint32_t snd_una = sk.tcp.snd_seq - sk.tcp.outq;
-			if ((int32_t)(o.tcp.rcv_seq - snd_una) >= 0)
-				continue;
-			int rc = collect_one(pid, p, &p->fds[e - p->fds], true);
+			uint32_t notsent;
+			int rc = 0;
+			switch (bm_tcp_repair_pair(&sk.tcp, &o.tcp, &notsent)) {
+			case BM_TCP_READ_RECEIVER_AGAIN:
+				rc = collect_one(pid, p, &p->fds[e - p->fds], true);
+				again = true;
+				break;
+			case BM_TCP_INCONSISTENT:
+				rc = bm_error(BM_EXIT_TARGET, "fd %d of process %d: its TCP peer (fd %d) received more "
+					      "than it wrote", d->fd, pid, e->fd);
+				break;
+			case BM_TCP_CONSISTENT:
+				if (notsent != sk.tcp.notsent)
+					rc = set_notsent(d, &sk, notsent);
+				break;
+			}
 			if (rc < 0)
 				return rc;
-			again = true;
 		}
 		if (!again)
 			return 0;
@@ -305,6 +410,29 @@ static int write_all(int s, const uint8_t *data, uint32_t len)
 	return 0;
 }
 
+/* Buffer NAME of S (SO_SNDBUF, SO_RCVBUF) at least four times BYTES. */
+static int roomy(int s, int name, int force, uint32_t bytes)
+{
+	int now = 0;
+	socklen_t len = sizeof now;
+	if (getsockopt(s, SOL_SOCKET, name, &now, &len) < 0)
+		return -1;
+	if (bytes == 0 || (uint64_t)now >= 4ull * bytes)
+		return 0;
+	int half = (int)(2 * bytes); /* the kernel doubles it */
+	return setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
+}
+
+/* Buffer NAME of S back to CARRIED, as getsockopt gave it at dump. */
+static int buffer_back(int s, int name, int force, int32_t carried)
+{
+	int now = 0, half = carried / 2;
+	socklen_t len = sizeof now;
+	if (carried <= 0 || (getsockopt(s, SOL_SOCKET, name, &now, &len) == 0 && now == carried))
+		return 0;
+	return setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
+}
+
 int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
 {
 	const struct bm_sk_tcp *t = &sk->tcp;
@@ -346,6 +474,11 @@ int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t err
 		return failed(err, errlen, "TCP_REPAIR_OPTIONS");
 	if ((t->options & TCPI_OPT_TIMESTAMPS) && set_int(s, TCP_TIMESTAMP, (int)t->timestamp) < 0)
 		return failed(err, errlen, "TCP_TIMESTAMP");
+	/* The queues held their bytes within the program's buffer sizes, but
+	 * rebuilt in other pieces they may take more memory: room enough until
+	 * bm_tcp_repair_finish sets the sizes back. */
+	if (roomy(s, SO_SNDBUF, SO_SNDBUFFORCE, t->outq) < 0 || roomy(s, SO_RCVBUF, SO_RCVBUFFORCE, t->inq) < 0)
+		return failed(err, errlen, "room for the queues");
 	/* What was sent and not acknowledged goes back as sent (retransmitted
 	 * if need be); what was not sent yet is sent once out of repair mode. */
 	if (set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || write_all(s, sk->sendq, t->outq - t->notsent) < 0)
@@ -370,5 +503,8 @@ int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t e
 		return failed(err, errlen, "SO_REUSEADDR");
 	if (t->notsent && write_all(s, sk->sendq + (t->outq - t->notsent), t->notsent) < 0)
 		return failed(err, errlen, "sending what was not sent yet");
+	if (buffer_back(s, SO_SNDBUF, SO_SNDBUFFORCE, sk->sndbuf) < 0 ||
+	    buffer_back(s, SO_RCVBUF, SO_RCVBUFFORCE, sk->rcvbuf) < 0)
+		return failed(err, errlen, "setting its buffer sizes back");
 	return 0;
 }

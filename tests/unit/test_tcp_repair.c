@@ -1,0 +1,258 @@
+/* Established TCP connections through TCP_REPAIR (sk_tcp_repair.c).
+ *  - bm_tcp_repair_pair over every case of one direction, sequence
+ *    numbers wrapping included;
+ *  - a live loopback connection, in a network namespace of the test's own
+ *    (root only, as binmig; skipped otherwise), whose sender is read with
+ *    its send buffer full and its window closed, whose bytes then move to
+ *    the receiver before that is read too (the kernel moves a frozen
+ *    process's connections while binmig reads them, one end after the
+ *    other).  Rebuilt from the two reads as bm_tcp_repair_pair has them,
+ *    every byte arrives once and in order and new data flows; rebuilt with
+ *    the sender's bytes still counted as unsent, the receiver's ACKs
+ *    acknowledge data never sent and the connection stalls for good. */
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include <cmocka.h>
+
+#include "sk_inet.h"
+#include "sk_tcp_repair.h"
+
+static void test_pair_cases(void **state)
+{
+	(void)state;
+	/* Sent and unacknowledged: 900..960; not sent: 960..1000. */
+	struct bm_sk_tcp sender = {.snd_seq = 1000, .outq = 100, .notsent = 40}, receiver = {0};
+	static const struct {
+		uint32_t rcv_nxt;
+		enum bm_tcp_pair verdict;
+		uint32_t notsent;
+	} cases[] = {
+		{899, BM_TCP_READ_RECEIVER_AGAIN, 40}, {900, BM_TCP_CONSISTENT, 40}, {930, BM_TCP_CONSISTENT, 40},
+		{960, BM_TCP_CONSISTENT, 40},          {961, BM_TCP_CONSISTENT, 39}, {1000, BM_TCP_CONSISTENT, 0},
+		{1001, BM_TCP_INCONSISTENT, 40},
+	};
+	for (uint32_t wrap = 0; wrap < 2; wrap++) {
+		/* The second time around, write_seq lies just past 2^32. */
+		uint32_t shift = wrap ? UINT32_MAX - 949 : 0;
+		sender.snd_seq = 1000 + shift;
+		for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+			uint32_t notsent = 12345;
+			receiver.rcv_seq = cases[i].rcv_nxt + shift;
+			assert_int_equal(bm_tcp_repair_pair(&sender, &receiver, &notsent), cases[i].verdict);
+			assert_int_equal(notsent, cases[i].notsent);
+		}
+	}
+}
+
+/* ---- a live connection ---- */
+
+static unsigned char pattern(uint64_t i)
+{
+	return (unsigned char)(i * 7 + i / 251);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int ioctl_int(int s, unsigned long req)
+{
+	int v = -1;
+	assert_int_equal(ioctl(s, req, &v), 0);
+	return v;
+}
+
+/* The state binmig reads of an established socket (sk_inet.c's part). */
+static struct bm_sk_inet described(int s)
+{
+	struct bm_sk_inet sk = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP,
+				.state = BM_SK_CONNECTED};
+	sk.opt[BM_SKO_PEEK_OFF] = -1;
+	socklen_t olen = sizeof sk.rcvbuf;
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &sk.rcvbuf, &olen), 0);
+	olen = sizeof sk.sndbuf;
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sk.sndbuf, &olen), 0);
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	sk.local.port = ntohs(a.sin_port);
+	memcpy(sk.local.addr, &a.sin_addr, 4);
+	len = sizeof a;
+	assert_int_equal(getpeername(s, (struct sockaddr *)&a, &len), 0);
+	sk.peer.port = ntohs(a.sin_port);
+	memcpy(sk.peer.addr, &a.sin_addr, 4);
+	return sk;
+}
+
+struct image {
+	struct bm_sk_inet sk;
+	uint8_t *sendq, *recvq;
+};
+
+static void read_end(int s, struct image *im)
+{
+	char why[200] = "";
+	im->sk = described(s);
+	int rc = bm_tcp_repair_read(s, &im->sk, &im->sendq, &im->recvq, why, sizeof why);
+	if (rc != 0)
+		fail_msg("bm_tcp_repair_read: %d%s", rc, why);
+	im->sk.sendq = im->sendq;
+	im->sk.recvq = im->recvq;
+}
+
+static int rebuilt(const struct image *im)
+{
+	char err[300] = "";
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 65536;
+	assert_true(s >= 0);
+	/* The buffer sizes the originals had, as sk_inet.c sets them. */
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	if (bm_tcp_repair_open(s, &im->sk, err, sizeof err) < 0)
+		fail_msg("bm_tcp_repair_open: %s (outq %u, notsent %u, inq %u)", err, im->sk.tcp.outq, im->sk.tcp.notsent, im->sk.tcp.inq);
+	return s;
+}
+
+/* Reads from S until *GOT reaches WANT (bytes numbered from FROM on, each
+ * checked) or nothing came for TIMEOUT_MS. */
+static void receive(int s, uint64_t from, uint64_t *got, uint64_t want, int timeout_ms)
+{
+	static unsigned char buf[16384];
+	while (*got < want) {
+		struct pollfd p = {s, POLLIN, 0};
+		if (poll(&p, 1, timeout_ms) != 1)
+			return;
+		ssize_t n = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+		assert_true(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern(from + *got + (uint64_t)i))
+				fail_msg("byte %llu differs", (unsigned long long)(from + *got + (uint64_t)i));
+		*got += (uint64_t)n;
+	}
+}
+
+static void test_moved_while_read(void **state)
+{
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		skip(); /* TCP_REPAIR and a network namespace need root */
+	int ifs = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {.ifr_name = "lo"};
+	assert_int_equal(ioctl(ifs, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(ifs, SIOCSIFFLAGS, &ifr), 0);
+	close(ifs);
+
+	/* A connection whose client wrote until its buffer was full. */
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(s >= 0);
+	int small = 65536;
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	static unsigned char buf[16384];
+	uint64_t written = 0;
+	for (;;) {
+		for (size_t i = 0; i < sizeof buf; i++)
+			buf[i] = pattern(written + i);
+		ssize_t n = send(c, buf, sizeof buf, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		written += (uint64_t)n;
+	}
+
+	/* The client is read while bytes wait unsent behind a closed window... */
+	struct image ci, si;
+	read_end(c, &ci);
+	assert_true(ci.sk.tcp.notsent > 0);
+	/* ...then they move: the server's reader opens the window, and they
+	 * are sent and acknowledged before the server is read. */
+	uint64_t consumed = 0, deadline = now_ms() + 10000;
+	while (ioctl_int(c, SIOCOUTQ) > 0 && now_ms() < deadline)
+		receive(s, 0, &consumed, consumed + 1, 10);
+	assert_int_equal(ioctl_int(c, SIOCOUTQ), 0);
+	read_end(s, &si);
+
+	uint32_t notsent;
+	assert_int_equal(bm_tcp_repair_pair(&ci.sk.tcp, &si.sk.tcp, &notsent), BM_TCP_CONSISTENT);
+	assert_true(notsent < ci.sk.tcp.notsent);
+	ci.sk.tcp.notsent = notsent;
+	/* The other direction never moved. */
+	assert_int_equal(bm_tcp_repair_pair(&si.sk.tcp, &ci.sk.tcp, &notsent), BM_TCP_CONSISTENT);
+	assert_int_equal(notsent, si.sk.tcp.notsent);
+
+	/* The originals go without a word, as at the source. */
+	int on = 1;
+	assert_int_equal(setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
+	assert_int_equal(setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
+	close(c);
+	close(s);
+	close(l);
+
+	int c2 = rebuilt(&ci), s2 = rebuilt(&si);
+	char err[300] = "";
+	if (bm_tcp_repair_finish(c2, &ci.sk, err, sizeof err) < 0 || bm_tcp_repair_finish(s2, &si.sk, err, sizeof err) < 0)
+		fail_msg("bm_tcp_repair_finish: %s", err);
+	/* Buffer sizes as they were, everything written once and in order,
+	 * then new bytes. */
+	for (int k = 0; k < 2; k++) {
+		int fd = k ? s2 : c2, v = 0;
+		const struct bm_sk_inet *sk = k ? &si.sk : &ci.sk;
+		socklen_t vl = sizeof v;
+		assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl), 0);
+		assert_int_equal(v, sk->sndbuf);
+		assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl), 0);
+		assert_int_equal(v, sk->rcvbuf);
+	}
+	uint64_t got = 0;
+	receive(s2, consumed, &got, written - consumed, 10000);
+	assert_int_equal(consumed + got, written);
+	for (size_t i = 0; i < 1000; i++)
+		buf[i] = pattern(written + i);
+	assert_int_equal(send(c2, buf, 1000, MSG_DONTWAIT), 1000);
+	got = 0;
+	receive(s2, written, &got, 1000, 10000);
+	if (got != 1000)
+		fail_msg("%llu of 1000 new bytes arrived: the rebuilt connection stalls", (unsigned long long)got);
+	close(c2);
+	close(s2);
+	free(ci.sendq);
+	free(ci.recvq);
+	free(si.sendq);
+	free(si.recvq);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pair_cases),
+		cmocka_unit_test(test_moved_while_read),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
