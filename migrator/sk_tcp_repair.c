@@ -117,8 +117,13 @@ static int read_send_queue(int s, struct bm_sk_tcp *t, uint8_t **out)
 			free(buf);
 			return rc;
 		}
+		uint32_t seq2 = 0;
 		rc = queue_lengths(s, &outq2, &notsent2, &inq);
-		if (rc == 0 && got >= outq && (size_t)got < cap && outq == outq2 && notsent == notsent2) {
+		if (rc == 0)
+			rc = get_seq(s, &seq2);
+		/* write_seq holds still unless someone outside the freeze writes. */
+		if (rc == 0 && seq2 == t->snd_seq && got >= outq && (size_t)got < cap && outq == outq2 &&
+		    notsent == notsent2) {
 			/* Bytes before snd_una, if any, come first. */
 			if (got > outq)
 				memmove(buf, buf + (got - outq), (size_t)outq);
@@ -194,8 +199,12 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		rc = -errno;
 	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off) < 0 && rc == 0)
 		rc = -errno;
-	if (rc == -EAGAIN) {
-		bm_why(why, n, ", a TCP connection whose queues kept changing while binmig read them");
+	if (rc == -EAGAIN || rc == -E2BIG) {
+		if (rc == -EAGAIN)
+			bm_why(why, n, ", a TCP connection whose queues kept changing while binmig read them");
+		else
+			bm_why(why, n, ", a TCP connection with more queued than binmig carries (%u bytes a queue)",
+			       BM_SK_INET_MAX_QUEUE);
 		rc = 1;
 	}
 	if (rc != 0) {
@@ -394,12 +403,29 @@ static int failed(char *err, size_t errlen, const char *what)
 }
 
 /* Writes LEN bytes to the queue selected (repair mode) or, out of repair
- * mode, sends them. */
-static int write_all(int s, const uint8_t *data, uint32_t len)
+ * mode, sends them.  The bytes fitted the program's buffer at the source,
+ * but rebuilt in other pieces they may take more memory: if the buffer
+ * (SO_SNDBUF or SO_RCVBUF, NAME, set with FORCE) is full before the end,
+ * it is made large enough, once, and bm_tcp_repair_finish sets it back.
+ * Only then, because a size set by hand stops the kernel's tuning of it. */
+static int write_all(int s, const uint8_t *data, uint32_t len, int name, int force)
 {
+	bool grown = false;
 	for (uint32_t done = 0; done < len;) {
 		uint32_t piece = len - done < CHUNK ? len - done : CHUNK;
 		ssize_t n = send(s, data + done, piece, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == ENOMEM) && !grown) {
+			int now = 0, want;
+			socklen_t sl = sizeof now;
+			if (getsockopt(s, SOL_SOCKET, name, &now, &sl) < 0)
+				return -1;
+			/* The kernel doubles what it is given. */
+			want = (int)(((uint64_t)now + 4ull * len) / 2 > INT32_MAX ? INT32_MAX : ((uint64_t)now + 4ull * len) / 2);
+			if (setsockopt(s, SOL_SOCKET, force, &want, sizeof want) < 0)
+				return -1;
+			grown = true;
+			continue;
+		}
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
@@ -410,27 +436,17 @@ static int write_all(int s, const uint8_t *data, uint32_t len)
 	return 0;
 }
 
-/* Buffer NAME of S (SO_SNDBUF, SO_RCVBUF) at least four times BYTES. */
-static int roomy(int s, int name, int force, uint32_t bytes)
-{
-	int now = 0;
-	socklen_t len = sizeof now;
-	if (getsockopt(s, SOL_SOCKET, name, &now, &len) < 0)
-		return -1;
-	if (bytes == 0 || (uint64_t)now >= 4ull * bytes)
-		return 0;
-	int half = (int)(2 * bytes); /* the kernel doubles it */
-	return setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
-}
-
-/* Buffer NAME of S back to CARRIED, as getsockopt gave it at dump. */
+/* Buffer NAME of S back to CARRIED, as getsockopt gave it at dump, if
+ * write_all grew it. */
 static int buffer_back(int s, int name, int force, int32_t carried)
 {
 	int now = 0, half = carried / 2;
 	socklen_t len = sizeof now;
-	if (carried <= 0 || (getsockopt(s, SOL_SOCKET, name, &now, &len) == 0 && now == carried))
+	if (carried <= 0)
 		return 0;
-	return setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
+	if (getsockopt(s, SOL_SOCKET, name, &now, &len) < 0)
+		return -1;
+	return now == carried ? 0 : setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
 }
 
 int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
@@ -474,16 +490,11 @@ int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t err
 		return failed(err, errlen, "TCP_REPAIR_OPTIONS");
 	if ((t->options & TCPI_OPT_TIMESTAMPS) && set_int(s, TCP_TIMESTAMP, (int)t->timestamp) < 0)
 		return failed(err, errlen, "TCP_TIMESTAMP");
-	/* The queues held their bytes within the program's buffer sizes, but
-	 * rebuilt in other pieces they may take more memory: room enough until
-	 * bm_tcp_repair_finish sets the sizes back. */
-	if (roomy(s, SO_SNDBUF, SO_SNDBUFFORCE, t->outq) < 0 || roomy(s, SO_RCVBUF, SO_RCVBUFFORCE, t->inq) < 0)
-		return failed(err, errlen, "room for the queues");
 	/* What was sent and not acknowledged goes back as sent (retransmitted
 	 * if need be); what was not sent yet is sent once out of repair mode. */
-	if (set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || write_all(s, sk->sendq, t->outq - t->notsent) < 0)
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || write_all(s, sk->sendq, t->outq - t->notsent, SO_SNDBUF, SO_SNDBUFFORCE) < 0)
 		return failed(err, errlen, "refilling the send queue");
-	if (set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || write_all(s, sk->recvq, t->inq) < 0)
+	if (set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 || write_all(s, sk->recvq, t->inq, SO_RCVBUF, SO_RCVBUFFORCE) < 0)
 		return failed(err, errlen, "refilling the receive queue");
 	struct tcp_repair_window w = {t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup};
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) < 0)
@@ -501,7 +512,7 @@ int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t e
 	int one = 1;
 	if (sk->opt[BM_SKO_REUSEADDR] && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		return failed(err, errlen, "SO_REUSEADDR");
-	if (t->notsent && write_all(s, sk->sendq + (t->outq - t->notsent), t->notsent) < 0)
+	if (t->notsent && write_all(s, sk->sendq + (t->outq - t->notsent), t->notsent, SO_SNDBUF, SO_SNDBUFFORCE) < 0)
 		return failed(err, errlen, "sending what was not sent yet");
 	if (buffer_back(s, SO_SNDBUF, SO_SNDBUFFORCE, sk->sndbuf) < 0 ||
 	    buffer_back(s, SO_RCVBUF, SO_RCVBUFFORCE, sk->rcvbuf) < 0)

@@ -9,7 +9,9 @@
  *    other).  Rebuilt from the two reads as bm_tcp_repair_pair has them,
  *    every byte arrives once and in order and new data flows; rebuilt with
  *    the sender's bytes still counted as unsent, the receiver's ACKs
- *    acknowledge data never sent and the connection stalls for good. */
+ *    acknowledge data never sent and the connection stalls for good.  The
+ *    sender's queue, rebuilt in other pieces, no longer fits its buffer:
+ *    the buffer grows for the refill and has its size back after. */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -122,11 +124,14 @@ static void read_end(int s, struct image *im)
 static int rebuilt(const struct image *im)
 {
 	char err[300] = "";
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 65536;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
-	/* The buffer sizes the originals had, as sk_inet.c sets them. */
-	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	/* The buffer sizes the originals had, as sk_inet.c sets them; a queue
+	 * that no longer fits in them makes bm_tcp_repair_open grow them. */
+	int half = im->sk.sndbuf / 2;
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half), 0);
+	half = im->sk.rcvbuf / 2;
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof half), 0);
 	if (bm_tcp_repair_open(s, &im->sk, err, sizeof err) < 0)
 		fail_msg("bm_tcp_repair_open: %s (outq %u, notsent %u, inq %u)", err, im->sk.tcp.outq, im->sk.tcp.notsent, im->sk.tcp.inq);
 	return s;
@@ -173,9 +178,11 @@ static void test_moved_while_read(void **state)
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
 	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(s >= 0);
-	int small = 65536;
-	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	/* A receive buffer much smaller than the send buffer, so that bytes
+	 * wait unsent whatever the machine's defaults. */
+	int sndbuf = 65536, rcvbuf = 4096;
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
 	static unsigned char buf[16384];
 	uint64_t written = 0;
 	for (;;) {
