@@ -1,6 +1,7 @@
 #include "ptrace_ctl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,12 +80,33 @@ static bool is_interrupt_stop(int status)
 	return WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP;
 }
 
+/* Whether thread TID has ended: gone, or a zombie or dead task that the
+ * kernel has not released yet (then PTRACE_SEIZE fails with EPERM). */
+static bool thread_ended(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	const char *close_paren = strrchr(buf, ')');
+	char state = close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
+	return state == 'Z' || state == 'X';
+}
+
 int bm_seize(pid_t tid)
 {
 	if (bm_fault(BM_FP_SEIZE) || ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 		int e = errno;
-		if (e == ESRCH)
-			return -ESRCH; /* gone: the caller decides whether that matters */
+		/* Gone, or ending (a thread that exits between the listing and
+		 * the seize): the caller decides whether that matters. */
+		if (e == ESRCH || (e == EPERM && thread_ended(tid)))
+			return -ESRCH;
 		if (e == EPERM)
 			return bm_error(BM_EXIT_TARGET, "not permitted to trace process %d (already traced, or protected)", tid);
 		return bm_error_errno(BM_EXIT_TARGET, e, "cannot seize thread %d", tid);

@@ -22,7 +22,9 @@ struct bm_tracee {
 };
 
 /* Seizes TID and asks it to stop (PTRACE_SEIZE + PTRACE_INTERRUPT).
- * -ESRCH (unreported) if the thread is gone; other errors are reported
+ * -ESRCH (unreported) if the thread is gone, or ending (a zombie the
+ * kernel has not released yet: the seize then fails with EPERM, as for a
+ * protected thread, which /proc tells apart); other errors are reported
  * (BM_EXIT_TARGET for permission/tracing). */
 int bm_seize(pid_t tid);
 
