@@ -415,12 +415,14 @@ static int write_all(int s, const uint8_t *data, uint32_t len, int name, int for
 		uint32_t piece = len - done < CHUNK ? len - done : CHUNK;
 		ssize_t n = send(s, data + done, piece, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && (errno == EAGAIN || errno == ENOMEM) && !grown) {
-			int now = 0, want;
+			int now = 0;
 			socklen_t sl = sizeof now;
 			if (getsockopt(s, SOL_SOCKET, name, &now, &sl) < 0)
 				return -1;
-			/* The kernel doubles what it is given. */
-			want = (int)(((uint64_t)now + 4ull * len) / 2 > INT32_MAX ? INT32_MAX : ((uint64_t)now + 4ull * len) / 2);
+			/* Room for the whole queue four times over; the kernel doubles
+			 * what it is given. */
+			uint64_t room = ((uint64_t)now + 4ull * len) / 2;
+			int want = room > INT32_MAX ? INT32_MAX : (int)room;
 			if (setsockopt(s, SOL_SOCKET, force, &want, sizeof want) < 0)
 				return -1;
 			grown = true;
