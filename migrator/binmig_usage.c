@@ -86,7 +86,8 @@ void bm_usage_fault_points(FILE *out)
 		"\n"
 		"Lists the numbered steps of dump, migrate (both sides) and restore where the process,\n"
 		"the network or the disk can fail, one per line: number, name, what fails.  A binmig\n"
-		"built with fault injection (make test-build) fails the step named by BINMIG_FAULT.\n"
+		"built with fault injection (make test-build) fails the step named by BINMIG_FAULT\n"
+		"(POINT, POINT:N for its N-th pass; POINT/crash kills binmig there instead, as a crash).\n"
 		"The last line says whether this binmig is such a build.\n\n" EXIT_CODES_HELP);
 }
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,7 @@ static enum bm_fault_point find_point(const char *name, size_t len)
 #ifdef BM_FAULT_INJECTION
 enum bm_fault_point bm_fault_armed;
 static unsigned long armed_pass = 1, passes;
+static bool armed_crash; /* "/crash": the step kills binmig instead of failing */
 
 bool bm_fault_fire(enum bm_fault_point p)
 {
@@ -72,6 +74,8 @@ bool bm_fault_fire(enum bm_fault_point p)
 			close(fd);
 		}
 	}
+	if (armed_crash)
+		kill(getpid(), SIGKILL);
 	errno = points[p].err;
 	return true;
 }
@@ -100,14 +104,21 @@ int bm_fault_arm(const char *spec)
 #endif
 		return 0;
 	}
-	const char *colon = strchr(spec, ':');
-	size_t len = colon ? (size_t)(colon - spec) : strcspn(spec, "\n");
+	/* POINT[:PASS][/crash] */
+	size_t all = strcspn(spec, "\n");
+	static const char crash_suffix[] = "/crash";
+	const size_t crash_len = sizeof crash_suffix - 1;
+	bool crash = all > crash_len && strncmp(spec + all - crash_len, crash_suffix, crash_len) == 0;
+	if (crash)
+		all -= crash_len;
+	const char *colon = memchr(spec, ':', all);
+	size_t len = colon ? (size_t)(colon - spec) : all;
 	enum bm_fault_point p = find_point(spec, len);
 	unsigned long pass = 1;
 	if (colon) {
 		char *end;
 		pass = strtoul(colon + 1, &end, 10);
-		if (pass == 0 || (*end && *end != '\n'))
+		if (pass == 0 || end != spec + all)
 			p = BM_FP_NONE;
 	}
 	if (p == BM_FP_NONE)
@@ -115,6 +126,7 @@ int bm_fault_arm(const char *spec)
 #ifdef BM_FAULT_INJECTION
 	bm_fault_armed = p;
 	armed_pass = pass;
+	armed_crash = crash;
 	passes = 0;
 	return 0;
 #else

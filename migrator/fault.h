@@ -15,7 +15,8 @@
  * bm_fault() is false in ordinary builds.  In a build with
  * -DBM_FAULT_INJECTION (make test-build) one point can be armed: by name
  * or number, optionally ":N" for its N-th pass (default the first); it
- * fails once, with its errno.  The commands arm from the environment
+ * fails once, with its errno.  With "/crash" after it, binmig instead
+ * kills itself with SIGKILL there, as if it had crashed at that step.  The commands arm from the environment
  * variable BINMIG_FAULT; `binmig serve` arms each migration's worker from
  * the file named by BINMIG_SERVE_FAULT_FILE, read when the migration
  * starts, so a test can choose a point per migration.  When the variable

@@ -355,8 +355,13 @@ static int create_child(struct restore_ctx *c)
 		if (c->st)
 			c->st->as_restore_us = (int64_t)bm_now_us(); /* start mark, turned into a duration later */
 		child = bm_fault(BM_FP_CLONE) ? -1 : syscall(SYS_clone3, &args, sizeof args);
-		if (child == 0)
+		if (child == 0) {
+			/* Only binmig may hold the go pipe's write end: if binmig
+			 * dies before it traces the new process, the read of go
+			 * ends and the new process with it. */
+			close(go_pipe[1]);
 			bm_rs_child_prepare(c, err_pipe[1], go_pipe[0]); /* does not return */
+		}
 		if (child > 0)
 			break;
 		if (errno == EEXIST && bm_now_us() < deadline) {

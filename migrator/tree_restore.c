@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "fault.h"
 #include "log.h"
 #include "procfs.h"
 #include "restore_ctx.h"
@@ -372,8 +373,13 @@ static int create_tree(struct tree_rs *t)
 		pid_t want = t->ti.tree.nodes[0].pid;
 		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
 		root = syscall(SYS_clone3, &args, sizeof args);
-		if (root == 0)
+		if (root == 0) {
+			/* Not the go pipe's write end (nor, so, the other members):
+			 * if binmig dies before it traces them, their read of go
+			 * ends and they with it. */
+			close(t->go_pipe[1]);
 			helper(t, 0, 0);
+		}
 		int e = errno;
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (root < 0)
@@ -402,7 +408,7 @@ static int create_tree(struct tree_rs *t)
 	for (uint32_t m = 0; m < t->nm; m++) {
 		struct restore_ctx *c = &t->ctx[m];
 		c->pid = node_pid(t, m);
-		if (ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
+		if (bm_fault(BM_FP_TRACE_NEW) || ptrace(PTRACE_SEIZE, c->pid, 0, PTRACE_O_EXITKILL) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot trace the new process %d", c->pid);
 		c->child_alive = true;
 	}
