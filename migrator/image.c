@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "file_locks.h"
+#include "unlinked_map.h"
 #include "image_model.h"
 #include "attrs.h"
 #include "fault.h"
@@ -55,6 +56,7 @@ const char *bm_section_name(uint32_t type)
 	case BM_SEC_TIMERS: return "TIMERS";
 	case BM_SEC_TREE: return "TREE";
 	case BM_SEC_LOCKS: return "LOCKS";
+	case BM_SEC_MAPPED_FILES: return "MAPPED_FILES";
 	default: return "unknown";
 	}
 }
@@ -237,7 +239,7 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 		{ BM_SEC_SIGNALS, bm_encode_signals },
 	};
 	const size_t nmodel = sizeof model / sizeof model[0];
-	const size_t nsections = nmodel + p->nthreads + 3; /* and ATTRS, TIMERS, LOCKS */
+	const size_t nsections = nmodel + p->nthreads + 4; /* and ATTRS, TIMERS, LOCKS, MAPPED_FILES */
 	int32_t *tids = calloc(p->nthreads ? p->nthreads : 1, sizeof *tids);
 	if (!tids)
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
@@ -250,9 +252,10 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 	for (size_t i = 0; i < nsections && rc == 0; i++) {
 		uint32_t type = i < nmodel ? model[i].type
 				: i < nmodel + p->nthreads ? BM_SEC_THREAD
-				: i + 3 == nsections ? BM_SEC_ATTRS
-				: i + 2 == nsections ? BM_SEC_TIMERS
-						     : BM_SEC_LOCKS;
+				: i + 4 == nsections ? BM_SEC_ATTRS
+				: i + 3 == nsections ? BM_SEC_TIMERS
+				: i + 2 == nsections ? BM_SEC_LOCKS
+						     : BM_SEC_MAPPED_FILES;
 		size_t header_at = b.len;
 		uint8_t zero_header[SECTION_HEADER_SIZE] = { 0 };
 		bm_put_bytes(&b, zero_header, sizeof zero_header);
@@ -264,8 +267,10 @@ int bm_image_write_process(struct bm_image_writer *w, const struct bm_process *p
 			rc = bm_encode_attrs(&b, &p->attrs, tids, p->nthreads, why, sizeof why);
 		else if (type == BM_SEC_TIMERS)
 			rc = bm_encode_timers(&b, p, why, sizeof why);
-		else
+		else if (type == BM_SEC_LOCKS)
 			rc = bm_encode_locks(&b, p, why, sizeof why);
+		else
+			rc = bm_encode_mapped_files(&b, p, why, sizeof why);
 		size_t len = b.len - header_at - SECTION_HEADER_SIZE;
 		if (rc == -ENOMEM) {
 			bm_error(BM_EXIT_FAILURE, "out of memory encoding image section %s", bm_section_name(type));
@@ -738,6 +743,9 @@ int bm_image_read_process(struct bm_image_reader *r, struct bm_process *p)
 	/* Before version 4 a process with file locks was refused at dump. */
 	if (rc == 0 && r->version >= 4)
 		rc = decode_section(r, p, BM_SEC_LOCKS, bm_decode_locks, 0);
+	/* Before version 5 a mapped unlinked file came only with a descriptor. */
+	if (rc == 0 && r->version >= 5)
+		rc = decode_section(r, p, BM_SEC_MAPPED_FILES, bm_decode_mapped_files, 0);
 	if (rc < 0)
 		bm_process_free(p);
 	return rc;

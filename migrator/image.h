@@ -12,11 +12,12 @@
 
 #include "state.h"
 
-/* Written: 4.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 5.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
- * version 4 without file locks) and 4. */
-#define BM_IMAGE_VERSION 4
+ * version 4 without file locks), 4 (an image of version 5 without mapped
+ * unlinked files of their own) and 5. */
+#define BM_IMAGE_VERSION 5
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs
@@ -40,8 +41,10 @@ enum bm_section_type {
 	BM_SEC_TREE = 11,   /* a process tree (tree.h): first the table of its processes, then after each
 			       member's pages a mark that ends them */
 	BM_SEC_LOCKS = 12,  /* version 4: file locks (file_locks.h), after TIMERS */
+	BM_SEC_MAPPED_FILES = 13, /* version 5: unlinked files mapped without a descriptor (unlinked_map.h),
+				     after LOCKS */
 };
-#define BM_SEC_LAST BM_SEC_LOCKS
+#define BM_SEC_LAST BM_SEC_MAPPED_FILES
 /* The first u32 of a TREE section's payload says which it is. */
 #define BM_TREE_MARK_TABLE 1u
 #define BM_TREE_MARK_MEMBER_END 2u

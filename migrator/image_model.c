@@ -522,7 +522,6 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
-	    !bm_unlinked_map_check(p, detail, sizeof detail) ||
 	    !bm_inotify_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unix_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_sk_inet_check(p->fds, p->nfds, detail, sizeof detail)) {
@@ -586,7 +585,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	}
 	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why) ||
-				   !bm_unlinked_map_check(p, why, sizeof why) ||
+				   /* from version 5 checked with the mapped files */
+				   (c->version < 5 && !bm_unlinked_map_check(p, why, sizeof why)) ||
 				   !bm_inotify_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unix_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why)))

@@ -259,6 +259,11 @@ static void print_one(FILE *out, const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nthreads; i++)
 		print_thread(out, &p->threads[i]);
 	print_timers(out, &p->timers);
+	for (uint32_t i = 0; i < p->nmapped_files; i++) {
+		const struct bm_mapped_file *m = &p->mapped_files[i];
+		fprintf(out, "  mapped unlinked file %s: %llu bytes, mode %04o, carried without a descriptor\n", m->path,
+			(unsigned long long)m->file.size, m->mode);
+	}
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		char what[96];
 		bm_lock_describe(&p->locks[i], what, sizeof what);

@@ -53,7 +53,7 @@ static const struct {
 	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},
 };
 
-static int describe_vma(pid_t pid, const struct bm_maps_entry *e, const struct bm_process *p, struct bm_vma *v)
+static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_process *p, struct bm_vma *v)
 {
 	v->start = e->start;
 	v->end = e->end;

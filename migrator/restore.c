@@ -50,131 +50,6 @@
 
 /* --- before the child exists ------------------------------------------ */
 
-static int check_file_unchanged(const char *what, const char *path, const struct bm_file_id *id)
-{
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, errno, "%s %s is missing", what, path);
-	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if (st.st_ino != id->ino || (uint64_t)st.st_size != id->size || mtime != id->mtime_ns)
-		return bm_error(BM_EXIT_CONFLICT, "%s %s has changed since the dump (%s differs)", what, path,
-				st.st_ino != id->ino ? "inode" : (uint64_t)st.st_size != id->size ? "size" : "mtime");
-	return 0;
-}
-
-/* A file behind a shared mapping that may be written (or that binmig
- * fills) is opened read-write; everything else read-only. */
-/* A shared file mapping that may be made writable (mprotect) needs its
- * file open for writing, as the process had it, even if it is read-only
- * now. */
-static bool needs_rdwr(const struct bm_vma *v)
-{
-	return (v->flags & BM_VMA_SHARED) &&
-	       ((v->prot & PROT_WRITE) || (v->flags & (BM_VMA_SHMFILE | BM_VMA_MAYWRITE)));
-}
-
-/* A shared memory file travels with its contents: where it is missing (a
- * memory filesystem is per host) it is created, as large as the image
- * needs; the pages are written through the mapping. */
-static bool shm_name_made(const struct bm_shm_names *made, const char *path)
-{
-	for (size_t i = 0; i < made->n; i++)
-		if (strcmp(made->paths[i], path) == 0)
-			return true;
-	return false;
-}
-
-static int provide_shm_file(struct restore_ctx *c, const struct bm_vma *v)
-{
-	uint64_t need = 0;
-	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
-		const struct bm_vma *w = &c->proc.vmas[i];
-		if (w->kind == BM_VMA_FILE && strcmp(w->path, v->path) == 0 && w->pgoff + (w->end - w->start) > need)
-			need = w->pgoff + (w->end - w->start);
-	}
-	if (need < v->file.size)
-		need = v->file.size;
-	/* A deleted one is made under its old name, which must be free (or
-	 * made by this restore, for another member of a tree), and unlinked
-	 * again once the new processes hold it open (bm_rs_unlink_shm_names):
-	 * it shows as deleted again, and nothing is left behind. */
-	bool deleted = v->flags & BM_VMA_DELETED, fresh = deleted && !shm_name_made(c->shm_names, v->path);
-	int fd = open(v->path, O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_EXCL : 0), 0600);
-	if (fd < 0 && errno == EEXIST)
-		return bm_error(BM_EXIT_CONFLICT, "the shared memory file %s, deleted in the process, cannot be made again: "
-				"a file of that name exists", v->path);
-	if (fd < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot create the shared memory file %s", v->path);
-	struct bm_shm_names *made = c->shm_names;
-	char **grown = fresh ? realloc(made->paths, (made->n + 1) * sizeof *made->paths) : NULL;
-	if (grown)
-		made->paths = grown;
-	if (fresh && (!grown || !(made->paths[made->n] = strdup(v->path)))) {
-		unlink(v->path);
-		close(fd);
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	}
-	if (fresh)
-		made->n++;
-	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < need && ftruncate(fd, (off_t)need) < 0))
-		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot size the shared memory file %s", v->path);
-	close(fd);
-	return rc;
-}
-
-void bm_rs_unlink_shm_names(struct bm_shm_names *made)
-{
-	for (size_t i = 0; i < made->n; i++) {
-		unlink(made->paths[i]);
-		free(made->paths[i]);
-	}
-	free(made->paths);
-	*made = (struct bm_shm_names){0};
-}
-
-int bm_rs_plan_files(struct restore_ctx *c)
-{
-	const struct bm_process *p = &c->proc;
-	c->files = calloc((size_t)p->nvmas + 1, sizeof *c->files);
-	if (!c->files)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	int max_fd = 2;
-	for (uint32_t i = 0; i < p->nfds; i++)
-		if (p->fds[i].fd > max_fd)
-			max_fd = p->fds[i].fd;
-	c->ctl_fd = max_fd + 1;
-	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0, -1};
-	int rc = bm_cgroup_plan(p, &c->cgroup_procs);
-	if (rc == 0)
-		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
-	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
-		const struct bm_vma *v = &p->vmas[i];
-		if (v->kind != BM_VMA_FILE)
-			continue;
-		bool rdwr = needs_rdwr(v);
-		int from = bm_unlinked_map_is(v) ? bm_unlinked_map_fd(p, v)->fd : -1; /* the image checked it has one */
-		size_t j;
-		for (j = 0; j < c->nfiles; j++)
-			if (c->files[j].rdwr == rdwr && c->files[j].from_fd == from && strcmp(c->files[j].path, v->path) == 0)
-				break;
-		if (j == c->nfiles) {
-			if (from < 0 && ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
-					 : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0))
-				break;
-			c->files[c->nfiles++] = (struct map_file){v->path, rdwr, 0, from};
-		}
-	}
-	for (size_t j = 0; j < c->nfiles; j++)
-		c->files[j].fd = c->ctl_fd + 1 + (int)j;
-	struct rlimit lim;
-	getrlimit(RLIMIT_NOFILE, &lim);
-	if (rc == 0 && (rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
-		rc = bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
-			      c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
-	return rc;
-}
 
 /* The PID must be free.  One that belongs to a process still exiting or a
  * zombie waiting to be reaped becomes free soon: wait for it, within a
@@ -258,17 +133,8 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	}
 	if (bm_restore_fds(p, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
-	for (size_t i = 0; i < c->nfiles; i++) {
-		/* An unlinked file is the one its descriptor, restored above, made. */
-		char self[40];
-		snprintf(self, sizeof self, "/proc/self/fd/%d", c->files[i].from_fd);
-		int fd = open(c->files[i].from_fd >= 0 ? self : c->files[i].path,
-			      (c->files[i].rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-		if (fd < 0 || (fd != c->files[i].fd && (dup3(fd, c->files[i].fd, O_CLOEXEC) < 0 || close(fd) < 0))) {
-			snprintf(err, sizeof err, "cannot open %s: %s", c->files[i].path, strerror(errno));
-			child_fail(err_fd, err);
-		}
-	}
+	if (bm_rs_open_files(c, err, sizeof err) < 0)
+		child_fail(err_fd, err);
 	if (p->cwd_removed ? bm_unlinked_chdir(p->cwd, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
 		if (!p->cwd_removed)
 			snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
@@ -458,16 +324,6 @@ static int unmap_all_but(struct restore_ctx *c)
 	}
 }
 
-static int file_fd(const struct restore_ctx *c, const struct bm_vma *v)
-{
-	bool rdwr = needs_rdwr(v);
-	int from = bm_unlinked_map_is(v) ? bm_unlinked_map_fd(&c->proc, v)->fd : -1;
-	for (size_t j = 0; j < c->nfiles; j++)
-		if (c->files[j].rdwr == rdwr && c->files[j].from_fd == from && strcmp(c->files[j].path, v->path) == 0)
-			return c->files[j].fd;
-	return -1;
-}
-
 static int map_vmas(struct restore_ctx *c)
 {
 	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
@@ -479,7 +335,7 @@ static int map_vmas(struct restore_ctx *c)
 				 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
 		uint64_t fd = (uint64_t)-1, off = 0;
 		if (v->kind == BM_VMA_FILE) {
-			fd = (uint64_t)file_fd(c, v);
+			fd = (uint64_t)bm_rs_file_fd(c, v);
 			off = v->pgoff;
 		} else {
 			flags |= MAP_ANONYMOUS;

@@ -21,6 +21,7 @@ struct map_file {
 	bool rdwr;
 	int fd; /* number in the new process */
 	int from_fd; /* an unlinked file (unlinked_map.h): the process's descriptor of it; else -1 */
+	const struct bm_mapped_file *mapped; /* an unlinked file without one: its contents; else NULL */
 };
 
 /* Deleted /dev/shm files (BM_VMA_SHMFILE | BM_VMA_DELETED) a restore made
@@ -66,8 +67,16 @@ struct restore_ctx {
 	bool released;            /* a stopped member, detached early and stopped again (tree_stop.c) */
 };
 
-/* The steps of restore.c that a tree takes one member at a time. */
+/* restore_files.c: the files the new process maps.  Before it exists,
+ * in binmig: the list (c->files) and their numbers after c->ctl_fd;
+ * missing shared memory files are made (c->shm_names).  In the new
+ * process, its descriptors restored: opens each at its number (-1 with
+ * the reason in err).  Then, for each file mapping, its number. */
 int bm_rs_plan_files(struct restore_ctx *c);
+int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen);
+int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v);
+
+/* The steps of restore.c that a tree takes one member at a time. */
 int bm_rs_wait_pid_free(pid_t pid);
 /* In the new process: never returns (stops itself, or exits with the
  * reason written to err_fd). */

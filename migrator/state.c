@@ -41,6 +41,11 @@ void bm_process_free(struct bm_process *p)
 	free(p->timers.posix);
 	free(p->timers.timerfds);
 	free(p->locks);
+	for (uint32_t i = 0; p->mapped_files && i < p->nmapped_files; i++) {
+		free(p->mapped_files[i].path);
+		free(p->mapped_files[i].data);
+	}
+	free(p->mapped_files);
 	free(p->cwd);
 	free(p->root);
 	free(p->cgroups);

@@ -320,6 +320,15 @@ struct bm_attrs {
 
 struct bm_file_lock; /* file_locks.h */
 
+/* An unlinked regular file that the process maps but holds no descriptor
+ * of (unlinked_map.h): its contents travel on their own, once. */
+struct bm_mapped_file {
+	struct bm_file_id file; /* at the source: what its mappings name */
+	uint32_t mode;          /* permission bits */
+	char *path;             /* its former name, malloc'd */
+	uint8_t *data;          /* file.size bytes, malloc'd */
+};
+
 struct bm_process {
 	int32_t pid;
 	int32_t ppid, pgid, sid;       /* informational except for session/group re-creation */
@@ -351,6 +360,9 @@ struct bm_process {
 	struct bm_timers timers;
 	struct bm_file_lock *locks;    /* file locks held (file_locks.h), malloc'd; version 4 */
 	uint32_t nlocks;
+	struct bm_mapped_file *mapped_files; /* unlinked files mapped with no descriptor (unlinked_map.h),
+						malloc'd; version 5 */
+	uint32_t nmapped_files;
 };
 
 /* Frees everything the process model owns and zeroes it. */

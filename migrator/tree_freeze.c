@@ -2,6 +2,7 @@
  * freeze them all, describe each and what links them, write one image,
  * and release them all together. */
 #include "tree.h"
+#include "unlinked_map.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -345,6 +346,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		rc = check_unshared(t);
 	if (rc == 0)
 		rc = check_shared_memory(f->members, f->nmembers);
+	if (rc == 0)
+		rc = bm_unlinked_map_check_tree(f->members, f->nmembers);
 	if (rc < 0)
 		return rc;
 	f->tree->tree.nodes = t->nodes;

@@ -70,45 +70,53 @@ static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t 
 	return NULL;
 }
 
-static int read_contents(pid_t pid, struct bm_fd *d)
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id)
 {
-	char link[64];
-	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
 	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = open(link, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open the unlinked file of fd %d", d->fd);
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", what);
 	struct stat st;
-	int rc = fstat(fd, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the unlinked file of fd %d",
-						      d->fd) : 0;
+	int rc = fstat(fd, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat %s", what) : 0;
 	if (rc == 0 && (uint64_t)st.st_size > BM_UNLINKED_MAX_BYTES)
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d: the unlinked file %s grew beyond the 64 MiB an "
-			      "image carries", d->fd, pid, d->path);
+		rc = bm_error(BM_EXIT_UNSUPPORTED, "%s grew beyond the 64 MiB an image carries", what);
 	size_t size = rc == 0 ? (size_t)st.st_size : 0;
-	uint8_t *data = size ? malloc(size) : NULL;
-	if (rc == 0 && size && !data)
+	uint8_t *buf = size ? malloc(size) : NULL;
+	if (rc == 0 && size && !buf)
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	size_t got = 0;
 	while (rc == 0 && got < size) {
-		ssize_t n = pread(fd, data + got, size - got, (off_t)got);
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			rc = bm_error_errno(BM_EXIT_TARGET, n < 0 ? errno : EIO, "cannot read the unlinked file of fd %d",
-					    d->fd);
+			rc = bm_error_errno(BM_EXIT_TARGET, n < 0 ? errno : EIO, "cannot read %s", what);
 		else
 			got += (size_t)n;
 	}
 	close(fd);
 	if (rc < 0) {
-		free(data);
+		free(buf);
 		return rc;
 	}
-	d->data = data;
-	d->data_len = (uint32_t)size;
-	d->file.size = size;
-	d->file.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	*data = buf;
+	*id = (struct bm_file_id){st.st_dev, st.st_ino, size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+	return 0;
+}
+
+static int read_contents(pid_t pid, struct bm_fd *d)
+{
+	char link[64], what[PATH_MAX + 64];
+	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
+	snprintf(what, sizeof what, "the unlinked file %s of fd %d of process %d", d->path, d->fd, pid);
+	struct bm_file_id id;
+	int rc = bm_unlinked_read(link, what, &d->data, &id);
+	if (rc < 0)
+		return rc;
+	d->data_len = (uint32_t)id.size;
+	d->file.size = id.size;
+	d->file.mtime_ns = id.mtime_ns;
 	return 0;
 }
 
@@ -164,23 +172,40 @@ static void parent_of(const char *path, char *dir, size_t len)
 }
 
 
-int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd)
+/* Whether PATH, removed, can be made again where it was: its directory
+ * must exist; a file whose name is taken again is made without a name
+ * (said in a warning), other kinds are a conflict.  WHAT names the
+ * object for the messages ("the file of fd 3"). */
+static int precheck(const char *what, const char *path, bool file)
 {
-	const char *path = d ? d->path : cwd;
 	char dir[PATH_MAX];
 	parent_of(path, dir, sizeof dir);
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return bm_error(BM_EXIT_CONFLICT, "%s%s was removed, and %s, where binmig would make it again, is no "
-				"directory", d ? "the file of fd " : "the working directory ", path, dir);
+		return bm_error(BM_EXIT_CONFLICT, "%s, %s, was removed, and %s, where binmig would make it again, is no "
+				"directory", what, path, dir);
 	if (lstat(path, &st) < 0)
 		return 0;
-	if (d && d->kind == BM_FD_UNLINKED_FILE) {
-		bm_warn("fd %d: %s exists again, so the unlinked file is made without a name in %s", d->fd, path, dir);
+	if (file) {
+		bm_warn("%s: %s exists again, so the unlinked file is made without a name in %s", what, path, dir);
 		return 0;
 	}
 	return bm_error(BM_EXIT_CONFLICT, "%s was removed from the process's view (%s) and exists again; binmig "
-			"cannot make the removed one there", path, d ? "an open descriptor" : "its working directory");
+			"cannot make the removed one there", path, what);
+}
+
+int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd)
+{
+	if (!d)
+		return precheck("the working directory", cwd, false);
+	char what[48];
+	snprintf(what, sizeof what, "the %s of fd %d", d->kind == BM_FD_UNLINKED_FILE ? "file" : "object", d->fd);
+	return precheck(what, d->path, d->kind == BM_FD_UNLINKED_FILE);
+}
+
+int bm_unlinked_precheck_mapped(const struct bm_mapped_file *m)
+{
+	return precheck("a mapped unlinked file", m->path, true);
 }
 
 int bm_unlinked_precheck_all(const struct bm_process *p)
@@ -193,6 +218,9 @@ int bm_unlinked_precheck_all(const struct bm_process *p)
 		    bm_unlinked_precheck(d, NULL) < 0)
 			return -1;
 	}
+	for (uint32_t i = 0; i < p->nmapped_files; i++)
+		if (bm_unlinked_precheck_mapped(&p->mapped_files[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -224,33 +252,31 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* Makes the unlinked file of d: at its former name when free, without a
- * name otherwise.  A read-write descriptor on it, or -1. */
-static int make_file(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+			  const uint8_t *data, size_t len, char *err, size_t errlen)
 {
-	mode_t mode = d->mode & 07777;
-	int fd = open(d->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd >= 0 && unlink(d->path) < 0) {
+	mode &= 07777;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd >= 0 && unlink(path) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
-		return fail(err, errlen, "cannot remove the rebuilt %s again: %s", d->path);
+		return fail(err, errlen, "cannot remove the rebuilt %s again: %s", path);
 	}
 	if (fd < 0 && errno == EEXIST) {
 		char dir[PATH_MAX];
-		parent_of(d->path, dir, sizeof dir);
+		parent_of(path, dir, sizeof dir);
 		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
 	}
 	if (fd < 0)
-		return fail(err, errlen, "cannot make the unlinked file %s again: %s", d->path);
-	struct timespec times[2] = {{0, UTIME_OMIT},
-				    {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
-	if (write_all(fd, d->data, d->data_len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode) < 0 ||
+		return fail(err, errlen, "cannot make the unlinked file %s again: %s", path);
+	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	if (write_all(fd, data, len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode) < 0 ||
 	    futimens(fd, times) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
-		return fail(err, errlen, "cannot fill the unlinked file %s again: %s", d->path);
+		return fail(err, errlen, "cannot fill the unlinked file %s again: %s", path);
 	}
 	return fd;
 }
@@ -296,7 +322,9 @@ int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size
 	if (first) {
 		snprintf(link, sizeof link, "/proc/self/fd/%d", first->fd);
 	} else {
-		made = d->kind == BM_FD_UNLINKED_FILE ? make_file(p, d, err, errlen) : make_named(p, d, err, errlen);
+		made = d->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, d->path, d->mode, d->file.mtime_ns, d->data,
+										 d->data_len, err, errlen)
+						       : make_named(p, d, err, errlen);
 		if (made < 0)
 			return -1;
 		snprintf(link, sizeof link, "/proc/self/fd/%d", made);

@@ -45,6 +45,12 @@ bool bm_unlinked_is_memfd(const char *link, const char *path);
  * large, another kind of file. */
 int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out);
 
+/* At dump: reads the whole unlinked file that LINK (a /proc link) leads
+ * to into *data (malloc'd, NULL when empty) and its identity into *id;
+ * WHAT names it in the messages.  Refuses (BM_EXIT_UNSUPPORTED) a file
+ * over BM_UNLINKED_MAX_BYTES. */
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id);
+
 /* At dump, once every descriptor of p is described and the process is
  * stopped: reads the contents of each unlinked file, once per file. */
 int bm_unlinked_collect(pid_t pid, struct bm_process *p);
@@ -59,7 +65,11 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
  * (said in a warning); for the others BM_EXIT_CONFLICT. */
 int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd);
 
-/* The same for every unlinked object of p (each once) and its cwd. */
+/* The same for a mapped unlinked file that no descriptor holds. */
+int bm_unlinked_precheck_mapped(const struct bm_mapped_file *m);
+
+/* The same for every unlinked object of p (each once), its mapped
+ * unlinked files and its cwd. */
 int bm_unlinked_precheck_all(const struct bm_process *p);
 
 /* Inside the new process (system calls only): opens descriptor I of p,
@@ -67,6 +77,14 @@ int bm_unlinked_precheck_all(const struct bm_process *p);
  * first descriptor of it and opening the earlier one's otherwise.  A
  * descriptor, or -1 with the reason in err. */
 int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
+
+/* Inside the new process: makes the regular file PATH again with LEN
+ * bytes of DATA, MODE, the modification time MTIME_NS and p's owner, and
+ * removes its name (or makes it without one, in the same directory, when
+ * the name is taken).  A read-write descriptor, or -1 with the reason in
+ * err. */
+int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+			  const uint8_t *data, size_t len, char *err, size_t errlen);
 
 /* Inside the new process: makes PATH a directory again, enters it and
  * removes it (a cwd that had been removed).  0, or -1 with the reason in

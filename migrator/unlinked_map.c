@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "checkpoint.h"
+#include "image_model.h"
 #include "log.h"
 #include "unlinked.h"
 #include "wire.h"
@@ -14,6 +16,11 @@
 bool bm_unlinked_map_is(const struct bm_vma *v)
 {
 	return (v->flags & BM_VMA_UNLINKED) != 0;
+}
+
+static bool same_file(const struct bm_file_id *a, const struct bm_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
 }
 
 const struct bm_fd *bm_unlinked_map_fd(const struct bm_process *p, const struct bm_vma *v)
@@ -27,8 +34,64 @@ const struct bm_fd *bm_unlinked_map_fd(const struct bm_process *p, const struct 
 	return NULL;
 }
 
-int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, const struct bm_process *p,
-			     struct bm_vma *v)
+const struct bm_mapped_file *bm_unlinked_map_file(const struct bm_process *p, const struct bm_vma *v)
+{
+	for (uint32_t i = 0; i < p->nmapped_files; i++)
+		if (same_file(&p->mapped_files[i].file, &v->file))
+			return &p->mapped_files[i];
+	return NULL;
+}
+
+/* The bytes of unlinked files p carries so far: its descriptors' and its
+ * mapped files'. */
+static uint64_t carried_bytes(const struct bm_process *p)
+{
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		total += p->fds[i].kind == BM_FD_UNLINKED_FILE ? p->fds[i].data_len : 0;
+	for (uint32_t i = 0; i < p->nmapped_files; i++)
+		total += p->mapped_files[i].file.size;
+	return total;
+}
+
+/* Reads the file mapped at e (LINK leads to it, ST is its status) into a
+ * new record of p. */
+static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char *link, const struct stat *st,
+			   struct bm_process *p)
+{
+	if (p->nmapped_files >= BM_MAPPED_FILES_MAX)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps more than %u unlinked files without descriptors; "
+				"binmig cannot carry so many", pid, BM_MAPPED_FILES_MAX);
+	if ((uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the deleted file %s at 0x%llx, an unlinked file "
+				"larger than the 64 MiB an image carries", pid, e->path, (unsigned long long)e->start);
+	struct bm_mapped_file *grown = realloc(p->mapped_files, (p->nmapped_files + 1) * sizeof *grown);
+	if (!grown)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	p->mapped_files = grown;
+	struct bm_mapped_file *m = &p->mapped_files[p->nmapped_files];
+	*m = (struct bm_mapped_file){.mode = st->st_mode & 07777};
+	char what[PATH_MAX + 96];
+	snprintf(what, sizeof what, "the deleted file %s that process %d maps at 0x%llx", e->path, pid,
+		 (unsigned long long)e->start);
+	int rc = bm_unlinked_read(link, what, &m->data, &m->file);
+	if (rc == 0 && !same_file(&m->file, &(struct bm_file_id){(uint64_t)st->st_dev, (uint64_t)st->st_ino}))
+		rc = bm_error(BM_EXIT_TARGET, "%s changed while it was read", what);
+	if (rc == 0 && !(m->path = strdup(e->path)))
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc < 0) {
+		free(m->data);
+		return rc;
+	}
+	p->nmapped_files++;
+	if (carried_bytes(p) > BM_UNLINKED_MAX_TOTAL)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d holds more than %u MiB of unlinked files (the file it "
+				"maps at 0x%llx passes it); binmig cannot carry so much", pid, BM_UNLINKED_MAX_TOTAL >> 20,
+				(unsigned long long)e->start);
+	return 0;
+}
+
+int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm_process *p, struct bm_vma *v)
 {
 	/* The mapped file itself, whatever has its former name now. */
 	char link[96];
@@ -52,16 +115,137 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, const str
 	v->flags |= BM_VMA_DELETED | BM_VMA_UNLINKED;
 	v->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
 				      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+	/* The contents were read before (with the descriptor), or now, once
+	 * per file: the file as it is. */
 	const struct bm_fd *d = bm_unlinked_map_fd(p, v);
-	if (!d)
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the deleted file %s at 0x%llx without holding a "
-				"descriptor of it; binmig carries the contents of a mapped unlinked file only with an "
-				"open descriptor", pid, e->path, (unsigned long long)e->start);
-	/* The descriptor's contents were read before: the file as it is. */
-	v->file.size = d->file.size;
-	v->file.mtime_ns = d->file.mtime_ns;
-	v->path = strdup(d->path);
+	const struct bm_mapped_file *m = d ? NULL : bm_unlinked_map_file(p, v);
+	int rc = d || m ? 0 : add_mapped_file(pid, e, link, &st, p);
+	if (rc < 0)
+		return rc;
+	if (!d && !m)
+		m = &p->mapped_files[p->nmapped_files - 1];
+	v->file = d ? d->file : m->file;
+	v->path = strdup(d ? d->path : m->path);
 	return v->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+}
+
+/* Whether p reaches the unlinked file id: maps it without a descriptor,
+ * or holds a descriptor of it. */
+static bool reaches(const struct bm_process *p, const struct bm_file_id *id)
+{
+	for (uint32_t i = 0; i < p->nmapped_files; i++)
+		if (same_file(&p->mapped_files[i].file, id))
+			return true;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].kind == BM_FD_UNLINKED_FILE && p->fds[i].file.dev == id->dev &&
+		    p->fds[i].object_id == id->ino)
+			return true;
+	return false;
+}
+
+int bm_unlinked_map_check_tree(const struct bm_frozen *members, size_t n)
+{
+	for (size_t a = 0; a < n; a++) {
+		const struct bm_process *p = &members[a].proc;
+		for (uint32_t i = 0; i < p->nmapped_files; i++)
+			for (size_t b = 0; b < n; b++)
+				if (b != a && reaches(&members[b].proc, &p->mapped_files[i].file))
+					return bm_error(BM_EXIT_UNSUPPORTED, "processes %d and %d both reach the unlinked file "
+							"%s, which %d maps without a descriptor; binmig would make it "
+							"again once per process, no longer shared", members[a].pid,
+							members[b].pid, p->mapped_files[i].path, members[a].pid);
+	}
+	return 0;
+}
+
+/* --- image ---------------------------------------------------------------- */
+
+/* The rules of one record (index i of p's). */
+static bool check_mapped_file(const struct bm_process *p, uint32_t i, char *why, size_t n)
+{
+	const struct bm_mapped_file *m = &p->mapped_files[i];
+	if (!m->path || m->path[0] != '/')
+		return bm_why(why, n, "mapped unlinked file %u has no absolute path", i);
+	if (m->file.size > BM_UNLINKED_MAX_BYTES)
+		return bm_why(why, n, "mapped unlinked file %s has %llu bytes, more than %u", m->path,
+			      (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES);
+	if (m->mode & ~07777u)
+		return bm_why(why, n, "mapped unlinked file %s has the mode %#o", m->path, m->mode);
+	for (uint32_t j = 0; j < i; j++)
+		if (same_file(&p->mapped_files[j].file, &m->file))
+			return bm_why(why, n, "mapped unlinked file %s is in the image twice", m->path);
+	for (uint32_t j = 0; j < p->nvmas; j++) {
+		const struct bm_vma *v = &p->vmas[j];
+		if (bm_unlinked_map_is(v) && same_file(&v->file, &m->file)) {
+			if (bm_unlinked_map_fd(p, v))
+				return bm_why(why, n, "mapped unlinked file %s is also carried by a descriptor", m->path);
+			return true;
+		}
+	}
+	return bm_why(why, n, "mapped unlinked file %s is not mapped", m->path);
+}
+
+int bm_encode_mapped_files(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size)
+{
+	if (p->nmapped_files > BM_MAPPED_FILES_MAX)
+		return bm_why(why, why_size, "%u mapped unlinked files, more than %u", p->nmapped_files,
+			      BM_MAPPED_FILES_MAX), -EINVAL;
+	for (uint32_t i = 0; i < p->nmapped_files; i++)
+		if (!check_mapped_file(p, i, why, why_size))
+			return -EINVAL;
+	if (!bm_unlinked_map_check(p, why, why_size))
+		return -EINVAL;
+	bm_put_u32(b, p->nmapped_files);
+	for (uint32_t i = 0; i < p->nmapped_files; i++) {
+		const struct bm_mapped_file *m = &p->mapped_files[i];
+		bm_put_u64(b, m->file.dev);
+		bm_put_u64(b, m->file.ino);
+		bm_put_i64(b, m->file.mtime_ns);
+		bm_put_u32(b, m->mode);
+		bm_put_str(b, m->path);
+		bm_put_u32(b, (uint32_t)m->file.size);
+		bm_put_bytes(b, m->data, (size_t)m->file.size);
+	}
+	return bm_wbuf_status(b);
+}
+
+/* dev, ino, mtime, mode, an empty path and no bytes. */
+#define MAPPED_FILE_MIN_SIZE (8 + 8 + 8 + 4 + 4 + 4)
+
+void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
+{
+	uint32_t n = bm_get_count(c, BM_MAPPED_FILES_MAX, MAPPED_FILE_MIN_SIZE, "mapped unlinked file count");
+	if (n && !(p->mapped_files = calloc(n, sizeof *p->mapped_files))) {
+		bm_rcur_nomem(c);
+		return;
+	}
+	uint64_t total = 0;
+	char why[192];
+	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
+		struct bm_mapped_file *m = &p->mapped_files[i];
+		size_t at = c->pos;
+		p->nmapped_files = i + 1; /* freed with p whatever happens below */
+		m->file.dev = bm_get_u64(c);
+		m->file.ino = bm_get_u64(c);
+		m->file.mtime_ns = bm_get_i64(c);
+		m->mode = bm_get_u32(c);
+		bm_get_str(c, BM_IMG_MAX_STRING, "mapped unlinked file path", &m->path);
+		m->file.size = bm_get_u32(c);
+		if (!bm_rcur_failed(c) && (m->file.size > BM_UNLINKED_MAX_BYTES ||
+					   (total += m->file.size) > BM_UNLINKED_MAX_TOTAL))
+			bm_rcur_fail_at(c, at, "mapped unlinked file %u: %llu bytes pass the limits (%u per file, %u in all)",
+					i, (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES, BM_UNLINKED_MAX_TOTAL);
+		if (!bm_rcur_failed(c) && m->file.size) {
+			if (!(m->data = malloc((size_t)m->file.size)))
+				bm_rcur_nomem(c);
+			else
+				bm_get_bytes(c, m->data, (size_t)m->file.size);
+		}
+		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
+			bm_rcur_fail_at(c, at, "%s", why);
+	}
+	if (!bm_rcur_failed(c) && !bm_unlinked_map_check(p, why, sizeof why))
+		bm_rcur_fail_at(c, 0, "%s", why);
 }
 
 bool bm_unlinked_map_check(const struct bm_process *p, char *why, size_t n)
@@ -75,13 +259,20 @@ bool bm_unlinked_map_check(const struct bm_process *p, char *why, size_t n)
 				      "shared memory file (kind %u, flags %#x)", (unsigned long long)v->start, v->kind,
 				      v->flags);
 		const struct bm_fd *d = bm_unlinked_map_fd(p, v);
-		if (!d)
-			return bm_why(why, n, "the unlinked file mapped at %#llx has no unlinked descriptor (device %llu, "
-				      "inode %llu) to carry it", (unsigned long long)v->start,
+		const struct bm_mapped_file *m = d ? NULL : bm_unlinked_map_file(p, v);
+		if (!d && !m)
+			return bm_why(why, n, "the unlinked file mapped at %#llx has neither a descriptor nor contents of its "
+				      "own (device %llu, inode %llu) to carry it", (unsigned long long)v->start,
 				      (unsigned long long)v->file.dev, (unsigned long long)v->file.ino);
-		if (!v->path || strcmp(v->path, d->path) != 0)
+		const char *path = d ? d->path : m->path;
+		if (v->path && strcmp(v->path, path) == 0)
+			continue;
+		const char *name = v->path ? v->path : "(none)";
+		if (d)
 			return bm_why(why, n, "the unlinked file mapped at %#llx is named %s, its descriptor %d %s",
-				      (unsigned long long)v->start, v->path ? v->path : "(none)", d->fd, d->path);
+				      (unsigned long long)v->start, name, d->fd, path);
+		return bm_why(why, n, "the unlinked file mapped at %#llx is named %s, its contents' %s",
+			      (unsigned long long)v->start, name, path);
 	}
 	return true;
 }

@@ -5,19 +5,22 @@
 # carried through a local dump and restore (and through two in a row) and
 # checked by the program
 # (contents, addresses, the private copy, one file behind descriptors and
-# mappings, "(deleted)" in /proc/self/maps); refused (exit 4, one line,
-# the process untouched): a mapped deleted file with no descriptor held,
-# one with another hard link left, one larger than the image carries, a
-# memfd (mapped, with or without its descriptor).
+# mappings, "(deleted)" in /proc/self/maps); the same with no descriptor
+# held at all (the contents travel on their own, and no descriptor is
+# left behind); refused (exit 4, one line, the process untouched): a
+# mapped deleted file with another hard link left, one larger than the
+# image carries (with and without a descriptor), a memfd (mapped, with or
+# without its descriptor).
 # The same state across two hops between the emulated hosts is in
 # e2e/migrate-state.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init delmap
-for mode in carried nofd hardlink big memfd memfdmap; do
+for mode in carried nofd hardlink big bignofd memfd memfdmap; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test delmap carried "$E2E_TMP/carried"
+e2e_state_test delmap nofd "$E2E_TMP/nofd"
 # Twice in a row: a restored process's mappings of its rebuilt files are
 # themselves carried again.
 mkdir "$E2E_TMP/twice"
@@ -34,9 +37,10 @@ e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "delmap: PASS after two dumps and restores"
-e2e_refused_dump nofd "without holding a descriptor of it" -- delmap nofd "$E2E_TMP/nofd"
 e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
 	delmap hardlink "$E2E_TMP/hardlink"
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- delmap big "$E2E_TMP/big"
+e2e_refused_dump bignofd "an unlinked file larger than the 64 MiB an image carries" -- \
+	delmap bignofd "$E2E_TMP/bignofd"
 e2e_refused_dump memfd "a memfd, which binmig does not carry" -- delmap memfd "$E2E_TMP/memfd"
 e2e_refused_dump memfdmap "maps the memfd /memfd:delmap" -- delmap memfdmap "$E2E_TMP/memfdmap"

@@ -7,7 +7,9 @@
 #  - a stopped child in the parent's group, led from outside the tree
 #    (stopped children in groups of their own: tests/e2e/treestop.sh), MAP_SHARED anonymous memory shared by parent and
 #    child, a child created with CLONE_FILES, a vfork child blocked before
-#    exec, a child traced by its parent (tests/progs/treerefuse.c).
+#    exec, a child traced by its parent, a child asking for a signal when
+#    its parent dies, an unlinked file that parent and child both map
+#    with no descriptor held (tests/progs/treerefuse.c).
 # Trees themselves are carried: tests/e2e/tree.sh.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
@@ -73,3 +75,4 @@ tree_refused files "process CHILD shares its descriptor table (CLONE_FILES) with
 tree_refused vfork "process CHILD shares its memory (a vfork child, or CLONE_VM) with its parent"
 tree_refused traced "process CHILD (treerefuse) of the tree is traced by process"
 tree_refused pdeathsig "thread CHILD asks for signal 15 when its parent dies (PR_SET_PDEATHSIG)"
+tree_refused unlinkedmap "and CHILD both reach the unlinked file /tmp/treerefuse."

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # State binmig cannot carry: a socket whose peer is in another process, an attached System V
 # shared memory segment, signal-driven I/O (O_ASYNC), a packet-mode pipe
-# holding packets, a mapping of a deleted file without a descriptor of it
-# (with one it is carried: e2e/delmap), a pipe to another process
+# holding packets, a mapping of a deleted file that has another name left
+# (a deleted file with one name is carried: e2e/delmap), a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
 # socket naming the descriptor and "socket"), and leaves the process
 # running, not stopped, not traced, its work (a register-heavy loop checked
@@ -23,8 +23,8 @@ for mode in socket-out sysvshm async packet delmap; do
 		grep -q "System V shared memory segment" "$BM_ERR" || e2e_fail "the message does not name the segment: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == delmap ]]; then
-		grep -q "maps the deleted file $E2E_TMP/delmap.file at 0x[0-9a-f]* without holding a descriptor of it" "$BM_ERR" ||
-			e2e_fail "the message does not name the file and the missing descriptor: $(cat "$BM_ERR")"
+		grep -q "maps the deleted file $E2E_TMP/delmap.file at 0x[0-9a-f]*, whose name was removed while other hard links" "$BM_ERR" ||
+			e2e_fail "the message does not name the file and its other link: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == async ]]; then
 		grep -q "uses signal-driven I/O (O_ASYNC)" "$BM_ERR" || e2e_fail "the message does not name O_ASYNC: $(cat "$BM_ERR")"

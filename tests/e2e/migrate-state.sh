@@ -7,17 +7,20 @@
 # FIFOs and directories and a removed cwd (tests/progs/unlinked.c), inotify
 # instances (tests/progs/inotify.c), unix sockets with their names, peers,
 # queues, accept queues, shutdowns and options (tests/progs/unixsock.c),
-# mappings of unlinked files (tests/progs/delmap.c), descriptors in flight
+# mappings of unlinked files, with and without descriptors held
+# (tests/progs/delmap.c), descriptors in flight
 # in unix socket queues (tests/progs/scmrights.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights
-mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/scmrights"
+mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
+	"$E2E_TMP/scmrights"
+n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
-	"scmrights carried $E2E_TMP/scmrights"; do
+	"delmap nofd $E2E_TMP/delmapnofd" "scmrights carried $E2E_TMP/scmrights"; do
 	read -r -a cmd <<<"$prog"
-	out=$E2E_TMP/${cmd[0]}.out
+	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "${cmd[0]} did not get ready"; }
 	mig_round_trip "$pid" "${cmd[0]}"
@@ -25,5 +28,5 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
 	e2e_expect_pass "$out"
-	e2e_log "ok: ${cmd[0]} passed its checks after two hops"
+	e2e_log "ok: ${cmd[0]} ${cmd[1]} passed its checks after two hops"
 done

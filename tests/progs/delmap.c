@@ -16,10 +16,22 @@
  *     through the descriptor seen in the shared mappings and in the
  *     unmodified private page, writes through A seen by the descriptors;
  *     the files still without a name, of the same size.
- *   nofd      a deleted file mapped with no descriptor held: refused.
+ *   nofd      sets up, then checks after the wake-up, with no descriptor
+ *     held on either file:
+ *     - "n": 4 pages, mapped three times: N1 shared read-write at offset
+ *       0 (2 pages, written through before the dump), N2 shared read-only
+ *       at offset 1 page (2 pages: N1's second page is its first), N3
+ *       private read-write at offset 2 pages (1 page, modified: a private
+ *       copy); its last page is mapped nowhere;
+ *     - "x": 2 pages, mapped private read+exec;
+ *     after restore: the mappings as in carried; the contents, the
+ *     private copy kept, the page mapped nowhere; N1 and N2 one file (a
+ *     write through N1 seen in N2); the files nameless, of the same size,
+ *     mode and mtime; as many descriptors as before (none left behind).
  *   hardlink  a mapped file whose name was removed but with another hard
  *             link left (no descriptor held): refused.
  *   big       a mapped unlinked file of 65 MiB (sparse): refused.
+ *   bignofd   the same, with no descriptor held: refused.
  *   memfd     a memfd mapped shared, its descriptor held: refused.
  *   memfdmap  a memfd mapped shared, its descriptor closed: refused.
  * In the refused modes the process is left alone and passes its checks. */
@@ -163,14 +175,101 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* The status of the file mapped at addr (through /proc/self/map_files),
+ * and a descriptor of it in *fd when fd is given. */
+static bool mapped_stat(const void *addr, size_t npages, struct stat *st, int *fd)
+{
+	char link[96];
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)addr,
+		 (unsigned long)addr + npages * PG);
+	int f = open(link, O_RDONLY);
+	if (f < 0)
+		return false;
+	bool ok = fstat(f, st) == 0;
+	if (fd && ok)
+		*fd = f;
+	else
+		close(f);
+	return ok;
+}
+
+/* The entries of /proc/self/fd. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int nofd(void)
+{
+	int fd = make_file("n", 4, O_RDWR, 60, false);
+	unsigned char *n1 = map(2, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	unsigned char *n2 = map(2, PROT_READ, MAP_SHARED, fd, 1);
+	unsigned char *n3 = map(1, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 2);
+	memcpy(n1 + 100, "shared-before", 13);
+	memcpy(n3 + 7, "private-copy", 12);
+	struct stat n_before, x_before;
+	SETUP(fstat(fd, &n_before) == 0 && close(fd) == 0, "n");
+	fd = make_file("x", 2, O_RDONLY, 60, false);
+	unsigned char *x = map(2, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	SETUP(fstat(fd, &x_before) == 0 && close(fd) == 0, "x");
+	/* Free numbers below a held one: where a file made at restore for its
+	 * mappings would stay if it were left open. */
+	SETUP(dup2(0, 9) == 9, "fd 9");
+	for (int free_fd = 3; free_fd < 9; free_fd++)
+		close(free_fd);
+	int fds_before = count_fds();
+
+	say("ready");
+	usr1_wait();
+
+	CHECK(maps_has(n1, 2, "rw-s", 0, "n"), "N1: address, protection, offset or name");
+	CHECK(maps_has(n2, 2, "r--s", 1, "n"), "N2: address, protection, offset or name");
+	CHECK(maps_has(n3, 1, "rw-p", 2, "n"), "N3: address, protection, offset or name");
+	CHECK(maps_has(x, 2, "r-xp", 0, "x"), "X: address, protection, offset or name");
+	CHECK(count_fds() == fds_before, "%d descriptors where there were %d", count_fds(), fds_before);
+
+	CHECK(memcmp(n1 + 100, "shared-before", 13) == 0 && same_as_file(n1, 100, "n", 0) &&
+	      same_as_file(n1 + 113, 2 * PG - 113, "n", 113), "N1: contents");
+	CHECK(same_as_file(n2 + PG, PG, "n", 2 * PG), "N2: contents");
+	CHECK(memcmp(n3 + 7, "private-copy", 12) == 0 && same_as_file(n3, 7, "n", 2 * PG) &&
+	      same_as_file(n3 + 19, PG - 19, "n", 2 * PG + 19), "N3: contents with its private copy");
+	CHECK(same_as_file(x, 2 * PG, "x", 0), "X: contents");
+	struct stat st, st2;
+	int nfd = -1;
+	char buf[PG];
+	CHECK(mapped_stat(n1, 2, &st, &nfd) && mapped_stat(n2, 2, &st2, NULL) && st.st_ino == st2.st_ino &&
+	      st.st_dev == st2.st_dev, "N1 and N2 are not one file");
+	CHECK(st.st_nlink == 0 && st.st_size == 4 * PG && (st.st_mode & 07777) == 0640 &&
+	      st.st_mtim.tv_sec == n_before.st_mtim.tv_sec && st.st_mtim.tv_nsec == n_before.st_mtim.tv_nsec,
+	      "n: links, size, mode or mtime");
+	CHECK(nfd >= 0 && pread(nfd, buf, PG, 3 * PG) == PG && same_as_file((unsigned char *)buf, PG, "n", 3 * PG),
+	      "n: the page mapped nowhere");
+	CHECK(nfd >= 0 && pread(nfd, buf, 13, 100) == 13 && memcmp(buf, "shared-before", 13) == 0,
+	      "n: the write through N1 before the dump is not in the file");
+	if (nfd >= 0)
+		close(nfd);
+	memcpy(n1 + PG + 30, "via-n1", 6);
+	CHECK(memcmp(n2 + 30, "via-n1", 6) == 0, "a write through N1 is not seen in N2");
+	CHECK(mapped_stat(x, 2, &st, NULL) && st.st_nlink == 0 && st.st_size == 2 * PG &&
+	      st.st_mtim.tv_sec == x_before.st_mtim.tv_sec && st.st_mtim.tv_nsec == x_before.st_mtim.tv_nsec,
+	      "x: links, size or mtime");
+	char npath[4200];
+	snprintf(npath, sizeof(npath), "%s/n", dir);
+	CHECK(access(npath, F_OK) < 0 && errno == ENOENT, "n: the name came back");
+	return tp_finish();
+}
+
 static int refused(const char *mode)
 {
 	void *p;
-	if (strcmp(mode, "nofd") == 0) {
-		int fd = make_file("n", 2, O_RDWR, 60, false);
-		p = map(2, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-	} else if (strcmp(mode, "hardlink") == 0) {
+	if (strcmp(mode, "hardlink") == 0) {
 		int fd = make_file("h", 2, O_RDWR, 60, true);
 		char from[4200], to[4200];
 		snprintf(from, sizeof(from), "%s/h", dir);
@@ -188,13 +287,15 @@ static int refused(const char *mode)
 		int fd = make_file("b", 1, O_RDWR, 60, false);
 		SETUP(ftruncate(fd, 65 << 20) == 0, "grow");
 		p = map(1, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (strcmp(mode, "bignofd") == 0)
+			close(fd);
 	}
 	say("ready");
 	usr1_wait();
 	if (strncmp(mode, "memfd", 5) == 0)
 		CHECK(memcmp(p, "memfd", 5) == 0, "the memfd changed");
 	else
-		CHECK(*(volatile unsigned char *)p == pattern(strcmp(mode, "nofd") == 0 ? "n" : mode[0] == 'h' ? "h" : "b", 0),
+		CHECK(*(volatile unsigned char *)p == pattern(mode[0] == 'h' ? "h" : "b", 0),
 		      "the mapping changed");
 	return tp_finish();
 }
@@ -202,13 +303,15 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: delmap carried|nofd|hardlink|big|memfd|memfdmap DIR (an existing directory)");
+		say("FAIL: usage: delmap carried|nofd|hardlink|big|bignofd|memfd|memfdmap DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
-	if (strcmp(argv[1], "nofd") == 0 || strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 ||
+	if (strcmp(argv[1], "nofd") == 0)
+		return nofd();
+	if (strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 || strcmp(argv[1], "bignofd") == 0 ||
 	    strcmp(argv[1], "memfd") == 0 || strcmp(argv[1], "memfdmap") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);

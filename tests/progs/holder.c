@@ -14,8 +14,9 @@
  *            detached: IPC_RMID right away)
  *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
  *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
- *   delmap   FILE written, mapped privately, then deleted, its descriptor
- *            closed (refused: the contents travel only with a descriptor)
+ *   delmap   FILE written, mapped privately, given a second name
+ *            FILE.link, then deleted, its descriptor closed (refused:
+ *            binmig cannot name a file whose other name remains)
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent
@@ -91,7 +92,9 @@ int main(int argc, char **argv)
 		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0644);
 		SETUP(fd >= 0 && write(fd, "mapped and deleted", 18) == 18, "write FILE");
 		char *at = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
-		SETUP(at != MAP_FAILED && unlink(argv[2]) == 0, "map and delete FILE");
+		char other[4200];
+		snprintf(other, sizeof other, "%s.link", argv[2]);
+		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
 		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|sysvshm|async|packet|delmap FILE");

@@ -7,6 +7,9 @@
  *   files    the child was created with CLONE_FILES (one descriptor table)
  *   vfork    the child is a vfork child, blocked before exec
  *   traced   the child is traced by the parent (PTRACE_TRACEME)
+ *   pdeathsig  the child asks for a signal when its parent dies
+ *   unlinkedmap  parent and child map one unlinked file, shared, with no
+ *            descriptor held
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -32,13 +35,21 @@ static int files_child(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced|pdeathsig");
+		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced|pdeathsig|unlinkedmap");
 		return 2;
 	}
 	const char *mode = argv[1];
 	usr1_setup();
 	volatile uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	SETUP(shared != MAP_FAILED, "mmap");
+	volatile uint64_t *unlinked = NULL;
+	if (strcmp(mode, "unlinkedmap") == 0) {
+		char path[] = "/tmp/treerefuse.XXXXXX";
+		int fd = mkstemp(path);
+		SETUP(fd >= 0 && ftruncate(fd, 4096) == 0 && unlink(path) == 0, "unlinked file");
+		unlinked = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		SETUP(unlinked != MAP_FAILED && close(fd) == 0, "mmap of the unlinked file");
+	}
 	pid_t child;
 	if (strcmp(mode, "files") == 0) {
 		child = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, NULL);
@@ -83,8 +94,10 @@ int main(int argc, char **argv)
 				raise(SIGSTOP);
 			if (strcmp(mode, "pdeathsig") == 0)
 				prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (unlinked)
+				*unlinked = 7;
 			*shared = 1;
-			if (strcmp(mode, "pdeathsig") == 0)
+			if (strcmp(mode, "pdeathsig") == 0 || unlinked)
 				munmap((void *)shared, 4096); /* nothing else to refuse */
 			for (;;)
 				pause();
@@ -108,6 +121,8 @@ int main(int argc, char **argv)
 	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
 	if (strcmp(mode, "shmem") == 0)
 		CHECK(*shared == 1, "the shared page says %llu", (unsigned long long)*shared);
+	if (unlinked)
+		CHECK(*unlinked == 7, "the unlinked file's page says %llu", (unsigned long long)*unlinked);
 	kill(child, SIGKILL);
 	int status;
 	CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status), "the child's status is %#x", status);

@@ -60,17 +60,18 @@ static void check_round_trip(const struct bm_wbuf *img, const struct bm_process 
 	assert_memory_equal(&r.count, written, sizeof r.count);
 
 	/* Sections in order, back to back, with the PAGES encodings expected. */
-	int expect_n = 4 + (int)p->nthreads + 3 + (int)nruns + 1;
+	int expect_n = 4 + (int)p->nthreads + 4 + (int)nruns + 1;
 	assert_int_equal(seen.n, expect_n);
 	static const uint32_t head[] = { BM_SEC_PROCESS, BM_SEC_VMAS, BM_SEC_FDS, BM_SEC_SIGNALS };
 	uint64_t offset = 20;
 	for (int i = 0; i < seen.n; i++) {
-		int first_run = 4 + (int)p->nthreads + 3;
+		int first_run = 4 + (int)p->nthreads + 4;
 		uint32_t type = i < 4				   ? head[i]
 				: i < 4 + (int)p->nthreads	   ? BM_SEC_THREAD
-				: i < first_run - 2		   ? BM_SEC_ATTRS
-				: i < first_run - 1		   ? BM_SEC_TIMERS
-				: i < first_run			   ? BM_SEC_LOCKS
+				: i < first_run - 3		   ? BM_SEC_ATTRS
+				: i < first_run - 2		   ? BM_SEC_TIMERS
+				: i < first_run - 1		   ? BM_SEC_LOCKS
+				: i < first_run			   ? BM_SEC_MAPPED_FILES
 				: i < expect_n - 1		   ? (runs[i - first_run].zero ? BM_SEC_ZERO : BM_SEC_PAGES)
 								   : BM_SEC_END;
 		assert_int_equal(seen.s[i].type, type);
@@ -108,7 +109,7 @@ static void test_round_trip_raw(void **state)
 	assert_true(c.pages_zero == 5 + BM_IMAGE_MAX_RUN_PAGES);
 	assert_true(c.page_bytes_raw == c.pages_stored * PAGE);
 	assert_true(c.page_bytes_encoded == c.page_bytes_raw);
-	assert_true(c.sections == 4 + 2 + 3 + n + 1);
+	assert_true(c.sections == 4 + 2 + 4 + n + 1);
 	check_round_trip(&img, &p, runs, n, &c, 0);
 	/* A source that hands out a few bytes at a time reads the same. */
 	check_round_trip(&img, &p, runs, n, &c, 7);
@@ -402,7 +403,7 @@ static void test_section_names(void **state)
 {
 	(void)state;
 	static const char *const names[] = { "PROCESS", "VMAS", "FDS", "SIGNALS", "THREAD", "PAGES", "ZERO", "END",
-					     "ATTRS", "TIMERS", "TREE", "LOCKS" };
+					     "ATTRS", "TIMERS", "TREE", "LOCKS", "MAPPED_FILES" };
 	for (uint32_t t = BM_SEC_PROCESS; t <= BM_SEC_LAST; t++)
 		assert_string_equal(bm_section_name(t), names[t - 1]);
 	assert_string_equal(bm_section_name(0), "unknown");

@@ -1,4 +1,4 @@
-/* Images of earlier versions (1, 2 and 3), rebuilt from a current one:
+/* Images of earlier versions (1 to 4), rebuilt from a current one:
  * still read, as what they could hold, and held to it. */
 
 #include "unit_raw_image.h"
@@ -109,6 +109,7 @@ static void test_version_1_is_still_read(void **state)
 	drop_section(&v1, BM_SEC_ATTRS);
 	drop_section(&v1, BM_SEC_TIMERS);
 	drop_section(&v1, BM_SEC_LOCKS);
+	drop_section(&v1, BM_SEC_MAPPED_FILES);
 	drop_cgroups(&v1);
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
@@ -144,6 +145,7 @@ static void version_2_image(const struct bm_process *p, bool drop_timers, struct
 	drop_cwd_removed(&ri, p);
 	drop_section(&ri, BM_SEC_ATTRS);
 	drop_section(&ri, BM_SEC_LOCKS);
+	drop_section(&ri, BM_SEC_MAPPED_FILES);
 	drop_cgroups(&ri);
 	if (drop_timers)
 		drop_section(&ri, BM_SEC_TIMERS);
@@ -188,21 +190,47 @@ static void test_version_2_is_still_read(void **state)
 	bm_process_free(&full);
 }
 
-/* P's image with its file header saying version 3: without LOCKS when DROP_LOCKS. */
-static void version_3_image(const struct bm_process *p, bool drop_locks, struct bm_wbuf *img)
+/* P's image with its file header saying VERSION (3 or 4), without what
+ * came after it, and without the section VERSION + 1 brought (LOCKS,
+ * MAPPED_FILES) when DROP_NEWER. */
+static void older_image(const struct bm_process *p, uint32_t version, bool drop_newer, struct bm_wbuf *img)
 {
-	struct bm_wbuf v4;
+	struct bm_wbuf now;
 	struct raw_image ri;
-	write_image(&v4, p, NULL, 0, -1, NULL);
-	split_image(&v4, &ri);
-	bm_wbuf_free(&v4);
-	if (drop_locks)
-		drop_section(&ri, BM_SEC_LOCKS);
-	drop_cgroups(&ri);
-	bm_store_le32(ri.file_header + 8, 3);
+	write_image(&now, p, NULL, 0, -1, NULL);
+	split_image(&now, &ri);
+	bm_wbuf_free(&now);
+	if (drop_newer)
+		drop_section(&ri, version == 3 ? BM_SEC_LOCKS : BM_SEC_MAPPED_FILES);
+	if (version == 3) {
+		drop_section(&ri, BM_SEC_MAPPED_FILES);
+		drop_cgroups(&ri);
+	}
+	bm_store_le32(ri.file_header + 8, version);
 	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
 	assemble(&ri, img, true);
 	free_raw_image(&ri);
+}
+
+/* Q's image of VERSION reads as Q; with the section VERSION + 1 brought
+ * left in, it is rejected. */
+static void assert_older_reads(const struct bm_process *q, uint32_t version)
+{
+	struct bm_wbuf img;
+	older_image(q, version, true, &img);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, version);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(q, &got);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+	older_image(q, version, false, &img);
+	assert_rejected(img.data, img.len, "only PAGES, ZERO or END may follow the process sections");
+	bm_wbuf_free(&img);
 }
 
 /* Version 3, written before file locks were carried (a process holding
@@ -214,20 +242,41 @@ static void test_version_3_is_still_read(void **state)
 	struct bm_process q;
 	make_process(&q, true);
 	strip_locks(&q);
+	assert_older_reads(&q, 3);
+	bm_process_free(&q);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct bm_vma *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Version 4, written before unlinked files mapped without a descriptor
+ * were carried (such a process was refused), has no MAPPED_FILES
+ * section: still read, as a process without them; a MAPPED_FILES section
+ * in it, or a mapping of an unlinked file that no descriptor carries, is
+ * rejected. */
+static void test_version_4_is_still_read(void **state)
+{
+	(void)state;
+	struct bm_process q;
+	make_process(&q, true);
+	assert_older_reads(&q, 4);
+	/* A mapped file of its own, which version 4 cannot hold. */
+	add_vma(&q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
+		"/tmp/gone.so");
+	q.vmas[q.nvmas - 1].file = (struct bm_file_id){0x803, 778, 1, 0};
+	qsort(q.vmas, q.nvmas, sizeof *q.vmas, by_start);
+	q.mapped_files = calloc(1, sizeof *q.mapped_files);
+	assert_non_null(q.mapped_files);
+	q.nmapped_files = 1;
+	q.mapped_files[0] = (struct bm_mapped_file){{0x803, 778, 1, 0}, 0600, strdup("/tmp/gone.so"), malloc(1)};
+	assert_non_null(q.mapped_files[0].data);
+	q.mapped_files[0].data[0] = 'x';
 	struct bm_wbuf img;
-	version_3_image(&q, true, &img);
-	struct mem_input in = { img.data, img.len, 0, 0 };
-	struct bm_image_reader r;
-	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
-	assert_int_equal(r.version, 3);
-	struct bm_process got;
-	assert_int_equal(bm_image_read_process(&r, &got), 0);
-	assert_process_equal(&q, &got);
-	bm_process_free(&got);
-	bm_image_reader_free(&r);
-	bm_wbuf_free(&img);
-	version_3_image(&q, false, &img);
-	assert_rejected(img.data, img.len, "only PAGES, ZERO or END may follow the process sections");
+	older_image(&q, 4, true, &img);
+	assert_rejected(img.data, img.len, "neither a descriptor nor contents of its own");
 	bm_wbuf_free(&img);
 	bm_process_free(&q);
 }
@@ -238,6 +287,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_1_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_2_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_3_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_4_is_still_read, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

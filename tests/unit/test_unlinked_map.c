@@ -1,7 +1,8 @@
 /* Mappings of unlinked files (unlinked_map.c): described at dump from this
  * process's own mapping of a file whose name was removed, with its
- * descriptor; refused without one or with another hard link left; the
- * image rules, and a round trip through an image. */
+ * descriptor or with contents of its own; refused with another hard link
+ * left or as a memfd; the image rules, and round trips through an image
+ * (a mapped file without a descriptor included). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,7 +57,7 @@ static struct bm_maps_entry entry_at(const void *addr)
 }
 
 /* The description of the mapping at E refused, saying TEXT. */
-static void expect_refused(const struct bm_maps_entry *e, const struct bm_process *p, struct bm_vma *v,
+static void expect_refused(const struct bm_maps_entry *e, struct bm_process *p, struct bm_vma *v,
 			   const char *text)
 {
 	quiet_begin();
@@ -79,14 +80,29 @@ static void test_describe(void **state)
 	struct bm_maps_entry e = entry_at(at);
 	assert_true(e.deleted);
 
-	/* Without a descriptor of it described: refused. */
+	/* Without a descriptor of it described: its contents are read into a
+	 * mapped file of the process, once for every mapping of it. */
 	struct bm_process p = {0};
-	struct bm_vma v = {0};
-	expect_refused(&e, &p, &v, "without holding a descriptor of it");
-
-	/* With it: carried, named as the descriptor, same inode. */
+	struct bm_vma v = {.kind = BM_VMA_FILE, .flags = BM_VMA_SHARED};
 	struct stat st;
 	assert_int_equal(fstat(fd, &st), 0);
+	for (int twice = 0; twice < 2; twice++) {
+		assert_int_equal(bm_unlinked_map_describe(getpid(), &e, &p, &v), 0);
+		assert_int_equal(p.nmapped_files, 1);
+		const struct bm_mapped_file *m = &p.mapped_files[0];
+		assert_ptr_equal(bm_unlinked_map_file(&p, &v), m);
+		assert_null(bm_unlinked_map_fd(&p, &v));
+		assert_string_equal(m->path, path);
+		assert_string_equal(v.path, path);
+		assert_true(m->file.ino == st.st_ino && m->file.dev == st.st_dev && m->file.size == 8192);
+		assert_int_equal(m->mode, 0600);
+		assert_memory_equal(m->data + 4096, "contents", 8);
+		free(v.path);
+		v = (struct bm_vma){.kind = BM_VMA_FILE, .flags = BM_VMA_SHARED};
+	}
+	bm_process_free(&p);
+
+	/* With it: carried, named as the descriptor, same inode. */
 	struct bm_fd d = {.fd = fd, .shares_with = -1, .mode = st.st_mode, .flags = O_RDWR};
 	assert_int_equal(bm_unlinked_describe(getpid(), fd, path, &st, &d), 0);
 	p.fds = &d;
@@ -102,6 +118,7 @@ static void test_describe(void **state)
 	assert_string_equal(v.path, path);
 	assert_true(v.file.ino == st.st_ino && v.file.dev == st.st_dev && v.file.size == 8192);
 	assert_ptr_equal(bm_unlinked_map_fd(&p, &v), &d);
+	assert_int_equal(p.nmapped_files, 0);
 	/* A descriptor a policy replaced does not carry it. */
 	d.replaced = BM_FD_TO_NULL;
 	assert_null(bm_unlinked_map_fd(&p, &v));
@@ -183,7 +200,18 @@ static void test_image_rules(void **state)
 	vmas[1].path = "/a";
 	vmas[1].file.ino = 10;
 	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
-	assert_non_null(strstr(why, "no unlinked descriptor"));
+	assert_non_null(strstr(why, "neither a descriptor nor contents"));
+	/* A file no descriptor holds is carried by contents of its own. */
+	struct bm_mapped_file m = {.file = {.dev = 5, .ino = 10}, .path = "/a"};
+	p.mapped_files = &m;
+	p.nmapped_files = 1;
+	assert_true(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_ptr_equal(bm_unlinked_map_file(&p, &vmas[1]), &m);
+	m.path = "/d";
+	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
+	assert_non_null(strstr(why, "its contents' /d"));
+	p.mapped_files = NULL;
+	p.nmapped_files = 0;
 	vmas[1].file.ino = 9;
 	fds[1].kind = BM_FD_REGULAR;
 	assert_false(bm_unlinked_map_check(&p, why, sizeof why));
@@ -213,38 +241,110 @@ static void make_mapping_process(struct bm_process *p)
 	p->vmas[p->nvmas - 1].file = d->file;
 }
 
+/* Whether p's image is refused by the writer. */
+static bool write_refused(const struct bm_process *p)
+{
+	struct bm_wbuf img;
+	bm_wbuf_init(&img);
+	struct bm_image_writer w;
+	assert_int_equal(bm_image_writer_init(&w, (struct bm_sink){mem_writev, &img}, -1), 0);
+	quiet_begin();
+	bool refused = bm_image_write_process(&w, p) < 0;
+	stderr_restore();
+	bm_reset_errors();
+	bm_image_writer_free(&w);
+	bm_wbuf_free(&img);
+	return refused;
+}
+
+/* p through an image and back into *got, which must equal it. */
+static void round_trip(const struct bm_process *p, struct bm_process *got)
+{
+	struct bm_wbuf img;
+	write_image(&img, p, NULL, 0, -1, NULL);
+	struct mem_input in = {img.data, img.len, 0, img.len};
+	struct bm_image_reader r;
+	memset(got, 0, sizeof *got);
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){mem_read, &in}), 0);
+	assert_int_equal(bm_image_read_process(&r, got), 0);
+	assert_process_equal(p, got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+}
+
 static void test_image_round_trip(void **state)
 {
 	(void)state;
 	struct bm_process p;
 	make_mapping_process(&p);
-	struct bm_wbuf img;
-	write_image(&img, &p, NULL, 0, -1, NULL);
-	struct mem_input in = {img.data, img.len, 0, img.len};
-	struct bm_image_reader r;
 	struct bm_process got;
-	memset(&got, 0, sizeof got);
-	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){mem_read, &in}), 0);
-	assert_int_equal(bm_image_read_process(&r, &got), 0);
-	assert_process_equal(&p, &got);
+	round_trip(&p, &got);
 	assert_ptr_equal(bm_unlinked_map_fd(&got, &got.vmas[got.nvmas - 1]), &got.fds[got.nfds - 1]);
 	bm_process_free(&got);
-	bm_image_reader_free(&r);
-	bm_wbuf_free(&img);
-
 	/* Without the descriptor the writer refuses the image. */
 	p.fds[p.nfds - 1].kind = BM_FD_REGULAR;
 	free(p.fds[p.nfds - 1].data);
 	p.fds[p.nfds - 1].data = NULL;
 	p.fds[p.nfds - 1].data_len = 0;
-	bm_wbuf_init(&img);
-	struct bm_image_writer w;
-	assert_int_equal(bm_image_writer_init(&w, (struct bm_sink){mem_writev, &img}, -1), 0);
-	quiet_begin();
-	assert_true(bm_image_write_process(&w, &p) < 0);
-	stderr_restore();
-	bm_image_writer_free(&w);
-	bm_wbuf_free(&img);
+	assert_true(write_refused(&p));
+	bm_process_free(&p);
+}
+
+/* p with one more mapping, of a deleted file that no descriptor holds,
+ * carried by contents of its own. */
+static void add_mapped_file(struct bm_process *p)
+{
+	add_vma(p, 0x7f0000004000, 0x7f0000005000, PROT_READ | PROT_EXEC, BM_VMA_FILE,
+		BM_VMA_DELETED | BM_VMA_UNLINKED, 4096, "/tmp/lib.so");
+	struct bm_vma *v = &p->vmas[p->nvmas - 1];
+	v->file = (struct bm_file_id){0x803, 778, 8192, 12345};
+	p->mapped_files = calloc(1, sizeof *p->mapped_files);
+	assert_non_null(p->mapped_files);
+	p->nmapped_files = 1;
+	struct bm_mapped_file *m = p->mapped_files;
+	*m = (struct bm_mapped_file){v->file, 0750, dup_str("/tmp/lib.so"), malloc(8192)};
+	assert_non_null(m->data);
+	for (size_t i = 0; i < 8192; i++)
+		m->data[i] = (uint8_t)(i * 13);
+}
+
+static void test_mapped_file_round_trip(void **state)
+{
+	(void)state;
+	struct bm_process p;
+	make_mapping_process(&p);
+	add_mapped_file(&p);
+	struct bm_process got;
+	round_trip(&p, &got);
+	assert_int_equal(got.nmapped_files, 1);
+	const struct bm_mapped_file *a = &p.mapped_files[0], *b = &got.mapped_files[0];
+	assert_memory_equal(&a->file, &b->file, sizeof a->file);
+	assert_int_equal(b->mode, 0750);
+	assert_string_equal(b->path, a->path);
+	assert_memory_equal(b->data, a->data, 8192);
+	assert_ptr_equal(bm_unlinked_map_file(&got, &got.vmas[got.nvmas - 1]), b);
+	bm_process_free(&got);
+
+	/* The writer refuses a mapped file that nothing maps, one also held by
+	 * a descriptor, one twice, one with a relative path. */
+	struct bm_mapped_file *m = &p.mapped_files[0];
+	m->file.ino = 779;
+	assert_true(write_refused(&p));
+	m->file.ino = 777; /* the descriptor's file */
+	assert_true(write_refused(&p));
+	m->file.ino = 778;
+	m->path[0] = 't';
+	assert_true(write_refused(&p));
+	m->path[0] = '/';
+	struct bm_mapped_file *two = realloc(p.mapped_files, 2 * sizeof *two);
+	assert_non_null(two);
+	p.mapped_files = two;
+	two[1] = (struct bm_mapped_file){two[0].file, 0, dup_str("/tmp/lib.so"), NULL};
+	p.nmapped_files = 2;
+	assert_true(write_refused(&p));
+	p.nmapped_files = 1;
+	free(two[1].path);
+	assert_false(write_refused(&p));
 	bm_process_free(&p);
 }
 
@@ -256,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memfd_refused, setup, teardown),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_teardown(test_image_round_trip, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_mapped_file_round_trip, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

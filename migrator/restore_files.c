@@ -1,0 +1,200 @@
+/* The files a new process opens so that its mappings can be made from
+ * them (restore_ctx.h, struct map_file): planned in binmig before the
+ * process exists, opened by the new process itself, looked up for each
+ * mapping.  Shared memory files are made where missing; a mapped
+ * unlinked file is made again from its descriptor's file or from its own
+ * contents (unlinked_map.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "log.h"
+#include "restore_ctx.h"
+#include "unlinked.h"
+#include "unlinked_map.h"
+
+static int check_file_unchanged(const char *what, const char *path, const struct bm_file_id *id)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "%s %s is missing", what, path);
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (st.st_ino != id->ino || (uint64_t)st.st_size != id->size || mtime != id->mtime_ns)
+		return bm_error(BM_EXIT_CONFLICT, "%s %s has changed since the dump (%s differs)", what, path,
+				st.st_ino != id->ino ? "inode" : (uint64_t)st.st_size != id->size ? "size" : "mtime");
+	return 0;
+}
+
+/* A file behind a shared mapping that may be written (or that binmig
+ * fills) is opened read-write, everything else read-only: a shared file
+ * mapping that may be made writable (mprotect) needs its file open for
+ * writing, as the process had it, even if it is read-only now. */
+static bool needs_rdwr(const struct bm_vma *v)
+{
+	return (v->flags & BM_VMA_SHARED) &&
+	       ((v->prot & PROT_WRITE) || (v->flags & (BM_VMA_SHMFILE | BM_VMA_MAYWRITE)));
+}
+
+/* Where the file of mapping v comes from (its number not yet planned). */
+static struct map_file source_of(const struct bm_process *p, const struct bm_vma *v)
+{
+	bool unlinked = bm_unlinked_map_is(v);
+	const struct bm_fd *d = unlinked ? bm_unlinked_map_fd(p, v) : NULL; /* the image checked it has one */
+	return (struct map_file){v->path, needs_rdwr(v), -1, d ? d->fd : -1,
+				 unlinked && !d ? bm_unlinked_map_file(p, v) : NULL};
+}
+
+static bool same_source(const struct map_file *a, const struct map_file *b)
+{
+	return a->rdwr == b->rdwr && a->from_fd == b->from_fd && a->mapped == b->mapped && strcmp(a->path, b->path) == 0;
+}
+
+/* A shared memory file travels with its contents: where it is missing (a
+ * memory filesystem is per host) it is created, as large as the image
+ * needs; the pages are written through the mapping. */
+static bool shm_name_made(const struct bm_shm_names *made, const char *path)
+{
+	for (size_t i = 0; i < made->n; i++)
+		if (strcmp(made->paths[i], path) == 0)
+			return true;
+	return false;
+}
+
+static int provide_shm_file(struct restore_ctx *c, const struct bm_vma *v)
+{
+	uint64_t need = 0;
+	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
+		const struct bm_vma *w = &c->proc.vmas[i];
+		if (w->kind == BM_VMA_FILE && strcmp(w->path, v->path) == 0 && w->pgoff + (w->end - w->start) > need)
+			need = w->pgoff + (w->end - w->start);
+	}
+	if (need < v->file.size)
+		need = v->file.size;
+	/* A deleted one is made under its old name, which must be free (or
+	 * made by this restore, for another member of a tree), and unlinked
+	 * again once the new processes hold it open (bm_rs_unlink_shm_names):
+	 * it shows as deleted again, and nothing is left behind. */
+	bool deleted = v->flags & BM_VMA_DELETED, fresh = deleted && !shm_name_made(c->shm_names, v->path);
+	int fd = open(v->path, O_RDWR | O_CREAT | O_CLOEXEC | (fresh ? O_EXCL : 0), 0600);
+	if (fd < 0 && errno == EEXIST)
+		return bm_error(BM_EXIT_CONFLICT, "the shared memory file %s, deleted in the process, cannot be made again: "
+				"a file of that name exists", v->path);
+	if (fd < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot create the shared memory file %s", v->path);
+	struct bm_shm_names *made = c->shm_names;
+	char **grown = fresh ? realloc(made->paths, (made->n + 1) * sizeof *made->paths) : NULL;
+	if (grown)
+		made->paths = grown;
+	if (fresh && (!grown || !(made->paths[made->n] = strdup(v->path)))) {
+		unlink(v->path);
+		close(fd);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	if (fresh)
+		made->n++;
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < need && ftruncate(fd, (off_t)need) < 0))
+		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot size the shared memory file %s", v->path);
+	close(fd);
+	return rc;
+}
+
+void bm_rs_unlink_shm_names(struct bm_shm_names *made)
+{
+	for (size_t i = 0; i < made->n; i++) {
+		unlink(made->paths[i]);
+		free(made->paths[i]);
+	}
+	free(made->paths);
+	*made = (struct bm_shm_names){0};
+}
+
+int bm_rs_plan_files(struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	c->files = calloc((size_t)p->nvmas + 1, sizeof *c->files);
+	if (!c->files)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int max_fd = 2;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd > max_fd)
+			max_fd = p->fds[i].fd;
+	c->ctl_fd = max_fd + 1;
+	c->files[c->nfiles++] = (struct map_file){p->mm.exe_path, false, 0, -1, NULL};
+	int rc = bm_cgroup_plan(p, &c->cgroup_procs);
+	if (rc == 0)
+		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
+	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
+		const struct bm_vma *v = &p->vmas[i];
+		if (v->kind != BM_VMA_FILE)
+			continue;
+		struct map_file want = source_of(p, v);
+		size_t j;
+		for (j = 0; j < c->nfiles; j++)
+			if (same_source(&c->files[j], &want))
+				break;
+		if (j == c->nfiles) {
+			if (want.from_fd < 0 && !want.mapped &&
+			    ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
+			     : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0))
+				break;
+			c->files[c->nfiles++] = want;
+		}
+	}
+	for (size_t j = 0; j < c->nfiles; j++)
+		c->files[j].fd = c->ctl_fd + 1 + (int)j;
+	struct rlimit lim;
+	getrlimit(RLIMIT_NOFILE, &lim);
+	if (rc == 0 && (rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
+		rc = bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
+			      c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
+	return rc;
+}
+
+int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v)
+{
+	struct map_file want = source_of(&c->proc, v);
+	for (size_t j = 0; j < c->nfiles; j++)
+		if (same_source(&c->files[j], &want))
+			return c->files[j].fd;
+	return -1;
+}
+
+int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct map_file *f = &c->files[i];
+		/* An unlinked file is the one its descriptor, restored already,
+		 * made; a mapped one is made here, by its first entry. */
+		int made = -1, from = f->from_fd;
+		if (f->mapped) {
+			size_t j = 0;
+			while (j < i && c->files[j].mapped != f->mapped)
+				j++;
+			const struct bm_mapped_file *m = f->mapped;
+			if (j == i && (made = bm_unlinked_make_file(&c->proc, m->path, m->mode, m->file.mtime_ns, m->data,
+								   (size_t)m->file.size, err, errlen)) < 0)
+				return -1;
+			from = j == i ? made : c->files[j].fd;
+		}
+		char self[40];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", from);
+		int fd = open(from >= 0 ? self : f->path, (f->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		int e = errno;
+		if (made >= 0)
+			close(made); /* it may sit at f->fd, where fd goes next */
+		if (fd < 0 || (fd != f->fd && (dup3(fd, f->fd, O_CLOEXEC) < 0 || close(fd) < 0))) {
+			snprintf(err, errlen, "cannot open %s: %s", f->path, strerror(fd < 0 ? e : errno));
+			return -1;
+		}
+	}
+	return 0;
+}
