@@ -75,8 +75,6 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 	snprintf(what, sizeof what, "the deleted file %s that process %d maps at 0x%llx", e->path, pid,
 		 (unsigned long long)e->start);
 	int rc = bm_unlinked_read(link, what, &m->data, &m->file);
-	if (rc == 0 && !same_file(&m->file, &(struct bm_file_id){(uint64_t)st->st_dev, (uint64_t)st->st_ino}))
-		rc = bm_error(BM_EXIT_TARGET, "%s changed while it was read", what);
 	if (rc == 0 && !(m->path = strdup(e->path)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0) {
@@ -235,12 +233,12 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 					   (total += m->file.size) > BM_UNLINKED_MAX_TOTAL))
 			bm_rcur_fail_at(c, at, "mapped unlinked file %u: %llu bytes pass the limits (%u per file, %u in all)",
 					i, (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES, BM_UNLINKED_MAX_TOTAL);
-		if (!bm_rcur_failed(c) && m->file.size) {
-			if (!(m->data = malloc((size_t)m->file.size)))
-				bm_rcur_nomem(c);
-			else
-				bm_get_bytes(c, m->data, (size_t)m->file.size);
-		}
+		/* The bytes are there before anything is allocated for them. */
+		const uint8_t *bytes = bm_rcur_failed(c) ? NULL : bm_get_span(c, (size_t)m->file.size);
+		if (bytes && m->file.size && !(m->data = malloc((size_t)m->file.size)))
+			bm_rcur_nomem(c);
+		else if (bytes && m->file.size)
+			memcpy(m->data, bytes, (size_t)m->file.size);
 		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "%s", why);
 	}
