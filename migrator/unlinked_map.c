@@ -217,7 +217,7 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 		bm_rcur_nomem(c);
 		return;
 	}
-	uint64_t total = 0;
+	uint64_t total = carried_bytes(p); /* the descriptors' unlinked files, read before */
 	char why[192];
 	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
 		struct bm_mapped_file *m = &p->mapped_files[i];
@@ -231,7 +231,8 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 		m->file.size = bm_get_u32(c);
 		if (!bm_rcur_failed(c) && (m->file.size > BM_UNLINKED_MAX_BYTES ||
 					   (total += m->file.size) > BM_UNLINKED_MAX_TOTAL))
-			bm_rcur_fail_at(c, at, "mapped unlinked file %u: %llu bytes pass the limits (%u per file, %u in all)",
+			bm_rcur_fail_at(c, at, "mapped unlinked file %u: %llu bytes pass the limits (%u per file, %u in all, "
+					"descriptors' unlinked files included)",
 					i, (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES, BM_UNLINKED_MAX_TOTAL);
 		/* The bytes are there before anything is allocated for them. */
 		const uint8_t *bytes = bm_rcur_failed(c) ? NULL : bm_get_span(c, (size_t)m->file.size);

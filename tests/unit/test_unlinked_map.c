@@ -25,6 +25,7 @@
 #include "unit_process.h"
 #include "unlinked.h"
 #include "unlinked_map.h"
+#include "wire.h"
 
 #define UNIT_TMPDIR_NAME "delmap"
 #include "unit_tmpdir.h"
@@ -348,6 +349,40 @@ static void test_mapped_file_round_trip(void **state)
 	bm_process_free(&p);
 }
 
+/* The reader holds a process to 128 MiB of unlinked files in all: the
+ * descriptors' files (decoded before) count with the mapped ones. */
+static void test_mapped_total_with_descriptors(void **state)
+{
+	(void)state;
+	struct bm_fd fds[2] = {
+		{.fd = 3, .kind = BM_FD_UNLINKED_FILE, .data_len = BM_UNLINKED_MAX_BYTES},
+		{.fd = 4, .kind = BM_FD_UNLINKED_FILE, .data_len = BM_UNLINKED_MAX_BYTES},
+	};
+	struct bm_process p = {.fds = fds, .nfds = 2};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	bm_put_u32(&b, 1);
+	bm_put_u64(&b, 0x803);
+	bm_put_u64(&b, 778);
+	bm_put_i64(&b, 0);
+	bm_put_u32(&b, 0600);
+	bm_put_str(&b, "/tmp/lib.so");
+	bm_put_u32(&b, 1);
+	bm_put_bytes(&b, "x", 1);
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, b.len);
+	c.version = 5;
+	bm_decode_mapped_files(&c, &p);
+	assert_true(bm_rcur_failed(&c));
+	assert_non_null(strstr(c.why, "descriptors' unlinked files included"));
+	for (uint32_t i = 0; i < p.nmapped_files; i++) {
+		free(p.mapped_files[i].path);
+		free(p.mapped_files[i].data);
+	}
+	free(p.mapped_files);
+	bm_wbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_teardown(test_image_round_trip, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_mapped_file_round_trip, restore_stderr_teardown),
+		cmocka_unit_test(test_mapped_total_with_descriptors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
