@@ -39,7 +39,6 @@
 #include "timers.h"
 #include "tree.h"
 #include "unlinked.h"
-#include "unlinked_map.h"
 #include "vdso.h"
 #include "xstate.h"
 
