@@ -90,10 +90,13 @@ int bm_isa_cache_encode(const struct bm_isa_file *f, uint8_t **buf, size_t *len)
 	put_counts(&o, &f->always);
 	put32(&o, f->ncand);
 	for (uint32_t i = 0; i < f->ncand; i++) {
-		put64(&o, f->cand[i].start);
-		put64(&o, f->cand[i].end);
-		put_str(&o, f->cand[i].ifunc);
-		put_counts(&o, &f->cand[i].counts);
+		const struct bm_isa_candidate *cd = &f->cand[i];
+		struct bm_isa_counts c;
+		bm_isa_sparse_get(&f->pool, &cd->counts, &c);
+		put64(&o, cd->start);
+		put64(&o, cd->end);
+		put_str(&o, cd->ifunc);
+		put_counts(&o, &c);
 	}
 	if (o.failed) {
 		free(o.p);
@@ -175,23 +178,35 @@ int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f)
 	f->size = get64(&c);
 	f->mtime_ns = (int64_t)get64(&c);
 	get_str(&c, f->build_id, sizeof f->build_id);
-	get_str(&c, f->path, sizeof f->path);
+	char path[PATH_MAX];
+	get_str(&c, path, sizeof path);
+	if (c.failed)
+		return -EINVAL;
+	if (!(f->path = strdup(path)))
+		return -ENOMEM;
 	get_counts(&c, &f->always);
 	uint32_t n = get32(&c);
 	/* Each candidate takes at least 66 bytes: a count beyond that is a lie. */
-	if (c.failed || n > (len - c.at) / 66)
-		return -EINVAL;
-	if (n && !(f->cand = calloc(n, sizeof *f->cand)))
-		return -ENOMEM;
+	int rc = c.failed || n > (len - c.at) / 66 ? -EINVAL : 0;
+	if (rc == 0 && n && !(f->cand = malloc(n * sizeof *f->cand)))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		bm_isa_file_free(f);
+		return rc;
+	}
+	f->cand_cap = n;
 	for (uint32_t i = 0; i < n && !c.failed; i++) {
-		struct bm_isa_candidate *k = &f->cand[i];
-		k->start = get64(&c);
-		k->end = get64(&c);
-		get_str(&c, k->ifunc, sizeof k->ifunc);
-		get_counts(&c, &k->counts);
-		if (k->end < k->start || (i && k->start < f->cand[i - 1].end))
+		uint64_t start = get64(&c), end = get64(&c);
+		char ifunc[sizeof f->cand->ifunc];
+		struct bm_isa_counts k;
+		get_str(&c, ifunc, sizeof ifunc);
+		get_counts(&c, &k);
+		if (end < start || (i && start < f->cand[i - 1].end))
 			c.failed = true;
-		f->ncand = i + 1;
+		else if (!c.failed && bm_isa_cand_add(f, start, end, ifunc, &k) < 0) {
+			bm_isa_file_free(f);
+			return -ENOMEM;
+		}
 	}
 	if (c.failed || c.at != len) {
 		bm_isa_file_free(f);
@@ -281,7 +296,7 @@ static void store(const char *dir, const char *entry, const struct bm_isa_file *
 	free(buf);
 }
 
-int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached)
+int bm_isa_file_get(struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached)
 {
 	char dir[PATH_MAX], entry[PATH_MAX + 64];
 	bool use = cache_dir(dir, sizeof dir - 64);
@@ -294,6 +309,8 @@ int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file
 			return 0;
 		}
 	}
+	if (bm_elf_map(e) < 0)
+		return 1;
 	int rc = bm_isa_scan_elf(e, path, f);
 	if (rc == 0 && use)
 		store(dir, entry, f);
@@ -313,7 +330,7 @@ struct anon_entry {
 	uint64_t len, hash;
 	uint32_t crc;
 	bool used; /* looked up or added by this process */
-	struct bm_isa_counts counts;
+	struct bm_isa_sparse counts; /* in anon.pool */
 };
 
 static struct {
@@ -321,6 +338,7 @@ static struct {
 	char dir[PATH_MAX];
 	struct anon_entry *v;
 	size_t n, cap, nloaded;
+	struct bm_isa_pool pool;
 } anon;
 
 /* A second, non-linear hash beside the CRC: two contents of one length
@@ -369,13 +387,16 @@ static void anon_load(void)
 	anon.cap = n + 1;
 	for (uint32_t i = 0; i < n && !c.failed; i++) {
 		struct anon_entry *a = &anon.v[i];
+		struct bm_isa_counts k;
 		a->len = get64(&c);
 		a->crc = get32(&c);
 		a->hash = get64(&c);
-		get_counts(&c, &a->counts);
+		get_counts(&c, &k);
+		if (!c.failed && bm_isa_sparse_put(&anon.pool, &k, &a->counts) < 0)
+			break;
 		anon.n = i + 1;
 	}
-	if (c.failed || c.at != c.len)
+	if (c.failed || c.at != c.len || anon.n != n)
 		anon.n = 0; /* all or nothing */
 	anon.nloaded = anon.n;
 	free(buf);
@@ -389,17 +410,21 @@ static struct anon_entry *anon_find(uint64_t len, uint32_t crc, uint64_t hash)
 	return NULL;
 }
 
+/* Not remembered when out of memory: scanned again next time. */
 static void anon_add(uint64_t len, uint32_t crc, uint64_t hash, const struct bm_isa_counts *c)
 {
 	if (anon.n == anon.cap) {
 		size_t cap = anon.cap ? anon.cap * 2 : 64;
 		struct anon_entry *v = realloc(anon.v, cap * sizeof *v);
 		if (!v)
-			return; /* not remembered: scanned again next time */
+			return;
 		anon.v = v;
 		anon.cap = cap;
 	}
-	anon.v[anon.n++] = (struct anon_entry){len, hash, crc, true, *c};
+	struct anon_entry *a = &anon.v[anon.n];
+	*a = (struct anon_entry){len, hash, crc, true, {0}};
+	if (bm_isa_sparse_put(&anon.pool, c, &a->counts) == 0)
+		anon.n++;
 }
 
 /* Adds c, whose addresses are offsets, to *to as if scanned at base. */
@@ -436,9 +461,11 @@ int bm_isa_anon_scan(const uint8_t *code, size_t len, uint64_t base, struct bm_i
 	uint64_t hash = content_hash(code, len);
 	struct anon_entry *a = anon_find(len, crc, hash);
 	if (a) {
+		struct bm_isa_counts k;
+		bm_isa_sparse_get(&anon.pool, &a->counts, &k);
 		a->used = true;
 		*cached = 1;
-		add_rebased(c, &a->counts, base);
+		add_rebased(c, &k, base);
 		return 0;
 	}
 	struct bm_isa_counts k = {0};
@@ -476,10 +503,12 @@ void bm_isa_anon_flush(void)
 				const struct anon_entry *a = &anon.v[i];
 				if (anon_rank(a, i) != rank)
 					continue;
+				struct bm_isa_counts k;
+				bm_isa_sparse_get(&anon.pool, &a->counts, &k);
 				put64(&o, a->len);
 				put32(&o, a->crc);
 				put64(&o, a->hash);
-				put_counts(&o, &a->counts);
+				put_counts(&o, &k);
 				written++;
 			}
 		if (!o.failed) {
@@ -493,5 +522,6 @@ void bm_isa_anon_flush(void)
 		free(o.p);
 	}
 	free(anon.v);
+	bm_isa_pool_free(&anon.pool);
 	memset(&anon, 0, sizeof anon);
 }

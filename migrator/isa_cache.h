@@ -23,9 +23,11 @@ int bm_isa_cache_encode(const struct bm_isa_file *f, uint8_t **buf, size_t *len)
 /* Decodes a cache entry; -EINVAL for anything malformed (not logged). */
 int bm_isa_cache_decode(const uint8_t *buf, size_t len, struct bm_isa_file *f);
 
-/* The scan of the file e maps (at path): from the cache when an entry
- * matches e, else scanned and stored.  *cached says which. */
-int bm_isa_file_get(const struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached);
+/* The scan of the file e (at path): from the cache when an entry matches
+ * e, else scanned and stored.  *cached says which.  1, nothing logged,
+ * when it is not in the cache and cannot be mapped to be scanned (its
+ * code is then to be read from the process's memory). */
+int bm_isa_file_get(struct bm_elf *e, const char *path, struct bm_isa_file *f, int *cached);
 
 /* The scan of an ELF image read from memory (the vDSO), cached as a file
  * is but keyed by its content: length, CRC32C and the second hash. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -102,12 +103,16 @@ struct namer {
 	uint64_t used_set;                   /* when !all: the used extensions to name */
 };
 
-static void name_one(struct pending *p, bool wanted, char *buf, size_t len, const struct loaded *only)
+/* Names one example into the report's text slot `slot`. */
+static void name_one(struct pending *p, bool wanted, struct bm_isa_report *r, size_t slot, const char **where,
+		     const struct loaded *only)
 {
 	if (!p->set || (only && p->w.file != only))
 		return;
-	if (wanted)
-		describe(&p->w, p->vaddr, p->addr, buf, len);
+	if (wanted) {
+		describe(&p->w, p->vaddr, p->addr, r->where_text[slot], sizeof r->where_text[slot]);
+		*where = r->where_text[slot];
+	}
 	p->set = false;
 }
 
@@ -115,11 +120,11 @@ static void name_one(struct pending *p, bool wanted, char *buf, size_t len, cons
 static void name_examples(struct namer *nm, struct bm_isa_report *r, const struct loaded *only)
 {
 	for (int e = 0; e < BM_EXT_COUNT; e++) {
-		name_one(&nm->used[e], nm->all || (nm->used_set & BM_EXT_BIT(e)), r->used[e].where,
-			 sizeof r->used[e].where, only);
-		name_one(&nm->unselected[e], nm->all, r->unselected[e].where, sizeof r->unselected[e].where, only);
+		name_one(&nm->used[e], nm->all || (nm->used_set & BM_EXT_BIT(e)), r, (size_t)e, &r->used[e].where,
+			 only);
+		name_one(&nm->unselected[e], nm->all, r, (size_t)(BM_EXT_COUNT + e), &r->unselected[e].where, only);
 	}
-	name_one(&nm->undecodable, nm->all, r->first_undecodable, sizeof r->first_undecodable, only);
+	name_one(&nm->undecodable, nm->all, r, 2 * BM_EXT_COUNT, &r->first_undecodable, only);
 }
 
 static void add_uses(struct bm_isa_use *use, struct pending *pend, uint64_t *set, const struct bm_isa_counts *c,
@@ -161,34 +166,58 @@ static void add_totals(struct bm_isa_report *r, struct namer *nm, const struct b
 	r->unclassified += c->unclassified;
 }
 
+/* Adds a file's (or an ELF image's) scan to the report: its code outside
+ * candidates, and each candidate as used or, when l->cand_used says no
+ * GOT slot points to it, as unselected (an image has no such list: all
+ * of its candidates count as used). */
+static void add_scan(struct bm_isa_report *r, struct namer *nm, struct loaded *l, pid_t pid, const char *how)
+{
+	struct where_ctx w = {l, NULL, NULL, pid};
+	add_uses(r->used, nm->used, &r->used_set, &l->scan.always, l->bias, &w);
+	add_totals(r, nm, &l->scan.always, l->bias, &w);
+	uint64_t set = l->scan.always.set, bytes = l->scan.always.bytes;
+	for (uint32_t k = 0; k < l->scan.ncand; k++) {
+		struct bm_isa_counts c;
+		w.cand = &l->scan.cand[k];
+		bm_isa_sparse_get(&l->scan.pool, &w.cand->counts, &c);
+		bytes += c.bytes;
+		if (!l->cand_used || l->cand_used[k]) {
+			add_uses(r->used, nm->used, &r->used_set, &c, l->bias, &w);
+			set |= c.set;
+		} else
+			add_uses(r->unselected, nm->unselected, &r->unselected_set, &c, l->bias, &w);
+		add_totals(r, nm, &c, l->bias, &w);
+	}
+	if (l->cand_used) {
+		for (uint32_t k = 0; k < l->scan.ncand; k++)
+			r->cand_resolved += l->cand_used[k];
+		r->cand_total += l->scan.ncand;
+	}
+	add_part(r, l->path, set, bytes, how);
+}
+
 /* An ELF image in memory (the vDSO): scanned by its sections, as a file
  * is, so that its headers and tables are not taken for code. */
 static int scan_elf_memory(const struct bm_isa_map *m, const uint8_t *buf, size_t n, pid_t pid,
 			   struct bm_isa_report *r, struct namer *nm)
 {
-	struct loaded l = {m->name ? m->name : "[anon]", {.data = buf, .len = n}, {{0}}, 0,
-			   NULL, 0};
+	struct loaded l = {.path = m->name ? m->name : "[anon]"};
 	uint64_t vaddr;
-	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0)
+	if (bm_elf_from_memory(buf, n, &l.elf) < 0)
 		return 1;
+	if (bm_elf_offset_to_vaddr(&l.elf, 0, &vaddr) < 0) {
+		bm_elf_close(&l.elf);
+		return 1;
+	}
 	l.bias = m->start - vaddr;
 	int cached;
 	int rc = bm_isa_mem_elf_get(&l.elf, l.path, &l.scan, &cached);
-	if (rc < 0)
+	if (rc < 0) {
+		bm_elf_close(&l.elf);
 		return rc;
-	r->mem_cached_bytes += cached ? n : 0;
-	struct where_ctx w = {&l, NULL, NULL, pid};
-	add_uses(r->used, nm->used, &r->used_set, &l.scan.always, l.bias, &w);
-	add_totals(r, nm, &l.scan.always, l.bias, &w);
-	uint64_t set = l.scan.always.set, bytes = l.scan.always.bytes;
-	for (uint32_t k = 0; k < l.scan.ncand; k++) {
-		w.cand = &l.scan.cand[k];
-		add_uses(r->used, nm->used, &r->used_set, &w.cand->counts, l.bias, &w);
-		add_totals(r, nm, &w.cand->counts, l.bias, &w);
-		set |= w.cand->counts.set;
-		bytes += w.cand->counts.bytes;
 	}
-	add_part(r, l.path, set, bytes, cached ? "memory, as ELF, cached" : "memory, as ELF");
+	r->mem_cached_bytes += cached ? n : 0;
+	add_scan(r, nm, &l, pid, cached ? "memory, as ELF, cached" : "memory, as ELF");
 	name_examples(nm, r, &l); /* l is gone after this */
 	bm_isa_file_free(&l.scan);
 	bm_elf_close(&l.elf);
@@ -213,15 +242,16 @@ static int scan_memory(const struct bm_isa_source *src, const struct bm_isa_map 
 		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
 	struct bm_isa_counts c = {0};
 	int rc = 0;
-	if (whole <= CHUNK && src->read(src->ctx, m->start, buf, whole) == 0 && is_elf(buf, whole) &&
-	    (rc = scan_elf_memory(m, buf, whole, src->pid, r, nm)) <= 0) {
+	/* An area that fits is read once, and scanned as ELF if it is one. */
+	bool have = whole <= CHUNK && src->read(src->ctx, m->start, buf, whole) == 0;
+	if (have && is_elf(buf, whole) && (rc = scan_elf_memory(m, buf, whole, src->pid, r, nm)) <= 0) {
 		free(buf);
 		return rc;
 	}
 	rc = 0;
-	for (uint64_t a = m->start; a < m->end && rc == 0;) {
+	for (uint64_t a = m->start; a < m->end && rc == 0; have = false) {
 		size_t n = m->end - a < CHUNK ? (size_t)(m->end - a) : CHUNK;
-		if (src->read(src->ctx, a, buf, n) == 0) {
+		if (have || src->read(src->ctx, a, buf, n) == 0) {
 			int cached;
 			rc = bm_isa_anon_scan(buf, n, a, &c, &cached);
 			r->mem_cached_bytes += cached ? n : 0;
@@ -272,7 +302,7 @@ static int load_file(const struct bm_isa_map *m, struct loaded *l, struct bm_isa
 	l->bias = m->start - vaddr;
 	int cached;
 	int rc = bm_isa_file_get(&l->elf, m->path, &l->scan, &cached);
-	if (rc < 0) {
+	if (rc != 0) {
 		bm_elf_close(&l->elf);
 		return rc;
 	}
@@ -317,7 +347,10 @@ static void resolve_got(const struct bm_isa_source *src, struct loaded *v, size_
 
 int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 {
-	memset(r, 0, sizeof *r);
+	memset(r, 0, offsetof(struct bm_isa_report, parts));
+	for (int e = 0; e < BM_EXT_COUNT; e++)
+		r->used[e].where = r->unselected[e].where = "";
+	r->first_undecodable = "";
 	uint64_t t0 = now_us();
 	struct loaded *files = calloc(src->nmaps ? src->nmaps : 1, sizeof *files);
 	if (!files)
@@ -349,25 +382,8 @@ int bm_isa_analyze(const struct bm_isa_source *src, struct bm_isa_report *r)
 		resolve_got(src, files, nfiles);
 	for (size_t i = 0; i < nfiles; i++) {
 		struct loaded *l = &files[i];
-		if (rc == 0) {
-			struct where_ctx w = {l, NULL, NULL, src->pid};
-			add_uses(r->used, nm->used, &r->used_set, &l->scan.always, l->bias, &w);
-			add_totals(r, nm, &l->scan.always, l->bias, &w);
-			uint64_t set = l->scan.always.set, bytes = l->scan.always.bytes;
-			for (uint32_t k = 0; k < l->scan.ncand; k++) {
-				w.cand = &l->scan.cand[k];
-				bytes += w.cand->counts.bytes;
-				if (l->cand_used[k]) {
-					add_uses(r->used, nm->used, &r->used_set, &w.cand->counts, l->bias, &w);
-					set |= w.cand->counts.set;
-				} else
-					add_uses(r->unselected, nm->unselected, &r->unselected_set, &w.cand->counts, l->bias, &w);
-				add_totals(r, nm, &w.cand->counts, l->bias, &w);
-				r->cand_resolved += l->cand_used[k];
-			}
-			r->cand_total += l->scan.ncand;
-			add_part(r, l->path, set, bytes, l->cached ? "file, cached" : "file");
-		}
+		if (rc == 0)
+			add_scan(r, nm, l, src->pid, l->cached ? "file, cached" : "file");
 	}
 	if (rc == 0)
 		name_examples(nm, r, NULL);
@@ -392,44 +408,94 @@ static int read_mem(void *ctx, uint64_t addr, void *buf, size_t len)
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
-/* The executable mappings of /proc/PID/maps, into *maps with malloc'd
- * names (*names, n of them).  One entry is parsed at a time: an array of
- * every mapping with a PATH_MAX path each is hundreds of KiB to fault in,
- * milliseconds on a virtual machine, for the few mappings the check reads. */
-static int exec_maps(pid_t pid, struct bm_isa_map **maps, char ***names, size_t *n)
+/* The executable mappings found so far, with malloc'd names. */
+struct exec_list {
+	struct bm_isa_map *maps;
+	char **names;
+	size_t n, cap;
+};
+
+static int exec_add(struct exec_list *l, const struct bm_maps_entry *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct bm_isa_map *maps = realloc(l->maps, cap * sizeof *maps);
+		if (maps)
+			l->maps = maps;
+		char **names = maps ? realloc(l->names, cap * sizeof *names) : NULL;
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+		l->cap = cap;
+	}
+	bool file = e->path[0] == '/' && !e->deleted;
+	char *name = strdup(e->path[0] ? e->path : "[anon]");
+	if (!name)
+		return -ENOMEM;
+	l->names[l->n] = name;
+	l->maps[l->n++] = (struct bm_isa_map){e->start, e->end, e->offset, true, file ? name : NULL, name,
+					      file ? e->inode : 0};
+	return 0;
+}
+
+/* By PROCMAP_QUERY: the kernel looks up the executable mappings only (a
+ * Mono process has some 120 mappings, 20 of them executable), where the
+ * text of /proc/PID/maps costs it a line per mapping. */
+static int exec_maps_query(pid_t pid, struct bm_maps_entry *e, struct exec_list *l)
+{
+	int fd = bm_maps_query_open(pid), rc = fd < 0 ? fd : 1;
+	for (uint64_t at = 0; rc == 1;) {
+		rc = bm_maps_query_next_exec(fd, at, e);
+		if (rc == 1) {
+			at = e->end;
+			if (exec_add(l, e) < 0)
+				rc = -ENOMEM;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* By the text of /proc/PID/maps (kernels before 6.11), one line at a time:
+ * an array of every mapping with a PATH_MAX path each is hundreds of KiB
+ * to fault in, for the few mappings the check reads. */
+static int exec_maps_text(pid_t pid, struct bm_maps_entry *e, struct exec_list *l)
 {
 	char *text;
-	*maps = NULL;
-	*names = NULL;
-	*n = 0;
 	if (bm_read_proc_text(pid, "maps", &text) < 0)
 		return -ESRCH;
-	size_t lines = 1;
-	for (const char *p = text; *p; p++)
-		lines += *p == '\n';
-	struct bm_maps_entry *e = malloc(sizeof *e);
-	*maps = calloc(lines, sizeof **maps);
-	*names = calloc(lines, sizeof **names);
-	int rc = e && *maps && *names ? 0 : -ENOMEM;
+	int rc = 0;
 	for (const char *line = text; rc == 0 && *line;) {
 		const char *eol = strchrnul(line, '\n');
 		if (bm_parse_maps_line(line, e) < 0)
 			rc = -ESRCH;
-		else if (e->perms[2] == 'x') {
-			bool file = e->path[0] == '/' && !e->deleted;
-			char *name = strdup(e->path[0] ? e->path : "[anon]");
-			if (!name)
-				rc = -ENOMEM;
-			else {
-				(*names)[*n] = name;
-				(*maps)[(*n)++] = (struct bm_isa_map){e->start, e->end, e->offset, true,
-								      file ? name : NULL, name, file ? e->inode : 0};
-			}
-		}
+		else if (e->perms[2] == 'x')
+			rc = exec_add(l, e);
 		line = *eol ? eol + 1 : eol;
 	}
-	free(e);
 	free(text);
+	return rc;
+}
+
+/* The executable mappings of process pid, into *maps with malloc'd names
+ * (*names, n of them); -ESRCH if it is gone or its maps unreadable. */
+static int exec_maps(pid_t pid, struct bm_isa_map **maps, char ***names, size_t *n)
+{
+	struct exec_list l = {0};
+	struct bm_maps_entry *e = malloc(sizeof *e);
+	int rc = e ? exec_maps_query(pid, e, &l) : -ENOMEM;
+	if (rc == -ENOTTY || rc == -EINVAL) {
+		for (size_t i = 0; i < l.n; i++)
+			free(l.names[i]);
+		l.n = 0;
+		rc = exec_maps_text(pid, e, &l);
+	} else if (rc < 0 && rc != -ENOMEM)
+		rc = -ESRCH;
+	free(e);
+	*maps = l.maps;
+	*names = l.names;
+	*n = l.n;
 	if (rc == -ENOMEM)
 		bm_error(BM_EXIT_FAILURE, "out of memory");
 	return rc;
@@ -440,9 +506,7 @@ int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct 
 	struct bm_isa_map *maps;
 	char **names;
 	size_t n;
-	int rc = exec_maps(pid, &maps, &names, &n), fd = -1;
-	if (rc == -ESRCH)
-		return rc; /* gone, or maps unreadable: the caller says so */
+	int rc = exec_maps(pid, &maps, &names, &n), fd = -1, gone = rc == -ESRCH;
 	char mem[64];
 	snprintf(mem, sizeof mem, "/proc/%d/mem", (int)pid);
 	if (rc == 0 && (fd = open(mem, O_RDONLY | O_CLOEXEC)) < 0)
@@ -457,6 +521,8 @@ int bm_isa_analyze_pid(pid_t pid, bool names_limited, uint64_t name_set, struct 
 		free(names[i]);
 	free(names);
 	free(maps);
+	if (gone)
+		return -ESRCH; /* gone, or maps unreadable: the caller says so */
 	return rc < 0 ? -1 : 0;
 }
 

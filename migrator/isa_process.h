@@ -21,7 +21,8 @@
 struct bm_isa_use {
 	uint32_t count;
 	uint64_t addr;                    /* the first example, a process address */
-	char where[224];                  /* "symbol+0xOFF in FILE", "ifunc strlen variant in FILE", "[anon]" */
+	const char *where;                /* "symbol+0xOFF in FILE", "ifunc strlen variant in FILE", "[anon]",
+					     "" if not named; in the report's own text */
 };
 
 /* One scanned source: a file or an area of memory. */
@@ -33,20 +34,27 @@ struct bm_isa_part {
 };
 #define BM_ISA_MAX_PARTS 128
 
+#define BM_ISA_WHERE_MAX 224
+
+/* What the analysis found.  The strings point into the report itself: a
+ * report is not to be copied.  Only what precedes parts is cleared when an
+ * analysis starts (the rest, 40 KiB of text, is written where used: pages
+ * of a fresh stack cost a fault each). */
 struct bm_isa_report {
-	struct bm_isa_part parts[BM_ISA_MAX_PARTS];
 	unsigned nparts, parts_dropped;
 	uint64_t used_set;                /* counted as used */
 	struct bm_isa_use used[BM_EXT_COUNT];
 	uint64_t unselected_set;          /* only in ifunc candidates no GOT slot points to */
 	struct bm_isa_use unselected[BM_EXT_COUNT];
 	uint64_t bytes, insns, undecodable, unclassified;
-	char first_undecodable[224];
+	const char *first_undecodable;    /* where, as used[].where */
 	unsigned files, files_cached, files_from_memory, anon_regions, unreadable;
 	uint64_t anon_bytes;
 	uint64_t mem_cached_bytes;        /* memory scans taken from the content cache */
 	unsigned cand_total, cand_resolved;
 	uint64_t scan_us;
+	struct bm_isa_part parts[BM_ISA_MAX_PARTS]; /* nparts of them */
+	char where_text[2 * BM_EXT_COUNT + 1][BM_ISA_WHERE_MAX];
 };
 
 /* A mapping as the analysis needs it. */

@@ -116,56 +116,107 @@ int bm_isa_scan_code(const uint8_t *code, size_t len, uint64_t base, struct bm_i
 
 /* ---- ELF files ----------------------------------------------------------- */
 
+/* A file's tables are read with pread and its contents mapped only when
+ * they are needed (a scan, a symbol): a check that finds a file in the
+ * cache reads a few KiB of it, not the whole file through page faults and
+ * an unmap, which on a virtual machine cost a millisecond a process. */
+
 static bool in_bounds(size_t len, uint64_t off, uint64_t size)
 {
 	return off <= len && size <= len - off;
 }
 
-static bool ehdr(const struct bm_elf *e, Elf64_Ehdr *eh)
+/* Largest program header table, section header table and section name
+ * table read; beyond them a file is taken to have none. */
+#define MAX_PHDRS_BYTES (64u << 10)
+#define MAX_SHDRS_BYTES (4u << 20)
+#define MAX_SHSTR_BYTES (1u << 20)
+#define MAX_NOTE_BYTES (64u << 10)
+
+/* Copies n bytes at offset off of the image or file into buf. */
+static int elf_read(const struct bm_elf *e, uint64_t off, void *buf, size_t n)
 {
-	memcpy(eh, e->data, sizeof *eh);
-	return true;
+	if (!in_bounds(e->len, off, n))
+		return -EIO;
+	if (e->data) {
+		memcpy(buf, e->data + off, n);
+		return 0;
+	}
+	ssize_t got = pread(e->fd, buf, n, (off_t)off);
+	return got == (ssize_t)n ? 0 : got < 0 ? -errno : -EIO;
 }
 
 static bool shdr(const struct bm_elf *e, unsigned i, Elf64_Shdr *sh)
 {
-	Elf64_Ehdr eh;
-	ehdr(e, &eh);
-	if (i >= eh.e_shnum || eh.e_shentsize != sizeof *sh ||
-	    !in_bounds(e->len, eh.e_shoff + (uint64_t)i * sizeof *sh, sizeof *sh))
+	if (i >= e->shnum)
 		return false;
-	memcpy(sh, e->data + eh.e_shoff + (size_t)i * sizeof *sh, sizeof *sh);
+	*sh = e->sh[i];
 	return true;
 }
 
 static unsigned shnum(const struct bm_elf *e)
 {
-	Elf64_Ehdr eh;
-	ehdr(e, &eh);
-	return eh.e_shoff ? eh.e_shnum : 0;
+	return e->shnum;
 }
 
 static bool phdr(const struct bm_elf *e, unsigned i, Elf64_Phdr *ph)
 {
-	Elf64_Ehdr eh;
-	ehdr(e, &eh);
-	if (i >= eh.e_phnum || eh.e_phentsize != sizeof *ph ||
-	    !in_bounds(e->len, eh.e_phoff + (uint64_t)i * sizeof *ph, sizeof *ph))
+	if (i >= e->phnum)
 		return false;
-	memcpy(ph, e->data + eh.e_phoff + (size_t)i * sizeof *ph, sizeof *ph);
+	*ph = e->ph[i];
 	return true;
 }
 
 static const char *section_name(const struct bm_elf *e, const Elf64_Shdr *sh)
 {
-	Elf64_Ehdr eh;
-	Elf64_Shdr names;
-	ehdr(e, &eh);
-	if (!shdr(e, eh.e_shstrndx, &names) || !in_bounds(e->len, names.sh_offset, names.sh_size) ||
-	    sh->sh_name >= names.sh_size)
+	if (sh->sh_name >= e->shstr_size)
 		return "";
-	const char *s = (const char *)e->data + names.sh_offset + sh->sh_name;
-	return memchr(s, 0, names.sh_size - sh->sh_name) ? s : "";
+	const char *s = e->shstr + sh->sh_name;
+	return memchr(s, 0, e->shstr_size - sh->sh_name) ? s : "";
+}
+
+/* Reads the header and copies the program and section header tables and
+ * the section names into e->tables (aligned, whatever the offsets in the
+ * file): a table out of bounds or oversized counts as empty. */
+static int read_tables(struct bm_elf *e)
+{
+	Elf64_Ehdr eh;
+	if (elf_read(e, 0, &eh, sizeof eh) < 0 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+		return -ENOEXEC;
+	e->machine = eh.e_machine;
+	uint64_t phsz = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
+	uint64_t shsz = eh.e_shoff ? (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) : 0;
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || phsz > MAX_PHDRS_BYTES || !in_bounds(e->len, eh.e_phoff, phsz))
+		phsz = 0;
+	if (eh.e_shentsize != sizeof(Elf64_Shdr) || shsz > MAX_SHDRS_BYTES || !in_bounds(e->len, eh.e_shoff, shsz))
+		shsz = 0;
+	uint8_t *t = malloc(phsz + shsz + 1);
+	if (!t)
+		return -ENOMEM;
+	e->tables = t;
+	if (phsz && elf_read(e, eh.e_phoff, t, phsz) == 0) {
+		e->ph = (const Elf64_Phdr *)t;
+		e->phnum = eh.e_phnum;
+	}
+	if (shsz && elf_read(e, eh.e_shoff, t + phsz, shsz) == 0) {
+		e->sh = (const Elf64_Shdr *)(t + phsz);
+		e->shnum = eh.e_shnum;
+	}
+	Elf64_Shdr names;
+	if (!shdr(e, eh.e_shstrndx, &names) || names.sh_size > MAX_SHSTR_BYTES ||
+	    !in_bounds(e->len, names.sh_offset, names.sh_size))
+		return 0;
+	char *s = malloc(names.sh_size + 1);
+	if (!s)
+		return -ENOMEM;
+	if (elf_read(e, names.sh_offset, s, names.sh_size) < 0) {
+		free(s);
+		return 0;
+	}
+	e->shstr = s;
+	e->shstr_size = names.sh_size;
+	return 0;
 }
 
 /* The GNU build-id note, as hex. */
@@ -173,59 +224,89 @@ static void read_build_id(struct bm_elf *e)
 {
 	e->build_id[0] = 0;
 	Elf64_Phdr ph;
-	for (unsigned i = 0; phdr(e, i, &ph); i++) {
-		if (ph.p_type != PT_NOTE || !in_bounds(e->len, ph.p_offset, ph.p_filesz))
+	for (unsigned i = 0; phdr(e, i, &ph) && !e->build_id[0]; i++) {
+		if (ph.p_type != PT_NOTE || ph.p_filesz > MAX_NOTE_BYTES)
 			continue;
+		uint8_t *note = malloc(ph.p_filesz + 1);
+		if (!note || elf_read(e, ph.p_offset, note, ph.p_filesz) < 0) {
+			free(note);
+			continue;
+		}
 		size_t at = 0;
 		while (at + sizeof(Elf64_Nhdr) <= ph.p_filesz) {
 			Elf64_Nhdr nh;
-			memcpy(&nh, e->data + ph.p_offset + at, sizeof nh);
+			memcpy(&nh, note + at, sizeof nh);
 			size_t name = at + sizeof nh, desc = name + ((nh.n_namesz + 3u) & ~3u);
 			if (desc > ph.p_filesz || nh.n_descsz > ph.p_filesz - desc)
 				break;
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-			    memcmp(e->data + ph.p_offset + name, "GNU", 4) == 0) {
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(note + name, "GNU", 4) == 0) {
 				size_t n = nh.n_descsz < 20 ? nh.n_descsz : 20;
 				for (size_t k = 0; k < n; k++)
-					snprintf(e->build_id + 2 * k, 3, "%02x", e->data[ph.p_offset + desc + k]);
-				return;
+					snprintf(e->build_id + 2 * k, 3, "%02x", note[desc + k]);
+				break;
 			}
 			at = desc + ((nh.n_descsz + 3u) & ~3u);
 		}
+		free(note);
 	}
+}
+
+static int elf_init(struct bm_elf *e)
+{
+	int rc = read_tables(e);
+	if (rc == 0)
+		read_build_id(e);
+	return rc;
 }
 
 int bm_elf_open(const char *path, struct bm_elf *e)
 {
 	memset(e, 0, sizeof *e);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	e->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e->fd < 0)
 		return -errno;
 	struct stat st;
-	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	int rc = fstat(e->fd, &st) < 0 ? -errno : 0;
 	if (rc == 0 && (!S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(Elf64_Ehdr)))
 		rc = -ENOEXEC;
-	void *p = MAP_FAILED;
-	if (rc == 0 && (p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
-		rc = -errno;
-	close(fd);
+	if (rc == 0) {
+		e->len = (size_t)st.st_size;
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->size = (uint64_t)st.st_size;
+		e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		rc = elf_init(e);
+	}
+	if (rc == 0 && e->machine != EM_X86_64)
+		rc = -ENOEXEC;
 	if (rc < 0)
-		return rc;
+		bm_elf_close(e);
+	return rc;
+}
+
+int bm_elf_from_memory(const uint8_t *data, size_t len, struct bm_elf *e)
+{
+	memset(e, 0, sizeof *e);
+	e->fd = -1;
+	e->data = data;
+	e->len = len;
+	int rc = elf_init(e);
+	if (rc < 0)
+		bm_elf_close(e);
+	return rc;
+}
+
+int bm_elf_map(struct bm_elf *e)
+{
+	if (e->data)
+		return 0;
+	if (e->fd < 0)
+		return -EBADF;
+	void *p = mmap(NULL, e->len, PROT_READ, MAP_PRIVATE, e->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
 	e->data = p;
 	e->mapped = true;
-	e->len = (size_t)st.st_size;
-	e->dev = st.st_dev;
-	e->ino = st.st_ino;
-	e->size = (uint64_t)st.st_size;
-	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	Elf64_Ehdr eh;
-	ehdr(e, &eh);
-	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64) {
-		bm_elf_close(e);
-		return -ENOEXEC;
-	}
-	read_build_id(e);
 	return 0;
 }
 
@@ -233,7 +314,11 @@ void bm_elf_close(struct bm_elf *e)
 {
 	if (e->data && e->mapped)
 		munmap((void *)e->data, e->len);
-	e->data = NULL;
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->tables);
+	free((void *)e->shstr);
+	*e = (struct bm_elf){.fd = -1};
 }
 
 int bm_elf_offset_to_vaddr(const struct bm_elf *e, uint64_t off, uint64_t *vaddr)
@@ -369,9 +454,11 @@ static int nearer(void *ctx, const Elf64_Sym *s, const char *strtab, uint64_t st
 
 /* One pass over the symbol tables, nothing sorted or kept: a report
  * names a few examples, and most checks (a migration's) name none. */
-void bm_elf_symbolize(const struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
+void bm_elf_symbolize(struct bm_elf *e, uint64_t vaddr, char *buf, size_t len)
 {
 	buf[0] = 0;
+	if (bm_elf_map(e) < 0)
+		return;
 	struct nearest q = {vaddr, {0}, NULL};
 	each_function(e, nearer, &q);
 	/* Past the end of a sized symbol, the nearest name would mislead. */
@@ -562,10 +649,14 @@ const struct bm_isa_candidate *bm_isa_find_candidate(const struct bm_isa_file *f
 
 #define MAX_XSEC 64
 
-int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file *f)
+int bm_isa_scan_elf(struct bm_elf *e, const char *path, struct bm_isa_file *f)
 {
 	memset(f, 0, sizeof *f);
-	snprintf(f->path, sizeof f->path, "%s", path);
+	int rc = bm_elf_map(e);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot map %s", path), rc;
+	if (!(f->path = strdup(path)))
+		return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
 	f->dev = e->dev;
 	f->ino = e->ino;
 	f->size = e->size;
@@ -577,7 +668,7 @@ int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file
 	struct fsym *syms = NULL;
 	size_t nsyms = 0;
 	struct addrs resolvers = {0}, cands = {0}, owner = {0}, starts = {0};
-	int rc = function_symbols(e, &syms, &nsyms);
+	rc = function_symbols(e, &syms, &nsyms);
 	for (size_t i = 0; rc == 0 && i < nsyms; i++)
 		rc = addrs_push(&starts, syms[i].addr);
 	if (rc == 0)
@@ -610,8 +701,6 @@ int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file
 	for (size_t i = 0; rc == 0 && i < nxs; i++)
 		rc = addrs_push(&starts, xs[i].addr);
 	addrs_sort_unique(&starts);
-	if (rc == 0 && cands.n && !(f->cand = calloc(cands.n, sizeof *f->cand)))
-		rc = (bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM);
 
 	/* Each piece from one start to the next, within its section. */
 	for (size_t i = 0; rc == 0 && i < starts.n; i++) {
@@ -622,17 +711,19 @@ int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file
 		uint64_t b = s->addr + s->size;
 		if (i + 1 < starts.n && starts.v[i + 1] < b)
 			b = starts.v[i + 1];
-		struct bm_isa_counts *c = &f->always;
-		if (addrs_has(&cands, a)) {
-			struct bm_isa_candidate *cd = &f->cand[f->ncand++];
-			cd->start = a;
-			cd->end = b;
-			c = &cd->counts;
-			for (size_t k = 0; k < npairs && !cd->ifunc[0]; k++)
-				if (pairs[k][0] == a)
-					resolver_name(syms, nsyms, pairs[k][1], cd->ifunc, sizeof cd->ifunc);
+		const uint8_t *code = e->data + s->off + (a - s->addr);
+		if (!addrs_has(&cands, a)) {
+			rc = bm_isa_scan_code(code, b - a, a, &f->always);
+			continue;
 		}
-		rc = bm_isa_scan_code(e->data + s->off + (a - s->addr), b - a, a, c);
+		char ifunc[sizeof f->cand->ifunc] = "";
+		for (size_t k = 0; k < npairs && !ifunc[0]; k++)
+			if (pairs[k][0] == a)
+				resolver_name(syms, nsyms, pairs[k][1], ifunc, sizeof ifunc);
+		struct bm_isa_counts c = {0};
+		rc = bm_isa_scan_code(code, b - a, a, &c);
+		if (rc == 0)
+			rc = bm_isa_cand_add(f, a, b, ifunc, &c);
 	}
 	free(syms);
 	free(pairs);
@@ -649,9 +740,77 @@ int bm_isa_scan_elf(const struct bm_elf *e, const char *path, struct bm_isa_file
 	return 0;
 }
 
+int bm_isa_sparse_put(struct bm_isa_pool *pool, const struct bm_isa_counts *c, struct bm_isa_sparse *s)
+{
+	uint32_t nuse = (uint32_t)__builtin_popcountll(c->set);
+	if (pool->n + nuse > pool->cap) {
+		uint32_t cap = pool->cap ? 2 * pool->cap : 256;
+		while (cap < pool->n + nuse)
+			cap *= 2;
+		struct bm_isa_ext_count *v = realloc(pool->v, cap * sizeof *v);
+		if (!v)
+			return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
+		pool->v = v;
+		pool->cap = cap;
+	}
+	*s = (struct bm_isa_sparse){.set = c->set, .insns = c->insns, .bytes = c->bytes,
+				    .undecodable = c->undecodable, .first_undecodable = c->first_undecodable,
+				    .unclassified = c->unclassified, .first = pool->n, .nuse = nuse};
+	for (uint64_t set = c->set; set; set &= set - 1) {
+		int e = __builtin_ctzll(set);
+		pool->v[pool->n++] = (struct bm_isa_ext_count){(uint32_t)e, c->count[e], c->example[e]};
+	}
+	return 0;
+}
+
+void bm_isa_sparse_get(const struct bm_isa_pool *pool, const struct bm_isa_sparse *s, struct bm_isa_counts *c)
+{
+	memset(c, 0, sizeof *c);
+	c->set = s->set;
+	c->insns = s->insns;
+	c->bytes = s->bytes;
+	c->undecodable = s->undecodable;
+	c->first_undecodable = s->first_undecodable;
+	c->unclassified = s->unclassified;
+	for (uint32_t i = 0; i < s->nuse; i++) {
+		const struct bm_isa_ext_count *u = &pool->v[s->first + i];
+		c->count[u->ext] = u->count;
+		c->example[u->ext] = u->example;
+	}
+}
+
+void bm_isa_pool_free(struct bm_isa_pool *pool)
+{
+	free(pool->v);
+	*pool = (struct bm_isa_pool){0};
+}
+
+int bm_isa_cand_add(struct bm_isa_file *f, uint64_t start, uint64_t end, const char *ifunc,
+		    const struct bm_isa_counts *c)
+{
+	if (f->ncand == f->cand_cap) {
+		uint32_t cap = f->cand_cap ? 2 * f->cand_cap : 64;
+		struct bm_isa_candidate *v = realloc(f->cand, cap * sizeof *v);
+		if (!v)
+			return bm_error(BM_EXIT_FAILURE, "out of memory"), -ENOMEM;
+		f->cand = v;
+		f->cand_cap = cap;
+	}
+	struct bm_isa_candidate *cd = &f->cand[f->ncand];
+	*cd = (struct bm_isa_candidate){.start = start, .end = end};
+	snprintf(cd->ifunc, sizeof cd->ifunc, "%s", ifunc);
+	int rc = bm_isa_sparse_put(&f->pool, c, &cd->counts);
+	if (rc == 0)
+		f->ncand++;
+	return rc;
+}
+
 void bm_isa_file_free(struct bm_isa_file *f)
 {
+	free(f->path);
 	free(f->cand);
+	f->path = NULL;
 	f->cand = NULL;
-	f->ncand = 0;
+	f->ncand = f->cand_cap = 0;
+	bm_isa_pool_free(&f->pool);
 }

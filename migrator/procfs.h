@@ -48,6 +48,14 @@ int bm_parse_maps_line(const char *line, struct bm_maps_entry *e);
 /* Parses a whole maps text into a malloc'd array. */
 int bm_parse_maps(const char *text, struct bm_maps_entry **out, size_t *n);
 int bm_read_maps(pid_t pid, struct bm_maps_entry **out, size_t *n);
+/* The executable mappings one at a time, without the text of the others
+ * (the PROCMAP_QUERY ioctl): bm_maps_query_open gives a descriptor (or
+ * -errno); bm_maps_query_next_exec fills *e (as bm_parse_maps_line would,
+ * but without vmflags) with the first executable mapping that ends above
+ * addr: 1, 0 when there is none, -ENOTTY on a kernel without the ioctl,
+ * other -errno. */
+int bm_maps_query_open(pid_t pid);
+int bm_maps_query_next_exec(int fd, uint64_t addr, struct bm_maps_entry *e);
 /* Parses a whole smaps text and sets vmflags of the matching entries
  * (matched by start address). */
 int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n);

@@ -4,7 +4,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "procfs_text.h"
 
@@ -113,6 +117,75 @@ int bm_read_maps(pid_t pid, struct bm_maps_entry **out, size_t *n)
 		free(text);
 	}
 	return r;
+}
+
+/* ---- maps, one query at a time ---- */
+
+/* The PROCMAP_QUERY ioctl of /proc/PID/maps (Linux 6.11, uapi
+ * linux/fs.h, which older headers lack): the kernel looks up one mapping
+ * and writes no text for the others. */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+	uint64_t size;
+	uint64_t query_flags;
+	uint64_t query_addr;
+	uint64_t vma_start;
+	uint64_t vma_end;
+	uint64_t vma_flags;
+	uint64_t vma_page_size;
+	uint64_t vma_offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t vma_name_size;
+	uint32_t build_id_size;
+	uint64_t vma_name_addr;
+	uint64_t build_id_addr;
+};
+#define PROCMAP_QUERY_VMA_READABLE 0x01
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#endif
+_Static_assert(sizeof(struct procmap_query) == 104, "the kernel's struct procmap_query");
+
+int bm_maps_query_open(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int bm_maps_query_next_exec(int fd, uint64_t addr, struct bm_maps_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	struct procmap_query q = {.size = sizeof q,
+				  .query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_VMA_EXECUTABLE,
+				  .query_addr = addr,
+				  .vma_name_size = sizeof e->path,
+				  .vma_name_addr = (uint64_t)(uintptr_t)e->path};
+	if (ioctl(fd, PROCMAP_QUERY, &q) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	e->start = q.vma_start;
+	e->end = q.vma_end;
+	e->offset = q.vma_offset;
+	e->dev_major = q.dev_major;
+	e->dev_minor = q.dev_minor;
+	e->inode = q.inode;
+	e->perms[0] = q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? 'r' : '-';
+	e->perms[1] = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? 'w' : '-';
+	e->perms[2] = q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? 'x' : '-';
+	e->perms[3] = q.vma_flags & PROCMAP_QUERY_VMA_SHARED ? 's' : 'p';
+	/* The name as the text has it, less the escaping: a size counting
+	 * its NUL, none for an anonymous mapping without a name. */
+	size_t len = q.vma_name_size ? strnlen(e->path, sizeof e->path) : 0;
+	e->path[len] = '\0';
+	e->deleted = strip_deleted_suffix(e->path, &len);
+	e->path[len] = '\0';
+	return 1;
 }
 
 /* ---- smaps ---- */

@@ -6,8 +6,10 @@
  *            bm_x86_decode alone at every offset with every length;
  *   128-191  a CPU profile's text (cpu_profile.c: a destination sends it
  *            during the handshake);
- *   192-255  a scan cache entry (isa_cache.c: files in a directory
- *            another user may share). */
+ *   192-223  a scan cache entry (isa_cache.c: files in a directory
+ *            another user may share);
+ *   224-255  an ELF image in memory (as the vDSO is read from the
+ *            process): its tables, the GOT, and the scan of its code. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,10 +49,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		static struct bm_cpu_profile p;
 		char why[160];
 		bm_cpu_profile_parse((const char *)data, size, &p, why, sizeof why);
-	} else {
+	} else if (sel < 224) {
 		struct bm_isa_file f;
 		if (bm_isa_cache_decode(data, size, &f) == 0)
 			bm_isa_file_free(&f);
+	} else {
+		uint8_t *image = malloc(size ? size : 1);
+		struct bm_elf e;
+		if (image) {
+			memcpy(image, data, size);
+			if (bm_elf_from_memory(image, size, &e) == 0) {
+				uint64_t vaddr, got[4][2];
+				bm_elf_offset_to_vaddr(&e, 0, &vaddr);
+				bm_elf_got_ranges(&e, got, 4);
+				struct bm_isa_file f;
+				if (bm_isa_scan_elf(&e, "[vdso]", &f) == 0)
+					bm_isa_file_free(&f);
+				char sym[64];
+				bm_elf_symbolize(&e, vaddr, sym, sizeof sym);
+				bm_elf_close(&e);
+			}
+			free(image);
+		}
 	}
 	fuzz_quiet_end();
 	return 0;

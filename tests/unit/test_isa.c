@@ -90,6 +90,7 @@ static void test_lengths_agree(void **state)
 	struct bm_elf e;
 	if (bm_elf_open(LIBC, &e) < 0)
 		skip();
+	assert_int_equal(bm_elf_map(&e), 0);
 	csh cs;
 	assert_int_equal(cs_open(CS_ARCH_X86, CS_MODE_64, &cs), CS_ERR_OK);
 	cs_insn *insn = cs_malloc(cs);
@@ -179,8 +180,13 @@ static void test_cache_file(void **state)
 	int cached = -1;
 	assert_int_equal(bm_isa_file_get(&e, "/proc/self/exe", &f, &cached), 0);
 	assert_int_equal(cached, 0);
-	assert_int_equal(bm_isa_file_get(&e, "/proc/self/exe", &g, &cached), 0);
+	/* A hit reads the file's tables only: its contents are not mapped. */
+	struct bm_elf again;
+	assert_int_equal(bm_elf_open("/proc/self/exe", &again), 0);
+	assert_int_equal(bm_isa_file_get(&again, "/proc/self/exe", &g, &cached), 0);
 	assert_int_equal(cached, 1);
+	assert_null(again.data);
+	bm_elf_close(&again);
 	assert_int_equal(g.always.insns, f.always.insns);
 	bm_isa_file_free(&g);
 	/* Another path for the same inode is scanned again. */
@@ -193,6 +199,67 @@ static void test_cache_file(void **state)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 	unsetenv("BINMIG_ISA_CACHE");
+}
+
+/* The tables read from a file without mapping it are those of the same
+ * bytes in memory; a cut or damaged image has fewer or none, never a read
+ * out of bounds (ASan watches the exact-size copies). */
+static void test_tables_without_mapping(void **state)
+{
+	(void)state;
+	struct bm_elf file, mem;
+	assert_int_equal(bm_elf_open("/proc/self/exe", &file), 0);
+	assert_null(file.data);
+	assert_true(file.phnum > 0 && file.shnum > 0);
+	assert_int_not_equal(file.build_id[0], 0);
+	uint64_t got[4][2], got_mem[4][2], vaddr, vaddr_mem;
+	size_t ngot = bm_elf_got_ranges(&file, got, 4);
+	assert_true(ngot > 0);
+	assert_int_equal(bm_elf_offset_to_vaddr(&file, 0, &vaddr), 0);
+	assert_int_equal(bm_elf_map(&file), 0);
+	assert_non_null(file.data);
+
+	uint8_t *copy = malloc(file.len);
+	assert_non_null(copy);
+	memcpy(copy, file.data, file.len);
+	assert_int_equal(bm_elf_from_memory(copy, file.len, &mem), 0);
+	assert_int_equal(mem.phnum, file.phnum);
+	assert_int_equal(mem.shnum, file.shnum);
+	assert_string_equal(mem.build_id, file.build_id);
+	assert_int_equal(bm_elf_got_ranges(&mem, got_mem, 4), ngot);
+	assert_memory_equal(got_mem, got, ngot * sizeof got[0]);
+	assert_int_equal(bm_elf_offset_to_vaddr(&mem, 0, &vaddr_mem), 0);
+	assert_int_equal(vaddr_mem, vaddr);
+	bm_elf_close(&mem);
+
+	/* Cut inside the section header table (at the end of the file):
+	 * no sections, the program headers still there. */
+	Elf64_Ehdr eh;
+	memcpy(&eh, copy, sizeof eh);
+	size_t cut = (size_t)eh.e_shoff + sizeof(Elf64_Shdr) / 2;
+	uint8_t *part = malloc(cut);
+	assert_non_null(part);
+	memcpy(part, copy, cut);
+	assert_int_equal(bm_elf_from_memory(part, cut, &mem), 0);
+	assert_int_equal(mem.shnum, 0);
+	assert_int_equal(mem.phnum, file.phnum);
+	assert_int_equal(bm_elf_got_ranges(&mem, got_mem, 4), 0);
+	bm_elf_close(&mem);
+	/* A program header table said to lie past the end: none. */
+	Elf64_Ehdr bad = eh;
+	bad.e_phoff = cut - 8;
+	memcpy(part, &bad, sizeof bad);
+	assert_int_equal(bm_elf_from_memory(part, cut, &mem), 0);
+	assert_int_equal(mem.phnum, 0);
+	assert_int_equal(bm_elf_offset_to_vaddr(&mem, 0, &vaddr_mem), -ENOENT);
+	bm_elf_close(&mem);
+	/* Not ELF at all. */
+	part[0] = 0;
+	assert_int_equal(bm_elf_from_memory(part, cut, &mem), -ENOEXEC);
+	assert_int_equal(bm_elf_from_memory(copy, 10, &mem), -ENOEXEC);
+	free(part);
+	free(copy);
+	bm_elf_close(&file);
 }
 
 static int first_object(struct dl_phdr_info *info, size_t size, void *data)
@@ -278,7 +345,7 @@ int main(void)
 		cmocka_unit_test(test_classify),      cmocka_unit_test(test_undecodable),
 		cmocka_unit_test(test_lengths_agree), cmocka_unit_test(test_libc_ifuncs),
 		cmocka_unit_test(test_cache_file),    cmocka_unit_test(test_symbolize),
-		cmocka_unit_test(test_names_only_where_wanted),
+		cmocka_unit_test(test_names_only_where_wanted), cmocka_unit_test(test_tables_without_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,10 +176,13 @@ static void test_elf_in_memory(void **state)
 	(void)state;
 	struct bm_elf file;
 	assert_int_equal(bm_elf_open("/proc/self/exe", &file), 0);
+	assert_int_equal(bm_elf_map(&file), 0);
 	uint8_t *copy = malloc(file.len);
 	assert_non_null(copy);
 	memcpy(copy, file.data, file.len);
-	struct bm_elf mem = {.data = copy, .len = file.len};
+	struct bm_elf mem;
+	assert_int_equal(bm_elf_from_memory(copy, file.len, &mem), 0);
+	assert_string_equal(mem.build_id, file.build_id);
 	struct bm_isa_file plain, f;
 	assert_int_equal(bm_isa_scan_elf(&mem, "[vdso]", &plain), 0);
 	int cached = -1;
@@ -197,6 +200,7 @@ static void test_elf_in_memory(void **state)
 	assert_int_equal(cached, 0);
 	bm_isa_file_free(&f);
 	bm_isa_file_free(&plain);
+	bm_elf_close(&mem);
 	free(copy);
 	bm_elf_close(&file);
 }

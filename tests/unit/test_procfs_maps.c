@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 
 #include "unit_procfs.h"
@@ -379,6 +381,86 @@ static void test_live_maps_and_smaps(void **state)
 	munmap(dontdump, 2 * 4096);
 }
 
+/* An executable mapping of a file at PATH (created with a page of code
+ * bytes, unlinked afterwards if `unlink_it`). */
+static void *map_exec_file(const char *path, bool unlink_it)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	static const uint8_t page[4096] = {0xc3};
+	assert_int_equal(fwrite(page, 1, sizeof page, f), sizeof page);
+	assert_int_equal(fclose(f), 0);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	assert_true(p != MAP_FAILED);
+	close(fd);
+	if (unlink_it)
+		assert_int_equal(unlink(path), 0);
+	return p;
+}
+
+/* The executable mappings as PROCMAP_QUERY gives them one at a time are
+ * those of the text, field for field: the program and its libraries, the
+ * vDSO, anonymous code with and without a name, an unlinked file and a
+ * file with a newline in its name (which the text escapes). */
+static void test_live_exec_query(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/binmig-maps-query.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char gone[PATH_MAX], odd[PATH_MAX];
+	snprintf(gone, sizeof gone, "%s/gone", dir);
+	snprintf(odd, sizeof odd, "%s/new\nline", dir);
+	void *anon = mmap(NULL, 3 * 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(anon != MAP_FAILED);
+	/* Named, the middle page only (a name may be refused: then plain). */
+	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)anon + 4096, 4096, (unsigned long)"jit");
+	void *g = map_exec_file(gone, true), *o = map_exec_file(odd, false);
+
+	int fd = bm_maps_query_open(getpid());
+	assert_true(fd >= 0);
+	struct bm_maps_entry q;
+	int rc = bm_maps_query_next_exec(fd, 0, &q);
+	if (rc == -ENOTTY) { /* a kernel before 6.11 */
+		close(fd);
+		unlink(odd);
+		rmdir(dir);
+		skip();
+	}
+	struct bm_maps_entry *e;
+	size_t n, checked = 0;
+	assert_int_equal(bm_read_maps(getpid(), &e, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].perms[2] != 'x' || strcmp(e[i].path, "[vsyscall]") == 0)
+			continue; /* the query does not see the vsyscall page, which is no VMA */
+		assert_int_equal(rc, 1);
+		assert_int_equal(q.start, e[i].start);
+		assert_int_equal(q.end, e[i].end);
+		assert_string_equal(q.perms, e[i].perms);
+		assert_int_equal(q.offset, e[i].offset);
+		assert_int_equal(q.dev_major, e[i].dev_major);
+		assert_int_equal(q.dev_minor, e[i].dev_minor);
+		assert_int_equal(q.inode, e[i].inode);
+		assert_string_equal(q.path, e[i].path);
+		assert_int_equal(q.deleted, e[i].deleted);
+		checked++;
+		rc = bm_maps_query_next_exec(fd, q.end, &q);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(checked >= 6);
+	const struct bm_maps_entry *x = find_containing(e, n, (uintptr_t)g);
+	assert_true(x && x->deleted);
+	assert_string_equal(find_containing(e, n, (uintptr_t)o)->path, odd);
+	free(e);
+	close(fd);
+	munmap(anon, 3 * 4096);
+	munmap(g, 4096);
+	munmap(o, 4096);
+	unlink(odd);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_smaps_synthetic),
 		cmocka_unit_test(test_smaps_truncations),
 		cmocka_unit_test(test_live_maps_and_smaps),
+		cmocka_unit_test(test_live_exec_query),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
