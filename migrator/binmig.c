@@ -609,14 +609,17 @@ static int cmd_check(int argc, char **argv)
 		return rc;
 	if (!profile)
 		return usage_error("%s", "check needs --dest-cpu PROFILE");
-	struct bm_cpu_profile *dest = malloc(sizeof *dest);
-	if (!dest)
-		return bm_error(BM_EXIT_FAILURE, "out of memory"), bm_exit_code();
+	struct bm_cpu_profile *dest = malloc(sizeof *dest), *here = malloc(sizeof *here);
 	struct bm_isa_report report;
-	rc = bm_cpu_profile_load(profile, dest);
+	rc = dest && here ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0)
-		rc = bm_isa_check(pid, dest, stdout, &report);
+		rc = bm_cpu_profile_load(profile, dest);
+	if (rc == 0)
+		rc = bm_cpu_profile_local(here);
+	if (rc == 0)
+		rc = bm_isa_check(pid, here, dest, stdout, &report);
 	free(dest);
+	free(here);
 	return rc < 0 ? bm_exit_code() : 0;
 }
 

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,20 +24,11 @@ int bm_cmd_cpu_profile(FILE *out)
 	return rc < 0 ? bm_exit_code() : 0;
 }
 
-int bm_isa_check(pid_t pid, const struct bm_cpu_profile *dest, FILE *out, struct bm_isa_report *report)
+/* Judges an analysis: 0, or -1 with the refusal logged. */
+static int judge(pid_t pid, const struct bm_cpu_profile *here, const struct bm_cpu_profile *dest, FILE *out,
+		 const struct bm_isa_report *report)
 {
-	struct bm_cpu_profile *here = malloc(sizeof *here);
-	if (!here)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	int rc = bm_cpu_profile_local(here);
-	uint64_t have = rc == 0 ? bm_cpu_profile_exts(here) : 0, dest_set = bm_cpu_profile_exts(dest);
-	/* Unprinted, the report needs names only for what the verdict names. */
-	if (rc == 0)
-		rc = bm_isa_analyze_pid(pid, !out, have & ~dest_set, report);
-	if (rc < 0) {
-		free(here);
-		return -1;
-	}
+	uint64_t have = bm_cpu_profile_exts(here), dest_set = bm_cpu_profile_exts(dest);
 	if (out) {
 		bm_isa_report_print(out, report);
 		uint64_t guarded = report->used_set & ~have;
@@ -48,13 +41,90 @@ int bm_isa_check(pid_t pid, const struct bm_cpu_profile *dest, FILE *out, struct
 	}
 	char msg[1024], why[256];
 	if (bm_isa_verdict(report, have, dest_set, msg, sizeof msg))
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot run on the destination: %s", (int)pid, msg);
-	else if (bm_xstate_incompatible(here, dest, why, sizeof why))
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot run on the destination: %s", (int)pid, why);
-	else if (out)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot run on the destination: %s", (int)pid, msg);
+	if (bm_xstate_incompatible(here, dest, why, sizeof why))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot run on the destination: %s", (int)pid, why);
+	if (out)
 		fprintf(out, "process %d can run on the destination\n", (int)pid);
-	free(here);
-	return rc;
+	return 0;
+}
+
+static int analyze(pid_t pid, bool names_limited, uint64_t name_set, struct bm_isa_report *report)
+{
+	int rc = bm_isa_analyze_pid(pid, names_limited, name_set, report);
+	if (rc == -ESRCH)
+		bm_error(BM_EXIT_TARGET, "process %d is gone: its mappings cannot be read", (int)pid);
+	return rc < 0 ? -1 : 0;
+}
+
+int bm_isa_check(pid_t pid, const struct bm_cpu_profile *here, const struct bm_cpu_profile *dest, FILE *out,
+		 struct bm_isa_report *report)
+{
+	/* Unprinted, the report needs names only for what the verdict names. */
+	uint64_t name_set = bm_cpu_profile_exts(here) & ~bm_cpu_profile_exts(dest);
+	if (analyze(pid, !out, name_set, report) < 0)
+		return -1;
+	return judge(pid, here, dest, out, report);
+}
+
+/* ---- the check beside the connection ------------------------------------- */
+
+static void *job_main(void *arg)
+{
+	struct bm_isa_job *j = arg;
+	bm_set_log_prefix("binmig: migrate: cpu check");
+	/* Names nothing: the destination, and so what a refusal would
+	 * name, is not known yet. */
+	j->rc = analyze(j->pid, true, 0, &j->report);
+	return NULL;
+}
+
+struct bm_isa_job *bm_isa_job_start(pid_t pid)
+{
+	struct bm_isa_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	j->pid = pid;
+	/* Signals are for the main thread: binmig's handlers and waits. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	j->running = pthread_create(&j->thread, NULL, job_main, j) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return j;
+}
+
+static void job_join(struct bm_isa_job *j)
+{
+	if (j->running)
+		pthread_join(j->thread, NULL);
+	j->running = false;
+}
+
+int bm_isa_job_check(struct bm_isa_job *j, const struct bm_cpu_profile *here, const struct bm_cpu_profile *dest)
+{
+	if (!j)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	bool ran = j->running;
+	job_join(j);
+	if (!ran) /* no thread could be made: the analysis is done here */
+		return bm_isa_check(j->pid, here, dest, NULL, &j->report);
+	if (j->rc < 0)
+		return -1;
+	char msg[1024], why[256];
+	if (!bm_isa_verdict(&j->report, bm_cpu_profile_exts(here), bm_cpu_profile_exts(dest), msg, sizeof msg) &&
+	    !bm_xstate_incompatible(here, dest, why, sizeof why))
+		return 0;
+	/* Refused: analysed again, to name what the destination lacks. */
+	return bm_isa_check(j->pid, here, dest, NULL, &j->report);
+}
+
+void bm_isa_job_end(struct bm_isa_job *j)
+{
+	if (!j)
+		return;
+	job_join(j);
+	free(j);
 }
 
 /* ---- images -------------------------------------------------------------- */

@@ -1,16 +1,21 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+/* migrate analyses the process's code on a thread of its own while it
+ * connects (isa_cmd.h): the record of the first error is shared under
+ * this lock, and each thread says which phase it is in. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static enum bm_exit first_class = BM_EXIT_OK;
 static bool holding;      /* the first error is recorded, not printed */
 static bool held_errno_set;
 static char held_line[1600];
 static char first_message[1400];
 static bool verbose;
-static const char *prefix = "binmig";
+static __thread const char *prefix = "binmig";
 
 static void vreport(const char *fmt, va_list ap, int errno_value, bool first)
 {
@@ -36,12 +41,14 @@ static void vreport(const char *fmt, va_list ap, int errno_value, bool first)
 
 static int report(enum bm_exit class, int errno_value, const char *fmt, va_list ap)
 {
+	pthread_mutex_lock(&lock);
 	if (first_class == BM_EXIT_OK) {
 		first_class = class;
 		vreport(fmt, ap, errno_value, true);
 	} else if (verbose) {
 		vreport(fmt, ap, errno_value, false);
 	}
+	pthread_mutex_unlock(&lock);
 	return -1;
 }
 
@@ -69,7 +76,9 @@ void bm_debug(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	pthread_mutex_lock(&lock);
 	vreport(fmt, ap, 0, false);
+	pthread_mutex_unlock(&lock);
 	va_end(ap);
 }
 
@@ -77,7 +86,9 @@ void bm_note(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	pthread_mutex_lock(&lock);
 	vreport(fmt, ap, 0, false);
+	pthread_mutex_unlock(&lock);
 	va_end(ap);
 }
 
@@ -93,27 +104,46 @@ void bm_warn(const char *fmt, ...)
 
 void bm_hold_errors(void)
 {
+	pthread_mutex_lock(&lock);
 	holding = true;
 	held_errno_set = false;
+	pthread_mutex_unlock(&lock);
+}
+
+static void reset_errors(void)
+{
+	first_class = BM_EXIT_OK;
+	first_message[0] = 0;
 }
 
 void bm_release_errors(bool print)
 {
+	pthread_mutex_lock(&lock);
 	if (held_errno_set && print)
 		fputs(held_line, stderr);
 	if (held_errno_set && !print)
-		bm_reset_errors();
+		reset_errors();
 	holding = false;
 	held_errno_set = false;
+	pthread_mutex_unlock(&lock);
 }
 
-enum bm_exit bm_exit_code(void) { return first_class; }
+enum bm_exit bm_exit_code(void)
+{
+	pthread_mutex_lock(&lock);
+	enum bm_exit class = first_class;
+	pthread_mutex_unlock(&lock);
+	return class;
+}
+
+/* Read once no other thread reports any more. */
 const char *bm_error_message(void) { return first_message; }
-bool bm_error_reported(void) { return first_class != BM_EXIT_OK; }
+bool bm_error_reported(void) { return bm_exit_code() != BM_EXIT_OK; }
 void bm_reset_errors(void)
 {
-	first_class = BM_EXIT_OK;
-	first_message[0] = 0;
+	pthread_mutex_lock(&lock);
+	reset_errors();
+	pthread_mutex_unlock(&lock);
 }
 void bm_set_verbose(bool v) { verbose = v; }
 void bm_set_log_prefix(const char *p) { prefix = p; }

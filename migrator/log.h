@@ -51,7 +51,7 @@ const char *bm_error_message(void);
 bool bm_error_reported(void);
 void bm_reset_errors(void);
 void bm_set_verbose(bool verbose);
-/* Prefix printed before messages (default "binmig"). */
+/* Prefix printed before the calling thread's messages (default "binmig"). */
 void bm_set_log_prefix(const char *prefix);
 
 #endif

@@ -150,12 +150,22 @@ static bool peer_reason(struct bm_conn *c, struct bm_result *res)
 	return false;
 }
 
-/* The destination's CPU profile (PROFILE, the reply to START) into DEST,
- * and the process's code judged against it: refused (exit 4) before
- * anything is frozen when the code uses an extension the destination
- * lacks or the saved register state could not be translated to its xstate
- * layout. */
-static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts *o, struct bm_cpu_profile *dest)
+/* The two CPU profiles, this machine's and the destination's, read before
+ * the freeze: after it, each thread's saved state is rewritten for the
+ * destination's xstate layout where it differs (xstate.h). */
+struct profiles {
+	struct bm_cpu_profile here, dest;
+};
+
+/* The destination's CPU profile (PROFILE, the reply to START) and this
+ * machine's into *prof, and the process's code, analysed by `job` while
+ * the connection was set up (NULL: --no-cpu-check), judged against them:
+ * refused (exit 4) before anything is frozen when the code uses an
+ * extension the destination lacks or the saved register state could not
+ * be translated to its xstate layout.  What the check adds, the wait for
+ * the analysis and the verdict, goes to st->cpu_check_us.  Ends the job. */
+static int check_cpu(struct bm_conn *c, struct bm_isa_job *job, const struct bm_migrate_opts *o,
+		     struct profiles *prof, struct bm_stats *st)
 {
 	char *text = malloc(BM_PROFILE_MAX_TEXT);
 	size_t len;
@@ -163,26 +173,27 @@ static int check_cpu(struct bm_conn *c, pid_t pid, const struct bm_migrate_opts 
 	if (rc == 0)
 		rc = bm_frame_expect(c, BM_MSG_PROFILE, text, BM_PROFILE_MAX_TEXT, &len, BM_IO_TIMEOUT_MS);
 	char why[160];
-	if (rc == 0 && bm_cpu_profile_parse(text, len, dest, why, sizeof why) < 0)
+	if (rc == 0 && bm_cpu_profile_parse(text, len, &prof->dest, why, sizeof why) < 0)
 		rc = bm_error(BM_EXIT_NETWORK, "the destination sent a malformed CPU profile: %s", why);
-	if (rc == 0 && !o->skip_cpu_check) {
-		bm_set_log_prefix("binmig: migrate: cpu check");
-		struct bm_isa_report report;
-		rc = bm_isa_check(pid, dest, NULL, &report);
-		if (rc == 0)
-			bm_debug("cpu check: %.2f MiB of code, %u files (%u cached), %.1f ms", report.bytes / 1048576.0,
-				 report.files, report.files_cached, report.scan_us / 1000.0);
-	}
 	free(text);
+	if (rc == 0)
+		rc = bm_cpu_profile_local(&prof->here);
+	if (rc < 0 || o->skip_cpu_check) {
+		bm_isa_job_end(job);
+		return rc;
+	}
+	bm_set_log_prefix("binmig: migrate: cpu check");
+	uint64_t t0 = bm_now_us();
+	rc = bm_isa_job_check(job, &prof->here, &prof->dest);
+	if (st)
+		st->cpu_check_us = (int64_t)(bm_now_us() - t0);
+	if (rc == 0)
+		bm_debug("cpu check: %.2f MiB of code, %u files (%u cached), analysed in %.1f ms beside the connection",
+			 job->report.bytes / 1048576.0, job->report.files, job->report.files_cached,
+			 job->report.scan_us / 1000.0);
+	bm_isa_job_end(job);
 	return rc;
 }
-
-/* The two CPU profiles, this machine's and the destination's, read before
- * the freeze: after it, each thread's saved state is rewritten for the
- * destination's xstate layout where it differs (xstate.h). */
-struct profiles {
-	struct bm_cpu_profile here, dest;
-};
 
 /* Connects, authenticates and sends START(mode): *conn is ready for the image. */
 static int open_conn(const struct bm_migrate_opts *o, enum bm_transfer_mode mode, struct bm_conn *conn)
@@ -299,12 +310,17 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	struct bm_conn conn;
 	struct bm_precopy pc = {.uffd = -1, .pagemap = -1};
 	struct profiles *prof = malloc(sizeof *prof);
+	struct bm_isa_job *job = NULL;
 	int rc = prof ? choose_mode(pid, o, &mode) : bm_error(BM_EXIT_FAILURE, "out of memory");
+	/* The process's code is analysed while the connection is set up. */
+	if (rc == 0 && !o->skip_cpu_check)
+		job = bm_isa_job_start(pid);
 	if (rc < 0 || (rc = open_conn(o, mode, &conn)) < 0) {
+		bm_isa_job_end(job);
 		free(prof);
 		return rc;
 	}
-	if ((rc = check_cpu(&conn, pid, o, &prof->dest)) < 0 || (rc = bm_cpu_profile_local(&prof->here)) < 0) {
+	if ((rc = check_cpu(&conn, job, o, prof, st)) < 0) {
 		free(prof);
 		return give_up(&conn, &pc, rc);
 	}

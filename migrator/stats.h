@@ -19,6 +19,7 @@ struct bm_stats {
 	int64_t ctx_restore_us;   /* context restore */
 	int64_t downtime_us;
 	int64_t total_us;
+	int64_t cpu_check_us;     /* migrate: the CPU compatibility check, before the suspend */
 	int64_t image_bytes;
 	int64_t wire_bytes;
 	int64_t pages_total;      /* present pages examined */

@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "isa_cache.h"
+#include "isa_cmd.h"
 #include "isa_process.h"
 #include "isa_scan.h"
+#include "log.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -339,6 +341,50 @@ static void test_names_only_where_wanted(void **state)
 	assert_string_equal(none.first_undecodable, "");
 }
 
+/* migrate's check on a thread of its own (bm_isa_job_*): the verdicts of
+ * bm_isa_check, for a destination like this machine and for one that
+ * lacks an extension this process uses, whose refusal names it with an
+ * example; and an ended job that was never judged leaves nothing. */
+static void test_job(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/binmig-isa-job.XXXXXX";
+	with_cache_dir(dir);
+	static struct bm_cpu_profile here, lacking;
+	assert_int_equal(bm_cpu_profile_local(&here), 0);
+	struct bm_isa_job *j = bm_isa_job_start(getpid());
+	assert_non_null(j);
+	assert_int_equal(bm_isa_job_check(j, &here, &here), 0);
+	uint64_t used = j->report.used_set & bm_cpu_profile_exts(&here);
+	bm_isa_job_end(j);
+	if (!used) {
+		drop_cache_dir(dir);
+		skip();
+	}
+	int e = 63 - __builtin_clzll(used);
+	lacking = here;
+	for (size_t i = 0; i < lacking.nflags; i++)
+		if (strcmp(lacking.flags[i], bm_ext_info[e].name) == 0) {
+			memcpy(lacking.flags[i], lacking.flags[lacking.nflags - 1], sizeof lacking.flags[i]);
+			lacking.nflags--;
+			break;
+		}
+	assert_false(bm_cpu_profile_exts(&lacking) & BM_EXT_BIT(e));
+	bm_reset_errors();
+	j = bm_isa_job_start(getpid());
+	assert_int_equal(bm_isa_job_check(j, &here, &lacking), -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	char want[64];
+	snprintf(want, sizeof want, "lacks %s: ", bm_ext_info[e].name);
+	assert_non_null(strstr(bm_error_message(), want));
+	assert_non_null(strstr(bm_error_message(), ", e.g. at 0x"));
+	bm_isa_job_end(j);
+	bm_reset_errors();
+	bm_isa_job_end(bm_isa_job_start(getpid()));
+	assert_false(bm_error_reported());
+	drop_cache_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_lengths_agree), cmocka_unit_test(test_libc_ifuncs),
 		cmocka_unit_test(test_cache_file),    cmocka_unit_test(test_symbolize),
 		cmocka_unit_test(test_names_only_where_wanted), cmocka_unit_test(test_tables_without_mapping),
+		cmocka_unit_test(test_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
