@@ -1,5 +1,6 @@
 /* Memory at dump: every VMA described, and the pages that cannot be had
  * again from a file streamed into the image. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <immintrin.h>
@@ -53,6 +54,18 @@ static const struct {
 	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},
 };
 
+/* "/SYSV" and the segment's key as 8 hex digits: the name the kernel
+ * gives a System V shared memory segment's mapping. */
+static bool is_sysv_segment(const char *path)
+{
+	if (strncmp(path, "/SYSV", 5) != 0 || strlen(path) != 13)
+		return false;
+	for (int i = 5; i < 13; i++)
+		if (!isxdigit((unsigned char)path[i]))
+			return false;
+	return true;
+}
+
 static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_process *p, struct bm_vma *v)
 {
 	v->start = e->start;
@@ -71,6 +84,15 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 	else if (e->vmflags & (BM_VMFLAG_IO | BM_VMFLAG_PF))
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps device memory at 0x%llx (%s)", pid,
 				(unsigned long long)e->start, e->path[0] ? e->path : "anonymous");
+	else if ((v->flags & BM_VMA_SHARED) && is_sysv_segment(e->path))
+		/* Its contents could travel, but not the attachment: shmctl()
+		 * and the other processes attached would see a different
+		 * process.  Its inode is the segment's id, 0 for the first
+		 * segment of an IPC namespace: not a sign of anonymous memory. */
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"process %d has a System V shared memory segment (%s%s) attached at 0x%llx; binmig "
+				"cannot carry it",
+				pid, e->path, e->deleted ? ", removed" : "", (unsigned long long)e->start);
 	else if (e->path[0] != '/' || e->inode == 0) {
 		/* [heap], [stack], [anon:...] and unnamed memory; shared
 		 * anonymous memory shows as "/dev/zero (deleted)" or
@@ -89,14 +111,6 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 		/* A name the process gave it (prctl PR_SET_VMA_ANON_NAME) goes with it. */
 		if (strncmp(e->path, "[anon:", 6) == 0 || strncmp(e->path, "[anon_shmem:", 12) == 0)
 			return (v->path = strdup(e->path)) ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
-	} else if ((v->flags & BM_VMA_SHARED) && e->deleted && strncmp(e->path, "/SYSV", 5) == 0) {
-		/* Its contents could travel, but not the attachment: shmctl()
-		 * and the other processes attached would see a different
-		 * process. */
-		return bm_error(BM_EXIT_UNSUPPORTED,
-				"process %d has a System V shared memory segment (%s) attached at 0x%llx; binmig cannot "
-				"carry it",
-				pid, e->path, (unsigned long long)e->start);
 	} else if ((v->flags & BM_VMA_SHARED) && e->deleted && strncmp(e->path, "/dev/zero", 9) == 0) {
 		v->kind = BM_VMA_ANON;
 		v->flags |= BM_VMA_SHMEM;

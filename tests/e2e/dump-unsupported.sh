@@ -11,15 +11,21 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init holder
 
-for mode in socket-out sysvshm async packet delmap; do
+# sysvshm-id0: the same segment in a new IPC namespace, where it is the
+# first and has the id 0, the inode its mapping shows in /proc/PID/maps.
+for mode in socket-out sysvshm sysvshm-id0 async packet delmap; do
 	out=$E2E_TMP/$mode.out
-	e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
+	if [[ $mode == sysvshm-id0 ]]; then
+		e2e_start "$out" unshare --ipc "$PROGS/holder" sysvshm "$E2E_TMP/$mode.file"
+	else
+		e2e_start "$out" "$PROGS/holder" "$mode" "$E2E_TMP/$mode.file"
+	fi
 	pid=$E2E_PID
 	e2e_wait_ready "$out" "$pid"
 	read -r _ fd_a fd_b < <(grep '^fds ' "$out")
 	bm dump "$pid" -o "$E2E_TMP/$mode.img"
 	e2e_expect_error 4 "dump of a process holding a $mode"
-	if [[ $mode == sysvshm ]]; then
+	if [[ $mode == sysvshm* ]]; then
 		grep -q "System V shared memory segment" "$BM_ERR" || e2e_fail "the message does not name the segment: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == delmap ]]; then
