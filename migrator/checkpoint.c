@@ -23,6 +23,7 @@
 #include "fault.h"
 #include "file_locks.h"
 #include "log.h"
+#include "shmem.h"
 #include "sk_inet.h"
 #include "test_slowdown.h"
 #include "timers.h"
@@ -584,8 +585,10 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 		bm_release(f, false);
 		return bm_tree_freeze(pid, f, policy, st);
 	}
+	struct bm_process *self = &f->proc;
 	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
-	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0) {
+	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0 ||
+	    (rc = bm_shmem_check_outside(&self, 1)) < 0) {
 		bm_release(f, false);
 		return rc;
 	}

@@ -103,6 +103,8 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 		return bm_why(why, n, "flags %#x have unknown bits", v->flags);
 	if (v->pgoff & IN_PAGE_MASK)
 		return bm_why(why, n, "file offset %#llx is not page aligned", (unsigned long long)v->pgoff);
+	if ((v->flags & BM_VMA_SHMEM) && v->file.ino && (!v->file.size || (v->file.size & IN_PAGE_MASK)))
+		return bm_why(why, n, "shared memory of %llu bytes", (unsigned long long)v->file.size);
 	if (v->kind == BM_VMA_FILE && (!v->path || !*v->path))
 		return bm_why(why, n, "file mapping without a path");
 	return check_string(v->path, "path", why, n);

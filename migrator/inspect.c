@@ -104,6 +104,9 @@ static void print_process(FILE *out, const struct bm_process *p)
 			(unsigned long long)(v->end - v->start) / 1024, vma_kind_name(v));
 		if (v->kind == BM_VMA_FILE)
 			fprintf(out, "%s @0x%llx", v->flags & BM_VMA_DELETED ? " (deleted)" : "", (unsigned long long)v->pgoff);
+		else if ((v->flags & BM_VMA_SHMEM) && v->file.ino) /* its object (shmem.h) */
+			fprintf(out, " object %llu of %llu KiB @0x%llx", (unsigned long long)v->file.ino,
+				(unsigned long long)v->file.size / 1024, (unsigned long long)v->pgoff);
 		fputc('\n', out);
 	}
 	fprintf(out, "\n%u file descriptors:\n", p->nfds);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "memory.h"
 #include "pagescan.h"
+#include "shmem.h"
 #include "unlinked_map.h"
 
 #define PM_PRESENT (1ULL << 63)
@@ -102,8 +103,12 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 			v->flags |= BM_VMA_HEAP;
 		if (strcmp(e->path, "[stack]") == 0)
 			v->flags |= BM_VMA_STACK;
-		if (v->flags & BM_VMA_SHARED)
+		if (v->flags & BM_VMA_SHARED) {
 			v->flags |= BM_VMA_SHMEM;
+			int rc = e->inode ? bm_shmem_describe(pid, v, e->inode) : 0;
+			if (rc < 0)
+				return rc;
+		}
 		if (e->path[0] == '[' && strcmp(e->path, "[heap]") && strcmp(e->path, "[stack]") &&
 		    strncmp(e->path, "[anon:", 6) && strncmp(e->path, "[anon_shmem:", 12))
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a special mapping %s at 0x%llx", pid, e->path,
@@ -114,6 +119,7 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 	} else if ((v->flags & BM_VMA_SHARED) && e->deleted && strncmp(e->path, "/dev/zero", 9) == 0) {
 		v->kind = BM_VMA_ANON;
 		v->flags |= BM_VMA_SHMEM;
+		return bm_shmem_describe(pid, v, e->inode);
 	} else {
 		v->kind = BM_VMA_FILE;
 		if (e->deleted && (v->flags & BM_VMA_SHARED) && strncmp(e->path, "/dev/shm/", 9) == 0) {
@@ -236,6 +242,7 @@ struct page_writer {
 	uint8_t *buf;                /* READ_CHUNK_PAGES pages */
 	struct bm_stats *st;
 	const struct bm_page_skip *skip;
+	struct bm_shmem_seen *seen;  /* shared memory stored so far, in this dump */
 	size_t skip_at;              /* the first skip range that may still matter */
 	uint64_t run_start;          /* wanted pages gathered, not read yet */
 	uint32_t run_len;
@@ -382,6 +389,11 @@ static int scanned_run(void *ctx, const struct bm_scan_run *run)
 	return sv->failed = want(sv->pw, run->start, run->end, (run->cats & BM_PAGE_IS_PFNZERO) != 0);
 }
 
+static int shmem_run(void *ctx, uint64_t start, uint64_t end)
+{
+	return want(ctx, start, end, false);
+}
+
 /* Private memory through PAGEMAP_SCAN: one call finds the runs of pages
  * to carry, and the shared zero page needs no reading.  Shared memory
  * keeps the pagemap path (its page-cache pages count too). */
@@ -389,7 +401,10 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 {
 	pw->skip_at = 0;
 	int rc;
-	if (scan && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE))) {
+	if (v->flags & BM_VMA_SHMEM) {
+		/* Its object's pages, once (shmem.h). */
+		rc = bm_shmem_pages(pw->pid, v, pw->seen, shmem_run, pw);
+	} else if (scan && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMFILE))) {
 		struct scan_vma sv = {pw, v, 0};
 		/* Reading the page map, whichever way: the same numbered step. */
 		rc = bm_fault(BM_FP_READ_PAGEMAP) ? -EIO
@@ -403,15 +418,15 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 	return rc < 0 ? rc : flush_run(pw);
 }
 
-int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
-			const struct bm_page_skip *skip)
+static int write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+		       const struct bm_page_skip *skip, struct bm_shmem_seen *seen)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
-	struct page_writer pw = {.pid = pid, .w = w, .st = st, .skip = skip};
+	struct page_writer pw = {.pid = pid, .w = w, .st = st, .skip = skip, .seen = seen};
 	uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof *pm);
 	pw.buf = aligned_alloc(BM_PAGE_SIZE, (size_t)READ_CHUNK_PAGES * BM_PAGE_SIZE);
 	if (st) {
@@ -438,7 +453,17 @@ int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_w
 	return rc;
 }
 
-int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st)
+int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+			const struct bm_page_skip *skip)
 {
-	return bm_write_pages_skip(pid, p, w, st, NULL);
+	struct bm_shmem_seen seen = {0};
+	int rc = write_pages(pid, p, w, st, skip, &seen);
+	bm_shmem_seen_free(&seen);
+	return rc;
+}
+
+int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+		   struct bm_shmem_seen *seen)
+{
+	return write_pages(pid, p, w, st, NULL, seen);
 }

@@ -333,7 +333,7 @@ static int map_vmas(struct restore_ctx *c)
 				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
 				 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
 		uint64_t fd = (uint64_t)-1, off = 0;
-		if (v->kind == BM_VMA_FILE) {
+		if (v->kind == BM_VMA_FILE || (v->flags & BM_VMA_SHMEM)) { /* shared anonymous: its object (shmem.h) */
 			fd = (uint64_t)bm_rs_file_fd(c, v);
 			off = v->pgoff;
 		} else {
@@ -461,8 +461,8 @@ static int fill_pages_unpinned(struct restore_ctx *c, struct bm_image_reader *r)
 		 * any others of it are no memory to write. */
 		if (v->kind == BM_VMA_VDSO)
 			continue;
-		if (v->flags & BM_VMA_SHMFILE) {
-			int rc = write_shm_file(c, v, &run);
+		if (v->flags & (BM_VMA_SHMFILE | BM_VMA_SHMEM)) {
+			int rc = v->flags & BM_VMA_SHMEM ? bm_shmem_write(c->shmem, v, &run) : write_shm_file(c, v, &run);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -842,7 +842,9 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 		return rc;
 	}
 	struct bm_shm_names shm_names = {0};
+	struct bm_shmem_objects shmem = {0};
 	c.shm_names = &shm_names;
+	c.shmem = &shmem;
 	rc = bm_image_read_process(r, &c.proc);
 	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
 	    (rc = bm_rs_plan_files(&c)) == 0)
@@ -877,6 +879,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	}
 	if (c.pinned)
 		sched_setaffinity(0, sizeof c.own_affinity, &c.own_affinity);
+	bm_shmem_objects_free(&shmem);
 	free(c.files);
 	free(c.cgroup_procs);
 	free(c.others);

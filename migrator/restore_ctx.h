@@ -11,6 +11,7 @@
 #include "image.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
+#include "shmem.h"
 #include "state.h"
 #include "stats.h"
 #include "vdso.h"
@@ -51,6 +52,7 @@ struct restore_ctx {
 	uint64_t scratch;
 	struct bm_stats *st;
 	struct bm_shm_names *shm_names; /* the restore's (a tree's: all members') */
+	struct bm_shmem_objects *shmem; /* shared anonymous memory (shmem.h), likewise */
 	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
 	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
 	bool have_held;
@@ -69,7 +71,8 @@ struct restore_ctx {
 
 /* restore_files.c: the files the new process maps.  Before it exists,
  * in binmig: the list (c->files) and their numbers after c->ctl_fd;
- * missing shared memory files are made (c->shm_names).  In the new
+ * missing shared memory files are made (c->shm_names), shared anonymous
+ * memory too (c->shmem).  In the new
  * process, its descriptors restored: opens each at its number (-1 with
  * the reason in err).  Then, for each file mapping, its number. */
 int bm_rs_plan_files(struct restore_ctx *c);

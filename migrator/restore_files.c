@@ -117,6 +117,16 @@ void bm_rs_unlink_shm_names(struct bm_shm_names *made)
 	*made = (struct bm_shm_names){0};
 }
 
+/* Whether the object at path (bm_shmem_provide's, one string per
+ * object) is in c->files already. */
+static bool shmem_planned(const struct restore_ctx *c, const char *path)
+{
+	for (size_t j = 0; j < c->nfiles; j++)
+		if (c->files[j].path == path)
+			return true;
+	return false;
+}
+
 int bm_rs_plan_files(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
@@ -134,6 +144,12 @@ int bm_rs_plan_files(struct restore_ctx *c)
 		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
 		const struct bm_vma *v = &p->vmas[i];
+		if (v->flags & BM_VMA_SHMEM) {
+			const char *path;
+			if ((rc = bm_shmem_provide(c->shmem, v, &path)) == 0 && !shmem_planned(c, path))
+				c->files[c->nfiles++] = (struct map_file){path, true, -1, -1, NULL};
+			continue;
+		}
 		if (v->kind != BM_VMA_FILE)
 			continue;
 		struct map_file want = source_of(p, v);
@@ -161,6 +177,13 @@ int bm_rs_plan_files(struct restore_ctx *c)
 
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 {
+	if (v->flags & BM_VMA_SHMEM) {
+		const char *path = bm_shmem_path(c->shmem, v);
+		for (size_t j = 0; path && j < c->nfiles; j++)
+			if (c->files[j].path == path)
+				return c->files[j].fd;
+		return -1;
+	}
 	struct map_file want = source_of(&c->proc, v);
 	for (size_t j = 0; j < c->nfiles; j++)
 		if (same_source(&c->files[j], &want))

@@ -18,6 +18,7 @@
 #include "files.h"
 #include "log.h"
 #include "procfs.h"
+#include "shmem.h"
 #include "tree_plan.h"
 
 #define TREE_MAX_MEMBERS 1024
@@ -137,37 +138,6 @@ static int check_unshared(const struct tree_freeze *t)
 							"binmig restores every process of a tree with its own",
 							t->nodes[b].pid, comm_of_node(t, b), kinds[k].what, t->nodes[a].pid,
 							comm_of_node(t, a));
-		}
-	return 0;
-}
-
-/* The inode of the shared anonymous memory at vma start, 0 if none. */
-static uint64_t shmem_inode(const struct bm_frozen *m, uint64_t start)
-{
-	for (size_t i = 0; i < m->nmaps; i++)
-		if (m->maps[i].start == start)
-			return m->maps[i].inode;
-	return 0;
-}
-
-/* Shared anonymous memory is stored with each process that maps it: two
- * members mapping one would come back with two copies. */
-static int check_shared_memory(const struct bm_frozen *members, size_t nm)
-{
-	for (size_t a = 0; a < nm; a++)
-		for (uint32_t i = 0; i < members[a].proc.nvmas; i++) {
-			const struct bm_vma *v = &members[a].proc.vmas[i];
-			uint64_t ino = (v->flags & BM_VMA_SHMEM) ? shmem_inode(&members[a], v->start) : 0;
-			for (size_t b = a + 1; ino && b < nm; b++)
-				for (uint32_t j = 0; j < members[b].proc.nvmas; j++) {
-					const struct bm_vma *w = &members[b].proc.vmas[j];
-					if ((w->flags & BM_VMA_SHMEM) && shmem_inode(&members[b], w->start) == ino)
-						return bm_error(BM_EXIT_UNSUPPORTED, "processes %d and %d share anonymous memory "
-								"(MAP_SHARED, at 0x%llx in %d); binmig restores it as one copy "
-								"per process and cannot share it again",
-								members[a].pid, members[b].pid,
-								(unsigned long long)v->start, members[a].pid);
-				}
 		}
 	return 0;
 }
@@ -339,13 +309,13 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	for (size_t m = 0; m < f->nmembers; m++)
 		procs[m] = &f->members[m].proc;
 	rc = bm_collect_shared_fds(procs, f->nmembers, policy, true);
+	if (rc == 0)
+		rc = bm_shmem_check_outside(procs, f->nmembers);
 	free(procs);
 	if (rc == 0)
 		rc = bm_tree_probe_reports(&(struct bm_tree){t->nodes, t->n}, t->member_of, f->members);
 	if (rc == 0)
 		rc = check_unshared(t);
-	if (rc == 0)
-		rc = check_shared_memory(f->members, f->nmembers);
 	if (rc == 0)
 		rc = bm_unlinked_map_check_tree(f->members, f->nmembers);
 	if (rc < 0)
@@ -419,8 +389,9 @@ int bm_tree_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++)
 		rc = bm_image_write_process(w, &f->members[m].proc);
 	int64_t total = 0, zero = 0, stored = 0;
+	struct bm_shmem_seen seen = {0};
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
-		rc = bm_write_pages(f->members[m].pid, &f->members[m].proc, w, st);
+		rc = bm_write_pages(f->members[m].pid, &f->members[m].proc, w, st, &seen);
 		if (rc == 0)
 			rc = bm_image_write_member_end(w, (uint32_t)m);
 		if (st) { /* counted per call */
@@ -429,6 +400,7 @@ int bm_tree_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm
 			stored += st->pages_stored;
 		}
 	}
+	bm_shmem_seen_free(&seen);
 	if (st) {
 		st->pages_total = total;
 		st->pages_zero = zero;

@@ -56,6 +56,7 @@ struct tree_rs {
 	int err_pipe[2], go_pipe[2];
 	uint64_t pid_wait_us;     /* waiting for the PIDs to be free (reaped elsewhere): not restore time */
 	struct bm_shm_names shm_names;
+	struct bm_shmem_objects shmem;
 };
 
 /* ---- in the created processes: system calls only ---- */
@@ -312,7 +313,8 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 	for (m = 0; m < t->nm; m++) {
 		struct restore_ctx *c = &t->ctx[m];
 		*c = (struct restore_ctx){.tree_member = true, .defer_run = true, .member = m, .tree = t,
-					  .place_inherited = place_inherited, .shm_names = &t->shm_names};
+					  .place_inherited = place_inherited, .shm_names = &t->shm_names,
+					  .shmem = &t->shmem};
 		int rc = bm_image_read_process(r, &c->proc);
 		if (rc < 0)
 			return rc;
@@ -497,6 +499,7 @@ static void free_tree(struct tree_rs *t)
 	if (t->ctl)
 		munmap(t->ctl, t->ctl_size);
 	bm_rs_unlink_shm_names(&t->shm_names);
+	bm_shmem_objects_free(&t->shmem);
 	bm_tree_image_free(&t->ti);
 }
 

@@ -5,12 +5,13 @@
 #    waiting for its background job; a zombie child: tools/zombie, which
 #    never reaps it), as binmig moves one process then;
 #  - a stopped child in the parent's group, led from outside the tree
-#    (stopped children in groups of their own: tests/e2e/treestop.sh), MAP_SHARED anonymous memory shared by parent and
-#    child, a child created with CLONE_FILES, a vfork child blocked before
+#    (stopped children in groups of their own: tests/e2e/treestop.sh), a
+#    child created with CLONE_FILES, a vfork child blocked before
 #    exec, a child traced by its parent, a child asking for a signal when
 #    its parent dies, an unlinked file that parent and child both map
 #    with no descriptor held (tests/progs/treerefuse.c).
-# Trees themselves are carried: tests/e2e/tree.sh.
+# Trees themselves are carried: tests/e2e/tree.sh; anonymous memory they
+# share: tests/e2e/migrate-tree-shmem.sh.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init treerefuse
@@ -70,7 +71,6 @@ tree_refused() {
 	e2e_log "ok: a tree with a $mode child refused, both untouched"
 }
 tree_refused stopped "process CHILD (treerefuse) is stopped in process group"
-tree_refused shmem "share anonymous memory (MAP_SHARED"
 tree_refused files "process CHILD shares its descriptor table (CLONE_FILES) with its parent"
 tree_refused vfork "process CHILD shares its memory (a vfork child, or CLONE_VM) with its parent"
 tree_refused traced "process CHILD (treerefuse) of the tree is traced by process"

@@ -192,6 +192,27 @@ mig_assert_gone() {
 		e2e_fail "$what: a process $pid (state $(mig_state "$h" "$pid")) is left in host $h"
 }
 
+# mig_children HOST PID: the PIDs of PID's children in HOST, one a line.
+mig_children() {
+	mig_in "$1" cat "/proc/$2/task/$2/children" | tr ' ' '\n' | grep . || true
+}
+
+# mig_assert_tree_moved FROM TO WHAT ROOT KID...: ROOT runs in TO and is
+# gone from FROM; every KID is in TO (in whatever state), ROOT's child
+# there, and gone from FROM.
+mig_assert_tree_moved() {
+	local from=$1 to=$2 what=$3 root=$4 k
+	shift 4
+	mig_assert_running "$to" "$root" "$what: root"
+	mig_assert_gone "$from" "$root" "$what: root"
+	for k in "$@"; do
+		[[ -n $(mig_state "$to" "$k") ]] || e2e_fail "$what: process $k is missing in host $to"
+		[[ $(mig_stat "$to" "$k" | awk '{ sub(/^.*\) /, ""); print $2 }') == "$root" ]] ||
+			e2e_fail "$what: process $k is not $root's child in host $to"
+		mig_assert_gone "$from" "$k" "$what: process $k"
+	done
+}
+
 # mig_round_trip PID WHAT: migrates PID from host A to B and back to A,
 # each hop succeeding and leaving it running only where it went.
 mig_round_trip() {

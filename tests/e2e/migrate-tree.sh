@@ -19,17 +19,12 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init tree treeprod treestop
 
-# children HOST PID: the PIDs of PID's children in HOST.
-children() {
-	mig_in "$1" cat "/proc/$2/task/$2/children" | tr ' ' '\n' | grep . || true
-}
-
 # hops ROOT KIDS...: ROOT's tree A -> B -> A (migrate also given
 # HOPS_ARGS); after each hop every member runs at the destination with its
 # parent, and is gone from the source.
 HOPS_ARGS=()
 hops() {
-	local root=$1 here=A there=B tmp k
+	local root=$1 here=A there=B tmp
 	shift
 	for hop in 1 2; do
 		mig_bm "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" "${HOPS_ARGS[@]}"
@@ -38,14 +33,7 @@ hops() {
 			grep -q "pre-copy is unavailable: it tracks one process, and process $root has children (a tree moves in stream mode); falling back to stream mode" "$BM_ERR" ||
 				e2e_fail "hop $hop: migrate --mode precopy of a tree does not say it falls back: $(cat "$BM_ERR")"
 		fi
-		mig_assert_running "$there" "$root" "root after hop $hop"
-		mig_assert_gone "$here" "$root" "root after hop $hop"
-		for k in "$@"; do
-			[[ -n $(mig_state "$there" "$k") ]] || e2e_fail "hop $hop: process $k is missing in host $there"
-			[[ $(mig_stat "$there" "$k" | awk '{ sub(/^.*\) /, ""); print $2 }') == "$root" ]] ||
-				e2e_fail "hop $hop: process $k is not $root's child in host $there"
-			mig_assert_gone "$here" "$k" "process $k after hop $hop"
-		done
+		mig_assert_tree_moved "$here" "$there" "hop $hop" "$root" "$@"
 		tmp=$here here=$there there=$tmp
 	done
 }
@@ -55,7 +43,7 @@ mkdir "$E2E_TMP/work"
 out=$E2E_TMP/tree.out
 root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/tree" "$E2E_TMP/work")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
-mapfile -t kids < <(children A "$root")
+mapfile -t kids < <(mig_children A "$root")
 ((${#kids[@]} == 4)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 4"
 HOPS_ARGS=(--mode precopy)
 hops "$root" "${kids[@]}"
@@ -70,7 +58,7 @@ e2e_log "ok: the tree passed its checks after two hops"
 out=$E2E_TMP/treestop.out
 root=$(mig_spawn A "$out" --pid 5300 "$PROGS/treestop")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treestop did not get ready"; }
-mapfile -t kids < <(children A "$root")
+mapfile -t kids < <(mig_children A "$root")
 ((${#kids[@]} == 3)) || e2e_fail "treestop's root has ${#kids[@]} children, expected 3"
 hops "$root" "${kids[@]}"
 states=$(for k in "${kids[@]}"; do mig_state A "$k"; done | sort | tr -d '\n')
@@ -84,7 +72,7 @@ e2e_log "ok: stopped children stayed stopped over two hops and passed their chec
 ready=$E2E_TMP/ready stop=$E2E_TMP/stop pout=$E2E_TMP/pipeline.out
 root=$(mig_spawn A "$E2E_TMP/sh.out" --pid 5200 sh -c "'$PROGS/treeprod' 16 '$ready' '$stop' | gzip -1 | sha256sum >'$pout'")
 mig_in A "$TOOLS/waitfor" --pid "$root" "$ready" ready 20 || e2e_fail "the producer did not get ready"
-mapfile -t kids < <(children A "$root")
+mapfile -t kids < <(mig_children A "$root")
 ((${#kids[@]} == 3)) || e2e_fail "the shell has ${#kids[@]} children, expected 3"
 hops "$root" "${kids[@]}"
 [[ ! -s $pout ]] || e2e_fail "the pipeline finished before it was told to"
@@ -99,7 +87,7 @@ rm -rf "$E2E_TMP/work" && mkdir "$E2E_TMP/work"
 out=$E2E_TMP/tree2.out
 root=$(mig_spawn A "$out" --pid 5400 "$PROGS/tree" "$E2E_TMP/work")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
-mapfile -t kids < <(children A "$root")
+mapfile -t kids < <(mig_children A "$root")
 blocker=$(mig_spawn B "$E2E_TMP/blocker.out" --pid "${kids[1]}" sleep 600)
 mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 mig_expect_failure 6 "restore at the destination" "$root" "a tree whose PID ${kids[1]} is taken at the destination"

@@ -14,6 +14,8 @@
  *            detached: IPC_RMID right away)
  *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
  *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
+ *   shmem-out  anonymous memory mapped shared (MAP_SHARED|MAP_ANONYMOUS)
+ *            and mapped by a process of its own too, until this one exits
  *   delmap   FILE written, mapped privately, given a second name
  *            FILE.link, then deleted, its descriptor closed (refused:
  *            binmig cannot name a file whose other name remains)
@@ -23,7 +25,9 @@
  * before "ready" comes out), prints "spun N" with a fixed width and "PASS".
  * A refused dump must leave all of this undisturbed; a migration must carry
  * it. */
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/eventfd.h>
@@ -53,6 +57,15 @@ int main(int argc, char **argv)
 		fds[0] = -1;
 		char c;
 		SETUP(recv(fds[1], &c, 1, MSG_PEEK) == 1, "the peer's bytes");
+	} else if (strcmp(mode, "shmem-out") == 0) {
+		char *at = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		SETUP(at != MAP_FAILED, "mmap");
+		at[0] = 1;
+		pid_t self = getpid();
+		if (tp_fork_peer() == 0) {
+			struct pollfd q = {.fd = (int)syscall(SYS_pidfd_open, self, 0), .events = POLLIN};
+			_exit(q.fd >= 0 && poll(&q, 1, -1) == 1 ? 0 : 1);
+		}
 	} else if (strcmp(mode, "tcp") == 0) {
 		int l = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -97,7 +110,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|sysvshm|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();

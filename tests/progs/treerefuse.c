@@ -3,7 +3,6 @@
  * (exit 4, naming the process and the reason) and leave both running.
  * MODE:
  *   stopped  the child stopped itself with SIGSTOP, in the parent's group
- *   shmem    parent and child share MAP_SHARED anonymous memory
  *   files    the child was created with CLONE_FILES (one descriptor table)
  *   vfork    the child is a vfork child, blocked before exec
  *   traced   the child is traced by the parent (PTRACE_TRACEME)
@@ -35,7 +34,7 @@ static int files_child(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|shmem|files|vfork|traced|pdeathsig|unlinkedmap");
+		say("FAIL: usage: treerefuse stopped|files|vfork|traced|pdeathsig|unlinkedmap");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -119,8 +118,6 @@ int main(int argc, char **argv)
 	usr1_wait();
 	char st = tp_proc_state(child);
 	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
-	if (strcmp(mode, "shmem") == 0)
-		CHECK(*shared == 1, "the shared page says %llu", (unsigned long long)*shared);
 	if (unlinked)
 		CHECK(*unlinked == 7, "the unlinked file's page says %llu", (unsigned long long)*unlinked);
 	kill(child, SIGKILL);
