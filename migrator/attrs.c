@@ -348,10 +348,7 @@ static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t 
 	if ((rc = inject_ret(tr, "PR_GET_PDEATHSIG", SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, NULL)) < 0 ||
 	    (rc = read_int(tr, scratch, &v)) < 0)
 		return rc;
-	if (v)
-		return bm_error(BM_EXIT_UNSUPPORTED,
-				"thread %d asks for signal %d when its parent dies (PR_SET_PDEATHSIG), which binmig does not "
-				"carry%s", tid, v, refusal);
+	t->pdeath_signal = v; /* whether it can be carried: bm_attrs_check_pdeath */
 	if ((rc = spec_ctrl(tr, PR_SPEC_STORE_BYPASS, &t->spec_store_bypass)) < 0 ||
 	    (rc = spec_ctrl(tr, PR_SPEC_INDIRECT_BRANCH, &t->spec_indirect_branch)) < 0)
 		return rc;
@@ -521,12 +518,42 @@ static int root_capabilities(uint64_t caps, struct bm_tracee *tr, uint64_t scrat
 	return inject_ret(tr, "capset", SYS_capset, scratch, scratch + 8, 0, 0, NULL);
 }
 
+int bm_attrs_check_pdeath(const struct bm_process *p, const struct bm_process *parent)
+{
+	const struct bm_attrs *a = &p->attrs;
+	for (uint32_t i = 0; i < a->nthreads; i++) {
+		const struct bm_thread_attrs *t = &a->threads[i];
+		if (!t->pdeath_signal)
+			continue;
+		if (!parent)
+			return bm_error(BM_EXIT_UNSUPPORTED,
+					"thread %d asks for signal %d when its parent dies (PR_SET_PDEATHSIG), and its "
+					"parent, process %d, is not moved with it: at the destination its parent would "
+					"be binmig, whose exit would send the signal%s",
+					t->tid, t->pdeath_signal, p->ppid, refusal);
+		/* The signal follows the thread that created the process, which
+		 * /proc does not name; restored, that is the parent's first. */
+		if (parent->nthreads != 1)
+			return bm_error(BM_EXIT_UNSUPPORTED,
+					"thread %d asks for signal %d when its parent dies (PR_SET_PDEATHSIG), and its "
+					"parent, process %d, has %u threads: which of them created it, and so whose exit "
+					"sends the signal, cannot be told%s",
+					t->tid, t->pdeath_signal, parent->pid, parent->nthreads, refusal);
+	}
+	return 0;
+}
+
 int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n,
 				     bool root, uint64_t scratch)
 {
 	if (!a->present)
 		return 0;
 	int rc = 0;
+	/* A change of credentials clears the parent-death signal: set last. */
+	for (size_t i = 0; rc == 0 && i < n && i < a->nthreads; i++)
+		if (a->threads[i].pdeath_signal)
+			rc = inject_ret(tracees[i], "PR_SET_PDEATHSIG", SYS_prctl, PR_SET_PDEATHSIG,
+					(uint64_t)a->threads[i].pdeath_signal, 0, 0, NULL);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (root)
 			rc = root_capabilities(a->cap_bounding, tracees[i], scratch);
@@ -586,6 +613,8 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 				   t->sched_priority);
 		if (t->affinity_all > 1 || t->affinity_len > BM_AFFINITY_BYTES || (!t->affinity_all && !t->affinity_len))
 			return bm_why(why, n, "thread %d: affinity of %u bytes", t->tid, t->affinity_len);
+		if (t->pdeath_signal < 0 || t->pdeath_signal > BM_NSIG)
+			return bm_why(why, n, "thread %d: parent-death signal %d", t->tid, t->pdeath_signal);
 		if (t->ioprio >> 16)
 			return bm_why(why, n, "thread %d: I/O priority %#x", t->tid, t->ioprio);
 	}
@@ -621,6 +650,7 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 		bm_put_bytes(b, t->affinity, t->affinity_len);
 		bm_put_u64(b, t->spec_store_bypass);
 		bm_put_u64(b, t->spec_indirect_branch);
+		bm_put_i32(b, t->pdeath_signal);
 	}
 	return b->failed ? -ENOMEM : 0;
 }
@@ -670,6 +700,8 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 		bm_get_bytes(c, t->affinity, t->affinity_len);
 		t->spec_store_bypass = bm_get_u64(c);
 		t->spec_indirect_branch = bm_get_u64(c);
+		if (c->version >= 6)
+			t->pdeath_signal = bm_get_i32(c);
 		a->nthreads = i + 1;
 	}
 	char why[200];

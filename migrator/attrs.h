@@ -42,12 +42,18 @@ bool bm_attrs_numa_bound(const char *text, uint64_t *addr, char *policy, size_t 
  * carried. */
 int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint64_t scratch, struct bm_attrs *a);
 
+/* Dump: a parent-death signal (PR_SET_PDEATHSIG) that a thread of p asks
+ * for is carried only when p's parent moves with it (parent: NULL when it
+ * does not) and has one thread: refused otherwise. */
+int bm_attrs_check_pdeath(const struct bm_process *p, const struct bm_process *parent);
+
 /* Restore, in the new process whose threads are *tracees[0..n) (the
  * leader first): everything that needs privilege, before the credentials
  * are set ... */
 int bm_attrs_apply_before_credentials(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n);
-/* ... and what must follow them: a root process's capabilities (root:
- * its effective user id is 0), keep-caps, no_new_privs; scratch is a
+/* ... and what must follow them: the parent-death signals, a root
+ * process's capabilities (root: its effective user id is 0), keep-caps,
+ * no_new_privs; scratch is a
  * writable page in the process. */
 int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n,
 				     bool root, uint64_t scratch);

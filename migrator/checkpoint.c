@@ -588,7 +588,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	struct bm_process *self = &f->proc;
 	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
 	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0 ||
-	    (rc = bm_shmem_check_outside(&self, 1)) < 0) {
+	    (rc = bm_shmem_check_outside(&self, 1)) < 0 || (rc = bm_attrs_check_pdeath(&f->proc, NULL)) < 0) {
 		bm_release(f, false);
 		return rc;
 	}

@@ -300,6 +300,7 @@ struct bm_thread_attrs {
 	uint8_t affinity[BM_AFFINITY_BYTES];
 	uint64_t spec_store_bypass;    /* prctl(PR_GET_SPECULATION_CTRL) */
 	uint64_t spec_indirect_branch;
+	int32_t pdeath_signal;         /* prctl(PR_GET_PDEATHSIG), 0 for none; version 6 */
 };
 
 struct bm_attrs {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include "attrs.h"
 #include "checkpoint.h"
 #include "files.h"
 #include "log.h"
@@ -140,6 +141,15 @@ static int check_unshared(const struct tree_freeze *t)
 							comm_of_node(t, a));
 		}
 	return 0;
+}
+
+/* The member that is p's parent, NULL for the root. */
+static const struct bm_process *parent_member(const struct bm_frozen *f, const struct bm_process *p)
+{
+	for (size_t m = 0; m < f->nmembers; m++)
+		if (f->members[m].proc.pid == p->ppid && &f->members[m].proc != p)
+			return &f->members[m].proc;
+	return NULL;
 }
 
 /* Kinds whose one description several processes may hold after restore. */
@@ -318,6 +328,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		rc = check_unshared(t);
 	if (rc == 0)
 		rc = bm_unlinked_map_check_tree(f->members, f->nmembers);
+	for (size_t m = 0; rc == 0 && m < f->nmembers; m++)
+		rc = bm_attrs_check_pdeath(&f->members[m].proc, parent_member(f, &f->members[m].proc));
 	if (rc < 0)
 		return rc;
 	f->tree->tree.nodes = t->nodes;

@@ -8,7 +8,8 @@
 #    (stopped children in groups of their own: tests/e2e/treestop.sh), a
 #    child created with CLONE_FILES, a vfork child blocked before
 #    exec, a child traced by its parent, a child asking for a signal when
-#    its parent dies, an unlinked file that parent and child both map
+#    its parent dies while the parent has two threads (or moved without
+#    its parent; carried otherwise: tests/progs/tree.c), an unlinked file that parent and child both map
 #    with no descriptor held (tests/progs/treerefuse.c).
 # Trees themselves are carried: tests/e2e/tree.sh; anonymous memory they
 # share: tests/e2e/migrate-tree-shmem.sh.
@@ -74,5 +75,24 @@ tree_refused stopped "process CHILD (treerefuse) is stopped in process group"
 tree_refused files "process CHILD shares its descriptor table (CLONE_FILES) with its parent"
 tree_refused vfork "process CHILD shares its memory (a vfork child, or CLONE_VM) with its parent"
 tree_refused traced "process CHILD (treerefuse) of the tree is traced by process"
-tree_refused pdeathsig "thread CHILD asks for signal 15 when its parent dies (PR_SET_PDEATHSIG)"
+tree_refused pdeathsig "thread CHILD asks for signal 15 when its parent dies (PR_SET_PDEATHSIG), and its parent, process"
+grep -q "has 2 threads" "$BM_ERR" || e2e_fail "pdeathsig: the refusal does not name the parent's threads: $(cat "$BM_ERR")"
+
+# Such a child alone: its parent stays behind, and at the destination
+# binmig, its parent for a moment, would send the signal as it exits.
+out=$E2E_TMP/pdeath-alone.out
+e2e_start "$out" "$PROGS/treerefuse" pdeathsig
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+kid=$(head -n 1 "$out")
+e2e_track "$kid"
+bm dump "$kid" -o "$E2E_TMP/alone.img"
+e2e_expect_error 4 "dump of a child asking for a parent-death signal, without its parent"
+grep -qF "thread $kid asks for signal 15 when its parent dies (PR_SET_PDEATHSIG), and its parent, process $pid, is not moved with it" "$BM_ERR" ||
+	e2e_fail "pdeathsig alone: the refusal does not say the parent stays behind: $(cat "$BM_ERR")"
+e2e_assert_alive "$kid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "ok: a child asking for a parent-death signal refused without its parent"
 tree_refused unlinkedmap "and CHILD both reach the unlinked file /tmp/treerefuse."

@@ -4,8 +4,9 @@
  *     "reader" before ready (bytes in flight), the rest after the wake-up;
  *   - "reader": in a process group of its own (setpgid), reads the whole
  *     sequence after the wake-up and exits 0 only if its checksum is right;
- *   - "leader": a session of its own (setsid), exits 0 only if it still
- *     leads its session and group;
+ *   - "leader": a session of its own (setsid), asks for SIGUSR2 when its
+ *     parent dies (PR_SET_PDEATHSIG), exits 0 only if it still leads its
+ *     session and group and still asks for that signal;
  *   - "zombie": exits at once with status 42 and is not reaped: after the
  *     restore it must be a zombie still, and waitpid(pid) must give 42.
  * The root and the writer share one open file description of DIR/shared
@@ -14,6 +15,7 @@
  * the root's (shared through fork too).
  * On SIGUSR1 the root checks parents, groups and sessions, wakes its
  * children (SIGUSR1) and waits for each by PID. */
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/kcmp.h>
 
@@ -102,8 +104,12 @@ static int reader(int in, int ready)
 static int leader(int ready)
 {
 	SETUP(setsid() == getpid(), "setsid");
+	SETUP(prctl(PR_SET_PDEATHSIG, SIGUSR2) == 0, "PR_SET_PDEATHSIG");
 	signal_ready(ready);
 	usr1_wait();
+	int pdeath = 0;
+	CHECK(prctl(PR_GET_PDEATHSIG, &pdeath) == 0 && pdeath == SIGUSR2, "the leader's parent-death signal is %d, not %d",
+	      pdeath, SIGUSR2);
 	CHECK(getsid(0) == getpid(), "the leader is in session %d, not its own", (int)getsid(0));
 	CHECK(getpgrp() == getpid(), "the leader is in group %d, not its own", (int)getpgrp());
 	return tp_failures ? 1 : 0;

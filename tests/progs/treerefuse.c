@@ -6,12 +6,16 @@
  *   files    the child was created with CLONE_FILES (one descriptor table)
  *   vfork    the child is a vfork child, blocked before exec
  *   traced   the child is traced by the parent (PTRACE_TRACEME)
- *   pdeathsig  the child asks for a signal when its parent dies
+ *   pdeathsig  the child asks for a signal when its parent dies, and the
+ *            parent has a second thread (which of the two created the
+ *            child cannot be told; the child alone is refused too: its
+ *            parent stays behind)
  *   unlinkedmap  parent and child map one unlinked file, shared, with no
  *            descriptor held
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -29,6 +33,14 @@ static int files_child(void *arg)
 	for (;;)
 		pause();
 	return 0;
+}
+
+static void *pause_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -50,6 +62,9 @@ int main(int argc, char **argv)
 		SETUP(unlinked != MAP_FAILED && close(fd) == 0, "mmap of the unlinked file");
 	}
 	pid_t child;
+	pthread_t second;
+	if (strcmp(mode, "pdeathsig") == 0)
+		SETUP(pthread_create(&second, NULL, pause_thread, NULL) == 0, "pthread_create");
 	if (strcmp(mode, "files") == 0) {
 		child = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, NULL);
 	} else if (strcmp(mode, "vfork") == 0) {

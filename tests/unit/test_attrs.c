@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "attrs.h"
+#include "image.h"
 #include "log.h"
 
 static const char status_text[] =
@@ -83,6 +84,7 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 		t[i].affinity[0] = i ? 0x2 : 0;
 		t[i].spec_store_bypass = 0x3;
 	}
+	t[1].pdeath_signal = 15;
 }
 
 /* Encodes a, then decodes it into *out; returns the decoder's verdict. */
@@ -100,6 +102,7 @@ static int round_trip(const struct bm_attrs *a, struct bm_attrs *out, int32_t re
 	int32_t reader_tids[2] = {reader_tids_0, tids[1]};
 	struct bm_rcur c;
 	bm_rcur_init(&c, b.data, b.len);
+	c.version = BM_IMAGE_VERSION;
 	bm_decode_attrs(&c, out, reader_tids, 2);
 	bm_rcur_finish(&c);
 	bm_wbuf_free(&b);
@@ -129,6 +132,7 @@ static void test_round_trip(void **state)
 		assert_memory_equal(got.threads[i].affinity, t[i].affinity, t[i].affinity_len);
 		assert_true(got.threads[i].timerslack_ns == t[i].timerslack_ns);
 		assert_true(got.threads[i].spec_store_bypass == 3);
+		assert_int_equal(got.threads[i].pdeath_signal, t[i].pdeath_signal);
 	}
 	char line[512];
 	bm_attrs_describe(&got, line, sizeof line);
@@ -159,6 +163,7 @@ static int decode_spoiled(size_t off, uint32_t v, char *why, size_t n)
 		b.data[off + (size_t)k] = (uint8_t)(v >> (8 * k));
 	struct bm_rcur c;
 	bm_rcur_init(&c, b.data, b.len);
+	c.version = BM_IMAGE_VERSION;
 	bm_decode_attrs(&c, &got, tids, 2);
 	bm_rcur_finish(&c);
 	snprintf(why, n, "%s", c.why);
@@ -183,6 +188,7 @@ static void test_rejected_fields(void **state)
 		{48, 3, "thread count"},      {52, 999, "thread 0 is 999"},      {64, 6, "policy 6"},
 		{68, 0x20, "scheduling flags"}, {72, (uint32_t)-30, "nice -30"}, {76, 100, "priority 100"},
 		{80, 0x10000, "I/O priority"}, {84, 2, "affinity"},              {88, 200, "affinity of 200 bytes"},
+		{108, 99, "parent-death signal 99"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -203,6 +209,29 @@ static void test_rejected_fields(void **state)
 	bm_wbuf_free(&b);
 }
 
+/* A parent-death signal is carried only for a child moved with a parent
+ * of one thread (the thread that created it). */
+static void test_pdeath(void **state)
+{
+	(void)state;
+	struct bm_thread_attrs t[2];
+	struct bm_process child = {.pid = 100, .ppid = 50, .nthreads = 2};
+	sample(&child.attrs, t);
+	struct bm_process parent = {.pid = 50, .nthreads = 1};
+	assert_int_equal(bm_attrs_check_pdeath(&child, &parent), 0);
+	assert_int_equal(bm_attrs_check_pdeath(&child, NULL), -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	assert_non_null(strstr(bm_error_message(), "thread 101 asks for signal 15 when its parent dies (PR_SET_PDEATHSIG), "
+						   "and its parent, process 50, is not moved with it"));
+	bm_reset_errors();
+	parent.nthreads = 2;
+	assert_int_equal(bm_attrs_check_pdeath(&child, &parent), -1);
+	assert_non_null(strstr(bm_error_message(), "process 50, has 2 threads"));
+	bm_reset_errors();
+	t[1].pdeath_signal = 0; /* none asked */
+	assert_int_equal(bm_attrs_check_pdeath(&child, NULL), 0);
+}
+
 int main(void)
 {
 	bm_hold_errors();
@@ -211,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_numa_bound),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_rejected_fields),
+		cmocka_unit_test(test_pdeath),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
