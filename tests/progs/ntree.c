@@ -1,6 +1,8 @@
-/* ntree N MIB: a process tree of N processes (the root and N-1 children),
- * each with MIB MiB of private memory filled with its own pattern, for
- * the tree benchmark (tests/bench/run-bench-tree).  Prints "ready" once
+/* ntree N MIB [cow]: a process tree of N processes (the root and N-1
+ * children), each with MIB MiB of private memory filled with its own
+ * pattern, for the tree benchmark (tests/bench/run-bench-tree).  With
+ * "cow" the root fills its memory before the forks and the children keep
+ * the root's, unwritten: the tree shares it copy-on-write.  Prints "ready" once
  * every child has filled its memory, then waits for SIGUSR1; the root
  * passes it on to every child, each checks its memory and exits 0 (1 on
  * a difference), and the root prints PASS once all have, FAIL otherwise. */
@@ -31,12 +33,14 @@ static bool same(const uint64_t *mem, size_t mib, uint64_t seed)
 
 int main(int argc, char **argv)
 {
-	int n = argc == 3 ? atoi(argv[1]) : 0;
-	long mib = argc == 3 ? atol(argv[2]) : 0;
-	if (n < 1 || n > MAX_PROCS || mib < 1 || mib > 4096) {
-		say("FAIL: usage: ntree N MIB (1 <= N <= %d, 1 <= MIB <= 4096)", MAX_PROCS);
+	int n = argc >= 3 ? atoi(argv[1]) : 0;
+	long mib = argc >= 3 ? atol(argv[2]) : 0;
+	bool cow = argc == 4 && strcmp(argv[3], "cow") == 0;
+	if (n < 1 || n > MAX_PROCS || mib < 1 || mib > 4096 || argc > 4 || (argc == 4 && !cow)) {
+		say("FAIL: usage: ntree N MIB [cow] (1 <= N <= %d, 1 <= MIB <= 4096)", MAX_PROCS);
 		return 2;
 	}
+	uint64_t *mem = cow ? fill((size_t)mib, 0) : NULL;
 	usr1_setup();
 	pid_t kids[MAX_PROCS];
 	int ready[2];
@@ -46,15 +50,18 @@ int main(int argc, char **argv)
 		SETUP(kids[i] >= 0, "fork");
 		if (kids[i] == 0) {
 			close(ready[0]);
-			uint64_t *mem = fill((size_t)mib, (uint64_t)i);
+			uint64_t seed = cow ? 0 : (uint64_t)i;
+			if (!cow)
+				mem = fill((size_t)mib, seed);
 			SETUP(write(ready[1], "x", 1) == 1, "report ready");
 			close(ready[1]);
 			usr1_wait();
-			_exit(same(mem, (size_t)mib, (uint64_t)i) && tp_failures == 0 ? 0 : 1);
+			_exit(same(mem, (size_t)mib, seed) && tp_failures == 0 ? 0 : 1);
 		}
 	}
 	close(ready[1]);
-	uint64_t *mem = fill((size_t)mib, 0);
+	if (!cow)
+		mem = fill((size_t)mib, 0);
 	for (int i = 1; i < n; i++) {
 		char c;
 		SETUP(read(ready[0], &c, 1) == 1, "a child is ready");
