@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -32,13 +34,44 @@ bool bm_unlinked_is_memfd(const char *link, const char *path)
 	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
 }
 
+/* A memfd: an unlinked file made again with memfd_create, sealed as it was. */
+static int describe_memfd(pid_t pid, int fd, const char *path, const char *proc, const struct stat *st,
+			  struct bm_fd *out)
+{
+	char link[PATH_MAX + 16];
+	snprintf(link, sizeof link, "%s (deleted)", path);
+	struct statfs fs;
+	if (statfs(proc, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd on huge pages (MFD_HUGETLB), which binmig does "
+				    "not carry");
+	if ((uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd larger than the 64 MiB an image carries");
+	int own = open(proc, O_RDONLY | O_CLOEXEC);
+	int seals = own < 0 ? -1 : fcntl(own, F_GET_SEALS);
+	int e = errno;
+	if (own >= 0)
+		close(own);
+	if (seals < 0)
+		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the seals of the memfd %s of fd %d of process %d",
+				      path, fd, pid);
+	if ((uint32_t)seals & ~BM_UNLINKED_SEALS)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd with seals binmig does not know");
+	out->kind = BM_FD_UNLINKED_FILE;
+	out->object_id = st->st_ino;
+	out->object_flags = BM_UNLINKED_MEMFD | (uint32_t)seals;
+	out->file = (struct bm_file_id){st->st_dev, st->st_ino, (uint64_t)st->st_size,
+					(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+	out->path = strdup(path);
+	return out->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+}
+
 int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out)
 {
 	char link[PATH_MAX + 16], proc[64];
 	snprintf(link, sizeof link, "%s (deleted)", path);
 	snprintf(proc, sizeof proc, "/proc/%d/fd/%d", pid, fd);
 	if (bm_unlinked_is_memfd(proc, path))
-		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd, which binmig does not carry");
+		return describe_memfd(pid, fd, path, proc, st, out);
 	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISDIR(st->st_mode))
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", which was deleted");
 	if (st->st_nlink > 0)
@@ -148,6 +181,12 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 			continue;
 		if (d->path[0] != '/')
 			return bm_why(why, n, "unlinked fd %d has the relative path %s", d->fd, d->path);
+		if (d->kind == BM_FD_UNLINKED_FILE &&
+		    ((d->object_flags & ~(BM_UNLINKED_MEMFD | BM_UNLINKED_SEALS)) ||
+		     ((d->object_flags & BM_UNLINKED_SEALS) && !(d->object_flags & BM_UNLINKED_MEMFD))))
+			return bm_why(why, n, "unlinked fd %d has the flags %#x", d->fd, d->object_flags);
+		if ((d->object_flags & BM_UNLINKED_MEMFD) && strncmp(d->path, "/memfd:", 7) != 0)
+			return bm_why(why, n, "memfd of fd %d is named %s, not /memfd:NAME", d->fd, d->path);
 		if (d->kind != BM_FD_UNLINKED_FILE)
 			continue;
 		bool first = d->shares_with < 0 && !earlier_of_same(&p, i);
@@ -215,7 +254,7 @@ int bm_unlinked_precheck_all(const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		if (BM_FD_IS_UNLINKED(d->kind) && d->shares_with < 0 && !earlier_of_same(p, i) &&
-		    bm_unlinked_precheck(d, NULL) < 0)
+		    !(d->object_flags & BM_UNLINKED_MEMFD) && bm_unlinked_precheck(d, NULL) < 0)
 			return -1;
 	}
 	for (uint32_t i = 0; i < p->nmapped_files; i++)
@@ -281,6 +320,30 @@ int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t
 	return fd;
 }
 
+/* The memfd of d again: its name, contents, owner, mode and mtime, then
+ * its seals (last: they may forbid the rest).  Made executable (MFD_EXEC)
+ * where the kernel knows the flag, as a memfd made without it is; the
+ * mode then says what it was. */
+static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+{
+	const char *name = d->path + 7; /* "/memfd:" */
+	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10u /* MFD_EXEC */);
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return fail(err, errlen, "cannot make the memfd %s again: %s", d->path);
+	struct timespec times[2] = {{0, UTIME_OMIT}, {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
+	if (write_all(fd, d->data, d->data_len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 ||
+	    fchmod(fd, d->mode & 07777) < 0 || futimens(fd, times) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, (int)(d->object_flags & BM_UNLINKED_SEALS)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot fill the memfd %s again: %s", d->path);
+	}
+	return fd;
+}
+
 /* Makes the unlinked FIFO of d (its bytes written back) or directory,
  * opened as d has it. */
 static int make_named(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
@@ -322,9 +385,10 @@ int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size
 	if (first) {
 		snprintf(link, sizeof link, "/proc/self/fd/%d", first->fd);
 	} else {
-		made = d->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, d->path, d->mode, d->file.mtime_ns, d->data,
-										 d->data_len, err, errlen)
-						       : make_named(p, d, err, errlen);
+		made = d->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, d, err, errlen)
+		       : d->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, d->path, d->mode, d->file.mtime_ns,
+									       d->data, d->data_len, err, errlen)
+							 : make_named(p, d, err, errlen);
 		if (made < 0)
 			return -1;
 		snprintf(link, sizeof link, "/proc/self/fd/%d", made);

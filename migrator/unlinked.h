@@ -35,8 +35,15 @@ bool bm_unlinked_is_removed(const char *link);
 
 /* Whether LINK (a /proc link whose text was PATH, " (deleted)" stripped)
  * leads to a memfd (memfd_create): "/memfd:NAME" on a memory filesystem.
- * binmig does not carry those (their seals and filesystem would differ). */
+ * One held by a descriptor is carried as an unlinked file (image version
+ * 6): object_flags says BM_UNLINKED_MEMFD and its seals (F_GET_SEALS), and
+ * the restore makes it again with memfd_create under its name, with its
+ * contents, mode and mtime, then seals it.  One on huge pages
+ * (MFD_HUGETLB) is refused, as is one mapped with no descriptor held
+ * (unlinked_map.h). */
 bool bm_unlinked_is_memfd(const char *link, const char *path);
+#define BM_UNLINKED_MEMFD 0x80000000u
+#define BM_UNLINKED_SEALS 0x3fu /* F_SEAL_SEAL .. F_SEAL_EXEC */
 
 /* At dump, descriptor FD of PID whose /proc link named PATH with
  * " (deleted)" (stripped) and whose file is ST: fills out (kind, path,

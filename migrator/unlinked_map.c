@@ -2,9 +2,11 @@
 #include "unlinked_map.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "checkpoint.h"
@@ -95,9 +97,7 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 	char link[96];
 	snprintf(link, sizeof link, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)e->start,
 		 (unsigned long long)e->end);
-	if (bm_unlinked_is_memfd(link, e->path))
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx; binmig does not carry "
-				"memfds", pid, e->path, (unsigned long long)e->start);
+	bool memfd = bm_unlinked_is_memfd(link, e->path);
 	struct stat st;
 	if (stat(link, &st) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the deleted file %s that process %d maps at "
@@ -116,6 +116,17 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 	/* The contents were read before (with the descriptor), or now, once
 	 * per file: the file as it is. */
 	const struct bm_fd *d = bm_unlinked_map_fd(p, v);
+	if (memfd && (!d || !(d->object_flags & BM_UNLINKED_MEMFD)))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx and holds no descriptor of "
+				"it; binmig carries a memfd with its descriptor", pid, e->path,
+				(unsigned long long)e->start);
+	/* Sealed against writes from now on, it could not be mapped shared and
+	 * writable again. */
+	if (memfd && (d->object_flags & F_SEAL_FUTURE_WRITE) && (v->flags & BM_VMA_SHARED) &&
+	    ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_MAYWRITE)))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx shared and writable, and the "
+				"memfd is sealed against future writes (F_SEAL_FUTURE_WRITE): binmig could not map it so "
+				"again", pid, e->path, (unsigned long long)e->start);
 	const struct bm_mapped_file *m = d ? NULL : bm_unlinked_map_file(p, v);
 	int rc = d || m ? 0 : add_mapped_file(pid, e, link, &st, p);
 	if (rc < 0)

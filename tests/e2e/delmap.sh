@@ -7,10 +7,11 @@
 # (contents, addresses, the private copy, one file behind descriptors and
 # mappings, "(deleted)" in /proc/self/maps); the same with no descriptor
 # held at all (the contents travel on their own, and no descriptor is
-# left behind); refused (exit 4, one line, the process untouched): a
+# left behind); memfds held by descriptors and mapped, with their names
+# and seals; refused (exit 4, one line, the process untouched): a
 # mapped deleted file with another hard link left, one larger than the
-# image carries (with and without a descriptor), a memfd (mapped, with or
-# without its descriptor).
+# image carries (with and without a descriptor), a memfd mapped without
+# its descriptor.
 # The same state across two hops between the emulated hosts is in
 # e2e/migrate-state.
 # shellcheck source-path=SCRIPTDIR
@@ -21,6 +22,7 @@ for mode in carried nofd hardlink big bignofd memfd memfdmap; do
 done
 e2e_state_test delmap carried "$E2E_TMP/carried"
 e2e_state_test delmap nofd "$E2E_TMP/nofd"
+e2e_state_test delmap memfd "$E2E_TMP/memfd"
 # Twice in a row: a restored process's mappings of its rebuilt files are
 # themselves carried again.
 mkdir "$E2E_TMP/twice"
@@ -42,5 +44,5 @@ e2e_refused_dump hardlink "whose name was removed while other hard links to it r
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- delmap big "$E2E_TMP/big"
 e2e_refused_dump bignofd "an unlinked file larger than the 64 MiB an image carries" -- \
 	delmap bignofd "$E2E_TMP/bignofd"
-e2e_refused_dump memfd "a memfd, which binmig does not carry" -- delmap memfd "$E2E_TMP/memfd"
-e2e_refused_dump memfdmap "maps the memfd /memfd:delmap" -- delmap memfdmap "$E2E_TMP/memfdmap"
+e2e_refused_dump memfdmap "and holds no descriptor of it; binmig carries a memfd with its descriptor" -- \
+	delmap memfdmap "$E2E_TMP/memfdmap"

@@ -32,7 +32,18 @@
  *             link left (no descriptor held): refused.
  *   big       a mapped unlinked file of 65 MiB (sparse): refused.
  *   bignofd   the same, with no descriptor held: refused.
- *   memfd     a memfd mapped shared, its descriptor held: refused.
+ *   memfd     sets up, then checks after the wake-up:
+ *     - "delmap": a memfd (sealing allowed) of 3 pages and 100 bytes, mode
+ *       0640, held read-write at fd 62 (offset 1234), mapped shared
+ *       read-write at offset 1 page (2 pages, written through before the
+ *       dump) and private read-write at offset 0 (modified: a private
+ *       copy), then sealed against shrinking and growing;
+ *     - "plain": a memfd made without MFD_ALLOW_SEALING (so sealed with
+ *       F_SEAL_SEAL), held read-only at fd 63, holding "memfd";
+ *     after restore: the names "/memfd:NAME (deleted)" of descriptors and
+ *     mappings, the seals, size, mode, offsets, contents, the private
+ *     copy kept; a write through the shared mapping seen by the
+ *     descriptor, and growing refused by the seal.
  *   memfdmap  a memfd mapped shared, its descriptor closed: refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/mman.h>
@@ -300,6 +311,80 @@ static int refused(const char *mode)
 	return tp_finish();
 }
 
+/* Whether /proc/self/maps says "/memfd:NAME (deleted)" for the VMA at addr. */
+static bool maps_memfd(const void *addr, const char *name)
+{
+	static char maps[1 << 16];
+	ssize_t n = read_file("/proc/self/maps", maps, sizeof(maps) - 1);
+	if (n <= 0)
+		return false;
+	maps[n] = 0;
+	char start[32], want[128];
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)addr);
+	snprintf(want, sizeof(want), " /memfd:%s (deleted)\n", name);
+	char *line = strstr(maps, start);
+	char *end = line ? strchr(line, '\n') : NULL;
+	char *hit = line ? strstr(line, want) : NULL;
+	return hit && end && hit + strlen(want) - 1 == end;
+}
+
+static int memfd(void)
+{
+	const size_t size = 3 * PG + 100;
+	int fd = memfd_create("delmap", MFD_ALLOW_SEALING);
+	SETUP(fd >= 0 && dup2(fd, 62) == 62 && close(fd) == 0, "memfd");
+	fd = 62;
+	static unsigned char buf[3 * PG + 100];
+	for (size_t i = 0; i < size; i++)
+		buf[i] = pattern("delmap", i);
+	SETUP(pwrite(fd, buf, size, 0) == (ssize_t)size && fchmod(fd, 0640) == 0, "fill the memfd");
+	unsigned char *shared = map(2, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 1);
+	unsigned char *priv = map(1, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	shared[5] = 0xa5;  /* file offset PG + 5 */
+	priv[7] = 0x5a;    /* a private copy */
+	SETUP(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0, "seal");
+	SETUP(lseek(fd, 1234, SEEK_SET) == 1234, "lseek");
+	int plain = memfd_create("plain", 0);
+	SETUP(plain >= 0 && write(plain, "memfd", 5) == 5, "plain memfd");
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", plain);
+	int ro = open(self, O_RDONLY);
+	SETUP(ro >= 0 && dup2(ro, 63) == 63 && close(ro) == 0 && close(plain) == 0, "plain memfd read-only");
+	struct stat before;
+	SETUP(fstat(fd, &before) == 0, "fstat");
+	say("ready");
+	usr1_wait();
+
+	char link[128] = "";
+	CHECK(readlink("/proc/self/fd/62", link, sizeof(link) - 1) > 0 && strcmp(link, "/memfd:delmap (deleted)") == 0,
+	      "fd 62 leads to \"%s\"", link);
+	memset(link, 0, sizeof(link));
+	CHECK(readlink("/proc/self/fd/63", link, sizeof(link) - 1) > 0 && strcmp(link, "/memfd:plain (deleted)") == 0,
+	      "fd 63 leads to \"%s\"", link);
+	CHECK(maps_memfd(shared, "delmap") && maps_memfd(priv, "delmap"), "the mappings are not of /memfd:delmap");
+	CHECK(fcntl(fd, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW), "fd 62's seals are %#x", fcntl(fd, F_GET_SEALS));
+	CHECK(fcntl(63, F_GET_SEALS) == F_SEAL_SEAL, "fd 63's seals are %#x", fcntl(63, F_GET_SEALS));
+	CHECK((fcntl(63, F_GETFL) & O_ACCMODE) == O_RDONLY, "fd 63 is no longer read-only");
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0 && st.st_size == (off_t)size && (st.st_mode & 07777) == 0640 && st.st_nlink == 0 &&
+	      st.st_mtim.tv_sec == before.st_mtim.tv_sec && st.st_mtim.tv_nsec == before.st_mtim.tv_nsec,
+	      "fd 62: size %lld, mode %o, links %lu, or mtime changed", (long long)st.st_size, st.st_mode & 07777,
+	      (unsigned long)st.st_nlink);
+	CHECK(lseek(fd, 0, SEEK_CUR) == 1234, "fd 62's offset is %lld", (long long)lseek(fd, 0, SEEK_CUR));
+	static unsigned char now[3 * PG + 100];
+	CHECK(pread(fd, now, size, 0) == (ssize_t)size, "pread");
+	buf[PG + 5] = 0xa5;
+	CHECK(memcmp(now, buf, size) == 0, "the memfd's contents changed");
+	CHECK(priv[7] == 0x5a && priv[8] == pattern("delmap", 8), "the private copy is lost");
+	shared[PG + 9] = 0x33; /* file offset 2 PG + 9 */
+	unsigned char c = 0;
+	CHECK(pread(fd, &c, 1, 2 * PG + 9) == 1 && c == 0x33, "a write through the shared mapping is not in the memfd");
+	CHECK(ftruncate(fd, 8 * PG) < 0 && errno == EPERM, "the memfd could grow");
+	char five[8] = "";
+	CHECK(pread(63, five, 5, 0) == 5 && memcmp(five, "memfd", 5) == 0, "fd 63 holds \"%s\"", five);
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
@@ -311,8 +396,10 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "nofd") == 0)
 		return nofd();
+	if (strcmp(argv[1], "memfd") == 0)
+		return memfd();
 	if (strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 || strcmp(argv[1], "bignofd") == 0 ||
-	    strcmp(argv[1], "memfd") == 0 || strcmp(argv[1], "memfdmap") == 0)
+	    strcmp(argv[1], "memfdmap") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
 	return 2;

@@ -1,8 +1,9 @@
 /* Unlinked files, FIFOs and directories (unlinked.c), both directions on
  * this process's own objects: an unlinked file is read the way a dump
  * reads it, made again the way a restore does (at its name, or without
- * one when the name is taken), shared by a second descriptor; FIFOs and
- * directories come back nameless; the image rules; the refusals. */
+ * one when the name is taken), shared by a second descriptor; a memfd
+ * comes back a memfd of the same name and seals; FIFOs and directories
+ * come back nameless; the image rules; the refusals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,6 +188,48 @@ static void test_fifo_and_directory(void **state)
 	assert_int_equal(chdir(here), 0);
 }
 
+/* A memfd: described with its seals, made again with memfd_create under
+ * its name, with contents, mode and seals. */
+static void test_memfd_both_ways(void **state)
+{
+	(void)state;
+	int fd = memfd_create("unit", MFD_ALLOW_SEALING);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "sealed memfd", 12), 12);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SEAL), 0);
+	struct bm_fd d;
+	assert_int_equal(describe(fd, &d), 0);
+	assert_int_equal(d.kind, BM_FD_UNLINKED_FILE);
+	assert_string_equal(d.path, "/memfd:unit");
+	assert_int_equal(d.object_flags, BM_UNLINKED_MEMFD | F_SEAL_GROW | F_SEAL_SEAL);
+	struct bm_process p = {.pid = getpid(), .fds = &d, .nfds = 1, .uid = {0, 0, 0, getuid()},
+			       .gid = {0, 0, 0, getgid()}};
+	assert_int_equal(bm_unlinked_collect(getpid(), &p), 0);
+	assert_int_equal(d.data_len, 12);
+	char why[200];
+	assert_true(bm_unlinked_check(&d, 1, why, sizeof why));
+	assert_int_equal(bm_unlinked_precheck_all(&p), 0); /* no path to make */
+	close(fd);
+
+	char err[300] = "";
+	int r = bm_unlinked_open(&p, 0, err, sizeof err);
+	assert_true(r >= 0);
+	char link[64], text[128] = "";
+	snprintf(link, sizeof link, "/proc/self/fd/%d", r);
+	assert_true(readlink(link, text, sizeof text - 1) > 0);
+	assert_string_equal(text, "/memfd:unit (deleted)");
+	assert_int_equal(fcntl(r, F_GET_SEALS), F_SEAL_GROW | F_SEAL_SEAL);
+	struct stat st;
+	assert_true(fstat(r, &st) == 0 && st.st_size == 12 && (st.st_mode & 07777) == 0600);
+	char back[16] = {0};
+	assert_int_equal(pread(r, back, sizeof back, 0), 12);
+	assert_string_equal(back, "sealed memfd");
+	close(r);
+	free(d.path);
+	free(d.data);
+}
+
 static void test_image_rules(void **state)
 {
 	(void)state;
@@ -209,6 +253,18 @@ static void test_image_rules(void **state)
 	fds[1].path = "a";
 	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
 	assert_non_null(strstr(why, "relative path"));
+	/* Seals only on a memfd, named /memfd:NAME. */
+	fds[1].path = "/a";
+	fds[0].object_flags = fds[1].object_flags = 1; /* F_SEAL_SEAL */
+	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
+	assert_non_null(strstr(why, "has the flags 0x1"));
+	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_MEMFD | 1;
+	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
+	assert_non_null(strstr(why, "is named /a, not /memfd:NAME"));
+	fds[0].path = fds[1].path = "/memfd:a";
+	assert_true(bm_unlinked_check(fds, 2, why, sizeof why));
+	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_MEMFD | 0x40;
+	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
 }
 
 static void test_refusals(void **state)
@@ -245,6 +301,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_file_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_and_directory, setup, teardown),
+		cmocka_unit_test(test_memfd_both_ways),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};
