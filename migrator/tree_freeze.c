@@ -156,7 +156,7 @@ static const struct bm_process *parent_member(const struct bm_frozen *f, const s
 static bool sharable(uint32_t kind)
 {
 	return kind == BM_FD_REGULAR || kind == BM_FD_DIRECTORY || kind == BM_FD_DEVICE || kind == BM_FD_PIPE ||
-	       kind == BM_FD_FIFO || kind == BM_FD_EVENTFD;
+	       kind == BM_FD_FIFO || kind == BM_FD_EVENTFD || kind == BM_FD_UNLINKED_FILE;
 }
 
 struct fd_ref {
@@ -211,7 +211,8 @@ static int find_shares(struct tree_freeze *t, struct bm_tree_image *ti)
 				continue;
 			if (!sharable(da->kind)) {
 				rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d and fd %d of process %d are one open "
-					      "file (kind %u); binmig shares files, pipes, FIFOs, devices and eventfds "
+					      "file (kind %u); binmig shares files, unlinked files and memfds, pipes, "
+					      "FIFOs, devices and eventfds "
 					      "between the processes of a tree, not this kind", db->fd, ms[refs[b].member].pid,
 					      da->fd, ms[refs[a].member].pid, da->kind);
 				break;
@@ -252,6 +253,45 @@ static int find_shares(struct tree_freeze *t, struct bm_tree_image *ti)
 	free(refs);
 	free(keep);
 	return rc;
+}
+
+/* The group of node's fd in the shared descriptions, -1 if none. */
+static int64_t share_group(const struct bm_tree_image *ti, uint32_t node, int32_t fd)
+{
+	for (uint32_t k = 0; k < ti->nshares; k++)
+		if (ti->shares[k].node == node && ti->shares[k].fd == fd)
+			return ti->shares[k].group;
+	return -1;
+}
+
+/* An unlinked file (or memfd) that several members hold comes back as one
+ * only through one open file description they all inherited: opened once
+ * (tree_restore.c's pool).  Descriptions opened apart, in two members or
+ * in one beside an inherited one, would each make a file of their own. */
+static int check_unlinked_shared(const struct tree_freeze *t, const struct bm_tree_image *ti)
+{
+	const struct bm_frozen *ms = t->f->members;
+	for (uint32_t na = 0; na < t->n; na++)
+		for (uint32_t nb = na; t->member_of[na] >= 0 && nb < t->n; nb++) {
+			if (t->member_of[nb] < 0)
+				continue;
+			const struct bm_process *pa = &ms[t->member_of[na]].proc, *pb = &ms[t->member_of[nb]].proc;
+			for (uint32_t i = 0; i < pa->nfds; i++)
+				for (uint32_t j = na == nb ? i + 1 : 0; j < pb->nfds; j++) {
+					const struct bm_fd *x = &pa->fds[i], *y = &pb->fds[j];
+					if (x->kind != BM_FD_UNLINKED_FILE || y->kind != BM_FD_UNLINKED_FILE ||
+					    x->replaced || y->replaced || x->object_id != y->object_id || x->file.dev != y->file.dev)
+						continue;
+					int64_t gx = share_group(ti, na, x->fd), gy = share_group(ti, nb, y->fd);
+					if (na == nb ? gx == gy : (gx >= 0 && gx == gy))
+						continue;
+					return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d and fd %d of process %d reach the "
+							"unlinked file %s through different open file descriptions; binmig "
+							"would make it again once per description, no longer one file",
+							x->fd, pa->pid, y->fd, pb->pid, x->path);
+				}
+		}
+	return 0;
 }
 
 /* Before anything is stopped: a vfork parent cannot be stopped at all,
@@ -335,7 +375,7 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	f->tree->tree.nodes = t->nodes;
 	f->tree->tree.n = t->n;
 	t->nodes = NULL;
-	if ((rc = find_shares(t, f->tree)) < 0)
+	if ((rc = find_shares(t, f->tree)) < 0 || (rc = check_unlinked_shared(t, f->tree)) < 0)
 		return rc;
 	char why[256];
 	struct bm_tree_step *steps;

@@ -375,20 +375,24 @@ static int make_named(const struct bm_process *p, const struct bm_fd *d, char *e
 	return fd;
 }
 
-int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen)
+/* Opens descriptor INDEX of p; made: the object is made here from its
+ * first descriptor in p (which holds a file's contents), else reopened
+ * through an earlier descriptor of it already in place. */
+static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, char *err, size_t errlen)
 {
 	const struct bm_fd *d = &p->fds[index];
 	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
 	const struct bm_fd *first = earlier_of_same(p, index);
 	int made = -1;
 	char link[64];
-	if (first) {
+	if (first && !make) {
 		snprintf(link, sizeof link, "/proc/self/fd/%d", first->fd);
 	} else {
-		made = d->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, d, err, errlen)
-		       : d->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, d->path, d->mode, d->file.mtime_ns,
-									       d->data, d->data_len, err, errlen)
-							 : make_named(p, d, err, errlen);
+		const struct bm_fd *src = first ? first : d;
+		made = src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
+		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, src->path, src->mode, src->file.mtime_ns,
+									       src->data, src->data_len, err, errlen)
+							   : make_named(p, src, err, errlen);
 		if (made < 0)
 			return -1;
 		snprintf(link, sizeof link, "/proc/self/fd/%d", made);
@@ -411,6 +415,16 @@ int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size
 		return fail(err, errlen, "cannot set up the rebuilt unlinked %s: %s", d->path);
 	}
 	return fd;
+}
+
+int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen)
+{
+	return open_unlinked(p, index, false, err, errlen);
+}
+
+int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *err, size_t errlen)
+{
+	return open_unlinked(p, index, true, err, errlen);
 }
 
 int bm_unlinked_chdir(const char *path, char *err, size_t errlen)

@@ -85,6 +85,12 @@ int bm_unlinked_precheck_all(const struct bm_process *p);
  * descriptor, or -1 with the reason in err. */
 int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
 
+/* In binmig, for an unlinked file whose one open description several
+ * processes of a tree share (tree_restore.c opens it once, they inherit
+ * it): makes the file from p's first descriptor of it, whatever
+ * descriptors of p came before, and opens it as descriptor INDEX has it. */
+int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
+
 /* Inside the new process: makes the regular file PATH again with LEN
  * bytes of DATA, MODE, the modification time MTIME_NS and p's owner, and
  * removes its name (or makes it without one, in the same directory, when

@@ -9,10 +9,11 @@
 #    child created with CLONE_FILES, a vfork child blocked before
 #    exec, a child traced by its parent, a child asking for a signal when
 #    its parent dies while the parent has two threads (or moved without
-#    its parent; carried otherwise: tests/progs/tree.c), an unlinked file that parent and child both map
-#    with no descriptor held (tests/progs/treerefuse.c).
-# Trees themselves are carried: tests/e2e/tree.sh; anonymous memory they
-# share: tests/e2e/migrate-tree-shmem.sh.
+#    its parent; carried otherwise: tests/progs/tree.c), an unlinked file
+#    that parent and child both map with no descriptor held, a memfd they
+#    hold through two open file descriptions (tests/progs/treerefuse.c).
+# Trees themselves are carried: tests/e2e/tree.sh; anonymous memory and a
+# memfd they share: tests/e2e/migrate-tree-shmem.sh.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init treerefuse
@@ -96,3 +97,4 @@ e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: a child asking for a parent-death signal refused without its parent"
 tree_refused unlinkedmap "and CHILD both reach the unlinked file /tmp/treerefuse."
+tree_refused memfdapart "of process CHILD reach the unlinked file /memfd:treerefuse through different open file descriptions"

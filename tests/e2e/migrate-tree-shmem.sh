@@ -3,7 +3,8 @@
 # parent and eight children sharing MAP_SHARED|MAP_ANONYMOUS memory, a
 # token ring of pipes with bytes in flight, a zombie, a stopped child, a
 # mapping split by mprotect, a second mapping of one object, pages only a
-# child wrote), migrated A -> B -> A -> B.  After every hop each member
+# child wrote, a sealed memfd that all hold through one description and
+# the children map), migrated A -> B -> A -> B.  After every hop each member
 # runs at the destination under its parent and the memory is one object
 # again: every member's mappings of it show one inode, and child 2's own
 # object another.  After the last hop the tree's checks (writes made after

@@ -13,12 +13,17 @@
  *   - child 7 writes its page and exits with status 7, not reaped;
  *   - the parent writes the upper half, makes it read-only (its mapping is
  *     split: the upper half has an offset in the object) and maps the
- *     whole object a second time (mremap of size 0).
+ *     whole object a second time (mremap of size 0);
+ *   - a memfd, made and sealed against shrinking before the forks, is one
+ *     open file description in every process (fd 50), which children 0-5
+ *     also map shared.
  * On SIGUSR1 the parent wakes children 0-5; each takes the token, checks
  * that the page its predecessor wrote after the wake-up is there (it is
  * only if the memory is still one), writes its own and passes the token
  * on; the parent checks the ring's result through both of its mappings,
- * continues child 6 (which writes through its view) and reaps everyone.
+ * continues child 6 (which writes through its view) and reaps everyone;
+ * each ring child has also written its number into the memfd through its
+ * mapping, which the parent reads through the descriptor.
  * It prints a digest of the whole area and PASS: a run that was moved and
  * one that was not print the same. */
 #include <sys/mman.h>
@@ -31,6 +36,7 @@
 #define RING 6
 
 static uint8_t *area;
+#define MEMFD 50
 static int tok[RING + 1][2]; /* tok[k]: into child k; tok[RING]: back to the parent */
 
 static uint64_t *word(uint8_t *base, int page, int i)
@@ -94,6 +100,10 @@ static int ring_child(int k, int ready)
 		own[0] = 7;
 		CHECK(alias[0] == 7, "child 2: its two mappings of one object are no longer one");
 	}
+	uint8_t *pool = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, MEMFD, 0);
+	CHECK(pool != MAP_FAILED, "child %d: cannot map the memfd: %s", k, strerror(errno));
+	if (pool != MAP_FAILED)
+		pool[k] = (uint8_t)(0x40 + k);
 	tp_write_all(tok[k + 1][1], (const char *)&t, sizeof t);
 	return tp_failures ? 1 : 0;
 }
@@ -104,6 +114,9 @@ int main(void)
 	area = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	SETUP(area != MAP_FAILED, "mmap");
 	fill_page(0, 1);
+	int mfd = memfd_create("shmtree", MFD_ALLOW_SEALING);
+	SETUP(mfd >= 0 && ftruncate(mfd, PAGE) == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK) == 0 &&
+	      dup2(mfd, MEMFD) == MEMFD && close(mfd) == 0, "memfd");
 	int rp[2];
 	SETUP(pipe(rp) == 0, "pipe");
 	for (int k = 0; k <= RING; k++)
@@ -186,6 +199,11 @@ int main(void)
 		      status, code);
 	}
 	CHECK(*word(alias, 14, 1) == 0x66, "child 6 wrote to memory the parent does not see");
+	uint8_t slots[RING];
+	CHECK(pread(MEMFD, slots, RING, 0) == RING, "pread of the memfd: %s", strerror(errno));
+	for (int k = 0; k < RING; k++)
+		CHECK(slots[k] == 0x40 + k, "child %d's write to the memfd is not seen: %#x", k, slots[k]);
+	CHECK(fcntl(MEMFD, F_GET_SEALS) == F_SEAL_SHRINK, "the memfd's seals are %#x", fcntl(MEMFD, F_GET_SEALS));
 	uint64_t digest = 0;
 	for (int i = 0; i < NPAGES * PAGE / 8; i++)
 		digest = mix64(digest ^ ((uint64_t *)area)[i]);

@@ -12,6 +12,8 @@
  *            parent stays behind)
  *   unlinkedmap  parent and child map one unlinked file, shared, with no
  *            descriptor held
+ *   memfdapart  parent and child hold one memfd through two open file
+ *            descriptions (the child reopened it through /proc)
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -46,7 +48,7 @@ static void *pause_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|files|vfork|traced|pdeathsig|unlinkedmap");
+		say("FAIL: usage: treerefuse stopped|files|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
 		unlinked = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		SETUP(unlinked != MAP_FAILED && close(fd) == 0, "mmap of the unlinked file");
 	}
+	int memfd = strcmp(mode, "memfdapart") == 0 ? memfd_create("treerefuse", 0) : -1;
+	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
 	pid_t child;
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
@@ -108,6 +112,13 @@ int main(int argc, char **argv)
 				raise(SIGSTOP);
 			if (strcmp(mode, "pdeathsig") == 0)
 				prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (memfd >= 0) {
+				char self[64];
+				snprintf(self, sizeof self, "/proc/self/fd/%d", memfd);
+				int apart = open(self, O_RDWR);
+				if (apart < 0 || close(memfd) < 0)
+					_exit(1);
+			}
 			if (unlinked)
 				*unlinked = 7;
 			*shared = 1;
