@@ -328,6 +328,7 @@ struct bm_mapped_file {
 	uint32_t mode;          /* permission bits */
 	char *path;             /* its former name, malloc'd */
 	uint8_t *data;          /* file.size bytes, malloc'd */
+	uint32_t memfd;         /* a memfd: BM_UNLINKED_MEMFD | its seals, else 0 (unlinked.h); version 6 */
 };
 
 struct bm_process {

@@ -34,31 +34,40 @@ bool bm_unlinked_is_memfd(const char *link, const char *path)
 	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
 }
 
-/* A memfd: an unlinked file made again with memfd_create, sealed as it was. */
-static int describe_memfd(pid_t pid, int fd, const char *path, const char *proc, const struct stat *st,
-			  struct bm_fd *out)
+int bm_unlinked_memfd_seals(const char *link, const char *what, uint32_t *memfd)
 {
-	char link[PATH_MAX + 16];
-	snprintf(link, sizeof link, "%s (deleted)", path);
 	struct statfs fs;
-	if (statfs(proc, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
-		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd on huge pages (MFD_HUGETLB), which binmig does "
-				    "not carry");
-	if ((uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES)
-		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd larger than the 64 MiB an image carries");
-	int own = open(proc, O_RDONLY | O_CLOEXEC);
+	if (statfs(link, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC)
+		return bm_error(BM_EXIT_UNSUPPORTED, "%s is a memfd on huge pages (MFD_HUGETLB), which binmig does not "
+				"carry", what);
+	int own = open(link, O_RDONLY | O_CLOEXEC);
 	int seals = own < 0 ? -1 : fcntl(own, F_GET_SEALS);
 	int e = errno;
 	if (own >= 0)
 		close(own);
 	if (seals < 0)
-		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the seals of the memfd %s of fd %d of process %d",
-				      path, fd, pid);
+		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the seals of %s", what);
 	if ((uint32_t)seals & ~BM_UNLINKED_SEALS)
-		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd with seals binmig does not know");
+		return bm_error(BM_EXIT_UNSUPPORTED, "%s is a memfd with seals %#x, which binmig does not know", what,
+				seals);
+	*memfd = BM_UNLINKED_MEMFD | (uint32_t)seals;
+	return 0;
+}
+
+/* A memfd: an unlinked file made again with memfd_create, sealed as it was. */
+static int describe_memfd(pid_t pid, int fd, const char *path, const char *proc, const struct stat *st,
+			  struct bm_fd *out)
+{
+	char link[PATH_MAX + 16], what[PATH_MAX + 64];
+	snprintf(link, sizeof link, "%s (deleted)", path);
+	if ((uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES)
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", a memfd larger than the 64 MiB an image carries");
+	snprintf(what, sizeof what, "fd %d of process %d (%s)", fd, pid, link);
+	int rc = bm_unlinked_memfd_seals(proc, what, &out->object_flags);
+	if (rc < 0)
+		return rc;
 	out->kind = BM_FD_UNLINKED_FILE;
 	out->object_id = st->st_ino;
-	out->object_flags = BM_UNLINKED_MEMFD | (uint32_t)seals;
 	out->file = (struct bm_file_id){st->st_dev, st->st_ino, (uint64_t)st->st_size,
 					(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
 	out->path = strdup(path);
@@ -244,6 +253,8 @@ int bm_unlinked_precheck(const struct bm_fd *d, const char *cwd)
 
 int bm_unlinked_precheck_mapped(const struct bm_mapped_file *m)
 {
+	if (m->memfd)
+		return 0; /* made with memfd_create: no path */
 	return precheck("a mapped unlinked file", m->path, true);
 }
 
@@ -324,24 +335,30 @@ int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t
  * its seals (last: they may forbid the rest).  Made executable (MFD_EXEC)
  * where the kernel knows the flag, as a memfd made without it is; the
  * mode then says what it was. */
-static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
-	const char *name = d->path + 7; /* "/memfd:" */
+	const char *name = path + 7; /* "/memfd:" */
 	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10u /* MFD_EXEC */);
 	if (fd < 0 && errno == EINVAL)
 		fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
-		return fail(err, errlen, "cannot make the memfd %s again: %s", d->path);
-	struct timespec times[2] = {{0, UTIME_OMIT}, {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
-	if (write_all(fd, d->data, d->data_len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 ||
-	    fchmod(fd, d->mode & 07777) < 0 || futimens(fd, times) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, (int)(d->object_flags & BM_UNLINKED_SEALS)) < 0) {
+		return fail(err, errlen, "cannot make the memfd %s again: %s", path);
+	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	if (write_all(fd, data, len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode & 07777) < 0 ||
+	    futimens(fd, times) < 0 || fcntl(fd, F_ADD_SEALS, (int)(memfd & BM_UNLINKED_SEALS)) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
-		return fail(err, errlen, "cannot fill the memfd %s again: %s", d->path);
+		return fail(err, errlen, "cannot fill the memfd %s again: %s", path);
 	}
 	return fd;
+}
+
+static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+{
+	return bm_unlinked_make_memfd(p, d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data, d->data_len, err,
+				      errlen);
 }
 
 /* Makes the unlinked FIFO of d (its bytes written back) or directory,

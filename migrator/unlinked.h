@@ -42,6 +42,10 @@ bool bm_unlinked_is_removed(const char *link);
  * (MFD_HUGETLB) is refused, as is one mapped with no descriptor held
  * (unlinked_map.h). */
 bool bm_unlinked_is_memfd(const char *link, const char *path);
+/* The memfd LINK leads to: BM_UNLINKED_MEMFD with its seals into *memfd;
+ * one on huge pages or with seals binmig does not know is refused
+ * (BM_EXIT_UNSUPPORTED, WHAT naming it). */
+int bm_unlinked_memfd_seals(const char *link, const char *what, uint32_t *memfd);
 #define BM_UNLINKED_MEMFD 0x80000000u
 #define BM_UNLINKED_SEALS 0x3fu /* F_SEAL_SEAL .. F_SEAL_EXEC */
 
@@ -96,6 +100,11 @@ int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *er
  * removes its name (or makes it without one, in the same directory, when
  * the name is taken).  A read-write descriptor, or -1 with the reason in
  * err. */
+/* In the new process: the memfd PATH ("/memfd:NAME") again, with its
+ * contents, owner, mode and mtime, then MEMFD's seals; its descriptor, or
+ * -1 with the reason in err. */
+int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen);
 int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
 			  const uint8_t *data, size_t len, char *err, size_t errlen);
 

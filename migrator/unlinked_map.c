@@ -59,7 +59,7 @@ static uint64_t carried_bytes(const struct bm_process *p)
 /* Reads the file mapped at e (LINK leads to it, ST is its status) into a
  * new record of p. */
 static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char *link, const struct stat *st,
-			   struct bm_process *p)
+			   bool memfd, struct bm_process *p)
 {
 	if (p->nmapped_files >= BM_MAPPED_FILES_MAX)
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps more than %u unlinked files without descriptors; "
@@ -76,7 +76,9 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 	char what[PATH_MAX + 96];
 	snprintf(what, sizeof what, "the deleted file %s that process %d maps at 0x%llx", e->path, pid,
 		 (unsigned long long)e->start);
-	int rc = bm_unlinked_read(link, what, &m->data, &m->file);
+	int rc = memfd ? bm_unlinked_memfd_seals(link, what, &m->memfd) : 0;
+	if (rc == 0)
+		rc = bm_unlinked_read(link, what, &m->data, &m->file);
 	if (rc == 0 && !(m->path = strdup(e->path)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0) {
@@ -116,23 +118,20 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 	/* The contents were read before (with the descriptor), or now, once
 	 * per file: the file as it is. */
 	const struct bm_fd *d = bm_unlinked_map_fd(p, v);
-	if (memfd && (!d || !(d->object_flags & BM_UNLINKED_MEMFD)))
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx and holds no descriptor of "
-				"it; binmig carries a memfd with its descriptor", pid, e->path,
-				(unsigned long long)e->start);
-	/* Sealed against writes from now on, it could not be mapped shared and
-	 * writable again. */
-	if (memfd && (d->object_flags & F_SEAL_FUTURE_WRITE) && (v->flags & BM_VMA_SHARED) &&
-	    ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_MAYWRITE)))
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx shared and writable, and the "
-				"memfd is sealed against future writes (F_SEAL_FUTURE_WRITE): binmig could not map it so "
-				"again", pid, e->path, (unsigned long long)e->start);
 	const struct bm_mapped_file *m = d ? NULL : bm_unlinked_map_file(p, v);
-	int rc = d || m ? 0 : add_mapped_file(pid, e, link, &st, p);
+	int rc = d || m ? 0 : add_mapped_file(pid, e, link, &st, memfd, p);
 	if (rc < 0)
 		return rc;
 	if (!d && !m)
 		m = &p->mapped_files[p->nmapped_files - 1];
+	/* Sealed against writes from now on, it could not be mapped shared and
+	 * writable again. */
+	uint32_t seals = d ? d->object_flags : m->memfd;
+	if (memfd && (seals & F_SEAL_FUTURE_WRITE) && (v->flags & BM_VMA_SHARED) &&
+	    ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_MAYWRITE)))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx shared and writable, and the "
+				"memfd is sealed against future writes (F_SEAL_FUTURE_WRITE): binmig could not map it so "
+				"again", pid, e->path, (unsigned long long)e->start);
 	v->file = d ? d->file : m->file;
 	v->path = strdup(d ? d->path : m->path);
 	return v->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
@@ -180,6 +179,9 @@ static bool check_mapped_file(const struct bm_process *p, uint32_t i, char *why,
 			      (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES);
 	if (m->mode & ~07777u)
 		return bm_why(why, n, "mapped unlinked file %s has the mode %#o", m->path, m->mode);
+	if (m->memfd && ((m->memfd & ~(BM_UNLINKED_MEMFD | BM_UNLINKED_SEALS)) || !(m->memfd & BM_UNLINKED_MEMFD) ||
+			 strncmp(m->path, "/memfd:", 7) != 0))
+		return bm_why(why, n, "mapped unlinked file %s has the memfd flags %#x", m->path, m->memfd);
 	for (uint32_t j = 0; j < i; j++)
 		if (same_file(&p->mapped_files[j].file, &m->file))
 			return bm_why(why, n, "mapped unlinked file %s is in the image twice", m->path);
@@ -214,6 +216,7 @@ int bm_encode_mapped_files(struct bm_wbuf *b, const struct bm_process *p, char *
 		bm_put_str(b, m->path);
 		bm_put_u32(b, (uint32_t)m->file.size);
 		bm_put_bytes(b, m->data, (size_t)m->file.size);
+		bm_put_u32(b, m->memfd);
 	}
 	return bm_wbuf_status(b);
 }
@@ -251,6 +254,8 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 			bm_rcur_nomem(c);
 		else if (bytes && m->file.size)
 			memcpy(m->data, bytes, (size_t)m->file.size);
+		if (c->version >= 6)
+			m->memfd = bm_get_u32(c);
 		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "%s", why);
 	}

@@ -7,17 +7,17 @@
 # (contents, addresses, the private copy, one file behind descriptors and
 # mappings, "(deleted)" in /proc/self/maps); the same with no descriptor
 # held at all (the contents travel on their own, and no descriptor is
-# left behind); memfds held by descriptors and mapped, with their names
-# and seals; refused (exit 4, one line, the process untouched): a
+# left behind); memfds, held by descriptors or only mapped, with their
+# names and seals; refused (exit 4, one line, the process untouched): a
 # mapped deleted file with another hard link left, one larger than the
-# image carries (with and without a descriptor), a memfd mapped without
-# its descriptor.
+# image carries (with and without a descriptor), a memfd mapped shared and
+# writable and then sealed against future writes.
 # The same state across two hops between the emulated hosts is in
 # e2e/migrate-state.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init delmap
-for mode in carried nofd hardlink big bignofd memfd memfdmap; do
+for mode in carried nofd hardlink big bignofd memfd memfdsealed; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test delmap carried "$E2E_TMP/carried"
@@ -44,5 +44,5 @@ e2e_refused_dump hardlink "whose name was removed while other hard links to it r
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- delmap big "$E2E_TMP/big"
 e2e_refused_dump bignofd "an unlinked file larger than the 64 MiB an image carries" -- \
 	delmap bignofd "$E2E_TMP/bignofd"
-e2e_refused_dump memfdmap "and holds no descriptor of it; binmig carries a memfd with its descriptor" -- \
-	delmap memfdmap "$E2E_TMP/memfdmap"
+e2e_refused_dump memfdsealed "and the memfd is sealed against future writes (F_SEAL_FUTURE_WRITE)" -- \
+	delmap memfdsealed "$E2E_TMP/memfdsealed"

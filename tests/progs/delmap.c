@@ -40,11 +40,16 @@
  *       copy), then sealed against shrinking and growing;
  *     - "plain": a memfd made without MFD_ALLOW_SEALING (so sealed with
  *       F_SEAL_SEAL), held read-only at fd 63, holding "memfd";
+ *     - "nofd": a memfd of one page mapped shared read-write, written,
+ *       sealed against growing, its descriptor closed;
  *     after restore: the names "/memfd:NAME (deleted)" of descriptors and
  *     mappings, the seals, size, mode, offsets, contents, the private
  *     copy kept; a write through the shared mapping seen by the
- *     descriptor, and growing refused by the seal.
- *   memfdmap  a memfd mapped shared, its descriptor closed: refused.
+ *     descriptor, and growing refused by the seal; "nofd" mapped again
+ *     with its contents and seal, and no descriptor more than before.
+ *   memfdsealed  a memfd mapped shared read-write, then sealed against
+ *     future writes (F_SEAL_FUTURE_WRITE): refused, as it could not be
+ *     mapped so again.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -288,12 +293,11 @@ static int refused(const char *mode)
 		SETUP(link(from, to) == 0 && unlink(from) == 0, "hard link");
 		p = map(2, PROT_READ, MAP_SHARED, fd, 0);
 		close(fd); /* the mapping's own refusal, not the descriptor's */
-	} else if (strncmp(mode, "memfd", 5) == 0) {
-		int fd = memfd_create("delmap", 0);
+	} else if (strcmp(mode, "memfdsealed") == 0) {
+		int fd = memfd_create("delmap", MFD_ALLOW_SEALING);
 		SETUP(fd >= 0 && write(fd, "memfd", 5) == 5, "memfd");
-		p = map(1, PROT_READ, MAP_SHARED, fd, 0);
-		if (strcmp(mode, "memfdmap") == 0)
-			close(fd);
+		p = map(1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		SETUP(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0, "F_SEAL_FUTURE_WRITE");
 	} else {
 		int fd = make_file("b", 1, O_RDWR, 60, false);
 		SETUP(ftruncate(fd, 65 << 20) == 0, "grow");
@@ -303,7 +307,7 @@ static int refused(const char *mode)
 	}
 	say("ready");
 	usr1_wait();
-	if (strncmp(mode, "memfd", 5) == 0)
+	if (strcmp(mode, "memfdsealed") == 0)
 		CHECK(memcmp(p, "memfd", 5) == 0, "the memfd changed");
 	else
 		CHECK(*(volatile unsigned char *)p == pattern(mode[0] == 'h' ? "h" : "b", 0),
@@ -350,10 +354,18 @@ static int memfd(void)
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", plain);
 	int ro = open(self, O_RDONLY);
 	SETUP(ro >= 0 && dup2(ro, 63) == 63 && close(ro) == 0 && close(plain) == 0, "plain memfd read-only");
+	int nofd = memfd_create("nofd", MFD_ALLOW_SEALING);
+	SETUP(nofd >= 0 && ftruncate(nofd, PG) == 0, "nofd memfd");
+	unsigned char *only = map(1, PROT_READ | PROT_WRITE, MAP_SHARED, nofd, 0);
+	memcpy(only, "mapped only", 11);
+	SETUP(fcntl(nofd, F_ADD_SEALS, F_SEAL_GROW) == 0 && close(nofd) == 0, "seal and close nofd");
 	struct stat before;
 	SETUP(fstat(fd, &before) == 0, "fstat");
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
 	say("ready");
 	usr1_wait();
+	fd_check_same(&fds_before);
 
 	char link[128] = "";
 	CHECK(readlink("/proc/self/fd/62", link, sizeof(link) - 1) > 0 && strcmp(link, "/memfd:delmap (deleted)") == 0,
@@ -382,13 +394,24 @@ static int memfd(void)
 	CHECK(ftruncate(fd, 8 * PG) < 0 && errno == EPERM, "the memfd could grow");
 	char five[8] = "";
 	CHECK(pread(63, five, 5, 0) == 5 && memcmp(five, "memfd", 5) == 0, "fd 63 holds \"%s\"", five);
+	CHECK(maps_memfd(only, "nofd") && memcmp(only, "mapped only", 11) == 0, "the memfd mapped alone is lost");
+	char mapped[96];
+	snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%lx-%lx", (unsigned long)only, (unsigned long)only + PG);
+	int again = open(mapped, O_RDWR);
+	CHECK(again >= 0 && fcntl(again, F_GET_SEALS) == F_SEAL_GROW, "the memfd mapped alone has the seals %#x",
+	      again >= 0 ? fcntl(again, F_GET_SEALS) : -1);
+	only[20] = 'x';
+	char x = 0;
+	CHECK(again >= 0 && pread(again, &x, 1, 20) == 1 && x == 'x', "the memfd mapped alone is not its file");
+	if (again >= 0)
+		close(again);
 	return tp_finish();
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: delmap carried|nofd|hardlink|big|bignofd|memfd|memfdmap DIR (an existing directory)");
+		say("FAIL: usage: delmap carried|nofd|hardlink|big|bignofd|memfd|memfdsealed DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -399,7 +422,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "memfd") == 0)
 		return memfd();
 	if (strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 || strcmp(argv[1], "bignofd") == 0 ||
-	    strcmp(argv[1], "memfdmap") == 0)
+	    strcmp(argv[1], "memfdsealed") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
 	return 2;

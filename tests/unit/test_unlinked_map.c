@@ -1,7 +1,7 @@
 /* Mappings of unlinked files (unlinked_map.c): described at dump from this
  * process's own mapping of a file whose name was removed, with its
  * descriptor or with contents of its own; refused with another hard link
- * left or as a memfd; the image rules, and round trips through an image
+ * left; a memfd without a descriptor, with its seals; the image rules, and round trips through an image
  * (a mapped file without a descriptor included). */
 #include <errno.h>
 #include <fcntl.h>
@@ -148,25 +148,51 @@ static void test_hard_link_refused(void **state)
 	close(fd);
 }
 
-static void test_memfd_refused(void **state)
+/* A memfd mapped with no descriptor held: its contents and seals travel
+ * on their own; sealed against future writes, a shared writable mapping
+ * of it is refused. */
+static void test_memfd_without_descriptor(void **state)
 {
 	(void)state;
-	int fd = memfd_create("unit", 0);
+	int fd = memfd_create("unit", MFD_ALLOW_SEALING);
 	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "memfd contents", 14), 14);
 	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
 	void *at = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
 	assert_true(at != MAP_FAILED);
 	char link[64];
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	assert_true(bm_unlinked_is_memfd(link, "/memfd:unit"));
+	close(fd);
 	struct bm_maps_entry e = entry_at(at);
 	assert_true(e.deleted);
 	assert_string_equal(e.path, "/memfd:unit");
 	struct bm_process p = {0};
-	struct bm_vma v = {0};
-	expect_refused(&e, &p, &v, "maps the memfd /memfd:unit");
+	struct bm_vma v = {.kind = BM_VMA_FILE, .flags = BM_VMA_SHARED, .prot = PROT_READ};
+	assert_int_equal(bm_unlinked_map_describe(getpid(), &e, &p, &v), 0);
+	assert_int_equal(p.nmapped_files, 1);
+	const struct bm_mapped_file *m = &p.mapped_files[0];
+	assert_int_equal(m->memfd, BM_UNLINKED_MEMFD | F_SEAL_SHRINK);
+	assert_string_equal(m->path, "/memfd:unit");
+	assert_int_equal(m->file.size, 4096);
+	assert_memory_equal(m->data, "memfd contents", 14);
+	free(v.path);
+	bm_process_free(&p);
 	munmap(at, 4096);
+
+	fd = memfd_create("unit", MFD_ALLOW_SEALING);
+	assert_true(fd >= 0 && ftruncate(fd, 4096) == 0);
+	at = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(at != MAP_FAILED);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), 0);
 	close(fd);
+	e = entry_at(at);
+	p = (struct bm_process){0};
+	v = (struct bm_vma){.kind = BM_VMA_FILE, .flags = BM_VMA_SHARED, .prot = PROT_READ | PROT_WRITE};
+	expect_refused(&e, &p, &v, "sealed against future writes (F_SEAL_FUTURE_WRITE)");
+	bm_process_free(&p);
+	munmap(at, 4096);
 	/* An unlinked file of the scratch directory is none. */
 	char path[PATH_MAX];
 	fd = make_mapped("memfd:x", path, sizeof path, &at);
@@ -324,7 +350,25 @@ static void test_mapped_file_round_trip(void **state)
 	assert_string_equal(b->path, a->path);
 	assert_memory_equal(b->data, a->data, 8192);
 	assert_ptr_equal(bm_unlinked_map_file(&got, &got.vmas[got.nvmas - 1]), b);
+	assert_int_equal(b->memfd, 0);
 	bm_process_free(&got);
+
+	/* A memfd's flags travel (version 6); seals on a file that is no
+	 * memfd, or a memfd not named /memfd:NAME, are refused. */
+	struct bm_mapped_file *f = &p.mapped_files[0];
+	char *vpath = p.vmas[p.nvmas - 1].path; /* the mapping's, the same name */
+	f->memfd = BM_UNLINKED_MEMFD | F_SEAL_GROW;
+	assert_true(write_refused(&p));
+	strcpy(f->path, "/memfd:x");
+	strcpy(vpath, "/memfd:x");
+	round_trip(&p, &got);
+	assert_int_equal(got.mapped_files[0].memfd, BM_UNLINKED_MEMFD | F_SEAL_GROW);
+	bm_process_free(&got);
+	f->memfd = F_SEAL_GROW;
+	assert_true(write_refused(&p));
+	f->memfd = 0;
+	strcpy(f->path, "/tmp/lib.so");
+	strcpy(vpath, "/tmp/lib.so");
 
 	/* The writer refuses a mapped file that nothing maps, one also held by
 	 * a descriptor, one twice, one with a relative path. */
@@ -388,7 +432,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_link_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memfd_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memfd_without_descriptor, setup, teardown),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_teardown(test_image_round_trip, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_mapped_file_round_trip, restore_stderr_teardown),
