@@ -50,9 +50,18 @@
 /* --- before the child exists ------------------------------------------ */
 
 
-/* The PID must be free.  One that belongs to a process still exiting or a
- * zombie waiting to be reaped becomes free soon: wait for it, within a
- * bound. */
+/* Whether pid has a SIGKILL pending: killed (a dump that just ended kills
+ * what it dumped without waiting), but not yet running its exit. */
+static bool kill_pending(pid_t pid)
+{
+	struct bm_proc_status st;
+	uint64_t bit = 1ULL << (SIGKILL - 1);
+	return bm_read_status(pid, &st) == 0 && ((st.sig_pnd | st.shd_pnd) & bit);
+}
+
+/* The PID must be free.  One that belongs to a process killed or still
+ * exiting, or a zombie waiting to be reaped, becomes free soon: wait for
+ * it, within a bound. */
 int bm_rs_wait_pid_free(pid_t pid)
 {
 	char path[64];
@@ -63,7 +72,8 @@ int bm_rs_wait_pid_free(pid_t pid)
 		int rc = bm_read_stat(pid, &st);
 		if (rc == -ENOENT || rc == -ESRCH)
 			return 0;
-		bool leaving = st.state == 'Z' || st.state == 'X' || (st.flags & 0x4 /* PF_EXITING */);
+		bool leaving = st.state == 'Z' || st.state == 'X' || (st.flags & 0x4 /* PF_EXITING */) ||
+			       (rc == 0 && kill_pending(pid));
 		if (rc == 0 && !leaving)
 			return bm_error(BM_EXIT_CONFLICT, "PID %d is taken by a running process (%s)", pid, st.comm);
 		/* (the same holds for a thread ID: /proc/TID exists for threads too) */

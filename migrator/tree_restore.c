@@ -32,6 +32,25 @@
 
 #define PLAN_TIMEOUT_MS 10000
 #define ERR_SIZE 1024
+/* A PID whose process is gone from /proc may stay taken a moment longer
+ * (the dumped tree is still being torn down): clone3 with it is tried
+ * again every 5 ms, for at most this long. */
+#define PID_RETRY_MS 5000
+#define PID_RETRY_STEP_NS 5000000L
+
+/* clone3 with exactly PID want, retried while it is taken (EEXIST).  Only
+ * system calls: it runs in the helpers too. */
+static long clone_with_pid(pid_t want)
+{
+	struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+	for (long waited = 0;; waited += PID_RETRY_STEP_NS / 1000000) {
+		long child = syscall(SYS_clone3, &args, sizeof args);
+		if (child >= 0 || errno != EEXIST || waited >= PID_RETRY_MS)
+			return child;
+		struct timespec ts = {0, PID_RETRY_STEP_NS};
+		syscall(SYS_nanosleep, &ts, NULL);
+	}
+}
 
 /* Shared by binmig and every process it creates for the tree, until each
  * loses binmig's memory. */
@@ -114,9 +133,7 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			continue;
 		wait_turn(t, (uint32_t)s);
 		if (st->op == BM_TREE_FORK) {
-			pid_t want = t->ti.tree.nodes[st->arg].pid;
-			struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
-			long child = syscall(SYS_clone3, &args, sizeof args);
+			long child = clone_with_pid(t->ti.tree.nodes[st->arg].pid);
 			if (child == 0)
 				helper(t, (uint32_t)st->arg, s + 1);
 			if (child < 0)
@@ -376,8 +393,7 @@ static int create_tree(struct tree_rs *t)
 		sigfillset(&all);
 		sigprocmask(SIG_SETMASK, &all, &old);
 		pid_t want = t->ti.tree.nodes[0].pid;
-		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
-		root = syscall(SYS_clone3, &args, sizeof args);
+		root = clone_with_pid(want);
 		if (root == 0) {
 			/* Not the go pipe's write end (nor, so, the other members):
 			 * if binmig dies before it traces them, their read of go
