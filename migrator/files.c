@@ -569,7 +569,10 @@ int bm_set_status_flags(int fd, const struct bm_fd *d)
 
 int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_t errlen)
 {
-	int fd = open_object(p, i, err, errlen);
+	/* An unlinked file is made here from p's first descriptor of it, not
+	 * reopened through that descriptor: binmig does not hold p's. */
+	int fd = p->fds[i].kind == BM_FD_UNLINKED_FILE ? bm_unlinked_open_shared(p, i, err, errlen)
+							: open_object(p, i, err, errlen);
 	if (fd >= 0 && bm_set_status_flags(fd, &p->fds[i]) < 0) {
 		snprintf(err, errlen, "fd %d: setting its flags %#o: %s", p->fds[i].fd, p->fds[i].flags, strerror(errno));
 		close(fd);

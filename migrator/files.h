@@ -48,9 +48,10 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 /* (skip, may be NULL: per descriptor of the image, true for one that is
  * in place already, inherited from a tree's restorer.) */
 
-/* Opens the object of descriptor p->fds[i] once, for a description that
- * several processes of a tree share (kinds regular, directory, device,
- * FIFO, eventfd), with its flags and offset.  The descriptor, or -1 with
+/* Opens the object of descriptor p->fds[i] once, in binmig, for a
+ * description that several processes of a tree share (kinds regular,
+ * directory, device, FIFO, eventfd, unlinked file or memfd), with its
+ * flags and offset.  The descriptor, or -1 with
  * the reason in err. */
 int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_t errlen);
 /* Sets the status flags F_SETFL changes to those of d on fd: 0 or -1. */

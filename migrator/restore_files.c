@@ -42,9 +42,13 @@ static bool needs_rdwr(const struct bm_vma *v)
 	       ((v->prot & PROT_WRITE) || (v->flags & (BM_VMA_SHMFILE | BM_VMA_MAYWRITE)));
 }
 
-/* Where the file of mapping v comes from (its number not yet planned). */
-static struct map_file source_of(const struct bm_process *p, const struct bm_vma *v)
+/* Where the file of mapping v comes from (its number not yet planned):
+ * for shared anonymous memory, its object, once provided (shmem.h). */
+static struct map_file source_of(const struct restore_ctx *c, const struct bm_vma *v)
 {
+	if (v->flags & BM_VMA_SHMEM)
+		return (struct map_file){bm_shmem_path(c->shmem, v), true, -1, -1, NULL};
+	const struct bm_process *p = &c->proc;
 	bool unlinked = bm_unlinked_map_is(v);
 	const struct bm_fd *d = unlinked ? bm_unlinked_map_fd(p, v) : NULL; /* the image checked it has one */
 	return (struct map_file){v->path, needs_rdwr(v), -1, d ? d->fd : -1,
@@ -117,16 +121,6 @@ void bm_rs_unlink_shm_names(struct bm_shm_names *made)
 	*made = (struct bm_shm_names){0};
 }
 
-/* Whether the object at path (bm_shmem_provide's, one string per
- * object) is in c->files already. */
-static bool shmem_planned(const struct restore_ctx *c, const char *path)
-{
-	for (size_t j = 0; j < c->nfiles; j++)
-		if (c->files[j].path == path)
-			return true;
-	return false;
-}
-
 int bm_rs_plan_files(struct restore_ctx *c)
 {
 	const struct bm_process *p = &c->proc;
@@ -144,21 +138,18 @@ int bm_rs_plan_files(struct restore_ctx *c)
 		rc = check_file_unchanged("executable", p->mm.exe_path, &p->mm.exe_file);
 	for (uint32_t i = 0; rc == 0 && i < p->nvmas; i++) {
 		const struct bm_vma *v = &p->vmas[i];
-		if (v->flags & BM_VMA_SHMEM) {
-			const char *path;
-			if ((rc = bm_shmem_provide(c->shmem, v, &path)) == 0 && !shmem_planned(c, path))
-				c->files[c->nfiles++] = (struct map_file){path, true, -1, -1, NULL};
+		bool shmem = v->flags & BM_VMA_SHMEM;
+		if (shmem && (rc = bm_shmem_provide(c->shmem, v, NULL)) < 0)
+			break;
+		if (v->kind != BM_VMA_FILE && !shmem)
 			continue;
-		}
-		if (v->kind != BM_VMA_FILE)
-			continue;
-		struct map_file want = source_of(p, v);
+		struct map_file want = source_of(c, v);
 		size_t j;
 		for (j = 0; j < c->nfiles; j++)
 			if (same_source(&c->files[j], &want))
 				break;
 		if (j == c->nfiles) {
-			if (want.from_fd < 0 && !want.mapped &&
+			if (!shmem && want.from_fd < 0 && !want.mapped &&
 			    ((v->flags & BM_VMA_SHMFILE) ? (rc = provide_shm_file(c, v)) < 0
 			     : (rc = check_file_unchanged("mapped file", v->path, &v->file)) < 0))
 				break;
@@ -177,15 +168,8 @@ int bm_rs_plan_files(struct restore_ctx *c)
 
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 {
-	if (v->flags & BM_VMA_SHMEM) {
-		const char *path = bm_shmem_path(c->shmem, v);
-		for (size_t j = 0; path && j < c->nfiles; j++)
-			if (c->files[j].path == path)
-				return c->files[j].fd;
-		return -1;
-	}
-	struct map_file want = source_of(&c->proc, v);
-	for (size_t j = 0; j < c->nfiles; j++)
+	struct map_file want = source_of(c, v);
+	for (size_t j = 0; want.path && j < c->nfiles; j++)
 		if (same_source(&c->files[j], &want))
 			return c->files[j].fd;
 	return -1;

@@ -308,7 +308,8 @@ int bm_shmem_provide(struct bm_shmem_objects *objs, const struct bm_vma *v, cons
 		o = &grown[objs->n++];
 		*o = (struct bm_shmem_obj){v->file.dev, v->file.ino, v->file.ino ? NULL : v, size, fd, own};
 	}
-	*path = o->path;
+	if (path)
+		*path = o->path;
 	return 0;
 }
 

@@ -59,9 +59,9 @@ struct bm_shmem_objects {
 	size_t n;
 };
 
-/* The object of v, made if it is the first mapping of it: the path a new
- * process opens to map it, one string per object (valid until
- * bm_shmem_objects_free). */
+/* The object of v, made if it is the first mapping of it; *path (path may
+ * be NULL) the path a new process opens to map it, one string per object
+ * (valid until bm_shmem_objects_free; bm_shmem_path gives it again). */
 int bm_shmem_provide(struct bm_shmem_objects *objs, const struct bm_vma *v, const char **path);
 /* The path of v's object, NULL if it was not provided. */
 const char *bm_shmem_path(const struct bm_shmem_objects *objs, const struct bm_vma *v);

@@ -268,30 +268,45 @@ static int64_t share_group(const struct bm_tree_image *ti, uint32_t node, int32_
  * only through one open file description they all inherited: opened once
  * (tree_restore.c's pool).  Descriptions opened apart, in two members or
  * in one beside an inherited one, would each make a file of their own. */
+struct unlinked_ref {
+	uint32_t node;
+	const struct bm_process *p;
+	const struct bm_fd *d;
+	int64_t group; /* share_group, -1 for none */
+};
+
+static bool one_file(const struct unlinked_ref *x, const struct unlinked_ref *y)
+{
+	if (x->d->object_id != y->d->object_id || x->d->file.dev != y->d->file.dev)
+		return true; /* not the same file: nothing to say */
+	return x->node == y->node ? x->group == y->group : x->group >= 0 && x->group == y->group;
+}
+
 static int check_unlinked_shared(const struct tree_freeze *t, const struct bm_tree_image *ti)
 {
 	const struct bm_frozen *ms = t->f->members;
-	for (uint32_t na = 0; na < t->n; na++)
-		for (uint32_t nb = na; t->member_of[na] >= 0 && nb < t->n; nb++) {
-			if (t->member_of[nb] < 0)
-				continue;
-			const struct bm_process *pa = &ms[t->member_of[na]].proc, *pb = &ms[t->member_of[nb]].proc;
-			for (uint32_t i = 0; i < pa->nfds; i++)
-				for (uint32_t j = na == nb ? i + 1 : 0; j < pb->nfds; j++) {
-					const struct bm_fd *x = &pa->fds[i], *y = &pb->fds[j];
-					if (x->kind != BM_FD_UNLINKED_FILE || y->kind != BM_FD_UNLINKED_FILE ||
-					    x->replaced || y->replaced || x->object_id != y->object_id || x->file.dev != y->file.dev)
-						continue;
-					int64_t gx = share_group(ti, na, x->fd), gy = share_group(ti, nb, y->fd);
-					if (na == nb ? gx == gy : (gx >= 0 && gx == gy))
-						continue;
-					return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d and fd %d of process %d reach the "
-							"unlinked file %s through different open file descriptions; binmig "
-							"would make it again once per description, no longer one file",
-							x->fd, pa->pid, y->fd, pb->pid, x->path);
-				}
-		}
-	return 0;
+	size_t total = 0, n = 0;
+	for (size_t m = 0; m < t->f->nmembers; m++)
+		total += ms[m].proc.nfds;
+	struct unlinked_ref *refs = calloc(total ? total : 1, sizeof *refs);
+	if (!refs)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t node = 0; node < t->n; node++) {
+		const struct bm_process *p = t->member_of[node] >= 0 ? &ms[t->member_of[node]].proc : NULL;
+		for (uint32_t i = 0; p && i < p->nfds; i++)
+			if (p->fds[i].kind == BM_FD_UNLINKED_FILE && !p->fds[i].replaced)
+				refs[n++] = (struct unlinked_ref){node, p, &p->fds[i], share_group(ti, node, p->fds[i].fd)};
+	}
+	int rc = 0;
+	for (size_t a = 0; rc == 0 && a < n; a++)
+		for (size_t b = a + 1; rc == 0 && b < n; b++)
+			if (!one_file(&refs[a], &refs[b]))
+				rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d and fd %d of process %d reach the "
+					      "unlinked file %s through different open file descriptions; binmig would "
+					      "make it again once per description, no longer one file",
+					      refs[a].d->fd, refs[a].p->pid, refs[b].d->fd, refs[b].p->pid, refs[a].d->path);
+	free(refs);
+	return rc;
 }
 
 /* Before anything is stopped: a vfork parent cannot be stopped at all,

@@ -28,7 +28,6 @@
 #include "procfs.h"
 #include "restore_ctx.h"
 #include "tree_plan.h"
-#include "unlinked.h"
 
 #define PLAN_TIMEOUT_MS 10000
 #define ERR_SIZE 1024
@@ -258,9 +257,7 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 		} else {
 			const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
 			char err[512];
-			uint32_t idx = (uint32_t)(d - c->proc.fds);
-			int o = d->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_open_shared(&c->proc, idx, err, sizeof err)
-							      : bm_open_description(&c->proc, idx, err, sizeof err);
+			int o = bm_open_description(&c->proc, (uint32_t)(d - c->proc.fds), err, sizeof err);
 			if (o < 0)
 				return bm_error(BM_EXIT_CONFLICT, "process %d: %s", t->ti.tree.nodes[s->node].pid, err);
 			t->pool_fd[k] = fcntl(o, F_DUPFD_CLOEXEC, *next);

@@ -34,6 +34,12 @@ bool bm_unlinked_is_memfd(const char *link, const char *path)
 	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
 }
 
+bool bm_unlinked_memfd_valid(uint32_t memfd, const char *path)
+{
+	return !memfd || (!(memfd & ~(BM_UNLINKED_MEMFD | BM_UNLINKED_SEALS)) && (memfd & BM_UNLINKED_MEMFD) &&
+			  strncmp(path, "/memfd:", 7) == 0);
+}
+
 int bm_unlinked_memfd_seals(const char *link, const char *what, uint32_t *memfd)
 {
 	struct statfs fs;
@@ -190,11 +196,9 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 			continue;
 		if (d->path[0] != '/')
 			return bm_why(why, n, "unlinked fd %d has the relative path %s", d->fd, d->path);
-		if (d->kind == BM_FD_UNLINKED_FILE &&
-		    ((d->object_flags & ~(BM_UNLINKED_MEMFD | BM_UNLINKED_SEALS)) ||
-		     ((d->object_flags & BM_UNLINKED_SEALS) && !(d->object_flags & BM_UNLINKED_MEMFD))))
+		if (d->kind == BM_FD_UNLINKED_FILE && !bm_unlinked_memfd_valid(d->object_flags, "/memfd:"))
 			return bm_why(why, n, "unlinked fd %d has the flags %#x", d->fd, d->object_flags);
-		if ((d->object_flags & BM_UNLINKED_MEMFD) && strncmp(d->path, "/memfd:", 7) != 0)
+		if (d->kind == BM_FD_UNLINKED_FILE && !bm_unlinked_memfd_valid(d->object_flags, d->path))
 			return bm_why(why, n, "memfd of fd %d is named %s, not /memfd:NAME", d->fd, d->path);
 		if (d->kind != BM_FD_UNLINKED_FILE)
 			continue;

@@ -35,13 +35,15 @@ bool bm_unlinked_is_removed(const char *link);
 
 /* Whether LINK (a /proc link whose text was PATH, " (deleted)" stripped)
  * leads to a memfd (memfd_create): "/memfd:NAME" on a memory filesystem.
- * One held by a descriptor is carried as an unlinked file (image version
- * 6): object_flags says BM_UNLINKED_MEMFD and its seals (F_GET_SEALS), and
- * the restore makes it again with memfd_create under its name, with its
- * contents, mode and mtime, then seals it.  One on huge pages
- * (MFD_HUGETLB) is refused, as is one mapped with no descriptor held
- * (unlinked_map.h). */
+ * It is carried as an unlinked file (image version 6): a descriptor's
+ * object_flags, or a mapped file's memfd field (unlinked_map.h), say
+ * BM_UNLINKED_MEMFD and its seals (F_GET_SEALS), and the restore makes it
+ * again with memfd_create under its name, with its contents, mode and
+ * mtime, then seals it.  One on huge pages (MFD_HUGETLB) is refused. */
 bool bm_unlinked_is_memfd(const char *link, const char *path);
+/* Whether MEMFD (such flags, 0 for a file that is no memfd) is well
+ * formed for a file named PATH: the mark, known seals, "/memfd:NAME". */
+bool bm_unlinked_memfd_valid(uint32_t memfd, const char *path);
 /* The memfd LINK leads to: BM_UNLINKED_MEMFD with its seals into *memfd;
  * one on huge pages or with seals binmig does not know is refused
  * (BM_EXIT_UNSUPPORTED, WHAT naming it). */
@@ -95,16 +97,16 @@ int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size
  * descriptors of p came before, and opens it as descriptor INDEX has it. */
 int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
 
-/* Inside the new process: makes the regular file PATH again with LEN
- * bytes of DATA, MODE, the modification time MTIME_NS and p's owner, and
- * removes its name (or makes it without one, in the same directory, when
- * the name is taken).  A read-write descriptor, or -1 with the reason in
- * err. */
 /* In the new process: the memfd PATH ("/memfd:NAME") again, with its
  * contents, owner, mode and mtime, then MEMFD's seals; its descriptor, or
  * -1 with the reason in err. */
 int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
 			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen);
+/* Inside the new process: makes the regular file PATH again with LEN
+ * bytes of DATA, MODE, the modification time MTIME_NS and p's owner, and
+ * removes its name (or makes it without one, in the same directory, when
+ * the name is taken).  A read-write descriptor, or -1 with the reason in
+ * err. */
 int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
 			  const uint8_t *data, size_t len, char *err, size_t errlen);
 

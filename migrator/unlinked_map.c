@@ -179,8 +179,7 @@ static bool check_mapped_file(const struct bm_process *p, uint32_t i, char *why,
 			      (unsigned long long)m->file.size, BM_UNLINKED_MAX_BYTES);
 	if (m->mode & ~07777u)
 		return bm_why(why, n, "mapped unlinked file %s has the mode %#o", m->path, m->mode);
-	if (m->memfd && ((m->memfd & ~(BM_UNLINKED_MEMFD | BM_UNLINKED_SEALS)) || !(m->memfd & BM_UNLINKED_MEMFD) ||
-			 strncmp(m->path, "/memfd:", 7) != 0))
+	if (!bm_unlinked_memfd_valid(m->memfd, m->path))
 		return bm_why(why, n, "mapped unlinked file %s has the memfd flags %#x", m->path, m->memfd);
 	for (uint32_t j = 0; j < i; j++)
 		if (same_file(&p->mapped_files[j].file, &m->file))
