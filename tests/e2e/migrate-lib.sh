@@ -252,6 +252,9 @@ mig_bm_bg() {
 	E2E_BM_COUNT=$((E2E_BM_COUNT + 1))
 	MIG_BG_OUT=$E2E_TMP/binmig.$E2E_BM_COUNT.out
 	MIG_BG_ERR=$E2E_TMP/binmig.$E2E_BM_COUNT.err
+	# There at once: a test may follow them while binmig runs.
+	: >"$MIG_BG_OUT"
+	: >"$MIG_BG_ERR"
 	(
 		rc=0
 		timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$HOSTS_CMD" exec "$h" -- "$BINMIG" "$@" </dev/null \
