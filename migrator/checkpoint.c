@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 #include <linux/ptrace.h>
 
 #include "analysis.h"
@@ -69,6 +70,30 @@ static int refuse_children(pid_t pid)
 			"process %d has %zu child process%s (%s%s); with --no-tree binmig moves one process and cannot "
 			"leave them behind",
 			pid, n, n == 1 ? "" : "es", list, n > 8 ? ", ..." : "");
+}
+
+/* What the process shares with its parent, which is not moved with it,
+ * would be split in two: refused before anything is stopped. */
+static int refuse_shared_with_parent(pid_t pid, pid_t ppid, const char *comm)
+{
+	if (ppid <= 0)
+		return 0;
+	pid_t child = 0;
+	if (syscall(SYS_kcmp, pid, ppid, KCMP_VM, 0, 0) == 0 && bm_vfork_child(ppid, &child) == 1 && child == pid)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is a vfork child of process %d: the two share "
+				"their memory until it runs a program or exits; move process %d with its tree, or "
+				"this one after that", pid, comm, ppid, ppid);
+	static const struct { int type; const char *what; } kinds[] = {
+		{KCMP_VM, "its memory (CLONE_VM)"},
+		{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
+		{KCMP_FS, "its cwd, root and umask (CLONE_FS)"},
+		{KCMP_SIGHAND, "its signal handlers (CLONE_SIGHAND)"},
+	};
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+		if (syscall(SYS_kcmp, pid, ppid, kinds[k].type, 0, 0) == 0)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with its parent %d, which is not "
+					"moved with it; binmig would split them", pid, comm, kinds[k].what, ppid);
+	return 0;
 }
 
 int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_proc_status *status)
@@ -508,7 +533,7 @@ int bm_freeze_stop(pid_t pid, struct bm_frozen *f)
 }
 
 int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
-		      const struct bm_fd_policy *policy, bool tree)
+		      const struct bm_fd_policy *policy, bool tree, bool table_elsewhere)
 {
 	pid_t pid = f->pid;
 	/* Next to the leader, whose stopped thread cannot move, the injected
@@ -533,8 +558,8 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	rc = bm_cgroup_collect(pid, tids, f->ntracees, &f->proc);
 	free(tids);
 	if (rc < 0 || (rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
-	    (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0 ||
-	    (rc = bm_locks_collect(pid, &f->proc)) < 0 || (rc = bm_collect_timers(f)) < 0)
+	    (!table_elsewhere && (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0) ||
+	    (!table_elsewhere && (rc = bm_locks_collect(pid, &f->proc)) < 0) || (rc = bm_collect_timers(f)) < 0)
 		return rc;
 	return bm_collect_vmas(pid, f);
 }
@@ -563,6 +588,8 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	struct bm_proc_stat stat;
 	struct bm_proc_status status;
 	int rc = bm_freeze_check(pid, bm_tree_enabled, &stat, &status);
+	if (rc == 0)
+		rc = refuse_shared_with_parent(pid, stat.ppid, stat.comm);
 	if (rc < 0)
 		return rc;
 	if (bm_tree_enabled && has_children(pid))
@@ -587,7 +614,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	}
 	struct bm_process *self = &f->proc;
 	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
-	    (rc = bm_freeze_collect(f, &stat, &status, policy, false)) < 0 ||
+	    (rc = bm_freeze_collect(f, &stat, &status, policy, false, false)) < 0 ||
 	    (rc = bm_shmem_check_outside(&self, 1)) < 0 || (rc = bm_attrs_check_pdeath(&f->proc, NULL)) < 0) {
 		bm_release(f, false);
 		return rc;

@@ -43,12 +43,14 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 
 /* The parts of bm_freeze, also used for each process of a tree
  * (tree.h): the checks that touch nothing (with tree, children are
- * allowed); stopping every thread; and, stopped, the model.  After a
- * failed stop or collect, bm_release(f, false) resumes the process. */
+ * allowed); stopping every thread; and, stopped, the model (with
+ * table_elsewhere, a tree member whose descriptor table is its parent's,
+ * described there: no descriptors, locks or timerfds).  After a failed
+ * stop or collect, bm_release(f, false) resumes the process. */
 int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_proc_status *status);
 int bm_freeze_stop(pid_t pid, struct bm_frozen *f);
 int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
-		      const struct bm_fd_policy *policy, bool tree);
+		      const struct bm_fd_policy *policy, bool tree, bool table_elsewhere);
 
 /* The frozen processes of f: f itself, or each member of its tree. */
 size_t bm_frozen_count(const struct bm_frozen *f);

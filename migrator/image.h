@@ -12,14 +12,15 @@
 
 #include "state.h"
 
-/* Written: 6.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 7.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
  * unlinked files of their own), 5 (an image of version 6 whose shared
  * anonymous mappings name no object: each is one of its own, its pages
- * stored with it) and 6. */
-#define BM_IMAGE_VERSION 6
+ * stored with it), 6 (an image of version 7 in which no tree member
+ * shares its descriptor table or cwd with its parent) and 7. */
+#define BM_IMAGE_VERSION 7
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

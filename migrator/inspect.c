@@ -275,11 +275,11 @@ static void print_one(FILE *out, const struct bm_process *p)
 }
 
 /* A tree image's table: returns the number of live members, or negative. */
-static int print_tree(FILE *out, const uint8_t *payload, uint32_t len)
+static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t version)
 {
 	struct bm_tree_image ti;
 	char why[256];
-	if (bm_tree_decode(payload, len, &ti, why, sizeof why) < 0)
+	if (bm_tree_decode(payload, len, version, &ti, why, sizeof why) < 0)
 		return bm_error(BM_EXIT_IMAGE, "image: the tree table: %s", why), -EBADMSG;
 	static const char *const states[] = {"running", "stopped", "zombie"};
 	fprintf(out, "tree of %u processes (%u live), parents before their children:\n", ti.tree.n,
@@ -293,6 +293,10 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len)
 		else if (n->state == BM_TREE_STOPPED)
 			fprintf(out, " (its stop %s)", n->reports & BM_TREE_REPORT_STOPPED ? "not yet collected by its parent"
 											: "collected by its parent");
+		if (n->shares)
+			fprintf(out, " (its parent's %s%s%s)", n->shares & BM_TREE_SHARES_FILES ? "descriptor table" : "",
+				n->shares == (BM_TREE_SHARES_FILES | BM_TREE_SHARES_FS) ? ", " : "",
+				n->shares & BM_TREE_SHARES_FS ? "cwd, root and umask" : "");
 		fputc('\n', out);
 	}
 	for (uint32_t k = 0; k < ti.nshares; k++)
@@ -315,7 +319,7 @@ int bm_inspect(FILE *out, struct bm_image_reader *r)
 	int rc = bm_image_read_tree(r, &tree, &tree_len);
 	int members = 1;
 	if (rc > 0)
-		members = rc = print_tree(out, tree, tree_len);
+		members = rc = print_tree(out, tree, tree_len, r->version);
 	free(tree);
 	if (rc < 0)
 		return rc;

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
 
 #include "procfs_text.h"
 
@@ -137,6 +140,79 @@ int bm_list_children(pid_t pid, pid_t *children, size_t max, size_t *n)
 	}
 	free(tids);
 	return rc;
+}
+
+/* ---- a thread blocked in vfork ---- */
+
+int bm_parse_syscall(const char *text, long *nr, uint64_t args[6])
+{
+	*nr = -1;
+	if (strncmp(text, "running", 7) == 0)
+		return 0;
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (end == text || errno || v < -1)
+		return -EINVAL;
+	if (v == -1)
+		return 0; /* blocked, but not in a system call: SP and PC follow */
+	for (int i = 0; i < 6; i++) {
+		const char *p = end;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "0x", 2) != 0)
+			return -EINVAL;
+		args[i] = strtoull(p, &end, 16);
+		if (end == p + 2)
+			return -EINVAL;
+	}
+	*nr = v;
+	return 0;
+}
+
+int bm_vfork_child(pid_t tid, pid_t *child)
+{
+	char path[64], *text;
+	*child = 0;
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
+	size_t len;
+	int rc = bm_read_text(path, &text, &len);
+	if (rc < 0)
+		return rc;
+	long nr;
+	uint64_t args[6];
+	rc = bm_parse_syscall(text, &nr, args);
+	free(text);
+	if (rc < 0)
+		return rc;
+	uint64_t flags = 0;
+	if (nr == SYS_vfork) {
+		flags = CLONE_VFORK;
+	} else if (nr == SYS_clone) {
+		flags = args[0];
+	} else if (nr == SYS_clone3) { /* flags: the first field of struct clone_args */
+		snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (pread(fd, &flags, sizeof flags, (off_t)args[0]) != (ssize_t)sizeof flags)
+			flags = 0;
+		close(fd);
+	}
+	if (!(flags & CLONE_VFORK))
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)tid, (int)tid);
+	pid_t kids[64];
+	size_t n = 0;
+	if (bm_read_text(path, &text, &len) == 0) {
+		if (bm_parse_pid_list(text, kids, 64, &n) < 0)
+			n = 0;
+		free(text);
+	}
+	for (size_t i = 0; i < n && i < 64; i++)
+		if (syscall(SYS_kcmp, tid, kids[i], KCMP_VM, 0, 0) == 0)
+			*child = kids[i];
+	return 1;
 }
 
 /* ---- auxv, links, whole files ---- */

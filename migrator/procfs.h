@@ -159,4 +159,14 @@ int bm_parse_pid_list(const char *text, pid_t *pids, size_t max, size_t *n);
  * children, the total in *n. */
 int bm_list_children(pid_t pid, pid_t *children, size_t max, size_t *n);
 
+/* /proc/TID/syscall: the system call a blocked thread is in and its six
+ * arguments; *nr is -1 when it is in none ("running", or "-1 SP PC").
+ * -EINVAL for text of another form. */
+int bm_parse_syscall(const char *text, long *nr, uint64_t args[6]);
+/* Whether thread tid is blocked in vfork (vfork, or clone or clone3 with
+ * CLONE_VFORK): the parent of a child that shares its memory until the
+ * child runs a program or exits.  1 with that child in *child (0 if it
+ * cannot be told), 0 if not, -errno. */
+int bm_vfork_child(pid_t tid, pid_t *child);
+
 #endif

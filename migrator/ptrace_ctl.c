@@ -22,8 +22,11 @@
 #include "analysis.h"
 #include "fault.h"
 #include "log.h"
+#include "procfs.h"
 
 #define STOP_TIMEOUT_MS 5000
+/* A thread not stopped after this long is asked whether it is in vfork. */
+#define VFORK_PROBE_MS 50
 /* A thread that does not stop within this time is reported, not waited for forever. */
 #define INJECT_TIMEOUT_MS 10000
 
@@ -116,12 +119,37 @@ int bm_seize(pid_t tid)
 	return 0;
 }
 
+/* The interrupt of a thread blocked in vfork takes effect only once its
+ * child has run a program or exited: waited for, and said.  *vfork_child
+ * is that child (0 if it cannot be told), -1 if the thread is not in
+ * vfork. */
+static int wait_stop_or_vfork(pid_t tid, int *status, pid_t *vfork_child)
+{
+	*vfork_child = -1;
+	int rc = bm_wait_stop(tid, status, VFORK_PROBE_MS);
+	if (rc != -ETIMEDOUT)
+		return rc;
+	pid_t child = 0;
+	if (bm_vfork_child(tid, &child) == 1) {
+		*vfork_child = child;
+		bm_note("thread %d waits for its vfork child %d to run a program or exit; the freeze waits for that "
+			"(at most %d ms)", tid, child, STOP_TIMEOUT_MS);
+	}
+	return bm_wait_stop(tid, status, STOP_TIMEOUT_MS - VFORK_PROBE_MS);
+}
+
 int bm_wait_interrupted(pid_t tid, int *stop_sig)
 {
 	for (;;) {
+		pid_t vfork_child = -1;
 		int status, rc = bm_fault_rc(BM_FP_STOP_WAIT);
 		if (rc == 0)
-			rc = bm_wait_stop(tid, &status, STOP_TIMEOUT_MS);
+			rc = wait_stop_or_vfork(tid, &status, &vfork_child);
+		if (rc == -ETIMEDOUT && vfork_child >= 0)
+			return bm_error(BM_EXIT_UNSUPPORTED, "thread %d waits for its vfork child %d, which has neither run "
+					"a program nor exited within %d ms; binmig freezes a vfork parent only once its "
+					"child has (until then the two share their memory)", tid, vfork_child,
+					STOP_TIMEOUT_MS);
 		if (rc == -ETIMEDOUT)
 			return bm_error(BM_EXIT_TARGET, "thread %d did not stop within %d ms (uninterruptible sleep?)",
 					tid, STOP_TIMEOUT_MS);

@@ -106,25 +106,12 @@ static void child_fail(int err_fd, const char *msg)
 	__builtin_unreachable();
 }
 
-/* Runs in the new process, which is still a copy of binmig.  Only system
- * calls and async-signal-safe functions: the C library's idea of the
- * thread id is that of the parent. */
-void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
+/* In the new process: its descriptor table.  The error pipe goes to
+ * ctl_fd (returned), everything else of binmig is closed, and the
+ * process's descriptors are made. */
+static int restore_table(const struct restore_ctx *c, int err_fd)
 {
-	const struct bm_process *p = &c->proc;
 	char err[PATH_MAX + 128];
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-
-	/* Wait until the parent traces us. */
-	char go;
-	if (read(go_fd, &go, 1) != 1)
-		child_fail(err_fd, "parent vanished");
-	/* Its cgroups before it maps its memory, which is charged there. */
-	if (bm_cgroup_enter(c->cgroup_procs, err, sizeof err) < 0)
-		child_fail(err_fd, err);
-	/* Descriptors: the error pipe goes to ctl_fd, everything else of binmig is closed. */
 	if (err_fd != c->ctl_fd && dup3(err_fd, c->ctl_fd, O_CLOEXEC) < 0)
 		child_fail(err_fd, "cannot move the control descriptor");
 	err_fd = c->ctl_fd;
@@ -140,10 +127,15 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	} else {
 		syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
 	}
-	if (bm_restore_fds(p, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
+	if (bm_restore_fds(&c->proc, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
-	if (bm_rs_open_files(c, err, sizeof err) < 0)
-		child_fail(err_fd, err);
+	return err_fd;
+}
+
+/* In the new process: its cwd, root and umask. */
+static void restore_fs(const struct bm_process *p, int err_fd)
+{
+	char err[PATH_MAX + 128];
 	if (p->cwd_removed ? bm_unlinked_chdir(p->cwd, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
 		if (!p->cwd_removed)
 			snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
@@ -154,6 +146,32 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 		child_fail(err_fd, err);
 	}
 	umask(p->umask);
+}
+
+/* Runs in the new process, which is still a copy of binmig.  Only system
+ * calls and async-signal-safe functions: the C library's idea of the
+ * thread id is that of the parent. */
+void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
+{
+	const struct bm_process *p = &c->proc;
+	char err[PATH_MAX + 128];
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+
+	/* Wait until the parent traces us. */
+	char go;
+	if (go_fd >= 0 && read(go_fd, &go, 1) != 1)
+		child_fail(err_fd, "parent vanished");
+	/* Its cgroups before it maps its memory, which is charged there. */
+	if (bm_cgroup_enter(c->cgroup_procs, err, sizeof err) < 0)
+		child_fail(err_fd, err);
+	if (!c->table_of_parent)
+		err_fd = restore_table(c, err_fd);
+	if (bm_rs_open_files(c, err, sizeof err) < 0)
+		child_fail(err_fd, err);
+	if (!c->fs_of_parent)
+		restore_fs(p, err_fd);
 	/* Session and group where possible: a leader becomes a leader again
 	 * (a tree's members are in theirs already). */
 	if (c->tree_member)
@@ -791,7 +809,8 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
 	if ((rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
-	    (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->ctl_fd, ~0U, 0, 0, 0, 0, NULL)) < 0 ||
+	    (c->close_from >= 0 &&
+	     (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
 	    (rc = create_threads(c)) < 0)
 		return rc;
 	c->all = calloc(c->nothers + 1, sizeof *c->all);

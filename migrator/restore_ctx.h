@@ -49,6 +49,7 @@ struct restore_ctx {
 	struct map_file *files;  /* files[0] is the executable */
 	size_t nfiles;
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
+	int close_from;          /* the rebuild closes from here up (ctl_fd); -1: a later member sharing the table does */
 	uint64_t scratch;
 	struct bm_stats *st;
 	struct bm_shm_names *shm_names; /* the restore's (a tree's: all members') */
@@ -66,6 +67,9 @@ struct restore_ctx {
 	const bool *inherited;    /* per image descriptor: placed already (NULL: none) */
 	const void *tree;         /* for place_inherited */
 	uint32_t member;          /* its index among the tree's members */
+	bool table_of_parent;     /* its descriptor table is its parent's (CLONE_FILES), made by the parent */
+	uint32_t table_owner;     /* the member whose record holds its table (itself unless table_of_parent) */
+	bool fs_of_parent;        /* its cwd, root and umask are its parent's (CLONE_FS), set by the parent */
 	bool released;            /* a stopped member, detached early and stopped again (tree_stop.c) */
 };
 
@@ -76,13 +80,18 @@ struct restore_ctx {
  * process, its descriptors restored: opens each at its number (-1 with
  * the reason in err).  Then, for each file mapping, its number. */
 int bm_rs_plan_files(struct restore_ctx *c);
+/* A tree member whose table another member makes: its files go at
+ * ctl_fd + 1 on (above that member's), where both can hold them. */
+int bm_rs_move_files(struct restore_ctx *c, int ctl_fd);
 int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen);
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v);
 
 /* The steps of restore.c that a tree takes one member at a time. */
 int bm_rs_wait_pid_free(pid_t pid);
 /* In the new process: never returns (stops itself, or exits with the
- * reason written to err_fd). */
+ * reason written to err_fd).  It waits for a byte on go_fd, if not -1.
+ * A member with its parent's table (or cwd) leaves it as the parent
+ * made it and opens only its own files. */
 void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd) __attribute__((noreturn));
 /* The new process is stopped and traced: rebuild it from the image (its
  * pages up to the next END or member mark); unless c->defer_run, call

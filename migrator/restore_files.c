@@ -156,14 +156,20 @@ int bm_rs_plan_files(struct restore_ctx *c)
 			c->files[c->nfiles++] = want;
 		}
 	}
+	return rc == 0 ? bm_rs_move_files(c, c->ctl_fd) : rc;
+}
+
+int bm_rs_move_files(struct restore_ctx *c, int ctl_fd)
+{
+	c->ctl_fd = c->close_from = ctl_fd;
 	for (size_t j = 0; j < c->nfiles; j++)
 		c->files[j].fd = c->ctl_fd + 1 + (int)j;
 	struct rlimit lim;
 	getrlimit(RLIMIT_NOFILE, &lim);
-	if (rc == 0 && (rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
-		rc = bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
-			      c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
-	return rc;
+	if ((rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
+		return bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
+				c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
+	return 0;
 }
 
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v)

@@ -386,12 +386,19 @@ enum bm_tree_state {
 #define BM_TREE_REPORT_STOPPED 1u   /* WSTOPPED would report it */
 #define BM_TREE_REPORT_CONTINUED 2u /* WCONTINUED would report it */
 
+/* What a member shares with its parent, which is a member too (image
+ * version 7): one kernel object, made once by the parent and taken by the
+ * child as it is created. */
+#define BM_TREE_SHARES_FILES 1u /* the descriptor table (CLONE_FILES); the parent's record describes it */
+#define BM_TREE_SHARES_FS 2u    /* cwd, root and umask (CLONE_FS) */
+
 struct bm_tree_node {
 	int32_t pid, ppid, pgid, sid;
 	uint32_t state;                /* enum bm_tree_state */
 	int32_t exit_status;           /* a zombie's wait status (WIFEXITED/WIFSIGNALED form) */
 	uint32_t reports;              /* BM_TREE_REPORT_* */
 	char comm[16];                 /* its name, NUL terminated (a zombie has no other record) */
+	uint32_t shares;               /* BM_TREE_SHARES_* (after reports in the image) */
 };
 
 struct bm_tree {

@@ -52,9 +52,11 @@ uint32_t bm_tree_live_count(const struct bm_tree *t);
 
 /* The TREE table's payload (mark BM_TREE_MARK_TABLE first).  Encode: 0 or
  * -ENOMEM.  Decode checks every field and the tree's shape: 0, or
- * -EBADMSG with the reason in why. */
+ * -EBADMSG with the reason in why.  version: the image's (nodes gained
+ * their shares in version 7). */
 int bm_tree_encode(struct bm_wbuf *b, const struct bm_tree_image *ti);
-int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, char *why, size_t whylen);
+int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_tree_image *ti, char *why,
+		   size_t whylen);
 void bm_tree_image_free(struct bm_tree_image *ti);
 
 /* The source side (checkpoint.h calls these for a process with children

@@ -118,27 +118,86 @@ static int add_children(struct tree_freeze *t, uint32_t i)
 	return rc;
 }
 
-/* A vfork child, or a process created with CLONE_VM, CLONE_FILES,
- * CLONE_FS or CLONE_SIGHAND, shares with another member what binmig
- * restores per process. */
+/* The node of node i's parent among the live members, -1 if none. */
+static int parent_node(const struct tree_freeze *t, uint32_t i)
+{
+	for (uint32_t j = 0; j < t->n; j++)
+		if (j != i && t->nodes[j].pid == t->nodes[i].ppid && t->member_of[j] >= 0)
+			return (int)j;
+	return -1;
+}
+
+/* The node whose kernel object node i has, through a chain of children
+ * each sharing it (BM_TREE_SHARES_*) with its parent. */
+static uint32_t owner_node(const struct tree_freeze *t, uint32_t i, uint32_t share)
+{
+	while (t->nodes[i].shares & share)
+		i = (uint32_t)parent_node(t, i);
+	return i;
+}
+
+/* Which members have their parent's descriptor table (CLONE_FILES) or
+ * cwd, root and umask (CLONE_FS): carried, as BM_TREE_SHARES_*.  Such a
+ * table is described once, with the first process of the line. */
+static void mark_shares(struct tree_freeze *t)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		int p = parent_node(t, i);
+		if (t->member_of[i] < 0 || p < 0)
+			continue;
+		pid_t pid = t->nodes[i].pid, ppid = t->nodes[p].pid;
+		if (kcmp2(pid, ppid, KCMP_FS, 0, 0) == 0)
+			t->nodes[i].shares |= BM_TREE_SHARES_FS;
+		if (kcmp2(pid, ppid, KCMP_FILES, 0, 0) == 0)
+			t->nodes[i].shares |= BM_TREE_SHARES_FILES;
+	}
+}
+
+/* A member with its parent's table that maps an unlinked file: its
+ * descriptor, if any, is in the parent's record, and the member would
+ * get a copy of its own. */
+static int check_table_sharers(const struct tree_freeze *t)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (!(t->nodes[i].shares & BM_TREE_SHARES_FILES))
+			continue;
+		const struct bm_process *p = &t->f->members[t->member_of[i]].proc;
+		for (uint32_t k = 0; k < p->nvmas; k++)
+			if (bm_unlinked_map_is(&p->vmas[k]))
+				return bm_error(BM_EXIT_UNSUPPORTED, "process %d shares its descriptor table (CLONE_FILES) "
+						"with its parent %d and maps the unlinked file %s; binmig carries such a "
+						"mapping only in the process whose table it restores", p->pid,
+						t->nodes[i].ppid, p->vmas[k].path);
+	}
+	return 0;
+}
+
+/* A process created with CLONE_VM (a vfork child is no longer one once
+ * its parent is stopped) or CLONE_SIGHAND shares with another member what
+ * binmig restores per process; a descriptor table or cwd is carried only
+ * down a line of children that each share it with their parent. */
 static int check_unshared(const struct tree_freeze *t)
 {
-	static const struct { int type; const char *what; } kinds[] = {
-		{KCMP_VM, "its memory (vfork or CLONE_VM)"},
-		{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
-		{KCMP_FS, "its cwd, root and umask (CLONE_FS)"},
-		{KCMP_SIGHAND, "its signal handlers (CLONE_SIGHAND)"},
+	static const struct { int type; uint32_t carried; const char *what; } kinds[] = {
+		{KCMP_VM, 0, "its memory (CLONE_VM)"},
+		{KCMP_FILES, BM_TREE_SHARES_FILES, "its descriptor table (CLONE_FILES)"},
+		{KCMP_FS, BM_TREE_SHARES_FS, "its cwd, root and umask (CLONE_FS)"},
+		{KCMP_SIGHAND, 0, "its signal handlers (CLONE_SIGHAND)"},
 	};
 	for (uint32_t a = 0; a < t->n; a++)
 		for (uint32_t b = a + 1; b < t->n; b++) {
 			if (t->member_of[a] < 0 || t->member_of[b] < 0)
 				continue;
-			for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+			for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+				uint32_t c = kinds[k].carried;
+				if (c && owner_node(t, a, c) == owner_node(t, b, c))
+					continue;
 				if (kcmp2(t->nodes[a].pid, t->nodes[b].pid, kinds[k].type, 0, 0) == 0)
 					return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with process %d (%s); "
-							"binmig restores every process of a tree with its own",
+							"binmig carries that only from a parent to its children",
 							t->nodes[b].pid, comm_of_node(t, b), kinds[k].what, t->nodes[a].pid,
 							comm_of_node(t, a));
+			}
 		}
 	return 0;
 }
@@ -309,8 +368,25 @@ static int check_unlinked_shared(const struct tree_freeze *t, const struct bm_tr
 	return rc;
 }
 
-/* Before anything is stopped: a vfork parent cannot be stopped at all,
- * and what shares with its parent is refused now, untouched. */
+/* Whether kid is the vfork child of a thread of pid. */
+static bool vfork_child_of(pid_t pid, pid_t kid)
+{
+	pid_t *tids = NULL;
+	size_t n = 0;
+	bool found = false;
+	if (bm_list_tids(pid, &tids, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n && !found; i++) {
+		pid_t child = 0;
+		found = bm_vfork_child(tids[i], &child) == 1 && child == kid;
+	}
+	free(tids);
+	return found;
+}
+
+/* Before anything is stopped: a child that shares its parent's memory
+ * other than as a vfork child (whose parent stops once it has run a
+ * program or exited) is refused now, untouched. */
 static int precheck(pid_t pid, int depth)
 {
 	pid_t kids[256];
@@ -318,14 +394,9 @@ static int precheck(pid_t pid, int depth)
 	if (depth > 64 || bm_list_children(pid, kids, 256, &n) < 0)
 		return 0; /* said again, precisely, once stopped */
 	for (size_t k = 0; k < n && k < 256; k++) {
-		static const struct { int type; const char *what; } kinds[] = {
-			{KCMP_VM, "its memory (a vfork child, or CLONE_VM)"},
-			{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
-		};
-		for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-			if (kcmp2(pid, kids[k], kinds[i].type, 0, 0) == 0)
-				return bm_error(BM_EXIT_UNSUPPORTED, "process %d shares %s with its parent %d; binmig "
-						"restores every process of a tree with its own", kids[k], kinds[i].what, pid);
+		if (kcmp2(pid, kids[k], KCMP_VM, 0, 0) == 0 && !vfork_child_of(pid, kids[k]))
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d shares its memory (CLONE_VM) with its parent %d; "
+					"binmig restores every process of a tree with its own", kids[k], pid);
 		int rc = precheck(kids[k], depth + 1);
 		if (rc < 0)
 			return rc;
@@ -360,12 +431,17 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 					"a stopped descendant, not a stopped root or one that stops while the tree is frozen", m->pid, t->stats[i].comm, m->stop_sig);
 		rc = add_children(t, i);
 	}
+	if (rc == 0)
+		mark_shares(t);
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
 		uint32_t node = 0;
 		while (t->member_of[node] != (int32_t)m)
 			node++;
-		rc = bm_freeze_collect(&f->members[m], &t->stats[node], &t->statuses[node], policy, true);
+		rc = bm_freeze_collect(&f->members[m], &t->stats[node], &t->statuses[node], policy, true,
+				       t->nodes[node].shares & BM_TREE_SHARES_FILES);
 	}
+	if (rc == 0)
+		rc = check_table_sharers(t);
 	if (rc < 0)
 		return rc;
 	struct bm_process **procs = calloc(f->nmembers, sizeof *procs);

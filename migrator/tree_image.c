@@ -10,7 +10,8 @@
 
 #define TREE_MAX_NODES 4096u
 #define TREE_MAX_SHARES (1u << 20)
-#define NODE_SIZE 44u
+#define NODE_SIZE_V6 44u /* before version 7: no shares */
+#define NODE_SIZE 48u
 #define SHARE_SIZE 12u
 
 uint32_t bm_tree_live_count(const struct bm_tree *t)
@@ -34,6 +35,7 @@ int bm_tree_encode(struct bm_wbuf *b, const struct bm_tree_image *ti)
 		bm_put_u32(b, n->state);
 		bm_put_i32(b, n->exit_status);
 		bm_put_u32(b, n->reports);
+		bm_put_u32(b, n->shares);
 		bm_put_bytes(b, n->comm, sizeof n->comm);
 	}
 	bm_put_u32(b, ti->nshares);
@@ -78,14 +80,15 @@ static void check_shares(struct bm_rcur *c, const struct bm_tree_image *ti)
 	}
 }
 
-int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, char *why, size_t whylen)
+int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_tree_image *ti, char *why,
+		   size_t whylen)
 {
 	memset(ti, 0, sizeof *ti);
 	struct bm_rcur c;
 	bm_rcur_init(&c, data, len);
 	if (bm_get_u32(&c) != BM_TREE_MARK_TABLE && !bm_rcur_failed(&c))
 		bm_rcur_fail(&c, "not a tree table");
-	uint32_t n = bm_get_count(&c, TREE_MAX_NODES, NODE_SIZE, "processes");
+	uint32_t n = bm_get_count(&c, TREE_MAX_NODES, version >= 7 ? NODE_SIZE : NODE_SIZE_V6, "processes");
 	if (!bm_rcur_failed(&c) && n == 0)
 		bm_rcur_fail(&c, "a tree of no process");
 	if (!bm_rcur_failed(&c) && !(ti->tree.nodes = calloc(n, sizeof *ti->tree.nodes)))
@@ -99,6 +102,7 @@ int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, ch
 		nd->state = bm_get_u32(&c);
 		nd->exit_status = bm_get_i32(&c);
 		nd->reports = bm_get_u32(&c);
+		nd->shares = version >= 7 ? bm_get_u32(&c) : 0;
 		bm_get_bytes(&c, nd->comm, sizeof nd->comm);
 		nd->comm[sizeof nd->comm - 1] = 0;
 		if (bm_rcur_failed(&c))
@@ -108,6 +112,9 @@ int bm_tree_decode(const uint8_t *data, size_t len, struct bm_tree_image *ti, ch
 		if (nd->state > BM_TREE_ZOMBIE || (nd->reports & ~BM_TREE_REPORT_STOPPED) ||
 		    (nd->reports && nd->state != BM_TREE_STOPPED))
 			bm_rcur_fail(&c, "process %d: state %u, reports %#x", nd->pid, nd->state, nd->reports);
+		else if ((nd->shares & ~(BM_TREE_SHARES_FILES | BM_TREE_SHARES_FS)) ||
+			 (nd->shares && (i == 0 || nd->state == BM_TREE_ZOMBIE)))
+			bm_rcur_fail(&c, "process %d: shares %#x", nd->pid, nd->shares);
 		else if (nd->state == BM_TREE_ZOMBIE && !status_is_exit(nd->exit_status))
 			bm_rcur_fail(&c, "zombie %d: wait status %#x is not an exit", nd->pid, (unsigned)nd->exit_status);
 	}

@@ -39,9 +39,9 @@
 
 /* clone3 with exactly PID want, retried while it is taken (EEXIST).  Only
  * system calls: it runs in the helpers too. */
-static long clone_with_pid(pid_t want)
+static long clone_with_pid(pid_t want, uint64_t flags)
 {
-	struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+	struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
 	for (long waited = 0;; waited += PID_RETRY_STEP_NS / 1000000) {
 		long child = syscall(SYS_clone3, &args, sizeof args);
 		if (child >= 0 || errno != EEXIST || waited >= PID_RETRY_MS)
@@ -57,7 +57,10 @@ struct shared_ctl {
 	_Atomic uint32_t step;         /* steps of the plan done (futex) */
 	_Atomic uint32_t failed;
 	char err[ERR_SIZE];
-	_Atomic int32_t created[];     /* per node: 1 once forked */
+	struct {
+		_Atomic int32_t created;  /* 1 once forked */
+		_Atomic uint32_t go;      /* a member with its parent's table: 1 once that is made */
+	} node[];
 };
 
 struct tree_rs {
@@ -132,12 +135,14 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			continue;
 		wait_turn(t, (uint32_t)s);
 		if (st->op == BM_TREE_FORK) {
-			long child = clone_with_pid(t->ti.tree.nodes[st->arg].pid);
+			const struct bm_tree_node *n = &t->ti.tree.nodes[st->arg];
+			long child = clone_with_pid(n->pid, ((n->shares & BM_TREE_SHARES_FILES) ? CLONE_FILES : 0) |
+								    ((n->shares & BM_TREE_SHARES_FS) ? CLONE_FS : 0));
 			if (child == 0)
 				helper(t, (uint32_t)st->arg, s + 1);
 			if (child < 0)
 				helper_fail(t, "clone3 with the PID of a child", errno);
-			atomic_store(&t->ctl->created[st->arg], 1);
+			atomic_store(&t->ctl->node[st->arg].created, 1);
 		} else if (st->op == BM_TREE_SETSID) {
 			if (syscall(SYS_setsid) < 0)
 				helper_fail(t, "setsid", errno);
@@ -151,8 +156,20 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 		if (st->op == BM_TREE_EXIT)
 			become_zombie(&t->ti.tree.nodes[node]);
 	}
-	int m = t->member_of[node];
-	bm_rs_child_prepare(&t->ctx[m], t->err_pipe[1], t->go_pipe[0]);
+	const struct restore_ctx *c = &t->ctx[t->member_of[node]];
+	if (!c->table_of_parent)
+		bm_rs_child_prepare(c, t->err_pipe[1], t->go_pipe[0]);
+	/* The table is the parent's, which the parent makes (closing what
+	 * binmig left in it, the go pipe too): binmig says when it is done,
+	 * and the parent's control descriptor takes any error. */
+	pid_t parent = t->ti.tree.nodes[node].ppid;
+	while (!atomic_load(&t->ctl->node[node].go)) {
+		if (atomic_load(&t->ctl->failed) || syscall(SYS_getppid) != parent)
+			syscall(SYS_exit_group, 1);
+		struct timespec ts = {1, 0};
+		syscall(SYS_futex, &t->ctl->node[node].go, FUTEX_WAIT, 0, &ts, NULL, 0);
+	}
+	bm_rs_child_prepare(c, t->ctx[c->table_owner].ctl_fd, -1);
 }
 
 /* place_inherited: each shared description at its numbers. */
@@ -313,12 +330,69 @@ static int wait_plan(struct tree_rs *t, pid_t root)
 	return 0;
 }
 
+static uint32_t node_of(const struct tree_rs *t, uint32_t m)
+{
+	uint32_t i = 0;
+	while (i < t->ti.tree.n && t->member_of[i] != (int32_t)m)
+		i++;
+	return i;
+}
+
 static pid_t node_pid(const struct tree_rs *t, uint32_t m)
 {
-	for (uint32_t i = 0; i < t->ti.tree.n; i++)
-		if (t->member_of[i] == (int32_t)m)
-			return t->ti.tree.nodes[i].pid;
+	uint32_t i = node_of(t, m);
+	return i < t->ti.tree.n ? t->ti.tree.nodes[i].pid : -1;
+}
+
+/* The member that is node's parent, -1 if none. */
+static int parent_member(const struct tree_rs *t, uint32_t node)
+{
+	for (uint32_t j = 0; j < t->ti.tree.n; j++)
+		if (t->ti.tree.nodes[j].pid == t->ti.tree.nodes[node].ppid)
+			return t->member_of[j];
 	return -1;
+}
+
+/* Members with their parent's table (or cwd): the table is made by its
+ * owner, the first of the line; each sharer's files go above the files
+ * planned before it, and only the last member rebuilt closes them all. */
+static int plan_shared_tables(struct tree_rs *t)
+{
+	int *end = calloc(t->nm + 1, sizeof *end);     /* per owner: above its table's files */
+	uint32_t *last = calloc(t->nm + 1, sizeof *last); /* per owner: its last sharer */
+	int rc = end && last ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
+		t->ctx[m].table_owner = last[m] = m;
+		end[m] = t->ctx[m].ctl_fd + 1 + (int)t->ctx[m].nfiles;
+	}
+	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n; i++) {
+		const struct bm_tree_node *n = &t->ti.tree.nodes[i];
+		int pm = parent_member(t, i);
+		if (!n->shares)
+			continue;
+		if (pm < 0)
+			rc = bm_error(BM_EXIT_IMAGE, "image: process %d shares with its parent %d, which is not a live member",
+				      n->pid, n->ppid);
+		struct restore_ctx *c = &t->ctx[t->member_of[i]];
+		c->fs_of_parent = n->shares & BM_TREE_SHARES_FS;
+		if (rc < 0 || !(n->shares & BM_TREE_SHARES_FILES))
+			continue;
+		if (c->proc.nfds || c->proc.nlocks)
+			rc = bm_error(BM_EXIT_IMAGE, "image: process %d has its parent's descriptor table, and descriptors "
+				      "of its own", n->pid);
+		uint32_t owner = t->ctx[pm].table_owner;
+		c->table_of_parent = true;
+		c->table_owner = owner;
+		if (rc == 0)
+			rc = bm_rs_move_files(c, end[owner]);
+		end[owner] = c->ctl_fd + 1 + (int)c->nfiles;
+		t->ctx[last[owner]].close_from = -1;
+		c->close_from = t->ctx[owner].ctl_fd;
+		last[owner] = t->member_of[i];
+	}
+	free(end);
+	free(last);
+	return rc;
 }
 
 /* Reads every member's model and plans its files and descriptors. */
@@ -345,6 +419,9 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 			return bm_error(BM_EXIT_FAILURE, "out of memory");
 		c->inherited = t->inherited[m];
 	}
+	int rc = plan_shared_tables(t);
+	if (rc < 0)
+		return rc;
 	for (uint32_t k = 0; k < t->ti.nshares; k++) {
 		const struct bm_tree_share *s = &t->ti.shares[k];
 		const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
@@ -390,7 +467,7 @@ static int create_tree(struct tree_rs *t)
 		sigfillset(&all);
 		sigprocmask(SIG_SETMASK, &all, &old);
 		pid_t want = t->ti.tree.nodes[0].pid;
-		root = clone_with_pid(want);
+		root = clone_with_pid(want, 0);
 		if (root == 0) {
 			/* Not the go pipe's write end (nor, so, the other members):
 			 * if binmig dies before it traces them, their read of go
@@ -404,7 +481,7 @@ static int create_tree(struct tree_rs *t)
 			rc = e == EEXIST ? bm_error(BM_EXIT_CONFLICT, "PID %d is taken", want)
 					 : bm_error_errno(BM_EXIT_FAILURE, e, "clone3 with PID %d", want);
 		else
-			atomic_store(&t->ctl->created[0], 1);
+			atomic_store(&t->ctl->node[0].created, 1);
 	}
 	/* binmig's copies of what the tree inherited. */
 	for (uint32_t k = 0; k < t->ti.nshares; k++) {
@@ -432,10 +509,17 @@ static int create_tree(struct tree_rs *t)
 	}
 	for (uint32_t m = 0; m < t->nm; m++) {
 		char go = 1;
-		if (write(t->go_pipe[1], &go, 1) != 1)
+		if (!t->ctx[m].table_of_parent && write(t->go_pipe[1], &go, 1) != 1)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot start the new processes");
 	}
+	/* In member order: the owner of a table has made it (and stopped)
+	 * before the members that share it go on. */
 	for (uint32_t m = 0; m < t->nm; m++) {
+		if (t->ctx[m].table_of_parent) {
+			uint32_t node = node_of(t, m);
+			atomic_store(&t->ctl->node[node].go, 1);
+			syscall(SYS_futex, &t->ctl->node[node].go, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		}
 		int status = 0;
 		rc = bm_wait_stop(t->ctx[m].pid, &status, 10000);
 		if (rc < 0)
@@ -480,7 +564,7 @@ static void kill_tree(struct tree_rs *t)
 		return;
 	bool any = false;
 	for (uint32_t i = 0; i < t->ti.tree.n; i++)
-		if (atomic_load(&t->ctl->created[i])) {
+		if (atomic_load(&t->ctl->node[i].created)) {
 			kill(t->ti.tree.nodes[i].pid, SIGKILL);
 			any = true;
 		}
@@ -524,10 +608,7 @@ static void free_tree(struct tree_rs *t)
 static int set_context_or_stop(struct tree_rs *t, uint32_t m)
 {
 	int rc = bm_rs_set_context(&t->ctx[m]);
-	uint32_t node = 0;
-	while (node < t->ti.tree.n && t->member_of[node] != (int32_t)m)
-		node++;
-	const struct bm_tree_node *n = &t->ti.tree.nodes[node];
+	const struct bm_tree_node *n = &t->ti.tree.nodes[node_of(t, m)];
 	if (rc < 0 || n->state != BM_TREE_STOPPED)
 		return rc;
 	struct restore_ctx *parent = NULL;
@@ -564,11 +645,11 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	struct tree_rs t = {.err_pipe = {-1, -1}, .go_pipe = {-1, -1}};
 	uint64_t t0 = bm_now_us();
 	char why[256];
-	if (bm_tree_decode(payload, len, &t.ti, why, sizeof why) < 0)
+	if (bm_tree_decode(payload, len, r->version, &t.ti, why, sizeof why) < 0)
 		return bm_error(BM_EXIT_IMAGE, "image: the tree table: %s", why);
 	t.nm = bm_tree_live_count(&t.ti.tree);
 	t.outer_pgid = getpgrp();
-	t.ctl_size = (sizeof *t.ctl + t.ti.tree.n * sizeof t.ctl->created[0] + 4095) & ~(size_t)4095;
+	t.ctl_size = (sizeof *t.ctl + t.ti.tree.n * sizeof t.ctl->node[0] + 4095) & ~(size_t)4095;
 	t.member_of = calloc(t.ti.tree.n, sizeof *t.member_of);
 	t.ctx = calloc(t.nm, sizeof *t.ctx);
 	t.inherited = calloc(t.nm, sizeof *t.inherited);

@@ -47,8 +47,8 @@ cp "$image" "$bad"
 e2e_write_bytes "$bad" 0 4e 4f 54 41 49 4d 47 00 # "NOTAIMG\0"
 expect_refused "wrong magic"
 cp "$image" "$bad"
-e2e_write_bytes "$bad" 8 07 00 00 00
-expect_refused "version 7"
+e2e_write_bytes "$bad" 8 63 00 00 00
+expect_refused "version 99"
 cp "$image" "$bad"
 e2e_write_bytes "$bad" 8 ff ff ff ff
 expect_refused "version 0xffffffff"

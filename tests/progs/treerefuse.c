@@ -3,8 +3,10 @@
  * (exit 4, naming the process and the reason) and leave both running.
  * MODE:
  *   stopped  the child stopped itself with SIGSTOP, in the parent's group
- *   files    the child was created with CLONE_FILES (one descriptor table)
- *   vfork    the child is a vfork child, blocked before exec
+ *   clonevm  the child was created with CLONE_VM (one memory), not as a
+ *            vfork child
+ *   vfork    the child is a vfork child, blocked before exec: its parent
+ *            cannot be frozen until it runs a program or exits
  *   traced   the child is traced by the parent (PTRACE_TRACEME)
  *   pdeathsig  the child asks for a signal when its parent dies, and the
  *            parent has a second thread (which of the two created the
@@ -29,7 +31,7 @@
 
 static char stack[65536] __attribute__((aligned(16)));
 
-static int files_child(void *arg)
+static int clonevm_child(void *arg)
 {
 	(void)arg;
 	for (;;)
@@ -48,7 +50,7 @@ static void *pause_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|files|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
+		say("FAIL: usage: treerefuse stopped|clonevm|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -69,8 +71,8 @@ int main(int argc, char **argv)
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
 		SETUP(pthread_create(&second, NULL, pause_thread, NULL) == 0, "pthread_create");
-	if (strcmp(mode, "files") == 0) {
-		child = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, NULL);
+	if (strcmp(mode, "clonevm") == 0) {
+		child = clone(clonevm_child, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
 		int status;
 		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
 	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "files") != 0; i++)
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0; i++)
 			usleep(1000);
 		if (strcmp(mode, "traced") == 0) {
 			/* The child stops at its first signal as a tracee: give it none. */

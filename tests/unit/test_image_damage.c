@@ -148,15 +148,18 @@ static void test_unknown_version(void **state)
 	(void)state;
 	struct bm_wbuf img;
 	small_image(&img);
-	bm_store_le32(img.data + 8, 8);
+	char expect[128];
+	snprintf(expect, sizeof expect, "image version %d is not supported (this binmig reads versions 1 to %d)",
+		 BM_IMAGE_VERSION + 1, BM_IMAGE_VERSION);
+	bm_store_le32(img.data + 8, BM_IMAGE_VERSION + 1);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
-	assert_rejected(img.data, img.len, "image version 8 is not supported (this binmig reads versions 1 to 6)");
+	assert_rejected(img.data, img.len, expect);
 	bm_store_le32(img.data + 8, 0);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
 	assert_rejected(img.data, img.len, "image version 0 is not supported");
-	bm_store_le32(img.data + 8, BM_IMAGE_VERSION + 1);
+	bm_store_le32(img.data + 8, 99);
 	bm_store_le32(img.data + 16, bm_crc32c(0, img.data, 16));
-	assert_rejected(img.data, img.len, "image version 7 is not supported");
+	assert_rejected(img.data, img.len, "image version 99 is not supported");
 	/* Flags in the file header are reserved. */
 	bm_store_le32(img.data + 8, BM_IMAGE_VERSION);
 	bm_store_le32(img.data + 12, 2);

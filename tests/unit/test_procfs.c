@@ -1,6 +1,7 @@
 /* Tests of the /proc readers of procfs.c against this process: descriptor
  * and thread listings, auxv, links, whole files, the children list; and
- * every reader on a process that does not exist.  The parsers of maps,
+ * every reader on a process that does not exist; the system call of a
+ * blocked thread, and whether it is in vfork.  The parsers of maps,
  * status and stat, fdinfo have test_procfs_maps.c, test_procfs_status.c
  * and test_procfs_fdinfo.c. */
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/auxv.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "unit_procfs.h"
@@ -186,6 +188,79 @@ static void test_read_text(void **state)
 }
 
 /* /proc/PID/task/TID/children, as the kernel writes it. */
+static void test_syscall_text(void **state)
+{
+	(void)state;
+	long nr;
+	uint64_t a[6];
+	assert_int_equal(bm_parse_syscall("58 0x55df66fbd099 0x7ffd553a1178 0x7ffd553a1188 0x7f8da72d5850 0x0 "
+					  "0x7f8da74bd6d0 0x7ffd553a1040 0x7f8da73963b8\n", &nr, a), 0);
+	assert_int_equal(nr, 58);
+	assert_true(a[0] == 0x55df66fbd099ULL && a[4] == 0 && a[5] == 0x7f8da74bd6d0ULL);
+	assert_int_equal(bm_parse_syscall("running\n", &nr, a), 0);
+	assert_int_equal(nr, -1);
+	assert_int_equal(bm_parse_syscall("-1 0x7ffd553a1040 0x7f8da73963b8\n", &nr, a), 0);
+	assert_int_equal(nr, -1);
+	assert_int_equal(bm_parse_syscall("", &nr, a), -EINVAL);
+	assert_int_equal(bm_parse_syscall("58 0x1 0x2\n", &nr, a), -EINVAL);
+	assert_int_equal(bm_parse_syscall("58 1 2 3 4 5 6\n", &nr, a), -EINVAL);
+}
+
+/* Waits (at most 10 s) until pid is in uninterruptible sleep. */
+static void wait_state_d(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 10000; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		const char *rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'D')
+			return;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("process %d never blocked", (int)pid);
+}
+
+/* A child blocked in vfork is told, with its vfork child; this process,
+ * and a child blocked in a pipe read, are not. */
+static void test_live_vfork(void **state)
+{
+	(void)state;
+	int hold[2];
+	assert_int_equal(pipe(hold), 0);
+	pid_t parent = fork();
+	assert_true(parent >= 0);
+	if (parent == 0) {
+		pid_t v = vfork();
+		if (v == 0) {
+			char b;
+			_exit(read(hold[0], &b, 1) == 1 ? 0 : 1);
+		}
+		_exit(0);
+	}
+	wait_state_d(parent);
+	pid_t child = -1;
+	assert_int_equal(bm_vfork_child(parent, &child), 1);
+	pid_t kids[4];
+	size_t n;
+	assert_int_equal(bm_list_children(parent, kids, 4, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(child, kids[0]);
+	assert_int_equal(bm_vfork_child(child, &child), 0); /* blocked in read */
+	assert_int_equal(bm_vfork_child(getpid(), &child), 0);
+	assert_int_equal(write(hold[1], "x", 1), 1);
+	int status;
+	assert_int_equal(waitpid(parent, &status, 0), parent);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(hold[0]);
+	close(hold[1]);
+}
+
 static void test_pid_list(void **state)
 {
 	(void)state;
@@ -248,6 +323,8 @@ int main(void)
 		cmocka_unit_test(test_readlink),
 		cmocka_unit_test(test_read_text),
 		cmocka_unit_test(test_pid_list),
+		cmocka_unit_test(test_syscall_text),
+		cmocka_unit_test(test_live_vfork),
 		cmocka_unit_test(test_nonexistent_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

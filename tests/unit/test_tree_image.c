@@ -4,7 +4,7 @@
  * every damaged byte is refused or decodes to a table the rules accept,
  * never read beyond its bytes (ASan watches); the rules themselves: a
  * zombie's status, states and stop reports, share order and members, a shape the planner
- * cannot build. */
+ * cannot build; what members share with their parents (version 7), and a version 6 table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,7 +51,7 @@ static void test_round_trip(void **state)
 	size_t len;
 	uint8_t *data = encode(&in, &len);
 	char why[256] = "";
-	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), 0);
+	assert_int_equal(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why), 0);
 	assert_int_equal(out.tree.n, 5);
 	assert_memory_equal(out.tree.nodes, nodes, sizeof nodes);
 	assert_int_equal(out.nshares, 4);
@@ -75,10 +75,66 @@ static void test_stopped(void **state)
 	size_t len;
 	uint8_t *data = encode(&in, &len);
 	char why[256] = "";
-	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), 0);
+	assert_int_equal(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why), 0);
 	assert_memory_equal(out.tree.nodes, n, sizeof n);
 	assert_int_equal(bm_tree_live_count(&out.tree), 4);
 	bm_tree_image_free(&out);
+	free(data);
+}
+
+/* Members sharing their parent's descriptor table or cwd (version 7):
+ * carried as they are. */
+static void test_shares(void **state)
+{
+	(void)state;
+	struct bm_tree_node n[5];
+	memcpy(n, nodes, sizeof n);
+	n[1].shares = BM_TREE_SHARES_FILES | BM_TREE_SHARES_FS;
+	n[4].shares = BM_TREE_SHARES_FILES;
+	struct bm_tree_image in = { { n, 5 }, shares, 4 }, out;
+	size_t len;
+	uint8_t *data = encode(&in, &len);
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why), 0);
+	assert_memory_equal(out.tree.nodes, n, sizeof n);
+	bm_tree_image_free(&out);
+	/* Read as version 6, whose nodes are 4 bytes shorter: refused. */
+	assert_true(bm_tree_decode(data, len, 6, &out, why, sizeof why) < 0);
+	free(data);
+}
+
+/* The table as version 6 wrote it: each node without the 4 bytes of its
+ * shares, which follow the 28 bytes of pid .. reports. */
+static uint8_t *encode_v6(const struct bm_tree_image *ti, size_t *len)
+{
+	size_t v7len;
+	uint8_t *v7 = encode(ti, &v7len), *v6 = malloc(v7len);
+	assert_non_null(v6);
+	size_t in = 8, out = 8;
+	memcpy(v6, v7, 8); /* mark and count */
+	for (uint32_t i = 0; i < ti->tree.n; i++, in += 48, out += 44) {
+		memcpy(v6 + out, v7 + in, 28);
+		memcpy(v6 + out + 28, v7 + in + 32, 16);
+	}
+	memcpy(v6 + out, v7 + in, v7len - in);
+	*len = out + v7len - in;
+	free(v7);
+	return v6;
+}
+
+/* A version 6 table is still read: nobody shares with a parent. */
+static void test_version_6(void **state)
+{
+	(void)state;
+	struct bm_tree_image in = sample(), out;
+	size_t len;
+	uint8_t *data = encode_v6(&in, &len);
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, 6, &out, why, sizeof why), 0);
+	assert_memory_equal(out.tree.nodes, nodes, sizeof nodes);
+	assert_memory_equal(out.shares, shares, sizeof shares);
+	bm_tree_image_free(&out);
+	assert_true(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
 	free(data);
 }
 
@@ -94,7 +150,7 @@ static void test_truncated_and_damaged(void **state)
 		uint8_t *part = malloc(cut ? cut : 1);
 		memcpy(part, data, cut);
 		why[0] = 0;
-		assert_true(bm_tree_decode(part, cut, &out, why, sizeof why) < 0);
+		assert_true(bm_tree_decode(part, cut, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
 		assert_true(why[0] != 0);
 		free(part);
 	}
@@ -102,7 +158,7 @@ static void test_truncated_and_damaged(void **state)
 	uint8_t *more = malloc(len + 1);
 	memcpy(more, data, len);
 	more[len] = 0;
-	assert_true(bm_tree_decode(more, len + 1, &out, why, sizeof why) < 0);
+	assert_true(bm_tree_decode(more, len + 1, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
 	free(more);
 	/* Every byte changed: refused, or a table the rules accept (a pid,
 	 * a name), never anything read outside. */
@@ -111,7 +167,7 @@ static void test_truncated_and_damaged(void **state)
 		for (int bit = 0; bit < 8; bit += 3) {
 			memcpy(copy, data, len);
 			copy[at] ^= (uint8_t)(1u << bit);
-			if (bm_tree_decode(copy, len, &out, why, sizeof why) == 0) {
+			if (bm_tree_decode(copy, len, BM_IMAGE_VERSION, &out, why, sizeof why) == 0) {
 				assert_true(out.tree.n >= 1 && out.tree.n <= 5);
 				bm_tree_image_free(&out);
 			}
@@ -127,7 +183,7 @@ static void refused(const struct bm_tree_image *in, const char *expect)
 	uint8_t *data = encode(in, &len);
 	struct bm_tree_image out;
 	char why[256] = "";
-	assert_true(bm_tree_decode(data, len, &out, why, sizeof why) < 0);
+	assert_true(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
 	if (!strstr(why, expect))
 		fail_msg("reason '%s' lacks '%s'", why, expect);
 	free(data);
@@ -158,6 +214,18 @@ static void test_rules(void **state)
 	refused(&ti, "reports 0x2");
 
 	memcpy(n, nodes, sizeof n);
+	n[0].shares = BM_TREE_SHARES_FS; /* the root's parent is not moved */
+	refused(&ti, "shares 0x2");
+
+	memcpy(n, nodes, sizeof n);
+	n[2].shares = BM_TREE_SHARES_FILES; /* a zombie has no table */
+	refused(&ti, "shares 0x1");
+
+	memcpy(n, nodes, sizeof n);
+	n[1].shares = 4; /* no such object */
+	refused(&ti, "shares 0x4");
+
+	memcpy(n, nodes, sizeof n);
 	s[1] = (struct bm_tree_share){ 2, 3, 0 }; /* the zombie holds nothing */
 	refused(&ti, "not a descriptor of a live member");
 
@@ -171,7 +239,7 @@ static void test_rules(void **state)
 	uint8_t *data = encode(&ti, &len);
 	struct bm_tree_image out;
 	char why[256] = "";
-	assert_int_equal(bm_tree_decode(data, len, &out, why, sizeof why), -EBADMSG);
+	assert_int_equal(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why), -EBADMSG);
 	assert_true(why[0] != 0);
 	free(data);
 
@@ -184,6 +252,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_stopped),
+		cmocka_unit_test(test_shares),
+		cmocka_unit_test(test_version_6),
 		cmocka_unit_test(test_truncated_and_damaged),
 		cmocka_unit_test(test_rules),
 	};

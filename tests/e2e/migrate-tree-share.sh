@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A tree whose members share kernel objects with their parents, and a
+# vfork in flight (tests/progs/treeshare.c): children created with
+# CLONE_FILES (one of them through another), CLONE_FS and both, and a
+# spawner whose vfork child is held before it runs a program, migrated
+# A -> B -> A -> B.  Each hop starts while the vfork child is held: binmig
+# says that the freeze waits for it, the test lets it go on, and the tree
+# moves once it has run its program.  After the last hop the members check
+# that what they shared is shared again (a descriptor or cwd one of them
+# changes reaches exactly the members sharing it) and that every program
+# a vfork child ran ended as it should.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+mig_init treeshare
+
+fifo=$E2E_TMP/gate
+mkfifo "$fifo"
+out=$E2E_TMP/treeshare.out
+root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/treeshare" "$fifo")
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treeshare did not get ready"; }
+mapfile -t kids < <(mig_children A "$root")
+((${#kids[@]} == 4)) || e2e_fail "treeshare's root has ${#kids[@]} children, expected 4"
+
+here=A there=B
+for hop in 1 2 3; do
+	mig_wait_text "$out" "vfork $hop waiting" 1 "hop $hop"
+	mig_bm_bg "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+	mig_wait_text "$MIG_BG_ERR" "waits for its vfork child" 1 "hop $hop: binmig's note"
+	timeout 10 sh -c 'printf x >"$1"' sh "$fifo" || e2e_fail "hop $hop: the vfork child did not open the gate"
+	mig_bm_wait
+	e2e_expect_ok "hop $hop ($here -> $there)"
+	mig_assert_tree_moved "$here" "$there" "hop $hop" "$root" "${kids[@]}"
+	mig_wait_text "$out" "vfork $hop done" 1 "hop $hop"
+	tmp=$here here=$there there=$tmp
+done
+e2e_log "ok: three hops, each with a vfork child held until the freeze waited for it"
+
+mig_in "$here" kill -USR1 "$root"
+mig_in "$here" "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: the descriptor table and the cwd are shared as before the moves"
