@@ -157,11 +157,6 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	t->options = ti.tcpi_options & KNOWN_OPTIONS;
 	t->snd_wscale = ti.tcpi_snd_wscale;
 	t->rcv_wscale = ti.tcpi_rcv_wscale;
-	int mss = 0;
-	len = sizeof mss;
-	if (getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, &len) < 0)
-		return -errno;
-	t->mss = (uint32_t)mss;
 	/* Peeking honours SO_PEEK_OFF: off while the queues are read. */
 	int peek_off = sk->opt[BM_SKO_PEEK_OFF], none = -1;
 	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof none) < 0)
@@ -173,10 +168,15 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		return rc;
 	}
 	struct tcp_repair_window w;
-	socklen_t wl = sizeof w, tl = sizeof t->timestamp;
+	int mss = 0;
+	socklen_t wl = sizeof w, tl = sizeof t->timestamp, ml = sizeof mss;
+	/* In repair mode TCP_MAXSEG is the peer's MSS (the clamp), from which
+	 * the kernel derives the segment size, not the segment size itself. */
 	if (getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &wl) < 0 ||
-	    getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &t->timestamp, &tl) < 0)
+	    getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &t->timestamp, &tl) < 0 ||
+	    getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, &ml) < 0)
 		rc = -errno;
+	t->mss = (uint32_t)mss;
 	if (rc == 0) {
 		t->snd_wl1 = w.snd_wl1;
 		t->snd_wnd = w.snd_wnd;
@@ -451,6 +451,30 @@ static int buffer_back(int s, int name, int force, int32_t carried)
 	return now == carried ? 0 : setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
 }
 
+
+/* The segment size of a connection made in repair mode is fixed at the
+ * connect, from the default MSS (536; IPv6 1220), before
+ * TCP_REPAIR_OPTIONS may give the peer's.  Setting the IP options again
+ * (none: no IPv4 options; for IPv6 sticky options that hold no header)
+ * makes the kernel derive it again from the MSS and the windows given
+ * since, as it had derived the original's. */
+static int derive_mss(int s, int family)
+{
+	if (family == AF_INET)
+		return setsockopt(s, IPPROTO_IP, IP_OPTIONS, NULL, 0);
+	union {
+		struct cmsghdr h;
+		char bytes[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof u);
+	u.h.cmsg_len = CMSG_LEN(sizeof(int));
+	u.h.cmsg_level = IPPROTO_IPV6;
+	u.h.cmsg_type = IPV6_TCLASS;
+	int keep = -1; /* the socket's own traffic class */
+	memcpy(CMSG_DATA(&u.h), &keep, sizeof keep);
+	return setsockopt(s, IPPROTO_IPV6, IPV6_2292PKTOPTIONS, &u, CMSG_SPACE(sizeof(int)));
+}
+
 int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
 {
 	const struct bm_sk_tcp *t = &sk->tcp;
@@ -501,6 +525,8 @@ int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t err
 	struct tcp_repair_window w = {t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup};
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) < 0)
 		return failed(err, errlen, "TCP_REPAIR_WINDOW");
+	if (derive_mss(s, sk->family) < 0)
+		return failed(err, errlen, "deriving the segment size again");
 	if (set_int(s, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
 		return failed(err, errlen, "TCP_REPAIR_QUEUE");
 	return 0;

@@ -11,7 +11,8 @@
  *    the sender's bytes still counted as unsent, the receiver's ACKs
  *    acknowledge data never sent and the connection stalls for good.  The
  *    sender's queue, rebuilt in other pieces, no longer fits its buffer:
- *    the buffer grows for the refill and has its size back after. */
+ *    the buffer grows for the refill and has its size back after.  The
+ *    segment sizes (TCP_MAXSEG) are those of the originals. */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -80,6 +81,14 @@ static int ioctl_int(int s, unsigned long req)
 {
 	int v = -1;
 	assert_int_equal(ioctl(s, req, &v), 0);
+	return v;
+}
+
+static int maxseg(int s)
+{
+	int v = 0;
+	socklen_t len = sizeof v;
+	assert_int_equal(getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
 	return v;
 }
 
@@ -196,6 +205,7 @@ static void test_moved_while_read(void **state)
 
 	/* The client is read while bytes wait unsent behind a closed window... */
 	struct image ci, si;
+	int mss_c = maxseg(c), mss_s;
 	read_end(c, &ci);
 	assert_true(ci.sk.tcp.notsent > 0);
 	/* ...then they move: the server's reader opens the window, and they
@@ -204,6 +214,7 @@ static void test_moved_while_read(void **state)
 	while (ioctl_int(c, SIOCOUTQ) > 0 && now_ms() < deadline)
 		receive(s, 0, &consumed, consumed + 1, 10);
 	assert_int_equal(ioctl_int(c, SIOCOUTQ), 0);
+	mss_s = maxseg(s);
 	read_end(s, &si);
 
 	uint32_t notsent;
@@ -226,6 +237,10 @@ static void test_moved_while_read(void **state)
 	char err[300] = "";
 	if (bm_tcp_repair_finish(c2, &ci.sk, err, sizeof err) < 0 || bm_tcp_repair_finish(s2, &si.sk, err, sizeof err) < 0)
 		fail_msg("bm_tcp_repair_finish: %s", err);
+	/* The segment sizes as they were (not the 524 bytes derived from the
+	 * default MSS at the repair-mode connect). */
+	assert_int_equal(maxseg(c2), mss_c);
+	assert_int_equal(maxseg(s2), mss_s);
 	/* Buffer sizes as they were, everything written once and in order,
 	 * then new bytes. */
 	for (int k = 0; k < 2; k++) {
