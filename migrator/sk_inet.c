@@ -15,12 +15,12 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/sock_diag.h>
 
 #include "fd_policy.h"
 #include "log.h"
 #include "procfs.h"
 #include "sk_tcp_repair.h"
+#include "sk_udp_queue.h"
 #include "wire.h"
 
 #define FORMAT 1u
@@ -224,7 +224,9 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 {
 	if (s->tcp.outq > BM_SK_INET_MAX_QUEUE || s->tcp.inq > BM_SK_INET_MAX_QUEUE)
 		return -E2BIG;
-	uint32_t n = BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq;
+	if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
+		return -E2BIG;
+	uint32_t n = BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
 	uint8_t *b = calloc(1, n);
 	if (!b)
 		return -ENOMEM;
@@ -252,8 +254,22 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		memcpy(b + BM_SK_INET_HDR, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
 		memcpy(b + BM_SK_INET_HDR + s->tcp.outq, s->recvq, s->tcp.inq);
+	if (s->dgram_bytes)
+		memcpy(b + BM_SK_INET_HDR, s->dgrams, s->dgram_bytes);
 	*data = b;
 	*len = n;
+	return 0;
+}
+
+int bm_sk_inet_store(struct bm_fd *d, const struct bm_sk_inet *s)
+{
+	uint8_t *data;
+	uint32_t len;
+	if (bm_sk_inet_encode(s, &data, &len) < 0)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	free(d->data);
+	d->data = data;
+	d->data_len = len;
 	return 0;
 }
 
@@ -321,6 +337,13 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 				      t->mss);
 		if (t->options & ~(uint32_t)(TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE))
 			return bm_why(why, n, "TCP options %#x not known", t->options);
+	}
+	if (s->type == SOCK_DGRAM) {
+		uint32_t count;
+		s->dgram_bytes = len - BM_SK_INET_HDR;
+		s->dgrams = b + BM_SK_INET_HDR;
+		return s->dgram_bytes <= BM_SK_INET_MAX_QUEUE &&
+		       bm_udp_queue_check(s->dgrams, s->dgram_bytes, s->family, &count, why, n);
 	}
 	if ((uint64_t)len != (uint64_t)BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq)
 		return bm_why(why, n, "%u bytes of socket state, expected %llu", len,
@@ -537,13 +560,6 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 		}
 	} else {
 		sk->state = connected ? BM_SK_CONNECTED : sk->local.port ? BM_SK_BOUND : BM_SK_NEW;
-		uint32_t mem[SK_MEMINFO_VARS] = {0};
-		len = sizeof mem;
-		if (getsockopt(s, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
-			return -errno;
-		if (mem[SK_MEMINFO_RMEM_ALLOC])
-			return bm_why(why, n, ", a UDP socket holding received datagrams, whose senders' addresses binmig "
-				      "cannot reproduce"), 1;
 	}
 	for (unsigned i = 0; i < BM_SK_NOPTS; i++)
 		if (applies(&carried[i], sk->family, sk->type) &&
@@ -701,6 +717,10 @@ int bm_sk_inet_open(const struct bm_fd *d, char *err, size_t errlen)
 	char addr[80];
 	const char *bad = apply_carried(s, &sk);
 	int rc = bad ? fail(err, errlen, d, bad) : 0;
+	if (rc == 0 && sk.type == SOCK_DGRAM && sk.dgram_bytes && sk.state < BM_SK_BOUND) {
+		errno = EINVAL;
+		rc = fail(err, errlen, d, "datagrams queued on a socket without an address");
+	}
 	if (rc == 0 && sk.type == SOCK_STREAM && sk.state == BM_SK_CONNECTED) {
 		rc = bm_tcp_repair_open(s, &sk, err, errlen);
 		if (rc < 0) {
@@ -721,6 +741,12 @@ int bm_sk_inet_open(const struct bm_fd *d, char *err, size_t errlen)
 			bm_sk_addr_text(sk.family, &sk.peer, addr, sizeof addr);
 			if (connect(s, (struct sockaddr *)&ss, len) < 0)
 				rc = fail(err, errlen, d, addr);
+		}
+		if (rc == 0 && bm_udp_queue_refill(s, &sk, err, errlen) < 0) {
+			char inner[256];
+			snprintf(inner, sizeof inner, "%s", err);
+			snprintf(err, errlen, "fd %d: %s", d->fd, inner);
+			rc = -1;
 		}
 	}
 	if (rc < 0) {
@@ -765,6 +791,10 @@ void bm_sk_inet_describe_text(const struct bm_fd *d, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n, " -> %s", peer);
 	if (n >= 0 && (size_t)n < len && sk.state == BM_SK_LISTEN)
 		n += snprintf(buf + n, len - (size_t)n, ", backlog %d", sk.backlog);
+	uint32_t count = 0;
+	if (n >= 0 && (size_t)n < len && sk.dgram_bytes &&
+	    bm_udp_queue_check(sk.dgrams, sk.dgram_bytes, sk.family, &count, why, sizeof why))
+		n += snprintf(buf + n, len - (size_t)n, ", %u datagram%s queued", count, count == 1 ? "" : "s");
 	if (n >= 0 && (size_t)n < len && sk.tcp.outq + sk.tcp.inq)
 		n += snprintf(buf + n, len - (size_t)n, ", %u bytes to send, %u to read", sk.tcp.outq, sk.tcp.inq);
 	if (n >= 0 && (size_t)n < len)

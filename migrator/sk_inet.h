@@ -79,15 +79,20 @@ struct bm_sk_inet {
 	int64_t rcvtimeo_us, sndtimeo_us;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
+	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */
+	const uint8_t *dgrams;
 };
 
-/* The fixed part of the encoding; the send and receive queues follow it. */
+/* The fixed part of the encoding; the send and receive queues of a TCP
+ * connection, or the datagrams queued on a UDP socket, follow it. */
 #define BM_SK_INET_HDR 216u
 #define BM_SK_INET_MAX_QUEUE (32u << 20)
 #define BM_SK_INET_MAX_DATA (BM_SK_INET_HDR + 2 * BM_SK_INET_MAX_QUEUE)
 
 /* Encoding: malloc'd *data of *len bytes; -ENOMEM or -E2BIG. */
 int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len);
+/* d's data becomes s encoded: 0, or the error reported (out of memory). */
+int bm_sk_inet_store(struct bm_fd *d, const struct bm_sk_inet *s);
 /* Decoding with every field checked (the data comes from the network);
  * s->sendq and s->recvq point into DATA.  false with the reason in why. */
 bool bm_sk_inet_decode(const uint8_t *data, uint32_t len, struct bm_sk_inet *s, char *why, size_t n);

@@ -2,6 +2,7 @@
  * silencing the source's copy, rebuilding them at restore
  * (sk_tcp_repair.h). */
 #include "sk_tcp_repair.h"
+#include "sk_udp_queue.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -268,31 +269,17 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 				      "(TCP_REPAIR needs CAP_NET_ADMIN)", d->fd, pid);
 	sk.sendq = sendq;
 	sk.recvq = recvq;
-	uint8_t *data;
-	uint32_t len;
-	rc = bm_sk_inet_encode(&sk, &data, &len);
+	rc = bm_sk_inet_store(d, &sk);
 	free(sendq);
 	free(recvq);
-	if (rc < 0)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	free(d->data);
-	d->data = data;
-	d->data_len = len;
-	return 0;
+	return rc;
 }
 
 /* D's image with its notsent bytes NOTSENT. */
 static int set_notsent(struct bm_fd *d, struct bm_sk_inet *sk, uint32_t notsent)
 {
 	sk->tcp.notsent = notsent;
-	uint8_t *data;
-	uint32_t len;
-	if (bm_sk_inet_encode(sk, &data, &len) < 0)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	free(d->data);
-	d->data = data;
-	d->data_len = len;
-	return 0;
+	return bm_sk_inet_store(d, sk);
 }
 
 enum bm_tcp_pair bm_tcp_repair_pair(const struct bm_sk_tcp *sender, const struct bm_sk_tcp *receiver, uint32_t *notsent)
@@ -366,9 +353,11 @@ int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
 	}
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		struct bm_fd *d = &p->fds[i];
-		if (d->kind != BM_FD_TCP || d->shares_with >= 0)
-			continue;
-		int rc = collect_one(pid, p, d, read_queues);
+		int rc = 0;
+		if (d->kind == BM_FD_TCP && d->shares_with < 0)
+			rc = collect_one(pid, p, d, read_queues);
+		else if (d->kind == BM_FD_UDP && d->shares_with < 0 && read_queues)
+			rc = bm_udp_queue_collect(pid, d);
 		if (rc < 0)
 			return rc;
 	}

@@ -39,9 +39,9 @@ e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: sockets carried, the listener answers after the restore"
 
-modes=(backlog udpqueue filter ttl multicast outside halfclosed raw)
+modes=(backlog udpempty filter ttl multicast outside halfclosed raw)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
-	[udpqueue]="a UDP socket holding received datagrams"
+	[udpempty]="a UDP socket holding an empty datagram behind others"
 	[filter]="option SO_ATTACH_FILTER set"
 	[ttl]="option IP_TTL set"
 	[multicast]="a socket that joined a multicast group"

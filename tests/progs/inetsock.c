@@ -10,6 +10,11 @@
  *                must accept a connection of the program's own;
  *              - a new TCP socket with TCP_NODELAY, SO_LINGER, SO_RCVTIMEO
  *                and SO_SNDTIMEO set, and one bound to 127.0.0.1 only;
+ *              - datagrams queued, each checked with its sender after the
+ *                move: on the UDP socket below and on one bound to the
+ *                IPv4 wildcard (one from a sender closed since), a 40000
+ *                byte one on the IPv6 socket, one over IPv4 on a
+ *                dual-stack socket on ::;
  *              - a UDP socket bound to 127.0.0.1 (SO_BROADCAST, SO_RCVBUF,
  *                IP_TOS) connected to another, and an IPv6 one on ::1;
  *              - established loopback TCP connections (IPv4 with a dup of
@@ -26,7 +31,8 @@
  *            queues, read in repair mode at the dump, still there and
  *            flowing); checked after SIGUSR1.
  *   Refused at dump (the process goes on and passes): backlog (a
- *   connection waiting in the accept queue), udpqueue (a datagram queued),
+ *   connection waiting in the accept queue), udpempty (an empty datagram
+ *   queued behind another),
  *   filter (SO_ATTACH_FILTER), ttl (IP_TTL), multicast (a group joined),
  *   outside (a connection to another process), halfclosed (a connection
  *   shut down for writing), raw (a raw socket). */
@@ -160,6 +166,64 @@ static int port_of(int s)
 	SETUP(getsockname(s, (struct sockaddr *)&ss, &len) == 0, "getsockname");
 	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* ---- queued datagrams ---- */
+
+struct queued {
+	int to;                          /* the socket it waits on */
+	struct sockaddr_storage from;    /* its sender */
+	socklen_t from_len;
+	size_t len;
+	int seed;
+};
+static struct queued queued[8];
+static int nqueued;
+
+static void datagram(char *buf, size_t len, int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)('a' + (i * 7 + (size_t)seed * 13) % 26);
+}
+
+/* Sends a datagram (LEN bytes, or a short one if 0) from FROM to TO at
+ * ADDR, and waits until TO holds it. */
+static void queue_datagram(int from, int to, const char *addr, int seed, size_t len)
+{
+	static char buf[65536];
+	struct queued *q = &queued[nqueued++];
+	q->to = to;
+	q->seed = seed;
+	q->len = len ? len : 5 + (size_t)seed;
+	q->from_len = sizeof q->from;
+	SETUP(getsockname(from, (struct sockaddr *)&q->from, &q->from_len) == 0, "getsockname of a sender");
+	struct sockaddr_storage ss;
+	socklen_t sl = any_addr(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, port_of(to), &ss);
+	datagram(buf, q->len, seed);
+	SETUP(sendto(from, buf, q->len, 0, (struct sockaddr *)&ss, sl) == (ssize_t)q->len, "sendto");
+	struct pollfd p = {to, POLLIN, 0};
+	SETUP(poll(&p, 1, 5000) == 1, "a queued datagram did not arrive");
+}
+
+/* Queued datagram k, read after the move: its bytes, from its sender (an
+ * IPv4 one as a dual-stack socket names it). */
+static void check_queued(int k)
+{
+	static char buf[65536], want[65536];
+	const struct queued *q = &queued[k];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof from;
+	ssize_t n = recvfrom(q->to, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+	datagram(want, q->len, q->seed);
+	CHECK(n == (ssize_t)q->len && memcmp(buf, want, q->len) == 0, "queued datagram %d: %zd bytes, expected %zu", k,
+	      n, q->len);
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&q->from;
+	const struct sockaddr_in6 *got6 = (const struct sockaddr_in6 *)&from;
+	bool mapped = from.ss_family == AF_INET6 && q->from.ss_family == AF_INET &&
+		      IN6_IS_ADDR_V4MAPPED(&got6->sin6_addr) && memcmp(&got6->sin6_addr.s6_addr[12], &in->sin_addr, 4) == 0 &&
+		      got6->sin6_port == in->sin_port;
+	CHECK(mapped || (flen == q->from_len && memcmp(&from, &q->from, flen) == 0), "queued datagram %d: sender differs",
+	      k);
 }
 
 /* A connection over loopback: *client connected to *server (accepted). */
@@ -297,7 +361,24 @@ static int carried(void)
 	pair(AF_INET6, &c6, &s6, NULL);
 	SETUP(fill(c6, 0, 1000, 3) == 1000 && fill(s6, 0, 2000, 4) == 2000, "writing over IPv6");
 
-	int all[] = {l4, l6, fresh, tcp_bound, ua, ub, u6, c4, s4, 50, l4conn, c6, s6};
+	/* Datagrams queued: on ua from ub (its peer); on a socket bound to
+	 * the IPv4 wildcard from ub and from a sender since closed; on u6 a
+	 * large one; on a dual-stack socket on :: one over IPv4. */
+	int uw = bound(AF_INET, SOCK_DGRAM, "0.0.0.0"), ud = socket(AF_INET6, SOCK_DGRAM, 0);
+	SETUP(ud >= 0 && opt(ud, IPPROTO_IPV6, IPV6_V6ONLY, 0) == 0, "a dual-stack UDP socket");
+	len = any_addr(AF_INET6, "::", 0, &ss);
+	SETUP(bind(ud, (struct sockaddr *)&ss, len) == 0, "bind the dual-stack socket");
+	int gone = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), from6 = bound(AF_INET6, SOCK_DGRAM, "::1");
+	queue_datagram(ub, ua, "127.0.0.1", 0, 0);
+	queue_datagram(ub, ua, "127.0.0.1", 1, 0);
+	queue_datagram(ub, uw, "127.0.0.1", 2, 0);
+	queue_datagram(gone, uw, "127.0.0.1", 3, 0);
+	queue_datagram(from6, u6, "::1", 4, 40000);
+	queue_datagram(gone, ud, "127.0.0.1", 5, 0);
+	close(gone);
+	close(from6);
+
+	int all[] = {l4, l6, fresh, tcp_bound, ua, ub, u6, c4, s4, 50, l4conn, c6, s6, uw, ud};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		remember(all[i]);
 	char text[64];
@@ -326,6 +407,9 @@ static int carried(void)
 	drain(s6, 0, 1000, 3, "IPv6 client to server");
 	drain(c6, 0, 2000, 4, "IPv6 server to client");
 	CHECK(fill(s6, 0, 500, 5) == 500 && drain(c6, 0, 500, 5, "IPv6 server to client, after the move"), "IPv6 again");
+	/* The queued datagrams, in order, from their senders. */
+	for (int k = 0; k < nqueued; k++)
+		check_queued(k);
 	/* UDP, both ways, with the sender's address. */
 	CHECK(send(ua, "ping", 4, 0) == 4, "UDP send: %s", strerror(errno));
 	char buf[64];
@@ -376,11 +460,12 @@ static int refused(const char *mode, const char *arg)
 		struct sockaddr_storage ss;
 		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
 		SETUP(c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0, "connect");
-	} else if (strcmp(mode, "udpqueue") == 0) {
+	} else if (strcmp(mode, "udpempty") == 0) {
 		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
 		struct sockaddr_storage ss;
 		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
-		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6, "sendto");
+		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 &&
+		      sendto(a, "", 0, 0, (struct sockaddr *)&ss, len) == 0, "sendto");
 		keep[0] = b;
 	} else if (strcmp(mode, "filter") == 0) {
 		int s = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
@@ -436,10 +521,10 @@ static int refused(const char *mode, const char *arg)
 		CHECK(fill(conn[0], 3000, 3100, 6) == 3100 && drain(conn[1], 3000, 100, 6, "client to server, later"),
 		      "the connection after the failed migration");
 	}
-	if (keep[0] >= 0 && strcmp(mode, "udpqueue") == 0) {
+	if (keep[0] >= 0 && strcmp(mode, "udpempty") == 0) {
 		char buf[16];
-		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0,
-		      "the queued datagram");
+		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0 &&
+		      recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 0, "the queued datagrams, the empty one last");
 	}
 	return tp_finish();
 }

@@ -1,0 +1,376 @@
+/* The datagrams queued on a UDP socket (sk_udp_queue.h). */
+#include "sk_udp_queue.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd_policy.h"
+#include "log.h"
+#include "sk_tcp_repair.h"
+#include "wire.h"
+
+#define MAX_DATAGRAM 65535u
+#define WAIT_MS 1000
+
+/* --- dump --------------------------------------------------------------- */
+
+static void put_record(struct bm_wbuf *w, const struct sockaddr_storage *from, const uint8_t *data, uint32_t len)
+{
+	uint8_t addr[16] = {0};
+	uint16_t port = 0;
+	if (from->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)from;
+		memcpy(addr, &in->sin_addr, 4);
+		port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)from;
+		memcpy(addr, &in6->sin6_addr, 16);
+		port = ntohs(in6->sin6_port);
+	}
+	bm_put_u32(w, from->ss_family);
+	bm_put_u16(w, port);
+	bm_put_u16(w, 0);
+	bm_put_bytes(w, addr, 16);
+	bm_put_u32(w, len);
+	bm_put_bytes(w, data, len);
+}
+
+/* One peek: the datagram's length, or -errno. */
+static ssize_t peek(int s, uint8_t *buf, struct sockaddr_storage *from)
+{
+	struct iovec iov = {buf, MAX_DATAGRAM};
+	struct msghdr m = {.msg_name = from, .msg_namelen = sizeof *from, .msg_iov = &iov, .msg_iovlen = 1};
+	memset(from, 0, sizeof *from);
+	ssize_t r = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT);
+	return r < 0 ? -errno : r;
+}
+
+static int set_peek_off(int s, int off)
+{
+	return setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off) < 0 ? -errno : 0;
+}
+
+/* Every datagram into w; 0, 1 after refusing (why), -errno. */
+static int read_all(int s, uint8_t *buf, struct bm_wbuf *w, char *why, size_t n)
+{
+	struct sockaddr_storage from;
+	ssize_t r = peek(s, buf, &from); /* the head, peeked before or not */
+	if (r == -EAGAIN)
+		return 0;
+	if (r < 0)
+		return (int)r;
+	put_record(w, &from, buf, (uint32_t)r);
+	int rc = set_peek_off(s, (int)r);
+	if (rc == -EINVAL || rc == -EOPNOTSUPP)
+		return bm_why(why, n, ", a UDP socket holding received datagrams, which this kernel cannot read without "
+			      "taking them (peeking at an offset, SO_PEEK_OFF, came to UDP in Linux 6.9)"), 1;
+	for (uint32_t count = 1; rc == 0; count++) {
+		r = peek(s, buf, &from);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0)
+			return (int)r;
+		if (r == 0)
+			return bm_why(why, n, ", a UDP socket holding an empty datagram behind others (once peeked at an "
+				      "offset the kernel hides it from every later such peek: this dump would see it, a "
+				      "later one not)"), 1;
+		if (count == BM_UDP_MAX_DATAGRAMS || w->len + (size_t)r > BM_SK_INET_MAX_QUEUE)
+			return bm_why(why, n, ", a UDP socket holding more than %u datagrams or %u bytes", BM_UDP_MAX_DATAGRAMS,
+				      BM_SK_INET_MAX_QUEUE), 1;
+		put_record(w, &from, buf, (uint32_t)r);
+	}
+	return rc;
+}
+
+int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n)
+{
+	*out = NULL;
+	*len = 0;
+	int was = -1;
+	socklen_t wl = sizeof was;
+	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &was, &wl) < 0)
+		was = -1;
+	uint8_t *buf = malloc(MAX_DATAGRAM);
+	if (!buf)
+		return -ENOMEM;
+	struct bm_wbuf w;
+	bm_wbuf_init(&w);
+	int rc = set_peek_off(s, -1); /* a plain peek shows the head */
+	if (rc == 0)
+		rc = read_all(s, buf, &w, why, n);
+	int back = set_peek_off(s, was);
+	free(buf);
+	if (rc == 0 && (rc = back) == 0 && (rc = bm_wbuf_status(&w)) == 0 && w.len) {
+		*out = w.data;
+		*len = (uint32_t)w.len;
+		return 0;
+	}
+	bm_wbuf_free(&w);
+	return rc;
+}
+
+int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
+{
+	struct bm_sk_inet sk;
+	char why[400] = "";
+	if (!bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why))
+		return bm_error(BM_EXIT_FAILURE, "fd %d of process %d: %s", d->fd, pid, why);
+	int s = bm_sk_grab(pid, d->fd);
+	if (s < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -s, "cannot look at the socket fd %d of process %d", d->fd, pid);
+	uint8_t *q;
+	int rc = bm_udp_queue_read(s, &q, &sk.dgram_bytes, why, sizeof why);
+	close(s);
+	if (rc > 0)
+		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the datagrams queued on fd %d of process %d", d->fd,
+				      pid);
+	if (!q)
+		return 0;
+	if (sk.state < BM_SK_BOUND) {
+		free(q);
+		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode,
+				    ", a UDP socket without an address holding datagrams");
+	}
+	sk.dgrams = q;
+	rc = bm_sk_inet_store(d, &sk);
+	free(q);
+	return rc;
+}
+
+/* --- the records -------------------------------------------------------- */
+
+struct record {
+	uint32_t family;
+	uint16_t port;
+	uint8_t addr[16];
+	uint32_t len;
+	const uint8_t *data;
+};
+
+static bool next_record(const uint8_t *b, uint32_t len, uint32_t *at, struct record *r)
+{
+	if (len - *at < BM_UDP_RECORD_HDR)
+		return false;
+	const uint8_t *p = b + *at;
+	r->family = bm_load_le32(p);
+	r->port = bm_load_le16(p + 4);
+	memcpy(r->addr, p + 8, 16);
+	r->len = bm_load_le32(p + 24);
+	if (r->len > MAX_DATAGRAM || len - *at - BM_UDP_RECORD_HDR < r->len)
+		return false;
+	r->data = p + BM_UDP_RECORD_HDR;
+	*at += BM_UDP_RECORD_HDR + r->len;
+	return true;
+}
+
+bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_t *count, char *why, size_t n)
+{
+	*count = 0;
+	for (uint32_t at = 0; at < len;) {
+		struct record r;
+		if (!next_record(b, len, &at, &r))
+			return bm_why(why, n, "queued datagram %u runs past the socket's state", *count);
+		if (r.family != family)
+			return bm_why(why, n, "queued datagram %u from a sender of family %u on a socket of family %u", *count,
+				      r.family, family);
+		if (r.len == 0 && *count > 0)
+			return bm_why(why, n, "queued datagram %u is empty, behind others", *count);
+		if (++*count > BM_UDP_MAX_DATAGRAMS)
+			return bm_why(why, n, "more than %u queued datagrams", BM_UDP_MAX_DATAGRAMS);
+	}
+	return true;
+}
+
+/* --- restore (inside the new process) ----------------------------------- */
+
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+static bool zero(const uint8_t *a, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i])
+			return false;
+	return true;
+}
+
+static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The datagram r as the socket got it: an IPv4 packet to dst (4 bytes). */
+static size_t build_v4(uint8_t *pkt, const struct record *r, const uint8_t *src, const uint8_t *dst, uint16_t dport)
+{
+	struct iphdr ip = {.ihl = 5, .version = 4, .tot_len = htons((uint16_t)(20 + 8 + r->len)), .ttl = 64,
+			   .protocol = IPPROTO_UDP};
+	memcpy(&ip.saddr, src, 4);
+	memcpy(&ip.daddr, dst, 4);
+	struct udphdr u = {.source = htons(r->port), .dest = htons(dport), .len = htons((uint16_t)(8 + r->len))};
+	memcpy(pkt, &ip, 20);
+	memcpy(pkt + 20, &u, 8); /* no checksum: IPv4 allows none */
+	memcpy(pkt + 28, r->data, r->len);
+	return 28 + r->len;
+}
+
+/* The same as an IPv6 packet, whose UDP checksum is mandatory. */
+static size_t build_v6(uint8_t *pkt, const struct record *r, const uint8_t *dst, uint16_t dport)
+{
+	struct ip6_hdr ip = {0};
+	ip.ip6_flow = htonl(6u << 28);
+	ip.ip6_plen = htons((uint16_t)(8 + r->len));
+	ip.ip6_nxt = IPPROTO_UDP;
+	ip.ip6_hlim = 64;
+	memcpy(&ip.ip6_src, r->addr, 16);
+	memcpy(&ip.ip6_dst, dst, 16);
+	struct udphdr u = {.source = htons(r->port), .dest = htons(dport), .len = htons((uint16_t)(8 + r->len))};
+	memcpy(pkt, &ip, 40);
+	memcpy(pkt + 40, &u, 8);
+	memcpy(pkt + 48, r->data, r->len);
+	uint8_t pseudo[40] = {0};
+	memcpy(pseudo, r->addr, 16);
+	memcpy(pseudo + 16, dst, 16);
+	bm_store_le32(pseudo + 32, 0);
+	pseudo[34] = (uint8_t)((8 + r->len) >> 8);
+	pseudo[35] = (uint8_t)(8 + r->len);
+	pseudo[39] = IPPROTO_UDP;
+	uint16_t c = fold(sum16(sum16(0, pseudo, 40), pkt + 40, 8 + r->len));
+	c = c ? c : 0xffff;
+	pkt[46] = (uint8_t)(c >> 8);
+	pkt[47] = (uint8_t)c;
+	return 48 + r->len;
+}
+
+static int fail(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "UDP socket: %s: %s", what, strerror(errno));
+	return -1;
+}
+
+/* Sends datagram r to the socket at local (family's), on raw[0] (IPv4) or
+ * raw[1] (IPv6), made when first needed. */
+static int send_one(const struct record *r, uint32_t family, const struct bm_sk_addr *local, int raw[2], uint8_t *pkt,
+		    char *err, size_t errlen)
+{
+	static const uint8_t lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
+	bool v4 = family == AF_INET || memcmp(r->addr, v4_mapped, 12) == 0;
+	const uint8_t *src = family == AF_INET ? r->addr : r->addr + 12;
+	struct sockaddr_storage to = {0};
+	socklen_t tolen;
+	size_t len;
+	if (v4) {
+		const uint8_t *dst = family == AF_INET ? local->addr : local->addr + 12;
+		if (family == AF_INET6 && memcmp(local->addr, v4_mapped, 12) != 0)
+			dst = lo4; /* a dual-stack socket on the IPv6 wildcard */
+		if (zero(dst, 4))
+			dst = lo4;
+		len = build_v4(pkt, r, src, dst, local->port);
+		struct sockaddr_in *in = (struct sockaddr_in *)&to;
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, dst, 4);
+		tolen = sizeof *in;
+	} else {
+		const uint8_t *dst = zero(local->addr, 16) ? lo6 : local->addr;
+		len = build_v6(pkt, r, dst, local->port);
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&to;
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, dst, 16);
+		in6->sin6_scope_id = local->scope_id;
+		tolen = sizeof *in6;
+	}
+	int *rs = &raw[v4 ? 0 : 1];
+	if (*rs < 0 && (*rs = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW)) < 0)
+		return fail(err, errlen, "a raw socket to send its queued datagrams again (needs CAP_NET_RAW)");
+	if (sendto(*rs, pkt, len, 0, (struct sockaddr *)&to, tolen) != (ssize_t)len)
+		return fail(err, errlen, "sending a queued datagram again");
+	return 0;
+}
+
+/* How many datagrams s holds (peeks; its peek offset is left disabled). */
+static uint32_t held(int s, uint8_t *buf)
+{
+	struct sockaddr_storage from;
+	if (set_peek_off(s, -1) < 0)
+		return 0;
+	ssize_t r = peek(s, buf, &from);
+	if (r < 0 || set_peek_off(s, (int)r) < 0)
+		return 0;
+	uint32_t n = 1;
+	while (peek(s, buf, &from) >= 0 && n <= BM_UDP_MAX_DATAGRAMS)
+		n++;
+	return n;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int bm_udp_queue_refill(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
+{
+	uint32_t count;
+	char why[160];
+	if (!sk->dgram_bytes)
+		return 0;
+	if (!bm_udp_queue_check(sk->dgrams, sk->dgram_bytes, sk->family, &count, why, sizeof why)) {
+		snprintf(err, errlen, "UDP socket: %s", why);
+		return -1;
+	}
+	/* Room for them, whatever memory each takes here; the size the
+	 * program had is put back once they are in. */
+	int room = (int)(sk->dgram_bytes + count * 4096u), now = 0;
+	socklen_t nl = sizeof now;
+	if (getsockopt(s, SOL_SOCKET, SO_RCVBUF, &now, &nl) < 0 ||
+	    (now / 2 < room && setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room) < 0))
+		return fail(err, errlen, "making room for its queued datagrams");
+	uint8_t *pkt = mmap(NULL, MAX_DATAGRAM + 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pkt == MAP_FAILED)
+		return fail(err, errlen, "mmap");
+	int raw[2] = {-1, -1}, rc = 0;
+	struct record r;
+	for (uint32_t at = 0; rc == 0 && next_record(sk->dgrams, sk->dgram_bytes, &at, &r);)
+		rc = send_one(&r, sk->family, &sk->local, raw, pkt, err, errlen);
+	for (int k = 0; k < 2; k++)
+		if (raw[k] >= 0)
+			close(raw[k]);
+	/* Delivered through loopback, at once as a rule: waited for. */
+	uint32_t got = 0;
+	for (uint64_t end = now_ms() + WAIT_MS; rc == 0 && (got = held(s, pkt)) < count && now_ms() < end;) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	munmap(pkt, MAX_DATAGRAM + 64);
+	if (rc == 0 && got != count) {
+		snprintf(err, errlen, "UDP socket: %u of its %u queued datagrams arrived again", got, count);
+		return -1;
+	}
+	int half = sk->rcvbuf / 2;
+	if (rc == 0 && ((now / 2 < room && setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof half) < 0) ||
+			set_peek_off(s, sk->opt[BM_SKO_PEEK_OFF]) < 0))
+		return fail(err, errlen, "its buffer size and peek offset");
+	return rc;
+}

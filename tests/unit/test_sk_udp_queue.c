@@ -1,0 +1,263 @@
+/* The datagrams queued on a UDP socket (sk_udp_queue.c), in a network
+ * namespace of the test's own (root only, as binmig; skipped otherwise):
+ *  - read without taking them: three datagrams from two senders, a head
+ *    the program had peeked already, come out in order with their
+ *    senders, the socket's peek offset put back, and the queue is still
+ *    there, whole;
+ *  - an empty datagram behind another is refused; a queue of records
+ *    damaged in any way is refused by the check;
+ *  - sent again to a new socket on the same address (IPv4, IPv6, and
+ *    IPv4 to a dual-stack socket on ::), each arrives with its bytes and
+ *    its sender, and the socket has its buffer size and peek offset
+ *    back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sk_udp_queue.h"
+#include "wire.h"
+
+static int setup_netns(void **state)
+{
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		return 0; /* each test skips */
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {.ifr_name = "lo"};
+	assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+	return 0;
+}
+
+static bool have_netns(void)
+{
+	return geteuid() == 0;
+}
+
+static socklen_t addr(int family, const char *text, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
+		return sizeof *in;
+	}
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
+	return sizeof *in6;
+}
+
+static int udp(int family, const char *text, int port)
+{
+	int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	int off = 0;
+	if (family == AF_INET6)
+		assert_int_equal(setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off), 0);
+	struct sockaddr_storage ss;
+	socklen_t len = addr(family, text, port, &ss);
+	assert_int_equal(bind(s, (struct sockaddr *)&ss, len), 0);
+	return s;
+}
+
+static int port_of(int s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&ss, &len), 0);
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void send_to(int from, int to, const char *text, const void *data, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr(strchr(text, ':') ? AF_INET6 : AF_INET, text, port_of(to), &ss);
+	assert_int_equal(sendto(from, data, len, 0, (struct sockaddr *)&ss, sl), (ssize_t)len);
+}
+
+static const char *const msgs[] = {"first", "the second, longer", "3"};
+
+/* Three datagrams on a new socket at 127.0.0.1: two from a, one from b. */
+static int three(int *a, int *b)
+{
+	int r = udp(AF_INET, "127.0.0.1", 0);
+	*a = udp(AF_INET, "127.0.0.1", 0);
+	*b = udp(AF_INET, "127.0.0.1", 0);
+	send_to(*a, r, "127.0.0.1", msgs[0], strlen(msgs[0]));
+	send_to(*b, r, "127.0.0.1", msgs[1], strlen(msgs[1]));
+	send_to(*a, r, "127.0.0.1", msgs[2], strlen(msgs[2]));
+	return r;
+}
+
+static void test_read(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	int a, b, r = three(&a, &b);
+	char buf[64];
+	assert_int_equal(recv(r, buf, sizeof buf, MSG_PEEK), 5); /* the program peeked the head */
+	int off = 2;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off), 0);
+	uint8_t *q;
+	uint32_t len, count;
+	char why[200] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 0);
+	assert_true(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+	assert_int_equal(count, 3);
+	uint32_t at = 0;
+	for (int k = 0; k < 3; k++) {
+		const uint8_t *p = q + at;
+		uint32_t n = bm_load_le32(p + 24);
+		assert_int_equal(bm_load_le32(p), AF_INET);
+		assert_int_equal(bm_load_le16(p + 4), port_of(k == 1 ? b : a));
+		assert_int_equal(n, strlen(msgs[k]));
+		assert_memory_equal(p + BM_UDP_RECORD_HDR, msgs[k], n);
+		at += BM_UDP_RECORD_HDR + n;
+	}
+	assert_int_equal(at, len);
+	int now = -2;
+	socklen_t nl = sizeof now;
+	assert_int_equal(getsockopt(r, SOL_SOCKET, SO_PEEK_OFF, &now, &nl), 0);
+	assert_int_equal(now, 2);
+	off = -1;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off), 0);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(recv(r, buf, sizeof buf, MSG_DONTWAIT), (ssize_t)strlen(msgs[k]));
+	free(q);
+	/* Empty: no records. */
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 0);
+	assert_null(q);
+	assert_int_equal(len, 0);
+	free(q);
+	close(a);
+	close(b);
+	close(r);
+}
+
+static void test_refused_and_damaged(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	int a, b, r = three(&a, &b);
+	send_to(a, r, "127.0.0.1", "", 0);
+	uint8_t *q;
+	uint32_t len, count;
+	char why[300] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "an empty datagram behind others"));
+	close(r);
+	r = three(&a, &b);
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 0);
+	/* Every cut is refused, but at a record's end. */
+	for (uint32_t cut = 1; cut < len; cut++) {
+		bool end = cut == BM_UDP_RECORD_HDR + 5 || cut == 2 * BM_UDP_RECORD_HDR + 5 + 18;
+		assert_int_equal(bm_udp_queue_check(q, cut, AF_INET, &count, why, sizeof why), end);
+	}
+	assert_false(bm_udp_queue_check(q, len, AF_INET6, &count, why, sizeof why)); /* wrong family */
+	bm_store_le32(q + 24, 70000);
+	assert_false(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+	free(q);
+	close(a);
+	close(b);
+	close(r);
+}
+
+/* Reads the queue of a socket on FAMILY/TEXT with one datagram from
+ * SENDER, closes it, sends it again to a new one, and receives it. */
+static void round_trip(int family, const char *text, int sender_family, const char *sender_text)
+{
+	int r = udp(family, text, 0), from = udp(sender_family, sender_text, 0);
+	static char big[30000];
+	memset(big, 'x', sizeof big);
+	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, "hello", 5);
+	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, big, sizeof big);
+	struct bm_sk_inet sk = {.family = (uint32_t)family, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP,
+				.state = BM_SK_BOUND};
+	sk.local.port = (uint16_t)port_of(r);
+	inet_pton(family, text, sk.local.addr);
+	sk.opt[BM_SKO_PEEK_OFF] = -1;
+	socklen_t ol = sizeof sk.rcvbuf;
+	assert_int_equal(getsockopt(r, SOL_SOCKET, SO_RCVBUF, &sk.rcvbuf, &ol), 0);
+	uint8_t *q;
+	char why[200] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &sk.dgram_bytes, why, sizeof why), 0);
+	sk.dgrams = q;
+	close(r);
+	int n = udp(family, text, sk.local.port);
+	char err[300] = "";
+	if (bm_udp_queue_refill(n, &sk, err, sizeof err) < 0)
+		fail_msg("refill: %s", err);
+	static char buf[65536];
+	struct sockaddr_storage got, want;
+	socklen_t gl = sizeof got, wl = sizeof want;
+	assert_int_equal(getsockname(from, (struct sockaddr *)&want, &wl), 0);
+	for (int k = 0; k < 2; k++) {
+		gl = sizeof got;
+		ssize_t len = recvfrom(n, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&got, &gl);
+		assert_int_equal(len, k ? (ssize_t)sizeof big : 5);
+		assert_memory_equal(buf, k ? big : "hello", (size_t)len);
+		if (family == sender_family) {
+			assert_int_equal(gl, wl);
+			assert_memory_equal(&got, &want, gl);
+		} else { /* IPv4 to a dual-stack socket: mapped */
+			const struct sockaddr_in6 *g = (const struct sockaddr_in6 *)&got;
+			const struct sockaddr_in *w = (const struct sockaddr_in *)&want;
+			assert_true(IN6_IS_ADDR_V4MAPPED(&g->sin6_addr));
+			assert_memory_equal(&g->sin6_addr.s6_addr[12], &w->sin_addr, 4);
+			assert_int_equal(g->sin6_port, w->sin_port);
+		}
+	}
+	assert_int_equal(recv(n, buf, sizeof buf, MSG_DONTWAIT), -1);
+	int v = 0;
+	ol = sizeof v;
+	assert_int_equal(getsockopt(n, SOL_SOCKET, SO_RCVBUF, &v, &ol), 0);
+	assert_int_equal(v, sk.rcvbuf);
+	assert_int_equal(getsockopt(n, SOL_SOCKET, SO_PEEK_OFF, &v, &ol), 0);
+	assert_int_equal(v, -1);
+	free(q);
+	close(n);
+	close(from);
+}
+
+static void test_refill(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	round_trip(AF_INET, "127.0.0.1", AF_INET, "127.0.0.1");
+	round_trip(AF_INET, "0.0.0.0", AF_INET, "127.0.0.1");
+	round_trip(AF_INET6, "::1", AF_INET6, "::1");
+	round_trip(AF_INET6, "::", AF_INET, "127.0.0.1");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read),
+		cmocka_unit_test(test_refused_and_damaged),
+		cmocka_unit_test(test_refill),
+	};
+	return cmocka_run_group_tests(tests, setup_netns, NULL);
+}
