@@ -342,8 +342,10 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 		uint32_t count;
 		s->dgram_bytes = len - BM_SK_INET_HDR;
 		s->dgrams = b + BM_SK_INET_HDR;
-		return s->dgram_bytes <= BM_SK_INET_MAX_QUEUE &&
-		       bm_udp_queue_check(s->dgrams, s->dgram_bytes, s->family, &count, why, n);
+		if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
+			return bm_why(why, n, "%u bytes of queued datagrams, more than %u", s->dgram_bytes,
+				      BM_SK_INET_MAX_QUEUE);
+		return bm_udp_queue_check(s->dgrams, s->dgram_bytes, s->family, &count, why, n);
 	}
 	if ((uint64_t)len != (uint64_t)BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq)
 		return bm_why(why, n, "%u bytes of socket state, expected %llu", len,

@@ -5,10 +5,11 @@
 # spawner whose vfork child is held before it runs a program, migrated
 # A -> B -> A -> B.  Each hop starts while the vfork child is held: binmig
 # says that the freeze waits for it, the test lets it go on, and the tree
-# moves once it has run its program.  After the last hop the members check
-# that what they shared is shared again (a descriptor or cwd one of them
-# changes reaches exactly the members sharing it) and that every program
-# a vfork child ran ended as it should.
+# moves once it has run its program.  Then the tree is dumped and restored
+# in its host, its image showing what each child shares (inspect).  At the
+# end the members check that what they shared is shared again (a
+# descriptor or cwd one of them changes reaches exactly the members
+# sharing it) and that every program a vfork child ran ended as it should.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init treeshare
@@ -34,6 +35,20 @@ for hop in 1 2 3; do
 	tmp=$here here=$there there=$tmp
 done
 e2e_log "ok: three hops, each with a vfork child held until the freeze waited for it"
+
+# Dumped and restored once more where it is: the image says what each
+# child shares with its parent.
+img=$E2E_TMP/tree.img
+mig_bm "$here" dump "$root" -o "$img"
+e2e_expect_ok "dump in host $here"
+mig_bm "$here" inspect "$img"
+e2e_expect_ok "inspect"
+for shared in "descriptor table)" "cwd, root and umask)" "descriptor table, cwd, root and umask)"; do
+	grep -qF "(its parent's $shared" "$BM_OUT" || { cat "$BM_OUT" >&2; e2e_fail "inspect does not show a child with its parent's $shared"; }
+done
+mig_bm "$here" restore "$img"
+e2e_expect_ok "restore in host $here"
+mig_assert_running "$here" "$root" "after the restore"
 
 mig_in "$here" kill -USR1 "$root"
 mig_in "$here" "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
