@@ -78,8 +78,7 @@ static int refuse_shared_with_parent(pid_t pid, pid_t ppid, const char *comm)
 {
 	if (ppid <= 0)
 		return 0;
-	pid_t child = 0;
-	if (syscall(SYS_kcmp, pid, ppid, KCMP_VM, 0, 0) == 0 && bm_vfork_child(ppid, &child) == 1 && child == pid)
+	if (syscall(SYS_kcmp, pid, ppid, KCMP_VM, 0, 0) == 0 && bm_is_vfork_child(ppid, pid))
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is a vfork child of process %d: the two share "
 				"their memory until it runs a program or exits; move process %d with its tree, or "
 				"this one after that", pid, comm, ppid, ppid);

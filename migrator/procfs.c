@@ -215,6 +215,21 @@ int bm_vfork_child(pid_t tid, pid_t *child)
 	return 1;
 }
 
+bool bm_is_vfork_child(pid_t pid, pid_t kid)
+{
+	pid_t *tids = NULL;
+	size_t n = 0;
+	bool found = false;
+	if (bm_list_tids(pid, &tids, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n && !found; i++) {
+		pid_t child = 0;
+		found = bm_vfork_child(tids[i], &child) == 1 && child == kid;
+	}
+	free(tids);
+	return found;
+}
+
 /* ---- auxv, links, whole files ---- */
 
 int bm_read_auxv(pid_t pid, uint64_t *words, uint32_t max_words, uint32_t *nwords)

@@ -168,5 +168,7 @@ int bm_parse_syscall(const char *text, long *nr, uint64_t args[6]);
  * child runs a program or exits.  1 with that child in *child (0 if it
  * cannot be told), 0 if not, -errno. */
 int bm_vfork_child(pid_t tid, pid_t *child);
+/* Whether kid is the vfork child of a thread of process pid. */
+bool bm_is_vfork_child(pid_t pid, pid_t kid);
 
 #endif

@@ -127,15 +127,6 @@ static int parent_node(const struct tree_freeze *t, uint32_t i)
 	return -1;
 }
 
-/* The node whose kernel object node i has, through a chain of children
- * each sharing it (BM_TREE_SHARES_*) with its parent. */
-static uint32_t owner_node(const struct tree_freeze *t, uint32_t i, uint32_t share)
-{
-	while (t->nodes[i].shares & share)
-		i = (uint32_t)parent_node(t, i);
-	return i;
-}
-
 /* Which members have their parent's descriptor table (CLONE_FILES) or
  * cwd, root and umask (CLONE_FS): carried, as BM_TREE_SHARES_*.  Such a
  * table is described once, with the first process of the line. */
@@ -184,22 +175,34 @@ static int check_unshared(const struct tree_freeze *t)
 		{KCMP_FS, BM_TREE_SHARES_FS, "its cwd, root and umask (CLONE_FS)"},
 		{KCMP_SIGHAND, 0, "its signal handlers (CLONE_SIGHAND)"},
 	};
-	for (uint32_t a = 0; a < t->n; a++)
-		for (uint32_t b = a + 1; b < t->n; b++) {
+	/* Per node and carried kind, the node whose object it has: the first
+	 * of its line (parents come before their children). */
+	uint32_t *owner = calloc(2 * (size_t)t->n + 1, sizeof *owner);
+	if (!owner)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t i = 0; i < t->n; i++)
+		for (int c = 0; c < 2; c++) {
+			int p = (t->nodes[i].shares & (1u << c)) ? parent_node(t, i) : -1;
+			owner[2 * i + c] = p >= 0 ? owner[2 * (uint32_t)p + c] : i;
+		}
+	int rc = 0;
+	for (uint32_t a = 0; a < t->n && rc == 0; a++)
+		for (uint32_t b = a + 1; b < t->n && rc == 0; b++) {
 			if (t->member_of[a] < 0 || t->member_of[b] < 0)
 				continue;
-			for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
-				uint32_t c = kinds[k].carried;
-				if (c && owner_node(t, a, c) == owner_node(t, b, c))
+			for (size_t k = 0; k < sizeof kinds / sizeof *kinds && rc == 0; k++) {
+				int c = kinds[k].carried == BM_TREE_SHARES_FILES ? 0 : 1;
+				if (kinds[k].carried && owner[2 * a + c] == owner[2 * b + c])
 					continue;
 				if (kcmp2(t->nodes[a].pid, t->nodes[b].pid, kinds[k].type, 0, 0) == 0)
-					return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with process %d (%s); "
-							"binmig carries that only from a parent to its children",
-							t->nodes[b].pid, comm_of_node(t, b), kinds[k].what, t->nodes[a].pid,
-							comm_of_node(t, a));
+					rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with process %d (%s); "
+						      "binmig carries that only from a parent to its children",
+						      t->nodes[b].pid, comm_of_node(t, b), kinds[k].what, t->nodes[a].pid,
+						      comm_of_node(t, a));
 			}
 		}
-	return 0;
+	free(owner);
+	return rc;
 }
 
 /* The member that is p's parent, NULL for the root. */
@@ -368,22 +371,6 @@ static int check_unlinked_shared(const struct tree_freeze *t, const struct bm_tr
 	return rc;
 }
 
-/* Whether kid is the vfork child of a thread of pid. */
-static bool vfork_child_of(pid_t pid, pid_t kid)
-{
-	pid_t *tids = NULL;
-	size_t n = 0;
-	bool found = false;
-	if (bm_list_tids(pid, &tids, &n) < 0)
-		return false;
-	for (size_t i = 0; i < n && !found; i++) {
-		pid_t child = 0;
-		found = bm_vfork_child(tids[i], &child) == 1 && child == kid;
-	}
-	free(tids);
-	return found;
-}
-
 /* Before anything is stopped: a child that shares its parent's memory
  * other than as a vfork child (whose parent stops once it has run a
  * program or exited) is refused now, untouched. */
@@ -394,7 +381,7 @@ static int precheck(pid_t pid, int depth)
 	if (depth > 64 || bm_list_children(pid, kids, 256, &n) < 0)
 		return 0; /* said again, precisely, once stopped */
 	for (size_t k = 0; k < n && k < 256; k++) {
-		if (kcmp2(pid, kids[k], KCMP_VM, 0, 0) == 0 && !vfork_child_of(pid, kids[k]))
+		if (kcmp2(pid, kids[k], KCMP_VM, 0, 0) == 0 && !bm_is_vfork_child(pid, kids[k]))
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d shares its memory (CLONE_VM) with its parent %d; "
 					"binmig restores every process of a tree with its own", kids[k], pid);
 		int rc = precheck(kids[k], depth + 1);

@@ -611,12 +611,9 @@ static int set_context_or_stop(struct tree_rs *t, uint32_t m)
 	const struct bm_tree_node *n = &t->ti.tree.nodes[node_of(t, m)];
 	if (rc < 0 || n->state != BM_TREE_STOPPED)
 		return rc;
-	struct restore_ctx *parent = NULL;
-	for (uint32_t j = 0; j < t->ti.tree.n; j++)
-		if (t->ti.tree.nodes[j].pid == n->ppid && t->member_of[j] >= 0)
-			parent = &t->ctx[t->member_of[j]];
+	int pm = parent_member(t, node_of(t, m));
 	t->ctx[m].released = true;
-	return bm_tree_restore_stop(&t->ctx[m], n, parent);
+	return bm_tree_restore_stop(&t->ctx[m], n, pm >= 0 ? &t->ctx[pm] : NULL);
 }
 
 /* The restore's figures for the whole tree, once it is complete. */

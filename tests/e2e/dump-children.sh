@@ -52,18 +52,24 @@ child=$(head -n 1 "$out")
 e2e_track "$child"
 refused "$parent" "$child" "a shell waiting for its child"
 
+# start_treerefuse MODE OUT: treerefuse MODE, ready; sets PID (the
+# parent) and KID (the child it names).
+start_treerefuse() {
+	e2e_start "$2" "$PROGS/treerefuse" "$1"
+	PID=$E2E_PID
+	e2e_wait_ready "$2" "$PID"
+	KID=$(head -n 1 "$2")
+	e2e_track "$KID"
+}
+
 # tree_refused MODE EXPECT: the tree of treerefuse MODE is refused with
 # EXPECT (CHILD stands for the child's PID) in the message; parent and
 # child run on untouched (the parent checks the child and says PASS).
 tree_refused() {
 	local mode=$1 expect=$2
 	local out=$E2E_TMP/$mode.out
-	e2e_start "$out" "$PROGS/treerefuse" "$mode"
-	local pid=$E2E_PID
-	e2e_wait_ready "$out" "$pid"
-	local kid
-	kid=$(head -n 1 "$out")
-	e2e_track "$kid"
+	start_treerefuse "$mode" "$out"
+	local pid=$PID kid=$KID
 	bm dump "$pid" -o "$E2E_TMP/$mode.img"
 	if [[ $mode == vfork ]]; then
 		# Said first: the freeze waits for the vfork child.
@@ -94,12 +100,8 @@ grep -q "has 2 threads" "$BM_ERR" || e2e_fail "pdeathsig: the refusal does not n
 alone_refused() {
 	local mode=$1 expect=$2 what=$3
 	local out=$E2E_TMP/$mode-alone.out
-	e2e_start "$out" "$PROGS/treerefuse" "$mode"
-	local pid=$E2E_PID
-	e2e_wait_ready "$out" "$pid"
-	local kid
-	kid=$(head -n 1 "$out")
-	e2e_track "$kid"
+	start_treerefuse "$mode" "$out"
+	local pid=$PID kid=$KID
 	bm dump "$kid" -o "$E2E_TMP/$mode-alone.img"
 	e2e_expect_error 4 "dump of $what"
 	expect=${expect//CHILD/$kid}
