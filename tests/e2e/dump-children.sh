@@ -6,7 +6,8 @@
 #    never reaps it), as binmig moves one process then;
 #  - a stopped child in the parent's group, led from outside the tree
 #    (stopped children in groups of their own: tests/e2e/treestop.sh), a
-#    child created with CLONE_VM, a vfork child blocked before exec (binmig
+#    child created with CLONE_VM, a child created with CLONE_FILES that
+#    maps an unlinked file, a vfork child blocked before exec (binmig
 #    waits 5 s for it to run a program, then gives up; carried once it
 #    has: tests/e2e/migrate-tree-share.sh), such a child alone, a child
 #    traced by its parent, a child asking for a signal when
@@ -88,6 +89,8 @@ tree_refused() {
 }
 tree_refused stopped "process CHILD (treerefuse) is stopped in process group"
 tree_refused clonevm "process CHILD shares its memory (CLONE_VM) with its parent"
+tree_refused filesmap "process CHILD shares its descriptor table (CLONE_FILES) with its parent"
+grep -qF "and maps the unlinked file /tmp/treerefuse." "$BM_ERR" || e2e_fail "filesmap: the refusal does not name the file: $(cat "$BM_ERR")"
 tree_refused vfork "waits for its vfork child CHILD, which has neither run a program nor exited within 5000 ms"
 
 tree_refused traced "process CHILD (treerefuse) of the tree is traced by process"

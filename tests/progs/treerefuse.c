@@ -5,6 +5,8 @@
  *   stopped  the child stopped itself with SIGSTOP, in the parent's group
  *   clonevm  the child was created with CLONE_VM (one memory), not as a
  *            vfork child
+ *   filesmap the child was created with CLONE_FILES (carried) and maps an
+ *            unlinked file with no descriptor (refused for such a child)
  *   vfork    the child is a vfork child, blocked before exec: its parent
  *            cannot be frozen until it runs a program or exits
  *   traced   the child is traced by the parent (PTRACE_TRACEME)
@@ -50,7 +52,7 @@ static void *pause_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|clonevm|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
+		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
 	volatile uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	SETUP(shared != MAP_FAILED, "mmap");
 	volatile uint64_t *unlinked = NULL;
-	if (strcmp(mode, "unlinkedmap") == 0) {
+	bool filesmap = strcmp(mode, "filesmap") == 0;
+	if (strcmp(mode, "unlinkedmap") == 0 || filesmap) {
 		char path[] = "/tmp/treerefuse.XXXXXX";
 		int fd = mkstemp(path);
 		SETUP(fd >= 0 && ftruncate(fd, 4096) == 0 && unlink(path) == 0, "unlinked file");
@@ -71,8 +74,10 @@ int main(int argc, char **argv)
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
 		SETUP(pthread_create(&second, NULL, pause_thread, NULL) == 0, "pthread_create");
-	if (strcmp(mode, "clonevm") == 0) {
-		child = clone(clonevm_child, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+	if (strcmp(mode, "clonevm") == 0 || filesmap) {
+		/* filesmap: the child has the parent's table and a copy of its
+		 * mapping of the unlinked file. */
+		child = clone(clonevm_child, stack + sizeof stack, (filesmap ? CLONE_FILES : CLONE_VM) | SIGCHLD, NULL);
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
@@ -135,7 +140,7 @@ int main(int argc, char **argv)
 		int status;
 		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
 	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0; i++)
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap; i++)
 			usleep(1000);
 		if (strcmp(mode, "traced") == 0) {
 			/* The child stops at its first signal as a tracee: give it none. */
@@ -146,7 +151,7 @@ int main(int argc, char **argv)
 	usr1_wait();
 	char st = tp_proc_state(child);
 	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
-	if (unlinked)
+	if (unlinked && !filesmap)
 		CHECK(*unlinked == 7, "the unlinked file's page says %llu", (unsigned long long)*unlinked);
 	kill(child, SIGKILL);
 	int status;
