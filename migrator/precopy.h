@@ -21,8 +21,13 @@
  * so a source that resumes its process leaves nothing behind in it.
  *
  * Destination (precopy_dest.c): a store with the latest version of each
- * page sent, bounded, and after the image's pages are written, the kept
- * pages copied from it into the new process before it runs.
+ * page sent, bounded.  Where binmig's own memory leaves room, the store
+ * holds each range at the address the process has it; once the kept runs
+ * are known, what was not kept is zeroed there, and the new process,
+ * created by fork, keeps those pages in place (restore_inplace.h): none
+ * of them is copied during the downtime, and their memory was faulted in
+ * while the process still ran at the source.  Other kept pages are copied
+ * from the store into the new process after the image's.
  *
  * Wire messages: transport.h, docs/protocol.md §7.1. */
 #ifndef BINMIG_PRECOPY_H
@@ -131,13 +136,21 @@ struct bm_precopy_store {
 	size_t nkeep, capkeep;
 	uint64_t keep_pages;
 	bool untracked;
+	struct bm_range *placed;       /* areas the new process can keep in place (restore.h premapped) */
+	size_t nplaced;
+	struct bm_range *adopted;      /* what it kept (bm_precopy_store_adopted) */
+	size_t nadopted;
+	uint64_t adopted_pages, copied_pages; /* kept pages kept in place, copied */
 };
 
 /* Receives PRECOPY_BEGIN .. PRECOPY_KEEP_END into st (max_bytes: the
  * store's bound).  Reported errors; the store is freed by
  * bm_precopy_store_free in every case. */
 int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64_t max_bytes, int timeout_ms);
-/* Copies the kept pages into process pid (after the image's pages). */
+/* The new process was created with the ranges r of st->placed: binmig's
+ * copies are unmapped (the pages are the process's alone). */
+void bm_precopy_store_adopted(struct bm_precopy_store *st, const struct bm_range *r, size_t n);
+/* Copies the kept pages it did not adopt into process pid. */
 int bm_precopy_store_apply(struct bm_precopy_store *st, pid_t pid);
 void bm_precopy_store_free(struct bm_precopy_store *st);
 

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "ptrace_ctl.h"
+#include "restore_inplace.h"
 #include "wire.h"
 
 /* One range of PRECOPY_BEGIN: its pages at their offsets in a mapping of
@@ -18,6 +19,7 @@ struct bm_precopy_area {
 	uint64_t start, end; /* first, as a struct bm_range (bm_range_find) */
 	uint8_t *mem;
 	uint64_t *held; /* bitmap, one bit per page */
+	bool placed;    /* mem is at start: the new process can keep it (settle) */
 };
 
 #define RECV_MAX (BM_PRECOPY_PAGES_HEADER + (size_t)BM_PRECOPY_RUN_PAGES * BM_PAGE_SIZE)
@@ -35,6 +37,26 @@ static struct bm_precopy_area *area_of(struct bm_precopy_store *st, uint64_t add
 	if (i >= 0 && addr + len <= st->areas[i].end && addr + len > addr)
 		return &st->areas[i];
 	return NULL;
+}
+
+/* Where binmig's own memory leaves room, at the address the process has
+ * it, mapped as the process's private writable memory is (accounted, the
+ * offset its address): the new process, created by fork, keeps those
+ * pages where they are (restore.h, premapped) and the downtime copies
+ * none.  Elsewhere, address space only (MAP_NORESERVE) that the fork
+ * leaves out; its kept pages are copied. */
+static uint8_t *map_area(uint64_t start, uint64_t len, bool *placed)
+{
+	void *m = mmap((void *)start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	*placed = m == (void *)start;
+	if (*placed)
+		return m;
+	if (m != MAP_FAILED)
+		munmap(m, len); /* a kernel that takes MAP_FIXED_NOREPLACE as a hint */
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m != MAP_FAILED)
+		madvise(m, len, MADV_DONTFORK);
+	return m;
 }
 
 static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len)
@@ -59,7 +81,7 @@ static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 		uint64_t pages = (e - s) / BM_PAGE_SIZE;
 		a->start = s;
 		a->end = e;
-		a->mem = mmap(NULL, e - s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		a->mem = map_area(s, e - s, &a->placed);
 		a->held = calloc((pages + 63) / 64, sizeof *a->held);
 		if (a->mem == MAP_FAILED || !a->held) {
 			if (a->mem != MAP_FAILED)
@@ -71,6 +93,12 @@ static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 		st->nareas++;
 	}
 	return 0;
+}
+
+static int zap(void *arg, uint64_t start, uint64_t end)
+{
+	struct bm_precopy_area *a = arg;
+	return madvise(a->mem + (start - a->start), end - start, MADV_DONTNEED) < 0 ? -errno : 0;
 }
 
 static bool held(const struct bm_precopy_area *a, uint64_t page)
@@ -104,10 +132,18 @@ static int pages(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 		}
 	}
 	uint8_t *dst = a->mem + first * BM_PAGE_SIZE;
-	if (zero)
-		memset(dst, 0, (size_t)n * BM_PAGE_SIZE);
-	else
-		memcpy(dst, p + BM_PRECOPY_PAGES_HEADER, (size_t)n * BM_PAGE_SIZE);
+	size_t bytes = (size_t)n * BM_PAGE_SIZE;
+	/* Zero pages cost nothing: absent anonymous memory reads as zero.
+	 * Others are faulted in by one call before the copy, not one fault
+	 * per page (each costs several times more, in a virtual machine
+	 * most of all); where that fails, the copy faults them in. */
+	if (zero) {
+		if (madvise(dst, bytes, MADV_DONTNEED) < 0)
+			memset(dst, 0, bytes);
+	} else {
+		madvise(dst, bytes, MADV_POPULATE_WRITE);
+		memcpy(dst, p + BM_PRECOPY_PAGES_HEADER, bytes);
+	}
 	st->recv_pages += n;
 	return 0;
 }
@@ -146,6 +182,26 @@ static int keep(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Once the kept runs are known, the placed areas are made exactly what
+ * the new process keeps: their kept pages, and zero elsewhere (pages
+ * written or dropped since they were sent).  Their ranges become
+ * st->placed, for the restore. */
+static int settle(struct bm_precopy_store *st)
+{
+	st->placed = calloc(st->nareas ? st->nareas : 1, sizeof *st->placed);
+	if (!st->placed)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < st->nareas; i++) {
+		struct bm_precopy_area *a = &st->areas[i];
+		size_t k = bm_ranges_after(st->keep, st->nkeep, a->start);
+		if (a->placed && bm_ranges_each_gap(a->start, a->end, st->keep + k, st->nkeep - k, zap, a) < 0)
+			a->placed = false; /* its kept pages are copied, as for any other */
+		if (a->placed)
+			st->placed[st->nplaced++] = (struct bm_range){a->start, a->end};
+	}
+	return 0;
+}
+
 uint64_t bm_precopy_default_store_max(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
@@ -179,6 +235,8 @@ int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64
 		} else if (type == BM_MSG_PRECOPY_KEEP_END) {
 			if (len != 16 || bm_load_le64(buf) != st->nkeep || bm_load_le64(buf + 8) != st->keep_pages)
 				rc = proto("PRECOPY_KEEP_END does not match the runs received");
+			else
+				rc = settle(st);
 			break;
 		} else if (type == BM_MSG_ABORT || type == BM_MSG_ERROR) {
 			enum bm_exit class;
@@ -193,27 +251,57 @@ int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64
 	return rc;
 }
 
+void bm_precopy_store_adopted(struct bm_precopy_store *st, const struct bm_range *r, size_t n)
+{
+	st->adopted = malloc((n ? n : 1) * sizeof *r);
+	if (!st->adopted)
+		return; /* binmig keeps its copies, and copies them over the same pages */
+	memcpy(st->adopted, r, n * sizeof *r);
+	st->nadopted = n;
+	for (size_t i = 0; i < n; i++)
+		munmap((void *)r[i].start, r[i].end - r[i].start);
+}
+
 /* Copied 2 MiB at a time, each piece of the store given back right after:
  * the new process's next pages come from memory just freed, still warm,
  * and the store and the process never both hold the whole. */
 #define APPLY_CHUNK (2u << 20)
 
+struct apply_to {
+	struct bm_precopy_store *st;
+	pid_t pid;
+};
+
+static int copy_kept(void *arg, uint64_t start, uint64_t end)
+{
+	struct apply_to *to = arg;
+	struct bm_precopy_area *a = area_of(to->st, start, end - start);
+	for (uint64_t at = start; at < end;) {
+		uint64_t len = end - at < APPLY_CHUNK ? end - at : APPLY_CHUNK;
+		uint8_t *src = a ? a->mem + (at - a->start) : NULL;
+		int rc = src ? bm_mem_write(to->pid, at, src, len) : -EFAULT;
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing pre-copied pages into process %d at 0x%llx",
+					      to->pid, (unsigned long long)at);
+		madvise(src, len, MADV_DONTNEED);
+		to->st->copied_pages += len / BM_PAGE_SIZE;
+		at += len;
+	}
+	return 0;
+}
+
+/* The kept pages the new process did not adopt in place. */
 int bm_precopy_store_apply(struct bm_precopy_store *st, pid_t pid)
 {
+	struct apply_to to = {st, pid};
 	for (size_t i = 0; i < st->nkeep; i++) {
 		const struct bm_range *r = &st->keep[i];
-		struct bm_precopy_area *a = area_of(st, r->start, r->end - r->start);
-		for (uint64_t at = r->start; at < r->end;) {
-			uint64_t len = r->end - at < APPLY_CHUNK ? r->end - at : APPLY_CHUNK;
-			uint8_t *src = a ? a->mem + (at - a->start) : NULL;
-			int rc = src ? bm_mem_write(pid, at, src, len) : -EFAULT;
-			if (rc < 0)
-				return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing pre-copied pages into process %d at 0x%llx",
-						      pid, (unsigned long long)at);
-			madvise(src, len, MADV_DONTNEED);
-			at += len;
-		}
+		size_t k = bm_ranges_after(st->adopted, st->nadopted, r->start);
+		int rc = bm_ranges_each_gap(r->start, r->end, st->adopted + k, st->nadopted - k, copy_kept, &to);
+		if (rc < 0)
+			return rc;
 	}
+	st->adopted_pages = st->keep_pages - st->copied_pages;
 	return 0;
 }
 
@@ -225,5 +313,7 @@ void bm_precopy_store_free(struct bm_precopy_store *st)
 	}
 	free(st->areas);
 	free(st->keep);
+	free(st->placed);
+	free(st->adopted);
 	memset(st, 0, sizeof *st);
 }

@@ -35,6 +35,7 @@
 #include "memory.h"
 #include "procfs.h"
 #include "restore_ctx.h"
+#include "restore_inplace.h"
 #include "ptrace_ctl.h"
 #include "timers.h"
 #include "tree.h"
@@ -328,27 +329,75 @@ static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1,
 	return inject_in(c, &c->tr, what, nr, a1, a2, a3, a4, a5, a6, ret);
 }
 
-/* Unmaps everything of binmig's in the new process: all but the specials. */
+static int unmap_piece(void *arg, uint64_t start, uint64_t end)
+{
+	return inject(arg, "unmapping binmig", SYS_munmap, start, end - start, 0, 0, 0, 0, NULL);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	uint64_t x = ((const struct bm_range *)a)->start, y = ((const struct bm_range *)b)->start;
+	return x < y ? -1 : x > y;
+}
+
+/* Unmaps everything of binmig's in the new process: all but the specials
+ * and the memory it keeps in place. */
 static int unmap_all_but(struct restore_ctx *c)
 {
-	const struct bm_special *sp = c->specials.sp;
-	uint64_t cursor = 0;
-	for (;;) {
-		uint64_t next = TASK_SIZE_MAX, next_end = TASK_SIZE_MAX;
-		for (size_t i = 0; i < c->specials.n; i++)
-			if (sp[i].to >= cursor && sp[i].to < next) {
-				next = sp[i].to;
-				next_end = sp[i].to + sp[i].len;
-			}
-		if (next > cursor) {
-			int rc = inject(c, "unmapping binmig", SYS_munmap, cursor, next - cursor, 0, 0, 0, 0, NULL);
-			if (rc < 0)
-				return rc;
-		}
-		if (next == TASK_SIZE_MAX)
-			return 0;
-		cursor = next_end;
+	size_t n = c->specials.n + c->ninplace;
+	struct bm_range *keep = malloc((n ? n : 1) * sizeof *keep);
+	if (!keep)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < c->specials.n; i++)
+		keep[i] = (struct bm_range){c->specials.sp[i].to, c->specials.sp[i].to + c->specials.sp[i].len};
+	for (size_t i = 0; i < c->ninplace; i++)
+		keep[c->specials.n + i] = c->inplace[i];
+	qsort(keep, n, sizeof *keep, by_start);
+	int rc = bm_ranges_each_gap(0, TASK_SIZE_MAX, keep, n, unmap_piece, c);
+	free(keep);
+	return rc;
+}
+
+struct vma_piece {
+	struct restore_ctx *c;
+	const struct bm_vma *v;
+};
+
+/* Maps [start, end) of v afresh. */
+static int map_piece(void *arg, uint64_t start, uint64_t end)
+{
+	struct restore_ctx *c = ((struct vma_piece *)arg)->c;
+	const struct bm_vma *v = ((struct vma_piece *)arg)->v;
+	uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
+			 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
+			 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
+	uint64_t fd = (uint64_t)-1, off = 0;
+	if (v->kind == BM_VMA_FILE || (v->flags & BM_VMA_SHMEM)) { /* shared anonymous: its object (shmem.h) */
+		fd = (uint64_t)bm_rs_file_fd(c, v);
+		off = v->pgoff + (start - v->start);
+	} else {
+		flags |= MAP_ANONYMOUS;
 	}
+	long addr = 0;
+	int rc = bm_fault(BM_FP_MAP_MEMORY) ? step_failed(c, "mapping memory", errno)
+					    : inject(c, "mapping memory", SYS_mmap, start, end - start, v->prot, flags, fd, off, &addr);
+	if (rc == 0 && (uint64_t)addr != start)
+		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
+	return rc;
+}
+
+/* v afresh around what it keeps in place (mapped read-write, as binmig
+ * held it). */
+static int map_vma(struct restore_ctx *c, const struct bm_vma *v)
+{
+	size_t first = bm_ranges_after(c->inplace, c->ninplace, v->start);
+	struct vma_piece arg = {c, v};
+	int rc = bm_ranges_each_gap(v->start, v->end, c->inplace + first, c->ninplace - first, map_piece, &arg);
+	for (size_t i = first; rc == 0 && i < c->ninplace && c->inplace[i].start < v->end; i++)
+		if (v->prot != (PROT_READ | PROT_WRITE))
+			rc = inject(c, "protecting memory", SYS_mprotect, c->inplace[i].start,
+				    c->inplace[i].end - c->inplace[i].start, v->prot, 0, 0, 0, NULL);
+	return rc;
 }
 
 static int map_vmas(struct restore_ctx *c)
@@ -357,25 +406,9 @@ static int map_vmas(struct restore_ctx *c)
 		const struct bm_vma *v = &c->proc.vmas[i];
 		if (bm_vma_is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
 			continue;
-		uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
-				 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
-				 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
-		uint64_t fd = (uint64_t)-1, off = 0;
-		if (v->kind == BM_VMA_FILE || (v->flags & BM_VMA_SHMEM)) { /* shared anonymous: its object (shmem.h) */
-			fd = (uint64_t)bm_rs_file_fd(c, v);
-			off = v->pgoff;
-		} else {
-			flags |= MAP_ANONYMOUS;
-		}
-		long addr = 0;
-		int rc = bm_fault(BM_FP_MAP_MEMORY)
-				 ? step_failed(c, "mapping memory", errno)
-				 : inject(c, "mapping memory", SYS_mmap, v->start, v->end - v->start, v->prot, flags, fd, off, &addr);
+		int rc = map_vma(c, v);
 		if (rc < 0)
 			return rc;
-		if ((uint64_t)addr != v->start)
-			return bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx",
-					(unsigned long long)v->start, addr);
 		for (unsigned k = 0; k < bm_vma_advice_count; k++)
 			if ((v->flags & bm_vma_advice[k].flag) &&
 			    (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start,
@@ -876,8 +909,11 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	c.shmem = &shmem;
 	rc = bm_image_read_process(r, &c.proc);
 	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
-	    (rc = bm_rs_plan_files(&c)) == 0)
-		rc = create_child(&c);
+	    (rc = bm_rs_plan_files(&c)) == 0 && hook && hook->npremapped &&
+	    bm_rs_plan_inplace(&c.proc, hook->premapped, hook->npremapped, &c.inplace, &c.ninplace) < 0)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc == 0 && (rc = create_child(&c)) == 0 && c.ninplace && hook->adopted)
+		hook->adopted(hook->ctx, c.inplace, c.ninplace);
 	bm_rs_unlink_shm_names(&shm_names); /* the new process holds them open, or is gone */
 	if (rc == 0)
 		rc = bm_rs_rebuild(&c, r, hook);
@@ -910,6 +946,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 		sched_setaffinity(0, sizeof c.own_affinity, &c.own_affinity);
 	bm_shmem_objects_free(&shmem);
 	free(c.files);
+	free(c.inplace);
 	free(c.cgroup_procs);
 	free(c.others);
 	free(c.all);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "image.h"
+#include "memory.h"
 #include "stats.h"
 
 /* Called once the whole image has been read and checked, before the
@@ -24,6 +25,15 @@ struct bm_restore_hook {
 	 * binmig that dies lets it run.  serve sends RESULT here and waits
 	 * for the source's CONFIRM (docs/protocol.md §7). */
 	int (*hold)(void *ctx, pid_t pid);
+	/* May be empty: memory binmig holds at the addresses the process will
+	 * have it, sorted (pre-copy's store).  The new process keeps it where
+	 * restore_inplace.h allows, so its contents must be final but for the
+	 * image's pages.  adopted (may be NULL) is then called with the parts
+	 * the new process took, right after it is created: binmig can unmap
+	 * its own, and must no longer count on them. */
+	const struct bm_range *premapped;
+	size_t npremapped;
+	void (*adopted)(void *ctx, const struct bm_range *r, size_t n);
 };
 
 /* Reads the image from the reader (header already checked), recreates the

@@ -57,6 +57,8 @@ struct restore_ctx {
 	struct bm_specials specials; /* [vvar], [vvar_vclock], [vdso]: where they go, the vDSO proxy */
 	struct bm_page_run held;     /* the first page run after the image's [vdso], not yet written */
 	bool have_held;
+	struct bm_range *inplace; /* memory it keeps from binmig's (restore_inplace.h), sorted */
+	size_t ninplace;
 	bool parked;              /* bm_rs_park: promised to the source, it runs whatever happens */
 	/* A member of a tree (tree_restore.c): */
 	bool tree_member;         /* its session and group were made by the tree's plan */

@@ -76,6 +76,11 @@ static int apply_store(void *ctx, pid_t pid)
 	return in->store ? bm_precopy_store_apply(in->store, pid) : 0;
 }
 
+static void adopted(void *ctx, const struct bm_range *r, size_t n)
+{
+	bm_precopy_store_adopted(((struct incoming *)ctx)->store, r, n);
+}
+
 static void stream_figures(struct incoming *in)
 {
 	const struct bm_wire_source *src = &in->src;
@@ -117,6 +122,11 @@ static int restore_streamed(struct incoming *in, pid_t *pid)
 	bm_wire_source_init(&in->src, in->conn, in->timeout_ms);
 	struct bm_image_reader r = {0};
 	struct bm_restore_hook hook = {finish_stream, in, apply_store, send_result_and_hold};
+	if (in->store) {
+		hook.premapped = in->store->placed;
+		hook.npremapped = in->store->nplaced;
+		hook.adopted = adopted;
+	}
 	int rc = bm_image_reader_init(&r, bm_wire_source_as_source(&in->src));
 	if (rc == 0)
 		rc = bm_restore(&r, &hook, pid, in->st);
@@ -139,6 +149,9 @@ static int restore_precopied(struct incoming *in, const struct bm_serve_opts *o,
 		in->store = &store;
 		rc = restore_streamed(in, pid);
 		in->store = NULL;
+		if (rc == 0)
+			log_line(peer, "pre-copy: process %d kept %llu pages in place, %llu copied", *pid,
+				 (unsigned long long)store.adopted_pages, (unsigned long long)store.copied_pages);
 	}
 	bm_precopy_store_free(&store);
 	return rc;

@@ -12,7 +12,10 @@
 #     and reading them back through second handles;
 #   - recordstore once more with MONO_GC_PARAMS=major=marksweep-conc-par,
 #     which starts a second SGen worker thread (one per core; checked by
-#     counting the threads named "SGen worker" against the default run).
+#     counting the threads named "SGen worker" against the default run);
+#   - logappend --threads 3 once more in pre-copy mode (--mode precopy):
+#     JIT code in rwx memory kept in place at the destination (serve's log
+#     must show pages kept in place).
 # Mono runs with MONO_DISABLE_SHARED_AREA=1: by default it maps a file
 # /dev/shm/mono.PID for its performance counters, and every Mono that
 # starts removes such files whose PID it does not see in its own PID
@@ -54,6 +57,7 @@ same_files() {
 }
 
 SGEN_WORKERS_DEFAULT=
+CLR_MODE=()
 
 # clr_pingpong TAG GC_PARAMS BATCH WORKLOAD ARGS...: a run in the hosts,
 # in batches of BATCH units until told to finish, migrated ROUNDS times;
@@ -96,7 +100,7 @@ clr_pingpong() {
 		mig_assert_running "$here" "$pid" "before $what"
 		started=$(mig_starttime "$here" "$pid")
 		before=$(tasks_in "$here" "$pid")
-		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --stats csv
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --stats csv "${CLR_MODE[@]}"
 		e2e_expect_ok "$what"
 		mig_csv_check "$pid" 1
 		threads+=("$(csv_column threads)")
@@ -129,3 +133,9 @@ clr_pingpong filecopy "" 3000 filecopy
 clr_pingpong recordstore "" 30000 recordstore
 clr_pingpong logappend "" 100000 logappend --threads 3
 clr_pingpong recordstore-gcpar "$GC_PARAMS" 30000 recordstore
+# Pre-copy: JIT code in rwx memory, the GC's threads, the shared area
+# left out; the process keeps the pre-copied pages in place.
+CLR_MODE=(--mode precopy)
+clr_pingpong logappend-precopy "" 100000 logappend --threads 3
+grep -q "pre-copy: process [0-9]* kept [1-9][0-9]* pages in place" "$HOSTS_STATE/serve-A.log" ||
+	e2e_fail "no pre-copy migration of logappend kept pages in place"

@@ -15,7 +15,10 @@
 #     --no-fallback a refusal (exit 4) that leaves the process untouched;
 #  5. a failure during the rounds (precopy-send): the process runs on at
 #     the source with no userfaultfd left registered in it, and migrates
-#     fine afterwards.
+#     fine afterwards;
+#  6. the destination keeps the pre-copied pages in place (serve's log
+#     says how many), and a process so restored has the same map and VMA
+#     flags as when restored in stream mode.
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init mapchurn
@@ -180,3 +183,25 @@ no_uffd_left B "$pid" "after the failed rounds"
 mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
 e2e_expect_ok "precopy migration after the failed one"
 mig_expect_result A "$pid" "$out"
+
+echo "== 6. pages kept in place, and the same map as in stream mode" >&2
+out=$E2E_TMP/dirtier.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 50)) "$PROGS/dirtier" 16 10)
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "dirtier $pid did not get ready"
+# Every VMA's line and flags, uffd-wp aside (the source's tracking, gone by then).
+layout() { mig_in "$1" grep -E '^[0-9a-f]+-[0-9a-f]+ |^VmFlags' "/proc/$2/smaps"; }
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
+e2e_expect_ok "precopy migration of dirtier"
+mig_wait_log B "pre-copy: process $pid kept " 1 "the kept pages of dirtier"
+kept=$(grep -o "pre-copy: process $pid kept [0-9]* pages in place" "$HOSTS_STATE/serve-B.log" | awk '{print $5}')
+((kept >= 4096)) || e2e_fail "dirtier kept $kept pages in place, expected most of its 16 MiB (4096 pages)"
+layout B "$pid" >"$E2E_TMP/layout.precopy"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
+e2e_expect_ok "stream migration of dirtier"
+layout A "$pid" >"$E2E_TMP/layout.stream"
+diff "$E2E_TMP/layout.stream" "$E2E_TMP/layout.precopy" >&2 ||
+	e2e_fail "the map of dirtier restored from pre-copied pages kept in place differs from stream mode's"
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+e2e_expect_pass "$out"
+e2e_log "dirtier: $kept pages kept in place; $(grep -c . "$E2E_TMP/layout.stream") lines of map and flags alike"

@@ -11,7 +11,10 @@
  *   - makes a third read-only, or writable again and writes a page;
  *   - grows its heap (brk) and fills the new pages;
  *   - moves a fourth (mremap to another address);
- *   - writes a page of its private writable file mapping (a copy on write).
+ *   - writes a page of its private writable file mapping (a copy on write);
+ *   - zaps two pages of an area left alone otherwise, and reads one of
+ *     them: pages pre-copied, then dropped (the last step's only after
+ *     the last round) must be zero at the destination.
  * When SYNCDIR/done appears it prints "steps N", checks everything and
  * prints PASS or FAIL.  Every wait is bounded (120 s). */
 #include <sys/mman.h>
@@ -44,7 +47,8 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
 	exit(1);
 }
 
-static struct area areas[NAREAS + 1]; /* [NAREAS]: the private file mapping */
+#define ZAPPED (NAREAS + 1)
+static struct area areas[NAREAS + 2]; /* [NAREAS]: the private file mapping; [ZAPPED]: zapped pages */
 static uint8_t *heap_base;
 static uint32_t heap_ver[HEAP_MAX];
 static unsigned heap_pages;
@@ -177,6 +181,13 @@ static void step(uint32_t k)
 		set_page(a, 7, v + 5);
 	/* A copy on write in the file mapping. */
 	set_page(&areas[NAREAS], 2 + k % (FILE_PAGES - 2), v + 6);
+	/* Two pages dropped, one of them read again (the zero page). */
+	a = &areas[ZAPPED];
+	uint32_t p = (2 * k) % AREA_PAGES;
+	madvise(a->addr + p * PAGE, 2 * PAGE, MADV_DONTNEED);
+	a->ver[p] = a->ver[p + 1] = 0;
+	volatile uint8_t r = a->addr[(p + 1) * PAGE];
+	(void)r;
 }
 
 static bool exists(const char *dir, const char *name, unsigned k)
@@ -198,7 +209,7 @@ static void touch(const char *dir, const char *name, unsigned k)
 
 static void verify(void)
 {
-	for (int i = 0; i <= NAREAS; i++) {
+	for (int i = 0; i <= ZAPPED; i++) {
 		struct area *a = &areas[i];
 		uint32_t n = i == NAREAS ? FILE_PAGES : AREA_PAGES;
 		for (uint32_t p = 0; p < n; p++) {
@@ -219,6 +230,9 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < NAREAS; i++)
 		new_area(&areas[i], NULL, i + 1, 1);
 	file_area(dir);
+	new_area(&areas[ZAPPED], NULL, 77, 1);
+	for (uint32_t p = 0; p < AREA_PAGES; p++)
+		set_page(&areas[ZAPPED], p, 1);
 	heap_base = sbrk(0);
 	grow_heap(2);
 	say("ready");

@@ -1,0 +1,33 @@
+/* Memory a new process keeps in place: where binmig holds pages already
+ * at the addresses the process will have them (pre-copy's store,
+ * precopy_dest.c), the new process, created by fork, inherits them and
+ * keeps them instead of fresh memory, so that nothing is copied while
+ * the process is frozen.  Only where the result cannot be told apart
+ * from memory mapped afresh: private, writable, anonymous memory that is
+ * neither a growing stack nor MAP_NORESERVE (the held memory is mapped
+ * like such memory, with the same offsets and accounting). */
+#ifndef BINMIG_RESTORE_INPLACE_H
+#define BINMIG_RESTORE_INPLACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "memory.h"
+#include "state.h"
+
+bool bm_rs_inplace_eligible(const struct bm_vma *v);
+
+/* The parts of p's eligible VMAs inside the sorted ranges pre: sorted,
+ * each within one VMA.  0 (*out NULL when none) or -ENOMEM. */
+int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, size_t npre, struct bm_range **out,
+		       size_t *n);
+
+/* The first of the n sorted ranges r that ends after addr (n if none). */
+size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr);
+
+/* Calls fn for each piece of [start, end) outside the sorted ranges r,
+ * in order; stops at the first negative return and returns it. */
+int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, size_t n,
+		       int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg);
+
+#endif
