@@ -144,7 +144,7 @@ $(BUILD)/bench/sealbench: tests/bench/sealbench.c $(BUILD)/libbinmig.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 bench: all $(E2E_PROGS) $(TOOLS) $(BUILD)/bench/sealbench
-	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads && BINMIG=$(BUILD)/binmig tests/bench/run-bench-isa && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-precopy && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-tree
+	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-migrate && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-threads && BINMIG=$(BUILD)/binmig tests/bench/run-bench-isa && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-precopy && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-coldmem && BINMIG=$(BUILD)/binmig BUILD=$(BUILD) tests/bench/run-bench-tree
 
 # Fuzzing with libFuzzer: FUZZ_SECONDS per target (one process each), new
 # inputs into $(BUILD)/fuzz/corpus/TARGET/, crashes kept in

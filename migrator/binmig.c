@@ -80,6 +80,7 @@ static int parse_compress(const char *text, int *level)
 
 /* A long option without a short letter ('T' is migrate's --precopy-threshold). */
 #define OPT_NO_TREE 1001
+#define OPT_NO_PREFAULT 1002
 
 /* --compress, --stats, --stdio, --fd and --no-tree, which dump and migrate share: 1
  * when c was one of them and is valid, 0 when c is another option, else
@@ -428,7 +429,7 @@ static int cmd_migrate(int argc, char **argv)
 		{"fd", required_argument, 0, 'F'}, {"no-cpu-check", no_argument, 0, 'N'},
 		{"seal", required_argument, 0, 'e'}, {"precopy-rounds", required_argument, 0, 'R'},
 		{"precopy-threshold", required_argument, 0, 'T'}, {"no-fallback", no_argument, 0, 'n'},
-		{"no-tree", no_argument, 0, OPT_NO_TREE},
+		{"no-tree", no_argument, 0, OPT_NO_TREE}, {"no-prefault", no_argument, 0, OPT_NO_PREFAULT},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",
@@ -465,6 +466,7 @@ static int cmd_migrate(int argc, char **argv)
 				rc = usage_error("bad --precopy-threshold value '%s' (PAGES, or NMiB)", optarg);
 			break;
 		case 'n': o.precopy.no_fallback = true; break;
+		case OPT_NO_PREFAULT: o.no_prefault = true; break;
 		case 'w': o.workdir = optarg; break;
 		case 'N': o.skip_cpu_check = true; break;
 		case 'e':

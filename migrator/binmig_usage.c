@@ -265,7 +265,7 @@ void bm_usage_migrate(FILE *out)
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"                      [--no-cpu-check] [--precopy-rounds N] [--precopy-threshold PAGES|NMiB]\n"
-		"                      [--no-fallback] [--no-tree]\n"
+		"                      [--no-fallback] [--no-tree] [--no-prefault]\n"
 		"\n"
 		"Moves process PID, with all its descendants, to the host where `binmig serve` listens on HOST:PORT (Total Copy:\n"
 		"suspend, checkpoint, transfer, restore).  Both ends must hold the same key.  The\n"
@@ -305,6 +305,12 @@ void bm_usage_migrate(FILE *out)
 		"                            the link)\n"
 		"      --no-fallback         precopy: refuse (status 4, the process runs on untouched)\n"
 		"                            instead of falling back to stream mode\n"
+		"      --no-prefault         stream: no memory plan.  By default, before the freeze, the\n"
+		"                            destination maps the process's private writable anonymous\n"
+		"                            memory at its addresses and faults in the pages the process\n"
+		"                            has, so that the restore does not fault them in during the\n"
+		"                            downtime (memory a host has not touched lately is slow to\n"
+		"                            fault in); that time counts in the total, not the downtime\n"
 		"      --compress none|zlib[:LEVEL]   as for dump (default none)\n"
 		"      --stats csv|json      print every phase (suspend, checkpoint, transfer, address-\n"
 		"                            space and context restore), downtime, total, the CPU check\n"
@@ -373,8 +379,10 @@ void bm_usage_serve(FILE *out)
 		VDSO_PROXY_HELP
 		"      --precopy-store-max MIB\n"
 		"                            at most this much memory for the pages a pre-copy sends\n"
-		"                            before the freeze (default: the machine's RAM); a source\n"
-		"                            that sends more fails its migration, its process runs on\n\n" EXIT_CODES_HELP,
+		"                            before the freeze, or a stream migration's memory plan\n"
+		"                            faults in (default: the machine's RAM); a pre-copy source\n"
+		"                            that sends more fails its migration, its process runs on;\n"
+		"                            a plan beyond it leaves the rest to the restore\n\n" EXIT_CODES_HELP,
 		BM_GATE_MAX_PENDING, BM_GATE_MAX_PER_SOURCE, BM_SERVE_DROP_LINES, BM_SERVE_DROP_WINDOW_S,
 		BM_IO_TIMEOUT_MS / 1000, BM_GATE_DEADLINE_MS / 1000);
 }

@@ -18,6 +18,7 @@
 #include "file_locks.h"
 #include "isa_cmd.h"
 #include "log.h"
+#include "memplan.h"
 #include "precopy.h"
 #include "procfs.h"
 #include "sk_unix.h"
@@ -84,10 +85,11 @@ static int connect_to(const char *target)
 	return fd;
 }
 
-static int send_start(struct bm_conn *c, enum bm_transfer_mode mode)
+static int send_start(struct bm_conn *c, enum bm_transfer_mode mode, uint32_t flags)
 {
 	uint8_t payload[8] = {0};
 	payload[0] = (uint8_t)mode;
+	bm_store_le32(payload + 4, flags);
 	return bm_frame_send_buf(c, BM_MSG_START, payload, sizeof payload, BM_IO_TIMEOUT_MS);
 }
 
@@ -195,8 +197,8 @@ static int check_cpu(struct bm_conn *c, struct bm_isa_job *job, const struct bm_
 	return rc;
 }
 
-/* Connects, authenticates and sends START(mode): *conn is ready for the image. */
-static int open_conn(const struct bm_migrate_opts *o, enum bm_transfer_mode mode, struct bm_conn *conn)
+/* Connects, authenticates and sends START(mode, flags): *conn is ready for the image. */
+static int open_conn(const struct bm_migrate_opts *o, enum bm_transfer_mode mode, uint32_t flags, struct bm_conn *conn)
 {
 	bm_set_log_prefix("binmig: migrate: connect");
 	int fd = connect_to(o->target);
@@ -207,7 +209,7 @@ static int open_conn(const struct bm_migrate_opts *o, enum bm_transfer_mode mode
 	int rc = bm_auth_client(fd, o->key, o->seal, BM_AUTH_TIMEOUT_MS, &session);
 	if (rc == 0)
 		rc = bm_conn_open(conn, fd, o->key, &session, BM_ROLE_CLIENT);
-	if (rc == 0 && (rc = send_start(conn, mode)) < 0)
+	if (rc == 0 && (rc = send_start(conn, mode, flags)) < 0)
 		bm_conn_free(conn);
 	if (rc < 0)
 		close(fd);
@@ -222,13 +224,18 @@ static void close_conn(struct bm_conn *conn)
 
 /* Whether this migration pre-copies: where the kernel cannot, stream mode
  * (said on stderr) or, with --no-fallback, a refusal before anything. */
+static bool moves_a_tree(pid_t pid)
+{
+	pid_t kid;
+	size_t kids = 0;
+	return bm_tree_enabled && bm_list_children(pid, &kid, 1, &kids) == 0 && kids;
+}
+
 static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
 {
 	*mode = o->mode;
 	char why[256];
-	pid_t kid;
-	size_t kids = 0;
-	if (o->mode == BM_MODE_PRECOPY && bm_tree_enabled && bm_list_children(pid, &kid, 1, &kids) == 0 && kids)
+	if (o->mode == BM_MODE_PRECOPY && moves_a_tree(pid))
 		snprintf(why, sizeof why, "it tracks one process, and process %d has children (a tree moves in stream "
 			 "mode)", (int)pid);
 	else if (o->mode != BM_MODE_PRECOPY || bm_precopy_probe(why, sizeof why) == 0)
@@ -315,7 +322,10 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	/* The process's code is analysed while the connection is set up. */
 	if (rc == 0 && !o->skip_cpu_check)
 		job = bm_isa_job_start(pid);
-	if (rc < 0 || (rc = open_conn(o, mode, &conn)) < 0) {
+	/* Stream mode has the destination's memory ready before the freeze
+	 * (memplan.h); a tree's restore does not use it. */
+	bool plan = rc == 0 && mode == BM_MODE_STREAM && !o->no_prefault && !moves_a_tree(pid);
+	if (rc < 0 || (rc = open_conn(o, mode, plan ? BM_START_MEMPLAN : 0, &conn)) < 0) {
 		bm_isa_job_end(job);
 		free(prof);
 		return rc;
@@ -323,6 +333,14 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	if ((rc = check_cpu(&conn, job, o, prof, st)) < 0) {
 		free(prof);
 		return give_up(&conn, &pc, rc);
+	}
+	if (plan) {
+		bm_set_log_prefix("binmig: migrate: memory plan");
+		if ((rc = bm_memplan_send(pid, &conn, BM_RESULT_TIMEOUT_MS)) < 0) {
+			free(prof);
+			fprintf(stderr, "binmig: migrate: process %d runs on at the source (not stopped)\n", pid);
+			return give_up(&conn, &pc, rc);
+		}
 	}
 	if (mode == BM_MODE_PRECOPY && (rc = precopy_rounds(&pc, pid, o, &conn)) < 0) {
 		free(prof);

@@ -32,6 +32,7 @@ struct bm_migrate_opts {
 	struct bm_fd_policy fd_policy;     /* --stdio, --fd */
 	bool skip_cpu_check;               /* --no-cpu-check: do not judge the code against the destination's CPU */
 	struct bm_precopy_opts precopy;    /* --mode precopy: --precopy-rounds, --precopy-threshold, --no-fallback */
+	bool no_prefault;                  /* --no-prefault: stream mode sends no memory plan (memplan.h) */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and

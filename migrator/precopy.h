@@ -140,8 +140,21 @@ struct bm_precopy_store {
 	size_t nplaced;
 	struct bm_range *adopted;      /* what it kept (bm_precopy_store_adopted) */
 	size_t nadopted;
+	uint64_t adopted_bytes;        /* their size */
 	uint64_t adopted_pages, copied_pages; /* kept pages kept in place, copied */
 };
+
+/* An empty store for nareas areas, bounded by max_bytes; then each area
+ * (sorted, disjoint) added: at its own address where it fits, else
+ * elsewhere or, with placed_only, not at all.  Reported errors. */
+int bm_precopy_store_init(struct bm_precopy_store *st, uint32_t nareas, uint64_t max_bytes);
+int bm_precopy_store_add(struct bm_precopy_store *st, uint64_t start, uint64_t end, bool placed_only);
+/* Faults in [start, end) of a placed area (zero pages), within the
+ * store's bound: 0, -ENOENT (not in a placed area), -ENOSPC, or the
+ * madvise error; nothing reported. */
+int bm_precopy_store_populate(struct bm_precopy_store *st, uint64_t start, uint64_t end);
+/* st->placed: the areas at their own address (restore.h premapped). */
+int bm_precopy_store_list_placed(struct bm_precopy_store *st);
 
 /* Receives PRECOPY_BEGIN .. PRECOPY_KEEP_END into st (max_bytes: the
  * store's bound).  Reported errors; the store is freed by

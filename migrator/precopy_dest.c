@@ -45,7 +45,7 @@ static struct bm_precopy_area *area_of(struct bm_precopy_store *st, uint64_t add
  * pages where they are (restore.h, premapped) and the downtime copies
  * none.  Elsewhere, address space only (MAP_NORESERVE) that the fork
  * leaves out; its kept pages are copied. */
-static uint8_t *map_area(uint64_t start, uint64_t len, bool *placed)
+static uint8_t *map_area(uint64_t start, uint64_t len, bool placed_only, bool *placed)
 {
 	void *m = mmap((void *)start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	*placed = m == (void *)start;
@@ -53,13 +53,41 @@ static uint8_t *map_area(uint64_t start, uint64_t len, bool *placed)
 		return m;
 	if (m != MAP_FAILED)
 		munmap(m, len); /* a kernel that takes MAP_FIXED_NOREPLACE as a hint */
+	if (placed_only)
+		return NULL;
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m != MAP_FAILED)
 		madvise(m, len, MADV_DONTFORK);
-	return m;
+	return m == MAP_FAILED ? NULL : m;
 }
 
-static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len)
+int bm_precopy_store_add(struct bm_precopy_store *st, uint64_t start, uint64_t end, bool placed_only)
+{
+	struct bm_precopy_area *a = &st->areas[st->nareas];
+	a->start = start;
+	a->end = end;
+	a->mem = map_area(start, end - start, placed_only, &a->placed);
+	if (!a->mem)
+		return placed_only ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory for the pre-copy store (%llu MiB of address space)",
+						  (unsigned long long)((end - start) >> 20));
+	a->held = calloc((end - start) / BM_PAGE_SIZE / 64 + 1, sizeof *a->held);
+	if (!a->held) {
+		munmap(a->mem, end - start);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	st->nareas++;
+	return 0;
+}
+
+int bm_precopy_store_init(struct bm_precopy_store *st, uint32_t nareas, uint64_t max_bytes)
+{
+	memset(st, 0, sizeof *st);
+	st->max_pages = max_bytes / BM_PAGE_SIZE;
+	st->areas = calloc(nareas ? nareas : 1, sizeof *st->areas);
+	return st->areas ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+}
+
+static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len, uint64_t max_bytes)
 {
 	struct bm_rcur c;
 	bm_rcur_init(&c, p, len);
@@ -67,32 +95,17 @@ static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 	if (bm_rcur_failed(&c) || n > BM_PRECOPY_MAX_RANGES || bm_rcur_left(&c) != (size_t)n * 16 ||
 	    (flags & ~BM_PRECOPY_UNTRACKED))
 		return proto("PRECOPY_BEGIN");
+	int rc = bm_precopy_store_init(st, n, max_bytes);
 	st->untracked = flags & BM_PRECOPY_UNTRACKED;
-	st->areas = calloc(n ? n : 1, sizeof *st->areas);
-	if (!st->areas)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	uint64_t prev_end = 0;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		uint64_t s = bm_get_u64(&c), e = bm_get_u64(&c);
 		if (s % BM_PAGE_SIZE || e % BM_PAGE_SIZE || s >= e || s < prev_end || e > TASK_TOP)
 			return proto("PRECOPY_BEGIN ranges");
 		prev_end = e;
-		struct bm_precopy_area *a = &st->areas[st->nareas];
-		uint64_t pages = (e - s) / BM_PAGE_SIZE;
-		a->start = s;
-		a->end = e;
-		a->mem = map_area(s, e - s, &a->placed);
-		a->held = calloc((pages + 63) / 64, sizeof *a->held);
-		if (a->mem == MAP_FAILED || !a->held) {
-			if (a->mem != MAP_FAILED)
-				munmap(a->mem, e - s);
-			free(a->held);
-			return bm_error(BM_EXIT_FAILURE, "out of memory for the pre-copy store (%llu MiB of address space)",
-					(unsigned long long)((e - s) >> 20));
-		}
-		st->nareas++;
+		rc = bm_precopy_store_add(st, s, e, false);
 	}
-	return 0;
+	return rc;
 }
 
 static int zap(void *arg, uint64_t start, uint64_t end)
@@ -182,23 +195,44 @@ static int keep(struct bm_precopy_store *st, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Once the kept runs are known, the placed areas are made exactly what
- * the new process keeps: their kept pages, and zero elsewhere (pages
- * written or dropped since they were sent).  Their ranges become
- * st->placed, for the restore. */
-static int settle(struct bm_precopy_store *st)
+int bm_precopy_store_list_placed(struct bm_precopy_store *st)
 {
+	free(st->placed);
+	st->nplaced = 0;
 	st->placed = calloc(st->nareas ? st->nareas : 1, sizeof *st->placed);
 	if (!st->placed)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (size_t i = 0; i < st->nareas; i++)
+		if (st->areas[i].placed)
+			st->placed[st->nplaced++] = (struct bm_range){st->areas[i].start, st->areas[i].end};
+	return 0;
+}
+
+/* Once the kept runs are known, the placed areas are made exactly what
+ * the new process keeps: their kept pages, and zero elsewhere (pages
+ * written or dropped since they were sent). */
+static int settle(struct bm_precopy_store *st)
+{
 	for (size_t i = 0; i < st->nareas; i++) {
 		struct bm_precopy_area *a = &st->areas[i];
 		size_t k = bm_ranges_after(st->keep, st->nkeep, a->start);
 		if (a->placed && bm_ranges_each_gap(a->start, a->end, st->keep + k, st->nkeep - k, zap, a) < 0)
 			a->placed = false; /* its kept pages are copied, as for any other */
-		if (a->placed)
-			st->placed[st->nplaced++] = (struct bm_range){a->start, a->end};
 	}
+	return bm_precopy_store_list_placed(st);
+}
+
+int bm_precopy_store_populate(struct bm_precopy_store *st, uint64_t start, uint64_t end)
+{
+	struct bm_precopy_area *a = area_of(st, start, end - start);
+	if (!a || !a->placed)
+		return -ENOENT;
+	uint64_t pages = (end - start) / BM_PAGE_SIZE;
+	if (st->held_pages + pages > st->max_pages)
+		return -ENOSPC;
+	if (madvise(a->mem + (start - a->start), end - start, MADV_POPULATE_WRITE) < 0)
+		return -errno;
+	st->held_pages += pages;
 	return 0;
 }
 
@@ -211,7 +245,6 @@ uint64_t bm_precopy_default_store_max(void)
 int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64_t max_bytes, int timeout_ms)
 {
 	memset(st, 0, sizeof *st);
-	st->max_pages = max_bytes / BM_PAGE_SIZE;
 	size_t cap = RECV_MAX > BEGIN_MAX ? RECV_MAX : BEGIN_MAX;
 	uint8_t *buf = malloc(cap);
 	if (!buf)
@@ -219,7 +252,7 @@ int bm_precopy_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64
 	size_t len;
 	int rc = bm_frame_expect(conn, BM_MSG_PRECOPY_BEGIN, buf, BEGIN_MAX, &len, timeout_ms);
 	if (rc == 0)
-		rc = begin(st, buf, len);
+		rc = begin(st, buf, len, max_bytes);
 	while (rc == 0) {
 		uint8_t type;
 		if ((rc = bm_frame_recv(conn, &type, buf, cap, &len, timeout_ms)) < 0)
@@ -258,8 +291,10 @@ void bm_precopy_store_adopted(struct bm_precopy_store *st, const struct bm_range
 		return; /* binmig keeps its copies, and copies them over the same pages */
 	memcpy(st->adopted, r, n * sizeof *r);
 	st->nadopted = n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		munmap((void *)r[i].start, r[i].end - r[i].start);
+		st->adopted_bytes += r[i].end - r[i].start;
+	}
 }
 
 /* Copied 2 MiB at a time, each piece of the store given back right after:

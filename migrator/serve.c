@@ -31,10 +31,12 @@
 #include "cpu_profile.h"
 #include "fault.h"
 #include "log.h"
+#include "memplan.h"
 #include "precopy.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
 #include "serve_gate.h"
+#include "wire.h"
 
 static void log_line(const char *peer, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *peer, const char *fmt, ...)
@@ -133,6 +135,25 @@ static int restore_streamed(struct incoming *in, pid_t *pid)
 	stream_figures(in);
 	bm_image_reader_free(&r);
 	bm_wire_source_free(&in->src);
+	return rc;
+}
+
+/* Stream mode with a memory plan: the process's memory made ready first. */
+static int restore_planned(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid, const char *peer)
+{
+	struct bm_precopy_store store;
+	struct bm_memplan_figures fig;
+	int rc = bm_memplan_receive(&store, in->conn, o->precopy_store_max, o->io_timeout_ms, &fig);
+	if (rc == 0) {
+		log_line(peer, "memory plan: %u of %u areas in place, %.1f MiB faulted in, %.1f ms", fig.placed,
+			 fig.areas, fig.populated_bytes / 1048576.0, fig.us / 1000.0);
+		in->store = &store;
+		rc = restore_streamed(in, pid);
+		in->store = NULL;
+		if (rc == 0)
+			log_line(peer, "memory plan: process %d kept %.1f MiB in place", *pid, store.adopted_bytes / 1048576.0);
+	}
+	bm_precopy_store_free(&store);
 	return rc;
 }
 
@@ -252,8 +273,10 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	uint8_t start[8];
 	size_t len;
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
+	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
-			(start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE && start[0] != BM_MODE_PRECOPY)))
+			(start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE && start[0] != BM_MODE_PRECOPY) ||
+			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
@@ -276,7 +299,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	struct bm_result res = {0};
 	struct incoming in = {.conn = conn, .timeout_ms = o->io_timeout_ms, .st = &st, .res = &res};
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM    ? restore_streamed(&in, &pid)
+	rc = mode == BM_MODE_STREAM    ? (flags ? restore_planned(&in, o, &pid, peer) : restore_streamed(&in, &pid))
 	     : mode == BM_MODE_PRECOPY ? restore_precopied(&in, o, &pid, peer)
 				       : restore_from_file(&in, o, &pid);
 	if (rc < 0 && in.replied) {

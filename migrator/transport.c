@@ -49,6 +49,7 @@ const char *bm_msg_name(unsigned type)
 		[BM_MSG_PRECOPY_BEGIN] = "PRECOPY_BEGIN", [BM_MSG_PRECOPY_PAGES] = "PRECOPY_PAGES",
 		[BM_MSG_PRECOPY_ROUND] = "PRECOPY_ROUND", [BM_MSG_PRECOPY_KEEP] = "PRECOPY_KEEP",
 		[BM_MSG_PRECOPY_KEEP_END] = "PRECOPY_KEEP_END", [BM_MSG_RUNNING] = "RUNNING",
+		[BM_MSG_MEM_PLAN] = "MEM_PLAN", [BM_MSG_MEM_READY] = "MEM_READY",
 	};
 	if (type < sizeof names / sizeof names[0] && names[type])
 		return names[type];

@@ -105,8 +105,15 @@ enum bm_msg_type {
 	/* server -> client, after CONFIRM: the restored process has been let
 	 * run (docs/protocol.md §7).  Empty payload. */
 	BM_MSG_RUNNING = 17,
+	/* Stream mode with START flag 1 (memplan.h), after PROFILE: client ->
+	 * server, the process's private writable anonymous memory and the
+	 * pages present in it; server -> client, empty: that memory is ready
+	 * at the destination.  Layout: docs/protocol.md §7.2. */
+	BM_MSG_MEM_PLAN = 18,
+	BM_MSG_MEM_READY = 19,
 };
-#define BM_MSG_LAST BM_MSG_RUNNING
+#define BM_MSG_LAST BM_MSG_MEM_READY
+#define BM_START_MEMPLAN 1u /* START flag: a MEM_PLAN follows PROFILE */
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */

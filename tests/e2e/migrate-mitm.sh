@@ -21,9 +21,9 @@ mig_init
 mig_start_workload
 failures=0
 
-# Frames from the client: 0 HELLO, 1 PROOF, 2 START, 3 on IMAGE_DATA (the
-# workload's 32 MiB make a dozen or more).  Frame 5 is the client's
-# sealed frame 3.
+# Frames from the client: 0 HELLO, 1 PROOF, 2 START, 3 MEM_PLAN (stream
+# mode; file mode has none), then IMAGE_DATA (the workload's 32 MiB make
+# a dozen or more).  Frame 5 is an IMAGE_DATA frame in both modes.
 K=5
 
 # meddle MODE PROXY_FAULT SAID LOGGED: a migration through the proxy doing
@@ -64,15 +64,15 @@ meddle stream --cut-frame "cut at frame $K " \
 	"connection closed by peer while waiting for the image stream, after 3 sealed frames: the stream has no authenticated end"
 
 # The way back: the server sends CHALLENGE, PROOF, then sealed PROFILE (its
-# sealed frame 0) and RESULT (its sealed frame 1): frame 3.
+# sealed frame 0), MEM_READY (1) and RESULT (2): frame 4.
 what="stream mode, a bit of RESULT flipped on its way back"
 out=$E2E_TMP/proxy-back.out
-mig_proxy "$out" --flip-back-frame 3
+mig_proxy "$out" --flip-back-frame 4
 mig_bm A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY"
 mig_proxy_done
-grep -q "^flipped back [0-9]* (frame 3 payload byte 0)$" "$out" || e2e_fail "$what: the proxy did not flip: $(cat "$out")"
+grep -q "^flipped back [0-9]* (frame 4 payload byte 0)$" "$out" || e2e_fail "$what: the proxy did not flip: $(cat "$out")"
 mig_expect_failure 8 "restore at the destination" "$MIG_PID" "$what"
-grep -q "authentication failed: sealed RESULT frame 1 from the peer does not verify" "$BM_ERR" ||
+grep -q "authentication failed: sealed RESULT frame 2 from the peer does not verify" "$BM_ERR" ||
 	e2e_fail "$what: the source does not say that RESULT does not verify: $(head -n 1 "$BM_ERR")"
 mig_after_failure "$what"
 failures=$((failures + 1))

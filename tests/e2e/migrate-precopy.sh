@@ -17,8 +17,9 @@
 #     the source with no userfaultfd left registered in it, and migrates
 #     fine afterwards;
 #  6. the destination keeps the pre-copied pages in place (serve's log
-#     says how many), and a process so restored has the same map and VMA
-#     flags as when restored in stream mode.
+#     says how many), and so does a stream migration with its memory plan;
+#     a process so restored has the same map and VMA flags as when its
+#     memory is mapped afresh (stream mode, --no-prefault).
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init mapchurn
@@ -184,11 +185,11 @@ mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode preco
 e2e_expect_ok "precopy migration after the failed one"
 mig_expect_result A "$pid" "$out"
 
-echo "== 6. pages kept in place, and the same map as in stream mode" >&2
+echo "== 6. memory kept in place, and the same map as memory mapped afresh" >&2
 out=$E2E_TMP/dirtier.out
 pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 50)) "$PROGS/dirtier" 16 10)
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "dirtier $pid did not get ready"
-# Every VMA's line and flags, uffd-wp aside (the source's tracking, gone by then).
+# Every VMA's line and flags.
 layout() { mig_in "$1" grep -E '^[0-9a-f]+-[0-9a-f]+ |^VmFlags' "/proc/$2/smaps"; }
 mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
 e2e_expect_ok "precopy migration of dirtier"
@@ -196,12 +197,22 @@ mig_wait_log B "pre-copy: process $pid kept " 1 "the kept pages of dirtier"
 kept=$(grep -o "pre-copy: process $pid kept [0-9]* pages in place" "$HOSTS_STATE/serve-B.log" | awk '{print $5}')
 ((kept >= 4096)) || e2e_fail "dirtier kept $kept pages in place, expected most of its 16 MiB (4096 pages)"
 layout B "$pid" >"$E2E_TMP/layout.precopy"
+# Stream mode has the destination's memory ready before the freeze (the memory plan).
 mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "stream migration of dirtier"
+mig_wait_log A "memory plan: process $pid kept " 1 "the memory plan of dirtier"
+planned=$(grep -o "memory plan: process $pid kept [0-9]*" "$HOSTS_STATE/serve-A.log" | awk '{print $6}')
+((planned >= 16)) || e2e_fail "dirtier kept $planned MiB in place in stream mode, expected its 16 MiB"
 layout A "$pid" >"$E2E_TMP/layout.stream"
-diff "$E2E_TMP/layout.stream" "$E2E_TMP/layout.precopy" >&2 ||
-	e2e_fail "the map of dirtier restored from pre-copied pages kept in place differs from stream mode's"
-mig_in A kill -USR1 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --no-prefault
+e2e_expect_ok "stream migration of dirtier without a memory plan"
+grep -q "memory plan: process $pid" "$HOSTS_STATE/serve-B.log" && e2e_fail "--no-prefault: serve in B still made a plan"
+layout B "$pid" >"$E2E_TMP/layout.fresh"
+for kind in precopy stream; do
+	diff "$E2E_TMP/layout.fresh" "$E2E_TMP/layout.$kind" >&2 ||
+		e2e_fail "the map of dirtier restored with memory kept in place ($kind) differs from memory mapped afresh"
+done
+mig_in B kill -USR1 "$pid"
+mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
 e2e_expect_pass "$out"
-e2e_log "dirtier: $kept pages kept in place; $(grep -c . "$E2E_TMP/layout.stream") lines of map and flags alike"
+e2e_log "dirtier: $kept pages kept in place (pre-copy), $planned MiB (stream); $(grep -c . "$E2E_TMP/layout.fresh") lines of map and flags alike"

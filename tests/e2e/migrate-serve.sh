@@ -40,7 +40,9 @@ proxy_out=$E2E_TMP/proxy.out
 MIG_PROXY_PID=$(mig_spawn A "$proxy_out" "$TOOLS/faultproxy" "127.0.0.1:$MIG_PROXY_PORT" \
 	"${MIG_ADDR[B]}:$OWN_PORT" --hold-after "$HANDSHAKE_AND_START")
 e2e_wait_line "$proxy_out" listening "" 10 -x
-mig_bm_bg A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY" --stats csv
+# Without a memory plan, the source suspends right after START (with
+# one, it would wait for the plan's reply first).
+mig_bm_bg A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY" --stats csv --no-prefault
 "$TOOLS/waitfor" -x "$proxy_out" "holding $HANDSHAKE_AND_START" 10 || e2e_fail "the proxy did not hold the first migration"
 # The client sends START only after the server's PROOF, which serve sends
 # as it hands the connection to a worker: the worker runs by now.

@@ -163,6 +163,41 @@ static void test_store_keeps_latest_and_applies(void **state)
 	munmap(target, 4 * PG);
 }
 
+/* A range free here is held at its own address: once the kept runs are
+ * known, it holds exactly the kept pages (a page sent but not kept reads
+ * zero), it is listed as placed, and pages adopted in place are not
+ * copied again. */
+static void test_store_in_place(void **state)
+{
+	(void)state;
+	uint8_t *probe = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(probe != MAP_FAILED);
+	munmap(probe, 4 * PG);
+	uint64_t t = (uintptr_t)probe;
+	struct pair p;
+	pair_open(&p);
+	send_begin(&p, t, t + 4 * PG);
+	send_page(&p, t, 0x44);          /* sent, then written again: not kept */
+	send_page(&p, t + 2 * PG, 0x55); /* kept */
+	send_keep(&p, t + 2 * PG, 1);
+	struct bm_precopy_store st;
+	assert_int_equal(bm_precopy_receive(&st, &p.rx, 1 << 20, 1000), 0);
+	assert_int_equal(st.nplaced, 1);
+	assert_int_equal(st.placed[0].start, t);
+	assert_int_equal(st.placed[0].end, t + 4 * PG);
+	const uint8_t *held = (const uint8_t *)(uintptr_t)t;
+	assert_int_equal(held[0], 0);
+	assert_int_equal(held[2 * PG + 7], 0x55);
+	/* As the new process does: binmig's copy goes, nothing is copied. */
+	bm_precopy_store_adopted(&st, st.placed, 1);
+	assert_int_equal(bm_precopy_store_apply(&st, getpid()), 0);
+	assert_int_equal(st.copied_pages, 0);
+	assert_int_equal(st.adopted_pages, 1);
+	assert_int_equal(st.adopted_bytes, 4 * PG);
+	bm_precopy_store_free(&st);
+	pair_close(&p);
+}
+
 /* A kept page never sent, pages outside the ranges, a store over its bound:
  * refused, never made up. */
 static void test_store_refusals(void **state)
@@ -190,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_scan_own_memory),
 		cmocka_unit_test(test_store_keeps_latest_and_applies),
+		cmocka_unit_test(test_store_in_place),
 		cmocka_unit_test(test_store_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
