@@ -71,9 +71,6 @@ static int read_all(int s, uint8_t *buf, struct bm_wbuf *w, char *why, size_t n)
 		return (int)r;
 	put_record(w, &from, buf, (uint32_t)r);
 	int rc = set_peek_off(s, (int)r);
-	if (rc == -EINVAL || rc == -EOPNOTSUPP)
-		return bm_why(why, n, ", a UDP socket holding received datagrams, which this kernel cannot read without "
-			      "taking them (peeking at an offset, SO_PEEK_OFF, came to UDP in Linux 6.9)"), 1;
 	for (uint32_t count = 1; rc == 0; count++) {
 		r = peek(s, buf, &from);
 		if (r == -EAGAIN)
@@ -92,14 +89,31 @@ static int read_all(int s, uint8_t *buf, struct bm_wbuf *w, char *why, size_t n)
 	return rc;
 }
 
+/* A kernel that cannot peek at an offset on this socket (UDP got
+ * SO_PEEK_OFF in Linux 4.7): the queue cannot be read without taking it,
+ * so a socket holding anything is refused; an empty one is carried.  A
+ * plain peek tells, where SIOCINQ could not (it gives the length of the
+ * first datagram, 0 for an empty one too).  0, 1 after refusing, -errno. */
+static int without_peek_off(int s, char *why, size_t n)
+{
+	char c;
+	if (recv(s, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return bm_why(why, n, ", a UDP socket holding received datagrams, which this kernel cannot read without "
+			      "taking them (it has no SO_PEEK_OFF for UDP, which came in Linux 4.7)"), 1;
+	return errno == EAGAIN ? 0 : -errno;
+}
+
 int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n)
 {
 	*out = NULL;
 	*len = 0;
 	int was = -1;
 	socklen_t wl = sizeof was;
-	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &was, &wl) < 0)
-		was = -1;
+	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &was, &wl) < 0) {
+		if (errno == EOPNOTSUPP || errno == ENOPROTOOPT || errno == EINVAL)
+			return without_peek_off(s, why, n);
+		return -errno;
+	}
 	uint8_t *buf = malloc(MAX_DATAGRAM);
 	if (!buf)
 		return -ENOMEM;

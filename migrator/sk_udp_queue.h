@@ -3,8 +3,9 @@
  * At dump, with the process stopped, the queue is read without taking
  * anything from it: the head with a plain peek (which sees it even if the
  * process peeked it already), every later datagram with a peek at an
- * offset (SO_PEEK_OFF, which UDP has since Linux 6.9), each with its
- * sender's address; the socket's own peek offset is put back after.  An
+ * offset (SO_PEEK_OFF, which UDP has had since Linux 4.7; a kernel without
+ * it carries an empty socket and refuses one holding datagrams), each with
+ * its sender's address; the socket's own peek offset is put back after.  An
  * empty datagram behind others is refused: once peeked at an offset, the
  * kernel hides it from every later peek at one.
  *

@@ -6,6 +6,9 @@
  *    there, whole;
  *  - an empty datagram behind another is refused; a queue of records
  *    damaged in any way is refused by the check;
+ *  - on a socket the kernel cannot peek at an offset on (a raw socket
+ *    stands in for the UDP socket of a kernel before 4.7) an empty queue
+ *    is no error and a queue holding anything is refused, left whole;
  *  - sent again to a new socket on the same address (IPv4, IPv6, and
  *    IPv4 to a dual-stack socket on ::), each arrives with its bytes and
  *    its sender, and the socket has its buffer size and peek offset
@@ -13,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -184,6 +188,34 @@ static void test_refused_and_damaged(void **state)
 	close(r);
 }
 
+static void test_without_peek_off(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	int r = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 253), w = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 253);
+	assert_true(r >= 0 && w >= 0);
+	int off = 0;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	uint8_t *q;
+	uint32_t len;
+	char why[300] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 0);
+	assert_null(q);
+	struct sockaddr_storage ss;
+	socklen_t sl = addr(AF_INET, "127.0.0.1", 0, &ss);
+	assert_int_equal(sendto(w, "x", 1, 0, (struct sockaddr *)&ss, sl), 1);
+	struct pollfd p = {r, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "cannot read without taking them (it has no SO_PEEK_OFF for UDP"));
+	char buf[64];
+	assert_int_equal(recv(r, buf, sizeof buf, MSG_DONTWAIT), 21); /* still there: IP header and byte */
+	close(w);
+	close(r);
+}
+
 /* Reads the queue of a socket on FAMILY/TEXT with one datagram from
  * SENDER, closes it, sends it again to a new one, and receives it. */
 static void round_trip(int family, const char *text, int sender_family, const char *sender_text)
@@ -257,6 +289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_refused_and_damaged),
+		cmocka_unit_test(test_without_peek_off),
 		cmocka_unit_test(test_refill),
 	};
 	return cmocka_run_group_tests(tests, setup_netns, NULL);
