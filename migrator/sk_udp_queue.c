@@ -19,40 +19,68 @@
 #include "sk_tcp_repair.h"
 #include "wire.h"
 
-#define MAX_DATAGRAM 65535u
+#define MAX_DATAGRAM 65535u /* the peek buffer: more than either limit */
 #define WAIT_MS 1000
+
+/* A queued datagram, as its record says. */
+struct record {
+	uint32_t family;  /* the sender's: the socket's own */
+	uint16_t port;
+	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+	uint32_t len;
+	const uint8_t *data;
+};
+
+static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* Whether r is sent again over IPv4: to an IPv4 socket, or from an IPv4
+ * sender (mapped) to a dual-stack one. */
+static bool over_v4(const struct record *r)
+{
+	return r->family == AF_INET || memcmp(r->addr, v4_mapped, 12) == 0;
+}
+
+static uint32_t max_len(const struct record *r)
+{
+	return over_v4(r) ? BM_UDP_MAX_V4 : BM_UDP_MAX_V6;
+}
 
 /* --- dump --------------------------------------------------------------- */
 
-static void put_record(struct bm_wbuf *w, const struct sockaddr_storage *from, const uint8_t *data, uint32_t len)
+static void put_record(struct bm_wbuf *w, const struct record *r)
 {
-	uint8_t addr[16] = {0};
-	uint16_t port = 0;
-	if (from->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)from;
-		memcpy(addr, &in->sin_addr, 4);
-		port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)from;
-		memcpy(addr, &in6->sin6_addr, 16);
-		port = ntohs(in6->sin6_port);
-	}
-	bm_put_u32(w, from->ss_family);
-	bm_put_u16(w, port);
+	bm_put_u32(w, r->family);
+	bm_put_u16(w, r->port);
 	bm_put_u16(w, 0);
-	bm_put_bytes(w, addr, 16);
-	bm_put_u32(w, len);
-	bm_put_bytes(w, data, len);
+	bm_put_bytes(w, r->addr, 16);
+	bm_put_u32(w, r->len);
+	bm_put_bytes(w, r->data, r->len);
 }
 
-/* One peek: the datagram's length, or -errno. */
-static ssize_t peek(int s, uint8_t *buf, struct sockaddr_storage *from)
+/* One peek into r (its data in buf): 0, or -errno.  MSG_TRUNC: the
+ * datagram's whole length even if the buffer holds less of it. */
+static int peek(int s, uint8_t *buf, struct record *r)
 {
+	struct sockaddr_storage from = {0};
 	struct iovec iov = {buf, MAX_DATAGRAM};
-	struct msghdr m = {.msg_name = from, .msg_namelen = sizeof *from, .msg_iov = &iov, .msg_iovlen = 1};
-	memset(from, 0, sizeof *from);
-	ssize_t r = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT);
-	return r < 0 ? -errno : r;
+	struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t got = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+	if (got < 0)
+		return -errno;
+	memset(r, 0, sizeof *r);
+	r->family = from.ss_family;
+	if (from.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&from;
+		memcpy(r->addr, &in->sin_addr, 4);
+		r->port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&from;
+		memcpy(r->addr, &in6->sin6_addr, 16);
+		r->port = ntohs(in6->sin6_port);
+	}
+	r->len = (uint32_t)got;
+	r->data = buf;
+	return 0;
 }
 
 static int set_peek_off(int s, int off)
@@ -60,31 +88,39 @@ static int set_peek_off(int s, int off)
 	return setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off) < 0 ? -errno : 0;
 }
 
-/* Every datagram into w; 0, 1 after refusing (why), -errno. */
+/* Whether datagram r can follow count records of have bytes: 0, or 1
+ * after refusing (why). */
+static int fits(const struct record *r, uint32_t count, size_t have, char *why, size_t n)
+{
+	int v = over_v4(r) ? 4 : 6;
+	if (r->len > max_len(r))
+		return bm_why(why, n, ", a UDP socket holding a datagram of %u bytes sent over IPv%d, more than the %u "
+			      "binmig can send again in one IPv%d packet", r->len, v, max_len(r), v), 1;
+	if (r->len == 0 && count > 0)
+		return bm_why(why, n, ", a UDP socket holding an empty datagram behind others (once peeked at an "
+			      "offset the kernel hides it from every later such peek: this dump would see it, a "
+			      "later one not)"), 1;
+	if (count == BM_UDP_MAX_DATAGRAMS || have + BM_UDP_RECORD_HDR + r->len > BM_SK_INET_MAX_QUEUE)
+		return bm_why(why, n, ", a UDP socket holding more than %u datagrams or %u bytes of them (%u more "
+			      "for each)", BM_UDP_MAX_DATAGRAMS, BM_SK_INET_MAX_QUEUE, BM_UDP_RECORD_HDR), 1;
+	return 0;
+}
+
+/* Every datagram into w: the head with a plain peek (peeked before or
+ * not), the others at offsets.  0, 1 after refusing (why), -errno. */
 static int read_all(int s, uint8_t *buf, struct bm_wbuf *w, char *why, size_t n)
 {
-	struct sockaddr_storage from;
-	ssize_t r = peek(s, buf, &from); /* the head, peeked before or not */
-	if (r == -EAGAIN)
-		return 0;
-	if (r < 0)
-		return (int)r;
-	put_record(w, &from, buf, (uint32_t)r);
-	int rc = set_peek_off(s, (int)r);
-	for (uint32_t count = 1; rc == 0; count++) {
-		r = peek(s, buf, &from);
-		if (r == -EAGAIN)
-			break;
-		if (r < 0)
-			return (int)r;
-		if (r == 0)
-			return bm_why(why, n, ", a UDP socket holding an empty datagram behind others (once peeked at an "
-				      "offset the kernel hides it from every later such peek: this dump would see it, a "
-				      "later one not)"), 1;
-		if (count == BM_UDP_MAX_DATAGRAMS || w->len + (size_t)r > BM_SK_INET_MAX_QUEUE)
-			return bm_why(why, n, ", a UDP socket holding more than %u datagrams or %u bytes", BM_UDP_MAX_DATAGRAMS,
-				      BM_SK_INET_MAX_QUEUE), 1;
-		put_record(w, &from, buf, (uint32_t)r);
+	struct record r;
+	int rc = 0;
+	for (uint32_t count = 0; rc == 0; count++) {
+		rc = peek(s, buf, &r);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc < 0 || (rc = fits(&r, count, w->len, why, n)) != 0)
+			return rc;
+		put_record(w, &r);
+		if (count == 0)
+			rc = set_peek_off(s, (int)r.len);
 	}
 	return rc;
 }
@@ -165,27 +201,30 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
 
 /* --- the records -------------------------------------------------------- */
 
-struct record {
-	uint32_t family;
-	uint16_t port;
-	uint8_t addr[16];
-	uint32_t len;
-	const uint8_t *data;
-};
-
-static bool next_record(const uint8_t *b, uint32_t len, uint32_t *at, struct record *r)
+/* Record r at *at (its fields as they are), *at moved past it; false
+ * if it runs past len. */
+static bool next_record(const uint8_t *b, uint32_t len, uint32_t *at, struct record *r, uint16_t *pad)
 {
 	if (len - *at < BM_UDP_RECORD_HDR)
 		return false;
 	const uint8_t *p = b + *at;
 	r->family = bm_load_le32(p);
 	r->port = bm_load_le16(p + 4);
+	*pad = bm_load_le16(p + 6);
 	memcpy(r->addr, p + 8, 16);
 	r->len = bm_load_le32(p + 24);
-	if (r->len > MAX_DATAGRAM || len - *at - BM_UDP_RECORD_HDR < r->len)
+	if (len - *at - BM_UDP_RECORD_HDR < r->len)
 		return false;
 	r->data = p + BM_UDP_RECORD_HDR;
 	*at += BM_UDP_RECORD_HDR + r->len;
+	return true;
+}
+
+static bool zero(const uint8_t *a, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i])
+			return false;
 	return true;
 }
 
@@ -194,11 +233,18 @@ bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_
 	*count = 0;
 	for (uint32_t at = 0; at < len;) {
 		struct record r;
-		if (!next_record(b, len, &at, &r))
+		uint16_t pad;
+		if (!next_record(b, len, &at, &r, &pad))
 			return bm_why(why, n, "queued datagram %u runs past the socket's state", *count);
 		if (r.family != family)
 			return bm_why(why, n, "queued datagram %u from a sender of family %u on a socket of family %u", *count,
 				      r.family, family);
+		if (pad || (family == AF_INET && !zero(r.addr + 4, 12)))
+			return bm_why(why, n, "queued datagram %u has bytes set that must be zero", *count);
+		/* The 16-bit lengths of the packet built at restore hold it. */
+		if (r.len > max_len(&r))
+			return bm_why(why, n, "queued datagram %u of %u bytes, more than the %u of an IPv%d packet", *count,
+				      r.len, max_len(&r), over_v4(&r) ? 4 : 6);
 		if (r.len == 0 && *count > 0)
 			return bm_why(why, n, "queued datagram %u is empty, behind others", *count);
 		if (++*count > BM_UDP_MAX_DATAGRAMS)
@@ -208,16 +254,6 @@ bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_
 }
 
 /* --- restore (inside the new process) ----------------------------------- */
-
-static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-static bool zero(const uint8_t *a, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (a[i])
-			return false;
-	return true;
-}
 
 static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
 {
@@ -289,7 +325,7 @@ static int send_one(const struct record *r, uint32_t family, const struct bm_sk_
 		    char *err, size_t errlen)
 {
 	static const uint8_t lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
-	bool v4 = family == AF_INET || memcmp(r->addr, v4_mapped, 12) == 0;
+	bool v4 = over_v4(r);
 	const uint8_t *src = family == AF_INET ? r->addr : r->addr + 12;
 	struct sockaddr_storage to = {0};
 	socklen_t tolen;
@@ -325,14 +361,11 @@ static int send_one(const struct record *r, uint32_t family, const struct bm_sk_
 /* How many datagrams s holds (peeks; its peek offset is left disabled). */
 static uint32_t held(int s, uint8_t *buf)
 {
-	struct sockaddr_storage from;
-	if (set_peek_off(s, -1) < 0)
-		return 0;
-	ssize_t r = peek(s, buf, &from);
-	if (r < 0 || set_peek_off(s, (int)r) < 0)
+	struct record r;
+	if (set_peek_off(s, -1) < 0 || peek(s, buf, &r) < 0 || set_peek_off(s, (int)r.len) < 0)
 		return 0;
 	uint32_t n = 1;
-	while (peek(s, buf, &from) >= 0 && n <= BM_UDP_MAX_DATAGRAMS)
+	while (peek(s, buf, &r) >= 0 && n <= BM_UDP_MAX_DATAGRAMS)
 		n++;
 	return n;
 }
@@ -366,7 +399,8 @@ int bm_udp_queue_refill(int s, const struct bm_sk_inet *sk, char *err, size_t er
 		return fail(err, errlen, "mmap");
 	int raw[2] = {-1, -1}, rc = 0;
 	struct record r;
-	for (uint32_t at = 0; rc == 0 && next_record(sk->dgrams, sk->dgram_bytes, &at, &r);)
+	uint16_t pad;
+	for (uint32_t at = 0; rc == 0 && next_record(sk->dgrams, sk->dgram_bytes, &at, &r, &pad);)
 		rc = send_one(&r, sk->family, &sk->local, raw, pkt, err, errlen);
 	for (int k = 0; k < 2; k++)
 		if (raw[k] >= 0)

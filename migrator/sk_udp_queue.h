@@ -32,6 +32,16 @@
 
 #define BM_UDP_RECORD_HDR 28u
 #define BM_UDP_MAX_DATAGRAMS 4096u
+/* The largest datagram sent again in one packet, as a raw socket sends
+ * what it is given: never in fragments, and no bigger than the device's
+ * MTU (loopback's, 65536 unless changed).  Over IPv4 (an IPv4 socket, or
+ * an IPv4 sender of a dual-stack one) what the 16-bit total length
+ * leaves after the IPv4 and UDP headers, 65535 - 20 - 8; over IPv6 what
+ * loopback's MTU leaves after the IPv6 and UDP headers, 65536 - 40 - 8
+ * (a bigger one, up to 65527, arrives in fragments).  The queue of a
+ * socket holding a bigger one is refused at dump. */
+#define BM_UDP_MAX_V4 65507u
+#define BM_UDP_MAX_V6 65488u
 
 /* Reads the queue of UDP socket s into *out (malloc'd, *len
  * bytes; NULL and 0 for an empty queue).  0; 1 after refusing, the
@@ -43,9 +53,10 @@ int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n);
 struct bm_fd;
 int bm_udp_queue_collect(pid_t pid, struct bm_fd *d);
 
-/* The records of a socket of family: well formed, at most
- * BM_UDP_MAX_DATAGRAMS, senders of the socket's family.  Their number in
- * *count, or false with the reason in why. */
+/* The records of a socket of family: well formed, zero where zero, at
+ * most BM_UDP_MAX_DATAGRAMS, senders of the socket's family, none longer
+ * than its limit (BM_UDP_MAX_V4, BM_UDP_MAX_V6).  Their number in *count,
+ * or false with the reason in why. */
 bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_t *count, char *why, size_t n);
 
 /* Inside the new process (system calls only): sends the datagrams of sk

@@ -6,18 +6,22 @@
  *    there, whole;
  *  - an empty datagram behind another is refused; a queue of records
  *    damaged in any way is refused by the check;
+ *  - each family's limit on a datagram's length holds, one byte more
+ *    is refused by the check, at dump too (an IPv6 datagram that came
+ *    in fragments), and so is a queue whose records with their headers
+ *    pass the limit of a socket's state;
  *  - on a socket the kernel cannot peek at an offset on (a raw socket
  *    stands in for the UDP socket of a kernel before 4.7) an empty queue
  *    is no error and a queue holding anything is refused, left whole;
  *  - sent again to a new socket on the same address (IPv4, IPv6, and
  *    IPv4 to a dual-stack socket on ::), each arrives with its bytes and
- *    its sender, and the socket has its buffer size and peek offset
- *    back. */
+ *    its sender (among them the largest each family carries), and the
+ *    socket has its buffer size and peek offset back. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
-#include <poll.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +193,90 @@ static void test_refused_and_damaged(void **state)
 	close(r);
 }
 
+/* A record of LEN zero bytes at p from ADDR (16 bytes), port 9. */
+static uint32_t record(uint8_t *p, uint32_t family, const uint8_t *addr, uint32_t len)
+{
+	memset(p, 0, BM_UDP_RECORD_HDR + len);
+	bm_store_le32(p, family);
+	bm_store_le16(p + 4, 9);
+	memcpy(p + 8, addr, 16);
+	bm_store_le32(p + 24, len);
+	return BM_UDP_RECORD_HDR + len;
+}
+
+/* Each family's limit holds, one byte more does not (the 16-bit lengths
+ * of the packet built at restore would wrap, or the packet not go out
+ * whole); bytes that must be zero are. */
+static void test_limits(void **state)
+{
+	(void)state;
+	static uint8_t q[BM_UDP_RECORD_HDR + 65535];
+	static const uint8_t v4[16] = {127, 0, 0, 1}, v6[16] = {[15] = 1},
+			     mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	const struct {
+		uint32_t family;
+		const uint8_t *addr;
+		uint32_t max;
+	} cases[] = {{AF_INET, v4, BM_UDP_MAX_V4}, {AF_INET6, v6, BM_UDP_MAX_V6}, {AF_INET6, mapped, BM_UDP_MAX_V4}};
+	uint32_t count;
+	char why[200] = "";
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		uint32_t len = record(q, cases[i].family, cases[i].addr, cases[i].max);
+		assert_true(bm_udp_queue_check(q, len, cases[i].family, &count, why, sizeof why));
+		len = record(q, cases[i].family, cases[i].addr, cases[i].max + 1);
+		assert_false(bm_udp_queue_check(q, len, cases[i].family, &count, why, sizeof why));
+		assert_non_null(strstr(why, "more than the"));
+	}
+	assert_int_equal(BM_UDP_MAX_V4, 65535 - 20 - 8);
+	assert_int_equal(BM_UDP_MAX_V6, 65536 - 40 - 8);
+	uint32_t len = record(q, AF_INET, v4, 3);
+	q[6] = 1; /* the u16 after the port */
+	assert_false(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+	record(q, AF_INET, v4, 3);
+	q[8 + 4] = 1; /* past an IPv4 address */
+	assert_false(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+}
+
+/* At dump: an IPv6 datagram too big to go out again whole (it came in
+ * fragments) is refused; so is a queue whose records, headers counted,
+ * pass the limit of a socket's state. */
+static void test_too_big(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	static char big[65500];
+	memset(big, 'y', sizeof big);
+	int r = udp(AF_INET6, "::1", 0), from = udp(AF_INET6, "::1", 0);
+	send_to(from, r, "::1", big, sizeof big);
+	uint8_t *q;
+	uint32_t len;
+	char why[300] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "a datagram of 65500 bytes sent over IPv6, more than the 65488"));
+	assert_int_equal(recv(r, big, sizeof big, MSG_DONTWAIT), (ssize_t)sizeof big); /* left there */
+	close(r);
+	close(from);
+	/* 516 records of 65000 bytes: 16 bytes over, 12 under without
+	 * the last one's header. */
+	r = udp(AF_INET, "127.0.0.1", 0);
+	from = udp(AF_INET, "127.0.0.1", 0);
+	int size = 256 << 20;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size), 0);
+	uint32_t n = 516, each = 65000;
+	assert_int_equal((uint64_t)n * (BM_UDP_RECORD_HDR + each), (uint64_t)BM_SK_INET_MAX_QUEUE + 16);
+	for (uint32_t k = 0; k < n; k++)
+		send_to(from, r, "127.0.0.1", big, each);
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t ml = sizeof mem;
+	assert_int_equal(getsockopt(r, SOL_SOCKET, SO_MEMINFO, mem, &ml), 0);
+	assert_int_equal(mem[SK_MEMINFO_DROPS], 0);
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "more than 4096 datagrams or 33554432 bytes of them"));
+	close(r);
+	close(from);
+}
+
 static void test_without_peek_off(void **state)
 {
 	(void)state;
@@ -221,10 +310,11 @@ static void test_without_peek_off(void **state)
 static void round_trip(int family, const char *text, int sender_family, const char *sender_text)
 {
 	int r = udp(family, text, 0), from = udp(sender_family, sender_text, 0);
-	static char big[30000];
+	static char big[BM_UDP_MAX_V4];
+	size_t bigsize = sender_family == AF_INET ? BM_UDP_MAX_V4 : BM_UDP_MAX_V6; /* the largest carried */
 	memset(big, 'x', sizeof big);
 	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, "hello", 5);
-	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, big, sizeof big);
+	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, big, bigsize);
 	struct bm_sk_inet sk = {.family = (uint32_t)family, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP,
 				.state = BM_SK_BOUND};
 	sk.local.port = (uint16_t)port_of(r);
@@ -248,7 +338,7 @@ static void round_trip(int family, const char *text, int sender_family, const ch
 	for (int k = 0; k < 2; k++) {
 		gl = sizeof got;
 		ssize_t len = recvfrom(n, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&got, &gl);
-		assert_int_equal(len, k ? (ssize_t)sizeof big : 5);
+		assert_int_equal(len, k ? (ssize_t)bigsize : 5);
 		assert_memory_equal(buf, k ? big : "hello", (size_t)len);
 		if (family == sender_family) {
 			assert_int_equal(gl, wl);
@@ -290,6 +380,8 @@ int main(void)
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_refused_and_damaged),
 		cmocka_unit_test(test_without_peek_off),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_refill),
 	};
 	return cmocka_run_group_tests(tests, setup_netns, NULL);
