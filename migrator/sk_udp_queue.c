@@ -181,22 +181,14 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
 	uint8_t *q;
 	int rc = bm_udp_queue_read(s, &q, &sk.dgram_bytes, why, sizeof why);
 	close(s);
-	if (rc > 0)
-		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the datagrams queued on fd %d of process %d", d->fd,
 				      pid);
-	if (!q)
-		return 0;
-	if (sk.state < BM_SK_BOUND) {
-		free(q);
-		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode,
-				    ", a UDP socket without an address holding datagrams");
-	}
 	sk.dgrams = q;
-	rc = bm_sk_inet_store(d, &sk);
+	if (rc == 0 && q)
+		rc = bm_udp_queue_carriable(&sk, why, sizeof why) ? bm_sk_inet_store(d, &sk) : 1;
 	free(q);
-	return rc;
+	return rc > 0 ? bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why) : rc;
 }
 
 /* --- the records -------------------------------------------------------- */
@@ -249,6 +241,36 @@ bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_
 			return bm_why(why, n, "queued datagram %u is empty, behind others", *count);
 		if (++*count > BM_UDP_MAX_DATAGRAMS)
 			return bm_why(why, n, "more than %u queued datagrams", BM_UDP_MAX_DATAGRAMS);
+	}
+	return true;
+}
+
+bool bm_udp_queue_carriable(const struct bm_sk_inet *sk, char *why, size_t n)
+{
+	if (sk->state < BM_SK_BOUND)
+		return bm_why(why, n, ", a UDP socket without an address holding datagrams");
+	/* Sent again, a datagram finds its socket as any other does: with
+	 * SO_REUSEPORT, any socket of the group on the port may get it. */
+	if (sk->opt[BM_SKO_REUSEPORT])
+		return bm_why(why, n, ", a UDP socket with SO_REUSEPORT holding datagrams (sent again, they could reach "
+			      "another socket sharing its port)");
+	if (sk->state != BM_SK_CONNECTED)
+		return true;
+	/* A connected socket takes datagrams from its peer only: one queued
+	 * before it connected, from another sender, cannot reach it again. */
+	size_t alen = sk->family == AF_INET ? 4 : 16;
+	struct record r;
+	uint16_t pad;
+	for (uint32_t at = 0; next_record(sk->dgrams, sk->dgram_bytes, &at, &r, &pad);) {
+		if (r.port == sk->peer.port && memcmp(r.addr, sk->peer.addr, alen) == 0)
+			continue;
+		struct bm_sk_addr from = {.port = r.port};
+		memcpy(from.addr, r.addr, 16);
+		char text[80], peer[80];
+		bm_sk_addr_text(sk->family, &from, text, sizeof text);
+		bm_sk_addr_text(sk->family, &sk->peer, peer, sizeof peer);
+		return bm_why(why, n, ", a connected UDP socket holding a datagram from %s, not from its peer %s (received "
+			      "before it connected; sent again, it could not reach the socket)", text, peer);
 	}
 	return true;
 }

@@ -59,6 +59,13 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d);
  * or false with the reason in why. */
 bool bm_udp_queue_check(const uint8_t *b, uint32_t len, uint32_t family, uint32_t *count, char *why, size_t n);
 
+/* At dump, sk holding datagrams (sk->dgrams): whether they can be sent
+ * to it again.  Not on a socket without an address, nor with SO_REUSEPORT
+ * (the datagrams could reach another socket of its port), nor, on a
+ * connected socket, from another sender than its peer (received before
+ * it connected).  false with the reason in why (", ..."). */
+bool bm_udp_queue_carriable(const struct bm_sk_inet *sk, char *why, size_t n);
+
 /* Inside the new process (system calls only): sends the datagrams of sk
  * to socket s, bound as sk says, and waits until s holds them.  0, or -1
  * with the reason in err. */

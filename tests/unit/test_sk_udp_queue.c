@@ -10,6 +10,8 @@
  *    is refused by the check, at dump too (an IPv6 datagram that came
  *    in fragments), and so is a queue whose records with their headers
  *    pass the limit of a socket's state;
+ *  - refused at dump: datagrams on a socket with SO_REUSEPORT, and on a
+ *    connected one any from another sender than its peer;
  *  - on a socket the kernel cannot peek at an offset on (a raw socket
  *    stands in for the UDP socket of a kernel before 4.7) an empty queue
  *    is no error and a queue holding anything is refused, left whole;
@@ -277,6 +279,53 @@ static void test_too_big(void **state)
 	close(from);
 }
 
+/* Refused at dump: datagrams on a socket with SO_REUSEPORT (sent again
+ * they could reach another socket of its port), and on a connected one
+ * any from another sender than its peer (it would not take them again):
+ * a peer of another port, or address, as an IPv4 or a dual-stack socket
+ * names it. */
+static void test_carriable(void **state)
+{
+	(void)state;
+	static uint8_t q[4 * (BM_UDP_RECORD_HDR + 3)];
+	static const uint8_t v4[16] = {127, 0, 0, 1}, v4b[16] = {127, 0, 0, 2},
+			     mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	char why[300] = "";
+	struct bm_sk_inet sk = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_BOUND,
+				.dgrams = q, .local = {.port = 7, .addr = {127, 0, 0, 1}}};
+	sk.dgram_bytes = record(q, AF_INET, v4, 3);
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, v4b, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.opt[BM_SKO_REUSEPORT] = 1;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "SO_REUSEPORT"));
+	sk.opt[BM_SKO_REUSEPORT] = 0;
+	sk.state = BM_SK_NEW;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	/* Connected to 127.0.0.1:9, the sender of every record() */
+	sk.state = BM_SK_CONNECTED;
+	sk.peer = (struct bm_sk_addr){.port = 9, .addr = {127, 0, 0, 1}};
+	sk.dgram_bytes = record(q, AF_INET, v4, 3);
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, v4, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.peer.port = 10;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "a connected UDP socket holding a datagram from 127.0.0.1:9, not from its peer "
+				    "127.0.0.1:10"));
+	sk.peer.port = 9;
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, v4b, 3); /* the third from 127.0.0.2 */
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "from 127.0.0.2:9"));
+	/* A dual-stack socket connected to an IPv4 peer: mapped both sides. */
+	sk.family = AF_INET6;
+	memcpy(sk.peer.addr, mapped, 16);
+	memcpy(sk.local.addr, mapped, 16);
+	sk.dgram_bytes = record(q, AF_INET6, mapped, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.peer.addr[15] = 2;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+}
+
 static void test_without_peek_off(void **state)
 {
 	(void)state;
@@ -381,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_refused_and_damaged),
 		cmocka_unit_test(test_without_peek_off),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_carriable),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_refill),
 	};
