@@ -380,16 +380,29 @@ static int send_one(const struct record *r, uint32_t family, const struct bm_sk_
 	return 0;
 }
 
-/* How many datagrams s holds (peeks; its peek offset is left disabled). */
-static uint32_t held(int s, uint8_t *buf)
+/* How far the refill has walked the queue of its socket: the datagrams
+ * seen, their bytes (the peek offset after them). */
+struct walk {
+	uint32_t seen, off;
+};
+
+/* Walks on through what arrived at s since the last call: only the new
+ * datagrams are peeked, so a call that finds nothing new costs two
+ * system calls.  Nothing reads the queue meanwhile: it only grows.  The
+ * head is peeked plainly, the others at offsets (an empty one is shown
+ * once, then hidden from such peeks).  0, or -errno. */
+static int walk_on(int s, uint8_t *buf, struct walk *w)
 {
-	struct record r;
-	if (set_peek_off(s, -1) < 0 || peek(s, buf, &r) < 0 || set_peek_off(s, (int)r.len) < 0)
-		return 0;
-	uint32_t n = 1;
-	while (peek(s, buf, &r) >= 0 && n <= BM_UDP_MAX_DATAGRAMS)
-		n++;
-	return n;
+	int rc = set_peek_off(s, w->seen ? (int)w->off : -1);
+	while (rc == 0) {
+		struct record r;
+		if ((rc = peek(s, buf, &r)) < 0)
+			return rc == -EAGAIN ? 0 : rc;
+		if (w->seen++ == 0)
+			rc = set_peek_off(s, (int)r.len);
+		w->off += r.len;
+	}
+	return rc;
 }
 
 static uint64_t now_ms(void)
@@ -427,15 +440,23 @@ int bm_udp_queue_refill(int s, const struct bm_sk_inet *sk, char *err, size_t er
 	for (int k = 0; k < 2; k++)
 		if (raw[k] >= 0)
 			close(raw[k]);
-	/* Delivered through loopback, at once as a rule: waited for. */
-	uint32_t got = 0;
-	for (uint64_t end = now_ms() + WAIT_MS; rc == 0 && (got = held(s, pkt)) < count && now_ms() < end;) {
+	/* Delivered through loopback, at once as a rule: waited for, each
+	 * millisecond a look at what arrived since the last. */
+	struct walk w = {0};
+	for (uint64_t end = now_ms() + WAIT_MS; rc == 0;) {
+		int walked = walk_on(s, pkt, &w);
+		if (walked < 0) {
+			errno = -walked;
+			rc = fail(err, errlen, "looking at its queue");
+		}
+		if (rc < 0 || w.seen >= count || now_ms() >= end)
+			break;
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
 	munmap(pkt, MAX_DATAGRAM + 64);
-	if (rc == 0 && got != count) {
-		snprintf(err, errlen, "UDP socket: %u of its %u queued datagrams arrived again", got, count);
+	if (rc == 0 && w.seen != count) {
+		snprintf(err, errlen, "UDP socket: %u of its %u queued datagrams arrived again", w.seen, count);
 		return -1;
 	}
 	int half = sk->rcvbuf / 2;

@@ -18,8 +18,11 @@
  *  - sent again to a new socket on the same address (IPv4, IPv6, and
  *    IPv4 to a dual-stack socket on ::), each arrives with its bytes and
  *    its sender (among them the largest each family carries), and the
- *    socket has its buffer size and peek offset back. */
+ *    socket has its buffer size and peek offset back;
+ *  - a refill waiting in vain for a datagram that does not arrive fails
+ *    after its second, having used little CPU time in it. */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -34,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -423,6 +427,61 @@ static void test_refill(void **state)
 	round_trip(AF_INET6, "::", AF_INET, "127.0.0.1");
 }
 
+/* A UDP socket on 127.0.0.1 that drops every datagram of DROP bytes
+ * (a socket filter), and its state as the refill wants it in *sk. */
+static int dropping(uint32_t drop, struct bm_sk_inet *sk)
+{
+	int s = udp(AF_INET, "127.0.0.1", 0);
+	struct sock_filter code[] = {
+		{BPF_LD | BPF_W | BPF_LEN, 0, 0, 0},                   /* the UDP header and payload */
+		{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 8 + drop}, {BPF_RET | BPF_K, 0, 0, 0},
+		{BPF_RET | BPF_K, 0, 0, 0x40000},
+	};
+	struct sock_fprog prog = {sizeof code / sizeof *code, code};
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog), 0);
+	*sk = (struct bm_sk_inet){.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_BOUND,
+				  .local = {.port = (uint16_t)port_of(s), .addr = {127, 0, 0, 1}}};
+	sk->opt[BM_SKO_PEEK_OFF] = -1;
+	socklen_t ol = sizeof sk->rcvbuf;
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &sk->rcvbuf, &ol), 0);
+	return s;
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A refill that waits in vain (the last of 2001 datagrams is dropped)
+ * fails after its second, having spent little of it working: what
+ * arrived is looked at once, not again each millisecond. */
+static void test_refill_wait_cheap(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	static uint8_t q[2001 * (BM_UDP_RECORD_HDR + 7)];
+	static const uint8_t lo[16] = {127, 0, 0, 1};
+	struct bm_sk_inet sk;
+	int s = dropping(7, &sk);
+	uint32_t len = 0;
+	for (int k = 0; k < 2000; k++)
+		len += record(q + len, AF_INET, lo, 5);
+	len += record(q + len, AF_INET, lo, 7);
+	sk.dgrams = q;
+	sk.dgram_bytes = len;
+	char err[300] = "";
+	double cpu = cpu_seconds();
+	assert_int_equal(bm_udp_queue_refill(s, &sk, err, sizeof err), -1);
+	cpu = cpu_seconds() - cpu;
+	assert_non_null(strstr(err, "2000 of its 2001 queued datagrams arrived again"));
+	if (cpu > 0.3)
+		fail_msg("the wait took %.2f s of CPU time", cpu);
+	close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_carriable),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_refill),
+		cmocka_unit_test(test_refill_wait_cheap),
 	};
 	return cmocka_run_group_tests(tests, setup_netns, NULL);
 }
