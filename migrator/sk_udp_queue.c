@@ -381,26 +381,41 @@ static int send_one(const struct record *r, uint32_t family, const struct bm_sk_
 }
 
 /* How far the refill has walked the queue of its socket: the datagrams
- * seen, their bytes (the peek offset after them). */
+ * seen, their bytes (the peek offset after them), how many of the
+ * records were found among them in order, where the next one starts. */
 struct walk {
 	uint32_t seen, off;
+	uint32_t found, at;
 };
 
-/* Walks on through what arrived at s since the last call: only the new
- * datagrams are peeked, so a call that finds nothing new costs two
- * system calls.  Nothing reads the queue meanwhile: it only grows.  The
- * head is peeked plainly, the others at offsets (an empty one is shown
- * once, then hidden from such peeks).  0, or -errno. */
-static int walk_on(int s, uint8_t *buf, struct walk *w)
+static bool same(const struct record *a, const struct record *b)
+{
+	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0 && a->len == b->len &&
+	       memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* Walks on through what arrived at s since the last call, looking for
+ * the records of sk: only the new datagrams are peeked, so a call that
+ * finds nothing new costs two system calls.  Nothing reads the queue
+ * meanwhile: it only grows.  The head is peeked plainly, the others at
+ * offsets (an empty one is shown once, then hidden from such peeks).  0,
+ * or -errno. */
+static int walk_on(int s, const struct bm_sk_inet *sk, uint8_t *buf, struct walk *w)
 {
 	int rc = set_peek_off(s, w->seen ? (int)w->off : -1);
 	while (rc == 0) {
-		struct record r;
-		if ((rc = peek(s, buf, &r)) < 0)
+		struct record got, want;
+		uint16_t pad;
+		if ((rc = peek(s, buf, &got)) < 0)
 			return rc == -EAGAIN ? 0 : rc;
 		if (w->seen++ == 0)
-			rc = set_peek_off(s, (int)r.len);
-		w->off += r.len;
+			rc = set_peek_off(s, (int)got.len);
+		w->off += got.len;
+		uint32_t next = w->at;
+		if (next_record(sk->dgrams, sk->dgram_bytes, &next, &want, &pad) && same(&got, &want)) {
+			w->found++;
+			w->at = next;
+		}
 	}
 	return rc;
 }
@@ -441,22 +456,42 @@ int bm_udp_queue_refill(int s, const struct bm_sk_inet *sk, char *err, size_t er
 		if (raw[k] >= 0)
 			close(raw[k]);
 	/* Delivered through loopback, at once as a rule: waited for, each
-	 * millisecond a look at what arrived since the last. */
+	 * millisecond a look at what arrived since the last.
+	 *
+	 * The socket is bound (and connected) before the refill, so live
+	 * traffic can reach it too, before, among or after the datagrams sent
+	 * again.  That is no fault: it would have reached the source.  So the
+	 * socket may hold more than count datagrams, and then a count proves
+	 * nothing: a live datagram could stand in for one sent again that is
+	 * still on its way, or was lost (dropped, the buffer full), and the
+	 * restore would go on without it.  The wait therefore looks for the
+	 * records themselves: each datagram that arrives is compared with the
+	 * next record not yet found (sender, port, length, bytes), and the
+	 * wait ends when all were found, in their order, live ones among them
+	 * or not.  A live datagram equal to a record still on its way is taken
+	 * for it; what the program reads is then the same either way, and if
+	 * the copy sent again is lost after all, one datagram is missing as
+	 * if the network had lost the live one.  Sent from one thread over
+	 * loopback, the copies arrive in order (one CPU's backlog is a queue):
+	 * were two reordered (the thread moved to another CPU while one still
+	 * waited in the backlog of the first), the restore fails after
+	 * WAIT_MS and the source resumes, rather than carry a reordered queue. */
 	struct walk w = {0};
 	for (uint64_t end = now_ms() + WAIT_MS; rc == 0;) {
-		int walked = walk_on(s, pkt, &w);
+		int walked = walk_on(s, sk, pkt, &w);
 		if (walked < 0) {
 			errno = -walked;
 			rc = fail(err, errlen, "looking at its queue");
 		}
-		if (rc < 0 || w.seen >= count || now_ms() >= end)
+		if (rc < 0 || w.found == count || now_ms() >= end)
 			break;
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
 	munmap(pkt, MAX_DATAGRAM + 64);
-	if (rc == 0 && w.seen != count) {
-		snprintf(err, errlen, "UDP socket: %u of its %u queued datagrams arrived again", w.seen, count);
+	if (rc == 0 && w.found != count) {
+		snprintf(err, errlen, "UDP socket: %u of its %u queued datagrams arrived again (%u datagrams there)", w.found,
+			 count, w.seen);
 		return -1;
 	}
 	int half = sk->rcvbuf / 2;

@@ -19,7 +19,9 @@
  * a raw socket (which needs CAP_NET_RAW): to the socket's own address, or
  * to loopback when it is bound to the wildcard; an IPv4 sender of a
  * dual-stack IPv6 socket over IPv4.  The restore then waits (at most a
- * second) until the socket holds all of them, and fails otherwise. */
+ * second) until the socket holds all of them, in order, and fails
+ * otherwise; live traffic reaching the socket meanwhile stays, before or
+ * among them (each is looked for by its sender and bytes, not counted). */
 #ifndef BINMIG_SK_UDP_QUEUE_H
 #define BINMIG_SK_UDP_QUEUE_H
 
