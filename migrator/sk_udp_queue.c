@@ -2,6 +2,7 @@
 #include "sk_udp_queue.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
@@ -408,6 +409,8 @@ static int walk_on(int s, const struct bm_sk_inet *sk, uint8_t *buf, struct walk
 		uint16_t pad;
 		if ((rc = peek(s, buf, &got)) < 0)
 			return rc == -EAGAIN ? 0 : rc;
+		if (got.len > (uint32_t)INT_MAX - w->off)
+			return -EOVERFLOW; /* past what a peek offset holds */
 		if (w->seen++ == 0)
 			rc = set_peek_off(s, (int)got.len);
 		w->off += got.len;
