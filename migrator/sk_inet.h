@@ -4,7 +4,8 @@
  * data, encoded below):
  *   - a socket not yet bound, a bound one (TCP or UDP), a TCP listener
  *     with an empty accept queue (re-created, bound to the same address and
- *     port, listening with the same backlog), a connected UDP socket;
+ *     port, listening with the same backlog), a connected UDP socket, the
+ *     datagrams queued on a UDP socket (sk_udp_queue.h);
  *   - an established TCP connection whose peer is another descriptor of
  *     the same process, over an address the destination has too (loopback):
  *     both ends are rebuilt with TCP_REPAIR (sequence numbers, queued data
@@ -15,9 +16,10 @@
  *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS.
  * Refused at dump: a TCP connection to a peer outside the process, one in
  * any state but established, a listener with connections waiting to be
- * accepted, a UDP socket holding datagrams (their senders' addresses
- * cannot be reproduced), a socket filter, a device binding, multicast
- * memberships, and any other option that differs from a new socket's.
+ * accepted, a UDP socket holding datagrams that could not be sent to it
+ * again (sk_udp_queue.h says which), a socket filter, a device binding,
+ * multicast memberships, and any other option that differs from a new
+ * socket's.
  * Refused at restore (the source then resumes): an address the destination
  * does not have, a port in use there. */
 #ifndef BINMIG_SK_INET_H

@@ -32,7 +32,11 @@
  *            flowing); checked after SIGUSR1.
  *   Refused at dump (the process goes on and passes): backlog (a
  *   connection waiting in the accept queue), udpempty (an empty datagram
- *   queued behind another),
+ *   queued behind another), udpbig6 (a 65500-byte datagram queued on an
+ *   IPv6 socket, more than one IPv6 packet over loopback carries whole),
+ *   udpreuseport (a datagram queued on a socket with SO_REUSEPORT),
+ *   udpforeign (a datagram queued on a socket from another sender than
+ *   the peer it connected to since),
  *   filter (SO_ATTACH_FILTER), ttl (IP_TTL), multicast (a group joined),
  *   outside (a connection to another process), halfclosed (a connection
  *   shut down for writing), raw (a raw socket). */
@@ -467,6 +471,32 @@ static int refused(const char *mode, const char *arg)
 		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 &&
 		      sendto(a, "", 0, 0, (struct sockaddr *)&ss, len) == 0, "sendto");
 		keep[0] = b;
+	} else if (strcmp(mode, "udpreuseport") == 0 || strcmp(mode, "udpforeign") == 0) {
+		bool reuseport = strcmp(mode, "udpreuseport") == 0;
+		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
+		SETUP(b >= 0 && opt(b, SOL_SOCKET, SO_REUSEPORT, reuseport) == 0 &&
+		      bind(b, (struct sockaddr *)&ss, len) == 0, "a UDP socket");
+		len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
+		struct pollfd p = {b, POLLIN, 0};
+		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 && poll(&p, 1, 5000) == 1, "sendto");
+		if (!reuseport) { /* then connected to another */
+			int c = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+			len = any_addr(AF_INET, "127.0.0.1", port_of(c), &ss);
+			SETUP(connect(b, (struct sockaddr *)&ss, len) == 0, "connect");
+		}
+		keep[0] = b;
+	} else if (strcmp(mode, "udpbig6") == 0) {
+		static char big[65500];
+		int a = bound(AF_INET6, SOCK_DGRAM, "::1"), b = bound(AF_INET6, SOCK_DGRAM, "::1");
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET6, "::1", port_of(b), &ss);
+		memset(big, 'b', sizeof big);
+		struct pollfd p = {b, POLLIN, 0};
+		SETUP(sendto(a, big, sizeof big, 0, (struct sockaddr *)&ss, len) == (ssize_t)sizeof big &&
+		      poll(&p, 1, 5000) == 1, "a 65500-byte datagram over IPv6");
+		keep[0] = b;
 	} else if (strcmp(mode, "filter") == 0) {
 		int s = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
 		struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 0xffff}};
@@ -525,6 +555,15 @@ static int refused(const char *mode, const char *arg)
 		char buf[16];
 		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0 &&
 		      recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 0, "the queued datagrams, the empty one last");
+	}
+	if (keep[0] >= 0 && (strcmp(mode, "udpreuseport") == 0 || strcmp(mode, "udpforeign") == 0)) {
+		char buf[16];
+		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0,
+		      "the queued datagram");
+	}
+	if (keep[0] >= 0 && strcmp(mode, "udpbig6") == 0) {
+		static char buf[65536];
+		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 65500, "the queued 65500-byte datagram");
 	}
 	return tp_finish();
 }

@@ -6,14 +6,29 @@
  *    there, whole;
  *  - an empty datagram behind another is refused; a queue of records
  *    damaged in any way is refused by the check;
+ *  - each family's limit on a datagram's length holds, one byte more
+ *    is refused by the check, at dump too (an IPv6 datagram that came
+ *    in fragments), and so is a queue whose records with their headers
+ *    pass the limit of a socket's state;
+ *  - refused at dump: datagrams on a socket with SO_REUSEPORT, and on a
+ *    connected one any from another sender than its peer;
+ *  - on a socket the kernel cannot peek at an offset on (a raw socket
+ *    stands in for the UDP socket of a kernel before 4.7) an empty queue
+ *    is no error and a queue holding anything is refused, left whole;
  *  - sent again to a new socket on the same address (IPv4, IPv6, and
  *    IPv4 to a dual-stack socket on ::), each arrives with its bytes and
- *    its sender, and the socket has its buffer size and peek offset
- *    back. */
+ *    its sender (among them the largest each family carries), and the
+ *    socket has its buffer size and peek offset back;
+ *  - live traffic reaching the new socket during the refill is no fault,
+ *    but cannot stand in for a datagram sent again that is lost;
+ *  - a refill waiting in vain for a datagram that does not arrive fails
+ *    after its second, having used little CPU time in it. */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -184,15 +201,178 @@ static void test_refused_and_damaged(void **state)
 	close(r);
 }
 
+/* 127.0.0.1 as a record holds it. */
+static const uint8_t lo4[16] = {127, 0, 0, 1};
+
+/* A record of LEN zero bytes at p from ADDR (16 bytes), port 9. */
+static uint32_t record(uint8_t *p, uint32_t family, const uint8_t *addr, uint32_t len)
+{
+	memset(p, 0, BM_UDP_RECORD_HDR + len);
+	bm_store_le32(p, family);
+	bm_store_le16(p + 4, 9);
+	memcpy(p + 8, addr, 16);
+	bm_store_le32(p + 24, len);
+	return BM_UDP_RECORD_HDR + len;
+}
+
+/* Each family's limit holds, one byte more does not (the 16-bit lengths
+ * of the packet built at restore would wrap, or the packet not go out
+ * whole); bytes that must be zero are. */
+static void test_limits(void **state)
+{
+	(void)state;
+	static uint8_t q[BM_UDP_RECORD_HDR + 65535];
+	static const uint8_t v6[16] = {[15] = 1},
+			     mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	const struct {
+		uint32_t family;
+		const uint8_t *addr;
+		uint32_t max;
+	} cases[] = {{AF_INET, lo4, BM_UDP_MAX_V4}, {AF_INET6, v6, BM_UDP_MAX_V6}, {AF_INET6, mapped, BM_UDP_MAX_V4}};
+	uint32_t count;
+	char why[200] = "";
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		uint32_t len = record(q, cases[i].family, cases[i].addr, cases[i].max);
+		assert_true(bm_udp_queue_check(q, len, cases[i].family, &count, why, sizeof why));
+		len = record(q, cases[i].family, cases[i].addr, cases[i].max + 1);
+		assert_false(bm_udp_queue_check(q, len, cases[i].family, &count, why, sizeof why));
+		assert_non_null(strstr(why, "more than the"));
+	}
+	assert_int_equal(BM_UDP_MAX_V4, 65535 - 20 - 8);
+	assert_int_equal(BM_UDP_MAX_V6, 65536 - 40 - 8);
+	uint32_t len = record(q, AF_INET, lo4, 3);
+	q[6] = 1; /* the u16 after the port */
+	assert_false(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+	record(q, AF_INET, lo4, 3);
+	q[8 + 4] = 1; /* past an IPv4 address */
+	assert_false(bm_udp_queue_check(q, len, AF_INET, &count, why, sizeof why));
+}
+
+/* At dump: an IPv6 datagram too big to go out again whole (it came in
+ * fragments) is refused; so is a queue whose records, headers counted,
+ * pass the limit of a socket's state. */
+static void test_too_big(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	static char big[65500];
+	memset(big, 'y', sizeof big);
+	int r = udp(AF_INET6, "::1", 0), from = udp(AF_INET6, "::1", 0);
+	send_to(from, r, "::1", big, sizeof big);
+	uint8_t *q;
+	uint32_t len;
+	char why[300] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "a datagram of 65500 bytes sent over IPv6, more than the 65488"));
+	assert_int_equal(recv(r, big, sizeof big, MSG_DONTWAIT), (ssize_t)sizeof big); /* left there */
+	close(r);
+	close(from);
+	/* 516 records of 65000 bytes: 16 bytes over, 12 under without
+	 * the last one's header. */
+	r = udp(AF_INET, "127.0.0.1", 0);
+	from = udp(AF_INET, "127.0.0.1", 0);
+	int size = 256 << 20;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size), 0);
+	uint32_t n = 516, each = 65000;
+	assert_int_equal((uint64_t)n * (BM_UDP_RECORD_HDR + each), (uint64_t)BM_SK_INET_MAX_QUEUE + 16);
+	for (uint32_t k = 0; k < n; k++)
+		send_to(from, r, "127.0.0.1", big, each);
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t ml = sizeof mem;
+	assert_int_equal(getsockopt(r, SOL_SOCKET, SO_MEMINFO, mem, &ml), 0);
+	assert_int_equal(mem[SK_MEMINFO_DROPS], 0);
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "more than 4096 datagrams or 33554432 bytes of them"));
+	close(r);
+	close(from);
+}
+
+/* Refused at dump: datagrams on a socket with SO_REUSEPORT (sent again
+ * they could reach another socket of its port), and on a connected one
+ * any from another sender than its peer (it would not take them again):
+ * a peer of another port, or address, as an IPv4 or a dual-stack socket
+ * names it. */
+static void test_carriable(void **state)
+{
+	(void)state;
+	static uint8_t q[4 * (BM_UDP_RECORD_HDR + 3)];
+	static const uint8_t v4b[16] = {127, 0, 0, 2},
+			     mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	char why[300] = "";
+	struct bm_sk_inet sk = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_BOUND,
+				.dgrams = q, .local = {.port = 7, .addr = {127, 0, 0, 1}}};
+	sk.dgram_bytes = record(q, AF_INET, lo4, 3);
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, v4b, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.opt[BM_SKO_REUSEPORT] = 1;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "SO_REUSEPORT"));
+	sk.opt[BM_SKO_REUSEPORT] = 0;
+	sk.state = BM_SK_NEW;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	/* Connected to 127.0.0.1:9, the sender of every record() */
+	sk.state = BM_SK_CONNECTED;
+	sk.peer = (struct bm_sk_addr){.port = 9, .addr = {127, 0, 0, 1}};
+	sk.dgram_bytes = record(q, AF_INET, lo4, 3);
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, lo4, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.peer.port = 10;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "a connected UDP socket holding a datagram from 127.0.0.1:9, not from its peer "
+				    "127.0.0.1:10"));
+	sk.peer.port = 9;
+	sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, v4b, 3); /* the third from 127.0.0.2 */
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+	assert_non_null(strstr(why, "from 127.0.0.2:9"));
+	/* A dual-stack socket connected to an IPv4 peer: mapped both sides. */
+	sk.family = AF_INET6;
+	memcpy(sk.peer.addr, mapped, 16);
+	memcpy(sk.local.addr, mapped, 16);
+	sk.dgram_bytes = record(q, AF_INET6, mapped, 3);
+	assert_true(bm_udp_queue_carriable(&sk, why, sizeof why));
+	sk.peer.addr[15] = 2;
+	assert_false(bm_udp_queue_carriable(&sk, why, sizeof why));
+}
+
+static void test_without_peek_off(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	int r = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 253), w = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 253);
+	assert_true(r >= 0 && w >= 0);
+	int off = 0;
+	assert_int_equal(setsockopt(r, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	uint8_t *q;
+	uint32_t len;
+	char why[300] = "";
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 0);
+	assert_null(q);
+	struct sockaddr_storage ss;
+	socklen_t sl = addr(AF_INET, "127.0.0.1", 0, &ss);
+	assert_int_equal(sendto(w, "x", 1, 0, (struct sockaddr *)&ss, sl), 1);
+	struct pollfd p = {r, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
+	assert_non_null(strstr(why, "cannot read without taking them (it has no SO_PEEK_OFF for UDP"));
+	char buf[64];
+	assert_int_equal(recv(r, buf, sizeof buf, MSG_DONTWAIT), 21); /* still there: IP header and byte */
+	close(w);
+	close(r);
+}
+
 /* Reads the queue of a socket on FAMILY/TEXT with one datagram from
  * SENDER, closes it, sends it again to a new one, and receives it. */
 static void round_trip(int family, const char *text, int sender_family, const char *sender_text)
 {
 	int r = udp(family, text, 0), from = udp(sender_family, sender_text, 0);
-	static char big[30000];
+	static char big[BM_UDP_MAX_V4];
+	size_t bigsize = sender_family == AF_INET ? BM_UDP_MAX_V4 : BM_UDP_MAX_V6; /* the largest carried */
 	memset(big, 'x', sizeof big);
 	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, "hello", 5);
-	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, big, sizeof big);
+	send_to(from, r, strcmp(text, "::") == 0 ? "127.0.0.1" : text, big, bigsize);
 	struct bm_sk_inet sk = {.family = (uint32_t)family, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP,
 				.state = BM_SK_BOUND};
 	sk.local.port = (uint16_t)port_of(r);
@@ -216,7 +396,7 @@ static void round_trip(int family, const char *text, int sender_family, const ch
 	for (int k = 0; k < 2; k++) {
 		gl = sizeof got;
 		ssize_t len = recvfrom(n, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&got, &gl);
-		assert_int_equal(len, k ? (ssize_t)sizeof big : 5);
+		assert_int_equal(len, k ? (ssize_t)bigsize : 5);
 		assert_memory_equal(buf, k ? big : "hello", (size_t)len);
 		if (family == sender_family) {
 			assert_int_equal(gl, wl);
@@ -252,12 +432,113 @@ static void test_refill(void **state)
 	round_trip(AF_INET6, "::", AF_INET, "127.0.0.1");
 }
 
+/* A UDP socket on 127.0.0.1 that drops every datagram of DROP bytes
+ * (a socket filter), and its state as the refill wants it in *sk. */
+static int dropping(uint32_t drop, struct bm_sk_inet *sk)
+{
+	int s = udp(AF_INET, "127.0.0.1", 0);
+	struct sock_filter code[] = {
+		{BPF_LD | BPF_W | BPF_LEN, 0, 0, 0},                   /* the UDP header and payload */
+		{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 8 + drop}, {BPF_RET | BPF_K, 0, 0, 0},
+		{BPF_RET | BPF_K, 0, 0, 0x40000},
+	};
+	struct sock_fprog prog = {sizeof code / sizeof *code, code};
+	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog), 0);
+	*sk = (struct bm_sk_inet){.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_BOUND,
+				  .local = {.port = (uint16_t)port_of(s), .addr = {127, 0, 0, 1}}};
+	sk->opt[BM_SKO_PEEK_OFF] = -1;
+	socklen_t ol = sizeof sk->rcvbuf;
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &sk->rcvbuf, &ol), 0);
+	return s;
+}
+
+/* Live traffic reaching the new socket during the refill is no fault:
+ * the datagrams sent again are found among it.  But it cannot stand in
+ * for one of them that does not arrive (dropped by a filter here). */
+static void test_refill_live(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	static uint8_t q[2 * (BM_UDP_RECORD_HDR + 7)];
+	for (uint32_t second = 6; second <= 7; second++) { /* 7 bytes are dropped */
+		struct bm_sk_inet sk;
+		int s = dropping(7, &sk), live = udp(AF_INET, "127.0.0.1", 0);
+		sk.dgrams = q;
+		sk.dgram_bytes = record(q, AF_INET, lo4, 5);
+		sk.dgram_bytes += record(q + sk.dgram_bytes, AF_INET, lo4, second);
+		q[BM_UDP_RECORD_HDR] = 'a';
+		send_to(live, s, "127.0.0.1", "live", 4);
+		char err[300] = "";
+		int rc = bm_udp_queue_refill(s, &sk, err, sizeof err);
+		if (second == 7) {
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err, "1 of its 2 queued datagrams arrived again (2 datagrams there)"));
+		} else {
+			if (rc < 0)
+				fail_msg("refill: %s", err);
+			char buf[16];
+			struct sockaddr_in from;
+			socklen_t fl = sizeof from;
+			assert_int_equal(recv(s, buf, sizeof buf, MSG_DONTWAIT), 4);
+			assert_memory_equal(buf, "live", 4);
+			assert_int_equal(recvfrom(s, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl), 5);
+			assert_int_equal(buf[0], 'a');
+			assert_int_equal(ntohs(from.sin_port), 9);
+			assert_int_equal(recv(s, buf, sizeof buf, MSG_DONTWAIT), 6);
+			assert_int_equal(recv(s, buf, sizeof buf, MSG_DONTWAIT), -1);
+		}
+		close(live);
+		close(s);
+	}
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A refill that waits in vain (the last of 2001 datagrams is dropped)
+ * fails after its second, having spent little of it working: what
+ * arrived is looked at once, not again each millisecond. */
+static void test_refill_wait_cheap(void **state)
+{
+	(void)state;
+	if (!have_netns())
+		skip();
+	static uint8_t q[2001 * (BM_UDP_RECORD_HDR + 7)];
+	struct bm_sk_inet sk;
+	int s = dropping(7, &sk);
+	uint32_t len = 0;
+	for (int k = 0; k < 2000; k++)
+		len += record(q + len, AF_INET, lo4, 5);
+	len += record(q + len, AF_INET, lo4, 7);
+	sk.dgrams = q;
+	sk.dgram_bytes = len;
+	char err[300] = "";
+	double cpu = cpu_seconds();
+	assert_int_equal(bm_udp_queue_refill(s, &sk, err, sizeof err), -1);
+	cpu = cpu_seconds() - cpu;
+	assert_non_null(strstr(err, "2000 of its 2001 queued datagrams arrived again"));
+	if (cpu > 0.3)
+		fail_msg("the wait took %.2f s of CPU time", cpu);
+	close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read),
 		cmocka_unit_test(test_refused_and_damaged),
+		cmocka_unit_test(test_without_peek_off),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_carriable),
+		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_refill),
+		cmocka_unit_test(test_refill_live),
+		cmocka_unit_test(test_refill_wait_cheap),
 	};
 	return cmocka_run_group_tests(tests, setup_netns, NULL);
 }
