@@ -493,16 +493,9 @@ static void test_refill_live(void **state)
 	}
 }
 
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A refill that waits in vain (the last of 2001 datagrams is dropped)
- * fails after its second, having spent little of it working: what
- * arrived is looked at once, not again each millisecond. */
+ * fails after its second, having looked at what arrived once, not again
+ * each millisecond (no time is measured: the count says it). */
 static void test_refill_wait_cheap(void **state)
 {
 	(void)state;
@@ -518,12 +511,10 @@ static void test_refill_wait_cheap(void **state)
 	sk.dgrams = q;
 	sk.dgram_bytes = len;
 	char err[300] = "";
-	double cpu = cpu_seconds();
 	assert_int_equal(bm_udp_queue_refill(s, &sk, err, sizeof err), -1);
-	cpu = cpu_seconds() - cpu;
-	assert_non_null(strstr(err, "2000 of its 2001 queued datagrams arrived again"));
-	if (cpu > 0.3)
-		fail_msg("the wait took %.2f s of CPU time", cpu);
+	/* Every datagram looked at once over the whole wait (a wait that
+	 * peeked the queue again on each look would count thousands). */
+	assert_non_null(strstr(err, "2000 of its 2001 queued datagrams arrived again (2000 datagrams there)"));
 	close(s);
 }
 
