@@ -696,5 +696,7 @@ int main(int argc, char **argv)
 		return bm_exit_code();
 	optind = 1;
 	opterr = 0; /* bad options are reported once, by bad_option */
-	return cmd->run(argc - i, argv + i);
+	int rc = cmd->run(argc - i, argv + i);
+	bm_test_exit_gate();
+	return rc;
 }

@@ -394,7 +394,6 @@ static int run_round(struct bm_precopy *pc, unsigned k)
 	return rc;
 }
 
-#ifdef BM_FAULT_INJECTION
 /* Test builds: with BINMIG_TEST_PRECOPY_SYNC=DIR, after round K binmig
  * creates DIR/round-K (the line "round K") and waits (at most 30 s) for DIR/ack-K, so that a
  * test program can change its memory between rounds deterministically. */
@@ -403,23 +402,12 @@ static void test_sync(unsigned k)
 	const char *dir = getenv("BINMIG_TEST_PRECOPY_SYNC");
 	if (!dir || !*dir)
 		return;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/round-%u", dir, k);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dprintf(fd, "round %u\n", k);
-		close(fd);
-	}
-	snprintf(path, sizeof path, "%s/ack-%u", dir, k);
-	for (int i = 0; i < 30000 && access(path, F_OK) < 0; i++)
-		usleep(1000);
+	char made[32], line[32], awaited[32];
+	snprintf(made, sizeof made, "round-%u", k);
+	snprintf(line, sizeof line, "round %u", k);
+	snprintf(awaited, sizeof awaited, "ack-%u", k);
+	bm_test_gate(dir, made, line, awaited);
 }
-#else
-static void test_sync(unsigned k)
-{
-	(void)k;
-}
-#endif
 
 /* Pages written since the last round, counted without protecting them. */
 static int count_dirty(struct bm_precopy *pc, uint64_t *n)
