@@ -185,6 +185,26 @@ static int track(struct bm_precopy *pc, const struct bm_process *p)
 	return 0;
 }
 
+struct start_args {
+	struct bm_precopy *pc;
+	const struct bm_fd_policy *policy;
+};
+
+/* Frozen for a moment, on the tracing thread (bm_run_traced). */
+static int start_tracking(void *arg)
+{
+	const struct start_args *a = arg;
+	struct bm_frozen f;
+	int rc = bm_freeze(a->pc->pid, &f, a->policy, NULL);
+	if (rc < 0)
+		return rc;
+	rc = take_uffd(a->pc, &f);
+	if (rc == 0)
+		rc = track(a->pc, &f.proc);
+	int rel = bm_release(&f, false);
+	return rc == 0 && rel < 0 ? rel : rc;
+}
+
 int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy *policy)
 {
 	memset(pc, 0, sizeof *pc);
@@ -200,16 +220,8 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (!bm_pagescan_available(pc->pagemap))
 		return unavailable(pc, "%s", "this kernel has no PAGEMAP_SCAN ioctl");
-	struct bm_frozen f;
-	int rc = bm_freeze(pid, &f, policy, NULL);
-	if (rc < 0)
-		return rc;
-	rc = take_uffd(pc, &f);
-	if (rc == 0)
-		rc = track(pc, &f.proc);
-	int rel = bm_release(&f, false);
-	if (rc == 0 && rel < 0)
-		rc = rel;
+	struct start_args a = {pc, policy};
+	int rc = bm_run_traced(start_tracking, &a);
 	if (rc < 0 && pc->uffd >= 0) {
 		close(pc->uffd); /* unregisters whatever was registered */
 		pc->uffd = -1;
