@@ -84,6 +84,7 @@ struct traced_run {
 	void *arg;
 	int rc;
 	pid_t tid;
+	const char *log_prefix; /* the caller's */
 };
 
 static void *traced_main(void *p)
@@ -94,13 +95,14 @@ static void *traced_main(void *p)
 	sigemptyset(&alarm);
 	sigaddset(&alarm, SIGALRM);
 	pthread_sigmask(SIG_UNBLOCK, &alarm, NULL);
+	bm_set_log_prefix(run->log_prefix);
 	run->rc = run->fn(run->arg);
 	return NULL;
 }
 
 int bm_run_traced(int (*fn)(void *arg), void *arg)
 {
-	struct traced_run run = {fn, arg, 0, 0};
+	struct traced_run run = {fn, arg, 0, 0, bm_log_prefix()};
 	sigset_t alarm, old;
 	sigemptyset(&alarm);
 	sigaddset(&alarm, SIGALRM);

@@ -31,7 +31,8 @@ struct bm_tracee {
  * sleep) cannot be detached, and would stay traced, with its stop
  * pending, until binmig exits; it is let go as that thread ends, before
  * bm_run_traced returns.  SIGALRM (bm_wait_stop) is blocked in the
- * caller meanwhile so that it reaches that thread. */
+ * caller meanwhile so that it reaches that thread; the thread's messages
+ * start with the caller's prefix (bm_set_log_prefix). */
 int bm_run_traced(int (*fn)(void *arg), void *arg);
 
 /* Seizes TID and asks it to stop (PTRACE_SEIZE + PTRACE_INTERRUPT).
