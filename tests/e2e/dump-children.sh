@@ -69,9 +69,10 @@ start_treerefuse() {
 
 # tree_pids PID: PID and all its descendants.
 tree_pids() {
-	local kid
+	local kid kids
 	echo "$1"
-	for kid in $(cat "/proc/$1/task/"*/children 2>/dev/null); do
+	kids=$(cat "/proc/$1/task/"*/children 2>/dev/null) || true
+	for kid in $kids; do
 		tree_pids "$kid"
 	done
 }
