@@ -20,6 +20,7 @@
 #include "isa_cmd.h"
 #include "log.h"
 #include "migrate.h"
+#include "ptrace_ctl.h"
 #include "serve_gate.h"
 #include "restore.h"
 #include "vdso.h"
@@ -168,10 +169,25 @@ static int write_image(struct bm_frozen *f, int *fd, int level, const uint8_t *k
 	return rc;
 }
 
-/* Everything after the command line: an exit status. */
-static int dump(pid_t pid, const char *output, bool leave_running, int level, const uint8_t *key,
-		enum bm_stats_format fmt, const struct bm_fd_policy *policy)
+struct dump_args {
+	pid_t pid;
+	const char *output;
+	bool leave_running;
+	int level;
+	const uint8_t *key;
+	enum bm_stats_format fmt;
+	const struct bm_fd_policy *policy;
+};
+
+/* Everything after the command line, on the tracing thread
+ * (bm_run_traced): an exit status. */
+static int dump(void *arg)
 {
+	const struct dump_args *a = arg;
+	pid_t pid = a->pid;
+	const char *output = a->output;
+	const uint8_t *key = a->key;
+	const struct bm_fd_policy *policy = a->policy;
 	struct bm_stats st;
 	bm_stats_init(&st);
 	uint64_t t0 = bm_now_us();
@@ -186,7 +202,7 @@ static int dump(pid_t pid, const char *output, bool leave_running, int level, co
 	if (fd < 0) {
 		rc = bm_error_errno(BM_EXIT_IO, errno, "cannot create %s", partial);
 	} else {
-		rc = write_image(&f, &fd, level, key, &st);
+		rc = write_image(&f, &fd, a->level, key, &st);
 		if (rc == 0 && (bm_fault(BM_FP_SYNC_IMAGE) || fsync(fd) < 0))
 			rc = bm_error_errno(BM_EXIT_IO, errno, "cannot sync %s", partial);
 		if (close(fd) < 0 && rc == 0)
@@ -201,12 +217,12 @@ static int dump(pid_t pid, const char *output, bool leave_running, int level, co
 			unlink(renamed ? output : partial);
 	}
 	/* Only a complete image on disk allows the original to go. */
-	int rrc = bm_release(&f, rc == 0 && !leave_running);
+	int rrc = bm_release(&f, rc == 0 && !a->leave_running);
 	if (rc < 0 || rrc < 0)
 		return bm_exit_code();
 	st.total_us = (int64_t)(bm_now_us() - t0);
 	st.pid = pid;
-	bm_stats_print(stdout, &st, fmt);
+	bm_stats_print(stdout, &st, a->fmt);
 	return 0;
 }
 
@@ -247,8 +263,11 @@ static int cmd_dump(int argc, char **argv)
 	uint8_t key[BM_KEY_LEN];
 	if (rc < 0 && keyfile && bm_key_load(keyfile, key) < 0)
 		rc = bm_exit_code();
-	if (rc < 0)
-		rc = dump(pid, output, leave_running, level, keyfile ? key : NULL, fmt, &policy);
+	if (rc < 0) {
+		struct dump_args a = {pid, output, leave_running, level, keyfile ? key : NULL, fmt, &policy};
+		rc = bm_run_traced(dump, &a);
+		rc = rc < 0 ? (int)bm_exit_code() : rc;
+	}
 	bm_fd_policy_free(&policy);
 	return rc;
 }
@@ -698,5 +717,7 @@ int main(int argc, char **argv)
 		return bm_exit_code();
 	optind = 1;
 	opterr = 0; /* bad options are reported once, by bad_option */
-	return cmd->run(argc - i, argv + i);
+	int rc = cmd->run(argc - i, argv + i);
+	bm_test_exit_gate();
+	return rc;
 }

@@ -477,21 +477,23 @@ static int suspend_all(struct bm_frozen *f)
 			return bm_error(BM_EXIT_FAILURE, "out of memory");
 		}
 		f->tracees = grown;
-		for (size_t i = 0; i < ntids; i++) {
+		int failed = 0;
+		for (size_t i = 0; i < ntids && failed == 0; i++) {
 			if (is_seized(f, tids[i]))
 				continue;
 			rc = bm_seize(tids[i]);
 			if (rc == -ESRCH)
 				continue; /* exited meanwhile */
-			if (rc < 0) {
-				free(tids);
-				return rc;
-			}
-			f->tracees[f->ntracees++] = (struct bm_tracee){.tid = tids[i]};
+			if (rc < 0)
+				failed = rc;
+			else
+				f->tracees[f->ntracees++] = (struct bm_tracee){.tid = tids[i]};
 		}
 		free(tids);
-		if (f->ntracees == first_new)
-			break;
+		bool any_new = f->ntracees > first_new;
+		/* Every thread seized is waited for, even after a failure: let go
+		 * from its interrupt stop, it gets the signal that may have
+		 * stopped it first, which a detach from that stop would drop. */
 		for (size_t i = first_new; i < f->ntracees;) {
 			int sig = 0;
 			rc = bm_wait_interrupted(f->tracees[i].tid, &sig);
@@ -501,10 +503,14 @@ static int suspend_all(struct bm_frozen *f)
 				f->tracees[i] = f->tracees[--f->ntracees];
 				continue;
 			}
-			if (rc < 0)
-				return rc;
+			if (rc < 0 && failed == 0)
+				failed = rc;
 			i++;
 		}
+		if (failed < 0)
+			return failed;
+		if (!any_new)
+			break;
 		if (round > 1000)
 			return bm_error(BM_EXIT_TARGET, "process %d keeps creating threads faster than they can be stopped",
 					f->pid);

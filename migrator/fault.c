@@ -84,7 +84,40 @@ bool bm_fault_injection_built(void)
 {
 	return true;
 }
+
+void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, made);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dprintf(fd, "%s\n", line);
+		close(fd);
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, awaited);
+	for (int i = 0; i < 30000 && access(path, F_OK) < 0; i++)
+		usleep(1000);
+}
+
+void bm_test_exit_gate(void)
+{
+	const char *dir = getenv("BINMIG_TEST_EXIT_GATE");
+	if (dir && *dir)
+		bm_test_gate(dir, "exiting", "exiting", "go");
+}
 #else
+void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
+{
+	(void)dir;
+	(void)made;
+	(void)line;
+	(void)awaited;
+}
+
+void bm_test_exit_gate(void)
+{
+}
+
 bool bm_fault_injection_built(void)
 {
 	return false;

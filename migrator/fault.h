@@ -147,4 +147,14 @@ int bm_fault_arm_from_serve_file(void);
 void bm_fault_list(FILE *out);
 bool bm_fault_injection_built(void);
 
+/* Test builds only (nothing in others): a point where a test looks at
+ * what binmig has done before binmig goes on.  binmig creates DIR/MADE
+ * holding the line LINE and waits, at most 30 s, for DIR/AWAITED. */
+void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited);
+/* With BINMIG_TEST_EXIT_GATE=DIR, binmig, its command done, stops at the
+ * gate DIR/exiting ("exiting"), DIR/go before it exits: a test sees what
+ * a refusal or a failure left while binmig still lives (its tracees are
+ * let go by the kernel once it exits, whatever binmig did). */
+void bm_test_exit_gate(void);
+
 #endif

@@ -147,3 +147,4 @@ void bm_reset_errors(void)
 }
 void bm_set_verbose(bool v) { verbose = v; }
 void bm_set_log_prefix(const char *p) { prefix = p; }
+const char *bm_log_prefix(void) { return prefix; }

@@ -53,5 +53,6 @@ void bm_reset_errors(void);
 void bm_set_verbose(bool verbose);
 /* Prefix printed before the calling thread's messages (default "binmig"). */
 void bm_set_log_prefix(const char *prefix);
+const char *bm_log_prefix(void);
 
 #endif

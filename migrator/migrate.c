@@ -21,6 +21,7 @@
 #include "memplan.h"
 #include "precopy.h"
 #include "procfs.h"
+#include "ptrace_ctl.h"
 #include "sk_unix.h"
 #include "tree.h"
 #include "xstate.h"
@@ -310,6 +311,143 @@ static int give_up(struct bm_conn *conn, struct bm_precopy *pc, int rc)
 	return rc;
 }
 
+/* A migration from the freeze on.  It runs on the tracing thread
+ * (bm_run_traced): should the freeze be refused, what it could not let go
+ * of is let go before the destination is told. */
+struct move {
+	pid_t pid;
+	const struct bm_migrate_opts *o;
+	struct bm_stats *st;
+	uint64_t t0;
+	enum bm_transfer_mode mode;
+	struct bm_conn *conn;
+	struct bm_precopy *pc;
+	struct profiles *prof;
+	bool frozen;
+};
+
+static int move(void *arg)
+{
+	struct move *m = arg;
+	pid_t pid = m->pid;
+	const struct bm_migrate_opts *o = m->o;
+	struct bm_stats *st = m->st;
+	struct bm_conn *conn = m->conn;
+	struct bm_precopy *pc = m->pc;
+	enum bm_transfer_mode mode = m->mode;
+	uint64_t t0 = m->t0;
+	bm_set_log_prefix("binmig: migrate: suspend");
+	struct bm_frozen f;
+	int rc = bm_freeze(pid, &f, &o->fd_policy, st);
+	if (rc < 0)
+		return rc;
+	m->frozen = true;
+	bm_set_log_prefix("binmig: migrate: cpu check");
+	rc = bm_xstate_translate_threads(&f.proc, &m->prof->here, &m->prof->dest);
+	bm_set_log_prefix("binmig: migrate: suspend");
+	if (rc == 0)
+		rc = let_go(&f);
+	if (rc < 0) {
+		bm_set_log_prefix("binmig: migrate");
+		resume_source(&f, pid);
+		return give_up(conn, pc, rc);
+	}
+
+	uint64_t t_suspend = f.t_suspend_start;
+	struct bm_wire_sink ws;
+	char path[4096] = "";
+	int img_fd = -1;
+	/* A destination that fails while the image flows says why in a RESULT
+	 * and closes: sending then fails too, but its reason is the one to
+	 * report (see peer_reason). */
+	bm_hold_errors();
+	if (mode == BM_MODE_PRECOPY) {
+		bm_set_log_prefix("binmig: migrate: pre-copy final");
+		rc = bm_precopy_final(pc, &f);
+	}
+	if (rc == 0)
+		rc = bm_wire_sink_init(&ws, conn, BM_IO_TIMEOUT_MS);
+	else
+		memset(&ws, 0, sizeof ws);
+	if (rc == 0 && mode != BM_MODE_FILE) {
+		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
+		struct bm_image_writer w;
+		rc = bm_image_writer_init(&w, bm_wire_sink_as_sink(&ws), o->zlib_level);
+		if (rc == 0)
+			rc = bm_checkpoint(&f, &w, st);
+		bm_image_writer_free(&w);
+	} else if (rc == 0) {
+		bm_set_log_prefix("binmig: migrate: checkpoint");
+		rc = checkpoint_to_file(&f, o, st, path, sizeof path, &img_fd);
+		bm_set_log_prefix("binmig: migrate: transfer");
+		if (rc == 0)
+			rc = send_file(img_fd, &ws);
+	}
+	if (rc == 0)
+		rc = bm_wire_sink_finish(&ws);
+	struct bm_result res = {0};
+	if (rc < 0 && peer_reason(conn, &res)) {
+		bm_release_errors(false);
+		bm_set_log_prefix("binmig: migrate: restore at the destination");
+		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);
+	}
+	bm_release_errors(true);
+
+	if (rc == 0) {
+		bm_set_log_prefix("binmig: migrate: restore at the destination");
+		rc = bm_result_recv(conn, &res, BM_RESULT_TIMEOUT_MS);
+		if (rc == 0 && res.status != 0)
+			rc = bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s",
+				      res.message[0] ? res.message : "failed");
+	}
+	if (img_fd >= 0) {
+		close(img_fd);
+		unlink(path);
+	}
+	if (rc < 0) {
+		/* Never lost: the original runs on where it stopped. */
+		bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		bm_set_log_prefix("binmig: migrate");
+		resume_source(&f, pid);
+		bm_precopy_end(pc); /* after the resume: its memory is unregistered, nothing left in it */
+		bm_wire_sink_free(&ws);
+		close_conn(conn);
+		return rc;
+	}
+
+	bm_set_log_prefix("binmig: migrate: termination");
+	for (size_t i = 0; i < bm_frozen_count(&f); i++)
+		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
+	rc = bm_release(&f, true);
+	if (rc == 0)
+		rc = bm_frame_send_buf(conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
+	/* The destination lets its process run when CONFIRM arrives, and says
+	 * so: migrate returns once the process runs there. */
+	size_t len;
+	int running = rc == 0 ? bm_frame_expect(conn, BM_MSG_RUNNING, NULL, 0, &len, BM_IO_TIMEOUT_MS) : rc;
+	uint64_t t_running = bm_now_us();
+	bm_set_log_prefix("binmig");
+	if (rc < 0)
+		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
+	else if (running < 0)
+		bm_warn("process %d was confirmed at the destination as %d, which then did not say it runs (above)",
+			pid, res.pid);
+	st->pid = res.pid;
+	st->transfer_us = (int64_t)res.transfer_us;
+	st->as_restore_us = (int64_t)res.as_restore_us;
+	st->ctx_restore_us = (int64_t)res.ctx_restore_us;
+	st->downtime_us = (int64_t)(t_running - t_suspend);
+	st->wire_bytes = (int64_t)ws.wire_bytes;
+	st->total_us = (int64_t)(bm_now_us() - t0);
+	st->seal = bm_seal_name(conn->suite);
+	if (mode == BM_MODE_PRECOPY)
+		bm_precopy_stats(pc, st);
+	bm_precopy_end(pc);
+	bm_wire_sink_free(&ws);
+	close_conn(conn);
+	return 0;
+}
+
 int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 {
 	uint64_t t0 = bm_now_us();
@@ -348,115 +486,8 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		return give_up(&conn, &pc, rc);
 	}
 
-	bm_set_log_prefix("binmig: migrate: suspend");
-	struct bm_frozen f;
-	if ((rc = bm_freeze(pid, &f, &o->fd_policy, st)) < 0) {
-		free(prof);
-		return give_up(&conn, &pc, rc);
-	}
-	bm_set_log_prefix("binmig: migrate: cpu check");
-	rc = bm_xstate_translate_threads(&f.proc, &prof->here, &prof->dest);
+	struct move m = {pid, o, st, t0, mode, &conn, &pc, prof, false};
+	rc = bm_run_traced(move, &m);
 	free(prof);
-	bm_set_log_prefix("binmig: migrate: suspend");
-	if (rc == 0)
-		rc = let_go(&f);
-	if (rc < 0) {
-		bm_set_log_prefix("binmig: migrate");
-		resume_source(&f, pid);
-		return give_up(&conn, &pc, rc);
-	}
-
-	uint64_t t_suspend = f.t_suspend_start;
-	struct bm_wire_sink ws;
-	char path[4096] = "";
-	int img_fd = -1;
-	/* A destination that fails while the image flows says why in a RESULT
-	 * and closes: sending then fails too, but its reason is the one to
-	 * report (see peer_reason). */
-	bm_hold_errors();
-	if (mode == BM_MODE_PRECOPY) {
-		bm_set_log_prefix("binmig: migrate: pre-copy final");
-		rc = bm_precopy_final(&pc, &f);
-	}
-	if (rc == 0)
-		rc = bm_wire_sink_init(&ws, &conn, BM_IO_TIMEOUT_MS);
-	else
-		memset(&ws, 0, sizeof ws);
-	if (rc == 0 && mode != BM_MODE_FILE) {
-		bm_set_log_prefix("binmig: migrate: checkpoint and transfer");
-		struct bm_image_writer w;
-		rc = bm_image_writer_init(&w, bm_wire_sink_as_sink(&ws), o->zlib_level);
-		if (rc == 0)
-			rc = bm_checkpoint(&f, &w, st);
-		bm_image_writer_free(&w);
-	} else if (rc == 0) {
-		bm_set_log_prefix("binmig: migrate: checkpoint");
-		rc = checkpoint_to_file(&f, o, st, path, sizeof path, &img_fd);
-		bm_set_log_prefix("binmig: migrate: transfer");
-		if (rc == 0)
-			rc = send_file(img_fd, &ws);
-	}
-	if (rc == 0)
-		rc = bm_wire_sink_finish(&ws);
-	struct bm_result res = {0};
-	if (rc < 0 && peer_reason(&conn, &res)) {
-		bm_release_errors(false);
-		bm_set_log_prefix("binmig: migrate: restore at the destination");
-		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);
-	}
-	bm_release_errors(true);
-
-	if (rc == 0) {
-		bm_set_log_prefix("binmig: migrate: restore at the destination");
-		rc = bm_result_recv(&conn, &res, BM_RESULT_TIMEOUT_MS);
-		if (rc == 0 && res.status != 0)
-			rc = bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s",
-				      res.message[0] ? res.message : "failed");
-	}
-	if (img_fd >= 0) {
-		close(img_fd);
-		unlink(path);
-	}
-	if (rc < 0) {
-		/* Never lost: the original runs on where it stopped. */
-		bm_send_message(&conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
-		bm_set_log_prefix("binmig: migrate");
-		resume_source(&f, pid);
-		bm_precopy_end(&pc); /* after the resume: its memory is unregistered, nothing left in it */
-		bm_wire_sink_free(&ws);
-		close_conn(&conn);
-		return rc;
-	}
-
-	bm_set_log_prefix("binmig: migrate: termination");
-	for (size_t i = 0; i < bm_frozen_count(&f); i++)
-		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
-	rc = bm_release(&f, true);
-	if (rc == 0)
-		rc = bm_frame_send_buf(&conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
-	/* The destination lets its process run when CONFIRM arrives, and says
-	 * so: migrate returns once the process runs there. */
-	size_t len;
-	int running = rc == 0 ? bm_frame_expect(&conn, BM_MSG_RUNNING, NULL, 0, &len, BM_IO_TIMEOUT_MS) : rc;
-	uint64_t t_running = bm_now_us();
-	bm_set_log_prefix("binmig");
-	if (rc < 0)
-		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
-	else if (running < 0)
-		bm_warn("process %d was confirmed at the destination as %d, which then did not say it runs (above)",
-			pid, res.pid);
-	st->pid = res.pid;
-	st->transfer_us = (int64_t)res.transfer_us;
-	st->as_restore_us = (int64_t)res.as_restore_us;
-	st->ctx_restore_us = (int64_t)res.ctx_restore_us;
-	st->downtime_us = (int64_t)(t_running - t_suspend);
-	st->wire_bytes = (int64_t)ws.wire_bytes;
-	st->total_us = (int64_t)(bm_now_us() - t0);
-	st->seal = bm_seal_name(conn.suite);
-	if (mode == BM_MODE_PRECOPY)
-		bm_precopy_stats(&pc, st);
-	bm_precopy_end(&pc);
-	bm_wire_sink_free(&ws);
-	close_conn(&conn);
-	return 0;
+	return m.frozen ? rc : give_up(&conn, &pc, rc);
 }

@@ -185,6 +185,26 @@ static int track(struct bm_precopy *pc, const struct bm_process *p)
 	return 0;
 }
 
+struct start_args {
+	struct bm_precopy *pc;
+	const struct bm_fd_policy *policy;
+};
+
+/* Frozen for a moment, on the tracing thread (bm_run_traced). */
+static int start_tracking(void *arg)
+{
+	const struct start_args *a = arg;
+	struct bm_frozen f;
+	int rc = bm_freeze(a->pc->pid, &f, a->policy, NULL);
+	if (rc < 0)
+		return rc;
+	rc = take_uffd(a->pc, &f);
+	if (rc == 0)
+		rc = track(a->pc, &f.proc);
+	int rel = bm_release(&f, false);
+	return rc == 0 && rel < 0 ? rel : rc;
+}
+
 int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy *policy)
 {
 	memset(pc, 0, sizeof *pc);
@@ -200,16 +220,8 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (!bm_pagescan_available(pc->pagemap))
 		return unavailable(pc, "%s", "this kernel has no PAGEMAP_SCAN ioctl");
-	struct bm_frozen f;
-	int rc = bm_freeze(pid, &f, policy, NULL);
-	if (rc < 0)
-		return rc;
-	rc = take_uffd(pc, &f);
-	if (rc == 0)
-		rc = track(pc, &f.proc);
-	int rel = bm_release(&f, false);
-	if (rc == 0 && rel < 0)
-		rc = rel;
+	struct start_args a = {pc, policy};
+	int rc = bm_run_traced(start_tracking, &a);
 	if (rc < 0 && pc->uffd >= 0) {
 		close(pc->uffd); /* unregisters whatever was registered */
 		pc->uffd = -1;
@@ -394,7 +406,6 @@ static int run_round(struct bm_precopy *pc, unsigned k)
 	return rc;
 }
 
-#ifdef BM_FAULT_INJECTION
 /* Test builds: with BINMIG_TEST_PRECOPY_SYNC=DIR, after round K binmig
  * creates DIR/round-K (the line "round K") and waits (at most 30 s) for DIR/ack-K, so that a
  * test program can change its memory between rounds deterministically. */
@@ -403,23 +414,12 @@ static void test_sync(unsigned k)
 	const char *dir = getenv("BINMIG_TEST_PRECOPY_SYNC");
 	if (!dir || !*dir)
 		return;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/round-%u", dir, k);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dprintf(fd, "round %u\n", k);
-		close(fd);
-	}
-	snprintf(path, sizeof path, "%s/ack-%u", dir, k);
-	for (int i = 0; i < 30000 && access(path, F_OK) < 0; i++)
-		usleep(1000);
+	char made[32], line[32], awaited[32];
+	snprintf(made, sizeof made, "round-%u", k);
+	snprintf(line, sizeof line, "round %u", k);
+	snprintf(awaited, sizeof awaited, "ack-%u", k);
+	bm_test_gate(dir, made, line, awaited);
 }
-#else
-static void test_sync(unsigned k)
-{
-	(void)k;
-}
-#endif
 
 /* Pages written since the last round, counted without protecting them. */
 static int count_dirty(struct bm_precopy *pc, uint64_t *n)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,53 @@ int bm_wait_stop(pid_t tid, int *status, int timeout_ms)
 	struct itimerval off = {0};
 	setitimer(ITIMER_REAL, &off, NULL);
 	return rc;
+}
+
+struct traced_run {
+	int (*fn)(void *arg);
+	void *arg;
+	int rc;
+	pid_t tid;
+	const char *log_prefix; /* the caller's */
+};
+
+static void *traced_main(void *p)
+{
+	struct traced_run *run = p;
+	run->tid = (pid_t)syscall(SYS_gettid);
+	sigset_t alarm;
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &alarm, NULL);
+	bm_set_log_prefix(run->log_prefix);
+	run->rc = run->fn(run->arg);
+	return NULL;
+}
+
+int bm_run_traced(int (*fn)(void *arg), void *arg)
+{
+	struct traced_run run = {fn, arg, 0, 0, bm_log_prefix()};
+	sigset_t alarm, old;
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alarm, &old);
+	pthread_t thread;
+	int e = pthread_create(&thread, NULL, traced_main, &run);
+	if (e == 0)
+		pthread_join(thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0)
+		return bm_error_errno(BM_EXIT_FAILURE, e, "cannot start a thread");
+	/* The join returns once the thread has left its memory; its tracees
+	 * are let go a moment later, as it leaves the thread group. */
+	char task[64];
+	snprintf(task, sizeof task, "/proc/self/task/%d", (int)run.tid);
+	uint64_t deadline = bm_now_us() + STOP_TIMEOUT_MS * 1000ULL;
+	while (access(task, F_OK) == 0 && bm_now_us() < deadline) {
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+	return run.rc;
 }
 
 static bool is_interrupt_stop(int status)

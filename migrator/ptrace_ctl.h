@@ -21,6 +21,20 @@ struct bm_tracee {
 	unsigned long injected;    /* statistics: system calls run */
 };
 
+/* Runs fn(arg) on a thread of its own and returns what fn returned
+ * (or, if no thread can be made, a negative value after reporting).  The
+ * source side runs its work on a process so, from the freeze to the
+ * release: the kernel ties a tracee to the thread that seized it, takes
+ * every ptrace request for it from that thread only, and lets it go when
+ * that thread ends.  A thread seized while it cannot stop (blocked in
+ * vfork until its child runs a program or exits, or in an uninterruptible
+ * sleep) cannot be detached, and would stay traced, with its stop
+ * pending, until binmig exits; it is let go as that thread ends, before
+ * bm_run_traced returns.  SIGALRM (bm_wait_stop) is blocked in the
+ * caller meanwhile so that it reaches that thread; the thread's messages
+ * start with the caller's prefix (bm_set_log_prefix). */
+int bm_run_traced(int (*fn)(void *arg), void *arg);
+
 /* Seizes TID and asks it to stop (PTRACE_SEIZE + PTRACE_INTERRUPT).
  * -ESRCH (unreported) if the thread is gone, or ending (a zombie the
  * kernel has not released yet: the seize then fails with EPERM, as for a

@@ -133,17 +133,13 @@ static int restore_table(const struct restore_ctx *c, int err_fd)
 	return err_fd;
 }
 
-/* In the new process: its cwd, root and umask. */
+/* In the new process: its cwd and umask.  Its root comes last (set_root). */
 static void restore_fs(const struct bm_process *p, int err_fd)
 {
 	char err[PATH_MAX + 128];
 	if (p->cwd_removed ? bm_unlinked_chdir(p->cwd, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
 		if (!p->cwd_removed)
 			snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
-		child_fail(err_fd, err);
-	}
-	if (strcmp(p->root, "/") != 0 && chroot(p->root) < 0) {
-		snprintf(err, sizeof err, "cannot change root to %s: %s", p->root, strerror(errno));
 		child_fail(err_fd, err);
 	}
 	umask(p->umask);
@@ -619,6 +615,31 @@ static int set_mm(struct restore_ctx *c)
 	return inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
 }
 
+/* The root of a process that has one of its own (not its parent's,
+ * CLONE_FS), set once every new process has opened its files: the paths
+ * in the image are seen from binmig's root, and a tree's members that
+ * share the root open theirs after the one that sets it has prepared
+ * itself.  With binmig's credentials still (CAP_SYS_CHROOT). */
+static int set_root(struct restore_ctx *c)
+{
+	const char *root = c->proc.root;
+	size_t len = strlen(root) + 1;
+	if (c->fs_of_parent || strcmp(root, "/") == 0)
+		return 0;
+	if (len > SCRATCH_SIZE)
+		return bm_error(BM_EXIT_IMAGE, "process %d: its root's path is longer than %d bytes", c->pid, SCRATCH_SIZE);
+	int rc = bm_mem_write(c->pid, c->scratch, root, len);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	long r = 0;
+	if ((rc = bm_inject(&c->tr, SYS_chroot, c->scratch, 0, 0, 0, 0, 0, &r)) < 0)
+		return rc;
+	if (r < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, (int)-r, "restoring process %d: cannot change root to %s", c->pid,
+				      root);
+	return 0;
+}
+
 /* Credentials belong to each thread, not to the process. */
 static int set_credentials(struct restore_ctx *c, struct bm_tracee *tr)
 {
@@ -841,7 +862,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
-	if ((rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
+	if ((rc = set_root(c)) < 0 || (rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    (c->close_from >= 0 &&
 	     (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
 	    (rc = create_threads(c)) < 0)

@@ -557,11 +557,17 @@ static int rebuild_all(struct tree_rs *t, struct bm_image_reader *r)
 }
 
 /* Everything created goes: members (binmig's tracees), the root (its
- * child) and the helpers; zombies with their parents. */
+ * child) and the helpers; zombies with their parents.  A process whose
+ * creator is killed before it has marked it created ends by itself: it
+ * sees the failure where it waits for its turn or its table. */
 static void kill_tree(struct tree_rs *t)
 {
 	if (!t->ctl)
 		return;
+	atomic_store(&t->ctl->failed, 1);
+	syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+	for (uint32_t i = 0; i < t->ti.tree.n; i++)
+		syscall(SYS_futex, &t->ctl->node[i].go, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 	bool any = false;
 	for (uint32_t i = 0; i < t->ti.tree.n; i++)
 		if (atomic_load(&t->ctl->node[i].created)) {

@@ -15,6 +15,10 @@
 #    its parent; carried otherwise: tests/progs/tree.c), an unlinked file
 #    that parent and child both map with no descriptor held, a memfd they
 #    hold through two open file descriptions (tests/progs/treerefuse.c).
+# A tree's refusal is looked at while binmig still lives (held before it
+# exits): every process of the tree is as it was, traced by whom it was,
+# stopped only if it was (a vfork parent that binmig has given up waiting
+# for is not left traced with its stop pending), and it runs on.
 # Trees themselves are carried: tests/e2e/tree.sh; anonymous memory and a
 # memfd they share: tests/e2e/migrate-tree-shmem.sh.
 # shellcheck source-path=SCRIPTDIR
@@ -63,15 +67,46 @@ start_treerefuse() {
 	e2e_track "$KID"
 }
 
+# tree_pids PID: PID and all its descendants.
+tree_pids() {
+	local kid kids
+	echo "$1"
+	kids=$(cat "/proc/$1/task/"*/children 2>/dev/null) || true
+	for kid in $kids; do
+		tree_pids "$kid"
+	done
+}
+
+# as_it_is PID: each process of the tree of PID with its tracer and
+# whether it is stopped.
+as_it_is() {
+	local p state
+	for p in $(tree_pids "$1"); do
+		state=$(e2e_state "$p")
+		[[ $state == [tT] ]] || state=-
+		echo "$p tracer $(e2e_tracer "$p") stopped $state"
+	done
+}
+
 # tree_refused MODE EXPECT: the tree of treerefuse MODE is refused with
-# EXPECT (CHILD stands for the child's PID) in the message; parent and
-# child run on untouched (the parent checks the child and says PASS).
+# EXPECT (CHILD stands for the child's PID) in the message.  Right after
+# the refusal, binmig still alive (held before it exits), every process
+# of the tree is as it was: traced by whom it was, stopped only if it
+# was; and it runs on (the parent checks the child, ends it and says PASS).
 tree_refused() {
 	local mode=$1 expect=$2
 	local out=$E2E_TMP/$mode.out
 	start_treerefuse "$mode" "$out"
-	local pid=$PID kid=$KID
-	bm dump "$pid" -o "$E2E_TMP/$mode.img"
+	local pid=$PID kid=$KID before after
+	before=$(as_it_is "$pid")
+	bm_held dump "$pid" -o "$E2E_TMP/$mode.img"
+	after=$(as_it_is "$pid")
+	[[ $after == "$before" ]] || e2e_fail "$mode: after the refusal, with binmig still alive, the tree is"$'\n'"$after"$'\n'"where it was"$'\n'"$before"
+	e2e_assert_alive "$pid"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+	bm_unhold
 	if [[ $mode == vfork ]]; then
 		# Said first: the freeze waits for the vfork child.
 		grep -q "waits for its vfork child $kid to run a program or exit; the freeze waits for that" "$BM_ERR" ||
@@ -81,11 +116,7 @@ tree_refused() {
 	e2e_expect_error 4 "dump of a tree with a $mode child"
 	grep -qF "${expect//CHILD/$kid}" "$BM_ERR" || e2e_fail "$mode: the refusal does not say \"${expect//CHILD/$kid}\": $(cat "$BM_ERR")"
 	[[ ! -e $E2E_TMP/$mode.img && ! -e $E2E_TMP/$mode.img.partial ]] || e2e_fail "$mode: an image was left"
-	e2e_assert_alive "$pid"
-	e2e_signal "$pid" "$out"
-	e2e_wait_exit "$pid"
-	e2e_expect_pass "$out"
-	e2e_log "ok: a tree with a $mode child refused, both untouched"
+	e2e_log "ok: a tree with a $mode child refused, all of it untouched"
 }
 tree_refused stopped "process CHILD (treerefuse) is stopped in process group"
 tree_refused clonevm "process CHILD shares its memory (CLONE_VM) with its parent"

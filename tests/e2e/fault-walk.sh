@@ -10,8 +10,9 @@
 # opens.
 #
 #  1. `binmig dump --leave-running` with the point armed (BINMIG_FAULT):
-#     dump exits with a documented code (not 0, not 2), the process runs on
-#     untraced, and neither IMAGE nor IMAGE.partial is left.
+#     dump exits with a documented code (not 0, not 2), every thread of
+#     the process runs on untraced, seen while binmig still lives (held
+#     before it exits), and neither IMAGE nor IMAGE.partial is left.
 #  2. `binmig restore IMAGE` with the point armed: restore exits with a
 #     documented code, nothing is left at the PID, the image is unchanged.
 #  3. A live migration between the emulated hosts with the point armed in
@@ -88,12 +89,16 @@ workers_done() {
 documented_failure() { # WHAT: BM_RC is a failure code binmig documents, and not a usage error
 	((BM_RC >= 1 && BM_RC <= 8 && BM_RC != 2)) || e2e_fail "$1: exit $BM_RC"
 }
-untraced_running() { # PID WHAT (root namespace)
-	local state tracer
-	state=$(e2e_state "$1")
-	tracer=$(e2e_tracer "$1")
-	[[ -n $state && $state != [ZXxTt] && $tracer == 0 ]] ||
-		e2e_fail "$2: process $1 is in state '${state:-gone}', traced by '${tracer:-?}'"
+untraced_running() { # PID WHAT (root namespace): every thread of PID
+	local task tid state tracer
+	[[ -d /proc/$1/task ]] || e2e_fail "$2: process $1 is gone"
+	for task in "/proc/$1/task/"*; do
+		tid=${task##*/}
+		state=$(e2e_state "$1/task/$tid")
+		tracer=$(e2e_tracer "$1/task/$tid")
+		[[ -n $state && $state != [ZXxTt] && $tracer == 0 ]] ||
+			e2e_fail "$2: thread $tid of process $1 is in state '${state:-gone}', traced by '${tracer:-?}'"
+	done
 }
 
 echo "== 1. dump" >&2
@@ -105,10 +110,11 @@ img=$E2E_TMP/walk.img
 for p in "${POINTS[@]}"; do
 	lies_on "$p" dump || continue
 	what="dump, $p failing"
-	BINMIG_FAULT=$p bm dump "$LOCAL" -o "$img" --leave-running
+	BINMIG_FAULT=$p bm_held dump "$LOCAL" -o "$img" --leave-running
+	untraced_running "$LOCAL" "$what"
+	bm_unhold
 	expect_fired "$p" "$what"
 	documented_failure "$what"
-	untraced_running "$LOCAL" "$what"
 	[[ ! -e $img && ! -e $img.partial ]] || e2e_fail "$what: an image is left: $(ls "$img"*)"
 done
 touch "$E2E_TMP/local-gate"

@@ -39,6 +39,8 @@ E2E_TRACKED=()        # "pid:starttime" of everything to kill on exit
 declare -A E2E_CHILDREN=() # PIDs that are children of this shell (wait works)
 E2E_PID=              # set by e2e_start
 BM_RC='' BM_OUT='' BM_ERR='' BM_CMD='' # set by bm
+E2E_BM_START=0 E2E_BM_GATE='' E2E_BM_HELD='' # bm, bm_held
+E2E_BM_HELD_ARGS=()
 E2E_BM_COUNT=0
 
 e2e_log() { printf '[%s %s] %s\n' "$(date +%T.%3N)" "$E2E_NAME" "$*" >&2; }
@@ -189,14 +191,53 @@ e2e_wait_syscall() {
 # bm ARGS...: runs binmig; sets BM_RC, BM_OUT (stdout file), BM_ERR (stderr
 # file).  Never fails by itself.
 bm() {
+	bm_begin "$1"
+	BM_RC=0
+	timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$BINMIG" "$@" </dev/null >"$BM_OUT" 2>"$BM_ERR" || BM_RC=$?
+	bm_ended "$@"
+}
+
+# bm_held ARGS...: runs binmig in the background, held before it exits
+# (BINMIG_TEST_EXIT_GATE, test builds: migrator/fault.h), and returns once
+# it is held, so that what it did (a refusal, say) is seen while binmig
+# still lives: the kernel lets binmig's tracees go when it exits, whatever
+# binmig did.  bm_unhold lets it exit and sets BM_RC as bm does.
+bm_held() {
+	bm_begin "$1"
+	E2E_BM_GATE=$E2E_TMP/gate.$E2E_BM_COUNT
+	mkdir "$E2E_BM_GATE"
+	BINMIG_TEST_EXIT_GATE=$E2E_BM_GATE timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$BINMIG" "$@" </dev/null \
+		>"$BM_OUT" 2>"$BM_ERR" &
+	E2E_BM_HELD=$!
+	E2E_BM_HELD_ARGS=("$@")
+	"$TOOLS/waitfor" --pid "$E2E_BM_HELD" -x "$E2E_BM_GATE/exiting" exiting "$E2E_BINMIG_TIMEOUT" ||
+		{ e2e_show "$BM_ERR"; e2e_fail "binmig $1 ended, or did not come to its exit gate"; }
+	local held
+	held=$(cat "/proc/$E2E_BM_HELD/task/$E2E_BM_HELD/children")
+	held=${held%% *}
+	e2e_track "$held" # a failing test ends it
+	e2e_log "binmig $* is held before it exits (process $held)"
+}
+
+bm_unhold() {
+	touch "$E2E_BM_GATE/go"
+	BM_RC=0
+	wait "$E2E_BM_HELD" || BM_RC=$?
+	bm_ended "${E2E_BM_HELD_ARGS[@]}"
+}
+
+# The output files of the next binmig command, and its name.
+bm_begin() {
 	E2E_BM_COUNT=$((E2E_BM_COUNT + 1))
 	BM_CMD=${1:-}
 	BM_OUT=$E2E_TMP/binmig.$E2E_BM_COUNT.out
 	BM_ERR=$E2E_TMP/binmig.$E2E_BM_COUNT.err
-	local start=$SECONDS
-	BM_RC=0
-	timeout -k 5 "$E2E_BINMIG_TIMEOUT" "$BINMIG" "$@" </dev/null >"$BM_OUT" 2>"$BM_ERR" || BM_RC=$?
-	e2e_log "binmig $* -> exit $BM_RC ($((SECONDS - start))s)"
+	E2E_BM_START=$SECONDS
+}
+
+# The binmig command ARGS has ended with BM_RC: said, with its stderr.
+bm_ended() {
+	e2e_log "binmig $* -> exit $BM_RC ($((SECONDS - E2E_BM_START))s)"
 	head -n 40 "$BM_ERR" | sed 's/^/    stderr: /' >&2
 	((BM_RC == 124)) && e2e_fail "binmig $1 did not finish within ${E2E_BINMIG_TIMEOUT}s"
 	return 0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A tree whose members share kernel objects with their parents, and a
 # vfork in flight (tests/progs/treeshare.c): children created with
-# CLONE_FILES (one of them through another), CLONE_FS and both, and a
+# CLONE_FILES (one of them through another), CLONE_FS and both, the root
+# then changing its root (chroot) to a directory of its own, which the
+# CLONE_FS children share while their files lie outside it, and a
 # spawner whose vfork child is held before it runs a program, migrated
 # A -> B -> A -> B.  Each hop starts while the vfork child is held: binmig
 # says that the freeze waits for it, the test lets it go on, and the tree
@@ -9,7 +11,7 @@
 # in its host, its image showing what each child shares (inspect).  At the
 # end the members check that what they shared is shared again (a
 # descriptor or cwd one of them changes reaches exactly the members
-# sharing it) and that every program a vfork child ran ended as it should.
+# sharing it, the root is still that directory) and that every program a vfork child ran ended as it should.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init treeshare
@@ -46,6 +48,7 @@ e2e_expect_ok "inspect"
 for shared in "descriptor table)" "cwd, root and umask)" "descriptor table, cwd, root and umask)"; do
 	grep -qF "(its parent's $shared" "$BM_OUT" || { cat "$BM_OUT" >&2; e2e_fail "inspect does not show a child with its parent's $shared"; }
 done
+grep -q "^  root $E2E_TMP/treeshare\." "$BM_OUT" || { cat "$BM_OUT" >&2; e2e_fail "inspect does not show the root's own root"; }
 mig_bm "$here" restore "$img"
 e2e_expect_ok "restore in host $here"
 mig_assert_running "$here" "$root" "after the restore"

@@ -12,14 +12,19 @@
  * program reads a byte from V (sent once vfork has returned in V) and
  * exits with 7 * N, which V checks before it writes "vfork N done".
  *
- * Before "ready": F opens a file at fd 150 in the shared table and writes
- * 3 bytes to it, S one at fd 151 in its own; after the clones R moves to
- * another directory and umask, which S and B see and F and G do not.
+ * R works in a directory of its own, made next to FIFO.  Before "ready":
+ * F opens a file at fd 150 in the shared table and writes 3 bytes to it,
+ * S one at fd 151 in its own; after the clones (and V) R changes its root
+ * to that directory (chroot), then moves to another directory and umask,
+ * all of which S and B see and F and G do not.  So S and B, whose files
+ * are outside their root, are restored with a root that is not "/".
  * After SIGUSR1 (the test moved the tree meanwhile) every member checks
  * that what it shares is still shared and what it does not is not: a
  * descriptor R opens is seen by F, B and G only, one F, B or G opens is
- * seen by R, one S opens is not; R's new cwd and umask reach S and B only.
- * Then all end, R reaps them, and says PASS. */
+ * seen by R, one S opens is not; R's root is still its directory; R's new
+ * cwd and umask reach S and B only.  Then all end, R reaps them, and says
+ * PASS. */
+#include <libgen.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -43,13 +48,13 @@ static struct shared *sh;
 static int cmd[NKIDS][2], ack[NKIDS][2];
 static char stacks[NKIDS][65536] __attribute__((aligned(16)));
 
+/* Read by setting it, and back at once: /proc is outside the root of R,
+ * S and B, and nothing else of theirs runs meanwhile. */
 static unsigned umask_of_self(void)
 {
-	char buf[4096];
-	if (read_file("/proc/self/status", buf, sizeof buf - 1) <= 0)
-		return ~0u;
-	const char *u = strstr(buf, "\nUmask:");
-	return u ? (unsigned)strtoul(u + 7, NULL, 8) : ~0u;
+	mode_t mask = umask(0);
+	umask(mask);
+	return mask;
 }
 
 static bool same_dir(const char *a, const char *b)
@@ -63,12 +68,9 @@ static bool same_dir(const char *a, const char *b)
 static bool answer(int k, char c)
 {
 	if (c == 'f') {
+		/* A new descriptor, without a path (/dev is outside some roots). */
 		bool sees = fcntl(200, F_GETFD) != -1;
-		int z = open("/dev/zero", O_RDONLY);
-		bool placed = z >= 0 && dup2(z, 201 + k) == 201 + k;
-		if (z >= 0)
-			close(z);
-		return placed && sees == shares_table[k];
+		return dup2(1, 201 + k) == 201 + k && sees == shares_table[k];
 	}
 	char here[256];
 	if (!getcwd(here, sizeof here))
@@ -173,7 +175,10 @@ int main(int argc, char **argv)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	SETUP(n > 0, "readlink /proc/self/exe");
 	self[n] = 0;
-	char dir[] = "/tmp/treeshare.XXXXXX";
+	char dir[256], fifo_dir[200];
+	SETUP(strlen(argv[1]) < sizeof fifo_dir, "FIFO's path is short");
+	snprintf(fifo_dir, sizeof fifo_dir, "%s", argv[1]);
+	snprintf(dir, sizeof dir, "%s/treeshare.XXXXXX", dirname(fifo_dir));
 	SETUP(mkdtemp(dir) != NULL, "mkdtemp");
 	SETUP(chdir(dir) == 0 && mkdir("a", 0700) == 0 && mkdir("b", 0700) == 0, "directories");
 	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -198,6 +203,7 @@ int main(int argc, char **argv)
 	if (v == 0)
 		_exit(spawner(self, argv[1]));
 	/* Now S and B see R move; F and G stay. */
+	SETUP(chroot(".") == 0, "chroot");
 	SETUP(chdir("a") == 0, "chdir a");
 	umask(022);
 	say("ready");
@@ -206,9 +212,9 @@ int main(int argc, char **argv)
 	CHECK(lseek(150, 0, SEEK_CUR) == 3, "fd 150, which F opened in the shared table, is at %lld",
 	      (long long)lseek(150, 0, SEEK_CUR));
 	CHECK(fcntl(151, F_GETFD) == -1, "fd 151, which S opened in a table of its own, is in R's");
-	int null = open("/dev/null", O_RDONLY);
-	SETUP(null >= 0 && dup2(null, 200) == 200, "fd 200");
-	close(null);
+	char here[256] = "";
+	CHECK(getcwd(here, sizeof here) && strcmp(here, "/a") == 0, "R's cwd is %s, not /a in its root", here);
+	SETUP(dup2(1, 200) == 200, "fd 200");
 	for (int k = 0; k < NKIDS; k++) {
 		CHECK(ask(k, 'f') == 'y', "%s does not see R's descriptor table as its role says", names[k]);
 		CHECK((fcntl(201 + k, F_GETFD) != -1) == shares_table[k], "R %s fd %d, which %s opened",
@@ -236,8 +242,6 @@ int main(int argc, char **argv)
 	unlink("../f-made");
 	unlink("../s-made");
 	rmdir("../a");
-	rmdir("../b");
-	SETUP(chdir("/") == 0, "chdir /");
-	rmdir(dir);
+	rmdir("../b"); /* the directory itself, outside R's root, goes with FIFO's */
 	return tp_finish();
 }
