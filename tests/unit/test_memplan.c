@@ -60,34 +60,33 @@ static void *receive(void *arg)
 	return NULL;
 }
 
-/* A child maps an area at an address this process holds (*area) until
- * the plan is sent (freed then by free_area: the receiving thread's
- * stack must not take it), touches 5 of its pages and waits. */
+/* A child maps an area far below where mmap places memory by itself (so
+ * that nothing of this process, the receiving thread's allocations
+ * included, lands there meanwhile), touches 5 of its pages, says where
+ * it is (*area) and waits. */
 static pid_t start_child(uint64_t *area)
 {
-	uint8_t *probe = mmap(NULL, AREA_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(probe != MAP_FAILED);
-	*area = (uintptr_t)probe;
 	int ready[2];
 	assert_int_equal(pipe(ready), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		munmap(probe, AREA_PAGES * PG);
-		uint8_t *m = mmap(probe, AREA_PAGES * PG, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (m != probe)
+		uint8_t *m = MAP_FAILED;
+		for (uint64_t at = 0x3e0000000000ULL; m == MAP_FAILED && at < 0x3f0000000000ULL; at += 1ULL << 30)
+			m = mmap((void *)(uintptr_t)at, AREA_PAGES * PG, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m == MAP_FAILED)
 			_exit(1);
 		madvise(m, AREA_PAGES * PG, MADV_NOHUGEPAGE);
 		for (unsigned i = 0; i < 5; i++)
 			m[(i * 7) * PG] = 1;
-		(void)!write(ready[1], "r", 1);
+		uint64_t at = (uintptr_t)m;
+		(void)!write(ready[1], &at, sizeof at);
 		pause();
 		_exit(0);
 	}
-	char c;
 	close(ready[1]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(read(ready[0], area, sizeof *area), sizeof *area);
 	close(ready[0]);
 	return pid;
 }
@@ -113,7 +112,6 @@ static void plan_of_a_child(uint64_t max, struct receiver *r, uint64_t *area)
 	*r = (struct receiver){.p = &p, .max = max};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, receive, r), 0);
-	munmap((void *)(uintptr_t)*area, AREA_PAGES * PG);
 	int rc = bm_memplan_send(pid, &p.tx, 5000);
 	pthread_join(th, NULL);
 	stop_child(pid);

@@ -170,7 +170,12 @@ static void test_store_keeps_latest_and_applies(void **state)
 static void test_store_in_place(void **state)
 {
 	(void)state;
-	uint8_t *probe = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Far below where mmap places memory by itself: nothing of this
+	 * process (the store's own allocations included) lands there. */
+	uint8_t *probe = MAP_FAILED;
+	for (uint64_t at = 0x3d0000000000ULL; probe == MAP_FAILED && at < 0x3e0000000000ULL; at += 1ULL << 30)
+		probe = mmap((void *)(uintptr_t)at, 4 * PG, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	assert_true(probe != MAP_FAILED);
 	munmap(probe, 4 * PG);
 	uint64_t t = (uintptr_t)probe;
