@@ -152,9 +152,11 @@ static int build(struct bm_precopy_store *st, const uint8_t *buf, size_t len, ui
 		rc = bm_precopy_store_add(st, areas[i].start, areas[i].end, true);
 	fig->areas = nareas;
 	fig->placed = (uint32_t)st->nareas;
-	/* Pages of an area that did not fit, and pages beyond the bound, are
-	 * faulted in by the restore, as without a plan. */
-	for (uint32_t i = 0; rc == 0 && i < nruns; i++) {
+	/* Pages of an area that did not fit, pages beyond the bound and
+	 * pages left when the time is up are faulted in by the restore, as
+	 * without a plan. */
+	uint64_t until = bm_now_us() + BM_MEMPLAN_BUDGET_MS * 1000ULL;
+	for (uint32_t i = 0; rc == 0 && i < nruns && bm_now_us() < until; i++) {
 		int r = bm_precopy_store_populate(st, runs[i].start, runs[i].end);
 		if (r == -ENOSPC)
 			break;

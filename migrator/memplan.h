@@ -23,6 +23,7 @@
 #include "transport.h"
 
 #define BM_MEMPLAN_MAX_RUNS 524288 /* runs of present pages in one plan (8 MiB); beyond, not listed */
+#define BM_MEMPLAN_BUDGET_MS 60000 /* the destination faults pages in for at most this long (the source waits 120 s) */
 
 /* Source: MEM_PLAN for process pid (running), then waits for MEM_READY
  * (at most timeout_ms).  0 or a reported error. */
