@@ -13,8 +13,6 @@
 #include "procfs.h"
 #include "wire.h"
 
-#define TASK_TOP 0x800000000000ULL
-
 /* Present or swapped pages, told apart from the shared zero page and
  * page-cache pages (neither will be written at the destination). */
 static const struct bm_scan_query q_present = {
@@ -51,17 +49,13 @@ static int await_ready(struct bm_conn *conn, int timeout_ms)
 	uint8_t type;
 	size_t len;
 	struct bm_result res = {0};
-	enum bm_exit class = BM_EXIT_FAILURE;
 	int rc = bm_frame_recv(conn, &type, buf, sizeof buf, &len, timeout_ms);
 	if (rc < 0 || (type == BM_MSG_MEM_READY && len == 0))
 		return rc;
-	if (type == BM_MSG_RESULT && bm_result_decode(buf, len, &res) == 0 && res.status != 0)
-		class = res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE;
-	else if (type == BM_MSG_ERROR)
-		bm_decode_message(buf, len, &class, res.message, sizeof res.message);
-	else
+	if (!bm_peer_failure(type, buf, len, &res))
 		return bm_error_errno(BM_EXIT_NETWORK, EPROTO, "unexpected %s in place of MEM_READY", bm_msg_name(type));
-	return bm_error(class, "the destination gave up: %s", res.message[0] ? res.message : "no reason given");
+	return bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE,
+			"the destination gave up: %s", res.message[0] ? res.message : "no reason given");
 }
 
 int bm_memplan_send(pid_t pid, struct bm_conn *conn, int timeout_ms)
@@ -114,13 +108,13 @@ static int proto(const char *what)
 	return bm_error_errno(BM_EXIT_NETWORK, EPROTO, "malformed MEM_PLAN: %s", what);
 }
 
-/* Sorted, disjoint, page-aligned ranges below the top of user space. */
+/* n ranges, each bm_precopy_range_ok after the one before. */
 static bool valid_ranges(struct bm_rcur *c, uint32_t n, struct bm_range *out)
 {
 	uint64_t prev_end = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t s = bm_get_u64(c), e = bm_get_u64(c);
-		if (bm_rcur_failed(c) || s % BM_PAGE_SIZE || e % BM_PAGE_SIZE || s >= e || s < prev_end || e > TASK_TOP)
+		if (bm_rcur_failed(c) || !bm_precopy_range_ok(s, e, prev_end))
 			return false;
 		out[i] = (struct bm_range){s, e};
 		prev_end = e;

@@ -91,3 +91,15 @@ int bm_result_recv(struct bm_conn *c, struct bm_result *result, int timeout_ms)
 	int r = bm_frame_expect(c, BM_MSG_RESULT, payload, sizeof payload, &len, timeout_ms);
 	return r < 0 ? r : bm_result_decode(payload, len, result);
 }
+
+bool bm_peer_failure(uint8_t type, const void *payload, size_t len, struct bm_result *res)
+{
+	if (type == BM_MSG_RESULT)
+		return bm_result_decode(payload, len, res) == 0 && res->status != 0;
+	if (type != BM_MSG_ERROR)
+		return false;
+	enum bm_exit class;
+	bm_decode_message(payload, len, &class, res->message, sizeof res->message);
+	res->status = class;
+	return true;
+}

@@ -139,18 +139,7 @@ static bool peer_reason(struct bm_conn *c, struct bm_result *res)
 	static uint8_t buf[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
 	size_t len;
 	/* An error here is not the first one: it is not printed (errors are held). */
-	int rc = bm_frame_recv(c, &type, buf, sizeof buf, &len, 2000);
-	if (rc < 0)
-		return false;
-	if (type == BM_MSG_RESULT)
-		return bm_result_decode(buf, len, res) == 0 && res->status != 0;
-	if (type == BM_MSG_ERROR) {
-		enum bm_exit class;
-		bm_decode_message(buf, len, &class, res->message, sizeof res->message);
-		res->status = class;
-		return true;
-	}
-	return false;
+	return bm_frame_recv(c, &type, buf, sizeof buf, &len, 2000) == 0 && bm_peer_failure(type, buf, len, res);
 }
 
 /* The two CPU profiles, this machine's and the destination's, read before

@@ -144,6 +144,11 @@ struct bm_precopy_store {
 	uint64_t adopted_pages, copied_pages; /* kept pages kept in place, copied */
 };
 
+/* Whether [start, end) may follow a range ending at prev_end in a list
+ * from the peer: page-aligned, not empty, sorted, disjoint, below the top
+ * of user space. */
+bool bm_precopy_range_ok(uint64_t start, uint64_t end, uint64_t prev_end);
+
 /* An empty store for nareas areas, bounded by max_bytes; then each area
  * (sorted, disjoint) added: at its own address where it fits, else
  * elsewhere or, with placed_only, not at all.  Reported errors. */

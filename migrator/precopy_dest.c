@@ -79,6 +79,11 @@ int bm_precopy_store_add(struct bm_precopy_store *st, uint64_t start, uint64_t e
 	return 0;
 }
 
+bool bm_precopy_range_ok(uint64_t start, uint64_t end, uint64_t prev_end)
+{
+	return start % BM_PAGE_SIZE == 0 && end % BM_PAGE_SIZE == 0 && start < end && start >= prev_end && end <= TASK_TOP;
+}
+
 int bm_precopy_store_init(struct bm_precopy_store *st, uint32_t nareas, uint64_t max_bytes)
 {
 	memset(st, 0, sizeof *st);
@@ -100,7 +105,7 @@ static int begin(struct bm_precopy_store *st, const uint8_t *p, size_t len, uint
 	uint64_t prev_end = 0;
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		uint64_t s = bm_get_u64(&c), e = bm_get_u64(&c);
-		if (s % BM_PAGE_SIZE || e % BM_PAGE_SIZE || s >= e || s < prev_end || e > TASK_TOP)
+		if (!bm_precopy_range_ok(s, e, prev_end))
 			return proto("PRECOPY_BEGIN ranges");
 		prev_end = e;
 		rc = bm_precopy_store_add(st, s, e, false);

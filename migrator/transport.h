@@ -259,6 +259,10 @@ int bm_result_send(struct bm_conn *c, const struct bm_result *result, int timeou
 int bm_result_recv(struct bm_conn *c, struct bm_result *result, int timeout_ms);
 /* Decodes and checks a RESULT payload received some other way. */
 int bm_result_decode(const void *payload, size_t len, struct bm_result *result);
+/* Whether a frame of this type and payload is the peer saying it failed: a
+ * RESULT with a failure status, or ERROR; then res holds the class (as
+ * status) and the message. */
+bool bm_peer_failure(uint8_t type, const void *payload, size_t len, struct bm_result *res);
 
 /* ---- Authentication (auth.c) ----
  * Mutual challenge-response over a fresh connection, before anything else:
