@@ -2,6 +2,9 @@
 #include "pagescan.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <linux/types.h>
 
@@ -70,4 +73,16 @@ bool bm_pagescan_available(int pagemap_fd)
 	int rc = bm_pagescan(pagemap_fd, 0x10000, 0x11000, &q, ignore_run, NULL);
 	known = rc == 0;
 	return known;
+}
+
+int bm_pagescan_probe(char *why, size_t n)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool scan = pm >= 0 && bm_pagescan_available(pm);
+	if (pm >= 0)
+		close(pm);
+	if (scan)
+		return 0;
+	snprintf(why, n, "this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7 or later)");
+	return -EOPNOTSUPP;
 }

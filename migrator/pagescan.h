@@ -47,4 +47,8 @@ int bm_pagescan(int pagemap_fd, uint64_t start, uint64_t end, const struct bm_sc
  * remembered; the fault point PAGEMAP_SCAN makes it say no, for tests). */
 bool bm_pagescan_available(int pagemap_fd);
 
+/* Whether this kernel has PAGEMAP_SCAN, asked on binmig's own pagemap:
+ * 0, or -EOPNOTSUPP with the reason in why. */
+int bm_pagescan_probe(char *why, size_t n);
+
 #endif

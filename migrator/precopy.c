@@ -82,14 +82,8 @@ int bm_precopy_parse_mib(const char *text, uint64_t *bytes)
 
 int bm_precopy_probe(char *why, size_t n)
 {
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	bool scan = pm >= 0 && bm_pagescan_available(pm);
-	if (pm >= 0)
-		close(pm);
-	if (!scan) {
-		snprintf(why, n, "this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7 or later)");
+	if (bm_pagescan_probe(why, n) < 0)
 		return -EOPNOTSUPP;
-	}
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY_FLAG);
 	if (fd < 0) {
 		snprintf(why, n, "userfaultfd is not available (%s)", strerror(errno));
