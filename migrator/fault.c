@@ -99,6 +99,21 @@ void bm_test_gate(const char *dir, const char *made, const char *line, const cha
 		usleep(1000);
 }
 
+bool bm_test_gate_open(const char *dir, const char *made, const char *line, const char *awaited)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, made);
+	if (access(path, F_OK) < 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dprintf(fd, "%s\n", line);
+			close(fd);
+		}
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, awaited);
+	return access(path, F_OK) == 0;
+}
+
 void bm_test_exit_gate(void)
 {
 	const char *dir = getenv("BINMIG_TEST_EXIT_GATE");
@@ -112,6 +127,15 @@ void bm_test_gate(const char *dir, const char *made, const char *line, const cha
 	(void)made;
 	(void)line;
 	(void)awaited;
+}
+
+bool bm_test_gate_open(const char *dir, const char *made, const char *line, const char *awaited)
+{
+	(void)dir;
+	(void)made;
+	(void)line;
+	(void)awaited;
+	return true;
 }
 
 void bm_test_exit_gate(void)

@@ -41,6 +41,8 @@ enum bm_fault_where {
 				      failure makes binmig fall back, not fail (not walked) */
 	BM_FW_LOCKS = 1 << 7,      /* binmig migrate of a process holding file locks (not walked: the
 				      workload holds none; tests/e2e/locks-migrate.sh arms them) */
+	BM_FW_POSTCOPY = 1 << 8,   /* binmig migrate --mode postcopy and its destination (not walked:
+				      tests/e2e/migrate-postcopy.sh arms them) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -100,6 +102,9 @@ enum bm_fault_where {
 	X(PAGEMAP_SCAN, ENOTTY, BM_FW_PRECOPY, "the PAGEMAP_SCAN ioctl (dump reads pagemap instead; pre-copy unavailable)") \
 	X(PRECOPY_UFFD, ENOSYS, BM_FW_PRECOPY, "creating the pre-copy userfaultfd in the process (pre-copy unavailable)") \
 	X(PRECOPY_SEND, EPIPE, BM_FW_PRECOPY, "sending a pre-copy round (the migration fails, the process runs on)") \
+	/* post-copy (migrate --mode postcopy) */ \
+	X(POSTCOPY_SEND, EPIPE, BM_FW_POSTCOPY, "sending pages after the process runs at the destination (the process is lost)") \
+	X(POSTCOPY_PLACE, EIO, BM_FW_POSTCOPY, "placing an arrived page at the destination (the process is lost)") \
 	/* file locks of a migrating process (file_locks.h) */ \
 	X(RELEASE_LOCK, EIO, BM_FW_LOCKS, "releasing a file lock at the source (the migration fails, the process runs on)") \
 	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)")
@@ -151,6 +156,9 @@ bool bm_fault_injection_built(void);
  * what binmig has done before binmig goes on.  binmig creates DIR/MADE
  * holding the line LINE and waits, at most 30 s, for DIR/AWAITED. */
 void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited);
+/* The same without waiting: creates DIR/MADE (once) and says whether
+ * DIR/AWAITED exists (always true in other builds). */
+bool bm_test_gate_open(const char *dir, const char *made, const char *line, const char *awaited);
 /* With BINMIG_TEST_EXIT_GATE=DIR, binmig, its command done, stops at the
  * gate DIR/exiting ("exiting"), DIR/go before it exits: a test sees what
  * a refusal or a failure left while binmig still lives (its tracees are

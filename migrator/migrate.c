@@ -19,6 +19,8 @@
 #include "isa_cmd.h"
 #include "log.h"
 #include "memplan.h"
+#include "pagescan.h"
+#include "postcopy.h"
 #include "precopy.h"
 #include "procfs.h"
 #include "ptrace_ctl.h"
@@ -224,16 +226,20 @@ static bool moves_a_tree(pid_t pid)
 static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
 {
 	*mode = o->mode;
-	char why[256];
-	if (o->mode == BM_MODE_PRECOPY && moves_a_tree(pid))
-		snprintf(why, sizeof why, "it tracks one process, and process %d has children (a tree moves in stream "
-			 "mode)", (int)pid);
-	else if (o->mode != BM_MODE_PRECOPY || bm_precopy_probe(why, sizeof why) == 0)
+	bool pre = o->mode == BM_MODE_PRECOPY;
+	if (!pre && o->mode != BM_MODE_POSTCOPY)
 		return 0;
-	bm_set_log_prefix("binmig: migrate: pre-copy");
+	const char *name = pre ? "pre-copy" : "post-copy";
+	char why[256];
+	if (moves_a_tree(pid))
+		snprintf(why, sizeof why, "it moves one process, and process %d has children (a tree moves in stream "
+			 "mode)", (int)pid);
+	else if ((pre ? bm_precopy_probe(why, sizeof why) : bm_pagescan_probe(why, sizeof why)) == 0)
+		return 0;
+	bm_set_log_prefix(pre ? "binmig: migrate: pre-copy" : "binmig: migrate: post-copy");
 	if (o->precopy.no_fallback)
-		return bm_error(BM_EXIT_UNSUPPORTED, "pre-copy is unavailable: %s (--no-fallback: not migrated)", why);
-	fprintf(stderr, "binmig: migrate: pre-copy is unavailable: %s; falling back to stream mode\n", why);
+		return bm_error(BM_EXIT_UNSUPPORTED, "%s is unavailable: %s (--no-fallback: not migrated)", name, why);
+	fprintf(stderr, "binmig: migrate: %s is unavailable: %s; falling back to stream mode\n", name, why);
 	*mode = BM_MODE_STREAM;
 	return 0;
 }
@@ -350,9 +356,13 @@ static int move(void *arg)
 	 * and closes: sending then fails too, but its reason is the one to
 	 * report (see peer_reason). */
 	bm_hold_errors();
+	struct bm_postcopy_src lazy = {0};
 	if (mode == BM_MODE_PRECOPY) {
 		bm_set_log_prefix("binmig: migrate: pre-copy final");
 		rc = bm_precopy_final(pc, &f);
+	} else if (mode == BM_MODE_POSTCOPY) {
+		bm_set_log_prefix("binmig: migrate: post-copy plan");
+		rc = bm_postcopy_plan(&lazy, &f, conn);
 	}
 	if (rc == 0)
 		rc = bm_wire_sink_init(&ws, conn, BM_IO_TIMEOUT_MS);
@@ -399,6 +409,7 @@ static int move(void *arg)
 		bm_set_log_prefix("binmig: migrate");
 		resume_source(&f, pid);
 		bm_precopy_end(pc); /* after the resume: its memory is unregistered, nothing left in it */
+		bm_postcopy_src_free(&lazy);
 		bm_wire_sink_free(&ws);
 		close_conn(conn);
 		return rc;
@@ -407,7 +418,9 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: termination");
 	for (size_t i = 0; i < bm_frozen_count(&f); i++)
 		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
-	rc = bm_release(&f, true);
+	/* Post-copy keeps the original frozen, its pages still to be read,
+	 * until the destination has them all; it never runs again. */
+	rc = mode == BM_MODE_POSTCOPY ? bm_postcopy_bind_original(&f) : bm_release(&f, true);
 	if (rc == 0)
 		rc = bm_frame_send_buf(conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
 	/* The destination lets its process run when CONFIRM arrives, and says
@@ -415,6 +428,20 @@ static int move(void *arg)
 	size_t len;
 	int running = rc == 0 ? bm_frame_expect(conn, BM_MSG_RUNNING, NULL, 0, &len, BM_IO_TIMEOUT_MS) : rc;
 	uint64_t t_running = bm_now_us();
+	if (mode == BM_MODE_POSTCOPY) {
+		bm_set_log_prefix("binmig: migrate: post-copy");
+		int lost = rc < 0 ? rc : bm_postcopy_send(&lazy, conn);
+		bm_release(&f, true);
+		if (lost < 0) {
+			bm_error(bm_exit_code(), "process %d is lost: it ran at the destination as %d before all its "
+				 "memory was there, and post-copy then failed (above); the destination ends it, and its "
+				 "original here was terminated", pid, res.pid);
+			bm_postcopy_src_free(&lazy);
+			bm_wire_sink_free(&ws);
+			close_conn(conn);
+			return lost;
+		}
+	}
 	bm_set_log_prefix("binmig");
 	if (rc < 0)
 		bm_warn("process %d runs at the destination as %d, but confirming that failed", pid, res.pid);
@@ -431,6 +458,9 @@ static int move(void *arg)
 	st->seal = bm_seal_name(conn->suite);
 	if (mode == BM_MODE_PRECOPY)
 		bm_precopy_stats(pc, st);
+	if (mode == BM_MODE_POSTCOPY)
+		bm_postcopy_stats(&lazy, st);
+	bm_postcopy_src_free(&lazy);
 	bm_precopy_end(pc);
 	bm_wire_sink_free(&ws);
 	close_conn(conn);
@@ -440,7 +470,7 @@ static int move(void *arg)
 int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 {
 	uint64_t t0 = bm_now_us();
-	enum bm_transfer_mode mode;
+	enum bm_transfer_mode mode = BM_MODE_STREAM;
 	struct bm_conn conn;
 	struct bm_precopy pc = {.uffd = -1, .pagemap = -1};
 	struct profiles *prof = malloc(sizeof *prof);

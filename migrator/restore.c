@@ -865,6 +865,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	if ((rc = set_root(c)) < 0 || (rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    (c->close_from >= 0 &&
 	     (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
+	    (hook && hook->memory_done && (rc = hook->memory_done(hook->ctx, c->pid, &c->tr)) < 0) ||
 	    (rc = create_threads(c)) < 0)
 		return rc;
 	c->all = calloc(c->nothers + 1, sizeof *c->all);

@@ -7,6 +7,7 @@
 
 #include "image.h"
 #include "memory.h"
+#include "ptrace_ctl.h"
 #include "stats.h"
 
 /* Called once the whole image has been read and checked, before the
@@ -34,6 +35,11 @@ struct bm_restore_hook {
 	const struct bm_range *premapped;
 	size_t npremapped;
 	void (*adopted)(void *ctx, const struct bm_range *r, size_t n);
+	/* May be NULL: called once the memory and the descriptors are
+	 * complete, while binmig may still run system calls in the leader
+	 * (tr) with its own credentials.  Post-copy makes its userfaultfd
+	 * here. */
+	int (*memory_done)(void *ctx, pid_t pid, struct bm_tracee *tr);
 };
 
 /* Reads the image from the reader (header already checked), recreates the

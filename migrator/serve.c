@@ -32,6 +32,7 @@
 #include "fault.h"
 #include "log.h"
 #include "memplan.h"
+#include "postcopy.h"
 #include "precopy.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
@@ -63,6 +64,7 @@ struct incoming {
 	bool streamed;                  /* src is in use (stream and pre-copy mode) */
 	struct bm_wire_source src;
 	struct bm_precopy_store *store; /* pre-copy mode; NULL otherwise */
+	struct bm_postcopy_dest *lazy;  /* post-copy mode; NULL otherwise */
 	bool replied;                   /* a RESULT with status 0 was sent, or tried */
 	bool unconfirmed;               /* then neither CONFIRM nor ABORT came: the process runs */
 };
@@ -83,6 +85,12 @@ static void adopted(void *ctx, const struct bm_range *r, size_t n)
 	bm_precopy_store_adopted(((struct incoming *)ctx)->store, r, n);
 }
 
+static int make_uffd(void *ctx, pid_t pid, struct bm_tracee *tr)
+{
+	struct incoming *in = ctx;
+	return in->lazy ? bm_postcopy_make_uffd(in->lazy, pid, tr) : 0;
+}
+
 static void stream_figures(struct incoming *in)
 {
 	const struct bm_wire_source *src = &in->src;
@@ -101,11 +109,15 @@ static int send_result_and_hold(void *ctx, pid_t pid)
 	struct incoming *in = ctx;
 	if (in->streamed)
 		stream_figures(in);
+	/* Post-copy: its memory waits for its pages from here on. */
+	int rc = in->lazy ? bm_postcopy_register(in->lazy) : 0;
+	if (rc < 0)
+		return rc;
 	in->res->pid = pid;
 	in->res->as_restore_us = (uint64_t)in->st->as_restore_us;
 	in->res->ctx_restore_us = (uint64_t)in->st->ctx_restore_us;
 	in->replied = true;
-	int rc = bm_result_send(in->conn, in->res, in->timeout_ms);
+	rc = bm_result_send(in->conn, in->res, in->timeout_ms);
 	if (rc < 0)
 		return rc; /* the source, without a RESULT, resumes its original */
 	size_t len;
@@ -124,6 +136,7 @@ static int restore_streamed(struct incoming *in, pid_t *pid)
 	bm_wire_source_init(&in->src, in->conn, in->timeout_ms);
 	struct bm_image_reader r = {0};
 	struct bm_restore_hook hook = {finish_stream, in, apply_store, send_result_and_hold};
+	hook.memory_done = make_uffd;
 	if (in->store) {
 		hook.premapped = in->store->placed;
 		hook.npremapped = in->store->nplaced;
@@ -176,6 +189,34 @@ static int restore_precopied(struct incoming *in, const struct bm_serve_opts *o,
 	}
 	bm_precopy_store_free(&store);
 	return rc;
+}
+
+/* Post-copy: which pages come later, then the image without them. */
+static int restore_postcopy(struct incoming *in, pid_t *pid)
+{
+	int rc = bm_postcopy_receive_plan(in->lazy, in->conn, in->timeout_ms);
+	return rc < 0 ? rc : restore_streamed(in, pid);
+}
+
+/* Post-copy, once the process runs: its pages.  A failure now loses the
+ * process: it is killed here, and the source ends its original. */
+static int serve_pages(struct incoming *in, pid_t pid, const char *peer)
+{
+	uint64_t t0 = bm_now_us();
+	struct bm_postcopy_dest *lazy = in->lazy;
+	int rc = bm_postcopy_serve(lazy, in->conn, in->timeout_ms);
+	if (rc < 0) {
+		bm_postcopy_abandon(lazy);
+		bm_send_message(in->conn, BM_MSG_ERROR, bm_exit_code(), bm_error_message(), 1000);
+		log_line(peer, "post-copy failed after process %d ran here: %s; it cannot go on without its memory and "
+			 "was killed (with any process it forked meanwhile)", pid, bm_error_message());
+		return bm_exit_code();
+	}
+	log_line(peer, "post-copy: process %d has all its %llu pages, after %.1f ms; %llu faults waited for the source "
+		 "(median %.2f ms, 99th percentile %.2f ms)", pid, (unsigned long long)lazy->fig.pages,
+		 (bm_now_us() - t0) / 1000.0, (unsigned long long)lazy->fig.faults, lazy->fig.p50_us / 1000.0,
+		 lazy->fig.p99_us / 1000.0);
+	return 0;
 }
 
 /* File mode, the study's sequence: receive the whole image into a file,
@@ -275,7 +316,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
 	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
-			(start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE && start[0] != BM_MODE_PRECOPY) ||
+			(start[0] < BM_MODE_STREAM || start[0] > BM_MODE_POSTCOPY) ||
 			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
@@ -292,19 +333,27 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	enum bm_transfer_mode mode = start[0];
 	char how[64];
 	snprintf(how, sizeof how, "%s mode, %s",
-		 mode == BM_MODE_STREAM ? "stream" : mode == BM_MODE_PRECOPY ? "precopy" : "file",
+		 mode == BM_MODE_STREAM	   ? "stream"
+		 : mode == BM_MODE_PRECOPY  ? "precopy"
+		 : mode == BM_MODE_POSTCOPY ? "postcopy"
+					    : "file",
 		 conn->suite ? bm_seal_name(conn->suite) : "unsealed");
 	struct bm_stats st;
 	bm_stats_init(&st);
 	struct bm_result res = {0};
 	struct incoming in = {.conn = conn, .timeout_ms = o->io_timeout_ms, .st = &st, .res = &res};
+	struct bm_postcopy_dest lazy = {.proc_fd = -1};
+	if (mode == BM_MODE_POSTCOPY)
+		in.lazy = &lazy;
 	pid_t pid = 0;
 	rc = mode == BM_MODE_STREAM    ? (flags ? restore_planned(&in, o, &pid, peer) : restore_streamed(&in, &pid))
-	     : mode == BM_MODE_PRECOPY ? restore_precopied(&in, o, &pid, peer)
-				       : restore_from_file(&in, o, &pid);
+	     : mode == BM_MODE_PRECOPY	? restore_precopied(&in, o, &pid, peer)
+	     : mode == BM_MODE_POSTCOPY ? restore_postcopy(&in, &pid)
+					: restore_from_file(&in, o, &pid);
 	if (rc < 0 && in.replied) {
 		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended", how,
 			 bm_error_message());
+		bm_postcopy_dest_free(&lazy);
 		return bm_exit_code();
 	}
 	if (rc < 0) {
@@ -312,6 +361,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 		snprintf(res.message, sizeof res.message, "%s", bm_error_message());
 		bm_result_send(conn, &res, o->io_timeout_ms);
 		log_line(peer, "migration failed (%s): %s", how, bm_error_message());
+		bm_postcopy_dest_free(&lazy);
 		return bm_exit_code();
 	}
 	/* So that the source returns only once the process runs here. */
@@ -321,7 +371,9 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 		 how, res.image_bytes / 1048576.0, res.transfer_us / 1000.0, res.as_restore_us / 1000.0,
 		 res.ctx_restore_us / 1000.0,
 		 in.unconfirmed ? "; the source did not confirm, it may have resumed its original too" : "");
-	return 0;
+	rc = mode == BM_MODE_POSTCOPY ? serve_pages(&in, pid, peer) : 0;
+	bm_postcopy_dest_free(&lazy);
+	return rc;
 }
 
 /* One migration, in a worker process, from a peer that has proved the

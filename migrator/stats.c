@@ -6,7 +6,9 @@
 	X(pid) X(suspend_us) X(checkpoint_us) X(transfer_us) X(as_restore_us) X(ctx_restore_us) \
 	X(downtime_us) X(total_us) X(cpu_check_us) X(image_bytes) X(wire_bytes) X(pages_total) X(pages_zero) \
 	X(pages_stored) X(vmas) X(threads) X(fds) X(syscalls_injected) X(precopy_rounds) X(precopy_pages) \
-	X(precopy_bytes) X(precopy_final_pages) X(dirty_pages_per_s)
+	X(precopy_bytes) X(precopy_final_pages) X(dirty_pages_per_s) X(postcopy_pages) X(postcopy_bytes) X(postcopy_us) \
+	X(postcopy_remote_faults) X(postcopy_fault_p50_us) X(postcopy_fault_p90_us) X(postcopy_fault_p99_us) \
+	X(postcopy_fault_max_us)
 
 void bm_stats_init(struct bm_stats *s)
 {

@@ -34,6 +34,14 @@ struct bm_stats {
 	int64_t precopy_bytes;        /* page bytes sent in them */
 	int64_t precopy_final_pages;  /* pages of the tracked memory that the final image carried */
 	int64_t dirty_pages_per_s;    /* pages written per second during the last round */
+	int64_t postcopy_pages;       /* post-copy: pages moved after the process ran at the destination */
+	int64_t postcopy_bytes;       /* their bytes on the wire (zero runs carry none) */
+	int64_t postcopy_us;          /* from the process running at the destination to the last page placed */
+	int64_t postcopy_remote_faults; /* faults on which a thread waited for the source */
+	int64_t postcopy_fault_p50_us;  /* their latency: median, 90th and 99th percentile, maximum */
+	int64_t postcopy_fault_p90_us;
+	int64_t postcopy_fault_p99_us;
+	int64_t postcopy_fault_max_us;
 	char precopy_detail[512];     /* per round "pages/bytes/us", ';'-separated; "" when none */
 	const char *seal;         /* what the image was sealed with ("none", "aes-256-gcm", ...); NULL: not said */
 };

@@ -111,8 +111,18 @@ enum bm_msg_type {
 	 * at the destination.  Layout: docs/protocol.md §7.2. */
 	BM_MSG_MEM_PLAN = 18,
 	BM_MSG_MEM_READY = 19,
+	/* Post-copy (mode BM_MODE_POSTCOPY, postcopy.h): client -> server,
+	 * after the freeze and before the image, the runs of pages the image
+	 * leaves out, and their end; after RUNNING, pages; server -> client,
+	 * the page a thread waits for, and the end (every page placed).
+	 * Layouts: docs/protocol.md §7.3. */
+	BM_MSG_POSTCOPY_RUNS = 20,
+	BM_MSG_POSTCOPY_RUNS_END = 21,
+	BM_MSG_POSTCOPY_PAGES = 22,
+	BM_MSG_POSTCOPY_REQUEST = 23,
+	BM_MSG_POSTCOPY_DONE = 24,
 };
-#define BM_MSG_LAST BM_MSG_MEM_READY
+#define BM_MSG_LAST BM_MSG_POSTCOPY_DONE
 #define BM_START_MEMPLAN 1u /* START flag: a MEM_PLAN follows PROFILE */
 
 /* START's mode: stream (restore while receiving) or file (the study's
@@ -121,6 +131,7 @@ enum bm_transfer_mode {
 	BM_MODE_STREAM = 1,
 	BM_MODE_FILE = 2,
 	BM_MODE_PRECOPY = 3, /* pages sent while the process runs, then stream (precopy.h) */
+	BM_MODE_POSTCOPY = 4, /* stream without the anonymous pages, which follow once it runs (postcopy.h) */
 };
 
 #define BM_KEY_LEN 32
