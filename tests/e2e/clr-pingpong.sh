@@ -15,7 +15,8 @@
 #     counting the threads named "SGen worker" against the default run);
 #   - logappend --threads 3 once more in pre-copy mode (--mode precopy):
 #     JIT code in rwx memory kept in place at the destination (serve's log
-#     must show pages kept in place).
+#     must show pages kept in place), and once more in post-copy mode
+#     (--mode postcopy: every migration's pages all arrive, says the log).
 # Mono runs with MONO_DISABLE_SHARED_AREA=1: by default it maps a file
 # /dev/shm/mono.PID for its performance counters, and every Mono that
 # starts removes such files whose PID it does not see in its own PID
@@ -139,3 +140,9 @@ CLR_MODE=(--mode precopy)
 clr_pingpong logappend-precopy "" 100000 logappend --threads 3
 grep -q "pre-copy: process [0-9]* kept [1-9][0-9]* pages in place" "$HOSTS_STATE/serve-A.log" ||
 	e2e_fail "no pre-copy migration of logappend kept pages in place"
+# Post-copy: the heap, JIT code and thread stacks arrive while the runtime
+# runs at the destination, its threads faulting on them.
+CLR_MODE=(--mode postcopy)
+clr_pingpong logappend-postcopy "" 100000 logappend --threads 3
+n=$(cat "$HOSTS_STATE/serve-A.log" "$HOSTS_STATE/serve-B.log" | grep -c "post-copy: process [0-9]* has all its [1-9][0-9]* pages")
+((n == ROUNDS)) || e2e_fail "the serve logs show $n post-copy migrations of logappend that finished, expected $ROUNDS"

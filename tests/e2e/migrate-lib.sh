@@ -303,7 +303,7 @@ mig_expect_failure() {
 
 # mig_csv_check PID MIB [SEAL]: the last binmig printed a CSV header and one
 # row, with every phase, for PID and at least MIB MiB of memory sent (the
-# image, and in pre-copy mode the rounds' page bytes too), sealed with SEAL
+# image, and the page bytes of pre-copy's rounds or of post-copy), sealed with SEAL
 # (default: MIG_SEAL, what --seal auto chooses).
 MIG_PHASES=(suspend_us checkpoint_us transfer_us as_restore_us ctx_restore_us downtime_us total_us)
 mig_csv_check() {
@@ -328,8 +328,61 @@ mig_csv_check() {
 	done
 	[[ ${by_name[pid]:-} == "$pid" ]] || e2e_fail "CSV says pid ${by_name[pid]:-none}, expected $pid"
 	((by_name[downtime_us] <= by_name[total_us])) || e2e_fail "CSV: downtime longer than the total: $row"
-	local sent=$((by_name[image_bytes] + ${by_name[precopy_bytes]:-0}))
-	((sent >= mib << 20)) || e2e_fail "CSV: image and pre-copy rounds of $sent bytes for $mib MiB: $row"
+	local sent=$((by_name[image_bytes] + ${by_name[precopy_bytes]:-0} + ${by_name[postcopy_bytes]:-0}))
+	((sent >= mib << 20)) || e2e_fail "CSV: image and pages before or after of $sent bytes for $mib MiB: $row"
+}
+
+# mig_no_uffd_left HOST PID FLAG WHAT: PID in HOST holds no userfaultfd
+# and no VMA with FLAG in its VmFlags (uw: registered for write-protection,
+# pre-copy; um: for missing pages, post-copy).
+mig_no_uffd_left() {
+	local h=$1 pid=$2 flag=$3 what=$4 n
+	n=$(mig_in "$h" bash -c "grep -c '^VmFlags:.* $flag' /proc/$pid/smaps" || true)
+	[[ $n == 0 ]] || e2e_fail "$what: $n VMAs of $pid are still registered with a userfaultfd ($flag)"
+	n=$(mig_in "$h" bash -c "ls -l /proc/$pid/fd | grep -c userfaultfd" || true)
+	[[ $n == 0 ]] || e2e_fail "$what: process $pid holds a userfaultfd"
+}
+
+# mig_csv_row PID COLUMN...: the last migrate's CSV row into the array PC
+# (column name -> value); it is PID's, and each COLUMN is a number.
+mig_csv_row() {
+	local pid=$1 header row i c
+	shift
+	header=$(head -n 1 "$BM_OUT")
+	row=$(tail -n 1 "$BM_OUT")
+	IFS=, read -r -a names <<<"$header"
+	IFS=, read -r -a values <<<"$row"
+	declare -gA PC=()
+	for i in "${!names[@]}"; do PC[${names[i]}]=${values[i]}; done
+	[[ ${PC[pid]:-} == "$pid" ]] || e2e_fail "CSV pid ${PC[pid]:-none}, expected $pid: $row"
+	for c in "$@"; do
+		[[ ${PC[$c]:-} =~ ^[0-9]+$ ]] || e2e_fail "CSV has no numeric $c: $header / $row"
+	done
+}
+
+# mig_live_hops MODE CHECK FLAG EXTRA OUT PID: HOPS migrations of PID
+# A <-> B with --mode MODE --stats csv, each checked: exit 0, `CHECK PID`
+# on its CSV (which fills PC, mig_csv_row), the process running at the
+# destination and gone from the source, nothing of the userfaultfd left
+# (mig_no_uffd_left FLAG).  Leaves `here` at its last host and logs each
+# hop's "downtime/EXTRA" (EXTRA a CSV column).
+mig_live_hops() {
+	local mode=$1 check=$2 flag=$3 extra=$4 out=$5 pid=$6 round there=B tmp what
+	local -a downtimes=()
+	here=A
+	for ((round = 1; round <= HOPS; round++)); do
+		what="$mode migration $round of $pid ($here -> $there)"
+		mig_assert_unfinished "$out" "before $what"
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --mode "$mode" --stats csv
+		e2e_expect_ok "$what"
+		"$check" "$pid"
+		downtimes+=("${PC[downtime_us]}/${PC[$extra]}")
+		mig_assert_running "$there" "$pid" "after $what"
+		mig_assert_gone "$here" "$pid" "after $what"
+		mig_no_uffd_left "$there" "$pid" "$flag" "after $what"
+		tmp=$here here=$there there=$tmp
+	done
+	e2e_log "$HOPS $mode hops of $pid; downtime us / $extra: ${downtimes[*]}"
 }
 
 # mig_expect_result HOST PID OUT: tells the workload to finish; it does

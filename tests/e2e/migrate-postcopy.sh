@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Post-copy live migration (migrate --mode postcopy) between the emulated
+# hosts:
+#  1. the hashchain workload (rewrites its memory all the time) and the
+#     threaded nbody carried 10 hops each, with the right answer; every
+#     hop reports post-copy's figures in --stats, and leaves neither a
+#     userfaultfd nor registered memory in the process;
+#  2. postchurn: four threads fault on missing pages at once, and while
+#     most of its memory has not arrived (binmig's test build holds the
+#     pages back until told) the process forks, moves memory (mremap),
+#     drops some (MADV_DONTNEED) and unmaps some; every page must be what
+#     the process expects, in it and in its child, then after one more hop;
+#  3. the source killed while the pages are held back: the destination
+#     kills its process and says why, the original is gone too (nothing
+#     left that could run with missing memory);
+#  4. kernel support missing (fault point pagemap-scan): stream fallback,
+#     or with --no-fallback a refusal (exit 4) that leaves the process
+#     untouched;
+#  5. sending pages fails at the source (postcopy-send), placing them fails
+#     at the destination (postcopy-place): the process is lost, both ends
+#     say so, nothing of it is left on either host.
+# No timing is asserted.
+source "$(dirname "$0")/migrate-lib.sh"
+# Before the hosts start their serve: it reads this file for each migration.
+FAULT_DIR=$(mktemp -d /tmp/binmig-postcopy.XXXXXX)
+export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_init postchurn
+trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
+"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+	e2e_skip "$BINMIG is built without fault injection (make test-build)"
+HOPS=${POSTCOPY_HOPS:-10}
+
+# postcopy_csv PID: the last migrate's CSV has post-copy's columns.
+postcopy_csv() {
+	mig_csv_row "$1" postcopy_pages postcopy_bytes postcopy_us postcopy_remote_faults postcopy_fault_p50_us \
+		postcopy_fault_p90_us postcopy_fault_p99_us postcopy_fault_max_us downtime_us total_us
+	local row
+	row=$(tail -n 1 "$BM_OUT")
+	((PC[postcopy_pages] > 0)) || e2e_fail "CSV: no page came after the process ran: $row"
+	mig_csv_check "$1" 1
+	((PC[postcopy_fault_p50_us] <= PC[postcopy_fault_p99_us] && PC[postcopy_fault_p99_us] <= PC[postcopy_fault_max_us])) ||
+		e2e_fail "CSV: fault latency percentiles out of order: $row"
+}
+
+echo "== 1. workloads, $HOPS hops each" >&2
+pid=$MIG_WORKLOAD_PID
+for w in "hashchain --mem 32" "nbody --threads 2"; do
+	read -r name args <<<"$w"
+	MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/$name
+	read -r -a MIG_WORKLOAD_ARGS <<<"$args"
+	out=$E2E_TMP/$name.out
+	mig_new_workload "$E2E_TMP/$name.stop"
+	pid=$((pid + 1))
+	pid=$(mig_spawn A "$out" --pid "$pid" "${MIG_WORKLOAD[@]}")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "$name $pid did not get ready"
+	mig_live_hops postcopy postcopy_csv um postcopy_remote_faults "$out" "$pid"
+	mig_expect_result "$here" "$pid" "$out"
+	n=$(cat "$HOSTS_STATE/serve-A.log" "$HOSTS_STATE/serve-B.log" | grep -c "post-copy: process $pid has all its")
+	((n == HOPS)) || e2e_fail "the serve logs show $n finished post-copy migrations of $pid, expected $HOPS"
+done
+
+echo "== 2. faults from four threads, fork, mremap, MADV_DONTNEED, munmap while pages are missing" >&2
+sync=$E2E_TMP/sync
+mkdir -p "$sync"
+out=$E2E_TMP/postchurn.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 10)) "$PROGS/postchurn")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+BINMIG_TEST_POSTCOPY_SYNC=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
+	--mode postcopy --stats csv
+"$TOOLS/waitfor" "$sync/running" running 60 || { mig_bm_wait; e2e_fail "post-copy did not reach the held pages"; }
+mig_assert_running B "$pid" "while its pages are held back"
+mig_in B kill -USR1 "$pid"
+mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
+touch "$sync/go"
+mig_bm_wait
+e2e_expect_ok "postcopy migration of postchurn"
+postcopy_csv "$pid"
+grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes during post-copy went wrong"; }
+((PC[postcopy_remote_faults] > 0)) || e2e_fail "no thread of postchurn waited for a page: $(tail -n 1 "$BM_OUT")"
+mig_no_uffd_left B "$pid" um "after postchurn's migration"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
+e2e_expect_ok "postcopy migration of postchurn back"
+mig_in A kill -USR2 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+e2e_expect_pass "$out"
+e2e_log "postchurn: remote faults ${PC[postcopy_remote_faults]}, latency p50/p99/max ${PC[postcopy_fault_p50_us]}/${PC[postcopy_fault_p99_us]}/${PC[postcopy_fault_max_us]} us"
+
+echo "== 3. the source dies while pages are missing" >&2
+rm -rf "$sync"
+mkdir -p "$sync"
+out=$E2E_TMP/lost.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 20)) "$PROGS/postchurn")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+pidfile=$E2E_TMP/migrate.pid
+# shellcheck disable=SC2016 # expanded in the host
+BINMIG_TEST_POSTCOPY_SYNC=$sync mig_in A bash -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
+	"$BINMIG" migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy \
+	</dev/null >"$E2E_TMP/lost.migrate.out" 2>&1 &
+job=$!
+"$TOOLS/waitfor" "$sync/running" running 60 || e2e_fail "post-copy did not reach the held pages"
+mig_in A kill -KILL "$(cat "$pidfile")"
+wait "$job" || true
+mig_wait_log B "post-copy failed after process $pid ran here" 1 "the source's death"
+mig_in B "$TOOLS/pidwait" "$pid" 20 || e2e_fail "process $pid still runs in host B without its memory"
+mig_in A "$TOOLS/pidwait" "$pid" 20 || e2e_fail "the original $pid runs on in host A after the destination ran it"
+grep "post-copy failed after process $pid" "$HOSTS_STATE/serve-B.log" | tail -n 1 | sed 's/^/    /' >&2
+
+echo "== 4. no kernel support" >&2
+MIG_WORKLOAD_BIN=$BINMIG_ROOT/workloads/build/native/hashchain
+MIG_WORKLOAD_ARGS=(--mem 16)
+mig_new_workload "$E2E_TMP/fallback.stop"
+out=$E2E_TMP/fallback.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 30)) "${MIG_WORKLOAD[@]}")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "hashchain $pid did not get ready"
+before=$(mig_starttime A "$pid")
+BINMIG_FAULT=pagemap-scan mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy \
+	--no-fallback
+[[ $BM_RC == 4 ]] || e2e_fail "pagemap-scan failing, --no-fallback: exit $BM_RC, expected 4"
+grep -q "post-copy is unavailable: .*(--no-fallback: not migrated)" "$BM_ERR" ||
+	e2e_fail "no clear refusal: $(cat "$BM_ERR")"
+mig_assert_running A "$pid" "after the refusal"
+[[ $(mig_starttime A "$pid") == "$before" ]] || e2e_fail "process $pid was replaced"
+BINMIG_FAULT=pagemap-scan mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
+e2e_expect_ok "postcopy migration without kernel support"
+grep -q "falling back to stream mode" "$BM_ERR" || e2e_fail "the fallback is not said: $(cat "$BM_ERR")"
+mig_expect_result B "$pid" "$out"
+
+echo "== 5. a failure once the process ran loses it, and says so" >&2
+next=$((MIG_WORKLOAD_PID + 40))
+for side in source destination; do
+	out=$E2E_TMP/fail-$side.out
+	pid=$(mig_spawn A "$out" --pid $((next++)) "$PROGS/postchurn")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+	if [[ $side == source ]]; then
+		BINMIG_FAULT=postcopy-send mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
+	else
+		echo postcopy-place >"$BINMIG_SERVE_FAULT_FILE"
+		mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
+		: >"$BINMIG_SERVE_FAULT_FILE"
+	fi
+	((BM_RC != 0)) || e2e_fail "post-copy failing at the $side: migrate succeeded"
+	grep -q "process $pid is lost: it ran at the destination" "$BM_ERR" ||
+		e2e_fail "post-copy failing at the $side: migrate does not say the process is lost: $(cat "$BM_ERR")"
+	mig_wait_log B "post-copy failed after process $pid ran here" 1 "post-copy failing at the $side"
+	mig_in B "$TOOLS/pidwait" "$pid" 20 || e2e_fail "post-copy failing at the $side: $pid runs on in host B"
+	mig_in A "$TOOLS/pidwait" "$pid" 20 || e2e_fail "post-copy failing at the $side: the original $pid runs on in host A"
+	e2e_log "post-copy failing at the $side: $(head -n 1 "$BM_ERR")"
+done
+mig_finish
