@@ -315,7 +315,7 @@ void bm_usage_migrate(FILE *out)
 		"                            the link)\n"
 		"      --no-fallback         precopy, postcopy: refuse (status 4, the process runs on untouched)\n"
 		"                            instead of falling back to stream mode\n"
-		"      --no-prefault         stream: no memory plan.  By default, before the freeze, the\n"
+		"      --no-prefault         stream, file: no memory plan.  By default, before the freeze, the\n"
 		"                            destination maps the process's private writable anonymous\n"
 		"                            memory at its addresses and faults in the pages the process\n"
 		"                            has, so that the restore does not fault them in during the\n"

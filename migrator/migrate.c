@@ -433,9 +433,9 @@ static int move(void *arg)
 		int lost = rc < 0 ? rc : bm_postcopy_send(&lazy, conn);
 		bm_release(&f, true);
 		if (lost < 0) {
-			bm_error(bm_exit_code(), "process %d is lost: it ran at the destination as %d before all its "
-				 "memory was there, and post-copy then failed (above); the destination ends it, and its "
-				 "original here was terminated", pid, res.pid);
+			fprintf(stderr, "binmig: migrate: process %d is lost: it ran at the destination as %d before all "
+				"its memory was there, and post-copy then failed (above); the destination ends it, and its "
+				"original here was terminated\n", pid, res.pid);
 			bm_postcopy_src_free(&lazy);
 			bm_wire_sink_free(&ws);
 			close_conn(conn);
@@ -479,9 +479,9 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	/* The process's code is analysed while the connection is set up. */
 	if (rc == 0 && !o->skip_cpu_check)
 		job = bm_isa_job_start(pid);
-	/* Stream mode has the destination's memory ready before the freeze
-	 * (memplan.h); a tree's restore does not use it. */
-	bool plan = rc == 0 && mode == BM_MODE_STREAM && !o->no_prefault && !moves_a_tree(pid);
+	/* Stream and file mode have the destination's memory ready before
+	 * the freeze (memplan.h); a tree's restore does not use it. */
+	bool plan = rc == 0 && (mode == BM_MODE_STREAM || mode == BM_MODE_FILE) && !o->no_prefault && !moves_a_tree(pid);
 	if (rc < 0 || (rc = open_conn(o, mode, plan ? BM_START_MEMPLAN : 0, &conn)) < 0) {
 		bm_isa_job_end(job);
 		free(prof);

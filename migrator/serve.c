@@ -151,8 +151,12 @@ static int restore_streamed(struct incoming *in, pid_t *pid)
 	return rc;
 }
 
-/* Stream mode with a memory plan: the process's memory made ready first. */
-static int restore_planned(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid, const char *peer)
+static int restore_from_file(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid);
+
+/* Stream or file mode with a memory plan: the process's memory made
+ * ready first. */
+static int restore_planned(struct incoming *in, const struct bm_serve_opts *o, pid_t *pid, const char *peer,
+			   bool file)
 {
 	struct bm_precopy_store store;
 	struct bm_memplan_figures fig;
@@ -161,7 +165,7 @@ static int restore_planned(struct incoming *in, const struct bm_serve_opts *o, p
 		log_line(peer, "memory plan: %u of %u areas in place, %.1f MiB faulted in, %.1f ms", fig.placed,
 			 fig.areas, fig.populated_bytes / 1048576.0, fig.us / 1000.0);
 		in->store = &store;
-		rc = restore_streamed(in, pid);
+		rc = file ? restore_from_file(in, o, pid) : restore_streamed(in, pid);
 		in->store = NULL;
 		if (rc == 0)
 			log_line(peer, "memory plan: process %d kept %.1f MiB in place", *pid, store.adopted_bytes / 1048576.0);
@@ -280,7 +284,12 @@ static int restore_from_file(struct incoming *in, const struct bm_serve_opts *o,
 	if (rc == 0) {
 		struct bm_image_reader r = {0};
 		rc = bm_image_reader_init(&r, bm_fd_source(&fd));
-		struct bm_restore_hook hook = {NULL, in, NULL, send_result_and_hold};
+		struct bm_restore_hook hook = {NULL, in, apply_store, send_result_and_hold};
+		if (in->store) {
+			hook.premapped = in->store->placed;
+			hook.npremapped = in->store->nplaced;
+			hook.adopted = adopted;
+		}
 		if (rc == 0)
 			rc = bm_restore(&r, &hook, pid, in->st);
 		bm_image_reader_free(&r);
@@ -317,7 +326,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
 			(start[0] < BM_MODE_STREAM || start[0] > BM_MODE_POSTCOPY) ||
-			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM)))
+			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
@@ -346,7 +355,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	if (mode == BM_MODE_POSTCOPY)
 		in.lazy = &lazy;
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM    ? (flags ? restore_planned(&in, o, &pid, peer) : restore_streamed(&in, &pid))
+	rc = flags			? restore_planned(&in, o, &pid, peer, mode == BM_MODE_FILE)
+	     : mode == BM_MODE_STREAM	? restore_streamed(&in, &pid)
 	     : mode == BM_MODE_PRECOPY	? restore_precopied(&in, o, &pid, peer)
 	     : mode == BM_MODE_POSTCOPY ? restore_postcopy(&in, &pid)
 					: restore_from_file(&in, o, &pid);

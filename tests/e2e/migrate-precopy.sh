@@ -17,61 +17,24 @@
 #     the source with no userfaultfd left registered in it, and migrates
 #     fine afterwards;
 #  6. the destination keeps the pre-copied pages in place (serve's log
-#     says how many), and so does a stream migration with its memory plan;
-#     a process so restored has the same map and VMA flags as when its
-#     memory is mapped afresh (stream mode, --no-prefault).
+#     says how many), and so do a stream and a file migration with their
+#     memory plan; a process so restored has the same map and VMA flags as
+#     when its memory is mapped afresh (stream mode, --no-prefault).
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init mapchurn
 HOPS=${PRECOPY_HOPS:-10}
 
-# No userfaultfd registered in PID (host H): no descriptor of one, and no
-# VMA with the uffd-wp flag.
-no_uffd_left() { # H PID WHAT
-	local h=$1 pid=$2 what=$3 n
-	n=$(mig_in "$h" bash -c "grep -c '^VmFlags:.* uw' /proc/$pid/smaps" || true)
-	[[ $n == 0 ]] || e2e_fail "$what: $n VMAs of $pid are still registered for write-protection"
-	n=$(mig_in "$h" bash -c "ls -l /proc/$pid/fd | grep -c userfaultfd" || true)
-	[[ $n == 0 ]] || e2e_fail "$what: process $pid holds a userfaultfd"
-}
-
 # precopy_csv PID: the last migrate's CSV has the pre-copy columns.
 precopy_csv() {
-	local header row i
-	header=$(head -n 1 "$BM_OUT")
+	mig_csv_row "$1" precopy_rounds precopy_pages precopy_bytes downtime_us total_us dirty_pages_per_s
+	local row
 	row=$(tail -n 1 "$BM_OUT")
-	IFS=, read -r -a names <<<"$header"
-	IFS=, read -r -a values <<<"$row"
-	declare -gA PC=()
-	for i in "${!names[@]}"; do PC[${names[i]}]=${values[i]}; done
-	[[ ${PC[pid]:-} == "$1" ]] || e2e_fail "CSV pid ${PC[pid]:-none}, expected $1: $row"
-	for c in precopy_rounds precopy_pages precopy_bytes downtime_us total_us dirty_pages_per_s; do
-		[[ ${PC[$c]:-} =~ ^[0-9]+$ ]] || e2e_fail "CSV has no numeric $c: $header / $row"
-	done
 	((PC[precopy_rounds] >= 1)) || e2e_fail "CSV: no pre-copy round: $row"
 	((PC[precopy_pages] > 0)) || e2e_fail "CSV: no page pre-copied: $row"
 	local detail=${PC[precopy_round_pages_bytes_us]:-}
 	IFS=';' read -r -a rounds <<<"$detail"
 	((${#rounds[@]} == PC[precopy_rounds])) || e2e_fail "CSV: ${#rounds[@]} rounds detailed, ${PC[precopy_rounds]} counted"
-}
-
-hops() { # OUT PID: HOPS pre-copy migrations A <-> B
-	local out=$1 pid=$2 round
-	here=A there=B
-	downtimes=()
-	for ((round = 1; round <= HOPS; round++)); do
-		what="precopy migration $round of $pid ($here -> $there)"
-		mig_assert_unfinished "$out" "before $what"
-		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy --stats csv
-		e2e_expect_ok "$what"
-		precopy_csv "$pid"
-		downtimes+=("${PC[downtime_us]}/${PC[precopy_rounds]}")
-		mig_assert_running "$there" "$pid" "after $what"
-		mig_assert_gone "$here" "$pid" "after $what"
-		no_uffd_left "$there" "$pid" "after $what"
-		tmp=$here here=$there there=$tmp
-	done
-	e2e_log "$HOPS precopy hops of $pid; downtime us / rounds: ${downtimes[*]}"
 }
 
 echo "== 1. workloads, $HOPS hops each" >&2
@@ -85,7 +48,7 @@ for w in "hashchain --mem 32" "nbody --threads 2"; do
 	pid=$((pid + 1))
 	pid=$(mig_spawn A "$out" --pid "$pid" "${MIG_WORKLOAD[@]}")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "$name $pid did not get ready"
-	hops "$out" "$pid"
+	mig_live_hops precopy precopy_csv uw precopy_rounds "$out" "$pid"
 	mig_expect_result "$here" "$pid" "$out"
 	n=$(grep -c "process $pid migrated in (precopy mode, $MIG_SEAL)" "$HOSTS_STATE/serve-A.log" "$HOSTS_STATE/serve-B.log" |
 		awk -F: '{s += $2} END {print s}')
@@ -138,7 +101,7 @@ for point in pagemap-scan precopy-uffd; do
 	mig_assert_running A "$pid" "after the refusal ($point)"
 	[[ $(mig_starttime A "$pid") == "$before" ]] || e2e_fail "process $pid was replaced"
 	mig_in B test ! -e "/proc/$pid" || e2e_fail "a process $pid exists in host B after the refusal"
-	no_uffd_left A "$pid" "after the refusal ($point)"
+	mig_no_uffd_left A "$pid" uw "after the refusal ($point)"
 done
 here=A there=B
 for point in pagemap-scan precopy-uffd; do
@@ -180,7 +143,7 @@ grep -q "^binmig: migrate: pre-copy: sending a pre-copy round" "$BM_ERR" || e2e_
 grep -q "process $pid runs on at the source, untracked" "$BM_ERR" || e2e_fail "precopy-send: the source's fate is not said"
 mig_assert_running B "$pid" "after the failed rounds"
 mig_in A test ! -e "/proc/$pid" || e2e_fail "a process $pid exists in host A after the failed rounds"
-no_uffd_left B "$pid" "after the failed rounds"
+mig_no_uffd_left B "$pid" uw "after the failed rounds"
 mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
 e2e_expect_ok "precopy migration after the failed one"
 mig_expect_result A "$pid" "$out"
@@ -204,15 +167,23 @@ mig_wait_log A "memory plan: process $pid kept " 1 "the memory plan of dirtier"
 planned=$(grep -o "memory plan: process $pid kept [0-9]*" "$HOSTS_STATE/serve-A.log" | awk '{print $6}')
 ((planned >= 16)) || e2e_fail "dirtier kept $planned MiB in place in stream mode, expected its 16 MiB"
 layout A "$pid" >"$E2E_TMP/layout.stream"
-mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --no-prefault
+# So has file mode.
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode file
+e2e_expect_ok "file migration of dirtier"
+mig_wait_log B "memory plan: process $pid kept " 1 "the memory plan of dirtier in file mode"
+filed=$(grep -o "memory plan: process $pid kept [0-9]*" "$HOSTS_STATE/serve-B.log" | awk '{print $6}')
+((filed >= 16)) || e2e_fail "dirtier kept $filed MiB in place in file mode, expected its 16 MiB"
+layout B "$pid" >"$E2E_TMP/layout.file"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --no-prefault
 e2e_expect_ok "stream migration of dirtier without a memory plan"
-grep -q "memory plan: process $pid" "$HOSTS_STATE/serve-B.log" && e2e_fail "--no-prefault: serve in B still made a plan"
-layout B "$pid" >"$E2E_TMP/layout.fresh"
-for kind in precopy stream; do
+[[ $(grep -c "memory plan: process $pid" "$HOSTS_STATE/serve-A.log") == 1 ]] ||
+	e2e_fail "--no-prefault: serve in A still made a plan"
+layout A "$pid" >"$E2E_TMP/layout.fresh"
+for kind in precopy stream file; do
 	diff "$E2E_TMP/layout.fresh" "$E2E_TMP/layout.$kind" >&2 ||
 		e2e_fail "the map of dirtier restored with memory kept in place ($kind) differs from memory mapped afresh"
 done
-mig_in B kill -USR1 "$pid"
-mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
 e2e_expect_pass "$out"
-e2e_log "dirtier: $kept pages kept in place (pre-copy), $planned MiB (stream); $(grep -c . "$E2E_TMP/layout.fresh") lines of map and flags alike"
+e2e_log "dirtier: $kept pages kept in place (pre-copy), $planned MiB (stream), $filed MiB (file); $(grep -c . "$E2E_TMP/layout.fresh") lines of map and flags alike"
