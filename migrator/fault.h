@@ -98,6 +98,9 @@ enum bm_fault_where {
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
 	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run") \
+	/* the memory plan of stream and file mode (memplan.h), before the freeze */ \
+	X(MEMPLAN_SEND, EPIPE, BM_FW_SRC, "sending the memory plan (the process was never stopped)") \
+	X(MEMPLAN_READY, EIO, BM_FW_DST, "making the planned memory ready at the destination") \
 	/* pre-copy (migrate --mode precopy) and the dump's page scan */ \
 	X(PAGEMAP_SCAN, ENOTTY, BM_FW_PRECOPY, "the PAGEMAP_SCAN ioctl (dump reads pagemap instead; pre-copy unavailable)") \
 	X(PRECOPY_UFFD, ENOSYS, BM_FW_PRECOPY, "creating the pre-copy userfaultfd in the process (pre-copy unavailable)") \
@@ -148,7 +151,8 @@ int bm_fault_arm_from_env(void);
 int bm_fault_arm_from_serve_file(void);
 
 /* Prints "NUMBER NAME WHERE  what fails" for every point, WHERE a comma
- * list of dump, restore, src-stream, src-file, dst-stream, dst-file. */
+ * list of dump, restore, src-stream, src-file, dst-stream, dst-file,
+ * precopy, locks, postcopy. */
 void bm_fault_list(FILE *out);
 bool bm_fault_injection_built(void);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "pagescan.h"
 #include "procfs.h"
@@ -96,7 +97,8 @@ int bm_memplan_send(pid_t pid, struct bm_conn *conn, int timeout_ms)
 	bm_put_bytes(&msg, p.runs.data, p.runs.len);
 	rc = bm_wbuf_status(&msg) || bm_wbuf_status(&areas) || bm_wbuf_status(&p.runs)
 		     ? bm_error(BM_EXIT_FAILURE, "out of memory")
-		     : bm_frame_send_buf(conn, BM_MSG_MEM_PLAN, msg.data, msg.len, timeout_ms);
+	     : bm_fault(BM_FP_MEMPLAN_SEND) ? bm_error_errno(BM_EXIT_NETWORK, errno, "sending the memory plan")
+					    : bm_frame_send_buf(conn, BM_MSG_MEM_PLAN, msg.data, msg.len, timeout_ms);
 	bm_wbuf_free(&msg);
 	bm_wbuf_free(&areas);
 	bm_wbuf_free(&p.runs);
@@ -173,7 +175,8 @@ int bm_memplan_receive(struct bm_precopy_store *st, struct bm_conn *conn, uint64
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	int rc = bm_frame_expect(conn, BM_MSG_MEM_PLAN, buf, cap, &len, timeout_ms);
 	if (rc == 0)
-		rc = build(st, buf, len, max_bytes, fig);
+		rc = bm_fault(BM_FP_MEMPLAN_READY) ? bm_error_errno(BM_EXIT_FAILURE, errno, "making the planned memory ready")
+						   : build(st, buf, len, max_bytes, fig);
 	free(buf);
 	if (rc == 0)
 		rc = bm_precopy_store_list_placed(st);

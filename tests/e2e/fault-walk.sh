@@ -146,7 +146,7 @@ mkdir -p "$wd"
 PID=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "${T8[@]}" --gate "$E2E_TMP/gate")
 mig_in A "$TOOLS/waitfor" --pid "$PID" "$out" ready 20 || { e2e_show "$out" "$out.err"; e2e_fail "threads8 did not get ready"; }
 here=A there=B
-PHASES="connect|authentication|suspend|checkpoint|transfer|checkpoint and transfer|restore at the destination"
+PHASES="connect|authentication|memory plan|suspend|checkpoint|transfer|checkpoint and transfer|restore at the destination"
 succeeded=0 failed=0
 for p in "${POINTS[@]}"; do
 	for place in src-stream src-file dst-stream dst-file; do
