@@ -475,8 +475,10 @@ static int cmd_migrate(int argc, char **argv)
 				o.mode = BM_MODE_PRECOPY;
 			else if (strcmp(optarg, "postcopy") == 0)
 				o.mode = BM_MODE_POSTCOPY;
+			else if (strcmp(optarg, "hybrid") == 0)
+				o.mode = BM_MODE_HYBRID;
 			else
-				rc = usage_error("bad --mode value '%s' (stream, file, precopy or postcopy)", optarg);
+				rc = usage_error("bad --mode value '%s' (stream, file, precopy, postcopy or hybrid)", optarg);
 			break;
 		case 'R':
 			if (bm_precopy_parse_rounds(optarg, &o.precopy.max_rounds) < 0)

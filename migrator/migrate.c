@@ -226,17 +226,19 @@ static bool moves_a_tree(pid_t pid)
 static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_transfer_mode *mode)
 {
 	*mode = o->mode;
-	bool pre = o->mode == BM_MODE_PRECOPY;
+	bool pre = o->mode == BM_MODE_PRECOPY || o->mode == BM_MODE_HYBRID;
 	if (!pre && o->mode != BM_MODE_POSTCOPY)
 		return 0;
-	const char *name = pre ? "pre-copy" : "post-copy";
+	const char *name = o->mode == BM_MODE_PRECOPY ? "pre-copy" : o->mode == BM_MODE_HYBRID ? "hybrid" : "post-copy";
 	char why[256];
 	if (moves_a_tree(pid))
 		snprintf(why, sizeof why, "it moves one process, and process %d has children (a tree moves in stream "
 			 "mode)", (int)pid);
 	else if ((pre ? bm_precopy_probe(why, sizeof why) : bm_pagescan_probe(why, sizeof why)) == 0)
 		return 0;
-	bm_set_log_prefix(pre ? "binmig: migrate: pre-copy" : "binmig: migrate: post-copy");
+	bm_set_log_prefix(o->mode == BM_MODE_PRECOPY ? "binmig: migrate: pre-copy"
+			  : o->mode == BM_MODE_HYBRID ? "binmig: migrate: hybrid"
+						      : "binmig: migrate: post-copy");
 	if (o->precopy.no_fallback)
 		return bm_error(BM_EXIT_UNSUPPORTED, "%s is unavailable: %s (--no-fallback: not migrated)", name, why);
 	fprintf(stderr, "binmig: migrate: %s is unavailable: %s; falling back to stream mode\n", name, why);
@@ -357,10 +359,13 @@ static int move(void *arg)
 	 * report (see peer_reason). */
 	bm_hold_errors();
 	struct bm_postcopy_src lazy = {0};
-	if (mode == BM_MODE_PRECOPY) {
+	bool pre = mode == BM_MODE_PRECOPY || mode == BM_MODE_HYBRID;
+	bool post = mode == BM_MODE_POSTCOPY || mode == BM_MODE_HYBRID;
+	if (pre) {
 		bm_set_log_prefix("binmig: migrate: pre-copy final");
 		rc = bm_precopy_final(pc, &f);
-	} else if (mode == BM_MODE_POSTCOPY) {
+	}
+	if (rc == 0 && post) {
 		bm_set_log_prefix("binmig: migrate: post-copy plan");
 		rc = bm_postcopy_plan(&lazy, &f, conn);
 	}
@@ -420,7 +425,7 @@ static int move(void *arg)
 		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
 	/* Post-copy keeps the original frozen, its pages still to be read,
 	 * until the destination has them all; it never runs again. */
-	rc = mode == BM_MODE_POSTCOPY ? bm_postcopy_bind_original(&f) : bm_release(&f, true);
+	rc = post ? bm_postcopy_bind_original(&f) : bm_release(&f, true);
 	if (rc == 0)
 		rc = bm_frame_send_buf(conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
 	/* The destination lets its process run when CONFIRM arrives, and says
@@ -428,7 +433,7 @@ static int move(void *arg)
 	size_t len;
 	int running = rc == 0 ? bm_frame_expect(conn, BM_MSG_RUNNING, NULL, 0, &len, BM_IO_TIMEOUT_MS) : rc;
 	uint64_t t_running = bm_now_us();
-	if (mode == BM_MODE_POSTCOPY) {
+	if (post) {
 		bm_set_log_prefix("binmig: migrate: post-copy");
 		int lost = rc < 0 ? rc : bm_postcopy_send(&lazy, conn);
 		bm_release(&f, true);
@@ -456,9 +461,9 @@ static int move(void *arg)
 	st->wire_bytes = (int64_t)ws.wire_bytes;
 	st->total_us = (int64_t)(bm_now_us() - t0);
 	st->seal = bm_seal_name(conn->suite);
-	if (mode == BM_MODE_PRECOPY)
+	if (pre)
 		bm_precopy_stats(pc, st);
-	if (mode == BM_MODE_POSTCOPY)
+	if (post)
 		bm_postcopy_stats(&lazy, st);
 	bm_postcopy_src_free(&lazy);
 	bm_precopy_end(pc);
@@ -499,7 +504,11 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 			return give_up(&conn, &pc, rc);
 		}
 	}
-	if (mode == BM_MODE_PRECOPY && (rc = precopy_rounds(&pc, pid, o, &conn)) < 0) {
+	/* Hybrid: one round, then post-copy. */
+	struct bm_migrate_opts one = *o;
+	if (mode == BM_MODE_HYBRID)
+		one.precopy.max_rounds = 1;
+	if ((mode == BM_MODE_PRECOPY || mode == BM_MODE_HYBRID) && (rc = precopy_rounds(&pc, pid, &one, &conn)) < 0) {
 		free(prof);
 		fprintf(stderr, "binmig: migrate: process %d runs on at the source, untracked\n", pid);
 		return give_up(&conn, &pc, rc);

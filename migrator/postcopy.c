@@ -24,8 +24,8 @@
 struct plan {
 	struct bm_postcopy_src *pc;
 	const struct bm_vma *v;
-	const uint64_t *eager;   /* pages the restore touches, sorted */
-	size_t neager, at;
+	const struct bm_range *out; /* pages that are not lazy: the restore touches them, or pre-copy sent them */
+	size_t nout, at;
 	size_t cap;
 	int failed;
 };
@@ -50,36 +50,39 @@ static int add_lazy(struct plan *p, uint64_t start, uint64_t end)
 	return 0;
 }
 
-/* A run of present pages: lazy, but for the eager pages in it. */
+/* A run of present pages: lazy, but for the pages in it that are not. */
 static int plan_run(void *ctx, const struct bm_scan_run *run)
 {
 	struct plan *p = ctx;
 	if (!bm_scan_wanted(p->v, run->cats) || (run->cats & BM_PAGE_IS_PFNZERO))
 		return 0;
 	uint64_t s = run->start;
-	while (p->at < p->neager && p->eager[p->at] < s)
+	while (p->at < p->nout && p->out[p->at].end <= s)
 		p->at++;
-	for (; p->at < p->neager && p->eager[p->at] < run->end; p->at++) {
-		if (p->eager[p->at] > s && add_lazy(p, s, p->eager[p->at]) < 0)
+	for (size_t i = p->at; i < p->nout && p->out[i].start < run->end; i++) {
+		if (p->out[i].start > s && add_lazy(p, s, p->out[i].start) < 0)
 			return p->failed;
-		s = p->eager[p->at] + BM_PAGE_SIZE;
+		if (p->out[i].end > s)
+			s = p->out[i].end;
 	}
 	return s < run->end ? add_lazy(p, s, run->end) : 0;
 }
 
-static int by_addr(const void *a, const void *b)
+static int by_start(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct bm_range *)a)->start, y = ((const struct bm_range *)b)->start;
 	return x < y ? -1 : x > y;
 }
 
-/* Pages the restore writes before the process runs: each thread's rseq
- * area (the kernel fills in its CPU number on the way back from the
- * registration).  Sorted, one entry per page. */
-static int eager_pages(const struct bm_process *proc, uint64_t **out, size_t *n)
+/* The pages that are not lazy although present: each thread's rseq area
+ * (the kernel fills in its CPU number on the way back from the
+ * registration, during the restore), and those pre-copy's store holds
+ * (kept).  Sorted; rseq pages may overlap kept runs. */
+static int not_lazy(const struct bm_process *proc, const struct bm_page_skip *kept, struct bm_range **out, size_t *n)
 {
+	size_t nkept = kept ? kept->n : 0;
 	*n = 0;
-	*out = malloc((proc->nthreads ? proc->nthreads : 1) * 2 * sizeof **out);
+	*out = malloc(((size_t)proc->nthreads + nkept + 1) * sizeof **out);
 	if (!*out)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (uint32_t i = 0; i < proc->nthreads; i++) {
@@ -87,12 +90,27 @@ static int eager_pages(const struct bm_process *proc, uint64_t **out, size_t *n)
 		if (!t->rseq_addr)
 			continue;
 		uint64_t first = t->rseq_addr & ~(uint64_t)(BM_PAGE_SIZE - 1);
-		uint64_t last = (t->rseq_addr + (t->rseq_len ? t->rseq_len : 1) - 1) & ~(uint64_t)(BM_PAGE_SIZE - 1);
-		(*out)[(*n)++] = first;
-		if (last != first)
-			(*out)[(*n)++] = last;
+		uint64_t end = (t->rseq_addr + (t->rseq_len ? t->rseq_len : 1) + BM_PAGE_SIZE - 1) & ~(uint64_t)(BM_PAGE_SIZE - 1);
+		(*out)[(*n)++] = (struct bm_range){first, end};
 	}
-	qsort(*out, *n, sizeof **out, by_addr);
+	for (size_t i = 0; i < nkept; i++)
+		(*out)[(*n)++] = kept->r[i];
+	qsort(*out, *n, sizeof **out, by_start);
+	return 0;
+}
+
+/* The image leaves out the lazy runs and the kept ones: both sorted,
+ * disjoint from each other; merged. */
+static int merge_skip(struct bm_postcopy_src *pc, const struct bm_page_skip *kept)
+{
+	size_t nkept = kept ? kept->n : 0, i = 0, j = 0, n = 0;
+	pc->skip_runs = malloc((pc->nlazy + nkept + 1) * sizeof *pc->skip_runs);
+	if (!pc->skip_runs)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	while (i < pc->nlazy || j < nkept)
+		pc->skip_runs[n++] = j == nkept || (i < pc->nlazy && pc->lazy[i].start < kept->r[j].start) ? pc->lazy[i++]
+													    : kept->r[j++];
+	pc->skip = (struct bm_page_skip){pc->skip_runs, n};
 	return 0;
 }
 
@@ -121,6 +139,7 @@ static int send_runs(struct bm_postcopy_src *pc, struct bm_conn *conn)
 
 int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_conn *conn)
 {
+	const struct bm_page_skip *kept = f->skip_pages;
 	memset(pc, 0, sizeof *pc);
 	pc->pid = f->pid;
 	char path[64];
@@ -129,9 +148,9 @@ int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_
 	if (pagemap < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
 	struct plan p = {.pc = pc};
-	uint64_t *eager = NULL;
-	int rc = eager_pages(&f->proc, &eager, &p.neager);
-	p.eager = eager;
+	struct bm_range *out = NULL;
+	int rc = not_lazy(&f->proc, kept, &out, &p.nout);
+	p.out = out;
 	for (uint32_t i = 0; rc == 0 && i < f->proc.nvmas; i++) {
 		const struct bm_vma *v = &f->proc.vmas[i];
 		/* Locked memory is faulted in, sealed memory cannot be
@@ -145,7 +164,7 @@ int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_
 			rc = bm_error_errno(BM_EXIT_TARGET, -rc, "post-copy: cannot scan the pages of process %d at 0x%llx",
 					    (int)f->pid, (unsigned long long)v->start);
 	}
-	free(eager);
+	free(out);
 	close(pagemap);
 	pc->sent = calloc(pc->nlazy ? pc->nlazy : 1, sizeof *pc->sent);
 	pc->buf = aligned_alloc(BM_PAGE_SIZE, (size_t)BM_POSTCOPY_PAGES_MAX * BM_PAGE_SIZE);
@@ -156,9 +175,8 @@ int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_
 		if (!(pc->sent[i] = calloc((pages + 63) / 64, sizeof **pc->sent)))
 			rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	}
-	if (rc < 0)
+	if (rc < 0 || (rc = merge_skip(pc, kept)) < 0)
 		return rc;
-	pc->skip = (struct bm_page_skip){pc->lazy, pc->nlazy};
 	f->skip_pages = &pc->skip;
 	bm_debug("post-copy: %llu pages in %zu runs come after the process runs",
 		 (unsigned long long)pc->lazy_pages, pc->nlazy);
@@ -335,6 +353,7 @@ void bm_postcopy_src_free(struct bm_postcopy_src *pc)
 		free(pc->sent[i]);
 	free(pc->sent);
 	free(pc->lazy);
+	free(pc->skip_runs);
 	free(pc->buf);
 	memset(pc, 0, sizeof *pc);
 }

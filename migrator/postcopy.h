@@ -64,6 +64,7 @@ struct bm_postcopy_src {
 	size_t nlazy;
 	uint64_t lazy_pages;
 	uint64_t **sent;           /* per run, a bit per page */
+	struct bm_range *skip_runs; /* the lazy runs and pre-copy's kept ones, merged */
 	struct bm_page_skip skip;
 	uint8_t *buf;              /* BM_POSTCOPY_PAGES_MAX pages */
 	uint64_t pages_sent, bytes_sent, requests;
@@ -72,7 +73,8 @@ struct bm_postcopy_src {
 };
 
 /* With the process frozen (f): its lazy runs, sent as POSTCOPY_RUNS ...
- * POSTCOPY_RUNS_END; f->skip_pages is set to them. */
+ * POSTCOPY_RUNS_END; f->skip_pages is set to them, and the pages it
+ * skipped already (hybrid: pre-copy's kept ones) are not lazy. */
 int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_conn *conn);
 
 /* Before the process runs at the destination: should binmig die from

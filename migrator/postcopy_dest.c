@@ -699,34 +699,46 @@ static void figures(struct bm_postcopy_dest *d)
 	d->fig.max_us = d->latency_us[d->nlatency - 1];
 }
 
-/* Every page in place: the process's memory is its own again.  Its own
- * descriptor of the userfaultfd goes too, through one injected call in a
- * thread stopped for it.  Failures here leave a correct process with one
- * descriptor too many: said, not fatal. */
-static int unregister_area(void *ctx, uint64_t start, uint64_t end)
-{
-	struct uffdio_range r = {start, end - start};
-	ioctl(*(int *)ctx, UFFDIO_UNREGISTER, &r);
-	return 0;
-}
-
-static int inject_close(struct bm_postcopy_dest *d)
+/* Every page in place: the process's memory is its own again.  Once
+ * nothing is registered no event can come; those already queued are read
+ * (their threads wait for that; a process forked since has all its pages,
+ * or a page placed after the fork would have waited for the event).  The
+ * forked processes' userfaultfds go (the kernel unregisters their memory),
+ * and the process's own descriptor too, through one injected call in a
+ * thread stopped for it.  A failure of that last step leaves a correct
+ * process with one descriptor too many: said, not fatal. */
+static void unregister_all(struct bm_postcopy_dest *d, uint64_t *vs, uint64_t *ve)
 {
 	struct bm_maps_entry *maps;
 	size_t nmaps;
-	uint64_t vs = 0, ve = 0, ip = 0;
-	int rc = bm_read_maps(d->pid, &maps, &nmaps);
-	if (rc < 0)
-		return rc;
+	if (bm_read_maps(d->pid, &maps, &nmaps) < 0)
+		return;
 	for (size_t i = 0; i < nmaps; i++) {
+		struct uffdio_range r = {maps[i].start, maps[i].end - maps[i].start};
 		if (strcmp(maps[i].path, "[vdso]") == 0)
-			vs = maps[i].start, ve = maps[i].end;
+			*vs = maps[i].start, *ve = maps[i].end;
 		else if (maps[i].path[0] == 0 || strcmp(maps[i].path, "[heap]") == 0 || strncmp(maps[i].path, "[anon:", 6) == 0)
-			unregister_area(&d->mms[0].uffd, maps[i].start, maps[i].end);
+			ioctl(d->mms[0].uffd, UFFDIO_UNREGISTER, &r);
 	}
 	free(maps);
-	if (!vs || (rc = bm_find_vdso_syscall(d->pid, vs, ve, &ip)) < 0)
-		return rc < 0 ? rc : -ENOENT;
+}
+
+static void drain(struct bm_postcopy_mm *m)
+{
+	struct uffd_msg msg[32];
+	ssize_t n;
+	while ((n = read(m->uffd, msg, sizeof msg)) > 0)
+		for (size_t i = 0; i < (size_t)n / sizeof *msg; i++)
+			if (msg[i].event == UFFD_EVENT_FORK)
+				close((int)msg[i].arg.fork.ufd);
+}
+
+static int inject_close(struct bm_postcopy_dest *d, uint64_t vs, uint64_t ve)
+{
+	uint64_t ip = 0;
+	int rc = vs ? bm_find_vdso_syscall(d->pid, vs, ve, &ip) : -ENOENT;
+	if (rc < 0)
+		return rc;
 	/* Any thread will do: the leader, unless it has ended. */
 	pid_t *tids;
 	size_t ntids;
@@ -753,15 +765,21 @@ static int inject_close(struct bm_postcopy_dest *d)
 
 static void finish(struct bm_postcopy_dest *d)
 {
-	int rc = d->mms[0].gone ? 0 : inject_close(d);
-	if (rc < 0)
-		bm_warn("post-copy: process %d keeps descriptor %d (its finished userfaultfd): closing it failed (%s)",
-			(int)d->pid, d->proc_fd, strerror(-rc));
-	d->proc_fd = -1;
+	uint64_t vs = 0, ve = 0;
+	if (!d->mms[0].gone)
+		unregister_all(d, &vs, &ve);
+	for (size_t i = 0; i < d->nmms; i++)
+		if (!d->mms[i].gone)
+			drain(&d->mms[i]);
 	for (size_t i = 0; i < d->nmms; i++) {
-		close(d->mms[i].uffd); /* a forked process's: the kernel unregisters its memory */
+		close(d->mms[i].uffd);
 		d->mms[i].uffd = -1;
 	}
+	int rc = d->mms[0].gone ? 0 : inject_close(d, vs, ve);
+	if (rc < 0)
+		bm_warn("post-copy: process %d keeps descriptor %d, its finished userfaultfd: closing it failed%s%s",
+			(int)d->pid, d->proc_fd, rc == -1 ? "" : ": ", rc == -1 ? "" : strerror(-rc));
+	d->proc_fd = -1;
 }
 
 static int send_done(struct bm_postcopy_dest *d, struct bm_conn *conn, int timeout_ms)

@@ -179,6 +179,9 @@ static int restore_precopied(struct incoming *in, const struct bm_serve_opts *o,
 {
 	struct bm_precopy_store store;
 	int rc = bm_precopy_receive(&store, in->conn, o->precopy_store_max, o->io_timeout_ms);
+	/* Hybrid: the pages to come after the process runs, then as pre-copy. */
+	if (rc == 0 && in->lazy)
+		rc = bm_postcopy_receive_plan(in->lazy, in->conn, in->timeout_ms);
 	if (rc == 0) {
 		log_line(peer, "pre-copy: %llu rounds, %llu pages received, %llu held, %llu kept%s",
 			 (unsigned long long)store.rounds, (unsigned long long)store.recv_pages,
@@ -325,7 +328,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	int rc = bm_frame_expect(conn, BM_MSG_START, start, sizeof start, &len, o->io_timeout_ms);
 	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
-			(start[0] < BM_MODE_STREAM || start[0] > BM_MODE_POSTCOPY) ||
+			(start[0] < BM_MODE_STREAM || start[0] > BM_MODE_HYBRID) ||
 			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
@@ -345,6 +348,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 		 mode == BM_MODE_STREAM	   ? "stream"
 		 : mode == BM_MODE_PRECOPY  ? "precopy"
 		 : mode == BM_MODE_POSTCOPY ? "postcopy"
+		 : mode == BM_MODE_HYBRID   ? "hybrid"
 					    : "file",
 		 conn->suite ? bm_seal_name(conn->suite) : "unsealed");
 	struct bm_stats st;
@@ -352,12 +356,12 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	struct bm_result res = {0};
 	struct incoming in = {.conn = conn, .timeout_ms = o->io_timeout_ms, .st = &st, .res = &res};
 	struct bm_postcopy_dest lazy = {.proc_fd = -1};
-	if (mode == BM_MODE_POSTCOPY)
+	if (mode == BM_MODE_POSTCOPY || mode == BM_MODE_HYBRID)
 		in.lazy = &lazy;
 	pid_t pid = 0;
 	rc = flags			? restore_planned(&in, o, &pid, peer, mode == BM_MODE_FILE)
 	     : mode == BM_MODE_STREAM	? restore_streamed(&in, &pid)
-	     : mode == BM_MODE_PRECOPY	? restore_precopied(&in, o, &pid, peer)
+	     : mode == BM_MODE_PRECOPY || mode == BM_MODE_HYBRID ? restore_precopied(&in, o, &pid, peer)
 	     : mode == BM_MODE_POSTCOPY ? restore_postcopy(&in, &pid)
 					: restore_from_file(&in, o, &pid);
 	if (rc < 0 && in.replied) {
@@ -381,7 +385,7 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 		 how, res.image_bytes / 1048576.0, res.transfer_us / 1000.0, res.as_restore_us / 1000.0,
 		 res.ctx_restore_us / 1000.0,
 		 in.unconfirmed ? "; the source did not confirm, it may have resumed its original too" : "");
-	rc = mode == BM_MODE_POSTCOPY ? serve_pages(&in, pid, peer) : 0;
+	rc = in.lazy ? serve_pages(&in, pid, peer) : 0;
 	bm_postcopy_dest_free(&lazy);
 	return rc;
 }

@@ -132,6 +132,7 @@ enum bm_transfer_mode {
 	BM_MODE_FILE = 2,
 	BM_MODE_PRECOPY = 3, /* pages sent while the process runs, then stream (precopy.h) */
 	BM_MODE_POSTCOPY = 4, /* stream without the anonymous pages, which follow once it runs (postcopy.h) */
+	BM_MODE_HYBRID = 5,   /* one pre-copy round, then post-copy */
 };
 
 #define BM_KEY_LEN 32
