@@ -13,11 +13,14 @@
  *   Prints one line:
  *     mib=N readv_ms=.. write_ms=.. read_ms=.. writev_ms=.. floor_ms=..
  *
- * benchfloor rss REPORT CMD [ARGS...]
+ * benchfloor rss [--free] REPORT CMD [ARGS...]
  *   Runs CMD (stdin, stdout and stderr inherited), waits for it, and writes
  *   "maxrss_kib=N wall_us=N" to the file REPORT: CMD's peak resident set
  *   (wait4's rusage) and the wall time from fork to its exit.  Exits with
- *   CMD's status (128 + signal if it was killed).  CMD dies with us.
+ *   CMD's status (128 + signal if it was killed).  CMD dies with us, unless
+ *   --free: a CMD that binmig will dump must not ask for a parent-death
+ *   signal (binmig refuses one whose parent is not moved with it), so the
+ *   caller kills it itself on its way out.
  *
  * benchfloor warm MIB
  *   Touches MIB MiB of fresh anonymous memory and frees it again, so that
@@ -69,7 +72,7 @@ static int64_t now_ns(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: benchfloor PID START-END|MIB DIR\n"
-			"       benchfloor rss REPORT CMD [ARGS...]\n"
+			"       benchfloor rss [--free] REPORT CMD [ARGS...]\n"
 			"       benchfloor warm MIB\n"
 			"       benchfloor copy MIB\n");
 	return 2;
@@ -340,7 +343,7 @@ out:
 	return rc;
 }
 
-static int run_measuring_rss(const char *report, char **argv)
+static int run_measuring_rss(const char *report, char **argv, bool free_child)
 {
 	FILE *out = fopen(report, "we");
 	if (!out) {
@@ -357,7 +360,7 @@ static int run_measuring_rss(const char *report, char **argv)
 	}
 	if (child == 0) {
 		/* Whoever kills us (a timeout, the script's cleanup) kills CMD too. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		if (!free_child && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
 			_exit(127);
 		execvp(argv[0], argv);
 		fprintf(stderr, "benchfloor: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -444,8 +447,10 @@ int main(int argc, char **argv)
 		return copy_speed(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "warm") == 0)
 		return warm_memory(argv[2]);
+	if (argc >= 5 && strcmp(argv[1], "rss") == 0 && strcmp(argv[2], "--free") == 0)
+		return run_measuring_rss(argv[3], argv + 4, true);
 	if (argc >= 4 && strcmp(argv[1], "rss") == 0)
-		return run_measuring_rss(argv[2], argv + 3);
+		return run_measuring_rss(argv[2], argv + 3, false);
 	pid_t pid;
 	if (argc != 4 || !parse_pid(argv[1], &pid))
 		return usage();
