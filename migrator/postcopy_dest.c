@@ -68,12 +68,20 @@ struct waiter {
 	uint64_t addr, page, t0;
 };
 
+/* A fault to answer with a zero page once the map stops changing. */
+struct retry {
+	size_t mm;
+	uint64_t addr;
+};
+
 struct serve {
 	struct bm_postcopy_dest *d;
 	struct bm_conn *conn;
 	uint64_t *arrived, *requested; /* per lazy page */
 	struct waiter *w;
 	size_t nw, capw;
+	struct retry *retry;           /* zero pages refused with EAGAIN (an event not read yet) */
+	size_t nretry, capretry;
 	uint8_t *buf;
 	int failed;
 };
@@ -436,10 +444,35 @@ static int zero_page(struct serve *s, size_t mm, uint64_t dst)
 		m->gone = true;
 		return 0;
 	}
-	if (errno == EAGAIN) /* the map is changing: the thread faults again once it has */
+	if (errno == EAGAIN) { /* the map is changing: again once its event is read */
+		if (s->nretry == s->capretry) {
+			size_t cap = s->capretry ? s->capretry * 2 : 16;
+			struct retry *r = realloc(s->retry, cap * sizeof *r);
+			if (!r)
+				return bm_error(BM_EXIT_FAILURE, "out of memory");
+			s->retry = r;
+			s->capretry = cap;
+		}
+		s->retry[s->nretry++] = (struct retry){mm, dst};
 		return 0;
+	}
 	return bm_error_errno(BM_EXIT_FAILURE, errno, "post-copy: cannot map a zero page at 0x%llx",
 			      (unsigned long long)dst);
+}
+
+/* The zero pages the kernel refused while the map changed, again (those
+ * refused once more go back on the list). */
+static int retry_zero_pages(struct serve *s)
+{
+	size_t n = s->nretry;
+	struct retry *r = s->retry;
+	s->retry = NULL;
+	s->nretry = s->capretry = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = s->d->mms[r[i].mm].gone ? 0 : zero_page(s, r[i].mm, r[i].addr);
+	free(r);
+	return rc;
 }
 
 static int fault(struct serve *s, size_t mm, uint64_t addr)
@@ -531,7 +564,8 @@ static int event(struct serve *s, size_t mm, const struct uffd_msg *msg)
 	switch (msg->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		return fault(s, mm, msg->arg.pagefault.address);
-	case UFFD_EVENT_FORK:
+	case UFFD_EVENT_FORK: /* the new descriptor has the flags of the one it came from; made sure of */
+		fcntl((int)msg->arg.fork.ufd, F_SETFL, O_NONBLOCK);
 		return add_mm(s->d, (int)msg->arg.fork.ufd, (ssize_t)mm);
 	case UFFD_EVENT_REMAP:
 		return remap(s, mm, msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);
@@ -813,10 +847,10 @@ int bm_postcopy_serve(struct bm_postcopy_dest *d, struct bm_conn *conn, int time
 			p[i + 1] = (struct pollfd){d->mms[i].gone ? -1 : d->mms[i].uffd, POLLIN, 0};
 		uint64_t waited = (bm_now_us() - last) / 1000;
 		int left = waited >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)waited;
-		int n = poll(p, d->nmms + 1, left);
+		int n = poll(p, d->nmms + 1, s.nretry && left > 1 ? 1 : left);
 		if (n < 0 && errno != EINTR) {
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "poll");
-		} else if (n == 0) {
+		} else if (n == 0 && !s.nretry) {
 			rc = bm_error_errno(BM_EXIT_NETWORK, ETIMEDOUT, "post-copy: the source sent no page for %d ms",
 					    timeout_ms);
 		} else if (n > 0) {
@@ -829,6 +863,8 @@ int bm_postcopy_serve(struct bm_postcopy_dest *d, struct bm_conn *conn, int time
 				last = bm_now_us();
 			}
 		}
+		if (rc == 0 && s.nretry)
+			rc = retry_zero_pages(&s);
 	}
 	free(p);
 	if (rc == 0) {
@@ -840,6 +876,7 @@ int bm_postcopy_serve(struct bm_postcopy_dest *d, struct bm_conn *conn, int time
 	free(s.arrived);
 	free(s.requested);
 	free(s.w);
+	free(s.retry);
 	free(s.buf);
 	return rc;
 }
