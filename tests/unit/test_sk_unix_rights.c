@@ -278,6 +278,18 @@ static void test_dump(void **state)
 	mh.msg_controllen = sizeof control;
 	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
 	assert_int_equal(bm_unix_rights_close(&mh), 1);
+	/* Shut down for reading, the queue could not go back: refused
+	 * before anything is taken. */
+	send_fds(sv[0], (int[]){pp[1]}, 1);
+	assert_int_equal(shutdown(sv[1], SHUT_RD), 0);
+	assert_int_equal(collect(sv, pp, 2, fds), -1);
+	assert_non_null(strstr(bm_error_message(), "(a stream) with descriptors in flight (SCM_RIGHTS) and shut down for "
+					      "reading"));
+	bm_reset_errors();
+	free(fds[0].data);
+	mh.msg_controllen = sizeof control;
+	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
+	assert_int_equal(bm_unix_rights_close(&mh), 1);
 	close(sv[0]);
 	close(sv[1]);
 	close(pp[0]);
