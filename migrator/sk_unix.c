@@ -219,15 +219,12 @@ static int add_msg(pid_t pid, const struct bm_fd *d, struct peeked *q, const str
 	return 0;
 }
 
-/* A stream whose queue holds descriptors in flight: where each piece with
- * rights begins cannot be peeked (sk_unix_take.h), so the queue is taken
- * and written back at once through the peer (fd PEER_FD of the process),
- * and Q, as peeked, gives way to the pieces taken.  Everything that could
- * keep the queue from going back is checked first: a peer, the receive
- * side open, the writers' credentials binmig may send, room for the
- * descriptors. */
-static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, int peer_fd, uint32_t shutdown,
-		      struct peeked *q)
+/* Whether the queue Q (as peeked) of stream socket D could be written
+ * back once taken: a peer in the process (fd PEER_FD), the receiving side
+ * open, the writers' credentials binmig may give, room in binmig for the
+ * descriptors in flight.  0, or negative after refusing. */
+static int can_write_back(const struct bm_process *p, const struct bm_fd *d, int peer_fd, uint32_t shutdown,
+			  const struct peeked *q)
 {
 	pid_t pid = p->pid;
 	if (peer_fd < 0 || (shutdown & 1))
@@ -250,6 +247,14 @@ static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	if (bm_unix_fd_room(nfl) < 0)
 		return bm_error(BM_EXIT_FAILURE, "binmig has no room for the %u descriptors in flight in the queue of "
 				"socket fd %d of process %d (RLIMIT_NOFILE)", nfl, d->fd, pid);
+	return 0;
+}
+
+/* Takes the queue of S (socket D) and writes it back through a copy of
+ * the process's fd PEER_FD at once, into T.  0, or negative after
+ * reporting. */
+static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer_fd, struct bm_unix_taken *t)
+{
 	int peer = bm_fd_copy(pid, peer_fd), off = -1;
 	if (peer < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", peer_fd, pid);
@@ -257,31 +262,44 @@ static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 		close(peer);
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
 	}
-	struct bm_unix_taken t = {0};
-	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, &t);
-	int back = bm_unix_put_back(peer, s, &t);
+	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, t);
+	int back = bm_unix_put_back(peer, s, t);
 	close(peer);
-	int rc = 0;
 	if (back < 0)
-		rc = bm_error_errno(BM_EXIT_TARGET, -back, "process %d: the queue of its socket fd %d, read to find which "
-				    "bytes its descriptors in flight ride with, could not be written back whole", pid, d->fd);
-	else if (took < 0)
-		rc = bm_error_errno(BM_EXIT_TARGET, -took, "process %d: cannot read the queue of its socket fd %d%s", pid,
-				    d->fd, took == -EMFILE ? " (descriptors in flight were lost)"
-					   : t.n ? " (what was read went back behind the rest)" : "");
-	peeked_free(q);
+		return bm_error_errno(BM_EXIT_TARGET, -back, "process %d: the queue of its socket fd %d, read to find which "
+				      "bytes its descriptors in flight ride with, could not be written back whole", pid, d->fd);
+	if (took < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -took, "process %d: cannot read the queue of its socket fd %d%s", pid,
+				      d->fd, took == -EMFILE ? " (descriptors in flight were lost)"
+					     : t->n ? " (what was read went back behind the rest)" : "");
+	return 0;
+}
+
+/* A stream whose queue holds descriptors in flight: where each piece with
+ * rights begins cannot be peeked (sk_unix_take.h), so the queue is taken
+ * and written back at once through the peer (fd PEER_FD of the process),
+ * and Q, as peeked, gives way to the pieces taken. */
+static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, int peer_fd, uint32_t shutdown,
+		      struct peeked *q)
+{
+	struct bm_unix_taken t = {0};
+	int rc = can_write_back(p, d, peer_fd, shutdown, q);
+	if (rc == 0)
+		rc = take_and_write_back(p->pid, d, s, peer_fd, &t);
+	if (rc == 0)
+		peeked_free(q);
 	for (uint32_t i = 0; rc == 0 && i < t.n; i++) {
 		const struct bm_unix_piece *pc = &t.pieces[i];
 		uint8_t named[4 * BM_UNIX_MAX_RIGHTS];
 		int bad = -1;
 		if (bm_unix_rights_name(p, pc->fl, pc->nfl, named, &bad) != 0) {
-			rc = refuse(pid, d, " with a descriptor in flight (SCM_RIGHTS) in its queue that is %s, which binmig "
-				    "cannot carry", bm_unix_rights_kind(bad));
+			rc = refuse(p->pid, d, " with a descriptor in flight (SCM_RIGHTS) in its queue that is %s, which "
+				    "binmig cannot carry", bm_unix_rights_kind(bad));
 			break;
 		}
-		struct bm_unix_msg m = {t.data + pc->off, pc->len, (const uint8_t *)"", 0, pc->cred.pid, pc->cred.uid, pc->cred.gid,
-					pc->nfl, named};
-		rc = add_msg(pid, d, q, &m);
+		struct bm_unix_msg m = {t.data + pc->off, pc->len, (const uint8_t *)"", 0, pc->cred.pid, pc->cred.uid,
+					pc->cred.gid, pc->nfl, named};
+		rc = add_msg(p->pid, d, q, &m);
 	}
 	bm_unix_taken_free(&t);
 	return rc;
