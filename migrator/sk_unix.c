@@ -24,6 +24,7 @@
 
 #include "fd_policy.h"
 #include "sk_unix_rights.h"
+#include "sk_unix_take.h"
 #include "log.h"
 #include "wire.h"
 
@@ -218,6 +219,92 @@ static int add_msg(pid_t pid, const struct bm_fd *d, struct peeked *q, const str
 	return 0;
 }
 
+/* Whether the queue Q (as peeked) of stream socket D could be written
+ * back once taken: a peer in the process (fd PEER_FD), the receiving side
+ * open, the writers' credentials binmig may give, room in binmig for the
+ * descriptors in flight.  0, or negative after refusing. */
+static int can_write_back(const struct bm_process *p, const struct bm_fd *d, int peer_fd, uint32_t shutdown,
+			  const struct peeked *q)
+{
+	pid_t pid = p->pid;
+	if (peer_fd < 0 || (shutdown & 1))
+		return refuse(pid, d, " (a stream) with descriptors in flight (SCM_RIGHTS) and %s, so that its queue, "
+			      "read to find which bytes they ride with, could not be written back", peer_fd < 0 ?
+			      "no peer in the process" : "shut down for reading");
+	uint32_t nfl = 0;
+	for (uint32_t i = 0; i < q->n; i++) {
+		const struct bm_unix_msg *m = &q->msgs[i];
+		struct ucred c = {m->pid, m->uid, m->gid};
+		nfl += m->nrights;
+		if (i && m->pid == q->msgs[i - 1].pid && m->uid == q->msgs[i - 1].uid && m->gid == q->msgs[i - 1].gid)
+			continue;
+		int rc = c.pid ? bm_unix_can_send_as(&c) : 0; /* none: sent without */
+		if (rc < 0)
+			return refuse(pid, d, " (a stream) with descriptors in flight (SCM_RIGHTS) and data whose writer's "
+				      "credentials binmig cannot give again (%s), so that its queue, read to find which bytes "
+				      "they ride with, could not be written back", strerror(-rc));
+	}
+	if (bm_unix_fd_room(nfl) < 0)
+		return bm_error(BM_EXIT_FAILURE, "binmig has no room for the %u descriptors in flight in the queue of "
+				"socket fd %d of process %d (RLIMIT_NOFILE)", nfl, d->fd, pid);
+	return 0;
+}
+
+/* Takes the queue of S (socket D) and writes it back through a copy of
+ * the process's fd PEER_FD at once, into T.  0, or negative after
+ * reporting. */
+static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer_fd, struct bm_unix_taken *t)
+{
+	int peer = bm_fd_copy(pid, peer_fd), off = -1;
+	if (peer < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", peer_fd, pid);
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off) < 0) {
+		close(peer);
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
+	}
+	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, t);
+	int back = bm_unix_put_back(peer, s, t);
+	close(peer);
+	if (back < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -back, "process %d: the queue of its socket fd %d, read to find which "
+				      "bytes its descriptors in flight ride with, could not be written back whole", pid, d->fd);
+	if (took < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -took, "process %d: cannot read the queue of its socket fd %d%s", pid,
+				      d->fd, took == -EMFILE ? " (descriptors in flight were lost)"
+					     : t->n ? " (what was read went back behind the rest)" : "");
+	return 0;
+}
+
+/* A stream whose queue holds descriptors in flight: where each piece with
+ * rights begins cannot be peeked (sk_unix_take.h), so the queue is taken
+ * and written back at once through the peer (fd PEER_FD of the process),
+ * and Q, as peeked, gives way to the pieces taken. */
+static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, int peer_fd, uint32_t shutdown,
+		      struct peeked *q)
+{
+	struct bm_unix_taken t = {0};
+	int rc = can_write_back(p, d, peer_fd, shutdown, q);
+	if (rc == 0)
+		rc = take_and_write_back(p->pid, d, s, peer_fd, &t);
+	if (rc == 0)
+		peeked_free(q);
+	for (uint32_t i = 0; rc == 0 && i < t.n; i++) {
+		const struct bm_unix_piece *pc = &t.pieces[i];
+		uint8_t named[4 * BM_UNIX_MAX_RIGHTS];
+		int bad = -1;
+		if (bm_unix_rights_name(p, pc->fl, pc->nfl, named, &bad) != 0) {
+			rc = refuse(p->pid, d, " with a descriptor in flight (SCM_RIGHTS) in its queue that is %s, which "
+				    "binmig cannot carry", bm_unix_rights_kind(bad));
+			break;
+		}
+		struct bm_unix_msg m = {t.data + pc->off, pc->len, (const uint8_t *)"", 0, pc->cred.pid, pc->cred.uid,
+					pc->cred.gid, pc->nfl, named};
+		rc = add_msg(p->pid, d, q, &m);
+	}
+	bm_unix_taken_free(&t);
+	return rc;
+}
+
 /* Reads S's receive queue without taking it: peeks from offset 0 on with
  * SO_PEEK_OFF, SO_PASSCRED on so that each message shows its credentials
  * (pid 0: none), then puts both options back.
@@ -228,8 +315,12 @@ static int add_msg(pid_t pid, const struct bm_fd *d, struct peeked *q, const str
  * head message whoever peeked it before; one behind other messages would
  * be seen by this dump and by no later one (a migration that fails, a
  * dump --leave-running), and is refused.  One the process itself peeked
- * there is seen by no dump at all (docs/process-state.md). */
-static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, struct peeked *q)
+ * there is seen by no dump at all (docs/process-state.md).
+ *
+ * A stream whose peeks show descriptors in flight, each one the process
+ * holds, is read again by taking its queue (take_queue). */
+static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
+		      uint32_t shutdown, struct peeked *q)
 {
 	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
@@ -243,6 +334,7 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	uint8_t *buf = malloc(cap);
 	int rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	bool at_head = type != SOCK_STREAM; /* the head peeked without an offset first */
+	bool taking = false; /* a stream with rights: read again by taking it */
 	while (rc == 0) {
 		struct sockaddr_un from;
 		union {
@@ -290,15 +382,6 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 				    "binmig cannot carry", kind);
 			break;
 		}
-		/* A stream peek runs on through pieces up to the first with
-		 * rights, and a peek of any byte before it shows them too: where
-		 * that piece begins, so which bytes a reader gets with the
-		 * rights, cannot be read without taking the queue. */
-		if (nfl && type == SOCK_STREAM) {
-			rc = refuse(pid, d, " (a stream) with descriptors in flight (SCM_RIGHTS) in its queue: which bytes "
-				    "they ride with cannot be read without taking them");
-			break;
-		}
 		/* End of file: nothing read and no message (each has credentials). */
 		if (got == 0 && (type == SOCK_STREAM || !has_cred))
 			break;
@@ -332,8 +415,11 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 					cred.gid, nfl, named};
 		if ((rc = add_msg(pid, d, q, &m)) < 0)
 			break;
+		taking |= nfl && type == SOCK_STREAM;
 	}
 	free(buf);
+	if (rc == 0 && taking)
+		rc = take_queue(p, d, s, peer_fd, shutdown, q);
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, sizeof saved_off) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, sizeof saved_cred) < 0)
 		rc = rc ? rc : bm_error_errno(BM_EXIT_TARGET, errno, "cannot put back the options of socket fd %d", d->fd);
@@ -457,6 +543,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 		in->outq = (uint64_t)outq;
 	if ((rc = read_opts(pid, d, in->copy, u)) < 0)
 		return rc;
+	int peer_fd = -1;
 	if (g->peer) {
 		size_t pk;
 		int pi = locate(procs, nprocs, g->peer, &pk);
@@ -466,6 +553,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 			return refuse(pid, d, " whose peer is in process %d; binmig carries unix socket connections within "
 				      "one process", procs[pk]->pid);
 		u->peer = g->peer;
+		peer_fd = p->fds[pi].fd;
 	}
 	/* SO_PEERCRED: who made the connection (or listened), which the
 	 * restore gives again with the process's PID and those ids. */
@@ -490,7 +578,8 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
-	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(p, d, in->copy, (int)g->type, &in->q)) < 0)
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd,
+										 g->shutdown, &in->q)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
 	 * or seqpacket queue, the first datagram's of a datagram queue. */

@@ -15,11 +15,13 @@
  * Descriptors in flight (SCM_RIGHTS) travel when each is the same open
  * file description as one of the process's own descriptors (kcmp): the
  * restore sends that descriptor with the message again, once every
- * descriptor of the process is back (bm_unix_fill_rights).
+ * descriptor of the process is back (bm_unix_fill_rights).  Over a stream,
+ * where the piece they ride with begins cannot be peeked, the queue is
+ * read by taking it and written straight back (sk_unix_take.h).
  *
  * Refused (exit 4): a peer outside the process (or gone), any other
- * descriptor in flight (named by its kind), any over a stream socket (where
- * the piece it rides with begins cannot be peeked), one naming a
+ * descriptor in flight (named by its kind), any over a stream whose queue
+ * could not be written back once taken, one naming a
  * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent, an
  * out-of-band byte, a socket filter, a name that no longer names the

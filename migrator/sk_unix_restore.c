@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sk_unix_take.h"
 
 /* A path name as a NUL-terminated string. */
 static void path_of(const struct bm_unix_sock *s, char *path)
@@ -485,41 +486,14 @@ static int orphans(struct ctx *c)
  * descriptors in flight with it (the process's own, already back). */
 static int send_one(int from, const struct bm_unix_msg *m, const struct sockaddr_un *to, socklen_t tolen)
 {
-	union {
-		struct cmsghdr align;
-		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
-	} control;
-	memset(&control, 0, sizeof control);
-	struct iovec iov = {(void *)m->data, m->len};
-	struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = &control, .msg_controllen = 0};
-	struct cmsghdr *cm = &control.align;
-	if (m->pid) {
-		struct ucred cred = {m->pid, m->uid, m->gid};
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_CREDENTIALS;
-		cm->cmsg_len = CMSG_LEN(sizeof cred);
-		memcpy(CMSG_DATA(cm), &cred, sizeof cred);
-		mh.msg_controllen += CMSG_SPACE(sizeof cred);
-		cm = (struct cmsghdr *)((char *)cm + CMSG_SPACE(sizeof cred));
-	}
-	if (m->nrights) {
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(m->nrights * sizeof(int));
-		for (uint32_t k = 0; k < m->nrights; k++) {
-			int f = bm_unix_right(m, k);
-			memcpy(CMSG_DATA(cm) + k * sizeof(int), &f, sizeof f);
-		}
-		mh.msg_controllen += CMSG_SPACE(m->nrights * sizeof(int));
-	}
-	if (!mh.msg_controllen)
-		mh.msg_control = NULL;
-	ssize_t n = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n >= 0 && (size_t)n != m->len) {
-		errno = EMSGSIZE;
-		return -1;
-	}
+	int fl[BM_UNIX_MAX_RIGHTS];
+	for (uint32_t k = 0; k < m->nrights; k++)
+		fl[k] = bm_unix_right(m, k);
+	struct ucred cred = {m->pid, m->uid, m->gid};
+	ssize_t n = bm_unix_send_piece(from, m->data, m->len, &cred, fl, m->nrights, to, tolen);
+	if (n >= 0 && (size_t)n != m->len)
+		n = -EMSGSIZE;
+	errno = n < 0 ? (int)-n : 0;
 	return n < 0 ? -1 : 0;
 }
 

@@ -9,11 +9,21 @@
  *       the restore each is received in the same grouping and checked:
  *       kcmp shows the very description of the descriptor here, the file's
  *       offset and flags, the pipe carries bytes to the end held here.
- *   scmrights pipe DIR      both ends of a pipe not open here in flight (refused);
- *   scmrights file DIR      a regular file no longer open here in flight (refused);
- *   scmrights stream DIR    over a stream pair, a pipe end open here (refused:
- *       which bytes the rights ride with cannot be peeked).
- *       After the refusal the message is received whole, with its descriptor. */
+ *       Over a stream pair: "plain1", "RIGHTS" with the file and the
+ *       pipe's write end, "mid", "ADJ1" with the write end and "ADJ2" with
+ *       the file back to back, "end", and "back" the other way; read
+ *       with reads of 3, 5 and then 64 bytes, it comes as a stream does
+ *       in the kernel: "pla", "in1RI" with both (the read reaching the
+ *       first byte of "RIGHTS"), "GHTSmidADJ1" with the write end (a read
+ *       ends after a piece with rights), "ADJ2" with the file, "end".
+ *   scmrights stream DIR    over a stream pair, "x" with the read end of a
+ *       pipe whose read end is open here too (carried).
+ *   scmrights pipe DIR      over a stream pair, both ends of a pipe not open
+ *       here in flight (refused);
+ *   scmrights file DIR      over a stream pair, a regular file no longer open
+ *       here in flight (refused).
+ *       After a refusal (or the restore) the message is received whole,
+ *       with its descriptors. */
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/kcmp.h>
@@ -42,9 +52,9 @@ static void send_rights(int s, const char *text, const int *fds, int n)
 	SETUP(sendmsg(s, &mh, 0) == (ssize_t)strlen(text), "sendmsg");
 }
 
-/* Receives exactly strlen(want) bytes (a stream read of that size, or one
- * datagram) and the descriptors that come with them, into got. */
-static int recv_rights(int s, const char *want, int *got)
+/* With a read of SIZE bytes (a stream's, or one datagram) receives
+ * exactly WANT and the descriptors that come with it, into got. */
+static int recv_sized(int s, size_t size, const char *want, int *got)
 {
 	union {
 		struct cmsghdr align;
@@ -52,7 +62,7 @@ static int recv_rights(int s, const char *want, int *got)
 	} control;
 	char buf[64] = "";
 	size_t len = strlen(want);
-	struct iovec iov = {buf, len};
+	struct iovec iov = {buf, size};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
 	ssize_t n = recvmsg(s, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	CHECK(n == (ssize_t)len && memcmp(buf, want, len) == 0, "received \"%.*s\" for \"%s\"", n > 0 ? (int)n : 0, buf,
@@ -64,6 +74,11 @@ static int recv_rights(int s, const char *want, int *got)
 			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) && k < MAXR; i++)
 				memcpy(&got[k++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 	return k;
+}
+
+static int recv_rights(int s, const char *want, int *got)
+{
+	return recv_sized(s, strlen(want), want, got);
 }
 
 static bool same_file(int a, int b)
@@ -84,14 +99,60 @@ static void pair(int type, int *sv)
 	SETUP(socketpair(AF_UNIX, type, 0, sv) == 0, "socketpair");
 }
 
+static void stream_send(int *sv, int file, const int *p)
+{
+	pair(SOCK_STREAM, sv);
+	send_rights(sv[0], "plain1", NULL, 0);
+	send_rights(sv[0], "RIGHTS", (int[]){file, p[1]}, 2);
+	send_rights(sv[0], "mid", NULL, 0);
+	send_rights(sv[0], "ADJ1", (int[]){p[1]}, 1);
+	send_rights(sv[0], "ADJ2", (int[]){file}, 1);
+	send_rights(sv[0], "end", NULL, 0);
+	send_rights(sv[1], "back", NULL, 0);
+}
+
+static void check_file(int f, int file, const char *what)
+{
+	CHECK(same_file(f, file), "%s: the file is not the description held here", what);
+	CHECK(lseek(f, 0, SEEK_CUR) == 7, "%s: the file's offset", what);
+}
+
+static void stream_check(const int *sv, int file, const int *p)
+{
+	int got[MAXR];
+	CHECK(recv_sized(sv[1], 3, "pla", got) == 0, "stream: \"pla\" came with descriptors");
+	int n = recv_sized(sv[1], 5, "in1RI", got);
+	CHECK(n == 2, "stream: %d descriptors with \"in1RI\"", n);
+	if (n == 2) {
+		check_file(got[0], file, "stream");
+		CHECK(same_file(got[1], p[1]), "stream: the pipe end is not the one held here");
+		check_pipe(got[1], p[0], "stream");
+	}
+	for (int i = 0; i < n; i++)
+		close(got[i]);
+	n = recv_sized(sv[1], 64, "GHTSmidADJ1", got);
+	CHECK(n == 1 && same_file(got[0], p[1]), "stream: \"GHTSmidADJ1\" with %d descriptors, not the pipe end", n);
+	for (int i = 0; i < n; i++)
+		close(got[i]);
+	n = recv_sized(sv[1], 64, "ADJ2", got);
+	CHECK(n == 1, "stream: %d descriptors with \"ADJ2\"", n);
+	if (n == 1)
+		check_file(got[0], file, "stream");
+	for (int i = 0; i < n; i++)
+		close(got[i]);
+	CHECK(recv_sized(sv[1], 64, "end", got) == 0, "stream: \"end\" came with descriptors");
+	CHECK(recv_sized(sv[0], 64, "back", got) == 0, "stream: \"back\" came with descriptors");
+}
+
 static int carried(const char *dir)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/data", dir);
 	int file = open(path, O_RDWR | O_CREAT | O_APPEND, 0600);
 	SETUP(file >= 0 && write(file, "0123456789", 10) == 10 && lseek(file, 7, SEEK_SET) == 7, "data file");
-	int p[2], st[2], dg[2];
+	int p[2], st[2], dg[2], sm[2];
 	SETUP(pipe(p) == 0, "pipe");
+	stream_send(sm, file, p);
 	pair(SOCK_SEQPACKET, st);
 	pair(SOCK_DGRAM, dg);
 	send_rights(st[0], "head", NULL, 0);
@@ -128,6 +189,7 @@ static int carried(const char *dir)
 		CHECK(same_file(got[1], dg[0]), "datagram: the socket is not the sender itself");
 	}
 	CHECK(send(st[0], "more", 4, 0) == 4 && recv_rights(st[1], "more", got) == 0, "the pair carries data");
+	stream_check(sm, file, p);
 	return tp_finish();
 }
 

@@ -247,13 +247,49 @@ static void test_dump(void **state)
 	close(sv[0]);
 	close(sv[1]);
 
-	/* Over a stream: refused, whatever is in flight. */
+	/* Over a stream: carried, the queue read by taking it and written
+	 * back whole, with its descriptor. */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	send_fds(sv[0], (int[]){pp[1]}, 1);
-	assert_int_equal(collect(sv, pp, 2, fds), -1);
-	assert_non_null(strstr(bm_error_message(), "(a stream) with descriptors in flight"));
+	assert_int_equal(collect(sv, pp, 2, fds), 0);
+	assert_true(bm_unix_parse(fds[1].data, fds[1].data_len, &s, why, sizeof why));
+	assert_int_equal(s.nmsgs, 1);
+	at = 0;
+	bm_unix_next_msg(&s, &at, &m);
+	assert_int_equal(m.nrights, 1);
+	assert_int_equal(bm_unix_right(&m, 0), pp[1]);
+	free(fds[0].data);
+	free(fds[1].data);
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(int))];
+	} control;
+	char c;
+	struct iovec iov = {&c, 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
+	assert_int_equal(bm_unix_rights_close(&mh), 1);
+	/* One the process does not hold: refused by kind, nothing taken. */
+	send_fds(sv[0], (int[]){pp[1]}, 1);
+	assert_int_equal(collect(sv, NULL, 0, fds), -1);
+	assert_non_null(strstr(bm_error_message(), "that is a pipe end not open in the process"));
 	bm_reset_errors();
 	free(fds[0].data);
+	mh.msg_controllen = sizeof control;
+	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
+	assert_int_equal(bm_unix_rights_close(&mh), 1);
+	/* Shut down for reading, the queue could not go back: refused
+	 * before anything is taken. */
+	send_fds(sv[0], (int[]){pp[1]}, 1);
+	assert_int_equal(shutdown(sv[1], SHUT_RD), 0);
+	assert_int_equal(collect(sv, pp, 2, fds), -1);
+	assert_non_null(strstr(bm_error_message(), "(a stream) with descriptors in flight (SCM_RIGHTS) and shut down for "
+					      "reading"));
+	bm_reset_errors();
+	free(fds[0].data);
+	mh.msg_controllen = sizeof control;
+	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
+	assert_int_equal(bm_unix_rights_close(&mh), 1);
 	close(sv[0]);
 	close(sv[1]);
 	close(pp[0]);

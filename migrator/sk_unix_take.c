@@ -1,0 +1,315 @@
+/* A stream socket's queue with descriptors in flight: taken, and written
+ * back (sk_unix_take.h).  The restore writes the pieces the same way
+ * (send_one, sk_unix_restore.c). */
+#include "sk_unix_take.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sk_unix.h"
+
+/* What one read (or peek) returned: its length, the writer's credentials
+ * and the descriptors that came with it (binmig's). */
+struct got {
+	size_t len;
+	struct ucred cred;
+	uint32_t nfl;
+	int fl[BM_UNIX_MAX_RIGHTS];
+	bool ctrunc;
+};
+
+static void close_got(struct got *g)
+{
+	for (uint32_t k = 0; k < g->nfl; k++)
+		close(g->fl[k]);
+	g->nfl = 0;
+}
+
+static int recv_some(int s, uint8_t *buf, size_t len, int flags, struct got *g)
+{
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
+	} control;
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+			    .msg_controllen = sizeof control};
+	memset(g, 0, sizeof *g);
+	ssize_t n = recvmsg(s, &mh, flags | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	g->len = (size_t)n;
+	g->ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof g->cred)) {
+			memcpy(&g->cred, CMSG_DATA(c), sizeof g->cred);
+		} else if (c->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t k = 0; k < nfd; k++) {
+				int f;
+				memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
+				if (g->nfl < BM_UNIX_MAX_RIGHTS)
+					g->fl[g->nfl++] = f;
+				else
+					close(f);
+			}
+		}
+	}
+	return 0;
+}
+
+static int grow(struct bm_unix_taken *t, size_t more)
+{
+	if (t->len + more > t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 4096;
+		while (cap < t->len + more)
+			cap *= 2;
+		uint8_t *data = realloc(t->data, cap);
+		if (!data)
+			return -ENOMEM;
+		t->data = data;
+		t->cap = cap;
+	}
+	if (t->n == t->ncap) {
+		uint32_t ncap = t->ncap ? 2 * t->ncap : 16;
+		struct bm_unix_piece *pieces = realloc(t->pieces, ncap * sizeof *pieces);
+		if (!pieces)
+			return -ENOMEM;
+		t->pieces = pieces;
+		t->ncap = ncap;
+	}
+	return 0;
+}
+
+/* B[0..n) onto the last piece (EXTEND), or as a new piece with G's
+ * credentials and descriptors, which T then holds (closed on failure). */
+static int add(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct got *g, bool extend)
+{
+	int rc = grow(t, n);
+	int *fl = NULL;
+	if (rc == 0 && !extend && g->nfl && !(fl = malloc(g->nfl * sizeof *fl)))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		close_got(g);
+		return rc;
+	}
+	memcpy(t->data + t->len, b, n);
+	if (extend) {
+		t->pieces[t->n - 1].len += (uint32_t)n;
+	} else {
+		if (g->nfl)
+			memcpy(fl, g->fl, g->nfl * sizeof *fl);
+		t->pieces[t->n++] = (struct bm_unix_piece){(uint32_t)t->len, (uint32_t)n, g->cred, g->nfl, fl};
+		g->nfl = 0;
+	}
+	t->len += n;
+	return 0;
+}
+
+/* Plain bytes: onto the last piece when it is plain, from the same writer. */
+static int add_plain(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct got *g)
+{
+	const struct bm_unix_piece *last = t->n ? &t->pieces[t->n - 1] : NULL;
+	bool extend = last && !last->nfl && last->cred.pid == g->cred.pid && last->cred.uid == g->cred.uid &&
+		      last->cred.gid == g->cred.gid;
+	return add(t, b, n, g, extend);
+}
+
+/* Reads exactly N bytes that carry no descriptors. */
+static int read_exact(int s, uint8_t *buf, size_t n, struct got *g)
+{
+	int rc = recv_some(s, buf, n, 0, g);
+	if (rc == 0 && (g->len != n || g->nfl || g->ctrunc)) {
+		close_got(g);
+		rc = -EPROTO;
+	}
+	return rc == -EAGAIN ? -EPROTO : rc;
+}
+
+/* One run of the queue: RUN bytes from one writer that a peek showed
+ * with descriptors (RIGHTS) or without. */
+static int take_run(int s, uint8_t *buf, size_t run, bool rights, struct bm_unix_taken *t)
+{
+	struct got g;
+	size_t done = 0;
+	int rc = 0;
+	if (rights) {
+		/* The bytes before the piece with rights, one at a time, up to
+		 * the one its descriptors come with. */
+		for (;;) {
+			if ((rc = recv_some(s, buf, 1, 0, &g)) < 0)
+				return rc == -EAGAIN ? -EPROTO : rc;
+			if (g.ctrunc) {
+				close_got(&g);
+				return -EMFILE;
+			}
+			if (g.len != 1) {
+				close_got(&g);
+				return -EPROTO;
+			}
+			done++;
+			if (g.nfl)
+				break;
+			if ((rc = add_plain(t, buf, 1, &g)) < 0)
+				return rc;
+			if (done == run)
+				return -EPROTO; /* the descriptors the peek showed never came */
+		}
+		if ((rc = add(t, buf, 1, &g, false)) < 0)
+			return rc;
+	}
+	if (done == run)
+		return 0;
+	if ((rc = read_exact(s, buf, run - done, &g)) < 0)
+		return rc;
+	return rights ? add(t, buf, run - done, &g, true) : add_plain(t, buf, run - done, &g);
+}
+
+int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t)
+{
+	uint8_t *buf = malloc(limit + 1);
+	if (!buf)
+		return -ENOMEM;
+	int rc = 0;
+	for (;;) {
+		/* A peek runs to a change of writer, or to the end of the first
+		 * piece with rights. */
+		struct got g;
+		rc = recv_some(s, buf, limit + 1, MSG_PEEK, &g);
+		bool rights = g.nfl > 0;
+		close_got(&g);
+		if (rc == -EAGAIN)
+			rc = 0;
+		if (rc < 0 || g.len == 0)
+			break;
+		if (t->len + g.len > limit) {
+			rc = -EMSGSIZE;
+			break;
+		}
+		if ((rc = take_run(s, buf, g.len, rights, t)) < 0)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
+ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct ucred *cred, const int *fl,
+			   uint32_t nfl, const struct sockaddr_un *to, socklen_t tolen)
+{
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof control);
+	struct iovec iov = {(void *)b, n};
+	struct msghdr mh = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = &control, .msg_controllen = 0};
+	struct cmsghdr *c = &control.align;
+	if (cred->pid) {
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof *cred);
+		memcpy(CMSG_DATA(c), cred, sizeof *cred);
+		mh.msg_controllen = CMSG_SPACE(sizeof *cred);
+		c = (struct cmsghdr *)((char *)c + CMSG_SPACE(sizeof *cred));
+	}
+	if (nfl) {
+		mh.msg_controllen += CMSG_SPACE(nfl * sizeof(int));
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfl * sizeof(int));
+		memcpy(CMSG_DATA(c), fl, nfl * sizeof(int));
+	}
+	if (!mh.msg_controllen)
+		mh.msg_control = NULL;
+	ssize_t sent = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return sent < 0 ? -errno : sent;
+}
+
+int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t)
+{
+	/* Room for every piece at once, whatever the buffer's size: each
+	 * costs the kernel more than its bytes.  SO_PASSCRED off at both ends,
+	 * so that a piece without credentials goes without (the kernel would
+	 * give it binmig's). */
+	int saved = 0, cred_peer = 0, cred_receiver = 0, zero = 0;
+	if (getsockopt(peer, SOL_SOCKET, SO_SNDBUF, &saved, &(socklen_t){sizeof saved}) < 0 ||
+	    getsockopt(peer, SOL_SOCKET, SO_PASSCRED, &cred_peer, &(socklen_t){sizeof cred_peer}) < 0 ||
+	    getsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &cred_receiver, &(socklen_t){sizeof cred_receiver}) < 0 ||
+	    setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0 ||
+	    setsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0)
+		return -errno;
+	size_t want = t->len + (size_t)t->n * 2048 + 65536;
+	int half = want > (size_t)(1 << 29) ? 1 << 29 : (int)want;
+	bool raised = half * 2 > saved && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) == 0;
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
+		const struct bm_unix_piece *pc = &t->pieces[i];
+		/* The descriptors ride with the first send; a short one goes on. */
+		for (uint32_t off = 0; rc == 0 && off < pc->len;) {
+			ssize_t sent = bm_unix_send_piece(peer, t->data + pc->off + off, pc->len - off, &pc->cred,
+							  off ? NULL : pc->fl, off ? 0 : pc->nfl, NULL, 0);
+			if (sent < 0)
+				rc = (int)sent;
+			else if (sent == 0)
+				rc = -EAGAIN;
+			else
+				off += (uint32_t)sent;
+		}
+	}
+	half = saved / 2;
+	if (((raised && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) < 0) ||
+	     setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &cred_peer, sizeof cred_peer) < 0 ||
+	     setsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &cred_receiver, sizeof cred_receiver) < 0) && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+void bm_unix_taken_free(struct bm_unix_taken *t)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		for (uint32_t k = 0; k < t->pieces[i].nfl; k++)
+			close(t->pieces[i].fl[k]);
+		free(t->pieces[i].fl);
+	}
+	free(t->pieces);
+	free(t->data);
+	memset(t, 0, sizeof *t);
+}
+
+int bm_unix_can_send_as(const struct ucred *cred)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	ssize_t sent = bm_unix_send_piece(sv[0], (const uint8_t *)"c", 1, cred, NULL, 0, NULL, 0);
+	close(sv[0]);
+	close(sv[1]);
+	return sent < 0 ? (int)sent : 0;
+}
+
+int bm_unix_fd_room(uint32_t n)
+{
+	struct rlimit rl;
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir || getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		int e = errno;
+		if (dir)
+			closedir(dir);
+		return -e;
+	}
+	uint64_t open_now = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		open_now += e->d_name[0] != '.';
+	closedir(dir);
+	/* A few spare for what binmig opens meanwhile. */
+	return rl.rlim_cur == RLIM_INFINITY || open_now + n + 16 <= rl.rlim_cur ? 0 : -EMFILE;
+}

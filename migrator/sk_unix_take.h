@@ -1,0 +1,66 @@
+/* A stream socket's queue that holds descriptors in flight (SCM_RIGHTS),
+ * read by taking it and written straight back (sk_unix_take.c).
+ *
+ * A peek cannot tell where the piece that carries rights begins: a peek
+ * of any byte before it, from the same writer, runs on and shows its
+ * descriptors too.  A read can: a read of one byte stops in the piece it
+ * reads from, and returns the descriptors of a piece only when that byte
+ * is one of its.  So the queue is taken, one byte at a time before each
+ * piece with rights, and written back at once through the peer in the
+ * same pieces, with the same credentials and the very descriptors taken:
+ * a reader then meets the same boundaries and descriptors as before. */
+#ifndef BINMIG_SK_UNIX_TAKE_H
+#define BINMIG_SK_UNIX_TAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* Bytes [off, off + len) of the queue, from one writer (its credentials),
+ * with the descriptors fl[0..nfl) that came with its first byte (binmig's
+ * own, open until bm_unix_taken_free). */
+struct bm_unix_piece {
+	uint32_t off, len;
+	struct ucred cred;
+	uint32_t nfl;
+	int *fl;
+};
+
+struct bm_unix_taken {
+	uint8_t *data;
+	size_t len, cap;
+	struct bm_unix_piece *pieces;
+	uint32_t n, ncap;
+};
+
+/* Takes the whole queue of stream socket S (SO_PASSCRED on, SO_PEEK_OFF
+ * off) into T, in pieces that end where a reader's reads end (a change of
+ * writer, the end of a piece with rights) and that begin each piece with
+ * rights where it began.  At most LIMIT bytes.  0, or -errno: -EMSGSIZE
+ * (more than LIMIT), -EPROTO (the queue did not read as it peeked),
+ * -EMFILE (descriptors in flight binmig had no room for: they are lost).
+ * T holds what was taken either way. */
+int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t);
+/* Writes T back through PEER, the connected peer of RECEIVER (the socket
+ * it was taken from), each piece in one send with its credentials (none
+ * when it had none) and descriptors; meanwhile the peer's send buffer is
+ * made room for and SO_PASSCRED is off at both ends.  0 or -errno. */
+int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t);
+/* Closes the descriptors T holds and frees it. */
+void bm_unix_taken_free(struct bm_unix_taken *t);
+
+/* Sends B[0..n) from socket FROM (to TO when not NULL) in one sendmsg,
+ * with credentials CRED (pid 0: none given) and the descriptors
+ * FL[0..nfl) (at most BM_UNIX_MAX_RIGHTS): how many bytes went, or
+ * -errno.  The dump's writing back and the restore send this way. */
+struct sockaddr_un;
+ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct ucred *cred, const int *fl,
+			   uint32_t nfl, const struct sockaddr_un *to, socklen_t tolen);
+/* Whether binmig may send a message with credentials CRED (another
+ * process's): tried on a socket pair of its own.  0 or -errno. */
+int bm_unix_can_send_as(const struct ucred *cred);
+/* Whether binmig has room for N more descriptors.  0 or -EMFILE. */
+int bm_unix_fd_room(uint32_t n);
+
+#endif
