@@ -13,6 +13,7 @@ HARNESS_MODES=(file stream precopy)
 # The modes the modes figure (harness/figure-modes) compares by default:
 # the live ones, every listed mode but file, which is stream's algorithm
 # (Total Copy) through a file.
+# shellcheck disable=SC2034 # read by harness/figure-modes
 MODES_NOT_LIVE=(file)
 
 # What `migrate` is given besides --mode MODE, per mode.  WORKDIR is
