@@ -214,6 +214,27 @@ thesis thesis-full:
 	[ $$rc -eq 0 ] || echo "$@: FAILED (exit $$rc): see the failures above and the reason column of $$out/migrations.csv"; \
 	exit $$rc
 
+# The modes figure (issue 13; harness/figure-modes, docs/harness-run.md):
+# downtime and total time against memory size for each live migration
+# mode and dirty rate, on emulated hosts it brings up and down itself.
+# FIG_SIZES in MiB, FIG_RATES in thousandths of the pages per second,
+# FIG_REPS recorded and FIG_WARMUP unrecorded migrations per size, rate and
+# mode, FIG_MODES (default: the live modes binmig offers), FIG_OUT (default
+# results/figure-modes-TIME); FIG_ARGS go to the script (e.g. --append, to
+# add a piece to FIG_OUT's CSV).  The default run takes about an hour.
+FIG_SIZES ?= 64 256 1024 4096
+FIG_RATES ?= 0 10 100
+FIG_REPS ?= 3
+FIG_WARMUP ?= 1
+FIG_MODES ?=
+FIG_OUT ?=
+FIG_ARGS ?=
+.PHONY: figure-modes
+figure-modes: all $(BUILD)/progs/dirtier $(BUILD)/tools/netfloor $(BUILD)/tools/waitfor $(BUILD)/tools/pidwait
+	BINMIG=$(BUILD)/binmig BUILD=$(BUILD) harness/figure-modes --sizes "$(FIG_SIZES)" --rates "$(FIG_RATES)" \
+		--reps $(FIG_REPS) --warmup $(FIG_WARMUP) $(if $(FIG_MODES),--modes "$(FIG_MODES)") \
+		$(if $(FIG_OUT),--out $(FIG_OUT)) $(FIG_ARGS)
+
 # The regression check (harness ab, docs/harness.md): HEAD against BASE
 # (default HEAD itself, an A/A check), both built in temporary worktrees
 # and measured interleaved in one run of harness/plans/perf-check.plan (a

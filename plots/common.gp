@@ -31,6 +31,11 @@ native_colour = '#0072B2'
 clr_colour = '#E69F00'
 stream_colour = '#009E73'
 file_colour = '#CC79A7'
+precopy_colour = '#D55E00'
+# Any other mode: the colour of its place (1, 2, ...) among the modes drawn.
+other_colours = '#56B4E9 #0072B2 #E69F00 #000000 #F0E442 #999999 #882255 #44AA99'
+mode_colour(name, i) = name eq 'stream' ? stream_colour : name eq 'file' ? file_colour : \
+	name eq 'precopy' ? precopy_colour : word(other_colours, i)
 
 # The phases drawn, data block i = phase i.
 phase_title(i) = i == 0 ? 'suspend' : i == 1 ? 'checkpoint' : i == 2 ? 'transfer' : \

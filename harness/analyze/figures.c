@@ -336,11 +336,12 @@ int figure_downtime(FILE *f, struct figure_data *d, struct downtime_layout *out)
 	return rc;
 }
 
-int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], struct modes_layout *out)
+int figure_modes(FILE *f, struct figure_data *d, const char *const *modes, size_t n_modes, struct modes_layout *out)
 {
 	*out = (struct modes_layout){ 0 };
-	char *panels = out->panels;
 	double *top = out->top;
+	if (n_modes > MODES_MAX)
+		n_modes = MODES_MAX;
 	static const char *const classes[] = { "native", "clr" };
 	const struct group_set *gs = d->groups;
 	const struct group **sel = malloc((gs->n ? gs->n : 1) * sizeof *sel);
@@ -348,7 +349,7 @@ int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], str
 		return -ENOMEM;
 	int rc = 0;
 	for (int p = 0; p < FIGURE_PHASES && !rc; p++) {
-		bool any[2] = { false, false };
+		bool any[MODES_MAX] = { false };
 		fprintf(f, "# %s\n", phase_names[p]);
 		for (int c = 0; c < 2 && !rc; c++) {
 			bool present = false;
@@ -357,7 +358,7 @@ int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], str
 			if (!present)
 				continue;
 			write_label(f, class_label(classes[c]), NULL, NULL, NULL);
-			for (int m = 0; m < 2 && !rc; m++) {
+			for (size_t m = 0; m < n_modes && !rc; m++) {
 				size_t n = 0;
 				for (size_t i = 0; i < gs->n; i++)
 					if (!strcmp(gs->groups[i].class_, classes[c]) && !strcmp(gs->groups[i].mode, modes[m]))
@@ -368,10 +369,15 @@ int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], str
 			}
 			fputc('\n', f);
 		}
-		panels[p] = series_present(any[0], any[1]);
+		char *present = out->present[p];
+		for (size_t m = 0; m < n_modes; m++)
+			if (any[m])
+				*present++ = (char)('1' + m);
+		if (present == out->present[p])
+			*present++ = '-';
+		*present = '\0';
 		fputs("\n\n", f);
 	}
-	panels[FIGURE_PHASES] = '\0';
 	free(sel);
 	return rc;
 }

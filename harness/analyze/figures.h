@@ -71,14 +71,16 @@ struct downtime_layout {
 int figure_downtime(FILE *f, struct figure_data *d, struct downtime_layout *out);
 
 struct modes_layout {
-	char panels[FIGURE_PHASES + 1];
+	/* Per phase, the 1-based numbers of the modes with data there, one
+	 * digit each ("13"), or "-" for none. */
+	char present[FIGURE_PHASES][MODES_MAX + 1];
 	double top[FIGURE_PHASES];
 };
 
 /* Figure 4: per phase and class, the mean with its interval in each of
- * the two modes.  Block per phase: "class" mean low high (mode 1), mean
- * low high (mode 2). */
-int figure_modes(FILE *f, struct figure_data *d, const char *const modes[2], struct modes_layout *out);
+ * the N_MODES modes (at most MODES_MAX).  Block per phase: "class" then
+ * mean low high of each mode in turn. */
+int figure_modes(FILE *f, struct figure_data *d, const char *const *modes, size_t n_modes, struct modes_layout *out);
 
 /* The phases of the covariates figure: the four the study made claims on. */
 #define COVARIATE_PHASES 4

@@ -23,7 +23,7 @@ const char *const plot_figure_titles[PLOT_FIGURES] = {
 	"Phase times, native vs CLR (mean, 95% CI)",
 	"Phase times against resident memory",
 	"Downtime per workload",
-	"Stream vs file mode",
+	"Phase times by mode",
 	"Phase times against resident pages and threads",
 };
 
@@ -223,7 +223,7 @@ static enum plot_outcome draw(const struct drawing *dr, const char *figure, cons
 	return PLOT_DONE;
 }
 
-static enum plot_outcome plot_all(struct drawing *dr, struct figure_data *d, const char *const modes[2],
+static enum plot_outcome plot_all(struct drawing *dr, struct figure_data *d, const char *const *modes,
 				  size_t n_modes, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64], path2[PATH_MAX + 64], extra[4096], tops[FIGURE_PHASES * 24];
@@ -315,15 +315,21 @@ static enum plot_outcome plot_all(struct drawing *dr, struct figure_data *d, con
 	f = open_data(dr, "modes", path, sizeof path);
 	if (!f)
 		return failed(err, errlen, "cannot write %s: %s", path, strerror(errno));
-	rc = figure_modes(f, d, modes, &by_mode);
+	rc = figure_modes(f, d, modes, n_modes, &by_mode);
 	closed = close_data(f);
 	if (rc || closed)
 		return failed(err, errlen, "cannot write %s: %s", path, strerror(-(rc ? rc : closed)));
 	extra[0] = '\0';
 	param(extra, sizeof extra, "datafile", path);
-	param(extra, sizeof extra, "mode1", modes[0]);
-	param(extra, sizeof extra, "mode2", modes[1]);
-	param(extra, sizeof extra, "panels", by_mode.panels);
+	char names[MODES_MAX * 64] = "";
+	for (size_t m = 0; m < n_modes; m++)
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", m ? " " : "", modes[m]);
+	param(extra, sizeof extra, "modes", names);
+	char present[FIGURE_PHASES * (MODES_MAX + 1)] = "";
+	for (int p = 0; p < FIGURE_PHASES; p++)
+		snprintf(present + strlen(present), sizeof present - strlen(present), "%s%s", p ? " " : "",
+			 by_mode.present[p]);
+	param(extra, sizeof extra, "present", present);
 	figure_format_tops(tops, sizeof tops, by_mode.top);
 	param(extra, sizeof extra, "tops", tops);
 	return draw(dr, "modes", extra, err, errlen);
@@ -364,8 +370,7 @@ enum plot_outcome plot_results(const struct results *r, const struct group_set *
 	if (rc < 0)
 		return failed(err, errlen, "out of memory");
 	dr.pdf = gnuplot_has_pdf(dr.gnuplot);
-	const char *pair_of_modes[2] = { modes[0], n_modes > 1 ? modes[1] : modes[0] };
-	enum plot_outcome outcome = plot_all(&dr, &d, pair_of_modes, n_modes, err, errlen);
+	enum plot_outcome outcome = plot_all(&dr, &d, modes, n_modes, err, errlen);
 	figure_data_free(&d);
 	return outcome;
 }

@@ -158,6 +158,22 @@ for figure in study scaling downtime modes covariates; do
 	contains "$TMP/run/figures/$figure.svg" "<svg"
 done
 [[ -s $TMP/run/figures/data/study.dat ]] || fail "the study figure's data file is missing"
+# A third mode (the stream rows again as precopy, without their suspend):
+# the modes figure draws every mode, three means per class and phase,
+# and gnuplot has nothing to say about modes.gp (a mode without data in a panel
+# is left out of it, not drawn empty).
+mkdir -p "$TMP/three"
+awk -F, -v OFS=, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; print; next }
+	{ print } $c["mode"] == "stream" && $c["status"] == "ok" { $c["mode"] = "precopy"; $c["suspend_us"] = ""; print }' \
+	"$TMP/run/migrations.csv" >"$TMP/three/migrations.csv"
+run plot "$TMP/three/migrations.csv"
+expect_rc 0 "plot of three modes"
+! grep -q 'modes\.gp' "$TMP/err" || { cat "$TMP/err" >&2; fail "plot of three modes: gnuplot warned about modes.gp"; }
+awk '/^"/ && NF != 10 { bad = 1 } /^"/ { n++ } END { exit bad || n != 12 }' "$TMP/three/figures/data/modes.dat" ||
+	{ cat "$TMP/three/figures/data/modes.dat" >&2; fail "the modes figure's data has not three modes per class and phase"; }
+grep -q '^"native" [0-9.]* [0-9.]* [0-9.]* [0-9.]* [0-9.]* [0-9.]* ? ? ?$' "$TMP/three/figures/data/modes.dat" ||
+	fail "the precopy rows' missing suspend is not '?' in the modes figure's data"
+contains "$TMP/three/figures/modes.svg" "precopy"
 
 # report (the figures exist now; a fresh directory makes it draw them)
 printf '# NATIVE CLR\nnative/matmul clr/recordstore\n' >"$TMP/pairs"

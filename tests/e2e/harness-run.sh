@@ -8,7 +8,8 @@
 #     no hosts and no workload processes;
 #  2. with a wrong expected answer (HARNESS_FAKE_REFERENCE) the run's rows
 #     are verified=no and failed, with the reason, and the exit status is 1;
-#  3. hosts that were up before are used only with their key, and are left up.
+#  3. hosts that were up before are used only with their key, and are left
+#     up; that run is in precopy mode, and its row says so, with the rounds.
 # Skips unless root, or if emulated hosts exist already.
 source "$(dirname "$0")/lib.sh"
 e2e_init
@@ -169,10 +170,14 @@ e2e_log "ok: a wrong answer fails the run, loudly, and leaves nothing"
 harness_run nokey --workloads hashchain --warmup 0 --migrations 1
 [[ $HR_RC == 3 ]] || { e2e_show "$HR_STDERR"; e2e_fail "a run on hosts up already, without --key, exited $HR_RC, expected 3"; }
 grep -q -- '--key' "$HR_STDERR" || { e2e_show "$HR_STDERR"; e2e_fail "the refusal does not mention --key"; }
-harness_run withkey --workloads hashchain --warmup 0 --migrations 1 --key "$T/key"
+harness_run withkey --workloads hashchain --warmup 0 --migrations 1 --key "$T/key" --modes precopy
 [[ $HR_RC == 0 ]] || { e2e_show "$HR_STDERR"; e2e_fail "a run on hosts up already, with their key, exited $HR_RC"; }
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	$col["mode"] != "precopy" || $col["status"] != "ok" || !($col["precopy_rounds"] >= 1) || !($col["precopy_bytes"] > 0) { bad = 1 }
+	END { exit bad || NR != 2 }' "$HR_OUT/migrations.csv" ||
+	{ e2e_show "$HR_OUT/migrations.csv"; e2e_fail "the precopy run's row is not an ok pre-copy with its rounds"; }
 grep -qx "hosts_state=existing" "$HR_OUT/meta.txt" || e2e_fail "meta.txt: $(grep '^hosts_state=' "$HR_OUT/meta.txt")"
 "$HOSTS_CMD" status >/dev/null 2>&1 || e2e_fail "harness run brought down hosts it had not brought up"
 expect_no_workloads "after the run on existing hosts"
 "$HOSTS_CMD" down >/dev/null 2>&1 || e2e_fail "harness/hosts down failed"
-e2e_log "ok: existing hosts need their key and are left up"
+e2e_log "ok: existing hosts need their key and are left up; a precopy run through harness run"
