@@ -261,7 +261,7 @@ void bm_usage_cpu_profile(FILE *out)
 void bm_usage_migrate(FILE *out)
 {
 	fprintf(out,
-		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode MODE] [--seal SUITE]\n"
+		"Usage: binmig migrate PID HOST:PORT --key KEYFILE [--mode stream|file|precopy|postcopy|hybrid] [--seal SUITE]\n"
 		"                      [--compress none|zlib[:LEVEL]] [--stats csv|json] [--workdir DIR]\n"
 		"                      [--stdio refuse|null|file:PATH] [--fd N=null|close|file:PATH|broken]...\n"
 		"                      [--no-cpu-check] [--precopy-rounds N] [--precopy-threshold PAGES|NMiB]\n"

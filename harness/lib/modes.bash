@@ -8,7 +8,7 @@
 # here (and, if migrate needs options of its own for it, a line in
 # MODE_ARGS below).  A mode listed here that a given binmig lacks is
 # refused before anything runs (modes_check).
-HARNESS_MODES=(file stream precopy)
+HARNESS_MODES=(file stream precopy postcopy hybrid)
 
 # The modes the modes figure (harness/figure-modes) compares by default:
 # the live ones, every listed mode but file, which is stream's algorithm
@@ -17,13 +17,15 @@ HARNESS_MODES=(file stream precopy)
 MODES_NOT_LIVE=(file)
 
 # What `migrate` is given besides --mode MODE, per mode.  WORKDIR is
-# replaced by the caller's image directory.  precopy: --no-fallback, so
-# that a row that says precopy was one (binmig otherwise falls back to
-# stream mode, saying so only on stderr); the migration fails instead.
-declare -A MODE_ARGS=([file]="--workdir WORKDIR" [precopy]="--no-fallback")
+# replaced by the caller's image directory.  precopy, postcopy, hybrid:
+# --no-fallback, so that a row that names the mode was one (binmig
+# otherwise falls back to stream mode, saying so only on stderr); the
+# migration fails instead.
+declare -A MODE_ARGS=([file]="--workdir WORKDIR" [precopy]="--no-fallback" [postcopy]="--no-fallback"
+	[hybrid]="--no-fallback")
 
 # modes_of_binmig BINMIG: the --mode values BINMIG's `migrate --help`
-# names in its usage line ("[--mode stream|file|precopy]"), one a line;
+# names in its usage line ("[--mode stream|file|precopy|...]"), one a line;
 # nothing when it cannot tell (no such file, no such line).
 modes_of_binmig() {
 	local help line

@@ -2,7 +2,7 @@
 # harness/figure-modes (make figure-modes) and the harness's modes, end to
 # end:
 #  1. a tiny figure (16 MiB, 1 %/s, one recorded migration per mode,
-#     stream and precopy) on the emulated hosts exits 0 and leaves the
+#     stream, precopy and postcopy) on the emulated hosts exits 0 and leaves the
 #     CSV with the columns of docs/harness-run.md and a row per mode (the
 #     precopy one with its rounds and their bytes), the data drawn (a
 #     block per mode), a PNG and an SVG, no hosts and no dirtier;
@@ -51,13 +51,13 @@ documented_columns() {
 # ---- 1. a tiny figure ----------------------------------------------------------
 rc=0
 BINMIG=$BINMIG BUILD=$BUILD timeout -k 10 120 "$FIG" --sizes 16 --rates 10 --reps 1 --warmup 0 \
-	--modes "stream precopy" --out "$T/fig" </dev/null >"$T/fig.out" 2>"$T/fig.err" || rc=$?
+	--modes "stream precopy postcopy" --out "$T/fig" </dev/null >"$T/fig.out" 2>"$T/fig.err" || rc=$?
 ((rc == 0)) || { e2e_show "$T/fig.err"; e2e_fail "figure-modes exited $rc"; }
 csv=$T/fig/modes-memory.csv
 header=$(documented_columns)
 [[ $header == timestamp,size_mib,*,mode,* ]] || e2e_fail "cannot read the columns of docs/harness-run.md: $header"
 [[ $(head -n 1 "$csv") == "$header" ]] || e2e_fail "CSV header differs from docs/harness-run.md: $(head -n 1 "$csv")"
-[[ $(wc -l <"$csv") == 3 ]] || { e2e_show "$csv"; e2e_fail "expected 2 rows in $csv"; }
+[[ $(wc -l <"$csv") == 4 ]] || { e2e_show "$csv"; e2e_fail "expected 3 rows in $csv"; }
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; n = NF; next }
 	{
 		if (NF != n) { print "row " NR - 1 " has " NF " fields"; bad = 1 }
@@ -72,22 +72,26 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; n = NF; next }
 			if ($col["precopy_rounds"] < 1 || $col["precopy_bytes"] < 16 * 1048576) {
 				print "precopy row: rounds " $col["precopy_rounds"] ", bytes " $col["precopy_bytes"] " for 16 MiB"; bad = 1
 			}
-		} else if ($col["precopy_rounds"] != "" || $col["precopy_bytes"] != "") {
+		} else if ($col["mode"] == "postcopy") {
+			if ($col["postcopy_bytes"] < 16 * 1048576 || $col["postcopy_us"] !~ /^[0-9]+$/ || $col["precopy_rounds"] != "") {
+				print "postcopy row: " $0; bad = 1
+			}
+		} else if ($col["precopy_rounds"] != "" || $col["precopy_bytes"] != "" || $col["postcopy_bytes"] != "") {
 			print "stream row with pre-copy figures: " $0; bad = 1
 		} else if ($col["image_bytes"] < 16 * 1048576) {
 			print "stream row: image of " $col["image_bytes"] " bytes for 16 MiB"; bad = 1
 		}
 	}
-	END { if (modes != " stream precopy") { print "modes:" modes; bad = 1 }; exit bad }' "$csv" >"$T/check" ||
+	END { if (modes != " stream precopy postcopy") { print "modes:" modes; bad = 1 }; exit bad }' "$csv" >"$T/check" ||
 	{ cat "$T/check" >&2; e2e_fail "bad rows in $csv"; }
 dat=$T/fig/data/modes-memory.dat
-[[ $(grep -c '^# ' "$dat") == 2 ]] || { e2e_show "$dat"; e2e_fail "expected a block per mode in $dat"; }
+[[ $(grep -c '^# ' "$dat") == 3 ]] || { e2e_show "$dat"; e2e_fail "expected a block per mode in $dat"; }
 grep -qE '^16 [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+$' "$dat" || { e2e_show "$dat"; e2e_fail "no line for 16 MiB in $dat"; }
 [[ $(head -c 8 "$T/fig/modes-memory.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
 	e2e_fail "modes-memory.png is not a PNG"
 grep -q '<svg' "$T/fig/modes-memory.svg" || e2e_fail "modes-memory.svg is not an SVG"
 grep -qE '^  precopy, 1 %/s +16 ' "$T/fig.out" || { e2e_show "$T/fig.out"; e2e_fail "no median line for precopy on stdout"; }
-grep -q '^figure-modes: \[2/2\] 16 MiB, 1 %/s, precopy rep 1: downtime' "$T/fig.err" ||
+grep -q '^figure-modes: \[3/3\] 16 MiB, 1 %/s, postcopy rep 1: downtime' "$T/fig.err" ||
 	{ e2e_show "$T/fig.err"; e2e_fail "no progress line for the last migration"; }
 rc=0
 "$HOSTS_CMD" status >/dev/null 2>&1 || rc=$?
