@@ -236,6 +236,36 @@ uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero
 	return j;
 }
 
+size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, size_t n,
+		       int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg)
+{
+	uint64_t at = start;
+	for (size_t i = 0; i < n && at < end; i++) {
+		if (r[i].end <= at)
+			continue;
+		if (r[i].start >= end)
+			break;
+		int rc;
+		if (r[i].start > at && (rc = fn(arg, at, r[i].start)) < 0)
+			return rc;
+		at = r[i].end;
+	}
+	return at < end ? fn(arg, at, end) : 0;
+}
+
 struct page_writer {
 	pid_t pid;
 	struct bm_image_writer *w;
@@ -378,6 +408,7 @@ const struct bm_scan_query bm_scan_wanted_query = {
 struct scan_vma {
 	struct page_writer *pw;
 	const struct bm_vma *v;
+	int pagemap_fd;
 	int failed; /* the writer's error, reported already */
 };
 
@@ -387,6 +418,29 @@ static int scanned_run(void *ctx, const struct bm_scan_run *run)
 	if (!bm_scan_wanted(sv->v, run->cats))
 		return 0;
 	return sv->failed = want(sv->pw, run->start, run->end, (run->cats & BM_PAGE_IS_PFNZERO) != 0);
+}
+
+static int scan_gap(void *ctx, uint64_t start, uint64_t end)
+{
+	struct scan_vma *sv = ctx;
+	return bm_pagescan(sv->pagemap_fd, start, end, &bm_scan_wanted_query, scanned_run, sv);
+}
+
+/* The pages of v the skip list leaves in: where it has few ranges in v
+ * (post-copy's lazy runs, a pre-copy whose memory stayed unwritten), only
+ * the gaps between them are walked, not the pages they leave out anyway;
+ * many small ranges would cost more calls than one walk of v. */
+#define GAP_SCAN_MAX 64
+static int scan_vma(struct scan_vma *sv)
+{
+	const struct bm_vma *v = sv->v;
+	const struct bm_page_skip *sk = sv->pw->skip;
+	size_t first = sk ? bm_ranges_after(sk->r, sk->n, v->start) : 0, n = 0;
+	while (sk && first + n < sk->n && sk->r[first + n].start < v->end && n <= GAP_SCAN_MAX)
+		n++;
+	if (n == 0 || n > GAP_SCAN_MAX)
+		return bm_pagescan(sv->pagemap_fd, v->start, v->end, &bm_scan_wanted_query, scanned_run, sv);
+	return bm_ranges_each_gap(v->start, v->end, sk->r + first, n, scan_gap, sv);
 }
 
 static int shmem_run(void *ctx, uint64_t start, uint64_t end)
@@ -405,10 +459,9 @@ static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct 
 		/* Its object's pages, once (shmem.h). */
 		rc = bm_shmem_pages(pw->pid, v, pw->seen, shmem_run, pw);
 	} else if (scan && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMFILE))) {
-		struct scan_vma sv = {pw, v, 0};
+		struct scan_vma sv = {pw, v, pagemap_fd, 0};
 		/* Reading the page map, whichever way: the same numbered step. */
-		rc = bm_fault(BM_FP_READ_PAGEMAP) ? -EIO
-						 : bm_pagescan(pagemap_fd, v->start, v->end, &bm_scan_wanted_query, scanned_run, &sv);
+		rc = bm_fault(BM_FP_READ_PAGEMAP) ? -EIO : scan_vma(&sv);
 		if (rc < 0 && !sv.failed)
 			rc = bm_error_errno(BM_EXIT_TARGET, -rc, "cannot scan the pages of process %d at 0x%llx", pw->pid,
 					    (unsigned long long)v->start);

@@ -25,8 +25,17 @@ uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero
 struct bm_range {
 	uint64_t start, end;
 };
+/* The first of the n sorted ranges r that ends after addr (n if none). */
+size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr);
+
+/* Calls fn for each piece of [start, end) outside the sorted ranges r,
+ * in order; stops at the first negative return and returns it. */
+int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, size_t n,
+		       int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg);
+
 /* Pages the image leaves out although they are present: pre-copy sent
- * them before the freeze and they have not been written since. */
+ * them before the freeze and they have not been written since, or
+ * post-copy sends them once the process runs at the destination. */
 struct bm_page_skip {
 	const struct bm_range *r;
 	size_t n;

@@ -43,32 +43,3 @@ int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, s
 	return 0;
 }
 
-size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, size_t n,
-		       int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg)
-{
-	uint64_t at = start;
-	for (size_t i = 0; i < n && at < end; i++) {
-		if (r[i].end <= at)
-			continue;
-		if (r[i].start >= end)
-			break;
-		int rc;
-		if (r[i].start > at && (rc = fn(arg, at, r[i].start)) < 0)
-			return rc;
-		at = r[i].end;
-	}
-	return at < end ? fn(arg, at, end) : 0;
-}

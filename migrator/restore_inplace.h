@@ -22,12 +22,4 @@ bool bm_rs_inplace_eligible(const struct bm_vma *v);
 int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, size_t npre, struct bm_range **out,
 		       size_t *n);
 
-/* The first of the n sorted ranges r that ends after addr (n if none). */
-size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr);
-
-/* Calls fn for each piece of [start, end) outside the sorted ranges r,
- * in order; stops at the first negative return and returns it. */
-int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, size_t n,
-		       int (*fn)(void *arg, uint64_t start, uint64_t end), void *arg);
-
 #endif
