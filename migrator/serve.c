@@ -276,7 +276,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
 			(start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE && start[0] != BM_MODE_PRECOPY) ||
-			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM)))
+			(flags & ~(BM_START_MEMPLAN | BM_START_MOVE_ADDRS)) ||
+			((flags & BM_START_MEMPLAN) && start[0] != BM_MODE_STREAM)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
@@ -285,6 +286,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	/* The source checks its process against this machine's CPU before it
 	 * freezes it (docs/protocol.md). */
 	rc = send_profile(conn, o->cpu_profile, o->io_timeout_ms);
+	if (rc == 0 && (flags & BM_START_MOVE_ADDRS))
+		rc = bm_movaddr_answer(conn, o->movable, o->io_timeout_ms);
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
 		return bm_exit_code();
@@ -299,9 +302,11 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	struct bm_result res = {0};
 	struct incoming in = {.conn = conn, .timeout_ms = o->io_timeout_ms, .st = &st, .res = &res};
 	pid_t pid = 0;
-	rc = mode == BM_MODE_STREAM    ? (flags ? restore_planned(&in, o, &pid, peer) : restore_streamed(&in, &pid))
+	rc = mode == BM_MODE_STREAM    ? (flags & BM_START_MEMPLAN ? restore_planned(&in, o, &pid, peer) : restore_streamed(&in, &pid))
 	     : mode == BM_MODE_PRECOPY ? restore_precopied(&in, o, &pid, peer)
 				       : restore_from_file(&in, o, &pid);
+	if (rc < 0)
+		bm_movaddr_undo(); /* before the source, told, puts them back */
 	if (rc < 0 && in.replied) {
 		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended", how,
 			 bm_error_message());

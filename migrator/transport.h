@@ -111,9 +111,16 @@ enum bm_msg_type {
 	 * at the destination.  Layout: docs/protocol.md §7.2. */
 	BM_MSG_MEM_PLAN = 18,
 	BM_MSG_MEM_READY = 19,
+	/* With START flag 2 (movaddr.h), after PROFILE: client -> server, the
+	 * local addresses that move with the process; server -> client, empty:
+	 * this host takes them (or ERROR, why not).  Layout: docs/protocol.md
+	 * §7.3. */
+	BM_MSG_MOVE_ADDRS = 30,
+	BM_MSG_MOVE_ADDRS_OK = 31,
 };
-#define BM_MSG_LAST BM_MSG_MEM_READY
+#define BM_MSG_LAST BM_MSG_MOVE_ADDRS_OK
 #define BM_START_MEMPLAN 1u /* START flag: a MEM_PLAN follows PROFILE */
+#define BM_START_MOVE_ADDRS 2u /* START flag: a MOVE_ADDRS follows PROFILE (before any MEM_PLAN) */
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */
