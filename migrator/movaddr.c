@@ -92,8 +92,8 @@ bool bm_movaddr_has(const struct bm_movaddr *m, uint32_t family, const uint8_t *
 
 int bm_movaddr_locate(struct bm_movaddr *m)
 {
-	struct bm_netaddr *all;
-	size_t n;
+	struct bm_netaddr *all = NULL;
+	size_t n = 0;
 	int rc = m->n ? bm_netaddr_list(AF_INET, &all, &n) : 0;
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot list this host's addresses (rtnetlink)");
