@@ -284,6 +284,21 @@ int bm_movaddr_answer(struct bm_conn *c, const struct bm_movable *allowed, int t
 	return rc;
 }
 
+/* The interface of this host that has ADDR (taken since the answer), or 0. */
+static int holder(const uint8_t *addr)
+{
+	struct bm_netaddr *all;
+	size_t n;
+	int found = 0;
+	if (bm_netaddr_list(AF_INET, &all, &n) < 0)
+		return 0; /* the add below then fails or succeeds on its own */
+	for (size_t j = 0; j < n && !found; j++)
+		if (memcmp(all[j].addr, addr, 4) == 0)
+			found = all[j].ifindex;
+	free(all);
+	return found;
+}
+
 int bm_movaddr_place(void)
 {
 	for (size_t i = 0; i < taken.n; i++) {
@@ -291,6 +306,10 @@ int bm_movaddr_place(void)
 			continue;
 		char text[INET_ADDRSTRLEN], name[IF_NAMESIZE];
 		text_of(taken.addr[i].addr, text, sizeof text);
+		int other = holder(taken.addr[i].addr);
+		if (other)
+			return bm_error(BM_EXIT_CONFLICT, "address %s, which moves with the process, is in use on %s", text,
+					ifname(other, name));
 		ifname(taken.addr[i].ifindex, name);
 		int rc = bm_netaddr_add(&taken.addr[i]);
 		if (rc == -EEXIST)
