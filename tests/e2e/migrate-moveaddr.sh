@@ -14,14 +14,17 @@
 #     (the process's PID taken there) removes it there, and the source
 #     puts it back, announces it and resumes: the connection works on;
 #   - with --move-addr the process goes A -> B -> A, the address with it,
-#     and the connection carries on after each hop.
+#     the destination announces it (the peer's neighbour entry for it
+#     names the destination's interface, seen through `ip monitor neigh`,
+#     before any segment of the connection could have taught the peer),
+#     and the connection carries on after each hop, both ways.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 MOVED=10.78.0.100
 mig_init outpeer --peer-net "--movable=$MOVED"
 PEER=10.78.0.254
 PORT=7900
-ROUNDS=6
+ROUNDS=7
 PID=$MIG_WORKLOAD_PID
 
 # has_addr HOST: whether HOST has the moving address.
@@ -35,6 +38,19 @@ where() {
 	[[ $2 == B ]] && other=A
 	has_addr "$2" || e2e_fail "$1: host $2 does not have $MOVED"
 	! has_addr "$other" || e2e_fail "$1: host $other has $MOVED too"
+}
+
+# watch_neigh: a monitor of the peer's neighbour table, into NEIGH_LOG,
+# known to be listening (it has reported an entry made for the purpose).
+NEIGH_N=0
+watch_neigh() {
+	NEIGH_N=$((NEIGH_N + 1))
+	NEIGH_LOG=$E2E_TMP/neigh.$NEIGH_N
+	e2e_start "$NEIGH_LOG" "$HOSTS_CMD" exec P -- ip monitor neigh dev binmig-br
+	NEIGH_PID=$E2E_PID
+	"$HOSTS_CMD" exec P -- ip neigh replace 10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N dev binmig-br
+	e2e_wait_line "$NEIGH_LOG" "10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N" "$NEIGH_PID" 10
+	"$HOSTS_CMD" exec P -- ip neigh del 10.78.0.250 dev binmig-br
 }
 
 mig_in A ip addr add "$MOVED/32" dev binmig-pa
@@ -100,15 +116,23 @@ e2e_log "ok: $what: the address is back in host A, the connection works on there
 here=A there=B
 for hop in 1 2; do
 	what="hop $hop ($here -> $there) with --move-addr"
+	watch_neigh
 	mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
 	e2e_expect_ok "$what"
 	mig_assert_running "$there" "$pid" "$what"
 	mig_assert_gone "$here" "$pid" "$what"
 	where "$what" "$there"
+	# The process has not been told to send, nor the peer: only the
+	# announcement can have moved the peer's entry so far.
+	mac=$(mig_in "$there" cat "/sys/class/net/binmig-p${there,,}/address")
+	"$TOOLS/waitfor" --pid "$NEIGH_PID" "$NEIGH_LOG" "$MOVED lladdr $mac" 10 ||
+		e2e_fail "$what: the peer's neighbour entry for $MOVED does not name host $there's $mac"
+	kill "$NEIGH_PID"
 	exchange "$there"
 	e2e_log "ok: $what: the address moved, the connection carries on"
 	tmp=$here here=$there there=$tmp
 done
+exchange A # the last round: each end reads what the other wrote after hop 2
 mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" PASS 10 || { e2e_show "$out"; e2e_fail "the process did not pass"; }
 "$TOOLS/waitfor" --pid "$peer" -x "$peer_out" PASS 10 || { e2e_show "$peer_out"; e2e_fail "the peer did not pass"; }
 mig_in A "$TOOLS/pidwait" "$pid" 10 || e2e_fail "the process did not end"
