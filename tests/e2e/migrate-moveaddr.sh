@@ -16,7 +16,7 @@
 #   - with --move-addr the process goes A -> B -> A, the address with it,
 #     the destination announces it (the peer's neighbour entry for it
 #     names the destination's interface, seen through `ip monitor neigh`,
-#     before any segment of the connection could have taught the peer),
+#     before either end is told to send),
 #     and the connection carries on after each hop, both ways.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
@@ -122,8 +122,10 @@ for hop in 1 2; do
 	mig_assert_running "$there" "$pid" "$what"
 	mig_assert_gone "$here" "$pid" "$what"
 	where "$what" "$there"
-	# The process has not been told to send, nor the peer: only the
-	# announcement can have moved the peer's entry so far.
+	# Neither end has been told to send.  At hop 2 host A still knows the
+	# peer's address, so only the announcement moves the peer's entry; at
+	# hop 1 host B's own ARP request for the peer (from the moved address,
+	# for the rebuilt connection's window probe) may do it too.
 	mac=$(mig_in "$there" cat "/sys/class/net/binmig-p${there,,}/address")
 	"$TOOLS/waitfor" --pid "$NEIGH_PID" "$NEIGH_LOG" "$MOVED lladdr $mac" 10 ||
 		e2e_fail "$what: the peer's neighbour entry for $MOVED does not name host $there's $mac"
