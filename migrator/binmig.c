@@ -82,6 +82,8 @@ static int parse_compress(const char *text, int *level)
 /* A long option without a short letter ('T' is migrate's --precopy-threshold). */
 #define OPT_NO_TREE 1001
 #define OPT_NO_PREFAULT 1002
+#define OPT_MOVE_ADDR 1003
+#define OPT_MOVABLE 1004
 
 /* --compress, --stats, --stdio, --fd and --no-tree, which dump and migrate share: 1
  * when c was one of them and is valid, 0 when c is another option, else
@@ -449,8 +451,9 @@ static int cmd_migrate(int argc, char **argv)
 		{"seal", required_argument, 0, 'e'}, {"precopy-rounds", required_argument, 0, 'R'},
 		{"precopy-threshold", required_argument, 0, 'T'}, {"no-fallback", no_argument, 0, 'n'},
 		{"no-tree", no_argument, 0, OPT_NO_TREE}, {"no-prefault", no_argument, 0, OPT_NO_PREFAULT},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"move-addr", required_argument, 0, OPT_MOVE_ADDR}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
+	static struct bm_movaddr move_addrs;
 	struct bm_migrate_opts o = {.mode = BM_MODE_STREAM, .zlib_level = -1, .workdir = "/tmp",
 				    .seal = bm_seal_preferred(),
 				    .precopy = {BM_PRECOPY_DEFAULT_ROUNDS, BM_PRECOPY_DEFAULT_THRESHOLD, false}};
@@ -490,6 +493,13 @@ static int cmd_migrate(int argc, char **argv)
 			break;
 		case 'n': o.precopy.no_fallback = true; break;
 		case OPT_NO_PREFAULT: o.no_prefault = true; break;
+		case OPT_MOVE_ADDR:
+			if (bm_movaddr_add_option(&move_addrs, optarg) < 0)
+				rc = usage_error("bad --move-addr value '%s' (an IPv4 address of this host, each once, at most "
+						 "16)", optarg);
+			o.move_addrs = &move_addrs;
+			o.fd_policy.move_addrs = &move_addrs;
+			break;
 		case 'w': o.workdir = optarg; break;
 		case 'N': o.skip_cpu_check = true; break;
 		case 'e':
@@ -537,8 +547,9 @@ static int cmd_serve(int argc, char **argv)
 		{"handshake-timeout", required_argument, 0, 'H'}, {"cpu-profile", required_argument, 0, 'C'},
 		{"seal", required_argument, 0, 'e'}, {"vdso-proxy", required_argument, 0, 'V'},
 		{"precopy-store-max", required_argument, 0, 'P'}, {"cgroup", required_argument, 0, 'G'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"movable", required_argument, 0, OPT_MOVABLE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
+	static struct bm_movable movable;
 	struct bm_serve_opts o = {.workdir = "/tmp", .io_timeout_ms = BM_IO_TIMEOUT_MS,
 				  .handshake_timeout_ms = BM_GATE_DEADLINE_MS, .seal_accept = BM_SEAL_ACCEPT_AEAD,
 				  .precopy_store_max = bm_precopy_default_store_max()};
@@ -551,6 +562,11 @@ static int cmd_serve(int argc, char **argv)
 		case 'k': keyfile = optarg; break;
 		case 'w': o.workdir = optarg; break;
 		case 'C': o.cpu_profile = optarg; break;
+		case OPT_MOVABLE:
+			if (bm_movable_add_option(&movable, optarg) < 0)
+				return usage_error("bad --movable value '%s' (an IPv4 ADDR or ADDR/PREFIX, at most 16)", optarg);
+			o.movable = &movable;
+			break;
 		case 'P':
 			if (bm_precopy_parse_mib(optarg, &o.precopy_store_max) < 0)
 				return usage_error("bad --precopy-store-max value '%s' (MiB)", optarg);

@@ -34,6 +34,9 @@ struct bm_fd_policy {
 	const char *stdio_file;    /* BM_STDIO_FILE */
 	struct bm_fd_rule *rules;  /* malloc'd, in the order given */
 	size_t nrules;
+	/* --move-addr: the local addresses that move with the process, whose
+	 * TCP connections to outside peers are carried (movaddr.h); NULL if none. */
+	const struct bm_movaddr *move_addrs;
 };
 
 /* Parses an --fd value "N=null", "N=close", "N=file:PATH" or "N=broken"

@@ -353,7 +353,7 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	if (rc == 0)
 		rc = bm_inotify_collect(pid, p);
 	if (rc == 0)
-		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE);
+		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE, policy ? policy->move_addrs : NULL);
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)

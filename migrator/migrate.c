@@ -344,6 +344,8 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: suspend");
 	if (rc == 0)
 		rc = let_go(&f);
+	if (rc == 0)
+		rc = bm_movaddr_detach(o->move_addrs, &f); /* puts them back itself if it fails */
 	if (rc < 0) {
 		bm_set_log_prefix("binmig: migrate");
 		resume_source(&f, pid);
@@ -412,6 +414,7 @@ static int move(void *arg)
 		/* Never lost: the original runs on where it stopped. */
 		bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
 		bm_set_log_prefix("binmig: migrate");
+		bm_movaddr_reattach(o->move_addrs);
 		resume_source(&f, pid);
 		bm_precopy_end(pc); /* after the resume: its memory is unregistered, nothing left in it */
 		bm_postcopy_src_free(&lazy);
@@ -487,7 +490,13 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	/* Stream and file mode have the destination's memory ready before
 	 * the freeze (memplan.h); a tree's restore does not use it. */
 	bool plan = rc == 0 && (mode == BM_MODE_STREAM || mode == BM_MODE_FILE) && !o->no_prefault && !moves_a_tree(pid);
-	if (rc < 0 || (rc = open_conn(o, mode, plan ? BM_START_MEMPLAN : 0, &conn)) < 0) {
+	bool moving = o->move_addrs && o->move_addrs->n;
+	if (rc == 0 && moving) {
+		bm_set_log_prefix("binmig: migrate");
+		rc = bm_movaddr_locate(o->move_addrs);
+	}
+	uint32_t flags = (plan ? BM_START_MEMPLAN : 0) | (moving ? BM_START_MOVE_ADDRS : 0);
+	if (rc < 0 || (rc = open_conn(o, mode, flags, &conn)) < 0) {
 		bm_isa_job_end(job);
 		free(prof);
 		return rc;
@@ -495,6 +504,14 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	if ((rc = check_cpu(&conn, job, o, prof, st)) < 0) {
 		free(prof);
 		return give_up(&conn, &pc, rc);
+	}
+	if (moving) {
+		bm_set_log_prefix("binmig: migrate: moving addresses");
+		if ((rc = bm_movaddr_offer(&conn, o->move_addrs, BM_IO_TIMEOUT_MS)) < 0) {
+			free(prof);
+			fprintf(stderr, "binmig: migrate: process %d runs on at the source (not stopped)\n", pid);
+			return give_up(&conn, &pc, rc);
+		}
 	}
 	if (plan) {
 		bm_set_log_prefix("binmig: migrate: memory plan");

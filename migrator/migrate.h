@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "files.h"
+#include "movaddr.h"
 #include "precopy.h"
 #include "stats.h"
 #include "transport.h"
@@ -33,6 +34,7 @@ struct bm_migrate_opts {
 	bool skip_cpu_check;               /* --no-cpu-check: do not judge the code against the destination's CPU */
 	struct bm_precopy_opts precopy;    /* --mode precopy: --precopy-rounds, --precopy-threshold, --no-fallback */
 	bool no_prefault;                  /* --no-prefault: stream mode sends no memory plan (memplan.h) */
+	struct bm_movaddr *move_addrs;     /* --move-addr: addresses moving with the process (movaddr.h), or NULL */
 };
 
 /* Migrates process PID.  0 when the process runs at the destination and
@@ -48,6 +50,7 @@ struct bm_serve_opts {
 	int handshake_timeout_ms;          /* from accept to the key proved */
 	const char *cpu_profile;           /* --cpu-profile: reported instead of this machine's, or NULL */
 	uint64_t precopy_store_max;        /* --precopy-store-max: bytes of pre-copied pages held at most */
+	const struct bm_movable *movable;  /* --movable: the addresses this host takes with a process (movaddr.h) */
 };
 
 /* The daemon logs connections dropped before authentication one line each,

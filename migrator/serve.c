@@ -329,7 +329,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	uint32_t flags = rc == 0 && len == sizeof start ? bm_load_le32(start + 4) : 0;
 	if (rc == 0 && (len != sizeof start ||
 			(start[0] < BM_MODE_STREAM || start[0] > BM_MODE_HYBRID) ||
-			(flags & ~BM_START_MEMPLAN) || (flags && start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
+			(flags & ~(BM_START_MEMPLAN | BM_START_MOVE_ADDRS)) ||
+			((flags & BM_START_MEMPLAN) && start[0] != BM_MODE_STREAM && start[0] != BM_MODE_FILE)))
 		rc = bm_error(BM_EXIT_NETWORK, "malformed START message");
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
@@ -338,6 +339,8 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	/* The source checks its process against this machine's CPU before it
 	 * freezes it (docs/protocol.md). */
 	rc = send_profile(conn, o->cpu_profile, o->io_timeout_ms);
+	if (rc == 0 && (flags & BM_START_MOVE_ADDRS))
+		rc = bm_movaddr_answer(conn, o->movable, o->io_timeout_ms);
 	if (rc < 0) {
 		log_line(peer, "failed before the image: %s", bm_error_message());
 		return bm_exit_code();
@@ -359,11 +362,13 @@ static int migrate_in(struct bm_conn *conn, const char *peer, const struct bm_se
 	if (mode == BM_MODE_POSTCOPY || mode == BM_MODE_HYBRID)
 		in.lazy = &lazy;
 	pid_t pid = 0;
-	rc = flags			? restore_planned(&in, o, &pid, peer, mode == BM_MODE_FILE)
-	     : mode == BM_MODE_STREAM	? restore_streamed(&in, &pid)
+	rc = flags & BM_START_MEMPLAN		? restore_planned(&in, o, &pid, peer, mode == BM_MODE_FILE)
+	     : mode == BM_MODE_STREAM				? restore_streamed(&in, &pid)
 	     : mode == BM_MODE_PRECOPY || mode == BM_MODE_HYBRID ? restore_precopied(&in, o, &pid, peer)
-	     : mode == BM_MODE_POSTCOPY ? restore_postcopy(&in, &pid)
-					: restore_from_file(&in, o, &pid);
+	     : mode == BM_MODE_POSTCOPY				? restore_postcopy(&in, &pid)
+								: restore_from_file(&in, o, &pid);
+	if (rc < 0)
+		bm_movaddr_undo(); /* before the source, told, puts them back */
 	if (rc < 0 && in.replied) {
 		log_line(peer, "migration failed (%s) after the restore: %s; the process restored here was ended", how,
 			 bm_error_message());

@@ -18,6 +18,7 @@
 
 #include "fd_policy.h"
 #include "log.h"
+#include "movaddr.h"
 #include "procfs.h"
 #include "sk_tcp_repair.h"
 #include "sk_udp_queue.h"
@@ -642,6 +643,9 @@ int bm_sk_inet_describe(pid_t pid, int fd, const char *link, const struct stat *
 
 int bm_sk_inet_precheck(const struct bm_process *p)
 {
+	/* The addresses moving with the process arrive before its sockets. */
+	if (bm_movaddr_place() < 0)
+		return -1;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		struct bm_sk_inet sk;

@@ -14,7 +14,11 @@
  *     SO_KEEPALIVE, SO_BROADCAST, SO_PEEK_OFF, SO_RCVBUF, SO_SNDBUF,
  *     SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE,
  *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS.
- * Refused at dump: a TCP connection to a peer outside the process, one in
+ *   - an established TCP connection to a peer outside the process whose
+ *     local address moves with the process (migrate --move-addr,
+ *     movaddr.h), rebuilt the same way;
+ * Refused at dump: a TCP connection to a peer outside the process on an
+ * address that does not move with it, one in
  * any state but established, a listener with connections waiting to be
  * accepted, a UDP socket holding datagrams that could not be sent to it
  * again (sk_udp_queue.h says which), a socket filter, a device binding,
@@ -110,9 +114,17 @@ bool bm_sk_inet_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t 
  * 0 if it is not an inet socket; -1 after refusing it. */
 int bm_sk_inet_describe(pid_t pid, int fd, const char *link, const struct stat *st, struct bm_fd *out);
 /* At dump, once every descriptor is described: refuses connections whose
- * peer is not in the process and, when the process is stopped
- * (read_queues), reads each connection's repair state and queues. */
-int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues);
+ * peer is not in the process, unless their local address moves with it
+ * (MOVING, movaddr.h; NULL: none), and, when the process is stopped
+ * (read_queues), reads each connection's repair state and queues, those
+ * of connections to outside peers excepted: bm_sk_inet_read_outside reads
+ * them once their address has left this host, and must be called. */
+struct bm_movaddr;
+int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues, const struct bm_movaddr *moving);
+/* Stopped, the addresses of MOVING removed from this host: reads the
+ * connections to outside peers whose local address moves.  0 or the
+ * error reported (a refusal, exit 4, for queues binmig cannot carry). */
+int bm_sk_inet_read_outside(pid_t pid, struct bm_process *p, const struct bm_movaddr *moving);
 /* At the end of a successful dump, before the source is killed: puts its
  * connections in repair mode so that closing them sends nothing. */
 void bm_sk_inet_silence(pid_t pid, const struct bm_process *p);

@@ -17,6 +17,7 @@
 
 #include "fd_policy.h"
 #include "log.h"
+#include "movaddr.h"
 #include "wire.h"
 
 #define KNOWN_OPTIONS (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE)
@@ -238,7 +239,11 @@ static const struct bm_fd *peer_end(const struct bm_process *p, const struct bm_
 	return NULL;
 }
 
-static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, bool read_queues)
+/* Which connections collect_one reads. */
+enum which { INSIDE, OUTSIDE };
+
+static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, bool read_queues,
+		       const struct bm_movaddr *moving, enum which which)
 {
 	struct bm_sk_inet sk;
 	char why[400] = "";
@@ -246,15 +251,19 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 		return bm_error(BM_EXIT_FAILURE, "fd %d of process %d: %s", d->fd, pid, why);
 	if (sk.type != SOCK_STREAM || sk.state != BM_SK_CONNECTED)
 		return 0;
-	if (!peer_end(p, d, &sk)) {
+	bool outside = !peer_end(p, d, &sk);
+	if (outside && !bm_movaddr_has(moving, sk.family, sk.local.addr)) {
 		char local[80], peer[80];
 		bm_sk_addr_text(sk.family, &sk.local, local, sizeof local);
 		bm_sk_addr_text(sk.family, &sk.peer, peer, sizeof peer);
 		snprintf(why, sizeof why, ", a TCP connection from %s to %s, whose peer is not in the process (binmig "
-			 "moves a connection only with both its ends)", local, peer);
+			 "moves such a connection only with its local address: migrate --move-addr ADDR)", local, peer);
 		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
 	}
-	if (!read_queues)
+	/* A connection to an outside peer is read once its address has left
+	 * this host (bm_sk_inet_read_outside): before, the kernel could still
+	 * acknowledge bytes the image would not hold. */
+	if (!read_queues || outside != (which == OUTSIDE))
 		return 0;
 	int s = bm_sk_grab(pid, d->fd);
 	if (s < 0)
@@ -318,7 +327,7 @@ static int settle_connections(pid_t pid, struct bm_process *p)
 			int rc = 0;
 			switch (bm_tcp_repair_pair(&sk.tcp, &o.tcp, &notsent)) {
 			case BM_TCP_READ_RECEIVER_AGAIN:
-				rc = collect_one(pid, p, &p->fds[e - p->fds], true);
+				rc = collect_one(pid, p, &p->fds[e - p->fds], true, NULL, INSIDE);
 				again = true;
 				break;
 			case BM_TCP_INCONSISTENT:
@@ -340,7 +349,18 @@ static int settle_connections(pid_t pid, struct bm_process *p)
 			"could not read both ends of one consistently", pid);
 }
 
-int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
+int bm_sk_inet_read_outside(pid_t pid, struct bm_process *p, const struct bm_movaddr *moving)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		struct bm_fd *d = &p->fds[i];
+		int rc = d->kind == BM_FD_TCP && d->shares_with < 0 ? collect_one(pid, p, d, true, moving, OUTSIDE) : 0;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues, const struct bm_movaddr *moving)
 {
 	/* A dup carries nothing of its own: the socket travels with the first. */
 	for (uint32_t i = 0; i < p->nfds; i++) {
@@ -355,7 +375,7 @@ int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues)
 		struct bm_fd *d = &p->fds[i];
 		int rc = 0;
 		if (d->kind == BM_FD_TCP && d->shares_with < 0)
-			rc = collect_one(pid, p, d, read_queues);
+			rc = collect_one(pid, p, d, read_queues, moving, INSIDE);
 		else if (d->kind == BM_FD_UDP && d->shares_with < 0 && read_queues)
 			rc = bm_udp_queue_collect(pid, d);
 		if (rc < 0)

@@ -53,6 +53,7 @@ const char *bm_msg_name(unsigned type)
 		[BM_MSG_POSTCOPY_RUNS] = "POSTCOPY_RUNS", [BM_MSG_POSTCOPY_RUNS_END] = "POSTCOPY_RUNS_END",
 		[BM_MSG_POSTCOPY_PAGES] = "POSTCOPY_PAGES", [BM_MSG_POSTCOPY_REQUEST] = "POSTCOPY_REQUEST",
 		[BM_MSG_POSTCOPY_DONE] = "POSTCOPY_DONE",
+		[BM_MSG_MOVE_ADDRS] = "MOVE_ADDRS", [BM_MSG_MOVE_ADDRS_OK] = "MOVE_ADDRS_OK",
 	};
 	if (type < sizeof names / sizeof names[0] && names[type])
 		return names[type];
@@ -498,7 +499,7 @@ int bm_frame_recv(struct bm_conn *c, uint8_t *type, void *buf, size_t max, size_
 	int r = recv_header(c, &h, "a frame", &w, NULL);
 	if (r < 0)
 		return r;
-	if (h.type < BM_MSG_HELLO || h.type > BM_MSG_LAST)
+	if (h.type < BM_MSG_HELLO || h.type > BM_MSG_LAST || strcmp(bm_msg_name(h.type), "unknown") == 0)
 		return bm_error(BM_EXIT_NETWORK, "%speer sent a frame of unknown type %u", auth_prefix(c->suite), h.type),
 		       -EPROTO;
 	if (h.plain > max)

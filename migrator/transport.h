@@ -121,9 +121,16 @@ enum bm_msg_type {
 	BM_MSG_POSTCOPY_PAGES = 22,
 	BM_MSG_POSTCOPY_REQUEST = 23,
 	BM_MSG_POSTCOPY_DONE = 24,
+	/* With START flag bit 1 (movaddr.h), after PROFILE: client -> server, the
+	 * local addresses that move with the process; server -> client, empty:
+	 * this host takes them (or ERROR, why not).  Layout: docs/protocol.md
+	 * §7.4. */
+	BM_MSG_MOVE_ADDRS = 30,
+	BM_MSG_MOVE_ADDRS_OK = 31,
 };
-#define BM_MSG_LAST BM_MSG_POSTCOPY_DONE
+#define BM_MSG_LAST BM_MSG_MOVE_ADDRS_OK
 #define BM_START_MEMPLAN 1u /* START flag: a MEM_PLAN follows PROFILE */
+#define BM_START_MOVE_ADDRS 2u /* START flag: a MOVE_ADDRS follows PROFILE (before any MEM_PLAN) */
 
 /* START's mode: stream (restore while receiving) or file (the study's
  * sequence: the whole image is received into a file, then restored). */

@@ -5,8 +5,9 @@
  *     IMAGE_DATA frames (bm_wire_source_*) up to END, then up to
  *     IMAGE_END (bm_wire_source_finish);
  *   - the destination in file mode: bm_frame_recv frame after frame, with
- *     ERROR/ABORT payloads through bm_decode_message and RESULT payloads
- *     through bm_result_decode;
+ *     ERROR/ABORT payloads through bm_decode_message, RESULT payloads
+ *     through bm_result_decode and MOVE_ADDRS payloads through
+ *     bm_movaddr_decode;
  *   - the source waiting for the outcome: bm_result_recv.
  * The connection is plain (--seal none); fuzz_sealed.c plays sealed ones. */
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "fuzz.h"
 #include "image.h"
 #include "log.h"
+#include "movaddr.h"
 #include "transport.h"
 
 static void stream_mode(int fd)
@@ -55,6 +57,10 @@ static void frame_by_frame(int fd)
 		} else if (type == BM_MSG_RESULT) {
 			struct bm_result result;
 			bm_result_decode(buf, len, &result);
+		} else if (type == BM_MSG_MOVE_ADDRS) {
+			struct bm_movaddr moving;
+			char why[160];
+			bm_movaddr_decode(buf, len, &moving, why, sizeof why);
 		}
 	}
 }

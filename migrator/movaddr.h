@@ -1,0 +1,82 @@
+/* Local addresses that move with a process, so that its TCP connections
+ * to peers outside it survive the migration (`migrate --move-addr`,
+ * `serve --movable`).  IPv4 only.
+ *
+ * Source side, in this order:
+ *   - bm_movaddr_locate, before anything: each address is on one of this
+ *     host's interfaces (noted, to be put back);
+ *   - bm_movaddr_offer, after PROFILE: MOVE_ADDRS to the destination,
+ *     which answers MOVE_ADDRS_OK or refuses (ERROR) before the freeze;
+ *   - at the freeze, sk_inet.c carries the connections to outside peers
+ *     whose local address moves, without reading their queues yet;
+ *   - bm_movaddr_detach, frozen, before the image: the addresses leave
+ *     this host's interfaces (RTM_DELADDR), so that this kernel no longer
+ *     receives, acknowledges or resets anything for them, and only then
+ *     are those connections read in repair mode (bm_sk_inet_read_outside);
+ *   - bm_movaddr_reattach, after any failure once detached: the addresses
+ *     are put back and announced before the process resumes.
+ * Destination side (one migration per worker process):
+ *   - bm_movaddr_answer, after PROFILE: each address offered must lie in
+ *     a --movable range, not be on any interface here, and lie in the
+ *     subnet of an interface here, which will take it; refused with a
+ *     message (exit 6 at the source) otherwise;
+ *   - bm_movaddr_place, when the restore reaches the sockets (the source
+ *     froze its process and gave up the addresses before the image): each
+ *     address is added, as /32, and announced with a gratuitous ARP;
+ *   - bm_movaddr_undo, when the restore fails: what was added goes. */
+#ifndef BINMIG_MOVADDR_H
+#define BINMIG_MOVADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+#include "transport.h"
+
+#define BM_MOVADDR_MAX 16
+
+/* migrate --move-addr ADDR, each as located on this host. */
+struct bm_movaddr {
+	size_t n;
+	struct bm_netaddr addr[BM_MOVADDR_MAX];
+	bool detached[BM_MOVADDR_MAX];
+};
+
+/* serve --movable ADDR[/PREFIX]: the ranges this host takes. */
+struct bm_movable {
+	size_t n;
+	struct bm_netaddr range[BM_MOVADDR_MAX];
+};
+
+/* Parses one --move-addr (an IPv4 address) into M: -EINVAL if it is not
+ * one, -EEXIST if given before, -E2BIG past BM_MOVADDR_MAX (not reported). */
+int bm_movaddr_add_option(struct bm_movaddr *m, const char *text);
+/* Parses one --movable (ADDR[/PREFIX], IPv4) into M: -EINVAL, -E2BIG. */
+int bm_movable_add_option(struct bm_movable *m, const char *text);
+
+/* Whether M (NULL: none) moves ADDR of FAMILY. */
+bool bm_movaddr_has(const struct bm_movaddr *m, uint32_t family, const uint8_t *addr);
+
+/* Source side, see above.  0, or the error reported. */
+int bm_movaddr_locate(struct bm_movaddr *m);
+int bm_movaddr_offer(struct bm_conn *c, const struct bm_movaddr *m, int timeout_ms);
+struct bm_frozen;
+int bm_movaddr_detach(struct bm_movaddr *m, struct bm_frozen *f);
+void bm_movaddr_reattach(struct bm_movaddr *m);
+
+/* Destination side, see above. */
+int bm_movaddr_answer(struct bm_conn *c, const struct bm_movable *allowed, int timeout_ms);
+int bm_movaddr_place(void);
+void bm_movaddr_undo(void);
+
+/* MOVE_ADDRS's payload: u32 count, then per address u32 family (2,
+ * AF_INET) and 16 bytes of address (IPv4 in the first 4, network byte
+ * order, the rest zero). */
+#define BM_MOVADDR_ENTRY 20u
+size_t bm_movaddr_encode(const struct bm_movaddr *m, uint8_t *out, size_t max);
+/* The addresses of a MOVE_ADDRS payload into M (ifindex and prefixlen
+ * zero); false with the reason in why. */
+bool bm_movaddr_decode(const uint8_t *p, size_t len, struct bm_movaddr *m, char *why, size_t n);
+
+#endif

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# A TCP connection to a peer outside the process, whose local address
+# moves with the process (migrate --move-addr, serve --movable).  The
+# hosts get the peer LAN (harness/hosts up --peer-net): the peer
+# (tests/progs/outpeer.c) runs in binmig-P and reaches the process's
+# address, 10.78.0.100, through the bridge at whichever host has it.  Both
+# ends hold records of the other unread at every migration, and check the
+# byte stream (sequence numbers) at every round.
+#   - without --move-addr the dump refuses the connection (exit 4, the
+#     message names the option), the process runs on untouched;
+#   - a destination that does not take the address refuses it before the
+#     freeze (exit 6), the process runs on untouched;
+#   - a restore that fails at the destination once it added the address
+#     (the process's PID taken there) removes it there, and the source
+#     puts it back, announces it and resumes: the connection works on;
+#   - with --move-addr the process goes A -> B -> A, the address with it,
+#     the destination announces it (the peer's neighbour entry for it
+#     names the destination's interface, seen through `ip monitor neigh`,
+#     before either end is told to send),
+#     and the connection carries on after each hop, both ways.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+MOVED=10.78.0.100
+mig_init outpeer --peer-net "--movable=$MOVED"
+PEER=10.78.0.254
+PORT=7900
+ROUNDS=7
+PID=$MIG_WORKLOAD_PID
+
+# has_addr HOST: whether HOST has the moving address.
+has_addr() {
+	[[ -n $(mig_in "$1" ip -4 -o addr show to "$MOVED/32") ]]
+}
+
+# where WHAT HOST: the moving address is in HOST and only there.
+where() {
+	local other=B
+	[[ $2 == B ]] && other=A
+	has_addr "$2" || e2e_fail "$1: host $2 does not have $MOVED"
+	! has_addr "$other" || e2e_fail "$1: host $other has $MOVED too"
+}
+
+# watch_neigh: a monitor of the peer's neighbour table, into NEIGH_LOG,
+# known to be listening (it has reported an entry made for the purpose).
+NEIGH_N=0
+watch_neigh() {
+	NEIGH_N=$((NEIGH_N + 1))
+	NEIGH_LOG=$E2E_TMP/neigh.$NEIGH_N
+	e2e_start "$NEIGH_LOG" "$HOSTS_CMD" exec P -- ip monitor neigh dev binmig-br
+	NEIGH_PID=$E2E_PID
+	"$HOSTS_CMD" exec P -- ip neigh replace 10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N dev binmig-br
+	e2e_wait_line "$NEIGH_LOG" "10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N" "$NEIGH_PID" 10
+	"$HOSTS_CMD" exec P -- ip neigh del 10.78.0.250 dev binmig-br
+}
+
+mig_in A ip addr add "$MOVED/32" dev binmig-pa
+peer_out=$E2E_TMP/peer.out
+e2e_start "$peer_out" "$HOSTS_CMD" exec P -- "$PROGS/outpeer" peer "$PORT" "$ROUNDS"
+peer=$E2E_PID
+e2e_wait_line "$peer_out" listening "$peer" 10 -x
+out=$E2E_TMP/client.out
+pid=$(mig_spawn A "$out" --pid "$PID" "$PROGS/outpeer" client "$MOVED" "$PEER" "$PORT" "$ROUNDS")
+e2e_wait_line "$out" ready "" 10 -x
+e2e_wait_line "$peer_out" connected "$peer" 10 -x
+
+round=0
+# exchange HOST: one round at both ends, the process being in HOST.
+exchange() {
+	kill -USR1 "$peer"
+	mig_in "$1" kill -USR1 "$pid"
+	mig_in "$1" "$TOOLS/waitfor" --pid "$pid" -x "$out" "round $round ok" 30 ||
+		{ e2e_show "$out" "$peer_out"; e2e_fail "round $round: the process in host $1 did not finish it"; }
+	"$TOOLS/waitfor" --pid "$peer" -x "$peer_out" "round $round ok" 30 ||
+		{ e2e_show "$out" "$peer_out"; e2e_fail "round $round: the peer did not finish it"; }
+	round=$((round + 1))
+}
+exchange A
+
+what="without --move-addr"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+[[ $BM_RC == 4 ]] || e2e_fail "$what: migrate exited $BM_RC, expected 4"
+grep -q "whose peer is not in the process.*--move-addr" "$BM_ERR" ||
+	e2e_fail "$what: the refusal does not name --move-addr: $(head -n 1 "$BM_ERR")"
+mig_assert_running A "$pid" "$what"
+where "$what" A
+exchange A
+e2e_log "ok: $what: refused (exit 4), the connection works on in host A"
+
+what="a destination that does not take $MOVED"
+mig_own_serve B 7708 "$E2E_TMP/serve-b.log" --movable 10.78.0.200
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:7708" --key "$MIG_KEY" --move-addr "$MOVED"
+kill -TERM "$SERVE_PID"
+"$TOOLS/pidwait" "$SERVE_JOB" 20 || e2e_fail "our serve in B did not stop"
+[[ $BM_RC == 6 ]] || e2e_fail "$what: migrate exited $BM_RC, expected 6"
+grep -q "^binmig: migrate: moving addresses: .*does not take address $MOVED.*--movable" "$BM_ERR" ||
+	e2e_fail "$what: the refusal does not say why: $(head -n 1 "$BM_ERR")"
+grep -q "process $pid runs on at the source (not stopped)" "$BM_ERR" ||
+	e2e_fail "$what: migrate does not say that the process was not stopped"
+mig_assert_running A "$pid" "$what"
+where "$what" A
+exchange A
+e2e_log "ok: $what: refused before the freeze (exit 6), the connection works on in host A"
+
+what="a restore that fails in host B (PID $pid taken there)"
+placeholder=$(mig_spawn B "$E2E_TMP/placeholder.out" --pid "$pid" sleep 300)
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
+mig_expect_failure 6 "restore at the destination|checkpoint and transfer" "$pid" "$what"
+[[ $(head -n 1 "$BM_ERR") == *"PID $pid is taken"* ]] || e2e_fail "$what: not the destination's reason: $(head -n 1 "$BM_ERR")"
+mig_in B kill -KILL "$placeholder"
+mig_assert_gone B "$placeholder" "the placeholder, killed"
+mig_assert_running A "$pid" "$what"
+where "$what" A
+exchange A
+e2e_log "ok: $what: the address is back in host A, the connection works on there"
+
+here=A there=B
+for hop in 1 2; do
+	what="hop $hop ($here -> $there) with --move-addr"
+	watch_neigh
+	mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
+	e2e_expect_ok "$what"
+	mig_assert_running "$there" "$pid" "$what"
+	mig_assert_gone "$here" "$pid" "$what"
+	where "$what" "$there"
+	# Neither end has been told to send.  At hop 2 host A still knows the
+	# peer's address, so only the announcement moves the peer's entry; at
+	# hop 1 host B's own ARP request for the peer (from the moved address,
+	# for the rebuilt connection's window probe) may do it too.
+	mac=$(mig_in "$there" cat "/sys/class/net/binmig-p${there,,}/address")
+	"$TOOLS/waitfor" --pid "$NEIGH_PID" "$NEIGH_LOG" "$MOVED lladdr $mac" 10 ||
+		e2e_fail "$what: the peer's neighbour entry for $MOVED does not name host $there's $mac"
+	kill "$NEIGH_PID"
+	exchange "$there"
+	e2e_log "ok: $what: the address moved, the connection carries on"
+	tmp=$here here=$there there=$tmp
+done
+exchange A # the last round: each end reads what the other wrote after hop 2
+mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" PASS 10 || { e2e_show "$out"; e2e_fail "the process did not pass"; }
+"$TOOLS/waitfor" --pid "$peer" -x "$peer_out" PASS 10 || { e2e_show "$peer_out"; e2e_fail "the peer did not pass"; }
+mig_in A "$TOOLS/pidwait" "$pid" 10 || e2e_fail "the process did not end"
