@@ -232,8 +232,8 @@ static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_trans
 	const char *name = o->mode == BM_MODE_PRECOPY ? "pre-copy" : o->mode == BM_MODE_HYBRID ? "hybrid" : "post-copy";
 	char why[256];
 	if (moves_a_tree(pid))
-		snprintf(why, sizeof why, "it moves one process, and process %d has children (a tree moves in stream "
-			 "mode)", (int)pid);
+		snprintf(why, sizeof why, "it %s one process, and process %d has children (a tree moves in stream mode)",
+			 o->mode == BM_MODE_PRECOPY ? "tracks" : "moves", (int)pid);
 	else if ((pre ? bm_precopy_probe(why, sizeof why) : bm_pagescan_probe(why, sizeof why)) == 0)
 		return 0;
 	bm_set_log_prefix(o->mode == BM_MODE_PRECOPY ? "binmig: migrate: pre-copy"
@@ -319,6 +319,7 @@ struct move {
 	enum bm_transfer_mode mode;
 	struct bm_conn *conn;
 	struct bm_precopy *pc;
+	struct bm_postcopy_src *lazy;
 	struct profiles *prof;
 	bool frozen;
 };
@@ -360,7 +361,7 @@ static int move(void *arg)
 	 * and closes: sending then fails too, but its reason is the one to
 	 * report (see peer_reason). */
 	bm_hold_errors();
-	struct bm_postcopy_src lazy = {0};
+	struct bm_postcopy_src *lazy = m->lazy;
 	bool pre = mode == BM_MODE_PRECOPY || mode == BM_MODE_HYBRID;
 	bool post = mode == BM_MODE_POSTCOPY || mode == BM_MODE_HYBRID;
 	if (pre) {
@@ -369,7 +370,7 @@ static int move(void *arg)
 	}
 	if (rc == 0 && post) {
 		bm_set_log_prefix("binmig: migrate: post-copy plan");
-		rc = bm_postcopy_plan(&lazy, &f, conn);
+		rc = bm_postcopy_plan(lazy, &f, conn);
 	}
 	if (rc == 0)
 		rc = bm_wire_sink_init(&ws, conn, BM_IO_TIMEOUT_MS);
@@ -417,7 +418,7 @@ static int move(void *arg)
 		bm_movaddr_reattach(o->move_addrs);
 		resume_source(&f, pid);
 		bm_precopy_end(pc); /* after the resume: its memory is unregistered, nothing left in it */
-		bm_postcopy_src_free(&lazy);
+		bm_postcopy_src_free(lazy);
 		bm_wire_sink_free(&ws);
 		close_conn(conn);
 		return rc;
@@ -438,13 +439,13 @@ static int move(void *arg)
 	uint64_t t_running = bm_now_us();
 	if (post) {
 		bm_set_log_prefix("binmig: migrate: post-copy");
-		int lost = rc < 0 ? rc : bm_postcopy_send(&lazy, conn);
+		int lost = rc < 0 ? rc : bm_postcopy_send(lazy, conn);
 		bm_release(&f, true);
 		if (lost < 0) {
 			fprintf(stderr, "binmig: migrate: process %d is lost: it ran at the destination as %d before all "
 				"its memory was there, and post-copy then failed (above); the destination ends it, and its "
 				"original here was terminated\n", pid, res.pid);
-			bm_postcopy_src_free(&lazy);
+			bm_postcopy_src_free(lazy);
 			bm_wire_sink_free(&ws);
 			close_conn(conn);
 			return lost;
@@ -467,8 +468,8 @@ static int move(void *arg)
 	if (pre)
 		bm_precopy_stats(pc, st);
 	if (post)
-		bm_postcopy_stats(&lazy, st);
-	bm_postcopy_src_free(&lazy);
+		bm_postcopy_stats(lazy, st);
+	bm_postcopy_src_free(lazy);
 	bm_precopy_end(pc);
 	bm_wire_sink_free(&ws);
 	close_conn(conn);
@@ -531,8 +532,25 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 		return give_up(&conn, &pc, rc);
 	}
 
-	struct move m = {pid, o, st, t0, mode, &conn, &pc, prof, false};
+	/* Post-copy: which pages are present is read while the process runs,
+	 * so that the freeze need not walk its page tables. */
+	struct bm_postcopy_src lazy = {0};
+	if (mode == BM_MODE_POSTCOPY) {
+		bm_set_log_prefix("binmig: migrate: post-copy plan");
+		if ((rc = bm_postcopy_find(&lazy, pid)) < 0) {
+			free(prof);
+			bm_postcopy_src_free(&lazy);
+			fprintf(stderr, "binmig: migrate: process %d runs on at the source (not stopped)\n", pid);
+			return give_up(&conn, &pc, rc);
+		}
+		const char *dir = getenv("BINMIG_TEST_POSTCOPY_FOUND");
+		if (dir && *dir)
+			bm_test_gate(dir, "found", "found", "go");
+	}
+
+	struct move m = {pid, o, st, t0, mode, &conn, &pc, &lazy, prof, false};
 	rc = bm_run_traced(move, &m);
 	free(prof);
+	bm_postcopy_src_free(&lazy);
 	return m.frozen ? rc : give_up(&conn, &pc, rc);
 }

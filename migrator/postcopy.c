@@ -50,22 +50,42 @@ static int add_lazy(struct plan *p, uint64_t start, uint64_t end)
 	return 0;
 }
 
-/* A run of present pages: lazy, but for the pages in it that are not. */
-static int plan_run(void *ctx, const struct bm_scan_run *run)
+/* Pages [start, end) of p->v: lazy, but for those that are not. */
+static int lazy_but_out(struct plan *p, uint64_t start, uint64_t end)
 {
-	struct plan *p = ctx;
-	if (!bm_scan_wanted(p->v, run->cats) || (run->cats & BM_PAGE_IS_PFNZERO))
-		return 0;
-	uint64_t s = run->start;
+	uint64_t s = start;
 	while (p->at < p->nout && p->out[p->at].end <= s)
 		p->at++;
-	for (size_t i = p->at; i < p->nout && p->out[i].start < run->end; i++) {
+	for (size_t i = p->at; i < p->nout && p->out[i].start < end; i++) {
 		if (p->out[i].start > s && add_lazy(p, s, p->out[i].start) < 0)
 			return p->failed;
 		if (p->out[i].end > s)
 			s = p->out[i].end;
 	}
-	return s < run->end ? add_lazy(p, s, run->end) : 0;
+	return s < end ? add_lazy(p, s, end) : 0;
+}
+
+/* A run of present pages found at the freeze. */
+static int plan_run(void *ctx, const struct bm_scan_run *run)
+{
+	struct plan *p = ctx;
+	if (!bm_scan_wanted(p->v, run->cats) || (run->cats & BM_PAGE_IS_PFNZERO))
+		return 0;
+	return lazy_but_out(p, run->start, run->end);
+}
+
+/* The runs found before the freeze that lie in p->v. */
+static int plan_found(struct plan *p, const struct bm_range *found, size_t n)
+{
+	const struct bm_vma *v = p->v;
+	for (size_t i = bm_ranges_after(found, n, v->start); i < n && found[i].start < v->end; i++) {
+		uint64_t s = found[i].start > v->start ? found[i].start : v->start;
+		uint64_t e = found[i].end < v->end ? found[i].end : v->end;
+		int rc = lazy_but_out(p, s, e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int by_start(const void *a, const void *b)
@@ -140,7 +160,11 @@ static int send_runs(struct bm_postcopy_src *pc, struct bm_conn *conn)
 int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_conn *conn)
 {
 	const struct bm_page_skip *kept = f->skip_pages;
+	struct bm_range *found = pc->found;
+	size_t nfound = pc->nfound;
 	memset(pc, 0, sizeof *pc);
+	pc->found = found;
+	pc->nfound = nfound;
 	pc->pid = f->pid;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)f->pid);
@@ -159,7 +183,8 @@ int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_
 			continue;
 		p.v = v;
 		p.at = 0;
-		rc = bm_pagescan(pagemap, v->start, v->end, &bm_scan_wanted_query, plan_run, &p);
+		rc = pc->found ? plan_found(&p, pc->found, pc->nfound)
+			       : bm_pagescan(pagemap, v->start, v->end, &bm_scan_wanted_query, plan_run, &p);
 		if (rc < 0 && !p.failed)
 			rc = bm_error_errno(BM_EXIT_TARGET, -rc, "post-copy: cannot scan the pages of process %d at 0x%llx",
 					    (int)f->pid, (unsigned long long)v->start);
@@ -181,6 +206,66 @@ int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_
 	bm_debug("post-copy: %llu pages in %zu runs come after the process runs",
 		 (unsigned long long)pc->lazy_pages, pc->nlazy);
 	return send_runs(pc, conn);
+}
+
+/* --- before the freeze ------------------------------------------------------ */
+
+/* Private writable memory as /proc/PID/maps shows it (the freeze's model
+ * says which of it is eligible). */
+static bool private_writable(const struct bm_maps_entry *e)
+{
+	return e->perms[1] == 'w' && e->perms[3] == 'p' &&
+	       (e->path[0] == 0 || strcmp(e->path, "[heap]") == 0 || strncmp(e->path, "[anon:", 6) == 0);
+}
+
+static const struct bm_scan_query q_found = {
+	0, 0, BM_PAGE_IS_PRESENT | BM_PAGE_IS_SWAPPED, BM_PAGE_IS_FILE | BM_PAGE_IS_PFNZERO,
+};
+
+static int add_found(void *ctx, const struct bm_scan_run *run)
+{
+	struct bm_postcopy_src *pc = ctx;
+	if (run->cats)
+		return 0;
+	if (pc->nfound && pc->found[pc->nfound - 1].end == run->start) {
+		pc->found[pc->nfound - 1].end = run->end;
+		return 0;
+	}
+	if (pc->nfound == pc->capfound) {
+		size_t cap = pc->capfound ? pc->capfound * 2 : 256;
+		struct bm_range *r = realloc(pc->found, cap * sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		pc->found = r;
+		pc->capfound = cap;
+	}
+	pc->found[pc->nfound++] = (struct bm_range){run->start, run->end};
+	return 0;
+}
+
+int bm_postcopy_find(struct bm_postcopy_src *pc, pid_t pid)
+{
+	memset(pc, 0, sizeof *pc);
+	struct bm_maps_entry *maps;
+	size_t nmaps;
+	int rc = bm_read_maps(pid, &maps, &nmaps);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the memory map of process %d", (int)pid);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+	int pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
+	/* The process runs on: an area it changes meanwhile may fail to scan;
+	 * what is found stands, what is missed the image carries. */
+	for (size_t i = 0; rc == 0 && i < nmaps; i++)
+		if (private_writable(&maps[i]) &&
+		    bm_pagescan(pagemap, maps[i].start, maps[i].end, &q_found, add_found, pc) == -ENOMEM)
+			rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	free(maps);
+	if (pagemap >= 0)
+		close(pagemap);
+	return rc;
 }
 
 /* --- the pages, once the process runs at the destination ------------------ */
@@ -354,6 +439,7 @@ void bm_postcopy_src_free(struct bm_postcopy_src *pc)
 	free(pc->sent);
 	free(pc->lazy);
 	free(pc->skip_runs);
+	free(pc->found);
 	free(pc->buf);
 	memset(pc, 0, sizeof *pc);
 }

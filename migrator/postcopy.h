@@ -60,6 +60,8 @@ struct bm_postcopy_figures {
 
 struct bm_postcopy_src {
 	pid_t pid;
+	struct bm_range *found;    /* present pages found before the freeze (bm_postcopy_find), or NULL */
+	size_t nfound, capfound;
 	struct bm_range *lazy;     /* runs of lazy pages, sorted */
 	size_t nlazy;
 	uint64_t lazy_pages;
@@ -72,9 +74,17 @@ struct bm_postcopy_src {
 	struct bm_postcopy_figures dest;
 };
 
+/* While the process runs: the present pages of its private writable
+ * memory, so that the freeze need not walk its page tables.  Pages it
+ * touches after that are not lazy (the image carries them); pages it
+ * drops are sent as zero.  0, or negative after reporting. */
+int bm_postcopy_find(struct bm_postcopy_src *pc, pid_t pid);
+
 /* With the process frozen (f): its lazy runs, sent as POSTCOPY_RUNS ...
  * POSTCOPY_RUNS_END; f->skip_pages is set to them, and the pages it
- * skipped already (hybrid: pre-copy's kept ones) are not lazy. */
+ * skipped already (hybrid: pre-copy's kept ones) are not lazy.  They are
+ * the pages bm_postcopy_find found, within the memory that is eligible at
+ * the freeze, or, when it was not called, the pages present then. */
 int bm_postcopy_plan(struct bm_postcopy_src *pc, struct bm_frozen *f, struct bm_conn *conn);
 
 /* Before the process runs at the destination: should binmig die from

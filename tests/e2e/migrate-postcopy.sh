@@ -11,7 +11,10 @@
 #     pages back until told) the process forks, moves memory (mremap),
 #     drops some (MADV_DONTNEED) and unmaps some; every page must be what
 #     the process expects, in it and in its child, then after one more hop;
-#  3. the source killed while the pages are held back: the destination
+#  3. postchurn changes its memory between binmig's scan of its present
+#     pages (while it runs) and the freeze: moved, dropped and unmapped
+#     memory and a fork; it checks every page after two hops;
+#  3b. the source killed while the pages are held back: the destination
 #     kills its process and says why, the original is gone too (nothing
 #     left that could run with missing memory);
 #  4. kernel support missing (fault point pagemap-scan): stream fallback,
@@ -98,7 +101,35 @@ mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
 e2e_expect_pass "$out"
 e2e_log "postchurn: remote faults ${PC[postcopy_remote_faults]}, latency p50/p99/max ${PC[postcopy_fault_p50_us]}/${PC[postcopy_fault_p99_us]}/${PC[postcopy_fault_max_us]} us"
 
-echo "== 3. the source dies while pages are missing" >&2
+echo "== 3. memory changed between the scan of present pages and the freeze" >&2
+# binmig's test build stops right after it found the present pages
+# (BINMIG_TEST_POSTCOPY_FOUND): postchurn then moves an area (its pages
+# are new where they are now: the image carries them), drops pages (sent
+# as zero) and unmaps some (not sent), and forks.
+rm -rf "$sync"
+mkdir -p "$sync"
+out=$E2E_TMP/found.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 15)) "$PROGS/postchurn")
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+BINMIG_TEST_POSTCOPY_FOUND=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
+	--mode postcopy --stats csv
+"$TOOLS/waitfor" "$sync/found" found 60 || { mig_bm_wait; e2e_fail "post-copy did not stop after its scan"; }
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
+touch "$sync/go"
+mig_bm_wait
+e2e_expect_ok "postcopy migration of postchurn changed after the scan"
+grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes before the freeze went wrong"; }
+postcopy_csv "$pid"
+((PC[image_bytes] >= 8 << 20)) || e2e_fail "the moved 8 MiB are not in the image (${PC[image_bytes]} bytes)"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
+e2e_expect_ok "postcopy migration of postchurn back"
+mig_in A kill -USR2 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+e2e_expect_pass "$out"
+e2e_log "changed after the scan: image ${PC[image_bytes]} bytes, ${PC[postcopy_pages]} pages after the process ran"
+
+echo "== 3b. the source dies while pages are missing" >&2
 rm -rf "$sync"
 mkdir -p "$sync"
 out=$E2E_TMP/lost.out
