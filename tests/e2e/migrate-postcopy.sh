@@ -57,6 +57,45 @@ postcopy_csv() {
 		e2e_fail "CSV: fault latency percentiles out of order: $row"
 }
 
+# postchurn_start N OUT: a fresh sync directory, and postchurn ready in
+# host A at MIG_WORKLOAD_PID + N, its output OUT; sets pid and out.
+postchurn_start() {
+	rm -rf "$sync"
+	mkdir -p "$sync"
+	out=$2
+	pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + $1)) "$PROGS/postchurn")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+}
+
+# churned_hop MODE GATE MADE TEXT ACK HOST: migrates postchurn A -> B in
+# MODE with the test build's gate (environment variable GATE=$sync);
+# once binmig waits there ($sync/MADE holds TEXT), postchurn, in HOST,
+# changes its memory and checks it (SIGUSR1); $sync/ACK lets binmig go
+# on.  The migration and the changes must succeed.
+churned_hop() {
+	local mode=$1 gate=$2 made=$3 text=$4 ack=$5 h=$6
+	export "$gate=$sync"
+	mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode "$mode" --stats csv
+	unset "$gate"
+	"$TOOLS/waitfor" "$sync/$made" "$text" 60 || { mig_bm_wait; e2e_fail "$mode: binmig did not reach $made"; }
+	mig_in "$h" kill -USR1 "$pid"
+	mig_in "$h" "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
+	touch "$sync/$ack"
+	mig_bm_wait
+	e2e_expect_ok "$mode migration of postchurn (changed at $made)"
+	grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes at $made went wrong"; }
+}
+
+# postchurn_back MODE: one more hop B -> A, then postchurn checks all of
+# its memory (SIGUSR2) and passes.
+postchurn_back() {
+	mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode "$1"
+	e2e_expect_ok "$1 migration of postchurn back"
+	mig_in A kill -USR2 "$pid"
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+	e2e_expect_pass "$out"
+}
+
 echo "== 1. workloads, $HOPS hops each" >&2
 pid=$MIG_WORKLOAD_PID
 for w in "postcopy hashchain --mem 32" "postcopy nbody --threads 2" "hybrid nbody --threads 2"; do
@@ -77,28 +116,12 @@ done
 mode=postcopy
 echo "== 2. faults from four threads, fork, mremap, MADV_DONTNEED, munmap while pages are missing" >&2
 sync=$E2E_TMP/sync
-mkdir -p "$sync"
-out=$E2E_TMP/postchurn.out
-pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 10)) "$PROGS/postchurn")
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
-BINMIG_TEST_POSTCOPY_SYNC=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
-	--mode postcopy --stats csv
-"$TOOLS/waitfor" "$sync/running" running 60 || { mig_bm_wait; e2e_fail "post-copy did not reach the held pages"; }
-mig_assert_running B "$pid" "while its pages are held back"
-mig_in B kill -USR1 "$pid"
-mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
-touch "$sync/go"
-mig_bm_wait
-e2e_expect_ok "postcopy migration of postchurn"
+postchurn_start 10 "$E2E_TMP/postchurn.out"
+churned_hop postcopy BINMIG_TEST_POSTCOPY_SYNC running running go B
 postcopy_csv "$pid"
-grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes during post-copy went wrong"; }
 ((PC[postcopy_remote_faults] > 0)) || e2e_fail "no thread of postchurn waited for a page: $(tail -n 1 "$BM_OUT")"
 mig_no_uffd_left B "$pid" um "after postchurn's migration"
-mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
-e2e_expect_ok "postcopy migration of postchurn back"
-mig_in A kill -USR2 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
-e2e_expect_pass "$out"
+postchurn_back postcopy
 e2e_log "postchurn: remote faults ${PC[postcopy_remote_faults]}, latency p50/p99/max ${PC[postcopy_fault_p50_us]}/${PC[postcopy_fault_p99_us]}/${PC[postcopy_fault_max_us]} us"
 
 echo "== 3. memory changed between the scan of present pages and the freeze" >&2
@@ -106,35 +129,15 @@ echo "== 3. memory changed between the scan of present pages and the freeze" >&2
 # (BINMIG_TEST_POSTCOPY_FOUND): postchurn then moves an area (its pages
 # are new where they are now: the image carries them), drops pages (sent
 # as zero) and unmaps some (not sent), and forks.
-rm -rf "$sync"
-mkdir -p "$sync"
-out=$E2E_TMP/found.out
-pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 15)) "$PROGS/postchurn")
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
-BINMIG_TEST_POSTCOPY_FOUND=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
-	--mode postcopy --stats csv
-"$TOOLS/waitfor" "$sync/found" found 60 || { mig_bm_wait; e2e_fail "post-copy did not stop after its scan"; }
-mig_in A kill -USR1 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
-touch "$sync/go"
-mig_bm_wait
-e2e_expect_ok "postcopy migration of postchurn changed after the scan"
-grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes before the freeze went wrong"; }
+postchurn_start 15 "$E2E_TMP/found.out"
+churned_hop postcopy BINMIG_TEST_POSTCOPY_FOUND found found go A
 postcopy_csv "$pid"
 ((PC[image_bytes] >= 8 << 20)) || e2e_fail "the moved 8 MiB are not in the image (${PC[image_bytes]} bytes)"
-mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode postcopy
-e2e_expect_ok "postcopy migration of postchurn back"
-mig_in A kill -USR2 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
-e2e_expect_pass "$out"
+postchurn_back postcopy
 e2e_log "changed after the scan: image ${PC[image_bytes]} bytes, ${PC[postcopy_pages]} pages after the process ran"
 
 echo "== 3b. the source dies while pages are missing" >&2
-rm -rf "$sync"
-mkdir -p "$sync"
-out=$E2E_TMP/lost.out
-pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 20)) "$PROGS/postchurn")
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
+postchurn_start 20 "$E2E_TMP/lost.out"
 pidfile=$E2E_TMP/migrate.pid
 # shellcheck disable=SC2016 # expanded in the host
 BINMIG_TEST_POSTCOPY_SYNC=$sync mig_in A bash -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
@@ -173,20 +176,8 @@ echo "== 5. hybrid: one pre-copy round, then post-copy" >&2
 # postchurn changes its memory right after the round (binmig's test build
 # waits for it there): its readers' area is kept in place, the area it
 # moves arrives after the process runs.
-rm -rf "$sync"
-mkdir -p "$sync"
-out=$E2E_TMP/hybrid.out
-pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 50)) "$PROGS/postchurn")
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "postchurn $pid did not get ready"
-BINMIG_TEST_PRECOPY_SYNC=$sync mig_bm_bg A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" \
-	--mode hybrid --stats csv
-"$TOOLS/waitfor" "$sync/round-1" "round 1" 60 || { mig_bm_wait; e2e_fail "hybrid: no pre-copy round"; }
-mig_in A kill -USR1 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "churned" 60 || true
-touch "$sync/ack-1"
-mig_bm_wait
-e2e_expect_ok "hybrid migration of postchurn"
-grep -q "churned OK" "$out" || { e2e_show "$out"; e2e_fail "postchurn's changes after the round went wrong"; }
+postchurn_start 50 "$E2E_TMP/hybrid.out"
+churned_hop hybrid BINMIG_TEST_PRECOPY_SYNC round-1 "round 1" ack-1 A
 mig_csv_row "$pid" precopy_rounds precopy_pages postcopy_pages downtime_us
 ((PC[precopy_rounds] == 1)) || e2e_fail "hybrid: ${PC[precopy_rounds]} pre-copy rounds, expected 1"
 ((PC[postcopy_pages] >= 2048)) || e2e_fail "hybrid: ${PC[postcopy_pages]} pages after the process ran, expected the moved 8 MiB at least"
@@ -195,11 +186,7 @@ kept=$(grep -o "pre-copy: process $pid kept [0-9]* pages in place" "$HOSTS_STATE
 ((kept >= 8192)) || e2e_fail "hybrid: $kept pages kept in place, expected the readers' 32 MiB at least"
 mig_wait_log B "post-copy: process $pid has all its" 1 "hybrid's post-copy"
 mig_no_uffd_left B "$pid" um "after the hybrid migration"
-mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY" --mode hybrid
-e2e_expect_ok "hybrid migration of postchurn back"
-mig_in A kill -USR2 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
-e2e_expect_pass "$out"
+postchurn_back hybrid
 e2e_log "hybrid: round 1 ${PC[precopy_pages]} pages, $kept kept in place, ${PC[postcopy_pages]} after the process ran"
 
 echo "== 6. a failure once the process ran loses it, and says so" >&2
