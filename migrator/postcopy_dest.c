@@ -495,6 +495,33 @@ static int fault(struct serve *s, size_t mm, uint64_t addr)
 	return rc;
 }
 
+/* mm's segments with the parts in [start, end) of its address space cut
+ * out (munmap), or, with `move`, moved to `to` (mremap). */
+static int reshape(struct bm_postcopy_mm *m, uint64_t start, uint64_t end, bool move, uint64_t to)
+{
+	struct seg *out = malloc((m->nsegs * 3 + 1) * sizeof *out);
+	if (!out)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < m->nsegs; i++) {
+		struct seg g = m->by_dst[i];
+		if (g.end <= start || g.dst >= end) {
+			out[n++] = g;
+			continue;
+		}
+		if (g.dst < start)
+			out[n++] = (struct seg){g.dst, start, g.src};
+		uint64_t a = g.dst > start ? g.dst : start, b = g.end < end ? g.end : end;
+		if (move)
+			out[n++] = (struct seg){a - start + to, b - start + to, g.src + (a - g.dst)};
+		if (g.end > end)
+			out[n++] = (struct seg){end, g.end, g.src + (end - g.dst)};
+	}
+	free(m->by_dst);
+	m->by_dst = out;
+	return sort_segs(m, n);
+}
+
 /* Lazy pages of mm with dst in [start, end) are no longer needed: the
  * process dropped them (MADV_DONTNEED: they read as zero) or unmapped
  * them (cut: nothing may be placed there again). */
@@ -508,55 +535,14 @@ static int drop(struct serve *s, size_t mm, uint64_t start, uint64_t end, bool c
 			set_bit(m->needed, (uint64_t)page_of(s->d, g->src + (x - g->dst)), false);
 	}
 	int rc = release_waiters(s, mm, start, end, false);
-	if (rc < 0 || !cut)
-		return rc;
-	/* Cut [start, end) out of the segments. */
-	struct seg *out = malloc((m->nsegs * 2 + 1) * sizeof *out);
-	if (!out)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	size_t n = 0;
-	for (size_t i = 0; i < m->nsegs; i++) {
-		struct seg g = m->by_dst[i];
-		if (g.end <= start || g.dst >= end) {
-			out[n++] = g;
-			continue;
-		}
-		if (g.dst < start)
-			out[n++] = (struct seg){g.dst, start, g.src};
-		if (g.end > end)
-			out[n++] = (struct seg){end, g.end, g.src + (end - g.dst)};
-	}
-	free(m->by_dst);
-	m->by_dst = out;
-	return sort_segs(m, n);
+	return rc < 0 || !cut ? rc : reshape(m, start, end, false, 0);
 }
 
 /* mremap moved [from, from + len) of mm to `to`. */
 static int remap(struct serve *s, size_t mm, uint64_t from, uint64_t to, uint64_t len)
 {
-	struct bm_postcopy_mm *m = &s->d->mms[mm];
-	struct seg *out = malloc((m->nsegs * 3 + 1) * sizeof *out);
-	if (!out)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	size_t n = 0;
-	uint64_t end = from + len;
-	for (size_t i = 0; i < m->nsegs; i++) {
-		struct seg g = m->by_dst[i];
-		if (g.end <= from || g.dst >= end) {
-			out[n++] = g;
-			continue;
-		}
-		if (g.dst < from)
-			out[n++] = (struct seg){g.dst, from, g.src};
-		uint64_t a = g.dst > from ? g.dst : from, b = g.end < end ? g.end : end;
-		out[n++] = (struct seg){a - from + to, b - from + to, g.src + (a - g.dst)};
-		if (g.end > end)
-			out[n++] = (struct seg){end, g.end, g.src + (end - g.dst)};
-	}
-	free(m->by_dst);
-	m->by_dst = out;
-	int rc = sort_segs(m, n);
-	return rc < 0 ? rc : release_waiters(s, mm, from, end, false);
+	int rc = reshape(&s->d->mms[mm], from, from + len, true, to);
+	return rc < 0 ? rc : release_waiters(s, mm, from, from + len, false);
 }
 
 static int event(struct serve *s, size_t mm, const struct uffd_msg *msg)
