@@ -26,6 +26,7 @@
 #include "log.h"
 #include "shmem.h"
 #include "sk_inet.h"
+#include "sk_unix_adopt.h"
 #include "test_slowdown.h"
 #include "timers.h"
 #include "tree.h"
@@ -537,6 +538,27 @@ int bm_freeze_stop(pid_t pid, struct bm_frozen *f)
 	return rc;
 }
 
+/* The descriptors of the stopped process F.  An open file in flight in
+ * one of its unix socket queues that it holds no descriptor of is given
+ * one first (sk_unix_adopt.h), and the descriptors are described again,
+ * until nothing more is in flight that it does not hold.  A tree's
+ * members share their pipes and sockets afterwards (bm_collect_shared_fds). */
+static int collect_fds(struct bm_frozen *f, const struct bm_fd_policy *policy, bool tree)
+{
+	struct bm_process *p = &f->proc;
+	for (int round = 0;; round++) {
+		int rc = bm_collect_fds(f->pid, p, policy, BM_FDS_TREE);
+		if (rc == 0)
+			rc = bm_unix_adopt(f, policy, round);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		bm_process_free_fds(p);
+	}
+	return tree ? 0 : bm_collect_shared_fds(&p, 1, policy, true);
+}
+
 int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
 		      const struct bm_fd_policy *policy, bool tree, bool table_elsewhere)
 {
@@ -563,7 +585,7 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	rc = bm_cgroup_collect(pid, tids, f->ntracees, &f->proc);
 	free(tids);
 	if (rc < 0 || (rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
-	    (!table_elsewhere && (rc = bm_collect_fds(pid, &f->proc, policy, tree ? BM_FDS_TREE : BM_FDS_STOPPED)) < 0) ||
+	    (!table_elsewhere && (rc = collect_fds(f, policy, tree)) < 0) ||
 	    (!table_elsewhere && (rc = bm_locks_collect(pid, &f->proc)) < 0) || (rc = bm_collect_timers(f)) < 0)
 		return rc;
 	return bm_collect_vmas(pid, f);
@@ -719,6 +741,9 @@ int bm_release(struct bm_frozen *f, bool terminate)
 		if (kill(f->pid, SIGKILL) < 0 && errno != ESRCH)
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot terminate process %d", f->pid);
 	} else {
+		/* Its descriptor table as it was. */
+		if (bm_unix_adopt_release(f) < 0)
+			rc = -1;
 		for (size_t i = 0; i < f->ntracees; i++) {
 			struct bm_tracee *t = &f->tracees[i];
 			/* Registers as at the stop, with an EINTR caused by the stop
@@ -733,6 +758,7 @@ int bm_release(struct bm_frozen *f, bool terminate)
 				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", t->tid);
 		}
 	}
+	bm_unix_adopt_forget(f->pid);
 	unpin(f);
 	free(f->tracees);
 	free(f->maps);

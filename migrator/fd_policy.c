@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "procfs.h"
+#include "sk_unix_adopt.h"
 
 /* ---- parsing ---- */
 
@@ -181,6 +182,11 @@ bool bm_fd_peer_stays_behind(const char *link, mode_t mode)
 int bm_fd_refuse(pid_t pid, int fd, const char *link, mode_t mode, const char *detail)
 {
 	enum bm_fd_origin o = bm_fd_origin_of(link, mode);
+	int via;
+	if (bm_unix_adopted(pid, fd, &via)) /* no policy can name it */
+		return bm_error(BM_EXIT_UNSUPPORTED, "an open file in flight (SCM_RIGHTS) in the queue of socket fd %d of "
+				"process %d, which holds no descriptor of it, is %s (%s)%s; binmig cannot migrate it", via,
+				pid, bm_fd_origin_name(o), link, detail ? detail : "");
 	return bm_error(BM_EXIT_UNSUPPORTED,
 			"fd %d of process %d is %s (%s)%s; binmig cannot migrate it (--fd %d=%s lets it go%s)", fd, pid,
 			bm_fd_origin_name(o), link, detail ? detail : "", fd,

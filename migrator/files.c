@@ -25,6 +25,7 @@
 #include "procfs.h"
 #include "sk_inet.h"
 #include "sk_unix.h"
+#include "sk_unix_adopt.h"
 #include "sk_unix_rights.h"
 #include "timers.h"
 #include "unlinked.h"
@@ -79,6 +80,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	if ((rc = bm_fault_rc(BM_FP_READ_FDINFO)) < 0 || (rc = bm_read_fdinfo(pid, fd, &info)) < 0)
 		return rc == -ENOENT ? 1 : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read fdinfo of fd %d", fd);
 	out->locks_seen = info.locks; /* read by file_locks.c */
+	out->scm_fds_seen = info.scm_fds; /* by sk_unix.c */
 	/* Signal-driven I/O would need its owner and signal (F_GETOWN_EX,
 	 * F_GETSIG).  A lease turns it on too (its break is signalled). */
 	if ((info.flags & O_ASYNC) && info.locks)
@@ -93,6 +95,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	out->pos = info.pos;
 	out->mode = st.st_mode;
 	out->shares_with = -1;
+	out->in_flight = bm_unix_adopted(pid, fd, NULL);
 	bool named = path[0] == '/';
 	/* What the user asked for, whatever the descriptor is. */
 	const struct bm_fd_rule *rule = bm_fd_policy_rule(policy, fd);
@@ -635,8 +638,9 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 				return -1;
 	/* Every descriptor is back: unix queues with descriptors in flight
 	 * are written, connections leave repair mode, epoll instances watch
-	 * them again. */
-	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 || bm_locks_take(p, err, errlen) < 0)
+	 * them again, and what was only in flight is closed. */
+	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
+	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0)
 		return -1;
-	return bm_watch_restore(p, err, errlen);
+	return bm_unix_adopt_close(p, err, errlen);
 }

@@ -12,15 +12,17 @@
 
 #include "state.h"
 
-/* Written: 7.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 8.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
  * unlinked files of their own), 5 (an image of version 6 whose shared
  * anonymous mappings name no object: each is one of its own, its pages
  * stored with it), 6 (an image of version 7 in which no tree member
- * shares its descriptor table or cwd with its parent) and 7. */
-#define BM_IMAGE_VERSION 7
+ * shares its descriptor table or cwd with its parent), 7 (an image of
+ * version 8 in which every descriptor is the process's own, none only in
+ * flight) and 8. */
+#define BM_IMAGE_VERSION 8
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

@@ -30,6 +30,8 @@
 #define FD_MIN_SIZE (4 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + FILE_ID_SIZE + 8 + 4 + 4)
 /* Version 2 adds replaced, replaced_by, was and was_link to each entry. */
 #define FD_MIN_SIZE_V2 (FD_MIN_SIZE + 4 + 4 + 4 + 4)
+/* Version 8 adds in_flight. */
+#define FD_MIN_SIZE_V8 (FD_MIN_SIZE_V2 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -179,6 +181,10 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "kind %u is not a known descriptor kind", f->kind);
 	if (!check_replacement(f, why, n))
 		return false;
+	if (f->in_flight > 1)
+		return bm_why(why, n, "in-flight flag %u is not 0 or 1", f->in_flight);
+	if (f->in_flight && (f->replaced != BM_FD_CARRIED || f->shares_with >= 0))
+		return bm_why(why, n, "only in flight, yet replaced by a policy or shared with another descriptor");
 	const struct bm_fd *shared = f->shares_with >= 0 ? bm_fd_find(fds, index, f->shares_with) : NULL;
 	if (f->shares_with != -1 && (!shared || shared->kind == BM_FD_CLOSED || f->kind == BM_FD_CLOSED))
 		return bm_why(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
@@ -521,6 +527,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->replaced_by);
 		bm_put_u32(b, f->was);
 		bm_put_str(b, f->was_link);
+		bm_put_u32(b, f->in_flight);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
@@ -536,7 +543,8 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 {
 	bool v2 = c->version >= 2;
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, v2 ? FD_MIN_SIZE_V2 : FD_MIN_SIZE, "descriptor count");
+	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, c->version >= 8 ? FD_MIN_SIZE_V8 : v2 ? FD_MIN_SIZE_V2 : FD_MIN_SIZE,
+				  "descriptor count");
 	if (!n)
 		return;
 	p->fds = calloc(n, sizeof *p->fds);
@@ -577,6 +585,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 			f->was = bm_get_u32(c);
 			bm_get_str(c, BM_IMG_MAX_STRING, "original link", &f->was_link);
 		}
+		if (c->version >= 8)
+			f->in_flight = bm_get_u32(c);
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,

@@ -116,6 +116,8 @@ static void print_process(FILE *out, const struct bm_process *p)
 			(unsigned long long)d->pos, d->path ? d->path : "-");
 		if (d->shares_with >= 0)
 			fprintf(out, "  (same open file as fd %d)", d->shares_with);
+		if (d->in_flight)
+			fprintf(out, "  (only in flight in a unix socket queue; closed after the restore)");
 		if (d->kind == BM_FD_SIGNALFD)
 			fprintf(out, "  (signal mask 0x%llx)", (unsigned long long)d->object_id);
 		if (d->kind == BM_FD_UNIX_SOCKET)

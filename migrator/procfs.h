@@ -102,6 +102,7 @@ struct bm_fdinfo {
 	bool has_eventfd;        /* "eventfd-count:" present */
 	uint64_t eventfd_count;
 	uint32_t locks;          /* "lock:" lines: locks held through this descriptor (file_locks.h) */
+	uint32_t scm_fds;        /* "scm_fds:" (unix sockets): descriptors in flight in its receive queue */
 	bool has_timerfd;        /* all five timerfd lines present (a line of them alone is -EINVAL) */
 	int32_t tfd_clockid;     /* "clockid:" */
 	uint64_t tfd_ticks;      /* "ticks:", expirations not read yet */

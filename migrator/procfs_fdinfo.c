@@ -86,6 +86,8 @@ static int fdinfo_line(const char *key, size_t key_len, const char *value, void 
 		f->has_eventfd = true;
 		return parse_value_u64(value, 16, &f->eventfd_count);
 	}
+	if (key_is(key, key_len, "scm_fds"))
+		return parse_value_u32(value, 10, &f->scm_fds);
 	if (key_is(key, key_len, "lock")) {
 		f->locks++; /* file_locks.c reads them */
 		return 0;

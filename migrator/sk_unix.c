@@ -23,6 +23,7 @@
 #include <linux/unix_diag.h>
 
 #include "fd_policy.h"
+#include "sk_unix_adopt.h"
 #include "sk_unix_rights.h"
 #include "sk_unix_take.h"
 #include "log.h"
@@ -318,9 +319,12 @@ static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
  * there is seen by no dump at all (docs/process-state.md).
  *
  * A stream whose peeks show descriptors in flight, each one the process
- * holds, is read again by taking its queue (take_queue). */
+ * holds, is read again by taking its queue (take_queue).
+ *
+ * With ADOPT, the walk only gathers the descriptors in flight that the
+ * process does not hold (bm_unix_gather_in_flight) and takes nothing. */
 static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
-		      uint32_t shutdown, struct peeked *q)
+		      uint32_t shutdown, struct peeked *q, struct bm_unix_adoption *adopt)
 {
 	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
@@ -370,8 +374,14 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 		uint8_t named[4 * BM_UNIX_MAX_RIGHTS];
 		int bad = -1;
 		int named_rc = other ? 0 : bm_unix_rights_name(p, fl, nfl, named, &bad);
+		if (named_rc == 1 && adopt) {
+			rc = bm_unix_adopt_note(adopt, d->fd, fl, nfl);
+			named_rc = 0;
+		}
 		const char *kind = named_rc == 1 ? bm_unix_rights_kind(bad) : NULL;
 		bm_unix_rights_close(&mh);
+		if (rc < 0)
+			break;
 		if (other) {
 			rc = refuse(pid, d, " with control messages in its queue that binmig cannot carry (a truncated "
 				    "one or another kind)");
@@ -418,7 +428,7 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 		taking |= nfl && type == SOCK_STREAM;
 	}
 	free(buf);
-	if (rc == 0 && taking)
+	if (rc == 0 && taking && !adopt)
 		rc = take_queue(p, d, s, peer_fd, shutdown, q);
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, sizeof saved_off) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, sizeof saved_cred) < 0)
@@ -579,7 +589,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
 	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd,
-										 g->shutdown, &in->q)) < 0)
+										 g->shutdown, &in->q, NULL)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
 	 * or seqpacket queue, the first datagram's of a datagram queue. */
@@ -666,6 +676,15 @@ static int relate(pid_t pid, struct bm_process *p, struct info *in)
 	return 0;
 }
 
+/* Whether a unix socket of P has descriptors in flight in its queue. */
+static bool in_flight_somewhere(const struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].kind == BM_FD_UNIX_SOCKET && p->fds[i].scm_fds_seen)
+			return true;
+	return false;
+}
+
 static int collect_process(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd_policy *policy,
 			   bool read_data)
 {
@@ -688,6 +707,10 @@ static int collect_process(struct bm_process *const *procs, size_t nprocs, size_
 			}
 		if (rc == 0 && (rc = describe_one(procs, nprocs, k, i, &in[i], read_data)) == 2) {
 			rc = 0;
+			/* Before the freeze the peer may be in flight in a queue, which
+			 * only the frozen process's dump gives a descriptor to. */
+			if (!read_data && in_flight_somewhere(p))
+				continue;
 			if (bm_fd_policy_stdio_applies(policy, d->fd)) {
 				char link[40];
 				snprintf(link, sizeof link, "socket:[%llu]", (unsigned long long)d->object_id);
@@ -731,6 +754,32 @@ static int collect_process(struct bm_process *const *procs, size_t nprocs, size_
 	if (rc == 0 && !bm_unix_check(p->fds, p->nfds, why, sizeof why))
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d: %s; binmig cannot migrate it", p->pid, why);
 	return rc;
+}
+
+int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption *a)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0 || !d->scm_fds_seen)
+			continue;
+		int s = bm_fd_copy(p->pid, d->fd), type = 0, listening = 0;
+		if (s < 0)
+			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", d->fd,
+					      p->pid);
+		int rc = 0;
+		if (getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &(socklen_t){sizeof type}) < 0 ||
+		    getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(socklen_t){sizeof listening}) < 0)
+			rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", d->fd,
+					    p->pid);
+		struct peeked q = {0};
+		if (rc == 0 && !listening)
+			rc = peek_queue(p, d, s, type, -1, 0, &q, a);
+		peeked_free(&q);
+		close(s);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int bm_unix_collect(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy, bool read_data)

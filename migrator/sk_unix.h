@@ -12,15 +12,17 @@
  * through them (accepted first, then those left waiting), the queues
  * written back from the sending side in order, then shutdowns and options.
  *
- * Descriptors in flight (SCM_RIGHTS) travel when each is the same open
- * file description as one of the process's own descriptors (kcmp): the
- * restore sends that descriptor with the message again, once every
- * descriptor of the process is back (bm_unix_fill_rights).  Over a stream,
- * where the piece they ride with begins cannot be peeked, the queue is
- * read by taking it and written straight back (sk_unix_take.h).
+ * Descriptors in flight (SCM_RIGHTS) travel as the descriptor of the
+ * process that is the same open file description (kcmp): the restore
+ * sends that descriptor with the message again, once every descriptor of
+ * the process is back (bm_unix_fill_rights).  One the process does not
+ * hold is given a descriptor for the dump first (sk_unix_adopt.h).  Over
+ * a stream, where the piece they ride with begins cannot be peeked, the
+ * queue is read by taking it and written straight back (sk_unix_take.h).
  *
- * Refused (exit 4): a peer outside the process (or gone), any other
- * descriptor in flight (named by its kind), any over a stream whose queue
+ * Refused (exit 4): a peer outside the process (or gone), a descriptor in
+ * flight that is none of the process's (left after adoption; named by
+ * its kind), any over a stream whose queue
  * could not be written back once taken, one naming a
  * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent, an
@@ -174,6 +176,14 @@ int bm_unix_describe(pid_t pid, int fd, const struct stat *st, struct bm_fd *out
  * and describes each socket, reading its queue when READ_DATA (the
  * processes are stopped); refuses what cannot be carried. */
 int bm_unix_collect(struct bm_process *const *procs, size_t nprocs, const struct bm_fd_policy *policy, bool read_data);
+
+/* At dump, the process stopped and its descriptors described: peeks every
+ * unix socket queue of P for descriptors in flight and notes in A those
+ * P holds no descriptor of (sk_unix_adopt.h).  Refuses what the reading
+ * of a queue refuses (an empty message behind others, seen only once).
+ * 0, or negative after reporting. */
+struct bm_unix_adoption;
+int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption *a);
 
 /* Whether nobody holds U's abstract name in this network namespace. */
 bool bm_unix_abstract_free(const struct bm_unix_sock *u);

@@ -364,6 +364,25 @@ static bool has_fd(const struct bm_fd *fds, uint32_t nfds, int fd)
 	return false;
 }
 
+/* Whether a message queued in a unix socket of FDS carries fd FD. */
+static bool carried_in_flight(const struct bm_fd *fds, uint32_t nfds, int fd)
+{
+	for (uint32_t i = 0; i < nfds; i++) {
+		struct bm_unix_sock s;
+		if (!bm_unix_head(&fds[i], &s) || !(s.flags & BM_UNIX_RIGHTS))
+			continue;
+		uint32_t at = 0;
+		for (uint32_t k = 0; k < s.nmsgs; k++) {
+			struct bm_unix_msg m;
+			bm_unix_next_msg(&s, &at, &m);
+			for (uint32_t r = 0; r < m.nrights; r++)
+				if (bm_unix_right(&m, r) == fd)
+					return true;
+		}
+	}
+	return false;
+}
+
 /* HITS[i]: how many accept queues name fds[i] (zeroed by the caller). */
 static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, char *why, size_t n)
 {
@@ -438,6 +457,8 @@ static bool check_all(const struct bm_fd *fds, uint32_t nfds, uint32_t *hits, ch
 		struct bm_unix_sock s;
 		if (bm_unix_head(&fds[i], &s) && (s.flags & BM_UNIX_QUEUED) && hits[i] != 1)
 			return bm_why(why, n, "unix socket fd %d: waits in %u accept queues", fds[i].fd, hits[i]);
+		if (fds[i].in_flight && !carried_in_flight(fds, nfds, fds[i].fd))
+			return bm_why(why, n, "fd %d is only in flight, yet no queued message carries it", fds[i].fd);
 	}
 	return true;
 }

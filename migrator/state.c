@@ -18,6 +18,18 @@ const struct bm_fd *bm_fd_find(const struct bm_fd *fds, uint32_t count, int32_t 
 	return NULL;
 }
 
+void bm_process_free_fds(struct bm_process *p)
+{
+	for (uint32_t i = 0; p->fds && i < p->nfds; i++) {
+		free(p->fds[i].path);
+		free(p->fds[i].data);
+		free(p->fds[i].was_link);
+	}
+	free(p->fds);
+	p->fds = NULL;
+	p->nfds = 0;
+}
+
 void bm_process_free(struct bm_process *p)
 {
 	if (!p)
@@ -25,12 +37,7 @@ void bm_process_free(struct bm_process *p)
 	for (uint32_t i = 0; p->vmas && i < p->nvmas; i++)
 		free(p->vmas[i].path);
 	free(p->vmas);
-	for (uint32_t i = 0; p->fds && i < p->nfds; i++) {
-		free(p->fds[i].path);
-		free(p->fds[i].data);
-		free(p->fds[i].was_link);
-	}
-	free(p->fds);
+	bm_process_free_fds(p);
 	for (uint32_t i = 0; p->threads && i < p->nthreads; i++) {
 		free(p->threads[i].xstate);
 		free(p->threads[i].pending);

@@ -171,6 +171,12 @@ struct bm_fd {
 	uint32_t was;           /* enum bm_fd_origin */
 	char *was_link;         /* /proc/PID/fd/N at the source, malloc'd; NULL when not replaced */
 	uint32_t locks_seen;    /* at dump only (not in the image): "lock:" lines in its fdinfo */
+	uint32_t scm_fds_seen;  /* at dump only: a unix socket's descriptors in flight (fdinfo "scm_fds:") */
+	/* 1: not a descriptor the process held, but an open file description
+	 * in flight (SCM_RIGHTS) in one of its unix socket queues that it
+	 * holds no descriptor of; the dump gave it this number (sk_unix_adopt.h)
+	 * and the restore closes it once the queue is written (image version 8). */
+	uint32_t in_flight;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -369,6 +375,8 @@ struct bm_process {
 
 /* Frees everything the process model owns and zeroes it. */
 void bm_process_free(struct bm_process *p);
+/* Frees P's descriptors only (p->fds, p->nfds zero). */
+void bm_process_free_fds(struct bm_process *p);
 
 /* The descriptor numbered FD in FDS[0..count), sorted by number, or NULL. */
 const struct bm_fd *bm_fd_find(const struct bm_fd *fds, uint32_t count, int32_t fd);

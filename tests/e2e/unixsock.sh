@@ -4,8 +4,8 @@
 # peers, queues (message boundaries, senders, credentials), accept queue,
 # shutdown state, options and SO_PEERCRED (also for a process running as
 # nobody), and still carries data; refused (exit 4,
-# one line, the process untouched and its queues whole): a device in
-# flight (tests/e2e/scmrights.sh has the others), another process's credentials in flight, a pair made by another
+# one line, the process untouched and its queues whole): a device (a
+# pseudo-terminal master) in flight that it holds no descriptor of (tests/e2e/scmrights.sh has the others), another process's credentials in flight, a pair made by another
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
 # that already sent data, a path in a removed directory, the other end of a
 # pair one end of which --fd replaces.  A path taken by
@@ -38,7 +38,7 @@ refused() { # MODE TEXT
 	bm dump "$pid" -o "$E2E_TMP/$1.img"
 	e2e_expect_error 4 "dump with $1"
 	grep -qF "$2" "$BM_ERR" || e2e_fail "$1: the refusal does not say \"$2\": $(cat "$BM_ERR")"
-	grep -Eq "fd [0-9]+ of process $pid is a socket \(socket:\[[0-9]+\]\)|process $pid: " "$BM_ERR" ||
+	grep -Eq "fd [0-9]+ of process $pid is a socket \(socket:\[[0-9]+\]\)|process $pid: |queue of socket fd [0-9]+ of process $pid," "$BM_ERR" ||
 		e2e_fail "$1: the refusal does not name the descriptor: $(cat "$BM_ERR")"
 	[[ ! -e $E2E_TMP/$1.img ]] || e2e_fail "$1: an image was left"
 	e2e_assert_alive "$pid"
@@ -47,7 +47,7 @@ refused() { # MODE TEXT
 	e2e_expect_pass "$out"
 	e2e_log "ok: $1 refused: $(cat "$BM_ERR")"
 }
-refused rights "descriptor in flight (SCM_RIGHTS) in its queue that is a device"
+refused rights "an open file in flight (SCM_RIGHTS) in the queue of socket fd 4 of process"
 refused emptydgram "holding an empty message behind others"
 refused foreign "with the credentials of process"
 refused forked "whose peer credentials (SO_PEERCRED) name process"

@@ -19,11 +19,33 @@
  *   scmrights stream DIR    over a stream pair, "x" with the read end of a
  *       pipe whose read end is open here too (carried).
  *   scmrights pipe DIR      over a stream pair, both ends of a pipe not open
- *       here in flight (refused);
+ *       here in flight (carried: sk_unix_adopt.h);
  *   scmrights file DIR      over a stream pair, a regular file no longer open
- *       here in flight (refused).
- *       After a refusal (or the restore) the message is received whole,
- *       with its descriptors. */
+ *       here in flight (carried).
+ *       After the restore the message is received whole, with its
+ *       descriptors.
+ *   scmrights adopt DIR     open files in flight that no descriptor here
+ *       refers to any more, each checked after the restore: over a stream
+ *       pair "P" with both ends of a pipe holding "buffered"; over a
+ *       seqpacket pair "F" and "F2" with one regular file (O_APPEND, at
+ *       offset 5) twice; over a datagram pair "S" with one end of a stream
+ *       pair whose other end is here, "ping" queued to the end here and
+ *       "pong" to the one in flight; over another stream pair "N" with the
+ *       receiving end of a datagram pair (its sender here) whose own queue
+ *       holds "inner" with a second file in flight (at offset 3).  Nothing
+ *       beyond the descriptors it had is open here after the restore.
+ *   scmrights locked DIR    a file in flight that this process also holds a
+ *       POSIX lock on through a descriptor of its own (refused: closing
+ *       the adopted descriptor would release the lock); after the
+ *       refusal the lock is still held and no descriptor was added.
+ *   scmrights netlink DIR   a netlink socket in flight (refused, as it
+ *       would be held); afterwards no descriptor was added.
+ *   scmrights tree DIR      a file opened here, inherited by a child, sent
+ *       over a pair and closed here: in flight in this process's queue,
+ *       held by the child only (a tree; adopted here, shared with the
+ *       child).  After the restore the file received is the very open
+ *       file description the child holds (kcmp). */
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/kcmp.h>
@@ -193,7 +215,9 @@ static int carried(const char *dir)
 	return tp_finish();
 }
 
-static int refused(const char *mode, const char *dir)
+/* Over a stream pair, descriptors in flight that are (stream) or are not
+ * (pipe, file) held here too; received after the restore. */
+static int in_flight(const char *mode, const char *dir)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/gone", dir);
@@ -217,11 +241,186 @@ static int refused(const char *mode, const char *dir)
 	usr1_wait();
 	int got[MAXR];
 	int n = recv_rights(st[1], "x", got);
-	CHECK(n == (both ? 2 : 1), "%s: %d descriptors after the refusal", mode, n);
+	CHECK(n == (both ? 2 : 1), "%s: %d descriptors after the restore", mode, n);
 	if (both && n == 2)
 		check_pipe(got[1], got[0], mode);
 	else if (n == 1 && fl[1] >= 0)
 		check_pipe(fl[1], got[0], mode); /* the read end, in flight, still reads */
+	return tp_finish();
+}
+
+/* How many descriptors this process has open. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	SETUP(d != NULL, "opendir /proc/self/fd");
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static int open_at(const char *dir, const char *name, int offset)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int f = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	SETUP(f >= 0 && write(f, "0123456789", 10) == 10 && lseek(f, offset, SEEK_SET) == offset, "file in flight");
+	return f;
+}
+
+static void check_adopted_file(int f, int offset, int flags, const char *what)
+{
+	char buf[4] = "";
+	CHECK(lseek(f, 0, SEEK_CUR) == offset, "%s: offset %ld, not %d", what, (long)lseek(f, 0, SEEK_CUR), offset);
+	CHECK(fcntl(f, F_GETFL) == flags, "%s: flags %#x, not %#x", what, fcntl(f, F_GETFL), flags);
+	CHECK(read(f, buf, 3) == 3 && memcmp(buf, "0123456789" + offset, 3) == 0, "%s: read \"%.3s\"", what, buf);
+}
+
+static int adopt(const char *dir)
+{
+	int sm[2], sq[2], dg[2], ns[2], x[2], inner[2], q[2];
+	/* Both ends of a pipe, with bytes in it. */
+	SETUP(pipe(q) == 0 && write(q[1], "buffered", 8) == 8, "pipe");
+	pair(SOCK_STREAM, sm);
+	send_rights(sm[0], "P", q, 2);
+	close(q[0]);
+	close(q[1]);
+	/* One file, twice. */
+	int file = open_at(dir, "adopted", 5), flags = fcntl(file, F_GETFL);
+	pair(SOCK_SEQPACKET, sq);
+	send_rights(sq[0], "F", &file, 1);
+	send_rights(sq[0], "F2", &file, 1);
+	close(file);
+	/* A socket whose peer is here, with data queued both ways. */
+	pair(SOCK_STREAM, x);
+	send_rights(x[0], "ping", NULL, 0);
+	send_rights(x[1], "pong", NULL, 0);
+	pair(SOCK_DGRAM, dg);
+	send_rights(dg[0], "S", &x[0], 1);
+	close(x[0]);
+	/* In flight inside what is in flight. */
+	int file2 = open_at(dir, "inner", 3);
+	pair(SOCK_DGRAM, inner);
+	send_rights(inner[0], "inner", &file2, 1);
+	close(file2);
+	pair(SOCK_STREAM, ns);
+	send_rights(ns[0], "N", &inner[1], 1);
+	close(inner[1]);
+	int before = count_fds();
+	say("ready");
+	usr1_wait();
+
+	CHECK(count_fds() == before, "%d descriptors open, not %d", count_fds(), before);
+	int got[MAXR], got2[MAXR];
+	int n = recv_rights(sm[1], "P", got);
+	CHECK(n == 2, "pipe: %d descriptors with \"P\"", n);
+	if (n == 2) {
+		char buf[16] = "";
+		CHECK(read(got[0], buf, sizeof buf) == 8 && memcmp(buf, "buffered", 8) == 0, "pipe: read \"%s\"", buf);
+		check_pipe(got[1], got[0], "pipe");
+	}
+	n = recv_rights(sq[1], "F", got);
+	int n2 = recv_rights(sq[1], "F2", got2);
+	CHECK(n == 1 && n2 == 1, "file: %d and %d descriptors with \"F\" and \"F2\"", n, n2);
+	if (n == 1 && n2 == 1) {
+		CHECK(same_file(got[0], got2[0]), "file: \"F\" and \"F2\" are not one open file");
+		check_adopted_file(got[0], 5, flags, "file");
+	}
+	n = recv_rights(dg[1], "S", got);
+	CHECK(n == 1, "socket: %d descriptors with \"S\"", n);
+	char buf[8] = "";
+	CHECK(recv(x[1], buf, sizeof buf, MSG_DONTWAIT) == 4 && memcmp(buf, "ping", 4) == 0, "socket: read \"%s\"", buf);
+	if (n == 1) {
+		CHECK(recv(got[0], buf, sizeof buf, MSG_DONTWAIT) == 4 && memcmp(buf, "pong", 4) == 0,
+		      "socket in flight: read \"%s\"", buf);
+		CHECK(send(got[0], "more", 4, 0) == 4 && recv(x[1], buf, sizeof buf, MSG_DONTWAIT) == 4 &&
+		      memcmp(buf, "more", 4) == 0, "socket in flight: the pair carries data");
+	}
+	n = recv_rights(ns[1], "N", got);
+	CHECK(n == 1, "nested: %d descriptors with \"N\"", n);
+	if (n == 1) {
+		n2 = recv_rights(got[0], "inner", got2);
+		CHECK(n2 == 1, "nested: %d descriptors with \"inner\"", n2);
+		if (n2 == 1)
+			check_adopted_file(got2[0], 3, flags, "nested file");
+		CHECK(send(inner[0], "again", 5, 0) == 5 && recv_rights(got[0], "again", got2) == 0,
+		      "nested: the datagram pair carries data");
+	}
+	return tp_finish();
+}
+
+static int tree(const char *dir)
+{
+	int file = open_at(dir, "shared", 2), sv[2];
+	pid_t child = fork();
+	SETUP(child >= 0, "fork");
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	pair(SOCK_DGRAM, sv); /* the parent's alone */
+	send_rights(sv[0], "T", &file, 1);
+	int number = file; /* the child's descriptor of it */
+	close(file);
+	say("ready");
+	usr1_wait();
+	int got[MAXR];
+	int n = recv_rights(sv[1], "T", got);
+	CHECK(n == 1, "tree: %d descriptors with \"T\"", n);
+	if (n == 1) {
+		CHECK(syscall(SYS_kcmp, getpid(), child, KCMP_FILE, got[0], number) == 0,
+		      "tree: the file is not the open file description child %d holds", (int)child);
+		CHECK(lseek(got[0], 0, SEEK_CUR) == 2, "tree: the file's offset");
+	}
+	kill(child, SIGKILL);
+	SETUP(waitpid(child, NULL, 0) == child, "waitpid");
+	return tp_finish();
+}
+
+/* Whether /proc/locks shows a POSIX lock of this process. */
+static bool holds_posix_lock(void)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256], kind[16];
+	int owner;
+	bool found = false;
+	SETUP(f != NULL, "/proc/locks");
+	while (!found && fgets(line, sizeof line, f))
+		found = sscanf(line, "%*d: %15s %*s %*s %d", kind, &owner) == 2 && strcmp(kind, "POSIX") == 0 &&
+			owner == getpid();
+	fclose(f);
+	return found;
+}
+
+static int refused_adoption(const char *mode, const char *dir)
+{
+	int st[2], fl;
+	pair(SOCK_STREAM, st);
+	bool locked = strcmp(mode, "locked") == 0;
+	int held = locked ? open_at(dir, "locked", 0) : -1;
+	if (locked) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/locked", dir);
+		fl = open(path, O_RDONLY); /* another open file of it */
+		SETUP(fl >= 0, "open");
+	} else {
+		fl = socket(AF_NETLINK, SOCK_RAW, 0);
+		SETUP(fl >= 0, "netlink socket");
+	}
+	send_rights(st[0], "x", &fl, 1);
+	close(fl);
+	/* Taken after the close, which would have released it. */
+	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 4};
+	SETUP(!locked || fcntl(held, F_SETLK, &lk) == 0, "F_SETLK");
+	int before = count_fds();
+	say("ready");
+	usr1_wait();
+	CHECK(count_fds() == before, "%s: %d descriptors open after the refusal, not %d", mode, count_fds(), before);
+	CHECK(!locked || holds_posix_lock(), "%s: the POSIX lock was released", mode);
+	int got[MAXR];
+	CHECK(recv_rights(st[1], "x", got) == 1, "%s: the descriptor in flight is gone", mode);
 	return tp_finish();
 }
 
@@ -230,9 +429,15 @@ int main(int argc, char **argv)
 	usr1_setup();
 	if (argc == 3 && strcmp(argv[1], "carried") == 0)
 		return carried(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "adopt") == 0)
+		return adopt(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "tree") == 0)
+		return tree(argv[2]);
+	if (argc == 3 && (strcmp(argv[1], "locked") == 0 || strcmp(argv[1], "netlink") == 0))
+		return refused_adoption(argv[1], argv[2]);
 	if (argc == 3 && (strcmp(argv[1], "pipe") == 0 || strcmp(argv[1], "file") == 0 ||
 			  strcmp(argv[1], "stream") == 0))
-		return refused(argv[1], argv[2]);
-	say("FAIL: usage: scmrights carried|pipe|file|stream DIR");
+		return in_flight(argv[1], argv[2]);
+	say("FAIL: usage: scmrights carried|adopt|locked|netlink|tree|pipe|file|stream DIR");
 	return 2;
 }

@@ -29,7 +29,8 @@
  *             boundaries and senders, credentials, the accept queue and
  *             its order, shutdown states, options; then every connection
  *             still carries data both ways.
- *   rights    a device (/dev/null) in flight (SCM_RIGHTS): refused.
+ *   rights    a pseudo-terminal master in flight (SCM_RIGHTS) that the
+ *             process holds no descriptor of: refused, as it would be held.
  *   foreign   a datagram with another process's credentials in flight:
  *             refused.
  *   forked    a socket pair made by another process (SO_PEERCRED names it),
@@ -494,7 +495,8 @@ static void refused_setup(const char *mode, struct refused *r)
 		int sv[2];
 		pair(SOCK_STREAM, sv);
 		r->a = sv[0], r->b = sv[1];
-		int payload = open("/dev/null", O_RDONLY);
+		int payload = open("/dev/ptmx", O_RDWR | O_NOCTTY); /* no descriptor of it here */
+		SETUP(payload >= 0, "open /dev/ptmx");
 		union {
 			struct cmsghdr align;
 			char bytes[CMSG_SPACE(sizeof(int))];

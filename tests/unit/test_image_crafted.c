@@ -31,6 +31,9 @@ enum crafted_case {
 	FD_REPLACED_WITHOUT_ORIGIN,
 	FD_CARRIED_WITH_ORIGIN,
 	FD_CLOSED_KIND_NOT_REPLACED,
+	FD_IN_FLIGHT_FLAG,
+	FD_IN_FLIGHT_REPLACED,
+	FD_IN_FLIGHT_NOT_CARRIED,
 	FD_ACTION_DOES_NOT_GIVE_KIND,
 	FD_NULL_NOT_DEV_NULL,
 	FD_STDIO_ABOVE_2,
@@ -290,6 +293,15 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 	case FD_CLOSED_KIND_NOT_REPLACED:
 		bm_store_le32(fds->payload + fd_entry(fds, 0).kind, BM_FD_CLOSED);
 		return "(fd 0): descriptor of kind 7 that no policy replaced";
+	case FD_IN_FLIGHT_FLAG:
+		bm_store_le32(fds->payload + fd_entry(fds, 0).in_flight, 2);
+		return "(fd 0): in-flight flag 2 is not 0 or 1";
+	case FD_IN_FLIGHT_REPLACED:
+		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).in_flight, 1);
+		return "(fd 251): only in flight, yet replaced by a policy or shared with another descriptor";
+	case FD_IN_FLIGHT_NOT_CARRIED:
+		bm_store_le32(fds->payload + fd_entry(fds, 0).in_flight, 1);
+		return "fd 0 is only in flight, yet no queued message carries it";
 	case FD_ACTION_DOES_NOT_GIVE_KIND:
 		bm_store_le32(fds->payload + fd_entry(fds, fd_index(p, 251)).replaced, BM_FD_TO_FILE);
 		return "replacement action 3 cannot give a descriptor of kind 3";

@@ -1,4 +1,4 @@
-/* Images of earlier versions (1 to 4), rebuilt from a current one:
+/* Images of earlier versions (1 to 4 and 7), rebuilt from a current one:
  * still read, as what they could hold, and held to it. */
 
 #include "unit_raw_image.h"
@@ -115,7 +115,7 @@ static void test_version_1_is_still_read(void **state)
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
 		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
-		size_t end = l.was_link + 4, cut = end - l.replaced;
+		size_t end = l.in_flight + 4, cut = end - l.replaced; /* with in_flight (version 8) */
 		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
 		fds->len -= (uint32_t)cut;
 	}
@@ -143,6 +143,7 @@ static void version_2_image(const struct bm_process *p, bool drop_timers, struct
 	split_image(&v3, &ri);
 	bm_wbuf_free(&v3);
 	drop_cwd_removed(&ri, p);
+	drop_in_flight(&ri, p->nfds);
 	drop_section(&ri, BM_SEC_ATTRS);
 	drop_section(&ri, BM_SEC_LOCKS);
 	drop_section(&ri, BM_SEC_MAPPED_FILES);
@@ -200,6 +201,7 @@ static void older_image(const struct bm_process *p, uint32_t version, bool drop_
 	write_image(&now, p, NULL, 0, -1, NULL);
 	split_image(&now, &ri);
 	bm_wbuf_free(&now);
+	drop_in_flight(&ri, p->nfds);
 	if (drop_newer)
 		drop_section(&ri, version == 3 ? BM_SEC_LOCKS : BM_SEC_MAPPED_FILES);
 	if (version == 3) {
@@ -281,6 +283,37 @@ static void test_version_4_is_still_read(void **state)
 	bm_process_free(&q);
 }
 
+/* Version 7, written before descriptors only in flight were carried, has
+ * no in_flight word in its descriptor entries: still read, as a process
+ * holding each of its descriptors. */
+static void test_version_7_is_still_read(void **state)
+{
+	(void)state;
+	struct bm_process q;
+	make_process(&q, true);
+	struct bm_wbuf img;
+	struct raw_image ri;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	drop_in_flight(&ri, q.nfds);
+	bm_store_le32(ri.file_header + 8, 7);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, &img, true);
+	free_raw_image(&ri);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(r.version, 7);
+	struct bm_process got;
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(&q, &got);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +321,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_2_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_3_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_4_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_7_is_still_read, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@
 #include "state.h"
 #include "wire.h"
 
+#include "unit_rights.h"
+
 static uint8_t rights_le[8];
 
 static const struct bm_unix_msg *two_msgs(void)
@@ -165,23 +167,6 @@ static void test_image_rule(void **state)
 	free(bc.data);
 }
 
-static void send_fds(int s, const int *fl, int n)
-{
-	union {
-		struct cmsghdr align;
-		char bytes[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	struct iovec iov = {"m", 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-			    .msg_controllen = CMSG_SPACE(n * sizeof(int))};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(cm), fl, n * sizeof(int));
-	assert_int_equal(sendmsg(s, &mh, 0), 1);
-}
-
 /* Collects a pair SV plus the extra descriptors EXTRA[0..nextra) as the
  * process; returns bm_unix_collect's result, fds[1] the receiver. */
 static int collect(const int *sv, const int *extra, int nextra, struct bm_fd *fds)
@@ -223,7 +208,7 @@ static void test_dump(void **state)
 	char why[200];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
 	assert_int_equal(pipe(pp), 0);
-	send_fds(sv[0], (int[]){pp[1], sv[0]}, 2);
+	unit_send_fds(sv[0], "m", (int[]){pp[1], sv[0]}, 2);
 	int before = open_fds();
 	assert_int_equal(collect(sv, pp, 2, fds), 0);
 	assert_int_equal(open_fds(), before); /* the peeked copies are closed */
@@ -250,7 +235,7 @@ static void test_dump(void **state)
 	/* Over a stream: carried, the queue read by taking it and written
 	 * back whole, with its descriptor. */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	send_fds(sv[0], (int[]){pp[1]}, 1);
+	unit_send_fds(sv[0], "m", (int[]){pp[1]}, 1);
 	assert_int_equal(collect(sv, pp, 2, fds), 0);
 	assert_true(bm_unix_parse(fds[1].data, fds[1].data_len, &s, why, sizeof why));
 	assert_int_equal(s.nmsgs, 1);
@@ -270,7 +255,7 @@ static void test_dump(void **state)
 	assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT), 1);
 	assert_int_equal(bm_unix_rights_close(&mh), 1);
 	/* One the process does not hold: refused by kind, nothing taken. */
-	send_fds(sv[0], (int[]){pp[1]}, 1);
+	unit_send_fds(sv[0], "m", (int[]){pp[1]}, 1);
 	assert_int_equal(collect(sv, NULL, 0, fds), -1);
 	assert_non_null(strstr(bm_error_message(), "that is a pipe end not open in the process"));
 	bm_reset_errors();
@@ -280,7 +265,7 @@ static void test_dump(void **state)
 	assert_int_equal(bm_unix_rights_close(&mh), 1);
 	/* Shut down for reading, the queue could not go back: refused
 	 * before anything is taken. */
-	send_fds(sv[0], (int[]){pp[1]}, 1);
+	unit_send_fds(sv[0], "m", (int[]){pp[1]}, 1);
 	assert_int_equal(shutdown(sv[1], SHUT_RD), 0);
 	assert_int_equal(collect(sv, pp, 2, fds), -1);
 	assert_non_null(strstr(bm_error_message(), "(a stream) with descriptors in flight (SCM_RIGHTS) and shut down for "

@@ -352,6 +352,7 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_int_equal(fa->replaced_by, fb->replaced_by);
 		assert_int_equal(fa->was, fb->was);
 		assert_opt_string_equal(fa->was_link, fb->was_link);
+		assert_int_equal(fa->in_flight, fb->in_flight);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {
 		assert_true(a->sigactions[i].handler == b->sigactions[i].handler);

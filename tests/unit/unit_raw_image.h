@@ -113,7 +113,7 @@ static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, 
 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
-	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link;
+	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight;
 };
 
 static inline size_t skip_string(const uint8_t *at)
@@ -139,9 +139,23 @@ static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t 
 		l.replaced_by = l.replaced + 4;
 		l.was = l.replaced_by + 4;
 		l.was_link = l.was + 4;
-		at = l.was_link + skip_string(fds->payload + l.was_link);
+		l.in_flight = l.was_link + skip_string(fds->payload + l.was_link);
+		at = l.in_flight + 4;
 	}
 	return l;
+}
+
+/* Takes the in_flight word (version 8, zero) off each of the NFDS entries
+ * of RI's FDS section, for an image of an earlier version. */
+static inline void drop_in_flight(struct raw_image *ri, uint32_t nfds)
+{
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	for (uint32_t i = nfds; i-- > 0;) {
+		size_t at = fd_entry(fds, i).in_flight;
+		assert_int_equal(bm_load_le32(fds->payload + at), 0);
+		memmove(fds->payload + at, fds->payload + at + 4, fds->len - at - 4);
+		fds->len -= 4;
+	}
 }
 
 #endif
