@@ -676,8 +676,7 @@ static int relate(pid_t pid, struct bm_process *p, struct info *in)
 	return 0;
 }
 
-/* Whether a unix socket of P has descriptors in flight in its queue. */
-static bool in_flight_somewhere(const struct bm_process *p)
+bool bm_unix_in_flight_somewhere(const struct bm_process *p)
 {
 	for (uint32_t i = 0; i < p->nfds; i++)
 		if (p->fds[i].kind == BM_FD_UNIX_SOCKET && p->fds[i].scm_fds_seen)
@@ -709,7 +708,7 @@ static int collect_process(struct bm_process *const *procs, size_t nprocs, size_
 			rc = 0;
 			/* Before the freeze the peer may be in flight in a queue, which
 			 * only the frozen process's dump gives a descriptor to. */
-			if (!read_data && in_flight_somewhere(p))
+			if (!read_data && bm_unix_in_flight_somewhere(p))
 				continue;
 			if (bm_fd_policy_stdio_applies(policy, d->fd)) {
 				char link[40];

@@ -184,6 +184,11 @@ int bm_unix_collect(struct bm_process *const *procs, size_t nprocs, const struct
  * 0, or negative after reporting. */
 struct bm_unix_adoption;
 int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption *a);
+/* Whether a unix socket of P has descriptors in flight in its queue (as
+ * fdinfo counted them when P's descriptors were described).  Before the
+ * freeze a peer or a pipe end that P does not hold may be one of them,
+ * which only the frozen dump gives a descriptor to. */
+bool bm_unix_in_flight_somewhere(const struct bm_process *p);
 
 /* Whether nobody holds U's abstract name in this network namespace. */
 bool bm_unix_abstract_free(const struct bm_unix_sock *u);

@@ -38,7 +38,7 @@ e2e_state_test scmrights adopt "$E2E_TMP/adopt"
 bm inspect "$E2E_TMP/scmrights.img"
 e2e_expect_ok "inspect of adopt"
 n=$(grep -c "only in flight in a unix socket queue" "$BM_OUT" || true)
-[[ $n == 6 ]] || e2e_fail "inspect shows $n descriptors only in flight, not 6: $(cat "$BM_OUT")"
+[[ $n == 7 ]] || e2e_fail "inspect shows $n descriptors only in flight, not 7: $(cat "$BM_OUT")"
 e2e_refused_dump locked "in the queue of its socket fd 4, with no descriptor of its own, on which it holds POSIX locks" -- scmrights locked "$E2E_TMP/locked"
 e2e_refused_dump netlink "an open file in flight (SCM_RIGHTS) in the queue of socket fd 4 of process" \
 	-- scmrights netlink "$E2E_TMP/netlink"

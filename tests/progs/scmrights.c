@@ -27,7 +27,8 @@
  *   scmrights adopt DIR     open files in flight that no descriptor here
  *       refers to any more, each checked after the restore: over a stream
  *       pair "P" with both ends of a pipe holding "buffered"; over a
- *       seqpacket pair "F" and "F2" with one regular file (O_APPEND, at
+ *       stream pair too "H" with the write end of a pipe whose read end
+ *       is here; over a seqpacket pair "F" and "F2" with one regular file (O_APPEND, at
  *       offset 5) twice; over a datagram pair "S" with one end of a stream
  *       pair whose other end is here, "ping" queued to the end here and
  *       "pong" to the one in flight; over another stream pair "N" with the
@@ -308,6 +309,11 @@ static int adopt(const char *dir)
 	pair(SOCK_STREAM, ns);
 	send_rights(ns[0], "N", &inner[1], 1);
 	close(inner[1]);
+	/* A pipe whose write end is only in flight, its read end here. */
+	int h[2];
+	SETUP(pipe(h) == 0, "pipe");
+	send_rights(sm[0], "H", &h[1], 1);
+	close(h[1]);
 	int before = count_fds();
 	say("ready");
 	usr1_wait();
@@ -321,6 +327,10 @@ static int adopt(const char *dir)
 		CHECK(read(got[0], buf, sizeof buf) == 8 && memcmp(buf, "buffered", 8) == 0, "pipe: read \"%s\"", buf);
 		check_pipe(got[1], got[0], "pipe");
 	}
+	n = recv_rights(sm[1], "H", got);
+	CHECK(n == 1, "half pipe: %d descriptors with \"H\"", n);
+	if (n == 1)
+		check_pipe(got[0], h[0], "half pipe");
 	n = recv_rights(sq[1], "F", got);
 	int n2 = recv_rights(sq[1], "F2", got2);
 	CHECK(n == 1 && n2 == 1, "file: %d and %d descriptors with \"F\" and \"F2\"", n, n2);
