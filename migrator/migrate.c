@@ -292,6 +292,7 @@ static int let_go(struct bm_frozen *f)
  * stays stopped). */
 static void resume_source(struct bm_frozen *f, pid_t pid)
 {
+	bm_frozen_unpark(f); /* the locks are taken back by injected calls */
 	for (size_t i = 0; i < bm_frozen_count(f); i++) {
 		bm_unix_unstash_names(&bm_frozen_at(f, i)->proc, false);
 		bm_unix_report_lost_names(&bm_frozen_at(f, i)->proc);
@@ -346,9 +347,12 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: suspend");
 	if (rc == 0)
 		rc = let_go(&f);
-	/* Should binmig die from here on, the guardian puts the addresses back
-	 * if the original runs on here (movaddr_guard.h). */
+	/* Should binmig die from here on, the original runs on here (parked:
+	 * its threads as they resume), and the guardian puts the addresses
+	 * back (movaddr_guard.h). */
 	struct bm_movaddr_guard guard = BM_MOVADDR_GUARD_NONE;
+	if (rc == 0 && o->move_addrs && o->move_addrs->n)
+		rc = bm_frozen_park(&f);
 	if (rc == 0)
 		rc = bm_movaddr_guard_start(&guard, o->move_addrs, &f);
 	if (rc == 0)

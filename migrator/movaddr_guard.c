@@ -169,19 +169,19 @@ static void decide(const struct guardian *g)
 {
 	int untraced = wait_untraced(g);
 	if (untraced < 0) {
-		say(LOG_ERR, "binmig (PID %d) died after moving addresses away from process %d, which is still traced "
-		    "%d ms later: the addresses stay away", (int)g->binmig, (int)g->original, UNTRACE_MS);
+		say(LOG_ERR, "process %d is still traced %d ms after binmig (PID %d) died: its addresses stay away",
+		    (int)g->original, UNTRACE_MS, (int)g->binmig);
 		return;
 	}
 	if (untraced == 0 || going(g) || exited(g->pidfd, SECOND_LOOK_MS) || going(g)) {
-		say(LOG_NOTICE, "binmig (PID %d) died; process %d is gone from this host: its addresses stay away",
-		    (int)g->binmig, (int)g->original);
+		say(LOG_NOTICE, "process %d is gone from this host, binmig (PID %d) having died: its addresses stay away",
+		    (int)g->original, (int)g->binmig);
 		return;
 	}
 	char report[1024] = "";
 	put_back(g, report, sizeof report);
-	say(LOG_WARNING, "binmig (PID %d) died after moving addresses away from process %d, which runs on here: %s",
-	    (int)g->binmig, (int)g->original, report);
+	say(LOG_WARNING, "process %d runs on here, binmig (PID %d) having died after moving its addresses away: %s",
+	    (int)g->original, (int)g->binmig, report);
 }
 
 static void guard(const struct guardian *g)

@@ -13,6 +13,11 @@
 #   - a restore that fails at the destination once it added the address
 #     (the process's PID taken there) removes it there, and the source
 #     puts it back, announces it and resumes: the connection works on;
+#   - a source binmig killed after it took the address away (fault point
+#     send-image/crash: SIGKILL in the image transfer, before the
+#     destination could run anything): its guardian (movaddr_guard.h) sees
+#     the process run on in host A, puts the address back there and says
+#     so; the destination drops what it built; the connection works on;
 #   - with --move-addr the process goes A -> B -> A, the address with it,
 #     the destination announces it (the peer's neighbour entry for it
 #     names the destination's interface, seen through `ip monitor neigh`,
@@ -24,7 +29,7 @@ MOVED=10.78.0.100
 mig_init outpeer --peer-net "--movable=$MOVED"
 PEER=10.78.0.254
 PORT=7900
-ROUNDS=7
+ROUNDS=8
 PID=$MIG_WORKLOAD_PID
 
 # has_addr HOST: whether HOST has the moving address.
@@ -112,6 +117,30 @@ mig_assert_running A "$pid" "$what"
 where "$what" A
 exchange A
 e2e_log "ok: $what: the address is back in host A, the connection works on there"
+
+# only_in WHAT HOST: within 10 s, the moving address is in HOST and only
+# there (the other host may still be dropping it).
+only_in() {
+	local other=B deadline=$((SECONDS + 10))
+	[[ $2 == B ]] && other=A
+	until has_addr "$2" && ! has_addr "$other"; do
+		((SECONDS < deadline)) || where "$1" "$2"
+		sleep 0.1 # between two looks at a condition polled until the deadline
+	done
+}
+
+what="a source binmig killed after the address left host A"
+BINMIG_FAULT=send-image/crash mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
+[[ $BM_RC == 137 ]] || e2e_fail "$what: migrate exited $BM_RC, expected 137 (SIGKILL at send-image)"
+"$TOOLS/waitfor" "$BM_ERR" "binmig: migrate guardian: process $pid runs on here" 20 ||
+	e2e_fail "$what: the guardian did not say that it put the address back"
+grep -q "^binmig: migrate guardian: process $pid runs on here.*$MOVED/32 on binmig-pa put back" "$BM_ERR" ||
+	e2e_fail "$what: the guardian did not put $MOVED back: $(grep guardian "$BM_ERR")"
+only_in "$what" A
+mig_assert_running A "$pid" "$what"
+mig_assert_gone B "$pid" "$what: the destination's copy"
+exchange A
+e2e_log "ok: $what: its guardian put the address back, the connection works on in host A"
 
 here=A there=B
 for hop in 1 2; do
