@@ -729,6 +729,49 @@ void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bo
 	}
 }
 
+/* The registers thread I of F resumes with (bm_release's). */
+static void resume_regs_of(const struct bm_frozen *f, size_t i, struct user_regs_struct *regs)
+{
+	const struct bm_tracee *t = &f->tracees[i];
+	*regs = t->orig;
+	if (i < f->proc.nthreads && f->proc.threads[i].tid == t->tid)
+		bm_resume_regs(&f->proc.threads[i], regs, false);
+}
+
+int bm_frozen_park(struct bm_frozen *f)
+{
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		for (size_t i = 0; i < one->ntracees; i++) {
+			struct bm_tracee *t = &one->tracees[i];
+			if (!t->sigmask_blocked)
+				continue;
+			struct user_regs_struct regs;
+			resume_regs_of(one, i, &regs);
+			int rc = bm_set_regs(t->tid, &regs);
+			if (rc == 0)
+				rc = bm_set_sigmask(t->tid, t->orig_sigmask);
+			if (rc < 0)
+				return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot restore the registers of thread %d", t->tid);
+			if ((rc = bm_park(t->tid)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+void bm_frozen_unpark(struct bm_frozen *f)
+{
+	/* t->sigmask_blocked still holds for a parked thread: bm_release puts
+	 * registers and mask back as it always does. */
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		for (size_t i = 0; i < one->ntracees; i++)
+			if (one->tracees[i].sigmask_blocked)
+				bm_set_sigmask(one->tracees[i].tid, BM_INJECT_SIGMASK);
+	}
+}
+
 int bm_release(struct bm_frozen *f, bool terminate)
 {
 	int rc = f->tree ? bm_tree_release(f, terminate) : 0;
@@ -749,8 +792,7 @@ int bm_release(struct bm_frozen *f, bool terminate)
 			/* Registers as at the stop, with an EINTR caused by the stop
 			 * turned into a restart. */
 			if (t->sigmask_blocked) {
-				if (i < f->proc.nthreads && f->proc.threads[i].tid == t->tid)
-					bm_resume_regs(&f->proc.threads[i], &t->orig, false);
+				resume_regs_of(f, i, &t->orig);
 				if (bm_tracee_restore(t) < 0)
 					rc = -1;
 			}

@@ -59,6 +59,19 @@ struct bm_frozen *bm_frozen_at(struct bm_frozen *f, size_t i);
 /* Writes the whole image (process sections, pages, END) to the writer. */
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
 
+/* Source, frozen, nothing left to inject before the image: every thread
+ * gets the registers and signal mask it resumes with (those bm_release
+ * gives it) and is parked (bm_park).  Should binmig die from then on, the
+ * kernel's implicit detach lets the process run on where it stopped;
+ * without it the thread last injected into would resume inside the
+ * injected call with every signal blocked, its single-step's SIGTRAP
+ * delivered (a core dump).  What bm_release(f, false) does besides is not
+ * done then: file locks let go and socket names stashed stay so
+ * (migrate.c's let_go).  bm_frozen_unpark blocks signals again for
+ * injections after it.  0, or the error reported. */
+int bm_frozen_park(struct bm_frozen *f);
+void bm_frozen_unpark(struct bm_frozen *f);
+
 /* Ends the freeze: terminate (SIGKILL, waits until it is gone) or resume
  * the process where it stopped.  Frees f. */
 int bm_release(struct bm_frozen *f, bool terminate);

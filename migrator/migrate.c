@@ -19,6 +19,7 @@
 #include "isa_cmd.h"
 #include "log.h"
 #include "memplan.h"
+#include "movaddr_guard.h"
 #include "pagescan.h"
 #include "postcopy.h"
 #include "precopy.h"
@@ -291,6 +292,7 @@ static int let_go(struct bm_frozen *f)
  * stays stopped). */
 static void resume_source(struct bm_frozen *f, pid_t pid)
 {
+	bm_frozen_unpark(f); /* the locks are taken back by injected calls */
 	for (size_t i = 0; i < bm_frozen_count(f); i++) {
 		bm_unix_unstash_names(&bm_frozen_at(f, i)->proc, false);
 		bm_unix_report_lost_names(&bm_frozen_at(f, i)->proc);
@@ -345,11 +347,20 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: suspend");
 	if (rc == 0)
 		rc = let_go(&f);
+	/* Should binmig die from here on, the original runs on here (parked:
+	 * its threads as they resume), and the guardian puts the addresses
+	 * back (movaddr_guard.h). */
+	struct bm_movaddr_guard guard = BM_MOVADDR_GUARD_NONE;
+	if (rc == 0 && o->move_addrs && o->move_addrs->n)
+		rc = bm_frozen_park(&f);
+	if (rc == 0)
+		rc = bm_movaddr_guard_start(&guard, o->move_addrs, &f);
 	if (rc == 0)
 		rc = bm_movaddr_detach(o->move_addrs, &f); /* puts them back itself if it fails */
 	if (rc < 0) {
 		bm_set_log_prefix("binmig: migrate");
 		resume_source(&f, pid);
+		bm_movaddr_guard_dismiss(&guard);
 		return give_up(conn, pc, rc);
 	}
 
@@ -417,6 +428,7 @@ static int move(void *arg)
 		bm_set_log_prefix("binmig: migrate");
 		bm_movaddr_reattach(o->move_addrs);
 		resume_source(&f, pid);
+		bm_movaddr_guard_dismiss(&guard);
 		bm_precopy_end(pc); /* after the resume: its memory is unregistered, nothing left in it */
 		bm_postcopy_src_free(lazy);
 		bm_wire_sink_free(&ws);
@@ -424,6 +436,10 @@ static int move(void *arg)
 		return rc;
 	}
 
+	/* The process is the destination's now: should binmig die from here
+	 * on, the destination runs its copy (docs/protocol.md §7), and the
+	 * addresses stay there. */
+	bm_movaddr_guard_dismiss(&guard);
 	bm_set_log_prefix("binmig: migrate: termination");
 	for (size_t i = 0; i < bm_frozen_count(&f); i++)
 		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);

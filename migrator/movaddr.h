@@ -14,7 +14,20 @@
  *     receives, acknowledges or resets anything for them, and only then
  *     are those connections read in repair mode (bm_sk_inet_read_outside);
  *   - bm_movaddr_reattach, after any failure once detached: the addresses
- *     are put back and announced before the process resumes.
+ *     are put back and announced before the process resumes;
+ *   - should binmig die once they are detached (SIGKILL, OOM, a crash),
+ *     the guardian forked just before the detach (movaddr_guard.h) puts
+ *     them back, announces them and takes the carried connections out of
+ *     repair mode, if the original runs on here (the source seizes it
+ *     without EXITKILL, and parks it first, bm_frozen_park, so that the
+ *     kernel's implicit detach lets it run); if the original is gone or
+ *     being killed it does nothing.  binmig dismisses it at every normal
+ *     end: after its own reattach, or on a RESULT with status 0, from which
+ *     on the process is the destination's.  The window left: binmig dying
+ *     after the destination sent RESULT 0 and before binmig read it.  The
+ *     destination, hearing nothing, runs its copy (docs/protocol.md §7),
+ *     the original runs on here too, and both hosts hold the addresses
+ *     (the guardian cannot reach the destination to tell).
  * Destination side (one migration per worker process):
  *   - bm_movaddr_answer, after PROFILE: each address offered must lie in
  *     a --movable range, not be on any interface here, and lie in the

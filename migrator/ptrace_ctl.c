@@ -284,10 +284,8 @@ int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip)
 		rc = bm_get_sigmask(tid, &t->orig_sigmask);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the state of thread %d", tid);
-	/* Block everything but SIGTRAP: the single-step trap is a forced
-	 * SIGTRAP, and forcing a blocked signal would reset its handler. */
-	uint64_t block = ~0ULL & ~(1ULL << (SIGTRAP - 1));
-	rc = bm_set_sigmask(tid, block);
+	_Static_assert(SIGTRAP == 5, "BM_INJECT_SIGMASK spells SIGTRAP out");
+	rc = bm_set_sigmask(tid, BM_INJECT_SIGMASK);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot block signals of thread %d", tid);
 	t->sigmask_blocked = true;

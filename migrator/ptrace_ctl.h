@@ -62,7 +62,10 @@ int bm_park(pid_t tid);
 int bm_wait_stop(pid_t tid, int *status, int timeout_ms);
 
 /* Prepares a stopped thread for injection: saves registers and mask, and
- * blocks every signal so none is delivered while binmig runs its calls. */
+ * blocks every signal so none is delivered while binmig runs its calls
+ * (BM_INJECT_SIGMASK: all but SIGTRAP, the single-step's trap, which is
+ * forced, and forcing a blocked signal would reset its handler). */
+#define BM_INJECT_SIGMASK (~0ULL & ~(1ULL << (5 /* SIGTRAP */ - 1)))
 int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip);
 
 /* Runs system call NR with up to six arguments inside the tracee (one

@@ -13,18 +13,28 @@
 #   - a restore that fails at the destination once it added the address
 #     (the process's PID taken there) removes it there, and the source
 #     puts it back, announces it and resumes: the connection works on;
+#   - a source binmig killed after it took the address away (fault point
+#     send-image/crash: SIGKILL in the image transfer, before the
+#     destination could run anything): its guardian (movaddr_guard.h) sees
+#     the process run on in host A, puts the address back there and says
+#     so; the destination drops what it built; the connection works on;
 #   - with --move-addr the process goes A -> B -> A, the address with it,
 #     the destination announces it (the peer's neighbour entry for it
 #     names the destination's interface, seen through `ip monitor neigh`,
 #     before either end is told to send),
-#     and the connection carries on after each hop, both ways.
+#     and the connection carries on after each hop, both ways;
+#   - a source binmig killed after RESULT (send-confirm/crash: it has
+#     dismissed its guardian and terminated the original): the
+#     destination, not confirmed, lets its copy run in host B, which alone
+#     has the address, the guardian says nothing, and the connection
+#     carries on there.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 MOVED=10.78.0.100
 mig_init outpeer --peer-net "--movable=$MOVED"
 PEER=10.78.0.254
 PORT=7900
-ROUNDS=7
+ROUNDS=9
 PID=$MIG_WORKLOAD_PID
 
 # has_addr HOST: whether HOST has the moving address.
@@ -42,14 +52,21 @@ where() {
 
 # watch_neigh: a monitor of the peer's neighbour table, into NEIGH_LOG,
 # known to be listening (it has reported an entry made for the purpose).
+# An entry made before the monitor subscribed is never reported: it is
+# made again, with another address, until one is (within 10 s).
 NEIGH_N=0
 watch_neigh() {
+	local try mac deadline=$((SECONDS + 10))
 	NEIGH_N=$((NEIGH_N + 1))
 	NEIGH_LOG=$E2E_TMP/neigh.$NEIGH_N
 	e2e_start "$NEIGH_LOG" "$HOSTS_CMD" exec P -- ip monitor neigh dev binmig-br
 	NEIGH_PID=$E2E_PID
-	"$HOSTS_CMD" exec P -- ip neigh replace 10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N dev binmig-br
-	e2e_wait_line "$NEIGH_LOG" "10.78.0.250 lladdr 02:00:00:00:00:0$NEIGH_N" "$NEIGH_PID" 10
+	for ((try = 1; ; try++)); do
+		mac=$(printf '02:00:00:00:%02x:%02x' "$NEIGH_N" "$((try % 256))")
+		"$HOSTS_CMD" exec P -- ip neigh replace 10.78.0.250 lladdr "$mac" dev binmig-br
+		"$TOOLS/waitfor" --pid "$NEIGH_PID" "$NEIGH_LOG" "10.78.0.250 lladdr $mac" 0.2 2>/dev/null && break
+		((SECONDS < deadline)) || { e2e_show "$NEIGH_LOG"; e2e_fail "ip monitor neigh reported no entry in 10 s"; }
+	done
 	"$HOSTS_CMD" exec P -- ip neigh del 10.78.0.250 dev binmig-br
 }
 
@@ -113,6 +130,30 @@ where "$what" A
 exchange A
 e2e_log "ok: $what: the address is back in host A, the connection works on there"
 
+# only_in WHAT HOST: within 10 s, the moving address is in HOST and only
+# there (the other host may still be dropping it).
+only_in() {
+	local other=B deadline=$((SECONDS + 10))
+	[[ $2 == B ]] && other=A
+	until has_addr "$2" && ! has_addr "$other"; do
+		((SECONDS < deadline)) || where "$1" "$2"
+		sleep 0.1 # between two looks at a condition polled until the deadline
+	done
+}
+
+what="a source binmig killed after the address left host A"
+BINMIG_FAULT=send-image/crash mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
+[[ $BM_RC == 137 ]] || e2e_fail "$what: migrate exited $BM_RC, expected 137 (SIGKILL at send-image)"
+"$TOOLS/waitfor" "$BM_ERR" "binmig: migrate guardian: process $pid runs on here" 20 ||
+	e2e_fail "$what: the guardian did not say that it put the address back"
+grep -q "^binmig: migrate guardian: process $pid runs on here.*$MOVED/32 on binmig-pa put back" "$BM_ERR" ||
+	e2e_fail "$what: the guardian did not put $MOVED back: $(grep guardian "$BM_ERR")"
+only_in "$what" A
+mig_assert_running A "$pid" "$what"
+mig_assert_gone B "$pid" "$what: the destination's copy"
+exchange A
+e2e_log "ok: $what: its guardian put the address back, the connection works on in host A"
+
 here=A there=B
 for hop in 1 2; do
 	what="hop $hop ($here -> $there) with --move-addr"
@@ -134,7 +175,21 @@ for hop in 1 2; do
 	e2e_log "ok: $what: the address moved, the connection carries on"
 	tmp=$here here=$there there=$tmp
 done
-exchange A # the last round: each end reads what the other wrote after hop 2
-mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" PASS 10 || { e2e_show "$out"; e2e_fail "the process did not pass"; }
+what="a source binmig killed after RESULT"
+BINMIG_FAULT=send-confirm/crash mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --move-addr "$MOVED"
+[[ $BM_RC == 137 ]] || e2e_fail "$what: migrate exited $BM_RC, expected 137 (SIGKILL at send-confirm)"
+mig_wait_log B "process $pid migrated in" 2 "$what" # hop 1 and this one
+grep "process $pid migrated in" "$HOSTS_STATE/serve-B.log" | tail -n 1 | grep -q "the source did not confirm" ||
+	e2e_fail "$what: serve-B.log: $(tail -n 1 "$HOSTS_STATE/serve-B.log")"
+# Dismissed and reaped before binmig died: no line of the guardian can come later.
+! grep -q "migrate guardian" "$BM_ERR" || e2e_fail "$what: the guardian acted: $(grep guardian "$BM_ERR")"
+where "$what" B
+mig_assert_running B "$pid" "$what"
+mig_assert_gone A "$pid" "$what"
+exchange B
+e2e_log "ok: $what: the process runs in host B, which alone has the address; the connection carries on there"
+
+exchange B # the last round: each end reads what the other wrote after the last migration
+mig_in B "$TOOLS/waitfor" --pid "$pid" -x "$out" PASS 10 || { e2e_show "$out"; e2e_fail "the process did not pass"; }
 "$TOOLS/waitfor" --pid "$peer" -x "$peer_out" PASS 10 || { e2e_show "$peer_out"; e2e_fail "the peer did not pass"; }
-mig_in A "$TOOLS/pidwait" "$pid" 10 || e2e_fail "the process did not end"
+mig_in B "$TOOLS/pidwait" "$pid" 10 || e2e_fail "the process did not end"

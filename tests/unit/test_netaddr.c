@@ -37,31 +37,8 @@
 #include "netaddr.h"
 
 #define DUMMY "bmtest0" /* and its peer, bmtest0p */
-
-static int home = -1; /* the namespace the test started in */
-
-static int enter_private_netns(void **state)
-{
-	(void)state;
-	if (geteuid() != 0 || system("command -v ip >/dev/null 2>&1") != 0)
-		return 0;
-	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (home < 0 || unshare(CLONE_NEWNET) < 0)
-		return -1;
-	/* Gone with the namespace when the test leaves it. */
-	return system("ip link add " DUMMY " type veth peer name " DUMMY "p && ip link set " DUMMY "p up && ip link set " DUMMY " up && ip link set lo up") == 0 ? 0 : -1;
-}
-
-static int leave_private_netns(void **state)
-{
-	(void)state;
-	if (home < 0)
-		return 0;
-	int rc = setns(home, CLONE_NEWNET);
-	close(home);
-	home = -1;
-	return rc;
-}
+#define UNIT_NETNS_VETH DUMMY
+#include "unit_netns.h"
 
 static struct bm_netaddr v4(const char *text, unsigned prefix, int ifindex)
 {
@@ -70,46 +47,32 @@ static struct bm_netaddr v4(const char *text, unsigned prefix, int ifindex)
 	return a;
 }
 
-/* Whether the list holds A on its interface with its prefix. */
-static bool listed(const struct bm_netaddr *a)
-{
-	struct bm_netaddr *all;
-	size_t n;
-	assert_int_equal(bm_netaddr_list(AF_INET, &all, &n), 0);
-	bool found = false;
-	for (size_t i = 0; i < n; i++)
-		found |= all[i].ifindex == a->ifindex && all[i].prefixlen == a->prefixlen &&
-			 memcmp(all[i].addr, a->addr, 4) == 0;
-	free(all);
-	return found;
-}
-
 static void test_add_list_del(void **state)
 {
 	(void)state;
-	if (home < 0)
+	if (unit_netns_home < 0)
 		skip();
 	int ifindex = (int)if_nametoindex(DUMMY);
 	assert_true(ifindex > 0);
 	struct bm_netaddr a = v4("10.99.0.5", 32, ifindex), b = v4("10.99.1.1", 24, ifindex);
-	assert_false(listed(&a));
+	assert_false(unit_listed(&a));
 	assert_int_equal(bm_netaddr_add(&a), 0);
 	assert_int_equal(bm_netaddr_add(&b), 0);
-	assert_true(listed(&a));
-	assert_true(listed(&b));
+	assert_true(unit_listed(&a));
+	assert_true(unit_listed(&b));
 	assert_int_equal(bm_netaddr_add(&a), -EEXIST);
 	assert_int_equal(bm_netaddr_del(&a), 0);
-	assert_false(listed(&a));
-	assert_true(listed(&b));
+	assert_false(unit_listed(&a));
+	assert_true(unit_listed(&b));
 	assert_int_equal(bm_netaddr_del(&a), -EADDRNOTAVAIL);
 	assert_int_equal(bm_netaddr_del(&b), 0);
-	assert_false(listed(&b));
+	assert_false(unit_listed(&b));
 }
 
 static void test_announce(void **state)
 {
 	(void)state;
-	if (home < 0)
+	if (unit_netns_home < 0)
 		skip();
 	int ifindex = (int)if_nametoindex(DUMMY);
 	struct bm_netaddr a = v4("10.99.0.7", 32, ifindex);

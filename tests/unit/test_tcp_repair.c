@@ -35,6 +35,7 @@
 
 #include "sk_inet.h"
 #include "sk_tcp_repair.h"
+#include "unit_netns.h"
 
 static void test_pair_cases(void **state)
 {
@@ -177,16 +178,8 @@ static void test_moved_while_read(void **state)
 	close(ifs);
 
 	/* A connection whose client wrote until its buffer was full. */
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof a;
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
-	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(s >= 0);
+	int c, s;
+	unit_loopback_connection(&c, &s);
 	/* A receive buffer much smaller than the send buffer, so that bytes
 	 * wait unsent whatever the machine's defaults. */
 	int sndbuf = 65536, rcvbuf = 4096;
@@ -231,7 +224,6 @@ static void test_moved_while_read(void **state)
 	assert_int_equal(setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
 	close(c);
 	close(s);
-	close(l);
 
 	int c2 = rebuilt(&ci), s2 = rebuilt(&si);
 	char err[300] = "";
