@@ -196,6 +196,12 @@ static int dump(void *arg)
 	struct bm_frozen f;
 	if (bm_freeze(pid, &f, policy, &st) < 0)
 		return bm_exit_code();
+	/* Should binmig die while it writes, the process runs on (parked: its
+	 * threads as they resume, checkpoint.h). */
+	if (bm_frozen_park(&f) < 0) {
+		bm_release(&f, false);
+		return bm_exit_code();
+	}
 
 	char partial[PATH_MAX];
 	snprintf(partial, sizeof partial, "%s.partial", output);

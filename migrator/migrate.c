@@ -348,10 +348,10 @@ static int move(void *arg)
 	if (rc == 0)
 		rc = let_go(&f);
 	/* Should binmig die from here on, the original runs on here (parked:
-	 * its threads as they resume), and the guardian puts the addresses
-	 * back (movaddr_guard.h). */
+	 * its threads as they resume; its file locks and socket names stay let
+	 * go of), and the guardian puts moved addresses back (movaddr_guard.h). */
 	struct bm_movaddr_guard guard = BM_MOVADDR_GUARD_NONE;
-	if (rc == 0 && o->move_addrs && o->move_addrs->n)
+	if (rc == 0)
 		rc = bm_frozen_park(&f);
 	if (rc == 0)
 		rc = bm_movaddr_guard_start(&guard, o->move_addrs, &f);

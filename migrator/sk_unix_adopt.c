@@ -342,7 +342,17 @@ int bm_unix_adopt(struct bm_frozen *f, const struct bm_fd_policy *policy, int ro
 
 int bm_unix_adopt_release(struct bm_frozen *f)
 {
-	return f->ntracees && f->tracees[0].sigmask_blocked ? take_back(&f->tracees[0], f->pid) : 0;
+	bool any = false;
+	for (size_t i = 0; i < ngiven && !any; i++)
+		any = given[i].pid == f->pid;
+	if (!any || !f->ntracees || !f->tracees[0].sigmask_blocked)
+		return 0;
+	/* A parked thread (bm_frozen_park) has its own mask back: no signal may
+	 * arrive while the calls run (bm_release puts the mask back after). */
+	int rc = bm_set_sigmask(f->tracees[0].tid, BM_INJECT_SIGMASK);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot block the signals of thread %d", f->tracees[0].tid);
+	return take_back(&f->tracees[0], f->pid);
 }
 
 /* ---- restore ---- */

@@ -7,7 +7,9 @@
 # in A and sends ABORT, and the destination kills its held copy.  If that
 # copy had run even one turn of its loop, the log would name host B.  Then
 # a migration that succeeds must add B to the log (so the log does see a
-# copy that runs), the way back adds A, and the program finishes.
+# copy that runs), the way back adds A, and the program finishes.  A
+# source killed while it sends the image (send-image/crash) leaves the
+# original running in A as it was (parked, checkpoint.h) and no copy in B.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init hostmark
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
@@ -35,6 +37,13 @@ for mode in stream file; do
 	mig_assert_gone B "$PID" "$what"
 	expect_log binmig-a "$what"
 done
+
+what="the source killed while it sends the image"
+BINMIG_FAULT=send-image/crash mig_bm A migrate "$PID" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+[[ $BM_RC == 137 ]] || e2e_fail "$what: binmig exited $BM_RC, not 137 (SIGKILL)"
+mig_assert_running A "$PID" "$what"
+mig_assert_gone B "$PID" "$what"
+expect_log binmig-a "$what"
 
 mig_bm A migrate "$PID" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "migration to B"
