@@ -1,18 +1,15 @@
-/* Addresses through rtnetlink, announced by gratuitous ARP (netaddr.h). */
+/* Addresses through rtnetlink (netaddr.h); their announcement is in
+ * netaddr_announce.c. */
 #include "netaddr.h"
 
 #include <errno.h>
-#include <net/if.h>
-#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -76,7 +73,8 @@ static void put_attr(struct nlmsghdr *h, unsigned short type, const void *data, 
 /* RTM_NEWADDR or RTM_DELADDR of A, acknowledged. */
 static int change(int type, int flags, const struct bm_netaddr *a)
 {
-	if (a->family != AF_INET)
+	size_t len = bm_netaddr_len(a->family);
+	if (!len)
 		return -EAFNOSUPPORT;
 	struct addr_req req;
 	memset(&req, 0, sizeof req);
@@ -84,11 +82,17 @@ static int change(int type, int flags, const struct bm_netaddr *a)
 	req.h.nlmsg_type = (unsigned short)type;
 	req.h.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | NLM_F_ACK | flags);
 	req.h.nlmsg_seq = 1;
-	req.ifa.ifa_family = AF_INET;
+	req.ifa.ifa_family = (unsigned char)a->family;
 	req.ifa.ifa_prefixlen = a->prefixlen;
 	req.ifa.ifa_index = (unsigned)a->ifindex;
-	put_attr(&req.h, IFA_LOCAL, a->addr, 4);
-	put_attr(&req.h, IFA_ADDRESS, a->addr, 4);
+	/* binmig adds an IPv6 address only when it has just left another host
+	 * (or this one): duplicate address detection would only keep it
+	 * tentative, unusable by the connections waiting for it and unable to
+	 * be announced, for a second or more. */
+	if (type == RTM_NEWADDR && a->family == AF_INET6)
+		req.ifa.ifa_flags = IFA_F_NODAD;
+	put_attr(&req.h, IFA_LOCAL, a->addr, len);
+	put_attr(&req.h, IFA_ADDRESS, a->addr, len);
 	int s = nl_open();
 	if (s < 0)
 		return s;
@@ -128,21 +132,25 @@ int bm_netaddr_del(const struct bm_netaddr *a)
 	return change(RTM_DELADDR, 0, a);
 }
 
-/* One RTM_NEWADDR of the dump into *out, if it is of FAMILY. */
+/* One RTM_NEWADDR of the dump into *out, if it is of FAMILY (AF_UNSPEC:
+ * IPv4 or IPv6). */
 static int take(const struct nlmsghdr *h, uint32_t family, struct bm_netaddr **out, size_t *n, size_t *cap)
 {
 	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || ifa->ifa_family != family)
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || (family != AF_UNSPEC && ifa->ifa_family != family))
 		return 0;
-	struct bm_netaddr a = {.ifindex = (int)ifa->ifa_index, .family = family, .prefixlen = ifa->ifa_prefixlen,
-			       .flags = ifa->ifa_flags};
+	size_t alen = bm_netaddr_len(ifa->ifa_family);
+	if (!alen)
+		return 0;
+	struct bm_netaddr a = {.ifindex = (int)ifa->ifa_index, .family = ifa->ifa_family,
+			       .prefixlen = ifa->ifa_prefixlen, .flags = ifa->ifa_flags};
 	bool have = false;
 	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *ifa));
 	for (const struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		/* IFA_LOCAL is the host's own address (IFA_ADDRESS the peer's on a
 		 * point-to-point link); IFA_FLAGS holds the flags beyond 8 bits. */
-		if ((rta->rta_type == IFA_LOCAL || (rta->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(rta) == 4) {
-			memcpy(a.addr, RTA_DATA(rta), 4);
+		if ((rta->rta_type == IFA_LOCAL || (rta->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(rta) == alen) {
+			memcpy(a.addr, RTA_DATA(rta), alen);
 			have = true;
 		} else if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD(rta) == 4) {
 			memcpy(&a.flags, RTA_DATA(rta), 4);
@@ -166,7 +174,7 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
-	if (family != AF_INET)
+	if (family != AF_UNSPEC && !bm_netaddr_len(family))
 		return -EAFNOSUPPORT;
 	struct addr_req req;
 	memset(&req, 0, sizeof req);
@@ -214,54 +222,26 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 	return rc;
 }
 
-/* An ARP packet for IPv4 over Ethernet (RFC 826). */
-struct arp_eth {
-	struct arphdr h;
-	uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
-} __attribute__((packed));
-
-int bm_netaddr_announce(const struct bm_netaddr *a)
+size_t bm_netaddr_len(uint32_t family)
 {
-	if (a->family != AF_INET)
-		return -EAFNOSUPPORT;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	if (!if_indextoname((unsigned)a->ifindex, ifr.ifr_name))
-		return -errno;
-	int s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
-	if (s < 0)
-		return -errno;
-	int rc = ioctl(s, SIOCGIFHWADDR, &ifr) < 0 ? -errno : 0;
-	if (rc == 0 && ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		rc = -EOPNOTSUPP;
-	if (rc == 0) {
-		struct arp_eth p;
-		memset(&p, 0, sizeof p);
-		p.h.ar_hrd = htons(ARPHRD_ETHER);
-		p.h.ar_pro = htons(ETH_P_IP);
-		p.h.ar_hln = ETH_ALEN;
-		p.h.ar_pln = 4;
-		p.h.ar_op = htons(ARPOP_REQUEST);
-		memcpy(p.sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
-		memcpy(p.spa, a->addr, 4);
-		memcpy(p.tpa, a->addr, 4);
-		struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
-					 .sll_ifindex = a->ifindex, .sll_halen = ETH_ALEN};
-		memset(to.sll_addr, 0xff, ETH_ALEN);
-		ssize_t n = sendto(s, &p, sizeof p, 0, (struct sockaddr *)&to, sizeof to);
-		rc = n < 0 ? -errno : (size_t)n == sizeof p ? 0 : -EIO;
-	}
-	close(s);
-	return rc;
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 }
 
 bool bm_netaddr_in_subnet(const struct bm_netaddr *net, uint32_t family, const uint8_t *addr)
 {
-	if (net->family != family || family != AF_INET || net->prefixlen > 32)
+	size_t len = bm_netaddr_len(family);
+	if (net->family != family || !len || net->prefixlen > 8 * len)
 		return false;
-	uint32_t a, b;
-	memcpy(&a, net->addr, 4);
-	memcpy(&b, addr, 4);
-	uint32_t mask = net->prefixlen ? htonl(~0u << (32 - net->prefixlen)) : 0;
-	return (a & mask) == (b & mask);
+	size_t whole = net->prefixlen / 8u;
+	unsigned rest = net->prefixlen % 8u;
+	if (memcmp(net->addr, addr, whole) != 0)
+		return false;
+	uint8_t mask = (uint8_t)(0xff00u >> rest);
+	return !rest || ((net->addr[whole] ^ addr[whole]) & mask) == 0;
+}
+
+bool bm_netaddr_is(const struct bm_netaddr *a, uint32_t family, const uint8_t *addr)
+{
+	size_t len = bm_netaddr_len(family);
+	return len && a->family == family && memcmp(a->addr, addr, len) == 0;
 }
