@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
@@ -17,14 +18,18 @@
  * should never happen. */
 #define REPLY_TIMEOUT_S 5
 #define BUF_SIZE 32768
+/* Room for one acknowledgement, answer or notification of one route or
+ * address. */
+#define NOTE_SIZE 8192
 
-static int nl_open(void)
+/* A route netlink socket, listening to GROUPS (RTMGRP_*) too. */
+static int nl_open(unsigned groups)
 {
 	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (s < 0)
 		return -errno;
 	struct timeval tv = {REPLY_TIMEOUT_S, 0};
-	struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+	struct sockaddr_nl local = {.nl_family = AF_NETLINK, .nl_groups = groups};
 	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    bind(s, (struct sockaddr *)&local, sizeof local) < 0) {
 		int e = errno;
@@ -70,7 +75,78 @@ static void put_attr(struct nlmsghdr *h, unsigned short type, const void *data, 
 	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* RTM_NEWADDR or RTM_DELADDR of A, acknowledged. */
+/* Whether the kernel routes A's address to this host (a route of type
+ * RTN_LOCAL, RTM_GETROUTE): 1 yes, 0 not yet, or -errno.  The answer is
+ * the message of S's PORT with SEQ; *changed is set if a route
+ * notification came meanwhile. */
+static int is_local(int s, uint32_t port, const struct bm_netaddr *a, uint32_t seq, bool *changed)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtmsg rt;
+		char attrs[32];
+	} req;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.rt);
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = seq;
+	req.rt.rtm_family = AF_INET6;
+	req.rt.rtm_dst_len = 128;
+	put_attr(&req.h, RTA_DST, a->addr, 16);
+	int rc = nl_send(s, &req.h);
+	char buf[NOTE_SIZE];
+	while (rc == 0) {
+		ssize_t n = nl_recv(s, buf, sizeof buf);
+		if (n < 0)
+			return (int)n;
+		int left = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+			if (h->nlmsg_seq != seq || h->nlmsg_pid != port) {
+				*changed = true;
+			} else if (h->nlmsg_type == RTM_NEWROUTE && h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg))) {
+				const struct rtmsg *rt = NLMSG_DATA(h);
+				return rt->rtm_type == RTN_LOCAL;
+			} else {
+				return 0; /* an error: no route to it at all yet */
+			}
+		}
+	}
+	return rc;
+}
+
+/* The kernel acknowledges a new IPv6 address before it is usable: its
+ * local route, without which nothing sent to it is received, is added
+ * afterwards, from a work queue (where duplicate address detection would
+ * have run).  S, subscribed to IPv6 route changes before the request,
+ * waits for it: asked, then asked again after each change, for at most
+ * REPLY_TIMEOUT_S seconds.  -ETIMEDOUT if it never comes (an interface
+ * that is down, for example). */
+static int wait_local(int s, const struct bm_netaddr *a)
+{
+	char buf[NOTE_SIZE];
+	struct sockaddr_nl me;
+	socklen_t len = sizeof me;
+	if (getsockname(s, (struct sockaddr *)&me, &len) < 0)
+		return -errno;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (uint32_t seq = 3;; seq++) {
+		bool changed = false;
+		int rc = is_local(s, me.nl_pid, a, seq, &changed);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= REPLY_TIMEOUT_S)
+			return -ETIMEDOUT;
+		/* A change seen while asking may have come just after the answer. */
+		if (!changed && (rc = (int)nl_recv(s, buf, sizeof buf)) < 0)
+			return rc;
+	}
+}
+
+/* RTM_NEWADDR or RTM_DELADDR of A, acknowledged (an IPv6 address added
+ * usable: wait_local). */
 static int change(int type, int flags, const struct bm_netaddr *a)
 {
 	size_t len = bm_netaddr_len(a->family);
@@ -93,11 +169,13 @@ static int change(int type, int flags, const struct bm_netaddr *a)
 		req.ifa.ifa_flags = IFA_F_NODAD;
 	put_attr(&req.h, IFA_LOCAL, a->addr, len);
 	put_attr(&req.h, IFA_ADDRESS, a->addr, len);
-	int s = nl_open();
+	bool v6_add = type == RTM_NEWADDR && a->family == AF_INET6;
+	/* Listening to route changes from before the request (wait_local). */
+	int s = nl_open(v6_add ? RTMGRP_IPV6_ROUTE : 0);
 	if (s < 0)
 		return s;
 	int rc = nl_send(s, &req.h);
-	char buf[1024];
+	char buf[NOTE_SIZE];
 	while (rc == 0) {
 		ssize_t n = nl_recv(s, buf, sizeof buf);
 		if (n < 0) {
@@ -118,6 +196,8 @@ static int change(int type, int flags, const struct bm_netaddr *a)
 			break;
 		}
 	}
+	if (rc > 0 && v6_add && (rc = wait_local(s, a)) < 0)
+		change(RTM_DELADDR, 0, a); /* not half there */
 	close(s);
 	return rc < 0 ? rc : 0;
 }
@@ -183,7 +263,7 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = 2;
 	req.ifa.ifa_family = (unsigned char)family;
-	int s = nl_open();
+	int s = nl_open(0);
 	if (s < 0)
 		return s;
 	char *buf = malloc(BUF_SIZE);
