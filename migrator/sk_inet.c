@@ -195,10 +195,13 @@ static bool kernel_chooses_local(const struct bm_sk_inet *sk)
  * be cleared: a connected one that has it clear was never bound to an
  * address, only given one by connect, and binds to the wildcard with its
  * port, leaving the address to connect, when connect would give it the
- * same one.  It may not: an address that moved with the process (movaddr.h)
- * is seldom the one a host prefers for a peer.  Such a socket binds to its
- * address, and reads IPV6_V6ONLY set from then on: a flag that changes
- * nothing for a connected socket. */
+ * same one.  It may not for an address that moved with the process
+ * (movaddr.h): the destination has its own addresses too, and Linux
+ * prefers the moved /128 only where it matches more of the peer's address
+ * than their prefixes do (a peer on the subnet), not for a peer beyond a
+ * router, where they tie, nor for a peer that is one of the host's own.
+ * Such a socket binds to its address, and reads IPV6_V6ONLY set from then
+ * on: a flag that changes nothing for a connected socket. */
 struct bm_sk_addr bm_sk_bind_addr(const struct bm_sk_inet *sk)
 {
 	struct bm_sk_addr at = sk->local;

@@ -4,9 +4,11 @@
 # (migrate --move-addr, serve --movable), on the peer LAN's fd00:78::/64
 # (harness/hosts up --peer-net); the peer (tests/progs/outpeer.c) at
 # fd00:78::fe in binmig-P dials it, the process accepts on a dual-stack
-# listener (which it keeps): a connection whose address is not the one
-# its host would choose for the peer, nor bound by the process, and which
-# the destination rebuilds bound to it.  The same steps as for IPv4
+# listener (which it keeps): a connection the process never bound, with
+# IPV6_V6ONLY clear.  (On this LAN the destination's kernel chooses the
+# moved /128 for the peer itself, so the connection is rebuilt bound to
+# the wildcard; the case where it would choose another address is unit
+# test_tcp_repair's.)  The same steps as for IPv4
 # (migrate-moveaddr-lib.sh): the refusal without --move-addr (exit 4) and
 # by a destination whose --movable does not hold the address (exit 6,
 # before the freeze); a failed restore after which the source puts the

@@ -15,7 +15,7 @@
  *    segment sizes (TCP_MAXSEG) are those of the originals;
  *  - an IPv6 connection accepted by a dual-stack listener (IPV6_V6ONLY
  *    clear) on an address that is not the one the kernel would choose for
- *    its peer (as an address that moved with the process is not): it is
+ *    its peer (as a moved address need not be: bm_sk_bind_addr): it is
  *    rebuilt bound to that address (bm_sk_bind_addr), with the address it
  *    had, and carries bytes both ways; one whose address is the kernel's
  *    choice still binds to the wildcard. */
