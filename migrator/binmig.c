@@ -501,8 +501,8 @@ static int cmd_migrate(int argc, char **argv)
 		case OPT_NO_PREFAULT: o.no_prefault = true; break;
 		case OPT_MOVE_ADDR:
 			if (bm_movaddr_add_option(&move_addrs, optarg) < 0)
-				rc = usage_error("bad --move-addr value '%s' (an IPv4 address of this host, each once, at most "
-						 "16)", optarg);
+				rc = usage_error("bad --move-addr value '%s' (an IPv4 or IPv6 address of this host, each once, at "
+						 "most 16; IPv6 not loopback, link-local, multicast or v4-mapped)", optarg);
 			o.move_addrs = &move_addrs;
 			o.fd_policy.move_addrs = &move_addrs;
 			break;
@@ -570,7 +570,8 @@ static int cmd_serve(int argc, char **argv)
 		case 'C': o.cpu_profile = optarg; break;
 		case OPT_MOVABLE:
 			if (bm_movable_add_option(&movable, optarg) < 0)
-				return usage_error("bad --movable value '%s' (an IPv4 ADDR or ADDR/PREFIX, at most 16)", optarg);
+				return usage_error("bad --movable value '%s' (an IPv4 or IPv6 ADDR or ADDR/PREFIX, at most 16)",
+						 optarg);
 			o.movable = &movable;
 			break;
 		case 'P':

@@ -1,6 +1,10 @@
 /* Local addresses that move with a process, so that its TCP connections
  * to peers outside it survive the migration (`migrate --move-addr`,
- * `serve --movable`).  IPv4 only.
+ * `serve --movable`).  IPv4 and IPv6, mixed in one migration if need be;
+ * an IPv6 address that cannot leave its host or link (loopback,
+ * link-local, multicast, unspecified) or stands for an IPv4 one
+ * (v4-mapped) is refused.  A connection of a dual-stack IPv6 socket from
+ * ::ffff:a.b.c.d moves with a.b.c.d.
  *
  * Source side, in this order:
  *   - bm_movaddr_locate, before anything: each address is on one of this
@@ -14,7 +18,9 @@
  *     receives, acknowledges or resets anything for them, and only then
  *     are those connections read in repair mode (bm_sk_inet_read_outside);
  *   - bm_movaddr_reattach, after any failure once detached: the addresses
- *     are put back and announced before the process resumes;
+ *     are put back (an IPv6 one without duplicate address detection, and
+ *     without the lifetimes it may have had) and announced before the
+ *     process resumes;
  *   - should binmig die once they are detached (SIGKILL, OOM, a crash),
  *     the guardian forked just before the detach (movaddr_guard.h) puts
  *     them back, announces them and takes the carried connections out of
@@ -35,7 +41,11 @@
  *     message (exit 6 at the source) otherwise;
  *   - bm_movaddr_place, when the restore reaches the sockets (the source
  *     froze its process and gave up the addresses before the image): each
- *     address is added, as /32, and announced with a gratuitous ARP;
+ *     address is added, as /32 or /128 (without duplicate address
+ *     detection: usable at once), and announced, with a gratuitous ARP or
+ *     an unsolicited Neighbour Advertisement (netaddr.h); the
+ *     connections are then rebuilt bound to it (sk_inet.c,
+ *     bm_sk_bind_addr);
  *   - bm_movaddr_undo, when the restore fails: what was added goes. */
 #ifndef BINMIG_MOVADDR_H
 #define BINMIG_MOVADDR_H
@@ -62,13 +72,16 @@ struct bm_movable {
 	struct bm_netaddr range[BM_MOVADDR_MAX];
 };
 
-/* Parses one --move-addr (an IPv4 address) into M: -EINVAL if it is not
- * one, -EEXIST if given before, -E2BIG past BM_MOVADDR_MAX (not reported). */
+/* Parses one --move-addr (an IPv4 or IPv6 address) into M: -EINVAL if it
+ * is not one that can move, -EEXIST if given before, -E2BIG past
+ * BM_MOVADDR_MAX (not reported). */
 int bm_movaddr_add_option(struct bm_movaddr *m, const char *text);
-/* Parses one --movable (ADDR[/PREFIX], IPv4) into M: -EINVAL, -E2BIG. */
+/* Parses one --movable (ADDR[/PREFIX], IPv4 or IPv6) into M: -EINVAL,
+ * -E2BIG. */
 int bm_movable_add_option(struct bm_movable *m, const char *text);
 
-/* Whether M (NULL: none) moves ADDR of FAMILY. */
+/* Whether M (NULL: none) moves ADDR of FAMILY (4 or 16 bytes; an IPv6
+ * ::ffff:a.b.c.d is a.b.c.d). */
 bool bm_movaddr_has(const struct bm_movaddr *m, uint32_t family, const uint8_t *addr);
 
 /* Source side, see above.  0, or the error reported. */
@@ -84,12 +97,12 @@ int bm_movaddr_place(void);
 void bm_movaddr_undo(void);
 
 /* MOVE_ADDRS's payload: u32 count, then per address u32 family (2,
- * AF_INET) and 16 bytes of address (IPv4 in the first 4, network byte
- * order, the rest zero). */
+ * AF_INET, or 10, AF_INET6) and 16 bytes of address in network byte
+ * order (IPv4 in the first 4, the rest zero). */
 #define BM_MOVADDR_ENTRY 20u
 size_t bm_movaddr_encode(const struct bm_movaddr *m, uint8_t *out, size_t max);
-/* The addresses of a MOVE_ADDRS payload into M (ifindex and prefixlen
- * zero); false with the reason in why. */
+/* The addresses of a MOVE_ADDRS payload into M (ifindex zero, prefixlen
+ * 32 or 128); false with the reason in why. */
 bool bm_movaddr_decode(const uint8_t *p, size_t len, struct bm_movaddr *m, char *why, size_t n);
 
 #endif

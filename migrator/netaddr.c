@@ -1,18 +1,16 @@
-/* Addresses through rtnetlink, announced by gratuitous ARP (netaddr.h). */
+/* Addresses through rtnetlink (netaddr.h); their announcement is in
+ * netaddr_announce.c. */
 #include "netaddr.h"
 
 #include <errno.h>
-#include <net/if.h>
-#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -20,14 +18,18 @@
  * should never happen. */
 #define REPLY_TIMEOUT_S 5
 #define BUF_SIZE 32768
+/* Room for one acknowledgement, answer or notification of one route or
+ * address. */
+#define NOTE_SIZE 8192
 
-static int nl_open(void)
+/* A route netlink socket, listening to GROUPS (RTMGRP_*) too. */
+static int nl_open(unsigned groups)
 {
 	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (s < 0)
 		return -errno;
 	struct timeval tv = {REPLY_TIMEOUT_S, 0};
-	struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+	struct sockaddr_nl local = {.nl_family = AF_NETLINK, .nl_groups = groups};
 	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    bind(s, (struct sockaddr *)&local, sizeof local) < 0) {
 		int e = errno;
@@ -73,10 +75,82 @@ static void put_attr(struct nlmsghdr *h, unsigned short type, const void *data, 
 	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* RTM_NEWADDR or RTM_DELADDR of A, acknowledged. */
+/* Whether the kernel routes A's address to this host (a route of type
+ * RTN_LOCAL, RTM_GETROUTE): 1 yes, 0 not yet, or -errno.  The answer is
+ * the message of S's PORT with SEQ; *changed is set if a route
+ * notification came meanwhile. */
+static int is_local(int s, uint32_t port, const struct bm_netaddr *a, uint32_t seq, bool *changed)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtmsg rt;
+		char attrs[32];
+	} req;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof req.rt);
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = seq;
+	req.rt.rtm_family = AF_INET6;
+	req.rt.rtm_dst_len = 128;
+	put_attr(&req.h, RTA_DST, a->addr, 16);
+	int rc = nl_send(s, &req.h);
+	char buf[NOTE_SIZE];
+	while (rc == 0) {
+		ssize_t n = nl_recv(s, buf, sizeof buf);
+		if (n < 0)
+			return (int)n;
+		int left = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+			if (h->nlmsg_seq != seq || h->nlmsg_pid != port) {
+				*changed = true;
+			} else if (h->nlmsg_type == RTM_NEWROUTE && h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg))) {
+				const struct rtmsg *rt = NLMSG_DATA(h);
+				return rt->rtm_type == RTN_LOCAL;
+			} else {
+				return 0; /* an error: no route to it at all yet */
+			}
+		}
+	}
+	return rc;
+}
+
+/* The kernel acknowledges a new IPv6 address before it is usable: its
+ * local route, without which nothing sent to it is received, is added
+ * afterwards, from a work queue (where duplicate address detection would
+ * have run).  S, subscribed to IPv6 route changes before the request,
+ * waits for it: asked, then asked again after each change, for at most
+ * REPLY_TIMEOUT_S seconds.  -ETIMEDOUT if it never comes (an interface
+ * that is down, for example). */
+static int wait_local(int s, const struct bm_netaddr *a)
+{
+	char buf[NOTE_SIZE];
+	struct sockaddr_nl me;
+	socklen_t len = sizeof me;
+	if (getsockname(s, (struct sockaddr *)&me, &len) < 0)
+		return -errno;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (uint32_t seq = 3;; seq++) {
+		bool changed = false;
+		int rc = is_local(s, me.nl_pid, a, seq, &changed);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= REPLY_TIMEOUT_S)
+			return -ETIMEDOUT;
+		/* A change seen while asking may have come just after the answer. */
+		if (!changed && (rc = (int)nl_recv(s, buf, sizeof buf)) < 0)
+			return rc;
+	}
+}
+
+/* RTM_NEWADDR or RTM_DELADDR of A, acknowledged (an IPv6 address added
+ * usable: wait_local). */
 static int change(int type, int flags, const struct bm_netaddr *a)
 {
-	if (a->family != AF_INET)
+	size_t len = bm_netaddr_len(a->family);
+	if (!len)
 		return -EAFNOSUPPORT;
 	struct addr_req req;
 	memset(&req, 0, sizeof req);
@@ -84,16 +158,24 @@ static int change(int type, int flags, const struct bm_netaddr *a)
 	req.h.nlmsg_type = (unsigned short)type;
 	req.h.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | NLM_F_ACK | flags);
 	req.h.nlmsg_seq = 1;
-	req.ifa.ifa_family = AF_INET;
+	req.ifa.ifa_family = (unsigned char)a->family;
 	req.ifa.ifa_prefixlen = a->prefixlen;
 	req.ifa.ifa_index = (unsigned)a->ifindex;
-	put_attr(&req.h, IFA_LOCAL, a->addr, 4);
-	put_attr(&req.h, IFA_ADDRESS, a->addr, 4);
-	int s = nl_open();
+	/* binmig adds an IPv6 address only when it has just left another host
+	 * (or this one): duplicate address detection would only keep it
+	 * tentative, unusable by the connections waiting for it and unable to
+	 * be announced, for a second or more. */
+	if (type == RTM_NEWADDR && a->family == AF_INET6)
+		req.ifa.ifa_flags = IFA_F_NODAD;
+	put_attr(&req.h, IFA_LOCAL, a->addr, len);
+	put_attr(&req.h, IFA_ADDRESS, a->addr, len);
+	bool v6_add = type == RTM_NEWADDR && a->family == AF_INET6;
+	/* Listening to route changes from before the request (wait_local). */
+	int s = nl_open(v6_add ? RTMGRP_IPV6_ROUTE : 0);
 	if (s < 0)
 		return s;
 	int rc = nl_send(s, &req.h);
-	char buf[1024];
+	char buf[NOTE_SIZE];
 	while (rc == 0) {
 		ssize_t n = nl_recv(s, buf, sizeof buf);
 		if (n < 0) {
@@ -114,6 +196,8 @@ static int change(int type, int flags, const struct bm_netaddr *a)
 			break;
 		}
 	}
+	if (rc > 0 && v6_add && (rc = wait_local(s, a)) < 0)
+		change(RTM_DELADDR, 0, a); /* not half there */
 	close(s);
 	return rc < 0 ? rc : 0;
 }
@@ -128,21 +212,25 @@ int bm_netaddr_del(const struct bm_netaddr *a)
 	return change(RTM_DELADDR, 0, a);
 }
 
-/* One RTM_NEWADDR of the dump into *out, if it is of FAMILY. */
+/* One RTM_NEWADDR of the dump into *out, if it is of FAMILY (AF_UNSPEC:
+ * IPv4 or IPv6). */
 static int take(const struct nlmsghdr *h, uint32_t family, struct bm_netaddr **out, size_t *n, size_t *cap)
 {
 	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || ifa->ifa_family != family)
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof *ifa) || (family != AF_UNSPEC && ifa->ifa_family != family))
 		return 0;
-	struct bm_netaddr a = {.ifindex = (int)ifa->ifa_index, .family = family, .prefixlen = ifa->ifa_prefixlen,
-			       .flags = ifa->ifa_flags};
+	size_t alen = bm_netaddr_len(ifa->ifa_family);
+	if (!alen)
+		return 0;
+	struct bm_netaddr a = {.ifindex = (int)ifa->ifa_index, .family = ifa->ifa_family,
+			       .prefixlen = ifa->ifa_prefixlen, .flags = ifa->ifa_flags};
 	bool have = false;
 	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *ifa));
 	for (const struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
 		/* IFA_LOCAL is the host's own address (IFA_ADDRESS the peer's on a
 		 * point-to-point link); IFA_FLAGS holds the flags beyond 8 bits. */
-		if ((rta->rta_type == IFA_LOCAL || (rta->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(rta) == 4) {
-			memcpy(a.addr, RTA_DATA(rta), 4);
+		if ((rta->rta_type == IFA_LOCAL || (rta->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(rta) == alen) {
+			memcpy(a.addr, RTA_DATA(rta), alen);
 			have = true;
 		} else if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD(rta) == 4) {
 			memcpy(&a.flags, RTA_DATA(rta), 4);
@@ -166,7 +254,7 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
-	if (family != AF_INET)
+	if (family != AF_UNSPEC && !bm_netaddr_len(family))
 		return -EAFNOSUPPORT;
 	struct addr_req req;
 	memset(&req, 0, sizeof req);
@@ -175,7 +263,7 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = 2;
 	req.ifa.ifa_family = (unsigned char)family;
-	int s = nl_open();
+	int s = nl_open(0);
 	if (s < 0)
 		return s;
 	char *buf = malloc(BUF_SIZE);
@@ -214,54 +302,26 @@ int bm_netaddr_list(uint32_t family, struct bm_netaddr **out, size_t *n)
 	return rc;
 }
 
-/* An ARP packet for IPv4 over Ethernet (RFC 826). */
-struct arp_eth {
-	struct arphdr h;
-	uint8_t sha[ETH_ALEN], spa[4], tha[ETH_ALEN], tpa[4];
-} __attribute__((packed));
-
-int bm_netaddr_announce(const struct bm_netaddr *a)
+size_t bm_netaddr_len(uint32_t family)
 {
-	if (a->family != AF_INET)
-		return -EAFNOSUPPORT;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	if (!if_indextoname((unsigned)a->ifindex, ifr.ifr_name))
-		return -errno;
-	int s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
-	if (s < 0)
-		return -errno;
-	int rc = ioctl(s, SIOCGIFHWADDR, &ifr) < 0 ? -errno : 0;
-	if (rc == 0 && ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
-		rc = -EOPNOTSUPP;
-	if (rc == 0) {
-		struct arp_eth p;
-		memset(&p, 0, sizeof p);
-		p.h.ar_hrd = htons(ARPHRD_ETHER);
-		p.h.ar_pro = htons(ETH_P_IP);
-		p.h.ar_hln = ETH_ALEN;
-		p.h.ar_pln = 4;
-		p.h.ar_op = htons(ARPOP_REQUEST);
-		memcpy(p.sha, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
-		memcpy(p.spa, a->addr, 4);
-		memcpy(p.tpa, a->addr, 4);
-		struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP),
-					 .sll_ifindex = a->ifindex, .sll_halen = ETH_ALEN};
-		memset(to.sll_addr, 0xff, ETH_ALEN);
-		ssize_t n = sendto(s, &p, sizeof p, 0, (struct sockaddr *)&to, sizeof to);
-		rc = n < 0 ? -errno : (size_t)n == sizeof p ? 0 : -EIO;
-	}
-	close(s);
-	return rc;
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 }
 
 bool bm_netaddr_in_subnet(const struct bm_netaddr *net, uint32_t family, const uint8_t *addr)
 {
-	if (net->family != family || family != AF_INET || net->prefixlen > 32)
+	size_t len = bm_netaddr_len(family);
+	if (net->family != family || !len || net->prefixlen > 8 * len)
 		return false;
-	uint32_t a, b;
-	memcpy(&a, net->addr, 4);
-	memcpy(&b, addr, 4);
-	uint32_t mask = net->prefixlen ? htonl(~0u << (32 - net->prefixlen)) : 0;
-	return (a & mask) == (b & mask);
+	size_t whole = net->prefixlen / 8u;
+	unsigned rest = net->prefixlen % 8u;
+	if (memcmp(net->addr, addr, whole) != 0)
+		return false;
+	uint8_t mask = (uint8_t)(0xff00u >> rest);
+	return !rest || ((net->addr[whole] ^ addr[whole]) & mask) == 0;
+}
+
+bool bm_netaddr_is(const struct bm_netaddr *a, uint32_t family, const uint8_t *addr)
+{
+	size_t len = bm_netaddr_len(family);
+	return len && a->family == family && memcmp(a->addr, addr, len) == 0;
 }

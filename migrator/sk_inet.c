@@ -174,14 +174,39 @@ void bm_sk_addr_text(uint32_t family, const struct bm_sk_addr *a, char *buf, siz
 		snprintf(buf, len, "[%s]:%u", host, a->port);
 }
 
+/* Whether the kernel, choosing the local address of a connect from an
+ * IPv6 socket to SK's peer, would choose SK's.  A UDP socket's connect
+ * asks it without sending anything. */
+static bool kernel_chooses_local(const struct bm_sk_inet *sk)
+{
+	struct sockaddr_storage ss, got;
+	socklen_t len = bm_sk_sockaddr(sk->family, &sk->peer, &ss), glen = sizeof got;
+	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), off = 0;
+	bool same = s >= 0 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) == 0 &&
+		    connect(s, (struct sockaddr *)&ss, len) == 0 && getsockname(s, (struct sockaddr *)&got, &glen) == 0 &&
+		    got.ss_family == AF_INET6 && memcmp(&((struct sockaddr_in6 *)&got)->sin6_addr, sk->local.addr, 16) == 0;
+	if (s >= 0)
+		close(s);
+	return same;
+}
+
 /* Where a socket binds at restore.  Binding an IPv6 socket to an address
- * of its own sets IPV6_V6ONLY, which can then no longer be cleared: a
- * connected one that has it clear was never bound to an address, only
- * given one by connect, and binds to the wildcard with its port. */
+ * of its own (not v4-mapped) sets IPV6_V6ONLY, which can then no longer
+ * be cleared: a connected one that has it clear was never bound to an
+ * address, only given one by connect, and binds to the wildcard with its
+ * port, leaving the address to connect, when connect would give it the
+ * same one.  It may not for an address that moved with the process
+ * (movaddr.h): the destination has its own addresses too, and Linux
+ * prefers the moved /128 only where it matches more of the peer's address
+ * than their prefixes do (a peer on the subnet), not for a peer beyond a
+ * router, where they tie, nor for a peer that is one of the host's own.
+ * Such a socket binds to its address, and reads IPV6_V6ONLY set from then
+ * on: a flag that changes nothing for a connected socket. */
 struct bm_sk_addr bm_sk_bind_addr(const struct bm_sk_inet *sk)
 {
 	struct bm_sk_addr at = sk->local;
-	if (sk->family == AF_INET6 && sk->state == BM_SK_CONNECTED && !sk->opt[BM_SKO_V6ONLY]) {
+	if (sk->family == AF_INET6 && sk->state == BM_SK_CONNECTED && !sk->opt[BM_SKO_V6ONLY] &&
+	    kernel_chooses_local(sk)) {
 		memset(at.addr, 0, sizeof at.addr);
 		at.scope_id = 0;
 	}

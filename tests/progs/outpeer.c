@@ -1,10 +1,18 @@
 /* A TCP connection between a process and a peer outside it, for
  * e2e/migrate-moveaddr: the process (client) is migrated, the peer stays.
  *
- *   outpeer peer PORT ROUNDS                 listens on PORT (any address),
+ *   outpeer peer PORT ROUNDS                 listens on PORT (any address, IPv4
+ *                                            or IPv6: one dual-stack socket),
  *                                            takes one connection, prints "connected"
- *   outpeer client LOCAL PEER PORT ROUNDS    binds LOCAL, connects to PEER:PORT,
- *                                            prints "ready"
+ *   outpeer client LOCAL PEER PORT ROUNDS    binds LOCAL, connects to PEER:PORT
+ *                                            (both IPv4 or both IPv6), prints "ready"
+ * or the other way round, the process accepting (its connection then has
+ * the local address the peer dialled, not one it bound):
+ *   outpeer server PORT ROUNDS               listens on PORT as the peer does,
+ *                                            prints "listening", takes one
+ *                                            connection (the listener stays
+ *                                            open), prints "ready"
+ *   outpeer dial ADDR PORT ROUNDS            connects to ADDR:PORT, prints "connected"
  *
  * Each then does ROUNDS rounds, one per SIGUSR1: it reads the BATCH
  * records the other end wrote in the round before (none in the first),
@@ -133,39 +141,85 @@ static unsigned number(const char *text)
 	return (unsigned)v;
 }
 
+/* TEXT (IPv4 or IPv6) and PORT into *ss; its length, 0 if malformed. */
+static socklen_t address(const char *text, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, text, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		return sizeof *in;
+	}
+	if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		return sizeof *in6;
+	}
+	return 0;
+}
+
+/* A dual-stack listener on PORT, any address; "listening" printed. */
+static int listener(unsigned port)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	int l = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, zero = 0;
+	SETUP(l >= 0, "socket");
+	SETUP(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "SO_REUSEADDR");
+	SETUP(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) == 0, "IPV6_V6ONLY");
+	SETUP(bind(l, (struct sockaddr *)&a, sizeof a) == 0, "bind");
+	SETUP(listen(l, 1) == 0, "listen");
+	say("listening");
+	return l;
+}
+
+/* A connection to PEER:PORT, from LOCAL if not NULL. */
+static int dial(const char *local, const char *peer, unsigned port)
+{
+	struct sockaddr_storage from, to;
+	socklen_t len = address(peer, (uint16_t)port, &to);
+	SETUP(len > 0, "PEER address");
+	SETUP(!local || address(local, 0, &from) == len, "LOCAL address (of PEER's family)");
+	int s = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	SETUP(s >= 0, "socket");
+	SETUP(!local || bind(s, (struct sockaddr *)&from, len) == 0, "bind");
+	SETUP(connect(s, (struct sockaddr *)&to, len) == 0, "connect");
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t usr1;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
-	int one = 1;
 	if (argc == 4 && strcmp(argv[1], "peer") == 0) {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)number(argv[2]))};
-		int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		SETUP(l >= 0, "socket");
-		SETUP(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "SO_REUSEADDR");
-		SETUP(bind(l, (struct sockaddr *)&a, sizeof a) == 0, "bind");
-		SETUP(listen(l, 1) == 0, "listen");
-		say("listening");
+		int l = listener(number(argv[2]));
 		int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 		SETUP(s >= 0, "accept");
 		close(l);
 		say("connected");
 		return rounds(s, 'p', 'c', number(argv[3]));
 	}
+	if (argc == 4 && strcmp(argv[1], "server") == 0) {
+		int l = listener(number(argv[2]));
+		int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		SETUP(s >= 0, "accept");
+		say("ready");
+		return rounds(s, 'c', 'p', number(argv[3]));
+	}
 	if (argc == 6 && strcmp(argv[1], "client") == 0) {
-		struct sockaddr_in local = {.sin_family = AF_INET}, peer = {.sin_family = AF_INET,
-									     .sin_port = htons((uint16_t)number(argv[4]))};
-		SETUP(inet_pton(AF_INET, argv[2], &local.sin_addr) == 1, "LOCAL address");
-		SETUP(inet_pton(AF_INET, argv[3], &peer.sin_addr) == 1, "PEER address");
-		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		SETUP(s >= 0, "socket");
-		SETUP(bind(s, (struct sockaddr *)&local, sizeof local) == 0, "bind");
-		SETUP(connect(s, (struct sockaddr *)&peer, sizeof peer) == 0, "connect");
+		int s = dial(argv[2], argv[3], number(argv[4]));
 		say("ready");
 		return rounds(s, 'c', 'p', number(argv[5]));
 	}
-	say("usage: outpeer peer PORT ROUNDS | outpeer client LOCAL PEER PORT ROUNDS");
+	if (argc == 5 && strcmp(argv[1], "dial") == 0) {
+		int s = dial(NULL, argv[2], number(argv[3]));
+		say("connected");
+		return rounds(s, 'p', 'c', number(argv[4]));
+	}
+	say("usage: outpeer peer PORT ROUNDS | outpeer client LOCAL PEER PORT ROUNDS | outpeer server PORT ROUNDS | "
+	    "outpeer dial ADDR PORT ROUNDS");
 	return 2;
 }

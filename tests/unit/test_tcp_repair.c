@@ -12,7 +12,14 @@
  *    acknowledge data never sent and the connection stalls for good.  The
  *    sender's queue, rebuilt in other pieces, no longer fits its buffer:
  *    the buffer grows for the refill and has its size back after.  The
- *    segment sizes (TCP_MAXSEG) are those of the originals. */
+ *    segment sizes (TCP_MAXSEG) are those of the originals;
+ *  - an IPv6 connection accepted by a dual-stack listener (IPV6_V6ONLY
+ *    clear) on an address that is not the one the kernel would choose for
+ *    its peer (as a moved address need not be: bm_sk_bind_addr): it is
+ *    rebuilt bound to that address (bm_sk_bind_addr), with the address it
+ *    had, and carries bytes both ways; one whose address is the kernel's
+ *    choice still binds to the wildcard. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -33,6 +40,7 @@
 
 #include <cmocka.h>
 
+#include "netaddr.h"
 #include "sk_inet.h"
 #include "sk_tcp_repair.h"
 #include "unit_netns.h"
@@ -93,25 +101,43 @@ static int maxseg(int s)
 	return v;
 }
 
+/* A's port and address into *to. */
+static void address_of(const struct sockaddr_storage *a, struct bm_sk_addr *to)
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+		to->port = ntohs(in->sin_port);
+		memcpy(to->addr, &in->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+		to->port = ntohs(in6->sin6_port);
+		memcpy(to->addr, &in6->sin6_addr, 16);
+	}
+}
+
 /* The state binmig reads of an established socket (sk_inet.c's part). */
 static struct bm_sk_inet described(int s)
 {
-	struct bm_sk_inet sk = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP,
-				.state = BM_SK_CONNECTED};
+	struct bm_sk_inet sk = {.type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_CONNECTED};
 	sk.opt[BM_SKO_PEEK_OFF] = -1;
-	socklen_t olen = sizeof sk.rcvbuf;
+	int family = 0;
+	socklen_t olen = sizeof family;
+	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &family, &olen), 0);
+	sk.family = (uint32_t)family;
+	olen = sizeof sk.opt[BM_SKO_V6ONLY];
+	if (family == AF_INET6)
+		assert_int_equal(getsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &sk.opt[BM_SKO_V6ONLY], &olen), 0);
+	olen = sizeof sk.rcvbuf;
 	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &sk.rcvbuf, &olen), 0);
 	olen = sizeof sk.sndbuf;
 	assert_int_equal(getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sk.sndbuf, &olen), 0);
-	struct sockaddr_in a;
+	struct sockaddr_storage a;
 	socklen_t len = sizeof a;
 	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-	sk.local.port = ntohs(a.sin_port);
-	memcpy(sk.local.addr, &a.sin_addr, 4);
+	address_of(&a, &sk.local);
 	len = sizeof a;
 	assert_int_equal(getpeername(s, (struct sockaddr *)&a, &len), 0);
-	sk.peer.port = ntohs(a.sin_port);
-	memcpy(sk.peer.addr, &a.sin_addr, 4);
+	address_of(&a, &sk.peer);
 	return sk;
 }
 
@@ -134,7 +160,7 @@ static void read_end(int s, struct image *im)
 static int rebuilt(const struct image *im)
 {
 	char err[300] = "";
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = socket((int)im->sk.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
 	/* The buffer sizes the originals had, as sk_inet.c sets them; a queue
 	 * that no longer fits in them makes bm_tcp_repair_open grow them. */
@@ -145,6 +171,31 @@ static int rebuilt(const struct image *im)
 	if (bm_tcp_repair_open(s, &im->sk, err, sizeof err) < 0)
 		fail_msg("bm_tcp_repair_open: %s (outq %u, notsent %u, inq %u)", err, im->sk.tcp.outq, im->sk.tcp.notsent, im->sk.tcp.inq);
 	return s;
+}
+
+/* Connection C-S (and listener L, -1: none left) moved as binmig moves
+ * it: the originals go without a word, as at the source, and are rebuilt
+ * from CI and SI into *c2 and *s2, out of repair mode. */
+static void move(int c, int s, int l, const struct image *ci, const struct image *si, int *c2, int *s2)
+{
+	int on = 1;
+	assert_int_equal(setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
+	assert_int_equal(setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
+	close(c);
+	close(s);
+	if (l >= 0)
+		close(l);
+	*c2 = rebuilt(ci);
+	*s2 = rebuilt(si);
+	char err[300] = "";
+	if (bm_tcp_repair_finish(*c2, &ci->sk, err, sizeof err) < 0 || bm_tcp_repair_finish(*s2, &si->sk, err, sizeof err) < 0)
+		fail_msg("bm_tcp_repair_finish: %s", err);
+}
+
+static void drop(struct image *im)
+{
+	free(im->sendq);
+	free(im->recvq);
 }
 
 /* Reads from S until *GOT reaches WANT (bytes numbered from FROM on, each
@@ -165,17 +216,24 @@ static void receive(int s, uint64_t from, uint64_t *got, uint64_t want, int time
 	}
 }
 
-static void test_moved_while_read(void **state)
+/* A network namespace of the test's own, its loopback up; or the test is
+ * skipped (TCP_REPAIR and a network namespace need root). */
+static void private_loopback(void)
 {
-	(void)state;
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
-		skip(); /* TCP_REPAIR and a network namespace need root */
+		skip();
 	int ifs = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = {.ifr_name = "lo"};
 	assert_int_equal(ioctl(ifs, SIOCGIFFLAGS, &ifr), 0);
 	ifr.ifr_flags |= IFF_UP;
 	assert_int_equal(ioctl(ifs, SIOCSIFFLAGS, &ifr), 0);
 	close(ifs);
+}
+
+static void test_moved_while_read(void **state)
+{
+	(void)state;
+	private_loopback();
 
 	/* A connection whose client wrote until its buffer was full. */
 	int c, s;
@@ -218,17 +276,8 @@ static void test_moved_while_read(void **state)
 	assert_int_equal(bm_tcp_repair_pair(&si.sk.tcp, &ci.sk.tcp, &notsent), BM_TCP_CONSISTENT);
 	assert_int_equal(notsent, si.sk.tcp.notsent);
 
-	/* The originals go without a word, as at the source. */
-	int on = 1;
-	assert_int_equal(setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
-	assert_int_equal(setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on), 0);
-	close(c);
-	close(s);
-
-	int c2 = rebuilt(&ci), s2 = rebuilt(&si);
-	char err[300] = "";
-	if (bm_tcp_repair_finish(c2, &ci.sk, err, sizeof err) < 0 || bm_tcp_repair_finish(s2, &si.sk, err, sizeof err) < 0)
-		fail_msg("bm_tcp_repair_finish: %s", err);
+	int c2, s2;
+	move(c, s, -1, &ci, &si, &c2, &s2);
 	/* The segment sizes as they were (not the 524 bytes derived from the
 	 * default MSS at the repair-mode connect). */
 	assert_int_equal(maxseg(c2), mss_c);
@@ -256,10 +305,80 @@ static void test_moved_while_read(void **state)
 		fail_msg("%llu of 1000 new bytes arrived: the rebuilt connection stalls", (unsigned long long)got);
 	close(c2);
 	close(s2);
-	free(ci.sendq);
-	free(ci.recvq);
-	free(si.sendq);
-	free(si.recvq);
+	drop(&ci);
+	drop(&si);
+}
+
+static struct sockaddr_in6 v6(const char *text, uint16_t port)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	assert_int_equal(inet_pton(AF_INET6, text, &a.sin6_addr), 1);
+	return a;
+}
+
+/* N bytes written at one end arrive at the other, in order. */
+static void carries(int from, int to, uint64_t at, size_t n)
+{
+	static unsigned char buf[4096];
+	for (size_t i = 0; i < n; i++)
+		buf[i] = pattern(at + i);
+	assert_int_equal(send(from, buf, n, MSG_DONTWAIT), (ssize_t)n);
+	uint64_t got = 0;
+	receive(to, at, &got, n, 10000);
+	assert_int_equal(got, n);
+}
+
+static void test_v6_not_the_kernels_choice(void **state)
+{
+	(void)state;
+	private_loopback();
+	/* ::1 is the kernel's choice for a peer at fd00:99::1 (the peer's own
+	 * address), ::100 is not. */
+	struct bm_netaddr one = {.ifindex = 1, .family = AF_INET6, .prefixlen = 64};
+	struct bm_netaddr moved = {.ifindex = 1, .family = AF_INET6, .prefixlen = 128};
+	struct sockaddr_in6 a1 = v6("fd00:99::1", 0), a100 = v6("fd00:99::100", 0), any = v6("::", 0);
+	memcpy(one.addr, &a1.sin6_addr, 16);
+	memcpy(moved.addr, &a100.sin6_addr, 16);
+	assert_int_equal(bm_netaddr_add(&one), 0);
+	assert_int_equal(bm_netaddr_add(&moved), 0);
+
+	int l = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), off = 0;
+	assert_int_equal(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off), 0);
+	socklen_t alen = sizeof any;
+	assert_int_equal(bind(l, (struct sockaddr *)&any, sizeof any), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&any, &alen), 0);
+	a100.sin6_port = any.sin6_port;
+	int c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(c, (struct sockaddr *)&a1, sizeof a1), 0);
+	if (connect(c, (struct sockaddr *)&a100, sizeof a100) < 0)
+		fail_msg("connect: %s", strerror(errno));
+	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(s >= 0);
+	carries(c, s, 0, 100);
+
+	struct image ci, si;
+	read_end(c, &ci);
+	read_end(s, &si);
+	assert_int_equal(si.sk.opt[BM_SKO_V6ONLY], 0);
+	assert_memory_equal(si.sk.local.addr, &a100.sin6_addr, 16);
+	struct bm_sk_addr at = bm_sk_bind_addr(&si.sk);
+	assert_memory_equal(at.addr, &a100.sin6_addr, 16);
+	/* The same socket, had it the kernel's choice, binds to the wildcard. */
+	struct bm_sk_inet chosen = si.sk;
+	memcpy(chosen.local.addr, &a1.sin6_addr, 16);
+	static const uint8_t zero[16];
+	assert_memory_equal(bm_sk_bind_addr(&chosen).addr, zero, 16);
+
+	/* bm_tcp_repair_open checks that the local address came back. */
+	int c2, s2;
+	move(c, s, l, &ci, &si, &c2, &s2);
+	carries(c2, s2, 100, 1000);
+	carries(s2, c2, 0, 1000);
+	close(c2);
+	close(s2);
+	drop(&ci);
+	drop(&si);
 }
 
 int main(void)
@@ -267,6 +386,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pair_cases),
 		cmocka_unit_test(test_moved_while_read),
+		cmocka_unit_test(test_v6_not_the_kernels_choice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
