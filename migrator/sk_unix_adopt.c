@@ -349,9 +349,7 @@ int bm_unix_adopt_release(struct bm_frozen *f)
 		return 0;
 	/* A parked thread (bm_frozen_park) has its own mask back: no signal may
 	 * arrive while the calls run (bm_release puts the mask back after). */
-	int rc = bm_set_sigmask(f->tracees[0].tid, BM_INJECT_SIGMASK);
-	if (rc < 0)
-		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot block the signals of thread %d", f->tracees[0].tid);
+	bm_frozen_unpark(f);
 	return take_back(&f->tracees[0], f->pid);
 }
 
