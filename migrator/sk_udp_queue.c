@@ -159,6 +159,13 @@ int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n)
 	int rc = set_peek_off(s, -1); /* a plain peek shows the head */
 	if (rc == 0)
 		rc = read_all(s, buf, &w, why, n);
+	/* The process peeks at offsets: an empty datagram it peeked behind
+	 * others would be seen by no peek (docs/process-state.md). */
+	if (rc == 0 && was >= 0 && w.len) {
+		bm_why(why, n, ", a UDP socket with SO_PEEK_OFF set and datagrams queued (an empty datagram the process "
+		       "peeked at an offset would be seen by no peek of the dump)");
+		rc = 1;
+	}
 	int back = set_peek_off(s, was);
 	free(buf);
 	if (rc == 0 && (rc = back) == 0 && (rc = bm_wbuf_status(&w)) == 0 && w.len) {

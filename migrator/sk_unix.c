@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "fd_policy.h"
 #include "sk_unix_adopt.h"
+#include "sk_unix_peeked.h"
 #include "sk_unix_rights.h"
 #include "sk_unix_take.h"
 #include "log.h"
@@ -216,7 +218,29 @@ static int add_msg(pid_t pid, const struct bm_fd *d, struct peeked *q, const str
 	memcpy(data, m->data, m->len);
 	memcpy(addr, m->addr, m->addr_len);
 	memcpy(rights, m->rights, 4 * (size_t)m->nrights);
-	q->msgs[q->n++] = (struct bm_unix_msg){data, m->len, addr, m->addr_len, m->pid, m->uid, m->gid, m->nrights, rights};
+	q->msgs[q->n++] = (struct bm_unix_msg){data, m->len, addr, m->addr_len, m->pid, m->uid, m->gid, m->nrights, rights,
+					       m->peeked};
+	return 0;
+}
+
+/* Whether binmig may send a message with credentials C again (none, pid
+ * 0, it may), tried once for each run of the same (PREV: the last
+ * tried).  0, or negative after refusing socket D for WHY. */
+static int can_give(pid_t pid, const struct bm_fd *d, const struct ucred *c, struct ucred *prev, const char *why)
+{
+	if (!c->pid || (c->pid == prev->pid && c->uid == prev->uid && c->gid == prev->gid))
+		return 0;
+	*prev = *c;
+	int rc = bm_unix_can_send_as(c);
+	return rc < 0 ? refuse(pid, d, "%s (%s)", why, strerror(-rc)) : 0;
+}
+
+/* Whether binmig has room for the NFL descriptors in flight in D's queue. */
+static int room_for(pid_t pid, const struct bm_fd *d, uint32_t nfl)
+{
+	if (bm_unix_fd_room(nfl) < 0)
+		return bm_error(BM_EXIT_FAILURE, "binmig has no room for the %u descriptors in flight in the queue of "
+				"socket fd %d of process %d (RLIMIT_NOFILE)", nfl, d->fd, pid);
 	return 0;
 }
 
@@ -233,28 +257,24 @@ static int can_write_back(const struct bm_process *p, const struct bm_fd *d, int
 			      "read to find which bytes they ride with, could not be written back", peer_fd < 0 ?
 			      "no peer in the process" : "shut down for reading");
 	uint32_t nfl = 0;
+	struct ucred prev = {0, 0, 0};
 	for (uint32_t i = 0; i < q->n; i++) {
 		const struct bm_unix_msg *m = &q->msgs[i];
 		struct ucred c = {m->pid, m->uid, m->gid};
 		nfl += m->nrights;
-		if (i && m->pid == q->msgs[i - 1].pid && m->uid == q->msgs[i - 1].uid && m->gid == q->msgs[i - 1].gid)
-			continue;
-		int rc = c.pid ? bm_unix_can_send_as(&c) : 0; /* none: sent without */
+		int rc = can_give(pid, d, &c, &prev, " (a stream) with descriptors in flight (SCM_RIGHTS) and data whose "
+				  "writer's credentials binmig cannot give again, so that its queue, read to find which bytes "
+				  "they ride with, could not be written back");
 		if (rc < 0)
-			return refuse(pid, d, " (a stream) with descriptors in flight (SCM_RIGHTS) and data whose writer's "
-				      "credentials binmig cannot give again (%s), so that its queue, read to find which bytes "
-				      "they ride with, could not be written back", strerror(-rc));
+			return rc;
 	}
-	if (bm_unix_fd_room(nfl) < 0)
-		return bm_error(BM_EXIT_FAILURE, "binmig has no room for the %u descriptors in flight in the queue of "
-				"socket fd %d of process %d (RLIMIT_NOFILE)", nfl, d->fd, pid);
-	return 0;
+	return room_for(pid, d, nfl);
 }
 
-/* Takes the queue of S (socket D) and writes it back through a copy of
- * the process's fd PEER_FD at once, into T.  0, or negative after
- * reporting. */
-static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer_fd, struct bm_unix_taken *t)
+/* Before taking the queue of S (socket D): its SO_PEEK_OFF off, and a
+ * copy of the process's fd PEER_FD to write back through.  The copy, or
+ * negative after reporting. */
+static int prepare_take(pid_t pid, const struct bm_fd *d, int s, int peer_fd)
 {
 	int peer = bm_fd_copy(pid, peer_fd), off = -1;
 	if (peer < 0)
@@ -263,6 +283,17 @@ static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer
 		close(peer);
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
 	}
+	return peer;
+}
+
+/* Takes the queue of S (socket D) and writes it back through a copy of
+ * the process's fd PEER_FD at once, into T.  0, or negative after
+ * reporting. */
+static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer_fd, struct bm_unix_taken *t)
+{
+	int peer = prepare_take(pid, d, s, peer_fd);
+	if (peer < 0)
+		return peer;
 	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, t);
 	int back = bm_unix_put_back(peer, s, t);
 	close(peer);
@@ -306,6 +337,154 @@ static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	return rc;
 }
 
+/* Whether binmig can write back messages with the credentials SEEN[0..n)
+ * show and the descriptors they carry.  0, or negative after reporting. */
+static int can_send_seen(pid_t pid, const struct bm_fd *d, const struct bm_unix_seen *seen, uint32_t n)
+{
+	uint32_t nfl = 0;
+	struct ucred prev = {0, 0, 0};
+	for (uint32_t i = 0; i < n; i++) {
+		nfl += seen[i].nrights;
+		int rc = can_give(pid, d, &seen[i].cred, &prev, " holding a message whose sender's credentials binmig "
+				  "cannot give again, so that its queue, taken to find the empty messages the process peeked, "
+				  "could not be written back");
+		if (rc < 0)
+			return rc;
+	}
+	return room_for(pid, d, nfl);
+}
+
+/* The messages of T, taken from socket D with PEEKED marks, into Q as the
+ * walk would have read them (with ADOPT: only the descriptors in flight
+ * the process does not hold, noted).  0, or negative after refusing. */
+static int keep_taken(const struct bm_process *p, const struct bm_fd *d, int type, const struct diag *peer,
+		      const struct bm_unix_taken *t, const uint8_t *peeked, struct peeked *q,
+		      struct bm_unix_adoption *adopt)
+{
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
+		const struct bm_unix_piece *pc = &t->pieces[i];
+		uint8_t named[4 * BM_UNIX_MAX_RIGHTS];
+		int bad = -1, named_rc = bm_unix_rights_name(p, pc->fl, pc->nfl, named, &bad);
+		if (adopt) {
+			rc = named_rc == 1 ? bm_unix_adopt_note(adopt, d->fd, pc->fl, pc->nfl) : 0;
+			continue;
+		}
+		if (named_rc != 0)
+			return refuse(p->pid, d, " with a descriptor in flight (SCM_RIGHTS) in its queue that is %s, which "
+				      "binmig cannot carry", bm_unix_rights_kind(bad));
+		if (pc->cred.pid != 0 && pc->cred.pid != p->pid)
+			return refuse(p->pid, d, " holding a message with the credentials of process %d in flight, which "
+				      "binmig cannot send again", pc->cred.pid);
+		uint32_t alen = type == SOCK_DGRAM ? peer->name_len : 0;
+		struct bm_unix_msg m = {t->data + pc->off, pc->len, peer->name, alen, pc->cred.pid, pc->cred.uid,
+					pc->cred.gid, pc->nfl, named, peeked[i]};
+		rc = add_msg(p->pid, d, q, &m);
+	}
+	return rc;
+}
+
+/* Takes the queue of S (socket D), whose one possible sender is PEER (fd
+ * PEER_FD of the process), writes it back through the peer at once, and
+ * marks again the empty messages SEEN shows the process had peeked
+ * (sk_unix_peeked.h).  0, or negative after reporting. */
+static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int s, int peer_fd,
+			 const struct diag *peer, const struct bm_unix_seen *seen, uint32_t nseen,
+			 struct bm_unix_taken *t, uint8_t **peeked)
+{
+	pid_t pid = p->pid;
+	int cp = prepare_take(pid, d, s, peer_fd);
+	if (cp < 0)
+		return cp;
+	int took = bm_unix_take_messages(s, peer->name, peer->name_len, t);
+	int back = bm_unix_put_back(cp, s, t);
+	close(cp);
+	uint32_t *lens = calloc(t->n ? t->n : 1, sizeof *lens);
+	*peeked = calloc(t->n ? t->n : 1, 1);
+	if (!lens || !*peeked) {
+		free(lens);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	for (uint32_t i = 0; i < t->n; i++)
+		lens[i] = t->pieces[i].len;
+	int found = bm_unix_find_peeked(seen, nseen, t, *peeked);
+	int marked = back == 0 && found == 0 ? bm_unix_mark_peeked(s, lens, *peeked, t->n) : 0;
+	free(lens);
+	if (back < 0 || marked < 0)
+		return bm_error_errno(BM_EXIT_TARGET, back < 0 ? -back : -marked, "process %d: the queue of its socket fd "
+				      "%d, taken to find the empty messages it peeked, could not be %s", pid, d->fd,
+				      back < 0 ? "written back whole" : "marked as it was");
+	if (took < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -took, "process %d: cannot read the queue of its socket fd %d%s", pid,
+				      d->fd, took == -EMFILE ? " (descriptors in flight were lost)"
+					     : took == -EXDEV ? " (an empty message from another sender than its peer "
+								"went back as its peer's)" : "");
+	if (found < 0)
+		return bm_error(BM_EXIT_TARGET, "process %d: the queue of its socket fd %d did not read as it peeked", pid,
+				d->fd);
+	return 0;
+}
+
+/* A datagram or seqpacket socket D (copy S) whose one possible sender is
+ * its peer PEER, fd PEER_FD of the process: its queue walked, taken and
+ * written back, and the empty messages the process had peeked marked
+ * again (sk_unix_peeked.h); Q gets the messages taken.  1 when a message
+ * came from another sender (sent before the socket connected: the caller
+ * peeks instead), 0, or negative after reporting. */
+static int take_messages(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
+			 const struct diag *peer, struct peeked *q, struct bm_unix_adoption *adopt)
+{
+	struct bm_unix_seen *seen;
+	uint32_t nseen;
+	int rc = bm_unix_walk_seen(s, &seen, &nseen);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the queue of socket fd %d of process %d", d->fd,
+				      p->pid);
+	bool other = false, empty = false;
+	for (uint32_t i = 0; i < nseen; i++) {
+		other |= seen[i].addr_len != peer->name_len || memcmp(seen[i].addr, peer->name, peer->name_len) != 0;
+		empty |= !seen[i].len;
+	}
+	if (other) {
+		/* The walk marked the empty messages it showed: none, or refused. */
+		free(seen);
+		return empty ? refuse(p->pid, d, " holding an empty message, and a message from another sender than its "
+				      "peer, which binmig cannot write back") : 1;
+	}
+	/* Nothing shown and nothing there: no message the process peeked. */
+	struct pollfd pf = {s, POLLIN, 0};
+	if (!nseen && poll(&pf, 1, 0) == 0) {
+		free(seen);
+		return 0;
+	}
+	struct bm_unix_taken t = {0};
+	uint8_t *peeked = NULL;
+	rc = can_send_seen(p->pid, d, seen, nseen);
+	if (rc == 0)
+		rc = take_and_mark(p, d, s, peer_fd, peer, seen, nseen, &t, &peeked);
+	if (rc == 0)
+		rc = keep_taken(p, d, type, peer, &t, peeked, q, adopt);
+	free(peeked);
+	free(seen);
+	bm_unix_taken_free(&t);
+	return rc;
+}
+
+/* Whether the socket of inode INO (shut down as SHUTDOWN), connected to
+ * PEER_INO, can only get messages from it, which can write them back:
+ * the peer is connected back (a socket pair, a seqpacket connection,
+ * datagram sockets connected to each other) and neither side is shut
+ * down for this direction.  The peer's description into PEER (icons
+ * freed). */
+static bool sole_sender(uint64_t ino, uint32_t shutdown, uint64_t peer_ino, struct diag *peer)
+{
+	bool sole = peer_ino && !(shutdown & 1) && query_diag(peer_ino, peer) == 0 && peer->peer == ino &&
+		    !(peer->shutdown & 2);
+	free(peer->icons);
+	peer->icons = NULL;
+	return sole;
+}
+
 /* Reads S's receive queue without taking it: peeks from offset 0 on with
  * SO_PEEK_OFF, SO_PASSCRED on so that each message shows its credentials
  * (pid 0: none), then puts both options back.
@@ -324,7 +503,7 @@ static int take_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
  * With ADOPT, the walk only gathers the descriptors in flight that the
  * process does not hold (bm_unix_gather_in_flight) and takes nothing. */
 static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
-		      uint32_t shutdown, struct peeked *q, struct bm_unix_adoption *adopt)
+		      uint32_t shutdown, const struct diag *sole, struct peeked *q, struct bm_unix_adoption *adopt)
 {
 	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
@@ -334,9 +513,16 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, type == SOCK_STREAM ? &zero : &off, sizeof zero) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot prepare to read the queue of socket fd %d", d->fd);
+	int rc = type != SOCK_STREAM && sole ? take_messages(p, d, s, type, peer_fd, sole, q, adopt) : 1;
 	size_t cap = BM_UNIX_MSG_MAX;
-	uint8_t *buf = malloc(cap);
-	int rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	uint8_t *buf = rc == 1 ? malloc(cap) : NULL;
+	if (rc == 1) {
+		rc = buf ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+		if (rc == 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, type == SOCK_STREAM ? &zero : &off, sizeof zero) < 0)
+			rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the queue of socket fd %d", d->fd);
+	} else {
+		rc = rc ? rc : 2; /* taken: nothing to peek */
+	}
 	bool at_head = type != SOCK_STREAM; /* the head peeked without an offset first */
 	bool taking = false; /* a stream with rights: read again by taking it */
 	while (rc == 0) {
@@ -428,8 +614,14 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 		taking |= nfl && type == SOCK_STREAM;
 	}
 	free(buf);
-	if (rc == 0 && taking && !adopt)
+	if (rc == 2)
+		rc = 0;
+	else if (rc == 0 && taking && !adopt)
 		rc = take_queue(p, d, s, peer_fd, shutdown, q);
+	else if (rc == 0 && type != SOCK_STREAM && saved_off >= 0 && q->n && !adopt)
+		rc = refuse(pid, d, " with SO_PEEK_OFF set and messages queued that binmig cannot take and write back "
+			    "(its queue may get messages from another sender than its peer in the process): an empty "
+			    "message the process peeked at an offset would be seen by no peek of the dump");
 	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &saved_off, sizeof saved_off) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_PASSCRED, &saved_cred, sizeof saved_cred) < 0)
 		rc = rc ? rc : bm_error_errno(BM_EXIT_TARGET, errno, "cannot put back the options of socket fd %d", d->fd);
@@ -588,8 +780,10 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
-	if (read_data && !(u->flags & BM_UNIX_LISTENING) && (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd,
-										 g->shutdown, &in->q, NULL)) < 0)
+	struct diag peer;
+	bool sole = peer_fd >= 0 && g->type != SOCK_STREAM && sole_sender(d->object_id, g->shutdown, g->peer, &peer);
+	if (read_data && !(u->flags & BM_UNIX_LISTENING) &&
+	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
 	 * or seqpacket queue, the first datagram's of a datagram queue. */
@@ -770,9 +964,17 @@ int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption
 		    getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(socklen_t){sizeof listening}) < 0)
 			rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at the socket fd %d of process %d", d->fd,
 					    p->pid);
+		/* A socket whose one sender is its peer in the process is
+		 * walked as the dump walks it (taken, its marks put back). */
+		struct diag g = {0}, peer;
+		int pi = -1;
+		if (rc == 0 && type != SOCK_STREAM && query_diag(d->object_id, &g) == 0 && g.peer)
+			pi = bm_unix_find(p->fds, p->nfds, g.peer);
+		free(g.icons);
+		bool sole = pi >= 0 && sole_sender(d->object_id, g.shutdown, g.peer, &peer);
 		struct peeked q = {0};
 		if (rc == 0 && !listening)
-			rc = peek_queue(p, d, s, type, -1, 0, &q, a);
+			rc = peek_queue(p, d, s, type, sole ? p->fds[pi].fd : -1, 0, sole ? &peer : NULL, &q, a);
 		peeked_free(&q);
 		close(s);
 		if (rc < 0)

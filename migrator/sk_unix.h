@@ -19,6 +19,9 @@
  * hold is given a descriptor for the dump first (sk_unix_adopt.h).  Over
  * a stream, where the piece they ride with begins cannot be peeked, the
  * queue is read by taking it and written straight back (sk_unix_take.h).
+ * So is a datagram or seqpacket queue whose one possible sender is the
+ * peer in the process, to find the empty messages the process peeked,
+ * which no peek shows (sk_unix_peeked.h).
  *
  * Refused (exit 4): a peer outside the process (or gone), a descriptor in
  * flight that is none of the process's (left after adoption; named by
@@ -27,7 +30,8 @@
  * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent, an
  * out-of-band byte, a socket filter, a name that no longer names the
- * socket, a relative path name, a connected socket named after a listener
+ * socket, a relative path name, messages queued with SO_PEEK_OFF set on
+ * a socket whose queue is not taken, a connected socket named after a listener
  * that is no longer in the process, unless that name is abstract and free
  * (the restore then makes the connection through a listener of its own). */
 #ifndef BINMIG_SK_UNIX_H
@@ -50,7 +54,8 @@ struct bm_fd_policy;
 #define BM_UNIX_QUEUED 0x4u    /* connected, waiting in a listener's accept queue */
 #define BM_UNIX_ORPHAN 0x8u    /* accepted from a listener since closed, whose abstract name is free */
 #define BM_UNIX_RIGHTS 0x10u   /* its messages each say which descriptors ride with them */
-#define BM_UNIX_FLAGS 0x1fu
+#define BM_UNIX_PEEKS 0x20u    /* its messages each say whether the process peeked it (sk_unix_peeked.h) */
+#define BM_UNIX_FLAGS 0x3fu
 #define BM_UNIX_FROM_ACCEPT (BM_UNIX_ACCEPTED | BM_UNIX_ORPHAN)
 
 #define BM_UNIX_NAME_MAX 108u  /* sizeof sun_path */
@@ -97,6 +102,7 @@ struct bm_unix_msg {
 	uint32_t uid, gid;
 	uint32_t nrights;
 	const uint8_t *rights;
+	uint32_t peeked;        /* 1: an empty message the process peeked (marked by the kernel) */
 };
 /* The process's descriptor that in-flight descriptor K of M shares its description with. */
 int bm_unix_right(const struct bm_unix_msg *m, uint32_t k);

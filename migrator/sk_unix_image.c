@@ -1,6 +1,7 @@
 /* UNIX-domain sockets in an image (sk_unix.h): the description each
  * carries in its data, and the rules between the sockets of a process. */
 #include "sk_unix.h"
+#include "sk_unix_peeked.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -40,10 +41,13 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 {
 	if (s->name_len > BM_UNIX_NAME_MAX)
 		return -EINVAL;
-	uint32_t flags = s->flags & ~BM_UNIX_RIGHTS;
-	for (uint32_t i = 0; i < s->nmsgs; i++)
+	uint32_t flags = s->flags & ~(BM_UNIX_RIGHTS | BM_UNIX_PEEKS);
+	for (uint32_t i = 0; i < s->nmsgs; i++) {
 		if (msgs[i].nrights)
 			flags |= BM_UNIX_RIGHTS; /* older images, without rights, stay as they were */
+		if (msgs[i].peeked)
+			flags |= BM_UNIX_PEEKS; /* and without marks */
+	}
 	bm_put_u32(b, s->type);
 	bm_put_u32(b, flags);
 	bm_put_u64(b, s->peer);
@@ -89,6 +93,8 @@ int bm_unix_encode(struct bm_wbuf *b, const struct bm_unix_sock *s, const uint64
 			bm_put_u32(b, msgs[i].nrights);
 			bm_put_bytes(b, msgs[i].rights, 4 * (size_t)msgs[i].nrights);
 		}
+		if (flags & BM_UNIX_PEEKS)
+			bm_put_u32(b, msgs[i].peeked);
 	}
 	return bm_wbuf_status(b);
 }
@@ -112,6 +118,11 @@ void bm_unix_next_msg(const struct bm_unix_sock *s, uint32_t *at, struct bm_unix
 		m->nrights = bm_load_le32(p);
 		m->rights = p + 4;
 		p += 4 + 4 * (size_t)m->nrights;
+	}
+	m->peeked = 0;
+	if (s->flags & BM_UNIX_PEEKS) {
+		m->peeked = bm_load_le32(p);
+		p += 4;
 	}
 	*at = (uint32_t)(p - s->msgs);
 }
@@ -182,6 +193,8 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 				return bm_why(why, n, "message %u: %u descriptors in flight", i, nr);
 			bm_get_span(&c, 4 * (size_t)nr);
 		}
+		if (s->flags & BM_UNIX_PEEKS)
+			bm_get_span(&c, 4);
 		if (bm_rcur_failed(&c))
 			return bm_why(why, n, "message %u is cut short", i);
 	}
@@ -190,14 +203,17 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 		return bm_why(why, n, "%zu bytes after its description", bm_rcur_left(&c));
 	if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
 		return bm_why(why, n, "type %u is not stream, datagram or seqpacket", s->type);
-	if (s->flags & ~BM_UNIX_FLAGS || __builtin_popcount(s->flags & ~BM_UNIX_RIGHTS) > 1)
+	const uint32_t queue_flags = BM_UNIX_RIGHTS | BM_UNIX_PEEKS;
+	if (s->flags & ~BM_UNIX_FLAGS || __builtin_popcount(s->flags & ~queue_flags) > 1)
 		return bm_why(why, n, "flags %#x", s->flags);
+	if ((s->flags & BM_UNIX_PEEKS) && s->type == SOCK_STREAM)
+		return bm_why(why, n, "a stream whose messages say whether they were peeked");
 	if (s->shutdown > 3)
 		return bm_why(why, n, "shutdown state %u", s->shutdown);
 	if (s->cred_pid < 0)
 		return bm_why(why, n, "peer credentials of pid %d", s->cred_pid);
 	bool listening = s->flags & BM_UNIX_LISTENING;
-	if (s->type == SOCK_DGRAM && (s->flags & ~BM_UNIX_RIGHTS))
+	if (s->type == SOCK_DGRAM && (s->flags & ~queue_flags))
 		return bm_why(why, n, "a datagram socket that listens, was accepted or waits to be");
 	if (!listening && s->nicons)
 		return bm_why(why, n, "an accept queue on a socket that does not listen");
@@ -221,9 +237,13 @@ static bool parse(const uint8_t *data, uint32_t len, struct bm_unix_sock *s, cha
 		    (s->opt[i].a < INT_MIN || s->opt[i].a > INT_MAX || s->opt[i].b))
 			return bm_why(why, n, "%s %lld", bm_unix_opts[i].text, (long long)s->opt[i].a);
 	uint32_t at = 0;
+	bool may_peek = true;
 	for (uint32_t i = 0; full && i < s->nmsgs; i++) {
 		struct bm_unix_msg m;
 		bm_unix_next_msg(s, &at, &m);
+		if (!bm_unix_peeked_step(&may_peek, m.len, m.peeked))
+			return bm_why(why, n, "message %u: marked peeked, yet %s", i, m.peeked > 1 ? "not 0 or 1"
+				      : m.len ? "not empty" : "behind an empty message not marked");
 		if (m.addr_len && s->type != SOCK_DGRAM)
 			return bm_why(why, n, "message %u has a sender name on a connected socket", i);
 		if (m.pid < 0)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sk_unix_peeked.h"
 #include "sk_unix_take.h"
 
 /* A path name as a NUL-terminated string. */
@@ -508,6 +510,28 @@ static bool late(const struct bm_process *p, uint32_t i)
 	return (s.flags & BM_UNIX_RIGHTS) || (peer >= 0 && bm_unix_head(&p->fds[peer], &ps) && (ps.flags & BM_UNIX_RIGHTS));
 }
 
+/* The empty messages of D's queue (decoded as S, just written) that the
+ * process had peeked, marked again (sk_unix_peeked.h). */
+static int mark_again(struct ctx *c, const struct bm_fd *d, const struct bm_unix_sock *s)
+{
+	uint32_t *lens = malloc((size_t)s->nmsgs * sizeof *lens);
+	uint8_t *peeked = malloc(s->nmsgs);
+	int rc = lens && peeked ? 0 : -ENOMEM;
+	uint32_t at = 0;
+	for (uint32_t k = 0; rc == 0 && k < s->nmsgs; k++) {
+		struct bm_unix_msg m;
+		bm_unix_next_msg(s, &at, &m);
+		lens[k] = m.len;
+		peeked[k] = (uint8_t)m.peeked;
+	}
+	if (rc == 0)
+		rc = bm_unix_mark_peeked(d->fd, lens, peeked, s->nmsgs);
+	free(lens);
+	free(peeked);
+	errno = -rc;
+	return rc < 0 ? fail(c, d, "marking the messages it had peeked") : 0;
+}
+
 /* Phase 4: each receive queue written again from its sender, in order
  * (those with descriptors in flight when LATE, the others when not). */
 static int fill_all(struct ctx *c, bool with_rights)
@@ -539,6 +563,8 @@ static int fill_all(struct ctx *c, bool with_rights)
 			if (send_one(from < 0 ? own : p->fds[from].fd, &m, connected ? NULL : &a, len) < 0)
 				rc = fail(c, d, "writing its queue again");
 		}
+		if (rc == 0 && (s.flags & BM_UNIX_PEEKS))
+			rc = mark_again(c, d, &s);
 	}
 	if (own >= 0)
 		close(own);

@@ -1,5 +1,6 @@
-/* A stream socket's queue with descriptors in flight: taken, and written
- * back (sk_unix_take.h).  The restore writes the pieces the same way
+/* A unix socket's queue taken, and written back (sk_unix_take.h): a
+ * stream's with descriptors in flight, or a message queue whole
+ * (sk_unix_peeked.h).  The restore writes the pieces the same way
  * (send_one, sk_unix_restore.c). */
 #include "sk_unix_take.h"
 
@@ -21,7 +22,9 @@ struct got {
 	struct ucred cred;
 	uint32_t nfl;
 	int fl[BM_UNIX_MAX_RIGHTS];
-	bool ctrunc;
+	bool ctrunc, has_cred;
+	struct sockaddr_un from; /* the sender's name, when asked for */
+	socklen_t fromlen;
 };
 
 static void close_got(struct got *g)
@@ -38,19 +41,21 @@ static int recv_some(int s, uint8_t *buf, size_t len, int flags, struct got *g)
 		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
 	} control;
 	struct iovec iov = {buf, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-			    .msg_controllen = sizeof control};
 	memset(g, 0, sizeof *g);
+	struct msghdr mh = {.msg_name = &g->from, .msg_namelen = sizeof g->from, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = &control, .msg_controllen = sizeof control};
 	ssize_t n = recvmsg(s, &mh, flags | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
 	g->len = (size_t)n;
+	g->fromlen = mh.msg_namelen;
 	g->ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
 		if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof g->cred)) {
 			memcpy(&g->cred, CMSG_DATA(c), sizeof g->cred);
+			g->has_cred = true;
 		} else if (c->cmsg_type == SCM_RIGHTS) {
 			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			for (size_t k = 0; k < nfd; k++) {
@@ -68,7 +73,7 @@ static int recv_some(int s, uint8_t *buf, size_t len, int flags, struct got *g)
 
 static int grow(struct bm_unix_taken *t, size_t more)
 {
-	if (t->len + more > t->cap) {
+	if (t->len + more > t->cap || !t->data) {
 		size_t cap = t->cap ? 2 * t->cap : 4096;
 		while (cap < t->len + more)
 			cap *= 2;
@@ -201,6 +206,53 @@ int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t)
 	return rc;
 }
 
+/* Whether G came from the sender named NAME[0..name_len) (0: unnamed). */
+static bool from_name(const struct got *g, const uint8_t *name, uint32_t name_len)
+{
+	size_t base = offsetof(struct sockaddr_un, sun_path);
+	size_t len = g->fromlen > base ? g->fromlen - base : 0;
+	if (len && g->from.sun_path[0])
+		len = strnlen(g->from.sun_path, len);
+	return len == name_len && memcmp(g->from.sun_path, name, len) == 0;
+}
+
+int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct bm_unix_taken *t)
+{
+	size_t cap = 4096;
+	uint8_t *buf = malloc(cap);
+	int rc = buf ? 0 : -ENOMEM, lost = 0;
+	bool other = false;
+	while (rc == 0) {
+		/* The head's whole length, so that no message is cut short. */
+		ssize_t need = recv(s, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		if (need < 0) {
+			rc = errno == EAGAIN ? 0 : -errno;
+			break;
+		}
+		if ((size_t)need >= cap) {
+			uint8_t *more = realloc(buf, (size_t)need + 1);
+			if (!more) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = more;
+			cap = (size_t)need + 1;
+		}
+		struct got g;
+		if ((rc = recv_some(s, buf, cap, 0, &g)) < 0)
+			break;
+		/* The end of the queue of a socket shut down: no credentials
+		 * (with SO_PASSCRED on, every message has some). */
+		if (!g.has_cred && !g.len && !g.nfl && !g.ctrunc)
+			break;
+		lost |= g.ctrunc;
+		other |= !from_name(&g, name, name_len);
+		rc = add(t, buf, g.len, &g, false);
+	}
+	free(buf);
+	return rc < 0 ? rc : lost ? -EMFILE : other ? -EXDEV : 0;
+}
+
 ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct ucred *cred, const int *fl,
 			   uint32_t nfl, const struct sockaddr_un *to, socklen_t tolen)
 {
@@ -253,14 +305,17 @@ int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t)
 	int rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
 		const struct bm_unix_piece *pc = &t->pieces[i];
-		/* The descriptors ride with the first send; a short one goes on. */
-		for (uint32_t off = 0; rc == 0 && off < pc->len;) {
+		/* The descriptors ride with the first send; a short one goes on.
+		 * An empty message is one send too. */
+		for (uint32_t off = 0; rc == 0 && (off < pc->len || (!off && !pc->len));) {
 			ssize_t sent = bm_unix_send_piece(peer, t->data + pc->off + off, pc->len - off, &pc->cred,
 							  off ? NULL : pc->fl, off ? 0 : pc->nfl, NULL, 0);
 			if (sent < 0)
 				rc = (int)sent;
-			else if (sent == 0)
+			else if (sent == 0 && pc->len)
 				rc = -EAGAIN;
+			else if (!pc->len)
+				break;
 			else
 				off += (uint32_t)sent;
 		}

@@ -42,10 +42,19 @@ struct bm_unix_taken {
  * -EMFILE (descriptors in flight binmig had no room for: they are lost).
  * T holds what was taken either way. */
 int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t);
+/* A datagram or seqpacket queue taken whole (sk_unix_peeked.h): every
+ * message of S (SO_PASSCRED on, SO_PEEK_OFF off), whatever its size, one
+ * piece of T each, with its credentials and descriptors (binmig's own).  0, or -errno: -EXDEV (a message came from
+ * another sender than NAME[0..name_len)), -EMFILE (descriptors in flight
+ * binmig had no room for: they are lost), both after taking everything.
+ * T holds what was taken either way. */
+int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct bm_unix_taken *t);
+
 /* Writes T back through PEER, the connected peer of RECEIVER (the socket
  * it was taken from), each piece in one send with its credentials (none
  * when it had none) and descriptors; meanwhile the peer's send buffer is
- * made room for and SO_PASSCRED is off at both ends.  0 or -errno. */
+ * made room for and SO_PASSCRED is off at both ends.  An empty piece
+ * is one empty message.  0 or -errno. */
 int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t);
 /* Closes the descriptors T holds and frees it. */
 void bm_unix_taken_free(struct bm_unix_taken *t);

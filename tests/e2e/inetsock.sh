@@ -7,7 +7,8 @@
 # IPv4 listener accepts and answers a connection the test makes to the
 # port the program reported.  Refused at dump (exit 4, one line naming the
 # descriptor and the reason, the process untouched): a connection waiting
-# to be accepted, an empty datagram queued behind another, an IPv6
+# to be accepted, an empty datagram queued behind another, a datagram
+# queued on a socket with SO_PEEK_OFF set, an IPv6
 # datagram too big to be sent again whole, a datagram queued on a socket
 # with SO_REUSEPORT, or on a connected socket from another sender than
 # its peer, a socket filter, an option binmig does not carry, a multicast
@@ -41,9 +42,10 @@ e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: sockets carried, the listener answers after the restore"
 
-modes=(backlog udpempty udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw)
+modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[udpempty]="a UDP socket holding an empty datagram behind others"
+	[udppeekoff]="a UDP socket with SO_PEEK_OFF set and datagrams queued"
 	[udpbig6]="a UDP socket holding a datagram of 65500 bytes sent over IPv6, more than the 65488 binmig can send again in one IPv6 packet"
 	[udpreuseport]="a UDP socket with SO_REUSEPORT holding datagrams"
 	[udpforeign]="a connected UDP socket holding a datagram from 127.0.0.1:"

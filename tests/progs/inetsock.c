@@ -32,7 +32,9 @@
  *            flowing); checked after SIGUSR1.
  *   Refused at dump (the process goes on and passes): backlog (a
  *   connection waiting in the accept queue), udpempty (an empty datagram
- *   queued behind another), udpbig6 (a 65500-byte datagram queued on an
+ *   queued behind another), udppeekoff (a datagram queued on a socket with
+ *   SO_PEEK_OFF set: an empty one the process peeked there would be seen by
+ *   no peek), udpbig6 (a 65500-byte datagram queued on an
  *   IPv6 socket, more than one IPv6 packet over loopback carries whole),
  *   udpreuseport (a datagram queued on a socket with SO_REUSEPORT),
  *   udpforeign (a datagram queued on a socket from another sender than
@@ -471,6 +473,13 @@ static int refused(const char *mode, const char *arg)
 		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 &&
 		      sendto(a, "", 0, 0, (struct sockaddr *)&ss, len) == 0, "sendto");
 		keep[0] = b;
+	} else if (strcmp(mode, "udppeekoff") == 0) {
+		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
+		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6, "sendto");
+		SETUP(opt(b, SOL_SOCKET, SO_PEEK_OFF, 0) == 0, "SO_PEEK_OFF");
+		keep[0] = b;
 	} else if (strcmp(mode, "udpreuseport") == 0 || strcmp(mode, "udpforeign") == 0) {
 		bool reuseport = strcmp(mode, "udpreuseport") == 0;
 		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = socket(AF_INET, SOCK_DGRAM, 0);
@@ -556,7 +565,8 @@ static int refused(const char *mode, const char *arg)
 		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0 &&
 		      recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 0, "the queued datagrams, the empty one last");
 	}
-	if (keep[0] >= 0 && (strcmp(mode, "udpreuseport") == 0 || strcmp(mode, "udpforeign") == 0)) {
+	if (keep[0] >= 0 && (strcmp(mode, "udpreuseport") == 0 || strcmp(mode, "udpforeign") == 0 ||
+			     strcmp(mode, "udppeekoff") == 0)) {
 		char buf[16];
 		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0,
 		      "the queued datagram");

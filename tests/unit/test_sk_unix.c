@@ -133,7 +133,7 @@ static void refused(void (*change)(struct bm_unix_sock *), const char *text)
 }
 
 static void bad_type(struct bm_unix_sock *s) { s->type = 4; }
-static void bad_flags(struct bm_unix_sock *s) { s->flags = 0x20; }
+static void bad_flags(struct bm_unix_sock *s) { s->flags = 0x40; }
 static void two_flags(struct bm_unix_sock *s) { s->type = SOCK_STREAM, s->flags = BM_UNIX_LISTENING | BM_UNIX_QUEUED; }
 static void bad_shutdown(struct bm_unix_sock *s) { s->shutdown = 4; }
 static void dgram_listens(struct bm_unix_sock *s) { s->flags = BM_UNIX_LISTENING; }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Empty messages the process peeked (migrator/sk_unix_peeked.c,
+# tests/progs/peekedmsg.c): in socket pairs and a seqpacket pair, those it
+# peeked (at an offset, and at the head) and those it did not come back
+# marked and unmarked as they were, after a dump and restore here (the
+# program compares what a walk of each queue with peeks shows, and what
+# reads take); a named datagram socket with SO_PEEK_OFF set and messages
+# queued, whose queue binmig cannot take, is refused (exit 4, the process
+# untouched, its queue whole).  tests/e2e/migrate-state.sh carries the
+# first across two hops between the emulated hosts.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init peekedmsg
+e2e_state_test peekedmsg carried "$E2E_TMP"
+
+out=$E2E_TMP/refused.out
+e2e_start "$out" "$PROGS/peekedmsg" refused "$E2E_TMP"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+bm dump "$pid" -o "$E2E_TMP/refused.img"
+e2e_expect_error 4 "dump of a named datagram socket with SO_PEEK_OFF set"
+grep -qF "with SO_PEEK_OFF set and messages queued" "$BM_ERR" || e2e_fail "the refusal does not say why: $(cat "$BM_ERR")"
+[[ ! -e $E2E_TMP/refused.img ]] || e2e_fail "an image was left"
+e2e_assert_alive "$pid"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "ok: refused: $(cat "$BM_ERR")"

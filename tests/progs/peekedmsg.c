@@ -1,0 +1,160 @@
+/* Empty messages the process peeked, in datagram and seqpacket queues
+ * (migrator/sk_unix_peeked.c).  The kernel marks an empty message once a
+ * peek shows it, and from then on a peek at an offset (SO_PEEK_OFF) skips
+ * it: what a walk of the queue with such peeks shows differs, message for
+ * message, from what reads take.  Both are checked after the restore.
+ *
+ *   peekedmsg carried DIR  socket pairs and a seqpacket pair, some empty
+ *                          messages marked (at an offset, and at the head),
+ *                          some not; checked on SIGUSR1: each walk shows
+ *                          exactly what it showed before the dump, and the
+ *                          reads take every message, in order.
+ *   peekedmsg refused DIR  a named datagram socket that other sockets may
+ *                          send to, with SO_PEEK_OFF set and messages
+ *                          queued: binmig cannot take its queue (another
+ *                          sender could write meanwhile), so it refuses;
+ *                          checked on SIGUSR1: the queue as it was. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "testprog.h"
+
+static void setint(int s, int name, int v)
+{
+	SETUP(setsockopt(s, SOL_SOCKET, name, &v, sizeof v) == 0, "setsockopt");
+}
+
+static void put(int s, const char *text)
+{
+	SETUP(send(s, text, strlen(text), 0) == (ssize_t)strlen(text), "send");
+}
+
+static void pair(int type, int sv[2])
+{
+	SETUP(socketpair(AF_UNIX, type, 0, sv) == 0, "socketpair");
+}
+
+/* Peeks once at OFF, which marks an empty message it shows. */
+static void peek_at(int s, int off)
+{
+	char b[16];
+	setint(s, SO_PEEK_OFF, off);
+	SETUP(recv(s, b, sizeof b, MSG_PEEK | MSG_DONTWAIT) >= 0, "peek");
+}
+
+/* What a walk of S with peeks from offset 0 shows, as "alpha,-,beta" (-:
+ * an empty message).  The walk marks the empty messages it shows; SO_PEEK_OFF
+ * is put back to OLD. */
+static void walk(int s, int old, char *out, size_t n)
+{
+	out[0] = 0;
+	for (int off = 0, i = 0; i < 32; i++) {
+		char b[64];
+		setint(s, SO_PEEK_OFF, off);
+		ssize_t got = recv(s, b, sizeof b - 1, MSG_PEEK | MSG_DONTWAIT);
+		if (got < 0)
+			break;
+		b[got] = 0;
+		snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? "," : "", got ? b : "-");
+		off += (int)got;
+	}
+	setint(s, SO_PEEK_OFF, old);
+}
+
+/* What reads of S take, the same way. */
+static void reads(int s, char *out, size_t n)
+{
+	out[0] = 0;
+	for (int i = 0; i < 32; i++) {
+		char b[64];
+		ssize_t got = recv(s, b, sizeof b - 1, MSG_DONTWAIT);
+		if (got < 0)
+			break;
+		b[got] = 0;
+		snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? "," : "", got ? b : "-");
+	}
+}
+
+static void expect(const char *what, const char *got, const char *want)
+{
+	CHECK(strcmp(got, want) == 0, "%s: \"%s\", expected \"%s\"", what, got, want);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc >= 3 ? argv[1] : "";
+	usr1_setup();
+	int dg[2], sq[2], plain[2], named = -1, sender = -1;
+	if (strcmp(mode, "carried") == 0) {
+		/* A datagram pair: the first empty message of the middle run
+		 * marked at an offset, then SO_PEEK_OFF off again. */
+		pair(SOCK_DGRAM, dg);
+		put(dg[0], "alpha");
+		put(dg[0], "");
+		put(dg[0], "");
+		put(dg[0], "beta");
+		put(dg[0], "");
+		peek_at(dg[1], 5);
+		setint(dg[1], SO_PEEK_OFF, -1);
+		/* A seqpacket pair: its head, empty, marked; SO_PEEK_OFF left on,
+		 * the receiver asking for credentials. */
+		pair(SOCK_SEQPACKET, sq);
+		setint(sq[1], SO_PASSCRED, 1);
+		put(sq[0], "");
+		put(sq[0], "");
+		put(sq[0], "rec");
+		peek_at(sq[1], 0);
+		setint(sq[1], SO_PEEK_OFF, 0);
+		/* Empty messages nobody peeked: the dump must not mark them. */
+		pair(SOCK_DGRAM, plain);
+		put(plain[0], "");
+		put(plain[0], "x");
+		put(plain[0], "");
+	} else if (strcmp(mode, "refused") == 0) {
+		named = socket(AF_UNIX, SOCK_DGRAM, 0);
+		sender = socket(AF_UNIX, SOCK_DGRAM, 0);
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "binmig-peeked-%d", (int)getpid());
+		socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+		SETUP(named >= 0 && sender >= 0 && bind(named, (struct sockaddr *)&a, len) == 0, "bind");
+		SETUP(sendto(sender, "one", 3, 0, (struct sockaddr *)&a, len) == 3, "sendto");
+		SETUP(sendto(sender, "two", 3, 0, (struct sockaddr *)&a, len) == 3, "sendto");
+		setint(named, SO_PEEK_OFF, 0);
+	} else {
+		say("FAIL: usage: peekedmsg carried|refused DIR");
+		return 2;
+	}
+	struct fd_set_snapshot before;
+	fd_snapshot(&before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&before);
+	char got[256];
+	if (named >= 0) {
+		reads(named, got, sizeof got);
+		expect("the named socket's queue", got, "one,two");
+		return tp_finish();
+	}
+	walk(dg[1], -1, got, sizeof got);
+	expect("datagram pair, walked", got, "alpha,-,beta,-");
+	reads(dg[1], got, sizeof got);
+	expect("datagram pair, read", got, "alpha,-,-,beta,-");
+	int v = -2;
+	socklen_t len = sizeof v;
+	CHECK(getsockopt(sq[1], SOL_SOCKET, SO_PEEK_OFF, &v, &len) == 0 && v == 0, "seqpacket SO_PEEK_OFF %d", v);
+	CHECK(getsockopt(sq[1], SOL_SOCKET, SO_PASSCRED, &v, &len) == 0 && v == 1, "seqpacket SO_PASSCRED %d", v);
+	walk(sq[1], 0, got, sizeof got);
+	expect("seqpacket pair, walked", got, "-,rec");
+	reads(sq[1], got, sizeof got);
+	expect("seqpacket pair, read", got, "-,-,rec");
+	walk(plain[1], -1, got, sizeof got);
+	expect("pair nobody peeked, walked", got, "-,x,-");
+	reads(plain[1], got, sizeof got);
+	expect("pair nobody peeked, read", got, "-,x,-");
+	return tp_finish();
+}
