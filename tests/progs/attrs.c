@@ -7,7 +7,8 @@
  *              NO_SETUID_FIXUP; CAP_SYS_BOOT dropped from the bounding,
  *              permitted and effective sets; no_new_privs; and a second
  *              thread with SCHED_BATCH, nice 3, timer slack 777 ns, bound
- *              to one CPU; mlockall(MCL_FUTURE | MCL_ONFAULT).  After
+ *              to one CPU; mlockall(MCL_FUTURE | MCL_ONFAULT); the
+ *              restore-ids mode of timer_create (Linux 6.15 or later).  After
  *              SIGUSR1 each is checked (the second thread checks its own,
  *              a new mapping must come locked on fault), PASS or FAIL.
  *   lockall    mlockall(MCL_FUTURE): a new mapping must come locked and
@@ -23,6 +24,7 @@
  *   mbind      has an area bound to node 0 (mbind MPOL_BIND)
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
+#include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -39,6 +41,10 @@
 #define IOPRIO_WHO_PROCESS 1
 #define IOPRIO_BE4 ((2 << 13) | 4)
 #define CAP_BOOT_BIT (1ULL << CAP_SYS_BOOT)
+/* prctl PR_TIMER_CREATE_RESTORE_IDS (Linux 6.15) and its arguments. */
+#define TIMER_RESTORE_IDS 77
+#define TIMER_RESTORE_IDS_ON 1
+#define TIMER_RESTORE_IDS_GET 2
 
 struct sched_attr_ {
 	uint32_t size, sched_policy;
@@ -146,6 +152,9 @@ static int carried(void)
 	SETUP(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0, "PR_SET_THP_DISABLE");
 	SETUP(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER");
 	SETUP(prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0) == 0, "PR_MCE_KILL");
+	/* A kernel without the mode says EINVAL, and binmig has nothing to carry. */
+	bool restore_ids = prctl(TIMER_RESTORE_IDS, TIMER_RESTORE_IDS_ON, 0, 0, 0) == 0;
+	SETUP(restore_ids || errno == EINVAL, "PR_TIMER_CREATE_RESTORE_IDS");
 	/* Credentials and their flags are per thread: set before the second
 	 * thread exists, so that it inherits them (binmig refuses threads
 	 * whose own differ). */
@@ -179,6 +188,8 @@ static int carried(void)
 	CHECK(prctl(PR_MCE_KILL_GET, 0, 0, 0, 0) == PR_MCE_KILL_EARLY, "machine-check policy %d",
 	      prctl(PR_MCE_KILL_GET, 0, 0, 0, 0));
 	CHECK(prctl(PR_GET_SECUREBITS) == 0x14, "securebits %#x", prctl(PR_GET_SECUREBITS));
+	CHECK(!restore_ids || prctl(TIMER_RESTORE_IDS, TIMER_RESTORE_IDS_GET, 0, 0, 0) == 1,
+	      "restore-ids mode of timer_create lost");
 	CHECK(prctl(PR_CAPBSET_READ, CAP_SYS_BOOT) == 0, "CAP_SYS_BOOT is back in the bounding set");
 	uint64_t eff, prm;
 	CHECK(caps_of(&eff, &prm) && eff == eff0 && prm == prm0, "capabilities %#llx/%#llx, were %#llx/%#llx",
