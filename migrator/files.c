@@ -19,6 +19,7 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "fd_inotify.h"
+#include "fd_outside.h"
 #include "fd_watch.h"
 #include "file_locks.h"
 #include "log.h"
@@ -378,6 +379,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 		rc = bm_unix_rights_check_policies(procs, nprocs);
 	if (rc == 0 && read_data)
 		rc = read_fifo_data(procs, nprocs);
+	if (rc == 0)
+		rc = bm_fd_outside_check(procs, nprocs);
 	return rc;
 }
 

@@ -9,6 +9,8 @@
  *   tcp      a TCP connection over loopback, both ends here, 18 bytes unread
  *   eventfd  an eventfd holding the count 41
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
+ *   shared-out  such a pipe, whose ends a process of its own holds too
+ *            until this one exits
  *   epoll    an epoll instance watching the read end of such a pipe
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
@@ -83,6 +85,13 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "pipe") == 0) {
 		SETUP(pipe(fds) == 0, "pipe");
 		SETUP(write(fds[1], "through the pipe", 16) == 16, "write pipe");
+	} else if (strcmp(mode, "shared-out") == 0) {
+		SETUP(pipe(fds) == 0 && write(fds[1], "through the pipe", 16) == 16, "pipe");
+		pid_t self = getpid();
+		if (tp_fork_peer() == 0) {
+			struct pollfd q = {.fd = (int)syscall(SYS_pidfd_open, self, 0), .events = POLLIN};
+			_exit(q.fd >= 0 && poll(&q, 1, -1) == 1 ? 0 : 1);
+		}
 	} else if (strcmp(mode, "epoll") == 0) {
 		int pipefd[2];
 		SETUP(pipe(pipefd) == 0 && write(pipefd[1], "x", 1) == 1, "pipe");
@@ -110,7 +119,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -125,7 +134,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "eventfd") == 0) {
 		eventfd_t value = 0;
 		CHECK(eventfd_read(fds[0], &value) == 0 && value == 41, "eventfd value %llu", (unsigned long long)value);
-	} else if (strcmp(mode, "pipe") == 0) {
+	} else if (strcmp(mode, "pipe") == 0 || strcmp(mode, "shared-out") == 0) {
 		CHECK(read(fds[0], buf, sizeof(buf)) == 16 && memcmp(buf, "through the pipe", 16) == 0,
 		      "pipe data \"%s\"", buf);
 	} else if (strcmp(mode, "packet") == 0) {
