@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -64,6 +65,27 @@ static int eventfd_semaphore(pid_t pid, int fd)
 	return v ? 1 : 0;
 }
 
+/* The restore opens a regular file or directory again by its name, as
+ * binmig sees it: the name must lead to that very file (ST, of fd FD of
+ * PID, whose /proc link is LINK).  It does not for a POSIX message queue
+ * (its name is in a file system no path reaches), nor for a file in a
+ * mount that binmig's mount namespace lacks or has covered.  0, or
+ * negative after refusing. */
+#define MQUEUE_FS_MAGIC 0x19800202 /* the mqueue file system's f_type */
+
+static int reached_by_name(pid_t pid, int fd, const char *link, const char *path, const struct stat *st)
+{
+	struct statfs fs;
+	if (statfs(link, &fs) == 0 && fs.f_type == MQUEUE_FS_MAGIC)
+		return bm_fd_refuse(pid, fd, path, st->st_mode, ", a POSIX message queue (mq_open), which binmig does not "
+				    "carry");
+	struct stat named;
+	if (stat(path, &named) == 0 && named.st_dev == st->st_dev && named.st_ino == st->st_ino)
+		return 0;
+	return bm_fd_refuse(pid, fd, path, st->st_mode, " whose name leads binmig to another file or to none (a file "
+			    "of a mount that binmig's mount namespace does not have, or has covered since)");
+}
+
 static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_policy *policy)
 {
 	char link[64], path[PATH_MAX];
@@ -107,6 +129,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	}
 	if (named && deleted)
 		return bm_unlinked_describe(pid, fd, path, &st, out);
+	if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && named && (rc = reached_by_name(pid, fd, link, path, &st)) < 0)
+		return rc;
 	if (S_ISREG(st.st_mode) && named) {
 		out->kind = BM_FD_REGULAR;
 		out->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,

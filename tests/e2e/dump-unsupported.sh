@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # State binmig cannot carry: a socket whose peer is in another process, an attached System V
 # shared memory segment, shared anonymous memory that a process not dumped
-# maps too, a pipe whose ends a process not dumped holds too, signal-driven I/O (O_ASYNC), a packet-mode pipe
+# maps too, a pipe whose ends a process not dumped holds too, a POSIX
+# message queue, signal-driven I/O (O_ASYNC), a packet-mode pipe
 # holding packets, a mapping of a deleted file that has another name left
 # (a deleted file with one name is carried: e2e/delmap), a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
@@ -14,7 +15,7 @@ e2e_init holder
 
 # sysvshm-id0: the same segment in a new IPC namespace, where it is the
 # first and has the id 0, the inode its mapping shows in /proc/PID/maps.
-for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out async packet delmap; do
+for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue async packet delmap; do
 	out=$E2E_TMP/$mode.out
 	if [[ $mode == sysvshm-id0 ]]; then
 		e2e_start "$out" unshare --ipc "$PROGS/holder" sysvshm "$E2E_TMP/$mode.file"
@@ -36,6 +37,10 @@ for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out async packet del
 	if [[ $mode == shared-out ]]; then
 		grep -Eq "fd ($fd_a|$fd_b) of process $pid is an anonymous pipe \(pipe:\[[0-9]+\]\) that process [0-9]+ \(holder\), which does not move with it, holds too" "$BM_ERR" ||
 			e2e_fail "the message does not name the pipe and the other process: $(cat "$BM_ERR")"
+	fi
+	if [[ $mode == mqueue ]]; then
+		grep -q "fd $fd_a of process $pid is a regular file (/binmig-holder-$pid), a POSIX message queue (mq_open)" "$BM_ERR" ||
+			e2e_fail "the message does not name the message queue: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == delmap ]]; then
 		grep -q "maps the deleted file $E2E_TMP/delmap.file at 0x[0-9a-f]*, whose name was removed while other hard links" "$BM_ERR" ||

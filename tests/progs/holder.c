@@ -11,6 +11,7 @@
  *   pipe     an anonymous pipe (both ends here) holding 16 bytes
  *   shared-out  such a pipe, whose ends a process of its own holds too
  *            until this one exits
+ *   mqueue   a POSIX message queue holding one message (removed on exit)
  *   epoll    an epoll instance watching the read end of such a pipe
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
@@ -27,6 +28,7 @@
  * before "ready" comes out), prints "spun N" with a fixed width and "PASS".
  * A refused dump must leave all of this undisturbed; a migration must carry
  * it. */
+#include <mqueue.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -37,6 +39,8 @@
 #include <netinet/in.h>
 
 #include "testprog.h"
+
+static char mq_name[64];
 
 int main(int argc, char **argv)
 {
@@ -92,6 +96,11 @@ int main(int argc, char **argv)
 			struct pollfd q = {.fd = (int)syscall(SYS_pidfd_open, self, 0), .events = POLLIN};
 			_exit(q.fd >= 0 && poll(&q, 1, -1) == 1 ? 0 : 1);
 		}
+	} else if (strcmp(mode, "mqueue") == 0) {
+		struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 32};
+		snprintf(mq_name, sizeof mq_name, "/binmig-holder-%d", (int)getpid());
+		fds[0] = mq_open(mq_name, O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
+		SETUP(fds[0] >= 0 && mq_send(fds[0], "through the queue", 17, 0) == 0, "mq_open, mq_send");
 	} else if (strcmp(mode, "epoll") == 0) {
 		int pipefd[2];
 		SETUP(pipe(pipefd) == 0 && write(pipefd[1], "x", 1) == 1, "pipe");
@@ -119,7 +128,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -137,6 +146,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "pipe") == 0 || strcmp(mode, "shared-out") == 0) {
 		CHECK(read(fds[0], buf, sizeof(buf)) == 16 && memcmp(buf, "through the pipe", 16) == 0,
 		      "pipe data \"%s\"", buf);
+	} else if (strcmp(mode, "mqueue") == 0) {
+		CHECK(mq_receive(fds[0], buf, sizeof(buf), NULL) == 17 && memcmp(buf, "through the queue", 17) == 0,
+		      "queue data \"%s\"", buf);
+		mq_unlink(mq_name);
 	} else if (strcmp(mode, "packet") == 0) {
 		CHECK(read(fds[0], buf, sizeof(buf)) == 3 && read(fds[0], buf, sizeof(buf)) == 3, "two packets");
 	} else if (strcmp(mode, "async") == 0) {
