@@ -59,9 +59,8 @@
 #include <sys/timerfd.h>
 
 #include "testprog.h"
+#include "timerlib.h"
 
-#define NS 1000000000LL
-#define MS 1000000LL
 /* Timers are rounded to microseconds (itimers) and the clocks read a few
  * microseconds apart: "not before its deadline" allows this much. */
 #define SLACK_NS (2 * MS)
@@ -74,23 +73,6 @@
 
 static int64_t span;      /* SECONDS in ns */
 static int64_t armed_at;  /* CLOCK_REALTIME when the timers were armed */
-
-static int64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static int64_t ts_ns(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static struct timespec ns_ts(int64_t ns)
-{
-	return (struct timespec){ .tv_sec = ns / NS, .tv_nsec = ns % NS };
-}
 
 static void block(int sig)
 {
@@ -107,21 +89,6 @@ static void check_deadline(const char *what, int64_t remaining_ns, int64_t deadl
 	int64_t expires = real_ns() + remaining_ns;
 	CHECK(expires >= deadline - SLACK_NS, "%s expires %.6f s early", what, (deadline - expires) / 1e9);
 	CHECK(expires <= deadline + LATE_NS, "%s expires %.3f s late", what, (expires - deadline) / 1e9);
-}
-
-/* sigtimedwait for SIG until DEADLINE (CLOCK_REALTIME); SIG or -1. */
-static int wait_signal(int sig, siginfo_t *si, int64_t deadline)
-{
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, sig);
-	for (;;) {
-		int64_t left = deadline - real_ns();
-		struct timespec ts = ns_ts(left > 0 ? left : 0);
-		int got = sigtimedwait(&s, si, &ts);
-		if (got >= 0 || errno != EINTR)
-			return got;
-	}
 }
 
 /* A signal of a POSIX timer: which one, its value, arriving not early. */
@@ -268,12 +235,6 @@ static timer_t make_timer(clockid_t clock, int notify, int sig, int value, pid_t
 	timer_t t;
 	SETUP(timer_create(clock, &ev, &t) == 0, "timer_create");
 	return t;
-}
-
-static void arm(timer_t t, int flags, int64_t value, int64_t interval)
-{
-	struct itimerspec its = { ns_ts(interval), ns_ts(value) };
-	SETUP(timer_settime(t, flags, &its, NULL) == 0, "timer_settime");
 }
 
 /* Until one-shot timer T has expired (its signal is then queued). */
