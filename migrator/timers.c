@@ -421,7 +421,7 @@ int bm_collect_timers(struct bm_frozen *f)
 	 * it fires a little late, never early. */
 	p->timers.realtime_ns = realtime_ns();
 	p->timers.restore_ids = ret == 1; /* EINVAL: the kernel has no such mode */
-	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0)
+	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_read_abs(d.tr, d.scratch, p, f->pid)) == 0)
 		rc = read_overruns(&d);
 unmap:;
 	int rc2 = bm_scratch_unmap(d.tr, d.scratch);
@@ -442,6 +442,7 @@ struct restore {
 	uint64_t scratch;
 	pid_t pid;
 	int64_t elapsed_ns; /* CLOCK_REALTIME since the dump read the timers */
+	int64_t dumped_ns;  /* CLOCK_REALTIME when the dump read them (bm_timers.realtime_ns) */
 };
 
 static int call_in(struct restore *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2,
@@ -534,7 +535,18 @@ static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 	bm_timer_plan(due, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0, &plan);
 	struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts(plan.value_ns)};
 	int flags = 0, rc = 0;
-	if (plan.missed) {
+	if (t->absolute) {
+		/* At its deadline on the wall clock: the kernel fires one that
+		 * passed at once and keeps an interval timer's grid. */
+		flags = TIMER_ABSTIME;
+		its.it_value = ns_ts((uint64_t)c->dumped_ns + t->value_ns);
+	} else if (plan.missed && t->interval_ns && t->clockid == CLOCK_REALTIME) {
+		/* It must fire at once and keep its phase, which only a deadline
+		 * that passed gives, and that would make it absolute. */
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d, an interval timer on CLOCK_REALTIME "
+				"armed relative, fell due during the migration, and binmig can fire it at once on its "
+				"grid only by arming it with TIMER_ABSTIME", c->pid, t->id);
+	} else if (plan.missed) {
 		flags = TIMER_ABSTIME;
 		rc = past_deadline(c, t->clockid, plan.late_ns, &its.it_value);
 	}
@@ -577,29 +589,34 @@ static struct bm_tracee *taker_of(struct restore *c, const struct bm_posix_timer
 	return c->tr;
 }
 
-/* Interval timer T, next due after VALUE_NS, with its overrun count: armed
- * at a deadline t->overrun + 1 periods earlier, it fires at once; taken in
- * the process, its signal makes the kernel count the periods since as the
- * overruns timer_getoverrun reports, and move the timer on to its next
- * expiry, VALUE_NS from now.  A restore slow enough to pass that expiry in
- * between counts one more: then again. */
-static int arm_with_overrun(struct restore *c, const struct bm_posix_timer *t, uint64_t value_ns)
+/* Interval timer T, next due after VALUE_NS (an absolute one: at NEXT_AT
+ * on the wall clock), with its overrun count: armed at a deadline
+ * t->overrun + 1 periods earlier, it fires at once; taken in the process,
+ * its signal makes the kernel count the periods since as the overruns
+ * timer_getoverrun reports, and move the timer on to its next expiry.  A
+ * restore slow enough to pass that expiry in between counts one more:
+ * then again. */
+static int arm_with_overrun(struct restore *c, const struct bm_posix_timer *t, uint64_t value_ns, uint64_t next_at)
 {
 	uint64_t sigset = 1ull << (t->signo - 1);
 	struct timespec zero = {0, 0};
 	uint64_t back;
 	bool too_far = __builtin_mul_overflow((uint64_t)t->overrun + 1, t->interval_ns, &back);
 	char what[96];
+	if (t->clockid == CLOCK_REALTIME && !t->absolute) /* a dump refuses it (bm_overrun_check) */
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d on CLOCK_REALTIME, armed relative, "
+				"has an overrun count, which binmig can set only by arming it with TIMER_ABSTIME", c->pid, t->id);
 	snprintf(what, sizeof what, "taking the signal of POSIX timer %d", t->id);
 	for (int attempt = 0; attempt < OVERRUN_ATTEMPTS; attempt++) {
 		int64_t now;
 		int rc = clock_now(c, t->clockid, &now);
 		if (rc < 0)
 			return rc;
-		if (too_far || (uint64_t)now + value_ns <= back)
+		uint64_t next = t->absolute ? next_at : (uint64_t)now + value_ns;
+		if (too_far || next <= back)
 			return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d: its clock %d has not run the "
 					"%d periods its overrun count needs", c->pid, t->id, t->clockid, t->overrun);
-		struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts((uint64_t)now + value_ns - back)};
+		struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts(next - back)};
 		snprintf(what, sizeof what, "timer_settime of POSIX timer %d", t->id);
 		if ((rc = put(c, OFF_SPEC, &its, sizeof its)) < 0 || (rc = put(c, OFF_TICKS, &sigset, sizeof sigset)) < 0 ||
 		    (rc = put(c, OFF_NOW, &zero, sizeof zero)) < 0 ||
@@ -646,10 +663,14 @@ static int restore_posix(struct restore *c, const struct bm_timers *tm)
 		struct bm_timer_plan plan;
 		bm_timer_plan((int64_t)t->value_ns, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0,
 			      &plan);
+		uint64_t next_at = (uint64_t)c->dumped_ns + t->value_ns;
+		int64_t now = 0;
+		if (t->absolute && (rc = clock_now(c, CLOCK_REALTIME, &now)) == 0)
+			plan.missed = next_at <= (uint64_t)now;
 		/* One that fell due meanwhile fires at once: its new signal's count
 		 * replaces the old one (docs/image-format.md, 4.9). */
-		if (!plan.missed)
-			done[i] = (rc = arm_with_overrun(c, t, plan.value_ns)) == 0;
+		if (rc == 0 && !plan.missed)
+			done[i] = (rc = arm_with_overrun(c, t, plan.value_ns, next_at)) == 0;
 	}
 	/* Those whose signal was pending, in the order they were queued. */
 	for (uint32_t rank = 1; rc == 0 && rank <= tm->nposix; rank++)
@@ -739,7 +760,7 @@ int bm_restore_timers(struct bm_tracee *const *threads, size_t nthreads, uint64_
 {
 	const struct bm_timers *tm = &p->timers;
 	struct restore c = {threads[0], threads, nthreads, scratch, threads[0]->tid,
-			    tm->realtime_ns ? realtime_ns() - tm->realtime_ns : 0};
+			    tm->realtime_ns ? realtime_ns() - tm->realtime_ns : 0, tm->realtime_ns};
 	if (bm_fault(BM_FP_SET_TIMERS))
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: setting its timers", c.pid);
 	int rc = restore_posix(&c, tm);
