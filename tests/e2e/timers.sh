@@ -19,10 +19,11 @@ for mode in "${MODES[@]}"; do
 	e2e_start "$E2E_TMP/$mode.out" "$PROGS/timers" "$mode" "$TIMERS_S"
 	pids[$mode]=$E2E_PID
 done
-# What each image must show: the timers armed, not yet expired.
+# What each image must show: the timers armed, not yet expired (POSIX
+# timer B armed with TIMER_ABSTIME on CLOCK_REALTIME, and so marked).
 declare -A shows=(
 	[itimer]='^  ITIMER_REAL +[0-9]+\.[0-9]+ s left, every 3600\.000000000 s$'
-	[posix]='^  POSIX timer [0-9]+: clock MONOTONIC \(1\), notify signal [0-9]+ to the process, value 0x65, [0-9.]+ s left$'
+	[posix]='^  POSIX timer [0-9]+: clock REALTIME \(0\), notify signal [0-9]+ to thread [0-9]+, value 0xca, absolute, [0-9.]+ s left, every 60\.000000000 s$'
 	[timerfd]='^  timerfd fd [0-9]+: clock REALTIME, absolute, 0 unread, [0-9.]+ s left$'
 	[epoll]='^  timerfd fd [0-9]+: clock BOOTTIME, 1 unread, disarmed$'
 )
