@@ -208,7 +208,7 @@ static void print_timers(FILE *out, const struct bm_timers *tm)
 		if (t->absolute)
 			fprintf(out, "absolute, ");
 		if (t->pending)
-			fprintf(out, "signal pending (%u), ", t->pending);
+			fprintf(out, "%ssignal pending (%u), ", t->stale ? "stale " : "", t->pending);
 		if (t->overrun)
 			fprintf(out, "last signal counted %d overruns, ", t->overrun);
 		print_times(out, t->value_ns, t->interval_ns);

@@ -253,6 +253,8 @@ struct bm_posix_timer {
 	int32_t overrun;               /* timer_getoverrun: the overruns counted in its last signal taken */
 	bool absolute;                 /* CLOCK_REALTIME, armed with TIMER_ABSTIME: its deadline is
 					  bm_timers.realtime_ns + value_ns, on the wall clock */
+	bool stale;                    /* its pending signal was queued before the timer was set again
+					  (a one-shot armed since): the kernel drops it at delivery */
 };
 
 struct bm_timerfd {

@@ -353,6 +353,12 @@ static int settle(struct bm_frozen *f, const struct bm_itimer *it1, const struct
 			t->pending = ++rank;
 		t->value_ns = pt2[i].value_ns;
 		t->interval_ns = pt2[i].value_ns || t->pending ? pt2[i].interval_ns : 0;
+		/* A one-shot that fired is disarmed until it is set again, which
+		 * makes the kernel drop the signal it queued (unless it fires once
+		 * more first, when that signal counts again where it is). */
+		t->stale = t->pending && !t->interval_ns && t->value_ns;
+		if (t->stale)
+			continue;
 		/* A pending interval timer has been moved on to its next period. */
 		if (t->pending && t->interval_ns && (t->value_ns == 0 || t->value_ns > t->interval_ns))
 			t->value_ns = t->interval_ns;
@@ -528,9 +534,10 @@ static int create_posix(struct restore *c, const struct bm_timers *tm)
  * keeps its phase from there. */
 static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 {
-	if (!t->value_ns && !t->pending)
+	bool pending = t->pending && !t->stale; /* a stale one's signal is not its last expiry's */
+	if (!t->value_ns && !pending)
 		return 0;
-	int64_t due = !t->pending ? (int64_t)t->value_ns : t->interval_ns ? (int64_t)t->value_ns - (int64_t)t->interval_ns : 0;
+	int64_t due = !pending ? (int64_t)t->value_ns : t->interval_ns ? (int64_t)t->value_ns - (int64_t)t->interval_ns : 0;
 	struct bm_timer_plan plan;
 	bm_timer_plan(due, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0, &plan);
 	struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts(plan.value_ns)};
@@ -555,6 +562,20 @@ static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 	if (rc == 0)
 		rc = put(c, OFF_SPEC, &its, sizeof its);
 	return rc < 0 ? rc : call(c, what, SYS_timer_settime, (uint64_t)t->id, (uint64_t)flags, c->scratch + OFF_SPEC, 0, NULL);
+}
+
+/* Fires timer T once, at once (a deadline of its clock's now), so that its
+ * signal is queued: T has a stale signal, which setting T afterwards makes
+ * stale again. */
+static int fire_once(struct restore *c, const struct bm_posix_timer *t)
+{
+	struct itimerspec its = {{0, 0}, {0, 0}};
+	char what[96];
+	snprintf(what, sizeof what, "timer_settime of POSIX timer %d", t->id);
+	int rc = past_deadline(c, t->clockid, 0, &its.it_value);
+	if (rc == 0)
+		rc = put(c, OFF_SPEC, &its, sizeof its);
+	return rc < 0 ? rc : call(c, what, SYS_timer_settime, (uint64_t)t->id, TIMER_ABSTIME, c->scratch + OFF_SPEC, 0, NULL);
 }
 
 /* Waits until timer T's signal is queued where the kernel sends it, so that
@@ -672,13 +693,16 @@ static int restore_posix(struct restore *c, const struct bm_timers *tm)
 		if (rc == 0 && !plan.missed)
 			done[i] = (rc = arm_with_overrun(c, t, plan.value_ns, next_at)) == 0;
 	}
-	/* Those whose signal was pending, in the order they were queued. */
+	/* Those whose signal was pending, in the order they were queued; a
+	 * stale one fires at once here and is set below, which makes the kernel
+	 * drop that signal again. */
 	for (uint32_t rank = 1; rc == 0 && rank <= tm->nposix; rank++)
 		for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-			if (tm->posix[i].pending == rank && (rc = arm_posix(c, &tm->posix[i])) == 0)
+			if (tm->posix[i].pending == rank &&
+			    (rc = tm->posix[i].stale ? fire_once(c, &tm->posix[i]) : arm_posix(c, &tm->posix[i])) == 0)
 				rc = wait_queued(c, &tm->posix[i]);
 	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-		if (!tm->posix[i].pending && !done[i])
+		if ((!tm->posix[i].pending || tm->posix[i].stale) && !done[i])
 			rc = arm_posix(c, &tm->posix[i]);
 	free(done);
 	return rc;

@@ -109,10 +109,11 @@ struct bm_itimer bm_itimer_settle(enum bm_itimer_which which, struct bm_itimer r
  * SI_TIMER signal of a timer of TIMERS whose notification goes to this
  * queue is removed and gives the timer the next pending rank from *RANK
  * (so that the timers fire again in the order their signals were queued).
- * A signal of a timer that no longer exists is dropped (the kernel drops
- * it when it would be delivered).  -1 with the reason in WHY when a timer's
- * signal is followed in the queue by another signal of the same number:
- * fired again last, it would change their order. */
+ * -1 with the reason in WHY when a timer's signal is followed in the queue
+ * by another signal of the same number (fired again last, it would change
+ * their order), or when a signal of a timer that no longer exists is
+ * queued (the kernel drops it when it would be delivered; until then the
+ * process sees it pending). */
 int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_timer *timers, uint32_t ntimers,
 			  int32_t queue_tid, uint32_t *rank, char *why, size_t why_size);
 

@@ -61,7 +61,7 @@ static int needs_lookup(const struct bm_process *p, const struct bm_posix_timer 
 {
 	if (t->clockid != CLOCK_REALTIME)
 		return queued_monotonic(p, t);
-	if (t->pending)
+	if (t->pending && !t->stale)
 		/* A one-shot is over (the next timer_settime chooses again); an
 		 * interval timer is not queued until its signal is taken. */
 		return t->interval_ns ? refuse(pid, t, "is an interval timer whose signal is pending (the kernel does "

@@ -133,8 +133,8 @@ struct bm_itimer bm_itimer_settle(enum bm_itimer_which which, struct bm_itimer r
 }
 
 /* What happens to one pending signal: kept as it is, or the signal of a
- * timer (taken out; the timer fires again), or of a deleted one (dropped). */
-enum take { KEEP, TAKE, DROP };
+ * timer (taken out; the timer fires again), or of a deleted one (refused). */
+enum take { KEEP, TAKE, GONE };
 
 static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *timers, uint32_t ntimers,
 			  int32_t queue_tid, struct bm_posix_timer **timer)
@@ -153,7 +153,7 @@ static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *ti
 		*timer = t;
 		return TAKE;
 	}
-	return DROP;
+	return GONE;
 }
 
 int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_timer *timers, uint32_t ntimers,
@@ -179,6 +179,15 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 					 load_i32(list[i].raw + SI_TIMERID_OFF), load_i32(list[i].raw));
 				break;
 			}
+	/* Queued, it shows in sigpending() and /proc until the kernel drops it
+	 * at delivery; binmig could queue it again only by making such a timer. */
+	for (uint32_t i = 0; rc == 0 && i < *n; i++)
+		if (fate[i] == GONE)
+			rc = say(why, why_size,
+				 "a signal %d of POSIX timer %d, which no longer exists, is queued (the kernel drops it when "
+				 "it would be delivered; or it was queued by hand, and is not), and binmig cannot queue such a "
+				 "signal", load_i32(list[i].raw),
+				 load_i32(list[i].raw + SI_TIMERID_OFF));
 	uint32_t kept = 0;
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		if (fate[i] == KEEP)

@@ -16,12 +16,15 @@
  *            (never armed); G1 and G2 (SIGRTMIN+3) fired before "ready",
  *            G1 first though created second, H (every 100 ms) whose
  *            signal is pending at "ready", and O (every 2 hours) whose last
- *            signal counted 4 overruns (timer_getoverrun).  Afterwards /proc/self/timers is
- *            what it was (same ids, signals, values, targets, clocks),
- *            every timer_t still works with its settings, the pending
- *            signals come in their order with their values, A, B and E
- *            fire with their values on their threads, H goes on, O still
- *            reports its overruns.
+ *            signal counted 4 overruns (timer_getoverrun), S (SIGRTMIN+7)
+ *            that fired and was set again, 600 s ahead, which makes the
+ *            kernel drop the signal it had queued.  Afterwards
+ *            /proc/self/timers is what it was (same ids, signals, values,
+ *            targets, clocks), every timer_t still works with its
+ *            settings, the pending signals come in their order with their
+ *            values, A, B and E fire with their values on their threads,
+ *            H goes on, O still reports its overruns, S's signal is
+ *            pending yet dropped when taken, and S is armed.
  *   timerfd  a one-shot (nonblocking, and a dup of it), an absolute
  *            REALTIME one, one expired but not read, one every 20 ms never
  *            read, one never armed: times, flags, sharing and the
@@ -41,13 +44,15 @@
  *            the interval timers kept their phase and counted what they
  *            missed.
  *   refuse-thread-cpu, refuse-foreign-cpu, refuse-order,
- *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun
+ *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun,
+ *   refuse-deleted
  *            what binmig refuses (a timer on the CPU time of the thread
  *            that created it in a process of two threads, on another
  *            process's CPU time; a timer's pending signal queued before
  *            another of the same number; a timer whose thread has exited;
  *            a timer whose last signal counted overruns while another
- *            signal of its number is pending;
+ *            signal of its number is pending; a deleted timer's signal
+ *            still queued;
  *            a TFD_TIMER_CANCEL_ON_SET timerfd with an event not read):
  *            afterwards the state is intact.
  * Prints "ready" when set up. */
@@ -160,7 +165,8 @@ static void itimer_check(void)
 
 /* ---- posix ---- */
 
-enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, NT };
+enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, TS, NT };
+#define S_LATER (600 * NS)
 static timer_t timer[NT];
 static pid_t second_tid;
 static pthread_t second;
@@ -278,7 +284,7 @@ static void timers_text(char *out, size_t size)
 
 static void posix_setup(void)
 {
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 6; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
 		block(s);
 	start_second(second_thread);
 	timer[TA] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 101, 0);
@@ -291,6 +297,11 @@ static void posix_setup(void)
 	timer[TG1] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 3, 701, 0);
 	timer[TH] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 4, 808, 0);
 	timer[TO] = make_timer(CLOCK_REALTIME, SIGEV_SIGNAL, SIGRTMIN + 5, 909, 0);
+	timer[TS] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 7, 1001, 0);
+	/* S's signal queued, then S set again: that signal is stale. */
+	arm(timer[TS], 0, 1, 0);
+	until_fired(timer[TS]);
+	arm(timer[TS], 0, S_LATER, 0);
 	/* O's last signal counted O_OVERRUNS overruns: armed that many periods
 	 * and one more before its next expiry, it fires at once and, taken,
 	 * moves on to that expiry (long after the others). */
@@ -372,6 +383,14 @@ static void posix_check(void)
 	sigpending(&pending);
 	CHECK(!sigismember(&pending, SIGRTMIN + 2) && !sigismember(&pending, SIGRTMIN + 6) &&
 	      !sigismember(&pending, SIGRTMIN + 5), "P, F or O fired");
+	/* S: its stale signal still queued, which the kernel drops when taken. */
+	CHECK(sigismember(&pending, SIGRTMIN + 7), "S's stale signal is not pending");
+	CHECK(wait_signal(SIGRTMIN + 7, &si, real_ns()) < 0 && errno == EAGAIN, "S's stale signal was delivered");
+	sigpending(&pending);
+	CHECK(!sigismember(&pending, SIGRTMIN + 7), "S's stale signal is still pending once taken");
+	timer_gettime(timer[TS], &its);
+	CHECK(ts_ns(its.it_interval) == 0, "S's interval");
+	check_deadline("timer S", ts_ns(its.it_value), armed_at + S_LATER);
 }
 
 /* After posix_check: B on the second thread, which waits with a deadline. */
@@ -633,6 +652,13 @@ static int refusal(const char *mode)
 		SETUP(wait_signal(SIGRTMIN, &si, real_ns() + 10 * NS) == SIGRTMIN && si.si_overrun == O_OVERRUNS,
 		      "giving the timer its overruns");
 		SETUP(sigqueue(getpid(), SIGRTMIN, (union sigval){ .sival_int = 42 }) == 0, "sigqueue");
+	} else if (strcmp(mode, "refuse-deleted") == 0) {
+		/* Deleted with its signal queued: the kernel drops that signal
+		 * when it is taken; until then the process sees it pending. */
+		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 51, 0);
+		arm(t, 0, 1, 0);
+		until_fired(t);
+		SETUP(timer_delete(t) == 0, "timer_delete");
 	} else if (strcmp(mode, "refuse-exited-thread") == 0) {
 		start_second(idle_thread);
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN, 1, second_tid);
@@ -660,6 +686,11 @@ static int refusal(const char *mode)
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_QUEUE && si.si_value.sival_int == 42,
 		      "the queued signal");
+	} else if (strcmp(mode, "refuse-deleted") == 0) {
+		sigset_t pending;
+		siginfo_t si;
+		CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGRTMIN), "the deleted timer's signal is not pending");
+		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) < 0 && errno == EAGAIN, "the deleted timer's signal was delivered");
 	} else if (fd >= 0) {
 		uint64_t n = 0;
 		ssize_t got = read(fd, &n, sizeof n);
@@ -692,7 +723,7 @@ int main(int argc, char **argv)
 	block(SIGALRM);
 	block(SIGVTALRM);
 	block(SIGPROF);
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 6; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
 		block(s);
 	bool all = strcmp(mode, "all") == 0;
 	bool itimer = all || strcmp(mode, "itimer") == 0, posix = all || strcmp(mode, "posix") == 0,

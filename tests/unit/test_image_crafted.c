@@ -92,6 +92,8 @@ enum crafted_case {
 	TIMERS_POSIX_OVERRUN_NONE,
 	TIMERS_POSIX_ABSTIME_MONOTONIC,
 	TIMERS_POSIX_ABSTIME_NONE,
+	TIMERS_POSIX_STALE_NOT_PENDING,
+	TIMERS_POSIX_STALE_INTERVAL,
 	TIMERS_TIMERFD_NOT_IN_FDS,
 	TIMERS_TIMERFD_MISSING,
 	TIMERS_TIMERFD_CLOCK,
@@ -101,7 +103,7 @@ enum crafted_case {
 
 /* TIMERS payload: time 0, restore ids 8, itimer count 12, three (value,
  * interval) from 16, POSIX timer count 64, its 52-byte entries (id,
- * clock, notify (0x10000: absolute), signal, tid, sigval, value, interval,
+ * clock, notify (0x10000: absolute, 0x20000: stale), signal, tid, sigval, value, interval,
  * pending, overrun), the
  * timerfd count, its 36-byte entries (fd, clock, flags, value, interval,
  * ticks). */
@@ -192,6 +194,12 @@ static const char *craft_timers(struct raw_image *ri, const struct bm_process *p
 	case TIMERS_POSIX_ABSTIME_NONE:
 		bm_store_le32(t + TM_POSIX(2) + 8, 0x10001);
 		return "POSIX timer entry 2: absolute, yet not an armed CLOCK_REALTIME timer with a signal and none pending";
+	case TIMERS_POSIX_STALE_NOT_PENDING:
+		bm_store_le32(t + TM_POSIX(2) + 8, 0x20001);
+		return "POSIX timer entry 2: its stale signal is not the pending one of an armed one-shot";
+	case TIMERS_POSIX_STALE_INTERVAL:
+		bm_store_le32(t + TM_POSIX(0) + 8, 0x20000);
+		return "POSIX timer entry 0: its stale signal is not the pending one of an armed one-shot";
 	case TIMERS_TIMERFD_NOT_IN_FDS:
 		bm_store_le32(t + TM_TIMERFD(p, 0), 10);
 		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";

@@ -370,16 +370,23 @@ static void test_take_timer_signals(void **state)
 	char why[256];
 	uint32_t rank = 0;
 	/* The process's queue: timer 2's signal, then timer 0's (same number),
-	 * a plain one, one of a deleted timer, one queued by hand with a
-	 * timer's id but another number, one claiming the SIGEV_NONE timer. */
+	 * a plain one, one queued by hand with a timer's id but another number,
+	 * one claiming the SIGEV_NONE timer, one of a deleted timer. */
 	struct bm_siginfo shared[] = { si(40, SI_TIMER_CODE, 2), si(40, SI_TIMER_CODE, 0), si(10, SI_QUEUE, 0),
-				       si(42, SI_TIMER_CODE, 9), si(43, SI_TIMER_CODE, 0), si(40, SI_TIMER_CODE, 3) };
+				       si(43, SI_TIMER_CODE, 0), si(40, SI_TIMER_CODE, 3), si(42, SI_TIMER_CODE, 9) };
 	uint32_t n = 6;
 	assert_int_equal(bm_take_timer_signals(shared, &n, timers, 4, 0, &rank, why, sizeof why), -1);
 	assert_non_null(strstr(why, "the pending signal 40 of POSIX timer 2 is queued before another signal 40"));
 	assert_int_equal(n, 6); /* untouched */
 	assert_true(timers[0].pending == 0 && timers[2].pending == 0 && rank == 0);
-	n = 5; /* without the one claiming timer 3 */
+	/* The deleted timer's, which the process sees pending until the kernel
+	 * drops it, after timer 0's. */
+	struct bm_siginfo gone[] = { shared[1], shared[5] };
+	n = 2;
+	assert_int_equal(bm_take_timer_signals(gone, &n, timers, 4, 0, &rank, why, sizeof why), -1);
+	assert_non_null(strstr(why, "a signal 42 of POSIX timer 9, which no longer exists, is queued"));
+	assert_true(n == 2 && timers[0].pending == 0 && rank == 0);
+	n = 4; /* without the one claiming timer 3 and the deleted one's */
 	assert_int_equal(bm_take_timer_signals(shared, &n, timers, 4, 0, &rank, why, sizeof why), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(signo_of(&shared[0]), 10);
