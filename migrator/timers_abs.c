@@ -156,47 +156,57 @@ static int judge(struct lookup *l, const struct bm_hrtimer_entry *list, size_t n
 	return refuse(pid, t, why);
 }
 
+/* Judges every CLOCK_REALTIME timer of TODO[0..N) (bracketed, the
+ * CLOCK_MONOTONIC ones with them) against /proc/timer_list. */
+static int judge_all(struct lookup *todo, size_t ntodo, int64_t realtime_ns, pid_t pid)
+{
+	struct bm_hrtimer_entry *list = NULL;
+	struct bm_ns_range *own = calloc(ntodo, sizeof *own);
+	size_t n = 0, nown = 0;
+	if (!own)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	int rc = bm_read_timer_list(&list, &n);
+	struct bm_rt_window ended = {0, clock_ns(CLOCK_MONOTONIC), 0, clock_ns(CLOCK_REALTIME)};
+	if (rc < 0)
+		rc = bm_error_errno(BM_EXIT_UNSUPPORTED, -rc,
+				    "process %d: cannot read /proc/timer_list (root only), which tells whether POSIX timer %d "
+				    "on CLOCK_REALTIME was armed with TIMER_ABSTIME; binmig cannot migrate it", pid, todo[0].t->id);
+	/* The CLOCK_MONOTONIC timers certainly still queued when the list was read. */
+	for (size_t i = 0; rc == 0 && i < ntodo; i++)
+		if (todo[i].t->clockid == CLOCK_MONOTONIC && !may_have_fired(&todo[i], &ended))
+			own[nown++] = (struct bm_ns_range){todo[i].w.mono_lo + todo[i].remaining,
+							   todo[i].w.mono_hi + todo[i].remaining};
+	for (size_t i = 0; rc == 0 && i < ntodo; i++)
+		if (todo[i].t->clockid == CLOCK_REALTIME)
+			rc = judge(&todo[i], list, n, &ended, own, nown, realtime_ns, pid);
+	free(own);
+	free(list);
+	return rc;
+}
+
 int bm_timers_read_abs(struct bm_tracee *tr, uint64_t scratch, struct bm_process *p, pid_t pid)
 {
 	struct bm_timers *tm = &p->timers;
 	struct lookup *todo = calloc(tm->nposix + 1, sizeof *todo);
-	size_t ntodo = 0;
+	size_t ntodo = 0, nrealtime = 0;
 	int rc = todo ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
-	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-		if ((rc = needs_lookup(p, &tm->posix[i], pid)) == 1) {
-			todo[ntodo].t = &tm->posix[i];
-			rc = bracket(tr, scratch, pid, &tm->posix[i], &todo[ntodo].remaining, &todo[ntodo].w);
-			ntodo++;
-		}
-	struct bm_hrtimer_entry *list = NULL;
-	struct bm_ns_range *own = calloc(ntodo + 1, sizeof *own);
-	size_t n = 0, nown = 0, nrealtime = 0;
-	for (size_t i = 0; i < ntodo; i++)
-		nrealtime += todo[i].t->clockid == CLOCK_REALTIME;
-	if (rc == 0 && !own)
-		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-	if (rc == 0 && nrealtime) {
-		rc = bm_read_timer_list(&list, &n);
-		struct bm_rt_window ended = {0, clock_ns(CLOCK_MONOTONIC), 0, clock_ns(CLOCK_REALTIME)};
-		const struct bm_posix_timer *first = NULL;
-		for (size_t i = 0; !first && i < ntodo; i++)
-			first = todo[i].t->clockid == CLOCK_REALTIME ? todo[i].t : NULL;
-		if (rc < 0)
-			rc = bm_error_errno(BM_EXIT_UNSUPPORTED, -rc,
-					    "process %d: cannot read /proc/timer_list (root only), which tells whether POSIX "
-					    "timer %d on CLOCK_REALTIME was armed with TIMER_ABSTIME; binmig cannot migrate it",
-					    pid, first->id);
-		/* The CLOCK_MONOTONIC timers certainly still queued when the list was read. */
-		for (size_t i = 0; rc == 0 && i < ntodo; i++)
-			if (todo[i].t->clockid == CLOCK_MONOTONIC && !may_have_fired(&todo[i], &ended))
-				own[nown++] = (struct bm_ns_range){todo[i].w.mono_lo + todo[i].remaining,
-								   todo[i].w.mono_hi + todo[i].remaining};
-		for (size_t i = 0; rc == 0 && i < ntodo; i++)
-			if (todo[i].t->clockid == CLOCK_REALTIME)
-				rc = judge(&todo[i], list, n, &ended, own, nown, tm->realtime_ns, pid);
+	/* The CLOCK_REALTIME timers to find first, then (only if there are any)
+	 * the CLOCK_MONOTONIC ones that may share their windows. */
+	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++) {
+		int need = tm->posix[i].clockid == CLOCK_REALTIME ? needs_lookup(p, &tm->posix[i], pid) : 0;
+		if (need < 0)
+			rc = need;
+		else if (need)
+			todo[ntodo++].t = &tm->posix[i];
 	}
-	free(own);
-	free(list);
+	nrealtime = ntodo;
+	for (uint32_t i = 0; rc == 0 && nrealtime && i < tm->nposix; i++)
+		if (tm->posix[i].clockid == CLOCK_MONOTONIC && needs_lookup(p, &tm->posix[i], pid) == 1)
+			todo[ntodo++].t = &tm->posix[i];
+	for (size_t i = 0; rc == 0 && i < ntodo; i++)
+		rc = bracket(tr, scratch, pid, todo[i].t, &todo[i].remaining, &todo[i].w);
+	if (rc == 0 && nrealtime)
+		rc = judge_all(todo, ntodo, tm->realtime_ns, pid);
 	free(todo);
 	return rc;
 }
