@@ -427,7 +427,7 @@ int bm_collect_timers(struct bm_frozen *f)
 	 * it fires a little late, never early. */
 	p->timers.realtime_ns = realtime_ns();
 	p->timers.restore_ids = ret == 1; /* EINVAL: the kernel has no such mode */
-	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_read_abs(d.tr, d.scratch, p, f->pid)) == 0)
+	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_read_queued(d.tr, d.scratch, p, f->pid)) == 0)
 		rc = read_overruns(&d);
 unmap:;
 	int rc2 = bm_scratch_unmap(d.tr, d.scratch);

@@ -144,6 +144,10 @@ struct bm_rt_window {
 struct bm_ns_range {
 	uint64_t lo, hi;
 };
+/* How many entries of LIST[0..N) on base index BASE (or its soft
+ * variant, BASE + 4) expire in [LO, HI]. */
+size_t bm_timer_list_count(const struct bm_hrtimer_entry *list, size_t n, uint32_t base, uint64_t lo, uint64_t hi);
+
 enum bm_rt_mode bm_timer_mode_find(const struct bm_hrtimer_entry *list, size_t n, const struct bm_rt_window *w,
 				   uint64_t remaining_ns, const struct bm_ns_range *own, size_t nown,
 				   uint64_t *deadline_ns);
@@ -163,13 +167,15 @@ bool bm_signal_ignored(const struct bm_process *p, int32_t sig);
  * see the old one (docs/image-format.md, 4.9). */
 int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t, char *why, size_t why_size);
 
-/* Dump, once the timers have been read and the pending signals settled:
- * finds whether each armed CLOCK_REALTIME POSIX timer of the frozen
- * process was armed with TIMER_ABSTIME (timers_abs.c), by where the kernel
- * queued it (/proc/timer_list), with timer_gettime injected through TR
- * with SCRATCH.  An absolute one gets t->absolute and value_ns to its
- * deadline from p->timers.realtime_ns.  Refuses (BM_EXIT_UNSUPPORTED, one
- * line naming the timer) one that cannot be told. */
-int bm_timers_read_abs(struct bm_tracee *tr, uint64_t scratch, struct bm_process *p, pid_t pid);
+/* Dump, once the timers have been read and the pending signals settled
+ * (timers_queued.c): where the kernel queued the POSIX timers of the
+ * frozen process (/proc/timer_list), read with timer_gettime injected
+ * through TR with SCRATCH, tells whether each armed CLOCK_REALTIME timer
+ * was armed with TIMER_ABSTIME (an absolute one gets t->absolute and
+ * value_ns to its deadline from p->timers.realtime_ns), and whether the
+ * queued signal of an interval timer is stale (its timer queued again).
+ * Refuses (BM_EXIT_UNSUPPORTED, one line naming the timer) what cannot be
+ * told. */
+int bm_timers_read_queued(struct bm_tracee *tr, uint64_t scratch, struct bm_process *p, pid_t pid);
 
 #endif

@@ -258,6 +258,13 @@ static size_t count_in(const struct bm_hrtimer_entry *list, size_t n, uint32_t b
 	return found;
 }
 
+size_t bm_timer_list_count(const struct bm_hrtimer_entry *list, size_t n, uint32_t base, uint64_t lo, uint64_t hi)
+{
+	uint64_t first;
+	bool other = false;
+	return count_in(list, n, base, lo, hi, &first, &other);
+}
+
 enum bm_rt_mode bm_timer_mode_find(const struct bm_hrtimer_entry *list, size_t n, const struct bm_rt_window *w,
 				   uint64_t remaining_ns, const struct bm_ns_range *own, size_t nown,
 				   uint64_t *deadline_ns)

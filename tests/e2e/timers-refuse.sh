@@ -9,7 +9,9 @@
 # overruns (timer_getoverrun) while another signal of its number is
 # pending (the restore sets the count by taking the timer's signal), a
 # deleted timer's signal still queued (the kernel drops it when taken,
-# binmig cannot queue one); and
+# binmig cannot queue one), an interval timer set again with its signal
+# queued (stale: binmig cannot tell it from another timer expiring
+# there); and
 # a CLOCK_REALTIME timer of which nothing shows whether it was armed with
 # TIMER_ABSTIME (tests/progs/rttimers.c): a SIGEV_NONE one, an interval
 # timer whose signal is pending, one whose signal is ignored.  Each dump exits 4 with one line
@@ -26,13 +28,14 @@ declare -A expect=(
 	[refuse-timerfd-cancel]='fd [0-9]+ of process [0-9]+ is a timerfd that is cancelled when the wall clock is set'
 	[refuse-overrun]='POSIX timer [0-9]+ has an overrun count of 4 while another signal [0-9]+ is pending'
 	[refuse-deleted]='a signal [0-9]+ of POSIX timer [0-9]+, which no longer exists, is queued'
+	[refuse-stale-interval]='POSIX timer [0-9]+ is an interval timer whose signal is queued, yet the kernel has queued the timer again'
 	[refuse-none]='POSIX timer [0-9]+ on CLOCK_REALTIME is armed without a signal \(SIGEV_NONE\).*TIMER_ABSTIME'
 	[refuse-pending]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal is pending.*TIMER_ABSTIME'
 	[refuse-ignored]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal the process ignores.*TIMER_ABSTIME'
 )
 declare -A prog=([refuse-none]=rttimers [refuse-pending]=rttimers [refuse-ignored]=rttimers)
 for mode in refuse-thread-cpu refuse-foreign-cpu refuse-order refuse-exited-thread refuse-timerfd-cancel refuse-overrun \
-	refuse-deleted refuse-none refuse-pending refuse-ignored; do
+	refuse-deleted refuse-stale-interval refuse-none refuse-pending refuse-ignored; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/${prog[$mode]:-timers}" "$mode"
 	pid=$E2E_PID

@@ -45,14 +45,15 @@
  *            missed.
  *   refuse-thread-cpu, refuse-foreign-cpu, refuse-order,
  *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun,
- *   refuse-deleted
+ *   refuse-deleted, refuse-stale-interval
  *            what binmig refuses (a timer on the CPU time of the thread
  *            that created it in a process of two threads, on another
  *            process's CPU time; a timer's pending signal queued before
  *            another of the same number; a timer whose thread has exited;
  *            a timer whose last signal counted overruns while another
  *            signal of its number is pending; a deleted timer's signal
- *            still queued;
+ *            still queued; an interval timer set again with its signal
+ *            queued, which the kernel then drops;
  *            a TFD_TIMER_CANCEL_ON_SET timerfd with an event not read):
  *            afterwards the state is intact.
  * Prints "ready" when set up. */
@@ -659,6 +660,15 @@ static int refusal(const char *mode)
 		arm(t, 0, 1, 0);
 		until_fired(t);
 		SETUP(timer_delete(t) == 0, "timer_delete");
+	} else if (strcmp(mode, "refuse-stale-interval") == 0) {
+		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 61, 0);
+		arm(t, 0, 1, S_LATER);
+		sigset_t pending;
+		int64_t give_up = real_ns() + 10 * NS;
+		do
+			SETUP(sigpending(&pending) == 0 && real_ns() < give_up, "waiting for the timer to fire");
+		while (!sigismember(&pending, SIGRTMIN));
+		arm(t, 0, S_LATER, S_LATER);
 	} else if (strcmp(mode, "refuse-exited-thread") == 0) {
 		start_second(idle_thread);
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN, 1, second_tid);
@@ -686,11 +696,15 @@ static int refusal(const char *mode)
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_QUEUE && si.si_value.sival_int == 42,
 		      "the queued signal");
-	} else if (strcmp(mode, "refuse-deleted") == 0) {
+	} else if (strcmp(mode, "refuse-deleted") == 0 || strcmp(mode, "refuse-stale-interval") == 0) {
 		sigset_t pending;
 		siginfo_t si;
-		CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGRTMIN), "the deleted timer's signal is not pending");
-		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) < 0 && errno == EAGAIN, "the deleted timer's signal was delivered");
+		CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGRTMIN), "the stale signal is not pending");
+		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) < 0 && errno == EAGAIN, "the stale signal was delivered");
+		struct itimerspec its;
+		CHECK(strcmp(mode, "refuse-deleted") == 0 || (timer_gettime(t, &its) == 0 && ts_ns(its.it_value) > 0 &&
+					 ts_ns(its.it_value) <= S_LATER && ts_ns(its.it_interval) == S_LATER),
+		      "the interval timer is not armed as it was");
 	} else if (fd >= 0) {
 		uint64_t n = 0;
 		ssize_t got = read(fd, &n, sizeof n);

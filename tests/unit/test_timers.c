@@ -530,6 +530,10 @@ static void test_timer_mode(void **state)
 	w.real_hi = 800005;
 	assert_int_equal(bm_timer_mode_find(list, 6, &w, 500, NULL, 0, &deadline), BM_RT_ABSOLUTE);
 	assert_true(deadline == 800500);
+	/* Counting on one base, soft variant included. */
+	assert_int_equal(bm_timer_list_count(list, 6, 1, 800500, 800510), 2);
+	assert_int_equal(bm_timer_list_count(list, 6, 2, 5500, 5500), 1);
+	assert_int_equal(bm_timer_list_count(list, 6, 3, 0, UINT64_MAX), 0);
 }
 
 /* Which signals the process ignores, as the kernel judges it. */
