@@ -11,6 +11,11 @@
  *            the wake-up each is queued on its base, A and IA at their very
  *            deadlines; A and R then fire, not early, and IA and IR keep
  *            their interval.
+ *   late     IR alone, due SECONDS after the arming, every hour; prints
+ *            "deadline NS" (CLOCK_REALTIME).  The test restores it after
+ *            the deadline, which binmig must refuse (exit 6): a relative
+ *            interval timer that fell due can fire at once on its grid
+ *            only absolute.
  *   refuse-none     a SIGEV_NONE timer armed (never queued: nothing shows
  *                   how it was armed);
  *   refuse-pending  an interval timer whose signal is pending (not queued
@@ -221,6 +226,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NT; i++)
 		sigaddset(&s, SIGRTMIN + i);
 	SETUP(sigprocmask(SIG_BLOCK, &s, NULL) == 0, "sigprocmask");
+	if (strcmp(mode, "late") == 0) {
+		int64_t now = real_ns();
+		arm(make_timer(SIGEV_SIGNAL, SIGRTMIN), 0, seconds * NS, HOUR_NS);
+		say("deadline %lld", (long long)(now + seconds * NS));
+		say("ready");
+		usr1_wait();
+		say("FAIL: woken: the restore of a relative interval timer that fell due succeeded");
+		return 1;
+	}
 	if (strcmp(mode, "carry") != 0)
 		return refusal(mode);
 	carry_setup(seconds * NS);
