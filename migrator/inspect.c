@@ -205,8 +205,10 @@ static void print_timers(FILE *out, const struct bm_timers *tm)
 		else if (t->notify != SIGEV_NONE)
 			fprintf(out, " %d to the process", t->signo);
 		fprintf(out, ", value 0x%llx, ", (unsigned long long)t->sigval);
+		if (t->absolute)
+			fprintf(out, "absolute, ");
 		if (t->pending)
-			fprintf(out, "signal pending (%u), ", t->pending);
+			fprintf(out, "%ssignal pending (%u), ", t->stale ? "stale " : "", t->pending);
 		if (t->overrun)
 			fprintf(out, "last signal counted %d overruns, ", t->overrun);
 		print_times(out, t->value_ns, t->interval_ns);

@@ -128,6 +128,22 @@ struct bm_proc_timer {
 int bm_parse_timers(const char *text, struct bm_proc_timer **out, size_t *n);
 int bm_read_timers(pid_t pid, struct bm_proc_timer **out, size_t *n);
 
+/* An armed POSIX timer's hrtimer as /proc/timer_list (root only) shows it:
+ * the clock base it is queued on ("clock N:", the kernel's base index:
+ * 0 MONOTONIC, 1 REALTIME, 2 BOOTTIME, 3 TAI, 4..7 their soft variants)
+ * and its expiry on that base's clock, in ns.  A CLOCK_REALTIME timer
+ * armed with TIMER_ABSTIME is queued on REALTIME, one armed relative on
+ * MONOTONIC (it must not follow a change of the wall clock). */
+struct bm_hrtimer_entry {
+	uint32_t base;
+	uint64_t expires_ns;
+};
+/* The posix_timer_fn entries of every CPU, in the order of the file
+ * (malloc'd; NULL when there are none).  -EINVAL for such an entry that is
+ * not under a "clock N:" line or lacks its "# expires at" line. */
+int bm_parse_timer_list(const char *text, struct bm_hrtimer_entry **out, size_t *n);
+int bm_read_timer_list(struct bm_hrtimer_entry **out, size_t *n);
+
 /* Sorted lists of open descriptors and of thread ids (malloc'd). */
 int bm_list_fds(pid_t pid, int **fds, size_t *n);
 int bm_list_tids(pid_t pid, pid_t **tids, size_t *n);

@@ -95,3 +95,87 @@ int bm_read_timers(pid_t pid, struct bm_proc_timer **out, size_t *n)
 	}
 	return r;
 }
+
+/* ---- /proc/timer_list: where armed POSIX timers are queued ---- */
+
+#define HRTIMER_BASES 8u
+
+static int push_entry(struct bm_hrtimer_entry **out, size_t *n, size_t *cap, struct bm_hrtimer_entry e)
+{
+	if (*n == *cap) {
+		size_t grown_cap = *cap ? 2 * *cap : 16;
+		struct bm_hrtimer_entry *grown = realloc(*out, grown_cap * sizeof *grown);
+		if (!grown)
+			return -ENOMEM;
+		*out = grown;
+		*cap = grown_cap;
+	}
+	(*out)[(*n)++] = e;
+	return 0;
+}
+
+/* " #N: <HASH>, FUNCTION, S:NN": whether FUNCTION is posix_timer_fn. */
+static bool is_posix_timer_line(const char *line)
+{
+	if (line[0] != ' ' || line[1] != '#' || digit_value(line[2], 10) < 0)
+		return false;
+	const char *eol = strchrnul(line, '\n');
+	const char *fn = strstr(line, ", posix_timer_fn, ");
+	return fn && fn < eol;
+}
+
+/* " # expires at SOFT-HARD nsecs [...]": HARD, which timer_gettime counts from. */
+static int parse_expires(const char *line, uint64_t *hard)
+{
+	static const char key[] = " # expires at ";
+	uint64_t soft;
+	const char *v = line + sizeof key - 1;
+	if (strncmp(line, key, sizeof key - 1) != 0 || parse_u64(&v, 10, &soft) < 0 || *v++ != '-' ||
+	    parse_u64(&v, 10, hard) < 0 || strncmp(v, " nsecs", 6) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+int bm_parse_timer_list(const char *text, struct bm_hrtimer_entry **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	int64_t base = -1;
+	int rc = 0;
+	for (const char *line = text; rc == 0 && *line;) {
+		const char *eol = strchrnul(line, '\n');
+		const char *next = *eol ? eol + 1 : eol;
+		const char *v = line + 7;
+		uint32_t index;
+		if (strncmp(line, " clock ", 7) == 0 && parse_u32(&v, 10, &index) == 0 && *v == ':') {
+			base = index < HRTIMER_BASES ? (int64_t)index : -1;
+		} else if (is_posix_timer_line(line)) {
+			uint64_t expires;
+			if (base < 0 || parse_expires(next, &expires) < 0)
+				rc = -EINVAL;
+			else
+				rc = push_entry(out, n, &cap, (struct bm_hrtimer_entry){(uint32_t)base, expires});
+		}
+		line = next;
+	}
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int bm_read_timer_list(struct bm_hrtimer_entry **out, size_t *n)
+{
+	char *text;
+	*out = NULL;
+	*n = 0;
+	int r = bm_read_text("/proc/timer_list", &text, NULL);
+	if (r == 0) {
+		r = bm_parse_timer_list(text, out, n);
+		free(text);
+	}
+	return r;
+}

@@ -251,6 +251,10 @@ struct bm_posix_timer {
 	uint32_t pending;              /* 0, or, when its signal was queued and not yet delivered, its place
 					  (1, 2, ...) among such timers in the order their signals were queued */
 	int32_t overrun;               /* timer_getoverrun: the overruns counted in its last signal taken */
+	bool absolute;                 /* CLOCK_REALTIME, armed with TIMER_ABSTIME: its deadline is
+					  bm_timers.realtime_ns + value_ns, on the wall clock */
+	bool stale;                    /* its pending signal was queued before the timer was set again
+					  (a one-shot armed since): the kernel drops it at delivery */
 };
 
 struct bm_timerfd {

@@ -353,6 +353,12 @@ static int settle(struct bm_frozen *f, const struct bm_itimer *it1, const struct
 			t->pending = ++rank;
 		t->value_ns = pt2[i].value_ns;
 		t->interval_ns = pt2[i].value_ns || t->pending ? pt2[i].interval_ns : 0;
+		/* A one-shot that fired is disarmed until it is set again, which
+		 * makes the kernel drop the signal it queued (unless it fires once
+		 * more first, when that signal counts again where it is). */
+		t->stale = t->pending && !t->interval_ns && t->value_ns;
+		if (t->stale)
+			continue;
 		/* A pending interval timer has been moved on to its next period. */
 		if (t->pending && t->interval_ns && (t->value_ns == 0 || t->value_ns > t->interval_ns))
 			t->value_ns = t->interval_ns;
@@ -421,7 +427,7 @@ int bm_collect_timers(struct bm_frozen *f)
 	 * it fires a little late, never early. */
 	p->timers.realtime_ns = realtime_ns();
 	p->timers.restore_ids = ret == 1; /* EINVAL: the kernel has no such mode */
-	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0)
+	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_read_queued(d.tr, d.scratch, p, f->pid)) == 0)
 		rc = read_overruns(&d);
 unmap:;
 	int rc2 = bm_scratch_unmap(d.tr, d.scratch);
@@ -442,6 +448,7 @@ struct restore {
 	uint64_t scratch;
 	pid_t pid;
 	int64_t elapsed_ns; /* CLOCK_REALTIME since the dump read the timers */
+	int64_t dumped_ns;  /* CLOCK_REALTIME when the dump read them (bm_timers.realtime_ns) */
 };
 
 static int call_in(struct restore *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2,
@@ -527,14 +534,26 @@ static int create_posix(struct restore *c, const struct bm_timers *tm)
  * keeps its phase from there. */
 static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 {
-	if (!t->value_ns && !t->pending)
+	bool pending = t->pending && !t->stale; /* a stale one's signal is not its last expiry's */
+	if (!t->value_ns && !pending)
 		return 0;
-	int64_t due = !t->pending ? (int64_t)t->value_ns : t->interval_ns ? (int64_t)t->value_ns - (int64_t)t->interval_ns : 0;
+	int64_t due = !pending ? (int64_t)t->value_ns : t->interval_ns ? (int64_t)t->value_ns - (int64_t)t->interval_ns : 0;
 	struct bm_timer_plan plan;
 	bm_timer_plan(due, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0, &plan);
 	struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts(plan.value_ns)};
 	int flags = 0, rc = 0;
-	if (plan.missed) {
+	if (t->absolute) {
+		/* At its deadline on the wall clock: the kernel fires one that
+		 * passed at once and keeps an interval timer's grid. */
+		flags = TIMER_ABSTIME;
+		its.it_value = ns_ts((uint64_t)c->dumped_ns + t->value_ns);
+	} else if (plan.missed && t->interval_ns && t->clockid == CLOCK_REALTIME) {
+		/* It must fire at once and keep its phase, which only a deadline
+		 * that passed gives, and that would make it absolute. */
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d, an interval timer on CLOCK_REALTIME "
+				"armed relative, fell due during the migration, and binmig can fire it at once on its "
+				"grid only by arming it with TIMER_ABSTIME", c->pid, t->id);
+	} else if (plan.missed) {
 		flags = TIMER_ABSTIME;
 		rc = past_deadline(c, t->clockid, plan.late_ns, &its.it_value);
 	}
@@ -543,6 +562,20 @@ static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 	if (rc == 0)
 		rc = put(c, OFF_SPEC, &its, sizeof its);
 	return rc < 0 ? rc : call(c, what, SYS_timer_settime, (uint64_t)t->id, (uint64_t)flags, c->scratch + OFF_SPEC, 0, NULL);
+}
+
+/* Fires timer T once, at once (a deadline of its clock's now), so that its
+ * signal is queued: T has a stale signal, which setting T afterwards makes
+ * stale again. */
+static int fire_once(struct restore *c, const struct bm_posix_timer *t)
+{
+	struct itimerspec its = {{0, 0}, {0, 0}};
+	char what[96];
+	snprintf(what, sizeof what, "timer_settime of POSIX timer %d", t->id);
+	int rc = past_deadline(c, t->clockid, 0, &its.it_value);
+	if (rc == 0)
+		rc = put(c, OFF_SPEC, &its, sizeof its);
+	return rc < 0 ? rc : call(c, what, SYS_timer_settime, (uint64_t)t->id, TIMER_ABSTIME, c->scratch + OFF_SPEC, 0, NULL);
 }
 
 /* Waits until timer T's signal is queued where the kernel sends it, so that
@@ -577,29 +610,34 @@ static struct bm_tracee *taker_of(struct restore *c, const struct bm_posix_timer
 	return c->tr;
 }
 
-/* Interval timer T, next due after VALUE_NS, with its overrun count: armed
- * at a deadline t->overrun + 1 periods earlier, it fires at once; taken in
- * the process, its signal makes the kernel count the periods since as the
- * overruns timer_getoverrun reports, and move the timer on to its next
- * expiry, VALUE_NS from now.  A restore slow enough to pass that expiry in
- * between counts one more: then again. */
-static int arm_with_overrun(struct restore *c, const struct bm_posix_timer *t, uint64_t value_ns)
+/* Interval timer T, next due after VALUE_NS (an absolute one: at NEXT_AT
+ * on the wall clock), with its overrun count: armed at a deadline
+ * t->overrun + 1 periods earlier, it fires at once; taken in the process,
+ * its signal makes the kernel count the periods since as the overruns
+ * timer_getoverrun reports, and move the timer on to its next expiry.  A
+ * restore slow enough to pass that expiry in between counts one more:
+ * then again. */
+static int arm_with_overrun(struct restore *c, const struct bm_posix_timer *t, uint64_t value_ns, uint64_t next_at)
 {
 	uint64_t sigset = 1ull << (t->signo - 1);
 	struct timespec zero = {0, 0};
 	uint64_t back;
 	bool too_far = __builtin_mul_overflow((uint64_t)t->overrun + 1, t->interval_ns, &back);
 	char what[96];
+	if (t->clockid == CLOCK_REALTIME && !t->absolute) /* a dump refuses it (bm_overrun_check) */
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d on CLOCK_REALTIME, armed relative, "
+				"has an overrun count, which binmig can set only by arming it with TIMER_ABSTIME", c->pid, t->id);
 	snprintf(what, sizeof what, "taking the signal of POSIX timer %d", t->id);
 	for (int attempt = 0; attempt < OVERRUN_ATTEMPTS; attempt++) {
 		int64_t now;
 		int rc = clock_now(c, t->clockid, &now);
 		if (rc < 0)
 			return rc;
-		if (too_far || (uint64_t)now + value_ns <= back)
+		uint64_t next = t->absolute ? next_at : (uint64_t)now + value_ns;
+		if (too_far || next <= back)
 			return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d: its clock %d has not run the "
 					"%d periods its overrun count needs", c->pid, t->id, t->clockid, t->overrun);
-		struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts((uint64_t)now + value_ns - back)};
+		struct itimerspec its = {.it_interval = ns_ts(t->interval_ns), .it_value = ns_ts(next - back)};
 		snprintf(what, sizeof what, "timer_settime of POSIX timer %d", t->id);
 		if ((rc = put(c, OFF_SPEC, &its, sizeof its)) < 0 || (rc = put(c, OFF_TICKS, &sigset, sizeof sigset)) < 0 ||
 		    (rc = put(c, OFF_NOW, &zero, sizeof zero)) < 0 ||
@@ -646,18 +684,25 @@ static int restore_posix(struct restore *c, const struct bm_timers *tm)
 		struct bm_timer_plan plan;
 		bm_timer_plan((int64_t)t->value_ns, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0,
 			      &plan);
+		uint64_t next_at = (uint64_t)c->dumped_ns + t->value_ns;
+		int64_t now = 0;
+		if (t->absolute && (rc = clock_now(c, CLOCK_REALTIME, &now)) == 0)
+			plan.missed = next_at <= (uint64_t)now;
 		/* One that fell due meanwhile fires at once: its new signal's count
 		 * replaces the old one (docs/image-format.md, 4.9). */
-		if (!plan.missed)
-			done[i] = (rc = arm_with_overrun(c, t, plan.value_ns)) == 0;
+		if (rc == 0 && !plan.missed)
+			done[i] = (rc = arm_with_overrun(c, t, plan.value_ns, next_at)) == 0;
 	}
-	/* Those whose signal was pending, in the order they were queued. */
+	/* Those whose signal was pending, in the order they were queued; a
+	 * stale one fires at once here and is set below, which makes the kernel
+	 * drop that signal again. */
 	for (uint32_t rank = 1; rc == 0 && rank <= tm->nposix; rank++)
 		for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-			if (tm->posix[i].pending == rank && (rc = arm_posix(c, &tm->posix[i])) == 0)
+			if (tm->posix[i].pending == rank &&
+			    (rc = tm->posix[i].stale ? fire_once(c, &tm->posix[i]) : arm_posix(c, &tm->posix[i])) == 0)
 				rc = wait_queued(c, &tm->posix[i]);
 	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-		if (!tm->posix[i].pending && !done[i])
+		if ((!tm->posix[i].pending || tm->posix[i].stale) && !done[i])
 			rc = arm_posix(c, &tm->posix[i]);
 	free(done);
 	return rc;
@@ -739,7 +784,7 @@ int bm_restore_timers(struct bm_tracee *const *threads, size_t nthreads, uint64_
 {
 	const struct bm_timers *tm = &p->timers;
 	struct restore c = {threads[0], threads, nthreads, scratch, threads[0]->tid,
-			    tm->realtime_ns ? realtime_ns() - tm->realtime_ns : 0};
+			    tm->realtime_ns ? realtime_ns() - tm->realtime_ns : 0, tm->realtime_ns};
 	if (bm_fault(BM_FP_SET_TIMERS))
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: setting its timers", c.pid);
 	int rc = restore_posix(&c, tm);

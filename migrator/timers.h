@@ -109,15 +109,53 @@ struct bm_itimer bm_itimer_settle(enum bm_itimer_which which, struct bm_itimer r
  * SI_TIMER signal of a timer of TIMERS whose notification goes to this
  * queue is removed and gives the timer the next pending rank from *RANK
  * (so that the timers fire again in the order their signals were queued).
- * A signal of a timer that no longer exists is dropped (the kernel drops
- * it when it would be delivered).  -1 with the reason in WHY when a timer's
- * signal is followed in the queue by another signal of the same number:
- * fired again last, it would change their order. */
+ * -1 with the reason in WHY when a timer's signal is followed in the queue
+ * by another signal of the same number (fired again last, it would change
+ * their order), or when a signal of a timer that no longer exists is
+ * queued (the kernel drops it when it would be delivered; until then the
+ * process sees it pending). */
 int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_timer *timers, uint32_t ntimers,
 			  int32_t queue_tid, uint32_t *rank, char *why, size_t why_size);
 
 /* Whether signal SIG is among the N pending signals of LIST. */
 bool bm_signal_in(const struct bm_siginfo *list, uint32_t n, int32_t sig);
+
+/* Whether an armed CLOCK_REALTIME timer was armed with TIMER_ABSTIME, from
+ * where the kernel queued it (/proc/timer_list, LIST[0..N)): the kernel's
+ * reading of the clock when it reported REMAINING_NS lay in [MONO_LO,
+ * MONO_HI] on CLOCK_MONOTONIC and [REAL_LO, REAL_HI] on CLOCK_REALTIME, so
+ * the timer expires in one of those windows shifted by REMAINING_NS: on
+ * the REALTIME base if absolute, on the MONOTONIC one if relative.
+ * OWN[0..NOWN): where the process's CLOCK_MONOTONIC timers that are
+ * certainly queued expire (windows on the MONOTONIC base): each holds one
+ * entry of its window, so entries they take all cannot be this timer's
+ * (a program often arms several timers for the same time).
+ * BM_RT_ABSOLUTE sets *DEADLINE_NS to its expiry on CLOCK_REALTIME. */
+enum bm_rt_mode {
+	BM_RT_UNSEEN,    /* in neither window: not queued (or not this timer's) */
+	BM_RT_RELATIVE,
+	BM_RT_ABSOLUTE,
+	BM_RT_BOTH,      /* another timer expires in the other window: cannot tell */
+	BM_RT_UNCLEAR,   /* absolute, but timers of different expiries lie in its window */
+};
+struct bm_rt_window {
+	uint64_t mono_lo, mono_hi, real_lo, real_hi;
+};
+struct bm_ns_range {
+	uint64_t lo, hi;
+};
+/* How many entries of LIST[0..N) on base index BASE (or its soft
+ * variant, BASE + 4) expire in [LO, HI]. */
+size_t bm_timer_list_count(const struct bm_hrtimer_entry *list, size_t n, uint32_t base, uint64_t lo, uint64_t hi);
+
+enum bm_rt_mode bm_timer_mode_find(const struct bm_hrtimer_entry *list, size_t n, const struct bm_rt_window *w,
+				   uint64_t remaining_ns, const struct bm_ns_range *own, size_t nown,
+				   uint64_t *deadline_ns);
+
+/* Whether the process ignores signal SIG (SIG_IGN, or SIG_DFL for a signal
+ * whose default is to ignore it): the kernel then parks an interval timer
+ * that fires, unqueued, until the signal is no longer ignored. */
+bool bm_signal_ignored(const struct bm_process *p, int32_t sig);
 
 /* Whether the overrun count (timer_getoverrun) of timer T of P can be set
  * again: 0, or -1 with the reason in WHY.  The restore sets it by letting
@@ -128,5 +166,16 @@ bool bm_signal_in(const struct bm_siginfo *list, uint32_t n, int32_t sig);
  * the process takes that signal, whose count replaces it, before it can
  * see the old one (docs/image-format.md, 4.9). */
 int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t, char *why, size_t why_size);
+
+/* Dump, once the timers have been read and the pending signals settled
+ * (timers_queued.c): where the kernel queued the POSIX timers of the
+ * frozen process (/proc/timer_list), read with timer_gettime injected
+ * through TR with SCRATCH, tells whether each armed CLOCK_REALTIME timer
+ * was armed with TIMER_ABSTIME (an absolute one gets t->absolute and
+ * value_ns to its deadline from p->timers.realtime_ns), and whether the
+ * queued signal of an interval timer is stale (its timer queued again).
+ * Refuses (BM_EXIT_UNSUPPORTED, one line naming the timer) what cannot be
+ * told. */
+int bm_timers_read_queued(struct bm_tracee *tr, uint64_t scratch, struct bm_process *p, pid_t pid);
 
 #endif

@@ -12,6 +12,11 @@
 #define POSIX_TIMER_SIZE (4 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4)
 #define TIMERFD_SIZE (4 + 4 + 4 + 8 + 8 + 8)
 #define TIMERFD_FLAGS 3u /* TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET */
+/* In a POSIX timer's notify word: armed with TIMER_ABSTIME (a binmig from
+ * before it rejects the bit as an unknown notification). */
+#define NOTIFY_ABSTIME 0x10000u
+/* Its pending signal is stale (the same). */
+#define NOTIFY_STALE 0x20000u
 
 static const struct bm_fd *find_fd(const struct bm_process *p, int32_t fd)
 {
@@ -51,11 +56,18 @@ static bool check_posix_timer(const struct bm_process *p, const pid_t *tids, uin
 		return bm_why(why, n, "it %s", clock_why);
 	if (t->pending && (t->pending > p->timers.nposix || t->notify == SIGEV_NONE))
 		return bm_why(why, n, "pending rank %u is above the timer count or on a SIGEV_NONE timer", t->pending);
-	if (t->pending && (t->interval_ns ? !t->value_ns || t->value_ns > t->interval_ns : t->value_ns != 0))
+	if (t->stale && (!t->pending || t->interval_ns || !t->value_ns))
+		return bm_why(why, n, "its stale signal is not the pending one of an armed one-shot");
+	if (t->pending && !t->stale && (t->interval_ns ? !t->value_ns || t->value_ns > t->interval_ns : t->value_ns != 0))
 		return bm_why(why, n, "pending with %llu ns left of an interval of %llu ns", (unsigned long long)t->value_ns,
 			   (unsigned long long)t->interval_ns);
 	if (t->overrun < 0 || (t->overrun && t->notify == SIGEV_NONE))
 		return bm_why(why, n, "overrun count %d is negative or on a SIGEV_NONE timer", t->overrun);
+	if (t->absolute && (t->clockid != CLOCK_REALTIME || t->notify == SIGEV_NONE || !t->value_ns ||
+			    (t->pending && !t->stale)))
+		return bm_why(why, n, "absolute, yet not an armed CLOCK_REALTIME timer with a signal and none pending");
+	if (t->absolute && t->value_ns > (uint64_t)(INT64_MAX - p->timers.realtime_ns))
+		return bm_why(why, n, "absolute with a deadline past 2^63 ns");
 	return check_times(t->value_ns, t->interval_ns, t->pending, why, n);
 }
 
@@ -145,7 +157,7 @@ int bm_encode_timers(struct bm_wbuf *b, const struct bm_process *p, char *why, s
 		const struct bm_posix_timer *t = &tm->posix[i];
 		bm_put_i32(b, t->id);
 		bm_put_i32(b, t->clockid);
-		bm_put_u32(b, t->notify);
+		bm_put_u32(b, t->notify | (t->absolute ? NOTIFY_ABSTIME : 0) | (t->stale ? NOTIFY_STALE : 0));
 		bm_put_i32(b, t->signo);
 		bm_put_i32(b, t->tid);
 		bm_put_u64(b, t->sigval);
@@ -194,6 +206,9 @@ void bm_decode_timers(struct bm_rcur *c, struct bm_process *p)
 		t->id = bm_get_i32(c);
 		t->clockid = bm_get_i32(c);
 		t->notify = bm_get_u32(c);
+		t->absolute = t->notify & NOTIFY_ABSTIME;
+		t->stale = t->notify & NOTIFY_STALE;
+		t->notify &= ~(NOTIFY_ABSTIME | NOTIFY_STALE);
 		t->signo = bm_get_i32(c);
 		t->tid = bm_get_i32(c);
 		t->sigval = bm_get_u64(c);

@@ -133,8 +133,8 @@ struct bm_itimer bm_itimer_settle(enum bm_itimer_which which, struct bm_itimer r
 }
 
 /* What happens to one pending signal: kept as it is, or the signal of a
- * timer (taken out; the timer fires again), or of a deleted one (dropped). */
-enum take { KEEP, TAKE, DROP };
+ * timer (taken out; the timer fires again), or of a deleted one (refused). */
+enum take { KEEP, TAKE, GONE };
 
 static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *timers, uint32_t ntimers,
 			  int32_t queue_tid, struct bm_posix_timer **timer)
@@ -153,7 +153,7 @@ static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *ti
 		*timer = t;
 		return TAKE;
 	}
-	return DROP;
+	return GONE;
 }
 
 int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_timer *timers, uint32_t ntimers,
@@ -179,6 +179,15 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 					 load_i32(list[i].raw + SI_TIMERID_OFF), load_i32(list[i].raw));
 				break;
 			}
+	/* Queued, it shows in sigpending() and /proc until the kernel drops it
+	 * at delivery; binmig could queue it again only by making such a timer. */
+	for (uint32_t i = 0; rc == 0 && i < *n; i++)
+		if (fate[i] == GONE)
+			rc = say(why, why_size,
+				 "a signal %d of POSIX timer %d, which no longer exists, is queued (the kernel drops it when "
+				 "it would be delivered; or it was queued by hand, and is not), and binmig cannot queue such a "
+				 "signal", load_i32(list[i].raw),
+				 load_i32(list[i].raw + SI_TIMERID_OFF));
 	uint32_t kept = 0;
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		if (fate[i] == KEEP)
@@ -212,6 +221,12 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
 			   t->overrun);
 	if (!t->value_ns || !t->interval_ns)
 		return say(why, why_size, "has an overrun count of %d without being an armed interval timer", t->overrun);
+	/* The count is set by arming the timer absolute at a deadline that
+	 * passed, which would leave a relative one absolute. */
+	if (t->clockid == CLOCK_REALTIME && !t->absolute)
+		return say(why, why_size,
+			   "has an overrun count of %d on CLOCK_REALTIME armed relative, which binmig can set again only "
+			   "by arming it with TIMER_ABSTIME", t->overrun);
 	/* Where its signal goes, and so where the restore takes it from: the
 	 * target thread's queue or the leader's, then the process's. */
 	const struct bm_thread *taker = &p->threads[0];
@@ -223,4 +238,75 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
 			   "has an overrun count of %d while another signal %d is pending where its signal goes, and "
 			   "binmig can set the count again only by taking such a signal", t->overrun, t->signo);
 	return 0;
+}
+
+/* How many entries of LIST on base index BASE (or its soft variant) expire
+ * in [LO, HI]; *FIRST and *OTHER: the expiry of the first, and whether one
+ * differs from it. */
+static size_t count_in(const struct bm_hrtimer_entry *list, size_t n, uint32_t base, uint64_t lo, uint64_t hi,
+		       uint64_t *first, bool *other)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].base % 4 != base || list[i].expires_ns < lo || list[i].expires_ns > hi)
+			continue;
+		if (!found++)
+			*first = list[i].expires_ns;
+		else if (list[i].expires_ns != *first)
+			*other = true;
+	}
+	return found;
+}
+
+size_t bm_timer_list_count(const struct bm_hrtimer_entry *list, size_t n, uint32_t base, uint64_t lo, uint64_t hi)
+{
+	uint64_t first;
+	bool other = false;
+	return count_in(list, n, base, lo, hi, &first, &other);
+}
+
+enum bm_rt_mode bm_timer_mode_find(const struct bm_hrtimer_entry *list, size_t n, const struct bm_rt_window *w,
+				   uint64_t remaining_ns, const struct bm_ns_range *own, size_t nown,
+				   uint64_t *deadline_ns)
+{
+	enum { BASE_MONOTONIC = 0, BASE_REALTIME = 1 };
+	uint64_t mono_first = 0, real_first = 0;
+	bool mono_other = false, real_other = false;
+	uint64_t mono_lo = w->mono_lo + remaining_ns, mono_hi = w->mono_hi + remaining_ns;
+	size_t mono = count_in(list, n, BASE_MONOTONIC, mono_lo, mono_hi, &mono_first, &mono_other);
+	size_t real = count_in(list, n, BASE_REALTIME, w->real_lo + remaining_ns, w->real_hi + remaining_ns, &real_first,
+			       &real_other);
+	/* The process's own CLOCK_MONOTONIC timers whose entries can only be
+	 * among those of this window each take one of them: when they are as
+	 * many as the entries, none is left for this timer. */
+	size_t taken = 0;
+	for (size_t i = 0; mono && i < nown; i++) {
+		uint64_t first;
+		bool other = false;
+		size_t in_own = count_in(list, n, BASE_MONOTONIC, own[i].lo, own[i].hi, &first, &other);
+		size_t in_both = count_in(list, n, BASE_MONOTONIC, own[i].lo > mono_lo ? own[i].lo : mono_lo,
+					  own[i].hi < mono_hi ? own[i].hi : mono_hi, &first, &other);
+		taken += in_own && in_own == in_both;
+	}
+	if (taken >= mono)
+		mono = 0;
+	if (mono && real)
+		return BM_RT_BOTH;
+	if (mono)
+		return BM_RT_RELATIVE;
+	if (!real)
+		return BM_RT_UNSEEN;
+	if (real_other)
+		return BM_RT_UNCLEAR;
+	*deadline_ns = real_first;
+	return BM_RT_ABSOLUTE;
+}
+
+bool bm_signal_ignored(const struct bm_process *p, int32_t sig)
+{
+	if (sig < 1 || sig > BM_NSIG)
+		return false;
+	uint64_t handler = p->sigactions[sig - 1].handler;
+	bool ignored_by_default = sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH;
+	return handler == (uint64_t)(uintptr_t)SIG_IGN || (handler == (uint64_t)(uintptr_t)SIG_DFL && ignored_by_default);
 }

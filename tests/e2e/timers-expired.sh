@@ -6,17 +6,27 @@
 # fires right after the restore: when the process is woken its signals are
 # pending and its timerfds readable already; the interval ones counted the
 # periods they missed and kept their phase (tests/progs/timers.c,
-# expired).
+# expired).  A relative CLOCK_REALTIME interval timer that fell due so
+# (tests/progs/rttimers.c late) fails the restore, exit 6: it could fire
+# at once on its grid only absolute.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
-e2e_init timers
+e2e_init timers rttimers
 TIMERS_S=3
 out=$E2E_TMP/expired.out img=$E2E_TMP/expired.img
+late_out=$E2E_TMP/late.out late_img=$E2E_TMP/late.img
+e2e_start "$late_out" "$PROGS/rttimers" late "$TIMERS_S"
+late_pid=$E2E_PID
 e2e_start "$out" "$PROGS/timers" expired "$TIMERS_S"
 pid=$E2E_PID
+e2e_wait_ready "$late_out" "$late_pid"
 e2e_wait_ready "$out" "$pid"
 deadline=$(sed -n 's/^deadline \([0-9]*\)$/\1/p' "$out")
 [[ -n $deadline ]] || e2e_fail "no deadline line in $(basename "$out")"
+late_deadline=$(sed -n 's/^deadline \([0-9]*\)$/\1/p' "$late_out")
+((late_deadline <= deadline)) || e2e_fail "rttimers' deadline $late_deadline comes after $deadline"
+e2e_wait_syscall "$late_pid" rt_sigsuspend
+e2e_dump "$late_pid" "$late_img"
 e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_dump "$pid" "$img"
 bm inspect "$img"
@@ -27,6 +37,11 @@ armed=$(sed -n '/^timers/,$p' "$BM_OUT" | grep -Ec ' s left(, every 0\.250000000
 # timers missed several periods): a wait for the clock itself.
 now=$(date +%s%N)
 ((now < deadline + 1000000000)) && sleep "$(printf '%d.%09d' $(((deadline + 1000000000 - now) / 1000000000)) $(((deadline + 1000000000 - now) % 1000000000)))"
+bm restore "$late_img"
+e2e_expect_error 6 "restore of a relative CLOCK_REALTIME interval timer that fell due"
+grep -q "POSIX timer [0-9]*, an interval timer on CLOCK_REALTIME armed relative, fell due during the migration" "$BM_ERR" ||
+	e2e_fail "the failed restore does not name the timer: $(cat "$BM_ERR")"
+[[ -z $(e2e_state "$late_pid") ]] || e2e_fail "process $late_pid is left after the failed restore"
 e2e_restore "$img" "$pid"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid" 60

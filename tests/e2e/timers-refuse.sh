@@ -7,12 +7,19 @@
 # that is cancelled when the wall clock is set with an event not read
 # (which may be such a cancellation), a timer whose last signal counted
 # overruns (timer_getoverrun) while another signal of its number is
-# pending (the restore sets the count by taking the timer's signal).  Each dump exits 4 with one line
+# pending (the restore sets the count by taking the timer's signal), a
+# deleted timer's signal still queued (the kernel drops it when taken,
+# binmig cannot queue one), an interval timer set again with its signal
+# queued (stale: binmig cannot tell it from another timer expiring
+# there); and
+# a CLOCK_REALTIME timer of which nothing shows whether it was armed with
+# TIMER_ABSTIME (tests/progs/rttimers.c): a SIGEV_NONE one, an interval
+# timer whose signal is pending, one whose signal is ignored.  Each dump exits 4 with one line
 # naming the timer and leaves the process running, untraced;
-# woken, it finds its state intact (tests/progs/timers.c).
+# woken, it finds its state intact (tests/progs/timers.c, rttimers.c).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
-e2e_init timers
+e2e_init timers rttimers
 declare -A expect=(
 	[refuse-thread-cpu]='POSIX timer [0-9]+ counts the CPU time of the thread that created it'
 	[refuse-foreign-cpu]='POSIX timer [0-9]+ counts the CPU time of process [0-9]+, which would stay behind'
@@ -20,10 +27,17 @@ declare -A expect=(
 	[refuse-exited-thread]='POSIX timer [0-9]+ signals thread [0-9]+, which has exited'
 	[refuse-timerfd-cancel]='fd [0-9]+ of process [0-9]+ is a timerfd that is cancelled when the wall clock is set'
 	[refuse-overrun]='POSIX timer [0-9]+ has an overrun count of 4 while another signal [0-9]+ is pending'
+	[refuse-deleted]='a signal [0-9]+ of POSIX timer [0-9]+, which no longer exists, is queued'
+	[refuse-stale-interval]='POSIX timer [0-9]+ is an interval timer whose signal is queued, yet the kernel has queued the timer again'
+	[refuse-none]='POSIX timer [0-9]+ on CLOCK_REALTIME is armed without a signal \(SIGEV_NONE\).*TIMER_ABSTIME'
+	[refuse-pending]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal is pending.*TIMER_ABSTIME'
+	[refuse-ignored]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal the process ignores.*TIMER_ABSTIME'
 )
-for mode in refuse-thread-cpu refuse-foreign-cpu refuse-order refuse-exited-thread refuse-timerfd-cancel refuse-overrun; do
+declare -A prog=([refuse-none]=rttimers [refuse-pending]=rttimers [refuse-ignored]=rttimers)
+for mode in refuse-thread-cpu refuse-foreign-cpu refuse-order refuse-exited-thread refuse-timerfd-cancel refuse-overrun \
+	refuse-deleted refuse-stale-interval refuse-none refuse-pending refuse-ignored; do
 	out=$E2E_TMP/$mode.out
-	e2e_start "$out" "$PROGS/timers" "$mode"
+	e2e_start "$out" "$PROGS/${prog[$mode]:-timers}" "$mode"
 	pid=$E2E_PID
 	e2e_wait_ready "$out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend

@@ -19,13 +19,16 @@ for mode in "${MODES[@]}"; do
 	e2e_start "$E2E_TMP/$mode.out" "$PROGS/timers" "$mode" "$TIMERS_S"
 	pids[$mode]=$E2E_PID
 done
-# What each image must show: the timers armed, not yet expired.
+# What each image must show: the timers armed, not yet expired (POSIX
+# timer B armed with TIMER_ABSTIME on CLOCK_REALTIME, and so marked; S's
+# signal pending and stale, S armed again).
 declare -A shows=(
 	[itimer]='^  ITIMER_REAL +[0-9]+\.[0-9]+ s left, every 3600\.000000000 s$'
-	[posix]='^  POSIX timer [0-9]+: clock MONOTONIC \(1\), notify signal [0-9]+ to the process, value 0x65, [0-9.]+ s left$'
+	[posix]='^  POSIX timer [0-9]+: clock REALTIME \(0\), notify signal [0-9]+ to thread [0-9]+, value 0xca, absolute, [0-9.]+ s left, every 60\.000000000 s$'
 	[timerfd]='^  timerfd fd [0-9]+: clock REALTIME, absolute, 0 unread, [0-9.]+ s left$'
 	[epoll]='^  timerfd fd [0-9]+: clock BOOTTIME, 1 unread, disarmed$'
 )
+STALE='^  POSIX timer [0-9]+: clock MONOTONIC \(1\), notify signal [0-9]+ to the process, value 0x3e9, stale signal pending \([0-9]+\), [0-9.]+ s left$'
 for mode in "${MODES[@]}"; do
 	pid=${pids[$mode]}
 	e2e_wait_ready "$E2E_TMP/$mode.out" "$pid"
@@ -35,6 +38,8 @@ for mode in "${MODES[@]}"; do
 	e2e_expect_ok "inspect $mode.img"
 	grep -Eq "${shows[$mode]}" "$BM_OUT" ||
 		{ sed -n '/^timers/,$p' "$BM_OUT" >&2; e2e_fail "$mode.img does not show its timers armed (dumped too late?)"; }
+	[[ $mode != posix ]] || grep -Eq "$STALE" "$BM_OUT" ||
+		{ sed -n '/^timers/,$p' "$BM_OUT" >&2; e2e_fail "$mode.img does not show S's stale signal"; }
 	e2e_restore "$E2E_TMP/$mode.img" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_signal "$pid" "$E2E_TMP/$mode.out"

@@ -16,12 +16,15 @@
  *            (never armed); G1 and G2 (SIGRTMIN+3) fired before "ready",
  *            G1 first though created second, H (every 100 ms) whose
  *            signal is pending at "ready", and O (every 2 hours) whose last
- *            signal counted 4 overruns (timer_getoverrun).  Afterwards /proc/self/timers is
- *            what it was (same ids, signals, values, targets, clocks),
- *            every timer_t still works with its settings, the pending
- *            signals come in their order with their values, A, B and E
- *            fire with their values on their threads, H goes on, O still
- *            reports its overruns.
+ *            signal counted 4 overruns (timer_getoverrun), S (SIGRTMIN+7)
+ *            that fired and was set again, 600 s ahead, which makes the
+ *            kernel drop the signal it had queued.  Afterwards
+ *            /proc/self/timers is what it was (same ids, signals, values,
+ *            targets, clocks), every timer_t still works with its
+ *            settings, the pending signals come in their order with their
+ *            values, A, B and E fire with their values on their threads,
+ *            H goes on, O still reports its overruns, S's signal is
+ *            pending yet dropped when taken, and S is armed.
  *   timerfd  a one-shot (nonblocking, and a dup of it), an absolute
  *            REALTIME one, one expired but not read, one every 20 ms never
  *            read, one never armed: times, flags, sharing and the
@@ -41,13 +44,16 @@
  *            the interval timers kept their phase and counted what they
  *            missed.
  *   refuse-thread-cpu, refuse-foreign-cpu, refuse-order,
- *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun
+ *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun,
+ *   refuse-deleted, refuse-stale-interval
  *            what binmig refuses (a timer on the CPU time of the thread
  *            that created it in a process of two threads, on another
  *            process's CPU time; a timer's pending signal queued before
  *            another of the same number; a timer whose thread has exited;
  *            a timer whose last signal counted overruns while another
- *            signal of its number is pending;
+ *            signal of its number is pending; a deleted timer's signal
+ *            still queued; an interval timer set again with its signal
+ *            queued, which the kernel then drops;
  *            a TFD_TIMER_CANCEL_ON_SET timerfd with an event not read):
  *            afterwards the state is intact.
  * Prints "ready" when set up. */
@@ -59,9 +65,8 @@
 #include <sys/timerfd.h>
 
 #include "testprog.h"
+#include "timerlib.h"
 
-#define NS 1000000000LL
-#define MS 1000000LL
 /* Timers are rounded to microseconds (itimers) and the clocks read a few
  * microseconds apart: "not before its deadline" allows this much. */
 #define SLACK_NS (2 * MS)
@@ -74,23 +79,6 @@
 
 static int64_t span;      /* SECONDS in ns */
 static int64_t armed_at;  /* CLOCK_REALTIME when the timers were armed */
-
-static int64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static int64_t ts_ns(struct timespec ts)
-{
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static struct timespec ns_ts(int64_t ns)
-{
-	return (struct timespec){ .tv_sec = ns / NS, .tv_nsec = ns % NS };
-}
 
 static void block(int sig)
 {
@@ -107,21 +95,6 @@ static void check_deadline(const char *what, int64_t remaining_ns, int64_t deadl
 	int64_t expires = real_ns() + remaining_ns;
 	CHECK(expires >= deadline - SLACK_NS, "%s expires %.6f s early", what, (deadline - expires) / 1e9);
 	CHECK(expires <= deadline + LATE_NS, "%s expires %.3f s late", what, (expires - deadline) / 1e9);
-}
-
-/* sigtimedwait for SIG until DEADLINE (CLOCK_REALTIME); SIG or -1. */
-static int wait_signal(int sig, siginfo_t *si, int64_t deadline)
-{
-	sigset_t s;
-	sigemptyset(&s);
-	sigaddset(&s, sig);
-	for (;;) {
-		int64_t left = deadline - real_ns();
-		struct timespec ts = ns_ts(left > 0 ? left : 0);
-		int got = sigtimedwait(&s, si, &ts);
-		if (got >= 0 || errno != EINTR)
-			return got;
-	}
 }
 
 /* A signal of a POSIX timer: which one, its value, arriving not early. */
@@ -193,7 +166,8 @@ static void itimer_check(void)
 
 /* ---- posix ---- */
 
-enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, NT };
+enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, TS, NT };
+#define S_LATER (600 * NS)
 static timer_t timer[NT];
 static pid_t second_tid;
 static pthread_t second;
@@ -270,12 +244,6 @@ static timer_t make_timer(clockid_t clock, int notify, int sig, int value, pid_t
 	return t;
 }
 
-static void arm(timer_t t, int flags, int64_t value, int64_t interval)
-{
-	struct itimerspec its = { ns_ts(interval), ns_ts(value) };
-	SETUP(timer_settime(t, flags, &its, NULL) == 0, "timer_settime");
-}
-
 /* Until one-shot timer T has expired (its signal is then queued). */
 static void until_fired(timer_t t)
 {
@@ -317,7 +285,7 @@ static void timers_text(char *out, size_t size)
 
 static void posix_setup(void)
 {
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 6; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
 		block(s);
 	start_second(second_thread);
 	timer[TA] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 101, 0);
@@ -330,6 +298,11 @@ static void posix_setup(void)
 	timer[TG1] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 3, 701, 0);
 	timer[TH] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 4, 808, 0);
 	timer[TO] = make_timer(CLOCK_REALTIME, SIGEV_SIGNAL, SIGRTMIN + 5, 909, 0);
+	timer[TS] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 7, 1001, 0);
+	/* S's signal queued, then S set again: that signal is stale. */
+	arm(timer[TS], 0, 1, 0);
+	until_fired(timer[TS]);
+	arm(timer[TS], 0, S_LATER, 0);
 	/* O's last signal counted O_OVERRUNS overruns: armed that many periods
 	 * and one more before its next expiry, it fires at once and, taken,
 	 * moves on to that expiry (long after the others). */
@@ -411,6 +384,14 @@ static void posix_check(void)
 	sigpending(&pending);
 	CHECK(!sigismember(&pending, SIGRTMIN + 2) && !sigismember(&pending, SIGRTMIN + 6) &&
 	      !sigismember(&pending, SIGRTMIN + 5), "P, F or O fired");
+	/* S: its stale signal still queued, which the kernel drops when taken. */
+	CHECK(sigismember(&pending, SIGRTMIN + 7), "S's stale signal is not pending");
+	CHECK(wait_signal(SIGRTMIN + 7, &si, real_ns()) < 0 && errno == EAGAIN, "S's stale signal was delivered");
+	sigpending(&pending);
+	CHECK(!sigismember(&pending, SIGRTMIN + 7), "S's stale signal is still pending once taken");
+	timer_gettime(timer[TS], &its);
+	CHECK(ts_ns(its.it_interval) == 0, "S's interval");
+	check_deadline("timer S", ts_ns(its.it_value), armed_at + S_LATER);
 }
 
 /* After posix_check: B on the second thread, which waits with a deadline. */
@@ -672,6 +653,22 @@ static int refusal(const char *mode)
 		SETUP(wait_signal(SIGRTMIN, &si, real_ns() + 10 * NS) == SIGRTMIN && si.si_overrun == O_OVERRUNS,
 		      "giving the timer its overruns");
 		SETUP(sigqueue(getpid(), SIGRTMIN, (union sigval){ .sival_int = 42 }) == 0, "sigqueue");
+	} else if (strcmp(mode, "refuse-deleted") == 0) {
+		/* Deleted with its signal queued: the kernel drops that signal
+		 * when it is taken; until then the process sees it pending. */
+		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 51, 0);
+		arm(t, 0, 1, 0);
+		until_fired(t);
+		SETUP(timer_delete(t) == 0, "timer_delete");
+	} else if (strcmp(mode, "refuse-stale-interval") == 0) {
+		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 61, 0);
+		arm(t, 0, 1, S_LATER);
+		sigset_t pending;
+		int64_t give_up = real_ns() + 10 * NS;
+		do
+			SETUP(sigpending(&pending) == 0 && real_ns() < give_up, "waiting for the timer to fire");
+		while (!sigismember(&pending, SIGRTMIN));
+		arm(t, 0, S_LATER, S_LATER);
 	} else if (strcmp(mode, "refuse-exited-thread") == 0) {
 		start_second(idle_thread);
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN, 1, second_tid);
@@ -699,6 +696,15 @@ static int refusal(const char *mode)
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_QUEUE && si.si_value.sival_int == 42,
 		      "the queued signal");
+	} else if (strcmp(mode, "refuse-deleted") == 0 || strcmp(mode, "refuse-stale-interval") == 0) {
+		sigset_t pending;
+		siginfo_t si;
+		CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGRTMIN), "the stale signal is not pending");
+		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) < 0 && errno == EAGAIN, "the stale signal was delivered");
+		struct itimerspec its;
+		CHECK(strcmp(mode, "refuse-deleted") == 0 || (timer_gettime(t, &its) == 0 && ts_ns(its.it_value) > 0 &&
+					 ts_ns(its.it_value) <= S_LATER && ts_ns(its.it_interval) == S_LATER),
+		      "the interval timer is not armed as it was");
 	} else if (fd >= 0) {
 		uint64_t n = 0;
 		ssize_t got = read(fd, &n, sizeof n);
@@ -731,7 +737,7 @@ int main(int argc, char **argv)
 	block(SIGALRM);
 	block(SIGVTALRM);
 	block(SIGPROF);
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 6; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
 		block(s);
 	bool all = strcmp(mode, "all") == 0;
 	bool itimer = all || strcmp(mode, "itimer") == 0, posix = all || strcmp(mode, "posix") == 0,

@@ -90,6 +90,10 @@ enum crafted_case {
 	TIMERS_POSIX_PENDING_PAST_INTERVAL,
 	TIMERS_POSIX_TIME_TOO_BIG,
 	TIMERS_POSIX_OVERRUN_NONE,
+	TIMERS_POSIX_ABSTIME_MONOTONIC,
+	TIMERS_POSIX_ABSTIME_NONE,
+	TIMERS_POSIX_STALE_NOT_PENDING,
+	TIMERS_POSIX_STALE_INTERVAL,
 	TIMERS_TIMERFD_NOT_IN_FDS,
 	TIMERS_TIMERFD_MISSING,
 	TIMERS_TIMERFD_CLOCK,
@@ -99,7 +103,8 @@ enum crafted_case {
 
 /* TIMERS payload: time 0, restore ids 8, itimer count 12, three (value,
  * interval) from 16, POSIX timer count 64, its 52-byte entries (id,
- * clock, notify, signal, tid, sigval, value, interval, pending, overrun), the
+ * clock, notify (0x10000: absolute, 0x20000: stale), signal, tid, sigval, value, interval,
+ * pending, overrun), the
  * timerfd count, its 36-byte entries (fd, clock, flags, value, interval,
  * ticks). */
 #define TM_POSIX(i) (68 + 52 * (size_t)(i))
@@ -183,6 +188,18 @@ static const char *craft_timers(struct raw_image *ri, const struct bm_process *p
 	case TIMERS_POSIX_OVERRUN_NONE:
 		bm_store_le32(t + TM_POSIX(2) + 48, 3);
 		return "POSIX timer entry 2: overrun count 3 is negative or on a SIGEV_NONE timer";
+	case TIMERS_POSIX_ABSTIME_MONOTONIC:
+		bm_store_le32(t + TM_POSIX(0) + 8, 0x10000);
+		return "POSIX timer entry 0: absolute, yet not an armed CLOCK_REALTIME timer with a signal and none pending";
+	case TIMERS_POSIX_ABSTIME_NONE:
+		bm_store_le32(t + TM_POSIX(2) + 8, 0x10001);
+		return "POSIX timer entry 2: absolute, yet not an armed CLOCK_REALTIME timer with a signal and none pending";
+	case TIMERS_POSIX_STALE_NOT_PENDING:
+		bm_store_le32(t + TM_POSIX(2) + 8, 0x20001);
+		return "POSIX timer entry 2: its stale signal is not the pending one of an armed one-shot";
+	case TIMERS_POSIX_STALE_INTERVAL:
+		bm_store_le32(t + TM_POSIX(0) + 8, 0x20000);
+		return "POSIX timer entry 0: its stale signal is not the pending one of an armed one-shot";
 	case TIMERS_TIMERFD_NOT_IN_FDS:
 		bm_store_le32(t + TM_TIMERFD(p, 0), 10);
 		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";

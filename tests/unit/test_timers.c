@@ -3,7 +3,9 @@
  * kernel, malformed and cut text, and this process itself), the time that
  * passed while frozen, the two readings around the pending signals, which
  * clocks and notifications can be carried, the pending signals of timers
- * taken out of their queues, and which overrun counts can be set again. */
+ * taken out of their queues, which overrun counts can be set again, and
+ * finding a CLOCK_REALTIME timer in /proc/timer_list to tell whether it
+ * was armed absolute. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -368,16 +370,23 @@ static void test_take_timer_signals(void **state)
 	char why[256];
 	uint32_t rank = 0;
 	/* The process's queue: timer 2's signal, then timer 0's (same number),
-	 * a plain one, one of a deleted timer, one queued by hand with a
-	 * timer's id but another number, one claiming the SIGEV_NONE timer. */
+	 * a plain one, one queued by hand with a timer's id but another number,
+	 * one claiming the SIGEV_NONE timer, one of a deleted timer. */
 	struct bm_siginfo shared[] = { si(40, SI_TIMER_CODE, 2), si(40, SI_TIMER_CODE, 0), si(10, SI_QUEUE, 0),
-				       si(42, SI_TIMER_CODE, 9), si(43, SI_TIMER_CODE, 0), si(40, SI_TIMER_CODE, 3) };
+				       si(43, SI_TIMER_CODE, 0), si(40, SI_TIMER_CODE, 3), si(42, SI_TIMER_CODE, 9) };
 	uint32_t n = 6;
 	assert_int_equal(bm_take_timer_signals(shared, &n, timers, 4, 0, &rank, why, sizeof why), -1);
 	assert_non_null(strstr(why, "the pending signal 40 of POSIX timer 2 is queued before another signal 40"));
 	assert_int_equal(n, 6); /* untouched */
 	assert_true(timers[0].pending == 0 && timers[2].pending == 0 && rank == 0);
-	n = 5; /* without the one claiming timer 3 */
+	/* The deleted timer's, which the process sees pending until the kernel
+	 * drops it, after timer 0's. */
+	struct bm_siginfo gone[] = { shared[1], shared[5] };
+	n = 2;
+	assert_int_equal(bm_take_timer_signals(gone, &n, timers, 4, 0, &rank, why, sizeof why), -1);
+	assert_non_null(strstr(why, "a signal 42 of POSIX timer 9, which no longer exists, is queued"));
+	assert_true(n == 2 && timers[0].pending == 0 && rank == 0);
+	n = 4; /* without the one claiming timer 3 and the deleted one's */
 	assert_int_equal(bm_take_timer_signals(shared, &n, timers, 4, 0, &rank, why, sizeof why), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(signo_of(&shared[0]), 10);
@@ -440,8 +449,105 @@ static void test_overrun_check(void **state)
 	t.clockid = CLOCK_PROCESS_CPUTIME_ID;
 	assert_int_equal(bm_overrun_check(&p, &t, why, sizeof why), -1);
 	assert_non_null(strstr(why, "on a CPU-time clock"));
+	/* On CLOCK_REALTIME only absolute: setting the count arms it so. */
 	t.clockid = CLOCK_REALTIME;
+	assert_int_equal(bm_overrun_check(&p, &t, why, sizeof why), -1);
+	assert_non_null(strstr(why, "on CLOCK_REALTIME armed relative"));
+	t.absolute = true;
 	assert_int_equal(bm_overrun_check(&p, &t, why, sizeof why), 0);
+}
+
+/* /proc/timer_list: a sample taken with two CLOCK_REALTIME timers armed,
+ * one absolute (due 1796528708 s on the wall clock) and one relative (200 s
+ * ahead, on CLOCK_MONOTONIC), among other processes' timers. */
+static void test_timer_list(void **state)
+{
+	(void)state;
+	char *text = read_sample("timer-list.txt");
+	struct bm_hrtimer_entry *list;
+	size_t n;
+	assert_int_equal(bm_parse_timer_list(text, &list, &n), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(list[3].base, 0);
+	assert_true(list[3].expires_ns == 1211571429866ULL);
+	assert_int_equal(list[6].base, 1);
+	assert_true(list[6].expires_ns == 1796528708000000000ULL);
+	free(list);
+	free(text);
+	/* An entry without its expiry, or outside a clock base. */
+	static const char *const bad[] = {
+		" clock 1:\n #0: <00000000871b57ed>, posix_timer_fn, S:01\n",
+		" clock 1:\n #0: <00000000871b57ed>, posix_timer_fn, S:01\n # expires at 12 nsecs\n",
+		" #0: <00000000871b57ed>, posix_timer_fn, S:01\n # expires at 1-1 nsecs [in 1 to 1 nsecs]\n",
+		" clock 9:\n #0: <00000000871b57ed>, posix_timer_fn, S:01\n # expires at 1-1 nsecs [in 1 to 1 nsecs]\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(bm_parse_timer_list(bad[i], &list, &n), -EINVAL);
+		assert_null(list);
+	}
+	/* Other timers are skipped; a soft base counts as its hard one. */
+	assert_int_equal(bm_parse_timer_list(" clock 5:\n #0: <1>, hrtimer_wakeup, S:01\n # expires at 1-2 nsecs [in 1 to 1 nsecs]\n"
+					     " #1: <2>, posix_timer_fn, S:01\n # expires at 7-9 nsecs [in 1 to 1 nsecs]\n", &list, &n),
+			 0);
+	assert_true(n == 1 && list[0].base == 5 && list[0].expires_ns == 9);
+	free(list);
+}
+
+/* Finding a CLOCK_REALTIME timer by its expiry. */
+static void test_timer_mode(void **state)
+{
+	(void)state;
+	struct bm_hrtimer_entry list[] = { { 0, 1000 + 500 }, { 1, 900000 + 500 }, { 4, 7000 + 500 }, { 2, 5000 + 500 },
+					   { 1, 800000 + 500 }, { 5, 800000 + 510 } };
+	struct bm_rt_window w = { .mono_lo = 990, .mono_hi = 1010, .real_lo = 899990, .real_hi = 900010 };
+	uint64_t deadline = 0;
+	assert_int_equal(bm_timer_mode_find(list, 1, &w, 500, NULL, 0, &deadline), BM_RT_RELATIVE);
+	assert_int_equal(bm_timer_mode_find(list, 2, &w, 500, NULL, 0, &deadline), BM_RT_BOTH);
+	assert_int_equal(bm_timer_mode_find(list + 1, 1, &w, 500, NULL, 0, &deadline), BM_RT_ABSOLUTE);
+	assert_true(deadline == 900500);
+	/* The process's own CLOCK_MONOTONIC timer, certainly queued, whose
+	 * window holds only that entry: it is that timer's, not this one's. */
+	struct bm_ns_range own[] = { { 1495, 1505 }, { 1400, 1600 } };
+	assert_int_equal(bm_timer_mode_find(list, 2, &w, 500, own, 1, &deadline), BM_RT_ABSOLUTE);
+	/* Its window reaching out of this one's: it may be another entry's. */
+	struct bm_hrtimer_entry more[] = { list[0], list[1], { 0, 1580 } };
+	assert_int_equal(bm_timer_mode_find(more, 3, &w, 500, own + 1, 1, &deadline), BM_RT_BOTH);
+	/* Two entries, one own timer: one may be this timer's. */
+	struct bm_hrtimer_entry two[] = { list[0], list[1], { 0, 1501 } };
+	assert_int_equal(bm_timer_mode_find(two, 3, &w, 500, own, 1, &deadline), BM_RT_BOTH);
+	assert_int_equal(bm_timer_mode_find(two, 3, &w, 500, (struct bm_ns_range[]){ { 1495, 1505 }, { 1500, 1502 } }, 2,
+					    &deadline), BM_RT_ABSOLUTE);
+	/* Out of the window by one, or on another base (BOOTTIME): unseen. */
+	assert_int_equal(bm_timer_mode_find(list + 1, 1, &w, 511, NULL, 0, &deadline), BM_RT_UNSEEN);
+	w = (struct bm_rt_window){ .mono_lo = 5000, .mono_hi = 5000, .real_lo = 0, .real_hi = 0 };
+	assert_int_equal(bm_timer_mode_find(list, 6, &w, 500, NULL, 0, &deadline), BM_RT_UNSEEN);
+	/* MONOTONIC_SOFT counts as MONOTONIC. */
+	w = (struct bm_rt_window){ .mono_lo = 7000, .mono_hi = 7000, .real_lo = 0, .real_hi = 0 };
+	assert_int_equal(bm_timer_mode_find(list, 6, &w, 500, NULL, 0, &deadline), BM_RT_RELATIVE);
+	/* Two absolute timers of different deadlines in the window. */
+	w = (struct bm_rt_window){ .mono_lo = 0, .mono_hi = 0, .real_lo = 800000, .real_hi = 800010 };
+	assert_int_equal(bm_timer_mode_find(list, 6, &w, 500, NULL, 0, &deadline), BM_RT_UNCLEAR);
+	w.real_hi = 800005;
+	assert_int_equal(bm_timer_mode_find(list, 6, &w, 500, NULL, 0, &deadline), BM_RT_ABSOLUTE);
+	assert_true(deadline == 800500);
+	/* Counting on one base, soft variant included. */
+	assert_int_equal(bm_timer_list_count(list, 6, 1, 800500, 800510), 2);
+	assert_int_equal(bm_timer_list_count(list, 6, 2, 5500, 5500), 1);
+	assert_int_equal(bm_timer_list_count(list, 6, 3, 0, UINT64_MAX), 0);
+}
+
+/* Which signals the process ignores, as the kernel judges it. */
+static void test_signal_ignored(void **state)
+{
+	(void)state;
+	static struct bm_process p;
+	p.sigactions[SIGUSR1 - 1].handler = (uint64_t)(uintptr_t)SIG_IGN;
+	p.sigactions[SIGUSR2 - 1].handler = 0x401000;
+	assert_true(bm_signal_ignored(&p, SIGUSR1));
+	assert_false(bm_signal_ignored(&p, SIGUSR2));
+	assert_false(bm_signal_ignored(&p, SIGRTMIN)); /* SIG_DFL terminates */
+	assert_true(bm_signal_ignored(&p, SIGCHLD) && bm_signal_ignored(&p, SIGWINCH) && bm_signal_ignored(&p, SIGURG));
+	assert_false(bm_signal_ignored(&p, 0) || bm_signal_ignored(&p, 65));
 }
 
 int main(void)
@@ -456,6 +562,9 @@ int main(void)
 		cmocka_unit_test(test_clocks_and_notifications),
 		cmocka_unit_test(test_take_timer_signals),
 		cmocka_unit_test(test_overrun_check),
+		cmocka_unit_test(test_timer_list),
+		cmocka_unit_test(test_timer_mode),
+		cmocka_unit_test(test_signal_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,6 +248,8 @@ static inline void make_process(struct bm_process *p, bool full)
 		{ 3, CLOCK_BOOTTIME, SIGEV_SIGNAL | 4, 32, 4243, 0x560f6e5ef460, 0, 0, 2 },
 		{ 7, CLOCK_REALTIME, SIGEV_NONE, -5, 0, 0xffffffff, 7000000000, 0, 0 },
 		{ 9, -6 /* this process's CPU time */, SIGEV_SIGNAL, 12, 0, 9, 3000000, 3000000, 0 },
+		/* armed with TIMER_ABSTIME: due at realtime_ns + 5 s, then every minute */
+		{ 11, CLOCK_REALTIME, SIGEV_SIGNAL, 35, 0, 0x2a, 5000000000, 60000000000, 0, 0, true },
 	};
 	tm->nposix = sizeof posix / sizeof posix[0];
 	tm->posix = malloc(sizeof posix);
