@@ -17,14 +17,11 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
 #include <linux/sockios.h>
-#include <linux/unix_diag.h>
 
 #include "fd_policy.h"
 #include "sk_unix_adopt.h"
+#include "sk_unix_diag.h"
 #include "sk_unix_peeked.h"
 #include "sk_unix_rights.h"
 #include "sk_unix_take.h"
@@ -37,113 +34,6 @@
 
 #define TCP_ESTABLISHED_STATE 1
 #define TCP_LISTEN_STATE 10
-
-/* ---- dump: what sock_diag says ------------------------------------------ */
-
-struct diag {
-	uint32_t type, state, shutdown, rqueue, wqueue;
-	uint64_t peer;
-	bool has_peer;  /* 0 with it: connected to a socket since closed */
-	uint32_t name_len;
-	uint8_t name[BM_UNIX_NAME_MAX];
-	bool has_vfs;
-	uint32_t vfs_ino, vfs_dev;
-	uint32_t nicons;
-	uint64_t *icons; /* malloc'd */
-};
-
-static int query_diag(uint64_t ino, struct diag *out)
-{
-	memset(out, 0, sizeof *out);
-	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0)
-		return -errno;
-	struct {
-		struct nlmsghdr h;
-		struct unix_diag_req r;
-	} req = {0};
-	req.h.nlmsg_len = sizeof req;
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_ino = (uint32_t)ino;
-	req.r.udiag_states = ~0u;
-	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u;
-	req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN;
-	static uint8_t buf[1 << 20] __attribute__((aligned(8)));
-	int rc = 0;
-	ssize_t got = send(nl, &req, sizeof req, 0) != (ssize_t)sizeof req ? -1 : recv(nl, buf, sizeof buf, 0);
-	if (got < 0)
-		rc = -errno;
-	close(nl);
-	if (rc < 0)
-		return rc;
-	const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
-	if (!NLMSG_OK(h, (size_t)got))
-		return -EPROTO;
-	if (h->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = NLMSG_DATA(h);
-		return h->nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error ? e->error : -EPROTO;
-	}
-	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
-		return -EPROTO;
-	const struct unix_diag_msg *m = NLMSG_DATA(h);
-	if (m->udiag_ino != (uint32_t)ino)
-		return -EPROTO;
-	out->type = m->udiag_type;
-	out->state = m->udiag_state;
-	int left = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-	for (const struct rtattr *a = (const void *)(m + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-		const void *p = RTA_DATA(a);
-		size_t len = RTA_PAYLOAD(a);
-		switch (a->rta_type) {
-		case UNIX_DIAG_NAME:
-			if (len > BM_UNIX_NAME_MAX)
-				return -EPROTO;
-			memcpy(out->name, p, len);
-			out->name_len = (uint32_t)len;
-			break;
-		case UNIX_DIAG_VFS:
-			if (len >= sizeof(struct unix_diag_vfs)) {
-				const struct unix_diag_vfs *v = p;
-				out->has_vfs = true;
-				out->vfs_ino = v->udiag_vfs_ino;
-				out->vfs_dev = v->udiag_vfs_dev;
-			}
-			break;
-		case UNIX_DIAG_PEER:
-			if (len >= 4) {
-				out->peer = *(const uint32_t *)p;
-				out->has_peer = true;
-			}
-			break;
-		case UNIX_DIAG_ICONS:
-			out->nicons = (uint32_t)(len / 4);
-			free(out->icons);
-			out->icons = calloc(out->nicons ? out->nicons : 1, sizeof *out->icons);
-			if (!out->icons)
-				return -ENOMEM;
-			for (uint32_t i = 0; i < out->nicons; i++)
-				out->icons[i] = ((const uint32_t *)p)[i];
-			break;
-		case UNIX_DIAG_RQLEN:
-			if (len >= sizeof(struct unix_diag_rqlen)) {
-				const struct unix_diag_rqlen *q = p;
-				out->rqueue = q->udiag_rqueue;
-				out->wqueue = q->udiag_wqueue;
-			}
-			break;
-		case UNIX_DIAG_SHUTDOWN:
-			if (len >= 1)
-				out->shutdown = *(const uint8_t *)p;
-			break;
-		}
-	}
-	/* A path name as the kernel keeps it ends with its NUL. */
-	if (out->name_len && out->name[0])
-		out->name_len = (uint32_t)strnlen((const char *)out->name, out->name_len);
-	return 0;
-}
 
 int bm_unix_describe(pid_t pid, int fd, const struct stat *st, struct bm_fd *out)
 {
@@ -357,7 +247,7 @@ static int can_send_seen(pid_t pid, const struct bm_fd *d, const struct bm_unix_
 /* The messages of T, taken from socket D with PEEKED marks, into Q as the
  * walk would have read them (with ADOPT: only the descriptors in flight
  * the process does not hold, noted).  0, or negative after refusing. */
-static int keep_taken(const struct bm_process *p, const struct bm_fd *d, int type, const struct diag *peer,
+static int keep_taken(const struct bm_process *p, const struct bm_fd *d, int type, const struct bm_unix_diag *peer,
 		      const struct bm_unix_taken *t, const uint8_t *peeked, struct peeked *q,
 		      struct bm_unix_adoption *adopt)
 {
@@ -389,7 +279,7 @@ static int keep_taken(const struct bm_process *p, const struct bm_fd *d, int typ
  * marks again the empty messages SEEN shows the process had peeked
  * (sk_unix_peeked.h).  0, or negative after reporting. */
 static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int s, int peer_fd,
-			 const struct diag *peer, const struct bm_unix_seen *seen, uint32_t nseen,
+			 const struct bm_unix_diag *peer, const struct bm_unix_seen *seen, uint32_t nseen,
 			 struct bm_unix_taken *t, uint8_t **peeked)
 {
 	pid_t pid = p->pid;
@@ -432,7 +322,7 @@ static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int 
  * came from another sender (sent before the socket connected: the caller
  * peeks instead), 0, or negative after reporting. */
 static int take_messages(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
-			 const struct diag *peer, struct peeked *q, struct bm_unix_adoption *adopt)
+			 const struct bm_unix_diag *peer, struct peeked *q, struct bm_unix_adoption *adopt)
 {
 	struct bm_unix_seen *seen;
 	uint32_t nseen;
@@ -476,9 +366,9 @@ static int take_messages(const struct bm_process *p, const struct bm_fd *d, int 
  * datagram sockets connected to each other) and neither side is shut
  * down for this direction.  The peer's description into PEER (icons
  * freed). */
-static bool sole_sender(uint64_t ino, uint32_t shutdown, uint64_t peer_ino, struct diag *peer)
+static bool sole_sender(uint64_t ino, uint32_t shutdown, uint64_t peer_ino, struct bm_unix_diag *peer)
 {
-	bool sole = peer_ino && !(shutdown & 1) && query_diag(peer_ino, peer) == 0 && peer->peer == ino &&
+	bool sole = peer_ino && !(shutdown & 1) && bm_unix_diag_query(peer_ino, peer) == 0 && peer->peer == ino &&
 		    !(peer->shutdown & 2);
 	free(peer->icons);
 	peer->icons = NULL;
@@ -503,7 +393,7 @@ static bool sole_sender(uint64_t ino, uint32_t shutdown, uint64_t peer_ino, stru
  * With ADOPT, the walk only gathers the descriptors in flight that the
  * process does not hold (bm_unix_gather_in_flight) and takes nothing. */
 static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
-		      uint32_t shutdown, const struct diag *sole, struct peeked *q, struct bm_unix_adoption *adopt)
+		      uint32_t shutdown, const struct bm_unix_diag *sole, struct peeked *q, struct bm_unix_adoption *adopt)
 {
 	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
@@ -663,7 +553,7 @@ static int read_opts(pid_t pid, const struct bm_fd *d, int s, struct bm_unix_soc
 }
 
 /* A path name (absolute) still names the socket file the kernel has. */
-static int check_path(pid_t pid, const struct bm_fd *d, const struct diag *g, struct bm_unix_sock *u)
+static int check_path(pid_t pid, const struct bm_fd *d, const struct bm_unix_diag *g, struct bm_unix_sock *u)
 {
 	char path[BM_UNIX_NAME_MAX + 1];
 	memcpy(path, g->name, g->name_len);
@@ -684,7 +574,7 @@ static int check_path(pid_t pid, const struct bm_fd *d, const struct diag *g, st
 }
 
 struct info {
-	struct diag g;
+	struct bm_unix_diag g;
 	struct bm_unix_sock u;
 	struct peeked q;
 	int copy;
@@ -720,11 +610,11 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	struct bm_process *p = procs[k];
 	struct bm_fd *d = &p->fds[i];
 	pid_t pid = p->pid;
-	int rc = query_diag(d->object_id, &in->g);
+	int rc = bm_unix_diag_query(d->object_id, &in->g);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot ask the kernel about the socket fd %d of process %d",
 				      d->fd, pid);
-	struct diag *g = &in->g;
+	struct bm_unix_diag *g = &in->g;
 	struct bm_unix_sock *u = &in->u;
 	u->type = g->type;
 	if (g->type != SOCK_STREAM && g->type != SOCK_DGRAM && g->type != SOCK_SEQPACKET)
@@ -780,7 +670,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 			return refuse(pid, d, " holding an out-of-band byte (MSG_OOB)%s, which binmig does not carry",
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
-	struct diag peer;
+	struct bm_unix_diag peer;
 	bool sole = peer_fd >= 0 && g->type != SOCK_STREAM && sole_sender(d->object_id, g->shutdown, g->peer, &peer);
 	if (read_data && !(u->flags & BM_UNIX_LISTENING) &&
 	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL)) < 0)
@@ -817,7 +707,7 @@ static int relate(pid_t pid, struct bm_process *p, struct info *in)
 		struct bm_fd *d = &p->fds[i];
 		if (d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0)
 			continue;
-		struct diag *g = &in[i].g;
+		struct bm_unix_diag *g = &in[i].g;
 		struct bm_unix_sock *u = &in[i].u;
 		if (g->type == SOCK_DGRAM && g->has_peer && !g->peer)
 			return refuse(pid, d, " connected to a socket that has closed%s",
@@ -966,9 +856,9 @@ int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption
 					    p->pid);
 		/* A socket whose one sender is its peer in the process is
 		 * walked as the dump walks it (taken, its marks put back). */
-		struct diag g = {0}, peer;
+		struct bm_unix_diag g = {0}, peer;
 		int pi = -1;
-		if (rc == 0 && type != SOCK_STREAM && query_diag(d->object_id, &g) == 0 && g.peer)
+		if (rc == 0 && type != SOCK_STREAM && bm_unix_diag_query(d->object_id, &g) == 0 && g.peer)
 			pi = bm_unix_find(p->fds, p->nfds, g.peer);
 		free(g.icons);
 		bool sole = pi >= 0 && sole_sender(d->object_id, g.shutdown, g.peer, &peer);
