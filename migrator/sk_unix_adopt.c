@@ -20,6 +20,7 @@
 #include "log.h"
 #include "ptrace_ctl.h"
 #include "sk_unix.h"
+#include "sk_unix_take.h"
 
 /* ---- noting what is in flight ---- */
 
@@ -201,21 +202,17 @@ static long call(struct giving *g, const char *what, long nr, uint64_t a1, uint6
  * any failure). */
 static int give_batch(struct giving *g, const int *fl, const int *via, uint32_t n, int *next)
 {
+	const struct ucred none = {0, 0, 0};
+	ssize_t sent = bm_unix_send_piece(g->sender, (const uint8_t *)"a", 1, &none, fl, n, NULL, 0);
+	if (sent != 1)
+		return bm_error_errno(BM_EXIT_FAILURE, sent < 0 ? (int)-sent : EIO, "cannot pass process %d its open files "
+				      "in flight", g->pid);
 	union {
 		struct cmsghdr align;
 		char bytes[CTL_SPACE];
 	} control;
 	memset(&control, 0, sizeof control);
-	struct iovec iov = {(void *)"a", 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-			    .msg_controllen = CMSG_SPACE(n * sizeof(int))};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(c), fl, n * sizeof(int));
-	if (sendmsg(g->sender, &mh, MSG_DONTWAIT) != 1)
-		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot pass process %d its open files in flight", g->pid);
+	struct cmsghdr *c;
 
 	/* The process's recvmsg, its buffers in the scratch page. */
 	struct iovec riov = {(void *)(uintptr_t)(g->scratch + OFF_BYTE), 1};
