@@ -547,13 +547,11 @@ static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 		 * passed at once and keeps an interval timer's grid. */
 		flags = TIMER_ABSTIME;
 		its.it_value = ns_ts((uint64_t)c->dumped_ns + t->value_ns);
-	} else if (plan.missed && t->interval_ns && t->clockid == CLOCK_REALTIME) {
-		/* It must fire at once and keep its phase, which only a deadline
-		 * that passed gives, and that would make it absolute. */
-		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: POSIX timer %d, an interval timer on CLOCK_REALTIME "
-				"armed relative, fell due during the migration, and binmig can fire it at once on its "
-				"grid only by arming it with TIMER_ABSTIME", c->pid, t->id);
 	} else if (plan.missed) {
+		/* Only a deadline that passed fires it at once, keeps its grid
+		 * and counts its overruns.  A relative CLOCK_REALTIME interval
+		 * timer armed so is absolute from now on: it would follow a step
+		 * of the wall clock (docs/process-state.md). */
 		flags = TIMER_ABSTIME;
 		rc = past_deadline(c, t->clockid, plan.late_ns, &its.it_value);
 	}

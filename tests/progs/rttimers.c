@@ -13,9 +13,12 @@
  *            their interval.
  *   late     IR alone, due SECONDS after the arming, every hour; prints
  *            "deadline NS" (CLOCK_REALTIME).  The test restores it after
- *            the deadline, which binmig must refuse (exit 6): a relative
- *            interval timer that fell due can fire at once on its grid
- *            only absolute.
+ *            the deadline: its signal must be pending at the wake-up, with
+ *            no overrun, and once taken the timer queued again on its grid,
+ *            an hour after the deadline, and on the REALTIME base: a
+ *            relative interval timer that fell due can fire at once on its
+ *            grid only absolute (the difference docs/process-state.md
+ *            names).
  *   refuse-none     a SIGEV_NONE timer armed (never queued: nothing shows
  *                   how it was armed);
  *   refuse-pending  an interval timer whose signal is pending (not queued
@@ -228,12 +231,22 @@ int main(int argc, char **argv)
 	SETUP(sigprocmask(SIG_BLOCK, &s, NULL) == 0, "sigprocmask");
 	if (strcmp(mode, "late") == 0) {
 		int64_t now = real_ns();
-		arm(make_timer(SIGEV_SIGNAL, SIGRTMIN), 0, seconds * NS, HOUR_NS);
-		say("deadline %lld", (long long)(now + seconds * NS));
+		timer_t t = make_timer(SIGEV_SIGNAL, SIGRTMIN);
+		arm(t, 0, seconds * NS, HOUR_NS);
+		int64_t due = now + seconds * NS;
+		say("deadline %lld", (long long)due);
 		say("ready");
 		usr1_wait();
-		say("FAIL: woken: the restore of a relative interval timer that fell due succeeded");
-		return 1;
+		siginfo_t si;
+		struct timespec zero = {0, 0};
+		CHECK(sigtimedwait(&s, &si, &zero) == SIGRTMIN && si.si_code == SI_TIMER &&
+		      si.si_timerid == (int)(intptr_t)t && si.si_overrun == 0, "the timer's signal, pending at the wake-up");
+		int64_t expires = 0;
+		char on = queued_on(t, &expires);
+		CHECK(on == 'A' && expires >= due + HOUR_NS - SLACK_NS && expires <= due + HOUR_NS + SLACK_NS,
+		      "the timer is queued %c at %lld, not absolute on its grid at %lld", on, (long long)expires,
+		      (long long)(due + HOUR_NS));
+		return tp_finish();
 	}
 	if (strcmp(mode, "carry") != 0)
 		return refusal(mode);
