@@ -4,7 +4,8 @@
 # peeked (at an offset, and at the head) and those it did not come back
 # marked and unmarked as they were, after a dump and restore here (the
 # program compares what a walk of each queue with peeks shows, and what
-# reads take); a named datagram socket with SO_PEEK_OFF set and messages
+# reads take), and so do the source's after dump --leave-running; a
+# named datagram socket with SO_PEEK_OFF set and messages
 # queued, whose queue binmig cannot take, is refused (exit 4, the process
 # untouched, its queue whole).  tests/e2e/migrate-state.sh carries the
 # first across two hops between the emulated hosts.
@@ -12,6 +13,19 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init peekedmsg
 e2e_state_test peekedmsg carried "$E2E_TMP"
+
+# Dumped and left running: the queues taken and written back at the
+# source, marked again as they were.
+out=$E2E_TMP/left.out
+e2e_start "$out" "$PROGS/peekedmsg" carried "$E2E_TMP"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+bm dump "$pid" -o "$E2E_TMP/left.img" --leave-running
+e2e_expect_ok "dump --leave-running"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "ok: the queues at the source after dump --leave-running"
 
 out=$E2E_TMP/refused.out
 e2e_start "$out" "$PROGS/peekedmsg" refused "$E2E_TMP"
