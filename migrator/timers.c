@@ -34,9 +34,6 @@
 #define SPEC_BATCH ((SCRATCH_SIZE - 128u) / SPEC_SIZE)
 #define SIGEV_THREAD_ID_BIT 4
 #define TIMERFD_ATTEMPTS 4
-/* A timer fired again at restore queues its signal at once (its deadline
- * has passed); this long is a broken kernel, not a slow machine. */
-#define REFIRE_TIMEOUT_US 2000000ULL
 /* Tries at giving a timer its overrun count; each fails only when the
  * restore was slower than one of the timer's periods. */
 #define OVERRUN_ATTEMPTS 8
@@ -427,7 +424,8 @@ int bm_collect_timers(struct bm_frozen *f)
 	 * it fires a little late, never early. */
 	p->timers.realtime_ns = realtime_ns();
 	p->timers.restore_ids = ret == 1; /* EINVAL: the kernel has no such mode */
-	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_read_queued(d.tr, d.scratch, p, f->pid)) == 0)
+	if ((rc = settle(f, it1, it2, pt1, pt2)) == 0 && (rc = bm_timers_tell_stale(f, d.scratch)) == 0 &&
+	    (rc = bm_timers_read_queued(d.tr, d.scratch, p, f->pid)) == 0)
 		rc = read_overruns(&d);
 unmap:;
 	int rc2 = bm_scratch_unmap(d.tr, d.scratch);
@@ -528,6 +526,17 @@ static int create_posix(struct restore *c, const struct bm_timers *tm)
 	return 0;
 }
 
+/* Disarms timer T, fired again for its stale signal: the kernel then
+ * drops that signal, as it would have. */
+static int disarm(struct restore *c, const struct bm_posix_timer *t)
+{
+	struct itimerspec off = {{0, 0}, {0, 0}};
+	char what[96];
+	snprintf(what, sizeof what, "timer_settime of POSIX timer %d", t->id);
+	int rc = put(c, OFF_SPEC, &off, sizeof off);
+	return rc < 0 ? rc : call(c, what, SYS_timer_settime, (uint64_t)t->id, 0, c->scratch + OFF_SPEC, 0, NULL);
+}
+
 /* Arms timer T: to its next expiry, or, when one fell due (its signal was
  * pending, or it expired during the migration), at that past deadline,
  * so that it fires at once and an interval timer counts its overruns and
@@ -536,7 +545,7 @@ static int arm_posix(struct restore *c, const struct bm_posix_timer *t)
 {
 	bool pending = t->pending && !t->stale; /* a stale one's signal is not its last expiry's */
 	if (!t->value_ns && !pending)
-		return 0;
+		return t->stale ? disarm(c, t) : 0;
 	int64_t due = !pending ? (int64_t)t->value_ns : t->interval_ns ? (int64_t)t->value_ns - (int64_t)t->interval_ns : 0;
 	struct bm_timer_plan plan;
 	bm_timer_plan(due, t->interval_ns, bm_timer_clock_is_wall(t->clockid) ? c->elapsed_ns : 0, &plan);
@@ -580,23 +589,11 @@ static int fire_once(struct restore *c, const struct bm_posix_timer *t)
  * the next one fired again comes after it. */
 static int wait_queued(struct restore *c, const struct bm_posix_timer *t)
 {
-	bool thread = t->notify & SIGEV_THREAD_ID_BIT;
-	uint64_t deadline = bm_now_us() + REFIRE_TIMEOUT_US;
-	for (;;) {
-		struct bm_siginfo *list = NULL;
-		uint32_t n = 0;
-		int rc = bm_peek_pending(thread ? t->tid : c->pid, !thread, &list, &n);
-		bool found = false;
-		for (uint32_t i = 0; i < n; i++)
-			found |= load_i32(list[i].raw + SI_CODE_OFF) == SI_TIMER_CODE &&
-				 load_i32(list[i].raw + SI_TIMERID_OFF) == t->id;
-		free(list);
-		if (rc < 0 || found)
-			return rc;
-		if (bm_now_us() >= deadline)
-			return bm_error(BM_EXIT_FAILURE, "restoring process %d: POSIX timer %d did not fire again", c->pid, t->id);
-		sched_yield();
-	}
+	int rc = bm_timer_wait_queued(c->pid, t);
+	if (rc == -ETIMEDOUT)
+		return bm_error(BM_EXIT_FAILURE, "restoring process %d: POSIX timer %d did not fire again", c->pid, t->id);
+	return rc < 0 ? bm_error_errno(BM_EXIT_FAILURE, -rc, "restoring process %d: reading its pending signals", c->pid)
+		      : 0;
 }
 
 /* The thread that takes timer T's signals. */

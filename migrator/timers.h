@@ -178,4 +178,17 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
  * told. */
 int bm_timers_read_queued(struct bm_tracee *tr, uint64_t scratch, struct bm_process *p, pid_t pid);
 
+/* Dump, the timers settled: for each disarmed one-shot with its signal
+ * queued, whether that signal is its own or stale (timers_stale.c): the
+ * signals are taken and the timers fired again, stale ones disarmed at
+ * once, the queue as it was; bm_posix_timer.stale set for those.  SCRATCH
+ * is binmig's page in the frozen process F.  0, or negative after
+ * refusing what cannot be told exactly. */
+struct bm_frozen;
+int bm_timers_tell_stale(struct bm_frozen *f, uint64_t scratch);
+
+/* Waits (2 s at most) until POSIX timer T of process PID has its signal
+ * queued where the kernel sends it.  0, -ETIMEDOUT, or -errno. */
+int bm_timer_wait_queued(pid_t pid, const struct bm_posix_timer *t);
+
 #endif

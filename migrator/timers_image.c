@@ -56,8 +56,8 @@ static bool check_posix_timer(const struct bm_process *p, const pid_t *tids, uin
 		return bm_why(why, n, "it %s", clock_why);
 	if (t->pending && (t->pending > p->timers.nposix || t->notify == SIGEV_NONE))
 		return bm_why(why, n, "pending rank %u is above the timer count or on a SIGEV_NONE timer", t->pending);
-	if (t->stale && (!t->pending || t->interval_ns || !t->value_ns))
-		return bm_why(why, n, "its stale signal is not the pending one of an armed one-shot");
+	if (t->stale && (!t->pending || t->interval_ns))
+		return bm_why(why, n, "its stale signal is not the pending one of a one-shot");
 	if (t->pending && !t->stale && (t->interval_ns ? !t->value_ns || t->value_ns > t->interval_ns : t->value_ns != 0))
 		return bm_why(why, n, "pending with %llu ns left of an interval of %llu ns", (unsigned long long)t->value_ns,
 			   (unsigned long long)t->interval_ns);

@@ -18,13 +18,17 @@
  *            signal is pending at "ready", and O (every 2 hours) whose last
  *            signal counted 4 overruns (timer_getoverrun), S (SIGRTMIN+7)
  *            that fired and was set again, 600 s ahead, which makes the
- *            kernel drop the signal it had queued.  Afterwards
+ *            kernel drop the signal it had queued, D (SIGRTMIN+8) that
+ *            fired and was disarmed, which makes it drop its signal too
+ *            (disarmed with its signal pending, like G1 and G2, whose
+ *            signals are their own).  Afterwards
  *            /proc/self/timers is what it was (same ids, signals, values,
  *            targets, clocks), every timer_t still works with its
  *            settings, the pending signals come in their order with their
  *            values, A, B and E fire with their values on their threads,
  *            H goes on, O still reports its overruns, S's signal is
- *            pending yet dropped when taken, and S is armed.
+ *            pending yet dropped when taken, and S is armed, D's
+ *            too, and D is disarmed.
  *   timerfd  a one-shot (nonblocking, and a dup of it), an absolute
  *            REALTIME one, one expired but not read, one every 20 ms never
  *            read, one never armed: times, flags, sharing and the
@@ -45,7 +49,10 @@
  *            missed.
  *   refuse-thread-cpu, refuse-foreign-cpu, refuse-order,
  *   refuse-exited-thread, refuse-timerfd-cancel, refuse-overrun,
- *   refuse-deleted, refuse-stale-interval
+ *   refuse-deleted, refuse-stale-interval, refuse-stale-mixed (a disarmed
+ *   one-shot whose signal is queued behind that of an interval timer of
+ *   the same number: taking it to tell whether it is stale would take the
+ *   interval timer's first, which sets it again)
  *            what binmig refuses (a timer on the CPU time of the thread
  *            that created it in a process of two threads, on another
  *            process's CPU time; a timer's pending signal queued before
@@ -166,7 +173,7 @@ static void itimer_check(void)
 
 /* ---- posix ---- */
 
-enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, TS, NT };
+enum { TA, TB, TC, TP, TE, TF, TG2, TG1, TH, TO, TS, TD, NT };
 #define S_LATER (600 * NS)
 static timer_t timer[NT];
 static pid_t second_tid;
@@ -285,7 +292,7 @@ static void timers_text(char *out, size_t size)
 
 static void posix_setup(void)
 {
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 8; s++)
 		block(s);
 	start_second(second_thread);
 	timer[TA] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 101, 0);
@@ -299,6 +306,11 @@ static void posix_setup(void)
 	timer[TH] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 4, 808, 0);
 	timer[TO] = make_timer(CLOCK_REALTIME, SIGEV_SIGNAL, SIGRTMIN + 5, 909, 0);
 	timer[TS] = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN + 7, 1001, 0);
+	timer[TD] = make_timer(CLOCK_REALTIME, SIGEV_SIGNAL, SIGRTMIN + 8, 1101, 0);
+	/* D's signal queued, then D disarmed: that signal is stale too. */
+	arm(timer[TD], 0, 1, 0);
+	until_fired(timer[TD]);
+	arm(timer[TD], 0, 0, 0);
 	/* S's signal queued, then S set again: that signal is stale. */
 	arm(timer[TS], 0, 1, 0);
 	until_fired(timer[TS]);
@@ -392,6 +404,13 @@ static void posix_check(void)
 	timer_gettime(timer[TS], &its);
 	CHECK(ts_ns(its.it_interval) == 0, "S's interval");
 	check_deadline("timer S", ts_ns(its.it_value), armed_at + S_LATER);
+	/* D: the same, and disarmed. */
+	CHECK(sigismember(&pending, SIGRTMIN + 8), "D's stale signal is not pending");
+	CHECK(wait_signal(SIGRTMIN + 8, &si, real_ns()) < 0 && errno == EAGAIN, "D's stale signal was delivered");
+	sigpending(&pending);
+	CHECK(!sigismember(&pending, SIGRTMIN + 8), "D's stale signal is still pending once taken");
+	timer_gettime(timer[TD], &its);
+	CHECK(ts_ns(its.it_value) == 0 && ts_ns(its.it_interval) == 0, "D is armed");
 }
 
 /* After posix_check: B on the second thread, which waits with a deadline. */
@@ -669,6 +688,17 @@ static int refusal(const char *mode)
 			SETUP(sigpending(&pending) == 0 && real_ns() < give_up, "waiting for the timer to fire");
 		while (!sigismember(&pending, SIGRTMIN));
 		arm(t, 0, S_LATER, S_LATER);
+	} else if (strcmp(mode, "refuse-stale-mixed") == 0) {
+		timer_t every = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 71, 0);
+		arm(every, 0, 1, S_LATER);
+		sigset_t pending;
+		int64_t give_up = real_ns() + 10 * NS;
+		do
+			SETUP(sigpending(&pending) == 0 && real_ns() < give_up, "waiting for the interval timer to fire");
+		while (!sigismember(&pending, SIGRTMIN));
+		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 72, 0);
+		arm(t, 0, 1, 0);
+		until_fired(t);
 	} else if (strcmp(mode, "refuse-exited-thread") == 0) {
 		start_second(idle_thread);
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN, 1, second_tid);
@@ -696,6 +726,11 @@ static int refusal(const char *mode)
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_QUEUE && si.si_value.sival_int == 42,
 		      "the queued signal");
+	} else if (strcmp(mode, "refuse-stale-mixed") == 0) {
+		siginfo_t si;
+		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_TIMER && si.si_value.sival_int == 71,
+		      "the interval timer's signal, first");
+		check_timer_signal("the one-shot's signal, second", SIGRTMIN, t, 72, real_ns(), 0);
 	} else if (strcmp(mode, "refuse-deleted") == 0 || strcmp(mode, "refuse-stale-interval") == 0) {
 		sigset_t pending;
 		siginfo_t si;
@@ -737,7 +772,7 @@ int main(int argc, char **argv)
 	block(SIGALRM);
 	block(SIGVTALRM);
 	block(SIGPROF);
-	for (int s = SIGRTMIN; s <= SIGRTMIN + 7; s++)
+	for (int s = SIGRTMIN; s <= SIGRTMIN + 8; s++)
 		block(s);
 	bool all = strcmp(mode, "all") == 0;
 	bool itimer = all || strcmp(mode, "itimer") == 0, posix = all || strcmp(mode, "posix") == 0,

@@ -196,10 +196,10 @@ static const char *craft_timers(struct raw_image *ri, const struct bm_process *p
 		return "POSIX timer entry 2: absolute, yet not an armed CLOCK_REALTIME timer with a signal and none pending";
 	case TIMERS_POSIX_STALE_NOT_PENDING:
 		bm_store_le32(t + TM_POSIX(2) + 8, 0x20001);
-		return "POSIX timer entry 2: its stale signal is not the pending one of an armed one-shot";
+		return "POSIX timer entry 2: its stale signal is not the pending one of a one-shot";
 	case TIMERS_POSIX_STALE_INTERVAL:
 		bm_store_le32(t + TM_POSIX(0) + 8, 0x20000);
-		return "POSIX timer entry 0: its stale signal is not the pending one of an armed one-shot";
+		return "POSIX timer entry 0: its stale signal is not the pending one of a one-shot";
 	case TIMERS_TIMERFD_NOT_IN_FDS:
 		bm_store_le32(t + TM_TIMERFD(p, 0), 10);
 		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";
