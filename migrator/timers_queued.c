@@ -250,6 +250,15 @@ int bm_timers_read_queued(struct bm_tracee *tr, uint64_t scratch, struct bm_proc
 	 * CLOCK_MONOTONIC timers that may share their windows. */
 	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++) {
 		struct bm_posix_timer *t = &tm->posix[i];
+		uint32_t base;
+		if (t->pending && !t->stale && t->interval_ns && t->clockid != CLOCK_REALTIME &&
+		    !listed_base(t->clockid, &base)) {
+			rc = bm_error(BM_EXIT_UNSUPPORTED, "process %d: POSIX timer %d is an interval timer with its signal "
+				      "queued on a clock whose timers nothing lists (an alarm or CPU-time clock), so binmig "
+				      "cannot tell whether it was set since, which makes that signal stale; binmig cannot "
+				      "migrate it", pid, t->id);
+			break;
+		}
 		int need = t->clockid == CLOCK_REALTIME ? needs_lookup(p, t, pid) : pending_listed(t);
 		if (need < 0)
 			rc = need;

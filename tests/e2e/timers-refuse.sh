@@ -30,13 +30,14 @@ declare -A expect=(
 	[refuse-deleted]='a signal [0-9]+ of POSIX timer [0-9]+, which no longer exists, is queued'
 	[refuse-stale-interval]='POSIX timer [0-9]+ is an interval timer whose signal is queued, yet the kernel has queued the timer again'
 	[refuse-stale-mixed]='POSIX timer [0-9]+, disarmed with its signal [0-9]+ queued, queued with the signal of a timer that is armed'
+	[refuse-cpu-pending]='POSIX timer [0-9]+ is an interval timer with its signal queued on a clock whose timers nothing lists'
 	[refuse-none]='POSIX timer [0-9]+ on CLOCK_REALTIME is armed without a signal \(SIGEV_NONE\).*TIMER_ABSTIME'
 	[refuse-pending]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal is pending.*TIMER_ABSTIME'
 	[refuse-ignored]='POSIX timer [0-9]+ on CLOCK_REALTIME is an interval timer whose signal the process ignores.*TIMER_ABSTIME'
 )
 declare -A prog=([refuse-none]=rttimers [refuse-pending]=rttimers [refuse-ignored]=rttimers)
 for mode in refuse-thread-cpu refuse-foreign-cpu refuse-order refuse-exited-thread refuse-timerfd-cancel refuse-overrun \
-	refuse-deleted refuse-stale-interval refuse-stale-mixed refuse-none refuse-pending refuse-ignored; do
+	refuse-deleted refuse-stale-interval refuse-stale-mixed refuse-cpu-pending refuse-none refuse-pending refuse-ignored; do
 	out=$E2E_TMP/$mode.out
 	e2e_start "$out" "$PROGS/${prog[$mode]:-timers}" "$mode"
 	pid=$E2E_PID

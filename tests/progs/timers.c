@@ -52,7 +52,9 @@
  *   refuse-deleted, refuse-stale-interval, refuse-stale-mixed (a disarmed
  *   one-shot whose signal is queued behind that of an interval timer of
  *   the same number: taking it to tell whether it is stale would take the
- *   interval timer's first, which sets it again)
+ *   interval timer's first, which sets it again), refuse-cpu-pending (an
+ *   interval timer on the process's CPU time with its signal queued:
+ *   nothing shows whether it was set since)
  *            what binmig refuses (a timer on the CPU time of the thread
  *            that created it in a process of two threads, on another
  *            process's CPU time; a timer's pending signal queued before
@@ -699,6 +701,14 @@ static int refusal(const char *mode)
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGRTMIN, 72, 0);
 		arm(t, 0, 1, 0);
 		until_fired(t);
+	} else if (strcmp(mode, "refuse-cpu-pending") == 0) {
+		t = make_timer(CLOCK_PROCESS_CPUTIME_ID, SIGEV_SIGNAL, SIGRTMIN, 81, 0);
+		arm(t, 0, MS, 1000 * NS);
+		sigset_t pending;
+		int64_t give_up = real_ns() + 10 * NS;
+		do /* spins: CPU time passes only so */
+			SETUP(sigpending(&pending) == 0 && real_ns() < give_up, "waiting for the CPU-time timer to fire");
+		while (!sigismember(&pending, SIGRTMIN));
 	} else if (strcmp(mode, "refuse-exited-thread") == 0) {
 		start_second(idle_thread);
 		t = make_timer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN, 1, second_tid);
@@ -726,6 +736,8 @@ static int refusal(const char *mode)
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_QUEUE && si.si_value.sival_int == 42,
 		      "the queued signal");
+	} else if (strcmp(mode, "refuse-cpu-pending") == 0) {
+		check_timer_signal("the CPU-time timer's signal", SIGRTMIN, t, 81, real_ns(), 0);
 	} else if (strcmp(mode, "refuse-stale-mixed") == 0) {
 		siginfo_t si;
 		CHECK(wait_signal(SIGRTMIN, &si, real_ns()) == SIGRTMIN && si.si_code == SI_TIMER && si.si_value.sival_int == 71,
