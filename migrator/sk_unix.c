@@ -185,7 +185,7 @@ static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer
 	if (peer < 0)
 		return peer;
 	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, t);
-	int back = bm_unix_put_back(peer, s, t);
+	int back = bm_unix_put_back(peer, s, t, NULL, 0);
 	close(peer);
 	if (back < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -back, "process %d: the queue of its socket fd %d, read to find which "
@@ -286,8 +286,16 @@ static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int 
 	int cp = prepare_take(pid, d, s, peer_fd);
 	if (cp < 0)
 		return cp;
+	/* A peer not connected back sends to the socket's (abstract) name. */
+	struct sockaddr_un to;
+	socklen_t tolen = sizeof to;
+	bool by_name = peer->peer != d->object_id;
+	if (by_name && getsockname(s, (struct sockaddr *)&to, &tolen) < 0) {
+		close(cp);
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the name of socket fd %d of process %d", d->fd, pid);
+	}
 	int took = bm_unix_take_messages(s, peer->name, peer->name_len, t);
-	int back = bm_unix_put_back(cp, s, t);
+	int back = bm_unix_put_back(cp, s, t, by_name ? &to : NULL, by_name ? tolen : 0);
 	close(cp);
 	uint32_t *lens = calloc(t->n ? t->n : 1, sizeof *lens);
 	*peeked = calloc(t->n ? t->n : 1, 1);
@@ -360,16 +368,18 @@ static int take_messages(const struct bm_process *p, const struct bm_fd *d, int 
 	return rc;
 }
 
-/* Whether the socket of inode INO (shut down as SHUTDOWN), connected to
+/* Whether the socket of inode INO (as SELF describes it), connected to
  * PEER_INO, can only get messages from it, which can write them back:
  * the peer is connected back (a socket pair, a seqpacket connection,
- * datagram sockets connected to each other) and neither side is shut
- * down for this direction.  The peer's description into PEER (icons
- * freed). */
-static bool sole_sender(uint64_t ino, uint32_t shutdown, uint64_t peer_ino, struct bm_unix_diag *peer)
+ * datagram sockets connected to each other), or it is a datagram socket
+ * that sends to SELF's abstract name (a name that is SELF's for as long as
+ * it lives); neither side is shut down for this direction.  The peer's
+ * description into PEER (icons freed). */
+static bool sole_sender(uint64_t ino, const struct bm_unix_diag *self, uint64_t peer_ino, struct bm_unix_diag *peer)
 {
-	bool sole = peer_ino && !(shutdown & 1) && bm_unix_diag_query(peer_ino, peer) == 0 && peer->peer == ino &&
-		    !(peer->shutdown & 2);
+	bool abstract = self->type == SOCK_DGRAM && self->name_len && self->name[0] == 0;
+	bool sole = peer_ino && !(self->shutdown & 1) && bm_unix_diag_query(peer_ino, peer) == 0 &&
+		    (peer->peer == ino || abstract) && !(peer->shutdown & 2);
 	free(peer->icons);
 	peer->icons = NULL;
 	return sole;
@@ -671,7 +681,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 				      u->opt[BM_UNIX_OPT_OOBINLINE].a ? " or data with SO_OOBINLINE set" : "");
 	}
 	struct bm_unix_diag peer;
-	bool sole = peer_fd >= 0 && g->type != SOCK_STREAM && sole_sender(d->object_id, g->shutdown, g->peer, &peer);
+	bool sole = peer_fd >= 0 && g->type != SOCK_STREAM && sole_sender(d->object_id, g, g->peer, &peer);
 	if (read_data && !(u->flags & BM_UNIX_LISTENING) &&
 	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL)) < 0)
 		return rc;
@@ -861,7 +871,7 @@ int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption
 		if (rc == 0 && type != SOCK_STREAM && bm_unix_diag_query(d->object_id, &g) == 0 && g.peer)
 			pi = bm_unix_find(p->fds, p->nfds, g.peer);
 		free(g.icons);
-		bool sole = pi >= 0 && sole_sender(d->object_id, g.shutdown, g.peer, &peer);
+		bool sole = pi >= 0 && sole_sender(d->object_id, &g, g.peer, &peer);
 		struct peeked q = {0};
 		if (rc == 0 && !listening)
 			rc = peek_queue(p, d, s, type, sole ? p->fds[pi].fd : -1, 0, sole ? &peer : NULL, &q, a);

@@ -10,7 +10,9 @@
  *
  * So the queue of a socket whose only possible sender is its peer in the
  * process (a socket pair, a seqpacket connection, datagram sockets
- * connected to each other) is read this way, the process frozen:
+ * connected to each other, or a datagram socket on an abstract name
+ * connected to one that sends to that name) is read this way, the
+ * process frozen:
  *   1. walk it with peeks from offset 0, noting what each shows (the
  *      messages not marked: every non-empty one, and the empty ones no
  *      peek has shown);

@@ -286,7 +286,8 @@ ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct uc
 	return sent < 0 ? -errno : sent;
 }
 
-int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t)
+int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
+		     socklen_t tolen)
 {
 	/* Room for every piece at once, whatever the buffer's size: each
 	 * costs the kernel more than its bytes.  SO_PASSCRED off at both ends,
@@ -309,7 +310,7 @@ int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t)
 		 * An empty message is one send too. */
 		for (uint32_t off = 0; rc == 0 && (off < pc->len || (!off && !pc->len));) {
 			ssize_t sent = bm_unix_send_piece(peer, t->data + pc->off + off, pc->len - off, &pc->cred,
-							  off ? NULL : pc->fl, off ? 0 : pc->nfl, NULL, 0);
+							  off ? NULL : pc->fl, off ? 0 : pc->nfl, to, tolen);
 			if (sent < 0)
 				rc = (int)sent;
 			else if (sent == 0 && pc->len)

@@ -51,11 +51,14 @@ int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t);
 int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct bm_unix_taken *t);
 
 /* Writes T back through PEER, the connected peer of RECEIVER (the socket
- * it was taken from), each piece in one send with its credentials (none
- * when it had none) and descriptors; meanwhile the peer's send buffer is
- * made room for and SO_PASSCRED is off at both ends.  An empty piece
- * is one empty message.  0 or -errno. */
-int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t);
+ * it was taken from; a datagram peer not connected to it sends to TO, its
+ * name), each piece in one send with its credentials (none when it had
+ * none) and descriptors; meanwhile the peer's send buffer is made room
+ * for and SO_PASSCRED is off at both ends.  An empty piece is one empty
+ * message.  0 or -errno. */
+struct sockaddr_un;
+int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
+		     socklen_t tolen);
 /* Closes the descriptors T holds and frees it. */
 void bm_unix_taken_free(struct bm_unix_taken *t);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Empty messages the process peeked (migrator/sk_unix_peeked.c,
-# tests/progs/peekedmsg.c): in socket pairs and a seqpacket pair, those it
+# tests/progs/peekedmsg.c): in socket pairs, a seqpacket pair and a
+# datagram socket connected one way, those it
 # peeked (at an offset, and at the head) and those it did not come back
 # marked and unmarked as they were, after a dump and restore here (the
 # program compares what a walk of each queue with peeks shows, and what

@@ -6,7 +6,9 @@
  *
  *   peekedmsg carried DIR  socket pairs and a seqpacket pair, some empty
  *                          messages marked (at an offset, and at the head),
- *                          some not; checked on SIGUSR1: each walk shows
+ *                          some not, and a datagram socket on an abstract
+ *                          name connected to one that sends to that name
+ *                          (one way); checked on SIGUSR1: each walk shows
  *                          exactly what it showed before the dump, and the
  *                          reads take every message, in order.
  *   peekedmsg refused DIR  a named datagram socket that other sockets may
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc >= 3 ? argv[1] : "";
 	usr1_setup();
-	int dg[2], sq[2], plain[2], named = -1, sender = -1;
+	int dg[2], sq[2], plain[2], oneway[2] = {-1, -1}, named = -1, sender = -1;
 	if (strcmp(mode, "carried") == 0) {
 		/* A datagram pair: the first empty message of the middle run
 		 * marked at an offset, then SO_PEEK_OFF off again. */
@@ -110,6 +112,23 @@ int main(int argc, char **argv)
 		put(sq[0], "rec");
 		peek_at(sq[1], 0);
 		setint(sq[1], SO_PEEK_OFF, 0);
+		/* Connected one way to a socket that sends to its name. */
+		struct sockaddr_un ra = {.sun_family = AF_UNIX}, pa = {.sun_family = AF_UNIX};
+		snprintf(ra.sun_path + 1, sizeof ra.sun_path - 1, "binmig-peeked-r-%d", (int)getpid());
+		snprintf(pa.sun_path + 1, sizeof pa.sun_path - 1, "binmig-peeked-p-%d", (int)getpid());
+		socklen_t rlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ra.sun_path + 1));
+		socklen_t plen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(pa.sun_path + 1));
+		oneway[0] = socket(AF_UNIX, SOCK_DGRAM, 0);
+		oneway[1] = socket(AF_UNIX, SOCK_DGRAM, 0);
+		SETUP(oneway[0] >= 0 && oneway[1] >= 0 && bind(oneway[1], (struct sockaddr *)&ra, rlen) == 0 &&
+		      bind(oneway[0], (struct sockaddr *)&pa, plen) == 0 &&
+		      connect(oneway[1], (struct sockaddr *)&pa, plen) == 0, "a socket connected one way");
+		const char *msgs[] = {"one", "", "", "two"};
+		for (int i = 0; i < 4; i++)
+			SETUP(sendto(oneway[0], msgs[i], strlen(msgs[i]), 0, (struct sockaddr *)&ra, rlen) ==
+			      (ssize_t)strlen(msgs[i]), "sendto");
+		peek_at(oneway[1], 3);
+		setint(oneway[1], SO_PEEK_OFF, -1);
 		/* Empty messages nobody peeked: the dump must not mark them. */
 		pair(SOCK_DGRAM, plain);
 		put(plain[0], "");
@@ -152,6 +171,10 @@ int main(int argc, char **argv)
 	expect("seqpacket pair, walked", got, "-,rec");
 	reads(sq[1], got, sizeof got);
 	expect("seqpacket pair, read", got, "-,-,rec");
+	walk(oneway[1], -1, got, sizeof got);
+	expect("connected one way, walked", got, "one,-,two");
+	reads(oneway[1], got, sizeof got);
+	expect("connected one way, read", got, "one,-,-,two");
 	walk(plain[1], -1, got, sizeof got);
 	expect("pair nobody peeked, walked", got, "-,x,-");
 	reads(plain[1], got, sizeof got);
