@@ -316,7 +316,9 @@ static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int 
 		return bm_error_errno(BM_EXIT_TARGET, -took, "process %d: cannot read the queue of its socket fd %d%s", pid,
 				      d->fd, took == -EMFILE ? " (descriptors in flight were lost)"
 					     : took == -EXDEV ? " (an empty message from another sender than its peer "
-								"went back as its peer's)" : "");
+								"went back as its peer's)"
+					     : took == -EBADMSG ? " (an empty message with control data binmig cannot "
+								  "send went back without it)" : "");
 	if (found < 0)
 		return bm_error(BM_EXIT_TARGET, "process %d: the queue of its socket fd %d did not read as it peeked", pid,
 				d->fd);
@@ -338,10 +340,16 @@ static int take_messages(const struct bm_process *p, const struct bm_fd *d, int 
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the queue of socket fd %d of process %d", d->fd,
 				      p->pid);
-	bool other = false, empty = false;
+	bool other = false, empty = false, odd = false;
 	for (uint32_t i = 0; i < nseen; i++) {
 		other |= seen[i].addr_len != peer->name_len || memcmp(seen[i].addr, peer->name, peer->name_len) != 0;
 		empty |= !seen[i].len;
+		odd |= seen[i].other;
+	}
+	if (odd) {
+		free(seen);
+		return refuse(p->pid, d, " with control messages in its queue that binmig cannot carry (a truncated one "
+			      "or another kind)");
 	}
 	if (other) {
 		/* The walk marked the empty messages it showed: none, or refused. */

@@ -28,15 +28,18 @@ static int peek_one(int s, struct bm_unix_seen *seen)
 		return -errno;
 	memset(seen, 0, sizeof *seen);
 	bool has_cred = false;
+	seen->other = (mh.msg_flags & MSG_CTRUNC) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
 		    c->cmsg_len >= CMSG_LEN(sizeof seen->cred)) {
 			memcpy(&seen->cred, CMSG_DATA(c), sizeof seen->cred);
 			has_cred = true;
+		} else if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			seen->other = true;
 		}
 	}
 	seen->nrights = (uint32_t)bm_unix_rights_close(&mh);
-	if (got == 0 && !has_cred && !seen->nrights)
+	if (got == 0 && !has_cred && !seen->nrights && !seen->other)
 		return -EAGAIN; /* a socket shut down for reading, at its end */
 	seen->len = (uint32_t)got;
 	size_t base = offsetof(struct sockaddr_un, sun_path);

@@ -40,6 +40,7 @@
 /* What a peek showed of one message. */
 struct bm_unix_seen {
 	uint32_t len, nrights;
+	bool other;        /* control data besides credentials and rights, or cut short (MSG_CTRUNC) */
 	struct ucred cred;
 	uint32_t addr_len; /* the sender's name, as recvmsg gives it (0: unnamed) */
 	uint8_t addr[BM_UNIX_NAME_MAX];

@@ -23,6 +23,7 @@ struct got {
 	uint32_t nfl;
 	int fl[BM_UNIX_MAX_RIGHTS];
 	bool ctrunc, has_cred;
+	bool odd; /* control data of another kind (SCM_SECURITY, ...) */
 	struct sockaddr_un from; /* the sender's name, when asked for */
 	socklen_t fromlen;
 };
@@ -51,6 +52,7 @@ static int recv_some(int s, uint8_t *buf, size_t len, int flags, struct got *g)
 	g->fromlen = mh.msg_namelen;
 	g->ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		g->odd |= c->cmsg_level != SOL_SOCKET || (c->cmsg_type != SCM_CREDENTIALS && c->cmsg_type != SCM_RIGHTS);
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
 		if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof g->cred)) {
@@ -221,7 +223,7 @@ int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct 
 	size_t cap = 4096;
 	uint8_t *buf = malloc(cap);
 	int rc = buf ? 0 : -ENOMEM, lost = 0;
-	bool other = false;
+	bool other = false, odd = false;
 	while (rc == 0) {
 		/* The head's whole length, so that no message is cut short. */
 		ssize_t need = recv(s, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
@@ -246,11 +248,12 @@ int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct 
 		if (!g.has_cred && !g.len && !g.nfl && !g.ctrunc)
 			break;
 		lost |= g.ctrunc;
+		odd |= g.odd;
 		other |= !from_name(&g, name, name_len);
 		rc = add(t, buf, g.len, &g, false);
 	}
 	free(buf);
-	return rc < 0 ? rc : lost ? -EMFILE : other ? -EXDEV : 0;
+	return rc < 0 ? rc : lost ? -EMFILE : odd ? -EBADMSG : other ? -EXDEV : 0;
 }
 
 ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct ucred *cred, const int *fl,

@@ -44,9 +44,11 @@ struct bm_unix_taken {
 int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t);
 /* A datagram or seqpacket queue taken whole (sk_unix_peeked.h): every
  * message of S (SO_PASSCRED on, SO_PEEK_OFF off), whatever its size, one
- * piece of T each, with its credentials and descriptors (binmig's own).  0, or -errno: -EXDEV (a message came from
- * another sender than NAME[0..name_len)), -EMFILE (descriptors in flight
- * binmig had no room for: they are lost), both after taking everything.
+ * piece of T each, with its credentials and descriptors (binmig's own).
+ * 0, or -errno: -EXDEV (a message came from another sender than
+ * NAME[0..name_len)), -EBADMSG (one had control data of another kind,
+ * which writing back loses), -EMFILE (descriptors in flight binmig had no
+ * room for: they are lost), all after taking everything.
  * T holds what was taken either way. */
 int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct bm_unix_taken *t);
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -180,6 +182,45 @@ static void round_trip(int type)
 	}
 }
 
+/* A message whose descriptors binmig has no room for shows cut short:
+ * the walk says so, which the dump refuses before taking anything. */
+static void test_walk_no_room(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof control);
+	struct iovec iov = {(void *)"r", 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sv[0], sizeof(int));
+	assert_int_equal(sendmsg(sv[0], &mh, 0), 1);
+	struct rlimit was, none;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	int lowest = fcntl(0, F_DUPFD, 0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	none = (struct rlimit){(rlim_t)lowest, was.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+	struct bm_unix_seen *seen;
+	uint32_t n;
+	int rc = bm_unix_walk_seen(sv[1], &seen, &n);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	assert_true(seen[0].other);
+	free(seen);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_pairs(void **state)
 {
 	(void)state;
@@ -192,6 +233,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_rule),
+		cmocka_unit_test(test_walk_no_room),
 		cmocka_unit_test(test_pairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
