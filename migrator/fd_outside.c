@@ -14,6 +14,7 @@
 #include <linux/kcmp.h>
 
 #include "fd_policy.h"
+#include "file_locks.h"
 #include "log.h"
 
 /* A channel of the processes moved: how a descriptor elsewhere is told to
@@ -54,6 +55,28 @@ static ssize_t fd_link(pid_t pid, int fd, char *out, size_t n)
 	return len;
 }
 
+/* Whether descriptor D of PID holds a lock that its open file description
+ * owns (flock, OFD): one that a process sharing the description holds
+ * too, and that binmig releases at the source while the image travels. */
+static bool owns_locks(pid_t pid, const struct bm_fd *d)
+{
+	if (!d->locks_seen || (d->kind != BM_FD_REGULAR && d->kind != BM_FD_DIRECTORY && d->kind != BM_FD_UNLINKED_FILE))
+		return false;
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)pid, d->fd);
+	FILE *f = fopen(path, "re");
+	bool owned = false;
+	while (f && !owned && fgets(line, sizeof line, f)) {
+		struct bm_file_lock l;
+		char what[32];
+		owned = strncmp(line, "lock:", 5) == 0 && bm_lock_parse(line + 5, &l, what, sizeof what) == 0 &&
+			l.kind != BM_LOCK_POSIX;
+	}
+	if (f)
+		fclose(f);
+	return owned;
+}
+
 /* The channels of PROCS into *OUT (malloc'd).  A count, or -errno. */
 static ssize_t channels_of(struct bm_process *const *procs, size_t nprocs, struct channel **out)
 {
@@ -62,7 +85,8 @@ static ssize_t channels_of(struct bm_process *const *procs, size_t nprocs, struc
 	for (size_t k = 0; k < nprocs; k++)
 		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
 			const struct bm_fd *d = &procs[k]->fds[i];
-			if (!is_channel(d->kind) || d->replaced != BM_FD_CARRIED || d->shares_with >= 0)
+			bool locked = d->replaced == BM_FD_CARRIED && d->shares_with < 0 && owns_locks(procs[k]->pid, d);
+			if ((!is_channel(d->kind) && !locked) || d->replaced != BM_FD_CARRIED || d->shares_with >= 0)
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 16;
@@ -79,7 +103,9 @@ static ssize_t channels_of(struct bm_process *const *procs, size_t nprocs, struc
 			e->d = d;
 			if (fd_link(e->pid, d->fd, e->link, sizeof e->link) <= 0)
 				continue; /* closed meanwhile: nothing to share */
-			if (e->link[0] == '/') {
+			if (locked) {
+				e->how = BY_KCMP; /* by its path, then kcmp */
+			} else if (e->link[0] == '/') {
 				struct stat st;
 				char path[64];
 				snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)e->pid, d->fd);

@@ -9,9 +9,12 @@
  * that process no longer reaches: it would wait for data that never comes,
  * or see it where it should not.  So such a process is refused (exit 4),
  * naming the descriptor and the other process, unless a --fd/--stdio
- * policy replaces the descriptor.  Regular files, directories and devices
- * are not channels of this kind (the file is what is shared) and are not
- * looked at; nor is a named FIFO, which the restore opens again by its
+ * policy replaces the descriptor.  So is a file or directory whose open
+ * file description holds a flock or OFD lock, which that description
+ * owns: binmig releases the process's locks at the source while the image
+ * travels, and the other process would lose its lock with it.  Other
+ * regular files, directories and devices are not channels of this kind
+ * (the file is what is shared) and are not looked at; nor is a named FIFO, which the restore opens again by its
  * name, as anyone reaches it (its writers outside the process included).
  *
  * Every process in /proc is looked at (binmig itself and the processes

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,11 +138,41 @@ static void test_fifo(void **state)
 	rmdir(dir);
 }
 
+/* A file whose description holds a flock lock (owned by the description)
+ * is refused when another process shares that description, not when it
+ * only opened the same file; a POSIX lock (owned by the process) is not. */
+static void test_locked_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/binmig-fd-outside-lock.XXXXXX";
+	int f = mkstemp(path), other = open(path, O_RDWR);
+	assert_true(f >= 0 && other >= 0);
+	assert_int_equal(flock(f, LOCK_EX), 0);
+	struct bm_fd fds[1] = {fd_of(f, BM_FD_REGULAR)};
+	fds[0].locks_seen = 1;
+	pid_t h = holder(&other, 1); /* the same file, another description */
+	assert_int_equal(check(fds, 1), 0);
+	reap(h);
+	h = holder(&f, 1);
+	assert_int_equal(check(fds, 1), -1);
+	reap(h);
+	assert_int_equal(flock(f, LOCK_UN), 0);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	assert_int_equal(fcntl(f, F_SETLK, &fl), 0);
+	h = holder(&f, 1);
+	assert_int_equal(check(fds, 1), 0);
+	reap(h);
+	close(f);
+	close(other);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipe_and_eventfd),
 		cmocka_unit_test(test_fifo),
+		cmocka_unit_test(test_locked_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
