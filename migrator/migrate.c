@@ -383,8 +383,9 @@ static int move(void *arg)
 		bm_set_log_prefix("binmig: migrate: post-copy plan");
 		rc = bm_postcopy_plan(lazy, &f, conn);
 	}
+	bool sink_ready = false;
 	if (rc == 0)
-		rc = bm_wire_sink_init(&ws, conn, BM_IO_TIMEOUT_MS);
+		sink_ready = (rc = bm_wire_sink_init(&ws, conn, BM_IO_TIMEOUT_MS)) == 0;
 	else
 		memset(&ws, 0, sizeof ws);
 	if (rc == 0 && mode != BM_MODE_FILE) {
@@ -404,7 +405,12 @@ static int move(void *arg)
 	if (rc == 0)
 		rc = bm_wire_sink_finish(&ws);
 	struct bm_result res = {0};
-	if (rc < 0 && peer_reason(conn, &res)) {
+	/* A failure of this side's own while every send went through (reading
+	 * the process, writing the image file) is the reason: the destination,
+	 * waiting for more, has nothing to say, and asking it would keep the
+	 * process frozen for peer_reason's 2 s. */
+	bool own_failure = sink_ready && !ws.failed;
+	if (rc < 0 && !own_failure && peer_reason(conn, &res)) {
 		bm_release_errors(false);
 		bm_set_log_prefix("binmig: migrate: restore at the destination");
 		bm_error(res.status <= BM_EXIT_NETWORK ? (enum bm_exit)res.status : BM_EXIT_FAILURE, "%s", res.message);

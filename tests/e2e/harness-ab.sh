@@ -4,7 +4,9 @@
 # and perf-ab-study, docs/harness.md): HEAD against HEAD built with a
 # checkpoint 1 s longer (-DBM_TEST_SLOW_CHECKPOINT_MS=1000,
 # migrator/test_slowdown.h), two native workloads, 2 blocks of 4
-# migrations each, on the emulated hosts:
+# migrations each, on the emulated hosts.  Both builds are unoptimised
+# (OPT=-O0), which compiles far faster than the default -O2; what is
+# compared is the two builds' phases, whatever their level:
 #  1. bad usage and an unknown revision give exit 2 and build nothing;
 #  2. the slowdown is flagged (exit 1): the checkpoint's row says
 #     REGRESSION with a ratio above 2; the CSV has both builds in ABBA/BAAB
@@ -60,7 +62,8 @@ migrations = 8
 interval-ms = 50
 EOF
 rc=0
-timeout -k 10 480 "$AB" --base HEAD --new HEAD --new-make "EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" \
+timeout -k 10 480 "$AB" --base HEAD --new HEAD --base-make "OPT=-O0" \
+	--new-make "OPT=-O0 EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" \
 	--plan "$T/plan" --seed 3 --out "$T/ab" -- --ref-cache "$T/references.tsv" \
 	</dev/null >"$T/ab.stdout" 2>"$T/ab.stderr" || rc=$?
 e2e_log "harness ab -> exit $rc"
@@ -85,8 +88,8 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	END { n = 0; for (k in seq) { n++; if (seq[k] != "bnnb" && seq[k] != "nbbn") { print k ": " seq[k]; bad = 1 } } exit bad || n != 4 }' \
 	"$csv" >"$T/blocks" || { cat "$T/blocks" "$csv" >&2; e2e_fail "the builds are not in ABBA/BAAB blocks"; }
 head_commit=$(git -C "$BINMIG_ROOT" rev-parse HEAD)
-grep -qx "ab_base=$head_commit" "$T/ab/meta.txt" || e2e_fail "meta.txt: $(grep '^ab_base=' "$T/ab/meta.txt")"
-grep -qx "ab_new=$head_commit EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" "$T/ab/meta.txt" ||
+grep -qx "ab_base=$head_commit OPT=-O0" "$T/ab/meta.txt" || e2e_fail "meta.txt: $(grep '^ab_base=' "$T/ab/meta.txt")"
+grep -qx "ab_new=$head_commit OPT=-O0 EXTRA_CFLAGS=-DBM_TEST_SLOW_CHECKPOINT_MS=1000" "$T/ab/meta.txt" ||
 	e2e_fail "meta.txt: $(grep '^ab_new=' "$T/ab/meta.txt")"
 grep -q '^binmig_new_cflags=.*-DBM_TEST_SLOW_CHECKPOINT_MS=1000' "$T/ab/meta.txt" || e2e_fail "meta.txt lacks the new build's flags"
 grep -q 'harness ab: building new' "$T/ab.stderr" || e2e_fail "no progress on stderr"

@@ -263,7 +263,8 @@ e2e_expect_ok() {
 
 # e2e_reap PID: after a dump, the process is gone: a child of ours must have
 # been killed by SIGKILL (and is reaped now); any other process must be
-# reaped by its parent (init) before its PID can be restored.
+# reaped by its parent (tests/run-tests' reaper, or init when a test runs
+# by itself) before its PID can be restored.
 e2e_reap() {
 	local pid=$1 status=0
 	"$TOOLS/pidwait" "$pid" 10 || e2e_fail "process $pid still runs after the dump"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live migration back and forth: a CPU-bound workload started in host A is
-# migrated A -> B -> A -> ... 20 times while it works, in stream mode, then
-# (a second run) 20 times in file mode.  It works until it is told to
+# migrated A -> B -> A -> ... 6 times while it works, in stream mode, then
+# (a second run) 6 times in file mode (MIG_ROUNDS, an even number; make
+# soak moves each workload run 25 times).  It works until it is told to
 # finish, so before each migration its result is not out yet, whatever the
 # machine's speed; each migrate succeeds, prints a CSV row with every
 # phase, and leaves the process running (untraced) at the destination and
@@ -9,7 +10,7 @@
 # run of the same work.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
-ROUNDS=${MIG_ROUNDS:-20}
+ROUNDS=${MIG_ROUNDS:-6}
 MIB=32
 
 pid=$MIG_WORKLOAD_PID

@@ -2,10 +2,10 @@
 # Post-copy live migration (migrate --mode postcopy) between the emulated
 # hosts:
 #  1. the hashchain workload (rewrites its memory all the time) and the
-#     threaded nbody carried 10 hops each, with the right answer, and nbody
-#     10 hops more in hybrid mode; every hop reports post-copy's figures in
-#     --stats, and leaves neither a userfaultfd nor registered memory in
-#     the process;
+#     threaded nbody carried 6 hops each (POSTCOPY_HOPS), with the right
+#     answer, and nbody 6 hops more in hybrid mode; every hop reports
+#     post-copy's figures in --stats, and leaves neither a userfaultfd nor
+#     registered memory in the process;
 #  2. postchurn: four threads fault on missing pages at once, and while
 #     most of its memory has not arrived (binmig's test build holds the
 #     pages back until told) the process forks, moves memory (mremap),
@@ -37,7 +37,7 @@ mig_init postchurn
 trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 	e2e_skip "$BINMIG is built without fault injection (make test-build)"
-HOPS=${POSTCOPY_HOPS:-10}
+HOPS=${POSTCOPY_HOPS:-6}
 
 # postcopy_csv PID: the last migrate's CSV has post-copy's columns (and,
 # in hybrid mode, one pre-copy round's; whether any page is left for

@@ -2,8 +2,9 @@
 # Pre-copy live migration (migrate --mode precopy) between the emulated
 # hosts:
 #  1. the hashchain workload (rewrites its memory all the time) and the
-#     threaded nbody carried 10 hops each, with the right answer, every hop
-#     with rounds, pages per round and a downtime in --stats;
+#     threaded nbody carried 6 hops each (PRECOPY_HOPS), with the right
+#     answer, every hop with rounds, pages per round and a downtime in
+#     --stats;
 #  2. a program that maps, unmaps, remaps, mprotects, zaps and grows its
 #     heap between the rounds (a deterministic handshake: binmig's test
 #     build waits for the program after each round) and verifies all of
@@ -23,7 +24,7 @@
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init mapchurn
-HOPS=${PRECOPY_HOPS:-10}
+HOPS=${PRECOPY_HOPS:-6}
 
 # precopy_csv PID: the last migrate's CSV has the pre-copy columns.
 precopy_csv() {

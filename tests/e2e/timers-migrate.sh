@@ -10,14 +10,16 @@
 # (/proc/timer_list: an absolute one on the kernel's REALTIME clock base
 # at its very deadline, a relative one on the MONOTONIC base; telling
 # them apart otherwise needs the wall clock set, which this shared
-# machine's tests must not do).  On a slow machine a timer may expire
+# machine's tests must not do).  TIMERS_S is 10: the four hops of both
+# programs take a few seconds here, so the timers travel with time left
+# and the test waits out the rest.  On a slow machine a timer may expire
 # during a hop; it must then fire right after that restore, which the
 # programs check as well.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
 mig_init timers rttimers
-TIMERS_S=20
+TIMERS_S=10
 HOPS=4
 declare -A out=([timers]=$E2E_TMP/timers.out [rttimers]=$E2E_TMP/rttimers.out) pid tids
 pid[timers]=$(mig_spawn A "${out[timers]}" "$PROGS/timers" all "$TIMERS_S")
