@@ -22,17 +22,11 @@
 
 #define NS_PER_S 1000000000LL
 #define NS_PER_US 1000LL
-#define SI_TIMER_CODE (-2)   /* si_code of a POSIX timer's signal */
 #define SI_KERNEL_CODE 0x80  /* si_code of the kernel's own signals (SEND_SIG_PRIV: itimers) */
-/* siginfo_t on x86-64: si_signo at 0, si_code at 8, the union from 16; for
- * SI_TIMER its first int is the timer id. */
-#define SI_CODE_OFF 8
-#define SI_TIMERID_OFF 16
-#define SI_OVERRUN_OFF 20
+#define SI_OVERRUN_OFF 20    /* si_overrun, after the timer id (timers.h) */
 #define SCRATCH_SIZE BM_SCRATCH_SIZE
 #define SPEC_SIZE 32u        /* struct itimerspec, struct itimerval */
 #define SPEC_BATCH ((SCRATCH_SIZE - 128u) / SPEC_SIZE)
-#define SIGEV_THREAD_ID_BIT 4
 #define TIMERFD_ATTEMPTS 4
 /* Tries at giving a timer its overrun count; each fails only when the
  * restore was slower than one of the timer's periods. */
@@ -52,13 +46,6 @@ struct ksigevent {
 	int32_t pad[11];
 };
 _Static_assert(sizeof(struct ksigevent) == 64, "the kernel's sigevent");
-
-static int32_t load_i32(const uint8_t *p)
-{
-	int32_t v;
-	memcpy(&v, p, sizeof v);
-	return v;
-}
 
 static int64_t realtime_ns(void)
 {
@@ -300,7 +287,7 @@ static int list_posix(struct bm_frozen *f)
 		for (size_t i = 0; i < npt; i++)
 			p->timers.posix[i] = (struct bm_posix_timer){
 				.id = pt[i].id, .clockid = pt[i].clockid, .notify = pt[i].notify, .signo = pt[i].signo,
-				.tid = (pt[i].notify & SIGEV_THREAD_ID_BIT) ? pt[i].target : 0, .sigval = pt[i].sigval};
+				.tid = (pt[i].notify & BM_SIGEV_THREAD_ID_BIT) ? pt[i].target : 0, .sigval = pt[i].sigval};
 		p->timers.nposix = (uint32_t)npt;
 	}
 	free(pt);
@@ -321,7 +308,7 @@ static int add_kernel_signal(struct bm_process *p, int sig)
 	memset(si, 0, sizeof *si);
 	int32_t code = SI_KERNEL_CODE;
 	memcpy(si->raw, &sig, sizeof(int32_t));
-	memcpy(si->raw + SI_CODE_OFF, &code, sizeof code);
+	memcpy(si->raw + BM_SI_CODE_OFF, &code, sizeof code);
 	return 0;
 }
 
@@ -599,7 +586,7 @@ static int wait_queued(struct restore *c, const struct bm_posix_timer *t)
 /* The thread that takes timer T's signals. */
 static struct bm_tracee *taker_of(struct restore *c, const struct bm_posix_timer *t)
 {
-	for (size_t i = 0; (t->notify & SIGEV_THREAD_ID_BIT) && i < c->nthreads; i++)
+	for (size_t i = 0; (t->notify & BM_SIGEV_THREAD_ID_BIT) && i < c->nthreads; i++)
 		if (c->threads[i]->tid == t->tid)
 			return c->threads[i];
 	return c->tr;
@@ -647,10 +634,10 @@ static int arm_with_overrun(struct restore *c, const struct bm_posix_timer *t, u
 			return rc;
 		if ((rc = bm_mem_read(c->pid, c->scratch + OFF_INFO, info, sizeof info)) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading the scratch page");
-		if (got != t->signo || load_i32(info + SI_CODE_OFF) != SI_TIMER_CODE || load_i32(info + SI_TIMERID_OFF) != t->id)
+		if (got != t->signo || bm_si_i32(info + BM_SI_CODE_OFF) != BM_SI_TIMER_CODE || bm_si_i32(info + BM_SI_TIMERID_OFF) != t->id)
 			return bm_error(BM_EXIT_FAILURE, "restoring process %d: took signal %ld instead of POSIX timer %d's",
 					c->pid, got, t->id);
-		if (load_i32(info + SI_OVERRUN_OFF) == t->overrun)
+		if (bm_si_i32(info + SI_OVERRUN_OFF) == t->overrun)
 			return 0;
 	}
 	return bm_error(BM_EXIT_FAILURE, "restoring process %d: could not give POSIX timer %d its overrun count %d in %d "
@@ -726,7 +713,7 @@ static int restore_itimers(struct restore *c, const struct bm_timers *tm)
 			struct bm_siginfo si = {{0}};
 			int32_t code = SI_KERNEL_CODE;
 			memcpy(si.raw, &itimer_signal[w], sizeof(int32_t));
-			memcpy(si.raw + SI_CODE_OFF, &code, sizeof code);
+			memcpy(si.raw + BM_SI_CODE_OFF, &code, sizeof code);
 			if ((rc = put(c, OFF_INFO, si.raw, sizeof si.raw)) < 0 ||
 			    (rc = call(c, "rt_sigqueueinfo of a missed interval timer", SYS_rt_sigqueueinfo, (uint64_t)c->pid,
 				       (uint64_t)itimer_signal[w], c->scratch + OFF_INFO, 0, NULL)) < 0)

@@ -26,6 +26,23 @@
 #include "ptrace_ctl.h"
 #include "state.h"
 
+/* siginfo_t on x86-64, as binmig reads pending signals (bm_siginfo.raw):
+ * si_signo at 0, si_code at 8, the union from 16; for a POSIX timer's
+ * signal (si_code SI_TIMER) its first int is the timer id. */
+#define BM_SI_TIMER_CODE (-2)
+#define BM_SI_CODE_OFF 8
+#define BM_SI_TIMERID_OFF 16
+/* sigev_notify's SIGEV_THREAD_ID bit, as the kernel keeps it. */
+#define BM_SIGEV_THREAD_ID_BIT 4
+
+/* The int at P (a siginfo field), whatever P's alignment. */
+static inline int32_t bm_si_i32(const uint8_t *p)
+{
+	int32_t v;
+	__builtin_memcpy(&v, p, sizeof v);
+	return v;
+}
+
 /* prctl(PR_TIMER_CREATE_RESTORE_IDS) (Linux 6.15; Debian 12's headers
  * lack it): while ON, timer_create takes the id to create from *timerid. */
 #define BM_PR_TIMER_CREATE_RESTORE_IDS 77

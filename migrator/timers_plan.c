@@ -11,10 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#define SI_TIMER_CODE (-2)   /* si_code of a POSIX timer's signal */
-#define SI_CODE_OFF 8
-#define SI_TIMERID_OFF 16
-#define SIGEV_THREAD_ID_BIT 4
 
 static int say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int say(char *why, size_t n, const char *fmt, ...)
@@ -32,13 +28,6 @@ static bool in_list(const pid_t *tids, size_t n, pid_t tid)
 		if (tids[i] == tid)
 			return true;
 	return false;
-}
-
-static int32_t load_i32(const uint8_t *p)
-{
-	int32_t v;
-	memcpy(&v, p, sizeof v);
-	return v;
 }
 
 bool bm_timer_clock_is_wall(int32_t c)
@@ -82,11 +71,11 @@ int bm_proc_timer_check(const struct bm_proc_timer *t, pid_t pid, const pid_t *t
 {
 	bool wall;
 	if (t->notify != SIGEV_SIGNAL && t->notify != SIGEV_NONE && t->notify != SIGEV_THREAD &&
-	    t->notify != (SIGEV_SIGNAL | SIGEV_THREAD_ID_BIT))
+	    t->notify != (SIGEV_SIGNAL | BM_SIGEV_THREAD_ID_BIT))
 		return say(why, why_size, "notifies in a way (%u) binmig does not know", t->notify);
-	if ((t->notify & SIGEV_THREAD_ID_BIT) && !in_list(tids, ntids, t->target))
+	if ((t->notify & BM_SIGEV_THREAD_ID_BIT) && !in_list(tids, ntids, t->target))
 		return say(why, why_size, "signals thread %d, which has exited (the kernel drops its signals)", t->target);
-	if (!(t->notify & SIGEV_THREAD_ID_BIT) && t->target != pid)
+	if (!(t->notify & BM_SIGEV_THREAD_ID_BIT) && t->target != pid)
 		return say(why, why_size, "signals process %d instead of its own", t->target);
 	if (t->notify != SIGEV_NONE && (t->signo < 1 || t->signo > BM_NSIG))
 		return say(why, why_size, "sends signal %d", t->signo);
@@ -139,14 +128,14 @@ enum take { KEEP, TAKE, GONE };
 static enum take classify(const struct bm_siginfo *si, struct bm_posix_timer *timers, uint32_t ntimers,
 			  int32_t queue_tid, struct bm_posix_timer **timer)
 {
-	int32_t signo = load_i32(si->raw), id = load_i32(si->raw + SI_TIMERID_OFF);
-	if (load_i32(si->raw + SI_CODE_OFF) != SI_TIMER_CODE)
+	int32_t signo = bm_si_i32(si->raw), id = bm_si_i32(si->raw + BM_SI_TIMERID_OFF);
+	if (bm_si_i32(si->raw + BM_SI_CODE_OFF) != BM_SI_TIMER_CODE)
 		return KEEP;
 	for (uint32_t k = 0; k < ntimers; k++) {
 		struct bm_posix_timer *t = &timers[k];
 		if (t->id != id)
 			continue;
-		bool here = (t->notify & SIGEV_THREAD_ID_BIT) ? t->tid == queue_tid : queue_tid == 0;
+		bool here = (t->notify & BM_SIGEV_THREAD_ID_BIT) ? t->tid == queue_tid : queue_tid == 0;
 		/* Anything else calling itself this timer's signal was queued by hand. */
 		if (!here || t->notify == SIGEV_NONE || t->signo != signo || t->pending)
 			return KEEP;
@@ -172,11 +161,11 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 	int rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		for (uint32_t j = i + 1; fate[i] == TAKE && j < *n; j++)
-			if (fate[j] == KEEP && load_i32(list[j].raw) == load_i32(list[i].raw)) {
+			if (fate[j] == KEEP && bm_si_i32(list[j].raw) == bm_si_i32(list[i].raw)) {
 				rc = say(why, why_size,
 					 "the pending signal %d of POSIX timer %d is queued before another signal %d, "
-					 "and binmig would queue it after", load_i32(list[i].raw),
-					 load_i32(list[i].raw + SI_TIMERID_OFF), load_i32(list[i].raw));
+					 "and binmig would queue it after", bm_si_i32(list[i].raw),
+					 bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF), bm_si_i32(list[i].raw));
 				break;
 			}
 	/* Queued, it shows in sigpending() and /proc until the kernel drops it
@@ -186,8 +175,8 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 			rc = say(why, why_size,
 				 "a signal %d of POSIX timer %d, which no longer exists, is queued (the kernel drops it when "
 				 "it would be delivered; or it was queued by hand, and is not), and binmig cannot queue such a "
-				 "signal", load_i32(list[i].raw),
-				 load_i32(list[i].raw + SI_TIMERID_OFF));
+				 "signal", bm_si_i32(list[i].raw),
+				 bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF));
 	uint32_t kept = 0;
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		if (fate[i] == KEEP)
@@ -207,7 +196,7 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 bool bm_signal_in(const struct bm_siginfo *list, uint32_t n, int32_t sig)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (load_i32(list[i].raw) == sig)
+		if (bm_si_i32(list[i].raw) == sig)
 			return true;
 	return false;
 }
@@ -230,7 +219,7 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
 	/* Where its signal goes, and so where the restore takes it from: the
 	 * target thread's queue or the leader's, then the process's. */
 	const struct bm_thread *taker = &p->threads[0];
-	for (uint32_t i = 0; (t->notify & SIGEV_THREAD_ID_BIT) && i < p->nthreads; i++)
+	for (uint32_t i = 0; (t->notify & BM_SIGEV_THREAD_ID_BIT) && i < p->nthreads; i++)
 		if (p->threads[i].tid == t->tid)
 			taker = &p->threads[i];
 	if (bm_signal_in(p->shared_pending, p->nshared_pending, t->signo) || bm_signal_in(taker->pending, taker->npending, t->signo))

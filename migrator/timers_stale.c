@@ -31,10 +31,6 @@
 #include "log.h"
 #include "ptrace_ctl.h"
 
-#define SI_TIMER_CODE (-2)
-#define SI_CODE_OFF 8
-#define SI_TIMERID_OFF 16
-#define SIGEV_THREAD_ID_BIT 4
 /* A timer fired at a deadline that has passed queues its signal at once;
  * this long is a broken kernel, not a slow machine. */
 #define FIRE_TIMEOUT_US 2000000ULL
@@ -44,13 +40,6 @@
 #define OFF_SPEC 64u
 #define OFF_INFO 128u
 
-static int32_t load_i32(const uint8_t *p)
-{
-	int32_t v;
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
 static bool ambiguous(const struct bm_posix_timer *t)
 {
 	return t->pending && !t->stale && !t->interval_ns && !t->value_ns && t->notify != SIGEV_NONE;
@@ -58,7 +47,7 @@ static bool ambiguous(const struct bm_posix_timer *t)
 
 static pid_t target_of(const struct bm_process *p, const struct bm_posix_timer *t)
 {
-	return (t->notify & SIGEV_THREAD_ID_BIT) ? t->tid : p->pid;
+	return (t->notify & BM_SIGEV_THREAD_ID_BIT) ? t->tid : p->pid;
 }
 
 static struct bm_tracee *tracee_of(struct bm_frozen *f, pid_t tid)
@@ -72,7 +61,7 @@ static struct bm_tracee *tracee_of(struct bm_frozen *f, pid_t tid)
 static bool has_signal(const struct bm_siginfo *list, uint32_t n, int signo)
 {
 	for (uint32_t i = 0; i < n; i++)
-		if (load_i32(list[i].raw) == signo)
+		if (bm_si_i32(list[i].raw) == signo)
 			return true;
 	return false;
 }
@@ -101,13 +90,13 @@ static int group_of(struct bm_frozen *f, const struct bm_posix_timer *t, uint32_
 	struct bm_process *p = &f->proc;
 	struct bm_timers *tm = &p->timers;
 	pid_t target = target_of(p, t);
-	bool thread = t->notify & SIGEV_THREAD_ID_BIT;
+	bool thread = t->notify & BM_SIGEV_THREAD_ID_BIT;
 	uint32_t n = 0;
 	for (uint32_t rank = 1; rank <= tm->nposix; rank++)
 		for (uint32_t i = 0; i < tm->nposix; i++) {
 			const struct bm_posix_timer *u = &tm->posix[i];
 			if (u->pending != rank || u->signo != t->signo || target_of(p, u) != target ||
-			    !(u->notify & SIGEV_THREAD_ID_BIT) != !thread)
+			    !(u->notify & BM_SIGEV_THREAD_ID_BIT) != !thread)
 				continue;
 			if (!ambiguous(u))
 				return refuse(f->pid, t, "queued with the signal of a timer that is armed");
@@ -122,7 +111,7 @@ static int group_of(struct bm_frozen *f, const struct bm_posix_timer *t, uint32_
 		return refuse(f->pid, t, "queued with another signal of that number");
 	for (uint32_t i = 0; i < tm->nposix; i++) {
 		const struct bm_posix_timer *u = &tm->posix[i];
-		bool u_thread = u->notify & SIGEV_THREAD_ID_BIT;
+		bool u_thread = u->notify & BM_SIGEV_THREAD_ID_BIT;
 		if (u->pending && u->signo == t->signo && u_thread != thread && (!u_thread || u->tid == taker))
 			return refuse(f->pid, t, "queued with a signal of that number that the same thread would take");
 	}
@@ -166,10 +155,10 @@ static int take_all(struct bm_frozen *f, struct bm_tracee *tr, uint64_t scratch,
 			return 0;
 		uint8_t info[128];
 		if (got != t->signo || (rc = bm_mem_read(f->pid, scratch + OFF_INFO, info, sizeof info)) < 0 ||
-		    load_i32(info + SI_CODE_OFF) != SI_TIMER_CODE)
+		    bm_si_i32(info + BM_SI_CODE_OFF) != BM_SI_TIMER_CODE)
 			return bm_error(BM_EXIT_TARGET, "process %d: taking the signals %d of its timers gave %ld", f->pid,
 					t->signo, got);
-		int32_t id = load_i32(info + SI_TIMERID_OFF);
+		int32_t id = bm_si_i32(info + BM_SI_TIMERID_OFF);
 		while (next < n && tm->posix[g[next]].id != id)
 			next++;
 		if (next == n)
@@ -181,7 +170,7 @@ static int take_all(struct bm_frozen *f, struct bm_tracee *tr, uint64_t scratch,
 
 int bm_timer_wait_queued(pid_t pid, const struct bm_posix_timer *t)
 {
-	bool thread = t->notify & SIGEV_THREAD_ID_BIT;
+	bool thread = t->notify & BM_SIGEV_THREAD_ID_BIT;
 	uint64_t deadline = bm_now_us() + FIRE_TIMEOUT_US;
 	for (;;) {
 		struct bm_siginfo *list = NULL;
@@ -189,8 +178,8 @@ int bm_timer_wait_queued(pid_t pid, const struct bm_posix_timer *t)
 		int rc = bm_peek_pending(thread ? t->tid : pid, !thread, &list, &n);
 		bool found = false;
 		for (uint32_t i = 0; i < n; i++)
-			found |= load_i32(list[i].raw + SI_CODE_OFF) == SI_TIMER_CODE &&
-				 load_i32(list[i].raw + SI_TIMERID_OFF) == t->id;
+			found |= bm_si_i32(list[i].raw + BM_SI_CODE_OFF) == BM_SI_TIMER_CODE &&
+				 bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF) == t->id;
 		free(list);
 		if (rc < 0 || found)
 			return rc;
