@@ -3,53 +3,29 @@
 #include "sk_unix_peeked.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-
-#include "sk_unix_rights.h"
 
 /* One peek at S's current offset: its length (MSG_TRUNC: whole) into
  * *SEEN, or -errno (-EAGAIN: nothing left to show). */
 static int peek_one(int s, struct bm_unix_seen *seen)
 {
-	union {
-		struct cmsghdr align;
-		char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(BM_UNIX_MAX_RIGHTS * sizeof(int))];
-	} control;
-	struct sockaddr_un from;
 	uint8_t byte;
-	struct iovec iov = {&byte, 1};
-	struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = &control, .msg_controllen = sizeof control};
-	ssize_t got = recvmsg(s, &mh, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (got < 0)
-		return -errno;
+	struct bm_unix_got g;
+	int rc = bm_unix_recv(s, &byte, 1, MSG_PEEK | MSG_TRUNC, &g);
+	if (rc < 0)
+		return rc;
 	memset(seen, 0, sizeof *seen);
-	bool has_cred = false;
-	seen->other = (mh.msg_flags & MSG_CTRUNC) != 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len >= CMSG_LEN(sizeof seen->cred)) {
-			memcpy(&seen->cred, CMSG_DATA(c), sizeof seen->cred);
-			has_cred = true;
-		} else if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			seen->other = true;
-		}
-	}
-	seen->nrights = (uint32_t)bm_unix_rights_close(&mh);
-	if (got == 0 && !has_cred && !seen->nrights && !seen->other)
+	seen->len = (uint32_t)g.len;
+	seen->cred = g.cred;
+	seen->nrights = g.nfl;
+	seen->other = g.ctrunc || g.odd;
+	bm_unix_got_close(&g);
+	if (!g.len && !g.has_cred && !seen->nrights && !seen->other)
 		return -EAGAIN; /* a socket shut down for reading, at its end */
-	seen->len = (uint32_t)got;
-	size_t base = offsetof(struct sockaddr_un, sun_path);
-	if (mh.msg_namelen > base) {
-		size_t len = mh.msg_namelen - base;
-		if (from.sun_path[0])
-			len = strnlen(from.sun_path, len);
-		seen->addr_len = (uint32_t)(len > BM_UNIX_NAME_MAX ? BM_UNIX_NAME_MAX : len);
-		memcpy(seen->addr, from.sun_path, seen->addr_len);
-	}
+	seen->addr_len = bm_unix_got_name_len(&g);
+	memcpy(seen->addr, g.from.sun_path, seen->addr_len);
 	return 0;
 }
 

@@ -15,27 +15,14 @@
 
 #include "sk_unix.h"
 
-/* What one read (or peek) returned: its length, the writer's credentials
- * and the descriptors that came with it (binmig's). */
-struct got {
-	size_t len;
-	struct ucred cred;
-	uint32_t nfl;
-	int fl[BM_UNIX_MAX_RIGHTS];
-	bool ctrunc, has_cred;
-	bool odd; /* control data of another kind (SCM_SECURITY, ...) */
-	struct sockaddr_un from; /* the sender's name, when asked for */
-	socklen_t fromlen;
-};
-
-static void close_got(struct got *g)
+void bm_unix_got_close(struct bm_unix_got *g)
 {
 	for (uint32_t k = 0; k < g->nfl; k++)
 		close(g->fl[k]);
 	g->nfl = 0;
 }
 
-static int recv_some(int s, uint8_t *buf, size_t len, int flags, struct got *g)
+int bm_unix_recv(int s, uint8_t *buf, size_t len, int flags, struct bm_unix_got *g)
 {
 	union {
 		struct cmsghdr align;
@@ -98,14 +85,14 @@ static int grow(struct bm_unix_taken *t, size_t more)
 
 /* B[0..n) onto the last piece (EXTEND), or as a new piece with G's
  * credentials and descriptors, which T then holds (closed on failure). */
-static int add(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct got *g, bool extend)
+static int add(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct bm_unix_got *g, bool extend)
 {
 	int rc = grow(t, n);
 	int *fl = NULL;
 	if (rc == 0 && !extend && g->nfl && !(fl = malloc(g->nfl * sizeof *fl)))
 		rc = -ENOMEM;
 	if (rc < 0) {
-		close_got(g);
+		bm_unix_got_close(g);
 		return rc;
 	}
 	memcpy(t->data + t->len, b, n);
@@ -122,7 +109,7 @@ static int add(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct got *
 }
 
 /* Plain bytes: onto the last piece when it is plain, from the same writer. */
-static int add_plain(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct got *g)
+static int add_plain(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct bm_unix_got *g)
 {
 	const struct bm_unix_piece *last = t->n ? &t->pieces[t->n - 1] : NULL;
 	bool extend = last && !last->nfl && last->cred.pid == g->cred.pid && last->cred.uid == g->cred.uid &&
@@ -131,11 +118,11 @@ static int add_plain(struct bm_unix_taken *t, const uint8_t *b, size_t n, struct
 }
 
 /* Reads exactly N bytes that carry no descriptors. */
-static int read_exact(int s, uint8_t *buf, size_t n, struct got *g)
+static int read_exact(int s, uint8_t *buf, size_t n, struct bm_unix_got *g)
 {
-	int rc = recv_some(s, buf, n, 0, g);
+	int rc = bm_unix_recv(s, buf, n, 0, g);
 	if (rc == 0 && (g->len != n || g->nfl || g->ctrunc)) {
-		close_got(g);
+		bm_unix_got_close(g);
 		rc = -EPROTO;
 	}
 	return rc == -EAGAIN ? -EPROTO : rc;
@@ -145,21 +132,21 @@ static int read_exact(int s, uint8_t *buf, size_t n, struct got *g)
  * with descriptors (RIGHTS) or without. */
 static int take_run(int s, uint8_t *buf, size_t run, bool rights, struct bm_unix_taken *t)
 {
-	struct got g;
+	struct bm_unix_got g;
 	size_t done = 0;
 	int rc = 0;
 	if (rights) {
 		/* The bytes before the piece with rights, one at a time, up to
 		 * the one its descriptors come with. */
 		for (;;) {
-			if ((rc = recv_some(s, buf, 1, 0, &g)) < 0)
+			if ((rc = bm_unix_recv(s, buf, 1, 0, &g)) < 0)
 				return rc == -EAGAIN ? -EPROTO : rc;
 			if (g.ctrunc) {
-				close_got(&g);
+				bm_unix_got_close(&g);
 				return -EMFILE;
 			}
 			if (g.len != 1) {
-				close_got(&g);
+				bm_unix_got_close(&g);
 				return -EPROTO;
 			}
 			done++;
@@ -189,10 +176,10 @@ int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t)
 	for (;;) {
 		/* A peek runs to a change of writer, or to the end of the first
 		 * piece with rights. */
-		struct got g;
-		rc = recv_some(s, buf, limit + 1, MSG_PEEK, &g);
+		struct bm_unix_got g;
+		rc = bm_unix_recv(s, buf, limit + 1, MSG_PEEK, &g);
 		bool rights = g.nfl > 0;
-		close_got(&g);
+		bm_unix_got_close(&g);
 		if (rc == -EAGAIN)
 			rc = 0;
 		if (rc < 0 || g.len == 0)
@@ -208,13 +195,19 @@ int bm_unix_take(int s, size_t limit, struct bm_unix_taken *t)
 	return rc;
 }
 
-/* Whether G came from the sender named NAME[0..name_len) (0: unnamed). */
-static bool from_name(const struct got *g, const uint8_t *name, uint32_t name_len)
+uint32_t bm_unix_got_name_len(const struct bm_unix_got *g)
 {
 	size_t base = offsetof(struct sockaddr_un, sun_path);
 	size_t len = g->fromlen > base ? g->fromlen - base : 0;
 	if (len && g->from.sun_path[0])
 		len = strnlen(g->from.sun_path, len);
+	return (uint32_t)(len > BM_UNIX_NAME_MAX ? BM_UNIX_NAME_MAX : len);
+}
+
+/* Whether G came from the sender named NAME[0..name_len) (0: unnamed). */
+static bool from_name(const struct bm_unix_got *g, const uint8_t *name, uint32_t name_len)
+{
+	uint32_t len = bm_unix_got_name_len(g);
 	return len == name_len && memcmp(g->from.sun_path, name, len) == 0;
 }
 
@@ -240,8 +233,8 @@ int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct 
 			buf = more;
 			cap = (size_t)need + 1;
 		}
-		struct got g;
-		if ((rc = recv_some(s, buf, cap, 0, &g)) < 0)
+		struct bm_unix_got g;
+		if ((rc = bm_unix_recv(s, buf, cap, 0, &g)) < 0)
 			break;
 		/* The end of the queue of a socket shut down: no credentials
 		 * (with SO_PASSCRED on, every message has some). */

@@ -15,7 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/types.h>
+
+#include "sk_unix.h"
 
 /* Bytes [off, off + len) of the queue, from one writer (its credentials),
  * with the descriptors fl[0..nfl) that came with its first byte (binmig's
@@ -33,6 +36,28 @@ struct bm_unix_taken {
 	struct bm_unix_piece *pieces;
 	uint32_t n, ncap;
 };
+
+/* What one read (or peek) returned: its length (with MSG_TRUNC the whole
+ * message's), the sender's name and credentials, and the descriptors
+ * that came with it (binmig's, open until bm_unix_got_close). */
+struct bm_unix_got {
+	size_t len;
+	struct ucred cred;
+	bool has_cred;
+	uint32_t nfl;
+	int fl[BM_UNIX_MAX_RIGHTS];
+	bool ctrunc;             /* control data cut short (MSG_CTRUNC) */
+	bool odd;                /* control data of another kind (SCM_SECURITY, ...) */
+	struct sockaddr_un from; /* the sender's name */
+	socklen_t fromlen;
+};
+/* One recvmsg of S into BUF[0..len) with FLAGS (MSG_DONTWAIT added):
+ * 0 or -errno. */
+int bm_unix_recv(int s, uint8_t *buf, size_t len, int flags, struct bm_unix_got *g);
+/* Closes the descriptors G holds. */
+void bm_unix_got_close(struct bm_unix_got *g);
+/* The length of G's sender name (0: unnamed; a path without its NUL). */
+uint32_t bm_unix_got_name_len(const struct bm_unix_got *g);
 
 /* Takes the whole queue of stream socket S (SO_PASSCRED on, SO_PEEK_OFF
  * off) into T, in pieces that end where a reader's reads end (a change of
@@ -58,7 +83,6 @@ int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct 
  * none) and descriptors; meanwhile the peer's send buffer is made room
  * for and SO_PASSCRED is off at both ends.  An empty piece is one empty
  * message.  0 or -errno. */
-struct sockaddr_un;
 int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
 		     socklen_t tolen);
 /* Closes the descriptors T holds and frees it. */
@@ -68,7 +92,6 @@ void bm_unix_taken_free(struct bm_unix_taken *t);
  * with credentials CRED (pid 0: none given) and the descriptors
  * FL[0..nfl) (at most BM_UNIX_MAX_RIGHTS): how many bytes went, or
  * -errno.  The dump's writing back and the restore send this way. */
-struct sockaddr_un;
 ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct ucred *cred, const int *fl,
 			   uint32_t nfl, const struct sockaddr_un *to, socklen_t tolen);
 /* Whether binmig may send a message with credentials CRED (another
