@@ -2,7 +2,7 @@
 # State binmig cannot carry: a socket whose peer is in another process, an attached System V
 # shared memory segment, shared anonymous memory that a process not dumped
 # maps too, a pipe whose ends a process not dumped holds too, a POSIX
-# message queue, signal-driven I/O (O_ASYNC), a packet-mode pipe
+# message queue, a file on a mount of its own mount namespace, signal-driven I/O (O_ASYNC), a packet-mode pipe
 # holding packets, a mapping of a deleted file that has another name left
 # (a deleted file with one name is carried: e2e/delmap), a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
@@ -15,7 +15,7 @@ e2e_init holder
 
 # sysvshm-id0: the same segment in a new IPC namespace, where it is the
 # first and has the id 0, the inode its mapping shows in /proc/PID/maps.
-for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue async packet delmap; do
+for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue mountns async packet delmap; do
 	out=$E2E_TMP/$mode.out
 	if [[ $mode == sysvshm-id0 ]]; then
 		e2e_start "$out" unshare --ipc "$PROGS/holder" sysvshm "$E2E_TMP/$mode.file"
@@ -41,6 +41,10 @@ for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue async pac
 	if [[ $mode == mqueue ]]; then
 		grep -q "fd $fd_a of process $pid is a regular file (/binmig-holder-$pid), a POSIX message queue (mq_open)" "$BM_ERR" ||
 			e2e_fail "the message does not name the message queue: $(cat "$BM_ERR")"
+	fi
+	if [[ $mode == mountns ]]; then
+		grep -q "fd $fd_a of process $pid is a regular file (.*held) whose name leads binmig to another file or to none" "$BM_ERR" ||
+			e2e_fail "the message does not name the file out of reach: $(cat "$BM_ERR")"
 	fi
 	if [[ $mode == delmap ]]; then
 		grep -q "maps the deleted file $E2E_TMP/delmap.file at 0x[0-9a-f]*, whose name was removed while other hard links" "$BM_ERR" ||

@@ -12,6 +12,8 @@
  *   shared-out  such a pipe, whose ends a process of its own holds too
  *            until this one exits
  *   mqueue   a POSIX message queue holding one message (removed on exit)
+ *   mountns  FILE.d/held, a file on a tmpfs mounted at FILE.d in a mount
+ *            namespace of its own: its name leads to nothing outside
  *   epoll    an epoll instance watching the read end of such a pipe
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
@@ -32,7 +34,10 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -119,6 +124,15 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "packet") == 0) {
 		SETUP(pipe2(fds, O_DIRECT) == 0 && write(fds[1], "one", 3) == 3 && write(fds[1], "two", 3) == 3,
 		      "packet pipe");
+	} else if (strcmp(mode, "mountns") == 0 && argc == 3) {
+		char dir[4200], held[4300];
+		snprintf(dir, sizeof dir, "%s.d", argv[2]);
+		snprintf(held, sizeof held, "%s/held", dir);
+		SETUP(mkdir(dir, 0700) == 0 && unshare(CLONE_NEWNS) == 0 &&
+		      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		      mount("tmpfs", dir, "tmpfs", 0, "size=64k") == 0, "a tmpfs of its own");
+		fds[0] = open(held, O_RDWR | O_CREAT, 0600);
+		SETUP(fds[0] >= 0 && write(fds[0], "held", 4) == 4, "the file on it");
 	} else if (strcmp(mode, "delmap") == 0 && argc == 3) {
 		int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0644);
 		SETUP(fd >= 0 && write(fd, "mapped and deleted", 18) == 18, "write FILE");
@@ -128,7 +142,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|mountns|epoll|sysvshm|shmem-out|async|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
