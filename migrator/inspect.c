@@ -214,6 +214,9 @@ static void print_timers(FILE *out, const struct bm_timers *tm)
 		print_times(out, t->value_ns, t->interval_ns);
 		fputc('\n', out);
 	}
+	for (uint32_t i = 0; i < tm->nposix; i++)
+		if (tm->posix[i].newest)
+			fprintf(out, "  POSIX timer %d was made last (the restore makes it last)\n", tm->posix[i].id);
 	for (uint32_t i = 0; i < tm->ntimerfds; i++) {
 		const struct bm_timerfd *t = &tm->timerfds[i];
 		fprintf(out, "  timerfd fd %d: clock %s%s%s, %llu unread, ", t->fd, clock_name(t->clockid),

@@ -255,6 +255,9 @@ struct bm_posix_timer {
 					  bm_timers.realtime_ns + value_ns, on the wall clock */
 	bool stale;                    /* its pending signal was queued before the timer was set again
 					  (a one-shot armed since): the kernel drops it at delivery */
+	bool newest;                   /* the one the process made last (/proc/PID/timers lists it
+					  first): the restore makes it last, and the kernel's id counter
+					  follows it (timers_next_id.h) */
 };
 
 struct bm_timerfd {

@@ -283,11 +283,13 @@ static int list_posix(struct bm_frozen *f)
 	if (rc == 0 && npt && !(p->timers.posix = calloc(npt, sizeof *p->timers.posix)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0 && npt) {
+		int32_t newest = pt[0].id; /* the kernel lists the newest first */
 		qsort(pt, npt, sizeof *pt, compare_timer_id);
 		for (size_t i = 0; i < npt; i++)
 			p->timers.posix[i] = (struct bm_posix_timer){
 				.id = pt[i].id, .clockid = pt[i].clockid, .notify = pt[i].notify, .signo = pt[i].signo,
-				.tid = (pt[i].notify & BM_SIGEV_THREAD_ID_BIT) ? pt[i].target : 0, .sigval = pt[i].sigval};
+				.tid = (pt[i].notify & BM_SIGEV_THREAD_ID_BIT) ? pt[i].target : 0, .sigval = pt[i].sigval,
+				.newest = pt[i].id == newest};
 		p->timers.nposix = (uint32_t)npt;
 	}
 	free(pt);
@@ -488,10 +490,18 @@ static int past_deadline(struct restore *c, int32_t clockid, uint64_t late_ns, s
 	return rc;
 }
 
+/* Each timer with its id; the newest last, as the process made it, since
+ * each creation sets the kernel's id counter after its id (an image
+ * without a newest one: the highest). */
 static int create_posix(struct restore *c, const struct bm_timers *tm)
 {
 	char what[96];
-	for (uint32_t i = 0; i < tm->nposix; i++) {
+	uint32_t last = tm->nposix - 1;
+	for (uint32_t i = 0; i < tm->nposix; i++)
+		if (tm->posix[i].newest)
+			last = i;
+	for (uint32_t k = 0; k < tm->nposix; k++) {
+		uint32_t i = k < last ? k : k + 1 < tm->nposix ? k + 1 : last;
 		const struct bm_posix_timer *t = &tm->posix[i];
 		struct ksigevent ev = {.value = t->sigval, .signo = t->signo, .notify = (int32_t)t->notify, .tid = t->tid};
 		int32_t id = t->id;

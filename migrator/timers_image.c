@@ -17,6 +17,8 @@
 #define NOTIFY_ABSTIME 0x10000u
 /* Its pending signal is stale (the same). */
 #define NOTIFY_STALE 0x20000u
+/* The timer the process made last (the same). */
+#define NOTIFY_NEWEST 0x40000u
 
 static const struct bm_fd *find_fd(const struct bm_process *p, int32_t fd)
 {
@@ -106,6 +108,7 @@ static bool check_timers(const struct bm_process *p, char *why, size_t n, size_t
 		return bm_why(why, n, "%u POSIX timers or %u timerfds are too many", tm->nposix, tm->ntimerfds);
 	pid_t *tids = malloc((p->nthreads + 1) * sizeof *tids);
 	uint8_t *ranks = calloc(tm->nposix + 1, 1);
+	uint32_t newest = 0;
 	bool ok = tids && ranks;
 	if (!ok)
 		bm_why(why, n, "out of memory");
@@ -115,6 +118,8 @@ static bool check_timers(const struct bm_process *p, char *why, size_t n, size_t
 		ok = check_posix_timer(p, tids, i, detail, sizeof detail);
 		if (ok && tm->posix[i].pending && ranks[tm->posix[i].pending]++)
 			ok = bm_why(detail, sizeof detail, "pending rank %u given twice", tm->posix[i].pending);
+		if (ok && tm->posix[i].newest && newest++)
+			ok = bm_why(detail, sizeof detail, "a second newest timer");
 		if (!ok) {
 			*where = posix_at + (size_t)i * POSIX_TIMER_SIZE;
 			bm_why(why, n, "POSIX timer entry %u: %s", i, detail);
@@ -157,7 +162,8 @@ int bm_encode_timers(struct bm_wbuf *b, const struct bm_process *p, char *why, s
 		const struct bm_posix_timer *t = &tm->posix[i];
 		bm_put_i32(b, t->id);
 		bm_put_i32(b, t->clockid);
-		bm_put_u32(b, t->notify | (t->absolute ? NOTIFY_ABSTIME : 0) | (t->stale ? NOTIFY_STALE : 0));
+		bm_put_u32(b, t->notify | (t->absolute ? NOTIFY_ABSTIME : 0) | (t->stale ? NOTIFY_STALE : 0) |
+				      (t->newest ? NOTIFY_NEWEST : 0));
 		bm_put_i32(b, t->signo);
 		bm_put_i32(b, t->tid);
 		bm_put_u64(b, t->sigval);
@@ -208,7 +214,8 @@ void bm_decode_timers(struct bm_rcur *c, struct bm_process *p)
 		t->notify = bm_get_u32(c);
 		t->absolute = t->notify & NOTIFY_ABSTIME;
 		t->stale = t->notify & NOTIFY_STALE;
-		t->notify &= ~(NOTIFY_ABSTIME | NOTIFY_STALE);
+		t->newest = t->notify & NOTIFY_NEWEST;
+		t->notify &= ~(NOTIFY_ABSTIME | NOTIFY_STALE | NOTIFY_NEWEST);
 		t->signo = bm_get_i32(c);
 		t->tid = bm_get_i32(c);
 		t->sigval = bm_get_u64(c);

@@ -94,6 +94,7 @@ enum crafted_case {
 	TIMERS_POSIX_ABSTIME_NONE,
 	TIMERS_POSIX_STALE_NOT_PENDING,
 	TIMERS_POSIX_STALE_INTERVAL,
+	TIMERS_POSIX_NEWEST_TWICE,
 	TIMERS_TIMERFD_NOT_IN_FDS,
 	TIMERS_TIMERFD_MISSING,
 	TIMERS_TIMERFD_CLOCK,
@@ -103,7 +104,7 @@ enum crafted_case {
 
 /* TIMERS payload: time 0, restore ids 8, itimer count 12, three (value,
  * interval) from 16, POSIX timer count 64, its 52-byte entries (id,
- * clock, notify (0x10000: absolute, 0x20000: stale), signal, tid, sigval, value, interval,
+ * clock, notify (0x10000: absolute, 0x20000: stale, 0x40000: made last), signal, tid, sigval, value, interval,
  * pending, overrun), the
  * timerfd count, its 36-byte entries (fd, clock, flags, value, interval,
  * ticks). */
@@ -200,6 +201,10 @@ static const char *craft_timers(struct raw_image *ri, const struct bm_process *p
 	case TIMERS_POSIX_STALE_INTERVAL:
 		bm_store_le32(t + TM_POSIX(0) + 8, 0x20000);
 		return "POSIX timer entry 0: its stale signal is not the pending one of a one-shot";
+	case TIMERS_POSIX_NEWEST_TWICE:
+		for (int i = 0; i < 2; i++)
+			bm_store_le32(t + TM_POSIX(i) + 8, bm_load_le32(t + TM_POSIX(i) + 8) | 0x40000);
+		return "POSIX timer entry 1: a second newest timer";
 	case TIMERS_TIMERFD_NOT_IN_FDS:
 		bm_store_le32(t + TM_TIMERFD(p, 0), 10);
 		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";

@@ -245,7 +245,8 @@ static inline void make_process(struct bm_process *p, bool full)
 	static const struct bm_posix_timer posix[] = {
 		/* id, clock, notify, signo, tid, sigval, value, interval, pending, overrun */
 		{ 0, CLOCK_MONOTONIC, SIGEV_SIGNAL, 34, 0, 0x1234abcd, 500000000, 1000000000, 1, 4 },
-		{ 3, CLOCK_BOOTTIME, SIGEV_SIGNAL | 4, 32, 4243, 0x560f6e5ef460, 0, 0, 2 },
+		/* made last, though not the highest id */
+		{ 3, CLOCK_BOOTTIME, SIGEV_SIGNAL | 4, 32, 4243, 0x560f6e5ef460, 0, 0, 2, 0, false, false, true },
 		{ 7, CLOCK_REALTIME, SIGEV_NONE, -5, 0, 0xffffffff, 7000000000, 0, 0 },
 		{ 9, -6 /* this process's CPU time */, SIGEV_SIGNAL, 12, 0, 9, 3000000, 3000000, 0 },
 		/* armed with TIMER_ABSTIME: due at realtime_ns + 5 s, then every minute */
