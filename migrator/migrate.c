@@ -26,6 +26,7 @@
 #include "procfs.h"
 #include "ptrace_ctl.h"
 #include "sk_unix.h"
+#include "timers_next_id.h"
 #include "tree.h"
 #include "xstate.h"
 
@@ -449,11 +450,23 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: termination");
 	for (size_t i = 0; i < bm_frozen_count(&f); i++)
 		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
+	/* Read only now: reading it changes it (timers_next_id.h). */
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	uint8_t *confirm = malloc(BM_NEXT_IDS_MAX_BYTES);
+	size_t confirm_len = 0;
+	if (ids && confirm) {
+		bm_timers_take_next_ids(&f, ids);
+		confirm_len = bm_next_ids_encode(ids, confirm);
+	} else {
+		bm_warn("out of memory: the next POSIX timer ids are not carried");
+	}
 	/* Post-copy keeps the original frozen, its pages still to be read,
 	 * until the destination has them all; it never runs again. */
 	rc = post ? bm_postcopy_bind_original(&f) : bm_release(&f, true);
 	if (rc == 0)
-		rc = bm_frame_send_buf(conn, BM_MSG_CONFIRM, NULL, 0, BM_IO_TIMEOUT_MS);
+		rc = bm_frame_send_buf(conn, BM_MSG_CONFIRM, confirm, confirm_len, BM_IO_TIMEOUT_MS);
+	free(ids);
+	free(confirm);
 	/* The destination lets its process run when CONFIRM arrives, and says
 	 * so: migrate returns once the process runs there. */
 	size_t len;

@@ -38,6 +38,7 @@
 #include "restore_inplace.h"
 #include "ptrace_ctl.h"
 #include "timers.h"
+#include "timers_next_id.h"
 #include "tree.h"
 #include "unlinked.h"
 #include "vdso.h"
@@ -907,8 +908,16 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		return rc;
 	if (c->st)
 		c->st->ctx_restore_us = (int64_t)(bm_now_us() - t_context);
-	if (hook && hook->hold && ((rc = bm_rs_park(c)) < 0 || (rc = hook->hold(hook->ctx, c->pid)) < 0))
-		return rc;
+	if (hook && hook->hold) {
+		struct bm_next_ids *ids = malloc(sizeof *ids);
+		if (!ids)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		if ((rc = bm_rs_park(c)) == 0 && (rc = hook->hold(hook->ctx, c->pid, ids)) == 0)
+			bm_timers_set_next_id(&c->tr, &c->proc, ids);
+		free(ids);
+		if (rc < 0)
+			return rc;
+	}
 	return bm_rs_let_run(c);
 }
 

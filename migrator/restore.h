@@ -10,6 +10,8 @@
 #include "ptrace_ctl.h"
 #include "stats.h"
 
+struct bm_next_ids; /* timers_next_id.h */
+
 /* Called once the whole image has been read and checked, before the
  * process is let run: a last chance to refuse (e.g. the transport's own
  * end-of-stream check).  Returns 0 or negative after reporting. */
@@ -24,8 +26,9 @@ struct bm_restore_hook {
 	 * phase times in the restore's stats.  Returns 0 to let it run, or
 	 * negative after reporting to have it killed.  From the call on, a
 	 * binmig that dies lets it run.  serve sends RESULT here and waits
-	 * for the source's CONFIRM (docs/protocol.md §7). */
-	int (*hold)(void *ctx, pid_t pid);
+	 * for the source's CONFIRM (docs/protocol.md §7), whose timer id
+	 * counters it puts in IDS (none from an older source). */
+	int (*hold)(void *ctx, pid_t pid, struct bm_next_ids *ids);
 	/* May be empty: memory binmig holds at the addresses the process will
 	 * have it, sorted (pre-copy's store).  The new process keeps it where
 	 * restore_inplace.h allows, so its contents must be final but for the

@@ -37,6 +37,7 @@
 #include "ptrace_ctl.h"
 #include "restore.h"
 #include "serve_gate.h"
+#include "timers_next_id.h"
 #include "wire.h"
 
 static void log_line(const char *peer, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -104,7 +105,7 @@ static void stream_figures(struct incoming *in)
  * twin that ran meanwhile (docs/protocol.md §7): RESULT, then CONFIRM lets
  * it run and ABORT (or ERROR) has it killed.  A source that says neither
  * may have ended its original, so the process runs then too. */
-static int send_result_and_hold(void *ctx, pid_t pid)
+static int send_result_and_hold(void *ctx, pid_t pid, struct bm_next_ids *ids)
 {
 	struct incoming *in = ctx;
 	if (in->streamed)
@@ -120,8 +121,15 @@ static int send_result_and_hold(void *ctx, pid_t pid)
 	rc = bm_result_send(in->conn, in->res, in->timeout_ms);
 	if (rc < 0)
 		return rc; /* the source, without a RESULT, resumes its original */
+	/* CONFIRM carries the timer id counters (timers_next_id.h). */
 	size_t len;
-	rc = bm_frame_expect(in->conn, BM_MSG_CONFIRM, NULL, 0, &len, in->timeout_ms);
+	ids->n = 0;
+	uint8_t *payload = malloc(BM_NEXT_IDS_MAX_BYTES);
+	rc = payload ? bm_frame_expect(in->conn, BM_MSG_CONFIRM, payload, BM_NEXT_IDS_MAX_BYTES, &len, in->timeout_ms)
+		     : bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc == 0 && bm_next_ids_decode(payload, len, ids) < 0)
+		bm_warn("CONFIRM's timer id counters are malformed; the process continues after its newest timers");
+	free(payload);
 	if (rc == -ECANCELED || rc == -EREMOTEIO)
 		return rc;
 	in->unconfirmed = rc < 0;

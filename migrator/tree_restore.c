@@ -27,6 +27,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "restore_ctx.h"
+#include "timers_next_id.h"
 #include "tree_plan.h"
 
 #define PLAN_TIMEOUT_MS 10000
@@ -688,8 +689,14 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	for (uint32_t m = 0; rc == 0 && hook && hook->hold && m < t.nm; m++)
 		if (!t.ctx[m].released)
 			rc = bm_rs_park(&t.ctx[m]);
-	if (rc == 0 && hook && hook->hold)
-		rc = hook->hold(hook->ctx, t.ctx[0].pid);
+	struct bm_next_ids *ids = NULL;
+	if (rc == 0 && hook && hook->hold && !(ids = malloc(sizeof *ids)))
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (rc == 0 && hook && hook->hold && (rc = hook->hold(hook->ctx, t.ctx[0].pid, ids)) == 0)
+		for (uint32_t m = 0; m < t.nm; m++)
+			if (!t.ctx[m].released)
+				bm_timers_set_next_id(&t.ctx[m].tr, &t.ctx[m].proc, ids);
+	free(ids);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
 		if (!t.ctx[m].released)

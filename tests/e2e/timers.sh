@@ -8,10 +8,13 @@
 # slow machine dumps each before any of them expires, which each image
 # must show (binmig inspect); after the restore each program checks the
 # time left, then waits for its timers to fire, so the test takes about
-# TIMERS_S.
+# TIMERS_S.  Then the id the next timer_create hands out
+# (tests/progs/timerids.c): after timers made with given ids out of order,
+# the restore makes the newest last, as the image says, so the counter
+# follows it; and after plain timers.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
-e2e_init timers
+e2e_init timers timerids
 TIMERS_S=10
 MODES=(itimer posix timerfd epoll)
 declare -A pids
@@ -48,4 +51,21 @@ for mode in "${MODES[@]}"; do
 	e2e_wait_exit "${pids[$mode]}" $((TIMERS_S + 60))
 	e2e_expect_pass "$E2E_TMP/$mode.out"
 	e2e_log "$mode: PASS after the restore"
+done
+for mode in given plain; do
+	e2e_start "$E2E_TMP/ids-$mode.out" "$PROGS/timerids" "$mode"
+	pid=$E2E_PID
+	e2e_wait_ready "$E2E_TMP/ids-$mode.out" "$pid"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_dump "$pid" "$E2E_TMP/ids-$mode.img"
+	bm inspect "$E2E_TMP/ids-$mode.img"
+	e2e_expect_ok "inspect ids-$mode.img"
+	# Timer 2 is the newest in both (given: 0, 7, then 2).
+	grep -q "^  POSIX timer 2 was made last" "$BM_OUT" || e2e_fail "ids-$mode.img does not mark timer 2 made last"
+	e2e_restore "$E2E_TMP/ids-$mode.img" "$pid"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_signal "$pid" "$E2E_TMP/ids-$mode.out"
+	e2e_wait_exit "$pid" 30
+	e2e_expect_pass "$E2E_TMP/ids-$mode.out"
+	e2e_log "timerids $mode: the next timer ids as the original's after the restore"
 done

@@ -1,0 +1,213 @@
+/* The id the next timer_create hands out, carried by a migration
+ * (timers_next_id.h). */
+#include "timers_next_id.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "timers.h"
+#include "wire.h"
+
+/* ==== the source: read where the process never runs again ==== */
+
+/* One call in the leader TR of process PID; a failure of the call itself
+ * is negative errno in *RET. */
+static int call(struct bm_tracee *tr, long nr, uint64_t a1, uint64_t a2, uint64_t a3, long *ret)
+{
+	int rc = bm_inject(tr, nr, a1, a2, a3, 0, 0, 0, ret);
+	return rc < 0 ? rc : *ret < 0 && *ret > -4096 ? (int)*ret : 0;
+}
+
+/* Every timer deleted, then one made: its id is the counter.  A timer
+ * made while the process's own given-id mode is on takes its id from
+ * memory, so that mode goes off first. */
+static int take_next_id(struct bm_frozen *one, uint32_t *next, const char **what)
+{
+	struct bm_tracee *tr = &one->tracees[0];
+	const struct bm_timers *tm = &one->proc.timers;
+	uint64_t scratch;
+	long ret;
+	int rc = bm_scratch_map(tr, &scratch);
+	if (rc < 0)
+		return rc;
+	*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
+	if (tm->restore_ids)
+		rc = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, &ret);
+	*what = "timer_delete";
+	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
+		rc = call(tr, SYS_timer_delete, (uint64_t)tm->posix[i].id, 0, 0, &ret);
+	int32_t id = -1;
+	if (rc == 0) {
+		*what = "timer_create";
+		rc = call(tr, SYS_timer_create, CLOCK_MONOTONIC, 0, scratch, &ret);
+	}
+	if (rc == 0 && (rc = bm_mem_read(one->pid, scratch, &id, sizeof id)) == 0 && id < 0)
+		rc = -ERANGE;
+	if (rc == 0)
+		*next = (uint32_t)id;
+	int rc2 = bm_scratch_unmap(tr, scratch);
+	return rc < 0 ? rc : rc2;
+}
+
+size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
+{
+	size_t left_out = 0;
+	ids->n = 0;
+	bm_frozen_unpark(f); /* no signal may arrive while the calls run */
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		if (!one->ntracees)
+			continue;
+		const char *what = "a scratch page";
+		uint32_t next = 0;
+		int rc = ids->n < BM_NEXT_IDS_MAX ? take_next_id(one, &next, &what) : -E2BIG;
+		if (rc == 0) {
+			ids->id[ids->n++] = (struct bm_next_id){one->pid, next};
+			continue;
+		}
+		left_out++;
+		bm_warn("the next POSIX timer id of process %d is not carried (%s: %s): its copy continues after its "
+			"newest timer", one->pid, what, strerror(-rc));
+	}
+	if (bm_frozen_park(f) < 0)
+		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
+	return left_out;
+}
+
+/* ==== CONFIRM's payload ==== */
+
+size_t bm_next_ids_encode(const struct bm_next_ids *ids, uint8_t *buf)
+{
+	bm_store_le32(buf, ids->n);
+	for (uint32_t i = 0; i < ids->n; i++) {
+		bm_store_le32(buf + 4 + 8 * i, (uint32_t)ids->id[i].pid);
+		bm_store_le32(buf + 8 + 8 * i, ids->id[i].next);
+	}
+	return 4 + 8 * (size_t)ids->n;
+}
+
+int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
+{
+	ids->n = 0;
+	if (len == 0)
+		return 0; /* a source from before the counter was carried */
+	if (len < 4)
+		return -EPROTO;
+	uint32_t n = bm_load_le32(buf);
+	if (n > BM_NEXT_IDS_MAX || len != 4 + 8 * (size_t)n)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		struct bm_next_id e = {(int32_t)bm_load_le32(buf + 4 + 8 * i), bm_load_le32(buf + 8 + 8 * i)};
+		if (e.pid <= 0 || e.next > INT_MAX)
+			return -EPROTO;
+		for (uint32_t j = 0; j < i; j++)
+			if (ids->id[j].pid == e.pid)
+				return -EPROTO;
+		ids->id[i] = e;
+	}
+	ids->n = n;
+	return 0;
+}
+
+/* ==== the destination ==== */
+
+uint32_t bm_timers_restored_next_id(const struct bm_process *p)
+{
+	const struct bm_timers *tm = &p->timers;
+	if (!tm->nposix)
+		return 0;
+	int32_t last = tm->posix[tm->nposix - 1].id; /* the highest: an image without a newest one */
+	for (uint32_t i = 0; i < tm->nposix; i++)
+		if (tm->posix[i].newest)
+			last = tm->posix[i].id;
+	return ((uint32_t)last + 1) & INT_MAX;
+}
+
+static bool held(const struct bm_timers *tm, int32_t id)
+{
+	for (uint32_t i = 0; i < tm->nposix; i++)
+		if (tm->posix[i].id == id)
+			return true;
+	return false;
+}
+
+/* A timer made with id NEXT - 1 and deleted: the counter is NEXT (for 0,
+ * INT_MAX + 1, which hands out the same ids). */
+static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next, const char **what)
+{
+	int32_t id = (int32_t)((next - 1) & INT_MAX);
+	uint64_t scratch;
+	long ret;
+	int rc = bm_scratch_map(tr, &scratch);
+	if (rc < 0)
+		return rc;
+	*what = "writing the scratch page";
+	if ((rc = bm_mem_write(tr->tid, scratch, &id, sizeof id)) == 0 && !tm->restore_ids) {
+		*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
+		rc = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON, 0, &ret);
+	}
+	if (rc == 0) {
+		*what = "timer_create";
+		rc = call(tr, SYS_timer_create, CLOCK_MONOTONIC, 0, scratch, &ret);
+		int32_t made = -1;
+		if (rc == 0 && (rc = bm_mem_read(tr->tid, scratch, &made, sizeof made)) == 0 && made != id)
+			rc = -ERANGE;
+		if (rc == 0) {
+			*what = "timer_delete";
+			rc = call(tr, SYS_timer_delete, (uint64_t)id, 0, 0, &ret);
+		}
+		if (!tm->restore_ids) {
+			int rc2 = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF,
+				       0, &ret);
+			if (rc == 0 && rc2 < 0)
+				*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)", rc = rc2;
+		}
+	}
+	int rc2 = bm_scratch_unmap(tr, scratch);
+	return rc < 0 ? rc : rc2;
+}
+
+void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, const struct bm_next_ids *ids)
+{
+	const struct bm_next_id *e = NULL;
+	for (uint32_t i = 0; i < ids->n && !e; i++)
+		if (ids->id[i].pid == p->pid)
+			e = &ids->id[i];
+	if (!e || e->next == bm_timers_restored_next_id(p))
+		return;
+	const char *what = "its registers";
+	int32_t below = (int32_t)((e->next - 1) & INT_MAX);
+	if (held(&p->timers, below)) {
+		/* Only the newest timer can hold it (timers_next_id.h). */
+		bm_warn("process %d: the next POSIX timer id the source read, %u, follows timer %d, which is not its "
+			"newest; it continues after timer %u", tr->tid, e->next, below,
+			(bm_timers_restored_next_id(p) - 1) & INT_MAX);
+		return;
+	}
+	struct user_regs_struct regs;
+	uint64_t mask;
+	int rc = bm_get_regs(tr->tid, &regs);
+	if (rc == 0)
+		rc = bm_get_sigmask(tr->tid, &mask);
+	if (rc == 0 && (rc = bm_set_sigmask(tr->tid, BM_INJECT_SIGMASK)) == 0) {
+		rc = set_next_id(tr, &p->timers, e->next, &what);
+		/* Whatever happened: as it was, and parked. */
+		int rc2 = bm_set_regs(tr->tid, &regs);
+		if (rc2 == 0)
+			rc2 = bm_set_sigmask(tr->tid, mask);
+		if (rc2 == 0)
+			rc2 = bm_park(tr->tid) < 0 ? -EIO : 0;
+		if (rc2 < 0) {
+			bm_warn("process %d: its leader could not be put back as it was after setting its next POSIX "
+				"timer id (%s)", tr->tid, strerror(-rc2));
+			return;
+		}
+	}
+	if (rc < 0)
+		bm_warn("process %d: its next POSIX timer id could not be set to %u (%s: %s); it continues after its "
+			"newest timer", tr->tid, e->next, what, strerror(-rc));
+}
