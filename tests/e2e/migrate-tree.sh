@@ -9,6 +9,9 @@
 #  - tests/progs/treestop.c (two stopped children, one stop collected by
 #    the parent, one not, and a zombie), which checks itself after the
 #    second hop;
+#  - tests/progs/timerids.c tree (a parent whose newest timers were
+#    deleted, a child that made timers with given ids): each process's
+#    next timer_create hands out the id its original would have;
 #  - sh -c 'treeprod 16 READY STOP | gzip -1 | sha256sum > OUT', told to
 #    finish only after the second hop, whose OUT must be byte-identical to
 #    an unmigrated run's;
@@ -17,7 +20,7 @@
 #    left at the destination, and it still passes its checks.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init tree treeprod treestop
+mig_init tree treeprod treestop timerids
 
 # hops ROOT KIDS...: ROOT's tree A -> B -> A (migrate also given
 # HOPS_ARGS); after each hop every member runs at the destination with its
@@ -67,6 +70,18 @@ mig_in A kill -USR1 "$root"
 mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "treestop did not end"
 e2e_expect_pass "$out"
 e2e_log "ok: stopped children stayed stopped over two hops and passed their checks"
+
+# The timer id counter of each member (tests/progs/timerids.c tree).
+out=$E2E_TMP/timerids.out
+root=$(mig_spawn A "$out" --pid 5600 "$PROGS/timerids" tree)
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "timerids tree did not get ready"; }
+mapfile -t kids < <(mig_children A "$root")
+((${#kids[@]} == 1)) || e2e_fail "timerids' root has ${#kids[@]} children, expected 1"
+hops "$root" "${kids[@]}"
+mig_in A kill -USR1 "$root"
+mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "timerids tree did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: each member's next timer id carried over two hops"
 
 # The pipeline.
 ready=$E2E_TMP/ready stop=$E2E_TMP/stop pout=$E2E_TMP/pipeline.out

@@ -11,6 +11,9 @@
  *   given    timer 0 made, then 7 and 2 with given ids: next 3, 4, 5, 6, 8
  *            (the counter follows the newest timer, 2, not the highest).
  *   plain    timers 0-2 made, none deleted: next 3 (what any restore gives).
+ *   tree     this process as in deleted, with a child as in given (each
+ *            process has its own counter); the child checks itself once
+ *            this one passes the wake-up on.
  * Prints "ready" when set up. */
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -70,50 +73,108 @@ static int listed(int *ids)
 	return count;
 }
 
-int main(int argc, char **argv)
+struct plan {
+	int kept[MAX_TIMERS], nkept; /* the timers left, ascending */
+	int next[MAX_TIMERS], nnext; /* the ids new timers get, in turn */
+};
+
+/* Sets the timers of MODE up; false for an unknown mode. */
+static bool set_up(const char *mode, struct plan *p)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
-	int kept[MAX_TIMERS], nkept = 0, next[MAX_TIMERS], nnext = 0;
+	memset(p, 0, sizeof *p);
 	if (!strcmp(mode, "deleted")) {
 		for (int i = 0; i < 4; i++)
 			made();
 		drop(1);
 		drop(3);
-		kept[nkept++] = 0, kept[nkept++] = 2;
-		next[nnext++] = 4, next[nnext++] = 5;
+		p->kept[p->nkept++] = 0, p->kept[p->nkept++] = 2;
+		p->next[p->nnext++] = 4, p->next[p->nnext++] = 5;
 	} else if (!strcmp(mode, "none")) {
 		for (int i = 0; i < 5; i++)
 			drop(made());
-		next[nnext++] = 5;
+		p->next[p->nnext++] = 5;
 	} else if (!strcmp(mode, "given")) {
 		made();
 		given(7);
 		given(2);
-		kept[nkept++] = 0, kept[nkept++] = 2, kept[nkept++] = 7;
-		next[nnext++] = 3, next[nnext++] = 4, next[nnext++] = 5, next[nnext++] = 6, next[nnext++] = 8;
+		p->kept[p->nkept++] = 0, p->kept[p->nkept++] = 2, p->kept[p->nkept++] = 7;
+		const int next[] = {3, 4, 5, 6, 8};
+		for (int i = 0; i < 5; i++)
+			p->next[p->nnext++] = next[i];
 	} else if (!strcmp(mode, "plain")) {
 		for (int i = 0; i < 3; i++)
-			kept[nkept++] = made();
-		next[nnext++] = 3;
+			p->kept[p->nkept++] = made();
+		p->next[p->nnext++] = 3;
 	} else {
-		say("FAIL: usage: timerids deleted|none|given|plain");
-		return 2;
+		return false;
 	}
 	int ids[MAX_TIMERS];
-	SETUP(listed(ids) == nkept && !memcmp(ids, kept, (size_t)nkept * sizeof *ids), "the timers set up");
+	SETUP(listed(ids) == p->nkept && !memcmp(ids, p->kept, (size_t)p->nkept * sizeof *ids), "the timers set up");
+	return true;
+}
+
+static void check(const struct plan *p)
+{
+	int ids[MAX_TIMERS];
+	int n = listed(ids);
+	CHECK(n == p->nkept && !memcmp(ids, p->kept, (size_t)p->nkept * sizeof *ids), "%d timers listed, %d kept", n,
+	      p->nkept);
+	for (int i = 0; i < p->nkept; i++) {
+		struct itimerspec its;
+		CHECK(syscall(SYS_timer_gettime, p->kept[i], &its) == 0, "timer %d: %s", p->kept[i], strerror(errno));
+	}
+	for (int i = 0; i < p->nnext; i++) {
+		int id = make(0);
+		CHECK(id == p->next[i], "new timer %d got id %d, the original would have given %d", i + 1, id,
+		      p->next[i]);
+	}
+}
+
+/* tree: this process as in "deleted", a child as in "given"; the child
+ * checks itself when this one passes the wake-up on, and reports by its
+ * exit status. */
+static void tree(struct plan *p)
+{
+	int ready[2];
+	SETUP(pipe(ready) == 0, "pipe");
+	usr1_setup(); /* inherited: the child waits the same way */
+	pid_t child = fork();
+	SETUP(child >= 0, "fork");
+	if (child == 0) {
+		struct plan mine;
+		set_up("given", &mine);
+		SETUP(write(ready[1], "r", 1) == 1, "write");
+		usr1_wait();
+		check(&mine);
+		_exit(tp_failures ? 1 : 0);
+	}
+	char c;
+	SETUP(read(ready[0], &c, 1) == 1, "the child's timers set up");
+	set_up("deleted", p);
+	say("ready");
+	usr1_wait();
+	check(p);
+	int status;
+	CHECK(kill(child, SIGUSR1) == 0, "waking the child: %s", strerror(errno));
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the child (timers made with given ids) failed its checks");
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	struct plan p;
+	if (!strcmp(mode, "tree")) {
+		tree(&p);
+		return tp_finish();
+	}
+	if (!set_up(mode, &p)) {
+		say("FAIL: usage: timerids deleted|none|given|plain|tree");
+		return 2;
+	}
 	usr1_setup();
 	say("ready");
 	usr1_wait();
-
-	int n = listed(ids);
-	CHECK(n == nkept && !memcmp(ids, kept, (size_t)nkept * sizeof *ids), "%d timers listed, %d kept", n, nkept);
-	for (int i = 0; i < nkept; i++) {
-		struct itimerspec its;
-		CHECK(syscall(SYS_timer_gettime, kept[i], &its) == 0, "timer %d: %s", kept[i], strerror(errno));
-	}
-	for (int i = 0; i < nnext; i++) {
-		int id = make(0);
-		CHECK(id == next[i], "new timer %d got id %d, the original would have given %d", i + 1, id, next[i]);
-	}
+	check(&p);
 	return tp_finish();
 }
