@@ -128,36 +128,6 @@ int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_p
 	return tree ? 0 : refuse_children(pid);
 }
 
-/* "Groups:" is not parsed by procfs_status.c; it is only needed here. */
-static int read_groups(pid_t pid, struct bm_process *p)
-{
-	char *text;
-	int rc = bm_read_proc_text(pid, "status", &text);
-	if (rc < 0)
-		return rc;
-	const char *g = strstr(text, "\nGroups:");
-	p->ngroups = 0;
-	if (g) {
-		g += strlen("\nGroups:");
-		while (*g && *g != '\n') {
-			char *end;
-			unsigned long v = strtoul(g, &end, 10);
-			if (end == g) {
-				g++;
-				continue;
-			}
-			if (p->ngroups == BM_MAX_GROUPS) {
-				free(text);
-				return -E2BIG;
-			}
-			p->groups[p->ngroups++] = (uint32_t)v;
-			g = end;
-		}
-	}
-	free(text);
-	return 0;
-}
-
 static int read_personality(pid_t pid, uint32_t *pers)
 {
 	char *text;
@@ -192,7 +162,7 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 	p->umask = status->umask;
 	memcpy(p->uid, status->uid, sizeof p->uid);
 	memcpy(p->gid, status->gid, sizeof p->gid);
-	int rc = read_groups(pid, p);
+	int rc = bm_read_groups(pid, p->groups, BM_MAX_GROUPS, &p->ngroups);
 	if (rc == 0)
 		rc = read_personality(pid, &p->personality);
 	if (rc < 0)

@@ -75,6 +75,10 @@ struct bm_proc_status {
 int bm_parse_status(const char *text, struct bm_proc_status *s);
 int bm_read_status(pid_t pid, struct bm_proc_status *s);
 
+/* The supplementary groups of PID ("Groups:" of /proc/PID/status, in the
+ * kernel's order: ascending) into GROUPS[0..*N), at most MAX (-E2BIG). */
+int bm_read_groups(pid_t pid, uint32_t *groups, uint32_t max, uint32_t *n);
+
 /* /proc/PID/stat (and /proc/PID/task/TID/stat).  comm may contain spaces
  * and parentheses: it runs from the first '(' to the last ')'. */
 struct bm_proc_stat {

@@ -295,3 +295,32 @@ int bm_read_limits(pid_t pid, uint64_t (*lim)[2], int n)
 	}
 	return r;
 }
+
+int bm_read_groups(pid_t pid, uint32_t *groups, uint32_t max, uint32_t *n)
+{
+	char *text;
+	int rc = bm_read_proc_text(pid, "status", &text);
+	if (rc < 0)
+		return rc;
+	const char *g = strstr(text, "\nGroups:");
+	*n = 0;
+	if (g) {
+		g += strlen("\nGroups:");
+		while (*g && *g != '\n') {
+			char *end;
+			unsigned long v = strtoul(g, &end, 10);
+			if (end == g) {
+				g++;
+				continue;
+			}
+			if (*n == max) {
+				free(text);
+				return -E2BIG;
+			}
+			groups[(*n)++] = (uint32_t)v;
+			g = end;
+		}
+	}
+	free(text);
+	return 0;
+}

@@ -274,34 +274,70 @@ static int own_files(struct ctx *c)
 	return 0;
 }
 
-/* Runs with the effective ids a connection records (SO_PEERCRED) while
- * making it; 0 or -1 with errno.  Raw system calls: only this thread. */
+/* Runs with the effective ids and the supplementary groups a connection
+ * records (SO_PEERCRED, SO_PEERGROUPS) while making it; 0 or -1 with
+ * errno.  Raw system calls: only this thread. */
 struct ids {
 	uid_t uid;
 	gid_t gid;
+	const uint32_t *groups; /* the process's: the dump refuses other ones */
+	uint32_t ngroups;
 };
 
-static int become(struct ids to, struct ids *was)
+/* binmig's own, to go back to. */
+struct was {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	long ngroups;
+};
+
+static int unbecome(struct was was)
 {
+	int rc = 0;
+	if (syscall(SYS_setresuid, -1, was.uid, -1) < 0 || syscall(SYS_setresgid, -1, was.gid, -1) < 0 ||
+	    (was.groups && syscall(SYS_setgroups, was.ngroups, was.groups) < 0))
+		rc = -1;
+	int e = errno;
+	free(was.groups);
+	errno = e;
+	return rc;
+}
+
+/* Groups first, while binmig may still set them; on a failure, binmig's
+ * own ids again. */
+static int become(struct ids to, struct was *was)
+{
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "groups are passed as they are stored");
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
-	if (syscall(SYS_getresuid, &r, &e, &s) < 0 || syscall(SYS_getresgid, &rg, &eg, &sg) < 0)
+	*was = (struct was){0, 0, NULL, 0};
+	if (syscall(SYS_getresuid, &r, &e, &s) < 0 || syscall(SYS_getresgid, &rg, &eg, &sg) < 0 ||
+	    (was->ngroups = syscall(SYS_getgroups, 0, NULL)) < 0)
 		return -1;
-	*was = (struct ids){e, eg};
-	if (e == to.uid && eg == to.gid)
+	was->uid = e, was->gid = eg;
+	if (!(was->groups = malloc(((size_t)was->ngroups + 1) * sizeof *was->groups)))
+		return -1;
+	if ((was->ngroups = syscall(SYS_getgroups, was->ngroups, was->groups)) >= 0 &&
+	    syscall(SYS_setgroups, to.ngroups, to.groups) == 0 && syscall(SYS_setresgid, -1, to.gid, -1) == 0 &&
+	    syscall(SYS_setresuid, -1, to.uid, -1) == 0)
 		return 0;
-	return syscall(SYS_setresgid, -1, to.gid, -1) < 0 || syscall(SYS_setresuid, -1, to.uid, -1) < 0 ? -1 : 0;
+	int err = errno;
+	if (was->ngroups < 0) {
+		free(was->groups);
+		was->groups = NULL;
+	}
+	unbecome(*was);
+	errno = err;
+	return -1;
 }
 
-static int unbecome(struct ids was)
-{
-	return syscall(SYS_setresuid, -1, was.uid, -1) < 0 || syscall(SYS_setresgid, -1, was.gid, -1) < 0 ? -1 : 0;
-}
-
-/* The ids S's connection records: its own, or (none known) the process's. */
+/* The ids S's connection records: its own, or (none known) the process's;
+ * the process's groups. */
 static struct ids ids_of(const struct bm_process *p, const struct bm_unix_sock *s)
 {
-	return s->cred_pid ? (struct ids){s->cred_uid, s->cred_gid} : (struct ids){p->uid[1], p->gid[1]};
+	return s->cred_pid ? (struct ids){s->cred_uid, s->cred_gid, p->groups, p->ngroups}
+			   : (struct ids){p->uid[1], p->gid[1], p->groups, p->ngroups};
 }
 
 /* Buffers that take the whole queue however small the process
@@ -330,7 +366,7 @@ static int create(struct ctx *c)
 		if (pair && peer < (int)i)
 			continue; /* made with its peer */
 		int fds[2], type = (int)s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, rc;
-		struct ids was;
+		struct was was;
 		if (pair) {
 			if (become(ids_of(p, &s), &was) < 0)
 				return fail(c, d, "taking the ids of its peer credentials");
@@ -369,7 +405,7 @@ static int bind_all(struct ctx *c)
 			return -1;
 		if (!(s.flags & BM_UNIX_LISTENING))
 			continue;
-		struct ids was;
+		struct was was;
 		if (become(ids_of(p, &s), &was) < 0)
 			return fail(c, d, "taking the ids of its peer credentials");
 		int rc = listen(d->fd, (int)s.backlog), e = errno;
@@ -385,7 +421,7 @@ static int bind_all(struct ctx *c)
 static int connect_as(struct ctx *c, const struct bm_fd *client, struct ids ids, const struct sockaddr_un *a,
 		      socklen_t len)
 {
-	struct ids was;
+	struct was was;
 	if (become(ids, &was) < 0)
 		return fail(c, client, "taking the ids of its peer credentials");
 	int rc = connect(client->fd, (const struct sockaddr *)a, len), e = errno;
@@ -463,7 +499,7 @@ static int orphans(struct ctx *c)
 		int l = socket(AF_UNIX, (int)s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (l < 0)
 			return fail(c, d, "a listener for it");
-		struct ids was;
+		struct was was;
 		int rc = bind(l, (struct sockaddr *)&a, len) < 0 ? -1 : become(ids_of(p, &cs), &was) < 0 ? -1 : 0;
 		if (rc == 0) {
 			rc = listen(l, 1);

@@ -3,18 +3,20 @@
 # and restored here: every kind binmig carries comes back with its names,
 # peers, queues (message boundaries, senders, credentials), accept queue,
 # shutdown state, options and SO_PEERCRED (also for a process running as
-# nobody), and still carries data; refused (exit 4,
+# nobody, whose supplementary groups SO_PEERGROUPS shows too), and still
+# carries data; refused (exit 4,
 # one line, the process untouched and its queues whole): a device (a
 # pseudo-terminal master) in flight that it holds no descriptor of (tests/e2e/scmrights.sh has the others), another process's credentials in flight, a pair made by another
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
-# that already sent data, a path in a removed directory, the other end of a
+# that already sent data, a path in a removed directory, a pair made before
+# the process changed its supplementary groups, the other end of a
 # pair one end of which --fd replaces.  A path taken by
 # another file, or an abstract name taken by another socket, at restore is
 # refused (exit 6) and the restore succeeds once it is free again.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
-for mode in carried user rights emptydgram foreign forked outside closed oob oobinline waiting removed path; do
+for mode in carried user rights emptydgram foreign forked outside closed oob oobinline waiting removed groups path; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
@@ -57,6 +59,7 @@ refused oob "out-of-band byte"
 refused oobinline "or data with SO_OOBINLINE set"
 refused waiting "waiting in an accept queue with data already sent"
 refused removed "which no longer names it"
+refused groups "whose peer credentials carry other supplementary groups (SO_PEERGROUPS) than the process has now"
 
 # One end of a pair given a policy: the other end has lost its peer.
 out=$E2E_TMP/policy.out

@@ -47,9 +47,14 @@
  *             refused.
  *   path      only a datagram socket on DIR/p.sock holding one datagram
  *             (for the test of a path taken at the destination).
- *   user      as user and group 65534: a stream pair holding data, a
- *             listener on an abstract name with a connection accepted and
- *             a client waiting, each showing those ids in SO_PEERCRED.
+ *   groups    a socket pair made before the process changed its
+ *             supplementary groups (SO_PEERGROUPS shows the old ones):
+ *             refused.
+ *   user      as user and group 65534 with the supplementary groups 1234
+ *             and 4321: a stream pair holding data, a listener on an
+ *             abstract name with a connection accepted and a client
+ *             waiting, each showing those ids in SO_PEERCRED and those
+ *             groups in SO_PEERGROUPS.
  *             (carried checks SO_PEERCRED too: this process, root.)
  * In the refused modes the process is left alone and checks that its
  * queues are whole. */
@@ -199,6 +204,17 @@ static void expect_peercred(int s, uid_t uid, gid_t gid, const char *what)
 	CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &c, &len) == 0 && c.pid == getpid() && c.uid == uid && c.gid == gid,
 	      "%s: SO_PEERCRED pid %d uid %u gid %u, expected %d %u %u", what, c.pid, c.uid, c.gid, (int)getpid(), uid,
 	      gid);
+}
+
+/* SO_PEERGROUPS of S: the groups 1234 and 4321 (user mode's). */
+static void expect_peergroups(int s, const char *what)
+{
+	gid_t g[8];
+	socklen_t len = sizeof(g);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0 && len == 2 * sizeof(*g) && g[0] == 1234 &&
+		      g[1] == 4321,
+	      "%s: SO_PEERGROUPS %u groups, the first %u, expected 1234 and 4321", what, (unsigned)(len / sizeof(*g)),
+	      len ? (unsigned)g[0] : 0);
 }
 
 /* ---- carried ------------------------------------------------------------ */
@@ -610,6 +626,14 @@ static void refused_setup(const char *mode, struct refused *r)
 		r->b = sock(SOCK_STREAM);
 		SETUP(connect(r->b, (struct sockaddr *)&a, len) == 0, "connect");
 		put(r->b, "early", 5);
+	} else if (strcmp(mode, "groups") == 0) {
+		int sv[2];
+		pair(SOCK_STREAM, sv);
+		r->a = sv[0], r->b = sv[1];
+		put(r->a, "grouped", 7);
+		const gid_t later[] = {777};
+		SETUP(setgroups(1, later) == 0, "setgroups");
+		snprintf(r->check, sizeof(r->check), "grouped");
 	} else if (strcmp(mode, "removed") == 0) {
 		char sub[4100];
 		snprintf(sub, sizeof(sub), "%s/gone", dir);
@@ -620,7 +644,7 @@ static void refused_setup(const char *mode, struct refused *r)
 		SETUP(bind(r->b, (struct sockaddr *)&a, len) == 0, "bind");
 		SETUP(unlink(a.sun_path) == 0 && rmdir(sub) == 0, "removing the directory");
 	} else {
-		say("FAIL: usage: unixsock carried|rights|emptydgram|foreign|forked|outside|closed|oob|oobinline|waiting|removed|path|user DIR");
+		say("FAIL: usage: unixsock carried|rights|emptydgram|foreign|forked|outside|closed|oob|oobinline|waiting|removed|groups|path|user DIR");
 		exit(2);
 	}
 }
@@ -669,7 +693,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "carried") == 0) {
 		carried_setup(&c);
 	} else if (strcmp(mode, "user") == 0) {
-		SETUP(setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0,
+		const gid_t groups[] = {1234, 4321};
+		SETUP(setgroups(2, groups) == 0 && setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0,
 		      "becoming 65534");
 		pair(SOCK_STREAM, user);
 		put(user[0], "as nobody", 9);
@@ -703,14 +728,16 @@ int main(int argc, char **argv)
 	} else if (user[0] >= 0) {
 		CHECK(geteuid() == 65534 && getegid() == 65534, "ids %u %u", geteuid(), getegid());
 		expect(user[1], "as nobody", 9, "pair as nobody");
-		for (int i = 0; i < 5; i++)
-			if (i != 2)
-				expect_peercred(user[i], 65534, 65534, "as nobody");
-		expect_peercred(user[2], 65534, 65534, "listener as nobody");
+		for (int i = 0; i < 5; i++) {
+			expect_peercred(user[i], 65534, 65534, i == 2 ? "listener as nobody" : "as nobody");
+			expect_peergroups(user[i], i == 2 ? "listener as nobody" : "as nobody");
+		}
 		int w = accept(user[2], NULL, NULL);
 		CHECK(w >= 0, "the waiting client: %s", strerror(errno));
-		if (w >= 0)
+		if (w >= 0) {
 			expect_peercred(w, 65534, 65534, "the waiting client, accepted");
+			expect_peergroups(w, "the waiting client, accepted");
+		}
 	} else if (path >= 0) {
 		expect(path, "kept", 4, "path socket");
 		struct sockaddr_un a;

@@ -8,6 +8,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
 
 #include "unit_procfs.h"
 
@@ -387,6 +390,31 @@ static void test_live_status_and_stat(void **state)
 
 /* /proc/self/limits against getrlimit, for every resource; then the
  * parser on rows a hostile or future kernel could produce. */
+/* The supplementary groups, as getgroups sees them, and the limit; in a
+ * child that set them, so that there are several. */
+static void test_groups(void **state)
+{
+	(void)state;
+	pid_t c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		const gid_t set[] = {4321, 7, 1234};
+		uint32_t got[8], n = 0;
+		int ok = setgroups(3, set) == 0 && bm_read_groups(getpid(), got, 8, &n) == 0 && n == 3 && got[0] == 7 &&
+			 got[1] == 1234 && got[2] == 4321; /* the kernel keeps them sorted */
+		ok = ok && bm_read_groups(getpid(), got, 2, &n) == -E2BIG;
+		ok = ok && setgroups(0, NULL) == 0 && bm_read_groups(getpid(), got, 8, &n) == 0 && n == 0;
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(c, &status, 0), c);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	uint32_t got[4];
+	uint32_t n;
+	assert_int_equal(bm_read_groups(999999999, got, 4, &n), -ENOENT);
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -451,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_stat_truncations),
 		cmocka_unit_test(test_live_status_and_stat),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
