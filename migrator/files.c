@@ -117,6 +117,9 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 	out->flags = info.flags;
 	out->pos = info.pos;
 	out->mode = st.st_mode;
+	out->owner_uid = st.st_uid;
+	out->owner_gid = st.st_gid;
+	out->owner_known = true;
 	out->shares_with = -1;
 	out->in_flight = bm_unix_adopted(pid, fd, NULL);
 	bool named = path[0] == '/';
@@ -656,6 +659,24 @@ static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, boo
 	return 0;
 }
 
+int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen)
+{
+	bool made = d->kind == BM_FD_PIPE || d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET ||
+		    d->kind == BM_FD_UNIX_SOCKET || d->kind == BM_FD_TCP || d->kind == BM_FD_UDP;
+	if (!made || !d->owner_known || fchown(d->fd, d->owner_uid, d->owner_gid) == 0)
+		return 0;
+	snprintf(err, errlen, "fd %d: giving it its owner %u:%u: %s", d->fd, d->owner_uid, d->owner_gid, strerror(errno));
+	return -1;
+}
+
+static int restore_owners(const struct bm_process *p, const bool *skip, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (!(skip && skip[i]) && p->fds[i].shares_with < 0 && bm_fd_give_owner(&p->fds[i], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen)
 {
 	bool sockets_made = false;
@@ -669,7 +690,8 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 	 * are written, connections leave repair mode, epoll instances watch
 	 * them again, and what was only in flight is closed. */
 	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
-	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0)
+	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0 ||
+	    restore_owners(p, skip, err, errlen) < 0)
 		return -1;
 	return bm_unix_adopt_close(p, err, errlen);
 }

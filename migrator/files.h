@@ -45,6 +45,12 @@ int bm_check_fds(const struct bm_process *p);
  * or above spare_fd.  On failure writes the reason to err and returns -1
  * (the child reports it to the parent over a pipe). */
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
+
+/* D, a pipe or socket the restore made (root's), at its number: the owner
+ * its original had (who made it: st_uid, st_gid, and a socket's uid in
+ * /proc/net and sock_diag), from an image of version 9; 0, or -1 with
+ * err.  Other kinds are not the restore's own objects. */
+int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen);
 /* (skip, may be NULL: per descriptor of the image, true for one that is
  * in place already, inherited from a tree's restorer.) */
 

@@ -32,6 +32,8 @@
 #define FD_MIN_SIZE_V2 (FD_MIN_SIZE + 4 + 4 + 4 + 4)
 /* Version 8 adds in_flight. */
 #define FD_MIN_SIZE_V8 (FD_MIN_SIZE_V2 + 4)
+/* Version 9 adds the owner. */
+#define FD_MIN_SIZE_V9 (FD_MIN_SIZE_V8 + 4 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -528,6 +530,8 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->was);
 		bm_put_str(b, f->was_link);
 		bm_put_u32(b, f->in_flight);
+		bm_put_u32(b, f->owner_uid);
+		bm_put_u32(b, f->owner_gid);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
@@ -543,7 +547,11 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 {
 	bool v2 = c->version >= 2;
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, c->version >= 8 ? FD_MIN_SIZE_V8 : v2 ? FD_MIN_SIZE_V2 : FD_MIN_SIZE,
+	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS,
+				  c->version >= 9   ? FD_MIN_SIZE_V9
+				  : c->version >= 8 ? FD_MIN_SIZE_V8
+				  : v2		    ? FD_MIN_SIZE_V2
+						    : FD_MIN_SIZE,
 				  "descriptor count");
 	if (!n)
 		return;
@@ -587,6 +595,11 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (c->version >= 8)
 			f->in_flight = bm_get_u32(c);
+		if (c->version >= 9) {
+			f->owner_uid = bm_get_u32(c);
+			f->owner_gid = bm_get_u32(c);
+			f->owner_known = true;
+		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,

@@ -177,6 +177,10 @@ struct bm_fd {
 	 * holds no descriptor of; the dump gave it this number (sk_unix_adopt.h)
 	 * and the restore closes it once the queue is written (image version 8). */
 	uint32_t in_flight;
+	/* st_uid and st_gid at dump (image version 9): a pipe's or socket's
+	 * owner is whoever made it, which the restore gives again. */
+	uint32_t owner_uid, owner_gid;
+	bool owner_known;       /* false: an image from before version 9 */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

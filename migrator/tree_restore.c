@@ -186,6 +186,8 @@ static int place_inherited(const struct restore_ctx *c, char *err, size_t errlen
 			snprintf(err, errlen, "fd %d: placing a description shared in the tree: %s", s->fd, strerror(errno));
 			return -1;
 		}
+		if (bm_fd_give_owner(d, err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }

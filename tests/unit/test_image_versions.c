@@ -1,4 +1,4 @@
-/* Images of earlier versions (1 to 4 and 7), rebuilt from a current one:
+/* Images of earlier versions (1 to 4, 7 and 8), rebuilt from a current one:
  * still read, as what they could hold, and held to it. */
 
 #include "unit_raw_image.h"
@@ -68,6 +68,7 @@ static void assert_old_image_reads_as(const struct bm_wbuf *img, uint32_t versio
 	assert_int_equal(bm_image_read_process(&r, &got), 0);
 	int64_t read_at = q->timers.realtime_ns;
 	q->timers.realtime_ns = 0; /* not read: the image has no timers */
+	forget_owners(q);
 	assert_process_equal(q, &got);
 	q->timers.realtime_ns = read_at;
 	struct bm_page_run run;
@@ -115,7 +116,7 @@ static void test_version_1_is_still_read(void **state)
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
 		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
-		size_t end = l.in_flight + 4, cut = end - l.replaced; /* with in_flight (version 8) */
+		size_t end = l.owner + 8, cut = end - l.replaced; /* with in_flight and the owner (versions 8, 9) */
 		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
 		fds->len -= (uint32_t)cut;
 	}
@@ -244,6 +245,7 @@ static void test_version_3_is_still_read(void **state)
 	struct bm_process q;
 	make_process(&q, true);
 	strip_locks(&q);
+	forget_owners(&q);
 	assert_older_reads(&q, 3);
 	bm_process_free(&q);
 }
@@ -264,6 +266,7 @@ static void test_version_4_is_still_read(void **state)
 	(void)state;
 	struct bm_process q;
 	make_process(&q, true);
+	forget_owners(&q);
 	assert_older_reads(&q, 4);
 	/* A mapped file of its own, which version 4 cannot hold. */
 	add_vma(&q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
@@ -283,12 +286,10 @@ static void test_version_4_is_still_read(void **state)
 	bm_process_free(&q);
 }
 
-/* Version 7, written before descriptors only in flight were carried, has
- * no in_flight word in its descriptor entries: still read, as a process
- * holding each of its descriptors. */
-static void test_version_7_is_still_read(void **state)
+/* The current image of the full process with DROP applied and its header
+ * saying VERSION reads as that process with no owner on its descriptors. */
+static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image *, uint32_t))
 {
-	(void)state;
 	struct bm_process q;
 	make_process(&q, true);
 	struct bm_wbuf img;
@@ -296,22 +297,41 @@ static void test_version_7_is_still_read(void **state)
 	write_image(&img, &q, NULL, 0, -1, NULL);
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
-	drop_in_flight(&ri, q.nfds);
-	bm_store_le32(ri.file_header + 8, 7);
+	drop(&ri, q.nfds);
+	bm_store_le32(ri.file_header + 8, version);
 	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
 	assemble(&ri, &img, true);
 	free_raw_image(&ri);
 	struct mem_input in = { img.data, img.len, 0, 0 };
 	struct bm_image_reader r;
 	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
-	assert_int_equal(r.version, 7);
+	assert_int_equal(r.version, version);
 	struct bm_process got;
 	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	forget_owners(&q);
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
 	bm_wbuf_free(&img);
 	bm_process_free(&q);
+}
+
+/* Version 7, written before descriptors only in flight were carried, has
+ * no in_flight word in its descriptor entries: still read, as a process
+ * holding each of its descriptors. */
+static void test_version_7_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(7, drop_in_flight);
+}
+
+/* Version 8, written before pipes and sockets got their owners back, has
+ * no owner words in its descriptor entries: still read, its descriptors
+ * of no known owner (the restore's pipes and sockets stay root's). */
+static void test_version_8_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(8, drop_owner);
 }
 
 int main(void)
@@ -322,6 +342,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_3_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_4_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_7_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_8_is_still_read, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,18 @@ static inline void add_fd(struct bm_process *p, int32_t fd, uint32_t kind, uint3
 	f->path = path ? dup_str(path) : NULL;
 	if (kind == BM_FD_REGULAR)
 		f->file = (struct bm_file_id){ 0x803, 77 + (uint64_t)fd, pos + 10, -5 };
+	f->owner_uid = 1000 + (uint32_t)fd;
+	f->owner_gid = 100 + (uint32_t)fd;
+	f->owner_known = true;
+}
+
+/* What an image from before version 9 says of P's descriptors: no owner. */
+static inline void forget_owners(struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		p->fds[i].owner_uid = p->fds[i].owner_gid = 0;
+		p->fds[i].owner_known = false;
+	}
 }
 
 static inline void add_replaced(struct bm_process *p, int32_t fd, uint32_t kind, uint32_t flags, const char *path,
@@ -356,6 +368,9 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_int_equal(fa->was, fb->was);
 		assert_opt_string_equal(fa->was_link, fb->was_link);
 		assert_int_equal(fa->in_flight, fb->in_flight);
+		assert_int_equal(fa->owner_known, fb->owner_known);
+		assert_int_equal(fa->owner_uid, fb->owner_uid);
+		assert_int_equal(fa->owner_gid, fb->owner_gid);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {
 		assert_true(a->sigactions[i].handler == b->sigactions[i].handler);

@@ -113,7 +113,7 @@ static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, 
 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
-	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight;
+	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight, owner;
 };
 
 static inline size_t skip_string(const uint8_t *at)
@@ -140,21 +140,36 @@ static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t 
 		l.was = l.replaced_by + 4;
 		l.was_link = l.was + 4;
 		l.in_flight = l.was_link + skip_string(fds->payload + l.was_link);
-		at = l.in_flight + 4;
+		l.owner = l.in_flight + 4;
+		at = l.owner + 8;
 	}
 	return l;
 }
 
-/* Takes the in_flight word (version 8, zero) off each of the NFDS entries
- * of RI's FDS section, for an image of an earlier version. */
-static inline void drop_in_flight(struct raw_image *ri, uint32_t nfds)
+/* Takes the owner words (version 9) off each of the NFDS entries of RI's
+ * FDS section, for an image of an earlier version. */
+static inline void drop_owner(struct raw_image *ri, uint32_t nfds)
 {
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
 	for (uint32_t i = nfds; i-- > 0;) {
-		size_t at = fd_entry(fds, i).in_flight;
+		size_t at = fd_entry(fds, i).owner;
+		memmove(fds->payload + at, fds->payload + at + 8, fds->len - at - 8);
+		fds->len -= 8;
+	}
+}
+
+/* Takes the in_flight word (version 8, zero) and the owner after it off
+ * each of the NFDS entries of RI's FDS section, for an image of a version
+ * before 8. */
+static inline void drop_in_flight(struct raw_image *ri, uint32_t nfds)
+{
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	/* From the last: the entries before one stay where fd_entry finds them. */
+	for (uint32_t i = nfds; i-- > 0;) {
+		size_t at = fd_entry(fds, i).in_flight, cut = 4 + 8;
 		assert_int_equal(bm_load_le32(fds->payload + at), 0);
-		memmove(fds->payload + at, fds->payload + at + 4, fds->len - at - 4);
-		fds->len -= 4;
+		memmove(fds->payload + at, fds->payload + at + cut, fds->len - at - cut);
+		fds->len -= (uint32_t)cut;
 	}
 }
 

@@ -1,0 +1,81 @@
+/* owners: who owns the pipes and sockets of a process.  The kernel gives
+ * a new pipe or socket the fsuid and fsgid of whoever made it (fstat's
+ * st_uid and st_gid; a socket's uid is also the one /proc/net shows);
+ * binmig's restore makes them as root and must give them their owners
+ * back.  As root, a pipe; then as user and group 65534: a pipe, a unix
+ * socket pair, a UDP socket and a TCP listener on 127.0.0.1.  After the
+ * wake-up (SIGUSR1, testprog.h) each has its owner, and the UDP socket's
+ * line in /proc/net/udp names 65534.
+ * Prints "ready" when set up. */
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <grp.h>
+
+#include "testprog.h"
+
+#define NOBODY 65534u
+
+struct owned {
+	int fd;
+	uid_t uid;
+	const char *what;
+};
+
+static void expect_owner(const struct owned *o)
+{
+	struct stat st;
+	CHECK(fstat(o->fd, &st) == 0 && st.st_uid == o->uid && st.st_gid == o->uid, "%s: owner %u:%u, expected %u:%u",
+	      o->what, (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)o->uid, (unsigned)o->uid);
+}
+
+/* The uid /proc/net/udp shows for the socket of inode INO, or -1. */
+static long udp_uid(ino_t ino)
+{
+	static char text[1 << 16];
+	ssize_t n = read_file("/proc/net/udp", text, sizeof text - 1);
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		unsigned long uid, inode;
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line + 1, "%*s %*s %*s %*s %*s %*s %*s %lu %*s %lu", &uid, &inode) == 2 && inode == ino)
+			return (long)uid;
+	}
+	return -1;
+}
+
+int main(void)
+{
+	struct owned o[7];
+	int n = 0, p[2];
+	SETUP(pipe(p) == 0, "pipe as root");
+	o[n++] = (struct owned){p[0], 0, "a pipe made as root"};
+	const gid_t none[] = {NOBODY};
+	SETUP(setgroups(1, none) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
+	      "becoming 65534");
+	SETUP(pipe(p) == 0, "pipe");
+	o[n++] = (struct owned){p[0], NOBODY, "a pipe's read end"};
+	o[n++] = (struct owned){p[1], NOBODY, "a pipe's write end"};
+	int sv[2];
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	o[n++] = (struct owned){sv[0], NOBODY, "a unix socket"};
+	int udp = socket(AF_INET, SOCK_DGRAM, 0), tcp = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	SETUP(udp >= 0 && bind(udp, (struct sockaddr *)&lo, sizeof lo) == 0, "a UDP socket");
+	SETUP(tcp >= 0 && bind(tcp, (struct sockaddr *)&lo, sizeof lo) == 0 && listen(tcp, 4) == 0, "a TCP listener");
+	o[n++] = (struct owned){udp, NOBODY, "a UDP socket"};
+	o[n++] = (struct owned){tcp, NOBODY, "a TCP listener"};
+	struct stat st;
+	SETUP(fstat(udp, &st) == 0 && udp_uid(st.st_ino) == NOBODY, "the UDP socket in /proc/net/udp");
+	usr1_setup();
+	say("ready");
+	usr1_wait();
+
+	for (int i = 0; i < n; i++)
+		expect_owner(&o[i]);
+	long uid = fstat(udp, &st) == 0 ? udp_uid(st.st_ino) : -2;
+	CHECK(uid == NOBODY, "the UDP socket's uid in /proc/net/udp is %ld", uid);
+	return tp_finish();
+}
