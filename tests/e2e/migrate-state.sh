@@ -35,5 +35,5 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
 	e2e_expect_pass "$out"
-	e2e_log "ok: ${cmd[0]} ${cmd[1]} passed its checks after two hops"
+	e2e_log "ok: ${cmd[*]} passed its checks after two hops"
 done
