@@ -19,13 +19,13 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids owners
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
-	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked"
+	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" "$E2E_TMP/owners"
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
 	"delmap nofd $E2E_TMP/delmapnofd" "delmap memfd $E2E_TMP/delmapmemfd" "scmrights carried $E2E_TMP/scmrights" \
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \
-	"timerids given" "owners"; do
+	"timerids given" "owners $E2E_TMP/owners"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

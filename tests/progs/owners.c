@@ -1,11 +1,13 @@
-/* owners: who owns the pipes and sockets of a process.  The kernel gives
- * a new pipe or socket the fsuid and fsgid of whoever made it (fstat's
- * st_uid and st_gid; a socket's uid is also the one /proc/net shows);
- * binmig's restore makes them as root and must give them their owners
- * back.  As root, a pipe; then as user and group 65534: a pipe, a unix
- * socket pair, a UDP socket and a TCP listener on 127.0.0.1.  After the
- * wake-up (SIGUSR1, testprog.h) each has its owner, and the UDP socket's
- * line in /proc/net/udp names 65534.
+/* owners DIR: who owns the pipes, sockets and unlinked files of a
+ * process.  The kernel gives a new pipe or socket the fsuid and fsgid of
+ * whoever made it (fstat's st_uid and st_gid; a socket's uid is also the
+ * one /proc/net shows); binmig's restore makes them, and the unlinked
+ * files it carries, itself, and must give them their owners back.  As
+ * root, a pipe and two files in DIR held open and unlinked, one of them
+ * given to 65534; then as user and group 65534: a pipe, a unix socket
+ * pair, a UDP socket and a TCP listener on 127.0.0.1.  After the wake-up
+ * (SIGUSR1, testprog.h) each has its owner, and the UDP socket's line in
+ * /proc/net/udp names 65534.
  * Prints "ready" when set up. */
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -46,12 +48,29 @@ static long udp_uid(ino_t ino)
 	return -1;
 }
 
-int main(void)
+/* DIR/NAME made, held open, given to OWNER and unlinked. */
+static int unlinked(const char *dir, const char *name, uid_t owner)
 {
-	struct owned o[7];
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	SETUP(fd >= 0 && write(fd, name, strlen(name)) == (ssize_t)strlen(name), "an unlinked file");
+	SETUP(fchown(fd, owner, owner) == 0 && unlink(path) == 0, "its owner, unlinking it");
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		say("FAIL: usage: owners DIR");
+		return 2;
+	}
+	struct owned o[9];
 	int n = 0, p[2];
 	SETUP(pipe(p) == 0, "pipe as root");
 	o[n++] = (struct owned){p[0], 0, "a pipe made as root"};
+	o[n++] = (struct owned){unlinked(argv[1], "root-file", 0), 0, "an unlinked file of root's"};
+	o[n++] = (struct owned){unlinked(argv[1], "nobody-file", NOBODY), NOBODY, "an unlinked file of 65534's"};
 	const gid_t none[] = {NOBODY};
 	SETUP(setgroups(1, none) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
 	      "becoming 65534");
