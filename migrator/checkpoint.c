@@ -151,6 +151,20 @@ static int file_identity(const char *path, struct bm_file_id *id)
 	return 0;
 }
 
+/* A removed cwd (at LINK, /proc/PID/cwd) is made again at restore with
+ * its mode and owner. */
+static int removed_cwd(const char *link, struct bm_process *p)
+{
+	struct stat st;
+	if (stat(link, &st) < 0)
+		return -errno;
+	p->cwd_mode = st.st_mode & 07777;
+	p->cwd_uid = st.st_uid;
+	p->cwd_gid = st.st_gid;
+	p->cwd_known = true;
+	return 0;
+}
+
 static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
 			   struct bm_process *p)
 {
@@ -178,6 +192,8 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 	if (p->cwd_removed && buf[0] != '/')
 		return bm_error(BM_EXIT_UNSUPPORTED, "the removed working directory of process %d (%s) is outside its "
 				"root; binmig cannot make it again", pid, buf);
+	if (p->cwd_removed && (rc = removed_cwd(link, p)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the removed cwd of process %d", pid);
 	snprintf(link, sizeof link, "/proc/%d/root", pid);
 	if ((rc = bm_readlink(link, buf, sizeof buf, &removed)) < 0 || !(p->root = xstrdup(buf)))
 		return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the root of process %d", pid) : -1;

@@ -662,8 +662,7 @@ static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, boo
 int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen)
 {
 	bool made = d->kind == BM_FD_PIPE || d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET ||
-		    d->kind == BM_FD_UNIX_SOCKET || d->kind == BM_FD_TCP || d->kind == BM_FD_UDP ||
-		    d->kind == BM_FD_UNLINKED_FILE || d->kind == BM_FD_UNLINKED_FIFO || d->kind == BM_FD_UNLINKED_DIR;
+		    d->kind == BM_FD_UNIX_SOCKET || d->kind == BM_FD_TCP || d->kind == BM_FD_UDP;
 	if (!made || !d->owner_known || fchown(d->fd, d->owner_uid, d->owner_gid) == 0)
 		return 0;
 	snprintf(err, errlen, "fd %d: giving it its owner %u:%u: %s", d->fd, d->owner_uid, d->owner_gid, strerror(errno));

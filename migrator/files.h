@@ -46,11 +46,11 @@ int bm_check_fds(const struct bm_process *p);
  * (the child reports it to the parent over a pipe). */
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
 
-/* D, a pipe, socket or unlinked object the restore made (root's, or the
- * process's), at its number: the owner its original had (a pipe's or
- * socket's is who made it; a socket's uid shows in /proc/net and
- * sock_diag), from an image of version 9; 0, or -1 with err.  Other kinds
- * are not the restore's own objects. */
+/* D, a pipe or socket the restore made (root's), at its number: the owner
+ * its original had (who made it: st_uid, st_gid, and a socket's uid in
+ * /proc/net and sock_diag), from an image of version 9; 0, or -1 with
+ * err.  The unlinked objects the restore makes get theirs as they are made
+ * (unlinked.h); other kinds are not the restore's own objects. */
 int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen);
 /* (skip, may be NULL: per descriptor of the image, true for one that is
  * in place already, inherited from a tree's restorer.) */

@@ -349,6 +349,11 @@ int bm_encode_process(struct bm_wbuf *b, const struct bm_process *p, char *why, 
 	bm_put_str(b, p->cwd);
 	bm_put_str(b, p->root);
 	bm_put_u32(b, p->cwd_removed);
+	if (p->cwd_removed) {
+		bm_put_u32(b, p->cwd_mode);
+		bm_put_u32(b, p->cwd_uid);
+		bm_put_u32(b, p->cwd_gid);
+	}
 	bm_put_u32(b, BM_NRLIMITS);
 	for (int i = 0; i < BM_NRLIMITS; i++) {
 		bm_put_u64(b, p->rlimits[i].cur);
@@ -397,6 +402,12 @@ void bm_decode_process(struct bm_rcur *c, struct bm_process *p)
 		if (!bm_rcur_failed(c) && removed > 1)
 			bm_rcur_fail_at(c, at, "cwd-removed flag %u is not 0 or 1", removed);
 		p->cwd_removed = removed == 1;
+	}
+	if (c->version >= 9 && p->cwd_removed) {
+		p->cwd_mode = bm_get_u32(c);
+		p->cwd_uid = bm_get_u32(c);
+		p->cwd_gid = bm_get_u32(c);
+		p->cwd_known = true;
 	}
 	size_t at = c->pos;
 	uint32_t nrlimits = bm_get_u32(c);

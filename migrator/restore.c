@@ -138,7 +138,7 @@ static int restore_table(const struct restore_ctx *c, int err_fd)
 static void restore_fs(const struct bm_process *p, int err_fd)
 {
 	char err[PATH_MAX + 128];
-	if (p->cwd_removed ? bm_unlinked_chdir(p->cwd, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
+	if (p->cwd_removed ? bm_unlinked_chdir(p, err, sizeof err) < 0 : chdir(p->cwd) < 0) {
 		if (!p->cwd_removed)
 			snprintf(err, sizeof err, "cannot change directory to %s: %s", p->cwd, strerror(errno));
 		child_fail(err_fd, err);

@@ -193,10 +193,12 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 			while (j < i && c->files[j].mapped != f->mapped)
 				j++;
 			const struct bm_mapped_file *m = f->mapped;
-			if (j == i && (made = m->memfd ? bm_unlinked_make_memfd(&c->proc, m->path, m->mode, m->file.mtime_ns,
+			struct bm_unlinked_owner owner =
+				bm_unlinked_owner(&c->proc, m->owner_known, m->owner_uid, m->owner_gid);
+			if (j == i && (made = m->memfd ? bm_unlinked_make_memfd(owner, m->path, m->mode, m->file.mtime_ns,
 										     m->memfd, m->data, (size_t)m->file.size,
 										     err, errlen)
-							 : bm_unlinked_make_file(&c->proc, m->path, m->mode, m->file.mtime_ns,
+							 : bm_unlinked_make_file(owner, m->path, m->mode, m->file.mtime_ns,
 										 m->data, (size_t)m->file.size, err, errlen)) < 0)
 				return -1;
 			from = j == i ? made : c->files[j].fd;

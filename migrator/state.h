@@ -346,6 +346,8 @@ struct bm_mapped_file {
 	char *path;             /* its former name, malloc'd */
 	uint8_t *data;          /* file.size bytes, malloc'd */
 	uint32_t memfd;         /* a memfd: BM_UNLINKED_MEMFD | its seals, else 0 (unlinked.h); version 6 */
+	uint32_t owner_uid, owner_gid; /* its st_uid, st_gid; version 9 */
+	bool owner_known;
 };
 
 struct bm_process {
@@ -360,6 +362,8 @@ struct bm_process {
 	uint32_t dumpable;             /* prctl(PR_GET_DUMPABLE) */
 	char *cwd;                     /* malloc'd */
 	bool cwd_removed;              /* the cwd was removed (unlinked.h); version 3 */
+	uint32_t cwd_mode, cwd_uid, cwd_gid; /* a removed cwd's permission bits and owner; version 9 */
+	bool cwd_known;                /* whether those were read (cwd_removed, an image of version 9) */
 	char *root;                    /* malloc'd */
 	char *cgroups;                 /* cgroup.h: a "CONTROLLERS:PATH" line per hierarchy, malloc'd; version 4
 					  (NULL in an older image) */

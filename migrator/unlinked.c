@@ -306,7 +306,17 @@ static int write_all(int fd, const uint8_t *data, size_t len)
 	return 0;
 }
 
-int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+struct bm_unlinked_owner bm_unlinked_owner(const struct bm_process *p, bool known, uint32_t uid, uint32_t gid)
+{
+	return known ? (struct bm_unlinked_owner){uid, gid} : (struct bm_unlinked_owner){p->uid[3], p->gid[3]};
+}
+
+static struct bm_unlinked_owner owner_of(const struct bm_process *p, const struct bm_fd *d)
+{
+	return bm_unlinked_owner(p, d->owner_known, d->owner_uid, d->owner_gid);
+}
+
+int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
 			  const uint8_t *data, size_t len, char *err, size_t errlen)
 {
 	mode &= 07777;
@@ -325,7 +335,7 @@ int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the unlinked file %s again: %s", path);
 	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (write_all(fd, data, len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode) < 0 ||
+	if (write_all(fd, data, len) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode) < 0 ||
 	    futimens(fd, times) < 0) {
 		int e = errno;
 		close(fd);
@@ -339,7 +349,7 @@ int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t
  * its seals (last: they may forbid the rest).  Made executable (MFD_EXEC)
  * where the kernel knows the flag, as a memfd made without it is; the
  * mode then says what it was. */
-int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
 			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
 	const char *name = path + 7; /* "/memfd:" */
@@ -349,7 +359,7 @@ int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the memfd %s again: %s", path);
 	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (write_all(fd, data, len) < 0 || fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, mode & 07777) < 0 ||
+	if (write_all(fd, data, len) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode & 07777) < 0 ||
 	    futimens(fd, times) < 0 || fcntl(fd, F_ADD_SEALS, (int)(memfd & BM_UNLINKED_SEALS)) < 0) {
 		int e = errno;
 		close(fd);
@@ -361,8 +371,8 @@ int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_
 
 static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
 {
-	return bm_unlinked_make_memfd(p, d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data, d->data_len, err,
-				      errlen);
+	return bm_unlinked_make_memfd(owner_of(p, d), d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data,
+				      d->data_len, err, errlen);
 }
 
 /* Makes the unlinked FIFO of d (its bytes written back) or directory,
@@ -375,7 +385,8 @@ static int make_named(const struct bm_process *p, const struct bm_fd *d, char *e
 		return fail(err, errlen, "cannot make %s again: %s", d->path);
 	int fd = open(d->path, fifo ? O_RDONLY | O_NONBLOCK | O_CLOEXEC : O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int e = errno;
-	if (fd >= 0 && (fchown(fd, p->uid[3], p->gid[3]) < 0 || fchmod(fd, d->mode & 07777) < 0)) {
+	struct bm_unlinked_owner owner = owner_of(p, d);
+	if (fd >= 0 && (fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, d->mode & 07777) < 0)) {
 		rc = -1;
 		e = errno;
 	}
@@ -411,8 +422,9 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 	} else {
 		const struct bm_fd *src = first ? first : d;
 		made = src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
-		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(p, src->path, src->mode, src->file.mtime_ns,
-									       src->data, src->data_len, err, errlen)
+		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(owner_of(p, src), src->path, src->mode,
+									       src->file.mtime_ns, src->data, src->data_len,
+									       err, errlen)
 							   : make_named(p, src, err, errlen);
 		if (made < 0)
 			return -1;
@@ -448,11 +460,16 @@ int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *er
 	return open_unlinked(p, index, true, err, errlen);
 }
 
-int bm_unlinked_chdir(const char *path, char *err, size_t errlen)
+int bm_unlinked_chdir(const struct bm_process *p, char *err, size_t errlen)
 {
+	const char *path = p->cwd;
+	struct bm_unlinked_owner owner = bm_unlinked_owner(p, p->cwd_known, p->cwd_uid, p->cwd_gid);
+	uint32_t mode = p->cwd_known ? p->cwd_mode & 07777 : 0700;
+	/* Owner and mode before anyone but binmig can enter it. */
 	if (mkdir(path, 0700) < 0)
 		return fail(err, errlen, "cannot make the removed working directory %s again: %s", path);
-	if (chdir(path) < 0 || rmdir(path) < 0)
-		return fail(err, errlen, "cannot enter and remove the working directory %s again: %s", path);
+	if (chown(path, owner.uid, owner.gid) < 0 || chmod(path, mode) < 0 || chdir(path) < 0 || rmdir(path) < 0)
+		return fail(err, errlen, "cannot give the working directory %s its owner and mode, enter and remove it "
+			    "again: %s", path);
 	return 0;
 }

@@ -97,22 +97,30 @@ int bm_unlinked_open(const struct bm_process *p, uint32_t index, char *err, size
  * descriptors of p came before, and opens it as descriptor INDEX has it. */
 int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *err, size_t errlen);
 
+/* The owner an unlinked object of P is made again with: the one the image
+ * names (version 9), else P's filesystem user and group. */
+struct bm_unlinked_owner {
+	uint32_t uid, gid;
+};
+struct bm_unlinked_owner bm_unlinked_owner(const struct bm_process *p, bool known, uint32_t uid, uint32_t gid);
+
 /* In the new process: the memfd PATH ("/memfd:NAME") again, with its
- * contents, owner, mode and mtime, then MEMFD's seals; its descriptor, or
+ * contents, OWNER, mode and mtime, then MEMFD's seals; its descriptor, or
  * -1 with the reason in err. */
-int bm_unlinked_make_memfd(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
 			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen);
 /* Inside the new process: makes the regular file PATH again with LEN
- * bytes of DATA, MODE, the modification time MTIME_NS and p's owner, and
+ * bytes of DATA, MODE, the modification time MTIME_NS and OWNER, and
  * removes its name (or makes it without one, in the same directory, when
  * the name is taken).  A read-write descriptor, or -1 with the reason in
  * err. */
-int bm_unlinked_make_file(const struct bm_process *p, const char *path, uint32_t mode, int64_t mtime_ns,
+int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
 			  const uint8_t *data, size_t len, char *err, size_t errlen);
 
-/* Inside the new process: makes PATH a directory again, enters it and
- * removes it (a cwd that had been removed).  0, or -1 with the reason in
- * err. */
-int bm_unlinked_chdir(const char *path, char *err, size_t errlen);
+/* Inside the new process: makes P's cwd, which had been removed, a
+ * directory again (its mode and owner as the image says, version 9; else
+ * 0700 and the process's), enters it and removes it.  0, or -1 with the
+ * reason in err. */
+int bm_unlinked_chdir(const struct bm_process *p, char *err, size_t errlen);
 
 #endif

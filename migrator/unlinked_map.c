@@ -72,7 +72,8 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	p->mapped_files = grown;
 	struct bm_mapped_file *m = &p->mapped_files[p->nmapped_files];
-	*m = (struct bm_mapped_file){.mode = st->st_mode & 07777};
+	*m = (struct bm_mapped_file){.mode = st->st_mode & 07777, .owner_uid = st->st_uid, .owner_gid = st->st_gid,
+				     .owner_known = true};
 	char what[PATH_MAX + 96];
 	snprintf(what, sizeof what, "the deleted file %s that process %d maps at 0x%llx", e->path, pid,
 		 (unsigned long long)e->start);
@@ -216,6 +217,8 @@ int bm_encode_mapped_files(struct bm_wbuf *b, const struct bm_process *p, char *
 		bm_put_u32(b, (uint32_t)m->file.size);
 		bm_put_bytes(b, m->data, (size_t)m->file.size);
 		bm_put_u32(b, m->memfd);
+		bm_put_u32(b, m->owner_uid);
+		bm_put_u32(b, m->owner_gid);
 	}
 	return bm_wbuf_status(b);
 }
@@ -255,6 +258,11 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 			memcpy(m->data, bytes, (size_t)m->file.size);
 		if (c->version >= 6)
 			m->memfd = bm_get_u32(c);
+		if (c->version >= 9) {
+			m->owner_uid = bm_get_u32(c);
+			m->owner_gid = bm_get_u32(c);
+			m->owner_known = true;
+		}
 		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "%s", why);
 	}

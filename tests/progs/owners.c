@@ -3,13 +3,17 @@
  * whoever made it (fstat's st_uid and st_gid; a socket's uid is also the
  * one /proc/net shows); binmig's restore makes them, and the unlinked
  * files it carries, itself, and must give them their owners back.  As
- * root, a pipe and two files in DIR held open and unlinked, one of them
- * given to 65534; then as user and group 65534: a pipe, a unix socket
- * pair, a UDP socket and a TCP listener on 127.0.0.1.  After the wake-up
- * (SIGUSR1, testprog.h) each has its owner, and the UDP socket's line in
- * /proc/net/udp names 65534.
+ * root, a pipe, two files in DIR held open and unlinked, one of them
+ * given to 65534, a file of root's mapped with no descriptor held and
+ * unlinked (not checked: no way to look at it as 65534), and as its cwd
+ * DIR/gone (mode 0751), removed; then as user and
+ * group 65534: a pipe, a unix socket pair, a UDP socket and a TCP listener
+ * on 127.0.0.1.  After the wake-up (SIGUSR1, testprog.h) each has its
+ * owner (the cwd its mode too), and the UDP socket's line in /proc/net/udp
+ * names 65534.
  * Prints "ready" when set up. */
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <grp.h>
@@ -59,6 +63,19 @@ static int unlinked(const char *dir, const char *name, uid_t owner)
 	return fd;
 }
 
+/* DIR/NAME of root's (mode 0640) mapped, its descriptor closed and its
+ * name removed: the mapping is all that is left of it. */
+static void *mapped_only(const char *dir, const char *name)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	SETUP(fd >= 0 && ftruncate(fd, 4096) == 0, "a file to map");
+	void *at = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	SETUP(at != MAP_FAILED && close(fd) == 0 && unlink(path) == 0, "mapping it, closing and unlinking it");
+	return at;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -71,6 +88,13 @@ int main(int argc, char **argv)
 	o[n++] = (struct owned){p[0], 0, "a pipe made as root"};
 	o[n++] = (struct owned){unlinked(argv[1], "root-file", 0), 0, "an unlinked file of root's"};
 	o[n++] = (struct owned){unlinked(argv[1], "nobody-file", NOBODY), NOBODY, "an unlinked file of 65534's"};
+	/* Carried too (its owner in the image's MAPPED_FILES); a process of
+	 * 65534's cannot look at it (/proc/self/map_files needs CAP_SYS_ADMIN). */
+	(void)mapped_only(argv[1], "mapped-file");
+	char gone[4096];
+	snprintf(gone, sizeof gone, "%s/gone", argv[1]);
+	SETUP(mkdir(gone, 0751) == 0 && chmod(gone, 0751) == 0 && chdir(gone) == 0 && rmdir(gone) == 0,
+	      "a removed cwd");
 	const gid_t none[] = {NOBODY};
 	SETUP(setgroups(1, none) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
 	      "becoming 65534");
@@ -96,5 +120,8 @@ int main(int argc, char **argv)
 		expect_owner(&o[i]);
 	long uid = fstat(udp, &st) == 0 ? udp_uid(st.st_ino) : -2;
 	CHECK(uid == NOBODY, "the UDP socket's uid in /proc/net/udp is %ld", uid);
+	CHECK(stat("/proc/self/cwd", &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0751,
+	      "the removed cwd: owner %u:%u, mode %o, expected 0:0 and 751", (unsigned)st.st_uid, (unsigned)st.st_gid,
+	      (unsigned)(st.st_mode & 07777));
 	return tp_finish();
 }

@@ -286,6 +286,76 @@ static void test_version_4_is_still_read(void **state)
 	bm_process_free(&q);
 }
 
+/* Q with a removed cwd (mode 0751, owner 1234:4321) and a file it maps
+ * with no descriptor held (mode 0600, owner 77:88). */
+static void with_unlinked_objects(struct bm_process *q)
+{
+	q->cwd_removed = q->cwd_known = true;
+	q->cwd_mode = 0751, q->cwd_uid = 1234, q->cwd_gid = 4321;
+	add_vma(q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
+		"/tmp/gone.so");
+	q->vmas[q->nvmas - 1].file = (struct bm_file_id){0x803, 778, 1, 0};
+	qsort(q->vmas, q->nvmas, sizeof *q->vmas, by_start);
+	q->mapped_files = calloc(1, sizeof *q->mapped_files);
+	assert_non_null(q->mapped_files);
+	q->nmapped_files = 1;
+	q->mapped_files[0] = (struct bm_mapped_file){{0x803, 778, 1, 0}, 0600, strdup("/tmp/gone.so"), malloc(1)};
+	assert_non_null(q->mapped_files[0].data);
+	q->mapped_files[0].data[0] = 'x';
+	q->mapped_files[0].owner_uid = 77, q->mapped_files[0].owner_gid = 88, q->mapped_files[0].owner_known = true;
+}
+
+/* Version 9 carries the owners of the unlinked objects the restore makes
+ * (and a removed cwd's mode); an image of version 8 without them reads as
+ * one that names none. */
+static void test_owners_of_unlinked_objects(void **state)
+{
+	(void)state;
+	struct bm_process q;
+	make_process(&q, true);
+	with_unlinked_objects(&q);
+	struct bm_wbuf img;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	struct bm_process got;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_process_equal(&q, &got);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	/* As version 8: no owners of descriptors, of the cwd (its three words
+	 * after the cwd-removed one) nor of the mapped file (its last two). */
+	struct raw_image ri;
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	drop_owner(&ri, q.nfds);
+	struct raw_section *proc = &ri.s[find_section(&ri, BM_SEC_PROCESS, 0)];
+	size_t attrs_at = 16 + 4 + strlen(q.comm) + 8 + 32 + 4 + 4 * q.ngroups + 4 + 4 + strlen(q.cwd) + 4 +
+			  strlen(q.root) + 4;
+	assert_int_equal(bm_load_le32(proc->payload + attrs_at), 0751);
+	memmove(proc->payload + attrs_at, proc->payload + attrs_at + 12, proc->len - attrs_at - 12);
+	proc->len -= 12;
+	ri.s[find_section(&ri, BM_SEC_MAPPED_FILES, 0)].len -= 8;
+	bm_store_le32(ri.file_header + 8, 8);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, &img, true);
+	free_raw_image(&ri);
+	in = (struct mem_input){ img.data, img.len, 0, 0 };
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	forget_owners(&q);
+	q.cwd_known = false;
+	q.cwd_mode = q.cwd_uid = q.cwd_gid = 0;
+	q.mapped_files[0].owner_known = false;
+	q.mapped_files[0].owner_uid = q.mapped_files[0].owner_gid = 0;
+	assert_process_equal(&q, &got);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
 /* The current image of the full process with DROP applied and its header
  * saying VERSION reads as that process with no owner on its descriptors. */
 static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image *, uint32_t))
@@ -343,6 +413,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_4_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_7_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_8_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -182,9 +182,16 @@ static void test_fifo_and_directory(void **state)
 	char here[PATH_MAX];
 	assert_non_null(getcwd(here, sizeof here));
 	assert_int_equal(bm_unlinked_precheck(NULL, sub), 0);
-	assert_int_equal(bm_unlinked_chdir(sub, err, sizeof err), 0);
+	struct bm_process gone = {.cwd = sub, .cwd_removed = true, .cwd_known = true, .cwd_mode = 0751, .cwd_uid = 1234,
+			       .cwd_gid = 4321};
+	assert_int_equal(bm_unlinked_chdir(&gone, err, sizeof err), 0);
 	assert_null(getcwd(back, sizeof back));
 	assert_true(bm_unlinked_is_removed("/proc/self/cwd"));
+	struct stat cwd;
+	assert_int_equal(stat("/proc/self/cwd", &cwd), 0);
+	assert_int_equal(cwd.st_mode & 07777, 0751); /* as it was, with its owner */
+	assert_int_equal(cwd.st_uid, 1234);
+	assert_int_equal(cwd.st_gid, 4321);
 	assert_int_equal(chdir(here), 0);
 }
 

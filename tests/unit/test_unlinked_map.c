@@ -330,6 +330,7 @@ static void add_mapped_file(struct bm_process *p)
 	p->nmapped_files = 1;
 	struct bm_mapped_file *m = p->mapped_files;
 	*m = (struct bm_mapped_file){v->file, 0750, dup_str("/tmp/lib.so"), malloc(8192)};
+	m->owner_uid = 65534, m->owner_gid = 100, m->owner_known = true;
 	assert_non_null(m->data);
 	for (size_t i = 0; i < 8192; i++)
 		m->data[i] = (uint8_t)(i * 13);

@@ -318,6 +318,23 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 	assert_memory_equal(a->groups, b->groups, sizeof a->groups);
 	assert_int_equal(a->dumpable, b->dumpable);
 	assert_opt_string_equal(a->cwd, b->cwd);
+	assert_int_equal(a->cwd_removed, b->cwd_removed);
+	assert_int_equal(a->cwd_known, b->cwd_known);
+	assert_int_equal(a->cwd_mode, b->cwd_mode);
+	assert_int_equal(a->cwd_uid, b->cwd_uid);
+	assert_int_equal(a->cwd_gid, b->cwd_gid);
+	assert_int_equal(a->nmapped_files, b->nmapped_files);
+	for (uint32_t i = 0; i < a->nmapped_files; i++) {
+		const struct bm_mapped_file *ma = &a->mapped_files[i], *mb = &b->mapped_files[i];
+		assert_memory_equal(&ma->file, &mb->file, sizeof ma->file);
+		assert_int_equal(ma->mode, mb->mode);
+		assert_string_equal(ma->path, mb->path);
+		assert_memory_equal(ma->data, mb->data, (size_t)ma->file.size);
+		assert_int_equal(ma->memfd, mb->memfd);
+		assert_int_equal(ma->owner_known, mb->owner_known);
+		assert_int_equal(ma->owner_uid, mb->owner_uid);
+		assert_int_equal(ma->owner_gid, mb->owner_gid);
+	}
 	assert_opt_string_equal(a->root, b->root);
 	for (int i = 0; i < BM_NRLIMITS; i++) {
 		assert_true(a->rlimits[i].cur == b->rlimits[i].cur);
