@@ -66,8 +66,8 @@ uint32_t bm_timers_restored_next_id(const struct bm_process *p);
 
 /* Destination, while the restored process P (leader TR, parked) is held:
  * sets its counter to the one IDS has for it, if any.  The leader is
- * parked again with REGS-as-they-were.  A failure is only warned about:
- * the process must run. */
+ * parked again, its registers and signal mask as they were.  A failure is
+ * only warned about: the process must run. */
 void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, const struct bm_next_ids *ids);
 
 #endif

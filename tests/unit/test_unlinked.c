@@ -182,8 +182,8 @@ static void test_fifo_and_directory(void **state)
 	char here[PATH_MAX];
 	assert_non_null(getcwd(here, sizeof here));
 	assert_int_equal(bm_unlinked_precheck(NULL, sub), 0);
-	struct bm_process gone = {.cwd = sub, .cwd_removed = true, .cwd_known = true, .cwd_mode = 0751, .cwd_uid = 1234,
-			       .cwd_gid = 4321};
+	struct bm_process gone = {
+		.cwd = sub, .cwd_removed = true, .cwd_known = true, .cwd_mode = 0751, .cwd_uid = 1234, .cwd_gid = 4321};
 	assert_int_equal(bm_unlinked_chdir(&gone, err, sizeof err), 0);
 	assert_null(getcwd(back, sizeof back));
 	assert_true(bm_unlinked_is_removed("/proc/self/cwd"));
