@@ -99,7 +99,8 @@ workloads:
 # Debian packages the build, the tests and the harness need.  Idempotent and
 # quick when everything is present.
 DEB_PKGS := build-essential pkg-config libcapstone-dev zlib1g-dev libssl-dev libcmocka-dev \
-	gnuplot-nox mono-runtime mono-mcs iproute2 procps openssh-server openssh-client python3 redis-server redis-tools
+	gnuplot-nox mono-runtime mono-mcs iproute2 procps openssh-server openssh-client python3 redis-server redis-tools \
+	nftables
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

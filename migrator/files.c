@@ -514,8 +514,12 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 {
 	const struct bm_fd *d = &p->fds[index];
 	int ends[2];
-	if (pipe2(ends, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "fd %d: pipe: %s", d->fd, strerror(errno));
+	struct bm_fd_maker was = bm_fd_maker_become(d);
+	int made = pipe2(ends, O_CLOEXEC);
+	int e = errno;
+	bm_fd_maker_back(was);
+	if (made < 0) {
+		snprintf(err, errlen, "fd %d: pipe: %s", d->fd, strerror(e));
 		return -1;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -657,6 +661,25 @@ static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, boo
 		return -1;
 	}
 	return 0;
+}
+
+struct bm_fd_maker bm_fd_maker_become(const struct bm_fd *d)
+{
+	if (!d->owner_known)
+		return (struct bm_fd_maker){-1, -1};
+	/* Each returns the value before; the group first, while binmig's own
+	 * filesystem user may still set it. */
+	long gid = syscall(SYS_setfsgid, d->owner_gid);
+	long uid = syscall(SYS_setfsuid, d->owner_uid);
+	return (struct bm_fd_maker){uid, gid};
+}
+
+void bm_fd_maker_back(struct bm_fd_maker was)
+{
+	if (was.uid < 0)
+		return;
+	syscall(SYS_setfsuid, was.uid);
+	syscall(SYS_setfsgid, was.gid);
 }
 
 int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen)

@@ -46,6 +46,17 @@ int bm_check_fds(const struct bm_process *p);
  * (the child reports it to the parent over a pipe). */
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
 
+/* Makes D's pipe or socket as its owner's filesystem user and group, from
+ * an image of version 9 (raw calls: this thread only), so that the open
+ * file records that maker (f_cred, which a firewall's owner match reads),
+ * as the original's did; bm_fd_maker_back undoes it.  Only around the
+ * call that makes the object: binmig keeps its own rights otherwise. */
+struct bm_fd_maker {
+	long uid, gid; /* binmig's, or -1: nothing changed */
+};
+struct bm_fd_maker bm_fd_maker_become(const struct bm_fd *d);
+void bm_fd_maker_back(struct bm_fd_maker was);
+
 /* D, a pipe or socket the restore made (root's), at its number: the owner
  * its original had (who made it: st_uid, st_gid, and a socket's uid in
  * /proc/net and sock_diag), from an image of version 9; 0, or -1 with

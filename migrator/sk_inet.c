@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fd_policy.h"
+#include "files.h"
 #include "log.h"
 #include "movaddr.h"
 #include "procfs.h"
@@ -740,7 +741,10 @@ int bm_sk_inet_open(const struct bm_fd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "fd %d: %s", d->fd, why);
 		return -1;
 	}
-	int s = socket((int)sk.family, (int)sk.type | SOCK_CLOEXEC, (int)sk.protocol);
+	struct bm_fd_maker was = bm_fd_maker_become(d);
+	int s = socket((int)sk.family, (int)sk.type | SOCK_CLOEXEC, (int)sk.protocol), e = errno;
+	bm_fd_maker_back(was);
+	errno = e;
 	if (s < 0)
 		return fail(err, errlen, d, "socket");
 	struct sockaddr_storage ss;

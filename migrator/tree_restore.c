@@ -211,8 +211,11 @@ static bool is_reader(const struct bm_fd *d)
 static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int ends_out[2])
 {
 	int ends[2];
-	if (pipe2(ends, O_CLOEXEC) < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
+	struct bm_fd_maker was = bm_fd_maker_become(d);
+	int made = pipe2(ends, O_CLOEXEC), e = errno;
+	bm_fd_maker_back(was);
+	if (made < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, e, "pipe");
 	uint32_t cap = 0;
 	int rc = 0;
 	for (uint32_t j = 0; j < t->ti.nshares && rc == 0; j++) {

@@ -10,7 +10,8 @@
  * group 65534: a pipe, a unix socket pair, a UDP socket and a TCP listener
  * on 127.0.0.1.  After the wake-up (SIGUSR1, testprog.h) each has its
  * owner (the cwd its mode too), and the UDP socket's line in /proc/net/udp
- * names 65534.
+ * names 65534; then the UDP socket sends one datagram to 127.0.0.1 port 9
+ * (a test's firewall rule may count it by its sender's user).
  * Prints "ready" when set up. */
 #include <netinet/in.h>
 #include <sys/mman.h>
@@ -123,5 +124,8 @@ int main(int argc, char **argv)
 	CHECK(stat("/proc/self/cwd", &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0751,
 	      "the removed cwd: owner %u:%u, mode %o, expected 0:0 and 751", (unsigned)st.st_uid, (unsigned)st.st_gid,
 	      (unsigned)(st.st_mode & 07777));
+	struct sockaddr_in discard = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(sendto(udp, "x", 1, 0, (struct sockaddr *)&discard, sizeof discard) == 1, "sending from the UDP socket: %s",
+	      strerror(errno));
 	return tp_finish();
 }

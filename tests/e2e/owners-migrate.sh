@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tests/progs/owners.c across two hops between the emulated hosts
+# (A -> B -> A): its pipes, sockets and unlinked files keep their owners,
+# and the UDP socket it made as user 65534 still sends as that user: a
+# firewall rule of host A that counts what user 65534's sockets send to
+# port 9 (nftables' meta skuid, which reads the credentials the socket's
+# open file recorded when it was made) counts its datagram after the hops.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/migrate-lib.sh"
+mig_init owners
+command -v nft >/dev/null || e2e_skip "nft is missing (nftables)"
+mig_in A nft add table inet binmig_owners || e2e_fail "cannot add an nftables table in host A"
+mig_in A nft add chain inet binmig_owners out '{ type filter hook output priority 0; }' &&
+	mig_in A nft add rule inet binmig_owners out meta skuid 65534 udp dport 9 counter ||
+	e2e_fail "cannot add the counting rule in host A"
+mkdir "$E2E_TMP/owners"
+out=$E2E_TMP/owners.out
+pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/owners" "$E2E_TMP/owners")
+mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "owners did not get ready"; }
+mig_round_trip "$pid" owners
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "owners did not end"
+e2e_expect_pass "$out"
+counted=$(mig_in A nft list chain inet binmig_owners out | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+[[ $counted == 1 ]] || e2e_fail "host A's rule counted ${counted:-no} datagrams of user 65534's sockets, expected 1"
+e2e_log "ok: owners kept over two hops; its UDP socket still sends as user 65534"
