@@ -611,6 +611,9 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	 * that the common refusal leaves the process entirely untouched, and
 	 * again below. */
 	struct bm_process probe = {.pid = pid};
+	/* The groups first: a unix connection's are checked against them. */
+	if ((rc = bm_read_groups(pid, probe.groups, BM_MAX_GROUPS, &probe.ngroups)) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the groups of process %d", pid);
 	rc = bm_collect_fds(pid, &probe, policy, BM_FDS_PROBE);
 	if (rc == 0)
 		rc = bm_locks_collect(pid, &probe);

@@ -20,7 +20,6 @@
 #include <linux/sockios.h>
 
 #include "fd_policy.h"
-#include "procfs.h"
 #include "sk_unix_adopt.h"
 #include "sk_unix_diag.h"
 #include "sk_unix_peeked.h"
@@ -601,24 +600,21 @@ struct info {
 };
 
 
-/* SO_PEERGROUPS of the socket COPY (fd D of PID), whose peer credentials
- * name PID: the restore makes the connection with the process's own
- * supplementary groups, so other ones are refused. */
-static int check_peer_groups(pid_t pid, const struct bm_fd *d, int copy)
+/* SO_PEERGROUPS of the socket COPY (fd D of P), whose peer credentials
+ * name P: the restore makes the connection with the process's own
+ * supplementary groups (p->groups, read before its descriptors), so other
+ * ones are refused. */
+static int check_peer_groups(const struct bm_process *p, const struct bm_fd *d, int copy)
 {
-	uint32_t own[BM_MAX_GROUPS], n = 0;
 	gid_t peer[BM_MAX_GROUPS];
 	socklen_t len = sizeof peer;
-	int rc = bm_read_groups(pid, own, BM_MAX_GROUPS, &n);
-	if (rc < 0)
-		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the groups of process %d", pid);
 	bool more = getsockopt(copy, SOL_SOCKET, SO_PEERGROUPS, peer, &len) < 0; /* than binmig carries */
 	if (more && errno != ERANGE)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read SO_PEERGROUPS of socket fd %d", d->fd);
-	bool same = !more && len == n * sizeof *peer;
-	for (uint32_t i = 0; same && i < n; i++)
-		same = peer[i] == own[i];
-	return same ? 0 : refuse(pid, d, " whose peer credentials carry other supplementary groups (SO_PEERGROUPS) "
+	bool same = !more && len == p->ngroups * sizeof *peer;
+	for (uint32_t i = 0; same && i < p->ngroups; i++)
+		same = peer[i] == p->groups[i];
+	return same ? 0 : refuse(p->pid, d, " whose peer credentials carry other supplementary groups (SO_PEERGROUPS) "
 				 "than the process has now, which binmig cannot give again");
 }
 
@@ -697,7 +693,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 		if (pc.pid != 0 && pc.pid != pid)
 			return refuse(pid, d, " whose peer credentials (SO_PEERCRED) name process %d, which binmig cannot "
 				      "give again", pc.pid);
-		if (pc.pid != 0 && (rc = check_peer_groups(pid, d, in->copy)) < 0)
+		if (pc.pid != 0 && (rc = check_peer_groups(p, d, in->copy)) < 0)
 			return rc;
 	}
 	u->cred_pid = pc.pid;
