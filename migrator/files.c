@@ -684,9 +684,9 @@ void bm_fd_maker_back(struct bm_fd_maker was)
 
 int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen)
 {
-	bool made = d->kind == BM_FD_PIPE || d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET ||
-		    d->kind == BM_FD_UNIX_SOCKET || d->kind == BM_FD_TCP || d->kind == BM_FD_UDP;
-	if (!made || !d->owner_known || fchown(d->fd, d->owner_uid, d->owner_gid) == 0)
+	/* Pipes and TCP and UDP sockets are made as their owners already. */
+	bool made_as_root = d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET || d->kind == BM_FD_UNIX_SOCKET;
+	if (!made_as_root || !d->owner_known || fchown(d->fd, d->owner_uid, d->owner_gid) == 0)
 		return 0;
 	snprintf(err, errlen, "fd %d: giving it its owner %u:%u: %s", d->fd, d->owner_uid, d->owner_gid, strerror(errno));
 	return -1;

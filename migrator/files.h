@@ -57,11 +57,13 @@ struct bm_fd_maker {
 struct bm_fd_maker bm_fd_maker_become(const struct bm_fd *d);
 void bm_fd_maker_back(struct bm_fd_maker was);
 
-/* D, a pipe or socket the restore made (root's), at its number: the owner
- * its original had (who made it: st_uid, st_gid, and a socket's uid in
- * /proc/net and sock_diag), from an image of version 9; 0, or -1 with
- * err.  The unlinked objects the restore makes get theirs as they are made
- * (unlinked.h); other kinds are not the restore's own objects. */
+/* D, a unix socket (made with its SO_PEERCRED ids, or as root) or a broken
+ * end a policy put in its place, at its number: the owner its original had
+ * (who made it: st_uid, st_gid, and a socket's uid in sock_diag), from an
+ * image of version 9; 0, or -1 with err.  Pipes and TCP and UDP sockets
+ * are made as their owners (bm_fd_maker_become), the unlinked objects get
+ * theirs as they are made (unlinked.h); other kinds are not the restore's
+ * own objects. */
 int bm_fd_give_owner(const struct bm_fd *d, char *err, size_t errlen);
 /* (skip, may be NULL: per descriptor of the image, true for one that is
  * in place already, inherited from a tree's restorer.) */
