@@ -490,37 +490,46 @@ static int past_deadline(struct restore *c, int32_t clockid, uint64_t late_ns, s
 	return rc;
 }
 
-/* Each timer with its id; the newest last, as the process made it, since
- * each creation sets the kernel's id counter after its id (an image
- * without a newest one: the highest). */
-static int create_posix(struct restore *c, const struct bm_timers *tm)
+uint32_t bm_timers_made_last(const struct bm_timers *tm)
 {
-	char what[96];
-	uint32_t last = tm->nposix - 1;
 	for (uint32_t i = 0; i < tm->nposix; i++)
 		if (tm->posix[i].newest)
-			last = i;
-	for (uint32_t k = 0; k < tm->nposix; k++) {
-		uint32_t i = k < last ? k : k + 1 < tm->nposix ? k + 1 : last;
-		const struct bm_posix_timer *t = &tm->posix[i];
-		struct ksigevent ev = {.value = t->sigval, .signo = t->signo, .notify = (int32_t)t->notify, .tid = t->tid};
-		int32_t id = t->id;
-		long ret;
-		snprintf(what, sizeof what, "timer_create of POSIX timer %d", t->id);
-		int rc = put(c, OFF_EVENT, &ev, sizeof ev);
-		if (rc == 0)
-			rc = put(c, OFF_ID, &id, sizeof id);
-		if (rc == 0)
-			rc = call(c, what, SYS_timer_create, (uint64_t)(int64_t)t->clockid, c->scratch + OFF_EVENT,
-				  c->scratch + OFF_ID, 0, &ret);
-		if (rc == 0 && (rc = bm_mem_read(c->pid, c->scratch + OFF_ID, &id, sizeof id)) < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading the scratch page");
-		if (rc < 0)
-			return rc;
-		if (id != t->id)
-			return bm_error(BM_EXIT_FAILURE, "restoring process %d: POSIX timer %d was created as %d", c->pid, t->id, id);
-	}
+			return i;
+	return tm->nposix - 1;
+}
+
+static int create_one(struct restore *c, const struct bm_posix_timer *t)
+{
+	char what[96];
+	struct ksigevent ev = {.value = t->sigval, .signo = t->signo, .notify = (int32_t)t->notify, .tid = t->tid};
+	int32_t id = t->id;
+	long ret;
+	snprintf(what, sizeof what, "timer_create of POSIX timer %d", t->id);
+	int rc = put(c, OFF_EVENT, &ev, sizeof ev);
+	if (rc == 0)
+		rc = put(c, OFF_ID, &id, sizeof id);
+	if (rc == 0)
+		rc = call(c, what, SYS_timer_create, (uint64_t)(int64_t)t->clockid, c->scratch + OFF_EVENT,
+			  c->scratch + OFF_ID, 0, &ret);
+	if (rc == 0 && (rc = bm_mem_read(c->pid, c->scratch + OFF_ID, &id, sizeof id)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading the scratch page");
+	if (rc < 0)
+		return rc;
+	if (id != t->id)
+		return bm_error(BM_EXIT_FAILURE, "restoring process %d: POSIX timer %d was created as %d", c->pid, t->id, id);
 	return 0;
+}
+
+/* Each timer with its id; the one made last last, as the process made it,
+ * since each creation sets the kernel's id counter after its id. */
+static int create_posix(struct restore *c, const struct bm_timers *tm)
+{
+	uint32_t last = bm_timers_made_last(tm);
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
+		if (i != last)
+			rc = create_one(c, &tm->posix[i]);
+	return rc < 0 ? rc : create_one(c, &tm->posix[last]);
 }
 
 /* Disarms timer T, fired again for its stale signal: the kernel then

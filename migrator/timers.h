@@ -204,6 +204,11 @@ int bm_timers_read_queued(struct bm_tracee *tr, uint64_t scratch, struct bm_proc
 struct bm_frozen;
 int bm_timers_tell_stale(struct bm_frozen *f, uint64_t scratch);
 
+/* The index of the POSIX timer the process made last (bm_posix_timer.newest;
+ * an image without one: the highest id), which the restore makes last so
+ * that the kernel's id counter follows it.  TM has at least one. */
+uint32_t bm_timers_made_last(const struct bm_timers *tm);
+
 /* Waits (2 s at most) until POSIX timer T of process PID has its signal
  * queued where the kernel sends it.  0, -ETIMEDOUT, or -errno. */
 int bm_timer_wait_queued(pid_t pid, const struct bm_posix_timer *t);

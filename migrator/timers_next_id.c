@@ -118,13 +118,7 @@ int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
 uint32_t bm_timers_restored_next_id(const struct bm_process *p)
 {
 	const struct bm_timers *tm = &p->timers;
-	if (!tm->nposix)
-		return 0;
-	int32_t last = tm->posix[tm->nposix - 1].id; /* the highest: an image without a newest one */
-	for (uint32_t i = 0; i < tm->nposix; i++)
-		if (tm->posix[i].newest)
-			last = tm->posix[i].id;
-	return ((uint32_t)last + 1) & INT_MAX;
+	return tm->nposix ? ((uint32_t)tm->posix[bm_timers_made_last(tm)].id + 1) & INT_MAX : 0;
 }
 
 static bool held(const struct bm_timers *tm, int32_t id)

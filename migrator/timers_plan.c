@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static int say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int say(char *why, size_t n, const char *fmt, ...)
 {
