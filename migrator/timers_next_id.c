@@ -14,64 +14,65 @@
 
 /* ==== the source: read where the process never runs again ==== */
 
-/* One call in the leader TR of process PID; a failure of the call itself
- * is negative errno in *RET. */
-static int call(struct bm_tracee *tr, long nr, uint64_t a1, uint64_t a2, uint64_t a3, long *ret)
+/* One call WHAT in the leader TR; 0, or -1 after reporting. */
+static int call(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	int rc = bm_inject(tr, nr, a1, a2, a3, 0, 0, 0, ret);
-	return rc < 0 ? rc : *ret < 0 && *ret > -4096 ? (int)*ret : 0;
+	long ret;
+	int rc = bm_inject(tr, nr, a1, a2, a3, 0, 0, 0, &ret);
+	if (rc == 0 && ret < 0 && ret > -4096)
+		rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "%s in process %d", what, tr->tid);
+	return rc;
+}
+
+/* The int at ADDR of process PID; 0, or -1 after reporting. */
+static int read_id(pid_t pid, uint64_t addr, int32_t *id)
+{
+	int rc = bm_mem_read(pid, addr, id, sizeof *id);
+	return rc < 0 ? bm_error_errno(BM_EXIT_FAILURE, -rc, "reading binmig's page in process %d", pid) : 0;
 }
 
 /* Every timer deleted, then one made: its id is the counter.  A timer
  * made while the process's own given-id mode is on takes its id from
- * memory, so that mode goes off first. */
-static int take_next_id(struct bm_frozen *one, uint32_t *next, const char **what)
+ * memory, so that mode goes off first.  0, or -1 after reporting. */
+static int take_next_id(struct bm_frozen *one, uint32_t *next)
 {
 	struct bm_tracee *tr = &one->tracees[0];
 	const struct bm_timers *tm = &one->proc.timers;
 	uint64_t scratch;
-	long ret;
 	int rc = bm_scratch_map(tr, &scratch);
 	if (rc < 0)
 		return rc;
-	*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
 	if (tm->restore_ids)
-		rc = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, &ret);
-	*what = "timer_delete";
+		rc = call(tr, "prctl(PR_TIMER_CREATE_RESTORE_IDS)", SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS,
+			  BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0);
 	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-		rc = call(tr, SYS_timer_delete, (uint64_t)tm->posix[i].id, 0, 0, &ret);
+		rc = call(tr, "timer_delete", SYS_timer_delete, (uint64_t)tm->posix[i].id, 0, 0);
 	int32_t id = -1;
-	if (rc == 0) {
-		*what = "timer_create";
-		rc = call(tr, SYS_timer_create, CLOCK_MONOTONIC, 0, scratch, &ret);
-	}
-	if (rc == 0 && (rc = bm_mem_read(one->pid, scratch, &id, sizeof id)) == 0 && id < 0)
-		rc = -ERANGE;
-	if (rc == 0)
-		*next = (uint32_t)id;
+	if (rc == 0 && (rc = call(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch)) == 0)
+		rc = read_id(one->pid, scratch, &id);
+	*next = (uint32_t)id & INT_MAX; /* the kernel hands out ids of 0..INT_MAX */
 	int rc2 = bm_scratch_unmap(tr, scratch);
 	return rc < 0 ? rc : rc2;
 }
 
 size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
 {
+	_Static_assert(BM_NEXT_IDS_MAX >= 4096, "a tree has at most 4096 processes (tree_image.c)");
 	size_t left_out = 0;
 	ids->n = 0;
 	bm_frozen_unpark(f); /* no signal may arrive while the calls run */
-	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+	for (size_t m = 0; m < bm_frozen_count(f) && ids->n < BM_NEXT_IDS_MAX; m++) {
 		struct bm_frozen *one = bm_frozen_at(f, m);
+		uint32_t next;
 		if (!one->ntracees)
 			continue;
-		const char *what = "a scratch page";
-		uint32_t next = 0;
-		int rc = ids->n < BM_NEXT_IDS_MAX ? take_next_id(one, &next, &what) : -E2BIG;
-		if (rc == 0) {
+		if (take_next_id(one, &next) == 0) {
 			ids->id[ids->n++] = (struct bm_next_id){one->pid, next};
 			continue;
 		}
 		left_out++;
-		bm_warn("the next POSIX timer id of process %d is not carried (%s: %s): its copy continues after its "
-			"newest timer", one->pid, what, strerror(-rc));
+		bm_warn("the next POSIX timer id of process %d is not carried (above): its copy continues after its "
+			"newest timer", one->pid);
 	}
 	if (bm_frozen_park(f) < 0)
 		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
@@ -130,37 +131,31 @@ static bool held(const struct bm_timers *tm, int32_t id)
 }
 
 /* A timer made with id NEXT - 1 and deleted: the counter is NEXT (for 0,
- * INT_MAX + 1, which hands out the same ids). */
-static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next, const char **what)
+ * INT_MAX + 1, which hands out the same ids).  0, or -1 after reporting. */
+static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next)
 {
-	int32_t id = (int32_t)((next - 1) & INT_MAX);
+	static const char given_ids[] = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
+	int32_t id = (int32_t)((next - 1) & INT_MAX), made = -1;
 	uint64_t scratch;
-	long ret;
 	int rc = bm_scratch_map(tr, &scratch);
 	if (rc < 0)
 		return rc;
-	*what = "writing the scratch page";
-	if ((rc = bm_mem_write(tr->tid, scratch, &id, sizeof id)) == 0 && !tm->restore_ids) {
-		*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
-		rc = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON, 0, &ret);
-	}
-	if (rc == 0) {
-		*what = "timer_create";
-		rc = call(tr, SYS_timer_create, CLOCK_MONOTONIC, 0, scratch, &ret);
-		int32_t made = -1;
-		if (rc == 0 && (rc = bm_mem_read(tr->tid, scratch, &made, sizeof made)) == 0 && made != id)
-			rc = -ERANGE;
-		if (rc == 0) {
-			*what = "timer_delete";
-			rc = call(tr, SYS_timer_delete, (uint64_t)id, 0, 0, &ret);
-		}
-		if (!tm->restore_ids) {
-			int rc2 = call(tr, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF,
-				       0, &ret);
-			if (rc == 0 && rc2 < 0)
-				*what = "prctl(PR_TIMER_CREATE_RESTORE_IDS)", rc = rc2;
-		}
-	}
+	if ((rc = bm_mem_write(tr->tid, scratch, &id, sizeof id)) < 0)
+		rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "writing binmig's page in process %d", tr->tid);
+	bool mode_set = rc == 0 && !tm->restore_ids;
+	if (mode_set)
+		rc = call(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON, 0);
+	if (rc == 0 && (rc = call(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch)) == 0 &&
+	    (rc = read_id(tr->tid, scratch, &made)) == 0 && made != id)
+		rc = bm_error(BM_EXIT_FAILURE, "process %d: the timer made with id %d got %d", tr->tid, id, made);
+	if (made == id)
+		rc = call(tr, "timer_delete", SYS_timer_delete, (uint64_t)id, 0, 0);
+	/* The process's own mode back whatever happened. */
+	int off = mode_set ? call(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS,
+				  BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0)
+			   : 0;
+	if (rc == 0)
+		rc = off;
 	int rc2 = bm_scratch_unmap(tr, scratch);
 	return rc < 0 ? rc : rc2;
 }
@@ -173,7 +168,6 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 			e = &ids->id[i];
 	if (!e || e->next == bm_timers_restored_next_id(p))
 		return;
-	const char *what = "its registers";
 	int32_t below = (int32_t)((e->next - 1) & INT_MAX);
 	if (held(&p->timers, below)) {
 		/* Only the newest timer can hold it (timers_next_id.h). */
@@ -187,21 +181,24 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 	int rc = bm_get_regs(tr->tid, &regs);
 	if (rc == 0)
 		rc = bm_get_sigmask(tr->tid, &mask);
-	if (rc == 0 && (rc = bm_set_sigmask(tr->tid, BM_INJECT_SIGMASK)) == 0) {
-		rc = set_next_id(tr, &p->timers, e->next, &what);
-		/* Whatever happened: as it was, and parked. */
-		int rc2 = bm_set_regs(tr->tid, &regs);
-		if (rc2 == 0)
-			rc2 = bm_set_sigmask(tr->tid, mask);
-		if (rc2 == 0)
-			rc2 = bm_park(tr->tid) < 0 ? -EIO : 0;
-		if (rc2 < 0) {
-			bm_warn("process %d: its leader could not be put back as it was after setting its next POSIX "
-				"timer id (%s)", tr->tid, strerror(-rc2));
-			return;
-		}
+	if (rc == 0)
+		rc = bm_set_sigmask(tr->tid, BM_INJECT_SIGMASK);
+	if (rc < 0) {
+		bm_warn("process %d: its next POSIX timer id is not set (its leader's state: %s); it continues after "
+			"its newest timer", tr->tid, strerror(-rc));
+		return;
 	}
+	rc = set_next_id(tr, &p->timers, e->next);
+	/* Whatever happened: as it was, and parked. */
+	int back = bm_set_regs(tr->tid, &regs);
+	if (back == 0)
+		back = bm_set_sigmask(tr->tid, mask);
+	if (back < 0)
+		bm_warn("process %d: its leader's registers could not be put back after setting its next POSIX timer "
+			"id (%s)", tr->tid, strerror(-back));
+	else if (bm_park(tr->tid) < 0)
+		bm_warn("process %d: its leader could not be parked again (above)", tr->tid);
 	if (rc < 0)
-		bm_warn("process %d: its next POSIX timer id could not be set to %u (%s: %s); it continues after its "
-			"newest timer", tr->tid, e->next, what, strerror(-rc));
+		bm_warn("process %d: its next POSIX timer id could not be set to %u (above); it continues after its "
+			"newest timer", tr->tid, e->next);
 }

@@ -48,11 +48,11 @@ struct bm_next_ids {
 };
 
 /* Source, once the destination holds the process and the original is to
- * be terminated: reads the counter of every process of F into IDS (at
- * most BM_NEXT_IDS_MAX), deleting their timers.  The threads are parked
- * again afterwards.  A process whose counter cannot be read is left out,
- * with a warning (its copy then continues after its newest timer);
- * returns how many were left out. */
+ * be terminated: reads the counter of every process of F into IDS,
+ * deleting their timers.  The threads are parked again afterwards.  A
+ * process whose counter cannot be read is left out, with a warning (its
+ * copy then continues after its newest timer); returns how many were left
+ * out. */
 size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids);
 
 /* CONFIRM's payload: u32 n, then n × (i32 pid, u32 next).  encode returns
