@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
+#include "attrs_modes.h"
 #include "fault.h"
 #include "log.h"
 #include "procfs.h"
@@ -112,8 +113,8 @@ bool bm_attrs_numa_bound(const char *text, uint64_t *addr, char *policy, size_t 
 
 /* ---- helpers ---- */
 
-static int inject_ret(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-		      uint64_t a4, long *ret)
+int bm_attrs_inject(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		    long *ret)
 {
 	long r;
 	int rc = bm_inject(tr, nr, a1, a2, a3, a4, 0, 0, &r);
@@ -194,16 +195,16 @@ static int collect_mlockall(pid_t pid, struct bm_tracee *leader, uint64_t scratc
 	uint64_t before, after;
 	long probe;
 	int rc = locked_kb(pid, &before);
-	if (rc < 0 || (rc = inject_ret(leader, "mmap of a probe page", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+	if (rc < 0 || (rc = bm_attrs_inject(leader, "mmap of a probe page", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, &probe)) < 0)
 		return rc;
 	uint8_t resident = 0;
 	if ((rc = locked_kb(pid, &after)) == 0 &&
-	    (rc = inject_ret(leader, "mincore", SYS_mincore, (uint64_t)probe, 4096, scratch, 0, NULL)) == 0)
+	    (rc = bm_attrs_inject(leader, "mincore", SYS_mincore, (uint64_t)probe, 4096, scratch, 0, NULL)) == 0)
 		rc = bm_mem_read(leader->tid, scratch, &resident, 1) < 0
 			     ? bm_error(BM_EXIT_FAILURE, "reading an injected result from thread %d", leader->tid)
 			     : 0;
-	int rc2 = inject_ret(leader, "munmap of the probe page", SYS_munmap, (uint64_t)probe, 4096, 0, 0, NULL);
+	int rc2 = bm_attrs_inject(leader, "munmap of the probe page", SYS_munmap, (uint64_t)probe, 4096, 0, 0, NULL);
 	if (rc < 0 || rc2 < 0)
 		return rc < 0 ? rc : rc2;
 	*flags = after > before ? MCL_FUTURE | ((resident & 1) ? 0 : MCL_ONFAULT) : 0;
@@ -255,7 +256,7 @@ static int collect_process(pid_t pid, struct bm_tracee *leader, uint64_t scratch
 
 	long r;
 	int mode = 0;
-	if ((rc = inject_ret(leader, "get_mempolicy", SYS_get_mempolicy, scratch, 0, 0, 0, NULL)) < 0 ||
+	if ((rc = bm_attrs_inject(leader, "get_mempolicy", SYS_get_mempolicy, scratch, 0, 0, 0, NULL)) < 0 ||
 	    (rc = read_int(leader, scratch, &mode)) < 0)
 		return rc;
 	if (mode != MPOL_DEFAULT)
@@ -272,28 +273,28 @@ static int collect_process(pid_t pid, struct bm_tracee *leader, uint64_t scratch
 	} else if (rc != -ENOENT) { /* absent on kernels without NUMA */
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/numa_maps", pid);
 	}
-	if ((rc = inject_ret(leader, "PR_GET_THP_DISABLE", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, &r)) < 0)
+	if ((rc = bm_attrs_inject(leader, "PR_GET_THP_DISABLE", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, &r)) < 0)
 		return rc;
 	a->thp_disable = r ? 1 : 0;
 	int v = 0;
-	if ((rc = inject_ret(leader, "PR_GET_CHILD_SUBREAPER", SYS_prctl, PR_GET_CHILD_SUBREAPER, scratch, 0, 0,
+	if ((rc = bm_attrs_inject(leader, "PR_GET_CHILD_SUBREAPER", SYS_prctl, PR_GET_CHILD_SUBREAPER, scratch, 0, 0,
 			     NULL)) < 0 ||
 	    (rc = read_int(leader, scratch, &v)) < 0)
 		return rc;
 	a->child_subreaper = v ? 1 : 0;
-	if ((rc = inject_ret(leader, "PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, &r)) < 0)
+	if ((rc = bm_attrs_inject(leader, "PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, &r)) < 0)
 		return rc;
 	a->securebits = (uint32_t)r;
 	if (a->securebits && st.euid != 0)
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (not root) has securebits %#x%s", pid, a->securebits,
 				refusal);
-	if ((rc = inject_ret(leader, "PR_GET_KEEPCAPS", SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, &r)) < 0)
+	if ((rc = bm_attrs_inject(leader, "PR_GET_KEEPCAPS", SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, &r)) < 0)
 		return rc;
 	a->keepcaps = r ? 1 : 0;
-	if ((rc = inject_ret(leader, "PR_MCE_KILL_GET", SYS_prctl, PR_MCE_KILL_GET, 0, 0, 0, &r)) < 0)
+	if ((rc = bm_attrs_inject(leader, "PR_MCE_KILL_GET", SYS_prctl, PR_MCE_KILL_GET, 0, 0, 0, &r)) < 0)
 		return rc;
 	a->mce_kill = (uint32_t)r;
-	if ((rc = inject_ret(leader, "PR_GET_TSC", SYS_prctl, PR_GET_TSC, scratch, 0, 0, NULL)) < 0 ||
+	if ((rc = bm_attrs_inject(leader, "PR_GET_TSC", SYS_prctl, PR_GET_TSC, scratch, 0, 0, NULL)) < 0 ||
 	    (rc = read_int(leader, scratch, &v)) < 0)
 		return rc;
 	a->tsc = (uint32_t)v;
@@ -316,8 +317,8 @@ static int same_as_leader(pid_t pid, struct bm_tracee *tr, const struct bm_attrs
 	rc = bm_attrs_parse_status(text, &st);
 	free(text);
 	long secure, keep;
-	if (rc == 0 && (rc = inject_ret(tr, "PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, &secure)) == 0)
-		rc = inject_ret(tr, "PR_GET_KEEPCAPS", SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, &keep);
+	if (rc == 0 && (rc = bm_attrs_inject(tr, "PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, &secure)) == 0)
+		rc = bm_attrs_inject(tr, "PR_GET_KEEPCAPS", SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, &keep);
 	if (rc < 0)
 		return rc;
 	if (memcmp(st.ids, lead->ids, sizeof st.ids) != 0 || st.groups != lead->groups)
@@ -342,10 +343,10 @@ static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t 
 	t->tid = tid;
 	long r;
 	int rc, v = 0;
-	if ((rc = inject_ret(tr, "PR_GET_TIMERSLACK", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, &r)) < 0)
+	if ((rc = bm_attrs_inject(tr, "PR_GET_TIMERSLACK", SYS_prctl, PR_GET_TIMERSLACK, 0, 0, 0, &r)) < 0)
 		return rc;
 	t->timerslack_ns = (uint64_t)r;
-	if ((rc = inject_ret(tr, "PR_GET_PDEATHSIG", SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, NULL)) < 0 ||
+	if ((rc = bm_attrs_inject(tr, "PR_GET_PDEATHSIG", SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, NULL)) < 0 ||
 	    (rc = read_int(tr, scratch, &v)) < 0)
 		return rc;
 	t->pdeath_signal = v; /* whether it can be carried: bm_attrs_check_pdeath */
@@ -400,7 +401,7 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 			return rc;
 		a->nthreads++;
 	}
-	return 0;
+	return bm_modes_collect(tracees, ntracees, a);
 }
 
 /* ---- restore ---- */
@@ -419,13 +420,13 @@ static uint64_t spec_setting(uint64_t had)
 
 static int apply_thread(const struct bm_thread_attrs *t, struct bm_tracee *tr)
 {
-	int rc = inject_ret(tr, "PR_SET_TIMERSLACK", SYS_prctl, PR_SET_TIMERSLACK, t->timerslack_ns, 0, 0, NULL);
+	int rc = bm_attrs_inject(tr, "PR_SET_TIMERSLACK", SYS_prctl, PR_SET_TIMERSLACK, t->timerslack_ns, 0, 0, NULL);
 	const uint64_t spec[2] = {t->spec_store_bypass, t->spec_indirect_branch};
 	for (unsigned which = 0; rc == 0 && which < 2; which++) {
 		uint64_t now, want = spec_setting(spec[which]);
 		rc = spec_ctrl(tr, which, &now);
 		if (rc == 0 && want && spec_setting(now) != want)
-			rc = inject_ret(tr, "PR_SET_SPECULATION_CTRL", SYS_prctl, PR_SET_SPECULATION_CTRL,
+			rc = bm_attrs_inject(tr, "PR_SET_SPECULATION_CTRL", SYS_prctl, PR_SET_SPECULATION_CTRL,
 					(uint64_t)which, want, 0, NULL);
 	}
 	if (rc < 0)
@@ -478,25 +479,25 @@ int bm_attrs_apply_before_credentials(const struct bm_attrs *a, struct bm_tracee
 	struct bm_tracee *leader = tracees[0];
 	int rc = 0;
 	if (a->thp_disable)
-		rc = inject_ret(leader, "PR_SET_THP_DISABLE", SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, NULL);
+		rc = bm_attrs_inject(leader, "PR_SET_THP_DISABLE", SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, NULL);
 	if (rc == 0 && a->child_subreaper)
-		rc = inject_ret(leader, "PR_SET_CHILD_SUBREAPER", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, NULL);
+		rc = bm_attrs_inject(leader, "PR_SET_CHILD_SUBREAPER", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, NULL);
 	if (rc == 0)
-		rc = inject_ret(leader, "PR_MCE_KILL", SYS_prctl, PR_MCE_KILL,
+		rc = bm_attrs_inject(leader, "PR_MCE_KILL", SYS_prctl, PR_MCE_KILL,
 				a->mce_kill == PR_MCE_KILL_DEFAULT ? PR_MCE_KILL_CLEAR : PR_MCE_KILL_SET,
 				a->mce_kill == PR_MCE_KILL_DEFAULT ? 0 : a->mce_kill, 0, NULL);
 	if (rc == 0 && a->tsc)
-		rc = inject_ret(leader, "PR_SET_TSC", SYS_prctl, PR_SET_TSC, a->tsc, 0, 0, NULL);
+		rc = bm_attrs_inject(leader, "PR_SET_TSC", SYS_prctl, PR_SET_TSC, a->tsc, 0, 0, NULL);
 	/* Without MCL_CURRENT this only marks later mappings; the areas that
 	 * were locked are locked one by one, as they were. */
 	if (rc == 0 && a->mlockall)
-		rc = inject_ret(leader, "mlockall", SYS_mlockall, a->mlockall, 0, 0, 0, NULL);
+		rc = bm_attrs_inject(leader, "mlockall", SYS_mlockall, a->mlockall, 0, 0, 0, NULL);
 	for (size_t i = 0; rc == 0 && i < n && i < a->nthreads; i++) {
 		rc = apply_thread(&a->threads[i], tracees[i]);
 		if (rc == 0)
 			rc = drop_bounding(a->cap_bounding, tracees[i]);
 		if (rc == 0 && a->securebits)
-			rc = inject_ret(tracees[i], "PR_SET_SECUREBITS", SYS_prctl, PR_SET_SECUREBITS, a->securebits, 0,
+			rc = bm_attrs_inject(tracees[i], "PR_SET_SECUREBITS", SYS_prctl, PR_SET_SECUREBITS, a->securebits, 0,
 					0, NULL);
 	}
 	return rc;
@@ -515,7 +516,7 @@ static int root_capabilities(uint64_t caps, struct bm_tracee *tr, uint64_t scrat
 	int rc = bm_mem_write(tr->tid, scratch, &set, sizeof set);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-	return inject_ret(tr, "capset", SYS_capset, scratch, scratch + 8, 0, 0, NULL);
+	return bm_attrs_inject(tr, "capset", SYS_capset, scratch, scratch + 8, 0, 0, NULL);
 }
 
 int bm_attrs_check_pdeath(const struct bm_process *p, const struct bm_process *parent)
@@ -552,15 +553,15 @@ int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee 
 	/* A change of credentials clears the parent-death signal: set last. */
 	for (size_t i = 0; rc == 0 && i < n && i < a->nthreads; i++)
 		if (a->threads[i].pdeath_signal)
-			rc = inject_ret(tracees[i], "PR_SET_PDEATHSIG", SYS_prctl, PR_SET_PDEATHSIG,
+			rc = bm_attrs_inject(tracees[i], "PR_SET_PDEATHSIG", SYS_prctl, PR_SET_PDEATHSIG,
 					(uint64_t)a->threads[i].pdeath_signal, 0, 0, NULL);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (root)
 			rc = root_capabilities(a->cap_bounding, tracees[i], scratch);
 		if (rc == 0 && a->keepcaps)
-			rc = inject_ret(tracees[i], "PR_SET_KEEPCAPS", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, NULL);
+			rc = bm_attrs_inject(tracees[i], "PR_SET_KEEPCAPS", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, NULL);
 		if (rc == 0 && a->no_new_privs)
-			rc = inject_ret(tracees[i], "PR_SET_NO_NEW_PRIVS", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, NULL);
+			rc = bm_attrs_inject(tracees[i], "PR_SET_NO_NEW_PRIVS", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, NULL);
 	}
 	return rc;
 }
@@ -617,7 +618,13 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 			return bm_why(why, n, "thread %d: parent-death signal %d", t->tid, t->pdeath_signal);
 		if (t->ioprio >> 16)
 			return bm_why(why, n, "thread %d: I/O priority %#x", t->tid, t->ioprio);
+		if (t->cpuid_faulting > 1)
+			return bm_why(why, n, "thread %d: CPUID faulting %u is neither 0 nor 1", t->tid, t->cpuid_faulting);
 	}
+	if (a->mdwe & ~BM_MDWE_KNOWN)
+		return bm_why(why, n, "memory-deny-write-execute flags %#x have unknown bits", a->mdwe);
+	if (a->memory_merge > 1)
+		return bm_why(why, n, "KSM merge-any %u is neither 0 nor 1", a->memory_merge);
 	return true;
 }
 
@@ -651,7 +658,10 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 		bm_put_u64(b, t->spec_store_bypass);
 		bm_put_u64(b, t->spec_indirect_branch);
 		bm_put_i32(b, t->pdeath_signal);
+		bm_put_u32(b, t->cpuid_faulting);
 	}
+	bm_put_u32(b, a->mdwe);
+	bm_put_u32(b, a->memory_merge);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -702,7 +712,13 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 		t->spec_indirect_branch = bm_get_u64(c);
 		if (c->version >= 6)
 			t->pdeath_signal = bm_get_i32(c);
+		if (c->version >= 10)
+			t->cpuid_faulting = bm_get_u32(c);
 		a->nthreads = i + 1;
+	}
+	if (c->version >= 10) {
+		a->mdwe = bm_get_u32(c);
+		a->memory_merge = bm_get_u32(c);
 	}
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
@@ -724,10 +740,11 @@ void bm_attrs_describe(const struct bm_attrs *a, char *buf, size_t len)
 	}
 	snprintf(buf, len,
 		 "oom_score_adj %d, no_new_privs %u, THP disabled %u, child subreaper %u, securebits %#x, keep-caps %u, "
-		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s",
+		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u",
 		 a->oom_score_adj, a->no_new_privs, a->thp_disable, a->child_subreaper, a->securebits, a->keepcaps,
 		 a->mce_kill, a->tsc, (unsigned long long)a->cap_bounding,
 		 !a->mlockall                  ? "none"
 		 : a->mlockall == MCL_FUTURE   ? "future"
-					       : "future on-fault");
+					       : "future on-fault",
+		 a->mdwe, a->memory_merge);
 }

@@ -62,6 +62,12 @@ int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee 
  * has no CPU here. */
 int bm_attrs_apply_affinity(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n);
 
+/* Runs system call NR in thread TR (bm_inject); a failure of the call
+ * itself is reported as "WHAT in thread TID".  0 with the kernel's return
+ * in *ret (when not NULL), or negative after reporting. */
+int bm_attrs_inject(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		    long *ret);
+
 /* The ATTRS image section (image-format.md). */
 int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *tids, uint32_t ntids, char *why,
 		    size_t why_size);

@@ -23,7 +23,7 @@
  * version 8 in which every descriptor is the process's own, none only in
  * flight), 8 (an image of version 9 whose descriptors name no owner: the
  * restore's pipes and sockets are then root's) and 9. */
-#define BM_IMAGE_VERSION 9
+#define BM_IMAGE_VERSION 10
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

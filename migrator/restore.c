@@ -29,6 +29,7 @@
 #include "checkpoint.h"
 #include "files.h"
 #include "attrs.h"
+#include "attrs_modes.h"
 #include "cgroup.h"
 #include "fault.h"
 #include "log.h"
@@ -882,13 +883,15 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	/* Attributes that need privilege, then the credentials: creating
 	 * threads with chosen TIDs needs privilege too. */
 	if ((rc = set_rlimits(c)) < 0 ||
-	    (rc = bm_attrs_apply_before_credentials(&c->proc.attrs, c->all, c->nothers + 1)) < 0)
+	    (rc = bm_attrs_apply_before_credentials(&c->proc.attrs, c->all, c->nothers + 1)) < 0 ||
+	    (rc = bm_modes_apply(&c->proc, c->all, c->nothers + 1)) < 0)
 		return rc;
 	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
 		rc = set_credentials(c, &c->others[i]);
 	if (rc < 0 || (rc = set_credentials(c, &c->tr)) < 0 ||
 	    (rc = bm_attrs_apply_after_credentials(&c->proc.attrs, c->all, c->nothers + 1, c->proc.uid[1] == 0,
 						   c->scratch)) < 0 ||
+	    (rc = bm_modes_apply_last(&c->proc, &c->tr)) < 0 ||
 	    (rc = inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = lock_and_seal(c, true)) < 0)

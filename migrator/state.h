@@ -303,6 +303,7 @@ struct bm_rlimit {
 
 /* Process and thread attributes beside memory and registers (attrs.h). */
 #define BM_AFFINITY_BYTES 128 /* 1024 CPUs */
+#define BM_MDWE_KNOWN 0x3u    /* PR_MDWE_REFUSE_EXEC_GAIN | PR_MDWE_NO_INHERIT */
 
 struct bm_thread_attrs {
 	int32_t tid;
@@ -318,6 +319,7 @@ struct bm_thread_attrs {
 	uint64_t spec_store_bypass;    /* prctl(PR_GET_SPECULATION_CTRL) */
 	uint64_t spec_indirect_branch;
 	int32_t pdeath_signal;         /* prctl(PR_GET_PDEATHSIG), 0 for none; version 6 */
+	uint32_t cpuid_faulting;       /* 1: CPUID faults (arch_prctl ARCH_SET_CPUID 0); version 10 (attrs_modes.h) */
 };
 
 struct bm_attrs {
@@ -332,6 +334,8 @@ struct bm_attrs {
 	uint32_t tsc;                  /* PR_GET_TSC: PR_TSC_ENABLE or PR_TSC_SIGSEGV */
 	uint32_t mlockall;             /* 0, MCL_FUTURE or MCL_FUTURE | MCL_ONFAULT */
 	uint64_t cap_bounding;
+	uint32_t mdwe;                 /* PR_GET_MDWE flags; version 10 (attrs_modes.h) */
+	uint32_t memory_merge;         /* PR_GET_MEMORY_MERGE: KSM for all its memory; version 10 */
 	uint32_t nthreads;
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };

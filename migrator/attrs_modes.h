@@ -1,0 +1,49 @@
+/* Modes the kernel keeps on how a process's code may run and its memory be
+ * shared, which only prctl or arch_prctl read back (attrs.h carries the
+ * other attributes):
+ *
+ *  - memory-deny-write-execute (PR_SET_MDWE), the process's: once set it
+ *    cannot be cleared, and it refuses every mapping that would be
+ *    writable and executable, or become executable; the restore sets it
+ *    last, once every mapping (a JIT's writable code areas too) is made;
+ *  - KSM for all its memory (PR_SET_MEMORY_MERGE), the process's: setting
+ *    it makes every area KSM can merge mergeable, and every later one; the
+ *    restore sets it, then unmerges the areas the process had made
+ *    unmergeable since (madvise MADV_UNMERGEABLE), which the image's VMA
+ *    flags tell;
+ *  - CPUID faulting (arch_prctl ARCH_SET_CPUID), each thread's: CPUID
+ *    raises SIGSEGV;
+ *  - syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), each thread's:
+ *    refused.  With it on, binmig's injected calls would be sent to the
+ *    process's SIGSYS handler, so it is read with ptrace before the first
+ *    injection.
+ *
+ * docs/process-state.md has a row for each. */
+#ifndef BINMIG_ATTRS_MODES_H
+#define BINMIG_ATTRS_MODES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ptrace_ctl.h"
+#include "state.h"
+
+/* Dump, before anything is injected into thread TID of process PID:
+ * refused (BM_EXIT_UNSUPPORTED) if its syscall user dispatch is on.  A
+ * kernel that cannot say (before Linux 6.4) is taken at its word that it
+ * is off: binmig's first injected call would otherwise fail visibly. */
+int bm_modes_check_dispatch(pid_t pid, pid_t tid);
+
+/* Dump: the modes of the frozen process (tracees[0] its leader) into a,
+ * whose threads are already listed in the order of tracees. */
+int bm_modes_collect(struct bm_tracee *tracees, size_t n, struct bm_attrs *a);
+
+/* Restore, once every mapping and thread exists, with binmig's privilege
+ * (PR_SET_MEMORY_MERGE needs CAP_SYS_RESOURCE): KSM for all memory with
+ * the areas p did not have mergeable unmerged, and CPUID faulting in each
+ * thread that had it (tracees in the order of p's threads). */
+int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees, size_t n);
+/* ... and last, when nothing more is mapped: memory-deny-write-execute. */
+int bm_modes_apply_last(const struct bm_process *p, struct bm_tracee *leader);
+
+#endif
