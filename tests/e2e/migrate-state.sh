@@ -13,11 +13,12 @@
 # empty messages in datagram and seqpacket queues that the process peeked
 # and that it did not (tests/progs/peekedmsg.c), the id the next
 # timer_create hands out, after deleted timers, none left, and timers
-# made with given ids (tests/progs/timerids.c).  (tests/progs/owners.c has
+# made with given ids (tests/progs/timerids.c), memory-deny-write-execute,
+# KSM merge-any and CPUID faulting (tests/progs/modes.c).  (tests/progs/owners.c has
 # a test of its own, owners-migrate.)
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids
+mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked"
 n=0
@@ -25,7 +26,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
 	"delmap nofd $E2E_TMP/delmapnofd" "delmap memfd $E2E_TMP/delmapmemfd" "scmrights carried $E2E_TMP/scmrights" \
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \
-	"timerids given"; do
+	"timerids given" "modes carried"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

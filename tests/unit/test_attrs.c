@@ -85,6 +85,9 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 		t[i].spec_store_bypass = 0x3;
 	}
 	t[1].pdeath_signal = 15;
+	t[1].cpuid_faulting = 1;
+	a->mdwe = 1;         /* PR_MDWE_REFUSE_EXEC_GAIN */
+	a->memory_merge = 1;
 }
 
 /* Encodes a, then decodes it into *out; returns the decoder's verdict. */
@@ -133,11 +136,15 @@ static void test_round_trip(void **state)
 		assert_true(got.threads[i].timerslack_ns == t[i].timerslack_ns);
 		assert_true(got.threads[i].spec_store_bypass == 3);
 		assert_int_equal(got.threads[i].pdeath_signal, t[i].pdeath_signal);
+		assert_int_equal(got.threads[i].cpuid_faulting, t[i].cpuid_faulting);
 	}
+	assert_int_equal(got.mdwe, 1);
+	assert_int_equal(got.memory_merge, 1);
 	char line[512];
 	bm_attrs_describe(&got, line, sizeof line);
 	assert_non_null(strstr(line, "oom_score_adj 345"));
 	assert_non_null(strstr(line, "mlockall future on-fault"));
+	assert_non_null(strstr(line, "memory-deny-write-execute 0x1, KSM merge-any 1"));
 	bm_attrs_free(&got);
 	/* A model with nothing recorded (made by hand) stays so. */
 	struct bm_attrs none = {0};
@@ -188,7 +195,9 @@ static void test_rejected_fields(void **state)
 		{48, 3, "thread count"},      {52, 999, "thread 0 is 999"},      {64, 6, "policy 6"},
 		{68, 0x20, "scheduling flags"}, {72, (uint32_t)-30, "nice -30"}, {76, 100, "priority 100"},
 		{80, 0x10000, "I/O priority"}, {84, 2, "affinity"},              {88, 200, "affinity of 200 bytes"},
-		{108, 99, "parent-death signal 99"},
+		{108, 99, "parent-death signal 99"}, {112, 2, "CPUID faulting 2"},
+		/* after thread 1 (its affinity one byte): the process's modes */
+		{181, 4, "memory-deny-write-execute flags 0x4"}, {185, 2, "KSM merge-any 2"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -206,6 +215,44 @@ static void test_rejected_fields(void **state)
 	bm_wbuf_init(&b);
 	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), -EINVAL);
 	assert_non_null(strstr(why, "policy 6"));
+	bm_wbuf_free(&b);
+}
+
+/* Version 9, before the modes of attrs_modes.h: no cpuid_faulting after
+ * each thread, no mdwe and memory_merge at the end; read as none set. */
+static void test_version_9(void **state)
+{
+	(void)state;
+	struct bm_attrs a, got;
+	struct bm_thread_attrs t[2];
+	sample(&a, t);
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	char why[200];
+	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), 0);
+	assert_int_equal(b.len, 189);
+	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the last 8 bytes. */
+	memmove(b.data + 177, b.data + 181, 8);
+	memmove(b.data + 112, b.data + 116, 177 - 116);
+	size_t len = 189 - 4 - 4 - 8;
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, len);
+	c.version = 9;
+	bm_decode_attrs(&c, &got, tids, 2);
+	bm_rcur_finish(&c);
+	assert_int_equal(c.error, 0);
+	assert_int_equal(got.threads[1].pdeath_signal, 15);
+	assert_int_equal(got.threads[1].cpuid_faulting, 0);
+	assert_int_equal(got.mdwe, 0);
+	assert_int_equal(got.memory_merge, 0);
+	bm_attrs_free(&got);
+	/* Read as version 10, the same bytes end too early. */
+	bm_rcur_init(&c, b.data, len);
+	c.version = 10;
+	bm_decode_attrs(&c, &got, tids, 2);
+	bm_rcur_finish(&c);
+	assert_int_not_equal(c.error, 0);
+	bm_attrs_free(&got);
 	bm_wbuf_free(&b);
 }
 
@@ -241,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_rejected_fields),
 		cmocka_unit_test(test_pdeath),
+		cmocka_unit_test(test_version_9),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,201 @@
+/* modes carried|dispatch: the modes the kernel keeps on how a process's
+ * code runs and its memory is shared (migrator/attrs_modes.h).
+ *
+ * carried: a writable and executable area mapped first, then
+ * memory-deny-write-execute (PR_SET_MDWE), KSM for all memory
+ * (PR_SET_MEMORY_MERGE) with one area made unmergeable again, and a second
+ * thread whose CPUID faults (ARCH_SET_CPUID 0) while the main thread's
+ * does not.  After the wake-up (SIGUSR1, testprog.h) each must be as it
+ * was: the modes read back, a new writable and executable mapping is
+ * refused, the unmergeable area is still so while the others and a new one
+ * are mergeable, and CPUID faults in the second thread only.  A mode this
+ * kernel or CPU cannot give is said and left out.
+ *
+ * dispatch: syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which
+ * a dump refuses; after the wake-up a system call with the selector set to
+ * block must still reach the SIGSYS handler.
+ *
+ * Prints "ready" when set up. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <asm/prctl.h>
+
+#include "testprog.h"
+
+#ifndef PR_GET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#define PR_MDWE_REFUSE_EXEC_GAIN 1
+#endif
+#ifndef PR_GET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_ON 1
+#endif
+#define DISPATCH_ALLOW 0
+#define DISPATCH_BLOCK 1
+
+#define AREA (64 * 4096)
+
+static bool mdwe, merge, cpuid;
+
+/* ---- CPUID faulting, tried in the second thread ---- */
+
+static __thread sigjmp_buf cpuid_jump;
+static __thread volatile bool in_cpuid;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	if (!in_cpuid)
+		_exit(3);
+	siglongjmp(cpuid_jump, 1);
+}
+
+/* Whether CPUID faults in the calling thread. */
+static bool cpuid_faults(void)
+{
+	if (sigsetjmp(cpuid_jump, 1)) {
+		in_cpuid = false;
+		return true;
+	}
+	in_cpuid = true;
+	unsigned a = 0, b, c = 0, d;
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	in_cpuid = false;
+	return false;
+}
+
+static int go[2], done[2];
+
+static void *faulting_thread(void *arg)
+{
+	(void)arg;
+	char ok = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0 ? 'y' : errno == ENODEV ? 'n' : 'e';
+	if (write(done[1], &ok, 1) != 1 || read(go[0], &ok, 1) != 1)
+		_exit(3);
+	char failed = 0;
+	if (cpuid) {
+		long enabled = syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0);
+		failed |= enabled != 0;
+		failed |= !cpuid_faults();
+		if (failed)
+			say("FAIL: the second thread: ARCH_GET_CPUID %ld, CPUID %s", enabled,
+			    cpuid_faults() ? "faults" : "runs");
+	}
+	if (write(done[1], &failed, 1) != 1)
+		_exit(3);
+	return NULL;
+}
+
+static bool mergeable(void *addr)
+{
+	char flags[256];
+	tp_vmflags(addr, flags, sizeof flags);
+	return tp_has_vmflag(flags, "mg");
+}
+
+static int carried(void)
+{
+	struct sigaction sa = {.sa_handler = on_segv};
+	SETUP(sigaction(SIGSEGV, &sa, NULL) == 0, "sigaction SIGSEGV");
+	/* Made before MDWE, as a JIT's code area would be. */
+	char *rwx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(rwx != MAP_FAILED, "mmap rwx");
+	rwx[0] = (char)0xc3; /* ret */
+	mdwe = prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0;
+	if (!mdwe)
+		say("memory-deny-write-execute: not on this kernel (%s); left out", strerror(errno));
+	merge = prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0;
+	if (!merge)
+		say("KSM merge-any: not on this kernel (%s); left out", strerror(errno));
+	char *kept = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *unmerged = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(kept != MAP_FAILED && unmerged != MAP_FAILED, "mmap");
+	memset(kept, 0x5a, AREA);
+	memset(unmerged, 0x5a, AREA);
+	if (merge)
+		SETUP(madvise(unmerged, AREA, MADV_UNMERGEABLE) == 0, "madvise MADV_UNMERGEABLE");
+	if (merge)
+		SETUP(mergeable(kept) && !mergeable(unmerged), "merge-any as expected before the dump");
+
+	pthread_t t;
+	char ok;
+	SETUP(pipe(go) == 0 && pipe(done) == 0, "pipe");
+	SETUP(pthread_create(&t, NULL, faulting_thread, NULL) == 0, "pthread_create");
+	SETUP(read(done[0], &ok, 1) == 1 && ok != 'e', "ARCH_SET_CPUID");
+	cpuid = ok == 'y';
+	if (!cpuid)
+		say("CPUID faulting: not on this CPU; left out");
+	say("ready");
+	usr1_wait();
+
+	if (mdwe) {
+		CHECK(prctl(PR_GET_MDWE, 0, 0, 0, 0) == PR_MDWE_REFUSE_EXEC_GAIN, "PR_GET_MDWE %d",
+		      prctl(PR_GET_MDWE, 0, 0, 0, 0));
+		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		CHECK(wx == MAP_FAILED, "a new writable and executable mapping was allowed");
+	} else {
+		CHECK(prctl(PR_GET_MDWE, 0, 0, 0, 0) <= 0, "memory-deny-write-execute appeared");
+	}
+	CHECK(rwx[0] == (char)0xc3, "the writable and executable area lost its byte");
+	((void (*)(void))rwx)();
+	if (merge) {
+		CHECK(prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 1, "PR_GET_MEMORY_MERGE %d",
+		      prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0));
+		CHECK(mergeable(kept), "an area is no longer mergeable");
+		CHECK(!mergeable(unmerged), "the area made unmergeable is mergeable again");
+		char *later = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		CHECK(later != MAP_FAILED && mergeable(later), "a new area is not mergeable");
+	}
+	CHECK(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 1 && !cpuid_faults(), "CPUID faults in the main thread");
+	char failed = 1;
+	CHECK(write(go[1], "c", 1) == 1 && read(done[0], &failed, 1) == 1 && failed == 0,
+	      "the second thread's checks failed");
+	pthread_join(t, NULL);
+	return tp_finish();
+}
+
+/* ---- syscall user dispatch ---- */
+
+static volatile char selector = DISPATCH_ALLOW;
+static volatile int dispatched;
+
+static void on_sigsys(int sig)
+{
+	(void)sig;
+	selector = DISPATCH_ALLOW; /* the handler's own return is a system call */
+	dispatched++;
+}
+
+static int dispatch(void)
+{
+	struct sigaction sa = {.sa_handler = on_sigsys};
+	SETUP(sigaction(SIGSYS, &sa, NULL) == 0, "sigaction SIGSYS");
+	SETUP(prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &selector) == 0,
+	      "PR_SET_SYSCALL_USER_DISPATCH");
+	say("ready");
+	usr1_wait();
+	selector = DISPATCH_BLOCK;
+	syscall(SYS_getppid);
+	CHECK(dispatched == 1 && selector == DISPATCH_ALLOW, "a blocked system call reached the SIGSYS handler %d times",
+	      dispatched);
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
+{
+	usr1_setup();
+	if (argc == 2 && strcmp(argv[1], "carried") == 0)
+		return carried();
+	if (argc == 2 && strcmp(argv[1], "dispatch") == 0)
+		return dispatch();
+	say("FAIL: usage: modes carried|dispatch");
+	return 2;
+}
