@@ -3,6 +3,8 @@
 #include "attrs_modes.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -11,6 +13,7 @@
 
 #include "attrs.h"
 #include "log.h"
+#include "procfs.h"
 
 /* Linux 6.3 and 6.4; Debian 12's headers predate them. */
 #ifndef PR_GET_MDWE
@@ -27,7 +30,30 @@ struct sud_config { /* struct ptrace_sud_config */
 	uint64_t mode, selector, offset, len;
 };
 
-int bm_modes_check_dispatch(pid_t pid, pid_t tid)
+/* Seccomp, whose filter could kill or trap binmig's calls (as strict
+ * mode does every call but a few). */
+static int check_seccomp(pid_t pid, pid_t tid)
+{
+	char name[64], *text;
+	snprintf(name, sizeof name, "task/%d/status", tid);
+	int rc = bm_read_proc_text(pid, name, &text);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/%s", pid, name);
+	struct bm_status_caps st;
+	rc = bm_attrs_parse_status(text, &st);
+	free(text);
+	if (rc < 0)
+		return bm_error(BM_EXIT_TARGET, "cannot read /proc/%d/%s", pid, name);
+	if (st.seccomp)
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"thread %d of process %d runs under seccomp (mode %u), which could kill or trap the calls "
+				"binmig makes in it; binmig cannot migrate it", tid, pid, st.seccomp);
+	return 0;
+}
+
+/* Syscall user dispatch, which sends every call from outside a given
+ * range to the process's SIGSYS handler. */
+static int check_dispatch(pid_t pid, pid_t tid)
 {
 	struct sud_config cfg = {0};
 	if (ptrace((enum __ptrace_request)PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG_, tid, (void *)sizeof cfg, &cfg) < 0) {
@@ -42,6 +68,12 @@ int bm_modes_check_dispatch(pid_t pid, pid_t tid)
 			"calls outside [%#llx, +%llu) sent to its SIGSYS handler), which would catch the calls binmig "
 			"makes in it; binmig cannot migrate it",
 			tid, pid, (unsigned long long)cfg.offset, (unsigned long long)cfg.len);
+}
+
+int bm_modes_check_injectable(pid_t pid, pid_t tid)
+{
+	int rc = check_seccomp(pid, tid);
+	return rc < 0 ? rc : check_dispatch(pid, tid);
 }
 
 /* A prctl "get" that older kernels lack (EINVAL): 0 there. */

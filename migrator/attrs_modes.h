@@ -16,7 +16,8 @@
  *  - syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), each thread's:
  *    refused.  With it on, binmig's injected calls would be sent to the
  *    process's SIGSYS handler, so it is read with ptrace before the first
- *    injection.
+ *    injection; so is seccomp, refused too, whose filter could kill the
+ *    process on one of them.
  *
  * docs/process-state.md has a row for each. */
 #ifndef BINMIG_ATTRS_MODES_H
@@ -29,10 +30,11 @@
 #include "state.h"
 
 /* Dump, before anything is injected into thread TID of process PID:
- * refused (BM_EXIT_UNSUPPORTED) if its syscall user dispatch is on.  A
- * kernel that cannot say (before Linux 6.4) is taken at its word that it
- * is off: binmig's first injected call would otherwise fail visibly. */
-int bm_modes_check_dispatch(pid_t pid, pid_t tid);
+ * refused (BM_EXIT_UNSUPPORTED) if it runs under seccomp, whose filter
+ * could kill or trap binmig's calls, or has syscall user dispatch on.  A
+ * kernel that cannot show the dispatch (before Linux 6.4) is taken at its
+ * word that it is off. */
+int bm_modes_check_injectable(pid_t pid, pid_t tid);
 
 /* Dump: the modes of the frozen process (tracees[0] its leader) into a,
  * whose threads are already listed in the order of tracees. */

@@ -562,7 +562,7 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	    (rc = bm_find_vdso_syscall(pid, vdso_start, vdso_end, &syscall_ip)) < 0)
 		return rc;
 	for (size_t i = 0; i < f->ntracees; i++)
-		if ((rc = bm_modes_check_dispatch(pid, f->tracees[i].tid)) < 0 ||
+		if ((rc = bm_modes_check_injectable(pid, f->tracees[i].tid)) < 0 ||
 		    (rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
 			return rc;
 	pid_t *tids = calloc(f->ntracees, sizeof *tids);

@@ -7,7 +7,8 @@
 # another run, the user and group ids of a process that gave up root:
 # dumped and restored, the program checks them all.  What binmig cannot carry is
 # refused (exit 4, one line naming it) and the process runs on untouched:
-# a seccomp filter, a parent-death signal, capabilities other than the
+# a seccomp filter (also one that kills the process on mmap: the refusal
+# comes before binmig injects anything), a parent-death signal, capabilities other than the
 # user ids give, a NUMA policy for the process or for one area (mbind), a
 # thread with user ids of its own (raw setresuid in that thread only).
 # shellcheck source-path=SCRIPTDIR
@@ -17,9 +18,9 @@ e2e_state_test attrs carried
 e2e_state_test attrs creds
 e2e_state_test attrs lockall
 
-declare -A said=([seccomp]="runs under seccomp" [pdeathsig]="when its parent dies"
+declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccomp" [pdeathsig]="when its parent dies"
 	[caps]="capabilities other than its user ids give" [numa]="NUMA memory policy" [mbind]="with a NUMA policy (bind"
 	[threadcreds]="has user or group ids of its own (set by a raw system call), unlike the process's leader")
-for mode in seccomp pdeathsig caps numa mbind threadcreds; do
+for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done

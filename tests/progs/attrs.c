@@ -31,6 +31,7 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -258,6 +259,19 @@ static int refused(const char *mode)
 		SETUP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
 			      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0,
 		      "seccomp");
+	} else if (strcmp(mode, "seccompkill") == 0) {
+		/* Kills the process on mmap, which binmig's scratch page would be:
+		 * the refusal must come before anything is injected. */
+		struct sock_filter kill_mmap[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = {4, kill_mmap};
+		SETUP(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+			      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0,
+		      "seccomp");
 	} else if (strcmp(mode, "pdeathsig") == 0) {
 		SETUP(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0, "PR_SET_PDEATHSIG");
 	} else if (strcmp(mode, "caps") == 0) {
@@ -275,7 +289,7 @@ static int refused(const char *mode)
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
-		say("FAIL: usage: attrs carried|creds|lockall|seccomp|pdeathsig|caps|numa|mbind|threadcreds");
+		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds");
 		return 2;
 	}
 	say("ready");
