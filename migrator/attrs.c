@@ -399,7 +399,7 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 			return rc;
 		a->nthreads++;
 	}
-	return bm_modes_collect(tracees, ntracees, a);
+	return bm_modes_collect(tracees, ntracees, scratch, a);
 }
 
 /* ---- restore ---- */
@@ -623,6 +623,10 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 		return bm_why(why, n, "memory-deny-write-execute flags %#x have unknown bits", a->mdwe);
 	if (a->memory_merge > 1)
 		return bm_why(why, n, "KSM merge-any %u is neither 0 nor 1", a->memory_merge);
+	if (a->membarrier & ~BM_MEMBARRIER_KNOWN)
+		return bm_why(why, n, "membarrier registrations %#x have unknown bits", a->membarrier);
+	if (a->coredump_filter & ~BM_COREDUMP_FILTER_KNOWN)
+		return bm_why(why, n, "coredump_filter %#x has unknown bits", a->coredump_filter);
 	return true;
 }
 
@@ -660,6 +664,10 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 	}
 	bm_put_u32(b, a->mdwe);
 	bm_put_u32(b, a->memory_merge);
+	bm_put_u64(b, a->xcomp_perm);
+	bm_put_u32(b, a->membarrier);
+	bm_put_u32(b, a->coredump_filter);
+	bm_put_u32(b, a->loginuid);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -717,6 +725,11 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 	if (c->version >= 10) {
 		a->mdwe = bm_get_u32(c);
 		a->memory_merge = bm_get_u32(c);
+		a->xcomp_perm = bm_get_u64(c);
+		a->membarrier = bm_get_u32(c);
+		a->coredump_filter = bm_get_u32(c);
+		a->loginuid = bm_get_u32(c);
+		a->has_modes = true;
 	}
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
@@ -738,11 +751,13 @@ void bm_attrs_describe(const struct bm_attrs *a, char *buf, size_t len)
 	}
 	snprintf(buf, len,
 		 "oom_score_adj %d, no_new_privs %u, THP disabled %u, child subreaper %u, securebits %#x, keep-caps %u, "
-		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u",
+		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u, "
+		 "xstate permitted %#llx, membarrier %#x, coredump_filter %#x, loginuid %u",
 		 a->oom_score_adj, a->no_new_privs, a->thp_disable, a->child_subreaper, a->securebits, a->keepcaps,
 		 a->mce_kill, a->tsc, (unsigned long long)a->cap_bounding,
 		 !a->mlockall                  ? "none"
 		 : a->mlockall == MCL_FUTURE   ? "future"
 					       : "future on-fault",
-		 a->mdwe, a->memory_merge);
+		 a->mdwe, a->memory_merge, (unsigned long long)a->xcomp_perm, a->membarrier, a->coredump_filter,
+		 a->loginuid);
 }

@@ -1,6 +1,7 @@
-/* Modes the kernel keeps on how a process's code may run and its memory be
- * shared, which only prctl or arch_prctl read back (attrs.h carries the
- * other attributes):
+/* Modes the kernel keeps on how a process's code may run, its memory be
+ * shared and its audit and core dumps be made, most of which only prctl,
+ * arch_prctl or membarrier read back (attrs.h carries the other
+ * attributes):
  *
  *  - memory-deny-write-execute (PR_SET_MDWE), the process's: once set it
  *    cannot be cleared, and it refuses every mapping that would be
@@ -13,6 +14,14 @@
  *    flags tell;
  *  - CPUID faulting (arch_prctl ARCH_SET_CPUID), each thread's: CPUID
  *    raises SIGSEGV;
+ *  - the xstate features permitted on request (ARCH_REQ_XCOMP_PERM: AMX
+ *    tile data), asked for again before the threads' registers are set;
+ *    tile data in use is refused at dump (xstate.h);
+ *  - membarrier registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3
+ *    and later), made again;
+ *  - coredump_filter, written back from outside;
+ *  - the login uid, which only the process itself may write (the audit
+ *    session id that comes with it cannot be chosen);
  *  - syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), each thread's:
  *    refused.  With it on, binmig's injected calls would be sent to the
  *    process's SIGSYS handler, so it is read with ptrace before the first
@@ -38,13 +47,16 @@ int bm_modes_check_injectable(pid_t pid, pid_t tid);
 
 /* Dump: the modes of the frozen process (tracees[0] its leader) into a,
  * whose threads are already listed in the order of tracees. */
-int bm_modes_collect(struct bm_tracee *tracees, size_t n, struct bm_attrs *a);
+int bm_modes_collect(struct bm_tracee *tracees, size_t n, uint64_t scratch, struct bm_attrs *a);
 
 /* Restore, once every mapping and thread exists, with binmig's privilege
- * (PR_SET_MEMORY_MERGE needs CAP_SYS_RESOURCE): KSM for all memory with
- * the areas p did not have mergeable unmerged, and CPUID faulting in each
- * thread that had it (tracees in the order of p's threads). */
-int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees, size_t n);
+ * (PR_SET_MEMORY_MERGE needs CAP_SYS_RESOURCE, the login uid
+ * CAP_AUDIT_CONTROL), before the threads' registers are set: KSM for all
+ * memory with the areas p did not have mergeable unmerged, CPUID faulting
+ * in each thread that had it (tracees in the order of p's threads), the
+ * xstate features, membarrier registrations, coredump_filter, login uid;
+ * scratch is a writable page in the process. */
+int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees, size_t n, uint64_t scratch);
 /* ... and last, when nothing more is mapped: memory-deny-write-execute. */
 int bm_modes_apply_last(const struct bm_process *p, struct bm_tracee *leader);
 

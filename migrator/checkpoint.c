@@ -21,6 +21,7 @@
 #include "analysis.h"
 #include "attrs.h"
 #include "attrs_modes.h"
+#include "xstate.h"
 #include "cgroup.h"
 #include "fault.h"
 #include "file_locks.h"
@@ -304,6 +305,9 @@ static int collect_thread(struct bm_tracee *tr, struct bm_thread *t, uint64_t sc
 	}
 	t->xstate = realloc(xs, xlen) ?: xs;
 	t->xstate_len = xlen;
+	if (bm_xstate_tiles_in_use(t->xstate, xlen))
+		return bm_error(BM_EXIT_UNSUPPORTED, "thread %d has AMX tile data in use (no TILERELEASE since its last tile "
+				"instruction), which binmig cannot give a new thread; binmig cannot migrate it", tid);
 
 	capture_code(tid, t);
 	char name[32], *comm;

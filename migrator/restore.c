@@ -884,7 +884,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	 * threads with chosen TIDs needs privilege too. */
 	if ((rc = set_rlimits(c)) < 0 ||
 	    (rc = bm_attrs_apply_before_credentials(&c->proc.attrs, c->all, c->nothers + 1)) < 0 ||
-	    (rc = bm_modes_apply(&c->proc, c->all, c->nothers + 1)) < 0)
+	    (rc = bm_modes_apply(&c->proc, c->all, c->nothers + 1, c->scratch)) < 0)
 		return rc;
 	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
 		rc = set_credentials(c, &c->others[i]);

@@ -304,6 +304,12 @@ struct bm_rlimit {
 /* Process and thread attributes beside memory and registers (attrs.h). */
 #define BM_AFFINITY_BYTES 128 /* 1024 CPUs */
 #define BM_MDWE_KNOWN 0x3u    /* PR_MDWE_REFUSE_EXEC_GAIN | PR_MDWE_NO_INHERIT */
+/* The registrations MEMBARRIER_CMD_GET_REGISTRATIONS reports: REGISTER_GLOBAL_EXPEDITED,
+ * REGISTER_PRIVATE_EXPEDITED, ..._SYNC_CORE, ..._RSEQ. */
+#define BM_MEMBARRIER_KNOWN ((1u << 2) | (1u << 4) | (1u << 6) | (1u << 8))
+#define BM_COREDUMP_FILTER_KNOWN 0x1ffu /* bits 0..8 of coredump_filter */
+#define BM_COREDUMP_FILTER_DEFAULT 0x33u /* a kernel without the file: the default */
+#define BM_LOGINUID_UNSET 0xffffffffu
 
 struct bm_thread_attrs {
 	int32_t tid;
@@ -334,8 +340,13 @@ struct bm_attrs {
 	uint32_t tsc;                  /* PR_GET_TSC: PR_TSC_ENABLE or PR_TSC_SIGSEGV */
 	uint32_t mlockall;             /* 0, MCL_FUTURE or MCL_FUTURE | MCL_ONFAULT */
 	uint64_t cap_bounding;
+	bool has_modes;                /* version 10: the fields of attrs_modes.h below were recorded */
 	uint32_t mdwe;                 /* PR_GET_MDWE flags; version 10 (attrs_modes.h) */
 	uint32_t memory_merge;         /* PR_GET_MEMORY_MERGE: KSM for all its memory; version 10 */
+	uint64_t xcomp_perm;           /* arch_prctl(ARCH_GET_XCOMP_PERM): xstate features permitted (AMX); version 10 */
+	uint32_t membarrier;           /* MEMBARRIER_CMD_GET_REGISTRATIONS: the registrations made; version 10 */
+	uint32_t coredump_filter;      /* /proc/PID/coredump_filter; version 10 */
+	uint32_t loginuid;             /* /proc/PID/loginuid (4294967295: unset); version 10 */
 	uint32_t nthreads;
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };

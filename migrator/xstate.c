@@ -184,3 +184,12 @@ int bm_xstate_fits_here(const struct bm_process *p)
 	}
 	return 0;
 }
+
+bool bm_xstate_tiles_in_use(const uint8_t *xstate, uint32_t len)
+{
+	enum { XTILEDATA = 18 };
+	uint64_t bv = 0;
+	if (len >= LEGACY_SIZE + 8)
+		memcpy(&bv, xstate + LEGACY_SIZE, 8);
+	return bv & (1ULL << XTILEDATA);
+}

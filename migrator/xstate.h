@@ -44,4 +44,10 @@ int bm_xstate_translate_threads(struct bm_process *p, const struct bm_cpu_profil
  * source was told another profile (serve --cpu-profile). */
 int bm_xstate_fits_here(const struct bm_process *p);
 
+/* At dump: whether a thread's saved state (LEN bytes read with
+ * PTRACE_GETREGSET) has AMX tile data in use (component 18 in XSTATE_BV).
+ * A new thread cannot be given it (the kernel grows a thread's buffer for
+ * it only when the thread itself first touches a tile), so it is refused. */
+bool bm_xstate_tiles_in_use(const uint8_t *xstate, uint32_t len);
+
 #endif

@@ -1,19 +1,24 @@
-/* modes carried|dispatch: the modes the kernel keeps on how a process's
- * code runs and its memory is shared (migrator/attrs_modes.h).
+/* modes carried|dispatch|tiles: the modes the kernel keeps on how a
+ * process's code runs and its memory is shared (migrator/attrs_modes.h).
  *
  * carried: a writable and executable area mapped first, then
  * memory-deny-write-execute (PR_SET_MDWE), KSM for all memory
- * (PR_SET_MEMORY_MERGE) with one area made unmergeable again, and a second
+ * (PR_SET_MEMORY_MERGE) with one area made unmergeable again, a second
  * thread whose CPUID faults (ARCH_SET_CPUID 0) while the main thread's
- * does not.  After the wake-up (SIGUSR1, testprog.h) each must be as it
- * was: the modes read back, a new writable and executable mapping is
- * refused, the unmergeable area is still so while the others and a new one
- * are mergeable, and CPUID faults in the second thread only.  A mode this
- * kernel or CPU cannot give is said and left out.
+ * does not, membarrier registrations, a coredump_filter, a login uid and
+ * the permission to use AMX tiles (ARCH_REQ_XCOMP_PERM).  After the
+ * wake-up (SIGUSR1, testprog.h) each must be as it was: the modes read
+ * back, a new writable and executable mapping is refused, the unmergeable
+ * area is still so while the others and a new one are mergeable, CPUID
+ * faults in the second thread only, an expedited membarrier works.  A mode
+ * this kernel or CPU cannot give is said and left out.
  *
  * dispatch: syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which
  * a dump refuses; after the wake-up a system call with the selector set to
  * block must still reach the SIGSYS handler.
+ *
+ * tiles (CPUs with AMX only): tile data in use, which a dump refuses;
+ * after the wake-up the tile still holds what was loaded.
  *
  * Prints "ready" when set up. */
 #include <pthread.h>
@@ -38,6 +43,15 @@
 #define PR_SET_SYSCALL_USER_DISPATCH 59
 #define PR_SYS_DISPATCH_ON 1
 #endif
+#define ARCH_GET_XCOMP_PERM_ 0x1022
+#define ARCH_REQ_XCOMP_PERM_ 0x1023
+#define XTILEDATA 18
+#define MEMBARRIER_QUERY 0
+#define MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#define MEMBARRIER_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE (1 << 6)
+#define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
+#define LOGINUID 4242u
 #define DISPATCH_ALLOW 0
 #define DISPATCH_BLOCK 1
 
@@ -101,6 +115,75 @@ static bool mergeable(void *addr)
 	return tp_has_vmflag(flags, "mg");
 }
 
+/* ---- membarrier, coredump_filter, loginuid, AMX permission ---- */
+
+static long registrations = -1; /* -1: not on this kernel */
+static bool loginuid_set, amx_permitted;
+
+static bool write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static unsigned long read_number(const char *path, int base)
+{
+	char buf[64] = "";
+	ssize_t n = read_file(path, buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = 0;
+	return strtoul(buf, NULL, base);
+}
+
+static uint64_t xcomp_perm(void)
+{
+	uint64_t perm = 0;
+	syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM_, &perm);
+	return perm;
+}
+
+static void set_more_modes(void)
+{
+	long supported = syscall(SYS_membarrier, MEMBARRIER_QUERY, 0, 0);
+	if (supported >= 0 && syscall(SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0) >= 0) {
+		SETUP(syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0, "membarrier register");
+		if (supported & MEMBARRIER_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)
+			SETUP(syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0,
+			      "membarrier register sync-core");
+		registrations = syscall(SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0);
+	} else {
+		say("membarrier registrations: not on this kernel; left out");
+	}
+	SETUP(write_file("/proc/self/coredump_filter", "0x7b"), "coredump_filter");
+	loginuid_set = write_file("/proc/self/loginuid", "4242");
+	if (!loginuid_set)
+		say("login uid: cannot be set here (%s); left out", strerror(errno));
+	amx_permitted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XTILEDATA) == 0;
+	if (!amx_permitted)
+		say("AMX: not on this CPU; left out");
+}
+
+static void check_more_modes(void)
+{
+	if (registrations >= 0) {
+		long now = syscall(SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0);
+		CHECK(now == registrations, "membarrier registrations %#lx, were %#lx", now, registrations);
+		CHECK(syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0, 0) == 0,
+		      "an expedited membarrier failed: %s", strerror(errno));
+	}
+	unsigned long filter = read_number("/proc/self/coredump_filter", 16);
+	CHECK(filter == 0x7b, "coredump_filter %#lx", filter);
+	if (loginuid_set) {
+		unsigned long uid = read_number("/proc/self/loginuid", 10);
+		CHECK(uid == LOGINUID, "login uid %lu", uid);
+	}
+	if (amx_permitted)
+		CHECK(xcomp_perm() & (1ULL << XTILEDATA), "AMX tiles no longer permitted (%#llx)",
+		      (unsigned long long)xcomp_perm());
+}
+
 static int carried(void)
 {
 	struct sigaction sa = {.sa_handler = on_segv};
@@ -133,6 +216,7 @@ static int carried(void)
 	cpuid = ok == 'y';
 	if (!cpuid)
 		say("CPUID faulting: not on this CPU; left out");
+	set_more_modes();
 	say("ready");
 	usr1_wait();
 
@@ -155,6 +239,7 @@ static int carried(void)
 		CHECK(later != MAP_FAILED && mergeable(later), "a new area is not mergeable");
 	}
 	CHECK(syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) == 1 && !cpuid_faults(), "CPUID faults in the main thread");
+	check_more_modes();
 	char failed = 1;
 	CHECK(write(go[1], "c", 1) == 1 && read(done[0], &failed, 1) == 1 && failed == 0,
 	      "the second thread's checks failed");
@@ -189,6 +274,27 @@ static int dispatch(void)
 	return tp_finish();
 }
 
+/* ---- AMX tile data in use ---- */
+
+static int tiles(void)
+{
+	static uint8_t cfg[64] __attribute__((aligned(64))), in[1024], out[1024];
+	SETUP(syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XTILEDATA) == 0, "ARCH_REQ_XCOMP_PERM (a CPU with AMX?)");
+	cfg[0] = 1;  /* palette 1 */
+	cfg[16] = 64; /* tmm0: 64 bytes a row */
+	cfg[48] = 16; /* and 16 rows */
+	for (int i = 0; i < 1024; i++)
+		in[i] = (uint8_t)(i * 5 + 3);
+	__asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+	__asm__ volatile("tileloadd (%0,%1,1), %%tmm0" ::"r"(in), "r"(64L));
+	say("ready");
+	usr1_wait();
+	__asm__ volatile("tilestored %%tmm0, (%0,%1,1)" ::"r"(out), "r"(64L) : "memory");
+	__asm__ volatile("tilerelease");
+	CHECK(memcmp(in, out, sizeof in) == 0, "the tile lost what was loaded");
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
 	usr1_setup();
@@ -196,6 +302,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (argc == 2 && strcmp(argv[1], "dispatch") == 0)
 		return dispatch();
-	say("FAIL: usage: modes carried|dispatch");
+	if (argc == 2 && strcmp(argv[1], "tiles") == 0)
+		return tiles();
+	say("FAIL: usage: modes carried|dispatch|tiles");
 	return 2;
 }

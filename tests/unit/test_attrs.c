@@ -88,6 +88,11 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	t[1].cpuid_faulting = 1;
 	a->mdwe = 1;         /* PR_MDWE_REFUSE_EXEC_GAIN */
 	a->memory_merge = 1;
+	a->xcomp_perm = 0x602e7; /* AMX tile data permitted */
+	a->membarrier = 0x50;    /* private expedited, with sync-core */
+	a->coredump_filter = 0x7b;
+	a->loginuid = 4242;
+	a->has_modes = true;
 }
 
 /* Encodes a, then decodes it into *out; returns the decoder's verdict. */
@@ -140,11 +145,17 @@ static void test_round_trip(void **state)
 	}
 	assert_int_equal(got.mdwe, 1);
 	assert_int_equal(got.memory_merge, 1);
+	assert_true(got.xcomp_perm == 0x602e7);
+	assert_int_equal(got.membarrier, 0x50);
+	assert_int_equal(got.coredump_filter, 0x7b);
+	assert_int_equal(got.loginuid, 4242);
+	assert_true(got.has_modes);
 	char line[512];
 	bm_attrs_describe(&got, line, sizeof line);
 	assert_non_null(strstr(line, "oom_score_adj 345"));
 	assert_non_null(strstr(line, "mlockall future on-fault"));
 	assert_non_null(strstr(line, "memory-deny-write-execute 0x1, KSM merge-any 1"));
+	assert_non_null(strstr(line, "xstate permitted 0x602e7, membarrier 0x50, coredump_filter 0x7b, loginuid 4242"));
 	bm_attrs_free(&got);
 	/* A model with nothing recorded (made by hand) stays so. */
 	struct bm_attrs none = {0};
@@ -198,6 +209,7 @@ static void test_rejected_fields(void **state)
 		{108, 99, "parent-death signal 99"}, {112, 2, "CPUID faulting 2"},
 		/* after thread 1 (its affinity one byte): the process's modes */
 		{181, 4, "memory-deny-write-execute flags 0x4"}, {185, 2, "KSM merge-any 2"},
+		{197, 1, "membarrier registrations 0x1"}, {201, 0x200, "coredump_filter 0x200"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -219,7 +231,7 @@ static void test_rejected_fields(void **state)
 }
 
 /* Version 9, before the modes of attrs_modes.h: no cpuid_faulting after
- * each thread, no mdwe and memory_merge at the end; read as none set. */
+ * each thread, none of the process's modes at the end; read as none recorded. */
 static void test_version_9(void **state)
 {
 	(void)state;
@@ -230,11 +242,11 @@ static void test_version_9(void **state)
 	bm_wbuf_init(&b);
 	char why[200];
 	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), 0);
-	assert_int_equal(b.len, 189);
-	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the last 8 bytes. */
-	memmove(b.data + 177, b.data + 181, 8);
+	assert_int_equal(b.len, 209);
+	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the
+	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
-	size_t len = 189 - 4 - 4 - 8;
+	size_t len = 177 - 4;
 	struct bm_rcur c;
 	bm_rcur_init(&c, b.data, len);
 	c.version = 9;
@@ -245,6 +257,7 @@ static void test_version_9(void **state)
 	assert_int_equal(got.threads[1].cpuid_faulting, 0);
 	assert_int_equal(got.mdwe, 0);
 	assert_int_equal(got.memory_merge, 0);
+	assert_false(got.has_modes); /* the restore leaves them as binmig's */
 	bm_attrs_free(&got);
 	/* Read as version 10, the same bytes end too early. */
 	bm_rcur_init(&c, b.data, len);
