@@ -3,6 +3,7 @@
 #include "attrs_modes.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,8 +38,10 @@ struct sud_config { /* struct ptrace_sud_config */
 };
 
 /* Seccomp, whose filter could kill or trap binmig's calls (as strict
- * mode does every call but a few). */
-static int check_seccomp(pid_t pid, pid_t tid)
+ * mode does every call but a few), and a pending SIGTRAP, which binmig's
+ * single-step over each call would take (it must leave SIGTRAP unblocked:
+ * the step's own trap is forced). */
+static int check_status(pid_t pid, pid_t tid)
 {
 	char name[64], *text;
 	snprintf(name, sizeof name, "task/%d/status", tid);
@@ -46,7 +49,10 @@ static int check_seccomp(pid_t pid, pid_t tid)
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/%s", pid, name);
 	struct bm_status_caps st;
+	struct bm_proc_status pending;
 	rc = bm_attrs_parse_status(text, &st);
+	if (rc == 0)
+		rc = bm_parse_status(text, &pending);
 	free(text);
 	if (rc < 0)
 		return bm_error(BM_EXIT_TARGET, "cannot read /proc/%d/%s", pid, name);
@@ -54,6 +60,10 @@ static int check_seccomp(pid_t pid, pid_t tid)
 		return bm_error(BM_EXIT_UNSUPPORTED,
 				"thread %d of process %d runs under seccomp (mode %u), which could kill or trap the calls "
 				"binmig makes in it; binmig cannot migrate it", tid, pid, st.seccomp);
+	if ((pending.sig_pnd | pending.shd_pnd) & (1ULL << (SIGTRAP - 1)))
+		return bm_error(BM_EXIT_UNSUPPORTED,
+				"thread %d of process %d has a SIGTRAP pending, which binmig's single-stepping would take; "
+				"binmig cannot migrate it", tid, pid);
 	return 0;
 }
 
@@ -78,7 +88,7 @@ static int check_dispatch(pid_t pid, pid_t tid)
 
 int bm_modes_check_injectable(pid_t pid, pid_t tid)
 {
-	int rc = check_seccomp(pid, tid);
+	int rc = check_status(pid, tid);
 	return rc < 0 ? rc : check_dispatch(pid, tid);
 }
 

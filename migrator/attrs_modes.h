@@ -40,7 +40,9 @@
 
 /* Dump, before anything is injected into thread TID of process PID:
  * refused (BM_EXIT_UNSUPPORTED) if it runs under seccomp, whose filter
- * could kill or trap binmig's calls, or has syscall user dispatch on.  A
+ * could kill or trap binmig's calls, has a SIGTRAP pending (its own or the
+ * process's), which binmig's single-steps would take, or has syscall user
+ * dispatch on.  A
  * kernel that cannot show the dispatch (before Linux 6.4) is taken at its
  * word that it is off. */
 int bm_modes_check_injectable(pid_t pid, pid_t tid);

@@ -261,6 +261,34 @@ static void capture_code(pid_t tid, struct bm_thread *t)
 	t->code_len = len;
 }
 
+/* A standard signal can be pending with no siginfo queued: the kernel
+ * could not allocate one (RLIMIT_SIGPENDING reached), and delivers it as
+ * one sent by kill from pid 0, uid 0.  Such signals show only in the
+ * mask; each is added to *OUT as it will be delivered. */
+static int add_unqueued(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
+{
+	struct bm_proc_status st;
+	int rc = bm_read_status(tid, &st);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read /proc/%d/status", tid);
+	uint64_t mask = shared ? st.shd_pnd : st.sig_pnd;
+	for (int sig = 1; sig < SIGRTMIN; sig++) {
+		bool queued = false;
+		for (uint32_t i = 0; i < *n && !queued; i++)
+			queued = bm_si_i32((*out)[i].raw) == sig;
+		if (!(mask & (1ULL << (sig - 1))) || queued)
+			continue;
+		struct bm_siginfo *grown = realloc(*out, (*n + 1) * sizeof **out);
+		if (!grown)
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		*out = grown;
+		memset(&grown[*n], 0, sizeof *grown); /* SI_USER, pid 0, uid 0 */
+		memcpy(grown[*n].raw, &sig, sizeof sig);
+		++*n;
+	}
+	return 0;
+}
+
 int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
 {
 	*out = NULL;
@@ -273,7 +301,7 @@ int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n
 		if (got < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the pending signals of %d", tid);
 		if (got == 0)
-			return 0;
+			return add_unqueued(tid, shared, out, n);
 		struct bm_siginfo *grown = realloc(*out, (*n + (size_t)got) * sizeof **out);
 		if (!grown)
 			return bm_error(BM_EXIT_FAILURE, "out of memory");

@@ -1,10 +1,20 @@
-/* sigpending: blocked signals that are pending across the migration.
+/* sigpending [unqueued|sigtrap]: blocked signals that are pending across
+ * the migration.
  *   SIGUSR2     sigqueue'd once to the process, value 0x1234
  *   SIGRTMIN+1  sigqueue'd twice to the process, values 1001 then 1002
  *   SIGRTMIN+3  queued to the thread alone (rt_tgsigqueueinfo), value 77
  * After the wake-up sigpending shows exactly these, and sigtimedwait hands
  * them back with their values, codes and sender, in order, the real-time
- * one twice and no more. */
+ * one twice and no more.
+ *
+ * unqueued: SIGUSR2 sigqueue'd with RLIMIT_SIGPENDING at 0, so that the
+ * kernel marks it pending with no siginfo queued; it must still be pending
+ * after the wake-up, and come as the kernel delivers such a signal (SI_USER
+ * from pid 0, uid 0).
+ *
+ * sigtrap: SIGTRAP raised while blocked, which a dump refuses; after the
+ * wake-up it must still be pending. */
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "testprog.h"
@@ -27,9 +37,48 @@ static void expect_signal(int sig, int value, int code, const char *what)
 	CHECK(info.si_uid == getuid(), "%s: si_uid %d", what, info.si_uid);
 }
 
-int main(void)
+static int unqueued(void)
+{
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	SETUP(sigprocmask(SIG_BLOCK, &block, NULL) == 0, "block");
+	struct rlimit none = {0, 0};
+	SETUP(setrlimit(RLIMIT_SIGPENDING, &none) == 0, "RLIMIT_SIGPENDING");
+	SETUP(sigqueue(getpid(), SIGUSR2, (union sigval){ .sival_int = 0x1234 }) == 0, "sigqueue SIGUSR2");
+	say("ready");
+	usr1_wait();
+	sigset_t pending;
+	CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGUSR2), "SIGUSR2 no longer pending");
+	struct timespec zero = { 0, 0 };
+	siginfo_t info;
+	memset(&info, 0, sizeof info);
+	CHECK(sigtimedwait(&block, &info, &zero) == SIGUSR2, "SIGUSR2 not taken: %s", strerror(errno));
+	CHECK(info.si_code == SI_USER && info.si_pid == 0 && info.si_uid == 0,
+	      "SIGUSR2 came with code %d from pid %d, uid %d", info.si_code, info.si_pid, info.si_uid);
+	return tp_finish();
+}
+
+static int sigtrap(void)
+{
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTRAP);
+	SETUP(sigprocmask(SIG_BLOCK, &block, NULL) == 0 && raise(SIGTRAP) == 0, "raise SIGTRAP");
+	say("ready");
+	usr1_wait();
+	sigset_t pending;
+	CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGTRAP), "SIGTRAP no longer pending");
+	return tp_finish();
+}
+
+int main(int argc, char **argv)
 {
 	usr1_setup();
+	if (argc == 2 && strcmp(argv[1], "unqueued") == 0)
+		return unqueued();
+	if (argc == 2 && strcmp(argv[1], "sigtrap") == 0)
+		return sigtrap();
 	sigset_t block;
 	sigemptyset(&block);
 	sigaddset(&block, SIGUSR2);
