@@ -430,12 +430,22 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 			return -1;
 		snprintf(link, sizeof link, "/proc/self/fd/%d", made);
 	}
+	/* memfd_create's own descriptor does not count as a writer of its
+	 * file, one opened through /proc does, and the kernel will not execute
+	 * a file with writers (fexecve of a memfd: ETXTBSY).  The first
+	 * read-write descriptor of a memfd is taken as memfd_create's own. */
+	bool own = made >= 0 && !first && (d->object_flags & BM_UNLINKED_MEMFD) && (flags & O_ACCMODE) == O_RDWR;
 	/* Opening the /proc link opens the object itself, with the flags the
 	 * descriptor had; a FIFO without O_NONBLOCK would wait for a writer. */
-	int fd = open(link, d->kind == BM_FD_UNLINKED_FIFO ? flags | O_NONBLOCK : flags);
+	int fd = own ? made : open(link, d->kind == BM_FD_UNLINKED_FIFO ? flags | O_NONBLOCK : flags);
 	int e = errno;
-	if (made >= 0)
+	if (own && fcntl(fd, F_SETFL, flags) < 0) {
+		e = errno;
+		close(fd);
+		fd = -1;
+	} else if (made >= 0 && !own) {
 		close(made);
+	}
 	if (fd < 0) {
 		errno = e;
 		return fail(err, errlen, "cannot open the rebuilt unlinked %s: %s", d->path);

@@ -42,6 +42,8 @@
  *       F_SEAL_SEAL), held read-only at fd 63, holding "memfd";
  *     - "nofd": a memfd of one page mapped shared read-write, written,
  *       sealed against growing, its descriptor closed;
+ *     - "exe": a memfd holding /bin/true at fd 61, memfd_create's own
+ *       descriptor, which fexecve must still run after the restore;
  *     after restore: the names "/memfd:NAME (deleted)" of descriptors and
  *     mappings, the seals, size, mode, offsets, contents, the private
  *     copy kept; a write through the shared mapping seen by the
@@ -359,6 +361,14 @@ static int memfd(void)
 	unsigned char *only = map(1, PROT_READ | PROT_WRITE, MAP_SHARED, nofd, 0);
 	memcpy(only, "mapped only", 11);
 	SETUP(fcntl(nofd, F_ADD_SEALS, F_SEAL_GROW) == 0 && close(nofd) == 0, "seal and close nofd");
+	/* "exe": a program in a memfd, run with fexecve (as container runtimes
+	 * do): memfd_create's own descriptor counts as no writer of it. */
+	int exe = memfd_create("exe", MFD_CLOEXEC), prog = open("/bin/true", O_RDONLY | O_CLOEXEC);
+	static char code[1 << 20];
+	ssize_t code_len = prog >= 0 ? read(prog, code, sizeof code) : -1;
+	SETUP(exe >= 0 && code_len > 0 && write(exe, code, (size_t)code_len) == code_len && dup2(exe, 61) == 61 &&
+		      close(exe) == 0 && close(prog) == 0 && fcntl(61, F_SETFD, FD_CLOEXEC) == 0,
+	      "the program in a memfd");
 	struct stat before;
 	SETUP(fstat(fd, &before) == 0, "fstat");
 	struct fd_set_snapshot fds_before;
@@ -394,6 +404,15 @@ static int memfd(void)
 	CHECK(ftruncate(fd, 8 * PG) < 0 && errno == EPERM, "the memfd could grow");
 	char five[8] = "";
 	CHECK(pread(63, five, 5, 0) == 5 && memcmp(five, "memfd", 5) == 0, "fd 63 holds \"%s\"", five);
+	pid_t child = fork();
+	if (child == 0) {
+		char *argv[] = {"true", NULL}, *envp[] = {NULL};
+		fexecve(61, argv, envp);
+		_exit(errno == ETXTBSY ? 100 : 101);
+	}
+	int status = -1;
+	CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the program in the memfd does not run (status %#x; 100: ETXTBSY)", status);
 	CHECK(maps_memfd(only, "nofd") && memcmp(only, "mapped only", 11) == 0, "the memfd mapped alone is lost");
 	char mapped[96];
 	snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%lx-%lx", (unsigned long)only, (unsigned long)only + PG);
