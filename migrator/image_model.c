@@ -20,6 +20,7 @@
 #include "fd_watch.h"
 #include "sk_inet.h"
 #include "unlinked.h"
+#include "unlinked_holes.h"
 #include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -34,6 +35,8 @@
 #define FD_MIN_SIZE_V8 (FD_MIN_SIZE_V2 + 4)
 /* Version 9 adds the owner. */
 #define FD_MIN_SIZE_V9 (FD_MIN_SIZE_V8 + 4 + 4)
+/* ... and the count of data extents (version 10) */
+#define FD_MIN_SIZE_V10 (FD_MIN_SIZE_V9 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -543,6 +546,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->in_flight);
 		bm_put_u32(b, f->owner_uid);
 		bm_put_u32(b, f->owner_gid);
+		bm_holes_encode(b, &f->holes);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
@@ -559,7 +563,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 {
 	bool v2 = c->version >= 2;
 	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS,
-				  c->version >= 9   ? FD_MIN_SIZE_V9
+				  c->version >= 10  ? FD_MIN_SIZE_V10
+				  : c->version >= 9 ? FD_MIN_SIZE_V9
 				  : c->version >= 8 ? FD_MIN_SIZE_V8
 				  : v2		    ? FD_MIN_SIZE_V2
 						    : FD_MIN_SIZE,
@@ -611,6 +616,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 			f->owner_gid = bm_get_u32(c);
 			f->owner_known = true;
 		}
+		if (c->version >= 10)
+			bm_holes_decode(c, f->data_len, &f->holes);
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,

@@ -197,9 +197,10 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 				bm_unlinked_owner(&c->proc, m->owner_known, m->owner_uid, m->owner_gid);
 			if (j == i && (made = m->memfd ? bm_unlinked_make_memfd(owner, m->path, m->mode, m->file.mtime_ns,
 										     m->memfd, m->data, (size_t)m->file.size,
-										     err, errlen)
+										     &m->holes, err, errlen)
 							 : bm_unlinked_make_file(owner, m->path, m->mode, m->file.mtime_ns,
-										 m->data, (size_t)m->file.size, err, errlen)) < 0)
+										 m->data, (size_t)m->file.size, &m->holes,
+										 err, errlen)) < 0)
 				return -1;
 			from = j == i ? made : c->files[j].fd;
 		}

@@ -24,6 +24,7 @@ void bm_process_free_fds(struct bm_process *p)
 		free(p->fds[i].path);
 		free(p->fds[i].data);
 		free(p->fds[i].was_link);
+		free(p->fds[i].holes.x);
 	}
 	free(p->fds);
 	p->fds = NULL;
@@ -51,6 +52,7 @@ void bm_process_free(struct bm_process *p)
 	for (uint32_t i = 0; p->mapped_files && i < p->nmapped_files; i++) {
 		free(p->mapped_files[i].path);
 		free(p->mapped_files[i].data);
+		free(p->mapped_files[i].holes.x);
 	}
 	free(p->mapped_files);
 	free(p->cwd);

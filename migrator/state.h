@@ -148,6 +148,17 @@ enum bm_fd_origin {
 };
 #define BM_ORIGIN_MAX BM_ORIGIN_OTHER
 
+/* The data extents of an unlinked file (unlinked_holes.h): [start, end)
+ * ascending; a file's bytes elsewhere are holes. */
+struct bm_extent {
+	uint64_t start, end;
+};
+struct bm_holes {
+	uint32_t n;
+	struct bm_extent *x;    /* malloc'd */
+	bool known;             /* false: an image before version 10: written whole */
+};
+
 struct bm_fd {
 	int32_t fd;
 	uint32_t kind;          /* enum bm_fd_kind */
@@ -181,6 +192,7 @@ struct bm_fd {
 	 * owner is whoever made it, which the restore gives again. */
 	uint32_t owner_uid, owner_gid;
 	bool owner_known;       /* false: an image from before version 9 */
+	struct bm_holes holes;  /* BM_FD_UNLINKED_FILE, with its data: where it has data (version 10) */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -363,6 +375,7 @@ struct bm_mapped_file {
 	uint32_t memfd;         /* a memfd: BM_UNLINKED_MEMFD | its seals, else 0 (unlinked.h); version 6 */
 	uint32_t owner_uid, owner_gid; /* its st_uid, st_gid; version 9 */
 	bool owner_known;
+	struct bm_holes holes;  /* where it has data; version 10 */
 };
 
 struct bm_process {

@@ -1,5 +1,6 @@
 /* Unlinked files, FIFOs and directories (unlinked.h). */
 #include "unlinked.h"
+#include "unlinked_holes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +119,7 @@ static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t 
 	return NULL;
 }
 
-int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id)
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes)
 {
 	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
@@ -143,6 +144,9 @@ int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct 
 		else
 			got += (size_t)n;
 	}
+	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
+	if (err < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
 	close(fd);
 	if (rc < 0) {
 		free(buf);
@@ -159,7 +163,7 @@ static int read_contents(pid_t pid, struct bm_fd *d)
 	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
 	snprintf(what, sizeof what, "the unlinked file %s of fd %d of process %d", d->path, d->fd, pid);
 	struct bm_file_id id;
-	int rc = bm_unlinked_read(link, what, &d->data, &id);
+	int rc = bm_unlinked_read(link, what, &d->data, &id, &d->holes);
 	if (rc < 0)
 		return rc;
 	d->data_len = (uint32_t)id.size;
@@ -288,24 +292,6 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *path)
 	return -1;
 }
 
-/* Writes the whole buffer at offset 0. */
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, data + done, len - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 struct bm_unlinked_owner bm_unlinked_owner(const struct bm_process *p, bool known, uint32_t uid, uint32_t gid)
 {
 	return known ? (struct bm_unlinked_owner){uid, gid} : (struct bm_unlinked_owner){p->uid[3], p->gid[3]};
@@ -317,7 +303,7 @@ static struct bm_unlinked_owner owner_of(const struct bm_process *p, const struc
 }
 
 int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			  const uint8_t *data, size_t len, char *err, size_t errlen)
+			  const uint8_t *data, size_t len, const struct bm_holes *holes, char *err, size_t errlen)
 {
 	mode &= 07777;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -335,7 +321,7 @@ int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the unlinked file %s again: %s", path);
 	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (write_all(fd, data, len) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode) < 0 ||
+	if (bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode) < 0 ||
 	    futimens(fd, times) < 0) {
 		int e = errno;
 		close(fd);
@@ -350,7 +336,8 @@ int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint
  * where the kernel knows the flag, as a memfd made without it is; the
  * mode then says what it was. */
 int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen)
+			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes, char *err,
+			   size_t errlen)
 {
 	const char *name = path + 7; /* "/memfd:" */
 	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10u /* MFD_EXEC */);
@@ -359,8 +346,9 @@ int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uin
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the memfd %s again: %s", path);
 	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (write_all(fd, data, len) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode & 07777) < 0 ||
-	    futimens(fd, times) < 0 || fcntl(fd, F_ADD_SEALS, (int)(memfd & BM_UNLINKED_SEALS)) < 0) {
+	if (bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 ||
+	    fchmod(fd, mode & 07777) < 0 || futimens(fd, times) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, (int)(memfd & BM_UNLINKED_SEALS)) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -372,7 +360,7 @@ int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uin
 static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
 {
 	return bm_unlinked_make_memfd(owner_of(p, d), d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data,
-				      d->data_len, err, errlen);
+				      d->data_len, &d->holes, err, errlen);
 }
 
 /* Makes the unlinked FIFO of d (its bytes written back) or directory,
@@ -424,7 +412,7 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 		made = src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
 		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(owner_of(p, src), src->path, src->mode,
 									       src->file.mtime_ns, src->data, src->data_len,
-									       err, errlen)
+									       &src->holes, err, errlen)
 							   : make_named(p, src, err, errlen);
 		if (made < 0)
 			return -1;

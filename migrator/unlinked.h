@@ -62,7 +62,7 @@ int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat 
  * to into *data (malloc'd, NULL when empty) and its identity into *id;
  * WHAT names it in the messages.  Refuses (BM_EXIT_UNSUPPORTED) a file
  * over BM_UNLINKED_MAX_BYTES. */
-int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id);
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes);
 
 /* At dump, once every descriptor of p is described and the process is
  * stopped: reads the contents of each unlinked file, once per file. */
@@ -108,14 +108,16 @@ struct bm_unlinked_owner bm_unlinked_owner(const struct bm_process *p, bool know
  * contents, OWNER, mode and mtime, then MEMFD's seals; its descriptor, or
  * -1 with the reason in err. */
 int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			   uint32_t memfd, const uint8_t *data, size_t len, char *err, size_t errlen);
+			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes, char *err,
+			   size_t errlen);
 /* Inside the new process: makes the regular file PATH again with LEN
- * bytes of DATA, MODE, the modification time MTIME_NS and OWNER, and
+ * bytes of DATA (holes where HOLES says, unlinked_holes.h), MODE, the
+ * modification time MTIME_NS and OWNER, and
  * removes its name (or makes it without one, in the same directory, when
  * the name is taken).  A read-write descriptor, or -1 with the reason in
  * err. */
 int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			  const uint8_t *data, size_t len, char *err, size_t errlen);
+			  const uint8_t *data, size_t len, const struct bm_holes *holes, char *err, size_t errlen);
 
 /* Inside the new process: makes P's cwd, which had been removed, a
  * directory again (its mode and owner as the image says, version 9; else

@@ -1,5 +1,6 @@
 /* Mappings of unlinked files (unlinked_map.h). */
 #include "unlinked_map.h"
+#include "unlinked_holes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +80,7 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 		 (unsigned long long)e->start);
 	int rc = memfd ? bm_unlinked_memfd_seals(link, what, &m->memfd) : 0;
 	if (rc == 0)
-		rc = bm_unlinked_read(link, what, &m->data, &m->file);
+		rc = bm_unlinked_read(link, what, &m->data, &m->file, &m->holes);
 	if (rc == 0 && !(m->path = strdup(e->path)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0) {
@@ -219,6 +220,7 @@ int bm_encode_mapped_files(struct bm_wbuf *b, const struct bm_process *p, char *
 		bm_put_u32(b, m->memfd);
 		bm_put_u32(b, m->owner_uid);
 		bm_put_u32(b, m->owner_gid);
+		bm_holes_encode(b, &m->holes);
 	}
 	return bm_wbuf_status(b);
 }
@@ -263,6 +265,8 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 			m->owner_gid = bm_get_u32(c);
 			m->owner_known = true;
 		}
+		if (c->version >= 10)
+			bm_holes_decode(c, m->file.size, &m->holes);
 		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "%s", why);
 	}

@@ -9,6 +9,9 @@
  *       "DIR/a (deleted)", no name left;
  *     - "b": unlinked, O_WRONLY | O_APPEND, holding "hello": a write
  *       still appends;
+ *     - "s": a sparse file of 1 MiB with data in its first page and at
+ *       512 KiB, unlinked: the same data and holes (SEEK_DATA, SEEK_HOLE)
+ *       and blocks (st_blocks) after the restore;
  *     - "c": unlinked, and a new file made at its name since: the old
  *       contents come back (without a name, as the README says), the new
  *       file is untouched;
@@ -61,6 +64,22 @@ static bool link_text_is(int fd, const char *name)
 	return strcmp(got, want) == 0;
 }
 
+/* The data extents of FD ("[a,b) [c,d) ...") into BUF. */
+static void extents_of(int fd, char *buf, size_t len)
+{
+	buf[0] = 0;
+	off_t at = 0, size = lseek(fd, 0, SEEK_END);
+	size_t used = 0;
+	while (at < size) {
+		off_t data = lseek(fd, at, SEEK_DATA), hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (data < 0 || hole < 0)
+			break;
+		used += (size_t)snprintf(buf + used, len > used ? len - used : 0, "[%lld,%lld) ", (long long)data,
+					 (long long)hole);
+		at = hole;
+	}
+}
+
 static int carried(void)
 {
 	char block[10000];
@@ -75,6 +94,14 @@ static int carried(void)
 	struct stat a_before;
 	SETUP(fstat(a, &a_before) == 0, "fstat a");
 	remove_name("a");
+
+	int sparse = make_file("s", O_RDWR, block, 4096);
+	SETUP(pwrite(sparse, block, 4096, 512 << 10) == 4096 && ftruncate(sparse, 1 << 20) == 0, "sparse file");
+	char s_extents[256], s_after[256];
+	struct stat s_before;
+	SETUP(fstat(sparse, &s_before) == 0, "fstat s");
+	extents_of(sparse, s_extents, sizeof s_extents);
+	remove_name("s");
 
 	int b = make_file("b", O_WRONLY | O_APPEND, "hello", 5);
 	remove_name("b");
@@ -123,6 +150,14 @@ static int carried(void)
 	CHECK((fcntl(a_ro, F_GETFL) & O_ACCMODE) == O_RDONLY && (fcntl(a, F_GETFL) & O_ACCMODE) == O_RDWR, "a: modes");
 	CHECK(link_text_is(a, "a") && link_text_is(a_ro, "a"), "a: the link text is not \"DIR/a (deleted)\"");
 	CHECK(access(path, F_OK) < 0 && errno == ENOENT, "a: the name came back");
+
+	/* s: sparse */
+	extents_of(sparse, s_after, sizeof s_after);
+	CHECK(strcmp(s_after, s_extents) == 0, "s: data at %s, was at %s", s_after, s_extents);
+	CHECK(fstat(sparse, &st) == 0 && st.st_size == 1 << 20 && st.st_blocks == s_before.st_blocks,
+	      "s: size %lld, %lld blocks, were %lld", (long long)st.st_size, (long long)st.st_blocks,
+	      (long long)s_before.st_blocks);
+	CHECK(pread(sparse, back, 4096, 512 << 10) == 4096 && memcmp(back, block, 4096) == 0, "s: contents");
 
 	/* b: O_APPEND */
 	CHECK((fcntl(b, F_GETFL) & O_APPEND) && write(b, " world", 6) == 6 && fstat(b, &st) == 0 && st.st_size == 11,

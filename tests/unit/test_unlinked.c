@@ -23,6 +23,7 @@
 #include "log.h"
 #include "state.h"
 #include "unlinked.h"
+#include "unlinked_holes.h"
 
 #define UNIT_TMPDIR_NAME "unlinked"
 #include "unit_tmpdir.h"
@@ -131,6 +132,7 @@ static void test_file_both_ways(void **state)
 	assert_string_equal(back, "contents of f");
 	assert_true(fstat(ra, &sa) == 0 && sa.st_nlink == 0);
 	close(ra);
+	bm_holes_free(&fds[0].holes);
 	free(fds[0].path);
 	free(fds[1].path);
 	free(fds[0].data);
@@ -235,6 +237,90 @@ static void test_memfd_both_ways(void **state)
 	close(r);
 	free(d.path);
 	free(d.data);
+	bm_holes_free(&d.holes);
+}
+
+/* Where FD has data: "[a,b) [c,d) ..." */
+static void data_of(int fd, char *buf, size_t len)
+{
+	buf[0] = 0;
+	off_t at = 0, size = lseek(fd, 0, SEEK_END);
+	size_t used = 0;
+	while (at < size) {
+		off_t data = lseek(fd, at, SEEK_DATA), hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (data < 0 || hole < 0)
+			break;
+		used += (size_t)snprintf(buf + used, len - used, "[%lld,%lld) ", (long long)data, (long long)hole);
+		at = hole;
+	}
+}
+
+/* A sparse memfd: its data extents read at dump, carried by the image's
+ * encoding (and its rules), and its holes made again. */
+static void test_holes(void **state)
+{
+	(void)state;
+	const long pg = sysconf(_SC_PAGESIZE);
+	int fd = memfd_create("holes", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 * pg), 0);
+	assert_int_equal(pwrite(fd, "first", 5, 0), 5);
+	assert_int_equal(pwrite(fd, "tenth", 5, 10 * pg + 7), 5);
+	char before[128], after[128];
+	data_of(fd, before, sizeof before);
+	struct bm_fd d;
+	assert_int_equal(describe(fd, &d), 0);
+	struct bm_process p = {.pid = getpid(), .fds = &d, .nfds = 1, .uid = {0, 0, 0, getuid()},
+			       .gid = {0, 0, 0, getgid()}};
+	assert_int_equal(bm_unlinked_collect(getpid(), &p), 0);
+	assert_true(d.holes.known);
+	assert_int_equal(d.holes.n, 2);
+	assert_true(d.holes.x[0].start == 0 && d.holes.x[0].end == (uint64_t)pg);
+	assert_true(d.holes.x[1].start == (uint64_t)(10 * pg) && d.holes.x[1].end == (uint64_t)(11 * pg));
+	struct stat st_before;
+	assert_int_equal(fstat(fd, &st_before), 0);
+	close(fd);
+
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	bm_holes_encode(&b, &d.holes);
+	struct bm_rcur c;
+	struct bm_holes got;
+	bm_rcur_init(&c, b.data, b.len);
+	bm_holes_decode(&c, d.data_len, &got);
+	bm_rcur_finish(&c);
+	assert_int_equal(c.error, 0);
+	assert_true(got.known && got.n == 2 && got.x[1].end == (uint64_t)(11 * pg));
+	bm_holes_free(&got);
+	/* Out of order, or past the file's end: refused. */
+	bm_store_le64(b.data + 4 + 16, 10 * pg); /* extent 1 starts where... */
+	bm_store_le64(b.data + 4 + 8, 11 * pg);  /* ...extent 0 now ends */
+	bm_rcur_init(&c, b.data, b.len);
+	bm_holes_decode(&c, d.data_len, &got);
+	bm_rcur_finish(&c);
+	assert_int_not_equal(c.error, 0);
+	bm_holes_free(&got);
+	bm_rcur_init(&c, b.data, b.len);
+	bm_holes_decode(&c, 5 * pg, &got);
+	bm_rcur_finish(&c);
+	assert_int_not_equal(c.error, 0);
+	bm_holes_free(&got);
+	bm_wbuf_free(&b);
+
+	char err[300] = "";
+	int r = bm_unlinked_open(&p, 0, err, sizeof err);
+	assert_true(r >= 0);
+	data_of(r, after, sizeof after);
+	assert_string_equal(after, before);
+	struct stat st;
+	assert_true(fstat(r, &st) == 0 && st.st_size == 16 * pg && st.st_blocks == st_before.st_blocks);
+	char back[8] = {0};
+	assert_int_equal(pread(r, back, 5, 10 * pg + 7), 5);
+	assert_string_equal(back, "tenth");
+	close(r);
+	free(d.path);
+	free(d.data);
+	bm_holes_free(&d.holes);
 }
 
 static void test_image_rules(void **state)
@@ -309,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_and_directory, setup, teardown),
 		cmocka_unit_test(test_memfd_both_ways),
+		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};

@@ -126,6 +126,7 @@ static void test_describe(void **state)
 	free(v.path);
 	free(d.path);
 	free(d.data);
+	free(d.holes.x);
 	munmap(at, 8192);
 	close(fd);
 }

@@ -113,7 +113,8 @@ static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, 
 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
-	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight, owner;
+	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight, owner,
+		holes;
 };
 
 static inline size_t skip_string(const uint8_t *at)
@@ -141,36 +142,82 @@ static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t 
 		l.was_link = l.was + 4;
 		l.in_flight = l.was_link + skip_string(fds->payload + l.was_link);
 		l.owner = l.in_flight + 4;
-		at = l.owner + 8;
+		l.holes = l.owner + 8;
+		if (i < index) /* (entry INDEX itself may lack the fields of later versions) */
+			at = l.holes + 4 + 16 * (size_t)bm_load_le32(fds->payload + l.holes);
 	}
 	return l;
 }
 
-/* Takes the owner words (version 9) off each of the NFDS entries of RI's
- * FDS section, for an image of an earlier version. */
-static inline void drop_owner(struct raw_image *ri, uint32_t nfds)
+/* Takes the data extents (version 10, none) off each entry of RI's
+ * MAPPED_FILES section. */
+static inline void drop_mapped_holes(struct raw_image *ri)
 {
-	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
-	for (uint32_t i = nfds; i-- > 0;) {
-		size_t at = fd_entry(fds, i).owner;
-		memmove(fds->payload + at, fds->payload + at + 8, fds->len - at - 8);
-		fds->len -= 8;
+	struct raw_section *mf = &ri->s[find_section(ri, BM_SEC_MAPPED_FILES, 0)];
+	uint32_t n = bm_load_le32(mf->payload);
+	size_t at = 4;
+	for (uint32_t i = 0; i < n; i++) {
+		at += 8 + 8 + 8 + 4;                       /* dev, ino, mtime, mode */
+		at += skip_string(mf->payload + at);       /* path */
+		at += 4 + bm_load_le32(mf->payload + at);  /* size, bytes */
+		at += 4 + 8;                               /* memfd, owner */
+		assert_int_equal(bm_load_le32(mf->payload + at), 0);
+		memmove(mf->payload + at, mf->payload + at + 4, mf->len - at - 4);
+		mf->len -= 4;
 	}
 }
 
-/* Takes the in_flight word (version 8, zero) and the owner after it off
- * each of the NFDS entries of RI's FDS section, for an image of a version
- * before 8. */
-static inline void drop_in_flight(struct raw_image *ri, uint32_t nfds)
+/* Cuts the fields of each of the NFDS entries of RI's FDS section from
+ * the one FIELD_OF gives to the end of the entry: its data extents
+ * (version 10, none) and those before them. */
+static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*field_of)(struct fd_layout))
 {
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
 	/* From the last: the entries before one stay where fd_entry finds them. */
 	for (uint32_t i = nfds; i-- > 0;) {
-		size_t at = fd_entry(fds, i).in_flight, cut = 4 + 8;
-		assert_int_equal(bm_load_le32(fds->payload + at), 0);
+		struct fd_layout l = fd_entry(fds, i);
+		assert_int_equal(bm_load_le32(fds->payload + l.holes), 0);
+		size_t at = field_of(l), cut = l.holes + 4 - at;
+		if (at == l.in_flight) /* only a process holding all its descriptors can go back so far */
+			assert_int_equal(bm_load_le32(fds->payload + at), 0);
 		memmove(fds->payload + at, fds->payload + at + cut, fds->len - at - cut);
 		fds->len -= (uint32_t)cut;
 	}
+	drop_mapped_holes(ri);
+}
+
+static inline size_t holes_field(struct fd_layout l)
+{
+	return l.holes;
+}
+
+static inline size_t owner_field(struct fd_layout l)
+{
+	return l.owner;
+}
+
+static inline size_t in_flight_field(struct fd_layout l)
+{
+	assert_int_equal(l.in_flight + 4, l.owner);
+	return l.in_flight;
+}
+
+/* For an image of version 9: no data extents. */
+static inline void drop_holes(struct raw_image *ri, uint32_t nfds)
+{
+	cut_fd_tails(ri, nfds, holes_field);
+}
+
+/* For an image of version 8: no owner words (version 9) either. */
+static inline void drop_owner(struct raw_image *ri, uint32_t nfds)
+{
+	cut_fd_tails(ri, nfds, owner_field);
+}
+
+/* For an image before version 8: no in_flight word (zero) either. */
+static inline void drop_in_flight(struct raw_image *ri, uint32_t nfds)
+{
+	cut_fd_tails(ri, nfds, in_flight_field);
 }
 
 #endif
