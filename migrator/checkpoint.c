@@ -621,6 +621,19 @@ struct bm_frozen *bm_frozen_at(struct bm_frozen *f, size_t i)
 	return f->nmembers ? &f->members[i] : f;
 }
 
+/* A process in a group stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) that
+ * binmig is given: its stop and the report its parent may collect are
+ * carried only for a tree's descendants (tree_stop.c).  SIG is the stop's
+ * signal once seized, 0 when seen in /proc before. */
+static int refuse_stopped(pid_t pid, const char *comm, int sig)
+{
+	char which[32] = "";
+	if (sig > 0)
+		snprintf(which, sizeof which, " (signal %d)", sig);
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is stopped%s; binmig carries a stopped descendant of a "
+			"tree, not a stopped process it is given: continue it (SIGCONT) first", pid, comm, which);
+}
+
 /* Whether pid has children now. */
 static bool has_children(pid_t pid)
 {
@@ -637,6 +650,8 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	int rc = bm_freeze_check(pid, bm_tree_enabled, &stat, &status);
 	if (rc == 0)
 		rc = refuse_shared_with_parent(pid, stat.ppid, stat.comm);
+	if (rc == 0 && stat.state == 'T')
+		rc = refuse_stopped(pid, stat.comm, 0);
 	if (rc < 0)
 		return rc;
 	if (bm_tree_enabled && has_children(pid))
@@ -662,6 +677,9 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 		bm_release(f, false);
 		return bm_tree_freeze(pid, f, policy, st);
 	}
+	/* Stopped since it was looked at: left in its stop by the release. */
+	if (rc == 0 && f->stop_sig != SIGTRAP)
+		rc = refuse_stopped(pid, stat.comm, f->stop_sig);
 	struct bm_process *self = &f->proc;
 	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
 	    (rc = bm_freeze_collect(f, &stat, &status, policy, false, false)) < 0 ||

@@ -7,6 +7,8 @@
 # continued after a stop that its parent has not collected is refused
 # (exit 4), untouched; so is a stopped child in a group led from outside
 # the tree (that group is orphaned at the destination when binmig exits).
+# A stopped process given to binmig, alone or with a child, is refused
+# (exit 4) and left stopped, untraced.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init treestop
@@ -48,3 +50,32 @@ e2e_expect_pass "$out"
 
 e2e_refused_dump continued "has not collected that yet" -- treestop continued
 e2e_refused_dump outer "which is led from outside the tree" -- treestop outer
+
+# Until PID is in a group stop (state T), at most 10 s.
+wait_stopped() {
+	local i
+	for ((i = 0; i < 2000; i++)); do
+		[[ $(e2e_state "$1") == T ]] && return 0
+		sleep 0.005
+	done
+	e2e_fail "process $1 did not stop: state $(e2e_state "$1")"
+}
+for mode in root rootkids; do
+	out=$E2E_TMP/$mode.out
+	e2e_start "$out" "$PROGS/treestop" "$mode"
+	pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	wait_stopped "$pid"
+	bm dump "$pid" -o "$E2E_TMP/$mode.img"
+	e2e_expect_error 4 "dump of a stopped process ($mode)"
+	grep -q "process $pid (treestop) is stopped" "$BM_ERR" ||
+		e2e_fail "$mode: the refusal does not name the stop: $(cat "$BM_ERR")"
+	[[ ! -e $E2E_TMP/$mode.img ]] || e2e_fail "$mode: an image was left"
+	[[ $(e2e_state "$pid") == T ]] || e2e_fail "$mode: process $pid is in state $(e2e_state "$pid") after the refusal, not stopped"
+	[[ $(e2e_tracer "$pid") == 0 ]] || e2e_fail "$mode: process $pid is still traced"
+	kill -CONT "$pid"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+	e2e_log "ok: a stopped process ($mode) refused, left stopped"
+done

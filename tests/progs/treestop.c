@@ -11,7 +11,11 @@
  * With "continued", the seen one is also continued (SIGCONT) before ready
  * and the continue is not collected (it then waits for SIGUSR1): a dump must refuse that (exit 4); the
  * root then checks that it runs to its end.  With "outer", the stopped
- * children stay in the root's group (led from outside the tree): refused. */
+ * children stay in the root's group (led from outside the tree): refused.
+ * With "root" the root has no child and stops itself (SIGSTOP) right after
+ * ready, "rootkids" the same with one child: a stopped process given to
+ * binmig is refused, left stopped; continued (SIGCONT) and woken, it checks
+ * that its child, if any, is still there. */
 #include "testprog.h"
 
 #include <pthread.h>
@@ -54,8 +58,34 @@ static pid_t stopper(bool threaded)
 	return pid;
 }
 
+/* The "root" and "rootkids" modes. */
+static int stopped_root(bool with_child)
+{
+	pid_t kid = 0;
+	if (with_child) {
+		kid = fork();
+		SETUP(kid >= 0, "fork");
+		if (kid == 0)
+			for (;;)
+				pause();
+	}
+	say("ready");
+	raise(SIGSTOP);
+	usr1_wait();
+	if (kid) {
+		int status = 0;
+		CHECK(kill(kid, SIGKILL) == 0 && waitpid(kid, &status, 0) == kid && WIFSIGNALED(status),
+		      "the child %d, killed: status %#x", (int)kid, status);
+	}
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strncmp(argv[1], "root", 4) == 0) {
+		usr1_setup();
+		return stopped_root(strcmp(argv[1], "rootkids") == 0);
+	}
 	continued = argc > 1 && strcmp(argv[1], "continued") == 0;
 	outer_group = argc > 1 && strcmp(argv[1], "outer") == 0;
 	usr1_setup();
