@@ -75,6 +75,15 @@ static int refuse_children(pid_t pid)
 			pid, n, n == 1 ? "" : "es", list, n > 8 ? ", ..." : "");
 }
 
+/* What clone() lets two tasks share, and kcmp compares. */
+static const struct { int type; const char *what; } clone_shares[] = {
+	{KCMP_VM, "its memory (CLONE_VM)"},
+	{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
+	{KCMP_FS, "its cwd, root and umask (CLONE_FS)"},
+	{KCMP_SIGHAND, "its signal handlers (CLONE_SIGHAND)"},
+};
+#define NCLONE_SHARES (sizeof clone_shares / sizeof *clone_shares)
+
 /* What the process shares with its parent, which is not moved with it,
  * would be split in two: refused before anything is stopped. */
 static int refuse_shared_with_parent(pid_t pid, pid_t ppid, const char *comm)
@@ -85,16 +94,31 @@ static int refuse_shared_with_parent(pid_t pid, pid_t ppid, const char *comm)
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is a vfork child of process %d: the two share "
 				"their memory until it runs a program or exits; move process %d with its tree, or "
 				"this one after that", pid, comm, ppid, ppid);
-	static const struct { int type; const char *what; } kinds[] = {
-		{KCMP_VM, "its memory (CLONE_VM)"},
-		{KCMP_FILES, "its descriptor table (CLONE_FILES)"},
-		{KCMP_FS, "its cwd, root and umask (CLONE_FS)"},
-		{KCMP_SIGHAND, "its signal handlers (CLONE_SIGHAND)"},
-	};
-	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
-		if (syscall(SYS_kcmp, pid, ppid, kinds[k].type, 0, 0) == 0)
+	for (size_t k = 0; k < NCLONE_SHARES; k++)
+		if (syscall(SYS_kcmp, pid, ppid, clone_shares[k].type, 0, 0) == 0)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) shares %s with its parent %d, which is not "
-					"moved with it; binmig would split them", pid, comm, kinds[k].what, ppid);
+					"moved with it; binmig would split them", pid, comm, clone_shares[k].what, ppid);
+	return 0;
+}
+
+/* The image holds one descriptor table and one cwd, root and umask per
+ * process, the leader's, which every thread shares again at restore: a
+ * thread that left them (unshare(CLONE_FILES), unshare(CLONE_FS)) is
+ * refused.  F's threads are stopped: none can unshare meanwhile. */
+static int refuse_thread_unshared(const struct bm_frozen *f, const char *comm)
+{
+	for (size_t i = 1; i < f->ntracees; i++)
+		for (size_t k = 0; k < NCLONE_SHARES; k++) {
+			pid_t tid = f->tracees[i].tid;
+			long same = syscall(SYS_kcmp, f->pid, tid, clone_shares[k].type, 0, 0);
+			if (same < 0)
+				return bm_error_errno(BM_EXIT_TARGET, errno, "cannot compare thread %d with its process %d",
+						      tid, f->pid);
+			if (same != 0)
+				return bm_error(BM_EXIT_UNSUPPORTED, "thread %d of process %d (%s) does not share %s with "
+						"the process's leader (unshare in that thread); binmig restores the "
+						"leader's for every thread", tid, f->pid, comm, clone_shares[k].what);
+		}
 	return 0;
 }
 
@@ -597,6 +621,8 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 		if ((rc = bm_modes_check_injectable(pid, f->tracees[i].tid)) < 0 ||
 		    (rc = bm_tracee_init(&f->tracees[i], f->tracees[i].tid, syscall_ip)) < 0)
 			return rc;
+	if ((rc = refuse_thread_unshared(f, stat->comm)) < 0)
+		return rc;
 	pid_t *tids = calloc(f->ntracees, sizeof *tids);
 	if (!tids)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");

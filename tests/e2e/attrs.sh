@@ -10,7 +10,9 @@
 # a seccomp filter (also one that kills the process on mmap: the refusal
 # comes before binmig injects anything), a parent-death signal, capabilities other than the
 # user ids give, a NUMA policy for the process or for one area (mbind), a
-# thread with user ids of its own (raw setresuid in that thread only).
+# thread with user ids of its own (raw setresuid in that thread only), a
+# thread with a cwd and umask or a descriptor table of its own (unshare
+# CLONE_FS, CLONE_FILES in that thread).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init attrs
@@ -20,7 +22,9 @@ e2e_state_test attrs lockall
 
 declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccomp" [pdeathsig]="when its parent dies"
 	[caps]="capabilities other than its user ids give" [numa]="NUMA memory policy" [mbind]="with a NUMA policy (bind"
-	[threadcreds]="has user or group ids of its own (set by a raw system call), unlike the process's leader")
-for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds; do
+	[threadcreds]="has user or group ids of its own (set by a raw system call), unlike the process's leader"
+	[threadfs]="does not share its cwd, root and umask (CLONE_FS) with the process's leader"
+	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader")
+for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done

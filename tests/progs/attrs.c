@@ -22,6 +22,10 @@
  *   caps       has dropped CAP_SYS_BOOT from its effective set only
  *   numa       has a NUMA memory policy (MPOL_PREFERRED, node 0)
  *   mbind      has an area bound to node 0 (mbind MPOL_BIND)
+ *   threadcreds  a thread with an effective uid of its own (raw setresuid)
+ *   threadfs   a thread with a cwd and umask of its own (unshare CLONE_FS)
+ *   threadfiles  a thread with a descriptor table of its own (unshare
+ *              CLONE_FILES) in which it opened a file
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
 #include <errno.h>
@@ -35,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "testprog.h"
@@ -234,15 +239,24 @@ static int creds(void)
 	return tp_finish();
 }
 
-/* threadcreds: a thread that takes another effective uid by the raw
- * system call (glibc's setresuid would change every thread), says so on
- * the pipe, and waits for the process to end. */
+/* threadcreds, threadfs, threadfiles: a thread that takes another
+ * effective uid by the raw system call (glibc's setresuid would change
+ * every thread), or a cwd and umask, or a descriptor table of its own,
+ * says so on the pipe, and waits for the process to end. */
 static int own_uid_ready[2];
+
+static bool own_state(const char *mode)
+{
+	if (strcmp(mode, "threadfs") == 0)
+		return unshare(CLONE_FS) == 0 && chdir("/tmp") == 0 && (umask(077), true);
+	if (strcmp(mode, "threadfiles") == 0)
+		return unshare(CLONE_FILES) == 0 && open("/dev/null", O_RDONLY) >= 0;
+	return syscall(SYS_setresuid, -1, 65534, -1) == 0;
+}
 
 static void *own_uid_thread(void *arg)
 {
-	(void)arg;
-	char ok = syscall(SYS_setresuid, -1, 65534, -1) == 0 ? 'y' : 'n';
+	char ok = own_state(arg) ? 'y' : 'n';
 	if (write(own_uid_ready[1], &ok, 1) != 1)
 		_exit(3);
 	for (;;)
@@ -279,17 +293,19 @@ static int refused(const char *mode)
 	} else if (strcmp(mode, "numa") == 0) {
 		unsigned long node0 = 1;
 		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
-	} else if (strcmp(mode, "threadcreds") == 0) {
+	} else if (strcmp(mode, "threadcreds") == 0 || strcmp(mode, "threadfs") == 0 ||
+		   strcmp(mode, "threadfiles") == 0) {
 		pthread_t t;
-		SETUP(pthread_create(&t, NULL, own_uid_thread, NULL) == 0, "pthread_create");
+		SETUP(pthread_create(&t, NULL, own_uid_thread, (void *)mode) == 0, "pthread_create");
 		char c;
-		SETUP(read(own_uid_ready[0], &c, 1) == 1 && c == 'y', "the thread's setresuid");
+		SETUP(read(own_uid_ready[0], &c, 1) == 1 && c == 'y', "the thread's own state");
 	} else if (strcmp(mode, "mbind") == 0) {
 		unsigned long node0 = 1;
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
-		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds");
+		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds|threadfs|"
+		    "threadfiles");
 		return 2;
 	}
 	say("ready");
