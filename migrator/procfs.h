@@ -90,6 +90,7 @@ struct bm_proc_stat {
 	uint64_t num_threads;
 	uint64_t starttime;
 	uint64_t start_code, end_code, start_stack;    /* fields 26-28 */
+	int exit_signal;         /* field 38: what the parent gets at its exit (-1 for a thread) */
 	uint64_t start_data, end_data, start_brk;      /* fields 45-47 */
 	uint64_t arg_start, arg_end, env_start, env_end; /* fields 48-51 */
 	int exit_code;           /* field 52 */

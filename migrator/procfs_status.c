@@ -212,7 +212,7 @@ int bm_parse_stat(const char *text, struct bm_proc_stat *s)
 			return -EINVAL;
 	if (field[4] > INT32_MAX || field[5] > INT32_MAX || field[6] > INT32_MAX || field[9] > UINT32_MAX)
 		return -EINVAL;
-	if (field[52] > (negative[52] ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
+	if (field[52] > (negative[52] ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX) || field[38] > INT32_MAX)
 		return -EINVAL;
 	s->ppid = (pid_t)field[4];
 	s->pgrp = (pid_t)field[5];
@@ -223,6 +223,7 @@ int bm_parse_stat(const char *text, struct bm_proc_stat *s)
 	s->start_code = field[26];
 	s->end_code = field[27];
 	s->start_stack = field[28];
+	s->exit_signal = negative[38] ? -(int)field[38] : (int)field[38];
 	s->start_data = field[45];
 	s->end_data = field[46];
 	s->start_brk = field[47];

@@ -70,6 +70,13 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 	if (n->sid == 0)
 		n->sid = BM_TREE_UNSEEN;
 	t->n++;
+	/* clone() lets a child name the signal its parent gets when it exits
+	 * (and makes it a clone child to wait(), which then needs __WCLONE);
+	 * every child is made again with SIGCHLD. */
+	if (parent >= 0 && st->exit_signal != SIGCHLD)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree was created to send its parent signal "
+				"%d, not SIGCHLD, when it exits (clone); binmig makes every child with SIGCHLD", pid,
+				st->comm, st->exit_signal);
 	if (parent >= 0 && (st->state == 'Z' || st->state == 'X')) {
 		n->state = BM_TREE_ZOMBIE;
 		n->exit_status = st->exit_code;

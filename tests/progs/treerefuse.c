@@ -18,6 +18,10 @@
  *            descriptor held
  *   memfdapart  parent and child hold one memfd through two open file
  *            descriptions (the child reopened it through /proc)
+ *   exitsig  the child was created with clone() to send SIGURG, not
+ *            SIGCHLD, when it exits
+ *   exitsig0 the same with no signal at all, and the child has exited: a
+ *            zombie
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -41,6 +45,12 @@ static int clonevm_child(void *arg)
 	return 0;
 }
 
+static int exiting_child(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 static void *pause_thread(void *arg)
 {
 	(void)arg;
@@ -52,7 +62,8 @@ static void *pause_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart");
+		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|exitsig|"
+		    "exitsig0");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -70,6 +81,7 @@ int main(int argc, char **argv)
 	}
 	int memfd = strcmp(mode, "memfdapart") == 0 ? memfd_create("treerefuse", 0) : -1;
 	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
+	bool zombie = strcmp(mode, "exitsig0") == 0;
 	pid_t child;
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
@@ -78,6 +90,11 @@ int main(int argc, char **argv)
 		/* filesmap: the child has the parent's table and a copy of its
 		 * mapping of the unlinked file. */
 		child = clone(clonevm_child, stack + sizeof stack, (filesmap ? CLONE_FILES : CLONE_VM) | SIGCHLD, NULL);
+	} else if (strcmp(mode, "exitsig") == 0 || zombie) {
+		child = clone(zombie ? exiting_child : clonevm_child, stack + sizeof stack, zombie ? 0 : SIGURG, NULL);
+		for (int i = 0; i < 10000 && zombie && tp_proc_state(child) != 'Z'; i++)
+			usleep(1000);
+		SETUP(!zombie || tp_proc_state(child) == 'Z', "the child exited");
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
@@ -140,7 +157,8 @@ int main(int argc, char **argv)
 		int status;
 		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
 	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap; i++)
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && strncmp(mode, "exitsig", 7) != 0;
+	     i++)
 			usleep(1000);
 		if (strcmp(mode, "traced") == 0) {
 			/* The child stops at its first signal as a tracee: give it none. */
@@ -150,11 +168,13 @@ int main(int argc, char **argv)
 	say("ready");
 	usr1_wait();
 	char st = tp_proc_state(child);
-	CHECK(strcmp(mode, "stopped") == 0 ? st == 'T' : st == 'S', "the child is in state %c", st);
+	CHECK(st == (strcmp(mode, "stopped") == 0 ? 'T' : zombie ? 'Z' : 'S'), "the child is in state %c", st);
 	if (unlinked && !filesmap)
 		CHECK(*unlinked == 7, "the unlinked file's page says %llu", (unsigned long long)*unlinked);
 	kill(child, SIGKILL);
 	int status;
-	CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status), "the child's status is %#x", status);
+	/* __WALL: a child that sends no SIGCHLD is waited for as a clone child. */
+	CHECK(waitpid(child, &status, __WALL) == child && (zombie ? WIFEXITED(status) : WIFSIGNALED(status)),
+	      "the child's status is %#x", status);
 	return tp_finish();
 }

@@ -233,6 +233,7 @@ static void test_stat_samples(void **state)
 		assert_int_equal(s.env_start, x->env_start);
 		assert_int_equal(s.env_end, x->env_end);
 		assert_int_equal(s.exit_code, x->exit_code);
+		assert_int_equal(s.exit_signal, s.pid == 2 ? 0 : SIGCHLD);
 		assert_int_equal((s.flags & PF_KTHREAD) != 0, s.pid == 2);
 		free(text);
 	}
