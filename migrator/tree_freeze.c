@@ -151,6 +151,33 @@ static void mark_shares(struct tree_freeze *t)
 	}
 }
 
+/* The image holds no credentials of a zombie's own: it is made again
+ * with its parent's (tree_restore.c), which must be its own.  Its real
+ * uid is what waitid (si_uid) reports, and /proc shows the rest. */
+static int check_zombie_creds(const struct tree_freeze *t)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		int p = parent_node(t, i);
+		if (t->nodes[i].state != BM_TREE_ZOMBIE || p < 0)
+			continue;
+		const struct bm_process *pp = &t->f->members[t->member_of[p]].proc;
+		pid_t pid = t->nodes[i].pid;
+		struct bm_proc_status ss;
+		uint32_t groups[BM_MAX_GROUPS], ngroups = 0;
+		int rc = bm_read_status(pid, &ss);
+		if (rc == 0)
+			rc = bm_read_groups(pid, groups, BM_MAX_GROUPS, &ngroups);
+		if (rc < 0)
+			return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the credentials of zombie process %d", pid);
+		if (memcmp(ss.uid, pp->uid, sizeof ss.uid) != 0 || memcmp(ss.gid, pp->gid, sizeof ss.gid) != 0 ||
+		    ngroups != pp->ngroups || memcmp(groups, pp->groups, ngroups * sizeof *groups) != 0)
+			return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d (%s) has other user or group ids than its "
+					"parent %d (uid %u, its parent's %u); binmig makes a zombie again with its "
+					"parent's", pid, comm_of_node(t, i), pp->pid, ss.uid[0], pp->uid[0]);
+	}
+	return 0;
+}
+
 /* A member with its parent's table that maps an unlinked file: its
  * descriptor, if any, is in the parent's record, and the member would
  * get a copy of its own. */
@@ -436,6 +463,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	}
 	if (rc == 0)
 		rc = check_table_sharers(t);
+	if (rc == 0)
+		rc = check_zombie_creds(t);
 	if (rc < 0)
 		return rc;
 	struct bm_process **procs = calloc(f->nmembers, sizeof *procs);

@@ -128,6 +128,26 @@ static void become_zombie(const struct bm_tree_node *n)
 	syscall(SYS_exit_group, 128 + sig);
 }
 
+static int parent_member(const struct tree_rs *t, uint32_t node);
+
+/* A zombie exits with its parent's credentials, which the dump found to
+ * be its own (tree_freeze.c): waitid's si_uid and /proc show them.  In
+ * the order set_credentials (restore.c) sets a member's. */
+static void take_parent_creds(struct tree_rs *t, uint32_t node)
+{
+	int pm = parent_member(t, node);
+	if (pm < 0)
+		helper_fail(t, "a zombie without its parent", EINVAL);
+	const struct bm_process *p = &t->ctx[pm].proc;
+	if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0 ||
+	    syscall(SYS_setresgid, p->gid[0], p->gid[1], p->gid[2]) < 0)
+		helper_fail(t, "taking its parent's groups", errno);
+	syscall(SYS_setfsgid, p->gid[3]);
+	if (syscall(SYS_setresuid, p->uid[0], p->uid[1], p->uid[2]) < 0)
+		helper_fail(t, "taking its parent's user ids", errno);
+	syscall(SYS_setfsuid, p->uid[3]);
+}
+
 static void helper(struct tree_rs *t, uint32_t node, size_t from)
 {
 	for (size_t s = from; s < t->nsteps; s++) {
@@ -151,6 +171,8 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			pid_t g = st->arg == BM_TREE_OUTER_GROUP ? t->outer_pgid : st->arg;
 			if (syscall(SYS_setpgid, 0, g) < 0)
 				helper_fail(t, "setpgid", errno);
+		} else if (st->op == BM_TREE_EXIT) {
+			take_parent_creds(t, node); /* before its step is done: a failure is seen */
 		}
 		atomic_store(&t->ctl->step, (uint32_t)s + 1);
 		syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);

@@ -15,8 +15,9 @@
 #    its parent; carried otherwise: tests/progs/tree.c), an unlinked file
 #    that parent and child both map with no descriptor held, a memfd they
 #    hold through two open file descriptions, a child (live or a zombie)
-#    made with clone() to send another signal than SIGCHLD when it exits
-#    (tests/progs/treerefuse.c).
+#    made with clone() to send another signal than SIGCHLD when it exits,
+#    a zombie with other user or group ids than its parent (one with its
+#    parent's is carried: tests/e2e/tree.sh) (tests/progs/treerefuse.c).
 # A tree's refusal is looked at while binmig still lives (held before it
 # exits): every process of the tree is as it was, traced by whom it was,
 # stopped only if it was (a vfork parent that binmig has given up waiting
@@ -159,3 +160,4 @@ tree_refused unlinkedmap "and CHILD both reach the unlinked file /tmp/treerefuse
 tree_refused memfdapart "of process CHILD reach the unlinked file /memfd:treerefuse through different open file descriptions"
 tree_refused exitsig "process CHILD (treerefuse) of the tree was created to send its parent signal 23, not SIGCHLD"
 tree_refused exitsig0 "process CHILD (treerefuse) of the tree was created to send its parent signal 0, not SIGCHLD"
+tree_refused zombieuid "zombie process CHILD (treerefuse) has other user or group ids than its parent"

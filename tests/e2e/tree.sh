@@ -7,21 +7,57 @@
 # parent; the root checks groups, sessions, the zombie, the shared
 # description, then wakes its children and waits for each by PID.  Done
 # twice, so that a restored tree dumps again.  `inspect` shows the tree.
+# Then once more with the tree run as user 65534 (setpriv): the zombie
+# comes back with that user's ids (waitid's si_uid, /proc), not binmig's.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init tree
 
-out=$E2E_TMP/tree.out
-mkdir "$E2E_TMP/work"
-e2e_start "$out" "$PROGS/tree" "$E2E_TMP/work"
-root=$E2E_PID
-e2e_wait_ready "$out" "$root"
-mapfile -t kids < <(cat "/proc/$root/task/$root/children" | tr ' ' '\n' | grep .)
-((${#kids[@]} == 4)) || e2e_fail "the root has ${#kids[@]} children, expected 4"
-for k in "${kids[@]}"; do e2e_track "$k"; done
-e2e_wait_syscall "$root" rt_sigsuspend
+# run_tree LABEL ROUNDS [PREFIX...]: tree, started through PREFIX (a
+# command that runs it as another user, say), dumped and restored ROUNDS
+# times, then woken; it must say PASS.
+run_tree() {
+	local label=$1 rounds=$2
+	shift 2
+	out=$E2E_TMP/$label.out
+	mkdir -m 777 "$E2E_TMP/$label"
+	e2e_start "$out" "$@" "$PROGS/tree" "$E2E_TMP/$label"
+	root=$E2E_PID
+	e2e_wait_ready "$out" "$root"
+	mapfile -t kids < <(cat "/proc/$root/task/$root/children" | tr ' ' '\n' | grep .)
+	((${#kids[@]} == 4)) || e2e_fail "the root has ${#kids[@]} children, expected 4"
+	for k in "${kids[@]}"; do e2e_track "$k"; done
+	settled
 
-before=$E2E_TMP/before.txt after=$E2E_TMP/after.txt
+	local before=$E2E_TMP/before.txt after=$E2E_TMP/after.txt round image
+	tree_shape >"$before"
+	for ((round = 1; round <= rounds; round++)); do
+		image=$E2E_TMP/$label$round.img
+		e2e_tree_dump_restore "$image" "$round" "the tree ($label)" "$root" "${kids[@]}"
+		settled
+		tree_shape >"$after"
+		diff "$before" "$after" >&2 || e2e_fail "$label round $round: the tree's PIDs, parents, groups or sessions differ"
+		e2e_log "$label round $round: the tree came back with its PIDs, parents, groups, sessions and zombie"
+	done
+	if [[ $label == tree ]]; then
+		bm inspect "$E2E_TMP/tree2.img"
+		e2e_expect_ok "inspect of a tree image"
+		grep -q "tree of 5 processes" "$BM_OUT" || e2e_fail "inspect does not show the tree: $(head -5 "$BM_OUT")"
+	fi
+	e2e_signal "$root" "$out"
+	e2e_wait_exit "$root"
+	e2e_expect_pass "$out"
+}
+
+# Until the root and every live child wait in sigsuspend (a process just
+# restored may still show state R).
+settled() {
+	local p
+	for p in "$root" "${kids[@]}"; do
+		[[ $(e2e_state "$p") == Z ]] || e2e_wait_syscall "$p" rt_sigsuspend
+	done
+}
+
 # PID, state, parent, group and session of the root and its children; the
 # root's parent and group are outside the tree (binmig's group at restore),
 # so they are shown as "outer" where they are the root's.
@@ -34,18 +70,8 @@ tree_shape() {
 			print p, $1, ppid, pg, $4 }' "/proc/$p/stat"
 	done
 }
-tree_shape >"$before"
-for round in 1 2; do
-	image=$E2E_TMP/tree$round.img
-	e2e_tree_dump_restore "$image" "$round" "the tree" "$root" "${kids[@]}"
-	tree_shape >"$after"
-	diff "$before" "$after" >&2 || e2e_fail "round $round: the tree's PIDs, parents, groups or sessions differ"
-	e2e_wait_syscall "$root" rt_sigsuspend
-	e2e_log "round $round: the tree came back with its PIDs, parents, groups, sessions and zombie"
-done
-bm inspect "$E2E_TMP/tree2.img"
-e2e_expect_ok "inspect of a tree image"
-grep -q "tree of 5 processes" "$BM_OUT" || e2e_fail "inspect does not show the tree: $(head -5 "$BM_OUT")"
-e2e_signal "$root" "$out"
-e2e_wait_exit "$root"
-e2e_expect_pass "$out"
+
+run_tree tree 2
+# The tree program and its directory, reachable by user 65534.
+chmod 711 "$E2E_TMP"
+run_tree nobody 1 setpriv --reuid 65534 --regid 65534 --clear-groups

@@ -8,7 +8,9 @@
  *     parent dies (PR_SET_PDEATHSIG), exits 0 only if it still leads its
  *     session and group and still asks for that signal;
  *   - "zombie": exits at once with status 42 and is not reaped: after the
- *     restore it must be a zombie still, and waitpid(pid) must give 42.
+ *     restore it must be a zombie still, with its user and group ids
+ *     (/proc, and waitid's si_uid) as they were, and waitpid(pid) must
+ *     give 42.  (Run as user 65534 by the test too.)
  * The root and the writer share one open file description of DIR/shared
  * (opened before the fork): after the restore kcmp says they still do,
  * and a write by one moves the other's offset.  Every process's stdout is
@@ -153,6 +155,19 @@ static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
 	return pid;
 }
 
+/* The Uid, Gid and Groups lines of /proc/PID/status, into buf. */
+static void creds_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64], text[4096];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	ssize_t n = read_file(path, text, sizeof text - 1);
+	text[n > 0 ? n : 0] = 0;
+	buf[0] = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s; ", line);
+}
+
 static int run_writer(int out, int shared, int ready) { return writer(out, shared, ready); }
 static int run_reader(int in, int unused, int ready) { (void)unused; return reader(in, ready); }
 static int run_leader(int unused, int unused2, int ready) { (void)unused; (void)unused2; return leader(ready); }
@@ -197,6 +212,9 @@ int main(int argc, char **argv)
 	/* The zombie is one before ready (not reaped: WNOWAIT). */
 	siginfo_t si;
 	SETUP(waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) == 0, "waitid zombie");
+	char zcreds[512], zcreds_now[512];
+	creds_of(z, zcreds, sizeof zcreds);
+	SETUP(strstr(zcreds, "Groups:") != NULL, "the zombie's credentials");
 	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
 	say("ready");
 	usr1_wait();
@@ -209,6 +227,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4; i++)
 		CHECK(stat_field(kids[i], 4) == getpid(), "child %d has parent %ld", (int)kids[i], stat_field(kids[i], 4));
 	CHECK(stat_field(z, 3) == 'Z', "child %d is in state %c, not a zombie", (int)z, (int)stat_field(z, 3));
+	siginfo_t zsi = {0};
+	CHECK(waitid(P_PID, (id_t)z, &zsi, WEXITED | WNOWAIT) == 0 && zsi.si_uid == si.si_uid &&
+		      zsi.si_status == si.si_status && zsi.si_code == si.si_code,
+	      "waitid of the zombie: uid %d code %d status %d, was uid %d code %d status %d", (int)zsi.si_uid, zsi.si_code,
+	      zsi.si_status, (int)si.si_uid, si.si_code, si.si_status);
+	creds_of(z, zcreds_now, sizeof zcreds_now);
+	CHECK(strcmp(zcreds_now, zcreds) == 0, "the zombie's credentials are [%s], were [%s]", zcreds_now, zcreds);
 	CHECK(stat_field(r, 5) == r, "the reader's group is %ld", stat_field(r, 5));
 	CHECK(stat_field(w, 5) == my_pgid, "the writer's group is %ld, not the root's", stat_field(w, 5));
 	char zcomm[64] = "";

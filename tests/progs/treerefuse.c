@@ -22,6 +22,8 @@
  *            SIGCHLD, when it exits
  *   exitsig0 the same with no signal at all, and the child has exited: a
  *            zombie
+ *   zombieuid  the child took user and group ids 65534 and exited: a
+ *            zombie with other credentials than its parent's
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 2) {
 		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|exitsig|"
-		    "exitsig0");
+		    "exitsig0|zombieuid");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -81,7 +83,8 @@ int main(int argc, char **argv)
 	}
 	int memfd = strcmp(mode, "memfdapart") == 0 ? memfd_create("treerefuse", 0) : -1;
 	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
-	bool zombie = strcmp(mode, "exitsig0") == 0;
+	bool exitsig0 = strcmp(mode, "exitsig0") == 0, zombieuid = strcmp(mode, "zombieuid") == 0;
+	bool zombie = exitsig0 || zombieuid;
 	pid_t child;
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
@@ -90,11 +93,11 @@ int main(int argc, char **argv)
 		/* filesmap: the child has the parent's table and a copy of its
 		 * mapping of the unlinked file. */
 		child = clone(clonevm_child, stack + sizeof stack, (filesmap ? CLONE_FILES : CLONE_VM) | SIGCHLD, NULL);
-	} else if (strcmp(mode, "exitsig") == 0 || zombie) {
-		child = clone(zombie ? exiting_child : clonevm_child, stack + sizeof stack, zombie ? 0 : SIGURG, NULL);
-		for (int i = 0; i < 10000 && zombie && tp_proc_state(child) != 'Z'; i++)
+	} else if (strcmp(mode, "exitsig") == 0 || exitsig0) {
+		child = clone(exitsig0 ? exiting_child : clonevm_child, stack + sizeof stack, exitsig0 ? 0 : SIGURG, NULL);
+		for (int i = 0; i < 10000 && exitsig0 && tp_proc_state(child) != 'Z'; i++)
 			usleep(1000);
-		SETUP(!zombie || tp_proc_state(child) == 'Z', "the child exited");
+		SETUP(!exitsig0 || tp_proc_state(child) == 'Z', "the child exited");
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
@@ -134,6 +137,8 @@ int main(int argc, char **argv)
 				ptrace(PTRACE_TRACEME, 0, 0, 0);
 			if (strcmp(mode, "stopped") == 0)
 				raise(SIGSTOP);
+			if (zombieuid)
+				_exit(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 ? 0 : 1);
 			if (strcmp(mode, "pdeathsig") == 0)
 				prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (memfd >= 0) {
@@ -156,8 +161,12 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "stopped") == 0) {
 		int status;
 		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
+	} else if (zombieuid) {
+		siginfo_t si;
+		SETUP(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) == 0 && si.si_status == 0 && si.si_uid == 65534,
+		      "the child exited as 65534");
 	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && strncmp(mode, "exitsig", 7) != 0;
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && strncmp(mode, "exitsig", 7) != 0 && !zombieuid;
 	     i++)
 			usleep(1000);
 		if (strcmp(mode, "traced") == 0) {
