@@ -55,6 +55,43 @@ static const struct {
 	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},
 };
 
+/* smaps VmFlags that refuse a VMA, whatever it maps (procfs_maps.c lists
+ * every code); device memory (io pf mm ar) and de are refused below,
+ * outside the kernel's own mappings. */
+static const struct {
+	uint32_t vmflag;
+	const char *what;
+} refused_vmflags[] = {
+	{BM_VMFLAG_SS, "a shadow stack (CET)"},
+	{BM_VMFLAG_GU, "guard regions (madvise MADV_GUARD_INSTALL, VmFlags gu)"},
+	{BM_VMFLAG_HT, "huge-page memory (hugetlb: MAP_HUGETLB or hugetlbfs, VmFlags ht)"},
+	{BM_VMFLAG_DP, "droppable memory (MAP_DROPPABLE, VmFlags dp)"},
+	{BM_VMFLAG_UF, "memory registered with userfaultfd"},
+	{BM_VMFLAG_SF, "a synchronous DAX mapping (MAP_SYNC)"},
+};
+
+static int refuse_vmflags(pid_t pid, const struct bm_maps_entry *e, bool special)
+{
+	const char *path = e->path[0] ? e->path : "anonymous";
+	if (e->vmflag_unknown[0])
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has memory at 0x%llx (%s) with the VmFlags code \"%s\", "
+				"which binmig does not know; it cannot carry it", pid, (unsigned long long)e->start, path,
+				e->vmflag_unknown);
+	for (size_t i = 0; i < sizeof refused_vmflags / sizeof *refused_vmflags; i++)
+		if (e->vmflags & refused_vmflags[i].vmflag)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has %s at 0x%llx (%s); binmig cannot carry it",
+					pid, refused_vmflags[i].what, (unsigned long long)e->start, path);
+	if (special)
+		return 0;
+	if (e->vmflags & (BM_VMFLAG_IO | BM_VMFLAG_PF | BM_VMFLAG_MM | BM_VMFLAG_AR))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps device memory at 0x%llx (%s)", pid,
+				(unsigned long long)e->start, path);
+	if (e->vmflags & BM_VMFLAG_DE)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps kernel memory at 0x%llx (%s, VmFlags de) that "
+				"cannot be mapped again; binmig cannot carry it", pid, (unsigned long long)e->start, path);
+	return 0;
+}
+
 /* "/SYSV" and the segment's key as 8 hex digits: the name the kernel
  * gives a System V shared memory segment's mapping. */
 static bool is_sysv_segment(const char *path)
@@ -76,15 +113,12 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 	for (size_t i = 0; i < sizeof carried_vmflags / sizeof *carried_vmflags; i++)
 		if (e->vmflags & carried_vmflags[i].vmflag)
 			v->flags |= carried_vmflags[i].flag;
-	if (e->vmflags & BM_VMFLAG_SS)
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a shadow stack (CET) at 0x%llx; binmig cannot carry it",
-				pid, (unsigned long long)e->start);
+	int rc = refuse_vmflags(pid, e, bm_vma_special_kind(e->path) != 0);
+	if (rc < 0)
+		return rc;
 	v->pgoff = e->offset;
 	if (bm_vma_special_kind(e->path))
 		v->kind = bm_vma_special_kind(e->path);
-	else if (e->vmflags & (BM_VMFLAG_IO | BM_VMFLAG_PF))
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps device memory at 0x%llx (%s)", pid,
-				(unsigned long long)e->start, e->path[0] ? e->path : "anonymous");
 	else if ((v->flags & BM_VMA_SHARED) && is_sysv_segment(e->path))
 		/* Its contents could travel, but not the attachment: shmctl()
 		 * and the other processes attached would see a different
@@ -105,7 +139,7 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 			v->flags |= BM_VMA_STACK;
 		if (v->flags & BM_VMA_SHARED) {
 			v->flags |= BM_VMA_SHMEM;
-			int rc = e->inode ? bm_shmem_describe(pid, v, e->inode) : 0;
+			rc = e->inode ? bm_shmem_describe(pid, v, e->inode) : 0;
 			if (rc < 0)
 				return rc;
 		}

@@ -22,9 +22,13 @@ struct bm_maps_entry {
 	char path[PATH_MAX];     /* "" for anonymous; "[heap]", "[stack]", "[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[anon:NAME]", a file path (may contain spaces) */
 	bool deleted;            /* path ended in " (deleted)", which is stripped from path */
 	uint32_t vmflags;        /* BM_VMFLAG_* from smaps, filled by bm_read_smaps_vmflags */
+	char vmflag_unknown[3];  /* the first VmFlags code binmig does not know ("" if none) */
+	int32_t pkey;            /* smaps "ProtectionKey:", -1 when smaps has none (no pkeys) */
 };
 
-/* smaps "VmFlags:" two-letter codes binmig cares about. */
+/* smaps "VmFlags:" two-letter codes that say something the maps line
+ * does not (procfs_maps.c lists every code Linux 6.18 shows on x86-64;
+ * rd wr ex sh mr me ms sd are known and need no bit). */
 #define BM_VMFLAG_GD 0x01u  /* grows down */
 #define BM_VMFLAG_SH 0x02u  /* shared */
 #define BM_VMFLAG_HG 0x04u  /* MADV_HUGEPAGE */
@@ -43,6 +47,15 @@ struct bm_maps_entry {
 #define BM_VMFLAG_NR 0x8000u /* MAP_NORESERVE */
 #define BM_VMFLAG_SS 0x10000u /* shadow stack (x86 CET) */
 #define BM_VMFLAG_MW 0x20000u /* may write (VM_MAYWRITE) */
+#define BM_VMFLAG_DP 0x40000u /* droppable (MAP_DROPPABLE) */
+#define BM_VMFLAG_GU 0x80000u /* may hold guard regions (MADV_GUARD_INSTALL) */
+#define BM_VMFLAG_HT 0x100000u /* huge pages (MAP_HUGETLB, hugetlbfs) */
+#define BM_VMFLAG_DE 0x200000u /* not to be expanded (VM_DONTEXPAND: kernel memory mapped) */
+#define BM_VMFLAG_MM 0x400000u /* mixed page frames (VM_MIXEDMAP: device, DAX) */
+#define BM_VMFLAG_AR 0x800000u /* architecture flag (VM_PAT on x86: device memory) */
+#define BM_VMFLAG_SF 0x1000000u /* synchronous page faults (MAP_SYNC, DAX) */
+#define BM_VMFLAG_UF 0x2000000u /* registered with userfaultfd ("um", "uw", "ui") */
+#define BM_VMFLAG_AC 0x4000000u /* accounted (VM_ACCOUNT): private and writable once */
 
 int bm_parse_maps_line(const char *line, struct bm_maps_entry *e);
 /* Parses a whole maps text into a malloc'd array. */
@@ -56,8 +69,8 @@ int bm_read_maps(pid_t pid, struct bm_maps_entry **out, size_t *n);
  * other -errno. */
 int bm_maps_query_open(pid_t pid);
 int bm_maps_query_next_exec(int fd, uint64_t addr, struct bm_maps_entry *e);
-/* Parses a whole smaps text and sets vmflags of the matching entries
- * (matched by start address). */
+/* Parses a whole smaps text and sets vmflags, vmflag_unknown and pkey of
+ * the matching entries (matched by start address). */
 int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n);
 int bm_read_smaps_vmflags(pid_t pid, struct bm_maps_entry *e, size_t n);
 

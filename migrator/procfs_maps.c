@@ -190,34 +190,68 @@ int bm_maps_query_next_exec(int fd, uint64_t addr, struct bm_maps_entry *e)
 
 /* ---- smaps ---- */
 
+/* Every code show_smap_vma_flags (fs/proc/task_mmu.c) prints on x86-64 as
+ * of Linux 6.18, with the bit binmig keeps of it (0: known, nothing to
+ * keep).  memory.c decides from the bits what is carried and what is
+ * refused; a code not listed here is refused there by name.
+ *   implied by the maps line or by mapping the same source again:
+ *     rd wr ex sh mr me ms, and sd (soft-dirty: new mappings start dirty)
+ *   carried: gd hg nh dd lo lf dc wf mg sr rr nr sl mw, ac (restore.c)
+ *   refused: ss gu ht dp um uw ui sf, and io pf mm ar de outside the
+ *     kernel's own [vdso]/[vvar] mappings
+ * (arm64's bt and mt, and "??" for a flag without a name, are unknown.) */
 static const struct {
 	char code[3];
 	uint32_t bit;
 } vmflag_codes[] = {
+	{ "rd", 0 }, { "wr", 0 }, { "ex", 0 }, { "mr", 0 }, { "me", 0 }, { "ms", 0 }, { "sd", 0 },
 	{ "gd", BM_VMFLAG_GD }, { "sh", BM_VMFLAG_SH }, { "hg", BM_VMFLAG_HG },
 	{ "nh", BM_VMFLAG_NH }, { "dd", BM_VMFLAG_DD }, { "lo", BM_VMFLAG_LO },
 	{ "sl", BM_VMFLAG_SL }, { "io", BM_VMFLAG_IO }, { "pf", BM_VMFLAG_PF },
 	{ "dc", BM_VMFLAG_DC }, { "wf", BM_VMFLAG_WF }, { "mg", BM_VMFLAG_MG },
 	{ "sr", BM_VMFLAG_SR }, { "rr", BM_VMFLAG_RR }, { "lf", BM_VMFLAG_LF },
 	{ "nr", BM_VMFLAG_NR }, { "ss", BM_VMFLAG_SS }, { "mw", BM_VMFLAG_MW },
+	{ "dp", BM_VMFLAG_DP }, { "gu", BM_VMFLAG_GU }, { "ht", BM_VMFLAG_HT },
+	{ "de", BM_VMFLAG_DE }, { "mm", BM_VMFLAG_MM }, { "ar", BM_VMFLAG_AR },
+	{ "sf", BM_VMFLAG_SF }, { "um", BM_VMFLAG_UF }, { "uw", BM_VMFLAG_UF },
+	{ "ui", BM_VMFLAG_UF }, { "ac", BM_VMFLAG_AC },
 };
 
-/* "rd wr mr mw me ac sd": every code is two characters. */
-static int parse_vmflags(const char *value, uint32_t *flags)
+/* "rd wr mr mw me ac sd": every code is two characters.  The first code
+ * not in the table goes to unknown ("" if none). */
+static int parse_vmflags(const char *value, uint32_t *flags, char unknown[3])
 {
 	const char *p = skip_blanks(value);
 	*flags = 0;
+	unknown[0] = '\0';
 	while (!is_eol(*p)) {
 		const char *start = p;
 		while (!is_eol(*p) && *p != ' ' && *p != '\t')
 			p++;
 		if (p - start != 2)
 			return -EINVAL;
-		for (size_t i = 0; i < sizeof vmflag_codes / sizeof vmflag_codes[0]; i++)
-			if (memcmp(start, vmflag_codes[i].code, 2) == 0)
-				*flags |= vmflag_codes[i].bit;
+		size_t i = 0, n = sizeof vmflag_codes / sizeof vmflag_codes[0];
+		while (i < n && memcmp(start, vmflag_codes[i].code, 2) != 0)
+			i++;
+		if (i < n) {
+			*flags |= vmflag_codes[i].bit;
+		} else if (!unknown[0]) {
+			memcpy(unknown, start, 2);
+			unknown[2] = '\0';
+		}
 		p = skip_blanks(p);
 	}
+	return 0;
+}
+
+/* "ProtectionKey:         1" */
+static int parse_pkey(const char *value, int32_t *pkey)
+{
+	const char *p = skip_blanks(value);
+	uint32_t v;
+	if (parse_u32(&p, 10, &v) < 0 || v > INT32_MAX || !is_eol(*skip_blanks(p)))
+		return -EINVAL;
+	*pkey = (int32_t)v;
 	return 0;
 }
 
@@ -270,11 +304,20 @@ int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n)
 			}
 			if (key_end - line == 7 && memcmp(line, "VmFlags", 7) == 0) {
 				uint32_t flags;
-				r = parse_vmflags(value, &flags);
+				char unknown[3];
+				r = parse_vmflags(value, &flags, unknown);
 				if (r < 0)
 					break;
-				if (current >= 0)
+				if (current >= 0) {
 					e[current].vmflags = flags;
+					memcpy(e[current].vmflag_unknown, unknown, sizeof unknown);
+				}
+			} else if (key_end - line == 13 && memcmp(line, "ProtectionKey", 13) == 0) {
+				int32_t pkey;
+				if ((r = parse_pkey(value, &pkey)) < 0)
+					break;
+				if (current >= 0)
+					e[current].pkey = pkey;
 			}
 		} else {
 			r = bm_parse_maps_line(line, header);
@@ -283,6 +326,8 @@ int bm_parse_smaps_vmflags(const char *text, struct bm_maps_entry *e, size_t n)
 			in_block = true;
 			/* A mapping that appeared after maps was read is not ours to fill. */
 			current = n > 0 ? find_entry(e, n, header->start, &cursor) : -1;
+			if (current >= 0)
+				e[current].pkey = -1; /* until its "ProtectionKey:" line */
 		}
 		const char *eol = strchrnul(line, '\n');
 		line = *eol == '\n' ? eol + 1 : eol;

@@ -29,36 +29,36 @@ static const struct expected_vma sampler_vmas[] = {
 	{ 0x5650c540d000, 0x5650c540e000, "r--p", 0x00000000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW },
 	{ 0x5650c540e000, 0x5650c540f000, "r-xp", 0x00001000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW },
 	{ 0x5650c540f000, 0x5650c5410000, "r--p", 0x00002000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW },
-	{ 0x5650c5410000, 0x5650c5411000, "r--p", 0x00002000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW },
-	{ 0x5650c5411000, 0x5650c5412000, "rw-p", 0x00003000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW },
-	{ 0x5650e9cae000, 0x5650e9ccf000, "rw-p", 0x00000000, 0x00, 0x00, 0, "[heap]", false, BM_VMFLAG_MW },
+	{ 0x5650c5410000, 0x5650c5411000, "r--p", 0x00002000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x5650c5411000, 0x5650c5412000, "rw-p", 0x00003000, 0xfe, 0x00, 10952884, "/tmp/procfs-work/sampler", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x5650e9cae000, 0x5650e9ccf000, "rw-p", 0x00000000, 0x00, 0x00, 0, "[heap]", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0x7fa662600000, 0x7fa662a00000, "r--p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_HG | BM_VMFLAG_MW },
 	{ 0x7fa662a8d000, 0x7fa662a8e000, "rw-s", 0x00000000, 0x00, 0x01, 26, "/dev/zero", true, BM_VMFLAG_SH | BM_VMFLAG_MW },
-	{ 0x7fa662b8e000, 0x7fa662b90000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_GD | BM_VMFLAG_MW },
-	{ 0x7fa662b90000, 0x7fa662b93000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW },
+	{ 0x7fa662b8e000, 0x7fa662b90000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_GD | BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662b90000, 0x7fa662b93000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0x7fa662b93000, 0x7fa662bb9000, "r--p", 0x00000000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW },
 	{ 0x7fa662bb9000, 0x7fa662d0f000, "r-xp", 0x00026000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW },
 	{ 0x7fa662d0f000, 0x7fa662d62000, "r--p", 0x0017c000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW },
-	{ 0x7fa662d62000, 0x7fa662d66000, "r--p", 0x001cf000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW },
-	{ 0x7fa662d66000, 0x7fa662d68000, "rw-p", 0x001d3000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW },
-	{ 0x7fa662d68000, 0x7fa662d75000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW },
+	{ 0x7fa662d62000, 0x7fa662d66000, "r--p", 0x001cf000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662d66000, 0x7fa662d68000, "rw-p", 0x001d3000, 0xfe, 0x00, 332835, "/usr/lib/x86_64-linux-gnu/libc.so.6", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662d68000, 0x7fa662d75000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0x7fa662d75000, 0x7fa662d77000, "---p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_NH | BM_VMFLAG_MW },
-	{ 0x7fa662d77000, 0x7fa662d78000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_LO | BM_VMFLAG_MW },
+	{ 0x7fa662d77000, 0x7fa662d78000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_LO | BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0x7fa662d78000, 0x7fa662d79000, "r--p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_DD | BM_VMFLAG_MW },
-	{ 0x7fa662d79000, 0x7fa662d7c000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW },
-	{ 0x7fa662d7c000, 0x7fa662d7d000, "rw-p", 0x00000000, 0xfe, 0x00, 10953086, "/tmp/bm-new\nline.bin", false, BM_VMFLAG_MW },
-	{ 0x7fa662d7d000, 0x7fa662d7e000, "rw-p", 0x00000000, 0xfe, 0x00, 10953085, "/tmp/bm-deleted-sample.bin", true, BM_VMFLAG_MW },
+	{ 0x7fa662d79000, 0x7fa662d7c000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662d7c000, 0x7fa662d7d000, "rw-p", 0x00000000, 0xfe, 0x00, 10953086, "/tmp/bm-new\nline.bin", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662d7d000, 0x7fa662d7e000, "rw-p", 0x00000000, 0xfe, 0x00, 10953085, "/tmp/bm-deleted-sample.bin", true, BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0x7fa662d7e000, 0x7fa662d80000, "rw-s", 0x00000000, 0xfe, 0x00, 10953084, "/tmp/bm sample dir/file with spaces.bin", false, BM_VMFLAG_SH | BM_VMFLAG_MW },
-	{ 0x7fa662d80000, 0x7fa662d82000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW },
-	{ 0x7fa662d82000, 0x7fa662d86000, "r--p", 0x00000000, 0x00, 0x00, 0, "[vvar]", false, BM_VMFLAG_DD | BM_VMFLAG_IO | BM_VMFLAG_PF },
-	{ 0x7fa662d86000, 0x7fa662d88000, "r--p", 0x00000000, 0x00, 0x00, 0, "[vvar_vclock]", false, BM_VMFLAG_DD | BM_VMFLAG_IO | BM_VMFLAG_PF },
-	{ 0x7fa662d88000, 0x7fa662d8a000, "r-xp", 0x00000000, 0x00, 0x00, 0, "[vdso]", false, BM_VMFLAG_MW },
+	{ 0x7fa662d80000, 0x7fa662d82000, "rw-p", 0x00000000, 0x00, 0x00, 0, "", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662d82000, 0x7fa662d86000, "r--p", 0x00000000, 0x00, 0x00, 0, "[vvar]", false, BM_VMFLAG_DD | BM_VMFLAG_IO | BM_VMFLAG_PF | BM_VMFLAG_DE },
+	{ 0x7fa662d86000, 0x7fa662d88000, "r--p", 0x00000000, 0x00, 0x00, 0, "[vvar_vclock]", false, BM_VMFLAG_DD | BM_VMFLAG_IO | BM_VMFLAG_PF | BM_VMFLAG_DE },
+	{ 0x7fa662d88000, 0x7fa662d8a000, "r-xp", 0x00000000, 0x00, 0x00, 0, "[vdso]", false, BM_VMFLAG_MW | BM_VMFLAG_DE },
 	{ 0x7fa662d8a000, 0x7fa662d8b000, "r--p", 0x00000000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW },
 	{ 0x7fa662d8b000, 0x7fa662db1000, "r-xp", 0x00001000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW },
 	{ 0x7fa662db1000, 0x7fa662dbb000, "r--p", 0x00027000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW },
-	{ 0x7fa662dbb000, 0x7fa662dbd000, "r--p", 0x00031000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW },
-	{ 0x7fa662dbd000, 0x7fa662dbf000, "rw-p", 0x00033000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW },
-	{ 0x7ffdad629000, 0x7ffdad64a000, "rw-p", 0x00000000, 0x00, 0x00, 0, "[stack]", false, BM_VMFLAG_GD | BM_VMFLAG_MW },
+	{ 0x7fa662dbb000, 0x7fa662dbd000, "r--p", 0x00031000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7fa662dbd000, 0x7fa662dbf000, "rw-p", 0x00033000, 0xfe, 0x00, 332383, "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", false, BM_VMFLAG_MW | BM_VMFLAG_AC },
+	{ 0x7ffdad629000, 0x7ffdad64a000, "rw-p", 0x00000000, 0x00, 0x00, 0, "[stack]", false, BM_VMFLAG_GD | BM_VMFLAG_MW | BM_VMFLAG_AC },
 	{ 0xffffffffff600000, 0xffffffffff601000, "--xp", 0x00000000, 0x00, 0x00, 0, "[vsyscall]", false, 0 },
 };
 #define SAMPLER_VMAS (sizeof sampler_vmas / sizeof sampler_vmas[0])
@@ -74,8 +74,10 @@ static void check_vma(const struct bm_maps_entry *e, const struct expected_vma *
 	assert_int_equal(e->inode, x->inode);
 	assert_string_equal(e->path, x->path);
 	assert_int_equal(e->deleted, x->deleted);
-	if (check_flags)
+	if (check_flags) {
 		assert_int_equal(e->vmflags, x->vmflags);
+		assert_string_equal(e->vmflag_unknown, "");
+	}
 }
 
 static void test_maps_sample(void **state)
@@ -103,8 +105,10 @@ static void test_smaps_sample_vmflags(void **state)
 	size_t n;
 	assert_int_equal(bm_parse_maps(maps, &e, &n), 0);
 	/* Stale flags are replaced, not merged. */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		e[i].vmflags = 0xfffffu;
+		strcpy(e[i].vmflag_unknown, "zz");
+	}
 	assert_int_equal(bm_parse_smaps_vmflags(smaps, e, n), 0);
 	for (size_t i = 0; i < n; i++)
 		check_vma(&e[i], &sampler_vmas[i], true);
@@ -116,7 +120,7 @@ static void test_smaps_sample_vmflags(void **state)
 	picked[1].start = 0x1000;
 	picked[1].vmflags = 0x8000;
 	assert_int_equal(bm_parse_smaps_vmflags(smaps, picked, 3), 0);
-	assert_int_equal(picked[0].vmflags, BM_VMFLAG_GD | BM_VMFLAG_MW);
+	assert_int_equal(picked[0].vmflags, BM_VMFLAG_GD | BM_VMFLAG_MW | BM_VMFLAG_AC);
 	assert_int_equal(picked[1].vmflags, 0x8000);
 	assert_int_equal(picked[2].vmflags, BM_VMFLAG_SH | BM_VMFLAG_MW);
 	assert_int_equal(bm_parse_smaps_vmflags(smaps, NULL, 0), 0);
@@ -267,6 +271,29 @@ static void test_smaps_synthetic(void **state)
 				       BM_VMFLAG_WF | BM_VMFLAG_MG | BM_VMFLAG_SR | BM_VMFLAG_RR | BM_VMFLAG_LF |
 				       BM_VMFLAG_NR | BM_VMFLAG_SS | BM_VMFLAG_MW);
 	assert_int_equal(e[1].vmflags, 0x8000);
+	/* A code binmig does not know is kept, the first one, to be refused by name. */
+	assert_string_equal(e[0].vmflag_unknown, "zz");
+	assert_int_equal(e[0].pkey, -1); /* no "ProtectionKey:" line: no keys */
+
+	/* Every code Linux 6.18 shows on x86-64: the implied ones set no bit,
+	 * none is unknown; ProtectionKey is read. */
+	assert_int_equal(bm_parse_smaps_vmflags("1000-2000 rw-p 00000000 00:00 0\nProtectionKey:         7\n"
+						"VmFlags: rd wr ex sh mr mw me ms gd pf gu lo io sr rr dc de lf ac nr ht sf ar "
+						"wf dd sd mm hg nh mg um uw ui ss dp sl\n", e, 2), 0);
+	assert_int_equal(e[0].vmflags, BM_VMFLAG_SH | BM_VMFLAG_MW | BM_VMFLAG_GD | BM_VMFLAG_PF | BM_VMFLAG_GU |
+				       BM_VMFLAG_LO | BM_VMFLAG_IO | BM_VMFLAG_SR | BM_VMFLAG_RR | BM_VMFLAG_DC |
+				       BM_VMFLAG_DE | BM_VMFLAG_LF | BM_VMFLAG_AC | BM_VMFLAG_NR | BM_VMFLAG_HT |
+				       BM_VMFLAG_SF | BM_VMFLAG_AR | BM_VMFLAG_WF | BM_VMFLAG_DD | BM_VMFLAG_MM |
+				       BM_VMFLAG_HG | BM_VMFLAG_NH | BM_VMFLAG_MG | BM_VMFLAG_UF | BM_VMFLAG_SS |
+				       BM_VMFLAG_DP | BM_VMFLAG_SL);
+	assert_string_equal(e[0].vmflag_unknown, "");
+	assert_int_equal(e[0].pkey, 7);
+	/* arm64's codes and the kernel's "??" for a flag without a name are unknown. */
+	assert_int_equal(bm_parse_smaps_vmflags("1000-2000 rw-p 00000000 00:00 0\nVmFlags: rd mt bt\n", e, 2), 0);
+	assert_string_equal(e[0].vmflag_unknown, "mt");
+	assert_int_equal(bm_parse_smaps_vmflags("1000-2000 rw-p 00000000 00:00 0\nVmFlags: rd ?? ac\n", e, 2), 0);
+	assert_string_equal(e[0].vmflag_unknown, "??");
+	assert_int_equal(e[0].vmflags, BM_VMFLAG_AC);
 	/* A mapping that is not in the list (it appeared after maps was read). */
 	assert_int_equal(bm_parse_smaps_vmflags("9000-a000 rw-p 00000000 00:00 0\nVmFlags: rd gd\n", e, 2), 0);
 
@@ -278,6 +305,10 @@ static void test_smaps_synthetic(void **state)
 		"1000-2000 rw-p 00000000 00:00 0\n\nSize: 4 kB\n",
 		"1000-2000 rw-p 00000000 00:00 0\nSize 4 kB\n",
 		"1000-2000 rw-p\nSize: 4 kB\n",
+		"1000-2000 rw-p 00000000 00:00 0\nProtectionKey: x\n",
+		"1000-2000 rw-p 00000000 00:00 0\nProtectionKey: -1\n",
+		"1000-2000 rw-p 00000000 00:00 0\nProtectionKey: 1 2\n",
+		"1000-2000 rw-p 00000000 00:00 0\nProtectionKey:\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (bm_parse_smaps_vmflags(bad[i], e, 2) != -EINVAL)
