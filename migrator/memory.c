@@ -18,6 +18,7 @@
 #include "log.h"
 #include "memory.h"
 #include "pagescan.h"
+#include "pkeys.h"
 #include "shmem.h"
 #include "unlinked_map.h"
 
@@ -198,7 +199,7 @@ int bm_collect_vmas(pid_t pid, struct bm_frozen *f)
 			return rc;
 		p->nvmas++;
 	}
-	return 0;
+	return bm_pkeys_check(f);
 }
 
 /* Whether a page of this VMA must travel in the image, from its pagemap

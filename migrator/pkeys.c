@@ -1,0 +1,128 @@
+/* Memory protection keys at dump: refused, not carried (pkeys.h). */
+#include "pkeys.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "checkpoint.h"
+#include "log.h"
+#include "memory.h"
+#include "ptrace_ctl.h"
+
+#define PKRU_COMPONENT 9
+#define XSTATE_BV_OFFSET 512
+#ifndef PKEY_DISABLE_ACCESS
+#define PKEY_DISABLE_ACCESS 1
+#endif
+/* PKRU has two bits for each of 16 keys. */
+#define PKEYS_X86 16
+
+static bool exec_only(const struct bm_maps_entry *e)
+{
+	return e->perms[0] == '-' && e->perms[1] == '-' && e->perms[2] == 'x';
+}
+
+const struct bm_maps_entry *bm_pkeys_refused_vma(const struct bm_maps_entry *e, size_t n, bool *exec_key)
+{
+	*exec_key = false;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].pkey < 0 || bm_vma_special_kind(e[i].path))
+			continue; /* no keys, not in smaps, or the kernel's own ([vsyscall] is execute-only) */
+		if (exec_only(&e[i]) ? e[i].pkey != 1 : e[i].pkey != 0)
+			return &e[i];
+		if (exec_only(&e[i]))
+			*exec_key = true;
+	}
+	return NULL;
+}
+
+int bm_pkeys_pkru(const uint8_t *xstate, uint32_t len, uint32_t offset, uint32_t *pkru)
+{
+	uint64_t bv;
+	if (len < XSTATE_BV_OFFSET + sizeof bv || offset < XSTATE_BV_OFFSET + 64 || len < offset + sizeof *pkru)
+		return -1;
+	memcpy(&bv, xstate + XSTATE_BV_OFFSET, sizeof bv);
+	*pkru = 0;
+	if (bv & (1ULL << PKRU_COMPONENT))
+		memcpy(pkru, xstate + offset, sizeof *pkru);
+	return 0;
+}
+
+static int check_pkru(struct bm_frozen *f)
+{
+	unsigned eax, ebx, ecx, edx;
+	if (!__get_cpuid_count(0xd, PKRU_COMPONENT, &eax, &ebx, &ecx, &edx) || eax == 0)
+		return bm_error(BM_EXIT_FAILURE, "the kernel shows protection keys but the CPU has no PKRU state");
+	for (uint32_t i = 0; i < f->proc.nthreads; i++) {
+		const struct bm_thread *t = &f->proc.threads[i];
+		uint32_t pkru;
+		if (bm_pkeys_pkru(t->xstate, t->xstate_len, ebx, &pkru) < 0)
+			return bm_error(BM_EXIT_FAILURE, "the saved xstate of thread %d is too short for PKRU", t->tid);
+		if (pkru != BM_PKRU_DEFAULT)
+			return bm_error(BM_EXIT_UNSUPPORTED, "thread %d of process %d has the protection key rights (PKRU) "
+					"0x%08x, not the default 0x%08x (pkey_alloc, pkey_set); binmig cannot carry "
+					"protection keys", t->tid, f->pid, pkru, BM_PKRU_DEFAULT);
+	}
+	return 0;
+}
+
+/* Allocates every free key in the process and frees them again: the keys
+ * allocated are those it did not get. */
+static int check_allocated(struct bm_frozen *f, bool exec_key)
+{
+	struct bm_tracee *tr = &f->tracees[0];
+	int keys[PKEYS_X86], nkeys = 0, rc = 0;
+	uint32_t got = 0;
+	long ret = 0;
+	while (nkeys < PKEYS_X86 && (rc = bm_inject(tr, SYS_pkey_alloc, 0, PKEY_DISABLE_ACCESS, 0, 0, 0, 0, &ret)) == 0 &&
+	       ret > 0 && ret < PKEYS_X86) {
+		keys[nkeys++] = (int)ret;
+		got |= 1u << ret;
+	}
+	for (int i = 0; i < nkeys; i++) {
+		long freed = 0;
+		int rc2 = bm_inject(tr, SYS_pkey_free, (uint64_t)keys[i], 0, 0, 0, 0, 0, &freed);
+		if (rc == 0 && rc2 < 0)
+			rc = rc2;
+		else if (rc == 0 && freed < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, (int)-freed, "cannot free the protection key %d binmig "
+					    "allocated in process %d", keys[i], f->pid);
+	}
+	if (rc < 0)
+		return rc;
+	if (ret != -ENOSPC)
+		return bm_error_errno(BM_EXIT_FAILURE, ret < 0 ? (int)-ret : ERANGE, "cannot count the protection keys "
+				      "of process %d", f->pid);
+	/* Key 0 is never free; key 1 is the execute-only key of a mapping. */
+	for (int k = 1; k < PKEYS_X86; k++) {
+		bool taken = exec_key && k == 1;
+		if (!(got & (1u << k)) && !taken)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has the protection key %d allocated (pkey_alloc%s); "
+					"binmig cannot carry protection keys", f->pid, k,
+					k == 1 ? ", or execute-only memory it has since unmapped" : "");
+		if ((got & (1u << k)) && taken)
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has execute-only memory under the protection key 1, "
+					"which it freed (pkey_free); binmig cannot carry protection keys", f->pid);
+	}
+	return 0;
+}
+
+int bm_pkeys_check(struct bm_frozen *f)
+{
+	bool shown = false;
+	for (size_t i = 0; i < f->nmaps && !shown; i++)
+		shown = f->maps[i].pkey >= 0;
+	if (!shown)
+		return 0;
+	bool exec_key;
+	const struct bm_maps_entry *e = bm_pkeys_refused_vma(f->maps, f->nmaps, &exec_key);
+	if (e)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has memory at 0x%llx (%s %s) under the protection key %d "
+				"(pkey_mprotect%s); binmig cannot carry protection keys", f->pid,
+				(unsigned long long)e->start, e->perms, e->path[0] ? e->path : "anonymous", (int)e->pkey,
+				exec_only(e) ? ", or execute-only memory with a key of its own" : "");
+	int rc = check_pkru(f);
+	return rc < 0 ? rc : check_allocated(f, exec_key);
+}
