@@ -1,6 +1,5 @@
 /* Memory at dump: every VMA described, and the pages that cannot be had
  * again from a file streamed into the image. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <immintrin.h>
@@ -93,18 +92,6 @@ static int refuse_vmflags(pid_t pid, const struct bm_maps_entry *e, bool special
 	return 0;
 }
 
-/* "/SYSV" and the segment's key as 8 hex digits: the name the kernel
- * gives a System V shared memory segment's mapping. */
-static bool is_sysv_segment(const char *path)
-{
-	if (strncmp(path, "/SYSV", 5) != 0 || strlen(path) != 13)
-		return false;
-	for (int i = 5; i < 13; i++)
-		if (!isxdigit((unsigned char)path[i]))
-			return false;
-	return true;
-}
-
 static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_process *p, struct bm_vma *v)
 {
 	v->start = e->start;
@@ -120,7 +107,7 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 	v->pgoff = e->offset;
 	if (bm_vma_special_kind(e->path))
 		v->kind = bm_vma_special_kind(e->path);
-	else if ((v->flags & BM_VMA_SHARED) && is_sysv_segment(e->path))
+	else if ((v->flags & BM_VMA_SHARED) && bm_shmem_is_sysv_name(e->path))
 		/* Its contents could travel, but not the attachment: shmctl()
 		 * and the other processes attached would see a different
 		 * process.  Its inode is the segment's id, 0 for the first

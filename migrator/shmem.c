@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +26,23 @@ static int open_mapped(pid_t pid, const struct bm_vma *v, int flags)
 }
 
 /* ---- dump ---- */
+
+bool bm_shmem_is_sysv_name(const char *path)
+{
+	if (strncmp(path, "/SYSV", 5) != 0 || strlen(path) != 13)
+		return false;
+	for (int i = 5; i < 13; i++)
+		if (!isxdigit((unsigned char)path[i]))
+			return false;
+	return true;
+}
+
+bool bm_shmem_is_anon_file(const char *link, const char *path)
+{
+	struct statfs fs;
+	return (strcmp(path, "/dev/zero") == 0 || strcmp(path, "/anon_hugepage") == 0 || bm_shmem_is_sysv_name(path)) &&
+	       statfs(link, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
+}
 
 int bm_shmem_describe(pid_t pid, struct bm_vma *v, uint64_t inode)
 {

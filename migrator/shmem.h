@@ -21,6 +21,7 @@
 #ifndef BINMIG_SHMEM_H
 #define BINMIG_SHMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +30,16 @@
 #include "state.h"
 
 /* ---- dump ---- */
+
+/* "/SYSV" and a key of 8 hex digits: the name the kernel gives a System V
+ * shared memory segment's file. */
+bool bm_shmem_is_sysv_name(const char *path);
+/* Whether LINK (a /proc link whose text was PATH, " (deleted)" stripped)
+ * leads to the file of shared anonymous memory itself: "/dev/zero"
+ * (MAP_SHARED|MAP_ANONYMOUS, /dev/zero mapped shared), a System V
+ * segment or "/anon_hugepage", on the kernel's internal memory mounts.
+ * A process reaches it so through /proc/PID/map_files (CRIU's shmemfd). */
+bool bm_shmem_is_anon_file(const char *link, const char *path);
 
 /* The object behind v (a BM_VMA_SHMEM mapping of pid whose maps entry
  * says inode): fills v->file. */

@@ -18,6 +18,7 @@
 #include "fd_policy.h"
 #include "files.h"
 #include "log.h"
+#include "shmem.h"
 #include "wire.h"
 
 /* --- dump --------------------------------------------------------------- */
@@ -88,6 +89,9 @@ int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat 
 	snprintf(proc, sizeof proc, "/proc/%d/fd/%d", pid, fd);
 	if (bm_unlinked_is_memfd(proc, path))
 		return describe_memfd(pid, fd, path, proc, st, out);
+	if (bm_shmem_is_anon_file(proc, path))
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", the object of shared anonymous memory (opened through "
+				    "/proc/PID/map_files), which binmig cannot tie to that memory again");
 	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISDIR(st->st_mode))
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", which was deleted");
 	if (st->st_nlink > 0)

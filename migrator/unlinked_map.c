@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "image_model.h"
 #include "log.h"
+#include "shmem.h"
 #include "unlinked.h"
 #include "wire.h"
 
@@ -102,6 +103,10 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 	snprintf(link, sizeof link, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)e->start,
 		 (unsigned long long)e->end);
 	bool memfd = bm_unlinked_is_memfd(link, e->path);
+	if (bm_shmem_is_anon_file(link, e->path))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps shared anonymous memory (%s) privately at 0x%llx, "
+				"through a descriptor of it (/proc/PID/map_files); binmig cannot tie it to that memory again",
+				pid, e->path, (unsigned long long)e->start);
 	struct stat st;
 	if (stat(link, &st) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the deleted file %s that process %d maps at "

@@ -3,10 +3,11 @@
 # it), the process left running untouched (tests/progs/memrefuse.c):
 # guard regions (MADV_GUARD_INSTALL) in anonymous memory and in a private
 # file mapping, droppable memory (MAP_DROPPABLE), huge pages (MAP_HUGETLB,
-# private and shared), an area under a protection key, changed protection
-# key rights (PKRU), a protection key allocated with no area, and one left
-# above a freed one.  What this machine cannot make (an older kernel, no
-# PKU, no huge pages) is skipped,
+# private and shared), a descriptor of shared anonymous memory opened
+# through /proc/PID/map_files and a private mapping of one, an area under
+# a protection key, changed protection key rights (PKRU), a protection key
+# allocated with no area, and one left above a freed one.  What this
+# machine cannot make (an older kernel, no PKU, no huge pages) is skipped,
 # saying so.  Huge pages are reserved for the test (vm.nr_hugepages 4)
 # when none are, and given back at the end.
 # shellcheck source-path=SCRIPTDIR
@@ -32,7 +33,7 @@ declare -A said=(
 	[pkey-alloc]="has the protection key 1 allocated (pkey_alloc"
 	[pkey-hole]="has the protection key 2 allocated (pkey_alloc); binmig cannot carry protection keys"
 )
-for mode in guard guardfile droppable hugetlb hugetlb-shared pkey-area pkru pkey-alloc pkey-hole; do
+for mode in guard guardfile droppable hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole; do
 	if ! why=$("$PROGS/memrefuse" probe "$mode"); then
 		e2e_log "skipped: $why"
 		continue
