@@ -41,7 +41,7 @@
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
-#define VMA_KNOWN_FLAGS 0x1fffffu
+#define VMA_KNOWN_FLAGS 0x3fffffu
 /* SS_ONSTACK, SS_DISABLE and SS_AUTODISARM (linux/signal.h; glibc lacks the last). */
 #define ALTSTACK_KNOWN_FLAGS (1u | 2u | (1u << 31))
 

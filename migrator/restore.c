@@ -376,11 +376,19 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 	} else {
 		flags |= MAP_ANONYMOUS;
 	}
+	/* Accounted when it was writable, a private mapping stays so made
+	 * read-only, and the kernel keeps it apart from a neighbour that
+	 * never was (ld.so's RELRO next to a library's read-only data). */
+	bool account = v->kind == BM_VMA_FILE && (v->flags & BM_VMA_ACCOUNT) && !(v->flags & BM_VMA_SHARED) &&
+		       !(v->prot & PROT_WRITE);
 	long addr = 0;
 	int rc = bm_fault(BM_FP_MAP_MEMORY) ? step_failed(c, "mapping memory", errno)
-					    : inject(c, "mapping memory", SYS_mmap, start, end - start, v->prot, flags, fd, off, &addr);
+					    : inject(c, "mapping memory", SYS_mmap, start, end - start,
+						     v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
 	if (rc == 0 && (uint64_t)addr != start)
 		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
+	if (rc == 0 && account)
+		rc = inject(c, "protecting memory", SYS_mprotect, start, end - start, v->prot, 0, 0, 0, NULL);
 	return rc;
 }
 

@@ -62,6 +62,9 @@ enum bm_vma_kind {
 				     file was opened for writing */
 #define BM_VMA_UNLINKED 0x100000u /* a file whose name was removed, made again by the unlinked
 				     descriptor of the same file (unlinked_map.h); with BM_VMA_DELETED */
+#define BM_VMA_ACCOUNT 0x200000u  /* accounted ("ac", VM_ACCOUNT): private and writable once; one
+				     read-only now is mapped writable and then protected at restore,
+				     as only that makes the kernel account it again */
 
 /* The advice a VMA carries as flags, and the madvise() that sets each
  * again at restore (memory.c). */

@@ -5,10 +5,13 @@
  *     VmFlags (dc, wf, mg, sr, rr, dd, hg, nh), one mlock()ed, one locked
  *     on fault, one MAP_NORESERVE, one mseal()ed (where the kernel has
  *     mseal): the same VmFlags afterwards;
- *   - a file mapped five times: shared read-only, shared read-write with a
+ *   - a file mapped six times: shared read-only, shared read-write with a
  *     page made read-only by mprotect, private at an offset with a
  *     modified page, private with modified pages then made read-only and
- *     PROT_NONE, private executable: the same contents and protections;
+ *     PROT_NONE, private executable, and private read-only with its second
+ *     page made writable and read-only again (ld.so's RELRO: the kernel
+ *     accounts it, "ac", and keeps it apart): the same contents,
+ *     protections, VmFlags and maps lines;
  *   - a pipe of 1 MiB, full, its read end reopened through /proc/self/fd
  *     and dup'd, its write end reopened likewise: every byte in order,
  *     through any of the read ends, and the write ends still write;
@@ -63,6 +66,22 @@ static char *shm_map(const char *name, size_t size)
 	return at;
 }
 
+/* How many lines of /proc/self/maps cover [at, at + len). */
+static int maps_lines(const void *at, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	SETUP(f != NULL, "/proc/self/maps");
+	unsigned long start, end, lo = (unsigned long)at, hi = lo + len;
+	int n = 0, c;
+	while (fscanf(f, "%lx-%lx", &start, &end) == 2) {
+		n += start < hi && end > lo;
+		while ((c = fgetc(f)) != EOF && c != '\n')
+			;
+	}
+	fclose(f);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	SETUP(argc == 2, "usage: memstate DIR");
@@ -97,7 +116,7 @@ int main(int argc, char **argv)
 	char *named = anon(0);
 	bool can_name = prctl(0x53564d41 /* PR_SET_VMA */, 0 /* ANON_NAME */, named, AREA, "memstate-name") == 0;
 
-	/* One file, five mappings. */
+	/* One file, six mappings. */
 	char path[4096];
 	snprintf(path, sizeof path, "%s/mapped", argv[1]);
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -109,9 +128,18 @@ int main(int argc, char **argv)
 	char *priv_off = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 4096);
 	char *priv_ro = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	char *priv_x = mmap(NULL, 4 * 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	char *relro = mmap(NULL, 2 * 4096, PROT_READ, MAP_PRIVATE, fd, 0);
 	SETUP(shared_ro != MAP_FAILED && shared_rw != MAP_FAILED && priv_off != MAP_FAILED && priv_ro != MAP_FAILED &&
-		      priv_x != MAP_FAILED,
+		      priv_x != MAP_FAILED && relro != MAP_FAILED,
 	      "mmap of the file");
+	/* As ld.so does with RELRO: the second page writable for a while
+	 * makes it accounted ("ac"), which keeps it apart from the first. */
+	SETUP(mprotect(relro + 4096, 4096, PROT_READ | PROT_WRITE) == 0 && mprotect(relro + 4096, 4096, PROT_READ) == 0,
+	      "mprotect");
+	char relro_flags[2][256];
+	tp_vmflags(relro, relro_flags[0], sizeof relro_flags[0]);
+	tp_vmflags(relro + 4096, relro_flags[1], sizeof relro_flags[1]);
+	SETUP(maps_lines(relro, 2 * 4096) == 2 && tp_has_vmflag(relro_flags[1], "ac"), "the kernel keeps them apart");
 	shared_rw[1] = 's';
 	SETUP(mprotect(shared_rw + 4096, 4096, PROT_READ) == 0, "mprotect");
 	char ro_before[256];
@@ -180,6 +208,13 @@ int main(int argc, char **argv)
 	CHECK(mprotect(priv_ro + 4096, 4096, PROT_READ) == 0 && priv_ro[4096] == 'B' && priv_ro[4096 + 1] == 'q',
 	      "private page made PROT_NONE");
 	CHECK(priv_x[0] == 'A' && priv_x[1] == 's', "private executable mapping");
+	CHECK(maps_lines(relro, 2 * 4096) == 2, "two read-only pages of the file, one accounted, merged: %d maps lines",
+	      maps_lines(relro, 2 * 4096));
+	for (int pg = 0; pg < 2; pg++) {
+		tp_vmflags(relro + pg * 4096, flags, sizeof flags);
+		CHECK(strcmp(flags, relro_flags[pg]) == 0, "read-only page %d of the file: VmFlags \"%s\", were \"%s\"", pg,
+		      flags, relro_flags[pg]);
+	}
 	shared_rw[3 * 4096] = 't';
 	CHECK(shared_ro[3 * 4096] == 't', "the shared mappings no longer share the file");
 	tp_vmflags(shared_rw + 4096, flags, sizeof flags);
