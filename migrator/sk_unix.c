@@ -386,6 +386,7 @@ static int take_messages(const struct bm_process *p, const struct bm_fd *d, int 
 static bool sole_sender(uint64_t ino, const struct bm_unix_diag *self, uint64_t peer_ino, struct bm_unix_diag *peer)
 {
 	bool abstract = self->type == SOCK_DGRAM && self->name_len && self->name[0] == 0;
+	memset(peer, 0, sizeof *peer); /* not asked when SELF is shut down for reading */
 	bool sole = peer_ino && !(self->shutdown & 1) && bm_unix_diag_query(peer_ino, peer) == 0 &&
 		    (peer->peer == ino || abstract) && !(peer->shutdown & 2);
 	free(peer->icons);
@@ -710,7 +711,11 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	}
 	struct bm_unix_diag peer;
 	bool sole = peer_fd >= 0 && g->type != SOCK_STREAM && sole_sender(d->object_id, g, g->peer, &peer);
-	if (read_data && !(u->flags & BM_UNIX_LISTENING) &&
+	/* A stream or seqpacket socket has a queue once connected: one never
+	 * connected (nor listening) has none, and cannot be read (EINVAL,
+	 * ENOTCONN). */
+	read_data &= g->type == SOCK_DGRAM || g->state == TCP_ESTABLISHED_STATE;
+	if (read_data &&
 	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
@@ -718,7 +723,7 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	uint64_t total = 0;
 	for (uint32_t m = 0; m < in->q.n && (g->type != SOCK_DGRAM || m == 0); m++)
 		total += in->q.msgs[m].len;
-	if (read_data && !(u->flags & BM_UNIX_LISTENING) && total != g->rqueue)
+	if (read_data && total != g->rqueue)
 		return refuse(pid, d, " whose queue binmig read as %llu bytes where the kernel counts %u",
 			      (unsigned long long)total, g->rqueue);
 	u->nmsgs = in->q.n;
@@ -760,6 +765,12 @@ static int relate(pid_t pid, struct bm_process *p, struct info *in)
 			if (in[i].outq)
 				return refuse(pid, d, " waiting in an accept queue with data already sent to the connection, "
 					      "which binmig cannot read without accepting it");
+			/* Made before it connected, a shutdown stays its own; made
+			 * after, it reaches the connection waiting to be accepted,
+			 * which no one can look at. */
+			if (g->shutdown & 3)
+				return refuse(pid, d, " waiting in an accept queue and shut down, which binmig cannot tell "
+					      "whether it did before or after it connected");
 			u->flags = BM_UNIX_QUEUED;
 		}
 		if (g->type != SOCK_DGRAM && u->name_len && g->state == TCP_ESTABLISHED_STATE)

@@ -28,7 +28,8 @@
  * its kind), any over a stream whose queue
  * could not be written back once taken, one naming a
  * descriptor a policy replaces, credentials of another process in flight, a
- * connection waiting in an accept queue with data already sent, an
+ * connection waiting in an accept queue with data already sent or shut
+ * down (before it connected or after cannot be told), an
  * out-of-band byte, a socket filter, a name that no longer names the
  * socket, a relative path name, messages queued with SO_PEEK_OFF set on
  * a socket whose queue is not taken, a connected socket named after a listener

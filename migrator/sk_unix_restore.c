@@ -351,6 +351,27 @@ static int roomy(struct ctx *c, const struct bm_fd *d)
 	return 0;
 }
 
+/* Shuts D down as the kernel's BITS say (1 receiving, 2 sending). */
+static int shut(struct ctx *c, const struct bm_fd *d, uint32_t bits)
+{
+	static const int how[4] = {-1, SHUT_RD, SHUT_WR, SHUT_RDWR};
+	return (bits & 3) && shutdown(d->fd, how[bits & 3]) < 0 ? fail(c, d, "shutdown") : 0;
+}
+
+/* The shutdown bits of S (at index I) made before it connected: a
+ * client's bits whose mirror its accepted peer lacks (a shutdown once
+ * connected reaches the peer too, one before does not).  The restore
+ * applies them before it connects, the others after. */
+static uint32_t early_shutdown(const struct bm_process *p, const struct bm_unix_sock *s)
+{
+	struct bm_unix_sock ps;
+	int peer = s->type != SOCK_DGRAM && s->peer ? bm_unix_find(p->fds, p->nfds, s->peer) : -1;
+	if (peer < 0 || !bm_unix_head(&p->fds[peer], &ps) || !(ps.flags & BM_UNIX_FROM_ACCEPT))
+		return 0;
+	uint32_t mirror = ((ps.shutdown & 1) << 1) | ((ps.shutdown & 2) >> 1);
+	return s->shutdown & 3 & ~mirror;
+}
+
 /* Phase 1: every socket but the accepted ones, each pair at once. */
 static int create(struct ctx *c)
 {
@@ -387,6 +408,8 @@ static int create(struct ctx *c)
 		if (put(c, fds[0], d) < 0 || (pair && put(c, fds[1], &p->fds[peer]) < 0))
 			return -1;
 		if (roomy(c, d) < 0 || (pair && roomy(c, &p->fds[peer]) < 0))
+			return -1;
+		if (!pair && shut(c, d, early_shutdown(p, &s)) < 0)
 			return -1;
 	}
 	return 0;
@@ -633,9 +656,8 @@ static int finish(struct ctx *c, bool late_ones)
 			continue;
 		if (late(p, i) != late_ones)
 			continue;
-		static const int how[4] = {-1, SHUT_RD, SHUT_WR, SHUT_RDWR};
-		if (s.shutdown && shutdown(d->fd, how[s.shutdown & 3]) < 0)
-			return fail(c, d, "shutdown");
+		if (shut(c, d, s.shutdown & ~early_shutdown(p, &s)) < 0)
+			return -1;
 		if (set_opts(c, d, &s, true) < 0 || set_opts(c, d, &s, false) < 0)
 			return -1;
 		int off = (int)s.opt[BM_UNIX_OPT_PEEK_OFF].a;

@@ -2,21 +2,27 @@
 # UNIX-domain sockets (tests/progs/unixsock.c, migrator/sk_unix.c), dumped
 # and restored here: every kind binmig carries comes back with its names,
 # peers, queues (message boundaries, senders, credentials), accept queue,
-# shutdown state, options and SO_PEERCRED (also for a process running as
+# shutdown state (also one end of a seqpacket or datagram pair shut down
+# for reading, a client shut down before it connected, which its accepted
+# end does not see), sockets never connected (named or not),
+# options and SO_PEERCRED (also for a process running as
 # nobody, whose supplementary groups SO_PEERGROUPS shows too), and still
 # carries data; refused (exit 4,
 # one line, the process untouched and its queues whole): a device (a
 # pseudo-terminal master) in flight that it holds no descriptor of (tests/e2e/scmrights.sh has the others), another process's credentials in flight, a pair made by another
 # process (SO_PEERCRED names it), a peer outside the process, a peer that closed, an out-of-band byte, a waiting connection
 # that already sent data, a path in a removed directory, a pair made before
-# the process changed its supplementary groups, the other end of a
+# the process changed its supplementary groups, a client waiting in an
+# accept queue that shut down (before or after it connected cannot be
+# told), the other end of a
 # pair one end of which --fd replaces.  A path taken by
 # another file, or an abstract name taken by another socket, at restore is
 # refused (exit 6) and the restore succeeds once it is free again.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixsock
-for mode in carried user rights emptydgram foreign forked outside closed oob oobinline waiting removed groups path; do
+for mode in carried user rights emptydgram foreign forked outside closed oob oobinline waiting removed groups path \
+	shutrd shutpre unconn waitshut; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unixsock carried "$E2E_TMP/carried"
@@ -29,6 +35,12 @@ for text in "stream, name @binmig-" "listening (backlog 7, 2 waiting)" "seqpacke
 	grep -qF "$text" "$BM_OUT" || e2e_fail "inspect does not show \"$text\": $(grep -A1 ' unix ' "$BM_OUT")"
 done
 e2e_state_test unixsock user "$E2E_TMP/user"
+# Shutdown states: one end of a seqpacket or datagram pair shut down for
+# reading; clients shut down before they connected, whose accepted ends
+# do not see it; sockets never connected, named or not.
+for mode in shutrd shutpre unconn; do
+	e2e_state_test unixsock "$mode" "$E2E_TMP/$mode"
+done
 
 refused() { # MODE TEXT
 	local out=$E2E_TMP/$1.out
@@ -60,6 +72,7 @@ refused oobinline "or data with SO_OOBINLINE set"
 refused waiting "waiting in an accept queue with data already sent"
 refused removed "which no longer names it"
 refused groups "whose peer credentials carry other supplementary groups (SO_PEERGROUPS) than the process has now"
+refused waitshut "waiting in an accept queue and shut down"
 
 # One end of a pair given a policy: the other end has lost its peer.
 out=$E2E_TMP/policy.out

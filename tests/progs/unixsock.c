@@ -50,6 +50,20 @@
  *   groups    a socket pair made before the process changed its
  *             supplementary groups (SO_PEERGROUPS shows the old ones):
  *             refused.
+ *   shutrd    a seqpacket and a datagram socket pair, each with records
+ *             queued both ways and one end shut down for reading: that end
+ *             reads its queue, then end of file, and no longer gets
+ *             messages; the other end reads its own.
+ *   shutpre   connections through a stream and a seqpacket listener whose
+ *             clients shut down before they connected (for writing, for
+ *             reading) and one that shut down after: only the last reaches
+ *             the accepted end (which reads end of file).
+ *   unconn    stream and seqpacket sockets never connected: unbound, on an
+ *             abstract name, on DIR/uc.sock, one shut down: names and
+ *             shutdown states kept; the named ones listen and take a
+ *             connection, an unbound one connects.
+ *   waitshut  a client waiting in an accept queue that shut down before it
+ *             connected (whether before or after cannot be told): refused.
  *   user      as user and group 65534 with the supplementary groups 1234
  *             and 4321: a stream pair holding data, a listener on an
  *             abstract name with a connection accepted and a client
@@ -58,6 +72,7 @@
  *             (carried checks SO_PEERCRED too: this process, root.)
  * In the refused modes the process is left alone and checks that its
  * queues are whole. */
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -677,6 +692,199 @@ static void refused_check(const char *mode, struct refused *r)
 		CHECK(send(r->b, "x", 1, MSG_NOSIGNAL) == 1, "the peer outside is gone");
 }
 
+/* ---- shutdown states and sockets never connected -------------------- */
+
+#define NSHUT 16
+struct shut {
+	int fd[NSHUT], n;
+	short revents[NSHUT]; /* at setup: poll shows the shutdown state */
+	int qp[2], dp[2];                /* shutrd */
+	int cw, aw, cr, ar, qw, qa, cp, ap; /* shutpre */
+	int su, sa, sq, squ, ss;         /* unconn */
+	struct sockaddr_un sa_a, sq_a;
+	socklen_t sa_len, sq_len;
+};
+
+static short revents_of(int s)
+{
+	struct pollfd p = {s, POLLIN | POLLOUT | POLLRDHUP, 0};
+	return poll(&p, 1, 0) < 0 ? -1 : p.revents;
+}
+
+static int watched(struct shut *t, int s)
+{
+	SETUP(t->n < NSHUT, "too many sockets watched");
+	t->fd[t->n++] = s;
+	return s;
+}
+
+static void shut_down(int s, int how)
+{
+	SETUP(shutdown(s, how) == 0, "shutdown");
+}
+
+/* A client of listener L at A (LEN) shut down with HOW (-1: none) before
+ * it connects, or after (AFTER); the accepted end into *acc. */
+static int client(struct shut *t, int type, int l, const struct sockaddr_un *a, socklen_t len, int how, bool after,
+		  int *acc)
+{
+	int c = watched(t, sock(type));
+	if (how >= 0 && !after)
+		shut_down(c, how);
+	SETUP(connect(c, (const struct sockaddr *)a, len) == 0, "connect");
+	*acc = watched(t, accept(l, NULL, NULL));
+	SETUP(*acc >= 0, "accept");
+	if (how >= 0 && after)
+		shut_down(c, how);
+	return c;
+}
+
+static int listener(int type, const struct sockaddr_un *a, socklen_t len)
+{
+	int l = sock(type);
+	SETUP(bind(l, (const struct sockaddr *)a, len) == 0 && listen(l, 4) == 0, "listener");
+	return l;
+}
+
+static void shut_setup(const char *mode, struct shut *t)
+{
+	struct sockaddr_un a;
+	socklen_t len;
+	if (strcmp(mode, "shutrd") == 0) {
+		pair(SOCK_SEQPACKET, t->qp);
+		pair(SOCK_DGRAM, t->dp);
+		for (int i = 0; i < 2; i++) {
+			int *p = i ? t->dp : t->qp;
+			watched(t, p[0]), watched(t, p[1]);
+			put(p[1], "in", 2);
+			put(p[0], "out", 3);
+			shut_down(p[0], SHUT_RD);
+		}
+	} else if (strcmp(mode, "shutpre") == 0) {
+		len = abstract(&a, "shutpre");
+		int l = listener(SOCK_STREAM, &a, len);
+		t->cw = client(t, SOCK_STREAM, l, &a, len, SHUT_WR, false, &t->aw);
+		t->cr = client(t, SOCK_STREAM, l, &a, len, SHUT_RD, false, &t->ar);
+		t->cp = client(t, SOCK_STREAM, l, &a, len, SHUT_WR, true, &t->ap);
+		len = abstract(&a, "shutpre-seq");
+		t->qw = client(t, SOCK_SEQPACKET, listener(SOCK_SEQPACKET, &a, len), &a, len, SHUT_WR, false, &t->qa);
+	} else if (strcmp(mode, "unconn") == 0) {
+		t->su = watched(t, sock(SOCK_STREAM));
+		t->squ = watched(t, sock(SOCK_SEQPACKET));
+		t->sa = watched(t, sock(SOCK_STREAM));
+		t->sa_len = abstract(&t->sa_a, "unconn");
+		SETUP(bind(t->sa, (struct sockaddr *)&t->sa_a, t->sa_len) == 0, "bind");
+		t->sq = watched(t, sock(SOCK_SEQPACKET));
+		t->sq_len = in_dir(&t->sq_a, "uc.sock");
+		SETUP(bind(t->sq, (struct sockaddr *)&t->sq_a, t->sq_len) == 0, "bind");
+		t->ss = watched(t, sock(SOCK_STREAM));
+		shut_down(t->ss, SHUT_RDWR);
+	} else if (strcmp(mode, "waitshut") == 0) {
+		len = abstract(&a, "waitshut");
+		int l = listener(SOCK_STREAM, &a, len);
+		t->cw = sock(SOCK_STREAM);
+		shut_down(t->cw, SHUT_WR);
+		SETUP(connect(t->cw, (struct sockaddr *)&a, len) == 0, "connect");
+		t->aw = l;
+	}
+	for (int i = 0; i < t->n; i++)
+		t->revents[i] = revents_of(t->fd[i]);
+}
+
+static void expect_epipe(int s, const char *what)
+{
+	CHECK(send(s, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EPIPE, "%s: sending did not fail with EPIPE",
+	      what);
+}
+
+/* Reading S, shut down for reading and its queue read, ends as reading a
+ * new pair's end of that type so shut down does (end of file, or for a
+ * datagram socket, nothing to read). */
+static void expect_drained_shut_rd(int s, int type, const char *what)
+{
+	int ref[2];
+	pair(type, ref);
+	shut_down(ref[0], SHUT_RD);
+	char buf[16];
+	errno = 0;
+	ssize_t want = recv(ref[0], buf, sizeof(buf), MSG_DONTWAIT);
+	int want_errno = errno;
+	errno = 0;
+	ssize_t got = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK(got == want && errno == want_errno, "%s: read %zd (errno %d), a new one so shut down reads %zd (errno %d)",
+	      what, got, errno, want, want_errno);
+	close(ref[0]);
+	close(ref[1]);
+}
+
+/* A listener L at A takes a connection from a new client. */
+static void takes_connection(int l, int type, const struct sockaddr_un *a, socklen_t len, const char *what)
+{
+	int c = socket(AF_UNIX, type, 0);
+	CHECK(listen(l, 2) == 0 && connect(c, (const struct sockaddr *)a, len) == 0, "%s: listen, connect: %s", what,
+	      strerror(errno));
+	int s = accept(l, NULL, NULL);
+	CHECK(s >= 0, "%s: accept: %s", what, strerror(errno));
+	if (s >= 0)
+		still_connected(c, s, type, what);
+}
+
+static void shut_check(const char *mode, struct shut *t)
+{
+	for (int i = 0; i < t->n; i++)
+		CHECK(revents_of(t->fd[i]) == t->revents[i], "fd %d: poll shows %#x, was %#x", t->fd[i],
+		      revents_of(t->fd[i]), t->revents[i]);
+	if (strcmp(mode, "shutrd") == 0) {
+		for (int i = 0; i < 2; i++) {
+			int *p = i ? t->dp : t->qp;
+			const char *what = i ? "datagram pair shut down for reading" : "seqpacket pair shut down for reading";
+			expect(p[0], "in", 2, what);
+			expect_drained_shut_rd(p[0], i ? SOCK_DGRAM : SOCK_SEQPACKET, what);
+			expect_epipe(p[1], what);
+			expect(p[1], "out", 3, what);
+			put(p[0], "more", 4);
+			expect(p[1], "more", 4, what);
+		}
+	} else if (strcmp(mode, "shutpre") == 0) {
+		expect_empty(t->aw, "accepted from a client shut down for writing before it connected");
+		expect_epipe(t->cw, "client shut down for writing before it connected");
+		put(t->aw, "down", 4);
+		expect(t->cw, "down", 4, "client shut down for writing before it connected");
+		expect_eof(t->cr, "client shut down for reading before it connected");
+		expect_epipe(t->ar, "accepted from a client shut down for reading before it connected");
+		put(t->cr, "up", 2);
+		expect(t->ar, "up", 2, "accepted from a client shut down for reading before it connected");
+		expect_empty(t->ar, "accepted from a client shut down for reading before it connected");
+		expect_empty(t->qa, "seqpacket accepted from a client shut down for writing before it connected");
+		expect_epipe(t->qw, "seqpacket client shut down for writing before it connected");
+		expect_eof(t->ap, "accepted from a client shut down for writing after it connected");
+	} else if (strcmp(mode, "unconn") == 0) {
+		expect_unnamed(t->su, "unbound stream socket");
+		expect_unnamed(t->squ, "unbound seqpacket socket");
+		expect_name(t->sa, false, &t->sa_a, t->sa_len, "stream socket on an abstract name");
+		expect_name(t->sq, false, &t->sq_a, t->sq_len, "seqpacket socket on a path");
+		expect_type(t->su, SOCK_STREAM, "unbound stream socket");
+		expect_type(t->squ, SOCK_SEQPACKET, "unbound seqpacket socket");
+		CHECK(intopt(t->sa, SO_ACCEPTCONN) == 0, "the stream socket on an abstract name listens");
+		takes_connection(t->sa, SOCK_STREAM, &t->sa_a, t->sa_len, "stream socket on an abstract name");
+		takes_connection(t->sq, SOCK_SEQPACKET, &t->sq_a, t->sq_len, "seqpacket socket on a path");
+		struct sockaddr_un a;
+		socklen_t len = abstract(&a, "unconn-l");
+		int l = listener(SOCK_STREAM, &a, len);
+		CHECK(connect(t->su, (struct sockaddr *)&a, len) == 0, "the unbound stream socket connects: %s",
+		      strerror(errno));
+		int s = accept(l, NULL, NULL);
+		CHECK(s >= 0, "accept: %s", strerror(errno));
+		if (s >= 0)
+			still_connected(t->su, s, SOCK_STREAM, "the unbound stream socket, connected");
+	} else if (strcmp(mode, "waitshut") == 0) {
+		int s = accept(t->aw, NULL, NULL);
+		CHECK(s >= 0, "the waiting client: %s", strerror(errno));
+		if (s >= 0)
+			expect_empty(s, "accepted from a client shut down before it connected");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc >= 3 ? argv[1] : "";
@@ -689,6 +897,9 @@ int main(int argc, char **argv)
 	usr1_setup();
 	static struct carried c;
 	static struct refused r;
+	static struct shut t;
+	bool shut_mode = strcmp(mode, "shutrd") == 0 || strcmp(mode, "shutpre") == 0 || strcmp(mode, "unconn") == 0 ||
+			 strcmp(mode, "waitshut") == 0;
 	int path = -1, user[5] = {-1, -1, -1, -1, -1};
 	if (strcmp(mode, "carried") == 0) {
 		carried_setup(&c);
@@ -715,6 +926,8 @@ int main(int argc, char **argv)
 		int s = sock(SOCK_DGRAM);
 		SETUP(sendto(s, "kept", 4, 0, (struct sockaddr *)&a, len) == 4, "sendto");
 		close(s);
+	} else if (shut_mode) {
+		shut_setup(mode, &t);
 	} else {
 		refused_setup(mode, &r);
 	}
@@ -743,6 +956,8 @@ int main(int argc, char **argv)
 		struct sockaddr_un a;
 		socklen_t len = in_dir(&a, "p.sock");
 		expect_name(path, false, &a, len, "path socket");
+	} else if (shut_mode) {
+		shut_check(mode, &t);
 	} else {
 		refused_check(mode, &r);
 	}
