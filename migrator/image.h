@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 8.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 10.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -22,7 +22,11 @@
  * shares its descriptor table or cwd with its parent), 7 (an image of
  * version 8 in which every descriptor is the process's own, none only in
  * flight), 8 (an image of version 9 whose descriptors name no owner: the
- * restore's pipes and sockets are then root's) and 9. */
+ * restore's pipes and sockets are then root's), and 9 (an image of
+ * version 10 without the process modes of attrs_modes.h, without the
+ * holes of unlinked files, and whose unix sockets carry options 0 to 15
+ * only: the restore leaves the others as a new socket has them,
+ * SO_BUF_LOCK as setting the buffer sizes leaves it). */
 #define BM_IMAGE_VERSION 10
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

@@ -545,24 +545,33 @@ static int read_opts(pid_t pid, const struct bm_fd *d, int s, struct bm_unix_soc
 		struct linger lg = {0, 0};
 		void *p = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? (void *)&tv : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? (void *)&lg : (void *)&v;
 		socklen_t len = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? sizeof tv : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? sizeof lg : sizeof v;
-		if (getsockopt(s, SOL_SOCKET, bm_unix_opts[i].name, p, &len) < 0)
+		if (getsockopt(s, SOL_SOCKET, bm_unix_opts[i].name, p, &len) < 0) {
+			if (errno == ENOPROTOOPT && i >= BM_UNIX_OPT_BUF_LOCK)
+				continue; /* newer than this kernel: a new socket's at the destination */
 			return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read %s of socket fd %d of process %d",
 					      bm_unix_opts[i].text, d->fd, pid);
+		}
 		u->has_opt[i] = true;
 		u->opt[i] = bm_unix_opts[i].form == BM_UNIX_FORM_TIME ? (struct bm_unix_opt){tv.tv_sec, tv.tv_usec}
 			    : bm_unix_opts[i].form == BM_UNIX_FORM_LINGER ? (struct bm_unix_opt){lg.l_onoff, lg.l_linger}
 							  : (struct bm_unix_opt){v, 0};
 	}
-	/* What is not carried, and shows. */
+	/* What is not carried, and shows: read into 8 bytes (an int option
+	 * fills the first 4), each as a new socket has it (unknown to the
+	 * kernel: as new).  An interface index is the host's, a pacing rate
+	 * and a transmit time have no use on a unix socket. */
 	static const struct {
 		int name;
 		const char *text;
-	} refused[] = {{SO_PASSPIDFD, "SO_PASSPIDFD"}, {SO_TIMESTAMP, "SO_TIMESTAMP"}, {SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
-		       {SO_TIMESTAMPING, "SO_TIMESTAMPING"}, {SO_RXQ_OVFL, "SO_RXQ_OVFL"}};
+		int64_t as_new;
+	} refused[] = {{SO_PASSPIDFD, "SO_PASSPIDFD", 0}, {SO_TIMESTAMP, "SO_TIMESTAMP", 0},
+		       {SO_TIMESTAMPNS, "SO_TIMESTAMPNS", 0}, {SO_TIMESTAMPING, "SO_TIMESTAMPING", 0},
+		       {SO_RXQ_OVFL, "SO_RXQ_OVFL", 0}, {SO_BINDTOIFINDEX, "SO_BINDTOIFINDEX (SO_BINDTODEVICE)", 0},
+		       {SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", -1}, {SO_TXTIME, "SO_TXTIME", 0}};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-		int v = 0;
+		int64_t v = refused[i].as_new;
 		socklen_t len = sizeof v;
-		if (getsockopt(s, SOL_SOCKET, refused[i].name, &v, &len) == 0 && v)
+		if (getsockopt(s, SOL_SOCKET, refused[i].name, &v, &len) == 0 && v != refused[i].as_new)
 			return refuse(pid, d, " with %s set, which binmig does not carry", refused[i].text);
 	}
 	socklen_t flen = 0;

@@ -30,7 +30,8 @@
  * descriptor a policy replaces, credentials of another process in flight, a
  * connection waiting in an accept queue with data already sent or shut
  * down (before it connected or after cannot be told), an
- * out-of-band byte, a socket filter, a name that no longer names the
+ * out-of-band byte, a socket filter, SO_BINDTOIFINDEX, SO_MAX_PACING_RATE,
+ * SO_TXTIME (and the timestamp options, SO_PASSPIDFD), a name that no longer names the
  * socket, a relative path name, messages queued with SO_PEEK_OFF set on
  * a socket whose queue is not taken, a connected socket named after a listener
  * that is no longer in the process, unless that name is abstract and free
@@ -71,6 +72,12 @@ enum bm_unix_optid {
 	BM_UNIX_OPT_RCVTIMEO, BM_UNIX_OPT_SNDTIMEO, BM_UNIX_OPT_PRIORITY, BM_UNIX_OPT_MARK,
 	BM_UNIX_OPT_RCVLOWAT, BM_UNIX_OPT_KEEPALIVE, BM_UNIX_OPT_OOBINLINE, BM_UNIX_OPT_BROADCAST,
 	BM_UNIX_OPT_DONTROUTE, BM_UNIX_OPT_REUSEADDR, BM_UNIX_OPT_LINGER, BM_UNIX_OPT_PEEK_OFF,
+	/* Image version 10 on; each left out where the kernel at the dump
+	 * does not know it.  SO_BUF_LOCK is set after the buffer sizes (which
+	 * lock them). */
+	BM_UNIX_OPT_BUF_LOCK, BM_UNIX_OPT_PASSRIGHTS, BM_UNIX_OPT_DEBUG, BM_UNIX_OPT_NO_CHECK, BM_UNIX_OPT_LOCK_FILTER,
+	BM_UNIX_OPT_SELECT_ERR_QUEUE, BM_UNIX_OPT_BUSY_POLL, BM_UNIX_OPT_PREFER_BUSY_POLL, BM_UNIX_OPT_INCOMING_CPU,
+	BM_UNIX_OPT_WIFI_STATUS, BM_UNIX_OPT_NOFCS, BM_UNIX_OPT_RCVMARK, BM_UNIX_OPT_RCVPRIORITY,
 	BM_UNIX_NOPTS
 };
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Options of unix sockets (tests/progs/unixopts.c, migrator/sk_unix.c),
+# dumped and restored here: every SOL_SOCKET option a program can read
+# back reads the same after the restore (SO_PASSRIGHTS off, SO_BUF_LOCK
+# as the buffer sizes left it or as set by itself, and the others binmig
+# carries beyond those of tests/e2e/unixsock.sh), and a socket with
+# SO_PASSRIGHTS off still refuses descriptors in flight; refused (exit 4,
+# one line, the process untouched): SO_BINDTOIFINDEX (an interface number
+# is the host's), SO_MAX_PACING_RATE and SO_TXTIME.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+e2e_init unixopts
+e2e_state_test unixopts carried
+e2e_refused_dump ifindex "with SO_BINDTOIFINDEX (SO_BINDTODEVICE) set, which binmig does not carry" -- unixopts ifindex
+e2e_refused_dump pacing "with SO_MAX_PACING_RATE set, which binmig does not carry" -- unixopts pacing
+e2e_refused_dump txtime "with SO_TXTIME set, which binmig does not carry" -- unixopts txtime
