@@ -358,7 +358,7 @@ static int shut(struct ctx *c, const struct bm_fd *d, uint32_t bits)
 	return (bits & 3) && shutdown(d->fd, how[bits & 3]) < 0 ? fail(c, d, "shutdown") : 0;
 }
 
-/* The shutdown bits of S (at index I) made before it connected: a
+/* The shutdown bits of S made before it connected: a
  * client's bits whose mirror its accepted peer lacks (a shutdown once
  * connected reaches the peer too, one before does not).  The restore
  * applies them before it connects, the others after. */
