@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +17,14 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "fd_policy.h"
 #include "files.h"
 #include "log.h"
 #include "movaddr.h"
 #include "procfs.h"
+#include "sk_inet_diag.h"
 #include "sk_tcp_repair.h"
 #include "sk_udp_queue.h"
 #include "wire.h"
@@ -542,6 +546,32 @@ struct tcp_info_more {
 	uint32_t segs_out, segs_in;
 };
 
+/* Refuses S if an error waits on it (SO_ERROR, an ICMP error on a
+ * connected UDP socket, or its error queue) or if it was shut down in
+ * either direction, which binmig does not carry.  poll() tells the first
+ * without taking the error, and a shutdown for reading; sock_diag tells
+ * the shutdown bits of a socket with a port (of one without, only a
+ * shutdown for reading shows).  0, 1 after refusing (why), -errno. */
+static int shut_down(int s, const struct bm_sk_inet *sk, char *why, size_t n)
+{
+	const char *what = sk->type == SOCK_STREAM ? "TCP" : "UDP";
+	int rc = bm_inet_error_waits(s, what, why, n);
+	if (rc != 0)
+		return rc;
+	struct pollfd p = {s, POLLRDHUP, 0};
+	if (poll(&p, 1, 0) < 0)
+		return -errno;
+	struct bm_inet_diag diag;
+	rc = bm_inet_diag_query(s, sk->family, sk->protocol, &diag);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	unsigned bits = (rc == 0 ? diag.shutdown : 0) | ((p.revents & POLLRDHUP) ? 1u : 0u);
+	if (bits & 3)
+		return bm_why(why, n, ", a %s socket shut down for %s, which binmig does not carry", what,
+			      (bits & 3) == 3 ? "reading and writing" : (bits & 1) ? "reading" : "writing"), 1;
+	return 0;
+}
+
 /* Reads what S is into SK; a refusal reason in why (then returns 1). */
 static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_t n)
 {
@@ -589,7 +619,17 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 		}
 	} else {
 		sk->state = connected ? BM_SK_CONNECTED : sk->local.port ? BM_SK_BOUND : BM_SK_NEW;
+		/* Corked bytes wait in the socket for the datagram they begin,
+		 * which the restore would not have (SIOCOUTQ counts them). */
+		int corked = 0, outq = 0;
+		if ((rc = get_int(s, IPPROTO_UDP, UDP_CORK, &corked)) < 0 || ioctl(s, SIOCOUTQ, &outq) < 0)
+			return rc < 0 ? rc : -errno;
+		if (corked || outq)
+			return bm_why(why, n, ", a UDP socket %s, which binmig does not carry", corked ? "with UDP_CORK set" :
+				      "holding a datagram begun with MSG_MORE and not yet sent"), 1;
 	}
+	if ((rc = shut_down(s, sk, why, n)) != 0)
+		return rc;
 	for (unsigned i = 0; i < BM_SK_NOPTS; i++)
 		if (applies(&carried[i], sk->family, sk->type) &&
 		    (rc = get_int(s, carried[i].level, carried[i].name, &sk->opt[i])) < 0)

@@ -21,7 +21,9 @@
  * address that does not move with it, one in
  * any state but established, a listener with connections waiting to be
  * accepted, a UDP socket holding datagrams that could not be sent to it
- * again (sk_udp_queue.h says which), a socket filter, a device binding,
+ * again (sk_udp_queue.h says which), urgent data or an urgent mark ahead
+ * in a connection, an error waiting on a socket, corked UDP data, a socket
+ * shut down in either direction (sk_inet_diag.h), a socket filter, a device binding,
  * multicast memberships, and any other option that differs from a new
  * socket's.
  * Refused at restore (the source then resumes): an address the destination

@@ -18,6 +18,7 @@
 #include "fd_policy.h"
 #include "log.h"
 #include "movaddr.h"
+#include "sk_inet_diag.h"
 #include "wire.h"
 
 #define KNOWN_OPTIONS (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE)
@@ -58,20 +59,31 @@ static int queue_lengths(int s, int *outq, int *notsent, int *inq)
 
 /* The receive queue: t->inq bytes in *out ending at t->rcv_seq (rcv_nxt).
  * Nobody reads it, so it can only grow: the same rcv_nxt before and after
- * the peek means the bytes and the length belong together. */
-static int read_recv_queue(int s, struct bm_sk_tcp *t, uint8_t **out)
+ * the peek means the bytes and the length belong together.
+ *
+ * While an urgent mark lies ahead in it, SIOCINQ and the peek stop at the
+ * mark, and the bytes after it would be lost: sock_diag's count, all
+ * that arrived and was not read (rcv_nxt - copied_seq), tells.  1 after
+ * refusing such a connection (why). */
+static int read_recv_queue(int s, const struct bm_sk_inet *sk, struct bm_sk_tcp *t, uint8_t **out, char *why, size_t n)
 {
 	int rc = set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
 	for (int tries = 0; rc == 0 && tries < STABLE_TRIES; tries++) {
 		uint32_t before, after;
 		int outq, notsent, inq;
+		struct bm_inet_diag diag;
 		rc = get_seq(s, &before);
 		if (rc == 0)
 			rc = queue_lengths(s, &outq, &notsent, &inq);
+		if (rc == 0)
+			rc = bm_inet_diag_query(s, sk->family, sk->protocol, &diag);
 		if (rc == 0 && (uint32_t)inq > BM_SK_INET_MAX_QUEUE)
 			rc = -E2BIG;
 		if (rc < 0)
 			return rc;
+		if (diag.rqueue != (uint32_t)inq && get_seq(s, &after) == 0 && after == before)
+			return bm_why(why, n, ", a TCP connection with an urgent mark (MSG_OOB) ahead in its receive "
+				      "queue, which binmig does not carry"), 1;
 		uint8_t *buf = inq ? malloc((size_t)inq) : NULL;
 		if (inq && !buf)
 			return -ENOMEM;
@@ -82,7 +94,7 @@ static int read_recv_queue(int s, struct bm_sk_tcp *t, uint8_t **out)
 			return rc;
 		}
 		rc = get_seq(s, &after);
-		if (rc == 0 && got == inq && before == after) {
+		if (rc == 0 && got == inq && before == after && diag.rqueue == (uint32_t)inq) {
 			t->inq = (uint32_t)inq;
 			t->rcv_seq = after;
 			*out = buf;
@@ -159,6 +171,13 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	t->options = ti.tcpi_options & KNOWN_OPTIONS;
 	t->snd_wscale = ti.tcpi_snd_wscale;
 	t->rcv_wscale = ti.tcpi_rcv_wscale;
+	/* Urgent data not yet read (the kernel holds its byte out of the
+	 * stream) or announced and not yet arrived: repair mode has no way to
+	 * put it back.  A peek at it takes nothing; EINVAL says there is none. */
+	char urgent;
+	if (recv(s, &urgent, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN)
+		return bm_why(why, n, ", a TCP connection with urgent data (MSG_OOB) not yet read, which binmig does not "
+			      "carry"), 1;
 	/* Peeking honours SO_PEEK_OFF: off while the queues are read. */
 	int peek_off = sk->opt[BM_SKO_PEEK_OFF], none = -1;
 	if (peek_off >= 0 && setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof none) < 0)
@@ -188,7 +207,7 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 		rc = read_send_queue(s, t, sendq);
 	}
 	if (rc == 0)
-		rc = read_recv_queue(s, t, recvq);
+		rc = read_recv_queue(s, sk, t, recvq, why, n);
 	/* Back as it was: no queue selected, repair off without a window
 	 * probe, SO_REUSEADDR (which leaving repair mode clears) and the peek
 	 * offset as the program set them. */

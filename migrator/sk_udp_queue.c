@@ -17,6 +17,7 @@
 
 #include "fd_policy.h"
 #include "log.h"
+#include "sk_inet_diag.h"
 #include "sk_tcp_repair.h"
 #include "wire.h"
 
@@ -144,6 +145,10 @@ int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n)
 {
 	*out = NULL;
 	*len = 0;
+	/* An error waiting would be taken by the first peek. */
+	int rc = bm_inet_error_waits(s, "UDP", why, n);
+	if (rc != 0)
+		return rc;
 	int was = -1;
 	socklen_t wl = sizeof was;
 	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &was, &wl) < 0) {
@@ -156,7 +161,7 @@ int bm_udp_queue_read(int s, uint8_t **out, uint32_t *len, char *why, size_t n)
 		return -ENOMEM;
 	struct bm_wbuf w;
 	bm_wbuf_init(&w);
-	int rc = set_peek_off(s, -1); /* a plain peek shows the head */
+	rc = set_peek_off(s, -1); /* a plain peek shows the head */
 	if (rc == 0)
 		rc = read_all(s, buf, &w, why, n);
 	/* The process peeks at offsets: an empty datagram it peeked behind

@@ -13,7 +13,9 @@
 # with SO_REUSEPORT, or on a connected socket from another sender than
 # its peer, a socket filter, an option binmig does not carry, a multicast
 # membership, a connection to another process, a half-closed connection,
-# a raw socket.  Refused at restore (exit 6): a port still in use.
+# a raw socket; urgent data or an urgent mark ahead in a connection, an
+# error waiting on a UDP socket, corked UDP data, a socket shut down in
+# either direction (each checked still there after the refusal).  Refused at restore (exit 6): a port still in use.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init inetsock
@@ -42,7 +44,8 @@ e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: sockets carried, the listener answers after the restore"
 
-modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw)
+modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
+	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[udpempty]="a UDP socket holding an empty datagram behind others"
 	[udppeekoff]="a UDP socket with SO_PEEK_OFF set and datagrams queued"
@@ -54,7 +57,15 @@ declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[multicast]="a socket that joined a multicast group"
 	[outside]="whose peer is not in the process"
 	[halfclosed]="a TCP socket in state FIN_WAIT2"
-	[raw]="binmig carries TCP and UDP")
+	[raw]="binmig carries TCP and UDP"
+	[urgent]="a TCP connection with urgent data (MSG_OOB) not yet read"
+	[urgentread]="a TCP connection with an urgent mark (MSG_OOB) ahead in its receive queue"
+	[soerror]="a UDP socket with an error not yet read"
+	[udpcork]="a UDP socket with UDP_CORK set"
+	[udpmore]="a UDP socket holding a datagram begun with MSG_MORE"
+	[udpshutwr]="a UDP socket shut down for writing"
+	[udpshutrdwr]="a UDP socket shut down for reading and writing"
+	[tcpshutrd]="a TCP socket shut down for reading")
 for mode in "${modes[@]}"; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- inetsock "$mode" "$E2E_TMP"
 	grep -q "^binmig: fd [0-9]* of process [0-9]* is a socket" "$BM_ERR" || e2e_fail "$mode: the refusal names no descriptor"

@@ -41,11 +41,19 @@
  *   the peer it connected to since),
  *   filter (SO_ATTACH_FILTER), ttl (IP_TTL), multicast (a group joined),
  *   outside (a connection to another process), halfclosed (a connection
- *   shut down for writing), raw (a raw socket). */
+ *   shut down for writing), raw (a raw socket); and state that no option
+ *   shows, checked still there after the refusal: urgent (urgent data
+ *   not yet read), urgentread (its byte read, the mark still ahead in the
+ *   stream), soerror (an ICMP error waiting on a connected UDP socket),
+ *   udpcork and udpmore (bytes corked with UDP_CORK or MSG_MORE),
+ *   udpshutwr (a connected UDP socket shut down for writing), udpshutrdwr
+ *   (an unconnected one shut down both ways), tcpshutrd (an established
+ *   connection shut down for reading). */
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -453,6 +461,101 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* ---- refused: state of a socket no option shows ---- */
+
+/* Reads WANT from stream S, across urgent marks (5 s at most). */
+static bool read_stream(int s, const char *want)
+{
+	char buf[32];
+	size_t got = 0, len = strlen(want);
+	while (got < len) {
+		struct pollfd p = {s, POLLIN, 0};
+		ssize_t n = poll(&p, 1, 5000) == 1 ? recv(s, buf + got, len - got, MSG_DONTWAIT) : -1;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got == len && memcmp(buf, want, len) == 0;
+}
+
+/* Two UDP sockets on 127.0.0.1, the first connected to the second. */
+static void udp_pair(int fds[2])
+{
+	fds[0] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+	fds[1] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(fds[1]), &ss);
+	SETUP(connect(fds[0], (struct sockaddr *)&ss, len) == 0, "connect");
+}
+
+/* Sets up MODE in fds (false: not one of these modes). */
+static bool state_setup(const char *mode, int fds[2])
+{
+	struct pollfd p = {-1, 0, 0};
+	if (strcmp(mode, "urgent") == 0 || strcmp(mode, "urgentread") == 0) {
+		pair(AF_INET, &fds[0], &fds[1], NULL);
+		p = (struct pollfd){fds[1], POLLPRI, 0};
+		SETUP(send(fds[0], "abc", 3, 0) == 3 && send(fds[0], "X", 1, MSG_OOB) == 1 && send(fds[0], "def", 3, 0) == 3 &&
+		      poll(&p, 1, 5000) == 1, "urgent data");
+		char c = 0;
+		if (strcmp(mode, "urgentread") == 0)
+			SETUP(recv(fds[1], &c, 1, MSG_OOB) == 1 && c == 'X', "reading the urgent byte");
+	} else if (strcmp(mode, "soerror") == 0) {
+		udp_pair(fds);
+		close(fds[1]);
+		fds[1] = -1;
+		p = (struct pollfd){fds[0], 0, 0};
+		SETUP(send(fds[0], "x", 1, 0) == 1 && poll(&p, 1, 5000) == 1 && (p.revents & POLLERR), "an ICMP error");
+	} else if (strcmp(mode, "udpcork") == 0 || strcmp(mode, "udpmore") == 0) {
+		udp_pair(fds);
+		bool cork = strcmp(mode, "udpcork") == 0;
+		SETUP(!cork || opt(fds[0], IPPROTO_UDP, UDP_CORK, 1) == 0, "UDP_CORK");
+		SETUP(send(fds[0], "abc", 3, cork ? 0 : MSG_MORE) == 3, "corked bytes");
+	} else if (strcmp(mode, "udpshutwr") == 0) {
+		udp_pair(fds);
+		SETUP(shutdown(fds[0], SHUT_WR) == 0, "shutdown");
+	} else if (strcmp(mode, "udpshutrdwr") == 0) {
+		/* Unconnected: ENOTCONN, but the socket is shut down all the same. */
+		fds[0] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		SETUP(shutdown(fds[0], SHUT_RDWR) < 0 && errno == ENOTCONN, "shutdown");
+	} else if (strcmp(mode, "tcpshutrd") == 0) {
+		pair(AF_INET, &fds[0], &fds[1], NULL);
+		SETUP(shutdown(fds[0], SHUT_RD) == 0, "shutdown");
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* After the refusal: the state MODE set up is still there. */
+static void state_check(const char *mode, const int fds[2])
+{
+	char c = 0;
+	int e = 0;
+	socklen_t el = sizeof e;
+	struct pollfd p = {fds[0], POLLRDHUP, 0};
+	if (strcmp(mode, "urgent") == 0) {
+		CHECK(recv(fds[1], &c, 1, MSG_OOB) == 1 && c == 'X', "the urgent byte");
+		CHECK(read_stream(fds[1], "abcdef"), "the stream around the urgent byte");
+	} else if (strcmp(mode, "urgentread") == 0) {
+		CHECK(read_stream(fds[1], "abcdef"), "the stream around the urgent byte");
+	} else if (strcmp(mode, "soerror") == 0) {
+		CHECK(getsockopt(fds[0], SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == ECONNREFUSED, "SO_ERROR %d", e);
+	} else if (strcmp(mode, "udpcork") == 0 || strcmp(mode, "udpmore") == 0) {
+		CHECK(send(fds[0], "def", 3, 0) == 3 && opt(fds[0], IPPROTO_UDP, UDP_CORK, 0) == 0, "the rest of the datagram");
+		char buf[16];
+		p = (struct pollfd){fds[1], POLLIN, 0};
+		CHECK(poll(&p, 1, 5000) == 1 && recv(fds[1], buf, sizeof buf, 0) == 6 && memcmp(buf, "abcdef", 6) == 0,
+		      "the corked datagram");
+	} else if (strcmp(mode, "udpshutwr") == 0) {
+		CHECK(send(fds[0], "x", 1, 0) < 0 && errno == EPIPE, "send after SHUT_WR: %s", strerror(errno));
+	} else if (strcmp(mode, "udpshutrdwr") == 0) {
+		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP), "POLLHUP after SHUT_RDWR");
+	} else if (strcmp(mode, "tcpshutrd") == 0) {
+		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP), "POLLRDHUP after SHUT_RD");
+	}
+}
+
 /* ---- refused ---- */
 
 static int refused(const char *mode, const char *arg)
@@ -540,6 +643,8 @@ static int refused(const char *mode, const char *arg)
 		SETUP(shutdown(c, SHUT_WR) == 0, "shutdown");
 	} else if (strcmp(mode, "raw") == 0) {
 		SETUP(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) >= 0, "raw socket");
+	} else if (state_setup(mode, keep + 2)) {
+		/* checked by state_check */
 	} else if (strcmp(mode, "bound") == 0) {
 		keep[0] = bound(AF_INET, SOCK_DGRAM, arg);
 		pair(AF_INET, &conn[0], &conn[1], NULL);
@@ -554,6 +659,7 @@ static int refused(const char *mode, const char *arg)
 	say("ready");
 	usr1_wait();
 	compare_all();
+	state_check(mode, keep + 2);
 	if (conn[0] >= 0) {
 		drain(conn[1], 0, 3000, 6, "client to server");
 		drain(conn[0], 0, 4000, 7, "server to client");
