@@ -25,6 +25,7 @@
 #include "movaddr.h"
 #include "procfs.h"
 #include "sk_inet_diag.h"
+#include "sk_inet_opts.h"
 #include "sk_tcp_repair.h"
 #include "sk_udp_queue.h"
 #include "wire.h"
@@ -653,9 +654,12 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 	int fresh = socket((int)sk->family, (int)sk->type | SOCK_CLOEXEC, (int)sk->protocol);
 	if (fresh < 0)
 		return -errno;
+	char other[64];
 	const char *differs = apply_carried(fresh, sk);
 	if (!differs)
 		differs = first_difference(s, fresh, sk);
+	if (!differs)
+		differs = bm_sk_inet_opts_differ(s, fresh, sk->family, sk->type, sk->state, other, sizeof other);
 	close(fresh);
 	if (differs)
 		return bm_why(why, n, ", a %s socket with option %s set, which binmig does not carry",

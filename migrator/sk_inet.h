@@ -25,7 +25,7 @@
  * in a connection, an error waiting on a socket, corked UDP data, a socket
  * shut down in either direction (sk_inet_diag.h), a socket filter, a device binding,
  * multicast memberships, and any other option that differs from a new
- * socket's.
+ * socket's (sk_inet_opts.h reads them all).
  * Refused at restore (the source then resumes): an address the destination
  * does not have, a port in use there. */
 #ifndef BINMIG_SK_INET_H

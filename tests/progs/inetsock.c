@@ -48,7 +48,10 @@
  *   udpcork and udpmore (bytes corked with UDP_CORK or MSG_MORE),
  *   udpshutwr (a connected UDP socket shut down for writing), udpshutrdwr
  *   (an unconnected one shut down both ways), tcpshutrd (an established
- *   connection shut down for reading). */
+ *   connection shut down for reading); options that only a read of every
+ *   option number finds: v6ipttl (IP_TTL on an IPv6 socket), ipoptions
+ *   (IP_OPTIONS, bytes), udpsegment (UDP_SEGMENT), listenmss (TCP_MAXSEG
+ *   on a listener). */
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -521,6 +524,19 @@ static bool state_setup(const char *mode, int fds[2])
 	} else if (strcmp(mode, "tcpshutrd") == 0) {
 		pair(AF_INET, &fds[0], &fds[1], NULL);
 		SETUP(shutdown(fds[0], SHUT_RD) == 0, "shutdown");
+	} else if (strcmp(mode, "v6ipttl") == 0) { /* IPv4 options of an IPv6 socket serve its IPv4 traffic */
+		fds[0] = bound(AF_INET6, SOCK_DGRAM, "::");
+		SETUP(opt(fds[0], IPPROTO_IP, IP_TTL, 33) == 0, "IP_TTL");
+	} else if (strcmp(mode, "ipoptions") == 0) { /* bytes, not an integer */
+		fds[0] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		static const unsigned char nops[4] = {1, 1, 1, 0};
+		SETUP(setsockopt(fds[0], IPPROTO_IP, IP_OPTIONS, nops, sizeof nops) == 0, "IP_OPTIONS");
+	} else if (strcmp(mode, "udpsegment") == 0) {
+		fds[0] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		SETUP(opt(fds[0], IPPROTO_UDP, UDP_SEGMENT, 1000) == 0, "UDP_SEGMENT");
+	} else if (strcmp(mode, "listenmss") == 0) {
+		fds[0] = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+		SETUP(opt(fds[0], IPPROTO_TCP, TCP_MAXSEG, 1200) == 0 && listen(fds[0], 4) == 0, "TCP_MAXSEG");
 	} else {
 		return false;
 	}
@@ -553,6 +569,15 @@ static void state_check(const char *mode, const int fds[2])
 		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP), "POLLHUP after SHUT_RDWR");
 	} else if (strcmp(mode, "tcpshutrd") == 0) {
 		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP), "POLLRDHUP after SHUT_RD");
+	} else if (strcmp(mode, "v6ipttl") == 0 || strcmp(mode, "udpsegment") == 0 || strcmp(mode, "listenmss") == 0) {
+		int level = mode[0] == 'v' ? IPPROTO_IP : mode[0] == 'u' ? IPPROTO_UDP : IPPROTO_TCP;
+		int name = mode[0] == 'v' ? IP_TTL : mode[0] == 'u' ? UDP_SEGMENT : TCP_MAXSEG;
+		int want = mode[0] == 'v' ? 33 : mode[0] == 'u' ? 1000 : 1200;
+		CHECK(getsockopt(fds[0], level, name, &e, &el) == 0 && e == want, "the option reads %d, was %d", e, want);
+	} else if (strcmp(mode, "ipoptions") == 0) {
+		unsigned char got[40];
+		socklen_t gl = sizeof got;
+		CHECK(getsockopt(fds[0], IPPROTO_IP, IP_OPTIONS, got, &gl) == 0 && gl == 4, "IP_OPTIONS of %u bytes", gl);
 	}
 }
 
