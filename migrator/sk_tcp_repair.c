@@ -236,9 +236,26 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	return rc;
 }
 
-static bool same_addr(uint32_t family, const struct bm_sk_addr *a, const struct bm_sk_addr *b)
+/* The IPv4 address of an IPv4 end, or of an IPv6 one as ::ffff:a.b.c.d
+ * (a dual-stack socket's IPv4 traffic), in *v4; false if it has none. */
+static bool as_v4(uint32_t family, const struct bm_sk_addr *a, const uint8_t **v4)
 {
-	return a->port == b->port && memcmp(a->addr, b->addr, family == AF_INET ? 4 : 16) == 0;
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	*v4 = family == AF_INET ? a->addr : a->addr + 12;
+	return family == AF_INET || memcmp(a->addr, mapped, 12) == 0;
+}
+
+/* Whether end A of family FA is end B of family FB: an IPv4 socket
+ * connected to a dual-stack IPv6 one sees it as an IPv4 address, and is
+ * seen as ::ffff:a.b.c.d. */
+static bool same_addr(uint32_t fa, const struct bm_sk_addr *a, uint32_t fb, const struct bm_sk_addr *b)
+{
+	if (a->port != b->port)
+		return false;
+	if (fa == fb)
+		return memcmp(a->addr, b->addr, fa == AF_INET ? 4 : 16) == 0;
+	const uint8_t *x, *y;
+	return as_v4(fa, a, &x) && as_v4(fb, b, &y) && memcmp(x, y, 4) == 0;
 }
 
 /* The other end of connection SK among P's descriptors, or NULL. */
@@ -251,8 +268,8 @@ static const struct bm_fd *peer_end(const struct bm_process *p, const struct bm_
 		if (e == d || e->kind != BM_FD_TCP || e->shares_with >= 0 ||
 		    !bm_sk_inet_decode(e->data, e->data_len, &o, why, sizeof why))
 			continue;
-		if (o.state == BM_SK_CONNECTED && o.family == sk->family && same_addr(sk->family, &o.local, &sk->peer) &&
-		    same_addr(sk->family, &o.peer, &sk->local))
+		if (o.state == BM_SK_CONNECTED && o.type == SOCK_STREAM && same_addr(o.family, &o.local, sk->family, &sk->peer) &&
+		    same_addr(o.family, &o.peer, sk->family, &sk->local))
 			return e;
 	}
 	return NULL;

@@ -5,7 +5,8 @@
 # protocols and families with their options, and established loopback
 # connections with unread data both ways come back; after the restore the
 # IPv4 listener accepts and answers a connection the test makes to the
-# port the program reported.  Refused at dump (exit 4, one line naming the
+# port the program reported; an IPv4 client connected to a dual-stack
+# listener, both ends in the process, comes back too.  Refused at dump (exit 4, one line naming the
 # descriptor and the reason, the process untouched): a connection waiting
 # to be accepted, an empty datagram queued behind another, a datagram
 # queued on a socket with SO_PEEK_OFF set, an IPv6
@@ -44,6 +45,19 @@ exec {conn}>&-
 e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: sockets carried, the listener answers after the restore"
+
+# An IPv4 client of a dual-stack listener, both ends in the process: one
+# connection, its ends of two families.
+out=$E2E_TMP/dualstack.out
+e2e_start "$out" "$PROGS/inetsock" dualstack "$E2E_TMP"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_migrate "$pid" "$E2E_TMP/dualstack.img"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "ok: an IPv4 client of a dual-stack listener carried"
 
 modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
 	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd v6ipttl ipoptions udpsegment listenmss)

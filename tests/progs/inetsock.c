@@ -24,6 +24,10 @@
  *                arrives complete and in order, and new data flows both
  *                ways;
  *            names, peers and options (getsockopt) must be what they were.
+ *   dualstack  an IPv4 client connected to a dual-stack IPv6 listener,
+ *            both ends in the process (the accepted end sees the client as
+ *            ::ffff:127.0.0.1), unread data both ways: carried, the data
+ *            and new data arrive after the move.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -464,6 +468,36 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* ---- carried: an IPv4 client of a dual-stack listener ---- */
+
+static bool read_stream(int s, const char *want);
+
+/* Both ends in the process: the client an IPv4 socket, the accepted one
+ * IPv6, seeing it as ::ffff:127.0.0.1.  Unread data both ways, then new
+ * data, after the move. */
+static int dualstack(void)
+{
+	int l = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(AF_INET6, "::", 0, &ss);
+	SETUP(l >= 0 && opt(l, IPPROTO_IPV6, IPV6_V6ONLY, 0) == 0 && bind(l, (struct sockaddr *)&ss, len) == 0 &&
+	      listen(l, 4) == 0, "a dual-stack listener");
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
+	SETUP(c >= 0 && connect(c, (struct sockaddr *)&ss, len) == 0, "connect over IPv4");
+	int a = accept(l, NULL, NULL);
+	SETUP(a >= 0, "accept");
+	SETUP(send(c, "ping", 4, 0) == 4 && send(a, "pong!", 5, 0) == 5, "writing both ways");
+	remember(c);
+	remember(a);
+	say("ready");
+	usr1_wait();
+	compare_all();
+	CHECK(read_stream(a, "ping") && read_stream(c, "pong!"), "the unread data");
+	CHECK(send(a, "more", 4, 0) == 4 && read_stream(c, "more"), "new data");
+	return tp_finish();
+}
+
 /* ---- refused: state of a socket no option shows ---- */
 
 /* Reads WANT from stream S, across urgent marks (5 s at most). */
@@ -719,5 +753,7 @@ int main(int argc, char **argv)
 	usr1_setup();
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
+	if (strcmp(argv[1], "dualstack") == 0)
+		return dualstack();
 	return refused(argv[1], argv[2]);
 }
