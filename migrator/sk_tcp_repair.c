@@ -396,8 +396,42 @@ int bm_sk_inet_read_outside(pid_t pid, struct bm_process *p, const struct bm_mov
 	return 0;
 }
 
+/* Two UDP sockets of P on one address and port with the same peer (or
+ * none): the kernel gives a datagram for them to one chosen by the order
+ * they were bound in (the last bound one; SO_REUSEPORT: by their order in
+ * the group), which the restore, binding in descriptor order, cannot
+ * repeat.  0, or the refusal reported. */
+static int same_port(pid_t pid, const struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		struct bm_sk_inet a, b;
+		char why[400];
+		if (d->kind != BM_FD_UDP || d->shares_with >= 0 || !bm_sk_inet_decode(d->data, d->data_len, &a, why, sizeof why) ||
+		    a.state < BM_SK_BOUND)
+			continue;
+		for (uint32_t j = 0; j < i; j++) {
+			const struct bm_fd *e = &p->fds[j];
+			if (e->kind != BM_FD_UDP || e->shares_with >= 0 ||
+			    !bm_sk_inet_decode(e->data, e->data_len, &b, why, sizeof why) || b.state < BM_SK_BOUND ||
+			    a.family != b.family || !same_addr(a.family, &a.local, b.family, &b.local) ||
+			    !same_addr(a.family, &a.peer, b.family, &b.peer))
+				continue;
+			char local[80];
+			bm_sk_addr_text(a.family, &a.local, local, sizeof local);
+			snprintf(why, sizeof why, ", a UDP socket bound to %s as fd %d is (the kernel gives their datagrams to "
+				 "one chosen by the order they were bound in, which the restore cannot repeat)", local, e->fd);
+			return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
+		}
+	}
+	return 0;
+}
+
 int bm_sk_inet_collect(pid_t pid, struct bm_process *p, bool read_queues, const struct bm_movaddr *moving)
 {
+	int shared = same_port(pid, p);
+	if (shared < 0)
+		return shared;
 	/* A dup carries nothing of its own: the socket travels with the first. */
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		struct bm_fd *d = &p->fds[i];

@@ -16,7 +16,8 @@
 # membership, a connection to another process, a half-closed connection,
 # a raw socket; urgent data or an urgent mark ahead in a connection, an
 # error waiting on a UDP socket, corked UDP data, a socket shut down in
-# either direction, options only a read of every option number finds
+# either direction, options only a read of every option number finds,
+# two UDP sockets on one address and port
 # (each checked still there after the refusal).  Refused at restore (exit 6): a port still in use.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
@@ -60,7 +61,8 @@ e2e_expect_pass "$out"
 e2e_log "ok: an IPv4 client of a dual-stack listener carried"
 
 modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
-	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd v6ipttl ipoptions udpsegment listenmss)
+	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd v6ipttl ipoptions udpsegment listenmss
+	udpsameport)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[udpempty]="a UDP socket holding an empty datagram behind others"
 	[udppeekoff]="a UDP socket with SO_PEEK_OFF set and datagrams queued"
@@ -84,7 +86,8 @@ declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[v6ipttl]="a UDP socket with option IP_TTL set"
 	[ipoptions]="a UDP socket with option IP_OPTIONS set"
 	[udpsegment]="a UDP socket with option UDP_SEGMENT set"
-	[listenmss]="a TCP socket with option TCP_MAXSEG set")
+	[listenmss]="a TCP socket with option TCP_MAXSEG set"
+	[udpsameport]="is (the kernel gives their datagrams to one chosen by the order they were bound in")
 for mode in "${modes[@]}"; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- inetsock "$mode" "$E2E_TMP"
 	grep -q "^binmig: fd [0-9]* of process [0-9]* is a socket" "$BM_ERR" || e2e_fail "$mode: the refusal names no descriptor"

@@ -55,7 +55,8 @@
  *   connection shut down for reading); options that only a read of every
  *   option number finds: v6ipttl (IP_TTL on an IPv6 socket), ipoptions
  *   (IP_OPTIONS, bytes), udpsegment (UDP_SEGMENT), listenmss (TCP_MAXSEG
- *   on a listener). */
+ *   on a listener); udpsameport (two UDP sockets bound to one address and
+ *   port with SO_REUSEADDR: the one bound last gets the datagrams). */
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -558,6 +559,17 @@ static bool state_setup(const char *mode, int fds[2])
 	} else if (strcmp(mode, "tcpshutrd") == 0) {
 		pair(AF_INET, &fds[0], &fds[1], NULL);
 		SETUP(shutdown(fds[0], SHUT_RD) == 0, "shutdown");
+	} else if (strcmp(mode, "udpsameport") == 0) {
+		/* SO_REUSEADDR: the kernel gives a datagram to the socket bound last. */
+		int first = socket(AF_INET, SOCK_DGRAM, 0);
+		fds[1] = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
+		SETUP(first >= 0 && fds[1] >= 0 && opt(first, SOL_SOCKET, SO_REUSEADDR, 1) == 0 &&
+		      opt(fds[1], SOL_SOCKET, SO_REUSEADDR, 1) == 0 && bind(first, (struct sockaddr *)&ss, len) == 0, "bind");
+		len = any_addr(AF_INET, "127.0.0.1", port_of(first), &ss);
+		SETUP(bind(fds[1], (struct sockaddr *)&ss, len) == 0, "bind to the same port");
+		fds[0] = first;
 	} else if (strcmp(mode, "v6ipttl") == 0) { /* IPv4 options of an IPv6 socket serve its IPv4 traffic */
 		fds[0] = bound(AF_INET6, SOCK_DGRAM, "::");
 		SETUP(opt(fds[0], IPPROTO_IP, IP_TTL, 33) == 0, "IP_TTL");
@@ -608,6 +620,13 @@ static void state_check(const char *mode, const int fds[2])
 		int name = mode[0] == 'v' ? IP_TTL : mode[0] == 'u' ? UDP_SEGMENT : TCP_MAXSEG;
 		int want = mode[0] == 'v' ? 33 : mode[0] == 'u' ? 1000 : 1200;
 		CHECK(getsockopt(fds[0], level, name, &e, &el) == 0 && e == want, "the option reads %d, was %d", e, want);
+	} else if (strcmp(mode, "udpsameport") == 0) {
+		int c = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(fds[0]), &ss);
+		p = (struct pollfd){fds[1], POLLIN, 0};
+		CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&ss, len) == 1 && poll(&p, 1, 5000) == 1 && nothing_more(fds[0]),
+		      "the datagram for both reaches the socket bound last");
 	} else if (strcmp(mode, "ipoptions") == 0) {
 		unsigned char got[40];
 		socklen_t gl = sizeof got;
