@@ -30,7 +30,7 @@
 #include "sk_udp_queue.h"
 #include "wire.h"
 
-#define FORMAT 1u
+#define FORMAT 2u
 
 /* Where an option applies. */
 #define ON_ANY 0u
@@ -282,6 +282,7 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 	struct bm_sk_tcp t = s->tcp;
 	for (unsigned i = 0; i < TCP_FIELDS; i++)
 		bm_store_le32(b + 156 + 4 * i, *tcp_field(&t, i));
+	bm_store_le32(b + BM_SK_INET_HDR_V1, (uint32_t)s->buf_lock);
 	if (s->tcp.outq)
 		memcpy(b + BM_SK_INET_HDR, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
@@ -310,10 +311,16 @@ int bm_sk_inet_store(struct bm_fd *d, const struct bm_sk_inet *s)
 bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, char *why, size_t n)
 {
 	memset(s, 0, sizeof *s);
-	if (!b || len < BM_SK_INET_HDR)
-		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, BM_SK_INET_HDR);
-	if (bm_load_le32(b) != FORMAT)
-		return bm_why(why, n, "socket state of format %u", bm_load_le32(b));
+	if (!b || len < BM_SK_INET_HDR_V1)
+		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, BM_SK_INET_HDR_V1);
+	uint32_t format = bm_load_le32(b), hdr = format == 1 ? BM_SK_INET_HDR_V1 : BM_SK_INET_HDR;
+	if (format != 1 && format != FORMAT)
+		return bm_why(why, n, "socket state of format %u", format);
+	if (len < hdr)
+		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, hdr);
+	s->buf_lock = format == 1 ? -1 : (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V1);
+	if (s->buf_lock < -1 || s->buf_lock > 3)
+		return bm_why(why, n, "SO_BUF_LOCK %d out of range", s->buf_lock);
 	s->family = bm_load_le32(b + 4);
 	s->type = bm_load_le32(b + 8);
 	s->protocol = bm_load_le32(b + 12);
@@ -372,18 +379,18 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	}
 	if (s->type == SOCK_DGRAM) {
 		uint32_t count;
-		s->dgram_bytes = len - BM_SK_INET_HDR;
-		s->dgrams = b + BM_SK_INET_HDR;
+		s->dgram_bytes = len - hdr;
+		s->dgrams = b + hdr;
 		if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
 			return bm_why(why, n, "%u bytes of queued datagrams, more than %u", s->dgram_bytes,
 				      BM_SK_INET_MAX_QUEUE);
 		return bm_udp_queue_check(s->dgrams, s->dgram_bytes, s->family, &count, why, n);
 	}
-	if ((uint64_t)len != (uint64_t)BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq)
+	if ((uint64_t)len != (uint64_t)hdr + s->tcp.outq + s->tcp.inq)
 		return bm_why(why, n, "%u bytes of socket state, expected %llu", len,
-			      (unsigned long long)BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq);
-	s->sendq = b + BM_SK_INET_HDR;
-	s->recvq = b + BM_SK_INET_HDR + s->tcp.outq;
+			      (unsigned long long)hdr + s->tcp.outq + s->tcp.inq);
+	s->sendq = b + hdr;
+	s->recvq = b + hdr + s->tcp.outq;
 	return true;
 }
 
@@ -528,6 +535,8 @@ static const char *apply_carried(int s, const struct bm_sk_inet *sk)
 	if (get_int(s, SOL_SOCKET, SO_SNDBUF, &now) == 0 && now != sk->sndbuf &&
 	    (half = sk->sndbuf / 2, setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) < 0))
 		return "SO_SNDBUF";
+	if (bm_sk_buf_lock_back(s, sk) < 0)
+		return "SO_BUF_LOCK";
 	struct linger lg = {sk->linger_on, sk->linger_secs};
 	if ((lg.l_onoff || lg.l_linger) && setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
 		return "SO_LINGER";
@@ -638,6 +647,8 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 	if ((rc = get_int(s, SOL_SOCKET, SO_RCVBUF, &sk->rcvbuf)) < 0 ||
 	    (rc = get_int(s, SOL_SOCKET, SO_SNDBUF, &sk->sndbuf)) < 0)
 		return rc;
+	if (get_int(s, SOL_SOCKET, SO_BUF_LOCK, &sk->buf_lock) < 0)
+		sk->buf_lock = -1; /* before Linux 5.14 */
 	struct linger lg;
 	struct timeval rt, st;
 	socklen_t ll = sizeof lg, rl = sizeof rt, sl = sizeof st;
@@ -761,7 +772,7 @@ int bm_sk_inet_precheck(const struct bm_process *p)
 
 static uint32_t state_of(const struct bm_fd *d)
 {
-	return d->data && d->data_len >= BM_SK_INET_HDR ? bm_load_le32(d->data + 16) : 0;
+	return d->data && d->data_len >= BM_SK_INET_HDR_V1 ? bm_load_le32(d->data + 16) : 0;
 }
 
 bool bm_sk_inet_deferred(const struct bm_process *p, const struct bm_fd *d)

@@ -11,7 +11,7 @@
  *     both ends are rebuilt with TCP_REPAIR (sequence numbers, queued data
  *     in both directions, windows, MSS, window scale, SACK, timestamps);
  *   - the options a program can read back: SO_REUSEADDR, SO_REUSEPORT,
- *     SO_KEEPALIVE, SO_BROADCAST, SO_PEEK_OFF, SO_RCVBUF, SO_SNDBUF,
+ *     SO_KEEPALIVE, SO_BROADCAST, SO_PEEK_OFF, SO_RCVBUF, SO_SNDBUF, SO_BUF_LOCK,
  *     SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE,
  *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS.
  *   - an established TCP connection to a peer outside the process whose
@@ -85,6 +85,10 @@ struct bm_sk_inet {
 	int32_t rcvbuf, sndbuf;          /* as getsockopt gives them (doubled) */
 	int32_t linger_on, linger_secs;
 	int64_t rcvtimeo_us, sndtimeo_us;
+	/* SO_BUF_LOCK (1 send, 2 receive buffer locked), set again after the
+	 * sizes; -1 unknown (a format 1 state, or a kernel before 5.14): the
+	 * sizes set again lock what they set, as before. */
+	int32_t buf_lock;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
 	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */
@@ -92,8 +96,11 @@ struct bm_sk_inet {
 };
 
 /* The fixed part of the encoding; the send and receive queues of a TCP
- * connection, or the datagrams queued on a UDP socket, follow it. */
-#define BM_SK_INET_HDR 216u
+ * connection, or the datagrams queued on a UDP socket, follow it.  The
+ * state of format 1 (binmig before SO_BUF_LOCK was carried) has no
+ * buf_lock: its fixed part is 4 bytes shorter. */
+#define BM_SK_INET_HDR 220u
+#define BM_SK_INET_HDR_V1 216u
 #define BM_SK_INET_MAX_QUEUE (32u << 20)
 #define BM_SK_INET_MAX_DATA (BM_SK_INET_HDR + 2 * BM_SK_INET_MAX_QUEUE)
 

@@ -48,9 +48,6 @@ static const struct skip skips[] = {
 	/* The CPU that last handled a packet of the socket, which the program
 	 * may also set: not told apart (docs/process-state.md). */
 	{SOL_SOCKET, SO_INCOMING_CPU, ALWAYS},
-	/* The lock bits the buffer sizes set (carried as a size that differs
-	 * from a new socket's is set again; docs/process-state.md). */
-	{SOL_SOCKET, 72, ALWAYS}, /* SO_BUF_LOCK */
 	{IPPROTO_IP, IP_MTU, CONNECTED},
 	{IPPROTO_IP, 52, ALWAYS}, /* IP_PROTOCOL: the local port (inet_num) of a TCP or UDP socket */
 	/* An accepted connection has the SYN's TTL and interface there. */

@@ -458,7 +458,7 @@ void bm_sk_inet_silence(pid_t pid, const struct bm_process *p)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
-		if (d->kind != BM_FD_TCP || d->shares_with >= 0 || d->data_len < BM_SK_INET_HDR ||
+		if (d->kind != BM_FD_TCP || d->shares_with >= 0 || d->data_len < BM_SK_INET_HDR_V1 ||
 		    d->data[16] != BM_SK_CONNECTED)
 			continue;
 		/* Closed in repair mode, a connection goes without FIN or RST: the
@@ -530,6 +530,15 @@ static int buffer_back(int s, int name, int force, int32_t carried)
 	return now == carried ? 0 : setsockopt(s, SOL_SOCKET, force, &half, sizeof half);
 }
 
+
+int bm_sk_buf_lock_back(int s, const struct bm_sk_inet *sk)
+{
+	int now = 0;
+	socklen_t len = sizeof now;
+	if (sk->buf_lock < 0 || (getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &now, &len) == 0 && now == sk->buf_lock))
+		return 0;
+	return setsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &sk->buf_lock, sizeof sk->buf_lock);
+}
 
 /* The segment size of a connection made in repair mode is fixed at the
  * connect, from the default MSS (536; IPv6 1220), before
@@ -622,7 +631,7 @@ int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t e
 	if (t->notsent && write_all(s, sk->sendq + (t->outq - t->notsent), t->notsent, SO_SNDBUF, SO_SNDBUFFORCE) < 0)
 		return failed(err, errlen, "sending what was not sent yet");
 	if (buffer_back(s, SO_SNDBUF, SO_SNDBUFFORCE, sk->sndbuf) < 0 ||
-	    buffer_back(s, SO_RCVBUF, SO_RCVBUFFORCE, sk->rcvbuf) < 0)
+	    buffer_back(s, SO_RCVBUF, SO_RCVBUFFORCE, sk->rcvbuf) < 0 || bm_sk_buf_lock_back(s, sk) < 0)
 		return failed(err, errlen, "setting its buffer sizes back");
 	return 0;
 }

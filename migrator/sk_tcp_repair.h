@@ -19,6 +19,10 @@ int bm_sk_grab(pid_t pid, int fd);
 struct sockaddr_storage;
 socklen_t bm_sk_sockaddr(uint32_t family, const struct bm_sk_addr *a, struct sockaddr_storage *ss);
 
+/* S's SO_BUF_LOCK back to SK's once its buffer sizes are set (setting
+ * one locks it), if SK has it (buf_lock >= 0).  0 or -1 (errno). */
+int bm_sk_buf_lock_back(int s, const struct bm_sk_inet *sk);
+
 /* The address a socket binds to at restore (sk_inet.c). */
 struct bm_sk_addr bm_sk_bind_addr(const struct bm_sk_inet *sk);
 

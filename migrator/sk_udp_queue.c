@@ -511,7 +511,7 @@ int bm_udp_queue_refill(int s, const struct bm_sk_inet *sk, char *err, size_t er
 	}
 	int half = sk->rcvbuf / 2;
 	if (rc == 0 && ((now / 2 < room && setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof half) < 0) ||
-			set_peek_off(s, sk->opt[BM_SKO_PEEK_OFF]) < 0))
+			bm_sk_buf_lock_back(s, sk) < 0 || set_peek_off(s, sk->opt[BM_SKO_PEEK_OFF]) < 0))
 		return fail(err, errlen, "its buffer size and peek offset");
 	return rc;
 }

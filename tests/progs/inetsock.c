@@ -86,6 +86,7 @@ static const struct {
 	{IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL"}, {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT"},
 	{IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG"},
 	{IPPROTO_IP, IP_TOS, "IP_TOS"}, {IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"},
+	{SOL_SOCKET, SO_BUF_LOCK, "SO_BUF_LOCK"}, /* a size set again locks it */
 };
 #define NOPTS (int)(sizeof opts / sizeof *opts)
 

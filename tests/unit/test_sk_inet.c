@@ -64,6 +64,31 @@ static void test_round_trip(void **state)
 	free(data);
 }
 
+/* A state of format 1 (binmig before SO_BUF_LOCK was carried): 4 bytes
+ * shorter, read with buf_lock unknown; a buf_lock out of range is not. */
+static void test_format_1(void **state)
+{
+	(void)state;
+	struct bm_sk_inet s = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
+	s.buf_lock = 2;
+	uint8_t *data;
+	uint32_t len;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_int_equal(back.buf_lock, 2);
+	data[BM_SK_INET_HDR_V1] = 4;
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	memmove(data + BM_SK_INET_HDR_V1, data + BM_SK_INET_HDR, len - BM_SK_INET_HDR);
+	data[0] = 1;
+	assert_true(bm_sk_inet_decode(data, len - 4, &back, why, sizeof why));
+	assert_int_equal(back.buf_lock, -1);
+	assert_memory_equal(back.sendq, "hello", 5);
+	assert_memory_equal(back.recvq, "abc", 3);
+	assert_memory_equal(&back.tcp, &s.tcp, sizeof s.tcp);
+	free(data);
+}
+
 static void test_malformed(void **state)
 {
 	(void)state;
@@ -136,6 +161,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_format_1),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rule),
 	};
