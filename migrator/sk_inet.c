@@ -283,6 +283,7 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 	for (unsigned i = 0; i < TCP_FIELDS; i++)
 		bm_store_le32(b + 156 + 4 * i, *tcp_field(&t, i));
 	bm_store_le32(b + BM_SK_INET_HDR_V1, (uint32_t)s->buf_lock);
+	bm_store_le32(b + BM_SK_INET_HDR_V1 + 4, t.window_clamp);
 	if (s->tcp.outq)
 		memcpy(b + BM_SK_INET_HDR, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
@@ -319,6 +320,7 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	if (len < hdr)
 		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, hdr);
 	s->buf_lock = format == 1 ? -1 : (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V1);
+	s->tcp.window_clamp = format == 1 ? 0 : bm_load_le32(b + BM_SK_INET_HDR_V1 + 4);
 	if (s->buf_lock < -1 || s->buf_lock > 3)
 		return bm_why(why, n, "SO_BUF_LOCK %d out of range", s->buf_lock);
 	s->family = bm_load_le32(b + 4);
@@ -376,6 +378,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 				      t->mss);
 		if (t->options & ~(uint32_t)(TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE))
 			return bm_why(why, n, "TCP options %#x not known", t->options);
+		if (t->window_clamp > INT32_MAX)
+			return bm_why(why, n, "TCP window clamp %u out of range", t->window_clamp);
 	}
 	if (s->type == SOCK_DGRAM) {
 		uint32_t count;

@@ -72,6 +72,7 @@ struct bm_sk_tcp {
 	uint32_t snd_wscale, rcv_wscale;
 	uint32_t timestamp;  /* TCP_TIMESTAMP */
 	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup; /* TCP_REPAIR_WINDOW */
+	uint32_t window_clamp; /* TCP_WINDOW_CLAMP (format 2; 0: not known, format 1) */
 };
 
 struct bm_sk_inet {
@@ -98,8 +99,8 @@ struct bm_sk_inet {
 /* The fixed part of the encoding; the send and receive queues of a TCP
  * connection, or the datagrams queued on a UDP socket, follow it.  The
  * state of format 1 (binmig before SO_BUF_LOCK was carried) has no
- * buf_lock: its fixed part is 4 bytes shorter. */
-#define BM_SK_INET_HDR 220u
+ * buf_lock and window_clamp: its fixed part is 8 bytes shorter. */
+#define BM_SK_INET_HDR 224u
 #define BM_SK_INET_HDR_V1 216u
 #define BM_SK_INET_MAX_QUEUE (32u << 20)
 #define BM_SK_INET_MAX_DATA (BM_SK_INET_HDR + 2 * BM_SK_INET_MAX_QUEUE)

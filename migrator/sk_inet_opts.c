@@ -72,8 +72,9 @@ static const struct skip skips[] = {
 	{IPPROTO_TCP, 40, ALWAYS}, /* TCP_AO_INFO, TCP_AO_GET_KEYS, TCP_AO_REPAIR: read a request */
 	{IPPROTO_TCP, 41, ALWAYS},
 	{IPPROTO_TCP, 42, ALWAYS},
-	/* A connection's segment size and window (carried by TCP_REPAIR, or
-	 * derived again: docs/process-state.md), its ACK mode. */
+	/* A connection's segment size (carried by TCP_REPAIR, or derived
+	 * again: docs/process-state.md), window clamp (carried by
+	 * sk_tcp_repair.c), ACK mode. */
 	{IPPROTO_TCP, TCP_MAXSEG, CONNECTED_TCP},
 	{IPPROTO_TCP, TCP_WINDOW_CLAMP, CONNECTED_TCP},
 	{IPPROTO_TCP, TCP_QUICKACK, CONNECTED_TCP},

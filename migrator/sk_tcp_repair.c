@@ -168,6 +168,14 @@ int bm_tcp_repair_read(int s, struct bm_sk_inet *sk, uint8_t **sendq, uint8_t **
 	if ((uint32_t)outq > BM_SK_INET_MAX_QUEUE || (uint32_t)inq > BM_SK_INET_MAX_QUEUE)
 		return bm_why(why, n, ", a TCP connection with %d bytes to send and %d to read, more than binmig "
 			      "carries (%u)", outq, inq, BM_SK_INET_MAX_QUEUE), 1;
+	/* The window clamp: set by the program, or the kernel's own (derived
+	 * at the connect, followed by receive buffer tuning); the rebuilt
+	 * connection would derive its own. */
+	int clamp = 0;
+	socklen_t cl = sizeof clamp;
+	if (getsockopt(s, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp, &cl) < 0)
+		return -errno;
+	t->window_clamp = clamp > 0 ? (uint32_t)clamp : 0;
 	t->options = ti.tcpi_options & KNOWN_OPTIONS;
 	t->snd_wscale = ti.tcpi_snd_wscale;
 	t->rcv_wscale = ti.tcpi_rcv_wscale;
@@ -633,5 +641,7 @@ int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t e
 	if (buffer_back(s, SO_SNDBUF, SO_SNDBUFFORCE, sk->sndbuf) < 0 ||
 	    buffer_back(s, SO_RCVBUF, SO_RCVBUFFORCE, sk->rcvbuf) < 0 || bm_sk_buf_lock_back(s, sk) < 0)
 		return failed(err, errlen, "setting its buffer sizes back");
+	if (t->window_clamp && set_int(s, TCP_WINDOW_CLAMP, (int)t->window_clamp) < 0)
+		return failed(err, errlen, "TCP_WINDOW_CLAMP");
 	return 0;
 }

@@ -26,8 +26,9 @@
  *            names, peers and options (getsockopt) must be what they were.
  *   dualstack  an IPv4 client connected to a dual-stack IPv6 listener,
  *            both ends in the process (the accepted end sees the client as
- *            ::ffff:127.0.0.1), unread data both ways: carried, the data
- *            and new data arrive after the move.
+ *            ::ffff:127.0.0.1), unread data both ways, a window clamp
+ *            set on the accepted end: carried, the data and new data
+ *            arrive after the move, both ends' TCP_WINDOW_CLAMP as it was.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -490,11 +491,22 @@ static int dualstack(void)
 	int a = accept(l, NULL, NULL);
 	SETUP(a >= 0, "accept");
 	SETUP(send(c, "ping", 4, 0) == 4 && send(a, "pong!", 5, 0) == 5, "writing both ways");
+	/* A window clamp the program set, and the kernel's own on the other end. */
+	SETUP(opt(a, IPPROTO_TCP, TCP_WINDOW_CLAMP, 30000) == 0, "TCP_WINDOW_CLAMP");
+	int clamp[2];
+	socklen_t cl = sizeof clamp[0];
+	SETUP(getsockopt(a, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp[0], &cl) == 0 &&
+	      getsockopt(c, IPPROTO_TCP, TCP_WINDOW_CLAMP, &clamp[1], &cl) == 0, "TCP_WINDOW_CLAMP");
 	remember(c);
 	remember(a);
 	say("ready");
 	usr1_wait();
 	compare_all();
+	for (int k = 0; k < 2; k++) {
+		int now = 0;
+		CHECK(getsockopt(k ? c : a, IPPROTO_TCP, TCP_WINDOW_CLAMP, &now, &cl) == 0 && now == clamp[k],
+		      "TCP_WINDOW_CLAMP of the %s is %d, was %d", k ? "client" : "accepted end", now, clamp[k]);
+	}
 	CHECK(read_stream(a, "ping") && read_stream(c, "pong!"), "the unread data");
 	CHECK(send(a, "more", 4, 0) == 4 && read_stream(c, "more"), "new data");
 	return tp_finish();

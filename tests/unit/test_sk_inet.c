@@ -30,7 +30,7 @@ static struct bm_sk_inet connection(const uint8_t *sendq, const uint8_t *recvq)
 	s.rcvtimeo_us = 1500000;
 	s.tcp = (struct bm_sk_tcp){.snd_seq = 1000, .rcv_seq = 7, .outq = 5, .notsent = 2, .inq = 3, .mss = 65483,
 				   .options = TCPI_OPT_SACK | TCPI_OPT_WSCALE, .snd_wscale = 7, .rcv_wscale = 7,
-				   .snd_wnd = 65535, .rcv_wnd = 65535};
+				   .snd_wnd = 65535, .rcv_wnd = 65535, .window_clamp = 64000};
 	s.sendq = sendq;
 	s.recvq = recvq;
 	return s;
@@ -64,8 +64,9 @@ static void test_round_trip(void **state)
 	free(data);
 }
 
-/* A state of format 1 (binmig before SO_BUF_LOCK was carried): 4 bytes
- * shorter, read with buf_lock unknown; a buf_lock out of range is not. */
+/* A state of format 1 (binmig before SO_BUF_LOCK and TCP_WINDOW_CLAMP
+ * were carried): 8 bytes shorter, read with both unknown; a buf_lock out
+ * of range is rejected. */
 static void test_format_1(void **state)
 {
 	(void)state;
@@ -77,14 +78,16 @@ static void test_format_1(void **state)
 	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
 	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	assert_int_equal(back.buf_lock, 2);
+	assert_int_equal(back.tcp.window_clamp, 64000);
 	data[BM_SK_INET_HDR_V1] = 4;
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	memmove(data + BM_SK_INET_HDR_V1, data + BM_SK_INET_HDR, len - BM_SK_INET_HDR);
 	data[0] = 1;
-	assert_true(bm_sk_inet_decode(data, len - 4, &back, why, sizeof why));
+	assert_true(bm_sk_inet_decode(data, len - (BM_SK_INET_HDR - BM_SK_INET_HDR_V1), &back, why, sizeof why));
 	assert_int_equal(back.buf_lock, -1);
 	assert_memory_equal(back.sendq, "hello", 5);
 	assert_memory_equal(back.recvq, "abc", 3);
+	s.tcp.window_clamp = 0; /* not known */
 	assert_memory_equal(&back.tcp, &s.tcp, sizeof s.tcp);
 	free(data);
 }
