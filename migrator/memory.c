@@ -67,8 +67,33 @@ static const struct {
 	{BM_VMFLAG_HT, "huge-page memory (hugetlb: MAP_HUGETLB or hugetlbfs, VmFlags ht)"},
 	{BM_VMFLAG_DP, "droppable memory (MAP_DROPPABLE, VmFlags dp)"},
 	{BM_VMFLAG_UF, "memory registered with userfaultfd"},
+	{BM_VMFLAG_UW, "memory write-protected through userfaultfd"},
 	{BM_VMFLAG_SF, "a synchronous DAX mapping (MAP_SYNC)"},
 };
+
+/* Memory binmig's own pre-copy write-protects through userfaultfd
+ * (bm_memory_own_uffd). */
+static struct {
+	pid_t pid;
+	const struct bm_range *r;
+	size_t n;
+} own_uffd;
+
+void bm_memory_own_uffd(pid_t pid, const struct bm_range *r, size_t n)
+{
+	own_uffd.pid = pid;
+	own_uffd.r = r;
+	own_uffd.n = n;
+}
+
+/* Whether e's "uw" is binmig's: within one of the ranges it registered. */
+static bool uffd_wp_ours(pid_t pid, const struct bm_maps_entry *e)
+{
+	if (pid != own_uffd.pid)
+		return false;
+	size_t i = bm_ranges_after(own_uffd.r, own_uffd.n, e->start);
+	return i < own_uffd.n && own_uffd.r[i].start <= e->start && e->end <= own_uffd.r[i].end;
+}
 
 static int refuse_vmflags(pid_t pid, const struct bm_maps_entry *e, bool special)
 {
@@ -77,8 +102,9 @@ static int refuse_vmflags(pid_t pid, const struct bm_maps_entry *e, bool special
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has memory at 0x%llx (%s) with the VmFlags code \"%s\", "
 				"which binmig does not know; it cannot carry it", pid, (unsigned long long)e->start, path,
 				e->vmflag_unknown);
+	uint32_t flags = e->vmflags & ~(uffd_wp_ours(pid, e) ? BM_VMFLAG_UW : 0);
 	for (size_t i = 0; i < sizeof refused_vmflags / sizeof *refused_vmflags; i++)
-		if (e->vmflags & refused_vmflags[i].vmflag)
+		if (flags & refused_vmflags[i].vmflag)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has %s at 0x%llx (%s); binmig cannot carry it",
 					pid, refused_vmflags[i].what, (unsigned long long)e->start, path);
 	if (special)

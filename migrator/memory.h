@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "state.h"
 
@@ -40,6 +41,12 @@ struct bm_page_skip {
 	const struct bm_range *r;
 	size_t n;
 };
+
+/* The process binmig's pre-copy tracks (precopy.c) and the ranges it
+ * registered with its userfaultfd, write-protected (sorted; kept, not
+ * copied, until called again with 0, NULL, 0): the dump takes smaps "uw"
+ * within them for binmig's own and refuses it elsewhere. */
+void bm_memory_own_uffd(pid_t pid, const struct bm_range *r, size_t n);
 
 /* Whether a page of this private VMA with these PAGEMAP_SCAN categories
  * (pagescan.h) must travel; bm_scan_wanted_query finds the candidates. */

@@ -195,6 +195,8 @@ static int start_tracking(void *arg)
 	rc = take_uffd(a->pc, &f);
 	if (rc == 0)
 		rc = track(a->pc, &f.proc);
+	if (rc == 0)
+		bm_memory_own_uffd(a->pc->pid, a->pc->tracked, a->pc->ntracked);
 	int rel = bm_release(&f, false);
 	return rc == 0 && rel < 0 ? rel : rc;
 }
@@ -219,6 +221,7 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 	if (rc < 0 && pc->uffd >= 0) {
 		close(pc->uffd); /* unregisters whatever was registered */
 		pc->uffd = -1;
+		bm_memory_own_uffd(0, NULL, 0);
 	}
 	if (rc < 0) {
 		for (size_t i = 0; pc->sent && i < pc->ntracked; i++)
@@ -646,6 +649,7 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 
 void bm_precopy_end(struct bm_precopy *pc)
 {
+	bm_memory_own_uffd(0, NULL, 0);
 	if (pc->uffd >= 0)
 		close(pc->uffd);
 	if (pc->pagemap >= 0)

@@ -54,8 +54,9 @@ struct bm_maps_entry {
 #define BM_VMFLAG_MM 0x400000u /* mixed page frames (VM_MIXEDMAP: device, DAX) */
 #define BM_VMFLAG_AR 0x800000u /* architecture flag (VM_PAT on x86: device memory) */
 #define BM_VMFLAG_SF 0x1000000u /* synchronous page faults (MAP_SYNC, DAX) */
-#define BM_VMFLAG_UF 0x2000000u /* registered with userfaultfd ("um", "uw", "ui") */
+#define BM_VMFLAG_UF 0x2000000u /* registered with userfaultfd for missing or minor faults ("um", "ui") */
 #define BM_VMFLAG_AC 0x4000000u /* accounted (VM_ACCOUNT): private and writable once */
+#define BM_VMFLAG_UW 0x8000000u /* write-protected through userfaultfd ("uw") */
 
 int bm_parse_maps_line(const char *line, struct bm_maps_entry *e);
 /* Parses a whole maps text into a malloc'd array. */

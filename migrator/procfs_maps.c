@@ -198,7 +198,8 @@ int bm_maps_query_next_exec(int fd, uint64_t addr, struct bm_maps_entry *e)
  *     rd wr ex sh mr me ms, and sd (soft-dirty: new mappings start dirty)
  *   carried: gd hg nh dd lo lf dc wf mg sr rr nr sl mw, ac (restore.c)
  *   refused: ss gu ht dp um uw ui sf, and io pf mm ar de outside the
- *     kernel's own [vdso]/[vvar] mappings
+ *     kernel's own [vdso]/[vvar] mappings (uw not where binmig's own
+ *     pre-copy write-protects the memory)
  * (arm64's bt and mt, and "??" for a flag without a name, are unknown.) */
 static const struct {
 	char code[3];
@@ -213,7 +214,7 @@ static const struct {
 	{ "nr", BM_VMFLAG_NR }, { "ss", BM_VMFLAG_SS }, { "mw", BM_VMFLAG_MW },
 	{ "dp", BM_VMFLAG_DP }, { "gu", BM_VMFLAG_GU }, { "ht", BM_VMFLAG_HT },
 	{ "de", BM_VMFLAG_DE }, { "mm", BM_VMFLAG_MM }, { "ar", BM_VMFLAG_AR },
-	{ "sf", BM_VMFLAG_SF }, { "um", BM_VMFLAG_UF }, { "uw", BM_VMFLAG_UF },
+	{ "sf", BM_VMFLAG_SF }, { "um", BM_VMFLAG_UF }, { "uw", BM_VMFLAG_UW },
 	{ "ui", BM_VMFLAG_UF }, { "ac", BM_VMFLAG_AC },
 };
 

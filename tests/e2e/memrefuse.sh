@@ -32,8 +32,10 @@ declare -A said=(
 	[pkru]="has the protection key rights (PKRU) 0x55555558, not the default 0x55555554"
 	[pkey-alloc]="has the protection key 1 allocated (pkey_alloc"
 	[pkey-hole]="has the protection key 2 allocated (pkey_alloc); binmig cannot carry protection keys"
+	[uffd-wp]="has memory write-protected through userfaultfd at 0x"
+	[uffd-missing]="has memory registered with userfaultfd at 0x"
 )
-for mode in guard guardfile droppable hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole; do
+for mode in guard guardfile droppable hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole uffd-wp uffd-missing; do
 	if ! why=$("$PROGS/memrefuse" probe "$mode"); then
 		e2e_log "skipped: $why"
 		continue

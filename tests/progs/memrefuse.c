@@ -13,8 +13,14 @@
  *   pkru         a key allocated and its rights changed (pkey_set), no area
  *   pkey-alloc   a key allocated with the default rights, no area
  *   pkey-hole    keys 1 and 2 allocated and key 1 freed, no area
+ *   uffd-wp      an area write-protected through a userfaultfd that only a
+ *                process of its own holds (until this one exits)
+ *   uffd-missing an area registered for missing pages likewise
  * "memrefuse probe MODE" exits 0 if this machine can make MODE's memory,
  * 77 (saying why) if not. */
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -68,6 +74,26 @@ static bool same(const char *p, long n, int seed)
 	return true;
 }
 
+/* A userfaultfd with P registered (write-protected with wp), held from
+ * now on only by a process of its own, which exits when this one does. */
+static void uffd_elsewhere(char *p, long len, bool wp)
+{
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	SETUP(uffd >= 0 && ioctl(uffd, UFFDIO_API, &api) == 0, "userfaultfd");
+	struct uffdio_register reg = {.range = {(unsigned long)p, (unsigned long)len},
+				      .mode = wp ? UFFDIO_REGISTER_MODE_WP : UFFDIO_REGISTER_MODE_MISSING};
+	SETUP(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "UFFDIO_REGISTER");
+	pid_t self = getpid();
+	if (tp_fork_peer() == 0) {
+		struct pollfd pfd = {.fd = (int)syscall(SYS_pidfd_open, self, 0), .events = POLLIN};
+		while (pfd.fd >= 0 && poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(uffd);
+}
+
 /* Whether this machine can make MODE's memory: 0, or 77 saying why not. */
 static int probe(const char *mode)
 {
@@ -81,6 +107,11 @@ static int probe(const char *mode)
 			rc = 77;
 	} else if (strncmp(mode, "hugetlb", 7) == 0) {
 		if (mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0) == MAP_FAILED)
+			rc = 77;
+	} else if (strncmp(mode, "uffd", 4) == 0) {
+		int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+		struct uffdio_api api = {.api = UFFD_API, .features = 0};
+		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0)
 			rc = 77;
 	} else if (strncmp(mode, "pkey", 4) == 0 || strcmp(mode, "pkru") == 0) {
 		if (pkey_alloc_(0) < 0)
@@ -148,6 +179,9 @@ int main(int argc, char **argv)
 		int first = pkey_alloc_(PKEY_DISABLE_ACCESS);
 		SETUP(first > 0 && (key = pkey_alloc_(PKEY_DISABLE_ACCESS)) > 0, "pkey_alloc");
 		SETUP(syscall(SYS_pkey_free, first) == 0, "pkey_free");
+	} else if (strncmp(mode, "uffd", 4) == 0) {
+		p = fill(mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 2 * PAGE, 13);
+		uffd_elsewhere(p, 4 * PAGE, strcmp(mode, "uffd-wp") == 0);
 	} else {
 		SETUP(false, "unknown mode");
 	}
@@ -177,6 +211,11 @@ int main(int argc, char **argv)
 		CHECK(pread(fd, &c, 1, 0) == 1 && c == 'X', "the descriptor no longer shows the mapping's write");
 	} else if (strcmp(mode, "shmemfd-priv") == 0) {
 		CHECK(same(p, 2 * PAGE, 9), "private mapping's contents");
+	} else if (strncmp(mode, "uffd", 4) == 0) {
+		char flags[256];
+		tp_vmflags(p, flags, sizeof flags);
+		CHECK(tp_has_vmflag(flags, strcmp(mode, "uffd-wp") == 0 ? "uw" : "um"), "VmFlags %s", flags);
+		CHECK(same(p, 2 * PAGE, 13), "the registered area's contents");
 	} else if (key > 0) {
 		CHECK(rdpkru() == pkru, "PKRU %#x, was %#x", rdpkru(), pkru);
 		if (strcmp(mode, "pkey-area") == 0) {

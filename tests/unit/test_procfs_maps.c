@@ -284,7 +284,7 @@ static void test_smaps_synthetic(void **state)
 				       BM_VMFLAG_LO | BM_VMFLAG_IO | BM_VMFLAG_SR | BM_VMFLAG_RR | BM_VMFLAG_DC |
 				       BM_VMFLAG_DE | BM_VMFLAG_LF | BM_VMFLAG_AC | BM_VMFLAG_NR | BM_VMFLAG_HT |
 				       BM_VMFLAG_SF | BM_VMFLAG_AR | BM_VMFLAG_WF | BM_VMFLAG_DD | BM_VMFLAG_MM |
-				       BM_VMFLAG_HG | BM_VMFLAG_NH | BM_VMFLAG_MG | BM_VMFLAG_UF | BM_VMFLAG_SS |
+				       BM_VMFLAG_HG | BM_VMFLAG_NH | BM_VMFLAG_MG | BM_VMFLAG_UF | BM_VMFLAG_UW | BM_VMFLAG_SS |
 				       BM_VMFLAG_DP | BM_VMFLAG_SL);
 	assert_string_equal(e[0].vmflag_unknown, "");
 	assert_int_equal(e[0].pkey, 7);
