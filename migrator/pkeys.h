@@ -14,7 +14,8 @@
  *     that a mapping uses, even if no mapping uses it: found by allocating
  *     every free key in the process (injected pkey_alloc, with the rights
  *     a free key has in the default PKRU, so no register changes) and
- *     freeing them again.
+ *     freeing them again (should binmig die between the two, the process
+ *     would keep keys it did not allocate).
  * Nothing is checked when the kernel shows no keys (no ProtectionKey
  * lines in smaps: no PKU, or a kernel without it). */
 #ifndef BINMIG_PKEYS_H
