@@ -24,6 +24,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE_OR_SHARED (1ULL << 61)
+#define PM_GUARD_REGION (1ULL << 58) /* Linux 6.15 */
 #define PAGEMAP_BATCH 8192 /* entries per pagemap read: 64 KiB, 32 MiB of address space */
 /* Pages read from the process at a time: 256 KiB stays in the L2 cache,
  * so the zero test, the CRC and the write after the copy read it from
@@ -316,6 +317,7 @@ int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, s
 
 struct page_writer {
 	pid_t pid;
+	int pagemap_fd;
 	struct bm_image_writer *w;
 	uint8_t *buf;                /* READ_CHUNK_PAGES pages */
 	struct bm_stats *st;
@@ -328,11 +330,28 @@ struct page_writer {
 
 /* Reads a run of wanted pages and writes it as alternating ZERO and PAGES
  * sections. */
+bool bm_pagemap_has_guard(int pagemap_fd, uint64_t addr, uint32_t npages)
+{
+	uint64_t pm[READ_CHUNK_PAGES];
+	if (npages > READ_CHUNK_PAGES)
+		npages = READ_CHUNK_PAGES;
+	ssize_t got = pread(pagemap_fd, pm, npages * sizeof *pm, (off_t)(addr / BM_PAGE_SIZE * sizeof *pm));
+	for (ssize_t i = 0; got > 0 && i < got / (ssize_t)sizeof *pm; i++)
+		if (pm[i] & PM_GUARD_REGION)
+			return true;
+	return false;
+}
+
 static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 {
 	int rc = bm_fault_rc(BM_FP_READ_MEMORY);
 	if (rc == 0)
 		rc = bm_mem_read(pw->pid, addr, pw->buf, (size_t)npages * BM_PAGE_SIZE);
+	/* A kernel that shows guard regions in pagemap but not in VmFlags
+	 * (6.15 to 6.17) gives EIO for them. */
+	if (rc == -EIO && bm_pagemap_has_guard(pw->pagemap_fd, addr, npages))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has guard regions (madvise MADV_GUARD_INSTALL) at 0x%llx; "
+				"binmig cannot carry it", pw->pid, (unsigned long long)addr);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read memory of process %d at 0x%llx", pw->pid,
 				      (unsigned long long)addr);
@@ -527,7 +546,7 @@ static int write_pages(pid_t pid, const struct bm_process *p, struct bm_image_wr
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
-	struct page_writer pw = {.pid = pid, .w = w, .st = st, .skip = skip, .seen = seen};
+	struct page_writer pw = {.pid = pid, .pagemap_fd = fd, .w = w, .st = st, .skip = skip, .seen = seen};
 	uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof *pm);
 	pw.buf = aligned_alloc(BM_PAGE_SIZE, (size_t)READ_CHUNK_PAGES * BM_PAGE_SIZE);
 	if (st) {

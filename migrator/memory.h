@@ -18,6 +18,10 @@ bool bm_vma_has_pages(const struct bm_vma *v);
 uint32_t bm_vma_special_kind(const char *path);
 
 bool bm_page_is_zero(const void *page);
+/* Whether one of the NPAGES pages from ADDR (at most 64) is a guard page
+ * (MADV_GUARD_INSTALL), as the pagemap open as PAGEMAP_FD shows it (Linux
+ * 6.15 on; before, never). */
+bool bm_pagemap_has_guard(int pagemap_fd, uint64_t addr, uint32_t npages);
 /* Pages i.. of the n in buf that are all zero (or all not): the end of
  * that run; *zero says which. */
 uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero);
