@@ -24,9 +24,10 @@
  * flight), 8 (an image of version 9 whose descriptors name no owner: the
  * restore's pipes and sockets are then root's), and 9 (an image of
  * version 10 without the process modes of attrs_modes.h, without the
- * holes of unlinked files, and whose unix sockets carry options 0 to 15
- * only: the restore leaves the others as a new socket has them,
- * SO_BUF_LOCK as setting the buffer sizes leaves it). */
+ * holes of unlinked files, whose unix sockets carry options 0 to 15
+ * only (the restore leaves the others as a new socket has them,
+ * SO_BUF_LOCK as setting the buffer sizes leaves it), and whose stopped
+ * tree members were all stopped by SIGSTOP). */
 #define BM_IMAGE_VERSION 10
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

@@ -449,7 +449,8 @@ enum bm_tree_state {
 struct bm_tree_node {
 	int32_t pid, ppid, pgid, sid;
 	uint32_t state;                /* enum bm_tree_state */
-	int32_t exit_status;           /* a zombie's wait status (WIFEXITED/WIFSIGNALED form) */
+	int32_t exit_status;           /* a zombie's wait status (WIFEXITED/WIFSIGNALED form); a stopped
+					* process's stop (WIFSTOPPED form: its signal; image version 10) */
 	uint32_t reports;              /* BM_TREE_REPORT_* */
 	char comm[16];                 /* its name, NUL terminated (a zombie has no other record) */
 	uint32_t shares;               /* BM_TREE_SHARES_* (after reports in the image) */

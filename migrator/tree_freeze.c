@@ -450,6 +450,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		if (m->stop_sig != SIGTRAP && t->nodes[i].state != BM_TREE_STOPPED)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree is stopped (signal %d); binmig carries "
 					"a stopped descendant, not a stopped root or one that stops while the tree is frozen", m->pid, t->stats[i].comm, m->stop_sig);
+		if (t->nodes[i].state == BM_TREE_STOPPED) /* the signal of its stop, which its report gives */
+			t->nodes[i].exit_status = (m->stop_sig << 8) | 0x7f;
 		rc = add_children(t, i);
 	}
 	if (rc == 0)

@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,14 @@ static bool status_is_exit(int32_t st)
 	return sig != 0x7f && (st & ~0xff) == 0 && sig < 65;
 }
 
+/* A stopped process's stop: the wait status of one of the signals that
+ * make a group stop. */
+static bool status_is_stop(int32_t st)
+{
+	int sig = (st >> 8) & 0xff;
+	return (st & ~0xff00) == 0x7f && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU);
+}
+
 static void check_shares(struct bm_rcur *c, const struct bm_tree_image *ti)
 {
 	for (uint32_t i = 0; i < ti->nshares && !bm_rcur_failed(c); i++) {
@@ -107,6 +116,9 @@ int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_
 		nd->comm[sizeof nd->comm - 1] = 0;
 		if (bm_rcur_failed(&c))
 			break;
+		/* Before version 10 every stop was made again with SIGSTOP. */
+		if (version < 10 && nd->state == BM_TREE_STOPPED)
+			nd->exit_status = (SIGSTOP << 8) | 0x7f;
 		ti->tree.n = i + 1;
 		/* The only report binmig carries: a stopped process's stop. */
 		if (nd->state > BM_TREE_ZOMBIE || (nd->reports & ~BM_TREE_REPORT_STOPPED) ||
@@ -117,6 +129,12 @@ int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_
 			bm_rcur_fail(&c, "process %d: shares %#x", nd->pid, nd->shares);
 		else if (nd->state == BM_TREE_ZOMBIE && !status_is_exit(nd->exit_status))
 			bm_rcur_fail(&c, "zombie %d: wait status %#x is not an exit", nd->pid, (unsigned)nd->exit_status);
+		else if (nd->state == BM_TREE_STOPPED && !status_is_stop(nd->exit_status))
+			bm_rcur_fail(&c, "stopped process %d: wait status %#x is not a stop", nd->pid,
+				     (unsigned)nd->exit_status);
+		else if (nd->state == BM_TREE_LIVE && nd->exit_status != 0 && version >= 10)
+			bm_rcur_fail(&c, "process %d: a running process with wait status %#x", nd->pid,
+				     (unsigned)nd->exit_status);
 	}
 	uint32_t ns = bm_get_count(&c, TREE_MAX_SHARES, SHARE_SIZE, "shared descriptors");
 	if (!bm_rcur_failed(&c) && ns && !(ti->shares = calloc(ns, sizeof *ti->shares)))

@@ -15,9 +15,16 @@
  * orphaned group (SIGHUP, SIGCONT).  A job in a group of its own, as a
  * shell makes it, is carried.
  *
+ * The stop's signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), which the
+ * report gives, is the one the freeze's seize reported.  The kernel
+ * drops SIGTSTP, SIGTTIN and SIGTTOU sent to a process whose group is
+ * orphaned, or that has a handler for them or blocks them in every
+ * thread: such a stop is refused where the tree at the destination would
+ * have it so (binmig, the root's parent for a moment only, not counted).
+ *
  * The destination makes the stop again as the last thing before the
- * parent runs: SIGSTOP sent to the restored child, which stops once
- * detached (the parent gets its report and a SIGCHLD).  If the parent
+ * parent runs: the stop's signal sent to the restored child, which stops
+ * once detached (the parent gets its report and a SIGCHLD).  If the parent
  * had collected the report, an injected waitid collects it again; the
  * SIGCHLD the new stop sent is taken back unless the image has one
  * pending (then the two are one, as the kernel keeps one). */
@@ -86,6 +93,46 @@ static int probe_one(struct bm_tree *t, uint32_t i, struct bm_tracee *tr, pid_t 
 	return 0;
 }
 
+/* Whether group g, led inside the tree, has a member other than the
+ * root whose parent, a live member, is in another group of its session:
+ * then the kernel does not count it orphaned. */
+static bool group_held(const struct bm_tree *t, int32_t g)
+{
+	for (uint32_t m = 1; m < t->n; m++) {
+		int p = parent_node(t, m);
+		const struct bm_tree_node *n = &t->nodes[m];
+		if (n->pgid == g && n->state != BM_TREE_ZOMBIE && p >= 0 && t->nodes[p].state != BM_TREE_ZOMBIE &&
+		    t->nodes[p].pgid != g && t->nodes[p].sid == n->sid)
+			return true;
+	}
+	return false;
+}
+
+/* A stop by SIGTSTP, SIGTTIN or SIGTTOU that the restore can make again
+ * with that signal (see the top of this file). */
+static int check_stop_signal(const struct bm_tree *t, uint32_t i, const struct bm_process *p)
+{
+	const struct bm_tree_node *n = &t->nodes[i];
+	int sig = (n->exit_status >> 8) & 0xff;
+	if (sig == SIGSTOP)
+		return 0;
+	const char *why = NULL;
+	bool unblocked = false;
+	for (uint32_t k = 0; k < p->nthreads; k++)
+		unblocked |= !(p->threads[k].sigmask & (1ULL << (sig - 1)));
+	if (p->sigactions[sig - 1].handler != (uint64_t)(uintptr_t)SIG_DFL)
+		why = "it has a handler for that signal now";
+	else if (!unblocked)
+		why = "every thread of it blocks that signal now";
+	else if (!group_held(t, n->pgid))
+		why = "its process group would be orphaned there";
+	if (!why)
+		return 0;
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is stopped by signal %d (job control); binmig makes such a "
+			"stop again with that signal, which the kernel would drop at the destination: %s", n->pid,
+			n->comm, sig, why);
+}
+
 int bm_tree_probe_reports(struct bm_tree *t, const int32_t *member_of, struct bm_frozen *members)
 {
 	for (uint32_t i = 1; i < t->n; i++) {
@@ -102,8 +149,12 @@ int bm_tree_probe_reports(struct bm_tree *t, const int32_t *member_of, struct bm
 					"outside the tree: at the destination that group can be orphaned when binmig exits, "
 					"and the kernel would continue it (SIGHUP, SIGCONT)", t->nodes[i].pid,
 					t->nodes[i].comm, t->nodes[i].pgid);
+		int rc = 0;
+		if (t->nodes[i].state == BM_TREE_STOPPED)
+			rc = check_stop_signal(t, i, &members[member_of[i]].proc);
 		struct bm_frozen *pm = &members[member_of[p]];
-		int rc = probe_one(t, i, &pm->tracees[0], pm->pid);
+		if (rc == 0)
+			rc = probe_one(t, i, &pm->tracees[0], pm->pid);
 		if (rc < 0)
 			return rc;
 	}
@@ -177,7 +228,7 @@ static bool has_sigchld(pid_t pid, const void *arg)
 
 int bm_tree_restore_stop(struct restore_ctx *child, const struct bm_tree_node *n, struct restore_ctx *parent)
 {
-	if (kill(child->pid, SIGSTOP) < 0)
+	if (kill(child->pid, (n->exit_status >> 8) & 0xff) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot stop process %d again", child->pid);
 	int rc = bm_rs_let_run(child);
 	if (rc == 0)

@@ -6,9 +6,9 @@
 #    a file description shared through fork), which checks itself after
 #    the second hop; asked to go in pre-copy mode, which tracks one
 #    process, each hop says so and moves the tree in stream mode;
-#  - tests/progs/treestop.c (two stopped children, one stop collected by
-#    the parent, one not, and a zombie), which checks itself after the
-#    second hop;
+#  - tests/progs/treestop.c (three stopped children, by SIGTTIN, SIGTSTP
+#    and SIGSTOP, the first stop collected by the parent, the others not,
+#    and a zombie), which checks itself after the second hop;
 #  - tests/progs/timerids.c tree (a parent whose newest timers were
 #    deleted, a child that made timers with given ids): each process's
 #    next timer_create hands out the id its original would have;
@@ -62,10 +62,10 @@ out=$E2E_TMP/treestop.out
 root=$(mig_spawn A "$out" --pid 5300 "$PROGS/treestop")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treestop did not get ready"; }
 mapfile -t kids < <(mig_children A "$root")
-((${#kids[@]} == 3)) || e2e_fail "treestop's root has ${#kids[@]} children, expected 3"
+((${#kids[@]} == 4)) || e2e_fail "treestop's root has ${#kids[@]} children, expected 4"
 hops "$root" "${kids[@]}"
 states=$(for k in "${kids[@]}"; do mig_state A "$k"; done | sort | tr -d '\n')
-[[ $states == TTZ ]] || e2e_fail "after two hops the children are in states $states, expected two stopped and a zombie"
+[[ $states == TTTZ ]] || e2e_fail "after two hops the children are in states $states, expected three stopped and a zombie"
 mig_in A kill -USR1 "$root"
 mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "treestop did not end"
 e2e_expect_pass "$out"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Stopped children in a tree (tests/progs/treestop.c): one whose stop its
-# parent collected, one whose stop it did not, and a zombie.  After a
-# dump and restore both are stopped again; the parent's
-# waitpid(WUNTRACED) reports the second stop and not the first; SIGCONT
-# continues both.  Done twice (a restored tree dumps again).  A child
+# Stopped children in a tree (tests/progs/treestop.c): one whose stop
+# (SIGTTIN) its parent collected, two whose stops (SIGTSTP, SIGSTOP) it did
+# not, and a zombie.  After a dump and restore all three are stopped
+# again; the parent's waitpid(WUNTRACED) reports the uncollected stops with
+# their signals and not the first; SIGCONT continues them.  Done twice (a restored tree dumps again).  A child
 # continued after a stop that its parent has not collected is refused
 # (exit 4), untouched; so is a stopped child in a group led from outside
-# the tree (that group is orphaned at the destination when binmig exits).
+# the tree (that group is orphaned at the destination when binmig exits),
+# and a child stopped by SIGTSTP in a group that would be orphaned at the
+# destination (the kernel would drop the SIGTSTP that stops it again).
 # A stopped process given to binmig, alone or with a child, is refused
 # (exit 4) and left stopped, untraced.
 # shellcheck source-path=SCRIPTDIR
@@ -18,7 +20,7 @@ e2e_start "$out" "$PROGS/treestop"
 root=$E2E_PID
 e2e_wait_ready "$out" "$root"
 mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
-((${#kids[@]} == 3)) || e2e_fail "the root has ${#kids[@]} children, expected 3"
+((${#kids[@]} == 4)) || e2e_fail "the root has ${#kids[@]} children, expected 4"
 for k in "${kids[@]}"; do e2e_track "$k"; done
 e2e_wait_syscall "$root" rt_sigsuspend
 # State, parent and group of the children; the root's group is outside
@@ -41,8 +43,9 @@ for round in 1 2; do
 done
 bm inspect "$E2E_TMP/treestop2.img"
 e2e_expect_ok "inspect of a tree with stopped children"
-grep -q "stopped  treestop (its stop not yet collected by its parent)" "$BM_OUT" &&
-	grep -q "stopped  treestop (its stop collected by its parent)" "$BM_OUT" ||
+grep -q "stopped  treestop (by signal 20, its stop not yet collected by its parent)" "$BM_OUT" &&
+	grep -q "stopped  treestop (by signal 19, its stop not yet collected by its parent)" "$BM_OUT" &&
+	grep -q "stopped  treestop (by signal 21, its stop collected by its parent)" "$BM_OUT" ||
 	e2e_fail "inspect does not show the stopped children: $(cat "$BM_OUT")"
 e2e_signal "$root" "$out"
 e2e_wait_exit "$root"
@@ -50,6 +53,7 @@ e2e_expect_pass "$out"
 
 e2e_refused_dump continued "has not collected that yet" -- treestop continued
 e2e_refused_dump outer "which is led from outside the tree" -- treestop outer
+e2e_refused_dump orphan "is stopped by signal 20 (job control); binmig makes such a stop again with that signal, which the kernel would drop at the destination: its process group would be orphaned there" -- treestop orphan
 
 # Until PID is in a group stop (state T), at most 10 s.
 wait_stopped() {

@@ -1,17 +1,24 @@
 /* treestop [continued|outer]: stopped children in a process tree, checked after
  * the tree was dumped and restored (or migrated).  The root forks:
- *   - "seen": in a process group of its own, stops itself (SIGSTOP); the root collects the stop
+ *   - "seen": in a process group of its own, stops itself (SIGTTIN); the root collects the stop
  *     (waitpid WUNTRACED) before ready;
- *   - "unseen": in a group of its own too, with two threads, stops itself; the root waits until it is stopped but does
- *     not collect the stop;
+ *   - "unseen": in a group of its own too, with two threads, stops itself (SIGTSTP); the root waits until it is
+ *     stopped but does not collect the stop;
+ *   - "plain": the same with one thread and SIGSTOP;
  *   - "zombie": exits with 7 at once and is not reaped.
- * On SIGUSR1 the root checks: both are stopped ('T'); waitpid(WUNTRACED |
- * WNOHANG) reports the unseen one's stop (SIGSTOP) and nothing for the seen
- * one; then SIGCONT continues both, each exits 42; the zombie gives 7.
+ * On SIGUSR1 the root checks: all three are stopped ('T'); waitpid(WUNTRACED |
+ * WNOHANG) reports the unseen one's stop (SIGTSTP), the plain one's
+ * (SIGSTOP) and nothing for the seen one; then SIGCONT continues them,
+ * each exits 42; the zombie gives 7.
  * With "continued", the seen one is also continued (SIGCONT) before ready
  * and the continue is not collected (it then waits for SIGUSR1): a dump must refuse that (exit 4); the
  * root then checks that it runs to its end.  With "outer", the stopped
  * children stay in the root's group (led from outside the tree): refused.
+ * With "orphan" the root leads a group of its own, which its children stay
+ * in, and the unseen child stops with SIGTSTP: at the destination that
+ * group has no member whose parent is in another group of its session
+ * (the root's parent stays behind), so the kernel would drop the SIGTSTP
+ * that makes the stop again: refused.
  * With "root" the root has no child and stops itself (SIGSTOP) right after
  * ready, "rootkids" the same with one child: a stopped process given to
  * binmig is refused, left stopped; continued (SIGCONT) and woken, it checks
@@ -40,7 +47,7 @@ static void *idle(void *arg)
 
 /* A job in a group of its own (as a shell makes it), unless outer_group;
  * threaded: with a second thread, which the group stop stops too. */
-static pid_t stopper(bool threaded)
+static pid_t stopper(bool threaded, int sig)
 {
 	pid_t pid = fork();
 	SETUP(pid >= 0, "fork");
@@ -50,7 +57,7 @@ static pid_t stopper(bool threaded)
 		pthread_t th;
 		if (threaded)
 			SETUP(pthread_create(&th, NULL, idle, NULL) == 0, "pthread_create");
-		raise(SIGSTOP);
+		raise(sig);
 		if (continued)
 			usr1_wait(); /* continued: it lives on */
 		_exit(42);
@@ -87,9 +94,15 @@ int main(int argc, char **argv)
 		return stopped_root(strcmp(argv[1], "rootkids") == 0);
 	}
 	continued = argc > 1 && strcmp(argv[1], "continued") == 0;
-	outer_group = argc > 1 && strcmp(argv[1], "outer") == 0;
+	bool orphan = argc > 1 && strcmp(argv[1], "orphan") == 0;
+	outer_group = orphan || (argc > 1 && strcmp(argv[1], "outer") == 0);
+	if (orphan)
+		SETUP(setpgid(0, 0) == 0, "setpgid");
 	usr1_setup();
-	pid_t seen = stopper(false), unseen = stopper(true);
+	/* In the group led from outside, SIGSTOP: the kernel would drop the others if that group were orphaned. */
+	int unseen_sig = outer_group && !orphan ? SIGSTOP : SIGTSTP;
+	pid_t seen = stopper(false, outer_group ? SIGSTOP : SIGTTIN), unseen = stopper(true, unseen_sig);
+	pid_t plain = stopper(false, SIGSTOP);
 	pid_t z = fork();
 	SETUP(z >= 0, "fork");
 	if (z == 0)
@@ -97,6 +110,7 @@ int main(int argc, char **argv)
 	int status = 0;
 	SETUP(waitpid(seen, &status, WUNTRACED) == seen && WIFSTOPPED(status), "collect the stop");
 	wait_state(unseen, 'T');
+	wait_state(plain, 'T');
 	wait_state(z, 'Z');
 	if (continued) {
 		SETUP(kill(seen, SIGCONT) == 0, "SIGCONT");
@@ -107,20 +121,28 @@ int main(int argc, char **argv)
 	if (!continued) {
 		CHECK(tp_proc_state(seen) == 'T', "the seen child is in state %c, not stopped", tp_proc_state(seen));
 		CHECK(tp_proc_state(unseen) == 'T', "the unseen child is in state %c, not stopped", tp_proc_state(unseen));
+		CHECK(tp_proc_state(plain) == 'T', "the plain child is in state %c, not stopped", tp_proc_state(plain));
 		status = 0;
 		pid_t got = waitpid(unseen, &status, WUNTRACED | WNOHANG);
-		CHECK(got == unseen && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
-		      "waitpid(WUNTRACED) of the unseen child: %d, status %#x; its stop must be reported", (int)got, status);
+		CHECK(got == unseen && WIFSTOPPED(status) && WSTOPSIG(status) == unseen_sig,
+		      "waitpid(WUNTRACED) of the unseen child: %d, status %#x; its stop (signal %d) must be reported",
+		      (int)got, status, unseen_sig);
+		got = waitpid(plain, &status, WUNTRACED | WNOHANG);
+		CHECK(got == plain && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP,
+		      "waitpid(WUNTRACED) of the plain child: %d, status %#x; its stop (SIGSTOP) must be reported", (int)got,
+		      status);
 		got = waitpid(seen, &status, WUNTRACED | WNOHANG);
 		CHECK(got == 0, "waitpid(WUNTRACED) of the seen child: %d, status %#x; its stop was collected already",
 		      (int)got, status);
-		CHECK(kill(seen, SIGCONT) == 0 && kill(unseen, SIGCONT) == 0, "SIGCONT");
+		CHECK(kill(seen, SIGCONT) == 0 && kill(unseen, SIGCONT) == 0 && kill(plain, SIGCONT) == 0, "SIGCONT");
 	} else {
-		CHECK(kill(seen, SIGUSR1) == 0 && kill(unseen, SIGUSR1) == 0 && kill(unseen, SIGCONT) == 0, "wake");
+		CHECK(kill(seen, SIGUSR1) == 0 && kill(unseen, SIGUSR1) == 0 && kill(unseen, SIGCONT) == 0 &&
+			      kill(plain, SIGUSR1) == 0 && kill(plain, SIGCONT) == 0,
+		      "wake");
 	}
-	pid_t kids[] = {seen, unseen, z};
-	int want[] = {42, 42, 7};
-	for (int i = 0; i < 3; i++) {
+	pid_t kids[] = {seen, unseen, plain, z};
+	int want[] = {42, 42, 42, 7};
+	for (int i = 0; i < 4; i++) {
 		status = -1;
 		CHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid(%d): %s", (int)kids[i], strerror(errno));
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want[i], "child %d: status %#x, expected exit %d",

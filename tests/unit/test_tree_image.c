@@ -7,6 +7,8 @@
  * cannot build; what members share with their parents (version 7), and a version 6 table. */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,15 +63,34 @@ static void test_round_trip(void **state)
 	free(data);
 }
 
-/* Stopped members, one with its stop uncollected: carried as they are,
- * and live members still. */
+/* Whether the table with n decodes as version. */
+static bool decodes(struct bm_tree_node *n, uint32_t version)
+{
+	struct bm_tree_image in = { { n, 5 }, shares, 4 }, out;
+	size_t len;
+	uint8_t *data = encode(&in, &len);
+	char why[256] = "";
+	int rc = bm_tree_decode(data, len, version, &out, why, sizeof why);
+	if (rc == 0)
+		bm_tree_image_free(&out);
+	free(data);
+	return rc == 0;
+}
+
+/* Stopped members, one with its stop uncollected, with the signals of
+ * their stops (version 10): carried as they are, and live members still.
+ * Read as version 9, a stop is SIGSTOP's; from version 10 a stopped
+ * member's status must be a stop by SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU,
+ * a running one's 0. */
 static void test_stopped(void **state)
 {
 	(void)state;
 	struct bm_tree_node n[5];
 	memcpy(n, nodes, sizeof n);
 	n[1].state = BM_TREE_STOPPED;
+	n[1].exit_status = (SIGTTIN << 8) | 0x7f;
 	n[3].state = BM_TREE_STOPPED;
+	n[3].exit_status = (SIGTSTP << 8) | 0x7f;
 	n[3].reports = BM_TREE_REPORT_STOPPED;
 	struct bm_tree_image in = { { n, 5 }, shares, 4 }, out;
 	size_t len;
@@ -80,6 +101,25 @@ static void test_stopped(void **state)
 	assert_int_equal(bm_tree_live_count(&out.tree), 4);
 	bm_tree_image_free(&out);
 	free(data);
+
+	n[1].exit_status = n[3].exit_status = 0;
+	data = encode(&in, &len);
+	assert_int_equal(bm_tree_decode(data, len, 9, &out, why, sizeof why), 0);
+	assert_int_equal(out.tree.nodes[1].exit_status, (SIGSTOP << 8) | 0x7f);
+	assert_int_equal(out.tree.nodes[3].exit_status, (SIGSTOP << 8) | 0x7f);
+	bm_tree_image_free(&out);
+	free(data);
+	assert_false(decodes(n, 10));
+	n[1].exit_status = n[3].exit_status = (SIGTTOU << 8) | 0x7f;
+	assert_true(decodes(n, 10));
+	n[1].exit_status = (SIGUSR1 << 8) | 0x7f;
+	assert_false(decodes(n, 10));
+	n[1].exit_status = SIGTSTP << 8;
+	assert_false(decodes(n, 10));
+	n[1].exit_status = (SIGSTOP << 8) | 0x7f;
+	n[0].exit_status = (SIGSTOP << 8) | 0x7f; /* the running root */
+	assert_false(decodes(n, 10));
+	assert_true(decodes(n, 9));
 }
 
 /* Members sharing their parent's descriptor table or cwd (version 7):
