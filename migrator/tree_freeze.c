@@ -151,6 +151,33 @@ static void mark_shares(struct tree_freeze *t)
 	}
 }
 
+/* A session or group led from outside the tree is made again as the
+ * restorer's, where the root starts (tree_plan.c), standing for the one
+ * whose leader lives on outside.  One whose leader has exited (a child
+ * of the tree that called setsid, forked and was reaped) is another, and
+ * binmig cannot make it again without its leader; the root's own, which
+ * joins the restorer's whatever led it, aside. */
+static int check_leaders(const struct tree_freeze *t)
+{
+	const struct bm_tree tree = {t->nodes, t->n};
+	const struct bm_tree_node *root = &t->nodes[0];
+	for (uint32_t i = 1; i < t->n; i++) {
+		const struct bm_tree_node *n = &t->nodes[i];
+		const struct { int32_t id, roots; const char *what; } ids[] = {
+			{n->sid, root->sid, "session"}, {n->pgid, root->pgid, "process group"}};
+		for (size_t k = 0; k < 2; k++) {
+			int32_t id = ids[k].id;
+			if (id == ids[k].roots || id == BM_TREE_UNSEEN || bm_tree_find(&tree, id) >= 0)
+				continue;
+			if (kill(id, 0) < 0 && errno == ESRCH)
+				return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is in %s %d, whose leader has exited and "
+						"is not in the tree; binmig cannot make that %s again without its leader",
+						n->pid, n->comm, ids[k].what, id, ids[k].what);
+		}
+	}
+	return 0;
+}
+
 /* The image holds no credentials of a zombie's own: it is made again
  * with its parent's (tree_restore.c), which must be its own.  Its real
  * uid is what waitid (si_uid) reports, and /proc shows the rest. */
@@ -467,6 +494,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		rc = check_table_sharers(t);
 	if (rc == 0)
 		rc = check_zombie_creds(t);
+	if (rc == 0)
+		rc = check_leaders(t);
 	if (rc < 0)
 		return rc;
 	struct bm_process **procs = calloc(f->nmembers, sizeof *procs);

@@ -17,7 +17,8 @@
 #    hold through two open file descriptions, a child (live or a zombie)
 #    made with clone() to send another signal than SIGCHLD when it exits,
 #    a zombie with other user or group ids than its parent (one with its
-#    parent's is carried: tests/e2e/tree.sh) (tests/progs/treerefuse.c).
+#    parent's is carried: tests/e2e/tree.sh), a child in a session whose
+#    leader has exited (tests/progs/treerefuse.c).
 # A tree's refusal is looked at while binmig still lives (held before it
 # exits): every process of the tree is as it was, traced by whom it was,
 # stopped only if it was (a vfork parent that binmig has given up waiting
@@ -161,3 +162,6 @@ tree_refused memfdapart "of process CHILD reach the unlinked file /memfd:treeref
 tree_refused exitsig "process CHILD (treerefuse) of the tree was created to send its parent signal 23, not SIGCHLD"
 tree_refused exitsig0 "process CHILD (treerefuse) of the tree was created to send its parent signal 0, not SIGCHLD"
 tree_refused zombieuid "zombie process CHILD (treerefuse) has other user or group ids than its parent"
+tree_refused sessgone "process CHILD (treerefuse) is in session "
+grep -q "whose leader has exited and is not in the tree" "$BM_ERR" ||
+	e2e_fail "sessgone: the refusal does not say the session's leader has exited: $(cat "$BM_ERR")"

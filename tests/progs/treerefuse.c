@@ -24,6 +24,9 @@
  *            zombie
  *   zombieuid  the child took user and group ids 65534 and exited: a
  *            zombie with other credentials than its parent's
+ *   sessgone the parent leads a session and is a subreaper; its child B made a session of its
+ *            own (setsid), forked the child named, and exited, reaped: the
+ *            child is in a session whose leader is gone
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -65,7 +68,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 2) {
 		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|exitsig|"
-		    "exitsig0|zombieuid");
+		    "exitsig0|zombieuid|sessgone");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -98,6 +101,28 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 10000 && exitsig0 && tp_proc_state(child) != 'Z'; i++)
 			usleep(1000);
 		SETUP(!exitsig0 || tp_proc_state(child) == 'Z', "the child exited");
+	} else if (strcmp(mode, "sessgone") == 0) {
+		int p[2];
+		/* A session of its own: the child's is not the root's, which
+		 * would join the restorer's whatever led it. */
+		SETUP(setsid() > 0 && pipe(p) == 0 && prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "setsid, pipe, subreaper");
+		pid_t b = fork();
+		SETUP(b >= 0, "fork");
+		if (b == 0) {
+			pid_t h = setsid() < 0 ? -1 : fork();
+			if (h == 0) {
+				*shared = 1;
+				for (;;)
+					pause();
+			}
+			_exit(write(p[1], &h, sizeof h) == sizeof h && h > 0 ? 0 : 1);
+		}
+		int status;
+		SETUP(read(p[0], &child, sizeof child) == sizeof child && waitpid(b, &status, 0) == b &&
+			      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the session's leader");
+		close(p[0]);
+		close(p[1]);
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
