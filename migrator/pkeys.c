@@ -4,6 +4,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "checkpoint.h"
@@ -13,9 +14,6 @@
 
 #define PKRU_COMPONENT 9
 #define XSTATE_BV_OFFSET 512
-#ifndef PKEY_DISABLE_ACCESS
-#define PKEY_DISABLE_ACCESS 1
-#endif
 /* PKRU has two bits for each of 16 keys. */
 #define PKEYS_X86 16
 
@@ -68,41 +66,31 @@ static int check_pkru(struct bm_frozen *f)
 	return 0;
 }
 
-/* Allocates every free key in the process and frees them again: the keys
- * allocated are those it did not get. */
+/* Which keys the process has allocated, without changing anything: the
+ * kernel checks a key given to pkey_mprotect before it looks for the
+ * memory, so at an address nothing maps an allocated key fails with
+ * ENOMEM, a free one with EINVAL. */
 static int check_allocated(struct bm_frozen *f, bool exec_key)
 {
 	struct bm_tracee *tr = &f->tracees[0];
-	int keys[PKEYS_X86], nkeys = 0, rc = 0;
-	uint32_t got = 0;
-	long ret = 0;
-	while (nkeys < PKEYS_X86 && (rc = bm_inject(tr, SYS_pkey_alloc, 0, PKEY_DISABLE_ACCESS, 0, 0, 0, 0, &ret)) == 0 &&
-	       ret > 0 && ret < PKEYS_X86) {
-		keys[nkeys++] = (int)ret;
-		got |= 1u << ret;
-	}
-	for (int i = 0; i < nkeys; i++) {
-		long freed = 0;
-		int rc2 = bm_inject(tr, SYS_pkey_free, (uint64_t)keys[i], 0, 0, 0, 0, 0, &freed);
-		if (rc == 0 && rc2 < 0)
-			rc = rc2;
-		else if (rc == 0 && freed < 0)
-			rc = bm_error_errno(BM_EXIT_FAILURE, (int)-freed, "cannot free the protection key %d binmig "
-					    "allocated in process %d", keys[i], f->pid);
-	}
-	if (rc < 0)
-		return rc;
-	if (ret != -ENOSPC)
-		return bm_error_errno(BM_EXIT_FAILURE, ret < 0 ? (int)-ret : ERANGE, "cannot count the protection keys "
-				      "of process %d", f->pid);
-	/* Key 0 is never free; key 1 is the execute-only key of a mapping. */
+	uint64_t nowhere = 0; /* below mmap_min_addr, unless the process maps it */
+	for (size_t i = 0; i < f->nmaps && f->maps[i].start <= nowhere; i++)
+		nowhere = f->maps[i].end;
+	/* Key 0 is always allocated; key 1 is the execute-only key of a mapping. */
 	for (int k = 1; k < PKEYS_X86; k++) {
-		bool taken = exec_key && k == 1;
-		if (!(got & (1u << k)) && !taken)
+		long ret = 0;
+		int rc = bm_inject(tr, SYS_pkey_mprotect, nowhere, 4096, PROT_NONE, (uint64_t)k, 0, 0, &ret);
+		if (rc < 0)
+			return rc;
+		if (ret != -EINVAL && ret != -ENOMEM)
+			return bm_error_errno(BM_EXIT_FAILURE, ret < 0 ? (int)-ret : ERANGE, "cannot tell whether process "
+					      "%d has the protection key %d", f->pid, k);
+		bool allocated = ret == -ENOMEM, taken = exec_key && k == 1;
+		if (allocated && !taken)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has the protection key %d allocated (pkey_alloc%s); "
 					"binmig cannot carry protection keys", f->pid, k,
 					k == 1 ? ", or execute-only memory it has since unmapped" : "");
-		if ((got & (1u << k)) && taken)
+		if (!allocated && taken)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d has execute-only memory under the protection key 1, "
 					"which it freed (pkey_free); binmig cannot carry protection keys", f->pid);
 	}

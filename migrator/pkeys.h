@@ -11,11 +11,10 @@
  *   - a thread whose PKRU (xstate component 9, from PTRACE_GETREGSET) is
  *     not the kernel's default 0x55555554 (pkey_set, WRPKRU);
  *   - a key allocated (pkey_alloc) beyond key 0 and the execute-only key
- *     that a mapping uses, even if no mapping uses it: found by allocating
- *     every free key in the process (injected pkey_alloc, with the rights
- *     a free key has in the default PKRU, so no register changes) and
- *     freeing them again (should binmig die between the two, the process
- *     would keep keys it did not allocate).
+ *     that a mapping uses, even if no mapping uses it: found with an
+ *     injected pkey_mprotect of each key at an address nothing maps,
+ *     which changes nothing (the kernel checks the key before the memory:
+ *     ENOMEM for an allocated key, EINVAL for a free one).
  * Nothing is checked when the kernel shows no keys (no ProtectionKey
  * lines in smaps: no PKU, or a kernel without it). */
 #ifndef BINMIG_PKEYS_H
