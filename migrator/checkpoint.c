@@ -285,11 +285,7 @@ static void capture_code(pid_t tid, struct bm_thread *t)
 	t->code_len = len;
 }
 
-/* A standard signal can be pending with no siginfo queued: the kernel
- * could not allocate one (RLIMIT_SIGPENDING reached), and delivers it as
- * one sent by kill from pid 0, uid 0.  Such signals show only in the
- * mask; each is added to *OUT as it will be delivered. */
-static int add_unqueued(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
+int bm_pending_add_unqueued(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n)
 {
 	struct bm_proc_status st;
 	int rc = bm_read_status(tid, &st);
@@ -325,7 +321,7 @@ int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n
 		if (got < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the pending signals of %d", tid);
 		if (got == 0)
-			return add_unqueued(tid, shared, out, n);
+			return 0;
 		struct bm_siginfo *grown = realloc(*out, (*n + (size_t)got) * sizeof **out);
 		if (!grown)
 			return bm_error(BM_EXIT_FAILURE, "out of memory");

@@ -89,6 +89,12 @@ int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_w
 /* The pending signals of one queue of a stopped thread (SHARED: its
  * process's) without taking them, into a malloc'd array (PTRACE_PEEKSIGINFO). */
 int bm_peek_pending(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n);
+/* A standard signal can be pending with no siginfo queued: the kernel
+ * could not allocate one (RLIMIT_SIGPENDING reached), and delivers it as
+ * one sent by kill from pid 0, uid 0.  Such signals show only in the
+ * pending mask of /proc/TID/status; each is added to *OUT (as
+ * bm_peek_pending filled it) as it will be delivered. */
+int bm_pending_add_unqueued(pid_t tid, bool shared, struct bm_siginfo **out, uint32_t *n);
 /* Registers a thread must resume with: those of the stop, with the restart
  * decision of the stop analysis applied for a thread that resumes in a new
  * process (new_process) or in the original one. */

@@ -160,7 +160,8 @@ static int read_timers(struct dump *d, struct bm_itimer itimers[BM_NITIMERS], st
 	return rc;
 }
 
-/* The pending signals again, now that the timers have been read once. */
+/* The pending signals again, now that the timers have been read once:
+ * the dump's final reading, with the signals no siginfo shows. */
 static int reread_pending(struct bm_frozen *f)
 {
 	struct bm_process *p = &f->proc;
@@ -168,11 +169,16 @@ static int reread_pending(struct bm_frozen *f)
 	p->shared_pending = NULL;
 	p->nshared_pending = 0;
 	int rc = bm_peek_pending(f->pid, true, &p->shared_pending, &p->nshared_pending);
+	if (rc == 0)
+		rc = bm_pending_add_unqueued(f->pid, true, &p->shared_pending, &p->nshared_pending);
 	for (uint32_t i = 0; rc == 0 && i < p->nthreads; i++) {
-		free(p->threads[i].pending);
-		p->threads[i].pending = NULL;
-		p->threads[i].npending = 0;
-		rc = bm_peek_pending(p->threads[i].tid, false, &p->threads[i].pending, &p->threads[i].npending);
+		struct bm_thread *t = &p->threads[i];
+		free(t->pending);
+		t->pending = NULL;
+		t->npending = 0;
+		rc = bm_peek_pending(t->tid, false, &t->pending, &t->npending);
+		if (rc == 0)
+			rc = bm_pending_add_unqueued(t->tid, false, &t->pending, &t->npending);
 	}
 	return rc;
 }
