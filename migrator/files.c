@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
+#include <linux/magic.h>
 
 #include "checkpoint.h"
 #include "fault.h"
@@ -86,6 +87,44 @@ static int reached_by_name(pid_t pid, int fd, const char *link, const char *path
 			    "of a mount that binmig's mount namespace does not have, or has covered since)");
 }
 
+/* Whether LINK, the /proc link of a descriptor of PID whose name is PATH,
+ * leads into the /proc directory of PID itself or of one of its threads
+ * (/proc/self, /proc/thread-self/comm): the restore cannot reopen it before
+ * the new process exists, and what it reads (maps, stat, the position of
+ * a seq file) would not be the original's. */
+static bool in_own_proc(pid_t pid, const char *link, const char *path)
+{
+	struct statfs fs;
+	unsigned long n;
+	int end = 0;
+	if (statfs(link, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC || sscanf(path, "/proc/%lu%n", &n, &end) < 1 ||
+	    (path[end] != '/' && path[end] != 0))
+		return false;
+	char task[64];
+	snprintf(task, sizeof task, "/proc/%d/task/%lu", pid, n);
+	return (pid_t)n == pid || access(task, F_OK) == 0;
+}
+
+/* An O_PATH descriptor holds a place in the file tree and no open file:
+ * opening the same name again with O_PATH (and O_NOFOLLOW, for a symlink
+ * itself) is all of it, whatever the file is: a FIFO or a socket is not
+ * opened, a regular file has no offset.  Kept as a regular file's kind,
+ * reopened by name; the name must lead to that very file. */
+static int describe_opath(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out)
+{
+	struct stat named;
+	int rc = (out->flags & O_NOFOLLOW) ? lstat(path, &named) : stat(path, &named);
+	if (rc < 0 || named.st_dev != st->st_dev || named.st_ino != st->st_ino)
+		return bm_fd_refuse(pid, fd, path, st->st_mode, ", an O_PATH descriptor whose name leads binmig to "
+				    "another file or to none");
+	out->kind = BM_FD_REGULAR;
+	out->pos = 0;
+	if (S_ISREG(st->st_mode))
+		out->file = (struct bm_file_id){st->st_dev, st->st_ino, (uint64_t)st->st_size,
+						(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+	return 0;
+}
+
 static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_policy *policy)
 {
 	char link[64], path[PATH_MAX];
@@ -130,11 +169,21 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 			strncat(path, " (deleted)", sizeof path - strlen(path) - 1);
 		return bm_fd_policy_apply(pid, out, path, rule);
 	}
+	if (named && in_own_proc(pid, link, path))
+		return bm_fd_refuse(pid, fd, path, st.st_mode, ", a file in the process's own /proc directory, which "
+				    "binmig cannot reopen for the restored process");
 	if (named && deleted)
 		return bm_unlinked_describe(pid, fd, path, &st, out);
-	if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && named && (rc = reached_by_name(pid, fd, link, path, &st)) < 0)
+	bool opath = (info.flags & O_PATH) && !S_ISDIR(st.st_mode);
+	if (opath && !named)
+		return bm_fd_refuse(pid, fd, path, st.st_mode, ", an O_PATH descriptor on an object without a name");
+	if (opath && (rc = describe_opath(pid, fd, path, &st, out)) < 0)
 		return rc;
-	if (S_ISREG(st.st_mode) && named) {
+	if (!opath && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && named && (rc = reached_by_name(pid, fd, link, path, &st)) < 0)
+		return rc;
+	if (opath) {
+		/* described above */
+	} else if (S_ISREG(st.st_mode) && named) {
 		out->kind = BM_FD_REGULAR;
 		out->file = (struct bm_file_id){st.st_dev, st.st_ino, (uint64_t)st.st_size,
 						(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
@@ -464,7 +513,7 @@ static int reopen(const struct bm_fd *d)
 		fd = open(d->path, flags);
 		if (fd < 0)
 			return -errno;
-		if (d->kind == BM_FD_REGULAR && lseek(fd, (off_t)d->pos, SEEK_SET) < 0) {
+		if (d->kind == BM_FD_REGULAR && !(d->flags & O_PATH) && lseek(fd, (off_t)d->pos, SEEK_SET) < 0) {
 			int e = errno;
 			close(fd);
 			return -e;
@@ -483,7 +532,7 @@ int bm_check_fds(const struct bm_process *p)
 		bool by_path = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_FIFO;
 		if (d->shares_with >= 0 || !d->path || !by_path)
 			continue;
-		if (stat(d->path, &st) < 0)
+		if (((d->flags & O_NOFOLLOW) ? lstat(d->path, &st) : stat(d->path, &st)) < 0)
 			return bm_error_errno(BM_EXIT_CONFLICT, errno, "fd %d: cannot reopen %s", d->fd, d->path);
 		if ((st.st_mode & S_IFMT) != (d->mode & S_IFMT))
 			return bm_error(BM_EXIT_CONFLICT, "fd %d: %s is no longer the same kind of file", d->fd, d->path);

@@ -23,6 +23,17 @@
 
 /* --- dump --------------------------------------------------------------- */
 
+/* The directory part of PATH in dir (the root for "/x"). */
+static void parent_of(const char *path, char *dir, size_t len)
+{
+	snprintf(dir, len, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+}
+
 bool bm_unlinked_is_removed(const char *link)
 {
 	struct stat st;
@@ -101,6 +112,13 @@ int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat 
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", an unlinked file larger than the 64 MiB an image carries");
 	if (S_ISFIFO(st->st_mode) && (out->flags & O_ACCMODE) != O_RDONLY)
 		return bm_fd_refuse(pid, fd, link, st->st_mode, " open for writing, and only read ends are reopened");
+	/* It is made again in its directory, which must still be there. */
+	char dir[PATH_MAX];
+	struct stat ds;
+	parent_of(path, dir, sizeof dir);
+	if (stat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode))
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", whose directory was removed too, so that binmig has "
+				    "nowhere to make it again");
 	out->kind = S_ISREG(st->st_mode) ? BM_FD_UNLINKED_FILE : S_ISFIFO(st->st_mode) ? BM_FD_UNLINKED_FIFO
 										       : BM_FD_UNLINKED_DIR;
 	out->object_id = st->st_ino;
@@ -219,17 +237,6 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 }
 
 /* --- restore ------------------------------------------------------------ */
-
-/* The directory part of PATH in dir (the root for "/x"). */
-static void parent_of(const char *path, char *dir, size_t len)
-{
-	snprintf(dir, len, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = 0;
-	else if (slash)
-		*slash = 0;
-}
 
 
 /* Whether PATH, removed, can be made again where it was: its directory
@@ -361,6 +368,42 @@ int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uin
 	return fd;
 }
 
+/* Whether d is a file made with O_TMPFILE (never linked): /dir/#INODE. */
+static bool is_tmpfile(const struct bm_fd *d)
+{
+	return d->kind == BM_FD_UNLINKED_FILE && (d->flags & O_TMPFILE) == O_TMPFILE;
+}
+
+/* An O_TMPFILE file is made again as one, in its directory and with the
+ * flags of its descriptor d: it stays linkable (linkat through
+ * /proc/self/fd publishes it) and F_GETFL still says O_TMPFILE.  Its
+ * contents and attributes go in through a second open of it.  (Whether
+ * it was made with O_EXCL, never to be linked, the kernel does not show.) */
+static int make_tmpfile(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], self[40];
+	parent_of(d->path, dir, sizeof dir);
+	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+	int fd = open(dir, flags | O_CLOEXEC, d->mode & 07777);
+	if (fd < 0)
+		return fail(err, errlen, "cannot make the O_TMPFILE file %s again: %s", d->path);
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	int w = open(self, O_WRONLY | O_CLOEXEC);
+	struct bm_unlinked_owner owner = owner_of(p, d);
+	struct timespec times[2] = {{0, UTIME_OMIT}, {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
+	if (w < 0 || bm_holes_write(w, d->data, d->data_len, &d->holes) < 0 || fchown(w, owner.uid, owner.gid) < 0 ||
+	    fchmod(w, d->mode & 07777) < 0 || futimens(w, times) < 0) {
+		int e = errno;
+		if (w >= 0)
+			close(w);
+		close(fd);
+		errno = e;
+		return fail(err, errlen, "cannot fill the O_TMPFILE file %s again: %s", d->path);
+	}
+	close(w);
+	return fd;
+}
+
 static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
 {
 	return bm_unlinked_make_memfd(owner_of(p, d), d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data,
@@ -407,13 +450,18 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 	const struct bm_fd *d = &p->fds[index];
 	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
 	const struct bm_fd *first = earlier_of_same(p, index);
-	int made = -1;
+	int made = -1, fd = -1;
 	char link[64];
 	if (first && !make) {
 		snprintf(link, sizeof link, "/proc/self/fd/%d", first->fd);
+	} else if (!first && is_tmpfile(d)) {
+		fd = make_tmpfile(p, d, err, errlen); /* d's own open file */
+		if (fd < 0)
+			return -1;
 	} else {
 		const struct bm_fd *src = first ? first : d;
-		made = src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
+		made = is_tmpfile(src) ? make_tmpfile(p, src, err, errlen)
+		       : src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
 		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(owner_of(p, src), src->path, src->mode,
 									       src->file.mtime_ns, src->data, src->data_len,
 									       &src->holes, err, errlen)
@@ -428,22 +476,32 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 	 * read-write descriptor of a memfd is taken as memfd_create's own. */
 	bool own = made >= 0 && !first && (d->object_flags & BM_UNLINKED_MEMFD) && (flags & O_ACCMODE) == O_RDWR;
 	/* Opening the /proc link opens the object itself, with the flags the
-	 * descriptor had; a FIFO without O_NONBLOCK would wait for a writer. */
-	int fd = own ? made : open(link, d->kind == BM_FD_UNLINKED_FIFO ? flags | O_NONBLOCK : flags);
-	int e = errno;
-	if (own && fcntl(fd, F_SETFL, flags) < 0) {
+	 * descriptor had (but O_TMPFILE, which only making it gives); a FIFO
+	 * without O_NONBLOCK would wait for a writer. */
+	int e = 0;
+	if (fd < 0 && own) {
+		fd = made;
+		if (fcntl(fd, F_SETFL, flags) < 0) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	} else if (fd < 0) {
+		if ((flags & O_TMPFILE) == O_TMPFILE)
+			flags &= ~O_TMPFILE;
+		fd = open(link, d->kind == BM_FD_UNLINKED_FIFO ? flags | O_NONBLOCK : flags);
 		e = errno;
-		close(fd);
-		fd = -1;
-	} else if (made >= 0 && !own) {
-		close(made);
 	}
+	if (made >= 0 && !own)
+		close(made);
 	if (fd < 0) {
 		errno = e;
 		return fail(err, errlen, "cannot open the rebuilt unlinked %s: %s", d->path);
 	}
-	if ((d->kind == BM_FD_UNLINKED_FIFO && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) ||
-	    (d->kind == BM_FD_UNLINKED_FILE && lseek(fd, (off_t)d->pos, SEEK_SET) < 0)) {
+	/* An O_PATH descriptor has neither status flags nor an offset. */
+	bool opath = flags & O_PATH;
+	if ((d->kind == BM_FD_UNLINKED_FIFO && !opath && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) ||
+	    (d->kind == BM_FD_UNLINKED_FILE && !opath && lseek(fd, (off_t)d->pos, SEEK_SET) < 0)) {
 		e = errno;
 		close(fd);
 		errno = e;

@@ -6,16 +6,22 @@
 # working directory, all carried and checked by the program; refused
 # (exit 4, one line, the process untouched): an unlinked file with another
 # hard link left, one larger than the image carries, an unlinked FIFO held
-# open for writing.
+# open for writing, one whose directory was removed too, a descriptor on
+# the process's own /proc/PID/maps.  Carried too (mode special): an
+# O_TMPFILE file, still linkable, and O_PATH descriptors on a regular file,
+# a FIFO, a socket file, a symlink and an unlinked file.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried hardlink big fifowrite; do
+for mode in carried special hardlink big fifowrite gonedir procself; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
+e2e_state_test unlinked special "$E2E_TMP/special"
 e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
 	unlinked hardlink "$E2E_TMP/hardlink"
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- unlinked big "$E2E_TMP/big"
 e2e_refused_dump fifowrite "open for writing, and only read ends are reopened" -- \
 	unlinked fifowrite "$E2E_TMP/fifowrite"
+e2e_refused_dump gonedir "whose directory was removed too" -- unlinked gonedir "$E2E_TMP/gonedir"
+e2e_refused_dump procself "a file in the process's own /proc directory" -- unlinked procself "$E2E_TMP/procself"

@@ -21,11 +21,28 @@
  *       links, and nothing can be made in it;
  *     - "cwd": the working directory, removed: getcwd fails with ENOENT,
  *       /proc/self/cwd says "DIR/cwd (deleted)", a relative open fails.
+ *   special   carried, checked after the wake-up:
+ *     - "t": an O_TMPFILE file (never linked) holding "published!", at
+ *       offset 3: same contents, offset and mode, F_GETFL still says
+ *       O_TMPFILE, and it can still be published with linkat through
+ *       /proc/self/fd;
+ *     - O_PATH descriptors, which hold no open file: on a regular file,
+ *       a FIFO, a unix socket file, a symlink itself (O_NOFOLLOW) and an
+ *       unlinked file: the same inode and mode, still O_PATH.
  *   hardlink  an unlinked file with another hard link left: refused.
  *   big       an unlinked file of 65 MiB (sparse): refused.
  *   fifowrite an unlinked FIFO held open for writing: refused.
+ *   gonedir   an unlinked file whose directory was removed too: refused
+ *             (nowhere to make it again).
+ *   procself  a descriptor on the process's own /proc/PID/maps: refused
+ *             (not unlinked, but a file binmig cannot reopen either).
+ *   highfd    a descriptor at the open-files limit less one: the restore
+ *             needs room above it (see tests/e2e/unlinked.sh).
  * In the refused modes the process is left alone and passes its checks. */
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "testprog.h"
 
@@ -192,6 +209,71 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* An O_PATH descriptor on NAME in dir (with O_NOFOLLOW for a symlink). */
+static int opath(const char *name, int extra)
+{
+	char path[4200];
+	path_of(path, sizeof(path), name);
+	int fd = open(path, O_PATH | extra);
+	SETUP(fd >= 0, name);
+	return fd;
+}
+
+static int special(void)
+{
+	int t = open(dir, O_RDWR | O_TMPFILE, 0640);
+	SETUP(t >= 0 && write(t, "published!", 10) == 10 && lseek(t, 3, SEEK_SET) == 3, "O_TMPFILE");
+	char path[4200], fifo_path[4200], sock_path[4200], link_path[4200];
+	int plain = make_file("plain", O_RDWR, "plain", 5);
+	close(plain);
+	path_of(fifo_path, sizeof(fifo_path), "fifo");
+	path_of(sock_path, sizeof(sock_path), "sock");
+	path_of(link_path, sizeof(link_path), "link");
+	SETUP(mkfifo(fifo_path, 0600) == 0 && symlink("plain", link_path) == 0, "mkfifo, symlink");
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	SETUP(strlen(sock_path) < sizeof(a.sun_path), "a socket path that fits");
+	memcpy(a.sun_path, sock_path, strlen(sock_path));
+	SETUP(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && close(s) == 0, "socket file");
+	int held[] = {opath("plain", 0), opath("fifo", 0), opath("sock", 0), opath("link", O_NOFOLLOW),
+		      make_file("gone", O_RDWR, "gone", 4)};
+	close(held[4]);
+	held[4] = opath("gone", 0);
+	remove_name("gone");
+	struct stat before[5], t_before;
+	for (int i = 0; i < 5; i++)
+		SETUP(fstat(held[i], &before[i]) == 0, "fstat");
+	SETUP(fstat(t, &t_before) == 0, "fstat t");
+
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	struct stat st;
+	char back[16] = {0};
+	CHECK(fstat(t, &st) == 0 && st.st_nlink == 0 && st.st_size == 10 && (st.st_mode & 07777) == 0640 &&
+	      st.st_mtim.tv_sec == t_before.st_mtim.tv_sec && st.st_mtim.tv_nsec == t_before.st_mtim.tv_nsec,
+	      "t: size, mode or mtime changed");
+	CHECK(lseek(t, 0, SEEK_CUR) == 3 && pread(t, back, sizeof(back), 0) == 10 && memcmp(back, "published!", 10) == 0,
+	      "t: offset or contents");
+	CHECK((fcntl(t, F_GETFL) & O_TMPFILE) == O_TMPFILE, "t: F_GETFL %#o lacks O_TMPFILE", fcntl(t, F_GETFL));
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", t);
+	path_of(path, sizeof(path), "pub");
+	CHECK(linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0, "t: linkat: %s", strerror(errno));
+	CHECK(fstat(t, &st) == 0 && st.st_nlink == 1, "t: not published");
+	unlink(path);
+	for (int i = 0; i < 5; i++) {
+		CHECK(fstat(held[i], &st) == 0 && st.st_mode == before[i].st_mode &&
+		      (i == 4 ? st.st_nlink == 0 : st.st_ino == before[i].st_ino),
+		      "O_PATH %d: mode %o, was %o", i, (unsigned)st.st_mode, (unsigned)before[i].st_mode);
+		CHECK(fcntl(held[i], F_GETFL) & O_PATH, "O_PATH %d: no longer O_PATH", i);
+	}
+	return tp_finish();
+}
+
 static int refused(const char *mode)
 {
 	char path[4200], other[4200];
@@ -206,6 +288,24 @@ static int refused(const char *mode)
 		fd = make_file("x", O_RDWR, "", 0);
 		SETUP(ftruncate(fd, 65 << 20) == 0, "ftruncate");
 		remove_name("x");
+	} else if (strcmp(mode, "gonedir") == 0) {
+		char sub[4200];
+		path_of(sub, sizeof(sub), "sub");
+		SETUP(mkdir(sub, 0700) == 0, "mkdir");
+		fd = make_file("sub/x", O_RDWR, "inside", 6);
+		remove_name("sub/x");
+		SETUP(rmdir(sub) == 0, "rmdir");
+	} else if (strcmp(mode, "procself") == 0) {
+		fd = open("/proc/self/maps", O_RDONLY);
+		SETUP(fd >= 0, "open /proc/self/maps");
+	} else if (strcmp(mode, "highfd") == 0) {
+		struct rlimit lim;
+		SETUP(getrlimit(RLIMIT_NOFILE, &lim) == 0, "getrlimit");
+		lim.rlim_cur = lim.rlim_max;
+		SETUP(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit");
+		fd = make_file("x", O_RDWR, "high", 4);
+		SETUP(dup2(fd, (int)lim.rlim_cur - 1) == (int)lim.rlim_cur - 1 && close(fd) == 0, "dup2 to the limit");
+		fd = (int)lim.rlim_cur - 1;
 	} else {
 		SETUP(mkfifo(path, 0600) == 0, "mkfifo");
 		fd = open(path, O_RDWR);
@@ -222,14 +322,18 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|hardlink|big|fifowrite DIR (an existing directory)");
+		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|procself|highfd DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
-	if (strcmp(argv[1], "hardlink") == 0 || strcmp(argv[1], "big") == 0 || strcmp(argv[1], "fifowrite") == 0)
-		return refused(argv[1]);
+	if (strcmp(argv[1], "special") == 0)
+		return special();
+	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "procself", "highfd"};
+	for (size_t i = 0; i < sizeof(refused_modes) / sizeof(*refused_modes); i++)
+		if (strcmp(argv[1], refused_modes[i]) == 0)
+			return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
 	return 2;
 }
