@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <linux/magic.h>
 
@@ -394,6 +396,46 @@ static int read_fifo_data(struct bm_process *const *procs, size_t nprocs)
 	return 0;
 }
 
+/* The restore puts binmig's own descriptors above the highest of the
+ * process, one per mapped file at most (plus its control descriptor and
+ * the executable): raising its open-files limit that far must be
+ * possible, within fs.nr_open, and beyond binmig's hard limit only with
+ * CAP_SYS_RESOURCE.  The maps are counted only when the descriptors are high. */
+static int check_room_above(pid_t pid, const struct bm_process *p)
+{
+	int top = -1;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd > top)
+			top = p->fds[i].fd;
+	struct rlimit lim;
+	unsigned long nr_open = 1048576;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 1048576;
+		fclose(f);
+	}
+	if (top < 0 || getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return 0;
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2] = {{0}};
+	bool may_raise = syscall(SYS_capget, &hdr, caps) == 0 && (caps[0].effective & (1u << CAP_SYS_RESOURCE));
+	rlim_t can = may_raise ? (rlim_t)nr_open : lim.rlim_max, need = (rlim_t)top + 3;
+	if (need + 65536 <= can)
+		return 0;
+	char *maps;
+	if (bm_read_proc_text(pid, "maps", &maps) < 0)
+		return bm_error(BM_EXIT_TARGET, "cannot read the maps of process %d", pid);
+	for (const char *c = maps; *c; c++)
+		need += *c == '\n';
+	free(maps);
+	if (need <= can)
+		return 0;
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d has descriptor %d, too near the most descriptors binmig may "
+			"open (%llu): the restore needs up to %llu of its own above it", pid, top, (unsigned long long)can,
+			(unsigned long long)(need - (rlim_t)top - 1));
+}
+
 int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *policy, enum bm_fds_mode mode)
 {
 	int *fds = NULL;
@@ -438,6 +480,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE, policy ? policy->move_addrs : NULL);
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
+	if (rc == 0)
+		rc = check_room_above(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
 		rc = bm_collect_shared_fds(&p, 1, policy, mode == BM_FDS_STOPPED);
 	return rc;

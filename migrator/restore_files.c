@@ -159,16 +159,26 @@ int bm_rs_plan_files(struct restore_ctx *c)
 	return rc == 0 ? bm_rs_move_files(c, c->ctl_fd) : rc;
 }
 
+/* binmig's own descriptors go above the process's highest one, which may
+ * be near the process's open-files limit: binmig's limit (inherited by
+ * the new process until its own limits are set, at the end) is raised as
+ * far as they need, beyond the hard limit where binmig may (up to
+ * fs.nr_open, which the dump checked). */
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd)
 {
 	c->ctl_fd = c->close_from = ctl_fd;
 	for (size_t j = 0; j < c->nfiles; j++)
 		c->files[j].fd = c->ctl_fd + 1 + (int)j;
 	struct rlimit lim;
-	getrlimit(RLIMIT_NOFILE, &lim);
-	if ((rlim_t)(c->ctl_fd + 2 + (int)c->nfiles) > lim.rlim_cur)
-		return bm_error(BM_EXIT_FAILURE, "descriptor %d is above binmig's open-files limit (%llu)",
-				c->ctl_fd + 1 + (int)c->nfiles, (unsigned long long)lim.rlim_cur);
+	rlim_t need = (rlim_t)c->ctl_fd + 2 + c->nfiles;
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || need <= lim.rlim_cur)
+		return 0;
+	lim.rlim_cur = need;
+	if (lim.rlim_max < need)
+		lim.rlim_max = need;
+	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "descriptor %llu is above binmig's open-files limit, "
+				      "which binmig cannot raise", (unsigned long long)need - 1);
 	return 0;
 }
 

@@ -9,11 +9,13 @@
 # open for writing, one whose directory was removed too, a descriptor on
 # the process's own /proc/PID/maps.  Carried too (mode special): an
 # O_TMPFILE file, still linkable, and O_PATH descriptors on a regular file,
-# a FIFO, a socket file, a symlink and an unlinked file.
+# a FIFO, a socket file, a symlink and an unlinked file.  A descriptor at
+# the open-files limit less one is carried where binmig may raise its own
+# limit above it (CAP_SYS_RESOURCE), refused otherwise.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special hardlink big fifowrite gonedir procself; do
+for mode in carried special hardlink big fifowrite gonedir procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
@@ -25,3 +27,9 @@ e2e_refused_dump fifowrite "open for writing, and only read ends are reopened" -
 	unlinked fifowrite "$E2E_TMP/fifowrite"
 e2e_refused_dump gonedir "whose directory was removed too" -- unlinked gonedir "$E2E_TMP/gonedir"
 e2e_refused_dump procself "a file in the process's own /proc directory" -- unlinked procself "$E2E_TMP/procself"
+# CAP_SYS_RESOURCE is bit 24 of the effective capabilities.
+if (( (16#$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 24) & 1 )); then
+	e2e_state_test unlinked highfd "$E2E_TMP/highfd"
+else
+	e2e_refused_dump highfd "too near the most descriptors binmig may open" -- unlinked highfd "$E2E_TMP/highfd"
+fi
