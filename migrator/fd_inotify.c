@@ -301,29 +301,26 @@ static bool is_watched(const struct bm_fd *d, int32_t wd, const char *path)
 	return false;
 }
 
-/* Reads every queued event: each must be the IN_IGNORED of a filler. */
+/* Reads queued events: each must be the IN_IGNORED of a filler. */
 static int drain(const struct bm_fd *d, int fd, char *err, size_t errlen)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n <= 0)
-			return fail(err, errlen, "inotify fd %d: reading the events of its fillers (%d): %s", d->fd, (int)n);
-		for (ssize_t at = 0; at < n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)(buf + at);
-			if (is_watched(d, ev->wd, NULL) || !(ev->mask & IN_IGNORED)) {
-				errno = EBUSY;
-				return fail(err, errlen, "inotify fd %d: watch %d saw an event while the process was rebuilt: %s",
-					    d->fd, ev->wd);
-			}
-			at += (ssize_t)(sizeof *ev + ev->len);
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n <= 0)
+		return fail(err, errlen, "inotify fd %d: reading the events of its fillers (%d): %s", d->fd, (int)n);
+	for (ssize_t at = 0; at < n;) {
+		const struct inotify_event *ev = (const struct inotify_event *)(buf + at);
+		if (is_watched(d, ev->wd, NULL) || !(ev->mask & IN_IGNORED)) {
+			errno = EBUSY;
+			return fail(err, errlen, "inotify fd %d: watch %d saw an event while the process was rebuilt: %s",
+				    d->fd, ev->wd);
 		}
+		at += (ssize_t)(sizeof *ev + ev->len);
 	}
+	return 0;
 }
 
-int bm_inotify_open(const struct bm_fd *d, char *err, size_t errlen)
+int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errlen)
 {
 	/* Fillers take skipped numbers on a directory no real watch is on. */
 	static const char *const candidates[] = {"/", "/dev", "/proc", "/sys"};
@@ -331,9 +328,6 @@ int bm_inotify_open(const struct bm_fd *d, char *err, size_t errlen)
 	for (size_t c = 0; !filler && c < sizeof candidates / sizeof *candidates; c++)
 		if (!is_watched(d, 0, candidates[c]))
 			filler = candidates[c];
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return fail(err, errlen, "fd %d: inotify_init1 (%d): %s", d->fd, 0);
 	int32_t next = 1;
 	for (size_t at = 0; at < d->data_len;) {
 		struct bm_inotify_watch w = watch_at(d, &at);
@@ -345,7 +339,6 @@ int bm_inotify_open(const struct bm_fd *d, char *err, size_t errlen)
 			if (f != next || inotify_rm_watch(fd, f) < 0) {
 				if (f >= 0 || !filler)
 					errno = ERANGE;
-				close(fd);
 				return fail(err, errlen, "inotify fd %d: cannot skip watch number %d: %s", d->fd, next);
 			}
 		}
@@ -355,12 +348,24 @@ int bm_inotify_open(const struct bm_fd *d, char *err, size_t errlen)
 				errno = ERANGE;
 			snprintf(err, errlen, "inotify fd %d: cannot watch %s again as watch %d: %s", d->fd, path, w.wd,
 				 strerror(errno));
-			close(fd);
 			return -1;
 		}
 		next = got + 1;
 	}
-	if (drain(d, fd, err, errlen) < 0) {
+	/* Set blocking by now, if it was: only read what is there. */
+	int queued = 0;
+	while (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0)
+		if (drain(d, fd, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+int bm_inotify_open(const struct bm_fd *d, bool watches, char *err, size_t errlen)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, "fd %d: inotify_init1 (%d): %s", d->fd, 0);
+	if (watches && bm_inotify_watch_again(d, fd, err, errlen) < 0) {
 		close(fd);
 		return -1;
 	}

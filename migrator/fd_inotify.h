@@ -55,8 +55,15 @@ int bm_inotify_watches(const struct bm_fd *d, struct bm_inotify_watch *w, uint32
  * absolute.  false with the reason in why. */
 bool bm_inotify_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n);
 
-/* Inside the new process (system calls only): the instance of D with its
- * watches, or -1 with the reason in err. */
-int bm_inotify_open(const struct bm_fd *d, char *err, size_t errlen);
+/* Inside the new process (system calls only): the instance of D, with its
+ * watches if WATCHES (else bm_inotify_watch_again adds them later), or -1
+ * with the reason in err. */
+int bm_inotify_open(const struct bm_fd *d, bool watches, char *err, size_t errlen);
+
+/* Adds the watches of D again to its new instance FD, once every other
+ * descriptor of the process is rebuilt: what the restore does to the
+ * watched files (unlinked files and socket files made again, FIFOs and
+ * files reopened) must queue no event.  0, or -1 with the reason in err. */
+int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errlen);
 
 #endif

@@ -653,15 +653,18 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 }
 
 /* Opens the object of the descriptor p->fds[i] that is neither a pipe
- * nor a dup: a new descriptor, or -1 with the reason in err. */
-static int open_object(const struct bm_process *p, uint32_t i, char *err, size_t errlen)
+ * nor a dup: a new descriptor, or -1 with the reason in err.  An inotify
+ * instance gets its watches at the end of bm_restore_fds if watch_later. */
+static int open_object(const struct bm_process *p, uint32_t i, bool watch_later, char *err, size_t errlen)
 {
 	const struct bm_fd *d = &p->fds[i];
 	int fd;
 	if (d->kind == BM_FD_BROKEN_PIPE || d->kind == BM_FD_BROKEN_SOCKET) {
 		fd = bm_fd_open_broken(d);
 	} else if (d->kind == BM_FD_INOTIFY) {
-		return bm_inotify_open(d, err, errlen);
+		/* Watching at once only where the description is made for several
+		 * processes of a tree (bm_open_description). */
+		return bm_inotify_open(d, !watch_later, err, errlen);
 	} else if (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) {
 		return bm_sk_inet_open(d, err, errlen);
 	} else if (BM_FD_IS_UNLINKED(d->kind)) {
@@ -704,7 +707,7 @@ int bm_open_description(const struct bm_process *p, uint32_t i, char *err, size_
 	/* An unlinked file is made here from p's first descriptor of it, not
 	 * reopened through that descriptor: binmig does not hold p's. */
 	int fd = p->fds[i].kind == BM_FD_UNLINKED_FILE ? bm_unlinked_open_shared(p, i, err, errlen)
-							: open_object(p, i, err, errlen);
+							: open_object(p, i, false, err, errlen);
 	if (fd >= 0 && bm_set_status_flags(fd, &p->fds[i]) < 0) {
 		snprintf(err, errlen, "fd %d: setting its flags %#o: %s", p->fds[i].fd, p->fds[i].flags, strerror(errno));
 		close(fd);
@@ -742,7 +745,7 @@ static int restore_one(const struct bm_process *p, uint32_t i, int spare_fd, boo
 	}
 	if (d->kind == BM_FD_CLOSED)
 		return 0;
-	int fd = open_object(p, i, err, errlen);
+	int fd = open_object(p, i, true, err, errlen);
 	if (fd < 0)
 		return -1;
 	if (place(fd, d->fd, cloexec) < 0) {
@@ -807,7 +810,14 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 	 * them again, and what was only in flight is closed. */
 	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
 	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0 ||
-	    restore_owners(p, skip, err, errlen) < 0)
+	    restore_owners(p, skip, err, errlen) < 0 || bm_unix_adopt_close(p, err, errlen) < 0)
 		return -1;
-	return bm_unix_adopt_close(p, err, errlen);
+	/* Last: nothing the restore does to the watched files queues events. */
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (!(skip && skip[i]) && d->kind == BM_FD_INOTIFY && d->shares_with < 0 &&
+		    bm_inotify_watch_again(d, d->fd, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # inotify instances (tests/progs/inotify.c): every watch comes back with its
 # number (a removed one leaves its gap), mask and file, blocking or not,
-# and reports the changes made after the restore, a one-shot watch once;
+# and reports the changes made after the restore, a one-shot watch once,
+# and nothing of what the restore rebuilds in a watched directory;
 # refused (exit 4, one line, the process untouched): events queued and not
 # read, a watch on a file whose name is gone.
 # shellcheck source-path=SCRIPTDIR

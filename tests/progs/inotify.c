@@ -5,15 +5,20 @@
  *             (modify), DIR/sub (create, only a directory) and DIR/one
  *             (one-shot attribute changes), with watch 3 removed before,
  *             so the numbers are 1, 2, 4, 5; and a blocking instance (dup'd
- *             to fd 80) watching DIR for moves.  After the wake-up: nothing
- *             queued, then each change is reported by its watch number,
+ *             to fd 80) watching DIR for moves; watch 6 sees every event in
+ *             DIR/busy, where the process holds a file, an unlinked file, a
+ *             FIFO's read end and a bound unix socket, which the restore
+ *             makes again or reopens.  After the wake-up: nothing queued
+ *             (none of the restore's own doings), then each change is reported by its watch number,
  *             the one-shot watch once.
  *   queued    an event queued and not read: refused.
  *   unlinked  a watch on a file whose name is gone (the file held open):
  *             refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "testprog.h"
 
@@ -96,6 +101,23 @@ static int carried(void)
 	int w_sub = watch(in, "sub", IN_CREATE | IN_ONLYDIR);
 	int w_one = watch(in, "one", IN_ATTRIB | IN_ONESHOT);
 	SETUP(w_dir == 1 && w_file == 2 && w_sub == 4 && w_one == 5, "watch numbers");
+	/* what the restore rebuilds in a watched directory */
+	char busy[4200], busy_file[4300];
+	path_of(busy, sizeof(busy), "busy");
+	SETUP(mkdir(busy, 0755) == 0, "mkdir busy");
+	snprintf(busy_file, sizeof(busy_file), "%s/held", busy);
+	SETUP(open(busy_file, O_RDWR | O_CREAT, 0600) >= 0, "held");
+	snprintf(busy_file, sizeof(busy_file), "%s/ghost", busy);
+	SETUP(open(busy_file, O_RDWR | O_CREAT, 0600) >= 0 && unlink(busy_file) == 0, "ghost");
+	snprintf(busy_file, sizeof(busy_file), "%s/fifo", busy);
+	SETUP(mkfifo(busy_file, 0600) == 0 && open(busy_file, O_RDONLY | O_NONBLOCK) >= 0, "fifo");
+	int sock = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(busy_file, sizeof(busy_file), "%s/sock", busy);
+	SETUP(strlen(busy_file) < sizeof(a.sun_path), "a socket path that fits");
+	memcpy(a.sun_path, busy_file, strlen(busy_file));
+	SETUP(sock >= 0 && bind(sock, (struct sockaddr *)&a, sizeof(a)) == 0, "socket");
+	SETUP(watch(in, "busy", IN_ALL_EVENTS) == 6, "watch busy");
 	int blocking = inotify_init1(IN_CLOEXEC);
 	SETUP(blocking >= 0 && dup2(blocking, 80) == 80, "second instance");
 	int w_moves = watch(blocking, ".", IN_MOVED_TO);

@@ -137,7 +137,7 @@ static void test_both_ways(void **state)
 
 	/* The restore: the same numbers (2 is taken and given back), nothing queued. */
 	char err[300] = "";
-	int again = bm_inotify_open(&fds[0], err, sizeof err);
+	int again = bm_inotify_open(&fds[0], true, err, sizeof err);
 	if (again < 0)
 		fail_msg("%s", err);
 	assert_int_equal(read(again, buf, sizeof buf), -1);
