@@ -121,6 +121,18 @@ static int refuse_watch(pid_t pid, int epfd, const struct bm_watch *w, const cha
 			"cannot rebuild that registration (--fd %d=close leaves the instance out)", epfd, pid, w->fd, why, epfd);
 }
 
+/* Whether W is a one-shot registration that fired (the kernel keeps only
+ * its private flags) on a file that can report an error or hangup: pipes,
+ * FIFOs, sockets and the rest.  An eventfd, timerfd, signalfd, epoll or
+ * inotify instance reports neither, so the EPOLLERR|EPOLLHUP that adding
+ * it again arms cannot show. */
+static bool fired_may_hang_up(const struct bm_watch *w, const struct bm_fd *t)
+{
+	bool fired = (w->events & EPOLLONESHOT) && !(w->events & ~(uint32_t)WATCH_PRIVATE);
+	return fired && t->kind != BM_FD_EVENTFD && t->kind != BM_FD_TIMERFD && t->kind != BM_FD_SIGNALFD &&
+	       t->kind != BM_FD_EPOLL && t->kind != BM_FD_INOTIFY;
+}
+
 static int collect_instance(pid_t pid, const struct bm_process *p, struct bm_fd *d)
 {
 	char name[32], *text;
@@ -143,6 +155,10 @@ static int collect_instance(pid_t pid, const struct bm_process *p, struct bm_fd 
 			rc = refuse_watch(pid, d->fd, &w[i], "whose file is no longer open at that number");
 		else if (t->replaced)
 			rc = refuse_watch(pid, d->fd, &w[i], "which a --fd or --stdio policy replaces");
+		else if (fired_may_hang_up(&w[i], t))
+			rc = refuse_watch(pid, d->fd, &w[i], "a one-shot registration (EPOLLONESHOT) that fired; added "
+					  "again, it would report an error or hangup (EPOLL_CTL_ADD always arms EPOLLERR "
+					  "and EPOLLHUP), which the original no longer does");
 	}
 	if (rc == 0 && n) {
 		d->data = malloc(n * BM_WATCH_SIZE);

@@ -5,7 +5,8 @@
 # a process asleep in epoll_wait is woken there by its signalfd's signal;
 # refused (exit 4, one line naming the registration, the process
 # untouched) when a registration's descriptor was closed or replaced
-# since it was added, or when --fd replaces the descriptor it watches.
+# since it was added, or when --fd replaces the descriptor it watches, or
+# for a one-shot registration that fired on a file that can hang up.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init watch
@@ -25,7 +26,9 @@ e2e_expect_pass "$out"
 
 declare -A said=([stale]="watching fd 20, whose file is no longer open at that number"
 	[closed]="watching fd 21, whose file is no longer open at that number"
-	[replaced]="watching fd 9, which a --fd or --stdio policy replaces")
+	[replaced]="watching fd 9, which a --fd or --stdio policy replaces"
+	[fired]="a one-shot registration (EPOLLONESHOT) that fired")
 e2e_refused_dump stale "${said[stale]}" -- watch stale
 e2e_refused_dump closed "${said[closed]}" -- watch closed
 e2e_refused_dump replaced "${said[replaced]}" --fd 9=null -- watch replaced
+e2e_refused_dump fired "${said[fired]}" -- watch fired

@@ -21,6 +21,10 @@
  *             while its file stays open elsewhere: refused too.
  *   replaced  the epoll instance watches the eventfd at fd 9; the test
  *             dumps with --fd 9=null, which must be refused.
+ *   fired     a one-shot registration of a pipe's read end whose shot was
+ *             taken: rebuilt, it would report the hangup when the writer
+ *             closes (EPOLL_CTL_ADD arms EPOLLERR|EPOLLHUP), the original
+ *             reports nothing: refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -204,10 +208,25 @@ static int refused(const char *mode)
 	return tp_finish();
 }
 
+static int fired(void)
+{
+	int p[2];
+	SETUP(pipe(p) == 0 && write(p[1], "x", 1) == 1, "pipe");
+	int ep = epoll_create1(0);
+	SETUP(ep >= 0, "epoll_create1");
+	watch_fd(ep, p[0], EPOLLIN | EPOLLONESHOT, 30);
+	uint64_t got[4];
+	SETUP(ready(ep, got, 4) == 1, "the shot");
+	say("ready");
+	usr1_wait();
+	CHECK(close(p[1]) == 0 && ready(ep, got, 4) == 0, "the fired one-shot reported the hangup");
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: watch carried|blocked|stale|closed|replaced");
+		say("FAIL: usage: watch carried|blocked|stale|closed|replaced|fired");
 		return 2;
 	}
 	usr1_setup();
@@ -215,6 +234,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "blocked") == 0)
 		return blocked();
+	if (strcmp(argv[1], "fired") == 0)
+		return fired();
 	if (strcmp(argv[1], "stale") == 0 || strcmp(argv[1], "closed") == 0 || strcmp(argv[1], "replaced") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
