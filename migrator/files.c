@@ -127,6 +127,40 @@ static int describe_opath(pid_t pid, int fd, const char *path, const struct stat
 	return 0;
 }
 
+/* The owner that a descriptor's signals go to (F_SETOWN, F_SETOWN_EX, and
+ * F_NOTIFY, which sets it too: SIGURG of a socket, dnotify's signal of a
+ * directory, SIGIO) and their signal (F_SETSIG), which fdinfo does not
+ * show: read through a copy of the process's open file, which holds them
+ * (no injected call).  binmig does not carry them (that would need the
+ * image to), so one set is refused; F_NOTIFY itself shows nowhere, only
+ * the owner it sets.  0, 1 if the descriptor was closed meanwhile, or
+ * negative after refusing. */
+static int check_signal_owner(pid_t pid, int fd, const char *path, mode_t mode)
+{
+	int copy = bm_fd_copy(pid, fd);
+	if (copy < 0)
+		return errno == EBADF ? 1 : bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at fd %d of process %d",
+							   fd, pid);
+	struct f_owner_ex owner = {0};
+	int sig = fcntl(copy, F_GETSIG), e = errno;
+	if (sig >= 0 && fcntl(copy, F_GETOWN_EX, &owner) < 0)
+		sig = -1, e = errno;
+	close(copy);
+	if (sig < 0)
+		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the signal owner of fd %d of process %d", fd, pid);
+	if (!owner.pid && !sig)
+		return 0;
+	char why[200];
+	if (owner.pid)
+		snprintf(why, sizeof why, " whose signals go to %s %d (F_SETOWN%s%s)%s",
+			 owner.type == F_OWNER_TID ? "thread" : owner.type == F_OWNER_PGRP ? "process group" : "process",
+			 owner.pid, S_ISDIR(mode) ? " or F_NOTIFY" : "", sig ? ", with F_SETSIG" : "",
+			 ", which binmig does not carry");
+	else
+		snprintf(why, sizeof why, " whose signal is set to %d (F_SETSIG), which binmig does not carry", sig);
+	return bm_fd_refuse(pid, fd, path, mode, why);
+}
+
 static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_policy *policy)
 {
 	char link[64], path[PATH_MAX];
@@ -171,6 +205,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 			strncat(path, " (deleted)", sizeof path - strlen(path) - 1);
 		return bm_fd_policy_apply(pid, out, path, rule);
 	}
+	if (!(info.flags & O_PATH) && (rc = check_signal_owner(pid, fd, path, st.st_mode)) != 0)
+		return rc;
 	if (named && in_own_proc(pid, link, path))
 		return bm_fd_refuse(pid, fd, path, st.st_mode, ", a file in the process's own /proc directory, which "
 				    "binmig cannot reopen for the restored process");
