@@ -217,7 +217,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		return bm_fd_refuse(pid, fd, path, st.st_mode, ", an O_PATH descriptor on an object without a name");
 	if (opath && (rc = describe_opath(pid, fd, path, &st, out)) < 0)
 		return rc;
-	if (!opath && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && named && (rc = reached_by_name(pid, fd, link, path, &st)) < 0)
+	if (!opath && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && named &&
+	    (rc = reached_by_name(pid, fd, link, path, &st)) < 0)
 		return rc;
 	if (opath) {
 		/* described above */

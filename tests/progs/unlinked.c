@@ -322,7 +322,8 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|procself|highfd DIR (an existing directory)");
+		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|procself|highfd DIR "
+		    "(an existing directory)");
 		return 2;
 	}
 	usr1_setup();
