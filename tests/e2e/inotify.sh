@@ -2,15 +2,17 @@
 # inotify instances (tests/progs/inotify.c): every watch comes back with its
 # number (a removed one leaves its gap), mask and file, blocking or not,
 # and reports the changes made after the restore, a one-shot watch once,
-# and nothing of what the restore rebuilds in a watched directory;
+# and (mode rebuilt) nothing of what the restore rebuilds in a watched
+# directory;
 # refused (exit 4, one line, the process untouched): events queued and not
 # read, a watch on a file whose name is gone.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init inotify
-for mode in carried queued unlinked; do
+for mode in carried rebuilt queued unlinked; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test inotify carried "$E2E_TMP/carried"
+e2e_state_test inotify rebuilt "$E2E_TMP/rebuilt"
 e2e_refused_dump queued "bytes of events not read yet" -- inotify queued "$E2E_TMP/queued"
 e2e_refused_dump unlinked "that has no name binmig can watch again" -- inotify unlinked "$E2E_TMP/unlinked"
