@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fd_policy.h"
@@ -168,6 +169,49 @@ static int by_wd(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Whether watch W is on the file of ST. */
+static bool watches_file(const struct bm_inotify_line *w, const struct stat *st)
+{
+	return st->st_ino == w->ino && major(st->st_dev) == w->sdev >> 20 && minor(st->st_dev) == (w->sdev & 0xfffff);
+}
+
+/* The restore opens each file the process maps after the watches are
+ * back (the new process maps them from its own descriptors, made once its
+ * descriptors are rebuilt) and closes it at the end: a watch that reports
+ * opens or closes on such a file, or in its directory, would find those
+ * events queued.  Refused; the maps are read only for such watches.  (A
+ * mapped file whose name was removed is made again there too.) */
+static int check_mapped(pid_t pid, int fd, const struct bm_inotify_line *w, size_t n)
+{
+	bool any = false;
+	for (size_t i = 0; i < n; i++)
+		any |= (w[i].mask & (IN_OPEN | IN_CLOSE)) != 0;
+	struct bm_maps_entry *maps = NULL;
+	size_t nmaps = 0;
+	if (!any || bm_read_maps(pid, &maps, &nmaps) < 0)
+		return any ? bm_error(BM_EXIT_TARGET, "cannot read the maps of process %d", pid) : 0;
+	int rc = 0;
+	for (size_t m = 0; rc == 0 && m < nmaps; m++) {
+		const struct bm_maps_entry *e = &maps[m];
+		bool named = e->path[0] == '/' && strncmp(e->path, "/memfd:", 7) != 0 && strncmp(e->path, "/SYSV", 5) != 0;
+		if (!named || (m > 0 && strcmp(e->path, maps[m - 1].path) == 0))
+			continue;
+		struct stat file = {.st_ino = e->inode, .st_dev = makedev(e->dev_major, e->dev_minor)}, dir;
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof parent, "%s", e->path);
+		*strrchr(parent, '/') = 0;
+		bool have_dir = stat(parent[0] ? parent : "/", &dir) == 0;
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if ((w[i].mask & (IN_OPEN | IN_CLOSE)) &&
+			    (watches_file(&w[i], &file) || (have_dir && watches_file(&w[i], &dir))))
+				rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an inotify instance whose watch %d "
+					      "reports opens or closes of %s, which the process maps: the restore opens and "
+					      "closes it after the watch is back", fd, pid, w[i].wd, e->path);
+	}
+	free(maps);
+	return rc;
+}
+
 static int collect_instance(pid_t pid, int fd, struct bm_fd *out)
 {
 	char name[32], *text;
@@ -186,6 +230,8 @@ static int collect_instance(pid_t pid, int fd, struct bm_fd *out)
 	if (rc == 0 && queued > 0)
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an inotify instance with %d bytes of events not "
 			      "read yet; binmig cannot carry them without taking them from the process", fd, pid, queued);
+	if (rc == 0)
+		rc = check_mapped(pid, fd, w, n);
 	/* Watch numbers in rising order, as the restore makes them. */
 	if (n > 1)
 		qsort(w, n, sizeof *w, by_wd);

@@ -5,14 +5,17 @@
 # and (mode rebuilt) nothing of what the restore rebuilds in a watched
 # directory;
 # refused (exit 4, one line, the process untouched): events queued and not
-# read, a watch on a file whose name is gone.
+# read, a watch on a file whose name is gone, a watch for opens or closes
+# on the directory of a file the process maps.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init inotify
-for mode in carried rebuilt queued unlinked; do
+for mode in carried rebuilt queued unlinked mapped; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test inotify carried "$E2E_TMP/carried"
 e2e_state_test inotify rebuilt "$E2E_TMP/rebuilt"
 e2e_refused_dump queued "bytes of events not read yet" -- inotify queued "$E2E_TMP/queued"
 e2e_refused_dump unlinked "that has no name binmig can watch again" -- inotify unlinked "$E2E_TMP/unlinked"
+e2e_refused_dump mapped "reports opens or closes of $E2E_TMP/mapped/lib, which the process maps" -- \
+	inotify mapped "$E2E_TMP/mapped"

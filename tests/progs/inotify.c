@@ -16,10 +16,13 @@
  *             (Migrated between hosts sharing a kernel, the source's
  *             closing of those files would be reported: e2e/inotify only.)
  *   queued    an event queued and not read: refused.
+ *   mapped    a watch on DIR for opens and closes, where DIR/lib is mapped:
+ *             refused (the restore opens and closes the mapped file).
  *   unlinked  a watch on a file whose name is gone (the file held open):
  *             refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -191,6 +194,15 @@ static int refused(const char *mode)
 	if (strcmp(mode, "queued") == 0) {
 		watch(in, ".", IN_CREATE);
 		touch("made");
+	} else if (strcmp(mode, "mapped") == 0) {
+		touch("lib");
+		char path[4200];
+		path_of(path, sizeof(path), "lib");
+		int fd = open(path, O_RDWR);
+		SETUP(fd >= 0 && write(fd, "mapped", 6) == 6 && mmap(NULL, 6, PROT_READ, MAP_PRIVATE, fd, 0) != MAP_FAILED,
+		      "map lib");
+		close(fd);
+		watch(in, ".", IN_OPEN | IN_CLOSE_NOWRITE);
 	} else {
 		touch("x");
 		char path[4200];
@@ -207,6 +219,8 @@ static int refused(const char *mode)
 	if (held >= 0) {
 		CHECK(write(held, "y", 1) == 1, "write x");
 		CHECK(next_event(in, &mask, name, sizeof(name)) == 1 && (mask & IN_MODIFY), "the watch on x");
+	} else if (strcmp(mode, "mapped") == 0) {
+		CHECK(next_event(in, &mask, name, sizeof(name)) == -1, "an event of the mapped file");
 	} else {
 		CHECK(next_event(in, &mask, name, sizeof(name)) == 1 && strcmp(name, "made") == 0, "the queued event");
 	}
@@ -216,7 +230,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir) || chdir(dir) < 0) {
-		say("FAIL: usage: inotify carried|rebuilt|queued|unlinked DIR (an existing directory)");
+		say("FAIL: usage: inotify carried|rebuilt|queued|unlinked|mapped DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -224,7 +238,7 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "rebuilt") == 0)
 		return rebuilt();
-	if (strcmp(argv[1], "queued") == 0 || strcmp(argv[1], "unlinked") == 0)
+	if (strcmp(argv[1], "queued") == 0 || strcmp(argv[1], "unlinked") == 0 || strcmp(argv[1], "mapped") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
 	return 2;
