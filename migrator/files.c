@@ -670,15 +670,26 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 			return -1;
 		}
 	}
+	/* The first end of each direction is the pipe's own; a dup shares its
+	 * open file; another open file of the same end (opened again through
+	 * /proc) is opened so again, with its own flags. */
 	int first[2] = {-1, -1};
 	for (uint32_t j = index; j < p->nfds; j++) {
 		const struct bm_fd *e = &p->fds[j];
 		if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
 			continue;
-		int dir = (e->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
-		int src = first[dir] < 0 ? ends[dir] : first[dir];
-		int rc = first[dir] < 0 ? place(src, e->fd, e->flags & O_CLOEXEC)
-					: (dup3(src, e->fd, (e->flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0 ? -1 : 0);
+		int dir = (e->flags & O_ACCMODE) == O_RDONLY ? 0 : 1, rc;
+		int cloexec = (e->flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+		if (first[dir] < 0) {
+			rc = place(ends[dir], e->fd, cloexec);
+		} else if (e->shares_with >= 0) {
+			rc = dup3(e->shares_with, e->fd, cloexec) < 0 ? -1 : 0;
+		} else {
+			char again[40];
+			snprintf(again, sizeof again, "/proc/self/fd/%d", first[dir]);
+			int fd = open(again, (dir ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
+			rc = fd < 0 ? -1 : place(fd, e->fd, cloexec);
+		}
 		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & SETFL_FLAGS) < 0) {
 			snprintf(err, errlen, "fd %d: placing a pipe end: %s", e->fd, strerror(errno));
 			return -1;

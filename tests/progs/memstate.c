@@ -13,8 +13,10 @@
  *     accounts it, "ac", and keeps it apart): the same contents,
  *     protections, VmFlags and maps lines;
  *   - a pipe of 1 MiB, full, its read end reopened through /proc/self/fd
- *     and dup'd, its write end reopened likewise: every byte in order,
- *     through any of the read ends, and the write ends still write;
+ *     (non-blocking) and dup'd, its write end reopened likewise
+ *     (non-blocking): each reopened end its own open file with its own
+ *     flags, every byte in order through any of the read ends, and the
+ *     write ends still write;
  *   - a named FIFO in DIR opened read-only, with bytes in it and no writer
  *     left: the bytes are still there;
  *   - a pipe whose write end is closed, with bytes in it (what make gives
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 	int writer2 = open(link, O_WRONLY | O_NONBLOCK);
 	int reader3 = dup(p[0]);
 	SETUP(reader2 >= 0 && writer2 >= 0 && reader3 >= 0, "reopening the pipe's ends");
+	SETUP(fcntl(reader2, F_SETFL, O_NONBLOCK) == 0, "a non-blocking reader");
 
 	/* A named FIFO, read-only, bytes in it, its writer gone. */
 	snprintf(path, sizeof path, "%s/fifo", argv[1]);
@@ -223,6 +226,15 @@ int main(int argc, char **argv)
 	CHECK(mprotect(shared_rw + 4096, 4096, PROT_READ | PROT_WRITE) == 0, "the read-only shared page cannot be "
 	      "made writable again: %s", strerror(errno));
 
+	/* Each reopened end its own open file, with its own flags; the dup shares one. */
+	pid_t self = getpid();
+	CHECK(syscall(SYS_kcmp, self, self, 0 /* KCMP_FILE */, p[0], reader3) == 0 &&
+		      syscall(SYS_kcmp, self, self, 0, p[0], reader2) != 0 &&
+		      syscall(SYS_kcmp, self, self, 0, p[1], writer2) != 0,
+	      "the pipe's reopened ends share an open file with its own ends");
+	CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK) && (fcntl(reader2, F_GETFL) & O_NONBLOCK) &&
+		      !(fcntl(p[1], F_GETFL) & O_NONBLOCK) && (fcntl(writer2, F_GETFL) & O_NONBLOCK),
+	      "the pipe's ends lost their own flags");
 	int queued = -1;
 	CHECK(ioctl(reader2, FIONREAD, &queued) == 0 && queued == (int)PIPE_BYTES, "the pipe holds %d bytes", queued);
 	CHECK(fcntl(p[1], F_GETPIPE_SZ) == (int)PIPE_BYTES, "the pipe's capacity");
