@@ -194,8 +194,32 @@ static int read_contents(pid_t pid, struct bm_fd *d)
 	return 0;
 }
 
+/* A removed cwd and a removed directory held open under the same name are
+ * one directory again at restore (bm_unlinked_chdir); two directories of
+ * that name are refused. */
+static int check_cwd_held(pid_t pid, const struct bm_process *p)
+{
+	char link[64];
+	snprintf(link, sizeof link, "/proc/%d/cwd", pid);
+	struct stat cwd;
+	if (!p->cwd_removed || stat(link, &cwd) < 0)
+		return 0; /* not removed, or gone: the cwd's own reading speaks */
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->kind == BM_FD_UNLINKED_DIR && strcmp(d->path, p->cwd) == 0 &&
+		    (d->file.dev != cwd.st_dev || d->file.ino != cwd.st_ino))
+			return bm_error(BM_EXIT_UNSUPPORTED, "process %d works in the removed directory %s and holds (fd %d) "
+					"another removed directory of that name, which binmig would make one; binmig cannot "
+					"migrate it", pid, p->cwd, d->fd);
+	}
+	return 0;
+}
+
 int bm_unlinked_collect(pid_t pid, struct bm_process *p)
 {
+	int held = check_cwd_held(pid, p);
+	if (held < 0)
+		return held;
 	uint64_t total = 0;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		struct bm_fd *d = &p->fds[i];
@@ -523,6 +547,13 @@ int bm_unlinked_open_shared(const struct bm_process *p, uint32_t index, char *er
 int bm_unlinked_chdir(const struct bm_process *p, char *err, size_t errlen)
 {
 	const char *path = p->cwd;
+	/* The same directory as a removed one it holds open (the dump made
+	 * sure), made again with that descriptor already. */
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].kind == BM_FD_UNLINKED_DIR && strcmp(p->fds[i].path, path) == 0)
+			return fchdir(p->fds[i].fd) < 0 ? fail(err, errlen, "cannot enter the removed working directory %s "
+							       "again: %s", path)
+							: 0;
 	struct bm_unlinked_owner owner = bm_unlinked_owner(p, p->cwd_known, p->cwd_uid, p->cwd_gid);
 	uint32_t mode = p->cwd_known ? p->cwd_mode & 07777 : 0700;
 	/* Owner and mode before anyone but binmig can enter it. */

@@ -3,10 +3,12 @@
 # unlinked files with their contents, offsets, flags and the sharing of
 # separately opened descriptors, one whose name was taken again since, an
 # unlinked FIFO with its bytes, a removed directory held open and a removed
-# working directory, all carried and checked by the program; refused
-# (exit 4, one line, the process untouched): an unlinked file with another
-# hard link left, one larger than the image carries, an unlinked FIFO held
-# open for writing, one whose directory was removed too, a descriptor on
+# working directory also held open (one directory), all carried and checked
+# by the program; refused (exit 4, one line, the process untouched): an
+# unlinked file with another hard link left, one larger than the image
+# carries, an unlinked FIFO held open for writing, one whose directory was
+# removed too, a removed cwd and another removed directory of its name
+# held open, a descriptor on
 # the process's own /proc/PID/maps.  Carried too (mode special): an
 # O_TMPFILE file, still linkable, and O_PATH descriptors on a regular file,
 # a FIFO, a socket file, a symlink and an unlinked file.  A descriptor at
@@ -15,7 +17,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special hardlink big fifowrite gonedir procself highfd; do
+for mode in carried special hardlink big fifowrite gonedir twodirs procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
@@ -26,6 +28,7 @@ e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" 
 e2e_refused_dump fifowrite "open for writing, and only read ends are reopened" -- \
 	unlinked fifowrite "$E2E_TMP/fifowrite"
 e2e_refused_dump gonedir "whose directory was removed too" -- unlinked gonedir "$E2E_TMP/gonedir"
+e2e_refused_dump twodirs "another removed directory of that name" -- unlinked twodirs "$E2E_TMP/twodirs"
 e2e_refused_dump procself "a file in the process's own /proc directory" -- unlinked procself "$E2E_TMP/procself"
 # CAP_SYS_RESOURCE is bit 24 of the effective capabilities.
 if (( (16#$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 24) & 1 )); then

@@ -19,8 +19,9 @@
  *       come out;
  *     - "d": a directory, held open, removed: still a directory without
  *       links, and nothing can be made in it;
- *     - "cwd": the working directory, removed: getcwd fails with ENOENT,
- *       /proc/self/cwd says "DIR/cwd (deleted)", a relative open fails.
+ *     - "cwd": the working directory, held open too, removed: getcwd fails
+ *       with ENOENT, /proc/self/cwd says "DIR/cwd (deleted)", a relative
+ *       open fails, and the descriptor is the cwd's directory.
  *   special   carried, checked after the wake-up:
  *     - "t": an O_TMPFILE file (never linked) holding "published!", at
  *       offset 3: same contents, offset and mode, F_GETFL still says
@@ -141,7 +142,8 @@ static int carried(void)
 	SETUP(mkdir(d_path, 0750) == 0 && mkdir(cwd_path, 0700) == 0, "mkdir");
 	int d = open(d_path, O_RDONLY | O_DIRECTORY);
 	SETUP(d >= 0 && rmdir(d_path) == 0, "removed directory");
-	SETUP(chdir(cwd_path) == 0 && rmdir(cwd_path) == 0, "removed cwd");
+	int cwd_fd = open(cwd_path, O_RDONLY | O_DIRECTORY);
+	SETUP(cwd_fd >= 0 && chdir(cwd_path) == 0 && rmdir(cwd_path) == 0, "removed cwd");
 
 	struct fd_set_snapshot fds_before;
 	fd_snapshot(&fds_before);
@@ -206,6 +208,10 @@ static int carried(void)
 	snprintf(want, sizeof(want), "%s (deleted)", cwd_path);
 	CHECK(strcmp(cwd_link, want) == 0, "cwd is \"%s\"", cwd_link);
 	CHECK(open("relative", O_WRONLY | O_CREAT, 0600) < 0 && errno == ENOENT, "a file was made in the removed cwd");
+	struct stat cwd_st, held_st;
+	CHECK(stat(".", &cwd_st) == 0 && fstat(cwd_fd, &held_st) == 0 && cwd_st.st_ino == held_st.st_ino &&
+		      cwd_st.st_dev == held_st.st_dev,
+	      "the removed cwd and the descriptor held on it are two directories");
 	return tp_finish();
 }
 
@@ -295,6 +301,12 @@ static int refused(const char *mode)
 		fd = make_file("sub/x", O_RDWR, "inside", 6);
 		remove_name("sub/x");
 		SETUP(rmdir(sub) == 0, "rmdir");
+	} else if (strcmp(mode, "twodirs") == 0) {
+		/* A removed directory held open, and a removed cwd of the same name. */
+		SETUP(mkdir(path, 0700) == 0, "mkdir");
+		fd = open(path, O_RDONLY | O_DIRECTORY);
+		SETUP(fd >= 0 && rmdir(path) == 0 && mkdir(path, 0700) == 0 && chdir(path) == 0 && rmdir(path) == 0,
+		      "two removed directories of one name");
 	} else if (strcmp(mode, "procself") == 0) {
 		fd = open("/proc/self/maps", O_RDONLY);
 		SETUP(fd >= 0, "open /proc/self/maps");
@@ -322,7 +334,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|procself|highfd DIR "
+		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|twodirs|procself|highfd DIR "
 		    "(an existing directory)");
 		return 2;
 	}
@@ -331,7 +343,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "special") == 0)
 		return special();
-	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "procself", "highfd"};
+	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "procself",
+						    "highfd"};
 	for (size_t i = 0; i < sizeof(refused_modes) / sizeof(*refused_modes); i++)
 		if (strcmp(argv[1], refused_modes[i]) == 0)
 			return refused(argv[1]);
