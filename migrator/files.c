@@ -237,6 +237,8 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		out->object_id = st.st_ino; /* the FIFO's ends in the process are known by it */
 	} else if (S_ISFIFO(st.st_mode) && named) {
 		return bm_fd_refuse(pid, fd, path, st.st_mode, " open for writing, and only read ends are reopened");
+	} else if (S_ISFIFO(st.st_mode) && strncmp(path, "pipe:", 5) == 0 && (info.flags & O_ACCMODE) == O_RDWR) {
+		return bm_fd_refuse(pid, fd, path, st.st_mode, " open for both reading and writing (through /proc)");
 	} else if (S_ISFIFO(st.st_mode) && strncmp(path, "pipe:", 5) == 0) {
 		/* Whether its other end is inside too is known once all are seen. */
 		out->kind = BM_FD_PIPE;
@@ -858,14 +860,20 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 	 * them again, and what was only in flight is closed. */
 	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
 	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0 ||
-	    restore_owners(p, skip, err, errlen) < 0 || bm_unix_adopt_close(p, err, errlen) < 0)
+	    restore_owners(p, skip, err, errlen) < 0)
 		return -1;
-	/* Last: nothing the restore does to the watched files queues events. */
+	return 0;
+}
+
+int bm_restore_fds_last(const struct bm_process *p, const bool *skip, char *err, size_t errlen)
+{
+	/* Nothing the restore does to the watched files queues events from
+	 * here on; an instance only in flight is still open. */
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		if (!(skip && skip[i]) && d->kind == BM_FD_INOTIFY && d->shares_with < 0 &&
 		    bm_inotify_watch_again(d, d->fd, err, errlen) < 0)
 			return -1;
 	}
-	return 0;
+	return bm_unix_adopt_close(p, err, errlen) < 0 ? -1 : 0;
 }

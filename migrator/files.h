@@ -45,6 +45,10 @@ int bm_check_fds(const struct bm_process *p);
  * or above spare_fd.  On failure writes the reason to err and returns -1
  * (the child reports it to the parent over a pipe). */
 int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
+/* ... and, once the new process has made its mapped files and its cwd (which
+ * touch directories it may watch): the inotify watches, then closing what was
+ * only in flight (sk_unix_adopt.h).  0, or -1 with the reason in err. */
+int bm_restore_fds_last(const struct bm_process *p, const bool *skip, char *err, size_t errlen);
 
 /* Makes D's pipe or socket as its owner's filesystem user and group, from
  * an image of version 9 (raw calls: this thread only), so that the open

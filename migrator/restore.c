@@ -171,6 +171,8 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 		child_fail(err_fd, err);
 	if (!c->fs_of_parent)
 		restore_fs(p, err_fd);
+	if (!c->table_of_parent && bm_restore_fds_last(&c->proc, c->inherited, err, sizeof err) < 0)
+		child_fail(err_fd, err);
 	/* Session and group where possible: a leader becomes a leader again
 	 * (a tree's members are in theirs already). */
 	if (c->tree_member)
@@ -872,7 +874,8 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
-	if ((rc = set_root(c)) < 0 || (rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
+	if ((rc = bm_modes_apply_loginuid(&c->proc, &c->tr, c->scratch)) < 0 || (rc = set_root(c)) < 0 ||
+	    (rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    (c->close_from >= 0 &&
 	     (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
 	    (hook && hook->memory_done && (rc = hook->memory_done(hook->ctx, c->pid, &c->tr)) < 0) ||
