@@ -285,9 +285,14 @@ int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees,
 			rc = set_in(tracees[0], p->pid, "register for membarrier again", SYS_membarrier, 1u << bit, 0, 0);
 	if (rc == 0)
 		rc = set_coredump_filter(p);
-	if (rc == 0)
-		rc = set_loginuid(p, tracees[0], scratch);
 	return rc;
+}
+
+int bm_modes_apply_loginuid(const struct bm_process *p, struct bm_tracee *leader, uint64_t scratch)
+{
+	if (!p->attrs.present || !p->attrs.has_modes)
+		return 0;
+	return set_loginuid(p, leader, scratch);
 }
 
 int bm_modes_apply_last(const struct bm_process *p, struct bm_tracee *leader)

@@ -56,9 +56,12 @@ int bm_modes_collect(struct bm_tracee *tracees, size_t n, uint64_t scratch, stru
  * CAP_AUDIT_CONTROL), before the threads' registers are set: KSM for all
  * memory with the areas p did not have mergeable unmerged, CPUID faulting
  * in each thread that had it (tracees in the order of p's threads), the
- * xstate features, membarrier registrations, coredump_filter, login uid;
- * scratch is a writable page in the process. */
+ * xstate features, membarrier registrations, coredump_filter; scratch is
+ * a writable page in the process. */
 int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees, size_t n, uint64_t scratch);
+/* Before the process's root is set (the file is opened by its path,
+ * /proc/self/loginuid), with binmig's privilege: the login uid. */
+int bm_modes_apply_loginuid(const struct bm_process *p, struct bm_tracee *leader, uint64_t scratch);
 /* ... and last, when nothing more is mapped: memory-deny-write-execute. */
 int bm_modes_apply_last(const struct bm_process *p, struct bm_tracee *leader);
 
