@@ -45,6 +45,10 @@ int bm_holes_read(int fd, uint64_t size, struct bm_holes *out)
 		rc = add(out, (uint64_t)data, end);
 		at = end;
 	}
+	if (rc == -E2BIG) { /* too many extents to list: written back whole, as before version 10 */
+		bm_holes_free(out);
+		rc = size ? add(out, 0, size) : 0;
+	}
 	if (rc < 0) {
 		bm_holes_free(out);
 		return rc;

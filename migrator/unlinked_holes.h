@@ -18,7 +18,8 @@
 #include "wire.h"
 
 /* Dump: the data extents of the open file FD of SIZE bytes into *out
- * (malloc'd; known set).  0, or -errno (not logged). */
+ * (malloc'd; known set); a file of more extents than an image lists is
+ * taken as one of data throughout.  0, or -errno (not logged). */
 int bm_holes_read(int fd, uint64_t size, struct bm_holes *out);
 
 /* Restore: FD, a new empty file, gets LEN bytes: DATA where H says data

@@ -8,7 +8,8 @@
 # unlinked file with another hard link left, one larger than the image
 # carries, an unlinked FIFO held open for writing, one whose directory was
 # removed too, a removed cwd and another removed directory of its name
-# held open, a descriptor on
+# held open, a file made with O_TMPFILE and linked since, a pipe end
+# opened again for reading and writing, a descriptor on
 # the process's own /proc/PID/maps.  Carried too (mode special): an
 # O_TMPFILE file, still linkable, and O_PATH descriptors on a regular file,
 # a FIFO, a socket file, a symlink and an unlinked file.  A descriptor at
@@ -17,7 +18,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special hardlink big fifowrite gonedir twodirs procself highfd; do
+for mode in carried special hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
@@ -29,6 +30,11 @@ e2e_refused_dump fifowrite "open for writing, and only read ends are reopened" -
 	unlinked fifowrite "$E2E_TMP/fifowrite"
 e2e_refused_dump gonedir "whose directory was removed too" -- unlinked gonedir "$E2E_TMP/gonedir"
 e2e_refused_dump twodirs "another removed directory of that name" -- unlinked twodirs "$E2E_TMP/twodirs"
+# A file made with O_TMPFILE and linked since keeps the link text of the
+# nameless file ("#INODE (deleted)"), with a link count: refused as such.
+e2e_refused_dump tmplinked "whose name was removed while other hard links to it remain" -- \
+	unlinked tmplinked "$E2E_TMP/tmplinked"
+e2e_refused_dump piperdwr "open for both reading and writing" -- unlinked piperdwr "$E2E_TMP/piperdwr"
 e2e_refused_dump procself "a file in the process's own /proc directory" -- unlinked procself "$E2E_TMP/procself"
 # CAP_SYS_RESOURCE is bit 24 of the effective capabilities.
 if (( (16#$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 24) & 1 )); then

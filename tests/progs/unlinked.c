@@ -307,6 +307,21 @@ static int refused(const char *mode)
 		fd = open(path, O_RDONLY | O_DIRECTORY);
 		SETUP(fd >= 0 && rmdir(path) == 0 && mkdir(path, 0700) == 0 && chdir(path) == 0 && rmdir(path) == 0,
 		      "two removed directories of one name");
+	} else if (strcmp(mode, "tmplinked") == 0) {
+		/* Made with O_TMPFILE, then published with linkat. */
+		fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+		SETUP(fd >= 0 && write(fd, "published", 9) == 9 && linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0,
+		      "O_TMPFILE and linkat");
+	} else if (strcmp(mode, "piperdwr") == 0) {
+		/* A pipe end opened again for reading and writing. */
+		int p[2];
+		char self[64];
+		SETUP(pipe(p) == 0, "pipe");
+		snprintf(self, sizeof self, "/proc/self/fd/%d", p[0]);
+		fd = open(self, O_RDWR);
+		SETUP(fd >= 0, "open the pipe read-write");
 	} else if (strcmp(mode, "procself") == 0) {
 		fd = open("/proc/self/maps", O_RDONLY);
 		SETUP(fd >= 0, "open /proc/self/maps");
@@ -334,7 +349,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|twodirs|procself|highfd DIR "
+		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
 		    "(an existing directory)");
 		return 2;
 	}
@@ -343,8 +358,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "special") == 0)
 		return special();
-	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "procself",
-						    "highfd"};
+	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "tmplinked",
+						    "piperdwr", "procself", "highfd"};
 	for (size_t i = 0; i < sizeof(refused_modes) / sizeof(*refused_modes); i++)
 		if (strcmp(argv[1], refused_modes[i]) == 0)
 			return refused(argv[1]);
