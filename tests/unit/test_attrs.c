@@ -95,6 +95,22 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	a->has_modes = true;
 }
 
+/* Decodes LEN bytes at DATA as an ATTRS payload of VERSION for threads
+ * READER_TIDS into *out: the decoder's verdict, its reason in why (when
+ * not NULL). */
+static int decode_as(const uint8_t *data, size_t len, uint32_t version, const int32_t *reader_tids,
+		     struct bm_attrs *out, char *why, size_t n)
+{
+	struct bm_rcur c;
+	bm_rcur_init(&c, data, len);
+	c.version = version;
+	bm_decode_attrs(&c, out, reader_tids, 2);
+	bm_rcur_finish(&c);
+	if (why)
+		snprintf(why, n, "%s", c.why);
+	return c.error;
+}
+
 /* Encodes a, then decodes it into *out; returns the decoder's verdict. */
 static int round_trip(const struct bm_attrs *a, struct bm_attrs *out, int32_t reader_tids_0)
 {
@@ -108,13 +124,9 @@ static int round_trip(const struct bm_attrs *a, struct bm_attrs *out, int32_t re
 		return rc;
 	}
 	int32_t reader_tids[2] = {reader_tids_0, tids[1]};
-	struct bm_rcur c;
-	bm_rcur_init(&c, b.data, b.len);
-	c.version = BM_IMAGE_VERSION;
-	bm_decode_attrs(&c, out, reader_tids, 2);
-	bm_rcur_finish(&c);
+	rc = decode_as(b.data, b.len, BM_IMAGE_VERSION, reader_tids, out, NULL, 0);
 	bm_wbuf_free(&b);
-	return c.error;
+	return rc;
 }
 
 static void test_round_trip(void **state)
@@ -179,15 +191,10 @@ static int decode_spoiled(size_t off, uint32_t v, char *why, size_t n)
 	assert_true(off + 4 <= b.len);
 	for (int k = 0; k < 4; k++)
 		b.data[off + (size_t)k] = (uint8_t)(v >> (8 * k));
-	struct bm_rcur c;
-	bm_rcur_init(&c, b.data, b.len);
-	c.version = BM_IMAGE_VERSION;
-	bm_decode_attrs(&c, &got, tids, 2);
-	bm_rcur_finish(&c);
-	snprintf(why, n, "%s", c.why);
+	int rc = decode_as(b.data, b.len, BM_IMAGE_VERSION, tids, &got, why, n);
 	bm_attrs_free(&got);
 	bm_wbuf_free(&b);
-	return c.error;
+	return rc;
 }
 
 /* Each field the reader must refuse, as a damaged image could hold it
@@ -247,12 +254,7 @@ static void test_version_9(void **state)
 	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
 	size_t len = 177 - 4;
-	struct bm_rcur c;
-	bm_rcur_init(&c, b.data, len);
-	c.version = 9;
-	bm_decode_attrs(&c, &got, tids, 2);
-	bm_rcur_finish(&c);
-	assert_int_equal(c.error, 0);
+	assert_int_equal(decode_as(b.data, len, 9, tids, &got, NULL, 0), 0);
 	assert_int_equal(got.threads[1].pdeath_signal, 15);
 	assert_int_equal(got.threads[1].cpuid_faulting, 0);
 	assert_int_equal(got.mdwe, 0);
@@ -260,11 +262,7 @@ static void test_version_9(void **state)
 	assert_false(got.has_modes); /* the restore leaves them as binmig's */
 	bm_attrs_free(&got);
 	/* Read as version 10, the same bytes end too early. */
-	bm_rcur_init(&c, b.data, len);
-	c.version = 10;
-	bm_decode_attrs(&c, &got, tids, 2);
-	bm_rcur_finish(&c);
-	assert_int_not_equal(c.error, 0);
+	assert_int_not_equal(decode_as(b.data, len, 10, tids, &got, NULL, 0), 0);
 	bm_attrs_free(&got);
 	bm_wbuf_free(&b);
 }
