@@ -247,8 +247,11 @@ static int set_loginuid(const struct bm_process *p, struct bm_tracee *leader, ui
 	snprintf(what, sizeof what, "give it its login uid %u (CAP_AUDIT_CONTROL; one made immutable cannot change)",
 		 p->attrs.loginuid);
 	rc = set_in(leader, p->pid, what, SYS_write, (uint64_t)fd, scratch + 32, (uint64_t)len);
-	int rc2 = bm_attrs_inject(leader, "close", SYS_close, (uint64_t)fd, 0, 0, 0, NULL);
-	return rc < 0 ? rc : rc2;
+	if (rc < 0) { /* reported: the close is only tidying up */
+		bm_inject(leader, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &(long){0});
+		return rc;
+	}
+	return bm_attrs_inject(leader, "close", SYS_close, (uint64_t)fd, 0, 0, 0, NULL);
 }
 
 /* The coredump filter, written from outside like oom_score_adj. */

@@ -122,7 +122,7 @@ static int take_uffd(struct bm_precopy *pc, struct bm_frozen *f)
 	long fd;
 	int rc = bm_inject(&f->tracees[0], SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &fd);
 	if (rc < 0)
-		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot run userfaultfd() in process %d", pc->pid);
+		return rc;
 	if (bm_fault(BM_FP_PRECOPY_UFFD)) {
 		if (fd >= 0)
 			bm_inject(&f->tracees[0], SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &(long){0});
@@ -137,9 +137,11 @@ static int take_uffd(struct bm_precopy *pc, struct bm_frozen *f)
 		close(pidfd);
 	long closed;
 	rc = bm_inject(&f->tracees[0], SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &closed);
-	if (rc < 0 || closed < 0)
-		return bm_error_errno(BM_EXIT_TARGET, rc < 0 ? -rc : (int)-closed,
-				      "cannot close the userfaultfd in process %d again", pc->pid);
+	if (rc < 0)
+		return rc;
+	if (closed < 0)
+		return bm_error_errno(BM_EXIT_TARGET, (int)-closed, "cannot close the userfaultfd in process %d again",
+				      pc->pid);
 	if (pc->uffd < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, e, "pidfd_getfd of process %d's userfaultfd", pc->pid);
 	struct uffdio_api api = {.api = UFFD_API, .features = WANT_FEATURES};

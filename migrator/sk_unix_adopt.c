@@ -189,7 +189,7 @@ static long call(struct giving *g, const char *what, long nr, uint64_t a1, uint6
 	long ret;
 	int rc = bm_inject(g->tr, nr, a1, a2, a3, a4, 0, 0, &ret);
 	if (rc < 0)
-		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot run %s in process %d", what, g->pid);
+		return rc; /* reported */
 	if (ret < 0)
 		return bm_error_errno(BM_EXIT_TARGET, (int)-ret, "process %d: %s, run to give it its open files in "
 				      "flight", g->pid, what);
