@@ -35,6 +35,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
+source "$(dirname "$0")/fault-lib.sh"
 # Before the hosts start their serve: both read these.
 FAULT_DIR=$(mktemp -d /tmp/binmig-faults.XXXXXX)
 export BINMIG_FAULT_LOG=$FAULT_DIR/log BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
@@ -60,17 +61,6 @@ touch "$E2E_TMP/open"
 e2e_start "$E2E_TMP/reference.out" "${T8[@]}" --gate "$E2E_TMP/open"
 REF_PID=$E2E_PID
 
-LOG_LINES=0
-WALKED=0
-# expect_fired POINT WHAT: POINT, and only it, failed since the last call.
-expect_fired() {
-	local n new
-	n=$(wc -l <"$BINMIG_FAULT_LOG")
-	new=$(tail -n +"$((LOG_LINES + 1))" "$BINMIG_FAULT_LOG")
-	LOG_LINES=$n
-	[[ $new == "$1" ]] || e2e_fail "$2: armed $1, but the fault log says: ${new:-nothing failed}"
-	WALKED=$((WALKED + 1))
-}
 # workers_done HOST WHAT: until serve in HOST has no worker (a child
 # that is binmig) left, within 20 s; otherwise the next migration could
 # find it busy.
@@ -88,21 +78,6 @@ workers_done() {
 		sleep 0.02
 	done
 }
-documented_failure() { # WHAT: BM_RC is a failure code binmig documents, and not a usage error
-	((BM_RC >= 1 && BM_RC <= 8 && BM_RC != 2)) || e2e_fail "$1: exit $BM_RC"
-}
-untraced_running() { # PID WHAT (root namespace): every thread of PID
-	local task tid state tracer
-	[[ -d /proc/$1/task ]] || e2e_fail "$2: process $1 is gone"
-	for task in "/proc/$1/task/"*; do
-		tid=${task##*/}
-		state=$(e2e_state "$1/task/$tid")
-		tracer=$(e2e_tracer "$1/task/$tid")
-		[[ -n $state && $state != [ZXxTt] && $tracer == 0 ]] ||
-			e2e_fail "$2: thread $tid of process $1 is in state '${state:-gone}', traced by '${tracer:-?}'"
-	done
-}
-
 echo "== 1. dump" >&2
 local_out=$E2E_TMP/local.out
 e2e_start "$local_out" "${T8[@]}" --gate "$E2E_TMP/local-gate"
@@ -191,7 +166,7 @@ for p in "${POINTS[@]}"; do
 	done
 done
 e2e_log "migrations: $failed failed as promised, $succeeded succeeded (the failure came after the commit)"
-echo "fault walk: ${#POINTS[@]} fault points, $WALKED (point, place) pairs walked, every one failed where it lies" >&2
+echo "fault walk: ${#POINTS[@]} fault points, $FAULTS_FIRED (point, place) pairs walked, every one failed where it lies" >&2
 
 # The answers.
 e2e_wait_exit "$REF_PID" 120
