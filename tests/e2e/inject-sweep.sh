@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# test-timeout: 900
+# The injection sweep: every system call binmig runs inside a process
+# (ptrace injection, migrator/ptrace_ctl.c) is made to fail in turn, the
+# first, then the second, and so on to the last (BINMIG_FAULT=inject:N),
+# in the dump and in the restore of programs whose state binmig reads or
+# sets with such calls: process attributes and modes, epoll, signalfd and
+# eventfd instances, file locks, POSIX timers made with given ids, a unix
+# socket with descriptors in flight.  The fault walk (fault-walk.sh)
+# makes only the first call fail; a failure between two calls that change
+# the process (a probe page mapped, a mask blocked, a lock released) is
+# what this one finds.  For each N:
+#
+#  1. `binmig dump --leave-running`: a documented failure, every thread
+#     running untraced while binmig is still held before it exits, no
+#     image left, and the process exactly as it was: its memory map,
+#     descriptors with their fdinfo, timers, and each thread's status
+#     (masks, credentials, modes) as before the first dump.  The one
+#     exception: when the failing call is the munmap that gives back a
+#     page binmig mapped in the process, that page stays (no call is left
+#     to give it back).  After the
+#     last N the program still passes its own checks, so nothing it
+#     checks was changed either.
+#  2. `binmig restore IMAGE`: a documented failure, nothing left at the
+#     PID, the image unchanged.  The restore that follows succeeds and
+#     the program passes its checks.
+#
+# The number of calls of each is counted by a run without failure
+# (--stats: syscalls_injected); the sweep checks that call N+1 of that
+# count is never reached (the point does not fire).  INJECT_SWEEP=quick
+# (make test) sweeps the first two programs; `make inject-sweep` all.
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/fault-lib.sh"
+e2e_init attrs modes watch locks timerids scmrights
+"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+	e2e_fail "$BINMIG is built without fault injection (make test-build)"
+export BINMIG_FAULT_LOG=$E2E_TMP/fault.log
+: >"$BINMIG_FAULT_LOG"
+
+PROGRAMS=("attrs carried" "scmrights carried DIR" "modes carried" "watch carried" "locks carried DIR" "timerids given")
+[[ ${INJECT_SWEEP:-quick} == full ]] || PROGRAMS=("${PROGRAMS[@]:0:2}")
+
+# snapshot PID: what a failed dump must leave as it was.  Left out: what
+# changes by itself (scheduling counts, memory use, a timerfd's time left,
+# SigQ: the signals queued for its user by any process)
+# or by binmig's stop (state, tracer).
+snapshot() {
+	local pid=$1 t fd
+	cat "/proc/$pid/maps" "/proc/$pid/timers"
+	for fd in "/proc/$pid/fd/"*; do
+		echo "fd ${fd##*/} $(readlink "$fd")"
+		grep -v -E '^(it_value|ticks):' "/proc/$pid/fdinfo/${fd##*/}"
+	done
+	for t in "/proc/$pid/task/"*; do
+		echo "thread ${t##*/}"
+		grep -v -E '^(State|Vm|Rss|Hugetlb|voluntary_ctxt|nonvoluntary_ctxt|TracerPid|SigQ)' "$t/status"
+	done
+}
+
+# anon_bytes FILE: the bytes of unnamed private read-write anonymous
+# mappings in a snapshot; other_lines FILE: the snapshot without them.
+ANON='^([0-9a-f]+)-([0-9a-f]+) rw-p 00000000 00:00 0 *$'
+anon_bytes() {
+	local line sum=0
+	while IFS= read -r line; do
+		[[ $line =~ $ANON ]] && sum=$((sum + 0x${BASH_REMATCH[2]} - 0x${BASH_REMATCH[1]}))
+	done <"$1"
+	echo "$sum"
+}
+other_lines() { grep -Ev "$ANON" "$1"; }
+
+# same_but_unreturned_page BASE WHAT: BASE.after is BASE.before, or the
+# failed call was the munmap that gives back a page binmig mapped in the
+# process (a probe or scratch page): no call is left to give it back, so
+# that one page may stay, alone or merged with an anonymous neighbour,
+# and nothing else may differ.  It then stays in what the next runs must
+# leave.
+same_but_unreturned_page() {
+	local base=$1 what=$2 grown
+	cmp -s "$base.before" "$base.after" && return 0
+	grown=$(($(anon_bytes "$base.after") - $(anon_bytes "$base.before")))
+	if [[ $(head -n 1 "$BM_ERR") == "binmig: injecting munmap into thread "* ]] && ((grown == 4096)) &&
+		cmp -s <(other_lines "$base.before") <(other_lines "$base.after"); then
+		e2e_log "$what: the page binmig could not unmap is left"
+		cp "$base.after" "$base.before"
+		return 0
+	fi
+	diff "$base.before" "$base.after" >&2
+	e2e_fail "$what: the process changed (above)"
+}
+
+# injected_calls STATS: the syscalls_injected column of a --stats csv.
+injected_calls() {
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "syscalls_injected") c = i }
+		NR == 2 && c { print $c }' "$1"
+}
+
+# sweep_dump PID NAME: makes each of the dump's injected calls fail.
+sweep_dump() {
+	local pid=$1 name=$2 img=$E2E_TMP/$2.img calls n what
+	snapshot "$pid" >"$E2E_TMP/$name.before"
+	bm dump "$pid" -o "$img" --leave-running --stats csv
+	e2e_expect_ok "$name: dump without failures"
+	calls=$(injected_calls "$BM_OUT")
+	[[ $calls =~ ^[1-9][0-9]*$ ]] || e2e_fail "$name: no count of injected calls in: $(cat "$BM_OUT")"
+	rm -f "$img"
+	for ((n = 1; n <= calls + 1; n++)); do
+		what="$name: dump, injected call $n of $calls failing"
+		BINMIG_FAULT=inject:$n bm_held dump "$pid" -o "$img" --leave-running
+		untraced_running "$pid" "$what"
+		bm_unhold
+		if ((n > calls)); then
+			e2e_expect_ok "$name: dump with call $n armed, beyond the last"
+			(($(wc -l <"$BINMIG_FAULT_LOG") == FAULT_LOG_LINES)) ||
+				e2e_fail "$name: the dump ran more than the $calls calls counted"
+			rm -f "$img"
+		else
+			expect_fired inject "$what"
+			documented_failure "$what"
+			[[ ! -e $img && ! -e $img.partial ]] || e2e_fail "$what: an image is left: $(ls "$img"*)"
+		fi
+		snapshot "$pid" >"$E2E_TMP/$name.after"
+		same_but_unreturned_page "$E2E_TMP/$name" "$what"
+	done
+	e2e_log "$name: each of the dump's $calls injected calls failed in turn; the process is as it was"
+}
+
+# sweep_restore PID NAME: dumps PID, makes each of the restore's injected
+# calls fail, then restores it.
+sweep_restore() {
+	local pid=$1 name=$2 img=$E2E_TMP/$2.img calls n what
+	bm dump "$pid" -o "$img"
+	e2e_expect_ok "$name: dump for the restores"
+	e2e_reap "$pid"
+	bm restore "$img" --stats csv
+	e2e_expect_ok "$name: restore without failures"
+	calls=$(injected_calls <(tail -n 2 "$BM_OUT"))
+	[[ $calls =~ ^[1-9][0-9]*$ ]] || e2e_fail "$name: no count of injected calls in: $(cat "$BM_OUT")"
+	kill -KILL "$pid"
+	e2e_wait_exit "$pid"
+	cp "$img" "$img.orig"
+	for ((n = 1; n <= calls; n++)); do
+		what="$name: restore, injected call $n of $calls failing"
+		BINMIG_FAULT=inject:$n bm restore "$img"
+		expect_fired inject "$what"
+		documented_failure "$what"
+		e2e_wait_exit "$pid" 10
+		cmp -s "$img" "$img.orig" || e2e_fail "$what: the image changed"
+	done
+	bm restore "$img"
+	e2e_expect_ok "$name: restore after the sweep"
+	e2e_track "$pid"
+	e2e_log "$name: each of the restore's $calls injected calls failed in turn; then it was restored"
+}
+
+for prog in "${PROGRAMS[@]}"; do
+	read -r -a cmd <<<"$prog"
+	name=${cmd[0]}-${cmd[1]}
+	[[ ${cmd[2]:-} == DIR ]] && mkdir -p "$E2E_TMP/$name.dir" && cmd[2]=$E2E_TMP/$name.dir
+	out=$E2E_TMP/$name.out
+	e2e_start "$out" "$PROGS/${cmd[0]}" "${cmd[@]:1}"
+	pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	sweep_dump "$pid" "$name"
+	sweep_restore "$pid" "$name"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+	e2e_log "$prog: PASS after both sweeps"
+done
+echo "injection sweep: ${#PROGRAMS[@]} programs, $FAULTS_FIRED injected calls failed in turn" >&2
