@@ -26,6 +26,7 @@
 #include "fault.h"
 #include "file_locks.h"
 #include "log.h"
+#include "pending_stop.h"
 #include "shmem.h"
 #include "sk_inet.h"
 #include "sk_unix_adopt.h"
@@ -862,6 +863,8 @@ int bm_release(struct bm_frozen *f, bool terminate)
 			if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && errno != ESRCH && rc == 0)
 				rc = bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", t->tid);
 		}
+		if (bm_give_owed_stop(f->pid, f->tracees, f->ntracees) < 0)
+			rc = -1;
 	}
 	bm_unix_adopt_forget(f->pid);
 	unpin(f);

@@ -43,6 +43,9 @@ enum bm_fault_where {
 				      workload holds none; tests/e2e/locks-migrate.sh arms them) */
 	BM_FW_POSTCOPY = 1 << 8,   /* binmig migrate --mode postcopy and its destination (not walked:
 				      tests/e2e/migrate-postcopy.sh arms them) */
+	BM_FW_SIGNAL = 1 << 9,     /* not a failure: a signal from outside reaching the process at that
+				      step, which binmig must bear (not walked: tests/e2e/inject-sweep.sh
+				      arms it) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -110,7 +113,9 @@ enum bm_fault_where {
 	X(POSTCOPY_PLACE, EIO, BM_FW_POSTCOPY, "placing an arrived page at the destination (the process is lost)") \
 	/* file locks of a migrating process (file_locks.h) */ \
 	X(RELEASE_LOCK, EIO, BM_FW_LOCKS, "releasing a file lock at the source (the migration fails, the process runs on)") \
-	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)")
+	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)") \
+	/* not a failure: a signal from outside (pending_stop.h) */ \
+	X(STOP_IN_CALL, 0, BM_FW_SIGNAL, "a SIGSTOP sent to a thread as a system call starts in it (set aside, given back)")
 
 enum bm_fault_point {
 	BM_FP_NONE,

@@ -323,6 +323,8 @@ int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a
 		rc = bm_set_regs(t->tid, &r);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "injecting %s into thread %d", bm_syscall_name(nr), t->tid);
+	if (bm_fault(BM_FP_STOP_IN_CALL))
+		kill(t->tid, SIGSTOP); /* as if sent from outside (a test's arming) */
 	if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "single-stepping thread %d", t->tid);
 	int status;
@@ -332,8 +334,13 @@ int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "waiting for injected %s in thread %d",
 					      bm_syscall_name(nr), t->tid);
 		/* A ptrace event inside the call (PTRACE_EVENT_CLONE of an injected
-		 * clone3): let the call finish. */
-		if (!WIFSTOPPED(status) || (status >> 16) == 0)
+		 * clone3): let the call finish.  A SIGSTOP, which no mask holds
+		 * back, stops the thread before the call or as it returns (a call
+		 * it interrupted restarts): set aside, owed to the process. */
+		bool owed_stop = WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == SIGSTOP;
+		if (owed_stop)
+			t->stop_owed = true;
+		else if (!WIFSTOPPED(status) || (status >> 16) == 0)
 			break;
 		if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "single-stepping thread %d", t->tid);

@@ -18,6 +18,8 @@ struct bm_tracee {
 	uint64_t orig_sigmask;
 	uint64_t syscall_ip;
 	bool sigmask_blocked;      /* all signals blocked for injection */
+	bool stop_owed;            /* a SIGSTOP reached it during an injected call (no mask holds one
+				      back): set aside there, and owed to the process when it is let go */
 	unsigned long injected;    /* statistics: system calls run */
 };
 
@@ -72,7 +74,9 @@ int bm_tracee_init(struct bm_tracee *t, pid_t tid, uint64_t syscall_ip);
  * single-step over the `syscall` instruction at t->syscall_ip).  The
  * kernel's return value goes to *ret (negative errno on failure of the
  * call itself); the function's own return is 0 or a negative errno when
- * ptrace failed. */
+ * ptrace failed.  A SIGSTOP that arrives meanwhile is set aside
+ * (t->stop_owed) and the call carried on: pending_stop.h says what
+ * becomes of it. */
 int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
 	      uint64_t a5, uint64_t a6, long *ret);
 

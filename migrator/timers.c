@@ -19,6 +19,7 @@
 
 #include "fault.h"
 #include "log.h"
+#include "pending_stop.h"
 
 #define NS_PER_S 1000000000LL
 #define NS_PER_US 1000LL
@@ -171,6 +172,8 @@ static int reread_pending(struct bm_frozen *f)
 	int rc = bm_peek_pending(f->pid, true, &p->shared_pending, &p->nshared_pending);
 	if (rc == 0)
 		rc = bm_pending_add_unqueued(f->pid, true, &p->shared_pending, &p->nshared_pending);
+	if (rc == 0)
+		rc = bm_pending_add_owed_stop(f->tracees, f->ntracees, &p->shared_pending, &p->nshared_pending);
 	for (uint32_t i = 0; rc == 0 && i < p->nthreads; i++) {
 		struct bm_thread *t = &p->threads[i];
 		free(t->pending);

@@ -124,6 +124,7 @@ sweep_dump() {
 		same_but_unreturned_page "$E2E_TMP/$name" "$what"
 	done
 	e2e_log "$name: each of the dump's $calls injected calls failed in turn; the process is as it was"
+	DUMP_CALLS=$calls
 }
 
 # sweep_restore PID NAME: dumps PID, makes each of the restore's injected
@@ -154,6 +155,55 @@ sweep_restore() {
 	e2e_log "$name: each of the restore's $calls injected calls failed in turn; then it was restored"
 }
 
+# stop_in_calls PID NAME CALLS: a SIGSTOP sent to the process as call 1,
+# the middle call and the last of CALLS start (stop-in-call:N), which no
+# mask of binmig's holds back.  `dump --leave-running` still succeeds and
+# the process is stopped after it, then, continued, as it was; a dump
+# then restore gives a process stopped by it, as the image's pending
+# SIGSTOP; and one sent in the middle of a restore stops the new process.
+stop_in_calls() {
+	local pid=$1 name=$2 calls=$3 n what img=$E2E_TMP/$2.stop.img
+	for n in 1 $(((calls + 1) / 2)) "$calls"; do
+		what="$name: dump, SIGSTOP sent as injected call $n of $calls starts"
+		BINMIG_FAULT=stop-in-call:$n bm dump "$pid" -o "$img" --leave-running
+		e2e_expect_ok "$what"
+		expect_fired stop-in-call "$what"
+		e2e_wait_state "$pid" T "$what: the process is not stopped"
+		kill -CONT "$pid"
+		e2e_wait_state "$pid" S "$what: the process did not continue"
+		snapshot "$pid" >"$E2E_TMP/$name.after"
+		same_but_unreturned_page "$E2E_TMP/$name" "$what"
+		rm -f "$img"
+	done
+}
+
+# stopped_restore PID NAME: the SIGSTOP of stop-in-call:1 during a dump
+# reaches the restored process; then one sent during the restore does.
+stopped_restore() {
+	local pid=$1 name=$2 img=$E2E_TMP/$2.stop.img at
+	for at in dump restore; do
+		if [[ $at == dump ]]; then
+			BINMIG_FAULT=stop-in-call:1 bm dump "$pid" -o "$img"
+		else
+			bm dump "$pid" -o "$img"
+		fi
+		e2e_expect_ok "$name: dump"
+		[[ $at == restore ]] || expect_fired stop-in-call "$name: dump"
+		e2e_wait_exit "$pid"
+		if [[ $at == restore ]]; then
+			BINMIG_FAULT=stop-in-call:2 bm restore "$img"
+		else
+			bm restore "$img"
+		fi
+		e2e_expect_ok "$name: restore"
+		[[ $at == dump ]] || expect_fired stop-in-call "$name: restore"
+		e2e_track "$pid"
+		e2e_wait_state "$pid" T "$name: the process restored after a SIGSTOP during the $at is not stopped"
+		kill -CONT "$pid"
+		e2e_log "$name: a SIGSTOP during the $at stopped the restored process"
+	done
+}
+
 for prog in "${PROGRAMS[@]}"; do
 	read -r -a cmd <<<"$prog"
 	name=${cmd[0]}-${cmd[1]}
@@ -164,7 +214,9 @@ for prog in "${PROGRAMS[@]}"; do
 	e2e_wait_ready "$out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	sweep_dump "$pid" "$name"
+	stop_in_calls "$pid" "$name" "$DUMP_CALLS"
 	sweep_restore "$pid" "$name"
+	[[ $prog != "${PROGRAMS[0]}" ]] || stopped_restore "$pid" "$name"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_signal "$pid" "$out"
 	e2e_wait_exit "$pid"

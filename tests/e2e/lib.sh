@@ -97,6 +97,16 @@ e2e_state() {
 	echo "${stat%% *}"
 }
 
+# e2e_wait_state PID STATE WHAT: until PID's state (a letter of
+# /proc/PID/stat) is STATE, within 10 s; else fails with WHAT.
+e2e_wait_state() {
+	local deadline=$((SECONDS + 10))
+	until [[ $(e2e_state "$1") == "$2" ]]; do
+		((SECONDS < deadline)) || e2e_fail "$3 (state '$(e2e_state "$1")', not $2)"
+		sleep 0.01
+	done
+}
+
 # TracerPid of PID.
 e2e_tracer() {
 	awk '/^TracerPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
