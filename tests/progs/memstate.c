@@ -28,6 +28,10 @@
  *   - another one, mapped shared and then unlinked (as sem_open's
  *     semaphores are): its contents, its maps line still names it and
  *     says "(deleted)", and no file of that name is left.
+ *   - execute-only memory (PROT_EXEC alone, a function written there
+ *     first), which the kernel puts under a protection key of its own on
+ *     a CPU with them: still execute-only, under the same key, and the
+ *     function runs.
  * Protocol of testprog.h: ready, SIGUSR1, PASS or FAIL. */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -84,6 +88,32 @@ static int maps_lines(const void *at, size_t len)
 	return n;
 }
 
+/* Execute-only memory: a page holding a function that returns 42, made
+ * PROT_EXEC alone; KEY gets its smaps ProtectionKey ("" without keys). */
+static const unsigned char ret42[] = {0xb8, 42, 0, 0, 0, 0xc3}; /* mov $42, %eax; ret */
+
+static void *xonly_setup(char *key, size_t len)
+{
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(page != MAP_FAILED, "mmap");
+	memcpy(page, ret42, sizeof ret42);
+	SETUP(mprotect(page, 4096, PROT_EXEC) == 0, "execute-only mprotect");
+	tp_smaps_field(page, "ProtectionKey:", key, len);
+	return page;
+}
+
+static void xonly_check(void *page, const char *key_before)
+{
+	char key[32], flags[256];
+	tp_smaps_field(page, "ProtectionKey:", key, sizeof key);
+	CHECK(strcmp(key, key_before) == 0, "execute-only memory has protection key \"%s\", had \"%s\"", key, key_before);
+	tp_vmflags(page, flags, sizeof flags);
+	CHECK(tp_has_vmflag(flags, "ex") && !tp_has_vmflag(flags, "rd") && !tp_has_vmflag(flags, "wr"),
+	      "execute-only memory: VmFlags \"%s\"", flags);
+	int (*fn)(void) = (int (*)(void))page;
+	CHECK(fn() == 42, "the function in execute-only memory");
+}
+
 int main(int argc, char **argv)
 {
 	SETUP(argc == 2, "usage: memstate DIR");
@@ -113,6 +143,9 @@ int main(int argc, char **argv)
 	char *gone = shm_map(gone_name, 8192);
 	SETUP(unlink(gone_name) == 0, "unlinking the shared memory file");
 	memset(gone, 'g', 8192);
+
+	char xkey[32];
+	void *xonly = xonly_setup(xkey, sizeof xkey);
 
 	/* Naming needs CONFIG_ANON_VMA_NAME; without it there is nothing to carry. */
 	char *named = anon(0);
@@ -187,6 +220,7 @@ int main(int argc, char **argv)
 
 	say("ready");
 	usr1_wait();
+	xonly_check(xonly, xkey);
 
 	for (size_t i = 0; i < NADVISED; i++) {
 		tp_vmflags(areas[i], flags, sizeof flags);

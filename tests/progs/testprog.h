@@ -141,7 +141,9 @@ static inline char tp_proc_state(pid_t pid)
 	return p && p[1] ? p[2] : '?';
 }
 
-static inline void tp_vmflags(void *addr, char *buf, size_t len)
+/* The value of FIELD ("VmFlags:", "ProtectionKey:") in the smaps entry of
+ * the mapping that starts at ADDR, or "" where it has none. */
+static inline void tp_smaps_field(const void *addr, const char *field, char *buf, size_t len)
 {
 	static char smaps[1 << 20];
 	buf[0] = 0;
@@ -156,12 +158,17 @@ static inline void tp_vmflags(void *addr, char *buf, size_t len)
 		size_t hex = strspn(line, "0123456789abcdef");
 		if (hex > 0 && line[hex] == '-') /* a VMA's header line */
 			in = strtoul(line, NULL, 16) == (unsigned long)addr;
-		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			snprintf(buf, len, "%s", line + 8);
+		else if (in && strncmp(line, field, strlen(field)) == 0) {
+			snprintf(buf, len, "%s", line + strlen(field));
 			return;
 		}
 		line = next;
 	}
+}
+
+static inline void tp_vmflags(void *addr, char *buf, size_t len)
+{
+	tp_smaps_field(addr, "VmFlags:", buf, len);
 }
 
 static inline bool tp_has_vmflag(const char *flags, const char *code)
