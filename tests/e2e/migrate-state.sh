@@ -18,15 +18,24 @@
 # a test of its own, owners-migrate.)
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes
+mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
+	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
-	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked"
+	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
+	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
+	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack"
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
 	"delmap nofd $E2E_TMP/delmapnofd" "delmap memfd $E2E_TMP/delmapmemfd" "scmrights carried $E2E_TMP/scmrights" \
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \
-	"timerids given" "modes carried"; do
+	"timerids given" "modes carried" \
+	"misc first second" "files $E2E_TMP/files" "signals" "sigpending" "sigpending unqueued" "memory" \
+	"mapfile $E2E_TMP/mapfile" "heap 8" "avx" "holder eventfd" "holder pipe" "holder epoll" "holder socket" \
+	"holder tcp" "attrs creds" "attrs lockall" "unlinked special $E2E_TMP/special" \
+	"unixsock shutrd $E2E_TMP/shutrd" "unixsock shutpre $E2E_TMP/shutpre" "unixsock unconn $E2E_TMP/unconn" \
+	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
+	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
