@@ -5,7 +5,7 @@
 # docs/process-state.md names this test in each row it covers): process
 # and thread attributes, also of a process that gave up root, and
 # mlockall (tests/progs/attrs.c); PID, session, comm, rlimits,
-# personality, cmdline, environment, auxv, exe and memory bounds
+# personality, dumpable, cmdline, environment, auxv, exe and memory bounds
 # (misc.c); regular files, directories and devices with their offsets,
 # flags and shared descriptions, cwd and umask (files.c); signal handlers
 # (signals.c) and pending signals, one with no siginfo queued

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Process-wide state: pid/tid, comm, rlimits, personality, session, cmdline,
+# Process-wide state: pid/tid, comm, rlimits, personality, dumpable, session, cmdline,
 # environ, auxv, exe, mm fields, the whole memory map, the vDSO.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"

@@ -1,10 +1,11 @@
 /* misc [ARGS...]: process-wide state.  Before "ready" it renames itself
  * (PR_SET_NAME), lowers RLIMIT_NOFILE, RLIMIT_STACK, RLIMIT_CORE and
- * RLIMIT_MSGQUEUE, adds ADDR_NO_RANDOMIZE to its personality and starts a new
- * session.  After the wake-up, compared with before:
+ * RLIMIT_MSGQUEUE, adds ADDR_NO_RANDOMIZE to its personality, makes itself
+ * not dumpable (PR_SET_DUMPABLE 0) and starts a new session.  After the
+ * wake-up, compared with before:
  *   - getpid/gettid from the kernel (raw system calls, not glibc's cache);
- *   - comm (prctl and /proc/self/comm), all rlimits, personality, session
- *     and process group;
+ *   - comm (prctl and /proc/self/comm), all rlimits, personality, the
+ *     dumpable flag, session and process group;
  *   - /proc/self/cmdline, /proc/self/environ, /proc/self/auxv byte for byte,
  *     the /proc/self/exe link, the mm fields in /proc/self/stat (code, data,
  *     brk, stack, arguments and environment bounds);
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
 	SETUP(persona != -1 && personality(persona | ADDR_NO_RANDOMIZE) != -1, "personality");
 	int persona_before = personality(0xffffffff);
 	SETUP(setsid() != -1, "setsid");
+	SETUP(prctl(PR_SET_DUMPABLE, 0) == 0, "PR_SET_DUMPABLE");
 
 	pid_t pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
 	blob_read(&cmdline_before, "/proc/self/cmdline");
@@ -176,6 +178,7 @@ int main(int argc, char **argv)
 		      (unsigned long long)rl.rlim_max, (unsigned long long)limits_before[r].rlim_cur,
 		      (unsigned long long)limits_before[r].rlim_max);
 	}
+	CHECK(prctl(PR_GET_DUMPABLE) == 0, "dumpable is %d, was 0", prctl(PR_GET_DUMPABLE));
 	CHECK(personality(0xffffffff) == persona_before, "personality %#x, was %#x", personality(0xffffffff),
 	      persona_before);
 
