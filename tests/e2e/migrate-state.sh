@@ -15,7 +15,8 @@
 # epoll instances (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
 # O_TMPFILE file and O_PATH descriptors (unlinked.c); inotify instances
 # (inotify.c); unix sockets with their names, peers, queues, accept
-# queues, shutdowns (also before connecting), never connected ones
+# queues, shutdowns (also before connecting), never connected ones,
+# SO_PEERCRED and SO_PEERGROUPS of a process running as nobody
 # (unixsock.c) and options (unixopts.c); mappings of unlinked files, with
 # and without descriptors held, and memfds (delmap.c); descriptors in
 # flight in unix socket queues, datagram, seqpacket and stream, held by
@@ -42,7 +43,7 @@ mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedm
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
-	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack"
+	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser"
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
@@ -53,6 +54,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"mapfile $E2E_TMP/mapfile" "heap 2" "avx" "holder eventfd" \
 	"attrs creds" "attrs lockall" "unlinked special $E2E_TMP/special" \
 	"unixsock shutrd $E2E_TMP/shutrd" "unixsock shutpre $E2E_TMP/shutpre" "unixsock unconn $E2E_TMP/unconn" \
+	"unixsock user $E2E_TMP/unixuser" \
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack"; do
 	read -r -a cmd <<<"$prog"
