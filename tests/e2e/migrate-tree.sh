@@ -5,7 +5,8 @@
 #    a child in its own group, a session leader, a zombie with status 42,
 #    a file description shared through fork), which checks itself after
 #    the second hop; asked to go in pre-copy mode, which tracks one
-#    process, each hop says so and moves the tree in stream mode;
+#    process, each hop says so and moves the tree in stream mode; then
+#    once more as user 65534 (its zombie's user ids made again);
 #  - tests/progs/treestop.c (three stopped children, by SIGTTIN, SIGTSTP
 #    and SIGSTOP, the first stop collected by the parent, the others not,
 #    and a zombie), which checks itself after the second hop;
@@ -55,6 +56,22 @@ mig_in A kill -USR1 "$root"
 mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
 e2e_expect_pass "$out"
 e2e_log "ok: the tree passed its checks after two hops"
+
+# The same tree run as user 65534 (as tree.sh's nobody run): its zombie,
+# whose user ids the image does not hold, is made again as its parent's,
+# and waitid's si_uid still says 65534 after two hops.
+chmod 711 "$E2E_TMP"
+mkdir -m 777 "$E2E_TMP/nobody"
+out=$E2E_TMP/nobody.out
+root=$(mig_spawn A "$out" --pid 5800 setpriv --reuid 65534 --regid 65534 --clear-groups "$PROGS/tree" "$E2E_TMP/nobody")
+mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree (65534) did not get ready"; }
+mapfile -t kids < <(mig_children A "$root")
+((${#kids[@]} == 4)) || e2e_fail "the tree's (65534) root has ${#kids[@]} children, expected 4"
+hops "$root" "${kids[@]}"
+mig_in A kill -USR1 "$root"
+mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree (65534) did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: the tree of user 65534 passed its checks after two hops"
 
 # Stopped children (tests/progs/treestop.c): each stopped again after
 # every hop, the parent's stop reports as they were; it checks itself.
