@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 10.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 11.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -27,8 +27,9 @@
  * holes of unlinked files, whose unix sockets carry options 0 to 15
  * only (the restore leaves the others as a new socket has them,
  * SO_BUF_LOCK as setting the buffer sizes leaves it), and whose stopped
- * tree members were all stopped by SIGSTOP). */
-#define BM_IMAGE_VERSION 10
+ * tree members were all stopped by SIGSTOP), and 10 (an image of version
+ * 11 without guard pages or droppable memory). */
+#define BM_IMAGE_VERSION 11
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "fd_inotify.h"
+#include "memguard.h"
 #include "sk_unix.h"
 #include "fd_watch.h"
 #include "sk_inet.h"
@@ -41,7 +42,7 @@
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
-#define VMA_KNOWN_FLAGS 0x3fffffu
+#define VMA_KNOWN_FLAGS 0x7fffffu
 /* SS_ONSTACK, SS_DISABLE and SS_AUTODISARM (linux/signal.h; glibc lacks the last). */
 #define ALTSTACK_KNOWN_FLAGS (1u | 2u | (1u << 31))
 
@@ -112,6 +113,8 @@ static bool check_vma(const struct bm_vma *v, const struct bm_vma *prev, char *w
 		return bm_why(why, n, "file offset %#llx is not page aligned", (unsigned long long)v->pgoff);
 	if ((v->flags & BM_VMA_SHMEM) && v->file.ino && (!v->file.size || (v->file.size & IN_PAGE_MASK)))
 		return bm_why(why, n, "shared memory of %llu bytes", (unsigned long long)v->file.size);
+	if ((v->flags & BM_VMA_DROPPABLE) && (v->kind != BM_VMA_ANON || (v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM))))
+		return bm_why(why, n, "droppable memory that is not private anonymous memory");
 	if (v->kind == BM_VMA_FILE && (!v->path || !*v->path))
 		return bm_why(why, n, "file mapping without a path");
 	return check_string(v->path, "path", why, n);
@@ -479,16 +482,41 @@ int bm_encode_vmas(struct bm_wbuf *b, const struct bm_process *p, char *why, siz
 		bm_put_str(b, v->path);
 		put_file_id(b, &v->file);
 	}
+	/* Version 11: the guard pages, after the VMAs they lie in. */
+	if (!bm_guards_valid(p, why, why_size))
+		return -EINVAL;
+	bm_put_u32(b, p->nguards);
+	for (uint32_t i = 0; i < p->nguards; i++) {
+		bm_put_u64(b, p->guards[i].start);
+		bm_put_u64(b, p->guards[i].end);
+	}
 	return finish_encoding(b);
+}
+
+static void decode_guards(struct bm_rcur *c, struct bm_process *p)
+{
+	size_t at = c->pos;
+	uint32_t n = bm_get_count(c, BM_GUARD_MAX_RANGES, 16, "guard range count");
+	if (!n)
+		return;
+	if (!(p->guards = calloc(n, sizeof *p->guards))) {
+		bm_rcur_nomem(c);
+		return;
+	}
+	p->nguards = n;
+	for (uint32_t i = 0; i < n; i++) {
+		p->guards[i].start = bm_get_u64(c);
+		p->guards[i].end = bm_get_u64(c);
+	}
+	char why[160];
+	if (!bm_rcur_failed(c) && !bm_guards_valid(p, why, sizeof why))
+		bm_rcur_fail_at(c, at, "%s", why);
 }
 
 void bm_decode_vmas(struct bm_rcur *c, struct bm_process *p)
 {
 	uint32_t n = bm_get_count(c, BM_IMG_MAX_VMAS, VMA_MIN_SIZE, "VMA count");
-	if (!n)
-		return;
-	p->vmas = calloc(n, sizeof *p->vmas);
-	if (!p->vmas) {
+	if (n && !(p->vmas = calloc(n, sizeof *p->vmas))) {
 		bm_rcur_nomem(c);
 		return;
 	}
@@ -507,7 +535,11 @@ void bm_decode_vmas(struct bm_rcur *c, struct bm_process *p)
 		get_file_id(c, &v->file);
 		if (!bm_rcur_failed(c) && !check_vma(v, i ? &p->vmas[i - 1] : NULL, why, sizeof why))
 			bm_rcur_fail_at(c, at, "VMA %u: %s", i, why);
+		else if (!bm_rcur_failed(c) && (v->flags & BM_VMA_DROPPABLE) && c->version < 11)
+			bm_rcur_fail_at(c, at, "VMA %u: droppable memory in an image of version %u", i, c->version);
 	}
+	if (c->version >= 11 && !bm_rcur_failed(c))
+		decode_guards(c, p);
 }
 
 /* ---- FDS ---- */

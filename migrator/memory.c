@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "log.h"
+#include "memguard.h"
 #include "memory.h"
 #include "pagescan.h"
 #include "pkeys.h"
@@ -54,19 +55,19 @@ static const struct {
 	{BM_VMFLAG_WF, BM_VMA_WIPEONFORK}, {BM_VMFLAG_MG, BM_VMA_MERGEABLE}, {BM_VMFLAG_SR, BM_VMA_SEQ_READ},
 	{BM_VMFLAG_RR, BM_VMA_RAND_READ}, {BM_VMFLAG_LF, BM_VMA_LOCKONFAULT}, {BM_VMFLAG_NR, BM_VMA_NORESERVE},
 	{BM_VMFLAG_SL, BM_VMA_SEALED},    {BM_VMFLAG_MW, BM_VMA_MAYWRITE},  {BM_VMFLAG_AC, BM_VMA_ACCOUNT},
+	{BM_VMFLAG_DP, BM_VMA_DROPPABLE},
 };
 
 /* smaps VmFlags that refuse a VMA, whatever it maps (procfs_maps.c lists
  * every code); device memory (io pf mm ar) and de are refused below,
- * outside the kernel's own mappings. */
+ * outside the kernel's own mappings.  Guard regions ("gu") are carried
+ * (memguard.h), and so is droppable memory ("dp"). */
 static const struct {
 	uint32_t vmflag;
 	const char *what;
 } refused_vmflags[] = {
 	{BM_VMFLAG_SS, "a shadow stack (CET)"},
-	{BM_VMFLAG_GU, "guard regions (madvise MADV_GUARD_INSTALL, VmFlags gu)"},
 	{BM_VMFLAG_HT, "huge-page memory (hugetlb: MAP_HUGETLB or hugetlbfs, VmFlags ht)"},
-	{BM_VMFLAG_DP, "droppable memory (MAP_DROPPABLE, VmFlags dp)"},
 	{BM_VMFLAG_UF, "memory registered with userfaultfd"},
 	{BM_VMFLAG_UW, "memory write-protected through userfaultfd"},
 	{BM_VMFLAG_SF, "a synchronous DAX mapping (MAP_SYNC)"},
@@ -132,6 +133,12 @@ static int describe_vma(pid_t pid, const struct bm_maps_entry *e, struct bm_proc
 	if (rc < 0)
 		return rc;
 	v->pgoff = e->offset;
+	/* The kernel makes it private and anonymous only; anything else would
+	 * be a kind of memory binmig has not seen. */
+	if ((v->flags & BM_VMA_DROPPABLE) && (e->inode || (v->flags & BM_VMA_SHARED) || e->path[0] == '/'))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has droppable memory (VmFlags dp) at 0x%llx that is not "
+				"private anonymous memory (%s); binmig cannot carry it", pid, (unsigned long long)e->start,
+				e->path[0] ? e->path : "shared");
 	if (bm_vma_special_kind(e->path))
 		v->kind = bm_vma_special_kind(e->path);
 	else if ((v->flags & BM_VMA_SHARED) && bm_shmem_is_sysv_name(e->path))
@@ -213,6 +220,8 @@ int bm_collect_vmas(pid_t pid, struct bm_frozen *f)
 			return rc;
 		p->nvmas++;
 	}
+	if ((rc = bm_guards_collect(pid, f->maps, p)) < 0)
+		return rc;
 	return bm_pkeys_check(f);
 }
 
@@ -324,6 +333,9 @@ struct page_writer {
 	const struct bm_page_skip *skip;
 	struct bm_shmem_seen *seen;  /* shared memory stored so far, in this dump */
 	size_t skip_at;              /* the first skip range that may still matter */
+	const struct bm_process *p;
+	const struct bm_range *guards; /* the guard pages of the VMA being written: never read */
+	size_t nguards, guard_at;
 	uint64_t run_start;          /* wanted pages gathered, not read yet */
 	uint32_t run_len;
 };
@@ -347,11 +359,13 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 	int rc = bm_fault_rc(BM_FP_READ_MEMORY);
 	if (rc == 0)
 		rc = bm_mem_read(pw->pid, addr, pw->buf, (size_t)npages * BM_PAGE_SIZE);
-	/* A kernel that shows guard regions in pagemap but not in VmFlags
-	 * (6.15 to 6.17) gives EIO for them. */
+	/* Guard pages of VMAs smaps marks "gu" are left out (memguard.h); a
+	 * kernel that shows them in pagemap but not in VmFlags (6.15 to 6.17)
+	 * gives EIO for the others. */
 	if (rc == -EIO && bm_pagemap_has_guard(pw->pagemap_fd, addr, npages))
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has guard regions (madvise MADV_GUARD_INSTALL) at 0x%llx; "
-				"binmig cannot carry it", pw->pid, (unsigned long long)addr);
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has guard regions (madvise MADV_GUARD_INSTALL) at 0x%llx "
+				"that this kernel does not show in smaps (VmFlags gu, Linux 6.18); binmig cannot carry them",
+				pw->pid, (unsigned long long)addr);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read memory of process %d at 0x%llx", pw->pid,
 				      (unsigned long long)addr);
@@ -417,25 +431,40 @@ static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, 
 	return 0;
 }
 
-static int want(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
+typedef int (*want_fn)(struct page_writer *pw, uint64_t start, uint64_t end, bool zero);
+
+/* fn for each piece of [start, end) outside the sorted ranges r[*at..n);
+ * *at moves past the ranges behind (the calls come in address order). */
+static int outside(const struct bm_range *r, size_t n, size_t *at, struct page_writer *pw, uint64_t start,
+		   uint64_t end, bool zero, want_fn fn)
 {
-	const struct bm_page_skip *sk = pw->skip;
-	while (sk && pw->skip_at < sk->n && start < end) {
-		const struct bm_range *r = &sk->r[pw->skip_at];
-		if (r->end <= start) {
-			pw->skip_at++;
+	while (*at < n && start < end) {
+		if (r[*at].end <= start) {
+			++*at;
 			continue;
 		}
-		if (r->start >= end)
+		if (r[*at].start >= end)
 			break;
-		if (r->start > start) {
-			int rc = want_unskipped(pw, start, r->start, zero);
+		if (r[*at].start > start) {
+			int rc = fn(pw, start, r[*at].start, zero);
 			if (rc < 0)
 				return rc;
 		}
-		start = r->end < end ? r->end : end;
+		start = r[*at].end < end ? r[*at].end : end;
 	}
-	return start < end ? want_unskipped(pw, start, end, zero) : 0;
+	return start < end ? fn(pw, start, end, zero) : 0;
+}
+
+static int want_unguarded(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
+{
+	return pw->skip ? outside(pw->skip->r, pw->skip->n, &pw->skip_at, pw, start, end, zero, want_unskipped)
+			: want_unskipped(pw, start, end, zero);
+}
+
+/* Wanted pages [start, end): but for guard pages, and the skip list's. */
+static int want(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
+{
+	return outside(pw->guards, pw->nguards, &pw->guard_at, pw, start, end, zero, want_unguarded);
 }
 
 static int write_vma_pages_pagemap(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm)
@@ -520,7 +549,10 @@ static int shmem_run(void *ctx, uint64_t start, uint64_t end)
  * keeps the pagemap path (its page-cache pages count too). */
 static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm, bool scan)
 {
-	pw->skip_at = 0;
+	pw->skip_at = pw->guard_at = 0;
+	size_t first;
+	pw->nguards = bm_guards_within(pw->p, v->start, v->end, &first);
+	pw->guards = pw->p->guards + first;
 	int rc;
 	if (v->flags & BM_VMA_SHMEM) {
 		/* Its object's pages, once (shmem.h). */
@@ -546,7 +578,7 @@ static int write_pages(pid_t pid, const struct bm_process *p, struct bm_image_wr
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", path);
-	struct page_writer pw = {.pid = pid, .pagemap_fd = fd, .w = w, .st = st, .skip = skip, .seen = seen};
+	struct page_writer pw = {.pid = pid, .pagemap_fd = fd, .w = w, .st = st, .skip = skip, .seen = seen, .p = p};
 	uint64_t *pm = malloc(PAGEMAP_BATCH * sizeof *pm);
 	pw.buf = aligned_alloc(BM_PAGE_SIZE, (size_t)READ_CHUNK_PAGES * BM_PAGE_SIZE);
 	if (st) {

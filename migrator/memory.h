@@ -26,10 +26,6 @@ bool bm_pagemap_has_guard(int pagemap_fd, uint64_t addr, uint32_t npages);
  * that run; *zero says which. */
 uint32_t bm_same_zero_run(const uint8_t *buf, uint32_t i, uint32_t n, bool *zero);
 
-/* Address ranges [start, end), sorted and disjoint. */
-struct bm_range {
-	uint64_t start, end;
-};
 /* The first of the n sorted ranges r that ends after addr (n if none). */
 size_t bm_ranges_after(const struct bm_range *r, size_t n, uint64_t addr);
 

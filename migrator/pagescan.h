@@ -18,6 +18,7 @@
 #define BM_PAGE_IS_PRESENT (1ULL << 3)
 #define BM_PAGE_IS_SWAPPED (1ULL << 4)   /* swapped out, or a uffd-wp marker of a never-filled page */
 #define BM_PAGE_IS_PFNZERO (1ULL << 5)   /* the shared zero page: all zero, nothing to read */
+#define BM_PAGE_IS_GUARD (1ULL << 8)     /* a guard page (MADV_GUARD_INSTALL; Linux 6.14): also "swapped" */
 
 /* Scan flags. */
 #define BM_PM_SCAN_WP_MATCHING (1ULL << 0)  /* write-protect the matching pages again, in the same walk */

@@ -96,13 +96,15 @@ static int by_start(const void *a, const void *b)
 
 /* The pages that are not lazy although present: each thread's rseq area
  * (the kernel fills in its CPU number on the way back from the
- * registration, during the restore), and those pre-copy's store holds
- * (kept).  Sorted; rseq pages may overlap kept runs. */
+ * registration, during the restore), those pre-copy's store holds
+ * (kept), and guard pages (which pagemap shows as swapped; none can be
+ * read, the restore installs them again).  Sorted; rseq pages may overlap
+ * kept runs. */
 static int not_lazy(const struct bm_process *proc, const struct bm_page_skip *kept, struct bm_range **out, size_t *n)
 {
 	size_t nkept = kept ? kept->n : 0;
 	*n = 0;
-	*out = malloc(((size_t)proc->nthreads + nkept + 1) * sizeof **out);
+	*out = malloc(((size_t)proc->nthreads + nkept + proc->nguards + 1) * sizeof **out);
 	if (!*out)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (uint32_t i = 0; i < proc->nthreads; i++) {
@@ -115,6 +117,8 @@ static int not_lazy(const struct bm_process *proc, const struct bm_page_skip *ke
 	}
 	for (size_t i = 0; i < nkept; i++)
 		(*out)[(*n)++] = kept->r[i];
+	for (uint32_t i = 0; i < proc->nguards; i++)
+		(*out)[(*n)++] = proc->guards[i];
 	qsort(*out, *n, sizeof **out, by_start);
 	return 0;
 }

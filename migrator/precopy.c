@@ -102,10 +102,12 @@ int bm_precopy_probe(char *why, size_t n)
 }
 
 /* Private memory that the process can write: anonymous, or private file
- * mappings (their written pages are anonymous copies). */
+ * mappings (their written pages are anonymous copies).  Not droppable
+ * memory: userfaultfd refuses it, and the kernel empties its pages
+ * without their counting as written; the final image carries it whole. */
 static bool trackable(const struct bm_vma *v)
 {
-	return bm_vma_has_pages(v) && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE)) &&
+	return bm_vma_has_pages(v) && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE | BM_VMA_DROPPABLE)) &&
 	       (v->prot & PROT_WRITE);
 }
 

@@ -33,6 +33,7 @@
 #include "cgroup.h"
 #include "fault.h"
 #include "log.h"
+#include "memguard.h"
 #include "pending_stop.h"
 #include "memory.h"
 #include "procfs.h"
@@ -369,12 +370,28 @@ struct vma_piece {
 	const struct bm_vma *v;
 };
 
+/* Droppable memory (MAP_DROPPABLE, an mmap type as MAP_PRIVATE is): a
+ * kernel before 6.11 has none. */
+#define BM_MAP_DROPPABLE 0x08
+static int map_droppable(struct restore_ctx *c, uint64_t start, uint64_t end, uint32_t prot, uint64_t flags, long *addr)
+{
+	int rc = bm_inject(&c->tr, SYS_mmap, start, end - start, prot, flags, (uint64_t)-1, 0, addr);
+	if (rc == 0 && (*addr == -EINVAL || *addr == -EOPNOTSUPP))
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: this kernel cannot map droppable memory "
+				"(MAP_DROPPABLE, Linux 6.11) at 0x%llx", c->pid, (unsigned long long)start);
+	if (rc == 0 && *addr < 0 && *addr > -4096)
+		return step_failed(c, "mapping droppable memory", (int)-*addr);
+	return rc;
+}
+
 /* Maps [start, end) of v afresh. */
 static int map_piece(void *arg, uint64_t start, uint64_t end)
 {
 	struct restore_ctx *c = ((struct vma_piece *)arg)->c;
 	const struct bm_vma *v = ((struct vma_piece *)arg)->v;
-	uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE) |
+	uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED
+				      : v->flags & BM_VMA_DROPPABLE ? BM_MAP_DROPPABLE
+								    : MAP_PRIVATE) |
 			 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
 			 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
 	uint64_t fd = (uint64_t)-1, off = 0;
@@ -390,9 +407,10 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 	bool account = v->kind == BM_VMA_FILE && (v->flags & BM_VMA_ACCOUNT) && !(v->flags & BM_VMA_SHARED) &&
 		       !(v->prot & PROT_WRITE);
 	long addr = 0;
-	int rc = bm_fault(BM_FP_MAP_MEMORY) ? step_failed(c, "mapping memory", errno)
-					    : inject(c, "mapping memory", SYS_mmap, start, end - start,
-						     v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
+	int rc = bm_fault(BM_FP_MAP_MEMORY)      ? step_failed(c, "mapping memory", errno)
+		 : v->flags & BM_VMA_DROPPABLE ? map_droppable(c, start, end, v->prot, flags, &addr)
+					       : inject(c, "mapping memory", SYS_mmap, start, end - start,
+							v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
 	if (rc == 0 && (uint64_t)addr != start)
 		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
 	if (rc == 0 && account)
@@ -878,7 +896,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = unmap_all_but(c)) < 0 ||
 	    (rc = map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
 	    (rc = fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
-	    (rc = lock_and_seal(c, false)) < 0)
+	    (rc = bm_guards_install(&c->tr, c->pid, &c->proc)) < 0 || (rc = lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;

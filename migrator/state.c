@@ -38,6 +38,7 @@ void bm_process_free(struct bm_process *p)
 	for (uint32_t i = 0; p->vmas && i < p->nvmas; i++)
 		free(p->vmas[i].path);
 	free(p->vmas);
+	free(p->guards);
 	bm_process_free_fds(p);
 	for (uint32_t i = 0; p->threads && i < p->nthreads; i++) {
 		free(p->threads[i].xstate);

@@ -20,6 +20,11 @@
 #define BM_CODE_WINDOW 96       /* bytes of code kept around each thread's rip */
 #define BM_CODE_BEFORE 64       /* of which before rip */
 
+/* Address ranges [start, end), sorted and disjoint. */
+struct bm_range {
+	uint64_t start, end;
+};
+
 /* Identity of a file at dump time; restore refuses a file that changed. */
 struct bm_file_id {
 	uint64_t dev;
@@ -65,6 +70,8 @@ enum bm_vma_kind {
 #define BM_VMA_ACCOUNT 0x200000u  /* accounted ("ac", VM_ACCOUNT): private and writable once; one
 				     read-only now is mapped writable and then protected at restore,
 				     as only that makes the kernel account it again */
+#define BM_VMA_DROPPABLE 0x400000u /* MAP_DROPPABLE ("dp"): private anonymous memory the kernel may
+				      empty under pressure; mapped so again (version 11) */
 
 /* The advice a VMA carries as flags, and the madvise() that sets each
  * again at restore (memory.c). */
@@ -403,6 +410,9 @@ struct bm_process {
 
 	struct bm_vma *vmas;           /* sorted by start, malloc'd */
 	uint32_t nvmas;
+	struct bm_range *guards;       /* guard pages (madvise MADV_GUARD_INSTALL), sorted, each within one
+					  private VMA (memguard.h), malloc'd; version 11 */
+	uint32_t nguards;
 	struct bm_fd *fds;             /* sorted by fd, malloc'd */
 	uint32_t nfds;
 	struct bm_sigaction sigactions[BM_NSIG]; /* index = signal number - 1 */

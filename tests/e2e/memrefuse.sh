@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory binmig does not carry is refused at dump (exit 4, one line naming
 # it), the process left running untouched (tests/progs/memrefuse.c):
-# guard regions (MADV_GUARD_INSTALL) in anonymous memory and in a private
-# file mapping, droppable memory (MAP_DROPPABLE), huge pages (MAP_HUGETLB,
+# guard regions (MADV_GUARD_INSTALL) in shared memory and in locked memory
+# (elsewhere they are carried: memguard.sh), huge pages (MAP_HUGETLB,
 # private and shared), a descriptor of shared anonymous memory opened
 # through /proc/PID/map_files and a private mapping of one, an area under
 # a protection key, changed protection key rights (PKRU), a protection key
@@ -21,9 +21,8 @@ if ((hugepages_before == 0)); then
 fi
 
 declare -A said=(
-	[guard]="guard regions (madvise MADV_GUARD_INSTALL, VmFlags gu)"
-	[guardfile]="guard regions (madvise MADV_GUARD_INSTALL, VmFlags gu)"
-	[droppable]="droppable memory (MAP_DROPPABLE, VmFlags dp)"
+	[guardshared]="has guard regions (madvise MADV_GUARD_INSTALL) in shared memory at 0x"
+	[guardlocked]="has guard regions (madvise MADV_GUARD_INSTALL) in locked memory (mlock) at 0x"
 	[hugetlb]="huge-page memory (hugetlb: MAP_HUGETLB or hugetlbfs, VmFlags ht)"
 	[hugetlb-shared]="huge-page memory (hugetlb: MAP_HUGETLB or hugetlbfs, VmFlags ht)"
 	[shmemfd]="(/dev/zero (deleted)), the object of shared anonymous memory (opened through /proc/PID/map_files)"
@@ -35,7 +34,7 @@ declare -A said=(
 	[uffd-wp]="has memory write-protected through userfaultfd at 0x"
 	[uffd-missing]="has memory registered with userfaultfd at 0x"
 )
-for mode in guard guardfile droppable hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole uffd-wp uffd-missing; do
+for mode in guardshared guardlocked hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole uffd-wp uffd-missing; do
 	if ! why=$("$PROGS/memrefuse" probe "$mode"); then
 		e2e_log "skipped: $why"
 		continue

@@ -1,9 +1,10 @@
 /* memrefuse MODE [FILE]: holds one kind of memory binmig refuses to carry
  * (tests/e2e/memrefuse.sh), then waits for SIGUSR1 and checks that it is
  * still as it was: a refused dump must leave the process untouched.
- *   guard        anonymous memory with guard pages (MADV_GUARD_INSTALL)
- *   guardfile    FILE mapped privately, with a guard page
- *   droppable    droppable memory (MAP_DROPPABLE)
+ *   guardshared  shared anonymous memory with a guard page (MADV_GUARD_INSTALL;
+ *                guard pages elsewhere are carried: memguard.c)
+ *   guardlocked  locked memory (mlock) with a guard page: the guard first,
+ *                then mlock, which fails on it but locks the area
  *   hugetlb      private huge-page memory (MAP_HUGETLB)
  *   hugetlb-shared  shared huge-page memory
  *   shmemfd      shared anonymous memory and a descriptor of it opened
@@ -28,9 +29,6 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
-#endif
-#ifndef MAP_DROPPABLE
-#define MAP_DROPPABLE 0x08
 #endif
 #ifndef MAP_HUGETLB
 #define MAP_HUGETLB 0x40000
@@ -102,9 +100,6 @@ static int probe(const char *mode)
 		char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED || madvise(p, PAGE, MADV_GUARD_INSTALL) != 0)
 			rc = 77;
-	} else if (strcmp(mode, "droppable") == 0) {
-		if (mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
-			rc = 77;
 	} else if (strncmp(mode, "hugetlb", 7) == 0) {
 		if (mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0) == MAP_FAILED)
 			rc = 77;
@@ -132,22 +127,16 @@ int main(int argc, char **argv)
 	char *p = NULL;
 	int fd = -1, key = -1;
 	unsigned pkru = 0;
-	if (strcmp(mode, "guard") == 0) {
-		p = fill(mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 8 * PAGE, 1);
-		SETUP(madvise(p + 2 * PAGE, 2 * PAGE, MADV_GUARD_INSTALL) == 0, "MADV_GUARD_INSTALL");
-	} else if (strcmp(mode, "guardfile") == 0 && argc == 3) {
-		fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		char page[4 * PAGE];
-		SETUP(fd >= 0 && write(fd, fill(page, sizeof page, 3), sizeof page) == (ssize_t)sizeof page, argv[2]);
-		p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-		SETUP(p != MAP_FAILED, "mmap of the file");
-		close(fd);
-		fd = -1;
+	if (strncmp(mode, "guard", 5) == 0) {
+		int share = strcmp(mode, "guardshared") == 0 ? MAP_SHARED : MAP_PRIVATE;
+		p = fill(mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS, -1, 0), 4 * PAGE, 1);
 		SETUP(madvise(p + PAGE, PAGE, MADV_GUARD_INSTALL) == 0, "MADV_GUARD_INSTALL");
-	} else if (strcmp(mode, "droppable") == 0) {
-		p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
-		SETUP(p != MAP_FAILED, "mmap MAP_DROPPABLE");
-		fill(p, 4 * PAGE, 5);
+		if (share == MAP_PRIVATE) {
+			char flags[256];
+			(void)mlock(p, 4 * PAGE);
+			tp_vmflags(p, flags, sizeof flags);
+			SETUP(tp_has_vmflag(flags, "lo"), "mlock of the guarded area");
+		}
 	} else if (strncmp(mode, "hugetlb", 7) == 0) {
 		int share = strcmp(mode, "hugetlb-shared") == 0 ? MAP_SHARED : MAP_PRIVATE;
 		p = mmap(NULL, HUGE, PROT_READ | PROT_WRITE, share | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -192,14 +181,7 @@ int main(int argc, char **argv)
 
 	if (strncmp(mode, "guard", 5) == 0) {
 		/* (Reading a guard page would kill the process.) */
-		if (strcmp(mode, "guard") == 0)
-			CHECK(same(p, 2 * PAGE, 1) && same(p + 4 * PAGE, 4 * PAGE, 1), "memory around the guard pages");
-		else
-			CHECK(same(p, PAGE, 3) && same(p + 2 * PAGE, 2 * PAGE, 3), "the file's pages around the guard");
-	} else if (strcmp(mode, "droppable") == 0) {
-		char flags[256];
-		tp_vmflags(p, flags, sizeof flags);
-		CHECK(tp_has_vmflag(flags, "dp"), "VmFlags %s without dp", flags);
+		CHECK(same(p, PAGE, 1) && same(p + 2 * PAGE, 2 * PAGE, 1), "memory around the guard page");
 	} else if (strncmp(mode, "hugetlb", 7) == 0) {
 		CHECK(same(p, HUGE, 7), "huge-page contents");
 		char flags[256];

@@ -112,6 +112,7 @@ static void test_version_1_is_still_read(void **state)
 	drop_section(&v1, BM_SEC_LOCKS);
 	drop_section(&v1, BM_SEC_MAPPED_FILES);
 	drop_cgroups(&v1);
+	drop_guards(&v1);
 	struct raw_section *fds = &v1.s[find_section(&v1, BM_SEC_FDS, 0)];
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
@@ -415,6 +416,39 @@ static void test_version_9_is_still_read(void **state)
 	assert_reads_without(9, drop_holes);
 }
 
+/* For an image of version 10: no guard ranges after the VMAs. */
+static void drop_guards_only(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	drop_guards(ri);
+}
+
+/* Version 10, written before guard pages and droppable memory were
+ * carried (a process with either was refused), has no guard ranges after
+ * its VMAs: still read, as a process without guard pages; a droppable VMA
+ * in it is rejected. */
+static void test_version_10_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(10, drop_guards_only);
+	struct bm_process q;
+	make_process(&q, true);
+	q.vmas[1].flags |= BM_VMA_DROPPABLE; /* the heap's place */
+	struct bm_wbuf img;
+	struct raw_image ri;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	drop_guards(&ri);
+	bm_store_le32(ri.file_header + 8, 10);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, &img, true);
+	free_raw_image(&ri);
+	assert_rejected(img.data, img.len, "VMA 1: droppable memory in an image of version 10");
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +459,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_7_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_8_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_9_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_10_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -363,6 +363,9 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_opt_string_equal(va->path, vb->path);
 		assert_file_id_equal(&va->file, &vb->file);
 	}
+	assert_int_equal(a->nguards, b->nguards);
+	for (uint32_t i = 0; i < a->nguards; i++)
+		assert_true(a->guards[i].start == b->guards[i].start && a->guards[i].end == b->guards[i].end);
 	assert_int_equal(a->nfds, b->nfds);
 	for (uint32_t i = 0; i < a->nfds; i++) {
 		const struct bm_fd *fa = &a->fds[i], *fb = &b->fds[i];

@@ -167,6 +167,16 @@ static inline void drop_mapped_holes(struct raw_image *ri)
 	}
 }
 
+/* Takes the guard ranges (version 11, none) off the end of RI's VMAS
+ * section, for an image of an earlier version. */
+static inline void drop_guards(struct raw_image *ri)
+{
+	struct raw_section *vmas = &ri->s[find_section(ri, BM_SEC_VMAS, 0)];
+	assert_true(vmas->len >= 4);
+	assert_int_equal(bm_load_le32(vmas->payload + vmas->len - 4), 0);
+	vmas->len -= 4;
+}
+
 /* Cuts the fields of each of the NFDS entries of RI's FDS section from
  * the one FIELD_OF gives to the end of the entry: its data extents
  * (version 10, none) and those before them. */
@@ -184,6 +194,7 @@ static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*fi
 		fds->len -= (uint32_t)cut;
 	}
 	drop_mapped_holes(ri);
+	drop_guards(ri);
 }
 
 static inline size_t holes_field(struct fd_layout l)
