@@ -42,7 +42,7 @@
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
 
-#define VMA_KNOWN_FLAGS 0x7fffffu
+#define VMA_KNOWN_FLAGS 0xffffffu
 /* SS_ONSTACK, SS_DISABLE and SS_AUTODISARM (linux/signal.h; glibc lacks the last). */
 #define ALTSTACK_KNOWN_FLAGS (1u | 2u | (1u << 31))
 
@@ -537,6 +537,8 @@ void bm_decode_vmas(struct bm_rcur *c, struct bm_process *p)
 			bm_rcur_fail_at(c, at, "VMA %u: %s", i, why);
 		else if (!bm_rcur_failed(c) && (v->flags & BM_VMA_DROPPABLE) && c->version < 11)
 			bm_rcur_fail_at(c, at, "VMA %u: droppable memory in an image of version %u", i, c->version);
+		else if (!bm_rcur_failed(c) && (v->flags & BM_VMA_MAYBE_GUARD) && c->version < 11)
+			bm_rcur_fail_at(c, at, "VMA %u: guard regions in an image of version %u", i, c->version);
 	}
 	if (c->version >= 11 && !bm_rcur_failed(c))
 		decode_guards(c, p);

@@ -17,6 +17,7 @@
 #include "wire.h"
 
 #define MADV_GUARD_INSTALL_ 102 /* Linux 6.13; newer than some system headers */
+#define MADV_GUARD_REMOVE_ 103
 #define PM_GUARD_REGION (1ULL << 58)
 #define PAGEMAP_BATCH 4096 /* entries per pagemap read */
 
@@ -152,6 +153,9 @@ bool bm_guards_valid(const struct bm_process *p, char *why, size_t n)
 		if (v == p->nvmas || r->start < p->vmas[v].start || r->end > p->vmas[v].end)
 			return bm_why(why, n, "guard range %u (%#llx-%#llx) is not within one memory area", i,
 				      (unsigned long long)r->start, (unsigned long long)r->end);
+		if (!(p->vmas[v].flags & BM_VMA_MAYBE_GUARD))
+			return bm_why(why, n, "guard range %u (%#llx) is in memory without the flag of guard regions", i,
+				      (unsigned long long)r->start);
 		const char *no = cannot_carry(&p->vmas[v]);
 		if (no)
 			return bm_why(why, n, "guard range %u (%#llx) is %s", i, (unsigned long long)r->start, no);
@@ -168,21 +172,47 @@ size_t bm_guards_within(const struct bm_process *p, uint64_t start, uint64_t end
 	return k - i;
 }
 
+/* madvise(advice) on [start, end) in the new process. */
+static int guard_advice(struct bm_tracee *tr, pid_t pid, uint64_t start, uint64_t end, int advice)
+{
+	long ret;
+	int rc = bm_inject(tr, SYS_madvise, start, end - start, (uint64_t)advice, 0, 0, 0, &ret);
+	if (rc < 0)
+		return rc;
+	if (ret == -EINVAL || ret == -ENOSYS)
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: this kernel cannot install guard regions "
+				"(madvise MADV_GUARD_INSTALL, Linux 6.13) at 0x%llx", pid, (unsigned long long)start);
+	if (ret < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "restoring process %d: %s guard pages at 0x%llx", pid,
+				      advice == MADV_GUARD_INSTALL_ ? "installing" : "removing", (unsigned long long)start);
+	return 0;
+}
+
 int bm_guards_install(struct bm_tracee *tr, pid_t pid, const struct bm_process *p)
 {
 	for (uint32_t i = 0; i < p->nguards; i++) {
-		const struct bm_range *r = &p->guards[i];
-		long ret;
-		int rc = bm_inject(tr, SYS_madvise, r->start, r->end - r->start, MADV_GUARD_INSTALL_, 0, 0, 0, &ret);
+		int rc = guard_advice(tr, pid, p->guards[i].start, p->guards[i].end, MADV_GUARD_INSTALL_);
 		if (rc < 0)
 			return rc;
-		if (ret == -EINVAL || ret == -ENOSYS)
-			return bm_error(BM_EXIT_CONFLICT, "restoring process %d: this kernel cannot install guard regions "
-					"(madvise MADV_GUARD_INSTALL, Linux 6.13) at 0x%llx", pid,
-					(unsigned long long)r->start);
-		if (ret < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "restoring process %d: installing guard pages at "
-					      "0x%llx", pid, (unsigned long long)r->start);
 	}
+	return 0;
+}
+
+int bm_guards_mark(struct bm_tracee *tr, pid_t pid, const struct bm_process *p, const struct bm_vma *v, bool kept)
+{
+	size_t first;
+	if (!(v->flags & BM_VMA_MAYBE_GUARD) || bm_guards_within(p, v->start, v->end, &first))
+		return 0; /* none, or its guard pages give it "gu" */
+	static uint8_t page[BM_PAGE_SIZE];
+	int rc = kept ? bm_mem_read(pid, v->start, page, sizeof page) : 0;
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading memory of process %d at 0x%llx", pid,
+				      (unsigned long long)v->start);
+	if ((rc = guard_advice(tr, pid, v->start, v->start + BM_PAGE_SIZE, MADV_GUARD_INSTALL_)) < 0 ||
+	    (rc = guard_advice(tr, pid, v->start, v->start + BM_PAGE_SIZE, MADV_GUARD_REMOVE_)) < 0)
+		return rc;
+	if (kept && !bm_page_is_zero(page) && (rc = bm_mem_write(pid, v->start, page, sizeof page)) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d at 0x%llx", pid,
+				      (unsigned long long)v->start);
 	return 0;
 }

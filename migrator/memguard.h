@@ -44,8 +44,8 @@ int bm_guards_find(int pagemap_fd, uint64_t start, uint64_t end, bool scan, stru
 int bm_guards_collect(pid_t pid, const struct bm_maps_entry *maps, struct bm_process *p);
 
 /* The rule of the image: sorted, disjoint, page-aligned, non-empty
- * ranges, each within one private anonymous or file VMA.  false with the
- * reason in why. */
+ * ranges, each within one private anonymous or file VMA that has the flag
+ * BM_VMA_MAYBE_GUARD.  false with the reason in why. */
 bool bm_guards_valid(const struct bm_process *p, char *why, size_t n);
 
 /* The guard ranges that meet [start, end): *first is the index of the
@@ -56,5 +56,12 @@ size_t bm_guards_within(const struct bm_process *p, uint64_t start, uint64_t end
  * tr), by injected madvise calls.  0, or a reported error (exit 6 where
  * this kernel cannot install them). */
 int bm_guards_install(struct bm_tracee *tr, pid_t pid, const struct bm_process *p);
+
+/* Restore, v just mapped, before its pages are written: a VMA that had
+ * "gu" but holds no guard page any more (all removed) gets "gu" again, by
+ * a guard installed on its first page and removed.  kept: that page is
+ * memory the new process keeps (restore_inplace.h), whose contents are
+ * read first and written back. */
+int bm_guards_mark(struct bm_tracee *tr, pid_t pid, const struct bm_process *p, const struct bm_vma *v, bool kept);
 
 #endif

@@ -438,8 +438,10 @@ static int map_vmas(struct restore_ctx *c)
 		const struct bm_vma *v = &c->proc.vmas[i];
 		if (bm_vma_is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
 			continue;
+		size_t k = bm_ranges_after(c->inplace, c->ninplace, v->start);
+		bool kept = k < c->ninplace && c->inplace[k].start <= v->start;
 		int rc = map_vma(c, v);
-		if (rc < 0)
+		if (rc < 0 || (rc = bm_guards_mark(&c->tr, c->pid, &c->proc, v, kept)) < 0)
 			return rc;
 		for (unsigned k = 0; k < bm_vma_advice_count; k++)
 			if ((v->flags & bm_vma_advice[k].flag) &&

@@ -72,6 +72,8 @@ enum bm_vma_kind {
 				     as only that makes the kernel account it again */
 #define BM_VMA_DROPPABLE 0x400000u /* MAP_DROPPABLE ("dp"): private anonymous memory the kernel may
 				      empty under pressure; mapped so again (version 11) */
+#define BM_VMA_MAYBE_GUARD 0x800000u /* may hold guard pages ("gu", which stays once a guard was
+					installed): bm_process.guards says which (version 11) */
 
 /* The advice a VMA carries as flags, and the madvise() that sets each
  * again at restore (memory.c). */

@@ -344,6 +344,38 @@ mig_no_uffd_left() {
 	[[ $n == 0 ]] || e2e_fail "$what: process $pid holds a userfaultfd"
 }
 
+# mig_memguard_hops PID CHECK HOP...: tests/progs/memguard.c (guard
+# regions, droppable memory) started in host A as PID and migrated once
+# per HOP, "MODE [OPTION...]", from A to B and back by turns (CHECK PID
+# HOST run after each, MODE set); then checked where it ended.  Skipped,
+# saying so, on a kernel without guard regions or droppable memory.
+mig_memguard_hops() {
+	local pid=$1 check=$2 hop tmp why out=$E2E_TMP/memguard.out mode
+	local -a opts
+	shift 2
+	if ! why=$("$PROGS/memguard" probe); then
+		e2e_log "memguard skipped: $why"
+		return 0
+	fi
+	mkdir -p "$E2E_TMP/memguard"
+	pid=$(mig_spawn A "$out" --pid "$pid" "$PROGS/memguard" carried "$E2E_TMP/memguard")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "memguard did not get ready"; }
+	here=A there=B
+	for hop in "$@"; do
+		read -r -a opts <<<"$hop"
+		mode=${opts[0]}
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" --mode "${opts[@]}" --stats csv
+		e2e_expect_ok "$mode migration of memguard ($here -> $there)"
+		mig_assert_running "$there" "$pid" "after the $mode migration of memguard"
+		"$check" "$pid" "$there"
+		tmp=$here here=$there there=$tmp
+	done
+	mig_in "$here" kill -USR1 "$pid"
+	mig_in "$here" "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+	e2e_expect_pass "$out"
+	e2e_log "memguard: guard pages and droppable memory as they were after: $*"
+}
+
 # mig_csv_row PID COLUMN...: the last migrate's CSV row into the array PC
 # (column name -> value); it is PID's, and each COLUMN is a number.
 mig_csv_row() {

@@ -26,14 +26,18 @@
 #     comes after it runs; it checks everything after one more hop;
 #  6. sending pages fails at the source (postcopy-send), placing them fails
 #     at the destination (postcopy-place): the process is lost, both ends
-#     say so, nothing of it is left on either host.
+#     say so, nothing of it is left on either host;
+#  7. guard regions and droppable memory (tests/progs/memguard.c): a
+#     post-copy hop and a hybrid one; guard pages are never lazy (the
+#     source could not read them), droppable memory comes in the image;
+#     checked after the last hop.
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
 # Before the hosts start their serve: it reads this file for each migration.
 FAULT_DIR=$(mktemp -d /tmp/binmig-postcopy.XXXXXX)
 export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
 : >"$BINMIG_SERVE_FAULT_FILE"
-mig_init postchurn
+mig_init postchurn memguard
 trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 	e2e_skip "$BINMIG is built without fault injection (make test-build)"
@@ -210,4 +214,12 @@ for side in source destination; do
 	mig_in A "$TOOLS/pidwait" "$pid" 20 || e2e_fail "post-copy failing at the $side: the original $pid runs on in host A"
 	e2e_log "post-copy failing at the $side: $(head -n 1 "$BM_ERR")"
 done
+echo "== 7. guard regions and droppable memory" >&2
+memguard_postcopy() {
+	# (postcopy_csv would want 1 MiB: memguard has less.)
+	mig_csv_row "$1" postcopy_pages
+	[[ $mode == hybrid ]] || ((PC[postcopy_pages] > 0)) || e2e_fail "memguard: no page came after it ran"
+	mig_no_uffd_left "$2" "$1" um "after the $mode migration of memguard"
+}
+mig_memguard_hops $((next++)) memguard_postcopy postcopy hybrid
 mig_finish

@@ -20,10 +20,15 @@
 #  6. the destination keeps the pre-copied pages in place (serve's log
 #     says how many), and so do a stream and a file migration with their
 #     memory plan; a process so restored has the same map and VMA flags as
-#     when its memory is mapped afresh (stream mode, --no-prefault).
+#     when its memory is mapped afresh (stream mode, --no-prefault);
+#  7. guard regions and droppable memory (tests/progs/memguard.c): two
+#     hops of up to 3 rounds, the guard pages of tracked memory looked at
+#     in every round after the first (pagemap shows them written), the
+#     droppable memory untracked and carried by the final image; checked
+#     after the last hop.
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init mapchurn
+mig_init mapchurn memguard
 HOPS=${PRECOPY_HOPS:-6}
 
 # precopy_csv PID: the last migrate's CSV has the pre-copy columns.
@@ -189,3 +194,11 @@ mig_in A kill -USR1 "$pid"
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
 e2e_expect_pass "$out"
 e2e_log "dirtier: $kept pages kept in place (pre-copy), $planned MiB (stream), $filed MiB (file); $(grep -c . "$E2E_TMP/layout.fresh") lines of map and flags alike"
+
+echo "== 7. guard regions and droppable memory" >&2
+memguard_precopy() {
+	precopy_csv "$1"
+	mig_no_uffd_left "$2" "$1" uw "after the pre-copy migration of memguard"
+}
+mig_memguard_hops $((MIG_WORKLOAD_PID + 60)) memguard_precopy "precopy --precopy-rounds 3 --precopy-threshold 0" \
+	"precopy --precopy-rounds 3 --precopy-threshold 0"

@@ -12,7 +12,9 @@
  *          thread, blocked in read(), holds data on it;
  *   drop   4 pages of droppable memory, filled (glibc 2.41 keeps its vDSO
  *          getrandom state in such memory);
- *   lockf  4 pages locked on fault (mlock2 MLOCK_ONFAULT), a guard at page 2.
+ *   lockf  4 pages locked on fault (mlock2 MLOCK_ONFAULT), a guard at page 2;
+ *   gone   4 pages whose guard (page 1) was removed again (MADV_GUARD_REMOVE):
+ *          none left, but smaps still says "gu".
  * After SIGUSR1 it checks that touching each guard page faults (SIGSEGV,
  * reading and writing), that the other pages keep their contents, that
  * each area's smaps VmFlags and the guard bit of each page in pagemap are
@@ -29,13 +31,16 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 #ifndef MAP_DROPPABLE
 #define MAP_DROPPABLE 0x08
 #endif
 #define PAGE 4096L
 #define PM_GUARD (1ULL << 58)
 #define STACK_PAGES 32
-#define NAREAS 6
+#define NAREAS 7
 
 static struct area {
 	const char *name;
@@ -52,8 +57,9 @@ static struct area {
 	{"stack", STACK_PAGES, NULL, 1, 0, 4, ""},
 	{"drop", 4, NULL, 0, 0xf, 5, ""},
 	{"lockf", 4, NULL, 1ull << 2, 0xb, 6, ""},
+	{"gone", 4, NULL, 0, 0xd, 7, ""},
 };
-enum { ANON, RO, FILEMAP, STACK, DROP, LOCKF };
+enum { ANON, RO, FILEMAP, STACK, DROP, LOCKF, GONE };
 
 static void fill(char *p, long n, int seed)
 {
@@ -189,6 +195,8 @@ static void setup(const char *dir)
 	}
 	close(fd);
 	SETUP(mprotect(areas[RO].p, (size_t)areas[RO].pages * PAGE, PROT_READ) == 0, "mprotect");
+	SETUP(madvise(areas[GONE].p + PAGE, PAGE, MADV_GUARD_INSTALL) == 0 &&
+		      madvise(areas[GONE].p + PAGE, PAGE, MADV_GUARD_REMOVE) == 0, "MADV_GUARD_REMOVE");
 	SETUP(syscall(SYS_mlock2, areas[LOCKF].p, areas[LOCKF].pages * PAGE, 1 /* MLOCK_ONFAULT */) == 0, "mlock2");
 	SETUP(pipe2(wake, O_CLOEXEC) == 0 && pipe2(up, O_CLOEXEC) == 0, "pipe2");
 	pthread_attr_t attr;
@@ -202,7 +210,9 @@ static void setup(const char *dir)
 		tp_vmflags(areas[i].p, areas[i].vmflags, sizeof areas[i].vmflags);
 		SETUP(pagemap_guards(&areas[i]) == areas[i].guards, areas[i].name);
 	}
-	SETUP(tp_has_vmflag(areas[DROP].vmflags, "dp") && tp_has_vmflag(areas[ANON].vmflags, "gu"), "VmFlags dp and gu");
+	SETUP(tp_has_vmflag(areas[DROP].vmflags, "dp") && tp_has_vmflag(areas[ANON].vmflags, "gu") &&
+		      tp_has_vmflag(areas[GONE].vmflags, "gu"),
+	      "VmFlags dp and gu");
 }
 
 static void check(void)

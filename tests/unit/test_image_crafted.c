@@ -273,8 +273,8 @@ static const char *craft(struct raw_image *ri, const struct bm_process *p, enum 
 		return "VMA path contains a NUL byte";
 	}
 	case VMA_FLAGS_UNKNOWN:
-		bm_store_le32(vmas->payload + 4 + 24, 0x800000);
-		return "flags 0x800000 have unknown bits";
+		bm_store_le32(vmas->payload + 4 + 24, 0x1000000);
+		return "flags 0x1000000 have unknown bits";
 	case VMA_COUNT_LIES:
 		bm_store_le32(vmas->payload, 1000);
 		return "VMA count 1000 does not fit in the";

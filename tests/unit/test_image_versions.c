@@ -425,28 +425,37 @@ static void drop_guards_only(struct raw_image *ri, uint32_t nfds)
 
 /* Version 10, written before guard pages and droppable memory were
  * carried (a process with either was refused), has no guard ranges after
- * its VMAs: still read, as a process without guard pages; a droppable VMA
- * in it is rejected. */
+ * its VMAs: still read, as a process without guard pages; a VMA flagged
+ * droppable or as holding guards in it is rejected. */
 static void test_version_10_is_still_read(void **state)
 {
 	(void)state;
 	assert_reads_without(10, drop_guards_only);
-	struct bm_process q;
-	make_process(&q, true);
-	q.vmas[1].flags |= BM_VMA_DROPPABLE; /* the heap's place */
-	struct bm_wbuf img;
-	struct raw_image ri;
-	write_image(&img, &q, NULL, 0, -1, NULL);
-	split_image(&img, &ri);
-	bm_wbuf_free(&img);
-	drop_guards(&ri);
-	bm_store_le32(ri.file_header + 8, 10);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
-	assemble(&ri, &img, true);
-	free_raw_image(&ri);
-	assert_rejected(img.data, img.len, "VMA 1: droppable memory in an image of version 10");
-	bm_wbuf_free(&img);
-	bm_process_free(&q);
+	const struct {
+		uint32_t flag;
+		const char *said;
+	} newer[] = {
+		{BM_VMA_DROPPABLE, "VMA 1: droppable memory in an image of version 10"},
+		{BM_VMA_MAYBE_GUARD, "VMA 1: guard regions in an image of version 10"},
+	};
+	for (int i = 0; i < 2; i++) {
+		struct bm_process q;
+		make_process(&q, true);
+		q.vmas[1].flags |= newer[i].flag; /* the heap's place */
+		struct bm_wbuf img;
+		struct raw_image ri;
+		write_image(&img, &q, NULL, 0, -1, NULL);
+		split_image(&img, &ri);
+		bm_wbuf_free(&img);
+		drop_guards(&ri);
+		bm_store_le32(ri.file_header + 8, 10);
+		bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+		assemble(&ri, &img, true);
+		free_raw_image(&ri);
+		assert_rejected(img.data, img.len, newer[i].said);
+		bm_wbuf_free(&img);
+		bm_process_free(&q);
+	}
 }
 
 int main(void)

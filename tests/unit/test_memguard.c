@@ -72,6 +72,9 @@ static void with_guards(struct bm_process *q)
 	q->guards[0] = (struct bm_range){0x600000, 0x601000};          /* [heap] */
 	q->guards[1] = (struct bm_range){0x610000, 0x612000};
 	q->guards[2] = (struct bm_range){0x7ffffffde000, 0x7ffffffdf000}; /* [stack]'s low end */
+	q->vmas[1].flags |= BM_VMA_MAYBE_GUARD;
+	q->vmas[q->nvmas - 2].flags |= BM_VMA_MAYBE_GUARD;
+	assert_true(q->vmas[q->nvmas - 2].start == 0x7ffffffde000);
 }
 
 static void expect_invalid(struct bm_process *q, const char *why_part)
@@ -103,6 +106,8 @@ static void test_the_image_rule(void **state)
 	expect_invalid(&q, "in locked memory");
 	q.vmas[1].flags |= BM_VMA_LOCKONFAULT; /* mlock2(MLOCK_ONFAULT) takes them */
 	assert_true(bm_guards_valid(&q, why, sizeof why));
+	q.vmas[1].flags &= ~BM_VMA_MAYBE_GUARD;
+	expect_invalid(&q, "without the flag of guard regions");
 	bm_process_free(&q);
 }
 
