@@ -47,7 +47,6 @@
 #include "vdso.h"
 #include "xstate.h"
 
-#define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define PID_FREE_TIMEOUT_MS 5000
 #define SCRATCH_SIZE 4096
 
@@ -310,12 +309,12 @@ static int create_child(struct restore_ctx *c)
 /* --- the parent: rebuild the address space ---------------------------- */
 
 /* A restore step whose system call failed with err. */
-static int step_failed(const struct restore_ctx *c, const char *what, int err)
+int bm_rs_step_failed(const struct restore_ctx *c, const char *what, int err)
 {
 	return bm_error_errno(BM_EXIT_FAILURE, err, "restoring process %d: %s", c->pid, what);
 }
 
-static int inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1,
+int bm_rs_inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1,
 		     uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
 	long r;
@@ -323,281 +322,17 @@ static int inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *wh
 	if (rc < 0)
 		return rc;
 	if (r < 0 && r > -4096)
-		return step_failed(c, what, (int)-r);
+		return bm_rs_step_failed(c, what, (int)-r);
 	if (ret)
 		*ret = r;
 	return 0;
 }
 
 /* Injects into the leader, for what concerns the whole process. */
-static int inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+int bm_rs_inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 		  uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
-	return inject_in(c, &c->tr, what, nr, a1, a2, a3, a4, a5, a6, ret);
-}
-
-static int unmap_piece(void *arg, uint64_t start, uint64_t end)
-{
-	return inject(arg, "unmapping binmig", SYS_munmap, start, end - start, 0, 0, 0, 0, NULL);
-}
-
-static int by_start(const void *a, const void *b)
-{
-	uint64_t x = ((const struct bm_range *)a)->start, y = ((const struct bm_range *)b)->start;
-	return x < y ? -1 : x > y;
-}
-
-/* Unmaps everything of binmig's in the new process: all but the specials
- * and the memory it keeps in place. */
-static int unmap_all_but(struct restore_ctx *c)
-{
-	size_t n = c->specials.n + c->ninplace;
-	struct bm_range *keep = malloc((n ? n : 1) * sizeof *keep);
-	if (!keep)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	for (size_t i = 0; i < c->specials.n; i++)
-		keep[i] = (struct bm_range){c->specials.sp[i].to, c->specials.sp[i].to + c->specials.sp[i].len};
-	for (size_t i = 0; i < c->ninplace; i++)
-		keep[c->specials.n + i] = c->inplace[i];
-	qsort(keep, n, sizeof *keep, by_start);
-	int rc = bm_ranges_each_gap(0, TASK_SIZE_MAX, keep, n, unmap_piece, c);
-	free(keep);
-	return rc;
-}
-
-struct vma_piece {
-	struct restore_ctx *c;
-	const struct bm_vma *v;
-};
-
-/* Droppable memory (MAP_DROPPABLE, an mmap type as MAP_PRIVATE is): a
- * kernel before 6.11 has none. */
-#define BM_MAP_DROPPABLE 0x08
-static int map_droppable(struct restore_ctx *c, uint64_t start, uint64_t end, uint32_t prot, uint64_t flags, long *addr)
-{
-	int rc = bm_inject(&c->tr, SYS_mmap, start, end - start, prot, flags, (uint64_t)-1, 0, addr);
-	if (rc == 0 && (*addr == -EINVAL || *addr == -EOPNOTSUPP))
-		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: this kernel cannot map droppable memory "
-				"(MAP_DROPPABLE, Linux 6.11) at 0x%llx", c->pid, (unsigned long long)start);
-	if (rc == 0 && *addr < 0 && *addr > -4096)
-		return step_failed(c, "mapping droppable memory", (int)-*addr);
-	return rc;
-}
-
-/* Maps [start, end) of v afresh. */
-static int map_piece(void *arg, uint64_t start, uint64_t end)
-{
-	struct restore_ctx *c = ((struct vma_piece *)arg)->c;
-	const struct bm_vma *v = ((struct vma_piece *)arg)->v;
-	uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED
-				      : v->flags & BM_VMA_DROPPABLE ? BM_MAP_DROPPABLE
-								    : MAP_PRIVATE) |
-			 (v->flags & BM_VMA_GROWSDOWN ? MAP_GROWSDOWN : 0) |
-			 (v->flags & BM_VMA_NORESERVE ? MAP_NORESERVE : 0);
-	uint64_t fd = (uint64_t)-1, off = 0;
-	if (v->kind == BM_VMA_FILE || (v->flags & BM_VMA_SHMEM)) { /* shared anonymous: its object (shmem.h) */
-		fd = (uint64_t)bm_rs_file_fd(c, v);
-		off = v->pgoff + (start - v->start);
-	} else {
-		flags |= MAP_ANONYMOUS;
-	}
-	/* Accounted when it was writable, a private mapping stays so made
-	 * read-only, and the kernel keeps it apart from a neighbour that
-	 * never was (ld.so's RELRO next to a library's read-only data). */
-	bool account = v->kind == BM_VMA_FILE && (v->flags & BM_VMA_ACCOUNT) && !(v->flags & BM_VMA_SHARED) &&
-		       !(v->prot & PROT_WRITE);
-	long addr = 0;
-	int rc = bm_fault(BM_FP_MAP_MEMORY)      ? step_failed(c, "mapping memory", errno)
-		 : v->flags & BM_VMA_DROPPABLE ? map_droppable(c, start, end, v->prot, flags, &addr)
-					       : inject(c, "mapping memory", SYS_mmap, start, end - start,
-							v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
-	if (rc == 0 && (uint64_t)addr != start)
-		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
-	if (rc == 0 && account)
-		rc = inject(c, "protecting memory", SYS_mprotect, start, end - start, v->prot, 0, 0, 0, NULL);
-	return rc;
-}
-
-/* v afresh around what it keeps in place (mapped read-write, as binmig
- * held it). */
-static int map_vma(struct restore_ctx *c, const struct bm_vma *v)
-{
-	size_t first = bm_ranges_after(c->inplace, c->ninplace, v->start);
-	struct vma_piece arg = {c, v};
-	int rc = bm_ranges_each_gap(v->start, v->end, c->inplace + first, c->ninplace - first, map_piece, &arg);
-	for (size_t i = first; rc == 0 && i < c->ninplace && c->inplace[i].start < v->end; i++)
-		if (v->prot != (PROT_READ | PROT_WRITE))
-			rc = inject(c, "protecting memory", SYS_mprotect, c->inplace[i].start,
-				    c->inplace[i].end - c->inplace[i].start, v->prot, 0, 0, 0, NULL);
-	return rc;
-}
-
-static int map_vmas(struct restore_ctx *c)
-{
-	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
-		const struct bm_vma *v = &c->proc.vmas[i];
-		if (bm_vma_is_special(v->kind) || v->kind == BM_VMA_VSYSCALL)
-			continue;
-		size_t k = bm_ranges_after(c->inplace, c->ninplace, v->start);
-		bool kept = k < c->ninplace && c->inplace[k].start <= v->start;
-		int rc = map_vma(c, v);
-		if (rc < 0 || (rc = bm_guards_mark(&c->tr, c->pid, &c->proc, v, kept)) < 0)
-			return rc;
-		for (unsigned k = 0; k < bm_vma_advice_count; k++)
-			if ((v->flags & bm_vma_advice[k].flag) &&
-			    (rc = inject(c, "madvise", SYS_madvise, v->start, v->end - v->start,
-					 (uint64_t)bm_vma_advice[k].advice, 0, 0, 0, NULL)) < 0)
-				return rc;
-	}
-	return 0;
-}
-
-/* Anonymous memory gets back the name the process gave it
- * ("[anon:NAME]", PR_SET_VMA_ANON_NAME); needs the scratch page. */
-static int name_vmas(struct restore_ctx *c)
-{
-	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
-		const struct bm_vma *v = &c->proc.vmas[i];
-		if (v->kind != BM_VMA_ANON || !v->path)
-			continue;
-		const char *name = strchr(v->path, ':');
-		size_t len = name ? strlen(name + 1) : 0;
-		if (!name || len < 1 || name[len] != ']' || len > 80)
-			return bm_error(BM_EXIT_IMAGE, "memory at 0x%llx has a malformed name \"%s\"",
-					(unsigned long long)v->start, v->path);
-		char buf[81];
-		memcpy(buf, name + 1, len - 1);
-		buf[len - 1] = 0;
-		int rc = bm_mem_write(c->pid, c->scratch + 3072, buf, len);
-		if (rc < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-		if ((rc = inject(c, "naming memory", SYS_prctl, 0x53564d41 /* PR_SET_VMA */, 0 /* ANON_NAME */, v->start,
-				 v->end - v->start, c->scratch + 3072, 0, NULL)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Locks and seals as the image says, once the contents are in: locking
- * faults the pages in, sealing forbids changing the mapping any more. */
-static int lock_and_seal(struct restore_ctx *c, bool seal)
-{
-	for (uint32_t i = 0; i < c->proc.nvmas; i++) {
-		const struct bm_vma *v = &c->proc.vmas[i];
-		int rc = 0;
-		if (v->kind != BM_VMA_ANON && v->kind != BM_VMA_FILE)
-			continue; /* the kernel's own mappings, moved as they are */
-		if (!seal && (v->flags & (BM_VMA_LOCKED | BM_VMA_LOCKONFAULT)))
-			rc = inject(c, "mlock2", SYS_mlock2, v->start, v->end - v->start,
-				    v->flags & BM_VMA_LOCKONFAULT ? 1 /* MLOCK_ONFAULT */ : 0, 0, 0, 0, NULL);
-		if (seal && (v->flags & BM_VMA_SEALED))
-			rc = inject(c, "mseal", 462 /* SYS_mseal */, v->start, v->end - v->start, 0, 0, 0, 0, NULL);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static const struct bm_vma *vma_of(const struct bm_process *p, uint64_t addr, uint64_t len)
-{
-	uint32_t lo = 0, hi = p->nvmas;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (p->vmas[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < p->nvmas && p->vmas[lo].start <= addr && addr + len <= p->vmas[lo].end)
-		return &p->vmas[lo];
-	return NULL;
-}
-
-static const uint8_t zero_page[BM_PAGE_SIZE];
-
-/* Pages of a shared memory file go into the file itself: its mapping may
- * be read-only, and a shared mapping cannot be written through by force. */
-/* Through the new process's mapping of the file: its name may be gone
- * already (a deleted one, provide_shm_file). */
-static int write_shm_file(const struct restore_ctx *c, const struct bm_vma *v, const struct bm_page_run *run)
-{
-	char mapped[96];
-	snprintf(mapped, sizeof mapped, "/proc/%d/map_files/%llx-%llx", c->pid, (unsigned long long)v->start,
-		 (unsigned long long)v->end);
-	int fd = open(mapped, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot open the shared memory file %s", v->path);
-	int rc = 0;
-	off_t off = (off_t)(v->pgoff + (run->addr - v->start));
-	for (uint32_t i = 0; rc == 0 && i < run->npages; i++) {
-		const void *page = run->zero ? zero_page : run->data + (size_t)i * BM_PAGE_SIZE;
-		if (pwrite(fd, page, BM_PAGE_SIZE, off + (off_t)i * (off_t)BM_PAGE_SIZE) != (ssize_t)BM_PAGE_SIZE)
-			rc = bm_error_errno(BM_EXIT_IO, errno, "writing the shared memory file %s", v->path);
-	}
-	close(fd);
-	return rc;
-}
-
-static int fill_pages_unpinned(struct restore_ctx *c, struct bm_image_reader *r)
-{
-	struct bm_page_run run;
-	int got;
-	while ((got = c->have_held ? 1 : bm_image_next_pages(r, &run)) > 0) {
-		if (c->have_held) {
-			run = c->held;
-			c->have_held = false;
-		}
-		uint64_t len = (uint64_t)run.npages * BM_PAGE_SIZE;
-		const struct bm_vma *v = vma_of(&c->proc, run.addr, len);
-		if (!v || !bm_vma_has_pages(v))
-			return bm_error(BM_EXIT_IMAGE, "image has pages at 0x%llx outside any memory area that can hold them",
-					(unsigned long long)run.addr);
-		/* The [vdso]'s pages come first, taken by bm_specials_take_vdso;
-		 * any others of it are no memory to write. */
-		if (v->kind == BM_VMA_VDSO)
-			continue;
-		if (v->flags & (BM_VMA_SHMFILE | BM_VMA_SHMEM)) {
-			int rc = v->flags & BM_VMA_SHMEM ? bm_shmem_write(c->shmem, v, &run) : write_shm_file(c, v, &run);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (run.zero) {
-			/* Fresh anonymous memory is zero already; a private file page is not. */
-			if (v->kind == BM_VMA_ANON)
-				continue;
-			for (uint32_t i = 0; i < run.npages; i++) {
-				int rc = bm_mem_write(c->pid, run.addr + (uint64_t)i * BM_PAGE_SIZE, zero_page, BM_PAGE_SIZE);
-				if (rc < 0)
-					return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d", c->pid);
-			}
-			continue;
-		}
-		int rc = bm_fault_rc(BM_FP_WRITE_MEMORY);
-		if (rc == 0)
-			rc = bm_mem_write(c->pid, run.addr, run.data, len);
-		if (rc < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing memory of process %d at 0x%llx", c->pid,
-					      (unsigned long long)run.addr);
-	}
-	return got;
-}
-
-/* While the pages arrive nothing is injected: binmig may run on any CPU
- * (the new process, stopped, keeps the one it was given).  Kept on one,
- * binmig would share it with whatever else the scheduler put there (in
- * a live migration often the source, or another job) while another CPU
- * idles, and receiving, opening the sealed frames and writing the pages
- * is most of a migration's work. */
-static int fill_pages(struct restore_ctx *c, struct bm_image_reader *r)
-{
-	if (c->pinned)
-		sched_setaffinity(0, sizeof c->own_affinity, &c->own_affinity);
-	int rc = fill_pages_unpinned(c, r);
-	cpu_set_t any;
-	if (c->pinned)
-		bm_pin_self(c->pinned_cpu, &any);
-	return rc;
+	return bm_rs_inject_in(c, &c->tr, what, nr, a1, a2, a3, a4, a5, a6, ret);
 }
 
 static bool clear_of_specials(const struct bm_specials *s, uint64_t addr)
@@ -649,8 +384,8 @@ static int set_mm(struct restore_ctx *c)
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 	if (bm_fault(BM_FP_SET_MM))
-		return step_failed(c, "prctl(PR_SET_MM_MAP)", errno);
-	return inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
+		return bm_rs_step_failed(c, "prctl(PR_SET_MM_MAP)", errno);
+	return bm_rs_inject(c, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, c->scratch, sizeof map, 0, 0, NULL);
 }
 
 /* The root of a process that has one of its own (not its parent's,
@@ -683,15 +418,15 @@ static int set_credentials(struct restore_ctx *c, struct bm_tracee *tr)
 {
 	const struct bm_process *p = &c->proc;
 	if (bm_fault(BM_FP_SET_CREDENTIALS))
-		return step_failed(c, "setgroups", errno);
+		return bm_rs_step_failed(c, "setgroups", errno);
 	int rc = bm_mem_write(c->pid, c->scratch + 1024, p->groups, p->ngroups * sizeof(uint32_t));
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-	if ((rc = inject_in(c, tr, "setgroups", SYS_setgroups, p->ngroups, c->scratch + 1024, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, NULL)) < 0)
+	if ((rc = bm_rs_inject_in(c, tr, "setgroups", SYS_setgroups, p->ngroups, c->scratch + 1024, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject_in(c, tr, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject_in(c, tr, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject_in(c, tr, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject_in(c, tr, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
 	return 0;
 }
@@ -718,8 +453,8 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 		return rc;
 	long got = 0;
 	if (bm_fault(BM_FP_CREATE_THREAD))
-		return step_failed(c, "creating a thread", errno);
-	if ((rc = inject(c, "creating a thread", SYS_clone3, c->scratch + 256, sizeof args, 0, 0, 0, 0, &got)) < 0)
+		return bm_rs_step_failed(c, "creating a thread", errno);
+	if ((rc = bm_rs_inject(c, "creating a thread", SYS_clone3, c->scratch + 256, sizeof args, 0, 0, 0, 0, &got)) < 0)
 		return rc;
 	if (got != tid)
 		return bm_error(BM_EXIT_FAILURE, "thread %d was created as %ld", tid, got);
@@ -736,12 +471,12 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 	/* Its name (the leader's is the process's, set by the new process itself). */
 	if (t->comm[0] &&
-	    (rc = inject_in(c, tr, "naming a thread", SYS_prctl, PR_SET_NAME, c->scratch + 2048, 0, 0, 0, 0, NULL)) < 0)
+	    (rc = bm_rs_inject_in(c, tr, "naming a thread", SYS_prctl, PR_SET_NAME, c->scratch + 2048, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
-	if ((rc = inject_in(c, tr, "sigaltstack", SYS_sigaltstack, c->scratch + 768, 0, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "set_robust_list", SYS_set_robust_list, t->robust_list,
+	if ((rc = bm_rs_inject_in(c, tr, "sigaltstack", SYS_sigaltstack, c->scratch + 768, 0, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject_in(c, tr, "set_robust_list", SYS_set_robust_list, t->robust_list,
 			    t->robust_list ? t->robust_list_len : 24, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject_in(c, tr, "set_tid_address", SYS_set_tid_address, t->clear_child_tid, 0, 0, 0, 0, 0, NULL)) < 0)
+	    (rc = bm_rs_inject_in(c, tr, "set_tid_address", SYS_set_tid_address, t->clear_child_tid, 0, 0, 0, 0, 0, NULL)) < 0)
 		return rc;
 	/* Its pending signals. */
 	for (uint32_t i = 0; i < t->npending; i++) {
@@ -752,7 +487,7 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 		/* Sent by the thread to itself: the kernel accepts any siginfo a
 		 * thread queues for itself (tkill-style codes included). */
-		if ((rc = inject_in(c, tr, "queueing a signal", SYS_rt_tgsigqueueinfo, (uint64_t)c->pid, (uint64_t)tid,
+		if ((rc = bm_rs_inject_in(c, tr, "queueing a signal", SYS_rt_tgsigqueueinfo, (uint64_t)c->pid, (uint64_t)tid,
 				    (uint64_t)si->si_signo, c->scratch + 1536, 0, 0, NULL)) < 0)
 			return rc;
 	}
@@ -783,7 +518,7 @@ static int set_thread_context(struct restore_ctx *c, struct bm_tracee *tr, const
 {
 	int rc = 0;
 	if (t->rseq_addr &&
-	    (rc = inject_in(c, tr, "rseq registration", SYS_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig, 0, 0,
+	    (rc = bm_rs_inject_in(c, tr, "rseq registration", SYS_rseq, t->rseq_addr, t->rseq_len, 0, t->rseq_sig, 0, 0,
 			    NULL)) < 0)
 		return rc;
 	struct user_regs_struct regs;
@@ -890,28 +625,28 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	uint32_t rseq_len, rseq_sig;
 	if ((rc = bm_get_rseq(c->pid, &rseq_addr, &rseq_len, &rseq_sig)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read the rseq registration of the new process");
-	if (rseq_addr && (rc = inject(c, "rseq unregistration", SYS_rseq, rseq_addr, rseq_len, 1 /* RSEQ_FLAG_UNREGISTER */,
+	if (rseq_addr && (rc = bm_rs_inject(c, "rseq unregistration", SYS_rseq, rseq_addr, rseq_len, 1 /* RSEQ_FLAG_UNREGISTER */,
 				      rseq_sig, 0, 0, NULL)) < 0)
 		return rc;
 
 	if ((rc = bm_specials_take_vdso(&c->specials, &c->proc, r, &c->held, &c->have_held)) < 0 ||
-	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = unmap_all_but(c)) < 0 ||
-	    (rc = map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
-	    (rc = fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
-	    (rc = bm_guards_install(&c->tr, c->pid, &c->proc)) < 0 || (rc = lock_and_seal(c, false)) < 0)
+	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = bm_rs_unmap_all_but(c)) < 0 ||
+	    (rc = bm_rs_map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
+	    (rc = bm_rs_fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
+	    (rc = bm_guards_install(&c->tr, c->pid, &c->proc)) < 0 || (rc = bm_rs_lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;
 	uint64_t t_context = bm_now_us();
 
 	if ((rc = find_scratch(&c->proc, &c->specials, &c->scratch)) < 0 ||
-	    (rc = inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
+	    (rc = bm_rs_inject(c, "scratch mapping", SYS_mmap, c->scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, NULL)) < 0)
 		return rc;
 	if ((rc = bm_modes_apply_loginuid(&c->proc, &c->tr, c->scratch)) < 0 || (rc = set_root(c)) < 0 ||
-	    (rc = name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
+	    (rc = bm_rs_name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    (c->close_from >= 0 &&
-	     (rc = inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
+	     (rc = bm_rs_inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
 	    (hook && hook->memory_done && (rc = hook->memory_done(hook->ctx, c->pid, &c->tr)) < 0) ||
 	    (rc = create_threads(c)) < 0)
 		return rc;
@@ -937,9 +672,9 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = bm_attrs_apply_after_credentials(&c->proc.attrs, c->all, c->nothers + 1, c->proc.uid[1] == 0,
 						   c->scratch)) < 0 ||
 	    (rc = bm_modes_apply_last(&c->proc, &c->tr)) < 0 ||
-	    (rc = inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
-	    (rc = lock_and_seal(c, true)) < 0)
+	    (rc = bm_rs_inject(c, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, c->proc.dumpable, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
+	    (rc = bm_rs_lock_and_seal(c, true)) < 0)
 		return rc;
 	if (c->st) {
 		c->st->syscalls_injected = (int64_t)c->tr.injected;

@@ -16,6 +16,9 @@
 #include "stats.h"
 #include "vdso.h"
 
+/* The top of a process's address space on x86-64 (4-level page tables). */
+#define TASK_SIZE_MAX 0x7ffffffff000ULL
+
 /* A file the new process opens before the rebuild so that mmap can use it. */
 struct map_file {
 	const char *path;
@@ -87,6 +90,28 @@ int bm_rs_plan_files(struct restore_ctx *c);
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd);
 int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen);
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v);
+
+/* restore.c: system call NR run in thread TR of the new process (in the
+ * leader: bm_rs_inject); a failure of the call itself is reported as
+ * "restoring process N: WHAT".  0 with its result in *ret (may be NULL),
+ * or -1 after reporting. */
+int bm_rs_step_failed(const struct restore_ctx *c, const char *what, int err);
+int bm_rs_inject_in(struct restore_ctx *c, struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2,
+		    uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+int bm_rs_inject(struct restore_ctx *c, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
+		 uint64_t a5, uint64_t a6, long *ret);
+
+/* restore_memory.c, the address space, in this order: binmig's own
+ * mappings unmapped but the specials (vdso.h); every VMA mapped at its
+ * address (a piece kept in place by restore_inplace.h around it); the
+ * pages of the image written (up to the next END or member mark); the
+ * locks (lock_and_seal without seal), later the names of anonymous areas,
+ * and last the locks again with the seals. */
+int bm_rs_unmap_all_but(struct restore_ctx *c);
+int bm_rs_map_vmas(struct restore_ctx *c);
+int bm_rs_fill_pages(struct restore_ctx *c, struct bm_image_reader *r);
+int bm_rs_name_vmas(struct restore_ctx *c);
+int bm_rs_lock_and_seal(struct restore_ctx *c, bool seal);
 
 /* The steps of restore.c that a tree takes one member at a time. */
 int bm_rs_wait_pid_free(pid_t pid);
