@@ -24,6 +24,7 @@
 #include "fault.h"
 #include "fd_inotify.h"
 #include "fd_outside.h"
+#include "fd_sigio.h"
 #include "fd_watch.h"
 #include "file_locks.h"
 #include "log.h"
@@ -127,40 +128,6 @@ static int describe_opath(pid_t pid, int fd, const char *path, const struct stat
 	return 0;
 }
 
-/* The owner that a descriptor's signals go to (F_SETOWN, F_SETOWN_EX, and
- * F_NOTIFY, which sets it too: SIGURG of a socket, dnotify's signal of a
- * directory, SIGIO) and their signal (F_SETSIG), which fdinfo does not
- * show: read through a copy of the process's open file, which holds them
- * (no injected call).  binmig does not carry them (that would need the
- * image to), so one set is refused; F_NOTIFY itself shows nowhere, only
- * the owner it sets.  0, 1 if the descriptor was closed meanwhile, or
- * negative after refusing. */
-static int check_signal_owner(pid_t pid, int fd, const char *path, mode_t mode)
-{
-	int copy = bm_fd_copy(pid, fd);
-	if (copy < 0)
-		return errno == EBADF ? 1 : bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at fd %d of process %d",
-							   fd, pid);
-	struct f_owner_ex owner = {0};
-	int sig = fcntl(copy, F_GETSIG), e = errno;
-	if (sig >= 0 && fcntl(copy, F_GETOWN_EX, &owner) < 0)
-		sig = -1, e = errno;
-	close(copy);
-	if (sig < 0)
-		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the signal owner of fd %d of process %d", fd, pid);
-	if (!owner.pid && !sig)
-		return 0;
-	char why[200];
-	if (owner.pid)
-		snprintf(why, sizeof why, " whose signals go to %s %d (F_SETOWN%s%s)%s",
-			 owner.type == F_OWNER_TID ? "thread" : owner.type == F_OWNER_PGRP ? "process group" : "process",
-			 owner.pid, S_ISDIR(mode) ? " or F_NOTIFY" : "", sig ? ", with F_SETSIG" : "",
-			 ", which binmig does not carry");
-	else
-		snprintf(why, sizeof why, " whose signal is set to %d (F_SETSIG), which binmig does not carry", sig);
-	return bm_fd_refuse(pid, fd, path, mode, why);
-}
-
 static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_policy *policy)
 {
 	char link[64], path[PATH_MAX];
@@ -179,15 +146,10 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 		return rc == -ENOENT ? 1 : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read fdinfo of fd %d", fd);
 	out->locks_seen = info.locks; /* read by file_locks.c */
 	out->scm_fds_seen = info.scm_fds; /* by sk_unix.c */
-	/* Signal-driven I/O would need its owner and signal (F_GETOWN_EX,
-	 * F_GETSIG).  A lease turns it on too (its break is signalled). */
+	/* A lease turns signal-driven I/O on too (its break is signalled). */
 	if ((info.flags & O_ASYNC) && info.locks)
 		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) holds a lock and uses signal-driven I/O "
-				"(O_ASYNC), as a lease does; binmig carries neither leases nor signal-driven I/O", fd, pid,
-				path);
-	if (info.flags & O_ASYNC)
-		return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d (%s) uses signal-driven I/O (O_ASYNC); binmig "
-				"cannot carry its owner and signal", fd, pid, path);
+				"(O_ASYNC), as a lease does; binmig does not carry leases", fd, pid, path);
 	out->fd = fd;
 	out->flags = info.flags;
 	out->pos = info.pos;
@@ -205,7 +167,7 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 			strncat(path, " (deleted)", sizeof path - strlen(path) - 1);
 		return bm_fd_policy_apply(pid, out, path, rule);
 	}
-	if (!(info.flags & O_PATH) && (rc = check_signal_owner(pid, fd, path, st.st_mode)) != 0)
+	if (!(info.flags & O_PATH) && (rc = bm_sigio_read(pid, fd, path, st.st_mode, out)) != 0)
 		return rc;
 	if (named && in_own_proc(pid, link, path))
 		return bm_fd_refuse(pid, fd, path, st.st_mode, ", a file in the process's own /proc directory, which "
@@ -540,6 +502,8 @@ int bm_collect_shared_fds(struct bm_process *const *procs, size_t nprocs, const 
 		rc = read_fifo_data(procs, nprocs);
 	if (rc == 0)
 		rc = bm_fd_outside_check(procs, nprocs);
+	if (rc == 0)
+		rc = bm_sigio_check(procs, nprocs);
 	return rc;
 }
 
@@ -623,11 +587,6 @@ int bm_check_fds(const struct bm_process *p)
 	return 0;
 }
 
-/* The status flags F_SETFL changes (O_DIRECT: a pipe's packet mode, or
- * what open already gave a file; O_ASYNC would need an owner and is
- * refused at dump). */
-#define SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT)
-
 /* Moves descriptor fd to exactly `target`, closing fd. */
 static int place(int fd, int target, bool cloexec)
 {
@@ -692,7 +651,7 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 			int fd = open(again, (dir ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
 			rc = fd < 0 ? -1 : place(fd, e->fd, cloexec);
 		}
-		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & SETFL_FLAGS) < 0) {
+		if (rc < 0 || fcntl(e->fd, F_SETFL, (int)e->flags & BM_SETFL_FLAGS) < 0) {
 			snprintf(err, errlen, "fd %d: placing a pipe end: %s", e->fd, strerror(errno));
 			return -1;
 		}
@@ -746,8 +705,8 @@ int bm_set_status_flags(int fd, const struct bm_fd *d)
 	int now = fcntl(fd, F_GETFL);
 	if (now < 0)
 		return -1;
-	if (((now ^ (int)d->flags) & SETFL_FLAGS) &&
-	    fcntl(fd, F_SETFL, (now & ~SETFL_FLAGS) | ((int)d->flags & SETFL_FLAGS)) < 0)
+	if (((now ^ (int)d->flags) & BM_SETFL_FLAGS) &&
+	    fcntl(fd, F_SETFL, (now & ~BM_SETFL_FLAGS) | ((int)d->flags & BM_SETFL_FLAGS)) < 0)
 		return -1;
 	return 0;
 }

@@ -3,12 +3,18 @@
 #ifndef BINMIG_FILES_H
 #define BINMIG_FILES_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "fd_policy.h"
 #include "state.h"
+
+/* The status flags F_SETFL changes that a restore sets with the others
+ * (O_DIRECT: a pipe's packet mode, or what open already gave a file);
+ * O_ASYNC is set last, once its owner is (fd_sigio.h). */
+#define BM_SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT)
 
 enum bm_fds_mode {
 	BM_FDS_PROBE,   /* before stopping: everything but the bytes buffered in pipes and FIFOs */

@@ -22,6 +22,7 @@
 #include "sk_inet.h"
 #include "unlinked.h"
 #include "unlinked_holes.h"
+#include "fd_sigio.h"
 #include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -38,6 +39,8 @@
 #define FD_MIN_SIZE_V9 (FD_MIN_SIZE_V8 + 4 + 4)
 /* ... and the count of data extents (version 10) */
 #define FD_MIN_SIZE_V10 (FD_MIN_SIZE_V9 + 4)
+/* Version 11 adds where its signals go (owner, owner type, signal). */
+#define FD_MIN_SIZE_V11 (FD_MIN_SIZE_V10 + 4 + 4 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -193,6 +196,8 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "in-flight flag %u is not 0 or 1", f->in_flight);
 	if (f->in_flight && (f->replaced != BM_FD_CARRIED || f->shares_with >= 0))
 		return bm_why(why, n, "only in flight, yet replaced by a policy or shared with another descriptor");
+	if (!bm_sigio_check_entry(f, why, n))
+		return false;
 	const struct bm_fd *shared = f->shares_with >= 0 ? bm_fd_find(fds, index, f->shares_with) : NULL;
 	if (f->shares_with != -1 && (!shared || shared->kind == BM_FD_CLOSED || f->kind == BM_FD_CLOSED))
 		return bm_why(why, n, "shares its open file with %d, which is not a lower open descriptor in the list",
@@ -581,6 +586,9 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_u32(b, f->owner_uid);
 		bm_put_u32(b, f->owner_gid);
 		bm_holes_encode(b, &f->holes);
+		bm_put_i32(b, f->sig_owner);
+		bm_put_u32(b, f->sig_owner_type);
+		bm_put_u32(b, f->sig);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
@@ -597,7 +605,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 {
 	bool v2 = c->version >= 2;
 	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS,
-				  c->version >= 10  ? FD_MIN_SIZE_V10
+				  c->version >= 11  ? FD_MIN_SIZE_V11
+				  : c->version >= 10 ? FD_MIN_SIZE_V10
 				  : c->version >= 9 ? FD_MIN_SIZE_V9
 				  : c->version >= 8 ? FD_MIN_SIZE_V8
 				  : v2		    ? FD_MIN_SIZE_V2
@@ -652,6 +661,11 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (c->version >= 10)
 			bm_holes_decode(c, f->data_len, &f->holes);
+		if (c->version >= 11) {
+			f->sig_owner = bm_get_i32(c);
+			f->sig_owner_type = bm_get_u32(c);
+			f->sig = bm_get_u32(c);
+		}
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,

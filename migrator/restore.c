@@ -32,6 +32,7 @@
 #include "attrs_modes.h"
 #include "cgroup.h"
 #include "fault.h"
+#include "fd_sigio.h"
 #include "log.h"
 #include "memguard.h"
 #include "pending_stop.h"
@@ -668,7 +669,10 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		return rc;
 	for (uint32_t i = 0; rc == 0 && i < c->nothers; i++)
 		rc = set_credentials(c, &c->others[i]);
+	/* A descriptor's owner records the credentials of whoever sets it
+	 * (the permission to signal): the process's own, set just above. */
 	if (rc < 0 || (rc = set_credentials(c, &c->tr)) < 0 ||
+	    (rc = bm_sigio_restore(&c->proc, c->sigio_elsewhere, &c->tr, c->scratch)) < 0 ||
 	    (rc = bm_attrs_apply_after_credentials(&c->proc.attrs, c->all, c->nothers + 1, c->proc.uid[1] == 0,
 						   c->scratch)) < 0 ||
 	    (rc = bm_modes_apply_last(&c->proc, &c->tr)) < 0 ||

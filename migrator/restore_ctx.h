@@ -70,6 +70,7 @@ struct restore_ctx {
 	/* In the child: puts the inherited ones at their numbers (-1 with err). */
 	int (*place_inherited)(const struct restore_ctx *c, char *err, size_t errlen);
 	const bool *inherited;    /* per image descriptor: placed already (NULL: none) */
+	const bool *sigio_elsewhere; /* per image descriptor: its owner and signal are set by another member (fd_sigio.h) */
 	const void *tree;         /* for place_inherited */
 	uint32_t member;          /* its index among the tree's members */
 	bool table_of_parent;     /* its descriptor table is its parent's (CLONE_FILES), made by the parent */

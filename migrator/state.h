@@ -205,6 +205,13 @@ struct bm_fd {
 	uint32_t owner_uid, owner_gid;
 	bool owner_known;       /* false: an image from before version 9 */
 	struct bm_holes holes;  /* BM_FD_UNLINKED_FILE, with its data: where it has data (version 10) */
+	/* Where its open file's signals go (fd_sigio.h; version 11): the owner
+	 * as F_GETOWN_EX says (sig_owner 0: none; sig_owner_type F_OWNER_TID,
+	 * F_OWNER_PID or F_OWNER_PGRP) and the signal of F_SETSIG (0: SIGIO).
+	 * O_ASYNC is in flags. */
+	int32_t sig_owner;
+	uint32_t sig_owner_type;
+	uint32_t sig;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

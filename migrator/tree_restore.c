@@ -70,7 +70,7 @@ struct tree_rs {
 	size_t nsteps;
 	int32_t *member_of;            /* node -> member, -1 for a zombie */
 	struct restore_ctx *ctx;       /* per member */
-	bool **inherited;              /* per member, per image descriptor */
+	bool **inherited;              /* per member, per image descriptor; then (from nfds + 1) sigio_elsewhere */
 	uint32_t nm;
 	int *pool_fd;                  /* per share entry: the inherited descriptor in the children */
 	struct shared_ctl *ctl;
@@ -443,9 +443,10 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 		if ((rc = bm_xstate_fits_here(&c->proc)) < 0 || (rc = bm_check_fds(&c->proc)) < 0 ||
 		    (rc = bm_rs_plan_files(c)) < 0)
 			return rc;
-		if (!(t->inherited[m] = calloc(c->proc.nfds + 1, sizeof **t->inherited)))
+		if (!(t->inherited[m] = calloc(2 * ((size_t)c->proc.nfds + 1), sizeof **t->inherited)))
 			return bm_error(BM_EXIT_FAILURE, "out of memory");
 		c->inherited = t->inherited[m];
+		c->sigio_elsewhere = t->inherited[m] + c->proc.nfds + 1;
 	}
 	int rc = plan_shared_tables(t);
 	if (rc < 0)
@@ -458,6 +459,9 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 			return bm_error(BM_EXIT_IMAGE, "the tree shares fd %d of process %d, which it does not have", s->fd,
 					c->proc.pid);
 		t->inherited[t->member_of[s->node]][d - c->proc.fds] = true;
+		/* One open file gets its signals' owner once, from its first holder. */
+		if (k > 0 && t->ti.shares[k - 1].group == s->group)
+			t->inherited[t->member_of[s->node]][c->proc.nfds + 1 + (d - c->proc.fds)] = true;
 	}
 	return 0;
 }

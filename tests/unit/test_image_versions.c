@@ -1,4 +1,4 @@
-/* Images of earlier versions (1 to 4, 7 to 9), rebuilt from a current one:
+/* Images of earlier versions (1 to 4, 7 to 10), rebuilt from a current one:
  * still read, as what they could hold, and held to it. */
 
 #include "unit_raw_image.h"
@@ -117,7 +117,7 @@ static void test_version_1_is_still_read(void **state)
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
 		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
-		size_t end = l.holes + 4, cut = end - l.replaced; /* with in_flight, the owner and no extents (versions 8 to 10) */
+		size_t end = l.end, cut = end - l.replaced; /* with in_flight, the owner, no extents and sigio (versions 8 to 11) */
 		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
 		fds->len -= (uint32_t)cut;
 	}
@@ -382,6 +382,8 @@ static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image
 	assert_int_equal(bm_image_read_process(&r, &got), 0);
 	if (version < 9)
 		forget_owners(&q);
+	if (version < 11)
+		forget_sigio(&q);
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
@@ -416,21 +418,16 @@ static void test_version_9_is_still_read(void **state)
 	assert_reads_without(9, drop_holes);
 }
 
-/* For an image of version 10: no guard ranges after the VMAs. */
-static void drop_guards_only(struct raw_image *ri, uint32_t nfds)
-{
-	(void)nfds;
-	drop_guards(ri);
-}
-
-/* Version 10, written before guard pages and droppable memory were
- * carried (a process with either was refused), has no guard ranges after
- * its VMAs: still read, as a process without guard pages; a VMA flagged
- * droppable or as holding guards in it is rejected. */
+/* Version 10, written before guard pages, droppable memory and
+ * signal-driven I/O were carried (a process with any was refused), has no
+ * guard ranges after its VMAs and no owner, owner type and signal after
+ * each descriptor entry: still read, as a process without guard pages
+ * whose descriptors' signals go nowhere; a VMA flagged droppable or as
+ * holding guards in it is rejected. */
 static void test_version_10_is_still_read(void **state)
 {
 	(void)state;
-	assert_reads_without(10, drop_guards_only);
+	assert_reads_without(10, drop_sigio);
 	const struct {
 		uint32_t flag;
 		const char *said;

@@ -87,6 +87,17 @@ static inline void add_fd(struct bm_process *p, int32_t fd, uint32_t kind, uint3
 	f->owner_known = true;
 }
 
+/* What an image from before version 11 says of where P's descriptors'
+ * signals go: nowhere (O_ASYNC is in their flags, of every version). */
+static inline void forget_sigio(struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		p->fds[i].sig_owner = 0;
+		p->fds[i].sig_owner_type = 0;
+		p->fds[i].sig = 0;
+	}
+}
+
 /* What an image from before version 9 says of P's descriptors: no owner. */
 static inline void forget_owners(struct bm_process *p)
 {
@@ -94,6 +105,7 @@ static inline void forget_owners(struct bm_process *p)
 		p->fds[i].owner_uid = p->fds[i].owner_gid = 0;
 		p->fds[i].owner_known = false;
 	}
+	forget_sigio(p);
 }
 
 static inline void add_replaced(struct bm_process *p, int32_t fd, uint32_t kind, uint32_t flags, const char *path,
@@ -179,7 +191,11 @@ static inline void make_process(struct bm_process *p, bool full)
 		add_fd(p, 2, BM_FD_REGULAR, O_WRONLY | O_APPEND, 1234, 1, "/tmp/out file.txt");
 		add_fd(p, 3, BM_FD_DIRECTORY, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 48, -1, "/home/user");
 		add_fd(p, 5, BM_FD_FIFO, O_RDONLY | O_NONBLOCK, 0, -1, "/tmp/my fifo");
-		add_fd(p, 7, BM_FD_PIPE, O_RDONLY, 0, -1, NULL);
+		add_fd(p, 7, BM_FD_PIPE, O_RDONLY | O_ASYNC, 0, -1, NULL);
+		/* Its signals go to a thread, with F_SETSIG (version 11). */
+		p->fds[p->nfds - 1].sig_owner = 4243;
+		p->fds[p->nfds - 1].sig_owner_type = F_OWNER_TID;
+		p->fds[p->nfds - 1].sig = 35;
 		p->fds[p->nfds - 1].object_id = 4242;
 		p->fds[p->nfds - 1].object_flags = 65536;
 		p->fds[p->nfds - 1].data = (uint8_t *)strdup("bytes buffered in the pipe");
@@ -391,6 +407,9 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_int_equal(fa->owner_known, fb->owner_known);
 		assert_int_equal(fa->owner_uid, fb->owner_uid);
 		assert_int_equal(fa->owner_gid, fb->owner_gid);
+		assert_int_equal(fa->sig_owner, fb->sig_owner);
+		assert_int_equal(fa->sig_owner_type, fb->sig_owner_type);
+		assert_int_equal(fa->sig, fb->sig);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {
 		assert_true(a->sigactions[i].handler == b->sigactions[i].handler);

@@ -114,7 +114,7 @@ static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
 	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight, owner,
-		holes;
+		holes, sigio, end;
 };
 
 static inline size_t skip_string(const uint8_t *at)
@@ -143,8 +143,10 @@ static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t 
 		l.in_flight = l.was_link + skip_string(fds->payload + l.was_link);
 		l.owner = l.in_flight + 4;
 		l.holes = l.owner + 8;
+		l.sigio = l.holes + 4 + 16 * (size_t)bm_load_le32(fds->payload + l.holes);
+		l.end = l.sigio + 12;
 		if (i < index) /* (entry INDEX itself may lack the fields of later versions) */
-			at = l.holes + 4 + 16 * (size_t)bm_load_le32(fds->payload + l.holes);
+			at = l.end;
 	}
 	return l;
 }
@@ -178,8 +180,9 @@ static inline void drop_guards(struct raw_image *ri)
 }
 
 /* Cuts the fields of each of the NFDS entries of RI's FDS section from
- * the one FIELD_OF gives to the end of the entry: its data extents
- * (version 10, none) and those before them. */
+ * the one FIELD_OF gives to the end of the entry: where its signals go
+ * (version 11), its data extents (version 10, none) and those before
+ * them (the mapped files' extents too, but for version 10). */
 static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*field_of)(struct fd_layout))
 {
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
@@ -187,14 +190,20 @@ static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*fi
 	for (uint32_t i = nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
 		assert_int_equal(bm_load_le32(fds->payload + l.holes), 0);
-		size_t at = field_of(l), cut = l.holes + 4 - at;
+		size_t at = field_of(l), cut = l.end - at;
 		if (at == l.in_flight) /* only a process holding all its descriptors can go back so far */
 			assert_int_equal(bm_load_le32(fds->payload + at), 0);
 		memmove(fds->payload + at, fds->payload + at + cut, fds->len - at - cut);
 		fds->len -= (uint32_t)cut;
 	}
-	drop_mapped_holes(ri);
+	if (field_of(fd_entry(fds, 0)) != fd_entry(fds, 0).sigio)
+		drop_mapped_holes(ri);
 	drop_guards(ri);
+}
+
+static inline size_t sigio_field(struct fd_layout l)
+{
+	return l.sigio;
 }
 
 static inline size_t holes_field(struct fd_layout l)
@@ -211,6 +220,12 @@ static inline size_t in_flight_field(struct fd_layout l)
 {
 	assert_int_equal(l.in_flight + 4, l.owner);
 	return l.in_flight;
+}
+
+/* For an image of version 10: nothing of where signals go. */
+static inline void drop_sigio(struct raw_image *ri, uint32_t nfds)
+{
+	cut_fd_tails(ri, nfds, sigio_field);
 }
 
 /* For an image of version 9: no data extents. */

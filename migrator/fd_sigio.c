@@ -1,0 +1,272 @@
+/* Where a descriptor's signals go (fd_sigio.h). */
+#include "fd_sigio.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "fd_policy.h"
+#include "files.h"
+#include "log.h"
+#include "procfs.h"
+#include "wire.h"
+
+#define MAX_SIGNAL 64
+
+int bm_sigio_read(pid_t pid, int fd, const char *link, mode_t mode, struct bm_fd *out)
+{
+	int copy = bm_fd_copy(pid, fd);
+	if (copy < 0)
+		return errno == EBADF ? 1 : bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at fd %d of process %d",
+							   fd, pid);
+	struct f_owner_ex owner = {0};
+	int sig = fcntl(copy, F_GETSIG), e = errno;
+	if (sig >= 0 && fcntl(copy, F_GETOWN_EX, &owner) < 0)
+		sig = -1, e = errno;
+	close(copy);
+	if (sig < 0)
+		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the signal owner of fd %d of process %d", fd, pid);
+	out->sig = (uint32_t)sig;
+	out->sig_owner = owner.pid;
+	out->sig_owner_type = owner.pid ? (uint32_t)owner.type : 0;
+	/* F_NOTIFY sets the owner of a directory to its caller, and shows
+	 * nowhere else: the owner may be dnotify's. */
+	if (!S_ISDIR(mode) || !owner.pid)
+		return 0;
+	char why[200];
+	snprintf(why, sizeof why, " whose signals go to process %d (F_SETOWN or F_NOTIFY%s), which may be dnotify's "
+		 "(F_NOTIFY cannot be read back): binmig does not carry it", owner.pid, sig ? ", with F_SETSIG" : "");
+	return bm_fd_refuse(pid, fd, link, mode, why);
+}
+
+bool bm_sigio_present(const struct bm_fd *d)
+{
+	return (d->flags & O_ASYNC) || d->sig_owner || d->sig;
+}
+
+/* O_ASYNC is armed (a fasync entry: signals are sent) only by F_SETFL on
+ * a file that has signal-driven I/O; open(2) with O_ASYNC sets the flag
+ * without arming it.  The restore makes pipes (pipe2), sockets and
+ * inotify instances again without it and arms it with F_SETFL; a regular
+ * file has no signal-driven I/O, so its O_ASYNC can only come from open,
+ * and is opened so again.  A FIFO, or a pipe end opened again through
+ * /proc (what open(2) made shows O_LARGEFILE, which pipe2 never sets and
+ * F_SETFL cannot), may hold either, and nothing tells which. */
+#define KERNEL_O_LARGEFILE 0100000
+
+static bool armed_async(const struct bm_fd *d)
+{
+	switch (d->kind) {
+	case BM_FD_PIPE:
+		return !(d->flags & KERNEL_O_LARGEFILE);
+	case BM_FD_UNIX_SOCKET:
+	case BM_FD_TCP:
+	case BM_FD_UDP:
+	case BM_FD_INOTIFY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool async_carried(const struct bm_fd *d)
+{
+	return armed_async(d) || d->kind == BM_FD_REGULAR || d->kind == BM_FD_UNLINKED_FILE;
+}
+
+/* The kinds whose open file the restore makes again as such, where an
+ * owner and a signal mean what they meant. */
+static bool carried_kind(uint32_t kind)
+{
+	switch (kind) {
+	case BM_FD_REGULAR:
+	case BM_FD_UNLINKED_FILE:
+	case BM_FD_PIPE:
+	case BM_FD_FIFO:
+	case BM_FD_UNLINKED_FIFO:
+	case BM_FD_UNIX_SOCKET:
+	case BM_FD_TCP:
+	case BM_FD_UDP:
+	case BM_FD_EVENTFD:
+	case BM_FD_INOTIFY:
+	case BM_FD_TIMERFD:
+	case BM_FD_SIGNALFD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *owner_what(uint32_t type)
+{
+	return type == F_OWNER_TID ? "thread" : type == F_OWNER_PGRP ? "process group" : "process";
+}
+
+/* The index in PROCS of the process whose PID or one of whose thread IDs
+ * is ID (*leader: it is the PID), or -1. */
+static int holder_of(struct bm_process *const *procs, size_t nprocs, pid_t id, bool *leader)
+{
+	for (size_t k = 0; k < nprocs; k++) {
+		char task[64];
+		snprintf(task, sizeof task, "/proc/%d/task/%d", procs[k]->pid, id);
+		*leader = procs[k]->pid == id;
+		if (*leader || access(task, F_OK) == 0)
+			return (int)k;
+	}
+	return -1;
+}
+
+/* Whether a process of PROCS before K holds the open file of D (of process K). */
+static bool held_before(struct bm_process *const *procs, size_t k, const struct bm_fd *d)
+{
+	for (size_t j = 0; j < k; j++)
+		for (uint32_t i = 0; i < procs[j]->nfds; i++)
+			if (procs[j]->fds[i].kind == d->kind &&
+			    syscall(SYS_kcmp, procs[k]->pid, procs[j]->pid, KCMP_FILE, d->fd, procs[j]->fds[i].fd) == 0)
+				return true;
+	return false;
+}
+
+/* A process outside PROCS in process group G (0: none); *members: whether one of PROCS is in it. */
+static pid_t group_outsider(struct bm_process *const *procs, size_t nprocs, pid_t g, bool *members)
+{
+	*members = false;
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return 0;
+	pid_t outsider = 0;
+	struct dirent *e;
+	while (!outsider && (e = readdir(dir)) != NULL) {
+		struct bm_proc_stat st;
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (bm_read_stat(pid, &st) < 0 || st.pgrp != g)
+			continue;
+		bool inside = false;
+		for (size_t k = 0; k < nprocs && !inside; k++)
+			inside = procs[k]->pid == pid;
+		*members |= inside;
+		if (!inside)
+			outsider = pid; /* a zombie too: it is in the group */
+	}
+	closedir(dir);
+	return outsider;
+}
+
+/* Whether the owner of D, of process K, moves with it; else the reason in why. */
+static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd *d, char *why,
+			size_t n)
+{
+	pid_t id = d->sig_owner;
+	const char *what = owner_what(d->sig_owner_type);
+	if (d->sig_owner_type == F_OWNER_PGRP) {
+		bool members;
+		pid_t outsider = group_outsider(procs, nprocs, id, &members);
+		if (outsider)
+			snprintf(why, n, " whose signals go to process group %d (F_SETOWN), which has process %d, which "
+				 "does not move with it", id, outsider);
+		else if (!members)
+			snprintf(why, n, " whose signals go to process group %d (F_SETOWN), which none of the processes "
+				 "moved is in", id);
+		return !outsider && members;
+	}
+	bool leader;
+	int j = holder_of(procs, nprocs, id, &leader);
+	if (j < 0) {
+		snprintf(why, n, " whose signals go to %s %d (F_SETOWN), which does not move with it", what, id);
+		return false;
+	}
+	if (leader || (size_t)j == k) {
+		/* A thread of the process itself is made in its rebuild, before
+		 * the owner is set; in a tree, by the first holder of the file. */
+		if (leader || !held_before(procs, k, d))
+			return true;
+	}
+	snprintf(why, n, " whose signals go to thread %d of process %d (F_SETOWN), which binmig makes after the "
+		 "owner is set", id, procs[j]->pid);
+	return false;
+}
+
+int bm_sigio_check(struct bm_process *const *procs, size_t nprocs)
+{
+	for (size_t k = 0; k < nprocs; k++)
+		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
+			const struct bm_fd *d = &procs[k]->fds[i];
+			const char *link = d->path ? d->path : d->was_link ? d->was_link : "?";
+			char why[240];
+			if (!bm_sigio_present(d))
+				continue;
+			if (d->replaced != BM_FD_CARRIED)
+				snprintf(why, sizeof why, " with signal-driven I/O (O_ASYNC, F_SETOWN, F_SETSIG) that a "
+					 "policy would drop");
+			else if (d->in_flight)
+				snprintf(why, sizeof why, ", an open file only in flight (SCM_RIGHTS) with signal-driven "
+					 "I/O (O_ASYNC, F_SETOWN, F_SETSIG), which binmig does not carry");
+			else if ((d->flags & O_ASYNC) && carried_kind(d->kind) && !async_carried(d))
+				snprintf(why, sizeof why, " with O_ASYNC, which open(2) sets without sending signals and "
+					 "fcntl(F_SETFL) with: binmig cannot tell which");
+			else if (!carried_kind(d->kind))
+				snprintf(why, sizeof why, " with signal-driven I/O (O_ASYNC, F_SETOWN, F_SETSIG), which "
+					 "binmig carries only for pipes, FIFOs, sockets, eventfds, inotify, timerfds, "
+					 "signalfds and regular files");
+			else if (!d->sig_owner || owner_moves(procs, nprocs, k, d, why, sizeof why))
+				continue;
+			return bm_fd_refuse(procs[k]->pid, d->fd, link, d->mode, why);
+		}
+	return 0;
+}
+
+bool bm_sigio_check_entry(const struct bm_fd *f, char *why, size_t n)
+{
+	if (f->sig > MAX_SIGNAL)
+		return bm_why(why, n, "signal %u for its I/O (F_SETSIG) is not a signal", f->sig);
+	if (f->sig_owner < 0 || f->sig_owner_type > F_OWNER_PGRP || (!f->sig_owner && f->sig_owner_type))
+		return bm_why(why, n, "owner %d of type %u for its signals is not a process, thread or group",
+			      f->sig_owner, f->sig_owner_type);
+	if (bm_sigio_present(f) && (f->in_flight || !carried_kind(f->kind) || f->replaced != BM_FD_CARRIED ||
+				    ((f->flags & O_ASYNC) && !async_carried(f))))
+		return bm_why(why, n, "signal-driven I/O on a descriptor of kind %u%s", f->kind,
+			      f->in_flight ? " only in flight" : f->replaced ? ", replaced" : "");
+	return true;
+}
+
+static int inject_fcntl(struct bm_tracee *tr, pid_t pid, int fd, int cmd, uint64_t arg, const char *what)
+{
+	long r = 0;
+	int rc = bm_inject(tr, SYS_fcntl, (uint64_t)fd, (uint64_t)cmd, arg, 0, 0, 0, &r);
+	if (rc < 0)
+		return rc;
+	if (r < 0 && r > -4096)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "restoring process %d: fd %d: %s", pid, fd, what);
+	return 0;
+}
+
+int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct bm_tracee *tr, uint64_t scratch)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (!bm_sigio_present(d) || d->shares_with >= 0 || (elsewhere && elsewhere[i]))
+			continue;
+		struct f_owner_ex owner = {(int)d->sig_owner_type, d->sig_owner};
+		int rc = 0;
+		if (d->sig && (rc = inject_fcntl(tr, p->pid, d->fd, F_SETSIG, d->sig, "F_SETSIG")) < 0)
+			return rc;
+		if (d->sig_owner && (rc = bm_mem_write(p->pid, scratch, &owner, sizeof owner)) < 0)
+			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+		if (d->sig_owner && (rc = inject_fcntl(tr, p->pid, d->fd, F_SETOWN_EX, scratch, "F_SETOWN_EX")) < 0)
+			return rc;
+		if ((d->flags & O_ASYNC) && armed_async(d) &&
+		    (rc = inject_fcntl(tr, p->pid, d->fd, F_SETFL, (d->flags & BM_SETFL_FLAGS) | O_ASYNC, "O_ASYNC")) < 0)
+			return rc;
+	}
+	return 0;
+}
