@@ -43,7 +43,7 @@ e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "a held lock failed the restore; with the holder gone the restore took it"
 
-e2e_refused_dump lease "as a lease does; binmig carries neither leases nor signal-driven I/O" -- \
+e2e_refused_dump lease "as a lease does; binmig does not carry leases" -- \
 	locks lease "$E2E_TMP/lease"
 e2e_refused_dump fifo "holds a lock; binmig takes locks again only on files and directories" -- \
 	locks fifo "$E2E_TMP/fifo"

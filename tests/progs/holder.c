@@ -17,10 +17,9 @@
  *   epoll    an epoll instance watching the read end of such a pipe
  *   sysvshm  a System V shared memory segment attached (removed once
  *            detached: IPC_RMID right away)
- *   async    a pipe whose read end has O_ASYNC (signal-driven I/O) set
  *   owner    a pipe whose read end has an owner for its signals, the
- *            process group (F_SETOWN_EX), without O_ASYNC
- *   sigonly  a pipe whose read end has a signal set (F_SETSIG) and no owner
+ *            process group (F_SETOWN_EX), without O_ASYNC: a group that
+ *            processes not dumped are in (the test's shell)
  *   dnotify  FILE.d, a directory watched with F_NOTIFY (DN_MULTISHOT),
  *            with F_SETSIG: fdinfo shows neither
  *   packet   a packet-mode pipe (pipe2 O_DIRECT) holding two packets
@@ -123,14 +122,9 @@ int main(int argc, char **argv)
 		char *at = id >= 0 ? shmat(id, NULL, 0) : (char *)-1;
 		SETUP(at != (char *)-1 && shmctl(id, IPC_RMID, NULL) == 0, "shmget/shmat");
 		at[0] = 1;
-	} else if (strcmp(mode, "async") == 0) {
-		SETUP(pipe(fds) == 0 && fcntl(fds[0], F_SETOWN, getpid()) == 0 &&
-		      fcntl(fds[0], F_SETFL, O_ASYNC) == 0, "O_ASYNC pipe");
 	} else if (strcmp(mode, "owner") == 0) {
 		struct f_owner_ex owner = {F_OWNER_PGRP, getpgrp()};
 		SETUP(pipe(fds) == 0 && fcntl(fds[0], F_SETOWN_EX, &owner) == 0, "pipe with an owner");
-	} else if (strcmp(mode, "sigonly") == 0) {
-		SETUP(pipe(fds) == 0 && fcntl(fds[0], F_SETSIG, SIGRTMIN + 2) == 0, "pipe with a signal");
 	} else if (strcmp(mode, "dnotify") == 0 && argc == 3) {
 		char dir[4200];
 		snprintf(dir, sizeof dir, "%s.d", argv[2]);
@@ -159,7 +153,7 @@ int main(int argc, char **argv)
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|mountns|epoll|sysvshm|shmem-out|async|owner|sigonly|dnotify|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|mountns|epoll|sysvshm|shmem-out|owner|dnotify|packet|delmap FILE");
 		return 2;
 	}
 	usr1_setup();
@@ -183,14 +177,12 @@ int main(int argc, char **argv)
 		mq_unlink(mq_name);
 	} else if (strcmp(mode, "packet") == 0) {
 		CHECK(read(fds[0], buf, sizeof(buf)) == 3 && read(fds[0], buf, sizeof(buf)) == 3, "two packets");
-	} else if (strcmp(mode, "async") == 0) {
-		CHECK(fcntl(fds[0], F_GETFL) & O_ASYNC, "O_ASYNC lost");
 	} else if (strcmp(mode, "owner") == 0) {
 		struct f_owner_ex owner = {0};
 		CHECK(fcntl(fds[0], F_GETOWN_EX, &owner) == 0 && owner.type == F_OWNER_PGRP && owner.pid == getpgrp(),
 		      "owner lost");
-	} else if (strcmp(mode, "sigonly") == 0 || strcmp(mode, "dnotify") == 0) {
-		CHECK(fcntl(fds[0], F_GETSIG) == SIGRTMIN + (mode[0] == 's' ? 2 : 3), "signal lost");
+	} else if (strcmp(mode, "dnotify") == 0) {
+		CHECK(fcntl(fds[0], F_GETSIG) == SIGRTMIN + 3, "signal lost");
 	}
 	if (strcmp(mode, "epoll") == 0) {
 		struct epoll_event ev = { 0 };

@@ -1,0 +1,255 @@
+/* sigio MODE: signal-driven I/O (migrator/fd_sigio.c).
+ *
+ *   carried [DIR]  open files whose signals go somewhere:
+ *              a pipe's read end (and a dup of it) with O_ASYNC, owned by
+ *              a thread of the process (F_OWNER_TID), signal SIGRTMIN+1
+ *              (F_SETSIG), handled with SA_SIGINFO;
+ *              a unix stream socket pair's end with O_ASYNC, owned by the
+ *              process (F_SETOWN), the default SIGIO;
+ *              a unix datagram socket pair's end with O_ASYNC, owned by
+ *              the process's group (F_OWNER_PGRP; the process leads a
+ *              group of its own), signal SIGRTMIN+2;
+ *            a pipe's write end with only a signal set (F_SETSIG,
+ *            SIGRTMIN+3, no owner);
+ *            with DIR: a named FIFO's read end (DIR/fifo, reopened by
+ *            its name) owned by the process, signal SIGRTMIN+4, without
+ *            O_ASYNC; a regular file (DIR/file) opened with O_ASYNC (the
+ *            only way a regular file gets it), owned by the helper
+ *            thread, signal SIGRTMIN+3 (read back only: neither sends
+ *            signals).
+ *   fifoasync DIR  a named FIFO's read end with O_ASYNC (F_SETFL): as
+ *            open(2) with O_ASYNC would show it, unarmed; the dump must
+ *            refuse it.
+ *            Before "ready" and again after the wake-up: fcntl reads back
+ *            every flag, owner and signal, and writing to each makes
+ *            exactly its signal arrive at its thread, with the same
+ *            siginfo (code, si_fd, si_band) both times.
+ *   outside  a pipe's read end with O_ASYNC owned by another process
+ *            ("owner PID"), which does not move with it: the dump must
+ *            refuse it.
+ * In the refused mode the process is left alone and passes its checks. */
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "testprog.h"
+
+#define WAIT_S 5
+
+struct got {
+	pid_t tid;
+	int signo, code, fd;
+	long band;
+};
+
+static struct got seen[8];
+static volatile sig_atomic_t nseen;
+static sem_t arrived;
+static pid_t helper_tid;
+static volatile sig_atomic_t helper_up;
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (nseen < 8) {
+		struct got *g = &seen[nseen];
+		g->tid = (pid_t)syscall(SYS_gettid);
+		g->signo = sig;
+		g->code = si->si_code;
+		g->fd = si->si_code > 0 ? si->si_fd : -1;
+		g->band = si->si_code > 0 ? si->si_band : 0;
+		nseen++;
+	}
+	sem_post(&arrived);
+}
+
+/* The thread that owns the pipe's signals: it sleeps with only SIGRTMIN+1
+ * open, so that the process-directed signals go to the main thread. */
+static void *helper(void *arg)
+{
+	(void)arg;
+	helper_tid = (pid_t)syscall(SYS_gettid);
+	sigset_t open_one;
+	sigfillset(&open_one);
+	sigdelset(&open_one, SIGRTMIN + 1);
+	helper_up = 1;
+	sem_post(&arrived);
+	for (;;)
+		sigsuspend(&open_one);
+	return NULL;
+}
+
+/* Writes to W and waits for one signal: what arrived, in *g. */
+static bool fire(int w, struct got *g, const char *what)
+{
+	int before = nseen;
+	CHECK(write(w, "x", 1) == 1, "writing to the %s", what);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_S;
+	/* (a post may be left from a signal the main thread took itself) */
+	while (nseen == before)
+		if (sem_timedwait(&arrived, &until) < 0 && errno != EINTR)
+			break;
+	if (nseen != before + 1) {
+		CHECK(false, "%d signals for the %s within %d s, not 1", nseen - before, what, WAIT_S);
+		return false;
+	}
+	*g = seen[before];
+	return true;
+}
+
+static void drain(int r)
+{
+	char buf[16];
+	while (read(r, buf, sizeof buf) > 0)
+		;
+}
+
+static void check_owner(int fd, int type, pid_t pid, int sig, bool async, const char *what)
+{
+	struct f_owner_ex owner = {0};
+	CHECK(fcntl(fd, F_GETOWN_EX, &owner) == 0 && owner.pid == pid && (!pid || (int)owner.type == type),
+	      "%s: owner %d of type %d, not %d of type %d", what, owner.pid, owner.type, pid, type);
+	CHECK(fcntl(fd, F_GETSIG) == sig, "%s: signal %d, not %d", what, fcntl(fd, F_GETSIG), sig);
+	CHECK(!!(fcntl(fd, F_GETFL) & O_ASYNC) == async, "%s: O_ASYNC %s", what, async ? "lost" : "appeared");
+}
+
+struct files {
+	int pipe[2], pipe_dup, stream[2], dgram[2], sigonly[2], fifo, file;
+};
+
+#define NFIRED 3
+
+/* Reads back every setting and fires every file once; what arrived in got[0..NFIRED-1]. */
+static void check_all(const struct files *f, pid_t main_tid, struct got got[NFIRED])
+{
+	check_owner(f->pipe[0], F_OWNER_TID, helper_tid, SIGRTMIN + 1, true, "the pipe");
+	check_owner(f->pipe_dup, F_OWNER_TID, helper_tid, SIGRTMIN + 1, true, "the pipe's dup");
+	check_owner(f->stream[0], F_OWNER_PID, getpid(), 0, true, "the stream socket");
+	check_owner(f->dgram[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, true, "the datagram socket");
+	check_owner(f->sigonly[1], F_OWNER_PID, 0, SIGRTMIN + 3, false, "the pipe with only a signal");
+	if (f->fifo >= 0) {
+		check_owner(f->fifo, F_OWNER_PID, getpid(), SIGRTMIN + 4, false, "the FIFO");
+		check_owner(f->file, F_OWNER_TID, helper_tid, SIGRTMIN + 3, true, "the regular file");
+	}
+	static const char *what[3] = {"pipe", "stream socket", "datagram socket"};
+	int w[3] = {f->pipe[1], f->stream[1], f->dgram[1]}, r[3] = {f->pipe[0], f->stream[0], f->dgram[0]};
+	for (int i = 0; i < 3; i++) {
+		got[i] = (struct got){0};
+		if (fire(w[i], &got[i], what[i]))
+			drain(r[i]);
+	}
+	CHECK(got[0].tid == helper_tid && got[0].signo == SIGRTMIN + 1 && got[0].code == POLL_IN &&
+	      got[0].fd == f->pipe[0] && (got[0].band & POLLIN),
+	      "pipe: thread %d signal %d code %d fd %d band %#lx", got[0].tid, got[0].signo, got[0].code, got[0].fd,
+	      got[0].band);
+	CHECK(got[1].tid == main_tid && got[1].signo == SIGIO && got[1].code == SI_KERNEL,
+	      "stream socket: thread %d signal %d code %d", got[1].tid, got[1].signo, got[1].code);
+	CHECK(got[2].tid == main_tid && got[2].signo == SIGRTMIN + 2 && got[2].code == POLL_IN &&
+	      got[2].fd == f->dgram[0] && (got[2].band & POLLIN),
+	      "datagram socket: thread %d signal %d code %d fd %d band %#lx", got[2].tid, got[2].signo, got[2].code,
+	      got[2].fd, got[2].band);
+}
+
+static void set_owner(int fd, int type, pid_t pid, int sig, const char *what)
+{
+	struct f_owner_ex owner = {type, pid};
+	SETUP(fcntl(fd, F_SETOWN_EX, &owner) == 0 && fcntl(fd, F_SETSIG, sig) == 0 &&
+	      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC | O_NONBLOCK) == 0, what);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	int fds[2];
+	if (strcmp(mode, "outside") == 0) {
+		/* The owner: a process of its own, which ends with this one. */
+		pid_t self = getpid();
+		pid_t peer = tp_fork_peer();
+		if (peer == 0) {
+			signal(SIGIO, SIG_IGN);
+			struct pollfd q = {.fd = (int)syscall(SYS_pidfd_open, self, 0), .events = POLLIN};
+			_exit(q.fd >= 0 && poll(&q, 1, -1) == 1 ? 0 : 1);
+		}
+		SETUP(pipe(fds) == 0, "pipe");
+		set_owner(fds[0], F_OWNER_PID, peer, 0, "an owner outside");
+		usr1_setup();
+		say("owner %d", peer);
+		say("ready");
+		usr1_wait();
+		check_owner(fds[0], F_OWNER_PID, peer, 0, true, "the pipe");
+		return tp_finish();
+	}
+	if (strcmp(mode, "fifoasync") == 0 && argc == 3) {
+		char fifo[4200];
+		snprintf(fifo, sizeof fifo, "%s/fifo", argv[2]);
+		SETUP(mkfifo(fifo, 0600) == 0 && (fds[0] = open(fifo, O_RDONLY | O_NONBLOCK)) >= 0, "DIR/fifo");
+		set_owner(fds[0], F_OWNER_PID, getpid(), 0, "the FIFO's owner");
+		usr1_setup();
+		say("ready");
+		usr1_wait();
+		check_owner(fds[0], F_OWNER_PID, getpid(), 0, true, "the FIFO");
+		return tp_finish();
+	}
+	if (strcmp(mode, "carried") != 0) {
+		say("FAIL: usage: sigio carried [DIR]|outside|fifoasync DIR");
+		return 2;
+	}
+	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
+	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
+	struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	int sigs[] = {SIGIO, SIGRTMIN + 1, SIGRTMIN + 2, SIGRTMIN + 3, SIGRTMIN + 4};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		SETUP(sigaction(sigs[i], &sa, NULL) == 0, "sigaction");
+	/* The main thread never takes the helper's signal. */
+	sigset_t rt1;
+	sigemptyset(&rt1);
+	sigaddset(&rt1, SIGRTMIN + 1);
+	SETUP(pthread_sigmask(SIG_BLOCK, &rt1, NULL) == 0, "block SIGRTMIN+1");
+	pthread_t th;
+	SETUP(pthread_create(&th, NULL, helper, NULL) == 0, "pthread_create");
+	while (!helper_up)
+		sem_wait(&arrived);
+	struct files f;
+	SETUP(pipe(f.pipe) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, f.stream) == 0 &&
+	      socketpair(AF_UNIX, SOCK_DGRAM, 0, f.dgram) == 0 && pipe(f.sigonly) == 0, "pipes and sockets");
+	f.pipe_dup = dup(f.pipe[0]);
+	SETUP(f.pipe_dup >= 0, "dup");
+	set_owner(f.pipe[0], F_OWNER_TID, helper_tid, SIGRTMIN + 1, "the pipe's owner");
+	set_owner(f.stream[0], F_OWNER_PID, getpid(), 0, "the stream socket's owner");
+	set_owner(f.dgram[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, "the datagram socket's owner");
+	SETUP(fcntl(f.sigonly[1], F_SETSIG, SIGRTMIN + 3) == 0, "a signal without owner");
+	f.fifo = f.file = -1;
+	if (argc > 2) {
+		char fifo[4200], file[4200];
+		snprintf(fifo, sizeof fifo, "%s/fifo", argv[2]);
+		snprintf(file, sizeof file, "%s/file", argv[2]);
+		SETUP(mkfifo(fifo, 0600) == 0 && (f.fifo = open(fifo, O_RDONLY | O_NONBLOCK)) >= 0 &&
+		      (f.file = open(file, O_RDWR | O_CREAT | O_TRUNC | O_ASYNC, 0600)) >= 0, "DIR/fifo and DIR/file");
+		struct f_owner_ex process = {F_OWNER_PID, getpid()}, thread = {F_OWNER_TID, helper_tid};
+		SETUP(fcntl(f.fifo, F_SETOWN_EX, &process) == 0 && fcntl(f.fifo, F_SETSIG, SIGRTMIN + 4) == 0 &&
+		      fcntl(f.file, F_SETOWN_EX, &thread) == 0 && fcntl(f.file, F_SETSIG, SIGRTMIN + 3) == 0,
+		      "the FIFO's and the file's owners");
+	}
+	pid_t main_tid = (pid_t)syscall(SYS_gettid);
+	struct got before[NFIRED], after[NFIRED];
+	check_all(&f, main_tid, before);
+	if (tp_failures)
+		return tp_finish();
+	usr1_setup();
+	say("ready");
+	usr1_wait();
+	check_all(&f, main_tid, after);
+	for (int i = 0; i < NFIRED; i++)
+		CHECK(memcmp(&before[i], &after[i], sizeof before[i]) == 0,
+		      "file %d: signal %d code %d fd %d band %#lx to thread %d; before, %d %d %d %#lx to %d", i,
+		      after[i].signo, after[i].code, after[i].fd, after[i].band, after[i].tid, before[i].signo,
+		      before[i].code, before[i].fd, before[i].band, before[i].tid);
+	CHECK(nseen == 2 * NFIRED, "%d signals in all, not %d", (int)nseen, 2 * NFIRED);
+	return tp_finish();
+}
