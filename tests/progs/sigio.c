@@ -24,6 +24,14 @@
  *            every flag, owner and signal, and writing to each makes
  *            exactly its signal arrive at its thread, with the same
  *            siginfo (code, si_fd, si_band) both times.
+ *   tree     a tree of two: the process, leading a group of its own, and
+ *            a child ("child PID") in that group, both holding (fork)
+ *            a pipe's read end with O_ASYNC owned by the group
+ *            (SIGRTMIN+2: both get it) and another one's owned by the
+ *            child (SIGRTMIN+1).  Before "ready"
+ *            and after the wake-up the process reads the settings back,
+ *            writes to both and the child checks that it got both
+ *            signals (si_fd, si_band) and says so on a pipe.
  *   outside  a pipe's read end with O_ASYNC owned by another process
  *            ("owner PID"), which does not move with it: the dump must
  *            refuse it.
@@ -162,6 +170,85 @@ static void set_owner(int fd, int type, pid_t pid, int sig, const char *what)
 	      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC | O_NONBLOCK) == 0, what);
 }
 
+/* In the child of "tree": one round per byte on CMD, its verdict on ACK. */
+static void tree_child(int cmd, int ack, int pipe_r, int q_r)
+{
+	char c;
+	while (read(cmd, &c, 1) == 1) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_S;
+		while (nseen < 2)
+			if (sem_timedwait(&arrived, &until) < 0 && errno != EINTR)
+				break;
+		/* (in either order: the second may come while the first is handled) */
+		pid_t me = getpid();
+		int first = nseen == 2 && seen[0].signo == SIGRTMIN + 2;
+		const struct got *a = &seen[first], *b = &seen[1 - first];
+		bool ok = nseen == 2 && a->tid == me && a->signo == SIGRTMIN + 1 && a->code == POLL_IN && a->fd == pipe_r &&
+			  (a->band & POLLIN) && b->tid == me && b->signo == SIGRTMIN + 2 && b->code == POLL_IN &&
+			  b->fd == q_r && (b->band & POLLIN);
+		if (!ok)
+			say("FAIL: child: %d signals: %d code %d fd %d, then %d code %d fd %d", (int)nseen, seen[0].signo,
+			    seen[0].code, seen[0].fd, seen[1].signo, seen[1].code, seen[1].fd);
+		nseen = 0;
+		char verdict = ok ? 'P' : 'F';
+		if (write(ack, &verdict, 1) != 1)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* One round of "tree" in the process: settings, signals, the child's verdict. */
+static void tree_round(int cmd, int ack, pid_t kid, const int p[2], const int q[2])
+{
+	check_owner(p[0], F_OWNER_PID, kid, SIGRTMIN + 1, true, "the pipe");
+	check_owner(q[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, true, "the group's pipe");
+	int before = nseen;
+	CHECK(write(p[1], "x", 1) == 1 && write(q[1], "x", 1) == 1, "writing to the pipes");
+	/* The group's signal reached this process (the main thread) during its write. */
+	CHECK(nseen == before + 1 && seen[before].signo == SIGRTMIN + 2 && seen[before].fd == q[0],
+	      "%d signals here, the last %d for fd %d", nseen - before, seen[nseen ? nseen - 1 : 0].signo,
+	      seen[nseen ? nseen - 1 : 0].fd);
+	char c = 'c', verdict = 0;
+	CHECK(write(cmd, &c, 1) == 1 && read(ack, &verdict, 1) == 1 && verdict == 'P', "the child's verdict %c",
+	      verdict ? verdict : '-');
+	drain(p[0]);
+	drain(q[0]);
+}
+
+static int tree_mode(void)
+{
+	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
+	int p[2], q[2], cmd[2], ack[2];
+	SETUP(pipe(p) == 0 && pipe(q) == 0 && pipe(cmd) == 0 && pipe(ack) == 0,
+	      "pipes");
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		tree_child(cmd[0], ack[1], p[0], q[0]);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	set_owner(p[0], F_OWNER_PID, kid, SIGRTMIN + 1, "the pipe's owner");
+	set_owner(q[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, "the group pipe's owner");
+	tree_round(cmd[1], ack[0], kid, p, q);
+	if (tp_failures)
+		return tp_finish();
+	usr1_setup();
+	say("child %d", kid);
+	say("ready");
+	usr1_wait();
+	tree_round(cmd[1], ack[0], kid, p, q);
+	close(cmd[1]);
+	int status = 0;
+	CHECK(waitpid(kid, &status, 0) == kid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child ended with %#x",
+	      status);
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -195,17 +282,19 @@ int main(int argc, char **argv)
 		check_owner(fds[0], F_OWNER_PID, getpid(), 0, true, "the FIFO");
 		return tp_finish();
 	}
-	if (strcmp(mode, "carried") != 0) {
-		say("FAIL: usage: sigio carried [DIR]|outside|fifoasync DIR");
+	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0) {
+		say("FAIL: usage: sigio carried [DIR]|tree|outside|fifoasync DIR");
 		return 2;
 	}
-	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
 	struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
 	sigemptyset(&sa.sa_mask);
 	int sigs[] = {SIGIO, SIGRTMIN + 1, SIGRTMIN + 2, SIGRTMIN + 3, SIGRTMIN + 4};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
 		SETUP(sigaction(sigs[i], &sa, NULL) == 0, "sigaction");
+	if (strcmp(mode, "tree") == 0)
+		return tree_mode();
+	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	/* The main thread never takes the helper's signal. */
 	sigset_t rt1;
 	sigemptyset(&rt1);
