@@ -5,9 +5,12 @@
 # restore fcntl reads them back and writing to each file makes the same
 # signal arrive at the same thread with the same siginfo; an owner that
 # does not move with the process is refused (exit 4, one line naming it,
-# the process untouched).  A tree of two sharing (fork) a socket owned by
-# their process group and a pipe owned by the child: dumped and restored
-# twice, each signal still reaches its process.
+# the process untouched).  A tree of two sharing (fork) a pipe owned by
+# their process group and one owned by the child: dumped and restored
+# twice, each signal still reaches its process.  The same with the two
+# as different users: the owner keeps the credentials of the process
+# that set it (the restore sets it as that process), so the other
+# process, which it may not signal, still gets nothing.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init sigio
@@ -19,19 +22,24 @@ grep -qE "whose signals go to process $(sed -n 's/^owner //p' "$E2E_TMP/outside.
 mkdir "$E2E_TMP/fifoasync"
 e2e_refused_dump fifoasync "with O_ASYNC, which open(2) sets without sending signals and fcntl(F_SETFL) with: binmig cannot tell which" -- sigio fifoasync "$E2E_TMP/fifoasync"
 
-out=$E2E_TMP/tree.out
-e2e_start "$out" "$PROGS/sigio" tree
-root=$E2E_PID
-e2e_wait_ready "$out" "$root"
-kid=$(sed -n 's/^child //p' "$out")
-e2e_track "$kid"
-for round in 1 2; do
+# run_tree MODE: sigio MODE, a tree of two, dumped and restored twice, then woken.
+run_tree() {
+	local mode=$1 out=$E2E_TMP/$1.out root kid round
+	e2e_start "$out" "$PROGS/sigio" "$mode"
+	root=$E2E_PID
+	e2e_wait_ready "$out" "$root"
+	kid=$(sed -n 's/^child //p' "$out")
+	e2e_track "$kid"
+	for round in 1 2; do
+		e2e_wait_syscall "$root" rt_sigsuspend
+		e2e_wait_syscall "$kid" read
+		e2e_tree_dump_restore "$E2E_TMP/$mode$round.img" "$round" "the tree ($mode)" "$root" "$kid"
+	done
 	e2e_wait_syscall "$root" rt_sigsuspend
-	e2e_wait_syscall "$kid" read
-	e2e_tree_dump_restore "$E2E_TMP/tree$round.img" "$round" "the tree" "$root" "$kid"
-done
-e2e_wait_syscall "$root" rt_sigsuspend
-e2e_signal "$root" "$out"
-e2e_wait_exit "$root"
-e2e_expect_pass "$out"
-e2e_log "ok: the tree's owners and signals came back twice"
+	e2e_signal "$root" "$out"
+	e2e_wait_exit "$root"
+	e2e_expect_pass "$out"
+	e2e_log "ok: $mode: the tree's owners and signals came back twice"
+}
+run_tree tree
+run_tree creds

@@ -32,6 +32,13 @@
  *            and after the wake-up the process reads the settings back,
  *            writes to both and the child checks that it got both
  *            signals (si_fd, si_band) and says so on a pipe.
+ *   creds    (started as root) a tree of two in a group of their own:
+ *            the child becomes user 65533, the process user 65534 and
+ *            then makes the group owner of a pipe's read end with
+ *            O_ASYNC (SIGRTMIN+2), both holding it (fork).  The kernel
+ *            records the setter's credentials with the owner: writing
+ *            signals the process, not the child, which it may not
+ *            signal.  Checked before "ready" and after the wake-up.
  *   outside  a pipe's read end with O_ASYNC owned by another process
  *            ("owner PID"), which does not move with it: the dump must
  *            refuse it.
@@ -170,6 +177,12 @@ static void set_owner(int fd, int type, pid_t pid, int sig, const char *what)
 	      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC | O_NONBLOCK) == 0, what);
 }
 
+/* A tree of two: the child, the command and verdict pipes' ends, the pipes owned. */
+struct tree_run {
+	pid_t kid;
+	int cmd, ack, p[2], q[2];
+};
+
 /* In the child of "tree": one round per byte on CMD, its verdict on ACK. */
 static void tree_child(int cmd, int ack, int pipe_r, int q_r)
 {
@@ -200,8 +213,11 @@ static void tree_child(int cmd, int ack, int pipe_r, int q_r)
 }
 
 /* One round of "tree" in the process: settings, signals, the child's verdict. */
-static void tree_round(int cmd, int ack, pid_t kid, const int p[2], const int q[2])
+static void tree_round(const struct tree_run *t)
 {
+	int cmd = t->cmd, ack = t->ack;
+	pid_t kid = t->kid;
+	const int *p = t->p, *q = t->q;
 	check_owner(p[0], F_OWNER_PID, kid, SIGRTMIN + 1, true, "the pipe");
 	check_owner(q[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, true, "the group's pipe");
 	int before = nseen;
@@ -217,12 +233,83 @@ static void tree_round(int cmd, int ack, pid_t kid, const int p[2], const int q[
 	drain(q[0]);
 }
 
+/* The child of "creds": for each byte on CMD, whether no signal came. */
+static void creds_child(int cmd, int ack)
+{
+	char c;
+	while (read(cmd, &c, 1) == 1) {
+		char verdict = nseen == 0 ? 'P' : 'F';
+		if (nseen)
+			say("FAIL: child (user %d): signal %d for fd %d", (int)getuid(), seen[0].signo, seen[0].fd);
+		if (write(ack, &verdict, 1) != 1)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static void creds_round(const struct tree_run *t)
+{
+	int cmd = t->cmd, ack = t->ack;
+	const int *p = t->p;
+	check_owner(p[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, true, "the pipe");
+	int before = nseen;
+	/* The group's signals are sent during the write: the child's, if any,
+	 * is pending before it reads the command. */
+	CHECK(write(p[1], "x", 1) == 1, "writing to the pipe");
+	CHECK(nseen == before + 1 && seen[before].signo == SIGRTMIN + 2 && seen[before].fd == p[0],
+	      "%d signals here", nseen - before);
+	char c = 'c', verdict = 0;
+	CHECK(write(cmd, &c, 1) == 1 && read(ack, &verdict, 1) == 1 && verdict == 'P', "the child's verdict %c",
+	      verdict ? verdict : '-');
+	drain(p[0]);
+}
+
+/* A round before "ready", one after the wake-up, then the child's end. */
+static int run_rounds(const struct tree_run *t, void (*round)(const struct tree_run *))
+{
+	round(t);
+	if (tp_failures)
+		return tp_finish();
+	usr1_setup();
+	say("child %d", t->kid);
+	say("ready");
+	usr1_wait();
+	round(t);
+	close(t->cmd);
+	int status = 0;
+	CHECK(waitpid(t->kid, &status, 0) == t->kid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the child ended with %#x", status);
+	return tp_finish();
+}
+
+static int creds_mode(void)
+{
+	SETUP(getuid() == 0, "started as root");
+	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
+	int p[2], cmd[2], ack[2];
+	SETUP(pipe(p) == 0 && pipe(cmd) == 0 && pipe(ack) == 0, "pipes");
+	SETUP(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0) {
+		SETUP(setresgid(65533, 65533, 65533) == 0 && setresuid(65533, 65533, 65533) == 0, "user 65533");
+		close(cmd[1]);
+		close(ack[0]);
+		creds_child(cmd[0], ack[1]);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	SETUP(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0, "user 65534");
+	set_owner(p[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, "the pipe's owner");
+	struct tree_run t = {kid, cmd[1], ack[0], {p[0], p[1]}, {-1, -1}};
+	return run_rounds(&t, creds_round);
+}
+
 static int tree_mode(void)
 {
 	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	int p[2], q[2], cmd[2], ack[2];
-	SETUP(pipe(p) == 0 && pipe(q) == 0 && pipe(cmd) == 0 && pipe(ack) == 0,
-	      "pipes");
+	SETUP(pipe(p) == 0 && pipe(q) == 0 && pipe(cmd) == 0 && pipe(ack) == 0, "pipes");
 	pid_t kid = fork();
 	SETUP(kid >= 0, "fork");
 	if (kid == 0) {
@@ -234,19 +321,8 @@ static int tree_mode(void)
 	close(ack[1]);
 	set_owner(p[0], F_OWNER_PID, kid, SIGRTMIN + 1, "the pipe's owner");
 	set_owner(q[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, "the group pipe's owner");
-	tree_round(cmd[1], ack[0], kid, p, q);
-	if (tp_failures)
-		return tp_finish();
-	usr1_setup();
-	say("child %d", kid);
-	say("ready");
-	usr1_wait();
-	tree_round(cmd[1], ack[0], kid, p, q);
-	close(cmd[1]);
-	int status = 0;
-	CHECK(waitpid(kid, &status, 0) == kid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child ended with %#x",
-	      status);
-	return tp_finish();
+	struct tree_run t = {kid, cmd[1], ack[0], {p[0], p[1]}, {q[0], q[1]}};
+	return run_rounds(&t, tree_round);
 }
 
 int main(int argc, char **argv)
@@ -282,8 +358,8 @@ int main(int argc, char **argv)
 		check_owner(fds[0], F_OWNER_PID, getpid(), 0, true, "the FIFO");
 		return tp_finish();
 	}
-	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0) {
-		say("FAIL: usage: sigio carried [DIR]|tree|outside|fifoasync DIR");
+	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0 && strcmp(mode, "creds") != 0) {
+		say("FAIL: usage: sigio carried [DIR]|tree|creds|outside|fifoasync DIR");
 		return 2;
 	}
 	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
@@ -294,6 +370,8 @@ int main(int argc, char **argv)
 		SETUP(sigaction(sigs[i], &sa, NULL) == 0, "sigaction");
 	if (strcmp(mode, "tree") == 0)
 		return tree_mode();
+	if (strcmp(mode, "creds") == 0)
+		return creds_mode();
 	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	/* The main thread never takes the helper's signal. */
 	sigset_t rt1;
