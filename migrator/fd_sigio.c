@@ -124,15 +124,64 @@ static int holder_of(struct bm_process *const *procs, size_t nprocs, pid_t id, b
 	return -1;
 }
 
+/* Whether Q holds the open file of D, of process P. */
+static bool holds(const struct bm_process *q, const struct bm_process *p, const struct bm_fd *d)
+{
+	if (q == p)
+		return true;
+	for (uint32_t i = 0; i < q->nfds; i++)
+		if (q->fds[i].kind == d->kind && syscall(SYS_kcmp, p->pid, q->pid, KCMP_FILE, d->fd, q->fds[i].fd) == 0)
+			return true;
+	return false;
+}
+
 /* Whether a process of PROCS before K holds the open file of D (of process K). */
 static bool held_before(struct bm_process *const *procs, size_t k, const struct bm_fd *d)
 {
 	for (size_t j = 0; j < k; j++)
-		for (uint32_t i = 0; i < procs[j]->nfds; i++)
-			if (procs[j]->fds[i].kind == d->kind &&
-			    syscall(SYS_kcmp, procs[k]->pid, procs[j]->pid, KCMP_FILE, d->fd, procs[j]->fds[i].fd) == 0)
-				return true;
+		if (holds(procs[j], procs[k], d))
+			return true;
 	return false;
+}
+
+/* Whether the owner set with SETTER's credentials may signal TARGET (the
+ * kernel's sigio_perm: the setter's effective or real user is root, or
+ * the target's real or saved one). */
+static bool may_signal(const struct bm_process *setter, const struct bm_process *target)
+{
+	uint32_t uid = setter->uid[0], euid = setter->uid[1];
+	return euid == 0 || euid == target->uid[0] || euid == target->uid[2] || uid == target->uid[0] ||
+	       uid == target->uid[2];
+}
+
+/* The owner keeps the credentials of whoever set it, which no interface
+ * shows; the restore sets it as the first holder.  Where processes of
+ * other users hold the open file too, whether a process of the owner gets
+ * the signals must not depend on which of them set it.  J: the process of
+ * a PID or thread owner. */
+static bool setter_unambiguous(struct bm_process *const *procs, size_t nprocs, size_t k, int j,
+			       const struct bm_fd *d, char *why, size_t n)
+{
+	for (size_t t = 0; t < nprocs && nprocs > 1; t++) {
+		if (d->sig_owner_type == F_OWNER_PGRP ? procs[t]->pgid != d->sig_owner : (int)t != j)
+			continue;
+		int first = -1;
+		size_t f = 0;
+		for (size_t h = 0; h < nprocs; h++) {
+			if (!holds(procs[h], procs[k], d))
+				continue;
+			int may = may_signal(procs[h], procs[t]);
+			if (first < 0)
+				first = may, f = h;
+			else if (may != first) {
+				snprintf(why, n, " held by process %d and process %d, of other users, whose credentials its "
+					 "owner keeps decide whether process %d gets its signals: binmig cannot tell which "
+					 "set it", procs[f]->pid, procs[h]->pid, procs[t]->pid);
+				return false;
+			}
+		}
+	}
+	return true;
 }
 
 /* A process outside PROCS in process group G (0: none); *members: whether one of PROCS is in it. */
@@ -162,7 +211,8 @@ static pid_t group_outsider(struct bm_process *const *procs, size_t nprocs, pid_
 	return outsider;
 }
 
-/* Whether the owner of D, of process K, moves with it; else the reason in why. */
+/* Whether the owner of D, of process K, moves with it and is set again
+ * as it was; else the reason in why. */
 static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd *d, char *why,
 			size_t n)
 {
@@ -177,7 +227,7 @@ static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k
 		else if (!members)
 			snprintf(why, n, " whose signals go to process group %d (F_SETOWN), which none of the processes "
 				 "moved is in", id);
-		return !outsider && members;
+		return !outsider && members && setter_unambiguous(procs, nprocs, k, -1, d, why, n);
 	}
 	bool leader;
 	int j = holder_of(procs, nprocs, id, &leader);
@@ -189,7 +239,7 @@ static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k
 		/* A thread of the process itself is made in its rebuild, before
 		 * the owner is set; in a tree, by the first holder of the file. */
 		if (leader || !held_before(procs, k, d))
-			return true;
+			return setter_unambiguous(procs, nprocs, k, j, d, why, n);
 	}
 	snprintf(why, n, " whose signals go to thread %d of process %d (F_SETOWN), which binmig makes after the "
 		 "owner is set", id, procs[j]->pid);

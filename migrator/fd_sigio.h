@@ -11,7 +11,9 @@
  * a process group all of whose processes are moved.  Refused: an owner
  * outside (named), a thread owner of a process of a tree that is not the
  * only holder of the open file (the threads of each process are made in
- * its own rebuild), an open file only in flight (SCM_RIGHTS), a replaced
+ * its own rebuild), an open file held by processes of other users whose
+ * credentials (which the owner keeps from whoever set it, and no
+ * interface shows) decide whether a process of the owner gets the signals, an open file only in flight (SCM_RIGHTS), a replaced
  * descriptor, any other kind of file, and the owner of a directory, which
  * may be dnotify's (F_NOTIFY sets it, and shows nowhere else).  A lease
  * (O_ASYNC with a lock) is refused in files.c.

@@ -10,7 +10,8 @@
 # twice, each signal still reaches its process.  The same with the two
 # as different users: the owner keeps the credentials of the process
 # that set it (the restore sets it as that process), so the other
-# process, which it may not signal, still gets nothing.
+# process, which it may not signal, still gets nothing; refused when both
+# hold the open file (either may have set it).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init sigio
@@ -43,3 +44,6 @@ run_tree() {
 }
 run_tree tree
 run_tree creds
+e2e_refused_dump shared "held by process " -- sigio creds shared
+grep -q "of other users, whose credentials its owner keeps decide whether process [0-9]* gets its signals" "$BM_ERR" ||
+	e2e_fail "the refusal does not say why: $(cat "$BM_ERR")"

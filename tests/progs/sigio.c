@@ -32,13 +32,15 @@
  *            and after the wake-up the process reads the settings back,
  *            writes to both and the child checks that it got both
  *            signals (si_fd, si_band) and says so on a pipe.
- *   creds    (started as root) a tree of two in a group of their own:
- *            the child becomes user 65533, the process user 65534 and
- *            then makes the group owner of a pipe's read end with
- *            O_ASYNC (SIGRTMIN+2), both holding it (fork).  The kernel
- *            records the setter's credentials with the owner: writing
- *            signals the process, not the child, which it may not
- *            signal.  Checked before "ready" and after the wake-up.
+ *   creds [shared]  (started as root) a tree of two in a group of
+ *            their own: the child becomes user 65533, the process user
+ *            65534 and then makes the group owner of a pipe's read end
+ *            with O_ASYNC (SIGRTMIN+2), which the child closes (with
+ *            "shared": holds too).  The kernel records the setter's
+ *            credentials with the owner: writing signals the process,
+ *            not the child, which it may not signal.  Checked before
+ *            "ready" and after the wake-up.  Shared, the dump must refuse
+ *            it: either holder may have set the owner.
  *   outside  a pipe's read end with O_ASYNC owned by another process
  *            ("owner PID"), which does not move with it: the dump must
  *            refuse it.
@@ -282,7 +284,7 @@ static int run_rounds(const struct tree_run *t, void (*round)(const struct tree_
 	return tp_finish();
 }
 
-static int creds_mode(void)
+static int creds_mode(bool shared)
 {
 	SETUP(getuid() == 0, "started as root");
 	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
@@ -293,6 +295,8 @@ static int creds_mode(void)
 	SETUP(kid >= 0, "fork");
 	if (kid == 0) {
 		SETUP(setresgid(65533, 65533, 65533) == 0 && setresuid(65533, 65533, 65533) == 0, "user 65533");
+		if (!shared)
+			close(p[0]);
 		close(cmd[1]);
 		close(ack[0]);
 		creds_child(cmd[0], ack[1]);
@@ -359,7 +363,7 @@ int main(int argc, char **argv)
 		return tp_finish();
 	}
 	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0 && strcmp(mode, "creds") != 0) {
-		say("FAIL: usage: sigio carried [DIR]|tree|creds|outside|fifoasync DIR");
+		say("FAIL: usage: sigio carried [DIR]|tree|creds [shared]|outside|fifoasync DIR");
 		return 2;
 	}
 	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
@@ -371,7 +375,7 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "tree") == 0)
 		return tree_mode();
 	if (strcmp(mode, "creds") == 0)
-		return creds_mode();
+		return creds_mode(argc > 2 && strcmp(argv[2], "shared") == 0);
 	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	/* The main thread never takes the helper's signal. */
 	sigset_t rt1;

@@ -2,7 +2,8 @@
  * own open files; carried when the owner is this process, one of its
  * threads; refused (with the reason) for an owner outside (a child of its
  * own, a process group others are in), a thread of another process of
- * a tree holding the same open file first, a directory's owner (dnotify),
+ * a tree holding the same open file first, holders of other users whose
+ * credentials would decide who gets the signals, a directory's owner (dnotify),
  * O_ASYNC that open(2) may have set, an open file only in flight, other
  * kinds; and the image rules of an entry. */
 #include <errno.h>
@@ -135,6 +136,20 @@ static void test_owners(void **state)
 	assert_true(check(shared, 2) < 0);
 	snprintf(want, sizeof want, "whose signals go to thread %d of process %d", thread_tid, getpid());
 	assert_non_null(strstr(said, want));
+	/* Owned by this process and held by both: carried while both are one
+	 * user; of two users, whether this process gets the signals depends on
+	 * which set the owner, which nothing shows. */
+	set_owner(p[0], F_OWNER_PID, getpid());
+	d = described(p[0], BM_FD_PIPE, "pipe:[1]");
+	assert_int_equal(check(shared, 2), 0);
+	for (int i = 0; i < 4; i++)
+		me.uid[i] = 65534, first.uid[i] = 65533;
+	assert_true(check(shared, 2) < 0);
+	snprintf(want, sizeof want, "of other users, whose credentials its owner keeps decide whether process %d gets "
+		 "its signals", getpid());
+	assert_non_null(strstr(said, want));
+	first.nfds = 0; /* held by this process alone: its own credentials */
+	assert_int_equal(check(shared, 2), 0);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	close(p[0]);
