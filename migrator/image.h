@@ -28,8 +28,9 @@
  * only (the restore leaves the others as a new socket has them,
  * SO_BUF_LOCK as setting the buffer sizes leaves it), and whose stopped
  * tree members were all stopped by SIGSTOP), and 10 (an image of version
- * 11 without guard pages or droppable memory, and whose descriptors have
- * no signal-driven I/O, owner or F_SETSIG). */
+ * 11 without guard pages or droppable memory, whose descriptors have
+ * no signal-driven I/O, owner or F_SETSIG, whose tree members all exit
+ * with SIGCHLD and whose zombies exit with their parents' credentials). */
 #define BM_IMAGE_VERSION 11
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

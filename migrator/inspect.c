@@ -297,6 +297,14 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t 
 		fprintf(out, "  %8d %8d %8d %8d  %-8s %s", n->pid, n->ppid, n->pgid, n->sid, states[n->state], n->comm);
 		if (n->state == BM_TREE_ZOMBIE)
 			fprintf(out, " (wait status %#x)", (unsigned)n->exit_status);
+		if (n->has_creds)
+			fprintf(out, " (exited as uid %u/%u/%u/%u gid %u/%u/%u/%u, %u groups)", n->creds.uid[0], n->creds.uid[1],
+				n->creds.uid[2], n->creds.uid[3], n->creds.gid[0], n->creds.gid[1], n->creds.gid[2],
+				n->creds.gid[3], n->creds.ngroups);
+		if (i > 0 && n->exit_signal == 0)
+			fprintf(out, " (its exit sends its parent no signal)");
+		else if (i > 0 && n->exit_signal != SIGCHLD)
+			fprintf(out, " (its exit sends its parent signal %d)", n->exit_signal);
 		else if (n->state == BM_TREE_STOPPED)
 			fprintf(out, " (by signal %d, its stop %s)", (n->exit_status >> 8) & 0xff,
 				n->reports & BM_TREE_REPORT_STOPPED ? "not yet collected by its parent" : "collected by its parent");

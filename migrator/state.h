@@ -465,6 +465,14 @@ enum bm_tree_state {
 #define BM_TREE_SHARES_FILES 1u /* the descriptor table (CLONE_FILES); the parent's record describes it */
 #define BM_TREE_SHARES_FS 2u    /* cwd, root and umask (CLONE_FS) */
 
+/* A zombie's credentials as /proc/PID/status shows them (tree_creds.h). */
+struct bm_tree_creds {
+	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
+	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
+	uint32_t groups[BM_MAX_GROUPS];
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+};
+
 struct bm_tree_node {
 	int32_t pid, ppid, pgid, sid;
 	uint32_t state;                /* enum bm_tree_state */
@@ -473,6 +481,10 @@ struct bm_tree_node {
 	uint32_t reports;              /* BM_TREE_REPORT_* */
 	char comm[16];                 /* its name, NUL terminated (a zombie has no other record) */
 	uint32_t shares;               /* BM_TREE_SHARES_* (after reports in the image) */
+	int32_t exit_signal;           /* what its parent gets when it exits (clone's termination signal, 0
+					* for none; /proc/PID/stat field 38); SIGCHLD before version 11 */
+	uint32_t has_creds;            /* 1: creds below are the zombie's own (version 11); 0: its parent's */
+	struct bm_tree_creds creds;    /* a zombie's credentials (tree_creds.h) */
 };
 
 struct bm_tree {

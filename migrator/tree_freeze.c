@@ -20,6 +20,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "shmem.h"
+#include "tree_creds.h"
 #include "tree_plan.h"
 
 #define TREE_MAX_MEMBERS 1024
@@ -70,13 +71,10 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 	if (n->sid == 0)
 		n->sid = BM_TREE_UNSEEN;
 	t->n++;
-	/* clone() lets a child name the signal its parent gets when it exits
-	 * (and makes it a clone child to wait(), which then needs __WCLONE);
-	 * every child is made again with SIGCHLD. */
-	if (parent >= 0 && st->exit_signal != SIGCHLD)
-		return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) of the tree was created to send its parent signal "
-				"%d, not SIGCHLD, when it exits (clone); binmig makes every child with SIGCHLD", pid,
-				st->comm, st->exit_signal);
+	/* What clone() named to be sent to the parent at its exit (0 for
+	 * nothing), which also makes it a child wait() sees only with __WCLONE
+	 * or __WALL: the restore makes it with that signal (clone3). */
+	n->exit_signal = st->exit_signal;
 	if (parent >= 0 && (st->state == 'Z' || st->state == 'X')) {
 		n->state = BM_TREE_ZOMBIE;
 		n->exit_status = st->exit_code;
@@ -84,7 +82,11 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 			return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d (%s) was killed by signal %d and dumped core; "
 					"binmig cannot make a zombie with the core-dump flag again", pid, st->comm,
 					st->exit_code & 0x7f);
-		return 0;
+		/* Its own credentials: waitid's si_uid, /proc/PID/status and the
+		 * owner of /proc/PID come from them (tree_creds.h). */
+		n->has_creds = 1;
+		rc = bm_tree_creds_read(pid, &n->creds);
+		return rc < 0 ? rc : bm_tree_creds_check_userns(pid, t->nodes[parent].pid);
 	}
 	if (parent >= 0) {
 		/* What this tree cannot carry, said as such (exit 4). */
@@ -174,33 +176,6 @@ static int check_leaders(const struct tree_freeze *t)
 						"is not in the tree; binmig cannot make that %s again without its leader",
 						n->pid, n->comm, ids[k].what, id, ids[k].what);
 		}
-	}
-	return 0;
-}
-
-/* The image holds no credentials of a zombie's own: it is made again
- * with its parent's (tree_restore.c), which must be its own.  Its real
- * uid is what waitid (si_uid) reports, and /proc shows the rest. */
-static int check_zombie_creds(const struct tree_freeze *t)
-{
-	for (uint32_t i = 0; i < t->n; i++) {
-		int p = parent_node(t, i);
-		if (t->nodes[i].state != BM_TREE_ZOMBIE || p < 0)
-			continue;
-		const struct bm_process *pp = &t->f->members[t->member_of[p]].proc;
-		pid_t pid = t->nodes[i].pid;
-		struct bm_proc_status ss;
-		uint32_t groups[BM_MAX_GROUPS], ngroups = 0;
-		int rc = bm_read_status(pid, &ss);
-		if (rc == 0)
-			rc = bm_read_groups(pid, groups, BM_MAX_GROUPS, &ngroups);
-		if (rc < 0)
-			return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the credentials of zombie process %d", pid);
-		if (memcmp(ss.uid, pp->uid, sizeof ss.uid) != 0 || memcmp(ss.gid, pp->gid, sizeof ss.gid) != 0 ||
-		    ngroups != pp->ngroups || memcmp(groups, pp->groups, ngroups * sizeof *groups) != 0)
-			return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d (%s) has other user or group ids than its "
-					"parent %d (uid %u, its parent's %u); binmig makes a zombie again with its "
-					"parent's", pid, comm_of_node(t, i), pp->pid, ss.uid[0], pp->uid[0]);
 	}
 	return 0;
 }
@@ -492,8 +467,6 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	}
 	if (rc == 0)
 		rc = check_table_sharers(t);
-	if (rc == 0)
-		rc = check_zombie_creds(t);
 	if (rc == 0)
 		rc = check_leaders(t);
 	if (rc < 0)

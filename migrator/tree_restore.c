@@ -28,6 +28,7 @@
 #include "procfs.h"
 #include "restore_ctx.h"
 #include "timers_next_id.h"
+#include "tree_creds.h"
 #include "tree_plan.h"
 
 #define PLAN_TIMEOUT_MS 10000
@@ -38,11 +39,13 @@
 #define PID_RETRY_MS 5000
 #define PID_RETRY_STEP_NS 5000000L
 
-/* clone3 with exactly PID want, retried while it is taken (EEXIST).  Only
- * system calls: it runs in the helpers too. */
-static long clone_with_pid(pid_t want, uint64_t flags)
+/* clone3 with exactly PID want, retried while it is taken (EEXIST), to
+ * send exit_signal to its parent when it exits.  Only system calls: it
+ * runs in the helpers too. */
+static long clone_with_pid(pid_t want, uint64_t flags, int exit_signal)
 {
-	struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+	struct clone_args args = {.flags = flags, .exit_signal = (uint64_t)exit_signal, .set_tid = (uint64_t)&want,
+				  .set_tid_size = 1};
 	for (long waited = 0;; waited += PID_RETRY_STEP_NS / 1000000) {
 		long child = syscall(SYS_clone3, &args, sizeof args);
 		if (child >= 0 || errno != EEXIST || waited >= PID_RETRY_MS)
@@ -130,11 +133,20 @@ static void become_zombie(const struct bm_tree_node *n)
 
 static int parent_member(const struct tree_rs *t, uint32_t node);
 
-/* A zombie exits with its parent's credentials, which the dump found to
- * be its own (tree_freeze.c): waitid's si_uid and /proc show them.  In
- * the order set_credentials (restore.c) sets a member's. */
-static void take_parent_creds(struct tree_rs *t, uint32_t node)
+/* A zombie exits with its own credentials (image version 11), or with
+ * its parent's, which the dump of an older image had found to be its
+ * own: waitid's si_uid and /proc show them.  In the order set_credentials
+ * (restore.c) sets a member's. */
+static void take_creds(struct tree_rs *t, uint32_t node)
 {
+	const struct bm_tree_node *n = &t->ti.tree.nodes[node];
+	if (n->has_creds) {
+		const char *what = "";
+		int rc = bm_tree_creds_take(&n->creds, &what);
+		if (rc < 0)
+			helper_fail(t, what, -rc);
+		return;
+	}
 	int pm = parent_member(t, node);
 	if (pm < 0)
 		helper_fail(t, "a zombie without its parent", EINVAL);
@@ -158,7 +170,8 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 		if (st->op == BM_TREE_FORK) {
 			const struct bm_tree_node *n = &t->ti.tree.nodes[st->arg];
 			long child = clone_with_pid(n->pid, ((n->shares & BM_TREE_SHARES_FILES) ? CLONE_FILES : 0) |
-								    ((n->shares & BM_TREE_SHARES_FS) ? CLONE_FS : 0));
+								    ((n->shares & BM_TREE_SHARES_FS) ? CLONE_FS : 0),
+						    n->exit_signal);
 			if (child == 0)
 				helper(t, (uint32_t)st->arg, s + 1);
 			if (child < 0)
@@ -172,7 +185,7 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			if (syscall(SYS_setpgid, 0, g) < 0)
 				helper_fail(t, "setpgid", errno);
 		} else if (st->op == BM_TREE_EXIT) {
-			take_parent_creds(t, node); /* before its step is done: a failure is seen */
+			take_creds(t, node); /* before its step is done: a failure is seen */
 		}
 		atomic_store(&t->ctl->step, (uint32_t)s + 1);
 		syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
@@ -499,7 +512,7 @@ static int create_tree(struct tree_rs *t)
 		sigfillset(&all);
 		sigprocmask(SIG_SETMASK, &all, &old);
 		pid_t want = t->ti.tree.nodes[0].pid;
-		root = clone_with_pid(want, 0);
+		root = clone_with_pid(want, 0, SIGCHLD); /* binmig's child: its parent is not the image's */
 		if (root == 0) {
 			/* Not the go pipe's write end (nor, so, the other members):
 			 * if binmig dies before it traces them, their read of go

@@ -14,11 +14,12 @@
 #    its parent dies while the parent has two threads (or moved without
 #    its parent; carried otherwise: tests/progs/tree.c), an unlinked file
 #    that parent and child both map with no descriptor held, a memfd they
-#    hold through two open file descriptions, a child (live or a zombie)
-#    made with clone() to send another signal than SIGCHLD when it exits,
-#    a zombie with other user or group ids than its parent (one with its
-#    parent's is carried: tests/e2e/tree.sh), a child in a session whose
-#    leader has exited (tests/progs/treerefuse.c).
+#    hold through two open file descriptions, a zombie with more
+#    supplementary groups than binmig carries (64) or in a user namespace
+#    of its own (its credentials are
+#    carried otherwise, and a child made with clone() to send another
+#    signal than SIGCHLD when it exits too: tests/e2e/tree.sh), a child in
+#    a session whose leader has exited (tests/progs/treerefuse.c).
 # A tree's refusal is looked at while binmig still lives (held before it
 # exits): every process of the tree is as it was, traced by whom it was,
 # stopped only if it was (a vfork parent that binmig has given up waiting
@@ -159,9 +160,8 @@ alone_refused pdeathsig "thread CHILD asks for signal 15 when its parent dies (P
 alone_refused vfork "process CHILD (treerefuse) is a vfork child of process " "a vfork child without its parent"
 tree_refused unlinkedmap "and CHILD both reach the unlinked file /tmp/treerefuse."
 tree_refused memfdapart "of process CHILD reach the unlinked file /memfd:treerefuse through different open file descriptions"
-tree_refused exitsig "process CHILD (treerefuse) of the tree was created to send its parent signal 23, not SIGCHLD"
-tree_refused exitsig0 "process CHILD (treerefuse) of the tree was created to send its parent signal 0, not SIGCHLD"
-tree_refused zombieuid "zombie process CHILD (treerefuse) has other user or group ids than its parent"
+tree_refused zombiegroups "cannot read the credentials of zombie process CHILD (more supplementary groups than binmig carries)"
+tree_refused zombieuserns "zombie process CHILD is in another user namespace than its parent "
 tree_refused sessgone "process CHILD (treerefuse) is in session "
 grep -q "whose leader has exited and is not in the tree" "$BM_ERR" ||
 	e2e_fail "sessgone: the refusal does not say the session's leader has exited: $(cat "$BM_ERR")"

@@ -9,23 +9,29 @@
 # twice, so that a restored tree dumps again.  `inspect` shows the tree.
 # Then once more with the tree run as user 65534 (setpriv): the zombie
 # comes back with that user's ids (waitid's si_uid, /proc), not binmig's.
+# Then with two children made by clone() to send SIGUSR1 (alive) and
+# nothing (a zombie) when they exit (tree exitsig), and with two zombies
+# that exited with credentials of their own, other user and group ids,
+# groups and capabilities than their parent's (tree zombiecreds): each
+# comes back as it was, and the root checks what wait and /proc say.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init tree
 
-# run_tree LABEL ROUNDS [PREFIX...]: tree, started through PREFIX (a
-# command that runs it as another user, say), dumped and restored ROUNDS
-# times, then woken; it must say PASS.
+# run_tree LABEL ROUNDS MODE [PREFIX...]: tree in MODE ("" for none),
+# started through PREFIX (a command that runs it as another user, say),
+# dumped and restored ROUNDS times, then woken; it must say PASS.
 run_tree() {
-	local label=$1 rounds=$2
-	shift 2
+	local label=$1 rounds=$2 mode=$3 nkids=4
+	shift 3
+	[[ -z $mode ]] || nkids=6
 	out=$E2E_TMP/$label.out
 	mkdir -m 777 "$E2E_TMP/$label"
-	e2e_start "$out" "$@" "$PROGS/tree" "$E2E_TMP/$label"
+	e2e_start "$out" "$@" "$PROGS/tree" "$E2E_TMP/$label" ${mode:+"$mode"}
 	root=$E2E_PID
 	e2e_wait_ready "$out" "$root"
 	mapfile -t kids < <(cat "/proc/$root/task/$root/children" | tr ' ' '\n' | grep .)
-	((${#kids[@]} == 4)) || e2e_fail "the root has ${#kids[@]} children, expected 4"
+	((${#kids[@]} == nkids)) || e2e_fail "the root has ${#kids[@]} children, expected $nkids"
 	for k in "${kids[@]}"; do e2e_track "$k"; done
 	settled
 
@@ -43,6 +49,14 @@ run_tree() {
 		bm inspect "$E2E_TMP/tree2.img"
 		e2e_expect_ok "inspect of a tree image"
 		grep -q "tree of 5 processes" "$BM_OUT" || e2e_fail "inspect does not show the tree: $(head -5 "$BM_OUT")"
+	elif [[ $label == exitsig || $label == zombiecreds ]]; then
+		bm inspect "$E2E_TMP/${label}2.img"
+		e2e_expect_ok "inspect of a tree image ($label)"
+		local want=("its exit sends its parent signal 10" "its exit sends its parent no signal")
+		[[ $label == exitsig ]] || want=("exited as uid 65533/65534/65535/65533 gid 65530/65531/65532/65529, 2 groups")
+		for w in "${want[@]}"; do
+			grep -qF "$w" "$BM_OUT" || e2e_fail "inspect does not say \"$w\": $(cat "$BM_OUT")"
+		done
 	fi
 	e2e_signal "$root" "$out"
 	e2e_wait_exit "$root"
@@ -71,7 +85,9 @@ tree_shape() {
 	done
 }
 
-run_tree tree 2
+run_tree tree 2 ""
+run_tree exitsig 2 exitsig
+run_tree zombiecreds 2 zombiecreds
 # The tree program and its directory, reachable by user 65534.
 chmod 711 "$E2E_TMP"
-run_tree nobody 1 setpriv --reuid 65534 --regid 65534 --clear-groups
+run_tree nobody 1 "" setpriv --reuid 65534 --regid 65534 --clear-groups

@@ -16,10 +16,33 @@
  * and a write by one moves the other's offset.  Every process's stdout is
  * the root's (shared through fork too).
  * On SIGUSR1 the root checks parents, groups and sessions, wakes its
- * children (SIGUSR1) and waits for each by PID. */
+ * children (SIGUSR1) and waits for each by PID.
+ *
+ * tree DIR exitsig: two more children made with clone() and another exit
+ * signal than SIGCHLD (/proc/PID/stat field 38): "usr1" sends SIGUSR1
+ * when it exits and lives until woken, then exits 5; "nosig" sends
+ * nothing and exits 6 at once, a zombie.  After the restore each still
+ * has its exit signal; neither is seen by waitid/wait4 without __WCLONE,
+ * both are with it (the zombie's status and si_uid as they were); woken,
+ * "usr1" makes its parent get SIGUSR1 with CLD_EXITED, its PID and
+ * status 5, and no SIGCHLD.
+ * tree DIR zombiecreds (as root): two more zombies that exited with
+ * other credentials than their parent's: "uid" with user ids 65533,
+ * 65534, 65535 (real, effective, saved) and fs uid 65533, group ids
+ * 65530, 65531, 65532 and fs gid 65529, groups 100 and 65534, exit 44;
+ * "caps" still root but with a smaller bounding set, permitted,
+ * effective, inheritable and ambient sets of its own, exit 45.  After
+ * the restore each shows the same Uid, Gid, Groups and Cap* lines in
+ * /proc/PID/status, /proc/PID has the same owner, and waitid gives the
+ * same si_uid and status. */
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <linux/kcmp.h>
+#include <sched.h>
+#include <grp.h>
 
 #include "testprog.h"
 
@@ -155,7 +178,7 @@ static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
 	return pid;
 }
 
-/* The Uid, Gid and Groups lines of /proc/PID/status, into buf. */
+/* The Uid, Gid, Groups and Cap* lines of /proc/PID/status, into buf. */
 static void creds_of(pid_t pid, char *buf, size_t len)
 {
 	char path[64], text[4096];
@@ -164,8 +187,157 @@ static void creds_of(pid_t pid, char *buf, size_t len)
 	text[n > 0 ? n : 0] = 0;
 	buf[0] = 0;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7))
+		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7) ||
+		    !strncmp(line, "Cap", 3))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s; ", line);
+}
+
+/* ---- tree DIR exitsig ---- */
+
+static char stacks[2][65536] __attribute__((aligned(16)));
+
+struct exitsig { pid_t usr1, nosig; siginfo_t nosig_si; };
+
+static int usr1_child(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 4; i++)
+		close(fds_in_root[i]); /* the reader waits for the pipe's last writer */
+	usr1_wait();
+	_exit(5);
+}
+
+static int nosig_child(void *arg)
+{
+	(void)arg;
+	_exit(6);
+}
+
+static void exitsig_setup(struct exitsig *e)
+{
+	e->usr1 = clone(usr1_child, stacks[0] + sizeof stacks[0], SIGUSR1, NULL);
+	e->nosig = clone(nosig_child, stacks[1] + sizeof stacks[1], 0, NULL);
+	SETUP(e->usr1 > 0 && e->nosig > 0, "clone");
+	SETUP(waitid(P_PID, (id_t)e->nosig, &e->nosig_si, WEXITED | WNOWAIT | __WCLONE) == 0, "waitid nosig");
+	SETUP(stat_field(e->usr1, 38) == SIGUSR1 && stat_field(e->nosig, 38) == 0, "the exit signals");
+}
+
+static void exitsig_check(const struct exitsig *e)
+{
+	CHECK(stat_field(e->usr1, 38) == SIGUSR1, "usr1's exit signal is %ld", stat_field(e->usr1, 38));
+	CHECK(stat_field(e->nosig, 38) == 0, "nosig's exit signal is %ld", stat_field(e->nosig, 38));
+	CHECK(stat_field(e->usr1, 4) == getpid() && stat_field(e->nosig, 4) == getpid(), "usr1's or nosig's parent");
+	CHECK(stat_field(e->nosig, 3) == 'Z', "nosig is in state %c", (int)stat_field(e->nosig, 3));
+	siginfo_t si = {0};
+	for (int k = 0; k < 2; k++) {
+		pid_t pid = k ? e->nosig : e->usr1;
+		errno = 0;
+		CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD,
+		      "waitid without __WCLONE sees %d: %s", (int)pid, strerror(errno));
+	}
+	memset(&si, 0, sizeof si);
+	CHECK(waitid(P_PID, (id_t)e->nosig, &si, WEXITED | WNOWAIT | WNOHANG | __WCLONE) == 0 && si.si_pid == e->nosig &&
+		      si.si_code == CLD_EXITED && si.si_status == 6 && si.si_uid == e->nosig_si.si_uid,
+	      "waitid __WCLONE of nosig: pid %d code %d status %d uid %d", (int)si.si_pid, si.si_code, si.si_status,
+	      (int)si.si_uid);
+	memset(&si, 0, sizeof si);
+	CHECK(waitid(P_PID, (id_t)e->usr1, &si, WEXITED | WNOHANG | __WCLONE) == 0 && si.si_pid == 0,
+	      "waitid __WCLONE of the living usr1: pid %d", (int)si.si_pid);
+	/* Its exit: SIGUSR1 (blocked since the wake-up) and no SIGCHLD. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	SETUP(sigprocmask(SIG_BLOCK, &set, NULL) == 0, "block SIGCHLD");
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	CHECK(kill(e->usr1, SIGUSR1) == 0, "kill usr1: %s", strerror(errno));
+	struct timespec limit = {10, 0};
+	memset(&si, 0, sizeof si);
+	int sig = sigtimedwait(&set, &si, &limit);
+	CHECK(sig == SIGUSR1 && si.si_code == CLD_EXITED && si.si_pid == e->usr1 && si.si_status == 5,
+	      "at usr1's exit: signal %d code %d pid %d status %d", sig, si.si_code, (int)si.si_pid, si.si_status);
+	SETUP(sigpending(&set) == 0, "sigpending");
+	CHECK(!sigismember(&set, SIGCHLD), "a SIGCHLD came with usr1's exit");
+	int status = -1;
+	errno = 0;
+	CHECK(wait4(e->usr1, &status, 0, NULL) < 0 && errno == ECHILD, "wait4 without __WCLONE reaps usr1");
+	CHECK(wait4(e->usr1, &status, __WCLONE, NULL) == e->usr1 && WIFEXITED(status) && WEXITSTATUS(status) == 5,
+	      "wait4 __WCLONE of usr1: status %#x", status);
+	status = -1;
+	CHECK(wait4(e->nosig, &status, __WCLONE, NULL) == e->nosig && WIFEXITED(status) && WEXITSTATUS(status) == 6,
+	      "wait4 __WCLONE of nosig: status %#x", status);
+}
+
+/* ---- tree DIR zombiecreds ---- */
+
+struct zombie_view { pid_t pid; char creds[1024]; uid_t owner; gid_t group; siginfo_t si; };
+
+static void view_zombie(pid_t pid, struct zombie_view *v)
+{
+	memset(v, 0, sizeof *v);
+	v->pid = pid;
+	SETUP(waitid(P_PID, (id_t)pid, &v->si, WEXITED | WNOWAIT) == 0, "waitid of a zombie");
+	creds_of(pid, v->creds, sizeof v->creds);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	struct stat st;
+	SETUP(stat(path, &st) == 0, "stat /proc/PID");
+	v->owner = st.st_uid;
+	v->group = st.st_gid;
+}
+
+static void capset3(uint64_t eff, uint64_t prm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2] = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+					      {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}};
+	SETUP(syscall(SYS_capset, &h, d) == 0, "capset");
+}
+
+static void zombiecreds_setup(struct zombie_view v[2])
+{
+	pid_t uid = fork();
+	SETUP(uid >= 0, "fork");
+	if (uid == 0) {
+		gid_t groups[] = {100, 65534};
+		SETUP(setgroups(2, groups) == 0 && setresgid(65530, 65531, 65532) == 0, "setresgid");
+		setfsgid(65529);
+		SETUP(setresuid(65533, 65534, 65535) == 0, "setresuid");
+		setfsuid(65533);
+		_exit(44);
+	}
+	pid_t caps = fork();
+	SETUP(caps >= 0, "fork");
+	if (caps == 0) {
+		uint64_t bind = 1ULL << CAP_NET_BIND_SERVICE;
+		SETUP(prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT) == 0, "PR_CAPBSET_DROP");
+		capset3((1ULL << CAP_CHOWN) | bind, (1ULL << CAP_CHOWN) | (1ULL << CAP_KILL) | bind, bind);
+		SETUP(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) == 0, "ambient");
+		_exit(45);
+	}
+	view_zombie(uid, &v[0]);
+	view_zombie(caps, &v[1]);
+	SETUP(v[0].si.si_uid == 65533 && strstr(v[1].creds, "CapAmb:\t0000000000000400"), "the zombies' credentials");
+}
+
+static void zombiecreds_check(const struct zombie_view v[2])
+{
+	for (int k = 0; k < 2; k++) {
+		struct zombie_view now;
+		CHECK(stat_field(v[k].pid, 3) == 'Z', "child %d is in state %c", (int)v[k].pid, (int)stat_field(v[k].pid, 3));
+		view_zombie(v[k].pid, &now);
+		CHECK(strcmp(now.creds, v[k].creds) == 0, "zombie %d's credentials are [%s], were [%s]", (int)v[k].pid,
+		      now.creds, v[k].creds);
+		CHECK(now.owner == v[k].owner && now.group == v[k].group, "/proc/%d is owned by %d:%d, was %d:%d",
+		      (int)v[k].pid, (int)now.owner, (int)now.group, (int)v[k].owner, (int)v[k].group);
+		CHECK(now.si.si_uid == v[k].si.si_uid && now.si.si_status == v[k].si.si_status &&
+			      now.si.si_code == v[k].si.si_code,
+		      "waitid of zombie %d: uid %d status %d, was uid %d status %d", (int)v[k].pid, (int)now.si.si_uid,
+		      now.si.si_status, (int)v[k].si.si_uid, v[k].si.si_status);
+		int status = -1;
+		CHECK(waitpid(v[k].pid, &status, 0) == v[k].pid && WIFEXITED(status) && WEXITSTATUS(status) == 44 + k,
+		      "waitpid of zombie %d: status %#x", (int)v[k].pid, status);
+	}
 }
 
 static int run_writer(int out, int shared, int ready) { return writer(out, shared, ready); }
@@ -174,8 +346,10 @@ static int run_leader(int unused, int unused2, int ready) { (void)unused; (void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		say("FAIL: usage: tree DIR");
+	const char *mode = argc == 3 ? argv[2] : "";
+	bool exitsig = strcmp(mode, "exitsig") == 0, zombiecreds = strcmp(mode, "zombiecreds") == 0;
+	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds)) {
+		say("FAIL: usage: tree DIR [exitsig|zombiecreds]");
 		return 2;
 	}
 	usr1_setup();
@@ -197,6 +371,12 @@ int main(int argc, char **argv)
 	SETUP(z >= 0, "fork");
 	if (z == 0)
 		_exit(42);
+	struct exitsig es = {0};
+	struct zombie_view zv[2];
+	if (exitsig)
+		exitsig_setup(&es);
+	if (zombiecreds)
+		zombiecreds_setup(zv);
 	/* (the zombie's descriptors are gone with it) */
 	close(p[0]);
 	close(p[1]);
@@ -245,6 +425,10 @@ int main(int argc, char **argv)
 	      "the root and the writer no longer share one description of the file");
 	CHECK(syscall(SYS_kcmp, getpid(), w, KCMP_FILE, 1, 1) == 0, "the root and the writer no longer share stdout");
 	tp_write_all(shared, "abc", 3);
+	if (exitsig)
+		exitsig_check(&es);
+	if (zombiecreds)
+		zombiecreds_check(zv);
 
 	for (int i = 0; i < 3; i++)
 		CHECK(kill(kids[i], SIGUSR1) == 0, "kill %d: %s", (int)kids[i], strerror(errno));
@@ -257,6 +441,6 @@ int main(int argc, char **argv)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want[i], "the %s's status is %#x, expected exit %d",
 		      names[i], status, want[i]);
 	}
-	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child is left");
+	CHECK(waitpid(-1, NULL, WNOHANG | __WALL) < 0 && errno == ECHILD, "a child is left");
 	return tp_finish();
 }

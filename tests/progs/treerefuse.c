@@ -18,12 +18,12 @@
  *            descriptor held
  *   memfdapart  parent and child hold one memfd through two open file
  *            descriptions (the child reopened it through /proc)
- *   exitsig  the child was created with clone() to send SIGURG, not
- *            SIGCHLD, when it exits
- *   exitsig0 the same with no signal at all, and the child has exited: a
- *            zombie
- *   zombieuid  the child took user and group ids 65534 and exited: a
- *            zombie with other credentials than its parent's
+ *   zombiegroups  the child took 65 supplementary groups and exited: a
+ *            zombie with more groups than binmig carries (its other
+ *            credentials, and exit signals other than SIGCHLD, are
+ *            carried: tests/progs/tree.c zombiecreds, exitsig)
+ *   zombieuserns  the child made a user namespace of its own (unshare)
+ *            and exited: a zombie whose credentials belong to it
  *   sessgone the parent leads a session and is a subreaper; its child B made a session of its
  *            own (setsid), forked the child named, and exited, reaped: the
  *            child is in a session whose leader is gone
@@ -36,9 +36,12 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
+#include <grp.h>
 #include <sys/prctl.h>
 
 #include "testprog.h"
+
+#define CARRIED_GROUPS 64 /* binmig's BM_MAX_GROUPS */
 
 static char stack[65536] __attribute__((aligned(16)));
 
@@ -47,12 +50,6 @@ static int clonevm_child(void *arg)
 	(void)arg;
 	for (;;)
 		pause();
-	return 0;
-}
-
-static int exiting_child(void *arg)
-{
-	(void)arg;
 	return 0;
 }
 
@@ -67,8 +64,8 @@ static void *pause_thread(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|exitsig|"
-		    "exitsig0|zombieuid|sessgone");
+		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|"
+		    "zombiegroups|zombieuserns|sessgone");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -86,8 +83,7 @@ int main(int argc, char **argv)
 	}
 	int memfd = strcmp(mode, "memfdapart") == 0 ? memfd_create("treerefuse", 0) : -1;
 	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
-	bool exitsig0 = strcmp(mode, "exitsig0") == 0, zombieuid = strcmp(mode, "zombieuid") == 0;
-	bool zombie = exitsig0 || zombieuid;
+	bool zombie = strcmp(mode, "zombiegroups") == 0 || strcmp(mode, "zombieuserns") == 0;
 	pid_t child;
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
@@ -96,11 +92,6 @@ int main(int argc, char **argv)
 		/* filesmap: the child has the parent's table and a copy of its
 		 * mapping of the unlinked file. */
 		child = clone(clonevm_child, stack + sizeof stack, (filesmap ? CLONE_FILES : CLONE_VM) | SIGCHLD, NULL);
-	} else if (strcmp(mode, "exitsig") == 0 || exitsig0) {
-		child = clone(exitsig0 ? exiting_child : clonevm_child, stack + sizeof stack, exitsig0 ? 0 : SIGURG, NULL);
-		for (int i = 0; i < 10000 && exitsig0 && tp_proc_state(child) != 'Z'; i++)
-			usleep(1000);
-		SETUP(!exitsig0 || tp_proc_state(child) == 'Z', "the child exited");
 	} else if (strcmp(mode, "sessgone") == 0) {
 		int p[2];
 		/* A session of its own: the child's is not the root's, which
@@ -162,8 +153,14 @@ int main(int argc, char **argv)
 				ptrace(PTRACE_TRACEME, 0, 0, 0);
 			if (strcmp(mode, "stopped") == 0)
 				raise(SIGSTOP);
-			if (zombieuid)
-				_exit(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 ? 0 : 1);
+			if (strcmp(mode, "zombieuserns") == 0)
+				_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+			if (zombie) {
+				gid_t groups[CARRIED_GROUPS + 1];
+				for (int i = 0; i <= CARRIED_GROUPS; i++)
+					groups[i] = (gid_t)(1000 + i);
+				_exit(setgroups(CARRIED_GROUPS + 1, groups) == 0 ? 0 : 1);
+			}
 			if (strcmp(mode, "pdeathsig") == 0)
 				prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (memfd >= 0) {
@@ -186,12 +183,11 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "stopped") == 0) {
 		int status;
 		SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status), "child stopped");
-	} else if (zombieuid) {
+	} else if (zombie) {
 		siginfo_t si;
-		SETUP(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) == 0 && si.si_status == 0 && si.si_uid == 65534,
-		      "the child exited as 65534");
+		SETUP(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) == 0 && si.si_status == 0, "the child exited");
 	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && strncmp(mode, "exitsig", 7) != 0 && !zombieuid;
+		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && !zombie;
 	     i++)
 			usleep(1000);
 		if (strcmp(mode, "traced") == 0) {
@@ -207,8 +203,7 @@ int main(int argc, char **argv)
 		CHECK(*unlinked == 7, "the unlinked file's page says %llu", (unsigned long long)*unlinked);
 	kill(child, SIGKILL);
 	int status;
-	/* __WALL: a child that sends no SIGCHLD is waited for as a clone child. */
-	CHECK(waitpid(child, &status, __WALL) == child && (zombie ? WIFEXITED(status) : WIFSIGNALED(status)),
+	CHECK(waitpid(child, &status, 0) == child && (zombie ? WIFEXITED(status) : WIFSIGNALED(status)),
 	      "the child's status is %#x", status);
 	return tp_finish();
 }

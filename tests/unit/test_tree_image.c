@@ -4,7 +4,8 @@
  * every damaged byte is refused or decodes to a table the rules accept,
  * never read beyond its bytes (ASan watches); the rules themselves: a
  * zombie's status, states and stop reports, share order and members, a shape the planner
- * cannot build; what members share with their parents (version 7), and a version 6 table. */
+ * cannot build; what members share with their parents (version 7), and a version 6 table; exit
+ * signals and a zombie's own credentials (version 11), and a version 10 table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,14 +22,16 @@
 #include "tree.h"
 #include "wire.h"
 
-/* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42),
- * 103 (setsid), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
+/* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42,
+ * no exit signal, its own credentials), 103 (setsid, exit signal
+ * SIGUSR1), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
+#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0 }
 static struct bm_tree_node nodes[] = {
-	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root" },
-	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group" },
-	{ 102, 100, 100, 100, BM_TREE_ZOMBIE, 42 << 8, 0, "zombie" },
-	{ 103, 100, 103, 103, BM_TREE_LIVE, 0, 0, "leader" },
-	{ 104, 101, 101, 100, BM_TREE_LIVE, 0, 0, "grandchild" },
+	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root", 0, SIGCHLD, 0, { { 0 } } },
+	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group", 0, SIGCHLD, 0, { { 0 } } },
+	{ 102, 100, 100, 100, BM_TREE_ZOMBIE, 42 << 8, 0, "zombie", 0, 0, 1, ZCREDS },
+	{ 103, 100, 103, 103, BM_TREE_LIVE, 0, 0, "leader", 0, SIGUSR1, 0, { { 0 } } },
+	{ 104, 101, 101, 100, BM_TREE_LIVE, 0, 0, "grandchild", 0, SIGCHLD, 0, { { 0 } } },
 };
 static struct bm_tree_share shares[] = { { 0, 3, 0 }, { 1, 3, 0 }, { 1, 5, 1 }, { 4, 5, 1 } };
 
@@ -44,6 +47,38 @@ static uint8_t *encode(const struct bm_tree_image *ti, size_t *len)
 	assert_int_equal(bm_tree_encode(&b, ti), 0);
 	*len = b.len;
 	return b.data;
+}
+
+/* The table as version 10 wrote it: each node without the 4 bytes of its
+ * exit signal after its first 48, nor a zombie's credentials after those. */
+static uint8_t *encode_v10(const struct bm_tree_image *ti, size_t *len)
+{
+	size_t v11len;
+	uint8_t *v11 = encode(ti, &v11len), *v10 = malloc(v11len);
+	assert_non_null(v10);
+	size_t in = 8, out = 8;
+	memcpy(v10, v11, 8); /* mark and count */
+	for (uint32_t i = 0; i < ti->tree.n; i++) {
+		const struct bm_tree_node *n = &ti->tree.nodes[i];
+		memcpy(v10 + out, v11 + in, 48);
+		in += 52 + (n->state == BM_TREE_ZOMBIE ? 76 + 4 * n->creds.ngroups : 0);
+		out += 48;
+	}
+	memcpy(v10 + out, v11 + in, v11len - in);
+	*len = out + v11len - in;
+	free(v11);
+	return v10;
+}
+
+/* What a version 10 table of n[0..5) reads as: every member exits with
+ * SIGCHLD, a zombie with its parent's credentials. */
+static void as_v10(struct bm_tree_node *n)
+{
+	for (int i = 0; i < 5; i++) {
+		n[i].exit_signal = SIGCHLD;
+		n[i].has_creds = 0;
+		memset(&n[i].creds, 0, sizeof n[i].creds);
+	}
 }
 
 static void test_round_trip(void **state)
@@ -68,7 +103,7 @@ static bool decodes(struct bm_tree_node *n, uint32_t version)
 {
 	struct bm_tree_image in = { { n, 5 }, shares, 4 }, out;
 	size_t len;
-	uint8_t *data = encode(&in, &len);
+	uint8_t *data = version >= 11 ? encode(&in, &len) : encode_v10(&in, &len);
 	char why[256] = "";
 	int rc = bm_tree_decode(data, len, version, &out, why, sizeof why);
 	if (rc == 0)
@@ -103,7 +138,7 @@ static void test_stopped(void **state)
 	free(data);
 
 	n[1].exit_status = n[3].exit_status = 0;
-	data = encode(&in, &len);
+	data = encode_v10(&in, &len);
 	assert_int_equal(bm_tree_decode(data, len, 9, &out, why, sizeof why), 0);
 	assert_int_equal(out.tree.nodes[1].exit_status, (SIGSTOP << 8) | 0x7f);
 	assert_int_equal(out.tree.nodes[3].exit_status, (SIGSTOP << 8) | 0x7f);
@@ -148,7 +183,7 @@ static void test_shares(void **state)
 static uint8_t *encode_v6(const struct bm_tree_image *ti, size_t *len)
 {
 	size_t v7len;
-	uint8_t *v7 = encode(ti, &v7len), *v6 = malloc(v7len);
+	uint8_t *v7 = encode_v10(ti, &v7len), *v6 = malloc(v7len);
 	assert_non_null(v6);
 	size_t in = 8, out = 8;
 	memcpy(v6, v7, 8); /* mark and count */
@@ -162,20 +197,41 @@ static uint8_t *encode_v6(const struct bm_tree_image *ti, size_t *len)
 	return v6;
 }
 
-/* A version 6 table is still read: nobody shares with a parent. */
+/* The sample as an older version wrote it (data, len) reads as version
+ * old: every member exits with SIGCHLD, a zombie has no credentials of
+ * its own (it takes its parent's), nobody shares with a parent that
+ * version 6 did not know of; read as the next version, refused. */
+static void reads_as_old(uint8_t *data, size_t len, uint32_t old)
+{
+	struct bm_tree_image out;
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, old, &out, why, sizeof why), 0);
+	struct bm_tree_node want[5];
+	memcpy(want, nodes, sizeof want);
+	as_v10(want);
+	assert_memory_equal(out.tree.nodes, want, sizeof want);
+	assert_memory_equal(out.shares, shares, sizeof shares);
+	bm_tree_image_free(&out);
+	assert_true(bm_tree_decode(data, len, old + 1, &out, why, sizeof why) < 0);
+	free(data);
+}
+
 static void test_version_6(void **state)
 {
 	(void)state;
-	struct bm_tree_image in = sample(), out;
+	struct bm_tree_image in = sample();
 	size_t len;
 	uint8_t *data = encode_v6(&in, &len);
-	char why[256] = "";
-	assert_int_equal(bm_tree_decode(data, len, 6, &out, why, sizeof why), 0);
-	assert_memory_equal(out.tree.nodes, nodes, sizeof nodes);
-	assert_memory_equal(out.shares, shares, sizeof shares);
-	bm_tree_image_free(&out);
-	assert_true(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
-	free(data);
+	reads_as_old(data, len, 6);
+}
+
+static void test_version_10(void **state)
+{
+	(void)state;
+	struct bm_tree_image in = sample();
+	size_t len;
+	uint8_t *data = encode_v10(&in, &len);
+	reads_as_old(data, len, 10);
 }
 
 static void test_truncated_and_damaged(void **state)
@@ -283,6 +339,20 @@ static void test_rules(void **state)
 	assert_true(why[0] != 0);
 	free(data);
 
+	memcpy(n, nodes, sizeof n);
+	n[1].exit_signal = 65; /* no such signal */
+	refused(&ti, "exit signal 65");
+	n[1].exit_signal = -1; /* a thread's */
+	refused(&ti, "exit signal -1");
+
+	memcpy(n, nodes, sizeof n);
+	n[2].creds.cap_eff = 0x4; /* effective beyond permitted */
+	refused(&ti, "capabilities no process has");
+	n[2].creds.cap_eff = 0;
+	n[2].creds.cap_amb = 0x2; /* ambient beyond inheritable */
+	refused(&ti, "capabilities no process has");
+
+	memcpy(n, nodes, sizeof n);
 	struct bm_tree_image none = { { n, 0 }, NULL, 0 };
 	refused(&none, "a tree of no process");
 }
@@ -294,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_stopped),
 		cmocka_unit_test(test_shares),
 		cmocka_unit_test(test_version_6),
+		cmocka_unit_test(test_version_10),
 		cmocka_unit_test(test_truncated_and_damaged),
 		cmocka_unit_test(test_rules),
 	};

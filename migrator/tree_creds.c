@@ -1,0 +1,171 @@
+/* A zombie's credentials in a process tree (tree_creds.h). */
+#include "tree_creds.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "attrs.h"
+#include "log.h"
+#include "procfs.h"
+
+#define LAST_CAP_MAX 63
+
+int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
+{
+	memset(c, 0, sizeof *c);
+	char *text;
+	struct bm_proc_status ss;
+	struct bm_status_caps caps;
+	int rc = bm_read_proc_text(pid, "status", &text);
+	if (rc == 0) {
+		rc = bm_parse_status(text, &ss) < 0 || bm_attrs_parse_status(text, &caps) < 0 || !caps.has_caps ? -EINVAL : 0;
+		free(text);
+	}
+	if (rc == 0)
+		rc = bm_read_groups(pid, c->groups, BM_MAX_GROUPS, &c->ngroups);
+	if (rc < 0)
+		return bm_error_errno(rc == -E2BIG ? BM_EXIT_UNSUPPORTED : BM_EXIT_TARGET, -rc,
+				      "cannot read the credentials of zombie process %d%s", pid,
+				      rc == -E2BIG ? " (more supplementary groups than binmig carries)" : "");
+	for (int i = 0; i < 4; i++) {
+		c->uid[i] = ss.uid[i];
+		c->gid[i] = ss.gid[i];
+	}
+	c->cap_inh = caps.inh;
+	c->cap_prm = caps.prm;
+	c->cap_eff = caps.eff;
+	c->cap_bnd = caps.bnd;
+	c->cap_amb = caps.amb;
+	return 0;
+}
+
+int bm_tree_creds_check_userns(pid_t pid, pid_t parent)
+{
+	char path[64];
+	struct stat own, theirs;
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+	int rc = stat(path, &own) < 0 ? -errno : 0;
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)parent);
+	if (rc == 0 && stat(path, &theirs) < 0)
+		rc = -errno;
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the user namespace of zombie process %d or its parent",
+				      pid);
+	if (own.st_dev != theirs.st_dev || own.st_ino != theirs.st_ino)
+		return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d is in another user namespace than its parent %d; "
+				"binmig makes a zombie again in its parent's", pid, parent);
+	return 0;
+}
+
+void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
+{
+	for (int i = 0; i < 4; i++)
+		bm_put_u32(b, c->uid[i]);
+	for (int i = 0; i < 4; i++)
+		bm_put_u32(b, c->gid[i]);
+	bm_put_u32(b, c->ngroups);
+	for (uint32_t i = 0; i < c->ngroups; i++)
+		bm_put_u32(b, c->groups[i]);
+	const uint64_t caps[] = {c->cap_inh, c->cap_prm, c->cap_eff, c->cap_bnd, c->cap_amb};
+	for (int i = 0; i < 5; i++)
+		bm_put_u64(b, caps[i]);
+}
+
+void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
+{
+	memset(c, 0, sizeof *c);
+	for (int i = 0; i < 4; i++)
+		c->uid[i] = bm_get_u32(cur);
+	for (int i = 0; i < 4; i++)
+		c->gid[i] = bm_get_u32(cur);
+	uint32_t n = bm_get_count(cur, BM_MAX_GROUPS, 4, "supplementary groups");
+	for (uint32_t i = 0; i < n && !bm_rcur_failed(cur); i++)
+		c->groups[i] = bm_get_u32(cur);
+	uint64_t *caps[] = {&c->cap_inh, &c->cap_prm, &c->cap_eff, &c->cap_bnd, &c->cap_amb};
+	for (int i = 0; i < 5; i++)
+		*caps[i] = bm_get_u64(cur);
+	if (bm_rcur_failed(cur))
+		return;
+	c->ngroups = n;
+	if ((c->cap_eff & ~c->cap_prm) || (c->cap_amb & ~(c->cap_prm & c->cap_inh)))
+		bm_rcur_fail(cur, "capabilities no process has: effective %#llx, ambient %#llx beyond permitted %#llx "
+			     "or inheritable %#llx", (unsigned long long)c->cap_eff, (unsigned long long)c->cap_amb,
+			     (unsigned long long)c->cap_prm, (unsigned long long)c->cap_inh);
+}
+
+/* ---- in the process that becomes the zombie: system calls only ---- */
+
+static long capset3(uint64_t eff, uint64_t prm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2] = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+					      {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}};
+	return syscall(SYS_capset, &h, d);
+}
+
+static int step(long r, const char *name, const char **what)
+{
+	if (r >= 0)
+		return 0;
+	*what = name;
+	return -errno;
+}
+
+/* The order: the inheritable set while binmig's privileges allow any;
+ * the bounding set while CAP_SETPCAP is effective; the group ids, then
+ * the user ids with keep-caps so that the permitted set survives them;
+ * then the permitted and effective sets (the inheritable one unchanged),
+ * and ambient capabilities, which need both. */
+int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct now[2];
+	int rc = step(syscall(SYS_capget, &h, now), "capget", what);
+	if (rc == 0)
+		rc = step(capset3(now[0].effective | (uint64_t)now[1].effective << 32,
+				  now[0].permitted | (uint64_t)now[1].permitted << 32, c->cap_inh),
+			  "capset of the inheritable set", what);
+	for (int cap = 0; rc == 0 && cap <= LAST_CAP_MAX; cap++) {
+		if (c->cap_bnd & (1ULL << cap))
+			continue;
+		if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; /* beyond the kernel's last capability */
+			rc = step(-1, "PR_CAPBSET_DROP", what);
+		}
+	}
+	if (rc == 0)
+		rc = step(syscall(SYS_setgroups, c->ngroups, c->groups), "setgroups", what);
+	if (rc == 0)
+		rc = step(syscall(SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid", what);
+	if (rc == 0) {
+		syscall(SYS_setfsgid, c->gid[3]);
+		if (syscall(SYS_setfsgid, -1) != (long)c->gid[3])
+			rc = (errno = EPERM, step(-1, "setfsgid", what));
+	}
+	if (rc == 0)
+		rc = step(syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS", what);
+	if (rc == 0)
+		rc = step(syscall(SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid", what);
+	if (rc == 0) {
+		syscall(SYS_setfsuid, c->uid[3]);
+		if (syscall(SYS_setfsuid, -1) != (long)c->uid[3])
+			rc = (errno = EPERM, step(-1, "setfsuid", what));
+	}
+	if (rc == 0)
+		rc = step(capset3(c->cap_eff, c->cap_prm, c->cap_inh), "capset", what);
+	for (int cap = 0; rc == 0 && cap <= LAST_CAP_MAX; cap++)
+		if (c->cap_amb & (1ULL << cap))
+			rc = step(syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), "PR_CAP_AMBIENT_RAISE",
+				  what);
+	if (rc == 0)
+		rc = step(syscall(SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS", what);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/* A zombie's credentials in a process tree (image version 11): the user
+ * and group ids, supplementary groups and capability sets that
+ * /proc/PID/status shows for it, and that waitid reports (si_uid) and
+ * /proc/PID is owned by (its effective ids).  Read at dump, carried in
+ * its node of the TREE table, and taken by the process made again to
+ * exit as that zombie, just before it exits.  Before version 11 a zombie
+ * was made with its parent's, which the dump had checked were its own. */
+#ifndef BINMIG_TREE_CREDS_H
+#define BINMIG_TREE_CREDS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "state.h"
+#include "wire.h"
+
+/* The smallest encoded size (no supplementary group). */
+#define BM_TREE_CREDS_MIN_SIZE (9u * 4u + 5u * 8u)
+
+/* Dump: the credentials of zombie pid.  0, or -errno after reporting. */
+int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c);
+
+/* Dump: a zombie's credentials are its parent's user namespace's; one
+ * that made a namespace of its own (unshare) is refused. */
+int bm_tree_creds_check_userns(pid_t pid, pid_t parent);
+
+void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c);
+/* Checks the count of groups and that each capability set is one a
+ * process can have (effective and ambient within permitted, ambient
+ * within inheritable); fails the cursor otherwise. */
+void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c);
+
+/* Restore, in the process that is to exit as the zombie, while it still
+ * has binmig's privileges: takes c, using system calls only.  0, or
+ * -errno with the step that failed in *what. */
+int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what);
+
+#endif
