@@ -26,7 +26,10 @@
 # timers, none left, and timers made with given ids (timerids.c);
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
-# (modes.c); signal-driven I/O with its owners and signals (sigio.c);
+# (modes.c); tree members made with clone() to send SIGUSR1 or no
+# signal when they exit, one alive and one a zombie, and zombies that
+# exited with credentials of their own (tree.c exitsig, zombiecreds);
+# signal-driven I/O with its owners and signals (sigio.c);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
 # clamps (inetsock.c dualstack; migrate-inetsock has the other sockets);
@@ -41,12 +44,12 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
-	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio
+	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
-	"$E2E_TMP/memguard" "$E2E_TMP/sigio"
+	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds"
 guarded=()
 if why=$("$PROGS/memguard" probe); then
 	guarded=("memguard carried $E2E_TMP/memguard")
@@ -66,7 +69,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unixsock user $E2E_TMP/unixuser" \
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
-	"sigio carried $E2E_TMP/sigio"; do
+	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
