@@ -471,6 +471,7 @@ struct bm_tree_creds {
 	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
 	uint32_t groups[BM_MAX_GROUPS];
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint32_t loginuid;             /* /proc/PID/loginuid (BM_LOGINUID_UNSET: unset) */
 };
 
 struct bm_tree_node {

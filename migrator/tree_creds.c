@@ -2,6 +2,7 @@
 #include "tree_creds.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,13 @@ int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
 	c->cap_eff = caps.eff;
 	c->cap_bnd = caps.bnd;
 	c->cap_amb = caps.amb;
+	c->loginuid = BM_LOGINUID_UNSET; /* without audit, no file */
+	if ((rc = bm_read_proc_text(pid, "loginuid", &text)) == 0) {
+		c->loginuid = (uint32_t)strtoul(text, NULL, 10);
+		free(text);
+	} else if (rc != -ENOENT) {
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/loginuid", pid);
+	}
 	return 0;
 }
 
@@ -76,6 +84,7 @@ void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 	const uint64_t caps[] = {c->cap_inh, c->cap_prm, c->cap_eff, c->cap_bnd, c->cap_amb};
 	for (int i = 0; i < 5; i++)
 		bm_put_u64(b, caps[i]);
+	bm_put_u32(b, c->loginuid);
 }
 
 void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
@@ -91,6 +100,7 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 	uint64_t *caps[] = {&c->cap_inh, &c->cap_prm, &c->cap_eff, &c->cap_bnd, &c->cap_amb};
 	for (int i = 0; i < 5; i++)
 		*caps[i] = bm_get_u64(cur);
+	c->loginuid = bm_get_u32(cur);
 	if (bm_rcur_failed(cur))
 		return;
 	c->ngroups = n;
@@ -118,7 +128,38 @@ static int step(long r, const char *name, const char **what)
 	return -errno;
 }
 
-/* The order: the inheritable set while binmig's privileges allow any;
+/* The login uid, when it is not the one inherited from binmig: written
+ * as a decimal number to /proc/self/loginuid (CAP_AUDIT_CONTROL). */
+static int take_loginuid(uint32_t want, const char **what)
+{
+	char now[16] = "", text[16];
+	int fd = (int)syscall(SYS_open, "/proc/self/loginuid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return want == BM_LOGINUID_UNSET ? 0 : step(-1, "open(/proc/self/loginuid)", what);
+	long n = syscall(SYS_read, fd, now, sizeof now - 1);
+	syscall(SYS_close, fd);
+	size_t len = 0;
+	char digits[16];
+	uint32_t v = want;
+	do {
+		digits[len++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < len; i++)
+		text[i] = digits[len - 1 - i];
+	if (n == (long)len && memcmp(now, text, len) == 0)
+		return 0;
+	fd = (int)syscall(SYS_open, "/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return step(-1, "open(/proc/self/loginuid)", what);
+	n = syscall(SYS_write, fd, text, len);
+	int e = errno;
+	syscall(SYS_close, fd);
+	errno = e;
+	return n == (long)len ? 0 : step(-1, "writing /proc/self/loginuid", what);
+}
+
+/* The order: the login uid while binmig's privileges allow it; the inheritable set while binmig's privileges allow any;
  * the bounding set while CAP_SETPCAP is effective; the group ids, then
  * the user ids with keep-caps so that the permitted set survives them;
  * then the permitted and effective sets (the inheritable one unchanged),
@@ -127,7 +168,9 @@ int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what)
 {
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct now[2];
-	int rc = step(syscall(SYS_capget, &h, now), "capget", what);
+	int rc = take_loginuid(c->loginuid, what);
+	if (rc == 0)
+		rc = step(syscall(SYS_capget, &h, now), "capget", what);
 	if (rc == 0)
 		rc = step(capset3(now[0].effective | (uint64_t)now[1].effective << 32,
 				  now[0].permitted | (uint64_t)now[1].permitted << 32, c->cap_inh),

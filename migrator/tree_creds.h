@@ -1,7 +1,8 @@
 /* A zombie's credentials in a process tree (image version 11): the user
  * and group ids, supplementary groups and capability sets that
  * /proc/PID/status shows for it, and that waitid reports (si_uid) and
- * /proc/PID is owned by (its effective ids).  Read at dump, carried in
+ * /proc/PID is owned by (its effective ids), and its login uid
+ * (/proc/PID/loginuid).  Read at dump, carried in
  * its node of the TREE table, and taken by the process made again to
  * exit as that zombie, just before it exits.  Before version 11 a zombie
  * was made with its parent's, which the dump had checked were its own. */
@@ -13,9 +14,6 @@
 
 #include "state.h"
 #include "wire.h"
-
-/* The smallest encoded size (no supplementary group). */
-#define BM_TREE_CREDS_MIN_SIZE (9u * 4u + 5u * 8u)
 
 /* Dump: the credentials of zombie pid.  0, or -errno after reporting. */
 int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c);

@@ -29,11 +29,12 @@
  * tree DIR zombiecreds (as root): two more zombies that exited with
  * other credentials than their parent's: "uid" with user ids 65533,
  * 65534, 65535 (real, effective, saved) and fs uid 65533, group ids
- * 65530, 65531, 65532 and fs gid 65529, groups 100 and 65534, exit 44;
+ * 65530, 65531, 65532 and fs gid 65529, groups 100 and 65534, login
+ * uid 4242, exit 44;
  * "caps" still root but with a smaller bounding set, permitted,
  * effective, inheritable and ambient sets of its own, exit 45.  After
  * the restore each shows the same Uid, Gid, Groups and Cap* lines in
- * /proc/PID/status, /proc/PID has the same owner, and waitid gives the
+ * /proc/PID/status and /proc/PID/loginuid, /proc/PID has the same owner, and waitid gives the
  * same si_uid and status. */
 #include <sys/prctl.h>
 #include <sys/fsuid.h>
@@ -278,7 +279,10 @@ static void view_zombie(pid_t pid, struct zombie_view *v)
 	v->pid = pid;
 	SETUP(waitid(P_PID, (id_t)pid, &v->si, WEXITED | WNOWAIT) == 0, "waitid of a zombie");
 	creds_of(pid, v->creds, sizeof v->creds);
-	char path[64];
+	char path[64], login[32] = "";
+	snprintf(path, sizeof path, "/proc/%d/loginuid", (int)pid);
+	ssize_t n = read_file(path, login, sizeof login - 1);
+	snprintf(v->creds + strlen(v->creds), sizeof v->creds - strlen(v->creds), "loginuid %s", n > 0 ? login : "-");
 	snprintf(path, sizeof path, "/proc/%d", (int)pid);
 	struct stat st;
 	SETUP(stat(path, &st) == 0, "stat /proc/PID");
@@ -299,6 +303,9 @@ static void zombiecreds_setup(struct zombie_view v[2])
 	pid_t uid = fork();
 	SETUP(uid >= 0, "fork");
 	if (uid == 0) {
+		int fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC); /* where audit is built in */
+		if (fd >= 0 && (write(fd, "4242", 4) != 4 || close(fd) != 0))
+			_exit(2);
 		gid_t groups[] = {100, 65534};
 		SETUP(setgroups(2, groups) == 0 && setresgid(65530, 65531, 65532) == 0, "setresgid");
 		setfsgid(65529);
