@@ -465,13 +465,15 @@ enum bm_tree_state {
 #define BM_TREE_SHARES_FILES 1u /* the descriptor table (CLONE_FILES); the parent's record describes it */
 #define BM_TREE_SHARES_FS 2u    /* cwd, root and umask (CLONE_FS) */
 
-/* A zombie's credentials as /proc/PID/status shows them (tree_creds.h). */
+/* A zombie's credentials and signal sets as /proc/PID/status shows them
+ * (tree_creds.h). */
 struct bm_tree_creds {
 	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
 	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
 	uint32_t groups[BM_MAX_GROUPS];
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t loginuid;             /* /proc/PID/loginuid (BM_LOGINUID_UNSET: unset) */
+	uint64_t sig_blk, sig_ign, sig_cgt; /* its blocked, ignored and caught signals (bit n-1: signal n) */
 };
 
 struct bm_tree_node {

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,6 +46,9 @@ int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
 	c->cap_eff = caps.eff;
 	c->cap_bnd = caps.bnd;
 	c->cap_amb = caps.amb;
+	c->sig_blk = ss.sig_blk;
+	c->sig_ign = ss.sig_ign;
+	c->sig_cgt = ss.sig_cgt;
 	c->loginuid = BM_LOGINUID_UNSET; /* without audit, no file */
 	if ((rc = bm_read_proc_text(pid, "loginuid", &text)) == 0) {
 		c->loginuid = (uint32_t)strtoul(text, NULL, 10);
@@ -85,6 +90,9 @@ void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 	for (int i = 0; i < 5; i++)
 		bm_put_u64(b, caps[i]);
 	bm_put_u32(b, c->loginuid);
+	bm_put_u64(b, c->sig_blk);
+	bm_put_u64(b, c->sig_ign);
+	bm_put_u64(b, c->sig_cgt);
 }
 
 void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
@@ -101,9 +109,16 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 	for (int i = 0; i < 5; i++)
 		*caps[i] = bm_get_u64(cur);
 	c->loginuid = bm_get_u32(cur);
+	c->sig_blk = bm_get_u64(cur);
+	c->sig_ign = bm_get_u64(cur);
+	c->sig_cgt = bm_get_u64(cur);
 	if (bm_rcur_failed(cur))
 		return;
 	c->ngroups = n;
+	const uint64_t fixed = (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)); /* never blocked, ignored or caught */
+	if (((c->sig_blk | c->sig_ign | c->sig_cgt) & fixed) || (c->sig_ign & c->sig_cgt))
+		bm_rcur_fail(cur, "signal sets no process has: blocked %#llx, ignored %#llx, caught %#llx",
+			     (unsigned long long)c->sig_blk, (unsigned long long)c->sig_ign, (unsigned long long)c->sig_cgt);
 	if ((c->cap_eff & ~c->cap_prm) || (c->cap_amb & ~(c->cap_prm & c->cap_inh)))
 		bm_rcur_fail(cur, "capabilities no process has: effective %#llx, ambient %#llx beyond permitted %#llx "
 			     "or inheritable %#llx", (unsigned long long)c->cap_eff, (unsigned long long)c->cap_amb,
@@ -126,6 +141,30 @@ static int step(long r, const char *name, const char **what)
 		return 0;
 	*what = name;
 	return -errno;
+}
+
+static void zombie_handler(int sig)
+{
+	(void)sig; /* never runs: every signal pending was taken before the mask let one through */
+}
+
+int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig)
+{
+	/* Nothing pending may be delivered once the mask lets it through. */
+	uint64_t every = ~0ULL;
+	struct timespec now = {0, 0};
+	while (syscall(SYS_rt_sigtimedwait, &every, NULL, &now, 8) > 0)
+		;
+	for (int s = 1; s <= 64; s++) {
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		uint64_t bit = 1ULL << (s - 1);
+		struct sigaction act = {.sa_handler = (c->sig_ign & bit) ? SIG_IGN : (c->sig_cgt & bit) && s != sig ? zombie_handler : SIG_DFL};
+		if (syscall(SYS_rt_sigaction, s, &act, NULL, 8) < 0)
+			return -errno;
+	}
+	uint64_t mask = sig ? c->sig_blk & ~(1ULL << (sig - 1)) : c->sig_blk;
+	return syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8) < 0 ? -errno : 0;
 }
 
 /* The login uid, when it is not the one inherited from binmig: written

@@ -1,8 +1,9 @@
 /* A zombie's credentials in a process tree (image version 11): the user
  * and group ids, supplementary groups and capability sets that
  * /proc/PID/status shows for it, and that waitid reports (si_uid) and
- * /proc/PID is owned by (its effective ids), and its login uid
- * (/proc/PID/loginuid).  Read at dump, carried in
+ * /proc/PID is owned by (its effective ids), its login uid
+ * (/proc/PID/loginuid), and its blocked, ignored and caught signals
+ * (SigBlk, SigIgn, SigCgt).  Read at dump, carried in
  * its node of the TREE table, and taken by the process made again to
  * exit as that zombie, just before it exits.  Before version 11 a zombie
  * was made with its parent's, which the dump had checked were its own. */
@@ -32,5 +33,10 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c);
  * has binmig's privileges: takes c, using system calls only.  0, or
  * -errno with the step that failed in *what. */
 int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what);
+
+/* ... and, last before it exits (or kills itself with signal sig, 0 for
+ * an exit), its signal dispositions (ignored, caught: by a handler that
+ * never runs, or default) and blocked mask (without sig).  0 or -errno. */
+int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig);
 
 #endif

@@ -114,7 +114,8 @@ static void wait_turn(struct tree_rs *t, uint32_t s)
 
 static void helper(struct tree_rs *t, uint32_t node, size_t from) __attribute__((noreturn));
 
-/* Exits as the zombie exited: with its code, or killed by its signal. */
+/* Exits as the zombie exited: with its code, or killed by its signal
+ * (from version 11 take_creds has set its signal sets: the mask stays). */
 static void become_zombie(const struct bm_tree_node *n)
 {
 	int32_t status = n->exit_status;
@@ -125,7 +126,8 @@ static void become_zombie(const struct bm_tree_node *n)
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	uint64_t none = 0;
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+	if (!n->has_creds)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core: the status must not say one was dumped */
 	syscall(SYS_kill, syscall(SYS_getpid), sig);
 	syscall(SYS_exit_group, 128 + sig);
@@ -133,9 +135,9 @@ static void become_zombie(const struct bm_tree_node *n)
 
 static int parent_member(const struct tree_rs *t, uint32_t node);
 
-/* A zombie exits with its own credentials (image version 11), or with
- * its parent's, which the dump of an older image had found to be its
- * own: waitid's si_uid and /proc show them.  In the order set_credentials
+/* A zombie exits with its own credentials and signal sets (image version
+ * 11), or with its parent's credentials, which the dump of an older image
+ * had found to be its own: waitid's si_uid and /proc show them.  In the order set_credentials
  * (restore.c) sets a member's. */
 static void take_creds(struct tree_rs *t, uint32_t node)
 {
@@ -145,6 +147,8 @@ static void take_creds(struct tree_rs *t, uint32_t node)
 		int rc = bm_tree_creds_take(&n->creds, &what);
 		if (rc < 0)
 			helper_fail(t, what, -rc);
+		if ((rc = bm_tree_zombie_exit(&n->creds, n->exit_status & 0x7f)) < 0)
+			helper_fail(t, "its signal dispositions and mask", -rc);
 		return;
 	}
 	int pm = parent_member(t, node);

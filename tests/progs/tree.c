@@ -32,8 +32,10 @@
  * 65530, 65531, 65532 and fs gid 65529, groups 100 and 65534, login
  * uid 4242, exit 44;
  * "caps" still root but with a smaller bounding set, permitted,
- * effective, inheritable and ambient sets of its own, exit 45.  After
- * the restore each shows the same Uid, Gid, Groups and Cap* lines in
+ * effective, inheritable and ambient sets of its own, and signals
+ * blocked, ignored and caught of its own, killed by SIGTERM.  After
+ * the restore each shows the same Uid, Gid, Groups, Cap* and SigBlk,
+ * SigIgn, SigCgt lines in
  * /proc/PID/status and /proc/PID/loginuid, /proc/PID has the same owner, and waitid gives the
  * same si_uid and status. */
 #include <sys/prctl.h>
@@ -179,7 +181,8 @@ static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
 	return pid;
 }
 
-/* The Uid, Gid, Groups and Cap* lines of /proc/PID/status, into buf. */
+/* The Uid, Gid, Groups, Cap* and SigBlk, SigIgn, SigCgt lines of
+ * /proc/PID/status, into buf. */
 static void creds_of(pid_t pid, char *buf, size_t len)
 {
 	char path[64], text[4096];
@@ -189,7 +192,8 @@ static void creds_of(pid_t pid, char *buf, size_t len)
 	buf[0] = 0;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7) ||
-		    !strncmp(line, "Cap", 3))
+		    !strncmp(line, "Cap", 3) || !strncmp(line, "SigBlk:", 7) || !strncmp(line, "SigIgn:", 7) ||
+		    !strncmp(line, "SigCgt:", 7))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s; ", line);
 }
 
@@ -320,6 +324,17 @@ static void zombiecreds_setup(struct zombie_view v[2])
 		SETUP(prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT) == 0, "PR_CAPBSET_DROP");
 		capset3((1ULL << CAP_CHOWN) | bind, (1ULL << CAP_CHOWN) | (1ULL << CAP_KILL) | bind, bind);
 		SETUP(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) == 0, "ambient");
+		/* Signal sets of its own too: SIGHUP and SIGUSR2 blocked, SIGPIPE
+		 * ignored, SIGINT caught; then killed by SIGTERM. */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGUSR2);
+		struct sigaction ign = {.sa_handler = SIG_IGN}, caught = {.sa_handler = tp_on_usr1};
+		SETUP(sigprocmask(SIG_SETMASK, &set, NULL) == 0 && sigaction(SIGPIPE, &ign, NULL) == 0 &&
+			      sigaction(SIGINT, &caught, NULL) == 0,
+		      "signal sets");
+		raise(SIGTERM);
 		_exit(45);
 	}
 	view_zombie(uid, &v[0]);
@@ -342,7 +357,8 @@ static void zombiecreds_check(const struct zombie_view v[2])
 		      "waitid of zombie %d: uid %d status %d, was uid %d status %d", (int)v[k].pid, (int)now.si.si_uid,
 		      now.si.si_status, (int)v[k].si.si_uid, v[k].si.si_status);
 		int status = -1;
-		CHECK(waitpid(v[k].pid, &status, 0) == v[k].pid && WIFEXITED(status) && WEXITSTATUS(status) == 44 + k,
+		CHECK(waitpid(v[k].pid, &status, 0) == v[k].pid &&
+			      (k == 0 ? WIFEXITED(status) && WEXITSTATUS(status) == 44 : status == SIGTERM),
 		      "waitpid of zombie %d: status %#x", (int)v[k].pid, status);
 	}
 }
