@@ -135,8 +135,7 @@ static int read_int(struct bm_tracee *tr, uint64_t scratch, int *v)
 	return rc < 0 ? bm_error_errno(BM_EXIT_FAILURE, -rc, "reading an injected result from thread %d", tr->tid) : 0;
 }
 
-/* The CPUs online here, as an affinity mask. */
-static int online_cpus(uint8_t mask[BM_AFFINITY_BYTES])
+int bm_attrs_online_cpus(uint8_t mask[BM_AFFINITY_BYTES])
 {
 	memset(mask, 0, BM_AFFINITY_BYTES);
 	char *text;
@@ -384,7 +383,7 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 	a->present = true;
 	uint8_t all[BM_AFFINITY_BYTES];
 	struct bm_status_caps lead = {0};
-	int rc = online_cpus(all);
+	int rc = bm_attrs_online_cpus(all);
 	if (rc == 0)
 		rc = collect_process(pid, &tracees[0], scratch, a, &lead);
 	for (size_t i = 1; rc == 0 && i < ntracees; i++)
@@ -567,7 +566,7 @@ int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee 
 int bm_attrs_apply_affinity(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n)
 {
 	uint8_t all[BM_AFFINITY_BYTES];
-	int rc = online_cpus(all);
+	int rc = bm_attrs_online_cpus(all);
 	for (size_t i = 0; rc == 0 && i < n && i < a->nthreads; i++) {
 		const struct bm_thread_attrs *t = &a->threads[i];
 		cpu_set_t set;

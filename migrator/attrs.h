@@ -61,6 +61,9 @@ int bm_attrs_apply_after_credentials(const struct bm_attrs *a, struct bm_tracee 
  * thread that had every CPU at the source; BM_EXIT_CONFLICT when a mask
  * has no CPU here. */
 int bm_attrs_apply_affinity(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n);
+/* The CPUs online here, as an affinity mask.  0, or negative after
+ * reporting. */
+int bm_attrs_online_cpus(uint8_t mask[BM_AFFINITY_BYTES]);
 
 /* Runs system call NR in thread TR (bm_inject); a failure of the call
  * itself is reported as "WHAT in thread TID".  0 with the kernel's return

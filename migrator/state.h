@@ -465,8 +465,8 @@ enum bm_tree_state {
 #define BM_TREE_SHARES_FILES 1u /* the descriptor table (CLONE_FILES); the parent's record describes it */
 #define BM_TREE_SHARES_FS 2u    /* cwd, root and umask (CLONE_FS) */
 
-/* A zombie's credentials and signal sets as /proc/PID/status shows them
- * (tree_creds.h). */
+/* A zombie's credentials, signal sets and CPU affinity as /proc/PID/status
+ * shows them (tree_creds.h). */
 struct bm_tree_creds {
 	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
 	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
@@ -474,6 +474,9 @@ struct bm_tree_creds {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t loginuid;             /* /proc/PID/loginuid (BM_LOGINUID_UNSET: unset) */
 	uint64_t sig_blk, sig_ign, sig_cgt; /* its blocked, ignored and caught signals (bit n-1: signal n) */
+	uint32_t affinity_all;         /* 1: every CPU the source had online; else affinity: */
+	uint32_t affinity_len;         /* bytes of affinity used */
+	uint8_t affinity[BM_AFFINITY_BYTES]; /* its CPU affinity (Cpus_allowed) */
 };
 
 struct bm_tree_node {

@@ -2,6 +2,7 @@
 #include "tree_creds.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -49,6 +50,20 @@ int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
 	c->sig_blk = ss.sig_blk;
 	c->sig_ign = ss.sig_ign;
 	c->sig_cgt = ss.sig_cgt;
+	uint8_t all[BM_AFFINITY_BYTES];
+	cpu_set_t set;
+	if ((rc = bm_attrs_online_cpus(all)) < 0)
+		return rc;
+	if (sched_getaffinity(pid, sizeof set, &set) < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "sched_getaffinity of zombie process %d", pid);
+	_Static_assert(sizeof set >= BM_AFFINITY_BYTES, "cpu_set_t holds the mask");
+	memcpy(c->affinity, &set, BM_AFFINITY_BYTES);
+	c->affinity_all = memcmp(c->affinity, all, BM_AFFINITY_BYTES) == 0;
+	c->affinity_len = c->affinity_all ? 0 : BM_AFFINITY_BYTES;
+	if (c->affinity_all)
+		memset(c->affinity, 0, BM_AFFINITY_BYTES);
+	while (c->affinity_len > 0 && c->affinity[c->affinity_len - 1] == 0)
+		c->affinity_len--;
 	c->loginuid = BM_LOGINUID_UNSET; /* without audit, no file */
 	if ((rc = bm_read_proc_text(pid, "loginuid", &text)) == 0) {
 		c->loginuid = (uint32_t)strtoul(text, NULL, 10);
@@ -93,6 +108,9 @@ void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 	bm_put_u64(b, c->sig_blk);
 	bm_put_u64(b, c->sig_ign);
 	bm_put_u64(b, c->sig_cgt);
+	bm_put_u32(b, c->affinity_all);
+	bm_put_u32(b, c->affinity_len);
+	bm_put_bytes(b, c->affinity, c->affinity_len);
 }
 
 void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
@@ -112,8 +130,16 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 	c->sig_blk = bm_get_u64(cur);
 	c->sig_ign = bm_get_u64(cur);
 	c->sig_cgt = bm_get_u64(cur);
+	c->affinity_all = bm_get_u32(cur);
+	uint32_t alen = bm_get_count(cur, BM_AFFINITY_BYTES, 1, "bytes of CPU affinity");
+	bm_get_bytes(cur, c->affinity, alen);
 	if (bm_rcur_failed(cur))
 		return;
+	c->affinity_len = alen;
+	if (c->affinity_all > 1 || (c->affinity_all ? alen != 0 : alen == 0 || c->affinity[alen - 1] == 0)) {
+		bm_rcur_fail(cur, "CPU affinity: every CPU %u, %u bytes", c->affinity_all, alen);
+		return;
+	}
 	c->ngroups = n;
 	const uint64_t fixed = (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)); /* never blocked, ignored or caught */
 	if (((c->sig_blk | c->sig_ign | c->sig_cgt) & fixed) || (c->sig_ign & c->sig_cgt))
@@ -146,6 +172,21 @@ static int step(long r, const char *name, const char **what)
 static void zombie_handler(int sig)
 {
 	(void)sig; /* never runs: every signal pending was taken before the mask let one through */
+}
+
+int bm_tree_zombie_affinity(pid_t pid, const struct bm_tree_creds *c)
+{
+	uint8_t all[BM_AFFINITY_BYTES];
+	int rc = bm_attrs_online_cpus(all);
+	if (rc < 0)
+		return rc;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	memcpy(&set, c->affinity_all ? all : c->affinity, c->affinity_all ? BM_AFFINITY_BYTES : c->affinity_len);
+	if (sched_setaffinity(pid, sizeof set, &set) < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, errno, "zombie process %d was bound to CPUs this host does not have "
+				      "online", pid);
+	return 0;
 }
 
 int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig)

@@ -2,8 +2,8 @@
  * and group ids, supplementary groups and capability sets that
  * /proc/PID/status shows for it, and that waitid reports (si_uid) and
  * /proc/PID is owned by (its effective ids), its login uid
- * (/proc/PID/loginuid), and its blocked, ignored and caught signals
- * (SigBlk, SigIgn, SigCgt).  Read at dump, carried in
+ * (/proc/PID/loginuid), its blocked, ignored and caught signals (SigBlk,
+ * SigIgn, SigCgt) and its CPU affinity (Cpus_allowed).  Read at dump, carried in
  * its node of the TREE table, and taken by the process made again to
  * exit as that zombie, just before it exits.  Before version 11 a zombie
  * was made with its parent's, which the dump had checked were its own. */
@@ -38,5 +38,11 @@ int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what);
  * an exit), its signal dispositions (ignored, caught: by a handler that
  * never runs, or default) and blocked mask (without sig).  0 or -errno. */
 int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig);
+
+/* Restore, in binmig, once pid is a zombie: its CPU affinity (every CPU
+ * online here for one that had every CPU at the source), which the
+ * restore's pinning to one CPU would otherwise leave; BM_EXIT_CONFLICT
+ * when it names no CPU online here.  0, or negative after reporting. */
+int bm_tree_zombie_affinity(pid_t pid, const struct bm_tree_creds *c);
 
 #endif

@@ -371,6 +371,10 @@ static int wait_plan(struct tree_rs *t, pid_t root)
 			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 		}
+		int rc = t->ti.tree.nodes[i].has_creds ? bm_tree_zombie_affinity(t->ti.tree.nodes[i].pid,
+										     &t->ti.tree.nodes[i].creds) : 0;
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

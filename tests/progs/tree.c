@@ -30,12 +30,12 @@
  * other credentials than their parent's: "uid" with user ids 65533,
  * 65534, 65535 (real, effective, saved) and fs uid 65533, group ids
  * 65530, 65531, 65532 and fs gid 65529, groups 100 and 65534, login
- * uid 4242, exit 44;
+ * uid 4242, bound to CPU 0, exit 44;
  * "caps" still root but with a smaller bounding set, permitted,
  * effective, inheritable and ambient sets of its own, and signals
  * blocked, ignored and caught of its own, killed by SIGTERM.  After
- * the restore each shows the same Uid, Gid, Groups, Cap* and SigBlk,
- * SigIgn, SigCgt lines in
+ * the restore each shows the same Uid, Gid, Groups, Cap*, SigBlk,
+ * SigIgn, SigCgt and Cpus_allowed_list lines in
  * /proc/PID/status and /proc/PID/loginuid, /proc/PID has the same owner, and waitid gives the
  * same si_uid and status. */
 #include <sys/prctl.h>
@@ -181,8 +181,8 @@ static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
 	return pid;
 }
 
-/* The Uid, Gid, Groups, Cap* and SigBlk, SigIgn, SigCgt lines of
- * /proc/PID/status, into buf. */
+/* The Uid, Gid, Groups, Cap*, SigBlk, SigIgn, SigCgt and
+ * Cpus_allowed_list lines of /proc/PID/status, into buf. */
 static void creds_of(pid_t pid, char *buf, size_t len)
 {
 	char path[64], text[4096];
@@ -193,7 +193,7 @@ static void creds_of(pid_t pid, char *buf, size_t len)
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7) ||
 		    !strncmp(line, "Cap", 3) || !strncmp(line, "SigBlk:", 7) || !strncmp(line, "SigIgn:", 7) ||
-		    !strncmp(line, "SigCgt:", 7))
+		    !strncmp(line, "SigCgt:", 7) || !strncmp(line, "Cpus_allowed_list:", 18))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s; ", line);
 }
 
@@ -310,6 +310,10 @@ static void zombiecreds_setup(struct zombie_view v[2])
 		int fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC); /* where audit is built in */
 		if (fd >= 0 && (write(fd, "4242", 4) != 4 || close(fd) != 0))
 			_exit(2);
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		SETUP(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity");
 		gid_t groups[] = {100, 65534};
 		SETUP(setgroups(2, groups) == 0 && setresgid(65530, 65531, 65532) == 0, "setresgid");
 		setfsgid(65529);

@@ -5,7 +5,8 @@
  * never read beyond its bytes (ASan watches); the rules themselves: a
  * zombie's status, states and stop reports, share order and members, a shape the planner
  * cannot build; what members share with their parents (version 7), and a version 6 table; exit
- * signals and a zombie's own credentials (version 11), and a version 10 table. */
+ * signals and a zombie's own credentials, signal sets and CPU affinity (version 11), and a version 10
+ * table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -25,7 +26,7 @@
 /* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42,
  * no exit signal, its own credentials), 103 (setsid, exit signal
  * SIGUSR1), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
-#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0, 4242, 0x200, 0x1000, 0x4000 }
+#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0, 4242, 0x200, 0x1000, 0x4000, 0, 1, { 1 } }
 static struct bm_tree_node nodes[] = {
 	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root", 0, SIGCHLD, 0, { { 0 } } },
 	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group", 0, SIGCHLD, 0, { { 0 } } },
@@ -61,7 +62,7 @@ static uint8_t *encode_v10(const struct bm_tree_image *ti, size_t *len)
 	for (uint32_t i = 0; i < ti->tree.n; i++) {
 		const struct bm_tree_node *n = &ti->tree.nodes[i];
 		memcpy(v10 + out, v11 + in, 48);
-		in += 52 + (n->state == BM_TREE_ZOMBIE ? 104 + 4 * n->creds.ngroups : 0);
+		in += 52 + (n->state == BM_TREE_ZOMBIE ? 112 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
 		out += 48;
 	}
 	memcpy(v10 + out, v11 + in, v11len - in);
@@ -358,6 +359,13 @@ static void test_rules(void **state)
 	memcpy(n, nodes, sizeof n);
 	n[2].creds.sig_ign = n[2].creds.sig_cgt; /* ignored and caught at once */
 	refused(&ti, "signal sets no process has");
+
+	memcpy(n, nodes, sizeof n);
+	n[2].creds.affinity_len = 0; /* no CPU at all */
+	refused(&ti, "CPU affinity");
+	memcpy(n, nodes, sizeof n);
+	n[2].creds.affinity_all = 1; /* every CPU, and a mask */
+	refused(&ti, "CPU affinity");
 
 	memcpy(n, nodes, sizeof n);
 	struct bm_tree_image none = { { n, 0 }, NULL, 0 };
