@@ -474,6 +474,7 @@ struct bm_tree_creds {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t loginuid;             /* /proc/PID/loginuid (BM_LOGINUID_UNSET: unset) */
 	uint64_t sig_blk, sig_ign, sig_cgt; /* its blocked, ignored and caught signals (bit n-1: signal n) */
+	uint64_t sig_pnd, shd_pnd;     /* its pending signals: its thread's, and the process's */
 	uint32_t affinity_all;         /* 1: every CPU the source had online; else affinity: */
 	uint32_t affinity_len;         /* bytes of affinity used */
 	uint8_t affinity[BM_AFFINITY_BYTES]; /* its CPU affinity (Cpus_allowed) */

@@ -21,7 +21,7 @@
 
 #define LAST_CAP_MAX 63
 
-int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
+int bm_tree_creds_read(pid_t pid, int sig, struct bm_tree_creds *c)
 {
 	memset(c, 0, sizeof *c);
 	char *text;
@@ -50,6 +50,15 @@ int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c)
 	c->sig_blk = ss.sig_blk;
 	c->sig_ign = ss.sig_ign;
 	c->sig_cgt = ss.sig_cgt;
+	c->sig_pnd = ss.sig_pnd;
+	c->shd_pnd = ss.shd_pnd;
+	/* Pending and not blocked: the signal that killed it, and SIGKILL,
+	 * which the kernel adds then; any other (the kernel drops what is sent
+	 * to a zombie: not seen in practice) could not be made pending again. */
+	uint64_t due = (c->sig_pnd | c->shd_pnd) & ~c->sig_blk & ~(1ULL << (SIGKILL - 1)) & ~(sig ? 1ULL << (sig - 1) : 0);
+	if (due)
+		return bm_error(BM_EXIT_UNSUPPORTED, "zombie process %d has signals pending that it does not block (%#llx); "
+				"binmig cannot make them pending again without delivering them", pid, (unsigned long long)due);
 	uint8_t all[BM_AFFINITY_BYTES];
 	cpu_set_t set;
 	if ((rc = bm_attrs_online_cpus(all)) < 0)
@@ -108,6 +117,8 @@ void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 	bm_put_u64(b, c->sig_blk);
 	bm_put_u64(b, c->sig_ign);
 	bm_put_u64(b, c->sig_cgt);
+	bm_put_u64(b, c->sig_pnd);
+	bm_put_u64(b, c->shd_pnd);
 	bm_put_u32(b, c->affinity_all);
 	bm_put_u32(b, c->affinity_len);
 	bm_put_bytes(b, c->affinity, c->affinity_len);
@@ -130,6 +141,8 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 	c->sig_blk = bm_get_u64(cur);
 	c->sig_ign = bm_get_u64(cur);
 	c->sig_cgt = bm_get_u64(cur);
+	c->sig_pnd = bm_get_u64(cur);
+	c->shd_pnd = bm_get_u64(cur);
 	c->affinity_all = bm_get_u32(cur);
 	uint32_t alen = bm_get_count(cur, BM_AFFINITY_BYTES, 1, "bytes of CPU affinity");
 	bm_get_bytes(cur, c->affinity, alen);
@@ -205,7 +218,20 @@ int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig)
 			return -errno;
 	}
 	uint64_t mask = sig ? c->sig_blk & ~(1ULL << (sig - 1)) : c->sig_blk;
-	return syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8) < 0 ? -errno : 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8) < 0)
+		return -errno;
+	/* Its pending signals, blocked: sent to its thread or to itself as a
+	 * process, as they were queued. */
+	long pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
+	for (int s = 1; s <= 64; s++) {
+		uint64_t bit = 1ULL << (s - 1);
+		if (!(mask & bit))
+			continue;
+		if (((c->sig_pnd & bit) && syscall(SYS_tgkill, pid, tid, s) < 0) ||
+		    ((c->shd_pnd & bit) && syscall(SYS_kill, pid, s) < 0))
+			return -errno;
+	}
+	return 0;
 }
 
 /* The login uid, when it is not the one inherited from binmig: written

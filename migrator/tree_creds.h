@@ -2,8 +2,9 @@
  * and group ids, supplementary groups and capability sets that
  * /proc/PID/status shows for it, and that waitid reports (si_uid) and
  * /proc/PID is owned by (its effective ids), its login uid
- * (/proc/PID/loginuid), its blocked, ignored and caught signals (SigBlk,
- * SigIgn, SigCgt) and its CPU affinity (Cpus_allowed).  Read at dump, carried in
+ * (/proc/PID/loginuid), its blocked, ignored, caught and pending signals
+ * (SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd) and its CPU affinity
+ * (Cpus_allowed).  Read at dump, carried in
  * its node of the TREE table, and taken by the process made again to
  * exit as that zombie, just before it exits.  Before version 11 a zombie
  * was made with its parent's, which the dump had checked were its own. */
@@ -16,8 +17,11 @@
 #include "state.h"
 #include "wire.h"
 
-/* Dump: the credentials of zombie pid.  0, or -errno after reporting. */
-int bm_tree_creds_read(pid_t pid, struct bm_tree_creds *c);
+/* Dump: the credentials and signal sets of zombie pid, killed by signal
+ * sig (0 if it exited); one with a signal pending that it does not block
+ * (other than those of its death) is refused.  0, or -errno after
+ * reporting. */
+int bm_tree_creds_read(pid_t pid, int sig, struct bm_tree_creds *c);
 
 /* Dump: a zombie's credentials are its parent's user namespace's; one
  * that made a namespace of its own (unshare) is refused. */
@@ -36,7 +40,8 @@ int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what);
 
 /* ... and, last before it exits (or kills itself with signal sig, 0 for
  * an exit), its signal dispositions (ignored, caught: by a handler that
- * never runs, or default) and blocked mask (without sig).  0 or -errno. */
+ * never runs, or default), blocked mask (without sig) and pending
+ * signals (blocked ones).  0 or -errno. */
 int bm_tree_zombie_exit(const struct bm_tree_creds *c, int sig);
 
 /* Restore, in binmig, once pid is a zombie: its CPU affinity (every CPU

@@ -85,7 +85,7 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 		/* Its own credentials: waitid's si_uid, /proc/PID/status and the
 		 * owner of /proc/PID come from them (tree_creds.h). */
 		n->has_creds = 1;
-		rc = bm_tree_creds_read(pid, &n->creds);
+		rc = bm_tree_creds_read(pid, st->exit_code & 0x7f, &n->creds);
 		return rc < 0 ? rc : bm_tree_creds_check_userns(pid, t->nodes[parent].pid);
 	}
 	if (parent >= 0) {

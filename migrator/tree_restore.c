@@ -129,7 +129,12 @@ static void become_zombie(const struct bm_tree_node *n)
 	if (!n->has_creds)
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
 	syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core: the status must not say one was dumped */
-	syscall(SYS_kill, syscall(SYS_getpid), sig);
+	/* Sent to the process (kill), it stays pending there, as /proc shows;
+	 * to its thread (raise), it does not. */
+	if (!n->has_creds || (n->creds.shd_pnd & (1ULL << (sig - 1))))
+		syscall(SYS_kill, syscall(SYS_getpid), sig);
+	else
+		syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), sig);
 	syscall(SYS_exit_group, 128 + sig);
 }
 

@@ -33,9 +33,10 @@
  * uid 4242, bound to CPU 0, exit 44;
  * "caps" still root but with a smaller bounding set, permitted,
  * effective, inheritable and ambient sets of its own, and signals
- * blocked, ignored and caught of its own, killed by SIGTERM.  After
+ * blocked, ignored and caught of its own, two blocked ones pending (at
+ * its thread and at the process), killed by SIGTERM.  After
  * the restore each shows the same Uid, Gid, Groups, Cap*, SigBlk,
- * SigIgn, SigCgt and Cpus_allowed_list lines in
+ * SigIgn, SigCgt, SigPnd, ShdPnd and Cpus_allowed_list lines in
  * /proc/PID/status and /proc/PID/loginuid, /proc/PID has the same owner, and waitid gives the
  * same si_uid and status. */
 #include <sys/prctl.h>
@@ -181,7 +182,7 @@ static pid_t fork_child(int (*body)(int, int, int), int a, int b, int c)
 	return pid;
 }
 
-/* The Uid, Gid, Groups, Cap*, SigBlk, SigIgn, SigCgt and
+/* The Uid, Gid, Groups, Cap*, SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd and
  * Cpus_allowed_list lines of /proc/PID/status, into buf. */
 static void creds_of(pid_t pid, char *buf, size_t len)
 {
@@ -193,7 +194,8 @@ static void creds_of(pid_t pid, char *buf, size_t len)
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4) || !strncmp(line, "Groups:", 7) ||
 		    !strncmp(line, "Cap", 3) || !strncmp(line, "SigBlk:", 7) || !strncmp(line, "SigIgn:", 7) ||
-		    !strncmp(line, "SigCgt:", 7) || !strncmp(line, "Cpus_allowed_list:", 18))
+		    !strncmp(line, "SigCgt:", 7) || !strncmp(line, "SigPnd:", 7) || !strncmp(line, "ShdPnd:", 7) ||
+		    !strncmp(line, "Cpus_allowed_list:", 18))
 			snprintf(buf + strlen(buf), len - strlen(buf), "%s; ", line);
 }
 
@@ -338,6 +340,8 @@ static void zombiecreds_setup(struct zombie_view v[2])
 		SETUP(sigprocmask(SIG_SETMASK, &set, NULL) == 0 && sigaction(SIGPIPE, &ign, NULL) == 0 &&
 			      sigaction(SIGINT, &caught, NULL) == 0,
 		      "signal sets");
+		/* Pending, blocked: SIGUSR2 at its thread, SIGHUP at the process. */
+		SETUP(raise(SIGUSR2) == 0 && kill(getpid(), SIGHUP) == 0, "pending signals");
 		raise(SIGTERM);
 		_exit(45);
 	}

@@ -26,7 +26,7 @@
 /* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42,
  * no exit signal, its own credentials), 103 (setsid, exit signal
  * SIGUSR1), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
-#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0, 4242, 0x200, 0x1000, 0x4000, 0, 1, { 1 } }
+#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0, 4242, 0x200, 0x1000, 0x4000, 0x200, 0, 0, 1, { 1 } }
 static struct bm_tree_node nodes[] = {
 	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root", 0, SIGCHLD, 0, { { 0 } } },
 	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group", 0, SIGCHLD, 0, { { 0 } } },
@@ -62,7 +62,7 @@ static uint8_t *encode_v10(const struct bm_tree_image *ti, size_t *len)
 	for (uint32_t i = 0; i < ti->tree.n; i++) {
 		const struct bm_tree_node *n = &ti->tree.nodes[i];
 		memcpy(v10 + out, v11 + in, 48);
-		in += 52 + (n->state == BM_TREE_ZOMBIE ? 112 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
+		in += 52 + (n->state == BM_TREE_ZOMBIE ? 128 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
 		out += 48;
 	}
 	memcpy(v10 + out, v11 + in, v11len - in);
