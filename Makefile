@@ -183,7 +183,7 @@ fault-walk: test-build
 	FAULT_WALK=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/fault-walk
 
 # The whole injection sweep (tests/e2e/inject-sweep.sh): each system call
-# that dump and restore run inside six programs made to fail in turn,
+# that dump and restore run inside eight programs made to fail in turn,
 # where make test sweeps two of them, and a SIGSTOP sent as each call of
 # each dump starts.  About 4 minutes on 2 cores.
 .PHONY: inject-sweep

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "log.h"
 #include "timers.h"
@@ -25,19 +23,12 @@ static bool has_stop(const struct bm_siginfo *si, uint32_t n)
 	return false;
 }
 
-int bm_pending_add_owed_stop(const struct bm_tracee *t, size_t nt, struct bm_siginfo **out, uint32_t *n)
+int bm_pending_refuse_stop(const struct bm_process *p, const struct bm_tracee *t, size_t nt)
 {
-	if (!owed(t, nt) || has_stop(*out, *n))
+	if (!owed(t, nt) && !bm_image_stop_pending(p))
 		return 0;
-	struct bm_siginfo *grown = realloc(*out, (*n + 1) * sizeof **out);
-	if (!grown)
-		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	*out = grown;
-	memset(&grown[*n], 0, sizeof *grown); /* SI_USER, pid 0, uid 0 */
-	int sig = SIGSTOP;
-	memcpy(grown[*n].raw, &sig, sizeof sig);
-	++*n;
-	return 0;
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d was stopped (SIGSTOP) while binmig dumped it; binmig does not "
+			"carry a stopped process: continue it (SIGCONT) first", p->pid);
 }
 
 int bm_give_owed_stop(pid_t pid, const struct bm_tracee *t, size_t n)

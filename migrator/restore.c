@@ -203,12 +203,13 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	while (syscall(SYS_rt_sigtimedwait, &every, NULL, &now, 8) > 0)
 		;
 	/* Pending signals are queued again by the process itself: the kernel
-	 * accepts any siginfo a process sends to itself.  A SIGSTOP would stop
-	 * it here: it is sent once the process runs (bm_rs_let_run). */
+	 * accepts any siginfo a process sends to itself.  A SIGSTOP (only a
+	 * binmig before version 11 wrote one, pending_stop.h) would stop it
+	 * half made: refused. */
+	if (bm_image_stop_pending(p))
+		child_fail(err_fd, "the image holds a pending SIGSTOP; binmig does not carry a stopped process");
 	for (uint32_t i = 0; i < p->nshared_pending; i++) {
 		siginfo_t *si = (siginfo_t *)p->shared_pending[i].raw;
-		if (si->si_signo == SIGSTOP)
-			continue;
 		if (syscall(SYS_rt_sigqueueinfo, p->pid, si->si_signo, si) < 0) {
 			snprintf(err, sizeof err, "cannot queue signal %d: %s", si->si_signo, strerror(errno));
 			child_fail(err_fd, err);
@@ -217,8 +218,6 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	const struct bm_thread *t = &p->threads[0];
 	for (uint32_t i = 0; i < t->npending; i++) {
 		siginfo_t *si = (siginfo_t *)t->pending[i].raw;
-		if (si->si_signo == SIGSTOP)
-			continue;
 		if (syscall(SYS_rt_tgsigqueueinfo, p->pid, t->tid, si->si_signo, si) < 0) {
 			snprintf(err, sizeof err, "cannot queue signal %d: %s", si->si_signo, strerror(errno));
 			child_fail(err_fd, err);
@@ -482,8 +481,6 @@ static int create_thread(struct restore_ctx *c, const struct bm_thread *t, struc
 	/* Its pending signals. */
 	for (uint32_t i = 0; i < t->npending; i++) {
 		const siginfo_t *si = (const siginfo_t *)t->pending[i].raw;
-		if (si->si_signo == SIGSTOP)
-			continue; /* sent once the process runs (bm_rs_let_run) */
 		if ((rc = bm_mem_write(c->pid, c->scratch + 1536, si, sizeof *si)) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 		/* Sent by the thread to itself: the kernel accepts any siginfo a
@@ -595,12 +592,6 @@ int bm_rs_let_run(struct restore_ctx *c)
 				c->pid, strerror(errno));
 		}
 	}
-	/* A SIGSTOP pending in the image (the queues above leave it out), or
-	 * one sent to the PID while an injected call ran. */
-	if (bm_image_stop_pending(&c->proc) && kill(c->pid, SIGSTOP) < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot send process %d its pending SIGSTOP", c->pid);
-	if (bm_give_owed_stop(c->pid, &c->tr, 1) < 0 || bm_give_owed_stop(c->pid, c->others, c->nothers) < 0)
-		return -1;
 	return 0;
 }
 

@@ -172,8 +172,6 @@ static int reread_pending(struct bm_frozen *f)
 	int rc = bm_peek_pending(f->pid, true, &p->shared_pending, &p->nshared_pending);
 	if (rc == 0)
 		rc = bm_pending_add_unqueued(f->pid, true, &p->shared_pending, &p->nshared_pending);
-	if (rc == 0)
-		rc = bm_pending_add_owed_stop(f->tracees, f->ntracees, &p->shared_pending, &p->nshared_pending);
 	for (uint32_t i = 0; rc == 0 && i < p->nthreads; i++) {
 		struct bm_thread *t = &p->threads[i];
 		free(t->pending);
@@ -183,7 +181,7 @@ static int reread_pending(struct bm_frozen *f)
 		if (rc == 0)
 			rc = bm_pending_add_unqueued(t->tid, false, &t->pending, &t->npending);
 	}
-	return rc;
+	return rc < 0 ? rc : bm_pending_refuse_stop(p, f->tracees, f->ntracees);
 }
 
 /* One timerfd: its settings and unread expirations, consistent with each

@@ -1,11 +1,10 @@
 /* A SIGSTOP that reaches a process while binmig holds it (pending_stop.c):
- * counted in the image once, found in an image, and sent again to a
- * process whose threads owe it. */
+ * refusing the dump, found in an image, and sent again to a process
+ * whose threads owe it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -24,28 +23,28 @@ static struct bm_siginfo signal_info(int sig)
 	return si;
 }
 
-static void test_add_owed_stop(void **state)
+static void test_refuse_stop(void **state)
 {
 	(void)state;
 	struct bm_tracee t[2] = {{.tid = 10}, {.tid = 11}};
-	struct bm_siginfo *pending = malloc(sizeof *pending);
-	assert_non_null(pending);
-	pending[0] = signal_info(SIGUSR1);
-	uint32_t n = 1;
-	/* No thread owes one: nothing added. */
-	assert_int_equal(bm_pending_add_owed_stop(t, 2, &pending, &n), 0);
-	assert_int_equal(n, 1);
-	/* The second thread owes one: one SIGSTOP, after what was there. */
+	struct bm_siginfo usr = signal_info(SIGUSR1), stop = signal_info(SIGSTOP);
+	struct bm_thread threads[2];
+	memset(threads, 0, sizeof threads);
+	struct bm_process p = {.pid = 10, .threads = threads, .nthreads = 2, .shared_pending = &usr,
+			       .nshared_pending = 1};
+	/* No SIGSTOP anywhere: dumped. */
+	assert_int_equal(bm_pending_refuse_stop(&p, t, 2), 0);
+	/* One a thread set aside during an injected call: refused. */
 	t[1].stop_owed = true;
-	assert_int_equal(bm_pending_add_owed_stop(t, 2, &pending, &n), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(bm_si_i32(pending[0].raw), SIGUSR1);
-	assert_int_equal(bm_si_i32(pending[1].raw), SIGSTOP);
-	/* Pending already (a second reading): not twice. */
-	t[0].stop_owed = true;
-	assert_int_equal(bm_pending_add_owed_stop(t, 2, &pending, &n), 0);
-	assert_int_equal(n, 2);
-	free(pending);
+	assert_int_equal(bm_pending_refuse_stop(&p, t, 2), -1);
+	t[1].stop_owed = false;
+	/* One pending for the process, or for a thread: refused. */
+	p.shared_pending = &stop;
+	assert_int_equal(bm_pending_refuse_stop(&p, t, 2), -1);
+	p.shared_pending = &usr;
+	threads[0].pending = &stop;
+	threads[0].npending = 1;
+	assert_int_equal(bm_pending_refuse_stop(&p, t, 2), -1);
 }
 
 static void test_image_stop_pending(void **state)
@@ -93,7 +92,7 @@ static void test_give_owed_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_add_owed_stop),
+		cmocka_unit_test(test_refuse_stop),
 		cmocka_unit_test(test_image_stop_pending),
 		cmocka_unit_test(test_give_owed_stop),
 	};
