@@ -30,7 +30,10 @@
  * tree members were all stopped by SIGSTOP), and 10 (an image of version
  * 11 without guard pages or droppable memory, whose descriptors have
  * no signal-driven I/O, owner or F_SETSIG, whose tree members all exit
- * with SIGCHLD and whose zombies exit with their parents' credentials). */
+ * with SIGCHLD, whose zombies exit with their parents' credentials, and
+ * whose unlinked files carry no access time, extended attributes, inode
+ * flags or space reserved past their end: made again as a new file has
+ * them). */
 #define BM_IMAGE_VERSION 11
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

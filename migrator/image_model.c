@@ -21,6 +21,7 @@
 #include "fd_watch.h"
 #include "sk_inet.h"
 #include "unlinked.h"
+#include "unlinked_attrs.h"
 #include "unlinked_holes.h"
 #include "fd_sigio.h"
 #include "unlinked_map.h"
@@ -39,8 +40,9 @@
 #define FD_MIN_SIZE_V9 (FD_MIN_SIZE_V8 + 4 + 4)
 /* ... and the count of data extents (version 10) */
 #define FD_MIN_SIZE_V10 (FD_MIN_SIZE_V9 + 4)
-/* Version 11 adds where its signals go (owner, owner type, signal). */
-#define FD_MIN_SIZE_V11 (FD_MIN_SIZE_V10 + 4 + 4 + 4)
+/* Version 11 adds where its signals go (owner, owner type, signal) and
+ * the unlinked file attributes' mark (unlinked_attrs.h). */
+#define FD_MIN_SIZE_V11 (FD_MIN_SIZE_V10 + 4 + 4 + 4 + 4)
 /* Largest pipe buffer carried (the kernel's default pipe-max-size). */
 #define BM_IMG_MAX_PIPE_DATA (1u << 20)
 #define SIGACTION_SIZE 32u
@@ -589,6 +591,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_put_i32(b, f->sig_owner);
 		bm_put_u32(b, f->sig_owner_type);
 		bm_put_u32(b, f->sig);
+		bm_file_attrs_encode(b, &f->attrs);
 	}
 	if (!bm_watch_check(p->fds, p->nfds, detail, sizeof detail) ||
 	    !bm_unlinked_check(p->fds, p->nfds, detail, sizeof detail) ||
@@ -666,6 +669,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 			f->sig_owner_type = bm_get_u32(c);
 			f->sig = bm_get_u32(c);
 		}
+		if (c->version >= 11)
+			bm_file_attrs_decode(c, f->data_len, &f->attrs);
 		if (!bm_rcur_failed(c) && !check_fd(p->fds, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): %s", i, f->fd, why);
 		/* Version 3 brought timerfds (their settings are in TIMERS), signalfds,

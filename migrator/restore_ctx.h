@@ -91,6 +91,10 @@ int bm_rs_plan_files(struct restore_ctx *c);
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd);
 int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen);
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v);
+/* In binmig, once the new process's descriptors and mappings are made
+ * (its files still open): the access times and inode flags of its
+ * unlinked files (unlinked_attrs.h), last.  0 or -1 (BM_EXIT_CONFLICT). */
+int bm_rs_unlinked_finish(const struct restore_ctx *c);
 
 /* restore.c: system call NR run in thread TR of the new process (in the
  * leader: bm_rs_inject); a failure of the call itself is reported as

@@ -6,6 +6,7 @@
  * contents (unlinked_map.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "restore_ctx.h"
 #include "unlinked.h"
+#include "unlinked_attrs.h"
 #include "unlinked_map.h"
 
 static int check_file_unchanged(const char *what, const char *path, const struct bm_file_id *id)
@@ -207,10 +209,10 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 				bm_unlinked_owner(&c->proc, m->owner_known, m->owner_uid, m->owner_gid);
 			if (j == i && (made = m->memfd ? bm_unlinked_make_memfd(owner, m->path, m->mode, m->file.mtime_ns,
 										     m->memfd, m->data, (size_t)m->file.size,
-										     &m->holes, err, errlen)
+										     &m->holes, &m->attrs, err, errlen)
 							 : bm_unlinked_make_file(owner, m->path, m->mode, m->file.mtime_ns,
 										 m->data, (size_t)m->file.size, &m->holes,
-										 err, errlen)) < 0)
+										 &m->attrs, err, errlen)) < 0)
 				return -1;
 			from = j == i ? made : c->files[j].fd;
 		}
@@ -224,6 +226,34 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot open %s: %s", f->path, strerror(fd < 0 ? e : errno));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+int bm_rs_unlinked_finish(const struct restore_ctx *c)
+{
+	const struct bm_process *p = &c->proc;
+	char link[64], what[PATH_MAX + 64];
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNLINKED_FILE || !d->attrs.known)
+			continue; /* only the first descriptor of a file has them */
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", c->pid, d->fd);
+		snprintf(what, sizeof what, "the unlinked file %s of fd %d", d->path, d->fd);
+		if (bm_file_attrs_finish(link, &d->attrs, d->file.mtime_ns, what) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct map_file *f = &c->files[i];
+		size_t j = 0;
+		while (f->mapped && j < i && c->files[j].mapped != f->mapped)
+			j++;
+		if (!f->mapped || j < i)
+			continue; /* its first entry made it */
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", c->pid, f->fd);
+		snprintf(what, sizeof what, "the mapped unlinked file %s", f->mapped->path);
+		if (bm_file_attrs_finish(link, &f->mapped->attrs, f->mapped->file.mtime_ns, what) < 0)
+			return -1;
 	}
 	return 0;
 }

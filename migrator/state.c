@@ -25,6 +25,7 @@ void bm_process_free_fds(struct bm_process *p)
 		free(p->fds[i].data);
 		free(p->fds[i].was_link);
 		free(p->fds[i].holes.x);
+		bm_file_attrs_free(&p->fds[i].attrs);
 	}
 	free(p->fds);
 	p->fds = NULL;
@@ -54,6 +55,7 @@ void bm_process_free(struct bm_process *p)
 		free(p->mapped_files[i].path);
 		free(p->mapped_files[i].data);
 		free(p->mapped_files[i].holes.x);
+		bm_file_attrs_free(&p->mapped_files[i].attrs);
 	}
 	free(p->mapped_files);
 	free(p->cwd);

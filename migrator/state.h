@@ -171,6 +171,23 @@ struct bm_holes {
 	bool known;             /* false: an image before version 10: written whole */
 };
 
+/* What an unlinked file carries besides its contents, size, mode, owner
+ * and mtime (unlinked_attrs.h; image version 11). */
+struct bm_xattr {
+	char *name;             /* "user.x", malloc'd */
+	uint32_t len;
+	uint8_t *value;         /* malloc'd, NULL when empty */
+};
+struct bm_file_attrs {
+	bool known;             /* false: not an unlinked file's first entry, or an image before version 11 */
+	int64_t atime_ns;       /* st_atim */
+	uint32_t iflags;        /* FS_IOC_GETFLAGS, the flags chattr sets (BM_IFLAGS_CARRIED) */
+	uint32_t nxattrs;
+	struct bm_xattr *xattrs; /* malloc'd */
+	struct bm_holes reserved; /* space allocated past the end (FALLOC_FL_KEEP_SIZE): [start, end) */
+};
+void bm_file_attrs_free(struct bm_file_attrs *a); /* unlinked_attrs.c */
+
 struct bm_fd {
 	int32_t fd;
 	uint32_t kind;          /* enum bm_fd_kind */
@@ -212,6 +229,7 @@ struct bm_fd {
 	int32_t sig_owner;
 	uint32_t sig_owner_type;
 	uint32_t sig;
+	struct bm_file_attrs attrs; /* BM_FD_UNLINKED_FILE, with its data (version 11) */
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -395,6 +413,7 @@ struct bm_mapped_file {
 	uint32_t owner_uid, owner_gid; /* its st_uid, st_gid; version 9 */
 	bool owner_known;
 	struct bm_holes holes;  /* where it has data; version 10 */
+	struct bm_file_attrs attrs; /* version 11 */
 };
 
 struct bm_process {

@@ -1,5 +1,6 @@
 /* Unlinked files, FIFOs and directories (unlinked.h). */
 #include "unlinked.h"
+#include "unlinked_attrs.h"
 #include "unlinked_holes.h"
 
 #include <errno.h>
@@ -141,11 +142,14 @@ static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t 
 	return NULL;
 }
 
-int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes)
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes,
+		     struct bm_file_attrs *attrs)
 {
+	/* Without O_NOATIME the reading would change the access time. */
 	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
-		fd = open(link, O_RDONLY | O_CLOEXEC);
+		return bm_error(BM_EXIT_UNSUPPORTED, "binmig may not read %s without changing its access time (O_NOATIME "
+				"needs its owner or CAP_FOWNER)", what);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", what);
 	struct stat st;
@@ -169,8 +173,11 @@ int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct 
 	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
 	if (err < 0)
 		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
+	if (rc == 0)
+		rc = bm_file_attrs_read(fd, &st, holes, what, attrs);
 	close(fd);
 	if (rc < 0) {
+		bm_holes_free(holes);
 		free(buf);
 		return rc;
 	}
@@ -185,7 +192,7 @@ static int read_contents(pid_t pid, struct bm_fd *d)
 	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
 	snprintf(what, sizeof what, "the unlinked file %s of fd %d of process %d", d->path, d->fd, pid);
 	struct bm_file_id id;
-	int rc = bm_unlinked_read(link, what, &d->data, &id, &d->holes);
+	int rc = bm_unlinked_read(link, what, &d->data, &id, &d->holes, &d->attrs);
 	if (rc < 0)
 		return rc;
 	d->data_len = (uint32_t)id.size;
@@ -242,6 +249,8 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 	const struct bm_process p = {.fds = (struct bm_fd *)fds, .nfds = nfds};
 	for (uint32_t i = 0; i < nfds; i++) {
 		const struct bm_fd *d = &fds[i];
+		if (d->kind != BM_FD_UNLINKED_FILE && d->attrs.known)
+			return bm_why(why, n, "fd %d, no unlinked file, has the attributes of one", d->fd);
 		if (d->kind != BM_FD_UNLINKED_FILE && d->kind != BM_FD_UNLINKED_FIFO && d->kind != BM_FD_UNLINKED_DIR)
 			continue;
 		if (d->path[0] != '/')
@@ -256,6 +265,8 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 		if (first ? d->data_len != d->file.size : d->data_len != 0)
 			return bm_why(why, n, "unlinked file of fd %d: %u bytes of contents for a size of %llu%s", d->fd,
 				      d->data_len, (unsigned long long)d->file.size, first ? "" : " (not its first descriptor)");
+		if (!first && d->attrs.known)
+			return bm_why(why, n, "unlinked file of fd %d: attributes with a descriptor not its first", d->fd);
 	}
 	return true;
 }
@@ -337,8 +348,24 @@ static struct bm_unlinked_owner owner_of(const struct bm_process *p, const struc
 	return bm_unlinked_owner(p, d->owner_known, d->owner_uid, d->owner_gid);
 }
 
+/* Fills FD, a file just made: its contents, owner, mode, reservation and
+ * extended attributes, times.  0, or -1 with errno. */
+static int fill(int fd, struct bm_unlinked_owner owner, uint32_t mode, int64_t mtime_ns, const uint8_t *data,
+		size_t len, const struct bm_holes *holes, const struct bm_file_attrs *attrs)
+{
+	bool atime = attrs && attrs->known;
+	struct timespec times[2] = {{atime ? attrs->atime_ns / 1000000000 : 0, atime ? attrs->atime_ns % 1000000000
+										     : UTIME_OMIT},
+				    {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	return bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 ||
+			       fchmod(fd, mode & 07777) < 0 || bm_file_attrs_make(fd, attrs) < 0 || futimens(fd, times) < 0
+		       ? -1
+		       : 0;
+}
+
 int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			  const uint8_t *data, size_t len, const struct bm_holes *holes, char *err, size_t errlen)
+			  const uint8_t *data, size_t len, const struct bm_holes *holes, const struct bm_file_attrs *attrs,
+			  char *err, size_t errlen)
 {
 	mode &= 07777;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -355,9 +382,7 @@ int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint
 	}
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the unlinked file %s again: %s", path);
-	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 || fchmod(fd, mode) < 0 ||
-	    futimens(fd, times) < 0) {
+	if (fill(fd, owner, mode, mtime_ns, data, len, holes, attrs) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -371,8 +396,8 @@ int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint
  * where the kernel knows the flag, as a memfd made without it is; the
  * mode then says what it was. */
 int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes, char *err,
-			   size_t errlen)
+			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes,
+			   const struct bm_file_attrs *attrs, char *err, size_t errlen)
 {
 	const char *name = path + 7; /* "/memfd:" */
 	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x10u /* MFD_EXEC */);
@@ -380,9 +405,7 @@ int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uin
 		fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the memfd %s again: %s", path);
-	struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000, mtime_ns % 1000000000}};
-	if (bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 ||
-	    fchmod(fd, mode & 07777) < 0 || futimens(fd, times) < 0 ||
+	if (fill(fd, owner, mode, mtime_ns, data, len, holes, attrs) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, (int)(memfd & BM_UNLINKED_SEALS)) < 0) {
 		int e = errno;
 		close(fd);
@@ -413,10 +436,7 @@ static int make_tmpfile(const struct bm_process *p, const struct bm_fd *d, char 
 		return fail(err, errlen, "cannot make the O_TMPFILE file %s again: %s", d->path);
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	int w = open(self, O_WRONLY | O_CLOEXEC);
-	struct bm_unlinked_owner owner = owner_of(p, d);
-	struct timespec times[2] = {{0, UTIME_OMIT}, {d->file.mtime_ns / 1000000000, d->file.mtime_ns % 1000000000}};
-	if (w < 0 || bm_holes_write(w, d->data, d->data_len, &d->holes) < 0 || fchown(w, owner.uid, owner.gid) < 0 ||
-	    fchmod(w, d->mode & 07777) < 0 || futimens(w, times) < 0) {
+	if (w < 0 || fill(w, owner_of(p, d), d->mode, d->file.mtime_ns, d->data, d->data_len, &d->holes, &d->attrs) < 0) {
 		int e = errno;
 		if (w >= 0)
 			close(w);
@@ -431,7 +451,7 @@ static int make_tmpfile(const struct bm_process *p, const struct bm_fd *d, char 
 static int make_memfd(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
 {
 	return bm_unlinked_make_memfd(owner_of(p, d), d->path, d->mode, d->file.mtime_ns, d->object_flags, d->data,
-				      d->data_len, &d->holes, err, errlen);
+				      d->data_len, &d->holes, &d->attrs, err, errlen);
 }
 
 /* Makes the unlinked FIFO of d (its bytes written back) or directory,
@@ -488,7 +508,7 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 		       : src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
 		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(owner_of(p, src), src->path, src->mode,
 									       src->file.mtime_ns, src->data, src->data_len,
-									       &src->holes, err, errlen)
+									       &src->holes, &src->attrs, err, errlen)
 							   : make_named(p, src, err, errlen);
 		if (made < 0)
 			return -1;

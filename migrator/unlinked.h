@@ -59,10 +59,14 @@ int bm_unlinked_memfd_seals(const char *link, const char *what, uint32_t *memfd)
 int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat *st, struct bm_fd *out);
 
 /* At dump: reads the whole unlinked file that LINK (a /proc link) leads
- * to into *data (malloc'd, NULL when empty) and its identity into *id;
- * WHAT names it in the messages.  Refuses (BM_EXIT_UNSUPPORTED) a file
- * over BM_UNLINKED_MAX_BYTES. */
-int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes);
+ * to into *data (malloc'd, NULL when empty), its identity into *id, its
+ * data extents into *holes and its other attributes (unlinked_attrs.h)
+ * into *attrs, with O_NOATIME (the access time as it was); WHAT names it
+ * in the messages.  Refuses (BM_EXIT_UNSUPPORTED) a file over
+ * BM_UNLINKED_MAX_BYTES, and one binmig may not read without changing
+ * its access time. */
+int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes,
+		     struct bm_file_attrs *attrs);
 
 /* At dump, once every descriptor of p is described and the process is
  * stopped: reads the contents of each unlinked file, once per file. */
@@ -105,19 +109,21 @@ struct bm_unlinked_owner {
 struct bm_unlinked_owner bm_unlinked_owner(const struct bm_process *p, bool known, uint32_t uid, uint32_t gid);
 
 /* In the new process: the memfd PATH ("/memfd:NAME") again, with its
- * contents, OWNER, mode and mtime, then MEMFD's seals; its descriptor, or
+ * contents, OWNER, mode, mtime and ATTRS, then MEMFD's seals; its descriptor, or
  * -1 with the reason in err. */
 int bm_unlinked_make_memfd(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes, char *err,
-			   size_t errlen);
+			   uint32_t memfd, const uint8_t *data, size_t len, const struct bm_holes *holes,
+			   const struct bm_file_attrs *attrs, char *err, size_t errlen);
 /* Inside the new process: makes the regular file PATH again with LEN
  * bytes of DATA (holes where HOLES says, unlinked_holes.h), MODE, the
  * modification time MTIME_NS and OWNER, and
  * removes its name (or makes it without one, in the same directory, when
- * the name is taken).  A read-write descriptor, or -1 with the reason in
+ * the name is taken); ATTRS (NULL: none) give its access time, space
+ * reserved past its end and extended attributes (unlinked_attrs.h).  A read-write descriptor, or -1 with the reason in
  * err. */
 int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint32_t mode, int64_t mtime_ns,
-			  const uint8_t *data, size_t len, const struct bm_holes *holes, char *err, size_t errlen);
+			  const uint8_t *data, size_t len, const struct bm_holes *holes, const struct bm_file_attrs *attrs,
+			  char *err, size_t errlen);
 
 /* Inside the new process: makes P's cwd, which had been removed, a
  * directory again (its mode and owner as the image says, version 9; else

@@ -1,5 +1,6 @@
 /* Mappings of unlinked files (unlinked_map.h). */
 #include "unlinked_map.h"
+#include "unlinked_attrs.h"
 #include "unlinked_holes.h"
 
 #include <errno.h>
@@ -81,7 +82,7 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 		 (unsigned long long)e->start);
 	int rc = memfd ? bm_unlinked_memfd_seals(link, what, &m->memfd) : 0;
 	if (rc == 0)
-		rc = bm_unlinked_read(link, what, &m->data, &m->file, &m->holes);
+		rc = bm_unlinked_read(link, what, &m->data, &m->file, &m->holes, &m->attrs);
 	if (rc == 0 && !(m->path = strdup(e->path)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0) {
@@ -226,6 +227,7 @@ int bm_encode_mapped_files(struct bm_wbuf *b, const struct bm_process *p, char *
 		bm_put_u32(b, m->owner_uid);
 		bm_put_u32(b, m->owner_gid);
 		bm_holes_encode(b, &m->holes);
+		bm_file_attrs_encode(b, &m->attrs);
 	}
 	return bm_wbuf_status(b);
 }
@@ -272,6 +274,8 @@ void bm_decode_mapped_files(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (c->version >= 10)
 			bm_holes_decode(c, m->file.size, &m->holes);
+		if (c->version >= 11)
+			bm_file_attrs_decode(c, m->file.size, &m->attrs);
 		if (!bm_rcur_failed(c) && !check_mapped_file(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at, "%s", why);
 	}

@@ -18,11 +18,22 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
+for mode in carried special attrs xattrmany unwritten memfdfalloc hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
 e2e_state_test unlinked special "$E2E_TMP/special"
+# Access time, extended attributes, inode flags and space reserved past
+# the end of unlinked files, a file only mapped and a memfd (image
+# version 11); what cannot be carried exactly is refused, the access time
+# left as it was.
+e2e_state_test unlinked attrs "$E2E_TMP/attrs"
+e2e_refused_dump xattrmany "has 65 extended attributes, more than the 64 binmig carries" -- \
+	unlinked xattrmany "$E2E_TMP/xattrmany"
+e2e_refused_dump unwritten "has space reserved (fallocate) but not written within its size" -- \
+	unlinked unwritten "$E2E_TMP/unwritten"
+e2e_refused_dump memfdfalloc "allocated beyond its data (fallocate), which binmig cannot place" -- \
+	unlinked memfdfalloc "$E2E_TMP/memfdfalloc"
 e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
 	unlinked hardlink "$E2E_TMP/hardlink"
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- unlinked big "$E2E_TMP/big"

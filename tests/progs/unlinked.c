@@ -39,7 +39,30 @@
  *             (not unlinked, but a file binmig cannot reopen either).
  *   highfd    a descriptor at the open-files limit less one: the restore
  *             needs room above it (see tests/e2e/unlinked.sh).
+ *   attrs     carried, checked after the wake-up (stat to the nanosecond,
+ *             FS_IOC_GETFLAGS, every extended attribute and its value,
+ *             st_blocks):
+ *     - "x": an unlinked file of 5000 bytes held read-write, with the
+ *       extended attributes user.a, user.empty (no value) and trusted.t,
+ *       space reserved past its end in two ranges (fallocate
+ *       FALLOC_FL_KEEP_SIZE), the inode flags append-only, nodump and
+ *       noatime, and an access time long past;
+ *     - "i": an unlinked file held read-only and mapped shared, immutable,
+ *       with user.i and an access time long past;
+ *     - "m": an unlinked file only mapped (no descriptor), with user.m,
+ *       space reserved past its end, nodump and an access time long past;
+ *     - a memfd with trusted.mf, nodump and an access time long past.
+ *   xattrmany an unlinked file with 65 extended attributes: refused, its
+ *             access time (long past) untouched by the dump's reading.
+ *   unwritten an unlinked file with space reserved (fallocate) but not
+ *             written within its size: refused.
+ *   memfdfalloc  a memfd with space reserved past its end, which a memory
+ *             file system does not place (no FIEMAP): refused.
  * In the refused modes the process is left alone and passes its checks. */
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/xattr.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -215,6 +238,185 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* What the attrs mode carries of a file (through PATH, /proc/self/...):
+ * its status, inode flags (-1: none kept) and extended attributes with
+ * their values, in the order of their names. */
+struct attr_snap {
+	struct stat st;
+	int iflags;
+	char xattrs[2048];
+};
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void snap_of(const char *path, struct attr_snap *s)
+{
+	memset(s, 0, sizeof *s);
+	int fd = open(path, O_RDONLY | O_NOATIME | O_NONBLOCK);
+	SETUP(fd >= 0 && fstat(fd, &s->st) == 0, path);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &s->iflags) < 0)
+		s->iflags = -1;
+	char names[1024], *list[64];
+	ssize_t len = flistxattr(fd, names, sizeof names);
+	size_t n = 0, used = 0;
+	for (ssize_t at = 0; len > 0 && at < len && n < 64; at += (ssize_t)strlen(names + at) + 1)
+		list[n++] = names + at;
+	qsort(list, n, sizeof *list, by_name);
+	for (size_t i = 0; i < n; i++) {
+		char value[256];
+		ssize_t v = fgetxattr(fd, list[i], value, sizeof value);
+		used += (size_t)snprintf(s->xattrs + used, sizeof s->xattrs - used, "%s=%.*s;", list[i], v > 0 ? (int)v : 0,
+					 value);
+	}
+	close(fd);
+}
+
+static bool timespec_same(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static void check_same(const char *what, const char *path, const struct attr_snap *before)
+{
+	struct attr_snap now;
+	snap_of(path, &now);
+	CHECK(timespec_same(now.st.st_atim, before->st.st_atim), "%s: atime %lld.%09ld, was %lld.%09ld", what,
+	      (long long)now.st.st_atim.tv_sec, now.st.st_atim.tv_nsec, (long long)before->st.st_atim.tv_sec,
+	      before->st.st_atim.tv_nsec);
+	CHECK(timespec_same(now.st.st_mtim, before->st.st_mtim), "%s: mtime changed", what);
+	CHECK(now.st.st_size == before->st.st_size && now.st.st_blocks == before->st.st_blocks && now.st.st_nlink == 0,
+	      "%s: size %lld, %lld blocks, %lu links; was %lld, %lld", what, (long long)now.st.st_size,
+	      (long long)now.st.st_blocks, (unsigned long)now.st.st_nlink, (long long)before->st.st_size,
+	      (long long)before->st.st_blocks);
+	CHECK(now.iflags == before->iflags, "%s: inode flags %#x, were %#x", what, now.iflags, before->iflags);
+	CHECK(strcmp(now.xattrs, before->xattrs) == 0, "%s: extended attributes \"%s\", were \"%s\"", what, now.xattrs,
+	      before->xattrs);
+}
+
+/* The status and flags the program gives a file in the attrs modes: an
+ * access time long past, to the nanosecond, then FLAGS. */
+static void age_and_flag(int fd, int flags)
+{
+	struct timespec t[2] = {{1000000000, 123456789}, {0, UTIME_OMIT}};
+	SETUP(futimens(fd, t) == 0, "futimens");
+	SETUP(flags == 0 || ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0, "FS_IOC_SETFLAGS");
+}
+
+static void set_xattr(int fd, const char *name, const char *value)
+{
+	SETUP(fsetxattr(fd, name, value, strlen(value), 0) == 0, name);
+}
+
+static void self_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+static int attrs(void)
+{
+	char block[12288], path[4200];
+	for (size_t i = 0; i < sizeof block; i++)
+		block[i] = (char)('a' + i % 26);
+	int x = make_file("x", O_RDWR, block, 5000);
+	set_xattr(x, "user.a", "alpha");
+	set_xattr(x, "user.empty", "");
+	set_xattr(x, "trusted.t", "T");
+	SETUP(fallocate(x, FALLOC_FL_KEEP_SIZE, 8192, 65536) == 0 &&
+		      fallocate(x, FALLOC_FL_KEEP_SIZE, 1 << 20, 4096) == 0, "fallocate x");
+	remove_name("x"); /* (an append-only or immutable file keeps its name) */
+	age_and_flag(x, FS_APPEND_FL | FS_NODUMP_FL | FS_NOATIME_FL);
+
+	int i = make_file("i", O_RDWR, block, 4096);
+	set_xattr(i, "user.i", "immutable");
+	close(i);
+	path_of(path, sizeof path, "i");
+	i = open(path, O_RDONLY);
+	char *i_map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, i, 0);
+	SETUP(i >= 0 && i_map != MAP_FAILED, "map i");
+	remove_name("i");
+	age_and_flag(i, FS_IMMUTABLE_FL);
+
+	int m = make_file("m", O_RDWR, block, sizeof block);
+	set_xattr(m, "user.m", "mapped");
+	SETUP(fallocate(m, FALLOC_FL_KEEP_SIZE, 65536, 8192) == 0, "fallocate m");
+	char *m_map = mmap(NULL, sizeof block, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+	SETUP(m_map != MAP_FAILED, "map m");
+	remove_name("m");
+	age_and_flag(m, FS_NODUMP_FL);
+	SETUP(close(m) == 0, "close m");
+	char m_path[128];
+	snprintf(m_path, sizeof m_path, "/proc/self/map_files/%lx-%lx", (unsigned long)m_map,
+		 (unsigned long)m_map + sizeof block);
+
+	int mf = memfd_create("attrs", 0);
+	SETUP(mf >= 0 && write(mf, block, 6000) == 6000, "memfd");
+	set_xattr(mf, "trusted.mf", "memfd");
+	age_and_flag(mf, FS_NODUMP_FL);
+
+	struct attr_snap before[4];
+	char links[4][128];
+	int fds[] = {x, i, -1, mf};
+	for (int k = 0; k < 4; k++) {
+		if (fds[k] >= 0)
+			self_path(links[k], sizeof links[k], fds[k]);
+		else
+			snprintf(links[k], sizeof links[k], "%s", m_path);
+		snap_of(links[k], &before[k]);
+	}
+	SETUP(before[0].st.st_blocks > 8 * 1 + 128 && before[2].st.st_blocks > 24, "the reservations made no blocks");
+
+	struct fd_set_snapshot fds_before;
+	fd_snapshot(&fds_before);
+	say("ready");
+	usr1_wait();
+	fd_check_same(&fds_before);
+
+	static const char *const names[] = {"x", "i", "m", "memfd"};
+	for (int k = 0; k < 4; k++)
+		check_same(names[k], links[k], &before[k]);
+	/* Still what the flags say: x appends only, i is immutable. */
+	CHECK(open(links[0], O_WRONLY) < 0 && errno == EPERM, "x: opened for writing without O_APPEND");
+	CHECK(memcmp(i_map, block, 4096) == 0 && memcmp(m_map, block, sizeof block) == 0, "mapped contents");
+	CHECK(fchmod(i, 0600) < 0 && errno == EPERM, "i: not immutable");
+	return tp_finish();
+}
+
+/* A mode the attrs refusals set up: the file, then its access time. */
+static int attrs_refused(const char *mode)
+{
+	int fd;
+	if (strcmp(mode, "xattrmany") == 0) {
+		fd = make_file("x", O_RDWR, "many", 4);
+		for (int k = 0; k < 65; k++) {
+			char name[32];
+			snprintf(name, sizeof name, "user.n%d", k);
+			set_xattr(fd, name, "v");
+		}
+	} else if (strcmp(mode, "unwritten") == 0) {
+		fd = make_file("x", O_RDWR, "", 0);
+		SETUP(fallocate(fd, 0, 0, 65536) == 0 && pwrite(fd, "start", 5, 0) == 5 && fdatasync(fd) == 0,
+		      "fallocate within the size");
+	} else {
+		fd = memfd_create("falloc", 0);
+		SETUP(fd >= 0 && write(fd, "memfd", 5) == 5 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 65536) == 0,
+		      "fallocate a memfd");
+	}
+	if (strcmp(mode, "memfdfalloc") != 0)
+		remove_name("x");
+	age_and_flag(fd, 0);
+	char link[64];
+	self_path(link, sizeof link, fd);
+	struct attr_snap before;
+	snap_of(link, &before);
+	say("ready");
+	usr1_wait();
+	check_same(mode, link, &before);
+	return tp_finish();
+}
+
 /* An O_PATH descriptor on NAME in dir (with O_NOFOLLOW for a symlink). */
 static int opath(const char *name, int extra)
 {
@@ -349,7 +551,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
+		say("FAIL: usage: unlinked carried|special|attrs|xattrmany|unwritten|memfdfalloc|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
 		    "(an existing directory)");
 		return 2;
 	}
@@ -358,6 +560,10 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "special") == 0)
 		return special();
+	if (strcmp(argv[1], "attrs") == 0)
+		return attrs();
+	if (strcmp(argv[1], "xattrmany") == 0 || strcmp(argv[1], "unwritten") == 0 || strcmp(argv[1], "memfdfalloc") == 0)
+		return attrs_refused(argv[1]);
 	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "tmplinked",
 						    "piperdwr", "procself", "highfd"};
 	for (size_t i = 0; i < sizeof(refused_modes) / sizeof(*refused_modes); i++)

@@ -117,7 +117,8 @@ static void test_version_1_is_still_read(void **state)
 	for (uint32_t i = q.nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
 		assert_int_equal(bm_load_le32(fds->payload + l.was_link), 0);
-		size_t end = l.end, cut = end - l.replaced; /* with in_flight, the owner, no extents and sigio (versions 8 to 11) */
+		size_t end = l.end, cut = end - l.replaced; /* with in_flight, the owner, no extents, where signals go
+								and no attributes (versions 8 to 11) */
 		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
 		fds->len -= (uint32_t)cut;
 	}
@@ -418,16 +419,18 @@ static void test_version_9_is_still_read(void **state)
 	assert_reads_without(9, drop_holes);
 }
 
-/* Version 10, written before guard pages, droppable memory and
- * signal-driven I/O were carried (a process with any was refused), has no
- * guard ranges after its VMAs and no owner, owner type and signal after
- * each descriptor entry: still read, as a process without guard pages
- * whose descriptors' signals go nowhere; a VMA flagged droppable or as
- * holding guards in it is rejected. */
+/* Version 10, written before guard pages, droppable memory, signal-driven
+ * I/O and unlinked files' access time, extended attributes, inode flags
+ * and reservation were carried, has no guard ranges after its VMAs, no
+ * owner, owner type and signal and no attributes' mark after each
+ * descriptor entry, and no mark after each mapped file: still read, as a
+ * process without guard pages whose descriptors' signals go nowhere and
+ * whose unlinked files are made again as new files have them; a VMA
+ * flagged droppable or as holding guards in it is rejected. */
 static void test_version_10_is_still_read(void **state)
 {
 	(void)state;
-	assert_reads_without(10, drop_sigio);
+	assert_reads_without(10, drop_v11);
 	const struct {
 		uint32_t flag;
 		const char *said;

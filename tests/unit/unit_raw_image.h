@@ -114,7 +114,7 @@ static inline void expect_crafted_rejection(struct raw_image *ri, bool fix_end, 
 /* Where the fields of descriptor entry INDEX are in an FDS payload (version 2). */
 struct fd_layout {
 	size_t start, kind, flags, shares, path, object_flags, replaced, replaced_by, was, was_link, in_flight, owner,
-		holes, sigio, end;
+		holes, sigio, attrs, end;
 };
 
 static inline size_t skip_string(const uint8_t *at)
@@ -144,16 +144,18 @@ static inline struct fd_layout fd_entry(const struct raw_section *fds, uint32_t 
 		l.owner = l.in_flight + 4;
 		l.holes = l.owner + 8;
 		l.sigio = l.holes + 4 + 16 * (size_t)bm_load_le32(fds->payload + l.holes);
-		l.end = l.sigio + 12;
+		l.attrs = l.sigio + 12;
+		l.end = l.attrs + 4; /* the attributes of an unlinked file (version 11): none */
 		if (i < index) /* (entry INDEX itself may lack the fields of later versions) */
 			at = l.end;
 	}
 	return l;
 }
 
-/* Takes the data extents (version 10, none) off each entry of RI's
+/* Takes the unlinked file attributes (version 11, none) and, unless
+ * ATTRS_ONLY, the data extents (version 10, none) off each entry of RI's
  * MAPPED_FILES section. */
-static inline void drop_mapped_holes(struct raw_image *ri)
+static inline void drop_mapped_tails(struct raw_image *ri, bool attrs_only)
 {
 	struct raw_section *mf = &ri->s[find_section(ri, BM_SEC_MAPPED_FILES, 0)];
 	uint32_t n = bm_load_le32(mf->payload);
@@ -163,9 +165,13 @@ static inline void drop_mapped_holes(struct raw_image *ri)
 		at += skip_string(mf->payload + at);       /* path */
 		at += 4 + bm_load_le32(mf->payload + at);  /* size, bytes */
 		at += 4 + 8;                               /* memfd, owner */
+		if (attrs_only)
+			at += 4 + 16 * (size_t)bm_load_le32(mf->payload + at);
+		size_t cut = attrs_only ? 4 : 8;
 		assert_int_equal(bm_load_le32(mf->payload + at), 0);
-		memmove(mf->payload + at, mf->payload + at + 4, mf->len - at - 4);
-		mf->len -= 4;
+		assert_int_equal(bm_load_le32(mf->payload + at + cut - 4), 0);
+		memmove(mf->payload + at, mf->payload + at + cut, mf->len - at - cut);
+		mf->len -= (uint32_t)cut;
 	}
 }
 
@@ -179,31 +185,33 @@ static inline void drop_guards(struct raw_image *ri)
 	vmas->len -= 4;
 }
 
+static inline size_t sigio_field(struct fd_layout l)
+{
+	return l.sigio;
+}
+
 /* Cuts the fields of each of the NFDS entries of RI's FDS section from
- * the one FIELD_OF gives to the end of the entry: where its signals go
- * (version 11), its data extents (version 10, none) and those before
- * them (the mapped files' extents too, but for version 10). */
+ * the one FIELD_OF gives to the end of the entry: its unlinked file
+ * attributes (version 11, none), where its signals go (version 11), its
+ * data extents (version 10, none) and those before them; and what those
+ * versions added to MAPPED_FILES and VMAS. */
 static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*field_of)(struct fd_layout))
 {
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
 	/* From the last: the entries before one stay where fd_entry finds them. */
 	for (uint32_t i = nfds; i-- > 0;) {
 		struct fd_layout l = fd_entry(fds, i);
-		assert_int_equal(bm_load_le32(fds->payload + l.holes), 0);
+		assert_int_equal(bm_load_le32(fds->payload + l.attrs), 0);
 		size_t at = field_of(l), cut = l.end - at;
+		if (at < l.sigio)
+			assert_int_equal(bm_load_le32(fds->payload + l.holes), 0);
 		if (at == l.in_flight) /* only a process holding all its descriptors can go back so far */
 			assert_int_equal(bm_load_le32(fds->payload + at), 0);
 		memmove(fds->payload + at, fds->payload + at + cut, fds->len - at - cut);
 		fds->len -= (uint32_t)cut;
 	}
-	if (field_of(fd_entry(fds, 0)) != fd_entry(fds, 0).sigio)
-		drop_mapped_holes(ri);
+	drop_mapped_tails(ri, field_of == sigio_field);
 	drop_guards(ri);
-}
-
-static inline size_t sigio_field(struct fd_layout l)
-{
-	return l.sigio;
 }
 
 static inline size_t holes_field(struct fd_layout l)
@@ -222,8 +230,9 @@ static inline size_t in_flight_field(struct fd_layout l)
 	return l.in_flight;
 }
 
-/* For an image of version 10: nothing of where signals go. */
-static inline void drop_sigio(struct raw_image *ri, uint32_t nfds)
+/* For an image of version 10: nothing of where signals go, no unlinked
+ * file attributes. */
+static inline void drop_v11(struct raw_image *ri, uint32_t nfds)
 {
 	cut_fd_tails(ri, nfds, sigio_field);
 }
