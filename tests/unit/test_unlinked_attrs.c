@@ -23,28 +23,13 @@
 
 #include "log.h"
 #include "state.h"
+#include "unit_image.h" /* quiet_begin, stderr_restore */
 #include "unlinked.h"
 #include "unlinked_attrs.h"
 #include "unlinked_holes.h"
 
 #define UNIT_TMPDIR_NAME "unlinked-attrs"
 #include "unit_tmpdir.h"
-
-static void quietly(void)
-{
-	static int saved = -1;
-	if (saved < 0) {
-		fflush(stderr);
-		saved = dup(2);
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 2);
-		close(null);
-	} else {
-		dup2(saved, 2);
-		close(saved);
-		saved = -1;
-	}
-}
 
 /* What a dump reads of FD: contents, holes, attributes. */
 static int read_as_dump(int fd, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes,
@@ -152,9 +137,9 @@ static void test_memfd(void **state)
 	bm_file_attrs_free(&a);
 
 	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
-	quietly();
+	quiet_begin();
 	int rc = read_as_dump(fd, &data, &id, &holes, &a);
-	quietly();
+	stderr_restore();
 	assert_int_equal(rc, -1);
 	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
 	assert_non_null(strstr(bm_error_message(), "allocated beyond its data"));
@@ -183,9 +168,9 @@ static void test_refusals(void **state)
 	struct bm_file_id id;
 	struct bm_holes holes;
 	struct bm_file_attrs a;
-	quietly();
+	quiet_begin();
 	int rc = read_as_dump(fd, &data, &id, &holes, &a);
-	quietly();
+	stderr_restore();
 	assert_int_equal(rc, -1);
 	assert_non_null(strstr(bm_error_message(), "65 extended attributes, more than the 64"));
 	bm_reset_errors();
@@ -198,9 +183,9 @@ static void test_refusals(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(fallocate(fd, 0, 0, 65536), 0);
-	quietly();
+	quiet_begin();
 	rc = read_as_dump(fd, &data, &id, &holes, &a);
-	quietly();
+	stderr_restore();
 	assert_int_equal(rc, -1);
 	assert_non_null(strstr(bm_error_message(), "not written within its size"));
 	bm_reset_errors();
