@@ -13,7 +13,9 @@
 # (mapfile.c), the heap (heap.c), AVX registers (avx.c); memory and pipe
 # state (memstate.c); an eventfd's count (holder.c); signalfds and
 # epoll instances (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
-# O_TMPFILE file and O_PATH descriptors (unlinked.c); inotify instances
+# O_TMPFILE file and O_PATH descriptors, and the access times, extended
+# attributes, inode flags and reserved space of unlinked files, files only
+# mapped and memfds (unlinked.c); inotify instances
 # (inotify.c); unix sockets with their names, peers, queues, accept
 # queues, shutdowns (also before connecting), never connected ones,
 # SO_PEERCRED and SO_PEERGROUPS of a process running as nobody
@@ -49,7 +51,7 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
-	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds"
+	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs"
 guarded=()
 if why=$("$PROGS/memguard" probe); then
 	guarded=("memguard carried $E2E_TMP/memguard")
@@ -69,7 +71,8 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unixsock user $E2E_TMP/unixuser" \
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
-	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds"; do
+	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
+	"unlinked attrs $E2E_TMP/unlattrs"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
