@@ -625,8 +625,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = bm_specials_place(&c->specials, c->pid, &c->tr, &c->proc)) < 0 || (rc = bm_rs_unmap_all_but(c)) < 0 ||
 	    (rc = bm_rs_map_vmas(c)) < 0 || (rc = bm_specials_install_proxy(&c->specials, c->pid, &c->tr)) < 0 ||
 	    (rc = bm_rs_fill_pages(c, r)) < 0 || (hook && hook->after_pages && (rc = hook->after_pages(hook->ctx, c->pid)) < 0) ||
-	    (rc = bm_guards_install(&c->tr, c->pid, &c->proc)) < 0 || (rc = bm_rs_lock_and_seal(c, false)) < 0 ||
-	    (rc = bm_rs_unlinked_finish(c)) < 0)
+	    (rc = bm_guards_install(&c->tr, c->pid, &c->proc)) < 0 || (rc = bm_rs_lock_and_seal(c, false)) < 0)
 		return rc;
 	if (c->st)
 		c->st->as_restore_us = (int64_t)bm_now_us() - c->st->as_restore_us;

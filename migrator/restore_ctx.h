@@ -89,12 +89,11 @@ int bm_rs_plan_files(struct restore_ctx *c);
 /* A tree member whose table another member makes: its files go at
  * ctl_fd + 1 on (above that member's), where both can hold them. */
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd);
+/* In the new process: opens the files (an unlinked one with O_NOATIME),
+ * then gives its unlinked files their access times and inode flags
+ * (unlinked_attrs.h), every descriptor of them open. */
 int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen);
 int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v);
-/* In binmig, once the new process's descriptors and mappings are made
- * (its files still open): the access times and inode flags of its
- * unlinked files (unlinked_attrs.h), last.  0 or -1 (BM_EXIT_CONFLICT). */
-int bm_rs_unlinked_finish(const struct restore_ctx *c);
 
 /* restore.c: system call NR run in thread TR of the new process (in the
  * leader: bm_rs_inject); a failure of the call itself is reported as

@@ -193,6 +193,45 @@ int bm_rs_file_fd(const struct restore_ctx *c, const struct bm_vma *v)
 	return -1;
 }
 
+/* The access times and inode flags of the unlinked files: their
+ * descriptors are all open (each file's first one, or the first entry of
+ * a file only mapped). */
+static int finish_unlinked(const struct restore_ctx *c, char *err, size_t errlen)
+{
+	const struct bm_process *p = &c->proc;
+	char why[160];
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (d->kind != BM_FD_UNLINKED_FILE || !d->attrs.known)
+			continue; /* only the first descriptor of a file has them */
+		/* An O_PATH descriptor has no open file to set them through. */
+		char self[40];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", d->fd);
+		int fd = (d->flags & O_PATH) ? open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : d->fd;
+		int rc = fd < 0 ? -1 : bm_file_attrs_finish(fd, &d->attrs, d->file.mtime_ns, why, sizeof why);
+		if (fd < 0)
+			snprintf(why, sizeof why, "cannot open it: %s", strerror(errno));
+		if (fd >= 0 && fd != d->fd)
+			close(fd);
+		if (rc < 0) {
+			snprintf(err, errlen, "the unlinked file %s of fd %d: %s", d->path, d->fd, why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct map_file *f = &c->files[i];
+		size_t j = 0;
+		while (f->mapped && j < i && c->files[j].mapped != f->mapped)
+			j++;
+		if (f->mapped && j == i &&
+		    bm_file_attrs_finish(f->fd, &f->mapped->attrs, f->mapped->file.mtime_ns, why, sizeof why) < 0) {
+			snprintf(err, errlen, "the mapped unlinked file %s: %s", f->mapped->path, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->nfiles; i++) {
@@ -218,7 +257,11 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 		}
 		char self[40];
 		snprintf(self, sizeof self, "/proc/self/fd/%d", from);
-		int fd = open(from >= 0 ? self : f->path, (f->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		/* Mapping an unlinked file from this descriptor then leaves its
+		 * access time as it was given (unlinked_attrs.h); the new process,
+		 * which made the file with its owner, may. */
+		int fd = open(from >= 0 ? self : f->path,
+			      (f->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | (from >= 0 ? O_NOATIME : 0));
 		int e = errno;
 		if (made >= 0)
 			close(made); /* it may sit at f->fd, where fd goes next */
@@ -227,33 +270,5 @@ int bm_rs_open_files(const struct restore_ctx *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
-}
-
-int bm_rs_unlinked_finish(const struct restore_ctx *c)
-{
-	const struct bm_process *p = &c->proc;
-	char link[64], what[PATH_MAX + 64];
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		const struct bm_fd *d = &p->fds[i];
-		if (d->kind != BM_FD_UNLINKED_FILE || !d->attrs.known)
-			continue; /* only the first descriptor of a file has them */
-		snprintf(link, sizeof link, "/proc/%d/fd/%d", c->pid, d->fd);
-		snprintf(what, sizeof what, "the unlinked file %s of fd %d", d->path, d->fd);
-		if (bm_file_attrs_finish(link, &d->attrs, d->file.mtime_ns, what) < 0)
-			return -1;
-	}
-	for (size_t i = 0; i < c->nfiles; i++) {
-		const struct map_file *f = &c->files[i];
-		size_t j = 0;
-		while (f->mapped && j < i && c->files[j].mapped != f->mapped)
-			j++;
-		if (!f->mapped || j < i)
-			continue; /* its first entry made it */
-		snprintf(link, sizeof link, "/proc/%d/fd/%d", c->pid, f->fd);
-		snprintf(what, sizeof what, "the mapped unlinked file %s", f->mapped->path);
-		if (bm_file_attrs_finish(link, &f->mapped->attrs, f->mapped->file.mtime_ns, what) < 0)
-			return -1;
-	}
-	return 0;
+	return finish_unlinked(c, err, errlen);
 }

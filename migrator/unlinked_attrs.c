@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fiemap.h>
@@ -254,40 +255,43 @@ int bm_file_attrs_make(int fd, const struct bm_file_attrs *a)
 	return 0;
 }
 
-int bm_file_attrs_finish(const char *link, const struct bm_file_attrs *a, int64_t mtime_ns, const char *what)
+static int failed(char *err, size_t errlen, const char *what, uint32_t flags)
+{
+	int e = errno;
+	snprintf(err, errlen, what, flags, strerror(e));
+	errno = e;
+	return -1;
+}
+
+int bm_file_attrs_finish(int fd, const struct bm_file_attrs *a, int64_t mtime_ns, char *err, size_t errlen)
 {
 	if (!a->known)
 		return 0;
-	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME | O_NONBLOCK);
-	if (fd < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot open %s again to set its times and flags", what);
 	struct stat st;
-	int flags = 0, rc = 0;
+	int flags = 0;
 	struct timespec times[2] = {{a->atime_ns / 1000000000, a->atime_ns % 1000000000},
 				    {mtime_ns / 1000000000, mtime_ns % 1000000000}};
 	if (fstat(fd, &st) < 0)
-		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot stat %s", what);
-	else if ((st.st_atim.tv_sec != times[0].tv_sec || st.st_atim.tv_nsec != times[0].tv_nsec ||
-		  st.st_mtim.tv_sec != times[1].tv_sec || st.st_mtim.tv_nsec != times[1].tv_nsec) &&
-		 futimens(fd, times) < 0)
-		rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot give %s its access and modification times again", what);
-	if (rc == 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		return failed(err, errlen, "cannot stat it%.0u: %s", 0);
+	if ((st.st_atim.tv_sec != times[0].tv_sec || st.st_atim.tv_nsec != times[0].tv_nsec ||
+	     st.st_mtim.tv_sec != times[1].tv_sec || st.st_mtim.tv_nsec != times[1].tv_nsec) &&
+	    futimens(fd, times) < 0)
+		return failed(err, errlen, "cannot give it its access and modification times again%.0u: %s", 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
 		if (a->iflags)
-			rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot set the inode flags %#x of %s again", a->iflags,
-					    what);
-		flags = 0;
+			return failed(err, errlen, "cannot set its inode flags %#x again: %s", a->iflags);
+		return 0; /* a file system without them */
 	}
-	if (rc == 0 && ((uint32_t)flags & BM_IFLAGS_CARRIED) != a->iflags) {
-		int want = (int)(((uint32_t)flags & ~BM_IFLAGS_CARRIED) | a->iflags);
-		if (ioctl(fd, FS_IOC_SETFLAGS, &want) < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-			rc = bm_error_errno(BM_EXIT_CONFLICT, errno, "cannot set the inode flags %#x of %s again", a->iflags,
-					    what);
-		else if (((uint32_t)flags & BM_IFLAGS_CARRIED) != a->iflags)
-			rc = bm_error(BM_EXIT_CONFLICT, "the file system of %s keeps the inode flags %#x of %#x", what,
-				      (uint32_t)flags & BM_IFLAGS_CARRIED, a->iflags);
+	if (((uint32_t)flags & BM_IFLAGS_CARRIED) == a->iflags)
+		return 0;
+	int want = (int)(((uint32_t)flags & ~BM_IFLAGS_CARRIED) | a->iflags);
+	if (ioctl(fd, FS_IOC_SETFLAGS, &want) < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		return failed(err, errlen, "cannot set its inode flags %#x again: %s", a->iflags);
+	if (((uint32_t)flags & BM_IFLAGS_CARRIED) != a->iflags) {
+		errno = EOPNOTSUPP;
+		return failed(err, errlen, "its file system does not keep the inode flags %#x: %s", a->iflags);
 	}
-	close(fd);
-	return rc;
+	return 0;
 }
 
 /* --- image -------------------------------------------------------------- */

@@ -8,9 +8,11 @@
  * was).  At restore the reservation and the extended attributes are made
  * with the file, after its contents, owner and mode, inside the new
  * process; the access and modification times, then the inode flags,
- * once every descriptor and mapping of the file is made (an immutable or
- * append-only file could not be opened for writing, nor mapping it be
- * left its access time), by binmig through /proc/PID/fd.  What cannot be
+ * once every descriptor of the file is open (an immutable or append-only
+ * file could not be opened for writing); the mappings are made from
+ * descriptors opened with O_NOATIME, which leave the access time.  A
+ * shared mapping of an append-only file through a descriptor open for
+ * writing cannot be made again (mmap refuses it) and is refused at dump.  What cannot be
  * read, or told apart exactly, is refused at dump (BM_EXIT_UNSUPPORTED);
  * what the destination cannot set fails the restore (BM_EXIT_CONFLICT). */
 #ifndef BINMIG_UNLINKED_ATTRS_H
@@ -55,11 +57,14 @@ int bm_file_attrs_read(int fd, const struct stat *st, const struct bm_holes *hol
  * has not are removed).  0, or -1 with errno. */
 int bm_file_attrs_make(int fd, const struct bm_file_attrs *a);
 
-/* Restore, in binmig, once the file's descriptors and mappings are made:
- * the access time of A and MTIME_NS, then A's inode flags, on the file
- * LINK (/proc/PID/fd/N) leads to.  Nothing when A is not known; nothing
- * that is so already.  0, or -1 with BM_EXIT_CONFLICT logged. */
-int bm_file_attrs_finish(const char *link, const struct bm_file_attrs *a, int64_t mtime_ns, const char *what);
+/* Restore, in the new process (system calls only), once its descriptors
+ * and the files its mappings are made from are open, before anything
+ * watches (inotify) and before the mappings are made (from descriptors
+ * opened with O_NOATIME): the access time of A and MTIME_NS, then A's
+ * inode flags, on FD, an open descriptor of the file.  Nothing when A is
+ * not known; nothing that is so already.  0, or -1 with the reason
+ * ("cannot ...: strerror") in err. */
+int bm_file_attrs_finish(int fd, const struct bm_file_attrs *a, int64_t mtime_ns, char *err, size_t errlen);
 
 /* The image encoding, after the entry it belongs to: u32 known (0 or 1),
  * then i64 atime, u32 inode flags, u32 count, count × (string name, u32

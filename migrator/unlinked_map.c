@@ -140,6 +140,15 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the memfd %s at 0x%llx shared and writable, and the "
 				"memfd is sealed against future writes (F_SEAL_FUTURE_WRITE): binmig could not map it so "
 				"again", pid, e->path, (unsigned long long)e->start);
+	/* mmap refuses a shared mapping of an append-only file from a
+	 * descriptor open for writing (the process mapped it before the flag
+	 * was set). */
+	const struct bm_file_attrs *a = d ? &d->attrs : &m->attrs;
+	if ((a->iflags & FS_APPEND_FL) && (v->flags & BM_VMA_SHARED) &&
+	    ((v->prot & PROT_WRITE) || (v->flags & BM_VMA_MAYWRITE)))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps the append-only deleted file %s shared and writable "
+				"at 0x%llx, which binmig could not map so again", pid, e->path,
+				(unsigned long long)e->start);
 	v->file = d ? d->file : m->file;
 	v->path = strdup(d ? d->path : m->path);
 	return v->path ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");

@@ -18,7 +18,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special attrs xattrmany unwritten memfdfalloc hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
+for mode in carried special attrs xattrmany unwritten memfdfalloc appendmap hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test unlinked carried "$E2E_TMP/carried"
@@ -34,6 +34,7 @@ e2e_refused_dump unwritten "has space reserved (fallocate) but not written withi
 	unlinked unwritten "$E2E_TMP/unwritten"
 e2e_refused_dump memfdfalloc "allocated beyond its data (fallocate), which binmig cannot place" -- \
 	unlinked memfdfalloc "$E2E_TMP/memfdfalloc"
+e2e_refused_dump appendmap "maps the append-only deleted file" -- unlinked appendmap "$E2E_TMP/appendmap"
 e2e_refused_dump hardlink "whose name was removed while other hard links to it remain" -- \
 	unlinked hardlink "$E2E_TMP/hardlink"
 e2e_refused_dump big "an unlinked file larger than the 64 MiB an image carries" -- unlinked big "$E2E_TMP/big"

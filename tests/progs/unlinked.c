@@ -58,6 +58,8 @@
  *             written within its size: refused.
  *   memfdfalloc  a memfd with space reserved past its end, which a memory
  *             file system does not place (no FIEMAP): refused.
+ *   appendmap an unlinked file held read-write and mapped shared, made
+ *             append-only since (mmap would refuse that mapping): refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -399,6 +401,9 @@ static int attrs_refused(const char *mode)
 		fd = make_file("x", O_RDWR, "", 0);
 		SETUP(fallocate(fd, 0, 0, 65536) == 0 && pwrite(fd, "start", 5, 0) == 5 && fdatasync(fd) == 0,
 		      "fallocate within the size");
+	} else if (strcmp(mode, "appendmap") == 0) {
+		fd = make_file("x", O_RDWR, "appended", 8);
+		SETUP(mmap(NULL, 8, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED, "map x shared");
 	} else {
 		fd = memfd_create("falloc", 0);
 		SETUP(fd >= 0 && write(fd, "memfd", 5) == 5 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 65536) == 0,
@@ -406,7 +411,7 @@ static int attrs_refused(const char *mode)
 	}
 	if (strcmp(mode, "memfdfalloc") != 0)
 		remove_name("x");
-	age_and_flag(fd, 0);
+	age_and_flag(fd, strcmp(mode, "appendmap") == 0 ? FS_APPEND_FL : 0);
 	char link[64];
 	self_path(link, sizeof link, fd);
 	struct attr_snap before;
@@ -551,7 +556,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|attrs|xattrmany|unwritten|memfdfalloc|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
+		say("FAIL: usage: unlinked carried|special|attrs|xattrmany|unwritten|memfdfalloc|appendmap|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
 		    "(an existing directory)");
 		return 2;
 	}
@@ -562,7 +567,7 @@ int main(int argc, char **argv)
 		return special();
 	if (strcmp(argv[1], "attrs") == 0)
 		return attrs();
-	if (strcmp(argv[1], "xattrmany") == 0 || strcmp(argv[1], "unwritten") == 0 || strcmp(argv[1], "memfdfalloc") == 0)
+	if (strcmp(argv[1], "xattrmany") == 0 || strcmp(argv[1], "unwritten") == 0 || strcmp(argv[1], "memfdfalloc") == 0 || strcmp(argv[1], "appendmap") == 0)
 		return attrs_refused(argv[1]);
 	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "tmplinked",
 						    "piperdwr", "procself", "highfd"};
