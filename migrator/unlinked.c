@@ -145,6 +145,8 @@ static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t 
 int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes,
 		     struct bm_file_attrs *attrs)
 {
+	*holes = (struct bm_holes){0};
+	*attrs = (struct bm_file_attrs){0};
 	/* Without O_NOATIME the reading would change the access time. */
 	int fd = open(link, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
