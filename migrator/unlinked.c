@@ -159,7 +159,15 @@ int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct 
 	if (rc == 0 && (uint64_t)st.st_size > BM_UNLINKED_MAX_BYTES)
 		rc = bm_error(BM_EXIT_UNSUPPORTED, "%s grew beyond the 64 MiB an image carries", what);
 	size_t size = rc == 0 ? (size_t)st.st_size : 0;
-	uint8_t *buf = size ? malloc(size) : NULL;
+	/* Holes and attributes before the contents: reading space reserved
+	 * but unwritten would put pages in the cache that SEEK_DATA takes for
+	 * data. */
+	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
+	if (err < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
+	if (rc == 0)
+		rc = bm_file_attrs_read(fd, &st, holes, what, attrs);
+	uint8_t *buf = rc == 0 && size ? malloc(size) : NULL;
 	if (rc == 0 && size && !buf)
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	size_t got = 0;
@@ -172,14 +180,10 @@ int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct 
 		else
 			got += (size_t)n;
 	}
-	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
-	if (err < 0)
-		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
-	if (rc == 0)
-		rc = bm_file_attrs_read(fd, &st, holes, what, attrs);
 	close(fd);
 	if (rc < 0) {
 		bm_holes_free(holes);
+		bm_file_attrs_free(attrs);
 		free(buf);
 		return rc;
 	}

@@ -140,11 +140,26 @@ static int add_range(struct bm_holes *h, uint64_t start, uint64_t end, const cha
 
 #define FIEMAP_BATCH 64
 
+/* Whether [start, end) lies within the data extents H (all data when H
+ * lists none it knows). */
+static bool is_data(const struct bm_holes *h, uint64_t start, uint64_t end)
+{
+	if (!h->known)
+		return true;
+	for (uint32_t i = 0; i < h->n && start < end; i++)
+		if (h->x[i].start <= start && h->x[i].end > start)
+			start = h->x[i].end;
+	return start >= end;
+}
+
 /* With FIEMAP: the ranges allocated past the block holding the last byte
- * are reserved; space allocated but unwritten within the size (read as
- * zeros, a hole to SEEK_DATA) would come back a hole: refused.  1 when
- * the file system has no FIEMAP. */
-static int reserved_by_fiemap(int fd, const struct stat *st, const char *what, struct bm_holes *out)
+ * are reserved.  Space allocated but unwritten within the size is data
+ * where SEEK_DATA says so (written, not yet on the disk), else it reads
+ * as zeros, a hole to SEEK_DATA, and would come back a hole: refused.  1
+ * when the file system has no FIEMAP.  (No FIEMAP_FLAG_SYNC: the dump
+ * writes nothing back.) */
+static int reserved_by_fiemap(int fd, const struct stat *st, const struct bm_holes *holes, const char *what,
+			      struct bm_holes *out)
 {
 	uint64_t blk = st->st_blksize > 0 ? (uint64_t)st->st_blksize : 4096;
 	uint64_t eof = ((uint64_t)st->st_size + blk - 1) / blk * blk;
@@ -155,7 +170,7 @@ static int reserved_by_fiemap(int fd, const struct stat *st, const char *what, s
 	int rc = 0;
 	for (bool last = false, first = true; rc == 0 && !last; first = false) {
 		*fm = (struct fiemap){.fm_start = at, .fm_length = FIEMAP_MAX_OFFSET - at,
-				      .fm_flags = first ? FIEMAP_FLAG_SYNC : 0, .fm_extent_count = FIEMAP_BATCH};
+				      .fm_extent_count = FIEMAP_BATCH};
 		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
 			int e = errno;
 			rc = first && (e == ENOTTY || e == EOPNOTSUPP || e == ENOTSUP)
@@ -170,7 +185,9 @@ static int reserved_by_fiemap(int fd, const struct stat *st, const char *what, s
 			uint64_t start = x->fe_logical, end = x->fe_logical + x->fe_length;
 			last = x->fe_flags & FIEMAP_EXTENT_LAST;
 			at = end;
-			if ((x->fe_flags & FIEMAP_EXTENT_UNWRITTEN) && start < eof)
+			uint64_t size = (uint64_t)st->st_size;
+			if ((x->fe_flags & FIEMAP_EXTENT_UNWRITTEN) && start < size &&
+			    !is_data(holes, start, end < size ? end : size))
 				rc = bm_error(BM_EXIT_UNSUPPORTED, "%s has space reserved (fallocate) but not written within its "
 					      "size at %llu, which binmig cannot tell from a hole", what,
 					      (unsigned long long)start);
@@ -210,7 +227,7 @@ int bm_file_attrs_read(int fd, const struct stat *st, const struct bm_holes *hol
 	int rc = read_iflags(fd, what, &out->iflags);
 	if (rc == 0)
 		rc = read_xattrs(fd, what, out);
-	if (rc == 0 && (rc = reserved_by_fiemap(fd, st, what, &out->reserved)) == 1)
+	if (rc == 0 && (rc = reserved_by_fiemap(fd, st, holes, what, &out->reserved)) == 1)
 		rc = reserved_by_blocks(st, holes, what);
 	if (rc < 0) {
 		bm_file_attrs_free(out);

@@ -212,6 +212,34 @@ static void test_refusals(void **state)
 	close(fd);
 }
 
+/* Space reserved within the size and written since, not yet on the disk
+ * (FIEMAP still says unwritten, SEEK_DATA says data): carried as data,
+ * with the file system's writing left to it. */
+static void test_unwritten_but_data(void **state)
+{
+	(void)state;
+	char path[PATH_MAX + 8], block[8192];
+	memset(block, 'w', sizeof block);
+	snprintf(path, sizeof path, "%s/w", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fallocate(fd, 0, 0, sizeof block), 0);
+	assert_int_equal(fsync(fd), 0); /* the unwritten extent on the disk */
+	assert_int_equal(pwrite(fd, block, sizeof block, 0), (ssize_t)sizeof block);
+	uint8_t *data = NULL;
+	struct bm_file_id id;
+	struct bm_holes holes;
+	struct bm_file_attrs a;
+	assert_int_equal(read_as_dump(fd, &data, &id, &holes, &a), 0);
+	assert_true(a.known && a.reserved.n == 0);
+	assert_true(holes.known && holes.n == 1 && holes.x[0].end == sizeof block);
+	free(data);
+	bm_holes_free(&holes);
+	bm_file_attrs_free(&a);
+	close(fd);
+}
+
 /* Encodes A, decodes it for a file of SIZE bytes; the decoder's error. */
 static int round_trip(const struct bm_file_attrs *a, uint64_t size, struct bm_file_attrs *got)
 {
@@ -304,6 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_both_ways, setup, teardown),
 		cmocka_unit_test(test_memfd),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritten_but_data, setup, teardown),
 		cmocka_unit_test(test_encoding),
 		cmocka_unit_test(test_image_rules),
 	};
