@@ -305,7 +305,7 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t 
 			fprintf(out, " (its exit sends its parent no signal)");
 		else if (i > 0 && n->exit_signal != SIGCHLD)
 			fprintf(out, " (its exit sends its parent signal %d)", n->exit_signal);
-		else if (n->state == BM_TREE_STOPPED)
+		if (n->state == BM_TREE_STOPPED)
 			fprintf(out, " (by signal %d, its stop %s)", (n->exit_status >> 8) & 0xff,
 				n->reports & BM_TREE_REPORT_STOPPED ? "not yet collected by its parent" : "collected by its parent");
 		if (n->shares)

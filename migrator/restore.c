@@ -239,6 +239,11 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 
 static int create_child(struct restore_ctx *c)
 {
+	/* Checked again by the new process (a tree member's); refused here
+	 * before anything is made. */
+	if (bm_image_stop_pending(&c->proc))
+		return bm_error(BM_EXIT_CONFLICT, "restoring process %d: the image holds a pending SIGSTOP; binmig does "
+				"not carry a stopped process", c->proc.pid);
 	int err_pipe[2], go_pipe[2];
 	if (pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(go_pipe, O_CLOEXEC) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");

@@ -8,7 +8,8 @@
 bool bm_rs_inplace_eligible(const struct bm_vma *v)
 {
 	return v->kind == BM_VMA_ANON && (v->prot & PROT_WRITE) &&
-	       !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE | BM_VMA_GROWSDOWN | BM_VMA_NORESERVE));
+	       !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE | BM_VMA_GROWSDOWN | BM_VMA_NORESERVE |
+			     BM_VMA_DROPPABLE)); /* userfaultfd refuses droppable memory (its NORESERVE says so too) */
 }
 
 int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, size_t npre, struct bm_range **out,

@@ -360,9 +360,8 @@ static int fill(int fd, struct bm_unlinked_owner owner, uint32_t mode, int64_t m
 		size_t len, const struct bm_holes *holes, const struct bm_file_attrs *attrs)
 {
 	bool atime = attrs && attrs->known;
-	struct timespec times[2] = {{atime ? attrs->atime_ns / 1000000000 : 0, atime ? attrs->atime_ns % 1000000000
-										     : UTIME_OMIT},
-				    {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	struct timespec times[2] = {atime ? bm_ns_timespec(attrs->atime_ns) : (struct timespec){0, UTIME_OMIT},
+				    bm_ns_timespec(mtime_ns)};
 	return bm_holes_write(fd, data, len, holes) < 0 || fchown(fd, owner.uid, owner.gid) < 0 ||
 			       fchmod(fd, mode & 07777) < 0 || bm_file_attrs_make(fd, attrs) < 0 || futimens(fd, times) < 0
 		       ? -1

@@ -238,7 +238,25 @@ int bm_file_attrs_read(int fd, const struct stat *st, const struct bm_holes *hol
 	return 0;
 }
 
+/* The namespaces an extended attribute's name may start with. */
+static bool known_namespace(const char *name)
+{
+	static const char *const ns[] = {"user.", "trusted.", "security.", "system."};
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+		if (strncmp(name, ns[i], strlen(ns[i])) == 0 && name[strlen(ns[i])])
+			return true;
+	return false;
+}
+
 /* --- restore ------------------------------------------------------------ */
+
+struct timespec bm_ns_timespec(int64_t ns)
+{
+	int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+	if (nsec < 0)
+		sec--, nsec += 1000000000;
+	return (struct timespec){(time_t)sec, (long)nsec};
+}
 
 static bool in_image(const struct bm_file_attrs *a, const char *name)
 {
@@ -286,8 +304,7 @@ int bm_file_attrs_finish(int fd, const struct bm_file_attrs *a, int64_t mtime_ns
 		return 0;
 	struct stat st;
 	int flags = 0;
-	struct timespec times[2] = {{a->atime_ns / 1000000000, a->atime_ns % 1000000000},
-				    {mtime_ns / 1000000000, mtime_ns % 1000000000}};
+	struct timespec times[2] = {bm_ns_timespec(a->atime_ns), bm_ns_timespec(mtime_ns)};
 	if (fstat(fd, &st) < 0)
 		return failed(err, errlen, "cannot stat it%.0u: %s", 0);
 	if ((st.st_atim.tv_sec != times[0].tv_sec || st.st_atim.tv_nsec != times[0].tv_nsec ||
@@ -350,7 +367,7 @@ static void decode_xattrs(struct bm_rcur *c, struct bm_file_attrs *a)
 		x->len = bm_get_u32(c);
 		if (bm_rcur_failed(c))
 			break;
-		if (!x->name || !strchr(x->name, '.') || x->len > BM_XATTR_MAX_VALUE ||
+		if (!x->name || !known_namespace(x->name) || x->len > BM_XATTR_MAX_VALUE ||
 		    (bytes += strlen(x->name) + x->len) > BM_XATTR_MAX_BYTES) {
 			bm_rcur_fail_at(c, at, "extended attribute %u (%s, %u bytes) is unnamed, without a namespace, or "
 					"passes the limits", i, x->name ? x->name : "", x->len);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "state.h"
 #include "wire.h"
@@ -65,6 +66,10 @@ int bm_file_attrs_make(int fd, const struct bm_file_attrs *a);
  * not known; nothing that is so already.  0, or -1 with the reason
  * ("cannot ...: strerror") in err. */
 int bm_file_attrs_finish(int fd, const struct bm_file_attrs *a, int64_t mtime_ns, char *err, size_t errlen);
+
+/* A time in nanoseconds since the epoch as futimens takes it (tv_nsec in
+ * [0, 1e9), also before 1970). */
+struct timespec bm_ns_timespec(int64_t ns);
 
 /* The image encoding, after the entry it belongs to: u32 known (0 or 1),
  * then i64 atime, u32 inode flags, u32 count, count × (string name, u32

@@ -87,6 +87,8 @@ static int add_mapped_file(pid_t pid, const struct bm_maps_entry *e, const char 
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc < 0) {
 		free(m->data);
+		bm_holes_free(&m->holes);
+		bm_file_attrs_free(&m->attrs);
 		return rc;
 	}
 	p->nmapped_files++;

@@ -292,6 +292,12 @@ static void test_encoding(void **state)
 	x[1].name = "nonamespace";
 	assert_int_not_equal(round_trip(&a, 5000, &got), 0);
 	bm_file_attrs_free(&got);
+	x[1].name = "other.b"; /* a dot, but no namespace the kernel has */
+	assert_int_not_equal(round_trip(&a, 5000, &got), 0);
+	bm_file_attrs_free(&got);
+	x[1].name = "user."; /* a namespace alone */
+	assert_int_not_equal(round_trip(&a, 5000, &got), 0);
+	bm_file_attrs_free(&got);
 	x[1].name = "user.big";
 	static uint8_t big[BM_XATTR_MAX_VALUE + 1];
 	x[1].value = big;
@@ -305,6 +311,31 @@ static void test_encoding(void **state)
 
 /* The image rules over descriptors: attributes only with an unlinked
  * file's first descriptor. */
+/* Times before 1970 are negative nanoseconds: futimens wants tv_nsec in
+ * [0, 1e9), and a file of such times is made again with them. */
+static void test_times_before_1970(void **state)
+{
+	(void)state;
+	struct timespec t = bm_ns_timespec(-1);
+	assert_true(t.tv_sec == -1 && t.tv_nsec == 999999999);
+	t = bm_ns_timespec(-2000000000);
+	assert_true(t.tv_sec == -2 && t.tv_nsec == 0);
+	t = bm_ns_timespec(1000000000LL * 5 + 7);
+	assert_true(t.tv_sec == 5 && t.tv_nsec == 7);
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s/old", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	struct timespec set[2] = {bm_ns_timespec(-1500000000), bm_ns_timespec(-1)};
+	assert_int_equal(futimens(fd, set), 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_atim.tv_sec == -2 && st.st_atim.tv_nsec == 500000000);
+	assert_true(st.st_mtim.tv_sec == -1 && st.st_mtim.tv_nsec == 999999999);
+	close(fd);
+	unlink(path);
+}
+
 static void test_image_rules(void **state)
 {
 	(void)state;
@@ -335,6 +366,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritten_but_data, setup, teardown),
 		cmocka_unit_test(test_encoding),
 		cmocka_unit_test(test_image_rules),
+		cmocka_unit_test_setup_teardown(test_times_before_1970, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
