@@ -6,7 +6,7 @@
 #    a file description shared through fork), which checks itself after
 #    the second hop; asked to go in pre-copy mode, which tracks one
 #    process, each hop says so and moves the tree in stream mode; then
-#    once more as user 65534 (its zombie's user ids made again);
+#    once more as user 65534 (its zombie's user ids carried);
 #  - tests/progs/treestop.c (three stopped children, by SIGTTIN, SIGTSTP
 #    and SIGSTOP, the first stop collected by the parent, the others not,
 #    and a zombie), which checks itself after the second hop;
@@ -42,62 +42,61 @@ hops() {
 	done
 }
 
+# tree_ready WHAT ROOT OUT N: ROOT (in A) said ready in OUT and has N
+# children, left in kids.
+tree_ready() {
+	mig_in A "$TOOLS/waitfor" --pid "$2" -x "$3" ready 20 || { e2e_show "$3"; e2e_fail "$1 did not get ready"; }
+	mapfile -t kids < <(mig_children A "$2")
+	((${#kids[@]} == $4)) || e2e_fail "$1's root has ${#kids[@]} children, expected $4"
+}
+
+# tree_passed WHAT ROOT OUT: ROOT, woken, ends with PASS in OUT.
+tree_passed() {
+	mig_in A kill -USR1 "$2"
+	mig_in A "$TOOLS/pidwait" "$2" 30 || e2e_fail "$1 did not end"
+	e2e_expect_pass "$3"
+}
+
 # The self-checking tree.
 mkdir "$E2E_TMP/work"
 out=$E2E_TMP/tree.out
 root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/tree" "$E2E_TMP/work")
-mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
-mapfile -t kids < <(mig_children A "$root")
-((${#kids[@]} == 4)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 4"
+tree_ready "the tree" "$root" "$out" 4
 HOPS_ARGS=(--mode precopy)
 hops "$root" "${kids[@]}"
 HOPS_ARGS=()
-mig_in A kill -USR1 "$root"
-mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
-e2e_expect_pass "$out"
+tree_passed "the tree" "$root" "$out"
 e2e_log "ok: the tree passed its checks after two hops"
 
-# The same tree run as user 65534 (as tree.sh's nobody run): its zombie,
-# whose user ids the image does not hold, is made again as its parent's,
-# and waitid's si_uid still says 65534 after two hops.
+# The same tree run as user 65534 (as tree.sh's nobody run): its zombie's
+# user ids, which the image holds, and waitid's si_uid still say 65534
+# after two hops.
 chmod 711 "$E2E_TMP"
 mkdir -m 777 "$E2E_TMP/nobody"
 out=$E2E_TMP/nobody.out
 root=$(mig_spawn A "$out" --pid 5800 setpriv --reuid 65534 --regid 65534 --clear-groups "$PROGS/tree" "$E2E_TMP/nobody")
-mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree (65534) did not get ready"; }
-mapfile -t kids < <(mig_children A "$root")
-((${#kids[@]} == 4)) || e2e_fail "the tree's (65534) root has ${#kids[@]} children, expected 4"
+tree_ready "the tree (65534)" "$root" "$out" 4
 hops "$root" "${kids[@]}"
-mig_in A kill -USR1 "$root"
-mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree (65534) did not end"
-e2e_expect_pass "$out"
+tree_passed "the tree (65534)" "$root" "$out"
 e2e_log "ok: the tree of user 65534 passed its checks after two hops"
 
 # Stopped children (tests/progs/treestop.c): each stopped again after
 # every hop, the parent's stop reports as they were; it checks itself.
 out=$E2E_TMP/treestop.out
 root=$(mig_spawn A "$out" --pid 5300 "$PROGS/treestop")
-mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treestop did not get ready"; }
-mapfile -t kids < <(mig_children A "$root")
-((${#kids[@]} == 4)) || e2e_fail "treestop's root has ${#kids[@]} children, expected 4"
+tree_ready treestop "$root" "$out" 4
 hops "$root" "${kids[@]}"
 states=$(for k in "${kids[@]}"; do mig_state A "$k"; done | sort | tr -d '\n')
 [[ $states == TTTZ ]] || e2e_fail "after two hops the children are in states $states, expected three stopped and a zombie"
-mig_in A kill -USR1 "$root"
-mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "treestop did not end"
-e2e_expect_pass "$out"
+tree_passed treestop "$root" "$out"
 e2e_log "ok: stopped children stayed stopped over two hops and passed their checks"
 
 # The timer id counter of each member (tests/progs/timerids.c tree).
 out=$E2E_TMP/timerids.out
 root=$(mig_spawn A "$out" --pid 5600 "$PROGS/timerids" tree)
-mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "timerids tree did not get ready"; }
-mapfile -t kids < <(mig_children A "$root")
-((${#kids[@]} == 1)) || e2e_fail "timerids' root has ${#kids[@]} children, expected 1"
+tree_ready "timerids tree" "$root" "$out" 1
 hops "$root" "${kids[@]}"
-mig_in A kill -USR1 "$root"
-mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "timerids tree did not end"
-e2e_expect_pass "$out"
+tree_passed "timerids tree" "$root" "$out"
 e2e_log "ok: each member's next timer id carried over two hops"
 
 # The pipeline.
@@ -131,7 +130,5 @@ for k in "${kids[@]}"; do
 done
 mig_assert_gone B "$root" "root in host B after the failed migration"
 mig_in B kill -KILL "$blocker"
-mig_in A kill -USR1 "$root"
-mig_in A "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end after the failed migration"
-e2e_expect_pass "$out"
+tree_passed "the tree after the failed migration" "$root" "$out"
 e2e_log "ok: after a failed migration the whole tree resumed at the source and passed its checks"
