@@ -182,6 +182,17 @@ static int step(long r, const char *name, const char **what)
 	return -errno;
 }
 
+/* setfsuid or setfsgid (NR) to ID: they return the old id whatever
+ * happens, so the new one is read back to tell. */
+static int set_fs_id(long nr, uint32_t id, const char *name, const char **what)
+{
+	syscall(nr, id);
+	if (syscall(nr, -1) == (long)id)
+		return 0;
+	errno = EPERM;
+	return step(-1, name, what);
+}
+
 static void zombie_handler(int sig)
 {
 	(void)sig; /* never runs: every signal pending was taken before the mask let one through */
@@ -294,20 +305,14 @@ int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what)
 		rc = step(syscall(SYS_setgroups, c->ngroups, c->groups), "setgroups", what);
 	if (rc == 0)
 		rc = step(syscall(SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid", what);
-	if (rc == 0) {
-		syscall(SYS_setfsgid, c->gid[3]);
-		if (syscall(SYS_setfsgid, -1) != (long)c->gid[3])
-			rc = (errno = EPERM, step(-1, "setfsgid", what));
-	}
+	if (rc == 0)
+		rc = set_fs_id(SYS_setfsgid, c->gid[3], "setfsgid", what);
 	if (rc == 0)
 		rc = step(syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS", what);
 	if (rc == 0)
 		rc = step(syscall(SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid", what);
-	if (rc == 0) {
-		syscall(SYS_setfsuid, c->uid[3]);
-		if (syscall(SYS_setfsuid, -1) != (long)c->uid[3])
-			rc = (errno = EPERM, step(-1, "setfsuid", what));
-	}
+	if (rc == 0)
+		rc = set_fs_id(SYS_setfsuid, c->uid[3], "setfsuid", what);
 	if (rc == 0)
 		rc = step(capset3(c->cap_eff, c->cap_prm, c->cap_inh), "capset", what);
 	for (int cap = 0; rc == 0 && cap <= LAST_CAP_MAX; cap++)
