@@ -272,7 +272,10 @@ static int collect_process(pid_t pid, struct bm_tracee *leader, uint64_t scratch
 	}
 	if ((rc = bm_attrs_inject(leader, "PR_GET_THP_DISABLE", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, &r)) < 0)
 		return rc;
-	a->thp_disable = r ? 1 : 0;
+	if (r != 0 && r != 1 && r != (1 | BM_THP_DISABLE_EXCEPT_ADVISED))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d has a THP disable mode (PR_GET_THP_DISABLE %ld) that "
+				"binmig does not know%s", pid, r, refusal);
+	a->thp_disable = (uint32_t)r;
 	int v = 0;
 	if ((rc = bm_attrs_inject(leader, "PR_GET_CHILD_SUBREAPER", SYS_prctl, PR_GET_CHILD_SUBREAPER, scratch, 0, 0,
 			     NULL)) < 0 ||
@@ -457,6 +460,21 @@ static int drop_bounding(uint64_t keep, struct bm_tracee *tr)
 	return 0;
 }
 
+/* THP disabled, for all areas or all but those madvise'd MADV_HUGEPAGE
+ * (PR_THP_DISABLE_EXCEPT_ADVISED, which a kernel before 6.18 refuses:
+ * exit 6, this host cannot give it). */
+static int set_thp_disable(struct bm_tracee *leader, uint32_t mode)
+{
+	long r;
+	int rc = bm_inject(leader, SYS_prctl, PR_SET_THP_DISABLE, 1, mode & BM_THP_DISABLE_EXCEPT_ADVISED, 0, 0, 0,
+			   &r);
+	if (rc == 0 && r < 0 && r > -4096)
+		rc = bm_error_errno(BM_EXIT_CONFLICT, (int)-r, "restoring process %d: cannot disable THP%s as it was "
+				    "(PR_SET_THP_DISABLE)", leader->tid,
+				    mode & BM_THP_DISABLE_EXCEPT_ADVISED ? " except in areas advised MADV_HUGEPAGE" : "");
+	return rc;
+}
+
 int bm_attrs_apply_before_credentials(const struct bm_attrs *a, struct bm_tracee *const *tracees, size_t n)
 {
 	if (!a->present)
@@ -476,7 +494,7 @@ int bm_attrs_apply_before_credentials(const struct bm_attrs *a, struct bm_tracee
 	struct bm_tracee *leader = tracees[0];
 	int rc = 0;
 	if (a->thp_disable)
-		rc = bm_attrs_inject(leader, "PR_SET_THP_DISABLE", SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, NULL);
+		rc = set_thp_disable(leader, a->thp_disable);
 	if (rc == 0 && a->child_subreaper)
 		rc = bm_attrs_inject(leader, "PR_SET_CHILD_SUBREAPER", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, NULL);
 	if (rc == 0)
@@ -585,8 +603,10 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 {
 	if (a->oom_score_adj < -1000 || a->oom_score_adj > 1000)
 		return bm_why(why, n, "oom_score_adj %d is not in -1000..1000", a->oom_score_adj);
-	if (a->no_new_privs > 1 || a->thp_disable > 1 || a->child_subreaper > 1 || a->keepcaps > 1)
+	if (a->no_new_privs > 1 || a->child_subreaper > 1 || a->keepcaps > 1)
 		return bm_why(why, n, "a flag is neither 0 nor 1");
+	if (a->thp_disable > 1 && a->thp_disable != (1 | BM_THP_DISABLE_EXCEPT_ADVISED))
+		return bm_why(why, n, "THP disable %u is not 0, 1 or 3", a->thp_disable);
 	if (a->securebits & ~SECBITS_KNOWN)
 		return bm_why(why, n, "securebits %#x have unknown bits", a->securebits);
 	if (a->mce_kill > PR_MCE_KILL_DEFAULT)
@@ -626,6 +646,8 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 		return bm_why(why, n, "membarrier registrations %#x have unknown bits", a->membarrier);
 	if (a->coredump_filter & ~BM_COREDUMP_FILTER_KNOWN)
 		return bm_why(why, n, "coredump_filter %#x has unknown bits", a->coredump_filter);
+	if (a->futex_slots != BM_FUTEX_SLOTS_UNKNOWN && (a->futex_slots & (a->futex_slots - 1)))
+		return bm_why(why, n, "futex hash slots %u is not a power of two", a->futex_slots);
 	return true;
 }
 
@@ -667,12 +689,14 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 	bm_put_u32(b, a->membarrier);
 	bm_put_u32(b, a->coredump_filter);
 	bm_put_u32(b, a->loginuid);
+	bm_put_u32(b, a->futex_slots);
 	return b->failed ? -ENOMEM : 0;
 }
 
 void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids, uint32_t ntids)
 {
 	memset(a, 0, sizeof *a);
+	a->futex_slots = BM_FUTEX_SLOTS_UNKNOWN;
 	size_t at = c->pos;
 	uint32_t present = bm_get_u32(c);
 	if (bm_rcur_failed(c) || present == 0)
@@ -730,6 +754,8 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 		a->loginuid = bm_get_u32(c);
 		a->has_modes = true;
 	}
+	if (c->version >= 12)
+		a->futex_slots = bm_get_u32(c);
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
 		bm_rcur_fail_at(c, 0, "%s", why);
@@ -748,15 +774,18 @@ void bm_attrs_describe(const struct bm_attrs *a, char *buf, size_t len)
 		snprintf(buf, len, "not recorded (an image before version 3)");
 		return;
 	}
+	char slots[16] = "not read";
+	if (a->futex_slots != BM_FUTEX_SLOTS_UNKNOWN)
+		snprintf(slots, sizeof slots, "%u", a->futex_slots);
 	snprintf(buf, len,
 		 "oom_score_adj %d, no_new_privs %u, THP disabled %u, child subreaper %u, securebits %#x, keep-caps %u, "
 		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u, "
-		 "xstate permitted %#llx, membarrier %#x, coredump_filter %#x, loginuid %u",
+		 "xstate permitted %#llx, membarrier %#x, coredump_filter %#x, loginuid %u, futex hash slots %s",
 		 a->oom_score_adj, a->no_new_privs, a->thp_disable, a->child_subreaper, a->securebits, a->keepcaps,
 		 a->mce_kill, a->tsc, (unsigned long long)a->cap_bounding,
 		 !a->mlockall                  ? "none"
 		 : a->mlockall == MCL_FUTURE   ? "future"
 					       : "future on-fault",
 		 a->mdwe, a->memory_merge, (unsigned long long)a->xcomp_perm, a->membarrier, a->coredump_filter,
-		 a->loginuid);
+		 a->loginuid, slots);
 }

@@ -32,6 +32,10 @@
 #define ARCH_GET_XCOMP_PERM_ 0x1022
 #define ARCH_REQ_XCOMP_PERM_ 0x1023
 #define MEMBARRIER_CMD_GET_REGISTRATIONS_ (1 << 9)
+/* Linux 6.17. */
+#define BM_PR_FUTEX_HASH 78
+#define BM_PR_FUTEX_HASH_SET_SLOTS 1
+#define BM_PR_FUTEX_HASH_GET_SLOTS 2
 
 struct sud_config { /* struct ptrace_sud_config */
 	uint64_t mode, selector, offset, len;
@@ -138,6 +142,25 @@ static int xcomp_perm(struct bm_tracee *tr, uint64_t scratch, uint64_t *perm)
 	return 0;
 }
 
+/* The size of the process's private futex hash (PR_FUTEX_HASH, Linux
+ * 6.17): 0 where it uses the global one.  BM_FUTEX_SLOTS_UNKNOWN where the
+ * kernel has no such call. */
+static int futex_slots(struct bm_tracee *tr, uint32_t *slots)
+{
+	long r;
+	int rc = bm_inject(tr, SYS_prctl, BM_PR_FUTEX_HASH, BM_PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0, 0, &r);
+	if (rc < 0)
+		return rc;
+	if (r == -EINVAL) {
+		*slots = BM_FUTEX_SLOTS_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "prctl(PR_FUTEX_HASH_GET_SLOTS) in thread %d", tr->tid);
+	*slots = (uint32_t)r;
+	return 0;
+}
+
 int bm_modes_collect(struct bm_tracee *tracees, size_t n, uint64_t scratch, struct bm_attrs *a)
 {
 	pid_t pid = tracees[0].tid;
@@ -154,6 +177,8 @@ int bm_modes_collect(struct bm_tracee *tracees, size_t n, uint64_t scratch, stru
 		rc = proc_number(pid, "coredump_filter", 16, BM_COREDUMP_FILTER_DEFAULT, &a->coredump_filter);
 	if (rc == 0)
 		rc = proc_number(pid, "loginuid", 10, BM_LOGINUID_UNSET, &a->loginuid);
+	if (rc == 0)
+		rc = futex_slots(&tracees[0], &a->futex_slots);
 	if (rc < 0)
 		return rc;
 	a->mdwe = (uint32_t)mdwe;
@@ -270,12 +295,31 @@ static int set_coredump_filter(const struct bm_process *p)
 				   value);
 }
 
+/* The private futex hash's size, where the new process's differs: the
+ * kernel sized it by itself as the threads were made, and sizes it no
+ * more once it was set.  A kernel without it (before Linux 6.17) uses its
+ * global hash for every process, and there is nothing to set. */
+static int set_futex_slots(const struct bm_process *p, struct bm_tracee *leader)
+{
+	uint32_t now;
+	int rc = futex_slots(leader, &now);
+	if (rc < 0 || now == BM_FUTEX_SLOTS_UNKNOWN || now == p->attrs.futex_slots)
+		return rc;
+	char what[96];
+	snprintf(what, sizeof what, "give its private futex hash %u slots (PR_FUTEX_HASH)", p->attrs.futex_slots);
+	return set_in(leader, p->pid, what, SYS_prctl, BM_PR_FUTEX_HASH, BM_PR_FUTEX_HASH_SET_SLOTS,
+		      p->attrs.futex_slots);
+}
+
 int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees, size_t n, uint64_t scratch)
 {
 	const struct bm_attrs *a = &p->attrs;
-	if (!a->present || !a->has_modes)
+	if (!a->present)
 		return 0;
-	int rc = a->memory_merge ? merge_any(p, tracees[0]) : 0;
+	int rc = a->futex_slots != BM_FUTEX_SLOTS_UNKNOWN ? set_futex_slots(p, tracees[0]) : 0;
+	if (rc < 0 || !a->has_modes)
+		return rc;
+	rc = a->memory_merge ? merge_any(p, tracees[0]) : 0;
 	for (size_t i = 0; rc == 0 && i < n && i < a->nthreads; i++)
 		if (a->threads[i].cpuid_faulting)
 			rc = set_in(tracees[i], p->pid, "fault on CPUID as it did (ARCH_SET_CPUID; this CPU or kernel "

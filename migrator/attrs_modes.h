@@ -22,6 +22,9 @@
  *  - coredump_filter, written back from outside;
  *  - the login uid, which only the process itself may write (the audit
  *    session id that comes with it cannot be chosen);
+ *  - the size of the private futex hash (PR_FUTEX_HASH, Linux 6.17), the
+ *    process's: the kernel sizes it as threads are made until a size is
+ *    set; the restore sets it where the new process's differs;
  *  - syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), each thread's:
  *    refused.  With it on, binmig's injected calls would be sent to the
  *    process's SIGSYS handler, so it is read with ptrace before the first

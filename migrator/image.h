@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 11.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 12.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -33,8 +33,9 @@
  * with SIGCHLD, whose zombies exit with their parents' credentials, and
  * whose unlinked files carry no access time, extended attributes, inode
  * flags or space reserved past their end: made again as a new file has
- * them). */
-#define BM_IMAGE_VERSION 11
+ * them), and 11 (an image of version 12 without the process's private
+ * futex hash size, whose THP disable never excepts advised areas). */
+#define BM_IMAGE_VERSION 12
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

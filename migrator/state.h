@@ -359,6 +359,13 @@ struct bm_rlimit {
 #define BM_COREDUMP_FILTER_KNOWN 0x1ffu /* bits 0..8 of coredump_filter */
 #define BM_COREDUMP_FILTER_DEFAULT 0x33u /* a kernel without the file: the default */
 #define BM_LOGINUID_UNSET 0xffffffffu
+/* PR_GET_THP_DISABLE reads 1, or 1 | this where PR_SET_THP_DISABLE was
+ * given PR_THP_DISABLE_EXCEPT_ADVISED (Linux 6.18): areas madvise'd
+ * MADV_HUGEPAGE still get huge pages. */
+#define BM_THP_DISABLE_EXCEPT_ADVISED 0x2u
+/* futex_slots of a process whose kernel has no private futex hash
+ * (before Linux 6.17: PR_FUTEX_HASH fails), or of an image before version 12. */
+#define BM_FUTEX_SLOTS_UNKNOWN 0xffffffffu
 
 struct bm_thread_attrs {
 	int32_t tid;
@@ -381,7 +388,7 @@ struct bm_attrs {
 	bool present;                  /* images before version 3 have none */
 	int32_t oom_score_adj;
 	uint32_t no_new_privs;
-	uint32_t thp_disable;
+	uint32_t thp_disable;          /* PR_GET_THP_DISABLE: 0, 1, or 1 | BM_THP_DISABLE_EXCEPT_ADVISED (version 12) */
 	uint32_t child_subreaper;
 	uint32_t securebits;
 	uint32_t keepcaps;
@@ -396,6 +403,7 @@ struct bm_attrs {
 	uint32_t membarrier;           /* MEMBARRIER_CMD_GET_REGISTRATIONS: the registrations made; version 10 */
 	uint32_t coredump_filter;      /* /proc/PID/coredump_filter; version 10 */
 	uint32_t loginuid;             /* /proc/PID/loginuid (4294967295: unset); version 10 */
+	uint32_t futex_slots;          /* PR_FUTEX_HASH_GET_SLOTS (BM_FUTEX_SLOTS_UNKNOWN: not read); version 12 */
 	uint32_t nthreads;
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };

@@ -8,7 +8,9 @@
  *              permitted and effective sets; no_new_privs; and a second
  *              thread with SCHED_BATCH, nice 3, timer slack 777 ns, bound
  *              to one CPU; mlockall(MCL_FUTURE | MCL_ONFAULT); the
- *              restore-ids mode of timer_create (Linux 6.15 or later).  After
+ *              restore-ids mode of timer_create (Linux 6.15 or later); the
+ *              global futex hash instead of a private one (PR_FUTEX_HASH
+ *              slots 0, Linux 6.17, set once both threads exist).  After
  *              SIGUSR1 each is checked (the second thread checks its own,
  *              a new mapping must come locked on fault), PASS or FAIL.
  *   lockall    mlockall(MCL_FUTURE): a new mapping must come locked and
@@ -51,6 +53,10 @@
 #define TIMER_RESTORE_IDS 77
 #define TIMER_RESTORE_IDS_ON 1
 #define TIMER_RESTORE_IDS_GET 2
+/* prctl PR_FUTEX_HASH (Linux 6.17) and its arguments. */
+#define FUTEX_HASH 78
+#define FUTEX_HASH_SET_SLOTS 1
+#define FUTEX_HASH_GET_SLOTS 2
 
 struct sched_attr_ {
 	uint32_t size, sched_policy;
@@ -175,6 +181,9 @@ static int carried(void)
 	uint64_t eff0, prm0;
 	SETUP(caps_of(&eff0, &prm0), "capget");
 	SETUP(mlockall(MCL_FUTURE | MCL_ONFAULT) == 0, "mlockall");
+	/* The kernel gave the process a private hash with its second thread. */
+	bool global_hash = prctl(FUTEX_HASH, FUTEX_HASH_SET_SLOTS, 0, 0, 0) == 0;
+	SETUP(global_hash || errno == EINVAL, "PR_FUTEX_HASH");
 
 	say("ready");
 	usr1_wait();
@@ -202,6 +211,8 @@ static int carried(void)
 	      (unsigned long long)eff, (unsigned long long)prm, (unsigned long long)eff0, (unsigned long long)prm0);
 	CHECK(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs lost");
 	CHECK(later_mapping_locked(true), "mlockall(MCL_FUTURE | MCL_ONFAULT) lost");
+	CHECK(!global_hash || prctl(FUTEX_HASH, FUTEX_HASH_GET_SLOTS, 0, 0, 0) == 0, "a private futex hash of %d slots",
+	      prctl(FUTEX_HASH, FUTEX_HASH_GET_SLOTS, 0, 0, 0));
 	cpu_set_t now;
 	CHECK(sched_getaffinity(0, sizeof now, &now) == 0 && CPU_COUNT(&now) >= 1, "main thread's CPUs");
 	char failed = 1;

@@ -6,7 +6,10 @@
  * (PR_SET_MEMORY_MERGE) with one area made unmergeable again, a second
  * thread whose CPUID faults (ARCH_SET_CPUID 0) while the main thread's
  * does not, membarrier registrations, a coredump_filter, a login uid and
- * the permission to use AMX tiles (ARCH_REQ_XCOMP_PERM).  After the
+ * the permission to use AMX tiles (ARCH_REQ_XCOMP_PERM), THP disabled
+ * except in areas advised MADV_HUGEPAGE (PR_THP_DISABLE_EXCEPT_ADVISED,
+ * Linux 6.18) and a private futex hash of 128 slots (PR_FUTEX_HASH, Linux
+ * 6.17; the kernel would give this process of two threads 16).  After the
  * wake-up (SIGUSR1, testprog.h) each must be as it was: the modes read
  * back, a new writable and executable mapping is refused, the unmergeable
  * area is still so while the others and a new one are mergeable, CPUID
@@ -43,6 +46,11 @@
 #define PR_SET_SYSCALL_USER_DISPATCH 59
 #define PR_SYS_DISPATCH_ON 1
 #endif
+#define THP_DISABLE_EXCEPT_ADVISED (1 << 1)
+#define FUTEX_HASH 78
+#define FUTEX_HASH_SET_SLOTS 1
+#define FUTEX_HASH_GET_SLOTS 2
+#define FUTEX_SLOTS 128
 #define ARCH_GET_XCOMP_PERM_ 0x1022
 #define ARCH_REQ_XCOMP_PERM_ 0x1023
 #define XTILEDATA 18
@@ -118,7 +126,7 @@ static bool mergeable(void *addr)
 /* ---- membarrier, coredump_filter, loginuid, AMX permission ---- */
 
 static long registrations = -1; /* -1: not on this kernel */
-static bool loginuid_set, amx_permitted;
+static bool loginuid_set, amx_permitted, thp_except_advised, futex_hash;
 
 static bool write_file(const char *path, const char *text)
 {
@@ -163,6 +171,12 @@ static void set_more_modes(void)
 	amx_permitted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XTILEDATA) == 0;
 	if (!amx_permitted)
 		say("AMX: not on this CPU; left out");
+	thp_except_advised = prctl(PR_SET_THP_DISABLE, 1, THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0;
+	if (!thp_except_advised)
+		say("THP disabled except where advised: not on this kernel (%s); left out", strerror(errno));
+	futex_hash = prctl(FUTEX_HASH, FUTEX_HASH_SET_SLOTS, FUTEX_SLOTS, 0, 0) == 0;
+	if (!futex_hash)
+		say("private futex hash: not on this kernel (%s); left out", strerror(errno));
 }
 
 static void check_more_modes(void)
@@ -182,6 +196,12 @@ static void check_more_modes(void)
 	if (amx_permitted)
 		CHECK(xcomp_perm() & (1ULL << XTILEDATA), "AMX tiles no longer permitted (%#llx)",
 		      (unsigned long long)xcomp_perm());
+	if (thp_except_advised)
+		CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == (1 | THP_DISABLE_EXCEPT_ADVISED), "PR_GET_THP_DISABLE %d",
+		      prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));
+	if (futex_hash)
+		CHECK(prctl(FUTEX_HASH, FUTEX_HASH_GET_SLOTS, 0, 0, 0) == FUTEX_SLOTS, "a private futex hash of %d slots",
+		      prctl(FUTEX_HASH, FUTEX_HASH_GET_SLOTS, 0, 0, 0));
 }
 
 static int carried(void)

@@ -93,6 +93,7 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	a->coredump_filter = 0x7b;
 	a->loginuid = 4242;
 	a->has_modes = true;
+	a->futex_slots = 128;
 }
 
 /* Decodes LEN bytes at DATA as an ATTRS payload of VERSION for threads
@@ -129,6 +130,17 @@ static int round_trip(const struct bm_attrs *a, struct bm_attrs *out, int32_t re
 	return rc;
 }
 
+/* The sample's ATTRS payload, in *b (bm_wbuf_free'd by the caller). */
+static void encode_sample(struct bm_wbuf *b)
+{
+	struct bm_attrs a;
+	struct bm_thread_attrs t[2];
+	sample(&a, t);
+	bm_wbuf_init(b);
+	char why[200];
+	assert_int_equal(bm_encode_attrs(b, &a, tids, 2, why, sizeof why), 0);
+}
+
 static void test_round_trip(void **state)
 {
 	(void)state;
@@ -162,12 +174,24 @@ static void test_round_trip(void **state)
 	assert_int_equal(got.coredump_filter, 0x7b);
 	assert_int_equal(got.loginuid, 4242);
 	assert_true(got.has_modes);
+	assert_int_equal(got.futex_slots, 128);
 	char line[512];
 	bm_attrs_describe(&got, line, sizeof line);
 	assert_non_null(strstr(line, "oom_score_adj 345"));
 	assert_non_null(strstr(line, "mlockall future on-fault"));
 	assert_non_null(strstr(line, "memory-deny-write-execute 0x1, KSM merge-any 1"));
-	assert_non_null(strstr(line, "xstate permitted 0x602e7, membarrier 0x50, coredump_filter 0x7b, loginuid 4242"));
+	assert_non_null(strstr(line, "xstate permitted 0x602e7, membarrier 0x50, coredump_filter 0x7b, loginuid 4242, "
+				     "futex hash slots 128"));
+	bm_attrs_free(&got);
+	/* THP disabled except in areas advised MADV_HUGEPAGE; a kernel
+	 * without private futex hashes. */
+	a.thp_disable = 3;
+	a.futex_slots = BM_FUTEX_SLOTS_UNKNOWN;
+	assert_int_equal(round_trip(&a, &got, tids[0]), 0);
+	assert_int_equal(got.thp_disable, 3);
+	assert_true(got.futex_slots == BM_FUTEX_SLOTS_UNKNOWN);
+	bm_attrs_describe(&got, line, sizeof line);
+	assert_non_null(strstr(line, "futex hash slots not read"));
 	bm_attrs_free(&got);
 	/* A model with nothing recorded (made by hand) stays so. */
 	struct bm_attrs none = {0};
@@ -181,13 +205,9 @@ static void test_round_trip(void **state)
  * payload, decodes: the decoder's verdict, its reason in why. */
 static int decode_spoiled(size_t off, uint32_t v, char *why, size_t n)
 {
-	struct bm_attrs a, got;
-	struct bm_thread_attrs t[2];
-	sample(&a, t);
+	struct bm_attrs got;
 	struct bm_wbuf b;
-	bm_wbuf_init(&b);
-	char unused[200];
-	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, unused, sizeof unused), 0);
+	encode_sample(&b);
 	assert_true(off + 4 <= b.len);
 	for (int k = 0; k < 4; k++)
 		b.data[off + (size_t)k] = (uint8_t)(v >> (8 * k));
@@ -208,6 +228,7 @@ static void test_rejected_fields(void **state)
 		const char *why;
 	} cases[] = {
 		{0, 2, "present is 2"},       {4, 5000, "oom_score_adj 5000"}, {8, 2, "neither 0 nor 1"},
+		{12, 2, "THP disable 2 is not 0, 1 or 3"}, {12, 7, "THP disable 7"},
 		{20, 0x100, "securebits"},    {28, 9, "machine-check policy 9"}, {32, 7, "TSC mode 7"},
 		{36, 1, "mlockall flags 0x1"}, {36, 4, "mlockall flags 0x4"},
 		{48, 3, "thread count"},      {52, 999, "thread 0 is 999"},      {64, 6, "policy 6"},
@@ -217,6 +238,7 @@ static void test_rejected_fields(void **state)
 		/* after thread 1 (its affinity one byte): the process's modes */
 		{181, 4, "memory-deny-write-execute flags 0x4"}, {185, 2, "KSM merge-any 2"},
 		{197, 1, "membarrier registrations 0x1"}, {201, 0x200, "coredump_filter 0x200"},
+		{209, 48, "futex hash slots 48 is not a power of two"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -242,14 +264,10 @@ static void test_rejected_fields(void **state)
 static void test_version_9(void **state)
 {
 	(void)state;
-	struct bm_attrs a, got;
-	struct bm_thread_attrs t[2];
-	sample(&a, t);
+	struct bm_attrs got;
 	struct bm_wbuf b;
-	bm_wbuf_init(&b);
-	char why[200];
-	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), 0);
-	assert_int_equal(b.len, 209);
+	encode_sample(&b);
+	assert_int_equal(b.len, 213);
 	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the
 	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
@@ -263,6 +281,26 @@ static void test_version_9(void **state)
 	bm_attrs_free(&got);
 	/* Read as version 10, the same bytes end too early. */
 	assert_int_not_equal(decode_as(b.data, len, 10, tids, &got, NULL, 0), 0);
+	bm_attrs_free(&got);
+	bm_wbuf_free(&b);
+}
+
+/* Version 11, before the private futex hash: the same record without its
+ * last word; read as not known, which the restore leaves as the kernel
+ * makes it. */
+static void test_version_11(void **state)
+{
+	(void)state;
+	struct bm_attrs got;
+	struct bm_wbuf b;
+	encode_sample(&b);
+	assert_int_equal(decode_as(b.data, b.len - 4, 11, tids, &got, NULL, 0), 0);
+	assert_int_equal(got.loginuid, 4242);
+	assert_true(got.has_modes);
+	assert_true(got.futex_slots == BM_FUTEX_SLOTS_UNKNOWN);
+	bm_attrs_free(&got);
+	/* Read as version 12, the same bytes end too early. */
+	assert_int_not_equal(decode_as(b.data, b.len - 4, 12, tids, &got, NULL, 0), 0);
 	bm_attrs_free(&got);
 	bm_wbuf_free(&b);
 }
@@ -300,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_rejected_fields),
 		cmocka_unit_test(test_pdeath),
 		cmocka_unit_test(test_version_9),
+		cmocka_unit_test(test_version_11),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

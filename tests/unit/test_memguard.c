@@ -121,7 +121,7 @@ static void test_carried_through_the_image(void **state)
 	struct mem_input in = {img.data, img.len, 0, 0};
 	struct bm_image_reader r;
 	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){mem_read, &in}), 0);
-	assert_int_equal(r.version, 11);
+	assert_int_equal(r.version, BM_IMAGE_VERSION);
 	struct bm_process got;
 	assert_int_equal(bm_image_read_process(&r, &got), 0);
 	assert_process_equal(&q, &got);
