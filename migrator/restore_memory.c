@@ -68,6 +68,22 @@ static int map_droppable(struct restore_ctx *c, uint64_t start, uint64_t end, ui
 	return rc;
 }
 
+static const uint8_t zero_page[BM_PAGE_SIZE];
+
+/* Anonymous memory that loses write access keeps its accounting only
+ * if it ever held a page (the kernel unaccounts one without an anon_vma):
+ * one page written and dropped again gives it one, as the original's
+ * had when it was made read-only.  The contents come later. */
+static int give_anon_vma(struct restore_ctx *c, uint64_t start)
+{
+	int rc = bm_mem_write(c->pid, start, zero_page, 1);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to memory at 0x%llx of process %d",
+				      (unsigned long long)start, c->pid);
+	return bm_rs_inject(c, "madvise(MADV_DONTNEED)", SYS_madvise, start, BM_PAGE_SIZE, MADV_DONTNEED, 0, 0, 0,
+			    NULL);
+}
+
 /* Maps [start, end) of v afresh. */
 static int map_piece(void *arg, uint64_t start, uint64_t end)
 {
@@ -87,9 +103,10 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 	}
 	/* Accounted when it was writable, a private mapping stays so made
 	 * read-only, and the kernel keeps it apart from a neighbour that
-	 * never was (ld.so's RELRO next to a library's read-only data). */
-	bool account = v->kind == BM_VMA_FILE && (v->flags & BM_VMA_ACCOUNT) && !(v->flags & BM_VMA_SHARED) &&
-		       !(v->prot & PROT_WRITE);
+	 * never was (ld.so's RELRO next to a library's read-only data, a
+	 * thread stack's guard next to other anonymous memory). */
+	bool account = (v->kind == BM_VMA_FILE || v->kind == BM_VMA_ANON) && (v->flags & BM_VMA_ACCOUNT) &&
+		       !(v->flags & (BM_VMA_SHARED | BM_VMA_DROPPABLE)) && !(v->prot & PROT_WRITE);
 	long addr = 0;
 	int rc = bm_fault(BM_FP_MAP_MEMORY)      ? bm_rs_step_failed(c, "mapping memory", errno)
 		 : v->flags & BM_VMA_DROPPABLE ? map_droppable(c, start, end, v->prot, flags, &addr)
@@ -97,6 +114,8 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 							v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
 	if (rc == 0 && (uint64_t)addr != start)
 		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
+	if (rc == 0 && account && v->kind == BM_VMA_ANON)
+		rc = give_anon_vma(c, start);
 	if (rc == 0 && account)
 		rc = bm_rs_inject(c, "protecting memory", SYS_mprotect, start, end - start, v->prot, 0, 0, 0, NULL);
 	return rc;
@@ -197,7 +216,6 @@ static const struct bm_vma *vma_of(const struct bm_process *p, uint64_t addr, ui
 	return NULL;
 }
 
-static const uint8_t zero_page[BM_PAGE_SIZE];
 
 /* Pages of a shared memory file go into the file itself: its mapping may
  * be read-only, and a shared mapping cannot be written through by force. */

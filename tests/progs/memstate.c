@@ -22,6 +22,11 @@
  *   - a pipe whose write end is closed, with bytes in it (what make gives
  *     its jobs as stdin): the bytes, then end of file; a pipe whose read
  *     end is closed: a write fails with EPIPE;
+ *   - an anonymous area of three pages: the first read-only from the
+ *     start, the second written and made read-only, the third written,
+ *     emptied (MADV_DONTNEED) and made PROT_NONE, as a thread stack's
+ *     guard is (the kernel accounts the last two, "ac", and keeps them
+ *     apart from the first): the same contents, VmFlags and maps lines;
  *   - an anonymous area named with PR_SET_VMA_ANON_NAME: the same name;
  *   - a POSIX shared memory file (/dev/shm) mapped shared: its contents,
  *     and the mapping still writes into the file;
@@ -175,6 +180,19 @@ int main(int argc, char **argv)
 	tp_vmflags(relro, relro_flags[0], sizeof relro_flags[0]);
 	tp_vmflags(relro + 4096, relro_flags[1], sizeof relro_flags[1]);
 	SETUP(maps_lines(relro, 2 * 4096) == 2 && tp_has_vmflag(relro_flags[1], "ac"), "the kernel keeps them apart");
+	char *anon3 = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(anon3 != MAP_FAILED && mprotect(anon3 + 4096, 2 * 4096, PROT_READ | PROT_WRITE) == 0, "anonymous pages");
+	anon3[4096] = 'w';
+	anon3[2 * 4096] = 'x';
+	SETUP(madvise(anon3 + 2 * 4096, 4096, MADV_DONTNEED) == 0 && mprotect(anon3 + 4096, 4096, PROT_READ) == 0 &&
+		      mprotect(anon3 + 2 * 4096, 4096, PROT_NONE) == 0,
+	      "anonymous pages made read-only");
+	char anon3_flags[3][256];
+	for (int pg = 0; pg < 3; pg++)
+		tp_vmflags(anon3 + pg * 4096, anon3_flags[pg], sizeof anon3_flags[pg]);
+	SETUP(maps_lines(anon3, 3 * 4096) == 3 && !tp_has_vmflag(anon3_flags[0], "ac") &&
+		      tp_has_vmflag(anon3_flags[1], "ac") && tp_has_vmflag(anon3_flags[2], "ac"),
+	      "the kernel accounts the anonymous pages once writable");
 	shared_rw[1] = 's';
 	SETUP(mprotect(shared_rw + 4096, 4096, PROT_READ) == 0, "mprotect");
 	char ro_before[256];
@@ -252,6 +270,15 @@ int main(int argc, char **argv)
 		CHECK(strcmp(flags, relro_flags[pg]) == 0, "read-only page %d of the file: VmFlags \"%s\", were \"%s\"", pg,
 		      flags, relro_flags[pg]);
 	}
+	CHECK(maps_lines(anon3, 3 * 4096) == 3, "three anonymous pages, two accounted: %d maps lines",
+	      maps_lines(anon3, 3 * 4096));
+	for (int pg = 0; pg < 3; pg++) {
+		tp_vmflags(anon3 + pg * 4096, flags, sizeof flags);
+		CHECK(strcmp(flags, anon3_flags[pg]) == 0, "anonymous page %d: VmFlags \"%s\", were \"%s\"", pg, flags,
+		      anon3_flags[pg]);
+	}
+	CHECK(anon3[0] == 0 && anon3[4096] == 'w', "the anonymous pages' contents");
+	CHECK(mprotect(anon3 + 2 * 4096, 4096, PROT_READ) == 0 && anon3[2 * 4096] == 0, "the emptied page");
 	shared_rw[3 * 4096] = 't';
 	CHECK(shared_ro[3 * 4096] == 't', "the shared mappings no longer share the file");
 	tp_vmflags(shared_rw + 4096, flags, sizeof flags);
