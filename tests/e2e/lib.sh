@@ -404,9 +404,18 @@ e2e_expect_pass() {
 	fi
 }
 
+# e2e_procstate PID FILE: what /proc shows of PID, as tests/tools/procstate
+# prints it, into FILE.
+e2e_procstate() {
+	"$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
+}
+
 # e2e_state_test PROG [ARGS...]: the standard protocol.  Starts PROG, waits
 # for "ready" and for it to sleep in sigsuspend, migrates it, checks that it
-# sleeps there again, wakes it with SIGUSR1 and expects PASS.
+# sleeps there again and that /proc shows the same of it as before
+# (e2e_procstate: every line but those no restore can keep; lines matching
+# the extended regular expression E2E_PROCSTATE_ACCEPT, a difference the
+# README documents, left out), wakes it with SIGUSR1 and expects PASS.
 e2e_state_test() {
 	local prog=$1 name
 	name=$(basename "$prog")
@@ -415,8 +424,21 @@ e2e_state_test() {
 	local pid=$E2E_PID
 	e2e_wait_ready "$out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/$name.proc-before"
 	e2e_migrate "$pid" "$image"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/$name.proc-after"
+	if [[ -n ${E2E_PROCSTATE_ACCEPT:-} ]]; then
+		local f
+		for f in "$E2E_TMP/$name".proc-{before,after}; do
+			grep -Ev "$E2E_PROCSTATE_ACCEPT" "$f" >"$f.kept" || true
+			mv "$f.kept" "$f"
+		done
+	fi
+	if ! diff -u "$E2E_TMP/$name.proc-before" "$E2E_TMP/$name.proc-after" >"$E2E_TMP/$name.proc-diff"; then
+		e2e_show "$E2E_TMP/$name.proc-diff"
+		e2e_fail "$prog: /proc shows another process after the restore (above: - before, + after)"
+	fi
 	e2e_signal "$pid" "$out"
 	e2e_wait_exit "$pid"
 	e2e_expect_pass "$out"
