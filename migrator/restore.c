@@ -176,14 +176,18 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	if (!c->table_of_parent && bm_restore_fds_last(&c->proc, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	/* Session and group where possible: a leader becomes a leader again
-	 * (a tree's members are in theirs already). */
+	 * (a tree's members are in theirs already), a member joins its group
+	 * again where the restorer's session has it (restored where it ran,
+	 * its job's other processes still there), else stays in the
+	 * restorer's.  A group whose leader is outside the PID namespace
+	 * reads 0, which setpgid would take for the process's own. */
 	if (c->tree_member)
 		;
 	else if (p->sid == p->pid)
 		setsid();
 	else if (p->pgid == p->pid)
 		setpgid(0, 0);
-	else
+	else if (p->pgid > 0)
 		setpgid(0, p->pgid);
 	personality(p->personality);
 	prctl(PR_SET_NAME, p->comm);

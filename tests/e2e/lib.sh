@@ -410,6 +410,24 @@ e2e_procstate() {
 	"$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
 }
 
+# e2e_procstate_same BASE WHAT: BASE-before and BASE-after (e2e_procstate)
+# must be the same, but for lines matching the extended regular expression
+# E2E_PROCSTATE_ACCEPT (a difference the README documents); else fails,
+# showing the difference.
+e2e_procstate_same() {
+	local base=$1 f
+	if [[ -n ${E2E_PROCSTATE_ACCEPT:-} ]]; then
+		for f in "$base"-before "$base"-after; do
+			grep -Ev "$E2E_PROCSTATE_ACCEPT" "$f" >"$f.kept" || true
+			mv "$f.kept" "$f"
+		done
+	fi
+	if ! diff -u "$base-before" "$base-after" >"$base-diff"; then
+		e2e_show "$base-diff"
+		e2e_fail "$2: /proc shows another process after the restore (above: - before, + after)"
+	fi
+}
+
 # e2e_state_test PROG [ARGS...]: the standard protocol.  Starts PROG, waits
 # for "ready" and for it to sleep in sigsuspend, migrates it, checks that it
 # sleeps there again and that /proc shows the same of it as before
@@ -428,17 +446,7 @@ e2e_state_test() {
 	e2e_migrate "$pid" "$image"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_procstate "$pid" "$E2E_TMP/$name.proc-after"
-	if [[ -n ${E2E_PROCSTATE_ACCEPT:-} ]]; then
-		local f
-		for f in "$E2E_TMP/$name".proc-{before,after}; do
-			grep -Ev "$E2E_PROCSTATE_ACCEPT" "$f" >"$f.kept" || true
-			mv "$f.kept" "$f"
-		done
-	fi
-	if ! diff -u "$E2E_TMP/$name.proc-before" "$E2E_TMP/$name.proc-after" >"$E2E_TMP/$name.proc-diff"; then
-		e2e_show "$E2E_TMP/$name.proc-diff"
-		e2e_fail "$prog: /proc shows another process after the restore (above: - before, + after)"
-	fi
+	e2e_procstate_same "$E2E_TMP/$name.proc" "$prog"
 	e2e_signal "$pid" "$out"
 	e2e_wait_exit "$pid"
 	e2e_expect_pass "$out"

@@ -58,6 +58,17 @@ if why=$("$PROGS/memguard" probe); then
 else
 	e2e_log "memguard skipped: $why"
 fi
+# procstate_of PID FILE: e2e_procstate of PID in host A, once it waits in
+# sigsuspend.
+procstate_of() {
+	mig_in A "$TOOLS/waitsyscall" "$1" "${E2E_SYSCALL_NR[rt_sigsuspend]}" 20 ||
+		e2e_fail "process $1 does not wait in sigsuspend"
+	mig_in A "$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
+}
+# Differences the README documents, by program.
+declare -A accept=(
+	[unlinked]='^fd [0-9]+ -> .*/unlinked/(c|#INODE) \(deleted\)$'
+)
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
@@ -77,7 +88,16 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "${cmd[0]} did not get ready"; }
+	# What /proc shows of a program waiting in sigsuspend (not avx's and
+	# holder's, which wait elsewhere) must be the same after the hops.
+	compare=yes
+	[[ ${cmd[0]} == avx || ${cmd[0]} == holder ]] && compare=
+	[[ -n $compare ]] && procstate_of "$pid" "$out.proc-before"
 	mig_round_trip "$pid" "${cmd[0]}"
+	if [[ -n $compare ]]; then
+		procstate_of "$pid" "$out.proc-after"
+		E2E_PROCSTATE_ACCEPT=${accept[${cmd[0]}]:-} e2e_procstate_same "$out.proc" "${cmd[*]}"
+	fi
 	mig_in A kill -USR1 "$pid"
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
