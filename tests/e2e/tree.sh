@@ -35,14 +35,22 @@ run_tree() {
 	for k in "${kids[@]}"; do e2e_track "$k"; done
 	settled
 
-	local before=$E2E_TMP/before.txt after=$E2E_TMP/after.txt round image
+	local before=$E2E_TMP/before.txt after=$E2E_TMP/after.txt round image p
 	tree_shape >"$before"
+	for p in "$root" "${kids[@]}"; do e2e_procstate "$p" "$E2E_TMP/$label-$p.proc-before"; done
 	for ((round = 1; round <= rounds; round++)); do
 		image=$E2E_TMP/$label$round.img
 		e2e_tree_dump_restore "$image" "$round" "the tree ($label)" "$root" "${kids[@]}"
 		settled
 		tree_shape >"$after"
 		diff "$before" "$after" >&2 || e2e_fail "$label round $round: the tree's PIDs, parents, groups or sessions differ"
+		# Each process as /proc shows it; the process group is tree_shape's
+		# (the root's is the restorer's).
+		for p in "$root" "${kids[@]}"; do
+			e2e_procstate "$p" "$E2E_TMP/$label-$p.proc-after"
+			E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+				e2e_procstate_same "$E2E_TMP/$label-$p.proc" "$label round $round: process $p"
+		done
 		e2e_log "$label round $round: the tree came back with its PIDs, parents, groups, sessions and zombie"
 	done
 	if [[ $label == tree ]]; then
