@@ -31,7 +31,7 @@ E2E_BINMIG_TIMEOUT=${E2E_BINMIG_TIMEOUT:-60}
 
 # System call numbers (x86-64) for e2e_wait_syscall.
 declare -A E2E_SYSCALL_NR=([read]=0 [pause]=34 [nanosleep]=35 [rt_sigsuspend]=130 [futex]=202
-	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232)
+	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232 [wait4]=61)
 
 E2E_TMP=
 E2E_NAME=${E2E_NAME:-$(basename "$0" .sh)}

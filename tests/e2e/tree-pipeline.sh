@@ -18,8 +18,29 @@ mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
 ((${#kids[@]} == 3)) || e2e_fail "the shell has ${#kids[@]} children, expected 3"
 for k in "${kids[@]}"; do e2e_track "$k"; done
 
+# What /proc shows of each process once it waits: the shell in wait4, the
+# producer in clock_nanosleep, gzip and sha256sum in read (the group is the
+# restorer's, as tree.sh says).
+quiet() {
+	local p
+	e2e_wait_syscall "$root" wait4
+	for p in "${kids[@]}"; do
+		if [[ $(cat "/proc/$p/comm") == treeprod ]]; then
+			e2e_wait_syscall "$p" clock_nanosleep
+		else
+			e2e_wait_syscall "$p" read
+		fi
+	done
+	for p in "$root" "${kids[@]}"; do e2e_procstate "$p" "$E2E_TMP/pipe-$p.proc-$1"; done
+}
+quiet before
 for round in 1 2; do
 	e2e_tree_dump_restore "$E2E_TMP/pipeline$round.img" "$round" "the pipeline" "$root" "${kids[@]}"
+	quiet after
+	for p in "$root" "${kids[@]}"; do
+		E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+			e2e_procstate_same "$E2E_TMP/pipe-$p.proc" "round $round: process $p"
+	done
 	[[ ! -e $out || ! -s $out ]] || e2e_fail "the pipeline finished before it was dumped"
 	for k in "${kids[@]}"; do
 		[[ $(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$k/stat") == "$root" ]] ||
