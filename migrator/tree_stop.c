@@ -24,7 +24,9 @@
  *
  * The destination makes the stop again as the last thing before the
  * parent runs: the stop's signal sent to the restored child, which stops
- * once detached (the parent gets its report and a SIGCHLD).  If the parent
+ * once detached (the parent gets its report and a SIGCHLD), a thread
+ * that takes the signal first and the others once it has stopped, so
+ * that none runs an instruction on the way.  If the parent
  * had collected the report, an injected waitid collects it again; the
  * SIGCHLD the new stop sent is taken back unless the image has one
  * pending (then the two are one, as the kernel keeps one). */
@@ -36,12 +38,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fault.h"
 #include "log.h"
 #include "procfs.h"
 #include "ptrace_ctl.h"
@@ -188,6 +192,20 @@ static int wait_for(pid_t pid, bool (*done)(pid_t, const void *), const void *ar
 	return 0;
 }
 
+/* The state letter of /proc/PID/task/TID/stat, 0 if unreadable. */
+static char task_state(pid_t pid, const char *tid)
+{
+	char path[384], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] ? p[2] : 0;
+}
+
 /* Every thread in the group stop: only then is the stop complete
  * (reported, and collectable by the parent's waitid). */
 static bool is_stopped(pid_t pid, const void *arg)
@@ -203,19 +221,19 @@ static bool is_stopped(pid_t pid, const void *arg)
 	while (all && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char path[384], buf[512];
-		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		buf[n > 0 ? n : 0] = 0;
-		const char *p = strrchr(buf, ')');
-		all = p && p[1] && p[2] == 'T';
+		all = task_state(pid, e->d_name) == 'T';
 		any = true;
 	}
 	closedir(d);
 	return all && any;
+}
+
+/* Thread *ARG of PID in the group stop. */
+static bool thread_stopped(pid_t pid, const void *arg)
+{
+	char tid[16];
+	snprintf(tid, sizeof tid, "%d", *(const pid_t *)arg);
+	return task_state(pid, tid) == 'T';
 }
 
 static bool has_sigchld(pid_t pid, const void *arg)
@@ -226,11 +244,42 @@ static bool has_sigchld(pid_t pid, const void *arg)
 	return bm_read_status(pid, &ss) == 0 && (ss.shd_pnd & (1ULL << (SIGCHLD - 1)));
 }
 
+static int detach(pid_t tid)
+{
+	if (bm_fault(BM_FP_DETACH) || ptrace(PTRACE_DETACH, tid, 0, 0) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot detach from thread %d", tid);
+	return 0;
+}
+
+/* Lets C go into the stop SIG, sent to it: first a thread that takes SIG
+ * (that does not block it), which starts the group stop, then, once that
+ * one has stopped, the others, whom a group stop in effect stops as they
+ * are let go, before they run an instruction.  Let go first, a thread
+ * that blocks SIG (one glibc is making blocks every signal) would run
+ * on until the taker stops it. */
+static int release_into_stop(struct restore_ctx *c, int sig)
+{
+	uint32_t taker = 0;
+	while (taker <= c->nothers && sig != SIGSTOP && (c->proc.threads[taker].sigmask & (1ULL << (sig - 1))))
+		taker++;
+	if (taker > c->nothers) /* no thread takes it: the dump refused such a stop */
+		return bm_error(BM_EXIT_FAILURE, "process %d: every thread blocks signal %d, its stop", c->pid, sig);
+	pid_t first = taker ? c->others[taker - 1].tid : c->pid;
+	int rc = detach(first);
+	if (rc == 0)
+		rc = wait_for(c->pid, thread_stopped, &first, "did not begin to stop again");
+	for (uint32_t i = 0; rc == 0 && i <= c->nothers; i++)
+		if (i != taker)
+			rc = detach(i ? c->others[i - 1].tid : c->pid);
+	return rc;
+}
+
 int bm_tree_restore_stop(struct restore_ctx *child, const struct bm_tree_node *n, struct restore_ctx *parent)
 {
-	if (kill(child->pid, (n->exit_status >> 8) & 0xff) < 0)
+	int sig = (n->exit_status >> 8) & 0xff;
+	if (kill(child->pid, sig) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot stop process %d again", child->pid);
-	int rc = bm_rs_let_run(child);
+	int rc = release_into_stop(child, sig);
 	if (rc == 0)
 		rc = wait_for(child->pid, is_stopped, NULL, "did not stop again");
 	if (rc < 0 || !parent)

@@ -33,12 +33,19 @@ states() {
 	done
 }
 before=$(states)
+for p in "$root" "${kids[@]}"; do e2e_procstate "$p" "$E2E_TMP/treestop-$p.proc-before"; done
 for round in 1 2; do
 	image=$E2E_TMP/treestop$round.img
 	e2e_tree_dump_restore "$image" "$round" "a tree with stopped children" "$root" "${kids[@]}"
 	after=$(states)
 	[[ $after == "$before" ]] || e2e_fail "round $round: states differ: before [$before] after [$after]"
 	e2e_wait_syscall "$root" rt_sigsuspend
+	# What /proc shows of each, but for the group, which states() checks.
+	for p in "$root" "${kids[@]}"; do
+		e2e_procstate "$p" "$E2E_TMP/treestop-$p.proc-after"
+		E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+			e2e_procstate_same "$E2E_TMP/treestop-$p.proc" "round $round: process $p"
+	done
 	e2e_log "round $round: both children stopped again, the zombie a zombie"
 done
 bm inspect "$E2E_TMP/treestop2.img"
