@@ -27,10 +27,9 @@ out=$E2E_TMP/carried.out
 e2e_start "$out" "$PROGS/inetsock" carried "$E2E_TMP"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
-e2e_wait_syscall "$pid" rt_sigsuspend
 port=$(awk '$1 == "port4" { print $2 }' "$E2E_TMP/ports")
 [[ $port =~ ^[0-9]+$ ]] || e2e_fail "no IPv4 listener port in $E2E_TMP/ports"
-e2e_migrate "$pid" "$E2E_TMP/carried.img"
+e2e_migrate_same "$pid" "$E2E_TMP/carried.img" "inetsock carried"
 bm inspect "$E2E_TMP/carried.img"
 e2e_expect_ok "inspect"
 grep -q "tcp listening, 0.0.0.0:$port, backlog 7" "$BM_OUT" || e2e_fail "inspect does not show the listener: $(grep -E 'tcp|udp' "$BM_OUT")"
@@ -53,8 +52,7 @@ out=$E2E_TMP/dualstack.out
 e2e_start "$out" "$PROGS/inetsock" dualstack "$E2E_TMP"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
-e2e_wait_syscall "$pid" rt_sigsuspend
-e2e_migrate "$pid" "$E2E_TMP/dualstack.img"
+e2e_migrate_same "$pid" "$E2E_TMP/dualstack.img" "inetsock dualstack"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
 e2e_expect_pass "$out"

@@ -428,6 +428,19 @@ e2e_procstate_same() {
 	fi
 }
 
+# e2e_migrate_same PID IMAGE WHAT: once PID waits in sigsuspend, e2e_migrate
+# through IMAGE; it must wait there again, and /proc show the same of it
+# (e2e_procstate_same).
+e2e_migrate_same() {
+	local pid=$1 base=$2.proc
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$base-before"
+	e2e_migrate "$pid" "$2"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$base-after"
+	e2e_procstate_same "$base" "$3"
+}
+
 # e2e_state_test PROG [ARGS...]: the standard protocol.  Starts PROG, waits
 # for "ready" and for it to sleep in sigsuspend, migrates it, checks that it
 # sleeps there again and that /proc shows the same of it as before
@@ -441,12 +454,7 @@ e2e_state_test() {
 	e2e_start "$out" "$PROGS/$prog" "${@:2}"
 	local pid=$E2E_PID
 	e2e_wait_ready "$out" "$pid"
-	e2e_wait_syscall "$pid" rt_sigsuspend
-	e2e_procstate "$pid" "$E2E_TMP/$name.proc-before"
-	e2e_migrate "$pid" "$image"
-	e2e_wait_syscall "$pid" rt_sigsuspend
-	e2e_procstate "$pid" "$E2E_TMP/$name.proc-after"
-	e2e_procstate_same "$E2E_TMP/$name.proc" "$prog"
+	e2e_migrate_same "$pid" "$image" "$prog"
 	e2e_signal "$pid" "$out"
 	e2e_wait_exit "$pid"
 	e2e_expect_pass "$out"
