@@ -233,12 +233,16 @@ static int describe_fd(pid_t pid, int fd, struct bm_fd *out, const struct bm_fd_
 }
 
 /* The bytes buffered in a pipe, read without taking them: tee(2) into a
- * pipe of binmig's own, then read that. */
+ * pipe of binmig's own, then read that.  A read end is a copy of the
+ * process's own (pidfd_getfd), so that no open or close of a FIFO is
+ * reported to an inotify watch on it or its directory (a process left
+ * running would find those events queued); a write end is opened for
+ * reading through /proc. */
 static int read_pipe_data(pid_t pid, struct bm_fd *d)
 {
 	char link[64];
 	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
-	int fd = open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int fd = (d->flags & O_ACCMODE) == O_WRONLY ? open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : bm_fd_copy(pid, d->fd);
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open the pipe of fd %d", d->fd);
 	int own[2] = {-1, -1}, rc = 0;

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -142,6 +143,86 @@ static const struct bm_fd *earlier_of_same(const struct bm_process *p, uint32_t 
 	return NULL;
 }
 
+/* SIZE bytes of the file mapped at MAP into BUF: copied with
+ * process_vm_readv, which answers a page the file no longer has (cut
+ * short meanwhile by another holder) with a short count, not SIGBUS. */
+static int copy_mapped(const uint8_t *map, uint8_t *buf, size_t size)
+{
+	size_t got = 0;
+	while (got < size) {
+		struct iovec to = {buf + got, size - got}, from = {(void *)(map + got), size - got};
+		ssize_t n = process_vm_readv(getpid(), &to, 1, &from, 1, 0);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The file open at FD (ST its status): holes, attributes, then contents,
+ * read with pread, or through a mapping where MAPPED and the data extents
+ * are known (no event for an inotify or fanotify watch, as a read would
+ * queue IN_ACCESS). */
+static int read_open_file(int fd, const struct stat *st, bool mapped, const char *what, uint8_t **data,
+			  struct bm_holes *holes, struct bm_file_attrs *attrs)
+{
+	int rc = (uint64_t)st->st_size > BM_UNLINKED_MAX_BYTES
+			 ? bm_error(BM_EXIT_UNSUPPORTED, "%s grew beyond the 64 MiB an image carries", what)
+			 : 0;
+	size_t size = rc == 0 ? (size_t)st->st_size : 0;
+	/* Holes and attributes before the contents: reading space reserved
+	 * but unwritten would put pages in the cache that SEEK_DATA takes for
+	 * data. */
+	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
+	if (err < 0)
+		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
+	if (rc == 0)
+		rc = bm_file_attrs_read(fd, st, holes, what, attrs);
+	uint8_t *buf = rc == 0 && size ? malloc(size) : NULL;
+	if (rc == 0 && size && !buf)
+		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
+	/* Only the data through a mapping: a fault in a hole of a memory
+	 * file system's file would fill it. */
+	mapped = mapped && holes->known;
+	if (rc == 0 && size && mapped) {
+		uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		err = map == MAP_FAILED ? -errno : 0;
+		memset(buf, 0, size);
+		for (uint32_t i = 0; err == 0 && i < holes->n; i++) {
+			uint64_t end = holes->x[i].end < size ? holes->x[i].end : size;
+			if (holes->x[i].start < end)
+				err = copy_mapped(map + holes->x[i].start, buf + holes->x[i].start, end - holes->x[i].start);
+		}
+		if (map != MAP_FAILED)
+			munmap(map, size);
+		if (err < 0)
+			rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot read %s", what);
+	}
+	for (size_t got = 0; rc == 0 && !mapped && got < size;) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = bm_error_errno(BM_EXIT_TARGET, n < 0 ? errno : EIO, "cannot read %s", what);
+		else
+			got += (size_t)n;
+	}
+	if (rc < 0) {
+		bm_holes_free(holes);
+		bm_file_attrs_free(attrs);
+		free(buf);
+		return rc;
+	}
+	*data = buf;
+	return 0;
+}
+
+static void file_id_of(const struct stat *st, struct bm_file_id *id)
+{
+	*id = (struct bm_file_id){st->st_dev, st->st_ino, (uint64_t)st->st_size,
+				  (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec};
+}
+
 int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct bm_file_id *id, struct bm_holes *holes,
 		     struct bm_file_attrs *attrs)
 {
@@ -155,41 +236,54 @@ int bm_unlinked_read(const char *link, const char *what, uint8_t **data, struct 
 	if (fd < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot open %s", what);
 	struct stat st;
-	int rc = fstat(fd, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat %s", what) : 0;
-	if (rc == 0 && (uint64_t)st.st_size > BM_UNLINKED_MAX_BYTES)
-		rc = bm_error(BM_EXIT_UNSUPPORTED, "%s grew beyond the 64 MiB an image carries", what);
-	size_t size = rc == 0 ? (size_t)st.st_size : 0;
-	/* Holes and attributes before the contents: reading space reserved
-	 * but unwritten would put pages in the cache that SEEK_DATA takes for
-	 * data. */
-	int err = rc == 0 ? bm_holes_read(fd, size, holes) : 0;
-	if (err < 0)
-		rc = bm_error_errno(BM_EXIT_TARGET, -err, "cannot find the holes of %s", what);
-	if (rc == 0)
-		rc = bm_file_attrs_read(fd, &st, holes, what, attrs);
-	uint8_t *buf = rc == 0 && size ? malloc(size) : NULL;
-	if (rc == 0 && size && !buf)
-		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-	size_t got = 0;
-	while (rc == 0 && got < size) {
-		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			rc = bm_error_errno(BM_EXIT_TARGET, n < 0 ? errno : EIO, "cannot read %s", what);
-		else
-			got += (size_t)n;
-	}
+	int rc = fstat(fd, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat %s", what)
+				    : read_open_file(fd, &st, false, what, data, holes, attrs);
 	close(fd);
-	if (rc < 0) {
-		bm_holes_free(holes);
-		bm_file_attrs_free(attrs);
-		free(buf);
-		return rc;
+	if (rc == 0)
+		file_id_of(&st, id);
+	return rc;
+}
+
+/* The unlinked file of descriptor FD of PID, read through a copy of the
+ * process's own open file (pidfd_getfd) rather than one binmig opens, and
+ * through a mapping: an inotify watch of the process on the file or its
+ * directory sees no open, access or close, which a process left running
+ * (--leave-running, a failed dump) would find queued.  The open file gets
+ * O_NOATIME for the while (a mapping sets the access time otherwise) and
+ * its offset back (SEEK_DATA moves it).  1 where the copy cannot serve (a
+ * file open for writing only): then the caller opens it. */
+static int read_held(pid_t pid, int fd, const char *what, uint8_t **data, struct bm_file_id *id,
+		     struct bm_holes *holes, struct bm_file_attrs *attrs)
+{
+	*holes = (struct bm_holes){0};
+	*attrs = (struct bm_file_attrs){0};
+	int copy = bm_fd_copy(pid, fd);
+	if (copy < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot take a copy of %s", what);
+	int flags = fcntl(copy, F_GETFL);
+	off_t at = lseek(copy, 0, SEEK_CUR);
+	struct stat st;
+	int rc = 1;
+	if (flags >= 0 && (flags & O_ACCMODE) != O_WRONLY && at >= 0) {
+		rc = fstat(copy, &st) < 0 ? bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat %s", what) : 0;
+		if (rc == 0 && !(flags & O_NOATIME) && fcntl(copy, F_SETFL, flags | O_NOATIME) < 0)
+			rc = errno == EPERM ? bm_error(BM_EXIT_UNSUPPORTED, "binmig may not read %s without changing its "
+						       "access time (O_NOATIME needs its owner or CAP_FOWNER)", what)
+					    : bm_error_errno(BM_EXIT_TARGET, errno, "cannot read %s", what);
+		else if (rc == 0)
+			rc = read_open_file(copy, &st, true, what, data, holes, attrs);
+		int undo = (!(flags & O_NOATIME) && fcntl(copy, F_SETFL, flags) < 0) || lseek(copy, at, SEEK_SET) != at;
+		if (undo && rc == 0) {
+			rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot put back the flags and offset of %s", what);
+			free(*data);
+			bm_holes_free(holes);
+			bm_file_attrs_free(attrs);
+		}
 	}
-	*data = buf;
-	*id = (struct bm_file_id){st.st_dev, st.st_ino, size, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
-	return 0;
+	close(copy); /* a copy: the process's own stays open, and no close is reported */
+	if (rc == 0)
+		file_id_of(&st, id);
+	return rc;
 }
 
 static int read_contents(pid_t pid, struct bm_fd *d)
@@ -198,7 +292,9 @@ static int read_contents(pid_t pid, struct bm_fd *d)
 	snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, d->fd);
 	snprintf(what, sizeof what, "the unlinked file %s of fd %d of process %d", d->path, d->fd, pid);
 	struct bm_file_id id;
-	int rc = bm_unlinked_read(link, what, &d->data, &id, &d->holes, &d->attrs);
+	int rc = read_held(pid, d->fd, what, &d->data, &id, &d->holes, &d->attrs);
+	if (rc == 1)
+		rc = bm_unlinked_read(link, what, &d->data, &id, &d->holes, &d->attrs);
 	if (rc < 0)
 		return rc;
 	d->data_len = (uint32_t)id.size;

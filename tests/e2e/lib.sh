@@ -424,17 +424,26 @@ e2e_procstate_same() {
 	fi
 	if ! diff -u "$base-before" "$base-after" >"$base-diff"; then
 		e2e_show "$base-diff"
-		e2e_fail "$2: /proc shows another process after the restore (above: - before, + after)"
+		e2e_fail "$2: /proc shows another process (above: - before, + after)"
 	fi
 }
 
-# e2e_migrate_same PID IMAGE WHAT: once PID waits in sigsuspend, e2e_migrate
+# e2e_migrate_same PID IMAGE WHAT: once PID waits in sigsuspend, a dump
+# with --leave-running must leave it waiting there exactly as it was
+# (binmig's own calls, pages and descriptors all gone), then e2e_migrate
 # through IMAGE; it must wait there again, and /proc show the same of it
 # (e2e_procstate_same).
 e2e_migrate_same() {
 	local pid=$1 base=$2.proc
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_procstate "$pid" "$base-before"
+	bm dump "$pid" -o "$2.left" --leave-running
+	e2e_expect_ok "dump --leave-running of $pid"
+	rm -f "$2.left"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	cp "$base-before" "$base.left-before"
+	e2e_procstate "$pid" "$base.left-after"
+	E2E_PROCSTATE_ACCEPT= e2e_procstate_same "$base.left" "$3 (the original after dump --leave-running)"
 	e2e_migrate "$pid" "$2"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_procstate "$pid" "$base-after"
