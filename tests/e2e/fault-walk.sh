@@ -36,15 +36,7 @@
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
 source "$(dirname "$0")/fault-lib.sh"
-# Before the hosts start their serve: both read these.
-FAULT_DIR=$(mktemp -d /tmp/binmig-faults.XXXXXX)
-export BINMIG_FAULT_LOG=$FAULT_DIR/log BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
-: >"$BINMIG_FAULT_LOG"
-: >"$BINMIG_SERVE_FAULT_FILE"
-mig_init threads8
-trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
-"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
-	e2e_fail "$BINMIG is built without fault injection (make test-build)"
+fault_hosts_init faults threads8
 declare -A WHERE=() # point -> its places, comma-separated
 POINTS=()
 while read -r number name where _; do
@@ -61,23 +53,6 @@ touch "$E2E_TMP/open"
 e2e_start "$E2E_TMP/reference.out" "${T8[@]}" --gate "$E2E_TMP/open"
 REF_PID=$E2E_PID
 
-# workers_done HOST WHAT: until serve in HOST has no worker (a child
-# that is binmig) left, within 20 s; otherwise the next migration could
-# find it busy.
-workers_done() {
-	local serve children c deadline=$((SECONDS + 20))
-	serve=$(mig_serve_pid "$1")
-	while :; do
-		children=$(cat "/proc/$serve/task/$serve/children" 2>/dev/null)
-		local busy=
-		for c in $children; do
-			[[ $(cat "/proc/$c/comm" 2>/dev/null) == binmig ]] && busy=$c
-		done
-		[[ -z $busy ]] && return 0
-		((SECONDS < deadline)) || e2e_fail "$2: serve's worker $busy in host $1 is still running after 20 s"
-		sleep 0.02
-	done
-}
 echo "== 1. dump" >&2
 local_out=$E2E_TMP/local.out
 e2e_start "$local_out" "${T8[@]}" --gate "$E2E_TMP/local-gate"

@@ -45,61 +45,6 @@ PROGRAMS=("attrs carried" "scmrights carried DIR" "modes carried" "watch carried
 "$PROGS/memguard" probe >/dev/null && PROGRAMS+=("memguard carried DIR")
 [[ ${INJECT_SWEEP:-quick} == full ]] || PROGRAMS=("${PROGRAMS[@]:0:2}")
 
-# snapshot PID: what a failed dump must leave as it was.  Left out: what
-# changes by itself (scheduling counts, memory use, a timerfd's time left,
-# SigQ: the signals queued for its user by any process)
-# or by binmig's stop (state, tracer).
-snapshot() {
-	local pid=$1 t fd
-	cat "/proc/$pid/maps" "/proc/$pid/timers"
-	for fd in "/proc/$pid/fd/"*; do
-		echo "fd ${fd##*/} $(readlink "$fd")"
-		grep -v -E '^(it_value|ticks):' "/proc/$pid/fdinfo/${fd##*/}"
-	done
-	for t in "/proc/$pid/task/"*; do
-		echo "thread ${t##*/}"
-		grep -v -E '^(State|Vm|Rss|Hugetlb|voluntary_ctxt|nonvoluntary_ctxt|TracerPid|SigQ)' "$t/status"
-	done
-}
-
-# anon_bytes FILE: the bytes of unnamed private read-write anonymous
-# mappings in a snapshot; other_lines FILE: the snapshot without them.
-ANON='^([0-9a-f]+)-([0-9a-f]+) rw-p 00000000 00:00 0 *$'
-anon_bytes() {
-	local line sum=0
-	while IFS= read -r line; do
-		[[ $line =~ $ANON ]] && sum=$((sum + 0x${BASH_REMATCH[2]} - 0x${BASH_REMATCH[1]}))
-	done <"$1"
-	echo "$sum"
-}
-other_lines() { grep -Ev "$ANON" "$1"; }
-
-# same_but_unreturned_page BASE WHAT: BASE.after is BASE.before, or the
-# failed call was the munmap that gives back a page binmig mapped in the
-# process (a probe or scratch page): no call is left to give it back, so
-# that one page may stay, alone or merged with an anonymous neighbour,
-# and nothing else may differ.  It then stays in what the next runs must
-# leave.
-same_but_unreturned_page() {
-	local base=$1 what=$2 grown
-	cmp -s "$base.before" "$base.after" && return 0
-	grown=$(($(anon_bytes "$base.after") - $(anon_bytes "$base.before")))
-	if [[ $(head -n 1 "$BM_ERR") == "binmig: injecting munmap into thread "* ]] && ((grown == 4096)) &&
-		cmp -s <(other_lines "$base.before") <(other_lines "$base.after"); then
-		e2e_log "$what: the page binmig could not unmap is left"
-		cp "$base.after" "$base.before"
-		return 0
-	fi
-	diff "$base.before" "$base.after" >&2
-	e2e_fail "$what: the process changed (above)"
-}
-
-# injected_calls STATS: the syscalls_injected column of a --stats csv.
-injected_calls() {
-	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "syscalls_injected") c = i }
-		NR == 2 && c { print $c }' "$1"
-}
-
 # sweep_dump PID NAME: makes each of the dump's injected calls fail.
 sweep_dump() {
 	local pid=$1 name=$2 img=$E2E_TMP/$2.img calls n what

@@ -34,6 +34,7 @@ declare -A E2E_SYSCALL_NR=([read]=0 [pause]=34 [nanosleep]=35 [rt_sigsuspend]=13
 	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232 [wait4]=61)
 
 E2E_TMP=
+E2E_TMP_MORE=() # other temp dirs of the test, made before e2e_init: removed with E2E_TMP
 E2E_NAME=${E2E_NAME:-$(basename "$0" .sh)}
 E2E_TRACKED=()        # "pid:starttime" of everything to kill on exit
 declare -A E2E_CHILDREN=() # PIDs that are children of this shell (wait works)
@@ -138,6 +139,7 @@ e2e_cleanup() {
 			rm -rf "$E2E_TMP"
 		fi
 	fi
+	[[ -n ${E2E_KEEP:-} ]] || rm -rf "${E2E_TMP_MORE[@]}"
 	if ((rc == 0)); then e2e_log "ok"; fi
 	exit "$rc"
 }

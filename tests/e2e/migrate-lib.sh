@@ -534,3 +534,21 @@ mig_serve_pid() {
 	[[ $(e2e_starttime "$pid") == "$t" ]] || e2e_fail "serve in host $1 (PID $pid) is not running"
 	echo "$pid"
 }
+
+# workers_done HOST WHAT: until serve in HOST has no worker (a child
+# that is binmig) left, within 20 s; otherwise the next migration could
+# find it busy.
+workers_done() {
+	local serve children c deadline=$((SECONDS + 20))
+	serve=$(mig_serve_pid "$1")
+	while :; do
+		children=$(cat "/proc/$serve/task/$serve/children" 2>/dev/null)
+		local busy=
+		for c in $children; do
+			[[ $(cat "/proc/$c/comm" 2>/dev/null) == binmig ]] && busy=$c
+		done
+		[[ -z $busy ]] && return 0
+		((SECONDS < deadline)) || e2e_fail "$2: serve's worker $busy in host $1 is still running after 20 s"
+		sleep 0.02
+	done
+}
