@@ -190,6 +190,14 @@ fault-walk: test-build
 inject-sweep: test-build
 	INJECT_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/inject-sweep
 
+# The whole injection sweep of a live migration (tests/e2e/migrate-sweep.sh):
+# each system call injected on either side of `binmig migrate` between the
+# emulated hosts, in four programs, made to fail in turn, where make test
+# sweeps one of them at every sixth call and around the point of no return.
+.PHONY: migrate-sweep
+migrate-sweep: test-build
+	MIGRATE_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/migrate-sweep
+
 # The soak run (tests/soak/soak.sh): SOAK_MIGRATIONS (default 500)
 # migrations of native and CLR workloads with random faults and daemon
 # kills; prints what happened and fails if a process was lost, duplicated
