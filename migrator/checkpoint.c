@@ -746,14 +746,20 @@ int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stat
 	if (st) {
 		st->checkpoint_us = (int64_t)(bm_now_us() - f->t_stopped);
 		st->image_bytes = (int64_t)w->count.bytes;
-		st->syscalls_injected = 0;
-		for (size_t i = 0; i < f->ntracees; i++)
-			st->syscalls_injected += (int64_t)f->tracees[i].injected;
-		for (size_t m = 0; m < f->nmembers; m++)
-			for (size_t i = 0; i < f->members[m].ntracees; i++)
-				st->syscalls_injected += (int64_t)f->members[m].tracees[i].injected;
+		st->syscalls_injected = bm_frozen_injected(f);
 	}
 	return rc;
+}
+
+int64_t bm_frozen_injected(const struct bm_frozen *f)
+{
+	int64_t n = 0;
+	for (size_t i = 0; i < f->ntracees; i++)
+		n += (int64_t)f->tracees[i].injected;
+	for (size_t m = 0; m < f->nmembers; m++)
+		for (size_t i = 0; i < f->members[m].ntracees; i++)
+			n += (int64_t)f->members[m].tracees[i].injected;
+	return n;
 }
 
 void bm_resume_regs(const struct bm_thread *t, struct user_regs_struct *regs, bool new_process)

@@ -56,6 +56,9 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 size_t bm_frozen_count(const struct bm_frozen *f);
 struct bm_frozen *bm_frozen_at(struct bm_frozen *f, size_t i);
 
+/* The system calls injected so far into the processes of f. */
+int64_t bm_frozen_injected(const struct bm_frozen *f);
+
 /* Writes the whole image (process sections, pages, END) to the writer. */
 int bm_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
 

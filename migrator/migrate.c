@@ -303,6 +303,21 @@ static void resume_source(struct bm_frozen *f, pid_t pid)
 		fprintf(stderr, "binmig: migrate: process %d resumed at the source\n", pid);
 }
 
+/* After a RESULT with status 0 the destination holds its copy, with the
+ * file locks and socket names it took over: told ABORT, it ends the copy
+ * (and reaps it), then closes the connection.  Until then the original
+ * could not take them back: this waits for that close, each wait for the
+ * peer bounded as every other. */
+static void await_copy_ended(struct bm_conn *conn)
+{
+	static uint8_t buf[BM_RESULT_FIXED_SIZE + BM_MESSAGE_MAX];
+	uint8_t type;
+	size_t len;
+	/* Its errors are not the first: not printed (errors are held). */
+	while (bm_frame_recv(conn, &type, buf, sizeof buf, &len, BM_IO_TIMEOUT_MS) == 0)
+		;
+}
+
 static int give_up(struct bm_conn *conn, struct bm_precopy *pc, int rc)
 {
 	bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
@@ -429,9 +444,32 @@ static int move(void *arg)
 		close(img_fd);
 		unlink(path);
 	}
+	/* Read only now, the destination holding its copy: reading it changes
+	 * it (timers_next_id.h).  A call that fails before anything changed
+	 * fails the migration, the original as it was. */
+	struct bm_next_ids *ids = NULL;
+	uint8_t *confirm = NULL;
+	size_t confirm_len = 0;
+	bool copy_held = rc == 0;
+	if (rc == 0) {
+		bm_set_log_prefix("binmig: migrate: timer ids");
+		ids = calloc(1, sizeof *ids);
+		confirm = malloc(BM_NEXT_IDS_MAX_BYTES);
+		if (ids && confirm) {
+			if ((rc = bm_timers_take_next_ids(&f, ids)) == 0)
+				confirm_len = bm_next_ids_encode(ids, confirm);
+			st->syscalls_injected = bm_frozen_injected(&f); /* with these calls */
+		} else {
+			bm_warn("out of memory: the next POSIX timer ids are not carried");
+		}
+	}
 	if (rc < 0) {
+		free(ids);
+		free(confirm);
 		/* Never lost: the original runs on where it stopped. */
 		bm_send_message(conn, BM_MSG_ABORT, bm_exit_code(), bm_error_message(), 1000);
+		if (copy_held)
+			await_copy_ended(conn);
 		bm_set_log_prefix("binmig: migrate");
 		bm_movaddr_reattach(o->move_addrs);
 		resume_source(&f, pid);
@@ -450,16 +488,6 @@ static int move(void *arg)
 	bm_set_log_prefix("binmig: migrate: termination");
 	for (size_t i = 0; i < bm_frozen_count(&f); i++)
 		bm_unix_unstash_names(&bm_frozen_at(&f, i)->proc, true);
-	/* Read only now: reading it changes it (timers_next_id.h). */
-	struct bm_next_ids *ids = calloc(1, sizeof *ids);
-	uint8_t *confirm = malloc(BM_NEXT_IDS_MAX_BYTES);
-	size_t confirm_len = 0;
-	if (ids && confirm) {
-		bm_timers_take_next_ids(&f, ids);
-		confirm_len = bm_next_ids_encode(ids, confirm);
-	} else {
-		bm_warn("out of memory: the next POSIX timer ids are not carried");
-	}
 	/* Post-copy keeps the original frozen, its pages still to be read,
 	 * until the destination has them all; it never runs again. */
 	rc = post ? bm_postcopy_bind_original(&f) : bm_release(&f, true);

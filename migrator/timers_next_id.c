@@ -14,15 +14,28 @@
 
 /* ==== the source: read where the process never runs again ==== */
 
-/* One call WHAT in the leader TR; 0, or -1 after reporting. */
-static int call(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+/* One call WHAT in the leader TR; 0, or -1 after reporting, with
+ * *REFUSED (if given) set when the kernel refused the call rather than
+ * binmig failing to run it. */
+static int call_as(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		   bool *refused)
 {
 	long ret;
 	int rc = bm_inject(tr, nr, a1, a2, a3, 0, 0, 0, &ret);
-	if (rc == 0 && ret < 0 && ret > -4096)
+	if (rc == 0 && ret < 0 && ret > -4096) {
 		rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "%s in process %d", what, tr->tid);
+		if (refused)
+			*refused = true;
+	}
 	return rc;
 }
+
+static int call(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	return call_as(tr, what, nr, a1, a2, a3, NULL);
+}
+
+static const char given_ids[] = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
 
 /* The int at ADDR of process PID; 0, or -1 after reporting. */
 static int read_id(pid_t pid, uint64_t addr, int32_t *id)
@@ -33,32 +46,48 @@ static int read_id(pid_t pid, uint64_t addr, int32_t *id)
 
 /* Every timer deleted, then one made: its id is the counter.  A timer
  * made while the process's own given-id mode is on takes its id from
- * memory, so that mode goes off first.  0, or -1 after reporting. */
+ * memory, so that mode goes off first.  0; -EAGAIN after reporting when
+ * binmig failed to run a call before any changed the process's timers
+ * (the mode is put back), so that it can still resume as it was; -1
+ * after reporting when one failed after, or the kernel refused one (a
+ * process whose signal queue is full cannot make a timer: its counter
+ * cannot be read, whichever attempt). */
 static int take_next_id(struct bm_frozen *one, uint32_t *next)
 {
 	struct bm_tracee *tr = &one->tracees[0];
 	const struct bm_timers *tm = &one->proc.timers;
 	uint64_t scratch;
-	int rc = bm_scratch_map(tr, &scratch);
-	if (rc < 0)
-		return rc;
+	if (bm_scratch_map(tr, &scratch) < 0)
+		return -EAGAIN;
+	bool mode_off = false, changed = false, refused = false;
+	int rc = 0;
 	if (tm->restore_ids)
-		rc = call(tr, "prctl(PR_TIMER_CREATE_RESTORE_IDS)", SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS,
-			  BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0);
+		mode_off = (rc = call_as(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS,
+					 BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, &refused)) == 0;
 	for (uint32_t i = 0; rc == 0 && i < tm->nposix; i++)
-		rc = call(tr, "timer_delete", SYS_timer_delete, (uint64_t)tm->posix[i].id, 0, 0);
+		changed |= (rc = call_as(tr, "timer_delete", SYS_timer_delete, (uint64_t)tm->posix[i].id, 0, 0,
+					 &refused)) == 0;
 	int32_t id = -1;
-	if (rc == 0 && (rc = call(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch)) == 0)
+	if (rc == 0 &&
+	    (rc = call_as(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch, &refused)) == 0) {
+		changed = true;
 		rc = read_id(one->pid, scratch, &id);
+	}
+	if (rc < 0 && !changed && mode_off &&
+	    call(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON, 0) < 0)
+		changed = true;
 	*next = (uint32_t)id & INT_MAX; /* the kernel hands out ids of 0..INT_MAX */
-	int rc2 = bm_scratch_unmap(tr, scratch);
-	return rc < 0 ? rc : rc2;
+	/* Once the counter is read, a page left in the original, which never
+	 * runs again, is no reason to leave the counter behind. */
+	(void)bm_scratch_unmap(tr, scratch);
+	return rc == 0 ? 0 : changed || refused ? -1 : -EAGAIN;
 }
 
-size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
+int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
 {
 	_Static_assert(BM_NEXT_IDS_MAX >= 4096, "a tree has at most 4096 processes (tree_image.c)");
-	size_t left_out = 0;
+	int rc = 0;
+	bool changed = false;
 	ids->n = 0;
 	bm_frozen_unpark(f); /* no signal may arrive while the calls run */
 	for (size_t m = 0; m < bm_frozen_count(f) && ids->n < BM_NEXT_IDS_MAX; m++) {
@@ -66,17 +95,23 @@ size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
 		uint32_t next;
 		if (!one->ntracees)
 			continue;
-		if (take_next_id(one, &next) == 0) {
+		int got = take_next_id(one, &next);
+		if (got == 0) {
 			ids->id[ids->n++] = (struct bm_next_id){one->pid, next};
+			changed = true;
 			continue;
 		}
-		left_out++;
+		if (got == -EAGAIN && !changed) {
+			rc = -EAGAIN; /* every process as it was: the migration fails */
+			break;
+		}
+		changed = true;
 		bm_warn("the next POSIX timer id of process %d is not carried (above): its copy continues after its "
 			"newest timer", one->pid);
 	}
 	if (bm_frozen_park(f) < 0)
 		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
-	return left_out;
+	return rc;
 }
 
 /* ==== CONFIRM's payload ==== */
@@ -134,7 +169,6 @@ static bool held(const struct bm_timers *tm, int32_t id)
  * INT_MAX + 1, which hands out the same ids).  0, or -1 after reporting. */
 static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next)
 {
-	static const char given_ids[] = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
 	int32_t id = (int32_t)((next - 1) & INT_MAX), made = -1;
 	uint64_t scratch;
 	int rc = bm_scratch_map(tr, &scratch);
@@ -156,10 +190,14 @@ static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_
 			   : 0;
 	if (rc == 0)
 		rc = off;
-	int rc2 = bm_scratch_unmap(tr, scratch);
-	return rc < 0 ? rc : rc2;
+	if (bm_scratch_unmap(tr, scratch) < 0 && rc == 0)
+		bm_warn("process %d: its next POSIX timer id is set, but binmig's page is left in it: %s", tr->tid,
+			bm_error_message());
+	return rc;
 }
 
+/* serve holds the errors of a restore for its one log line, which a
+ * restore that succeeds does not print: the warnings say what failed. */
 void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, const struct bm_next_ids *ids)
 {
 	const struct bm_next_id *e = NULL;
@@ -197,8 +235,8 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 		bm_warn("process %d: its leader's registers could not be put back after setting its next POSIX timer "
 			"id (%s)", tr->tid, strerror(-back));
 	else if (bm_park(tr->tid) < 0)
-		bm_warn("process %d: its leader could not be parked again (above)", tr->tid);
+		bm_warn("process %d: its leader could not be parked again: %s", tr->tid, bm_error_message());
 	if (rc < 0)
-		bm_warn("process %d: its next POSIX timer id could not be set to %u (above); it continues after its "
-			"newest timer", tr->tid, e->next);
+		bm_warn("process %d: its next POSIX timer id could not be set to %u (%s); it continues after its newest "
+			"timer", tr->tid, e->next, bm_error_message());
 }

@@ -47,13 +47,16 @@ struct bm_next_ids {
 	struct bm_next_id id[BM_NEXT_IDS_MAX];
 };
 
-/* Source, once the destination holds the process and the original is to
- * be terminated: reads the counter of every process of F into IDS,
- * deleting their timers.  The threads are parked again afterwards.  A
- * process whose counter cannot be read is left out, with a warning (its
- * copy then continues after its newest timer); returns how many were left
- * out. */
-size_t bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids);
+/* Source, once the destination holds the process and before CONFIRM:
+ * reads the counter of every process of F into IDS, deleting their
+ * timers.  The threads are parked again afterwards.  -EAGAIN after
+ * reporting when binmig failed to run a call before any process's timers
+ * changed: they are all as they were, and the migration must fail (the
+ * original resumes).  A failure after that cannot be undone, and a call
+ * the kernel refuses would be refused again: that process is left out,
+ * with a warning (its copy then continues after its newest timer), and 0
+ * is returned. */
+int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids);
 
 /* CONFIRM's payload: u32 n, then n × (i32 pid, u32 next).  encode returns
  * the length (BUF holds BM_NEXT_IDS_MAX_BYTES); decode -EPROTO for a

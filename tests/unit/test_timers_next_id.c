@@ -18,12 +18,14 @@
 #include <time.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "fault.h"
 #include "timers.h"
 #include "timers_next_id.h"
 #include "wire.h"
@@ -200,23 +202,34 @@ static int next_made(struct child *c, int then_drop)
 	return id;
 }
 
+/* In a child with timers 0-3 made and the newest two deleted (its counter
+ * 4, past every timer left, which no listing shows), the source's reading
+ * with FAULT armed (NULL: none) into IDS; returns what it did.  The child
+ * stays stopped (C). */
+static int take_in_child(const char *fault, struct bm_next_ids *ids, struct child *c)
+{
+	const int given[] = {-1, -1, -1, -1}, drop[] = {3, 2};
+	*c = spawn(given, 4, drop, 2);
+	struct bm_tracee tr;
+	trace(c->pid, &tr);
+	struct bm_posix_timer live[2] = {{.id = 0}, {.id = 1, .newest = true}};
+	struct bm_frozen f = {.pid = c->pid, .tracees = &tr, .ntracees = 1};
+	f.proc.pid = c->pid;
+	f.proc.timers.posix = live;
+	f.proc.timers.nposix = 2;
+	assert_int_equal(bm_fault_arm(fault), 0);
+	int rc = bm_timers_take_next_ids(&f, ids);
+	assert_int_equal(bm_fault_arm(NULL), 0);
+	return rc;
+}
+
 static void source_reads_the_counter(void **state)
 {
 	(void)state;
-	/* Timers 0-3, the newest two deleted: the counter is 4, past every
-	 * timer left, which no listing shows. */
-	const int given[] = {-1, -1, -1, -1}, drop[] = {3, 2};
-	struct child c = spawn(given, 4, drop, 2);
-	struct bm_tracee tr;
-	trace(c.pid, &tr);
-	struct bm_posix_timer live[2] = {{.id = 0}, {.id = 1, .newest = true}};
-	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
-	f.proc.pid = c.pid;
-	f.proc.timers.posix = live;
-	f.proc.timers.nposix = 2;
 	struct bm_next_ids *ids = calloc(1, sizeof *ids);
 	assert_non_null(ids);
-	assert_int_equal(bm_timers_take_next_ids(&f, ids), 0);
+	struct child c;
+	assert_int_equal(take_in_child(NULL, ids, &c), 0);
 	assert_int_equal(ids->n, 1);
 	assert_int_equal(ids->id[0].pid, c.pid);
 	assert_int_equal(ids->id[0].next, 4);
@@ -230,6 +243,91 @@ static void source_reads_the_counter(void **state)
 	fclose(in);
 	assert_int_equal(strncmp(text, "ID: 4\n", 6), 0);
 	assert_null(strstr(text, "\nID: "));
+	kill(c.pid, SIGKILL);
+	waitpid(c.pid, NULL, 0);
+	close(c.go);
+	close(c.report);
+	free(ids);
+}
+
+/* The timer ids listed in CHILD's /proc/PID/timers, in its order, into
+ * IDS (room for 8); returns how many. */
+static int listed_timers(pid_t pid, int *ids)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%d/timers", pid);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	int n = 0;
+	while (n < 8 && fgets(line, sizeof line, in))
+		if (sscanf(line, "ID: %d", &ids[n]) == 1)
+			n++;
+	fclose(in);
+	return n;
+}
+
+/* The source's reading with injected call FAIL failing (the calls:
+ * scratch page, timer_delete 0, timer_delete 1, timer_create, munmap), as
+ * in take_in_child.  Returns what it did; IDS holds what it read, LEFT
+ * the timers left; the child then makes one and its id is returned. */
+static int take_failing(int fail, struct bm_next_ids *ids, int *left, int *nleft, int *then_made)
+{
+	char spec[32];
+	snprintf(spec, sizeof spec, "inject:%d", fail);
+	struct child c;
+	int rc = take_in_child(spec, ids, &c);
+	*nleft = listed_timers(c.pid, left);
+	*then_made = next_made(&c, -1);
+	return rc;
+}
+
+/* A call that fails before any timer is touched leaves the process as it
+ * was and fails the reading, so that the migration fails and the original
+ * resumes; one after cannot be undone: the process is left out (its copy
+ * continues after its newest timer).  A page binmig cannot give back
+ * after the reading does not cost the counter. */
+static void source_failing_call(void **state)
+{
+	(void)state;
+	if (!bm_fault_injection_built())
+		skip();
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	assert_non_null(ids);
+	int left[8], nleft, made;
+	for (int fail = 1; fail <= 2; fail++) {
+		assert_int_equal(take_failing(fail, ids, left, &nleft, &made), -EAGAIN);
+		assert_int_equal(ids->n, 0);
+		assert_int_equal(nleft, 2); /* both timers, and the counter, as they were */
+		assert_int_equal(made, 4);
+	}
+	for (int fail = 3; fail <= 4; fail++) {
+		assert_int_equal(take_failing(fail, ids, left, &nleft, &made), 0);
+		assert_int_equal(ids->n, 0);
+	}
+	assert_int_equal(take_failing(5, ids, left, &nleft, &made), 0);
+	assert_int_equal(ids->n, 1);
+	assert_int_equal(ids->id[0].next, 4);
+	free(ids);
+}
+
+/* A process whose signal queue may hold nothing cannot make a timer, so
+ * its counter cannot be read, however often binmig tries: it is left out
+ * (warned of) and the migration goes on, as before the reading failed
+ * calls before any change. */
+static void kernel_refuses_the_reading(void **state)
+{
+	(void)state;
+	struct child c = spawn(NULL, 0, NULL, 0);
+	struct rlimit none = {0, 0};
+	assert_int_equal(prlimit(c.pid, RLIMIT_SIGPENDING, &none, NULL), 0);
+	struct bm_tracee tr;
+	trace(c.pid, &tr);
+	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
+	f.proc.pid = c.pid;
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	assert_non_null(ids);
+	assert_int_equal(bm_timers_take_next_ids(&f, ids), 0);
+	assert_int_equal(ids->n, 0);
 	kill(c.pid, SIGKILL);
 	waitpid(c.pid, NULL, 0);
 	close(c.go);
@@ -294,6 +392,8 @@ int main(void)
 		cmocka_unit_test(payload_rules),
 		cmocka_unit_test(restored_counter),
 		cmocka_unit_test(source_reads_the_counter),
+		cmocka_unit_test(source_failing_call),
+		cmocka_unit_test(kernel_refuses_the_reading),
 		cmocka_unit_test(destination_sets_the_counter),
 		cmocka_unit_test(impossible_counter_is_left),
 	};
