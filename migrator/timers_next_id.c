@@ -37,6 +37,14 @@ static int call(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, ui
 
 static const char given_ids[] = "prctl(PR_TIMER_CREATE_RESTORE_IDS)";
 
+/* A call that puts back what binmig changed in the process, where a
+ * failure would leave it other than it was: tried a second time before
+ * it is given up.  0, or -1 after reporting. */
+static int undo(struct bm_tracee *tr, const char *what, long nr, uint64_t a1, uint64_t a2)
+{
+	return call(tr, what, nr, a1, a2, 0) == 0 || call(tr, what, nr, a1, a2, 0) == 0 ? 0 : -1;
+}
+
 /* The int at ADDR of process PID; 0, or -1 after reporting. */
 static int read_id(pid_t pid, uint64_t addr, int32_t *id)
 {
@@ -74,7 +82,7 @@ static int take_next_id(struct bm_frozen *one, uint32_t *next)
 		rc = read_id(one->pid, scratch, &id);
 	}
 	if (rc < 0 && !changed && mode_off &&
-	    call(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON, 0) < 0)
+	    undo(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_ON) < 0)
 		changed = true;
 	*next = (uint32_t)id & INT_MAX; /* the kernel hands out ids of 0..INT_MAX */
 	/* Once the counter is read, a page left in the original, which never
@@ -182,17 +190,18 @@ static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_
 	if (rc == 0 && (rc = call(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch)) == 0 &&
 	    (rc = read_id(tr->tid, scratch, &made)) == 0 && made != id)
 		rc = bm_error(BM_EXIT_FAILURE, "process %d: the timer made with id %d got %d", tr->tid, id, made);
-	if (made == id)
-		rc = call(tr, "timer_delete", SYS_timer_delete, (uint64_t)id, 0, 0);
-	/* The process's own mode back whatever happened. */
-	int off = mode_set ? call(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS,
-				  BM_PR_TIMER_CREATE_RESTORE_IDS_OFF, 0)
-			   : 0;
-	if (rc == 0)
-		rc = off;
-	if (bm_scratch_unmap(tr, scratch) < 0 && rc == 0)
-		bm_warn("process %d: its next POSIX timer id is set, but binmig's page is left in it: %s", tr->tid,
+	/* Once made, the counter is set; what binmig changed to get there is
+	 * put back, or the copy is other than the original: warned of. */
+	if (made == id && undo(tr, "timer_delete", SYS_timer_delete, (uint64_t)id, 0) < 0)
+		bm_warn("process %d: the timer %d binmig made to set its counter is left in it: %s", tr->tid, id,
 			bm_error_message());
+	/* The process's own mode back whatever happened. */
+	if (mode_set &&
+	    undo(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF) < 0)
+		bm_warn("process %d: its mode of timers made with given ids (prctl %d) is left on: %s", tr->tid,
+			BM_PR_TIMER_CREATE_RESTORE_IDS, bm_error_message());
+	if (bm_scratch_unmap(tr, scratch) < 0 && bm_scratch_unmap(tr, scratch) < 0)
+		bm_warn("process %d: binmig's page is left in it: %s", tr->tid, bm_error_message());
 	return rc;
 }
 
