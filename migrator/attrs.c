@@ -32,6 +32,9 @@
 #define SPEC_DISABLE (1u << 2)
 #define SPEC_FORCE_DISABLE (1u << 3)
 #define SPEC_DISABLE_NOEXEC (1u << 4)
+/* The bounds the kernel holds a custom slice to (kernel/sched/syscalls.c). */
+#define SCHED_SLICE_MIN 100000ull
+#define SCHED_SLICE_MAX 100000000ull
 
 struct sched_attr_ {
 	uint32_t size, sched_policy;
@@ -336,8 +339,24 @@ static int same_as_leader(pid_t pid, struct bm_tracee *tr, const struct bm_attrs
 	return 0;
 }
 
+static bool fair_policy(uint32_t policy)
+{
+	return policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE;
+}
+
+/* The slice of a thread under a fair policy that has none of its own: what
+ * sched_getattr gives binmig's own thread (0 before Linux 6.12, which
+ * shows no slice). */
+static uint64_t base_slice(void)
+{
+	struct sched_attr_ sa = {.size = sizeof sa};
+	if (syscall(SYS_SCHED_GETATTR, 0, &sa, sizeof sa, 0) < 0 || !fair_policy(sa.sched_policy))
+		return 0;
+	return sa.sched_runtime;
+}
+
 static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t all[BM_AFFINITY_BYTES],
-			  struct bm_thread_attrs *t)
+			  uint64_t base, struct bm_thread_attrs *t)
 {
 	pid_t tid = tr->tid;
 	t->tid = tid;
@@ -363,6 +382,11 @@ static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t 
 	t->sched_flags = (uint32_t)(sa.sched_flags & SCHED_FLAG_RESET_ON_FORK_);
 	t->sched_nice = sa.sched_nice;
 	t->sched_priority = sa.sched_priority;
+	/* A custom slice (Linux 6.12) shows as a slice other than the base
+	 * one; one set to just the base slice looks as none, and comes back as
+	 * none (it then follows a change of the base slice). */
+	if (fair_policy(sa.sched_policy) && sa.sched_runtime != base && sa.sched_runtime)
+		t->sched_slice = sa.sched_runtime;
 	long prio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
 	if (prio < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "ioprio_get of thread %d", tid);
@@ -396,8 +420,9 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 	a->threads = calloc(ntracees, sizeof *a->threads);
 	if (!a->threads)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	uint64_t base = base_slice();
 	for (size_t i = 0; i < ntracees; i++) {
-		if ((rc = collect_thread(&tracees[i], scratch, all, &a->threads[i])) < 0)
+		if ((rc = collect_thread(&tracees[i], scratch, all, base, &a->threads[i])) < 0)
 			return rc;
 		a->nthreads++;
 	}
@@ -432,10 +457,12 @@ static int apply_thread(const struct bm_thread_attrs *t, struct bm_tracee *tr)
 	if (rc < 0)
 		return rc;
 	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = t->sched_policy, .sched_flags = t->sched_flags,
-				 .sched_nice = t->sched_nice, .sched_priority = t->sched_priority};
+				 .sched_nice = t->sched_nice, .sched_priority = t->sched_priority,
+				 .sched_runtime = t->sched_slice};
 	if (bm_fault(BM_FP_SET_ATTRS) || syscall(SYS_SCHED_SETATTR, tr->tid, &sa, 0) < 0)
-		return bm_error_errno(BM_EXIT_CONFLICT, errno, "thread %d: cannot set its scheduling (policy %u, nice %d)",
-				      tr->tid, t->sched_policy, t->sched_nice);
+		return bm_error_errno(BM_EXIT_CONFLICT, errno,
+				      "thread %d: cannot set its scheduling (policy %u, nice %d, slice %llu ns)", tr->tid,
+				      t->sched_policy, t->sched_nice, (unsigned long long)t->sched_slice);
 	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tr->tid, t->ioprio) < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, errno, "thread %d: cannot set its I/O priority %#x", tr->tid,
 				      t->ioprio);
@@ -637,6 +664,10 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 			return bm_why(why, n, "thread %d: I/O priority %#x", t->tid, t->ioprio);
 		if (t->cpuid_faulting > 1)
 			return bm_why(why, n, "thread %d: CPUID faulting %u is neither 0 nor 1", t->tid, t->cpuid_faulting);
+		if (t->sched_slice &&
+		    (!fair_policy(t->sched_policy) || t->sched_slice < SCHED_SLICE_MIN || t->sched_slice > SCHED_SLICE_MAX))
+			return bm_why(why, n, "thread %d: time slice %llu ns under policy %u", t->tid,
+				   (unsigned long long)t->sched_slice, t->sched_policy);
 	}
 	if (a->mdwe & ~BM_MDWE_KNOWN)
 		return bm_why(why, n, "memory-deny-write-execute flags %#x have unknown bits", a->mdwe);
@@ -690,6 +721,8 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 	bm_put_u32(b, a->coredump_filter);
 	bm_put_u32(b, a->loginuid);
 	bm_put_u32(b, a->futex_slots);
+	for (uint32_t i = 0; i < a->nthreads; i++)
+		bm_put_u64(b, a->threads[i].sched_slice);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -756,6 +789,8 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 	}
 	if (c->version >= 12)
 		a->futex_slots = bm_get_u32(c);
+	for (uint32_t i = 0; c->version >= 12 && i < a->nthreads; i++)
+		a->threads[i].sched_slice = bm_get_u64(c);
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
 		bm_rcur_fail_at(c, 0, "%s", why);

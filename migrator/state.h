@@ -382,6 +382,8 @@ struct bm_thread_attrs {
 	uint64_t spec_indirect_branch;
 	int32_t pdeath_signal;         /* prctl(PR_GET_PDEATHSIG), 0 for none; version 6 */
 	uint32_t cpuid_faulting;       /* 1: CPUID faults (arch_prctl ARCH_SET_CPUID 0); version 10 (attrs_modes.h) */
+	uint64_t sched_slice;          /* a custom time slice (sched_setattr's sched_runtime under SCHED_OTHER, BATCH
+					  or IDLE, Linux 6.12) in ns, 0 for the base slice; version 12 */
 };
 
 struct bm_attrs {

@@ -6,8 +6,9 @@
  *              keep-caps; machine-check kill early; securebits
  *              NO_SETUID_FIXUP; CAP_SYS_BOOT dropped from the bounding,
  *              permitted and effective sets; no_new_privs; and a second
- *              thread with SCHED_BATCH, nice 3, timer slack 777 ns, bound
- *              to one CPU; mlockall(MCL_FUTURE | MCL_ONFAULT); the
+ *              thread with SCHED_BATCH, nice 3, a time slice of its own
+ *              (2.5 ms, Linux 6.12), timer slack 777 ns, bound to one CPU;
+ *              mlockall(MCL_FUTURE | MCL_ONFAULT); the
  *              restore-ids mode of timer_create (Linux 6.15 or later); the
  *              global futex hash instead of a private one (PR_FUTEX_HASH
  *              slots 0, Linux 6.17, set once both threads exist).  After
@@ -98,12 +99,17 @@ static bool drop_cap(bool from_permitted)
 static void *second(void *unused)
 {
 	(void)unused;
-	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_BATCH, .sched_nice = 3};
+	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_BATCH, .sched_nice = 3,
+				 .runtime = 2500000};
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(first_cpu, &one);
 	char ok = syscall(SYS_sched_setattr, 0, &sa, 0) == 0 && prctl(PR_SET_TIMERSLACK, 777) == 0 &&
 		  sched_setaffinity(0, sizeof one, &one) == 0;
+	/* the slice as this kernel shows it: 0 before Linux 6.12 */
+	struct sched_attr_ set = {0};
+	ok = ok && syscall(SYS_sched_getattr, 0, &set, sizeof set, 0) == 0 &&
+	     (set.runtime == 2500000 || set.runtime == 0);
 	tp_write_all(done[1], &ok, 1);
 	char c;
 	if (read(go[0], &c, 1) != 1)
@@ -113,6 +119,8 @@ static void *second(void *unused)
 	CHECK(syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) == 0 && now.sched_policy == SCHED_BATCH &&
 		      now.sched_nice == 3,
 	      "second thread: policy %u nice %d, expected SCHED_BATCH and 3", now.sched_policy, now.sched_nice);
+	CHECK(now.runtime == set.runtime, "second thread: time slice %llu ns, was %llu", (unsigned long long)now.runtime,
+	      (unsigned long long)set.runtime);
 	CHECK(prctl(PR_GET_TIMERSLACK) == 777, "second thread: timer slack %d", prctl(PR_GET_TIMERSLACK));
 	cpu_set_t got;
 	CHECK(sched_getaffinity(0, sizeof got, &got) == 0 && CPU_EQUAL(&got, &one), "second thread: its CPUs");

@@ -86,6 +86,7 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	}
 	t[1].pdeath_signal = 15;
 	t[1].cpuid_faulting = 1;
+	t[1].sched_slice = 2500000; /* a custom slice under SCHED_BATCH */
 	a->mdwe = 1;         /* PR_MDWE_REFUSE_EXEC_GAIN */
 	a->memory_merge = 1;
 	a->xcomp_perm = 0x602e7; /* AMX tile data permitted */
@@ -166,6 +167,7 @@ static void test_round_trip(void **state)
 		assert_true(got.threads[i].spec_store_bypass == 3);
 		assert_int_equal(got.threads[i].pdeath_signal, t[i].pdeath_signal);
 		assert_int_equal(got.threads[i].cpuid_faulting, t[i].cpuid_faulting);
+		assert_true(got.threads[i].sched_slice == t[i].sched_slice);
 	}
 	assert_int_equal(got.mdwe, 1);
 	assert_int_equal(got.memory_merge, 1);
@@ -239,6 +241,8 @@ static void test_rejected_fields(void **state)
 		{181, 4, "memory-deny-write-execute flags 0x4"}, {185, 2, "KSM merge-any 2"},
 		{197, 1, "membarrier registrations 0x1"}, {201, 0x200, "coredump_filter 0x200"},
 		{209, 48, "futex hash slots 48 is not a power of two"},
+		/* each thread's slice, after futex_slots: thread 0's at 213, thread 1's at 221 */
+		{221, 5, "time slice 5 ns under policy 3"}, {213, 50, "time slice 50 ns under policy 0"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -257,6 +261,14 @@ static void test_rejected_fields(void **state)
 	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), -EINVAL);
 	assert_non_null(strstr(why, "policy 6"));
 	bm_wbuf_free(&b);
+	/* A slice is a fair policy's only. */
+	sample(&a, t);
+	t[1].sched_policy = 1; /* SCHED_FIFO */
+	t[1].sched_priority = 5;
+	bm_wbuf_init(&b);
+	assert_int_equal(bm_encode_attrs(&b, &a, tids, 2, why, sizeof why), -EINVAL);
+	assert_non_null(strstr(why, "time slice 2500000 ns under policy 1"));
+	bm_wbuf_free(&b);
 }
 
 /* Version 9, before the modes of attrs_modes.h: no cpuid_faulting after
@@ -267,7 +279,7 @@ static void test_version_9(void **state)
 	struct bm_attrs got;
 	struct bm_wbuf b;
 	encode_sample(&b);
-	assert_int_equal(b.len, 213);
+	assert_int_equal(b.len, 229);
 	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the
 	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
@@ -285,22 +297,25 @@ static void test_version_9(void **state)
 	bm_wbuf_free(&b);
 }
 
-/* Version 11, before the private futex hash: the same record without its
- * last word; read as not known, which the restore leaves as the kernel
- * makes it. */
+/* Version 11, before the private futex hash and the threads' slices: the
+ * record ends after loginuid (byte 209); the hash reads as not known,
+ * which the restore leaves as the kernel makes it, every thread as having
+ * the base slice. */
 static void test_version_11(void **state)
 {
 	(void)state;
 	struct bm_attrs got;
 	struct bm_wbuf b;
 	encode_sample(&b);
-	assert_int_equal(decode_as(b.data, b.len - 4, 11, tids, &got, NULL, 0), 0);
+	size_t len = 209;
+	assert_int_equal(decode_as(b.data, len, 11, tids, &got, NULL, 0), 0);
 	assert_int_equal(got.loginuid, 4242);
 	assert_true(got.has_modes);
 	assert_true(got.futex_slots == BM_FUTEX_SLOTS_UNKNOWN);
+	assert_true(got.threads[1].sched_slice == 0);
 	bm_attrs_free(&got);
 	/* Read as version 12, the same bytes end too early. */
-	assert_int_not_equal(decode_as(b.data, b.len - 4, 12, tids, &got, NULL, 0), 0);
+	assert_int_not_equal(decode_as(b.data, len, 12, tids, &got, NULL, 0), 0);
 	bm_attrs_free(&got);
 	bm_wbuf_free(&b);
 }
