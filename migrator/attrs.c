@@ -16,6 +16,7 @@
 
 #include "attrs_modes.h"
 #include "fault.h"
+#include "landlock.h"
 #include "log.h"
 #include "procfs.h"
 
@@ -415,6 +416,8 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 		rc = collect_process(pid, &tracees[0], scratch, a, &lead);
 	for (size_t i = 1; rc == 0 && i < ntracees; i++)
 		rc = same_as_leader(pid, &tracees[i], a, &lead);
+	if (rc == 0)
+		rc = bm_landlock_check(pid, tracees, ntracees, lead.ids[0], lead.ids[4]);
 	if (rc < 0)
 		return rc;
 	a->threads = calloc(ntracees, sizeof *a->threads);

@@ -12,7 +12,8 @@
 # user ids give, a NUMA policy for the process or for one area (mbind), a
 # thread with user ids of its own (raw setresuid in that thread only), a
 # thread with a cwd and umask or a descriptor table of its own (unshare
-# CLONE_FS, CLONE_FILES in that thread).
+# CLONE_FS, CLONE_FILES in that thread), a thread in a Landlock domain (in
+# a process of user 65534, its main thread in none).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init attrs
@@ -24,7 +25,8 @@ declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccom
 	[caps]="capabilities other than its user ids give" [numa]="NUMA memory policy" [mbind]="with a NUMA policy (bind"
 	[threadcreds]="has user or group ids of its own (set by a raw system call), unlike the process's leader"
 	[threadfs]="does not share its cwd, root and umask (CLONE_FS) with the process's leader"
-	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader")
-for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles; do
+	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader"
+	[landlock]="is in a Landlock domain")
+for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles landlock; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done

@@ -29,6 +29,9 @@
  *   threadfs   a thread with a cwd and umask of its own (unshare CLONE_FS)
  *   threadfiles  a thread with a descriptor table of its own (unshare
  *              CLONE_FILES) in which it opened a file
+ *   landlock   as user 65534 with no_new_privs, a thread in a Landlock
+ *              domain of its own (no directory may be made), the main
+ *              thread in none
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
 #include <errno.h>
@@ -270,6 +273,12 @@ static bool own_state(const char *mode)
 		return unshare(CLONE_FS) == 0 && chdir("/tmp") == 0 && (umask(077), true);
 	if (strcmp(mode, "threadfiles") == 0)
 		return unshare(CLONE_FILES) == 0 && open("/dev/null", O_RDONLY) >= 0;
+	if (strcmp(mode, "landlock") == 0) {
+		uint64_t handled = 1ull << 7; /* LANDLOCK_ACCESS_FS_MAKE_DIR */
+		int fd = (int)syscall(444 /* landlock_create_ruleset */, &handled, sizeof handled, 0);
+		return fd >= 0 && syscall(446 /* landlock_restrict_self */, fd, 0) == 0 && close(fd) == 0 &&
+		       mkdir("/tmp/attrs-landlock", 0700) < 0 && errno == EACCES;
+	}
 	return syscall(SYS_setresuid, -1, 65534, -1) == 0;
 }
 
@@ -313,7 +322,11 @@ static int refused(const char *mode)
 		unsigned long node0 = 1;
 		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
 	} else if (strcmp(mode, "threadcreds") == 0 || strcmp(mode, "threadfs") == 0 ||
-		   strcmp(mode, "threadfiles") == 0) {
+		   strcmp(mode, "threadfiles") == 0 || strcmp(mode, "landlock") == 0) {
+		if (strcmp(mode, "landlock") == 0)
+			SETUP(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 &&
+				      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0,
+			      "user 65534, no_new_privs");
 		pthread_t t;
 		SETUP(pthread_create(&t, NULL, own_uid_thread, (void *)mode) == 0, "pthread_create");
 		char c;
@@ -324,7 +337,7 @@ static int refused(const char *mode)
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
 		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds|threadfs|"
-		    "threadfiles");
+		    "threadfiles|landlock");
 		return 2;
 	}
 	say("ready");
