@@ -726,6 +726,7 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 	bm_put_u32(b, a->futex_slots);
 	for (uint32_t i = 0; i < a->nthreads; i++)
 		bm_put_u64(b, a->threads[i].sched_slice);
+	bm_put_u64(b, a->xcomp_guest_perm);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -794,6 +795,8 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 		a->futex_slots = bm_get_u32(c);
 	for (uint32_t i = 0; c->version >= 12 && i < a->nthreads; i++)
 		a->threads[i].sched_slice = bm_get_u64(c);
+	if (c->version >= 12)
+		a->xcomp_guest_perm = bm_get_u64(c);
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
 		bm_rcur_fail_at(c, 0, "%s", why);
@@ -818,12 +821,12 @@ void bm_attrs_describe(const struct bm_attrs *a, char *buf, size_t len)
 	snprintf(buf, len,
 		 "oom_score_adj %d, no_new_privs %u, THP disabled %u, child subreaper %u, securebits %#x, keep-caps %u, "
 		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u, "
-		 "xstate permitted %#llx, membarrier %#x, coredump_filter %#x, loginuid %u, futex hash slots %s",
+		 "xstate permitted %#llx (guests %#llx), membarrier %#x, coredump_filter %#x, loginuid %u, futex hash slots %s",
 		 a->oom_score_adj, a->no_new_privs, a->thp_disable, a->child_subreaper, a->securebits, a->keepcaps,
 		 a->mce_kill, a->tsc, (unsigned long long)a->cap_bounding,
 		 !a->mlockall                  ? "none"
 		 : a->mlockall == MCL_FUTURE   ? "future"
 					       : "future on-fault",
-		 a->mdwe, a->memory_merge, (unsigned long long)a->xcomp_perm, a->membarrier, a->coredump_filter,
-		 a->loginuid, slots);
+		 a->mdwe, a->memory_merge, (unsigned long long)a->xcomp_perm, (unsigned long long)a->xcomp_guest_perm,
+		 a->membarrier, a->coredump_filter, a->loginuid, slots);
 }

@@ -31,6 +31,8 @@
 #define PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG_ 0x4211
 #define ARCH_GET_XCOMP_PERM_ 0x1022
 #define ARCH_REQ_XCOMP_PERM_ 0x1023
+#define ARCH_GET_XCOMP_GUEST_PERM_ 0x1024
+#define ARCH_REQ_XCOMP_GUEST_PERM_ 0x1025
 #define MEMBARRIER_CMD_GET_REGISTRATIONS_ (1 << 9)
 /* Linux 6.17. */
 #define BM_PR_FUTEX_HASH 78
@@ -126,17 +128,18 @@ static int proc_number(pid_t pid, const char *name, int base, uint32_t absent, u
 	return 0;
 }
 
-/* The xstate features the process may use (AMX's tile data is granted
- * on request only). */
-static int xcomp_perm(struct bm_tracee *tr, uint64_t scratch, uint64_t *perm)
+/* The xstate features the process may use (GET: ARCH_GET_XCOMP_PERM; AMX's
+ * tile data is granted on request only), or those its guests (KVM) may
+ * (ARCH_GET_XCOMP_GUEST_PERM). */
+static int xcomp_perm(struct bm_tracee *tr, uint64_t scratch, long get, uint64_t *perm)
 {
 	long r;
-	int rc = bm_inject(tr, SYS_arch_prctl, ARCH_GET_XCOMP_PERM_, scratch, 0, 0, 0, 0, &r);
+	int rc = bm_inject(tr, SYS_arch_prctl, (uint64_t)get, scratch, 0, 0, 0, 0, &r);
 	*perm = 0;
 	if (rc < 0 || r == -EINVAL) /* before Linux 5.16: no features granted on request */
 		return rc;
 	if (r < 0)
-		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "arch_prctl(ARCH_GET_XCOMP_PERM) in thread %d", tr->tid);
+		return bm_error_errno(BM_EXIT_FAILURE, (int)-r, "arch_prctl(%#lx) in thread %d", get, tr->tid);
 	if ((rc = bm_mem_read(tr->tid, scratch, perm, sizeof *perm)) < 0)
 		return bm_error_errno(BM_EXIT_FAILURE, -rc, "reading an injected result from thread %d", tr->tid);
 	return 0;
@@ -172,7 +175,9 @@ int bm_modes_collect(struct bm_tracee *tracees, size_t n, uint64_t scratch, stru
 		rc = call_or_zero(&tracees[0], "membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS)", SYS_membarrier,
 				  MEMBARRIER_CMD_GET_REGISTRATIONS_, 0, &membarrier);
 	if (rc == 0)
-		rc = xcomp_perm(&tracees[0], scratch, &a->xcomp_perm);
+		rc = xcomp_perm(&tracees[0], scratch, ARCH_GET_XCOMP_PERM_, &a->xcomp_perm);
+	if (rc == 0)
+		rc = xcomp_perm(&tracees[0], scratch, ARCH_GET_XCOMP_GUEST_PERM_, &a->xcomp_guest_perm);
 	if (rc == 0)
 		rc = proc_number(pid, "coredump_filter", 16, BM_COREDUMP_FILTER_DEFAULT, &a->coredump_filter);
 	if (rc == 0)
@@ -235,18 +240,20 @@ static int merge_any(const struct bm_process *p, struct bm_tracee *leader)
 }
 
 /* The xstate features the process had permitted (AMX tile data), asked
- * for one at a time; before the threads' xstate is set, which needs them. */
-static int permit_xstate(const struct bm_process *p, struct bm_tracee *leader, uint64_t scratch)
+ * for one at a time (REQ, read back with GET); before the threads' xstate
+ * is set, which needs them.  The same for its guests' (KVM's). */
+static int permit_xstate(const struct bm_process *p, struct bm_tracee *leader, uint64_t scratch, long get, long req,
+			 uint64_t want)
 {
 	uint64_t have;
-	int rc = xcomp_perm(leader, scratch, &have);
+	int rc = xcomp_perm(leader, scratch, get, &have);
 	for (int bit = 63; rc == 0 && bit >= 0; bit--) {
-		if (!(p->attrs.xcomp_perm & ~have & (1ULL << bit)))
+		if (!(want & ~have & (1ULL << bit)))
 			continue;
-		char what[96];
-		snprintf(what, sizeof what, "permit the xstate feature %d it had (ARCH_REQ_XCOMP_PERM: AMX?)", bit);
-		if ((rc = set_in(leader, p->pid, what, SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, (uint64_t)bit, 0)) == 0)
-			rc = xcomp_perm(leader, scratch, &have);
+		char what[112];
+		snprintf(what, sizeof what, "permit the xstate feature %d it had (arch_prctl %#lx: AMX?)", bit, req);
+		if ((rc = set_in(leader, p->pid, what, SYS_arch_prctl, (uint64_t)req, (uint64_t)bit, 0)) == 0)
+			rc = xcomp_perm(leader, scratch, get, &have);
 	}
 	return rc;
 }
@@ -325,7 +332,10 @@ int bm_modes_apply(const struct bm_process *p, struct bm_tracee *const *tracees,
 			rc = set_in(tracees[i], p->pid, "fault on CPUID as it did (ARCH_SET_CPUID; this CPU or kernel "
 				    "lacks it)", SYS_arch_prctl, ARCH_SET_CPUID, 0, 0);
 	if (rc == 0 && a->xcomp_perm)
-		rc = permit_xstate(p, tracees[0], scratch);
+		rc = permit_xstate(p, tracees[0], scratch, ARCH_GET_XCOMP_PERM_, ARCH_REQ_XCOMP_PERM_, a->xcomp_perm);
+	if (rc == 0 && a->xcomp_guest_perm)
+		rc = permit_xstate(p, tracees[0], scratch, ARCH_GET_XCOMP_GUEST_PERM_, ARCH_REQ_XCOMP_GUEST_PERM_,
+				   a->xcomp_guest_perm);
 	/* Each registration command, which GET_REGISTRATIONS named by its bit. */
 	for (int bit = 0; rc == 0 && bit < 32; bit++)
 		if (a->membarrier & (1u << bit))

@@ -16,7 +16,8 @@
  *    raises SIGSEGV;
  *  - the xstate features permitted on request (ARCH_REQ_XCOMP_PERM: AMX
  *    tile data), asked for again before the threads' registers are set;
- *    tile data in use is refused at dump (xstate.h);
+ *    tile data in use is refused at dump (xstate.h); and those permitted
+ *    to the process's KVM guests (ARCH_REQ_XCOMP_GUEST_PERM);
  *  - membarrier registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3
  *    and later), made again;
  *  - coredump_filter, written back from outside;

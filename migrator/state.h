@@ -406,6 +406,8 @@ struct bm_attrs {
 	uint32_t coredump_filter;      /* /proc/PID/coredump_filter; version 10 */
 	uint32_t loginuid;             /* /proc/PID/loginuid (4294967295: unset); version 10 */
 	uint32_t futex_slots;          /* PR_FUTEX_HASH_GET_SLOTS (BM_FUTEX_SLOTS_UNKNOWN: not read); version 12 */
+	uint64_t xcomp_guest_perm;     /* arch_prctl(ARCH_GET_XCOMP_GUEST_PERM): xstate features its KVM guests may
+					  use; version 12 */
 	uint32_t nthreads;
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };

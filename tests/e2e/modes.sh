@@ -3,7 +3,7 @@
 # shared (tests/progs/modes.c, migrator/attrs_modes.h): memory-deny-
 # write-execute, KSM for all memory with one area unmerged again, and
 # CPUID faulting in one thread, membarrier registrations, coredump_filter,
-# login uid, AMX permission, THP disabled except where advised and the
+# login uid, AMX permission (its own and its KVM guests'), THP disabled except where advised and the
 # size of the private futex hash, dumped and restored, checked by the
 # program; syscall user dispatch and (on a CPU with AMX) tile data in use
 # are refused (exit 4) and the process runs on with them.

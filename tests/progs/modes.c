@@ -6,7 +6,8 @@
  * (PR_SET_MEMORY_MERGE) with one area made unmergeable again, a second
  * thread whose CPUID faults (ARCH_SET_CPUID 0) while the main thread's
  * does not, membarrier registrations, a coredump_filter, a login uid and
- * the permission to use AMX tiles (ARCH_REQ_XCOMP_PERM), THP disabled
+ * the permission to use AMX tiles (ARCH_REQ_XCOMP_PERM), for itself and
+ * for its KVM guests (ARCH_REQ_XCOMP_GUEST_PERM), THP disabled
  * except in areas advised MADV_HUGEPAGE (PR_THP_DISABLE_EXCEPT_ADVISED,
  * Linux 6.18) and a private futex hash of 128 slots (PR_FUTEX_HASH, Linux
  * 6.17; the kernel would give this process of two threads 16).  After the
@@ -53,6 +54,8 @@
 #define FUTEX_SLOTS 128
 #define ARCH_GET_XCOMP_PERM_ 0x1022
 #define ARCH_REQ_XCOMP_PERM_ 0x1023
+#define ARCH_GET_XCOMP_GUEST_PERM_ 0x1024
+#define ARCH_REQ_XCOMP_GUEST_PERM_ 0x1025
 #define XTILEDATA 18
 #define MEMBARRIER_QUERY 0
 #define MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
@@ -145,10 +148,10 @@ static unsigned long read_number(const char *path, int base)
 	return strtoul(buf, NULL, base);
 }
 
-static uint64_t xcomp_perm(void)
+static uint64_t xcomp_perm(int get)
 {
 	uint64_t perm = 0;
-	syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM_, &perm);
+	syscall(SYS_arch_prctl, get, &perm);
 	return perm;
 }
 
@@ -168,7 +171,8 @@ static void set_more_modes(void)
 	loginuid_set = write_file("/proc/self/loginuid", "4242");
 	if (!loginuid_set)
 		say("login uid: cannot be set here (%s); left out", strerror(errno));
-	amx_permitted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XTILEDATA) == 0;
+	amx_permitted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XTILEDATA) == 0 &&
+			syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_GUEST_PERM_, XTILEDATA) == 0;
 	if (!amx_permitted)
 		say("AMX: not on this CPU; left out");
 	thp_except_advised = prctl(PR_SET_THP_DISABLE, 1, THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0;
@@ -193,9 +197,13 @@ static void check_more_modes(void)
 		unsigned long uid = read_number("/proc/self/loginuid", 10);
 		CHECK(uid == LOGINUID, "login uid %lu", uid);
 	}
-	if (amx_permitted)
-		CHECK(xcomp_perm() & (1ULL << XTILEDATA), "AMX tiles no longer permitted (%#llx)",
-		      (unsigned long long)xcomp_perm());
+	if (amx_permitted) {
+		CHECK(xcomp_perm(ARCH_GET_XCOMP_PERM_) & (1ULL << XTILEDATA), "AMX tiles no longer permitted (%#llx)",
+		      (unsigned long long)xcomp_perm(ARCH_GET_XCOMP_PERM_));
+		CHECK(xcomp_perm(ARCH_GET_XCOMP_GUEST_PERM_) & (1ULL << XTILEDATA),
+		      "AMX tiles no longer permitted to its guests (%#llx)",
+		      (unsigned long long)xcomp_perm(ARCH_GET_XCOMP_GUEST_PERM_));
+	}
 	if (thp_except_advised)
 		CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == (1 | THP_DISABLE_EXCEPT_ADVISED), "PR_GET_THP_DISABLE %d",
 		      prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0));

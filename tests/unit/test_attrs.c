@@ -93,6 +93,7 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	a->membarrier = 0x50;    /* private expedited, with sync-core */
 	a->coredump_filter = 0x7b;
 	a->loginuid = 4242;
+	a->xcomp_guest_perm = 0x602e7;
 	a->has_modes = true;
 	a->futex_slots = 128;
 }
@@ -175,6 +176,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(got.membarrier, 0x50);
 	assert_int_equal(got.coredump_filter, 0x7b);
 	assert_int_equal(got.loginuid, 4242);
+	assert_true(got.xcomp_guest_perm == 0x602e7);
 	assert_true(got.has_modes);
 	assert_int_equal(got.futex_slots, 128);
 	char line[512];
@@ -182,7 +184,7 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(line, "oom_score_adj 345"));
 	assert_non_null(strstr(line, "mlockall future on-fault"));
 	assert_non_null(strstr(line, "memory-deny-write-execute 0x1, KSM merge-any 1"));
-	assert_non_null(strstr(line, "xstate permitted 0x602e7, membarrier 0x50, coredump_filter 0x7b, loginuid 4242, "
+	assert_non_null(strstr(line, "xstate permitted 0x602e7 (guests 0x602e7), membarrier 0x50, coredump_filter 0x7b, loginuid 4242, "
 				     "futex hash slots 128"));
 	bm_attrs_free(&got);
 	/* THP disabled except in areas advised MADV_HUGEPAGE; a kernel
@@ -279,7 +281,7 @@ static void test_version_9(void **state)
 	struct bm_attrs got;
 	struct bm_wbuf b;
 	encode_sample(&b);
-	assert_int_equal(b.len, 229);
+	assert_int_equal(b.len, 237);
 	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the
 	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
@@ -297,10 +299,11 @@ static void test_version_9(void **state)
 	bm_wbuf_free(&b);
 }
 
-/* Version 11, before the private futex hash and the threads' slices: the
- * record ends after loginuid (byte 209); the hash reads as not known,
- * which the restore leaves as the kernel makes it, every thread as having
- * the base slice. */
+/* Version 11, before the private futex hash, the threads' slices and the
+ * guests' xstate features: the record ends after loginuid (byte 209);
+ * the hash reads as not known, which the restore leaves as the kernel
+ * makes it, every thread as having the base slice, the guests as
+ * permitted nothing more than by default. */
 static void test_version_11(void **state)
 {
 	(void)state;
@@ -313,6 +316,7 @@ static void test_version_11(void **state)
 	assert_true(got.has_modes);
 	assert_true(got.futex_slots == BM_FUTEX_SLOTS_UNKNOWN);
 	assert_true(got.threads[1].sched_slice == 0);
+	assert_true(got.xcomp_guest_perm == 0);
 	bm_attrs_free(&got);
 	/* Read as version 12, the same bytes end too early. */
 	assert_int_not_equal(decode_as(b.data, len, 12, tids, &got, NULL, 0), 0);
