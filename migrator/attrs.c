@@ -15,6 +15,7 @@
 #include <linux/sched.h>
 
 #include "attrs_modes.h"
+#include "autogroup.h"
 #include "fault.h"
 #include "landlock.h"
 #include "log.h"
@@ -302,6 +303,8 @@ static int collect_process(pid_t pid, struct bm_tracee *leader, uint64_t scratch
 	    (rc = read_int(leader, scratch, &v)) < 0)
 		return rc;
 	a->tsc = (uint32_t)v;
+	if ((rc = bm_autogroup_collect(pid, a)) < 0)
+		return rc;
 	return collect_mlockall(pid, leader, scratch, &a->mlockall);
 }
 
@@ -510,20 +513,14 @@ int bm_attrs_apply_before_credentials(const struct bm_attrs *a, struct bm_tracee
 	if (!a->present)
 		return 0;
 	pid_t pid = tracees[0]->tid;
-	char path[64], value[16];
-	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", pid);
-	int len = snprintf(value, sizeof value, "%d", a->oom_score_adj);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, value, (size_t)len) != len) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return bm_error_errno(BM_EXIT_FAILURE, e, "cannot set the OOM score adjustment of process %d", pid);
-	}
-	close(fd);
+	char value[16];
+	snprintf(value, sizeof value, "%d", a->oom_score_adj);
+	int rc = bm_write_proc_text(pid, "oom_score_adj", value);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot set the OOM score adjustment of process %d", pid);
 	struct bm_tracee *leader = tracees[0];
-	int rc = 0;
-	if (a->thp_disable)
+	rc = bm_autogroup_apply(pid, a);
+	if (rc == 0 && a->thp_disable)
 		rc = set_thp_disable(leader, a->thp_disable);
 	if (rc == 0 && a->child_subreaper)
 		rc = bm_attrs_inject(leader, "PR_SET_CHILD_SUBREAPER", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, NULL);
@@ -633,7 +630,7 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 {
 	if (a->oom_score_adj < -1000 || a->oom_score_adj > 1000)
 		return bm_why(why, n, "oom_score_adj %d is not in -1000..1000", a->oom_score_adj);
-	if (a->no_new_privs > 1 || a->child_subreaper > 1 || a->keepcaps > 1)
+	if (a->no_new_privs > 1 || a->child_subreaper > 1 || a->keepcaps > 1 || a->autogroup_own > 1)
 		return bm_why(why, n, "a flag is neither 0 nor 1");
 	if (a->thp_disable > 1 && a->thp_disable != (1 | BM_THP_DISABLE_EXCEPT_ADVISED))
 		return bm_why(why, n, "THP disable %u is not 0, 1 or 3", a->thp_disable);
@@ -641,6 +638,8 @@ static bool check_attrs(const struct bm_attrs *a, const int32_t *tids, uint32_t 
 		return bm_why(why, n, "securebits %#x have unknown bits", a->securebits);
 	if (a->mce_kill > PR_MCE_KILL_DEFAULT)
 		return bm_why(why, n, "machine-check policy %u is unknown", a->mce_kill);
+	if (a->autogroup_nice < -20 || a->autogroup_nice > 19)
+		return bm_why(why, n, "autogroup nice %d is not in -20..19", a->autogroup_nice);
 	if (a->tsc > PR_TSC_SIGSEGV)
 		return bm_why(why, n, "TSC mode %u is unknown", a->tsc);
 	if (a->mlockall && a->mlockall != MCL_FUTURE && a->mlockall != (MCL_FUTURE | MCL_ONFAULT))
@@ -727,6 +726,8 @@ int bm_encode_attrs(struct bm_wbuf *b, const struct bm_attrs *a, const int32_t *
 	for (uint32_t i = 0; i < a->nthreads; i++)
 		bm_put_u64(b, a->threads[i].sched_slice);
 	bm_put_u64(b, a->xcomp_guest_perm);
+	bm_put_u32(b, a->autogroup_own);
+	bm_put_i32(b, a->autogroup_nice);
 	return b->failed ? -ENOMEM : 0;
 }
 
@@ -795,8 +796,11 @@ void bm_decode_attrs(struct bm_rcur *c, struct bm_attrs *a, const int32_t *tids,
 		a->futex_slots = bm_get_u32(c);
 	for (uint32_t i = 0; c->version >= 12 && i < a->nthreads; i++)
 		a->threads[i].sched_slice = bm_get_u64(c);
-	if (c->version >= 12)
+	if (c->version >= 12) {
 		a->xcomp_guest_perm = bm_get_u64(c);
+		a->autogroup_own = bm_get_u32(c);
+		a->autogroup_nice = bm_get_i32(c);
+	}
 	char why[200];
 	if (!bm_rcur_failed(c) && !check_attrs(a, tids, ntids, why, sizeof why))
 		bm_rcur_fail_at(c, 0, "%s", why);

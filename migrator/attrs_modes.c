@@ -289,17 +289,12 @@ static int set_loginuid(const struct bm_process *p, struct bm_tracee *leader, ui
 /* The coredump filter, written from outside like oom_score_adj. */
 static int set_coredump_filter(const struct bm_process *p)
 {
-	char path[64], value[16];
-	snprintf(path, sizeof path, "/proc/%d/coredump_filter", p->pid);
-	int len = snprintf(value, sizeof value, "%#x", p->attrs.coredump_filter);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	bool ok = fd >= 0 && write(fd, value, (size_t)len) == len;
-	int err = errno;
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0
-		  : bm_error_errno(BM_EXIT_FAILURE, err, "restoring process %d: cannot set its coredump_filter %s", p->pid,
-				   value);
+	char value[16];
+	snprintf(value, sizeof value, "%#x", p->attrs.coredump_filter);
+	int rc = bm_write_proc_text(p->pid, "coredump_filter", value);
+	return rc == 0 ? 0
+		       : bm_error_errno(BM_EXIT_FAILURE, -rc, "restoring process %d: cannot set its coredump_filter %s",
+					p->pid, value);
 }
 
 /* The private futex hash's size, where the new process's differs: the

@@ -332,3 +332,17 @@ int bm_read_proc_text(pid_t pid, const char *name, char **text)
 	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
 	return bm_read_text(path, text, &len);
 }
+
+int bm_write_proc_text(pid_t pid, const char *name, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	ssize_t n = write(fd, text, len);
+	int rc = n < 0 ? -errno : (size_t)n == len ? 0 : -EIO;
+	close(fd);
+	return rc;
+}

@@ -185,6 +185,8 @@ int bm_readlink(const char *link, char *buf, size_t len, bool *deleted);
 int bm_read_text(const char *path, char **text, size_t *len);
 /* The same for /proc/PID/NAME. */
 int bm_read_proc_text(pid_t pid, const char *name, char **text);
+/* Writes TEXT to /proc/PID/NAME in one write: 0 or -errno. */
+int bm_write_proc_text(pid_t pid, const char *name, const char *text);
 
 /* A list of PIDs as /proc/PID/task/TID/children has it ("12 34 \n"):
  * stores the first max of them in pids (which may be NULL when max is 0),

@@ -1,11 +1,12 @@
 /* misc [ARGS...]: process-wide state.  Before "ready" it renames itself
  * (PR_SET_NAME), lowers RLIMIT_NOFILE, RLIMIT_STACK, RLIMIT_CORE and
  * RLIMIT_MSGQUEUE, adds ADDR_NO_RANDOMIZE to its personality, makes itself
- * not dumpable (PR_SET_DUMPABLE 0) and starts a new session.  After the
+ * not dumpable (PR_SET_DUMPABLE 0) and starts a new session, whose
+ * autogroup it gives nice 7 (where the kernel has autogroups).  After the
  * wake-up, compared with before:
  *   - getpid/gettid from the kernel (raw system calls, not glibc's cache);
  *   - comm (prctl and /proc/self/comm), all rlimits, personality, the
- *     dumpable flag, session and process group;
+ *     dumpable flag, session and process group, the autogroup's nice value;
  *   - /proc/self/cmdline, /proc/self/environ, /proc/self/auxv byte for byte,
  *     the /proc/self/exe link, the mm fields in /proc/self/stat (code, data,
  *     brk, stack, arguments and environment bounds);
@@ -137,6 +138,15 @@ int main(int argc, char **argv)
 	SETUP(persona != -1 && personality(persona | ADDR_NO_RANDOMIZE) != -1, "personality");
 	int persona_before = personality(0xffffffff);
 	SETUP(setsid() != -1, "setsid");
+	char autogroup[64] = "";
+	int agfd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+	if (agfd >= 0) {
+		SETUP(write(agfd, "7", 1) == 1, "the autogroup's nice");
+		close(agfd);
+		SETUP(read_file("/proc/self/autogroup", autogroup, sizeof autogroup - 1) > 0 &&
+			      strstr(autogroup, " nice 7\n"),
+		      "the autogroup's nice read back");
+	}
 	SETUP(prctl(PR_SET_DUMPABLE, 0) == 0, "PR_SET_DUMPABLE");
 
 	pid_t pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
@@ -165,6 +175,11 @@ int main(int argc, char **argv)
 	CHECK(syscall(SYS_getpid) == pid && syscall(SYS_gettid) == tid, "pid %ld tid %ld, were %d %d",
 	      syscall(SYS_getpid), syscall(SYS_gettid), pid, tid);
 	CHECK(getsid(0) == pid && getpgid(0) == pid, "session %d group %d, both were %d", getsid(0), getpgid(0), pid);
+	if (autogroup[0]) { /* its number is the kernel's count: only the nice value is the process's */
+		char now[64] = "";
+		CHECK(read_file("/proc/self/autogroup", now, sizeof now - 1) > 0 && strstr(now, " nice 7\n"),
+		      "autogroup \"%s\", was \"%s\"", now, autogroup);
+	}
 
 	char name[17] = "";
 	CHECK(prctl(PR_GET_NAME, name) == 0 && strcmp(name, comm) == 0, "comm \"%s\"", name);

@@ -94,6 +94,8 @@ static void sample(struct bm_attrs *a, struct bm_thread_attrs t[2])
 	a->coredump_filter = 0x7b;
 	a->loginuid = 4242;
 	a->xcomp_guest_perm = 0x602e7;
+	a->autogroup_own = 1;
+	a->autogroup_nice = -5;
 	a->has_modes = true;
 	a->futex_slots = 128;
 }
@@ -177,6 +179,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(got.coredump_filter, 0x7b);
 	assert_int_equal(got.loginuid, 4242);
 	assert_true(got.xcomp_guest_perm == 0x602e7);
+	assert_int_equal(got.autogroup_own, 1);
+	assert_int_equal(got.autogroup_nice, -5);
 	assert_true(got.has_modes);
 	assert_int_equal(got.futex_slots, 128);
 	char line[512];
@@ -245,6 +249,7 @@ static void test_rejected_fields(void **state)
 		{209, 48, "futex hash slots 48 is not a power of two"},
 		/* each thread's slice, after futex_slots: thread 0's at 213, thread 1's at 221 */
 		{221, 5, "time slice 5 ns under policy 3"}, {213, 50, "time slice 50 ns under policy 0"},
+		{237, 2, "neither 0 nor 1"}, {241, 20, "autogroup nice 20"},
 	};
 	char why[200];
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -281,7 +286,7 @@ static void test_version_9(void **state)
 	struct bm_attrs got;
 	struct bm_wbuf b;
 	encode_sample(&b);
-	assert_int_equal(b.len, 237);
+	assert_int_equal(b.len, 245);
 	/* Thread 1's word at 177, thread 0's at 112 (test_rejected_fields), the
 	 * last 28 bytes (the process's modes). */
 	memmove(b.data + 112, b.data + 116, 177 - 116);
@@ -317,6 +322,7 @@ static void test_version_11(void **state)
 	assert_true(got.futex_slots == BM_FUTEX_SLOTS_UNKNOWN);
 	assert_true(got.threads[1].sched_slice == 0);
 	assert_true(got.xcomp_guest_perm == 0);
+	assert_int_equal(got.autogroup_own, 0);
 	bm_attrs_free(&got);
 	/* Read as version 12, the same bytes end too early. */
 	assert_int_not_equal(decode_as(b.data, len, 12, tids, &got, NULL, 0), 0);
