@@ -13,7 +13,8 @@
 # thread with user ids of its own (raw setresuid in that thread only), a
 # thread with a cwd and umask or a descriptor table of its own (unshare
 # CLONE_FS, CLONE_FILES in that thread), a thread in a Landlock domain (in
-# a process of user 65534, its main thread in none).
+# a process of user 65534, its main thread in none), a thread keyring, a
+# process keyring, a session keyring holding a key.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init attrs
@@ -26,7 +27,9 @@ declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccom
 	[threadcreds]="has user or group ids of its own (set by a raw system call), unlike the process's leader"
 	[threadfs]="does not share its cwd, root and umask (CLONE_FS) with the process's leader"
 	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader"
-	[landlock]="is in a Landlock domain")
-for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles landlock; do
+	[landlock]="is in a Landlock domain" [threadkeyring]="has a thread keyring"
+	[processkeyring]="has a process keyring" [sessionkeys]="has keys in its session keyring")
+for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles landlock threadkeyring \
+	processkeyring sessionkeys; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done

@@ -32,6 +32,9 @@
  *   landlock   as user 65534 with no_new_privs, a thread in a Landlock
  *              domain of its own (no directory may be made), the main
  *              thread in none
+ *   threadkeyring  a thread with a thread keyring (keyctl)
+ *   processkeyring  a process keyring
+ *   sessionkeys  a session keyring of its own holding a key
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
 #include <errno.h>
@@ -273,6 +276,8 @@ static bool own_state(const char *mode)
 		return unshare(CLONE_FS) == 0 && chdir("/tmp") == 0 && (umask(077), true);
 	if (strcmp(mode, "threadfiles") == 0)
 		return unshare(CLONE_FILES) == 0 && open("/dev/null", O_RDONLY) >= 0;
+	if (strcmp(mode, "threadkeyring") == 0)
+		return syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1 /* thread */, 1 /* create */) > 0;
 	if (strcmp(mode, "landlock") == 0) {
 		uint64_t handled = 1ull << 7; /* LANDLOCK_ACCESS_FS_MAKE_DIR */
 		int fd = (int)syscall(444 /* landlock_create_ruleset */, &handled, sizeof handled, 0);
@@ -322,7 +327,8 @@ static int refused(const char *mode)
 		unsigned long node0 = 1;
 		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
 	} else if (strcmp(mode, "threadcreds") == 0 || strcmp(mode, "threadfs") == 0 ||
-		   strcmp(mode, "threadfiles") == 0 || strcmp(mode, "landlock") == 0) {
+		   strcmp(mode, "threadfiles") == 0 || strcmp(mode, "landlock") == 0 ||
+		   strcmp(mode, "threadkeyring") == 0) {
 		if (strcmp(mode, "landlock") == 0)
 			SETUP(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 &&
 				      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0,
@@ -331,13 +337,20 @@ static int refused(const char *mode)
 		SETUP(pthread_create(&t, NULL, own_uid_thread, (void *)mode) == 0, "pthread_create");
 		char c;
 		SETUP(read(own_uid_ready[0], &c, 1) == 1 && c == 'y', "the thread's own state");
+	} else if (strcmp(mode, "processkeyring") == 0) {
+		SETUP(syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -2 /* process */, 1 /* create */) > 0,
+		      "a process keyring");
+	} else if (strcmp(mode, "sessionkeys") == 0) {
+		SETUP(syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "attrs-session") > 0 &&
+			      syscall(SYS_add_key, "user", "attrs-key", "secret", 6, -3 /* session */) > 0,
+		      "a session keyring with a key");
 	} else if (strcmp(mode, "mbind") == 0) {
 		unsigned long node0 = 1;
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
 		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds|threadfs|"
-		    "threadfiles|landlock");
+		    "threadfiles|landlock|threadkeyring|processkeyring|sessionkeys");
 		return 2;
 	}
 	say("ready");
