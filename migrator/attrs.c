@@ -17,6 +17,7 @@
 #include "attrs_modes.h"
 #include "autogroup.h"
 #include "fault.h"
+#include "iouring_rings.h"
 #include "keyrings.h"
 #include "landlock.h"
 #include "log.h"
@@ -424,6 +425,8 @@ int bm_attrs_collect(pid_t pid, struct bm_tracee *tracees, size_t ntracees, uint
 		rc = bm_landlock_check(pid, tracees, ntracees, lead.ids[0], lead.ids[4]);
 	if (rc == 0)
 		rc = bm_keyrings_check(pid, tracees, ntracees, scratch);
+	if (rc == 0)
+		rc = bm_iouring_rings_check(pid, tracees, ntracees);
 	if (rc < 0)
 		return rc;
 	a->threads = calloc(ntracees, sizeof *a->threads);

@@ -14,7 +14,8 @@
 # thread with a cwd and umask or a descriptor table of its own (unshare
 # CLONE_FS, CLONE_FILES in that thread), a thread in a Landlock domain (in
 # a process of user 65534, its main thread in none), a thread keyring, a
-# process keyring, a session keyring holding a key.
+# process keyring, a session keyring holding a key, a thread with an
+# io_uring registered and its descriptor closed.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init attrs
@@ -28,8 +29,9 @@ declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccom
 	[threadfs]="does not share its cwd, root and umask (CLONE_FS) with the process's leader"
 	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader"
 	[landlock]="is in a Landlock domain" [threadkeyring]="has a thread keyring"
-	[processkeyring]="has a process keyring" [sessionkeys]="has keys in its session keyring")
+	[processkeyring]="has a process keyring" [sessionkeys]="has keys in its session keyring"
+	[iouring]="has an io_uring instance registered")
 for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles landlock threadkeyring \
-	processkeyring sessionkeys; do
+	processkeyring sessionkeys iouring; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done

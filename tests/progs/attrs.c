@@ -35,6 +35,8 @@
  *   threadkeyring  a thread with a thread keyring (keyctl)
  *   processkeyring  a process keyring
  *   sessionkeys  a session keyring of its own holding a key
+ *   iouring    a thread with an io_uring registered (IORING_REGISTER_RING_FDS)
+ *              at index 3, its descriptor closed
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
 #include <errno.h>
@@ -278,6 +280,13 @@ static bool own_state(const char *mode)
 		return unshare(CLONE_FILES) == 0 && open("/dev/null", O_RDONLY) >= 0;
 	if (strcmp(mode, "threadkeyring") == 0)
 		return syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1 /* thread */, 1 /* create */) > 0;
+	if (strcmp(mode, "iouring") == 0) {
+		uint32_t params[30] = {0}; /* struct io_uring_params */
+		int fd = (int)syscall(425 /* io_uring_setup */, 4, params);
+		struct { uint32_t offset, resv; uint64_t data; } reg = {3, 0, (uint64_t)fd};
+		return fd >= 0 && syscall(427 /* io_uring_register */, fd, 20 /* IORING_REGISTER_RING_FDS */, &reg, 1) == 1 &&
+		       close(fd) == 0;
+	}
 	if (strcmp(mode, "landlock") == 0) {
 		uint64_t handled = 1ull << 7; /* LANDLOCK_ACCESS_FS_MAKE_DIR */
 		int fd = (int)syscall(444 /* landlock_create_ruleset */, &handled, sizeof handled, 0);
@@ -328,7 +337,7 @@ static int refused(const char *mode)
 		SETUP(syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0, 64) == 0, "set_mempolicy");
 	} else if (strcmp(mode, "threadcreds") == 0 || strcmp(mode, "threadfs") == 0 ||
 		   strcmp(mode, "threadfiles") == 0 || strcmp(mode, "landlock") == 0 ||
-		   strcmp(mode, "threadkeyring") == 0) {
+		   strcmp(mode, "threadkeyring") == 0 || strcmp(mode, "iouring") == 0) {
 		if (strcmp(mode, "landlock") == 0)
 			SETUP(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 &&
 				      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0,
@@ -350,7 +359,7 @@ static int refused(const char *mode)
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
 		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds|threadfs|"
-		    "threadfiles|landlock|threadkeyring|processkeyring|sessionkeys");
+		    "threadfiles|landlock|threadkeyring|processkeyring|sessionkeys|iouring");
 		return 2;
 	}
 	say("ready");
