@@ -35,7 +35,10 @@
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
 # clamps (inetsock.c dualstack; migrate-inetsock has the other sockets);
-# cgroup membership (cgroup.c, at the end).
+# cgroup membership (cgroup.c, at the end); and everything a plain
+# process and its threads read about themselves, compared value by value
+# (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
+# rseq, credentials, limits, /proc/self files).
 # Left out, as the emulated hosts cannot show them: inotify rebuilt (the
 # hosts share one kernel, so the destination's watch reports the
 # source's doings: the original closing its files, the source removing
@@ -46,7 +49,8 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
-	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree
+	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
+	stateprobe
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
@@ -83,7 +87,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
-	"unlinked attrs $E2E_TMP/unlattrs"; do
+	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
