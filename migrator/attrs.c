@@ -831,12 +831,14 @@ void bm_attrs_describe(const struct bm_attrs *a, char *buf, size_t len)
 	snprintf(buf, len,
 		 "oom_score_adj %d, no_new_privs %u, THP disabled %u, child subreaper %u, securebits %#x, keep-caps %u, "
 		 "MCE kill %u, TSC %u, bounding set %#llx, mlockall %s, memory-deny-write-execute %#x, KSM merge-any %u, "
-		 "xstate permitted %#llx (guests %#llx), membarrier %#x, coredump_filter %#x, loginuid %u, futex hash slots %s",
+		 "xstate permitted %#llx (guests %#llx), membarrier %#x, coredump_filter %#x, loginuid %u, futex hash slots %s, "
+		 "autogroup nice %d%s",
 		 a->oom_score_adj, a->no_new_privs, a->thp_disable, a->child_subreaper, a->securebits, a->keepcaps,
 		 a->mce_kill, a->tsc, (unsigned long long)a->cap_bounding,
 		 !a->mlockall                  ? "none"
 		 : a->mlockall == MCL_FUTURE   ? "future"
 					       : "future on-fault",
 		 a->mdwe, a->memory_merge, (unsigned long long)a->xcomp_perm, (unsigned long long)a->xcomp_guest_perm,
-		 a->membarrier, a->coredump_filter, a->loginuid, slots);
+		 a->membarrier, a->coredump_filter, a->loginuid, slots, a->autogroup_nice,
+		 a->autogroup_own ? " (its own session's)" : "");
 }

@@ -85,14 +85,15 @@ static void print_process(FILE *out, const struct bm_process *p)
 		(unsigned long long)p->mm.start_code, (unsigned long long)p->mm.end_code,
 		(unsigned long long)p->mm.start_data, (unsigned long long)p->mm.end_data,
 		(unsigned long long)p->mm.start_brk, (unsigned long long)p->mm.brk, (unsigned long long)p->mm.start_stack);
-	char attrs[512];
+	char attrs[768];
 	bm_attrs_describe(&p->attrs, attrs, sizeof attrs);
 	fprintf(out, "  attributes: %s\n", attrs);
 	for (uint32_t i = 0; p->attrs.present && i < p->attrs.nthreads; i++) {
 		const struct bm_thread_attrs *t = &p->attrs.threads[i];
-		fprintf(out, "  thread %d: policy %u, nice %d, priority %u, I/O priority %#x, timer slack %llu ns, CPUs %s\n",
-			t->tid, t->sched_policy, t->sched_nice, t->sched_priority, t->ioprio,
-			(unsigned long long)t->timerslack_ns, t->affinity_all ? "all" : "some");
+		fprintf(out, "  thread %d: policy %u, nice %d, priority %u, time slice %llu ns, I/O priority %#x, timer slack "
+			"%llu ns, CPUs %s\n",
+			t->tid, t->sched_policy, t->sched_nice, t->sched_priority, (unsigned long long)t->sched_slice,
+			t->ioprio, (unsigned long long)t->timerslack_ns, t->affinity_all ? "all" : "some");
 	}
 
 	fprintf(out, "\n%u memory areas:\n", p->nvmas);

@@ -189,7 +189,7 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(line, "mlockall future on-fault"));
 	assert_non_null(strstr(line, "memory-deny-write-execute 0x1, KSM merge-any 1"));
 	assert_non_null(strstr(line, "xstate permitted 0x602e7 (guests 0x602e7), membarrier 0x50, coredump_filter 0x7b, loginuid 4242, "
-				     "futex hash slots 128"));
+				     "futex hash slots 128, autogroup nice -5 (its own session's)"));
 	bm_attrs_free(&got);
 	/* THP disabled except in areas advised MADV_HUGEPAGE; a kernel
 	 * without private futex hashes. */
