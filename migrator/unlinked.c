@@ -42,11 +42,19 @@ bool bm_unlinked_is_removed(const char *link)
 	return stat(link, &st) == 0 && st.st_nlink == 0;
 }
 
+#define SECRETMEM_MAGIC_ 0x5345434d /* "SECM", linux/magic.h */
+
 bool bm_unlinked_is_memfd(const char *link, const char *path)
 {
 	struct statfs fs;
 	return strncmp(path, "/memfd:", 7) == 0 && statfs(link, &fs) == 0 &&
 	       (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC);
+}
+
+bool bm_unlinked_is_secret(const char *link)
+{
+	struct statfs fs;
+	return statfs(link, &fs) == 0 && fs.f_type == SECRETMEM_MAGIC_;
 }
 
 bool bm_unlinked_memfd_valid(uint32_t memfd, const char *path)
@@ -105,6 +113,9 @@ int bm_unlinked_describe(pid_t pid, int fd, const char *path, const struct stat 
 	if (bm_shmem_is_anon_file(proc, path))
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", the object of shared anonymous memory (opened through "
 				    "/proc/PID/map_files), which binmig cannot tie to that memory again");
+	if (bm_unlinked_is_secret(proc))
+		return bm_fd_refuse(pid, fd, link, st->st_mode, ", secret memory (memfd_secret), whose contents the kernel "
+				    "shows to nobody but the process");
 	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISDIR(st->st_mode))
 		return bm_fd_refuse(pid, fd, link, st->st_mode, ", which was deleted");
 	if (st->st_nlink > 0)

@@ -41,6 +41,9 @@ bool bm_unlinked_is_removed(const char *link);
  * again with memfd_create under its name, with its contents, mode and
  * mtime, then seals it.  One on huge pages (MFD_HUGETLB) is refused. */
 bool bm_unlinked_is_memfd(const char *link, const char *path);
+/* Whether LINK (/proc/PID/fd/N or map_files) is memfd_secret memory,
+ * whose pages the kernel shows to nobody but the process: refused. */
+bool bm_unlinked_is_secret(const char *link);
 /* Whether MEMFD (such flags, 0 for a file that is no memfd) is well
  * formed for a file named PATH: the mark, known seals, "/memfd:NAME". */
 bool bm_unlinked_memfd_valid(uint32_t memfd, const char *path);

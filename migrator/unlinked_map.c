@@ -110,6 +110,10 @@ int bm_unlinked_map_describe(pid_t pid, const struct bm_maps_entry *e, struct bm
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps shared anonymous memory (%s) privately at 0x%llx, "
 				"through a descriptor of it (/proc/PID/map_files); binmig cannot tie it to that memory again",
 				pid, e->path, (unsigned long long)e->start);
+	if (bm_unlinked_is_secret(link))
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d maps secret memory (memfd_secret) at 0x%llx, whose "
+				"contents the kernel shows to nobody but the process; binmig cannot carry it", pid,
+				(unsigned long long)e->start);
 	struct stat st;
 	if (stat(link, &st) < 0)
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot stat the deleted file %s that process %d maps at "

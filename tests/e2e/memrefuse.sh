@@ -6,7 +6,8 @@
 # private and shared), a descriptor of shared anonymous memory opened
 # through /proc/PID/map_files and a private mapping of one, an area under
 # a protection key, changed protection key rights (PKRU), a protection key
-# allocated with no area, and one left above a freed one.  What this
+# allocated with no area, and one left above a freed one, secret memory
+# (memfd_secret) mapped and held by a descriptor.  What this
 # machine cannot make (an older kernel, no PKU, no huge pages) is skipped,
 # saying so.  Huge pages are reserved for the test (vm.nr_hugepages 4)
 # when none are, and given back at the end.
@@ -33,8 +34,11 @@ declare -A said=(
 	[pkey-hole]="has the protection key 2 allocated (pkey_alloc); binmig cannot carry protection keys"
 	[uffd-wp]="has memory write-protected through userfaultfd at 0x"
 	[uffd-missing]="has memory registered with userfaultfd at 0x"
+	[secret]="maps secret memory (memfd_secret) at 0x"
+	[secretfd]="secret memory (memfd_secret), whose contents the kernel shows to nobody but the process"
 )
-for mode in guardshared guardlocked hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole uffd-wp uffd-missing; do
+for mode in guardshared guardlocked hugetlb hugetlb-shared shmemfd shmemfd-priv pkey-area pkru pkey-alloc pkey-hole uffd-wp uffd-missing \
+	secret secretfd; do
 	if ! why=$("$PROGS/memrefuse" probe "$mode"); then
 		e2e_log "skipped: $why"
 		continue

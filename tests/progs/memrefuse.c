@@ -17,6 +17,8 @@
  *   uffd-wp      an area write-protected through a userfaultfd that only a
  *                process of its own holds (until this one exits)
  *   uffd-missing an area registered for missing pages likewise
+ *   secret       secret memory (memfd_secret) mapped, its descriptor closed
+ *   secretfd     a descriptor of secret memory, not mapped
  * "memrefuse probe MODE" exits 0 if this machine can make MODE's memory,
  * 77 (saying why) if not. */
 #include <linux/userfaultfd.h>
@@ -111,6 +113,9 @@ static int probe(const char *mode)
 	} else if (strncmp(mode, "pkey", 4) == 0 || strcmp(mode, "pkru") == 0) {
 		if (pkey_alloc_(0) < 0)
 			rc = 77;
+	} else if (strncmp(mode, "secret", 6) == 0) {
+		if (syscall(SYS_memfd_secret, O_CLOEXEC) < 0) /* off unless the kernel was told so before 6.5 */
+			rc = 77;
 	}
 	if (rc)
 		say("%s: this machine cannot make it: %s", mode, strerror(errno));
@@ -171,6 +176,14 @@ int main(int argc, char **argv)
 	} else if (strncmp(mode, "uffd", 4) == 0) {
 		p = fill(mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 2 * PAGE, 13);
 		uffd_elsewhere(p, 4 * PAGE, strcmp(mode, "uffd-wp") == 0);
+	} else if (strncmp(mode, "secret", 6) == 0) {
+		fd = (int)syscall(SYS_memfd_secret, O_CLOEXEC);
+		SETUP(fd >= 0 && ftruncate(fd, 2 * PAGE) == 0, "memfd_secret");
+		if (strcmp(mode, "secret") == 0) {
+			p = fill(mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), 2 * PAGE, 15);
+			close(fd);
+			fd = -1;
+		}
 	} else {
 		SETUP(false, "unknown mode");
 	}
@@ -198,6 +211,8 @@ int main(int argc, char **argv)
 		tp_vmflags(p, flags, sizeof flags);
 		CHECK(tp_has_vmflag(flags, strcmp(mode, "uffd-wp") == 0 ? "uw" : "um"), "VmFlags %s", flags);
 		CHECK(same(p, 2 * PAGE, 13), "the registered area's contents");
+	} else if (strcmp(mode, "secret") == 0) {
+		CHECK(same(p, 2 * PAGE, 15), "the secret memory's contents");
 	} else if (key > 0) {
 		CHECK(rdpkru() == pkru, "PKRU %#x, was %#x", rdpkru(), pkru);
 		if (strcmp(mode, "pkey-area") == 0) {
