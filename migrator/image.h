@@ -34,8 +34,10 @@
  * whose unlinked files carry no access time, extended attributes, inode
  * flags or space reserved past their end: made again as a new file has
  * them), and 11 (an image of version 12 without the process's private
- * futex hash size, whose THP disable never excepts advised areas, and
- * whose threads have the base time slice). */
+ * futex hash size, the nice value of its autogroup or the xstate features
+ * permitted to its guests, whose THP disable never excepts advised areas,
+ * whose threads have the base time slice, and in which no tree member is
+ * in a session or group whose leader had exited). */
 #define BM_IMAGE_VERSION 12
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

@@ -487,7 +487,14 @@ enum bm_tree_state {
 	BM_TREE_LIVE = 0,
 	BM_TREE_STOPPED = 1,     /* group-stopped (SIGSTOP, job control): stays stopped */
 	BM_TREE_ZOMBIE = 2,      /* exited, not yet reaped: a zombie again, with its wait status */
+	BM_TREE_STANDIN = 3,     /* never in an image: a stand-in of the plan (tree_standin.h) */
 };
+
+/* A member's session or group whose leader had exited at dump and was
+ * not in the tree (image version 12): made again by a stand-in with the
+ * leader's PID (tree_standin.h). */
+#define BM_TREE_GONE_SID 1u
+#define BM_TREE_GONE_PGID 2u
 
 /* Wait reports a parent has not collected yet (waitid WNOWAIT at dump). */
 #define BM_TREE_REPORT_STOPPED 1u   /* WSTOPPED would report it */
@@ -526,6 +533,7 @@ struct bm_tree_node {
 					* for none; /proc/PID/stat field 38); SIGCHLD before version 11 */
 	uint32_t has_creds;            /* 1: creds below are the zombie's own (version 11); 0: its parent's */
 	struct bm_tree_creds creds;    /* a zombie's credentials (tree_creds.h) */
+	uint32_t gone;                 /* BM_TREE_GONE_* (version 12) */
 };
 
 struct bm_tree {

@@ -22,6 +22,7 @@
 #include "shmem.h"
 #include "tree_creds.h"
 #include "tree_plan.h"
+#include "tree_standin.h"
 
 #define TREE_MAX_MEMBERS 1024
 #define MAX_CHILDREN 4096
@@ -151,33 +152,6 @@ static void mark_shares(struct tree_freeze *t)
 		if (kcmp2(pid, ppid, KCMP_FILES, 0, 0) == 0)
 			t->nodes[i].shares |= BM_TREE_SHARES_FILES;
 	}
-}
-
-/* A session or group led from outside the tree is made again as the
- * restorer's, where the root starts (tree_plan.c), standing for the one
- * whose leader lives on outside.  One whose leader has exited (a child
- * of the tree that called setsid, forked and was reaped) is another, and
- * binmig cannot make it again without its leader; the root's own, which
- * joins the restorer's whatever led it, aside. */
-static int check_leaders(const struct tree_freeze *t)
-{
-	const struct bm_tree tree = {t->nodes, t->n};
-	const struct bm_tree_node *root = &t->nodes[0];
-	for (uint32_t i = 1; i < t->n; i++) {
-		const struct bm_tree_node *n = &t->nodes[i];
-		const struct { int32_t id, roots; const char *what; } ids[] = {
-			{n->sid, root->sid, "session"}, {n->pgid, root->pgid, "process group"}};
-		for (size_t k = 0; k < 2; k++) {
-			int32_t id = ids[k].id;
-			if (id == ids[k].roots || id == BM_TREE_UNSEEN || bm_tree_find(&tree, id) >= 0)
-				continue;
-			if (kill(id, 0) < 0 && errno == ESRCH)
-				return bm_error(BM_EXIT_UNSUPPORTED, "process %d (%s) is in %s %d, whose leader has exited and "
-						"is not in the tree; binmig cannot make that %s again without its leader",
-						n->pid, n->comm, ids[k].what, id, ids[k].what);
-		}
-	}
-	return 0;
 }
 
 /* A member with its parent's table that maps an unlinked file: its
@@ -467,8 +441,12 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	}
 	if (rc == 0)
 		rc = check_table_sharers(t);
+	/* A session or group led from outside the tree is made again as the
+	 * restorer's, where the root starts (tree_plan.h), standing for the
+	 * one whose leader lives on outside; one whose leader has exited is
+	 * made again with a stand-in (tree_standin.h). */
 	if (rc == 0)
-		rc = check_leaders(t);
+		rc = bm_tree_mark_gone(&(struct bm_tree){t->nodes, t->n});
 	if (rc < 0)
 		return rc;
 	struct bm_process **procs = calloc(f->nmembers, sizeof *procs);

@@ -14,7 +14,8 @@
 #define TREE_MAX_SHARES (1u << 20)
 #define NODE_SIZE_V6 44u /* before version 7: no shares */
 #define NODE_SIZE_V10 48u /* before version 11: no exit signal, no zombie's credentials */
-#define NODE_SIZE 52u
+#define NODE_SIZE_V11 52u /* before version 12: no leaders gone */
+#define NODE_SIZE 56u
 #define SHARE_SIZE 12u
 
 uint32_t bm_tree_live_count(const struct bm_tree *t)
@@ -43,6 +44,7 @@ int bm_tree_encode(struct bm_wbuf *b, const struct bm_tree_image *ti)
 		bm_put_i32(b, n->exit_signal);
 		if (n->state == BM_TREE_ZOMBIE)
 			bm_tree_creds_encode(b, &n->creds);
+		bm_put_u32(b, n->gone);
 	}
 	bm_put_u32(b, ti->nshares);
 	for (uint32_t i = 0; i < ti->nshares; i++) {
@@ -103,7 +105,7 @@ int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_
 	if (bm_get_u32(&c) != BM_TREE_MARK_TABLE && !bm_rcur_failed(&c))
 		bm_rcur_fail(&c, "not a tree table");
 	uint32_t n = bm_get_count(&c, TREE_MAX_NODES,
-				  version >= 11 ? NODE_SIZE : version >= 7 ? NODE_SIZE_V10 : NODE_SIZE_V6, "processes");
+				  version >= 12 ? NODE_SIZE : version >= 11 ? NODE_SIZE_V11 : version >= 7 ? NODE_SIZE_V10 : NODE_SIZE_V6, "processes");
 	if (!bm_rcur_failed(&c) && n == 0)
 		bm_rcur_fail(&c, "a tree of no process");
 	if (!bm_rcur_failed(&c) && !(ti->tree.nodes = calloc(n, sizeof *ti->tree.nodes)))
@@ -126,6 +128,8 @@ int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_
 		nd->has_creds = version >= 11 && nd->state == BM_TREE_ZOMBIE;
 		if (nd->has_creds)
 			bm_tree_creds_decode(&c, &nd->creds);
+		/* Before version 12 a leader that had exited was refused. */
+		nd->gone = version >= 12 ? bm_get_u32(&c) : 0;
 		if (bm_rcur_failed(&c))
 			break;
 		/* Before version 10 every stop was made again with SIGSTOP. */
@@ -139,6 +143,8 @@ int bm_tree_decode(const uint8_t *data, size_t len, uint32_t version, struct bm_
 		else if ((nd->shares & ~(BM_TREE_SHARES_FILES | BM_TREE_SHARES_FS)) ||
 			 (nd->shares && (i == 0 || nd->state == BM_TREE_ZOMBIE)))
 			bm_rcur_fail(&c, "process %d: shares %#x", nd->pid, nd->shares);
+		else if ((nd->gone & ~(BM_TREE_GONE_SID | BM_TREE_GONE_PGID)) || (nd->gone && i == 0))
+			bm_rcur_fail(&c, "process %d: leaders gone %#x", nd->pid, nd->gone);
 		else if (nd->exit_signal < 0 || nd->exit_signal >= 65)
 			bm_rcur_fail(&c, "process %d: exit signal %d", nd->pid, nd->exit_signal);
 		else if (nd->state == BM_TREE_ZOMBIE && !status_is_exit(nd->exit_status))

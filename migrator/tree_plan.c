@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tree_standin.h"
 #include "wire.h"
 
 /* Session and group values before the root acts: the root's own, unless
@@ -82,6 +83,9 @@ static int apply(struct planner *pl, uint32_t actor, uint32_t op, int32_t arg)
 		if (pl->sid[actor] == a->pid || (arg != a->pid && !group_exists(pl, arg, pl->sid[actor])))
 			return -EPERM;
 		pl->pgid[actor] = arg;
+		break;
+	case BM_TREE_EXIT:
+		pl->created[actor] = a->state != BM_TREE_STANDIN; /* a zombie stays in its group */
 		break;
 	}
 	if (pl->n == pl->cap) {
@@ -192,7 +196,7 @@ static int check_shape(struct planner *pl)
 		return refuse(pl, "the root %d is a zombie", t->nodes[0].pid);
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct bm_tree_node *n = &t->nodes[i];
-		if (n->pid <= 0 || n->sid <= 0 || n->pgid <= 0 || n->state > BM_TREE_ZOMBIE)
+		if (n->pid <= 0 || n->sid <= 0 || n->pgid <= 0 || n->state > BM_TREE_STANDIN)
 			return refuse(pl, "node %u: PID %d, session %d, group %d, state %u", i, n->pid, n->sid, n->pgid,
 				      n->state);
 		int at = bm_tree_find(t, n->pid);
@@ -203,10 +207,17 @@ static int check_shape(struct planner *pl)
 		int parent = bm_tree_find(t, n->ppid);
 		if (parent < 0 || parent >= (int)i)
 			return refuse(pl, "process %d: its parent %d is not before it in the tree", n->pid, n->ppid);
-		if (t->nodes[parent].state == BM_TREE_ZOMBIE)
+		/* (a zombie may create a stand-in, reaped before it exits) */
+		if (t->nodes[parent].state == BM_TREE_ZOMBIE && n->state != BM_TREE_STANDIN)
 			return refuse(pl, "zombie %d has a child %d", n->ppid, n->pid);
 	}
-	/* At most one session and one group led from outside: the outer ones. */
+	return 0;
+}
+
+/* At most one session and one group led from outside: the outer ones. */
+static int check_outer(struct planner *pl)
+{
+	const struct bm_tree *t = pl->t;
 	for (uint32_t i = 0; i < t->n; i++)
 		for (uint32_t j = 0; j < i; j++) {
 			const struct bm_tree_node *a = &t->nodes[i], *b = &t->nodes[j];
@@ -248,12 +259,14 @@ static int plan_sessions(struct planner *pl)
 	return 0;
 }
 
-int bm_tree_plan(const struct bm_tree *t, struct bm_tree_step **steps, size_t *nsteps, char *why, size_t whylen)
+static int plan_tree(const struct bm_tree *t, struct bm_tree_step **steps, size_t *nsteps, char *why, size_t whylen)
 {
 	struct planner pl = {.t = t, .why = why, .whylen = whylen};
 	*steps = NULL;
 	*nsteps = 0;
 	int rc = check_shape(&pl);
+	if (rc == 0)
+		rc = check_outer(&pl);
 	if (rc < 0)
 		return rc;
 	pl.sid = calloc(t->n, sizeof *pl.sid);
@@ -285,7 +298,12 @@ int bm_tree_plan(const struct bm_tree *t, struct bm_tree_step **steps, size_t *n
 		if (pl.pgid[i] != sim_pgid(t, t->nodes[i].pgid))
 			rc = refuse(&pl, "process %d cannot be put back in process group %d", t->nodes[i].pid,
 				    t->nodes[i].pgid);
-	/* Zombies last: their groups and sessions may be needed until then. */
+	/* Stand-ins go once every group is made (tree_standin.h), reaped by
+	 * their parents; zombies last: their groups and sessions may be
+	 * needed until then. */
+	for (uint32_t i = 0; i < t->n && rc == 0; i++)
+		if (t->nodes[i].state == BM_TREE_STANDIN && (rc = apply(&pl, i, BM_TREE_EXIT, 0)) == 0)
+			rc = apply(&pl, (uint32_t)bm_tree_find(t, t->nodes[i].ppid), BM_TREE_REAP, (int32_t)i);
 	for (uint32_t i = 0; i < t->n && rc == 0; i++)
 		if (t->nodes[i].state == BM_TREE_ZOMBIE)
 			rc = apply(&pl, i, BM_TREE_EXIT, t->nodes[i].exit_status);
@@ -303,4 +321,73 @@ out:
 	*steps = pl.steps;
 	*nsteps = pl.n;
 	return 0;
+}
+
+/* The tree with its stand-ins (tree_standin.h), each process under the
+ * one that creates it, parents before children: ext[order[k]] is node k,
+ * where ext is t's nodes then the stand-ins. */
+static int with_standins(const struct bm_tree *t, const struct bm_tree_node *sn, uint32_t ns,
+			 const int32_t *plan_ppid, struct bm_tree *aug, uint32_t *order, char *why, size_t whylen)
+{
+	uint32_t n = t->n + ns, done = 1;
+	order[0] = 0;
+	for (uint32_t k = 0; k < done; k++) {
+		int32_t pid = order[k] < t->n ? t->nodes[order[k]].pid : sn[order[k] - t->n].pid;
+		for (uint32_t e = 1; e < n; e++)
+			if ((e < t->n ? plan_ppid[e] : sn[e - t->n].ppid) == pid)
+				order[done++] = e;
+	}
+	if (done != n) {
+		snprintf(why, whylen, "a process or stand-in is not reached from the root");
+		return -EINVAL;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t e = order[k];
+		aug->nodes[k] = e < t->n ? t->nodes[e] : sn[e - t->n];
+		if (e < t->n)
+			aug->nodes[k].ppid = plan_ppid[e];
+	}
+	aug->n = n;
+	return 0;
+}
+
+int bm_tree_plan(const struct bm_tree *t, struct bm_tree_step **steps, size_t *nsteps, char *why, size_t whylen)
+{
+	struct planner shape = {.t = t, .why = why, .whylen = whylen};
+	int rc = check_shape(&shape);
+	*steps = NULL;
+	*nsteps = 0;
+	if (rc < 0)
+		return rc;
+	struct bm_tree_node *sn = NULL;
+	uint32_t ns = 0;
+	int32_t *plan_ppid = calloc(t->n, sizeof *plan_ppid);
+	if (!plan_ppid)
+		return refuse(&shape, "out of memory");
+	rc = bm_tree_standins(t, &sn, &ns, plan_ppid, why, whylen);
+	if (rc == 0 && ns == 0)
+		rc = plan_tree(t, steps, nsteps, why, whylen);
+	else if (rc == 0) {
+		/* Planned with the stand-ins in the tree; the steps name nodes as
+		 * ext does (a stand-in k as t->n + k). */
+		struct bm_tree aug = {calloc(t->n + ns, sizeof *aug.nodes), 0};
+		uint32_t *order = calloc(t->n + ns, sizeof *order);
+		if (!aug.nodes || !order)
+			rc = refuse(&shape, "out of memory");
+		if (rc == 0)
+			rc = with_standins(t, sn, ns, plan_ppid, &aug, order, why, whylen);
+		if (rc == 0)
+			rc = plan_tree(&aug, steps, nsteps, why, whylen);
+		for (size_t k = 0; rc == 0 && k < *nsteps; k++) {
+			struct bm_tree_step *st = &(*steps)[k];
+			st->actor = order[st->actor];
+			if (st->op == BM_TREE_FORK || st->op == BM_TREE_REAP)
+				st->arg = (int32_t)order[st->arg];
+		}
+		free(aug.nodes);
+		free(order);
+	}
+	free(sn);
+	free(plan_ppid);
+	return rc < 0 ? -EINVAL : 0;
 }

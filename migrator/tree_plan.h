@@ -29,7 +29,8 @@ enum bm_tree_op {
 	BM_TREE_FORK = 1,   /* the actor creates node `arg` (an index) as its child */
 	BM_TREE_SETSID = 2,
 	BM_TREE_SETPGID = 3, /* setpgid(0, arg): arg is a PID, or BM_TREE_OUTER_GROUP */
-	BM_TREE_EXIT = 4,   /* the actor exits with its node's wait status: a zombie */
+	BM_TREE_EXIT = 4,   /* the actor exits with its node's wait status: a zombie; a stand-in exits */
+	BM_TREE_REAP = 5,   /* the actor reaps its child `arg` (an index), a stand-in that has exited */
 };
 
 struct bm_tree_step {
@@ -40,7 +41,11 @@ struct bm_tree_step {
 
 /* Checks the tree's shape (root first, every parent before its children,
  * no zombie with children) and plans it.  0 with a malloc'd *steps, or
- * -EINVAL with the reason in why (and nothing allocated). */
+ * -EINVAL with the reason in why (and nothing allocated).  A session or
+ * group whose leader has gone (BM_TREE_GONE_*) is made by a stand-in
+ * (tree_standin.h): the steps name node t->n + k for the stand-in
+ * bm_tree_standins gives as its k-th, and its FORK steps create its
+ * children with CLONE_PARENT. */
 int bm_tree_plan(const struct bm_tree *t, struct bm_tree_step **steps, size_t *nsteps, char *why, size_t whylen);
 
 /* The index of the node with PID pid, or -1. */

@@ -30,6 +30,7 @@
 #include "timers_next_id.h"
 #include "tree_creds.h"
 #include "tree_plan.h"
+#include "tree_standin.h"
 
 #define PLAN_TIMEOUT_MS 10000
 #define ERR_SIZE 1024
@@ -60,15 +61,18 @@ static long clone_with_pid(pid_t want, uint64_t flags, int exit_signal)
 struct shared_ctl {
 	_Atomic uint32_t step;         /* steps of the plan done (futex) */
 	_Atomic uint32_t failed;
+	_Atomic uint32_t taken;        /* the failure: a PID taken (clone3 EEXIST) */
 	char err[ERR_SIZE];
 	struct {
-		_Atomic int32_t created;  /* 1 once forked */
+		_Atomic int32_t created;  /* 1 once forked (a stand-in: until reaped) */
 		_Atomic uint32_t go;      /* a member with its parent's table: 1 once that is made */
 	} node[];
 };
 
 struct tree_rs {
 	struct bm_tree_image ti;
+	struct bm_tree_node *standins; /* node ti.tree.n + k is standins[k] (tree_standin.h) */
+	uint32_t nstandins;
 	struct bm_tree_step *steps;
 	size_t nsteps;
 	int32_t *member_of;            /* node -> member, -1 for a zombie */
@@ -91,9 +95,11 @@ static void helper_fail(struct tree_rs *t, const char *what, int err) __attribut
 static void helper_fail(struct tree_rs *t, const char *what, int err)
 {
 	uint32_t expected = 0;
-	if (atomic_compare_exchange_strong(&t->ctl->failed, &expected, 1))
+	if (atomic_compare_exchange_strong(&t->ctl->failed, &expected, 1)) {
 		snprintf(t->ctl->err, sizeof t->ctl->err, "process %d: %s: %s", (int)syscall(SYS_getpid), what,
 			 strerror(err));
+		atomic_store(&t->ctl->taken, err == EEXIST);
+	}
 	syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 	syscall(SYS_exit_group, 1);
 	__builtin_unreachable();
@@ -169,6 +175,46 @@ static void take_creds(struct tree_rs *t, uint32_t node)
 	syscall(SYS_setfsuid, p->uid[3]);
 }
 
+/* Node i of the plan: a tree's node, or a stand-in after them. */
+static const struct bm_tree_node *plan_node(const struct tree_rs *t, uint32_t i)
+{
+	return i < t->ti.tree.n ? &t->ti.tree.nodes[i] : &t->standins[i - t->ti.tree.n];
+}
+
+/* Creates node c of the plan as node's child, or, by a stand-in, as the
+ * child of the stand-in's parent (CLONE_PARENT: its exit signal is then
+ * the stand-in's, made with the one of the children it creates). */
+static void fork_step(struct tree_rs *t, uint32_t node, uint32_t c, size_t s)
+{
+	const struct bm_tree_node *n = plan_node(t, c);
+	bool by_standin = node >= t->ti.tree.n;
+	long child = clone_with_pid(n->pid, ((n->shares & BM_TREE_SHARES_FILES) ? CLONE_FILES : 0) |
+						    ((n->shares & BM_TREE_SHARES_FS) ? CLONE_FS : 0) |
+						    (by_standin ? CLONE_PARENT : 0),
+				    by_standin ? 0 : n->exit_signal);
+	if (child == 0)
+		helper(t, c, s + 1);
+	if (child < 0)
+		helper_fail(t, c < t->ti.tree.n ? "clone3 with the PID of a child"
+						: "clone3 with the PID of a session's or group's leader, gone", errno);
+	atomic_store(&t->ctl->node[c].created, 1);
+}
+
+/* Reaps stand-in c, which has exited or is about to. */
+static void reap_step(struct tree_rs *t, uint32_t c)
+{
+	int status;
+	pid_t pid = plan_node(t, c)->pid;
+	long got;
+	while ((got = syscall(SYS_wait4, pid, &status, __WALL, NULL)) < 0 && errno == EINTR)
+		;
+	if (got != pid)
+		helper_fail(t, "reaping a stand-in", got < 0 ? errno : ECHILD);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		helper_fail(t, "a stand-in failed", EPROTO);
+	atomic_store(&t->ctl->node[c].created, 0);
+}
+
 static void helper(struct tree_rs *t, uint32_t node, size_t from)
 {
 	for (size_t s = from; s < t->nsteps; s++) {
@@ -177,15 +223,9 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			continue;
 		wait_turn(t, (uint32_t)s);
 		if (st->op == BM_TREE_FORK) {
-			const struct bm_tree_node *n = &t->ti.tree.nodes[st->arg];
-			long child = clone_with_pid(n->pid, ((n->shares & BM_TREE_SHARES_FILES) ? CLONE_FILES : 0) |
-								    ((n->shares & BM_TREE_SHARES_FS) ? CLONE_FS : 0),
-						    n->exit_signal);
-			if (child == 0)
-				helper(t, (uint32_t)st->arg, s + 1);
-			if (child < 0)
-				helper_fail(t, "clone3 with the PID of a child", errno);
-			atomic_store(&t->ctl->node[st->arg].created, 1);
+			fork_step(t, node, (uint32_t)st->arg, s);
+		} else if (st->op == BM_TREE_REAP) {
+			reap_step(t, (uint32_t)st->arg);
 		} else if (st->op == BM_TREE_SETSID) {
 			if (syscall(SYS_setsid) < 0)
 				helper_fail(t, "setsid", errno);
@@ -193,14 +233,18 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 			pid_t g = st->arg == BM_TREE_OUTER_GROUP ? t->outer_pgid : st->arg;
 			if (syscall(SYS_setpgid, 0, g) < 0)
 				helper_fail(t, "setpgid", errno);
-		} else if (st->op == BM_TREE_EXIT) {
+		} else if (st->op == BM_TREE_EXIT && node < t->ti.tree.n) {
 			take_creds(t, node); /* before its step is done: a failure is seen */
 		}
 		atomic_store(&t->ctl->step, (uint32_t)s + 1);
 		syscall(SYS_futex, &t->ctl->step, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		if (st->op == BM_TREE_EXIT && node >= t->ti.tree.n)
+			syscall(SYS_exit_group, 0); /* a stand-in: its parent reaps it */
 		if (st->op == BM_TREE_EXIT)
 			become_zombie(&t->ti.tree.nodes[node]);
 	}
+	if (node >= t->ti.tree.n)
+		helper_fail(t, "a stand-in with no exit in the plan", EINVAL);
 	const struct restore_ctx *c = &t->ctx[t->member_of[node]];
 	if (!c->table_of_parent)
 		bm_rs_child_prepare(c, t->err_pipe[1], t->go_pipe[0]);
@@ -353,7 +397,8 @@ static int wait_plan(struct tree_rs *t, pid_t root)
 	for (;;) {
 		uint32_t s = atomic_load(&t->ctl->step);
 		if (atomic_load(&t->ctl->failed))
-			return bm_error(BM_EXIT_FAILURE, "restoring the tree: %s", t->ctl->err);
+			return bm_error(atomic_load(&t->ctl->taken) ? BM_EXIT_CONFLICT : BM_EXIT_FAILURE,
+					"restoring the tree: %s", t->ctl->err);
 		if (s == t->nsteps)
 			break;
 		int status;
@@ -510,8 +555,8 @@ static int create_tree(struct tree_rs *t)
 		t->ctx[m].keep_hi = next;
 	}
 	uint64_t wait_from = bm_now_us();
-	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n; i++)
-		rc = bm_rs_wait_pid_free(t->ti.tree.nodes[i].pid);
+	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n + t->nstandins; i++)
+		rc = bm_rs_wait_pid_free(plan_node(t, i)->pid);
 	t->pid_wait_us = bm_now_us() - wait_from;
 	if (rc == 0 && (pipe2(t->err_pipe, O_CLOEXEC) < 0 || pipe2(t->go_pipe, O_CLOEXEC) < 0))
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "pipe");
@@ -627,9 +672,9 @@ static void kill_tree(struct tree_rs *t)
 	for (uint32_t i = 0; i < t->ti.tree.n; i++)
 		syscall(SYS_futex, &t->ctl->node[i].go, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 	bool any = false;
-	for (uint32_t i = 0; i < t->ti.tree.n; i++)
+	for (uint32_t i = 0; i < t->ti.tree.n + t->nstandins; i++)
 		if (atomic_load(&t->ctl->node[i].created)) {
-			kill(t->ti.tree.nodes[i].pid, SIGKILL);
+			kill(plan_node(t, i)->pid, SIGKILL);
 			any = true;
 		}
 	int status;
@@ -654,6 +699,7 @@ static void free_tree(struct tree_rs *t)
 	free(t->member_of);
 	free(t->pool_fd);
 	free(t->steps);
+	free(t->standins);
 	for (int k = 0; k < 2; k++) {
 		if (t->err_pipe[k] >= 0)
 			close(t->err_pipe[k]);
@@ -710,7 +756,14 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 		return bm_error(BM_EXIT_IMAGE, "image: the tree table: %s", why);
 	t.nm = bm_tree_live_count(&t.ti.tree);
 	t.outer_pgid = getpgrp();
-	t.ctl_size = (sizeof *t.ctl + t.ti.tree.n * sizeof t.ctl->node[0] + 4095) & ~(size_t)4095;
+	int32_t *plan_ppid = calloc(t.ti.tree.n, sizeof *plan_ppid);
+	if (!plan_ppid || bm_tree_standins(&t.ti.tree, &t.standins, &t.nstandins, plan_ppid, why, sizeof why) < 0) {
+		free(plan_ppid);
+		bm_tree_image_free(&t.ti);
+		return bm_error(BM_EXIT_IMAGE, "image: the tree's stand-ins: %s", plan_ppid ? why : "out of memory");
+	}
+	free(plan_ppid);
+	t.ctl_size = (sizeof *t.ctl + (t.ti.tree.n + t.nstandins) * sizeof t.ctl->node[0] + 4095) & ~(size_t)4095;
 	t.member_of = calloc(t.ti.tree.n, sizeof *t.member_of);
 	t.ctx = calloc(t.nm, sizeof *t.ctx);
 	t.inherited = calloc(t.nm, sizeof *t.inherited);

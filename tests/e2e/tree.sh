@@ -14,6 +14,9 @@
 # that exited with credentials of their own, other user and group ids,
 # groups and capabilities than their parent's (tree zombiecreds): each
 # comes back as it was, and the root checks what wait and /proc say.
+# Then with members in a session and in groups whose leaders have exited
+# (tree sessgone): each comes back in them (stand-ins with the leaders'
+# PIDs make them, and leave nothing), woken through its group.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init tree
@@ -25,6 +28,7 @@ run_tree() {
 	local label=$1 rounds=$2 mode=$3 nkids=4
 	shift 3
 	[[ -z $mode ]] || nkids=6
+	[[ $mode != sessgone ]] || nkids=9
 	out=$E2E_TMP/$label.out
 	mkdir -m 777 "$E2E_TMP/$label"
 	e2e_start "$out" "$@" "$PROGS/tree" "$E2E_TMP/$label" ${mode:+"$mode"}
@@ -33,6 +37,9 @@ run_tree() {
 	mapfile -t kids < <(cat "/proc/$root/task/$root/children" | tr ' ' '\n' | grep .)
 	((${#kids[@]} == nkids)) || e2e_fail "the root has ${#kids[@]} children, expected $nkids"
 	for k in "${kids[@]}"; do e2e_track "$k"; done
+	# sessgone: Z, a grandchild, goes with the tree too.
+	mapfile -t grandkids < <(for k in "${kids[@]}"; do cat "/proc/$k/task/$k/children"; done | tr ' ' '\n' | grep .)
+	for k in "${grandkids[@]}"; do e2e_track "$k"; done
 	settled
 
 	local before=$E2E_TMP/before.txt after=$E2E_TMP/after.txt round image p
@@ -40,7 +47,7 @@ run_tree() {
 	for p in "$root" "${kids[@]}"; do e2e_procstate "$p" "$E2E_TMP/$label-$p.proc-before"; done
 	for ((round = 1; round <= rounds; round++)); do
 		image=$E2E_TMP/$label$round.img
-		e2e_tree_dump_restore "$image" "$round" "the tree ($label)" "$root" "${kids[@]}"
+		e2e_tree_dump_restore "$image" "$round" "the tree ($label)" "$root" "${kids[@]}" "${grandkids[@]}"
 		settled
 		tree_shape >"$after"
 		diff "$before" "$after" >&2 || e2e_fail "$label round $round: the tree's PIDs, parents, groups or sessions differ"
@@ -96,6 +103,7 @@ tree_shape() {
 run_tree tree 2 ""
 run_tree exitsig 2 exitsig
 run_tree zombiecreds 2 zombiecreds
+run_tree sessgone 2 sessgone
 # The tree program and its directory, reachable by user 65534.
 chmod 711 "$E2E_TMP"
 run_tree nobody 1 "" setpriv --reuid 65534 --regid 65534 --clear-groups

@@ -38,7 +38,19 @@
  * the restore each shows the same Uid, Gid, Groups, Cap*, SigBlk,
  * SigIgn, SigCgt, SigPnd, ShdPnd and Cpus_allowed_list lines in
  * /proc/PID/status and /proc/PID/loginuid, /proc/PID has the same owner, and waitid gives the
- * same si_uid and status. */
+ * same si_uid and status.
+ * tree DIR sessgone: the root becomes a subreaper and makes sessions and
+ * groups whose leaders exit: a child "B" calls setsid (session S = B's
+ * PID) and forks "X1" (it stays in group S), "X2" (a group of its own in
+ * S) and "G", which calls setpgid(0, 0) and forks "Y1" and "Y2" (Y1 forks
+ * "Z"), all in group G; G and B exit, reaped, and X1, X2, Y1, Y2 become
+ * the root's children.  A child "H" makes group H in the root's session,
+ * forks "W" and exits: W too is the root's child.  After the restore the
+ * root checks every one's parent, session and group, that no process
+ * has PID S, G or H (no stand-in left), that no SIGCHLD came (blocked
+ * since before ready), and wakes them by their groups (kill(-S), kill(-G),
+ * kill(-X2), kill(-H)): each checks its own session, group and parent and
+ * that it has no child left but Z, and exits 0. */
 #include <sys/prctl.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
@@ -275,6 +287,145 @@ static void exitsig_check(const struct exitsig *e)
 	      "wait4 __WCLONE of nosig: status %#x", status);
 }
 
+/* ---- tree DIR sessgone ---- */
+
+enum { X1, X2, Y1, Y2, Z, W, NGONE };
+static const char *gone_names[NGONE] = {"X1", "X2", "Y1", "Y2", "Z", "W"};
+
+struct gone_rec { int32_t role, pid, sid, pgid, ppid; };
+struct sessgone { struct gone_rec r[NGONE]; pid_t s, g, h; };
+
+/* A member, its session and group made: says so, then once woken checks
+ * them, its parent (the root's, or Y1 for Z) and its children. */
+static void gone_member(int rec_fd, int role, pid_t root, pid_t z)
+{
+	struct gone_rec r = {role, getpid(), getsid(0), getpgrp(), getppid()};
+	tp_write_all(rec_fd, (const char *)&r, sizeof r);
+	close(rec_fd);
+	usr1_wait();
+	CHECK(getsid(0) == r.sid && getpgrp() == r.pgid, "%s: session %d group %d, were %d %d", gone_names[role],
+	      (int)getsid(0), (int)getpgrp(), r.sid, r.pgid);
+	CHECK(getppid() == (role == Z ? r.ppid : root), "%s: parent %d", gone_names[role], (int)getppid());
+	if (z > 0) {
+		int status = -1;
+		CHECK(kill(z, SIGUSR1) == 0 && waitpid(z, &status, 0) == z && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "%s: its child Z ended with status %#x", gone_names[role], status);
+	}
+	errno = 0;
+	CHECK(waitpid(-1, NULL, WNOHANG | __WALL) < 0 && errno == ECHILD, "%s has a child left", gone_names[role]);
+	_exit(tp_failures ? 1 : 0);
+}
+
+static pid_t fork_or_die(void)
+{
+	pid_t pid = fork();
+	SETUP(pid >= 0, "fork");
+	return pid;
+}
+
+/* The processes of a session or group whose leader (B, G, H) exits. */
+static void sessgone_setup(struct sessgone *sg)
+{
+	int rec[2];
+	pid_t root = getpid();
+	SETUP(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 && pipe(rec) == 0, "subreaper, pipe");
+	pid_t b = fork_or_die();
+	if (b == 0) {
+		for (int i = 0; i < 4; i++)
+			close(fds_in_root[i]);
+		close(rec[0]);
+		SETUP(setsid() == getpid(), "setsid");
+		if (fork_or_die() == 0)
+			gone_member(rec[1], X1, root, 0);
+		if (fork_or_die() == 0) {
+			SETUP(setpgid(0, 0) == 0, "setpgid X2");
+			gone_member(rec[1], X2, root, 0);
+		}
+		pid_t g = fork_or_die();
+		if (g == 0) {
+			SETUP(setpgid(0, 0) == 0, "setpgid G");
+			if (fork_or_die() == 0) {
+				pid_t z = fork_or_die();
+				if (z == 0)
+					gone_member(rec[1], Z, root, 0);
+				gone_member(rec[1], Y1, root, z);
+			}
+			if (fork_or_die() == 0)
+				gone_member(rec[1], Y2, root, 0);
+			_exit(0);
+		}
+		int status;
+		_exit(waitpid(g, &status, 0) == g && status == 0 ? 0 : 1);
+	}
+	pid_t h = fork_or_die();
+	if (h == 0) {
+		for (int i = 0; i < 4; i++)
+			close(fds_in_root[i]);
+		close(rec[0]);
+		SETUP(setpgid(0, 0) == 0, "setpgid H");
+		if (fork_or_die() == 0)
+			gone_member(rec[1], W, root, 0);
+		_exit(0);
+	}
+	close(rec[1]);
+	int sb = -1, sh = -1;
+	SETUP(waitpid(b, &sb, 0) == b && sb == 0 && waitpid(h, &sh, 0) == h && sh == 0, "the leaders' exits");
+	for (int k = 0; k < NGONE; k++) {
+		struct gone_rec r;
+		SETUP(read(rec[0], &r, sizeof r) == sizeof r && r.role >= 0 && r.role < NGONE, "a member's record");
+		sg->r[r.role] = r;
+	}
+	close(rec[0]);
+	sg->s = b;
+	sg->g = sg->r[Y1].pgid;
+	sg->h = h;
+	SETUP(sg->r[X1].sid == b && sg->r[X1].pgid == b && sg->r[X2].pgid == sg->r[X2].pid && sg->r[Y2].pgid == sg->g &&
+		      sg->r[Z].pgid == sg->g && sg->g != sg->r[Y1].pid && sg->r[W].pgid == h && sg->r[W].sid == getsid(0),
+	      "the sessions and groups");
+	/* Every SIGCHLD so far (B's and H's exits) taken; none may come again. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	SETUP(sigprocmask(SIG_BLOCK, &chld, NULL) == 0, "block SIGCHLD");
+	struct timespec none = {0, 0};
+	while (sigtimedwait(&chld, NULL, &none) == SIGCHLD)
+		;
+}
+
+
+static void sessgone_check(const struct sessgone *sg)
+{
+	for (int k = 0; k < NGONE; k++) {
+		const struct gone_rec *r = &sg->r[k];
+		long ppid = stat_field(r->pid, 4), pgid = stat_field(r->pid, 5), sid = stat_field(r->pid, 6);
+		CHECK(ppid == (k == Z ? sg->r[Y1].pid : getpid()) && pgid == r->pgid && sid == r->sid,
+		      "%s (%d): parent %ld group %ld session %ld, were %d %d %d", gone_names[k], r->pid, ppid, pgid, sid,
+		      k == Z ? sg->r[Y1].pid : getpid(), r->pgid, r->sid);
+	}
+	pid_t leaders[] = {sg->s, sg->g, sg->h};
+	for (int k = 0; k < 3; k++) {
+		errno = 0;
+		CHECK(kill(leaders[k], 0) < 0 && errno == ESRCH, "a process has PID %d, the leader that had exited",
+		      (int)leaders[k]);
+	}
+	sigset_t pending;
+	SETUP(sigpending(&pending) == 0, "sigpending");
+	CHECK(!sigismember(&pending, SIGCHLD), "a SIGCHLD is pending at the root");
+	/* Woken through their groups: a group made again reaches all its members. */
+	pid_t groups[] = {sg->s, sg->g, sg->r[X2].pid, sg->h};
+	for (int k = 0; k < 4; k++)
+		CHECK(kill(-groups[k], SIGUSR1) == 0, "kill(-%d): %s", (int)groups[k], strerror(errno));
+	alarm(30); /* a member the signal missed would never end */
+	for (int k = 0; k < NGONE; k++) {
+		int status = -1;
+		if (k != Z)
+			CHECK(waitpid(sg->r[k].pid, &status, 0) == sg->r[k].pid && WIFEXITED(status) &&
+				      WEXITSTATUS(status) == 0,
+			      "%s ended with status %#x", gone_names[k], status);
+	}
+	alarm(0);
+}
+
 /* ---- tree DIR zombiecreds ---- */
 
 struct zombie_view { pid_t pid; char creds[1024]; uid_t owner; gid_t group; siginfo_t si; };
@@ -379,8 +530,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc == 3 ? argv[2] : "";
 	bool exitsig = strcmp(mode, "exitsig") == 0, zombiecreds = strcmp(mode, "zombiecreds") == 0;
-	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds)) {
-		say("FAIL: usage: tree DIR [exitsig|zombiecreds]");
+	bool sessgone = strcmp(mode, "sessgone") == 0;
+	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds && !sessgone)) {
+		say("FAIL: usage: tree DIR [exitsig|zombiecreds|sessgone]");
 		return 2;
 	}
 	usr1_setup();
@@ -408,6 +560,9 @@ int main(int argc, char **argv)
 		exitsig_setup(&es);
 	if (zombiecreds)
 		zombiecreds_setup(zv);
+	struct sessgone sg = {0};
+	if (sessgone)
+		sessgone_setup(&sg);
 	/* (the zombie's descriptors are gone with it) */
 	close(p[0]);
 	close(p[1]);
@@ -460,6 +615,8 @@ int main(int argc, char **argv)
 		exitsig_check(&es);
 	if (zombiecreds)
 		zombiecreds_check(zv);
+	if (sessgone)
+		sessgone_check(&sg);
 
 	for (int i = 0; i < 3; i++)
 		CHECK(kill(kids[i], SIGUSR1) == 0, "kill %d: %s", (int)kids[i], strerror(errno));

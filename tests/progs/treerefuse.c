@@ -24,9 +24,14 @@
  *            carried: tests/progs/tree.c zombiecreds, exitsig)
  *   zombieuserns  the child made a user namespace of its own (unshare)
  *            and exited: a zombie whose credentials belong to it
- *   sessgone the parent leads a session and is a subreaper; its child B made a session of its
- *            own (setsid), forked the child named, and exited, reaped: the
- *            child is in a session whose leader is gone
+ *   sessgone the parent leads a session and is a subreaper; the child
+ *            named forks B, which makes a session of its own (setsid),
+ *            creates C with CLONE_PARENT (the named child's child), forks
+ *            O and exits, reaped: O becomes the parent's.  C and O are in
+ *            session B, whose leader is gone, with different parents
+ *            outside it (one stand-in cannot make both; carried with one:
+ *            tests/progs/tree.c sessgone); dumped alone, the named child's
+ *            tree holds C, and O is outside it in that session
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -84,7 +89,7 @@ int main(int argc, char **argv)
 	int memfd = strcmp(mode, "memfdapart") == 0 ? memfd_create("treerefuse", 0) : -1;
 	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
 	bool zombie = strcmp(mode, "zombiegroups") == 0 || strcmp(mode, "zombieuserns") == 0;
-	pid_t child;
+	pid_t child, sessgone_b = 0;
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
 		SETUP(pthread_create(&second, NULL, pause_thread, NULL) == 0, "pthread_create");
@@ -97,20 +102,27 @@ int main(int argc, char **argv)
 		/* A session of its own: the child's is not the root's, which
 		 * would join the restorer's whatever led it. */
 		SETUP(setsid() > 0 && pipe(p) == 0 && prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "setsid, pipe, subreaper");
-		pid_t b = fork();
-		SETUP(b >= 0, "fork");
-		if (b == 0) {
-			pid_t h = setsid() < 0 ? -1 : fork();
-			if (h == 0) {
-				*shared = 1;
-				for (;;)
-					pause();
+		child = fork();
+		SETUP(child >= 0, "fork");
+		if (child == 0) {
+			pid_t b = fork(), o = -1;
+			if (b == 0) {
+				bool made = setsid() > 0 && clone(clonevm_child, stack + sizeof stack, CLONE_PARENT, NULL) > 0;
+				o = made ? fork() : -1;
+				if (o == 0)
+					for (;;)
+						pause();
+				_exit(o > 0 ? 0 : 1);
 			}
-			_exit(write(p[1], &h, sizeof h) == sizeof h && h > 0 ? 0 : 1);
+			int status;
+			pid_t said = b > 0 && waitpid(b, &status, 0) == b && status == 0 ? b : -1;
+			*shared = 1;
+			if (write(p[1], &said, sizeof said) != sizeof said)
+				_exit(1);
+			for (;;)
+				pause();
 		}
-		int status;
-		SETUP(read(p[0], &child, sizeof child) == sizeof child && waitpid(b, &status, 0) == b &&
-			      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		SETUP(read(p[0], &sessgone_b, sizeof sessgone_b) == sizeof sessgone_b && sessgone_b > 0,
 		      "the session's leader");
 		close(p[0]);
 		close(p[1]);
@@ -205,5 +217,10 @@ int main(int argc, char **argv)
 	int status;
 	CHECK(waitpid(child, &status, 0) == child && (zombie ? WIFEXITED(status) : WIFSIGNALED(status)),
 	      "the child's status is %#x", status);
+	/* sessgone: C and O, in group B, are the parent's (C once its parent
+	 * is gone). */
+	if (sessgone_b > 0 && kill(-sessgone_b, SIGKILL) == 0)
+		while (waitpid(-1, &status, 0) > 0)
+			;
 	return tp_finish();
 }

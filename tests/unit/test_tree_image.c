@@ -6,7 +6,7 @@
  * zombie's status, states and stop reports, share order and members, a shape the planner
  * cannot build; what members share with their parents (version 7), and a version 6 table; exit
  * signals and a zombie's own credentials, signal sets and CPU affinity (version 11), and a version 10
- * table. */
+ * table; sessions and groups whose leaders had exited (version 12), and a version 11 table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -50,25 +50,61 @@ static uint8_t *encode(const struct bm_tree_image *ti, size_t *len)
 	return b.data;
 }
 
+/* The size of node n as version 11 wrote it, as version 12 does (the
+ * leaders gone at its end), and the first 48 bytes, all version 10 had. */
+static size_t node_size_v11(const struct bm_tree_node *n)
+{
+	return 52 + (n->state == BM_TREE_ZOMBIE ? 128 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
+}
+
+static size_t node_size_v12(const struct bm_tree_node *n)
+{
+	return node_size_v11(n) + 4;
+}
+
+static size_t node_size_v10(const struct bm_tree_node *n)
+{
+	(void)n;
+	return 48;
+}
+
+/* The table newer (malloc'd, freed) with each node cut from was(n) bytes
+ * to its first kept(n). */
+static uint8_t *shorten(const struct bm_tree_image *ti, uint8_t *newer, size_t newer_len,
+			size_t (*was)(const struct bm_tree_node *), size_t (*kept)(const struct bm_tree_node *),
+			size_t *len)
+{
+	uint8_t *older = malloc(newer_len);
+	assert_non_null(older);
+	size_t in = 8, out = 8;
+	memcpy(older, newer, 8); /* mark and count */
+	for (uint32_t i = 0; i < ti->tree.n; i++) {
+		memcpy(older + out, newer + in, kept(&ti->tree.nodes[i]));
+		in += was(&ti->tree.nodes[i]);
+		out += kept(&ti->tree.nodes[i]);
+	}
+	memcpy(older + out, newer + in, newer_len - in);
+	*len = out + newer_len - in;
+	free(newer);
+	return older;
+}
+
+/* The table as version 11 wrote it: each node without the 4 bytes of its
+ * leaders gone at its end. */
+static uint8_t *encode_v11(const struct bm_tree_image *ti, size_t *len)
+{
+	size_t v12len;
+	uint8_t *v12 = encode(ti, &v12len);
+	return shorten(ti, v12, v12len, node_size_v12, node_size_v11, len);
+}
+
 /* The table as version 10 wrote it: each node without the 4 bytes of its
  * exit signal after its first 48, nor a zombie's credentials after those. */
 static uint8_t *encode_v10(const struct bm_tree_image *ti, size_t *len)
 {
 	size_t v11len;
-	uint8_t *v11 = encode(ti, &v11len), *v10 = malloc(v11len);
-	assert_non_null(v10);
-	size_t in = 8, out = 8;
-	memcpy(v10, v11, 8); /* mark and count */
-	for (uint32_t i = 0; i < ti->tree.n; i++) {
-		const struct bm_tree_node *n = &ti->tree.nodes[i];
-		memcpy(v10 + out, v11 + in, 48);
-		in += 52 + (n->state == BM_TREE_ZOMBIE ? 128 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
-		out += 48;
-	}
-	memcpy(v10 + out, v11 + in, v11len - in);
-	*len = out + v11len - in;
-	free(v11);
-	return v10;
+	uint8_t *v11 = encode_v11(ti, &v11len);
+	return shorten(ti, v11, v11len, node_size_v11, node_size_v10, len);
 }
 
 /* What a version 10 table of n[0..5) reads as: every member exits with
@@ -209,7 +245,8 @@ static void reads_as_old(uint8_t *data, size_t len, uint32_t old)
 	assert_int_equal(bm_tree_decode(data, len, old, &out, why, sizeof why), 0);
 	struct bm_tree_node want[5];
 	memcpy(want, nodes, sizeof want);
-	as_v10(want);
+	if (old < 11)
+		as_v10(want);
 	assert_memory_equal(out.tree.nodes, want, sizeof want);
 	assert_memory_equal(out.shares, shares, sizeof shares);
 	bm_tree_image_free(&out);
@@ -217,22 +254,58 @@ static void reads_as_old(uint8_t *data, size_t len, uint32_t old)
 	free(data);
 }
 
-static void test_version_6(void **state)
+/* Versions 6, 10 and 11 (which had no leaders gone). */
+static void test_old_versions(void **state)
 {
 	(void)state;
-	struct bm_tree_image in = sample();
-	size_t len;
-	uint8_t *data = encode_v6(&in, &len);
-	reads_as_old(data, len, 6);
+	const struct { uint32_t version; uint8_t *(*encode)(const struct bm_tree_image *, size_t *); } old[] = {
+		{ 6, encode_v6 }, { 10, encode_v10 }, { 11, encode_v11 } };
+	for (size_t k = 0; k < sizeof old / sizeof *old; k++) {
+		struct bm_tree_image in = sample();
+		size_t len;
+		uint8_t *data = old[k].encode(&in, &len);
+		reads_as_old(data, len, old[k].version);
+	}
 }
 
-static void test_version_10(void **state)
+/* Two more children of the root in session 200, whose leader had exited,
+ * one in group 200 and one in group 201, whose leader had exited too
+ * (version 12): carried as they are.  A mark on the root, on an ID a
+ * member has as its PID, or an unknown bit: refused. */
+static void test_leaders_gone(void **state)
 {
 	(void)state;
-	struct bm_tree_image in = sample();
+	struct bm_tree_node n[7];
+	memcpy(n, nodes, sizeof nodes);
+	n[5] = (struct bm_tree_node){ 105, 100, 200, 200, BM_TREE_LIVE, 0, 0, "x", 0, SIGCHLD, 0, { { 0 } },
+				       BM_TREE_GONE_SID | BM_TREE_GONE_PGID };
+	n[6] = (struct bm_tree_node){ 106, 100, 201, 200, BM_TREE_LIVE, 0, 0, "y", 0, SIGCHLD, 0, { { 0 } },
+				       BM_TREE_GONE_SID | BM_TREE_GONE_PGID };
+	struct bm_tree_image in = { { n, 7 }, shares, 4 }, out;
 	size_t len;
-	uint8_t *data = encode_v10(&in, &len);
-	reads_as_old(data, len, 10);
+	uint8_t *data = encode(&in, &len);
+	char why[256] = "";
+	assert_int_equal(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why), 0);
+	assert_memory_equal(out.tree.nodes, n, sizeof n);
+	bm_tree_image_free(&out);
+	free(data);
+	const struct { uint32_t node, gone; const char *why; } bad[] = {
+		{ 0, BM_TREE_GONE_SID, "leaders gone 0x1" },
+		{ 5, 4 | BM_TREE_GONE_SID | BM_TREE_GONE_PGID, "leaders gone 0x7" },
+		{ 1, BM_TREE_GONE_PGID, "group 101 is marked as led by a process gone, which it is not" },
+		{ 6, BM_TREE_GONE_PGID, "session 200 is marked as led by a process gone in one only" },
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+		uint32_t was = n[bad[k].node].gone;
+		n[bad[k].node].gone = bad[k].gone;
+		data = encode(&in, &len);
+		why[0] = 0;
+		assert_true(bm_tree_decode(data, len, BM_IMAGE_VERSION, &out, why, sizeof why) < 0);
+		if (!strstr(why, bad[k].why))
+			fail_msg("reason '%s' lacks '%s'", why, bad[k].why);
+		free(data);
+		n[bad[k].node].gone = was;
+	}
 }
 
 static void test_truncated_and_damaged(void **state)
@@ -378,8 +451,8 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_stopped),
 		cmocka_unit_test(test_shares),
-		cmocka_unit_test(test_version_6),
-		cmocka_unit_test(test_version_10),
+		cmocka_unit_test(test_old_versions),
+		cmocka_unit_test(test_leaders_gone),
 		cmocka_unit_test(test_truncated_and_damaged),
 		cmocka_unit_test(test_rules),
 	};

@@ -14,16 +14,25 @@
 #include <cmocka.h>
 
 #include "tree_plan.h"
+#include "tree_standin.h"
 
 #define OUTER_SID 1     /* the restorer's session and group in the replay */
 #define OUTER_PGID 1
 #define MAXN 64
 
+/* Nodes 0..n-1 are the tree's, then its stand-ins (tree_standin.h). */
 struct replay {
-	int32_t sid[MAXN], pgid[MAXN];
-	int32_t parent[MAXN];
-	int created[MAXN], exited[MAXN];
+	int32_t sid[2 * MAXN], pgid[2 * MAXN];
+	int32_t parent[2 * MAXN];
+	int created[2 * MAXN], exited[2 * MAXN], reaped[2 * MAXN];
+	struct bm_tree_node *sn;
+	uint32_t ns;
 };
+
+static const struct bm_tree_node *node(const struct bm_tree *t, const struct replay *r, uint32_t i)
+{
+	return i < t->n ? &t->nodes[i] : &r->sn[i - t->n];
+}
 
 static int find(const struct bm_tree *t, int32_t pid)
 {
@@ -37,8 +46,8 @@ static int group_alive(const struct replay *r, const struct bm_tree *t, int32_t 
 {
 	if (g == OUTER_PGID)
 		return s == OUTER_SID;
-	for (uint32_t i = 0; i < t->n; i++)
-		if (r->created[i] && r->pgid[i] == g && r->sid[i] == s)
+	for (uint32_t i = 0; i < t->n + r->ns; i++)
+		if (r->created[i] && !(i >= t->n && r->exited[i]) && r->pgid[i] == g && r->sid[i] == s)
 			return 1;
 	return 0;
 }
@@ -46,31 +55,37 @@ static int group_alive(const struct replay *r, const struct bm_tree *t, int32_t 
 /* Replays the steps; fails the test on a step the kernel would refuse. */
 static void replay(const struct bm_tree *t, const struct bm_tree_step *s, size_t n, struct replay *r)
 {
+	struct bm_tree_node *sn = r->sn;
+	uint32_t ns = r->ns;
 	memset(r, 0, sizeof *r);
+	r->sn = sn;
+	r->ns = ns;
 	r->created[0] = 1;
 	r->sid[0] = OUTER_SID;
 	r->pgid[0] = OUTER_PGID;
 	r->parent[0] = -1;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t a = s[k].actor;
-		assert_true(a < t->n);
+		assert_true(a < t->n + r->ns);
 		assert_true(r->created[a] && !r->exited[a]);
-		int32_t pid = t->nodes[a].pid;
+		int32_t pid = node(t, r, a)->pid;
 		switch (s[k].op) {
 		case BM_TREE_FORK: {
 			int c = s[k].arg;
-			assert_true(c > 0 && (uint32_t)c < t->n && !r->created[c]);
-			assert_int_equal(t->nodes[c].ppid, pid);
+			assert_true(c > 0 && (uint32_t)c < t->n + r->ns && !r->created[c]);
+			/* A stand-in's children are its parent's (CLONE_PARENT). */
+			int32_t by = a < t->n ? (int32_t)a : r->parent[a];
+			assert_int_equal(node(t, r, (uint32_t)c)->ppid, node(t, r, (uint32_t)by)->pid);
 			r->created[c] = 1;
-			r->parent[c] = (int32_t)a;
+			r->parent[c] = by;
 			r->sid[c] = r->sid[a];
 			r->pgid[c] = r->pgid[a];
 			break;
 		}
 		case BM_TREE_SETSID:
 			/* EPERM for a group leader (any process in a group with its id). */
-			for (uint32_t i = 0; i < t->n; i++)
-				assert_false(r->created[i] && r->pgid[i] == pid);
+			for (uint32_t i = 0; i < t->n + r->ns; i++)
+				assert_false(r->created[i] && !(i >= t->n && r->exited[i]) && r->pgid[i] == pid);
 			r->sid[a] = r->pgid[a] = pid;
 			break;
 		case BM_TREE_SETPGID: {
@@ -81,20 +96,33 @@ static void replay(const struct bm_tree *t, const struct bm_tree_step *s, size_t
 			break;
 		}
 		case BM_TREE_EXIT:
-			assert_int_equal(t->nodes[a].state, BM_TREE_ZOMBIE);
-			assert_int_equal(s[k].arg, t->nodes[a].exit_status);
+			assert_int_equal(node(t, r, a)->state, a < t->n ? BM_TREE_ZOMBIE : BM_TREE_STANDIN);
+			if (a < t->n)
+				assert_int_equal(s[k].arg, t->nodes[a].exit_status);
+			/* A stand-in's children exist, each in its group. */
+			for (uint32_t c = 0; a >= t->n && c < t->n; c++)
+				if (t->nodes[c].sid == node(t, r, a)->pid || t->nodes[c].pgid == node(t, r, a)->pid)
+					assert_true(r->created[c] && r->pgid[c] == t->nodes[c].pgid);
 			r->exited[a] = 1;
 			break;
+		case BM_TREE_REAP: {
+			uint32_t c = (uint32_t)s[k].arg;
+			assert_true(c >= t->n && c < t->n + r->ns && r->exited[c] && !r->reaped[c]);
+			assert_int_equal(r->parent[c], (int32_t)a);
+			r->reaped[c] = 1;
+			break;
+		}
 		default:
 			fail_msg("unknown step %u", s[k].op);
 		}
 	}
 }
 
-/* A node value as the replay has it: led from outside = the outer one. */
-static int32_t outer_or(const struct bm_tree *t, int32_t v, int32_t outer)
+/* A node value as the replay has it: led from outside = the outer one;
+ * led by a process gone = itself. */
+static int32_t outer_or(const struct bm_tree *t, int32_t v, int32_t outer, int gone)
 {
-	return find(t, v) < 0 ? outer : v;
+	return find(t, v) < 0 && !gone ? outer : v;
 }
 
 static void plan_ok(const struct bm_tree *t)
@@ -110,16 +138,21 @@ static void plan_ok(const struct bm_tree *t)
 		fail_msg("refused: %s", why);
 	}
 	struct replay r;
+	int32_t plan_ppid[MAXN];
+	assert_int_equal(bm_tree_standins(t, &r.sn, &r.ns, plan_ppid, why, sizeof why), 0);
 	replay(t, s, n, &r);
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct bm_tree_node *nd = &t->nodes[i];
 		assert_true(r.created[i]);
 		if (i > 0)
 			assert_int_equal(t->nodes[r.parent[i]].pid, nd->ppid);
-		assert_int_equal(r.sid[i], outer_or(t, nd->sid, OUTER_SID));
-		assert_int_equal(r.pgid[i], outer_or(t, nd->pgid, OUTER_PGID));
+		assert_int_equal(r.sid[i], outer_or(t, nd->sid, OUTER_SID, nd->gone & BM_TREE_GONE_SID));
+		assert_int_equal(r.pgid[i], outer_or(t, nd->pgid, OUTER_PGID, nd->gone & BM_TREE_GONE_PGID));
 		assert_int_equal(r.exited[i], nd->state == BM_TREE_ZOMBIE);
 	}
+	for (uint32_t k = 0; k < r.ns; k++)
+		assert_true(r.reaped[t->n + k]); /* no stand-in is left */
+	free(r.sn);
 	free(s);
 }
 
@@ -238,9 +271,59 @@ static void test_wide(void **state)
 	plan_ok(&t);
 }
 
+/* What bm_tree_mark_gone finds at dump: a session or group that is not
+ * the root's, whose leader is neither in the tree nor the outer one. */
+static void mark_gone(struct bm_tree *t)
+{
+	for (uint32_t i = 1; i < t->n; i++) {
+		struct bm_tree_node *x = &t->nodes[i];
+		x->gone = 0;
+		if (x->sid != OUTER_SID && x->sid != t->nodes[0].sid && find(t, x->sid) < 0)
+			x->gone |= BM_TREE_GONE_SID;
+		if (x->pgid != OUTER_PGID && x->pgid != t->nodes[0].pgid && find(t, x->pgid) < 0)
+			x->gone |= BM_TREE_GONE_PGID;
+	}
+}
+
+/* Process a exits and is reaped: its children become the root's (a
+ * subreaper), its PID stays the ID of its session and group.  Not when
+ * a child would be the root's in a session that another process of the
+ * tree leads (binmig refuses that: the leader is not its ancestor). */
+static int32_t session_needed(const struct bm_tree *t, uint32_t i)
+{
+	const struct bm_tree_node *x = &t->nodes[i];
+	if (x->sid != x->pid)
+		return x->sid;
+	for (uint32_t c = i + 1; c < t->n; c++) {
+		int32_t s = t->nodes[c].ppid == x->pid ? session_needed(t, c) : x->pid;
+		if (s != x->pid)
+			return s; /* forked while it was in s */
+	}
+	return x->pid;
+}
+
+static void exit_reaped(struct bm_tree_node *nodes, int *has_child, uint32_t *n, uint32_t a)
+{
+	const struct bm_tree t = {nodes, *n};
+	for (uint32_t i = 0; i < *n; i++) {
+		int32_t s = nodes[i].ppid == nodes[a].pid ? session_needed(&t, i) : nodes[0].sid;
+		if (s != nodes[0].sid && s != nodes[i].pid && s != nodes[a].pid && find(&t, s) >= 0)
+			return;
+	}
+	for (uint32_t i = 0; i < *n; i++)
+		if (nodes[i].ppid == nodes[a].pid) {
+			nodes[i].ppid = nodes[0].pid;
+			has_child[0] = 1;
+		}
+	memmove(&nodes[a], &nodes[a + 1], (*n - a - 1) * sizeof *nodes);
+	memmove(&has_child[a], &has_child[a + 1], (*n - a - 1) * sizeof *has_child);
+	(*n)--;
+}
+
 /* Trees the kernel itself produced: random forks, setsids, setpgids and
- * exits run under the replay's rules from a root in the outer session.
- * Every such tree must be planned, and the plan must rebuild it. */
+ * exits (zombies, and leaders reaped, their children the root's) run
+ * under the replay's rules from a root in the outer session.  Every such
+ * tree must be planned, and the plan must rebuild it. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint32_t rnd(uint32_t n)
 {
@@ -250,13 +333,13 @@ static uint32_t rnd(uint32_t n)
 	return (uint32_t)(rng_state % n);
 }
 
-static void test_random_histories(void **state)
+static void random_histories(int rounds, bool exits)
 {
-	(void)state;
-	for (int round = 0; round < 20000; round++) {
+	for (int round = 0; round < rounds; round++) {
 		struct bm_tree_node nodes[MAXN];
 		int has_child[MAXN] = {0};
 		uint32_t n = 1;
+		int32_t next_pid = 101;
 		nodes[0] = (struct bm_tree_node){100, 1, OUTER_PGID, OUTER_SID, 0, 0, 0};
 		int ops = 1 + (int)rnd(40);
 		for (int k = 0; k < ops; k++) {
@@ -264,11 +347,11 @@ static void test_random_histories(void **state)
 			struct bm_tree_node *x = &nodes[a];
 			if (x->state == BM_TREE_ZOMBIE)
 				continue;
-			switch (rnd(5)) {
+			switch (rnd(exits ? 6 : 5)) {
 			case 0:
 			case 1: /* fork */
 				if (n < MAXN) {
-					nodes[n] = (struct bm_tree_node){100 + (int32_t)n, x->pid, x->pgid, x->sid, 0, 0, 0};
+					nodes[n] = (struct bm_tree_node){next_pid++, x->pid, x->pgid, x->sid, 0, 0, 0};
 					has_child[a] = 1;
 					n++;
 				}
@@ -282,7 +365,7 @@ static void test_random_histories(void **state)
 				break;
 			}
 			case 3: { /* setpgid: own, or a group of the same session */
-				if (x->sid == x->pid)
+				if (x->sid == x->pid || (exits && a == 0))
 					break;
 				uint32_t b = rnd(n);
 				int32_t g = rnd(2) ? x->pid : nodes[b].pgid;
@@ -298,11 +381,59 @@ static void test_random_histories(void **state)
 					*x = (struct bm_tree_node){x->pid, x->ppid, x->pgid, x->sid, BM_TREE_ZOMBIE,
 								   (int32_t)rnd(256) << 8, 0};
 				break;
+			case 5: /* one exits and is reaped (not the root's group's leader:
+				 * two outer groups are refused) */
+				if (a > 0 && x->pid != nodes[0].pgid)
+					exit_reaped(nodes, has_child, &n, a);
+				break;
 			}
 		}
 		struct bm_tree t = {nodes, n};
+		mark_gone(&t);
 		plan_ok(&t);
 	}
+}
+
+#define GONE(pid_, ppid_, pgid_, sid_, gone_)                                                                       \
+	{.pid = (pid_), .ppid = (ppid_), .pgid = (pgid_), .sid = (sid_), .exit_signal = 17, .gone = (gone_)}
+#define BOTH (BM_TREE_GONE_SID | BM_TREE_GONE_PGID)
+
+/* Sessions and groups whose leaders exited (tests/progs/tree.c sessgone):
+ * session 101 with its group and X2's, group 104 in it, group 108 in the
+ * outer session; a leader (110) that forked before its setsid a child in
+ * session 101, which a zombie (112) left. */
+static void test_leaders_gone(void **state)
+{
+	(void)state;
+	{
+		TREE(GONE(100, 1, 1, 1, 0), GONE(102, 100, 101, 101, BOTH), GONE(103, 100, 103, 101, BM_TREE_GONE_SID),
+		     GONE(105, 100, 104, 101, BOTH), GONE(106, 100, 104, 101, BOTH), GONE(109, 100, 108, 1, BM_TREE_GONE_PGID),
+		     GONE(107, 105, 104, 101, BOTH));
+		plan_ok(&t);
+	}
+	{
+		TREE(GONE(100, 1, 1, 1, 0), GONE(110, 100, 110, 110, 0), GONE(111, 110, 101, 101, BOTH),
+		     GONE(112, 110, 113, 101, BOTH));
+		t.nodes[3].state = BM_TREE_ZOMBIE;
+		plan_ok(&t);
+	}
+}
+
+static void test_random_histories(void **state)
+{
+	(void)state;
+	random_histories(20000, false);
+}
+
+/* The same with processes that exit and are reaped, their children the
+ * root's (a subreaper): sessions and groups whose leaders have gone, made
+ * by stand-ins.  (The root stays in the outer group: in a group whose
+ * leader has gone beside members in the outer one, two groups led from
+ * outside, it is refused.) */
+static void test_random_leaders_gone(void **state)
+{
+	(void)state;
+	random_histories(20000, true);
 }
 
 static void test_refused(void **state)
@@ -334,6 +465,22 @@ static void test_refused(void **state)
 		plan_refused(&t, "the root 10 is a zombie");
 	}
 	{
+		/* Session 101's leader has gone; 102 and 104 are in it, children
+		 * of 100 and 103, which never was in it. */
+		TREE(GONE(100, 1, 1, 1, 0), GONE(102, 100, 101, 101, BOTH), GONE(103, 100, 1, 1, 0),
+		     GONE(104, 103, 101, 101, BOTH));
+		plan_refused(&t, "have different parents (100 and 103) outside it");
+	}
+	{
+		TREE(GONE(100, 1, 1, 1, 0), GONE(102, 100, 101, 101, BOTH), GONE(103, 100, 101, 101, BOTH));
+		t.nodes[2].exit_signal = 0;
+		plan_refused(&t, "differ in their exit signal");
+	}
+	{
+		TREE(GONE(100, 1, 1, 1, 0), GONE(102, 100, 101, 101, BOTH), GONE(103, 100, 101, 101, BM_TREE_GONE_PGID));
+		plan_refused(&t, "session 101 is marked as led by a process gone in one only");
+	}
+	{
 		TREE({10, 1, 5, 5, 0, 0}, {10, 10, 5, 5, 0, 0});
 		plan_refused(&t, "appears twice");
 	}
@@ -350,7 +497,9 @@ int main(void)
 		cmocka_unit_test(test_single),      cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_job_control), cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_groups_and_zombies), cmocka_unit_test(test_wide),
-		cmocka_unit_test(test_random_histories), cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_leaders_gone),
+		cmocka_unit_test(test_random_histories), cmocka_unit_test(test_random_leaders_gone),
+		cmocka_unit_test(test_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
