@@ -29,8 +29,9 @@
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
 # (modes.c); tree members made with clone() to send SIGUSR1 or no
-# signal when they exit, one alive and one a zombie, and zombies that
-# exited with credentials of their own (tree.c exitsig, zombiecreds);
+# signal when they exit, one alive and one a zombie, zombies that
+# exited with credentials of their own, and members in sessions and
+# groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone);
 # signal-driven I/O with its owners and signals (sigio.c);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
@@ -55,7 +56,8 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
-	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs"
+	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
+	"$E2E_TMP/treesessgone"
 guarded=()
 if why=$("$PROGS/memguard" probe); then
 	guarded=("memguard carried $E2E_TMP/memguard")
@@ -87,7 +89,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
-	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none"; do
+	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

@@ -18,7 +18,9 @@
 #    an unmigrated run's;
 #  - a tree whose migration fails because one of its PIDs is taken at the
 #    destination: the whole tree resumes at the source, nothing of it is
-#    left at the destination, and it still passes its checks.
+#    left at the destination, and it still passes its checks; the same
+#    when the PID taken is that of a session's leader that has exited
+#    (tests/progs/tree.c sessgone: the restore needs it for a stand-in).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init tree treeprod treestop timerids
@@ -132,3 +134,27 @@ mig_assert_gone B "$root" "root in host B after the failed migration"
 mig_in B kill -KILL "$blocker"
 tree_passed "the tree after the failed migration" "$root" "$out"
 e2e_log "ok: after a failed migration the whole tree resumed at the source and passed its checks"
+
+# The PID of a session's leader that has exited (its members carried:
+# migrate-state, tree sessgone) taken in host B.
+rm -rf "$E2E_TMP/work" && mkdir "$E2E_TMP/work"
+out=$E2E_TMP/sessgone.out
+root=$(mig_spawn A "$out" --pid 5900 "$PROGS/tree" "$E2E_TMP/work" sessgone)
+tree_ready "tree sessgone" "$root" "$out" 9
+sids=$(for k in "${kids[@]}"; do mig_in A awk '{ sub(/^.*\) /, ""); print $4 }' "/proc/$k/stat"; done | sort -u)
+gone=
+for s in $sids; do
+	[[ $s == 0 || -n $(mig_state A "$s") ]] || gone=$s
+done
+[[ -n $gone ]] || e2e_fail "tree sessgone: no child is in a session whose leader has exited (sessions $sids)"
+blocker=$(mig_spawn B "$E2E_TMP/blocker2.out" --pid "$gone" sleep 600)
+mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+mig_expect_failure 6 "restore at the destination" "$root" "a tree whose gone session leader's PID $gone is taken"
+grep -q "PID $gone is taken" "$BM_ERR" || e2e_fail "the failure does not name PID $gone: $(cat "$BM_ERR")"
+for k in "$root" "${kids[@]}"; do
+	[[ -n $(mig_state A "$k") ]] || e2e_fail "process $k is gone from host A after the failed migration"
+	mig_assert_gone B "$k" "process $k in host B after the failed migration"
+done
+mig_in B kill -KILL "$blocker"
+tree_passed "tree sessgone after the failed migration" "$root" "$out"
+e2e_log "ok: with a gone leader's PID taken the tree resumed at the source and passed its checks"
