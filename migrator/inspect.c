@@ -309,6 +309,10 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t 
 		if (n->state == BM_TREE_STOPPED)
 			fprintf(out, " (by signal %d, its stop %s)", (n->exit_status >> 8) & 0xff,
 				n->reports & BM_TREE_REPORT_STOPPED ? "not yet collected by its parent" : "collected by its parent");
+		if (n->gone)
+			fprintf(out, " (the leader of its %s%s%s has exited)", n->gone & BM_TREE_GONE_SID ? "session" : "",
+				n->gone == (BM_TREE_GONE_SID | BM_TREE_GONE_PGID) ? " and of its " : "",
+				n->gone & BM_TREE_GONE_PGID ? "group" : "");
 		if (n->shares)
 			fprintf(out, " (its parent's %s%s%s)", n->shares & BM_TREE_SHARES_FILES ? "descriptor table" : "",
 				n->shares == (BM_TREE_SHARES_FILES | BM_TREE_SHARES_FS) ? ", " : "",

@@ -64,6 +64,13 @@ run_tree() {
 		bm inspect "$E2E_TMP/tree2.img"
 		e2e_expect_ok "inspect of a tree image"
 		grep -q "tree of 5 processes" "$BM_OUT" || e2e_fail "inspect does not show the tree: $(head -5 "$BM_OUT")"
+	elif [[ $label == sessgone ]]; then
+		bm inspect "$E2E_TMP/${label}2.img"
+		e2e_expect_ok "inspect of a tree image ($label)"
+		for w in "the leader of its session and of its group has exited" "the leader of its session has exited" \
+			"the leader of its group has exited"; do
+			grep -qF "($w)" "$BM_OUT" || e2e_fail "inspect does not say \"$w\": $(cat "$BM_OUT")"
+		done
 	elif [[ $label == exitsig || $label == zombiecreds ]]; then
 		bm inspect "$E2E_TMP/${label}2.img"
 		e2e_expect_ok "inspect of a tree image ($label)"
