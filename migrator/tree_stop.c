@@ -145,7 +145,9 @@ int bm_tree_probe_reports(struct bm_tree *t, const int32_t *member_of, struct bm
 		int p = parent_node(t, i);
 		if (p < 0 || member_of[p] < 0)
 			continue;
-		bool led_inside = false;
+		/* A group whose leader has exited is made again as it was, by a
+		 * stand-in (tree_standin.h): as one led inside. */
+		bool led_inside = t->nodes[i].gone & BM_TREE_GONE_PGID;
 		for (uint32_t j = 0; j < t->n; j++)
 			led_inside |= t->nodes[j].pid == t->nodes[i].pgid && t->nodes[j].state != BM_TREE_ZOMBIE;
 		if (t->nodes[i].state == BM_TREE_STOPPED && !led_inside)

@@ -31,7 +31,8 @@
 # (modes.c); tree members made with clone() to send SIGUSR1 or no
 # signal when they exit, one alive and one a zombie, zombies that
 # exited with credentials of their own, and members in sessions and
-# groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone);
+# groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone),
+# a child stopped in such a group (treestop.c gone);
 # signal-driven I/O with its owners and signals (sigio.c);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
@@ -51,7 +52,7 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
 	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
-	stateprobe
+	stateprobe treestop
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
@@ -89,7 +90,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unixopts carried" "scmrights pipe $E2E_TMP/scmpipe" "scmrights file $E2E_TMP/scmfile" \
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
-	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone"; do
+	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")

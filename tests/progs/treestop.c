@@ -1,4 +1,4 @@
-/* treestop [continued|outer]: stopped children in a process tree, checked after
+/* treestop [continued|outer|orphan|gone|root|rootkids]: stopped children in a process tree, checked after
  * the tree was dumped and restored (or migrated).  The root forks:
  *   - "seen": in a process group of its own, stops itself (SIGTTIN); the root collects the stop
  *     (waitpid WUNTRACED) before ready;
@@ -19,6 +19,10 @@
  * group has no member whose parent is in another group of its session
  * (the root's parent stays behind), so the kernel would drop the SIGTSTP
  * that makes the stop again: refused.
+ * With "gone" the root is a subreaper and the unseen child is made by a
+ * child "L" that creates a group of its own (setpgid) and exits once the
+ * unseen one has stopped in it: the unseen child is the root's, stopped in
+ * a group whose leader has exited (a stand-in makes it again).
  * With "root" the root has no child and stops itself (SIGSTOP) right after
  * ready, "rootkids" the same with one child: a stopped process given to
  * binmig is refused, left stopped; continued (SIGCONT) and woken, it checks
@@ -26,6 +30,7 @@
 #include "testprog.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* Until pid is in state s (bounded: 10 s). */
@@ -65,6 +70,32 @@ static pid_t stopper(bool threaded, int sig)
 	return pid;
 }
 
+/* The "gone" mode's unseen child: stopped by SIGTSTP, with two threads,
+ * in the group of a process that has exited. */
+static pid_t stopper_gone(void)
+{
+	SETUP(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER");
+	int p[2];
+	SETUP(pipe(p) == 0, "pipe");
+	pid_t l = fork();
+	SETUP(l >= 0, "fork");
+	if (l == 0) {
+		SETUP(setpgid(0, 0) == 0, "setpgid");
+		outer_group = true; /* (in L only) the child stays in L's group */
+		pid_t unseen = stopper(true, SIGTSTP);
+		wait_state(unseen, 'T'); /* not collected: the root's report after */
+		_exit(write(p[1], &unseen, sizeof unseen) == sizeof unseen ? 0 : 1);
+	}
+	pid_t unseen = -1;
+	int status = -1;
+	SETUP(read(p[0], &unseen, sizeof unseen) == sizeof unseen && waitpid(l, &status, 0) == l && status == 0,
+	      "the group's leader");
+	close(p[0]);
+	close(p[1]);
+	SETUP(getpgid(unseen) == l && kill(l, 0) < 0 && errno == ESRCH, "the unseen child in the group of L, gone");
+	return unseen;
+}
+
 /* The "root" and "rootkids" modes. */
 static int stopped_root(bool with_child)
 {
@@ -95,13 +126,16 @@ int main(int argc, char **argv)
 	}
 	continued = argc > 1 && strcmp(argv[1], "continued") == 0;
 	bool orphan = argc > 1 && strcmp(argv[1], "orphan") == 0;
-	outer_group = orphan || (argc > 1 && strcmp(argv[1], "outer") == 0);
+	bool gone = argc > 1 && strcmp(argv[1], "gone") == 0;
+	outer_group = orphan || gone || (argc > 1 && strcmp(argv[1], "outer") == 0);
 	if (orphan)
 		SETUP(setpgid(0, 0) == 0, "setpgid");
 	usr1_setup();
 	/* In the group led from outside, SIGSTOP: the kernel would drop the others if that group were orphaned. */
-	int unseen_sig = outer_group && !orphan ? SIGSTOP : SIGTSTP;
-	pid_t seen = stopper(false, outer_group ? SIGSTOP : SIGTTIN), unseen = stopper(true, unseen_sig);
+	int unseen_sig = outer_group && !orphan && !gone ? SIGSTOP : SIGTSTP;
+	outer_group &= !gone;
+	pid_t seen = stopper(false, outer_group ? SIGSTOP : SIGTTIN);
+	pid_t unseen = gone ? stopper_gone() : stopper(true, unseen_sig);
 	pid_t plain = stopper(false, SIGSTOP);
 	pid_t z = fork();
 	SETUP(z >= 0, "fork");
