@@ -576,6 +576,11 @@ static int create_tree(struct tree_rs *t)
 			 * if binmig dies before it traces them, their read of go
 			 * ends and they with it. */
 			close(t->go_pipe[1]);
+			/* A child that exits (a zombie, a stand-in) stays one until
+			 * its parent reaps it, whatever binmig was given: the image's
+			 * handlers come later. */
+			struct sigaction dfl = {.sa_handler = SIG_DFL};
+			syscall(SYS_rt_sigaction, SIGCHLD, &dfl, NULL, 8);
 			helper(t, 0, 0);
 		}
 		int e = errno;

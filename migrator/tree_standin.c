@@ -202,11 +202,20 @@ int bm_tree_standins(const struct bm_tree *t, struct bm_tree_node **out, uint32_
 		const struct bm_tree_node *m = &t->nodes[i];
 		if (!(m->gone & BM_TREE_GONE_PGID) || made(sn + nsessions, n - nsessions, m->pgid))
 			continue;
-		/* A group is in one session: one with a session's ID is in that one. */
-		if (made(sn, nsessions, m->pgid) || m->pgid == m->sid) {
-			if (m->pgid != m->sid || !(m->gone & BM_TREE_GONE_SID))
+		/* A group is in one session: one with a marked session's ID is
+		 * that session's stand-in's. */
+		if (made(sn, nsessions, m->pgid)) {
+			if (m->pgid != m->sid)
 				rc = refuse(why, whylen, "process %d: group %d is a session's own, and the process is in "
 					    "session %d", m->pid, m->pgid, m->sid);
+			continue;
+		}
+		/* The group that had the ID of the root's session, which the
+		 * restorer's stands for: a stand-in would have to be its leader. */
+		if (m->pgid == m->sid) {
+			rc = refuse(why, whylen, "process %d is in process group %d, whose leader has exited, the group "
+				    "of the root's session; binmig puts the root in the restorer's session and cannot "
+				    "make that group again", m->pid, m->pgid);
 			continue;
 		}
 		sn[n] = (struct bm_tree_node){.pid = m->pgid, .ppid = m->pid, .sid = m->sid, .pgid = m->pgid,

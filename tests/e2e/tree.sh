@@ -16,7 +16,8 @@
 # comes back as it was, and the root checks what wait and /proc say.
 # Then with members in a session and in groups whose leaders have exited
 # (tree sessgone): each comes back in them (stand-ins with the leaders'
-# PIDs make them, and leave nothing), woken through its group.
+# PIDs make them, and leave nothing), woken through its group; once more
+# by a binmig that was started with SIGCHLD ignored.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init tree
@@ -111,6 +112,12 @@ run_tree tree 2 ""
 run_tree exitsig 2 exitsig
 run_tree zombiecreds 2 zombiecreds
 run_tree sessgone 2 sessgone
+# The same with binmig started with SIGCHLD ignored, which it inherits
+# through exec: the zombie and the stand-ins must stay for their parents
+# to wait for, not be reaped by the kernel.
+printf '#!/bin/sh\nexec env --ignore-signal=CHLD "%s" "$@"\n' "$(realpath "$BINMIG")" >"$E2E_TMP/binmig-ignchld"
+chmod +x "$E2E_TMP/binmig-ignchld"
+BINMIG=$E2E_TMP/binmig-ignchld run_tree ignchld 1 sessgone
 # The tree program and its directory, reachable by user 65534.
 chmod 711 "$E2E_TMP"
 run_tree nobody 1 "" setpriv --reuid 65534 --regid 65534 --clear-groups

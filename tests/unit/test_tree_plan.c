@@ -481,6 +481,11 @@ static void test_refused(void **state)
 		plan_refused(&t, "session 101 is marked as led by a process gone in one only");
 	}
 	{
+		/* The root's session 50, whose leader is gone, and 102 in its group. */
+		TREE(GONE(100, 1, 100, 50, 0), GONE(102, 100, 50, 50, BM_TREE_GONE_PGID));
+		plan_refused(&t, "the group of the root's session; binmig puts the root in the restorer's session");
+	}
+	{
 		TREE({10, 1, 5, 5, 0, 0}, {10, 10, 5, 5, 0, 0});
 		plan_refused(&t, "appears twice");
 	}
