@@ -20,7 +20,8 @@
 #    destination: the whole tree resumes at the source, nothing of it is
 #    left at the destination, and it still passes its checks; the same
 #    when the PID taken is that of a session's leader that has exited
-#    (tests/progs/tree.c sessgone: the restore needs it for a stand-in).
+#    (tests/progs/tree.c sessgone: the restore needs it for a stand-in),
+#    by a process, then by a session whose own leader has exited.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init tree treeprod treestop timerids
@@ -156,5 +157,24 @@ for k in "$root" "${kids[@]}"; do
 	mig_assert_gone B "$k" "process $k in host B after the failed migration"
 done
 mig_in B kill -KILL "$blocker"
+mig_in B "$TOOLS/pidwait" --reaped "$blocker" 10 || e2e_fail "the blocker $blocker in host B is not gone"
+
+# The same PID held in host B by a session whose leader has exited too:
+# no process has it, and clone3 cannot have it (EEXIST, tried for 5 s).
+# (its child, which keeps it, far from the tree's PIDs)
+mig_spawn B "$E2E_TMP/holder.out" --pid "$gone" setsid sh -c \
+	"echo 7999 >/proc/sys/kernel/ns_last_pid; sleep 600 & echo \$! >'$E2E_TMP/holder.pid'" >/dev/null
+mig_in B "$TOOLS/pidwait" --reaped "$gone" 10 || e2e_fail "the session leader $gone in host B did not exit"
+holder=$(cat "$E2E_TMP/holder.pid")
+[[ -n $(mig_state B "$holder") && -z $(mig_state B "$gone") ]] || e2e_fail "no session $gone without its leader in host B"
+mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+mig_expect_failure 6 "restore at the destination" "$root" "a tree whose gone session leader's PID $gone is held by a session"
+grep -q "clone3 with the PID of a session's or group's leader, gone: File exists" "$BM_ERR" ||
+	e2e_fail "the failure does not say the leader's PID is taken: $(cat "$BM_ERR")"
+for k in "$root" "${kids[@]}"; do
+	[[ -n $(mig_state A "$k") ]] || e2e_fail "process $k is gone from host A after the failed migration"
+	mig_assert_gone B "$k" "process $k in host B after the failed migration"
+done
+mig_in B kill -KILL "$holder"
 tree_passed "tree sessgone after the failed migration" "$root" "$out"
-e2e_log "ok: with a gone leader's PID taken the tree resumed at the source and passed its checks"
+e2e_log "ok: with a gone leader's PID taken (by a process, then by a session) the tree resumed at the source and passed its checks"
