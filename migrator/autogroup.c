@@ -47,7 +47,15 @@ int bm_autogroup_collect(pid_t pid, struct bm_attrs *a)
 
 int bm_autogroup_apply(pid_t pid, const struct bm_attrs *a)
 {
-	if (!a->autogroup_own)
+	/* The session the restore made (its own, a tree's, or a stand-in's
+	 * for a leader that had exited) has a new autogroup: every member
+	 * carries its nice value, which the session's processes shared.  The
+	 * restorer's session, where a process lands that did not lead its
+	 * own, is not the process's: left as it is. */
+	pid_t sid = getsid(pid);
+	if (sid < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: cannot read its session", pid);
+	if (sid == getsid(0))
 		return 0;
 	int32_t now;
 	int rc = read_nice(pid, &now);

@@ -2,10 +2,12 @@
  * process a new one, which its session shares, and its nice value, which
  * a process sets by writing /proc/self/autogroup, weighs the session's
  * threads against other sessions' (where kernel.sched_autogroup_enabled
- * is on).  A process that leads its session gets a new session, so a new
- * autogroup, at restore: binmig gives it the nice value it had.  Another
- * process is in the session it lands in (README "Process trees"; the
- * restorer's for a single process), whose autogroup is that session's.
+ * is on).  A session the restore makes again (one a process leads, a
+ * tree's, or a stand-in's for a leader that had exited: tree_standin.h)
+ * gets a new autogroup: binmig gives it the nice value its processes
+ * had.  A process that lands in the restorer's session (a single process
+ * or a tree's root that did not lead its own) is in the restorer's
+ * autogroup, left as it is.
  * The autogroup's number (/autogroup-N) is not carried: the kernel counts
  * them. */
 #ifndef BINMIG_AUTOGROUP_H
@@ -24,9 +26,9 @@ bool bm_autogroup_parse(const char *text, int32_t *nice);
 /* Dump: a->autogroup_nice and a->autogroup_own for process PID. */
 int bm_autogroup_collect(pid_t pid, struct bm_attrs *a);
 
-/* Restore: the nice value of process PID's new autogroup, where it leads
- * its session; BM_EXIT_CONFLICT if this kernel has no autogroups and the
- * value was not 0. */
+/* Restore: the nice value of process PID's new autogroup, where its
+ * session is not the restorer's (getsid); BM_EXIT_CONFLICT if this kernel
+ * has no autogroups and the value was not 0. */
 int bm_autogroup_apply(pid_t pid, const struct bm_attrs *a);
 
 #endif

@@ -408,9 +408,9 @@ struct bm_attrs {
 	uint32_t futex_slots;          /* PR_FUTEX_HASH_GET_SLOTS (BM_FUTEX_SLOTS_UNKNOWN: not read); version 12 */
 	uint64_t xcomp_guest_perm;     /* arch_prctl(ARCH_GET_XCOMP_GUEST_PERM): xstate features its KVM guests may
 					  use; version 12 */
-	uint32_t autogroup_own;        /* 1: it leads its session, whose autogroup the restore makes again
-					  (autogroup.h); version 12 */
-	int32_t autogroup_nice;        /* /proc/PID/autogroup's nice value, -20..19; version 12 */
+	uint32_t autogroup_own;        /* 1: it leads its session (inspect says so); version 12 */
+	int32_t autogroup_nice;        /* /proc/PID/autogroup's nice value, -20..19, written where its session is
+					  one the restore made (autogroup.h); version 12 */
 	uint32_t nthreads;
 	struct bm_thread_attrs *threads; /* in the order of the image's threads, malloc'd */
 };

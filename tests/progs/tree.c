@@ -49,8 +49,9 @@
  * root checks every one's parent, session and group, that no process
  * has PID S, G or H (no stand-in left), that no SIGCHLD came (blocked
  * since before ready), and wakes them by their groups (kill(-S), kill(-G),
- * kill(-X2), kill(-H)): each checks its own session, group and parent and
- * that it has no child left but Z, and exits 0. */
+ * kill(-X2), kill(-H)): each checks its own session, group and parent,
+ * that its session's autogroup has the nice value it had (B gave S's 5),
+ * and that it has no child left but Z, and exits 0. */
 #include <sys/prctl.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
@@ -295,16 +296,31 @@ static const char *gone_names[NGONE] = {"X1", "X2", "Y1", "Y2", "Z", "W"};
 struct gone_rec { int32_t role, pid, sid, pgid, ppid; };
 struct sessgone { struct gone_rec r[NGONE]; pid_t s, g, h; };
 
+/* The nice value of its session's autogroup, "" without autogroups. */
+static void autogroup_nice(char *nice, size_t size)
+{
+	char text[64] = "";
+	const char *at;
+	nice[0] = 0;
+	if (read_file("/proc/self/autogroup", text, sizeof text - 1) > 0 && (at = strstr(text, " nice ")))
+		snprintf(nice, size, "%s", at + 6);
+}
+
 /* A member, its session and group made: says so, then once woken checks
- * them, its parent (the root's, or Y1 for Z) and its children. */
+ * them, its session's autogroup's nice value, its parent (the root's, or
+ * Y1 for Z) and its children. */
 static void gone_member(int rec_fd, int role, pid_t root, pid_t z)
 {
 	struct gone_rec r = {role, getpid(), getsid(0), getpgrp(), getppid()};
+	char nice[16], now[16];
+	autogroup_nice(nice, sizeof nice);
 	tp_write_all(rec_fd, (const char *)&r, sizeof r);
 	close(rec_fd);
 	usr1_wait();
 	CHECK(getsid(0) == r.sid && getpgrp() == r.pgid, "%s: session %d group %d, were %d %d", gone_names[role],
 	      (int)getsid(0), (int)getpgrp(), r.sid, r.pgid);
+	autogroup_nice(now, sizeof now);
+	CHECK(strcmp(now, nice) == 0, "%s: its autogroup's nice %s, was %s", gone_names[role], now, nice);
 	CHECK(getppid() == (role == Z ? r.ppid : root), "%s: parent %d", gone_names[role], (int)getppid());
 	if (z > 0) {
 		int status = -1;
@@ -335,6 +351,12 @@ static void sessgone_setup(struct sessgone *sg)
 			close(fds_in_root[i]);
 		close(rec[0]);
 		SETUP(setsid() == getpid(), "setsid");
+		/* The session's autogroup, which its members share once B is gone. */
+		int agfd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+		if (agfd >= 0) {
+			SETUP(write(agfd, "5", 1) == 1, "the autogroup's nice");
+			close(agfd);
+		}
 		if (fork_or_die() == 0)
 			gone_member(rec[1], X1, root, 0);
 		if (fork_or_die() == 0) {
