@@ -86,8 +86,11 @@ static int take_next_id(struct bm_frozen *one, uint32_t *next)
 		changed = true;
 	*next = (uint32_t)id & INT_MAX; /* the kernel hands out ids of 0..INT_MAX */
 	/* Once the counter is read, a page left in the original, which never
-	 * runs again, is no reason to leave the counter behind. */
-	(void)bm_scratch_unmap(tr, scratch);
+	 * runs again, is no reason to leave the counter behind.  Before, the
+	 * original may resume: -EAGAIN only with the page gone (it is as it
+	 * was), else it is changed too, and never runs again. */
+	if (bm_scratch_unmap(tr, scratch) < 0 && bm_scratch_unmap(tr, scratch) < 0)
+		changed = true;
 	return rc == 0 ? 0 : changed || refused ? -1 : -EAGAIN;
 }
 
