@@ -283,9 +283,12 @@ static int read_held(pid_t pid, int fd, const char *what, uint8_t **data, struct
 					    : bm_error_errno(BM_EXIT_TARGET, errno, "cannot read %s", what);
 		else if (rc == 0)
 			rc = read_open_file(copy, &st, true, what, data, holes, attrs);
-		int undo = (!(flags & O_NOATIME) && fcntl(copy, F_SETFL, flags) < 0) || lseek(copy, at, SEEK_SET) != at;
+		/* Both put back, whichever fails: the process's open file. */
+		int undo = (flags & O_NOATIME) || fcntl(copy, F_SETFL, flags) == 0 ? 0 : errno;
+		if (lseek(copy, at, SEEK_SET) != at)
+			undo = errno ? errno : EIO;
 		if (undo && rc == 0) {
-			rc = bm_error_errno(BM_EXIT_TARGET, errno, "cannot put back the flags and offset of %s", what);
+			rc = bm_error_errno(BM_EXIT_TARGET, undo, "cannot put back the flags and offset of %s", what);
 			free(*data);
 			bm_holes_free(holes);
 			bm_file_attrs_free(attrs);
