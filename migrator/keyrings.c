@@ -24,8 +24,11 @@ bool bm_keyrings_holds_own(const int32_t *keys, size_t n, int32_t user)
 	return false;
 }
 
-/* The serial of keyring SPEC of thread TR, without making it: 0 where it
- * has none (ENOKEY), or where the kernel has no keys (ENOSYS). */
+/* The serial of keyring SPEC of thread TR: 0 where it has none (ENOKEY),
+ * or where the kernel has no keys (ENOSYS).  A thread or process keyring
+ * is not made by asking; a thread without a session keyring is given the
+ * user session keyring of its uid then, as its own first use of @s would
+ * give it (keyrings.h). */
 static int keyring_id(struct bm_tracee *tr, long spec, int32_t *id)
 {
 	long r;

@@ -8,7 +8,13 @@
  * login's): such a keyring's keys would be gone.  A session keyring with
  * nothing else in it is the destination's, as the session is (the
  * restorer's, which may be the user session keyring or one of its own):
- * docs/process-state.md. */
+ * docs/process-state.md.
+ *
+ * Asking a thread for its session keyring gives one to a thread that has
+ * none (the kernel installs its uid's user session keyring, as at the
+ * thread's own first use of @s): a process the dump leaves running keeps
+ * it, which shows only if it then changes its uid before using @s (it
+ * keeps the old uid's, where it would have got the new one's). */
 #ifndef BINMIG_KEYRINGS_H
 #define BINMIG_KEYRINGS_H
 
