@@ -14,6 +14,7 @@ static bool holding;      /* the first error is recorded, not printed */
 static bool held_errno_set;
 static char held_line[1600];
 static char first_message[1400];
+static char latest_message[1400];
 static bool verbose;
 static __thread const char *prefix = "binmig";
 
@@ -31,17 +32,28 @@ static void vreport(const char *fmt, va_list ap, int errno_value, bool first)
 	} else {
 		fputs(line, stderr);
 	}
-	if (first) {
-		if (errno_value)
-			snprintf(first_message, sizeof first_message, "%s: %s", msg, strerror(errno_value));
-		else
-			snprintf(first_message, sizeof first_message, "%s", msg);
-	}
+	if (first)
+		snprintf(first_message, sizeof first_message, "%s", latest_message);
+}
+
+/* Every error's text, printed or not, is the latest. */
+static void record_latest(const char *fmt, va_list ap, int errno_value)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (errno_value)
+		snprintf(latest_message, sizeof latest_message, "%s: %s", msg, strerror(errno_value));
+	else
+		snprintf(latest_message, sizeof latest_message, "%s", msg);
 }
 
 static int report(enum bm_exit class, int errno_value, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&lock);
+	va_list copy;
+	va_copy(copy, ap);
+	record_latest(fmt, copy, errno_value);
+	va_end(copy);
 	if (first_class == BM_EXIT_OK) {
 		first_class = class;
 		vreport(fmt, ap, errno_value, true);
@@ -114,6 +126,7 @@ static void reset_errors(void)
 {
 	first_class = BM_EXIT_OK;
 	first_message[0] = 0;
+	latest_message[0] = 0;
 }
 
 void bm_release_errors(bool print)
@@ -138,6 +151,7 @@ enum bm_exit bm_exit_code(void)
 
 /* Read once no other thread reports any more. */
 const char *bm_error_message(void) { return first_message; }
+const char *bm_latest_error_message(void) { return latest_message; }
 bool bm_error_reported(void) { return bm_exit_code() != BM_EXIT_OK; }
 void bm_reset_errors(void)
 {

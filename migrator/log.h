@@ -48,6 +48,9 @@ void bm_release_errors(bool print);
 enum bm_exit bm_exit_code(void);
 /* The text of the first error reported (without the prefix), "" if none. */
 const char *bm_error_message(void);
+/* The text of the latest error reported, printed or held or not printed
+ * (a later one than the first: for a warning that names what just failed). */
+const char *bm_latest_error_message(void);
 bool bm_error_reported(void);
 void bm_reset_errors(void);
 void bm_set_verbose(bool verbose);

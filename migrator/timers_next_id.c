@@ -117,8 +117,8 @@ int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
 			break;
 		}
 		changed = true;
-		bm_warn("the next POSIX timer id of process %d is not carried (above): its copy continues after its "
-			"newest timer", one->pid);
+		bm_warn("the next POSIX timer id of process %d is not carried (%s): its copy continues after its "
+			"newest timer", one->pid, bm_latest_error_message());
 	}
 	if (bm_frozen_park(f) < 0)
 		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
@@ -178,13 +178,16 @@ static bool held(const struct bm_timers *tm, int32_t id)
 
 /* A timer made with id NEXT - 1 and deleted: the counter is NEXT (for 0,
  * INT_MAX + 1, which hands out the same ids).  0, or -1 after reporting. */
-static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next)
+/* 0, or -1 with what failed in WHY (before what was put back after it). */
+static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_t next, char *why, size_t why_size)
 {
 	int32_t id = (int32_t)((next - 1) & INT_MAX), made = -1;
 	uint64_t scratch;
 	int rc = bm_scratch_map(tr, &scratch);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(why, why_size, "%s", bm_latest_error_message());
 		return rc;
+	}
 	if ((rc = bm_mem_write(tr->tid, scratch, &id, sizeof id)) < 0)
 		rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "writing binmig's page in process %d", tr->tid);
 	bool mode_set = rc == 0 && !tm->restore_ids;
@@ -193,18 +196,20 @@ static int set_next_id(struct bm_tracee *tr, const struct bm_timers *tm, uint32_
 	if (rc == 0 && (rc = call(tr, "timer_create", SYS_timer_create, CLOCK_MONOTONIC, 0, scratch)) == 0 &&
 	    (rc = read_id(tr->tid, scratch, &made)) == 0 && made != id)
 		rc = bm_error(BM_EXIT_FAILURE, "process %d: the timer made with id %d got %d", tr->tid, id, made);
+	if (rc < 0)
+		snprintf(why, why_size, "%s", bm_latest_error_message());
 	/* Once made, the counter is set; what binmig changed to get there is
 	 * put back, or the copy is other than the original: warned of. */
 	if (made == id && undo(tr, "timer_delete", SYS_timer_delete, (uint64_t)id, 0) < 0)
 		bm_warn("process %d: the timer %d binmig made to set its counter is left in it: %s", tr->tid, id,
-			bm_error_message());
+			bm_latest_error_message());
 	/* The process's own mode back whatever happened. */
 	if (mode_set &&
 	    undo(tr, given_ids, SYS_prctl, BM_PR_TIMER_CREATE_RESTORE_IDS, BM_PR_TIMER_CREATE_RESTORE_IDS_OFF) < 0)
 		bm_warn("process %d: its mode of timers made with given ids (prctl %d) is left on: %s", tr->tid,
-			BM_PR_TIMER_CREATE_RESTORE_IDS, bm_error_message());
+			BM_PR_TIMER_CREATE_RESTORE_IDS, bm_latest_error_message());
 	if (bm_scratch_unmap(tr, scratch) < 0 && bm_scratch_unmap(tr, scratch) < 0)
-		bm_warn("process %d: binmig's page is left in it: %s", tr->tid, bm_error_message());
+		bm_warn("process %d: binmig's page is left in it: %s", tr->tid, bm_latest_error_message());
 	return rc;
 }
 
@@ -238,7 +243,8 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 			"its newest timer", tr->tid, strerror(-rc));
 		return;
 	}
-	rc = set_next_id(tr, &p->timers, e->next);
+	char why[1400] = "";
+	rc = set_next_id(tr, &p->timers, e->next, why, sizeof why);
 	/* Whatever happened: as it was, and parked. */
 	int back = bm_set_regs(tr->tid, &regs);
 	if (back == 0)
@@ -247,8 +253,8 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 		bm_warn("process %d: its leader's registers could not be put back after setting its next POSIX timer "
 			"id (%s)", tr->tid, strerror(-back));
 	else if (bm_park(tr->tid) < 0)
-		bm_warn("process %d: its leader could not be parked again: %s", tr->tid, bm_error_message());
+		bm_warn("process %d: its leader could not be parked again: %s", tr->tid, bm_latest_error_message());
 	if (rc < 0)
 		bm_warn("process %d: its next POSIX timer id could not be set to %u (%s); it continues after its newest "
-			"timer", tr->tid, e->next, bm_error_message());
+			"timer", tr->tid, e->next, why);
 }
