@@ -412,6 +412,11 @@ e2e_procstate() {
 	"$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
 }
 
+# The lines of e2e_procstate that name the process group, for a tree's
+# members (its test checks their groups itself: the root's is the
+# restorer's, stat field 5 and NSpgid).
+E2E_PROCSTATE_GROUP='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )'
+
 # e2e_procstate_same BASE WHAT: BASE-before and BASE-after (e2e_procstate)
 # must be the same, but for lines matching the extended regular expression
 # E2E_PROCSTATE_ACCEPT (a difference the README documents); else fails,

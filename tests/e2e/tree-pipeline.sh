@@ -38,7 +38,7 @@ for round in 1 2; do
 	e2e_tree_dump_restore "$E2E_TMP/pipeline$round.img" "$round" "the pipeline" "$root" "${kids[@]}"
 	quiet after
 	for p in "$root" "${kids[@]}"; do
-		E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+		E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
 			e2e_procstate_same "$E2E_TMP/pipe-$p.proc" "round $round: process $p"
 	done
 	[[ ! -e $out || ! -s $out ]] || e2e_fail "the pipeline finished before it was dumped"

@@ -56,7 +56,7 @@ run_tree() {
 		# (the root's is the restorer's).
 		for p in "$root" "${kids[@]}"; do
 			e2e_procstate "$p" "$E2E_TMP/$label-$p.proc-after"
-			E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+			E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
 				e2e_procstate_same "$E2E_TMP/$label-$p.proc" "$label round $round: process $p"
 		done
 		e2e_log "$label round $round: the tree came back with its PIDs, parents, groups, sessions and zombie"

@@ -40,7 +40,7 @@ stopped_tree() {
 		# What /proc shows of each, but for the group, which states() checks.
 		for p in "$root" "${kids[@]}"; do
 			e2e_procstate "$p" "$E2E_TMP/treestop$mode-$p.proc-after"
-			E2E_PROCSTATE_ACCEPT='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )' \
+			E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
 				e2e_procstate_same "$E2E_TMP/treestop$mode-$p.proc" "$mode round $round: process $p"
 		done
 		e2e_log "$mode round $round: the children stopped again, the zombie a zombie"
