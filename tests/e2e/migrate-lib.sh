@@ -116,9 +116,10 @@ mig_in() {
 # OUT.err and no other descriptors; prints its PID in HOST.  With --pid it
 # gets exactly that PID (set through ns_last_pid just before the fork;
 # retried if something else took it first) or the test fails; the host's
-# next PIDs then come from 10000 on, away from the PIDs tests choose (the
-# checks that follow would else run as PID+1, PID+2, ..., the very PIDs
-# of the process's children they look for).
+# next PIDs then come from PID + 5000 on, away from the PIDs of the
+# process's children (the checks that follow would else run as PID+1,
+# PID+2, ..., the very PIDs they look for, or a PID a test chose from
+# them).
 mig_spawn() {
 	local h=$1 out=$2 want=0 pid
 	shift 2
@@ -138,7 +139,7 @@ mig_spawn() {
 			((want == 0)) || echo $((want - 1)) >/proc/sys/kernel/ns_last_pid
 			"$@" </dev/null >"$out" 2>"$out.err" &
 			spawned=$!
-			((want == 0 || $(</proc/sys/kernel/ns_last_pid) >= 10000)) || echo 10000 >/proc/sys/kernel/ns_last_pid
+			((want == 0 || $(</proc/sys/kernel/ns_last_pid) >= want + 5000)) || echo $((want + 5000)) >/proc/sys/kernel/ns_last_pid
 			echo $spawned' mig-spawn "$out" "$want" "$@") || e2e_fail "cannot start $1 in host $h"
 		[[ $pid =~ ^[0-9]+$ ]] || e2e_fail "starting $1 in host $h printed \"$pid\""
 		if ((want == 0 || pid == want)); then
