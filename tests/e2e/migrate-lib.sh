@@ -111,6 +111,14 @@ mig_in() {
 	"$HOSTS_CMD" exec "$h" -- "$@"
 }
 
+# mig_procstate HOST PID FILE: e2e_procstate of PID in HOST, once it
+# waits in sigsuspend (compare two with e2e_procstate_same).
+mig_procstate() {
+	mig_in "$1" "$TOOLS/waitsyscall" "$2" "${E2E_SYSCALL_NR[rt_sigsuspend]}" 20 ||
+		e2e_fail "process $2 does not wait in sigsuspend in host $1"
+	mig_in "$1" "$TOOLS/procstate" "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
+}
+
 # mig_spawn HOST OUT [--pid PID] CMD...: starts CMD inside HOST, detached
 # (its parent is the host's init), with stdin /dev/null, stdout OUT, stderr
 # OUT.err and no other descriptors; prints its PID in HOST.  With --pid it

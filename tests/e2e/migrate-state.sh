@@ -65,13 +65,6 @@ if why=$("$PROGS/memguard" probe); then
 else
 	e2e_log "memguard skipped: $why"
 fi
-# procstate_of PID FILE: e2e_procstate of PID in host A, once it waits in
-# sigsuspend.
-procstate_of() {
-	mig_in A "$TOOLS/waitsyscall" "$1" "${E2E_SYSCALL_NR[rt_sigsuspend]}" 20 ||
-		e2e_fail "process $1 does not wait in sigsuspend"
-	mig_in A "$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
-}
 # Differences the README documents, by program.
 declare -A accept=(
 	[unlinked]='^fd [0-9]+ -> .*/unlinked/(c|#INODE) \(deleted\)$'
@@ -99,10 +92,10 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	# holder's, which wait elsewhere) must be the same after the hops.
 	compare=yes
 	[[ ${cmd[0]} == avx || ${cmd[0]} == holder ]] && compare=
-	[[ -n $compare ]] && procstate_of "$pid" "$out.proc-before"
+	[[ -n $compare ]] && mig_procstate A "$pid" "$out.proc-before"
 	mig_round_trip "$pid" "${cmd[0]}"
 	if [[ -n $compare ]]; then
-		procstate_of "$pid" "$out.proc-after"
+		mig_procstate A "$pid" "$out.proc-after"
 		E2E_PROCSTATE_ACCEPT=${accept[${cmd[0]}]:-} e2e_procstate_same "$out.proc" "${cmd[*]}"
 	fi
 	mig_in A kill -USR1 "$pid"
