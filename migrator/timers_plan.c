@@ -5,21 +5,12 @@
 #include "timers.h"
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static int say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int say(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+#include "wire.h"
 
 static bool in_list(const pid_t *tids, size_t n, pid_t tid)
 {
@@ -52,16 +43,20 @@ int bm_timer_clock_check(int32_t clockid, pid_t pid, const pid_t *tids, size_t n
 		thread = clockid & 4;
 		owner = ~(clockid >> 3);
 	} else {
-		return say(why, why_size, "runs on clock %d, which binmig does not know", clockid);
+		return bm_why_rc(-1, why, why_size, "runs on clock %d, which binmig does not know", clockid);
 	}
 	if (thread && owner == 0 && ntids > 1)
-		return say(why, why_size,
-			   "counts the CPU time of the thread that created it, and /proc does not say which of the "
-			   "%zu threads that was", ntids);
+		return bm_why_rc(
+			-1, why, why_size,
+			"counts the CPU time of the thread that created it, and /proc does not say which of the "
+			"%zu threads that was",
+			ntids);
 	if (thread && owner != 0 && !in_list(tids, ntids, owner))
-		return say(why, why_size, "counts the CPU time of thread %d, not a thread of this process", owner);
+		return bm_why_rc(-1, why, why_size, "counts the CPU time of thread %d, not a thread of this process",
+				 owner);
 	if (!thread && owner != 0 && owner != pid)
-		return say(why, why_size, "counts the CPU time of process %d, which would stay behind", owner);
+		return bm_why_rc(-1, why, why_size, "counts the CPU time of process %d, which would stay behind",
+				 owner);
 	return 0;
 }
 
@@ -71,13 +66,14 @@ int bm_proc_timer_check(const struct bm_proc_timer *t, pid_t pid, const pid_t *t
 	bool wall;
 	if (t->notify != SIGEV_SIGNAL && t->notify != SIGEV_NONE && t->notify != SIGEV_THREAD &&
 	    t->notify != (SIGEV_SIGNAL | BM_SIGEV_THREAD_ID_BIT))
-		return say(why, why_size, "notifies in a way (%u) binmig does not know", t->notify);
+		return bm_why_rc(-1, why, why_size, "notifies in a way (%u) binmig does not know", t->notify);
 	if ((t->notify & BM_SIGEV_THREAD_ID_BIT) && !in_list(tids, ntids, t->target))
-		return say(why, why_size, "signals thread %d, which has exited (the kernel drops its signals)", t->target);
+		return bm_why_rc(-1, why, why_size,
+				 "signals thread %d, which has exited (the kernel drops its signals)", t->target);
 	if (!(t->notify & BM_SIGEV_THREAD_ID_BIT) && t->target != pid)
-		return say(why, why_size, "signals process %d instead of its own", t->target);
+		return bm_why_rc(-1, why, why_size, "signals process %d instead of its own", t->target);
 	if (t->notify != SIGEV_NONE && (t->signo < 1 || t->signo > BM_NSIG))
-		return say(why, why_size, "sends signal %d", t->signo);
+		return bm_why_rc(-1, why, why_size, "sends signal %d", t->signo);
 	return bm_timer_clock_check(t->clockid, pid, tids, ntids, &wall, why, why_size);
 }
 
@@ -149,7 +145,7 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 {
 	uint8_t *fate = calloc(*n + 1, 1);
 	if (!fate)
-		return say(why, why_size, "out of memory");
+		return bm_why_rc(-1, why, why_size, "out of memory");
 	uint32_t first_rank = *rank;
 	for (uint32_t i = 0; i < *n; i++) {
 		struct bm_posix_timer *t = NULL;
@@ -161,21 +157,24 @@ int bm_take_timer_signals(struct bm_siginfo *list, uint32_t *n, struct bm_posix_
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		for (uint32_t j = i + 1; fate[i] == TAKE && j < *n; j++)
 			if (fate[j] == KEEP && bm_si_i32(list[j].raw) == bm_si_i32(list[i].raw)) {
-				rc = say(why, why_size,
-					 "the pending signal %d of POSIX timer %d is queued before another signal %d, "
-					 "and binmig would queue it after", bm_si_i32(list[i].raw),
-					 bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF), bm_si_i32(list[i].raw));
+				rc = bm_why_rc(
+					-1, why, why_size,
+					"the pending signal %d of POSIX timer %d is queued before another signal %d, "
+					"and binmig would queue it after",
+					bm_si_i32(list[i].raw), bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF),
+					bm_si_i32(list[i].raw));
 				break;
 			}
 	/* Queued, it shows in sigpending() and /proc until the kernel drops it
 	 * at delivery; binmig could queue it again only by making such a timer. */
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		if (fate[i] == GONE)
-			rc = say(why, why_size,
-				 "a signal %d of POSIX timer %d, which no longer exists, is queued (the kernel drops it when "
-				 "it would be delivered; or it was queued by hand, and is not), and binmig cannot queue such a "
-				 "signal", bm_si_i32(list[i].raw),
-				 bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF));
+			rc = bm_why_rc(
+				-1, why, why_size,
+				"a signal %d of POSIX timer %d, which no longer exists, is queued (the kernel drops it when "
+				"it would be delivered; or it was queued by hand, and is not), and binmig cannot queue such a "
+				"signal",
+				bm_si_i32(list[i].raw), bm_si_i32(list[i].raw + BM_SI_TIMERID_OFF));
 	uint32_t kept = 0;
 	for (uint32_t i = 0; rc == 0 && i < *n; i++)
 		if (fate[i] == KEEP)
@@ -205,16 +204,20 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
 	if (!t->overrun || t->pending)
 		return 0;
 	if (!bm_timer_clock_is_wall(t->clockid))
-		return say(why, why_size, "has an overrun count of %d on a CPU-time clock, which binmig cannot set again",
-			   t->overrun);
+		return bm_why_rc(-1, why, why_size,
+				 "has an overrun count of %d on a CPU-time clock, which binmig cannot set again",
+				 t->overrun);
 	if (!t->value_ns || !t->interval_ns)
-		return say(why, why_size, "has an overrun count of %d without being an armed interval timer", t->overrun);
+		return bm_why_rc(-1, why, why_size, "has an overrun count of %d without being an armed interval timer",
+				 t->overrun);
 	/* The count is set by arming the timer absolute at a deadline that
 	 * passed, which would leave a relative one absolute. */
 	if (t->clockid == CLOCK_REALTIME && !t->absolute)
-		return say(why, why_size,
-			   "has an overrun count of %d on CLOCK_REALTIME armed relative, which binmig can set again only "
-			   "by arming it with TIMER_ABSTIME", t->overrun);
+		return bm_why_rc(
+			-1, why, why_size,
+			"has an overrun count of %d on CLOCK_REALTIME armed relative, which binmig can set again only "
+			"by arming it with TIMER_ABSTIME",
+			t->overrun);
 	/* Where its signal goes, and so where the restore takes it from: the
 	 * target thread's queue or the leader's, then the process's. */
 	const struct bm_thread *taker = &p->threads[0];
@@ -222,9 +225,11 @@ int bm_overrun_check(const struct bm_process *p, const struct bm_posix_timer *t,
 		if (p->threads[i].tid == t->tid)
 			taker = &p->threads[i];
 	if (bm_signal_in(p->shared_pending, p->nshared_pending, t->signo) || bm_signal_in(taker->pending, taker->npending, t->signo))
-		return say(why, why_size,
-			   "has an overrun count of %d while another signal %d is pending where its signal goes, and "
-			   "binmig can set the count again only by taking such a signal", t->overrun, t->signo);
+		return bm_why_rc(
+			-1, why, why_size,
+			"has an overrun count of %d while another signal %d is pending where its signal goes, and "
+			"binmig can set the count again only by taking such a signal",
+			t->overrun, t->signo);
 	return 0;
 }
 

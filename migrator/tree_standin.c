@@ -5,13 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "wire.h"
 #include "procfs.h"
 #include "tree.h"
 #include "tree_plan.h"
@@ -75,16 +75,6 @@ int bm_tree_mark_gone(struct bm_tree *t)
 
 /* ---- the plan ---- */
 
-static int refuse(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* Every node with id as its session (k 0) or group (k 1) marked as gone,
  * or none; and such an id is no node's PID nor the root's own. */
 static int check_marks(const struct bm_tree *t, char *why, size_t whylen)
@@ -97,13 +87,17 @@ static int check_marks(const struct bm_tree *t, char *why, size_t whylen)
 			int32_t id = k ? a->pgid : a->sid;
 			if ((a->gone & bit) && (id == (k ? root->pgid : root->sid) || id == BM_TREE_UNSEEN ||
 						bm_tree_find(t, id) >= 0))
-				return refuse(why, whylen, "process %d: %s %d is marked as led by a process gone, which "
-					      "it is not", a->pid, k ? "group" : "session", id);
+				return bm_why_rc(-EINVAL, why, whylen,
+						 "process %d: %s %d is marked as led by a process gone, which "
+						 "it is not",
+						 a->pid, k ? "group" : "session", id);
 			for (uint32_t j = 1; j < i; j++) {
 				const struct bm_tree_node *b = &t->nodes[j];
 				if ((k ? b->pgid : b->sid) == id && (a->gone & bit) != (b->gone & bit))
-					return refuse(why, whylen, "processes %d and %d: %s %d is marked as led by a process "
-						      "gone in one only", b->pid, a->pid, k ? "group" : "session", id);
+					return bm_why_rc(-EINVAL, why, whylen,
+							 "processes %d and %d: %s %d is marked as led by a process "
+							 "gone in one only",
+							 b->pid, a->pid, k ? "group" : "session", id);
 			}
 		}
 	return 0;
@@ -146,20 +140,24 @@ static int session_standin(const struct bm_tree *t, const int32_t *need, int32_t
 		if (!first)
 			first = n;
 		else if (n->ppid != first->ppid)
-			return refuse(why, whylen, "processes %d and %d are in session %d, whose leader has exited, and "
-				      "have different parents (%d and %d) outside it; binmig makes that session again in "
-				      "one stand-in, a child of their one parent", first->pid, n->pid, s, first->ppid,
-				      n->ppid);
+			return bm_why_rc(
+				-EINVAL, why, whylen,
+				"processes %d and %d are in session %d, whose leader has exited, and "
+				"have different parents (%d and %d) outside it; binmig makes that session again in "
+				"one stand-in, a child of their one parent",
+				first->pid, n->pid, s, first->ppid, n->ppid);
 		else if (n->exit_signal != first->exit_signal || n->shares != first->shares)
-			return refuse(why, whylen, "processes %d and %d are in session %d, whose leader has exited, and "
-				      "differ in their exit signal or in what they share with their parent; binmig "
-				      "creates both from one stand-in, which gives them its own", first->pid, n->pid, s);
+			return bm_why_rc(-EINVAL, why, whylen,
+					 "processes %d and %d are in session %d, whose leader has exited, and "
+					 "differ in their exit signal or in what they share with their parent; binmig "
+					 "creates both from one stand-in, which gives them its own",
+					 first->pid, n->pid, s);
 		plan_ppid[c] = s;
 	}
 	/* A line of ancestors of a process in s leaves it somewhere (the
 	 * root is never in it). */
 	if (!first)
-		return refuse(why, whylen, "session %d has no process whose parent is outside it", s);
+		return bm_why_rc(-EINVAL, why, whylen, "session %d has no process whose parent is outside it", s);
 	*sn = (struct bm_tree_node){.pid = s, .ppid = first->ppid, .sid = s, .pgid = s, .state = BM_TREE_STANDIN,
 				    .exit_signal = first->exit_signal, .shares = first->shares};
 	snprintf(sn->comm, sizeof sn->comm, "session %d", s);
@@ -183,11 +181,11 @@ int bm_tree_standins(const struct bm_tree *t, struct bm_tree_node **out, uint32_
 		return rc;
 	struct bm_tree_node *sn = calloc(2 * (size_t)want, sizeof *sn);
 	if (!sn)
-		return refuse(why, whylen, "out of memory");
+		return bm_why_rc(-EINVAL, why, whylen, "out of memory");
 	int32_t *need = calloc(t->n, sizeof *need);
 	if (!need) {
 		free(sn);
-		return refuse(why, whylen, "out of memory");
+		return bm_why_rc(-EINVAL, why, whylen, "out of memory");
 	}
 	sessions_needed(t, need);
 	uint32_t n = 0;
@@ -206,16 +204,21 @@ int bm_tree_standins(const struct bm_tree *t, struct bm_tree_node **out, uint32_
 		 * that session's stand-in's. */
 		if (made(sn, nsessions, m->pgid)) {
 			if (m->pgid != m->sid)
-				rc = refuse(why, whylen, "process %d: group %d is a session's own, and the process is in "
-					    "session %d", m->pid, m->pgid, m->sid);
+				rc = bm_why_rc(-EINVAL, why, whylen,
+					       "process %d: group %d is a session's own, and the process is in "
+					       "session %d",
+					       m->pid, m->pgid, m->sid);
 			continue;
 		}
 		/* The group that had the ID of the root's session, which the
 		 * restorer's stands for: a stand-in would have to be its leader. */
 		if (m->pgid == m->sid) {
-			rc = refuse(why, whylen, "process %d is in process group %d, whose leader has exited, the group "
-				    "of the root's session; binmig puts the root in the restorer's session and cannot "
-				    "make that group again", m->pid, m->pgid);
+			rc = bm_why_rc(
+				-EINVAL, why, whylen,
+				"process %d is in process group %d, whose leader has exited, the group "
+				"of the root's session; binmig puts the root in the restorer's session and cannot "
+				"make that group again",
+				m->pid, m->pgid);
 			continue;
 		}
 		sn[n] = (struct bm_tree_node){.pid = m->pgid, .ppid = m->pid, .sid = m->sid, .pgid = m->pgid,

@@ -131,6 +131,15 @@ static void vfail(struct bm_rcur *c, int error, size_t pos, const char *fmt, va_
 	vsnprintf(c->why, sizeof c->why, fmt, ap);
 }
 
+int bm_why_rc(int rc, char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 bool bm_why(char *why, size_t n, const char *fmt, ...)
 {
 	va_list ap;

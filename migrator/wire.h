@@ -90,8 +90,9 @@ static inline bool bm_rcur_failed(const struct bm_rcur *c) { return c->error != 
 static inline size_t bm_rcur_left(const struct bm_rcur *c) { return c->len - c->pos; }
 
 /* For the model checkers that explain a refusal: formats the reason into
- * why (n bytes) and returns false. */
+ * why (n bytes) and returns false (bm_why) or rc (bm_why_rc). */
 bool bm_why(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int bm_why_rc(int rc, char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Record a content error at offset POS (or at the current position). Only
  * the first error is kept. */
