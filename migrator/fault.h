@@ -46,6 +46,8 @@ enum bm_fault_where {
 	BM_FW_SIGNAL = 1 << 9,     /* not a failure: a signal from outside reaching the process at that
 				      step, which binmig must bear (not walked: tests/e2e/inject-sweep.sh
 				      arms it) */
+	BM_FW_FALLBACK = 1 << 10,  /* a kernel feature missing: binmig takes an older way, the
+				      restore does not fail (not walked: the test of that way arms it) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -99,6 +101,7 @@ enum bm_fault_where {
 	X(SET_TIMERS, EINVAL, BM_FW_RESTORE | BM_FW_DST, "setting the new process's timers")                           \
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
+	X(INOTIFY_NEXT_WD, ENOTTY, BM_FW_FALLBACK, "setting an inotify instance's next watch number (INOTIFY_IOC_SETNEXTWD; the restore takes the numbers between with fillers)") \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
 	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run") \
 	/* the memory plan of stream and file mode (memplan.h), before the freeze */ \

@@ -14,12 +14,16 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fd_policy.h"
 #include "log.h"
 #include "procfs.h"
 #include "wire.h"
 
 #define WATCH_HEAD 12u /* i32 wd, u32 mask, u32 path length */
+#ifndef INOTIFY_IOC_SETNEXTWD /* linux/inotify.h, which clashes with sys/inotify.h */
+#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
+#endif
 
 /* --- fdinfo ------------------------------------------------------------- */
 
@@ -348,7 +352,7 @@ static bool is_watched(const struct bm_fd *d, int32_t wd, const char *path)
 }
 
 /* Reads queued events: each must be the IN_IGNORED of a filler. */
-static int drain(const struct bm_fd *d, int fd, char *err, size_t errlen)
+static int drain_some(const struct bm_fd *d, int fd, char *err, size_t errlen)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n = read(fd, buf, sizeof buf);
@@ -366,27 +370,64 @@ static int drain(const struct bm_fd *d, int fd, char *err, size_t errlen)
 	return 0;
 }
 
-int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errlen)
+/* drain_some until nothing is queued (set blocking by now, if it was:
+ * only read what is there). */
+static int drain(const struct bm_fd *d, int fd, char *err, size_t errlen)
 {
-	/* Fillers take skipped numbers on a directory no real watch is on. */
+	int queued = 0;
+	while (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0)
+		if (drain_some(d, fd, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+/* Takes the numbers from NEXT up to WD (excluded) with fillers, each added
+ * and removed at once, on a directory no real watch is on: for a kernel
+ * without INOTIFY_IOC_SETNEXTWD (CONFIG_CHECKPOINT_RESTORE).  Each leaves
+ * an IN_IGNORED event, read by drain, which also fails on any other: an
+ * event of a watch already added (a real change, as it happens). */
+static int fill_to(const struct bm_fd *d, int fd, int32_t next, int32_t wd, char *err, size_t errlen)
+{
 	static const char *const candidates[] = {"/", "/dev", "/proc", "/sys"};
 	const char *filler = NULL;
 	for (size_t c = 0; !filler && c < sizeof candidates / sizeof *candidates; c++)
 		if (!is_watched(d, 0, candidates[c]))
 			filler = candidates[c];
+	for (; next < wd; next++) {
+		int f = filler ? inotify_add_watch(fd, filler, IN_DELETE_SELF) : -1;
+		if (f != next || inotify_rm_watch(fd, f) < 0) {
+			if (f >= 0 || !filler)
+				errno = ERANGE;
+			return fail(err, errlen, "inotify fd %d: cannot skip watch number %d: %s", d->fd, next);
+		}
+		/* read as they come, before the queue overflows (16384 events) */
+		if ((next & 4095) == 0 && drain(d, fd, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errlen)
+{
+	/* Each watch gets its number from the instance's cursor, set to it
+	 * first: no other watch comes and goes, and no event is queued. */
+	bool settable = true, filled = false;
 	int32_t next = 1;
 	for (size_t at = 0; at < d->data_len;) {
 		struct bm_inotify_watch w = watch_at(d, &at);
 		char path[PATH_MAX];
 		memcpy(path, w.path, w.len);
 		path[w.len] = 0;
-		for (; next < w.wd; next++) {
-			int f = filler ? inotify_add_watch(fd, filler, IN_DELETE_SELF) : -1;
-			if (f != next || inotify_rm_watch(fd, f) < 0) {
-				if (f >= 0 || !filler)
-					errno = ERANGE;
-				return fail(err, errlen, "inotify fd %d: cannot skip watch number %d: %s", d->fd, next);
-			}
+		if (settable && (bm_fault(BM_FP_INOTIFY_NEXT_WD) || ioctl(fd, INOTIFY_IOC_SETNEXTWD, (long)w.wd) < 0)) {
+			if (errno != ENOTTY)
+				return fail(err, errlen, "inotify fd %d: setting its next watch number to %d: %s", d->fd,
+					    w.wd);
+			settable = false;
+		}
+		if (!settable && next < w.wd) {
+			if (fill_to(d, fd, next, w.wd, err, errlen) < 0)
+				return -1;
+			filled = true;
 		}
 		int got = inotify_add_watch(fd, path, w.mask);
 		if (got != w.wd) {
@@ -398,12 +439,9 @@ int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errl
 		}
 		next = got + 1;
 	}
-	/* Set blocking by now, if it was: only read what is there. */
-	int queued = 0;
-	while (ioctl(fd, FIONREAD, &queued) == 0 && queued > 0)
-		if (drain(d, fd, err, errlen) < 0)
-			return -1;
-	return 0;
+	/* Only the fillers' events are read; what a real watch reports from
+	 * now on is the process's. */
+	return filled ? drain(d, fd, err, errlen) : 0;
 }
 
 int bm_inotify_open(const struct bm_fd *d, bool watches, char *err, size_t errlen)

@@ -15,6 +15,11 @@
  *             restore's own doings), then a new file there is reported.
  *             (Migrated between hosts sharing a kernel, the source's
  *             closing of those files would be reported: e2e/inotify only.)
+ *   far       watches numbered far apart: DIR as 1, then DIR/file as
+ *             FAR_WD (the numbers between taken and given back first, more
+ *             of them than an instance can queue events for).  After the
+ *             wake-up: nothing queued, each change reported by its watch
+ *             number, and the next watch numbered FAR_WD + 1.
  *   queued    an event queued and not read: refused.
  *   mapped    a watch on DIR for opens and closes, where DIR/lib is mapped:
  *             refused (the restore opens and closes the mapped file).
@@ -107,6 +112,21 @@ static void ready_then_nothing_queued(int in)
 	      n == 1 ? got : "");
 }
 
+/* After the wake-up: DIR/new made and DIR/file written, each reported by
+ * its watch. */
+static void create_and_modify(int in, int w_dir, int w_file)
+{
+	touch("new");
+	expect(in, w_dir, IN_CREATE, "new", "create in DIR");
+	char path[4200];
+	path_of(path, sizeof(path), "file");
+	int fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1, "write file");
+	if (fd >= 0)
+		close(fd);
+	expect(in, w_file, IN_MODIFY, "", "modify file");
+}
+
 static int carried(void)
 {
 	touch("file");
@@ -132,15 +152,8 @@ static int carried(void)
 	ready_then_nothing_queued(in);
 	uint32_t mask;
 	char name[256];
-	touch("new");
-	expect(in, w_dir, IN_CREATE, "new", "create in DIR");
+	create_and_modify(in, w_dir, w_file);
 	char path[4200];
-	path_of(path, sizeof(path), "file");
-	int fd = open(path, O_WRONLY | O_APPEND);
-	CHECK(fd >= 0 && write(fd, "x", 1) == 1, "write file");
-	if (fd >= 0)
-		close(fd);
-	expect(in, w_file, IN_MODIFY, "", "modify file");
 	char inner[4300];
 	snprintf(inner, sizeof(inner), "%s/x", sub);
 	CHECK(mkdir(inner, 0755) == 0, "mkdir sub/x");
@@ -155,6 +168,31 @@ static int carried(void)
 	path_of(path, sizeof(path), "moved");
 	CHECK(rename(from, path) == 0, "rename");
 	expect(80, w_moves, IN_MOVED_TO, "moved", "move, on the blocking instance's dup");
+	return tp_finish();
+}
+
+/* Beyond /proc/sys/fs/inotify/max_queued_events (16384 by default). */
+#define FAR_WD 20002
+
+static int far(void)
+{
+	touch("file");
+	int in = inotify_init1(IN_NONBLOCK);
+	SETUP(in >= 0, "inotify_init1");
+	int w_dir = watch(in, ".", IN_CREATE);
+	for (int wd = w_dir + 1; wd < FAR_WD; wd++) {
+		SETUP(watch(in, "file", IN_MODIFY) == wd && inotify_rm_watch(in, wd) == 0, "a passing watch");
+		drain(in); /* its IN_IGNORED */
+	}
+	int w_file = watch(in, "file", IN_MODIFY);
+	SETUP(w_dir == 1 && w_file == FAR_WD, "watch numbers");
+
+	ready_then_nothing_queued(in);
+	create_and_modify(in, w_dir, w_file);
+	char path[4200];
+	path_of(path, sizeof(path), "new");
+	int w_new = inotify_add_watch(in, path, IN_MODIFY);
+	CHECK(w_new == FAR_WD + 1, "the next watch is numbered %d, expected %d", w_new, FAR_WD + 1);
 	return tp_finish();
 }
 
@@ -230,7 +268,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir) || chdir(dir) < 0) {
-		say("FAIL: usage: inotify carried|rebuilt|queued|unlinked|mapped DIR (an existing directory)");
+		say("FAIL: usage: inotify carried|rebuilt|far|queued|unlinked|mapped DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -238,6 +276,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "rebuilt") == 0)
 		return rebuilt();
+	if (strcmp(argv[1], "far") == 0)
+		return far();
 	if (strcmp(argv[1], "queued") == 0 || strcmp(argv[1], "unlinked") == 0 || strcmp(argv[1], "mapped") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
