@@ -305,6 +305,14 @@ int bm_inotify_watches(const struct bm_fd *d, struct bm_inotify_watch *w, uint32
 	return (int)count;
 }
 
+uint32_t bm_inotify_restored_next_wd(const struct bm_fd *d)
+{
+	uint32_t next = 1;
+	for (size_t at = 0; at < d->data_len;) /* rising numbers */
+		next = (uint32_t)watch_at(d, &at).wd + 1;
+	return next;
+}
+
 bool bm_inotify_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
 {
 	for (uint32_t i = 0; i < nfds; i++) {

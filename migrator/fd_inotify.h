@@ -51,6 +51,10 @@ struct bm_inotify_watch {
  * is malformed; fills w[0..max) when w is not NULL. */
 int bm_inotify_watches(const struct bm_fd *d, struct bm_inotify_watch *w, uint32_t max);
 
+/* The number a restore of D leaves its next watch: after its newest
+ * watch, or 1 (D checked by bm_inotify_check). */
+uint32_t bm_inotify_restored_next_wd(const struct bm_fd *d);
+
 /* Image rules: watches well formed, numbers positive and rising, paths
  * absolute.  false with the reason in why. */
 bool bm_inotify_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n);

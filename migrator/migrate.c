@@ -26,6 +26,7 @@
 #include "procfs.h"
 #include "ptrace_ctl.h"
 #include "sk_unix.h"
+#include "inotify_next_wd.h"
 #include "timers_next_id.h"
 #include "tree.h"
 #include "xstate.h"
@@ -444,9 +445,11 @@ static int move(void *arg)
 		close(img_fd);
 		unlink(path);
 	}
-	/* Read only now, the destination holding its copy: reading it changes
-	 * it (timers_next_id.h).  A call that fails before anything changed
-	 * fails the migration, the original as it was. */
+	/* Read only now, the destination holding its copy: reading them
+	 * changes them (timers_next_id.h, inotify_next_wd.h).  A timer call
+	 * that fails before anything changed fails the migration, the
+	 * original as it was; the watch numbers come last, once the original
+	 * cannot resume. */
 	struct bm_next_ids *ids = NULL;
 	uint8_t *confirm = NULL;
 	size_t confirm_len = 0;
@@ -456,11 +459,14 @@ static int move(void *arg)
 		ids = calloc(1, sizeof *ids);
 		confirm = malloc(BM_NEXT_IDS_MAX_BYTES);
 		if (ids && confirm) {
-			if ((rc = bm_timers_take_next_ids(&f, ids)) == 0)
+			if ((rc = bm_timers_take_next_ids(&f, ids)) == 0) {
+				bm_set_log_prefix("binmig: migrate: inotify watch numbers");
+				bm_inotify_take_next_wds(&f, ids);
 				confirm_len = bm_next_ids_encode(ids, confirm);
+			}
 			st->syscalls_injected = bm_frozen_injected(&f); /* with these calls */
 		} else {
-			bm_warn("out of memory: the next POSIX timer ids are not carried");
+			bm_warn("out of memory: the next POSIX timer ids and inotify watch numbers are not carried");
 		}
 	}
 	if (rc < 0) {

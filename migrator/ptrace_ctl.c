@@ -495,6 +495,28 @@ int bm_scratch_map(struct bm_tracee *t, uint64_t *addr)
 	return 0;
 }
 
+int bm_held_begin(struct bm_tracee *t, struct bm_held *h)
+{
+	int rc = bm_get_regs(t->tid, &h->regs);
+	if (rc == 0)
+		rc = bm_get_sigmask(t->tid, &h->mask);
+	if (rc == 0)
+		rc = bm_set_sigmask(t->tid, BM_INJECT_SIGMASK);
+	return rc;
+}
+
+void bm_held_end(struct bm_tracee *t, const struct bm_held *h, const char *what)
+{
+	int rc = bm_set_regs(t->tid, &h->regs);
+	if (rc == 0)
+		rc = bm_set_sigmask(t->tid, h->mask);
+	if (rc < 0)
+		bm_warn("process %d: its leader's registers could not be put back after %s (%s)", t->tid, what,
+			strerror(-rc));
+	else if (bm_park(t->tid) < 0)
+		bm_warn("process %d: its leader could not be parked again: %s", t->tid, bm_latest_error_message());
+}
+
 int bm_scratch_unmap(struct bm_tracee *t, uint64_t addr)
 {
 	long ret;

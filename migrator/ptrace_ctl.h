@@ -87,6 +87,18 @@ int bm_inject(struct bm_tracee *t, long nr, uint64_t a1, uint64_t a2, uint64_t a
 int bm_scratch_map(struct bm_tracee *t, uint64_t *addr);
 int bm_scratch_unmap(struct bm_tracee *t, uint64_t addr);
 
+/* Calls into a parked thread of a process held at the destination, which
+ * must be as it was afterwards (timers_next_id.h, inotify_next_wd.h):
+ * bm_held_begin saves its registers and signal mask and blocks every
+ * signal (0 or -errno); bm_held_end puts them back and parks it again,
+ * warning of what it could not (WHAT names the calls made). */
+struct bm_held {
+	struct user_regs_struct regs;
+	uint64_t mask;
+};
+int bm_held_begin(struct bm_tracee *t, struct bm_held *h);
+void bm_held_end(struct bm_tracee *t, const struct bm_held *h, const char *what);
+
 /* Puts back the registers and signal mask saved by bm_tracee_init. */
 int bm_tracee_restore(struct bm_tracee *t);
 

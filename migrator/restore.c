@@ -42,6 +42,7 @@
 #include "restore_inplace.h"
 #include "ptrace_ctl.h"
 #include "timers.h"
+#include "inotify_next_wd.h"
 #include "timers_next_id.h"
 #include "tree.h"
 #include "unlinked.h"
@@ -700,7 +701,10 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		if (!ids)
 			return bm_error(BM_EXIT_FAILURE, "out of memory");
 		if ((rc = bm_rs_park(c)) == 0 && (rc = hook->hold(hook->ctx, c->pid, ids)) == 0)
+		{
 			bm_timers_set_next_id(&c->tr, &c->proc, ids);
+			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
+		}
 		free(ids);
 		if (rc < 0)
 			return rc;

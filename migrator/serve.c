@@ -123,7 +123,7 @@ static int send_result_and_hold(void *ctx, pid_t pid, struct bm_next_ids *ids)
 		return rc; /* the source, without a RESULT, resumes its original */
 	/* CONFIRM carries the timer id counters (timers_next_id.h). */
 	size_t len;
-	ids->n = 0;
+	ids->n = ids->nwd = 0;
 	uint8_t *payload = malloc(BM_NEXT_IDS_MAX_BYTES);
 	rc = payload ? bm_frame_expect(in->conn, BM_MSG_CONFIRM, payload, BM_NEXT_IDS_MAX_BYTES, &len, in->timeout_ms)
 		     : bm_error(BM_EXIT_FAILURE, "out of memory");

@@ -134,18 +134,50 @@ size_t bm_next_ids_encode(const struct bm_next_ids *ids, uint8_t *buf)
 		bm_store_le32(buf + 4 + 8 * i, (uint32_t)ids->id[i].pid);
 		bm_store_le32(buf + 8 + 8 * i, ids->id[i].next);
 	}
-	return 4 + 8 * (size_t)ids->n;
+	size_t len = 4 + 8 * (size_t)ids->n;
+	if (ids->nwd == 0)
+		return len; /* as a source from before the watch numbers wrote it */
+	uint8_t *p = buf + len;
+	bm_store_le32(p, ids->nwd);
+	for (uint32_t i = 0; i < ids->nwd; i++) {
+		bm_store_le32(p + 4 + 12 * i, (uint32_t)ids->wd[i].pid);
+		bm_store_le32(p + 8 + 12 * i, (uint32_t)ids->wd[i].fd);
+		bm_store_le32(p + 12 + 12 * i, ids->wd[i].next);
+	}
+	return len + 4 + 12 * (size_t)ids->nwd;
+}
+
+/* The watch numbers' part, LEN bytes at BUF. */
+static int decode_wds(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
+{
+	if (len < 4)
+		return -EPROTO;
+	uint32_t n = bm_load_le32(buf);
+	if (n == 0 || n > BM_NEXT_WDS_MAX || len != 4 + 12 * (size_t)n)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p = buf + 4 + 12 * i;
+		struct bm_next_wd e = {(int32_t)bm_load_le32(p), (int32_t)bm_load_le32(p + 4), bm_load_le32(p + 8)};
+		if (e.pid <= 0 || e.fd < 0 || e.next == 0 || e.next > INT_MAX)
+			return -EPROTO;
+		for (uint32_t j = 0; j < i; j++)
+			if (ids->wd[j].pid == e.pid && ids->wd[j].fd == e.fd)
+				return -EPROTO;
+		ids->wd[i] = e;
+	}
+	ids->nwd = n;
+	return 0;
 }
 
 int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
 {
-	ids->n = 0;
+	ids->n = ids->nwd = 0;
 	if (len == 0)
 		return 0; /* a source from before the counter was carried */
 	if (len < 4)
 		return -EPROTO;
 	uint32_t n = bm_load_le32(buf);
-	if (n > BM_NEXT_IDS_MAX || len != 4 + 8 * (size_t)n)
+	if (n > BM_NEXT_IDS_MAX || len < 4 + 8 * (size_t)n)
 		return -EPROTO;
 	for (uint32_t i = 0; i < n; i++) {
 		struct bm_next_id e = {(int32_t)bm_load_le32(buf + 4 + 8 * i), bm_load_le32(buf + 8 + 8 * i)};
@@ -155,6 +187,12 @@ int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
 			if (ids->id[j].pid == e.pid)
 				return -EPROTO;
 		ids->id[i] = e;
+	}
+	size_t at = 4 + 8 * (size_t)n;
+	int rc = at == len ? 0 : decode_wds(buf + at, len - at, ids);
+	if (rc < 0) {
+		ids->nwd = 0;
+		return rc;
 	}
 	ids->n = n;
 	return 0;
@@ -231,13 +269,8 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 			(bm_timers_restored_next_id(p) - 1) & INT_MAX);
 		return;
 	}
-	struct user_regs_struct regs;
-	uint64_t mask;
-	int rc = bm_get_regs(tr->tid, &regs);
-	if (rc == 0)
-		rc = bm_get_sigmask(tr->tid, &mask);
-	if (rc == 0)
-		rc = bm_set_sigmask(tr->tid, BM_INJECT_SIGMASK);
+	struct bm_held saved;
+	int rc = bm_held_begin(tr, &saved);
 	if (rc < 0) {
 		bm_warn("process %d: its next POSIX timer id is not set (its leader's state: %s); it continues after "
 			"its newest timer", tr->tid, strerror(-rc));
@@ -246,14 +279,7 @@ void bm_timers_set_next_id(struct bm_tracee *tr, const struct bm_process *p, con
 	char why[1400] = "";
 	rc = set_next_id(tr, &p->timers, e->next, why, sizeof why);
 	/* Whatever happened: as it was, and parked. */
-	int back = bm_set_regs(tr->tid, &regs);
-	if (back == 0)
-		back = bm_set_sigmask(tr->tid, mask);
-	if (back < 0)
-		bm_warn("process %d: its leader's registers could not be put back after setting its next POSIX timer "
-			"id (%s)", tr->tid, strerror(-back));
-	else if (bm_park(tr->tid) < 0)
-		bm_warn("process %d: its leader could not be parked again: %s", tr->tid, bm_latest_error_message());
+	bm_held_end(tr, &saved, "setting its next POSIX timer id");
 	if (rc < 0)
 		bm_warn("process %d: its next POSIX timer id could not be set to %u (%s); it continues after its newest "
 			"timer", tr->tid, e->next, why);

@@ -33,18 +33,31 @@
 #include "ptrace_ctl.h"
 #include "state.h"
 
-/* As many as a tree has processes (tree_image.c). */
+/* As many as a tree has processes (tree_image.c); inotify instances
+ * (inotify_next_wd.h) beyond as many are left out, with a warning. */
 #define BM_NEXT_IDS_MAX 4096u
-#define BM_NEXT_IDS_MAX_BYTES (4 + 8 * BM_NEXT_IDS_MAX)
+#define BM_NEXT_WDS_MAX 4096u
+#define BM_NEXT_IDS_MAX_BYTES (4 + 8 * BM_NEXT_IDS_MAX + 4 + 12 * BM_NEXT_WDS_MAX)
 
 struct bm_next_id {
 	int32_t pid;   /* the process, by its PID in the image */
 	uint32_t next; /* its counter, 0..INT_MAX */
 };
 
+struct bm_next_wd {
+	int32_t pid;   /* the process, by its PID in the image */
+	int32_t fd;    /* its descriptor of the instance */
+	uint32_t next; /* the number its next watch gets, 1..INT_MAX */
+};
+
+/* What only the original about to be terminated shows, which CONFIRM
+ * carries: the timer id counters, and the inotify instances' next watch
+ * numbers (inotify_next_wd.h). */
 struct bm_next_ids {
 	uint32_t n;
 	struct bm_next_id id[BM_NEXT_IDS_MAX];
+	uint32_t nwd;
+	struct bm_next_wd wd[BM_NEXT_WDS_MAX];
 };
 
 /* Source, once the destination holds the process and before CONFIRM:
@@ -58,9 +71,11 @@ struct bm_next_ids {
  * is returned. */
 int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids);
 
-/* CONFIRM's payload: u32 n, then n × (i32 pid, u32 next).  encode returns
- * the length (BUF holds BM_NEXT_IDS_MAX_BYTES); decode -EPROTO for a
- * payload of another shape, a counter above INT_MAX or a PID twice. */
+/* CONFIRM's payload: u32 n, then n × (i32 pid, u32 next); then, where
+ * there are any, u32 nwd and nwd × (i32 pid, i32 fd, u32 next).  encode
+ * returns the length (BUF holds BM_NEXT_IDS_MAX_BYTES); decode -EPROTO for
+ * a payload of another shape, a counter above INT_MAX, a PID twice among
+ * the counters, a watch number out of 1..INT_MAX or a descriptor twice. */
 size_t bm_next_ids_encode(const struct bm_next_ids *ids, uint8_t *buf);
 int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids);
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "restore_ctx.h"
+#include "inotify_next_wd.h"
 #include "timers_next_id.h"
 #include "tree_creds.h"
 #include "tree_plan.h"
@@ -809,8 +810,10 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0 && hook && hook->hold && (rc = hook->hold(hook->ctx, t.ctx[0].pid, ids)) == 0)
 		for (uint32_t m = 0; m < t.nm; m++)
-			if (!t.ctx[m].released)
+			if (!t.ctx[m].released) {
 				bm_timers_set_next_id(&t.ctx[m].tr, &t.ctx[m].proc, ids);
+				bm_inotify_set_next_wds(&t.ctx[m].tr, &t.ctx[m].proc, ids);
+			}
 	free(ids);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)

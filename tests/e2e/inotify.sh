@@ -11,12 +11,15 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init inotify
-for mode in carried rebuilt far queued unlinked mapped; do
+for mode in carried rebuilt far gone queued unlinked mapped; do
 	mkdir "$E2E_TMP/$mode"
 done
 e2e_state_test inotify carried "$E2E_TMP/carried"
 e2e_state_test inotify rebuilt "$E2E_TMP/rebuilt"
 e2e_state_test inotify far "$E2E_TMP/far"
+# After a dump and restore the next watch follows the newest one
+# (migrate-state: migrate carries the number).
+e2e_state_test inotify gone "$E2E_TMP/gone" restored
 # The same where the kernel cannot set an instance's next watch number
 # (INOTIFY_IOC_SETNEXTWD needs CONFIG_CHECKPOINT_RESTORE): the restore
 # takes the numbers between with watches it removes again, and reads

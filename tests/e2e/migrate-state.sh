@@ -15,7 +15,8 @@
 # epoll instances (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
 # O_TMPFILE file and O_PATH descriptors, and the access times, extended
 # attributes, inode flags and reserved space of unlinked files, files only
-# mapped and memfds (unlinked.c); inotify instances
+# mapped and memfds (unlinked.c); inotify instances, with watch numbers
+# far apart and the next number after the newest watch was removed
 # (inotify.c); unix sockets with their names, peers, queues, accept
 # queues, shutdowns (also before connecting), never connected ones,
 # SO_PEERCRED and SO_PEERGROUPS of a process running as nobody
@@ -58,7 +59,7 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
-	"$E2E_TMP/treesessgone"
+	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar"
 guarded=()
 if why=$("$PROGS/memguard" probe); then
 	guarded=("memguard carried $E2E_TMP/memguard")
@@ -71,7 +72,8 @@ declare -A accept=(
 )
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
-	"inotify carried $E2E_TMP/inotify" "unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
+	"inotify carried $E2E_TMP/inotify" "inotify gone $E2E_TMP/inogone migrated" "inotify far $E2E_TMP/inofar" \
+	"unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
 	"delmap nofd $E2E_TMP/delmapnofd" "delmap memfd $E2E_TMP/delmapmemfd" "scmrights carried $E2E_TMP/scmrights" \
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \
 	"timerids given" "modes carried" \

@@ -20,6 +20,13 @@
  *             of them than an instance can queue events for).  After the
  *             wake-up: nothing queued, each change reported by its watch
  *             number, and the next watch numbered FAR_WD + 1.
+ *   gone      watches 1 and 2 on DIR and DIR/file, then its newest, 3 on
+ *             DIR/sub, removed (argument WHERE after DIR).  After the
+ *             wake-up: nothing queued, each change reported, and the next
+ *             watch numbered 4 where the number was carried (WHERE
+ *             "migrated": migrate reads it in the original), 3 where it
+ *             follows the newest watch (WHERE "restored": dump and restore,
+ *             README).
  *   queued    an event queued and not read: refused.
  *   mapped    a watch on DIR for opens and closes, where DIR/lib is mapped:
  *             refused (the restore opens and closes the mapped file).
@@ -196,6 +203,28 @@ static int far(void)
 	return tp_finish();
 }
 
+static int gone(const char *where)
+{
+	touch("file");
+	char sub[4200];
+	path_of(sub, sizeof(sub), "sub");
+	SETUP(mkdir(sub, 0755) == 0, "mkdir sub");
+	int in = inotify_init1(IN_NONBLOCK);
+	SETUP(in >= 0, "inotify_init1");
+	int w_dir = watch(in, ".", IN_CREATE);
+	int w_file = watch(in, "file", IN_MODIFY);
+	int w_sub = watch(in, "sub", IN_CREATE);
+	SETUP(w_dir == 1 && w_file == 2 && w_sub == 3 && inotify_rm_watch(in, w_sub) == 0, "watch numbers");
+	drain(in); /* the IN_IGNORED of the removed watch */
+	int expected = strcmp(where, "migrated") == 0 ? 4 : 3;
+
+	ready_then_nothing_queued(in);
+	create_and_modify(in, w_dir, w_file);
+	int w_new = inotify_add_watch(in, sub, IN_CREATE);
+	CHECK(w_new == expected, "the next watch is numbered %d, expected %d (%s)", w_new, expected, where);
+	return tp_finish();
+}
+
 static int rebuilt(void)
 {
 	/* made first, so that its number comes before the files' */
@@ -267,11 +296,16 @@ static int refused(const char *mode)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || !realpath(argv[2], dir) || chdir(dir) < 0) {
-		say("FAIL: usage: inotify carried|rebuilt|far|queued|unlinked|mapped DIR (an existing directory)");
+	bool gone_mode = argc == 4 && strcmp(argv[1], "gone") == 0 &&
+			 (strcmp(argv[3], "migrated") == 0 || strcmp(argv[3], "restored") == 0);
+	if ((argc != 3 && !gone_mode) || !realpath(argv[2], dir) || chdir(dir) < 0) {
+		say("FAIL: usage: inotify carried|rebuilt|far|queued|unlinked|mapped DIR, or inotify gone DIR "
+		    "migrated|restored (DIR an existing directory)");
 		return 2;
 	}
 	usr1_setup();
+	if (gone_mode)
+		return gone(argv[3]);
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
 	if (strcmp(argv[1], "rebuilt") == 0)

@@ -28,6 +28,7 @@
 #include "fault.h"
 #include "timers.h"
 #include "timers_next_id.h"
+#include "unit_trace.h"
 #include "wire.h"
 
 /* ---- CONFIRM's payload ---------------------------------------------------- */
@@ -165,28 +166,6 @@ static struct child spawn(const int *given, int n, const int *drop, int m)
 	return (struct child){pid, go[1], report[0]};
 }
 
-/* Stops CHILD (in its read) as the freeze does and readies TR for calls. */
-static void trace(pid_t pid, struct bm_tracee *tr)
-{
-	int status;
-	assert_int_equal(ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL), 0);
-	assert_int_equal(ptrace(PTRACE_INTERRUPT, pid, 0, 0), 0);
-	assert_int_equal(bm_wait_stop(pid, &status, 5000), 0);
-	char path[64], line[512];
-	snprintf(path, sizeof path, "/proc/%d/maps", pid);
-	FILE *maps = fopen(path, "r");
-	assert_non_null(maps);
-	unsigned long start = 0, end = 0;
-	while (fgets(line, sizeof line, maps))
-		if (strstr(line, "[vdso]"))
-			sscanf(line, "%lx-%lx", &start, &end);
-	fclose(maps);
-	assert_true(start && end);
-	uint64_t syscall_ip;
-	assert_int_equal(bm_find_vdso_syscall(pid, start, end, &syscall_ip), 0);
-	assert_int_equal(bm_tracee_init(tr, pid, syscall_ip), 0);
-}
-
 /* Lets CHILD run on, has it delete timer THEN_DROP (-1: none) and make
  * one, and returns that one's id. */
 static int next_made(struct child *c, int then_drop)
@@ -211,7 +190,7 @@ static int take_in_child(const char *fault, struct bm_next_ids *ids, struct chil
 	const int given[] = {-1, -1, -1, -1}, drop[] = {3, 2};
 	*c = spawn(given, 4, drop, 2);
 	struct bm_tracee tr;
-	trace(c->pid, &tr);
+	unit_trace(c->pid, &tr);
 	struct bm_posix_timer live[2] = {{.id = 0}, {.id = 1, .newest = true}};
 	struct bm_frozen f = {.pid = c->pid, .tracees = &tr, .ntracees = 1};
 	f.proc.pid = c->pid;
@@ -321,7 +300,7 @@ static void kernel_refuses_the_reading(void **state)
 	struct rlimit none = {0, 0};
 	assert_int_equal(prlimit(c.pid, RLIMIT_SIGPENDING, &none, NULL), 0);
 	struct bm_tracee tr;
-	trace(c.pid, &tr);
+	unit_trace(c.pid, &tr);
 	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
 	f.proc.pid = c.pid;
 	struct bm_next_ids *ids = calloc(1, sizeof *ids);
@@ -343,7 +322,7 @@ static int set_then_make(const int *given, int n, uint32_t next, int then_drop)
 {
 	struct child c = spawn(given, n, NULL, 0);
 	struct bm_tracee tr;
-	trace(c.pid, &tr);
+	unit_trace(c.pid, &tr);
 	assert_int_equal(bm_park(c.pid), 0);
 	struct bm_posix_timer t[8] = {{0}};
 	struct bm_process p = {.pid = c.pid};
