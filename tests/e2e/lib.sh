@@ -435,6 +435,23 @@ e2e_procstate_same() {
 	fi
 }
 
+# e2e_procstate_each WHEN BASE PID...: e2e_procstate of each PID into
+# BASE-PID.proc-WHEN (WHEN: before, or after), for the members of a tree
+# or processes of a test compared one by one (e2e_procstate_same_each).
+e2e_procstate_each() {
+	local when=$1 base=$2 p
+	shift 2
+	for p in "$@"; do e2e_procstate "$p" "$base-$p.proc-$when"; done
+}
+
+# e2e_procstate_same_each BASE WHAT PID...: e2e_procstate_same of each
+# PID's snapshots (e2e_procstate_each), matched by PID.
+e2e_procstate_same_each() {
+	local base=$1 what=$2 p
+	shift 2
+	for p in "$@"; do e2e_procstate_same "$base-$p.proc" "$what: process $p"; done
+}
+
 # e2e_migrate_same PID IMAGE WHAT: once PID waits in sigsuspend, a dump
 # with --leave-running must leave it waiting there exactly as it was
 # (binmig's own calls, pages and descriptors all gone), then e2e_migrate

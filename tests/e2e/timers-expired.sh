@@ -12,6 +12,11 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init timers rttimers
+# Each process waits in sigsuspend before the dump and after the restore,
+# and /proc shows the same of it (e2e_procstate) but for its pending
+# signals: its timers fell due meanwhile, and the program checks those
+# signals when it wakes.
+FIRED='^(status|thread [0-9]+) (SigPnd|ShdPnd):'
 TIMERS_S=3
 out=$E2E_TMP/expired.out img=$E2E_TMP/expired.img
 late_out=$E2E_TMP/late.out late_img=$E2E_TMP/late.img
@@ -26,8 +31,10 @@ deadline=$(sed -n 's/^deadline \([0-9]*\)$/\1/p' "$out")
 late_deadline=$(sed -n 's/^deadline \([0-9]*\)$/\1/p' "$late_out")
 ((late_deadline <= deadline)) || e2e_fail "rttimers' deadline $late_deadline comes after $deadline"
 e2e_wait_syscall "$late_pid" rt_sigsuspend
+e2e_procstate "$late_pid" "$late_img.proc-before"
 e2e_dump "$late_pid" "$late_img"
 e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$img.proc-before"
 e2e_dump "$pid" "$img"
 bm inspect "$img"
 e2e_expect_ok "inspect"
@@ -38,10 +45,16 @@ armed=$(sed -n '/^timers/,$p' "$BM_OUT" | grep -Ec ' s left(, every 0\.250000000
 now=$(date +%s%N)
 ((now < deadline + 1000000000)) && sleep "$(printf '%d.%09d' $(((deadline + 1000000000 - now) / 1000000000)) $(((deadline + 1000000000 - now) % 1000000000)))"
 e2e_restore "$late_img" "$late_pid"
+e2e_wait_syscall "$late_pid" rt_sigsuspend
+e2e_procstate "$late_pid" "$late_img.proc-after"
+E2E_PROCSTATE_ACCEPT=$FIRED e2e_procstate_same "$late_img.proc" "rttimers late"
 e2e_signal "$late_pid" "$late_out"
 e2e_wait_exit "$late_pid" 60
 e2e_expect_pass "$late_out"
 e2e_restore "$img" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$img.proc-after"
+E2E_PROCSTATE_ACCEPT=$FIRED e2e_procstate_same "$img.proc" "timers expired"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid" 60
 e2e_expect_pass "$out"

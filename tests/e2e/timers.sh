@@ -11,7 +11,9 @@
 # TIMERS_S.  Then the id the next timer_create hands out
 # (tests/progs/timerids.c): after timers made with given ids out of order,
 # the restore makes the newest last, as the image says, so the counter
-# follows it; and after plain timers.
+# follows it; and after plain timers.  Each process waits in sigsuspend
+# before the dump and after the restore, and /proc shows the same of it
+# (e2e_procstate).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init timers timerids
@@ -36,6 +38,7 @@ for mode in "${MODES[@]}"; do
 	pid=${pids[$mode]}
 	e2e_wait_ready "$E2E_TMP/$mode.out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/$mode.proc-before"
 	e2e_dump "$pid" "$E2E_TMP/$mode.img"
 	bm inspect "$E2E_TMP/$mode.img"
 	e2e_expect_ok "inspect $mode.img"
@@ -45,6 +48,8 @@ for mode in "${MODES[@]}"; do
 		{ sed -n '/^timers/,$p' "$BM_OUT" >&2; e2e_fail "$mode.img does not show S's stale signal"; }
 	e2e_restore "$E2E_TMP/$mode.img" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/$mode.proc-after"
+	e2e_procstate_same "$E2E_TMP/$mode.proc" "timers $mode"
 	e2e_signal "$pid" "$E2E_TMP/$mode.out"
 done
 for mode in "${MODES[@]}"; do
@@ -57,6 +62,7 @@ for mode in given plain; do
 	pid=$E2E_PID
 	e2e_wait_ready "$E2E_TMP/ids-$mode.out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/ids-$mode.proc-before"
 	e2e_dump "$pid" "$E2E_TMP/ids-$mode.img"
 	bm inspect "$E2E_TMP/ids-$mode.img"
 	e2e_expect_ok "inspect ids-$mode.img"
@@ -64,6 +70,8 @@ for mode in given plain; do
 	grep -q "^  POSIX timer 2 was made last" "$BM_OUT" || e2e_fail "ids-$mode.img does not mark timer 2 made last"
 	e2e_restore "$E2E_TMP/ids-$mode.img" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	e2e_procstate "$pid" "$E2E_TMP/ids-$mode.proc-after"
+	e2e_procstate_same "$E2E_TMP/ids-$mode.proc" "timerids $mode"
 	e2e_signal "$pid" "$E2E_TMP/ids-$mode.out"
 	e2e_wait_exit "$pid" 30
 	e2e_expect_pass "$E2E_TMP/ids-$mode.out"
