@@ -12,6 +12,8 @@
 #  4. the source cannot take a lock back (take-back-lock, after a failed
 #     destination): migrate says so and leaves the process stopped rather
 #     than resume it without its lock.
+# In 1-3 what /proc shows of the program (e2e_procstate: its locks in
+# fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 # Before the hosts start their serve: it reads this file for each migration.
@@ -29,10 +31,14 @@ start() {
 	out=$E2E_TMP/$1.out
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/locks" carried "$E2E_TMP/$1")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "locks did not get ready"; }
+	mig_procstate A "$pid" "$out.proc-before"
 }
 
-# finish HOST WHAT: wakes the program there and expects its checks to pass.
+# finish HOST WHAT: what /proc shows of the program there is what it
+# showed when it got ready; wakes it and expects its checks to pass.
 finish() {
+	mig_procstate "$1" "$pid" "$out.proc-after"
+	e2e_procstate_same "$out.proc" "$2"
 	mig_in "$1" kill -USR1 "$pid"
 	mig_in "$1" "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in "$1" "$TOOLS/pidwait" --reaped "$pid" 30 || e2e_fail "$2: locks did not end"
