@@ -5,7 +5,8 @@
 # firewall rule of host A that counts what user 65534's sockets send to
 # port 9 (nftables' meta skuid, which reads the credentials the socket's
 # open file recorded when it was made) counts its datagram after the hops.
-# A kernel without nf_tables skips only that count, saying so.
+# A kernel without nf_tables skips only that count, saying so.  What /proc
+# shows of it is the same before the hops and after them.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init owners
@@ -25,7 +26,10 @@ mkdir "$E2E_TMP/owners"
 out=$E2E_TMP/owners.out
 pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/owners" "$E2E_TMP/owners")
 mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "owners did not get ready"; }
+mig_procstate A "$pid" "$out.proc-before"
 mig_round_trip "$pid" owners
+mig_procstate A "$pid" "$out.proc-after"
+e2e_procstate_same "$out.proc" "owners after two hops"
 mig_in A kill -USR1 "$pid"
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "owners did not end"
