@@ -417,6 +417,14 @@ e2e_procstate() {
 # restorer's, stat field 5 and NSpgid).
 E2E_PROCSTATE_GROUP='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )'
 
+# The lines of e2e_procstate that a program changes by itself while it
+# works (its memory's sizes, its number of threads, the signals its
+# threads block for a moment or have on their way), left out where a test
+# compares a program that works on while it is dumped (with
+# E2E_PROCSTATE_ACCEPT); what such a program maps, or threads it makes
+# and ends, its test leaves out too.
+E2E_PROCSTATE_RUNNING='^((status|thread [0-9]+) (Vm[A-Za-z]+|Threads|SigPnd|ShdPnd|SigBlk):|(stat|thread [0-9]+) 20 )'
+
 # e2e_procstate_same BASE WHAT: BASE-before and BASE-after (e2e_procstate)
 # must be the same, but for lines matching the extended regular expression
 # E2E_PROCSTATE_ACCEPT (a difference the README documents); else fails,

@@ -119,6 +119,12 @@ mig_procstate() {
 	mig_in "$1" "$TOOLS/procstate" "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
 }
 
+# mig_procstate_running HOST PID FILE: e2e_procstate of PID in HOST,
+# which works on (compare with E2E_PROCSTATE_RUNNING accepted).
+mig_procstate_running() {
+	mig_in "$1" "$TOOLS/procstate" "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
+}
+
 # mig_spawn HOST OUT [--pid PID] CMD...: starts CMD inside HOST, detached
 # (its parent is the host's init), with stdin /dev/null, stdout OUT, stderr
 # OUT.err and no other descriptors; prints its PID in HOST.  With --pid it

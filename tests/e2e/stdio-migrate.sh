@@ -9,7 +9,9 @@
 # by PATH is exactly an unmigrated run's output.  The program stops after
 # step 5 and works on, uncounted and silent, until the test opens its gate
 # after the migrations: it is alive and unfinished for all of them, and
-# steps 6 on go to PATH, however fast or slow the machine.
+# steps 6 on go to PATH, however fast or slow the machine.  What /proc
+# shows of it (but what it changes as it works, E2E_PROCSTATE_RUNNING) is
+# the same after the refusal, and after the hops but for fds 1 and 2.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
@@ -42,7 +44,9 @@ cat_pid=$(<"$pidfile.cat")
 e2e_log "peers $pid in host A, stdout to cat $cat_pid there"
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$catout" "step 3 " 30 || { e2e_show "$catout"; e2e_fail "peers made no progress"; }
 
-# Without --stdio: refused, and it runs on in A.
+# Without --stdio: refused, and it runs on in A, as /proc shows it.
+mig_procstate_running A "$pid" "$E2E_TMP/peers.proc-before"
+cp "$E2E_TMP/peers.proc-before" "$E2E_TMP/peers-refused.proc-before"
 mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 ((BM_RC == 4)) || e2e_fail "migrate without --stdio: exit $BM_RC, expected 4: $(head -n 3 "$BM_ERR")"
 grep -q "fd 1 of process $pid .*see --stdio" "$BM_ERR" ||
@@ -51,6 +55,8 @@ grep -q "fd 1 of process $pid .*see --stdio" "$BM_ERR" ||
 mig_assert_running A "$pid" "after the refused migrate"
 mig_in B "$TOOLS/pidwait" "$pid" 0 || e2e_fail "after the refused migrate a process $pid exists in host B"
 mig_assert_unfinished "$catout" "after the refused migrate"
+mig_procstate_running A "$pid" "$E2E_TMP/peers-refused.proc-after"
+E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_RUNNING e2e_procstate_same "$E2E_TMP/peers-refused.proc" "after the refused migrate"
 
 # With --stdio file:PATH: to B, then back to A.
 later=$E2E_TMP/later.out
@@ -70,6 +76,9 @@ mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "migrate back to A (stdout now a file)"
 mig_assert_running A "$pid" "after the migration back"
 left_source B "$pid" "$started" "after the migration back"
+# /proc shows it as before the hops, but for fds 1 and 2: PATH now.
+mig_procstate_running A "$pid" "$E2E_TMP/peers.proc-after"
+E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_RUNNING|^fd [12] " e2e_procstate_same "$E2E_TMP/peers.proc" "after the hops"
 touch "$gate"
 
 mig_in A "$TOOLS/waitfor" --pid "$pid" "$later" "result " 60 || { e2e_show "$later"; e2e_fail "peers did not finish in host A"; }
