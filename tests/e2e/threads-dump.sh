@@ -24,6 +24,10 @@
 # work until the test opens their gate (creates the file after --gate)
 # after the last restore: they are alive and unfinished at every dump,
 # however fast or slow the machine, and their output does not change.
+# What /proc shows of each, as it works, is the same before every dump and
+# after the restore, but for what a working program changes by itself
+# (E2E_PROCSTATE_RUNNING, its stdout's offset) and, for threadspawn, its
+# threads and mappings.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init threads8 threadspawn
@@ -52,6 +56,9 @@ same_output() {
 	grep -q '^result [0-9a-f]\{16\}$' "$out" || e2e_fail "$(basename "$out") has no result line"
 }
 
+# Both write their progress on stdout as they work.
+WRITING='^fd 1 pos:'
+
 # ---- 1. threads8, three dumps and restores
 T8=("$PROGS/threads8" --phases 30 --cost 1000000)
 ref=$E2E_TMP/threads8-ref.out
@@ -66,11 +73,15 @@ before=$(tasks "$pid")
 for round in 1 2 3; do
 	e2e_wait_line "$out" "phase $((round * 4))" "$pid" 60 -x
 	unfinished "$out" "before dump $round"
+	e2e_procstate "$pid" "$E2E_TMP/threads8.proc-before"
 	e2e_dump "$pid" "$E2E_TMP/threads8.img" --stats csv
 	e2e_log "dump $round: $(tail -n 1 "$BM_OUT")"
 	e2e_restore "$E2E_TMP/threads8.img" "$pid"
 	after=$(tasks "$pid")
 	[[ $after == "$before" ]] || e2e_fail "after restore $round threads8 has the threads $after, expected $before"
+	e2e_procstate "$pid" "$E2E_TMP/threads8.proc-after"
+	E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_RUNNING|$WRITING" \
+		e2e_procstate_same "$E2E_TMP/threads8.proc" "threads8, restore $round"
 	rm -f "$E2E_TMP/threads8.img"
 done
 touch "$out.gate"
@@ -90,9 +101,12 @@ e2e_start "$out" "${TS[@]}" --gate "$out.gate"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
 caught=()
+# Its threads and their stacks come and go.
+SPAWNING='^(thread [0-9]+ |map )'
 for round in 1 2 3 4 5; do
 	e2e_wait_line "$out" "spawned $((round * 2000))" "$pid" 60 -x
 	unfinished "$out" "before dump $round"
+	e2e_procstate "$pid" "$E2E_TMP/threadspawn.proc-before"
 	e2e_dump "$pid" "$E2E_TMP/threadspawn.img" --stats csv
 	threads=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "threads") col = i } NR == 2 { print $col }' "$BM_OUT")
 	[[ $threads =~ ^[0-9]+$ ]] || e2e_fail "dump --stats csv shows no thread count: $(cat "$BM_OUT")"
@@ -101,6 +115,9 @@ for round in 1 2 3 4 5; do
 	caught+=("$threads")
 	e2e_restore "$E2E_TMP/threadspawn.img" "$pid"
 	rm -f "$E2E_TMP/threadspawn.img"
+	e2e_procstate "$pid" "$E2E_TMP/threadspawn.proc-after"
+	E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_RUNNING|$WRITING|$SPAWNING" \
+		e2e_procstate_same "$E2E_TMP/threadspawn.proc" "threadspawn, restore $round"
 done
 touch "$out.gate"
 e2e_wait_exit "$pid" 120
