@@ -111,12 +111,31 @@ mig_in() {
 	"$HOSTS_CMD" exec "$h" -- "$@"
 }
 
-# mig_procstate HOST PID FILE: e2e_procstate of PID in HOST, once it
-# waits in sigsuspend (compare two with e2e_procstate_same).
+# mig_procstate HOST PID FILE [CALL]: e2e_procstate of PID in HOST, once it
+# waits in sigsuspend (or the system call CALL: lib.sh's E2E_SYSCALL_NR)
+# (compare two with e2e_procstate_same).
 mig_procstate() {
-	mig_in "$1" "$TOOLS/waitsyscall" "$2" "${E2E_SYSCALL_NR[rt_sigsuspend]}" 20 ||
-		e2e_fail "process $2 does not wait in sigsuspend in host $1"
+	local call=${4:-rt_sigsuspend}
+	mig_in "$1" "$TOOLS/waitsyscall" "$2" "${E2E_SYSCALL_NR[$call]:?unknown system call $call}" 20 ||
+		e2e_fail "process $2 does not wait in $call in host $1"
 	mig_in "$1" "$TOOLS/procstate" "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
+}
+
+# mig_procstate_each HOST WHEN BASE PID...: mig_procstate of each PID in
+# HOST into BASE-PID.proc-WHEN (compare with lib.sh's
+# e2e_procstate_same_each), once it waits in the call
+# MIG_PROCSTATE_CALL[PID] names (default sigsuspend); a zombie or a
+# stopped process (which waits in none) as it is.
+declare -A MIG_PROCSTATE_CALL=()
+mig_procstate_each() {
+	local h=$1 when=$2 base=$3 p
+	shift 3
+	for p in "$@"; do
+		case $(mig_state "$h" "$p") in
+		Z | T | t) mig_procstate_running "$h" "$p" "$base-$p.proc-$when" ;;
+		*) mig_procstate "$h" "$p" "$base-$p.proc-$when" "${MIG_PROCSTATE_CALL[$p]:-}" ;;
+		esac
+	done
 }
 
 # mig_procstate_running HOST PID FILE: e2e_procstate of PID in HOST,

@@ -22,6 +22,9 @@
 #    when the PID taken is that of a session's leader that has exited
 #    (tests/progs/tree.c sessgone: the restore needs it for a stand-in),
 #    by a process, then by a session whose own leader has exited.
+# What /proc shows of each member (e2e_procstate, once it waits) is the
+# same before the hops and after them, but for the process group (checked
+# apart), and the same after a failed migration as before it.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init tree treeprod treestop timerids
@@ -33,6 +36,7 @@ HOPS_ARGS=()
 hops() {
 	local root=$1 here=A there=B tmp
 	shift
+	mig_procstate_each A before "$E2E_TMP/hops-$root" "$root" "$@"
 	for hop in 1 2; do
 		mig_bm "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" "${HOPS_ARGS[@]}"
 		e2e_expect_ok "tree of $root: hop $hop ($here -> $there)"
@@ -43,6 +47,19 @@ hops() {
 		mig_assert_tree_moved "$here" "$there" "hop $hop" "$root" "$@"
 		tmp=$here here=$there there=$tmp
 	done
+	# Each member as /proc shows it; the process group is checked apart
+	# (the root's is the restorer's, as tree.sh says).
+	mig_procstate_each A after "$E2E_TMP/hops-$root" "$root" "$@"
+	E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
+		e2e_procstate_same_each "$E2E_TMP/hops-$root" "tree of $root after two hops" "$root" "$@"
+}
+
+# unmoved WHEN ROOT KIDS...: the snapshots (WHEN: before, or after) of a
+# tree whose migration fails, which must leave every member as it was.
+unmoved() {
+	local when=$1 root=$2
+	mig_procstate_each A "$when" "$E2E_TMP/failed-$root" "${@:2}"
+	[[ $when == before ]] || e2e_procstate_same_each "$E2E_TMP/failed-$root" "tree of $root after the failed migration" "${@:2}"
 }
 
 # tree_ready WHAT ROOT OUT N: ROOT (in A) said ready in OUT and has N
@@ -108,7 +125,15 @@ root=$(mig_spawn A "$E2E_TMP/sh.out" --pid 5200 sh -c "'$PROGS/treeprod' 16 '$re
 mig_in A "$TOOLS/waitfor" --pid "$root" "$ready" ready 20 || e2e_fail "the producer did not get ready"
 mapfile -t kids < <(mig_children A "$root")
 ((${#kids[@]} == 3)) || e2e_fail "the shell has ${#kids[@]} children, expected 3"
+# The shell waits in wait4, the producer in clock_nanosleep, gzip and
+# sha256sum in read.
+MIG_PROCSTATE_CALL=([$root]=wait4)
+for k in "${kids[@]}"; do
+	MIG_PROCSTATE_CALL[$k]=read
+	[[ $(mig_in A cat "/proc/$k/comm") != treeprod ]] || MIG_PROCSTATE_CALL[$k]=clock_nanosleep
+done
 hops "$root" "${kids[@]}"
+MIG_PROCSTATE_CALL=()
 [[ ! -s $pout ]] || e2e_fail "the pipeline finished before it was told to"
 touch "$stop"
 mig_in A "$TOOLS/pidwait" "$root" 60 || e2e_fail "the pipeline did not finish after STOP"
@@ -123,6 +148,7 @@ root=$(mig_spawn A "$out" --pid 5400 "$PROGS/tree" "$E2E_TMP/work")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "tree did not get ready"; }
 mapfile -t kids < <(mig_children A "$root")
 blocker=$(mig_spawn B "$E2E_TMP/blocker.out" --pid "${kids[1]}" sleep 600)
+unmoved before "$root" "${kids[@]}"
 mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 mig_expect_failure 6 "restore at the destination" "$root" "a tree whose PID ${kids[1]} is taken at the destination"
 grep -q "PID ${kids[1]} is taken" "$BM_ERR" || e2e_fail "the failure does not name PID ${kids[1]}: $(cat "$BM_ERR")"
@@ -132,6 +158,7 @@ for k in "${kids[@]}"; do
 	[[ $k == "$blocker" ]] || mig_assert_gone B "$k" "process $k in host B after the failed migration"
 done
 mig_assert_gone B "$root" "root in host B after the failed migration"
+unmoved after "$root" "${kids[@]}"
 mig_in B kill -KILL "$blocker"
 tree_passed "the tree after the failed migration" "$root" "$out"
 e2e_log "ok: after a failed migration the whole tree resumed at the source and passed its checks"
@@ -149,6 +176,7 @@ for s in $sids; do
 done
 [[ -n $gone ]] || e2e_fail "tree sessgone: no child is in a session whose leader has exited (sessions $sids)"
 blocker=$(mig_spawn B "$E2E_TMP/blocker2.out" --pid "$gone" sleep 600)
+unmoved before "$root" "${kids[@]}"
 mig_bm A migrate "$root" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 mig_expect_failure 6 "restore at the destination" "$root" "a tree whose gone session leader's PID $gone is taken"
 grep -q "PID $gone is taken" "$BM_ERR" || e2e_fail "the failure does not name PID $gone: $(cat "$BM_ERR")"
@@ -176,5 +204,6 @@ for k in "$root" "${kids[@]}"; do
 	mig_assert_gone B "$k" "process $k in host B after the failed migration"
 done
 mig_in B kill -KILL "$holder"
+unmoved after "$root" "${kids[@]}"
 tree_passed "tree sessgone after the failed migration" "$root" "$out"
 e2e_log "ok: with a gone leader's PID taken (by a process, then by a session) the tree resumed at the source and passed its checks"
