@@ -155,6 +155,15 @@ int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_p
 	return tree ? 0 : refuse_children(pid);
 }
 
+int bm_freeze_reread(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status *status)
+{
+	int rc = bm_read_stat(pid, stat);
+	if (rc == 0)
+		rc = bm_read_status(pid, status);
+	return rc < 0 ? bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/stat and status of the stopped process",
+				       pid) : 0;
+}
+
 static int read_personality(pid_t pid, uint32_t *pers)
 {
 	char *text;
@@ -695,6 +704,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 
 	/* Checked again once no thread can fork: a child that appeared
 	 * meanwhile makes it a tree. */
+	bm_test_looked_gate();
 	rc = bm_freeze_stop(pid, f);
 	if (rc == 0 && bm_tree_enabled && has_children(pid)) {
 		bm_release(f, false);
@@ -704,7 +714,7 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	if (rc == 0 && f->stop_sig != SIGTRAP)
 		rc = refuse_stopped(pid, stat.comm, f->stop_sig);
 	struct bm_process *self = &f->proc;
-	if (rc < 0 || (rc = refuse_children(pid)) < 0 ||
+	if (rc < 0 || (rc = refuse_children(pid)) < 0 || (rc = bm_freeze_reread(pid, &stat, &status)) < 0 ||
 	    (rc = bm_freeze_collect(f, &stat, &status, policy, false, false)) < 0 ||
 	    (rc = bm_shmem_check_outside(&self, 1)) < 0 || (rc = bm_attrs_check_pdeath(&f->proc, NULL)) < 0) {
 		bm_release(f, false);

@@ -49,6 +49,11 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
  * stop or collect, bm_release(f, false) resumes the process. */
 int bm_freeze_check(pid_t pid, bool tree, struct bm_proc_stat *stat, struct bm_proc_status *status);
 int bm_freeze_stop(pid_t pid, struct bm_frozen *f);
+/* Once pid is stopped, its stat and status again: what the checks read
+ * before the stop may have changed since (an execve sets the memory
+ * layout and the name anew, setsid the session, setuid the ids), and
+ * the model is made of what the stopped process is. */
+int bm_freeze_reread(pid_t pid, struct bm_proc_stat *stat, struct bm_proc_status *status);
 int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
 		      const struct bm_fd_policy *policy, bool tree, bool table_elsewhere);
 

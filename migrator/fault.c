@@ -120,6 +120,13 @@ void bm_test_exit_gate(void)
 	if (dir && *dir)
 		bm_test_gate(dir, "exiting", "exiting", "go");
 }
+
+void bm_test_looked_gate(void)
+{
+	const char *dir = getenv("BINMIG_TEST_LOOKED_GATE");
+	if (dir && *dir)
+		bm_test_gate(dir, "looked", "looked", "go");
+}
 #else
 void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
 {
@@ -139,6 +146,10 @@ bool bm_test_gate_open(const char *dir, const char *made, const char *line, cons
 }
 
 void bm_test_exit_gate(void)
+{
+}
+
+void bm_test_looked_gate(void)
 {
 }
 

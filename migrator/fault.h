@@ -176,5 +176,11 @@ bool bm_test_gate_open(const char *dir, const char *made, const char *line, cons
  * a refusal or a failure left while binmig still lives (its tracees are
  * let go by the kernel once it exits, whatever binmig did). */
 void bm_test_exit_gate(void);
+/* With BINMIG_TEST_LOOKED_GATE=DIR, a dump or migration, having looked at
+ * the process in /proc (its root, for a tree) and not yet stopped it,
+ * stops at the gate DIR/looked ("looked"), DIR/go before it goes on: a
+ * test changes the process meanwhile (an execve, a new session), which
+ * the dump must see. */
+void bm_test_looked_gate(void);
 
 #endif

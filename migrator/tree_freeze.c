@@ -16,6 +16,7 @@
 
 #include "attrs.h"
 #include "checkpoint.h"
+#include "fault.h"
 #include "files.h"
 #include "log.h"
 #include "procfs.h"
@@ -48,6 +49,26 @@ static const char *comm_of_node(const struct tree_freeze *t, uint32_t i)
 	return t->stats[i].comm;
 }
 
+/* What st says of node n: its parent, group, session, name and exit
+ * signal. */
+static void node_ids(struct bm_tree_node *n, const struct bm_proc_stat *st)
+{
+	n->ppid = st->ppid;
+	n->pgid = st->pgrp;
+	n->sid = st->session;
+	snprintf(n->comm, sizeof n->comm, "%.15s", st->comm);
+	/* A session or group led from an ancestor PID namespace reads as 0:
+	 * it is led from outside the tree. */
+	if (n->pgid == 0)
+		n->pgid = BM_TREE_UNSEEN;
+	if (n->sid == 0)
+		n->sid = BM_TREE_UNSEEN;
+	/* What clone() named to be sent to the parent at its exit (0 for
+	 * nothing), which also makes it a child wait() sees only with __WCLONE
+	 * or __WALL: the restore makes it with that signal (clone3). */
+	n->exit_signal = st->exit_signal;
+}
+
 /* Adds a node for pid, child of node parent (-1 for the root), and
  * checks what can be checked without stopping it. */
 static int add_node(struct tree_freeze *t, pid_t pid, int parent)
@@ -63,19 +84,9 @@ static int add_node(struct tree_freeze *t, pid_t pid, int parent)
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read /proc/%d/stat (a process of the tree)", pid);
 	struct bm_tree_node *n = &t->nodes[i];
-	*n = (struct bm_tree_node){.pid = pid, .ppid = st->ppid, .pgid = st->pgrp, .sid = st->session};
-	snprintf(n->comm, sizeof n->comm, "%.15s", st->comm);
-	/* A session or group led from an ancestor PID namespace reads as 0:
-	 * it is led from outside the tree. */
-	if (n->pgid == 0)
-		n->pgid = BM_TREE_UNSEEN;
-	if (n->sid == 0)
-		n->sid = BM_TREE_UNSEEN;
+	*n = (struct bm_tree_node){.pid = pid};
+	node_ids(n, st);
 	t->n++;
-	/* What clone() named to be sent to the parent at its exit (0 for
-	 * nothing), which also makes it a child wait() sees only with __WCLONE
-	 * or __WALL: the restore makes it with that signal (clone3). */
-	n->exit_signal = st->exit_signal;
 	if (parent >= 0 && (st->state == 'Z' || st->state == 'X')) {
 		n->state = BM_TREE_ZOMBIE;
 		n->exit_status = st->exit_code;
@@ -407,6 +418,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	int rc = precheck(f->pid, 0);
 	if (rc == 0)
 		rc = add_node(t, f->pid, -1);
+	if (rc == 0)
+		bm_test_looked_gate();
 	/* Parents are stopped before their children are listed: a stopped
 	 * process cannot fork, so each listing is final. */
 	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
@@ -421,6 +434,11 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 		if (rc < 0)
 			break;
 		t->member_of[i] = (int32_t)(f->nmembers - 1);
+		/* Looked at before its stop (a child mid-execve, released from
+		 * its vfork, has no memory layout yet): what it is now. */
+		if ((rc = bm_freeze_reread(t->nodes[i].pid, &t->stats[i], &t->statuses[i])) < 0)
+			break;
+		node_ids(&t->nodes[i], &t->stats[i]);
 		if (m->stop_sig == SIGTRAP && t->nodes[i].state == BM_TREE_STOPPED)
 			t->nodes[i].state = BM_TREE_LIVE; /* continued meanwhile: a report not collected is refused below */
 		if (m->stop_sig != SIGTRAP && t->nodes[i].state != BM_TREE_STOPPED)

@@ -16,7 +16,10 @@
  *     by the restorer;
  *   - the vDSO: AT_SYSINFO_EHDR is where [vdso] is, and clock_gettime,
  *     gettimeofday, time and sched_getcpu work, with time moving forward;
- *   - the set of open descriptors. */
+ *   - the set of open descriptors.
+ * misc --exec [ARGS...] first waits (sigsuspend) for SIGUSR2, then runs
+ * misc ARGS (execve): a test has a dump look at it before the execve and
+ * stop it after, when it is another program in another session. */
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/personality.h>
@@ -110,9 +113,34 @@ static const struct {
 static struct blob cmdline_before, environ_before, auxv_before, blob_now;
 static struct vma_list maps_before, maps_now;
 
+static volatile sig_atomic_t usr2_seen;
+static void on_usr2(int sig)
+{
+	(void)sig;
+	usr2_seen = 1;
+}
+
+/* misc --exec ARGS...: "waiting", then at SIGUSR2 misc ARGS. */
+static void exec_on_usr2(char **argv)
+{
+	sigset_t usr2, old;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	SETUP(sigprocmask(SIG_BLOCK, &usr2, &old) == 0 && signal(SIGUSR2, on_usr2) != SIG_ERR, "SIGUSR2");
+	say("waiting");
+	while (!usr2_seen)
+		sigsuspend(&old);
+	SETUP(signal(SIGUSR2, SIG_DFL) != SIG_ERR && sigprocmask(SIG_SETMASK, &old, NULL) == 0, "SIGUSR2 back");
+	argv[1] = argv[0];
+	execv("/proc/self/exe", argv + 1);
+	say("FAIL: execv: %s", strerror(errno));
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
+	if (argc > 1 && strcmp(argv[1], "--exec") == 0)
+		exec_on_usr2(argv);
 	usr1_setup();
 	const char *comm = "bm-misc-comm";
 	SETUP(prctl(PR_SET_NAME, comm) == 0, "PR_SET_NAME");
