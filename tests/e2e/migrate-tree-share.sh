@@ -23,6 +23,23 @@ root=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/treeshare" "$fifo")
 mig_in A "$TOOLS/waitfor" --pid "$root" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "treeshare did not get ready"; }
 mapfile -t kids < <(mig_children A "$root")
 ((${#kids[@]} == 4)) || e2e_fail "treeshare's root has ${#kids[@]} children, expected 4"
+# R waits in sigsuspend, F, S, B and F's child G for commands in read; V,
+# the spawner (R's child made last), is in its vfork until after the last
+# hop, a zombie then.  What /proc shows of each but V is the same after
+# the second hop (back in A) as before the moves, but for their stdout's
+# offset, which V moves (the description is one); and of each, V too,
+# the same after the restore in B as after the third hop.
+mapfile -t kids < <(printf '%s\n' "${kids[@]}" | sort -n)
+spawner=${kids[3]} waiters=("${kids[@]:0:3}")
+mapfile -t grandkid < <(for k in "${waiters[@]}"; do mig_children A "$k"; done)
+((${#grandkid[@]} == 1)) || e2e_fail "treeshare's F has not one child (G) but ${#grandkid[@]}"
+waiters+=("${grandkid[0]}")
+for k in "${waiters[@]}"; do MIG_PROCSTATE_CALL[$k]=read; done
+mig_procstate_each A before "$E2E_TMP/share" "$root" "${waiters[@]}"
+same() { # WHAT: the snapshots "$E2E_TMP/share" before and after
+	E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_GROUP|^fd 1 pos:" \
+		e2e_procstate_same_each "$E2E_TMP/share" "treeshare $1" "$root" "${waiters[@]}" "${@:2}"
+}
 
 here=A there=B
 for hop in 1 2 3; do
@@ -34,9 +51,15 @@ for hop in 1 2 3; do
 	e2e_expect_ok "hop $hop ($here -> $there)"
 	mig_assert_tree_moved "$here" "$there" "hop $hop" "$root" "${kids[@]}"
 	mig_wait_text "$out" "vfork $hop done" 1 "hop $hop"
+	if ((hop == 2)); then
+		mig_procstate_each A after "$E2E_TMP/share" "$root" "${waiters[@]}"
+		same "after two hops"
+	fi
 	tmp=$here here=$there there=$tmp
 done
 e2e_log "ok: three hops, each with a vfork child held until the freeze waited for it"
+mig_in "$here" "$TOOLS/pidwait" "$spawner" 10 || e2e_fail "the spawner did not end after its third vfork"
+mig_procstate_each "$here" before "$E2E_TMP/share" "$root" "${waiters[@]}" "$spawner"
 
 # Dumped and restored once more where it is: the image says what each
 # child shares with its parent.
@@ -52,6 +75,8 @@ grep -q "^  root $E2E_TMP/treeshare\." "$BM_OUT" || { cat "$BM_OUT" >&2; e2e_fai
 mig_bm "$here" restore "$img"
 e2e_expect_ok "restore in host $here"
 mig_assert_running "$here" "$root" "after the restore"
+mig_procstate_each "$here" after "$E2E_TMP/share" "$root" "${waiters[@]}" "$spawner"
+same "after the restore in host $here" "$spawner"
 
 mig_in "$here" kill -USR1 "$root"
 mig_in "$here" "$TOOLS/pidwait" "$root" 30 || e2e_fail "the tree did not end"
