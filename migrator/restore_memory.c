@@ -52,7 +52,19 @@ int bm_rs_unmap_all_but(struct restore_ctx *c)
 struct vma_piece {
 	struct restore_ctx *c;
 	const struct bm_vma *v;
+	bool apart, next_apart; /* kept apart from the VMA before it, the one after it (would_merge) */
 };
+
+/* Whether b, mapped right after a, would merge with it: private
+ * anonymous memory alike in everything binmig sets.  The original has
+ * them as two areas all the same where each has memory of its own (an
+ * anon_vma: the kernel merges two areas only if one has none), as an
+ * area moved next to another (mremap) has; the restore keeps them so. */
+static bool would_merge(const struct bm_vma *a, const struct bm_vma *b)
+{
+	return a->end == b->start && a->kind == BM_VMA_ANON && b->kind == BM_VMA_ANON && a->prot == b->prot &&
+	       a->flags == b->flags && !(b->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_DROPPABLE | BM_VMA_GROWSDOWN));
+}
 
 /* Droppable memory (MAP_DROPPABLE, an mmap type as MAP_PRIVATE is): a
  * kernel before 6.11 has none. */
@@ -87,8 +99,9 @@ static int give_anon_vma(struct restore_ctx *c, uint64_t start)
 /* Maps [start, end) of v afresh. */
 static int map_piece(void *arg, uint64_t start, uint64_t end)
 {
-	struct restore_ctx *c = ((struct vma_piece *)arg)->c;
-	const struct bm_vma *v = ((struct vma_piece *)arg)->v;
+	const struct vma_piece *piece = arg;
+	struct restore_ctx *c = piece->c;
+	const struct bm_vma *v = piece->v;
 	uint64_t flags = MAP_FIXED | (v->flags & BM_VMA_SHARED ? MAP_SHARED
 				      : v->flags & BM_VMA_DROPPABLE ? BM_MAP_DROPPABLE
 								    : MAP_PRIVATE) |
@@ -107,26 +120,36 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 	 * thread stack's guard next to other anonymous memory). */
 	bool account = (v->kind == BM_VMA_FILE || v->kind == BM_VMA_ANON) && (v->flags & BM_VMA_ACCOUNT) &&
 		       !(v->flags & (BM_VMA_SHARED | BM_VMA_DROPPABLE)) && !(v->prot & PROT_WRITE);
+	/* Kept apart from a neighbour (would_merge): an anon_vma of its own,
+	 * and mapped first with other permissions where the one before has
+	 * its final ones already (an accounted one is mapped writable). */
+	bool first = start == v->start && !account;
+	bool apart = first && piece->apart, own = first && (piece->apart || piece->next_apart);
+	uint32_t prot = v->prot | (account ? PROT_WRITE : 0);
+	if (apart)
+		prot = v->prot == PROT_NONE ? PROT_READ : PROT_NONE;
 	long addr = 0;
 	int rc = bm_fault(BM_FP_MAP_MEMORY)      ? bm_rs_step_failed(c, "mapping memory", errno)
 		 : v->flags & BM_VMA_DROPPABLE ? map_droppable(c, start, end, v->prot, flags, &addr)
 					       : bm_rs_inject(c, "mapping memory", SYS_mmap, start, end - start,
-							v->prot | (account ? PROT_WRITE : 0), flags, fd, off, &addr);
+							prot, flags, fd, off, &addr);
 	if (rc == 0 && (uint64_t)addr != start)
 		rc = bm_error(BM_EXIT_FAILURE, "mapping at 0x%llx landed at 0x%lx", (unsigned long long)start, addr);
-	if (rc == 0 && account && v->kind == BM_VMA_ANON)
+	if (rc == 0 && ((account && v->kind == BM_VMA_ANON) || own))
 		rc = give_anon_vma(c, start);
-	if (rc == 0 && account)
+	if (rc == 0 && prot != v->prot)
 		rc = bm_rs_inject(c, "protecting memory", SYS_mprotect, start, end - start, v->prot, 0, 0, 0, NULL);
 	return rc;
 }
 
 /* v afresh around what it keeps in place (mapped read-write, as binmig
  * held it). */
-static int map_vma(struct restore_ctx *c, const struct bm_vma *v)
+static int map_vma(struct restore_ctx *c, uint32_t i)
 {
+	const struct bm_vma *v = &c->proc.vmas[i];
 	size_t first = bm_ranges_after(c->inplace, c->ninplace, v->start);
-	struct vma_piece arg = {c, v};
+	struct vma_piece arg = {c, v, i > 0 && would_merge(v - 1, v),
+				i + 1 < c->proc.nvmas && would_merge(v, v + 1)};
 	int rc = bm_ranges_each_gap(v->start, v->end, c->inplace + first, c->ninplace - first, map_piece, &arg);
 	for (size_t i = first; rc == 0 && i < c->ninplace && c->inplace[i].start < v->end; i++)
 		if (v->prot != (PROT_READ | PROT_WRITE))
@@ -143,7 +166,7 @@ int bm_rs_map_vmas(struct restore_ctx *c)
 			continue;
 		size_t k = bm_ranges_after(c->inplace, c->ninplace, v->start);
 		bool kept = k < c->ninplace && c->inplace[k].start <= v->start;
-		int rc = map_vma(c, v);
+		int rc = map_vma(c, i);
 		if (rc < 0 || (rc = bm_guards_mark(&c->tr, c->pid, &c->proc, v, kept)) < 0)
 			return rc;
 		for (unsigned k = 0; k < bm_vma_advice_count; k++)

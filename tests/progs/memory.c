@@ -5,7 +5,11 @@
  *   - a page of code written at run time and made executable (called after);
  *   - a sparse 1 GiB MAP_NORESERVE region: 8 pages written with data, 4 with
  *     zeros, 2 written then dropped with MADV_DONTNEED, the rest untouched;
- *   - a 256 KiB array on the stack.
+ *   - a 256 KiB array on the stack;
+ *   - two read-write areas of 4 and 2 pages, each written, then moved side
+ *     by side (mremap, as a runtime's realloc does): the kernel keeps
+ *     them two areas (each has memory of its own, its anon_vma), though
+ *     their permissions and flags are the same.
  * After the wake-up every byte is as it was (untouched and dropped pages
  * read zero), each region has the same address and permissions in
  * /proc/self/maps, and the code page still runs.  The script also checks
@@ -97,15 +101,24 @@ int main(void)
 		fill_page(sparse + sparse_dropped[i] * PAGE, 400 + i);
 		SETUP(madvise(sparse + sparse_dropped[i] * PAGE, PAGE, MADV_DONTNEED) == 0, "madvise");
 	}
+	unsigned char *pair = mmap(NULL, 6 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *moved = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(pair != MAP_FAILED && moved != MAP_FAILED && munmap(pair + 4 * PAGE, 2 * PAGE) == 0, "the pair");
+	for (int p = 0; p < 6; p++)
+		fill_page(p < 4 ? pair + p * PAGE : moved + (p - 4) * PAGE, 500 + p);
+	SETUP(mremap(moved, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, pair + 4 * PAGE) == pair + 4 * PAGE,
+	      "mremap next to the pair's first area");
 	volatile unsigned char on_stack[256 * 1024];
 	for (size_t i = 0; i < sizeof(on_stack); i++)
 		on_stack[i] = (unsigned char)mix64(i);
 
-	const void *probes[] = { rw, rw + 8 * PAGE, rw + 9 * PAGE, ro, code, sparse, (const void *)on_stack };
+	const void *probes[] = { rw, rw + 8 * PAGE, rw + 9 * PAGE, ro, code, sparse, (const void *)on_stack,
+				 pair, pair + 4 * PAGE };
 	const int nprobes = sizeof(probes) / sizeof(probes[0]);
-	char regions_before[7][64];
+	char regions_before[9][64];
 	for (int i = 0; i < nprobes; i++)
 		region_of(probes[i], regions_before[i], sizeof(regions_before[i]));
+	SETUP(strcmp(regions_before[7], regions_before[8]) != 0, "the pair is two areas");
 
 	say("ready");
 	usr1_wait();
@@ -131,6 +144,8 @@ int main(void)
 		if (p != 8)
 			CHECK(page_is(rw + p * PAGE, 100 + p), "read-write page %d changed", p);
 	CHECK(page_is(ro, 200), "read-only page changed");
+	for (int p = 0; p < 6; p++)
+		CHECK(page_is(pair + p * PAGE, 500 + p), "page %d of the pair changed", p);
 	int (*fnp)(void) = (int (*)(void))(void *)code;
 	CHECK(fnp() == 0x2a2a2a2a, "code page returned the wrong value");
 	size_t bad_data = 0, bad_zero = 0;
