@@ -36,11 +36,36 @@ members() {
 	done
 }
 
+# settle HOST MEMBER...: until the compile steps and the CLR parent's
+# child wait for their gate (waitfor in poll) and the CLR parent for its
+# child's output (read), so that none is still starting.
+settle() {
+	local h=$1 p
+	shift
+	for p in "$@"; do
+		case $(mig_in "$h" cat "/proc/$p/comm" 2>/dev/null) in
+		waitfor) mig_in "$h" "$TOOLS/waitsyscall" "$p" "${E2E_SYSCALL_NR[poll]}" 20 || e2e_fail "process $p does not wait in poll" ;;
+		mono) SETTLE_MONO=$p ;;
+		esac
+	done
+	if [[ -n ${SETTLE_MONO:-} ]]; then
+		mig_in "$h" "$TOOLS/waitsyscall" "$SETTLE_MONO" "${E2E_SYSCALL_NR[read]}" 20 || e2e_fail "mono $SETTLE_MONO does not wait in read"
+		SETTLE_MONO=
+	fi
+}
+
 # hops ROOT WHAT: three hops; the same members, each with its parent, run
-# at each destination and are gone from the source.
+# at each destination and are gone from the source.  What /proc shows of
+# each member is the same after the second hop (back in host A) as before
+# the first, but for the lines a working program changes by itself
+# (E2E_PROCSTATE_RUNNING: the Pool's threads poll) and the process group
+# (the root's is the restorer's).
 hops() {
-	local root=$1 what=$2 here=A there=B tmp hop p
+	local root=$1 what=$2 here=A there=B tmp hop p base=$E2E_TMP/apps-$1-${2// /_}
 	local -a before after
+	mapfile -t before < <(members A "$root" | sort -n)
+	settle A "${before[@]}"
+	for p in "${before[@]}"; do mig_procstate_running A "$p" "$base-$p.proc-before"; done
 	for hop in 1 2 3; do
 		mapfile -t before < <(members "$here" "$root" | sort -n)
 		((${#before[@]} > 1)) || e2e_fail "$what: the tree of $root in host $here has no children"
@@ -53,6 +78,12 @@ hops() {
 		for p in "${before[@]}"; do
 			mig_assert_gone "$here" "$p" "$what: process $p after hop $hop"
 		done
+		if ((hop == 2)); then
+			settle A "${after[@]}"
+			for p in "${after[@]}"; do mig_procstate_running A "$p" "$base-$p.proc-after"; done
+			E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_GROUP|$E2E_PROCSTATE_RUNNING" \
+				e2e_procstate_same_each "$base" "$what after two hops" "${after[@]}"
+		fi
 		tmp=$here here=$there there=$tmp
 	done
 	e2e_log "ok: $what: ${#after[@]} processes, three hops"
