@@ -4,7 +4,8 @@
 # Frozen inside pause(): after the restore (and once it sleeps there again)
 # SIGUSR1 with a handler wakes it.  Both start together; the futex deadline
 # (SLEEP_S) is far enough that even a slow or loaded machine dumps it
-# inside the call, which its image must show.
+# inside the call, which its image must show.  /proc shows the same of
+# each before the dump and after the restore, in the call again.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
@@ -18,13 +19,23 @@ out=$E2E_TMP/pause.out
 e2e_start "$out" "$PROGS/sleeper" pause
 pid=$E2E_PID
 
+# same PID IMAGE CALL: migrate_in_call, /proc showing the same of the
+# process before the dump and after the restore, in CALL both times.
+same() {
+	e2e_wait_syscall "$1" "$3"
+	e2e_procstate "$1" "$2.proc-before"
+	migrate_in_call "$@"
+	e2e_wait_syscall "$1" "$3"
+	e2e_procstate "$1" "$2.proc-after"
+	e2e_procstate_same "$2.proc" "sleeper in $3"
+}
+
 e2e_wait_ready "$futex_out" "$futex_pid"
-migrate_in_call "$futex_pid" "$E2E_TMP/futex.img" futex
+same "$futex_pid" "$E2E_TMP/futex.img" futex
 
 e2e_wait_ready "$out" "$pid"
-migrate_in_call "$pid" "$E2E_TMP/pause.img" pause
+same "$pid" "$E2E_TMP/pause.img" pause
 # Only a signal that arrives while it sleeps in pause() again can wake it.
-e2e_wait_syscall "$pid" pause
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid" 20
 e2e_expect_pass "$out"
