@@ -34,6 +34,10 @@
 # it prints the units it did; its result equals that of an unmigrated run
 # of exactly those units (the result covers the contents of every file it
 # wrote), and every file it wrote is byte for byte the unmigrated run's.
+# What /proc shows of it after the last migration (back in host A) is
+# what it showed when it got ready, on the lines a working runtime does
+# not change (E2E_PROCSTATE_RUNNING, CLR_MOVING, clr_steady): its
+# limits, attributes, identity, descriptors and the mappings of its files.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
@@ -58,6 +62,28 @@ same_files() {
 }
 
 SGEN_WORKERS_DEFAULT=
+# What /proc shows of a Mono workload that changes as it works: its
+# threads (the thread pool's come and go), its files' offsets, and
+# (clr_steady) its anonymous memory (the heap, JIT code, stacks).
+CLR_MOVING='^(thread [0-9]+ |fd [0-9]+ pos:)'
+
+# clr_steady BASE: of the snapshots BASE-before and BASE-after, the
+# mappings of files only, and in BASE-after only those mapped at
+# BASE-before's addresses (the runtime maps more as it works, and never
+# unmaps a library): one that moved, or changed its permissions, offset,
+# file or flags, shows as missing.
+clr_steady() {
+	local f
+	for f in "$1-before" "$1-after"; do
+		awk -v before="$1-before" -v after="$f" '
+			BEGIN { if (after != before) while ((getline l < before) > 0) if (l ~ /^map [0-9a-f]+-/) known[l] = 1 }
+			/^map [0-9a-f]+-/ { keep = NF >= 7 && $7 ~ /^\// && (after == before || known[$0]) }
+			/^map / { if (keep) print; next }
+			{ print }' "$f" >"$f.steady"
+	done
+	mv "$1-after.steady" "$1-after"
+	mv "$1-before.steady" "$1-before"
+}
 CLR_MODE=()
 
 # clr_pingpong TAG GC_PARAMS BATCH WORKLOAD ARGS...: a run in the hosts,
@@ -95,6 +121,7 @@ clr_pingpong() {
 
 	local here=A there=B round what threads=() downtimes=() before after t started
 	local start=$SECONDS
+	mig_procstate_running A "$pid" "$E2E_TMP/$tag.proc-before"
 	for ((round = 1; round <= ROUNDS; round++)); do
 		what="$tag migration $round ($here -> $there)"
 		mig_assert_unfinished "$out" "before $what"
@@ -116,6 +143,11 @@ clr_pingpong() {
 		here=$there there=$tmp
 	done
 	e2e_log "$tag: $ROUNDS migrations in $((SECONDS - start)) s; threads: ${threads[*]}; downtimes (us): ${downtimes[*]}"
+	if [[ $here == A ]]; then
+		mig_procstate_running A "$pid" "$E2E_TMP/$tag.proc-after"
+		clr_steady "$E2E_TMP/$tag.proc"
+		E2E_PROCSTATE_ACCEPT="$E2E_PROCSTATE_RUNNING|$CLR_MOVING" e2e_procstate_same "$E2E_TMP/$tag.proc" "$tag after $ROUNDS migrations"
+	fi
 
 	touch "$stop"
 	mig_in "$here" "$TOOLS/waitfor" --pid "$pid" "$out" "result " 300 ||
