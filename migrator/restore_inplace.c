@@ -12,6 +12,12 @@ bool bm_rs_inplace_eligible(const struct bm_vma *v)
 			     BM_VMA_DROPPABLE)); /* userfaultfd refuses droppable memory (its NORESERVE says so too) */
 }
 
+bool bm_rs_kept_apart(const struct bm_vma *a, const struct bm_vma *b)
+{
+	return a->end == b->start && a->kind == BM_VMA_ANON && b->kind == BM_VMA_ANON && a->prot == b->prot &&
+	       a->flags == b->flags && !(b->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_DROPPABLE | BM_VMA_GROWSDOWN));
+}
+
 int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, size_t npre, struct bm_range **out,
 		       size_t *n)
 {
@@ -21,7 +27,7 @@ int bm_rs_plan_inplace(const struct bm_process *p, const struct bm_range *pre, s
 		const struct bm_vma *v = &p->vmas[i];
 		while (k < npre && pre[k].end <= v->start)
 			k++;
-		if (!bm_rs_inplace_eligible(v))
+		if (!bm_rs_inplace_eligible(v) || (i > 0 && bm_rs_kept_apart(v - 1, v)))
 			continue;
 		for (size_t j = k; j < npre && pre[j].start < v->end; j++) {
 			uint64_t s = pre[j].start > v->start ? pre[j].start : v->start;

@@ -52,19 +52,8 @@ int bm_rs_unmap_all_but(struct restore_ctx *c)
 struct vma_piece {
 	struct restore_ctx *c;
 	const struct bm_vma *v;
-	bool apart, next_apart; /* kept apart from the VMA before it, the one after it (would_merge) */
+	bool apart, next_apart; /* kept apart from the VMA before it, the one after it (bm_rs_kept_apart) */
 };
-
-/* Whether b, mapped right after a, would merge with it: private
- * anonymous memory alike in everything binmig sets.  The original has
- * them as two areas all the same where each has memory of its own (an
- * anon_vma: the kernel merges two areas only if one has none), as an
- * area moved next to another (mremap) has; the restore keeps them so. */
-static bool would_merge(const struct bm_vma *a, const struct bm_vma *b)
-{
-	return a->end == b->start && a->kind == BM_VMA_ANON && b->kind == BM_VMA_ANON && a->prot == b->prot &&
-	       a->flags == b->flags && !(b->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_DROPPABLE | BM_VMA_GROWSDOWN));
-}
 
 /* Droppable memory (MAP_DROPPABLE, an mmap type as MAP_PRIVATE is): a
  * kernel before 6.11 has none. */
@@ -120,7 +109,7 @@ static int map_piece(void *arg, uint64_t start, uint64_t end)
 	 * thread stack's guard next to other anonymous memory). */
 	bool account = (v->kind == BM_VMA_FILE || v->kind == BM_VMA_ANON) && (v->flags & BM_VMA_ACCOUNT) &&
 		       !(v->flags & (BM_VMA_SHARED | BM_VMA_DROPPABLE)) && !(v->prot & PROT_WRITE);
-	/* Kept apart from a neighbour (would_merge): an anon_vma of its own,
+	/* Kept apart from a neighbour (bm_rs_kept_apart): an anon_vma of its own,
 	 * and mapped first with other permissions where the one before has
 	 * its final ones already (an accounted one is mapped writable). */
 	bool first = start == v->start && !account;
@@ -148,8 +137,8 @@ static int map_vma(struct restore_ctx *c, uint32_t i)
 {
 	const struct bm_vma *v = &c->proc.vmas[i];
 	size_t first = bm_ranges_after(c->inplace, c->ninplace, v->start);
-	struct vma_piece arg = {c, v, i > 0 && would_merge(v - 1, v),
-				i + 1 < c->proc.nvmas && would_merge(v, v + 1)};
+	struct vma_piece arg = {c, v, i > 0 && bm_rs_kept_apart(v - 1, v),
+				i + 1 < c->proc.nvmas && bm_rs_kept_apart(v, v + 1)};
 	int rc = bm_ranges_each_gap(v->start, v->end, c->inplace + first, c->ninplace - first, map_piece, &arg);
 	for (size_t i = first; rc == 0 && i < c->ninplace && c->inplace[i].start < v->end; i++)
 		if (v->prot != (PROT_READ | PROT_WRITE))

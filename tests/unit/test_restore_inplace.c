@@ -70,6 +70,36 @@ static void plan(void **state)
 	free(r);
 }
 
+/* Two adjacent areas alike in everything binmig sets: the second is kept
+ * apart (mapped afresh, not kept in place), other neighbours are not. */
+static void kept_apart(void **state)
+{
+	(void)state;
+	struct bm_vma a = vma(0x10000, 0x14000, BM_VMA_ANON, RW, BM_VMA_ACCOUNT);
+	struct bm_vma b = vma(0x14000, 0x16000, BM_VMA_ANON, RW, BM_VMA_ACCOUNT);
+	assert_true(bm_rs_kept_apart(&a, &b));
+	const struct bm_vma no[] = {
+		vma(0x15000, 0x16000, BM_VMA_ANON, RW, BM_VMA_ACCOUNT),                  /* a hole between */
+		vma(0x14000, 0x16000, BM_VMA_ANON, PROT_READ, BM_VMA_ACCOUNT),           /* other permissions */
+		vma(0x14000, 0x16000, BM_VMA_ANON, RW, BM_VMA_ACCOUNT | BM_VMA_HUGEPAGE), /* other flags */
+		vma(0x14000, 0x16000, BM_VMA_FILE, RW, BM_VMA_ACCOUNT),                  /* a file */
+		vma(0x14000, 0x16000, BM_VMA_ANON, RW, BM_VMA_ACCOUNT | BM_VMA_GROWSDOWN), /* a stack */
+	};
+	for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+		assert_false(bm_rs_kept_apart(&a, &no[i]));
+	/* The plan keeps a's pages in place, not b's: b is mapped afresh. */
+	struct bm_vma v[] = {a, b};
+	struct bm_process p = {.vmas = v, .nvmas = 2};
+	const struct bm_range pre[] = {{0x10000, 0x16000}};
+	struct bm_range *r;
+	size_t n;
+	assert_int_equal(bm_rs_plan_inplace(&p, pre, 1, &r, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].start, 0x10000);
+	assert_int_equal(r[0].end, 0x14000);
+	free(r);
+}
+
 struct pieces {
 	struct bm_range got[8];
 	size_t n;
@@ -124,6 +154,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(eligible),
 		cmocka_unit_test(plan),
+		cmocka_unit_test(kept_apart),
 		cmocka_unit_test(gaps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
