@@ -9,7 +9,10 @@
 # again: every member's mappings of it show one inode, and child 2's own
 # object another.  After the last hop the tree's checks (writes made after
 # the moves reach the other processes) pass, and its digest of the memory
-# is that of an unmigrated run.
+# is that of an unmigrated run.  What /proc shows of each member (waiting,
+# stopped or a zombie) is the same after the second hop, back in host A,
+# as before the moves, but for the process group (the root's is the
+# restorer's).
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init shmtree
@@ -40,6 +43,7 @@ mapfile -t kids < <(mig_children A "$root")
 live=("$root" "${kids[@]:0:7}")
 n=$(objects A "${live[@]}")
 ((n == 2)) || e2e_fail "before the moves the tree maps $n objects of shared anonymous memory, expected 2"
+mig_procstate_each A before "$E2E_TMP/shm" "$root" "${kids[@]}"
 
 here=A there=B
 for hop in 1 2 3; do
@@ -50,6 +54,11 @@ for hop in 1 2 3; do
 		e2e_fail "hop $hop: children 6 and 7 are in states $(mig_state "$there" "${kids[6]}")$(mig_state "$there" "${kids[7]}"), expected stopped and zombie"
 	n=$(objects "$there" "${live[@]}")
 	((n == 2)) || e2e_fail "hop $hop: the tree maps $n objects of shared anonymous memory, expected 2"
+	if ((hop == 2)); then
+		mig_procstate_each A after "$E2E_TMP/shm" "$root" "${kids[@]}"
+		E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
+			e2e_procstate_same_each "$E2E_TMP/shm" "shmtree after two hops" "$root" "${kids[@]}"
+	fi
 	tmp=$here here=$there there=$tmp
 done
 e2e_log "ok: three hops, every member in place, its shared memory one object"
