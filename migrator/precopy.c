@@ -604,6 +604,22 @@ static int send_keep(struct bm_precopy *pc, uint64_t pages)
 	return rc;
 }
 
+/* Once the kept runs are known, the tracking is over: binmig's userfaultfd
+ * is closed, which unregisters the process's memory and takes out the
+ * write-protect markers the kernel left in its untouched pages.  The
+ * checkpoint that follows (and hybrid's post-copy plan) would else find
+ * them as swapped pages and read them: as zero pages of anonymous memory,
+ * and as file contents of a private file mapping, whose pages would then
+ * be copies at the destination that no longer follow the file. */
+static void untrack(struct bm_precopy *pc)
+{
+	if (pc->uffd < 0)
+		return;
+	bm_memory_own_uffd(0, NULL, 0);
+	close(pc->uffd);
+	pc->uffd = -1;
+}
+
 int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 {
 	struct keep_ctx k = {.pc = pc};
@@ -646,6 +662,7 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 		pages += (pc->keep[i].end - pc->keep[i].start) / BM_PAGE_SIZE;
 	pc->skip = (struct bm_page_skip){pc->keep, pc->nkeep};
 	f->skip_pages = &pc->skip;
+	untrack(pc);
 	bm_debug("pre-copy final: %llu pages kept in %zu runs, %llu tracked pages in the image",
 		 (unsigned long long)pages, pc->nkeep, (unsigned long long)pc->final_dirty);
 	return send_keep(pc, pages);
