@@ -252,13 +252,18 @@ mig_assert_tree_moved() {
 	done
 }
 
-# mig_round_trip PID WHAT: migrates PID from host A to B and back to A,
-# each hop succeeding and leaving it running only where it went.
+# mig_round_trip PID WHAT [MODE1 MODE2]: migrates PID from host A to B
+# (migrate --mode MODE1) and back to A (--mode MODE2), each hop succeeding
+# and leaving it running only where it went.  Without modes both hops are
+# in migrate's default mode (stream), without --mode.
 mig_round_trip() {
 	local pid=$1 what=$2 here=A there=B tmp hop
+	local -a modes=("${@:3}") mode
 	for hop in 1 2; do
-		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
-		e2e_expect_ok "$what: hop $hop ($here -> $there)"
+		mode=()
+		[[ -n ${modes[hop - 1]:-} ]] && mode=(--mode "${modes[hop - 1]}")
+		mig_bm "$here" migrate "$pid" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY" "${mode[@]}"
+		e2e_expect_ok "$what: hop $hop ($here -> $there${mode[*]:+, ${mode[*]}})"
 		mig_assert_running "$there" "$pid" "$what after hop $hop"
 		mig_assert_gone "$here" "$pid" "$what after hop $hop"
 		tmp=$here here=$there there=$tmp

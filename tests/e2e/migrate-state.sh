@@ -70,6 +70,12 @@ fi
 declare -A accept=(
 	[unlinked]='^fd [0-9]+ -> .*/unlinked/(c|#INODE) \(deleted\)$'
 )
+# The hops go in every mode of migrate, in a fixed rotation: program
+# number i (from 0) goes in mode i mod 5 first and in mode i + 1 + i div 5
+# (mod 5) back, so that each run of 25 programs has every ordered pair of
+# modes once, each mode first and second five times.  A tree goes in
+# stream mode where its mode moves single processes (migrate says so).
+modes=(stream file precopy postcopy hybrid)
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
 	"inotify carried $E2E_TMP/inotify" "inotify gone $E2E_TMP/inogone migrated" "inotify far $E2E_TMP/inofar" \
@@ -88,6 +94,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
+	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")
 	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/${cmd[0]}" "${cmd[@]:1}")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "${cmd[0]} did not get ready"; }
 	# What /proc shows of a program waiting in sigsuspend (not avx's and
@@ -95,16 +102,16 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	compare=yes
 	[[ ${cmd[0]} == avx || ${cmd[0]} == holder ]] && compare=
 	[[ -n $compare ]] && mig_procstate A "$pid" "$out.proc-before"
-	mig_round_trip "$pid" "${cmd[0]}"
+	mig_round_trip "$pid" "${cmd[0]}" "${hops[@]}"
 	if [[ -n $compare ]]; then
 		mig_procstate A "$pid" "$out.proc-after"
-		E2E_PROCSTATE_ACCEPT=${accept[${cmd[0]}]:-} e2e_procstate_same "$out.proc" "${cmd[*]}"
+		E2E_PROCSTATE_ACCEPT=${accept[${cmd[0]}]:-} e2e_procstate_same "$out.proc" "${cmd[*]} (${hops[*]})"
 	fi
 	mig_in A kill -USR1 "$pid"
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
 	e2e_expect_pass "$out"
-	e2e_log "ok: ${cmd[*]} passed its checks after two hops"
+	e2e_log "ok: ${cmd[*]} passed its checks after two hops (${hops[*]})"
 done
 
 # Control group membership (tests/progs/cgroup.c carried), started in a
