@@ -100,7 +100,8 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 int bm_precopy_rounds(struct bm_precopy *pc, struct bm_conn *conn, const struct bm_precopy_opts *o);
 
 /* With the process frozen (f, its final map): the kept runs, sent as
- * PRECOPY_KEEP ... PRECOPY_KEEP_END; f->skip_pages is set to them. */
+ * PRECOPY_KEEP ... PRECOPY_KEEP_END; f->skip_pages is set to them.  The
+ * userfaultfd is closed then (the checkpoint must not see its markers). */
 int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f);
 
 /* Closes the userfaultfd (the kernel unregisters every range) and frees. */
