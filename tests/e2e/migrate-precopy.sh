@@ -25,10 +25,14 @@
 #     hops of up to 3 rounds, the guard pages of tracked memory looked at
 #     in every round after the first (pagemap shows them written), the
 #     droppable memory untracked and carried by the final image; checked
-#     after the last hop.
+#     after the last hop;
+#  8. the clean pages of private file mappings (tests/progs/delmap.c
+#     carried) still follow the file after a pre-copy hop: the markers
+#     write-protection leaves in pages never touched are not read as the
+#     process's pages.
 # No timing is asserted.
 source "$(dirname "$0")/migrate-lib.sh"
-mig_init mapchurn memguard
+mig_init mapchurn memguard delmap
 HOPS=${PRECOPY_HOPS:-6}
 
 # precopy_csv PID: the last migrate's CSV has the pre-copy columns.
@@ -202,3 +206,17 @@ memguard_precopy() {
 }
 mig_memguard_hops $((MIG_WORKLOAD_PID + 60)) memguard_precopy "precopy --precopy-rounds 3 --precopy-threshold 0" \
 	"precopy --precopy-rounds 3 --precopy-threshold 0"
+
+echo "== 8. clean pages of private file mappings" >&2
+mkdir -p "$E2E_TMP/delmap"
+out=$E2E_TMP/delmap.out
+pid=$(mig_spawn A "$out" --pid $((MIG_WORKLOAD_PID + 70)) "$PROGS/delmap" carried "$E2E_TMP/delmap")
+mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "delmap did not get ready"; }
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy --no-fallback
+e2e_expect_ok "precopy migration of delmap"
+mig_assert_running B "$pid" "after the pre-copy migration of delmap"
+mig_no_uffd_left B "$pid" uw "after the pre-copy migration of delmap"
+mig_in B kill -USR1 "$pid"
+mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" PASS 30 || true
+e2e_expect_pass "$out"
+e2e_log "delmap: its clean file pages follow the file after a pre-copy hop"
