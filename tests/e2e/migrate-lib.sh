@@ -113,12 +113,15 @@ mig_in() {
 
 # mig_procstate HOST PID FILE [CALL]: e2e_procstate of PID in HOST, once it
 # waits in sigsuspend (or the system call CALL: lib.sh's E2E_SYSCALL_NR)
-# (compare two with e2e_procstate_same).
+# (compare two with e2e_procstate_same), with the pages of its private
+# file mappings that are its own copies and the count of pages
+# write-protected through a userfaultfd (procstate --pages), which the
+# live modes must leave as they were.
 mig_procstate() {
 	local call=${4:-rt_sigsuspend}
 	mig_in "$1" "$TOOLS/waitsyscall" "$2" "${E2E_SYSCALL_NR[$call]:?unknown system call $call}" 20 ||
 		e2e_fail "process $2 does not wait in $call in host $1"
-	mig_in "$1" "$TOOLS/procstate" "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
+	mig_in "$1" "$TOOLS/procstate" --pages "$2" >"$3" || e2e_fail "cannot read /proc of process $2 in host $1"
 }
 
 # mig_procstate_each HOST WHEN BASE PID...: mig_procstate of each PID in

@@ -60,6 +60,18 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
 	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar"
+# Before migrate-lib's cleanup, which ends the script: what a program
+# stopped by a failure leaves (memstate's /dev/shm file), and the cgroups
+# made below.
+state_exit() {
+	local rc=$?
+	set +e
+	rm -f "/dev/shm/memstate-$MIG_WORKLOAD_PID"
+	! declare -F cg_remove >/dev/null || cg_remove
+	(exit "$rc")
+	mig_cleanup
+}
+trap state_exit EXIT
 guarded=()
 if why=$("$PROGS/memguard" probe); then
 	guarded=("memguard carried $E2E_TMP/memguard")
@@ -140,14 +152,6 @@ cg_remove() { # kills what is left in the cgroups, then removes them
 	done
 	return 0
 }
-cg_exit() { # before migrate-lib's cleanup, which ends the script
-	local rc=$?
-	set +e
-	cg_remove
-	(exit "$rc")
-	mig_cleanup
-}
-trap cg_exit EXIT
 if [[ -z $V2 ]]; then
 	e2e_log "no cgroup v2 hierarchy is mounted: cgroup membership left out"
 elif ! mkdir "$V2/$CG_NAME" 2>/dev/null; then

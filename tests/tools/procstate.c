@@ -1,4 +1,4 @@
-/* procstate PID
+/* procstate [--pages] PID
  *
  * Prints what /proc shows of a process and each of its threads, in a form
  * two snapshots can be compared by: a waiting process and its restored
@@ -17,7 +17,8 @@
  * the order of an epoll
  * instance's registrations in fdinfo (the kernel's tree of file
  * addresses), and EPOLLERR and EPOLLHUP armed again on a fired one-shot
- * registration.
+ * registration.  --pages adds what pagemap shows that a restore must
+ * keep (print_pages); the live-migration tests ask for it.
  *
  * Exit codes: 0 printed, 1 the process vanished, 2 usage or system error. */
 #include <ctype.h>
@@ -128,6 +129,62 @@ static void print_smaps(const char *pid)
 	}
 	free(line);
 	fclose(f);
+}
+
+/* With --pages, from pagemap: the pages of each private file mapping
+ * that are the process's own copies (anonymous, present or swapped out:
+ * the ones it wrote), which must be the same pages after a restore (one
+ * read back from the file no longer follows it), and how many pages are
+ * write-protected through a userfaultfd (bit 57; none must be left).
+ * Which other pages are present is the kernel's accounting. */
+static void print_pages(const char *pid)
+{
+	FILE *maps = open_proc(pid, "maps");
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%s/pagemap", pid);
+	FILE *pm = fopen(path, "re");
+	if (!maps || !pm) {
+		printf("pages unreadable\n");
+		if (maps)
+			fclose(maps);
+		if (pm)
+			fclose(pm);
+		return;
+	}
+	unsigned long long wp = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, maps) > 0) {
+		unsigned long start, end;
+		char perms[8];
+		int path_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %*x %*s %*u %n", &start, &end, perms, &path_at) < 3)
+			continue;
+		const char *name = path_at ? line + path_at : "";
+		bool file_private = name[0] == '/' && perms[3] == 'p';
+		bool listed = false;
+		if (fseeko(pm, (off_t)(start / 4096) * 8, SEEK_SET) < 0)
+			continue;
+		for (unsigned long page = 0; page < (end - start) / 4096; page++) {
+			unsigned long long e;
+			if (fread(&e, sizeof e, 1, pm) != 1)
+				break;
+			wp += (e >> 57) & 1;
+			bool own = ((e >> 63) & 1 && !((e >> 61) & 1)) || ((e >> 62) & 1);
+			if (!file_private || !own)
+				continue;
+			if (!listed)
+				printf("pages copied %lx-%lx %s", start, end, perms);
+			printf(" %lu", page);
+			listed = true;
+		}
+		if (listed)
+			printf("\n");
+	}
+	printf("pages uffd-wp %llu\n", wp);
+	free(line);
+	fclose(maps);
+	fclose(pm);
 }
 
 /* stat: the fields a process can set or that say what it is, by number
@@ -301,11 +358,12 @@ static void print_autogroup(const char *pid)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || !isdigit((unsigned char)argv[1][0])) {
-		fprintf(stderr, "usage: procstate PID\n");
+	bool pages = argc == 3 && strcmp(argv[1], "--pages") == 0;
+	if (argc != 2 + pages || !isdigit((unsigned char)argv[argc - 1][0])) {
+		fprintf(stderr, "usage: procstate [--pages] PID\n");
 		return 2;
 	}
-	const char *pid = argv[1];
+	const char *pid = argv[argc - 1];
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%s", pid);
 	if (access(path, F_OK) < 0)
@@ -324,6 +382,8 @@ int main(int argc, char **argv)
 		printf("%s -> %s\n", links[i], target);
 	}
 	print_smaps(pid);
+	if (pages)
+		print_pages(pid);
 	print_fds(pid);
 	print_threads(pid);
 	fflush(stdout);
