@@ -440,16 +440,34 @@ mig_csv_row() {
 	done
 }
 
+# mig_live_state HOST PID FILE: what /proc shows of PID in HOST that a
+# process does not change by itself while it runs, as procstate --pages
+# prints it: its map with each area's flags (smaps VmFlags, page sizes),
+# its limits, its descriptors' targets, the count of pages
+# write-protected through a userfaultfd, and of it and each thread the
+# credentials, capabilities, signals ignored and caught, seccomp and
+# no_new_privs, allowed CPUs and memory nodes.  Two of them, taken before and
+# after hops of a running workload, are compared with e2e_procstate_same
+# (a waiting program's whole state: mig_procstate).
+mig_live_state() {
+	mig_in "$1" "$TOOLS/procstate" --pages "$2" >"$3.all" || e2e_fail "cannot read /proc of process $2 in host $1"
+	grep -E '^(map |limits |fd [0-9]+ -> |pages uffd-wp )|^(status|thread [0-9]+) (Uid|Gid|Groups|Threads|SigIgn|SigCgt|Cap[A-Za-z]+|NoNewPrivs|Seccomp|Cpus_allowed_list|Mems_allowed_list):' \
+		"$3.all" >"$3" || true
+}
+
 # mig_live_hops MODE CHECK FLAG EXTRA OUT PID: HOPS migrations of PID
 # A <-> B with --mode MODE --stats csv, each checked: exit 0, `CHECK PID`
 # on its CSV (which fills PC, mig_csv_row), the process running at the
 # destination and gone from the source, nothing of the userfaultfd left
-# (mig_no_uffd_left FLAG).  Leaves `here` at its last host and logs each
-# hop's "downtime/EXTRA" (EXTRA a CSV column).
+# (mig_no_uffd_left FLAG); after the last, what /proc shows of it that
+# it does not change itself must be as before the first (mig_live_state).
+# Leaves `here` at its last host and logs each hop's "downtime/EXTRA"
+# (EXTRA a CSV column).
 mig_live_hops() {
 	local mode=$1 check=$2 flag=$3 extra=$4 out=$5 pid=$6 round there=B tmp what
 	local -a downtimes=()
 	here=A
+	mig_live_state A "$pid" "$out.live-before"
 	for ((round = 1; round <= HOPS; round++)); do
 		what="$mode migration $round of $pid ($here -> $there)"
 		mig_assert_unfinished "$out" "before $what"
@@ -462,6 +480,8 @@ mig_live_hops() {
 		mig_no_uffd_left "$there" "$pid" "$flag" "after $what"
 		tmp=$here here=$there there=$tmp
 	done
+	mig_live_state "$here" "$pid" "$out.live-after"
+	e2e_procstate_same "$out.live" "$HOPS $mode hops of $pid"
 	e2e_log "$HOPS $mode hops of $pid; downtime us / $extra: ${downtimes[*]}"
 }
 

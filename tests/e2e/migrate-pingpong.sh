@@ -7,7 +7,9 @@
 # machine's speed; each migrate succeeds, prints a CSV row with every
 # phase, and leaves the process running (untraced) at the destination and
 # nothing at the source.  Each run's result equals that of an unmigrated
-# run of the same work.
+# run of the same work, and what /proc shows of it that it does not
+# change itself (its map and VmFlags, limits, descriptors) is as before
+# the first migration.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init
 ROUNDS=${MIG_ROUNDS:-6}
@@ -21,6 +23,7 @@ for mode in stream file; do
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 20 || e2e_fail "workload $pid did not get ready"
 	here=A there=B
 	downtimes=()
+	mig_live_state A "$pid" "$out.live-before"
 	start=$SECONDS
 	for ((round = 1; round <= ROUNDS; round++)); do
 		what="$mode migration $round ($here -> $there)"
@@ -35,6 +38,8 @@ for mode in stream file; do
 		tmp=$here here=$there there=$tmp
 	done
 	e2e_log "$ROUNDS $mode migrations in $((SECONDS - start)) s; downtimes (us): ${downtimes[*]}"
+	mig_live_state "$here" "$pid" "$out.live-after"
+	e2e_procstate_same "$out.live" "$ROUNDS $mode migrations of $pid"
 	mig_expect_result "$here" "$pid" "$out"
 	for h in A B; do
 		n=$(grep -c "process $pid migrated in ($mode mode, $MIG_SEAL)" "$HOSTS_STATE/serve-$h.log" || true)

@@ -5,7 +5,9 @@
 #     threaded nbody carried 6 hops each (POSTCOPY_HOPS), with the right
 #     answer, and nbody 6 hops more in hybrid mode; every hop reports
 #     post-copy's figures in --stats, and leaves neither a userfaultfd nor
-#     registered memory in the process;
+#     registered memory in the process; after the last hop what /proc
+#     shows of it that it does not change itself is as before the first
+#     (mig_live_state);
 #  2. postchurn: four threads fault on missing pages at once, and while
 #     most of its memory has not arrived (binmig's test build holds the
 #     pages back until told) the process forks, moves memory (mremap),

@@ -4,7 +4,8 @@
 #  1. the hashchain workload (rewrites its memory all the time) and the
 #     threaded nbody carried 6 hops each (PRECOPY_HOPS), with the right
 #     answer, every hop with rounds, pages per round and a downtime in
-#     --stats;
+#     --stats, and after the last hop what /proc shows of it that it does
+#     not change itself as before the first (mig_live_state);
 #  2. a program that maps, unmaps, remaps, mprotects, zaps and grows its
 #     heap between the rounds (a deterministic handshake: binmig's test
 #     build waits for the program after each round) and verifies all of
