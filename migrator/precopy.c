@@ -516,7 +516,6 @@ struct keep_ctx {
 	struct runs dirty;     /* of the tracked run being looked at */
 	size_t dirty_at;
 	struct runs keep;
-	uint64_t image_pages;  /* tracked pages the image carries */
 	int reported;          /* a failure of a callback, reported already */
 };
 
@@ -532,7 +531,6 @@ static int keep_sent(struct keep_ctx *k, uint64_t s, uint64_t e)
 			continue;
 		if (a > run && runs_add(&k->keep, run, a) < 0)
 			return k->keep.failed;
-		k->image_pages++;
 		run = a + BM_PAGE_SIZE;
 	}
 	return e > run && runs_add(&k->keep, run, e) < 0 ? k->keep.failed : 0;
@@ -541,13 +539,8 @@ static int keep_sent(struct keep_ctx *k, uint64_t s, uint64_t e)
 static int keep_run(void *ctx, const struct bm_scan_run *run)
 {
 	struct keep_ctx *k = ctx;
-	if (!bm_scan_wanted(k->v, run->cats))
+	if (!bm_scan_wanted(k->v, run->cats) || (run->cats & BM_PAGE_IS_PFNZERO))
 		return 0;
-	uint64_t pages = (run->end - run->start) / BM_PAGE_SIZE;
-	if (run->cats & BM_PAGE_IS_PFNZERO) {
-		k->image_pages += pages;
-		return 0;
-	}
 	uint64_t s = run->start;
 	while (s < run->end) {
 		while (k->dirty_at < k->dirty.n && k->dirty.r[k->dirty_at].end <= s)
@@ -560,10 +553,7 @@ static int keep_run(void *ctx, const struct bm_scan_run *run)
 		}
 		if (d->start > s && keep_sent(k, s, d->start) < 0)
 			return k->keep.failed;
-		uint64_t de = d->end < run->end ? d->end : run->end;
-		uint64_t ds = d->start > s ? d->start : s;
-		k->image_pages += (de - ds) / BM_PAGE_SIZE;
-		s = de;
+		s = d->end < run->end ? d->end : run->end;
 	}
 	return 0;
 }
@@ -620,36 +610,71 @@ static void untrack(struct bm_precopy *pc)
 	pc->uffd = -1;
 }
 
-int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
+/* Calls fn for each part [s, e) of a private VMA of f's final map that
+ * lies in tracked range j, in order of address, until fn fails. */
+static int each_tracked_part(struct bm_precopy *pc, const struct bm_frozen *f,
+			     int (*fn)(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e,
+				       void *ctx),
+			     void *ctx)
 {
-	struct keep_ctx k = {.pc = pc};
 	int rc = 0;
 	size_t t = 0;
-	for (uint32_t i = 0; rc == 0 && pc->uffd >= 0 && i < f->proc.nvmas; i++) {
+	for (uint32_t i = 0; rc == 0 && i < f->proc.nvmas; i++) {
 		const struct bm_vma *v = &f->proc.vmas[i];
 		if (!bm_vma_has_pages(v) || (v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE)))
 			continue;
-		k.v = v;
 		while (t < pc->ntracked && pc->tracked[t].end <= v->start)
 			t++;
-		/* Only what is still registered has been watched all along. */
-		for (size_t j = t; rc == 0 && j < pc->ntracked && pc->tracked[j].start < v->end; j++) {
-			/* A kept run never spans two ranges: the destination stores each apart. */
-			if (pc->tracked[j].start >= v->start)
-				k.keep.first_mergeable = k.keep.n;
-			k.range = j;
-			uint64_t s = pc->tracked[j].start > v->start ? pc->tracked[j].start : v->start;
-			uint64_t e = pc->tracked[j].end < v->end ? pc->tracked[j].end : v->end;
-			rc = bm_pagescan(pc->pagemap, s, e, &q_tracked, keep_tracked, &k);
-			if (rc < 0 && !k.reported)
-				rc = scan_failed(pc, rc, &(struct bm_range){s, e});
-		}
+		for (size_t j = t; rc == 0 && j < pc->ntracked && pc->tracked[j].start < v->end; j++)
+			rc = fn(pc, v, j, pc->tracked[j].start > v->start ? pc->tracked[j].start : v->start,
+				pc->tracked[j].end < v->end ? pc->tracked[j].end : v->end, ctx);
 	}
+	return rc;
+}
+
+/* Only what is still registered has been watched all along. */
+static int keep_part(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e, void *ctx)
+{
+	struct keep_ctx *k = ctx;
+	k->v = v;
+	/* A kept run never spans two ranges: the destination stores each apart. */
+	if (pc->tracked[j].start >= v->start)
+		k->keep.first_mergeable = k->keep.n;
+	k->range = j;
+	int rc = bm_pagescan(pc->pagemap, s, e, &q_tracked, keep_tracked, k);
+	return rc < 0 && !k->reported ? scan_failed(pc, rc, &(struct bm_range){s, e}) : rc;
+}
+
+struct count_ctx {
+	const struct bm_vma *v;
+	uint64_t pages;
+};
+
+static int count_wanted(void *ctx, const struct bm_scan_run *run)
+{
+	struct count_ctx *c = ctx;
+	if (bm_scan_wanted(c->v, run->cats))
+		c->pages += (run->end - run->start) / BM_PAGE_SIZE;
+	return 0;
+}
+
+static int count_part(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e, void *ctx)
+{
+	(void)j;
+	struct count_ctx *c = ctx;
+	c->v = v;
+	int rc = bm_pagescan(pc->pagemap, s, e, &bm_scan_wanted_query, count_wanted, c);
+	return rc < 0 ? scan_failed(pc, rc, &(struct bm_range){s, e}) : 0;
+}
+
+int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
+{
+	struct keep_ctx k = {.pc = pc};
+	int rc = pc->uffd >= 0 ? each_tracked_part(pc, f, keep_part, &k) : 0;
 	free(k.dirty.r);
 	pc->keep = k.keep.r;
 	pc->nkeep = k.keep.n;
 	pc->capkeep = k.keep.cap;
-	pc->final_dirty = k.image_pages;
 	if (rc < 0)
 		return rc;
 	/* A process that forked since the rounds is frozen as a tree, whose
@@ -663,6 +688,12 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 	pc->skip = (struct bm_page_skip){pc->keep, pc->nkeep};
 	f->skip_pages = &pc->skip;
 	untrack(pc);
+	/* The tracked pages the image carries, counted without the markers:
+	 * those the checkpoint will find, but for the kept ones. */
+	struct count_ctx c = {0};
+	if ((rc = each_tracked_part(pc, f, count_part, &c)) < 0)
+		return rc;
+	pc->final_dirty = c.pages > pages ? c.pages - pages : 0;
 	bm_debug("pre-copy final: %llu pages kept in %zu runs, %llu tracked pages in the image",
 		 (unsigned long long)pages, pc->nkeep, (unsigned long long)pc->final_dirty);
 	return send_keep(pc, pages);
