@@ -42,6 +42,9 @@
 # process and its threads read about themselves, compared value by value
 # (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
 # rseq, credentials, limits, /proc/self files).
+# The hops go in every mode of migrate by turns (stream, file, precopy,
+# postcopy, hybrid; the rotation is below), the cgroup part's in stream
+# mode.
 # Left out, as the emulated hosts cannot show them: inotify rebuilt (the
 # hosts share one kernel, so the destination's watch reports the
 # source's doings: the original closing its files, the source removing
