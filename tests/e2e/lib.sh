@@ -31,7 +31,7 @@ E2E_BINMIG_TIMEOUT=${E2E_BINMIG_TIMEOUT:-60}
 
 # System call numbers (x86-64) for e2e_wait_syscall.
 declare -A E2E_SYSCALL_NR=([read]=0 [pause]=34 [nanosleep]=35 [rt_sigsuspend]=130 [futex]=202
-	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232 [wait4]=61)
+	[clock_nanosleep]=230 [poll]=7 [epoll_wait]=232 [wait4]=61 [rt_sigtimedwait]=128)
 
 E2E_TMP=
 E2E_TMP_MORE=() # other temp dirs of the test, made before e2e_init: removed with E2E_TMP
@@ -441,6 +441,20 @@ e2e_procstate_same() {
 		e2e_show "$base-diff"
 		e2e_fail "$2: /proc shows another process (above: - before, + after)"
 	fi
+}
+
+# e2e_procstate_unproxied FILE: leaves out of FILE (e2e_procstate) what
+# the vDSO proxy changes, as README says ("The vDSO may differ between
+# the hosts"): the areas of the kernel's vDSO ([vdso], [vvar],
+# [vvar_vclock]), which a proxied restore maps where the destination's
+# kernel puts them, the private anonymous read-execute copies of the old
+# vDSO it leaves in their place (a test that forces the proxy checks them
+# itself), and the sizes they count in (VmSize, VmLib).
+e2e_procstate_unproxied() {
+	awk '!/^map / { drop = 0 }
+		/^map [0-9a-f]+-[0-9a-f]+ / { drop = $NF ~ /^\[(vdso|vvar|vvar_vclock)\]$/ || (NF == 4 && $3 == "r-xp") }
+		!drop && !/^(status|thread [0-9]+) (VmSize|VmLib):/' "$1" >"$1.kept" || e2e_fail "cannot filter $1"
+	mv "$1.kept" "$1"
 }
 
 # e2e_procstate_each WHEN BASE PID...: e2e_procstate of each PID into

@@ -6,6 +6,9 @@
 #  - Python's HTTP server (python3 -m http.server) serving a file;
 #  - redis-server with 500 keys loaded: the client reads them all back
 #    and writes a new one after each hop.
+# Back in A, /proc shows the same of each as before the first hop, but
+# for what a running program changes itself (E2E_PROCSTATE_RUNNING) and
+# the HTTP server's stderr offset (it logs each request there).
 # (A client connected during a migration would be a TCP connection to a
 # peer outside the process: refused, the server runs on; see
 # e2e/migrate-inetsock.)
@@ -60,6 +63,7 @@ print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode(), end="")' 
 }
 
 check_servers A B 0
+for pid in "$http" "$redis"; do mig_procstate_running A "$pid" "$E2E_TMP/server-$pid.proc-before"; done
 here=A there=B
 for hop in 1 2; do
 	for pid in "$http" "$redis"; do
@@ -71,4 +75,11 @@ for hop in 1 2; do
 	check_servers "$there" "$here" "$hop"
 	e2e_log "ok: hop $hop: both servers answer in host $there"
 	tmp=$here here=$there there=$tmp
+done
+for pid in "$http" "$redis"; do
+	mig_procstate_running A "$pid" "$E2E_TMP/server-$pid.proc-after"
+	accept=$E2E_PROCSTATE_RUNNING
+	# The HTTP server logs each request it answers on its stderr.
+	[[ $pid == "$http" ]] && accept+='|^fd 2 pos:'
+	E2E_PROCSTATE_ACCEPT=$accept e2e_procstate_same "$E2E_TMP/server-$pid.proc" "server $pid after two hops"
 done
