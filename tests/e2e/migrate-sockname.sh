@@ -5,9 +5,10 @@
 # file system: the source had moved its socket files aside before the
 # image left, and puts them back over what the destination left at their
 # names, so it resumes with every name (no warning that one was lost);
-# its socket files are the originals (same inodes).  The next migration,
-# unarmed, then succeeds, and the program's checks of its sockets, names
-# included, pass at the destination.
+# its socket files are the originals (same inodes), and /proc shows the
+# same of it as before.  The next migration, unarmed, then succeeds; back
+# in A after one more, /proc shows the same of it as before, and the
+# program's checks of its sockets, names included, pass.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 # Before the hosts start their serve: it reads this file for each migration.
@@ -26,6 +27,8 @@ for sock in seq dgram; do
 	inode[$sock]=$(stat -c %i "$E2E_TMP/unixsock/$sock.sock") || e2e_fail "no socket file $sock.sock"
 done
 
+mig_procstate A "$pid" "$E2E_TMP/failed.proc-before"
+cp "$E2E_TMP/failed.proc-before" "$E2E_TMP/moved.proc-before"
 what="restore failing after the sockets were bound"
 mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 mig_expect_failure any "restore at the destination" "$pid" "$what"
@@ -37,6 +40,8 @@ done
 [[ -z $(find "$E2E_TMP/unixsock" -name '*.binmig-*') ]] || e2e_fail "$what: a moved-aside socket file was left"
 mig_assert_running A "$pid" "$what"
 mig_assert_gone B "$pid" "$what"
+mig_procstate A "$pid" "$E2E_TMP/failed.proc-after"
+e2e_procstate_same "$E2E_TMP/failed.proc" "$what"
 e2e_log "ok: $what: the source resumed with its socket files at their names"
 
 : >"$BINMIG_SERVE_FAULT_FILE"
@@ -44,8 +49,14 @@ mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 e2e_expect_ok "the next migration"
 mig_assert_running B "$pid" "after the next migration"
 [[ -z $(find "$E2E_TMP/unixsock" -name '*.binmig-*') ]] || e2e_fail "a moved-aside socket file was left after the migration"
-mig_in B kill -USR1 "$pid"
-mig_in B "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
-mig_in B "$TOOLS/pidwait" --reaped "$pid" 30 || e2e_fail "unixsock did not end"
+# And back, where /proc shows the same of it as before the failed one.
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
+e2e_expect_ok "the migration back to host A"
+mig_assert_running A "$pid" "after the migration back"
+mig_procstate A "$pid" "$E2E_TMP/moved.proc-after"
+e2e_procstate_same "$E2E_TMP/moved.proc" "after the migration back"
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+mig_in A "$TOOLS/pidwait" --reaped "$pid" 30 || e2e_fail "unixsock did not end"
 e2e_expect_pass "$out"
-e2e_log "ok: the next migration carried the names; the program's checks passed at the destination"
+e2e_log "ok: the next migration carried the names; back in host A /proc shows the process as before; its checks passed"
