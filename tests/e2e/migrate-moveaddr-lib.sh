@@ -79,6 +79,23 @@ exchange() {
 	round=$((round + 1))
 }
 
+# same_as_before HOST WHAT: what /proc shows of the process in HOST, once
+# it waits for its next round, is what it showed there the first time
+# (before the first migration in A; after the first hop in B: the mount
+# ids of its files are the host's), but for the offset of its stdout, as
+# it says "round N ok" at each round.
+same_as_before() {
+	local n=$((++PROC_N)) base=$E2E_TMP/process-$1.proc
+	if [[ ! -e $base ]]; then
+		mig_procstate "$1" "$pid" "$base" rt_sigtimedwait
+		return
+	fi
+	cp "$base" "$E2E_TMP/process-$n.proc-before"
+	mig_procstate "$1" "$pid" "$E2E_TMP/process-$n.proc-after" rt_sigtimedwait
+	E2E_PROCSTATE_ACCEPT='^fd 1 pos:' e2e_procstate_same "$E2E_TMP/process-$n.proc" "$2"
+}
+PROC_N=0
+
 # moveaddr_test: the whole test, for the family the caller set.
 moveaddr_test() {
 	mig_init outpeer --peer-net "--movable=$MOVED"
@@ -103,6 +120,7 @@ moveaddr_test() {
 
 	round=0
 	exchange A
+	same_as_before A "before the first migration"
 
 	what="without --move-addr"
 	mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
@@ -111,6 +129,7 @@ moveaddr_test() {
 		e2e_fail "$what: the refusal does not name --move-addr: $(head -n 1 "$BM_ERR")"
 	mig_assert_running A "$pid" "$what"
 	where "$what" A
+	same_as_before A "$what"
 	exchange A
 	e2e_log "ok: $what: refused (exit 4), the connection works on in host A"
 
@@ -126,6 +145,7 @@ moveaddr_test() {
 		e2e_fail "$what: migrate does not say that the process was not stopped"
 	mig_assert_running A "$pid" "$what"
 	where "$what" A
+	same_as_before A "$what"
 	exchange A
 	e2e_log "ok: $what: refused before the freeze (exit 6), the connection works on in host A"
 
@@ -138,6 +158,7 @@ moveaddr_test() {
 	mig_assert_gone B "$placeholder" "the placeholder, killed"
 	mig_assert_running A "$pid" "$what"
 	where "$what" A
+	same_as_before A "$what"
 	exchange A
 	e2e_log "ok: $what: the address is back in host A, the connection works on there"
 
@@ -151,6 +172,7 @@ moveaddr_test() {
 	only_in "$what" A
 	mig_assert_running A "$pid" "$what"
 	mig_assert_gone B "$pid" "$what: the destination's copy"
+	same_as_before A "$what"
 	exchange A
 	e2e_log "ok: $what: its guardian put the address back, the connection works on in host A"
 
@@ -163,6 +185,7 @@ moveaddr_test() {
 		mig_assert_running "$there" "$pid" "$what"
 		mig_assert_gone "$here" "$pid" "$what"
 		where "$what" "$there"
+		same_as_before "$there" "$what"
 		# Neither end has been told to send.  At hop 2 host A still knows the
 		# peer's address, so only the announcement moves the peer's entry; at
 		# hop 1 host B's own ARP request or neighbour solicitation for the
@@ -187,6 +210,7 @@ moveaddr_test() {
 	where "$what" B
 	mig_assert_running B "$pid" "$what"
 	mig_assert_gone A "$pid" "$what"
+	same_as_before B "$what"
 	exchange B
 	e2e_log "ok: $what: the process runs in host B, which alone has the address; the connection carries on there"
 

@@ -29,6 +29,9 @@
 #     destination, not confirmed, lets its copy run in host B, which alone
 #     has the address, the guardian says nothing, and the connection
 #     carries on there.
+# After each of these, once it waits for its next round, /proc shows the
+# same of the process as the first time in that host (before the first
+# migration in A, after hop 1 in B), but for its stdout's offset.
 # The steps are in migrate-moveaddr-lib.sh, shared with migrate-moveaddr6
 # (the same for IPv6).
 # shellcheck source-path=SCRIPTDIR

@@ -17,7 +17,8 @@
 # each of which the address is on exactly one host, the peer's neighbour
 # entry names the destination's interface through the destination's
 # unsolicited Neighbour Advertisement (the hop-2 check), and both ends
-# check the other's sequence-numbered byte stream.
+# check the other's sequence-numbered byte stream; /proc shows the same
+# of the process after each as the first time in that host.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-moveaddr-lib.sh"
 FAMILY=6 MOVED=fd00:78::100 HOST_PREFIX=128 NODAD=1
