@@ -16,7 +16,9 @@
 # the end equals an unmigrated run's; the program itself checks every
 # thread's TID, mask, alternate stack, robust list, clear_child_tid, rseq,
 # MXCSR, that no wait returned before its deadline and that the pipe,
-# eventfd and signal queue lost nothing.
+# eventfd and signal queue lost nothing.  What /proc shows of it that it
+# does not change itself (mig_live_state) is, after the last migration,
+# what it was before the first.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
@@ -38,6 +40,7 @@ tids=$(tasks_in A "$pid")
 (($(wc -w <<<"$tids") == 13)) || e2e_fail "threads8 has the threads $tids in host A, expected 13"
 e2e_log "threads8 $pid in host A, threads $tids"
 
+mig_live_state A "$pid" "$E2E_TMP/threads8.live-before"
 here=A there=B
 downtimes=()
 in_counted=0
@@ -64,6 +67,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	[[ $after == "$tids" ]] || e2e_fail "after $what: threads $after in host $there, expected $tids"
 	tmp=$here here=$there there=$tmp
 done
+mig_live_state "$here" "$pid" "$E2E_TMP/threads8.live-after"
+e2e_procstate_same "$E2E_TMP/threads8.live" "threads8 after $ROUNDS migrations"
 e2e_log "$ROUNDS migrations in $((SECONDS - start)) s ($in_counted in counted phases), TIDs kept; downtimes (us): ${downtimes[*]}"
 touch "$gate"
 
