@@ -32,10 +32,13 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init treerefuse
 
-# refused PID CHILD WHAT: dump --no-tree refuses PID, naming CHILD; PID
-# runs on, neither stopped nor traced.
+# refused PID CHILD WHAT CALL: dump --no-tree refuses PID, naming CHILD;
+# PID runs on, neither stopped nor traced, waiting in CALL again as /proc
+# showed it before (e2e_procstate_same).
 refused() {
-	local pid=$1 child=$2 what=$3
+	local pid=$1 child=$2 what=$3 base=$E2E_TMP/no-tree-$1.proc
+	e2e_wait_syscall "$pid" "$4"
+	e2e_procstate "$pid" "$base-before"
 	bm dump "$pid" -o "$E2E_TMP/img" --no-tree
 	e2e_expect_error 4 "dump --no-tree of $what"
 	grep -q "process $pid has 1 child process ($child); with --no-tree binmig moves one process" "$BM_ERR" ||
@@ -43,6 +46,9 @@ refused() {
 	[[ ! -e $E2E_TMP/img && ! -e $E2E_TMP/img.partial ]] || e2e_fail "$what: an image was left"
 	e2e_assert_alive "$pid"
 	[[ $(e2e_tracer "$pid") == 0 ]] || e2e_fail "$what: process $pid is still traced"
+	e2e_wait_syscall "$pid" "$4"
+	e2e_procstate "$pid" "$base-after"
+	e2e_procstate_same "$base" "$what after the refusal"
 	e2e_log "ok: $what refused with --no-tree, naming child $child"
 }
 
@@ -52,7 +58,7 @@ parent=$E2E_PID
 e2e_wait_line "$out" "" "$parent" 10
 child=$(head -n 1 "$out")
 [[ $child =~ ^[0-9]+$ && $(e2e_state "$child") == Z ]] || e2e_fail "tools/zombie printed \"$child\", not a zombie's PID"
-refused "$parent" "$child" "a process with a zombie child"
+refused "$parent" "$child" "a process with a zombie child" pause
 
 out=$E2E_TMP/shell.out
 # The shell says its child's PID, then waits for it.
@@ -62,7 +68,7 @@ e2e_wait_line "$out" "" "$parent" 10
 child=$(head -n 1 "$out")
 [[ $child =~ ^[0-9]+$ ]] || e2e_fail "the shell printed \"$child\""
 e2e_track "$child"
-refused "$parent" "$child" "a shell waiting for its child"
+refused "$parent" "$child" "a shell waiting for its child" rt_sigsuspend
 
 # start_treerefuse MODE OUT: treerefuse MODE, ready; sets PID (the
 # parent) and KID (the child it names).
@@ -99,16 +105,26 @@ as_it_is() {
 # EXPECT (CHILD stands for the child's PID) in the message.  Right after
 # the refusal, binmig still alive (held before it exits), every process
 # of the tree is as it was: traced by whom it was, stopped only if it
-# was; and it runs on (the parent checks the child, ends it and says PASS).
+# was, and as /proc showed it before (e2e_procstate_same_each, the parent
+# waiting in sigsuspend again); and it runs on (the parent checks the child, ends it and says PASS).
 tree_refused() {
 	local mode=$1 expect=$2
 	local out=$E2E_TMP/$mode.out
 	start_treerefuse "$mode" "$out"
-	local pid=$PID kid=$KID before after
+	local pid=$PID kid=$KID before after members
+	members=$(tree_pids "$pid")
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	# shellcheck disable=SC2086 # one PID a word
+	e2e_procstate_each before "$E2E_TMP/$mode" $members
 	before=$(as_it_is "$pid")
 	bm_held dump "$pid" -o "$E2E_TMP/$mode.img"
 	after=$(as_it_is "$pid")
 	[[ $after == "$before" ]] || e2e_fail "$mode: after the refusal, with binmig still alive, the tree is"$'\n'"$after"$'\n'"where it was"$'\n'"$before"
+	e2e_wait_syscall "$pid" rt_sigsuspend
+	# shellcheck disable=SC2086
+	e2e_procstate_each after "$E2E_TMP/$mode" $members
+	# shellcheck disable=SC2086
+	e2e_procstate_same_each "$E2E_TMP/$mode" "$mode: after the refusal" $members
 	e2e_assert_alive "$pid"
 	e2e_signal "$pid" "$out"
 	e2e_wait_exit "$pid"
