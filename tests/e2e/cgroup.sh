@@ -3,7 +3,9 @@
 # test's own under the cgroup v2 root (and under one cgroup v1 hierarchy
 # too where the machine mounts some):
 #  - carried: dump and restore put the process back into the same
-#    cgroups, as /proc/self/cgroup shows it;
+#    cgroups, as /proc/self/cgroup shows it, and /proc shows the same of
+#    it (e2e_migrate_same; restored with --cgroup here, but for its
+#    cgroups; refused, all of it);
 #  - a cgroup that no longer exists fails the restore (exit 6, naming it
 #    and --cgroup here); with --cgroup here it comes back in binmig's own
 #    cgroups, which restore says;
@@ -63,15 +65,15 @@ carried_dirs=("$V2/$NAME/carried")
 [[ -n $V1 ]] && carried_dirs+=("$V1/$NAME/carried")
 start carried "${carried_dirs[@]}" -- carried
 grep -q "^0::/.*$NAME/carried\$" "/proc/$pid/cgroup" || e2e_fail "the program is not in its cgroup: $(cat "/proc/$pid/cgroup")"
-e2e_wait_syscall "$pid" rt_sigsuspend
-e2e_migrate "$pid" "$E2E_TMP/carried.img"
-e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_migrate_same "$pid" "$E2E_TMP/carried.img" "cgroup carried"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
 e2e_expect_pass "$out"
 e2e_log "ok: the restored process is back in its cgroups (${carried_dirs[*]})"
 
 start missing "$V2/$NAME/missing" -- carried
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$E2E_TMP/missing.proc-before"
 e2e_dump "$pid" "$E2E_TMP/missing.img"
 rmdir "$V2/$NAME/missing" || e2e_fail "cannot remove the emptied cgroup"
 bm restore "$E2E_TMP/missing.img"
@@ -84,6 +86,10 @@ grep -q "process $pid stays in binmig's cgroups (--cgroup here), not those it ha
 	e2e_fail "restore --cgroup here does not say where the process went: $(cat "$BM_ERR")"
 [[ $(grep '^0::' "/proc/$pid/cgroup") == "$(grep '^0::' /proc/self/cgroup)" ]] ||
 	e2e_fail "with --cgroup here the process is not in binmig's cgroup: $(cat "/proc/$pid/cgroup")"
+# The same but for its cgroups, binmig's as restore said.
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$E2E_TMP/missing.proc-after"
+E2E_PROCSTATE_ACCEPT='^cgroup ' e2e_procstate_same "$E2E_TMP/missing.proc" "restored with --cgroup here"
 kill -KILL "$pid"
 e2e_wait_exit "$pid"
 e2e_log "ok: a missing cgroup fails the restore; --cgroup here restores it into binmig's"
@@ -93,11 +99,16 @@ start thread "$V2/$NAME/thread" -- thread
 tid=$(sed -n 's/^tid \([0-9]*\)$/\1/p' "$out")
 mkdir "$V2/$NAME/thread/t" && echo threaded >"$V2/$NAME/thread/t/cgroup.type" &&
 	echo "$tid" >"$V2/$NAME/thread/t/cgroup.threads" || e2e_fail "cannot place thread $tid in a threaded cgroup"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$E2E_TMP/thread.proc-before"
 bm dump "$pid" -o "$E2E_TMP/thread.img"
 e2e_expect_error 4 "dump of a process with a thread in another cgroup"
 grep -q "thread $tid of process $pid is in another cgroup than the process" "$BM_ERR" ||
 	e2e_fail "the refusal does not name the thread: $(cat "$BM_ERR")"
 e2e_assert_alive "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_procstate "$pid" "$E2E_TMP/thread.proc-after"
+e2e_procstate_same "$E2E_TMP/thread.proc" "the refused process"
 echo "$tid" >"$V2/$NAME/thread/cgroup.threads" || e2e_fail "cannot bring thread $tid back"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
