@@ -7,7 +7,8 @@
 # each proxied hop the kernel's [vdso] has moved away from where the
 # process had it, and the old place holds a private read-execute copy.
 # Then the program checks every function through its stored pointers and
-# through glibc against the system calls.  Also: --vdso-proxy never
+# through glibc against the system calls; /proc shows the same of it as
+# before, but for what the proxy changes (e2e_procstate_unproxied).  Also: --vdso-proxy never
 # restores a process whose vDSO is the same, and a bad value is a usage
 # error.
 # shellcheck source-path=SCRIPTDIR
@@ -26,6 +27,7 @@ e2e_wait_ready "$E2E_TMP/vdso.out" "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend
 first=$(vdso_line "$pid")
 [[ -n $first ]] || e2e_fail "process $pid has no [vdso]"
+e2e_procstate "$pid" "$E2E_TMP/vdso.proc-before"
 
 bm restore --vdso-proxy sometimes "$E2E_TMP/none.img"
 e2e_expect_error 2 "bad --vdso-proxy value 'sometimes'" "a bad --vdso-proxy value"
@@ -54,6 +56,11 @@ for hop in 1 2 3; do
 	fi
 done
 [[ -n $(mapping_at "$pid" "${first%%-*}") ]] || e2e_fail "the first [vdso]'s place is empty after the hops"
+# /proc shows the same of it as before, but for what the proxy changes
+# (e2e_procstate_unproxied; its copies are checked above).
+e2e_procstate "$pid" "$E2E_TMP/vdso.proc-after"
+for f in "$E2E_TMP"/vdso.proc-{before,after}; do e2e_procstate_unproxied "$f"; done
+e2e_procstate_same "$E2E_TMP/vdso.proc" "vdso after three hops"
 
 e2e_signal "$pid" "$E2E_TMP/vdso.out"
 e2e_wait_exit "$pid" 30
