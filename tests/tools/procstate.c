@@ -342,6 +342,19 @@ static void print_threads(const char *pid)
 	}
 }
 
+/* The auxiliary vector the process was started with (PR_SET_MM_AUXV sets
+ * it again): "auxv TYPE VALUE", up to AT_NULL. */
+static void print_auxv(const char *pid)
+{
+	FILE *f = open_proc(pid, "auxv");
+	if (!f)
+		return;
+	unsigned long long pair[2];
+	while (fread(pair, sizeof pair, 1, f) == 1 && pair[0] != 0)
+		printf("auxv %llu %#llx\n", pair[0], pair[1]);
+	fclose(f);
+}
+
 /* "/autogroup-N nice X": the nice value, not the number. */
 static void print_autogroup(const char *pid)
 {
@@ -375,6 +388,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_LEN(files); i++)
 		print_file(pid, files[i], files[i], NULL, 0);
 	print_autogroup(pid);
+	print_auxv(pid);
 	const char *links[] = {"cwd", "root", "exe"};
 	for (size_t i = 0; i < ARRAY_LEN(links); i++) {
 		char target[4096];
