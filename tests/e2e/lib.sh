@@ -407,9 +407,11 @@ e2e_expect_pass() {
 }
 
 # e2e_procstate PID FILE: what /proc shows of PID, as tests/tools/procstate
-# prints it, into FILE.
+# --pages prints it (with the pages of private file mappings that are the
+# process's own copies, and those write-protected through a userfaultfd),
+# into FILE.
 e2e_procstate() {
-	"$TOOLS/procstate" "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
+	"$TOOLS/procstate" --pages "$1" >"$2" || e2e_fail "cannot read /proc of process $1"
 }
 
 # The lines of e2e_procstate that name the process group, for a tree's
@@ -419,11 +421,12 @@ E2E_PROCSTATE_GROUP='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )'
 
 # The lines of e2e_procstate that a program changes by itself while it
 # works (its memory's sizes, its number of threads, the signals its
-# threads block for a moment or have on their way), left out where a test
+# threads block for a moment or have on their way, the pages of a private
+# file mapping it writes to first), left out where a test
 # compares a program that works on while it is dumped (with
 # E2E_PROCSTATE_ACCEPT); what such a program maps, or threads it makes
 # and ends, its test leaves out too.
-E2E_PROCSTATE_RUNNING='^((status|thread [0-9]+) (Vm[A-Za-z]+|Threads|SigPnd|ShdPnd|SigBlk):|(stat|thread [0-9]+) 20 )'
+E2E_PROCSTATE_RUNNING='^((status|thread [0-9]+) (Vm[A-Za-z]+|Threads|SigPnd|ShdPnd|SigBlk):|(stat|thread [0-9]+) 20 |pages copied )'
 
 # e2e_procstate_same BASE WHAT: BASE-before and BASE-after (e2e_procstate)
 # must be the same, but for lines matching the extended regular expression
