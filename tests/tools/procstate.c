@@ -342,6 +342,21 @@ static void print_threads(const char *pid)
 	}
 }
 
+/* The argument or environment strings (read from the process's memory
+ * between the bounds stat shows): "WHAT STRING" for each. */
+static void print_strings(const char *pid, const char *what)
+{
+	FILE *f = open_proc(pid, what);
+	if (!f)
+		return;
+	char *s = NULL;
+	size_t cap = 0;
+	for (ssize_t n; (n = getdelim(&s, &cap, '\0', f)) > 0;)
+		printf("%s %.*s\n", what, (int)strcspn(s, "\n"), s);
+	free(s);
+	fclose(f);
+}
+
 /* The auxiliary vector the process was started with (PR_SET_MM_AUXV sets
  * it again): "auxv TYPE VALUE", up to AT_NULL. */
 static void print_auxv(const char *pid)
@@ -389,7 +404,10 @@ int main(int argc, char **argv)
 		print_file(pid, files[i], files[i], NULL, 0);
 	print_autogroup(pid);
 	print_auxv(pid);
-	const char *links[] = {"cwd", "root", "exe"};
+	print_strings(pid, "cmdline");
+	print_strings(pid, "environ");
+	const char *links[] = {"cwd",	 "root",   "exe",    "ns/cgroup", "ns/ipc",		 "ns/mnt",	     "ns/net",
+			       "ns/pid", "ns/time", "ns/user", "ns/uts",	 "ns/pid_for_children", "ns/time_for_children"};
 	for (size_t i = 0; i < ARRAY_LEN(links); i++) {
 		char target[4096];
 		link_of(pid, links[i], target, sizeof target);
