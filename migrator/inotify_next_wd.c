@@ -8,8 +8,6 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
-#include <unistd.h>
-#include <linux/kcmp.h>
 
 #include "fd_inotify.h"
 #include "log.h"
@@ -26,21 +24,6 @@ static bool instance_fd(const struct bm_fd *d)
 }
 
 /* ==== the source: read where the process never runs again ==== */
-
-/* Whether descriptor D of member M holds an instance an earlier member's
- * descriptor holds too (passed or inherited within the tree). */
-static bool taken_before(struct bm_frozen *f, size_t m, const struct bm_fd *d)
-{
-	pid_t pid = bm_frozen_at(f, m)->pid;
-	for (size_t e = 0; e < m; e++) {
-		const struct bm_process *p = &bm_frozen_at(f, e)->proc;
-		for (uint32_t i = 0; i < p->nfds; i++)
-			if (instance_fd(&p->fds[i]) && syscall(SYS_kcmp, bm_frozen_at(f, e)->pid, pid, KCMP_FILE,
-								(unsigned long)p->fds[i].fd, (unsigned long)d->fd) == 0)
-				return true;
-	}
-	return false;
-}
 
 /* The number a watch added to the instance of FD in TR's process gets,
  * on the first directory of a few that the instance does not watch
@@ -69,16 +52,17 @@ static int add_watch(struct bm_tracee *tr, uint64_t scratch, int32_t fd, uint32_
 			tr->tid);
 }
 
-/* The instances of member M, each read into IDS (or warned of). */
-static void take_member(struct bm_frozen *f, size_t m, struct bm_next_ids *ids)
+/* The instances of ONE, each read into IDS (or warned of).  No other
+ * member of a tree holds them: the tree's freeze refuses an instance two
+ * members share (tree_freeze.c). */
+static void take_member(struct bm_frozen *one, struct bm_next_ids *ids)
 {
-	struct bm_frozen *one = bm_frozen_at(f, m);
 	struct bm_tracee *tr = &one->tracees[0];
 	uint64_t scratch = 0;
 	bool mapped = false;
 	for (uint32_t i = 0; i < one->proc.nfds; i++) {
 		const struct bm_fd *d = &one->proc.fds[i];
-		if (!instance_fd(d) || taken_before(f, m, d))
+		if (!instance_fd(d))
 			continue;
 		uint32_t next = 0;
 		int rc = ids->nwd < BM_NEXT_WDS_MAX ? 0
@@ -101,12 +85,26 @@ static void take_member(struct bm_frozen *f, size_t m, struct bm_next_ids *ids)
 			one->pid);
 }
 
+/* Whether a live member of F holds an instance. */
+static bool any_instance(struct bm_frozen *f)
+{
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		const struct bm_frozen *one = bm_frozen_at(f, m);
+		for (uint32_t i = 0; one->ntracees && i < one->proc.nfds; i++)
+			if (instance_fd(&one->proc.fds[i]))
+				return true;
+	}
+	return false;
+}
+
 void bm_inotify_take_next_wds(struct bm_frozen *f, struct bm_next_ids *ids)
 {
+	if (!any_instance(f))
+		return; /* the usual case: the threads stay parked */
 	bm_frozen_unpark(f); /* no signal may arrive while the calls run */
 	for (size_t m = 0; m < bm_frozen_count(f); m++)
 		if (bm_frozen_at(f, m)->ntracees)
-			take_member(f, m, ids);
+			take_member(bm_frozen_at(f, m), ids);
 	if (bm_frozen_park(f) < 0)
 		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
 }
