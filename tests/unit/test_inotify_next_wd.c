@@ -178,6 +178,16 @@ static int next_made(struct child *c)
 	return wd;
 }
 
+/* Kills C, left stopped, and closes its pipes and instance. */
+static void end_child(struct child *c)
+{
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, NULL, 0);
+	close(c->go);
+	close(c->report);
+	close(c->fd);
+}
+
 /* Watches 1-3 on /, /dev and /sys, the newest removed: the cursor is 4,
  * past every watch left, which fdinfo does not show.  The source's watch
  * skips the directories watched (/, /dev) and gets 4; a dup of the
@@ -204,18 +214,41 @@ static void source_reads_the_number(void **state)
 	assert_int_equal(ids->wd[0].pid, c.pid);
 	assert_int_equal(ids->wd[0].fd, c.fd);
 	assert_int_equal(ids->wd[0].next, 4);
-	kill(c.pid, SIGKILL);
-	waitpid(c.pid, NULL, 0);
-	close(c.go);
-	close(c.report);
-	close(c.fd);
+	end_child(&c);
+	free(ids);
+}
+
+/* A descriptor that is no inotify instance (the child's fd 0), as only a
+ * damaged image could name one: each side warns and goes on. */
+static void source_leaves_out_what_it_cannot_read(void **state)
+{
+	(void)state;
+	static const char *const dirs[] = {"/"};
+	struct child c = spawn(dirs, 1, 0);
+	struct bm_tracee tr;
+	unit_trace(c.pid, &tr);
+	uint8_t data[64];
+	const int32_t wds[] = {1};
+	struct bm_fd fds[2] = {instance(0, NULL, 0, data), instance(c.fd, wds, 1, data)};
+	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
+	f.proc.pid = c.pid;
+	f.proc.fds = fds;
+	f.proc.nfds = 2;
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	assert_non_null(ids);
+	bm_inotify_take_next_wds(&f, ids);
+	assert_int_equal(ids->nwd, 1); /* fd 0 left out, with a warning */
+	assert_int_equal(ids->wd[0].fd, c.fd);
+	assert_int_equal(ids->wd[0].next, 2);
+	end_child(&c);
 	free(ids);
 }
 
 /* A restored instance with watches 1 and 2 (the restore leaves 3 next),
- * its process parked; the number then set to NEXT.  Returns the number
- * the process's next watch gets. */
-static int set_then_add(uint32_t next)
+ * its process parked; the number then set to NEXT through what the image
+ * says is the instance's descriptor, IMAGE_FD (-1: the instance's own).
+ * Returns the number the process's next watch gets. */
+static int set_then_add(uint32_t next, int image_fd)
 {
 	static const char *const dirs[] = {"/", "/dev"};
 	struct child c = spawn(dirs, 2, 0);
@@ -224,13 +257,13 @@ static int set_then_add(uint32_t next)
 	assert_int_equal(bm_park(c.pid), 0);
 	uint8_t data[64];
 	const int32_t wds[] = {1, 2};
-	struct bm_fd d = instance(c.fd, wds, 2, data);
+	struct bm_fd d = instance(image_fd < 0 ? c.fd : image_fd, wds, 2, data);
 	struct bm_process p = {.pid = c.pid, .fds = &d, .nfds = 1};
 	struct bm_next_ids *ids = calloc(1, sizeof *ids);
 	assert_non_null(ids);
 	ids->nwd = 2;
 	ids->wd[0] = (struct bm_next_wd){c.pid + 1, c.fd, 9}; /* another process's: left alone */
-	ids->wd[1] = (struct bm_next_wd){c.pid, c.fd, next};
+	ids->wd[1] = (struct bm_next_wd){c.pid, d.fd, next};
 	bm_inotify_set_next_wds(&tr, &p, ids);
 	free(ids);
 	return next_made(&c);
@@ -239,8 +272,11 @@ static int set_then_add(uint32_t next)
 static void destination_sets_the_number(void **state)
 {
 	(void)state;
-	assert_int_equal(set_then_add(7), 7);
-	assert_int_equal(set_then_add(3), 3); /* where the restore left it */
+	assert_int_equal(set_then_add(7, -1), 7);
+	assert_int_equal(set_then_add(3, -1), 3); /* where the restore left it */
+	/* The ioctl refused (fd 0 is no instance): a warning, and the process
+	 * runs on with the number where the restore left it. */
+	assert_int_equal(set_then_add(7, 0), 3);
 }
 
 int main(void)
@@ -250,6 +286,7 @@ int main(void)
 		cmocka_unit_test(payload_rules),
 		cmocka_unit_test(restored_next),
 		cmocka_unit_test(source_reads_the_number),
+		cmocka_unit_test(source_leaves_out_what_it_cannot_read),
 		cmocka_unit_test(destination_sets_the_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
