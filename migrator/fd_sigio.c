@@ -135,6 +135,23 @@ static bool holds(const struct bm_process *q, const struct bm_process *p, const 
 	return false;
 }
 
+/* A descriptor number other than D's at which a process of PROCS holds
+ * the open file of D (of process K), and that process in *at; or -1. */
+static int other_number(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd *d,
+			const struct bm_process **at)
+{
+	for (size_t h = 0; h < nprocs; h++)
+		for (uint32_t i = 0; i < procs[h]->nfds; i++) {
+			const struct bm_fd *e = &procs[h]->fds[i];
+			if (e->fd != d->fd && e->kind == d->kind &&
+			    syscall(SYS_kcmp, procs[k]->pid, procs[h]->pid, KCMP_FILE, d->fd, e->fd) == 0) {
+				*at = procs[h];
+				return e->fd;
+			}
+		}
+	return -1;
+}
+
 /* Whether a process of PROCS before K holds the open file of D (of process K). */
 static bool held_before(struct bm_process *const *procs, size_t k, const struct bm_fd *d)
 {
@@ -246,6 +263,23 @@ static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k
 	return false;
 }
 
+/* The signals of an open file with O_ASYNC name (si_fd, with F_SETSIG)
+ * the descriptor through which O_ASYNC was set, which no interface shows;
+ * the restore sets it through the first.  Whether D's file is held at
+ * one number only; else the reason in why.  (Without F_SETSIG now, the
+ * process may set one later.) */
+static bool async_numbered(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd *d,
+			   char *why, size_t n)
+{
+	const struct bm_process *at = NULL;
+	int other = (d->flags & O_ASYNC) && armed_async(d) ? other_number(procs, nprocs, k, d, &at) : -1;
+	if (other < 0)
+		return true;
+	snprintf(why, n, " with O_ASYNC, held at fd %d of process %d too: its signals name the descriptor O_ASYNC was "
+		 "set through (si_fd), which binmig cannot tell", other, at->pid);
+	return false;
+}
+
 int bm_sigio_check(struct bm_process *const *procs, size_t nprocs)
 {
 	for (size_t k = 0; k < nprocs; k++)
@@ -268,7 +302,8 @@ int bm_sigio_check(struct bm_process *const *procs, size_t nprocs)
 				snprintf(why, sizeof why, " with signal-driven I/O (O_ASYNC, F_SETOWN, F_SETSIG), which "
 					 "binmig carries only for pipes, FIFOs, sockets, eventfds, inotify, timerfds, "
 					 "signalfds and regular files");
-			else if (!d->sig_owner || owner_moves(procs, nprocs, k, d, why, sizeof why))
+			else if (async_numbered(procs, nprocs, k, d, why, sizeof why) &&
+				 (!d->sig_owner || owner_moves(procs, nprocs, k, d, why, sizeof why)))
 				continue;
 			return bm_fd_refuse(procs[k]->pid, d->fd, link, d->mode, why);
 		}

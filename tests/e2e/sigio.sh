@@ -5,7 +5,8 @@
 # restore fcntl reads them back and writing to each file makes the same
 # signal arrive at the same thread with the same siginfo; an owner that
 # does not move with the process is refused (exit 4, one line naming it,
-# the process untouched).  A tree of two sharing (fork) a pipe owned by
+# the process untouched), and so is O_ASYNC on an open file held at two
+# descriptor numbers (which one its signals name shows nowhere).  A tree of two sharing (fork) a pipe owned by
 # their process group and one owned by the child: dumped and restored
 # twice, each signal still reaches its process.  The same with the two
 # as different users: the owner keeps the credentials of the process
@@ -20,6 +21,9 @@ e2e_state_test sigio carried "$E2E_TMP/files"
 e2e_refused_dump outside "whose signals go to process " -- sigio outside
 grep -qE "whose signals go to process $(sed -n 's/^owner //p' "$E2E_TMP/outside.out") \(F_SETOWN\), which does not move with it" \
 	"$BM_ERR" || e2e_fail "the refusal does not name the owner: $(cat "$BM_ERR")"
+e2e_refused_dump dupasync "too: its signals name the descriptor O_ASYNC was set through (si_fd), which binmig cannot tell" -- sigio dupasync
+grep -qE "fd [0-9]+ of process [0-9]+ .* with O_ASYNC, held at fd [0-9]+ of process [0-9]+ too" "$BM_ERR" ||
+	e2e_fail "the refusal does not name both descriptors: $(cat "$BM_ERR")"
 mkdir "$E2E_TMP/fifoasync"
 e2e_refused_dump fifoasync "with O_ASYNC, which open(2) sets without sending signals and fcntl(F_SETFL) with: binmig cannot tell which" -- sigio fifoasync "$E2E_TMP/fifoasync"
 

@@ -1,7 +1,7 @@
 /* sigio MODE: signal-driven I/O (migrator/fd_sigio.c).
  *
  *   carried [DIR]  open files whose signals go somewhere:
- *              a pipe's read end (and a dup of it) with O_ASYNC, owned by
+ *              a pipe's read end with O_ASYNC, owned by
  *              a thread of the process (F_OWNER_TID), signal SIGRTMIN+1
  *              (F_SETSIG), handled with SA_SIGINFO;
  *              a unix stream socket pair's end with O_ASYNC, owned by the
@@ -9,8 +9,8 @@
  *              a unix datagram socket pair's end with O_ASYNC, owned by
  *              the process's group (F_OWNER_PGRP; the process leads a
  *              group of its own), signal SIGRTMIN+2;
- *            a pipe's write end with only a signal set (F_SETSIG,
- *            SIGRTMIN+3, no owner);
+ *            a pipe's write end (and a dup of it) with only a signal
+ *            set (F_SETSIG, SIGRTMIN+3, no owner);
  *            with DIR: a named FIFO's read end (DIR/fifo, reopened by
  *            its name) owned by the process, signal SIGRTMIN+4, without
  *            O_ASYNC; a regular file (DIR/file) opened with O_ASYNC (the
@@ -20,6 +20,10 @@
  *   fifoasync DIR  a named FIFO's read end with O_ASYNC (F_SETFL): as
  *            open(2) with O_ASYNC would show it, unarmed; the dump must
  *            refuse it.
+ *   dupasync  a pipe's read end with O_ASYNC owned by the process, and a
+ *            dup of it: its signals would name (si_fd, with F_SETSIG)
+ *            the descriptor O_ASYNC was set through, which nothing
+ *            shows; the dump must refuse it.
  *            Before "ready" and again after the wake-up: fcntl reads back
  *            every flag, owner and signal, and writing to each makes
  *            exactly its signal arrive at its thread, with the same
@@ -136,7 +140,7 @@ static void check_owner(int fd, int type, pid_t pid, int sig, bool async, const 
 }
 
 struct files {
-	int pipe[2], pipe_dup, stream[2], dgram[2], sigonly[2], fifo, file;
+	int pipe[2], stream[2], dgram[2], sigonly[2], sigonly_dup, fifo, file;
 };
 
 #define NFIRED 3
@@ -145,10 +149,10 @@ struct files {
 static void check_all(const struct files *f, pid_t main_tid, struct got got[NFIRED])
 {
 	check_owner(f->pipe[0], F_OWNER_TID, helper_tid, SIGRTMIN + 1, true, "the pipe");
-	check_owner(f->pipe_dup, F_OWNER_TID, helper_tid, SIGRTMIN + 1, true, "the pipe's dup");
 	check_owner(f->stream[0], F_OWNER_PID, getpid(), 0, true, "the stream socket");
 	check_owner(f->dgram[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, true, "the datagram socket");
 	check_owner(f->sigonly[1], F_OWNER_PID, 0, SIGRTMIN + 3, false, "the pipe with only a signal");
+	check_owner(f->sigonly_dup, F_OWNER_PID, 0, SIGRTMIN + 3, false, "the dup of the pipe with only a signal");
 	if (f->fifo >= 0) {
 		check_owner(f->fifo, F_OWNER_PID, getpid(), SIGRTMIN + 4, false, "the FIFO");
 		check_owner(f->file, F_OWNER_TID, helper_tid, SIGRTMIN + 3, true, "the regular file");
@@ -351,6 +355,17 @@ int main(int argc, char **argv)
 		check_owner(fds[0], F_OWNER_PID, peer, 0, true, "the pipe");
 		return tp_finish();
 	}
+	if (strcmp(mode, "dupasync") == 0) {
+		SETUP(pipe(fds) == 0, "pipe");
+		int dup_fd = dup(fds[0]);
+		SETUP(dup_fd >= 0, "dup");
+		set_owner(dup_fd, F_OWNER_PID, getpid(), 0, "the dup's owner");
+		usr1_setup();
+		say("ready");
+		usr1_wait();
+		check_owner(fds[0], F_OWNER_PID, getpid(), 0, true, "the pipe");
+		return tp_finish();
+	}
 	if (strcmp(mode, "fifoasync") == 0 && argc == 3) {
 		char fifo[4200];
 		snprintf(fifo, sizeof fifo, "%s/fifo", argv[2]);
@@ -363,7 +378,7 @@ int main(int argc, char **argv)
 		return tp_finish();
 	}
 	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0 && strcmp(mode, "creds") != 0) {
-		say("FAIL: usage: sigio carried [DIR]|tree|creds [shared]|outside|fifoasync DIR");
+		say("FAIL: usage: sigio carried [DIR]|tree|creds [shared]|outside|dupasync|fifoasync DIR");
 		return 2;
 	}
 	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
@@ -389,12 +404,12 @@ int main(int argc, char **argv)
 	struct files f;
 	SETUP(pipe(f.pipe) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, f.stream) == 0 &&
 	      socketpair(AF_UNIX, SOCK_DGRAM, 0, f.dgram) == 0 && pipe(f.sigonly) == 0, "pipes and sockets");
-	f.pipe_dup = dup(f.pipe[0]);
-	SETUP(f.pipe_dup >= 0, "dup");
 	set_owner(f.pipe[0], F_OWNER_TID, helper_tid, SIGRTMIN + 1, "the pipe's owner");
 	set_owner(f.stream[0], F_OWNER_PID, getpid(), 0, "the stream socket's owner");
 	set_owner(f.dgram[0], F_OWNER_PGRP, getpgrp(), SIGRTMIN + 2, "the datagram socket's owner");
 	SETUP(fcntl(f.sigonly[1], F_SETSIG, SIGRTMIN + 3) == 0, "a signal without owner");
+	f.sigonly_dup = dup(f.sigonly[1]);
+	SETUP(f.sigonly_dup >= 0, "dup");
 	f.fifo = f.file = -1;
 	if (argc > 2) {
 		char fifo[4200], file[4200];

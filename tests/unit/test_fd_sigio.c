@@ -4,7 +4,8 @@
  * own, a process group others are in), a thread of another process of
  * a tree holding the same open file first, holders of other users whose
  * credentials would decide who gets the signals, a directory's owner (dnotify),
- * O_ASYNC that open(2) may have set, an open file only in flight, other
+ * O_ASYNC that open(2) may have set or that is set on an open file held at
+ * two numbers, an open file only in flight, other
  * kinds; and the image rules of an entry. */
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +202,41 @@ static void test_refused_kinds(void **state)
 	close(dir);
 }
 
+/* O_ASYNC on an open file held at two numbers: its signals name (si_fd)
+ * the one it was set through, which nothing shows. */
+static void test_async_numbers(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	int q = dup(p[0]);
+	assert_true(q >= 0);
+	/* A dup without O_ASYNC: carried. */
+	set_owner(p[0], F_OWNER_PID, getpid());
+	struct bm_fd two[2] = {described(p[0], BM_FD_PIPE, "pipe:[1]"), described(q, BM_FD_PIPE, "pipe:[1]")};
+	struct bm_process me = {.pid = getpid(), .fds = two, .nfds = 2};
+	struct bm_process *procs[1] = {&me};
+	assert_int_equal(check(procs, 1), 0);
+	/* With it: refused, naming the other number. */
+	assert_int_equal(fcntl(q, F_SETFL, O_ASYNC), 0);
+	two[0] = described(p[0], BM_FD_PIPE, "pipe:[1]");
+	two[1] = described(q, BM_FD_PIPE, "pipe:[1]");
+	assert_true(check(procs, 1) < 0);
+	char want[120];
+	snprintf(want, sizeof want, "with O_ASYNC, held at fd %d of process %d too", q, getpid());
+	assert_non_null(strstr(said, want));
+	assert_non_null(strstr(said, "(si_fd)"));
+	/* Held at one number (in a tree, the same in every holder): carried. */
+	close(q);
+	me.nfds = 1;
+	struct bm_fd theirs = {.fd = p[0], .kind = BM_FD_PIPE, .shares_with = -1};
+	struct bm_process other = {.pid = getpid(), .fds = &theirs, .nfds = 1};
+	struct bm_process *tree[2] = {&me, &other};
+	assert_int_equal(check(tree, 2), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_image_rules(void **state)
 {
 	(void)state;
@@ -237,6 +273,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_refused_kinds),
+		cmocka_unit_test(test_async_numbers),
 		cmocka_unit_test(test_image_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
