@@ -338,7 +338,18 @@ struct page_writer {
 	size_t nguards, guard_at;
 	uint64_t run_start;          /* wanted pages gathered, not read yet */
 	uint32_t run_len;
+	bool counting;               /* the VMA being written is private memory skip->counted may cover */
 };
+
+/* Adds the pages of [start, end) within skip->counted to *skip->carried. */
+static void count_carried(const struct bm_page_skip *skip, uint64_t start, uint64_t end)
+{
+	for (size_t i = bm_ranges_after(skip->counted, skip->ncounted, start); i < skip->ncounted && skip->counted[i].start < end; i++) {
+		uint64_t s = skip->counted[i].start > start ? skip->counted[i].start : start;
+		uint64_t e = skip->counted[i].end < end ? skip->counted[i].end : end;
+		*skip->carried += (e - s) / BM_PAGE_SIZE;
+	}
+}
 
 /* Reads a run of wanted pages and writes it as alternating ZERO and PAGES
  * sections. */
@@ -388,6 +399,8 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 	}
 	if (pw->st)
 		pw->st->pages_total += npages;
+	if (pw->counting)
+		count_carried(pw->skip, addr, addr + (uint64_t)npages * BM_PAGE_SIZE);
 	return 0;
 }
 
@@ -550,6 +563,7 @@ static int shmem_run(void *ctx, uint64_t start, uint64_t end)
 static int write_vma_pages(struct page_writer *pw, int pagemap_fd, const struct bm_vma *v, uint64_t *pm, bool scan)
 {
 	pw->skip_at = pw->guard_at = 0;
+	pw->counting = pw->skip && pw->skip->carried && !(v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE));
 	size_t first;
 	pw->nguards = bm_guards_within(pw->p, v->start, v->end, &first);
 	pw->guards = pw->p->guards + first;

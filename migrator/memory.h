@@ -40,6 +40,11 @@ int bm_ranges_each_gap(uint64_t start, uint64_t end, const struct bm_range *r, s
 struct bm_page_skip {
 	const struct bm_range *r;
 	size_t n;
+	/* Optional (pre-copy): the pages the image carries of private
+	 * memory within COUNTED (sorted) are added to *carried. */
+	const struct bm_range *counted;
+	size_t ncounted;
+	uint64_t *carried;
 };
 
 /* The process binmig's pre-copy tracks (precopy.c) and the ranges it

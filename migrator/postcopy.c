@@ -135,6 +135,11 @@ static int merge_skip(struct bm_postcopy_src *pc, const struct bm_page_skip *kep
 		pc->skip_runs[n++] = j == nkept || (i < pc->nlazy && pc->lazy[i].start < kept->r[j].start) ? pc->lazy[i++]
 													    : kept->r[j++];
 	pc->skip = (struct bm_page_skip){pc->skip_runs, n};
+	if (kept) { /* hybrid: what pre-copy counts (precopy_final_pages) */
+		pc->skip.counted = kept->counted;
+		pc->skip.ncounted = kept->ncounted;
+		pc->skip.carried = kept->carried;
+	}
 	return 0;
 }
 

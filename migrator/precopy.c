@@ -645,28 +645,6 @@ static int keep_part(struct bm_precopy *pc, const struct bm_vma *v, size_t j, ui
 	return rc < 0 && !k->reported ? scan_failed(pc, rc, &(struct bm_range){s, e}) : rc;
 }
 
-struct count_ctx {
-	const struct bm_vma *v;
-	uint64_t pages;
-};
-
-static int count_wanted(void *ctx, const struct bm_scan_run *run)
-{
-	struct count_ctx *c = ctx;
-	if (bm_scan_wanted(c->v, run->cats))
-		c->pages += (run->end - run->start) / BM_PAGE_SIZE;
-	return 0;
-}
-
-static int count_part(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e, void *ctx)
-{
-	(void)j;
-	struct count_ctx *c = ctx;
-	c->v = v;
-	int rc = bm_pagescan(pc->pagemap, s, e, &bm_scan_wanted_query, count_wanted, c);
-	return rc < 0 ? scan_failed(pc, rc, &(struct bm_range){s, e}) : 0;
-}
-
 int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 {
 	struct keep_ctx k = {.pc = pc};
@@ -685,17 +663,13 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 	uint64_t pages = 0;
 	for (size_t i = 0; i < pc->nkeep; i++)
 		pages += (pc->keep[i].end - pc->keep[i].start) / BM_PAGE_SIZE;
-	pc->skip = (struct bm_page_skip){pc->keep, pc->nkeep};
+	/* The checkpoint counts the tracked pages it writes (final_dirty):
+	 * no second scan of the frozen process. */
+	pc->final_dirty = 0;
+	pc->skip = (struct bm_page_skip){pc->keep, pc->nkeep, pc->tracked, pc->ntracked, &pc->final_dirty};
 	f->skip_pages = &pc->skip;
 	untrack(pc);
-	/* The tracked pages the image carries, counted without the markers:
-	 * those the checkpoint will find, but for the kept ones. */
-	struct count_ctx c = {0};
-	if ((rc = each_tracked_part(pc, f, count_part, &c)) < 0)
-		return rc;
-	pc->final_dirty = c.pages > pages ? c.pages - pages : 0;
-	bm_debug("pre-copy final: %llu pages kept in %zu runs, %llu tracked pages in the image",
-		 (unsigned long long)pages, pc->nkeep, (unsigned long long)pc->final_dirty);
+	bm_debug("pre-copy final: %llu pages kept in %zu runs", (unsigned long long)pages, pc->nkeep);
 	return send_keep(pc, pages);
 }
 

@@ -75,7 +75,7 @@ struct bm_precopy {
 	unsigned nrounds;
 	uint64_t dirty_last;       /* pages found dirty after the last round */
 	uint64_t dirty_us;         /* time over which dirty_last accumulated */
-	uint64_t final_dirty;      /* pages of tracked ranges in the final image */
+	uint64_t final_dirty;      /* pages of tracked ranges in the final image (counted as it is written) */
 	struct bm_range *keep;     /* the final phase's kept runs (= the image's skip list) */
 	size_t nkeep, capkeep;
 	struct bm_page_skip skip;
