@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #define WATCH_KNOWN                                                                                     \
 	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDNORM | EPOLLRDBAND |             \
 	 EPOLLWRNORM | EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP | WATCH_PRIVATE)
+/* The events a registration asks for; EPOLLERR and EPOLLHUP it always gets. */
+#define WATCH_EVENTS (WATCH_KNOWN & ~(uint32_t)(WATCH_PRIVATE | EPOLLERR | EPOLLHUP))
 
 /* --- fdinfo ------------------------------------------------------------- */
 
@@ -121,16 +124,60 @@ static int refuse_watch(pid_t pid, int epfd, const struct bm_watch *w, const cha
 			"cannot rebuild that registration (--fd %d=close leaves the instance out)", epfd, pid, w->fd, why, epfd);
 }
 
-/* Whether W is a one-shot registration that fired (the kernel keeps only
- * its private flags) on a file that can report an error or hangup: pipes,
- * FIFOs, sockets and the rest.  An eventfd, timerfd, signalfd, epoll or
- * inotify instance reports neither, so the EPOLLERR|EPOLLHUP that adding
- * it again arms cannot show. */
-static bool fired_may_hang_up(const struct bm_watch *w, const struct bm_fd *t)
+/* Whether W is a one-shot registration that fired: the kernel keeps only
+ * its private flags once it reported it. */
+static bool fired(const struct bm_watch *w)
 {
-	bool fired = (w->events & EPOLLONESHOT) && !(w->events & ~(uint32_t)WATCH_PRIVATE);
-	return fired && t->kind != BM_FD_EVENTFD && t->kind != BM_FD_TIMERFD && t->kind != BM_FD_SIGNALFD &&
-	       t->kind != BM_FD_EPOLL && t->kind != BM_FD_INOTIFY;
+	return (w->events & EPOLLONESHOT) && !(w->events & ~(uint32_t)WATCH_PRIVATE);
+}
+
+/* Files that never report EPOLLERR or EPOLLHUP: an eventfd, timerfd,
+ * signalfd, epoll or inotify instance.  A fired one-shot registration
+ * that cannot fire again at the restore is added plainly on them (the
+ * two events it then has armed show only in fdinfo); on any other file,
+ * a pipe, FIFO or socket, they would be reported one day. */
+static bool never_hangs_up(uint32_t kind)
+{
+	return kind == BM_FD_EVENTFD || kind == BM_FD_TIMERFD || kind == BM_FD_SIGNALFD || kind == BM_FD_EPOLL ||
+	       kind == BM_FD_INOTIFY;
+}
+
+/* What FD reports now, without waiting (poll): the events of WATCH_EVENTS
+ * it is ready for, with EPOLLERR and EPOLLHUP, into *events (0: none).
+ * Polling reads nothing.  0, or -errno. */
+static int ready_now(int fd, uint32_t *events)
+{
+	struct pollfd pfd = {.fd = fd, .events = (short)WATCH_EVENTS};
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	*events = (uint16_t)pfd.revents;
+	return 0;
+}
+
+/* A fired one-shot registration W of instance EPFD on a file that can
+ * hang up: the restore makes it fire again (fire_again), which needs its
+ * file to report something then.  Whether it does now, seen through a
+ * copy of the process's descriptor; refused if not.  A file whose
+ * readiness changes until the restore (a socket's peer elsewhere) is
+ * checked again there. */
+static int check_fires_again(pid_t pid, int epfd, const struct bm_watch *w)
+{
+	int copy = bm_fd_copy(pid, w->fd);
+	if (copy < 0)
+		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at fd %d of process %d", w->fd, pid);
+	uint32_t now = 0;
+	int rc = ready_now(copy, &now);
+	close(copy);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot poll fd %d of process %d", w->fd, pid);
+	if (!now)
+		return refuse_watch(pid, epfd, w, "a one-shot registration (EPOLLONESHOT) that fired, on a file that "
+				    "reports no event now; added again, it would report an error or hangup "
+				    "(EPOLL_CTL_ADD always arms EPOLLERR and EPOLLHUP) that the original no longer "
+				    "does, and only a file that reports an event lets the restore make it fire again");
+	return 0;
 }
 
 static int collect_instance(pid_t pid, const struct bm_process *p, struct bm_fd *d)
@@ -155,10 +202,8 @@ static int collect_instance(pid_t pid, const struct bm_process *p, struct bm_fd 
 			rc = refuse_watch(pid, d->fd, &w[i], "whose file is no longer open at that number");
 		else if (t->replaced)
 			rc = refuse_watch(pid, d->fd, &w[i], "which a --fd or --stdio policy replaces");
-		else if (fired_may_hang_up(&w[i], t))
-			rc = refuse_watch(pid, d->fd, &w[i], "a one-shot registration (EPOLLONESHOT) that fired; added "
-					  "again, it would report an error or hangup (EPOLL_CTL_ADD always arms EPOLLERR "
-					  "and EPOLLHUP), which the original no longer does");
+		else if (fired(&w[i]) && !never_hangs_up(t->kind))
+			rc = check_fires_again(pid, d->fd, &w[i]);
 	}
 	if (rc == 0 && n) {
 		d->data = malloc(n * BM_WATCH_SIZE);
@@ -249,20 +294,77 @@ int bm_watch_open(const struct bm_fd *d)
 	return fd < 0 ? -errno : fd;
 }
 
-int bm_watch_restore(const struct bm_process *p, char *err, size_t errlen)
+static int add_watch(int epfd, const struct bm_watch *w, uint32_t events, char *err, size_t errlen)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = w->data};
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) == 0)
+		return 0;
+	snprintf(err, errlen, "fd %d: cannot watch fd %d again (events %#x): %s", epfd, w->fd, events, strerror(errno));
+	return -1;
+}
+
+/* A fired one-shot registration W of instance EPFD on file T, made
+ * again as the kernel has it: added with the events its file reports
+ * now and reported at once by epoll_wait, which leaves it only its
+ * private flags, as the report did in the original.  The instance has
+ * nothing else to report then (its other registrations come later; the
+ * fired ones before can report nothing), and epoll_wait reads nothing
+ * from the file.  A file that reports nothing cannot fire: where it
+ * never reports EPOLLERR or EPOLLHUP the registration is added plainly,
+ * else it would report what the original does not, and the restore
+ * fails (the dump saw the file report something: it changed since). */
+static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t, char *err, size_t errlen)
+{
+	uint32_t now = 0;
+	int rc = ready_now(w->fd, &now);
+	if (rc < 0) {
+		snprintf(err, errlen, "fd %d: cannot poll fd %d: %s", epfd, w->fd, strerror(-rc));
+		return -1;
+	}
+	if (!now && t && never_hangs_up(t->kind))
+		return add_watch(epfd, w, w->events, err, errlen);
+	if (!now) {
+		snprintf(err, errlen, "fd %d: the one-shot registration (EPOLLONESHOT) of fd %d, which fired, cannot "
+			 "fire again: the file reports no event now, though it did at the dump", epfd, w->fd);
+		return -1;
+	}
+	if (add_watch(epfd, w, w->events | (now & WATCH_EVENTS), err, errlen) < 0)
+		return -1;
+	struct epoll_event got[2];
+	int n = epoll_wait(epfd, got, 2, 0);
+	if (n != 1 || got[0].data.u64 != w->data) {
+		snprintf(err, errlen, "fd %d: the one-shot registration (EPOLLONESHOT) of fd %d, which fired, did not "
+			 "fire again (epoll_wait gave %d%s%s)", epfd, w->fd, n, n < 0 ? ": " : "",
+			 n < 0 ? strerror(errno) : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* The registrations of every instance that are fired one-shots (FIRED)
+ * or the others. */
+static int restore_watches(const struct bm_process *p, bool fired_ones, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		uint32_t count = bm_watch_count(d);
 		for (uint32_t k = 0; k < count; k++) {
 			struct bm_watch w = bm_watch_get(d, k);
-			struct epoll_event ev = {.events = w.events, .data.u64 = w.data};
-			if (epoll_ctl(d->fd, EPOLL_CTL_ADD, w.fd, &ev) < 0) {
-				snprintf(err, errlen, "fd %d: cannot watch fd %d again (events %#x): %s", d->fd, w.fd,
-					 w.events, strerror(errno));
+			if (fired(&w) != fired_ones)
+				continue;
+			int rc = fired_ones ? fire_again(d->fd, &w, bm_fd_find(p->fds, p->nfds, w.fd), err, errlen)
+					    : add_watch(d->fd, &w, w.events, err, errlen);
+			if (rc < 0)
 				return -1;
-			}
 		}
 	}
 	return 0;
+}
+
+int bm_watch_restore(const struct bm_process *p, char *err, size_t errlen)
+{
+	/* The fired one-shot registrations of every instance first, while no
+	 * instance holds anything that can be reported or wake another; then
+	 * the others, in fdinfo's order, as if those were not there. */
+	return restore_watches(p, true, err, errlen) < 0 || restore_watches(p, false, err, errlen) < 0 ? -1 : 0;
 }

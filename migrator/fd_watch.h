@@ -5,7 +5,12 @@
  * registrations (target descriptor, events, user data), read from fdinfo
  * at dump and registered again at restore once every descriptor of the
  * process is back; what is ready is not state of the instance but of the
- * targets, which travel themselves.  A registration whose target is no
+ * targets, which travel themselves.  A one-shot registration that fired
+ * (only its private flags left) is made to fire again at the restore, on
+ * a file that reports an event then; on a file that reports none it is
+ * added plainly where the file never reports EPOLLERR or EPOLLHUP
+ * (eventfd, timerfd, signalfd, epoll, inotify: only fdinfo shows the two
+ * armed), and refused on any other.  A registration whose target is no
  * longer open at the descriptor number it was added with, or was replaced
  * by a --fd policy, cannot be rebuilt and is refused. */
 #ifndef BINMIG_FD_WATCH_H
@@ -45,7 +50,9 @@ int bm_describe_watch(pid_t pid, int fd, const char *link, uint64_t ino, struct 
 
 /* At dump, once every descriptor of p is described: stores each epoll
  * instance's registrations and refuses (BM_EXIT_UNSUPPORTED) those that
- * cannot be rebuilt. */
+ * cannot be rebuilt, among them a fired one-shot registration on a file
+ * that can hang up and reports no event now (polled through a copy of
+ * the descriptor). */
 int bm_collect_watches(pid_t pid, struct bm_process *p);
 
 /* Registration I of descriptor D (an epoll instance). */
@@ -60,7 +67,10 @@ bool bm_watch_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
 /* Inside the new process (system calls only).  bm_watch_open creates the
  * signalfd, or the epoll instance without registrations: a descriptor, or
  * -errno.  bm_watch_restore then adds every registration, once all
- * descriptors are in place; -1 with the reason in err. */
+ * descriptors are in place: the fired one-shot ones first, each added with
+ * the events its file reports (poll) and reported at once (epoll_wait),
+ * then the others; -1 with the reason in err (also when a fired one-shot
+ * registration on a file that can hang up finds it reporting nothing). */
 int bm_watch_open(const struct bm_fd *d);
 int bm_watch_restore(const struct bm_process *p, char *err, size_t errlen);
 

@@ -2,7 +2,8 @@
  * kernel's text and on damaged text, the image rules, and both directions
  * on real descriptors of this process: an epoll instance and a signalfd
  * are read the way a dump reads them, thrown away, rebuilt the way a
- * restore does, and must then report the same events. */
+ * restore does, and must then report the same events; fired one-shot
+ * registrations must come back with only their private flags. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,7 +17,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -138,6 +141,23 @@ static int ready_data(int ep, uint64_t *out, int max)
 	return n;
 }
 
+/* bm_collect_watches on P must refuse (its message on stderr left out),
+ * saying SAYS. */
+static void assert_collect_refused(struct bm_process *p, const char *says)
+{
+	int saved = dup(2), null = open("/dev/null", O_WRONLY);
+	dup2(null, 2);
+	int rc = bm_collect_watches(getpid(), p);
+	dup2(saved, 2);
+	close(saved);
+	close(null);
+	assert_int_equal(rc, -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	if (!strstr(bm_error_message(), says))
+		fail_msg("\"%s\" does not say \"%s\"", bm_error_message(), says);
+	bm_reset_errors();
+}
+
 /* Both directions on this process's own descriptors. */
 static void test_dump_and_rebuild(void **state)
 {
@@ -217,21 +237,184 @@ static void test_dump_and_rebuild(void **state)
 	free(fds[3].data);
 	fds[3].data = NULL;
 	fds[3].data_len = 0;
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
-	int rc = bm_collect_watches(getpid(), &p);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
-	assert_int_equal(rc, -1);
-	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
-	assert_non_null(strstr(bm_error_message(), "whose file is no longer open at that number"));
-	bm_reset_errors();
+	assert_collect_refused(&p, "whose file is no longer open at that number");
 	close(sfd);
 	close(efd);
 	close(quiet);
 	close(ep);
 	free(fds[3].data);
+}
+
+/* The events fdinfo shows for the registration of TFD in instance EP, or
+ * -1 if it has none. */
+static long registered_events(int ep, int tfd)
+{
+	char path[64], text[8192];
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	assert_true(n > 0);
+	text[n] = 0;
+	struct bm_watch *w;
+	size_t count;
+	assert_int_equal(bm_parse_epoll_watches(text, &w, &count), 0);
+	long events = -1;
+	for (size_t i = 0; i < count; i++)
+		if (w[i].fd == tfd)
+			events = w[i].events;
+	free(w);
+	return events;
+}
+
+static void watch(int ep, int fd, uint32_t events, uint64_t data)
+{
+	struct epoll_event ev = {.events = events, .data.u64 = data};
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+}
+
+/* Instance EP made anew at its number, empty. */
+static void new_instance(int ep)
+{
+	struct bm_fd d = {.fd = ep, .kind = BM_FD_EPOLL, .shares_with = -1};
+	close(ep);
+	int fd = bm_watch_open(&d);
+	assert_true(fd >= 0);
+	if (fd != ep) {
+		assert_int_equal(dup2(fd, ep), ep);
+		close(fd);
+	}
+}
+
+static int by_fd(const void *a, const void *b)
+{
+	return ((const struct bm_fd *)a)->fd - ((const struct bm_fd *)b)->fd;
+}
+
+/* One-shot registrations that fired: on a pipe's read end with data, a
+ * socket end that can be written and an eventfd at 0 (ready to be
+ * written), made to fire again at the restore; on a timerfd that has not
+ * expired added plainly (EPOLLERR|EPOLLHUP armed: it reports neither); on
+ * an empty pipe's read end refused at dump and, should an image hold one,
+ * the restore fails. */
+static void test_fired_oneshot(void **state)
+{
+	(void)state;
+	int full[2], empty[2], sp[2];
+	assert_int_equal(pipe(full), 0);
+	assert_int_equal(pipe(empty), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	int zero = eventfd(0, EFD_NONBLOCK), level = eventfd(1, EFD_NONBLOCK);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK), ep = epoll_create1(0);
+	assert_true(zero >= 0 && level >= 0 && tfd >= 0 && ep >= 0);
+	assert_int_equal(write(full[1], "x", 1), 1);
+	assert_int_equal(write(empty[1], "y", 1), 1);
+	struct itimerspec past = {.it_value = {0, 1}}; /* absolute: long expired */
+	assert_int_equal(timerfd_settime(tfd, TFD_TIMER_ABSTIME, &past, NULL), 0);
+	watch(ep, full[0], EPOLLIN | EPOLLONESHOT, 1);
+	watch(ep, sp[0], EPOLLOUT | EPOLLONESHOT | EPOLLET, 2);
+	watch(ep, zero, EPOLLIN | EPOLLOUT | EPOLLONESHOT, 3);
+	watch(ep, level, EPOLLIN, 4);
+	watch(ep, empty[0], EPOLLIN | EPOLLONESHOT, 5);
+	watch(ep, tfd, EPOLLIN | EPOLLONESHOT, 6);
+	uint64_t got[8];
+	assert_int_equal(ready_data(ep, got, 8), 6);
+	char c;
+	uint64_t ticks;
+	assert_int_equal(read(empty[0], &c, 1), 1);
+	assert_int_equal(read(tfd, &ticks, sizeof ticks), (ssize_t)sizeof ticks);
+	assert_int_equal(registered_events(ep, full[0]), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, sp[0]), EPOLLONESHOT | EPOLLET);
+
+	/* Dump: the empty pipe's registration is refused, the others kept. */
+	struct bm_fd fds[] = {
+		{.fd = full[0], .kind = BM_FD_PIPE, .object_id = 1},
+		{.fd = full[1], .kind = BM_FD_PIPE, .object_id = 1},
+		{.fd = empty[0], .kind = BM_FD_PIPE, .object_id = 2},
+		{.fd = empty[1], .kind = BM_FD_PIPE, .object_id = 2},
+		{.fd = sp[0], .kind = BM_FD_UNIX_SOCKET, .object_id = 3},
+		{.fd = sp[1], .kind = BM_FD_UNIX_SOCKET, .object_id = 4},
+		{.fd = zero, .kind = BM_FD_EVENTFD},
+		{.fd = level, .kind = BM_FD_EVENTFD},
+		{.fd = tfd, .kind = BM_FD_TIMERFD},
+		{.fd = ep, .kind = BM_FD_EPOLL},
+	};
+	uint32_t nfds = sizeof fds / sizeof *fds;
+	for (uint32_t i = 0; i < nfds; i++)
+		fds[i].shares_with = -1;
+	qsort(fds, nfds, sizeof *fds, by_fd);
+	struct bm_process p = {.pid = getpid(), .fds = fds, .nfds = nfds};
+	struct bm_fd *inst = (struct bm_fd *)bm_fd_find(fds, nfds, ep);
+	char want[200];
+	snprintf(want, sizeof want, "watching fd %d, a one-shot registration (EPOLLONESHOT) that fired, on a file "
+		 "that reports no event now", empty[0]);
+	assert_collect_refused(&p, want);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_DEL, empty[0], NULL), 0);
+	assert_int_equal(bm_collect_watches(getpid(), &p), 0);
+	assert_int_equal(bm_watch_count(inst), 5);
+
+	/* Restore: each fired one comes back with only its private flags,
+	 * the timerfd's with EPOLLERR|EPOLLHUP; only the level one reports,
+	 * and nothing was taken from the files. */
+	new_instance(ep);
+	char err[300] = "";
+	if (bm_watch_restore(&p, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(registered_events(ep, full[0]), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, sp[0]), EPOLLONESHOT | EPOLLET);
+	assert_int_equal(registered_events(ep, zero), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, level), EPOLLIN | EPOLLERR | EPOLLHUP); /* as any ADD makes it */
+	assert_int_equal(registered_events(ep, tfd), EPOLLONESHOT | EPOLLERR | EPOLLHUP);
+	assert_int_equal(ready_data(ep, got, 8), 1);
+	assert_true(got[0] == 4);
+	/* Hung up: the fired ones stay quiet, until re-armed. */
+	assert_int_equal(close(full[1]), 0);
+	assert_int_equal(close(sp[1]), 0);
+	assert_int_equal(ready_data(ep, got, 8), 1);
+	struct epoll_event again = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 1};
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_MOD, full[0], &again), 0);
+	assert_int_equal(ready_data(ep, got, 8), 2);
+	assert_int_equal(read(full[0], &c, 1), 1);
+	assert_int_equal(c, 'x');
+	eventfd_t count = 1;
+	assert_int_equal(eventfd_read(zero, &count), -1); /* still 0 */
+	free(inst->data);
+
+	/* In an image's order, a ready level registration before the fired
+	 * one: the fired one is still made first, alone. */
+	const struct bm_watch order[] = {{level, EPOLLIN, 4}, {zero, EPOLLONESHOT, 3}};
+	uint8_t data[2 * BM_WATCH_SIZE];
+	for (int i = 0; i < 2; i++) {
+		bm_store_le32(data + i * BM_WATCH_SIZE, (uint32_t)order[i].fd);
+		bm_store_le32(data + i * BM_WATCH_SIZE + 4, order[i].events);
+		bm_store_le64(data + i * BM_WATCH_SIZE + 8, order[i].data);
+	}
+	inst->data = data;
+	inst->data_len = sizeof data;
+	new_instance(ep);
+	if (bm_watch_restore(&p, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(registered_events(ep, zero), EPOLLONESHOT);
+	assert_int_equal(ready_data(ep, got, 8), 1);
+
+	/* An image with a fired one-shot on the empty pipe: it cannot fire. */
+	const struct bm_watch quiet = {empty[0], EPOLLONESHOT, 5};
+	bm_store_le32(data, (uint32_t)quiet.fd);
+	bm_store_le32(data + 4, quiet.events);
+	bm_store_le64(data + 8, quiet.data);
+	inst->data_len = BM_WATCH_SIZE;
+	new_instance(ep);
+	assert_int_equal(bm_watch_restore(&p, err, sizeof err), -1);
+	snprintf(want, sizeof want, "of fd %d, which fired, cannot fire again: the file reports no event now",
+		 empty[0]);
+	if (!strstr(err, want))
+		fail_msg("\"%s\" does not say \"%s\"", err, want);
+	assert_int_equal(registered_events(ep, empty[0]), -1);
+	inst->data = NULL;
+	int all[] = {full[0], empty[0], empty[1], sp[0], zero, level, tfd, ep};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		close(all[i]);
 }
 
 int main(void)
@@ -241,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_parse_epoll),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_dump_and_rebuild),
+		cmocka_unit_test(test_fired_oneshot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
