@@ -12,7 +12,7 @@
 # (sigpending.c); private anonymous memory (memory.c), file mappings
 # (mapfile.c), the heap (heap.c), AVX registers (avx.c); memory and pipe
 # state (memstate.c); an eventfd's count (holder.c); signalfds and
-# epoll instances (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
+# epoll instances, with fired one-shot registrations (watch.c); unlinked files, FIFOs and directories, a removed cwd, an
 # O_TMPFILE file and O_PATH descriptors, and the access times, extended
 # attributes, inode flags and reserved space of unlinked files, files only
 # mapped and memfds (unlinked.c); inotify instances, with watch numbers

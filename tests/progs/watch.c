@@ -6,12 +6,17 @@
  *               an empty pipe (level), a dup of that pipe's read end,
  *               an eventfd with a count (level, ready), an empty pipe
  *               edge-triggered, a second eventfd one-shot whose shot was
- *               already taken, the signalfd (SIGUSR2 pending: ready) and
- *               a second epoll instance that watches the eventfd (ready).
+ *               already taken, the signalfd (SIGUSR2 pending: ready), a
+ *               second epoll instance that watches the eventfd (ready),
+ *               and one-shots whose shots were taken on a pipe's read end
+ *               that holds a byte and on a socket pair's end (writable).
  *             After the wake-up: exactly the ready ones are reported, the
  *             others wake up when their files do (edge-triggered once),
- *             the one-shot stays quiet until re-armed, the signalfds read
- *             the pending signal and a newly queued one with its value.
+ *             the fired one-shots stay quiet, also when the pipe's writer
+ *             and the socket's peer are closed (an EPOLLHUP armed again
+ *             would be reported), until re-armed, and the pipe still holds
+ *             its byte; the signalfds read the pending signal and a newly
+ *             queued one with its value.
  *   blocked   sleeps in epoll_wait on an instance watching a signalfd for
  *             SIGUSR2 (blocked), and is migrated there: SIGUSR2 wakes it
  *             with the signalfd's user data and the signal to read.
@@ -22,19 +27,22 @@
  *   replaced  the epoll instance watches the eventfd at fd 9; the test
  *             dumps with --fd 9=null, which must be refused.
  *   fired     a one-shot registration of a pipe's read end whose shot was
- *             taken: rebuilt, it would report the hangup when the writer
- *             closes (EPOLL_CTL_ADD arms EPOLLERR|EPOLLHUP), the original
- *             reports nothing: refused.
+ *             taken, the byte then read: the pipe is empty, so nothing can
+ *             make the registration fire again at the restore, and added
+ *             again it would report the hangup when the writer closes
+ *             (EPOLL_CTL_ADD arms EPOLLERR|EPOLLHUP), which the original
+ *             does not: refused.
  * In the refused modes the process is left alone and passes its checks. */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include "testprog.h"
 
 enum {
 	D_PIPE = 0x1111, D_EVENTFD = 0x2222, D_EDGE = 0x4444, D_ONESHOT = 0x5555, D_SIGNALFD = 0x6666,
-	D_NESTED = 0x7777, D_PIPE_DUP = 0x8888,
+	D_NESTED = 0x7777, D_PIPE_DUP = 0x8888, D_FIRED_PIPE = 0x9999, D_FIRED_SOCKET = 0xaaaa,
 };
 
 static void watch_fd(int ep, int fd, uint32_t events, uint64_t data)
@@ -74,6 +82,30 @@ static void expect_ready(int ep, const uint64_t *want, int nwant, const char *wh
 	CHECK(same, "%s: %d ready registrations:%s", when, n, text);
 }
 
+/* The fired one-shot registrations of the pipe's read end (whose writer
+ * is W) and of the socket end S (whose peer is PEER), after the restore:
+ * quiet when their files hang up, each reported once when re-armed, the
+ * pipe's byte still there.  QUIET: what the instance reports besides. */
+static void check_fired(int ep, int r, int w, int s, int peer, const uint64_t *quiet, int nquiet)
+{
+	CHECK(close(w) == 0 && close(peer) == 0, "close the pipe's writer and the socket's peer");
+	expect_ready(ep, quiet, nquiet, "the fired one-shots after their files hung up");
+	struct epoll_event rearm = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = D_FIRED_PIPE};
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, r, &rearm) == 0, "re-arm the pipe's one-shot: %s", strerror(errno));
+	rearm.data.u64 = D_FIRED_SOCKET;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, s, &rearm) == 0, "re-arm the socket's one-shot: %s", strerror(errno));
+	uint64_t both[16];
+	int n = 0;
+	for (int i = 0; i < nquiet; i++)
+		both[n++] = quiet[i];
+	both[n++] = D_FIRED_PIPE;
+	both[n++] = D_FIRED_SOCKET;
+	expect_ready(ep, both, n, "the fired one-shots re-armed");
+	expect_ready(ep, quiet, nquiet, "the re-armed one-shots reported once");
+	char c = 0;
+	CHECK(read(r, &c, 1) == 1 && c == 'f', "the byte the fired pipe held (%#x)", c);
+}
+
 static int carried(void)
 {
 	sigset_t mask;
@@ -102,6 +134,9 @@ static int carried(void)
 	SETUP(counted >= 0 && shot >= 0, "eventfds");
 	int ep = epoll_create1(EPOLL_CLOEXEC), inner = epoll_create1(0);
 	SETUP(ep >= 0 && inner >= 0, "epoll_create1");
+	int fired_pipe[2], sp[2];
+	SETUP(pipe(fired_pipe) == 0 && write(fired_pipe[1], "f", 1) == 1, "a pipe holding a byte");
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0, "socketpair");
 	watch_fd(inner, counted, EPOLLIN, 1);
 	watch_fd(ep, quiet[0], EPOLLIN, D_PIPE);
 	watch_fd(ep, quiet_dup, EPOLLIN, D_PIPE_DUP);
@@ -110,9 +145,11 @@ static int carried(void)
 	watch_fd(ep, shot, EPOLLIN | EPOLLONESHOT, D_ONESHOT);
 	watch_fd(ep, sfd, EPOLLIN, D_SIGNALFD);
 	watch_fd(ep, inner, EPOLLIN, D_NESTED);
-	/* The one-shot fires now, and is then disarmed. */
-	const uint64_t before[] = {D_EVENTFD, D_ONESHOT, D_SIGNALFD, D_NESTED};
-	expect_ready(ep, before, 4, "before the dump");
+	watch_fd(ep, fired_pipe[0], EPOLLIN | EPOLLONESHOT, D_FIRED_PIPE);
+	watch_fd(ep, sp[0], EPOLLOUT | EPOLLONESHOT, D_FIRED_SOCKET);
+	/* The one-shots fire now, and are then disarmed. */
+	const uint64_t before[] = {D_EVENTFD, D_ONESHOT, D_SIGNALFD, D_NESTED, D_FIRED_PIPE, D_FIRED_SOCKET};
+	expect_ready(ep, before, 6, "before the dump");
 	SETUP(tp_failures == 0, "the registrations before the dump");
 
 	struct fd_set_snapshot fds_before;
@@ -123,6 +160,7 @@ static int carried(void)
 
 	const uint64_t after[] = {D_EVENTFD, D_SIGNALFD, D_NESTED};
 	expect_ready(ep, after, 3, "after the restore");
+	check_fired(ep, fired_pipe[0], fired_pipe[1], sp[0], sp[1], after, 3);
 	CHECK(write(quiet[1], "x", 1) == 1 && write(edge[1], "y", 1) == 1, "write the pipes");
 	const uint64_t woken[] = {D_PIPE, D_EVENTFD, D_EDGE, D_SIGNALFD, D_NESTED, D_PIPE_DUP};
 	expect_ready(ep, woken, 6, "with both pipes written");
@@ -216,7 +254,8 @@ static int fired(void)
 	SETUP(ep >= 0, "epoll_create1");
 	watch_fd(ep, p[0], EPOLLIN | EPOLLONESHOT, 30);
 	uint64_t got[4];
-	SETUP(ready(ep, got, 4) == 1, "the shot");
+	char c;
+	SETUP(ready(ep, got, 4) == 1 && read(p[0], &c, 1) == 1, "the shot, then the byte read");
 	say("ready");
 	usr1_wait();
 	CHECK(close(p[1]) == 0 && ready(ep, got, 4) == 0, "the fired one-shot reported the hangup");

@@ -14,10 +14,9 @@
  * eventfd ids, the autogroup's number), the parent (the restorer), the
  * state of a thread (the caller checks where it waits), what changes
  * while a process merely waits (a timerfd's time left and expirations),
- * the order of an epoll
+ * and the order of an epoll
  * instance's registrations in fdinfo (the kernel's tree of file
- * addresses), and EPOLLERR and EPOLLHUP armed again on a fired one-shot
- * registration.  --pages adds what pagemap shows that a restore must
+ * addresses).  --pages adds what pagemap shows that a restore must
  * keep (print_pages); the live-migration tests ask for it.
  *
  * Exit codes: 0 printed, 1 the process vanished, 2 usage or system error. */
@@ -218,8 +217,7 @@ static int by_text(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* An epoll registration's line without its target's inode, EPOLLERR and
- * EPOLLHUP masked out of a one-shot one. */
+/* An epoll registration's line without its target's inode. */
 static char *tfd_line(const char *line)
 {
 	int tfd = 0, pos = 0;
@@ -227,8 +225,6 @@ static char *tfd_line(const char *line)
 	unsigned long long data = 0;
 	if (sscanf(line, "tfd: %d events: %x data: %llx pos:%d", &tfd, &events, &data, &pos) != 4)
 		return strdup(line);
-	if (events & 0x40000000u) /* EPOLLONESHOT */
-		events &= ~0x18u;
 	const char *sdev = strstr(line, "sdev:");
 	char *out = NULL;
 	if (asprintf(&out, "tfd: %d events: %x data: %llx pos: %d %s", tfd, events, data, pos, sdev ? sdev : "\n") < 0)
