@@ -6,6 +6,7 @@
  * registrations must come back with only their private flags. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -312,6 +313,8 @@ static void test_fired_oneshot(void **state)
 	assert_int_equal(write(empty[1], "y", 1), 1);
 	struct itimerspec past = {.it_value = {0, 1}}; /* absolute: long expired */
 	assert_int_equal(timerfd_settime(tfd, TFD_TIMER_ABSTIME, &past, NULL), 0);
+	struct pollfd expired = {.fd = tfd, .events = POLLIN}; /* the expiry comes from the timer interrupt */
+	assert_int_equal(poll(&expired, 1, 10000), 1);
 	watch(ep, full[0], EPOLLIN | EPOLLONESHOT, 1);
 	watch(ep, sp[0], EPOLLOUT | EPOLLONESHOT | EPOLLET, 2);
 	watch(ep, zero, EPOLLIN | EPOLLOUT | EPOLLONESHOT, 3);
