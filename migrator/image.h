@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 12.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 13.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -37,8 +37,11 @@
  * futex hash size, the nice value of its autogroup or the xstate features
  * permitted to its guests, whose THP disable never excepts advised areas,
  * whose threads have the base time slice, and in which no tree member is
- * in a session or group whose leader had exited). */
-#define BM_IMAGE_VERSION 12
+ * in a session or group whose leader had exited), and 12 (an image of
+ * version 13 whose TCP and UDP sockets carry their state in format 2,
+ * without SO_INCOMING_CPU and TCP_QUICKACK: the restore leaves both as it
+ * leaves them). */
+#define BM_IMAGE_VERSION 13
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

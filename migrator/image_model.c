@@ -685,7 +685,8 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 				   (c->version < 5 && !bm_unlinked_map_check(p, why, sizeof why)) ||
 				   !bm_inotify_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unix_check(p->fds, p->nfds, why, sizeof why) ||
-				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why)))
+				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why) ||
+				   !bm_sk_inet_check_version(p->fds, p->nfds, c->version, why, sizeof why)))
 		bm_rcur_fail_at(c, 0, "%s", why);
 }
 

@@ -25,12 +25,13 @@
 #include "movaddr.h"
 #include "procfs.h"
 #include "sk_inet_diag.h"
+#include "sk_inet_last.h"
 #include "sk_inet_opts.h"
 #include "sk_tcp_repair.h"
 #include "sk_udp_queue.h"
 #include "wire.h"
 
-#define FORMAT 2u
+#define FORMAT 3u
 
 /* Where an option applies. */
 #define ON_ANY 0u
@@ -258,11 +259,13 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		return -E2BIG;
 	if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
 		return -E2BIG;
-	uint32_t n = BM_SK_INET_HDR + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
+	/* Without the options of sk_inet_last.h, as format 2 has it. */
+	uint32_t hdr = s->last_known ? BM_SK_INET_HDR : BM_SK_INET_HDR_V2;
+	uint32_t n = hdr + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
 	uint8_t *b = calloc(1, n);
 	if (!b)
 		return -ENOMEM;
-	bm_store_le32(b, FORMAT);
+	bm_store_le32(b, s->last_known ? FORMAT : 2);
 	bm_store_le32(b + 4, s->family);
 	bm_store_le32(b + 8, s->type);
 	bm_store_le32(b + 12, s->protocol);
@@ -284,12 +287,16 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		bm_store_le32(b + 156 + 4 * i, *tcp_field(&t, i));
 	bm_store_le32(b + BM_SK_INET_HDR_V1, (uint32_t)s->buf_lock);
 	bm_store_le32(b + BM_SK_INET_HDR_V1 + 4, t.window_clamp);
+	if (s->last_known) {
+		bm_store_le32(b + BM_SK_INET_HDR_V2, (uint32_t)s->incoming_cpu);
+		bm_store_le32(b + BM_SK_INET_HDR_V2 + 4, (uint32_t)s->quickack);
+	}
 	if (s->tcp.outq)
-		memcpy(b + BM_SK_INET_HDR, s->sendq, s->tcp.outq);
+		memcpy(b + hdr, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
-		memcpy(b + BM_SK_INET_HDR + s->tcp.outq, s->recvq, s->tcp.inq);
+		memcpy(b + hdr + s->tcp.outq, s->recvq, s->tcp.inq);
 	if (s->dgram_bytes)
-		memcpy(b + BM_SK_INET_HDR, s->dgrams, s->dgram_bytes);
+		memcpy(b + hdr, s->dgrams, s->dgram_bytes);
 	*data = b;
 	*len = n;
 	return 0;
@@ -314,8 +321,9 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	memset(s, 0, sizeof *s);
 	if (!b || len < BM_SK_INET_HDR_V1)
 		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, BM_SK_INET_HDR_V1);
-	uint32_t format = bm_load_le32(b), hdr = format == 1 ? BM_SK_INET_HDR_V1 : BM_SK_INET_HDR;
-	if (format != 1 && format != FORMAT)
+	uint32_t format = bm_load_le32(b);
+	uint32_t hdr = format == 1 ? BM_SK_INET_HDR_V1 : format == 2 ? BM_SK_INET_HDR_V2 : BM_SK_INET_HDR;
+	if (format < 1 || format > FORMAT)
 		return bm_why(why, n, "socket state of format %u", format);
 	if (len < hdr)
 		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, hdr);
@@ -323,6 +331,9 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	s->tcp.window_clamp = format == 1 ? 0 : bm_load_le32(b + BM_SK_INET_HDR_V1 + 4);
 	if (s->buf_lock < -1 || s->buf_lock > 3)
 		return bm_why(why, n, "SO_BUF_LOCK %d out of range", s->buf_lock);
+	s->last_known = format >= 3;
+	s->incoming_cpu = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2) : -1;
+	s->quickack = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2 + 4) : -1;
 	s->family = bm_load_le32(b + 4);
 	s->type = bm_load_le32(b + 8);
 	s->protocol = bm_load_le32(b + 12);
@@ -345,6 +356,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 		return bm_why(why, n, "socket family %u is neither IPv4 nor IPv6", s->family);
 	if (!(s->type == SOCK_STREAM && s->protocol == IPPROTO_TCP) && !(s->type == SOCK_DGRAM && s->protocol == IPPROTO_UDP))
 		return bm_why(why, n, "socket type %u protocol %u is neither TCP nor UDP", s->type, s->protocol);
+	if (s->last_known && (s->type == SOCK_STREAM ? s->quickack != 0 && s->quickack != 1 : s->quickack != -1))
+		return bm_why(why, n, "TCP_QUICKACK %d on a %s socket", s->quickack, s->type == SOCK_STREAM ? "TCP" : "UDP");
 	if (s->state < BM_SK_NEW || s->state > BM_SK_CONNECTED || (s->state == BM_SK_LISTEN && s->type != SOCK_STREAM))
 		return bm_why(why, n, "socket state %u is not known for its type", s->state);
 	if (nopts != BM_SK_NOPTS)
@@ -416,6 +429,26 @@ bool bm_sk_inet_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t 
 			return bm_why(why, n, "socket fd %d: %s", d->fd, detail);
 		if ((d->kind == BM_FD_TCP) != (s.protocol == IPPROTO_TCP))
 			return bm_why(why, n, "socket fd %d: kind %u with protocol %u", d->fd, d->kind, s.protocol);
+	}
+	return true;
+}
+
+const struct bm_fd *bm_sk_inet_own(const struct bm_process *p, uint32_t i, struct bm_sk_inet *sk)
+{
+	const struct bm_fd *d = &p->fds[i];
+	char why[160];
+	bool own = (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->shares_with < 0 &&
+		   bm_sk_inet_decode(d->data, d->data_len, sk, why, sizeof why);
+	return own ? d : NULL;
+}
+
+bool bm_sk_inet_check_version(const struct bm_fd *fds, uint32_t nfds, uint32_t version, char *why, size_t n)
+{
+	for (uint32_t i = 0; i < nfds && version < 13; i++) {
+		const struct bm_fd *d = &fds[i];
+		if ((d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->data_len >= 4 && bm_load_le32(d->data) >= 3)
+			return bm_why(why, n, "socket fd %d: state of format %u in an image of version %u", d->fd,
+				      bm_load_le32(d->data), version);
 	}
 	return true;
 }
@@ -553,13 +586,6 @@ static const char *apply_carried(int s, const struct bm_sk_inet *sk)
 	return NULL;
 }
 
-/* struct tcp_info as the kernel has it beyond glibc's copy. */
-struct tcp_info_more {
-	struct tcp_info ti;
-	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
-	uint32_t segs_out, segs_in;
-};
-
 /* Refuses S if an error waits on it (SO_ERROR, an ICMP error on a
  * connected UDP socket, or its error queue) or if it was shut down in
  * either direction, which binmig does not carry.  poll() tells the first
@@ -600,7 +626,7 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 		from_sockaddr(&ss, &sk->peer);
 	int rc;
 	if (sk->type == SOCK_STREAM) {
-		struct tcp_info_more more;
+		struct bm_tcp_info_more more;
 		memset(&more, 0, sizeof more);
 		len = sizeof more;
 		if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &more, &len) < 0)
@@ -663,6 +689,8 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 	sk->linger_secs = lg.l_linger;
 	sk->rcvtimeo_us = (int64_t)rt.tv_sec * 1000000 + rt.tv_usec;
 	sk->sndtimeo_us = (int64_t)st.tv_sec * 1000000 + st.tv_usec;
+	if ((rc = bm_sk_inet_last_read(s, sk)) < 0)
+		return rc;
 
 	/* Compared with a new socket given the carried options, as the restore
 	 * will (IP_TOS sets SO_PRIORITY too). */
@@ -866,7 +894,7 @@ int bm_sk_inet_finish(const struct bm_process *p, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return bm_sk_inet_last_restore(p, err, errlen);
 }
 
 void bm_sk_inet_describe_text(const struct bm_fd *d, char *buf, size_t len)

@@ -90,6 +90,13 @@ struct bm_sk_inet {
 	 * sizes; -1 unknown (a format 1 state, or a kernel before 5.14): the
 	 * sizes set again lock what they set, as before. */
 	int32_t buf_lock;
+	/* The options the kernel sets as well as the program (sk_inet_last.h),
+	 * read at dump when last_known (format 3): SO_INCOMING_CPU (any int;
+	 * -1 until a packet or the program sets it) and TCP_QUICKACK (0 or 1
+	 * for TCP; -1 for UDP).  Not known (formats 1 and 2): both left as
+	 * the restore leaves them. */
+	bool last_known;
+	int32_t incoming_cpu, quickack;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
 	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */
@@ -99,8 +106,12 @@ struct bm_sk_inet {
 /* The fixed part of the encoding; the send and receive queues of a TCP
  * connection, or the datagrams queued on a UDP socket, follow it.  The
  * state of format 1 (binmig before SO_BUF_LOCK was carried) has no
- * buf_lock and window_clamp: its fixed part is 8 bytes shorter. */
-#define BM_SK_INET_HDR 224u
+ * buf_lock and window_clamp: its fixed part is 8 bytes shorter; that of
+ * format 2 (image versions before 13) has no incoming_cpu and quickack:
+ * 8 bytes shorter.  A state whose last_known is false is written in
+ * format 2. */
+#define BM_SK_INET_HDR 232u
+#define BM_SK_INET_HDR_V2 224u
 #define BM_SK_INET_HDR_V1 216u
 #define BM_SK_INET_MAX_QUEUE (32u << 20)
 #define BM_SK_INET_MAX_DATA (BM_SK_INET_HDR + 2 * BM_SK_INET_MAX_QUEUE)
@@ -112,12 +123,17 @@ int bm_sk_inet_store(struct bm_fd *d, const struct bm_sk_inet *s);
 /* Decoding with every field checked (the data comes from the network);
  * s->sendq and s->recvq point into DATA.  false with the reason in why. */
 bool bm_sk_inet_decode(const uint8_t *data, uint32_t len, struct bm_sk_inet *s, char *why, size_t n);
+/* P's descriptor I, if it is a TCP or UDP socket (not a dup) whose state
+ * decodes: it, its state in SK; else NULL. */
+const struct bm_fd *bm_sk_inet_own(const struct bm_process *p, uint32_t i, struct bm_sk_inet *sk);
 /* "127.0.0.1:80", "[::1]:80". */
 void bm_sk_addr_text(uint32_t family, const struct bm_sk_addr *a, char *buf, size_t len);
 
 /* Image rules over the descriptor list: every BM_FD_TCP / BM_FD_UDP has
  * well-formed data of its kind.  false with the reason in why. */
 bool bm_sk_inet_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n);
+/* In an image of VERSION: before 13, no socket state of format 3. */
+bool bm_sk_inet_check_version(const struct bm_fd *fds, uint32_t nfds, uint32_t version, char *why, size_t n);
 
 /* At dump, for a socket descriptor (LINK "socket:[INO]"): 1 if it is a
  * TCP or UDP socket binmig carries (out->kind, object_id, data filled);

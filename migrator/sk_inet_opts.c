@@ -45,9 +45,9 @@ static const struct skip skips[] = {
 	{SOL_SOCKET, 59, ALWAYS}, /* SO_PEERGROUPS */
 	{SOL_SOCKET, 71, ALWAYS}, /* SO_NETNS_COOKIE */
 	{SOL_SOCKET, 77, ALWAYS}, /* SO_PEERPIDFD */
-	/* The CPU that last handled a packet of the socket, which the program
-	 * may also set: not told apart (docs/process-state.md). */
+	/* Carried (sk_inet_last.h), and moved by each packet: not compared. */
 	{SOL_SOCKET, SO_INCOMING_CPU, ALWAYS},
+	{IPPROTO_TCP, TCP_QUICKACK, ALWAYS},
 	{IPPROTO_IP, IP_MTU, CONNECTED},
 	{IPPROTO_IP, 52, ALWAYS}, /* IP_PROTOCOL: the local port (inet_num) of a TCP or UDP socket */
 	/* An accepted connection has the SYN's TTL and interface there. */
@@ -74,10 +74,9 @@ static const struct skip skips[] = {
 	{IPPROTO_TCP, 42, ALWAYS},
 	/* A connection's segment size (carried by TCP_REPAIR, or derived
 	 * again: docs/process-state.md), window clamp (carried by
-	 * sk_tcp_repair.c), ACK mode. */
+	 * sk_tcp_repair.c). */
 	{IPPROTO_TCP, TCP_MAXSEG, CONNECTED_TCP},
 	{IPPROTO_TCP, TCP_WINDOW_CLAMP, CONNECTED_TCP},
-	{IPPROTO_TCP, TCP_QUICKACK, CONNECTED_TCP},
 };
 
 /* Names for the message; others are given by number. */

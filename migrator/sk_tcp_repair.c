@@ -19,6 +19,7 @@
 #include "log.h"
 #include "movaddr.h"
 #include "sk_inet_diag.h"
+#include "sk_inet_last.h"
 #include "wire.h"
 
 #define KNOWN_OPTIONS (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE)
@@ -266,8 +267,7 @@ static bool same_addr(uint32_t fa, const struct bm_sk_addr *a, uint32_t fb, cons
 	return as_v4(fa, a, &x) && as_v4(fb, b, &y) && memcmp(x, y, 4) == 0;
 }
 
-/* The other end of connection SK among P's descriptors, or NULL. */
-static const struct bm_fd *peer_end(const struct bm_process *p, const struct bm_fd *d, const struct bm_sk_inet *sk)
+const struct bm_fd *bm_sk_inet_peer_end(const struct bm_process *p, const struct bm_fd *d, const struct bm_sk_inet *sk)
 {
 	for (uint32_t j = 0; j < p->nfds; j++) {
 		const struct bm_fd *e = &p->fds[j];
@@ -295,7 +295,7 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 		return bm_error(BM_EXIT_FAILURE, "fd %d of process %d: %s", d->fd, pid, why);
 	if (sk.type != SOCK_STREAM || sk.state != BM_SK_CONNECTED)
 		return 0;
-	bool outside = !peer_end(p, d, &sk);
+	bool outside = !bm_sk_inet_peer_end(p, d, &sk);
 	if (outside && !bm_movaddr_has(moving, sk.family, sk.local.addr)) {
 		char local[80], peer[80];
 		bm_sk_addr_text(sk.family, &sk.local, local, sizeof local);
@@ -314,6 +314,9 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 		return bm_error_errno(BM_EXIT_TARGET, -s, "cannot look at the socket fd %d of process %d", d->fd, pid);
 	uint8_t *sendq, *recvq;
 	int rc = bm_tcp_repair_read(s, &sk, &sendq, &recvq, why, sizeof why);
+	/* As they were when the queues were read. */
+	if (rc == 0)
+		rc = bm_sk_inet_last_read(s, &sk);
 	close(s);
 	if (rc > 0)
 		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
@@ -364,7 +367,7 @@ static int settle_connections(pid_t pid, struct bm_process *p)
 			if (d->kind != BM_FD_TCP || d->shares_with >= 0 || !bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why) ||
 			    sk.type != SOCK_STREAM || sk.state != BM_SK_CONNECTED)
 				continue;
-			const struct bm_fd *e = peer_end(p, d, &sk);
+			const struct bm_fd *e = bm_sk_inet_peer_end(p, d, &sk);
 			if (!e || !bm_sk_inet_decode(e->data, e->data_len, &o, why, sizeof why))
 				continue;
 			uint32_t notsent;

@@ -5,6 +5,7 @@
 #ifndef BINMIG_SK_TCP_REPAIR_H
 #define BINMIG_SK_TCP_REPAIR_H
 
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -14,6 +15,17 @@
 
 /* A copy of descriptor FD of PID (pidfd_getfd), or -errno. */
 int bm_sk_grab(pid_t pid, int fd);
+
+/* struct tcp_info as the kernel has it beyond glibc's copy. */
+struct bm_tcp_info_more {
+	struct tcp_info ti;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in;
+};
+
+/* The other end of connection D (decoded in SK) among P's descriptors,
+ * or NULL: a peer outside the process. */
+const struct bm_fd *bm_sk_inet_peer_end(const struct bm_process *p, const struct bm_fd *d, const struct bm_sk_inet *sk);
 
 /* ADDR as a sockaddr of FAMILY in *ss; its length. */
 struct sockaddr_storage;

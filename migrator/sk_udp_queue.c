@@ -18,6 +18,7 @@
 #include "fd_policy.h"
 #include "log.h"
 #include "sk_inet_diag.h"
+#include "sk_inet_last.h"
 #include "sk_tcp_repair.h"
 #include "wire.h"
 
@@ -193,6 +194,10 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
 		return bm_error_errno(BM_EXIT_TARGET, -s, "cannot look at the socket fd %d of process %d", d->fd, pid);
 	uint8_t *q;
 	int rc = bm_udp_queue_read(s, &q, &sk.dgram_bytes, why, sizeof why);
+	/* SO_INCOMING_CPU as it was when the queue was read. */
+	int32_t cpu = sk.incoming_cpu;
+	if (rc == 0)
+		rc = bm_sk_inet_last_read(s, &sk);
 	close(s);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the datagrams queued on fd %d of process %d", d->fd,
@@ -200,6 +205,8 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
 	sk.dgrams = q;
 	if (rc == 0 && q)
 		rc = bm_udp_queue_carriable(&sk, why, sizeof why) ? bm_sk_inet_store(d, &sk) : 1;
+	else if (rc == 0 && sk.incoming_cpu != cpu)
+		rc = bm_sk_inet_store(d, &sk);
 	free(q);
 	return rc > 0 ? bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why) : rc;
 }

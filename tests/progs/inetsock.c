@@ -29,6 +29,15 @@
  *            ::ffff:127.0.0.1), unread data both ways, a window clamp
  *            set on the accepted end: carried, the data and new data
  *            arrive after the move, both ends' TCP_WINDOW_CLAMP as it was.
+ *   kernelset  options the kernel sets as well as the program, set by the
+ *            program to values no packet would give: SO_INCOMING_CPU on a
+ *            TCP listener, on a connected UDP socket holding a datagram,
+ *            on both ends of an established connection (one of them back
+ *            to -1), none on a new UDP socket (-1); TCP_QUICKACK 0 on the
+ *            listener (after listen(), which clears it) and on one end of
+ *            the connection: each reads the same after the move; then the
+ *            listener's next connection starts in its ACK mode, the
+ *            datagram is there and the connection carries data both ways.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -512,6 +521,62 @@ static int dualstack(void)
 	return tp_finish();
 }
 
+/* ---- carried: options the kernel sets as well as the program ---- */
+
+static void udp_pair(int fds[2]);
+
+struct kset {
+	int fd, level, name, want;
+	const char *text;
+};
+
+static int kernelset(void)
+{
+	int c, a, l, u[2], fresh = socket(AF_INET, SOCK_DGRAM, 0);
+	pair(AF_INET, &c, &a, &l);
+	udp_pair(u);
+	queue_datagram(u[1], u[0], "127.0.0.1", 6, 0);
+	SETUP(fresh >= 0, "socket");
+	const struct kset want[] = {
+		{l, SOL_SOCKET, SO_INCOMING_CPU, 1001, "the listener's SO_INCOMING_CPU"},
+		{u[0], SOL_SOCKET, SO_INCOMING_CPU, 1002, "the connected UDP socket's SO_INCOMING_CPU"},
+		{c, SOL_SOCKET, SO_INCOMING_CPU, 1003, "the client's SO_INCOMING_CPU"},
+		{a, SOL_SOCKET, SO_INCOMING_CPU, -1, "the accepted end's SO_INCOMING_CPU"},
+		{fresh, SOL_SOCKET, SO_INCOMING_CPU, -1, "the new UDP socket's SO_INCOMING_CPU"},
+		{l, IPPROTO_TCP, TCP_QUICKACK, 0, "the listener's TCP_QUICKACK"},
+		{c, IPPROTO_TCP, TCP_QUICKACK, 0, "the client's TCP_QUICKACK"},
+		{a, IPPROTO_TCP, TCP_QUICKACK, 1, "the accepted end's TCP_QUICKACK"},
+	};
+	int n = (int)(sizeof want / sizeof *want), v;
+	socklen_t vl = sizeof v;
+	for (int i = 0; i < n; i++)
+		SETUP((want[i].fd == fresh || want[i].want == 1 || opt(want[i].fd, want[i].level, want[i].name, want[i].want) == 0) &&
+		      getsockopt(want[i].fd, want[i].level, want[i].name, &v, &vl) == 0 && v == want[i].want, want[i].text);
+	/* Not the connection's ends: their TCP_MAXSEG, derived again, may
+	 * differ before they carried data. */
+	int all[] = {l, u[0], u[1], fresh};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		remember(all[i]);
+	say("ready");
+	usr1_wait();
+	for (int i = 0; i < n; i++)
+		CHECK(getsockopt(want[i].fd, want[i].level, want[i].name, &v, &vl) == 0 && v == want[i].want,
+		      "%s is %d, was %d", want[i].text, v, want[i].want);
+	compare_all();
+	/* The listener's ACK mode is its connections' from the start. */
+	int c2 = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
+	CHECK(c2 >= 0 && connect(c2, (struct sockaddr *)&ss, len) == 0, "connect to the listener: %s", strerror(errno));
+	int a2 = accept(l, NULL, NULL);
+	CHECK(a2 >= 0 && getsockopt(a2, IPPROTO_TCP, TCP_QUICKACK, &v, &vl) == 0 && v == 0,
+	      "the listener's new connection has TCP_QUICKACK %d, not 0", v);
+	check_queued(0);
+	CHECK(send(c, "ping", 4, 0) == 4 && read_stream(a, "ping") && send(a, "pong", 4, 0) == 4 && read_stream(c, "pong"),
+	      "the connection after the move");
+	return tp_finish();
+}
+
 /* ---- refused: state of a socket no option shows ---- */
 
 /* Reads WANT from stream S, across urgent marks (5 s at most). */
@@ -787,5 +852,7 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "dualstack") == 0)
 		return dualstack();
+	if (strcmp(argv[1], "kernelset") == 0)
+		return kernelset();
 	return refused(argv[1], argv[2]);
 }

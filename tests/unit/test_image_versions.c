@@ -1,7 +1,11 @@
-/* Images of earlier versions (1 to 4, 7 to 10), rebuilt from a current one:
- * still read, as what they could hold, and held to it. */
+/* Images of earlier versions (1 to 4, 7 to 10, 12), rebuilt from a current
+ * one: still read, as what they could hold, and held to it. */
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "unit_raw_image.h"
+#include "sk_inet.h"
 
 /* The process without file locks and cgroups, which only version 4 holds. */
 static void strip_locks(struct bm_process *q)
@@ -358,13 +362,16 @@ static void test_owners_of_unlinked_objects(void **state)
 	bm_process_free(&q);
 }
 
-/* The current image of the full process with DROP applied and its header
- * saying VERSION reads as that process (before version 9 with no owner on
- * its descriptors). */
-static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image *, uint32_t))
+/* The current image of the full process (changed by CHANGE, if given)
+ * with DROP applied and its header saying VERSION reads as that process
+ * (before version 9 with no owner on its descriptors). */
+static void assert_reads_changed(uint32_t version, void (*change)(struct bm_process *),
+				 void (*drop)(struct raw_image *, uint32_t))
 {
 	struct bm_process q;
 	make_process(&q, true);
+	if (change)
+		change(&q);
 	struct bm_wbuf img;
 	struct raw_image ri;
 	write_image(&img, &q, NULL, 0, -1, NULL);
@@ -388,6 +395,56 @@ static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
+static void assert_reads_without(uint32_t version, void (*drop)(struct raw_image *, uint32_t))
+{
+	assert_reads_changed(version, NULL, drop);
+}
+
+static void drop_nothing(struct raw_image *ri, uint32_t nfds)
+{
+	(void)ri;
+	(void)nfds;
+}
+
+/* A UDP socket (fd 1001) whose state is of format 2 (LAST false) or 3. */
+static void add_udp(struct bm_process *q, bool last)
+{
+	add_fd(q, 1001, BM_FD_UDP, O_RDWR, 0, -1, NULL);
+	struct bm_sk_inet u = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
+			       .last_known = last, .incoming_cpu = 5, .quickack = -1};
+	struct bm_fd *f = &q->fds[q->nfds - 1];
+	assert_int_equal(bm_sk_inet_encode(&u, &f->data, &f->data_len), 0);
+}
+
+static void add_udp_v2(struct bm_process *q)
+{
+	add_udp(q, false);
+}
+
+/* Version 12, written before SO_INCOMING_CPU and TCP_QUICKACK were
+ * carried, holds TCP and UDP socket states of format 2: still read, as
+ * sockets without them; one of format 3 is rejected. */
+static void test_version_12_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_changed(12, add_udp_v2, drop_nothing);
+	struct bm_process q;
+	make_process(&q, true);
+	add_udp(&q, true);
+	struct bm_wbuf img;
+	struct raw_image ri;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	bm_store_le32(ri.file_header + 8, 12);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, &img, true);
+	free_raw_image(&ri);
+	assert_rejected(img.data, img.len, "socket fd 1001: state of format 3 in an image of version 12");
 	bm_wbuf_free(&img);
 	bm_process_free(&q);
 }
@@ -469,6 +526,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_8_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_9_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_10_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_12_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,10 @@
 /* TCP and UDP socket state (sk_inet.c): the encoding both ways, and the
  * decoder on damaged data (it comes from the network): every truncation,
  * every single-byte corruption of the fixed part either decodes to a
- * state the rules allow or is rejected, never read out of bounds; and
- * the image rule over a descriptor list. */
+ * state the rules allow or is rejected, never read out of bounds; the
+ * states of formats 1 and 2 (image versions before 13, without
+ * SO_INCOMING_CPU and TCP_QUICKACK); and the image rules over a
+ * descriptor list. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +20,7 @@
 
 #include "sk_inet.h"
 #include "state.h"
+#include "wire.h"
 
 static struct bm_sk_inet connection(const uint8_t *sendq, const uint8_t *recvq)
 {
@@ -28,6 +31,9 @@ static struct bm_sk_inet connection(const uint8_t *sendq, const uint8_t *recvq)
 	s.opt[BM_SKO_NODELAY] = 1;
 	s.opt[BM_SKO_PEEK_OFF] = -1;
 	s.rcvtimeo_us = 1500000;
+	s.last_known = true;
+	s.incoming_cpu = -1;
+	s.quickack = 0;
 	s.tcp = (struct bm_sk_tcp){.snd_seq = 1000, .rcv_seq = 7, .outq = 5, .notsent = 2, .inq = 3, .mss = 65483,
 				   .options = TCPI_OPT_SACK | TCPI_OPT_WSCALE, .snd_wscale = 7, .rcv_wscale = 7,
 				   .snd_wnd = 65535, .rcv_wnd = 65535, .window_clamp = 64000};
@@ -53,13 +59,28 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.rcvtimeo_us, 1500000);
 	assert_memory_equal(back.sendq, "hello", 5);
 	assert_memory_equal(back.recvq, "abc", 3);
-	/* A listener on :: */
+	assert_true(back.last_known);
+	assert_int_equal(back.incoming_cpu, -1);
+	assert_int_equal(back.quickack, 0);
+	/* A listener on :: with a CPU no host has, in quick-ACK mode. */
 	struct bm_sk_inet l = {.family = AF_INET6, .type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_LISTEN,
-			       .backlog = 7, .local = {.port = 8080}};
+			       .backlog = 7, .local = {.port = 8080}, .last_known = true, .incoming_cpu = 1 << 30,
+			       .quickack = 1};
 	uint8_t *ldata;
 	assert_int_equal(bm_sk_inet_encode(&l, &ldata, &len), 0);
 	assert_true(bm_sk_inet_decode(ldata, len, &back, why, sizeof why));
 	assert_int_equal(back.backlog, 7);
+	assert_int_equal(back.incoming_cpu, 1 << 30);
+	assert_int_equal(back.quickack, 1);
+	free(ldata);
+	/* A UDP socket: no TCP_QUICKACK. */
+	struct bm_sk_inet u = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
+			       .last_known = true, .incoming_cpu = -7, .quickack = -1};
+	assert_int_equal(bm_sk_inet_encode(&u, &ldata, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR);
+	assert_true(bm_sk_inet_decode(ldata, len, &back, why, sizeof why));
+	assert_int_equal(back.incoming_cpu, -7);
+	assert_int_equal(back.quickack, -1);
 	free(ldata);
 	free(data);
 }
@@ -89,6 +110,63 @@ static void test_format_1(void **state)
 	assert_memory_equal(back.recvq, "abc", 3);
 	s.tcp.window_clamp = 0; /* not known */
 	assert_memory_equal(&back.tcp, &s.tcp, sizeof s.tcp);
+	assert_false(back.last_known);
+	free(data);
+}
+
+/* A state of format 2 (images before version 13): 8 bytes shorter, read
+ * without SO_INCOMING_CPU and TCP_QUICKACK, which the restore then leaves
+ * alone; a state without them is written so.  A format after 3, a
+ * TCP_QUICKACK out of range or on UDP are rejected, and so is format 3 in
+ * an image of version 12. */
+static void test_format_2(void **state)
+{
+	(void)state;
+	struct bm_sk_inet s = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
+	s.incoming_cpu = 1;
+	uint8_t *data;
+	uint32_t len;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
+	assert_int_equal(bm_load_le32(data), 3);
+	memmove(data + BM_SK_INET_HDR_V2, data + BM_SK_INET_HDR, len - BM_SK_INET_HDR);
+	data[0] = 2;
+	uint32_t len2 = len - (BM_SK_INET_HDR - BM_SK_INET_HDR_V2);
+	assert_true(bm_sk_inet_decode(data, len2, &back, why, sizeof why));
+	assert_false(back.last_known);
+	assert_int_equal(back.incoming_cpu, -1);
+	assert_int_equal(back.quickack, -1);
+	assert_int_equal(back.buf_lock, s.buf_lock);
+	assert_memory_equal(&back.tcp, &s.tcp, sizeof s.tcp);
+	assert_memory_equal(back.sendq, "hello", 5);
+	assert_memory_equal(back.recvq, "abc", 3);
+	/* Written again as it was read. */
+	uint8_t *again;
+	uint32_t alen;
+	assert_int_equal(bm_sk_inet_encode(&back, &again, &alen), 0);
+	assert_int_equal(alen, len2);
+	assert_memory_equal(again, data, len2);
+	free(again);
+	/* An image of version 12 holds format 2, not 3. */
+	struct bm_fd fd = {.fd = 3, .kind = BM_FD_TCP, .shares_with = -1, .data = data, .data_len = len2};
+	assert_true(bm_sk_inet_check_version(&fd, 1, 12, why, sizeof why));
+	free(data);
+	assert_int_equal(bm_sk_inet_encode(&s, &data, &len), 0);
+	fd.data = data;
+	fd.data_len = len;
+	assert_true(bm_sk_inet_check_version(&fd, 1, 13, why, sizeof why));
+	assert_false(bm_sk_inet_check_version(&fd, 1, 12, why, sizeof why));
+	assert_string_equal(why, "socket fd 3: state of format 3 in an image of version 12");
+	data[0] = 4;
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	data[0] = 3;
+	bm_store_le32(data + BM_SK_INET_HDR_V2 + 4, 2);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	free(data);
+	struct bm_sk_inet u = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
+			       .last_known = true, .incoming_cpu = -1, .quickack = 0};
+	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	free(data);
 }
 
@@ -165,6 +243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_format_1),
+		cmocka_unit_test(test_format_2),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rule),
 	};
