@@ -13,7 +13,8 @@
  *   - the options a program can read back: SO_REUSEADDR, SO_REUSEPORT,
  *     SO_KEEPALIVE, SO_BROADCAST, SO_PEEK_OFF, SO_RCVBUF, SO_SNDBUF, SO_BUF_LOCK,
  *     SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE,
- *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS.
+ *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS, and
+ *     SO_INCOMING_CPU and TCP_QUICKACK (sk_inet_last.h).
  *   - an established TCP connection to a peer outside the process whose
  *     local address moves with the process (migrate --move-addr,
  *     movaddr.h), rebuilt the same way;
