@@ -315,8 +315,10 @@ static int collect_one(pid_t pid, const struct bm_process *p, struct bm_fd *d, b
 	uint8_t *sendq, *recvq;
 	int rc = bm_tcp_repair_read(s, &sk, &sendq, &recvq, why, sizeof why);
 	/* As they were when the queues were read. */
-	if (rc == 0)
-		rc = bm_sk_inet_last_read(s, &sk);
+	if (rc == 0 && (rc = bm_sk_inet_last_read(s, &sk)) < 0) {
+		free(sendq);
+		free(recvq);
+	}
 	close(s);
 	if (rc > 0)
 		return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);

@@ -196,8 +196,8 @@ int bm_udp_queue_collect(pid_t pid, struct bm_fd *d)
 	int rc = bm_udp_queue_read(s, &q, &sk.dgram_bytes, why, sizeof why);
 	/* SO_INCOMING_CPU as it was when the queue was read. */
 	int32_t cpu = sk.incoming_cpu;
-	if (rc == 0)
-		rc = bm_sk_inet_last_read(s, &sk);
+	if (rc == 0 && (rc = bm_sk_inet_last_read(s, &sk)) < 0)
+		free(q);
 	close(s);
 	if (rc < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the datagrams queued on fd %d of process %d", d->fd,
