@@ -33,9 +33,10 @@
  *            program to values no packet would give: SO_INCOMING_CPU on a
  *            TCP listener, on a connected UDP socket holding a datagram,
  *            on both ends of an established connection (one of them back
- *            to -1), none on a new UDP socket (-1); TCP_QUICKACK 0 on the
- *            listener (after listen(), which clears it) and on one end of
- *            the connection: each reads the same after the move; then the
+ *            to -1), on a bound TCP socket, none on a new UDP socket (-1);
+ *            TCP_QUICKACK 0 on the listener (after listen(), which clears
+ *            it), on the bound socket and on one end of the connection:
+ *            each reads the same after the move; then the
  *            listener's next connection starts in its ACK mode, the
  *            datagram is there and the connection carries data both ways.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
@@ -532,7 +533,7 @@ struct kset {
 
 static int kernelset(void)
 {
-	int c, a, l, u[2], fresh = socket(AF_INET, SOCK_DGRAM, 0);
+	int c, a, l, u[2], fresh = socket(AF_INET, SOCK_DGRAM, 0), tb = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
 	pair(AF_INET, &c, &a, &l);
 	udp_pair(u);
 	queue_datagram(u[1], u[0], "127.0.0.1", 6, 0);
@@ -543,6 +544,8 @@ static int kernelset(void)
 		{c, SOL_SOCKET, SO_INCOMING_CPU, 1003, "the client's SO_INCOMING_CPU"},
 		{a, SOL_SOCKET, SO_INCOMING_CPU, -1, "the accepted end's SO_INCOMING_CPU"},
 		{fresh, SOL_SOCKET, SO_INCOMING_CPU, -1, "the new UDP socket's SO_INCOMING_CPU"},
+		{tb, SOL_SOCKET, SO_INCOMING_CPU, 1004, "the bound TCP socket's SO_INCOMING_CPU"},
+		{tb, IPPROTO_TCP, TCP_QUICKACK, 0, "the bound TCP socket's TCP_QUICKACK"},
 		{l, IPPROTO_TCP, TCP_QUICKACK, 0, "the listener's TCP_QUICKACK"},
 		{c, IPPROTO_TCP, TCP_QUICKACK, 0, "the client's TCP_QUICKACK"},
 		{a, IPPROTO_TCP, TCP_QUICKACK, 1, "the accepted end's TCP_QUICKACK"},
@@ -554,7 +557,7 @@ static int kernelset(void)
 		      getsockopt(want[i].fd, want[i].level, want[i].name, &v, &vl) == 0 && v == want[i].want, want[i].text);
 	/* Not the connection's ends: their TCP_MAXSEG, derived again, may
 	 * differ before they carried data. */
-	int all[] = {l, u[0], u[1], fresh};
+	int all[] = {l, u[0], u[1], fresh, tb};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		remember(all[i]);
 	say("ready");
