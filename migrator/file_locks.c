@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "checkpoint.h"
 #include "fault.h"
@@ -46,6 +47,7 @@ int bm_lock_parse(const char *value, struct bm_file_lock *out, char *what, size_
 	if (strcmp(type, "WRITE") != 0 && strcmp(type, "READ") != 0)
 		return -EINVAL;
 	out->write = type[0] == 'W';
+	out->shown_pid = pid;
 	if (start < 0)
 		return -EINVAL;
 	out->start = start;
@@ -147,6 +149,64 @@ int bm_locks_collect(pid_t pid, struct bm_process *p)
 	}
 	if (p->nlocks)
 		bm_debug("process %d holds %u file lock%s", pid, p->nlocks, p->nlocks == 1 ? "" : "s");
+	return 0;
+}
+
+/* The lock of procs[t] that is l of process p, through the same open file
+ * description (kcmp), or NULL. */
+static const struct bm_file_lock *same_lock(const struct bm_process *p, const struct bm_file_lock *l,
+					    const struct bm_process *t)
+{
+	for (uint32_t i = 0; i < t->nlocks; i++) {
+		const struct bm_file_lock *o = &t->locks[i];
+		if (o->kind == l->kind && o->write == l->write && o->shown_pid == l->shown_pid &&
+		    syscall(SYS_kcmp, p->pid, t->pid, KCMP_FILE, l->fd, o->fd) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Whether lock l of p is to be taken again by another member: the one
+ * /proc names, which lists it too.  -1 for a refusal. */
+static int taken_by_other(struct bm_process *const *procs, size_t n, const struct bm_process *p,
+			  const struct bm_file_lock *l)
+{
+	if (l->kind == BM_LOCK_POSIX || l->shown_pid <= 0 || l->shown_pid == p->pid)
+		return 0;
+	for (size_t t = 0; t < n; t++) {
+		if (procs[t]->pid != l->shown_pid)
+			continue;
+		if (same_lock(p, l, procs[t]))
+			return 1;
+		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0)
+			return 0; /* the taker closed its descriptors of it */
+		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
+		char what[96];
+		bm_lock_describe(l, what, sizeof what);
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d took the %s on fd %d (%s) through the descriptor table "
+				"it shares with process %d; binmig would take it again in process %d, which /proc would name",
+				l->shown_pid, what, l->fd, d && d->path ? d->path : "?", p->pid, p->pid);
+	}
+	return 0;
+}
+
+int bm_locks_keep_takers(struct bm_process *const *procs, size_t n)
+{
+	for (size_t m = 0; m < n; m++) {
+		struct bm_process *p = procs[m];
+		uint32_t kept = 0;
+		for (uint32_t i = 0; i < p->nlocks; i++) {
+			int other = taken_by_other(procs, n, p, &p->locks[i]);
+			if (other < 0)
+				return other;
+			if (!other)
+				p->locks[kept++] = p->locks[i];
+		}
+		if (kept < p->nlocks)
+			bm_debug("process %d leaves %u lock%s of descriptions it shares to the members that took them",
+				 p->pid, p->nlocks - kept, p->nlocks - kept == 1 ? "" : "s");
+		p->nlocks = kept;
+	}
 	return 0;
 }
 

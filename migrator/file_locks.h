@@ -46,6 +46,9 @@ struct bm_file_lock {
 	uint32_t write; /* 1 for a write (exclusive) lock, 0 for a read (shared) one */
 	int64_t start;  /* first byte (0 for flock) */
 	int64_t len;    /* bytes, 0 for "to the end of the file, however far it grows" (always 0 for flock) */
+	int32_t shown_pid; /* at dump only, not in the image: the PID fdinfo shows for it (for a flock or
+			      OFD lock the process that took it, 0 when that one is gone; -1 for an OFD
+			      lock on kernels that hide it) */
 };
 
 /* Parses the value of one fdinfo "lock:" line ("1: POSIX  ADVISORY  WRITE
@@ -61,6 +64,17 @@ void bm_lock_describe(const struct bm_file_lock *l, char *buf, size_t len);
  * locks it holds into p->locks, or refuses (BM_EXIT_UNSUPPORTED) those it
  * cannot take again. */
 int bm_locks_collect(pid_t pid, struct bm_process *p);
+
+/* At dump of a tree, once every member's locks are read: a flock or OFD
+ * lock belongs to its open file description, so every member holding the
+ * description lists it, and /proc shows the PID of the one that took it.
+ * The lock is left in that member's list only, so that the restore takes
+ * it there and /proc shows the same PID.  When the taker is gone, or no
+ * longer holds the description, the lock stays in every list (the
+ * member restored first takes it: README).  Refuses (BM_EXIT_UNSUPPORTED)
+ * a lock taken by a member that shares the descriptor table of the one
+ * that lists it (the restore takes locks in the table's owner). */
+int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 
 /* The LOCKS image section (version 4).  The encoder refuses (-EINVAL, the
  * reason in why) what the decoder would reject: a lock on a descriptor

@@ -3,6 +3,8 @@
 # by a dup, flock locks on files and a directory, a POSIX lock on an
 # unlinked file, all carried by a dump and restore and checked by the
 # program (its fdinfo "lock:" lines, and what another process sees);
+# a flock and an OFD lock a child took on descriptions it shares with its
+# parent, taken again by the child (/proc names it, not the parent);
 # a restore whose lock another process holds fails (exit 6, naming the
 # holder) and leaves nothing behind, and succeeds once the holder is
 # gone; refused (exit 4, one line, the process untouched): a lease, a
@@ -10,11 +12,13 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init locks
-for d in carried conflict lease fifo; do
+for d in carried shared conflict lease fifo; do
 	mkdir "$E2E_TMP/$d"
 done
 
 e2e_state_test locks carried "$E2E_TMP/carried"
+# A tree: its root's group is the restorer's (e2e/tree checks groups).
+E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks shared "$E2E_TMP/shared"
 
 # The dump lets go of the locks with the process; a holder takes one of
 # them before the restore, which then cannot.

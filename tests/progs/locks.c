@@ -13,6 +13,15 @@
  *     lock as held by this one: a conflicting request fails (naming this
  *     PID for the POSIX ones), one on the free bytes 100-199 of "p" and a
  *     shared flock of "s" succeed.
+ *   shared    a tree: the process opens "sf", "so" and "pf" and forks a
+ *     child, which takes a flock exclusive lock on sf and an OFD write lock
+ *     on bytes 0-9 of so through the descriptions they share; then the
+ *     process takes a flock shared lock on pf.  After the wake-up the
+ *     "lock:" lines of the three descriptors, in the process's fdinfo and
+ *     in the child's, are what they were: sf's flock names the child and
+ *     pf's the process (each the member that took it: whichever member
+ *     the restore made first, one of the two would name the other); the
+ *     child exits when woken (SIGUSR1 from the process).
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
  *   lease     holds a read lease on DIR/l: refused.
@@ -39,12 +48,16 @@ static struct flock range(short type, off_t start, off_t len)
 	return fl;
 }
 
-/* The "lock:" lines of fd's fdinfo, without their index and with the
- * device and inode left out when keep_inode is false, sorted, joined. */
-static void lock_lines(int fd, bool keep_inode, char *out, size_t len)
+/* The "lock:" lines of fd's fdinfo in process pid (0: this one), without
+ * their index and with the device and inode left out when keep_inode is
+ * false, sorted, joined. */
+static void lock_lines_of(pid_t pid, int fd, bool keep_inode, char *out, size_t len)
 {
 	char path[64], text[8192];
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	ssize_t n = read_file(path, text, sizeof(text));
 	SETUP(n >= 0, "read fdinfo");
 	char lines[16][160];
@@ -70,6 +83,11 @@ static void lock_lines(int fd, bool keep_inode, char *out, size_t len)
 	out[0] = 0;
 	for (int i = 0; i < count; i++)
 		snprintf(out + strlen(out), len - strlen(out), "%s; ", lines[i]);
+}
+
+static void lock_lines(int fd, bool keep_inode, char *out, size_t len)
+{
+	lock_lines_of(0, fd, keep_inode, out, len);
 }
 
 /* In a child (another process): the bits of what it found. */
@@ -175,6 +193,51 @@ static int carried(void)
 	return tp_finish();
 }
 
+static int shared(void)
+{
+	int sf = open_in("sf", O_RDWR), so = open_in("so", O_RDWR), pf = open_in("pf", O_RDONLY), taken[2];
+	SETUP(pipe(taken) == 0, "pipe");
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0) {
+		struct flock fl = range(F_WRLCK, 0, 10);
+		char c = flock(sf, LOCK_EX) == 0 && fcntl(so, F_OFD_SETLK, &fl) == 0 ? 'y' : 'n';
+		if (write(taken[1], &c, 1) != 1)
+			_exit(2);
+		usr1_wait();
+		_exit(0);
+	}
+	char c = 0;
+	SETUP(read(taken[0], &c, 1) == 1 && c == 'y', "the child's locks");
+	SETUP(flock(pf, LOCK_SH) == 0, "flock pf");
+	close(taken[0]);
+	close(taken[1]);
+	const int fds[] = {sf, so, pf};
+	enum { N = sizeof(fds) / sizeof(fds[0]) };
+	char before[N][2][1024];
+	for (int i = 0; i < N; i++) {
+		lock_lines_of(0, fds[i], true, before[i][0], sizeof(before[i][0]));
+		lock_lines_of(kid, fds[i], true, before[i][1], sizeof(before[i][1]));
+	}
+	char want_kid[64], want_self[64];
+	snprintf(want_kid, sizeof(want_kid), "FLOCK ADVISORY WRITE %d ", (int)kid);
+	snprintf(want_self, sizeof(want_self), "FLOCK ADVISORY READ %d ", (int)getpid());
+	SETUP(strstr(before[0][0], want_kid) && strstr(before[2][1], want_self), "fdinfo names each flock's taker");
+	say("ready");
+	usr1_wait();
+	for (int i = 0; i < N; i++)
+		for (int who = 0; who < 2; who++) {
+			char after[1024];
+			lock_lines_of(who ? kid : 0, fds[i], true, after, sizeof(after));
+			CHECK(strcmp(before[i][who], after) == 0, "fd %d of %s: locks \"%s\", were \"%s\"", fds[i],
+			      who ? "the child" : "the process", after, before[i][who]);
+		}
+	int status = 0;
+	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
+	return tp_finish();
+}
+
 static int hold(void)
 {
 	int p = open_in("p", O_RDWR);
@@ -208,12 +271,14 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|hold|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|hold|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
 	if (strcmp(argv[1], "carried") == 0)
 		return carried();
+	if (strcmp(argv[1], "shared") == 0)
+		return shared();
 	if (strcmp(argv[1], "hold") == 0)
 		return hold();
 	if (strcmp(argv[1], "lease") == 0 || strcmp(argv[1], "fifo") == 0)
