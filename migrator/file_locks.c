@@ -184,8 +184,8 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d took the %s on fd %d (%s) through the descriptor table "
-				"it shares with process %d; binmig would take it again in process %d, which /proc would name",
-				l->shown_pid, what, l->fd, d && d->path ? d->path : "?", p->pid, p->pid);
+				"it shares with process %d; binmig takes locks again in a table's owner, and /proc would name "
+				"another process", l->shown_pid, what, l->fd, d && d->path ? d->path : "?", p->pid);
 	}
 	return 0;
 }

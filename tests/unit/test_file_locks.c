@@ -1,17 +1,22 @@
 /* File locks (file_locks.c): the fdinfo lines the kernel writes, the image
  * rules, and taking locks again on this process's own descriptors, with a
- * conflicting holder in a child process named in the error. */
+ * conflicting holder in a child process named in the error; in a tree, a
+ * lock of a shared description left to the member that took it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,19 +230,23 @@ static void test_take(void **state)
 	close(fd);
 }
 
-static void test_take_conflict(void **state)
+/* A child made with clone flags (fork's, plus CLONE_FILES or not) that
+ * takes a flock exclusive lock through fd (-1: a POSIX write lock on bytes
+ * 50-59 of the file, opened anew), says so on ready and waits for go
+ * (ended with this process when a check fails). */
+static pid_t taker(int fd, unsigned long flags, int ready[2], int go[2])
 {
-	(void)state;
-	/* A child holds bytes 50-59 until told to go. */
-	int ready[2], go[2];
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
-	pid_t kid = fork();
+	pid_t self = getpid();
+	pid_t kid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
 	assert_true(kid >= 0);
 	if (kid == 0) {
-		int fd = open(path, O_RDWR);
 		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 50, .l_len = 10};
-		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+		int own = fd < 0 ? open(path, O_RDWR) : -1;
+		char c = (fd >= 0 ? flock(fd, LOCK_EX) : own >= 0 ? fcntl(own, F_SETLK, &fl) : -1) == 0 ? 'y' : 'n';
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) /* ends with this process */
+			_exit(2);
 		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0)
 			_exit(2);
 		_exit(0);
@@ -245,6 +254,27 @@ static void test_take_conflict(void **state)
 	char c;
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(c, 'y');
+	return kid;
+}
+
+static void taker_done(pid_t kid, int ready[2], int go[2])
+{
+	assert_int_equal(write(go[1], "x", 1), 1);
+	int status;
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 2; i++) {
+		close(ready[i]);
+		close(go[i]);
+	}
+}
+
+static void test_take_conflict(void **state)
+{
+	(void)state;
+	/* A child holds bytes 50-59 until told to go. */
+	int ready[2], go[2];
+	pid_t kid = taker(-1, 0, ready, go);
 	int fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
 	static const struct bm_file_lock posix[] = {{0, BM_LOCK_POSIX, 1, 0, 100}};
@@ -265,14 +295,82 @@ static void test_take_conflict(void **state)
 	assert_non_null(strstr(err, "cannot take its flock read lock again: another open file holds a conflicting lock"));
 	bm_process_free(&p);
 	close(other);
-	assert_int_equal(write(go[1], "x", 1), 1);
-	int status;
-	assert_int_equal(waitpid(kid, &status, 0), kid);
+	taker_done(kid, ready, go);
 	close(fd);
-	for (int i = 0; i < 2; i++) {
-		close(ready[i]);
-		close(go[i]);
-	}
+}
+
+/* A tree member in the model: pid, with fd as the first descriptor of
+ * the file, its locks read from /proc (none when fd is -1). */
+static void member(struct bm_process *p, pid_t pid, int fd)
+{
+	memset(p, 0, sizeof *p);
+	p->pid = pid;
+	if (fd < 0)
+		return;
+	p->fds = calloc(1, sizeof *p->fds);
+	assert_non_null(p->fds);
+	p->fds[0] = (struct bm_fd){.fd = fd, .kind = BM_FD_REGULAR, .shares_with = -1, .path = strdup(path),
+				   .locks_seen = 1};
+	p->nfds = 1;
+	assert_int_equal(bm_locks_collect(pid, p), 0);
+}
+
+static void test_keep_takers(void **state)
+{
+	(void)state;
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	int ready[2], go[2];
+	pid_t kid = taker(fd, 0, ready, go);
+	struct bm_process self, child, none;
+	member(&self, getpid(), fd);
+	member(&child, kid, fd);
+	/* Both list the child's lock, with its PID; the child keeps it. */
+	assert_int_equal(self.nlocks, 1);
+	assert_int_equal(child.nlocks, 1);
+	assert_int_equal(self.locks[0].shown_pid, kid);
+	struct bm_process *tree[] = {&self, &child};
+	assert_int_equal(bm_locks_keep_takers(tree, 2), 0);
+	assert_int_equal(self.nlocks, 0);
+	assert_int_equal(child.nlocks, 1);
+	assert_int_equal(child.locks[0].kind, BM_LOCK_FLOCK);
+	bm_process_free(&self);
+	/* The taker not a member, or a member without the description: the
+	 * lock stays where it is. */
+	member(&self, getpid(), fd);
+	assert_int_equal(bm_locks_keep_takers(tree, 1), 0);
+	assert_int_equal(self.nlocks, 1);
+	member(&none, kid, -1);
+	struct bm_process *without[] = {&self, &none};
+	assert_int_equal(bm_locks_keep_takers(without, 2), 0);
+	assert_int_equal(self.nlocks, 1);
+	bm_process_free(&self);
+	bm_process_free(&child);
+	taker_done(kid, ready, go);
+	close(fd);
+}
+
+static void test_keep_takers_table(void **state)
+{
+	(void)state;
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	int ready[2], go[2];
+	pid_t kid = taker(fd, CLONE_FILES, ready, go);
+	/* A member with this process's table: its model has no descriptors. */
+	struct bm_process self, sharer;
+	member(&self, getpid(), fd);
+	member(&sharer, kid, -1);
+	struct bm_process *tree[] = {&self, &sharer};
+	assert_int_equal(bm_locks_keep_takers(tree, 2), -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	char want[PATH_MAX + 160];
+	snprintf(want, sizeof want, "process %d took the flock write lock on fd %d (%s) through the descriptor table it "
+		 "shares with process %d", (int)kid, fd, path, (int)getpid());
+	assert_non_null(strstr(bm_error_message(), want));
+	bm_process_free(&self);
+	taker_done(kid, ready, go);
+	close(fd);
 }
 
 int main(void)
@@ -283,6 +381,8 @@ int main(void)
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test_setup_teardown(test_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_takers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_takers_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
