@@ -12,7 +12,11 @@
 #  4. the source cannot take a lock back (take-back-lock, after a failed
 #     destination): migrate says so and leaves the process stopped rather
 #     than resume it without its lock.
-# In 1-3 what /proc shows of the program (e2e_procstate: its locks in
+#  5. 1 and 2 with a tree (locks shared): a flock and an OFD lock the
+#     child took and a flock the parent took on descriptions both hold
+#     are taken at the destination, and back at the source after the
+#     failed destination, by the member that took them (/proc names it).
+# In 1-3 and 5 what /proc shows of the program (e2e_procstate: its locks in
 # fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
@@ -25,11 +29,12 @@ trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 	e2e_skip "$BINMIG is built without fault injection (make test-build)"
 
-# start NAME: the program in host A, ready; sets pid and out.
+# start NAME [MODE]: the program in host A (mode carried, or MODE),
+# ready; sets pid and out.
 start() {
 	mkdir -p "$E2E_TMP/$1"
 	out=$E2E_TMP/$1.out
-	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/locks" carried "$E2E_TMP/$1")
+	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/locks" "${2:-carried}" "$E2E_TMP/$1")
 	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "locks did not get ready"; }
 	mig_procstate A "$pid" "$out.proc-before"
 }
@@ -87,3 +92,16 @@ done
 mig_in A kill -KILL "$pid"
 mig_in A "$TOOLS/pidwait" --reaped "$pid" 20 || e2e_fail "locks $pid not reaped in host A"
 e2e_log "ok: a lock the source could not take back left it stopped, and migrate said which"
+
+start treehops shared
+mig_round_trip "$pid" "locks"
+finish A "a tree's locks on shared descriptions were taken by their takers over two hops"
+
+start treedestfail shared
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_expect_failure any "restore at the destination" "$pid" "a destination failing after it took a tree's locks"
+mig_assert_running A "$pid" "after the failed destination"
+mig_assert_gone B "$pid" "after the failed destination"
+finish A "a failed destination: the tree's members took their locks back"
