@@ -8,11 +8,12 @@
 # a restore whose lock another process holds fails (exit 6, naming the
 # holder) and leaves nothing behind, and succeeds once the holder is
 # gone; refused (exit 4, one line, the process untouched): a lease, a
-# lock on a named FIFO.  Across hosts: e2e/migrate-state, e2e/locks-migrate.
+# lock on a named FIFO, a flock a child took through the descriptor table
+# it shares with its parent (CLONE_FILES).  Across hosts: e2e/migrate-state, e2e/locks-migrate.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init locks
-for d in carried shared conflict lease fifo; do
+for d in carried shared conflict lease fifo table; do
 	mkdir "$E2E_TMP/$d"
 done
 
@@ -51,3 +52,5 @@ e2e_refused_dump lease "as a lease does; binmig does not carry leases" -- \
 	locks lease "$E2E_TMP/lease"
 e2e_refused_dump fifo "holds a lock; binmig takes locks again only on files and directories" -- \
 	locks fifo "$E2E_TMP/fifo"
+e2e_refused_dump table "through the descriptor table it shares with process" -- \
+	locks table "$E2E_TMP/table"

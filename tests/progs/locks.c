@@ -21,12 +21,21 @@
  *     in the child's, are what they were: sf's flock names the child and
  *     pf's the process (each the member that took it: whichever member
  *     the restore made first, one of the two would name the other); the
- *     child exits when woken (SIGUSR1 from the process).
+ *     child exits when woken (SIGUSR1 from the process), or is killed when
+ *     the process dies (PR_SET_PDEATHSIG, also in table).
+ *   table     a tree: a child made with clone(CLONE_FILES), which shares
+ *     the process's descriptor table, takes a flock exclusive lock on "tf"
+ *     through it and waits: refused (the restore would take the lock in
+ *     the process, and /proc name it); after the wake-up the child still
+ *     holds the lock (another description of tf cannot take it).
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
  *   lease     holds a read lease on DIR/l: refused.
  *   fifo      holds a flock lock on a named FIFO: refused. */
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 
 #include "testprog.h"
@@ -201,7 +210,7 @@ static int shared(void)
 	SETUP(kid >= 0, "fork");
 	if (kid == 0) {
 		struct flock fl = range(F_WRLCK, 0, 10);
-		char c = flock(sf, LOCK_EX) == 0 && fcntl(so, F_OFD_SETLK, &fl) == 0 ? 'y' : 'n';
+		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(sf, LOCK_EX) == 0 && fcntl(so, F_OFD_SETLK, &fl) == 0 ? 'y' : 'n';
 		if (write(taken[1], &c, 1) != 1)
 			_exit(2);
 		usr1_wait();
@@ -232,6 +241,31 @@ static int shared(void)
 			CHECK(strcmp(before[i][who], after) == 0, "fd %d of %s: locks \"%s\", were \"%s\"", fds[i],
 			      who ? "the child" : "the process", after, before[i][who]);
 		}
+	int status = 0;
+	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
+	return tp_finish();
+}
+
+static int table(void)
+{
+	int tf = open_in("tf", O_RDONLY), taken[2];
+	SETUP(pipe(taken) == 0, "pipe");
+	pid_t kid = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, NULL, NULL, 0);
+	SETUP(kid >= 0, "clone");
+	if (kid == 0) {
+		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(tf, LOCK_EX) == 0 ? 'y' : 'n';
+		if (write(taken[1], &c, 1) != 1)
+			_exit(2);
+		usr1_wait();
+		_exit(0);
+	}
+	char c = 0;
+	SETUP(read(taken[0], &c, 1) == 1 && c == 'y', "the child's flock");
+	say("ready");
+	usr1_wait();
+	int other = open_in("tf", O_RDONLY);
+	CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "the child's flock on tf is held");
 	int status = 0;
 	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
 		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
@@ -271,7 +305,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|shared|hold|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|table|hold|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -279,6 +313,8 @@ int main(int argc, char **argv)
 		return carried();
 	if (strcmp(argv[1], "shared") == 0)
 		return shared();
+	if (strcmp(argv[1], "table") == 0)
+		return table();
 	if (strcmp(argv[1], "hold") == 0)
 		return hold();
 	if (strcmp(argv[1], "lease") == 0 || strcmp(argv[1], "fifo") == 0)
