@@ -33,7 +33,9 @@
 # signal when they exit, one alive and one a zombie, zombies that
 # exited with credentials of their own, and members in sessions and
 # groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone),
-# a child stopped in such a group (treestop.c gone);
+# a child stopped in such a group (treestop.c gone); flock and OFD
+# locks a tree's child and its parent took on descriptions both hold,
+# each taken again by its taker (locks.c shared);
 # signal-driven I/O with its owners and signals (sigio.c);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
@@ -58,13 +60,13 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
 	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
-	stateprobe treestop
+	stateprobe treestop locks
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
-	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar" "$E2E_TMP/kernelset"
+	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar" "$E2E_TMP/kernelset" "$E2E_TMP/lockshared"
 # Before migrate-lib's cleanup, which ends the script: what a program
 # stopped by a failure leaves (memstate's /dev/shm file), and the cgroups
 # made below.
@@ -109,7 +111,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
-	"inetsock kernelset $E2E_TMP/kernelset"; do
+	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")
