@@ -202,15 +202,20 @@ static int carried(void)
 	return tp_finish();
 }
 
-static int shared(void)
+/* A child made by fork, or clone with flags (CLONE_FILES), killed
+ * when this process dies, that takes a flock exclusive lock through fd
+ * and, with ofd >= 0, an OFD write lock on bytes 0-9 through ofd; returns
+ * once it has, and it waits until SIGUSR1 (end_child). */
+static pid_t locking_child(unsigned long flags, int fd, int ofd)
 {
-	int sf = open_in("sf", O_RDWR), so = open_in("so", O_RDWR), pf = open_in("pf", O_RDONLY), taken[2];
+	int taken[2];
 	SETUP(pipe(taken) == 0, "pipe");
-	pid_t kid = fork();
+	pid_t kid = flags ? (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0) : fork();
 	SETUP(kid >= 0, "fork");
 	if (kid == 0) {
 		struct flock fl = range(F_WRLCK, 0, 10);
-		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(sf, LOCK_EX) == 0 && fcntl(so, F_OFD_SETLK, &fl) == 0 ? 'y' : 'n';
+		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(fd, LOCK_EX) == 0 &&
+				 (ofd < 0 || fcntl(ofd, F_OFD_SETLK, &fl) == 0) ? 'y' : 'n';
 		if (write(taken[1], &c, 1) != 1)
 			_exit(2);
 		usr1_wait();
@@ -218,9 +223,23 @@ static int shared(void)
 	}
 	char c = 0;
 	SETUP(read(taken[0], &c, 1) == 1 && c == 'y', "the child's locks");
-	SETUP(flock(pf, LOCK_SH) == 0, "flock pf");
 	close(taken[0]);
 	close(taken[1]);
+	return kid;
+}
+
+static void end_child(pid_t kid)
+{
+	int status = 0;
+	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
+}
+
+static int shared(void)
+{
+	int sf = open_in("sf", O_RDWR), so = open_in("so", O_RDWR), pf = open_in("pf", O_RDONLY);
+	pid_t kid = locking_child(0, sf, so);
+	SETUP(flock(pf, LOCK_SH) == 0, "flock pf");
 	const int fds[] = {sf, so, pf};
 	enum { N = sizeof(fds) / sizeof(fds[0]) };
 	char before[N][2][1024];
@@ -241,34 +260,19 @@ static int shared(void)
 			CHECK(strcmp(before[i][who], after) == 0, "fd %d of %s: locks \"%s\", were \"%s\"", fds[i],
 			      who ? "the child" : "the process", after, before[i][who]);
 		}
-	int status = 0;
-	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
+	end_child(kid);
 	return tp_finish();
 }
 
 static int table(void)
 {
-	int tf = open_in("tf", O_RDONLY), taken[2];
-	SETUP(pipe(taken) == 0, "pipe");
-	pid_t kid = (pid_t)syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, NULL, NULL, 0);
-	SETUP(kid >= 0, "clone");
-	if (kid == 0) {
-		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(tf, LOCK_EX) == 0 ? 'y' : 'n';
-		if (write(taken[1], &c, 1) != 1)
-			_exit(2);
-		usr1_wait();
-		_exit(0);
-	}
-	char c = 0;
-	SETUP(read(taken[0], &c, 1) == 1 && c == 'y', "the child's flock");
+	int tf = open_in("tf", O_RDONLY);
+	pid_t kid = locking_child(CLONE_FILES, tf, -1);
 	say("ready");
 	usr1_wait();
 	int other = open_in("tf", O_RDONLY);
 	CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "the child's flock on tf is held");
-	int status = 0;
-	CHECK(kill(kid, SIGUSR1) == 0 && waitpid(kid, &status, 0) == kid && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
+	end_child(kid);
 	return tp_finish();
 }
 
