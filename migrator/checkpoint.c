@@ -210,6 +210,7 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 	p->sid = stat->session;
 	snprintf(p->comm, sizeof p->comm, "%.15s", stat->comm);
 	p->umask = status->umask;
+	p->fd_table_size = status->fd_size; /* read stopped, before any injected call */
 	memcpy(p->uid, status->uid, sizeof p->uid);
 	memcpy(p->gid, status->gid, sizeof p->gid);
 	int rc = bm_read_groups(pid, p->groups, BM_MAX_GROUPS, &p->ngroups);

@@ -39,8 +39,9 @@
  * whose threads have the base time slice, and in which no tree member is
  * in a session or group whose leader had exited), and 12 (an image of
  * version 13 whose TCP and UDP sockets carry their state in format 2,
- * without SO_INCOMING_CPU and TCP_QUICKACK: the restore leaves both as it
- * leaves them). */
+ * without SO_INCOMING_CPU and TCP_QUICKACK, and whose processes'
+ * descriptor tables have no recorded size: the restore leaves those
+ * options and each table as it makes them). */
 #define BM_IMAGE_VERSION 13
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

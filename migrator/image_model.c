@@ -24,6 +24,7 @@
 #include "unlinked_attrs.h"
 #include "unlinked_holes.h"
 #include "fd_sigio.h"
+#include "fd_table.h"
 #include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -601,10 +602,13 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		bm_why(why, why_size, "%s", detail);
 		return -EINVAL;
 	}
+	if (!bm_fd_table_size_check(p->fd_table_size, why, why_size))
+		return -EINVAL;
+	bm_fd_table_encode(b, p);
 	return finish_encoding(b);
 }
 
-void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
+static void decode_fd_entries(struct bm_rcur *c, struct bm_process *p)
 {
 	bool v2 = c->version >= 2;
 	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS,
@@ -688,6 +692,14 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 				   !bm_sk_inet_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_sk_inet_check_version(p->fds, p->nfds, c->version, why, sizeof why)))
 		bm_rcur_fail_at(c, 0, "%s", why);
+}
+
+void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
+{
+	decode_fd_entries(c, p);
+	/* Version 13: the table's size after the entries (before: not known). */
+	if (c->version >= 13 && !bm_rcur_failed(c))
+		bm_fd_table_decode(c, p);
 }
 
 /* ---- SIGNALS ---- */

@@ -85,6 +85,7 @@ struct bm_proc_status {
 	bool kthread;            /* "Kthread: 1" (kernels >= 6.7) */
 	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
 	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
+	uint32_t fd_size;        /* "FDSize:": the slots of its descriptor table (fd_table.h); 0 if absent */
 };
 int bm_parse_status(const char *text, struct bm_proc_status *s);
 int bm_read_status(pid_t pid, struct bm_proc_status *s);

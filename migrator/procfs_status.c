@@ -120,6 +120,8 @@ static int status_line(const char *key, size_t key_len, const char *value, void 
 	} else if (key_is(key, key_len, "Gid")) {
 		r = parse_id_quad(value, s->gid);
 		ctx->seen |= ST_GID;
+	} else if (key_is(key, key_len, "FDSize")) {
+		r = parse_value_u32(value, 10, &s->fd_size);
 	} else if (key_is(key, key_len, "Kthread")) {
 		uint64_t k = 0;
 		r = parse_value_u64(value, 10, &k);
@@ -137,8 +139,9 @@ static int status_line(const char *key, size_t key_len, const char *value, void 
 	return r;
 }
 
-/* Umask is absent for zombies (no fs struct) and Kthread before 6.7: both
- * are optional and read as 0 / false when missing. */
+/* Umask is absent for zombies (no fs struct), Kthread before 6.7 and
+ * FDSize in a kernel without it: all are optional and read as 0 / false
+ * when missing. */
 int bm_parse_status(const char *text, struct bm_proc_status *s)
 {
 	struct status_ctx ctx = { .s = s };

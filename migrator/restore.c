@@ -33,6 +33,7 @@
 #include "cgroup.h"
 #include "fault.h"
 #include "fd_sigio.h"
+#include "fd_table.h"
 #include "log.h"
 #include "memguard.h"
 #include "pending_stop.h"
@@ -647,6 +648,9 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		return rc;
 	if ((rc = bm_modes_apply_loginuid(&c->proc, &c->tr, c->scratch)) < 0 || (rc = set_root(c)) < 0 ||
 	    (rc = bm_rs_name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
+	    /* Its table as large as the original's, before the restore's own
+	     * descriptors go (a copy of the executable's at its last slot). */
+	    (rc = bm_fd_table_grow(&c->tr, c->pid, &c->proc, c->files[0].fd)) < 0 ||
 	    (c->close_from >= 0 &&
 	     (rc = bm_rs_inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
 	    (hook && hook->memory_done && (rc = hook->memory_done(hook->ctx, c->pid, &c->tr)) < 0) ||
@@ -681,6 +685,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	    (rc = bm_rs_inject(c, "scratch unmapping", SYS_munmap, c->scratch, SCRATCH_SIZE, 0, 0, 0, 0, NULL)) < 0 ||
 	    (rc = bm_rs_lock_and_seal(c, true)) < 0)
 		return rc;
+	bm_fd_table_check(c->pid, &c->proc);
 	if (c->st) {
 		c->st->syscalls_injected = (int64_t)c->tr.injected;
 		for (uint32_t i = 0; i < c->nothers; i++)

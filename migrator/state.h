@@ -458,6 +458,8 @@ struct bm_process {
 	uint32_t nguards;
 	struct bm_fd *fds;             /* sorted by fd, malloc'd */
 	uint32_t nfds;
+	uint32_t fd_table_size;        /* slots of its descriptor table ("FDSize:", fd_table.h); version 13 (0: not
+					  recorded, and the restore leaves the table as it makes it) */
 	struct bm_sigaction sigactions[BM_NSIG]; /* index = signal number - 1 */
 	struct bm_siginfo *shared_pending;       /* process-directed pending signals, malloc'd */
 	uint32_t nshared_pending;

@@ -26,15 +26,16 @@ struct expected_status {
 	uint32_t umask;
 	bool kthread;
 	uint64_t sig_pnd, sig_blk, sig_ign, sig_cgt;
+	uint32_t fd_size;
 };
 
 static const struct expected_status status_samples[] = {
-	{ "status-normal.txt", "sampler", 'S', 7859, 7859, 7856, 0, 027, false, 0x200, 0x800000200, 0x1006, 0x4000 },
-	{ "status-traced.txt", "bm-traced", 't', 7865, 7865, 7859, 7859, 027, false, 0, 0x800000200, 0x1006, 0x4000 },
-	{ "status-kthread.txt", "kthreadd", 'S', 2, 2, 0, 0, 022, true, 0, 0, UINT64_MAX, 0 },
+	{ "status-normal.txt", "sampler", 'S', 7859, 7859, 7856, 0, 027, false, 0x200, 0x800000200, 0x1006, 0x4000, 256 },
+	{ "status-traced.txt", "bm-traced", 't', 7865, 7865, 7859, 7859, 027, false, 0, 0x800000200, 0x1006, 0x4000, 256 },
+	{ "status-kthread.txt", "kthreadd", 'S', 2, 2, 0, 0, 022, true, 0, 0, UINT64_MAX, 0, 64 },
 	/* A zombie has no fs struct, so no Umask line: it reads as 0. */
-	{ "status-zombie.txt", "bm-zombie", 'Z', 7866, 7866, 7859, 0, 0, false, 0, 0x800000200, 0x1006, 0x4000 },
-	{ "status-escaped.txt", "x\\y\nz", 'S', 7863, 7863, 7859, 0, 027, false, 0, 0x800000200, 0x1006, 0x4000 },
+	{ "status-zombie.txt", "bm-zombie", 'Z', 7866, 7866, 7859, 0, 0, false, 0, 0x800000200, 0x1006, 0x4000, 0 },
+	{ "status-escaped.txt", "x\\y\nz", 'S', 7863, 7863, 7859, 0, 027, false, 0, 0x800000200, 0x1006, 0x4000, 256 },
 };
 
 static void test_status_samples(void **state)
@@ -59,6 +60,7 @@ static void test_status_samples(void **state)
 		assert_int_equal(s.sig_blk, x->sig_blk);
 		assert_int_equal(s.sig_ign, x->sig_ign);
 		assert_int_equal(s.sig_cgt, x->sig_cgt);
+		assert_int_equal(s.fd_size, x->fd_size);
 		for (int k = 0; k < 4; k++) {
 			assert_int_equal(s.uid[k], 0);
 			assert_int_equal(s.gid[k], 0);
@@ -71,6 +73,7 @@ static void test_status_samples(void **state)
 					 "Uid:\t1000\t1001\t1002\t4294967295\nGid:\t7\t8\t9\t10\nThreads:\t42\n"
 					 "SigPnd:\t1\nShdPnd:\t2\nSigBlk:\t3\nSigIgn:\tA\nSigCgt:\tFfFfFfFfFfFfFfFf\n", &s), 0);
 	assert_string_equal(s.name, " x");
+	assert_int_equal(s.fd_size, 0); /* no FDSize line */
 	assert_int_equal(s.pid, 11);
 	assert_int_equal(s.tracer_pid, 13);
 	assert_int_equal(s.uid[0], 1000);

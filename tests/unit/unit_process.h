@@ -138,6 +138,7 @@ static inline void make_process(struct bm_process *p, bool full)
 	p->ngroups = full ? 3 : 0;
 	for (uint32_t i = 0; i < p->ngroups; i++)
 		p->groups[i] = 100 + i;
+	p->fd_table_size = full ? 512 : 0; /* version 13: it once had a descriptor past 255 */
 	p->dumpable = 1;
 	p->cwd = dup_str(full ? "/home/user/dir with spaces" : "/");
 	p->root = dup_str("/");
@@ -382,6 +383,7 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 	assert_int_equal(a->nguards, b->nguards);
 	for (uint32_t i = 0; i < a->nguards; i++)
 		assert_true(a->guards[i].start == b->guards[i].start && a->guards[i].end == b->guards[i].end);
+	assert_int_equal(a->fd_table_size, b->fd_table_size);
 	assert_int_equal(a->nfds, b->nfds);
 	for (uint32_t i = 0; i < a->nfds; i++) {
 		const struct bm_fd *fa = &a->fds[i], *fb = &b->fds[i];

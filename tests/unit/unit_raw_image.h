@@ -185,6 +185,23 @@ static inline void drop_guards(struct raw_image *ri)
 	vmas->len -= 4;
 }
 
+/* Takes the descriptor table's size (version 13) off the end of RI's FDS
+ * section, for an image of an earlier version (which reads as not knowing
+ * it: 0). */
+static inline void drop_fd_table_size(struct raw_image *ri)
+{
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	assert_true(fds->len >= 8);
+	fds->len -= 4;
+}
+
+/* For an image of version 12: no table size. */
+static inline void drop_v13(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	drop_fd_table_size(ri);
+}
+
 static inline size_t sigio_field(struct fd_layout l)
 {
 	return l.sigio;
@@ -194,9 +211,10 @@ static inline size_t sigio_field(struct fd_layout l)
  * the one FIELD_OF gives to the end of the entry: its unlinked file
  * attributes (version 11, none), where its signals go (version 11), its
  * data extents (version 10, none) and those before them; and what those
- * versions added to MAPPED_FILES and VMAS. */
+ * versions and later ones added to MAPPED_FILES, VMAS and FDS. */
 static inline void cut_fd_tails(struct raw_image *ri, uint32_t nfds, size_t (*field_of)(struct fd_layout))
 {
+	drop_fd_table_size(ri);
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
 	/* From the last: the entries before one stay where fd_entry finds them. */
 	for (uint32_t i = nfds; i-- > 0;) {

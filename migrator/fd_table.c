@@ -1,0 +1,99 @@
+/* The size of a process's descriptor table (fd_table.h). */
+#include "fd_table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "procfs.h"
+
+bool bm_fd_table_size_check(uint32_t size, char *why, size_t n)
+{
+	if (size == 0 || (size % BM_FD_TABLE_DEFAULT == 0 && size <= BM_FD_TABLE_MAX))
+		return true;
+	return bm_why(why, n, "descriptor table size %u is not a multiple of %u up to %u", size, BM_FD_TABLE_DEFAULT,
+		      BM_FD_TABLE_MAX);
+}
+
+int bm_fd_table_slot(uint32_t size)
+{
+	return size > BM_FD_TABLE_DEFAULT ? (int)(size - 1) : -1;
+}
+
+void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p)
+{
+	bm_put_u32(b, p->fd_table_size);
+}
+
+void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p)
+{
+	size_t at = c->pos;
+	char why[128];
+	p->fd_table_size = bm_get_u32(c);
+	if (!bm_rcur_failed(c) && !bm_fd_table_size_check(p->fd_table_size, why, sizeof why))
+		bm_rcur_fail_at(c, at, "%s", why);
+}
+
+/* The table's size now, 0 if not known (a kernel without FDSize). */
+static int table_size(pid_t pid, uint32_t *size)
+{
+	struct bm_proc_status st;
+	int rc = bm_read_status(pid, &st);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot read /proc/%d/status", pid);
+	*size = st.fd_size;
+	return 0;
+}
+
+int bm_fd_table_grow(struct bm_tracee *tr, pid_t pid, const struct bm_process *p, int open_fd)
+{
+	int slot = bm_fd_table_slot(p->fd_table_size);
+	uint32_t now = 0;
+	if (slot < 0)
+		return 0;
+	if (table_size(pid, &now) < 0)
+		return -1;
+	if (now == 0 || now >= p->fd_table_size)
+		return 0; /* grown already: by the restore, or by a thread or tree member sharing it */
+	/* The process's own open-files limit is set later: until then it has
+	 * binmig's, which must admit the slot (the original may have lowered
+	 * its own below its table's size since). */
+	struct rlimit lim;
+	if (prlimit(pid, RLIMIT_NOFILE, NULL, &lim) < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "cannot read the open-files limit of process %d", pid);
+	if (lim.rlim_cur <= (rlim_t)slot) {
+		lim.rlim_cur = (rlim_t)slot + 1;
+		if (lim.rlim_max < lim.rlim_cur)
+			lim.rlim_max = lim.rlim_cur;
+		if (prlimit(pid, RLIMIT_NOFILE, &lim, NULL) < 0)
+			return bm_error_errno(BM_EXIT_CONFLICT, errno, "restoring process %d: its descriptor table had %u "
+					      "slots, above the open-files limit binmig can give it", pid, p->fd_table_size);
+	}
+	long got = 0;
+	int rc = bm_inject(tr, SYS_dup3, (uint64_t)open_fd, (uint64_t)slot, O_CLOEXEC, 0, 0, 0, &got);
+	if (rc == 0 && got < 0)
+		return bm_error_errno(BM_EXIT_CONFLICT, (int)-got, "restoring process %d: cannot grow its descriptor table "
+				      "to %u slots as the original's (fs.nr_open?)", pid, p->fd_table_size);
+	if (rc == 0 && (rc = bm_inject(tr, SYS_close, (uint64_t)slot, 0, 0, 0, 0, 0, &got)) == 0 && got < 0)
+		rc = (int)got;
+	return rc < 0 ? bm_error_errno(BM_EXIT_FAILURE, -rc, "restoring process %d: growing its descriptor table", pid)
+		      : 0;
+}
+
+uint32_t bm_fd_table_check(pid_t pid, const struct bm_process *p)
+{
+	struct bm_proc_status st;
+	if (!p->fd_table_size || bm_read_status(pid, &st) < 0 || st.fd_size == 0)
+		return 0;
+	uint32_t now = st.fd_size;
+	if (now != p->fd_table_size)
+		bm_warn("restored process %d: its descriptor table has %u slots (FDSize), the original's had %u: %s", pid,
+			now, p->fd_table_size,
+			now > p->fd_table_size ? "the restore's own descriptors, or binmig's table it was cloned from, "
+						 "needed more, and a table never shrinks"
+					       : "this kernel does not grow it so far (fs.nr_open)");
+	return now;
+}

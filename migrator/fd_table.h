@@ -1,0 +1,60 @@
+/* The size of a process's descriptor table (FDSize in /proc/PID/status):
+ * the number of slots the kernel has made room for.  A new process's
+ * table has 64 (NR_OPEN_DEFAULT) or, after fork, as many as its parent's
+ * highest open descriptor needs; it grows when a descriptor needs a slot
+ * past the end, to the smallest power of two above that descriptor (at
+ * most fs.nr_open, rounded down to 64), and never shrinks.
+ *
+ * Dump: read stopped, before any injected call (checkpoint.c), into
+ * bm_process.fd_table_size, stored at the end of FDS (version 13).
+ * Restore: the new process's table starts as a copy of the table of what
+ * cloned it (binmig, or in a tree the member's parent while it still runs
+ * binmig's code), sized by that one's highest open descriptor then; the
+ * restore's own descriptors (the control pipe and the mapped files above
+ * the process's highest, a tree's shared descriptions above those) may
+ * grow it.  Once they are all but closed, the rebuild grows the table to
+ * the image's size by one descriptor at its last slot, closed again, and
+ * checks the size the new process shows: larger than the image's (the
+ * restore's own descriptors needed more, or binmig's table was larger at
+ * the clone) is warned of, as nothing can shrink a table.  Threads share
+ * one table (CLONE_FILES), as do tree members made with it: growing an
+ * already grown table does nothing. */
+#ifndef BINMIG_FD_TABLE_H
+#define BINMIG_FD_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ptrace_ctl.h"
+#include "state.h"
+#include "wire.h"
+
+#define BM_FD_TABLE_DEFAULT 64u        /* NR_OPEN_DEFAULT: the table a process starts with */
+#define BM_FD_TABLE_MAX 2147483584u    /* the kernel's largest fs.nr_open, a multiple of 64 */
+
+/* Whether SIZE can be a table's size: 0 (not recorded), or a multiple of
+ * 64 from 64 to BM_FD_TABLE_MAX.  False with the reason in why. */
+bool bm_fd_table_size_check(uint32_t size, char *why, size_t n);
+
+/* The descriptor whose slot makes a smaller table grow to exactly SIZE
+ * (a power of two): SIZE - 1.  -1 for SIZE at most 64, which every table
+ * has. */
+int bm_fd_table_slot(uint32_t size);
+
+/* The image's field (end of FDS, version 13). */
+void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p);
+void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p);
+
+/* Restore, in the stopped new process PID (thread TR): grows its table to
+ * p->fd_table_size when smaller, with a copy of OPEN_FD (a descriptor open
+ * in it) at the last slot, closed again.  0, or -1 after reporting. */
+int bm_fd_table_grow(struct bm_tracee *tr, pid_t pid, const struct bm_process *p, int open_fd);
+
+/* Restore, the rebuild done: warns when the table of process PID is not
+ * p->fd_table_size (and says why it is larger).  Returns the size read, or
+ * 0 (unknown). */
+uint32_t bm_fd_table_check(pid_t pid, const struct bm_process *p);
+
+#endif

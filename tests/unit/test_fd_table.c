@@ -1,0 +1,157 @@
+/* The size of a descriptor table (fd_table.c): which sizes an image may
+ * hold, the slot that grows a table to a size, and, on child processes of
+ * this test, what the kernel makes of it: a table grown by a descriptor at
+ * that slot (also injected, as the restore does) has exactly the size, a
+ * table already that large is left alone, and the limit of open files
+ * the child has is raised, within its hard limit, as the slot needs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fd_table.h"
+#include "procfs.h"
+#include "unit_trace.h"
+
+static uint32_t fd_size_of(pid_t pid)
+{
+	struct bm_proc_status st;
+	assert_int_equal(bm_read_status(pid, &st), 0);
+	return st.fd_size;
+}
+
+static void sizes_an_image_may_hold(void **state)
+{
+	(void)state;
+	char why[128];
+	const uint32_t good[] = {0, 64, 128, 512, 960 /* fs.nr_open 1000, rounded down */, BM_FD_TABLE_MAX};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(bm_fd_table_size_check(good[i], why, sizeof why));
+	const uint32_t bad[] = {1, 63, 100, 320 + 1, BM_FD_TABLE_MAX + 64, UINT32_MAX};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_false(bm_fd_table_size_check(bad[i], why, sizeof why));
+		assert_non_null(strstr(why, "descriptor table size"));
+	}
+	assert_int_equal(bm_fd_table_slot(0), -1);
+	assert_int_equal(bm_fd_table_slot(64), -1);
+	assert_int_equal(bm_fd_table_slot(128), 127);
+	assert_int_equal(bm_fd_table_slot(512), 511);
+}
+
+/* A process whose table is the default 64 slots (the test's own may be
+ * larger, and a child's is sized by its parent's highest open
+ * descriptor): a grandchild, forked by a child that closed all but its
+ * standard descriptors and waits for it.  It pauses until killed. */
+struct small {
+	pid_t middle, pid;
+	struct bm_tracee tr;
+};
+
+static void small_child(struct small *s)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	s->middle = fork();
+	assert_true(s->middle >= 0);
+	if (s->middle == 0) {
+		if (dup2(p[1], 3) != 3)
+			_exit(1);
+		syscall(SYS_close_range, 4, ~0U, 0);
+		pid_t g = fork();
+		if (g == 0) {
+			close(3);
+			for (;;)
+				pause();
+		}
+		if (g < 0 || write(3, &g, sizeof g) != sizeof g)
+			_exit(1);
+		close(3);
+		int status;
+		_exit(waitpid(g, &status, 0) == g ? 0 : 1);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &s->pid, sizeof s->pid), (ssize_t)sizeof s->pid);
+	close(p[0]);
+	assert_int_equal(fd_size_of(s->pid), BM_FD_TABLE_DEFAULT);
+	unit_trace(s->pid, &s->tr);
+}
+
+static void small_end(struct small *s)
+{
+	kill(s->pid, SIGKILL);
+	int status;
+	waitpid(s->pid, &status, __WALL); /* its tracer's report */
+	assert_int_equal(waitpid(s->middle, &status, 0), s->middle);
+}
+
+/* Each power of two from 128 slots: reached exactly from 64 by the one
+ * descriptor at its slot, closed again. */
+static void grows_to_exactly_the_size(void **state)
+{
+	(void)state;
+	const uint32_t sizes[] = {128, 256, 512, 2048};
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		struct small s;
+		small_child(&s);
+		struct bm_process p = {.fd_table_size = sizes[i]};
+		assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
+		assert_int_equal(fd_size_of(s.pid), sizes[i]);
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/fd/%u", s.pid, sizes[i] - 1);
+		assert_int_equal(access(path, F_OK), -1); /* closed again */
+		assert_int_equal(bm_fd_table_check(s.pid, &p), sizes[i]);
+		/* Larger already: left alone (and warned of by the check). */
+		p.fd_table_size = 128;
+		assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
+		assert_int_equal(bm_fd_table_check(s.pid, &p), sizes[i]);
+		assert_int_equal(bm_tracee_restore(&s.tr), 0);
+		small_end(&s);
+	}
+}
+
+/* Nothing to do for an image that does not know the size, or the default
+ * one; a limit of open files below the slot is raised for it. */
+static void default_unknown_and_the_limit(void **state)
+{
+	(void)state;
+	struct small s;
+	small_child(&s);
+	struct bm_process p = {.fd_table_size = 0};
+	assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
+	p.fd_table_size = 64;
+	assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
+	assert_int_equal(fd_size_of(s.pid), 64);
+	assert_int_equal(bm_fd_table_check(s.pid, &p), 64);
+	struct rlimit lim = {64, 4096}; /* (raising the hard limit needs CAP_SYS_RESOURCE) */
+	assert_int_equal(prlimit(s.pid, RLIMIT_NOFILE, &lim, NULL), 0);
+	p.fd_table_size = 1024;
+	assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
+	assert_int_equal(fd_size_of(s.pid), 1024);
+	assert_int_equal(prlimit(s.pid, RLIMIT_NOFILE, NULL, &lim), 0);
+	assert_true(lim.rlim_cur >= 1024);
+	assert_int_equal(bm_tracee_restore(&s.tr), 0);
+	small_end(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sizes_an_image_may_hold),
+		cmocka_unit_test(grows_to_exactly_the_size),
+		cmocka_unit_test(default_unknown_and_the_limit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
