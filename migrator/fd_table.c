@@ -3,9 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/kcmp.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "procfs.h"
@@ -35,6 +39,30 @@ void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p)
 	p->fd_table_size = bm_get_u32(c);
 	if (!bm_rcur_failed(c) && !bm_fd_table_size_check(p->fd_table_size, why, sizeof why))
 		bm_rcur_fail_at(c, at, "%s", why);
+}
+
+int bm_fd_table_own(unsigned keep_below)
+{
+	return syscall(SYS_close_range, keep_below, ~0U, CLOSE_RANGE_UNSHARE) < 0 ? -errno : 0;
+}
+
+#define OWN_TIMEOUT_US 10000000ULL
+#define OWN_STEP_NS 100000L
+
+int bm_fd_table_wait_own(pid_t child)
+{
+	uint64_t deadline = bm_now_us() + OWN_TIMEOUT_US;
+	for (;;) {
+		long same = syscall(SYS_kcmp, getpid(), child, KCMP_FILES, 0, 0);
+		if (same != 0)
+			return same < 0 && errno != ESRCH ? bm_error_errno(BM_EXIT_FAILURE, errno, "kcmp of process %d", child)
+							  : 0;
+		if (bm_now_us() >= deadline)
+			return bm_error(BM_EXIT_FAILURE, "the new process %d did not take a descriptor table of its own "
+					"within %llu ms", child, OWN_TIMEOUT_US / 1000);
+		struct timespec ts = {0, OWN_STEP_NS};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* The table's size now, 0 if not known (a kernel without FDSize). */

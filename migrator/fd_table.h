@@ -9,8 +9,9 @@
  * bm_process.fd_table_size, stored at the end of FDS (version 13).
  * Restore: the new process's table starts as a copy of the table of what
  * cloned it (binmig, or in a tree the member's parent while it still runs
- * binmig's code), sized by that one's highest open descriptor then; the
- * restore's own descriptors (the control pipe and the mapped files above
+ * binmig's code), sized by that one's highest open descriptor then, which
+ * bm_fd_table_own keeps to the few binmig hands on; the restore's own
+ * descriptors (the control pipe and the mapped files above
  * the process's highest, a tree's shared descriptions above those) may
  * grow it.  Once they are all but closed, the rebuild grows the table to
  * the image's size by one descriptor at its last slot, closed again, and
@@ -46,6 +47,19 @@ int bm_fd_table_slot(uint32_t size);
 /* The image's field (end of FDS, version 13). */
 void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p);
 void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p);
+
+/* Restore: a new process starts with a table of its own sized by what it
+ * keeps of binmig's, not by binmig's highest descriptor (binmig may have
+ * been given high ones).  It is cloned with CLONE_FILES, and calls
+ * bm_fd_table_own first: close_range(KEEP_BELOW, ~0, CLOSE_RANGE_UNSHARE)
+ * gives it a copy of the descriptors below KEEP_BELOW only, in a table as
+ * small as they allow (the kernel copies a table only while it is
+ * shared).  Async-signal-safe; 0 or -errno.  Meanwhile binmig must not
+ * close what the new process keeps: bm_fd_table_wait_own waits (bounded)
+ * until the new process CHILD has its own table (kcmp), or is gone; 0, or
+ * -1 after reporting. */
+int bm_fd_table_own(unsigned keep_below);
+int bm_fd_table_wait_own(pid_t child);
 
 /* Restore, in the stopped new process PID (thread TR): grows its table to
  * p->fd_table_size when smaller, with a copy of OPEN_FD (a descriptor open

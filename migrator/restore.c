@@ -262,11 +262,16 @@ static int create_child(struct restore_ctx *c)
 	long child = -1;
 	while (rc == 0) {
 		pid_t want = c->proc.pid;
-		struct clone_args args = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)&want, .set_tid_size = 1};
+		/* Sharing binmig's table until it takes its own (fd_table.h). */
+		struct clone_args args = {.flags = CLONE_FILES, .exit_signal = SIGCHLD, .set_tid = (uint64_t)&want,
+					  .set_tid_size = 1};
 		if (c->st)
 			c->st->as_restore_us = (int64_t)bm_now_us(); /* start mark, turned into a duration later */
 		child = bm_fault(BM_FP_CLONE) ? -1 : syscall(SYS_clone3, &args, sizeof args);
 		if (child == 0) {
+			int keep = (err_pipe[1] > go_pipe[0] ? err_pipe[1] : go_pipe[0]) + 1;
+			if (bm_fd_table_own((unsigned)keep) < 0)
+				child_fail(err_pipe[1], "cannot take a descriptor table of its own");
 			/* Only binmig may hold the go pipe's write end: if binmig
 			 * dies before it traces the new process, the read of go
 			 * ends and the new process with it. */
@@ -281,6 +286,10 @@ static int create_child(struct restore_ctx *c)
 		}
 		rc = errno == EEXIST ? bm_error(BM_EXIT_CONFLICT, "PID %d is taken", c->proc.pid)
 				     : bm_error_errno(BM_EXIT_FAILURE, errno, "clone3 with PID %d", c->proc.pid);
+	}
+	if (rc == 0 && (rc = bm_fd_table_wait_own((pid_t)child)) < 0) {
+		kill((pid_t)child, SIGKILL);
+		waitpid((pid_t)child, NULL, 0);
 	}
 	close(err_pipe[1]);
 	close(go_pipe[0]);

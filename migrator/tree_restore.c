@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fd_table.h"
 #include "files.h"
 #include "fault.h"
 #include "log.h"
@@ -571,7 +572,17 @@ static int create_tree(struct tree_rs *t)
 		sigfillset(&all);
 		sigprocmask(SIG_SETMASK, &all, &old);
 		pid_t want = t->ti.tree.nodes[0].pid;
-		root = clone_with_pid(want, 0, SIGCHLD); /* binmig's child: its parent is not the image's */
+		/* binmig's child: its parent is not the image's.  Sharing binmig's
+		 * table until it takes its own, of what the tree needs (the
+		 * pool, the pipes): its members' are copies of it (fd_table.h). */
+		int keep = next;
+		for (int k = 0; k < 2; k++) {
+			keep = t->err_pipe[k] >= keep ? t->err_pipe[k] + 1 : keep;
+			keep = t->go_pipe[k] >= keep ? t->go_pipe[k] + 1 : keep;
+		}
+		root = clone_with_pid(want, CLONE_FILES, SIGCHLD);
+		if (root == 0 && bm_fd_table_own((unsigned)keep) < 0)
+			syscall(SYS_exit_group, 1);
 		if (root == 0) {
 			/* Not the go pipe's write end (nor, so, the other members):
 			 * if binmig dies before it traces them, their read of go
@@ -591,6 +602,8 @@ static int create_tree(struct tree_rs *t)
 					 : bm_error_errno(BM_EXIT_FAILURE, e, "clone3 with PID %d", want);
 		else
 			atomic_store(&t->ctl->node[0].created, 1);
+		if (root > 0)
+			rc = bm_fd_table_wait_own((pid_t)root);
 	}
 	/* binmig's copies of what the tree inherited. */
 	for (uint32_t k = 0; k < t->ti.nshares; k++) {

@@ -14,7 +14,9 @@
  *     writes apart; "data" opened again with O_NOATIME; /dev/null given
  *     O_APPEND | O_NONBLOCK with F_SETFL;
  *   - the set of open descriptors is exactly the same, each with the same
- *     status flags and FD_CLOEXEC. */
+ *     status flags and FD_CLOEXEC;
+ *   - a descriptor once at 300, closed: the table keeps the 512 slots it
+ *     grew to (FDSize), no more and no fewer. */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -97,10 +99,17 @@ int main(int argc, char **argv)
 	close(rel);
 	umask(027);
 
+	SETUP(dup2(shared, 300) == 300 && close(300) == 0, "descriptor 300");
+	long table = tp_fd_table_size(getpid());
+	SETUP(table == 512, "FDSize after descriptor 300");
+
 	struct fd_set_snapshot fds_before;
 	fd_snapshot(&fds_before);
 	say("ready");
 	usr1_wait();
+
+	CHECK(tp_fd_table_size(getpid()) == table, "the descriptor table has %ld slots, had %ld",
+	      tp_fd_table_size(getpid()), table);
 
 	fd_check_same(&fds_before);
 

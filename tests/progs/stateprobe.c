@@ -101,9 +101,7 @@ static void put_lines(struct snap *s, const char *prefix, const char *path, cons
 {
 	static const char *const counting[] = {"Vm", "Rss", "voluntary", "nonvoluntary", "Threads", "SigQ", "Tgid",
 					       "Pid", "PPid", "TracerPid", "NSpid", "NStgid", "NSpgid", "NSsid",
-					       "State", "Kthread", "HugetlbPages", "CoreDumping", "Untag",
-					       "FDSize", /* the table's size, which the kernel never shrinks (README) */
-					       NULL};
+					       "State", "Kthread", "HugetlbPages", "CoreDumping", "Untag", NULL};
 	char buf[8192];
 	ssize_t n = read_file(path, buf, sizeof buf - 1);
 	if (n <= 0)

@@ -141,6 +141,21 @@ static inline char tp_proc_state(pid_t pid)
 	return p && p[1] ? p[2] : '?';
 }
 
+/* The size of process pid's descriptor table ("FDSize:" of
+ * /proc/PID/status, which the kernel grows and never shrinks), -1 if
+ * unreadable. */
+static inline long tp_fd_table_size(pid_t pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	ssize_t n = read_file(path, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strstr(buf, "\nFDSize:");
+	return p ? strtol(p + 9, NULL, 10) : -1;
+}
+
 /* The value of FIELD ("VmFlags:", "ProtectionKey:") in the smaps entry of
  * the mapping that starts at ADDR, or "" where it has none. */
 static inline void tp_smaps_field(const void *addr, const char *field, char *buf, size_t len)

@@ -11,6 +11,9 @@
  *     restore it must be a zombie still, with its user and group ids
  *     (/proc, and waitid's si_uid) as they were, and waitpid(pid) must
  *     give 42.  (Run as user 65534 by the test too.)
+ * The children's descriptor tables have the default 64 slots (forked
+ * with only low descriptors open); the root's, once it had descriptor
+ * 300, 512: after the restore each has as many (FDSize), no more.
  * The root and the writer share one open file description of DIR/shared
  * (opened before the fork): after the restore kcmp says they still do,
  * and a write by one moves the other's offset.  Every process's stdout is
@@ -603,9 +606,19 @@ int main(int argc, char **argv)
 	char zcreds[512], zcreds_now[512];
 	creds_of(z, zcreds, sizeof zcreds);
 	SETUP(strstr(zcreds, "Groups:") != NULL, "the zombie's credentials");
+	SETUP(dup2(shared, 300) == 300 && close(300) == 0, "descriptor 300");
+	pid_t sized[] = {getpid(), w, r, l};
+	long table[4];
+	for (int i = 0; i < 4; i++)
+		table[i] = tp_fd_table_size(sized[i]);
+	SETUP(table[0] == 512 && table[1] == 64 && table[2] == 64 && table[3] == 64, "the descriptor tables' sizes");
 	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
 	say("ready");
 	usr1_wait();
+
+	for (int i = 0; i < 4; i++)
+		CHECK(tp_fd_table_size(sized[i]) == table[i], "process %d's descriptor table has %ld slots, had %ld",
+		      (int)sized[i], tp_fd_table_size(sized[i]), table[i]);
 
 	/* The root's group and session were led from outside the tree: binmig
 	 * puts the root in the restorer's (the test runs it in the session). */

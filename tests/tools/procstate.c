@@ -7,8 +7,7 @@
  * README's "What a restored process can still tell apart" or the
  * paragraph after it: the kernel's accounting (CPU time, page faults,
  * context switches, peak and resident memory, start time, the CPU last
- * run on, the signals queued by the user, SigQ, the size the descriptor
- * table has grown to, FDSize), the numbers the kernel
+ * run on, the signals queued by the user, SigQ), the numbers the kernel
  * hands out to objects a restore makes anew (inode numbers of pipes,
  * sockets, unlinked and O_TMPFILE files, memfds and /dev/shm files,
  * eventfd ids, the autogroup's number), the parent (the restorer), the
@@ -32,7 +31,7 @@
 /* status lines that count rather than describe. */
 static const char *const accounting[] = {
 	"VmPeak:", "VmHWM:", "VmRSS:", "RssAnon:", "RssFile:", "RssShmem:", "VmPTE:", "VmSwap:",
-	"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:", "Kthread:", "SigQ:", "PPid:", "State:", "FDSize:",
+	"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:", "Kthread:", "SigQ:", "PPid:", "State:",
 };
 
 /* smaps fields that describe an area rather than count its pages. */

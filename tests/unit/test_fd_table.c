@@ -3,7 +3,8 @@
  * this test, what the kernel makes of it: a table grown by a descriptor at
  * that slot (also injected, as the restore does) has exactly the size, a
  * table already that large is left alone, and the limit of open files
- * the child has is raised, within its hard limit, as the slot needs. */
+ * the child has is raised, within its hard limit, as the slot needs; and
+ * a process cloned sharing a large table takes one of its own, small. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
 #include <cmocka.h>
 
@@ -146,12 +148,42 @@ static void default_unknown_and_the_limit(void **state)
 	small_end(&s);
 }
 
+/* A process cloned sharing this test's table, which has descriptor 300,
+ * takes its own of the descriptors below 3: the default 64 slots; this
+ * test waits until it has, and keeps descriptor 300. */
+static void a_table_of_its_own(void **state)
+{
+	(void)state;
+	assert_int_equal(dup2(STDIN_FILENO, 300), 300);
+	assert_true(fd_size_of(getpid()) >= 512);
+	struct clone_args args = {.flags = CLONE_FILES, .exit_signal = SIGCHLD};
+	long child = syscall(SYS_clone3, &args, sizeof args);
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (bm_fd_table_own(3) < 0)
+			_exit(2);
+		struct bm_proc_status st;
+		_exit(bm_read_status(getpid(), &st) == 0 && st.fd_size == BM_FD_TABLE_DEFAULT &&
+		      fcntl(300, F_GETFD) < 0 ? 0 : 1);
+	}
+	assert_int_equal(bm_fd_table_wait_own((pid_t)child), 0);
+	int status;
+	assert_int_equal(waitpid((pid_t)child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(fcntl(300, F_GETFD) >= 0);
+	close(300);
+	/* Gone: nothing to wait for. */
+	assert_int_equal(bm_fd_table_wait_own((pid_t)child), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sizes_an_image_may_hold),
 		cmocka_unit_test(grows_to_exactly_the_size),
 		cmocka_unit_test(default_unknown_and_the_limit),
+		cmocka_unit_test(a_table_of_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
