@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regular files with offsets, O_APPEND, O_CLOEXEC, a dup'ed pair sharing one
-# open file, a directory fd, /dev/null, /dev/zero, /dev/urandom, cwd, umask.
+# open file, a directory fd, /dev/null, /dev/zero, /dev/urandom, cwd, umask,
+# and the size (FDSize) of a descriptor table that once had descriptor 300.
 # The program's stdout is also a file: after migration it must continue at
 # the right offset, so its output is exactly "ready" then "PASS".
 # shellcheck source-path=SCRIPTDIR

@@ -7,7 +7,8 @@
 # mlockall (tests/progs/attrs.c); PID, session, comm, rlimits,
 # personality, dumpable, cmdline, environment, auxv, exe and memory bounds
 # (misc.c); regular files, directories and devices with their offsets,
-# flags and shared descriptions, cwd and umask (files.c); signal handlers
+# flags and shared descriptions, cwd and umask, and a descriptor table
+# grown to 512 slots (files.c); signal handlers
 # (signals.c) and pending signals, one with no siginfo queued
 # (sigpending.c); private anonymous memory (memory.c), file mappings
 # (mapfile.c), the heap (heap.c), AVX registers (avx.c); memory and pipe
@@ -30,7 +31,8 @@
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
 # (modes.c); tree members made with clone() to send SIGUSR1 or no
-# signal when they exit, one alive and one a zombie, zombies that
+# signal when they exit, one alive and one a zombie (their descriptor
+# tables of the default 64 slots, the root's of 512), zombies that
 # exited with credentials of their own, and members in sessions and
 # groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone),
 # a child stopped in such a group (treestop.c gone); flock and OFD
