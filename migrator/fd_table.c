@@ -27,6 +27,26 @@ int bm_fd_table_slot(uint32_t size)
 	return size > BM_FD_TABLE_DEFAULT ? (int)(size - 1) : -1;
 }
 
+int bm_fd_table_place(const struct bm_process *p, unsigned need)
+{
+	int prev = 2; /* the highest number taken so far */
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd > prev)
+			prev = p->fds[i].fd;
+	int above = prev + 1;
+	if (p->fd_table_size == 0 || (uint64_t)above + need <= p->fd_table_size)
+		return above;
+	prev = 2;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		int fd = p->fds[i].fd; /* ascending */
+		if (fd > prev && (uint64_t)(fd - prev - 1) >= need)
+			return prev + 1;
+		if (fd > prev)
+			prev = fd;
+	}
+	return above;
+}
+
 void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p)
 {
 	bm_put_u32(b, p->fd_table_size);

@@ -61,6 +61,14 @@ void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p);
 int bm_fd_table_own(unsigned keep_below);
 int bm_fd_table_wait_own(pid_t child);
 
+/* Restore: the first of NEED consecutive numbers for the restore's own
+ * descriptors in the new process (its control pipe, the files it maps,
+ * and room for the descriptors it makes before moving them to their
+ * numbers): just above the process's highest (and 2), unless they would
+ * pass its table's size where a run of numbers below it, from 3, that
+ * none of its descriptors takes can hold them: the lowest such run. */
+int bm_fd_table_place(const struct bm_process *p, unsigned need);
+
 /* Restore, in the stopped new process PID (thread TR): grows its table to
  * p->fd_table_size when smaller, with a copy of OPEN_FD (a descriptor open
  * in it) at the last slot, closed again.  0, or -1 after reporting. */

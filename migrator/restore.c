@@ -661,7 +661,8 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	     * descriptors go (a copy of the executable's at its last slot). */
 	    (rc = bm_fd_table_grow(&c->tr, c->pid, &c->proc, c->files[0].fd)) < 0 ||
 	    (c->close_from >= 0 &&
-	     (rc = bm_rs_inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from, ~0U, 0, 0, 0, 0, NULL)) < 0) ||
+	     (rc = bm_rs_inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from,
+				c->close_to < 0 ? ~0U : (unsigned)c->close_to, 0, 0, 0, 0, NULL)) < 0) ||
 	    (hook && hook->memory_done && (rc = hook->memory_done(hook->ctx, c->pid, &c->tr)) < 0) ||
 	    (rc = create_threads(c)) < 0)
 		return rc;

@@ -53,6 +53,8 @@ struct restore_ctx {
 	size_t nfiles;
 	int ctl_fd;              /* the child's end of the error pipe, then the files */
 	int close_from;          /* the rebuild closes from here up (ctl_fd); -1: a later member sharing the table does */
+	int close_to;            /* ... up to here (-1: all): ctl_fd and the files, where they sit below some of
+				    the process's descriptors (fd_table.h) */
 	uint64_t scratch;
 	struct bm_stats *st;
 	struct bm_shm_names *shm_names; /* the restore's (a tree's: all members') */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fd_table.h"
 #include "log.h"
 #include "restore_ctx.h"
 #include "unlinked.h"
@@ -158,7 +159,17 @@ int bm_rs_plan_files(struct restore_ctx *c)
 			c->files[c->nfiles++] = want;
 		}
 	}
-	return rc == 0 ? bm_rs_move_files(c, c->ctl_fd) : rc;
+	if (rc < 0)
+		return rc;
+	/* A single process's own descriptors where its table has room for
+	 * them (a tree's members share a plan of their numbers): the control
+	 * pipe, the files, and the descriptors it makes before moving them to
+	 * their numbers, at most two for each of its own, and a margin. */
+	int above = c->ctl_fd;
+	int ctl = c->tree_member ? above : bm_fd_table_place(p, 1 + (unsigned)c->nfiles + 2 * p->nfds + 16);
+	if ((rc = bm_rs_move_files(c, ctl)) == 0 && ctl < above)
+		c->close_to = ctl + (int)c->nfiles;
+	return rc;
 }
 
 /* binmig's own descriptors go above the process's highest one, which may
@@ -169,6 +180,7 @@ int bm_rs_plan_files(struct restore_ctx *c)
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd)
 {
 	c->ctl_fd = c->close_from = ctl_fd;
+	c->close_to = -1;
 	for (size_t j = 0; j < c->nfiles; j++)
 		c->files[j].fd = c->ctl_fd + 1 + (int)j;
 	struct rlimit lim;

@@ -15,8 +15,10 @@
  *     O_APPEND | O_NONBLOCK with F_SETFL;
  *   - the set of open descriptors is exactly the same, each with the same
  *     status flags and FD_CLOEXEC;
- *   - a descriptor once at 300, closed: the table keeps the 512 slots it
- *     grew to (FDSize), no more and no fewer. */
+ *   - a descriptor once at 300, closed, and "shared" dup'ed to 511, the
+ *     table's last slot, kept: the table keeps the 512 slots it grew to
+ *     (FDSize), no more and no fewer (the restore's own descriptors go
+ *     below 511 then). */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
 	close(rel);
 	umask(027);
 
-	SETUP(dup2(shared, 300) == 300 && close(300) == 0, "descriptor 300");
+	SETUP(dup2(shared, 300) == 300 && close(300) == 0 && dup2(shared, 511) == 511, "descriptors 300 and 511");
 	long table = tp_fd_table_size(getpid());
 	SETUP(table == 512, "FDSize after descriptor 300");
 

@@ -53,6 +53,36 @@ static void sizes_an_image_may_hold(void **state)
 	assert_int_equal(bm_fd_table_slot(512), 511);
 }
 
+/* The process of fds[0..n) with a table of SIZE slots. */
+static int place(const int *fds, uint32_t n, uint32_t size, unsigned need)
+{
+	struct bm_fd f[8] = {0};
+	for (uint32_t i = 0; i < n; i++)
+		f[i].fd = fds[i];
+	struct bm_process p = {.fds = f, .nfds = n, .fd_table_size = size};
+	return bm_fd_table_place(&p, need);
+}
+
+/* Above the highest while that fits the table; else the lowest free run
+ * from 3 that holds them; else above the highest all the same. */
+static void where_the_restore_s_own_go(void **state)
+{
+	(void)state;
+	const int few[] = {0, 1, 2, 5};
+	assert_int_equal(place(few, 4, 64, 10), 6);
+	assert_int_equal(place(few, 0, 64, 10), 3);
+	assert_int_equal(place(few, 4, 0, 100), 6); /* size not known */
+	const int top[] = {0, 1, 2, 60, 61, 62};
+	assert_int_equal(place(top, 6, 64, 13), 3);
+	assert_int_equal(place(top, 6, 128, 13), 63);
+	const int holes[] = {0, 5, 10, 30, 63};
+	assert_int_equal(place(holes, 5, 64, 4), 6);   /* 3-4 hold 2 only; 6-9 hold 4 */
+	assert_int_equal(place(holes, 5, 64, 10), 11);
+	assert_int_equal(place(holes, 5, 64, 40), 64); /* no room below: above, the table grows */
+	const int full[] = {3, 511};
+	assert_int_equal(place(full, 2, 512, 30), 4);
+}
+
 /* A process whose table is the default 64 slots (the test's own may be
  * larger, and a child's is sized by its parent's highest open
  * descriptor): a grandchild, forked by a child that closed all but its
@@ -181,6 +211,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sizes_an_image_may_hold),
+		cmocka_unit_test(where_the_restore_s_own_go),
 		cmocka_unit_test(grows_to_exactly_the_size),
 		cmocka_unit_test(default_unknown_and_the_limit),
 		cmocka_unit_test(a_table_of_its_own),
