@@ -140,8 +140,8 @@ uint32_t bm_fd_table_check(pid_t pid, const struct bm_process *p)
 	if (now != p->fd_table_size)
 		bm_warn("restored process %d: its descriptor table has %u slots (FDSize), the original's had %u: %s", pid,
 			now, p->fd_table_size,
-			now > p->fd_table_size ? "the restore's own descriptors, or binmig's table it was cloned from, "
-						 "needed more, and a table never shrinks"
+			now > p->fd_table_size ? "the restore's own descriptors found no room below its size, and a "
+						 "table never shrinks"
 					       : "this kernel does not grow it so far (fs.nr_open)");
 	return now;
 }

@@ -11,13 +11,14 @@
  * cloned it (binmig, or in a tree the member's parent while it still runs
  * binmig's code), sized by that one's highest open descriptor then, which
  * bm_fd_table_own keeps to the few binmig hands on; the restore's own
- * descriptors (the control pipe and the mapped files above
- * the process's highest, a tree's shared descriptions above those) may
- * grow it.  Once they are all but closed, the rebuild grows the table to
- * the image's size by one descriptor at its last slot, closed again, and
- * checks the size the new process shows: larger than the image's (the
- * restore's own descriptors needed more, or binmig's table was larger at
- * the clone) is warned of, as nothing can shrink a table.  Threads share
+ * descriptors (the control pipe and the mapped files: above the
+ * process's highest, or for a single process in free numbers below its
+ * size where they would pass it, bm_fd_table_place; a tree's shared
+ * descriptions above every member's) may grow it.  Once they are all but
+ * closed, the rebuild grows the table to the image's size by one
+ * descriptor at its last slot, closed again, and checks the size the new
+ * process shows: larger than the image's (the restore's own descriptors
+ * found no room below it) is warned of, as nothing can shrink a table.  Threads share
  * one table (CLONE_FILES), as do tree members made with it: growing an
  * already grown table does nothing. */
 #ifndef BINMIG_FD_TABLE_H
