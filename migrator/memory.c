@@ -426,6 +426,8 @@ static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, 
 				pw->st->pages_zero += (int64_t)n;
 				pw->st->pages_total += (int64_t)n;
 			}
+			if (rc == 0 && pw->counting)
+				count_carried(pw->skip, a, a + n * BM_PAGE_SIZE);
 			a += n * BM_PAGE_SIZE;
 		}
 		return rc;

@@ -41,6 +41,9 @@ static void test_counted(void **state)
 	assert_int_equal(madvise(m, NPAGES * PAGE, MADV_NOHUGEPAGE), 0);
 	for (int i = 0; i < 10; i++) /* pages 10..15 never touched: not in the image */
 		m[i * PAGE] = (char)(i + 1);
+	/* Page 6 the shared zero page: written as zero without being read. */
+	assert_int_equal(madvise(m + 6 * PAGE, PAGE, MADV_DONTNEED), 0);
+	assert_int_equal(*(volatile char *)(m + 6 * PAGE), 0);
 	uint64_t base = (uintptr_t)m;
 	struct bm_range kept[] = {{base + 2 * PAGE, base + 4 * PAGE}};
 	struct bm_range counted[] = {{base, base + PAGE}, {base + PAGE * 3, base + 8 * PAGE},
@@ -49,7 +52,7 @@ static void test_counted(void **state)
 	struct bm_page_skip skip = {kept, 1, counted, 3, &carried};
 	int64_t total;
 	write_region(m, 0, &skip, &total);
-	/* Written: 0, 1, 4..9 (8 pages); counted: 0, 4..7, 9. */
+	/* Written: 0, 1, 4..9 (8 pages, 6 as zero); counted: 0, 4..7, 9. */
 	assert_int_equal(total, 8);
 	assert_int_equal(carried, 6);
 	/* Without counted ranges nothing is counted. */
