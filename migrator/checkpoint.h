@@ -87,11 +87,12 @@ int bm_release(struct bm_frozen *f, bool terminate);
 /* Parts of bm_freeze, one file each. */
 int bm_collect_vmas(pid_t pid, struct bm_frozen *f);
 /* One member of a tree after another: seen says which shared memory the
- * members before stored (shmem.h). */
+ * members before stored (shmem.h); count, or NULL, only counts the pages
+ * written in its counted ranges (its skip list must be empty). */
 struct bm_shmem_seen;
-int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
-		   struct bm_shmem_seen *seen);
 struct bm_page_skip;
+int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
+		   struct bm_shmem_seen *seen, const struct bm_page_skip *count);
 int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
 			const struct bm_page_skip *skip);
 /* The pending signals of one queue of a stopped thread (SHARED: its

@@ -631,7 +631,7 @@ int bm_write_pages_skip(pid_t pid, const struct bm_process *p, struct bm_image_w
 }
 
 int bm_write_pages(pid_t pid, const struct bm_process *p, struct bm_image_writer *w, struct bm_stats *st,
-		   struct bm_shmem_seen *seen)
+		   struct bm_shmem_seen *seen, const struct bm_page_skip *count)
 {
-	return write_pages(pid, p, w, st, NULL, seen);
+	return write_pages(pid, p, w, st, count && !count->n ? count : NULL, seen);
 }

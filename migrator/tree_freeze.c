@@ -20,6 +20,7 @@
 #include "file_locks.h"
 #include "files.h"
 #include "log.h"
+#include "memory.h"
 #include "procfs.h"
 #include "shmem.h"
 #include "tree_creds.h"
@@ -559,8 +560,11 @@ int bm_tree_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm
 		rc = bm_image_write_process(w, &f->members[m].proc);
 	int64_t total = 0, zero = 0, stored = 0;
 	struct bm_shmem_seen seen = {0};
+	/* Pre-copy counts the tracked pages of the root it carries. */
+	const struct bm_page_skip *sk = f->skip_pages;
+	struct bm_page_skip count = {NULL, 0, sk ? sk->counted : NULL, sk ? sk->ncounted : 0, sk ? sk->carried : NULL};
 	for (size_t m = 0; rc == 0 && m < f->nmembers; m++) {
-		rc = bm_write_pages(f->members[m].pid, &f->members[m].proc, w, st, &seen);
+		rc = bm_write_pages(f->members[m].pid, &f->members[m].proc, w, st, &seen, m == 0 ? &count : NULL);
 		if (rc == 0)
 			rc = bm_image_write_member_end(w, (uint32_t)m);
 		if (st) { /* counted per call */

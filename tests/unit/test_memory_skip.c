@@ -6,13 +6,14 @@
 
 #include "checkpoint.h"
 #include "memory.h"
+#include "shmem.h"
 #include "unit_process.h"
 
 #define NPAGES 16
 
 /* Writes this process's mapping [at, at + NPAGES pages) with skip into a
  * memory image; its pages_total in *total. */
-static void write_region(char *at, uint32_t flags, const struct bm_page_skip *skip, int64_t *total)
+static void write_region(char *at, uint32_t flags, const struct bm_page_skip *skip, int64_t *total, bool member)
 {
 	struct bm_process p;
 	make_process(&p, false);
@@ -26,7 +27,12 @@ static void write_region(char *at, uint32_t flags, const struct bm_page_skip *sk
 	assert_int_equal(bm_image_writer_init(&w, (struct bm_sink){mem_writev, &img}, -1), 0);
 	assert_int_equal(bm_image_write_process(&w, &p), 0);
 	struct bm_stats st = {0};
-	assert_int_equal(bm_write_pages_skip(getpid(), &p, &w, &st, skip), 0);
+	struct bm_shmem_seen seen = {0};
+	if (member) /* a tree member's pages: nothing skipped, only counted */
+		assert_int_equal(bm_write_pages(getpid(), &p, &w, &st, &seen, skip), 0);
+	else
+		assert_int_equal(bm_write_pages_skip(getpid(), &p, &w, &st, skip), 0);
+	bm_shmem_seen_free(&seen);
 	*total = st.pages_total;
 	bm_image_writer_free(&w);
 	bm_wbuf_free(&img);
@@ -51,13 +57,19 @@ static void test_counted(void **state)
 	uint64_t carried = 0;
 	struct bm_page_skip skip = {kept, 1, counted, 3, &carried};
 	int64_t total;
-	write_region(m, 0, &skip, &total);
+	write_region(m, 0, &skip, &total, false);
 	/* Written: 0, 1, 4..9 (8 pages, 6 as zero); counted: 0, 4..7, 9. */
 	assert_int_equal(total, 8);
 	assert_int_equal(carried, 6);
+	/* A tree member's pages, counted only: every written page in the ranges. */
+	struct bm_page_skip count = {NULL, 0, counted, 3, &carried};
+	carried = 0;
+	write_region(m, 0, &count, &total, true);
+	assert_int_equal(total, 10);
+	assert_int_equal(carried, 7);
 	/* Without counted ranges nothing is counted. */
 	struct bm_page_skip plain = {kept, 1, NULL, 0, NULL};
-	write_region(m, 0, &plain, &total);
+	write_region(m, 0, &plain, &total, false);
 	assert_int_equal(total, 8);
 	munmap(m, NPAGES * PAGE);
 }
@@ -73,7 +85,7 @@ static void test_shared_not_counted(void **state)
 	uint64_t carried = 0;
 	struct bm_page_skip skip = {NULL, 0, counted, 1, &carried};
 	int64_t total;
-	write_region(m, BM_VMA_SHARED, &skip, &total);
+	write_region(m, BM_VMA_SHARED, &skip, &total, false);
 	assert_int_equal(total, NPAGES);
 	assert_int_equal(carried, 0);
 	munmap(m, NPAGES * PAGE);
