@@ -24,7 +24,7 @@ bool bm_fd_table_size_check(uint32_t size, char *why, size_t n)
 
 int bm_fd_table_slot(uint32_t size)
 {
-	return size > BM_FD_TABLE_DEFAULT ? (int)(size - 1) : -1;
+	return size > BM_FD_TABLE_DEFAULT ? (int)(size / 2) : -1;
 }
 
 int bm_fd_table_place(const struct bm_process *p, unsigned need)
@@ -142,6 +142,6 @@ uint32_t bm_fd_table_check(pid_t pid, const struct bm_process *p)
 			now, p->fd_table_size,
 			now > p->fd_table_size ? "the restore's own descriptors found no room below its size, and a "
 						 "table never shrinks"
-					       : "this kernel does not grow it so far (fs.nr_open)");
+					       : "this kernel grew it to another size than the slot asked for");
 	return now;
 }

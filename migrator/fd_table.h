@@ -16,7 +16,7 @@
  * size where they would pass it, bm_fd_table_place; a tree's shared
  * descriptions above every member's) may grow it.  Once they are all but
  * closed, the rebuild grows the table to the image's size by one
- * descriptor at its last slot, closed again, and checks the size the new
+ * descriptor at the slot that needs it (bm_fd_table_slot), closed again, and checks the size the new
  * process shows: larger than the image's (the restore's own descriptors
  * found no room below it) is warned of, as nothing can shrink a table.  Threads share
  * one table (CLONE_FILES), as do tree members made with it: growing an
@@ -41,8 +41,9 @@
 bool bm_fd_table_size_check(uint32_t size, char *why, size_t n);
 
 /* The descriptor whose slot makes a smaller table grow to exactly SIZE
- * (a power of two): SIZE - 1.  -1 for SIZE at most 64, which every table
- * has. */
+ * (a power of two): SIZE / 2, the lowest whose slot needs more than half
+ * SIZE, so that the open-files limit it needs is half the size.  -1 for
+ * SIZE at most 64, which every table has. */
 int bm_fd_table_slot(uint32_t size);
 
 /* The image's field (end of FDS, version 13). */
@@ -72,7 +73,7 @@ int bm_fd_table_place(const struct bm_process *p, unsigned need);
 
 /* Restore, in the stopped new process PID (thread TR): grows its table to
  * p->fd_table_size when smaller, with a copy of OPEN_FD (a descriptor open
- * in it) at the last slot, closed again.  0, or -1 after reporting. */
+ * in it) at bm_fd_table_slot, closed again.  0, or -1 after reporting. */
 int bm_fd_table_grow(struct bm_tracee *tr, pid_t pid, const struct bm_process *p, int open_fd);
 
 /* Restore, the rebuild done: warns when the table of process PID is not

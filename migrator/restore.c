@@ -658,7 +658,7 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 	if ((rc = bm_modes_apply_loginuid(&c->proc, &c->tr, c->scratch)) < 0 || (rc = set_root(c)) < 0 ||
 	    (rc = bm_rs_name_vmas(c)) < 0 || (rc = set_mm(c)) < 0 ||
 	    /* Its table as large as the original's, before the restore's own
-	     * descriptors go (a copy of the executable's at its last slot). */
+	     * descriptors go (a copy of the executable's at bm_fd_table_slot). */
 	    (rc = bm_fd_table_grow(&c->tr, c->pid, &c->proc, c->files[0].fd)) < 0 ||
 	    (c->close_from >= 0 &&
 	     (rc = bm_rs_inject(c, "closing descriptors", SYS_close_range, (uint64_t)c->close_from,

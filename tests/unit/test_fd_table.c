@@ -49,8 +49,8 @@ static void sizes_an_image_may_hold(void **state)
 	}
 	assert_int_equal(bm_fd_table_slot(0), -1);
 	assert_int_equal(bm_fd_table_slot(64), -1);
-	assert_int_equal(bm_fd_table_slot(128), 127);
-	assert_int_equal(bm_fd_table_slot(512), 511);
+	assert_int_equal(bm_fd_table_slot(128), 64);
+	assert_int_equal(bm_fd_table_slot(512), 256);
 }
 
 /* The process of fds[0..n) with a table of SIZE slots. */
@@ -130,7 +130,7 @@ static void small_end(struct small *s)
 }
 
 /* Each power of two from 128 slots: reached exactly from 64 by the one
- * descriptor at its slot, closed again. */
+ * descriptor at its slot (half the size), closed again. */
 static void grows_to_exactly_the_size(void **state)
 {
 	(void)state;
@@ -142,7 +142,7 @@ static void grows_to_exactly_the_size(void **state)
 		assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
 		assert_int_equal(fd_size_of(s.pid), sizes[i]);
 		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/fd/%u", s.pid, sizes[i] - 1);
+		snprintf(path, sizeof path, "/proc/%d/fd/%u", s.pid, sizes[i] / 2);
 		assert_int_equal(access(path, F_OK), -1); /* closed again */
 		assert_int_equal(bm_fd_table_check(s.pid, &p), sizes[i]);
 		/* Larger already: left alone (and warned of by the check). */
@@ -173,7 +173,7 @@ static void default_unknown_and_the_limit(void **state)
 	assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), 0);
 	assert_int_equal(fd_size_of(s.pid), 1024);
 	assert_int_equal(prlimit(s.pid, RLIMIT_NOFILE, NULL, &lim), 0);
-	assert_true(lim.rlim_cur >= 1024);
+	assert_true(lim.rlim_cur > 512);
 	assert_int_equal(bm_tracee_restore(&s.tr), 0);
 	small_end(&s);
 }
