@@ -22,10 +22,10 @@
 source "$(dirname "$0")/migrate-lib.sh"
 # Before the hosts start their serve: it reads this file for each migration.
 FAULT_DIR=$(mktemp -d /tmp/binmig-locks.XXXXXX)
+E2E_TMP_MORE+=("$FAULT_DIR") # removed on every exit, a skip too
 export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
 : >"$BINMIG_SERVE_FAULT_FILE"
 mig_init locks
-trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 	e2e_skip "$BINMIG is built without fault injection (make test-build)"
 

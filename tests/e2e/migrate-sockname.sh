@@ -13,10 +13,10 @@
 source "$(dirname "$0")/migrate-lib.sh"
 # Before the hosts start their serve: it reads this file for each migration.
 FAULT_DIR=$(mktemp -d /tmp/binmig-sockname.XXXXXX)
+E2E_TMP_MORE+=("$FAULT_DIR") # removed on every exit, a skip too
 export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
 : >"$BINMIG_SERVE_FAULT_FILE"
 mig_init unixsock
-trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 echo map-memory >"$BINMIG_SERVE_FAULT_FILE"
 mkdir -p "$E2E_TMP/unixsock"
 out=$E2E_TMP/unixsock.out
