@@ -399,8 +399,6 @@ static int emit_run(struct page_writer *pw, uint64_t addr, uint32_t npages)
 	}
 	if (pw->st)
 		pw->st->pages_total += npages;
-	if (pw->counting)
-		count_carried(pw->skip, addr, addr + (uint64_t)npages * BM_PAGE_SIZE);
 	return 0;
 }
 
@@ -415,6 +413,8 @@ static int flush_run(struct page_writer *pw)
  * be the zero page, written without being read. */
 static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, bool zero)
 {
+	if (pw->counting)
+		count_carried(pw->skip, start, end);
 	if (zero) {
 		int rc = flush_run(pw);
 		for (uint64_t a = start; rc == 0 && a < end;) {
@@ -426,8 +426,6 @@ static int want_unskipped(struct page_writer *pw, uint64_t start, uint64_t end, 
 				pw->st->pages_zero += (int64_t)n;
 				pw->st->pages_total += (int64_t)n;
 			}
-			if (rc == 0 && pw->counting)
-				count_carried(pw->skip, a, a + n * BM_PAGE_SIZE);
 			a += n * BM_PAGE_SIZE;
 		}
 		return rc;
