@@ -610,45 +610,31 @@ static void untrack(struct bm_precopy *pc)
 	pc->uffd = -1;
 }
 
-/* Calls fn for each part [s, e) of a private VMA of f's final map that
- * lies in tracked range j, in order of address, until fn fails. */
-static int each_tracked_part(struct bm_precopy *pc, const struct bm_frozen *f,
-			     int (*fn)(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e,
-				       void *ctx),
-			     void *ctx)
-{
-	int rc = 0;
-	size_t t = 0;
-	for (uint32_t i = 0; rc == 0 && i < f->proc.nvmas; i++) {
-		const struct bm_vma *v = &f->proc.vmas[i];
-		if (!bm_vma_has_pages(v) || (v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE)))
-			continue;
-		while (t < pc->ntracked && pc->tracked[t].end <= v->start)
-			t++;
-		for (size_t j = t; rc == 0 && j < pc->ntracked && pc->tracked[j].start < v->end; j++)
-			rc = fn(pc, v, j, pc->tracked[j].start > v->start ? pc->tracked[j].start : v->start,
-				pc->tracked[j].end < v->end ? pc->tracked[j].end : v->end, ctx);
-	}
-	return rc;
-}
-
-/* Only what is still registered has been watched all along. */
-static int keep_part(struct bm_precopy *pc, const struct bm_vma *v, size_t j, uint64_t s, uint64_t e, void *ctx)
-{
-	struct keep_ctx *k = ctx;
-	k->v = v;
-	/* A kept run never spans two ranges: the destination stores each apart. */
-	if (pc->tracked[j].start >= v->start)
-		k->keep.first_mergeable = k->keep.n;
-	k->range = j;
-	int rc = bm_pagescan(pc->pagemap, s, e, &q_tracked, keep_tracked, k);
-	return rc < 0 && !k->reported ? scan_failed(pc, rc, &(struct bm_range){s, e}) : rc;
-}
-
 int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 {
 	struct keep_ctx k = {.pc = pc};
-	int rc = pc->uffd >= 0 ? each_tracked_part(pc, f, keep_part, &k) : 0;
+	int rc = 0;
+	size_t t = 0;
+	for (uint32_t i = 0; rc == 0 && pc->uffd >= 0 && i < f->proc.nvmas; i++) {
+		const struct bm_vma *v = &f->proc.vmas[i];
+		if (!bm_vma_has_pages(v) || (v->flags & (BM_VMA_SHARED | BM_VMA_SHMEM | BM_VMA_SHMFILE)))
+			continue;
+		k.v = v;
+		while (t < pc->ntracked && pc->tracked[t].end <= v->start)
+			t++;
+		/* Only what is still registered has been watched all along. */
+		for (size_t j = t; rc == 0 && j < pc->ntracked && pc->tracked[j].start < v->end; j++) {
+			/* A kept run never spans two ranges: the destination stores each apart. */
+			if (pc->tracked[j].start >= v->start)
+				k.keep.first_mergeable = k.keep.n;
+			k.range = j;
+			uint64_t s = pc->tracked[j].start > v->start ? pc->tracked[j].start : v->start;
+			uint64_t e = pc->tracked[j].end < v->end ? pc->tracked[j].end : v->end;
+			rc = bm_pagescan(pc->pagemap, s, e, &q_tracked, keep_tracked, &k);
+			if (rc < 0 && !k.reported)
+				rc = scan_failed(pc, rc, &(struct bm_range){s, e});
+		}
+	}
 	free(k.dirty.r);
 	pc->keep = k.keep.r;
 	pc->nkeep = k.keep.n;
@@ -675,9 +661,7 @@ int bm_precopy_final(struct bm_precopy *pc, struct bm_frozen *f)
 
 void bm_precopy_end(struct bm_precopy *pc)
 {
-	bm_memory_own_uffd(0, NULL, 0);
-	if (pc->uffd >= 0)
-		close(pc->uffd);
+	untrack(pc);
 	if (pc->pagemap >= 0)
 		close(pc->pagemap);
 	for (size_t i = 0; pc->sent && i < pc->ntracked; i++)
