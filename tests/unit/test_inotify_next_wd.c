@@ -110,6 +110,20 @@ static struct bm_fd instance(int32_t fd, const int32_t *wds, size_t n, uint8_t *
 			      .data_len = (uint32_t)(13 * n)};
 }
 
+/* What the source reads of FDS, the descriptors of frozen process PID
+ * (traced as TR): a malloc'd bm_next_ids. */
+static struct bm_next_ids *take_from(pid_t pid, struct bm_tracee *tr, struct bm_fd *fds, uint32_t nfds)
+{
+	struct bm_frozen f = {.pid = pid, .tracees = tr, .ntracees = 1};
+	f.proc.pid = pid;
+	f.proc.fds = fds;
+	f.proc.nfds = nfds;
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	assert_non_null(ids);
+	bm_inotify_take_next_wds(&f, ids);
+	return ids;
+}
+
 static void restored_next(void **state)
 {
 	(void)state;
@@ -203,13 +217,7 @@ static void source_reads_the_number(void **state)
 	const int32_t wds[] = {1, 2};
 	struct bm_fd fds[2] = {instance(c.fd, wds, 2, data), instance(c.fd + 1, NULL, 0, data)};
 	fds[1].shares_with = c.fd;
-	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
-	f.proc.pid = c.pid;
-	f.proc.fds = fds;
-	f.proc.nfds = 2;
-	struct bm_next_ids *ids = calloc(1, sizeof *ids);
-	assert_non_null(ids);
-	bm_inotify_take_next_wds(&f, ids);
+	struct bm_next_ids *ids = take_from(c.pid, &tr, fds, 2);
 	assert_int_equal(ids->nwd, 1);
 	assert_int_equal(ids->wd[0].pid, c.pid);
 	assert_int_equal(ids->wd[0].fd, c.fd);
@@ -230,13 +238,7 @@ static void source_leaves_out_what_it_cannot_read(void **state)
 	uint8_t data[64];
 	const int32_t wds[] = {1};
 	struct bm_fd fds[2] = {instance(0, NULL, 0, data), instance(c.fd, wds, 1, data)};
-	struct bm_frozen f = {.pid = c.pid, .tracees = &tr, .ntracees = 1};
-	f.proc.pid = c.pid;
-	f.proc.fds = fds;
-	f.proc.nfds = 2;
-	struct bm_next_ids *ids = calloc(1, sizeof *ids);
-	assert_non_null(ids);
-	bm_inotify_take_next_wds(&f, ids);
+	struct bm_next_ids *ids = take_from(c.pid, &tr, fds, 2);
 	assert_int_equal(ids->nwd, 1); /* fd 0 left out, with a warning */
 	assert_int_equal(ids->wd[0].fd, c.fd);
 	assert_int_equal(ids->wd[0].next, 2);
