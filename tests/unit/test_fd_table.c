@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "fd_table.h"
+#include "log.h"
 #include "procfs.h"
 #include "unit_trace.h"
 
@@ -178,6 +179,34 @@ static void default_unknown_and_the_limit(void **state)
 	small_end(&s);
 }
 
+/* A size the kernel cannot give (its slot at or past fs.nr_open): the
+ * grow fails as a restore-time conflict (exit 6), the table untouched. */
+static void a_size_past_nr_open(void **state)
+{
+	(void)state;
+	FILE *in = fopen("/proc/sys/fs/nr_open", "r");
+	unsigned long nr_open = 0;
+	assert_non_null(in);
+	assert_int_equal(fscanf(in, "%lu", &nr_open), 1);
+	fclose(in);
+	uint64_t size = 128;
+	while (size / 2 < nr_open)
+		size *= 2;
+	if (size > BM_FD_TABLE_MAX)
+		skip(); /* fs.nr_open at its largest: every size an image holds fits */
+	struct small s;
+	small_child(&s);
+	struct bm_process p = {.fd_table_size = (uint32_t)size};
+	bm_hold_errors();
+	assert_int_equal(bm_fd_table_grow(&s.tr, s.pid, &p, STDIN_FILENO), -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_CONFLICT);
+	assert_non_null(strstr(bm_error_message(), "above the open-files limit binmig can give it"));
+	bm_release_errors(false);
+	assert_int_equal(fd_size_of(s.pid), 64);
+	assert_int_equal(bm_tracee_restore(&s.tr), 0);
+	small_end(&s);
+}
+
 /* A process cloned sharing this test's table, which has descriptor 300,
  * takes its own of the descriptors below 3: the default 64 slots; this
  * test waits until it has, and keeps descriptor 300. */
@@ -214,6 +243,7 @@ int main(void)
 		cmocka_unit_test(where_the_restore_s_own_go),
 		cmocka_unit_test(grows_to_exactly_the_size),
 		cmocka_unit_test(default_unknown_and_the_limit),
+		cmocka_unit_test(a_size_past_nr_open),
 		cmocka_unit_test(a_table_of_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
