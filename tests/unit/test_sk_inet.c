@@ -3,8 +3,9 @@
  * every single-byte corruption of the fixed part either decodes to a
  * state the rules allow or is rejected, never read out of bounds; the
  * states of formats 1 and 2 (image versions before 13, without
- * SO_INCOMING_CPU and TCP_QUICKACK); and the image rules over a
- * descriptor list. */
+ * SO_INCOMING_CPU and TCP_QUICKACK); the image rules over a
+ * descriptor list; and the restore's wait for a connection's own segments
+ * (sk_inet_last.c) running out. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,13 +13,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "sk_inet.h"
+#include "sk_inet_last.h"
+#include "unit_netns.h"
 #include "state.h"
 #include "wire.h"
 
@@ -238,6 +243,48 @@ static void test_image_rule(void **state)
 	free(fds[0].data);
 }
 
+/* The descriptor FD holding connection state S (encoded into *data). */
+static struct bm_fd tcp_fd(int fd, struct bm_sk_inet s, uint8_t **data)
+{
+	uint32_t len;
+	s.sendq = s.recvq = NULL;
+	s.tcp.outq = s.tcp.notsent = s.tcp.inq = 0;
+	assert_int_equal(bm_sk_inet_encode(&s, data, &len), 0);
+	return (struct bm_fd){.fd = fd, .kind = BM_FD_TCP, .shares_with = -1, .data = *data, .data_len = len};
+}
+
+/* Two ends the image pairs whose sockets are not each other's: the
+ * segments one sent never reach the other, and the restore fails once
+ * its wait runs out (exit 6 by its caller), naming both. */
+static void test_last_wait_runs_out(void **state)
+{
+	(void)state;
+	int c1, s1, c2, s2, one = 1;
+	unit_loopback_connection(&c1, &s1);
+	unit_loopback_connection(&c2, &s2);
+	assert_int_equal(setsockopt(c1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(write(c1, "x", 1), 1);
+	struct bm_sk_inet a = connection(NULL, NULL), b = a;
+	b.local = a.peer;
+	b.peer = a.local;
+	uint8_t *da, *db;
+	struct bm_fd fds[2] = {tcp_fd(c1, a, &da), tcp_fd(s2, b, &db)};
+	struct bm_process p = {.fds = fds, .nfds = 2};
+	char err[300] = "";
+	assert_int_equal(bm_sk_inet_last_restore(&p, err, sizeof err), -1);
+	char want[80];
+	snprintf(want, sizeof want, "fd %d: TCP connection: its peer fd %d took in", c1, s2);
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, "within 2000 ms"));
+	free(da);
+	free(db);
+	close(c1);
+	close(s1);
+	close(c2);
+	close(s2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_format_2),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rule),
+		cmocka_unit_test(test_last_wait_runs_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
