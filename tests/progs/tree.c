@@ -579,6 +579,11 @@ int main(int argc, char **argv)
 	SETUP(z >= 0, "fork");
 	if (z == 0)
 		_exit(42);
+	/* The zombie is one (not reaped: WNOWAIT) before a mode's setup:
+	 * sessgone's takes every SIGCHLD that has come, and the zombie's
+	 * must not come after that. */
+	siginfo_t si;
+	SETUP(waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) == 0, "waitid zombie");
 	struct exitsig es = {0};
 	struct zombie_view zv[2];
 	if (exitsig)
@@ -600,9 +605,6 @@ int main(int argc, char **argv)
 		n += k;
 	}
 	close(rp[0]);
-	/* The zombie is one before ready (not reaped: WNOWAIT). */
-	siginfo_t si;
-	SETUP(waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) == 0, "waitid zombie");
 	char zcreds[512], zcreds_now[512];
 	creds_of(z, zcreds, sizeof zcreds);
 	SETUP(strstr(zcreds, "Groups:") != NULL, "the zombie's credentials");
