@@ -35,6 +35,7 @@
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
 	SETUP(memfd >= 0 || strcmp(mode, "memfdapart") != 0, "memfd_create");
 	bool zombie = strcmp(mode, "zombiegroups") == 0 || strcmp(mode, "zombieuserns") == 0;
 	pid_t child, sessgone_b = 0;
+	int done[2] = {-1, -1};
 	pthread_t second;
 	if (strcmp(mode, "pdeathsig") == 0)
 		SETUP(pthread_create(&second, NULL, pause_thread, NULL) == 0, "pthread_create");
@@ -159,8 +161,15 @@ int main(int argc, char **argv)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the vfork parent's status is %#x", status);
 		return tp_finish();
 	} else {
+		/* A child that runs on says on DONE that it has done all it does
+		 * (its last munmap too) before its parent says ready: the test
+		 * looks at it from then on. */
+		if (!zombie && strcmp(mode, "stopped") != 0)
+			SETUP(pipe2(done, O_CLOEXEC) == 0, "pipe");
 		child = fork();
 		if (child == 0) {
+			if (done[0] >= 0)
+				close(done[0]);
 			if (strcmp(mode, "traced") == 0)
 				ptrace(PTRACE_TRACEME, 0, 0, 0);
 			if (strcmp(mode, "stopped") == 0)
@@ -187,6 +196,8 @@ int main(int argc, char **argv)
 			*shared = 1;
 			if (strcmp(mode, "pdeathsig") == 0 || unlinked)
 				munmap((void *)shared, 4096); /* nothing else to refuse */
+			if (write(done[1], "r", 1) != 1 || close(done[1]) != 0)
+				_exit(1);
 			for (;;)
 				pause();
 		}
@@ -198,13 +209,13 @@ int main(int argc, char **argv)
 	} else if (zombie) {
 		siginfo_t si;
 		SETUP(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT) == 0 && si.si_status == 0, "the child exited");
-	} else {
-		for (int i = 0; i < 10000 && !*shared && strcmp(mode, "clonevm") != 0 && !filesmap && !zombie;
-	     i++)
-			usleep(1000);
-		if (strcmp(mode, "traced") == 0) {
-			/* The child stops at its first signal as a tracee: give it none. */
-		}
+	} else if (done[0] >= 0) {
+		/* (traced: the child stops at its first signal as a tracee: give it none) */
+		struct pollfd said = {.fd = done[0], .events = POLLIN};
+		char c = 0;
+		close(done[1]);
+		SETUP(poll(&said, 1, 20000) == 1 && read(done[0], &c, 1) == 1 && c == 'r', "the child's setup");
+		close(done[0]);
 	}
 	say("%d", (int)child);
 	say("ready");
