@@ -33,6 +33,9 @@ looked() {
 	kill -USR2 "$pid"
 	e2e_wait_ready "$out" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
+	# The child too has done all it does before it waits (its "ready"
+	# moves the stdout it shares).
+	for k in "${kids[@]}"; do e2e_wait_syscall "$k" pause; done
 	e2e_procstate_each before "$img" "$pid" "${kids[@]}"
 	touch "$gate/go"
 	BM_RC=0
