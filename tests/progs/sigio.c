@@ -427,6 +427,9 @@ int main(int argc, char **argv)
 	check_all(&f, main_tid, before);
 	if (tp_failures)
 		return tp_finish();
+	/* The helper took its signal (the pipe's) in its sigsuspend: ready
+	 * once it waits there again, out of its handler. */
+	SETUP(tp_thread_blocked_in(helper_tid, SYS_rt_sigsuspend), "the helper waits again");
 	usr1_setup();
 	say("ready");
 	usr1_wait();

@@ -141,6 +141,27 @@ static inline char tp_proc_state(pid_t pid)
 	return p && p[1] ? p[2] : '?';
 }
 
+/* Whether thread TID of this process is blocked in system call NR (the
+ * first field of /proc/self/task/TID/syscall; "running" while it runs),
+ * waiting for it at most 10 s: a thread that goes back to its wait after
+ * some work of its own (a signal handler, say) is where a test may look at
+ * it only once it is there again. */
+static inline bool tp_thread_blocked_in(pid_t tid, long nr)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	const struct timespec ms = {0, 1000000};
+	for (int64_t end = mono_ns() + 10 * 1000000000LL; mono_ns() < end; nanosleep(&ms, NULL)) {
+		ssize_t n = read_file(path, buf, sizeof buf - 1);
+		if (n <= 0)
+			return false;
+		buf[n] = 0;
+		if (buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == nr)
+			return true;
+	}
+	return false;
+}
+
 /* The size of process pid's descriptor table ("FDSize:" of
  * /proc/PID/status, which the kernel grows and never shrinks), -1 if
  * unreadable. */
