@@ -56,7 +56,7 @@ struct receiver {
 static void *receive(void *arg)
 {
 	struct receiver *r = arg;
-	r->rc = bm_memplan_receive(&r->st, &r->p->rx, r->max, 5000, &r->fig);
+	r->rc = bm_memplan_receive(&r->st, &r->p->rx, r->max, LONG_TIMEOUT_MS, &r->fig);
 	return NULL;
 }
 
@@ -103,7 +103,9 @@ static bool present(uint64_t addr)
 	return mincore((void *)(uintptr_t)addr, PG, &v) == 0 && (v & 1);
 }
 
-/* The plan of a fresh child, received here within max bytes. */
+/* The plan of a fresh child, received here within max bytes.  The
+ * receiving thread and the sender each wait for the other, which a loaded
+ * machine may run late: LONG_TIMEOUT_MS. */
 static void plan_of_a_child(uint64_t max, struct receiver *r, uint64_t *area)
 {
 	pid_t pid = start_child(area);
@@ -112,7 +114,7 @@ static void plan_of_a_child(uint64_t max, struct receiver *r, uint64_t *area)
 	*r = (struct receiver){.p = &p, .max = max};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, receive, r), 0);
-	int rc = bm_memplan_send(pid, &p.tx, 5000);
+	int rc = bm_memplan_send(pid, &p.tx, LONG_TIMEOUT_MS);
 	pthread_join(th, NULL);
 	stop_child(pid);
 	pair_close(&p);
