@@ -58,7 +58,7 @@
 
 #include "testprog.h"
 
-#define WAIT_S 5
+#define WAIT_S 20 /* a signal to another thread or process: a loaded machine may run it late */
 
 struct got {
 	pid_t tid;
