@@ -47,6 +47,45 @@ int bm_fd_table_place(const struct bm_process *p, unsigned need)
 	return above;
 }
 
+unsigned bm_fd_table_need(unsigned nfiles, uint32_t made)
+{
+	return 1 + nfiles + 2 * made + 16;
+}
+
+int bm_fd_table_dup_low(int fd, int at, bool (*avoid)(int n, const void *arg), const void *arg)
+{
+	for (;;) {
+		int got = fcntl(fd, F_DUPFD_CLOEXEC, at);
+		if (got < 0 || !avoid(got, arg))
+			return got < 0 ? -errno : got;
+		close(got);
+		at = got + 1;
+	}
+}
+
+/* Closes the descriptors from *from up to KEPT, and goes on above it. */
+static void close_up_to(unsigned *from, int kept)
+{
+	if ((unsigned)kept > *from)
+		syscall(SYS_close_range, *from, (unsigned)kept - 1, 0);
+	*from = (unsigned)kept + 1;
+}
+
+void bm_fd_table_close_all_but(int kept, const int *keep, uint32_t n)
+{
+	unsigned from = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (kept >= 0 && kept < keep[i]) {
+			close_up_to(&from, kept);
+			kept = -1;
+		}
+		close_up_to(&from, keep[i]);
+	}
+	if (kept >= 0)
+		close_up_to(&from, kept);
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
 void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p)
 {
 	bm_put_u32(b, p->fd_table_size);

@@ -12,9 +12,10 @@
  * binmig's code), sized by that one's highest open descriptor then, which
  * bm_fd_table_own keeps to the few binmig hands on; the restore's own
  * descriptors (the control pipe and the mapped files: above the
- * process's highest, or for a single process in free numbers below its
- * size where they would pass it, bm_fd_table_place; a tree's shared
- * descriptions above every member's) may grow it.  Once they are all but
+ * process's highest, or in free numbers below its size where they would
+ * pass it, bm_fd_table_place; a tree's shared descriptions, which every
+ * member inherits, at the lowest numbers binmig has free that no member
+ * needs meanwhile, bm_fd_table_dup_low) may grow it.  Once they are all but
  * closed, the rebuild grows the table to the image's size by one
  * descriptor at the slot that needs it (bm_fd_table_slot), closed again, and checks the size the new
  * process shows: larger than the image's (the restore's own descriptors
@@ -46,6 +47,16 @@ bool bm_fd_table_size_check(uint32_t size, char *why, size_t n);
  * SIZE at most 64, which every table has. */
 int bm_fd_table_slot(uint32_t size);
 
+/* Restore, in binmig: a copy of FD (with FD_CLOEXEC) at the lowest number
+ * from AT up that binmig has free and that AVOID(n, ARG) does not refuse
+ * (a tree's pool, which every member inherits: tree_restore.c); -errno. */
+int bm_fd_table_dup_low(int fd, int at, bool (*avoid)(int n, const void *arg), const void *arg);
+
+/* Restore, in the new process (system calls only): closes every
+ * descriptor but KEPT (none if -1) and the N of KEEP (ascending, KEPT not
+ * among them). */
+void bm_fd_table_close_all_but(int kept, const int *keep, uint32_t n);
+
 /* The image's field (end of FDS, version 13). */
 void bm_fd_table_encode(struct bm_wbuf *b, const struct bm_process *p);
 void bm_fd_table_decode(struct bm_rcur *c, struct bm_process *p);
@@ -70,6 +81,14 @@ int bm_fd_table_wait_own(pid_t child);
  * pass its table's size where a run of numbers below it, from 3, that
  * none of its descriptors takes can hold them: the lowest such run. */
 int bm_fd_table_place(const struct bm_process *p, unsigned need);
+
+/* Restore: how many numbers the restore's own descriptors in a new
+ * process take at most: its control pipe, NFILES files (a tree member's
+ * with those of the members sharing its table, one more each for their
+ * control slot), and the descriptors it makes before moving them to their
+ * numbers: at most two for each of the MADE descriptors it restores
+ * itself, and a margin. */
+unsigned bm_fd_table_need(unsigned nfiles, uint32_t made);
 
 /* Restore, in the stopped new process PID (thread TR): grows its table to
  * p->fd_table_size when smaller, with a copy of OPEN_FD (a descriptor open

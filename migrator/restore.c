@@ -122,18 +122,14 @@ static int restore_table(const struct restore_ctx *c, int err_fd)
 	if (err_fd != c->ctl_fd && dup3(err_fd, c->ctl_fd, O_CLOEXEC) < 0)
 		child_fail(err_fd, "cannot move the control descriptor");
 	err_fd = c->ctl_fd;
-	syscall(SYS_close_range, 0, (unsigned)c->ctl_fd - 1, 0);
-	if (c->keep_hi > c->keep_lo) {
-		/* A member of a tree: the descriptions it shares with others were
-		 * opened once and inherited in [keep_lo, keep_hi). */
-		syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, (unsigned)c->keep_lo - 1, 0);
-		syscall(SYS_close_range, (unsigned)c->keep_hi, ~0U, 0);
-		if (c->place_inherited(c, err, sizeof err) < 0)
-			child_fail(err_fd, err);
-		syscall(SYS_close_range, (unsigned)c->keep_lo, (unsigned)c->keep_hi - 1, 0);
-	} else {
-		syscall(SYS_close_range, (unsigned)c->ctl_fd + 1, ~0U, 0);
-	}
+	/* A member of a tree keeps the descriptions it shares with others,
+	 * opened once and inherited (c->keep), until they are at its numbers:
+	 * the pool may sit below its control descriptor or among its own. */
+	bm_fd_table_close_all_but(c->ctl_fd, c->keep, c->nkeep);
+	if (c->nkeep && c->place_inherited(c, err, sizeof err) < 0)
+		child_fail(err_fd, err);
+	for (uint32_t i = 0; i < c->nkeep; i++)
+		close(c->keep[i]);
 	if (bm_restore_fds(&c->proc, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	return err_fd;

@@ -68,7 +68,8 @@ struct restore_ctx {
 	/* A member of a tree (tree_restore.c): */
 	bool tree_member;         /* its session and group were made by the tree's plan */
 	bool defer_run;           /* bm_rs_rebuild stops before the hook and the run */
-	int keep_lo, keep_hi;     /* inherited descriptions at [keep_lo, keep_hi) in the child */
+	const int *keep;          /* the descriptions shared in the tree, inherited at these numbers (ascending; */
+	uint32_t nkeep;           /* none is its ctl_fd nor one its shared descriptors go to), or none */
 	/* In the child: puts the inherited ones at their numbers (-1 with err). */
 	int (*place_inherited)(const struct restore_ctx *c, char *err, size_t errlen);
 	const bool *inherited;    /* per image descriptor: placed already (NULL: none) */

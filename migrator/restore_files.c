@@ -162,11 +162,10 @@ int bm_rs_plan_files(struct restore_ctx *c)
 	if (rc < 0)
 		return rc;
 	/* A single process's own descriptors where its table has room for
-	 * them (a tree's members share a plan of their numbers): the control
-	 * pipe, the files, and the descriptors it makes before moving them to
-	 * their numbers, at most two for each of its own, and a margin. */
+	 * them (a tree's are placed with those of the members sharing its
+	 * table, and knowing which of its descriptors it inherits). */
 	int above = c->ctl_fd;
-	int ctl = c->tree_member ? above : bm_fd_table_place(p, 1 + (unsigned)c->nfiles + 2 * p->nfds + 16);
+	int ctl = c->tree_member ? above : bm_fd_table_place(p, bm_fd_table_need((unsigned)c->nfiles, p->nfds));
 	if ((rc = bm_rs_move_files(c, ctl)) == 0 && ctl < above)
 		c->close_to = ctl + (int)c->nfiles;
 	return rc;

@@ -82,6 +82,8 @@ struct tree_rs {
 	bool **inherited;              /* per member, per image descriptor; then (from nfds + 1) sigio_elsewhere */
 	uint32_t nm;
 	int *pool_fd;                  /* per share entry: the inherited descriptor in the children */
+	int *pool_at;                  /* the pool's numbers (pool_fd's and pipes' other ends), ascending */
+	uint32_t npool;
 	struct shared_ctl *ctl;
 	size_t ctl_size;
 	pid_t outer_pgid;
@@ -386,6 +388,64 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 	return 0;
 }
 
+/* Whether number N is one a member needs while it still holds the pool:
+ * its control descriptor, or the number of a shared descriptor it places. */
+static bool needed_with_pool(int n, const void *arg)
+{
+	const struct tree_rs *t = arg;
+	for (uint32_t m = 0; m < t->nm; m++)
+		if (!t->ctx[m].table_of_parent && t->ctx[m].ctl_fd == n)
+			return true;
+	for (uint32_t k = 0; k < t->ti.nshares; k++)
+		if (t->ti.shares[k].fd == n)
+			return true;
+	return false;
+}
+
+/* Moves the pool, opened above every member's numbers, to the lowest
+ * numbers binmig has free and no member needs while it holds the pool
+ * (each member inherits it: its table is then as small as they allow),
+ * into t->pool_at.  OTHER_END as open_pool made it. */
+static int lower_pool(struct tree_rs *t, int *other_end)
+{
+	int *from = malloc((2 * (size_t)t->ti.nshares + 1) * sizeof *from);
+	t->pool_at = malloc((2 * (size_t)t->ti.nshares + 1) * sizeof *t->pool_at);
+	if (!from || !t->pool_at) {
+		free(from);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < 2 * t->ti.nshares; k++) {
+		int fd = k < t->ti.nshares ? t->pool_fd[k] : other_end[k - t->ti.nshares];
+		uint32_t j = 0;
+		while (j < n && from[j] != fd)
+			j++;
+		if (fd >= 0 && j == n)
+			from[n++] = fd;
+	}
+	int rc = 0, at = 3;
+	for (t->npool = 0; t->npool < n && rc == 0; t->npool++) {
+		int got = bm_fd_table_dup_low(from[t->npool], at, needed_with_pool, t);
+		if (got < 0) {
+			rc = bm_error_errno(BM_EXIT_FAILURE, -got, "placing a description shared in the tree");
+			break;
+		}
+		close(from[t->npool]);
+		t->pool_at[t->npool] = got;
+		at = got + 1;
+	}
+	for (uint32_t k = 0; k < 2 * t->ti.nshares; k++) {
+		int *fd = k < t->ti.nshares ? &t->pool_fd[k] : &other_end[k - t->ti.nshares];
+		for (uint32_t j = 0; *fd >= 0 && j < n; j++)
+			if (from[j] == *fd) {
+				*fd = j < t->npool ? t->pool_at[j] : *fd; /* (the rest still open where they were) */
+				break;
+			}
+	}
+	free(from);
+	return rc;
+}
+
 static int futex_wait_ms(_Atomic uint32_t *addr, uint32_t val, long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -455,16 +515,22 @@ static int parent_member(const struct tree_rs *t, uint32_t node)
 }
 
 /* Members with their parent's table (or cwd): the table is made by its
- * owner, the first of the line; each sharer's files go above the files
- * planned before it, and only the last member rebuilt closes them all. */
+ * owner, the first of the line.  The restore's own descriptors of the
+ * line (each member's control slot and files, and room for those the
+ * owner makes before moving them to their numbers) go together where the
+ * owner's table has room for them (bm_fd_table_place): above its
+ * highest, or in free numbers below; only the last member rebuilt closes
+ * them. */
 static int plan_shared_tables(struct tree_rs *t)
 {
-	int *end = calloc(t->nm + 1, sizeof *end);     /* per owner: above its table's files */
+	int *end = calloc(t->nm + 1, sizeof *end);     /* per owner: above its line's files */
 	uint32_t *last = calloc(t->nm + 1, sizeof *last); /* per owner: its last sharer */
-	int rc = end && last ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	unsigned *used = calloc(t->nm + 1, sizeof *used); /* per owner: its line's files and control slots */
+	bool *below = calloc(t->nm + 1, sizeof *below);   /* per owner: they go below some of its descriptors */
+	int rc = end && last && used && below ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
 		t->ctx[m].table_owner = last[m] = m;
-		end[m] = t->ctx[m].ctl_fd + 1 + (int)t->ctx[m].nfiles;
+		used[m] = (unsigned)t->ctx[m].nfiles;
 	}
 	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n; i++) {
 		const struct bm_tree_node *n = &t->ti.tree.nodes[i];
@@ -481,18 +547,40 @@ static int plan_shared_tables(struct tree_rs *t)
 		if (c->proc.nfds || c->proc.nlocks)
 			rc = bm_error(BM_EXIT_IMAGE, "image: process %d has its parent's descriptor table, and descriptors "
 				      "of its own", n->pid);
-		uint32_t owner = t->ctx[pm].table_owner;
 		c->table_of_parent = true;
-		c->table_owner = owner;
-		if (rc == 0)
-			rc = bm_rs_move_files(c, end[owner]);
+		c->table_owner = t->ctx[pm].table_owner;
+		used[c->table_owner] += 1 + (unsigned)c->nfiles;
+	}
+	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
+		struct restore_ctx *c = &t->ctx[m];
+		if (c->table_of_parent)
+			continue;
+		uint32_t made = 0; /* the descriptors it makes itself (not inherited from the pool) */
+		for (uint32_t i = 0; i < c->proc.nfds; i++)
+			made += !c->inherited[i];
+		int above = c->ctl_fd;
+		rc = bm_rs_move_files(c, bm_fd_table_place(&c->proc, bm_fd_table_need(used[m], made)));
+		end[m] = c->ctl_fd + 1 + (int)c->nfiles;
+		below[m] = c->ctl_fd < above;
+	}
+	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n; i++) {
+		if (t->member_of[i] < 0 || !t->ctx[t->member_of[i]].table_of_parent)
+			continue;
+		struct restore_ctx *c = &t->ctx[t->member_of[i]];
+		uint32_t owner = c->table_owner;
+		rc = bm_rs_move_files(c, end[owner]);
 		end[owner] = c->ctl_fd + 1 + (int)c->nfiles;
 		t->ctx[last[owner]].close_from = -1;
 		c->close_from = t->ctx[owner].ctl_fd;
-		last[owner] = t->member_of[i];
+		last[owner] = (uint32_t)t->member_of[i];
 	}
+	for (uint32_t m = 0; rc == 0 && m < t->nm; m++)
+		if (!t->ctx[m].table_of_parent && below[m])
+			t->ctx[last[m]].close_to = end[m] - 1;
 	free(end);
 	free(last);
+	free(used);
+	free(below);
 	return rc;
 }
 
@@ -521,9 +609,6 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 		c->inherited = t->inherited[m];
 		c->sigio_elsewhere = t->inherited[m] + c->proc.nfds + 1;
 	}
-	int rc = plan_shared_tables(t);
-	if (rc < 0)
-		return rc;
 	for (uint32_t k = 0; k < t->ti.nshares; k++) {
 		const struct bm_tree_share *s = &t->ti.shares[k];
 		const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
@@ -536,25 +621,32 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 		if (k > 0 && t->ti.shares[k - 1].group == s->group)
 			t->inherited[t->member_of[s->node]][c->proc.nfds + 1 + (d - c->proc.fds)] = true;
 	}
-	return 0;
+	return plan_shared_tables(t);
 }
 
 /* Creates the root, which creates the rest; then traces every live
  * member and lets each prepare itself and stop. */
 static int create_tree(struct tree_rs *t)
 {
-	int base = 3;
-	for (uint32_t m = 0; m < t->nm; m++)
-		if (t->ctx[m].ctl_fd + 2 + (int)t->ctx[m].nfiles > base)
-			base = t->ctx[m].ctl_fd + 2 + (int)t->ctx[m].nfiles;
-	int next = base;
+	/* The pool is opened above every member's numbers, then moved as low
+	 * as it can go (lower_pool). */
+	int next = 3;
+	for (uint32_t m = 0; m < t->nm; m++) {
+		const struct restore_ctx *c = &t->ctx[m];
+		if (c->ctl_fd + 2 + (int)c->nfiles > next)
+			next = c->ctl_fd + 2 + (int)c->nfiles;
+		for (uint32_t i = 0; i < c->proc.nfds; i++)
+			next = c->proc.fds[i].fd + 2 > next ? c->proc.fds[i].fd + 2 : next;
+	}
 	int *other_end = calloc(t->ti.nshares + 1, sizeof *other_end);
 	if (!other_end)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	int rc = open_pool(t, &next, other_end);
-	for (uint32_t m = 0; m < t->nm && t->ti.nshares; m++) {
-		t->ctx[m].keep_lo = base;
-		t->ctx[m].keep_hi = next;
+	if (rc == 0)
+		rc = lower_pool(t, other_end);
+	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
+		t->ctx[m].keep = t->pool_at;
+		t->ctx[m].nkeep = t->npool;
 	}
 	uint64_t wait_from = bm_now_us();
 	for (uint32_t i = 0; rc == 0 && i < t->ti.tree.n + t->nstandins; i++)
@@ -575,7 +667,7 @@ static int create_tree(struct tree_rs *t)
 		/* binmig's child: its parent is not the image's.  Sharing binmig's
 		 * table until it takes its own, of what the tree needs (the
 		 * pool, the pipes): its members' are copies of it (fd_table.h). */
-		int keep = next;
+		int keep = t->npool ? t->pool_at[t->npool - 1] + 1 : 3;
 		for (int k = 0; k < 2; k++) {
 			keep = t->err_pipe[k] >= keep ? t->err_pipe[k] + 1 : keep;
 			keep = t->go_pipe[k] >= keep ? t->go_pipe[k] + 1 : keep;
@@ -717,6 +809,7 @@ static void free_tree(struct tree_rs *t)
 	free(t->inherited);
 	free(t->member_of);
 	free(t->pool_fd);
+	free(t->pool_at);
 	free(t->steps);
 	free(t->standins);
 	for (int k = 0; k < 2; k++) {

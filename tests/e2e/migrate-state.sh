@@ -35,6 +35,8 @@
 # tables of the default 64 slots, the root's of 512), zombies that
 # exited with credentials of their own, and members in sessions and
 # groups whose leaders have exited (tree.c exitsig, zombiecreds, sessgone),
+# children's tables of 64 slots while the tree shares eleven descriptions
+# at descriptors 40 to 50 and maps files (tree.c smalltab),
 # a child stopped in such a group (treestop.c gone); flock and OFD
 # locks a tree's child and its parent took on descriptions both hold,
 # each taken again by its taker (locks.c shared);
@@ -68,7 +70,8 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
-	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar" "$E2E_TMP/kernelset" "$E2E_TMP/lockshared"
+	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar" "$E2E_TMP/kernelset" "$E2E_TMP/lockshared" \
+	"$E2E_TMP/treesmall"
 # Before migrate-lib's cleanup, which ends the script: what a program
 # stopped by a failure leaves (memstate's /dev/shm file), and the cgroups
 # made below.
@@ -113,7 +116,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
-	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared"; do
+	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

@@ -54,8 +54,19 @@
  * since before ready), and wakes them by their groups (kill(-S), kill(-G),
  * kill(-X2), kill(-H)): each checks its own session, group and parent,
  * that its session's autogroup has the nice value it had (B gave S's 5),
- * and that it has no child left but Z, and exits 0. */
+ * and that it has no child left but Z, and exits 0.
+ * tree DIR smalltab: before it forks, the root opens descriptions at
+ * descriptors 40 to 50 (six files of DIR, two pipes, an eventfd) that every child keeps, so that the tree shares them, and maps
+ * three files of DIR, which the children map too; it does not take
+ * descriptor 300 (its table is the one it was started with): the
+ * children's tables have the default 64 slots, with little room left
+ * above their highest descriptor for what the restore needs there.
+ * After the restore each still has 64, every child still shares each of
+ * those descriptions with the root (kcmp), and the mappings read as they
+ * were. */
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -234,6 +245,47 @@ static int nosig_child(void *arg)
 {
 	(void)arg;
 	_exit(6);
+}
+
+#define SMALL_FD 40   /* smalltab: the first descriptor of the shared descriptions */
+#define SMALL_FILES 6 /* the files, then two pipes and an eventfd (count 7) */
+#define SMALL_N (SMALL_FILES + 5)
+#define SMALL_MAPS 3
+
+static void smalltab_setup(const char *dir, const char **maps)
+{
+	char path[4200], page[4096];
+	int made[SMALL_N], k;
+	for (k = 0; k < SMALL_FILES; k++) {
+		snprintf(path, sizeof path, "%s/small%d", dir, k);
+		made[k] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	}
+	SETUP(pipe(made + k) == 0 && pipe2(made + k + 2, O_NONBLOCK) == 0, "pipes");
+	made[k + 4] = eventfd(7, 0);
+	for (k = 0; k < SMALL_N; k++)
+		SETUP(made[k] >= 0 && dup2(made[k], SMALL_FD + k) == SMALL_FD + k && close(made[k]) == 0,
+		      "a description at its number");
+	for (k = 0; k < SMALL_MAPS; k++) {
+		snprintf(path, sizeof path, "%s/map%d", dir, k);
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		memset(page, 'a' + k, sizeof page);
+		SETUP(fd >= 0 && write(fd, page, sizeof page) == (ssize_t)sizeof page, "a file to map");
+		maps[k] = mmap(NULL, sizeof page, PROT_READ, MAP_SHARED, fd, 0);
+		SETUP(maps[k] != MAP_FAILED && close(fd) == 0, "mmap");
+	}
+}
+
+static void smalltab_check(const char **maps, const pid_t *kids, int nkids)
+{
+	for (int i = 0; i < nkids; i++)
+		for (int fd = SMALL_FD; fd < SMALL_FD + SMALL_N; fd++)
+			CHECK(syscall(SYS_kcmp, getpid(), kids[i], KCMP_FILE, fd, fd) == 0,
+			      "process %d no longer shares descriptor %d with the root", (int)kids[i], fd);
+	for (int k = 0; k < SMALL_MAPS; k++)
+		CHECK(maps[k][0] == 'a' + k && maps[k][4095] == 'a' + k, "mapped file %d reads %c", k, maps[k][0]);
+	uint64_t count = 0;
+	CHECK(read(SMALL_FD + SMALL_FILES + 4, &count, sizeof count) == sizeof count && count == 7,
+	      "the eventfd's count is %llu, not 7", (unsigned long long)count);
 }
 
 static void exitsig_setup(struct exitsig *e)
@@ -555,9 +607,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc == 3 ? argv[2] : "";
 	bool exitsig = strcmp(mode, "exitsig") == 0, zombiecreds = strcmp(mode, "zombiecreds") == 0;
-	bool sessgone = strcmp(mode, "sessgone") == 0;
-	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds && !sessgone)) {
-		say("FAIL: usage: tree DIR [exitsig|zombiecreds|sessgone]");
+	bool sessgone = strcmp(mode, "sessgone") == 0, smalltab = strcmp(mode, "smalltab") == 0;
+	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds && !sessgone && !smalltab)) {
+		say("FAIL: usage: tree DIR [exitsig|zombiecreds|sessgone|smalltab]");
 		return 2;
 	}
 	usr1_setup();
@@ -571,6 +623,9 @@ int main(int argc, char **argv)
 	fds_in_root[1] = p[1];
 	fds_in_root[2] = rp[0];
 	fds_in_root[3] = rp[1];
+	const char *maps[SMALL_MAPS];
+	if (smalltab)
+		smalltab_setup(argv[1], maps);
 
 	pid_t w = fork_child(run_writer, p[1], shared, rp[1]);
 	pid_t r = fork_child(run_reader, p[0], -1, rp[1]);
@@ -608,12 +663,12 @@ int main(int argc, char **argv)
 	char zcreds[512], zcreds_now[512];
 	creds_of(z, zcreds, sizeof zcreds);
 	SETUP(strstr(zcreds, "Groups:") != NULL, "the zombie's credentials");
-	SETUP(dup2(shared, 300) == 300 && close(300) == 0, "descriptor 300");
+	SETUP(smalltab || (dup2(shared, 300) == 300 && close(300) == 0), "descriptor 300");
 	pid_t sized[] = {getpid(), w, r, l};
 	long table[4];
 	for (int i = 0; i < 4; i++)
 		table[i] = tp_fd_table_size(sized[i]);
-	SETUP(table[0] == 512 && table[1] == 64 && table[2] == 64 && table[3] == 64, "the descriptor tables' sizes");
+	SETUP((smalltab || table[0] == 512) && table[1] == 64 && table[2] == 64 && table[3] == 64, "the descriptor tables' sizes");
 	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
 	say("ready");
 	usr1_wait();
@@ -654,6 +709,8 @@ int main(int argc, char **argv)
 		zombiecreds_check(zv);
 	if (sessgone)
 		sessgone_check(&sg);
+	if (smalltab)
+		smalltab_check(maps, kids, 3);
 
 	for (int i = 0; i < 3; i++)
 		CHECK(kill(kids[i], SIGUSR1) == 0, "kill %d: %s", (int)kids[i], strerror(errno));

@@ -4,7 +4,9 @@
  * that slot (also injected, as the restore does) has exactly the size, a
  * table already that large is left alone, and the limit of open files
  * the child has is raised, within its hard limit, as the slot needs; and
- * a process cloned sharing a large table takes one of its own, small. */
+ * a process cloned sharing a large table takes one of its own, small; a
+ * copy of a descriptor goes to the lowest number allowed, and a new
+ * process closes all but the descriptors it keeps. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -236,6 +238,75 @@ static void a_table_of_its_own(void **state)
 	assert_int_equal(bm_fd_table_wait_own((pid_t)child), 0);
 }
 
+static bool avoid_listed(int n, const void *arg)
+{
+	for (const int *a = arg; *a >= 0; a++)
+		if (*a == n)
+			return true;
+	return false;
+}
+
+/* The lowest number from the start that this test has free and that the
+ * caller does not refuse, with FD_CLOEXEC; an error as -errno. */
+static void a_copy_at_the_lowest_number_allowed(void **state)
+{
+	(void)state;
+	const int avoid[] = {200, 201, 203, -1};
+	assert_int_equal(dup2(STDIN_FILENO, 202), 202);
+	int got = bm_fd_table_dup_low(STDIN_FILENO, 200, avoid_listed, avoid);
+	assert_int_equal(got, 204);
+	assert_int_equal(fcntl(got, F_GETFD), FD_CLOEXEC);
+	for (int n = 200; n < 204; n++)
+		assert_true(n == 202 ? fcntl(n, F_GETFD) >= 0 : fcntl(n, F_GETFD) < 0);
+	assert_int_equal(bm_fd_table_dup_low(STDIN_FILENO, 210, avoid_listed, avoid), 210);
+	assert_int_equal(bm_fd_table_dup_low(300, 3, avoid_listed, avoid), -EBADF);
+	close(202);
+	close(204);
+	close(210);
+}
+
+/* In a child with descriptors 0 to 40 and 100 open: after closing all
+ * but KEPT and KEEP, exactly those are open. */
+static void close_all_but_in_child(int kept, const int *keep, uint32_t n)
+{
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		for (int fd = 3; fd <= 40; fd++)
+			if (fcntl(fd, F_GETFD) < 0 && dup2(STDIN_FILENO, fd) != fd)
+				_exit(2);
+		if (dup2(STDIN_FILENO, 100) != 100)
+			_exit(2);
+		bm_fd_table_close_all_but(kept, keep, n);
+		for (int fd = 0; fd < 128; fd++) {
+			bool want = fd == kept;
+			for (uint32_t i = 0; i < n; i++)
+				want |= fd == keep[i];
+			if ((fcntl(fd, F_GETFD) >= 0) != want)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The control descriptor below, among, above the kept ones, at 0 or the
+ * last number open, or none; no kept ones at all. */
+static void all_but_the_kept_closed(void **state)
+{
+	(void)state;
+	const int keep[] = {4, 9, 10, 15, 100};
+	const int kept[] = {3, 7, 12, 30, 0, 40, -1};
+	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+		close_all_but_in_child(kept[i], keep, 5);
+		close_all_but_in_child(kept[i], keep + 1, 2);
+		close_all_but_in_child(kept[i], NULL, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +316,8 @@ int main(void)
 		cmocka_unit_test(default_unknown_and_the_limit),
 		cmocka_unit_test(a_size_past_nr_open),
 		cmocka_unit_test(a_table_of_its_own),
+		cmocka_unit_test(a_copy_at_the_lowest_number_allowed),
+		cmocka_unit_test(all_but_the_kept_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
