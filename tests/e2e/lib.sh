@@ -419,14 +419,6 @@ e2e_procstate() {
 # restorer's, stat field 5 and NSpgid).
 E2E_PROCSTATE_GROUP='^((status|thread [0-9]+) NSpgid:|(stat|thread [0-9]+) 5 )'
 
-# The lines of e2e_procstate that give the size of the descriptor table
-# (FDSize), for a tree whose members had small tables: the restore's own
-# descriptors in each member (one per mapped file) and the descriptions
-# the members share go above every member's highest descriptor, and a
-# table never shrinks (README, the paragraph after "What a restored
-# process can still tell apart"; the restore warns of it).
-E2E_PROCSTATE_FDSIZE='^(status|thread [0-9]+) FDSize:'
-
 # The lines of e2e_procstate that a program changes by itself while it
 # works (its memory's sizes, its number of threads, the signals its
 # threads block for a moment or have on their way, the pages of a private
