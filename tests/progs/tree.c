@@ -56,8 +56,9 @@
  * that its session's autogroup has the nice value it had (B gave S's 5),
  * and that it has no child left but Z, and exits 0.
  * tree DIR smalltab: before it forks, the root opens descriptions at
- * descriptors 40 to 50 (six files of DIR, two pipes, an eventfd) that every child keeps, so that the tree shares them, and maps
- * three files of DIR, which the children map too; it does not take
+ * descriptors 40 to 50 (six files of DIR, two pipes, an eventfd) that
+ * every child keeps, so that the tree shares them, and maps three files
+ * of DIR, which the children map too; it does not take
  * descriptor 300 (its table is the one it was started with): the
  * children's tables have the default 64 slots, with little room left
  * above their highest descriptor for what the restore needs there.
@@ -668,7 +669,8 @@ int main(int argc, char **argv)
 	long table[4];
 	for (int i = 0; i < 4; i++)
 		table[i] = tp_fd_table_size(sized[i]);
-	SETUP((smalltab || table[0] == 512) && table[1] == 64 && table[2] == 64 && table[3] == 64, "the descriptor tables' sizes");
+	SETUP((smalltab || table[0] == 512) && table[1] == 64 && table[2] == 64 && table[3] == 64,
+	      "the descriptor tables' sizes");
 	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
 	say("ready");
 	usr1_wait();
