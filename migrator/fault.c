@@ -127,6 +127,13 @@ void bm_test_looked_gate(void)
 	if (dir && *dir)
 		bm_test_gate(dir, "looked", "looked", "go");
 }
+
+void bm_test_vfork_gate(void)
+{
+	const char *dir = getenv("BINMIG_TEST_VFORK_GATE");
+	if (dir && *dir)
+		bm_test_gate(dir, "vfork", "vfork", "go");
+}
 #else
 void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
 {
@@ -150,6 +157,10 @@ void bm_test_exit_gate(void)
 }
 
 void bm_test_looked_gate(void)
+{
+}
+
+void bm_test_vfork_gate(void)
 {
 }
 

@@ -182,5 +182,10 @@ void bm_test_exit_gate(void);
  * test changes the process meanwhile (an execve, a new session), which
  * the dump must see. */
 void bm_test_looked_gate(void);
+/* With BINMIG_TEST_VFORK_GATE=DIR, a freeze that has said it waits for a
+ * thread's vfork child stops at the gate DIR/vfork ("vfork"), DIR/go
+ * before that wait and its bound begin: a test lets the child run its
+ * program meanwhile, however slowly the machine answers. */
+void bm_test_vfork_gate(void);
 
 #endif

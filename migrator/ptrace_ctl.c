@@ -182,6 +182,7 @@ static int wait_stop_or_vfork(pid_t tid, int *status, pid_t *vfork_child)
 		*vfork_child = child;
 		bm_note("thread %d waits for its vfork child %d to run a program or exit; the freeze waits for that "
 			"(at most %d ms)", tid, child, STOP_TIMEOUT_MS);
+		bm_test_vfork_gate();
 	}
 	return bm_wait_stop(tid, status, STOP_TIMEOUT_MS - VFORK_PROBE_MS);
 }

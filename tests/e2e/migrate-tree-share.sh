@@ -6,7 +6,8 @@
 # CLONE_FS children share while their files lie outside it, and a
 # spawner whose vfork child is held before it runs a program, migrated
 # A -> B -> A -> B.  Each hop starts while the vfork child is held: binmig
-# says that the freeze waits for it, the test lets it go on, and the tree
+# says that the freeze waits for it (held there at a gate of test builds,
+# BINMIG_TEST_VFORK_GATE, until the test has let the child go on), and the tree
 # moves once it has run its program.  Then the tree is dumped and restored
 # in its host, its image showing what each child shares (inspect).  At the
 # end the members check that what they shared is shared again (a
@@ -44,9 +45,17 @@ same() { # WHAT: the snapshots "$E2E_TMP/share" before and after
 here=A there=B
 for hop in 1 2 3; do
 	mig_wait_text "$out" "vfork $hop waiting" 1 "hop $hop"
-	mig_bm_bg "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+	# The freeze, having said it waits for the vfork child, is held at a
+	# gate until the child has run its program: its bounded wait then
+	# need not outlast this shell's answer on a slow machine.
+	gate=$E2E_TMP/vfork-gate$hop
+	mkdir "$gate"
+	BINMIG_TEST_VFORK_GATE=$gate mig_bm_bg "$here" migrate "$root" "${MIG_ADDR[$there]}:$MIG_PORT" --key "$MIG_KEY"
+	"$TOOLS/waitfor" --pid "$MIG_BG_JOB" -x "$gate/vfork" vfork "$E2E_BINMIG_TIMEOUT" ||
+		{ e2e_show "$MIG_BG_ERR"; e2e_fail "hop $hop: migrate ended, or did not come to its vfork gate"; }
 	mig_wait_text "$MIG_BG_ERR" "waits for its vfork child" 1 "hop $hop: binmig's note"
 	timeout 10 sh -c 'printf x >"$1"' sh "$fifo" || e2e_fail "hop $hop: the vfork child did not open the gate"
+	touch "$gate/go"
 	mig_bm_wait
 	e2e_expect_ok "hop $hop ($here -> $there)"
 	mig_assert_tree_moved "$here" "$there" "hop $hop" "$root" "${kids[@]}"
