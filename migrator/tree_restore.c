@@ -298,8 +298,23 @@ static bool is_reader(const struct bm_fd *d)
 	return (d->flags & O_ACCMODE) == O_RDONLY;
 }
 
+/* Whether number N is one a member needs while it still holds the pool:
+ * its control descriptor, or the number of a shared descriptor it places. */
+static bool needed_with_pool(int n, const void *arg)
+{
+	const struct tree_rs *t = arg;
+	for (uint32_t m = 0; m < t->nm; m++)
+		if (!t->ctx[m].table_of_parent && t->ctx[m].ctl_fd == n)
+			return true;
+	for (uint32_t k = 0; k < t->ti.nshares; k++)
+		if (t->ti.shares[k].fd == n)
+			return true;
+	return false;
+}
+
 /* Makes pipe d once with its capacity and every byte buffered in it:
- * both ends at or above *next. */
+ * both ends at the lowest numbers from *next up that no member needs while
+ * it holds the pool. */
 static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int ends_out[2])
 {
 	int ends[2];
@@ -324,19 +339,23 @@ static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int en
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "refilling pipe:[%llu]", (unsigned long long)d->object_id);
 	}
 	for (int k = 0; k < 2; k++) {
-		ends_out[k] = rc == 0 ? fcntl(ends[k], F_DUPFD_CLOEXEC, *next) : -1;
-		if (ends_out[k] >= *next)
-			*next = ends_out[k] + 1;
+		int got = rc == 0 ? bm_fd_table_dup_low(ends[k], *next, needed_with_pool, t) : -EBADF;
+		ends_out[k] = got >= 0 ? got : -1;
+		if (got >= *next)
+			*next = got + 1;
 		close(ends[k]);
+		if (rc == 0 && got < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, -got, "placing the ends of pipe:[%llu]",
+					    (unsigned long long)d->object_id);
 	}
-	if (rc == 0 && (ends_out[0] < 0 || ends_out[1] < 0))
-		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "placing the ends of pipe:[%llu]", (unsigned long long)d->object_id);
 	return rc;
 }
 
-/* Opens every shared description once, at or above *next (which ends
- * above the last).  other_end[k]: for a pipe made with group k, its other
- * end. */
+/* Opens every shared description once (the pool), at the lowest numbers
+ * from *next up that binmig has free and no member needs while it holds
+ * the pool (each member inherits it: its table is then as small as they
+ * allow); *next ends above the last.  other_end[k]: for a pipe made with
+ * group k, its other end. */
 static int open_pool(struct tree_rs *t, int *next, int *other_end)
 {
 	for (uint32_t k = 0; k < t->ti.nshares; k++)
@@ -375,11 +394,12 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 			int o = bm_open_description(&c->proc, (uint32_t)(d - c->proc.fds), err, sizeof err);
 			if (o < 0)
 				return bm_error(BM_EXIT_CONFLICT, "process %d: %s", t->ti.tree.nodes[s->node].pid, err);
-			t->pool_fd[k] = fcntl(o, F_DUPFD_CLOEXEC, *next);
+			int got = bm_fd_table_dup_low(o, *next, needed_with_pool, t);
 			close(o);
-			if (t->pool_fd[k] < 0)
-				return bm_error_errno(BM_EXIT_FAILURE, errno, "opening a description shared in the tree");
-			*next = t->pool_fd[k] + 1;
+			if (got < 0)
+				return bm_error_errno(BM_EXIT_FAILURE, -got, "opening a description shared in the tree");
+			t->pool_fd[k] = got;
+			*next = got + 1;
 		}
 		if (bm_set_status_flags(t->pool_fd[k], d) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "setting the flags of fd %d of process %d", s->fd,
@@ -388,62 +408,30 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 	return 0;
 }
 
-/* Whether number N is one a member needs while it still holds the pool:
- * its control descriptor, or the number of a shared descriptor it places. */
-static bool needed_with_pool(int n, const void *arg)
+static int ascending(const void *a, const void *b)
 {
-	const struct tree_rs *t = arg;
-	for (uint32_t m = 0; m < t->nm; m++)
-		if (!t->ctx[m].table_of_parent && t->ctx[m].ctl_fd == n)
-			return true;
-	for (uint32_t k = 0; k < t->ti.nshares; k++)
-		if (t->ti.shares[k].fd == n)
-			return true;
-	return false;
+	return *(const int *)a - *(const int *)b;
 }
 
-/* Moves the pool, opened above every member's numbers, to the lowest
- * numbers binmig has free and no member needs while it holds the pool
- * (each member inherits it: its table is then as small as they allow),
- * into t->pool_at.  OTHER_END as open_pool made it. */
-static int lower_pool(struct tree_rs *t, int *other_end)
+/* The pool's numbers, each once and ascending, into t->pool_at: every
+ * member keeps them until its shared descriptors are at their numbers.
+ * OTHER_END as open_pool made it. */
+static int list_pool(struct tree_rs *t, const int *other_end)
 {
-	int *from = malloc((2 * (size_t)t->ti.nshares + 1) * sizeof *from);
 	t->pool_at = malloc((2 * (size_t)t->ti.nshares + 1) * sizeof *t->pool_at);
-	if (!from || !t->pool_at) {
-		free(from);
+	if (!t->pool_at)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	}
-	uint32_t n = 0;
+	t->npool = 0;
 	for (uint32_t k = 0; k < 2 * t->ti.nshares; k++) {
 		int fd = k < t->ti.nshares ? t->pool_fd[k] : other_end[k - t->ti.nshares];
 		uint32_t j = 0;
-		while (j < n && from[j] != fd)
+		while (j < t->npool && t->pool_at[j] != fd)
 			j++;
-		if (fd >= 0 && j == n)
-			from[n++] = fd;
+		if (fd >= 0 && j == t->npool)
+			t->pool_at[t->npool++] = fd;
 	}
-	int rc = 0, at = 3;
-	for (t->npool = 0; t->npool < n && rc == 0; t->npool++) {
-		int got = bm_fd_table_dup_low(from[t->npool], at, needed_with_pool, t);
-		if (got < 0) {
-			rc = bm_error_errno(BM_EXIT_FAILURE, -got, "placing a description shared in the tree");
-			break;
-		}
-		close(from[t->npool]);
-		t->pool_at[t->npool] = got;
-		at = got + 1;
-	}
-	for (uint32_t k = 0; k < 2 * t->ti.nshares; k++) {
-		int *fd = k < t->ti.nshares ? &t->pool_fd[k] : &other_end[k - t->ti.nshares];
-		for (uint32_t j = 0; *fd >= 0 && j < n; j++)
-			if (from[j] == *fd) {
-				*fd = j < t->npool ? t->pool_at[j] : *fd; /* (the rest still open where they were) */
-				break;
-			}
-	}
-	free(from);
-	return rc;
+	qsort(t->pool_at, t->npool, sizeof *t->pool_at, ascending);
+	return 0;
 }
 
 static int futex_wait_ms(_Atomic uint32_t *addr, uint32_t val, long ms)
@@ -628,22 +616,14 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
  * member and lets each prepare itself and stop. */
 static int create_tree(struct tree_rs *t)
 {
-	/* The pool is opened above every member's numbers, then moved as low
-	 * as it can go (lower_pool). */
+	/* The pool at the lowest numbers it may take (open_pool). */
 	int next = 3;
-	for (uint32_t m = 0; m < t->nm; m++) {
-		const struct restore_ctx *c = &t->ctx[m];
-		if (c->ctl_fd + 2 + (int)c->nfiles > next)
-			next = c->ctl_fd + 2 + (int)c->nfiles;
-		for (uint32_t i = 0; i < c->proc.nfds; i++)
-			next = c->proc.fds[i].fd + 2 > next ? c->proc.fds[i].fd + 2 : next;
-	}
 	int *other_end = calloc(t->ti.nshares + 1, sizeof *other_end);
 	if (!other_end)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	int rc = open_pool(t, &next, other_end);
 	if (rc == 0)
-		rc = lower_pool(t, other_end);
+		rc = list_pool(t, other_end);
 	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
 		t->ctx[m].keep = t->pool_at;
 		t->ctx[m].nkeep = t->npool;
