@@ -89,8 +89,10 @@ struct restore_ctx {
  * process, its descriptors restored: opens each at its number (-1 with
  * the reason in err).  Then, for each file mapping, its number. */
 int bm_rs_plan_files(struct restore_ctx *c);
-/* A tree member whose table another member makes: its files go at
- * ctl_fd + 1 on (above that member's), where both can hold them. */
+/* Its control descriptor goes at CTL_FD and its files at ctl_fd + 1 on:
+ * a single process's or a table owner's in the run of numbers its table
+ * has room for (bm_fd_table_place), a tree member whose table another
+ * member makes above the files of that line before it. */
 int bm_rs_move_files(struct restore_ctx *c, int ctl_fd);
 /* In the new process: opens the files (an unlinked one with O_NOATIME),
  * then gives its unlinked files their access times and inode flags
