@@ -22,7 +22,9 @@
 # descriptions at descriptors 40 to 50 and maps files (tree smalltab): the
 # descriptions binmig opens once for the tree and each member's own
 # restore descriptors must find room below 64, and each table comes back
-# with 64 slots (the program and e2e_procstate check FDSize).
+# with 64 slots (the program and e2e_procstate check FDSize).  Once more
+# with those descriptions just below the open-files limit, which binmig
+# has too, and 24 more (tree hightab): the restore must open them below it.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init tree
@@ -33,7 +35,7 @@ e2e_init tree
 run_tree() {
 	local label=$1 rounds=$2 mode=$3 nkids=4
 	shift 3
-	[[ -z $mode || $mode == smalltab ]] || nkids=6
+	[[ -z $mode || $mode == smalltab || $mode == hightab ]] || nkids=6
 	[[ $mode != sessgone ]] || nkids=9
 	out=$E2E_TMP/$label.out
 	mkdir -m 777 "$E2E_TMP/$label"
@@ -119,6 +121,10 @@ run_tree exitsig 2 exitsig
 run_tree zombiecreds 2 zombiecreds
 run_tree sessgone 2 sessgone
 run_tree smalltab 2 smalltab
+printf '#!/bin/sh\nulimit -n 4096 && exec "$@"\n' >"$E2E_TMP/nofile"
+printf '#!/bin/sh\nulimit -n 4096 && exec "%s" "$@"\n' "$(realpath "$BINMIG")" >"$E2E_TMP/binmig-nofile"
+chmod +x "$E2E_TMP/nofile" "$E2E_TMP/binmig-nofile"
+BINMIG=$E2E_TMP/binmig-nofile run_tree hightab 1 hightab "$E2E_TMP/nofile"
 # The same with binmig started with SIGCHLD ignored, which it inherits
 # through exec: the zombie and the stand-ins must stay for their parents
 # to wait for, not be reaped by the kernel.

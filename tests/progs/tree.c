@@ -64,8 +64,13 @@
  * above their highest descriptor for what the restore needs there.
  * After the restore each still has 64, every child still shares each of
  * those descriptions with the root (kcmp), and the mappings read as they
- * were. */
+ * were.
+ * tree DIR hightab: the same with the shared descriptions, and 24 more
+ * of the first file, just below the open-files limit (tree.sh runs
+ * binmig with the same limit), the highest as near it as the dump allows
+ * (30 below): binmig must open the 35 it shares below that. */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/fsuid.h>
@@ -249,6 +254,9 @@ static int nosig_child(void *arg)
 }
 
 #define SMALL_FD 40   /* smalltab: the first descriptor of the shared descriptions */
+static int small_fd = SMALL_FD; /* hightab: just below the open-files limit */
+#define HIGH_EXTRA 24  /* hightab: more descriptions of one file, below small_fd */
+static int shared_lo = SMALL_FD; /* the first shared descriptor */
 #define SMALL_FILES 6 /* the files, then two pipes and an eventfd (count 7) */
 #define SMALL_N (SMALL_FILES + 5)
 #define SMALL_MAPS 3
@@ -264,8 +272,13 @@ static void smalltab_setup(const char *dir, const char **maps)
 	SETUP(pipe(made + k) == 0 && pipe2(made + k + 2, O_NONBLOCK) == 0, "pipes");
 	made[k + 4] = eventfd(7, 0);
 	for (k = 0; k < SMALL_N; k++)
-		SETUP(made[k] >= 0 && dup2(made[k], SMALL_FD + k) == SMALL_FD + k && close(made[k]) == 0,
+		SETUP(made[k] >= 0 && dup2(made[k], small_fd + k) == small_fd + k && close(made[k]) == 0,
 		      "a description at its number");
+	snprintf(path, sizeof path, "%s/small0", dir);
+	for (int fd = shared_lo; fd < small_fd; fd++) {
+		int o = open(path, O_RDONLY);
+		SETUP(o >= 0 && dup2(o, fd) == fd && close(o) == 0, "another description at its number");
+	}
 	for (k = 0; k < SMALL_MAPS; k++) {
 		snprintf(path, sizeof path, "%s/map%d", dir, k);
 		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -279,13 +292,13 @@ static void smalltab_setup(const char *dir, const char **maps)
 static void smalltab_check(const char **maps, const pid_t *kids, int nkids)
 {
 	for (int i = 0; i < nkids; i++)
-		for (int fd = SMALL_FD; fd < SMALL_FD + SMALL_N; fd++)
+		for (int fd = shared_lo; fd < small_fd + SMALL_N; fd++)
 			CHECK(syscall(SYS_kcmp, getpid(), kids[i], KCMP_FILE, fd, fd) == 0,
 			      "process %d no longer shares descriptor %d with the root", (int)kids[i], fd);
 	for (int k = 0; k < SMALL_MAPS; k++)
 		CHECK(maps[k][0] == 'a' + k && maps[k][4095] == 'a' + k, "mapped file %d reads %c", k, maps[k][0]);
 	uint64_t count = 0;
-	CHECK(read(SMALL_FD + SMALL_FILES + 4, &count, sizeof count) == sizeof count && count == 7,
+	CHECK(read(small_fd + SMALL_FILES + 4, &count, sizeof count) == sizeof count && count == 7,
 	      "the eventfd's count is %llu, not 7", (unsigned long long)count);
 }
 
@@ -608,10 +621,17 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc == 3 ? argv[2] : "";
 	bool exitsig = strcmp(mode, "exitsig") == 0, zombiecreds = strcmp(mode, "zombiecreds") == 0;
-	bool sessgone = strcmp(mode, "sessgone") == 0, smalltab = strcmp(mode, "smalltab") == 0;
+	bool sessgone = strcmp(mode, "sessgone") == 0, hightab = strcmp(mode, "hightab") == 0;
+	bool smalltab = strcmp(mode, "smalltab") == 0 || hightab;
 	if ((argc != 2 && argc != 3) || (argc == 3 && !exitsig && !zombiecreds && !sessgone && !smalltab)) {
-		say("FAIL: usage: tree DIR [exitsig|zombiecreds|sessgone|smalltab]");
+		say("FAIL: usage: tree DIR [exitsig|zombiecreds|sessgone|smalltab|hightab]");
 		return 2;
+	}
+	struct rlimit nofile;
+	SETUP(getrlimit(RLIMIT_NOFILE, &nofile) == 0, "getrlimit");
+	if (hightab) {
+		small_fd = (int)nofile.rlim_cur - 30 - (SMALL_N - 1);
+		shared_lo = small_fd - HIGH_EXTRA;
 	}
 	usr1_setup();
 	char path[4200];
@@ -669,7 +689,7 @@ int main(int argc, char **argv)
 	long table[4];
 	for (int i = 0; i < 4; i++)
 		table[i] = tp_fd_table_size(sized[i]);
-	SETUP((smalltab || table[0] == 512) && table[1] == 64 && table[2] == 64 && table[3] == 64,
+	SETUP(hightab || ((smalltab || table[0] == 512) && table[1] == 64 && table[2] == 64 && table[3] == 64),
 	      "the descriptor tables' sizes");
 	pid_t my_pgid = getpgrp(), my_sid = getsid(0);
 	say("ready");
