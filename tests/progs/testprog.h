@@ -141,25 +141,63 @@ static inline char tp_proc_state(pid_t pid)
 	return p && p[1] ? p[2] : '?';
 }
 
-/* Whether thread TID of this process is blocked in system call NR (the
- * first field of /proc/self/task/TID/syscall; "running" while it runs),
+/* The system call thread TID of this process is blocked in (the first
+ * field of /proc/self/task/TID/syscall), -1 while it runs ("running"), -2
+ * if that file cannot be read (the thread is gone). */
+static inline long tp_thread_syscall(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	ssize_t n = read_file(path, buf, sizeof buf - 1);
+	if (n <= 0)
+		return -2;
+	buf[n] = 0;
+	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Whether thread TID of this process is blocked in system call NR,
  * waiting for it at most 10 s: a thread that goes back to its wait after
  * some work of its own (a signal handler, say) is where a test may look at
  * it only once it is there again. */
 static inline bool tp_thread_blocked_in(pid_t tid, long nr)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
 	const struct timespec ms = {0, 1000000};
 	for (int64_t end = mono_ns() + 10 * 1000000000LL; mono_ns() < end; nanosleep(&ms, NULL)) {
-		ssize_t n = read_file(path, buf, sizeof buf - 1);
-		if (n <= 0)
+		long got = tp_thread_syscall(tid);
+		if (got == -2)
 			return false;
-		buf[n] = 0;
-		if (buf[0] >= '0' && buf[0] <= '9' && strtol(buf, NULL, 10) == nr)
+		if (got == nr)
 			return true;
 	}
 	return false;
+}
+
+/* The number of threads of this process but the calling one and SKIP (0:
+ * none) once each of them is blocked in system call NR, waiting for that at
+ * most 10 s; -1 if not all are by then.  For threads a library starts, whose
+ * tids the program does not know (glibc's helper for SIGEV_THREAD timers
+ * sets its signal mask only once it runs, then waits in rt_sigtimedwait). */
+static inline int tp_other_threads_blocked_in(pid_t skip, long nr)
+{
+	const struct timespec ms = {0, 1000000};
+	for (int64_t end = mono_ns() + 10 * 1000000000LL; mono_ns() < end; nanosleep(&ms, NULL)) {
+		DIR *d = opendir("/proc/self/task");
+		if (!d)
+			return -1;
+		int count = 0;
+		bool all = true;
+		for (struct dirent *e; (e = readdir(d));) {
+			pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+			if (tid <= 0 || tid == gettid() || tid == skip)
+				continue;
+			count++;
+			all = all && tp_thread_syscall(tid) == nr;
+		}
+		closedir(d);
+		if (all)
+			return count;
+	}
+	return -1;
 }
 
 /* The size of process pid's descriptor table ("FDSize:" of

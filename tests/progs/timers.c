@@ -339,6 +339,13 @@ static void posix_setup(void)
 	arm(timer[TP], 0, 100 * NS, 0);
 	arm(timer[TE], 0, span, 0);
 	timers_text(timers_before, sizeof timers_before);
+	/* E's timer_create started glibc's helper thread, which sets its
+	 * signal mask only once it runs and then waits in rt_sigtimedwait:
+	 * ready once it waits there, and the second thread in its futex, or
+	 * a snapshot may catch the helper on its way with another SigBlk. */
+	SETUP(tp_thread_blocked_in(second_tid, SYS_futex), "the second thread waits for main");
+	SETUP(tp_other_threads_blocked_in(second_tid, SYS_rt_sigtimedwait) == 1,
+	      "glibc's SIGEV_THREAD helper waits in rt_sigtimedwait");
 }
 
 static void posix_check(void)
