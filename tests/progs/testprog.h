@@ -128,17 +128,47 @@ static inline ssize_t read_file(const char *path, char *buf, size_t size)
 
 /* The VmFlags line of this process's VMA starting at addr, or "" (into
  * buf); tp_has_vmflag: whether such a line has the two-letter code. */
-/* The state letter of process pid (/proc/PID/stat), '?' if unreadable. */
-static inline char tp_proc_state(pid_t pid)
+/* The state letter in stat file PATH (/proc/PID/stat, /proc/PID/task/TID/stat), '?' if unreadable. */
+static inline char tp_stat_state(const char *path)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	char buf[1024];
 	ssize_t n = read_file(path, buf, sizeof buf - 1);
 	if (n <= 0)
 		return '?';
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	return p && p[1] ? p[2] : '?';
+}
+
+/* The state letter of process pid (/proc/PID/stat: its main thread), '?' if unreadable. */
+static inline char tp_proc_state(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	return tp_stat_state(path);
+}
+
+/* Whether every thread of process pid is in state s (/proc/PID/task/TID/stat):
+ * a group stop reaches the threads one by one, the main one's 'T' says
+ * nothing of the others.  false if the process is gone. */
+static inline bool tp_threads_state(pid_t pid, char s)
+{
+	char dir[64], path[128];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	int count = 0;
+	bool all = true;
+	for (struct dirent *e; all && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%.32s/stat", dir, e->d_name);
+		all = tp_stat_state(path) == s;
+		count++;
+	}
+	closedir(d);
+	return all && count > 0;
 }
 
 /* The system call thread TID of this process is blocked in (the first

@@ -33,12 +33,14 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-/* Until pid is in state s (bounded: 10 s). */
+/* Until every thread of pid is in state s (bounded: 10 s): a second
+ * thread joins its process's group stop after the main one. */
 static void wait_state(pid_t pid, char s)
 {
-	for (int i = 0; i < 100000 && tp_proc_state(pid) != s; i++)
+	int64_t end = mono_ns() + 10 * 1000000000LL;
+	while (!tp_threads_state(pid, s) && mono_ns() < end)
 		usleep(100);
-	SETUP(tp_proc_state(pid) == s, "child in the expected state");
+	SETUP(tp_threads_state(pid, s), "child with every thread in the expected state");
 }
 
 static bool outer_group, continued;
