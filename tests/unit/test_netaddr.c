@@ -178,7 +178,7 @@ static void test_announce(void **state)
 
 	assert_int_equal(bm_netaddr_announce(&a), 0);
 	struct pollfd p = {tap, POLLIN, 0};
-	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(poll(&p, 1, 20000), 1);
 	uint8_t pkt[64];
 	struct sockaddr_ll from;
 	socklen_t fl = sizeof from;
@@ -227,7 +227,7 @@ static void test_announce_v6(void **state)
 	ssize_t n = 0;
 	for (int tries = 0; tries < 64; tries++) {
 		struct pollfd p = {tap, POLLIN, 0};
-		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_int_equal(poll(&p, 1, 20000), 1);
 		socklen_t fl = sizeof from;
 		n = recvfrom(tap, pkt, sizeof pkt, 0, (struct sockaddr *)&from, &fl);
 		assert_true(n >= 40);
