@@ -360,7 +360,7 @@ static void test_without_peek_off(void **state)
 	socklen_t sl = addr(AF_INET, "127.0.0.1", 0, &ss);
 	assert_int_equal(sendto(w, "x", 1, 0, (struct sockaddr *)&ss, sl), 1);
 	struct pollfd p = {r, POLLIN, 0};
-	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(poll(&p, 1, 20000), 1);
 	assert_int_equal(bm_udp_queue_read(r, &q, &len, why, sizeof why), 1);
 	assert_non_null(strstr(why, "cannot read without taking them (it has no SO_PEEK_OFF for UDP"));
 	char buf[64];
