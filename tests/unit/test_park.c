@@ -43,9 +43,9 @@ static void tracer(enum how how, volatile int *go, int ctl)
 		_exit(0);
 	}
 	int status, ok = c > 0 && ptrace(PTRACE_SEIZE, c, 0, PTRACE_O_EXITKILL) == 0 &&
-			 ptrace(PTRACE_INTERRUPT, c, 0, 0) == 0 && bm_wait_stop(c, &status, 5000) == 0;
+			 ptrace(PTRACE_INTERRUPT, c, 0, 0) == 0 && bm_wait_stop(c, &status, 20000) == 0;
 	if (ok && how == PARK_AFTER_STEP)
-		ok = ptrace(PTRACE_SINGLESTEP, c, 0, 0) == 0 && bm_wait_stop(c, &status, 5000) == 0 &&
+		ok = ptrace(PTRACE_SINGLESTEP, c, 0, 0) == 0 && bm_wait_stop(c, &status, 20000) == 0 &&
 		     WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0;
 	if (ok && how != NOT_PARKED)
 		ok = bm_park(c) == 0;
@@ -69,8 +69,9 @@ static int tracee_end(enum how how)
 		tracer(how, go, ctl[1]);
 	}
 	close(ctl[1]);
+	/* The tracer waits up to 20 s twice for its child to stop, then parks it. */
 	struct pollfd p = {.fd = ctl[0], .events = POLLIN};
-	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(poll(&p, 1, 60000), 1);
 	pid_t c;
 	assert_int_equal(read(ctl[0], &c, sizeof c), sizeof c);
 	close(ctl[0]);
@@ -82,7 +83,7 @@ static int tracee_end(enum how how)
 	int pidfd = (int)syscall(SYS_pidfd_open, c, 0);
 	if (pidfd >= 0) { /* else it has ended and been reparented already */
 		struct pollfd q = {.fd = pidfd, .events = POLLIN};
-		assert_int_equal(poll(&q, 1, 10000), 1);
+		assert_int_equal(poll(&q, 1, 30000), 1);
 		close(pidfd);
 	}
 	assert_int_equal(waitpid(c, &status, 0), c);
