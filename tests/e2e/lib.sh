@@ -635,10 +635,10 @@ e2e_selftest() {
 	local sleeper=$E2E_PID
 	e2e_selftest_expect 1 "pidwait: timeout on a live process" "$TOOLS/pidwait" "$sleeper" 0.2
 	# waitsyscall: coreutils sleep sleeps in clock_nanosleep
-	e2e_selftest_expect 0 "waitsyscall: blocked in clock_nanosleep" "$TOOLS/waitsyscall" "$sleeper" 230 5
+	e2e_selftest_expect 0 "waitsyscall: blocked in clock_nanosleep" "$TOOLS/waitsyscall" "$sleeper" 230 20
 	e2e_selftest_expect 1 "waitsyscall: not blocked in read" "$TOOLS/waitsyscall" "$sleeper" 0 0.2
 	kill -KILL "$sleeper"
-	e2e_selftest_expect 0 "pidwait: process killed" "$TOOLS/pidwait" "$sleeper" 5
+	e2e_selftest_expect 0 "pidwait: process killed" "$TOOLS/pidwait" "$sleeper" 20
 	wait "$sleeper" || true
 	e2e_selftest_expect 3 "waitsyscall: process gone" "$TOOLS/waitsyscall" "$sleeper" 230 1
 
