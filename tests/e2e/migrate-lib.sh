@@ -557,12 +557,13 @@ mig_proxy_done() {
 }
 
 # mig_wait_text FILE TEXT COUNT WHAT: until FILE has COUNT lines containing
-# TEXT (at most 10 s).  tail -f follows the file with inotify.
+# TEXT (at most 30 s, which only a failing run waits).  tail -f follows
+# the file with inotify.
 mig_wait_text() {
 	local file=$1 text=$2 count=$3 what=$4 got tail_pid follow
 	exec {follow}< <(exec tail -n +1 -f "$file")
 	tail_pid=$!
-	got=$(timeout 10 grep -F -m "$count" -c -- "$text" <&"$follow") || true
+	got=$(timeout 30 grep -F -m "$count" -c -- "$text" <&"$follow") || true
 	exec {follow}<&-
 	kill "$tail_pid" 2>/dev/null || true
 	[[ $got == "$count" ]] ||
