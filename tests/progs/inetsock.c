@@ -80,6 +80,7 @@
 
 #define BIG (3 << 20)        /* what the IPv4 client tries to write: more than the buffers hold */
 #define TO_CLIENT 50000      /* what the IPv4 server writes */
+#define EVENT_MS 20000       /* the longest wait for an event on loopback: a passing run waits for the event */
 
 static const char *dir;
 
@@ -236,7 +237,7 @@ static void queue_datagram(int from, int to, const char *addr, int seed, size_t 
 	datagram(buf, q->len, seed);
 	SETUP(sendto(from, buf, q->len, 0, (struct sockaddr *)&ss, sl) == (ssize_t)q->len, "sendto");
 	struct pollfd p = {to, POLLIN, 0};
-	SETUP(poll(&p, 1, 5000) == 1, "a queued datagram did not arrive");
+	SETUP(poll(&p, 1, EVENT_MS) == 1, "a queued datagram did not arrive");
 }
 
 /* Queued datagram k, read after the move: its bytes, from its sender (an
@@ -431,7 +432,7 @@ static int carried(void)
 	/* The connections: what was queued, complete and in order, then more. */
 	struct pollfd pw = {c4, POLLOUT, 0};
 	drain(s4, 0, to_server, 1, "IPv4 client to server, queued");
-	CHECK(poll(&pw, 1, 5000) == 1, "the IPv4 client cannot write again");
+	CHECK(poll(&pw, 1, EVENT_MS) == 1, "the IPv4 client cannot write again");
 	long more = fill(c4, to_server, to_server + 1000, 1);
 	CHECK(more == to_server + 1000, "the IPv4 client wrote %ld of 1000 bytes", more - to_server);
 	drain(50, to_server, more - to_server, 1, "IPv4 client to server, after the move (through the dup)");
@@ -450,12 +451,12 @@ static int carried(void)
 	struct sockaddr_storage from;
 	socklen_t flen = sizeof from;
 	struct pollfd pu = {ub, POLLIN, 0};
-	CHECK(poll(&pu, 1, 5000) == 1 && recvfrom(ub, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen) == 4 &&
+	CHECK(poll(&pu, 1, EVENT_MS) == 1 && recvfrom(ub, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen) == 4 &&
 	      memcmp(buf, "ping", 4) == 0, "UDP datagram not received");
 	CHECK(flen == snaps[4].name_len && memcmp(&from, &snaps[4].name, flen) == 0, "UDP sender address differs");
 	CHECK(sendto(ub, "pong", 4, 0, (struct sockaddr *)&from, flen) == 4, "UDP reply");
 	pu.fd = ua;
-	CHECK(poll(&pu, 1, 5000) == 1 && recv(ua, buf, sizeof buf, 0) == 4 && memcmp(buf, "pong", 4) == 0,
+	CHECK(poll(&pu, 1, EVENT_MS) == 1 && recv(ua, buf, sizeof buf, 0) == 4 && memcmp(buf, "pong", 4) == 0,
 	      "UDP reply not received");
 	/* The listeners: the test's connection, then one of our own over IPv6. */
 	struct pollfd pl = {l4, POLLIN, 0};
@@ -589,7 +590,7 @@ static bool read_stream(int s, const char *want)
 	size_t got = 0, len = strlen(want);
 	while (got < len) {
 		struct pollfd p = {s, POLLIN, 0};
-		ssize_t n = poll(&p, 1, 5000) == 1 ? recv(s, buf + got, len - got, MSG_DONTWAIT) : -1;
+		ssize_t n = poll(&p, 1, EVENT_MS) == 1 ? recv(s, buf + got, len - got, MSG_DONTWAIT) : -1;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -615,7 +616,7 @@ static bool state_setup(const char *mode, int fds[2])
 		pair(AF_INET, &fds[0], &fds[1], NULL);
 		p = (struct pollfd){fds[1], POLLPRI, 0};
 		SETUP(send(fds[0], "abc", 3, 0) == 3 && send(fds[0], "X", 1, MSG_OOB) == 1 && send(fds[0], "def", 3, 0) == 3 &&
-		      poll(&p, 1, 5000) == 1, "urgent data");
+		      poll(&p, 1, EVENT_MS) == 1, "urgent data");
 		char c = 0;
 		if (strcmp(mode, "urgentread") == 0)
 			SETUP(recv(fds[1], &c, 1, MSG_OOB) == 1 && c == 'X', "reading the urgent byte");
@@ -624,7 +625,7 @@ static bool state_setup(const char *mode, int fds[2])
 		close(fds[1]);
 		fds[1] = -1;
 		p = (struct pollfd){fds[0], 0, 0};
-		SETUP(send(fds[0], "x", 1, 0) == 1 && poll(&p, 1, 5000) == 1 && (p.revents & POLLERR), "an ICMP error");
+		SETUP(send(fds[0], "x", 1, 0) == 1 && poll(&p, 1, EVENT_MS) == 1 && (p.revents & POLLERR), "an ICMP error");
 	} else if (strcmp(mode, "udpcork") == 0 || strcmp(mode, "udpmore") == 0) {
 		udp_pair(fds);
 		bool cork = strcmp(mode, "udpcork") == 0;
@@ -688,7 +689,7 @@ static void state_check(const char *mode, const int fds[2])
 		CHECK(send(fds[0], "def", 3, 0) == 3 && opt(fds[0], IPPROTO_UDP, UDP_CORK, 0) == 0, "the rest of the datagram");
 		char buf[16];
 		p = (struct pollfd){fds[1], POLLIN, 0};
-		CHECK(poll(&p, 1, 5000) == 1 && recv(fds[1], buf, sizeof buf, 0) == 6 && memcmp(buf, "abcdef", 6) == 0,
+		CHECK(poll(&p, 1, EVENT_MS) == 1 && recv(fds[1], buf, sizeof buf, 0) == 6 && memcmp(buf, "abcdef", 6) == 0,
 		      "the corked datagram");
 	} else if (strcmp(mode, "udpshutwr") == 0) {
 		CHECK(send(fds[0], "x", 1, 0) < 0 && errno == EPIPE, "send after SHUT_WR: %s", strerror(errno));
@@ -706,7 +707,7 @@ static void state_check(const char *mode, const int fds[2])
 		struct sockaddr_storage ss;
 		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(fds[0]), &ss);
 		p = (struct pollfd){fds[1], POLLIN, 0};
-		CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&ss, len) == 1 && poll(&p, 1, 5000) == 1 && nothing_more(fds[0]),
+		CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&ss, len) == 1 && poll(&p, 1, EVENT_MS) == 1 && nothing_more(fds[0]),
 		      "the datagram for both reaches the socket bound last");
 	} else if (strcmp(mode, "ipoptions") == 0) {
 		unsigned char got[40];
@@ -751,7 +752,7 @@ static int refused(const char *mode, const char *arg)
 		      bind(b, (struct sockaddr *)&ss, len) == 0, "a UDP socket");
 		len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
 		struct pollfd p = {b, POLLIN, 0};
-		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 && poll(&p, 1, 5000) == 1, "sendto");
+		SETUP(sendto(a, "queued", 6, 0, (struct sockaddr *)&ss, len) == 6 && poll(&p, 1, EVENT_MS) == 1, "sendto");
 		if (!reuseport) { /* then connected to another */
 			int c = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
 			len = any_addr(AF_INET, "127.0.0.1", port_of(c), &ss);
@@ -766,7 +767,7 @@ static int refused(const char *mode, const char *arg)
 		memset(big, 'b', sizeof big);
 		struct pollfd p = {b, POLLIN, 0};
 		SETUP(sendto(a, big, sizeof big, 0, (struct sockaddr *)&ss, len) == (ssize_t)sizeof big &&
-		      poll(&p, 1, 5000) == 1, "a 65500-byte datagram over IPv6");
+		      poll(&p, 1, EVENT_MS) == 1, "a 65500-byte datagram over IPv6");
 		keep[0] = b;
 	} else if (strcmp(mode, "filter") == 0) {
 		int s = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
