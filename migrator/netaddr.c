@@ -17,6 +17,10 @@
 /* The kernel answers a request at once; this only bounds a wait that
  * should never happen. */
 #define REPLY_TIMEOUT_S 5
+/* A new IPv6 address's local route comes from the kernel's address work,
+ * which runs from a work queue and takes the routing lock (RTNL), which
+ * other work on the machine may hold for a while. */
+#define LOCAL_ROUTE_TIMEOUT_S 20
 #define BUF_SIZE 32768
 /* Room for one acknowledgement, answer or notification of one route or
  * address. */
@@ -119,9 +123,10 @@ static int is_local(int s, uint32_t port, const struct bm_netaddr *a, uint32_t s
  * local route, without which nothing sent to it is received, is added
  * afterwards, from a work queue (where duplicate address detection would
  * have run).  S, subscribed to IPv6 route changes before the request,
- * waits for it: asked, then asked again after each change, for at most
- * REPLY_TIMEOUT_S seconds.  -ETIMEDOUT if it never comes (an interface
- * that is down, for example). */
+ * waits for it: asked, then asked again after each change and after
+ * each REPLY_TIMEOUT_S seconds without one, for at most
+ * LOCAL_ROUTE_TIMEOUT_S seconds.  -ETIMEDOUT if it never comes (an
+ * interface that is down, for example). */
 static int wait_local(int s, const struct bm_netaddr *a)
 {
 	char buf[NOTE_SIZE];
@@ -137,10 +142,10 @@ static int wait_local(int s, const struct bm_netaddr *a)
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec >= REPLY_TIMEOUT_S)
+		if (now.tv_sec - start.tv_sec >= LOCAL_ROUTE_TIMEOUT_S)
 			return -ETIMEDOUT;
 		/* A change seen while asking may have come just after the answer. */
-		if (!changed && (rc = (int)nl_recv(s, buf, sizeof buf)) < 0)
+		if (!changed && (rc = (int)nl_recv(s, buf, sizeof buf)) < 0 && rc != -ETIMEDOUT)
 			return rc;
 	}
 }
