@@ -126,16 +126,21 @@ static inline ssize_t read_file(const char *path, char *buf, size_t size)
 	return used;
 }
 
-/* The VmFlags line of this process's VMA starting at addr, or "" (into
- * buf); tp_has_vmflag: whether such a line has the two-letter code. */
+/* Reads a whole (small) text file into BUF of SIZE bytes, ended by a NUL;
+ * returns its length, or 0 or less if it could not be read. */
+static inline ssize_t read_text(const char *path, char *buf, size_t size)
+{
+	ssize_t n = read_file(path, buf, size - 1);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
 /* The state letter in stat file PATH (/proc/PID/stat, /proc/PID/task/TID/stat), '?' if unreadable. */
 static inline char tp_stat_state(const char *path)
 {
 	char buf[1024];
-	ssize_t n = read_file(path, buf, sizeof buf - 1);
-	if (n <= 0)
+	if (read_text(path, buf, sizeof buf) <= 0)
 		return '?';
-	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	return p && p[1] ? p[2] : '?';
 }
@@ -178,10 +183,8 @@ static inline long tp_thread_syscall(pid_t tid)
 {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	ssize_t n = read_file(path, buf, sizeof buf - 1);
-	if (n <= 0)
+	if (read_text(path, buf, sizeof buf) <= 0)
 		return -2;
-	buf[n] = 0;
 	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
 }
 
@@ -237,10 +240,8 @@ static inline long tp_fd_table_size(pid_t pid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	ssize_t n = read_file(path, buf, sizeof buf - 1);
-	if (n <= 0)
+	if (read_text(path, buf, sizeof buf) <= 0)
 		return -1;
-	buf[n] = 0;
 	char *p = strstr(buf, "\nFDSize:");
 	return p ? strtol(p + 9, NULL, 10) : -1;
 }
@@ -270,6 +271,8 @@ static inline void tp_smaps_field(const void *addr, const char *field, char *buf
 	}
 }
 
+/* The VmFlags line of this process's VMA starting at addr, or "" (into
+ * buf); tp_has_vmflag: whether such a line has the two-letter code. */
 static inline void tp_vmflags(void *addr, char *buf, size_t len)
 {
 	tp_smaps_field(addr, "VmFlags:", buf, len);

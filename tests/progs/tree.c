@@ -182,10 +182,8 @@ static long stat_field(pid_t pid, int n)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	ssize_t len = read_file(path, buf, sizeof buf - 1);
-	if (len <= 0)
+	if (read_text(path, buf, sizeof buf) <= 0)
 		return -1;
-	buf[len] = 0;
 	char *p = strrchr(buf, ')');
 	if (!p)
 		return -1;
