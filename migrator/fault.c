@@ -114,25 +114,27 @@ bool bm_test_gate_open(const char *dir, const char *made, const char *line, cons
 	return access(path, F_OK) == 0;
 }
 
+/* The gate DIR/NAME ("NAME"), DIR/go where the variable ENV names a DIR. */
+static void env_gate(const char *env, const char *name)
+{
+	const char *dir = getenv(env);
+	if (dir && *dir)
+		bm_test_gate(dir, name, name, "go");
+}
+
 void bm_test_exit_gate(void)
 {
-	const char *dir = getenv("BINMIG_TEST_EXIT_GATE");
-	if (dir && *dir)
-		bm_test_gate(dir, "exiting", "exiting", "go");
+	env_gate("BINMIG_TEST_EXIT_GATE", "exiting");
 }
 
 void bm_test_looked_gate(void)
 {
-	const char *dir = getenv("BINMIG_TEST_LOOKED_GATE");
-	if (dir && *dir)
-		bm_test_gate(dir, "looked", "looked", "go");
+	env_gate("BINMIG_TEST_LOOKED_GATE", "looked");
 }
 
 void bm_test_vfork_gate(void)
 {
-	const char *dir = getenv("BINMIG_TEST_VFORK_GATE");
-	if (dir && *dir)
-		bm_test_gate(dir, "vfork", "vfork", "go");
+	env_gate("BINMIG_TEST_VFORK_GATE", "vfork");
 }
 #else
 void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
