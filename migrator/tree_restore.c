@@ -313,9 +313,9 @@ static bool needed_with_pool(int n, const void *arg)
 }
 
 /* Makes pipe d once with its capacity and every byte buffered in it:
- * both ends at the lowest numbers from *next up that no member needs while
- * it holds the pool. */
-static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int ends_out[2])
+ * both ends at the lowest numbers that no member needs while it holds the
+ * pool. */
+static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int ends_out[2])
 {
 	int ends[2];
 	struct bm_fd_maker was = bm_fd_maker_become(d);
@@ -339,10 +339,8 @@ static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int en
 			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "refilling pipe:[%llu]", (unsigned long long)d->object_id);
 	}
 	for (int k = 0; k < 2; k++) {
-		int got = rc == 0 ? bm_fd_table_dup_low(ends[k], *next, needed_with_pool, t) : -EBADF;
+		int got = rc == 0 ? bm_fd_table_dup_low(ends[k], 3, needed_with_pool, t) : -EBADF;
 		ends_out[k] = got >= 0 ? got : -1;
-		if (got >= *next)
-			*next = got + 1;
 		close(ends[k]);
 		if (rc == 0 && got < 0)
 			rc = bm_error_errno(BM_EXIT_FAILURE, -got, "placing the ends of pipe:[%llu]",
@@ -352,11 +350,10 @@ static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int *next, int en
 }
 
 /* Opens every shared description once (the pool), at the lowest numbers
- * from *next up that binmig has free and no member needs while it holds
- * the pool (each member inherits it: its table is then as small as they
- * allow); *next ends above the last.  other_end[k]: for a pipe made with
- * group k, its other end. */
-static int open_pool(struct tree_rs *t, int *next, int *other_end)
+ * that binmig has free and no member needs while it holds the pool (each
+ * member inherits it: its table is then as small as they allow).
+ * other_end[k]: for a pipe made with group k, its other end. */
+static int open_pool(struct tree_rs *t, int *other_end)
 {
 	for (uint32_t k = 0; k < t->ti.nshares; k++)
 		t->pool_fd[k] = other_end[k] = -1;
@@ -382,7 +379,7 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 				t->pool_fd[k] = other_end[made];
 			} else {
 				int ends[2];
-				int rc = make_pipe(t, d, next, ends);
+				int rc = make_pipe(t, d, ends);
 				if (rc < 0)
 					return rc;
 				t->pool_fd[k] = ends[is_reader(d) ? 0 : 1];
@@ -394,12 +391,11 @@ static int open_pool(struct tree_rs *t, int *next, int *other_end)
 			int o = bm_open_description(&c->proc, (uint32_t)(d - c->proc.fds), err, sizeof err);
 			if (o < 0)
 				return bm_error(BM_EXIT_CONFLICT, "process %d: %s", t->ti.tree.nodes[s->node].pid, err);
-			int got = bm_fd_table_dup_low(o, *next, needed_with_pool, t);
+			int got = bm_fd_table_dup_low(o, 3, needed_with_pool, t);
 			close(o);
 			if (got < 0)
 				return bm_error_errno(BM_EXIT_FAILURE, -got, "opening a description shared in the tree");
 			t->pool_fd[k] = got;
-			*next = got + 1;
 		}
 		if (bm_set_status_flags(t->pool_fd[k], d) < 0)
 			return bm_error_errno(BM_EXIT_FAILURE, errno, "setting the flags of fd %d of process %d", s->fd,
@@ -616,12 +612,10 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
  * member and lets each prepare itself and stop. */
 static int create_tree(struct tree_rs *t)
 {
-	/* The pool at the lowest numbers it may take (open_pool). */
-	int next = 3;
 	int *other_end = calloc(t->ti.nshares + 1, sizeof *other_end);
 	if (!other_end)
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
-	int rc = open_pool(t, &next, other_end);
+	int rc = open_pool(t, other_end);
 	if (rc == 0)
 		rc = list_pool(t, other_end);
 	for (uint32_t m = 0; rc == 0 && m < t->nm; m++) {
