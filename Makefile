@@ -10,7 +10,7 @@ CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -Imigrator
 OPT ?= -O2
 CFLAGS ?= $(OPT)
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS := -lcapstone -lz -lcrypto
+LDLIBS := -lcapstone -lz -lcrypto -lbpf
 
 LIB_SRCS := $(filter-out migrator/binmig.c,$(wildcard migrator/*.c))
 LIB_OBJS := $(patsubst migrator/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
@@ -41,6 +41,20 @@ $(BUILD)/cflags: FORCE
 $(BUILD)/obj/%.o: migrator/%.c $(wildcard migrator/*.h) $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The BPF programs binmig loads (migrator/kstate.h), compiled by clang for
+# the BPF target (with BTF, which libbpf relocates against the running
+# kernel's) and carried in the library's read-only data.
+BPF_CC ?= clang
+$(BUILD)/bpf/kstate.bpf.o: migrator/bpf/kstate.bpf.c $(wildcard migrator/bpf/*.h)
+	@mkdir -p $(dir $@)
+	$(BPF_CC) -O2 -g -target bpf -Wall -Werror -Imigrator/bpf -c -o $@ $<
+
+$(BUILD)/obj/kstate_obj.o: migrator/bpf/kstate_obj.S $(BUILD)/bpf/kstate.bpf.o
+	@mkdir -p $(dir $@)
+	$(CC) -c -DKSTATE_BPF_OBJ='"$(BUILD)/bpf/kstate.bpf.o"' -o $@ $<
+
+LIB_OBJS += $(BUILD)/obj/kstate_obj.o
 
 $(BUILD)/libbinmig.a: $(LIB_OBJS)
 	@rm -f $@
@@ -98,7 +112,7 @@ workloads:
 
 # Debian packages the build, the tests and the harness need.  Idempotent and
 # quick when everything is present.
-DEB_PKGS := build-essential pkg-config libcapstone-dev zlib1g-dev libssl-dev libcmocka-dev \
+DEB_PKGS := build-essential pkg-config libcapstone-dev zlib1g-dev libssl-dev libcmocka-dev clang libbpf-dev \
 	gnuplot-nox mono-runtime mono-mcs iproute2 procps openssh-server openssh-client python3 redis-server redis-tools \
 	nftables
 deps:

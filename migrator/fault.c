@@ -136,6 +136,12 @@ void bm_test_vfork_gate(void)
 {
 	env_gate("BINMIG_TEST_VFORK_GATE", "vfork");
 }
+
+bool bm_test_no_bpf(void)
+{
+	const char *v = getenv("BINMIG_TEST_NO_BPF");
+	return v && *v && strcmp(v, "0") != 0;
+}
 #else
 void bm_test_gate(const char *dir, const char *made, const char *line, const char *awaited)
 {
@@ -164,6 +170,11 @@ void bm_test_looked_gate(void)
 
 void bm_test_vfork_gate(void)
 {
+}
+
+bool bm_test_no_bpf(void)
+{
+	return false;
 }
 
 bool bm_fault_injection_built(void)

@@ -101,6 +101,7 @@ enum bm_fault_where {
 	X(SET_TIMERS, EINVAL, BM_FW_RESTORE | BM_FW_DST, "setting the new process's timers")                           \
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
+	X(KSTATE, EPERM, BM_FW_FALLBACK, "loading binmig's BPF programs (the dump goes on without the counters they read, and warns)") \
 	X(INOTIFY_NEXT_WD, ENOTTY, BM_FW_FALLBACK, "setting an inotify instance's next watch number (INOTIFY_IOC_SETNEXTWD; the restore takes the numbers between with fillers)") \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
 	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run") \
@@ -187,5 +188,10 @@ void bm_test_looked_gate(void);
  * before that wait and its bound begin: a test lets the child run its
  * program meanwhile, however slowly the machine answers. */
 void bm_test_vfork_gate(void);
+/* With BINMIG_TEST_NO_BPF set (not 0), binmig takes its BPF programs
+ * (kstate.h) for unavailable for the whole run, as on a kernel without
+ * BTF: a test sweeps the older way of reading what they read, which a
+ * single fault point (kstate) cannot combine with another. */
+bool bm_test_no_bpf(void);
 
 #endif

@@ -230,6 +230,10 @@ struct bm_fd {
 	uint32_t sig_owner_type;
 	uint32_t sig;
 	struct bm_file_attrs attrs; /* BM_FD_UNLINKED_FILE, with its data (version 11) */
+	/* BM_FD_INOTIFY, an instance's first descriptor: the number its next
+	 * watch gets, 1..INT_MAX, read at dump (kstate.h; version 14); 0: not
+	 * read. */
+	uint32_t next_wd;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -325,6 +329,8 @@ struct bm_timerfd {
 struct bm_timers {
 	int64_t realtime_ns;           /* CLOCK_REALTIME once the timers had been read; 0 if not read */
 	uint32_t restore_ids;          /* prctl(PR_TIMER_CREATE_RESTORE_IDS) mode, 0 or 1 */
+	bool next_id_known;            /* next_id read at dump (kstate.h; image version 14) */
+	uint32_t next_id;              /* the id the next timer_create hands out, 0..INT_MAX */
 	struct bm_itimer itimers[BM_NITIMERS];
 	struct bm_posix_timer *posix;  /* ascending ids, malloc'd */
 	uint32_t nposix;

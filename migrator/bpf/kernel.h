@@ -1,0 +1,82 @@
+/* The few kernel types kstate.bpf.c reads, declared with only the members
+ * it uses.  libbpf relocates every access by name against the running
+ * kernel's BTF (CO-RE: preserve_access_index), so the layout here need
+ * not match any kernel's; a member the kernel lacks fails the load, or,
+ * where guarded by bpf_core_field_exists, reads as not valid. */
+#ifndef BINMIG_KSTATE_KERNEL_H
+#define BINMIG_KSTATE_KERNEL_H
+
+typedef unsigned char __u8;
+typedef signed char __s8;
+typedef unsigned short __u16;
+typedef short __s16;
+typedef unsigned int __u32;
+typedef int __s32;
+typedef unsigned long long __u64;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+
+/* the map definitions of bpf_helpers.h */
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+};
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t next_posix_timer_id;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct signal_struct *signal;
+};
+
+struct idr {
+	unsigned int idr_next;
+};
+
+struct inotify_group_private_data {
+	struct idr idr;
+};
+
+struct fsnotify_group {
+	union {
+		void *private;
+		struct inotify_group_private_data inotify_data;
+	};
+};
+
+struct file {
+	void *private_data;
+};
+
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+};
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+};
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
+};
+
+#pragma clang attribute pop
+
+#endif

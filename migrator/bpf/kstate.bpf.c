@@ -1,0 +1,73 @@
+/* BPF iterator programs that read, for binmig's dump, the few pieces of a
+ * process's kernel state no other interface shows without changing them
+ * (kstate.h).  They only read: no helper they call writes to the kernel or
+ * the process.  Compiled by clang for the BPF target into an object that
+ * binmig carries in its read-only data (kstate_obj.S) and loads with
+ * libbpf, which relocates every read against the running kernel (kernel.h). */
+#include "kernel.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "kstate_rec.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The thread group read: key 0.  Set by kstate.c before each run. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s32);
+} target SEC(".maps");
+
+/* Its descriptors to read, with what to read (enum bm_kstate_want). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} wanted SEC(".maps");
+
+static int in_target(struct task_struct *t)
+{
+	__u32 zero = 0;
+	__s32 *tgid = bpf_map_lookup_elem(&target, &zero);
+	return t && tgid && BPF_CORE_READ(t, tgid) == *tgid;
+}
+
+SEC("iter/task")
+int read_task(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	if (!in_target(t) || BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+		return 0; /* what the process shares, read once: at its leader */
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_PROCESS, .pid = BPF_CORE_READ(t, tgid), .fd = -1};
+	/* An atomic_t since Linux 6.14, which hands out ids from it as they
+	 * are; before, another counter with another search. */
+	struct signal_struct *sig = BPF_CORE_READ(t, signal);
+	if (bpf_core_field_exists(sig->next_posix_timer_id)) {
+		r.a = (__u32)BPF_CORE_READ(sig, next_posix_timer_id.counter);
+		r.valid = 1;
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof r);
+	return 0;
+}
+
+SEC("iter/task_file")
+int read_file(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct file *f = ctx->file;
+	__u32 fd = ctx->fd;
+	if (!f || !in_target(t))
+		return 0;
+	__u32 *want = bpf_map_lookup_elem(&wanted, &fd);
+	if (!want || *want != BM_KSTATE_WANT_INOTIFY)
+		return 0;
+	struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_INOTIFY, .pid = BPF_CORE_READ(t, tgid), .fd = (int)fd, .valid = 1};
+	r.a = BPF_CORE_READ(g, inotify_data.idr.idr_next);
+	bpf_seq_write(ctx->meta->seq, &r, sizeof r);
+	return 0;
+}

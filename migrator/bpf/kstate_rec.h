@@ -1,0 +1,24 @@
+/* The records the BPF iterator programs of kstate.bpf.c write and kstate.c
+ * reads: one fixed layout, the same for the BPF target and x86-64. */
+#ifndef BINMIG_KSTATE_REC_H
+#define BINMIG_KSTATE_REC_H
+
+enum bm_kstate_kind {
+	BM_KSTATE_PROCESS = 1, /* a = the POSIX timer id counter (signal_struct.next_posix_timer_id) */
+	BM_KSTATE_INOTIFY = 2, /* a = the instance's next watch number (its idr's idr_next) */
+};
+
+/* What the file iterator reads of a descriptor (the map "wanted"). */
+enum bm_kstate_want {
+	BM_KSTATE_WANT_INOTIFY = 1,
+};
+
+struct bm_kstate_rec {
+	unsigned int kind; /* enum bm_kstate_kind */
+	int pid;           /* the thread group */
+	int fd;            /* BM_KSTATE_INOTIFY: the descriptor; else -1 */
+	unsigned int valid; /* 1: A was read; 0: this kernel has no such field */
+	unsigned long long a;
+};
+
+#endif

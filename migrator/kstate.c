@@ -1,0 +1,200 @@
+/* Kernel state read through BPF iterators (kstate.h). */
+#include "kstate.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/kstate_rec.h"
+#include "fault.h"
+
+/* kstate.bpf.o, carried by kstate_obj.S */
+extern const unsigned char bm_kstate_bpf_obj[], bm_kstate_bpf_obj_end[];
+
+/* The programs, loaded once for the whole run: the verifier's work is the
+ * cost, each read after is a few system calls. */
+static struct {
+	bool tried;
+	int err;           /* 0: loaded */
+	char why[640];     /* why not */
+	struct bpf_object *obj;
+	struct bpf_program *task, *file;
+	int target_fd, wanted_fd;
+} k;
+
+/* libbpf's messages: the last line of a failed load says why; kept for
+ * WHY rather than printed, as the dump goes on without the programs. */
+static char libbpf_said[256];
+
+static int keep_message(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	char line[sizeof libbpf_said];
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	if (n > 0) {
+		line[strcspn(line, "\n")] = 0;
+		if (line[0])
+			memcpy(libbpf_said, line, sizeof line);
+	}
+	return 0;
+}
+
+static int unavailable(int err, const char *what)
+{
+	k.err = err < 0 ? err : -EINVAL;
+	snprintf(k.why, sizeof k.why, "%s: %s%s%s", what, strerror(-k.err), libbpf_said[0] ? "; libbpf: " : "",
+		 libbpf_said);
+	if (k.obj)
+		bpf_object__close(k.obj);
+	k.obj = NULL;
+	return k.err;
+}
+
+static int load(void)
+{
+	if (k.tried)
+		return k.err;
+	k.tried = true;
+	if (bm_fault(BM_FP_KSTATE))
+		return unavailable(-EPERM, "loading binmig's BPF programs (fault injected)");
+	if (bm_test_no_bpf())
+		return unavailable(-EPERM, "binmig's BPF programs (BINMIG_TEST_NO_BPF)");
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0)
+		return unavailable(-errno, "this kernel has no BTF (/sys/kernel/btf/vmlinux)");
+	libbpf_set_print(keep_message);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "binmig_kstate");
+	k.obj = bpf_object__open_mem(bm_kstate_bpf_obj, (size_t)(bm_kstate_bpf_obj_end - bm_kstate_bpf_obj), &opts);
+	if (!k.obj)
+		return unavailable(-errno, "opening binmig's BPF programs");
+	int rc = bpf_object__load(k.obj);
+	if (rc < 0)
+		return unavailable(rc, "loading binmig's BPF programs (CAP_BPF and CAP_PERFMON needed)");
+	k.task = bpf_object__find_program_by_name(k.obj, "read_task");
+	k.file = bpf_object__find_program_by_name(k.obj, "read_file");
+	k.target_fd = bpf_object__find_map_fd_by_name(k.obj, "target");
+	k.wanted_fd = bpf_object__find_map_fd_by_name(k.obj, "wanted");
+	if (!k.task || !k.file || k.target_fd < 0 || k.wanted_fd < 0)
+		return unavailable(-ENOENT, "binmig's BPF object lacks a program or map");
+	return k.err = 0;
+}
+
+static struct bm_fd *find_fd(struct bm_process *p, int32_t fd)
+{
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd == fd)
+			return &p->fds[i];
+	return NULL;
+}
+
+/* What the task program saw of the timer id counter. */
+enum timer_seen { TIMER_NOT_SEEN, TIMER_READ, TIMER_NO_FIELD };
+
+/* Runs PROG over the tasks of P, each record into P.  Where the kernel
+ * cannot filter by process (before Linux 6.1) the program does. */
+static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *timer)
+{
+	union bpf_iter_link_info info = {.task.pid = (uint32_t)p->pid};
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
+	struct bpf_link *link = bpf_program__attach_iter(prog, &opts);
+	if (!link && errno == EINVAL)
+		link = bpf_program__attach_iter(prog, NULL);
+	if (!link)
+		return -errno;
+	int fd = bpf_iter_create(bpf_link__fd(link)), rc = fd < 0 ? -errno : 0;
+	struct bm_kstate_rec r;
+	ssize_t n;
+	while (rc == 0 && (n = read(fd, &r, sizeof r)) != 0) {
+		if (n != (ssize_t)sizeof r) {
+			rc = n < 0 ? -errno : -EPROTO;
+			break;
+		}
+		if (r.pid != p->pid)
+			continue;
+		if (r.kind == BM_KSTATE_PROCESS) {
+			p->timers.next_id = (uint32_t)r.a & INT_MAX; /* the ids it hands out */
+			*timer = r.valid ? TIMER_READ : TIMER_NO_FIELD;
+		} else if (r.kind == BM_KSTATE_INOTIFY) {
+			struct bm_fd *d = find_fd(p, r.fd);
+			/* 0 and past INT_MAX hand out 1 next, as 1 does */
+			if (d && d->kind == BM_FD_INOTIFY)
+				d->next_wd = r.a == 0 || r.a > INT_MAX ? 1 : (uint32_t)r.a;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	return rc;
+}
+
+/* The descriptors the file program reads: P's inotify instances. */
+static int want(const struct bm_process *p)
+{
+	uint32_t key, next, what = BM_KSTATE_WANT_INOTIFY;
+	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
+		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
+			return -errno;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		key = (uint32_t)d->fd;
+		if (d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->in_flight &&
+		    bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
+{
+	int rc = load();
+	if (rc < 0) {
+		snprintf(why, why_size, "%s", k.why);
+		return rc;
+	}
+	uint32_t zero = 0;
+	int32_t tgid = p->pid;
+	enum timer_seen timer = TIMER_NOT_SEEN;
+	const char *step = "choosing the process";
+	if (bpf_map_update_elem(k.target_fd, &zero, &tgid, BPF_ANY) < 0)
+		rc = -errno;
+	else if ((step = "reading its timer id counter", rc = run(k.task, p, &timer)) == 0 &&
+		 (step = "choosing its inotify instances", rc = want(p)) == 0)
+		step = "reading its inotify instances", rc = run(k.file, p, &timer);
+	if (rc == 0 && timer != TIMER_READ)
+		step = timer == TIMER_NO_FIELD ? "this kernel keeps its timer id counter otherwise (before Linux 6.14)"
+					       : "its leader was not found by the BPF iterator",
+		rc = -ENOENT;
+	if (rc < 0) {
+		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
+		p->timers.next_id = 0;
+		for (uint32_t i = 0; i < p->nfds; i++)
+			p->fds[i].next_wd = 0;
+		return rc;
+	}
+	p->timers.next_id_known = true;
+	return 0;
+}
+
+int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size)
+{
+	int first = 0;
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		if (!one->ntracees)
+			continue; /* a zombie: no timers, no descriptors */
+		char one_why[700];
+		int rc = bm_kstate_read(&one->proc, one_why, sizeof one_why);
+		if (rc < 0 && !first) {
+			first = rc;
+			snprintf(why, why_size, "process %d: %s", one->pid, one_why);
+		}
+		if (rc < 0 && k.err)
+			break; /* not loaded: so for every one */
+	}
+	return first;
+}

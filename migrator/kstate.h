@@ -1,0 +1,37 @@
+/* Kernel state that no user-space interface shows without changing it,
+ * read at dump through BPF iterator programs (bpf/kstate.bpf.c):
+ *
+ *  - the id the next timer_create hands out (signal_struct's
+ *    next_posix_timer_id; timers_next_id.h), which only a timer_create
+ *    reads, moving it on;
+ *  - the number an inotify instance's next watch gets (its idr's
+ *    idr_next; inotify_next_wd.h), which only adding a watch reads.
+ *
+ * The programs only read the kernel's structures of the frozen process;
+ * nothing in it changes, so `dump` (and `--leave-running`) carries them as
+ * `migrate` does.  They need a kernel with BTF (/sys/kernel/btf/vmlinux,
+ * against which libbpf relocates each read), BPF iterators (Linux 5.8;
+ * the timer counter as Linux 6.14 keeps it), and CAP_BPF with
+ * CAP_PERFMON (root).  Where any is missing the reader says why and the
+ * dump goes on without them: its restore leaves each counter after the
+ * newest timer or watch, as before (the dump warns; `migrate` reads them
+ * its own way). */
+#ifndef BINMIG_KSTATE_H
+#define BINMIG_KSTATE_H
+
+#include <stddef.h>
+
+#include "checkpoint.h"
+#include "state.h"
+
+/* Reads into P (frozen, its descriptors described, P->pid its leader)
+ * p->timers.next_id (next_id_known) and each inotify instance's next_wd.
+ * 0; or -errno, with why binmig cannot read them here in WHY, and P as
+ * it was: not an error (nothing is logged), the caller decides. */
+int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);
+
+/* The same for every live process of F: 0, or the first failure's
+ * -errno and WHY, the others read all the same. */
+int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size);
+
+#endif
