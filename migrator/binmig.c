@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "inspect.h"
 #include "isa_cmd.h"
+#include "kstate.h"
 #include "log.h"
 #include "migrate.h"
 #include "ptrace_ctl.h"
@@ -196,6 +197,10 @@ static int dump(void *arg)
 	struct bm_frozen f;
 	if (bm_freeze(pid, &f, policy, &st) < 0)
 		return bm_exit_code();
+	char why[800];
+	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
+		bm_warn("binmig cannot read the kernel's next POSIX timer id and inotify watch numbers here (%s): "
+			"restored, the process gives its next timer and watch the numbers after its newest", why);
 	/* Should binmig die while it writes, the process runs on (parked: its
 	 * threads as they resume, checkpoint.h). */
 	if (bm_frozen_park(&f) < 0) {

@@ -42,7 +42,7 @@
  * without SO_INCOMING_CPU and TCP_QUICKACK, and whose processes'
  * descriptor tables have no recorded size: the restore leaves those
  * options and each table as it makes them). */
-#define BM_IMAGE_VERSION 13
+#define BM_IMAGE_VERSION 14
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

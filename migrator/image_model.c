@@ -25,6 +25,7 @@
 #include "unlinked_holes.h"
 #include "fd_sigio.h"
 #include "fd_table.h"
+#include "inotify_next_wd.h"
 #include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -605,6 +606,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	if (!bm_fd_table_size_check(p->fd_table_size, why, why_size))
 		return -EINVAL;
 	bm_fd_table_encode(b, p);
+	bm_inotify_next_wds_encode(b, p);
 	return finish_encoding(b);
 }
 
@@ -700,6 +702,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	/* Version 13: the table's size after the entries (before: not known). */
 	if (c->version >= 13 && !bm_rcur_failed(c))
 		bm_fd_table_decode(c, p);
+	/* Version 14: the inotify instances' next watch numbers the dump read. */
+	if (c->version >= 14 && !bm_rcur_failed(c))
+		bm_inotify_next_wds_decode(c, p);
 }
 
 /* ---- SIGNALS ---- */

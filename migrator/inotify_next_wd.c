@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 
 #include "fd_inotify.h"
+#include "image_model.h"
 #include "log.h"
 
 #ifndef INOTIFY_IOC_SETNEXTWD /* linux/inotify.h, which clashes with sys/inotify.h */
@@ -21,6 +22,12 @@
 static bool instance_fd(const struct bm_fd *d)
 {
 	return d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->replaced && !d->in_flight;
+}
+
+/* One whose next number the dump could not read (kstate.h). */
+static bool unread_instance_fd(const struct bm_fd *d)
+{
+	return instance_fd(d) && !d->next_wd;
 }
 
 /* ==== the source: read where the process never runs again ==== */
@@ -62,7 +69,7 @@ static void take_member(struct bm_frozen *one, struct bm_next_ids *ids)
 	bool mapped = false;
 	for (uint32_t i = 0; i < one->proc.nfds; i++) {
 		const struct bm_fd *d = &one->proc.fds[i];
-		if (!instance_fd(d))
+		if (!unread_instance_fd(d))
 			continue;
 		uint32_t next = 0;
 		int rc = ids->nwd < BM_NEXT_WDS_MAX ? 0
@@ -85,13 +92,13 @@ static void take_member(struct bm_frozen *one, struct bm_next_ids *ids)
 			one->pid);
 }
 
-/* Whether a live member of F holds an instance. */
+/* Whether a live member of F holds an instance the dump could not read. */
 static bool any_instance(struct bm_frozen *f)
 {
 	for (size_t m = 0; m < bm_frozen_count(f); m++) {
 		const struct bm_frozen *one = bm_frozen_at(f, m);
 		for (uint32_t i = 0; one->ntracees && i < one->proc.nfds; i++)
-			if (instance_fd(&one->proc.fds[i]))
+			if (unread_instance_fd(&one->proc.fds[i]))
 				return true;
 	}
 	return false;
@@ -107,6 +114,44 @@ void bm_inotify_take_next_wds(struct bm_frozen *f, struct bm_next_ids *ids)
 			take_member(bm_frozen_at(f, m), ids);
 	if (bm_frozen_park(f) < 0)
 		bm_warn("the original's threads could not be parked again: should binmig die now, it runs on");
+}
+
+/* ==== the image: what the dump read (kstate.h) ==== */
+
+void bm_inotify_next_wds_encode(struct bm_wbuf *b, const struct bm_process *p)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		n += instance_fd(&p->fds[i]) && p->fds[i].next_wd;
+	bm_put_u32(b, n);
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (instance_fd(&p->fds[i]) && p->fds[i].next_wd) {
+			bm_put_i32(b, p->fds[i].fd);
+			bm_put_u32(b, p->fds[i].next_wd);
+		}
+}
+
+void bm_inotify_next_wds_decode(struct bm_rcur *c, struct bm_process *p)
+{
+	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, 8, "inotify next watch number count");
+	int32_t prev = -1;
+	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
+		size_t at = c->pos;
+		int32_t fd = bm_get_i32(c);
+		uint32_t next = bm_get_u32(c);
+		struct bm_fd *d = NULL;
+		for (uint32_t k = 0; k < p->nfds && !d; k++)
+			if (p->fds[k].fd == fd)
+				d = &p->fds[k];
+		if (bm_rcur_failed(c))
+			break;
+		if (fd <= prev || !d || !instance_fd(d) || next == 0 || next > INT_MAX)
+			bm_rcur_fail_at(c, at, "inotify next watch number %u of fd %d: not after fd %d, not an inotify "
+				       "instance's first descriptor, or not in 1..%d", next, fd, prev, INT_MAX);
+		else
+			d->next_wd = next;
+		prev = fd;
+	}
 }
 
 /* ==== the destination ==== */

@@ -22,6 +22,7 @@
 #include "ptrace_ctl.h"
 #include "state.h"
 #include "timers_next_id.h"
+#include "wire.h"
 
 /* Source, once the destination holds the process and before CONFIRM:
  * appends to IDS->wd the next watch number of every inotify instance of
@@ -34,5 +35,12 @@ void bm_inotify_take_next_wds(struct bm_frozen *f, struct bm_next_ids *ids);
  * for, where the restore left another.  Warnings only: the process must
  * run. */
 void bm_inotify_set_next_wds(struct bm_tracee *tr, const struct bm_process *p, const struct bm_next_ids *ids);
+
+/* The end of the image's FDS section (version 14): the next watch numbers
+ * the dump read (bm_fd.next_wd, kstate.h), as u32 n, then n × (i32 fd,
+ * u32 next) in rising descriptor order, each an instance's first
+ * descriptor.  decode fails C on anything else. */
+void bm_inotify_next_wds_encode(struct bm_wbuf *b, const struct bm_process *p);
+void bm_inotify_next_wds_decode(struct bm_rcur *c, struct bm_process *p);
 
 #endif

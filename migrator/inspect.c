@@ -135,6 +135,8 @@ static void print_process(FILE *out, const struct bm_process *p)
 		for (int k = 0; w && k < nwatches; k++)
 			fprintf(out, "\n      watch %d on %.*s, mask 0x%x", w[k].wd, (int)w[k].len, w[k].path, w[k].mask);
 		free(w);
+		if (d->next_wd)
+			fprintf(out, "\n      next watch number %u", d->next_wd);
 		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
 			struct bm_watch w = bm_watch_get(d, k);
 			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,
@@ -191,6 +193,8 @@ static void print_timers(FILE *out, const struct bm_timers *tm)
 	}
 	fprintf(out, "\ntimers, read at CLOCK_REALTIME %lld.%09lld%s:\n", (long long)(tm->realtime_ns / 1000000000),
 		(long long)(tm->realtime_ns % 1000000000), tm->restore_ids ? " (PR_TIMER_CREATE_RESTORE_IDS on)" : "");
+	if (tm->next_id_known)
+		fprintf(out, "  next POSIX timer id %u\n", tm->next_id);
 	for (int w = 0; w < BM_NITIMERS; w++)
 		if (tm->itimers[w].value_ns) {
 			fprintf(out, "  %-14s ", itimer_names[w]);

@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "file_locks.h"
 #include "isa_cmd.h"
+#include "kstate.h"
 #include "log.h"
 #include "memplan.h"
 #include "movaddr_guard.h"
@@ -359,6 +360,11 @@ static int move(void *arg)
 	if (rc < 0)
 		return rc;
 	m->frozen = true;
+	/* The counters read here travel in the image; where they cannot be,
+	 * they are read in the original after the point of no return. */
+	char why[800];
+	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
+		bm_debug("%s: the next timer ids and watch numbers are read at termination", why);
 	bm_set_log_prefix("binmig: migrate: cpu check");
 	rc = bm_xstate_translate_threads(&f.proc, &m->prof->here, &m->prof->dest);
 	bm_set_log_prefix("binmig: migrate: suspend");

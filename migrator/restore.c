@@ -707,20 +707,23 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		return rc;
 	if (c->st)
 		c->st->ctx_restore_us = (int64_t)(bm_now_us() - t_context);
-	if (hook && hook->hold) {
-		struct bm_next_ids *ids = malloc(sizeof *ids);
-		if (!ids)
-			return bm_error(BM_EXIT_FAILURE, "out of memory");
-		if ((rc = bm_rs_park(c)) == 0 && (rc = hook->hold(hook->ctx, c->pid, ids)) == 0)
-		{
+	/* The kernel's next timer id and watch numbers, where the original's
+	 * differ from what the restore left: from CONFIRM (a migration holds
+	 * its copy until then) or the image (timers_next_id.h). */
+	struct bm_next_ids *ids = calloc(1, sizeof *ids);
+	if (!ids)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	if (hook && hook->hold && (rc = bm_rs_park(c)) == 0)
+		rc = hook->hold(hook->ctx, c->pid, ids);
+	if (rc == 0) {
+		bm_next_ids_add_image(&c->proc, ids);
+		if (bm_next_ids_to_set(&c->proc, ids) && (c->parked || (rc = bm_rs_park(c)) == 0)) {
 			bm_timers_set_next_id(&c->tr, &c->proc, ids);
 			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
 		}
-		free(ids);
-		if (rc < 0)
-			return rc;
 	}
-	return bm_rs_let_run(c);
+	free(ids);
+	return rc < 0 ? rc : bm_rs_let_run(c);
 }
 
 int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)

@@ -2,6 +2,7 @@
  * decoding and the rules both directions enforce, against the process's
  * descriptors and threads. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -101,6 +102,8 @@ static bool check_timers(const struct bm_process *p, char *why, size_t n, size_t
 		return bm_why(why, n, "reading time %lld is not positive", (long long)tm->realtime_ns);
 	if (tm->restore_ids > 1)
 		return bm_why(why, n, "restore-ids mode %u is not 0 or 1", tm->restore_ids);
+	if (tm->next_id > INT_MAX || (!tm->next_id_known && tm->next_id))
+		return bm_why(why, n, "next timer id %u is above %d or not read", tm->next_id, INT_MAX);
 	for (int w = 0; w < BM_NITIMERS; w++)
 		if (!check_times(tm->itimers[w].value_ns, tm->itimers[w].interval_ns, false, detail, sizeof detail))
 			return bm_why(why, n, "interval timer %d: %s", w, detail);
@@ -182,6 +185,8 @@ int bm_encode_timers(struct bm_wbuf *b, const struct bm_process *p, char *why, s
 		bm_put_u64(b, t->interval_ns);
 		bm_put_u64(b, t->ticks);
 	}
+	bm_put_u32(b, tm->next_id_known);
+	bm_put_u32(b, tm->next_id);
 	return bm_wbuf_status(b);
 }
 
@@ -239,6 +244,17 @@ void bm_decode_timers(struct bm_rcur *c, struct bm_process *p)
 		t->value_ns = bm_get_u64(c);
 		t->interval_ns = bm_get_u64(c);
 		t->ticks = bm_get_u64(c);
+	}
+	/* Version 14: the id counter, read at dump (kstate.h); before, not read. */
+	if (c->version >= 14) {
+		size_t at = c->pos;
+		uint32_t known = bm_get_u32(c);
+		tm->next_id = bm_get_u32(c);
+		if (!bm_rcur_failed(c) && known > 1) {
+			bm_rcur_fail_at(c, at, "next timer id flag %u is not 0 or 1", known);
+			return;
+		}
+		tm->next_id_known = known;
 	}
 	if (bm_rcur_failed(c))
 		return;

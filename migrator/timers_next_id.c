@@ -8,6 +8,7 @@
 #include <time.h>
 #include <sys/syscall.h>
 
+#include "fd_inotify.h"
 #include "log.h"
 #include "timers.h"
 #include "wire.h"
@@ -100,11 +101,16 @@ int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids)
 	int rc = 0;
 	bool changed = false;
 	ids->n = 0;
+	bool unread = false; /* the dump read the counters it could (kstate.h) */
+	for (size_t m = 0; m < bm_frozen_count(f); m++)
+		unread |= bm_frozen_at(f, m)->ntracees && !bm_frozen_at(f, m)->proc.timers.next_id_known;
+	if (!unread)
+		return 0;
 	bm_frozen_unpark(f); /* no signal may arrive while the calls run */
 	for (size_t m = 0; m < bm_frozen_count(f) && ids->n < BM_NEXT_IDS_MAX; m++) {
 		struct bm_frozen *one = bm_frozen_at(f, m);
 		uint32_t next;
-		if (!one->ntracees)
+		if (!one->ntracees || one->proc.timers.next_id_known)
 			continue;
 		int got = take_next_id(one, &next);
 		if (got == 0) {
@@ -199,6 +205,36 @@ int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids)
 }
 
 /* ==== the destination ==== */
+
+void bm_next_ids_add_image(const struct bm_process *p, struct bm_next_ids *ids)
+{
+	bool have = false;
+	for (uint32_t i = 0; i < ids->n; i++)
+		have |= ids->id[i].pid == p->pid;
+	if (!have && p->timers.next_id_known && ids->n < BM_NEXT_IDS_MAX)
+		ids->id[ids->n++] = (struct bm_next_id){p->pid, p->timers.next_id};
+	for (uint32_t k = 0; k < p->nfds; k++) {
+		const struct bm_fd *d = &p->fds[k];
+		have = false;
+		for (uint32_t i = 0; i < ids->nwd; i++)
+			have |= ids->wd[i].pid == p->pid && ids->wd[i].fd == d->fd;
+		if (!have && d->next_wd && ids->nwd < BM_NEXT_WDS_MAX)
+			ids->wd[ids->nwd++] = (struct bm_next_wd){p->pid, d->fd, d->next_wd};
+	}
+}
+
+bool bm_next_ids_to_set(const struct bm_process *p, const struct bm_next_ids *ids)
+{
+	for (uint32_t i = 0; i < ids->n; i++)
+		if (ids->id[i].pid == p->pid && ids->id[i].next != bm_timers_restored_next_id(p))
+			return true;
+	for (uint32_t i = 0; i < ids->nwd; i++) {
+		const struct bm_fd *d = ids->wd[i].pid == p->pid ? bm_fd_find(p->fds, p->nfds, ids->wd[i].fd) : NULL;
+		if (d && d->kind == BM_FD_INOTIFY && ids->wd[i].next != bm_inotify_restored_next_wd(d))
+			return true;
+	}
+	return false;
+}
 
 uint32_t bm_timers_restored_next_id(const struct bm_process *p)
 {

@@ -20,11 +20,15 @@
  * is nothing to do; elsewhere the id below the counter is free, and a
  * timer made with that id and deleted at once sets it.
  *
- * A dump to a file has no such moment: its restore leaves the counter
- * after the newest timer (docs/process-state.md). */
+ * Where binmig can read the counter without changing it (kstate.h: BPF,
+ * root), the dump does, and the image carries it: `dump` and `restore`
+ * then set it as a migration does, and a migration reads it no more
+ * here.  Elsewhere a dump to a file has no such moment: its restore
+ * leaves the counter after the newest timer (docs/process-state.md). */
 #ifndef BINMIG_TIMERS_NEXT_ID_H
 #define BINMIG_TIMERS_NEXT_ID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -78,6 +82,15 @@ int bm_timers_take_next_ids(struct bm_frozen *f, struct bm_next_ids *ids);
  * the counters, a watch number out of 1..INT_MAX or a descriptor twice. */
 size_t bm_next_ids_encode(const struct bm_next_ids *ids, uint8_t *buf);
 int bm_next_ids_decode(const uint8_t *buf, size_t len, struct bm_next_ids *ids);
+
+/* Adds to IDS what the image of P holds and IDS lacks: the counter and
+ * the watch numbers the dump read (kstate.h).  What CONFIRM carries wins,
+ * read later in the same frozen process. */
+void bm_next_ids_add_image(const struct bm_process *p, struct bm_next_ids *ids);
+
+/* Whether IDS holds a number for P other than its restore leaves, which
+ * the restore then sets (bm_timers_set_next_id, bm_inotify_set_next_wds). */
+bool bm_next_ids_to_set(const struct bm_process *p, const struct bm_next_ids *ids);
 
 /* The counter a restore of P leaves: after its newest timer, or 0. */
 uint32_t bm_timers_restored_next_id(const struct bm_process *p);

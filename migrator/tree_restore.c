@@ -885,15 +885,23 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	for (uint32_t m = 0; rc == 0 && hook && hook->hold && m < t.nm; m++)
 		if (!t.ctx[m].released)
 			rc = bm_rs_park(&t.ctx[m]);
+	/* The next timer ids and watch numbers: from CONFIRM or the image
+	 * (timers_next_id.h). */
 	struct bm_next_ids *ids = NULL;
-	if (rc == 0 && hook && hook->hold && !(ids = malloc(sizeof *ids)))
+	if (rc == 0 && !(ids = calloc(1, sizeof *ids)))
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
-	if (rc == 0 && hook && hook->hold && (rc = hook->hold(hook->ctx, t.ctx[0].pid, ids)) == 0)
-		for (uint32_t m = 0; m < t.nm; m++)
-			if (!t.ctx[m].released) {
-				bm_timers_set_next_id(&t.ctx[m].tr, &t.ctx[m].proc, ids);
-				bm_inotify_set_next_wds(&t.ctx[m].tr, &t.ctx[m].proc, ids);
-			}
+	if (rc == 0 && hook && hook->hold)
+		rc = hook->hold(hook->ctx, t.ctx[0].pid, ids);
+	for (uint32_t m = 0; rc == 0 && m < t.nm; m++) {
+		struct restore_ctx *c = &t.ctx[m];
+		if (c->released)
+			continue;
+		bm_next_ids_add_image(&c->proc, ids);
+		if (bm_next_ids_to_set(&c->proc, ids) && (c->parked || (rc = bm_rs_park(c)) == 0)) {
+			bm_timers_set_next_id(&c->tr, &c->proc, ids);
+			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
+		}
+	}
 	free(ids);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)

@@ -17,9 +17,23 @@ done
 e2e_state_test inotify carried "$E2E_TMP/carried"
 e2e_state_test inotify rebuilt "$E2E_TMP/rebuilt"
 e2e_state_test inotify far "$E2E_TMP/far"
-# After a dump and restore the next watch follows the newest one
-# (migrate-state: migrate carries the number).
-e2e_state_test inotify gone "$E2E_TMP/gone" restored
+# The next watch number after the newest watch was removed: read by the
+# dump (BPF, migrator/kstate.h) and set by the restore.  Where the dump
+# cannot read it (fault point kstate) it warns, and the next watch
+# follows the newest one.
+e2e_state_test inotify gone "$E2E_TMP/gone" carried
+mkdir "$E2E_TMP/gone-lost"
+e2e_start "$E2E_TMP/gone-lost.out" "$PROGS/inotify" gone "$E2E_TMP/gone-lost" lost
+pid=$E2E_PID
+e2e_wait_ready "$E2E_TMP/gone-lost.out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+BINMIG_FAULT=kstate e2e_dump "$pid" "$E2E_TMP/gone-lost.img"
+grep -q "cannot read the kernel's next POSIX timer id and inotify watch numbers here" "$BM_ERR" ||
+	e2e_fail "a dump without its BPF programs did not warn"
+e2e_restore "$E2E_TMP/gone-lost.img" "$pid"
+e2e_signal "$pid" "$E2E_TMP/gone-lost.out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$E2E_TMP/gone-lost.out"
 # The same where the kernel cannot set an instance's next watch number
 # (INOTIFY_IOC_SETNEXTWD needs CONFIG_CHECKPOINT_RESTORE): the restore
 # takes the numbers between with watches it removes again, and reads

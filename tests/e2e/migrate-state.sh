@@ -102,7 +102,7 @@ declare -A accept=(
 modes=(stream file precopy postcopy hybrid)
 n=0
 for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked carried $E2E_TMP/unlinked" \
-	"inotify carried $E2E_TMP/inotify" "inotify gone $E2E_TMP/inogone migrated" "inotify far $E2E_TMP/inofar" \
+	"inotify carried $E2E_TMP/inotify" "inotify gone $E2E_TMP/inogone carried" "inotify far $E2E_TMP/inofar" \
 	"unixsock carried $E2E_TMP/unixsock" "delmap carried $E2E_TMP/delmap" \
 	"delmap nofd $E2E_TMP/delmapnofd" "delmap memfd $E2E_TMP/delmapmemfd" "scmrights carried $E2E_TMP/scmrights" \
 	"scmrights adopt $E2E_TMP/scmadopt" "peekedmsg carried $E2E_TMP/peeked" "timerids deleted" "timerids none" \

@@ -9,9 +9,12 @@
 # must show (binmig inspect); after the restore each program checks the
 # time left, then waits for its timers to fire, so the test takes about
 # TIMERS_S.  Then the id the next timer_create hands out
-# (tests/progs/timerids.c): after timers made with given ids out of order,
-# the restore makes the newest last, as the image says, so the counter
-# follows it; and after plain timers.  Each process waits in sigsuspend
+# (tests/progs/timerids.c), which the dump reads through BPF
+# (migrator/kstate.h) and the image shows: after timers made with given
+# ids out of order (the restore makes the newest last, as the image says,
+# so the counter follows it), after plain timers, after the newest timers
+# were deleted and after all were (the restore sets the counter), and in a
+# tree whose root deleted its newest.  Each process waits in sigsuspend
 # before the dump and after the restore, and /proc shows the same of it
 # (e2e_procstate).
 # shellcheck source-path=SCRIPTDIR
@@ -57,7 +60,9 @@ for mode in "${MODES[@]}"; do
 	e2e_expect_pass "$E2E_TMP/$mode.out"
 	e2e_log "$mode: PASS after the restore"
 done
-for mode in given plain; do
+# The id each mode's next timer_create gets (tests/progs/timerids.c).
+declare -A next_id=([given]=3 [plain]=3 [deleted]=4 [none]=5)
+for mode in given plain deleted none; do
 	e2e_start "$E2E_TMP/ids-$mode.out" "$PROGS/timerids" "$mode"
 	pid=$E2E_PID
 	e2e_wait_ready "$E2E_TMP/ids-$mode.out" "$pid"
@@ -67,7 +72,11 @@ for mode in given plain; do
 	bm inspect "$E2E_TMP/ids-$mode.img"
 	e2e_expect_ok "inspect ids-$mode.img"
 	# Timer 2 is the newest in both (given: 0, 7, then 2).
-	grep -q "^  POSIX timer 2 was made last" "$BM_OUT" || e2e_fail "ids-$mode.img does not mark timer 2 made last"
+	[[ $mode != given && $mode != plain ]] || grep -q "^  POSIX timer 2 was made last" "$BM_OUT" ||
+		e2e_fail "ids-$mode.img does not mark timer 2 made last"
+	# The counter, read by the dump (BPF, migrator/kstate.h).
+	grep -q "^  next POSIX timer id ${next_id[$mode]}\$" "$BM_OUT" ||
+		e2e_fail "ids-$mode.img does not carry the next timer id ${next_id[$mode]}"
 	e2e_restore "$E2E_TMP/ids-$mode.img" "$pid"
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_procstate "$pid" "$E2E_TMP/ids-$mode.proc-after"
@@ -77,3 +86,18 @@ for mode in given plain; do
 	e2e_expect_pass "$E2E_TMP/ids-$mode.out"
 	e2e_log "timerids $mode: the next timer ids as the original's after the restore"
 done
+# A tree (timerids tree: the root as in deleted, its child as in given):
+# each member's counter read by the dump and set by the tree's restore.
+e2e_start "$E2E_TMP/ids-tree.out" "$PROGS/timerids" tree
+root=$E2E_PID
+e2e_wait_ready "$E2E_TMP/ids-tree.out" "$root"
+kid=$(tr -d ' \n' <"/proc/$root/task/$root/children")
+[[ $kid =~ ^[0-9]+$ ]] || e2e_fail "timerids tree: the root has no one child ($kid)"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_wait_syscall "$kid" rt_sigsuspend
+e2e_tree_dump_restore "$E2E_TMP/ids-tree.img" 1 "timerids tree" "$root" "$kid"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_signal "$root" "$E2E_TMP/ids-tree.out"
+e2e_wait_exit "$root" 30
+e2e_expect_pass "$E2E_TMP/ids-tree.out"
+e2e_log "timerids tree: each member's next timer ids as the original's after the restore"

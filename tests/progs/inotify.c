@@ -24,9 +24,9 @@
  *             DIR/sub, removed (argument WHERE after DIR).  After the
  *             wake-up: nothing queued, each change reported, and the next
  *             watch numbered 4 where the number was carried (WHERE
- *             "migrated": migrate reads it in the original), 3 where it
- *             follows the newest watch (WHERE "restored": dump and restore,
- *             README).
+ *             "carried": the dump reads it, or migrate in the original), 3
+ *             where it follows the newest watch (WHERE "lost": a dump that
+ *             cannot read it, which warns).
  *   queued    an event queued and not read: refused.
  *   mapped    a watch on DIR for opens and closes, where DIR/lib is mapped:
  *             refused (the restore opens and closes the mapped file).
@@ -216,7 +216,7 @@ static int gone(const char *where)
 	int w_sub = watch(in, "sub", IN_CREATE);
 	SETUP(w_dir == 1 && w_file == 2 && w_sub == 3 && inotify_rm_watch(in, w_sub) == 0, "watch numbers");
 	drain(in); /* the IN_IGNORED of the removed watch */
-	int expected = strcmp(where, "migrated") == 0 ? 4 : 3;
+	int expected = strcmp(where, "carried") == 0 ? 4 : 3;
 
 	ready_then_nothing_queued(in);
 	create_and_modify(in, w_dir, w_file);
@@ -297,10 +297,10 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	bool gone_mode = argc == 4 && strcmp(argv[1], "gone") == 0 &&
-			 (strcmp(argv[3], "migrated") == 0 || strcmp(argv[3], "restored") == 0);
+			 (strcmp(argv[3], "carried") == 0 || strcmp(argv[3], "lost") == 0);
 	if ((argc != 3 && !gone_mode) || !realpath(argv[2], dir) || chdir(dir) < 0) {
 		say("FAIL: usage: inotify carried|rebuilt|far|queued|unlinked|mapped DIR, or inotify gone DIR "
-		    "migrated|restored (DIR an existing directory)");
+		    "carried|lost (DIR an existing directory)");
 		return 2;
 	}
 	usr1_setup();

@@ -210,6 +210,7 @@ static const char *craft_timers(struct raw_image *ri, const struct bm_process *p
 		return "timerfd entry 0: descriptor 10 is not a timerfd of FDS that shares with no other";
 	case TIMERS_TIMERFD_MISSING:
 		bm_store_le32(t + TM_TIMERFD(p, 0) - 4, 0);
+		memmove(t + TM_TIMERFD(p, 0), t + TM_TIMERFD(p, 0) + 36, 8); /* the counter (version 14) */
 		tm->len -= 36;
 		return "0 timerfd entries for 1 timerfds in FDS";
 	case TIMERS_TIMERFD_CLOCK:

@@ -1,4 +1,4 @@
-/* Images of earlier versions (1 to 4, 7 to 10, 12), rebuilt from a current
+/* Images of earlier versions (1 to 4, 7 to 10, 12, 13), rebuilt from a current
  * one: still read, as what they could hold, and held to it. */
 
 #include <netinet/in.h>
@@ -75,6 +75,7 @@ static void assert_old_image_reads_as(const struct bm_wbuf *img, uint32_t versio
 	q->timers.realtime_ns = 0; /* not read: the image has no timers */
 	forget_owners(q);
 	q->fd_table_size = 0; /* nor the table's size (version 13) */
+	forget_counters(q);   /* nor the counters (version 14) */
 	assert_process_equal(q, &got);
 	q->timers.realtime_ns = read_at;
 	struct bm_page_run run;
@@ -256,6 +257,7 @@ static void test_version_3_is_still_read(void **state)
 	strip_locks(&q);
 	forget_owners(&q);
 	q.fd_table_size = 0; /* what an image of version 3 reads as */
+	forget_counters(&q);
 	assert_older_reads(&q, 3);
 	bm_process_free(&q);
 }
@@ -278,6 +280,7 @@ static void test_version_4_is_still_read(void **state)
 	make_process(&q, true);
 	forget_owners(&q);
 	q.fd_table_size = 0; /* what an image of version 4 reads as */
+	forget_counters(&q);
 	assert_older_reads(&q, 4);
 	/* A mapped file of its own, which version 4 cannot hold. */
 	add_vma(&q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
@@ -357,6 +360,7 @@ static void test_owners_of_unlinked_objects(void **state)
 	assert_int_equal(bm_image_read_process(&r, &got), 0);
 	forget_owners(&q);
 	q.fd_table_size = 0;
+	forget_counters(&q);
 	q.cwd_known = false;
 	q.cwd_mode = q.cwd_uid = q.cwd_gid = 0;
 	q.mapped_files[0].owner_known = false;
@@ -398,7 +402,9 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 		forget_owners(&q);
 	if (version < 11)
 		forget_sigio(&q);
-	q.fd_table_size = 0; /* the image (before version 13) does not know it */
+	if (version < 13)
+		q.fd_table_size = 0; /* the image (before version 13) does not know it */
+	forget_counters(&q); /* nor (before version 14) the counters */
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
@@ -544,8 +550,9 @@ static void test_version_12_is_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 512);
-	bm_store_le32(fds->payload + fds->len - 4, 100);
+	size_t size_at = fds->len - 4 - 4 - 8; /* before one inotify next watch number (version 14) */
+	assert_int_equal(bm_load_le32(fds->payload + size_at), 512);
+	bm_store_le32(fds->payload + size_at, 100);
 	assemble(&ri, &img, true);
 	assert_rejected(img.data, img.len, "descriptor table size 100 is not a multiple of 64");
 	bm_wbuf_free(&img);
@@ -556,6 +563,67 @@ static void test_version_12_is_still_read(void **state)
 	char why[200];
 	assert_int_equal(bm_encode_fds(&img, &q, why, sizeof why), -EINVAL);
 	assert_non_null(strstr(why, "descriptor table size 100"));
+	bm_wbuf_free(&img);
+	bm_process_free(&q);
+}
+
+static void drop_v14_of(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	drop_v14(ri);
+}
+
+/* Version 13, written before the dump read the kernel's counters
+ * (kstate.h), has neither the inotify next watch numbers at the end of FDS
+ * nor the timer id counter at the end of TIMERS: still read, as counters
+ * not read (the restore leaves them after the newest timer and watch).
+ * The current image has them (the full process's round trip), and holds
+ * them to what a kernel hands out. */
+static void test_version_13_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(13, drop_v14_of);
+	struct bm_process q;
+	make_process(&q, true);
+	struct bm_wbuf img;
+	struct raw_image ri;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	/* The last entry of FDS: fd 13, the inotify instance, next 7. */
+	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 8), 13);
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 7);
+	bm_store_le32(fds->payload + fds->len - 4, 0);
+	assemble(&ri, &img, true);
+	assert_rejected(img.data, img.len, "inotify next watch number 0 of fd 13");
+	bm_wbuf_free(&img);
+	bm_store_le32(fds->payload + fds->len - 4, 7);
+	bm_store_le32(fds->payload + fds->len - 8, 12); /* the epoll instance */
+	assemble(&ri, &img, true);
+	assert_rejected(img.data, img.len, "inotify next watch number 7 of fd 12");
+	bm_wbuf_free(&img);
+	bm_store_le32(fds->payload + fds->len - 8, 13);
+	/* The end of TIMERS: read (1), the counter 40. */
+	struct raw_section *tm = &ri.s[find_section(&ri, BM_SEC_TIMERS, 0)];
+	assert_int_equal(bm_load_le32(tm->payload + tm->len - 8), 1);
+	assert_int_equal(bm_load_le32(tm->payload + tm->len - 4), 40);
+	bm_store_le32(tm->payload + tm->len - 8, 2);
+	assemble(&ri, &img, true);
+	assert_rejected(img.data, img.len, "next timer id flag 2 is not 0 or 1");
+	bm_wbuf_free(&img);
+	bm_store_le32(tm->payload + tm->len - 8, 1);
+	bm_store_le32(tm->payload + tm->len - 4, 0x80000000u);
+	assemble(&ri, &img, true);
+	assert_rejected(img.data, img.len, "next timer id 2147483648 is above 2147483647");
+	bm_wbuf_free(&img);
+	free_raw_image(&ri);
+	/* Nor may an encoder write a counter not read. */
+	q.timers.next_id_known = false;
+	bm_wbuf_init(&img);
+	char why[200];
+	assert_int_equal(bm_encode_timers(&img, &q, why, sizeof why), -EINVAL);
+	assert_non_null(strstr(why, "next timer id 40 is above 2147483647 or not read"));
 	bm_wbuf_free(&img);
 	bm_process_free(&q);
 }
@@ -573,6 +641,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_10_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_12_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_12_sockets_are_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_13_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -185,11 +185,32 @@ static inline void drop_guards(struct raw_image *ri)
 	vmas->len -= 4;
 }
 
+/* Takes what version 14 added off RI (its first process), for an image
+ * of an earlier version (which reads as not having read them,
+ * forget_counters): the inotify next watch numbers after the descriptor
+ * table's size at the end of FDS, and the timer id counter at the end of
+ * TIMERS, where there is one. */
+static inline void drop_v14(struct raw_image *ri)
+{
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	uint32_t nfds = bm_load_le32(fds->payload);
+	size_t size_at = nfds ? fd_entry(fds, nfds - 1).end : 4;
+	assert_true(fds->len >= size_at + 8);
+	fds->len = (uint32_t)(size_at + 4);
+	for (int i = 0; i < ri->n; i++)
+		if (ri->s[i].type == BM_SEC_TIMERS) {
+			assert_true(ri->s[i].len >= 8);
+			ri->s[i].len -= 8;
+			break;
+		}
+}
+
 /* Takes the descriptor table's size (version 13) off the end of RI's FDS
- * section, for an image of an earlier version (which reads as not knowing
- * it: 0). */
+ * section, and what version 14 added, for an image of an earlier version
+ * (which reads as not knowing it: 0). */
 static inline void drop_fd_table_size(struct raw_image *ri)
 {
+	drop_v14(ri);
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
 	assert_true(fds->len >= 8);
 	fds->len -= 4;
