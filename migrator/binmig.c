@@ -199,8 +199,10 @@ static int dump(void *arg)
 		return bm_exit_code();
 	char why[800];
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
-		bm_warn("binmig cannot read the kernel's next POSIX timer id and inotify watch numbers here (%s): "
-			"restored, the process gives its next timer and watch the numbers after its newest", why);
+		bm_warn("binmig cannot read what only the kernel's own structures show (%s): restored, the process "
+			"gives its next POSIX timer and inotify watch the numbers after its newest, and an O_TMPFILE "
+			"file may be linked as its opening says (README, \"What a restored process can still tell "
+			"apart\")", why);
 	/* Should binmig die while it writes, the process runs on (parked: its
 	 * threads as they resume, checkpoint.h). */
 	if (bm_frozen_park(&f) < 0) {

@@ -684,6 +684,11 @@ static void decode_fd_entries(struct bm_rcur *c, struct bm_process *p)
 		if (!bm_rcur_failed(c) && f->kind >= BM_FD_TIMERFD && c->version < 3)
 			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): kind %u in an image of version %u", i, f->fd,
 					f->kind, c->version);
+		/* Version 14: whether an unlinked file may be linked again. */
+		if (!bm_rcur_failed(c) && f->kind == BM_FD_UNLINKED_FILE && (f->object_flags & BM_UNLINKED_LINK_BITS) &&
+		    c->version < 14)
+			bm_rcur_fail_at(c, at, "descriptor entry %u (fd %d): linkability in an image of version %u", i,
+					f->fd, c->version);
 	}
 	if (!bm_rcur_failed(c) && (!bm_watch_check(p->fds, p->nfds, why, sizeof why) ||
 				   !bm_unlinked_check(p->fds, p->nfds, why, sizeof why) ||

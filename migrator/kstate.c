@@ -12,6 +12,7 @@
 
 #include "bpf/kstate_rec.h"
 #include "fault.h"
+#include "unlinked.h"
 
 /* kstate.bpf.o, carried by kstate_obj.S */
 extern const unsigned char bm_kstate_bpf_obj[], bm_kstate_bpf_obj_end[];
@@ -122,8 +123,12 @@ static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *
 		} else if (r.kind == BM_KSTATE_INOTIFY) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			/* 0 and past INT_MAX hand out 1 next, as 1 does */
-			if (d && d->kind == BM_FD_INOTIFY)
+			if (d && d->kind == BM_FD_INOTIFY && r.valid)
 				d->next_wd = r.a == 0 || r.a > INT_MAX ? 1 : (uint32_t)r.a;
+		} else if (r.kind == BM_KSTATE_LINKABLE) {
+			struct bm_fd *d = find_fd(p, r.fd);
+			if (d && d->kind == BM_FD_UNLINKED_FILE && r.valid)
+				d->object_flags |= BM_UNLINKED_LINK_KNOWN | (r.a ? BM_UNLINKED_LINKABLE : 0);
 		}
 	}
 	if (fd >= 0)
@@ -132,18 +137,28 @@ static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *
 	return rc;
 }
 
-/* The descriptors the file program reads: P's inotify instances. */
+/* What the file program reads of descriptor D, or 0. */
+static uint32_t want_of(const struct bm_fd *d)
+{
+	if (d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->in_flight)
+		return BM_KSTATE_WANT_INOTIFY;
+	if (d->kind == BM_FD_UNLINKED_FILE && !(d->object_flags & BM_UNLINKED_MEMFD))
+		return BM_KSTATE_WANT_LINKABLE;
+	return 0;
+}
+
+/* The descriptors the file program reads: P's inotify instances and
+ * unlinked files. */
 static int want(const struct bm_process *p)
 {
-	uint32_t key, next, what = BM_KSTATE_WANT_INOTIFY;
+	uint32_t key, next, what;
 	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
 		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
 			return -errno;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
-		if (d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->in_flight &&
-		    bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+		if ((what = want_of(d)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;
@@ -172,8 +187,11 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	if (rc < 0) {
 		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
 		p->timers.next_id = 0;
-		for (uint32_t i = 0; i < p->nfds; i++)
+		for (uint32_t i = 0; i < p->nfds; i++) {
 			p->fds[i].next_wd = 0;
+			if (p->fds[i].kind == BM_FD_UNLINKED_FILE)
+				p->fds[i].object_flags &= ~BM_UNLINKED_LINK_BITS;
+		}
 		return rc;
 	}
 	p->timers.next_id_known = true;

@@ -5,7 +5,10 @@
  *    next_posix_timer_id; timers_next_id.h), which only a timer_create
  *    reads, moving it on;
  *  - the number an inotify instance's next watch gets (its idr's
- *    idr_next; inotify_next_wd.h), which only adding a watch reads.
+ *    idr_next; inotify_next_wd.h), which only adding a watch reads;
+ *  - whether an unlinked file may be linked again (its inode's
+ *    I_LINKABLE: made with O_TMPFILE without O_EXCL, never linked since;
+ *    unlinked.h), which only a linkat shows, giving it a name.
  *
  * The programs only read the kernel's structures of the frozen process;
  * nothing in it changes, so `dump` (and `--leave-running`) carries them as
@@ -25,7 +28,8 @@
 #include "state.h"
 
 /* Reads into P (frozen, its descriptors described, P->pid its leader)
- * p->timers.next_id (next_id_known) and each inotify instance's next_wd.
+ * p->timers.next_id (next_id_known), each inotify instance's next_wd and
+ * each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags.
  * 0; or -errno, with why binmig cannot read them here in WHY, and P as
  * it was: not an error (nothing is logged), the caller decides. */
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);

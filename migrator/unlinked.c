@@ -371,9 +371,11 @@ bool bm_unlinked_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t
 			continue;
 		if (d->path[0] != '/')
 			return bm_why(why, n, "unlinked fd %d has the relative path %s", d->fd, d->path);
-		if (d->kind == BM_FD_UNLINKED_FILE && !bm_unlinked_memfd_valid(d->object_flags, "/memfd:"))
+		uint32_t memfd = d->object_flags & ~BM_UNLINKED_LINK_BITS, link = d->object_flags & BM_UNLINKED_LINK_BITS;
+		if (d->kind == BM_FD_UNLINKED_FILE &&
+		    (!bm_unlinked_memfd_valid(memfd, "/memfd:") || (link && (memfd || !(link & BM_UNLINKED_LINK_KNOWN)))))
 			return bm_why(why, n, "unlinked fd %d has the flags %#x", d->fd, d->object_flags);
-		if (d->kind == BM_FD_UNLINKED_FILE && !bm_unlinked_memfd_valid(d->object_flags, d->path))
+		if (d->kind == BM_FD_UNLINKED_FILE && !bm_unlinked_memfd_valid(memfd, d->path))
 			return bm_why(why, n, "memfd of fd %d is named %s, not /memfd:NAME", d->fd, d->path);
 		if (d->kind != BM_FD_UNLINKED_FILE)
 			continue;
@@ -491,9 +493,11 @@ int bm_unlinked_make_file(struct bm_unlinked_owner owner, const char *path, uint
 		return fail(err, errlen, "cannot remove the rebuilt %s again: %s", path);
 	}
 	if (fd < 0 && errno == EEXIST) {
+		/* Its name taken: made without one, and as the original, which
+		 * had one, never to be linked (O_EXCL). */
 		char dir[PATH_MAX];
 		parent_of(path, dir, sizeof dir);
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+		fd = open(dir, O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, mode);
 	}
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the unlinked file %s again: %s", path);
@@ -536,16 +540,29 @@ static bool is_tmpfile(const struct bm_fd *d)
 	return d->kind == BM_FD_UNLINKED_FILE && (d->flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/* Whether the file of D may be linked again (linkat through /proc/self/fd
+ * publishes it): as the dump read it, else as its opening says (one made
+ * with O_TMPFILE may, as binmig restored all such before it could read
+ * it). */
+static bool linkable(const struct bm_fd *d)
+{
+	return d->object_flags & BM_UNLINKED_LINK_KNOWN ? (d->object_flags & BM_UNLINKED_LINKABLE) != 0 : is_tmpfile(d);
+}
+
 /* An O_TMPFILE file is made again as one, in its directory and with the
- * flags of its descriptor d: it stays linkable (linkat through
- * /proc/self/fd publishes it) and F_GETFL still says O_TMPFILE.  Its
- * contents and attributes go in through a second open of it.  (Whether
- * it was made with O_EXCL, never to be linked, the kernel does not show.) */
+ * flags of its descriptor d, so that F_GETFL still says O_TMPFILE (any
+ * other descriptor's file that may be linked: read-write, reopened with
+ * its flags), and with O_EXCL where it may not be linked (made so, or
+ * linked and unlinked since).  Its contents and attributes go in through
+ * a second open of it. */
 static int make_tmpfile(const struct bm_process *p, const struct bm_fd *d, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], self[40];
 	parent_of(d->path, dir, sizeof dir);
-	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+	int flags = is_tmpfile(d) ? (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)
+				  : O_TMPFILE | O_RDWR;
+	if (!linkable(d))
+		flags |= O_EXCL;
 	int fd = open(dir, flags | O_CLOEXEC, d->mode & 07777);
 	if (fd < 0)
 		return fail(err, errlen, "cannot make the O_TMPFILE file %s again: %s", d->path);
@@ -619,7 +636,7 @@ static int open_unlinked(const struct bm_process *p, uint32_t index, bool make, 
 			return -1;
 	} else {
 		const struct bm_fd *src = first ? first : d;
-		made = is_tmpfile(src) ? make_tmpfile(p, src, err, errlen)
+		made = is_tmpfile(src) || linkable(src) ? make_tmpfile(p, src, err, errlen)
 		       : src->object_flags & BM_UNLINKED_MEMFD ? make_memfd(p, src, err, errlen)
 		       : src->kind == BM_FD_UNLINKED_FILE ? bm_unlinked_make_file(owner_of(p, src), src->path, src->mode,
 									       src->file.mtime_ns, src->data, src->data_len,

@@ -53,6 +53,15 @@ bool bm_unlinked_memfd_valid(uint32_t memfd, const char *path);
 int bm_unlinked_memfd_seals(const char *link, const char *what, uint32_t *memfd);
 #define BM_UNLINKED_MEMFD 0x80000000u
 #define BM_UNLINKED_SEALS 0x3fu /* F_SEAL_SEAL .. F_SEAL_EXEC */
+/* In the object_flags of an unlinked file that is no memfd (image version
+ * 14): whether linkat may give it a name again, which only the kernel's
+ * inode shows (I_LINKABLE: made with O_TMPFILE without O_EXCL, and not
+ * linked since), read at dump through BPF (kstate.h).  Without KNOWN (not
+ * read) the restore makes one opened with O_TMPFILE linkable and any
+ * other not. */
+#define BM_UNLINKED_LINK_KNOWN 0x40000000u
+#define BM_UNLINKED_LINKABLE 0x20000000u
+#define BM_UNLINKED_LINK_BITS (BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE)
 
 /* At dump, descriptor FD of PID whose /proc link named PATH with
  * " (deleted)" (stripped) and whose file is ST: fills out (kind, path,

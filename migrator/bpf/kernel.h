@@ -55,7 +55,18 @@ struct fsnotify_group {
 	};
 };
 
+/* Its values are relocated too (bpf_core_enum_value): the kernel
+ * renumbers them. */
+enum inode_state_flags_t {
+	I_LINKABLE = 1 << 11,
+};
+
+struct inode {
+	enum inode_state_flags_t i_state;
+};
+
 struct file {
+	struct inode *f_inode;
 	void *private_data;
 };
 

@@ -63,11 +63,28 @@ int read_file(struct bpf_iter__task_file *ctx)
 	if (!f || !in_target(t))
 		return 0;
 	__u32 *want = bpf_map_lookup_elem(&wanted, &fd);
-	if (!want || *want != BM_KSTATE_WANT_INOTIFY)
+	if (!want)
 		return 0;
-	struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
-	struct bm_kstate_rec r = {.kind = BM_KSTATE_INOTIFY, .pid = BPF_CORE_READ(t, tgid), .fd = (int)fd, .valid = 1};
-	r.a = BPF_CORE_READ(g, inotify_data.idr.idr_next);
+	struct bm_kstate_rec r = {.pid = BPF_CORE_READ(t, tgid), .fd = (int)fd};
+	if (*want == BM_KSTATE_WANT_INOTIFY) {
+		struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
+		r.kind = BM_KSTATE_INOTIFY;
+		r.a = BPF_CORE_READ(g, inotify_data.idr.idr_next);
+		r.valid = 1;
+	} else if (*want == BM_KSTATE_WANT_LINKABLE) {
+		/* An O_TMPFILE file made without O_EXCL and not linked since:
+		 * linkat may give it a name (fs/namei.c, vfs_link). */
+		struct inode *inode = BPF_CORE_READ(f, f_inode);
+		r.kind = BM_KSTATE_LINKABLE;
+		if (bpf_core_field_exists(inode->i_state) &&
+		    bpf_core_enum_value_exists(enum inode_state_flags_t, I_LINKABLE)) {
+			__u32 linkable = bpf_core_enum_value(enum inode_state_flags_t, I_LINKABLE);
+			r.a = (BPF_CORE_READ(inode, i_state) & linkable) != 0;
+			r.valid = 1;
+		}
+	} else {
+		return 0;
+	}
 	bpf_seq_write(ctx->meta->seq, &r, sizeof r);
 	return 0;
 }

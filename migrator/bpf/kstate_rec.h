@@ -6,11 +6,13 @@
 enum bm_kstate_kind {
 	BM_KSTATE_PROCESS = 1, /* a = the POSIX timer id counter (signal_struct.next_posix_timer_id) */
 	BM_KSTATE_INOTIFY = 2, /* a = the instance's next watch number (its idr's idr_next) */
+	BM_KSTATE_LINKABLE = 3, /* a = 1 if the unlinked file may be linked again (I_LINKABLE), else 0 */
 };
 
 /* What the file iterator reads of a descriptor (the map "wanted"). */
 enum bm_kstate_want {
 	BM_KSTATE_WANT_INOTIFY = 1,
+	BM_KSTATE_WANT_LINKABLE = 2,
 };
 
 struct bm_kstate_rec {

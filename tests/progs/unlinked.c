@@ -27,6 +27,11 @@
  *       offset 3: same contents, offset and mode, F_GETFL still says
  *       O_TMPFILE, and it can still be published with linkat through
  *       /proc/self/fd;
+ *     - O_TMPFILE files that linkat cannot publish, as in the original
+ *       (ENOENT): one made with O_EXCL, one linked and unlinked since;
+ *       and one that can, held only through a descriptor opened again
+ *       through /proc/self/fd without O_TMPFILE (the kernel's inode says
+ *       which: binmig reads it through BPF);
  *     - O_PATH descriptors, which hold no open file: on a regular file,
  *       a FIFO, a unix socket file, a symlink itself (O_NOFOLLOW) and an
  *       unlinked file: the same inode and mode, still O_PATH.
@@ -432,10 +437,30 @@ static int opath(const char *name, int extra)
 	return fd;
 }
 
+/* linkat through /proc/self/fd of FD to NAME in dir: 0 or errno; the
+ * name removed again. */
+static int publish(int fd, const char *name)
+{
+	char self[64], path[4200];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	path_of(path, sizeof(path), name);
+	if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0)
+		return errno;
+	unlink(path);
+	return 0;
+}
+
 static int special(void)
 {
 	int t = open(dir, O_RDWR | O_TMPFILE, 0640);
 	SETUP(t >= 0 && write(t, "published!", 10) == 10 && lseek(t, 3, SEEK_SET) == 3, "O_TMPFILE");
+	/* never to be linked; linked and unlinked; linkable through another open */
+	int excl = open(dir, O_RDWR | O_TMPFILE | O_EXCL, 0600), once = open(dir, O_RDWR | O_TMPFILE, 0600);
+	int made = open(dir, O_WRONLY | O_TMPFILE, 0600), again = -1;
+	SETUP(excl >= 0 && once >= 0 && made >= 0 && publish(once, "once") == 0, "O_TMPFILE files");
+	char made_self[64];
+	snprintf(made_self, sizeof(made_self), "/proc/self/fd/%d", made);
+	SETUP((again = open(made_self, O_RDWR)) >= 0 && close(made) == 0, "O_TMPFILE opened again");
 	char path[4200], fifo_path[4200], sock_path[4200], link_path[4200];
 	int plain = make_file("plain", O_RDWR, "plain", 5);
 	close(plain);
@@ -478,6 +503,11 @@ static int special(void)
 	CHECK(linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0, "t: linkat: %s", strerror(errno));
 	CHECK(fstat(t, &st) == 0 && st.st_nlink == 1, "t: not published");
 	unlink(path);
+	int e;
+	CHECK((e = publish(excl, "excl")) == ENOENT, "O_TMPFILE | O_EXCL: linkat gave %s, not ENOENT", strerror(e));
+	CHECK((e = publish(once, "once")) == ENOENT, "O_TMPFILE linked and unlinked: linkat gave %s, not ENOENT",
+	      strerror(e));
+	CHECK((e = publish(again, "again")) == 0, "O_TMPFILE opened again: linkat: %s", strerror(e));
 	for (int i = 0; i < 5; i++) {
 		CHECK(fstat(held[i], &st) == 0 && st.st_mode == before[i].st_mode &&
 		      (i == 4 ? st.st_nlink == 0 : st.st_ino == before[i].st_ino),

@@ -7,6 +7,7 @@
 #include "unit_raw_image.h"
 #include "image_model.h"
 #include "sk_inet.h"
+#include "unlinked.h"
 
 /* The process without file locks and cgroups, which only version 4 holds. */
 static void strip_locks(struct bm_process *q)
@@ -616,6 +617,30 @@ static void test_version_13_is_still_read(void **state)
 	bm_store_le32(tm->payload + tm->len - 4, 0x80000000u);
 	assemble(&ri, &img, true);
 	assert_rejected(img.data, img.len, "next timer id 2147483648 is above 2147483647");
+	bm_wbuf_free(&img);
+	free_raw_image(&ri);
+	/* An unlinked file that may not be linked again (read at dump): read
+	 * back as such; said in an image of version 13, rejected. */
+	add_fd(&q, 1002, BM_FD_UNLINKED_FILE, O_RDWR | O_TMPFILE, 0, -1, "/tmp/#5");
+	struct bm_fd *u = &q.fds[q.nfds - 1];
+	u->object_flags = BM_UNLINKED_LINK_KNOWN;
+	u->object_id = 5;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	struct mem_input in = { img.data, img.len, 0, 0 };
+	struct bm_image_reader r;
+	struct bm_process got;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(bm_image_read_process(&r, &got), 0);
+	assert_int_equal(got.fds[got.nfds - 1].object_flags, BM_UNLINKED_LINK_KNOWN);
+	bm_process_free(&got);
+	bm_image_reader_free(&r);
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	drop_v14(&ri);
+	bm_store_le32(ri.file_header + 8, 13);
+	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	assemble(&ri, &img, true);
+	assert_rejected(img.data, img.len, "(fd 1002): linkability in an image of version 13");
 	bm_wbuf_free(&img);
 	free_raw_image(&ri);
 	/* Nor may an encoder write a counter not read. */

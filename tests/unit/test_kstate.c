@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,16 @@
 #include <unistd.h>
 
 #include "kstate.h"
+#include "unlinked.h"
 
 #define WAIT_S 20 /* for the child, on any machine */
 
 /* The child's descriptors, fixed by dup2. */
-enum { FD_INOTIFY_GAP = 50, FD_INOTIFY_FRESH = 51, FD_PIPE = 52, FD_INOTIFY_DUP = 53 };
+enum { FD_INOTIFY_GAP = 50, FD_INOTIFY_FRESH = 51, FD_PIPE = 52, FD_INOTIFY_DUP = 53, FD_TMP = 54, FD_TMP_EXCL = 55 };
 
 /* Timers 0-3 made, 3 (the newest) and 1 deleted: next 4.  An instance
- * with watches 1-3, 3 and 2 removed: next 4; one never used: next 1.
+ * with watches 1-3, 3 and 2 removed: next 4; one never used: next 1.  An
+ * O_TMPFILE file that may be linked, and one made with O_EXCL.
  * Says 'r' on OUT, then waits for a byte on IN and checks that nothing
  * moved: exits 0 if its next timer and watch get 4. */
 static int child(int in, int out)
@@ -47,7 +50,9 @@ static int child(int in, int out)
 		return 13;
 	int p[2];
 	if (fresh < 0 || pipe(p) < 0 || dup2(gap, FD_INOTIFY_GAP) < 0 || dup2(fresh, FD_INOTIFY_FRESH) < 0 ||
-	    dup2(p[0], FD_PIPE) < 0 || dup2(gap, FD_INOTIFY_DUP) < 0)
+	    dup2(p[0], FD_PIPE) < 0 || dup2(gap, FD_INOTIFY_DUP) < 0 ||
+	    dup2(open("/tmp", O_TMPFILE | O_RDWR, 0600), FD_TMP) < 0 ||
+	    dup2(open("/tmp", O_TMPFILE | O_RDWR | O_EXCL, 0600), FD_TMP_EXCL) < 0)
 		return 14;
 	char c = 'r';
 	if (write(out, &c, 1) != 1 || read(in, &c, 1) != 1)
@@ -91,8 +96,9 @@ static void reads_the_counters(void **state)
 	struct bm_fd fds[] = {
 		fd_of(FD_INOTIFY_GAP, BM_FD_INOTIFY, -1), fd_of(FD_INOTIFY_FRESH, BM_FD_INOTIFY, -1),
 		fd_of(FD_PIPE, BM_FD_PIPE, -1), fd_of(FD_INOTIFY_DUP, BM_FD_INOTIFY, FD_INOTIFY_GAP),
+		fd_of(FD_TMP, BM_FD_UNLINKED_FILE, -1), fd_of(FD_TMP_EXCL, BM_FD_UNLINKED_FILE, -1),
 	};
-	struct bm_process p = {.pid = pid, .fds = fds, .nfds = 4};
+	struct bm_process p = {.pid = pid, .fds = fds, .nfds = 6};
 	char why[800] = "";
 	int rc = bm_kstate_read(&p, why, sizeof why);
 	if (rc < 0)
@@ -103,6 +109,8 @@ static void reads_the_counters(void **state)
 	assert_int_equal(fds[1].next_wd, 1);
 	assert_int_equal(fds[2].next_wd, 0); /* not an instance */
 	assert_int_equal(fds[3].next_wd, 0); /* the instance again: read at its first descriptor */
+	assert_int_equal(fds[4].object_flags, BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE);
+	assert_int_equal(fds[5].object_flags, BM_UNLINKED_LINK_KNOWN);
 
 	/* Reading moved nothing: the child's next timer and watch get 4. */
 	assert_int_equal(write(down[1], "g", 1), 1);

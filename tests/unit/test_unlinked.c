@@ -358,6 +358,19 @@ static void test_image_rules(void **state)
 	assert_true(bm_unlinked_check(fds, 2, why, sizeof why));
 	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_MEMFD | 0x40;
 	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
+	/* Whether it may be linked (version 14): read, and only on a file that
+	 * is no memfd. */
+	fds[0].path = fds[1].path = "/a";
+	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE;
+	assert_true(bm_unlinked_check(fds, 2, why, sizeof why));
+	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_LINK_KNOWN;
+	assert_true(bm_unlinked_check(fds, 2, why, sizeof why));
+	fds[0].object_flags = BM_UNLINKED_LINKABLE; /* not read, yet said */
+	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
+	assert_non_null(strstr(why, "has the flags 0x20000000"));
+	fds[0].path = fds[1].path = "/memfd:a";
+	fds[0].object_flags = fds[1].object_flags = BM_UNLINKED_MEMFD | BM_UNLINKED_LINK_KNOWN;
+	assert_false(bm_unlinked_check(fds, 2, why, sizeof why));
 }
 
 static void test_refusals(void **state)
