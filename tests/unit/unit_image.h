@@ -242,6 +242,16 @@ static inline int read_image(const uint8_t *data, size_t len, size_t max_chunk)
 	return rc;
 }
 
+/* The first process of the image IMG, read into GOT (bm_process_free). */
+static inline void read_back(const struct bm_wbuf *img, struct bm_process *got)
+{
+	struct mem_input in = { img->data, img->len, 0, 0 };
+	struct bm_image_reader r;
+	assert_int_equal(bm_image_reader_init(&r, (struct bm_source){ mem_read, &in }), 0);
+	assert_int_equal(bm_image_read_process(&r, got), 0);
+	bm_image_reader_free(&r);
+}
+
 /* Reading must fail with an image error, and say MESSAGE (if given). */
 static inline void assert_rejected(const uint8_t *data, size_t len, const char *message)
 {
