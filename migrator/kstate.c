@@ -25,7 +25,7 @@ static struct {
 	char why[640];     /* why not */
 	struct bpf_object *obj;
 	struct bpf_program *task, *file;
-	int target_fd, wanted_fd;
+	int wanted_fd;
 } k;
 
 /* libbpf's messages: the last line of a failed load says why; kept for
@@ -78,9 +78,8 @@ static int load(void)
 		return unavailable(rc, "loading binmig's BPF programs (CAP_BPF and CAP_PERFMON needed)");
 	k.task = bpf_object__find_program_by_name(k.obj, "read_task");
 	k.file = bpf_object__find_program_by_name(k.obj, "read_file");
-	k.target_fd = bpf_object__find_map_fd_by_name(k.obj, "target");
 	k.wanted_fd = bpf_object__find_map_fd_by_name(k.obj, "wanted");
-	if (!k.task || !k.file || k.target_fd < 0 || k.wanted_fd < 0)
+	if (!k.task || !k.file || k.wanted_fd < 0)
 		return unavailable(-ENOENT, "binmig's BPF object lacks a program or map");
 	return k.err = 0;
 }
@@ -96,15 +95,14 @@ static struct bm_fd *find_fd(struct bm_process *p, int32_t fd)
 /* What the task program saw of the timer id counter. */
 enum timer_seen { TIMER_NOT_SEEN, TIMER_READ, TIMER_NO_FIELD };
 
-/* Runs PROG over the tasks of P, each record into P.  Where the kernel
- * cannot filter by process (before Linux 6.1) the program does. */
+/* Runs PROG over the tasks of P, each record into P.  The kernel takes
+ * P's PID in binmig's PID namespace (Linux 6.1: before, no iterator of
+ * one process, and the programs would see PIDs of the first namespace). */
 static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *timer)
 {
 	union bpf_iter_link_info info = {.task.pid = (uint32_t)p->pid};
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
 	struct bpf_link *link = bpf_program__attach_iter(prog, &opts);
-	if (!link && errno == EINVAL)
-		link = bpf_program__attach_iter(prog, NULL);
 	if (!link)
 		return -errno;
 	int fd = bpf_iter_create(bpf_link__fd(link)), rc = fd < 0 ? -errno : 0;
@@ -115,8 +113,6 @@ static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *
 			rc = n < 0 ? -errno : -EPROTO;
 			break;
 		}
-		if (r.pid != p->pid)
-			continue;
 		if (r.kind == BM_KSTATE_PROCESS) {
 			p->timers.next_id = (uint32_t)r.a & INT_MAX; /* the ids it hands out */
 			*timer = r.valid ? TIMER_READ : TIMER_NO_FIELD;
@@ -171,15 +167,10 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 		snprintf(why, why_size, "%s", k.why);
 		return rc;
 	}
-	uint32_t zero = 0;
-	int32_t tgid = p->pid;
 	enum timer_seen timer = TIMER_NOT_SEEN;
-	const char *step = "choosing the process";
-	if (bpf_map_update_elem(k.target_fd, &zero, &tgid, BPF_ANY) < 0)
-		rc = -errno;
-	else if ((step = "reading its timer id counter", rc = run(k.task, p, &timer)) == 0 &&
-		 (step = "choosing its inotify instances", rc = want(p)) == 0)
-		step = "reading its inotify instances", rc = run(k.file, p, &timer);
+	const char *step = "reading its timer id counter";
+	if ((rc = run(k.task, p, &timer)) == 0 && (step = "choosing its descriptors", rc = want(p)) == 0)
+		step = "reading its descriptors", rc = run(k.file, p, &timer);
 	if (rc == 0 && timer != TIMER_READ)
 		step = timer == TIMER_NO_FIELD ? "this kernel keeps its timer id counter otherwise (before Linux 6.14)"
 					       : "its leader was not found by the BPF iterator",

@@ -13,9 +13,9 @@
  * The programs only read the kernel's structures of the frozen process;
  * nothing in it changes, so `dump` (and `--leave-running`) carries them as
  * `migrate` does.  They need a kernel with BTF (/sys/kernel/btf/vmlinux,
- * against which libbpf relocates each read), BPF iterators (Linux 5.8;
- * the timer counter as Linux 6.14 keeps it), and CAP_BPF with
- * CAP_PERFMON (root).  Where any is missing the reader says why and the
+ * against which libbpf relocates each read), BPF iterators over one
+ * process (Linux 6.1; the timer counter as Linux 6.14 keeps it), and
+ * CAP_BPF with CAP_PERFMON (root; in any PID namespace).  Where any is missing the reader says why and the
  * dump goes on without them: its restore leaves each counter after the
  * newest timer or watch, as before (the dump warns; `migrate` reads them
  * its own way). */

@@ -1,6 +1,8 @@
 /* BPF iterator programs that read, for binmig's dump, the few pieces of a
  * process's kernel state no other interface shows without changing them
- * (kstate.h).  They only read: no helper they call writes to the kernel or
+ * (kstate.h).  The kernel runs them over one process's tasks only
+ * (bpf_iter_link_info.task.pid, taken in binmig's PID namespace), so they
+ * need not know its PID, which they would see in the first namespace.  They only read: no helper they call writes to the kernel or
  * the process.  Compiled by clang for the BPF target into an object that
  * binmig carries in its read-only data (kstate_obj.S) and loads with
  * libbpf, which relocates every read against the running kernel (kernel.h). */
@@ -13,14 +15,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The thread group read: key 0.  Set by kstate.c before each run. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __s32);
-} target SEC(".maps");
-
 /* Its descriptors to read, with what to read (enum bm_kstate_want). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -29,20 +23,13 @@ struct {
 	__type(value, __u32);
 } wanted SEC(".maps");
 
-static int in_target(struct task_struct *t)
-{
-	__u32 zero = 0;
-	__s32 *tgid = bpf_map_lookup_elem(&target, &zero);
-	return t && tgid && BPF_CORE_READ(t, tgid) == *tgid;
-}
-
 SEC("iter/task")
 int read_task(struct bpf_iter__task *ctx)
 {
 	struct task_struct *t = ctx->task;
-	if (!in_target(t) || BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+	if (!t || BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
 		return 0; /* what the process shares, read once: at its leader */
-	struct bm_kstate_rec r = {.kind = BM_KSTATE_PROCESS, .pid = BPF_CORE_READ(t, tgid), .fd = -1};
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_PROCESS, .fd = -1};
 	/* An atomic_t since Linux 6.14, which hands out ids from it as they
 	 * are; before, another counter with another search. */
 	struct signal_struct *sig = BPF_CORE_READ(t, signal);
@@ -60,12 +47,12 @@ int read_file(struct bpf_iter__task_file *ctx)
 	struct task_struct *t = ctx->task;
 	struct file *f = ctx->file;
 	__u32 fd = ctx->fd;
-	if (!f || !in_target(t))
+	if (!f || !t)
 		return 0;
 	__u32 *want = bpf_map_lookup_elem(&wanted, &fd);
 	if (!want)
 		return 0;
-	struct bm_kstate_rec r = {.pid = BPF_CORE_READ(t, tgid), .fd = (int)fd};
+	struct bm_kstate_rec r = {.fd = (int)fd};
 	if (*want == BM_KSTATE_WANT_INOTIFY) {
 		struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
 		r.kind = BM_KSTATE_INOTIFY;

@@ -1,7 +1,9 @@
 /* Kernel state read through BPF iterators (migrator/kstate.c): a child
  * sets up a timer id counter and inotify instances whose next numbers no
  * other interface shows, and the reader must see them exactly, read
- * nothing else, and change nothing (the child then checks its next ids). */
+ * nothing else, and change nothing (the child then checks its next ids);
+ * also with binmig in a PID namespace of its own, as in the emulated
+ * hosts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,16 +71,21 @@ static struct bm_fd fd_of(int32_t fd, uint32_t kind, int32_t shares_with)
 	return (struct bm_fd){.fd = fd, .kind = kind, .shares_with = shares_with};
 }
 
-static void reads_the_counters(void **state)
+/* Fails the scenario with WHAT where COND is false. */
+#define EXPECT(cond, what)                                                                                         \
+	do {                                                                                                       \
+		if (!(cond))                                                                                       \
+			return (what);                                                                             \
+	} while (0)
+
+/* The child set up, read, then checked: NULL, or what failed (WHY gets
+ * the reader's reason).  Runs in binmig's PID namespace, whichever. */
+static const char *scenario(char *why, size_t why_size)
 {
-	(void)state;
-	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0 || geteuid() != 0)
-		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
 	int down[2], up[2];
-	assert_int_equal(pipe(down), 0);
-	assert_int_equal(pipe(up), 0);
+	EXPECT(pipe(down) == 0 && pipe(up) == 0, "pipe");
 	pid_t pid = fork();
-	assert_true(pid >= 0);
+	EXPECT(pid >= 0, "fork");
 	if (pid == 0) {
 		alarm(WAIT_S);
 		_exit(child(down[0], up[1]));
@@ -89,9 +97,8 @@ static void reads_the_counters(void **state)
 	FD_SET(up[0], &set);
 	struct timeval tv = {WAIT_S, 0};
 	char c = 0;
-	assert_int_equal(select(up[0] + 1, &set, NULL, NULL, &tv), 1);
-	assert_int_equal(read(up[0], &c, 1), 1);
-	assert_int_equal(c, 'r');
+	EXPECT(select(up[0] + 1, &set, NULL, NULL, &tv) == 1 && read(up[0], &c, 1) == 1 && c == 'r',
+	       "the child did not get ready");
 
 	struct bm_fd fds[] = {
 		fd_of(FD_INOTIFY_GAP, BM_FD_INOTIFY, -1), fd_of(FD_INOTIFY_FRESH, BM_FD_INOTIFY, -1),
@@ -99,39 +106,85 @@ static void reads_the_counters(void **state)
 		fd_of(FD_TMP, BM_FD_UNLINKED_FILE, -1), fd_of(FD_TMP_EXCL, BM_FD_UNLINKED_FILE, -1),
 	};
 	struct bm_process p = {.pid = pid, .fds = fds, .nfds = 6};
-	char why[800] = "";
-	int rc = bm_kstate_read(&p, why, sizeof why);
-	if (rc < 0)
-		fail_msg("bm_kstate_read: %s", why);
-	assert_true(p.timers.next_id_known);
-	assert_int_equal(p.timers.next_id, 4);
-	assert_int_equal(fds[0].next_wd, 4);
-	assert_int_equal(fds[1].next_wd, 1);
-	assert_int_equal(fds[2].next_wd, 0); /* not an instance */
-	assert_int_equal(fds[3].next_wd, 0); /* the instance again: read at its first descriptor */
-	assert_int_equal(fds[4].object_flags, BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE);
-	assert_int_equal(fds[5].object_flags, BM_UNLINKED_LINK_KNOWN);
+	EXPECT(bm_kstate_read(&p, why, why_size) == 0, "bm_kstate_read failed");
+	EXPECT(p.timers.next_id_known && p.timers.next_id == 4, "the timer id counter is not 4");
+	EXPECT(fds[0].next_wd == 4 && fds[1].next_wd == 1, "the next watch numbers are not 4 and 1");
+	EXPECT(fds[2].next_wd == 0, "a pipe was read as an inotify instance");
+	EXPECT(fds[3].next_wd == 0, "an instance was read at a descriptor not its first");
+	EXPECT(fds[4].object_flags == (BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE), "O_TMPFILE: not linkable");
+	EXPECT(fds[5].object_flags == BM_UNLINKED_LINK_KNOWN, "O_TMPFILE | O_EXCL: linkable");
 
 	/* Reading moved nothing: the child's next timer and watch get 4. */
-	assert_int_equal(write(down[1], "g", 1), 1);
 	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	EXPECT(write(down[1], "g", 1) == 1 && waitpid(pid, &status, 0) == pid, "waking the child");
+	EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's next timer or watch moved");
 	close(down[1]);
 	close(up[0]);
 
 	/* A process that is gone: an error, nothing set. */
 	struct bm_process gone = {.pid = pid};
-	assert_true(bm_kstate_read(&gone, why, sizeof why) < 0);
-	assert_false(gone.timers.next_id_known);
-	assert_non_null(strstr(why, "not found"));
+	EXPECT(bm_kstate_read(&gone, why, why_size) < 0 && !gone.timers.next_id_known, "a gone process was read");
+	EXPECT(strstr(why, "not found"), "a gone process: not said");
+	return NULL;
+}
+
+static void needs_bpf(void)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0 || geteuid() != 0)
+		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
+}
+
+static void reads_the_counters(void **state)
+{
+	(void)state;
+	needs_bpf();
+	char why[800] = "";
+	const char *failed = scenario(why, sizeof why);
+	if (failed)
+		fail_msg("%s (%s)", failed, why);
+}
+
+/* binmig in a PID namespace of its own (as in the emulated hosts): the
+ * programs see the first namespace's PIDs, and must read the process
+ * binmig names by its PID in binmig's.  The scenario runs in such a
+ * namespace's first process, which says what failed on a pipe. */
+static void reads_in_a_pid_namespace(void **state)
+{
+	(void)state;
+	needs_bpf();
+	int out[2];
+	assert_int_equal(pipe(out), 0);
+	pid_t outer = fork();
+	assert_true(outer >= 0);
+	if (outer == 0) {
+		if (unshare(CLONE_NEWPID) < 0)
+			_exit(3);
+		pid_t init = fork();
+		if (init == 0) {
+			char why[800] = "", said[1000];
+			const char *failed = getpid() == 1 ? scenario(why, sizeof why) : "not in a new PID namespace";
+			int n = snprintf(said, sizeof said, "%s (%s)", failed ? failed : "", why);
+			_exit(failed && write(out[1], said, (size_t)n) >= 0 ? 1 : failed ? 2 : 0);
+		}
+		int status;
+		_exit(init > 0 && waitpid(init, &status, 0) == init && WIFEXITED(status) ? WEXITSTATUS(status) : 4);
+	}
+	close(out[1]);
+	int status;
+	assert_int_equal(waitpid(outer, &status, 0), outer);
+	char said[1000] = "";
+	ssize_t n = read(out[0], said, sizeof said - 1);
+	close(out[0]);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("in a PID namespace: exit %d: %s", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			 n > 0 ? said : "");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_the_counters),
+		cmocka_unit_test(reads_in_a_pid_namespace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
