@@ -195,6 +195,7 @@ static int dump(void *arg)
 	bm_stats_init(&st);
 	uint64_t t0 = bm_now_us();
 	struct bm_frozen f;
+	bm_kstate_prepare(); /* before the freeze: its cost is no downtime */
 	if (bm_freeze(pid, &f, policy, &st) < 0)
 		return bm_exit_code();
 	char why[800];

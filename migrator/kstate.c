@@ -160,6 +160,11 @@ static int want(const struct bm_process *p)
 	return 0;
 }
 
+void bm_kstate_prepare(void)
+{
+	load();
+}
+
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 {
 	int rc = load();

@@ -27,6 +27,12 @@
 #include "checkpoint.h"
 #include "state.h"
 
+/* Loads the programs, if not yet: tens of milliseconds (libbpf reads the
+ * kernel's BTF, the verifier checks them), which a caller spends before
+ * it freezes the process rather than while it is frozen.  A failure is
+ * kept for bm_kstate_read to say. */
+void bm_kstate_prepare(void);
+
 /* Reads into P (frozen, its descriptors described, P->pid its leader)
  * p->timers.next_id (next_id_known), each inotify instance's next_wd and
  * each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags.

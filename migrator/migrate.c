@@ -356,6 +356,7 @@ static int move(void *arg)
 	uint64_t t0 = m->t0;
 	bm_set_log_prefix("binmig: migrate: suspend");
 	struct bm_frozen f;
+	bm_kstate_prepare(); /* before the freeze: its cost is no downtime */
 	int rc = bm_freeze(pid, &f, &o->fd_policy, st);
 	if (rc < 0)
 		return rc;
