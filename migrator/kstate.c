@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -95,10 +98,31 @@ static struct bm_fd *find_fd(struct bm_process *p, int32_t fd)
 /* What the task program saw of the timer id counter. */
 enum timer_seen { TIMER_NOT_SEEN, TIMER_READ, TIMER_NO_FIELD };
 
+/* What the task program read, kept until every read has succeeded. */
+struct task_seen {
+	enum timer_seen timer;
+	bool sigchld;     /* exit_sends_sigchld */
+	uint64_t *slices; /* per thread of p->attrs: its own slice, 0 for none; UINT64_MAX: not read */
+};
+
+/* A thread's slice: its own (se.custom_slice), even one equal to the base
+ * slice, which sched_getattr cannot tell from none (attrs.c); only under
+ * a fair policy, where a slice is the thread's (a real-time thread keeps
+ * the flag of its last fair policy, unused). */
+static void thread_seen(const struct bm_process *p, const struct bm_kstate_rec *r, struct task_seen *seen)
+{
+	for (uint32_t i = 0; r->valid && i < p->attrs.nthreads; i++) {
+		uint32_t policy = p->attrs.threads[i].sched_policy;
+		if (p->attrs.threads[i].tid == r->fd &&
+		    (policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE))
+			seen->slices[i] = r->b ? r->a : 0;
+	}
+}
+
 /* Runs PROG over the tasks of P, each record into P.  The kernel takes
  * P's PID in binmig's PID namespace (Linux 6.1: before, no iterator of
  * one process, and the programs would see PIDs of the first namespace). */
-static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *timer)
+static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen *seen)
 {
 	union bpf_iter_link_info info = {.task.pid = (uint32_t)p->pid};
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
@@ -115,7 +139,11 @@ static int run(struct bpf_program *prog, struct bm_process *p, enum timer_seen *
 		}
 		if (r.kind == BM_KSTATE_PROCESS) {
 			p->timers.next_id = (uint32_t)r.a & INT_MAX; /* the ids it hands out */
-			*timer = r.valid ? TIMER_READ : TIMER_NO_FIELD;
+			seen->timer = r.valid ? TIMER_READ : TIMER_NO_FIELD;
+		} else if (r.kind == BM_KSTATE_THREAD) {
+			thread_seen(p, &r, seen);
+		} else if (r.kind == BM_KSTATE_PARENT_EXEC) {
+			seen->sigchld = (int)r.a != SIGCHLD && r.b;
 		} else if (r.kind == BM_KSTATE_INOTIFY) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			/* 0 and past INT_MAX hand out 1 next, as 1 does */
@@ -172,13 +200,17 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 		snprintf(why, why_size, "%s", k.why);
 		return rc;
 	}
-	enum timer_seen timer = TIMER_NOT_SEEN;
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .slices = malloc((p->attrs.nthreads + 1) * sizeof *seen.slices)};
+	for (uint32_t i = 0; seen.slices && i < p->attrs.nthreads; i++)
+		seen.slices[i] = UINT64_MAX;
 	const char *step = "reading its timer id counter";
-	if ((rc = run(k.task, p, &timer)) == 0 && (step = "choosing its descriptors", rc = want(p)) == 0)
-		step = "reading its descriptors", rc = run(k.file, p, &timer);
-	if (rc == 0 && timer != TIMER_READ)
-		step = timer == TIMER_NO_FIELD ? "this kernel keeps its timer id counter otherwise (before Linux 6.14)"
-					       : "its leader was not found by the BPF iterator",
+	if (!seen.slices)
+		rc = -ENOMEM;
+	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p)) == 0)
+		step = "reading its descriptors", rc = run(k.file, p, &seen);
+	if (rc == 0 && seen.timer != TIMER_READ)
+		step = seen.timer == TIMER_NO_FIELD ? "this kernel keeps its timer id counter otherwise (before Linux 6.14)"
+						    : "its leader was not found by the BPF iterator",
 		rc = -ENOENT;
 	if (rc < 0) {
 		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
@@ -188,9 +220,15 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 			if (p->fds[i].kind == BM_FD_UNLINKED_FILE)
 				p->fds[i].object_flags &= ~BM_UNLINKED_LINK_BITS;
 		}
+		free(seen.slices);
 		return rc;
 	}
 	p->timers.next_id_known = true;
+	p->exit_sends_sigchld = seen.sigchld;
+	for (uint32_t i = 0; i < p->attrs.nthreads; i++)
+		if (seen.slices[i] != UINT64_MAX)
+			p->attrs.threads[i].sched_slice = seen.slices[i];
+	free(seen.slices);
 	return 0;
 }
 

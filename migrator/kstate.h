@@ -8,7 +8,14 @@
  *    idr_next; inotify_next_wd.h), which only adding a watch reads;
  *  - whether an unlinked file may be linked again (its inode's
  *    I_LINKABLE: made with O_TMPFILE without O_EXCL, never linked since;
- *    unlinked.h), which only a linkat shows, giving it a name.
+ *    unlinked.h), which only a linkat shows, giving it a name;
+ *  - whether a thread's time slice is its own (se.custom_slice, Linux
+ *    6.12): sched_getattr shows one equal to the base slice as none
+ *    (attrs.c);
+ *  - whether a process made with an exit signal other than SIGCHLD will
+ *    send SIGCHLD instead, its parent having run a program since
+ *    (parent_exec_id against the parent's self_exec_id; tree.h refuses
+ *    it).
  *
  * The programs only read the kernel's structures of the frozen process;
  * nothing in it changes, so `dump` (and `--leave-running`) carries them as
@@ -33,9 +40,10 @@
  * kept for bm_kstate_read to say. */
 void bm_kstate_prepare(void);
 
-/* Reads into P (frozen, its descriptors described, P->pid its leader)
- * p->timers.next_id (next_id_known), each inotify instance's next_wd and
- * each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags.
+/* Reads into P (frozen, its descriptors and attributes described, P->pid
+ * its leader) p->timers.next_id (next_id_known), each inotify instance's
+ * next_wd, each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags,
+ * each thread's sched_slice and p->exit_sends_sigchld.
  * 0; or -errno, with why binmig cannot read them here in WHY, and P as
  * it was: not an error (nothing is logged), the caller decides. */
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);

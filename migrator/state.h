@@ -478,6 +478,10 @@ struct bm_process {
 	struct bm_mapped_file *mapped_files; /* unlinked files mapped with no descriptor (unlinked_map.h),
 						malloc'd; version 5 */
 	uint32_t nmapped_files;
+	/* Read at dump (kstate.h), not in the image: it was made with an exit
+	 * signal other than SIGCHLD and its parent has run a program since,
+	 * so its exit sends SIGCHLD instead (refused in a tree, tree.h). */
+	bool exit_sends_sigchld;
 };
 
 /* Frees everything the process model owns and zeroes it. */

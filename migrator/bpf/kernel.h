@@ -34,10 +34,33 @@ struct signal_struct {
 	atomic_t next_posix_timer_id;
 };
 
+struct sched_entity {
+	unsigned char custom_slice; /* Linux 6.12 */
+	__u64 slice;
+};
+
+struct pid_namespace;
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
+	struct pid *thread_pid;
 	struct signal_struct *signal;
+	struct sched_entity se;
+	int exit_signal;
+	struct task_struct *real_parent;
+	__u64 parent_exec_id;
+	__u64 self_exec_id;
 };
 
 struct idr {

@@ -23,11 +23,52 @@ struct {
 	__type(value, __u32);
 } wanted SEC(".maps");
 
+/* A thread's id as binmig's PID namespace numbers it (the task's pid
+ * field is the first namespace's): the number of its struct pid at the
+ * level of binmig's namespace, where that is binmig's; else 0. */
+static __always_inline int ns_tid(struct task_struct *t)
+{
+	struct task_struct *me = (struct task_struct *)bpf_get_current_task();
+	struct pid *mine = BPF_CORE_READ(me, thread_pid), *its = BPF_CORE_READ(t, thread_pid);
+	unsigned int level = BPF_CORE_READ(mine, level);
+	struct upid ours = {}, theirs = {};
+	if (!its || level > 32 || BPF_CORE_READ(its, level) < level)
+		return 0;
+	bpf_core_read(&ours, sizeof ours, &mine->numbers[level]);
+	bpf_core_read(&theirs, sizeof theirs, &its->numbers[level]);
+	return theirs.ns == ours.ns ? theirs.nr : 0;
+}
+
+/* What is each thread's own: its time slice and whether it is its own
+ * (sched_getattr shows only the slice); and, at the leader, its exit
+ * signal and whether the kernel will send SIGCHLD instead
+ * (kernel/signal.c do_notify_parent: its parent ran a program since). */
+static __always_inline void read_thread(struct seq_file *seq, struct task_struct *t)
+{
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_THREAD, .fd = ns_tid(t)};
+	if (bpf_core_field_exists(t->se.custom_slice)) {
+		r.a = BPF_CORE_READ(t, se.slice);
+		r.b = BPF_CORE_READ(t, se.custom_slice);
+		r.valid = 1;
+	}
+	bpf_seq_write(seq, &r, sizeof r);
+	if (BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+		return;
+	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+	struct bm_kstate_rec e = {.kind = BM_KSTATE_PARENT_EXEC, .fd = -1, .valid = 1};
+	e.a = (__u32)BPF_CORE_READ(t, exit_signal);
+	e.b = BPF_CORE_READ(t, parent_exec_id) != BPF_CORE_READ(parent, self_exec_id);
+	bpf_seq_write(seq, &e, sizeof e);
+}
+
 SEC("iter/task")
 int read_task(struct bpf_iter__task *ctx)
 {
 	struct task_struct *t = ctx->task;
-	if (!t || BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+	if (!t)
+		return 0;
+	read_thread(ctx->meta->seq, t);
+	if (BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
 		return 0; /* what the process shares, read once: at its leader */
 	struct bm_kstate_rec r = {.kind = BM_KSTATE_PROCESS, .fd = -1};
 	/* An atomic_t since Linux 6.14, which hands out ids from it as they

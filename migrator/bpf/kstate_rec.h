@@ -7,6 +7,12 @@ enum bm_kstate_kind {
 	BM_KSTATE_PROCESS = 1, /* a = the POSIX timer id counter (signal_struct.next_posix_timer_id) */
 	BM_KSTATE_INOTIFY = 2, /* a = the instance's next watch number (its idr's idr_next) */
 	BM_KSTATE_LINKABLE = 3, /* a = 1 if the unlinked file may be linked again (I_LINKABLE), else 0 */
+	BM_KSTATE_THREAD = 4,  /* fd = the thread's id in binmig's PID namespace; a = its time slice
+				  (se.slice), b = 1 if the slice is its own (se.custom_slice); valid: the
+				  kernel has custom_slice (Linux 6.12) */
+	BM_KSTATE_PARENT_EXEC = 5, /* the leader: a = its exit signal (exit_signal), b = 1 if its parent has
+				      run a program since it made it (parent_exec_id is not the parent's
+				      self_exec_id) */
 };
 
 /* What the file iterator reads of a descriptor (the map "wanted"). */
@@ -21,6 +27,7 @@ struct bm_kstate_rec {
 	int fd;            /* BM_KSTATE_INOTIFY: the descriptor; else -1 */
 	unsigned int valid; /* 1: A was read; 0: this kernel has no such field */
 	unsigned long long a;
+	unsigned long long b;
 };
 
 #endif

@@ -3,7 +3,9 @@
  * other interface shows, and the reader must see them exactly, read
  * nothing else, and change nothing (the child then checks its next ids);
  * also with binmig in a PID namespace of its own, as in the emulated
- * hosts. */
+ * hosts.  The child's slice is its own and equal to the base slice.  A
+ * process made to send SIGUSR1 at its exit does so until its parent runs
+ * a program. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <sys/inotify.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,13 +34,47 @@
 /* The child's descriptors, fixed by dup2. */
 enum { FD_INOTIFY_GAP = 50, FD_INOTIFY_FRESH = 51, FD_PIPE = 52, FD_INOTIFY_DUP = 53, FD_TMP = 54, FD_TMP_EXCL = 55 };
 
+/* sched_setattr's argument (linux/sched/types.h clashes with glibc's
+ * sched.h), with the fields used. */
+struct sched_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t nice_and_priority[2];
+	uint64_t sched_runtime, deadline_and_period[2];
+	uint32_t util_clamps[2];
+};
+
+/* The base slice, as a thread with none of its own has it; 0 before
+ * Linux 6.12. */
+static uint64_t base_slice(void)
+{
+	struct sched_attr sa = {.size = sizeof sa};
+	return syscall(SYS_sched_getattr, 0, &sa, sizeof sa, 0) == 0 ? sa.sched_runtime : 0;
+}
+
+/* Makes the calling thread's slice its own, equal to the base slice: a
+ * first call with another slice, as one with the slice it has changes
+ * nothing (migrator/attrs.c). */
+static bool own_base_slice(uint64_t base)
+{
+	struct sched_attr sa = {.size = sizeof sa, .sched_policy = SCHED_OTHER, .sched_runtime = base + 1};
+	if (syscall(SYS_sched_setattr, 0, &sa, 0) < 0)
+		return false;
+	sa.sched_runtime = base;
+	return syscall(SYS_sched_setattr, 0, &sa, 0) == 0;
+}
+
 /* Timers 0-3 made, 3 (the newest) and 1 deleted: next 4.  An instance
  * with watches 1-3, 3 and 2 removed: next 4; one never used: next 1.  An
- * O_TMPFILE file that may be linked, and one made with O_EXCL.
+ * O_TMPFILE file that may be linked, and one made with O_EXCL.  Its
+ * slice its own, equal to the base.
  * Says 'r' on OUT, then waits for a byte on IN and checks that nothing
  * moved: exits 0 if its next timer and watch get 4. */
 static int child(int in, int out)
 {
+	uint64_t base = base_slice();
+	if (base && !own_base_slice(base))
+		return 9;
 	timer_t t[4];
 	for (int i = 0; i < 4; i++)
 		if (timer_create(CLOCK_MONOTONIC, NULL, &t[i]) < 0 || (intptr_t)t[i] != i)
@@ -105,8 +142,12 @@ static const char *scenario(char *why, size_t why_size)
 		fd_of(FD_PIPE, BM_FD_PIPE, -1), fd_of(FD_INOTIFY_DUP, BM_FD_INOTIFY, FD_INOTIFY_GAP),
 		fd_of(FD_TMP, BM_FD_UNLINKED_FILE, -1), fd_of(FD_TMP_EXCL, BM_FD_UNLINKED_FILE, -1),
 	};
-	struct bm_process p = {.pid = pid, .fds = fds, .nfds = 6};
+	struct bm_thread_attrs thread = {.tid = pid, .sched_policy = SCHED_OTHER};
+	struct bm_process p = {.pid = pid, .fds = fds, .nfds = 6, .attrs = {.threads = &thread, .nthreads = 1}};
 	EXPECT(bm_kstate_read(&p, why, why_size) == 0, "bm_kstate_read failed");
+	/* its own, though the base: 0 before Linux 6.12 */
+	EXPECT(thread.sched_slice == base_slice(), "its own slice equal to the base was not read");
+	EXPECT(!p.exit_sends_sigchld, "made to send SIGCHLD, read as sending it instead of another");
 	EXPECT(p.timers.next_id_known && p.timers.next_id == 4, "the timer id counter is not 4");
 	EXPECT(fds[0].next_wd == 4 && fds[1].next_wd == 1, "the next watch numbers are not 4 and 1");
 	EXPECT(fds[2].next_wd == 0, "a pipe was read as an inotify instance");
@@ -180,11 +221,80 @@ static void reads_in_a_pid_namespace(void **state)
 			 n > 0 ? said : "");
 }
 
+/* Reads P's exit_sends_sigchld; its thread's slice (none of its own)
+ * must read 0. */
+static bool sends_sigchld(pid_t pid)
+{
+	struct bm_thread_attrs thread = {.tid = pid, .sched_policy = SCHED_OTHER, .sched_slice = 12345};
+	struct bm_process p = {.pid = pid, .attrs = {.threads = &thread, .nthreads = 1}};
+	char why[800] = "";
+	if (bm_kstate_read(&p, why, sizeof why) < 0)
+		fail_msg("bm_kstate_read: %s", why);
+	assert_int_equal(thread.sched_slice, 0);
+	return p.exit_sends_sigchld;
+}
+
+/* A helper makes a child with clone() to send it SIGUSR1 at its exit,
+ * then, told to, runs a program (sleep): only then does the kernel send
+ * SIGCHLD instead, and the reader says so. */
+static void reads_the_exit_signal(void **state)
+{
+	(void)state;
+	needs_bpf();
+	int down[2], up[2];
+	assert_int_equal(pipe(down), 0);
+	assert_int_equal(pipe2(up, O_CLOEXEC), 0);
+	pid_t helper = fork();
+	assert_true(helper >= 0);
+	if (helper == 0) {
+		alarm(WAIT_S);
+		close(up[0]);
+		pid_t kid = (pid_t)syscall(SYS_clone, SIGUSR1, 0, 0, 0, 0);
+		if (kid == 0) {
+			close(up[1]);
+			pause(); /* ended by the alarm or the test */
+			_exit(0);
+		}
+		char c;
+		if (kid < 0 || write(up[1], &kid, sizeof kid) != sizeof kid || read(down[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "20", (char *)NULL);
+		_exit(2);
+	}
+	close(down[0]);
+	close(up[1]);
+	pid_t kid = 0;
+	fd_set set;
+	FD_ZERO(&set);
+	FD_SET(up[0], &set);
+	struct timeval tv = {WAIT_S, 0};
+	assert_int_equal(select(up[0] + 1, &set, NULL, NULL, &tv), 1);
+	assert_int_equal(read(up[0], &kid, sizeof kid), sizeof kid);
+	bool before = sends_sigchld(kid);
+	/* The helper's execve closes up[1]: end of file once it ran. */
+	assert_int_equal(write(down[1], "x", 1), 1);
+	FD_SET(up[0], &set);
+	tv = (struct timeval){WAIT_S, 0};
+	char c;
+	bool execed = select(up[0] + 1, &set, NULL, NULL, &tv) == 1 && read(up[0], &c, 1) == 0;
+	bool after = execed && sends_sigchld(kid);
+	kill(kid, SIGKILL);
+	kill(helper, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(helper, &status, 0), helper);
+	close(down[1]);
+	close(up[0]);
+	assert_false(before);
+	assert_true(execed);
+	assert_true(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_the_counters),
 		cmocka_unit_test(reads_in_a_pid_namespace),
+		cmocka_unit_test(reads_the_exit_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
