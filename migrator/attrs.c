@@ -389,8 +389,8 @@ static int collect_thread(struct bm_tracee *tr, uint64_t scratch, const uint8_t 
 	t->sched_nice = sa.sched_nice;
 	t->sched_priority = sa.sched_priority;
 	/* A custom slice (Linux 6.12) shows as a slice other than the base
-	 * one; one set to just the base slice looks as none, and comes back as
-	 * none (it then follows a change of the base slice). */
+	 * one; one set to just the base slice looks as none here: the BPF
+	 * reader, where it runs, tells them apart (kstate.h). */
 	if (fair_policy(sa.sched_policy) && sa.sched_runtime != base && sa.sched_runtime)
 		t->sched_slice = sa.sched_runtime;
 	long prio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
@@ -468,10 +468,19 @@ static int apply_thread(const struct bm_thread_attrs *t, struct bm_tracee *tr)
 	}
 	if (rc < 0)
 		return rc;
+	/* A slice of its own equal to the one the thread has (the base slice
+	 * of a thread just made) is no change to the kernel, which then leaves
+	 * it not the thread's own (kernel/sched/syscalls.c:
+	 * __sched_setscheduler returns early when policy, nice and slice are
+	 * as asked; only a change sets se.custom_slice).  A first call with
+	 * another slice makes the second a change. */
 	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = t->sched_policy, .sched_flags = t->sched_flags,
 				 .sched_nice = t->sched_nice, .sched_priority = t->sched_priority,
 				 .sched_runtime = t->sched_slice};
-	if (bm_fault(BM_FP_SET_ATTRS) || syscall(SYS_SCHED_SETATTR, tr->tid, &sa, 0) < 0)
+	struct sched_attr_ other = sa;
+	other.sched_runtime = t->sched_slice < SCHED_SLICE_MAX ? t->sched_slice + 1 : t->sched_slice - 1;
+	if (bm_fault(BM_FP_SET_ATTRS) || (t->sched_slice && syscall(SYS_SCHED_SETATTR, tr->tid, &other, 0) < 0) ||
+	    syscall(SYS_SCHED_SETATTR, tr->tid, &sa, 0) < 0)
 		return bm_error_errno(BM_EXIT_CONFLICT, errno,
 				      "thread %d: cannot set its scheduling (policy %u, nice %d, slice %llu ns)", tr->tid,
 				      t->sched_policy, t->sched_nice, (unsigned long long)t->sched_slice);

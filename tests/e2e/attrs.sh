@@ -35,3 +35,35 @@ for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs t
 	processkeyring sessionkeys iouring; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done
+
+# A thread whose own time slice is exactly the base slice (attrs
+# baseslice): sched_getattr cannot tell it from none; only the kernel's
+# task structure does (se.custom_slice), which binmig's BPF reader reads
+# (migrator/kstate.h).  The image carries the slice, the main thread's
+# none (inspect), and the restored thread has it as its own: a second
+# dump of the restored process (--leave-running) reads it again.
+slice_of() { # IMAGE TID: the time slice inspect shows of thread TID
+	bm inspect "$1"
+	e2e_expect_ok "inspect $1"
+	sed -n "s/^  thread $2: .*, time slice \([0-9]*\) ns,.*/\1/p" "$BM_OUT"
+}
+out=$E2E_TMP/baseslice.out
+e2e_start "$out" "$PROGS/attrs" baseslice
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+base=$(sed -n 's/^base slice \([0-9]*\)$/\1/p' "$out")
+tid=
+for t in /proc/"$pid"/task/*; do [[ ${t##*/} == "$pid" ]] || tid=${t##*/}; done
+[[ $base =~ ^[0-9]+$ && $tid =~ ^[0-9]+$ ]] || e2e_fail "baseslice: no base slice ($base) or no second thread"
+e2e_migrate_same "$pid" "$E2E_TMP/baseslice.img" "attrs baseslice"
+bm dump "$pid" -o "$E2E_TMP/baseslice.again.img" --leave-running
+e2e_expect_ok "dump --leave-running of the restored $pid"
+for img in "$E2E_TMP/baseslice.img" "$E2E_TMP/baseslice.again.img"; do
+	got=$(slice_of "$img" "$tid")
+	[[ $got == "$base" ]] || e2e_fail "${img##*/}: thread $tid's own slice is not $base ns but '$got'"
+	[[ $(slice_of "$img" "$pid") == 0 ]] || e2e_fail "${img##*/}: the main thread has a slice of its own"
+done
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+e2e_expect_pass "$out"
+e2e_log "baseslice: the thread's own base slice carried"

@@ -30,7 +30,8 @@
 # timers, none left, and timers made with given ids (timerids.c);
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
-# (modes.c); tree members made with clone() to send SIGUSR1 or no
+# (modes.c); a thread's own time slice equal to the base slice, which
+# a dump after the hops must read again (attrs.c baseslice); tree members made with clone() to send SIGUSR1 or no
 # signal when they exit, one alive and one a zombie (their descriptor
 # tables of the default 64 slots, the root's of 512), zombies that
 # exited with credentials of their own, and members in sessions and
@@ -116,7 +117,8 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"scmrights stream $E2E_TMP/scmstream" "inetsock dualstack $E2E_TMP/dualstack" "${guarded[@]}" \
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
-	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab"; do
+	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
+	"attrs baseslice"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")
@@ -131,6 +133,17 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	if [[ -n $compare ]]; then
 		mig_procstate A "$pid" "$out.proc-after"
 		E2E_PROCSTATE_ACCEPT=${accept[${cmd[0]}]:-} e2e_procstate_same "$out.proc" "${cmd[*]} (${hops[*]})"
+	fi
+	# A thread's own slice equal to the base shows only to binmig's BPF
+	# reader: dumped once more, the thread must still have it as its own.
+	if [[ ${cmd[*]} == "attrs baseslice" ]]; then
+		mig_bm A dump "$pid" -o "$out.img" --leave-running
+		e2e_expect_ok "attrs baseslice: dump --leave-running after the hops"
+		bm inspect "$out.img"
+		e2e_expect_ok "inspect $out.img"
+		base=$(sed -n 's/^base slice \([0-9]*\)$/\1/p' "$out")
+		grep -Eq "^  thread [0-9]+: .*, time slice $base ns," "$BM_OUT" ||
+			e2e_fail "attrs baseslice: no thread has its own slice of $base ns after the hops"
 	fi
 	mig_in A kill -USR1 "$pid"
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true

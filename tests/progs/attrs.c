@@ -16,6 +16,13 @@
  *              a new mapping must come locked on fault), PASS or FAIL.
  *   lockall    mlockall(MCL_FUTURE): a new mapping must come locked and
  *              populated
+ *   baseslice  a second thread whose time slice is its own and exactly
+ *              the base slice (Linux 6.12; set in two calls, as one with
+ *              the slice a thread has changes nothing), the main thread's
+ *              none; says "base slice N" before "ready".  Only the
+ *              kernel's task structure tells it from none (tests/e2e/
+ *              attrs.sh reads it with binmig's BPF reader); the thread
+ *              checks that its slice reads as the base one still.
  *   creds      real/effective/saved uid 1000/1001/1002, gids 2000/2001/2002,
  *              supplementary groups 3000 and 3001, RLIMIT_NOFILE 100/900
  *              and RLIMIT_CORE 0/4096 (a root process that
@@ -161,6 +168,46 @@ static int lockall(void)
 	say("ready");
 	usr1_wait();
 	CHECK(later_mapping_locked(false), "mlockall(MCL_FUTURE) lost");
+	return tp_finish();
+}
+
+/* baseslice's second thread: its own slice, exactly BASE; answers 1 once
+ * set, then, told to, the number of failed checks. */
+static void *own_base_slice(void *arg)
+{
+	uint64_t base = *(const uint64_t *)arg;
+	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_OTHER, .runtime = base + 1};
+	char ok = syscall(SYS_sched_setattr, 0, &sa, 0) == 0;
+	sa.runtime = base;
+	ok = ok && syscall(SYS_sched_setattr, 0, &sa, 0) == 0;
+	tp_write_all(done[1], &ok, 1);
+	char c;
+	if (read(go[0], &c, 1) != 1)
+		return NULL;
+	struct sched_attr_ now = {0};
+	char failed = syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) != 0 || now.runtime != base;
+	if (failed)
+		say("second thread: time slice %llu ns, expected %llu", (unsigned long long)now.runtime,
+		    (unsigned long long)base);
+	tp_write_all(done[1], &failed, 1);
+	return NULL;
+}
+
+static int baseslice(void)
+{
+	SETUP(pipe(go) == 0 && pipe(done) == 0, "pipe");
+	struct sched_attr_ sa = {.size = sizeof sa};
+	SETUP(syscall(SYS_sched_getattr, 0, &sa, sizeof sa, 0) == 0 && sa.runtime, "the base time slice (Linux 6.12)");
+	uint64_t base = sa.runtime;
+	pthread_t t;
+	SETUP(pthread_create(&t, NULL, own_base_slice, &base) == 0, "pthread_create");
+	char ok = 0, failed = 1;
+	SETUP(read(done[0], &ok, 1) == 1 && ok, "the second thread's slice");
+	say("base slice %llu", (unsigned long long)base);
+	say("ready");
+	usr1_wait();
+	CHECK(write(go[1], "g", 1) == 1 && read(done[0], &failed, 1) == 1 && failed == 0, "the second thread's slice");
+	pthread_join(t, NULL);
 	return tp_finish();
 }
 
@@ -358,8 +405,8 @@ static int refused(const char *mode)
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
-		say("FAIL: usage: attrs carried|creds|lockall|seccomp|seccompkill|pdeathsig|caps|numa|mbind|threadcreds|threadfs|"
-		    "threadfiles|landlock|threadkeyring|processkeyring|sessionkeys|iouring");
+		say("FAIL: usage: attrs carried|creds|lockall|baseslice|seccomp|seccompkill|pdeathsig|caps|numa|mbind|"
+		    "threadcreds|threadfs|threadfiles|landlock|threadkeyring|processkeyring|sessionkeys|iouring");
 		return 2;
 	}
 	say("ready");
@@ -376,5 +423,7 @@ int main(int argc, char **argv)
 		return creds();
 	if (argc == 2 && strcmp(argv[1], "lockall") == 0)
 		return lockall();
+	if (argc == 2 && strcmp(argv[1], "baseslice") == 0)
+		return baseslice();
 	return refused(argc == 2 ? argv[1] : "");
 }
