@@ -204,6 +204,10 @@ static int dump(void *arg)
 			"gives its next POSIX timer and inotify watch the numbers after its newest, and an O_TMPFILE "
 			"file may be linked as its opening says (README, \"What a restored process can still tell "
 			"apart\")", why);
+	if (bm_tree_check_exit_signals(&f) < 0) {
+		bm_release(&f, false);
+		return bm_exit_code();
+	}
 	/* Should binmig die while it writes, the process runs on (parked: its
 	 * threads as they resume, checkpoint.h). */
 	if (bm_frozen_park(&f) < 0) {

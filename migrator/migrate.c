@@ -366,8 +366,10 @@ static int move(void *arg)
 	char why[800];
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
 		bm_debug("%s: the next timer ids and watch numbers are read at termination", why);
+	rc = bm_tree_check_exit_signals(&f);
 	bm_set_log_prefix("binmig: migrate: cpu check");
-	rc = bm_xstate_translate_threads(&f.proc, &m->prof->here, &m->prof->dest);
+	if (rc == 0)
+		rc = bm_xstate_translate_threads(&f.proc, &m->prof->here, &m->prof->dest);
 	bm_set_log_prefix("binmig: migrate: suspend");
 	if (rc == 0)
 		rc = let_go(&f);

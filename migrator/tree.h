@@ -71,6 +71,13 @@ int bm_tree_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *po
  * and mark (END is the caller's). */
 int bm_tree_checkpoint(struct bm_frozen *f, struct bm_image_writer *w, struct bm_stats *st);
 int bm_tree_release(struct bm_frozen *f, bool terminate);
+/* Once the BPF reader has read the members (kstate.h): refuses
+ * (BM_EXIT_UNSUPPORTED, nothing released) a member made with an exit
+ * signal other than SIGCHLD whose parent has run a program since, to
+ * which the kernel sends SIGCHLD instead at its exit: restored, it would
+ * send the signal it was made with.  0 otherwise, and for a single
+ * process (the root's parent is not carried). */
+int bm_tree_check_exit_signals(const struct bm_frozen *f);
 
 /* Restores the tree image whose table the reader has just read (payload,
  * len): every member with its PID.  *pid is the root's.  On failure

@@ -598,3 +598,24 @@ int bm_tree_release(struct bm_frozen *f, bool terminate)
 	f->nmembers = 0;
 	return rc;
 }
+
+int bm_tree_check_exit_signals(const struct bm_frozen *f)
+{
+	const struct bm_tree *t = f->nmembers && f->tree ? &f->tree->tree : NULL;
+	for (uint32_t i = 1; t && i < t->n; i++) {
+		const struct bm_tree_node *n = &t->nodes[i];
+		for (size_t m = 1; m < f->nmembers; m++) {
+			if (f->members[m].pid != n->pid || !f->members[m].proc.exit_sends_sigchld)
+				continue;
+			char sig[24] = "no signal";
+			if (n->exit_signal)
+				snprintf(sig, sizeof sig, "signal %d", n->exit_signal);
+			return bm_error(BM_EXIT_UNSUPPORTED,
+					"process %d (%s) of the tree was made with clone() to send its parent %s at its "
+					"exit, and its parent has run a program since (execve), so the kernel sends SIGCHLD "
+					"instead; binmig cannot make that again",
+					n->pid, n->comm, sig);
+		}
+	}
+	return 0;
+}

@@ -21,7 +21,10 @@
 #    signal than SIGCHLD when it exits too: tests/e2e/tree.sh), children
 #    in a session whose leader has exited with different parents outside
 #    it, or with a process outside the tree in it (tests/progs/treerefuse.c;
-#    carried otherwise: tests/e2e/tree.sh sessgone).
+#    carried otherwise: tests/e2e/tree.sh sessgone), a child made with
+#    clone() to send SIGUSR1 at its exit whose parent has run a program
+#    since, so that the kernel sends SIGCHLD instead (carried where the
+#    parent has not: tests/e2e/tree.sh exitsig).
 # A tree's refusal is looked at while binmig still lives (held before it
 # exits): every process of the tree is as it was, traced by whom it was,
 # stopped only if it was (a vfork parent that binmig has given up waiting
@@ -184,6 +187,9 @@ tree_refused zombieuserns "zombie process CHILD is in another user namespace tha
 # parents outside it (one stand-in makes such a session again: carried
 # with one parent, tests/e2e/tree.sh sessgone); the child alone, with a
 # process outside its tree in that session.
+# A child made to send SIGUSR1 at its exit whose parent has run a program
+# since: the kernel sends SIGCHLD instead (seen by binmig's BPF reader).
+tree_refused execed "process CHILD (treerefuse) of the tree was made with clone() to send its parent signal 10 at its exit, and its parent has run a program since (execve)"
 tree_refused sessgone "whose leader has exited, and have different parents ("
 alone_refused sessgone "whose leader has exited and is not in the tree, and so is process " \
 	"a child in a session whose leader has exited, with a process outside its tree in it"

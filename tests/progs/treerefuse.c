@@ -32,6 +32,10 @@
  *            outside it (one stand-in cannot make both; carried with one:
  *            tests/progs/tree.c sessgone); dumped alone, the named child's
  *            tree holds C, and O is outside it in that session
+ *   execed   the child was made with clone() to send SIGUSR1 at its exit
+ *            (carried: tests/progs/tree.c exitsig), then the parent ran
+ *            a program (itself again, execve): the kernel sends SIGCHLD
+ *            instead, which the parent checks once woken
  * The parent prints the child's PID, then "ready", waits for SIGUSR1,
  * checks that the child is still what it was (the shared page still
  * shared), ends it and prints PASS. */
@@ -67,11 +71,34 @@ static void *pause_thread(void *arg)
 	return NULL;
 }
 
+/* execed, once the parent ran itself again: KID's exit sends SIGCHLD. */
+static int execed(pid_t kid)
+{
+	usr1_setup();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	SETUP(sigprocmask(SIG_BLOCK, &chld, NULL) == 0, "sigprocmask");
+	say("%d", (int)kid);
+	say("ready");
+	usr1_wait();
+	CHECK(tp_proc_state(kid) == 'S', "the child is in state %c", tp_proc_state(kid));
+	kill(kid, SIGKILL);
+	siginfo_t si = {0};
+	struct timespec limit = {20, 0};
+	CHECK(sigtimedwait(&chld, &si, &limit) == SIGCHLD && si.si_pid == kid, "no SIGCHLD from the child's exit");
+	int status;
+	CHECK(waitpid(kid, &status, __WALL) == kid && WIFSIGNALED(status), "the child's status is %#x", status);
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "execed") == 0)
+		return execed((pid_t)atoi(argv[2]));
 	if (argc != 2) {
 		say("FAIL: usage: treerefuse stopped|clonevm|filesmap|vfork|traced|pdeathsig|unlinkedmap|memfdapart|"
-		    "zombiegroups|zombieuserns|sessgone");
+		    "zombiegroups|zombieuserns|sessgone|execed");
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -128,6 +155,13 @@ int main(int argc, char **argv)
 		      "the session's leader");
 		close(p[0]);
 		close(p[1]);
+	} else if (strcmp(mode, "execed") == 0) {
+		child = clone(clonevm_child, stack + sizeof stack, SIGUSR1, NULL);
+		SETUP(child > 0, "clone");
+		char kid[16];
+		snprintf(kid, sizeof kid, "%d", (int)child);
+		execl("/proc/self/exe", argv[0], "execed", kid, (char *)NULL);
+		SETUP(false, "execve");
 	} else if (strcmp(mode, "vfork") == 0) {
 		/* The vfork child cannot say anything: a grandchild of ours reports
 		 * for it.  The parent is blocked until the vfork child ends. */
