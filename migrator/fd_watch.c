@@ -14,6 +14,7 @@
 #include <linux/kcmp.h>
 
 #include "fd_policy.h"
+#include "fd_watch_prime.h"
 #include "log.h"
 #include "procfs.h"
 #include "wire.h"
@@ -303,26 +304,19 @@ static int add_watch(int epfd, const struct bm_watch *w, uint32_t events, char *
 	return -1;
 }
 
-/* A fired one-shot registration W of instance EPFD on file T, made
- * again as the kernel has it: added with the events its file reports
- * now and reported at once by epoll_wait, which leaves it only its
- * private flags, as the report did in the original.  The instance has
- * nothing else to report then (its other registrations come later; the
- * fired ones before can report nothing), and epoll_wait reads nothing
- * from the file.  A file that reports nothing cannot fire: where it
- * never reports EPOLLERR or EPOLLHUP the registration is added plainly,
- * else it would report what the original does not, and the restore
- * fails (the dump saw the file report something: it changed since). */
-static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t, char *err, size_t errlen)
+/* What the file of W reports now, into *now. */
+static int poll_target(int epfd, const struct bm_watch *w, uint32_t *now, char *err, size_t errlen)
 {
-	uint32_t now = 0;
-	int rc = ready_now(w->fd, &now);
-	if (rc < 0) {
+	int rc = ready_now(w->fd, now);
+	if (rc < 0)
 		snprintf(err, errlen, "fd %d: cannot poll fd %d: %s", epfd, w->fd, strerror(-rc));
-		return -1;
-	}
-	if (!now && t && never_hangs_up(t->kind))
-		return add_watch(epfd, w, w->events, err, errlen);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Adds W to EPFD with the events NOW its file reports and takes the
+ * report at once: it is left only its private flags. */
+static int fire(int epfd, const struct bm_watch *w, uint32_t now, char *err, size_t errlen)
+{
 	if (!now) {
 		snprintf(err, errlen, "fd %d: the one-shot registration (EPOLLONESHOT) of fd %d, which fired, cannot "
 			 "fire again: the file reports no event now, though it did at the dump", epfd, w->fd);
@@ -341,9 +335,46 @@ static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t,
 	return 0;
 }
 
+/* A fired one-shot registration W of instance EPFD on file T, made
+ * again as the kernel has it: added with the events its file reports
+ * now and reported at once by epoll_wait, which leaves it only its
+ * private flags, as the report did in the original.  The instance has
+ * nothing else to report then (its other registrations come later; the
+ * fired ones before can report nothing), and epoll_wait reads nothing
+ * from the file.  A timerfd, epoll, inotify instance or signalfd that
+ * reports nothing is made to report an event for the moment of it and
+ * put back (fd_watch_prime.h; READY_FD: a descriptor of the restore's
+ * that can be written); where that cannot be done exactly, on a file
+ * that never reports EPOLLERR or EPOLLHUP the registration is added
+ * plainly; on any other file it would report what the original does
+ * not, and the restore fails (the dump saw the file report something:
+ * it changed since). */
+static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t, int ready_fd, char *err,
+		      size_t errlen)
+{
+	uint32_t now = 0;
+	if (poll_target(epfd, w, &now, err, errlen) < 0)
+		return -1;
+	struct bm_primed primed = {0};
+	if (!now && t && never_hangs_up(t->kind)) {
+		int rc = bm_watch_prime(t, ready_fd, &primed, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return add_watch(epfd, w, w->events, err, errlen);
+	}
+	int rc = primed.kind ? poll_target(epfd, w, &now, err, errlen) : 0;
+	if (rc == 0)
+		rc = fire(epfd, w, now, err, errlen);
+	char later[256];
+	if (bm_watch_unprime(&primed, rc < 0 ? later : err, rc < 0 ? sizeof later : errlen) < 0)
+		rc = -1;
+	return rc;
+}
+
 /* The registrations of every instance that are fired one-shots (FIRED)
  * or the others. */
-static int restore_watches(const struct bm_process *p, bool fired_ones, char *err, size_t errlen)
+static int restore_watches(const struct bm_process *p, bool fired_ones, int ready_fd, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
@@ -352,7 +383,7 @@ static int restore_watches(const struct bm_process *p, bool fired_ones, char *er
 			struct bm_watch w = bm_watch_get(d, k);
 			if (fired(&w) != fired_ones)
 				continue;
-			int rc = fired_ones ? fire_again(d->fd, &w, bm_fd_find(p->fds, p->nfds, w.fd), err, errlen)
+			int rc = fired_ones ? fire_again(d->fd, &w, bm_fd_find(p->fds, p->nfds, w.fd), ready_fd, err, errlen)
 					    : add_watch(d->fd, &w, w.events, err, errlen);
 			if (rc < 0)
 				return -1;
@@ -361,10 +392,12 @@ static int restore_watches(const struct bm_process *p, bool fired_ones, char *er
 	return 0;
 }
 
-int bm_watch_restore(const struct bm_process *p, char *err, size_t errlen)
+int bm_watch_restore(const struct bm_process *p, int ready_fd, char *err, size_t errlen)
 {
 	/* The fired one-shot registrations of every instance first, while no
-	 * instance holds anything that can be reported or wake another; then
-	 * the others, in fdinfo's order, as if those were not there. */
-	return restore_watches(p, true, err, errlen) < 0 || restore_watches(p, false, err, errlen) < 0 ? -1 : 0;
+	 * instance holds anything that can be reported or wake another (a
+	 * fired one ignores its file's wake-ups); then the others, in
+	 * fdinfo's order, as if those were not there. */
+	return restore_watches(p, true, ready_fd, err, errlen) < 0 || restore_watches(p, false, ready_fd, err, errlen) < 0
+		       ? -1 : 0;
 }

@@ -7,9 +7,10 @@
  * process is back; what is ready is not state of the instance but of the
  * targets, which travel themselves.  A one-shot registration that fired
  * (only its private flags left) is made to fire again at the restore, on
- * a file that reports an event then; on a file that reports none it is
- * added plainly where the file never reports EPOLLERR or EPOLLHUP
- * (eventfd, timerfd, signalfd, epoll, inotify: only fdinfo shows the two
+ * a file that reports an event then, or that is made to report one for
+ * that moment (a timerfd, epoll, inotify instance or signalfd:
+ * fd_watch_prime.h); where neither can be, it is added plainly where the
+ * file never reports EPOLLERR or EPOLLHUP (only fdinfo shows the two
  * armed), and refused on any other.  A registration whose target is no
  * longer open at the descriptor number it was added with, or was replaced
  * by a --fd policy, cannot be rebuilt and is refused. */
@@ -68,10 +69,12 @@ bool bm_watch_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n)
  * signalfd, or the epoll instance without registrations: a descriptor, or
  * -errno.  bm_watch_restore then adds every registration, once all
  * descriptors are in place: the fired one-shot ones first, each added with
- * the events its file reports (poll) and reported at once (epoll_wait),
- * then the others; -1 with the reason in err (also when a fired one-shot
+ * the events its file reports (poll; made to report one for the moment if
+ * it can be: fd_watch_prime.h, READY_FD a descriptor of the restore's that
+ * can be written, or -1) and reported at once (epoll_wait), then the
+ * others; -1 with the reason in err (also when a fired one-shot
  * registration on a file that can hang up finds it reporting nothing). */
 int bm_watch_open(const struct bm_fd *d);
-int bm_watch_restore(const struct bm_process *p, char *err, size_t errlen);
+int bm_watch_restore(const struct bm_process *p, int ready_fd, char *err, size_t errlen);
 
 #endif

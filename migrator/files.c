@@ -809,8 +809,9 @@ static int restore_owners(const struct bm_process *p, const bool *skip, char *er
 	return 0;
 }
 
-int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen)
+int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, char *err, size_t errlen)
 {
+	int spare_fd = ctl_fd + 1;
 	bool sockets_made = false;
 	/* TCP connections after everything else: they share ports with listeners. */
 	for (int pass = 0; pass < 2; pass++)
@@ -822,7 +823,7 @@ int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, c
 	 * are written, connections leave repair mode, epoll instances watch
 	 * them again, and what was only in flight is closed. */
 	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
-	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, err, errlen) < 0 ||
+	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, ctl_fd, err, errlen) < 0 ||
 	    restore_owners(p, skip, err, errlen) < 0)
 		return -1;
 	return 0;

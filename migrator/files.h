@@ -47,10 +47,12 @@ int bm_check_fds(const struct bm_process *p);
 
 /* Runs inside the new process before it loses binmig's code: opens every
  * descriptor at its number, with its flags and offset (one a policy closed
- * stays closed).  No descriptor of the image may be open yet, nor any at
- * or above spare_fd.  On failure writes the reason to err and returns -1
- * (the child reports it to the parent over a pipe). */
-int bm_restore_fds(const struct bm_process *p, int spare_fd, const bool *skip, char *err, size_t errlen);
+ * stays closed).  No descriptor of the image may be open yet, nor any
+ * above ctl_fd, the write end of the restore's error pipe (nothing written
+ * to it yet: epoll instances register it for a moment, fd_watch_prime.h).
+ * On failure writes the reason to err and returns -1 (the child reports it
+ * to the parent over a pipe). */
+int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, char *err, size_t errlen);
 /* ... and, once the new process has made its mapped files and its cwd (which
  * touch directories it may watch): the inotify watches, then closing what was
  * only in flight (sk_unix_adopt.h).  0, or -1 with the reason in err. */

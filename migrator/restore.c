@@ -130,7 +130,7 @@ static int restore_table(const struct restore_ctx *c, int err_fd)
 		child_fail(err_fd, err);
 	for (uint32_t i = 0; i < c->nkeep; i++)
 		close(c->keep[i]);
-	if (bm_restore_fds(&c->proc, c->ctl_fd + 1, c->inherited, err, sizeof err) < 0)
+	if (bm_restore_fds(&c->proc, c->ctl_fd, c->inherited, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	return err_fd;
 }

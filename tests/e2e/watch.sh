@@ -3,8 +3,9 @@
 # masks and registrations, so that after the restore exactly the ready
 # registrations are reported and the others wake up with their files,
 # fired one-shot registrations (on an eventfd, a pipe holding a byte, a
-# socket) stay quiet even when their files hang up, fdinfo shows every
-# registration's events as before, and a process asleep in epoll_wait is
+# socket; on a timerfd, an inotify instance, a signalfd and an epoll
+# instance, which report nothing then) stay quiet even when their files
+# hang up or report, fdinfo shows every registration's events as before, and a process asleep in epoll_wait is
 # woken there by its signalfd's signal; refused (exit 4, one line naming
 # the registration, the process untouched) when a registration's
 # descriptor was closed or replaced since it was added, or when --fd

@@ -9,14 +9,22 @@
  *               already taken, the signalfd (SIGUSR2 pending: ready), a
  *               second epoll instance that watches the eventfd (ready),
  *               and one-shots whose shots were taken on a pipe's read end
- *               that holds a byte and on a socket pair's end (writable).
+ *               that holds a byte and on a socket pair's end (writable);
+ *             and one-shots whose shots were taken and whose files then
+ *             report nothing: an instance "shots" watching a timerfd
+ *             (expired, read, disarmed), an inotify instance (its event
+ *             read), a signalfd for SIGRTMIN+2 (its signal read) and an
+ *             instance "held", itself watching the timerfd one-shot, its
+ *             shot taken too.
  *             After the wake-up: exactly the ready ones are reported, the
  *             others wake up when their files do (edge-triggered once),
  *             the fired one-shots stay quiet, also when the pipe's writer
  *             and the socket's peer are closed (an EPOLLHUP armed again
  *             would be reported), until re-armed, and the pipe still holds
  *             its byte; the signalfds read the pending signal and a newly
- *             queued one with its value.
+ *             queued one with its value.  The fired one-shots of "shots"
+ *             and "held" report nothing, also once their files report
+ *             again, until re-armed: then each once.
  *   blocked   sleeps in epoll_wait on an instance watching a signalfd for
  *             SIGUSR2 (blocked), and is migrated there: SIGUSR2 wakes it
  *             with the signalfd's user data and the signal to read.
@@ -33,16 +41,28 @@
  *             (EPOLL_CTL_ADD arms EPOLLERR|EPOLLHUP), which the original
  *             does not: refused.
  * In the refused modes the process is left alone and passes its checks. */
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 
 #include "testprog.h"
 
 enum {
 	D_PIPE = 0x1111, D_EVENTFD = 0x2222, D_EDGE = 0x4444, D_ONESHOT = 0x5555, D_SIGNALFD = 0x6666,
 	D_NESTED = 0x7777, D_PIPE_DUP = 0x8888, D_FIRED_PIPE = 0x9999, D_FIRED_SOCKET = 0xaaaa,
+	D_SHOT_TIMERFD = 0xb001, D_SHOT_HELD = 0xb002, D_SHOT_INOTIFY = 0xb003, D_SHOT_SIGNALFD = 0xb004,
+	D_HELD_TIMERFD = 0xb005,
+};
+
+/* The one-shots on files that report nothing once their shots were taken:
+ * the instances, their targets, and the signal of the signalfd. */
+struct shots {
+	int shots, held, tfd, ino, sfd;
+	int sig;
 };
 
 static void watch_fd(int ep, int fd, uint32_t events, uint64_t data)
@@ -106,6 +126,87 @@ static void check_fired(int ep, int r, int w, int s, int peer, const uint64_t *q
 	CHECK(read(r, &c, 1) == 1 && c == 'f', "the byte the fired pipe held (%#x)", c);
 }
 
+/* Makes each target of the shots report an event: the timerfd expires
+ * (armed in the past, waited for), the inotify instance gets the
+ * IN_IGNORED of a watch added and removed, the signal is raised. */
+static bool shots_report(const struct shots *s)
+{
+	struct itimerspec past = {.it_value = {0, 1}};
+	struct pollfd expired = {.fd = s->tfd, .events = POLLIN};
+	int wd = inotify_add_watch(s->ino, "/dev", IN_DELETE_SELF);
+	return timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &past, NULL) == 0 && poll(&expired, 1, 20000) == 1 &&
+	       wd > 0 && inotify_rm_watch(s->ino, wd) == 0 && kill(getpid(), s->sig) == 0;
+}
+
+/* Reads what shots_report made each target report. */
+static bool shots_take(const struct shots *s)
+{
+	uint64_t ticks;
+	char ev[sizeof(struct inotify_event) + 256] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct signalfd_siginfo si;
+	return read(s->tfd, &ticks, sizeof ticks) == sizeof ticks && read(s->ino, ev, sizeof ev) > 0 &&
+	       read(s->sfd, &si, sizeof si) == sizeof si && (int)si.ssi_signo == s->sig;
+}
+
+/* The shots: every target reports, each registration fires once (held's
+ * before shots' of held is taken), the events are read. */
+static void shots_setup(struct shots *s)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	s->sig = SIGRTMIN + 2;
+	sigaddset(&mask, s->sig);
+	SETUP(sigprocmask(SIG_BLOCK, &mask, NULL) == 0, "block SIGRTMIN+2");
+	s->sfd = signalfd(-1, &mask, SFD_NONBLOCK);
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	s->ino = inotify_init1(IN_NONBLOCK);
+	s->shots = epoll_create1(0);
+	s->held = epoll_create1(0);
+	SETUP(s->sfd >= 0 && s->tfd >= 0 && s->ino >= 0 && s->shots >= 0 && s->held >= 0, "the shots' files");
+	SETUP(inotify_add_watch(s->ino, "/", IN_DELETE_SELF) == 1, "an inotify watch that sees nothing");
+	SETUP(shots_report(s), "the shots' files report");
+	watch_fd(s->held, s->tfd, EPOLLIN | EPOLLONESHOT, D_HELD_TIMERFD);
+	watch_fd(s->shots, s->tfd, EPOLLIN | EPOLLONESHOT, D_SHOT_TIMERFD);
+	watch_fd(s->shots, s->held, EPOLLIN | EPOLLONESHOT, D_SHOT_HELD);
+	watch_fd(s->shots, s->ino, EPOLLIN | EPOLLONESHOT, D_SHOT_INOTIFY);
+	watch_fd(s->shots, s->sfd, EPOLLIN | EPOLLONESHOT, D_SHOT_SIGNALFD);
+	const uint64_t all[] = {D_SHOT_TIMERFD, D_SHOT_HELD, D_SHOT_INOTIFY, D_SHOT_SIGNALFD};
+	expect_ready(s->shots, all, 4, "the shots before the dump");
+	const uint64_t held[] = {D_HELD_TIMERFD};
+	expect_ready(s->held, held, 1, "held's shot before the dump");
+	SETUP(shots_take(s), "the shots' events read");
+	expect_ready(s->shots, NULL, 0, "the shots taken");
+	expect_ready(s->held, NULL, 0, "held's shot taken");
+}
+
+/* After the restore: quiet, also when their files report, until re-armed. */
+static void shots_check(const struct shots *s)
+{
+	expect_ready(s->shots, NULL, 0, "the shots after the restore");
+	expect_ready(s->held, NULL, 0, "held's shot after the restore");
+	CHECK(shots_report(s), "the shots' files report again");
+	expect_ready(s->shots, NULL, 0, "the fired shots while their files report");
+	expect_ready(s->held, NULL, 0, "held's fired shot while its timerfd reports");
+	struct epoll_event rearm = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = D_HELD_TIMERFD};
+	CHECK(epoll_ctl(s->held, EPOLL_CTL_MOD, s->tfd, &rearm) == 0, "re-arm held's shot: %s", strerror(errno));
+	const struct {
+		int fd;
+		uint64_t data;
+	} shot[] = {{s->tfd, D_SHOT_TIMERFD}, {s->held, D_SHOT_HELD}, {s->ino, D_SHOT_INOTIFY},
+		    {s->sfd, D_SHOT_SIGNALFD}};
+	for (int i = 0; i < 4; i++) {
+		rearm.data.u64 = shot[i].data;
+		CHECK(epoll_ctl(s->shots, EPOLL_CTL_MOD, shot[i].fd, &rearm) == 0, "re-arm the shot %#llx: %s",
+		      (unsigned long long)shot[i].data, strerror(errno));
+	}
+	const uint64_t all[] = {D_SHOT_TIMERFD, D_SHOT_HELD, D_SHOT_INOTIFY, D_SHOT_SIGNALFD};
+	expect_ready(s->shots, all, 4, "the shots re-armed");
+	expect_ready(s->shots, NULL, 0, "the re-armed shots reported once");
+	const uint64_t held[] = {D_HELD_TIMERFD};
+	expect_ready(s->held, held, 1, "held's shot re-armed");
+	CHECK(shots_take(s), "the shots' events read after the restore");
+}
+
 static int carried(void)
 {
 	sigset_t mask;
@@ -150,6 +251,8 @@ static int carried(void)
 	/* The one-shots fire now, and are then disarmed. */
 	const uint64_t before[] = {D_EVENTFD, D_ONESHOT, D_SIGNALFD, D_NESTED, D_FIRED_PIPE, D_FIRED_SOCKET};
 	expect_ready(ep, before, 6, "before the dump");
+	struct shots shots;
+	shots_setup(&shots);
 	SETUP(tp_failures == 0, "the registrations before the dump");
 
 	struct fd_set_snapshot fds_before;
@@ -161,6 +264,7 @@ static int carried(void)
 	const uint64_t after[] = {D_EVENTFD, D_SIGNALFD, D_NESTED};
 	expect_ready(ep, after, 3, "after the restore");
 	check_fired(ep, fired_pipe[0], fired_pipe[1], sp[0], sp[1], after, 3);
+	shots_check(&shots);
 	CHECK(write(quiet[1], "x", 1) == 1 && write(edge[1], "y", 1) == 1, "write the pipes");
 	const uint64_t woken[] = {D_PIPE, D_EVENTFD, D_EDGE, D_SIGNALFD, D_NESTED, D_PIPE_DUP};
 	expect_ready(ep, woken, 6, "with both pipes written");

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -213,7 +215,7 @@ static void test_dump_and_rebuild(void **state)
 		}
 	}
 	char err[200] = "";
-	assert_int_equal(bm_watch_restore(&p, err, sizeof err), 0);
+	assert_int_equal(bm_watch_restore(&p, -1, err, sizeof err), 0);
 	uint64_t got[8];
 	int n = ready_data(ep, got, 8);
 	assert_int_equal(n, 1);
@@ -293,12 +295,24 @@ static int by_fd(const void *a, const void *b)
 	return ((const struct bm_fd *)a)->fd - ((const struct bm_fd *)b)->fd;
 }
 
+/* Instance INST's registrations in its image: the N of W, in BUF. */
+static void set_watches(struct bm_fd *inst, const struct bm_watch *w, size_t n, uint8_t *buf)
+{
+	for (size_t i = 0; i < n; i++) {
+		bm_store_le32(buf + i * BM_WATCH_SIZE, (uint32_t)w[i].fd);
+		bm_store_le32(buf + i * BM_WATCH_SIZE + 4, w[i].events);
+		bm_store_le64(buf + i * BM_WATCH_SIZE + 8, w[i].data);
+	}
+	inst->data = buf;
+	inst->data_len = (uint32_t)(n * BM_WATCH_SIZE);
+}
+
 /* One-shot registrations that fired: on a pipe's read end with data, a
- * socket end that can be written and an eventfd at 0 (ready to be
- * written), made to fire again at the restore; on a timerfd that has not
- * expired added plainly (EPOLLERR|EPOLLHUP armed: it reports neither); on
- * an empty pipe's read end refused at dump and, should an image hold one,
- * the restore fails. */
+ * socket end that can be written, an eventfd at 0 (ready to be written)
+ * and a timerfd that expired and was read (made to report for a moment:
+ * test_fired_primed), made to fire again at the restore; on an empty
+ * pipe's read end refused at dump and, should an image hold one, the
+ * restore fails. */
 static void test_fired_oneshot(void **state)
 {
 	(void)state;
@@ -358,17 +372,17 @@ static void test_fired_oneshot(void **state)
 	assert_int_equal(bm_watch_count(inst), 5);
 
 	/* Restore: each fired one comes back with only its private flags,
-	 * the timerfd's with EPOLLERR|EPOLLHUP; only the level one reports,
+	 * the timerfd's too; only the level one reports,
 	 * and nothing was taken from the files. */
 	new_instance(ep);
 	char err[300] = "";
-	if (bm_watch_restore(&p, err, sizeof err) < 0)
+	if (bm_watch_restore(&p, -1, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(registered_events(ep, full[0]), EPOLLONESHOT);
 	assert_int_equal(registered_events(ep, sp[0]), EPOLLONESHOT | EPOLLET);
 	assert_int_equal(registered_events(ep, zero), EPOLLONESHOT);
 	assert_int_equal(registered_events(ep, level), EPOLLIN | EPOLLERR | EPOLLHUP); /* as any ADD makes it */
-	assert_int_equal(registered_events(ep, tfd), EPOLLONESHOT | EPOLLERR | EPOLLHUP);
+	assert_int_equal(registered_events(ep, tfd), EPOLLONESHOT);
 	assert_int_equal(ready_data(ep, got, 8), 1);
 	assert_true(got[0] == 4);
 	/* Hung up: the fired ones stay quiet, until re-armed. */
@@ -388,27 +402,18 @@ static void test_fired_oneshot(void **state)
 	 * one: the fired one is still made first, alone. */
 	const struct bm_watch order[] = {{level, EPOLLIN, 4}, {zero, EPOLLONESHOT, 3}};
 	uint8_t data[2 * BM_WATCH_SIZE];
-	for (int i = 0; i < 2; i++) {
-		bm_store_le32(data + i * BM_WATCH_SIZE, (uint32_t)order[i].fd);
-		bm_store_le32(data + i * BM_WATCH_SIZE + 4, order[i].events);
-		bm_store_le64(data + i * BM_WATCH_SIZE + 8, order[i].data);
-	}
-	inst->data = data;
-	inst->data_len = sizeof data;
+	set_watches(inst, order, 2, data);
 	new_instance(ep);
-	if (bm_watch_restore(&p, err, sizeof err) < 0)
+	if (bm_watch_restore(&p, -1, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	assert_int_equal(registered_events(ep, zero), EPOLLONESHOT);
 	assert_int_equal(ready_data(ep, got, 8), 1);
 
 	/* An image with a fired one-shot on the empty pipe: it cannot fire. */
 	const struct bm_watch quiet = {empty[0], EPOLLONESHOT, 5};
-	bm_store_le32(data, (uint32_t)quiet.fd);
-	bm_store_le32(data + 4, quiet.events);
-	bm_store_le64(data + 8, quiet.data);
-	inst->data_len = BM_WATCH_SIZE;
+	set_watches(inst, &quiet, 1, data);
 	new_instance(ep);
-	assert_int_equal(bm_watch_restore(&p, err, sizeof err), -1);
+	assert_int_equal(bm_watch_restore(&p, -1, err, sizeof err), -1);
 	snprintf(want, sizeof want, "of fd %d, which fired, cannot fire again: the file reports no event now",
 		 empty[0]);
 	if (!strstr(err, want))
@@ -420,6 +425,101 @@ static void test_fired_oneshot(void **state)
 		close(all[i]);
 }
 
+/* Fired one-shot registrations on files that report nothing at the
+ * restore: a timerfd never armed, an epoll instance (itself holding a
+ * fired one on the timerfd, and watched by an instance made before it
+ * and one after), an inotify instance without watches, a signalfd for a
+ * blocked SIGUSR1 and one for SIGCONT alone.  Each but the last is made
+ * to report for a moment (fd_watch_prime.h) and fires: only the private
+ * flags are left, nothing is reported, and the targets are as before: no
+ * expiration, no registration, no watch (the next one gets number 1), no
+ * signal pending.  The SIGCONT one cannot be primed: added plainly. */
+static void test_fired_primed(void **state)
+{
+	(void)state;
+	sigset_t block, pending;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGCONT);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, NULL), 0);
+	sigset_t usr1, cont;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigemptyset(&cont);
+	sigaddset(&cont, SIGCONT);
+	int ctl[2];
+	assert_int_equal(pipe(ctl), 0);
+	int early = epoll_create1(0), tfd = timerfd_create(CLOCK_MONOTONIC, 0), inner = epoll_create1(0);
+	int ino = inotify_init1(0), sfd = signalfd(-1, &usr1, 0), sfd_cont = signalfd(-1, &cont, SFD_NONBLOCK);
+	int ep = epoll_create1(0);
+	assert_true(early >= 0 && tfd >= 0 && inner >= 0 && ino >= 0 && sfd >= 0 && sfd_cont >= 0 && ep >= 0);
+	struct bm_fd fds[] = {
+		{.fd = early, .kind = BM_FD_EPOLL},
+		{.fd = tfd, .kind = BM_FD_TIMERFD},
+		{.fd = inner, .kind = BM_FD_EPOLL},
+		{.fd = ino, .kind = BM_FD_INOTIFY},
+		{.fd = sfd, .kind = BM_FD_SIGNALFD, .object_id = 1ull << (SIGUSR1 - 1)},
+		{.fd = sfd_cont, .kind = BM_FD_SIGNALFD, .object_id = 1ull << (SIGCONT - 1)},
+		{.fd = ep, .kind = BM_FD_EPOLL},
+	};
+	uint32_t nfds = sizeof fds / sizeof *fds;
+	for (uint32_t i = 0; i < nfds; i++)
+		fds[i].shares_with = -1;
+	qsort(fds, nfds, sizeof *fds, by_fd);
+	const struct bm_watch of_early[] = {{inner, EPOLLONESHOT, 1}};
+	const struct bm_watch of_inner[] = {{tfd, EPOLLONESHOT, 2}};
+	const struct bm_watch of_ep[] = {{tfd, EPOLLONESHOT, 3}, {inner, EPOLLONESHOT | EPOLLET, 4},
+					 {ino, EPOLLONESHOT, 5}, {sfd, EPOLLONESHOT, 6}, {sfd_cont, EPOLLONESHOT, 7}};
+	uint8_t data_early[BM_WATCH_SIZE], data_inner[BM_WATCH_SIZE], data_ep[5 * BM_WATCH_SIZE];
+	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, early), of_early, 1, data_early);
+	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, inner), of_inner, 1, data_inner);
+	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, ep), of_ep, 5, data_ep);
+	struct bm_process p = {.pid = getpid(), .fds = fds, .nfds = nfds};
+	char why[200], err[300] = "";
+	assert_true(bm_watch_check(fds, nfds, why, sizeof why));
+	if (bm_watch_restore(&p, ctl[1], err, sizeof err) < 0)
+		fail_msg("%s", err);
+
+	assert_int_equal(registered_events(ep, tfd), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, inner), EPOLLONESHOT | EPOLLET);
+	assert_int_equal(registered_events(ep, ino), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, sfd), EPOLLONESHOT);
+	assert_int_equal(registered_events(ep, sfd_cont), EPOLLONESHOT | EPOLLERR | EPOLLHUP);
+	assert_int_equal(registered_events(early, inner), EPOLLONESHOT);
+	assert_int_equal(registered_events(inner, tfd), EPOLLONESHOT);
+	assert_int_equal(registered_events(inner, ctl[1]), -1);
+	uint64_t got[8];
+	assert_int_equal(ready_data(ep, got, 8), 0);
+	assert_int_equal(ready_data(early, got, 8), 0);
+	assert_int_equal(ready_data(inner, got, 8), 0);
+	struct itimerspec its;
+	assert_int_equal(timerfd_gettime(tfd, &its), 0);
+	assert_true(!its.it_value.tv_sec && !its.it_value.tv_nsec && !its.it_interval.tv_sec);
+	struct pollfd pfd[2] = {{.fd = tfd, .events = POLLIN}, {.fd = ino, .events = POLLIN}};
+	assert_int_equal(poll(pfd, 2, 0), 0);
+	int queued = -1;
+	assert_int_equal(ioctl(ino, FIONREAD, &queued), 0);
+	assert_int_equal(queued, 0);
+	assert_int_equal(sigpending(&pending), 0);
+	assert_false(sigismember(&pending, SIGUSR1));
+	assert_int_equal(inotify_add_watch(ino, "/", IN_DELETE_SELF), 1);
+
+	/* The fired ones stay quiet when their files report, until re-armed. */
+	assert_int_equal(kill(getpid(), SIGUSR1), 0);
+	assert_int_equal(ready_data(ep, got, 8), 0);
+	struct epoll_event again = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 6};
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_MOD, sfd, &again), 0);
+	assert_int_equal(ready_data(ep, got, 8), 1);
+	assert_true(got[0] == 6);
+	struct signalfd_siginfo si;
+	assert_int_equal(read(sfd, &si, sizeof si), (ssize_t)sizeof si);
+	assert_int_equal(si.ssi_signo, SIGUSR1);
+	int all[] = {ctl[0], ctl[1], early, tfd, inner, ino, sfd, sfd_cont, ep};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		close(all[i]);
+	assert_int_equal(sigprocmask(SIG_UNBLOCK, &block, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_dump_and_rebuild),
 		cmocka_unit_test(test_fired_oneshot),
+		cmocka_unit_test(test_fired_primed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
