@@ -12,10 +12,11 @@
  *               that holds a byte and on a socket pair's end (writable);
  *             and one-shots whose shots were taken and whose files then
  *             report nothing: an instance "shots" watching a timerfd
- *             (expired, read, disarmed), an inotify instance (its event
- *             read), a signalfd for SIGRTMIN+2 (its signal read) and an
- *             instance "held", itself watching the timerfd one-shot, its
- *             shot taken too.
+ *             (expired, read, disarmed), a second one (an hourly timer
+ *             whose first expiry came at once and was read), an inotify
+ *             instance (its event read), a signalfd for SIGRTMIN+2 (its
+ *             signal read) and an instance "held", itself watching the
+ *             first timerfd one-shot, its shot taken too.
  *             After the wake-up: exactly the ready ones are reported, the
  *             others wake up when their files do (edge-triggered once),
  *             the fired one-shots stay quiet, also when the pipe's writer
@@ -24,7 +25,9 @@
  *             its byte; the signalfds read the pending signal and a newly
  *             queued one with its value.  The fired one-shots of "shots"
  *             and "held" report nothing, also once their files report
- *             again, until re-armed: then each once.
+ *             again, until re-armed: then each once; their files are as
+ *             they were (no expiration, the hourly timer still armed,
+ *             no inotify event, no signal pending).
  *   blocked   sleeps in epoll_wait on an instance watching a signalfd for
  *             SIGUSR2 (blocked), and is migrated there: SIGUSR2 wakes it
  *             with the signalfd's user data and the signal to read.
@@ -45,6 +48,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -55,13 +59,13 @@ enum {
 	D_PIPE = 0x1111, D_EVENTFD = 0x2222, D_EDGE = 0x4444, D_ONESHOT = 0x5555, D_SIGNALFD = 0x6666,
 	D_NESTED = 0x7777, D_PIPE_DUP = 0x8888, D_FIRED_PIPE = 0x9999, D_FIRED_SOCKET = 0xaaaa,
 	D_SHOT_TIMERFD = 0xb001, D_SHOT_HELD = 0xb002, D_SHOT_INOTIFY = 0xb003, D_SHOT_SIGNALFD = 0xb004,
-	D_HELD_TIMERFD = 0xb005,
+	D_HELD_TIMERFD = 0xb005, D_SHOT_HOURLY = 0xb006,
 };
 
 /* The one-shots on files that report nothing once their shots were taken:
  * the instances, their targets, and the signal of the signalfd. */
 struct shots {
-	int shots, held, tfd, ino, sfd;
+	int shots, held, tfd, hourly, ino, sfd;
 	int sig;
 };
 
@@ -127,14 +131,15 @@ static void check_fired(int ep, int r, int w, int s, int peer, const uint64_t *q
 }
 
 /* Makes each target of the shots report an event: the timerfd expires
- * (armed in the past, waited for), the inotify instance gets the
- * IN_IGNORED of a watch added and removed, the signal is raised. */
+ * (armed for 1 ns, relative: no settime flags, which the restore would
+ * set again; waited for), the inotify instance gets the IN_IGNORED of a
+ * watch added and removed, the signal is raised. */
 static bool shots_report(const struct shots *s)
 {
-	struct itimerspec past = {.it_value = {0, 1}};
+	struct itimerspec soon = {.it_value = {0, 1}};
 	struct pollfd expired = {.fd = s->tfd, .events = POLLIN};
 	int wd = inotify_add_watch(s->ino, "/dev", IN_DELETE_SELF);
-	return timerfd_settime(s->tfd, TFD_TIMER_ABSTIME, &past, NULL) == 0 && poll(&expired, 1, 20000) == 1 &&
+	return timerfd_settime(s->tfd, 0, &soon, NULL) == 0 && poll(&expired, 1, 20000) == 1 &&
 	       wd > 0 && inotify_rm_watch(s->ino, wd) == 0 && kill(getpid(), s->sig) == 0;
 }
 
@@ -159,10 +164,16 @@ static void shots_setup(struct shots *s)
 	SETUP(sigprocmask(SIG_BLOCK, &mask, NULL) == 0, "block SIGRTMIN+2");
 	s->sfd = signalfd(-1, &mask, SFD_NONBLOCK);
 	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	s->hourly = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
 	s->ino = inotify_init1(IN_NONBLOCK);
 	s->shots = epoll_create1(0);
 	s->held = epoll_create1(0);
-	SETUP(s->sfd >= 0 && s->tfd >= 0 && s->ino >= 0 && s->shots >= 0 && s->held >= 0, "the shots' files");
+	SETUP(s->sfd >= 0 && s->tfd >= 0 && s->hourly >= 0 && s->ino >= 0 && s->shots >= 0 && s->held >= 0,
+	      "the shots' files");
+	struct itimerspec hourly = {.it_interval = {3600, 0}, .it_value = {0, 1}};
+	struct pollfd first = {.fd = s->hourly, .events = POLLIN};
+	SETUP(timerfd_settime(s->hourly, 0, &hourly, NULL) == 0 && poll(&first, 1, 20000) == 1,
+	      "the hourly timer's first expiry");
 	SETUP(inotify_add_watch(s->ino, "/", IN_DELETE_SELF) == 1, "an inotify watch that sees nothing");
 	SETUP(shots_report(s), "the shots' files report");
 	watch_fd(s->held, s->tfd, EPOLLIN | EPOLLONESHOT, D_HELD_TIMERFD);
@@ -170,18 +181,33 @@ static void shots_setup(struct shots *s)
 	watch_fd(s->shots, s->held, EPOLLIN | EPOLLONESHOT, D_SHOT_HELD);
 	watch_fd(s->shots, s->ino, EPOLLIN | EPOLLONESHOT, D_SHOT_INOTIFY);
 	watch_fd(s->shots, s->sfd, EPOLLIN | EPOLLONESHOT, D_SHOT_SIGNALFD);
-	const uint64_t all[] = {D_SHOT_TIMERFD, D_SHOT_HELD, D_SHOT_INOTIFY, D_SHOT_SIGNALFD};
-	expect_ready(s->shots, all, 4, "the shots before the dump");
+	watch_fd(s->shots, s->hourly, EPOLLIN | EPOLLONESHOT, D_SHOT_HOURLY);
+	const uint64_t all[] = {D_SHOT_TIMERFD, D_SHOT_HELD, D_SHOT_INOTIFY, D_SHOT_SIGNALFD, D_SHOT_HOURLY};
+	expect_ready(s->shots, all, 5, "the shots before the dump");
 	const uint64_t held[] = {D_HELD_TIMERFD};
 	expect_ready(s->held, held, 1, "held's shot before the dump");
-	SETUP(shots_take(s), "the shots' events read");
+	uint64_t ticks;
+	SETUP(shots_take(s) && read(s->hourly, &ticks, sizeof ticks) == sizeof ticks, "the shots' events read");
 	expect_ready(s->shots, NULL, 0, "the shots taken");
 	expect_ready(s->held, NULL, 0, "held's shot taken");
 }
 
-/* After the restore: quiet, also when their files report, until re-armed. */
+/* After the restore: the files as they were; the shots quiet, also when
+ * their files report, until re-armed. */
 static void shots_check(const struct shots *s)
 {
+	uint64_t ticks;
+	CHECK(read(s->tfd, &ticks, sizeof ticks) < 0 && errno == EAGAIN && read(s->hourly, &ticks, sizeof ticks) < 0 &&
+	      errno == EAGAIN, "no expiration of the timerfds after the restore");
+	struct itimerspec its[2];
+	CHECK(timerfd_gettime(s->tfd, &its[0]) == 0 && timerfd_gettime(s->hourly, &its[1]) == 0 &&
+	      !its[0].it_value.tv_sec && !its[0].it_value.tv_nsec && !its[0].it_interval.tv_sec &&
+	      its[1].it_interval.tv_sec == 3600 && its[1].it_value.tv_sec > 3000, "the timerfds' settings (%lld s left "
+	      "of the hourly one)", (long long)its[1].it_value.tv_sec);
+	int queued = -1;
+	sigset_t pending;
+	CHECK(ioctl(s->ino, FIONREAD, &queued) == 0 && queued == 0, "no inotify event queued (%d bytes)", queued);
+	CHECK(sigpending(&pending) == 0 && !sigismember(&pending, s->sig), "SIGRTMIN+2 not pending");
 	expect_ready(s->shots, NULL, 0, "the shots after the restore");
 	expect_ready(s->held, NULL, 0, "held's shot after the restore");
 	CHECK(shots_report(s), "the shots' files report again");
@@ -193,12 +219,13 @@ static void shots_check(const struct shots *s)
 		int fd;
 		uint64_t data;
 	} shot[] = {{s->tfd, D_SHOT_TIMERFD}, {s->held, D_SHOT_HELD}, {s->ino, D_SHOT_INOTIFY},
-		    {s->sfd, D_SHOT_SIGNALFD}};
-	for (int i = 0; i < 4; i++) {
+		    {s->sfd, D_SHOT_SIGNALFD}, {s->hourly, D_SHOT_HOURLY}};
+	for (int i = 0; i < 5; i++) {
 		rearm.data.u64 = shot[i].data;
 		CHECK(epoll_ctl(s->shots, EPOLL_CTL_MOD, shot[i].fd, &rearm) == 0, "re-arm the shot %#llx: %s",
 		      (unsigned long long)shot[i].data, strerror(errno));
 	}
+	/* The hourly timer is not due: its shot, re-armed, waits. */
 	const uint64_t all[] = {D_SHOT_TIMERFD, D_SHOT_HELD, D_SHOT_INOTIFY, D_SHOT_SIGNALFD};
 	expect_ready(s->shots, all, 4, "the shots re-armed");
 	expect_ready(s->shots, NULL, 0, "the re-armed shots reported once");
