@@ -18,8 +18,10 @@
 #define PRIME_TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #define PRIME_INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
 
-/* The signals whose sending does more than queue them: SIGCONT resumes
- * and drops pending stop signals, a stop signal drops a pending SIGCONT. */
+/* The signals whose sending or taking does more than queue and dequeue
+ * them: SIGCONT drops pending stop signals and, the new process being
+ * seized by binmig, makes it trap for its tracer; a stop signal drops a
+ * pending SIGCONT, and taking it marks the thread (JOBCTL_STOP_DEQUEUED). */
 #define JOB_CONTROL ((1ull << (SIGCONT - 1)) | (1ull << (SIGTSTP - 1)) | (1ull << (SIGTTIN - 1)) | \
 		     (1ull << (SIGTTOU - 1)) | (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)))
 

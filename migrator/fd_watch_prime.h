@@ -20,8 +20,9 @@
  * Targets that cannot be primed exactly are left alone (0): a timerfd or
  * inotify instance on a kernel without the ioctls of
  * CONFIG_CHECKPOINT_RESTORE, a signalfd for job-control signals only
- * (sending SIGCONT or a stop signal changes more than the queue), an epoll
- * instance without such a descriptor, any other kind. */
+ * (sending or taking SIGCONT or a stop signal changes more than the
+ * queue), an epoll instance without such a descriptor, a timerfd already
+ * armed, any other kind. */
 #ifndef BINMIG_FD_WATCH_PRIME_H
 #define BINMIG_FD_WATCH_PRIME_H
 
