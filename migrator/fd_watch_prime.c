@@ -63,10 +63,14 @@ static int prime_inotify(int fd, char *err, size_t errlen)
 	return inotify_rm_watch(fd, wd) == 0 ? 1 : fail(err, errlen, "inotify_rm_watch", fd);
 }
 
-/* The lowest signal of MASK (a signalfd's) that only queues when sent, or 0. */
+/* The lowest signal of MASK (a signalfd's) that only queues when sent,
+ * blocked in this thread (as every signal is in the new process then), or 0. */
 static int quiet_signal(uint64_t mask)
 {
-	mask &= ~(uint64_t)JOB_CONTROL;
+	uint64_t blocked = 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &blocked, sizeof blocked) < 0)
+		return 0;
+	mask &= blocked & ~(uint64_t)JOB_CONTROL;
 	return mask ? __builtin_ctzll(mask) + 1 : 0;
 }
 

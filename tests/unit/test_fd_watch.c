@@ -433,7 +433,9 @@ static void test_fired_oneshot(void **state)
  * to report for a moment (fd_watch_prime.h) and fires: only the private
  * flags are left, nothing is reported, and the targets are as before: no
  * expiration, no registration, no watch (the next one gets number 1), no
- * signal pending.  The SIGCONT one cannot be primed: added plainly. */
+ * signal pending.  The SIGCONT one cannot be primed, nor one for SIGPWR,
+ * which this thread does not block (sent, it would be delivered and end
+ * the test): added plainly. */
 static void test_fired_primed(void **state)
 {
 	(void)state;
@@ -451,8 +453,13 @@ static void test_fired_primed(void **state)
 	assert_int_equal(pipe(ctl), 0);
 	int early = epoll_create1(0), tfd = timerfd_create(CLOCK_MONOTONIC, 0), inner = epoll_create1(0);
 	int ino = inotify_init1(0), sfd = signalfd(-1, &usr1, 0), sfd_cont = signalfd(-1, &cont, SFD_NONBLOCK);
-	int ep = epoll_create1(0);
-	assert_true(early >= 0 && tfd >= 0 && inner >= 0 && ino >= 0 && sfd >= 0 && sfd_cont >= 0 && ep >= 0);
+	sigset_t pwr;
+	sigemptyset(&pwr);
+	sigaddset(&pwr, SIGPWR);
+	assert_int_equal(sigprocmask(SIG_UNBLOCK, &pwr, NULL), 0);
+	int sfd_open = signalfd(-1, &pwr, SFD_NONBLOCK), ep = epoll_create1(0);
+	assert_true(early >= 0 && tfd >= 0 && inner >= 0 && ino >= 0 && sfd >= 0 && sfd_cont >= 0 && sfd_open >= 0 &&
+		    ep >= 0);
 	struct bm_fd fds[] = {
 		{.fd = early, .kind = BM_FD_EPOLL},
 		{.fd = tfd, .kind = BM_FD_TIMERFD},
@@ -460,6 +467,7 @@ static void test_fired_primed(void **state)
 		{.fd = ino, .kind = BM_FD_INOTIFY},
 		{.fd = sfd, .kind = BM_FD_SIGNALFD, .object_id = 1ull << (SIGUSR1 - 1)},
 		{.fd = sfd_cont, .kind = BM_FD_SIGNALFD, .object_id = 1ull << (SIGCONT - 1)},
+		{.fd = sfd_open, .kind = BM_FD_SIGNALFD, .object_id = 1ull << (SIGPWR - 1)},
 		{.fd = ep, .kind = BM_FD_EPOLL},
 	};
 	uint32_t nfds = sizeof fds / sizeof *fds;
@@ -469,11 +477,12 @@ static void test_fired_primed(void **state)
 	const struct bm_watch of_early[] = {{inner, EPOLLONESHOT, 1}};
 	const struct bm_watch of_inner[] = {{tfd, EPOLLONESHOT, 2}};
 	const struct bm_watch of_ep[] = {{tfd, EPOLLONESHOT, 3}, {inner, EPOLLONESHOT | EPOLLET, 4},
-					 {ino, EPOLLONESHOT, 5}, {sfd, EPOLLONESHOT, 6}, {sfd_cont, EPOLLONESHOT, 7}};
-	uint8_t data_early[BM_WATCH_SIZE], data_inner[BM_WATCH_SIZE], data_ep[5 * BM_WATCH_SIZE];
+					 {ino, EPOLLONESHOT, 5}, {sfd, EPOLLONESHOT, 6}, {sfd_cont, EPOLLONESHOT, 7},
+					 {sfd_open, EPOLLONESHOT, 8}};
+	uint8_t data_early[BM_WATCH_SIZE], data_inner[BM_WATCH_SIZE], data_ep[6 * BM_WATCH_SIZE];
 	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, early), of_early, 1, data_early);
 	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, inner), of_inner, 1, data_inner);
-	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, ep), of_ep, 5, data_ep);
+	set_watches((struct bm_fd *)bm_fd_find(fds, nfds, ep), of_ep, 6, data_ep);
 	struct bm_process p = {.pid = getpid(), .fds = fds, .nfds = nfds};
 	char why[200], err[300] = "";
 	assert_true(bm_watch_check(fds, nfds, why, sizeof why));
@@ -485,6 +494,7 @@ static void test_fired_primed(void **state)
 	assert_int_equal(registered_events(ep, ino), EPOLLONESHOT);
 	assert_int_equal(registered_events(ep, sfd), EPOLLONESHOT);
 	assert_int_equal(registered_events(ep, sfd_cont), EPOLLONESHOT | EPOLLERR | EPOLLHUP);
+	assert_int_equal(registered_events(ep, sfd_open), EPOLLONESHOT | EPOLLERR | EPOLLHUP);
 	assert_int_equal(registered_events(early, inner), EPOLLONESHOT);
 	assert_int_equal(registered_events(inner, tfd), EPOLLONESHOT);
 	assert_int_equal(registered_events(inner, ctl[1]), -1);
@@ -514,7 +524,7 @@ static void test_fired_primed(void **state)
 	struct signalfd_siginfo si;
 	assert_int_equal(read(sfd, &si, sizeof si), (ssize_t)sizeof si);
 	assert_int_equal(si.ssi_signo, SIGUSR1);
-	int all[] = {ctl[0], ctl[1], early, tfd, inner, ino, sfd, sfd_cont, ep};
+	int all[] = {ctl[0], ctl[1], early, tfd, inner, ino, sfd, sfd_cont, sfd_open, ep};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		close(all[i]);
 	assert_int_equal(sigprocmask(SIG_UNBLOCK, &block, NULL), 0);
