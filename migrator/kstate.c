@@ -208,10 +208,8 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 		rc = -ENOMEM;
 	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p)) == 0)
 		step = "reading its descriptors", rc = run(k.file, p, &seen);
-	if (rc == 0 && seen.timer != TIMER_READ)
-		step = seen.timer == TIMER_NO_FIELD ? "this kernel keeps its timer id counter otherwise (before Linux 6.14)"
-						    : "its leader was not found by the BPF iterator",
-		rc = -ENOENT;
+	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
+		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
 	if (rc < 0) {
 		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
 		p->timers.next_id = 0;
@@ -223,12 +221,19 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 		free(seen.slices);
 		return rc;
 	}
-	p->timers.next_id_known = true;
 	p->exit_sends_sigchld = seen.sigchld;
 	for (uint32_t i = 0; i < p->attrs.nthreads; i++)
 		if (seen.slices[i] != UINT64_MAX)
 			p->attrs.threads[i].sched_slice = seen.slices[i];
 	free(seen.slices);
+	/* Each field is read or not on its own: a kernel without this
+	 * counter still shows the rest. */
+	if (seen.timer == TIMER_NO_FIELD) {
+		p->timers.next_id = 0;
+		snprintf(why, why_size, "this kernel keeps its timer id counter otherwise (before Linux 6.14)");
+		return -ENOENT;
+	}
+	p->timers.next_id_known = true;
 	return 0;
 }
 

@@ -45,7 +45,9 @@ void bm_kstate_prepare(void);
  * next_wd, each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags,
  * each thread's sched_slice and p->exit_sends_sigchld.
  * 0; or -errno, with why binmig cannot read them here in WHY, and P as
- * it was: not an error (nothing is logged), the caller decides. */
+ * it was, but for -ENOENT on a kernel without the timer counter (before
+ * Linux 6.14), where the rest is read: not an error (nothing is logged),
+ * the caller decides. */
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);
 
 /* The same for every live process of F: 0, or the first failure's

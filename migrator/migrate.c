@@ -356,7 +356,6 @@ static int move(void *arg)
 	uint64_t t0 = m->t0;
 	bm_set_log_prefix("binmig: migrate: suspend");
 	struct bm_frozen f;
-	bm_kstate_prepare(); /* before the freeze: its cost is no downtime */
 	int rc = bm_freeze(pid, &f, &o->fd_policy, st);
 	if (rc < 0)
 		return rc;
@@ -566,6 +565,10 @@ int bm_migrate(pid_t pid, const struct bm_migrate_opts *o, struct bm_stats *st)
 	/* The process's code is analysed while the connection is set up. */
 	if (rc == 0 && !o->skip_cpu_check)
 		job = bm_isa_job_start(pid);
+	/* The BPF programs read at the freeze: loaded now, so that their cost
+	 * is neither downtime nor a longer last pre-copy round (kstate.h). */
+	if (rc == 0)
+		bm_kstate_prepare();
 	/* Stream and file mode have the destination's memory ready before
 	 * the freeze (memplan.h); a tree's restore does not use it. */
 	bool plan = rc == 0 && (mode == BM_MODE_STREAM || mode == BM_MODE_FILE) && !o->no_prefault && !moves_a_tree(pid);

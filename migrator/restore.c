@@ -154,9 +154,11 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 {
 	const struct bm_process *p = &c->proc;
 	char err[PATH_MAX + 128];
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Every signal, glibc's own two (32, 33) too, which sigprocmask
+	 * leaves out (a signalfd's registration is primed with them,
+	 * fd_watch_prime.h). */
+	uint64_t every = ~0ull;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &every, NULL, 8);
 
 	/* Wait until the parent traces us. */
 	char go;
@@ -200,7 +202,6 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 	}
 	/* Nothing may be pending but what the image says (in a tree, a zombie
 	 * made again sent its parent a SIGCHLD). */
-	uint64_t every = ~0ULL;
 	struct timespec now = {0, 0};
 	while (syscall(SYS_rt_sigtimedwait, &every, NULL, &now, 8) > 0)
 		;

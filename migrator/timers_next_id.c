@@ -220,6 +220,9 @@ void bm_next_ids_add_image(const struct bm_process *p, struct bm_next_ids *ids)
 			have |= ids->wd[i].pid == p->pid && ids->wd[i].fd == d->fd;
 		if (!have && d->next_wd && ids->nwd < BM_NEXT_WDS_MAX)
 			ids->wd[ids->nwd++] = (struct bm_next_wd){p->pid, d->fd, d->next_wd};
+		else if (!have && d->next_wd)
+			bm_warn("process %d: the next watch number of inotify fd %d is not set (more than %u instances): "
+				"it continues after its newest watch", p->pid, d->fd, BM_NEXT_WDS_MAX);
 	}
 }
 

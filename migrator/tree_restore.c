@@ -650,6 +650,11 @@ static int create_tree(struct tree_rs *t)
 		if (root == 0 && bm_fd_table_own((unsigned)keep) < 0)
 			syscall(SYS_exit_group, 1);
 		if (root == 0) {
+			/* glibc's own two (32, 33) too, which sigprocmask leaves
+			 * out (a signalfd's registration is primed with them,
+			 * fd_watch_prime.h). */
+			uint64_t every = ~0ull;
+			syscall(SYS_rt_sigprocmask, SIG_SETMASK, &every, NULL, 8);
 			/* Not the go pipe's write end (nor, so, the other members):
 			 * if binmig dies before it traces them, their read of go
 			 * ends and they with it. */
@@ -892,12 +897,21 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0 && hook && hook->hold)
 		rc = hook->hold(hook->ctx, t.ctx[0].pid, ids);
-	for (uint32_t m = 0; rc == 0 && m < t.nm; m++) {
+	bool to_set = false;
+	for (uint32_t m = 0; rc == 0 && m < t.nm; m++)
+		if (!t.ctx[m].released) {
+			bm_next_ids_add_image(&t.ctx[m].proc, ids);
+			to_set |= bm_next_ids_to_set(&t.ctx[m].proc, ids);
+		}
+	/* Setting them parks the processes, which then run on should binmig
+	 * die: all of them at once, or a parent could run without its
+	 * children (a process not parked dies with binmig, PTRACE_O_EXITKILL). */
+	for (uint32_t m = 0; rc == 0 && to_set && m < t.nm; m++)
+		if (!t.ctx[m].released && !t.ctx[m].parked)
+			rc = bm_rs_park(&t.ctx[m]);
+	for (uint32_t m = 0; rc == 0 && to_set && m < t.nm; m++) {
 		struct restore_ctx *c = &t.ctx[m];
-		if (c->released)
-			continue;
-		bm_next_ids_add_image(&c->proc, ids);
-		if (bm_next_ids_to_set(&c->proc, ids) && (c->parked || (rc = bm_rs_park(c)) == 0)) {
+		if (!c->released && bm_next_ids_to_set(&c->proc, ids)) {
 			bm_timers_set_next_id(&c->tr, &c->proc, ids);
 			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
 		}

@@ -24,6 +24,10 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 };
 
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 typedef struct {

@@ -15,10 +15,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Its descriptors to read, with what to read (enum bm_kstate_want). */
+/* Its descriptors to read, with what to read (enum bm_kstate_want): as
+ * many as an image holds (BM_IMG_MAX_FDS), allocated as they come. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u32);
 } wanted SEC(".maps");

@@ -24,7 +24,8 @@ enum bm_kstate_want {
 struct bm_kstate_rec {
 	unsigned int kind; /* enum bm_kstate_kind */
 	int pid;           /* unused: 0 (the iterator runs over one process) */
-	int fd;            /* BM_KSTATE_INOTIFY: the descriptor; else -1 */
+	int fd;            /* a file's records: the descriptor; BM_KSTATE_THREAD: the thread (above);
+			      else -1 */
 	unsigned int valid; /* 1: A was read; 0: this kernel has no such field */
 	unsigned long long a;
 	unsigned long long b;
