@@ -30,6 +30,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "sk_inet.h"
+#include "sk_inet_kernel.h"
 #include "sk_unix.h"
 #include "sk_unix_adopt.h"
 #include "sk_unix_rights.h"
@@ -481,6 +482,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		rc = bm_collect_watches(pid, p);
 	if (rc == 0)
 		rc = bm_inotify_collect(pid, p);
+	if (rc == 0)
+		rc = bm_sk_inet_kernel_check(pid, p);
 	if (rc == 0)
 		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE, policy ? policy->move_addrs : NULL);
 	if (rc == 0 && mode != BM_FDS_PROBE)

@@ -29,6 +29,7 @@ static struct {
 	struct bpf_object *obj;
 	struct bpf_program *task, *file;
 	int wanted_fd;
+	uint32_t *inet;    /* bm_kstate_inet's BITS while it runs */
 } k;
 
 /* libbpf's messages: the last line of a failed load says why; kept for
@@ -153,6 +154,10 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && d->kind == BM_FD_UNLINKED_FILE && r.valid)
 				d->object_flags |= BM_UNLINKED_LINK_KNOWN | (r.a ? BM_UNLINKED_LINKABLE : 0);
+		} else if (r.kind == BM_KSTATE_INET && k.inet) {
+			struct bm_fd *d = find_fd(p, r.fd);
+			if (d && (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && r.valid)
+				k.inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ;
 		}
 	}
 	if (fd >= 0)
@@ -161,9 +166,14 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 	return rc;
 }
 
-/* What the file program reads of descriptor D, or 0. */
-static uint32_t want_of(const struct bm_fd *d)
+/* What the file program reads of descriptor D, or 0: for bm_kstate_inet
+ * (SOCKETS) a TCP or UDP socket, else an inotify instance or an unlinked
+ * file. */
+static uint32_t want_of(const struct bm_fd *d, bool sockets)
 {
+	if (sockets)
+		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_TCP ? BM_KSTATE_WANT_TCP :
+			d->kind == BM_FD_UDP ? BM_KSTATE_WANT_UDP : 0;
 	if (d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->in_flight)
 		return BM_KSTATE_WANT_INOTIFY;
 	if (d->kind == BM_FD_UNLINKED_FILE && !(d->object_flags & BM_UNLINKED_MEMFD))
@@ -171,9 +181,8 @@ static uint32_t want_of(const struct bm_fd *d)
 	return 0;
 }
 
-/* The descriptors the file program reads: P's inotify instances and
- * unlinked files. */
-static int want(const struct bm_process *p)
+/* The descriptors the file program reads (want_of). */
+static int want(const struct bm_process *p, bool sockets)
 {
 	uint32_t key, next, what;
 	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
@@ -182,7 +191,7 @@ static int want(const struct bm_process *p)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
-		if ((what = want_of(d)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+		if ((what = want_of(d, sockets)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;
@@ -206,7 +215,7 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	const char *step = "reading its timer id counter";
 	if (!seen.slices)
 		rc = -ENOMEM;
-	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p)) == 0)
+	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, false)) == 0)
 		step = "reading its descriptors", rc = run(k.file, p, &seen);
 	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
 		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
@@ -254,4 +263,24 @@ int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size)
 			break; /* not loaded: so for every one */
 	}
 	return first;
+}
+
+int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size)
+{
+	memset(bits, 0, p->nfds * sizeof *bits);
+	int rc = load();
+	if (rc < 0) {
+		snprintf(why, why_size, "%s", k.why);
+		return rc;
+	}
+	struct task_seen unused = {.timer = TIMER_NOT_SEEN};
+	k.inet = bits;
+	if ((rc = want(p, true)) == 0)
+		rc = run(k.file, p, &unused);
+	k.inet = NULL;
+	if (rc < 0) {
+		snprintf(why, why_size, "reading its sockets: %s", strerror(-rc));
+		memset(bits, 0, p->nfds * sizeof *bits);
+	}
+	return rc;
 }

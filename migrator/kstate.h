@@ -50,6 +50,14 @@ void bm_kstate_prepare(void);
  * the caller decides. */
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);
 
+/* Reads, for each TCP and UDP socket of P (P->pid; its descriptors
+ * described, dups marked) what only the kernel's socket shows: BITS[i],
+ * for P->fds[i], BM_KSTATE_SK_READ with the BM_KSTATE_SK_* bits of
+ * bpf/kstate_rec.h (sk_shutdown, a SO_REUSEPORT group's program, TCP
+ * urgent data unacknowledged); 0 for a descriptor not read.  0; or
+ * -errno with why in WHY, BITS all 0, as bm_kstate_read. */
+int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size);
+
 /* The same for every live process of F: 0, or the first failure's
  * -errno and WHY, the others read all the same. */
 int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size);

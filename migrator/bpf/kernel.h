@@ -97,6 +97,27 @@ struct file {
 	void *private_data;
 };
 
+/* A TCP or UDP socket (kstate.bpf.c read_inet) */
+struct bpf_prog;
+
+struct sock_reuseport {
+	struct bpf_prog *prog;
+};
+
+struct sock {
+	unsigned char sk_shutdown; /* a 2-bit field before Linux 6.5: read with BPF_CORE_READ_BITFIELD_PROBED */
+	struct sock_reuseport *sk_reuseport_cb;
+};
+
+struct tcp_sock {
+	__u32 snd_una;
+	__u32 snd_up;
+};
+
+struct socket {
+	struct sock *sk;
+};
+
 struct seq_file;
 
 struct bpf_iter_meta {

@@ -84,6 +84,27 @@ int read_task(struct bpf_iter__task *ctx)
 	return 0;
 }
 
+/* What only the kernel's socket shows of a TCP or UDP socket (WANT):
+ * its shutdown bits, a program attached to its SO_REUSEPORT group, and
+ * for TCP whether urgent data it sent is not yet acknowledged (the
+ * kernel's urgent mode: snd_up ahead of snd_una, tcp_urg_mode). */
+static __always_inline void read_inet(struct file *f, __u32 want, struct bm_kstate_rec *r)
+{
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	r->kind = BM_KSTATE_INET;
+	if (!sk)
+		return;
+	r->a = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & BM_KSTATE_SK_SHUTDOWN;
+	struct sock_reuseport *group = BPF_CORE_READ(sk, sk_reuseport_cb);
+	if (group && BPF_CORE_READ(group, prog))
+		r->a |= BM_KSTATE_SK_REUSEPORT_PROG;
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	if (want == BM_KSTATE_WANT_TCP && BPF_CORE_READ(tp, snd_up) != BPF_CORE_READ(tp, snd_una))
+		r->a |= BM_KSTATE_SK_URGENT;
+	r->valid = 1;
+}
+
 SEC("iter/task_file")
 int read_file(struct bpf_iter__task_file *ctx)
 {
@@ -112,6 +133,8 @@ int read_file(struct bpf_iter__task_file *ctx)
 			r.a = (BPF_CORE_READ(inode, i_state) & linkable) != 0;
 			r.valid = 1;
 		}
+	} else if (*want == BM_KSTATE_WANT_TCP || *want == BM_KSTATE_WANT_UDP) {
+		read_inet(f, *want, &r);
 	} else {
 		return 0;
 	}

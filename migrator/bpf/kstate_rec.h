@@ -13,12 +13,23 @@ enum bm_kstate_kind {
 	BM_KSTATE_PARENT_EXEC = 5, /* the leader: a = its exit signal (exit_signal), b = 1 if its parent has
 				      run a program since it made it (parent_exec_id is not the parent's
 				      self_exec_id) */
+	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket */
 };
+
+/* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
+ * low bits, and: */
+#define BM_KSTATE_SK_SHUTDOWN 3ull
+#define BM_KSTATE_SK_REUSEPORT_PROG 4ull /* a program chooses in its SO_REUSEPORT group */
+#define BM_KSTATE_SK_URGENT 8ull         /* TCP: urgent data sent, not acknowledged (snd_up != snd_una) */
+#define BM_KSTATE_SK_ALL 15ull
+#define BM_KSTATE_SK_READ 0x100u         /* kstate.c: the socket was read */
 
 /* What the file iterator reads of a descriptor (the map "wanted"). */
 enum bm_kstate_want {
 	BM_KSTATE_WANT_INOTIFY = 1,
 	BM_KSTATE_WANT_LINKABLE = 2,
+	BM_KSTATE_WANT_TCP = 3,
+	BM_KSTATE_WANT_UDP = 4,
 };
 
 struct bm_kstate_rec {

@@ -15,7 +15,9 @@
 # with SO_REUSEPORT, or on a connected socket from another sender than
 # its peer, a socket filter, an option binmig does not carry, a multicast
 # membership, a connection to another process, a half-closed connection,
-# a raw socket; urgent data or an urgent mark ahead in a connection, an
+# a raw socket; urgent data or an urgent mark ahead in a connection, urgent
+# data sent and not acknowledged (read by BPF), a SO_REUSEPORT group with a
+# program attached (read by BPF), an
 # error waiting on a UDP socket, corked UDP data, a socket shut down in
 # either direction, options only a read of every option number finds,
 # two UDP sockets on one address and port
@@ -70,7 +72,7 @@ carried_mode kernelset "SO_INCOMING_CPU and TCP_QUICKACK"
 
 modes=(backlog udpempty udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
 	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd v6ipttl ipoptions udpsegment listenmss
-	udpsameport)
+	udpsameport urgentsent reuseportbpf)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[udpempty]="a UDP socket holding an empty datagram behind others"
 	[udppeekoff]="a UDP socket with SO_PEEK_OFF set and datagrams queued"
@@ -95,7 +97,9 @@ declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[ipoptions]="a UDP socket with option IP_OPTIONS set"
 	[udpsegment]="a UDP socket with option UDP_SEGMENT set"
 	[listenmss]="a TCP socket with option TCP_MAXSEG set"
-	[udpsameport]="is (the kernel gives their datagrams to one chosen by the order they were bound in")
+	[udpsameport]="is (the kernel gives their datagrams to one chosen by the order they were bound in"
+	[urgentsent]="with urgent data (MSG_OOB) sent and not yet acknowledged"
+	[reuseportbpf]="whose SO_REUSEPORT group has a program attached")
 for mode in "${modes[@]}"; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- inetsock "$mode" "$E2E_TMP"
 	grep -q "^binmig: fd [0-9]* of process [0-9]* is a socket" "$BM_ERR" || e2e_fail "$mode: the refusal names no descriptor"

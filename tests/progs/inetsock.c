@@ -608,10 +608,15 @@ static void udp_pair(int fds[2])
 	SETUP(connect(fds[0], (struct sockaddr *)&ss, len) == 0, "connect");
 }
 
+/* urgentsent: the bytes written before the urgent byte. */
+static long before_urgent;
+
 /* Sets up MODE in fds (false: not one of these modes). */
 static bool state_setup(const char *mode, int fds[2])
 {
 	struct pollfd p = {-1, 0, 0};
+	struct sockaddr_storage ss;
+	socklen_t len;
 	if (strcmp(mode, "urgent") == 0 || strcmp(mode, "urgentread") == 0) {
 		pair(AF_INET, &fds[0], &fds[1], NULL);
 		p = (struct pollfd){fds[1], POLLPRI, 0};
@@ -620,6 +625,28 @@ static bool state_setup(const char *mode, int fds[2])
 		char c = 0;
 		if (strcmp(mode, "urgentread") == 0)
 			SETUP(recv(fds[1], &c, 1, MSG_OOB) == 1 && c == 'X', "reading the urgent byte");
+	} else if (strcmp(mode, "urgentsent") == 0) {
+		/* The peer reads nothing into a small buffer: the urgent byte
+		 * waits in the send queue behind bytes it has no room for. */
+		pair(AF_INET, &fds[0], &fds[1], NULL);
+		SETUP(opt(fds[1], SOL_SOCKET, SO_RCVBUF, 4096) == 0 && opt(fds[0], SOL_SOCKET, SO_SNDBUF, 1 << 20) == 0,
+		      "the buffers");
+		before_urgent = fill(fds[0], 0, 64 << 10, 8);
+		SETUP(before_urgent == 64 << 10 && send(fds[0], "X", 1, MSG_OOB | MSG_DONTWAIT) == 1, "urgent data");
+	} else if (strcmp(mode, "reuseportbpf") == 0) {
+		/* Two listeners sharing a port; the program gives every connection
+		 * to the second. */
+		struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 1}};
+		struct sock_fprog prog = {1, code};
+		len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
+		for (int i = 0; i < 2; i++) {
+			fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+			SETUP(fds[i] >= 0 && opt(fds[i], SOL_SOCKET, SO_REUSEPORT, 1) == 0 &&
+			      bind(fds[i], (struct sockaddr *)&ss, len) == 0 && listen(fds[i], 4) == 0, "a listener");
+			len = any_addr(AF_INET, "127.0.0.1", port_of(fds[0]), &ss);
+		}
+		SETUP(setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == 0,
+		      "SO_ATTACH_REUSEPORT_CBPF");
 	} else if (strcmp(mode, "soerror") == 0) {
 		udp_pair(fds);
 		close(fds[1]);
@@ -645,8 +672,7 @@ static bool state_setup(const char *mode, int fds[2])
 		/* SO_REUSEADDR: the kernel gives a datagram to the socket bound last. */
 		int first = socket(AF_INET, SOCK_DGRAM, 0);
 		fds[1] = socket(AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_storage ss;
-		socklen_t len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
+		len = any_addr(AF_INET, "127.0.0.1", 0, &ss);
 		SETUP(first >= 0 && fds[1] >= 0 && opt(first, SOL_SOCKET, SO_REUSEADDR, 1) == 0 &&
 		      opt(fds[1], SOL_SOCKET, SO_REUSEADDR, 1) == 0 && bind(first, (struct sockaddr *)&ss, len) == 0, "bind");
 		len = any_addr(AF_INET, "127.0.0.1", port_of(first), &ss);
@@ -683,6 +709,25 @@ static void state_check(const char *mode, const int fds[2])
 		CHECK(read_stream(fds[1], "abcdef"), "the stream around the urgent byte");
 	} else if (strcmp(mode, "urgentread") == 0) {
 		CHECK(read_stream(fds[1], "abcdef"), "the stream around the urgent byte");
+	} else if (strcmp(mode, "urgentsent") == 0) {
+		CHECK(opt(fds[1], SOL_SOCKET, SO_RCVBUF, 1 << 20) == 0, "room to read");
+		CHECK(drain(fds[1], 0, before_urgent, 8, "the bytes before the urgent byte"), "the stream");
+		p = (struct pollfd){fds[1], POLLPRI, 0};
+		CHECK(poll(&p, 1, EVENT_MS) == 1 && recv(fds[1], &c, 1, MSG_OOB) == 1 && c == 'X', "the urgent byte");
+	} else if (strcmp(mode, "reuseportbpf") == 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(fds[0]), &ss);
+		for (int i = 0; i < 3; i++) {
+			int cl = socket(AF_INET, SOCK_STREAM, 0);
+			p = (struct pollfd){fds[1], POLLIN, 0};
+			CHECK(cl >= 0 && connect(cl, (struct sockaddr *)&ss, len) == 0 && poll(&p, 1, EVENT_MS) == 1, "connect");
+			int a = accept(fds[1], NULL, NULL);
+			CHECK(a >= 0, "connection %d not given to the second listener", i);
+			close(a);
+			close(cl);
+		}
+		p = (struct pollfd){fds[0], POLLIN, 0};
+		CHECK(poll(&p, 1, 0) == 0, "a connection given to the first listener");
 	} else if (strcmp(mode, "soerror") == 0) {
 		CHECK(getsockopt(fds[0], SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == ECONNREFUSED, "SO_ERROR %d", e);
 	} else if (strcmp(mode, "udpcork") == 0 || strcmp(mode, "udpmore") == 0) {

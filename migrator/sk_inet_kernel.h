@@ -1,0 +1,24 @@
+/* What only the kernel's own structures show of a TCP or UDP socket, read
+ * at dump through binmig's BPF reader (kstate.h) with the rest of each
+ * socket, before the process is stopped and again once it is:
+ *   - a program attached to a SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF
+ *     or _EBPF), which no option reads back: refused;
+ *   - urgent data (MSG_OOB) a TCP connection sent that its peer has not
+ *     acknowledged, which the restore would send as ordinary data:
+ *     refused;
+ *   - the shutdown of a socket no option or sock_diag shows (one without
+ *     a port, or a bound TCP socket): refused.
+ * Where binmig cannot load its BPF programs nothing is read here (the
+ * dump warns after the freeze), and these go unseen as before. */
+#ifndef BINMIG_SK_INET_KERNEL_H
+#define BINMIG_SK_INET_KERNEL_H
+
+#include <sys/types.h>
+
+#include "state.h"
+
+/* P's TCP and UDP sockets (described; P->pid is PID): 0, or -1 after
+ * refusing one (exit 4) or an error. */
+int bm_sk_inet_kernel_check(pid_t pid, struct bm_process *p);
+
+#endif
