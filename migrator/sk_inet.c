@@ -25,13 +25,14 @@
 #include "movaddr.h"
 #include "procfs.h"
 #include "sk_inet_diag.h"
+#include "sk_inet_kernel.h"
 #include "sk_inet_last.h"
 #include "sk_inet_opts.h"
 #include "sk_tcp_repair.h"
 #include "sk_udp_queue.h"
 #include "wire.h"
 
-#define FORMAT 3u
+#define FORMAT 4u
 
 /* Where an option applies. */
 #define ON_ANY 0u
@@ -259,13 +260,15 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		return -E2BIG;
 	if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
 		return -E2BIG;
-	/* Without the options of sk_inet_last.h, as format 2 has it. */
-	uint32_t hdr = s->last_known ? BM_SK_INET_HDR : BM_SK_INET_HDR_V2;
+	/* Without the options of sk_inet_last.h, as format 2 has it; format 4
+	 * only for a socket shut down for writing. */
+	uint32_t format = !s->last_known ? 2 : s->shut_wr ? FORMAT : 3;
+	uint32_t hdr = format == 2 ? BM_SK_INET_HDR_V2 : format == 3 ? BM_SK_INET_HDR : BM_SK_INET_HDR_SHUT;
 	uint32_t n = hdr + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
 	uint8_t *b = calloc(1, n);
 	if (!b)
 		return -ENOMEM;
-	bm_store_le32(b, s->last_known ? FORMAT : 2);
+	bm_store_le32(b, format);
 	bm_store_le32(b + 4, s->family);
 	bm_store_le32(b + 8, s->type);
 	bm_store_le32(b + 12, s->protocol);
@@ -291,6 +294,8 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		bm_store_le32(b + BM_SK_INET_HDR_V2, (uint32_t)s->incoming_cpu);
 		bm_store_le32(b + BM_SK_INET_HDR_V2 + 4, (uint32_t)s->quickack);
 	}
+	if (format == 4)
+		bm_store_le32(b + BM_SK_INET_HDR, 1);
 	if (s->tcp.outq)
 		memcpy(b + hdr, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
@@ -322,7 +327,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	if (!b || len < BM_SK_INET_HDR_V1)
 		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, BM_SK_INET_HDR_V1);
 	uint32_t format = bm_load_le32(b);
-	uint32_t hdr = format == 1 ? BM_SK_INET_HDR_V1 : format == 2 ? BM_SK_INET_HDR_V2 : BM_SK_INET_HDR;
+	uint32_t hdr = format == 1 ? BM_SK_INET_HDR_V1 : format == 2 ? BM_SK_INET_HDR_V2 : format == 3 ? BM_SK_INET_HDR :
+		       BM_SK_INET_HDR_SHUT;
 	if (format < 1 || format > FORMAT)
 		return bm_why(why, n, "socket state of format %u", format);
 	if (len < hdr)
@@ -334,6 +340,9 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	s->last_known = format >= 3;
 	s->incoming_cpu = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2) : -1;
 	s->quickack = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2 + 4) : -1;
+	s->shut_wr = format >= 4;
+	if (s->shut_wr && bm_load_le32(b + BM_SK_INET_HDR) != 1)
+		return bm_why(why, n, "shutdown %u in socket state of format 4", bm_load_le32(b + BM_SK_INET_HDR));
 	s->family = bm_load_le32(b + 4);
 	s->type = bm_load_le32(b + 8);
 	s->protocol = bm_load_le32(b + 12);
@@ -360,6 +369,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 		return bm_why(why, n, "TCP_QUICKACK %d on a %s socket", s->quickack, s->type == SOCK_STREAM ? "TCP" : "UDP");
 	if (s->state < BM_SK_NEW || s->state > BM_SK_CONNECTED || (s->state == BM_SK_LISTEN && s->type != SOCK_STREAM))
 		return bm_why(why, n, "socket state %u is not known for its type", s->state);
+	if (s->shut_wr && s->state != BM_SK_NEW)
+		return bm_why(why, n, "a socket with a port shut down for writing");
 	if (nopts != BM_SK_NOPTS)
 		return bm_why(why, n, "%u socket options, expected %u", nopts, BM_SK_NOPTS);
 	if (s->family == AF_INET && (s->local.scope_id || s->peer.scope_id))
@@ -444,9 +455,10 @@ const struct bm_fd *bm_sk_inet_own(const struct bm_process *p, uint32_t i, struc
 
 bool bm_sk_inet_check_version(const struct bm_fd *fds, uint32_t nfds, uint32_t version, char *why, size_t n)
 {
-	for (uint32_t i = 0; i < nfds && version < 13; i++) {
+	uint32_t newest = version < 13 ? 2 : 3; /* the newest format such an image holds */
+	for (uint32_t i = 0; i < nfds && version < 14; i++) {
 		const struct bm_fd *d = &fds[i];
-		if ((d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->data_len >= 4 && bm_load_le32(d->data) >= 3)
+		if ((d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->data_len >= 4 && bm_load_le32(d->data) > newest)
 			return bm_why(why, n, "socket fd %d: state of format %u in an image of version %u", d->fd,
 				      bm_load_le32(d->data), version);
 	}
@@ -843,6 +855,8 @@ int bm_sk_inet_open(const struct bm_fd *d, char *err, size_t errlen)
 		errno = EINVAL;
 		rc = fail(err, errlen, d, "datagrams queued on a socket without an address");
 	}
+	if (rc == 0 && sk.shut_wr && bm_sk_inet_shut_back(s) < 0)
+		rc = fail(err, errlen, d, "shutdown(SHUT_WR)");
 	if (rc == 0 && sk.type == SOCK_STREAM && sk.state == BM_SK_CONNECTED) {
 		rc = bm_tcp_repair_open(s, &sk, err, errlen);
 		if (rc < 0) {
@@ -919,6 +933,8 @@ void bm_sk_inet_describe_text(const struct bm_fd *d, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n, ", %u datagram%s queued", count, count == 1 ? "" : "s");
 	if (n >= 0 && (size_t)n < len && sk.tcp.outq + sk.tcp.inq)
 		n += snprintf(buf + n, len - (size_t)n, ", %u bytes to send, %u to read", sk.tcp.outq, sk.tcp.inq);
+	if (n >= 0 && (size_t)n < len && sk.shut_wr)
+		n += snprintf(buf + n, len - (size_t)n, ", shut down for writing");
 	if (n >= 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ")");
 }

@@ -98,6 +98,11 @@ struct bm_sk_inet {
 	 * the restore leaves them. */
 	bool last_known;
 	int32_t incoming_cpu, quickack;
+	/* A socket without a port (BM_SK_NEW) shut down for writing, which
+	 * only the kernel's socket shows (sk_inet_kernel.h): shut down again
+	 * at restore.  Format 4 (image version 14), written only for such a
+	 * socket; needs last_known. */
+	bool shut_wr;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
 	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */
@@ -111,6 +116,7 @@ struct bm_sk_inet {
  * format 2 (image versions before 13) has no incoming_cpu and quickack:
  * 8 bytes shorter.  A state whose last_known is false is written in
  * format 2. */
+#define BM_SK_INET_HDR_SHUT 236u /* format 4: format 3's and shut_wr */
 #define BM_SK_INET_HDR 232u
 #define BM_SK_INET_HDR_V2 224u
 #define BM_SK_INET_HDR_V1 216u
@@ -133,7 +139,8 @@ void bm_sk_addr_text(uint32_t family, const struct bm_sk_addr *a, char *buf, siz
 /* Image rules over the descriptor list: every BM_FD_TCP / BM_FD_UDP has
  * well-formed data of its kind.  false with the reason in why. */
 bool bm_sk_inet_check(const struct bm_fd *fds, uint32_t nfds, char *why, size_t n);
-/* In an image of VERSION: before 13, no socket state of format 3. */
+/* In an image of VERSION: before 13, no socket state of format 3; before
+ * 14, none of format 4. */
 bool bm_sk_inet_check_version(const struct bm_fd *fds, uint32_t nfds, uint32_t version, char *why, size_t n);
 
 /* At dump, for a socket descriptor (LINK "socket:[INO]"): 1 if it is a

@@ -2,6 +2,7 @@
  * (sk_inet_kernel.h). */
 #include "sk_inet_kernel.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -25,7 +26,7 @@ static const char *refusal(const struct bm_sk_inet *sk, uint32_t bits, char *why
 	else if (bits & BM_KSTATE_SK_URGENT)
 		snprintf(why, n, ", a TCP connection on %s with urgent data (MSG_OOB) sent and not yet acknowledged, "
 			 "which the restore would send as ordinary data", addr);
-	else if (shut)
+	else if (shut && !(shut == 2 && sk->state == BM_SK_NEW)) /* SEND_SHUTDOWN alone there: carried */
 		snprintf(why, n, ", a %s socket shut down for %s, which binmig does not carry", what,
 			 shut == 3 ? "reading and writing" : shut == 1 ? "reading" : "writing");
 	else
@@ -48,13 +49,23 @@ int bm_sk_inet_kernel_check(pid_t pid, struct bm_process *p)
 		bm_debug("process %d: its sockets unread by BPF (%s)", pid, why);
 	int rc = 0;
 	for (uint32_t i = 0; i < p->nfds && rc == 0; i++) {
-		const struct bm_fd *d = &p->fds[i];
+		struct bm_fd *d = &p->fds[i];
 		struct bm_sk_inet sk;
 		if (!(bits[i] & BM_KSTATE_SK_READ) || !bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why))
 			continue;
 		if (refusal(&sk, bits[i], why, sizeof why))
 			rc = bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
+		else if ((bits[i] & BM_KSTATE_SK_SHUTDOWN) && !sk.shut_wr)
+			sk.shut_wr = true, rc = bm_sk_inet_store(d, &sk);
 	}
 	free(bits);
 	return rc;
+}
+
+int bm_sk_inet_shut_back(int s)
+{
+	/* Without a port the socket is in TCP_CLOSE: inet_shutdown (Linux's
+	 * net/ipv4/af_inet.c) answers ENOTCONN, yet sets SEND_SHUTDOWN in
+	 * sk_shutdown all the same, as the original's shutdown did. */
+	return shutdown(s, SHUT_WR) == 0 || errno == ENOTCONN ? 0 : -1;
 }

@@ -1,6 +1,9 @@
 /* What only the kernel's own structures show of a TCP or UDP socket, read
  * at dump through binmig's BPF reader (kstate.h) with the rest of each
  * socket, before the process is stopped and again once it is:
+ *   - the shutdown for writing of a socket without a port (neither bound
+ *     nor connected), which neither poll() nor sock_diag shows: carried
+ *     (bm_sk_inet.shut_wr), the restore shuts its new socket down too;
  *   - a program attached to a SO_REUSEPORT group (SO_ATTACH_REUSEPORT_CBPF
  *     or _EBPF), which no option reads back: refused;
  *   - urgent data (MSG_OOB) a TCP connection sent that its peer has not
@@ -17,8 +20,13 @@
 
 #include "state.h"
 
-/* P's TCP and UDP sockets (described; P->pid is PID): 0, or -1 after
- * refusing one (exit 4) or an error. */
+/* P's TCP and UDP sockets (described; P->pid is PID): marks those shut
+ * down for writing that can be carried; 0, or -1 after refusing one
+ * (exit 4) or an error. */
 int bm_sk_inet_kernel_check(pid_t pid, struct bm_process *p);
+
+/* At restore: new socket S (no port yet) shut down for writing.  0 or -1
+ * (errno). */
+int bm_sk_inet_shut_back(int s);
 
 #endif

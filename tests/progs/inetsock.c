@@ -581,6 +581,43 @@ static int kernelset(void)
 	return tp_finish();
 }
 
+/* New TCP and UDP sockets, without a port, shut down for writing (which
+ * answers ENOTCONN but marks them all the same) next to ones that are not:
+ * a shut one's datagram and the data it sends once connected fail with
+ * EPIPE, the others' go. */
+static int shutwr(void)
+{
+	int t[2], u[2];
+	for (int i = 0; i < 2; i++) {
+		t[i] = socket(AF_INET, SOCK_STREAM, 0);
+		u[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		SETUP(t[i] >= 0 && u[i] >= 0, "socket");
+		remember(t[i]);
+		remember(u[i]);
+	}
+	SETUP(shutdown(t[1], SHUT_WR) < 0 && errno == ENOTCONN && shutdown(u[1], SHUT_WR) < 0 && errno == ENOTCONN,
+	      "shutdown(SHUT_WR) of sockets without a port");
+	say("ready");
+	usr1_wait();
+	compare_all();
+	int r = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), l = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+	CHECK(listen(l, 4) == 0, "listen");
+	struct sockaddr_storage ss;
+	for (int i = 0; i < 2; i++) {
+		const char *was = i ? "shut down" : "not shut down";
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(r), &ss);
+		ssize_t n = sendto(u[i], "d", 1, MSG_NOSIGNAL, (struct sockaddr *)&ss, len);
+		CHECK(i ? n < 0 && errno == EPIPE : n == 1, "the UDP socket %s: sendto gives %zd (%s)", was, n,
+		      n < 0 ? strerror(errno) : "sent");
+		len = any_addr(AF_INET, "127.0.0.1", port_of(l), &ss);
+		CHECK(connect(t[i], (struct sockaddr *)&ss, len) == 0, "connect: %s", strerror(errno));
+		n = send(t[i], "s", 1, MSG_NOSIGNAL);
+		CHECK(i ? n < 0 && errno == EPIPE : n == 1, "the TCP socket %s, connected: send gives %zd (%s)", was, n,
+		      n < 0 ? strerror(errno) : "sent");
+	}
+	return tp_finish();
+}
+
 /* ---- refused: state of a socket no option shows ---- */
 
 /* Reads WANT from stream S, across urgent marks (5 s at most). */
@@ -903,5 +940,7 @@ int main(int argc, char **argv)
 		return dualstack();
 	if (strcmp(argv[1], "kernelset") == 0)
 		return kernelset();
+	if (strcmp(argv[1], "shutwr") == 0)
+		return shutwr();
 	return refused(argv[1], argv[2]);
 }

@@ -3,7 +3,8 @@
  * every single-byte corruption of the fixed part either decodes to a
  * state the rules allow or is rejected, never read out of bounds; the
  * states of formats 1 and 2 (image versions before 13, without
- * SO_INCOMING_CPU and TCP_QUICKACK); the image rules over a
+ * SO_INCOMING_CPU and TCP_QUICKACK) and 4 (version 14: a socket without a
+ * port shut down for writing); the image rules over a
  * descriptor list; and the restore's wait for a connection's own segments
  * (sk_inet_last.c) running out. */
 #include <errno.h>
@@ -162,7 +163,7 @@ static void test_format_2(void **state)
 	assert_true(bm_sk_inet_check_version(&fd, 1, 13, why, sizeof why));
 	assert_false(bm_sk_inet_check_version(&fd, 1, 12, why, sizeof why));
 	assert_string_equal(why, "socket fd 3: state of format 3 in an image of version 12");
-	data[0] = 4;
+	data[0] = 5;
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	data[0] = 3;
 	bm_store_le32(data + BM_SK_INET_HDR_V2 + 4, 2);
@@ -172,6 +173,52 @@ static void test_format_2(void **state)
 			       .last_known = true, .incoming_cpu = -1, .quickack = 0};
 	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	free(data);
+}
+
+/* Format 4 (image version 14): a socket without a port shut down for
+ * writing, 4 bytes longer, written only for such a socket; the flag on a
+ * socket with a port or another value is rejected, and so is format 4 in
+ * an image of version 13. */
+static void test_format_4(void **state)
+{
+	(void)state;
+	struct bm_sk_inet u = {.family = AF_INET6, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
+			       .last_known = true, .incoming_cpu = -1, .quickack = -1, .shut_wr = true}, back;
+	uint8_t *data, *again;
+	uint32_t len, alen;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR_SHUT);
+	assert_int_equal(bm_load_le32(data), 4);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_true(back.shut_wr);
+	assert_int_equal(back.state, BM_SK_NEW);
+	assert_int_equal(bm_sk_inet_encode(&back, &again, &alen), 0);
+	assert_int_equal(alen, len);
+	assert_memory_equal(again, data, len);
+	free(again);
+	struct bm_fd fd = {.fd = 5, .kind = BM_FD_UDP, .shares_with = -1, .data = data, .data_len = len};
+	assert_true(bm_sk_inet_check_version(&fd, 1, 14, why, sizeof why));
+	assert_false(bm_sk_inet_check_version(&fd, 1, 13, why, sizeof why));
+	assert_string_equal(why, "socket fd 5: state of format 4 in an image of version 13");
+	bm_store_le32(data + BM_SK_INET_HDR, 2);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "shutdown 2 in socket state of format 4");
+	free(data);
+	/* Not shut down: format 3, 4 bytes shorter. */
+	u.shut_wr = false;
+	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_false(back.shut_wr);
+	free(data);
+	/* A connection: carried shut down by its own means or refused. */
+	struct bm_sk_inet c = connection((const uint8_t *)"hello", (const uint8_t *)"abc");
+	c.shut_wr = true;
+	assert_int_equal(bm_sk_inet_encode(&c, &data, &len), 0);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "a socket with a port shut down for writing");
 	free(data);
 }
 
@@ -291,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_format_1),
 		cmocka_unit_test(test_format_2),
+		cmocka_unit_test(test_format_4),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rule),
 		cmocka_unit_test(test_last_wait_runs_out),
