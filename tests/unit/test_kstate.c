@@ -5,7 +5,9 @@
  * also with binmig in a PID namespace of its own, as in the emulated
  * hosts.  The child's slice is its own and equal to the base slice.  A
  * process made to send SIGUSR1 at its exit does so until its parent runs
- * a program. */
+ * a program.  And of this process's own TCP and UDP sockets, the
+ * shutdown, a SO_REUSEPORT group's program and urgent data not
+ * acknowledged. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,12 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bpf/kstate_rec.h"
 #include "kstate.h"
 #include "unlinked.h"
 
@@ -289,12 +296,92 @@ static void reads_the_exit_signal(void **state)
 	assert_true(after);
 }
 
+static int opt(int s, int name, int v)
+{
+	return setsockopt(s, SOL_SOCKET, name, &v, sizeof v);
+}
+
+/* A TCP socket of 127.0.0.1 (PORT 0: any), SO_REUSEPORT on, listening. */
+static int listener(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(opt(s, SO_REUSEPORT, 1), 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s, 4), 0);
+	return s;
+}
+
+static uint16_t port_of(int s)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
+static void reads_the_sockets(void **state)
+{
+	(void)state;
+	needs_bpf();
+	int shut = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), plain = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(shut >= 0 && plain >= 0);
+	assert_true(shutdown(shut, SHUT_WR) < 0 && errno == ENOTCONN);
+	int dup_of_shut = dup(shut);
+	int l1 = listener(0), l2 = listener(port_of(l1));
+	struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, 1}};
+	struct sock_fprog prog = {1, code};
+	assert_int_equal(setsockopt(l1, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog), 0);
+	/* A connection to l2 (the program's choice) whose peer's 4 KiB buffer
+	 * holds up the urgent byte sent behind 64 KiB. */
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port_of(l1)),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+	struct pollfd pf = {l2, POLLIN, 0};
+	assert_int_equal(poll(&pf, 1, WAIT_S * 1000), 1);
+	int peer = accept4(l2, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(peer >= 0);
+	assert_int_equal(opt(peer, SO_RCVBUF, 4096), 0);
+	assert_int_equal(opt(c, SO_SNDBUF, 1 << 20), 0);
+	static char bytes[64 << 10];
+	assert_int_equal(send(c, bytes, sizeof bytes, MSG_DONTWAIT), (ssize_t)sizeof bytes);
+	assert_int_equal(send(c, "X", 1, MSG_OOB | MSG_DONTWAIT), 1);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+
+	struct bm_fd fds[] = {
+		fd_of(shut, BM_FD_TCP, -1), fd_of(plain, BM_FD_UDP, -1), fd_of(dup_of_shut, BM_FD_TCP, shut),
+		fd_of(l1, BM_FD_TCP, -1), fd_of(l2, BM_FD_TCP, -1), fd_of(c, BM_FD_TCP, -1), fd_of(peer, BM_FD_TCP, -1),
+		fd_of(p[0], BM_FD_PIPE, -1),
+	};
+	struct bm_process self = {.pid = getpid(), .fds = fds, .nfds = 8};
+	uint32_t bits[8];
+	char why[800] = "";
+	if (bm_kstate_inet(&self, bits, why, sizeof why) < 0)
+		fail_msg("bm_kstate_inet: %s", why);
+	assert_int_equal(bits[0], BM_KSTATE_SK_READ | 2); /* SEND_SHUTDOWN */
+	assert_int_equal(bits[1], BM_KSTATE_SK_READ);
+	assert_int_equal(bits[2], 0); /* a dup: read at the first */
+	assert_int_equal(bits[3], BM_KSTATE_SK_READ | BM_KSTATE_SK_REUSEPORT_PROG);
+	assert_int_equal(bits[4], BM_KSTATE_SK_READ | BM_KSTATE_SK_REUSEPORT_PROG);
+	assert_int_equal(bits[5], BM_KSTATE_SK_READ | BM_KSTATE_SK_URGENT);
+	assert_int_equal(bits[6], BM_KSTATE_SK_READ);
+	assert_int_equal(bits[7], 0); /* not a socket */
+	int all[] = {shut, plain, dup_of_shut, l1, l2, c, peer, p[0], p[1]};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		close(all[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_the_counters),
 		cmocka_unit_test(reads_in_a_pid_namespace),
 		cmocka_unit_test(reads_the_exit_signal),
+		cmocka_unit_test(reads_the_sockets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
