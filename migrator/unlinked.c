@@ -338,12 +338,31 @@ static int check_cwd_held(pid_t pid, const struct bm_process *p)
 	return 0;
 }
 
+/* The restore makes an unlinked file through its lowest descriptor, and
+ * only the open that makes a file can say O_TMPFILE: one opened with it
+ * above another open of the file without it would lose the flag. */
+static int refuse_tmpfile_above(pid_t pid, const struct bm_process *p, uint32_t index)
+{
+	const struct bm_fd *d = &p->fds[index], *e = earlier_of_same(p, index);
+	if (d->kind != BM_FD_UNLINKED_FILE || d->shares_with >= 0 || (d->flags & O_TMPFILE) != O_TMPFILE || !e ||
+	    (e->flags & O_TMPFILE) == O_TMPFILE)
+		return 0;
+	return bm_error(BM_EXIT_UNSUPPORTED, "fd %d of process %d is an unlinked file (%s) opened without O_TMPFILE and "
+			"also held at fd %d with O_TMPFILE, which only the open that makes a file can give; binmig "
+			"cannot migrate it", e->fd, pid, d->path, d->fd);
+}
+
 int bm_unlinked_collect(pid_t pid, struct bm_process *p)
 {
 	int held = check_cwd_held(pid, p);
 	if (held < 0)
 		return held;
 	uint64_t total = 0;
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		int rc = refuse_tmpfile_above(pid, p, i);
+		if (rc < 0)
+			return rc;
+	}
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		struct bm_fd *d = &p->fds[i];
 		if (d->kind != BM_FD_UNLINKED_FILE || d->shares_with >= 0 || earlier_of_same(p, i))

@@ -18,7 +18,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unlinked
-for mode in carried special attrs xattrmany unwritten memfdfalloc appendmap hardlink big fifowrite gonedir twodirs tmplinked piperdwr procself highfd; do
+for mode in carried special attrs xattrmany unwritten memfdfalloc appendmap hardlink big fifowrite gonedir twodirs tmplinked tmpreopen piperdwr procself highfd; do
 	mkdir "$E2E_TMP/$mode"
 done
 # "c" exists again: its unlinked file comes back without a name (README).
@@ -48,6 +48,10 @@ e2e_refused_dump twodirs "another removed directory of that name" -- unlinked tw
 # nameless file ("#INODE (deleted)"), with a link count: refused as such.
 e2e_refused_dump tmplinked "whose name was removed while other hard links to it remain" -- \
 	unlinked tmplinked "$E2E_TMP/tmplinked"
+# An O_TMPFILE file opened again through /proc at a lower number: only the
+# open that makes a file can say O_TMPFILE, and the restore makes it
+# through the lower descriptor.
+e2e_refused_dump tmpreopen "also held at fd 10 with O_TMPFILE" -- unlinked tmpreopen "$E2E_TMP/tmpreopen"
 e2e_refused_dump piperdwr "open for both reading and writing" -- unlinked piperdwr "$E2E_TMP/piperdwr"
 e2e_refused_dump procself "a file in the process's own /proc directory" -- unlinked procself "$E2E_TMP/procself"
 # CAP_SYS_RESOURCE is bit 24 of the effective capabilities.

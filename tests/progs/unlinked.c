@@ -551,6 +551,15 @@ static int refused(const char *mode)
 		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 		SETUP(fd >= 0 && write(fd, "published", 9) == 9 && linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0,
 		      "O_TMPFILE and linkat");
+	} else if (strcmp(mode, "tmpreopen") == 0) {
+		/* Made with O_TMPFILE at 10, opened again through /proc at a lower
+		 * number, without O_TMPFILE. */
+		int t = open(dir, O_TMPFILE | O_RDWR, 0600);
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", 10);
+		SETUP(t >= 0 && dup2(t, 10) == 10 && close(t) == 0, "O_TMPFILE at 10");
+		fd = open(self, O_RDWR);
+		SETUP(fd >= 0 && fd < 10, "opened again below it");
 	} else if (strcmp(mode, "piperdwr") == 0) {
 		/* A pipe end opened again for reading and writing. */
 		int p[2];
@@ -586,7 +595,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: unlinked carried|special|attrs|xattrmany|unwritten|memfdfalloc|appendmap|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|piperdwr|procself|highfd DIR "
+		say("FAIL: usage: unlinked carried|special|attrs|xattrmany|unwritten|memfdfalloc|appendmap|hardlink|big|fifowrite|gonedir|twodirs|tmplinked|tmpreopen|piperdwr|procself|highfd DIR "
 		    "(an existing directory)");
 		return 2;
 	}
@@ -600,7 +609,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "xattrmany") == 0 || strcmp(argv[1], "unwritten") == 0 || strcmp(argv[1], "memfdfalloc") == 0 || strcmp(argv[1], "appendmap") == 0)
 		return attrs_refused(argv[1]);
 	static const char *const refused_modes[] = {"hardlink", "big", "fifowrite", "gonedir", "twodirs", "tmplinked",
-						    "piperdwr", "procself", "highfd"};
+						    "tmpreopen", "piperdwr", "procself", "highfd"};
 	for (size_t i = 0; i < sizeof(refused_modes) / sizeof(*refused_modes); i++)
 		if (strcmp(argv[1], refused_modes[i]) == 0)
 			return refused(argv[1]);
