@@ -29,7 +29,6 @@ static struct {
 	struct bpf_object *obj;
 	struct bpf_program *task, *file;
 	int wanted_fd;
-	uint32_t *inet;    /* bm_kstate_inet's BITS while it runs */
 } k;
 
 /* libbpf's messages: the last line of a failed load says why; kept for
@@ -99,11 +98,12 @@ static struct bm_fd *find_fd(struct bm_process *p, int32_t fd)
 /* What the task program saw of the timer id counter. */
 enum timer_seen { TIMER_NOT_SEEN, TIMER_READ, TIMER_NO_FIELD };
 
-/* What the task program read, kept until every read has succeeded. */
+/* What the programs read, kept until every read has succeeded. */
 struct task_seen {
 	enum timer_seen timer;
 	bool sigchld;     /* exit_sends_sigchld */
 	uint64_t *slices; /* per thread of p->attrs: its own slice, 0 for none; UINT64_MAX: not read */
+	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
 };
 
 /* A thread's slice: its own (se.custom_slice), even one equal to the base
@@ -154,10 +154,10 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && d->kind == BM_FD_UNLINKED_FILE && r.valid)
 				d->object_flags |= BM_UNLINKED_LINK_KNOWN | (r.a ? BM_UNLINKED_LINKABLE : 0);
-		} else if (r.kind == BM_KSTATE_INET && k.inet) {
+		} else if (r.kind == BM_KSTATE_INET && seen->inet) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && r.valid)
-				k.inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ;
+				seen->inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ;
 		}
 	}
 	if (fd >= 0)
@@ -273,11 +273,9 @@ int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_s
 		snprintf(why, why_size, "%s", k.why);
 		return rc;
 	}
-	struct task_seen unused = {.timer = TIMER_NOT_SEEN};
-	k.inet = bits;
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .inet = bits};
 	if ((rc = want(p, true)) == 0)
-		rc = run(k.file, p, &unused);
-	k.inet = NULL;
+		rc = run(k.file, p, &seen);
 	if (rc < 0) {
 		snprintf(why, why_size, "reading its sockets: %s", strerror(-rc));
 		memset(bits, 0, p->nfds * sizeof *bits);
