@@ -718,13 +718,17 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 		rc = hook->hold(hook->ctx, c->pid, ids);
 	if (rc == 0) {
 		bm_next_ids_add_image(&c->proc, ids);
-		if (bm_next_ids_to_set(&c->proc, ids) && (c->parked || (rc = bm_rs_park(c)) == 0)) {
-			bm_timers_set_next_id(&c->tr, &c->proc, ids);
-			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
-		}
+		if (bm_next_ids_to_set(&c->proc, ids) && (c->parked || (rc = bm_rs_park(c)) == 0))
+			bm_rs_set_next_ids(c, ids);
 	}
 	free(ids);
 	return rc < 0 ? rc : bm_rs_let_run(c);
+}
+
+void bm_rs_set_next_ids(struct restore_ctx *c, const struct bm_next_ids *ids)
+{
+	bm_timers_set_next_id(&c->tr, &c->proc, ids);
+	bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
 }
 
 int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pid_t *pid, struct bm_stats *st)

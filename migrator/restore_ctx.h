@@ -139,5 +139,10 @@ int bm_rs_rebuild(struct restore_ctx *c, struct bm_image_reader *r, const struct
 int bm_rs_set_context(struct restore_ctx *c);
 int bm_rs_park(struct restore_ctx *c);
 int bm_rs_let_run(struct restore_ctx *c);
+/* C's next timer id and inotify watch numbers as IDS has them, where the
+ * restore left others (timers_next_id.h, inotify_next_wd.h); C parked.
+ * Warnings only: the process must run. */
+struct bm_next_ids;
+void bm_rs_set_next_ids(struct restore_ctx *c, const struct bm_next_ids *ids);
 
 #endif

@@ -28,7 +28,6 @@
 #include "log.h"
 #include "procfs.h"
 #include "restore_ctx.h"
-#include "inotify_next_wd.h"
 #include "timers_next_id.h"
 #include "tree_creds.h"
 #include "tree_plan.h"
@@ -909,13 +908,9 @@ int bm_tree_restore(struct bm_image_reader *r, const uint8_t *payload, uint32_t 
 	for (uint32_t m = 0; rc == 0 && to_set && m < t.nm; m++)
 		if (!t.ctx[m].released && !t.ctx[m].parked)
 			rc = bm_rs_park(&t.ctx[m]);
-	for (uint32_t m = 0; rc == 0 && to_set && m < t.nm; m++) {
-		struct restore_ctx *c = &t.ctx[m];
-		if (!c->released && bm_next_ids_to_set(&c->proc, ids)) {
-			bm_timers_set_next_id(&c->tr, &c->proc, ids);
-			bm_inotify_set_next_wds(&c->tr, &c->proc, ids);
-		}
-	}
+	for (uint32_t m = 0; rc == 0 && to_set && m < t.nm; m++)
+		if (!t.ctx[m].released)
+			bm_rs_set_next_ids(&t.ctx[m], ids);
 	free(ids);
 	/* All ready: children first, so that no parent runs without them. */
 	for (uint32_t m = t.nm; rc == 0 && m-- > 0;)
