@@ -21,9 +21,6 @@
 #include "wire.h"
 
 #define WATCH_HEAD 12u /* i32 wd, u32 mask, u32 path length */
-#ifndef INOTIFY_IOC_SETNEXTWD /* linux/inotify.h, which clashes with sys/inotify.h */
-#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
-#endif
 
 /* --- fdinfo ------------------------------------------------------------- */
 
@@ -426,7 +423,7 @@ int bm_inotify_watch_again(const struct bm_fd *d, int fd, char *err, size_t errl
 		char path[PATH_MAX];
 		memcpy(path, w.path, w.len);
 		path[w.len] = 0;
-		if (settable && (bm_fault(BM_FP_INOTIFY_NEXT_WD) || ioctl(fd, INOTIFY_IOC_SETNEXTWD, (long)w.wd) < 0)) {
+		if (settable && (bm_fault(BM_FP_INOTIFY_NEXT_WD) || ioctl(fd, BM_INOTIFY_IOC_SETNEXTWD, (long)w.wd) < 0)) {
 			if (errno != ENOTTY)
 				return fail(err, errlen, "inotify fd %d: setting its next watch number to %d: %s", d->fd,
 					    w.wd);

@@ -17,7 +17,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/ioctl.h>
+
 #include "state.h"
+
+/* Sets an instance's next watch number (linux/inotify.h, which clashes
+ * with sys/inotify.h; CONFIG_CHECKPOINT_RESTORE). */
+#define BM_INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
 
 /* One watch as fdinfo shows it. */
 struct bm_inotify_line {

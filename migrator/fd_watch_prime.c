@@ -14,9 +14,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-/* linux/timerfd.h and linux/inotify.h, which clash with the C library's. */
-#define PRIME_TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
-#define PRIME_INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
+#include "fd_inotify.h"
+#include "timers.h"
+
 
 /* The signals whose sending or taking does more than queue and dequeue
  * them: SIGCONT drops pending stop signals and, the new process being
@@ -41,7 +41,7 @@ static int prime_timerfd(int fd, char *err, size_t errlen)
 	if (now.it_value.tv_sec || now.it_value.tv_nsec)
 		return 0; /* armed: an expiry could join the one set */
 	uint64_t one = 1;
-	if (ioctl(fd, PRIME_TFD_IOC_SET_TICKS, &one) == 0)
+	if (ioctl(fd, BM_TFD_IOC_SET_TICKS, &one) == 0)
 		return 1;
 	return errno == ENOTTY ? 0 : fail(err, errlen, "TFD_IOC_SET_TICKS", fd);
 }
@@ -51,7 +51,7 @@ static int prime_timerfd(int fd, char *err, size_t errlen)
 static int prime_inotify(int fd, char *err, size_t errlen)
 {
 	/* The cursor of a new instance: its first watch gets number 1. */
-	if (ioctl(fd, PRIME_INOTIFY_IOC_SETNEXTWD, 1L) < 0)
+	if (ioctl(fd, BM_INOTIFY_IOC_SETNEXTWD, 1L) < 0)
 		return errno == ENOTTY ? 0 : fail(err, errlen, "INOTIFY_IOC_SETNEXTWD", fd);
 	/* The root cannot be deleted: this watch sees no event of its own. */
 	int wd = inotify_add_watch(fd, "/", IN_DELETE_SELF);
@@ -128,7 +128,7 @@ int bm_watch_unprime(struct bm_primed *pr, char *err, size_t errlen)
 		errno = EPROTO;
 		if (ev->wd != 1 || ev->mask != IN_IGNORED || ev->len)
 			return fail(err, errlen, "the event of the watch added for a moment", pr->fd);
-		return ioctl(pr->fd, PRIME_INOTIFY_IOC_SETNEXTWD, 1L) == 0 ? 0
+		return ioctl(pr->fd, BM_INOTIFY_IOC_SETNEXTWD, 1L) == 0 ? 0
 									  : fail(err, errlen, "INOTIFY_IOC_SETNEXTWD", pr->fd);
 	}
 	if (kind == BM_FD_EPOLL)

@@ -13,10 +13,6 @@
 #include "image_model.h"
 #include "log.h"
 
-#ifndef INOTIFY_IOC_SETNEXTWD /* linux/inotify.h, which clashes with sys/inotify.h */
-#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
-#endif
-
 /* A descriptor of an instance whose watches the image carries: not a dup
  * of a lower one, nor replaced, nor only in flight. */
 static bool instance_fd(const struct bm_fd *d)
@@ -176,7 +172,7 @@ void bm_inotify_set_next_wds(struct bm_tracee *tr, const struct bm_process *p, c
 			began = true;
 		}
 		long r;
-		int rc = d->kind == BM_FD_INOTIFY ? bm_inject(tr, SYS_ioctl, (uint64_t)e->fd, INOTIFY_IOC_SETNEXTWD,
+		int rc = d->kind == BM_FD_INOTIFY ? bm_inject(tr, SYS_ioctl, (uint64_t)e->fd, BM_INOTIFY_IOC_SETNEXTWD,
 							      e->next, 0, 0, 0, &r)
 						  : bm_error(BM_EXIT_FAILURE, "fd %d is no inotify instance", e->fd);
 		if (rc == 0 && r < 0)

@@ -32,8 +32,6 @@
 /* Tries at giving a timer its overrun count; each fails only when the
  * restore was slower than one of the timer's periods. */
 #define OVERRUN_ATTEMPTS 8
-/* linux/timerfd.h, which cannot be included with fcntl.h. */
-#define BM_TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 
 /* Where the restore puts the arguments of its calls in the scratch page. */
 enum { OFF_EVENT = 0, OFF_ID = 64, OFF_SPEC = 128, OFF_NOW = 192, OFF_INFO = 256, OFF_TICKS = 512 };

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #include "checkpoint.h"
@@ -29,6 +30,10 @@
 /* siginfo_t on x86-64, as binmig reads pending signals (bm_siginfo.raw):
  * si_signo at 0, si_code at 8, the union from 16; for a POSIX timer's
  * signal (si_code SI_TIMER) its first int is the timer id. */
+/* Puts a timerfd's unread expirations (linux/timerfd.h, which cannot be
+ * included with fcntl.h; CONFIG_CHECKPOINT_RESTORE). */
+#define BM_TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+
 #define BM_SI_TIMER_CODE (-2)
 #define BM_SI_CODE_OFF 8
 #define BM_SI_TIMERID_OFF 16
