@@ -133,10 +133,10 @@ static bool fired(const struct bm_watch *w)
 }
 
 /* Files that never report EPOLLERR or EPOLLHUP: an eventfd, timerfd,
- * signalfd, epoll or inotify instance.  A fired one-shot registration
- * that cannot fire again at the restore is added plainly on them (the
- * two events it then has armed show only in fdinfo); on any other file,
- * a pipe, FIFO or socket, they would be reported one day. */
+ * signalfd, epoll or inotify instance.  One that reports nothing at the
+ * restore is made to report an event for a moment (fd_watch_prime.h), so
+ * that a fired one-shot registration on it fires again; any other file, a
+ * pipe, FIFO or socket, must report one then by itself. */
 static bool never_hangs_up(uint32_t kind)
 {
 	return kind == BM_FD_EVENTFD || kind == BM_FD_TIMERFD || kind == BM_FD_SIGNALFD || kind == BM_FD_EPOLL ||
@@ -205,6 +205,11 @@ static int collect_instance(pid_t pid, const struct bm_process *p, struct bm_fd 
 			rc = refuse_watch(pid, d->fd, &w[i], "which a --fd or --stdio policy replaces");
 		else if (fired(&w[i]) && !never_hangs_up(t->kind))
 			rc = check_fires_again(pid, d->fd, &w[i]);
+		else if (fired(&w[i]) && t->kind == BM_FD_SIGNALFD && !bm_watch_signalfd_primable(t->object_id))
+			rc = refuse_watch(pid, d->fd, &w[i], "a one-shot registration (EPOLLONESHOT) that fired, on a "
+					  "signalfd for job-control signals only (SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU): the "
+					  "restore can make it fire again only by sending it one of them, which does more "
+					  "than queue it");
 	}
 	if (rc == 0 && n) {
 		d->data = malloc(n * BM_WATCH_SIZE);
@@ -344,11 +349,10 @@ static int fire(int epfd, const struct bm_watch *w, uint32_t now, char *err, siz
  * from the file.  A timerfd, epoll, inotify instance or signalfd that
  * reports nothing is made to report an event for the moment of it and
  * put back (fd_watch_prime.h; READY_FD: a descriptor of the restore's
- * that can be written); where that cannot be done exactly, on a file
- * that never reports EPOLLERR or EPOLLHUP the registration is added
- * plainly; on any other file it would report what the original does
- * not, and the restore fails (the dump saw the file report something:
- * it changed since). */
+ * that can be written).  Where that cannot be done exactly, or another
+ * file reports nothing (the dump saw it report something: it changed
+ * since), the restore fails: added plainly, the registration would have
+ * EPOLLERR and EPOLLHUP armed, which the original no longer has. */
 static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t, int ready_fd, char *err,
 		      size_t errlen)
 {
@@ -356,13 +360,8 @@ static int fire_again(int epfd, const struct bm_watch *w, const struct bm_fd *t,
 	if (poll_target(epfd, w, &now, err, errlen) < 0)
 		return -1;
 	struct bm_primed primed = {0};
-	if (!now && t && never_hangs_up(t->kind)) {
-		int rc = bm_watch_prime(t, ready_fd, &primed, err, errlen);
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			return add_watch(epfd, w, w->events, err, errlen);
-	}
+	if (!now && t && never_hangs_up(t->kind) && bm_watch_prime(t, ready_fd, &primed, err, errlen) < 0)
+		return -1;
 	int rc = primed.kind ? poll_target(epfd, w, &now, err, errlen) : 0;
 	if (rc == 0)
 		rc = fire(epfd, w, now, err, errlen);

@@ -32,6 +32,25 @@ static int fail(char *err, size_t errlen, const char *what, int fd)
 	return -1;
 }
 
+/* What the restore cannot do exactly: the registration would differ. */
+static int cannot(char *err, size_t errlen, int fd, const char *why)
+{
+	snprintf(err, errlen, "fd %d: the one-shot registration (EPOLLONESHOT) on it fired, and the restore cannot "
+		 "make it fire again: %s; added plainly it would arm EPOLLERR and EPOLLHUP, which the original no "
+		 "longer has", fd, why);
+	return -1;
+}
+
+/* A kernel without CONFIG_CHECKPOINT_RESTORE has neither ioctl. */
+static int no_ioctl(char *err, size_t errlen, int fd, const char *what)
+{
+	if (errno != ENOTTY)
+		return fail(err, errlen, what, fd);
+	char why[120];
+	snprintf(why, sizeof why, "this kernel has no %s (CONFIG_CHECKPOINT_RESTORE)", what);
+	return cannot(err, errlen, fd, why);
+}
+
 /* A timerfd never armed, with no expiration: one, read back by the undo. */
 static int prime_timerfd(int fd, char *err, size_t errlen)
 {
@@ -39,11 +58,9 @@ static int prime_timerfd(int fd, char *err, size_t errlen)
 	if (syscall(SYS_timerfd_gettime, fd, &now) < 0)
 		return fail(err, errlen, "timerfd_gettime", fd);
 	if (now.it_value.tv_sec || now.it_value.tv_nsec)
-		return 0; /* armed: an expiry could join the one set */
+		return cannot(err, errlen, fd, "the timerfd is armed already (an expiry could join the one set)");
 	uint64_t one = 1;
-	if (ioctl(fd, BM_TFD_IOC_SET_TICKS, &one) == 0)
-		return 1;
-	return errno == ENOTTY ? 0 : fail(err, errlen, "TFD_IOC_SET_TICKS", fd);
+	return ioctl(fd, BM_TFD_IOC_SET_TICKS, &one) == 0 ? 0 : no_ioctl(err, errlen, fd, "TFD_IOC_SET_TICKS");
 }
 
 /* An inotify instance without watches: one added and removed at once
@@ -52,7 +69,7 @@ static int prime_inotify(int fd, char *err, size_t errlen)
 {
 	/* The cursor of a new instance: its first watch gets number 1. */
 	if (ioctl(fd, BM_INOTIFY_IOC_SETNEXTWD, 1L) < 0)
-		return errno == ENOTTY ? 0 : fail(err, errlen, "INOTIFY_IOC_SETNEXTWD", fd);
+		return no_ioctl(err, errlen, fd, "INOTIFY_IOC_SETNEXTWD");
 	/* The root cannot be deleted: this watch sees no event of its own. */
 	int wd = inotify_add_watch(fd, "/", IN_DELETE_SELF);
 	if (wd != 1) {
@@ -60,7 +77,7 @@ static int prime_inotify(int fd, char *err, size_t errlen)
 			errno = EEXIST; /* the instance has watches already */
 		return fail(err, errlen, "a watch added for a moment", fd);
 	}
-	return inotify_rm_watch(fd, wd) == 0 ? 1 : fail(err, errlen, "inotify_rm_watch", fd);
+	return inotify_rm_watch(fd, wd) == 0 ? 0 : fail(err, errlen, "inotify_rm_watch", fd);
 }
 
 /* The lowest signal of MASK (a signalfd's) that only queues when sent,
@@ -74,24 +91,33 @@ static int quiet_signal(uint64_t mask)
 	return mask ? __builtin_ctzll(mask) + 1 : 0;
 }
 
+bool bm_watch_signalfd_primable(uint64_t mask)
+{
+	return (mask & ~(uint64_t)JOB_CONTROL) != 0;
+}
+
 int bm_watch_prime(const struct bm_fd *t, int ready_fd, struct bm_primed *pr, char *err, size_t errlen)
 {
 	*pr = (struct bm_primed){0, t->fd, ready_fd, 0};
-	int rc = 0;
+	int rc;
 	if (t->kind == BM_FD_TIMERFD) {
 		rc = prime_timerfd(t->fd, err, errlen);
 	} else if (t->kind == BM_FD_INOTIFY) {
 		rc = prime_inotify(t->fd, err, errlen);
 	} else if (t->kind == BM_FD_EPOLL && ready_fd >= 0) {
 		struct epoll_event ev = {.events = EPOLLOUT};
-		rc = epoll_ctl(t->fd, EPOLL_CTL_ADD, ready_fd, &ev) == 0 ? 1
+		rc = epoll_ctl(t->fd, EPOLL_CTL_ADD, ready_fd, &ev) == 0 ? 0
 									   : fail(err, errlen, "a registration added for a moment", t->fd);
 	} else if (t->kind == BM_FD_SIGNALFD && (pr->sig = quiet_signal(t->object_id))) {
 		/* Blocked in the restoring thread: it stays pending, to it alone. */
 		rc = syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), pr->sig) == 0
-			     ? 1 : fail(err, errlen, "a signal of its mask sent for a moment", t->fd);
+			     ? 0 : fail(err, errlen, "a signal of its mask sent for a moment", t->fd);
+	} else {
+		rc = cannot(err, errlen, t->fd, t->kind == BM_FD_SIGNALFD ? "no signal of its mask only queues when sent "
+			    "(job-control signals, or one the restoring thread does not block)"
+			    : "its file reports no event, and nothing can make it report one for a moment");
 	}
-	if (rc == 1)
+	if (rc == 0)
 		pr->kind = t->kind;
 	return rc;
 }

@@ -9,8 +9,9 @@
 # woken there by its signalfd's signal; refused (exit 4, one line naming
 # the registration, the process untouched) when a registration's
 # descriptor was closed or replaced since it was added, or when --fd
-# replaces the descriptor it watches, or for a one-shot registration that
-# fired on a file that can hang up and reports no event (an empty pipe).
+# replaces the descriptor it watches, for a one-shot registration that
+# fired on a file that can hang up and reports no event (an empty pipe),
+# or for one that fired on a signalfd for SIGCONT alone.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init watch
@@ -31,8 +32,10 @@ e2e_expect_pass "$out"
 declare -A said=([stale]="watching fd 20, whose file is no longer open at that number"
 	[closed]="watching fd 21, whose file is no longer open at that number"
 	[replaced]="watching fd 9, which a --fd or --stdio policy replaces"
-	[fired]="a one-shot registration (EPOLLONESHOT) that fired, on a file that reports no event now")
+	[fired]="a one-shot registration (EPOLLONESHOT) that fired, on a file that reports no event now"
+	[jobctl]="a one-shot registration (EPOLLONESHOT) that fired, on a signalfd for job-control signals only")
 e2e_refused_dump stale "${said[stale]}" -- watch stale
 e2e_refused_dump closed "${said[closed]}" -- watch closed
 e2e_refused_dump replaced "${said[replaced]}" --fd 9=null -- watch replaced
 e2e_refused_dump fired "${said[fired]}" -- watch fired
+e2e_refused_dump jobctl "${said[jobctl]}" -- watch jobctl

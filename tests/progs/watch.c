@@ -393,10 +393,32 @@ static int fired(void)
 	return tp_finish();
 }
 
+/* A one-shot registration that fired on a signalfd for SIGCONT alone:
+ * refused (the restore could make it fire again only by sending SIGCONT). */
+static int jobctl(void)
+{
+	sigset_t cont;
+	sigemptyset(&cont);
+	sigaddset(&cont, SIGCONT);
+	SETUP(sigprocmask(SIG_BLOCK, &cont, NULL) == 0, "block SIGCONT");
+	int sfd = signalfd(-1, &cont, SFD_NONBLOCK), ep = epoll_create1(0);
+	SETUP(sfd >= 0 && ep >= 0, "signalfd and epoll_create1");
+	watch_fd(ep, sfd, EPOLLIN | EPOLLONESHOT, 40);
+	uint64_t got[4];
+	struct signalfd_siginfo si;
+	SETUP(kill(getpid(), SIGCONT) == 0 && ready(ep, got, 4) == 1 && read(sfd, &si, sizeof si) == sizeof si,
+	      "the shot, then SIGCONT taken");
+	say("ready");
+	usr1_wait();
+	CHECK(kill(getpid(), SIGCONT) == 0 && ready(ep, got, 4) == 0, "the fired one-shot stays quiet");
+	CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGCONT, "SIGCONT through the signalfd");
+	return tp_finish();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		say("FAIL: usage: watch carried|blocked|stale|closed|replaced|fired");
+		say("FAIL: usage: watch carried|blocked|stale|closed|replaced|fired|jobctl");
 		return 2;
 	}
 	usr1_setup();
@@ -406,6 +428,8 @@ int main(int argc, char **argv)
 		return blocked();
 	if (strcmp(argv[1], "fired") == 0)
 		return fired();
+	if (strcmp(argv[1], "jobctl") == 0)
+		return jobctl();
 	if (strcmp(argv[1], "stale") == 0 || strcmp(argv[1], "closed") == 0 || strcmp(argv[1], "replaced") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
