@@ -41,8 +41,10 @@
  * version 13 whose TCP and UDP sockets carry their state in format 2,
  * without SO_INCOMING_CPU and TCP_QUICKACK, and whose processes'
  * descriptor tables have no recorded size: the restore leaves those
- * options and each table as it makes them). */
-#define BM_IMAGE_VERSION 14
+ * options and each table as it makes them), and 13 (an image of version
+ * 14 whose TCP connections carry no MSS set by the program: the restore
+ * leaves it unset). */
+#define BM_IMAGE_VERSION 15
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

@@ -157,7 +157,8 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 		} else if (r.kind == BM_KSTATE_INET && seen->inet) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && r.valid)
-				seen->inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ;
+				seen->inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ |
+							 (uint32_t)(r.b & 0xffff) << BM_KSTATE_SK_USER_MSS_SHIFT;
 		}
 	}
 	if (fd >= 0)

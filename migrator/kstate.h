@@ -54,7 +54,9 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);
  * described, dups marked) what only the kernel's socket shows: BITS[i],
  * for P->fds[i], BM_KSTATE_SK_READ with the BM_KSTATE_SK_* bits of
  * bpf/kstate_rec.h (sk_shutdown, a SO_REUSEPORT group's program, TCP
- * urgent data unacknowledged); 0 for a descriptor not read.  0; or
+ * urgent data unacknowledged) and a TCP socket's MSS set by
+ * the program above BM_KSTATE_SK_USER_MSS_SHIFT; 0 for a descriptor not
+ * read.  0; or
  * -errno with why in WHY, BITS all 0, as bm_kstate_read. */
 int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size);
 

@@ -32,7 +32,7 @@
 #include "sk_udp_queue.h"
 #include "wire.h"
 
-#define FORMAT 4u
+#define FORMAT 5u
 
 /* Where an option applies. */
 #define ON_ANY 0u
@@ -253,6 +253,19 @@ static uint32_t *tcp_field(struct bm_sk_tcp *t, unsigned i)
 	return i < sizeof f / sizeof *f ? f[i] : NULL;
 }
 #define TCP_FIELDS 15u
+/* The range setsockopt(TCP_MAXSEG) takes (Linux's TCP_MIN_MSS and
+ * MAX_TCP_WINDOW). */
+#define TCP_MIN_MSS 88u
+#define TCP_MAX_USER_MSS 32767u
+
+/* The fixed part's length in FORMAT (any other: format 5's, rejected
+ * after). */
+static uint32_t format_hdr(uint32_t format)
+{
+	static const uint32_t hdr[] = {0, BM_SK_INET_HDR_V1, BM_SK_INET_HDR_V2, BM_SK_INET_HDR, BM_SK_INET_HDR_SHUT,
+				       BM_SK_INET_HDR_KERNEL};
+	return format >= 1 && format <= FORMAT ? hdr[format] : BM_SK_INET_HDR_KERNEL;
+}
 
 int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 {
@@ -260,10 +273,11 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		return -E2BIG;
 	if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
 		return -E2BIG;
-	/* Without the options of sk_inet_last.h, as format 2 has it; format 4
-	 * only for a socket shut down for writing. */
-	uint32_t format = !s->last_known ? 2 : s->shut_wr ? FORMAT : 3;
-	uint32_t hdr = format == 2 ? BM_SK_INET_HDR_V2 : format == 3 ? BM_SK_INET_HDR : BM_SK_INET_HDR_SHUT;
+	/* Without the options of sk_inet_last.h, as format 2 has it; format 5
+	 * where the kernel's socket was read (format 4, only for a socket
+	 * shut down for writing, is read, no longer written). */
+	uint32_t format = !s->last_known ? 2 : s->kernel_known || s->shut_wr ? FORMAT : 3;
+	uint32_t hdr = format_hdr(format);
 	uint32_t n = hdr + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
 	uint8_t *b = calloc(1, n);
 	if (!b)
@@ -294,8 +308,10 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 		bm_store_le32(b + BM_SK_INET_HDR_V2, (uint32_t)s->incoming_cpu);
 		bm_store_le32(b + BM_SK_INET_HDR_V2 + 4, (uint32_t)s->quickack);
 	}
-	if (format == 4)
-		bm_store_le32(b + BM_SK_INET_HDR, 1);
+	if (format == FORMAT) {
+		bm_store_le32(b + BM_SK_INET_HDR, s->shut_wr);
+		bm_store_le32(b + BM_SK_INET_HDR_SHUT, t.user_mss);
+	}
 	if (s->tcp.outq)
 		memcpy(b + hdr, s->sendq, s->tcp.outq);
 	if (s->tcp.inq)
@@ -327,8 +343,7 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	if (!b || len < BM_SK_INET_HDR_V1)
 		return bm_why(why, n, "%u bytes of socket state, fewer than %u", len, BM_SK_INET_HDR_V1);
 	uint32_t format = bm_load_le32(b);
-	uint32_t hdr = format == 1 ? BM_SK_INET_HDR_V1 : format == 2 ? BM_SK_INET_HDR_V2 : format == 3 ? BM_SK_INET_HDR :
-		       BM_SK_INET_HDR_SHUT;
+	uint32_t hdr = format_hdr(format);
 	if (format < 1 || format > FORMAT)
 		return bm_why(why, n, "socket state of format %u", format);
 	if (len < hdr)
@@ -340,9 +355,13 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	s->last_known = format >= 3;
 	s->incoming_cpu = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2) : -1;
 	s->quickack = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2 + 4) : -1;
-	s->shut_wr = format >= 4;
-	if (s->shut_wr && bm_load_le32(b + BM_SK_INET_HDR) != 1)
-		return bm_why(why, n, "shutdown %u in socket state of format 4", bm_load_le32(b + BM_SK_INET_HDR));
+	s->kernel_known = format == FORMAT;
+	uint32_t shut = format >= 4 ? bm_load_le32(b + BM_SK_INET_HDR) : 0;
+	if (shut > 1 || (format == 4 && shut != 1))
+		return bm_why(why, n, "shutdown %u in socket state of format %u", shut, format);
+	s->shut_wr = shut;
+	if (s->kernel_known)
+		s->tcp.user_mss = bm_load_le32(b + BM_SK_INET_HDR_SHUT);
 	s->family = bm_load_le32(b + 4);
 	s->type = bm_load_le32(b + 8);
 	s->protocol = bm_load_le32(b + 12);
@@ -404,6 +423,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 			return bm_why(why, n, "TCP options %#x not known", t->options);
 		if (t->window_clamp > INT32_MAX)
 			return bm_why(why, n, "TCP window clamp %u out of range", t->window_clamp);
+		if (t->user_mss && (t->user_mss < TCP_MIN_MSS || t->user_mss > TCP_MAX_USER_MSS))
+			return bm_why(why, n, "TCP_MAXSEG %u out of range", t->user_mss);
 	}
 	if (s->type == SOCK_DGRAM) {
 		uint32_t count;
@@ -455,8 +476,8 @@ const struct bm_fd *bm_sk_inet_own(const struct bm_process *p, uint32_t i, struc
 
 bool bm_sk_inet_check_version(const struct bm_fd *fds, uint32_t nfds, uint32_t version, char *why, size_t n)
 {
-	uint32_t newest = version < 13 ? 2 : 3; /* the newest format such an image holds */
-	for (uint32_t i = 0; i < nfds && version < 14; i++) {
+	uint32_t newest = version < 13 ? 2 : version < 14 ? 3 : 4; /* the newest format such an image holds */
+	for (uint32_t i = 0; i < nfds && version < 15; i++) {
 		const struct bm_fd *d = &fds[i];
 		if ((d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && d->data_len >= 4 && bm_load_le32(d->data) > newest)
 			return bm_why(why, n, "socket fd %d: state of format %u in an image of version %u", d->fd,

@@ -74,6 +74,10 @@ struct bm_sk_tcp {
 	uint32_t timestamp;  /* TCP_TIMESTAMP */
 	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup; /* TCP_REPAIR_WINDOW */
 	uint32_t window_clamp; /* TCP_WINDOW_CLAMP (format 2; 0: not known, format 1) */
+	/* The MSS the program set (TCP_MAXSEG, 0 none), which only the
+	 * kernel's socket shows: getsockopt shows the segment size on a
+	 * connection (format 5, kernel_known). */
+	uint32_t user_mss;
 };
 
 struct bm_sk_inet {
@@ -103,6 +107,10 @@ struct bm_sk_inet {
 	 * at restore.  Format 4 (image version 14), written only for such a
 	 * socket; needs last_known. */
 	bool shut_wr;
+	/* What binmig's BPF programs read of the socket (sk_inet_kernel.h):
+	 * shut_wr and tcp.user_mss are the kernel's.  Format 5
+	 * (image version 15); needs last_known. */
+	bool kernel_known;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
 	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */
@@ -116,6 +124,7 @@ struct bm_sk_inet {
  * format 2 (image versions before 13) has no incoming_cpu and quickack:
  * 8 bytes shorter.  A state whose last_known is false is written in
  * format 2. */
+#define BM_SK_INET_HDR_KERNEL 240u /* format 5: format 4's and user_mss */
 #define BM_SK_INET_HDR_SHUT 236u /* format 4: format 3's and shut_wr */
 #define BM_SK_INET_HDR 232u
 #define BM_SK_INET_HDR_V2 224u

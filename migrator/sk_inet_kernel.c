@@ -53,10 +53,15 @@ int bm_sk_inet_kernel_check(pid_t pid, struct bm_process *p)
 		struct bm_sk_inet sk;
 		if (!(bits[i] & BM_KSTATE_SK_READ) || !bm_sk_inet_decode(d->data, d->data_len, &sk, why, sizeof why))
 			continue;
-		if (refusal(&sk, bits[i], why, sizeof why))
+		if (refusal(&sk, bits[i], why, sizeof why)) {
 			rc = bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
-		else if ((bits[i] & BM_KSTATE_SK_SHUTDOWN) && !sk.shut_wr)
-			sk.shut_wr = true, rc = bm_sk_inet_store(d, &sk);
+		} else if (sk.last_known) { /* format 5 needs it */
+			sk.kernel_known = true;
+			sk.shut_wr = (bits[i] & BM_KSTATE_SK_SHUTDOWN) != 0;
+			if (sk.type == SOCK_STREAM && sk.state == BM_SK_CONNECTED)
+				sk.tcp.user_mss = bits[i] >> BM_KSTATE_SK_USER_MSS_SHIFT;
+			rc = bm_sk_inet_store(d, &sk);
+		}
 	}
 	free(bits);
 	return rc;

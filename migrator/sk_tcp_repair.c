@@ -633,11 +633,28 @@ int bm_tcp_repair_open(int s, const struct bm_sk_inet *sk, char *err, size_t err
 	return 0;
 }
 
+/* Whether the connection has nothing to tell its peer: every byte it
+ * sent acknowledged, every byte it received acknowledged (rcv_wup, where
+ * its last ACK left the window, is rcv_nxt: no delayed ACK due).  Such a
+ * one leaves repair mode without the window probe, which would make its
+ * peer answer with its window now and so move this end's windows and
+ * segment size (an idle connection that carried no data since its
+ * handshake reads a smaller TCP_MAXSEG until its first exchange), and
+ * stays as quiet as the original.  Any other needs the probe to move on
+ * at once (its retransmission timer would, later). */
+static bool quiet(const struct bm_sk_tcp *t)
+{
+	return t->outq == t->notsent && t->rcv_seq == t->rcv_wup;
+}
+
 int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t errlen)
 {
 	const struct bm_sk_tcp *t = &sk->tcp;
-	if (set_int(s, TCP_REPAIR, TCP_REPAIR_OFF) < 0)
+	if (set_int(s, TCP_REPAIR, quiet(t) ? TCP_REPAIR_OFF_NO_WP : TCP_REPAIR_OFF) < 0)
 		return failed(err, errlen, "leaving repair mode");
+	/* The MSS the program set: it bounds the next connection's. */
+	if (t->user_mss && set_int(s, TCP_MAXSEG, (int)t->user_mss) < 0)
+		return failed(err, errlen, "TCP_MAXSEG");
 	int one = 1;
 	if (sk->opt[BM_SKO_REUSEADDR] && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		return failed(err, errlen, "SO_REUSEADDR");

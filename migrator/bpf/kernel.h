@@ -109,10 +109,16 @@ struct sock {
 	struct sock_reuseport *sk_reuseport_cb;
 };
 
+struct tcp_options_received {
+	__u16 user_mss;
+};
+
 struct tcp_sock {
 	__u32 snd_una;
 	__u32 snd_up;
+	struct tcp_options_received rx_opt;
 };
+
 
 struct socket {
 	struct sock *sk;

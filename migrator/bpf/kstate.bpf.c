@@ -87,7 +87,9 @@ int read_task(struct bpf_iter__task *ctx)
 /* What only the kernel's socket shows of a TCP or UDP socket (WANT):
  * its shutdown bits, a program attached to its SO_REUSEPORT group, and
  * for TCP whether urgent data it sent is not yet acknowledged (the
- * kernel's urgent mode: snd_up ahead of snd_una, tcp_urg_mode). */
+ * kernel's urgent mode: snd_up ahead of snd_una, tcp_urg_mode) and the
+ * MSS the program set (getsockopt shows the segment size on a
+ * connection). */
 static __always_inline void read_inet(struct file *f, __u32 want, struct bm_kstate_rec *r)
 {
 	struct socket *so = BPF_CORE_READ(f, private_data);
@@ -100,8 +102,11 @@ static __always_inline void read_inet(struct file *f, __u32 want, struct bm_ksta
 	if (group && BPF_CORE_READ(group, prog))
 		r->a |= BM_KSTATE_SK_REUSEPORT_PROG;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	if (want == BM_KSTATE_WANT_TCP && BPF_CORE_READ(tp, snd_up) != BPF_CORE_READ(tp, snd_una))
-		r->a |= BM_KSTATE_SK_URGENT;
+	if (want == BM_KSTATE_WANT_TCP) {
+		if (BPF_CORE_READ(tp, snd_up) != BPF_CORE_READ(tp, snd_una))
+			r->a |= BM_KSTATE_SK_URGENT;
+		r->b = BPF_CORE_READ(tp, rx_opt.user_mss);
+	}
 	r->valid = 1;
 }
 

@@ -13,7 +13,8 @@ enum bm_kstate_kind {
 	BM_KSTATE_PARENT_EXEC = 5, /* the leader: a = its exit signal (exit_signal), b = 1 if its parent has
 				      run a program since it made it (parent_exec_id is not the parent's
 				      self_exec_id) */
-	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket */
+	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket; b = a TCP socket's MSS set by the
+				  program (rx_opt.user_mss, 0 none) */
 };
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
@@ -23,6 +24,7 @@ enum bm_kstate_kind {
 #define BM_KSTATE_SK_URGENT 8ull         /* TCP: urgent data sent, not acknowledged (snd_up != snd_una) */
 #define BM_KSTATE_SK_ALL 15ull
 #define BM_KSTATE_SK_READ 0x100u         /* kstate.c: the socket was read */
+#define BM_KSTATE_SK_USER_MSS_SHIFT 16   /* kstate.c: b, the user's MSS, in the bits above */
 
 /* What the file iterator reads of a descriptor (the map "wanted"). */
 enum bm_kstate_want {

@@ -73,6 +73,22 @@ carried_mode kernelset "SO_INCOMING_CPU and TCP_QUICKACK"
 # only binmig's BPF reader sees, next to sockets that are not: the first
 # fail to send after the restore, the others send.
 carried_mode shutwr "the shutdown of sockets without a port"
+# Segment sizes: an idle connection's ends read the TCP_MAXSEG they read
+# (no window probe moves their windows), and a connection's MSS set by
+# the program (read through BPF) bounds it once it has ended.
+carried_mode mss "TCP_MAXSEG of an idle connection and the MSS set by the program"
+# Where binmig cannot load its BPF programs the MSS set is not read: the
+# program sees the ended connection read its segment size instead.
+out=$E2E_TMP/mss-nobpf.out
+e2e_start "$out" "$PROGS/inetsock" mss "$E2E_TMP"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+BINMIG_TEST_NO_BPF=1 e2e_migrate_same "$pid" "$E2E_TMP/mss-nobpf.img" "inetsock mss without BPF"
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+grep -q "^FAIL.*not the 1000 set (the user MSS)" "$out" || { e2e_show "$out"; e2e_fail "without BPF the MSS set was carried?"; }
+[[ $(grep -c '^FAIL:' "$out") == 1 ]] || { e2e_show "$out"; e2e_fail "without BPF more than the MSS set differs"; }
+e2e_log "ok: without BPF only the MSS set is lost, as documented"
 bm inspect "$E2E_TMP/shutwr.img"
 e2e_expect_ok "inspect"
 [[ $(grep -c "new, 0.0.0.0:0, shut down for writing" "$BM_OUT") == 2 ]] ||

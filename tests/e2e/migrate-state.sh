@@ -47,7 +47,8 @@
 # clamps (inetsock.c dualstack), SO_INCOMING_CPU and TCP_QUICKACK as the
 # program set them (inetsock.c kernelset; migrate-inetsock has the other
 # sockets), TCP and UDP sockets without a port shut down for writing
-# (inetsock.c shutwr);
+# (inetsock.c shutwr), an idle connection's segment sizes and the MSS a
+# program set on a connection (inetsock.c mss);
 # cgroup membership (cgroup.c, at the end); and everything a plain
 # process and its threads read about themselves, compared value by value
 # (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
@@ -73,7 +74,7 @@ mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixso
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
 	"$E2E_TMP/treesessgone" "$E2E_TMP/inogone" "$E2E_TMP/inofar" "$E2E_TMP/kernelset" "$E2E_TMP/lockshared" \
-	"$E2E_TMP/treesmall" "$E2E_TMP/shutwr"
+	"$E2E_TMP/treesmall" "$E2E_TMP/shutwr" "$E2E_TMP/mss"
 # Before migrate-lib's cleanup, which ends the script: what a program
 # stopped by a failure leaves (memstate's /dev/shm file), and the cgroups
 # made below.
@@ -119,7 +120,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
-	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr"; do
+	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

@@ -39,6 +39,16 @@
  *            each reads the same after the move; then the
  *            listener's next connection starts in its ACK mode, the
  *            datagram is there and the connection carries data both ways.
+ *   mss      segment sizes: an established connection that has carried no
+ *            data since its handshake, whose client reads a smaller
+ *            TCP_MAXSEG than its accepted end (half the window the accepted
+ *            end announced in its SYN-ACK) until their first exchange:
+ *            both read the same after the move, before any data; and a
+ *            connection that carried data, on whose accepted end the
+ *            program set TCP_MAXSEG 1000 (on a connection it shows the
+ *            segment size, not that): once its peer resets it, the
+ *            ended connection reads 1000 (fails where binmig cannot load
+ *            its BPF programs, which read it).
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -618,6 +628,46 @@ static int shutwr(void)
 	return tp_finish();
 }
 
+static int mss(void)
+{
+	int c, a, c2, a2;
+	pair(AF_INET, &c, &a, NULL);
+	pair(AF_INET, &c2, &a2, NULL);
+	SETUP(send(c2, "ping", 4, 0) == 4 && read_stream(a2, "ping") && send(a2, "pong", 4, 0) == 4 &&
+	      read_stream(c2, "pong"), "data both ways");
+	SETUP(opt(a2, IPPROTO_TCP, TCP_MAXSEG, 1000) == 0, "TCP_MAXSEG on the connection");
+	int before[2];
+	socklen_t vl = sizeof before[0];
+	SETUP(getsockopt(c, IPPROTO_TCP, TCP_MAXSEG, &before[0], &vl) == 0 &&
+	      getsockopt(a, IPPROTO_TCP, TCP_MAXSEG, &before[1], &vl) == 0, "TCP_MAXSEG");
+	remember(c);
+	remember(a);
+	remember(c2);
+	remember(a2);
+	say("ready");
+	usr1_wait();
+	compare_all();
+	for (int k = 0; k < 2; k++) {
+		int now = 0;
+		CHECK(getsockopt(k ? a : c, IPPROTO_TCP, TCP_MAXSEG, &now, &vl) == 0 && now == before[k],
+		      "TCP_MAXSEG of the %s before any data is %d, was %d", k ? "accepted end" : "client", now, before[k]);
+	}
+	CHECK(send(c, "x", 1, 0) == 1 && read_stream(a, "x") && send(a, "y", 1, 0) == 1 && read_stream(c, "y"),
+	      "the idle connection carries data both ways");
+	/* Reset by its peer (SO_LINGER 0, close), the connection ends: its
+	 * TCP_MAXSEG then shows the MSS the program set. */
+	struct linger hard = {1, 0};
+	SETUP(setsockopt(c2, SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0 && close(c2) == 0, "reset");
+	struct pollfd p = {a2, POLLIN, 0};
+	char byte;
+	CHECK(poll(&p, 1, EVENT_MS) == 1 && recv(a2, &byte, 1, MSG_DONTWAIT) < 0 && errno == ECONNRESET,
+	      "the connection reset by its peer");
+	int ended = 0;
+	CHECK(getsockopt(a2, IPPROTO_TCP, TCP_MAXSEG, &ended, &vl) == 0 && ended == 1000,
+	      "the ended connection's TCP_MAXSEG is %d, not the 1000 set (the user MSS)", ended);
+	return tp_finish();
+}
+
 /* ---- refused: state of a socket no option shows ---- */
 
 /* Reads WANT from stream S, across urgent marks (5 s at most). */
@@ -942,5 +992,7 @@ int main(int argc, char **argv)
 		return kernelset();
 	if (strcmp(argv[1], "shutwr") == 0)
 		return shutwr();
+	if (strcmp(argv[1], "mss") == 0)
+		return mss();
 	return refused(argv[1], argv[2]);
 }

@@ -177,27 +177,26 @@ static void test_format_2(void **state)
 }
 
 /* Format 4 (image version 14): a socket without a port shut down for
- * writing, 4 bytes longer, written only for such a socket; the flag on a
- * socket with a port or another value is rejected, and so is format 4 in
- * an image of version 13. */
+ * writing, 4 bytes longer than format 3, no longer written (format 5
+ * holds it); the flag on a socket with a port or another value is
+ * rejected, and so is format 4 in an image of version 13. */
 static void test_format_4(void **state)
 {
 	(void)state;
 	struct bm_sk_inet u = {.family = AF_INET6, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
 			       .last_known = true, .incoming_cpu = -1, .quickack = -1, .shut_wr = true}, back;
-	uint8_t *data, *again;
-	uint32_t len, alen;
+	uint8_t *data;
+	uint32_t len;
 	char why[200];
 	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
-	assert_int_equal(len, BM_SK_INET_HDR_SHUT);
-	assert_int_equal(bm_load_le32(data), 4);
+	assert_int_equal(len, BM_SK_INET_HDR_KERNEL);
+	/* Format 4 is format 5 without its last word. */
+	len = BM_SK_INET_HDR_SHUT;
+	bm_store_le32(data, 4);
 	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	assert_true(back.shut_wr);
+	assert_false(back.kernel_known);
 	assert_int_equal(back.state, BM_SK_NEW);
-	assert_int_equal(bm_sk_inet_encode(&back, &again, &alen), 0);
-	assert_int_equal(alen, len);
-	assert_memory_equal(again, data, len);
-	free(again);
 	struct bm_fd fd = {.fd = 5, .kind = BM_FD_UDP, .shares_with = -1, .data = data, .data_len = len};
 	assert_true(bm_sk_inet_check_version(&fd, 1, 14, why, sizeof why));
 	assert_false(bm_sk_inet_check_version(&fd, 1, 13, why, sizeof why));
@@ -205,8 +204,11 @@ static void test_format_4(void **state)
 	bm_store_le32(data + BM_SK_INET_HDR, 2);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	assert_string_equal(why, "shutdown 2 in socket state of format 4");
+	bm_store_le32(data + BM_SK_INET_HDR, 0);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "shutdown 0 in socket state of format 4");
 	free(data);
-	/* Not shut down: format 3, 4 bytes shorter. */
+	/* Not shut down, the kernel not read: format 3, 8 bytes shorter. */
 	u.shut_wr = false;
 	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
 	assert_int_equal(len, BM_SK_INET_HDR);
@@ -219,6 +221,55 @@ static void test_format_4(void **state)
 	assert_int_equal(bm_sk_inet_encode(&c, &data, &len), 0);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	assert_string_equal(why, "a socket with a port shut down for writing");
+	free(data);
+}
+
+/* Format 5 (image version 15): what binmig's BPF programs read, the
+ * shutdown of format 4 and a connection's MSS set by the program, which
+ * the round trip keeps; an MSS setsockopt would not take, or one on a
+ * socket that is no connection, is rejected, and so is format 5 in an
+ * image of version 14. */
+static void test_format_5(void **state)
+{
+	(void)state;
+	struct bm_sk_inet c = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
+	c.kernel_known = true;
+	c.tcp.user_mss = 1000;
+	uint8_t *data, *again;
+	uint32_t len, alen;
+	char why[200];
+	assert_int_equal(bm_sk_inet_encode(&c, &data, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR_KERNEL + 5 + 3);
+	assert_int_equal(bm_load_le32(data), 5);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_true(back.kernel_known);
+	assert_false(back.shut_wr);
+	assert_int_equal(back.tcp.user_mss, 1000);
+	assert_memory_equal(back.sendq, "hello", 5);
+	assert_memory_equal(back.recvq, "abc", 3);
+	assert_int_equal(bm_sk_inet_encode(&back, &again, &alen), 0);
+	assert_int_equal(alen, len);
+	assert_memory_equal(again, data, len);
+	free(again);
+	struct bm_fd fd = {.fd = 6, .kind = BM_FD_TCP, .shares_with = -1, .data = data, .data_len = len};
+	assert_true(bm_sk_inet_check_version(&fd, 1, 15, why, sizeof why));
+	assert_false(bm_sk_inet_check_version(&fd, 1, 14, why, sizeof why));
+	assert_string_equal(why, "socket fd 6: state of format 5 in an image of version 14");
+	bm_store_le32(data + BM_SK_INET_HDR_SHUT, 87);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "TCP_MAXSEG 87 out of range");
+	bm_store_le32(data + BM_SK_INET_HDR_SHUT, 32768);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "TCP_MAXSEG 32768 out of range");
+	free(data);
+	/* On a socket that is no connection. */
+	struct bm_sk_inet l = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_NEW,
+			       .last_known = true, .incoming_cpu = -1, .quickack = 0, .kernel_known = true};
+	l.tcp.user_mss = 1000;
+	assert_int_equal(bm_sk_inet_encode(&l, &data, &len), 0);
+	assert_int_equal(len, BM_SK_INET_HDR_KERNEL);
+	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_string_equal(why, "connection state on a socket that is no TCP connection");
 	free(data);
 }
 
@@ -339,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_format_1),
 		cmocka_unit_test(test_format_2),
 		cmocka_unit_test(test_format_4),
+		cmocka_unit_test(test_format_5),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rule),
 		cmocka_unit_test(test_last_wait_runs_out),
