@@ -274,9 +274,9 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 	if (s->dgram_bytes > BM_SK_INET_MAX_QUEUE)
 		return -E2BIG;
 	/* Without the options of sk_inet_last.h, as format 2 has it; format 5
-	 * where the kernel's socket was read (format 4, only for a socket
-	 * shut down for writing, is read, no longer written). */
-	uint32_t format = !s->last_known ? 2 : s->kernel_known || s->shut_wr ? FORMAT : 3;
+	 * for a socket shut down without a port or with an MSS set (format 4,
+	 * for the first alone, is read, no longer written). */
+	uint32_t format = !s->last_known ? 2 : s->shut_wr || s->user_mss ? FORMAT : 3;
 	uint32_t hdr = format_hdr(format);
 	uint32_t n = hdr + s->tcp.outq + s->tcp.inq + s->dgram_bytes;
 	uint8_t *b = calloc(1, n);
@@ -310,7 +310,7 @@ int bm_sk_inet_encode(const struct bm_sk_inet *s, uint8_t **data, uint32_t *len)
 	}
 	if (format == FORMAT) {
 		bm_store_le32(b + BM_SK_INET_HDR, s->shut_wr);
-		bm_store_le32(b + BM_SK_INET_HDR_SHUT, t.user_mss);
+		bm_store_le32(b + BM_SK_INET_HDR_SHUT, s->user_mss);
 	}
 	if (s->tcp.outq)
 		memcpy(b + hdr, s->sendq, s->tcp.outq);
@@ -355,13 +355,11 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 	s->last_known = format >= 3;
 	s->incoming_cpu = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2) : -1;
 	s->quickack = s->last_known ? (int32_t)bm_load_le32(b + BM_SK_INET_HDR_V2 + 4) : -1;
-	s->kernel_known = format == FORMAT;
 	uint32_t shut = format >= 4 ? bm_load_le32(b + BM_SK_INET_HDR) : 0;
 	if (shut > 1 || (format == 4 && shut != 1))
 		return bm_why(why, n, "shutdown %u in socket state of format %u", shut, format);
 	s->shut_wr = shut;
-	if (s->kernel_known)
-		s->tcp.user_mss = bm_load_le32(b + BM_SK_INET_HDR_SHUT);
+	s->user_mss = format == FORMAT ? bm_load_le32(b + BM_SK_INET_HDR_SHUT) : 0;
 	s->family = bm_load_le32(b + 4);
 	s->type = bm_load_le32(b + 8);
 	s->protocol = bm_load_le32(b + 12);
@@ -390,6 +388,8 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 		return bm_why(why, n, "socket state %u is not known for its type", s->state);
 	if (s->shut_wr && s->state != BM_SK_NEW)
 		return bm_why(why, n, "a socket with a port shut down for writing");
+	if (s->user_mss && (s->type != SOCK_STREAM || s->user_mss < TCP_MIN_MSS || s->user_mss > TCP_MAX_USER_MSS))
+		return bm_why(why, n, "TCP_MAXSEG %u out of range for the socket", s->user_mss);
 	if (nopts != BM_SK_NOPTS)
 		return bm_why(why, n, "%u socket options, expected %u", nopts, BM_SK_NOPTS);
 	if (s->family == AF_INET && (s->local.scope_id || s->peer.scope_id))
@@ -423,8 +423,6 @@ bool bm_sk_inet_decode(const uint8_t *b, uint32_t len, struct bm_sk_inet *s, cha
 			return bm_why(why, n, "TCP options %#x not known", t->options);
 		if (t->window_clamp > INT32_MAX)
 			return bm_why(why, n, "TCP window clamp %u out of range", t->window_clamp);
-		if (t->user_mss && (t->user_mss < TCP_MIN_MSS || t->user_mss > TCP_MAX_USER_MSS))
-			return bm_why(why, n, "TCP_MAXSEG %u out of range", t->user_mss);
 	}
 	if (s->type == SOCK_DGRAM) {
 		uint32_t count;
@@ -610,6 +608,11 @@ static const char *apply_carried(int s, const struct bm_sk_inet *sk)
 	struct linger lg = {sk->linger_on, sk->linger_secs};
 	if ((lg.l_onoff || lg.l_linger) && setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
 		return "SO_LINGER";
+	/* A connection's after its rebuild (bm_tcp_repair_finish): before, it
+	 * would bound what the repair-mode connect derives. */
+	if (sk->user_mss && sk->state != BM_SK_CONNECTED &&
+	    setsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &sk->user_mss, sizeof sk->user_mss) < 0)
+		return "TCP_MAXSEG";
 	struct timeval rt = {sk->rcvtimeo_us / 1000000, sk->rcvtimeo_us % 1000000};
 	struct timeval st = {sk->sndtimeo_us / 1000000, sk->sndtimeo_us % 1000000};
 	if (sk->rcvtimeo_us && setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof rt) < 0)
@@ -731,6 +734,15 @@ static int read_socket(pid_t pid, int s, struct bm_sk_inet *sk, char *why, size_
 	if (fresh < 0)
 		return -errno;
 	char other[64];
+	/* Not connected, TCP_MAXSEG shows the MSS the program set, where it
+	 * set one (else the new socket's segment size, the same). */
+	int mine = 0, theirs = 0;
+	if (sk->type == SOCK_STREAM && sk->state != BM_SK_CONNECTED &&
+	    ((rc = get_int(s, IPPROTO_TCP, TCP_MAXSEG, &mine)) < 0 || (rc = get_int(fresh, IPPROTO_TCP, TCP_MAXSEG, &theirs)) < 0)) {
+		close(fresh);
+		return rc;
+	}
+	sk->user_mss = mine != theirs ? (uint32_t)mine : 0;
 	const char *differs = apply_carried(fresh, sk);
 	if (!differs)
 		differs = first_difference(s, fresh, sk);
@@ -956,6 +968,8 @@ void bm_sk_inet_describe_text(const struct bm_fd *d, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n, ", %u bytes to send, %u to read", sk.tcp.outq, sk.tcp.inq);
 	if (n >= 0 && (size_t)n < len && sk.shut_wr)
 		n += snprintf(buf + n, len - (size_t)n, ", shut down for writing");
+	if (n >= 0 && (size_t)n < len && sk.user_mss)
+		n += snprintf(buf + n, len - (size_t)n, ", TCP_MAXSEG %u set", sk.user_mss);
 	if (n >= 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ")");
 }

@@ -13,8 +13,9 @@
  *   - the options a program can read back: SO_REUSEADDR, SO_REUSEPORT,
  *     SO_KEEPALIVE, SO_BROADCAST, SO_PEEK_OFF, SO_RCVBUF, SO_SNDBUF, SO_BUF_LOCK,
  *     SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, TCP_NODELAY, TCP_KEEPIDLE,
- *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS, and
- *     SO_INCOMING_CPU and TCP_QUICKACK (sk_inet_last.h).
+ *     TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IPV6_V6ONLY, IPV6_TCLASS, the MSS
+ *     the program set (TCP_MAXSEG, user_mss below), and SO_INCOMING_CPU
+ *     and TCP_QUICKACK (sk_inet_last.h).
  *   - an established TCP connection to a peer outside the process whose
  *     local address moves with the process (migrate --move-addr,
  *     movaddr.h), rebuilt the same way;
@@ -74,10 +75,6 @@ struct bm_sk_tcp {
 	uint32_t timestamp;  /* TCP_TIMESTAMP */
 	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup; /* TCP_REPAIR_WINDOW */
 	uint32_t window_clamp; /* TCP_WINDOW_CLAMP (format 2; 0: not known, format 1) */
-	/* The MSS the program set (TCP_MAXSEG, 0 none), which only the
-	 * kernel's socket shows: getsockopt shows the segment size on a
-	 * connection (format 5, kernel_known). */
-	uint32_t user_mss;
 };
 
 struct bm_sk_inet {
@@ -107,10 +104,13 @@ struct bm_sk_inet {
 	 * at restore.  Format 4 (image version 14), written only for such a
 	 * socket; needs last_known. */
 	bool shut_wr;
-	/* What binmig's BPF programs read of the socket (sk_inet_kernel.h):
-	 * shut_wr and tcp.user_mss are the kernel's.  Format 5
-	 * (image version 15); needs last_known. */
-	bool kernel_known;
+	/* A TCP socket's MSS set by the program (TCP_MAXSEG; 0 none), which
+	 * bounds its connections' (format 5, image version 15, with shut_wr;
+	 * needs last_known).  getsockopt shows it on a socket that is not
+	 * connected, where it differs from a new socket's 536; one set to
+	 * 536 there, and any on a connection (getsockopt shows the segment
+	 * size), only the kernel's socket shows (sk_inet_kernel.h). */
+	uint32_t user_mss;
 	struct bm_sk_tcp tcp;            /* BM_SK_CONNECTED TCP only; else zero */
 	const uint8_t *sendq, *recvq;    /* tcp.outq and tcp.inq bytes, in the encoded data */
 	uint32_t dgram_bytes;            /* UDP: its queued datagrams (sk_udp_queue.h), after the fixed part */

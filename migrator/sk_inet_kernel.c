@@ -3,6 +3,7 @@
 #include "sk_inet_kernel.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -56,11 +57,15 @@ int bm_sk_inet_kernel_check(pid_t pid, struct bm_process *p)
 		if (refusal(&sk, bits[i], why, sizeof why)) {
 			rc = bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
 		} else if (sk.last_known) { /* format 5 needs it */
-			sk.kernel_known = true;
-			sk.shut_wr = (bits[i] & BM_KSTATE_SK_SHUTDOWN) != 0;
-			if (sk.type == SOCK_STREAM && sk.state == BM_SK_CONNECTED)
-				sk.tcp.user_mss = bits[i] >> BM_KSTATE_SK_USER_MSS_SHIFT;
-			rc = bm_sk_inet_store(d, &sk);
+			bool shut = (bits[i] & BM_KSTATE_SK_SHUTDOWN) != 0;
+			/* Exact: also one set to a new socket's, which TCP_MAXSEG
+			 * does not tell from none. */
+			uint32_t mss = sk.type == SOCK_STREAM ? bits[i] >> BM_KSTATE_SK_USER_MSS_SHIFT : 0;
+			if (shut != sk.shut_wr || mss != sk.user_mss) {
+				sk.shut_wr = shut;
+				sk.user_mss = mss;
+				rc = bm_sk_inet_store(d, &sk);
+			}
 		}
 	}
 	free(bits);

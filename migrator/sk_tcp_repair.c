@@ -653,7 +653,7 @@ int bm_tcp_repair_finish(int s, const struct bm_sk_inet *sk, char *err, size_t e
 	if (set_int(s, TCP_REPAIR, quiet(t) ? TCP_REPAIR_OFF_NO_WP : TCP_REPAIR_OFF) < 0)
 		return failed(err, errlen, "leaving repair mode");
 	/* The MSS the program set: it bounds the next connection's. */
-	if (t->user_mss && set_int(s, TCP_MAXSEG, (int)t->user_mss) < 0)
+	if (sk->user_mss && set_int(s, TCP_MAXSEG, (int)sk->user_mss) < 0)
 		return failed(err, errlen, "TCP_MAXSEG");
 	int one = 1;
 	if (sk->opt[BM_SKO_REUSEADDR] && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)

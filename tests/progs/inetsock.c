@@ -47,8 +47,11 @@
  *            connection that carried data, on whose accepted end the
  *            program set TCP_MAXSEG 1000 (on a connection it shows the
  *            segment size, not that): once its peer resets it, the
- *            ended connection reads 1000 (fails where binmig cannot load
- *            its BPF programs, which read it).
+ *            ended connection reads 1000; listeners with TCP_MAXSEG 1200
+ *            and 536 set, which read it and bound the connections they
+ *            accept after the move (the second fails where binmig cannot
+ *            load its BPF programs, as does the ended connection: only
+ *            they read an MSS set there, and one set to a new socket's).
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -75,8 +78,7 @@
  *   (an unconnected one shut down both ways), tcpshutrd (an established
  *   connection shut down for reading); options that only a read of every
  *   option number finds: v6ipttl (IP_TTL on an IPv6 socket), ipoptions
- *   (IP_OPTIONS, bytes), udpsegment (UDP_SEGMENT), listenmss (TCP_MAXSEG
- *   on a listener); udpsameport (two UDP sockets bound to one address and
+ *   (IP_OPTIONS, bytes), udpsegment (UDP_SEGMENT); udpsameport (two UDP sockets bound to one address and
  *   port with SO_REUSEADDR: the one bound last gets the datagrams). */
 #include <arpa/inet.h>
 #include <linux/filter.h>
@@ -636,6 +638,13 @@ static int mss(void)
 	SETUP(send(c2, "ping", 4, 0) == 4 && read_stream(a2, "ping") && send(a2, "pong", 4, 0) == 4 &&
 	      read_stream(c2, "pong"), "data both ways");
 	SETUP(opt(a2, IPPROTO_TCP, TCP_MAXSEG, 1000) == 0, "TCP_MAXSEG on the connection");
+	const int set[2] = {1200, 536};
+	int ls[2];
+	for (int k = 0; k < 2; k++) {
+		ls[k] = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
+		SETUP(opt(ls[k], IPPROTO_TCP, TCP_MAXSEG, set[k]) == 0 && listen(ls[k], 4) == 0, "TCP_MAXSEG on a listener");
+		remember(ls[k]);
+	}
 	int before[2];
 	socklen_t vl = sizeof before[0];
 	SETUP(getsockopt(c, IPPROTO_TCP, TCP_MAXSEG, &before[0], &vl) == 0 &&
@@ -665,6 +674,19 @@ static int mss(void)
 	int ended = 0;
 	CHECK(getsockopt(a2, IPPROTO_TCP, TCP_MAXSEG, &ended, &vl) == 0 && ended == 1000,
 	      "the ended connection's TCP_MAXSEG is %d, not the 1000 set (the user MSS)", ended);
+	/* The listeners' MSS bounds what they announce to a client. */
+	for (int k = 0; k < 2; k++) {
+		struct sockaddr_storage ss;
+		socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(ls[k]), &ss);
+		int cl = socket(AF_INET, SOCK_STREAM, 0), got = 0;
+		SETUP(cl >= 0 && connect(cl, (struct sockaddr *)&ss, len) == 0, "connect");
+		int ac = accept(ls[k], NULL, NULL);
+		CHECK(ac >= 0 && getsockopt(cl, IPPROTO_TCP, TCP_MAXSEG, &got, &vl) == 0 && got <= set[k],
+		      "a client of the listener with TCP_MAXSEG %d set sends segments of %d (the user MSS)", set[k], got);
+		close(cl);
+		if (ac >= 0)
+			close(ac);
+	}
 	return tp_finish();
 }
 
@@ -775,9 +797,6 @@ static bool state_setup(const char *mode, int fds[2])
 	} else if (strcmp(mode, "udpsegment") == 0) {
 		fds[0] = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
 		SETUP(opt(fds[0], IPPROTO_UDP, UDP_SEGMENT, 1000) == 0, "UDP_SEGMENT");
-	} else if (strcmp(mode, "listenmss") == 0) {
-		fds[0] = bound(AF_INET, SOCK_STREAM, "127.0.0.1");
-		SETUP(opt(fds[0], IPPROTO_TCP, TCP_MAXSEG, 1200) == 0 && listen(fds[0], 4) == 0, "TCP_MAXSEG");
 	} else {
 		return false;
 	}
@@ -829,10 +848,10 @@ static void state_check(const char *mode, const int fds[2])
 		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLHUP), "POLLHUP after SHUT_RDWR");
 	} else if (strcmp(mode, "tcpshutrd") == 0) {
 		CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP), "POLLRDHUP after SHUT_RD");
-	} else if (strcmp(mode, "v6ipttl") == 0 || strcmp(mode, "udpsegment") == 0 || strcmp(mode, "listenmss") == 0) {
-		int level = mode[0] == 'v' ? IPPROTO_IP : mode[0] == 'u' ? IPPROTO_UDP : IPPROTO_TCP;
-		int name = mode[0] == 'v' ? IP_TTL : mode[0] == 'u' ? UDP_SEGMENT : TCP_MAXSEG;
-		int want = mode[0] == 'v' ? 33 : mode[0] == 'u' ? 1000 : 1200;
+	} else if (strcmp(mode, "v6ipttl") == 0 || strcmp(mode, "udpsegment") == 0) {
+		int level = mode[0] == 'v' ? IPPROTO_IP : IPPROTO_UDP;
+		int name = mode[0] == 'v' ? IP_TTL : UDP_SEGMENT;
+		int want = mode[0] == 'v' ? 33 : 1000;
 		CHECK(getsockopt(fds[0], level, name, &e, &el) == 0 && e == want, "the option reads %d, was %d", e, want);
 	} else if (strcmp(mode, "udpsameport") == 0) {
 		int c = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");

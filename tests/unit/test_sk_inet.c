@@ -195,7 +195,6 @@ static void test_format_4(void **state)
 	bm_store_le32(data, 4);
 	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
 	assert_true(back.shut_wr);
-	assert_false(back.kernel_known);
 	assert_int_equal(back.state, BM_SK_NEW);
 	struct bm_fd fd = {.fd = 5, .kind = BM_FD_UDP, .shares_with = -1, .data = data, .data_len = len};
 	assert_true(bm_sk_inet_check_version(&fd, 1, 14, why, sizeof why));
@@ -225,16 +224,15 @@ static void test_format_4(void **state)
 }
 
 /* Format 5 (image version 15): what binmig's BPF programs read, the
- * shutdown of format 4 and a connection's MSS set by the program, which
- * the round trip keeps; an MSS setsockopt would not take, or one on a
- * socket that is no connection, is rejected, and so is format 5 in an
- * image of version 14. */
+ * shutdown of format 4 and a TCP socket's MSS set by the program (a
+ * connection's, a listener's), which the round trip keeps; an MSS
+ * setsockopt would not take, or one on a UDP socket, is rejected, and so
+ * is format 5 in an image of version 14. */
 static void test_format_5(void **state)
 {
 	(void)state;
 	struct bm_sk_inet c = connection((const uint8_t *)"hello", (const uint8_t *)"abc"), back;
-	c.kernel_known = true;
-	c.tcp.user_mss = 1000;
+	c.user_mss = 1000;
 	uint8_t *data, *again;
 	uint32_t len, alen;
 	char why[200];
@@ -242,9 +240,8 @@ static void test_format_5(void **state)
 	assert_int_equal(len, BM_SK_INET_HDR_KERNEL + 5 + 3);
 	assert_int_equal(bm_load_le32(data), 5);
 	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
-	assert_true(back.kernel_known);
 	assert_false(back.shut_wr);
-	assert_int_equal(back.tcp.user_mss, 1000);
+	assert_int_equal(back.user_mss, 1000);
 	assert_memory_equal(back.sendq, "hello", 5);
 	assert_memory_equal(back.recvq, "abc", 3);
 	assert_int_equal(bm_sk_inet_encode(&back, &again, &alen), 0);
@@ -257,19 +254,26 @@ static void test_format_5(void **state)
 	assert_string_equal(why, "socket fd 6: state of format 5 in an image of version 14");
 	bm_store_le32(data + BM_SK_INET_HDR_SHUT, 87);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
-	assert_string_equal(why, "TCP_MAXSEG 87 out of range");
+	assert_string_equal(why, "TCP_MAXSEG 87 out of range for the socket");
 	bm_store_le32(data + BM_SK_INET_HDR_SHUT, 32768);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
-	assert_string_equal(why, "TCP_MAXSEG 32768 out of range");
+	assert_string_equal(why, "TCP_MAXSEG 32768 out of range for the socket");
 	free(data);
-	/* On a socket that is no connection. */
-	struct bm_sk_inet l = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_NEW,
-			       .last_known = true, .incoming_cpu = -1, .quickack = 0, .kernel_known = true};
-	l.tcp.user_mss = 1000;
+	/* A listener's, known without BPF too (getsockopt shows it there). */
+	struct bm_sk_inet l = {.family = AF_INET, .type = SOCK_STREAM, .protocol = IPPROTO_TCP, .state = BM_SK_LISTEN,
+			       .backlog = 4, .last_known = true, .incoming_cpu = -1, .quickack = 0, .user_mss = 1200};
+	l.local = (struct bm_sk_addr){.port = 40000, .addr = {127, 0, 0, 1}};
 	assert_int_equal(bm_sk_inet_encode(&l, &data, &len), 0);
 	assert_int_equal(len, BM_SK_INET_HDR_KERNEL);
+	assert_true(bm_sk_inet_decode(data, len, &back, why, sizeof why));
+	assert_int_equal(back.user_mss, 1200);
+	free(data);
+	/* On a UDP socket. */
+	struct bm_sk_inet u = {.family = AF_INET, .type = SOCK_DGRAM, .protocol = IPPROTO_UDP, .state = BM_SK_NEW,
+			       .last_known = true, .incoming_cpu = -1, .quickack = -1, .user_mss = 1000};
+	assert_int_equal(bm_sk_inet_encode(&u, &data, &len), 0);
 	assert_false(bm_sk_inet_decode(data, len, &back, why, sizeof why));
-	assert_string_equal(why, "connection state on a socket that is no TCP connection");
+	assert_string_equal(why, "TCP_MAXSEG 1000 out of range for the socket");
 	free(data);
 }
 
