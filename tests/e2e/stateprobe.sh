@@ -6,8 +6,9 @@
 # but the autogroup's number (docs/process-state.md), fails.  Each group
 # of values the program can set is tried alone: none (a plain process),
 # slice (a thread's own time slice), autogroup (its session's nice),
-# spec (speculation controls), guestperm (AMX for KVM guests, on a CPU
-# with AMX), perfoff (PR_TASK_PERF_EVENTS_DISABLE).  The groups binmig
+# spec (speculation controls, those the kernel lets a task choose: none
+# where the mitigations are off for all), guestperm (AMX for KVM guests,
+# on a CPU with AMX), perfoff (PR_TASK_PERF_EVENTS_DISABLE).  The groups binmig
 # refuses (keys, landlock, iouring) are refused with the process
 # untouched.  migrate-state runs `stateprobe none` over two hops.
 # shellcheck source-path=SCRIPTDIR

@@ -450,6 +450,17 @@ static int compare(const char *who, const struct snap *before, struct snap *afte
 
 static bool is(const char *g) { return strcmp(group, g) == 0; }
 
+/* Whether this kernel lets a task set speculation control WHICH
+ * (PR_SPEC_PRCTL in what PR_GET_SPECULATION_CTRL gives); a note if not. */
+static bool spec_choosable(int which, const char *what)
+{
+	int got = prctl(PR_GET_SPECULATION_CTRL, which, 0, 0, 0);
+	if (got >= 0 && (got & PR_SPEC_PRCTL))
+		return true;
+	say("note: this kernel does not let a task set its %s speculation control (%d): not set", what, got);
+	return false;
+}
+
 static void set_thread(void)
 {
 	if (!is("none") && !is("slice") && !is("autogroup") && !is("spec") && !is("guestperm") && !is("perfoff") &&
@@ -464,7 +475,7 @@ static void set_thread(void)
 	}
 	if (is("keys"))
 		SETUP(syscall(SYS_keyctl, 0, -1, 1) > 0, "a thread keyring");
-	if (is("spec"))
+	if (is("spec") && spec_choosable(0, "store bypass"))
 		SETUP(prctl(PR_SET_SPECULATION_CTRL, 0, 4, 0, 0) == 0, "store bypass disabled");
 }
 
@@ -481,7 +492,10 @@ static void set_process(void)
 		SETUP(syscall(SYS_add_key, "user", "stateprobe-key", "secret", 6, -3) > 0, "a key");
 		SETUP(syscall(SYS_keyctl, 0, -2, 1) > 0, "a process keyring");
 	}
-	if (is("spec"))
+	/* Only where the kernel lets a task choose (PR_SPEC_PRCTL): with its
+	 * mitigation off for all (spectre_v2_user=off, STIBP disabled) it
+	 * refuses with EPERM, and every task reads the same. */
+	if (is("spec") && spec_choosable(1, "indirect branch"))
 		SETUP(prctl(PR_SET_SPECULATION_CTRL, 1, 8, 0, 0) == 0, "indirect branch force-disabled");
 	if (is("iouring")) {
 		uint32_t params[30] = {0};
