@@ -104,7 +104,24 @@ struct task_seen {
 	bool sigchld;     /* exit_sends_sigchld */
 	uint64_t *slices; /* per thread of p->attrs: its own slice, 0 for none; UINT64_MAX: not read */
 	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
+	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 };
+
+/* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
+static void queue_seen(const struct bm_process *p, const struct bm_kstate_rec *r, struct task_seen *seen)
+{
+	struct bm_fd *d = find_fd((struct bm_process *)p, r->fd);
+	if (!d || !r->valid || (d->kind != BM_FD_UDP && d->kind != BM_FD_UNIX_SOCKET))
+		return;
+	seen->queues[d - p->fds] = (struct bm_kstate_queue){
+		.read = true,
+		.n = (uint32_t)r->a,
+		.empty_behind = (uint32_t)(r->b & BM_KSTATE_DGRAM_BEHIND),
+		.head_empty = (r->b & BM_KSTATE_DGRAM_HEAD_EMPTY) != 0,
+		.head_marked = (r->b & BM_KSTATE_DGRAM_HEAD_MARKED) != 0,
+		.more = (r->b & BM_KSTATE_DGRAM_MORE) || r->a > BM_KSTATE_DGRAM_MAX,
+	};
+}
 
 /* A thread's slice: its own (se.custom_slice), even one equal to the base
  * slice, which sched_getattr cannot tell from none (attrs.c); only under
@@ -159,6 +176,8 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			if (d && (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && r.valid)
 				seen->inet[d - p->fds] = (uint32_t)(r.a & BM_KSTATE_SK_ALL) | BM_KSTATE_SK_READ |
 							 (uint32_t)(r.b & 0xffff) << BM_KSTATE_SK_USER_MSS_SHIFT;
+		} else if (r.kind == BM_KSTATE_DGRAM && seen->queues) {
+			queue_seen(p, &r, seen);
 		}
 	}
 	if (fd >= 0)
@@ -167,12 +186,19 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 	return rc;
 }
 
+/* Which descriptors a run of the file program reads. */
+enum pass { PASS_FILES, PASS_INET, PASS_DGRAM };
+
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
- * (SOCKETS) a TCP or UDP socket, else an inotify instance or an unlinked
- * file. */
-static uint32_t want_of(const struct bm_fd *d, bool sockets)
+ * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
+ * queue of a UDP or unix socket (the program skips a stream), else an
+ * inotify instance or an unlinked file. */
+static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 {
-	if (sockets)
+	if (pass == PASS_DGRAM)
+		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_UDP ? BM_KSTATE_WANT_UDP :
+			d->kind == BM_FD_UNIX_SOCKET ? BM_KSTATE_WANT_UNIX_DGRAM : 0;
+	if (pass == PASS_INET)
 		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_TCP ? BM_KSTATE_WANT_TCP :
 			d->kind == BM_FD_UDP ? BM_KSTATE_WANT_UDP : 0;
 	if (d->kind == BM_FD_INOTIFY && d->shares_with < 0 && !d->in_flight)
@@ -183,7 +209,7 @@ static uint32_t want_of(const struct bm_fd *d, bool sockets)
 }
 
 /* The descriptors the file program reads (want_of). */
-static int want(const struct bm_process *p, bool sockets)
+static int want(const struct bm_process *p, enum pass pass)
 {
 	uint32_t key, next, what;
 	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
@@ -192,7 +218,7 @@ static int want(const struct bm_process *p, bool sockets)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
-		if ((what = want_of(d, sockets)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+		if ((what = want_of(d, pass)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;
@@ -216,7 +242,7 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	const char *step = "reading its timer id counter";
 	if (!seen.slices)
 		rc = -ENOMEM;
-	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, false)) == 0)
+	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, PASS_FILES)) == 0)
 		step = "reading its descriptors", rc = run(k.file, p, &seen);
 	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
 		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
@@ -275,11 +301,29 @@ int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_s
 		return rc;
 	}
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .inet = bits};
-	if ((rc = want(p, true)) == 0)
+	if ((rc = want(p, PASS_INET)) == 0)
 		rc = run(k.file, p, &seen);
 	if (rc < 0) {
 		snprintf(why, why_size, "reading its sockets: %s", strerror(-rc));
 		memset(bits, 0, p->nfds * sizeof *bits);
+	}
+	return rc;
+}
+
+int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *why, size_t why_size)
+{
+	memset(queues, 0, p->nfds * sizeof *queues);
+	int rc = load();
+	if (rc < 0) {
+		snprintf(why, why_size, "%s", k.why);
+		return rc;
+	}
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .queues = queues};
+	if ((rc = want(p, PASS_DGRAM)) == 0)
+		rc = run(k.file, p, &seen);
+	if (rc < 0) {
+		snprintf(why, why_size, "reading its socket queues: %s", strerror(-rc));
+		memset(queues, 0, p->nfds * sizeof *queues);
 	}
 	return rc;
 }

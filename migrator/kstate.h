@@ -29,7 +29,9 @@
 #ifndef BINMIG_KSTATE_H
 #define BINMIG_KSTATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "checkpoint.h"
 #include "state.h"
@@ -59,6 +61,25 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size);
  * read.  0; or
  * -errno with why in WHY, BITS all 0, as bm_kstate_read. */
 int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size);
+
+/* A socket's receive queue as bm_kstate_dgram read it. */
+struct bm_kstate_queue {
+	bool read;            /* false: not read (a stream, a dup, not asked, or no BPF) */
+	uint32_t n;           /* its messages (at most BM_KSTATE_DGRAM_MAX) */
+	uint32_t empty_behind; /* empty messages behind the head */
+	bool head_empty;      /* the head is an empty message */
+	bool head_marked;     /* ... that a peek showed: a peek at an offset skips it */
+	bool more;            /* more than BM_KSTATE_DGRAM_MAX messages: the rest not walked */
+};
+
+/* Reads, for each UDP socket and each unix datagram or seqpacket socket
+ * of P (P->pid; its descriptors described, dups marked), its receive
+ * queue as a peek at an offset sees it: QUEUES[i], for P->fds[i].  The
+ * kernel marks an empty message once a peek shows it, and every later
+ * peek at an offset skips it (net/core/datagram.c): such a message no
+ * peek of the dump shows, where it is behind others.  0; or -errno with
+ * why in WHY, QUEUES all unread, as bm_kstate_read. */
+int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *why, size_t why_size);
 
 /* The same for every live process of F: 0, or the first failure's
  * -errno and WHY, the others read all the same. */

@@ -104,9 +104,26 @@ struct sock_reuseport {
 	struct bpf_prog *prog;
 };
 
+struct sk_buff {
+	struct sk_buff *next;
+	unsigned int len;
+	__u8 peeked : 1; /* an empty message a peek showed (net/core/datagram.c) */
+};
+
+struct sk_buff_head {
+	struct sk_buff *next;
+};
+
 struct sock {
 	unsigned char sk_shutdown; /* a 2-bit field before Linux 6.5: read with BPF_CORE_READ_BITFIELD_PROBED */
 	struct sock_reuseport *sk_reuseport_cb;
+	struct sk_buff_head sk_receive_queue;
+};
+
+/* A UDP socket's datagrams: those its reads have moved from
+ * sk_receive_queue, read first (net/ipv4/udp.c, __skb_recv_udp). */
+struct udp_sock {
+	struct sk_buff_head reader_queue;
 };
 
 struct tcp_options_received {
@@ -121,6 +138,7 @@ struct tcp_sock {
 
 
 struct socket {
+	short type;
 	struct sock *sk;
 };
 

@@ -15,6 +15,9 @@ enum bm_kstate_kind {
 				      self_exec_id) */
 	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket; b = a TCP socket's MSS set by the
 				  program (rx_opt.user_mss, 0 none) */
+	BM_KSTATE_DGRAM = 8,   /* a UDP socket's, or a unix datagram or seqpacket socket's, receive queue:
+				  a = its messages (those walked: BM_KSTATE_DGRAM_MAX at most in each of
+				  a UDP socket's two queues), b = BM_KSTATE_DGRAM_* */
 };
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
@@ -26,12 +29,23 @@ enum bm_kstate_kind {
 #define BM_KSTATE_SK_READ 0x100u         /* kstate.c: the socket was read */
 #define BM_KSTATE_SK_USER_MSS_SHIFT 16   /* kstate.c: b, the user's MSS, in the bits above */
 
+/* BM_KSTATE_DGRAM: in B's low 32 bits, how many empty messages are
+ * behind the head (a peek at an offset skips one a peek showed before:
+ * skb->peeked), and: */
+#define BM_KSTATE_DGRAM_BEHIND 0xffffffffull
+#define BM_KSTATE_DGRAM_HEAD_EMPTY (1ull << 32)  /* the head is an empty message */
+#define BM_KSTATE_DGRAM_HEAD_MARKED (1ull << 33) /* ... that a peek showed (skb->peeked) */
+#define BM_KSTATE_DGRAM_MORE (1ull << 34)        /* a queue of more than BM_KSTATE_DGRAM_MAX: not all walked */
+#define BM_KSTATE_DGRAM_MAX 4096u
+
 /* What the file iterator reads of a descriptor (the map "wanted"). */
 enum bm_kstate_want {
 	BM_KSTATE_WANT_INOTIFY = 1,
 	BM_KSTATE_WANT_LINKABLE = 2,
 	BM_KSTATE_WANT_TCP = 3,
 	BM_KSTATE_WANT_UDP = 4,
+	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM;
+					  WANT_UDP reads a UDP socket's with the rest) */
 };
 
 struct bm_kstate_rec {

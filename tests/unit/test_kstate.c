@@ -7,7 +7,9 @@
  * process made to send SIGUSR1 at its exit does so until its parent runs
  * a program.  And of this process's own TCP and UDP sockets, the
  * shutdown, a SO_REUSEPORT group's program and urgent data not
- * acknowledged. */
+ * acknowledged; and the receive queues of UDP and unix datagram sockets:
+ * their messages, the empty ones behind the head (also one a peek at an
+ * offset no longer shows) and whether an empty head was peeked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -375,6 +377,87 @@ static void reads_the_sockets(void **state)
 		close(all[i]);
 }
 
+/* A UDP socket of 127.0.0.1 on any port. */
+static int udp_bound(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	return s;
+}
+
+/* Sends TEXT from S to UDP socket TO (over loopback: queued at TO when
+ * the call returns). */
+static void udp_put(int s, int to, const char *text)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port_of(to)),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(sendto(s, text, strlen(text), 0, (struct sockaddr *)&a, sizeof a), (ssize_t)strlen(text));
+}
+
+/* One peek of S at offset OFF (-1: plainly): the length it shows. */
+static ssize_t peek_at(int s, int off)
+{
+	char b[16];
+	assert_int_equal(opt(s, SO_PEEK_OFF, off), 0);
+	ssize_t got = recv(s, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+	assert_int_equal(opt(s, SO_PEEK_OFF, -1), 0);
+	return got;
+}
+
+static void reads_the_queues(void **state)
+{
+	(void)state;
+	needs_bpf();
+	int from = udp_bound(), u = udp_bound(), head = udp_bound(), dg[2], st[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st), 0);
+	/* U: "a", "" (peeked at an offset: no such peek shows it again),
+	 * "b", ""; the peeks move them to the reader queue, where "c" and ""
+	 * then follow them from the socket's own queue. */
+	udp_put(from, u, "a");
+	udp_put(from, u, "");
+	udp_put(from, u, "b");
+	udp_put(from, u, "");
+	assert_int_equal(peek_at(u, 1), 0);
+	assert_int_equal(peek_at(u, 1), 1); /* "b": the empty one skipped */
+	udp_put(from, u, "c");
+	udp_put(from, u, "");
+	/* HEAD: an empty head peeked plainly, then "x". */
+	udp_put(from, head, "");
+	udp_put(from, head, "x");
+	assert_int_equal(peek_at(head, -1), 0);
+	/* A datagram pair: an empty head nobody peeked, "y", "". */
+	assert_int_equal(send(dg[0], "", 0, 0), 0);
+	assert_int_equal(send(dg[0], "y", 1, 0), 1);
+	assert_int_equal(send(dg[0], "", 0, 0), 0);
+	assert_int_equal(send(st[0], "z", 1, 0), 1);
+	int dup_of_u = dup(u);
+	assert_true(dup_of_u >= 0);
+
+	struct bm_fd fds[] = {
+		fd_of(u, BM_FD_UDP, -1), fd_of(head, BM_FD_UDP, -1), fd_of(dg[1], BM_FD_UNIX_SOCKET, -1),
+		fd_of(st[1], BM_FD_UNIX_SOCKET, -1), fd_of(dup_of_u, BM_FD_UDP, u), fd_of(from, BM_FD_UDP, -1),
+	};
+	struct bm_process self = {.pid = getpid(), .fds = fds, .nfds = 6};
+	struct bm_kstate_queue q[6];
+	char why[800] = "";
+	if (bm_kstate_dgram(&self, q, why, sizeof why) < 0)
+		fail_msg("bm_kstate_dgram: %s", why);
+	assert_true(q[0].read && q[0].n == 6 && q[0].empty_behind == 3 && !q[0].head_empty && !q[0].more);
+	assert_true(q[1].read && q[1].n == 2 && q[1].empty_behind == 0 && q[1].head_empty && q[1].head_marked);
+	assert_true(q[2].read && q[2].n == 3 && q[2].empty_behind == 1 && q[2].head_empty && !q[2].head_marked);
+	assert_false(q[3].read); /* a stream */
+	assert_false(q[4].read); /* a dup: read at the first */
+	assert_true(q[5].read && q[5].n == 0);
+	/* Only read: the empty messages not peeked are still shown. */
+	assert_int_equal(peek_at(dg[1], 0), 0);
+	int all[] = {from, u, head, dg[0], dg[1], st[0], st[1], dup_of_u};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		close(all[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +465,7 @@ int main(void)
 		cmocka_unit_test(reads_in_a_pid_namespace),
 		cmocka_unit_test(reads_the_exit_signal),
 		cmocka_unit_test(reads_the_sockets),
+		cmocka_unit_test(reads_the_queues),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
