@@ -30,6 +30,7 @@
 #include "log.h"
 #include "procfs.h"
 #include "sk_inet.h"
+#include "sk_dgram_kernel.h"
 #include "sk_inet_kernel.h"
 #include "sk_unix.h"
 #include "sk_unix_adopt.h"
@@ -484,6 +485,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 		rc = bm_inotify_collect(pid, p);
 	if (rc == 0)
 		rc = bm_sk_inet_kernel_check(pid, p);
+	if (rc == 0)
+		rc = bm_sk_dgram_kernel_check(pid, p);
 	if (rc == 0)
 		rc = bm_sk_inet_collect(pid, p, mode != BM_FDS_PROBE, policy ? policy->move_addrs : NULL);
 	if (rc == 0 && mode != BM_FDS_PROBE)

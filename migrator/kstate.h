@@ -15,7 +15,11 @@
  *  - whether a process made with an exit signal other than SIGCHLD will
  *    send SIGCHLD instead, its parent having run a program since
  *    (parent_exec_id against the parent's self_exec_id; tree.h refuses
- *    it).
+ *    it);
+ *  - the receive queue of a UDP or unix datagram or seqpacket socket:
+ *    its messages, the empty ones behind its head, and whether an empty
+ *    head was marked by a peek (skb->peeked), which a peek at an offset
+ *    skips (sk_dgram_kernel.h).
  *
  * The programs only read the kernel's structures of the frozen process;
  * nothing in it changes, so `dump` (and `--leave-running`) carries them as

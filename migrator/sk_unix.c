@@ -20,6 +20,7 @@
 #include <linux/sockios.h>
 
 #include "fd_policy.h"
+#include "sk_dgram_kernel.h"
 #include "sk_unix_adopt.h"
 #include "sk_unix_diag.h"
 #include "sk_unix_peeked.h"
@@ -432,6 +433,10 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	} else {
 		rc = rc ? rc : 2; /* taken: nothing to peek */
 	}
+	/* Not taken: what no peek shows is refused before the peeks mark
+	 * anything. */
+	if (rc == 0 && !adopt)
+		rc = bm_sk_dgram_unix_check(pid, d);
 	bool at_head = type != SOCK_STREAM; /* the head peeked without an offset first */
 	bool taking = false; /* a stream with rights: read again by taking it */
 	while (rc == 0) {
@@ -516,8 +521,10 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 					? (uint32_t)(mh.msg_namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
 		if (alen && from.sun_path[0])
 			alen = (uint32_t)strnlen(from.sun_path, alen);
+		/* An empty head the process peeked is marked again at restore. */
+		uint32_t marked = !q->n && !got && type != SOCK_STREAM && (d->queue_seen & BM_QUEUE_HEAD_MARKED);
 		struct bm_unix_msg m = {buf, (uint32_t)got, (const uint8_t *)from.sun_path, alen, cred.pid, cred.uid,
-					cred.gid, nfl, named};
+					cred.gid, nfl, named, marked};
 		if ((rc = add_msg(pid, d, q, &m)) < 0)
 			break;
 		taking |= nfl && type == SOCK_STREAM;

@@ -212,6 +212,8 @@ struct bm_fd {
 	char *was_link;         /* /proc/PID/fd/N at the source, malloc'd; NULL when not replaced */
 	uint32_t locks_seen;    /* at dump only (not in the image): "lock:" lines in its fdinfo */
 	uint32_t scm_fds_seen;  /* at dump only: a unix socket's descriptors in flight (fdinfo "scm_fds:") */
+	uint32_t queue_seen;    /* at dump only: a unix socket's queue as binmig's BPF reader saw it
+				   (BM_QUEUE_* of sk_dgram_kernel.h); 0: not read */
 	/* 1: not a descriptor the process held, but an open file description
 	 * in flight (SCM_RIGHTS) in one of its unix socket queues that it
 	 * holds no descriptor of; the dump gave it this number (sk_unix_adopt.h)

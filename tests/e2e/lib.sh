@@ -535,6 +535,21 @@ e2e_tree_dump_restore() {
 	for p in "$@"; do e2e_track "$p"; done
 }
 
+# e2e_left_dump LABEL PROG [ARGS...]: starts PROG, dumps it with
+# --leave-running (exit 0), wakes it and expects PASS: the source as it
+# was before the dump.
+e2e_left_dump() {
+	local label=$1 out=$E2E_TMP/$1.out pid
+	e2e_start "$out" "$PROGS/$2" "${@:3}"
+	pid=$E2E_PID
+	e2e_wait_ready "$out" "$pid"
+	bm dump "$pid" -o "$E2E_TMP/$label.img" --leave-running
+	e2e_expect_ok "dump --leave-running of $label"
+	e2e_signal "$pid" "$out"
+	e2e_wait_exit "$pid"
+	e2e_expect_pass "$out"
+}
+
 # e2e_refused_dump LABEL EXPECT [DUMP_OPTION...] -- PROG [ARGS...]: starts
 # PROG, waits for "ready", dumps it (with the options) and expects exit 4
 # with EXPECT in the message, no image left, and the process running on

@@ -25,8 +25,9 @@
 # and without descriptors held, and memfds (delmap.c); descriptors in
 # flight in unix socket queues, datagram, seqpacket and stream, held by
 # the process or not (scmrights.c); empty messages in datagram and
-# seqpacket queues that the process peeked and that it did not
-# (peekedmsg.c); the id the next timer_create hands out, after deleted
+# seqpacket queues that the process peeked and that it did not, and at
+# the head of queues others may send to, which binmig's BPF reader tells
+# (peekedmsg.c carried, head); the id the next timer_create hands out, after deleted
 # timers, none left, and timers made with given ids (timerids.c);
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
@@ -69,7 +70,7 @@ mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedm
 	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
 	stateprobe treestop locks
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
-	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" \
+	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" "$E2E_TMP/peekhead" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
 	"$E2E_TMP/unconn" "$E2E_TMP/scmpipe" "$E2E_TMP/scmfile" "$E2E_TMP/scmstream" "$E2E_TMP/dualstack" "$E2E_TMP/unixuser" \
 	"$E2E_TMP/memguard" "$E2E_TMP/sigio" "$E2E_TMP/treeexitsig" "$E2E_TMP/treecreds" "$E2E_TMP/unlattrs" \
@@ -120,7 +121,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
-	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss"; do
+	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg head $E2E_TMP/peekhead"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

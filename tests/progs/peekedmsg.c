@@ -15,7 +15,17 @@
  *                          send to, with SO_PEEK_OFF set and messages
  *                          queued: binmig cannot take its queue (another
  *                          sender could write meanwhile), so it refuses;
- *                          checked on SIGUSR1: the queue as it was. */
+ *                          checked on SIGUSR1: the queue as it was.
+ *   peekedmsg hidden DIR   such a named socket with an empty message behind
+ *                          another, peeked at an offset, SO_PEEK_OFF off
+ *                          again: no peek shows it, binmig's BPF reader
+ *                          does, and refuses; checked on SIGUSR1: the queue
+ *                          as it was, the empty message still marked.
+ *   peekedmsg head DIR     two such named sockets, each with an empty
+ *                          message at its head, the first peeked (marked),
+ *                          the second not; checked on SIGUSR1: a walk skips
+ *                          the first one's and shows the second one's, and
+ *                          the reads take both. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -39,6 +49,33 @@ static void put(int s, const char *text)
 static void pair(int type, int sv[2])
 {
 	SETUP(socketpair(AF_UNIX, type, 0, sv) == 0, "socketpair");
+}
+
+/* The abstract name "binmig-peeked-TAG-PID" into A: its length. */
+static socklen_t name_of(const char *tag, struct sockaddr_un *a)
+{
+	*a = (struct sockaddr_un){.sun_family = AF_UNIX};
+	snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "binmig-peeked-%s-%d", tag, (int)getpid());
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a->sun_path + 1));
+}
+
+/* A datagram socket bound to TAG's name, which others may send to, and
+ * an unbound socket to send from (*SENDER). */
+static int named_socket(const char *tag, int *sender)
+{
+	struct sockaddr_un a;
+	socklen_t len = name_of(tag, &a);
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+	*sender = socket(AF_UNIX, SOCK_DGRAM, 0);
+	SETUP(s >= 0 && *sender >= 0 && bind(s, (struct sockaddr *)&a, len) == 0, "bind");
+	return s;
+}
+
+static void put_to(int s, const char *tag, const char *text)
+{
+	struct sockaddr_un a;
+	socklen_t len = name_of(tag, &a);
+	SETUP(sendto(s, text, strlen(text), 0, (struct sockaddr *)&a, len) == (ssize_t)strlen(text), "sendto");
 }
 
 /* Peeks once at OFF, which marks an empty message it shows. */
@@ -87,11 +124,24 @@ static void expect(const char *what, const char *got, const char *want)
 	CHECK(strcmp(got, want) == 0, "%s: \"%s\", expected \"%s\"", what, got, want);
 }
 
+/* What a walk of S shows (WALKED; SO_PEEK_OFF put back to OLD), then what
+ * reads take (READ). */
+static void expect_queue(int s, int old, const char *what, const char *walked, const char *read)
+{
+	char got[256], label[128];
+	walk(s, old, got, sizeof got);
+	snprintf(label, sizeof label, "%s, walked", what);
+	expect(label, got, walked);
+	reads(s, got, sizeof got);
+	snprintf(label, sizeof label, "%s, read", what);
+	expect(label, got, read);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc >= 3 ? argv[1] : "";
 	usr1_setup();
-	int dg[2], sq[2], plain[2], oneway[2] = {-1, -1}, named = -1, sender = -1;
+	int dg[2], sq[2], plain[2], oneway[2] = {-1, -1}, named = -1, sender = -1, heads[2] = {-1, -1};
 	if (strcmp(mode, "carried") == 0) {
 		/* A datagram pair: the first empty message of the middle run
 		 * marked at an offset, then SO_PEEK_OFF off again. */
@@ -144,8 +194,24 @@ int main(int argc, char **argv)
 		SETUP(sendto(sender, "one", 3, 0, (struct sockaddr *)&a, len) == 3, "sendto");
 		SETUP(sendto(sender, "two", 3, 0, (struct sockaddr *)&a, len) == 3, "sendto");
 		setint(named, SO_PEEK_OFF, 0);
+	} else if (strcmp(mode, "hidden") == 0) {
+		named = named_socket("hidden", &sender);
+		put_to(sender, "hidden", "one");
+		put_to(sender, "hidden", "");
+		put_to(sender, "hidden", "two");
+		peek_at(named, 3);
+		setint(named, SO_PEEK_OFF, -1);
+	} else if (strcmp(mode, "head") == 0) {
+		heads[0] = named_socket("head0", &sender);
+		close(sender);
+		heads[1] = named_socket("head1", &sender);
+		put_to(sender, "head0", "");
+		put_to(sender, "head0", "x");
+		put_to(sender, "head1", "");
+		put_to(sender, "head1", "y");
+		peek_at(heads[0], -1);
 	} else {
-		say("FAIL: usage: peekedmsg carried|refused DIR");
+		say("FAIL: usage: peekedmsg carried|refused|hidden|head DIR");
 		return 2;
 	}
 	struct fd_set_snapshot before;
@@ -153,31 +219,28 @@ int main(int argc, char **argv)
 	say("ready");
 	usr1_wait();
 	fd_check_same(&before);
-	char got[256];
+	if (named >= 0 && strcmp(mode, "hidden") == 0) {
+		expect_queue(named, -1, "the named socket's queue", "one,two", "one,-,two");
+		return tp_finish();
+	}
 	if (named >= 0) {
+		char got[256];
 		reads(named, got, sizeof got);
 		expect("the named socket's queue", got, "one,two");
 		return tp_finish();
 	}
-	walk(dg[1], -1, got, sizeof got);
-	expect("datagram pair, walked", got, "alpha,-,beta,-");
-	reads(dg[1], got, sizeof got);
-	expect("datagram pair, read", got, "alpha,-,-,beta,-");
+	if (heads[0] >= 0) {
+		expect_queue(heads[0], -1, "the head peeked", "x", "-,x");
+		expect_queue(heads[1], -1, "the head not peeked", "-,y", "-,y");
+		return tp_finish();
+	}
+	expect_queue(dg[1], -1, "datagram pair", "alpha,-,beta,-", "alpha,-,-,beta,-");
 	int v = -2;
 	socklen_t len = sizeof v;
 	CHECK(getsockopt(sq[1], SOL_SOCKET, SO_PEEK_OFF, &v, &len) == 0 && v == 0, "seqpacket SO_PEEK_OFF %d", v);
 	CHECK(getsockopt(sq[1], SOL_SOCKET, SO_PASSCRED, &v, &len) == 0 && v == 1, "seqpacket SO_PASSCRED %d", v);
-	walk(sq[1], 0, got, sizeof got);
-	expect("seqpacket pair, walked", got, "-,rec");
-	reads(sq[1], got, sizeof got);
-	expect("seqpacket pair, read", got, "-,-,rec");
-	walk(oneway[1], -1, got, sizeof got);
-	expect("connected one way, walked", got, "one,-,two");
-	reads(oneway[1], got, sizeof got);
-	expect("connected one way, read", got, "one,-,-,two");
-	walk(plain[1], -1, got, sizeof got);
-	expect("pair nobody peeked, walked", got, "-,x,-");
-	reads(plain[1], got, sizeof got);
-	expect("pair nobody peeked, read", got, "-,x,-");
+	expect_queue(sq[1], 0, "seqpacket pair", "-,rec", "-,-,rec");
+	expect_queue(oneway[1], -1, "connected one way", "one,-,two", "one,-,-,two");
+	expect_queue(plain[1], -1, "pair nobody peeked", "-,x,-", "-,x,-");
 	return tp_finish();
 }
