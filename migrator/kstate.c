@@ -108,9 +108,9 @@ struct task_seen {
 };
 
 /* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
-static void queue_seen(const struct bm_process *p, const struct bm_kstate_rec *r, struct task_seen *seen)
+static void queue_seen(struct bm_process *p, const struct bm_kstate_rec *r, struct task_seen *seen)
 {
-	struct bm_fd *d = find_fd((struct bm_process *)p, r->fd);
+	struct bm_fd *d = find_fd(p, r->fd);
 	if (!d || !r->valid || (d->kind != BM_FD_UDP && d->kind != BM_FD_UNIX_SOCKET))
 		return;
 	seen->queues[d - p->fds] = (struct bm_kstate_queue){
