@@ -26,9 +26,9 @@
 # flight in unix socket queues, datagram, seqpacket and stream, held by
 # the process or not (scmrights.c); empty messages in datagram and
 # seqpacket queues that the process peeked and that it did not, and at
-# the head of queues others may send to, which binmig's BPF reader tells
-# (peekedmsg.c carried, head); the id the next timer_create hands out, after deleted
-# timers, none left, and timers made with given ids (timerids.c);
+# the head of a queue others may send to, which binmig's BPF reader tells
+# (peekedmsg.c carried, headpeeked); the id the next timer_create hands
+# out, after deleted timers, none left, and timers made with given ids (timerids.c);
 # memory-deny-write-execute, KSM merge-any, CPUID faulting, membarrier
 # registrations, coredump_filter, login uid and AMX permission
 # (modes.c); a thread's own time slice equal to the base slice, which
@@ -121,7 +121,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
-	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg head $E2E_TMP/peekhead"; do
+	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

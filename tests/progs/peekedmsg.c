@@ -25,7 +25,10 @@
  *                          message at its head, the first peeked (marked),
  *                          the second not; checked on SIGUSR1: a walk skips
  *                          the first one's and shows the second one's, and
- *                          the reads take both. */
+ *                          the reads take both.
+ *   peekedmsg headpeeked DIR  the first of these only (a migration that
+ *                          pre-copies peeks its queues at its first, short
+ *                          freeze too, which marks the second's head). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -201,17 +204,19 @@ int main(int argc, char **argv)
 		put_to(sender, "hidden", "two");
 		peek_at(named, 3);
 		setint(named, SO_PEEK_OFF, -1);
-	} else if (strcmp(mode, "head") == 0) {
+	} else if (strcmp(mode, "head") == 0 || strcmp(mode, "headpeeked") == 0) {
 		heads[0] = named_socket("head0", &sender);
-		close(sender);
-		heads[1] = named_socket("head1", &sender);
 		put_to(sender, "head0", "");
 		put_to(sender, "head0", "x");
-		put_to(sender, "head1", "");
-		put_to(sender, "head1", "y");
 		peek_at(heads[0], -1);
+		if (strcmp(mode, "head") == 0) {
+			close(sender);
+			heads[1] = named_socket("head1", &sender);
+			put_to(sender, "head1", "");
+			put_to(sender, "head1", "y");
+		}
 	} else {
-		say("FAIL: usage: peekedmsg carried|refused|hidden|head DIR");
+		say("FAIL: usage: peekedmsg carried|refused|hidden|head|headpeeked DIR");
 		return 2;
 	}
 	struct fd_set_snapshot before;
@@ -231,7 +236,8 @@ int main(int argc, char **argv)
 	}
 	if (heads[0] >= 0) {
 		expect_queue(heads[0], -1, "the head peeked", "x", "-,x");
-		expect_queue(heads[1], -1, "the head not peeked", "-,y", "-,y");
+		if (heads[1] >= 0)
+			expect_queue(heads[1], -1, "the head not peeked", "-,y", "-,y");
 		return tp_finish();
 	}
 	expect_queue(dg[1], -1, "datagram pair", "alpha,-,beta,-", "alpha,-,-,beta,-");
