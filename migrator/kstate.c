@@ -105,6 +105,7 @@ struct task_seen {
 	uint64_t *slices; /* per thread of p->attrs: its own slice, 0 for none; UINT64_MAX: not read */
 	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
+	bool fasync;      /* bm_kstate_fasync: its records are taken */
 };
 
 /* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
@@ -178,6 +179,12 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 							 (uint32_t)(r.b & 0xffff) << BM_KSTATE_SK_USER_MSS_SHIFT;
 		} else if (r.kind == BM_KSTATE_DGRAM && seen->queues) {
 			queue_seen(p, &r, seen);
+		} else if (r.kind == BM_KSTATE_FASYNC && seen->fasync) {
+			struct bm_fd *d = find_fd(p, r.fd);
+			if (d && r.valid && r.a <= INT_MAX) {
+				d->sig_async_fd = (int32_t)r.a;
+				d->sig_known |= BM_SIGIO_ASYNC_FD_KNOWN;
+			}
 		}
 	}
 	if (fd >= 0)
@@ -187,7 +194,7 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 }
 
 /* Which descriptors a run of the file program reads. */
-enum pass { PASS_FILES, PASS_INET, PASS_DGRAM };
+enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC };
 
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
  * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
@@ -208,8 +215,9 @@ static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 	return 0;
 }
 
-/* The descriptors the file program reads (want_of). */
-static int want(const struct bm_process *p, enum pass pass)
+/* The descriptors the file program reads (want_of; for PASS_FASYNC, those
+ * of ASK, with BM_KSTATE_WANT_FASYNC). */
+static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 {
 	uint32_t key, next, what;
 	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
@@ -218,7 +226,8 @@ static int want(const struct bm_process *p, enum pass pass)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
-		if ((what = want_of(d, pass)) && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+		what = pass == PASS_FASYNC ? (ask[i] ? BM_KSTATE_WANT_FASYNC : 0) : want_of(d, pass);
+		if (what && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;
@@ -242,7 +251,7 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	const char *step = "reading its timer id counter";
 	if (!seen.slices)
 		rc = -ENOMEM;
-	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, PASS_FILES)) == 0)
+	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, PASS_FILES, NULL)) == 0)
 		step = "reading its descriptors", rc = run(k.file, p, &seen);
 	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
 		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
@@ -292,38 +301,45 @@ int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size)
 	return first;
 }
 
-int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size)
+/* One run of the file program over P for PASS (ASK: PASS_FASYNC's), its
+ * records into SEEN; WHAT says what it reads where it fails. */
+static int read_files(struct bm_process *p, enum pass pass, const bool *ask, struct task_seen *seen,
+		      const char *what, char *why, size_t why_size)
 {
-	memset(bits, 0, p->nfds * sizeof *bits);
 	int rc = load();
 	if (rc < 0) {
 		snprintf(why, why_size, "%s", k.why);
 		return rc;
 	}
+	if ((rc = want(p, pass, ask)) == 0)
+		rc = run(k.file, p, seen);
+	if (rc < 0)
+		snprintf(why, why_size, "reading %s: %s", what, strerror(-rc));
+	return rc;
+}
+
+int bm_kstate_inet(struct bm_process *p, uint32_t *bits, char *why, size_t why_size)
+{
+	memset(bits, 0, p->nfds * sizeof *bits);
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .inet = bits};
-	if ((rc = want(p, PASS_INET)) == 0)
-		rc = run(k.file, p, &seen);
-	if (rc < 0) {
-		snprintf(why, why_size, "reading its sockets: %s", strerror(-rc));
+	int rc = read_files(p, PASS_INET, NULL, &seen, "its sockets", why, why_size);
+	if (rc < 0)
 		memset(bits, 0, p->nfds * sizeof *bits);
-	}
 	return rc;
 }
 
 int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *why, size_t why_size)
 {
 	memset(queues, 0, p->nfds * sizeof *queues);
-	int rc = load();
-	if (rc < 0) {
-		snprintf(why, why_size, "%s", k.why);
-		return rc;
-	}
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .queues = queues};
-	if ((rc = want(p, PASS_DGRAM)) == 0)
-		rc = run(k.file, p, &seen);
-	if (rc < 0) {
-		snprintf(why, why_size, "reading its socket queues: %s", strerror(-rc));
+	int rc = read_files(p, PASS_DGRAM, NULL, &seen, "its socket queues", why, why_size);
+	if (rc < 0)
 		memset(queues, 0, p->nfds * sizeof *queues);
-	}
 	return rc;
+}
+
+int bm_kstate_fasync(struct bm_process *p, const bool *ask, char *why, size_t why_size)
+{
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .fasync = true};
+	return read_files(p, PASS_FASYNC, ask, &seen, "its descriptors' signal-driven I/O", why, why_size);
 }

@@ -12,6 +12,10 @@
  *  - whether a thread's time slice is its own (se.custom_slice, Linux
  *    6.12): sched_getattr shows one equal to the base slice as none
  *    (attrs.c);
+ *  - the number the signals of an open file with O_ASYNC report (si_fd:
+ *    its fasync entry's fa_fd, the descriptor O_ASYNC was set through,
+ *    which may be closed since; fd_sigio.h), read while the descriptors
+ *    are collected (bm_kstate_fasync);
  *  - whether a process made with an exit signal other than SIGCHLD will
  *    send SIGCHLD instead, its parent having run a program since
  *    (parent_exec_id against the parent's self_exec_id; tree.h refuses
@@ -84,6 +88,13 @@ struct bm_kstate_queue {
  * peek of the dump shows, where it is behind others.  0; or -errno with
  * why in WHY, QUEUES all unread, as bm_kstate_read. */
 int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *why, size_t why_size);
+/* Reads, for each descriptor P->fds[i] (P frozen, P->pid) whose ASK[i]
+ * is set (a pipe, FIFO, socket or inotify instance with O_ASYNC), the
+ * number its signals report (si_fd: its entry in its object's fasync
+ * list, fs/fcntl.c) into sig_async_fd, with BM_SIGIO_ASYNC_FD_KNOWN in
+ * sig_known where the entry was found (each value read is the kernel's,
+ * even where a later one fails).  0; or -errno with why in WHY. */
+int bm_kstate_fasync(struct bm_process *p, const bool *ask, char *why, size_t why_size);
 
 /* The same for every live process of F: 0, or the first failure's
  * -errno and WHY, the others read all the same. */

@@ -188,6 +188,11 @@ struct bm_file_attrs {
 };
 void bm_file_attrs_free(struct bm_file_attrs *a); /* unlinked_attrs.c */
 
+/* bm_fd.sig_known */
+#define BM_SIGIO_ASYNC_FD_KNOWN 1u /* sig_async_fd (BPF, kstate.h) */
+#define BM_SIGIO_CREDS_KNOWN 2u    /* sig_cred_uid, sig_cred_euid (F_GETOWNER_UIDS) */
+#define BM_SIGIO_KNOWN_ALL 3u
+
 struct bm_fd {
 	int32_t fd;
 	uint32_t kind;          /* enum bm_fd_kind */
@@ -231,6 +236,13 @@ struct bm_fd {
 	int32_t sig_owner;
 	uint32_t sig_owner_type;
 	uint32_t sig;
+	/* Read at dump for it too (version 15), each where sig_known says
+	 * (BM_SIGIO_*_KNOWN): the number its signals report (si_fd), which
+	 * the descriptor O_ASYNC was set through had; and the user ids (real,
+	 * effective) its owner recorded from whoever set it. */
+	uint32_t sig_known;
+	int32_t sig_async_fd;
+	uint32_t sig_cred_uid, sig_cred_euid;
 	struct bm_file_attrs attrs; /* BM_FD_UNLINKED_FILE, with its data (version 11) */
 	/* BM_FD_INOTIFY, an instance's first descriptor: the number its next
 	 * watch gets, 1..INT_MAX, read at dump (kstate.h; version 14); 0: not

@@ -75,11 +75,14 @@ struct inotify_group_private_data {
 	struct idr idr;
 };
 
+struct fasync_struct;
+
 struct fsnotify_group {
 	union {
 		void *private;
 		struct inotify_group_private_data inotify_data;
 	};
+	struct fasync_struct *fsn_fa;
 };
 
 /* Its values are relocated too (bpf_core_enum_value): the kernel
@@ -89,12 +92,27 @@ enum inode_state_flags_t {
 };
 
 struct inode {
+	unsigned short i_mode;
 	enum inode_state_flags_t i_state;
 };
 
 struct file {
+	unsigned int f_mode;
 	struct inode *f_inode;
 	void *private_data;
+};
+
+/* An open file's entry in its object's list of signal-driven I/O
+ * (kstate.bpf.c read_fasync): fa_fd is what its signals report (si_fd). */
+struct fasync_struct {
+	int fa_fd;
+	struct fasync_struct *fa_next;
+	struct file *fa_file;
+};
+
+struct pipe_inode_info {
+	struct fasync_struct *fasync_readers;
+	struct fasync_struct *fasync_writers;
 };
 
 /* A TCP or UDP socket (kstate.bpf.c read_inet) */
@@ -136,10 +154,14 @@ struct tcp_sock {
 	struct tcp_options_received rx_opt;
 };
 
+struct socket_wq {
+	struct fasync_struct *fasync_list;
+};
 
 struct socket {
 	short type;
 	struct sock *sk;
+	struct socket_wq wq;
 };
 
 struct seq_file;

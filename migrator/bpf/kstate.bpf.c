@@ -180,6 +180,49 @@ static __always_inline int read_dgram(struct file *f, int udp, struct bm_kstate_
 	return 1;
 }
 
+/* The fasync list of F's object (fs/fcntl.c fasync_helper): a pipe's or
+ * FIFO's readers' or writers' by the open file's mode, a socket's
+ * (sock_fasync), an inotify instance's (fsnotify_fasync).  Asked only for
+ * those kinds (kstate.c): the inode's type tells them apart. */
+#define BM_S_IFMT 0170000
+#define BM_S_IFIFO 0010000
+#define BM_S_IFSOCK 0140000
+#define BM_FMODE_READ 1
+
+static __always_inline struct fasync_struct *fasync_list(struct file *f)
+{
+	unsigned short type = BPF_CORE_READ(f, f_inode, i_mode) & BM_S_IFMT;
+	if (type == BM_S_IFIFO) {
+		struct pipe_inode_info *pipe = BPF_CORE_READ(f, private_data);
+		return BPF_CORE_READ(f, f_mode) & BM_FMODE_READ ? BPF_CORE_READ(pipe, fasync_readers) :
+								 BPF_CORE_READ(pipe, fasync_writers);
+	}
+	if (type == BM_S_IFSOCK) {
+		struct socket *so = BPF_CORE_READ(f, private_data);
+		return BPF_CORE_READ(so, wq.fasync_list);
+	}
+	struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(g, fsn_fa);
+}
+
+/* The number signals of F report (si_fd): fa_fd of F's entry, which the
+ * F_SETFL that set O_ASYNC made (fasync_insert_entry) and which stays when
+ * that descriptor is closed.  Not found within the first 256 entries: not
+ * valid. */
+static __always_inline void read_fasync(struct file *f, struct bm_kstate_rec *r)
+{
+	struct fasync_struct *fa = fasync_list(f);
+	r->kind = BM_KSTATE_FASYNC;
+	for (int i = 0; i < 256 && fa; i++) {
+		if (BPF_CORE_READ(fa, fa_file) == f) {
+			r->a = (__u32)BPF_CORE_READ(fa, fa_fd);
+			r->valid = 1;
+			return;
+		}
+		fa = BPF_CORE_READ(fa, fa_next);
+	}
+}
+
 SEC("iter/task_file")
 int read_file(struct bpf_iter__task_file *ctx)
 {
@@ -191,21 +234,26 @@ int read_file(struct bpf_iter__task_file *ctx)
 	__u32 *want = bpf_map_lookup_elem(&wanted, &fd);
 	if (!want)
 		return 0;
+	__u32 kind = *want & BM_KSTATE_WANT_KIND;
+	if (*want & BM_KSTATE_WANT_FASYNC) {
+		struct bm_kstate_rec fa = {.fd = (int)fd};
+		read_fasync(f, &fa);
+		bpf_seq_write(ctx->meta->seq, &fa, sizeof fa);
+	}
 	struct bm_kstate_rec r = {.fd = (int)fd};
-	__u32 what = *want & 0xff;
-	if (what == BM_KSTATE_WANT_UNIX_DGRAM || what == BM_KSTATE_WANT_UDP) {
+	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP) {
 		struct bm_kstate_rec q = {.fd = (int)fd};
-		if (read_dgram(f, what == BM_KSTATE_WANT_UDP, &q))
+		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP, &q))
 			bpf_seq_write(ctx->meta->seq, &q, sizeof q);
-		if (what == BM_KSTATE_WANT_UNIX_DGRAM)
+		if (kind == BM_KSTATE_WANT_UNIX_DGRAM)
 			return 0;
 	}
-	if (*want == BM_KSTATE_WANT_INOTIFY) {
+	if (kind == BM_KSTATE_WANT_INOTIFY) {
 		struct fsnotify_group *g = BPF_CORE_READ(f, private_data);
 		r.kind = BM_KSTATE_INOTIFY;
 		r.a = BPF_CORE_READ(g, inotify_data.idr.idr_next);
 		r.valid = 1;
-	} else if (*want == BM_KSTATE_WANT_LINKABLE) {
+	} else if (kind == BM_KSTATE_WANT_LINKABLE) {
 		/* An O_TMPFILE file made without O_EXCL and not linked since:
 		 * linkat may give it a name (fs/namei.c, vfs_link). */
 		struct inode *inode = BPF_CORE_READ(f, f_inode);
@@ -216,8 +264,8 @@ int read_file(struct bpf_iter__task_file *ctx)
 			r.a = (BPF_CORE_READ(inode, i_state) & linkable) != 0;
 			r.valid = 1;
 		}
-	} else if (*want == BM_KSTATE_WANT_TCP || *want == BM_KSTATE_WANT_UDP) {
-		read_inet(f, *want, &r);
+	} else if (kind == BM_KSTATE_WANT_TCP || kind == BM_KSTATE_WANT_UDP) {
+		read_inet(f, kind, &r);
 	} else {
 		return 0;
 	}

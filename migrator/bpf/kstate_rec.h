@@ -18,6 +18,8 @@ enum bm_kstate_kind {
 	BM_KSTATE_DGRAM = 8,   /* a UDP socket's, or a unix datagram or seqpacket socket's, receive queue:
 				  a = its messages (those walked: BM_KSTATE_DGRAM_MAX at most in each of
 				  a UDP socket's two queues), b = BM_KSTATE_DGRAM_* */
+	BM_KSTATE_FASYNC = 9,  /* a = the descriptor number its signals report (si_fd: fa_fd of the open
+				  file's entry in its object's fasync list); valid: the entry was found */
 };
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
@@ -47,6 +49,12 @@ enum bm_kstate_want {
 	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM;
 					  WANT_UDP reads a UDP socket's with the rest) */
 };
+
+/* A flag ORed into the value, beside one of the above (compared as
+ * value & BM_KSTATE_WANT_KIND): also a BM_KSTATE_FASYNC record, for a
+ * pipe, FIFO, socket or inotify instance with O_ASYNC. */
+#define BM_KSTATE_WANT_KIND 0xffu
+#define BM_KSTATE_WANT_FASYNC 0x100u
 
 struct bm_kstate_rec {
 	unsigned int kind; /* enum bm_kstate_kind */

@@ -9,7 +9,10 @@
  * shutdown, a SO_REUSEPORT group's program and urgent data not
  * acknowledged; and the receive queues of UDP and unix datagram sockets:
  * their messages, the empty ones behind the head (also one a peek at an
- * offset no longer shows) and whether an empty head was peeked. */
+ * offset no longer shows) and whether an empty head was peeked.  And of
+ * the child's open files with O_ASYNC, the number their signals report
+ * (si_fd): that of the descriptor O_ASYNC was set through, closed since
+ * or a dup's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,10 +76,40 @@ static bool own_base_slice(uint64_t base)
 	return syscall(SYS_sched_setattr, 0, &sa, 0) == 0;
 }
 
+/* The child's open files with O_ASYNC (FA_*): 0, or what failed. */
+enum { FA_PIPE = 60, FA_PIPE_SET = 61, FA_SOCK = 62, FA_NOTIFY = 63, FA_NOTIFY_SET = 64, FA_WRITER = 65,
+       FA_CLEARED = 66, FA_BOTH = 67 };
+
+static int set_async(void)
+{
+	int p[2], s[2], n = inotify_init1(0), q[2];
+	char both[64];
+	if (pipe(p) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) < 0 || n < 0 || pipe(q) < 0)
+		return 20;
+	/* a pipe's read end, set through 61, which is closed (held at 60) */
+	if (dup2(p[0], FA_PIPE) < 0 || dup2(p[0], FA_PIPE_SET) < 0 || fcntl(FA_PIPE_SET, F_SETFL, O_ASYNC) < 0 ||
+	    close(FA_PIPE_SET) < 0)
+		return 21;
+	/* a socket, through its own number; its peer, with O_ASYNC cleared since */
+	if (dup2(s[0], FA_SOCK) < 0 || fcntl(FA_SOCK, F_SETFL, O_ASYNC) < 0 || dup2(s[1], FA_CLEARED) < 0 ||
+	    fcntl(FA_CLEARED, F_SETFL, O_ASYNC) < 0 || fcntl(FA_CLEARED, F_SETFL, 0) < 0)
+		return 22;
+	/* an inotify instance held at 63 and 64, set through the higher */
+	if (dup2(n, FA_NOTIFY) < 0 || dup2(n, FA_NOTIFY_SET) < 0 || fcntl(FA_NOTIFY_SET, F_SETFL, O_ASYNC) < 0)
+		return 23;
+	/* another pipe's write end (the writers' list), and the pipe opened
+	 * again for both directions (in both lists) */
+	snprintf(both, sizeof both, "/proc/self/fd/%d", q[0]);
+	if (dup2(q[1], FA_WRITER) < 0 || fcntl(FA_WRITER, F_SETFL, O_ASYNC) < 0 ||
+	    dup2(open(both, O_RDWR), FA_BOTH) < 0 || fcntl(FA_BOTH, F_SETFL, O_ASYNC) < 0)
+		return 24;
+	return 0;
+}
+
 /* Timers 0-3 made, 3 (the newest) and 1 deleted: next 4.  An instance
  * with watches 1-3, 3 and 2 removed: next 4; one never used: next 1.  An
  * O_TMPFILE file that may be linked, and one made with O_EXCL.  Its
- * slice its own, equal to the base.
+ * slice its own, equal to the base.  Open files with O_ASYNC (set_async).
  * Says 'r' on OUT, then waits for a byte on IN and checks that nothing
  * moved: exits 0 if its next timer and watch get 4. */
 static int child(int in, int out)
@@ -103,6 +136,9 @@ static int child(int in, int out)
 	    dup2(open("/tmp", O_TMPFILE | O_RDWR, 0600), FD_TMP) < 0 ||
 	    dup2(open("/tmp", O_TMPFILE | O_RDWR | O_EXCL, 0600), FD_TMP_EXCL) < 0)
 		return 14;
+	int rc = set_async();
+	if (rc)
+		return rc;
 	char c = 'r';
 	if (write(out, &c, 1) != 1 || read(in, &c, 1) != 1)
 		return 15;
@@ -163,6 +199,22 @@ static const char *scenario(char *why, size_t why_size)
 	EXPECT(fds[3].next_wd == 0, "an instance was read at a descriptor not its first");
 	EXPECT(fds[4].object_flags == (BM_UNLINKED_LINK_KNOWN | BM_UNLINKED_LINKABLE), "O_TMPFILE: not linkable");
 	EXPECT(fds[5].object_flags == BM_UNLINKED_LINK_KNOWN, "O_TMPFILE | O_EXCL: linkable");
+	EXPECT(fds[0].sig_known == 0, "an open file without O_ASYNC read as having it");
+
+	/* The numbers the signals of its open files with O_ASYNC report. */
+	struct bm_fd fa[] = {
+		fd_of(FA_PIPE, BM_FD_PIPE, -1), fd_of(FA_SOCK, BM_FD_UNIX_SOCKET, -1),
+		fd_of(FA_NOTIFY, BM_FD_INOTIFY, -1), fd_of(FA_NOTIFY_SET, BM_FD_INOTIFY, FA_NOTIFY),
+		fd_of(FA_WRITER, BM_FD_PIPE, -1), fd_of(FA_CLEARED, BM_FD_UNIX_SOCKET, -1), fd_of(FA_BOTH, BM_FD_PIPE, -1),
+	};
+	bool ask[] = {true, true, true, true, true, true, true};
+	int32_t expect[] = {FA_PIPE_SET, FA_SOCK, FA_NOTIFY_SET, FA_NOTIFY_SET, FA_WRITER, -1, FA_BOTH};
+	struct bm_process pa = {.pid = pid, .fds = fa, .nfds = 7};
+	EXPECT(bm_kstate_fasync(&pa, ask, why, why_size) == 0, "bm_kstate_fasync failed");
+	for (int i = 0; i < 7; i++)
+		EXPECT(expect[i] < 0 ? fa[i].sig_known == 0 /* no entry: O_ASYNC cleared */
+				     : fa[i].sig_known == BM_SIGIO_ASYNC_FD_KNOWN && fa[i].sig_async_fd == expect[i],
+		       "the number an open file's signals report (fa_fd) was not read as set");
 
 	/* Reading moved nothing: the child's next timer and watch get 4. */
 	int status;
