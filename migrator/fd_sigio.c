@@ -15,11 +15,16 @@
 
 #include "fd_policy.h"
 #include "files.h"
+#include "image_model.h"
+#include "kstate.h"
 #include "log.h"
 #include "procfs.h"
 #include "wire.h"
 
 #define MAX_SIGNAL 64
+#ifndef F_GETOWNER_UIDS
+#define F_GETOWNER_UIDS 17
+#endif
 
 int bm_sigio_read(pid_t pid, int fd, const char *link, mode_t mode, struct bm_fd *out)
 {
@@ -28,9 +33,18 @@ int bm_sigio_read(pid_t pid, int fd, const char *link, mode_t mode, struct bm_fd
 		return errno == EBADF ? 1 : bm_error_errno(BM_EXIT_TARGET, errno, "cannot look at fd %d of process %d",
 							   fd, pid);
 	struct f_owner_ex owner = {0};
+	uid_t uids[2];
 	int sig = fcntl(copy, F_GETSIG), e = errno;
 	if (sig >= 0 && fcntl(copy, F_GETOWN_EX, &owner) < 0)
 		sig = -1, e = errno;
+	/* The user ids its owner recorded (F_SETOWN: the setter's), which
+	 * decide whether the owner may be signalled: shown where the kernel
+	 * has CONFIG_CHECKPOINT_RESTORE (else EINVAL: not known). */
+	if (sig >= 0 && owner.pid && fcntl(copy, F_GETOWNER_UIDS, uids) == 0) {
+		out->sig_cred_uid = uids[0];
+		out->sig_cred_euid = uids[1];
+		out->sig_known |= BM_SIGIO_CREDS_KNOWN;
+	}
 	close(copy);
 	if (sig < 0)
 		return bm_error_errno(BM_EXIT_TARGET, e, "cannot read the signal owner of fd %d of process %d", fd, pid);
@@ -201,6 +215,27 @@ static bool setter_unambiguous(struct bm_process *const *procs, size_t nprocs, s
 	return true;
 }
 
+/* The owner keeps the user ids of whoever set it, which decide whether
+ * it may be signalled (sigio_perm); the restore sets it as the file's
+ * first holder, with that process's own credentials.  Where the dump
+ * read those ids (F_GETOWNER_UIDS), that holder must have them, and other
+ * holders' users do not matter; else as setter_unambiguous. */
+static bool setter_creds(struct bm_process *const *procs, size_t nprocs, size_t k, int j, const struct bm_fd *d,
+			 char *why, size_t n)
+{
+	if (!(d->sig_known & BM_SIGIO_CREDS_KNOWN))
+		return setter_unambiguous(procs, nprocs, k, j, d, why, n);
+	size_t h = 0;
+	while (h < k && !holds(procs[h], procs[k], d))
+		h++;
+	const struct bm_process *s = procs[h];
+	if (s->uid[0] == d->sig_cred_uid && s->uid[1] == d->sig_cred_euid)
+		return true;
+	return bm_why(why, n, " whose owner was set with user ids %u (real) and %u (effective), which decide whether "
+		      "it may be signalled: binmig would set it as process %d, whose ids are %u and %u now",
+		      d->sig_cred_uid, d->sig_cred_euid, s->pid, s->uid[0], s->uid[1]);
+}
+
 /* A process outside PROCS in process group G (0: none); *members: whether one of PROCS is in it. */
 static pid_t group_outsider(struct bm_process *const *procs, size_t nprocs, pid_t g, bool *members)
 {
@@ -244,7 +279,7 @@ static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k
 		else if (!members)
 			snprintf(why, n, " whose signals go to process group %d (F_SETOWN), which none of the processes "
 				 "moved is in", id);
-		return !outsider && members && setter_unambiguous(procs, nprocs, k, -1, d, why, n);
+		return !outsider && members && setter_creds(procs, nprocs, k, -1, d, why, n);
 	}
 	bool leader;
 	int j = holder_of(procs, nprocs, id, &leader);
@@ -256,23 +291,59 @@ static bool owner_moves(struct bm_process *const *procs, size_t nprocs, size_t k
 		/* A thread of the process itself is made in its rebuild, before
 		 * the owner is set; in a tree, by the first holder of the file. */
 		if (leader || !held_before(procs, k, d))
-			return setter_unambiguous(procs, nprocs, k, j, d, why, n);
+			return setter_creds(procs, nprocs, k, j, d, why, n);
 	}
 	snprintf(why, n, " whose signals go to thread %d of process %d (F_SETOWN), which binmig makes after the "
 		 "owner is set", id, procs[j]->pid);
 	return false;
 }
 
+/* Whether the restore can set O_ASYNC of D (of process K) through the
+ * number its signals report, as the dump read it: the file's first holder
+ * holds it at that number, or has that number free within its table (a
+ * copy put there for the F_SETFL is closed again: the fasync entry stays
+ * until O_ASYNC is cleared or the last close, fs/fcntl.c; but that close
+ * would drop the process's record locks on the file, so it may hold none);
+ * else the reason in why. */
+static bool async_settable(struct bm_process *const *procs, size_t k, const struct bm_fd *d, char *why, size_t n)
+{
+	const struct bm_process *p = procs[k];
+	int32_t a = d->sig_async_fd;
+	if (d->shares_with >= 0 || held_before(procs, k, d))
+		return true; /* set, and looked at, through its first holder */
+	const struct bm_fd *at = bm_fd_find(p->fds, p->nfds, a);
+	if (at && (at->kind != d->kind || syscall(SYS_kcmp, p->pid, p->pid, KCMP_FILE, d->fd, a) != 0))
+		return bm_why(why, n, " with O_ASYNC set through fd %d, which now holds another file: its signals report "
+			      "fd %d (si_fd), through which binmig cannot set it", a, a);
+	if (at)
+		return true;
+	if (p->fd_table_size && (uint32_t)a >= p->fd_table_size)
+		return bm_why(why, n, " with O_ASYNC set through fd %d, closed since, beyond its descriptor table of %u "
+			      "now: binmig would grow the table to set it through that number (si_fd)", a,
+			      p->fd_table_size);
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].locks_seen && p->fds[i].kind == d->kind)
+			return bm_why(why, n, " with O_ASYNC set through fd %d, closed since: binmig sets it through a "
+				      "copy at that number, whose closing would drop the record locks of fd %d", a,
+				      p->fds[i].fd);
+	return true;
+}
+
 /* The signals of an open file with O_ASYNC name (si_fd, with F_SETSIG)
- * the descriptor through which O_ASYNC was set, which no interface shows;
- * the restore sets it through the first.  Whether D's file is held at
- * one number only; else the reason in why.  (Without F_SETSIG now, the
+ * the descriptor through which O_ASYNC was set, which only the kernel's
+ * fasync entry shows (BPF, kstate.h); the restore sets it through that
+ * number, or where not read, through the first.  Whether that is the
+ * same number; else the reason in why.  (Without F_SETSIG now, the
  * process may set one later.) */
 static bool async_numbered(struct bm_process *const *procs, size_t nprocs, size_t k, const struct bm_fd *d,
 			   char *why, size_t n)
 {
+	if (!(d->flags & O_ASYNC) || !armed_async(d))
+		return true;
+	if (d->sig_known & BM_SIGIO_ASYNC_FD_KNOWN)
+		return async_settable(procs, k, d, why, n);
 	const struct bm_process *at = NULL;
-	int other = (d->flags & O_ASYNC) && armed_async(d) ? other_number(procs, nprocs, k, d, &at) : -1;
+	int other = other_number(procs, nprocs, k, d, &at);
 	if (other < 0)
 		return true;
 	snprintf(why, n, " with O_ASYNC, held at fd %d of process %d too: its signals name the descriptor O_ASYNC was "
@@ -280,8 +351,30 @@ static bool async_numbered(struct bm_process *const *procs, size_t nprocs, size_
 	return false;
 }
 
+/* Reads (kstate.h) the number the signals of each open file with O_ASYNC
+ * that the restore arms again report.  Where it cannot, they stay not
+ * known: such a file held at several numbers is refused (async_numbered). */
+static void read_async_fds(struct bm_process *const *procs, size_t nprocs)
+{
+	for (size_t k = 0; k < nprocs; k++) {
+		struct bm_process *p = procs[k];
+		bool *ask = calloc(p->nfds + 1, sizeof *ask), any = false;
+		for (uint32_t i = 0; ask && i < p->nfds; i++) {
+			const struct bm_fd *d = &p->fds[i];
+			ask[i] = (d->flags & O_ASYNC) && armed_async(d) && !d->in_flight && d->replaced == BM_FD_CARRIED;
+			any |= ask[i];
+		}
+		char why[700];
+		if (any && bm_kstate_fasync(p, ask, why, sizeof why) < 0)
+			bm_debug("process %d: %s: its open files with O_ASYNC are set through their first descriptor",
+				 p->pid, why);
+		free(ask);
+	}
+}
+
 int bm_sigio_check(struct bm_process *const *procs, size_t nprocs)
 {
+	read_async_fds(procs, nprocs);
 	for (size_t k = 0; k < nprocs; k++)
 		for (uint32_t i = 0; i < procs[k]->nfds; i++) {
 			const struct bm_fd *d = &procs[k]->fds[i];
@@ -317,6 +410,11 @@ bool bm_sigio_check_entry(const struct bm_fd *f, char *why, size_t n)
 	if (f->sig_owner < 0 || f->sig_owner_type > F_OWNER_PGRP || (!f->sig_owner && f->sig_owner_type))
 		return bm_why(why, n, "owner %d of type %u for its signals is not a process, thread or group",
 			      f->sig_owner, f->sig_owner_type);
+	if ((f->sig_known & ~BM_SIGIO_KNOWN_ALL) || ((f->sig_known & BM_SIGIO_ASYNC_FD_KNOWN) &&
+						       (f->sig_async_fd < 0 || !(f->flags & O_ASYNC) || !armed_async(f))) ||
+	    ((f->sig_known & BM_SIGIO_CREDS_KNOWN) && !f->sig_owner))
+		return bm_why(why, n, "signal-driven I/O read at dump (%#x: fd %d for its signals, owner's users %u/%u) "
+			      "that it does not have", f->sig_known, f->sig_async_fd, f->sig_cred_uid, f->sig_cred_euid);
 	if (bm_sigio_present(f) && (f->in_flight || !carried_kind(f->kind) || f->replaced != BM_FD_CARRIED ||
 				    ((f->flags & O_ASYNC) && !async_carried(f))))
 		return bm_why(why, n, "signal-driven I/O on a descriptor of kind %u%s", f->kind,
@@ -335,6 +433,52 @@ static int inject_fcntl(struct bm_tracee *tr, pid_t pid, int fd, int cmd, uint64
 	return 0;
 }
 
+/* The descriptor through which the restore sets O_ASYNC of D (its first)
+ * so that its signals report the number the dump read: D's own, a dup of
+ * it at that number, or that number free, where a copy goes (*borrowed)
+ * for as long as the F_SETFL.  Negative after an error. */
+static int async_through(const struct bm_process *p, const struct bm_fd *d, struct bm_tracee *tr, bool *borrowed)
+{
+	*borrowed = false;
+	if (!(d->sig_known & BM_SIGIO_ASYNC_FD_KNOWN) || d->sig_async_fd == d->fd)
+		return d->fd;
+	int32_t a = d->sig_async_fd;
+	const struct bm_fd *at = bm_fd_find(p->fds, p->nfds, a);
+	while (at && at->shares_with >= 0 && at->fd != d->fd)
+		at = bm_fd_find(p->fds, p->nfds, at->shares_with);
+	if (at && at == d)
+		return a;
+	if (at)
+		return bm_error(BM_EXIT_IMAGE, "restoring process %d: fd %d: O_ASYNC set through fd %d, which holds "
+				"another file", p->pid, d->fd, a);
+	long r = 0;
+	int rc = bm_inject(tr, SYS_fcntl, (uint64_t)a, F_GETFD, 0, 0, 0, 0, &r);
+	if (rc == 0 && r != -EBADF)
+		return bm_error(BM_EXIT_FAILURE, "restoring process %d: fd %d: fd %d, through which its O_ASYNC was set, "
+				"is not free", p->pid, d->fd, a);
+	if (rc == 0 && (rc = bm_inject(tr, SYS_dup3, (uint64_t)d->fd, (uint64_t)a, O_CLOEXEC, 0, 0, 0, &r)) == 0 &&
+	    r < 0 && r > -4096)
+		rc = bm_error_errno(BM_EXIT_FAILURE, (int)-r, "restoring process %d: fd %d: a copy at fd %d, for O_ASYNC",
+				    p->pid, d->fd, a);
+	*borrowed = rc == 0;
+	return rc < 0 ? rc : a;
+}
+
+/* O_ASYNC of D, set through the number its signals report. */
+static int restore_async(const struct bm_process *p, const struct bm_fd *d, struct bm_tracee *tr)
+{
+	bool borrowed;
+	int through = async_through(p, d, tr, &borrowed);
+	if (through < 0)
+		return through;
+	int rc = inject_fcntl(tr, p->pid, through, F_SETFL, (d->flags & BM_SETFL_FLAGS) | O_ASYNC, "O_ASYNC");
+	long r = 0;
+	int closed = borrowed ? bm_inject(tr, SYS_close, (uint64_t)through, 0, 0, 0, 0, 0, &r) : 0;
+	if (closed == 0 && r < 0 && r > -4096)
+		closed = bm_error_errno(BM_EXIT_FAILURE, (int)-r, "restoring process %d: closing fd %d", p->pid, through);
+	return rc < 0 ? rc : closed;
+}
+
 int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct bm_tracee *tr, uint64_t scratch)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
@@ -349,9 +493,59 @@ int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct b
 			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
 		if (d->sig_owner && (rc = inject_fcntl(tr, p->pid, d->fd, F_SETOWN_EX, scratch, "F_SETOWN_EX")) < 0)
 			return rc;
-		if ((d->flags & O_ASYNC) && armed_async(d) &&
-		    (rc = inject_fcntl(tr, p->pid, d->fd, F_SETFL, (d->flags & BM_SETFL_FLAGS) | O_ASYNC, "O_ASYNC")) < 0)
+		if ((d->flags & O_ASYNC) && armed_async(d) && (rc = restore_async(p, d, tr)) < 0)
 			return rc;
 	}
 	return 0;
+}
+
+/* ==== the image (version 15) ==== */
+
+void bm_sigio_known_encode(struct bm_wbuf *b, const struct bm_process *p)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < p->nfds; i++)
+		n += p->fds[i].sig_known != 0;
+	bm_put_u32(b, n);
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		const struct bm_fd *d = &p->fds[i];
+		if (!d->sig_known)
+			continue;
+		bm_put_i32(b, d->fd);
+		bm_put_u32(b, d->sig_known);
+		bm_put_i32(b, d->sig_async_fd);
+		bm_put_u32(b, d->sig_cred_uid);
+		bm_put_u32(b, d->sig_cred_euid);
+	}
+}
+
+void bm_sigio_known_decode(struct bm_rcur *c, struct bm_process *p)
+{
+	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, 20, "signal-driven I/O entry count");
+	int32_t prev = -1;
+	char why[240];
+	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
+		size_t at = c->pos;
+		int32_t fd = bm_get_i32(c);
+		struct bm_fd got = {.fd = fd};
+		got.sig_known = bm_get_u32(c);
+		got.sig_async_fd = bm_get_i32(c);
+		got.sig_cred_uid = bm_get_u32(c);
+		got.sig_cred_euid = bm_get_u32(c);
+		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, fd);
+		if (bm_rcur_failed(c))
+			break;
+		if (fd <= prev || !d || !got.sig_known) {
+			bm_rcur_fail_at(c, at, "signal-driven I/O of fd %d: not after fd %d, not a descriptor, or nothing "
+				       "read", fd, prev);
+			break;
+		}
+		d->sig_known = got.sig_known;
+		d->sig_async_fd = got.sig_async_fd;
+		d->sig_cred_uid = got.sig_cred_uid;
+		d->sig_cred_euid = got.sig_cred_euid;
+		if (!bm_sigio_check_entry(d, why, sizeof why))
+			bm_rcur_fail_at(c, at, "descriptor fd %d: %s", fd, why);
+		prev = fd;
+	}
 }

@@ -11,19 +11,29 @@
  * a process group all of whose processes are moved.  Refused: an owner
  * outside (named), a thread owner of a process of a tree that is not the
  * only holder of the open file (the threads of each process are made in
- * its own rebuild), an open file held by processes of other users whose
- * credentials (which the owner keeps from whoever set it, and no
- * interface shows) decide whether a process of the owner gets the signals, an open file only in flight (SCM_RIGHTS), a replaced
- * descriptor, any other kind of file, and the owner of a directory, which
- * may be dnotify's (F_NOTIFY sets it, and shows nowhere else).  A lease
- * (O_ASYNC with a lock) is refused in files.c.
+ * its own rebuild), an owner whose recorded user ids (the setter's,
+ * F_GETOWNER_UIDS) are not those of the process that sets it at the
+ * restore, or where the kernel does not show them, an open file held by
+ * processes of other users whose credentials decide whether a process of
+ * the owner gets the signals, an open file only in flight (SCM_RIGHTS), a
+ * replaced descriptor, any other kind of file, and the owner of a
+ * directory, which may be dnotify's (F_NOTIFY sets it, and shows nowhere
+ * else).  A lease (O_ASYNC with a lock) is refused in files.c.
+ *
+ * The signals of an open file with O_ASYNC report (si_fd) the number of
+ * the descriptor O_ASYNC was set through, which may be closed since: read
+ * through BPF (kstate.h, fa_fd); refused where the restore cannot set it
+ * through that number (another file there now, past the table, record
+ * locks a copy's close would drop).  Without BPF, an open file with
+ * O_ASYNC held at several numbers is refused (which one shows nowhere).
  *
  * At restore the open file is made without O_ASYNC (open(2) would set
  * the flag without arming it); once the process has its own credentials
  * (the kernel records the setter's: sigio_perm), injected calls give it
  * its signal (F_SETSIG), its owner (F_SETOWN_EX), then O_ASYNC (F_SETFL),
- * once per open file, through its first descriptor: si_fd of the signals
- * is that descriptor's number. */
+ * once per open file, through the number its signals reported (a copy of
+ * it put there for the call where that number was closed), or where not
+ * read, through its first descriptor. */
 #ifndef BINMIG_FD_SIGIO_H
 #define BINMIG_FD_SIGIO_H
 
@@ -34,6 +44,7 @@
 
 #include "ptrace_ctl.h"
 #include "state.h"
+#include "wire.h"
 
 /* At dump: reads the owner and signal of fd FD of PID (LINK its /proc
  * link text, MODE its st_mode) into OUT.  0, 1 if the descriptor was
@@ -55,5 +66,10 @@ bool bm_sigio_present(const struct bm_fd *d);
  * the scratch page at SCRATCH.  ELSEWHERE (per image descriptor, or NULL):
  * its open file is another tree member's, which sets it. */
 int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct bm_tracee *tr, uint64_t scratch);
+
+/* The image (version 15, after FDS's inotify next watch numbers): what
+ * the dump read of each descriptor's signal-driven I/O (sig_known). */
+void bm_sigio_known_encode(struct bm_wbuf *b, const struct bm_process *p);
+void bm_sigio_known_decode(struct bm_rcur *c, struct bm_process *p);
 
 #endif

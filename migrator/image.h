@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 13.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 15.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -41,9 +41,12 @@
  * version 13 whose TCP and UDP sockets carry their state in format 2,
  * without SO_INCOMING_CPU and TCP_QUICKACK, and whose processes'
  * descriptor tables have no recorded size: the restore leaves those
- * options and each table as it makes them), and 13 (an image of version
- * 14 whose TCP connections carry no MSS set by the program: the restore
- * leaves it unset). */
+ * options and each table as it makes them), and 14 (an image of version
+ * 15 whose TCP sockets carry no MSS set by the program: the restore
+ * leaves it unset; and that holds nothing the dump read of its
+ * descriptors' signal-driven I/O: O_ASYNC is set through each open
+ * file's first descriptor, its owner with the restored process's
+ * credentials, as before). */
 #define BM_IMAGE_VERSION 15
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

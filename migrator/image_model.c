@@ -607,6 +607,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		return -EINVAL;
 	bm_fd_table_encode(b, p);
 	bm_inotify_next_wds_encode(b, p);
+	bm_sigio_known_encode(b, p);
 	return finish_encoding(b);
 }
 
@@ -710,6 +711,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	/* Version 14: the inotify instances' next watch numbers the dump read. */
 	if (c->version >= 14 && !bm_rcur_failed(c))
 		bm_inotify_next_wds_decode(c, p);
+	/* Version 15: what the dump read of signal-driven I/O. */
+	if (c->version >= 15 && !bm_rcur_failed(c))
+		bm_sigio_known_decode(c, p);
 }
 
 /* ---- SIGNALS ---- */

@@ -42,7 +42,9 @@
 # a child stopped in such a group (treestop.c gone); flock and OFD
 # locks a tree's child and its parent took on descriptions both hold,
 # each taken again by its taker (locks.c shared);
-# signal-driven I/O with its owners and signals (sigio.c);
+# signal-driven I/O with its owners and signals (sigio.c), and the
+# number its signals report where that is not the file's only or first
+# descriptor (sigio.c numbers);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
 # clamps (inetsock.c dualstack), SO_INCOMING_CPU and TCP_QUICKACK as the
@@ -121,7 +123,8 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"sigio carried $E2E_TMP/sigio" "tree $E2E_TMP/treeexitsig exitsig" "tree $E2E_TMP/treecreds zombiecreds" \
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
-	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead"; do
+	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead" \
+	"sigio numbers"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

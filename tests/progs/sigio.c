@@ -22,8 +22,19 @@
  *            refuse it.
  *   dupasync  a pipe's read end with O_ASYNC owned by the process, and a
  *            dup of it: its signals would name (si_fd, with F_SETSIG)
- *            the descriptor O_ASYNC was set through, which nothing
- *            shows; the dump must refuse it.
+ *            the descriptor O_ASYNC was set through, which only the
+ *            kernel's fasync entry shows; the dump must refuse it where
+ *            it cannot read that (without BPF).
+ *   numbers  O_ASYNC (owner the process, SIGRTMIN+2) on a pipe's read end
+ *            held at fds 30 and 31, set through 31; and on another's,
+ *            set through fd 32, closed since (held at 33): its signals
+ *            report fd 32, which stays closed.
+ *   taken    as the second pipe of numbers, with another pipe's read end
+ *            at fd 32 now: the dump must refuse it.
+ *   credchange  (started as root) O_ASYNC on a pipe whose owner (the
+ *            process) was set as user 65534, the process root again
+ *            since: the dump must refuse it (the restore sets the owner
+ *            with the process's credentials).
  *            Before "ready" and again after the wake-up: fcntl reads back
  *            every flag, owner and signal, and writing to each makes
  *            exactly its signal arrive at its thread, with the same
@@ -270,6 +281,60 @@ static void creds_round(const struct tree_run *t)
 	drain(p[0]);
 }
 
+/* "numbers" and "taken": O_ASYNC through fd 31 of a pipe held at 30 and
+ * 31, and through fd 32 of one held at 33 (with TAKEN another pipe at 32). */
+enum { NUM_HELD = 30, NUM_SET = 31, NUM_CLOSED = 32, NUM_KEPT = 33 };
+
+static int numbers_mode(bool taken)
+{
+	int a[2], c[2], other[2];
+	SETUP(pipe(a) == 0 && pipe(c) == 0 && dup2(a[0], NUM_HELD) == NUM_HELD && dup2(a[0], NUM_SET) == NUM_SET &&
+	      dup2(c[0], NUM_CLOSED) == NUM_CLOSED && dup2(c[0], NUM_KEPT) == NUM_KEPT, "pipes at fds 30 to 33");
+	close(a[0]);
+	close(c[0]);
+	set_owner(NUM_SET, F_OWNER_PID, getpid(), SIGRTMIN + 2, "the pipe held at two numbers");
+	set_owner(NUM_CLOSED, F_OWNER_PID, getpid(), SIGRTMIN + 2, "the pipe set through fd 32");
+	close(NUM_CLOSED);
+	if (taken)
+		SETUP(pipe(other) == 0 && dup2(other[0], NUM_CLOSED) == NUM_CLOSED, "another pipe at fd 32");
+	for (int round = 0; round < 2; round++) {
+		if (round) {
+			usr1_setup();
+			say("ready");
+			usr1_wait();
+		}
+		check_owner(NUM_HELD, F_OWNER_PID, getpid(), SIGRTMIN + 2, true, "the pipe held at two numbers");
+		check_owner(NUM_KEPT, F_OWNER_PID, getpid(), SIGRTMIN + 2, true, "the pipe held at fd 33");
+		struct got g = {0};
+		if (fire(a[1], &g, "pipe held at two numbers"))
+			CHECK(g.signo == SIGRTMIN + 2 && g.fd == NUM_SET && g.code == POLL_IN,
+			      "round %d: the pipe held at two numbers: signal %d for fd %d code %d", round, g.signo, g.fd,
+			      g.code);
+		drain(NUM_HELD);
+		if (fire(c[1], &g, "pipe held at fd 33"))
+			CHECK(g.signo == SIGRTMIN + 2 && g.fd == NUM_CLOSED && g.code == POLL_IN,
+			      "round %d: the pipe held at fd 33: signal %d for fd %d code %d", round, g.signo, g.fd, g.code);
+		drain(NUM_KEPT);
+		CHECK(taken || (fcntl(NUM_CLOSED, F_GETFD) < 0 && errno == EBADF), "round %d: fd 32 is open", round);
+	}
+	return tp_finish();
+}
+
+/* "credchange": the owner set as user 65534, the process root again since. */
+static int credchange_mode(void)
+{
+	int p[2];
+	SETUP(getuid() == 0, "started as root");
+	SETUP(pipe(p) == 0 && setresuid(65534, 65534, 0) == 0, "a pipe, as user 65534");
+	set_owner(p[0], F_OWNER_PID, getpid(), SIGRTMIN + 2, "the pipe's owner");
+	SETUP(setresuid(0, 0, 0) == 0, "root again");
+	usr1_setup();
+	say("ready");
+	usr1_wait();
+	check_owner(p[0], F_OWNER_PID, getpid(), SIGRTMIN + 2, true, "the pipe");
+	return tp_finish();
+}
+
 /* A round before "ready", one after the wake-up, then the child's end. */
 static int run_rounds(const struct tree_run *t, void (*round)(const struct tree_run *))
 {
@@ -377,8 +442,10 @@ int main(int argc, char **argv)
 		check_owner(fds[0], F_OWNER_PID, getpid(), 0, true, "the FIFO");
 		return tp_finish();
 	}
-	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0 && strcmp(mode, "creds") != 0) {
-		say("FAIL: usage: sigio carried [DIR]|tree|creds [shared]|outside|dupasync|fifoasync DIR");
+	if (strcmp(mode, "carried") != 0 && strcmp(mode, "tree") != 0 && strcmp(mode, "creds") != 0 &&
+	    strcmp(mode, "numbers") != 0 && strcmp(mode, "taken") != 0 && strcmp(mode, "credchange") != 0) {
+		say("FAIL: usage: sigio carried [DIR]|tree|creds [shared]|numbers|taken|credchange|outside|dupasync|"
+		    "fifoasync DIR");
 		return 2;
 	}
 	SETUP(sem_init(&arrived, 0, 0) == 0, "sem_init");
@@ -391,6 +458,10 @@ int main(int argc, char **argv)
 		return tree_mode();
 	if (strcmp(mode, "creds") == 0)
 		return creds_mode(argc > 2 && strcmp(argv[2], "shared") == 0);
+	if (strcmp(mode, "numbers") == 0 || strcmp(mode, "taken") == 0)
+		return numbers_mode(strcmp(mode, "taken") == 0);
+	if (strcmp(mode, "credchange") == 0)
+		return credchange_mode();
 	SETUP(getpgrp() == getpid() || setpgid(0, 0) == 0, "a process group of its own");
 	/* The main thread never takes the helper's signal. */
 	sigset_t rt1;

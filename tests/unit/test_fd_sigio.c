@@ -5,8 +5,11 @@
  * a tree holding the same open file first, holders of other users whose
  * credentials would decide who gets the signals, a directory's owner (dnotify),
  * O_ASYNC that open(2) may have set or that is set on an open file held at
- * two numbers, an open file only in flight, other
- * kinds; and the image rules of an entry. */
+ * two numbers where the number its signals report (si_fd) was not read,
+ * or where it cannot be set through that number, an open file only in
+ * flight, other kinds; and the image rules of an entry.  Without BPF
+ * (BINMIG_TEST_NO_BPF): what the BPF reader gives (kstate.h) is set by
+ * hand, and test_kstate reads it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -137,14 +140,29 @@ static void test_owners(void **state)
 	assert_true(check(shared, 2) < 0);
 	snprintf(want, sizeof want, "whose signals go to thread %d of process %d", thread_tid, getpid());
 	assert_non_null(strstr(said, want));
-	/* Owned by this process and held by both: carried while both are one
-	 * user; of two users, whether this process gets the signals depends on
-	 * which set the owner, which nothing shows. */
+	/* Owned by this process and held by both: the user ids its owner
+	 * recorded are read (F_GETOWNER_UIDS, this process's: root's), and
+	 * carried where the first holder, which sets it at the restore, has
+	 * them; refused otherwise, naming them. */
 	set_owner(p[0], F_OWNER_PID, getpid());
 	d = described(p[0], BM_FD_PIPE, "pipe:[1]");
+	assert_int_equal(d.sig_known, BM_SIGIO_CREDS_KNOWN);
+	assert_int_equal(d.sig_cred_uid, getuid());
+	assert_int_equal(d.sig_cred_euid, geteuid());
 	assert_int_equal(check(shared, 2), 0);
 	for (int i = 0; i < 4; i++)
-		me.uid[i] = 65534, first.uid[i] = 65533;
+		me.uid[i] = 65534, first.uid[i] = getuid();
+	assert_int_equal(check(shared, 2), 0);
+	for (int i = 0; i < 4; i++)
+		first.uid[i] = 65533;
+	assert_true(check(shared, 2) < 0);
+	snprintf(want, sizeof want, "whose owner was set with user ids %u (real) and %u (effective), which decide "
+		 "whether it may be signalled: binmig would set it as process %d, whose ids are 65533 and 65533",
+		 getuid(), geteuid(), kid);
+	assert_non_null(strstr(said, want));
+	/* Not read (a kernel without F_GETOWNER_UIDS): of two users, whether
+	 * this process gets the signals depends on which set the owner. */
+	d.sig_known = 0;
 	assert_true(check(shared, 2) < 0);
 	snprintf(want, sizeof want, "of other users, whose credentials its owner keeps decide whether process %d gets "
 		 "its signals", getpid());
@@ -203,35 +221,68 @@ static void test_refused_kinds(void **state)
 }
 
 /* O_ASYNC on an open file held at two numbers: its signals name (si_fd)
- * the one it was set through, which nothing shows. */
+ * the one it was set through, which only the kernel's fasync entry shows. */
 static void test_async_numbers(void **state)
 {
 	(void)state;
-	int p[2];
+	int p[2], other[2];
 	assert_int_equal(pipe(p), 0);
 	int q = dup(p[0]);
 	assert_true(q >= 0);
 	/* A dup without O_ASYNC: carried. */
 	set_owner(p[0], F_OWNER_PID, getpid());
 	struct bm_fd two[2] = {described(p[0], BM_FD_PIPE, "pipe:[1]"), described(q, BM_FD_PIPE, "pipe:[1]")};
+	two[1].shares_with = p[0];
 	struct bm_process me = {.pid = getpid(), .fds = two, .nfds = 2};
 	struct bm_process *procs[1] = {&me};
 	assert_int_equal(check(procs, 1), 0);
-	/* With it: refused, naming the other number. */
+	/* With it, the number its signals report not read: refused, naming
+	 * the other number. */
 	assert_int_equal(fcntl(q, F_SETFL, O_ASYNC), 0);
 	two[0] = described(p[0], BM_FD_PIPE, "pipe:[1]");
 	two[1] = described(q, BM_FD_PIPE, "pipe:[1]");
+	two[1].shares_with = p[0];
 	assert_true(check(procs, 1) < 0);
-	char want[120];
+	char want[200];
 	snprintf(want, sizeof want, "with O_ASYNC, held at fd %d of process %d too", q, getpid());
 	assert_non_null(strstr(said, want));
 	assert_non_null(strstr(said, "(si_fd)"));
-	/* Held at one number (in a tree, the same in every holder): carried. */
+	/* Read (as the BPF reader gives it: fa_fd, the higher): carried. */
+	for (int i = 0; i < 2; i++)
+		two[i].sig_known |= BM_SIGIO_ASYNC_FD_KNOWN, two[i].sig_async_fd = q;
+	assert_int_equal(check(procs, 1), 0);
+	/* Set through a number closed since (q, held at p[0] only): carried
+	 * where it is free within the table and the process holds no record
+	 * lock of that kind; refused past the table, with a lock, or where
+	 * another file is at that number now. */
 	close(q);
 	me.nfds = 1;
+	assert_int_equal(check(procs, 1), 0);
+	me.fd_table_size = (uint32_t)q;
+	assert_true(check(procs, 1) < 0);
+	snprintf(want, sizeof want, "with O_ASYNC set through fd %d, closed since, beyond its descriptor table", q);
+	assert_non_null(strstr(said, want));
+	me.fd_table_size = 0;
+	two[0].locks_seen = 1;
+	assert_true(check(procs, 1) < 0);
+	assert_non_null(strstr(said, "whose closing would drop the record locks"));
+	two[0].locks_seen = 0;
+	assert_int_equal(pipe(other), 0);
+	assert_true(dup2(other[0], q) == q);
+	two[1] = described(q, BM_FD_PIPE, "pipe:[2]");
+	me.nfds = 2;
+	assert_true(check(procs, 1) < 0);
+	snprintf(want, sizeof want, "with O_ASYNC set through fd %d, which now holds another file", q);
+	assert_non_null(strstr(said, want));
+	/* Held at one number (in a tree, the same in every holder): carried. */
+	close(q);
+	close(other[0]);
+	close(other[1]);
+	two[0].sig_known = 0;
+	me.nfds = 1;
 	struct bm_fd theirs = {.fd = p[0], .kind = BM_FD_PIPE, .shares_with = -1};
-	struct bm_process other = {.pid = getpid(), .fds = &theirs, .nfds = 1};
-	struct bm_process *tree[2] = {&me, &other};
+	struct bm_process them = {.pid = getpid(), .fds = &theirs, .nfds = 1};
+	struct bm_process *tree[2] = {&me, &them};
 	assert_int_equal(check(tree, 2), 0);
 	close(p[0]);
 	close(p[1]);
@@ -266,6 +317,69 @@ static void test_image_rules(void **state)
 	assert_true(bm_sigio_check_entry(&f, why, sizeof why));
 	f.kind = BM_FD_DIRECTORY;
 	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+	/* What the dump read: the number its signals report only with O_ASYNC
+	 * armed, the owner's user ids only with an owner. */
+	f = (struct bm_fd){.kind = BM_FD_PIPE, .flags = O_ASYNC, .sig_known = BM_SIGIO_ASYNC_FD_KNOWN, .sig_async_fd = 9};
+	assert_true(bm_sigio_check_entry(&f, why, sizeof why));
+	f.sig_async_fd = -1;
+	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+	f.sig_async_fd = 9;
+	f.flags = 0;
+	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+	f.flags = O_ASYNC;
+	f.kind = BM_FD_REGULAR; /* O_ASYNC from open(2): no fasync entry */
+	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+	f.kind = BM_FD_PIPE;
+	f.sig_known = BM_SIGIO_CREDS_KNOWN;
+	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+	f.sig_owner = 7;
+	f.sig_owner_type = F_OWNER_PID;
+	assert_true(bm_sigio_check_entry(&f, why, sizeof why));
+	f.sig_known = 4;
+	assert_false(bm_sigio_check_entry(&f, why, sizeof why));
+}
+
+/* The image's tail of what the dump read (version 15): as encoded, and
+ * refused for a descriptor it does not have or out of order. */
+static void test_image_tail(void **state)
+{
+	(void)state;
+	struct bm_fd fds[3] = {
+		{.fd = 3, .kind = BM_FD_PIPE, .flags = O_ASYNC, .shares_with = -1, .sig_known = BM_SIGIO_KNOWN_ALL,
+		 .sig_async_fd = 8, .sig_owner = 5, .sig_owner_type = F_OWNER_PID, .sig_cred_uid = 65534,
+		 .sig_cred_euid = 65533},
+		{.fd = 4, .kind = BM_FD_PIPE, .shares_with = -1},
+		{.fd = 6, .kind = BM_FD_UNIX_SOCKET, .flags = O_ASYNC, .shares_with = -1,
+		 .sig_known = BM_SIGIO_ASYNC_FD_KNOWN, .sig_async_fd = 6},
+	};
+	struct bm_process p = {.fds = fds, .nfds = 3};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	bm_sigio_known_encode(&b, &p);
+	assert_false(b.failed);
+	struct bm_fd back[3] = {fds[0], fds[1], fds[2]};
+	for (int i = 0; i < 3; i++)
+		back[i].sig_known = 0, back[i].sig_async_fd = 0, back[i].sig_cred_uid = back[i].sig_cred_euid = 0;
+	struct bm_process q = {.fds = back, .nfds = 3};
+	struct bm_rcur c;
+	bm_rcur_init(&c, b.data, b.len);
+	c.version = 15;
+	bm_sigio_known_decode(&c, &q);
+	assert_false(bm_rcur_failed(&c));
+	assert_int_equal(c.pos, b.len);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(back[i].sig_known, fds[i].sig_known);
+		assert_int_equal(back[i].sig_async_fd, fds[i].sig_async_fd);
+		assert_int_equal(back[i].sig_cred_uid, fds[i].sig_cred_uid);
+		assert_int_equal(back[i].sig_cred_euid, fds[i].sig_cred_euid);
+	}
+	/* Without the descriptor it names. */
+	q.nfds = 2;
+	bm_rcur_init(&c, b.data, b.len);
+	c.version = 15;
+	bm_sigio_known_decode(&c, &q);
+	assert_true(bm_rcur_failed(&c));
+	bm_wbuf_free(&b);
 }
 
 int main(void)
@@ -275,6 +389,9 @@ int main(void)
 		cmocka_unit_test(test_refused_kinds),
 		cmocka_unit_test(test_async_numbers),
 		cmocka_unit_test(test_image_rules),
+		cmocka_unit_test(test_image_tail),
 	};
+	/* What BPF reads is set by hand (test_kstate reads it). */
+	setenv("BINMIG_TEST_NO_BPF", "1", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

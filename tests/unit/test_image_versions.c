@@ -405,7 +405,8 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 		forget_sigio(&q);
 	if (version < 13)
 		q.fd_table_size = 0; /* the image (before version 13) does not know it */
-	forget_counters(&q); /* nor (before version 14) the counters */
+	if (version < 14)
+		forget_counters(&q); /* the image does not have the counters */
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
@@ -551,7 +552,8 @@ static void test_version_12_is_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	size_t size_at = fds->len - 4 - 4 - 8; /* before one inotify next watch number (version 14) */
+	size_t size_at = fds->len - 4 - 4 - 8 - 4; /* before one inotify next watch number (version 14) and
+						       the signal-driven I/O read (15, none) */
 	assert_int_equal(bm_load_le32(fds->payload + size_at), 512);
 	bm_store_le32(fds->payload + size_at, 100);
 	assemble(&ri, &img, true);
@@ -591,16 +593,19 @@ static void test_version_13_is_still_read(void **state)
 	write_image(&img, &q, NULL, 0, -1, NULL);
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
-	/* The last entry of FDS: fd 13, the inotify instance, next 7. */
+	/* The last inotify entry of FDS (before version 15's count, 0): fd
+	 * 13, the inotify instance, next 7. */
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	assert_int_equal(bm_load_le32(fds->payload + fds->len - 8), 13);
-	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 7);
-	bm_store_le32(fds->payload + fds->len - 4, 0);
+	size_t last = fds->len - 4;
+	assert_int_equal(bm_load_le32(fds->payload + last), 0);
+	assert_int_equal(bm_load_le32(fds->payload + last - 8), 13);
+	assert_int_equal(bm_load_le32(fds->payload + last - 4), 7);
+	bm_store_le32(fds->payload + last - 4, 0);
 	expect_crafted_rejection(&ri, true, "inotify next watch number 0 of fd 13");
-	bm_store_le32(fds->payload + fds->len - 4, 7);
-	bm_store_le32(fds->payload + fds->len - 8, 12); /* the epoll instance */
+	bm_store_le32(fds->payload + last - 4, 7);
+	bm_store_le32(fds->payload + last - 8, 12); /* the epoll instance */
 	expect_crafted_rejection(&ri, true, "inotify next watch number 7 of fd 12");
-	bm_store_le32(fds->payload + fds->len - 8, 13);
+	bm_store_le32(fds->payload + last - 8, 13);
 	/* The end of TIMERS: read (1), the counter 40. */
 	struct raw_section *tm = &ri.s[find_section(&ri, BM_SEC_TIMERS, 0)];
 	assert_int_equal(bm_load_le32(tm->payload + tm->len - 8), 1);
@@ -639,6 +644,51 @@ static void test_version_13_is_still_read(void **state)
 	bm_process_free(&q);
 }
 
+/* Version 14, written before the dump read the number an open file's
+ * signals report and its owner's user ids, has no count of them at the
+ * end of FDS: still read, as nothing read (O_ASYNC set through the first
+ * descriptor, the owner with the process's credentials).  The current
+ * image carries them for fd 7 (a pipe with O_ASYNC and an owner), and
+ * rejects them where the entry cannot have them. */
+static void test_version_14_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(14, drop_v15);
+	struct bm_process q;
+	make_process(&q, true);
+	struct bm_fd *d = NULL;
+	for (uint32_t i = 0; i < q.nfds; i++)
+		if (q.fds[i].fd == 7)
+			d = &q.fds[i];
+	assert_non_null(d);
+	d->sig_known = BM_SIGIO_KNOWN_ALL;
+	d->sig_async_fd = 40;
+	d->sig_cred_uid = 65534;
+	d->sig_cred_euid = 65533;
+	struct bm_wbuf img;
+	write_image(&img, &q, NULL, 0, -1, NULL);
+	struct bm_process got;
+	read_back(&img, &got);
+	assert_process_equal(&q, &got);
+	bm_process_free(&got);
+	struct raw_image ri;
+	split_image(&img, &ri);
+	bm_wbuf_free(&img);
+	/* The tail: count 1, fd 7, known 3, fd 40, 65534, 65533. */
+	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
+	size_t tail = fds->len - 24;
+	assert_int_equal(bm_load_le32(fds->payload + tail), 1);
+	assert_int_equal(bm_load_le32(fds->payload + tail + 4), 7);
+	assert_int_equal(bm_load_le32(fds->payload + tail + 12), 40);
+	bm_store_le32(fds->payload + tail + 4, 9999);
+	expect_crafted_rejection(&ri, true, "signal-driven I/O of fd 9999: not after fd -1, not a descriptor");
+	bm_store_le32(fds->payload + tail + 4, 7);
+	bm_store_le32(fds->payload + tail + 12, 0xffffffffu);
+	expect_crafted_rejection(&ri, true, "that it does not have");
+	free_raw_image(&ri);
+	bm_process_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +703,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_12_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_12_sockets_are_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_13_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_14_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,9 @@ static inline void forget_sigio(struct bm_process *p)
 		p->fds[i].sig_owner = 0;
 		p->fds[i].sig_owner_type = 0;
 		p->fds[i].sig = 0;
+		p->fds[i].sig_known = 0;
+		p->fds[i].sig_async_fd = 0;
+		p->fds[i].sig_cred_uid = p->fds[i].sig_cred_euid = 0;
 	}
 }
 
@@ -425,6 +428,10 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_int_equal(fa->owner_gid, fb->owner_gid);
 		assert_int_equal(fa->sig_owner, fb->sig_owner);
 		assert_int_equal(fa->sig_owner_type, fb->sig_owner_type);
+		assert_int_equal(fa->sig_known, fb->sig_known);
+		assert_int_equal(fa->sig_async_fd, fb->sig_async_fd);
+		assert_int_equal(fa->sig_cred_uid, fb->sig_cred_uid);
+		assert_int_equal(fa->sig_cred_euid, fb->sig_cred_euid);
 		assert_int_equal(fa->sig, fb->sig);
 	}
 	for (int i = 0; i < BM_NSIG; i++) {

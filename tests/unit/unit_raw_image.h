@@ -185,11 +185,23 @@ static inline void drop_guards(struct raw_image *ri)
 	vmas->len -= 4;
 }
 
+/* Takes what version 15 added off the end of RI's FDS section (its first
+ * process): what the dump read of signal-driven I/O, for none of its
+ * descriptors (a count of 0), for an image of version 14. */
+static inline void drop_v15(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	assert_true(fds->len >= 8);
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 0);
+	fds->len -= 4;
+}
+
 /* Takes what version 14 added off RI (its first process), for an image
  * of an earlier version (which reads as not having read them,
  * forget_counters): the inotify next watch numbers after the descriptor
  * table's size at the end of FDS, and the timer id counter at the end of
- * TIMERS, where there is one. */
+ * TIMERS, where there is one (and what version 15 added after them). */
 static inline void drop_v14(struct raw_image *ri)
 {
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
