@@ -216,24 +216,14 @@ static bool setter_unambiguous(struct bm_process *const *procs, size_t nprocs, s
 }
 
 /* The owner keeps the user ids of whoever set it, which decide whether
- * it may be signalled (sigio_perm); the restore sets it as the file's
- * first holder, with that process's own credentials.  Where the dump
- * read those ids (F_GETOWNER_UIDS), that holder must have them, and other
- * holders' users do not matter; else as setter_unambiguous. */
+ * it may be signalled (sigio_perm).  Where the dump read them
+ * (F_GETOWNER_UIDS) the restore sets the owner with exactly those
+ * (owner_as_setter): carried, whoever holds the file; else as
+ * setter_unambiguous. */
 static bool setter_creds(struct bm_process *const *procs, size_t nprocs, size_t k, int j, const struct bm_fd *d,
 			 char *why, size_t n)
 {
-	if (!(d->sig_known & BM_SIGIO_CREDS_KNOWN))
-		return setter_unambiguous(procs, nprocs, k, j, d, why, n);
-	size_t h = 0;
-	while (h < k && !holds(procs[h], procs[k], d))
-		h++;
-	const struct bm_process *s = procs[h];
-	if (s->uid[0] == d->sig_cred_uid && s->uid[1] == d->sig_cred_euid)
-		return true;
-	return bm_why(why, n, " whose owner was set with user ids %u (real) and %u (effective), which decide whether "
-		      "it may be signalled: binmig would set it as process %d, whose ids are %u and %u now",
-		      d->sig_cred_uid, d->sig_cred_euid, s->pid, s->uid[0], s->uid[1]);
+	return (d->sig_known & BM_SIGIO_CREDS_KNOWN) || setter_unambiguous(procs, nprocs, k, j, d, why, n);
 }
 
 /* A process outside PROCS in process group G (0: none); *members: whether one of PROCS is in it. */
@@ -479,6 +469,49 @@ static int restore_async(const struct bm_process *p, const struct bm_fd *d, stru
 	return rc < 0 ? rc : closed;
 }
 
+/* The owner of D set with the user ids it recorded at the source (read
+ * at dump), where P's own (real, effective) are not those: by binmig,
+ * through a copy of the open file, its own thread's ids those for the
+ * call (setresuid through syscall changes the calling thread's only; its
+ * saved id lets it take its own back).  Needs CAP_SETUID. */
+static int owner_as_setter(const struct bm_process *p, const struct bm_fd *d, const struct f_owner_ex *owner)
+{
+	uid_t r, e, saved;
+	int copy = bm_fd_copy(p->pid, d->fd);
+	if (copy < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: fd %d: a copy to set its owner",
+				      p->pid, d->fd);
+	int rc = 0;
+	if (syscall(SYS_getresuid, &r, &e, &saved) < 0 ||
+	    syscall(SYS_setresuid, d->sig_cred_uid, d->sig_cred_euid, -1) < 0)
+		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: fd %d: setting its owner as user %u "
+				    "(effective %u), who set it", p->pid, d->fd, d->sig_cred_uid, d->sig_cred_euid);
+	else {
+		if (fcntl(copy, F_SETOWN_EX, owner) < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "restoring process %d: fd %d: F_SETOWN_EX", p->pid,
+					    d->fd);
+		if (syscall(SYS_setresuid, r, e, -1) < 0 && rc == 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "taking binmig's own user ids back");
+	}
+	close(copy);
+	return rc;
+}
+
+/* The owner of D (OWNER): injected, as the process with its own
+ * credentials, where those are the ids the owner recorded or the dump
+ * did not read them; else owner_as_setter. */
+static int restore_owner(const struct bm_process *p, const struct bm_fd *d, const struct f_owner_ex *owner,
+			 struct bm_tracee *tr, uint64_t scratch)
+{
+	if ((d->sig_known & BM_SIGIO_CREDS_KNOWN) &&
+	    (d->sig_cred_uid != p->uid[0] || d->sig_cred_euid != p->uid[1]))
+		return owner_as_setter(p, d, owner);
+	int rc = bm_mem_write(p->pid, scratch, owner, sizeof *owner);
+	if (rc < 0)
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
+	return inject_fcntl(tr, p->pid, d->fd, F_SETOWN_EX, scratch, "F_SETOWN_EX");
+}
+
 int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct bm_tracee *tr, uint64_t scratch)
 {
 	for (uint32_t i = 0; i < p->nfds; i++) {
@@ -489,9 +522,7 @@ int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct b
 		int rc = 0;
 		if (d->sig && (rc = inject_fcntl(tr, p->pid, d->fd, F_SETSIG, d->sig, "F_SETSIG")) < 0)
 			return rc;
-		if (d->sig_owner && (rc = bm_mem_write(p->pid, scratch, &owner, sizeof owner)) < 0)
-			return bm_error_errno(BM_EXIT_FAILURE, -rc, "writing to the scratch page");
-		if (d->sig_owner && (rc = inject_fcntl(tr, p->pid, d->fd, F_SETOWN_EX, scratch, "F_SETOWN_EX")) < 0)
+		if (d->sig_owner && (rc = restore_owner(p, d, &owner, tr, scratch)) < 0)
 			return rc;
 		if ((d->flags & O_ASYNC) && armed_async(d) && (rc = restore_async(p, d, tr)) < 0)
 			return rc;

@@ -11,9 +11,8 @@
  * a process group all of whose processes are moved.  Refused: an owner
  * outside (named), a thread owner of a process of a tree that is not the
  * only holder of the open file (the threads of each process are made in
- * its own rebuild), an owner whose recorded user ids (the setter's,
- * F_GETOWNER_UIDS) are not those of the process that sets it at the
- * restore, or where the kernel does not show them, an open file held by
+ * its own rebuild), where the kernel does not show the user ids the
+ * owner recorded from its setter (F_GETOWNER_UIDS), an open file held by
  * processes of other users whose credentials decide whether a process of
  * the owner gets the signals, an open file only in flight (SCM_RIGHTS), a
  * replaced descriptor, any other kind of file, and the owner of a
@@ -30,7 +29,9 @@
  * At restore the open file is made without O_ASYNC (open(2) would set
  * the flag without arming it); once the process has its own credentials
  * (the kernel records the setter's: sigio_perm), injected calls give it
- * its signal (F_SETSIG), its owner (F_SETOWN_EX), then O_ASYNC (F_SETFL),
+ * its signal (F_SETSIG), its owner (F_SETOWN_EX; set by binmig itself, its
+ * thread's user ids those the owner recorded, where they are not the
+ * process's), then O_ASYNC (F_SETFL),
  * once per open file, through the number its signals reported (a copy of
  * it put there for the call where that number was closed), or where not
  * read, through its first descriptor. */

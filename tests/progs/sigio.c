@@ -32,9 +32,10 @@
  *   taken    as the second pipe of numbers, with another pipe's read end
  *            at fd 32 now: the dump must refuse it.
  *   credchange  (started as root) O_ASYNC on a pipe whose owner (the
- *            process) was set as user 65534, the process root again
- *            since: the dump must refuse it (the restore sets the owner
- *            with the process's credentials).
+ *            process, SIGRTMIN+2) was set as user 65534, the process root
+ *            again since: the owner keeps 65534 (F_GETOWNER_UIDS), which
+ *            may not signal root: writing sends the process nothing.
+ *            Checked before "ready" and after the wake-up.
  *            Before "ready" and again after the wake-up: fcntl reads back
  *            every flag, owner and signal, and writing to each makes
  *            exactly its signal arrive at its thread, with the same
@@ -320,6 +321,10 @@ static int numbers_mode(bool taken)
 	return tp_finish();
 }
 
+#ifndef F_GETOWNER_UIDS
+#define F_GETOWNER_UIDS 17
+#endif
+
 /* "credchange": the owner set as user 65534, the process root again since. */
 static int credchange_mode(void)
 {
@@ -328,10 +333,22 @@ static int credchange_mode(void)
 	SETUP(pipe(p) == 0 && setresuid(65534, 65534, 0) == 0, "a pipe, as user 65534");
 	set_owner(p[0], F_OWNER_PID, getpid(), SIGRTMIN + 2, "the pipe's owner");
 	SETUP(setresuid(0, 0, 0) == 0, "root again");
-	usr1_setup();
-	say("ready");
-	usr1_wait();
-	check_owner(p[0], F_OWNER_PID, getpid(), SIGRTMIN + 2, true, "the pipe");
+	for (int round = 0; round < 2; round++) {
+		if (round) {
+			usr1_setup();
+			say("ready");
+			usr1_wait();
+		}
+		check_owner(p[0], F_OWNER_PID, getpid(), SIGRTMIN + 2, true, "the pipe");
+		uid_t ids[2] = {0, 0};
+		CHECK(fcntl(p[0], F_GETOWNER_UIDS, ids) == 0 && ids[0] == 65534 && ids[1] == 65534,
+		      "round %d: the owner's user ids %u and %u, not 65534", round, ids[0], ids[1]);
+		/* Its signal would come during the write. */
+		int before = nseen;
+		CHECK(write(p[1], "x", 1) == 1 && nseen == before, "round %d: %d signals for a pipe whose owner may not "
+		      "signal it", round, nseen - before);
+		drain(p[0]);
+	}
 	return tp_finish();
 }
 
