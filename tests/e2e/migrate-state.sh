@@ -44,7 +44,8 @@
 # each taken again by its taker (locks.c shared);
 # signal-driven I/O with its owners and signals (sigio.c), and the
 # number its signals report where that is not the file's only or first
-# descriptor (sigio.c numbers);
+# descriptor, and an owner's user ids the process no longer has (sigio.c
+# numbers, credchange);
 # guard regions and droppable memory (memguard.c, where the
 # kernel has them); an IPv4 connection to a dual-stack listener with its window
 # clamps (inetsock.c dualstack), SO_INCOMING_CPU and TCP_QUICKACK as the
@@ -124,7 +125,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
 	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead" \
-	"sigio numbers"; do
+	"sigio numbers" "sigio credchange"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")
