@@ -19,6 +19,7 @@
 #include "inspect.h"
 #include "isa_cmd.h"
 #include "kstate.h"
+#include "pipe_layout.h"
 #include "log.h"
 #include "migrate.h"
 #include "ptrace_ctl.h"
@@ -208,7 +209,7 @@ static int dump(void *arg)
 			"seen, nor what only a TCP or UDP socket's kernel side shows (a shutdown without a port, "
 			"urgent data sent, a SO_REUSEPORT program, the MSS a program set on a connection) (README, "
 			"\"What a restored process can still tell apart\")", why);
-	if (bm_tree_check_exit_signals(&f) < 0) {
+	if (bm_tree_check_exit_signals(&f) < 0 || bm_pipe_refuse_packets(&f) < 0) {
 		bm_release(&f, false);
 		return bm_exit_code();
 	}

@@ -27,7 +27,9 @@
 #include "fd_sigio.h"
 #include "fd_watch.h"
 #include "file_locks.h"
+#include "kstate.h"
 #include "log.h"
+#include "pipe_layout.h"
 #include "procfs.h"
 #include "sk_inet.h"
 #include "sk_dgram_kernel.h"
@@ -373,7 +375,9 @@ static int check_pipes(struct bm_process *const *procs, size_t nprocs, const str
 				int rc = read_pipe_data(p->pid, d);
 				if (rc < 0)
 					return rc;
-				if (d->data_len && packet_mode(procs, nprocs, d->object_id)) {
+				/* Its packets are read with its layout, where BPF can
+				 * (pipe_layout.h; bm_pipe_refuse_packets after). */
+				if (d->data_len && packet_mode(procs, nprocs, d->object_id) && !bm_kstate_pipes_readable()) {
 					char link[40];
 					snprintf(link, sizeof link, "pipe:[%llu]", (unsigned long long)d->object_id);
 					return bm_fd_refuse(p->pid, d->fd, link, d->mode, ", a packet-mode pipe (O_DIRECT) holding "
@@ -532,11 +536,10 @@ int bm_fifo_refill(const struct bm_fd *d, int reader)
 	int writer = open(d->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (writer < 0)
 		return -1;
-	ssize_t n = write(writer, d->data, d->data_len);
-	int e = errno;
+	int rc = bm_pipe_refill(writer, d);
 	close(writer);
-	if (n != (ssize_t)d->data_len) {
-		errno = n < 0 ? e : EIO;
+	if (rc < 0) {
+		errno = -rc;
 		return -1;
 	}
 	return 0;
@@ -608,7 +611,7 @@ static int place(int fd, int target, bool cloexec)
 }
 
 /* Creates the pipe that fd d is an end of, with its capacity and buffered
- * bytes, and puts each of its ends at the first image descriptor of that
+ * bytes (in their buffers as they were, pipe_layout.h), and puts each of its ends at the first image descriptor of that
  * direction; later ends are dups of those.  New descriptors are first
  * moved above spare_fd so they cannot land on a number still to be filled. */
 static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd, char *err, size_t errlen)
@@ -636,8 +639,9 @@ static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd
 		const struct bm_fd *e = &p->fds[j];
 		if (e->kind != BM_FD_PIPE || e->object_id != d->object_id)
 			continue;
-		if (e->data_len && write(ends[1], e->data, e->data_len) != (ssize_t)e->data_len) {
-			snprintf(err, errlen, "fd %d: refilling the pipe: %s", e->fd, strerror(errno));
+		int rc = bm_pipe_refill(ends[1], e);
+		if (rc < 0) {
+			snprintf(err, errlen, "fd %d: refilling the pipe: %s", e->fd, strerror(-rc));
 			return -1;
 		}
 	}

@@ -43,10 +43,12 @@
  * descriptor tables have no recorded size: the restore leaves those
  * options and each table as it makes them), and 14 (an image of version
  * 15 whose TCP sockets carry no MSS set by the program: the restore
- * leaves it unset; and that holds nothing the dump read of its
+ * leaves it unset; that holds nothing the dump read of its
  * descriptors' signal-driven I/O: O_ASYNC is set through each open
  * file's first descriptor, its owner with the restored process's
- * credentials, as before). */
+ * credentials, as before; and whose pipes and FIFOs carry no layout of
+ * their buffers: the restore writes their bytes in one go,
+ * pipe_layout.h). */
 #define BM_IMAGE_VERSION 15
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file

@@ -26,6 +26,7 @@
 #include "fd_sigio.h"
 #include "fd_table.h"
 #include "inotify_next_wd.h"
+#include "pipe_layout.h"
 #include "unlinked_map.h"
 
 #define IN_PAGE_MASK (BM_PAGE_SIZE - 1)
@@ -223,6 +224,8 @@ static bool check_fd(const struct bm_fd *fds, uint32_t index, char *why, size_t 
 		return bm_why(why, n, "%u bytes of data on a descriptor of kind %u", f->data_len, f->kind);
 	if (f->data_len && !f->data)
 		return bm_why(why, n, "buffered data missing");
+	if (!bm_pipe_layout_check(f, why, n))
+		return false;
 	return check_string(f->path, "path", why, n);
 }
 
@@ -607,6 +610,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 		return -EINVAL;
 	bm_fd_table_encode(b, p);
 	bm_inotify_next_wds_encode(b, p);
+	bm_pipe_layouts_encode(b, p);
 	bm_sigio_known_encode(b, p);
 	return finish_encoding(b);
 }
@@ -711,6 +715,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	/* Version 14: the inotify instances' next watch numbers the dump read. */
 	if (c->version >= 14 && !bm_rcur_failed(c))
 		bm_inotify_next_wds_decode(c, p);
+	/* Version 15: how the bytes of pipes lie in their buffers. */
+	if (c->version >= 15 && !bm_rcur_failed(c))
+		bm_pipe_layouts_decode(c, p);
 	/* Version 15: what the dump read of signal-driven I/O. */
 	if (c->version >= 15 && !bm_rcur_failed(c))
 		bm_sigio_known_decode(c, p);

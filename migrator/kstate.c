@@ -2,6 +2,7 @@
 #include "kstate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 
 #include "bpf/kstate_rec.h"
 #include "fault.h"
+#include "pipe_layout.h"
 #include "unlinked.h"
 
 /* kstate.bpf.o, carried by kstate_obj.S */
@@ -29,7 +31,8 @@ static struct {
 	struct bpf_object *obj;
 	struct bpf_program *task, *file;
 	int wanted_fd;
-} k;
+	int pipe_flags;    /* 1: not checked yet; 0: the kernel numbers a pipe buffer's flags as binmig reads them */
+} k = {.pipe_flags = 1};
 
 /* libbpf's messages: the last line of a failed load says why; kept for
  * WHY rather than printed, as the dump goes on without the programs. */
@@ -106,6 +109,7 @@ struct task_seen {
 	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 	bool fasync;      /* bm_kstate_fasync: its records are taken */
+	struct bm_pipe_reading pipes;
 };
 
 /* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
@@ -172,6 +176,8 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && d->kind == BM_FD_UNLINKED_FILE && r.valid)
 				d->object_flags |= BM_UNLINKED_LINK_KNOWN | (r.a ? BM_UNLINKED_LINKABLE : 0);
+		} else if (r.kind == BM_KSTATE_PIPE) {
+			bm_pipe_layout_record(p, &seen->pipes, &r);
 		} else if (r.kind == BM_KSTATE_INET && seen->inet) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && (d->kind == BM_FD_TCP || d->kind == BM_FD_UDP) && r.valid)
@@ -199,7 +205,7 @@ enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC };
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
  * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
  * queue of a UDP or unix socket (the program skips a stream), else an
- * inotify instance or an unlinked file. */
+ * inotify instance, an unlinked file or a buffered pipe or FIFO. */
 static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 {
 	if (pass == PASS_DGRAM)
@@ -212,6 +218,8 @@ static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 		return BM_KSTATE_WANT_INOTIFY;
 	if (d->kind == BM_FD_UNLINKED_FILE && !(d->object_flags & BM_UNLINKED_MEMFD))
 		return BM_KSTATE_WANT_LINKABLE;
+	if (bm_pipe_layout_wanted(d) && k.pipe_flags == 0)
+		return BM_KSTATE_WANT_PIPE;
 	return 0;
 }
 
@@ -233,9 +241,54 @@ static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 	return 0;
 }
 
+/* Whether the kernel numbers a pipe buffer's flags as pipe_layout.h
+ * reads them (#defines, which BPF cannot relocate): checked once, on two
+ * pipes of binmig's own, each with one write: a plain pipe's buffer may
+ * be merged into, a packet-mode pipe's is a packet.  0, or -errno (the
+ * layouts are then not read). */
+static int check_pipe_flags(void)
+{
+	if (k.pipe_flags <= 0)
+		return k.pipe_flags;
+	int ends[2][2] = {{-1, -1}, {-1, -1}}, rc = 0;
+	struct bm_fd fds[2] = {{.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 1, .data = (uint8_t *)"x"},
+			       {.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 1, .data = (uint8_t *)"x"}};
+	struct bm_process self = {.pid = getpid(), .fds = fds, .nfds = 2};
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN};
+	uint32_t key, next, what = BM_KSTATE_WANT_PIPE;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		if (pipe2(ends[i], O_CLOEXEC | O_NONBLOCK | (i ? O_DIRECT : 0)) < 0 || write(ends[i][1], "x", 1) != 1)
+			rc = -errno;
+		fds[i].fd = ends[i][0];
+	}
+	while (rc == 0 && bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0)
+		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
+			rc = -errno;
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if (key = (uint32_t)fds[i].fd, bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+			rc = -errno;
+	if (rc == 0 && (rc = run(k.file, &self, &seen)) == 0)
+		bm_pipe_layout_end(&self, &seen.pipes);
+	if (rc == 0 && (fds[0].npipe_bufs != 1 || fds[0].pipe_bufs[0].flags != BM_PIPE_BUF_CAN_MERGE ||
+			fds[1].npipe_bufs != 1 || fds[1].pipe_bufs[0].flags != BM_PIPE_BUF_PACKET))
+		rc = -ENOTSUP;
+	bm_pipe_layout_drop(&self);
+	for (int i = 0; i < 2; i++)
+		for (int e = 0; e < 2; e++)
+			if (ends[i][e] >= 0)
+				close(ends[i][e]);
+	return k.pipe_flags = rc;
+}
+
+bool bm_kstate_pipes_readable(void)
+{
+	return load() == 0 && check_pipe_flags() == 0;
+}
+
 void bm_kstate_prepare(void)
 {
-	load();
+	if (load() == 0)
+		check_pipe_flags();
 }
 
 int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
@@ -249,13 +302,17 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	for (uint32_t i = 0; seen.slices && i < p->attrs.nthreads; i++)
 		seen.slices[i] = UINT64_MAX;
 	const char *step = "reading its timer id counter";
+	check_pipe_flags(); /* once: where it fails, no layout is read */
 	if (!seen.slices)
 		rc = -ENOMEM;
 	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, PASS_FILES, NULL)) == 0)
 		step = "reading its descriptors", rc = run(k.file, p, &seen);
 	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
 		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
+	if (rc == 0)
+		bm_pipe_layout_end(p, &seen.pipes);
 	if (rc < 0) {
+		bm_pipe_layout_drop(p);
 		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
 		p->timers.next_id = 0;
 		for (uint32_t i = 0; i < p->nfds; i++) {

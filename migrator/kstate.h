@@ -20,6 +20,9 @@
  *    send SIGCHLD instead, its parent having run a program since
  *    (parent_exec_id against the parent's self_exec_id; tree.h refuses
  *    it);
+ *  - how the bytes buffered in a pipe or FIFO lie in the buffers of its
+ *    ring, and which are packets (pipe_layout.h): reading and writing
+ *    change them.
  *  - the receive queue of a UDP or unix datagram or seqpacket socket:
  *    its messages, the empty ones behind its head, and whether an empty
  *    head was marked by a peek (skb->peeked), which a peek at an offset
@@ -50,10 +53,16 @@
  * kept for bm_kstate_read to say. */
 void bm_kstate_prepare(void);
 
+/* Whether the layouts of pipes can be read here: the programs load and
+ * the kernel numbers a pipe buffer's flags as binmig reads them. */
+bool bm_kstate_pipes_readable(void);
+
 /* Reads into P (frozen, its descriptors and attributes described, P->pid
  * its leader) p->timers.next_id (next_id_known), each inotify instance's
  * next_wd, each unlinked file's BM_UNLINKED_LINK_BITS in its object_flags,
- * each thread's sched_slice and p->exit_sends_sigchld.
+ * each thread's sched_slice, p->exit_sends_sigchld, and the buffer layout
+ * of each pipe and FIFO whose bytes it carries (pipe_bufs, pipe_layout.h;
+ * one whose lengths do not add up to its bytes is left without).
  * 0; or -errno, with why binmig cannot read them here in WHY, and P as
  * it was, but for -ENOENT on a kernel without the timer counter (before
  * Linux 6.14), where the rest is read: not an error (nothing is logged),

@@ -18,6 +18,7 @@
 #include "file_locks.h"
 #include "isa_cmd.h"
 #include "kstate.h"
+#include "pipe_layout.h"
 #include "log.h"
 #include "memplan.h"
 #include "movaddr_guard.h"
@@ -366,6 +367,8 @@ static int move(void *arg)
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
 		bm_debug("%s: the next timer ids and watch numbers are read at termination", why);
 	rc = bm_tree_check_exit_signals(&f);
+	if (rc == 0)
+		rc = bm_pipe_refuse_packets(&f);
 	bm_set_log_prefix("binmig: migrate: cpu check");
 	if (rc == 0)
 		rc = bm_xstate_translate_threads(&f.proc, &m->prof->here, &m->prof->dest);

@@ -192,6 +192,11 @@ void bm_file_attrs_free(struct bm_file_attrs *a); /* unlinked_attrs.c */
 #define BM_SIGIO_ASYNC_FD_KNOWN 1u /* sig_async_fd (BPF, kstate.h) */
 #define BM_SIGIO_CREDS_KNOWN 2u    /* sig_cred_uid, sig_cred_euid (F_GETOWNER_UIDS) */
 #define BM_SIGIO_KNOWN_ALL 3u
+/* One buffer of a pipe's ring (pipe_layout.h). */
+struct bm_pipe_buf {
+	uint32_t offset, len; /* where its bytes lie in its page */
+	uint32_t flags;       /* BM_PIPE_BUF_* */
+};
 
 struct bm_fd {
 	int32_t fd;
@@ -248,6 +253,12 @@ struct bm_fd {
 	 * watch gets, 1..INT_MAX, read at dump (kstate.h; version 14); 0: not
 	 * read. */
 	uint32_t next_wd;
+	/* A pipe's or FIFO's descriptor that carries its bytes: how they lie
+	 * in the buffers of its ring, oldest first, read at dump (kstate.h;
+	 * version 15); none: not read, the restore writes them in one go
+	 * (pipe_layout.h).  malloc'd. */
+	uint32_t npipe_bufs;
+	struct bm_pipe_buf *pipe_bufs;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

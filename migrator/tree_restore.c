@@ -26,6 +26,7 @@
 #include "files.h"
 #include "fault.h"
 #include "log.h"
+#include "pipe_layout.h"
 #include "procfs.h"
 #include "restore_ctx.h"
 #include "timers_next_id.h"
@@ -311,7 +312,8 @@ static bool needed_with_pool(int n, const void *arg)
 	return false;
 }
 
-/* Makes pipe d once with its capacity and every byte buffered in it:
+/* Makes pipe d once with its capacity and every byte buffered in it, in
+ * its buffers as they were (pipe_layout.h):
  * both ends at the lowest numbers that no member needs while it holds the
  * pool. */
 static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int ends_out[2])
@@ -333,9 +335,9 @@ static int make_pipe(struct tree_rs *t, const struct bm_fd *d, int ends_out[2])
 		rc = bm_error_errno(BM_EXIT_FAILURE, errno, "sizing pipe:[%llu]", (unsigned long long)d->object_id);
 	for (uint32_t j = 0; j < t->ti.nshares && rc == 0; j++) {
 		const struct bm_fd *e = share_fd(t, j);
-		if (e->kind == BM_FD_PIPE && e->object_id == d->object_id && e->data_len &&
-		    write(ends[1], e->data, e->data_len) != (ssize_t)e->data_len)
-			rc = bm_error_errno(BM_EXIT_FAILURE, errno, "refilling pipe:[%llu]", (unsigned long long)d->object_id);
+		int put = e->kind == BM_FD_PIPE && e->object_id == d->object_id ? bm_pipe_refill(ends[1], e) : 0;
+		if (put < 0)
+			rc = bm_error_errno(BM_EXIT_FAILURE, -put, "refilling pipe:[%llu]", (unsigned long long)d->object_id);
 	}
 	for (int k = 0; k < 2; k++) {
 		int got = rc == 0 ? bm_fd_table_dup_low(ends[k], 3, needed_with_pool, t) : -EBADF;

@@ -164,6 +164,21 @@ struct socket {
 	struct socket_wq wq;
 };
 
+/* A pipe or FIFO (kstate.bpf.c read_pipe): head and tail are members of
+ * an anonymous struct in a union since Linux 6.14, found all the same. */
+struct pipe_buffer {
+	unsigned int offset;
+	unsigned int len;
+	unsigned int flags;
+};
+
+struct pipe_inode_info {
+	unsigned int head;
+	unsigned int tail;
+	unsigned int ring_size;
+	struct pipe_buffer *bufs;
+};
+
 struct seq_file;
 
 struct bpf_iter_meta {

@@ -223,6 +223,31 @@ static __always_inline void read_fasync(struct file *f, struct bm_kstate_rec *r)
 	}
 }
 
+/* The buffers of a pipe or FIFO (its file's private_data), from the
+ * oldest (tail) to the newest (head), as fs/pipe.c keeps them in its ring
+ * (bufs, ring_size a power of two): what each holds and where in its
+ * page, and its flags.  Read without the pipe's lock: its ends are all
+ * in frozen processes, or (a FIFO) the reader compares the sum of the
+ * lengths with the bytes tee(2) took (pipe_layout.h). */
+static __always_inline void read_pipe(struct seq_file *seq, struct file *f, int fd)
+{
+	struct pipe_inode_info *pipe = BPF_CORE_READ(f, private_data);
+	struct pipe_buffer *bufs = BPF_CORE_READ(pipe, bufs);
+	unsigned int head = BPF_CORE_READ(pipe, head), tail = BPF_CORE_READ(pipe, tail);
+	unsigned int mask = BPF_CORE_READ(pipe, ring_size) - 1, n = head - tail;
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_PIPE, .fd = fd, .valid = 1, .b = BM_KSTATE_PIPE_COUNT | n};
+	bpf_seq_write(seq, &r, sizeof r);
+	/* The kernel's size of a buffer, not kernel.h's: CO-RE relocates
+	 * members, an array's stride only so. */
+	__u64 size = bpf_core_type_size(struct pipe_buffer);
+	for (unsigned int i = 0; i < BM_KSTATE_PIPE_BUFS_MAX && i < n; i++) {
+		struct pipe_buffer *buf = (struct pipe_buffer *)((char *)bufs + ((tail + i) & mask) * size);
+		r.a = BPF_CORE_READ(buf, offset) | (__u64)BPF_CORE_READ(buf, len) << 32;
+		r.b = BPF_CORE_READ(buf, flags);
+		bpf_seq_write(seq, &r, sizeof r);
+	}
+}
+
 SEC("iter/task_file")
 int read_file(struct bpf_iter__task_file *ctx)
 {
@@ -266,6 +291,9 @@ int read_file(struct bpf_iter__task_file *ctx)
 		}
 	} else if (kind == BM_KSTATE_WANT_TCP || kind == BM_KSTATE_WANT_UDP) {
 		read_inet(f, kind, &r);
+	} else if (kind == BM_KSTATE_WANT_PIPE) {
+		read_pipe(ctx->meta->seq, f, (int)fd);
+		return 0;
 	} else {
 		return 0;
 	}

@@ -15,12 +15,23 @@ enum bm_kstate_kind {
 				      self_exec_id) */
 	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket; b = a TCP socket's MSS set by the
 				  program (rx_opt.user_mss, 0 none) */
+	BM_KSTATE_PIPE = 7,    /* a pipe's or FIFO's buffers, oldest first: first a record with
+				  b = BM_KSTATE_PIPE_COUNT | the number of buffers (head - tail), then one
+				  per buffer (at most BM_KSTATE_PIPE_BUFS_MAX), a = its offset | its len << 32,
+				  b = its flags as the kernel has them (PIPE_BUF_FLAG_*) */
 	BM_KSTATE_DGRAM = 8,   /* a UDP socket's, or a unix datagram or seqpacket socket's, receive queue:
 				  a = its messages (those walked: BM_KSTATE_DGRAM_MAX at most in each of
 				  a UDP socket's two queues), b = BM_KSTATE_DGRAM_* */
 	BM_KSTATE_FASYNC = 9,  /* a = the descriptor number its signals report (si_fd: fa_fd of the open
 				  file's entry in its object's fasync list); valid: the entry was found */
 };
+
+/* BM_KSTATE_PIPE: the first record of a pipe, and the most buffers read
+ * (a ring of 512 pages: a 2 MiB pipe; one with more is not read, and 513
+ * records of 32 bytes stay within the 32 KiB an iterator writes for one
+ * descriptor). */
+#define BM_KSTATE_PIPE_COUNT (1ull << 32)
+#define BM_KSTATE_PIPE_BUFS_MAX 512
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
  * low bits, and: */
@@ -46,6 +57,7 @@ enum bm_kstate_want {
 	BM_KSTATE_WANT_LINKABLE = 2,
 	BM_KSTATE_WANT_TCP = 3,
 	BM_KSTATE_WANT_UDP = 4,
+	BM_KSTATE_WANT_PIPE = 5, /* its buffers (BM_KSTATE_PIPE) */
 	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM;
 					  WANT_UDP reads a UDP socket's with the rest) */
 };

@@ -1,4 +1,4 @@
-/* Images of earlier versions (1 to 4, 7 to 10, 12, 13), rebuilt from a current
+/* Images of earlier versions (1 to 4, 7 to 10, 12 to 14), rebuilt from a current
  * one: still read, as what they could hold, and held to it. */
 
 #include <netinet/in.h>
@@ -77,6 +77,7 @@ static void assert_old_image_reads_as(const struct bm_wbuf *img, uint32_t versio
 	forget_owners(q);
 	q->fd_table_size = 0; /* nor the table's size (version 13) */
 	forget_counters(q);   /* nor the counters (version 14) */
+	forget_layouts(q);    /* nor the pipes' layouts (version 15) */
 	assert_process_equal(q, &got);
 	q->timers.realtime_ns = read_at;
 	struct bm_page_run run;
@@ -259,6 +260,7 @@ static void test_version_3_is_still_read(void **state)
 	forget_owners(&q);
 	q.fd_table_size = 0; /* what an image of version 3 reads as */
 	forget_counters(&q);
+	forget_layouts(&q);
 	assert_older_reads(&q, 3);
 	bm_process_free(&q);
 }
@@ -282,6 +284,7 @@ static void test_version_4_is_still_read(void **state)
 	forget_owners(&q);
 	q.fd_table_size = 0; /* what an image of version 4 reads as */
 	forget_counters(&q);
+	forget_layouts(&q);
 	assert_older_reads(&q, 4);
 	/* A mapped file of its own, which version 4 cannot hold. */
 	add_vma(&q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
@@ -362,6 +365,7 @@ static void test_owners_of_unlinked_objects(void **state)
 	forget_owners(&q);
 	q.fd_table_size = 0;
 	forget_counters(&q);
+	forget_layouts(&q);
 	q.cwd_known = false;
 	q.cwd_mode = q.cwd_uid = q.cwd_gid = 0;
 	q.mapped_files[0].owner_known = false;
@@ -406,7 +410,8 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 	if (version < 13)
 		q.fd_table_size = 0; /* the image (before version 13) does not know it */
 	if (version < 14)
-		forget_counters(&q); /* the image does not have the counters */
+		forget_counters(&q); /* the image does not know the counters */
+	forget_layouts(&q);          /* nor (before version 15) the pipes' layouts */
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
@@ -552,8 +557,7 @@ static void test_version_12_is_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	size_t size_at = fds->len - 4 - 4 - 8 - 4; /* before one inotify next watch number (version 14) and
-						       the signal-driven I/O read (15, none) */
+	size_t size_at = pipe_layouts_at(fds) - 4 - 4 - 8; /* before one inotify next watch number (version 14) */
 	assert_int_equal(bm_load_le32(fds->payload + size_at), 512);
 	bm_store_le32(fds->payload + size_at, 100);
 	assemble(&ri, &img, true);
@@ -568,6 +572,16 @@ static void test_version_12_is_still_read(void **state)
 	assert_non_null(strstr(why, "descriptor table size 100"));
 	bm_wbuf_free(&img);
 	bm_process_free(&q);
+}
+
+/* The full process Q (make_process) and its current image, split into RI. */
+static void split_full_image(struct bm_process *q, struct raw_image *ri)
+{
+	make_process(q, true);
+	struct bm_wbuf img;
+	write_image(&img, q, NULL, 0, -1, NULL);
+	split_image(&img, ri);
+	bm_wbuf_free(&img);
 }
 
 static void drop_v14_of(struct raw_image *ri, uint32_t nfds)
@@ -587,25 +601,20 @@ static void test_version_13_is_still_read(void **state)
 	(void)state;
 	assert_reads_without(13, drop_v14_of);
 	struct bm_process q;
-	make_process(&q, true);
 	struct bm_wbuf img;
 	struct raw_image ri;
-	write_image(&img, &q, NULL, 0, -1, NULL);
-	split_image(&img, &ri);
-	bm_wbuf_free(&img);
-	/* The last inotify entry of FDS (before version 15's count, 0): fd
-	 * 13, the inotify instance, next 7. */
+	split_full_image(&q, &ri);
+	/* The last next watch number of FDS: fd 13, the inotify instance, next 7. */
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	size_t last = fds->len - 4;
-	assert_int_equal(bm_load_le32(fds->payload + last), 0);
-	assert_int_equal(bm_load_le32(fds->payload + last - 8), 13);
-	assert_int_equal(bm_load_le32(fds->payload + last - 4), 7);
-	bm_store_le32(fds->payload + last - 4, 0);
+	size_t end = pipe_layouts_at(fds);
+	assert_int_equal(bm_load_le32(fds->payload + end - 8), 13);
+	assert_int_equal(bm_load_le32(fds->payload + end - 4), 7);
+	bm_store_le32(fds->payload + end - 4, 0);
 	expect_crafted_rejection(&ri, true, "inotify next watch number 0 of fd 13");
-	bm_store_le32(fds->payload + last - 4, 7);
-	bm_store_le32(fds->payload + last - 8, 12); /* the epoll instance */
+	bm_store_le32(fds->payload + end - 4, 7);
+	bm_store_le32(fds->payload + end - 8, 12); /* the epoll instance */
 	expect_crafted_rejection(&ri, true, "inotify next watch number 7 of fd 12");
-	bm_store_le32(fds->payload + last - 8, 13);
+	bm_store_le32(fds->payload + end - 8, 13);
 	/* The end of TIMERS: read (1), the counter 40. */
 	struct raw_section *tm = &ri.s[find_section(&ri, BM_SEC_TIMERS, 0)];
 	assert_int_equal(bm_load_le32(tm->payload + tm->len - 8), 1);
@@ -650,7 +659,7 @@ static void test_version_13_is_still_read(void **state)
  * descriptor, the owner with the process's credentials).  The current
  * image carries them for fd 7 (a pipe with O_ASYNC and an owner), and
  * rejects them where the entry cannot have them. */
-static void test_version_14_is_still_read(void **state)
+static void test_version_14_sigio_still_read(void **state)
 {
 	(void)state;
 	assert_reads_without(14, drop_v15);
@@ -685,6 +694,35 @@ static void test_version_14_is_still_read(void **state)
 	bm_store_le32(fds->payload + tail + 4, 7);
 	bm_store_le32(fds->payload + tail + 12, 0xffffffffu);
 	expect_crafted_rejection(&ri, true, "that it does not have");
+}
+
+/* Version 14, written before the dump read how pipes' bytes lie in their
+ * buffers (pipe_layout.h), has no layouts at the end of FDS: still read,
+ * as pipes refilled in one go.  The current image has them (the full
+ * process's pipe, fd 7) and holds them to the bytes carried. */
+static void test_version_14_pipes_still_read(void **state)
+{
+	(void)state;
+	assert_reads_without(14, drop_v15);
+	struct bm_process q;
+	struct raw_image ri;
+	split_full_image(&q, &ri);
+	/* One layout: fd 7, two buffers, the first (3, 10, may be merged into). */
+	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
+	size_t at = pipe_layouts_at(fds);
+	assert_int_equal(fds->len, at + 4 + 8 + 2 * 12 + 4); /* and no signal-driven I/O read */
+	assert_int_equal(bm_load_le32(fds->payload + at), 1);
+	assert_int_equal(bm_load_le32(fds->payload + at + 4), 7);
+	assert_int_equal(bm_load_le32(fds->payload + at + 8), 2);
+	assert_int_equal(bm_load_le32(fds->payload + at + 16), 10);
+	bm_store_le32(fds->payload + at + 16, 11);
+	expect_crafted_rejection(&ri, true, "pipe layout of fd 7: pipe buffers of 27 bytes in all, for 26 bytes");
+	bm_store_le32(fds->payload + at + 16, 10);
+	bm_store_le32(fds->payload + at + 20, 3);
+	expect_crafted_rejection(&ri, true, "pipe layout of fd 7: pipe buffer 0 has flags 0x3");
+	bm_store_le32(fds->payload + at + 20, 1);
+	bm_store_le32(fds->payload + at + 4, 8); /* the write end, which carries no bytes */
+	expect_crafted_rejection(&ri, true, "pipe layout of fd 8: a buffer layout on a descriptor");
 	free_raw_image(&ri);
 	bm_process_free(&q);
 }
@@ -703,7 +741,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_12_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_12_sockets_are_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_13_is_still_read, restore_stderr_teardown),
-		cmocka_unit_test_teardown(test_version_14_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_14_sigio_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_14_pipes_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

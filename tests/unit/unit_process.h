@@ -111,6 +111,17 @@ static inline void forget_counters(struct bm_process *p)
 		p->fds[i].next_wd = 0;
 }
 
+/* What an image from before version 15 says of pipes: no layout of their
+ * buffers. */
+static inline void forget_layouts(struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		free(p->fds[i].pipe_bufs);
+		p->fds[i].pipe_bufs = NULL;
+		p->fds[i].npipe_bufs = 0;
+	}
+}
+
 /* What an image from before version 9 says of P's descriptors: no owner. */
 static inline void forget_owners(struct bm_process *p)
 {
@@ -214,6 +225,12 @@ static inline void make_process(struct bm_process *p, bool full)
 		p->fds[p->nfds - 1].object_flags = 65536;
 		p->fds[p->nfds - 1].data = (uint8_t *)strdup("bytes buffered in the pipe");
 		p->fds[p->nfds - 1].data_len = 26;
+		/* In a buffer that starts within its page, then a packet (version 15). */
+		p->fds[p->nfds - 1].pipe_bufs = calloc(2, sizeof *p->fds[p->nfds - 1].pipe_bufs);
+		assert_non_null(p->fds[p->nfds - 1].pipe_bufs);
+		p->fds[p->nfds - 1].pipe_bufs[0] = (struct bm_pipe_buf){3, 10, 1};
+		p->fds[p->nfds - 1].pipe_bufs[1] = (struct bm_pipe_buf){0, 16, 2};
+		p->fds[p->nfds - 1].npipe_bufs = 2;
 		add_fd(p, 8, BM_FD_PIPE, O_WRONLY, 0, -1, NULL);
 		p->fds[p->nfds - 1].object_id = 4242;
 		p->fds[p->nfds - 1].object_flags = 65536;
@@ -409,6 +426,12 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_true(fa->pos == fb->pos);
 		assert_int_equal(fa->shares_with, fb->shares_with);
 		assert_int_equal(fa->next_wd, fb->next_wd);
+		assert_int_equal(fa->npipe_bufs, fb->npipe_bufs);
+		for (uint32_t k = 0; k < fa->npipe_bufs; k++) {
+			assert_int_equal(fa->pipe_bufs[k].offset, fb->pipe_bufs[k].offset);
+			assert_int_equal(fa->pipe_bufs[k].len, fb->pipe_bufs[k].len);
+			assert_int_equal(fa->pipe_bufs[k].flags, fb->pipe_bufs[k].flags);
+		}
 		assert_int_equal(fa->mode, fb->mode);
 		assert_true(fa->rdev == fb->rdev);
 		assert_opt_string_equal(fa->path, fb->path);

@@ -185,18 +185,6 @@ static inline void drop_guards(struct raw_image *ri)
 	vmas->len -= 4;
 }
 
-/* Takes what version 15 added off the end of RI's FDS section (its first
- * process): what the dump read of signal-driven I/O, for none of its
- * descriptors (a count of 0), for an image of version 14. */
-static inline void drop_v15(struct raw_image *ri, uint32_t nfds)
-{
-	(void)nfds;
-	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
-	assert_true(fds->len >= 8);
-	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 0);
-	fds->len -= 4;
-}
-
 /* Takes what version 14 added off RI (its first process), for an image
  * of an earlier version (which reads as not having read them,
  * forget_counters): the inotify next watch numbers after the descriptor
@@ -215,6 +203,28 @@ static inline void drop_v14(struct raw_image *ri)
 			ri->s[i].len -= 8;
 			break;
 		}
+}
+
+/* Where the pipe layouts (version 15) begin in FDS: after the table's size
+ * and the inotify next watch numbers. */
+static inline size_t pipe_layouts_at(const struct raw_section *fds)
+{
+	uint32_t nfds = bm_load_le32(fds->payload);
+	size_t at = (nfds ? fd_entry(fds, nfds - 1).end : 4) + 4;
+	return at + 4 + 8 * (size_t)bm_load_le32(fds->payload + at);
+}
+
+/* Takes what version 15 added off the end of RI's FDS section (its first
+ * process), for an image of version 14 (which reads as none read:
+ * forget_layouts, forget_sigio): the pipe layouts and what the dump read
+ * of signal-driven I/O. */
+static inline void drop_v15(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	size_t at = pipe_layouts_at(fds);
+	assert_true(fds->len >= at + 8);
+	fds->len = (uint32_t)at;
 }
 
 /* Takes the descriptor table's size (version 13) off the end of RI's FDS
