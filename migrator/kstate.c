@@ -16,6 +16,7 @@
 
 #include "bpf/kstate_rec.h"
 #include "fault.h"
+#include "log.h"
 #include "pipe_layout.h"
 #include "unlinked.h"
 
@@ -242,16 +243,18 @@ static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 }
 
 /* Whether the kernel numbers a pipe buffer's flags as pipe_layout.h
- * reads them (#defines, which BPF cannot relocate): checked once, on two
- * pipes of binmig's own, each with one write: a plain pipe's buffer may
- * be merged into, a packet-mode pipe's is a packet.  0, or -errno (the
- * layouts are then not read). */
+ * reads them (#defines, which BPF cannot relocate), and the ring is read
+ * at its stride: checked once, on two pipes of binmig's own.  A write to
+ * a plain pipe makes a buffer that may be merged into, one to a
+ * packet-mode pipe a packet, which tee then copies into the plain pipe
+ * as its second buffer, still a packet (fs/splice.c link_pipe).  0, or
+ * -errno (the layouts are then not read). */
 static int check_pipe_flags(void)
 {
 	if (k.pipe_flags <= 0)
 		return k.pipe_flags;
 	int ends[2][2] = {{-1, -1}, {-1, -1}}, rc = 0;
-	struct bm_fd fds[2] = {{.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 1, .data = (uint8_t *)"x"},
+	struct bm_fd fds[2] = {{.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 2, .data = (uint8_t *)"xx"},
 			       {.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 1, .data = (uint8_t *)"x"}};
 	struct bm_process self = {.pid = getpid(), .fds = fds, .nfds = 2};
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN};
@@ -261,6 +264,8 @@ static int check_pipe_flags(void)
 			rc = -errno;
 		fds[i].fd = ends[i][0];
 	}
+	if (rc == 0 && tee(ends[1][0], ends[0][1], 1, SPLICE_F_NONBLOCK) != 1)
+		rc = -errno;
 	while (rc == 0 && bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0)
 		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
 			rc = -errno;
@@ -269,8 +274,9 @@ static int check_pipe_flags(void)
 			rc = -errno;
 	if (rc == 0 && (rc = run(k.file, &self, &seen)) == 0)
 		bm_pipe_layout_end(&self, &seen.pipes);
-	if (rc == 0 && (fds[0].npipe_bufs != 1 || fds[0].pipe_bufs[0].flags != BM_PIPE_BUF_CAN_MERGE ||
-			fds[1].npipe_bufs != 1 || fds[1].pipe_bufs[0].flags != BM_PIPE_BUF_PACKET))
+	if (rc == 0 && (fds[0].npipe_bufs != 2 || fds[0].pipe_bufs[0].flags != BM_PIPE_BUF_CAN_MERGE ||
+			fds[0].pipe_bufs[1].flags != BM_PIPE_BUF_PACKET || fds[1].npipe_bufs != 1 ||
+			fds[1].pipe_bufs[0].flags != BM_PIPE_BUF_PACKET))
 		rc = -ENOTSUP;
 	bm_pipe_layout_drop(&self);
 	for (int i = 0; i < 2; i++)
@@ -278,6 +284,21 @@ static int check_pipe_flags(void)
 			if (ends[i][e] >= 0)
 				close(ends[i][e]);
 	return k.pipe_flags = rc;
+}
+
+/* Says, where the check of the flags failed (RC), that P's pipes holding
+ * bytes get them back in one go (the programs loaded: no other warning
+ * says it). */
+static void warn_pipes_unread(const struct bm_process *p, int rc)
+{
+	for (uint32_t i = 0; rc < 0 && i < p->nfds; i++)
+		if (bm_pipe_layout_wanted(&p->fds[i])) {
+			bm_warn("process %d: binmig cannot read how the bytes of its pipes lie in their buffers on this "
+				"kernel (its flags are not numbered as binmig knows: %s): restored, each pipe's bytes are "
+				"written in one go, and a packet-mode pipe holding packets is refused", p->pid,
+				strerror(-rc));
+			return;
+		}
 }
 
 bool bm_kstate_pipes_readable(void)
@@ -302,7 +323,7 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	for (uint32_t i = 0; seen.slices && i < p->attrs.nthreads; i++)
 		seen.slices[i] = UINT64_MAX;
 	const char *step = "reading its timer id counter";
-	check_pipe_flags(); /* once: where it fails, no layout is read */
+	warn_pipes_unread(p, check_pipe_flags());
 	if (!seen.slices)
 		rc = -ENOMEM;
 	else if ((rc = run(k.task, p, &seen)) == 0 && (step = "choosing its descriptors", rc = want(p, PASS_FILES, NULL)) == 0)
