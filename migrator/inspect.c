@@ -18,6 +18,7 @@
 #include "sk_inet.h"
 #include "file_locks.h"
 #include "log.h"
+#include "pipe_layout.h"
 #include "memory.h"
 #include "tree.h"
 
@@ -137,6 +138,13 @@ static void print_process(FILE *out, const struct bm_process *p)
 		free(w);
 		if (d->next_wd)
 			fprintf(out, "\n      next watch number %u", d->next_wd);
+		if (d->npipe_bufs)
+			fprintf(out, "\n      its %u bytes in %u buffers (bytes at offset, flags):", d->data_len, d->npipe_bufs);
+		for (uint32_t k = 0; k < d->npipe_bufs; k++)
+			fprintf(out, " %u@%u%s", d->pipe_bufs[k].len, d->pipe_bufs[k].offset,
+				d->pipe_bufs[k].flags == BM_PIPE_BUF_PACKET	 ? " packet"
+				: d->pipe_bufs[k].flags == BM_PIPE_BUF_CAN_MERGE ? " merge"
+										 : "");
 		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
 			struct bm_watch w = bm_watch_get(d, k);
 			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,

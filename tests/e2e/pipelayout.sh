@@ -7,7 +7,7 @@
 # before; a packet-mode pipe holding packets of 1, 100, 4096 and 3000 bytes
 # gives one packet per read.  Where binmig cannot read the buffers
 # (BINMIG_TEST_NO_BPF), the packet-mode pipe is refused as before, the
-# process untouched.
+# process untouched.  inspect shows the buffers a dump read.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init pipelayout
@@ -16,3 +16,15 @@ e2e_state_test pipelayout carried
 e2e_state_test pipelayout packets
 BINMIG_TEST_NO_BPF=1 e2e_refused_dump "packets without BPF" "a packet-mode pipe (O_DIRECT) holding data" \
 	-- pipelayout packets
+# What the dump read, as inspect shows it: the packets, each a buffer.
+e2e_start "$E2E_TMP/inspect.out" "$PROGS/pipelayout" packets
+e2e_wait_ready "$E2E_TMP/inspect.out" "$E2E_PID"
+bm dump "$E2E_PID" -o "$E2E_TMP/inspect.img" --leave-running
+e2e_expect_ok "dump --leave-running of the packets"
+bm inspect "$E2E_TMP/inspect.img"
+e2e_expect_ok "inspect"
+grep -qF "its 7197 bytes in 4 buffers (bytes at offset, flags): 1@0 packet 100@0 packet 4096@0 packet 3000@0 packet" \
+	"$BM_OUT" || e2e_fail "inspect does not show the four packets: $(grep -A1 pipe "$BM_OUT")"
+e2e_signal "$E2E_PID" "$E2E_TMP/inspect.out"
+e2e_wait_exit "$E2E_PID"
+e2e_expect_pass "$E2E_TMP/inspect.out"
