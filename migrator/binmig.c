@@ -202,13 +202,13 @@ static int dump(void *arg)
 	char why[800];
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
 		bm_warn("binmig cannot read what only the kernel's own structures show (%s): restored, the process "
-			"gives its next POSIX timer and inotify watch the numbers after its newest, and an O_TMPFILE "
-			"file may be linked as its opening says; a thread's own slice equal to the base slice, a "
-			"tree member's exit signal its parent's execve made SIGCHLD, and an open file's O_ASYNC set "
-			"through a descriptor closed since (its signals then report the one it is held at), are not "
-			"seen, nor what only a TCP or UDP socket's kernel side shows (a shutdown without a port, "
-			"urgent data sent, a SO_REUSEPORT program, the MSS a program set on a connection) (README, "
-			"\"What a restored process can still tell apart\")", why);
+			"gives its next POSIX timer and inotify watch the numbers after its newest, an O_TMPFILE file "
+			"may be linked as its opening says, each pipe's bytes come back in one go, an open file's "
+			"O_ASYNC set through a descriptor closed since is set through the one it is held at, and a "
+			"thread's own slice equal to the base slice, a tree member's exit signal its parent's execve "
+			"made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a shutdown without a "
+			"port, urgent data sent, a SO_REUSEPORT program, the MSS a program set on a connection) are "
+			"not seen (README, \"What a restored process can still tell apart\")", why);
 	if (bm_tree_check_exit_signals(&f) < 0 || bm_pipe_refuse_packets(&f) < 0) {
 		bm_release(&f, false);
 		return bm_exit_code();
