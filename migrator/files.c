@@ -611,9 +611,10 @@ static int place(int fd, int target, bool cloexec)
 }
 
 /* Creates the pipe that fd d is an end of, with its capacity and buffered
- * bytes (in their buffers as they were, pipe_layout.h), and puts each of its ends at the first image descriptor of that
- * direction; later ends are dups of those.  New descriptors are first
- * moved above spare_fd so they cannot land on a number still to be filled. */
+ * bytes (in their buffers as they were, pipe_layout.h), and puts each of
+ * its ends at the first image descriptor of that direction; later ends
+ * are dups of those.  New descriptors are first moved above spare_fd so
+ * they cannot land on a number still to be filled. */
 static int restore_pipe(const struct bm_process *p, uint32_t index, int spare_fd, char *err, size_t errlen)
 {
 	const struct bm_fd *d = &p->fds[index];
