@@ -5,7 +5,8 @@
 # writes after each) takes as many bytes more in small non-blocking writes,
 # and gives the same reads, after a dump and restore as a twin measured
 # before; a packet-mode pipe holding packets of 1, 100, 4096 and 3000 bytes
-# gives one packet per read.  Where binmig cannot read the buffers
+# gives one packet per read; both again shared with a child, a tree
+# dumped and restored.  Where binmig cannot read the buffers
 # (BINMIG_TEST_NO_BPF), the packet-mode pipe is refused as before, the
 # process untouched.  inspect shows the buffers a dump read.
 # shellcheck source-path=SCRIPTDIR
@@ -14,6 +15,17 @@ e2e_init pipelayout
 [[ $(id -u) == 0 && -r /sys/kernel/btf/vmlinux ]] || e2e_skip "binmig's BPF reader needs root and a kernel with BTF"
 e2e_state_test pipelayout carried
 e2e_state_test pipelayout packets
+# The same pipes shared with a child: a tree's restore makes each once.
+e2e_start "$E2E_TMP/tree.out" "$PROGS/pipelayout" tree
+root=$E2E_PID
+e2e_wait_ready "$E2E_TMP/tree.out" "$root"
+mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
+((${#kids[@]} == 1)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 1"
+e2e_track "${kids[0]}"
+e2e_tree_dump_restore "$E2E_TMP/tree.img" 1 "a tree sharing the pipes" "$root" "${kids[0]}"
+e2e_signal "$root" "$E2E_TMP/tree.out"
+e2e_wait_exit "$root"
+e2e_expect_pass "$E2E_TMP/tree.out"
 BINMIG_TEST_NO_BPF=1 e2e_refused_dump "packets without BPF" "a packet-mode pipe (O_DIRECT) holding data" \
 	-- pipelayout packets
 # What the dump read, as inspect shows it: the packets, each a buffer.

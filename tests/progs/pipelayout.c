@@ -1,4 +1,4 @@
-/* pipelayout carried|packets: pipes whose bytes lie in their buffers in
+/* pipelayout carried|tree|packets: pipes whose bytes lie in their buffers in
  * ways a refill in one go would not make again.  Before "ready" it sets
  * up, and after the wake-up checks:
  *   carried:
@@ -10,6 +10,9 @@
  *     sizes and bytes of the reads that then empty it are those of a twin
  *     built the same way and measured before "ready" (then closed);
  *   - and, as "packets" does, a packet-mode pipe holding packets;
+ *   tree: the same, with a child holding both pipes too (a tree's restore
+ *   makes each once for both: migrator/tree_restore.c), which the program
+ *   ends after its checks;
  *   packets:
  *   - a packet-mode pipe (pipe2 O_DIRECT, non-blocking) holding packets
  *     of 1, 100, 4096 and 3000 bytes: each read gives one packet, of its
@@ -100,9 +103,10 @@ static void check_packets(int r, int w)
 
 int main(int argc, char **argv)
 {
-	bool carried = argc == 2 && strcmp(argv[1], "carried") == 0;
+	bool tree = argc == 2 && strcmp(argv[1], "tree") == 0;
+	bool carried = tree || (argc == 2 && strcmp(argv[1], "carried") == 0);
 	if (argc != 2 || (!carried && strcmp(argv[1], "packets") != 0)) {
-		say("FAIL: usage: pipelayout carried|packets");
+		say("FAIL: usage: pipelayout carried|tree|packets");
 		return 2;
 	}
 	usr1_setup();
@@ -123,6 +127,11 @@ int main(int argc, char **argv)
 		close(twin[0]);
 		close(twin[1]);
 	}
+	pid_t child = tree ? fork() : 0;
+	SETUP(child >= 0, "fork");
+	if (tree && child == 0)
+		for (;;)
+			pause(); /* holding the pipes until its parent ends it */
 	say("ready");
 	usr1_wait();
 
@@ -139,5 +148,9 @@ int main(int argc, char **argv)
 		      "the bytes read differ");
 	}
 	check_packets(packet[0], packet[1]);
+	if (child > 0) {
+		int status = 0;
+		CHECK(kill(child, SIGKILL) == 0 && waitpid(child, &status, 0) == child, "ending the child");
+	}
 	return tp_finish();
 }
