@@ -110,7 +110,20 @@ struct fasync_struct {
 	struct file *fa_file;
 };
 
+/* A pipe or FIFO: its signal-driven I/O (read_fasync) and its ring of
+ * buffers (read_pipe; head and tail are members of an anonymous struct in
+ * a union since Linux 6.14, found all the same). */
+struct pipe_buffer {
+	unsigned int offset;
+	unsigned int len;
+	unsigned int flags;
+};
+
 struct pipe_inode_info {
+	unsigned int head;
+	unsigned int tail;
+	unsigned int ring_size;
+	struct pipe_buffer *bufs;
 	struct fasync_struct *fasync_readers;
 	struct fasync_struct *fasync_writers;
 };
@@ -162,21 +175,6 @@ struct socket {
 	short type;
 	struct sock *sk;
 	struct socket_wq wq;
-};
-
-/* A pipe or FIFO (kstate.bpf.c read_pipe): head and tail are members of
- * an anonymous struct in a union since Linux 6.14, found all the same. */
-struct pipe_buffer {
-	unsigned int offset;
-	unsigned int len;
-	unsigned int flags;
-};
-
-struct pipe_inode_info {
-	unsigned int head;
-	unsigned int tail;
-	unsigned int ring_size;
-	struct pipe_buffer *bufs;
 };
 
 struct seq_file;
