@@ -210,7 +210,7 @@ enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC };
 static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 {
 	if (pass == PASS_DGRAM)
-		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_UDP ? BM_KSTATE_WANT_UDP :
+		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_UDP ? BM_KSTATE_WANT_UDP_QUEUE :
 			d->kind == BM_FD_UNIX_SOCKET ? BM_KSTATE_WANT_UNIX_DGRAM : 0;
 	if (pass == PASS_INET)
 		return d->shares_with >= 0 || d->in_flight ? 0 : d->kind == BM_FD_TCP ? BM_KSTATE_WANT_TCP :

@@ -266,12 +266,10 @@ int read_file(struct bpf_iter__task_file *ctx)
 		bpf_seq_write(ctx->meta->seq, &fa, sizeof fa);
 	}
 	struct bm_kstate_rec r = {.fd = (int)fd};
-	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP) {
-		struct bm_kstate_rec q = {.fd = (int)fd};
-		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP, &q))
-			bpf_seq_write(ctx->meta->seq, &q, sizeof q);
-		if (kind == BM_KSTATE_WANT_UNIX_DGRAM)
-			return 0;
+	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP_QUEUE) {
+		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP_QUEUE, &r))
+			bpf_seq_write(ctx->meta->seq, &r, sizeof r);
+		return 0;
 	}
 	if (kind == BM_KSTATE_WANT_INOTIFY) {
 		struct fsnotify_group *g = BPF_CORE_READ(f, private_data);

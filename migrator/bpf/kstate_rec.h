@@ -58,8 +58,9 @@ enum bm_kstate_want {
 	BM_KSTATE_WANT_TCP = 3,
 	BM_KSTATE_WANT_UDP = 4,
 	BM_KSTATE_WANT_PIPE = 5, /* its buffers (BM_KSTATE_PIPE) */
-	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM;
-					  WANT_UDP reads a UDP socket's with the rest) */
+	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM) */
+	BM_KSTATE_WANT_UDP_QUEUE = 7,  /* a UDP socket's queue (BM_KSTATE_DGRAM): apart from WANT_UDP, so
+					  that the pass over the sockets does not walk it too */
 };
 
 /* A flag ORed into the value, beside one of the above (compared as
