@@ -203,7 +203,8 @@ static int dump(void *arg)
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
 		bm_warn("binmig cannot read what only the kernel's own structures show (%s): restored, the process "
 			"gives its next POSIX timer and inotify watch the numbers after its newest, an O_TMPFILE file "
-			"may be linked as its opening says, each pipe's bytes come back in one go, an open file's "
+			"may be linked as its opening says, each pipe's bytes and each unix stream's queue come back in "
+			"one go, an open file's "
 			"O_ASYNC set through a descriptor closed since is set through the one it is held at, and a "
 			"thread's own slice equal to the base slice, a tree member's exit signal its parent's execve "
 			"made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a shutdown without a "

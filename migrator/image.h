@@ -49,7 +49,7 @@
  * credentials, as before; and whose pipes and FIFOs carry no layout of
  * their buffers: the restore writes their bytes in one go,
  * pipe_layout.h). */
-#define BM_IMAGE_VERSION 15
+#define BM_IMAGE_VERSION 16
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

@@ -26,6 +26,7 @@
 #include "fd_sigio.h"
 #include "fd_table.h"
 #include "inotify_next_wd.h"
+#include "sk_unix_stream_layout.h"
 #include "pipe_layout.h"
 #include "unlinked_map.h"
 
@@ -612,6 +613,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	bm_inotify_next_wds_encode(b, p);
 	bm_pipe_layouts_encode(b, p);
 	bm_sigio_known_encode(b, p);
+	bm_stream_layouts_encode(b, p);
 	return finish_encoding(b);
 }
 
@@ -721,6 +723,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	/* Version 15: what the dump read of signal-driven I/O. */
 	if (c->version >= 15 && !bm_rcur_failed(c))
 		bm_sigio_known_decode(c, p);
+	/* Version 16: how the bytes of unix stream queues lie in their skbs. */
+	if (c->version >= 16 && !bm_rcur_failed(c))
+		bm_stream_layouts_decode(c, p);
 }
 
 /* ---- SIGNALS ---- */

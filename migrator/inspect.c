@@ -145,6 +145,10 @@ static void print_process(FILE *out, const struct bm_process *p)
 				d->pipe_bufs[k].flags == BM_PIPE_BUF_PACKET	 ? " packet"
 				: d->pipe_bufs[k].flags == BM_PIPE_BUF_CAN_MERGE ? " merge"
 										 : "");
+		if (d->nstream_skbs)
+			fprintf(out, "\n      its queue in %u skbs as written (bytes):", d->nstream_skbs);
+		for (uint32_t k = 0; k < d->nstream_skbs; k++)
+			fprintf(out, k || !d->stream_consumed ? " %u" : " %u (%u read)", d->stream_skbs[k], d->stream_consumed);
 		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
 			struct bm_watch w = bm_watch_get(d, k);
 			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,

@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "log.h"
 #include "pipe_layout.h"
+#include "sk_unix_stream_layout.h"
 #include "unlinked.h"
 
 /* kstate.bpf.o, carried by kstate_obj.S */
@@ -111,6 +112,7 @@ struct task_seen {
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 	bool fasync;      /* bm_kstate_fasync: its records are taken */
 	struct bm_pipe_reading pipes;
+	struct bm_stream_reading streams; /* with queues */
 };
 
 /* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
@@ -186,6 +188,8 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 							 (uint32_t)(r.b & 0xffff) << BM_KSTATE_SK_USER_MSS_SHIFT;
 		} else if (r.kind == BM_KSTATE_DGRAM && seen->queues) {
 			queue_seen(p, &r, seen);
+		} else if (r.kind == BM_KSTATE_STREAM && seen->queues) {
+			bm_stream_layout_record(p, &seen->streams, &r);
 		} else if (r.kind == BM_KSTATE_FASYNC && seen->fasync) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && r.valid && r.a <= INT_MAX) {
@@ -205,7 +209,7 @@ enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC };
 
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
  * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
- * queue of a UDP or unix socket (the program skips a stream), else an
+ * queue of a UDP or unix socket (a stream's skbs), else an
  * inotify instance, an unlinked file or a buffered pipe or FIFO. */
 static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 {
@@ -410,9 +414,13 @@ int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *
 {
 	memset(queues, 0, p->nfds * sizeof *queues);
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .queues = queues};
+	bm_stream_layout_drop(p);
 	int rc = read_files(p, PASS_DGRAM, NULL, &seen, "its socket queues", why, why_size);
-	if (rc < 0)
+	bm_stream_layout_end(&seen.streams);
+	if (rc < 0) {
 		memset(queues, 0, p->nfds * sizeof *queues);
+		bm_stream_layout_drop(p);
+	}
 	return rc;
 }
 

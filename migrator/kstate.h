@@ -94,8 +94,10 @@ struct bm_kstate_queue {
  * queue as a peek at an offset sees it: QUEUES[i], for P->fds[i].  The
  * kernel marks an empty message once a peek shows it, and every later
  * peek at an offset skips it (net/core/datagram.c): such a message no
- * peek of the dump shows, where it is behind others.  0; or -errno with
- * why in WHY, QUEUES all unread, as bm_kstate_read. */
+ * peek of the dump shows, where it is behind others.  And of each unix
+ * stream socket, the skbs of its queue, into its descriptor's
+ * stream_skbs (sk_unix_stream_layout.h).  0; or -errno with why in WHY,
+ * QUEUES all unread and no skbs, as bm_kstate_read. */
 int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *why, size_t why_size);
 /* Reads, for each descriptor P->fds[i] (P frozen, P->pid) whose ASK[i]
  * is set (a pipe, FIFO, socket or inotify instance with O_ASYNC), the

@@ -25,6 +25,7 @@
 #include "sk_unix_diag.h"
 #include "sk_unix_peeked.h"
 #include "sk_unix_rights.h"
+#include "sk_unix_stream_layout.h"
 #include "sk_unix_take.h"
 #include "log.h"
 #include "wire.h"
@@ -890,6 +891,11 @@ static int collect_process(struct bm_process *const *procs, size_t nprocs, size_
 		free(d->data);
 		d->data = b.data;
 		d->data_len = (uint32_t)b.len;
+		/* Its skbs, read before the peeks, kept where they fit them. */
+		if (read_data)
+			bm_stream_layout_settle(p->pid, d);
+		else
+			bm_stream_layout_forget(d);
 	}
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		if (in[i].copy >= 0)

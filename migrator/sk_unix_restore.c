@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "sk_unix_peeked.h"
+#include "sk_unix_stream_layout.h"
 #include "sk_unix_take.h"
 
 /* A path name as a NUL-terminated string. */
@@ -591,6 +592,24 @@ static int mark_again(struct ctx *c, const struct bm_fd *d, const struct bm_unix
 	return rc < 0 ? fail(c, d, "marking the messages it had peeked") : 0;
 }
 
+/* D's stream queue (decoded as S) written skb by skb from its peer, as
+ * the dump read its skbs (sk_unix_stream_layout.h). */
+static int fill_skbs(struct ctx *c, const struct bm_fd *d, const struct bm_unix_sock *s)
+{
+	uint32_t at = 0;
+	struct bm_unix_msg m;
+	bm_unix_next_msg(s, &at, &m);
+	int from;
+	bool connected;
+	if (!bm_unix_sender(c->p->fds, c->p->nfds, (uint32_t)(d - c->p->fds), s, &m, &from, &connected) || from < 0) {
+		errno = EINVAL;
+		return fail(c, d, "no sender for its queue");
+	}
+	int rc = bm_stream_refill(c->p->fds[from].fd, d->fd, d, s);
+	errno = -rc;
+	return rc < 0 ? fail(c, d, "writing its queue again skb by skb") : 0;
+}
+
 /* Phase 4: each receive queue written again from its sender, in order
  * (those with descriptors in flight when LATE, the others when not). */
 static int fill_all(struct ctx *c, bool with_rights)
@@ -602,6 +621,10 @@ static int fill_all(struct ctx *c, bool with_rights)
 		struct bm_unix_sock s;
 		if (!bm_unix_head(d, &s) || !s.nmsgs || !(s.flags & BM_UNIX_RIGHTS) != !with_rights)
 			continue;
+		if (d->nstream_skbs) {
+			rc = fill_skbs(c, d, &s);
+			continue;
+		}
 		struct sockaddr_un a;
 		socklen_t len = addr_of(s.name, s.name_len, &a);
 		uint32_t at = 0;

@@ -26,6 +26,7 @@ void bm_process_free_fds(struct bm_process *p)
 		free(p->fds[i].was_link);
 		free(p->fds[i].holes.x);
 		free(p->fds[i].pipe_bufs);
+		free(p->fds[i].stream_skbs);
 		bm_file_attrs_free(&p->fds[i].attrs);
 	}
 	free(p->fds);

@@ -259,6 +259,13 @@ struct bm_fd {
 	 * (pipe_layout.h).  malloc'd. */
 	uint32_t npipe_bufs;
 	struct bm_pipe_buf *pipe_bufs;
+	/* A unix stream socket's first descriptor: the lengths of the skbs of
+	 * its receive queue, oldest first, and the bytes reads took from the
+	 * head, read at dump (kstate.h; version 16); none: not read, the
+	 * restore writes the queue in one go (sk_unix_stream_layout.h).
+	 * malloc'd. */
+	uint32_t nstream_skbs, stream_consumed;
+	uint32_t *stream_skbs;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */

@@ -139,10 +139,18 @@ struct sk_buff {
 	struct sk_buff *next;
 	unsigned int len;
 	__u8 peeked : 1; /* an empty message a peek showed (net/core/datagram.c) */
+	char cb[48];     /* the protocol's: a unix socket's struct unix_skb_parms */
+};
+
+/* What af_unix keeps in an skb's cb (UNIXCB): of a stream's, the bytes
+ * reads have taken from it (net/unix/af_unix.c, unix_skb_len). */
+struct unix_skb_parms {
+	__u32 consumed;
 };
 
 struct sk_buff_head {
 	struct sk_buff *next;
+	__u32 qlen;
 };
 
 struct sock {

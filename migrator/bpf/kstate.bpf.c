@@ -180,6 +180,40 @@ static __always_inline int read_dgram(struct file *f, int udp, struct bm_kstate_
 	return 1;
 }
 
+/* The receive queue of a unix stream socket, oldest first: how many
+ * bytes each skb holds, as each write made it (unix_stream_sendmsg: one
+ * skb per write up to a size), and how many of the head's reads took
+ * (UNIXCB(skb).consumed; no other skb has any taken).  Read without the
+ * queue's lock: its writer is the peer, in the frozen process. */
+static __always_inline void read_stream(struct seq_file *seq, struct file *f, int fd)
+{
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(so, type) != 1) /* SOCK_STREAM */
+		return;
+	struct sk_buff *end = (struct sk_buff *)&sk->sk_receive_queue;
+	struct sk_buff *skb = BPF_CORE_READ(sk, sk_receive_queue.next);
+	__u32 n = BPF_CORE_READ(sk, sk_receive_queue.qlen);
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_STREAM, .fd = fd, .valid = 1, .b = BM_KSTATE_STREAM_COUNT | n};
+	if (skb && skb != end) {
+		struct unix_skb_parms *cb = (struct unix_skb_parms *)&skb->cb;
+		r.a = BPF_CORE_READ(cb, consumed);
+	}
+	bpf_seq_write(seq, &r, sizeof r);
+	if (n > BM_KSTATE_STREAM_SKBS_MAX)
+		return;
+	for (unsigned int i = 0; i < BM_KSTATE_STREAM_SKBS_MAX / 2 && skb && skb != end; i++) {
+		r.a = BPF_CORE_READ(skb, len);
+		r.b = 0;
+		skb = BPF_CORE_READ(skb, next);
+		if (skb && skb != end) {
+			r.b = BPF_CORE_READ(skb, len);
+			skb = BPF_CORE_READ(skb, next);
+		}
+		bpf_seq_write(seq, &r, sizeof r);
+	}
+}
+
 /* The fasync list of F's object (fs/fcntl.c fasync_helper): a pipe's or
  * FIFO's readers' or writers' by the open file's mode, a socket's
  * (sock_fasync), an inotify instance's (fsnotify_fasync).  Asked only for
@@ -269,6 +303,8 @@ int read_file(struct bpf_iter__task_file *ctx)
 	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP_QUEUE) {
 		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP_QUEUE, &r))
 			bpf_seq_write(ctx->meta->seq, &r, sizeof r);
+		else if (kind == BM_KSTATE_WANT_UNIX_DGRAM)
+			read_stream(ctx->meta->seq, f, (int)fd);
 		return 0;
 	}
 	if (kind == BM_KSTATE_WANT_INOTIFY) {

@@ -24,6 +24,11 @@ enum bm_kstate_kind {
 				  a UDP socket's two queues), b = BM_KSTATE_DGRAM_* */
 	BM_KSTATE_FASYNC = 9,  /* a = the descriptor number its signals report (si_fd: fa_fd of the open
 				  file's entry in its object's fasync list); valid: the entry was found */
+	BM_KSTATE_STREAM = 10, /* a unix stream socket's receive queue, oldest first: first a record with
+				  a = the bytes reads took from its head (UNIXCB consumed), b =
+				  BM_KSTATE_STREAM_COUNT | the number of its skbs (qlen); then, where they
+				  are at most BM_KSTATE_STREAM_SKBS_MAX, one per two skbs: a = the first's
+				  len, b = the second's (0: none) */
 };
 
 /* BM_KSTATE_PIPE: the first record of a pipe, and the most buffers read
@@ -32,6 +37,12 @@ enum bm_kstate_kind {
  * descriptor). */
 #define BM_KSTATE_PIPE_COUNT (1ull << 32)
 #define BM_KSTATE_PIPE_BUFS_MAX 512
+
+/* BM_KSTATE_STREAM: the first record of a queue, and the most skbs read
+ * (two to a record: 513 records stay within the 32 KiB an iterator
+ * writes for one descriptor). */
+#define BM_KSTATE_STREAM_COUNT (1ull << 32)
+#define BM_KSTATE_STREAM_SKBS_MAX 1024u
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
  * low bits, and: */
@@ -58,7 +69,8 @@ enum bm_kstate_want {
 	BM_KSTATE_WANT_TCP = 3,
 	BM_KSTATE_WANT_UDP = 4,
 	BM_KSTATE_WANT_PIPE = 5, /* its buffers (BM_KSTATE_PIPE) */
-	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue, if datagram or seqpacket (BM_KSTATE_DGRAM) */
+	BM_KSTATE_WANT_UNIX_DGRAM = 6, /* a unix socket's queue: datagram or seqpacket (BM_KSTATE_DGRAM), stream
+					  (BM_KSTATE_STREAM) */
 	BM_KSTATE_WANT_UDP_QUEUE = 7,  /* a UDP socket's queue (BM_KSTATE_DGRAM): apart from WANT_UDP, so
 					  that the pass over the sockets does not walk it too */
 };

@@ -54,7 +54,8 @@
 # (inetsock.c shutwr), an idle connection's segment sizes and the MSS a
 # program set on a connection (inetsock.c mss); pipes whose buffers each
 # hold a little, and a packet-mode pipe holding packets (pipelayout.c
-# carried, packets);
+# carried, packets); a unix stream queue of six writes, its head partly
+# read (streamlayout.c carried);
 # cgroup membership (cgroup.c, at the end); and everything a plain
 # process and its threads read about themselves, compared value by value
 # (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
@@ -73,7 +74,7 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
 	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
-	stateprobe treestop locks pipelayout
+	stateprobe treestop locks pipelayout streamlayout
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" "$E2E_TMP/peekhead" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
@@ -127,7 +128,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
 	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead" \
-	"sigio numbers" "sigio credchange" "pipelayout carried" "pipelayout packets"; do
+	"sigio numbers" "sigio credchange" "pipelayout carried" "pipelayout packets" "streamlayout carried"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

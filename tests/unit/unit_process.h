@@ -432,6 +432,10 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 			assert_int_equal(fa->pipe_bufs[k].len, fb->pipe_bufs[k].len);
 			assert_int_equal(fa->pipe_bufs[k].flags, fb->pipe_bufs[k].flags);
 		}
+		assert_int_equal(fa->nstream_skbs, fb->nstream_skbs);
+		assert_int_equal(fa->stream_consumed, fb->stream_consumed);
+		if (fa->nstream_skbs)
+			assert_memory_equal(fa->stream_skbs, fb->stream_skbs, fa->nstream_skbs * sizeof *fa->stream_skbs);
 		assert_int_equal(fa->mode, fb->mode);
 		assert_true(fa->rdev == fb->rdev);
 		assert_opt_string_equal(fa->path, fb->path);

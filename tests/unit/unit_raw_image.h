@@ -227,6 +227,18 @@ static inline void drop_v15(struct raw_image *ri, uint32_t nfds)
 	fds->len = (uint32_t)at;
 }
 
+/* Takes what version 16 added off the end of RI's FDS section (its first
+ * process), for an image of version 15: the stream layouts, of which the
+ * test processes have none (a count of 0). */
+static inline void drop_v16(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	assert_true(fds->len >= 8);
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 0);
+	fds->len -= 4;
+}
+
 /* Takes the descriptor table's size (version 13) off the end of RI's FDS
  * section, and what version 14 added, for an image of an earlier version
  * (which reads as not knowing it: 0). */

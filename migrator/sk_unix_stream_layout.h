@@ -1,0 +1,80 @@
+/* How the bytes of a unix stream socket's receive queue lie in its skbs,
+ * carried so that the restored writer's send buffer holds what the
+ * original's held.
+ *
+ * Each write to a unix stream socket queues new skbs on its peer
+ * (net/unix/af_unix.c, unix_stream_sendmsg: one per write, up to a size),
+ * and every skb is charged to the writer's send buffer at its true size
+ * until the reader has read it whole: SIOCOUTQ shows that charge, and a
+ * non-blocking write fails once it reaches SO_SNDBUF.  Six writes of a
+ * few bytes cost six skbs where one write of the same bytes costs one, so
+ * a queue written back in one go lets the writer write more than the
+ * original could.  A read that takes part of the head skb leaves it
+ * queued, whole, with the bytes taken counted in it (UNIXCB consumed).
+ *
+ * The dump reads each stream queue's skbs through BPF (kstate.h,
+ * BM_KSTATE_STREAM): the length of each, oldest first, and the bytes
+ * taken from the head.  The lengths less those must add up to the bytes
+ * the peeks read, each skb within bytes of one writer's credentials, else
+ * the layout is dropped; so is it for a queue with descriptors in flight,
+ * which the dump takes and writes back itself (sk_unix_take.h).  The
+ * restore writes the queue skb by skb, each as one write of its length,
+ * the head with as many bytes in front as reads had taken, which it then
+ * reads away.  Without a layout (no BPF, an image before version 16, more
+ * than BM_KSTATE_STREAM_SKBS_MAX skbs) the bytes are written in one go.
+ * Bytes spliced into a stream (splice, sendfile) lie in page fragments
+ * that a write does not make: written back, they cost what a write of
+ * them costs. */
+#ifndef BINMIG_SK_UNIX_STREAM_LAYOUT_H
+#define BINMIG_SK_UNIX_STREAM_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/kstate_rec.h"
+#include "sk_unix.h"
+#include "state.h"
+#include "wire.h"
+
+/* The longest skb a layout may name: a write of one skb never passes it
+ * (SKB_MAX_HEAD plus UNIX_SKB_FRAGS_SZ is some 36 KiB). */
+#define BM_STREAM_SKB_MAX (1u << 20)
+
+/* The reading of the BM_KSTATE_STREAM records of one process, in order. */
+struct bm_stream_reading {
+	struct bm_fd *d;  /* the descriptor being read, or NULL */
+	uint32_t got;     /* its skbs so far */
+};
+
+/* Takes one record R into P (a descriptor's first record starts it). */
+void bm_stream_layout_record(struct bm_process *p, struct bm_stream_reading *st, const struct bm_kstate_rec *r);
+/* After the last record: drops a layout with records missing. */
+void bm_stream_layout_end(struct bm_stream_reading *st);
+/* Drops D's layout, every one of P's. */
+void bm_stream_layout_forget(struct bm_fd *d);
+void bm_stream_layout_drop(struct bm_process *p);
+
+/* At dump, D's socket described (its data encoded): keeps D's layout only
+ * where the image may hold it (bm_stream_layout_check). */
+void bm_stream_layout_settle(pid_t pid, struct bm_fd *d);
+
+/* Whether D's layout (if any) fits D: a unix stream socket's first
+ * descriptor, without descriptors in flight, the skbs' bytes less those
+ * taken being its queue's, each skb within one writer's credentials;
+ * else false with why. */
+bool bm_stream_layout_check(const struct bm_fd *d, char *why, size_t n);
+
+/* Writes S's queue (D's, decoded) from FROM, the peer (binmig's socket),
+ * skb by skb as D's layout says, then reads the bytes taken from the head
+ * off RECEIVER (D's socket).  0, or -errno. */
+int bm_stream_refill(int from, int receiver, const struct bm_fd *d, const struct bm_unix_sock *s);
+
+/* The end of the image's FDS section (version 16, after the signal-driven
+ * I/O entries): u32 n, then n layouts in rising descriptor order, each i32
+ * fd, u32 consumed, u32 nskbs and nskbs × u32 len.  decode fails C on
+ * anything else. */
+void bm_stream_layouts_encode(struct bm_wbuf *b, const struct bm_process *p);
+void bm_stream_layouts_decode(struct bm_rcur *c, struct bm_process *p);
+
+#endif

@@ -1,0 +1,108 @@
+/* streamlayout carried: a unix stream queue whose bytes lie in skbs that
+ * a write in one go would not make again (sk_unix_stream_layout.h).
+ * Before "ready" it writes, through one end of a socket pair, pieces of
+ * 4, 100, 1, 3000, 5000 and 7 bytes, each a write (an skb of its own), and
+ * reads 3 bytes at the other end (taken from the head skb, which stays);
+ * a twin pair built the same way is measured then and closed.  After the
+ * wake-up the pair must measure as the twin did: SIOCOUTQ of the writer
+ * (its send buffer's charge, each skb's true size), SIOCINQ of the
+ * reader, how many bytes 100-byte non-blocking writes then add before
+ * EAGAIN, and the queued bytes that the reads emptying it give.  Beside it a
+ * datagram and a seqpacket pair, each holding messages of 1, 100 and 3000
+ * bytes, whose writers' SIOCOUTQ must be what it was (each message is
+ * written again in one write, as it came). */
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
+
+#include "testprog.h"
+
+#define ALL_MAX (1 << 20)
+
+static const size_t PIECES[] = {4, 100, 1, 3000, 5000, 7};
+
+/* What a pair gives: the writer's SIOCOUTQ, the reader's SIOCINQ, the
+ * bytes small writes add, then all the bytes read. */
+struct measure {
+	int outq, inq;
+	size_t room, total;
+	uint8_t all[ALL_MAX];
+};
+
+/* Queues the pieces on R through W, then reads 3 bytes at R. */
+static bool build(int r, int w)
+{
+	static uint8_t piece[8192];
+	for (size_t k = 0; k < sizeof PIECES / sizeof *PIECES; k++) {
+		for (size_t i = 0; i < PIECES[k]; i++)
+			piece[i] = (uint8_t)(k * 41 + i * 3 + 1);
+		if (write(w, piece, PIECES[k]) != (ssize_t)PIECES[k])
+			return false;
+	}
+	return read(r, piece, 3) == 3;
+}
+
+/* Measures the pair (non-blocking) into M, emptying it. */
+static bool measure(int r, int w, struct measure *m)
+{
+	static const char chunk[100];
+	ssize_t n;
+	memset(m, 0, sizeof *m);
+	if (ioctl(w, SIOCOUTQ, &m->outq) < 0 || ioctl(r, SIOCINQ, &m->inq) < 0)
+		return false;
+	while ((n = write(w, chunk, sizeof chunk)) > 0)
+		m->room += (size_t)n;
+	if (errno != EAGAIN)
+		return false;
+	while (m->total < ALL_MAX && (n = read(r, m->all + m->total, ALL_MAX - m->total)) > 0)
+		m->total += (size_t)n;
+	return m->total < ALL_MAX && n < 0 && errno == EAGAIN;
+}
+
+/* A pair of TYPE holding messages of 1, 100 and 3000 bytes; its writer's
+ * SIOCOUTQ into *OUTQ. */
+static bool messages(int type, int s[2], int *outq)
+{
+	static const char bytes[3000];
+	return socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s) == 0 && write(s[1], bytes, 1) == 1 &&
+	       write(s[1], bytes, 100) == 100 && write(s[1], bytes, 3000) == 3000 && ioctl(s[1], SIOCOUTQ, outq) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], "carried") != 0) {
+		say("FAIL: usage: streamlayout carried");
+		return 2;
+	}
+	usr1_setup();
+	int pair[2], twin[2];
+	static struct measure before, after;
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0 && build(pair[0], pair[1]),
+	      "the pair of little skbs");
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, twin) == 0 && build(twin[0], twin[1]) &&
+		      measure(twin[0], twin[1], &before),
+	      "its twin");
+	close(twin[0]);
+	close(twin[1]);
+	int dgram[2], seqpacket[2], outq_dgram = -1, outq_seqpacket = -1, now = -1;
+	SETUP(messages(SOCK_DGRAM, dgram, &outq_dgram) && messages(SOCK_SEQPACKET, seqpacket, &outq_seqpacket),
+	      "the message pairs");
+	say("ready");
+	usr1_wait();
+
+	CHECK(measure(pair[0], pair[1], &after), "measuring the pair: %s", strerror(errno));
+	say("SIOCOUTQ %d (twin %d), SIOCINQ %d (%d), room %zu (%zu)", after.outq, before.outq, after.inq, before.inq,
+	    after.room, before.room);
+	CHECK(after.outq == before.outq, "SIOCOUTQ %d, was %d", after.outq, before.outq);
+	CHECK(after.inq == before.inq, "SIOCINQ %d, was %d", after.inq, before.inq);
+	CHECK(after.room == before.room, "100-byte writes add %zu bytes before EAGAIN, %zu before", after.room,
+	      before.room);
+	CHECK(after.inq >= 0 && after.total == (size_t)after.inq + after.room &&
+		      memcmp(after.all, before.all, (size_t)after.inq < before.total ? (size_t)after.inq : before.total) == 0,
+	      "the bytes read differ from the queue's and the writes' (%zu bytes)", after.total);
+	CHECK(ioctl(dgram[1], SIOCOUTQ, &now) == 0 && now == outq_dgram, "datagrams: SIOCOUTQ %d, was %d", now,
+	      outq_dgram);
+	CHECK(ioctl(seqpacket[1], SIOCOUTQ, &now) == 0 && now == outq_seqpacket, "seqpacket: SIOCOUTQ %d, was %d", now,
+	      outq_seqpacket);
+	return tp_finish();
+}

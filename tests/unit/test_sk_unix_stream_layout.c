@@ -1,0 +1,376 @@
+/* How a unix stream queue's bytes lie in its skbs
+ * (migrator/sk_unix_stream_layout.c): the BPF reader sees the skbs six
+ * writes made and the bytes a read took from the head, and changes
+ * nothing; the queue written back skb by skb charges its writer's send
+ * buffer as its twin's (SIOCOUTQ) and takes as many bytes more, where the
+ * same bytes in one go do not; the records and layouts the reader and the
+ * image refuse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "kstate.h"
+#include "sk_unix_stream_layout.h"
+
+static const uint32_t WRITES[] = {4, 100, 1, 3000, 5000, 7};
+#define NWRITES (sizeof WRITES / sizeof *WRITES)
+#define TAKEN 3u
+#define TOTAL (4u + 100 + 1 + 3000 + 5000 + 7)
+
+static uint8_t byte_at(size_t i)
+{
+	return (uint8_t)(i * 13 + 5);
+}
+
+/* Queues WRITES on S[0] through S[1] (non-blocking), reads TAKEN bytes. */
+static void build(int s[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
+	static uint8_t buf[TOTAL];
+	for (size_t i = 0; i < TOTAL; i++)
+		buf[i] = byte_at(i);
+	size_t at = 0;
+	for (size_t k = 0; k < NWRITES; k++) {
+		assert_int_equal(write(s[1], buf + at, WRITES[k]), (ssize_t)WRITES[k]);
+		at += WRITES[k];
+	}
+	assert_int_equal(read(s[0], buf, TAKEN), (ssize_t)TAKEN);
+}
+
+static int ioctl_int(int s, unsigned long req)
+{
+	int v = -1;
+	assert_int_equal(ioctl(s, req, &v), 0);
+	return v;
+}
+
+/* The bytes 100-byte non-blocking writes add to W before EAGAIN. */
+static size_t room(int w)
+{
+	static const char chunk[100];
+	size_t took = 0;
+	ssize_t n;
+	while ((n = write(w, chunk, sizeof chunk)) > 0)
+		took += (size_t)n;
+	assert_int_equal(errno, EAGAIN);
+	return took;
+}
+
+/* The pairs A and B charge their writers alike, take as much more, and
+ * hold the same bytes. */
+static void assert_pairs_alike(int a[2], int b[2])
+{
+	assert_int_equal(ioctl_int(a[1], SIOCOUTQ), ioctl_int(b[1], SIOCOUTQ));
+	assert_int_equal(ioctl_int(a[0], SIOCINQ), ioctl_int(b[0], SIOCINQ));
+	assert_int_equal(room(a[1]), room(b[1]));
+	static uint8_t got_a[1 << 18], got_b[1 << 18];
+	ssize_t na = read(a[0], got_a, sizeof got_a), nb = read(b[0], got_b, sizeof got_b);
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(got_a, got_b, (size_t)na);
+}
+
+static void close_pair(int s[2])
+{
+	close(s[0]);
+	close(s[1]);
+}
+
+/* The reader's descriptor as the image has it: a stream socket whose
+ * queue is the bytes left, in pieces of PIECES bytes (their credentials
+ * CREDS, pid 0: none), and LAYOUT. */
+struct image_sock {
+	struct bm_fd d;
+	struct bm_unix_sock s;
+};
+
+static void image_sock(struct image_sock *is, const uint32_t *pieces, const int32_t *creds, uint32_t npieces,
+		       const uint32_t *layout, uint32_t nskbs, uint32_t consumed)
+{
+	static uint8_t left[TOTAL];
+	for (size_t i = 0; i < TOTAL - TAKEN; i++)
+		left[i] = byte_at(TAKEN + i);
+	struct bm_unix_msg m[8];
+	assert_true(npieces <= 8);
+	uint32_t at = 0;
+	for (uint32_t k = 0; k < npieces; k++) {
+		m[k] = (struct bm_unix_msg){.data = left + at, .len = pieces[k], .pid = creds ? creds[k] : 0};
+		at += pieces[k];
+	}
+	struct bm_unix_sock s = {.type = SOCK_STREAM, .peer = 2, .nmsgs = npieces};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	assert_int_equal(bm_unix_encode(&b, &s, NULL, m), 0);
+	memset(is, 0, sizeof *is);
+	is->d = (struct bm_fd){.fd = 3, .kind = BM_FD_UNIX_SOCKET, .shares_with = -1, .object_id = 1,
+			       .data = b.data, .data_len = (uint32_t)b.len};
+	if (nskbs) {
+		is->d.stream_skbs = calloc(nskbs, sizeof *is->d.stream_skbs);
+		assert_non_null(is->d.stream_skbs);
+		memcpy(is->d.stream_skbs, layout, nskbs * sizeof *layout);
+		is->d.nstream_skbs = nskbs;
+		is->d.stream_consumed = consumed;
+	}
+	assert_true(bm_unix_head(&is->d, &is->s));
+}
+
+static void image_sock_free(struct image_sock *is)
+{
+	free(is->d.data);
+	bm_stream_layout_forget(&is->d);
+}
+
+/* A pair as the restore fills it: roomy buffers while it writes, then the
+ * send buffer a new socket has (its twin's). */
+static void refill(int s[2], const struct image_sock *is)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
+	int dflt = 0, big = 1 << 21;
+	socklen_t len = sizeof dflt;
+	assert_int_equal(getsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &dflt, &len), 0);
+	assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big), 0);
+	if (is->d.nstream_skbs) {
+		assert_int_equal(bm_stream_refill(s[1], s[0], &is->d, &is->s), 0);
+	} else {
+		struct bm_unix_msg m;
+		uint32_t at = 0;
+		for (uint32_t k = 0; k < is->s.nmsgs; k++) {
+			bm_unix_next_msg(&is->s, &at, &m);
+			assert_int_equal(write(s[1], m.data, m.len), (ssize_t)m.len);
+		}
+	}
+	dflt /= 2; /* the kernel doubles it */
+	assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &dflt, sizeof dflt), 0);
+}
+
+/* The queue written back skb by skb is alike its twin; in one go it is
+ * not (one skb: a smaller charge, more room). */
+static void refills_skb_by_skb(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* SO_SNDBUFFORCE, as the restore uses */
+	const uint32_t whole[] = {TOTAL - TAKEN};
+	struct image_sock is;
+	image_sock(&is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+	char why[200];
+	assert_true(bm_stream_layout_check(&is.d, why, sizeof why));
+	int twin[2], again[2], flat[2];
+	build(twin);
+	refill(again, &is);
+	assert_pairs_alike(twin, again);
+	close_pair(twin);
+	close_pair(again);
+	/* In one go. */
+	bm_stream_layout_forget(&is.d);
+	build(twin);
+	refill(flat, &is);
+	assert_true(ioctl_int(flat[1], SIOCOUTQ) < ioctl_int(twin[1], SIOCOUTQ));
+	assert_true(room(flat[1]) > room(twin[1]));
+	close_pair(twin);
+	close_pair(flat);
+	image_sock_free(&is);
+}
+
+/* What a layout must be to its queue. */
+static void refuses_bad_layouts(void **state)
+{
+	(void)state;
+	/* The bytes left are those of the skbs WRITES less the first 3: the
+	 * skbs end 1, 101, 102, 3102, 8102 and 8109 bytes in. */
+	const uint32_t whole[] = {TOTAL - TAKEN}, at101[] = {101, TOTAL - TAKEN - 101};
+	const uint32_t at50[] = {50, TOTAL - TAKEN - 50}, at102[] = {102, TOTAL - TAKEN - 102};
+	const int32_t creds[] = {0, 77};
+	const uint32_t short_one[] = {4, 100, 1, 3000, 5000, 6}, zero[] = {4, 0, 101, 3000, 5000, 7};
+	const uint32_t joined[] = {4, 100, 3001, 5000, 7}; /* 1, 101, 3102, 8102, 8109 */
+	const struct {
+		const uint32_t *pieces;
+		const int32_t *creds;
+		uint32_t npieces;
+		const uint32_t *layout;
+		uint32_t nskbs, consumed;
+		const char *says; /* NULL: kept */
+	} cases[] = {
+		{whole, NULL, 1, WRITES, NWRITES, TAKEN, NULL},
+		{whole, NULL, 1, short_one, NWRITES, TAKEN, "skbs of 8111 bytes in all, 3 taken, for 8109 bytes queued"},
+		{whole, NULL, 1, zero, NWRITES, TAKEN, "skb 1 of 0 bytes"},
+		{whole, NULL, 1, WRITES, NWRITES, 4, "6 skbs, 4 bytes of the first taken"},
+		/* Two writers: each skb within the bytes of one. */
+		{at101, creds, 2, WRITES, NWRITES, TAKEN, NULL},
+		{at101, creds, 2, joined, 5, TAKEN, NULL},
+		{at50, creds, 2, WRITES, NWRITES, TAKEN, "skb 1 holds bytes of two writers' credentials"},
+		{at102, creds, 2, joined, 5, TAKEN, "skb 2 holds bytes of two writers' credentials"},
+	};
+	char why[200];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct image_sock is;
+		image_sock(&is, cases[i].pieces, cases[i].creds, cases[i].npieces, cases[i].layout, cases[i].nskbs,
+			   cases[i].consumed);
+		bool ok = bm_stream_layout_check(&is.d, why, sizeof why);
+		if (!cases[i].says) {
+			assert_true(ok);
+		} else {
+			assert_false(ok);
+			if (!strstr(why, cases[i].says))
+				fail_msg("case %zu: \"%s\", not \"%s\"", i, why, cases[i].says);
+		}
+		image_sock_free(&is);
+	}
+	struct image_sock is;
+	image_sock(&is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+	/* Not a stream: a datagram socket's queue has no layout. */
+	struct bm_unix_sock dg = {.type = SOCK_DGRAM, .nmsgs = 0};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	assert_int_equal(bm_unix_encode(&b, &dg, NULL, NULL), 0);
+	free(is.d.data);
+	is.d.data = b.data;
+	is.d.data_len = (uint32_t)b.len;
+	assert_false(bm_stream_layout_check(&is.d, why, sizeof why));
+	assert_non_null(strstr(why, "not a unix stream socket's first descriptor"));
+	image_sock_free(&is);
+}
+
+/* The reader's records: a count, then two lengths a record; a count not
+ * met, or passed, drops the layout. */
+static void takes_records(void **state)
+{
+	(void)state;
+	struct image_sock is;
+	const uint32_t whole[] = {TOTAL - TAKEN};
+	image_sock(&is, whole, NULL, 1, NULL, 0, 0);
+	struct bm_process p = {.pid = 1, .fds = &is.d, .nfds = 1};
+	const struct {
+		uint64_t count;
+		uint32_t nrecs;
+		uint64_t recs[4][2];
+		uint32_t kept; /* skbs kept, 0: dropped */
+	} cases[] = {
+		{3, 2, {{4, 100}, {1, 0}}, 3},
+		{3, 1, {{4, 100}}, 0},                     /* one missing */
+		{3, 3, {{4, 100}, {1, 0}, {7, 0}}, 0},      /* one more than counted */
+		{2, 2, {{4, 100}, {1, 0}}, 0},              /* the same */
+		{3, 2, {{4, 0}, {1, 5}}, 0},                /* an skb of 0 bytes */
+		{BM_KSTATE_STREAM_SKBS_MAX + 1, 0, {{0}}, 0}, /* too many to read */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct bm_stream_reading st = {0};
+		struct bm_kstate_rec r = {.kind = BM_KSTATE_STREAM, .fd = 3, .valid = 1, .a = 2,
+					  .b = BM_KSTATE_STREAM_COUNT | cases[i].count};
+		bm_stream_layout_record(&p, &st, &r);
+		for (uint32_t k = 0; k < cases[i].nrecs; k++) {
+			r.a = cases[i].recs[k][0];
+			r.b = cases[i].recs[k][1];
+			bm_stream_layout_record(&p, &st, &r);
+		}
+		bm_stream_layout_end(&st);
+		if (is.d.nstream_skbs != cases[i].kept)
+			fail_msg("case %zu: %u skbs kept, not %u", i, is.d.nstream_skbs, cases[i].kept);
+		if (cases[i].kept)
+			assert_int_equal(is.d.stream_consumed, 2);
+		bm_stream_layout_drop(&p);
+	}
+	image_sock_free(&is);
+}
+
+/* The list at the end of FDS: read back, and what it rejects. */
+static void image_round_trip(void **state)
+{
+	(void)state;
+	const uint32_t whole[] = {TOTAL - TAKEN};
+	struct image_sock is;
+	image_sock(&is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+	struct bm_fd fds[2] = {{.fd = 1, .kind = BM_FD_PIPE, .shares_with = -1}, is.d};
+	struct bm_process p = {.fds = fds, .nfds = 2};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	bm_stream_layouts_encode(&b, &p);
+	assert_int_equal(b.len, 4 + 4 + 8 + 4 * NWRITES);
+	/* Read back into the same descriptors without their layout. */
+	struct bm_fd back[2] = {fds[0], fds[1]};
+	back[1].stream_skbs = NULL;
+	back[1].nstream_skbs = 0;
+	struct bm_process q = {.fds = back, .nfds = 2};
+	struct bm_rcur c = {.data = b.data, .len = b.len, .version = 16};
+	bm_stream_layouts_decode(&c, &q);
+	assert_false(bm_rcur_failed(&c));
+	assert_int_equal(back[1].nstream_skbs, NWRITES);
+	assert_int_equal(back[1].stream_consumed, TAKEN);
+	assert_memory_equal(back[1].stream_skbs, WRITES, sizeof WRITES);
+	bm_stream_layout_forget(&back[1]);
+	/* On the pipe: rejected. */
+	bm_store_le32(b.data + 4, 1);
+	c = (struct bm_rcur){.data = b.data, .len = b.len, .version = 16};
+	bm_stream_layouts_decode(&c, &q);
+	assert_true(bm_rcur_failed(&c));
+	assert_non_null(strstr(c.why, "stream layout of fd 1: not a unix stream socket"));
+	/* A length that does not add up. */
+	bm_store_le32(b.data + 4, 3);
+	bm_store_le32(b.data + 36, 5);
+	c = (struct bm_rcur){.data = b.data, .len = b.len, .version = 16};
+	bm_stream_layouts_decode(&c, &q);
+	assert_true(bm_rcur_failed(&c));
+	assert_non_null(strstr(c.why, "stream layout of fd 3: skbs of 8110 bytes in all, 3 taken, for 8109 bytes"));
+	bm_stream_layout_forget(&back[1]);
+	/* A descriptor the process does not have. */
+	bm_store_le32(b.data + 4, 9);
+	c = (struct bm_rcur){.data = b.data, .len = b.len, .version = 16};
+	bm_stream_layouts_decode(&c, &q);
+	assert_true(bm_rcur_failed(&c));
+	assert_non_null(strstr(c.why, "stream layout of fd 9: not after fd -1, or no such descriptor"));
+	bm_wbuf_free(&b);
+	image_sock_free(&is);
+}
+
+/* The BPF reader over this process: the skbs of a pair built here, and
+ * nothing moved (the twin measures alike after). */
+static void reads_a_queue(void **state)
+{
+	(void)state;
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0 || geteuid() != 0)
+		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
+	int s[2];
+	build(s);
+	const uint32_t whole[] = {TOTAL - TAKEN};
+	struct image_sock is;
+	image_sock(&is, whole, NULL, 1, NULL, 0, 0);
+	is.d.fd = s[0];
+	struct bm_process p = {.pid = getpid(), .fds = &is.d, .nfds = 1};
+	struct bm_kstate_queue q;
+	char why[700];
+	assert_int_equal(bm_kstate_dgram(&p, &q, why, sizeof why), 0);
+	assert_false(q.read); /* a stream: no datagram record */
+	assert_int_equal(is.d.nstream_skbs, NWRITES);
+	assert_int_equal(is.d.stream_consumed, TAKEN);
+	assert_memory_equal(is.d.stream_skbs, WRITES, sizeof WRITES);
+	assert_true(bm_stream_layout_check(&is.d, why, sizeof why));
+	int twin[2];
+	build(twin);
+	assert_pairs_alike(twin, s);
+	close_pair(twin);
+	close_pair(s);
+	image_sock_free(&is);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(refills_skb_by_skb),
+		cmocka_unit_test(refuses_bad_layouts),
+		cmocka_unit_test(takes_records),
+		cmocka_unit_test(image_round_trip),
+		cmocka_unit_test(reads_a_queue),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
