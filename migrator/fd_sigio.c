@@ -14,6 +14,7 @@
 #include <linux/kcmp.h>
 
 #include "fd_policy.h"
+#include "fd_tail.h"
 #include "files.h"
 #include "image_model.h"
 #include "kstate.h"
@@ -532,51 +533,43 @@ int bm_sigio_restore(const struct bm_process *p, const bool *elsewhere, struct b
 
 /* ==== the image (version 15) ==== */
 
+static bool has_known(const struct bm_fd *d)
+{
+	return d->sig_known != 0;
+}
+
+static void put_known(struct bm_wbuf *b, const struct bm_fd *d)
+{
+	bm_put_u32(b, d->sig_known);
+	bm_put_i32(b, d->sig_async_fd);
+	bm_put_u32(b, d->sig_cred_uid);
+	bm_put_u32(b, d->sig_cred_euid);
+}
+
+static bool take_known(struct bm_rcur *c, struct bm_fd *d, char *why, size_t n)
+{
+	uint32_t known = bm_get_u32(c);
+	int32_t async_fd = bm_get_i32(c);
+	uint32_t uid = bm_get_u32(c), euid = bm_get_u32(c);
+	if (bm_rcur_failed(c))
+		return true; /* said by the cursor */
+	if (!known) {
+		snprintf(why, n, "nothing read");
+		return false;
+	}
+	d->sig_known = known;
+	d->sig_async_fd = async_fd;
+	d->sig_cred_uid = uid;
+	d->sig_cred_euid = euid;
+	return bm_sigio_check_entry(d, why, n);
+}
+
 void bm_sigio_known_encode(struct bm_wbuf *b, const struct bm_process *p)
 {
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < p->nfds; i++)
-		n += p->fds[i].sig_known != 0;
-	bm_put_u32(b, n);
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		const struct bm_fd *d = &p->fds[i];
-		if (!d->sig_known)
-			continue;
-		bm_put_i32(b, d->fd);
-		bm_put_u32(b, d->sig_known);
-		bm_put_i32(b, d->sig_async_fd);
-		bm_put_u32(b, d->sig_cred_uid);
-		bm_put_u32(b, d->sig_cred_euid);
-	}
+	bm_fd_tail_encode(b, p, has_known, put_known);
 }
 
 void bm_sigio_known_decode(struct bm_rcur *c, struct bm_process *p)
 {
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, 20, "signal-driven I/O entry count");
-	int32_t prev = -1;
-	char why[240];
-	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
-		size_t at = c->pos;
-		int32_t fd = bm_get_i32(c);
-		struct bm_fd got = {.fd = fd};
-		got.sig_known = bm_get_u32(c);
-		got.sig_async_fd = bm_get_i32(c);
-		got.sig_cred_uid = bm_get_u32(c);
-		got.sig_cred_euid = bm_get_u32(c);
-		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, fd);
-		if (bm_rcur_failed(c))
-			break;
-		if (fd <= prev || !d || !got.sig_known) {
-			bm_rcur_fail_at(c, at, "signal-driven I/O of fd %d: not after fd %d, not a descriptor, or nothing "
-				       "read", fd, prev);
-			break;
-		}
-		d->sig_known = got.sig_known;
-		d->sig_async_fd = got.sig_async_fd;
-		d->sig_cred_uid = got.sig_cred_uid;
-		d->sig_cred_euid = got.sig_cred_euid;
-		if (!bm_sigio_check_entry(d, why, sizeof why))
-			bm_rcur_fail_at(c, at, "descriptor fd %d: %s", fd, why);
-		prev = fd;
-	}
+	bm_fd_tail_decode(c, p, 20, "signal-driven I/O", take_known);
 }

@@ -4,12 +4,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 #include "fd_inotify.h"
+#include "fd_tail.h"
 #include "image_model.h"
 #include "log.h"
 
@@ -114,40 +116,37 @@ void bm_inotify_take_next_wds(struct bm_frozen *f, struct bm_next_ids *ids)
 
 /* ==== the image: what the dump read (kstate.h) ==== */
 
+static bool has_next_wd(const struct bm_fd *d)
+{
+	return instance_fd(d) && d->next_wd;
+}
+
+static void put_next_wd(struct bm_wbuf *b, const struct bm_fd *d)
+{
+	bm_put_u32(b, d->next_wd);
+}
+
+static bool take_next_wd(struct bm_rcur *c, struct bm_fd *d, char *why, size_t n)
+{
+	uint32_t next = bm_get_u32(c);
+	if (bm_rcur_failed(c))
+		return true; /* said by the cursor */
+	if (!instance_fd(d) || next == 0 || next > INT_MAX) {
+		snprintf(why, n, "%u, not in 1..%d, or not an inotify instance's first descriptor", next, INT_MAX);
+		return false;
+	}
+	d->next_wd = next;
+	return true;
+}
+
 void bm_inotify_next_wds_encode(struct bm_wbuf *b, const struct bm_process *p)
 {
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < p->nfds; i++)
-		n += instance_fd(&p->fds[i]) && p->fds[i].next_wd;
-	bm_put_u32(b, n);
-	for (uint32_t i = 0; i < p->nfds; i++)
-		if (instance_fd(&p->fds[i]) && p->fds[i].next_wd) {
-			bm_put_i32(b, p->fds[i].fd);
-			bm_put_u32(b, p->fds[i].next_wd);
-		}
+	bm_fd_tail_encode(b, p, has_next_wd, put_next_wd);
 }
 
 void bm_inotify_next_wds_decode(struct bm_rcur *c, struct bm_process *p)
 {
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, 8, "inotify next watch number count");
-	int32_t prev = -1;
-	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
-		size_t at = c->pos;
-		int32_t fd = bm_get_i32(c);
-		uint32_t next = bm_get_u32(c);
-		struct bm_fd *d = NULL;
-		for (uint32_t k = 0; k < p->nfds && !d; k++)
-			if (p->fds[k].fd == fd)
-				d = &p->fds[k];
-		if (bm_rcur_failed(c))
-			break;
-		if (fd <= prev || !d || !instance_fd(d) || next == 0 || next > INT_MAX)
-			bm_rcur_fail_at(c, at, "inotify next watch number %u of fd %d: not after fd %d, not an inotify "
-				       "instance's first descriptor, or not in 1..%d", next, fd, prev, INT_MAX);
-		else
-			d->next_wd = next;
-		prev = fd;
-	}
+	bm_fd_tail_decode(c, p, 8, "inotify next watch number", take_next_wd);
 }
 
 /* ==== the destination ==== */

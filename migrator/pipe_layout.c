@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fd_policy.h"
+#include "fd_tail.h"
 #include "image_model.h"
 
 bool bm_pipe_layout_wanted(const struct bm_fd *d)
@@ -188,56 +189,49 @@ int bm_pipe_refill(int writer, const struct bm_fd *d)
 
 /* ==== the image ==== */
 
+static bool has_layout(const struct bm_fd *d)
+{
+	return d->npipe_bufs > 0;
+}
+
+static void put_layout(struct bm_wbuf *b, const struct bm_fd *d)
+{
+	bm_put_u32(b, d->npipe_bufs);
+	for (uint32_t k = 0; k < d->npipe_bufs; k++) {
+		bm_put_u32(b, d->pipe_bufs[k].offset);
+		bm_put_u32(b, d->pipe_bufs[k].len);
+		bm_put_u32(b, d->pipe_bufs[k].flags);
+	}
+}
+
+static bool take_layout(struct bm_rcur *c, struct bm_fd *d, char *why, size_t n)
+{
+	uint32_t nbufs = bm_get_count(c, BM_KSTATE_PIPE_BUFS_MAX, 12, "pipe buffer count");
+	if (bm_rcur_failed(c))
+		return true; /* said by the cursor */
+	if (d->npipe_bufs || !nbufs) {
+		snprintf(why, n, "a second layout, or no buffers");
+		return false;
+	}
+	if (!(d->pipe_bufs = calloc(nbufs, sizeof *d->pipe_bufs))) {
+		bm_rcur_nomem(c);
+		return true;
+	}
+	d->npipe_bufs = nbufs;
+	for (uint32_t k = 0; k < nbufs; k++) {
+		d->pipe_bufs[k].offset = bm_get_u32(c);
+		d->pipe_bufs[k].len = bm_get_u32(c);
+		d->pipe_bufs[k].flags = bm_get_u32(c);
+	}
+	return bm_rcur_failed(c) || bm_pipe_layout_check(d, why, n);
+}
+
 void bm_pipe_layouts_encode(struct bm_wbuf *b, const struct bm_process *p)
 {
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < p->nfds; i++)
-		n += p->fds[i].npipe_bufs > 0;
-	bm_put_u32(b, n);
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		const struct bm_fd *d = &p->fds[i];
-		if (!d->npipe_bufs)
-			continue;
-		bm_put_i32(b, d->fd);
-		bm_put_u32(b, d->npipe_bufs);
-		for (uint32_t k = 0; k < d->npipe_bufs; k++) {
-			bm_put_u32(b, d->pipe_bufs[k].offset);
-			bm_put_u32(b, d->pipe_bufs[k].len);
-			bm_put_u32(b, d->pipe_bufs[k].flags);
-		}
-	}
+	bm_fd_tail_encode(b, p, has_layout, put_layout);
 }
 
 void bm_pipe_layouts_decode(struct bm_rcur *c, struct bm_process *p)
 {
-	uint32_t n = bm_get_count(c, BM_IMG_MAX_FDS, 20, "pipe layout count");
-	int32_t prev = -1;
-	char why[160];
-	for (uint32_t i = 0; i < n && !bm_rcur_failed(c); i++) {
-		size_t at = c->pos;
-		int32_t fd = bm_get_i32(c);
-		uint32_t nbufs = bm_get_count(c, BM_KSTATE_PIPE_BUFS_MAX, 12, "pipe buffer count");
-		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, fd);
-		if (bm_rcur_failed(c))
-			break;
-		if (fd <= prev || !d || d->npipe_bufs || !nbufs) {
-			bm_rcur_fail_at(c, at, "pipe layout of fd %d: not after fd %d, no such descriptor, or no buffers",
-					fd, prev);
-			break;
-		}
-		d->pipe_bufs = calloc(nbufs, sizeof *d->pipe_bufs);
-		if (!d->pipe_bufs) {
-			bm_rcur_nomem(c);
-			break;
-		}
-		d->npipe_bufs = nbufs;
-		for (uint32_t k = 0; k < nbufs; k++) {
-			d->pipe_bufs[k].offset = bm_get_u32(c);
-			d->pipe_bufs[k].len = bm_get_u32(c);
-			d->pipe_bufs[k].flags = bm_get_u32(c);
-		}
-		if (!bm_rcur_failed(c) && !bm_pipe_layout_check(d, why, sizeof why))
-			bm_rcur_fail_at(c, at, "pipe layout of fd %d: %s", fd, why);
-		prev = fd;
-	}
+	bm_fd_tail_decode(c, p, 20, "pipe layout", take_layout);
 }
