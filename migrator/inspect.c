@@ -14,6 +14,7 @@
 #include "fd_policy.h"
 #include "fd_inotify.h"
 #include "sk_unix.h"
+#include "sk_unix_stream_layout.h"
 #include "fd_watch.h"
 #include "sk_inet.h"
 #include "file_locks.h"
@@ -147,8 +148,13 @@ static void print_process(FILE *out, const struct bm_process *p)
 										 : "");
 		if (d->nstream_skbs)
 			fprintf(out, "\n      its queue in %u skbs as written (bytes):", d->nstream_skbs);
-		for (uint32_t k = 0; k < d->nstream_skbs; k++)
-			fprintf(out, k || !d->stream_consumed ? " %u" : " %u (%u read)", d->stream_skbs[k], d->stream_consumed);
+		for (uint32_t k = 0; k < d->nstream_skbs; k++) {
+			fprintf(out, " %u", d->stream_skbs[k] & BM_STREAM_SKB_LEN);
+			if (!k && d->stream_consumed)
+				fprintf(out, " (%u read)", d->stream_consumed);
+			if (d->stream_skbs[k] & BM_STREAM_SKB_RIGHTS)
+				fprintf(out, " (with descriptors)");
+		}
 		for (uint32_t k = 0; k < bm_watch_count(d); k++) {
 			struct bm_watch w = bm_watch_get(d, k);
 			fprintf(out, "\n      watches fd %d for events 0x%x, data 0x%llx", w.fd, w.events,

@@ -187,7 +187,7 @@ static int take_and_write_back(pid_t pid, const struct bm_fd *d, int s, int peer
 	if (peer < 0)
 		return peer;
 	int took = bm_unix_take(s, BM_UNIX_MSG_MAX - 4096, t);
-	int back = bm_unix_put_back(peer, s, t, NULL, 0);
+	int back = bm_unix_put_back(peer, s, t, NULL, 0, d->stream_skbs, d->nstream_skbs, d->stream_consumed);
 	close(peer);
 	if (back < 0)
 		return bm_error_errno(BM_EXIT_TARGET, -back, "process %d: the queue of its socket fd %d, read to find which "
@@ -297,7 +297,7 @@ static int take_and_mark(const struct bm_process *p, const struct bm_fd *d, int 
 		return bm_error_errno(BM_EXIT_TARGET, errno, "cannot read the name of socket fd %d of process %d", d->fd, pid);
 	}
 	int took = bm_unix_take_messages(s, peer->name, peer->name_len, t);
-	int back = bm_unix_put_back(cp, s, t, by_name ? &to : NULL, by_name ? tolen : 0);
+	int back = bm_unix_put_back(cp, s, t, by_name ? &to : NULL, by_name ? tolen : 0, NULL, 0, 0);
 	close(cp);
 	uint32_t *lens = calloc(t->n ? t->n : 1, sizeof *lens);
 	*peeked = calloc(t->n ? t->n : 1, 1);

@@ -59,11 +59,12 @@ void bm_stream_layout_record(struct bm_process *p, struct bm_stream_reading *st,
 				st->got = UINT32_MAX; /* more than counted: dropped at the end */
 			return;
 		}
-		if (!two[k] || two[k] > BM_STREAM_SKB_MAX) {
+		uint64_t len = two[k] & ~BM_KSTATE_STREAM_RIGHTS;
+		if (!len || len > BM_STREAM_SKB_MAX) {
 			st->got = UINT32_MAX; /* not a length */
 			return;
 		}
-		st->d->stream_skbs[st->got++] = (uint32_t)two[k];
+		st->d->stream_skbs[st->got++] = (uint32_t)len | ((two[k] & BM_KSTATE_STREAM_RIGHTS) ? BM_STREAM_SKB_RIGHTS : 0);
 	}
 }
 
@@ -79,49 +80,119 @@ void bm_stream_layout_settle(pid_t pid, struct bm_fd *d)
 
 /* ==== both: what a layout must be ==== */
 
-/* Walks S's messages a byte count at a time: the credentials of the next
- * byte, and how many bytes of its message are left. */
-struct msg_cursor {
-	const struct bm_unix_sock *s;
-	uint32_t at, k, left;
-	struct bm_unix_msg m;
+/* Walks PIECES a byte count at a time. */
+struct cursor {
+	const struct bm_stream_piece *pieces;
+	uint32_t n, k, used; /* piece k, of which USED bytes are behind */
 };
 
-static void cursor_next(struct msg_cursor *c)
+static bool same_writer(const struct bm_stream_piece *a, const struct bm_stream_piece *b)
 {
-	while (!c->left && c->k < c->s->nmsgs) {
-		bm_unix_next_msg(c->s, &c->at, &c->m);
-		c->k++;
-		c->left = c->m.len;
-	}
+	return a->cred.pid == b->cred.pid && a->cred.uid == b->cred.uid && a->cred.gid == b->cred.gid;
 }
 
-static bool same_writer(const struct bm_unix_msg *a, const struct bm_unix_msg *b)
+/* Takes the bytes of skb SKB (its LEN bytes less SKIP taken) from C into
+ * OUT (NULL: not copied); its first piece into *FIRST.  false where they
+ * are not there, span two writers, or do not match the descriptors: an
+ * skb with RIGHTS is exactly one piece with descriptors, any other lies
+ * within pieces without. */
+static bool take(struct cursor *c, uint32_t skb, uint32_t skip, uint8_t *out, const struct bm_stream_piece **first)
 {
-	return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
-}
-
-/* Advances C by N bytes, which must all be of one writer, into OUT
- * (NULL: not copied); the first byte's message into *FIRST. */
-static bool cursor_take(struct msg_cursor *c, uint32_t n, uint8_t *out, struct bm_unix_msg *first)
-{
-	cursor_next(c);
-	if (!c->left)
+	uint32_t n = (skb & BM_STREAM_SKB_LEN) - skip;
+	bool rights = (skb & BM_STREAM_SKB_RIGHTS) != 0;
+	if (c->k >= c->n)
 		return false;
-	*first = c->m;
+	*first = &c->pieces[c->k];
+	if (rights && (c->used || (*first)->len != n || !(*first)->nfl))
+		return false;
 	while (n) {
-		cursor_next(c);
-		if (!c->left || !same_writer(first, &c->m))
+		if (c->k >= c->n)
 			return false;
-		uint32_t step = n < c->left ? n : c->left;
+		const struct bm_stream_piece *pc = &c->pieces[c->k];
+		if (!same_writer(*first, pc) || (!rights && pc->nfl))
+			return false;
+		uint32_t step = n < pc->len - c->used ? n : pc->len - c->used;
 		if (out) {
-			memcpy(out, c->m.data + (c->m.len - c->left), step);
+			memcpy(out, pc->data + c->used, step);
 			out += step;
 		}
-		c->left -= step;
+		c->used += step;
 		n -= step;
+		if (c->used == pc->len) {
+			c->k++;
+			c->used = 0;
+		}
 	}
 	return true;
+}
+
+bool bm_stream_layout_fits(const uint32_t *skbs, uint32_t nskbs, uint32_t consumed,
+			   const struct bm_stream_piece *pieces, uint32_t npieces, char *why, size_t n)
+{
+	if (!nskbs || nskbs > BM_KSTATE_STREAM_SKBS_MAX || consumed >= (skbs[0] & BM_STREAM_SKB_LEN)) {
+		snprintf(why, n, "%u skbs, %u bytes of the first taken: none, more than %u, or all of it", nskbs,
+			 consumed, BM_KSTATE_STREAM_SKBS_MAX);
+		return false;
+	}
+	uint64_t bytes = 0, queued = 0;
+	for (uint32_t k = 0; k < nskbs; k++) {
+		uint32_t len = skbs[k] & BM_STREAM_SKB_LEN;
+		if (!len || len > BM_STREAM_SKB_MAX) {
+			snprintf(why, n, "skb %u of %u bytes (1..%u)", k, len, BM_STREAM_SKB_MAX);
+			return false;
+		}
+		bytes += len;
+	}
+	for (uint32_t k = 0; k < npieces; k++) {
+		if (!pieces[k].len) {
+			snprintf(why, n, "piece %u is empty", k);
+			return false;
+		}
+		queued += pieces[k].len;
+	}
+	if (bytes - consumed != queued) {
+		snprintf(why, n, "skbs of %llu bytes in all, %u taken, for %llu bytes queued", (unsigned long long)bytes,
+			 consumed, (unsigned long long)queued);
+		return false;
+	}
+	struct cursor c = {pieces, npieces, 0, 0};
+	const struct bm_stream_piece *first;
+	for (uint32_t k = 0; k < nskbs; k++)
+		if (!take(&c, skbs[k], k ? 0 : consumed, NULL, &first)) {
+			snprintf(why, n, "skb %u holds bytes of two writers' credentials, or descriptors in flight are "
+				 "not its alone", k);
+			return false;
+		}
+	return true;
+}
+
+/* D's queue (S) as pieces, their descriptors the process's numbers (FL,
+ * BM_UNIX_MAX_RIGHTS for each): malloc'd, or NULL. */
+static struct bm_stream_piece *pieces_of(const struct bm_unix_sock *s, int **fl)
+{
+	struct bm_stream_piece *pieces = calloc(s->nmsgs ? s->nmsgs : 1, sizeof *pieces);
+	uint32_t nfl = 0, at = 0;
+	struct bm_unix_msg m;
+	for (uint32_t k = 0; k < s->nmsgs; k++) {
+		bm_unix_next_msg(s, &at, &m);
+		nfl += m.nrights;
+	}
+	*fl = calloc(nfl ? nfl : 1, sizeof **fl);
+	if (!pieces || !*fl) {
+		free(pieces);
+		free(*fl);
+		*fl = NULL;
+		return NULL;
+	}
+	at = 0;
+	nfl = 0;
+	for (uint32_t k = 0; k < s->nmsgs; k++) {
+		bm_unix_next_msg(s, &at, &m);
+		pieces[k] = (struct bm_stream_piece){m.data, m.len, {m.pid, m.uid, m.gid}, m.nrights, *fl + nfl};
+		for (uint32_t r = 0; r < m.nrights; r++)
+			(*fl)[nfl++] = bm_unix_right(&m, r);
+	}
+	return pieces;
 }
 
 bool bm_stream_layout_check(const struct bm_fd *d, char *why, size_t n)
@@ -129,75 +200,68 @@ bool bm_stream_layout_check(const struct bm_fd *d, char *why, size_t n)
 	if (!d->nstream_skbs)
 		return true;
 	struct bm_unix_sock s;
-	if (d->kind != BM_FD_UNIX_SOCKET || !bm_unix_head(d, &s) || s.type != SOCK_STREAM ||
-	    (s.flags & BM_UNIX_RIGHTS)) {
-		snprintf(why, n, "not a unix stream socket's first descriptor, without descriptors in flight");
+	if (d->kind != BM_FD_UNIX_SOCKET || !bm_unix_head(d, &s) || s.type != SOCK_STREAM) {
+		snprintf(why, n, "not a unix stream socket's first descriptor");
 		return false;
 	}
-	if (d->nstream_skbs > BM_KSTATE_STREAM_SKBS_MAX || d->stream_consumed >= d->stream_skbs[0]) {
-		snprintf(why, n, "%u skbs, %u bytes of the first taken: more than %u, or all of it", d->nstream_skbs,
-			 d->stream_consumed, BM_KSTATE_STREAM_SKBS_MAX);
+	int *fl;
+	struct bm_stream_piece *pieces = pieces_of(&s, &fl);
+	if (!pieces) {
+		snprintf(why, n, "out of memory");
 		return false;
 	}
-	uint64_t bytes = 0, queued = 0;
-	for (uint32_t k = 0; k < d->nstream_skbs; k++) {
-		if (!d->stream_skbs[k] || d->stream_skbs[k] > BM_STREAM_SKB_MAX) {
-			snprintf(why, n, "skb %u of %u bytes (1..%u)", k, d->stream_skbs[k], BM_STREAM_SKB_MAX);
-			return false;
-		}
-		bytes += d->stream_skbs[k];
-	}
-	struct msg_cursor c = {.s = &s};
-	for (uint32_t k = 0; k < s.nmsgs; k++) {
-		bm_unix_next_msg(&s, &c.at, &c.m);
-		queued += c.m.len;
-	}
-	if (bytes - d->stream_consumed != queued) {
-		snprintf(why, n, "skbs of %llu bytes in all, %u taken, for %llu bytes queued", (unsigned long long)bytes,
-			 d->stream_consumed, (unsigned long long)queued);
-		return false;
-	}
-	c = (struct msg_cursor){.s = &s};
-	struct bm_unix_msg first;
-	for (uint32_t k = 0; k < d->nstream_skbs; k++)
-		if (!cursor_take(&c, d->stream_skbs[k] - (k ? 0 : d->stream_consumed), NULL, &first)) {
-			snprintf(why, n, "skb %u holds bytes of two writers' credentials", k);
-			return false;
-		}
-	return true;
+	bool fits = bm_stream_layout_fits(d->stream_skbs, d->nstream_skbs, d->stream_consumed, pieces, s.nmsgs, why, n);
+	free(pieces);
+	free(fl);
+	return fits;
 }
 
-/* ==== the restore ==== */
+/* ==== writing a queue skb by skb: the restore, and the dump's writing back ==== */
+
+int bm_stream_write_skbs(int from, int receiver, const uint32_t *skbs, uint32_t nskbs, uint32_t consumed,
+			 const struct bm_stream_piece *pieces, uint32_t npieces)
+{
+	uint32_t longest = 0;
+	for (uint32_t k = 0; k < nskbs; k++)
+		longest = (skbs[k] & BM_STREAM_SKB_LEN) > longest ? skbs[k] & BM_STREAM_SKB_LEN : longest;
+	uint8_t *buf = calloc(longest ? longest : 1, 1);
+	if (!buf)
+		return -ENOMEM;
+	struct cursor c = {pieces, npieces, 0, 0};
+	int rc = 0;
+	for (uint32_t k = 0; rc == 0 && k < nskbs; k++) {
+		/* The head's taken bytes in front of its others: zeros, read
+		 * away below. */
+		uint32_t skip = k ? 0 : consumed, len = skbs[k] & BM_STREAM_SKB_LEN;
+		const struct bm_stream_piece *first;
+		memset(buf, 0, skip);
+		if (!take(&c, skbs[k], skip, buf + skip, &first)) {
+			rc = -EPROTO; /* checked before */
+			break;
+		}
+		bool rights = (skbs[k] & BM_STREAM_SKB_RIGHTS) != 0;
+		ssize_t sent = bm_unix_send_piece(from, buf, len, &first->cred, rights ? first->fl : NULL,
+						  rights ? first->nfl : 0, NULL, 0);
+		rc = sent < 0 ? (int)sent : (size_t)sent != len ? -EMSGSIZE : 0;
+	}
+	if (rc == 0 && consumed) {
+		ssize_t got = recv(receiver, buf, consumed, MSG_DONTWAIT);
+		rc = got < 0 ? -errno : (size_t)got != consumed ? -EPROTO : 0;
+	}
+	free(buf);
+	return rc;
+}
 
 int bm_stream_refill(int from, int receiver, const struct bm_fd *d, const struct bm_unix_sock *s)
 {
-	uint32_t longest = 0;
-	for (uint32_t k = 0; k < d->nstream_skbs; k++)
-		longest = d->stream_skbs[k] > longest ? d->stream_skbs[k] : longest;
-	uint8_t *buf = calloc(longest, 1);
-	if (!buf)
+	int *fl;
+	struct bm_stream_piece *pieces = pieces_of(s, &fl);
+	if (!pieces)
 		return -ENOMEM;
-	struct msg_cursor c = {.s = s};
-	int rc = 0;
-	for (uint32_t k = 0; rc == 0 && k < d->nstream_skbs; k++) {
-		/* The head's taken bytes in front of its others: zeros, read
-		 * away below. */
-		uint32_t skip = k ? 0 : d->stream_consumed, len = d->stream_skbs[k];
-		struct bm_unix_msg first;
-		memset(buf, 0, skip);
-		if (!cursor_take(&c, len - skip, buf + skip, &first)) {
-			rc = -EPROTO; /* checked when the image was read */
-			break;
-		}
-		struct ucred cred = {first.pid, first.uid, first.gid};
-		ssize_t sent = bm_unix_send_piece(from, buf, len, &cred, NULL, 0, NULL, 0);
-		rc = sent < 0 ? (int)sent : (size_t)sent != len ? -EMSGSIZE : 0;
-	}
-	if (rc == 0 && d->stream_consumed) {
-		ssize_t got = recv(receiver, buf, d->stream_consumed, MSG_DONTWAIT);
-		rc = got < 0 ? -errno : (size_t)got != d->stream_consumed ? -EPROTO : 0;
-	}
-	free(buf);
+	int rc = bm_stream_write_skbs(from, receiver, d->stream_skbs, d->nstream_skbs, d->stream_consumed, pieces,
+				      s->nmsgs);
+	free(pieces);
+	free(fl);
 	return rc;
 }
 

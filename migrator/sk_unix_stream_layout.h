@@ -13,15 +13,18 @@
  * queued, whole, with the bytes taken counted in it (UNIXCB consumed).
  *
  * The dump reads each stream queue's skbs through BPF (kstate.h,
- * BM_KSTATE_STREAM): the length of each, oldest first, and the bytes
- * taken from the head.  The lengths less those must add up to the bytes
- * the peeks read, each skb within bytes of one writer's credentials, else
- * the layout is dropped; so is it for a queue with descriptors in flight,
- * which the dump takes and writes back itself (sk_unix_take.h).  The
- * restore writes the queue skb by skb, each as one write of its length,
- * the head with as many bytes in front as reads had taken, which it then
- * reads away.  Without a layout (no BPF, an image before version 16, more
- * than BM_KSTATE_STREAM_SKBS_MAX skbs) the bytes are written in one go.
+ * BM_KSTATE_STREAM): the length of each, oldest first, whether
+ * descriptors ride with it (only the first skb of a write carries them),
+ * and the bytes taken from the head.  The lengths less those must add up
+ * to the bytes of the queue's pieces, each skb within bytes of one
+ * writer's credentials, and each skb with descriptors exactly the piece
+ * that holds them, else the layout is dropped.  The restore writes the
+ * queue skb by skb, each as one write of its length (with its
+ * descriptors), the head with as many bytes in front as reads had taken,
+ * which it then reads away; so does the dump when it takes a queue with
+ * descriptors in flight and writes it back (sk_unix_take.h).  Without a
+ * layout (no BPF, an image before version 16, more than
+ * BM_KSTATE_STREAM_SKBS_MAX skbs) the queue is written in its pieces.
  * Bytes spliced into a stream (splice, sendfile) lie in page fragments
  * that a write does not make: written back, they cost what a write of
  * them costs. */
@@ -31,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "bpf/kstate_rec.h"
 #include "sk_unix.h"
@@ -40,6 +44,20 @@
 /* The longest skb a layout may name: a write of one skb never passes it
  * (SKB_MAX_HEAD plus UNIX_SKB_FRAGS_SZ is some 36 KiB). */
 #define BM_STREAM_SKB_MAX (1u << 20)
+/* An skb as a layout has it: its length, and the flag of one that
+ * carries descriptors in flight. */
+#define BM_STREAM_SKB_LEN 0x7fffffffu
+#define BM_STREAM_SKB_RIGHTS 0x80000000u
+
+/* A piece of a stream queue: bytes of one writer (its credentials, pid 0:
+ * none), with the descriptors that ride with it (FL[0..nfl)). */
+struct bm_stream_piece {
+	const uint8_t *data;
+	uint32_t len;
+	struct ucred cred;
+	uint32_t nfl;
+	const int *fl;
+};
 
 /* The reading of the BM_KSTATE_STREAM records of one process, in order. */
 struct bm_stream_reading {
@@ -59,15 +77,27 @@ void bm_stream_layout_drop(struct bm_process *p);
  * where the image may hold it (bm_stream_layout_check). */
 void bm_stream_layout_settle(pid_t pid, struct bm_fd *d);
 
+/* Whether the skbs SKBS[0..nskbs) (BM_STREAM_SKB_*), CONSUMED bytes of
+ * the first taken, hold PIECES[0..npieces): their bytes less those taken
+ * are the pieces', each skb within bytes of one writer's credentials, an
+ * skb with BM_STREAM_SKB_RIGHTS exactly one piece with descriptors and
+ * any other none; else false with why. */
+bool bm_stream_layout_fits(const uint32_t *skbs, uint32_t nskbs, uint32_t consumed,
+			   const struct bm_stream_piece *pieces, uint32_t npieces, char *why, size_t n);
 /* Whether D's layout (if any) fits D: a unix stream socket's first
- * descriptor, without descriptors in flight, the skbs' bytes less those
- * taken being its queue's, each skb within one writer's credentials;
- * else false with why. */
+ * descriptor whose queue's pieces it fits; else false with why. */
 bool bm_stream_layout_check(const struct bm_fd *d, char *why, size_t n);
 
+/* Writes PIECES from FROM, the peer of RECEIVER, skb by skb as SKBS say
+ * (checked to fit), each in one sendmsg with its credentials and, where
+ * it has RIGHTS, its piece's descriptors; then reads the CONSUMED bytes
+ * of the head off RECEIVER.  0, or -errno. */
+int bm_stream_write_skbs(int from, int receiver, const uint32_t *skbs, uint32_t nskbs, uint32_t consumed,
+			 const struct bm_stream_piece *pieces, uint32_t npieces);
 /* Writes S's queue (D's, decoded) from FROM, the peer (binmig's socket),
  * skb by skb as D's layout says, then reads the bytes taken from the head
- * off RECEIVER (D's socket).  0, or -errno. */
+ * off RECEIVER (D's socket); the descriptors in flight are the process's
+ * numbers, already restored.  0, or -errno. */
 int bm_stream_refill(int from, int receiver, const struct bm_fd *d, const struct bm_unix_sock *s);
 
 /* The end of the image's FDS section (version 16, after the signal-driven

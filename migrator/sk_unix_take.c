@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sk_unix.h"
+#include "sk_unix_stream_layout.h"
 
 void bm_unix_got_close(struct bm_unix_got *g)
 {
@@ -282,23 +283,29 @@ ssize_t bm_unix_send_piece(int from, const uint8_t *b, size_t n, const struct uc
 	return sent < 0 ? -errno : sent;
 }
 
-int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
-		     socklen_t tolen)
+/* T's pieces skb by skb as SKBS say: 1 where they do not fit (written
+ * otherwise), else 0 or -errno. */
+static int put_back_skbs(int peer, int receiver, const struct bm_unix_taken *t, const uint32_t *skbs,
+			 uint32_t nskbs, uint32_t consumed)
 {
-	/* Room for every piece at once, whatever the buffer's size: each
-	 * costs the kernel more than its bytes.  SO_PASSCRED off at both ends,
-	 * so that a piece without credentials goes without (the kernel would
-	 * give it binmig's). */
-	int saved = 0, cred_peer = 0, cred_receiver = 0, zero = 0;
-	if (getsockopt(peer, SOL_SOCKET, SO_SNDBUF, &saved, &(socklen_t){sizeof saved}) < 0 ||
-	    getsockopt(peer, SOL_SOCKET, SO_PASSCRED, &cred_peer, &(socklen_t){sizeof cred_peer}) < 0 ||
-	    getsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &cred_receiver, &(socklen_t){sizeof cred_receiver}) < 0 ||
-	    setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0 ||
-	    setsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0)
-		return -errno;
-	size_t want = t->len + (size_t)t->n * 2048 + 65536;
-	int half = want > (size_t)(1 << 29) ? 1 << 29 : (int)want;
-	bool raised = half * 2 > saved && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) == 0;
+	struct bm_stream_piece *pieces = calloc(t->n ? t->n : 1, sizeof *pieces);
+	if (!pieces)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->n; i++)
+		pieces[i] = (struct bm_stream_piece){t->data + t->pieces[i].off, t->pieces[i].len, t->pieces[i].cred,
+						     t->pieces[i].nfl, t->pieces[i].fl};
+	char why[200];
+	int rc = bm_stream_layout_fits(skbs, nskbs, consumed, pieces, t->n, why, sizeof why)
+			 ? bm_stream_write_skbs(peer, receiver, skbs, nskbs, consumed, pieces, t->n)
+			 : 1;
+	free(pieces);
+	return rc;
+}
+
+/* T's pieces each in one send (a short one goes on), with its
+ * credentials and descriptors. */
+static int put_back_pieces(int peer, const struct bm_unix_taken *t, const struct sockaddr_un *to, socklen_t tolen)
+{
 	int rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
 		const struct bm_unix_piece *pc = &t->pieces[i];
@@ -317,6 +324,29 @@ int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, cons
 				off += (uint32_t)sent;
 		}
 	}
+	return rc;
+}
+
+int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
+		     socklen_t tolen, const uint32_t *skbs, uint32_t nskbs, uint32_t consumed)
+{
+	/* Room for every piece at once, whatever the buffer's size: each
+	 * costs the kernel more than its bytes.  SO_PASSCRED off at both ends,
+	 * so that a piece without credentials goes without (the kernel would
+	 * give it binmig's). */
+	int saved = 0, cred_peer = 0, cred_receiver = 0, zero = 0;
+	if (getsockopt(peer, SOL_SOCKET, SO_SNDBUF, &saved, &(socklen_t){sizeof saved}) < 0 ||
+	    getsockopt(peer, SOL_SOCKET, SO_PASSCRED, &cred_peer, &(socklen_t){sizeof cred_peer}) < 0 ||
+	    getsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &cred_receiver, &(socklen_t){sizeof cred_receiver}) < 0 ||
+	    setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0 ||
+	    setsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0)
+		return -errno;
+	size_t want = t->len + (size_t)t->n * 2048 + 65536;
+	int half = want > (size_t)(1 << 29) ? 1 << 29 : (int)want;
+	bool raised = half * 2 > saved && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) == 0;
+	int rc = nskbs && !to ? put_back_skbs(peer, receiver, t, skbs, nskbs, consumed) : 1;
+	if (rc == 1)
+		rc = put_back_pieces(peer, t, to, tolen);
 	half = saved / 2;
 	if (((raised && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) < 0) ||
 	     setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &cred_peer, sizeof cred_peer) < 0 ||

@@ -82,9 +82,11 @@ int bm_unix_take_messages(int s, const uint8_t *name, uint32_t name_len, struct 
  * name), each piece in one send with its credentials (none when it had
  * none) and descriptors; meanwhile the peer's send buffer is made room
  * for and SO_PASSCRED is off at both ends.  An empty piece is one empty
- * message.  0 or -errno. */
+ * message.  A stream's queue whose skbs the dump read (SKBS[0..nskbs),
+ * CONSUMED bytes of the head taken, sk_unix_stream_layout.h) goes back
+ * skb by skb where they fit its pieces.  0 or -errno. */
 int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, const struct sockaddr_un *to,
-		     socklen_t tolen);
+		     socklen_t tolen, const uint32_t *skbs, uint32_t nskbs, uint32_t consumed);
 /* Closes the descriptors T holds and frees it. */
 void bm_unix_taken_free(struct bm_unix_taken *t);
 

@@ -142,9 +142,12 @@ struct sk_buff {
 	char cb[48];     /* the protocol's: a unix socket's struct unix_skb_parms */
 };
 
+struct scm_fp_list;
+
 /* What af_unix keeps in an skb's cb (UNIXCB): of a stream's, the bytes
  * reads have taken from it (net/unix/af_unix.c, unix_skb_len). */
 struct unix_skb_parms {
+	struct scm_fp_list *fp; /* the descriptors in flight with it (SCM_RIGHTS), or NULL */
 	__u32 consumed;
 };
 

@@ -180,6 +180,13 @@ static __always_inline int read_dgram(struct file *f, int udp, struct bm_kstate_
 	return 1;
 }
 
+/* A stream skb's record: its length, and whether descriptors ride with it. */
+static __always_inline __u64 stream_skb(struct sk_buff *skb)
+{
+	struct unix_skb_parms *cb = (struct unix_skb_parms *)&skb->cb;
+	return BPF_CORE_READ(skb, len) | (BPF_CORE_READ(cb, fp) ? BM_KSTATE_STREAM_RIGHTS : 0);
+}
+
 /* The receive queue of a unix stream socket, oldest first: how many
  * bytes each skb holds, as each write made it (unix_stream_sendmsg: one
  * skb per write up to a size), and how many of the head's reads took
@@ -203,11 +210,11 @@ static __always_inline void read_stream(struct seq_file *seq, struct file *f, in
 	if (n > BM_KSTATE_STREAM_SKBS_MAX)
 		return;
 	for (unsigned int i = 0; i < BM_KSTATE_STREAM_SKBS_MAX / 2 && skb && skb != end; i++) {
-		r.a = BPF_CORE_READ(skb, len);
+		r.a = stream_skb(skb);
 		r.b = 0;
 		skb = BPF_CORE_READ(skb, next);
 		if (skb && skb != end) {
-			r.b = BPF_CORE_READ(skb, len);
+			r.b = stream_skb(skb);
 			skb = BPF_CORE_READ(skb, next);
 		}
 		bpf_seq_write(seq, &r, sizeof r);

@@ -28,7 +28,8 @@ enum bm_kstate_kind {
 				  a = the bytes reads took from its head (UNIXCB consumed), b =
 				  BM_KSTATE_STREAM_COUNT | the number of its skbs (qlen); then, where they
 				  are at most BM_KSTATE_STREAM_SKBS_MAX, one per two skbs: a = the first's
-				  len, b = the second's (0: none) */
+				  len, b = the second's (0: none), each ORed with BM_KSTATE_STREAM_RIGHTS
+				  where it carries descriptors in flight (UNIXCB fp) */
 };
 
 /* BM_KSTATE_PIPE: the first record of a pipe, and the most buffers read
@@ -43,6 +44,7 @@ enum bm_kstate_kind {
  * writes for one descriptor). */
 #define BM_KSTATE_STREAM_COUNT (1ull << 32)
 #define BM_KSTATE_STREAM_SKBS_MAX 1024u
+#define BM_KSTATE_STREAM_RIGHTS (1ull << 31)
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
  * low bits, and: */

@@ -146,7 +146,7 @@ static void round_trip(int type)
 	struct bm_unix_taken t = {0};
 	assert_int_equal(bm_unix_take_messages(sv[1], (const uint8_t *)"", 0, &t), 0);
 	assert_int_equal(t.n, 5);
-	assert_int_equal(bm_unix_put_back(sv[0], sv[1], &t, NULL, 0), 0);
+	assert_int_equal(bm_unix_put_back(sv[0], sv[1], &t, NULL, 0, NULL, 0, 0), 0);
 	uint8_t peeked[5];
 	assert_int_equal(bm_unix_find_peeked(seen, nseen, &t, peeked), 0);
 	assert_memory_equal(peeked, ((uint8_t[]){0, 1, 0, 0, 0}), 5);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,101 @@ static void refuses_bad_layouts(void **state)
 	image_sock_free(&is);
 }
 
+/* Queues on S[0] through S[1] (non-blocking) 3 bytes, 50 with FD in
+ * flight and 7, and reads 1. */
+static void build_rights(int s[2], int fd)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
+	static uint8_t bytes[60];
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(int))];
+	} control;
+	memset(&control, 0, sizeof control);
+	struct iovec iov = {bytes + 3, 50};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof fd);
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	assert_int_equal(write(s[1], bytes, 3), 3);
+	assert_int_equal(sendmsg(s[1], &mh, 0), 50);
+	assert_int_equal(write(s[1], bytes + 53, 7), 7);
+	assert_int_equal(read(s[0], bytes, 1), 1);
+}
+
+/* Each read of R until it is empty: its size, and whether a descriptor
+ * came with it, into SIZES (negated where one did); how many. */
+static size_t reads_of(int r, ssize_t *sizes, size_t max)
+{
+	static uint8_t buf[1 << 16];
+	size_t n = 0;
+	ssize_t got;
+	union {
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = {buf, sizeof buf};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control};
+	while (n < max && (mh.msg_controllen = sizeof control, got = recvmsg(r, &mh, MSG_CMSG_CLOEXEC)) > 0) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		bool fd = c && c->cmsg_type == SCM_RIGHTS;
+		if (fd) {
+			int f;
+			memcpy(&f, CMSG_DATA(c), sizeof f);
+			close(f);
+		}
+		sizes[n++] = fd ? -got : got;
+	}
+	return n;
+}
+
+/* A queue with a descriptor in flight: the skb that carries it is
+ * exactly the piece that holds it; written back so, alike its twin. */
+static void fits_descriptors(void **state)
+{
+	(void)state;
+	static const uint8_t bytes[60];
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	const struct bm_stream_piece pieces[] = {
+		{bytes, 2, {0, 0, 0}, 0, NULL}, {bytes, 50, {0, 0, 0}, 1, &p[0]}, {bytes, 7, {0, 0, 0}, 0, NULL}};
+	const uint32_t R = BM_STREAM_SKB_RIGHTS;
+	const struct {
+		uint32_t skbs[3], n;
+		bool fits;
+	} cases[] = {
+		{{3, 50 | R, 7}, 3, true},
+		{{3, 50, 7}, 3, false},      /* the descriptor in an skb without it */
+		{{3, 57 | R}, 2, false},     /* an skb with it longer than its piece */
+		{{3 | R, 50 | R, 7}, 3, false}, /* one with it where the piece has none */
+		{{53 | R, 7}, 2, false},     /* bytes before it in its skb */
+	};
+	char why[200];
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		if (bm_stream_layout_fits(cases[i].skbs, cases[i].n, 1, pieces, 3, why, sizeof why) != cases[i].fits)
+			fail_msg("case %zu: %s", i, cases[i].fits ? why : "fits");
+	if (geteuid() != 0)
+		skip(); /* SO_SNDBUFFORCE, as the restore uses */
+	int twin[2], again[2];
+	build_rights(twin, p[0]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, again), 0);
+	assert_int_equal(bm_stream_write_skbs(again[1], again[0], cases[0].skbs, 3, 1, pieces, 3), 0);
+	assert_int_equal(ioctl_int(again[1], SIOCOUTQ), ioctl_int(twin[1], SIOCOUTQ));
+	assert_int_equal(ioctl_int(again[0], SIOCINQ), ioctl_int(twin[0], SIOCINQ));
+	assert_int_equal(room(again[1]), room(twin[1]));
+	ssize_t a[16], b[16];
+	size_t na = reads_of(again[0], a, 16), nb = reads_of(twin[0], b, 16);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na * sizeof *a);
+	assert_true(na >= 2 && a[0] < 0); /* the descriptor with the first read's bytes */
+	close_pair(twin);
+	close_pair(again);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* The reader's records: a count, then two lengths a record; a count not
  * met, or passed, drops the layout. */
 static void takes_records(void **state)
@@ -262,6 +358,7 @@ static void takes_records(void **state)
 		{3, 3, {{4, 100}, {1, 0}, {7, 0}}, 0},      /* one more than counted */
 		{2, 2, {{4, 100}, {1, 0}}, 0},              /* the same */
 		{3, 2, {{4, 0}, {1, 5}}, 0},                /* an skb of 0 bytes */
+		{3, 2, {{4, 100 | BM_KSTATE_STREAM_RIGHTS}, {1, 0}}, 3}, /* with descriptors */
 		{BM_KSTATE_STREAM_SKBS_MAX + 1, 0, {{0}}, 0}, /* too many to read */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -277,8 +374,11 @@ static void takes_records(void **state)
 		bm_stream_layout_end(&st);
 		if (is.d.nstream_skbs != cases[i].kept)
 			fail_msg("case %zu: %u skbs kept, not %u", i, is.d.nstream_skbs, cases[i].kept);
-		if (cases[i].kept)
+		if (cases[i].kept) {
 			assert_int_equal(is.d.stream_consumed, 2);
+			assert_int_equal(is.d.stream_skbs[1] & BM_STREAM_SKB_LEN, 100);
+			assert_int_equal(is.d.stream_skbs[0] & BM_STREAM_SKB_RIGHTS, 0);
+		}
 		bm_stream_layout_drop(&p);
 	}
 	image_sock_free(&is);
@@ -368,6 +468,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(refills_skb_by_skb),
 		cmocka_unit_test(refuses_bad_layouts),
+		cmocka_unit_test(fits_descriptors),
 		cmocka_unit_test(takes_records),
 		cmocka_unit_test(image_round_trip),
 		cmocka_unit_test(reads_a_queue),

@@ -115,7 +115,7 @@ static void take_and_put_back(bool cred_first, const char *expect)
 	assert_true(same_file(t.pieces[1].fl[0], pp[1]) && same_file(t.pieces[1].fl[1], pp[0]));
 	char c;
 	assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), -1); /* all taken */
-	assert_int_equal(bm_unix_put_back(sv[0], sv[1], &t, NULL, 0), 0);
+	assert_int_equal(bm_unix_put_back(sv[0], sv[1], &t, NULL, 0, NULL, 0, 0), 0);
 	bm_unix_taken_free(&t);
 	reads(sv[1], pp, back, sizeof back);
 	assert_string_equal(back, want);
