@@ -111,8 +111,8 @@ struct task_seen {
 	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 	bool fasync;      /* bm_kstate_fasync: its records are taken */
-	struct bm_pipe_reading pipes;
-	struct bm_stream_reading streams; /* with queues */
+	struct bm_chunks pipes;   /* their layouts, read chunk by chunk */
+	struct bm_chunks streams; /* the same, with queues */
 };
 
 /* A socket's receive queue as the file program walked it (bm_kstate_dgram). */
@@ -228,14 +228,24 @@ static uint32_t want_of(const struct bm_fd *d, enum pass pass)
 	return 0;
 }
 
+/* Empties the map of the descriptors to read (the last run's). */
+static int want_none(void)
+{
+	uint32_t next;
+	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0)
+		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
+			return -errno;
+	return 0;
+}
+
 /* The descriptors the file program reads (want_of; for PASS_FASYNC, those
  * of ASK, with BM_KSTATE_WANT_FASYNC). */
 static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 {
-	uint32_t key, next, what;
-	while (bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0) /* the last process's */
-		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
-			return -errno;
+	uint32_t key, what;
+	int rc = want_none();
+	if (rc < 0)
+		return rc;
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
@@ -244,6 +254,52 @@ static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 			return -errno;
 	}
 	return 0;
+}
+
+/* The chunks the file program reads in a run after the first: of each
+ * pipe's ring (KIND BM_KSTATE_WANT_PIPE) or unix stream's queue
+ * (BM_KSTATE_WANT_UNIX_DGRAM) of P read in part, the next.  The number of
+ * descriptors to read, or -errno. */
+static int want_chunks(struct bm_process *p, struct task_seen *seen, uint32_t kind)
+{
+	int n = want_none();
+	for (uint32_t i = 0; n >= 0 && i < p->nfds; i++) {
+		uint32_t start = kind == BM_KSTATE_WANT_PIPE ? bm_pipe_layout_next(p, &seen->pipes, i)
+							     : bm_stream_layout_next(p, &seen->streams, i);
+		uint32_t key = (uint32_t)p->fds[i].fd, what = kind | start << BM_KSTATE_WANT_START_SHIFT;
+		if (start && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
+			n = -errno;
+		else if (start)
+			n++;
+	}
+	return n;
+}
+
+_Static_assert(BM_KSTATE_PIPE_BUFS_MAX >> (32 - BM_KSTATE_WANT_START_SHIFT) == 0 &&
+		       BM_KSTATE_STREAM_SKBS_MAX >> (32 - BM_KSTATE_WANT_START_SHIFT) == 0,
+	       "a chunk's start fits above BM_KSTATE_WANT_START_SHIFT");
+
+/* Reads on, after the first run, the rings or queues (KIND, as
+ * want_chunks) it read in part: a run a chunk of each, until each is read
+ * whole.  A run that fails, or takes nothing more, ends it: the layouts
+ * still read in part are then dropped (bm_pipe_layout_end,
+ * bm_stream_layout_end), their bytes written in one go or in pieces. */
+static void read_chunks(struct bm_process *p, struct task_seen *seen, uint32_t kind)
+{
+	for (;;) {
+		uint64_t before = kind == BM_KSTATE_WANT_PIPE ? seen->pipes.taken : seen->streams.taken;
+		int n = want_chunks(p, seen, kind), rc = n > 0 ? run(k.file, p, seen) : n;
+		uint64_t after = kind == BM_KSTATE_WANT_PIPE ? seen->pipes.taken : seen->streams.taken;
+		if (n == 0)
+			return;
+		if (rc < 0 || after == before) {
+			bm_debug("process %d: the rest of its %s not read (%s): written back %s", p->pid,
+				 kind == BM_KSTATE_WANT_PIPE ? "pipes' buffers" : "stream queues' skbs",
+				 rc < 0 ? strerror(-rc) : "nothing more taken",
+				 kind == BM_KSTATE_WANT_PIPE ? "in one go" : "in pieces");
+			return;
+		}
+	}
 }
 
 /* Whether the kernel numbers a pipe buffer's flags as pipe_layout.h
@@ -262,7 +318,7 @@ static int check_pipe_flags(void)
 			       {.kind = BM_FD_PIPE, .shares_with = -1, .data_len = 1, .data = (uint8_t *)"x"}};
 	struct bm_process self = {.pid = getpid(), .fds = fds, .nfds = 2};
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN};
-	uint32_t key, next, what = BM_KSTATE_WANT_PIPE;
+	uint32_t key, what = BM_KSTATE_WANT_PIPE;
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		if (pipe2(ends[i], O_CLOEXEC | O_NONBLOCK | (i ? O_DIRECT : 0)) < 0 || write(ends[i][1], "x", 1) != 1)
 			rc = -errno;
@@ -270,14 +326,14 @@ static int check_pipe_flags(void)
 	}
 	if (rc == 0 && tee(ends[1][0], ends[0][1], 1, SPLICE_F_NONBLOCK) != 1)
 		rc = -errno;
-	while (rc == 0 && bpf_map_get_next_key(k.wanted_fd, NULL, &next) == 0)
-		if (bpf_map_delete_elem(k.wanted_fd, &next) < 0)
-			rc = -errno;
+	if (rc == 0)
+		rc = want_none();
 	for (int i = 0; i < 2 && rc == 0; i++)
 		if (key = (uint32_t)fds[i].fd, bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			rc = -errno;
-	if (rc == 0 && (rc = run(k.file, &self, &seen)) == 0)
-		bm_pipe_layout_end(&self, &seen.pipes);
+	if (rc == 0)
+		rc = run(k.file, &self, &seen);
+	bm_pipe_layout_end(&self, &seen.pipes);
 	if (rc == 0 && (fds[0].npipe_bufs != 2 || fds[0].pipe_bufs[0].flags != BM_PIPE_BUF_CAN_MERGE ||
 			fds[0].pipe_bufs[1].flags != BM_PIPE_BUF_PACKET || fds[1].npipe_bufs != 1 ||
 			fds[1].pipe_bufs[0].flags != BM_PIPE_BUF_PACKET))
@@ -335,7 +391,8 @@ int bm_kstate_read(struct bm_process *p, char *why, size_t why_size)
 	if (rc == 0 && seen.timer == TIMER_NOT_SEEN)
 		step = "its leader was not found by the BPF iterator", rc = -ENOENT; /* gone: nothing of it */
 	if (rc == 0)
-		bm_pipe_layout_end(p, &seen.pipes);
+		read_chunks(p, &seen, BM_KSTATE_WANT_PIPE);
+	bm_pipe_layout_end(p, &seen.pipes);
 	if (rc < 0) {
 		bm_pipe_layout_drop(p);
 		snprintf(why, why_size, "%s: %s", step, strerror(-rc));
@@ -416,7 +473,9 @@ int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .queues = queues};
 	bm_stream_layout_drop(p);
 	int rc = read_files(p, PASS_DGRAM, NULL, &seen, "its socket queues", why, why_size);
-	bm_stream_layout_end(&seen.streams);
+	if (rc == 0)
+		read_chunks(p, &seen, BM_KSTATE_WANT_UNIX_DGRAM);
+	bm_stream_layout_end(p, &seen.streams);
 	if (rc < 0) {
 		memset(queues, 0, p->nfds * sizeof *queues);
 		bm_stream_layout_drop(p);

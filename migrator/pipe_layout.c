@@ -27,32 +27,43 @@ static void forget(struct bm_fd *d)
 	d->npipe_bufs = 0;
 }
 
-/* Ends the reading of ST's descriptor: a layout with a record missing is
- * dropped. */
-static void finish(struct bm_pipe_reading *st)
+/* The buffers of D's layout, for kstate_chunks.h. */
+static uint32_t has_bufs(const struct bm_fd *d)
 {
-	if (st->d && st->got != st->count)
-		forget(st->d);
-	*st = (struct bm_pipe_reading){0};
+	return d->npipe_bufs;
 }
 
-void bm_pipe_layout_record(struct bm_process *p, struct bm_pipe_reading *st, const struct bm_kstate_rec *r)
+/* Starts the chunk from START of D, which has COUNT buffers: the first
+ * makes its layout, each other must follow on (else the pipe moved
+ * between the runs: a FIFO written to, and the layout is dropped). */
+static void start_chunk(struct bm_process *p, struct bm_chunks *st, struct bm_fd *d, uint32_t start, uint32_t count)
 {
-	if (r->b & BM_KSTATE_PIPE_COUNT) {
-		finish(st);
-		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, r->fd);
-		uint32_t count = (uint32_t)r->b;
-		if (!d || !bm_pipe_layout_wanted(d) || d->pipe_bufs || !count || count > BM_KSTATE_PIPE_BUFS_MAX)
-			return; /* not read: its bytes go in one go */
-		d->pipe_bufs = calloc(count, sizeof *d->pipe_bufs);
-		if (!d->pipe_bufs)
+	if (start == 0) {
+		if (d->pipe_bufs || !count || count > BM_KSTATE_PIPE_BUFS_MAX)
+			return;
+		if (!(d->pipe_bufs = calloc(count, sizeof *d->pipe_bufs)))
 			return;
 		d->npipe_bufs = count;
-		*st = (struct bm_pipe_reading){d, count, 0};
+	}
+	if (!bm_chunks_begin(st, p, d, start, count, d->npipe_bufs, BM_KSTATE_PIPE_CHUNK))
+		forget(d);
+}
+
+void bm_pipe_layout_record(struct bm_process *p, struct bm_chunks *st, const struct bm_kstate_rec *r)
+{
+	if (r->b & BM_KSTATE_PIPE_COUNT) {
+		bm_chunks_finish(st, p, forget);
+		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, r->fd);
+		if (d && bm_pipe_layout_wanted(d) && r->a < UINT32_MAX)
+			start_chunk(p, st, d, (uint32_t)r->a, (uint32_t)r->b);
+		return; /* not read: its bytes go in one go */
+	}
+	if (!st->d || r->fd != st->d->fd)
+		return;
+	if (st->got >= st->end) {
+		st->got = UINT32_MAX; /* more than the chunk holds: dropped at its end */
 		return;
 	}
-	if (!st->d || r->fd != st->d->fd || st->got >= st->count)
-		return;
 	uint32_t kflags = (uint32_t)r->b;
 	st->d->pipe_bufs[st->got++] = (struct bm_pipe_buf){
 		.offset = (uint32_t)r->a,
@@ -60,11 +71,17 @@ void bm_pipe_layout_record(struct bm_process *p, struct bm_pipe_reading *st, con
 		.flags = ((kflags & BM_KERNEL_PIPE_BUF_FLAG_CAN_MERGE) ? BM_PIPE_BUF_CAN_MERGE : 0) |
 			 ((kflags & BM_KERNEL_PIPE_BUF_FLAG_PACKET) ? BM_PIPE_BUF_PACKET : 0),
 	};
+	st->taken++;
 }
 
-void bm_pipe_layout_end(struct bm_process *p, struct bm_pipe_reading *st)
+uint32_t bm_pipe_layout_next(struct bm_process *p, struct bm_chunks *st, uint32_t i)
 {
-	finish(st);
+	return bm_chunks_next(st, p, i, has_bufs, forget);
+}
+
+void bm_pipe_layout_end(struct bm_process *p, struct bm_chunks *st)
+{
+	bm_chunks_end(st, p, has_bufs, forget); /* those read in part */
 	char why[160];
 	for (uint32_t i = 0; i < p->nfds; i++)
 		if (p->fds[i].npipe_bufs && !bm_pipe_layout_check(&p->fds[i], why, sizeof why))
@@ -206,7 +223,9 @@ static void put_layout(struct bm_wbuf *b, const struct bm_fd *d)
 
 static bool take_layout(struct bm_rcur *c, struct bm_fd *d, char *why, size_t n)
 {
-	uint32_t nbufs = bm_get_count(c, BM_KSTATE_PIPE_BUFS_MAX, 12, "pipe buffer count");
+	/* Version 15 read a ring in one run of the reader, 16 in chunks. */
+	uint32_t most = c->version >= 16 ? BM_KSTATE_PIPE_BUFS_MAX : BM_PIPE_BUFS_MAX_V15;
+	uint32_t nbufs = bm_get_count(c, most, 12, "pipe buffer count");
 	if (bm_rcur_failed(c))
 		return true; /* said by the cursor */
 	if (d->npipe_bufs || !nbufs) {

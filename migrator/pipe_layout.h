@@ -31,6 +31,7 @@
 
 #include "bpf/kstate_rec.h"
 #include "checkpoint.h"
+#include "kstate_chunks.h"
 #include "state.h"
 #include "wire.h"
 
@@ -51,21 +52,20 @@
  * that carries its bytes. */
 bool bm_pipe_layout_wanted(const struct bm_fd *d);
 
-/* The reading of the BM_KSTATE_PIPE records of one process, in order. */
-struct bm_pipe_reading {
-	struct bm_fd *d;  /* the descriptor being read, or NULL */
-	uint32_t count;   /* its buffers, as the first record says */
-	uint32_t got;     /* its buffer records so far */
-};
+/* Takes one BM_KSTATE_PIPE record R into P, read chunk by chunk in ST
+ * (kstate_chunks.h: a descriptor's first record starts a chunk, its first
+ * of a layout, or the next of one read in part). */
+void bm_pipe_layout_record(struct bm_process *p, struct bm_chunks *st, const struct bm_kstate_rec *r);
 
-/* Takes one record R into P (a descriptor's first record starts it). */
-void bm_pipe_layout_record(struct bm_process *p, struct bm_pipe_reading *st, const struct bm_kstate_rec *r);
+/* After a run: the first buffer of the next chunk of P->fds[I], whose
+ * layout is read in part; 0 for none. */
+uint32_t bm_pipe_layout_next(struct bm_process *p, struct bm_chunks *st, uint32_t i);
 
-/* After the last record: keeps each layout read whole whose lengths add up
+/* After the last run: keeps each layout read whole whose lengths add up
  * to the descriptor's bytes, each buffer within a page, with at most one
  * of the two flags; drops the others (their pipes are refilled in one
  * go). */
-void bm_pipe_layout_end(struct bm_process *p, struct bm_pipe_reading *st);
+void bm_pipe_layout_end(struct bm_process *p, struct bm_chunks *st);
 
 /* Drops every layout of P (a reading that failed). */
 void bm_pipe_layout_drop(struct bm_process *p);
@@ -84,6 +84,10 @@ bool bm_pipe_layout_check(const struct bm_fd *d, char *why, size_t n);
  * FIFO with room for them: buffer by buffer as D's layout says, or in one
  * write where it has none.  0, or -errno. */
 int bm_pipe_refill(int writer, const struct bm_fd *d);
+
+/* The most buffers a layout of an image of version 15 holds: a ring read
+ * in one run (from version 16, BM_KSTATE_PIPE_BUFS_MAX). */
+#define BM_PIPE_BUFS_MAX_V15 512u
 
 /* The end of the image's FDS section (version 15, after the next watch
  * numbers): u32 n, then n layouts in rising descriptor order, each i32 fd,

@@ -2,6 +2,7 @@
 #include "sk_unix_stream_layout.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,34 +28,47 @@ void bm_stream_layout_drop(struct bm_process *p)
 		bm_stream_layout_forget(&p->fds[i]);
 }
 
-void bm_stream_layout_end(struct bm_stream_reading *st)
+/* The skbs of D's layout, for kstate_chunks.h. */
+static uint32_t has_skbs(const struct bm_fd *d)
 {
-	if (st->d && st->got != st->d->nstream_skbs)
-		bm_stream_layout_forget(st->d);
-	*st = (struct bm_stream_reading){0};
+	return d->nstream_skbs;
 }
 
-void bm_stream_layout_record(struct bm_process *p, struct bm_stream_reading *st, const struct bm_kstate_rec *r)
+/* Starts the chunk from START of D's queue of COUNT skbs, CONSUMED bytes
+ * of the first taken: the first makes its layout, each other must follow
+ * on, the same bytes taken (else the queue moved between the runs, and
+ * the layout is dropped). */
+static void start_chunk(struct bm_process *p, struct bm_chunks *st, struct bm_fd *d, uint32_t start,
+			uint32_t count, uint32_t consumed)
 {
-	if (r->b & BM_KSTATE_STREAM_COUNT) {
-		bm_stream_layout_end(st);
-		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, r->fd);
-		uint32_t count = (uint32_t)r->b;
-		if (!d || d->kind != BM_FD_UNIX_SOCKET || d->shares_with >= 0 || d->stream_skbs || !count ||
-		    count > BM_KSTATE_STREAM_SKBS_MAX || r->a > UINT32_MAX)
-			return; /* an empty queue, or one not read: written in one go */
+	if (start == 0) {
+		if (d->stream_skbs || !count || count > BM_KSTATE_STREAM_SKBS_MAX)
+			return; /* an empty queue, or one not read: written in pieces */
 		if (!(d->stream_skbs = calloc(count, sizeof *d->stream_skbs)))
 			return;
 		d->nstream_skbs = count;
-		d->stream_consumed = (uint32_t)r->a;
-		st->d = d;
+		d->stream_consumed = consumed;
+	}
+	if (consumed != d->stream_consumed ||
+	    !bm_chunks_begin(st, p, d, start, count, d->nstream_skbs, BM_KSTATE_STREAM_CHUNK))
+		bm_stream_layout_forget(d);
+}
+
+void bm_stream_layout_record(struct bm_process *p, struct bm_chunks *st, const struct bm_kstate_rec *r)
+{
+	if (r->b & BM_KSTATE_STREAM_COUNT) {
+		bm_chunks_finish(st, p, bm_stream_layout_forget);
+		struct bm_fd *d = (struct bm_fd *)bm_fd_find(p->fds, p->nfds, r->fd);
+		if (d && d->kind == BM_FD_UNIX_SOCKET && d->shares_with < 0)
+			start_chunk(p, st, d, (uint32_t)(r->a >> BM_KSTATE_STREAM_START_SHIFT), (uint32_t)r->b,
+				    (uint32_t)r->a);
 		return;
 	}
 	if (!st->d || r->fd != st->d->fd)
 		return;
 	uint64_t two[2] = {r->a, r->b};
-	for (int k = 0; k < 2 && st->got <= st->d->nstream_skbs; k++) {
-		if (st->got == st->d->nstream_skbs) {
+	for (int k = 0; k < 2 && st->got <= st->end; k++) {
+		if (st->got == st->end) {
 			if (two[k])
 				st->got = UINT32_MAX; /* more than counted: dropped at the end */
 			return;
@@ -65,7 +79,18 @@ void bm_stream_layout_record(struct bm_process *p, struct bm_stream_reading *st,
 			return;
 		}
 		st->d->stream_skbs[st->got++] = (uint32_t)len | ((two[k] & BM_KSTATE_STREAM_RIGHTS) ? BM_STREAM_SKB_RIGHTS : 0);
+		st->taken++;
 	}
+}
+
+uint32_t bm_stream_layout_next(struct bm_process *p, struct bm_chunks *st, uint32_t i)
+{
+	return bm_chunks_next(st, p, i, has_skbs, bm_stream_layout_forget);
+}
+
+void bm_stream_layout_end(struct bm_process *p, struct bm_chunks *st)
+{
+	bm_chunks_end(st, p, has_skbs, bm_stream_layout_forget);
 }
 
 void bm_stream_layout_settle(pid_t pid, struct bm_fd *d)
@@ -252,14 +277,37 @@ int bm_stream_write_skbs(int from, int receiver, const uint32_t *skbs, uint32_t 
 	return rc;
 }
 
+/* Room in FROM's send buffer for the skbs of D, of BYTES in all: each is
+ * charged its bytes and less than two pages more (its struct sk_buff and
+ * head, a page fragment's rounding), where a few thousand small ones
+ * already fill the restore's roomy buffers.  The socket's options set the
+ * process's own size afterwards. */
+static int make_room(int from, const struct bm_fd *d, uint64_t bytes)
+{
+	uint64_t want = bytes + (uint64_t)d->nstream_skbs * 8192;
+	int now = 0;
+	socklen_t len = sizeof now;
+	if (getsockopt(from, SOL_SOCKET, SO_SNDBUF, &now, &len) < 0)
+		return -errno;
+	if (want <= (uint64_t)now)
+		return 0;
+	int half = want / 2 >= INT_MAX / 2 ? INT_MAX / 2 : (int)(want / 2) + 1; /* the kernel doubles it */
+	return setsockopt(from, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) < 0 ? -errno : 0;
+}
+
 int bm_stream_refill(int from, int receiver, const struct bm_fd *d, const struct bm_unix_sock *s)
 {
+	uint64_t bytes = 0;
+	for (uint32_t k = 0; k < d->nstream_skbs; k++)
+		bytes += d->stream_skbs[k] & BM_STREAM_SKB_LEN;
+	int rc = make_room(from, d, bytes);
+	if (rc < 0)
+		return rc;
 	int *fl;
 	struct bm_stream_piece *pieces = pieces_of(s, &fl);
 	if (!pieces)
 		return -ENOMEM;
-	int rc = bm_stream_write_skbs(from, receiver, d->stream_skbs, d->nstream_skbs, d->stream_consumed, pieces,
-				      s->nmsgs);
+	rc = bm_stream_write_skbs(from, receiver, d->stream_skbs, d->nstream_skbs, d->stream_consumed, pieces, s->nmsgs);
 	free(pieces);
 	free(fl);
 	return rc;

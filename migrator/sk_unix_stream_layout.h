@@ -21,8 +21,10 @@
  * that holds them, else the layout is dropped.  The restore writes the
  * queue skb by skb, each as one write of its length (with its
  * descriptors), the head with as many bytes in front as reads had taken,
- * which it then reads away; so does the dump when it takes a queue with
- * descriptors in flight and writes it back (sk_unix_take.h).  Without a
+ * which it then reads away, its writer's send buffer made large enough
+ * for them all; so does the dump when it takes a queue with descriptors
+ * in flight and writes it back (sk_unix_take.h).  The reader reads a
+ * queue in chunks of BM_KSTATE_STREAM_CHUNK skbs, one a run.  Without a
  * layout (no BPF, an image before version 16, more than
  * BM_KSTATE_STREAM_SKBS_MAX skbs) the queue is written in its pieces.
  * Bytes spliced into a stream (splice, sendfile) lie in page fragments
@@ -37,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "bpf/kstate_rec.h"
+#include "kstate_chunks.h"
 #include "sk_unix.h"
 #include "state.h"
 #include "wire.h"
@@ -59,16 +62,16 @@ struct bm_stream_piece {
 	const int *fl;
 };
 
-/* The reading of the BM_KSTATE_STREAM records of one process, in order. */
-struct bm_stream_reading {
-	struct bm_fd *d;  /* the descriptor being read, or NULL */
-	uint32_t got;     /* its skbs so far */
-};
-
-/* Takes one record R into P (a descriptor's first record starts it). */
-void bm_stream_layout_record(struct bm_process *p, struct bm_stream_reading *st, const struct bm_kstate_rec *r);
-/* After the last record: drops a layout with records missing. */
-void bm_stream_layout_end(struct bm_stream_reading *st);
+/* Takes one BM_KSTATE_STREAM record R into P, read chunk by chunk in ST
+ * (kstate_chunks.h: a descriptor's first record starts a chunk, its first
+ * of a layout, or the next of one read in part). */
+void bm_stream_layout_record(struct bm_process *p, struct bm_chunks *st, const struct bm_kstate_rec *r);
+/* After a run: the first skb of the next chunk of P->fds[I], whose layout
+ * is read in part; 0 for none. */
+uint32_t bm_stream_layout_next(struct bm_process *p, struct bm_chunks *st, uint32_t i);
+/* After the last run: drops each layout with records missing, or read in
+ * part. */
+void bm_stream_layout_end(struct bm_process *p, struct bm_chunks *st);
 /* Drops D's layout, every one of P's. */
 void bm_stream_layout_forget(struct bm_fd *d);
 void bm_stream_layout_drop(struct bm_process *p);

@@ -187,12 +187,30 @@ static __always_inline __u64 stream_skb(struct sk_buff *skb)
 	return BPF_CORE_READ(skb, len) | (BPF_CORE_READ(cb, fp) ? BM_KSTATE_STREAM_RIGHTS : 0);
 }
 
+/* A walk past the first skbs of a unix stream queue (read_stream), one a
+ * step. */
+struct stream_skip {
+	struct sk_buff *skb, *end; /* the next skb; the queue's head, where it ends */
+};
+
+static long stream_skip_step(__u64 i, void *ctx)
+{
+	struct stream_skip *w = ctx;
+	struct sk_buff *skb = w->skb;
+	if (!skb || skb == w->end)
+		return 1;
+	w->skb = BPF_CORE_READ(skb, next);
+	return 0;
+}
+
 /* The receive queue of a unix stream socket, oldest first: how many
  * bytes each skb holds, as each write made it (unix_stream_sendmsg: one
  * skb per write up to a size), and how many of the head's reads took
- * (UNIXCB(skb).consumed; no other skb has any taken).  Read without the
- * queue's lock: its writer is the peer, in the frozen process. */
-static __always_inline void read_stream(struct seq_file *seq, struct file *f, int fd)
+ * (UNIXCB(skb).consumed; no other skb has any taken); of its skbs, the
+ * chunk from START (BM_KSTATE_STREAM_CHUNK), the walk past those before
+ * it one step each.  Read without the queue's lock: its writer is the
+ * peer, in the frozen process. */
+static __always_inline void read_stream(struct seq_file *seq, struct file *f, int fd, __u32 start)
 {
 	struct socket *so = BPF_CORE_READ(f, private_data);
 	struct sock *sk = BPF_CORE_READ(so, sk);
@@ -206,10 +224,15 @@ static __always_inline void read_stream(struct seq_file *seq, struct file *f, in
 		struct unix_skb_parms *cb = (struct unix_skb_parms *)&skb->cb;
 		r.a = BPF_CORE_READ(cb, consumed);
 	}
+	r.a |= (__u64)start << BM_KSTATE_STREAM_START_SHIFT;
 	bpf_seq_write(seq, &r, sizeof r);
-	if (n > BM_KSTATE_STREAM_SKBS_MAX)
+	if (n > BM_KSTATE_STREAM_SKBS_MAX || start >= n)
 		return;
-	for (unsigned int i = 0; i < BM_KSTATE_STREAM_SKBS_MAX / 2 && skb && skb != end; i++) {
+	struct stream_skip w = {.skb = skb, .end = end};
+	if (start)
+		bpf_loop(start, stream_skip_step, &w, 0);
+	skb = w.skb;
+	for (unsigned int i = 0; i < BM_KSTATE_STREAM_CHUNK / 2 && skb && skb != end; i++) {
 		r.a = stream_skb(skb);
 		r.b = 0;
 		skb = BPF_CORE_READ(skb, next);
@@ -267,22 +290,26 @@ static __always_inline void read_fasync(struct file *f, struct bm_kstate_rec *r)
 /* The buffers of a pipe or FIFO (its file's private_data), from the
  * oldest (tail) to the newest (head), as fs/pipe.c keeps them in its ring
  * (bufs, ring_size a power of two): what each holds and where in its
- * page, and its flags.  Read without the pipe's lock: its ends are all
+ * page, and its flags; of them, the chunk from START
+ * (BM_KSTATE_PIPE_CHUNK).  Read without the pipe's lock: its ends are all
  * in frozen processes, or (a FIFO) the reader compares the sum of the
  * lengths with the bytes tee(2) took (pipe_layout.h). */
-static __always_inline void read_pipe(struct seq_file *seq, struct file *f, int fd)
+static __always_inline void read_pipe(struct seq_file *seq, struct file *f, int fd, __u32 start)
 {
 	struct pipe_inode_info *pipe = BPF_CORE_READ(f, private_data);
 	struct pipe_buffer *bufs = BPF_CORE_READ(pipe, bufs);
 	unsigned int head = BPF_CORE_READ(pipe, head), tail = BPF_CORE_READ(pipe, tail);
 	unsigned int mask = BPF_CORE_READ(pipe, ring_size) - 1, n = head - tail;
-	struct bm_kstate_rec r = {.kind = BM_KSTATE_PIPE, .fd = fd, .valid = 1, .b = BM_KSTATE_PIPE_COUNT | n};
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_PIPE, .fd = fd, .valid = 1, .a = start,
+				  .b = BM_KSTATE_PIPE_COUNT | n};
 	bpf_seq_write(seq, &r, sizeof r);
+	if (n > BM_KSTATE_PIPE_BUFS_MAX)
+		return;
 	/* The kernel's size of a buffer, not kernel.h's: CO-RE relocates
 	 * members, an array's stride only so. */
 	__u64 size = bpf_core_type_size(struct pipe_buffer);
-	for (unsigned int i = 0; i < BM_KSTATE_PIPE_BUFS_MAX && i < n; i++) {
-		struct pipe_buffer *buf = (struct pipe_buffer *)((char *)bufs + ((tail + i) & mask) * size);
+	for (unsigned int i = 0; i < BM_KSTATE_PIPE_CHUNK && start + i < n; i++) {
+		struct pipe_buffer *buf = (struct pipe_buffer *)((char *)bufs + ((tail + start + i) & mask) * size);
 		r.a = BPF_CORE_READ(buf, offset) | (__u64)BPF_CORE_READ(buf, len) << 32;
 		r.b = BPF_CORE_READ(buf, flags);
 		bpf_seq_write(seq, &r, sizeof r);
@@ -300,7 +327,7 @@ int read_file(struct bpf_iter__task_file *ctx)
 	__u32 *want = bpf_map_lookup_elem(&wanted, &fd);
 	if (!want)
 		return 0;
-	__u32 kind = *want & BM_KSTATE_WANT_KIND;
+	__u32 kind = *want & BM_KSTATE_WANT_KIND, start = *want >> BM_KSTATE_WANT_START_SHIFT;
 	if (*want & BM_KSTATE_WANT_FASYNC) {
 		struct bm_kstate_rec fa = {.fd = (int)fd};
 		read_fasync(f, &fa);
@@ -311,7 +338,7 @@ int read_file(struct bpf_iter__task_file *ctx)
 		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP_QUEUE, &r))
 			bpf_seq_write(ctx->meta->seq, &r, sizeof r);
 		else if (kind == BM_KSTATE_WANT_UNIX_DGRAM)
-			read_stream(ctx->meta->seq, f, (int)fd);
+			read_stream(ctx->meta->seq, f, (int)fd, start);
 		return 0;
 	}
 	if (kind == BM_KSTATE_WANT_INOTIFY) {
@@ -333,7 +360,7 @@ int read_file(struct bpf_iter__task_file *ctx)
 	} else if (kind == BM_KSTATE_WANT_TCP || kind == BM_KSTATE_WANT_UDP) {
 		read_inet(f, kind, &r);
 	} else if (kind == BM_KSTATE_WANT_PIPE) {
-		read_pipe(ctx->meta->seq, f, (int)fd);
+		read_pipe(ctx->meta->seq, f, (int)fd, start);
 		return 0;
 	} else {
 		return 0;

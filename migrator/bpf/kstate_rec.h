@@ -15,35 +15,47 @@ enum bm_kstate_kind {
 				      self_exec_id) */
 	BM_KSTATE_INET = 6,    /* a = BM_KSTATE_SK_* of a TCP or UDP socket; b = a TCP socket's MSS set by the
 				  program (rx_opt.user_mss, 0 none) */
-	BM_KSTATE_PIPE = 7,    /* a pipe's or FIFO's buffers, oldest first: first a record with
-				  b = BM_KSTATE_PIPE_COUNT | the number of buffers (head - tail), then one
-				  per buffer (at most BM_KSTATE_PIPE_BUFS_MAX), a = its offset | its len << 32,
-				  b = its flags as the kernel has them (PIPE_BUF_FLAG_*) */
+	BM_KSTATE_PIPE = 7,    /* a pipe's or FIFO's buffers, oldest first, a chunk a run (BM_KSTATE_WANT_START):
+				  first a record with a = the chunk's first buffer, b = BM_KSTATE_PIPE_COUNT
+				  | the number of buffers (head - tail); then, where they are at most
+				  BM_KSTATE_PIPE_BUFS_MAX, one per buffer of the chunk (at most
+				  BM_KSTATE_PIPE_CHUNK), a = its offset | its len << 32, b = its flags as
+				  the kernel has them (PIPE_BUF_FLAG_*) */
 	BM_KSTATE_DGRAM = 8,   /* a UDP socket's, or a unix datagram or seqpacket socket's, receive queue:
 				  a = its messages (those walked: BM_KSTATE_DGRAM_MAX at most in each of
 				  a UDP socket's two queues), b = BM_KSTATE_DGRAM_* */
 	BM_KSTATE_FASYNC = 9,  /* a = the descriptor number its signals report (si_fd: fa_fd of the open
 				  file's entry in its object's fasync list); valid: the entry was found */
-	BM_KSTATE_STREAM = 10, /* a unix stream socket's receive queue, oldest first: first a record with
-				  a = the bytes reads took from its head (UNIXCB consumed), b =
+	BM_KSTATE_STREAM = 10, /* a unix stream socket's receive queue, oldest first, a chunk a run
+				  (BM_KSTATE_WANT_START): first a record with a = the bytes reads took from
+				  its head (UNIXCB consumed) | the chunk's first skb << 32, b =
 				  BM_KSTATE_STREAM_COUNT | the number of its skbs (qlen); then, where they
-				  are at most BM_KSTATE_STREAM_SKBS_MAX, one per two skbs: a = the first's
-				  len, b = the second's (0: none), each ORed with BM_KSTATE_STREAM_RIGHTS
-				  where it carries descriptors in flight (UNIXCB fp) */
+				  are at most BM_KSTATE_STREAM_SKBS_MAX, one per two skbs of the chunk (at
+				  most BM_KSTATE_STREAM_CHUNK): a = the first's len, b = the second's (0:
+				  none), each ORed with BM_KSTATE_STREAM_RIGHTS where it carries
+				  descriptors in flight (UNIXCB fp) */
 };
 
-/* BM_KSTATE_PIPE: the first record of a pipe, and the most buffers read
- * (a ring of 512 pages: a 2 MiB pipe; one with more is not read, and 513
- * records of 32 bytes stay within the 32 KiB an iterator writes for one
- * descriptor). */
+/* BM_KSTATE_PIPE: the first record of a chunk; the most buffers of one
+ * chunk (513 records of 32 bytes stay within the 32 KiB an iterator writes
+ * for one descriptor); and the most of a ring read, in chunks: as many as
+ * a ring has slots (fs/pipe.c round_pipe_size: 2 GiB of pages at most). */
 #define BM_KSTATE_PIPE_COUNT (1ull << 32)
-#define BM_KSTATE_PIPE_BUFS_MAX 512
+#define BM_KSTATE_PIPE_CHUNK 512u
+#define BM_KSTATE_PIPE_BUFS_MAX (1u << 19)
 
-/* BM_KSTATE_STREAM: the first record of a queue, and the most skbs read
- * (two to a record: 513 records stay within the 32 KiB an iterator
- * writes for one descriptor). */
+/* BM_KSTATE_STREAM: the first record of a chunk; the most skbs of one
+ * chunk (two to a record: 513 records stay within the 32 KiB); and the
+ * most of a queue read, in chunks.  The send buffer bounds a queue's skbs
+ * (each charged some 768 bytes at least): this many take 48 MiB of it,
+ * more than SO_SNDBUF gives without SO_SNDBUFFORCE where
+ * net.core.wmem_max is the kernel's default.  Each chunk's run walks the
+ * queue from its head, so a whole queue's runs take time as the square of
+ * its skbs: this bound keeps them within some tens of milliseconds. */
 #define BM_KSTATE_STREAM_COUNT (1ull << 32)
-#define BM_KSTATE_STREAM_SKBS_MAX 1024u
+#define BM_KSTATE_STREAM_START_SHIFT 32
+#define BM_KSTATE_STREAM_CHUNK 1024u
+#define BM_KSTATE_STREAM_SKBS_MAX (1u << 16)
 #define BM_KSTATE_STREAM_RIGHTS (1ull << 31)
 
 /* BM_KSTATE_INET: its sk_shutdown (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) in the
@@ -82,6 +94,12 @@ enum bm_kstate_want {
  * pipe, FIFO, socket or inotify instance with O_ASYNC. */
 #define BM_KSTATE_WANT_KIND 0xffu
 #define BM_KSTATE_WANT_FASYNC 0x100u
+
+/* And in the bits from BM_KSTATE_WANT_START_SHIFT up, for
+ * BM_KSTATE_WANT_PIPE and a unix stream's BM_KSTATE_WANT_UNIX_DGRAM: the
+ * first buffer or skb of the chunk to read (0: the first chunk; kstate.c
+ * asks for the others in runs after it). */
+#define BM_KSTATE_WANT_START_SHIFT 12
 
 struct bm_kstate_rec {
 	unsigned int kind; /* enum bm_kstate_kind */

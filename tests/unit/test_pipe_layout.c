@@ -4,9 +4,11 @@
  * a packet), the BPF reader must see exactly those buffers and change
  * nothing, and the pipe rebuilt from them must take as many bytes more in
  * small non-blocking writes, and give the same bytes in reads of the same
- * sizes, as a twin built the same way.  Also a layout rebuilt without BPF
- * (packets of several sizes, offsets up to the page's end), and the
- * layouts the image refuses. */
+ * sizes, as a twin built the same way; so too a ring of more buffers than
+ * the reader reads in one run, read in chunks.  Also a layout rebuilt
+ * without BPF (packets of several sizes, offsets up to the page's end),
+ * the reader's records over several runs, and the layouts the image
+ * refuses, by its version. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,8 +91,13 @@ static size_t drain(int r, size_t *sizes, size_t max, uint8_t *all, size_t all_s
 	return n;
 }
 
-/* The pipes of ends A and B (each non-blocking, 16 pages) take as many
- * bytes more and then read back alike. */
+/* The most reads and bytes assert_pipes_alike takes from a pipe: a ring
+ * of 2048 pages (BIG_RING), partly held in small buffers. */
+#define ALIKE_READS 4096
+#define ALIKE_BYTES (1 << 22)
+
+/* The pipes of ends A and B (each non-blocking, a ring of the same size)
+ * take as many bytes more and then read back alike. */
 static void assert_pipes_alike(int a[2], int b[2])
 {
 	int qa = -1, qb = -1;
@@ -99,10 +106,10 @@ static void assert_pipes_alike(int a[2], int b[2])
 	assert_int_equal(qa, qb);
 	size_t ra = room(a[1]), rb = room(b[1]);
 	assert_int_equal(ra, rb);
-	static uint8_t all_a[1 << 17], all_b[1 << 17];
-	size_t sizes_a[256], sizes_b[256];
-	size_t na = drain(a[0], sizes_a, 256, all_a, sizeof all_a);
-	size_t nb = drain(b[0], sizes_b, 256, all_b, sizeof all_b);
+	static uint8_t all_a[ALIKE_BYTES], all_b[ALIKE_BYTES];
+	static size_t sizes_a[ALIKE_READS], sizes_b[ALIKE_READS];
+	size_t na = drain(a[0], sizes_a, ALIKE_READS, all_a, sizeof all_a);
+	size_t nb = drain(b[0], sizes_b, ALIKE_READS, all_b, sizeof all_b);
 	assert_int_equal(na, nb);
 	size_t total = 0;
 	for (size_t i = 0; i < na; i++) {
@@ -321,6 +328,209 @@ static void reads_a_layout(void **state)
 	free(d.data);
 }
 
+/* A ring of more buffers than the reader reads in one run
+ * (BM_KSTATE_PIPE_CHUNK): BIG_BUFS buffers, in turn a copy (tee), a write
+ * and a packet spliced in, each a buffer of its own, the first partly
+ * read: three chunks.  Its ring has 2048 slots, above fs.pipe-max-size's
+ * default of 256: root's with CAP_SYS_RESOURCE. */
+#define BIG_BUFS 1300u
+#define BIG_RING (2048 * 4096)
+
+static uint32_t big_len(uint32_t i)
+{
+	return 3 + i % 5;
+}
+
+/* Fills the empty pipe of ends R and W as above: the buffers into LAYOUT
+ * (BIG_BUFS), the bytes held into BYTES and *LEN.  False on a failure. */
+static bool build_big(int r, int w, struct bm_pipe_buf *layout, uint8_t *bytes, uint32_t *len)
+{
+	int plain[2], packet[2];
+	uint8_t piece[8];
+	if (pipe2(plain, O_CLOEXEC | O_NONBLOCK) < 0)
+		return false;
+	if (pipe2(packet, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0) {
+		close_pipe(plain);
+		return false;
+	}
+	bool ok = true;
+	uint32_t at = 0;
+	for (uint32_t i = 0; ok && i < BIG_BUFS; i++) {
+		ssize_t n = big_len(i);
+		for (ssize_t j = 0; j < n; j++)
+			piece[j] = (uint8_t)(i * 11 + j * 3 + 1);
+		if (i % 3 == 0)
+			ok = write(plain[1], piece, n) == n && tee(plain[0], w, n, SPLICE_F_NONBLOCK) == n &&
+			     read(plain[0], piece, n) == n;
+		else if (i % 3 == 1)
+			ok = write(w, piece, n) == n;
+		else
+			ok = write(packet[1], piece, n) == n && splice(packet[0], NULL, w, NULL, n, SPLICE_F_NONBLOCK) == n;
+		layout[i] = (struct bm_pipe_buf){0, (uint32_t)n,
+						 i % 3 == 0 ? 0 : i % 3 == 1 ? BM_PIPE_BUF_CAN_MERGE : BM_PIPE_BUF_PACKET};
+		memcpy(bytes + at, piece, (size_t)n);
+		at += (uint32_t)n;
+	}
+	ok = ok && read(r, piece, 2) == 2;
+	layout[0].offset = 2;
+	layout[0].len -= 2;
+	memmove(bytes, bytes + 2, at - 2);
+	*len = at - 2;
+	close_pipe(plain);
+	close_pipe(packet);
+	return ok;
+}
+
+/* A non-blocking pipe with a ring of BIG_RING; false where binmig may not
+ * make one (without CAP_SYS_RESOURCE, fs.pipe-max-size below it). */
+static bool new_big_pipe(int ends[2])
+{
+	new_pipe(ends, 0);
+	if (fcntl(ends[1], F_SETPIPE_SZ, BIG_RING) == BIG_RING)
+		return true;
+	close_pipe(ends);
+	return false;
+}
+
+/* The big ring as the BPF reader reads it, in chunks, from this process:
+ * every buffer, and rebuilt alike its twin. */
+static void reads_a_big_layout(void **state)
+{
+	(void)state;
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0 || geteuid() != 0)
+		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
+	assert_true(bm_kstate_pipes_readable());
+	int p[2], twin[2], again[2];
+	if (!new_big_pipe(p))
+		skip(); /* a ring above fs.pipe-max-size: CAP_SYS_RESOURCE (CI's root has it) */
+	assert_true(new_big_pipe(twin) && new_big_pipe(again));
+	static struct bm_pipe_buf layout[BIG_BUFS], twin_layout[BIG_BUFS];
+	static uint8_t bytes[BIG_BUFS * 8], twin_bytes[BIG_BUFS * 8];
+	uint32_t len = 0, twin_len = 0;
+	assert_true(build_big(p[0], p[1], layout, bytes, &len));
+	assert_true(build_big(twin[0], twin[1], twin_layout, twin_bytes, &twin_len));
+	struct bm_fd d = image_fd(bytes, len, NULL, 0);
+	d.fd = p[0];
+	struct bm_process proc = {.pid = getpid(), .fds = &d, .nfds = 1};
+	char why[700];
+	assert_int_equal(bm_kstate_read(&proc, why, sizeof why), 0);
+	assert_int_equal(d.npipe_bufs, BIG_BUFS);
+	for (uint32_t i = 0; i < BIG_BUFS; i++)
+		if (d.pipe_bufs[i].offset != layout[i].offset || d.pipe_bufs[i].len != layout[i].len ||
+		    d.pipe_bufs[i].flags != layout[i].flags)
+			fail_msg("buffer %u: %u bytes at %u, flags %u; built %u at %u, %u", i, d.pipe_bufs[i].len,
+				 d.pipe_bufs[i].offset, d.pipe_bufs[i].flags, layout[i].len, layout[i].offset,
+				 layout[i].flags);
+	assert_int_equal(bm_pipe_refill(again[1], &d), 0);
+	assert_pipes_alike(twin, again);
+	/* The read moved nothing: the pipe itself is alike a twin built again. */
+	close_pipe(twin);
+	assert_true(new_big_pipe(twin));
+	assert_true(build_big(twin[0], twin[1], twin_layout, twin_bytes, &twin_len));
+	assert_pipes_alike(twin, p);
+	close_pipe(p);
+	close_pipe(twin);
+	close_pipe(again);
+	free(d.data);
+	free(d.pipe_bufs);
+}
+
+/* Gives P (its one pipe, fd FD_PIPE) a chunk's records: its first (START,
+ * COUNT), then NRECS buffers of one byte each. */
+static void feed_chunk(struct bm_process *p, struct bm_chunks *st, uint32_t start, uint32_t count,
+		       uint32_t nrecs)
+{
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_PIPE, .fd = FD_PIPE, .valid = 1, .a = start,
+				  .b = BM_KSTATE_PIPE_COUNT | count};
+	bm_pipe_layout_record(p, st, &r);
+	for (uint32_t k = 0; k < nrecs; k++) {
+		r.a = 1ull << 32; /* 1 byte at 0 */
+		r.b = BM_KERNEL_PIPE_BUF_FLAG_CAN_MERGE;
+		bm_pipe_layout_record(p, st, &r);
+	}
+}
+
+/* The reader's records over its runs: a ring of 1100 buffers in chunks of
+ * 512, kept whole; a chunk from elsewhere than the last ended, of another
+ * count, short or long, or a ring left in part, dropped. */
+static void takes_chunks(void **state)
+{
+	(void)state;
+	static uint8_t bytes[1100];
+	memset(bytes, 'x', sizeof bytes);
+	struct bm_fd d = image_fd(bytes, sizeof bytes, NULL, 0);
+	struct bm_process p = {.pid = 1, .fds = &d, .nfds = 1};
+	const struct {
+		uint32_t start, count, nrecs; /* the second chunk (start 0: none) */
+		uint32_t kept;
+	} cases[] = {
+		{512, 1100, 512, 1100},
+		{511, 1100, 512, 0},
+		{512, 1101, 512, 0},
+		{512, 1100, 511, 0},
+		{512, 1100, 513, 0},
+		{0, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct bm_chunks st = {0};
+		feed_chunk(&p, &st, 0, 1100, 512);
+		assert_int_equal(bm_pipe_layout_next(&p, &st, 0), 512);
+		if (cases[i].start)
+			feed_chunk(&p, &st, cases[i].start, cases[i].count, cases[i].nrecs);
+		uint32_t next = bm_pipe_layout_next(&p, &st, 0);
+		if (next == 1024) {
+			feed_chunk(&p, &st, 1024, 1100, 76);
+			next = bm_pipe_layout_next(&p, &st, 0);
+		}
+		assert_int_equal(next, cases[i].start ? 0 : 512); /* read whole or dropped; or in part */
+		bm_pipe_layout_end(&p, &st);
+		if (d.npipe_bufs != cases[i].kept)
+			fail_msg("case %zu: %u buffers kept, not %u", i, d.npipe_bufs, cases[i].kept);
+		assert_null(st.done);
+		bm_pipe_layout_drop(&p);
+	}
+	/* Within one chunk, and past the most a ring has: not read. */
+	struct bm_chunks st = {0};
+	feed_chunk(&p, &st, 0, BM_KSTATE_PIPE_BUFS_MAX + 1, 0);
+	assert_int_equal(bm_pipe_layout_next(&p, &st, 0), 0);
+	bm_pipe_layout_end(&p, &st);
+	assert_int_equal(d.npipe_bufs, 0);
+	free(d.data);
+}
+
+/* The image holds a layout of more buffers than one chunk from version 16
+ * on; an image of version 15, at most 512. */
+static void image_counts_by_version(void **state)
+{
+	(void)state;
+	static uint8_t bytes[600];
+	static struct bm_pipe_buf bufs[600];
+	for (uint32_t i = 0; i < 600; i++)
+		bufs[i] = (struct bm_pipe_buf){0, 1, BM_PIPE_BUF_PACKET};
+	struct bm_fd d = image_fd(bytes, sizeof bytes, bufs, 600);
+	struct bm_process p = {.fds = &d, .nfds = 1};
+	struct bm_wbuf b;
+	bm_wbuf_init(&b);
+	bm_pipe_layouts_encode(&b, &p);
+	free(d.pipe_bufs);
+	d.pipe_bufs = NULL;
+	d.npipe_bufs = 0;
+	struct bm_rcur c = {.data = b.data, .len = b.len, .version = 16};
+	bm_pipe_layouts_decode(&c, &p);
+	assert_false(bm_rcur_failed(&c));
+	assert_int_equal(d.npipe_bufs, 600);
+	free(d.pipe_bufs);
+	d.pipe_bufs = NULL;
+	d.npipe_bufs = 0;
+	c = (struct bm_rcur){.data = b.data, .len = b.len, .version = 15};
+	bm_pipe_layouts_decode(&c, &p);
+	assert_true(bm_rcur_failed(&c));
+	assert_non_null(strstr(c.why, "pipe buffer count 600 exceeds the limit of 512"));
+	free(d.pipe_bufs);
+	bm_wbuf_free(&b);
+	free(d.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +538,9 @@ int main(void)
 		cmocka_unit_test(rebuilds_packets),
 		cmocka_unit_test(refuses_bad_layouts),
 		cmocka_unit_test(reads_a_layout),
+		cmocka_unit_test(reads_a_big_layout),
+		cmocka_unit_test(takes_chunks),
+		cmocka_unit_test(image_counts_by_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * writes made and the bytes a read took from the head, and changes
  * nothing; the queue written back skb by skb charges its writer's send
  * buffer as its twin's (SIOCOUTQ) and takes as many bytes more, where the
- * same bytes in one go do not; the records and layouts the reader and the
- * image refuse. */
+ * same bytes in one go do not; so too a queue of more skbs than the reader
+ * reads in one run, read in chunks; the records and layouts the reader
+ * and the image refuse, over the reader's runs too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,12 +97,10 @@ struct image_sock {
 	struct bm_unix_sock s;
 };
 
-static void image_sock(struct image_sock *is, const uint32_t *pieces, const int32_t *creds, uint32_t npieces,
-		       const uint32_t *layout, uint32_t nskbs, uint32_t consumed)
+/* The same of the bytes LEFT. */
+static void image_sock_of(struct image_sock *is, const uint8_t *left, const uint32_t *pieces, const int32_t *creds,
+			  uint32_t npieces, const uint32_t *layout, uint32_t nskbs, uint32_t consumed)
 {
-	static uint8_t left[TOTAL];
-	for (size_t i = 0; i < TOTAL - TAKEN; i++)
-		left[i] = byte_at(TAKEN + i);
 	struct bm_unix_msg m[8];
 	assert_true(npieces <= 8);
 	uint32_t at = 0;
@@ -126,21 +125,34 @@ static void image_sock(struct image_sock *is, const uint32_t *pieces, const int3
 	assert_true(bm_unix_head(&is->d, &is->s));
 }
 
+static void image_sock(struct image_sock *is, const uint32_t *pieces, const int32_t *creds, uint32_t npieces,
+		       const uint32_t *layout, uint32_t nskbs, uint32_t consumed)
+{
+	static uint8_t left[TOTAL];
+	for (size_t i = 0; i < TOTAL - TAKEN; i++)
+		left[i] = byte_at(TAKEN + i);
+	image_sock_of(is, left, pieces, creds, npieces, layout, nskbs, consumed);
+}
+
 static void image_sock_free(struct image_sock *is)
 {
 	free(is->d.data);
 	bm_stream_layout_forget(&is->d);
 }
 
-/* A pair as the restore fills it: roomy buffers while it writes, then the
- * send buffer a new socket has (its twin's). */
-static void refill(int s[2], const struct image_sock *is)
+/* A pair as the restore fills it: buffers of ROOMY while it writes (as
+ * SO_SNDBUFFORCE takes it; 0: a new socket's), then SNDBUF (as SO_SNDBUF
+ * reads it; 0: the send buffer a new socket has), its twin's. */
+static void refill_to(int s[2], const struct image_sock *is, int roomy, int sndbuf)
 {
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
-	int dflt = 0, big = 1 << 21;
+	int dflt = 0;
 	socklen_t len = sizeof dflt;
 	assert_int_equal(getsockopt(s[1], SOL_SOCKET, SO_SNDBUF, &dflt, &len), 0);
-	assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big), 0);
+	if (sndbuf)
+		dflt = sndbuf;
+	if (roomy)
+		assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &roomy, sizeof roomy), 0);
 	if (is->d.nstream_skbs) {
 		assert_int_equal(bm_stream_refill(s[1], s[0], &is->d, &is->s), 0);
 	} else {
@@ -153,6 +165,11 @@ static void refill(int s[2], const struct image_sock *is)
 	}
 	dflt /= 2; /* the kernel doubles it */
 	assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &dflt, sizeof dflt), 0);
+}
+
+static void refill(int s[2], const struct image_sock *is)
+{
+	refill_to(s, is, 1 << 21, 0);
 }
 
 /* The queue written back skb by skb is alike its twin; in one go it is
@@ -338,8 +355,25 @@ static void fits_descriptors(void **state)
 	close(p[1]);
 }
 
+/* Gives P (its one socket, fd 3) a chunk's records: its first (START,
+ * COUNT, CONSUMED), then NSKBS skbs of 2 bytes, two a record. */
+static void feed_chunk(struct bm_process *p, struct bm_chunks *st, uint32_t start, uint32_t count,
+		       uint32_t consumed, uint32_t nskbs)
+{
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_STREAM, .fd = 3, .valid = 1,
+				  .a = consumed | (uint64_t)start << BM_KSTATE_STREAM_START_SHIFT,
+				  .b = BM_KSTATE_STREAM_COUNT | count};
+	bm_stream_layout_record(p, st, &r);
+	for (uint32_t k = 0; k < nskbs; k += 2) {
+		r.a = 2;
+		r.b = k + 1 < nskbs ? 2 : 0;
+		bm_stream_layout_record(p, st, &r);
+	}
+}
+
 /* The reader's records: a count, then two lengths a record; a count not
- * met, or passed, drops the layout. */
+ * met, or passed, drops the layout; so does a chunk of a later run that
+ * does not follow on. */
 static void takes_records(void **state)
 {
 	(void)state;
@@ -362,7 +396,7 @@ static void takes_records(void **state)
 		{BM_KSTATE_STREAM_SKBS_MAX + 1, 0, {{0}}, 0}, /* too many to read */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct bm_stream_reading st = {0};
+		struct bm_chunks st = {0};
 		struct bm_kstate_rec r = {.kind = BM_KSTATE_STREAM, .fd = 3, .valid = 1, .a = 2,
 					  .b = BM_KSTATE_STREAM_COUNT | cases[i].count};
 		bm_stream_layout_record(&p, &st, &r);
@@ -371,7 +405,7 @@ static void takes_records(void **state)
 			r.b = cases[i].recs[k][1];
 			bm_stream_layout_record(&p, &st, &r);
 		}
-		bm_stream_layout_end(&st);
+		bm_stream_layout_end(&p, &st);
 		if (is.d.nstream_skbs != cases[i].kept)
 			fail_msg("case %zu: %u skbs kept, not %u", i, is.d.nstream_skbs, cases[i].kept);
 		if (cases[i].kept) {
@@ -379,6 +413,39 @@ static void takes_records(void **state)
 			assert_int_equal(is.d.stream_skbs[1] & BM_STREAM_SKB_LEN, 100);
 			assert_int_equal(is.d.stream_skbs[0] & BM_STREAM_SKB_RIGHTS, 0);
 		}
+		bm_stream_layout_drop(&p);
+	}
+	/* Over the runs: a queue of 2100 skbs in chunks of 1024, kept whole; a
+	 * chunk from elsewhere than the last ended, of another count or bytes
+	 * taken, short or long, or a queue left in part, dropped. */
+	const struct {
+		uint32_t start, count, consumed, nskbs; /* the second chunk (start 0: none) */
+		uint32_t kept;
+	} chunks[] = {
+		{1024, 2100, 1, 1024, 2100},
+		{1022, 2100, 1, 1024, 0},
+		{1024, 2101, 1, 1024, 0},
+		{1024, 2100, 0, 1024, 0},
+		{1024, 2100, 1, 1022, 0},
+		{1024, 2100, 1, 1026, 0},
+		{0, 0, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+		struct bm_chunks st = {0};
+		feed_chunk(&p, &st, 0, 2100, 1, 1024);
+		assert_int_equal(bm_stream_layout_next(&p, &st, 0), 1024);
+		if (chunks[i].start)
+			feed_chunk(&p, &st, chunks[i].start, chunks[i].count, chunks[i].consumed, chunks[i].nskbs);
+		uint32_t next = bm_stream_layout_next(&p, &st, 0);
+		if (next == 2048) {
+			feed_chunk(&p, &st, 2048, 2100, 1, 52);
+			next = bm_stream_layout_next(&p, &st, 0);
+		}
+		assert_int_equal(next, chunks[i].start ? 0 : 1024); /* read whole or dropped; or in part */
+		bm_stream_layout_end(&p, &st);
+		if (is.d.nstream_skbs != chunks[i].kept)
+			fail_msg("case %zu: %u skbs kept, not %u", i, is.d.nstream_skbs, chunks[i].kept);
+		assert_null(st.done);
 		bm_stream_layout_drop(&p);
 	}
 	image_sock_free(&is);
@@ -463,6 +530,79 @@ static void reads_a_queue(void **state)
 	image_sock_free(&is);
 }
 
+/* A queue of more skbs than the reader reads in one run
+ * (BM_KSTATE_STREAM_CHUNK): BIG_SKBS writes of 1 to 7 bytes (the first
+ * of 7, of which a read took 3), in a send buffer made large enough
+ * (SO_SNDBUFFORCE: BIG_SNDBUF as SO_SNDBUF reads it). */
+#define BIG_SKBS 2500u
+#define BIG_SNDBUF (4 << 20)
+
+static uint32_t big_len(uint32_t k)
+{
+	return k ? 1 + k % 7 : 7;
+}
+
+/* Queues the writes on S[0] through S[1]; the bytes left into LEFT and
+ * *LEN. */
+static void build_big(int s[2], uint8_t *left, uint32_t *len)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
+	int half = BIG_SNDBUF / 2;
+	assert_int_equal(setsockopt(s[1], SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half), 0);
+	uint8_t piece[8];
+	uint32_t at = 0;
+	for (uint32_t k = 0; k < BIG_SKBS; k++) {
+		for (uint32_t i = 0; i < big_len(k); i++)
+			piece[i] = left[at + i] = byte_at(k * 5 + i);
+		assert_int_equal(write(s[1], piece, big_len(k)), (ssize_t)big_len(k));
+		at += big_len(k);
+	}
+	assert_int_equal(read(s[0], piece, TAKEN), (ssize_t)TAKEN);
+	memmove(left, left + TAKEN, at - TAKEN);
+	*len = at - TAKEN;
+}
+
+/* The big queue as the BPF reader reads it, in chunks, from this process:
+ * every skb, and written back alike its twin. */
+static void reads_a_big_queue(void **state)
+{
+	(void)state;
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0 || geteuid() != 0)
+		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
+	static uint8_t left[BIG_SKBS * 8], twin_left[BIG_SKBS * 8];
+	uint32_t len = 0, twin_len = 0;
+	int s[2], twin[2], again[2];
+	build_big(s, left, &len);
+	struct image_sock is;
+	const uint32_t whole[] = {len};
+	image_sock_of(&is, left, whole, NULL, 1, NULL, 0, 0);
+	is.d.fd = s[0];
+	struct bm_process p = {.pid = getpid(), .fds = &is.d, .nfds = 1};
+	struct bm_kstate_queue q;
+	char why[700];
+	assert_int_equal(bm_kstate_dgram(&p, &q, why, sizeof why), 0);
+	assert_int_equal(is.d.nstream_skbs, BIG_SKBS);
+	assert_int_equal(is.d.stream_consumed, TAKEN);
+	for (uint32_t k = 0; k < BIG_SKBS; k++)
+		if (is.d.stream_skbs[k] != big_len(k))
+			fail_msg("skb %u: %u bytes, written %u", k, is.d.stream_skbs[k], big_len(k));
+	if (!bm_stream_layout_check(&is.d, why, sizeof why))
+		fail_msg("%s", why);
+	build_big(twin, twin_left, &twin_len);
+	/* From a new socket's send buffer, which holds a few hundred of them:
+	 * the refill makes room for all. */
+	refill_to(again, &is, 0, BIG_SNDBUF);
+	assert_pairs_alike(twin, again);
+	close_pair(twin);
+	/* The read moved nothing: the pair itself is alike a twin built again. */
+	build_big(twin, twin_left, &twin_len);
+	assert_pairs_alike(twin, s);
+	close_pair(twin);
+	close_pair(again);
+	close_pair(s);
+	image_sock_free(&is);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +612,7 @@ int main(void)
 		cmocka_unit_test(takes_records),
 		cmocka_unit_test(image_round_trip),
 		cmocka_unit_test(reads_a_queue),
+		cmocka_unit_test(reads_a_big_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
