@@ -6,15 +6,25 @@
 # and gives the same reads, after a dump and restore as a twin measured
 # before; a packet-mode pipe holding packets of 1, 100, 4096 and 3000 bytes
 # gives one packet per read; both again shared with a child, a tree
-# dumped and restored.  Where binmig cannot read the buffers
-# (BINMIG_TEST_NO_BPF), the packet-mode pipe is refused as before, the
-# process untouched.  inspect shows the buffers a dump read.
+# dumped and restored; a pipe of 1300 such buffers, which binmig's reader
+# reads in three runs, alike its twin too.  Where binmig cannot read the
+# buffers (BINMIG_TEST_NO_BPF), the packet-mode pipe is refused as before,
+# the process untouched.  inspect shows the buffers a dump read.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init pipelayout
 [[ $(id -u) == 0 && -r /sys/kernel/btf/vmlinux ]] || e2e_skip "binmig's BPF reader needs root and a kernel with BTF"
 e2e_state_test pipelayout carried
 e2e_state_test pipelayout packets
+# A pipe of 1300 buffers, more than the reader reads in one run: its ring of
+# 2048 pages passes the default fs.pipe-max-size, which root may pass with
+# CAP_SYS_RESOURCE (bit 24 of the effective capabilities).
+if (( (16#$(awk '/^CapEff/ {print $2}' /proc/self/status) >> 24) & 1 )) ||
+	(( $(cat /proc/sys/fs/pipe-max-size) >= 2048 * 4096 )); then
+	e2e_state_test pipelayout big
+else
+	e2e_log "pipelayout big not run: a pipe of 2048 pages needs CAP_SYS_RESOURCE or fs.pipe-max-size of 8 MiB"
+fi
 # The same pipes shared with a child: a tree's restore makes each once.
 e2e_start "$E2E_TMP/tree.out" "$PROGS/pipelayout" tree
 root=$E2E_PID

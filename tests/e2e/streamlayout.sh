@@ -5,7 +5,9 @@
 # (SIOCOUTQ) as much, takes as many bytes more in small non-blocking
 # writes, and gives the same bytes, after a dump and restore as a twin
 # measured before; so does a queue with a descriptor in flight, which the
-# dump takes and writes back (after a dump --leave-running too).  Where binmig cannot read the skbs
+# dump takes and writes back (after a dump --leave-running too), and a
+# queue of 2500 small writes, which binmig's reader reads in three runs.
+# Where binmig cannot read the skbs
 # (BINMIG_TEST_NO_BPF), the queue is written back in one go: the same
 # bytes, but a smaller charge and more room, as documented.  inspect
 # shows the skbs a dump read.
@@ -14,6 +16,8 @@ source "$(dirname "$0")/lib.sh"
 e2e_init streamlayout
 [[ $(id -u) == 0 && -r /sys/kernel/btf/vmlinux ]] || e2e_skip "binmig's BPF reader needs root and a kernel with BTF"
 e2e_state_test streamlayout carried
+# 2500 skbs, more than the reader reads in one run.
+e2e_state_test streamlayout big
 # Without the BPF programs: only the send buffer's charge differs.
 out=$E2E_TMP/nobpf.out
 e2e_start "$out" "$PROGS/streamlayout" carried

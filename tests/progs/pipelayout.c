@@ -1,4 +1,4 @@
-/* pipelayout carried|tree|packets: pipes whose bytes lie in their buffers in
+/* pipelayout carried|tree|packets|big: pipes whose bytes lie in their buffers in
  * ways a refill in one go would not make again.  Before "ready" it sets
  * up, and after the wake-up checks:
  *   carried:
@@ -16,24 +16,42 @@
  *   packets:
  *   - a packet-mode pipe (pipe2 O_DIRECT, non-blocking) holding packets
  *     of 1, 100, 4096 and 3000 bytes: each read gives one packet, of its
- *     size and bytes, and the pipe still keeps new writes apart.
+ *     size and bytes, and the pipe still keeps new writes apart;
+ *   big: as packets, and a pipe of more buffers than binmig's reader reads
+ *   in one run (pipebig.h: 1300 buffers in a ring of 2048 pages, above
+ *   the default fs.pipe-max-size); its FIONREAD, room and reads as a
+ *   twin's, as "carried" checks.
  * The dump of "packets" is refused where binmig cannot read the
  * packets' boundaries (no BPF). */
 #include <sys/ioctl.h>
 
+#include "pipebig.h"
 #include "testprog.h"
 
+/* The most reads and bytes a measure takes: of a pipe of 16 pages, and
+ * of the big one (2048 pages, partly in small buffers). */
 #define READS_MAX 256
 #define ALL_MAX (1 << 17)
+#define BIG_READS_MAX 4096
+#define BIG_ALL_MAX (1 << 22)
 
 /* What a pipe gives: FIONREAD, the bytes small writes add, then each
- * read's size and all the bytes read. */
+ * read's size and all the bytes read (at most MAX_READS, MAX_ALL). */
 struct measure {
 	int queued;
-	size_t room, nreads, total;
-	size_t sizes[READS_MAX];
-	uint8_t all[ALL_MAX];
+	size_t room, nreads, total, max_reads, max_all;
+	size_t *sizes;
+	uint8_t *all;
 };
+
+/* A measure of room for READS reads of ALL bytes; false without memory. */
+static bool measure_alloc(struct measure *m, size_t reads, size_t all)
+{
+	*m = (struct measure){.max_reads = reads, .max_all = all};
+	m->sizes = calloc(reads, sizeof *m->sizes);
+	m->all = malloc(all);
+	return m->sizes && m->all;
+}
 
 /* Fills the empty pipe of ends R and W with buffers that each hold a
  * little; false on a failure. */
@@ -60,15 +78,16 @@ static bool measure(int r, int w, struct measure *m)
 {
 	static const char chunk[100];
 	ssize_t n;
-	memset(m, 0, sizeof *m);
+	m->queued = 0;
+	m->room = m->nreads = m->total = 0;
 	if (ioctl(r, FIONREAD, &m->queued) < 0)
 		return false;
 	while ((n = write(w, chunk, sizeof chunk)) > 0)
 		m->room += (size_t)n;
 	if (errno != EAGAIN)
 		return false;
-	while (m->nreads < READS_MAX && m->total < ALL_MAX) {
-		size_t want = ALL_MAX - m->total < 4096 ? ALL_MAX - m->total : 4096;
+	while (m->nreads < m->max_reads && m->total < m->max_all) {
+		size_t want = m->max_all - m->total < 4096 ? m->max_all - m->total : 4096;
 		if ((n = read(r, m->all + m->total, want)) <= 0)
 			break;
 		m->sizes[m->nreads++] = (size_t)n;
@@ -104,9 +123,10 @@ static void check_packets(int r, int w)
 int main(int argc, char **argv)
 {
 	bool tree = argc == 2 && strcmp(argv[1], "tree") == 0;
-	bool carried = tree || (argc == 2 && strcmp(argv[1], "carried") == 0);
+	bool big = argc == 2 && strcmp(argv[1], "big") == 0;
+	bool carried = tree || big || (argc == 2 && strcmp(argv[1], "carried") == 0);
 	if (argc != 2 || (!carried && strcmp(argv[1], "packets") != 0)) {
-		say("FAIL: usage: pipelayout carried|tree|packets");
+		say("FAIL: usage: pipelayout carried|tree|packets|big");
 		return 2;
 	}
 	usr1_setup();
@@ -119,8 +139,17 @@ int main(int argc, char **argv)
 		SETUP(write(packet[1], bytes, PACKETS[k]) == (ssize_t)PACKETS[k], "write a packet");
 	}
 	int little[2] = {-1, -1}, twin[2];
-	static struct measure before, after;
-	if (carried) {
+	struct measure before, after;
+	SETUP(measure_alloc(&before, big ? BIG_READS_MAX : READS_MAX, big ? BIG_ALL_MAX : ALL_MAX) &&
+		      measure_alloc(&after, before.max_reads, before.max_all),
+	      "memory to measure");
+	if (big) {
+		SETUP(pipe_big_new(little) && pipe_big_build(little[0], little[1]), "the big pipe of little buffers");
+		SETUP(pipe_big_new(twin) && pipe_big_build(twin[0], twin[1]) && measure(twin[0], twin[1], &before),
+		      "its twin");
+		close(twin[0]);
+		close(twin[1]);
+	} else if (carried) {
 		SETUP(pipe2(little, O_NONBLOCK) == 0 && build(little[0], little[1]), "the pipe of little buffers");
 		SETUP(pipe2(twin, O_NONBLOCK) == 0 && build(twin[0], twin[1]) && measure(twin[0], twin[1], &before),
 		      "its twin");

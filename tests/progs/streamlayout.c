@@ -1,4 +1,4 @@
-/* streamlayout carried: a unix stream queue whose bytes lie in skbs that
+/* streamlayout carried|big: a unix stream queue whose bytes lie in skbs that
  * a write in one go would not make again (sk_unix_stream_layout.h).
  * Before "ready" it writes, through one end of a socket pair, pieces of
  * 4, 100, 1, 3000, 5000 and 7 bytes, each a write (an skb of its own), and
@@ -13,10 +13,12 @@
  * message is written again in one write, as it came).  And a stream pair
  * whose queue holds writes of 3 and 40 bytes, 50 with a descriptor in
  * flight (a pipe's read end the process also holds), 7 and 9, its head
- * partly read (the dump takes
- * such a queue and writes it back): the writer's SIOCOUTQ, the reader's
- * SIOCINQ, the room and the first read (which ends with the descriptor)
- * as a twin's. */
+ * partly read (the dump takes such a queue and writes it back): the
+ * writer's SIOCOUTQ, the reader's SIOCINQ, the room and the first read
+ * (which ends with the descriptor) as a twin's.  big: the same, but the
+ * first pair's queue is 2500 writes of 1 to 7 bytes (the first of 7),
+ * more than binmig's reader reads in one run, in a send buffer made large
+ * enough (SO_SNDBUFFORCE, CAP_NET_ADMIN: 4 MiB as SO_SNDBUF reads it). */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/sockios.h>
@@ -34,6 +36,27 @@ struct measure {
 	size_t room, total;
 	uint8_t all[ALL_MAX];
 };
+
+#define BIG_SKBS 2500u
+#define BIG_SNDBUF (4 << 20)
+
+/* Queues BIG_SKBS writes on R through W (its send buffer made
+ * BIG_SNDBUF), then reads 3 bytes at R. */
+static bool build_big(int r, int w)
+{
+	int half = BIG_SNDBUF / 2; /* the kernel doubles it */
+	uint8_t piece[8];
+	if (setsockopt(w, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) < 0)
+		return false;
+	for (uint32_t k = 0; k < BIG_SKBS; k++) {
+		ssize_t n = k ? 1 + k % 7 : 7;
+		for (ssize_t i = 0; i < n; i++)
+			piece[i] = (uint8_t)(k * 5 + i);
+		if (write(w, piece, n) != n)
+			return false;
+	}
+	return read(r, piece, 3) == 3;
+}
 
 /* Queues the pieces on R through W, then reads 3 bytes at R. */
 static bool build(int r, int w)
@@ -144,16 +167,18 @@ static bool messages(int type, int s[2], int *outq)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || strcmp(argv[1], "carried") != 0) {
-		say("FAIL: usage: streamlayout carried");
+	bool big = argc == 2 && strcmp(argv[1], "big") == 0;
+	if (argc != 2 || (!big && strcmp(argv[1], "carried") != 0)) {
+		say("FAIL: usage: streamlayout carried|big");
 		return 2;
 	}
 	usr1_setup();
 	int pair[2], twin[2];
+	bool (*fill)(int, int) = big ? build_big : build;
 	static struct measure before, after;
-	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0 && build(pair[0], pair[1]),
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0 && fill(pair[0], pair[1]),
 	      "the pair of little skbs");
-	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, twin) == 0 && build(twin[0], twin[1]) &&
+	SETUP(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, twin) == 0 && fill(twin[0], twin[1]) &&
 		      measure(twin[0], twin[1], &before),
 	      "its twin");
 	close(twin[0]);

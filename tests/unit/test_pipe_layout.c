@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../progs/pipebig.h"
 #include "kstate.h"
 #include "pipe_layout.h"
 
@@ -47,21 +48,13 @@ static bool build(int r, int w)
 {
 	int plain[2], packet[2];
 	char junk[8];
-	if (pipe2(plain, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (!pipe_scratch_open(plain, packet))
 		return false;
-	if (pipe2(packet, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0) {
-		close(plain[0]);
-		close(plain[1]);
-		return false;
-	}
 	bool ok = write(w, "aaaa", 4) == 4 && write(w, "bbbbbb", 6) == 6 && read(r, junk, 3) == 3 &&
 		  write(plain[1], "ccccc", 5) == 5 && tee(plain[0], w, 5, SPLICE_F_NONBLOCK) == 5 &&
 		  write(w, "dd", 2) == 2 && write(packet[1], "eee", 3) == 3 &&
 		  splice(packet[0], NULL, w, NULL, 3, SPLICE_F_NONBLOCK) == 3 && write(w, "ff", 2) == 2;
-	close(plain[0]);
-	close(plain[1]);
-	close(packet[0]);
-	close(packet[1]);
+	pipe_scratch_close(plain, packet);
 	return ok;
 }
 
@@ -92,7 +85,7 @@ static size_t drain(int r, size_t *sizes, size_t max, uint8_t *all, size_t all_s
 }
 
 /* The most reads and bytes assert_pipes_alike takes from a pipe: a ring
- * of 2048 pages (BIG_RING), partly held in small buffers. */
+ * of 2048 pages (PIPE_BIG_RING), partly held in small buffers. */
 #define ALIKE_READS 4096
 #define ALIKE_BYTES (1 << 22)
 
@@ -329,67 +322,24 @@ static void reads_a_layout(void **state)
 }
 
 /* A ring of more buffers than the reader reads in one run
- * (BM_KSTATE_PIPE_CHUNK): BIG_BUFS buffers, in turn a copy (tee), a write
- * and a packet spliced in, each a buffer of its own, the first partly
- * read: three chunks.  Its ring has 2048 slots, above fs.pipe-max-size's
- * default of 256: root's with CAP_SYS_RESOURCE. */
-#define BIG_BUFS 1300u
-#define BIG_RING (2048 * 4096)
-
-static uint32_t big_len(uint32_t i)
-{
-	return 3 + i % 5;
-}
-
-/* Fills the empty pipe of ends R and W as above: the buffers into LAYOUT
- * (BIG_BUFS), the bytes held into BYTES and *LEN.  False on a failure. */
+ * (../progs/pipebig.h: three chunks), built into the pipe of ends R and W
+ * (its ring PIPE_BIG_RING): the buffers into LAYOUT (PIPE_BIG_BUFS), the
+ * bytes held into BYTES and *LEN.  False on a failure. */
 static bool build_big(int r, int w, struct bm_pipe_buf *layout, uint8_t *bytes, uint32_t *len)
 {
-	int plain[2], packet[2];
 	uint8_t piece[8];
-	if (pipe2(plain, O_CLOEXEC | O_NONBLOCK) < 0)
-		return false;
-	if (pipe2(packet, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0) {
-		close_pipe(plain);
-		return false;
-	}
-	bool ok = true;
 	uint32_t at = 0;
-	for (uint32_t i = 0; ok && i < BIG_BUFS; i++) {
-		ssize_t n = big_len(i);
-		for (ssize_t j = 0; j < n; j++)
-			piece[j] = (uint8_t)(i * 11 + j * 3 + 1);
-		if (i % 3 == 0)
-			ok = write(plain[1], piece, n) == n && tee(plain[0], w, n, SPLICE_F_NONBLOCK) == n &&
-			     read(plain[0], piece, n) == n;
-		else if (i % 3 == 1)
-			ok = write(w, piece, n) == n;
-		else
-			ok = write(packet[1], piece, n) == n && splice(packet[0], NULL, w, NULL, n, SPLICE_F_NONBLOCK) == n;
-		layout[i] = (struct bm_pipe_buf){0, (uint32_t)n,
-						 i % 3 == 0 ? 0 : i % 3 == 1 ? BM_PIPE_BUF_CAN_MERGE : BM_PIPE_BUF_PACKET};
-		memcpy(bytes + at, piece, (size_t)n);
-		at += (uint32_t)n;
+	for (uint32_t i = 0; i < PIPE_BIG_BUFS; i++) {
+		uint32_t n = (uint32_t)pipe_big_piece(i, piece);
+		layout[i] = (struct bm_pipe_buf){0, n, i % 3 == 0 ? 0 : i % 3 == 1 ? BM_PIPE_BUF_CAN_MERGE : BM_PIPE_BUF_PACKET};
+		memcpy(bytes + at, piece, n);
+		at += n;
 	}
-	ok = ok && read(r, piece, 2) == 2;
-	layout[0].offset = 2;
-	layout[0].len -= 2;
-	memmove(bytes, bytes + 2, at - 2);
-	*len = at - 2;
-	close_pipe(plain);
-	close_pipe(packet);
-	return ok;
-}
-
-/* A non-blocking pipe with a ring of BIG_RING; false where binmig may not
- * make one (without CAP_SYS_RESOURCE, fs.pipe-max-size below it). */
-static bool new_big_pipe(int ends[2])
-{
-	new_pipe(ends, 0);
-	if (fcntl(ends[1], F_SETPIPE_SZ, BIG_RING) == BIG_RING)
-		return true;
-	close_pipe(ends);
-	return false;
+	layout[0].offset = PIPE_BIG_TAKEN;
+	layout[0].len -= PIPE_BIG_TAKEN;
+	memmove(bytes, bytes + PIPE_BIG_TAKEN, at - PIPE_BIG_TAKEN);
+	*len = at - PIPE_BIG_TAKEN;
+	return pipe_big_build(r, w);
 }
 
 /* The big ring as the BPF reader reads it, in chunks, from this process:
@@ -401,11 +351,11 @@ static void reads_a_big_layout(void **state)
 		skip(); /* what the reader needs: root and a kernel with BTF (CI has both) */
 	assert_true(bm_kstate_pipes_readable());
 	int p[2], twin[2], again[2];
-	if (!new_big_pipe(p))
+	if (!pipe_big_new(p))
 		skip(); /* a ring above fs.pipe-max-size: CAP_SYS_RESOURCE (CI's root has it) */
-	assert_true(new_big_pipe(twin) && new_big_pipe(again));
-	static struct bm_pipe_buf layout[BIG_BUFS], twin_layout[BIG_BUFS];
-	static uint8_t bytes[BIG_BUFS * 8], twin_bytes[BIG_BUFS * 8];
+	assert_true(pipe_big_new(twin) && pipe_big_new(again));
+	static struct bm_pipe_buf layout[PIPE_BIG_BUFS], twin_layout[PIPE_BIG_BUFS];
+	static uint8_t bytes[PIPE_BIG_BUFS * 8], twin_bytes[PIPE_BIG_BUFS * 8];
 	uint32_t len = 0, twin_len = 0;
 	assert_true(build_big(p[0], p[1], layout, bytes, &len));
 	assert_true(build_big(twin[0], twin[1], twin_layout, twin_bytes, &twin_len));
@@ -414,8 +364,8 @@ static void reads_a_big_layout(void **state)
 	struct bm_process proc = {.pid = getpid(), .fds = &d, .nfds = 1};
 	char why[700];
 	assert_int_equal(bm_kstate_read(&proc, why, sizeof why), 0);
-	assert_int_equal(d.npipe_bufs, BIG_BUFS);
-	for (uint32_t i = 0; i < BIG_BUFS; i++)
+	assert_int_equal(d.npipe_bufs, PIPE_BIG_BUFS);
+	for (uint32_t i = 0; i < PIPE_BIG_BUFS; i++)
 		if (d.pipe_bufs[i].offset != layout[i].offset || d.pipe_bufs[i].len != layout[i].len ||
 		    d.pipe_bufs[i].flags != layout[i].flags)
 			fail_msg("buffer %u: %u bytes at %u, flags %u; built %u at %u, %u", i, d.pipe_bufs[i].len,
@@ -425,7 +375,7 @@ static void reads_a_big_layout(void **state)
 	assert_pipes_alike(twin, again);
 	/* The read moved nothing: the pipe itself is alike a twin built again. */
 	close_pipe(twin);
-	assert_true(new_big_pipe(twin));
+	assert_true(pipe_big_new(twin));
 	assert_true(build_big(twin[0], twin[1], twin_layout, twin_bytes, &twin_len));
 	assert_pipes_alike(twin, p);
 	close_pipe(p);
