@@ -281,9 +281,10 @@ _Static_assert(BM_KSTATE_PIPE_BUFS_MAX >> (32 - BM_KSTATE_WANT_START_SHIFT) == 0
 
 /* Reads on, after the first run, the rings or queues (KIND, as
  * want_chunks) it read in part: a run a chunk of each, until each is read
- * whole.  A run that fails, or takes nothing more, ends it: the layouts
- * still read in part are then dropped (bm_pipe_layout_end,
- * bm_stream_layout_end), their bytes written in one go or in pieces. */
+ * whole.  A run that fails, or takes nothing more, ends it, with a
+ * warning: the layouts still read in part are then dropped
+ * (bm_pipe_layout_end, bm_stream_layout_end), their bytes written in one
+ * go or in pieces. */
 static void read_chunks(struct bm_process *p, struct task_seen *seen, uint32_t kind)
 {
 	for (;;) {
@@ -293,10 +294,14 @@ static void read_chunks(struct bm_process *p, struct task_seen *seen, uint32_t k
 		if (n == 0)
 			return;
 		if (rc < 0 || after == before) {
-			bm_debug("process %d: the rest of its %s not read (%s): written back %s", p->pid,
-				 kind == BM_KSTATE_WANT_PIPE ? "pipes' buffers" : "stream queues' skbs",
-				 rc < 0 ? strerror(-rc) : "nothing more taken",
-				 kind == BM_KSTATE_WANT_PIPE ? "in one go" : "in pieces");
+			bm_warn("process %d: binmig could not read the rest of %s (%s): restored, %s", p->pid,
+				kind == BM_KSTATE_WANT_PIPE ? "the buffers of its largest pipes" :
+							      "the skbs of its longest unix stream queues",
+				rc < 0 ? strerror(-rc) : "nothing more read",
+				kind == BM_KSTATE_WANT_PIPE ? "those pipes' bytes are written in one go, and a packet-mode "
+							      "pipe holding packets is refused" :
+							      "those queues are written in pieces, their writers' send "
+							      "buffers charged less");
 			return;
 		}
 	}

@@ -12,7 +12,8 @@
  * the boundaries.
  *
  * The dump reads each buffered pipe's ring through BPF (kstate.h,
- * BM_KSTATE_PIPE): offset, length and flags of each buffer, oldest first;
+ * BM_KSTATE_PIPE; 512 buffers a run of the reader, as many runs as the
+ * ring takes): offset, length and flags of each buffer, oldest first;
  * the lengths must add up to the bytes tee(2) read (files.c), else the
  * layout is dropped.  The restore rebuilds each buffer through a scratch
  * pipe: it writes the buffer's offset and length in bytes there (one new

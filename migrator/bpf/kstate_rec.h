@@ -51,7 +51,7 @@ enum bm_kstate_kind {
  * more than SO_SNDBUF gives without SO_SNDBUFFORCE where
  * net.core.wmem_max is the kernel's default.  Each chunk's run walks the
  * queue from its head, so a whole queue's runs take time as the square of
- * its skbs: this bound keeps them within some tens of milliseconds. */
+ * its skbs: this bound keeps them within a tenth of a second. */
 #define BM_KSTATE_STREAM_COUNT (1ull << 32)
 #define BM_KSTATE_STREAM_START_SHIFT 32
 #define BM_KSTATE_STREAM_CHUNK 1024u
