@@ -102,6 +102,7 @@ enum bm_fault_where {
 	X(SET_CREDENTIALS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's credentials")                          \
 	X(SET_CONTEXT, EIO, BM_FW_RESTORE | BM_FW_DST, "setting a thread's registers and FPU/AVX state")      \
 	X(KSTATE, EPERM, BM_FW_FALLBACK, "loading binmig's BPF programs (the dump goes on without the counters they read, and warns)") \
+	X(KSTATE_CHUNK, EIO, BM_FW_FALLBACK, "a run of binmig's BPF reader after the first, reading a pipe's ring or a unix stream's queue on (those read in part go as without the programs, and the dump warns)") \
 	X(INOTIFY_NEXT_WD, ENOTTY, BM_FW_FALLBACK, "setting an inotify instance's next watch number (INOTIFY_IOC_SETNEXTWD; the restore takes the numbers between with fillers)") \
 	X(SET_ATTRS, EPERM, BM_FW_RESTORE | BM_FW_DST, "setting a thread's scheduling attributes")                \
 	X(DETACH, EIO, BM_FW_RESTORE | BM_FW_DST, "letting the new process run") \

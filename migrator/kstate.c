@@ -289,7 +289,9 @@ static void read_chunks(struct bm_process *p, struct task_seen *seen, uint32_t k
 {
 	for (;;) {
 		uint64_t before = kind == BM_KSTATE_WANT_PIPE ? seen->pipes.taken : seen->streams.taken;
-		int n = want_chunks(p, seen, kind), rc = n > 0 ? run(k.file, p, seen) : n;
+		int n = want_chunks(p, seen, kind), rc = n;
+		if (n > 0)
+			rc = bm_fault(BM_FP_KSTATE_CHUNK) ? -errno : run(k.file, p, seen);
 		uint64_t after = kind == BM_KSTATE_WANT_PIPE ? seen->pipes.taken : seen->streams.taken;
 		if (n == 0)
 			return;

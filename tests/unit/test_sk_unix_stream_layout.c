@@ -4,8 +4,9 @@
  * nothing; the queue written back skb by skb charges its writer's send
  * buffer as its twin's (SIOCOUTQ) and takes as many bytes more, where the
  * same bytes in one go do not; so too a queue of more skbs than the reader
- * reads in one run, read in chunks; the records and layouts the reader
- * and the image refuse, over the reader's runs too. */
+ * reads in one run, read in chunks (a later run that fails drops it);
+ * the records and layouts the reader and the image refuse, over the
+ * reader's runs too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#include "fault.h"
 #include "kstate.h"
 #include "sk_unix_stream_layout.h"
 
@@ -588,6 +590,21 @@ static void reads_a_big_queue(void **state)
 			fail_msg("skb %u: %u bytes, written %u", k, is.d.stream_skbs[k], big_len(k));
 	if (!bm_stream_layout_check(&is.d, why, sizeof why))
 		fail_msg("%s", why);
+	/* A run after the first that fails (the first, then the second of
+	 * the two after it): the queue is left without its layout. */
+	for (int pass = 1; pass <= 2 && bm_fault_injection_built(); pass++) {
+		uint32_t *kept = is.d.stream_skbs;
+		is.d.stream_skbs = NULL;
+		is.d.nstream_skbs = 0;
+		assert_int_equal(bm_fault_arm(pass == 1 ? "kstate-chunk" : "kstate-chunk:2"), 0);
+		assert_int_equal(bm_kstate_dgram(&p, &q, why, sizeof why), 0);
+		assert_int_equal(bm_fault_arm(NULL), 0);
+		assert_int_equal(is.d.nstream_skbs, 0);
+		assert_null(is.d.stream_skbs);
+		is.d.stream_skbs = kept;
+		is.d.nstream_skbs = BIG_SKBS;
+		is.d.stream_consumed = TAKEN;
+	}
 	build_big(twin, twin_left, &twin_len);
 	/* From a new socket's send buffer, which holds a few hundred of them:
 	 * the refill makes room for all. */
