@@ -189,20 +189,24 @@ fuzz: fuzz-build
 fuzz-merge: fuzz-build
 	FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run-fuzz --merge $(FUZZ_TARGETS)
 
+# The full runs below take longer than the time limit each script gives
+# itself for make test (its "test-timeout" line): they run with this one.
+FULL_TIMEOUT ?= 5400
+
 # The whole fault walk (tests/e2e/fault-walk.sh): every fault point of a
 # migration armed in every place it lies on, where make test arms each in
-# one of them.  About 4 minutes on 2 cores.
+# one of them.
 .PHONY: fault-walk
 fault-walk: test-build
-	FAULT_WALK=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/fault-walk
+	TEST_TIMEOUT=$(FULL_TIMEOUT) FAULT_WALK=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/fault-walk
 
 # The whole injection sweep (tests/e2e/inject-sweep.sh): each system call
 # that dump and restore run inside eight programs made to fail in turn,
 # where make test sweeps two of them, and a SIGSTOP sent as each call of
-# each dump starts.  About 4 minutes on 2 cores.
+# each dump starts.  Half an hour or more on 2 cores.
 .PHONY: inject-sweep
 inject-sweep: test-build
-	INJECT_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/inject-sweep
+	TEST_TIMEOUT=$(FULL_TIMEOUT) INJECT_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/inject-sweep
 
 # The whole injection sweep of a live migration (tests/e2e/migrate-sweep.sh):
 # each system call injected on either side of `binmig migrate` between the
@@ -210,7 +214,7 @@ inject-sweep: test-build
 # sweeps one of them at every sixth call and around the point of no return.
 .PHONY: migrate-sweep
 migrate-sweep: test-build
-	MIGRATE_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/migrate-sweep
+	TEST_TIMEOUT=$(FULL_TIMEOUT) MIGRATE_SWEEP=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/migrate-sweep
 
 # The soak run (tests/soak/soak.sh): SOAK_MIGRATIONS (default 500)
 # migrations of native and CLR workloads with random faults and daemon
