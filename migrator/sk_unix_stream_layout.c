@@ -277,14 +277,20 @@ int bm_stream_write_skbs(int from, int receiver, const uint32_t *skbs, uint32_t 
 	return rc;
 }
 
-/* Room in FROM's send buffer for the skbs of D, of BYTES in all: each is
- * charged its bytes and less than two pages more (its struct sk_buff and
- * head, a page fragment's rounding), where a few thousand small ones
- * already fill the restore's roomy buffers.  The socket's options set the
- * process's own size afterwards. */
-static int make_room(int from, const struct bm_fd *d, uint64_t bytes)
+uint64_t bm_stream_layout_charge(const uint32_t *skbs, uint32_t nskbs)
 {
-	uint64_t want = bytes + (uint64_t)d->nstream_skbs * 8192;
+	uint64_t charge = (uint64_t)nskbs * 8192;
+	for (uint32_t k = 0; k < nskbs; k++)
+		charge += skbs[k] & BM_STREAM_SKB_LEN;
+	return charge;
+}
+
+/* Room in FROM's send buffer for the skbs of D, where a few thousand
+ * small ones already fill the restore's roomy buffers.  The socket's
+ * options set the process's own size afterwards. */
+static int make_room(int from, const struct bm_fd *d)
+{
+	uint64_t want = bm_stream_layout_charge(d->stream_skbs, d->nstream_skbs);
 	int now = 0;
 	socklen_t len = sizeof now;
 	if (getsockopt(from, SOL_SOCKET, SO_SNDBUF, &now, &len) < 0)
@@ -297,10 +303,7 @@ static int make_room(int from, const struct bm_fd *d, uint64_t bytes)
 
 int bm_stream_refill(int from, int receiver, const struct bm_fd *d, const struct bm_unix_sock *s)
 {
-	uint64_t bytes = 0;
-	for (uint32_t k = 0; k < d->nstream_skbs; k++)
-		bytes += d->stream_skbs[k] & BM_STREAM_SKB_LEN;
-	int rc = make_room(from, d, bytes);
+	int rc = make_room(from, d);
 	if (rc < 0)
 		return rc;
 	int *fl;

@@ -91,6 +91,12 @@ bool bm_stream_layout_fits(const uint32_t *skbs, uint32_t nskbs, uint32_t consum
  * descriptor whose queue's pieces it fits; else false with why. */
 bool bm_stream_layout_check(const struct bm_fd *d, char *why, size_t n);
 
+/* At most what the skbs SKBS[0..nskbs) charge their writer's send buffer:
+ * each its bytes and less than two pages more (its struct sk_buff and
+ * head, a page fragment's rounding).  Whoever writes them makes that much
+ * room first. */
+uint64_t bm_stream_layout_charge(const uint32_t *skbs, uint32_t nskbs);
+
 /* Writes PIECES from FROM, the peer of RECEIVER, skb by skb as SKBS say
  * (checked to fit), each in one sendmsg with its credentials and, where
  * it has RIGHTS, its piece's descriptors; then reads the CONSUMED bytes

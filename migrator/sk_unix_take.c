@@ -341,7 +341,7 @@ int bm_unix_put_back(int peer, int receiver, const struct bm_unix_taken *t, cons
 	    setsockopt(peer, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0 ||
 	    setsockopt(receiver, SOL_SOCKET, SO_PASSCRED, &zero, sizeof zero) < 0)
 		return -errno;
-	size_t want = t->len + (size_t)t->n * 2048 + 65536 + (size_t)nskbs * 8192; /* as bm_stream_refill's */
+	size_t want = t->len + (size_t)t->n * 2048 + 65536 + bm_stream_layout_charge(skbs, nskbs);
 	int half = want > (size_t)(1 << 29) ? 1 << 29 : (int)want;
 	bool raised = half * 2 > saved && setsockopt(peer, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof half) == 0;
 	int rc = nskbs && !to ? put_back_skbs(peer, receiver, t, skbs, nskbs, consumed) : 1;
