@@ -143,12 +143,15 @@ $(BUILD)/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 # The test build: binmig, harness-analyze, the unit tests and the corpus
 # replays with ASan and UBSan, and binmig's fault points armed by
 # BINMIG_FAULT (migrator/fault.h).
+# Its two sub-makes run a job per CPU, unless make was given -j.
 ASAN_BUILD := $(BUILD)/asan
+JOBS ?= $(shell nproc)
+TEST_BUILD_JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS))
 test-build:
-	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN) -DBM_FAULT_INJECTION" OPT=-O1 $(ASAN_BUILD)/binmig \
+	$(MAKE) $(TEST_BUILD_JOBS) BUILD=$(ASAN_BUILD) EXTRA_CFLAGS="$(SAN) -DBM_FAULT_INJECTION" OPT=-O1 $(ASAN_BUILD)/binmig \
 		$(ASAN_BUILD)/harness-analyze $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(UNIT_BINS)) \
 		$(patsubst %,$(ASAN_BUILD)/replay/%,$(FUZZ_ALL))
-	$(MAKE) $(E2E_PROGS) $(TOOLS) workloads $(BUILD)/harness-analyze
+	$(MAKE) $(TEST_BUILD_JOBS) $(E2E_PROGS) $(TOOLS) workloads $(BUILD)/harness-analyze
 
 test: test-build
 	BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests
