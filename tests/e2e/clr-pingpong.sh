@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 600
+# test-needs: hosts
 # Live migration of C# programs on Mono back and forth between the emulated
 # hosts, each started in host A and migrated A -> B -> A ... 6 times
 # (CLR_ROUNDS; make soak goes on far longer) in the middle of its work:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 900
+# test-needs: hosts
 # The fault walk: every fault point of the test build (`binmig
 # fault-points`: each step of dump, migrate on both sides and restore where
 # the process, the network or the disk can fail) is made to fail in every

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 600
+# test-needs: hosts
 # harness ab end to end, short (the 20-seed studies are make perf-aa-study
 # and perf-ab-study, docs/harness.md): HEAD against HEAD built with a
 # checkpoint 1 s longer (-DBM_TEST_SLOW_CHECKPOINT_MS=1000,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # harness/figure-modes (make figure-modes) and the harness's modes, end to
 # end:
 #  1. a tiny figure (16 MiB, 1 %/s, one recorded migration per mode,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # harness run, end to end, on the emulated hosts:
 #  1. a tiny experiment (one native and one CLR workload, 1 warm-up and 3
 #     recorded migrations each) exits 0 and leaves migrations.csv with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # harness run between two "real" hosts over ssh (--hosts
 # ssh:USER@H1,ssh:USER@H2): the emulated hosts, each running Debian's
 # OpenSSH server with host keys and a client key generated for this test,

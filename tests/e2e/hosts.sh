@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The emulated hosts (harness/hosts): up, what each host sees of itself,
 # TCP between the hosts over their veth link, the `--serve` hook, a failing
 # up that cleans up after itself, and down leaving nothing behind.

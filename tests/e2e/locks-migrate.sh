@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 240
+# test-needs: hosts
 # File locks across the emulated hosts, which share this machine's files
 # as hosts on a shared file system do (tests/progs/locks.c holds POSIX,
 # OFD and flock locks, and checks them and what another process sees):

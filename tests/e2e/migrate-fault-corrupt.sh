@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Damage on the wire: the fault proxy flips one bit of the client -> server
 # stream, in stream mode at byte 1 MiB (inside an IMAGE_DATA payload) and in
 # the length field of the first frame header past 1 MiB, and in file mode

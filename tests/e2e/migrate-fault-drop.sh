@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The connection drops in the middle of the image: the fault proxy closes
 # both sides after N bytes of the client -> server stream (1 MiB and 12 MiB
 # into the 32 MiB image in stream mode, 1 MiB in file mode).  Each time

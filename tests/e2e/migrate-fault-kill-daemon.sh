@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The destination daemon dies (SIGKILL to serve and to its worker) in the
 # middle of the transfer.  The connection goes through the fault proxy,
 # which holds the stream after 8 MiB of the 32 MiB image and says so; the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The workload's PID is taken in host B by another process (a placeholder
 # started there with that very PID through ns_last_pid).  A migration to B
 # must fail with the destination's reason (PID taken, exit status 6), in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # No daemon listens on the port: migrate fails in the connect phase (exit
 # 8, "refused"), before the suspend, and the workload runs on untouched in
 # host A and finishes with the unmigrated run's result.  Also an address

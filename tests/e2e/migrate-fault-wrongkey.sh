@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A source holding another key is turned away in the handshake: migrate
 # fails in the authentication phase, before the suspend; only the
 # handshake's HELLO and PROOF (97 bytes) went to the destination (counted

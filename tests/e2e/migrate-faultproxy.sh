@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The fault proxy the migration tests use (tests/tools/faultproxy.c), on
 # loopback in the root namespace, between a client and a sink written in
 # Perl: it forwards both ways unchanged; --drop-after N passes exactly N

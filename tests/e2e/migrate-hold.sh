@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The destination holds the restored process until the source confirms
 # (docs/protocol.md §7): a copy whose source resumes instead never runs.
 # hostmark appends the name of each host it runs in to a log in the

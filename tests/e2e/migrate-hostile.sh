@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Strangers cannot keep an honest peer out of binmig serve, nor make it
 # grow.  A serve of the test's own in host B, whose handshake deadline is
 # 60 s, is attacked from a second address of host A (10.77.0.3, a stranger

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # TCP and UDP sockets between the emulated hosts (tests/progs/inetsock.c):
 # every kind binmig carries goes A -> B -> A (listeners, bound and
 # connected sockets with their options, loopback connections with unread

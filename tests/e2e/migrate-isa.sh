@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # migrate checks the process's code against the destination's CPU before
 # it freezes it.  A serve in host B reports this machine's profile without
 # the avx2 line (serve --cpu-profile):

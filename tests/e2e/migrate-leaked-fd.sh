@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # --fd across the emulated hosts (fd-policy.sh covers dump and restore).
 # A program (leaked) is started in host A holding, at fd 251, the write end
 # of a pipe whose read end is in another process that stays in A.

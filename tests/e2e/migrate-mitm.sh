@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A man in the middle of a sealed migration (the default), between the
 # emulated hosts: the fault proxy lets the handshake through and then
 #   (b) drops a frame, (c) repeats one, (d) swaps two (stream mode, and a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A TCP connection to a peer outside the process, whose local address
 # moves with the process (migrate --move-addr, serve --movable).  The
 # hosts get the peer LAN (harness/hosts up --peer-net): the peer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # migrate-moveaddr for IPv6: a TCP connection from a peer outside the
 # process, to fd00:78::100, an address that moves with the process
 # (migrate --move-addr, serve --movable), on the peer LAN's fd00:78::/64

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Live migration back and forth: a CPU-bound workload started in host A is
 # migrated A -> B -> A -> ... 6 times while it works, in stream mode, then
 # (a second run) 6 times in file mode (MIG_ROUNDS, an even number; make

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Post-copy live migration (migrate --mode postcopy) between the emulated
 # hosts:
 #  1. the hashchain workload (rewrites its memory all the time) and the

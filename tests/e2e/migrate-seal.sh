@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # --seal between the emulated hosts, with a process holding a known
 # 32-byte secret (tests/progs/secret):
 #  1. ends that disagree fail the handshake with a message that says so

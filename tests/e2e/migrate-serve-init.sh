@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # binmig serve as PID 1 of each host's PID namespace (harness/hosts up
 # --serve-as-init), as a container runs a daemon: nothing else reaps the
 # host's orphans.  A workload started in host A (an orphan of PID 1 there)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # binmig serve and keygen around a migration:
 #  - one migration at a time: while a first migration is held right after
 #    its handshake and START (the fault proxy holds the client's bytes

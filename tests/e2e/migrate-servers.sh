@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Real servers from Debian packages, migrated between the emulated hosts
 # between requests, A -> B -> A, each listening on 0.0.0.0 and answered
 # after every hop by a client in the other host, at the address of the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A migration that fails after the destination has bound the process's
 # path-named unix sockets (serve's map-memory point armed: the restore
 # fails after the descriptors are made), between hosts that share the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Kernel state across two hops between the emulated hosts (A -> B -> A),
 # set up before the first and checked by the program after the last (issue
 # 11: every carried state checked after two hops; the table of

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 1200
+# test-needs: hosts
 # The injection sweep of a live migration between the emulated hosts:
 # every system call binmig runs inside a process (ptrace injection,
 # migrator/ptrace_ctl.c) is made to fail in turn (BINMIG_FAULT=inject:N),

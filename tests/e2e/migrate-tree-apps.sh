@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # test-timeout: 600
+# test-needs: hosts
 # Real programs that are trees, migrated A -> B -> A -> B between the
 # emulated hosts, each checked against an unmigrated run:
 #  - a Python multiprocessing.Pool (Debian's python3, fork: 4 workers,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A tree whose members share kernel objects with their parents, and a
 # vfork in flight (tests/progs/treeshare.c): children created with
 # CLONE_FILES (one of them through another), CLONE_FS and both, the root

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Shared anonymous memory in a process tree (tests/progs/shmtree.c: a
 # parent and eight children sharing MAP_SHARED|MAP_ANONYMOUS memory, a
 # token ring of pipes with bytes in flight, a zombie, a stopped child, a

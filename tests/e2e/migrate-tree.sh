@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Process trees migrated between the emulated hosts, A -> B -> A, each
 # process keeping its PID and parent:
 #  - tests/progs/tree.c (a pipe with bytes in flight between two children,

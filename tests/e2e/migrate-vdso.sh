@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # The vDSO proxy between the emulated hosts: both daemons forced to use it
 # (serve --vdso-proxy always, through harness/hosts up), a process keeping
 # pointers to four vDSO functions (tests/progs/vdso.c) goes A -> B -> A ->

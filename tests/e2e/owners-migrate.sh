@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # tests/progs/owners.c across two hops between the emulated hosts
 # (A -> B -> A): its pipes, sockets and unlinked files keep their owners,
 # and the UDP socket it made as user 65534 still sends as that user: a

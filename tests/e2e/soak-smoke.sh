@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # A short soak run (tests/soak/soak.sh; make soak runs the long one): 20
 # migrations of native workloads (two runs of 10), with a fault armed in
 # about a third of them and the destination daemon killed in a tenth.

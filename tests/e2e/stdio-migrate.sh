@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # --stdio across the emulated hosts.  A two-threaded program (peers) is
 # started in host A with its stdout and stderr on one pipe to a `cat` that
 # stays in A.  Migrating it to B without --stdio is refused (exit 4, the

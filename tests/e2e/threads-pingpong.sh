@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Live migration of a multi-threaded process back and forth between the
 # emulated hosts: threads8 (13 threads: 8 workers sharing a work queue
 # under a mutex and condition variables, one thread blocked in read on an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-needs: hosts
 # Timers across live migrations: tests/progs/timers.c all (interval
 # timers, POSIX timers with their ids, threads and pending signals,
 # timerfds) and tests/progs/rttimers.c carry (CLOCK_REALTIME timers armed
