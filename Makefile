@@ -196,9 +196,10 @@ fuzz-merge: fuzz-build
 # itself for make test (its "test-timeout" line): they run with this one.
 FULL_TIMEOUT ?= 5400
 
-# The whole fault walk (tests/e2e/fault-walk.sh): every fault point of a
-# migration armed in every place it lies on, where make test arms each in
-# one of them.  About 3 minutes on 2 cores (163 s).
+# The whole fault walk (tests/e2e/fault-walk.sh, and fault-walk-local.sh
+# as in make test): every fault point of a migration armed in every place
+# it lies on, where make test arms each in one of them.  About 3 minutes
+# on 2 cores (163 s).
 .PHONY: fault-walk
 fault-walk: test-build
 	TEST_TIMEOUT=$(FULL_TIMEOUT) FAULT_WALK=full BINMIG=$(ASAN_BUILD)/binmig BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) tests/run-tests e2e/fault-walk

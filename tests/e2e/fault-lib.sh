@@ -1,6 +1,6 @@
 # Checks shared by the tests that make binmig's steps fail on purpose
 # (BINMIG_FAULT, migrator/fault.h): tests/e2e/fault-walk.sh,
-# tests/e2e/inject-sweep.sh and tests/e2e/migrate-sweep.sh.  Source after
+# fault-walk-local.sh, inject-sweep.sh and migrate-sweep.sh.  Source after
 # lib.sh, with BINMIG_FAULT_LOG exported and emptied.
 # shellcheck shell=bash
 
@@ -49,6 +49,24 @@ fault_hosts_init() {
 	"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 		e2e_fail "$BINMIG is built without fault injection (make test-build)"
 }
+
+# fault_points_read: POINTS, the fault points `binmig fault-points` lists,
+# in its order, and WHERE, each one's places (its WHERE column, as
+# comma-separated words); lies_on POINT PLACE tells whether POINT lies on
+# PLACE (dump, restore, src-stream, ...).
+fault_points_read() {
+	local number name where _
+	declare -gA WHERE=()
+	POINTS=()
+	while read -r number name where _; do
+		[[ $number =~ ^[0-9]+$ ]] || continue
+		POINTS+=("$name")
+		WHERE[$name]=$where
+	done < <("$BINMIG" fault-points)
+	((${#POINTS[@]} > 0)) || e2e_fail "binmig fault-points lists no points"
+	e2e_log "${#POINTS[@]} fault points: ${POINTS[*]}"
+}
+lies_on() { [[ ,${WHERE[$1]}, == *,$2,* ]]; }
 
 # snapshot PID: what a failed dump or migration must leave as it was.
 # Left out: what changes by itself (scheduling counts, memory use, a
