@@ -28,6 +28,7 @@
 #include "../progs/pipebig.h"
 #include "kstate.h"
 #include "pipe_layout.h"
+#include "unit_room.h"
 
 #define FD_PIPE 50 /* the child's read end */
 
@@ -58,19 +59,6 @@ static bool build(int r, int w)
 	return ok;
 }
 
-/* The bytes small non-blocking writes add to the pipe of W until it is
- * full (each may merge into the newest buffer, as a large one would not). */
-static size_t room(int w)
-{
-	static const char chunk[100] = {0};
-	size_t took = 0;
-	ssize_t n;
-	while ((n = write(w, chunk, sizeof chunk)) > 0)
-		took += (size_t)n;
-	assert_int_equal(errno, EAGAIN);
-	return took;
-}
-
 /* What reads of up to 4096 bytes give from the pipe of R until it is
  * empty: each read's size in SIZES (at most MAX), the bytes in ALL. */
 static size_t drain(int r, size_t *sizes, size_t max, uint8_t *all, size_t all_size)
@@ -97,7 +85,7 @@ static void assert_pipes_alike(int a[2], int b[2])
 	assert_int_equal(ioctl(a[0], FIONREAD, &qa), 0);
 	assert_int_equal(ioctl(b[0], FIONREAD, &qb), 0);
 	assert_int_equal(qa, qb);
-	size_t ra = room(a[1]), rb = room(b[1]);
+	size_t ra = unit_room(a[1]), rb = unit_room(b[1]);
 	assert_int_equal(ra, rb);
 	static uint8_t all_a[ALIKE_BYTES], all_b[ALIKE_BYTES];
 	static size_t sizes_a[ALIKE_READS], sizes_b[ALIKE_READS];
@@ -159,7 +147,7 @@ static void rebuilds_a_layout(void **state)
 	assert_true(build(twin[0], twin[1]));
 	new_pipe(flat, 0);
 	assert_int_equal(write(flat[1], HELD, sizeof HELD - 1), (ssize_t)(sizeof HELD - 1));
-	assert_true(room(flat[1]) > room(twin[1]));
+	assert_true(unit_room(flat[1]) > unit_room(twin[1]));
 	close_pipe(twin);
 	close_pipe(again);
 	close_pipe(flat);

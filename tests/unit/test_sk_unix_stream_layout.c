@@ -26,6 +26,7 @@
 #include "fault.h"
 #include "kstate.h"
 #include "sk_unix_stream_layout.h"
+#include "unit_room.h"
 
 static const uint32_t WRITES[] = {4, 100, 1, 3000, 5000, 7};
 #define NWRITES (sizeof WRITES / sizeof *WRITES)
@@ -59,25 +60,13 @@ static int ioctl_int(int s, unsigned long req)
 	return v;
 }
 
-/* The bytes 100-byte non-blocking writes add to W before EAGAIN. */
-static size_t room(int w)
-{
-	static const char chunk[100];
-	size_t took = 0;
-	ssize_t n;
-	while ((n = write(w, chunk, sizeof chunk)) > 0)
-		took += (size_t)n;
-	assert_int_equal(errno, EAGAIN);
-	return took;
-}
-
 /* The pairs A and B charge their writers alike, take as much more, and
  * hold the same bytes. */
 static void assert_pairs_alike(int a[2], int b[2])
 {
 	assert_int_equal(ioctl_int(a[1], SIOCOUTQ), ioctl_int(b[1], SIOCOUTQ));
 	assert_int_equal(ioctl_int(a[0], SIOCINQ), ioctl_int(b[0], SIOCINQ));
-	assert_int_equal(room(a[1]), room(b[1]));
+	assert_int_equal(unit_room(a[1]), unit_room(b[1]));
 	static uint8_t got_a[1 << 18], got_b[1 << 18];
 	ssize_t na = read(a[0], got_a, sizeof got_a), nb = read(b[0], got_b, sizeof got_b);
 	assert_true(na > 0);
@@ -197,7 +186,7 @@ static void refills_skb_by_skb(void **state)
 	build(twin);
 	refill(flat, &is);
 	assert_true(ioctl_int(flat[1], SIOCOUTQ) < ioctl_int(twin[1], SIOCOUTQ));
-	assert_true(room(flat[1]) > room(twin[1]));
+	assert_true(unit_room(flat[1]) > unit_room(twin[1]));
 	close_pair(twin);
 	close_pair(flat);
 	image_sock_free(&is);
@@ -345,7 +334,7 @@ static void fits_descriptors(void **state)
 	assert_int_equal(bm_stream_write_skbs(again[1], again[0], cases[0].skbs, 3, 1, pieces, 3), 0);
 	assert_int_equal(ioctl_int(again[1], SIOCOUTQ), ioctl_int(twin[1], SIOCOUTQ));
 	assert_int_equal(ioctl_int(again[0], SIOCINQ), ioctl_int(twin[0], SIOCINQ));
-	assert_int_equal(room(again[1]), room(twin[1]));
+	assert_int_equal(unit_room(again[1]), unit_room(twin[1]));
 	ssize_t a[16], b[16];
 	size_t na = reads_of(again[0], a, 16), nb = reads_of(twin[0], b, 16);
 	assert_int_equal(na, nb);
