@@ -92,10 +92,12 @@ static int load(void)
 	return k.err = 0;
 }
 
-/* P's descriptor FD (its table is sorted by number), writable. */
 static struct bm_fd *find_fd(struct bm_process *p, int32_t fd)
 {
-	return (struct bm_fd *)bm_fd_find(p->fds, p->nfds, fd);
+	for (uint32_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].fd == fd)
+			return &p->fds[i];
+	return NULL;
 }
 
 /* What the task program saw of the timer id counter. */
