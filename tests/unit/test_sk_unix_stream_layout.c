@@ -3,10 +3,10 @@
  * writes made and the bytes a read took from the head, and changes
  * nothing; the queue written back skb by skb charges its writer's send
  * buffer as its twin's (SIOCOUTQ) and takes as many bytes more, where the
- * same bytes in one go do not; so too a queue of more skbs than the reader
- * reads in one run, read in chunks (a later run that fails drops it);
- * the records and layouts the reader and the image refuse, over the
- * reader's runs too. */
+ * same bytes in one go do not, and a refill that cannot write fails; so
+ * too a queue of more skbs than the reader reads in one run, read in
+ * chunks (a later run that fails drops it); the records and layouts the
+ * reader and the image refuse, over the reader's runs too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +125,14 @@ static void image_sock(struct image_sock *is, const uint32_t *pieces, const int3
 	image_sock_of(is, left, pieces, creds, npieces, layout, nskbs, consumed);
 }
 
+/* The queue build makes, as one writer's piece, laid out as its six
+ * writes made it. */
+static void image_sock_written(struct image_sock *is)
+{
+	static const uint32_t whole[] = {TOTAL - TAKEN};
+	image_sock(is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+}
+
 static void image_sock_free(struct image_sock *is)
 {
 	free(is->d.data);
@@ -170,9 +178,8 @@ static void refills_skb_by_skb(void **state)
 	(void)state;
 	if (geteuid() != 0)
 		skip(); /* SO_SNDBUFFORCE, as the restore uses */
-	const uint32_t whole[] = {TOTAL - TAKEN};
 	struct image_sock is;
-	image_sock(&is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+	image_sock_written(&is);
 	char why[200];
 	assert_true(bm_stream_layout_check(&is.d, why, sizeof why));
 	int twin[2], again[2], flat[2];
@@ -189,6 +196,25 @@ static void refills_skb_by_skb(void **state)
 	assert_true(unit_room(flat[1]) > unit_room(twin[1]));
 	close_pair(twin);
 	close_pair(flat);
+	image_sock_free(&is);
+}
+
+/* A refill that cannot write fails with the kernel's error, which the
+ * restore reports ("writing its queue again skb by skb") before it gives
+ * up: here the reading end is gone, as no restore leaves it; the same
+ * without SIGPIPE, which would end the restorer. */
+static void refill_fails_where_it_cannot_write(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* SO_SNDBUFFORCE, as the restore uses */
+	struct image_sock is;
+	image_sock_written(&is);
+	int s[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
+	assert_int_equal(close(s[0]), 0);
+	assert_int_equal(bm_stream_refill(s[1], -1, &is.d, &is.s), -EPIPE);
+	assert_int_equal(close(s[1]), 0);
 	image_sock_free(&is);
 }
 
@@ -446,9 +472,8 @@ static void takes_records(void **state)
 static void image_round_trip(void **state)
 {
 	(void)state;
-	const uint32_t whole[] = {TOTAL - TAKEN};
 	struct image_sock is;
-	image_sock(&is, whole, NULL, 1, WRITES, NWRITES, TAKEN);
+	image_sock_written(&is);
 	struct bm_fd fds[2] = {{.fd = 1, .kind = BM_FD_PIPE, .shares_with = -1}, is.d};
 	struct bm_process p = {.fds = fds, .nfds = 2};
 	struct bm_wbuf b;
@@ -613,6 +638,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(refills_skb_by_skb),
+		cmocka_unit_test(refill_fails_where_it_cannot_write),
 		cmocka_unit_test(refuses_bad_layouts),
 		cmocka_unit_test(fits_descriptors),
 		cmocka_unit_test(takes_records),
