@@ -39,6 +39,7 @@ E2E_NAME=soak
 source "$(dirname "$0")/../e2e/migrate-lib.sh"
 set +e # the soak counts what goes wrong instead of stopping at it
 FAULT_DIR=$(mktemp -d /tmp/binmig-soak.XXXXXX)
+E2E_TMP_MORE+=("$FAULT_DIR") # removed on every exit, a skip in mig_init too
 export BINMIG_FAULT_LOG=$FAULT_DIR/log BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
 : >"$BINMIG_FAULT_LOG"
 : >"$BINMIG_SERVE_FAULT_FILE"
