@@ -186,8 +186,10 @@ while ((tried < MIGRATIONS)); do
 		sample_serve B
 		in_here=0 in_there=0
 		present "$here" "$pid" && in_here=1
-		# A destination that failed may take a moment to end its copy.
-		mig_in "$there" "$TOOLS/pidwait" --reaped "$pid" 0.5 >/dev/null 2>&1 || true
+		# Back at the source: a destination whose daemon was killed ends
+		# its copy as its worker dies, which takes a moment (10 s at most
+		# before it counts as duplicated).
+		((in_here)) && mig_in "$there" "$TOOLS/pidwait" --reaped "$pid" 10 >/dev/null 2>&1
 		present "$there" "$pid" && in_there=1
 		what="$name #$i $here->$there $mode${armed:+ fault ${armed}}${kill:+ daemon killed}"
 		if ((in_here && in_there)); then
