@@ -10,16 +10,21 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
+#include <linux/sched.h>
 
 #include "checkpoint.h"
 #include "fault.h"
+#include "fd_policy.h"
 #include "log.h"
 #include "procfs.h"
 
-/* Bytes of one lock in the image: fd, kind, write, start, len. */
-#define LOCK_SIZE (4 + 4 + 4 + 8 + 8)
+/* Bytes of one lock in the image: fd, kind, write, start, len; from
+ * version 17 by_standin and standin_pid too. */
+#define LOCK_SIZE_V4 (4 + 4 + 4 + 8 + 8)
+#define LOCK_SIZE (LOCK_SIZE_V4 + 4 + 4)
 
 static const char *const kind_names[] = {[BM_LOCK_POSIX] = "POSIX", [BM_LOCK_OFD] = "OFD", [BM_LOCK_FLOCK] = "flock"};
 
@@ -134,6 +139,23 @@ static int collect_fd(pid_t pid, struct bm_process *p, const struct bm_fd *d, ui
 	return rc;
 }
 
+/* Marks the flock and OFD locks of process pid whose taker is gone: /proc
+ * shows it as 0 (its PID free, seen from below the first PID namespace),
+ * or as a PID no process has (seen from the first).  A taker that is
+ * still there, outside what is dumped, is not carried (README). */
+static void mark_gone_takers(pid_t pid, struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nlocks; i++) {
+		struct bm_file_lock *l = &p->locks[i];
+		if (l->kind == BM_LOCK_POSIX || l->shown_pid < 0 || l->shown_pid == pid)
+			continue;
+		if (l->shown_pid == 0 || (kill(l->shown_pid, 0) < 0 && errno == ESRCH)) {
+			l->by_standin = 1;
+			l->standin_pid = l->shown_pid;
+		}
+	}
+}
+
 int bm_locks_collect(pid_t pid, struct bm_process *p)
 {
 	uint32_t cap = 0;
@@ -147,6 +169,7 @@ int bm_locks_collect(pid_t pid, struct bm_process *p)
 		if (rc < 0)
 			return rc;
 	}
+	mark_gone_takers(pid, p);
 	if (p->nlocks)
 		bm_debug("process %d holds %u file lock%s", pid, p->nlocks, p->nlocks == 1 ? "" : "s");
 	return 0;
@@ -225,6 +248,11 @@ static bool check_lock(const struct bm_process *p, const struct bm_file_lock *l,
 		return bm_why(why, n, "a lock on bytes from %lld, %lld long", (long long)l->start, (long long)l->len);
 	if (l->kind == BM_LOCK_FLOCK && (l->start || l->len))
 		return bm_why(why, n, "a flock lock with a byte range");
+	if (l->by_standin > 1 || (l->by_standin && l->kind == BM_LOCK_POSIX) || l->standin_pid < 0 ||
+	    (!l->by_standin && l->standin_pid))
+		return bm_why(why, n, "a %s lock with stand-in %u, PID %d (only a flock or OFD lock has one, with a "
+			      "PID of 0 or more)", l->kind == BM_LOCK_POSIX ? "POSIX" : "flock or OFD", l->by_standin,
+			      l->standin_pid);
 	return true;
 }
 
@@ -243,13 +271,16 @@ int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, si
 		bm_put_u32(b, l->write);
 		bm_put_i64(b, l->start);
 		bm_put_i64(b, l->len);
+		bm_put_u32(b, l->by_standin);
+		bm_put_i32(b, l->standin_pid);
 	}
 	return bm_wbuf_status(b);
 }
 
 void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 {
-	uint32_t n = bm_get_count(c, BM_MAX_FILE_LOCKS, LOCK_SIZE, "lock count");
+	size_t size = c->version >= 17 ? LOCK_SIZE : LOCK_SIZE_V4;
+	uint32_t n = bm_get_count(c, BM_MAX_FILE_LOCKS, size, "lock count");
 	size_t at = c->pos;
 	if (n && !(p->locks = calloc(n, sizeof *p->locks))) {
 		bm_rcur_nomem(c);
@@ -263,11 +294,15 @@ void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 		l->write = bm_get_u32(c);
 		l->start = bm_get_i64(c);
 		l->len = bm_get_i64(c);
+		if (c->version >= 17) {
+			l->by_standin = bm_get_u32(c);
+			l->standin_pid = bm_get_i32(c);
+		}
 	}
 	char why[160];
 	for (uint32_t i = 0; i < p->nlocks && !bm_rcur_failed(c); i++)
 		if (!check_lock(p, &p->locks[i], why, sizeof why))
-			bm_rcur_fail_at(c, at + (size_t)i * LOCK_SIZE, "lock %u: %s", i, why);
+			bm_rcur_fail_at(c, at + (size_t)i * size, "lock %u: %s", i, why);
 }
 
 /* --- taking and releasing ------------------------------------------------ */
@@ -289,16 +324,59 @@ static void conflict_holder(int fd, const struct bm_file_lock *l, char *buf, siz
 		snprintf(buf, len, "another open file holds a conflicting lock");
 }
 
+/* Takes lock l through fd, without waiting: 0 or -errno. */
+static int take_lock(int fd, const struct bm_file_lock *l)
+{
+	struct flock fl = as_flock(l, l->write ? F_WRLCK : F_RDLCK);
+	int r = l->kind == BM_LOCK_FLOCK ? flock(fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB)
+				       : fcntl(fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK, &fl);
+	return r < 0 ? -errno : 0;
+}
+
+/* A child of this process, with PID want if it is free (0: any), that
+ * sends no signal when it exits: 0 in the child, its PID here, or -errno. */
+static long standin_clone(pid_t want)
+{
+	struct clone_args args = {.exit_signal = 0};
+	if (want > 0) {
+		args.set_tid = (uint64_t)(uintptr_t)&want;
+		args.set_tid_size = 1;
+		long child = syscall(SYS_clone3, &args, sizeof args);
+		if (child >= 0)
+			return child;
+		args.set_tid = 0; /* taken, beyond pid_max, or no right to choose: any PID */
+		args.set_tid_size = 0;
+	}
+	long child = syscall(SYS_clone3, &args, sizeof args);
+	return child < 0 ? -errno : child;
+}
+
+int bm_lock_by_standin(int fd, const struct bm_file_lock *l)
+{
+	if (l->kind == BM_LOCK_POSIX)
+		return -EINVAL; /* the stand-in's exit would drop it */
+	long child = standin_clone(l->standin_pid);
+	if (child < 0)
+		return (int)child;
+	if (child == 0) /* only system calls here: the parent may have threads */
+		syscall(SYS_exit_group, -take_lock(fd, l));
+	int status;
+	while (waitpid((pid_t)child, &status, __WALL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status))
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
 int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		const struct bm_file_lock *l = &p->locks[i];
-		struct flock fl = as_flock(l, l->write ? F_WRLCK : F_RDLCK);
-		int r = l->kind == BM_LOCK_FLOCK ? flock(l->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB)
-			: fcntl(l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK, &fl);
+		int r = l->by_standin ? bm_lock_by_standin(l->fd, l) : take_lock(l->fd, l);
 		if (r == 0)
 			continue;
-		int e = errno;
+		int e = -r;
 		char what[96], why[96];
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		bm_lock_describe(l, what, sizeof what);
@@ -311,6 +389,18 @@ int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Takes lock l of process pid back in a stand-in, through a copy of its
+ * descriptor: 0 or -errno. */
+static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l)
+{
+	int copy = bm_fd_copy(pid, l->fd);
+	if (copy < 0)
+		return -errno;
+	int rc = bm_lock_by_standin(copy, l);
+	close(copy);
+	return rc;
 }
 
 /* Runs fcntl or flock for every lock of one frozen process: release
@@ -335,6 +425,8 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 		struct flock fl = as_flock(l, type);
 		if (bm_fault(take ? BM_FP_TAKE_BACK_LOCK : BM_FP_RELEASE_LOCK))
 			ret = -errno;
+		else if (take && l->by_standin)
+			ret = take_back_by_standin(f->pid, l);
 		else if (l->kind == BM_LOCK_FLOCK)
 			rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB,
 				       0, 0, 0, 0, &ret);

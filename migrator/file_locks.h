@@ -49,6 +49,11 @@ struct bm_file_lock {
 	int32_t shown_pid; /* at dump only, not in the image: the PID fdinfo shows for it (for a flock or
 			      OFD lock the process that took it, 0 when that one is gone; -1 for an OFD
 			      lock on kernels that hide it) */
+	uint32_t by_standin; /* image version 17: 1 for a flock or OFD lock whose taker had exited, taken
+				again by a stand-in (below), 0 for one the process takes itself */
+	int32_t standin_pid; /* with by_standin: the PID the stand-in is made with where it is free (the
+				exited taker's, as the dump saw it), 0 for any (the dump saw 0: /proc
+				shows a taker whose PID is free as 0 outside the first PID namespace) */
 };
 
 /* Parses the value of one fdinfo "lock:" line ("1: POSIX  ADVISORY  WRITE
@@ -57,26 +62,46 @@ struct bm_file_lock {
  * what); -EINVAL for a line it cannot read. */
 int bm_lock_parse(const char *value, struct bm_file_lock *out, char *what, size_t what_len);
 
+/* A flock or OFD lock belongs to its open file description, and /proc
+ * shows the PID of the process that took it, even after that process has
+ * exited (0 once the PID is free, outside the first PID namespace).  Such
+ * a lock is taken again by a stand-in: a child made for it, with the
+ * exited taker's PID where it is free (clone3 set_tid; any PID where that
+ * one is taken or was not shown), which takes the lock through the same
+ * open file description and exits, reaped at once.  /proc then shows the
+ * gone stand-in as it showed the gone taker.  The restore does so in the
+ * new process; a migration's source, taking its locks back after a
+ * failure, through a copy of the descriptor (pidfd_getfd). */
+
 /* Describes a lock for messages: "POSIX write lock on bytes 0-99". */
 void bm_lock_describe(const struct bm_file_lock *l, char *buf, size_t len);
 
 /* At dump, the process stopped and its descriptors described: reads the
  * locks it holds into p->locks, or refuses (BM_EXIT_UNSUPPORTED) those it
- * cannot take again. */
+ * cannot take again.  A flock or OFD lock whose taker /proc shows as 0,
+ * or as a PID no process has, is marked to be taken by a stand-in. */
 int bm_locks_collect(pid_t pid, struct bm_process *p);
 
 /* At dump of a tree, once every member's locks are read: a flock or OFD
  * lock belongs to its open file description, so every member holding the
  * description lists it, and /proc shows the PID of the one that took it.
  * The lock is left in that member's list only, so that the restore takes
- * it there and /proc shows the same PID.  When the taker is gone, or no
- * longer holds the description, the lock stays in every list (the
+ * it there and /proc shows the same PID.  When the taker is gone, the
+ * lock stays in every list, marked for a stand-in (the member restored
+ * first has it taken; for the others the description holds it already);
+ * when the taker no longer holds the description, in every list too (the
  * member restored first takes it: README).  Refuses (BM_EXIT_UNSUPPORTED)
  * a lock taken by a member that shares the descriptor table of the one
  * that lists it (the restore takes locks in the table's owner). */
 int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 
-/* The LOCKS image section (version 4).  The encoder refuses (-EINVAL, the
+/* Takes lock l (flock or OFD) through fd in a stand-in with PID
+ * l->standin_pid where that is free, else any (above).  0 or -errno: the
+ * error of the lock call, or of making or reaping the stand-in. */
+int bm_lock_by_standin(int fd, const struct bm_file_lock *l);
+
+/* The LOCKS image section (version 4; version 17 adds by_standin and
+ * standin_pid to each lock).  The encoder refuses (-EINVAL, the
  * reason in why) what the decoder would reject: a lock on a descriptor
  * that is not the first of its open file, or whose kind cannot be locked,
  * a bad kind or range. */

@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 15.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 17.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -48,8 +48,12 @@
  * file's first descriptor, its owner with the restored process's
  * credentials, as before; and whose pipes and FIFOs carry no layout of
  * their buffers: the restore writes their bytes in one go,
- * pipe_layout.h). */
-#define BM_IMAGE_VERSION 16
+ * pipe_layout.h), and 15 (an image of version 16 whose unix stream
+ * queues carry no skb layout: each is written back in its pieces), and
+ * 16 (an image of version 17 whose file locks were all taken by the
+ * process that holds them or by a member of its tree still there: each
+ * is taken again by the process, none by a stand-in, file_locks.h). */
+#define BM_IMAGE_VERSION 17
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

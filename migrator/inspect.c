@@ -299,8 +299,13 @@ static void print_one(FILE *out, const struct bm_process *p)
 	}
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		char what[96];
-		bm_lock_describe(&p->locks[i], what, sizeof what);
-		fprintf(out, "  lock fd %d: %s\n", p->locks[i].fd, what);
+		const struct bm_file_lock *l = &p->locks[i];
+		bm_lock_describe(l, what, sizeof what);
+		if (l->by_standin)
+			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (PID %d, or any)\n", l->fd, what,
+				l->standin_pid);
+		else
+			fprintf(out, "  lock fd %d: %s\n", l->fd, what);
 	}
 }
 

@@ -7,12 +7,16 @@
  *     - "f": flock exclusive; "s": flock shared; "d": a directory, flock
  *       exclusive;
  *     - "u": POSIX write lock on the whole file, then the file unlinked;
+ *     - "g": flock exclusive and "h": an OFD write lock on bytes 0-9,
+ *       each taken by a child that has exited since (fdinfo shows its
+ *       PID, or 0 once the PID is free below the first PID namespace);
  *     and checks that the "lock:" lines of every descriptor in
  *     /proc/self/fdinfo are what they were (the inode of "u" aside: the
  *     restore makes that file again), and that another process sees each
  *     lock as held by this one: a conflicting request fails (naming this
  *     PID for the POSIX ones), one on the free bytes 100-199 of "p" and a
- *     shared flock of "s" succeed.
+ *     shared flock of "s" succeed.  fdinfo of "g" must not name this
+ *     process before: the restore must take it again as a gone process.
  *   shared    a tree: the process opens "sf", "so" and "pf" and forks a
  *     child, which takes a flock exclusive lock on sf and an OFD write lock
  *     on bytes 0-9 of so through the descriptions they share; then the
@@ -108,7 +112,8 @@ enum {
 	F_HELD = 16,       /* flock LOCK_EX|LOCK_NB on f fails */
 	S_SHARED = 32,     /* flock LOCK_SH on s succeeds, LOCK_EX fails */
 	D_HELD = 64,       /* flock LOCK_SH on d fails */
-	ALL_SEEN = 127,
+	GONE_HELD = 128,   /* flock LOCK_EX|LOCK_NB on g fails, an OFD write lock on h 5 conflicts */
+	ALL_SEEN = 255,
 };
 
 static int probe_from_another_process(pid_t parent)
@@ -137,6 +142,11 @@ static int probe_from_another_process(pid_t parent)
 		bits |= S_SHARED;
 	if (d >= 0 && flock(d, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
 		bits |= D_HELD;
+	int g = open_in("g", O_RDONLY), h = open_in("h", O_RDWR);
+	fl = range(F_WRLCK, 5, 1);
+	if (flock(g, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK && fcntl(h, F_OFD_GETLK, &fl) == 0 &&
+	    fl.l_type == F_WRLCK)
+		bits |= GONE_HELD;
 	return bits;
 }
 
@@ -150,6 +160,22 @@ static int others_see(void)
 	int status;
 	SETUP(waitpid(kid, &status, 0) == kid && WIFEXITED(status), "waitpid");
 	return WEXITSTATUS(status);
+}
+
+/* Takes a flock exclusive lock on g and an OFD write lock on bytes 0-9
+ * of h in a child, which then exits and is reaped: the locks stay with
+ * the open files, /proc naming their gone taker. */
+static void locked_by_gone_child(int g, int h)
+{
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0) {
+		struct flock fl = range(F_WRLCK, 0, 10);
+		_exit(flock(g, LOCK_EX) == 0 && fcntl(h, F_OFD_SETLK, &fl) == 0 ? 0 : 1);
+	}
+	int status;
+	SETUP(waitpid(kid, &status, 0) == kid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "a child's locks on g and h");
 }
 
 static int carried(void)
@@ -175,12 +201,18 @@ static int carried(void)
 	char upath[4200];
 	snprintf(upath, sizeof(upath), "%s/u", dir);
 	SETUP(write(u, "unlinked", 8) == 8 && fcntl(u, F_SETLK, &fl) == 0 && unlink(upath) == 0, "lock and unlink u");
+	int g = open_in("g", O_RDONLY), h = open_in("h", O_RDWR);
+	locked_by_gone_child(g, h);
 
-	const int fds[] = {p, o, 91, f, s, d, u};
+	const int fds[] = {p, o, 91, f, s, d, u, g, h};
 	enum { N = sizeof(fds) / sizeof(fds[0]) };
 	char before[N][1024];
 	for (int i = 0; i < N; i++)
 		lock_lines(fds[i], fds[i] != u, before[i], sizeof(before[i]));
+	char self_flock[64];
+	snprintf(self_flock, sizeof(self_flock), "FLOCK ADVISORY WRITE %d ", (int)getpid());
+	SETUP(strstr(before[7], "FLOCK ADVISORY WRITE ") && !strstr(before[7], self_flock),
+	      "fdinfo of g names the gone child, not this process");
 	int seen_before = others_see();
 	SETUP(seen_before == ALL_SEEN, "another process sees the locks before the migration");
 	struct fd_set_snapshot fds_before;

@@ -1,7 +1,8 @@
 /* File locks (file_locks.c): the fdinfo lines the kernel writes, the image
  * rules, and taking locks again on this process's own descriptors, with a
  * conflicting holder in a child process named in the error; in a tree, a
- * lock of a shared description left to the member that took it. */
+ * lock of a shared description left to the member that took it; a lock
+ * whose taker is gone, marked at dump and taken again by a stand-in. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include <cmocka.h>
 
 #include "file_locks.h"
+#include "image.h"
 #include "log.h"
 #include "state.h"
 
@@ -112,6 +114,8 @@ static bool round_trip(struct bm_process *p)
 			bm_put_u32(&b, p->locks[i].write);
 			bm_put_i64(&b, p->locks[i].start);
 			bm_put_i64(&b, p->locks[i].len);
+			bm_put_u32(&b, p->locks[i].by_standin);
+			bm_put_i32(&b, p->locks[i].standin_pid);
 		}
 	}
 	struct bm_process q = *p;
@@ -119,6 +123,7 @@ static bool round_trip(struct bm_process *p)
 	q.nlocks = 0;
 	struct bm_rcur c;
 	bm_rcur_init(&c, b.data, b.len);
+	c.version = BM_IMAGE_VERSION;
 	bm_decode_locks(&c, &q);
 	bool decoded = bm_rcur_finish(&c);
 	assert_int_equal(decoded, ok);
@@ -134,10 +139,12 @@ static bool round_trip(struct bm_process *p)
 static void test_image_rules(void **state)
 {
 	(void)state;
+	/* fd, kind, write, start, len, shown_pid (not in the image: 0), by_standin, standin_pid */
 	static const struct bm_file_lock good[] = {
-		{3, BM_LOCK_POSIX, 1, 0, 100}, {3, BM_LOCK_OFD, 0, 5, 0}, {3, BM_LOCK_FLOCK, 1, 0, 0}};
+		{3, BM_LOCK_POSIX, 1, 0, 100}, {3, BM_LOCK_OFD, 0, 5, 0}, {3, BM_LOCK_FLOCK, 1, 0, 0},
+		{3, BM_LOCK_FLOCK, 0, 0, 0, 0, 1, 4242}, {3, BM_LOCK_OFD, 1, 0, 10, 0, 1, 0}};
 	struct bm_process p;
-	model(&p, good, 3);
+	model(&p, good, 5);
 	assert_true(round_trip(&p));
 	bm_process_free(&p);
 	model(&p, NULL, 0);
@@ -154,6 +161,10 @@ static void test_image_rules(void **state)
 		{3, BM_LOCK_POSIX, 1, 0, -5},     /* a negative length */
 		{3, BM_LOCK_POSIX, 1, INT64_MAX, 2}, /* past the largest offset */
 		{3, BM_LOCK_FLOCK, 1, 0, 10},     /* flock with a range */
+		{3, BM_LOCK_POSIX, 1, 0, 0, 0, 1, 0},  /* a stand-in's POSIX lock would go with it */
+		{3, BM_LOCK_FLOCK, 1, 0, 0, 0, 2, 0},  /* neither by a stand-in nor not */
+		{3, BM_LOCK_FLOCK, 1, 0, 0, 0, 1, -1}, /* a negative PID */
+		{3, BM_LOCK_FLOCK, 1, 0, 0, 0, 0, 7},  /* a PID without a stand-in */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		model(&p, &bad[i], 1);
@@ -329,6 +340,7 @@ static void test_keep_takers(void **state)
 	assert_int_equal(self.nlocks, 1);
 	assert_int_equal(child.nlocks, 1);
 	assert_int_equal(self.locks[0].shown_pid, kid);
+	assert_int_equal(self.locks[0].by_standin, 0); /* its taker is there */
 	struct bm_process *tree[] = {&self, &child};
 	assert_int_equal(bm_locks_keep_takers(tree, 2), 0);
 	assert_int_equal(self.nlocks, 0);
@@ -373,6 +385,88 @@ static void test_keep_takers_table(void **state)
 	close(fd);
 }
 
+/* The PID this process's fdinfo shows for the one lock on fd. */
+static int shown_pid(int fd)
+{
+	char name[64], line[256];
+	snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(name, "r");
+	assert_non_null(f);
+	int pid = INT_MIN, n = 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "lock: %*d: %*s %*s %*s %d", &pid) == 1)
+			n++;
+	fclose(f);
+	assert_int_equal(n, 1);
+	return pid;
+}
+
+/* Whether another open file of path can take lock kind k (flock or OFD,
+ * exclusive) now. */
+static bool free_for_another(int kind)
+{
+	int other = open(path, O_RDWR);
+	assert_true(other >= 0);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	bool got = (kind == BM_LOCK_FLOCK ? flock(other, LOCK_EX | LOCK_NB) : fcntl(other, F_OFD_SETLK, &fl)) == 0;
+	close(other);
+	return got;
+}
+
+/* A lock whose taker had exited: taken by a stand-in that exits, /proc
+ * showing its PID (a PID freed is not handed out again before the PIDs
+ * wrap around); the dump marks such a lock; a taken PID falls back to any;
+ * a POSIX lock and a conflict fail. */
+static void test_standin(void **state)
+{
+	(void)state;
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	pid_t self = getpid();
+	struct bm_file_lock l = {.fd = fd, .kind = BM_LOCK_FLOCK, .write = 1, .by_standin = 1};
+	assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+	int gone = shown_pid(fd);
+	/* 0 where this test runs below the first PID namespace. */
+	assert_true(gone == 0 || (gone > 0 && gone != self && kill(gone, 0) < 0 && errno == ESRCH));
+	assert_false(free_for_another(BM_LOCK_FLOCK));
+	/* The dump marks it, with the PID /proc shows. */
+	struct bm_process p;
+	member(&p, self, fd);
+	assert_int_equal(p.nlocks, 1);
+	assert_int_equal(p.locks[0].by_standin, 1);
+	assert_int_equal(p.locks[0].standin_pid, gone);
+	bm_process_free(&p);
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	/* Taken again with that PID, which no process has. */
+	if (gone > 0 && geteuid() == 0) {
+		l.standin_pid = gone;
+		assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+		assert_int_equal(shown_pid(fd), gone);
+		assert_int_equal(flock(fd, LOCK_UN), 0);
+	}
+	/* A PID that is taken: any other, gone as well. */
+	l.standin_pid = self;
+	assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+	int other = shown_pid(fd);
+	assert_true(other == 0 || (other != self && kill(other, 0) < 0 && errno == ESRCH));
+	assert_int_equal(flock(fd, LOCK_UN), 0);
+	/* An OFD lock alike (fdinfo may hide its taker: -1). */
+	struct bm_file_lock ofd = {.fd = fd, .kind = BM_LOCK_OFD, .write = 1, .by_standin = 1};
+	assert_int_equal(bm_lock_by_standin(fd, &ofd), 0);
+	assert_false(free_for_another(BM_LOCK_OFD));
+	struct flock un = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &un), 0);
+	/* A POSIX lock would go with the stand-in; a conflict is the lock's error. */
+	struct bm_file_lock posix = {.fd = fd, .kind = BM_LOCK_POSIX, .write = 1, .by_standin = 1};
+	assert_int_equal(bm_lock_by_standin(fd, &posix), -EINVAL);
+	int holder = open(path, O_RDONLY);
+	assert_int_equal(flock(holder, LOCK_SH), 0);
+	l.standin_pid = 0;
+	assert_int_equal(bm_lock_by_standin(fd, &l), -EWOULDBLOCK);
+	close(holder);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +477,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_take_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_takers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_takers_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_standin, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

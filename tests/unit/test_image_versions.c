@@ -132,8 +132,7 @@ static void test_version_1_is_still_read(void **state)
 		memmove(fds->payload + l.replaced, fds->payload + end, fds->len - end);
 		fds->len -= (uint32_t)cut;
 	}
-	bm_store_le32(v1.file_header + 8, 1);
-	bm_store_le32(v1.file_header + 16, bm_crc32c(0, v1.file_header, 16));
+	set_version(&v1, 1);
 	assemble(&v1, &img, true);
 	assert_old_image_reads_as(&img, 1, &q);
 	/* A version 1 image cannot name the kinds only a policy gives. */
@@ -163,8 +162,7 @@ static void version_2_image(const struct bm_process *p, bool drop_timers, struct
 	drop_cgroups(&ri);
 	if (drop_timers)
 		drop_section(&ri, BM_SEC_TIMERS);
-	bm_store_le32(ri.file_header + 8, 2);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, 2);
 	assemble(&ri, img, true);
 	free_raw_image(&ri);
 }
@@ -221,8 +219,7 @@ static void older_image(const struct bm_process *p, uint32_t version, bool drop_
 		drop_section(&ri, BM_SEC_MAPPED_FILES);
 		drop_cgroups(&ri);
 	}
-	bm_store_le32(ri.file_header + 8, version);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, version);
 	assemble(&ri, img, true);
 	free_raw_image(&ri);
 }
@@ -355,8 +352,7 @@ static void test_owners_of_unlinked_objects(void **state)
 	memmove(proc->payload + attrs_at, proc->payload + attrs_at + 12, proc->len - attrs_at - 12);
 	proc->len -= 12;
 	ri.s[find_section(&ri, BM_SEC_MAPPED_FILES, 0)].len -= 8;
-	bm_store_le32(ri.file_header + 8, 8);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, 8);
 	assemble(&ri, &img, true);
 	free_raw_image(&ri);
 	in = (struct mem_input){ img.data, img.len, 0, 0 };
@@ -393,8 +389,7 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	drop(&ri, q.nfds);
-	bm_store_le32(ri.file_header + 8, version);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, version);
 	assemble(&ri, &img, true);
 	free_raw_image(&ri);
 	struct mem_input in = { img.data, img.len, 0, 0 };
@@ -456,8 +451,7 @@ static void test_version_12_sockets_are_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	drop_v13(&ri, 0);
-	bm_store_le32(ri.file_header + 8, 12);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, 12);
 	assemble(&ri, &img, true);
 	free_raw_image(&ri);
 	assert_rejected(img.data, img.len, "socket fd 1001: state of format 3 in an image of version 12");
@@ -521,8 +515,7 @@ static void test_version_10_is_still_read(void **state)
 		split_image(&img, &ri);
 		bm_wbuf_free(&img);
 		drop_guards(&ri);
-		bm_store_le32(ri.file_header + 8, 10);
-		bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+		set_version(&ri, 10);
 		assemble(&ri, &img, true);
 		free_raw_image(&ri);
 		assert_rejected(img.data, img.len, newer[i].said);
@@ -640,8 +633,7 @@ static void test_version_13_is_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	drop_v14(&ri);
-	bm_store_le32(ri.file_header + 8, 13);
-	bm_store_le32(ri.file_header + 16, bm_crc32c(0, ri.file_header, 16));
+	set_version(&ri, 13);
 	expect_crafted_rejection(&ri, true, "(fd 1002): linkability in an image of version 13");
 	free_raw_image(&ri);
 	/* Nor may an encoder write a counter not read. */
