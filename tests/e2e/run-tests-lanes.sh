@@ -22,20 +22,16 @@ stand_in unmarked '# an ordinary test' '"$BINMIG_ROOT/harness/hosts" --help >/de
 stand_in plain '# an ordinary test' 'exit 0'
 stand_in skipped '# an ordinary test' 'echo "SKIP: nothing to do"; exit 77'
 
-# keep_logs: a failed or stopped run keeps its logs; they go with the temp dir.
-keep_logs() {
-	local logs
-	logs=$(sed -n 's/.*(logs in \(\/tmp\/binmig-tests\.[^)]*\)).*/\1/p' "$E2E_TMP/out" | head -n 1)
-	[[ -n $logs ]] && E2E_TMP_MORE+=("$logs")
-	return 0
-}
+# The environment of a run of the tree's tests: their logs (which a failed
+# or stopped run keeps) under the temp dir, two lanes unless told.
+mkdir "$E2E_TMP/logs"
+TREE_ENV=(env -u BINMIG_TEST_UNMARKED -u TEST_TIMEOUT BINMIG=/nonexistent BUILD=build ASAN_BUILD=build/asan
+	TMPDIR="$E2E_TMP/logs" TEST_LANES=2)
 # run_tree [ENV...]: runs the tree's tests, keeping the exit code in RC and
 # the output in $E2E_TMP/out.
 run_tree() {
 	RC=0
-	env -u BINMIG_TEST_UNMARKED BINMIG=/nonexistent BUILD=build ASAN_BUILD=build/asan "$@" \
-		timeout 120 "$TREE/tests/run-tests" >"$E2E_TMP/out" 2>&1 || RC=$?
-	keep_logs
+	"${TREE_ENV[@]}" "$@" timeout 120 "$TREE/tests/run-tests" >"$E2E_TMP/out" 2>&1 || RC=$?
 }
 expect_out() { # WHAT TEXT: the run's output has a line with TEXT
 	grep -qF -- "$2" "$E2E_TMP/out" || { cat "$E2E_TMP/out" >&2; e2e_fail "$1: no line with \"$2\""; }
@@ -66,8 +62,7 @@ stand_in hosts-lane '# test-needs: hosts' "NAME=hosts-lane; $BLOCK"
 stand_in other-lane '# an ordinary test' "NAME=other-lane; $BLOCK"
 export MARKS=$E2E_TMP/marks
 mkdir "$MARKS"
-env -u BINMIG_TEST_UNMARKED BINMIG=/nonexistent BUILD=build ASAN_BUILD=build/asan \
-	"$TREE/tests/run-tests" >"$E2E_TMP/out" 2>&1 &
+"${TREE_ENV[@]}" "$TREE/tests/run-tests" >"$E2E_TMP/out" 2>&1 &
 runner=$!
 e2e_track "$runner"
 for lane in hosts-lane other-lane; do
@@ -77,7 +72,6 @@ done
 kill -TERM "$runner"
 RC=0
 wait "$runner" || RC=$?
-keep_logs
 [[ $RC == 2 ]] || { cat "$E2E_TMP/out" >&2; e2e_fail "SIGTERM: run-tests exited $RC, expected 2"; }
 expect_out SIGTERM "run-tests: stopped by SIGTERM"
 for lane in hosts-lane other-lane; do
