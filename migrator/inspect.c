@@ -301,9 +301,11 @@ static void print_one(FILE *out, const struct bm_process *p)
 		char what[96];
 		const struct bm_file_lock *l = &p->locks[i];
 		bm_lock_describe(l, what, sizeof what);
-		if (l->by_standin)
-			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (PID %d, or any)\n", l->fd, what,
-				l->standin_pid);
+		if (l->by_standin && l->standin_pid > 0)
+			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (PID %d where free)\n", l->fd,
+				what, l->standin_pid);
+		else if (l->by_standin)
+			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (any PID)\n", l->fd, what);
 		else
 			fprintf(out, "  lock fd %d: %s\n", l->fd, what);
 	}

@@ -5,6 +5,8 @@
 # program (its fdinfo "lock:" lines, and what another process sees);
 # a flock and an OFD lock a child took on descriptions it shares with its
 # parent, taken again by the child (/proc names it, not the parent);
+# a flock and an OFD lock a child took and exited, taken again by a
+# stand-in (inspect names it) so that /proc names a gone process still;
 # a restore whose lock another process holds fails (exit 6, naming the
 # holder) and leaves nothing behind, and succeeds once the holder is
 # gone; refused (exit 4, one line, the process untouched): a lease, a
@@ -29,6 +31,11 @@ pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_dump "$pid" "$image"
+# The flock of g, whose taker has exited, goes to a stand-in (inspect says so).
+bm inspect "$image"
+e2e_expect_ok "inspect"
+grep -Eq "^  lock fd [0-9]+: flock write lock, its taker gone: taken by a stand-in \((PID [0-9]+ where free|any PID)\)$" \
+	"$BM_OUT" || e2e_fail "inspect does not show the flock of a gone taker: $(grep 'lock fd' "$BM_OUT")"
 holder_out=$E2E_TMP/holder.out
 e2e_start "$holder_out" "$PROGS/locks" hold "$E2E_TMP/conflict"
 holder=$E2E_PID
