@@ -1,4 +1,4 @@
-/* rttimers MODE [SECONDS]: POSIX timers on CLOCK_REALTIME armed absolute
+/* rttimers MODE [SECONDS [NEAR]]: POSIX timers on CLOCK_REALTIME armed absolute
  * (TIMER_ABSTIME) and relative, which only a change of the wall clock tells
  * apart: an absolute one follows it, a relative one does not.  Without
  * setting the clock (a shared machine), this program looks where the
@@ -10,7 +10,11 @@
  *            every hour from 10 minutes on.  Before "ready" and again after
  *            the wake-up each is queued on its base, A and IA at their very
  *            deadlines; A and R then fire, not early, and IA and IR keep
- *            their interval.
+ *            their interval.  With NEAR (less than SECONDS), the test
+ *            wakes the program before A and R fall due, whatever the
+ *            machine's speed: they are checked as they are at the
+ *            wake-up, then set again as they were armed (absolute,
+ *            relative) to fall due NEAR seconds and a second later.
  *   late     IR alone, due SECONDS after the arming, every hour; prints
  *            "deadline NS" (CLOCK_REALTIME).  The test restores it after
  *            the deadline: its signal must be pending at the wake-up, with
@@ -150,6 +154,25 @@ static void carry_check(void)
 		CHECK(ts_ns(its.it_interval) == (i >= TIA ? HOUR_NS : 0), "timer %s has an interval of %lld ns", names[i],
 		      (long long)ts_ns(its.it_interval));
 	}
+}
+
+/* A and R set again as they were armed, due NEAR_NS from now and a
+ * second later. */
+static void carry_near(int64_t near_ns)
+{
+	int64_t now = real_ns();
+	CHECK(now < deadline[TA], "woken %.3f s after A fell due: the test gives it SECONDS to wait",
+	      (now - deadline[TA]) / 1e9);
+	deadline[TA] = now + near_ns;
+	deadline[TR] = now + near_ns + NS;
+	arm(timer[TA], TIMER_ABSTIME, deadline[TA], 0);
+	int64_t left = deadline[TR] - real_ns();
+	arm(timer[TR], 0, left > 0 ? left : 1, 0);
+}
+
+/* Then: A and R fire, not early. */
+static void carry_fires(void)
+{
 	for (int i = TA; i <= TR; i++) {
 		siginfo_t si;
 		int got = wait_signal(SIGRTMIN + i, &si, deadline[i] + LATE_NS);
@@ -192,7 +215,7 @@ static int refusal(const char *mode)
 			SETUP(timer_gettime(t, &its) == 0 && mono_ns() < give_up, "waiting for the timer to fire");
 		while (ts_ns(its.it_value) < HOUR_NS / 2);
 	} else {
-		say("FAIL: usage: rttimers carry|refuse-none|refuse-pending|refuse-ignored [SECONDS]");
+		say("FAIL: usage: rttimers carry [SECONDS [NEAR]] | late|refuse-none|refuse-pending|refuse-ignored [SECONDS]");
 		return 2;
 	}
 	struct itimerspec before, after;
@@ -214,14 +237,12 @@ static int refusal(const char *mode)
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc >= 2 && argc <= 3 ? argv[1] : "";
-	long seconds = 20;
-	if (argc == 3) {
-		char *end;
-		seconds = strtol(argv[2], &end, 10);
-		if (*end || end == argv[2] || seconds < 1 || seconds > 300)
-			mode = "";
-	}
+	const char *mode = argc >= 2 && argc <= 4 ? argv[1] : "";
+	long seconds = 20, near = 0;
+	if (argc >= 3 && !seconds_arg(argv[2], 300, &seconds))
+		mode = "";
+	if (argc == 4 && (strcmp(mode, "carry") != 0 || !seconds_arg(argv[3], 300, &near) || near >= seconds))
+		mode = "";
 	SETUP((list_buf = malloc(LIST_SIZE)) != NULL, "malloc");
 	usr1_setup();
 	sigset_t s;
@@ -254,5 +275,8 @@ int main(int argc, char **argv)
 	say("ready");
 	usr1_wait();
 	carry_check();
+	if (near)
+		carry_near(near * NS);
+	carry_fires();
 	return tp_finish();
 }

@@ -45,4 +45,12 @@ static inline int wait_signal(int sig, siginfo_t *si, int64_t deadline)
 	}
 }
 
+/* A number of seconds, 1 to MAX, into *OUT: false if ARG is not one. */
+static inline bool seconds_arg(const char *arg, long max, long *out)
+{
+	char *end;
+	*out = strtol(arg, &end, 10);
+	return !*end && end != arg && *out >= 1 && *out <= max;
+}
+
 #endif

@@ -1,10 +1,13 @@
-/* timers MODE [SECONDS]: timers armed before "ready" that a migration must
- * carry, checked after the wake-up (SIGUSR1, testprog.h).  Deadlines are
- * SECONDS (default 10) after the arming, on the wall clock the program
- * reads (CLOCK_REALTIME), and every check holds however long the
- * migration took: a timer may expire while the process is frozen (then it
- * must fire right after the restore), never early, and no more than
- * LATE_S late.
+/* timers MODE [SECONDS [NEAR]]: timers armed before "ready" that a
+ * migration must carry, checked after the wake-up (SIGUSR1, testprog.h).
+ * Deadlines are SECONDS (default 10) after the arming, on the wall clock
+ * the program reads (CLOCK_REALTIME), and every check holds however long
+ * the migration took: a timer may expire while the process is frozen
+ * (then it must fire right after the restore), never early, and no more
+ * than LATE_S late.  With NEAR (less than SECONDS), the test wakes the
+ * program before its timers fall due, whatever the machine's speed: each
+ * is checked as it is at the wake-up, then set again as it was armed to
+ * fall due NEAR seconds later, and fires as it should then.
  *   itimer   ITIMER_REAL every hour from SECONDS, ITIMER_VIRTUAL 100 s
  *            every 50 s, ITIMER_PROF 200 s: the time left and the
  *            intervals, then SIGALRM arrives, from the kernel, not before
@@ -88,6 +91,16 @@
 
 static int64_t span;      /* SECONDS in ns */
 static int64_t armed_at;  /* CLOCK_REALTIME when the timers were armed */
+/* CLOCK_REALTIME when the timers armed SECONDS ahead fall due: armed_at +
+ * span, or NEAR seconds after the wake-up once bring_near set them again. */
+static int64_t due;
+
+/* What is left until DUE, to arm a relative timer that falls due then. */
+static int64_t left_until_due(void)
+{
+	int64_t left = due - real_ns();
+	return left > 0 ? left : 1;
+}
 
 static void block(int sig)
 {
@@ -143,6 +156,7 @@ static int64_t tv_ns(struct timeval tv)
 	return (int64_t)tv.tv_sec * NS + (int64_t)tv.tv_usec * 1000;
 }
 
+/* At the wake-up: each itimer's setting and the time it has left. */
 static void itimer_check(void)
 {
 	struct itimerval it;
@@ -152,7 +166,7 @@ static void itimer_check(void)
 	      (long long)tv_ns(it.it_interval));
 	sigpending(&pending);
 	if (tv_ns(it.it_value))
-		check_deadline("ITIMER_REAL", tv_ns(it.it_value), armed_at + span);
+		check_deadline("ITIMER_REAL", tv_ns(it.it_value), due);
 	else
 		CHECK(sigismember(&pending, SIGALRM), "ITIMER_REAL is disarmed, yet no SIGALRM is pending");
 	CHECK(getitimer(ITIMER_VIRTUAL, &it) == 0 && tv_ns(it.it_interval) == 50 * NS, "ITIMER_VIRTUAL interval");
@@ -162,15 +176,28 @@ static void itimer_check(void)
 	CHECK(tv_ns(it.it_value) > 190 * NS && tv_ns(it.it_value) <= 200 * NS + TICKS_NS, "ITIMER_PROF has %.6f s left",
 	      tv_ns(it.it_value) / 1e9);
 	CHECK(!sigismember(&pending, SIGVTALRM) && !sigismember(&pending, SIGPROF), "a CPU-time itimer fired");
+}
+
+static void itimer_near(void)
+{
+	int64_t us = left_until_due() / 1000 + 1; /* not before due */
+	struct itimerval real = { { REAL_EVERY_S, 0 }, { us / 1000000, us % 1000000 } };
+	SETUP(setitimer(ITIMER_REAL, &real, NULL) == 0, "setitimer");
+}
+
+/* Then: SIGALRM at the deadline, and ITIMER_REAL on its grid. */
+static void itimer_fires(void)
+{
+	struct itimerval it;
 	siginfo_t si;
-	int got = wait_signal(SIGALRM, &si, armed_at + span + LATE_NS);
+	int got = wait_signal(SIGALRM, &si, due + LATE_NS);
 	int64_t now = real_ns();
 	CHECK(got == SIGALRM && si.si_code == SI_KERNEL, "SIGALRM did not come from the kernel (%d, code %d)", got,
 	      got == SIGALRM ? si.si_code : 0);
-	CHECK(now >= armed_at + span - SLACK_NS, "SIGALRM came %.6f s early", (armed_at + span - now) / 1e9);
+	CHECK(now >= due - SLACK_NS, "SIGALRM came %.6f s early", (due - now) / 1e9);
 	/* Taken, it started its next period on its grid. */
 	CHECK(getitimer(ITIMER_REAL, &it) == 0 && tv_ns(it.it_interval) == REAL_EVERY_S * NS, "ITIMER_REAL's interval");
-	check_deadline("ITIMER_REAL's second period", tv_ns(it.it_value), armed_at + span + REAL_EVERY_S * NS);
+	check_deadline("ITIMER_REAL's second period", tv_ns(it.it_value), due + REAL_EVERY_S * NS);
 }
 
 /* ---- posix ---- */
@@ -221,7 +248,7 @@ static void *second_thread(void *arg)
 {
 	(void)arg;
 	second_says_tid_then_waits();
-	b_got = wait_signal(SIGRTMIN + 1, &b_info, armed_at + span + LATE_NS);
+	b_got = wait_signal(SIGRTMIN + 1, &b_info, due + LATE_NS);
 	b_at = real_ns();
 	b_tid = gettid();
 	return NULL;
@@ -348,6 +375,8 @@ static void posix_setup(void)
 	      "glibc's SIGEV_THREAD helper waits in rt_sigtimedwait");
 }
 
+/* At the wake-up: /proc/self/timers, each timer's setting and time left,
+ * the pending signals in their order, S's and D's stale ones. */
 static void posix_check(void)
 {
 	char after[8192];
@@ -358,7 +387,7 @@ static void posix_check(void)
 		CHECK(timer_gettime(timer[i], &its) == 0, "timer %d: timer_gettime: %s", i, strerror(errno));
 	timer_gettime(timer[TA], &its);
 	if (ts_ns(its.it_value))
-		check_deadline("POSIX timer A", ts_ns(its.it_value), armed_at + span);
+		check_deadline("POSIX timer A", ts_ns(its.it_value), due);
 	timer_gettime(timer[TB], &its);
 	CHECK(ts_ns(its.it_interval) == 60 * NS, "B's interval");
 	timer_gettime(timer[TC], &its);
@@ -391,21 +420,9 @@ static void posix_check(void)
 	      "H counts %d overruns in %lld periods", si.si_overrun, (long long)periods);
 	check_timer_signal("H, once more", SIGRTMIN + 4, timer[TH], 808, real_ns() + LATE_NS, 0);
 
-	check_timer_signal("A", SIGRTMIN, timer[TA], 101, armed_at + span + LATE_NS, armed_at + span);
-	pthread_mutex_lock(&lock);
-	go = true;
-	pthread_cond_broadcast(&cond);
-	struct timespec give_up = ns_ts(armed_at + span + LATE_NS);
-	while (!e_fired && pthread_cond_timedwait(&cond, &lock, &give_up) == 0)
-		;
-	pthread_mutex_unlock(&lock);
-	CHECK(e_fired && e_value == 505, "SIGEV_THREAD timer E: fired %d, value %d", e_fired, e_value);
-	CHECK(!e_fired || e_at >= armed_at + span - SLACK_NS, "E fired %.6f s early", (armed_at + span - e_at) / 1e9);
+	/* S: its stale signal still queued, which the kernel drops when taken. */
 	sigset_t pending;
 	sigpending(&pending);
-	CHECK(!sigismember(&pending, SIGRTMIN + 2) && !sigismember(&pending, SIGRTMIN + 6) &&
-	      !sigismember(&pending, SIGRTMIN + 5), "P, F or O fired");
-	/* S: its stale signal still queued, which the kernel drops when taken. */
 	CHECK(sigismember(&pending, SIGRTMIN + 7), "S's stale signal is not pending");
 	CHECK(wait_signal(SIGRTMIN + 7, &si, real_ns()) < 0 && errno == EAGAIN, "S's stale signal was delivered");
 	sigpending(&pending);
@@ -422,16 +439,39 @@ static void posix_check(void)
 	CHECK(ts_ns(its.it_value) == 0 && ts_ns(its.it_interval) == 0, "D is armed");
 }
 
-/* After posix_check: B on the second thread, which waits with a deadline. */
-static void posix_check_thread(void)
+/* A, B and E set again as they were armed, to fall due at DUE. */
+static void posix_near(void)
 {
+	arm(timer[TA], 0, left_until_due(), 0);
+	arm(timer[TB], TIMER_ABSTIME, due, 60 * NS);
+	arm(timer[TE], 0, left_until_due(), 0);
+}
+
+/* Then: A, E and B (on the second thread) fire with their values, not
+ * early; P, F and O do not. */
+static void posix_fires(void)
+{
+	check_timer_signal("A", SIGRTMIN, timer[TA], 101, due + LATE_NS, due);
+	pthread_mutex_lock(&lock);
+	go = true;
+	pthread_cond_broadcast(&cond);
+	struct timespec give_up = ns_ts(due + LATE_NS);
+	while (!e_fired && pthread_cond_timedwait(&cond, &lock, &give_up) == 0)
+		;
+	pthread_mutex_unlock(&lock);
+	CHECK(e_fired && e_value == 505, "SIGEV_THREAD timer E: fired %d, value %d", e_fired, e_value);
+	CHECK(!e_fired || e_at >= due - SLACK_NS, "E fired %.6f s early", (due - e_at) / 1e9);
+	sigset_t pending;
+	sigpending(&pending);
+	CHECK(!sigismember(&pending, SIGRTMIN + 2) && !sigismember(&pending, SIGRTMIN + 6) &&
+	      !sigismember(&pending, SIGRTMIN + 5), "P, F or O fired");
 	pthread_join(second, NULL);
 	CHECK(b_got == SIGRTMIN + 1, "B's signal did not reach the second thread");
 	CHECK(b_tid == second_tid, "B's signal taken by thread %d, not %d", b_tid, second_tid);
 	CHECK(b_got != SIGRTMIN + 1 || (b_info.si_value.sival_int == 202 && b_info.si_code == SI_TIMER &&
 					b_info.si_timerid == (int)(intptr_t)timer[TB]),
 	      "B's signal: value %d, code %d", b_info.si_value.sival_int, b_info.si_code);
-	CHECK(b_at >= armed_at + span - SLACK_NS, "B fired %.6f s early", (armed_at + span - b_at) / 1e9);
+	CHECK(b_at >= due - SLACK_NS, "B fired %.6f s early", (due - b_at) / 1e9);
 }
 
 /* ---- timerfd ---- */
@@ -478,6 +518,7 @@ static uint64_t tfd_read(int fd, int64_t deadline)
 	return n;
 }
 
+/* At the wake-up: flags, sharing, settings, time left, expirations. */
 static void timerfd_check(void)
 {
 	static const struct {
@@ -506,15 +547,27 @@ static void timerfd_check(void)
 		CHECK(timerfd_gettime(tfd[i], &its) == 0 && !ts_ns(its.it_interval), "timerfd %d: interval", i);
 		if (ts_ns(its.it_value))
 			check_deadline(i == FD_ONCE ? "the one-shot timerfd" : "the absolute timerfd", ts_ns(its.it_value),
-				       armed_at + span);
+				       due);
 	}
-	n = tfd_read(tfd[FD_ONCE], armed_at + span + LATE_NS);
+}
+
+static void timerfd_near(void)
+{
+	tfd_set(tfd[FD_ONCE], 0, left_until_due(), 0);
+	tfd_set(tfd[FD_ABS], TFD_TIMER_ABSTIME, due, 0);
+}
+
+/* Then: the one-shot and the absolute one expire once, not early; the
+ * dup shares the first's expiration. */
+static void timerfd_fires(void)
+{
+	uint64_t n = tfd_read(tfd[FD_ONCE], due + LATE_NS);
 	CHECK(n == 1, "the one-shot timerfd read %llu", (unsigned long long)n);
-	CHECK(real_ns() >= armed_at + span - SLACK_NS, "the one-shot timerfd expired early");
+	CHECK(real_ns() >= due - SLACK_NS, "the one-shot timerfd expired early");
 	CHECK(read(tfd[FD_DUP], &n, sizeof n) < 0 && errno == EAGAIN, "its dup still had expirations");
-	n = tfd_read(tfd[FD_ABS], armed_at + span + LATE_NS);
+	n = tfd_read(tfd[FD_ABS], due + LATE_NS);
 	CHECK(n == 1, "the absolute timerfd read %llu", (unsigned long long)n);
-	CHECK(real_ns() >= armed_at + span - SLACK_NS, "the absolute timerfd expired early");
+	CHECK(real_ns() >= due - SLACK_NS, "the absolute timerfd expired early");
 }
 
 /* ---- epoll ---- */
@@ -541,8 +594,7 @@ static void epoll_setup(void)
 static void epoll_check(void)
 {
 	/* The expired one is ready at once, with its data and its expiration;
-	 * the armed one too only once its deadline has passed (in "all" mode
-	 * the other checks wait for that deadline first). */
+	 * the armed one too only once its deadline has passed. */
 	struct epoll_event ev[NEP];
 	int n = epoll_wait(ep_fd, ev, NEP, 0);
 	int64_t after = real_ns();
@@ -553,17 +605,28 @@ static void epoll_check(void)
 				ready[k] = true;
 	CHECK(n >= 1 && ready[EP_FIRED], "epoll reports %d ready, not the expired timerfd (0x%llx, events 0x%x)", n,
 	      n > 0 ? (unsigned long long)ev[0].data.u64 : 0ull, n > 0 ? ev[0].events : 0);
-	CHECK(!ready[EP_ARMED] || after >= armed_at + span - SLACK_NS, "the armed timerfd was ready %.6f s early",
-	      (armed_at + span - after) / 1e9);
+	CHECK(!ready[EP_ARMED] || after >= due - SLACK_NS, "the armed timerfd was ready %.6f s early",
+	      (due - after) / 1e9);
 	uint64_t count = 0;
 	CHECK(read(ep_tfd[EP_FIRED], &count, sizeof count) == sizeof count && count == 1,
 	      "the expired timerfd read %llu", (unsigned long long)count);
-	/* The armed one becomes ready at its deadline, not before. */
-	int64_t left = armed_at + span + LATE_NS - real_ns();
-	n = epoll_wait(ep_fd, ev, NEP, left > 0 ? (int)(left / MS) + 1 : 0);
+}
+
+static void epoll_near(void)
+{
+	tfd_set(ep_tfd[EP_ARMED], 0, left_until_due(), 0);
+}
+
+/* Then: the armed one becomes ready at its deadline, not before. */
+static void epoll_fires(void)
+{
+	struct epoll_event ev[NEP];
+	uint64_t count = 0;
+	int64_t left = due + LATE_NS - real_ns();
+	int n = epoll_wait(ep_fd, ev, NEP, left > 0 ? (int)(left / MS) + 1 : 0);
 	int64_t now = real_ns();
 	CHECK(n == 1 && ev[0].data.u64 == ep_data[EP_ARMED], "epoll did not report the armed timerfd alone (%d)", n);
-	CHECK(now >= armed_at + span - SLACK_NS, "the armed timerfd was ready %.6f s early", (armed_at + span - now) / 1e9);
+	CHECK(now >= due - SLACK_NS, "the armed timerfd was ready %.6f s early", (due - now) / 1e9);
 	CHECK(read(ep_tfd[EP_ARMED], &count, sizeof count) == sizeof count && count == 1,
 	      "the armed timerfd read %llu", (unsigned long long)count);
 }
@@ -596,7 +659,7 @@ static void expired_setup(void)
 
 static void expired_check(void)
 {
-	int64_t wake = real_ns(), due = armed_at + span;
+	int64_t wake = real_ns();
 	CHECK(wake >= due, "woken %.3f s before the deadline: the test restored too early", (due - wake) / 1e9);
 	/* Fired right after the restore: pending before this process ran. */
 	sigset_t pending;
@@ -727,7 +790,7 @@ static int refusal(const char *mode)
 		SETUP(fd >= 0, "timerfd_create");
 		tfd_set(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, 1, 0);
 	} else {
-		say("FAIL: usage: timers itimer|posix|timerfd|epoll|all|expired|refuse-... [SECONDS]");
+		say("FAIL: usage: timers itimer|posix|timerfd|epoll|all [SECONDS [NEAR]] | expired [SECONDS] | refuse-...");
 		return 2;
 	}
 	say("ready");
@@ -773,17 +836,33 @@ static int refusal(const char *mode)
 	return tp_finish();
 }
 
+/* Each timer armed SECONDS ahead set again as it was armed, to fall due
+ * NEAR seconds from now (the test wakes the program before SECONDS have
+ * passed, so none has fired). */
+static void bring_near(int64_t near, bool itimer, bool posix, bool tfds, bool in_epoll)
+{
+	int64_t wake = real_ns();
+	CHECK(wake < due, "woken %.3f s after the timers fell due: the test gives them SECONDS to wait", (wake - due) / 1e9);
+	due = wake + near;
+	if (itimer)
+		itimer_near();
+	if (posix)
+		posix_near();
+	if (tfds)
+		timerfd_near();
+	if (in_epoll)
+		epoll_near();
+}
+
 int main(int argc, char **argv)
 {
-	const char *mode = argc >= 2 && argc <= 3 ? argv[1] : "";
+	const char *mode = argc >= 2 && argc <= 4 ? argv[1] : "";
 	bool expired = strcmp(mode, "expired") == 0;
-	long seconds = expired ? 2 : 10;
-	if (argc == 3) {
-		char *end;
-		seconds = strtol(argv[2], &end, 10);
-		if (*end || end == argv[2] || seconds < 1 || seconds > 3600)
-			mode = "";
-	}
+	long seconds = expired ? 2 : 10, near = 0;
+	if (argc >= 3 && !seconds_arg(argv[2], 3600, &seconds))
+		mode = "";
+	if (argc == 4 && (expired || !seconds_arg(argv[3], 3600, &near) || near >= seconds))
+		mode = "";
 	span = seconds * NS;
 	usr1_setup();
 	/* Before any thread is created, so that every thread has them blocked:
@@ -803,6 +882,7 @@ int main(int argc, char **argv)
 		expired_setup();
 	else
 		armed_at = real_ns();
+	due = armed_at + span;
 	if (posix)
 		posix_setup();
 	if (tfds)
@@ -815,15 +895,24 @@ int main(int argc, char **argv)
 	usr1_wait();
 	if (expired)
 		expired_check();
+	/* What each timer is at the wake-up, then how each fires. */
 	if (tfds)
 		timerfd_check();
 	if (in_epoll)
 		epoll_check();
 	if (itimer)
 		itimer_check();
-	if (posix) {
+	if (posix)
 		posix_check();
-		posix_check_thread();
-	}
+	if (near)
+		bring_near(near * NS, itimer, posix, tfds, in_epoll);
+	if (tfds)
+		timerfd_fires();
+	if (in_epoll)
+		epoll_fires();
+	if (itimer)
+		itimer_fires();
+	if (posix)
+		posix_fires();
 	return tp_finish();
 }
