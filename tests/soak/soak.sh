@@ -46,7 +46,6 @@ export BINMIG_FAULT_LOG=$FAULT_DIR/log BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-
 : >"$BINMIG_FAULT_LOG"
 : >"$BINMIG_SERVE_FAULT_FILE"
 mig_init
-trap 'rc=$?; set +e; rm -rf "$FAULT_DIR"; (exit $rc); mig_cleanup' EXIT
 "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
 	e2e_fail "$BINMIG is built without fault injection (make test-build)"
 RANDOM=$SEED
