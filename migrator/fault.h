@@ -119,6 +119,7 @@ enum bm_fault_where {
 	/* file locks of a migrating process (file_locks.h) */ \
 	X(RELEASE_LOCK, EIO, BM_FW_LOCKS, "releasing a file lock at the source (the migration fails, the process runs on)") \
 	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)") \
+	X(LOCK_STANDIN, EAGAIN, BM_FW_LOCKS, "making the stand-in that takes again a lock whose taker has exited (the restore fails; at the source the process is left stopped)") \
 	/* not a failure: a signal from outside (pending_stop.h) */ \
 	X(STOP_IN_CALL, 0, BM_FW_SIGNAL, "a SIGSTOP sent to a thread as a system call starts in it (set aside, given back)")
 

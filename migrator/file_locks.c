@@ -337,6 +337,8 @@ static int take_lock(int fd, const struct bm_file_lock *l)
  * sends no signal when it exits: 0 in the child, its PID here, or -errno. */
 static long standin_clone(pid_t want)
 {
+	if (bm_fault(BM_FP_LOCK_STANDIN))
+		return -errno;
 	struct clone_args args = {.exit_signal = 0};
 	if (want > 0) {
 		args.set_tid = (uint64_t)(uintptr_t)&want;
@@ -351,8 +353,10 @@ static long standin_clone(pid_t want)
 	return child < 0 ? -errno : child;
 }
 
-int bm_lock_by_standin(int fd, const struct bm_file_lock *l)
+int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_failed)
 {
+	if (standin_failed)
+		*standin_failed = true;
 	if (l->kind == BM_LOCK_POSIX)
 		return -EINVAL; /* the stand-in's exit would drop it */
 	long child = standin_clone(l->standin_pid);
@@ -366,6 +370,8 @@ int bm_lock_by_standin(int fd, const struct bm_file_lock *l)
 			return -errno;
 	if (!WIFEXITED(status))
 		return -ECHILD;
+	if (standin_failed)
+		*standin_failed = false;
 	return -WEXITSTATUS(status);
 }
 
@@ -373,14 +379,18 @@ int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		const struct bm_file_lock *l = &p->locks[i];
-		int r = l->by_standin ? bm_lock_by_standin(l->fd, l) : take_lock(l->fd, l);
+		bool standin_failed = false;
+		int r = l->by_standin ? bm_lock_by_standin(l->fd, l, &standin_failed) : take_lock(l->fd, l);
 		if (r == 0)
 			continue;
 		int e = -r;
 		char what[96], why[96];
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		bm_lock_describe(l, what, sizeof what);
-		if (e == EAGAIN || e == EACCES)
+		if (standin_failed)
+			snprintf(why, sizeof why, "the stand-in that takes it for its gone taker could not be made: %s",
+				 strerror(e));
+		else if (e == EAGAIN || e == EACCES)
 			conflict_holder(l->fd, l, why, sizeof why);
 		else
 			snprintf(why, sizeof why, "%s", strerror(e));
@@ -392,22 +402,24 @@ int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 }
 
 /* Takes lock l of process pid back in a stand-in, through a copy of its
- * descriptor: 0 or -errno. */
-static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l)
+ * descriptor: 0 or -errno (bm_lock_by_standin sets *standin_failed). */
+static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l, bool *standin_failed)
 {
 	int copy = bm_fd_copy(pid, l->fd);
 	if (copy < 0)
 		return -errno;
-	int rc = bm_lock_by_standin(copy, l);
+	int rc = bm_lock_by_standin(copy, l, standin_failed);
 	close(copy);
 	return rc;
 }
 
 /* Runs fcntl or flock for every lock of one frozen process: release
  * (F_UNLCK, LOCK_UN; stops at the first that fails) or take back (every
- * lock that can be; *failed is the first that could not).  The struct
+ * lock that can be; *failed is the first that could not, why its reason
+ * for a warning).  The struct
  * flock goes through a scratch page mapped in the process for the while. */
-static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_file_lock **failed)
+static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_file_lock **failed, char *why,
+			      size_t why_size)
 {
 	const struct bm_process *p = &f->proc;
 	if (p->nlocks == 0)
@@ -423,10 +435,11 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 		const struct bm_file_lock *l = &p->locks[i];
 		short type = !take ? F_UNLCK : l->write ? F_WRLCK : F_RDLCK;
 		struct flock fl = as_flock(l, type);
+		bool standin_failed = false;
 		if (bm_fault(take ? BM_FP_TAKE_BACK_LOCK : BM_FP_RELEASE_LOCK))
 			ret = -errno;
 		else if (take && l->by_standin)
-			ret = take_back_by_standin(f->pid, l);
+			ret = take_back_by_standin(f->pid, l, &standin_failed);
 		else if (l->kind == BM_LOCK_FLOCK)
 			rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB,
 				       0, 0, 0, 0, &ret);
@@ -440,8 +453,17 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 					    take ? "take back" : "release", what, l->fd, f->pid);
 		} else if (ret < 0 && !*failed) {
 			*failed = l;
-			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d",
-						  take ? "take back" : "release", what, l->fd, f->pid);
+			if (standin_failed)
+				snprintf(why, why_size, "the stand-in that takes it for its gone taker could not be made: %s",
+					 strerror((int)-ret));
+			else if (ret == -EAGAIN || ret == -EACCES)
+				snprintf(why, why_size, "another process may hold it now");
+			else
+				snprintf(why, why_size, "%s", strerror((int)-ret));
+			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d%s",
+						  take ? "take back" : "release", what, l->fd, f->pid,
+						  standin_failed ? " (the stand-in that takes it for its gone taker could "
+								   "not be made)" : "");
 			if (!take)
 				rc = first_rc;
 		}
@@ -453,8 +475,9 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 int bm_locks_release(struct bm_frozen *f)
 {
 	const struct bm_file_lock *failed = NULL;
+	char why[160];
 	for (size_t i = 0; i < bm_frozen_count(f); i++) {
-		int rc = each_lock_injected(bm_frozen_at(f, i), false, &failed);
+		int rc = each_lock_injected(bm_frozen_at(f, i), false, &failed, why, sizeof why);
 		if (rc < 0)
 			return rc;
 	}
@@ -467,7 +490,8 @@ int bm_locks_take_back(struct bm_frozen *f)
 	for (size_t i = 0; i < bm_frozen_count(f); i++) {
 		struct bm_frozen *m = bm_frozen_at(f, i);
 		const struct bm_file_lock *failed = NULL;
-		if (each_lock_injected(m, true, &failed) == 0)
+		char why[160] = "";
+		if (each_lock_injected(m, true, &failed, why, sizeof why) == 0)
 			continue;
 		rc = -EAGAIN;
 		char what[96] = "locks";
@@ -475,10 +499,12 @@ int bm_locks_take_back(struct bm_frozen *f)
 		if (failed) {
 			bm_lock_describe(failed, what, sizeof what);
 			d = bm_fd_find(m->proc.fds, m->proc.nfds, failed->fd);
+		} else {
+			snprintf(why, sizeof why, "%s", bm_latest_error_message());
 		}
-		bm_warn("process %d could not take back its %s on %s after the failed migration (another process may "
-			"hold it now); it cannot resume as it was and is left stopped (kill -CONT %d resumes it without "
-			"that lock)", m->pid, what, d && d->path ? d->path : "its files", m->pid);
+		bm_warn("process %d could not take back its %s on %s after the failed migration (%s); it cannot resume as "
+			"it was and is left stopped (kill -CONT %d resumes it without that lock)", m->pid, what,
+			d && d->path ? d->path : "its files", why, m->pid);
 	}
 	if (rc < 0)
 		for (size_t i = 0; i < bm_frozen_count(f); i++)

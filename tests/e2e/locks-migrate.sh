@@ -11,8 +11,9 @@
 #  3. releasing a lock fails at the source (release-lock): the migration
 #     fails, the source keeps its locks and resumes, checks pass;
 #  4. the source cannot take a lock back (take-back-lock, after a failed
-#     destination): migrate says so and leaves the process stopped rather
-#     than resume it without its lock.
+#     destination), nor make the stand-in that takes back a lock whose
+#     taker has exited (lock-standin): migrate says so and leaves the
+#     process stopped rather than resume it without its lock.
 #  5. 1 and 2 with a tree (locks shared): a flock and an OFD lock the
 #     child took and a flock the parent took on descriptions both hold
 #     are taken at the destination, and back at the source after the
@@ -74,25 +75,34 @@ mig_assert_running A "$pid" "after the failed release"
 mig_assert_gone B "$pid" "after the failed release"
 finish A "a lock that could not be released: the migration failed, the source kept its locks"
 
-start lost
-echo set-context >"$BINMIG_SERVE_FAULT_FILE"
-BINMIG_FAULT=take-back-lock mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
-: >"$BINMIG_SERVE_FAULT_FILE"
-((BM_RC != 0)) || e2e_fail "the migration with a failing destination succeeded"
-grep -q "warning: process $pid could not take back its POSIX write lock on bytes 0-99 on $E2E_TMP/lost/p after the failed migration" "$BM_ERR" ||
-	e2e_fail "migrate does not say which lock the source lost: $(cat "$BM_ERR")"
-! grep -q "resumed at the source" "$BM_ERR" || e2e_fail "migrate says the source resumed as it was"
-mig_assert_gone B "$pid" "after the lost lock"
-# migrate queued the SIGSTOP before letting go of it: the stop follows.
-for _ in $(seq 100); do
-	state=$(mig_state A "$pid")
-	[[ $state == T ]] && break
-	sleep 0.1
-done
-[[ $state == T ]] || e2e_fail "the process that lost its lock is in state '$state', expected T (stopped)"
-mig_in A kill -KILL "$pid"
-mig_in A "$TOOLS/pidwait" --reaped "$pid" 20 || e2e_fail "locks $pid not reaped in host A"
-e2e_log "ok: a lock the source could not take back left it stopped, and migrate said which"
+# lost NAME POINT LOCK FILE [CAUSE]: a failed destination, and at the
+# source POINT makes taking LOCK back on FILE fail (CAUSE named as well):
+# migrate says which lock the source lost and leaves the process stopped.
+lost() {
+	start "$1"
+	echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+	BINMIG_FAULT=$2 mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+	: >"$BINMIG_SERVE_FAULT_FILE"
+	((BM_RC != 0)) || e2e_fail "$1: the migration with a failing destination succeeded"
+	grep -qF "warning: process $pid could not take back its $3 on $E2E_TMP/$1/$4 after the failed migration" "$BM_ERR" ||
+		e2e_fail "$1: migrate does not say which lock the source lost: $(cat "$BM_ERR")"
+	[[ -z ${5:-} ]] || grep -qF "$5" "$BM_ERR" || e2e_fail "$1: migrate does not say \"$5\": $(cat "$BM_ERR")"
+	! grep -q "resumed at the source" "$BM_ERR" || e2e_fail "$1: migrate says the source resumed as it was"
+	mig_assert_gone B "$pid" "after the lost lock"
+	# migrate queued the SIGSTOP before letting go of it: the stop follows.
+	local state
+	for _ in $(seq 100); do
+		state=$(mig_state A "$pid")
+		[[ $state == T ]] && break
+		sleep 0.1
+	done
+	[[ $state == T ]] || e2e_fail "$1: the process that lost its lock is in state '$state', expected T (stopped)"
+	mig_in A kill -KILL "$pid"
+	mig_in A "$TOOLS/pidwait" --reaped "$pid" 20 || e2e_fail "locks $pid not reaped in host A"
+	e2e_log "ok: $1: a lock the source could not take back left it stopped, and migrate said which"
+}
+lost lost take-back-lock "POSIX write lock on bytes 0-99" p "after the failed migration (another process may hold it now)"
+lost loststandin lock-standin "flock write lock" g "after the failed migration (the stand-in that takes it for its gone taker could not be made: "
 
 start treehops shared
 mig_round_trip "$pid" "locks"

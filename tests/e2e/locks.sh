@@ -8,8 +8,8 @@
 # a flock and an OFD lock a child took and exited, taken again by a
 # stand-in (inspect names it) so that /proc names a gone process still;
 # a restore whose lock another process holds fails (exit 6, naming the
-# holder) and leaves nothing behind, and succeeds once the holder is
-# gone; refused (exit 4, one line, the process untouched): a lease, a
+# holder) and leaves nothing behind, as does one whose stand-in cannot be
+# made (fault point lock-standin), and succeeds once the holder is gone; refused (exit 4, one line, the process untouched): a lease, a
 # lock on a named FIFO, a flock a child took through the descriptor table
 # it shares with its parent (CLONE_FILES).  Across hosts: e2e/migrate-state, e2e/locks-migrate.
 # shellcheck source-path=SCRIPTDIR
@@ -48,6 +48,17 @@ e2e_assert_no_pid "$pid"
 e2e_signal "$holder" "$holder_out"
 e2e_wait_exit "$holder"
 e2e_expect_pass "$holder_out"
+# A stand-in that cannot be made fails the restore too, naming the lock
+# (a build with fault injection, as make test's).
+if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then
+	BINMIG_FAULT=lock-standin bm restore "$image"
+	e2e_expect_error 6 "restore whose stand-in cannot be made"
+	grep -qF "cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made: " \
+		"$BM_ERR" || e2e_fail "the failed restore does not name the lock and its stand-in: $(cat "$BM_ERR")"
+	e2e_assert_no_pid "$pid"
+else
+	e2e_log "$BINMIG is built without fault injection: a stand-in that cannot be made is not tried"
+fi
 e2e_restore "$image" "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_signal "$pid" "$out"

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "fault.h"
 #include "file_locks.h"
 #include "image.h"
 #include "log.h"
@@ -416,7 +417,7 @@ static bool free_for_another(int kind)
 /* A lock whose taker had exited: taken by a stand-in that exits, /proc
  * showing its PID (a PID freed is not handed out again before the PIDs
  * wrap around); the dump marks such a lock; a taken PID falls back to any;
- * a POSIX lock and a conflict fail. */
+ * a POSIX lock and a conflict fail, and a stand-in that cannot be made. */
 static void test_standin(void **state)
 {
 	(void)state;
@@ -424,7 +425,7 @@ static void test_standin(void **state)
 	assert_true(fd >= 0);
 	pid_t self = getpid();
 	struct bm_file_lock l = {.fd = fd, .kind = BM_LOCK_FLOCK, .write = 1, .by_standin = 1};
-	assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+	assert_int_equal(bm_lock_by_standin(fd, &l, NULL), 0);
 	int gone = shown_pid(fd);
 	/* 0 where this test runs below the first PID namespace. */
 	assert_true(gone == 0 || (gone > 0 && gone != self && kill(gone, 0) < 0 && errno == ESRCH));
@@ -440,30 +441,39 @@ static void test_standin(void **state)
 	/* Taken again with that PID, which no process has. */
 	if (gone > 0 && geteuid() == 0) {
 		l.standin_pid = gone;
-		assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+		assert_int_equal(bm_lock_by_standin(fd, &l, NULL), 0);
 		assert_int_equal(shown_pid(fd), gone);
 		assert_int_equal(flock(fd, LOCK_UN), 0);
 	}
 	/* A PID that is taken: any other, gone as well. */
 	l.standin_pid = self;
-	assert_int_equal(bm_lock_by_standin(fd, &l), 0);
+	assert_int_equal(bm_lock_by_standin(fd, &l, NULL), 0);
 	int other = shown_pid(fd);
 	assert_true(other == 0 || (other != self && kill(other, 0) < 0 && errno == ESRCH));
 	assert_int_equal(flock(fd, LOCK_UN), 0);
 	/* An OFD lock alike (fdinfo may hide its taker: -1). */
 	struct bm_file_lock ofd = {.fd = fd, .kind = BM_LOCK_OFD, .write = 1, .by_standin = 1};
-	assert_int_equal(bm_lock_by_standin(fd, &ofd), 0);
+	assert_int_equal(bm_lock_by_standin(fd, &ofd, NULL), 0);
 	assert_false(free_for_another(BM_LOCK_OFD));
 	struct flock un = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &un), 0);
 	/* A POSIX lock would go with the stand-in; a conflict is the lock's error. */
 	struct bm_file_lock posix = {.fd = fd, .kind = BM_LOCK_POSIX, .write = 1, .by_standin = 1};
-	assert_int_equal(bm_lock_by_standin(fd, &posix), -EINVAL);
+	assert_int_equal(bm_lock_by_standin(fd, &posix, NULL), -EINVAL);
 	int holder = open(path, O_RDONLY);
 	assert_int_equal(flock(holder, LOCK_SH), 0);
 	l.standin_pid = 0;
-	assert_int_equal(bm_lock_by_standin(fd, &l), -EWOULDBLOCK);
+	bool standin_failed = true;
+	assert_int_equal(bm_lock_by_standin(fd, &l, &standin_failed), -EWOULDBLOCK);
+	assert_false(standin_failed);
 	close(holder);
+#ifdef BM_FAULT_INJECTION
+	/* A stand-in that cannot be made says so, and takes nothing. */
+	assert_int_equal(bm_fault_arm("lock-standin"), 0);
+	assert_int_equal(bm_lock_by_standin(fd, &l, &standin_failed), -EAGAIN);
+	assert_true(standin_failed);
+	assert_true(free_for_another(BM_LOCK_FLOCK));
+#endif
 	close(fd);
 }
 
