@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/threads-lib.sh"
 e2e_init sleeper
-SLEEP_S=10
+SLEEP_S=20
 
 futex_out=$E2E_TMP/futex.out
 e2e_start "$futex_out" "$PROGS/sleeper" futex "$SLEEP_S"

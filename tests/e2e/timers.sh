@@ -4,11 +4,13 @@
 # clocks, a SIGEV_THREAD one, pending timer signals in their order) and
 # timerfds (clocks, flags, dup, unread expirations; two in an epoll
 # instance, one ready), each kind in a process of its own (tests/progs/timers.c says what each checks).  The
-# three start together with deadlines TIMERS_S ahead, far enough that a
-# slow machine dumps each before any of them expires, which each image
-# must show (binmig inspect); after the restore each program checks the
-# time left, then waits for its timers to fire, so the test takes about
-# TIMERS_S.  Then the id the next timer_create hands out
+# four start together with deadlines TIMERS_S ahead, the test's own time
+# limit, so that on any machine each is dumped, restored and woken before
+# any of them expires (each image must show them armed: binmig inspect;
+# a timer that falls due while frozen is e2e/timers-expired's concern);
+# once woken each program checks the time left, then sets its timers
+# again as they were armed to fall due NEAR_S later, and they must fire
+# as they should.  Then the id the next timer_create hands out
 # (tests/progs/timerids.c), which the dump reads through BPF
 # (migrator/kstate.h) and the image shows: after timers made with given
 # ids out of order (the restore makes the newest last, as the image says,
@@ -20,11 +22,15 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init timers timerids
-TIMERS_S=10
+# TIMERS_S is run-tests' time limit for this test (its default, 300 s);
+# with a longer TEST_TIMEOUT, a machine slow enough fails the check before
+# the wake-ups instead.
+TIMERS_S=300 NEAR_S=2
 MODES=(itimer posix timerfd epoll)
+due=$(($(date +%s%N) + TIMERS_S * 1000000000))
 declare -A pids
 for mode in "${MODES[@]}"; do
-	e2e_start "$E2E_TMP/$mode.out" "$PROGS/timers" "$mode" "$TIMERS_S"
+	e2e_start "$E2E_TMP/$mode.out" "$PROGS/timers" "$mode" "$TIMERS_S" "$NEAR_S"
 	pids[$mode]=$E2E_PID
 done
 # What each image must show: the timers armed, not yet expired (POSIX
@@ -53,10 +59,11 @@ for mode in "${MODES[@]}"; do
 	e2e_wait_syscall "$pid" rt_sigsuspend
 	e2e_procstate "$pid" "$E2E_TMP/$mode.proc-after"
 	e2e_procstate_same "$E2E_TMP/$mode.proc" "timers $mode"
+	(($(date +%s%N) < due)) || e2e_fail "the dumps and restores took more than TIMERS_S=$TIMERS_S s: the timers fell due"
 	e2e_signal "$pid" "$E2E_TMP/$mode.out"
 done
 for mode in "${MODES[@]}"; do
-	e2e_wait_exit "${pids[$mode]}" $((TIMERS_S + 60))
+	e2e_wait_exit "${pids[$mode]}" $((NEAR_S + 60))
 	e2e_expect_pass "$E2E_TMP/$mode.out"
 	e2e_log "$mode: PASS after the restore"
 done
