@@ -45,17 +45,28 @@ e2e_wait_line "$proxy_out" listening "" 10 -x
 # one, it would wait for the plan's reply first).
 mig_bm_bg A migrate "$MIG_PID" "127.0.0.1:$MIG_PROXY_PORT" --key "$MIG_KEY" --stats csv --no-prefault
 "$TOOLS/waitfor" -x "$proxy_out" "holding $HANDSHAKE_AND_START" 10 || e2e_fail "the proxy did not hold the first migration"
+# The held migration freezes the process once it has checked that the
+# destination's CPU can run it, after START: that migration's tracer.
+frozen_by() {
+	local deadline=$((SECONDS + 30)) state tracer
+	while :; do
+		state=$(mig_state A "$MIG_PID")
+		tracer=$(mig_in A awk '/^TracerPid:/ { print $2 }' "/proc/$MIG_PID/status")
+		[[ $state == [tT] && -n $tracer && $tracer != 0 ]] && { echo "$tracer"; return 0; }
+		((SECONDS < deadline)) || { echo "state '$state', tracer '$tracer'"; return 1; }
+		sleep 0.05
+	done
+}
+held=$(frozen_by) || e2e_fail "the held migration did not freeze process $MIG_PID within 30 s: $held"
 # The client sends START only after the server's PROOF, which serve sends
 # as it hands the connection to a worker: the worker runs by now.
 mig_bm A migrate "$MIG_PID" "${MIG_ADDR[B]}:$OWN_PORT" --key "$MIG_KEY"
 mig_expect_failure 8 authentication "$MIG_PID" "a second migration while one is under way"
 grep -q "busy" "$BM_ERR" || e2e_fail "the second migration was not told that the destination is busy"
-# The held migration has the process frozen (it suspends right after
-# START); the refused one, turned away in its handshake, never touched it.
-state=$(mig_state A "$MIG_PID")
-tracer=$(mig_in A awk '/^TracerPid:/ { print $2 }' "/proc/$MIG_PID/status")
-[[ $state == [tT] && $tracer != 0 ]] ||
-	e2e_fail "after the busy refusal: process $MIG_PID is in state '$state' with tracer '$tracer', not frozen by the held migration"
+# The held migration has the process frozen still; the refused one, turned
+# away in its handshake, never touched it.
+now=$(frozen_by) && [[ $now == "$held" ]] ||
+	e2e_fail "after the busy refusal: process $MIG_PID is not frozen by the held migration (tracer $held): $now"
 if grep -q "resumed" "$BM_ERR"; then e2e_fail "the refused migration suspended the process"; fi
 grep -q "refused: destination busy with another migration" "$log" || e2e_fail "serve did not log the busy refusal: $(tail -n 2 "$log")"
 e2e_log "ok: a second source is turned away with \"busy\""
