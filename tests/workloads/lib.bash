@@ -28,11 +28,14 @@ wl_command() { # KIND/NAME
 	local kind=${1%%/*} name=${1#*/}
 	case $kind in
 	native) wl_cmd=("$wl_build/native/$name") ;;
-	clr) wl_cmd=(mono "$wl_build/clr/$name.exe" --dir "$wl_tmp/$name") ;;
+	# Without its shared area (/dev/shm/mono.PID): a Mono that starts
+	# removes the files of the Monos it does not see, those the other
+	# lane's tests run in the emulated hosts (e2e/clr-pingpong.sh).
+	clr) wl_cmd=(env MONO_DISABLE_SHARED_AREA=1 mono "$wl_build/clr/$name.exe" --dir "$wl_tmp/$name") ;;
 	*) fail "unknown workload kind in '$1'" ;;
 	esac
 	local program=${wl_cmd[0]}
-	[[ $kind == clr ]] && program=${wl_cmd[1]}
+	[[ $kind == clr ]] && program=${wl_cmd[3]}
 	[[ -f $program ]] || fail "$program is not built (make workloads)"
 }
 
