@@ -355,10 +355,12 @@ static long standin_clone(pid_t want)
 
 int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_failed)
 {
-	if (standin_failed)
-		*standin_failed = true;
+	bool ignored;
+	bool *failed = standin_failed ? standin_failed : &ignored;
+	*failed = false;
 	if (l->kind == BM_LOCK_POSIX)
 		return -EINVAL; /* the stand-in's exit would drop it */
+	*failed = true;
 	long child = standin_clone(l->standin_pid);
 	if (child < 0)
 		return (int)child;
@@ -370,8 +372,7 @@ int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_faile
 			return -errno;
 	if (!WIFEXITED(status))
 		return -ECHILD;
-	if (standin_failed)
-		*standin_failed = false;
+	*failed = false;
 	return -WEXITSTATUS(status);
 }
 
@@ -384,12 +385,12 @@ int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 		if (r == 0)
 			continue;
 		int e = -r;
-		char what[96], why[96];
+		char what[96], why[160];
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		bm_lock_describe(l, what, sizeof what);
 		if (standin_failed)
-			snprintf(why, sizeof why, "the stand-in that takes it for its gone taker could not be made: %s",
-				 strerror(e));
+			snprintf(why, sizeof why, "the stand-in that takes it for its gone taker could not be made or "
+				 "reaped: %s", strerror(e));
 		else if (e == EAGAIN || e == EACCES)
 			conflict_holder(l->fd, l, why, sizeof why);
 		else
@@ -454,8 +455,8 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 		} else if (ret < 0 && !*failed) {
 			*failed = l;
 			if (standin_failed)
-				snprintf(why, why_size, "the stand-in that takes it for its gone taker could not be made: %s",
-					 strerror((int)-ret));
+				snprintf(why, why_size, "the stand-in that takes it for its gone taker could not be made or "
+					 "reaped: %s", strerror((int)-ret));
 			else if (ret == -EAGAIN || ret == -EACCES)
 				snprintf(why, why_size, "another process may hold it now");
 			else
@@ -463,7 +464,7 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d%s",
 						  take ? "take back" : "release", what, l->fd, f->pid,
 						  standin_failed ? " (the stand-in that takes it for its gone taker could "
-								   "not be made)" : "");
+								   "not be made or reaped)" : "");
 			if (!take)
 				rc = first_rc;
 		}

@@ -97,8 +97,8 @@ int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 
 /* Takes lock l (flock or OFD) through fd in a stand-in with PID
  * l->standin_pid where that is free, else any (above).  0 or -errno: the
- * error of the lock call, or of making or reaping the stand-in, which sets
- * *standin_failed (when not NULL). */
+ * error of the lock call, or of making or reaping the stand-in (or its
+ * death by a signal), which sets *standin_failed (when not NULL). */
 int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_failed);
 
 /* The LOCKS image section (version 4; version 17 adds by_standin and

@@ -102,7 +102,8 @@ lost() {
 	e2e_log "ok: $1: a lock the source could not take back left it stopped, and migrate said which"
 }
 lost lost take-back-lock "POSIX write lock on bytes 0-99" p "after the failed migration (another process may hold it now)"
-lost loststandin lock-standin "flock write lock" g "after the failed migration (the stand-in that takes it for its gone taker could not be made: "
+lost loststandin lock-standin "flock write lock" g \
+	"after the failed migration (the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable)"
 
 start treehops shared
 mig_round_trip "$pid" "locks"

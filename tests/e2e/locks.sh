@@ -53,7 +53,7 @@ e2e_expect_pass "$holder_out"
 if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then
 	BINMIG_FAULT=lock-standin bm restore "$image"
 	e2e_expect_error 6 "restore whose stand-in cannot be made"
-	grep -qF "cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made: " \
+	grep -qF "cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable" \
 		"$BM_ERR" || e2e_fail "the failed restore does not name the lock and its stand-in: $(cat "$BM_ERR")"
 	e2e_assert_no_pid "$pid"
 else

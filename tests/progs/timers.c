@@ -6,8 +6,10 @@
  * (then it must fire right after the restore), never early, and no more
  * than LATE_S late.  With NEAR (less than SECONDS), the test wakes the
  * program before its timers fall due, whatever the machine's speed: each
- * is checked as it is at the wake-up, then set again as it was armed to
- * fall due NEAR seconds later, and fires as it should then.
+ * must still be armed at the wake-up, for the time it has left, and is
+ * then set again as it was armed to fall due NEAR seconds later, and
+ * fires as it should then (an interval timer's grid is then the new
+ * deadline's: e2e/timers-expired checks a carried grid).
  *   itimer   ITIMER_REAL every hour from SECONDS, ITIMER_VIRTUAL 100 s
  *            every 50 s, ITIMER_PROF 200 s: the time left and the
  *            intervals, then SIGALRM arrives, from the kernel, not before
@@ -43,8 +45,8 @@
  *            data at once, the second at its deadline.
  *   all      itimer, posix, timerfd and epoll together (the live migration
  *            test).
- *   expired  ITIMER_REAL, two POSIX timers (one every 250 ms) and two
- *            timerfds (one every 250 ms), all due SECONDS (default 2)
+ *   expired  ITIMER_REAL (every 250 ms), two POSIX timers (one every 250
+ *            ms) and two timerfds (one every 250 ms), all due SECONDS (default 2)
  *            after the arming; prints "deadline NS" (CLOCK_REALTIME).  The
  *            test restores the process after the deadline: at the wake-up
  *            every signal is pending already and every timerfd readable,
@@ -94,6 +96,7 @@ static int64_t armed_at;  /* CLOCK_REALTIME when the timers were armed */
 /* CLOCK_REALTIME when the timers armed SECONDS ahead fall due: armed_at +
  * span, or NEAR seconds after the wake-up once bring_near set them again. */
 static int64_t due;
+static int64_t near_ns; /* NEAR in ns, 0 without it */
 
 /* What is left until DUE, to arm a relative timer that falls due then. */
 static int64_t left_until_due(void)
@@ -117,6 +120,17 @@ static void check_deadline(const char *what, int64_t remaining_ns, int64_t deadl
 	int64_t expires = real_ns() + remaining_ns;
 	CHECK(expires >= deadline - SLACK_NS, "%s expires %.6f s early", what, (deadline - expires) / 1e9);
 	CHECK(expires <= deadline + LATE_NS, "%s expires %.3f s late", what, (expires - deadline) / 1e9);
+}
+
+/* A timer armed for due with REMAINING_NS left at the wake-up: 0 only
+ * where it fell due while frozen (a slow machine, without NEAR; its firing
+ * is checked then).  With NEAR the wake-up comes before due, so it must
+ * still be armed, and for its time. */
+static void check_due(const char *what, int64_t remaining_ns)
+{
+	CHECK(remaining_ns || !near_ns, "%s is disarmed at the wake-up, before its deadline", what);
+	if (remaining_ns)
+		check_deadline(what, remaining_ns, due);
 }
 
 /* A signal of a POSIX timer: which one, its value, arriving not early. */
@@ -165,10 +179,8 @@ static void itimer_check(void)
 	CHECK(tv_ns(it.it_interval) == REAL_EVERY_S * NS, "ITIMER_REAL has an interval of %lld ns",
 	      (long long)tv_ns(it.it_interval));
 	sigpending(&pending);
-	if (tv_ns(it.it_value))
-		check_deadline("ITIMER_REAL", tv_ns(it.it_value), due);
-	else
-		CHECK(sigismember(&pending, SIGALRM), "ITIMER_REAL is disarmed, yet no SIGALRM is pending");
+	check_due("ITIMER_REAL", tv_ns(it.it_value));
+	CHECK(tv_ns(it.it_value) || sigismember(&pending, SIGALRM), "ITIMER_REAL is disarmed, yet no SIGALRM is pending");
 	CHECK(getitimer(ITIMER_VIRTUAL, &it) == 0 && tv_ns(it.it_interval) == 50 * NS, "ITIMER_VIRTUAL interval");
 	CHECK(tv_ns(it.it_value) > 90 * NS && tv_ns(it.it_value) <= 100 * NS + TICKS_NS, "ITIMER_VIRTUAL has %.6f s left",
 	      tv_ns(it.it_value) / 1e9);
@@ -386,9 +398,11 @@ static void posix_check(void)
 	for (int i = 0; i < NT; i++)
 		CHECK(timer_gettime(timer[i], &its) == 0, "timer %d: timer_gettime: %s", i, strerror(errno));
 	timer_gettime(timer[TA], &its);
-	if (ts_ns(its.it_value))
-		check_deadline("POSIX timer A", ts_ns(its.it_value), due);
+	check_due("POSIX timer A", ts_ns(its.it_value));
+	timer_gettime(timer[TE], &its);
+	check_due("SIGEV_THREAD timer E", ts_ns(its.it_value));
 	timer_gettime(timer[TB], &its);
+	check_due("POSIX timer B", ts_ns(its.it_value));
 	CHECK(ts_ns(its.it_interval) == 60 * NS, "B's interval");
 	timer_gettime(timer[TC], &its);
 	CHECK(ts_ns(its.it_interval) == 7 * NS, "C's interval is %lld ns", (long long)ts_ns(its.it_interval));
@@ -545,9 +559,7 @@ static void timerfd_check(void)
 	CHECK(timerfd_gettime(tfd[FD_PERIODIC], &its) == 0 && ts_ns(its.it_interval) == 20 * MS, "its interval");
 	for (int i = FD_ONCE; i <= FD_ABS; i += FD_ABS - FD_ONCE) {
 		CHECK(timerfd_gettime(tfd[i], &its) == 0 && !ts_ns(its.it_interval), "timerfd %d: interval", i);
-		if (ts_ns(its.it_value))
-			check_deadline(i == FD_ONCE ? "the one-shot timerfd" : "the absolute timerfd", ts_ns(its.it_value),
-				       due);
+		check_due(i == FD_ONCE ? "the one-shot timerfd" : "the absolute timerfd", ts_ns(its.it_value));
 	}
 }
 
@@ -610,6 +622,9 @@ static void epoll_check(void)
 	uint64_t count = 0;
 	CHECK(read(ep_tfd[EP_FIRED], &count, sizeof count) == sizeof count && count == 1,
 	      "the expired timerfd read %llu", (unsigned long long)count);
+	struct itimerspec its;
+	CHECK(timerfd_gettime(ep_tfd[EP_ARMED], &its) == 0, "timerfd_gettime");
+	check_due("the armed timerfd in epoll", ts_ns(its.it_value));
 }
 
 static void epoll_near(void)
@@ -634,6 +649,7 @@ static void epoll_fires(void)
 /* ---- expired ---- */
 
 enum { XA, XK, NX };
+#define X_PERIOD (250 * MS) /* of the interval timers */
 static timer_t xtimer[NX];
 static int xfd[2];
 
@@ -648,13 +664,44 @@ static void expired_setup(void)
 	xfd[1] = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK);
 	SETUP(xfd[0] >= 0 && xfd[1] >= 0, "timerfd_create");
 	armed_at = real_ns();
-	struct itimerval real = { { 0, 0 }, { span / NS, (span % NS) / 1000 } };
+	struct itimerval real = { { 0, X_PERIOD / 1000 }, { span / NS, (span % NS) / 1000 } };
 	SETUP(setitimer(ITIMER_REAL, &real, NULL) == 0, "setitimer");
 	arm(xtimer[XA], 0, span, 0);
-	arm(xtimer[XK], TIMER_ABSTIME, armed_at + span, 250 * MS); /* its phase exactly */
+	arm(xtimer[XK], TIMER_ABSTIME, armed_at + span, X_PERIOD); /* its phase exactly */
 	tfd_set(xfd[0], 0, span, 0);
-	tfd_set(xfd[1], 0, span, 250 * MS);
+	tfd_set(xfd[1], 0, span, X_PERIOD);
 	say("deadline %lld", (long long)(armed_at + span));
+}
+
+static int64_t real_left(void)
+{
+	struct itimerval it;
+	return getitimer(ITIMER_REAL, &it) == 0 ? tv_ns(it.it_value) : -1;
+}
+
+static int64_t xk_left(void)
+{
+	struct itimerspec its;
+	return timer_gettime(xtimer[XK], &its) == 0 ? ts_ns(its.it_value) : -1;
+}
+
+/* An interval timer that fell due while frozen kept its phase: its next
+ * expiry (LEFT, read between two clock readings not preempted apart) a
+ * whole number of periods after the deadline, give or take 10 ms. */
+static void check_phase(const char *what, int64_t (*left)(void))
+{
+	for (int attempt = 0; attempt < 20; attempt++) {
+		int64_t t1 = real_ns(), l = left(), t2 = real_ns();
+		if (t2 - t1 > 5 * MS)
+			continue; /* preempted in between: read again */
+		CHECK(l > 0, "%s is disarmed", what);
+		int64_t off = (t1 + l - due) % X_PERIOD;
+		if (off > X_PERIOD / 2)
+			off -= X_PERIOD;
+		CHECK(off > -10 * MS && off < 10 * MS, "%s's phase moved by %.6f s", what, off / 1e9);
+		return;
+	}
+	CHECK(false, "%s: every reading of it was preempted", what);
 }
 
 static void expired_check(void)
@@ -670,27 +717,16 @@ static void expired_check(void)
 	CHECK(poll(pfd, 2, 0) == 2, "a timerfd is not readable");
 	siginfo_t si;
 	CHECK(wait_signal(SIGALRM, &si, wake) == SIGALRM && si.si_code == SI_KERNEL, "SIGALRM");
+	check_phase("ITIMER_REAL", real_left);
 	check_timer_signal("the one-shot POSIX timer", SIGRTMIN, xtimer[XA], 111, wake, due);
 	/* The interval timer counts the periods it missed, and keeps its phase. */
 	int64_t before = real_ns();
 	int got = wait_signal(SIGRTMIN + 1, &si, before);
-	int64_t after = real_ns(), period = 250 * MS;
+	int64_t after = real_ns(), period = X_PERIOD;
 	CHECK(got == SIGRTMIN + 1 && si.si_value.sival_int == 222, "the interval POSIX timer's signal");
 	CHECK(got != SIGRTMIN + 1 || (si.si_overrun + 1 >= (wake - due) / period && si.si_overrun <= (after - due) / period + 1),
 	      "the interval POSIX timer counts %d overruns %.3f s after its first expiry", si.si_overrun, (after - due) / 1e9);
-	for (int attempt = 0; attempt < 20; attempt++) {
-		struct itimerspec its;
-		int64_t t1 = real_ns();
-		timer_gettime(xtimer[XK], &its);
-		int64_t t2 = real_ns();
-		if (t2 - t1 > 5 * MS)
-			continue; /* preempted in between: read again */
-		int64_t off = (t1 + ts_ns(its.it_value) - due) % period;
-		if (off > period / 2)
-			off -= period;
-		CHECK(off > -10 * MS && off < 10 * MS, "the interval POSIX timer's phase moved by %.6f s", off / 1e9);
-		break;
-	}
+	check_phase("the interval POSIX timer", xk_left);
 	uint64_t n = 0;
 	CHECK(read(xfd[0], &n, sizeof n) == sizeof n && n == 1, "the one-shot timerfd read %llu", (unsigned long long)n);
 	before = real_ns();
@@ -839,11 +875,9 @@ static int refusal(const char *mode)
 /* Each timer armed SECONDS ahead set again as it was armed, to fall due
  * NEAR seconds from now (the test wakes the program before SECONDS have
  * passed, so none has fired). */
-static void bring_near(int64_t near, bool itimer, bool posix, bool tfds, bool in_epoll)
+static void bring_near(bool itimer, bool posix, bool tfds, bool in_epoll)
 {
-	int64_t wake = real_ns();
-	CHECK(wake < due, "woken %.3f s after the timers fell due: the test gives them SECONDS to wait", (wake - due) / 1e9);
-	due = wake + near;
+	due = real_ns() + near_ns;
 	if (itimer)
 		itimer_near();
 	if (posix)
@@ -861,8 +895,6 @@ int main(int argc, char **argv)
 	long seconds = expired ? 2 : 10, near = 0;
 	if (argc >= 3 && !seconds_arg(argv[2], 3600, &seconds))
 		mode = "";
-	if (argc == 4 && (expired || !seconds_arg(argv[3], 3600, &near) || near >= seconds))
-		mode = "";
 	span = seconds * NS;
 	usr1_setup();
 	/* Before any thread is created, so that every thread has them blocked:
@@ -875,7 +907,11 @@ int main(int argc, char **argv)
 	bool all = strcmp(mode, "all") == 0;
 	bool itimer = all || strcmp(mode, "itimer") == 0, posix = all || strcmp(mode, "posix") == 0,
 	     tfds = all || strcmp(mode, "timerfd") == 0, in_epoll = all || strcmp(mode, "epoll") == 0;
-	if (!itimer && !posix && !tfds && !in_epoll && !expired)
+	bool carry = itimer || posix || tfds || in_epoll;
+	if (argc == 4 && (!carry || !seconds_arg(argv[3], 3600, &near) || near >= seconds))
+		return refusal(""); /* says how to call */
+	near_ns = near * NS;
+	if (!carry && !expired)
 		return refusal(mode);
 	/* Taken before any is armed: none may expire before armed_at + span. */
 	if (expired)
@@ -893,6 +929,9 @@ int main(int argc, char **argv)
 		itimer_setup();
 	say("ready");
 	usr1_wait();
+	if (near)
+		CHECK(real_ns() < due, "woken %.3f s after the timers fell due: the test gives them SECONDS to wait",
+		      (real_ns() - due) / 1e9);
 	if (expired)
 		expired_check();
 	/* What each timer is at the wake-up, then how each fires. */
@@ -905,7 +944,7 @@ int main(int argc, char **argv)
 	if (posix)
 		posix_check();
 	if (near)
-		bring_near(near * NS, itimer, posix, tfds, in_epoll);
+		bring_near(itimer, posix, tfds, in_epoll);
 	if (tfds)
 		timerfd_fires();
 	if (in_epoll)
