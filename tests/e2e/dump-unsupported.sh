@@ -8,7 +8,9 @@
 # with F_NOTIFY (dnotify), a packet-mode pipe
 # holding packets where binmig cannot read their boundaries (its BPF
 # reader off: BINMIG_TEST_NO_BPF; e2e/pipelayout carries them), a mapping of a deleted file that has another name left
-# (a deleted file with one name is carried: e2e/delmap), a pipe to another process
+# (a deleted file with one name is carried: e2e/delmap), a socket of a
+# family binmig does not carry (netlink, AF_PACKET), a pidfd, a
+# userfaultfd, a fanotify group, a pipe to another process
 # as stdout.  Each dump exits 4 with one "binmig: ..." line (for the
 # socket naming the descriptor and "socket"), and leaves the process
 # running, not stopped, not traced, its work (a register-heavy loop checked
@@ -19,7 +21,8 @@ e2e_init holder
 
 # sysvshm-id0: the same segment in a new IPC namespace, where it is the
 # first and has the id 0, the inode its mapping shows in /proc/PID/maps.
-for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue mountns owner dnotify packet delmap; do
+for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue mountns owner dnotify packet delmap \
+	netlink af-packet pidfd userfaultfd fanotify; do
 	out=$E2E_TMP/$mode.out
 	if [[ $mode == sysvshm-id0 ]]; then
 		e2e_start "$out" unshare --ipc "$PROGS/holder" sysvshm "$E2E_TMP/$mode.file"
@@ -66,6 +69,15 @@ for mode in socket-out sysvshm sysvshm-id0 shmem-out shared-out mqueue mountns o
 	esac
 	[[ -z $want ]] || grep -q "fd $fd_a of process $pid is .* $want" "$BM_ERR" ||
 		e2e_fail "the message does not say \"$want\": $(cat "$BM_ERR")"
+	# a descriptor of a kind binmig does not carry, named with what a policy may put there
+	case $mode in
+	netlink | af-packet) want="a socket (socket:\[[0-9]*\])" ;;
+	pidfd) want="a pidfd (anon_inode:\[pidfd\])" ;;
+	userfaultfd | fanotify) want="an anonymous inode (anon_inode:\[$mode\])" ;;
+	*) want= ;;
+	esac
+	[[ -z $want ]] || grep -q "fd $fd_a of process $pid is $want; binmig cannot migrate it (--fd $fd_a=" "$BM_ERR" ||
+		e2e_fail "the message does not say \"$want\" and the policies: $(cat "$BM_ERR")"
 	if [[ $mode == packet ]]; then
 		grep -q "a packet-mode pipe (O_DIRECT) holding data" "$BM_ERR" || e2e_fail "the message does not name the packets: $(cat "$BM_ERR")"
 	fi

@@ -28,6 +28,10 @@
  *   delmap   FILE written, mapped privately, given a second name
  *            FILE.link, then deleted, its descriptor closed (refused:
  *            binmig cannot name a file whose other name remains)
+ *   netlink, af-packet  a socket of another family than binmig carries
+ *            (NETLINK_ROUTE; AF_PACKET, root only)
+ *   pidfd, userfaultfd, fanotify  such a descriptor (pidfd_open of
+ *            itself; userfaultfd; fanotify_init, root only)
  * Prints "fds A B" (the object's descriptors, -1 if none) and "ready", then
  * spins until SIGUSR1 (a chain of register-heavy steps, checked afterwards
  * by recomputing it), then checks that the object still works (data sent
@@ -45,6 +49,9 @@
 #include <sys/shm.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/fanotify.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 
 #include "testprog.h"
@@ -152,8 +159,18 @@ int main(int argc, char **argv)
 		snprintf(other, sizeof other, "%s.link", argv[2]);
 		SETUP(at != MAP_FAILED && link(argv[2], other) == 0 && unlink(argv[2]) == 0, "map and delete FILE");
 		close(fd);
+	} else if (strcmp(mode, "netlink") == 0) {
+		SETUP((fds[0] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) >= 0, "netlink socket");
+	} else if (strcmp(mode, "af-packet") == 0) {
+		SETUP((fds[0] = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ALL))) >= 0, "AF_PACKET socket");
+	} else if (strcmp(mode, "pidfd") == 0) {
+		SETUP((fds[0] = (int)syscall(SYS_pidfd_open, getpid(), 0)) >= 0, "pidfd_open");
+	} else if (strcmp(mode, "userfaultfd") == 0) {
+		SETUP((fds[0] = (int)syscall(SYS_userfaultfd, O_CLOEXEC)) >= 0, "userfaultfd");
+	} else if (strcmp(mode, "fanotify") == 0) {
+		SETUP((fds[0] = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY)) >= 0, "fanotify_init");
 	} else if (strcmp(mode, "none") != 0) {
-		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|mountns|epoll|sysvshm|shmem-out|owner|dnotify|packet|delmap FILE");
+		say("FAIL: usage: holder none|socket|socket-out|tcp|eventfd|pipe|shared-out|mqueue|mountns|epoll|sysvshm|shmem-out|owner|dnotify|packet|delmap|netlink|af-packet|pidfd|userfaultfd|fanotify FILE");
 		return 2;
 	}
 	usr1_setup();
