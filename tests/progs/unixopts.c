@@ -16,6 +16,9 @@
  *   ifindex  a socket bound to an interface (SO_BINDTOIFINDEX): refused.
  *   pacing   a socket with SO_MAX_PACING_RATE set: refused.
  *   txtime   a socket with SO_TXTIME set: refused.
+ *   passpidfd, timestamp, timestampns, timestamping, rxqovfl  a socket
+ *            with SO_PASSPIDFD, SO_TIMESTAMP, SO_TIMESTAMPNS,
+ *            SO_TIMESTAMPING (software stamps) or SO_RXQ_OVFL set: refused.
  * In the refused modes the process checks that the option still reads as set. */
 #include <linux/net_tstamp.h>
 #include <sys/socket.h>
@@ -24,6 +27,9 @@
 
 #ifndef SO_RCVPRIORITY
 #define SO_RCVPRIORITY 82
+#endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
 #endif
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
@@ -141,6 +147,28 @@ static void carried_check(const int *fds, const struct snapshot *before)
 	CHECK(send_fd(fds[1]) == 0, "SO_PASSRIGHTS on: no descriptor in flight got through");
 }
 
+/* The options binmig refuses on a unix socket, by mode: the value set
+ * (an int; SO_TXTIME's is a struct, set apart). */
+struct refused {
+	const char *mode;
+	int name, value;
+};
+
+static const struct refused *refused_opt(const char *mode)
+{
+	static const struct refused opts[] = {
+		{"ifindex", SO_BINDTOIFINDEX, 1 /* lo */}, {"pacing", SO_MAX_PACING_RATE, 12345},
+		{"txtime", SO_TXTIME, 0}, {"passpidfd", SO_PASSPIDFD, 1}, {"timestamp", SO_TIMESTAMP, 1},
+		{"timestampns", SO_TIMESTAMPNS, 1},
+		{"timestamping", SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE},
+		{"rxqovfl", SO_RXQ_OVFL, 1},
+	};
+	for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+		if (strcmp(mode, opts[i].mode) == 0)
+			return &opts[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc >= 2 ? argv[1] : "";
@@ -148,26 +176,25 @@ int main(int argc, char **argv)
 	int fds[NSOCKS];
 	static struct snapshot before;
 	int s = -1, name = 0, set_len = -1;
+	const struct refused *r;
 	unsigned char set_val[OPT_MAX];
 	if (strcmp(mode, "carried") == 0) {
 		carried_setup(fds);
 		take(fds, &before);
-	} else if (strcmp(mode, "ifindex") == 0 || strcmp(mode, "pacing") == 0 || strcmp(mode, "txtime") == 0) {
+	} else if ((r = refused_opt(mode)) != NULL) {
 		s = socket(AF_UNIX, SOCK_DGRAM, 0);
 		SETUP(s >= 0, "socket");
-		if (mode[0] == 'i') {
-			setint(s, SO_BINDTOIFINDEX, 1, "SO_BINDTOIFINDEX"); /* lo */
-		} else if (mode[0] == 'p') {
-			setint(s, SO_MAX_PACING_RATE, 12345, "SO_MAX_PACING_RATE");
-		} else {
+		if (r->name == SO_TXTIME) {
 			struct sock_txtime t = {CLOCK_MONOTONIC, 0};
 			SETUP(setsockopt(s, SOL_SOCKET, SO_TXTIME, &t, sizeof(t)) == 0, "SO_TXTIME");
+		} else {
+			setint(s, r->name, r->value, mode);
 		}
-		name = mode[0] == 'i' ? SO_BINDTOIFINDEX : mode[0] == 'p' ? SO_MAX_PACING_RATE : SO_TXTIME;
+		name = r->name;
 		set_len = read_opt(s, name, set_val);
 		SETUP(set_len > 0, "reading the option back");
 	} else {
-		say("FAIL: usage: unixopts carried|ifindex|pacing|txtime");
+		say("FAIL: usage: unixopts carried|ifindex|pacing|txtime|passpidfd|timestamp|timestampns|timestamping|rxqovfl");
 		return 2;
 	}
 	struct fd_set_snapshot fdset;
