@@ -15,7 +15,9 @@
 # CLONE_FS, CLONE_FILES in that thread), a thread in a Landlock domain (in
 # a process of user 65534, its main thread in none), a thread keyring, a
 # process keyring, a session keyring holding a key, a thread with an
-# io_uring registered and its descriptor closed.
+# io_uring registered and its descriptor closed, securebits in a process
+# that is not root (SECBIT_KEEP_CAPS kept across setuid), a thread under
+# SCHED_DEADLINE.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init attrs
@@ -30,9 +32,10 @@ declare -A said=([seccomp]="runs under seccomp" [seccompkill]="runs under seccom
 	[threadfiles]="does not share its descriptor table (CLONE_FILES) with the process's leader"
 	[landlock]="is in a Landlock domain" [threadkeyring]="has a thread keyring"
 	[processkeyring]="has a process keyring" [sessionkeys]="has keys in its session keyring"
-	[iouring]="has an io_uring instance registered")
+	[iouring]="has an io_uring instance registered" [securebits]="(not root) has securebits 0x10"
+	[deadline]="runs under SCHED_DEADLINE")
 for mode in seccomp seccompkill pdeathsig caps numa mbind threadcreds threadfs threadfiles landlock threadkeyring \
-	processkeyring sessionkeys iouring; do
+	processkeyring sessionkeys iouring securebits deadline; do
 	e2e_refused_dump "$mode" "${said[$mode]}" -- attrs "$mode"
 done
 

@@ -44,6 +44,9 @@
  *   sessionkeys  a session keyring of its own holding a key
  *   iouring    a thread with an io_uring registered (IORING_REGISTER_RING_FDS)
  *              at index 3, its descriptor closed
+ *   securebits  SECBIT_KEEP_CAPS, then user 65534 (not root: securebits
+ *              binmig does not set again)
+ *   deadline   runs under SCHED_DEADLINE (1 ms every 100 ms)
  * The refused modes only print "ready" and wait (binmig must refuse
  * them); SIGUSR1 makes them exit with PASS. */
 #include <errno.h>
@@ -400,13 +403,32 @@ static int refused(const char *mode)
 		SETUP(syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "attrs-session") > 0 &&
 			      syscall(SYS_add_key, "user", "attrs-key", "secret", 6, -3 /* session */) > 0,
 		      "a session keyring with a key");
+	} else if (strcmp(mode, "securebits") == 0) {
+		/* Kept across setuid (only an execve clears it): securebits in
+		 * a process that is not root, its kept capabilities dropped. */
+		struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+		struct __user_cap_data_struct none[2] = {{0}};
+		SETUP(prctl(PR_SET_SECUREBITS, 0x10 /* SECBIT_KEEP_CAPS */) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+			      setresuid(65534, 65534, 65534) == 0 && syscall(SYS_capset, &h, none) == 0 &&
+			      prctl(PR_GET_SECUREBITS) == 0x10,
+		      "SECBIT_KEEP_CAPS, user 65534");
+	} else if (strcmp(mode, "deadline") == 0) {
+		struct {
+			uint32_t size, policy;
+			uint64_t flags;
+			int32_t nice;
+			uint32_t priority;
+			uint64_t runtime, deadline, period;
+		} attr = {48, 6 /* SCHED_DEADLINE */, 0, 0, 0, 1000000, 100000000, 100000000};
+		SETUP(syscall(SYS_sched_setattr, 0, &attr, 0) == 0, "sched_setattr(SCHED_DEADLINE)");
 	} else if (strcmp(mode, "mbind") == 0) {
 		unsigned long node0 = 1;
 		void *area = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		SETUP(area != MAP_FAILED && syscall(SYS_mbind, area, 1 << 20, 2 /* MPOL_BIND */, &node0, 64, 0) == 0, "mbind");
 	} else {
 		say("FAIL: usage: attrs carried|creds|lockall|baseslice|seccomp|seccompkill|pdeathsig|caps|numa|mbind|"
-		    "threadcreds|threadfs|threadfiles|landlock|threadkeyring|processkeyring|sessionkeys|iouring");
+		    "threadcreds|threadfs|threadfiles|landlock|threadkeyring|processkeyring|sessionkeys|iouring|"
+		    "securebits|deadline");
 		return 2;
 	}
 	say("ready");
