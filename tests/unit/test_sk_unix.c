@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "sk_unix.h"
 #include "state.h"
+#include "unit_image.h"
 #include "wire.h"
 
 static const struct bm_unix_msg msgs[] = {
@@ -344,6 +346,23 @@ static void test_image_rules(void **state)
 	free_fds(fds, 1);
 }
 
+/* Describes SOCKET (fd of this process) into *D for the dump: 0, or -1
+ * with the error held (the refusal's message in bm_error_message). */
+static int dump_one(int sock, struct bm_fd *d)
+{
+	struct bm_process p = {.pid = getpid(), .fds = d, .nfds = 1};
+	struct bm_process *procs[1] = {&p};
+	struct stat st;
+	*d = (struct bm_fd){.shares_with = -1};
+	assert_int_equal(fstat(sock, &st), 0);
+	assert_int_equal(bm_unix_describe(getpid(), sock, &st, d), 1);
+	d->fd = sock;
+	quiet_begin();
+	int rc = bm_unix_collect(procs, 1, NULL, true);
+	stderr_restore();
+	return rc;
+}
+
 /* The dump side on a pair of this process: the queue is read with its
  * boundaries and left in place, SO_PEEK_OFF and SO_PASSCRED as they were. */
 static void test_dump_pair(void **state)
@@ -395,23 +414,59 @@ static void test_dump_pair(void **state)
 	close(sv[0]);
 
 	/* Its peer gone: refused, naming it. */
-	fds[0] = (struct bm_fd){.shares_with = -1};
-	assert_int_equal(fstat(sv[1], &st), 0);
-	assert_int_equal(bm_unix_describe(getpid(), sv[1], &st, &fds[0]), 1);
-	fds[0].fd = sv[1];
-	p.nfds = 1;
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
-	int rc = bm_unix_collect(procs, 1, NULL, true);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
-	assert_int_equal(rc, -1);
+	assert_int_equal(dump_one(sv[1], &fds[0]), -1);
 	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
 	assert_non_null(strstr(bm_error_message(), "whose peer has closed"));
 	bm_reset_errors();
 	free(fds[0].data);
 	close(sv[1]);
+}
+
+/* A migration moves a path-bound socket's file aside (PATH.binmig-PID)
+ * and, failed, back; where something else holds the name by then (a
+ * directory here), the file stays aside with a warning, and the next
+ * dump refuses the socket, whose name no longer leads to it. */
+static void test_stash_not_put_back(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/binmig-unit-stash.XXXXXX", path[64], stash[96], inside[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/sock", dir);
+	snprintf(stash, sizeof stash, "%s.binmig-%d", path, (int)getpid());
+	snprintf(inside, sizeof inside, "%s/file", path);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s, 1), 0);
+	struct bm_fd d;
+	assert_int_equal(dump_one(s, &d), 0);
+	struct bm_process p = {.pid = getpid(), .fds = &d, .nfds = 1};
+	assert_int_equal(bm_unix_stash_names(&p), 0);
+	struct stat st;
+	assert_int_equal(lstat(stash, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(lstat(path, &st), -1);
+	/* Something else at the name: not put back. */
+	assert_int_equal(mkdir(path, 0700), 0);
+	int f = open(inside, O_WRONLY | O_CREAT, 0600);
+	assert_true(f >= 0);
+	close(f);
+	bm_unix_unstash_names(&p, false);
+	assert_int_equal(lstat(stash, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	free(d.data);
+	/* The next dump refuses it. */
+	assert_int_equal(dump_one(s, &d), -1);
+	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
+	assert_non_null(strstr(bm_error_message(), "which no longer names it"));
+	bm_reset_errors();
+	free(d.data);
+	close(s);
+	assert_int_equal(unlink(inside), 0);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(unlink(stash), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)
@@ -421,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_dump_pair),
+		cmocka_unit_test(test_stash_not_put_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
