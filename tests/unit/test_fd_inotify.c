@@ -23,6 +23,7 @@
 #include "log.h"
 #include "state.h"
 #include "wire.h"
+#include "unit_image.h"
 
 static void test_parse(void **state)
 {
@@ -159,12 +160,9 @@ static void test_both_ways(void **state)
 	close(made);
 	free(fds[0].data);
 	fds[0] = (struct bm_fd){.fd = in, .kind = BM_FD_INOTIFY, .shares_with = -1};
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
+	quiet_begin();
 	int rc = bm_inotify_collect(getpid(), &p);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
+	stderr_restore();
 	assert_int_equal(rc, -1);
 	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
 	assert_non_null(strstr(bm_error_message(), "events not read yet"));

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "fd_outside.h"
+#include "unit_image.h"
 
 static struct bm_fd fd_of(int fd, uint32_t kind)
 {
@@ -39,12 +40,9 @@ static int check(struct bm_fd *fds, uint32_t n)
 	p.pid = getpid();
 	p.fds = fds;
 	p.nfds = n;
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
+	quiet_begin();
 	int rc = bm_fd_outside_check(procs, 1);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
+	stderr_restore();
 	return rc;
 }
 

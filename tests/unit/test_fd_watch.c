@@ -31,6 +31,7 @@
 #include "log.h"
 #include "state.h"
 #include "wire.h"
+#include "unit_image.h"
 
 static void test_parse_signalfd(void **state)
 {
@@ -148,12 +149,9 @@ static int ready_data(int ep, uint64_t *out, int max)
  * saying SAYS. */
 static void assert_collect_refused(struct bm_process *p, const char *says)
 {
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
+	quiet_begin();
 	int rc = bm_collect_watches(getpid(), p);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
+	stderr_restore();
 	assert_int_equal(rc, -1);
 	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
 	if (!strstr(bm_error_message(), says))

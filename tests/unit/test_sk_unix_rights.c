@@ -24,6 +24,7 @@
 #include "wire.h"
 
 #include "unit_rights.h"
+#include "unit_image.h"
 
 static uint8_t rights_le[8];
 
@@ -150,12 +151,9 @@ static void test_image_rule(void **state)
 	struct bm_process *procs[1] = {&p};
 	assert_int_equal(bm_unix_rights_check_policies(procs, 1), 0);
 	fds[3].replaced = BM_FD_TO_BROKEN;
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
+	quiet_begin();
 	assert_int_equal(bm_unix_rights_check_policies(procs, 1), -1);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
+	stderr_restore();
 	assert_int_equal(bm_exit_code(), BM_EXIT_UNSUPPORTED);
 	assert_non_null(strstr(bm_error_message(), "that is fd 9 of the process, which a policy replaces"));
 	bm_reset_errors();
@@ -183,12 +181,9 @@ static int collect(const int *sv, const int *extra, int nextra, struct bm_fd *fd
 	}
 	for (int k = 0; k < nextra; k++)
 		fds[2 + k] = (struct bm_fd){.fd = extra[k], .kind = BM_FD_PIPE, .shares_with = -1};
-	int saved = dup(2), null = open("/dev/null", O_WRONLY);
-	dup2(null, 2);
+	quiet_begin();
 	int rc = bm_unix_collect(procs, 1, NULL, true);
-	dup2(saved, 2);
-	close(saved);
-	close(null);
+	stderr_restore();
 	return rc;
 }
 
