@@ -1,15 +1,16 @@
 /* timers MODE [SECONDS [NEAR]]: timers armed before "ready" that a
  * migration must carry, checked after the wake-up (SIGUSR1, testprog.h).
  * Deadlines are SECONDS (default 10) after the arming, on the wall clock
- * the program reads (CLOCK_REALTIME), and every check holds however long
- * the migration took: a timer may expire while the process is frozen
- * (then it must fire right after the restore), never early, and no more
- * than LATE_S late.  With NEAR (less than SECONDS), the test wakes the
- * program before its timers fall due, whatever the machine's speed: each
- * must still be armed at the wake-up, for the time it has left, and is
- * then set again as it was armed to fall due NEAR seconds later, and
- * fires as it should then (an interval timer's grid is then the new
- * deadline's: e2e/timers-expired checks a carried grid).
+ * the program reads (CLOCK_REALTIME).  The test wakes the program before
+ * they fall due (a timer that falls due while frozen is the expired
+ * mode's concern): each must then still be armed, for the time it has
+ * left, and fires at its deadline, not early and no more than LATE_S
+ * late.  With NEAR (less than SECONDS; SECONDS then as long as the test
+ * may run, so that it wakes the program in time whatever the machine's
+ * speed), each is checked at the wake-up, then set again as it was armed
+ * to fall due NEAR seconds later, and fires as it should then (an
+ * interval timer's grid is then the new deadline's: e2e/timers-expired
+ * checks a carried grid).
  *   itimer   ITIMER_REAL every hour from SECONDS, ITIMER_VIRTUAL 100 s
  *            every 50 s, ITIMER_PROF 200 s: the time left and the
  *            intervals, then SIGALRM arrives, from the kernel, not before
@@ -122,14 +123,12 @@ static void check_deadline(const char *what, int64_t remaining_ns, int64_t deadl
 	CHECK(expires <= deadline + LATE_NS, "%s expires %.3f s late", what, (expires - deadline) / 1e9);
 }
 
-/* A timer armed for due with REMAINING_NS left at the wake-up: 0 only
- * where it fell due while frozen (a slow machine, without NEAR; its firing
- * is checked then).  With NEAR the wake-up comes before due, so it must
- * still be armed, and for its time. */
+/* A timer armed for due with REMAINING_NS left at the wake-up, which
+ * comes before due: still armed, for its time. */
 static void check_due(const char *what, int64_t remaining_ns)
 {
-	CHECK(remaining_ns || !near_ns, "%s is disarmed at the wake-up, before its deadline", what);
-	if (remaining_ns)
+	CHECK(remaining_ns > 0, "%s is disarmed at the wake-up, before its deadline", what);
+	if (remaining_ns > 0)
 		check_deadline(what, remaining_ns, due);
 }
 
@@ -180,7 +179,6 @@ static void itimer_check(void)
 	      (long long)tv_ns(it.it_interval));
 	sigpending(&pending);
 	check_due("ITIMER_REAL", tv_ns(it.it_value));
-	CHECK(tv_ns(it.it_value) || sigismember(&pending, SIGALRM), "ITIMER_REAL is disarmed, yet no SIGALRM is pending");
 	CHECK(getitimer(ITIMER_VIRTUAL, &it) == 0 && tv_ns(it.it_interval) == 50 * NS, "ITIMER_VIRTUAL interval");
 	CHECK(tv_ns(it.it_value) > 90 * NS && tv_ns(it.it_value) <= 100 * NS + TICKS_NS, "ITIMER_VIRTUAL has %.6f s left",
 	      tv_ns(it.it_value) / 1e9);
@@ -929,7 +927,7 @@ int main(int argc, char **argv)
 		itimer_setup();
 	say("ready");
 	usr1_wait();
-	if (near)
+	if (carry)
 		CHECK(real_ns() < due, "woken %.3f s after the timers fell due: the test gives them SECONDS to wait",
 		      (real_ns() - due) / 1e9);
 	if (expired)
