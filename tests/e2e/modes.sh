@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Modes the kernel keeps on how a process's code runs and its memory is
 # shared (tests/progs/modes.c, migrator/attrs_modes.h): memory-deny-
-# write-execute, KSM for all memory with one area unmerged again, and
+# write-execute (without and, in a second run, with PR_MDWE_NO_INHERIT), KSM for all memory with one area unmerged again, and
 # CPUID faulting in one thread, membarrier registrations, coredump_filter,
 # login uid, AMX permission (its own and its KVM guests'), THP disabled except where advised and the
 # size of the private futex hash, dumped and restored, checked by the
@@ -11,6 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init modes
 e2e_state_test modes carried
+e2e_state_test modes noinherit
 e2e_refused_dump dispatch "has syscall user dispatch on" -- modes dispatch
 if grep -qw amx_tile /proc/cpuinfo; then
 	e2e_refused_dump tiles "has AMX tile data in use" -- modes tiles

@@ -6,7 +6,7 @@
  *              keep-caps; machine-check kill early; securebits
  *              NO_SETUID_FIXUP; CAP_SYS_BOOT dropped from the bounding,
  *              permitted and effective sets; no_new_privs; and a second
- *              thread with SCHED_BATCH, nice 3, a time slice of its own
+ *              thread with SCHED_BATCH and reset-on-fork, nice 3, a time slice of its own
  *              (2.5 ms, Linux 6.12), timer slack 777 ns, bound to one CPU;
  *              mlockall(MCL_FUTURE | MCL_ONFAULT); the
  *              restore-ids mode of timer_create (Linux 6.15 or later); the
@@ -117,8 +117,8 @@ static bool drop_cap(bool from_permitted)
 static void *second(void *unused)
 {
 	(void)unused;
-	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_BATCH, .sched_nice = 3,
-				 .runtime = 2500000};
+	struct sched_attr_ sa = {.size = sizeof sa, .sched_policy = SCHED_BATCH, .sched_flags = 0x01 /* RESET_ON_FORK */,
+				 .sched_nice = 3, .runtime = 2500000};
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(first_cpu, &one);
@@ -135,8 +135,9 @@ static void *second(void *unused)
 	int before = tp_failures;
 	struct sched_attr_ now = {0};
 	CHECK(syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) == 0 && now.sched_policy == SCHED_BATCH &&
-		      now.sched_nice == 3,
-	      "second thread: policy %u nice %d, expected SCHED_BATCH and 3", now.sched_policy, now.sched_nice);
+		      now.sched_nice == 3 && (now.sched_flags & 0x01),
+	      "second thread: policy %u nice %d flags %#llx, expected SCHED_BATCH, 3 and reset-on-fork", now.sched_policy,
+	      now.sched_nice, (unsigned long long)now.sched_flags);
 	CHECK(now.runtime == set.runtime, "second thread: time slice %llu ns, was %llu", (unsigned long long)now.runtime,
 	      (unsigned long long)set.runtime);
 	CHECK(prctl(PR_GET_TIMERSLACK) == 777, "second thread: timer slack %d", prctl(PR_GET_TIMERSLACK));
@@ -420,6 +421,14 @@ static int refused(const char *mode)
 			uint32_t priority;
 			uint64_t runtime, deadline, period;
 		} attr = {48, 6 /* SCHED_DEADLINE */, 0, 0, 0, 1000000, 100000000, 100000000};
+		/* The kernel admits a deadline task only where it may run on
+		 * every CPU of its root domain: not where a test run is pinned
+		 * (taskset), so every CPU first. */
+		cpu_set_t all;
+		CPU_ZERO(&all);
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			CPU_SET(cpu, &all);
+		SETUP(sched_setaffinity(0, sizeof all, &all) == 0, "sched_setaffinity(every CPU)");
 		SETUP(syscall(SYS_sched_setattr, 0, &attr, 0) == 0, "sched_setattr(SCHED_DEADLINE)");
 	} else if (strcmp(mode, "mbind") == 0) {
 		unsigned long node0 = 1;

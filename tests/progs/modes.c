@@ -1,4 +1,4 @@
-/* modes carried|dispatch|tiles: the modes the kernel keeps on how a
+/* modes carried|noinherit|dispatch|tiles: the modes the kernel keeps on how a
  * process's code runs and its memory is shared (migrator/attrs_modes.h).
  *
  * carried: a writable and executable area mapped first, then
@@ -16,6 +16,9 @@
  * area is still so while the others and a new one are mergeable, CPUID
  * faults in the second thread only, an expedited membarrier works.  A mode
  * this kernel or CPU cannot give is said and left out.
+ *
+ * noinherit: carried, its memory-deny-write-execute with
+ * PR_MDWE_NO_INHERIT (children made later would not get it).
  *
  * dispatch: syscall user dispatch on (PR_SET_SYSCALL_USER_DISPATCH), which
  * a dump refuses; after the wake-up a system call with the selector set to
@@ -38,6 +41,9 @@
 #define PR_SET_MDWE 65
 #define PR_GET_MDWE 66
 #define PR_MDWE_REFUSE_EXEC_GAIN 1
+#endif
+#ifndef PR_MDWE_NO_INHERIT
+#define PR_MDWE_NO_INHERIT 2
 #endif
 #ifndef PR_GET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
@@ -212,6 +218,9 @@ static void check_more_modes(void)
 		      prctl(FUTEX_HASH, FUTEX_HASH_GET_SLOTS, 0, 0, 0));
 }
 
+/* What carried sets with PR_SET_MDWE. */
+static unsigned mdwe_flags = PR_MDWE_REFUSE_EXEC_GAIN;
+
 static int carried(void)
 {
 	struct sigaction sa = {.sa_handler = on_segv};
@@ -220,7 +229,7 @@ static int carried(void)
 	char *rwx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	SETUP(rwx != MAP_FAILED, "mmap rwx");
 	rwx[0] = (char)0xc3; /* ret */
-	mdwe = prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0;
+	mdwe = prctl(PR_SET_MDWE, mdwe_flags, 0, 0, 0) == 0;
 	if (!mdwe)
 		say("memory-deny-write-execute: not on this kernel (%s); left out", strerror(errno));
 	merge = prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0;
@@ -249,8 +258,8 @@ static int carried(void)
 	usr1_wait();
 
 	if (mdwe) {
-		CHECK(prctl(PR_GET_MDWE, 0, 0, 0, 0) == PR_MDWE_REFUSE_EXEC_GAIN, "PR_GET_MDWE %d",
-		      prctl(PR_GET_MDWE, 0, 0, 0, 0));
+		CHECK(prctl(PR_GET_MDWE, 0, 0, 0, 0) == (int)mdwe_flags, "PR_GET_MDWE %d, not %u", prctl(PR_GET_MDWE, 0, 0, 0, 0),
+		      mdwe_flags);
 		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(wx == MAP_FAILED, "a new writable and executable mapping was allowed");
 	} else {
@@ -328,10 +337,14 @@ int main(int argc, char **argv)
 	usr1_setup();
 	if (argc == 2 && strcmp(argv[1], "carried") == 0)
 		return carried();
+	if (argc == 2 && strcmp(argv[1], "noinherit") == 0) {
+		mdwe_flags |= PR_MDWE_NO_INHERIT;
+		return carried();
+	}
 	if (argc == 2 && strcmp(argv[1], "dispatch") == 0)
 		return dispatch();
 	if (argc == 2 && strcmp(argv[1], "tiles") == 0)
 		return tiles();
-	say("FAIL: usage: modes carried|dispatch|tiles");
+	say("FAIL: usage: modes carried|noinherit|dispatch|tiles");
 	return 2;
 }
