@@ -60,7 +60,8 @@
 # cgroup membership (cgroup.c, at the end); and everything a plain
 # process and its threads read about themselves, compared value by value
 # (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
-# rseq, credentials, limits, /proc/self files).
+# rseq, credentials, limits, /proc/self files), and so with speculation
+# controls set (stateprobe.c spec, where the kernel lets a task choose).
 # The hops go in every mode of migrate by turns (stream, file, precopy,
 # postcopy, hybrid; the rotation is below), the cgroup part's in stream
 # mode.
@@ -129,7 +130,8 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"unlinked attrs $E2E_TMP/unlattrs" "stateprobe none" "tree $E2E_TMP/treesessgone sessgone" "treestop gone" \
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
 	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead" \
-	"sigio numbers" "sigio credchange" "pipelayout carried" "pipelayout packets" "streamlayout carried"; do
+	"sigio numbers" "sigio credchange" "pipelayout carried" "pipelayout packets" "streamlayout carried" \
+	"stateprobe spec"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")
