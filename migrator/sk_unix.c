@@ -573,7 +573,8 @@ static int read_opts(pid_t pid, const struct bm_fd *d, int s, struct bm_unix_soc
 		const char *text;
 		int64_t as_new;
 	} refused[] = {{SO_PASSPIDFD, "SO_PASSPIDFD", 0}, {SO_TIMESTAMP, "SO_TIMESTAMP", 0},
-		       {SO_TIMESTAMPNS, "SO_TIMESTAMPNS", 0}, {SO_TIMESTAMPING, "SO_TIMESTAMPING", 0},
+		       {SO_TIMESTAMPNS, "SO_TIMESTAMPNS", 0}, {SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW", 0},
+		       {SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW", 0}, {SO_TIMESTAMPING, "SO_TIMESTAMPING", 0},
 		       {SO_RXQ_OVFL, "SO_RXQ_OVFL", 0}, {SO_BINDTOIFINDEX, "SO_BINDTOIFINDEX (SO_BINDTODEVICE)", 0},
 		       {SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", -1}, {SO_TXTIME, "SO_TXTIME", 0}};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {

@@ -7,8 +7,8 @@
 # SO_PASSRIGHTS off still refuses descriptors in flight; refused (exit 4,
 # one line, the process untouched): SO_BINDTOIFINDEX (an interface number
 # is the host's), SO_MAX_PACING_RATE, SO_TXTIME, SO_PASSPIDFD (a pidfd
-# per message, which binmig does not carry), SO_TIMESTAMP, SO_TIMESTAMPNS,
-# SO_TIMESTAMPING and SO_RXQ_OVFL.
+# per message, which binmig does not carry), SO_TIMESTAMP, SO_TIMESTAMPNS
+# and their 64-bit forms (_NEW), SO_TIMESTAMPING and SO_RXQ_OVFL.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init unixopts
@@ -16,7 +16,8 @@ e2e_state_test unixopts carried
 e2e_refused_dump ifindex "with SO_BINDTOIFINDEX (SO_BINDTODEVICE) set, which binmig does not carry" -- unixopts ifindex
 e2e_refused_dump pacing "with SO_MAX_PACING_RATE set, which binmig does not carry" -- unixopts pacing
 e2e_refused_dump txtime "with SO_TXTIME set, which binmig does not carry" -- unixopts txtime
-for opt in passpidfd:SO_PASSPIDFD timestamp:SO_TIMESTAMP timestampns:SO_TIMESTAMPNS \
+for opt in passpidfd:SO_PASSPIDFD timestamp:SO_TIMESTAMP timestampns:SO_TIMESTAMPNS timestampnew:SO_TIMESTAMP_NEW \
+	timestampnsnew:SO_TIMESTAMPNS_NEW \
 	timestamping:SO_TIMESTAMPING rxqovfl:SO_RXQ_OVFL; do
 	e2e_refused_dump "${opt%%:*}" "with ${opt#*:} set, which binmig does not carry" -- unixopts "${opt%%:*}"
 done

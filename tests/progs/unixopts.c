@@ -16,9 +16,11 @@
  *   ifindex  a socket bound to an interface (SO_BINDTOIFINDEX): refused.
  *   pacing   a socket with SO_MAX_PACING_RATE set: refused.
  *   txtime   a socket with SO_TXTIME set: refused.
- *   passpidfd, timestamp, timestampns, timestamping, rxqovfl  a socket
- *            with SO_PASSPIDFD, SO_TIMESTAMP, SO_TIMESTAMPNS,
- *            SO_TIMESTAMPING (software stamps) or SO_RXQ_OVFL set: refused.
+ *   passpidfd, timestamp, timestampns, timestampnew, timestampnsnew,
+ *   timestamping, rxqovfl  a socket with SO_PASSPIDFD, SO_TIMESTAMP,
+ *            SO_TIMESTAMPNS, SO_TIMESTAMP_NEW, SO_TIMESTAMPNS_NEW (64-bit
+ *            stamps; the old options read them as 0), SO_TIMESTAMPING
+ *            (software stamps) or SO_RXQ_OVFL set: refused.
  * In the refused modes the process checks that the option still reads as set. */
 #include <linux/net_tstamp.h>
 #include <sys/socket.h>
@@ -159,7 +161,8 @@ static const struct refused *refused_opt(const char *mode)
 	static const struct refused opts[] = {
 		{"ifindex", SO_BINDTOIFINDEX, 1 /* lo */}, {"pacing", SO_MAX_PACING_RATE, 12345},
 		{"txtime", SO_TXTIME, 0}, {"passpidfd", SO_PASSPIDFD, 1}, {"timestamp", SO_TIMESTAMP, 1},
-		{"timestampns", SO_TIMESTAMPNS, 1},
+		{"timestampns", SO_TIMESTAMPNS, 1}, {"timestampnew", SO_TIMESTAMP_NEW, 1},
+		{"timestampnsnew", SO_TIMESTAMPNS_NEW, 1},
 		{"timestamping", SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE},
 		{"rxqovfl", SO_RXQ_OVFL, 1},
 	};
@@ -194,7 +197,8 @@ int main(int argc, char **argv)
 		set_len = read_opt(s, name, set_val);
 		SETUP(set_len > 0, "reading the option back");
 	} else {
-		say("FAIL: usage: unixopts carried|ifindex|pacing|txtime|passpidfd|timestamp|timestampns|timestamping|rxqovfl");
+		say("FAIL: usage: unixopts carried|ifindex|pacing|txtime|passpidfd|timestamp|timestampns|timestampnew|"
+		    "timestampnsnew|timestamping|rxqovfl");
 		return 2;
 	}
 	struct fd_set_snapshot fdset;
