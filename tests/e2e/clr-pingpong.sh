@@ -92,6 +92,14 @@ CLR_MODE=()
 # in batches of BATCH units until told to finish, migrated ROUNDS times;
 # then an unmigrated run of the same units in the root namespace, each in
 # its own directory; same result and files.
+# cpus_of PID: how many CPUs PID (in host A) may run on; fails if that
+# cannot be told.
+cpus_of() {
+	local n
+	n=$(mig_in A python3 -c 'import os, sys; print(len(os.sched_getaffinity(int(sys.argv[1]))))' "$1") &&
+		[[ $n =~ ^[0-9]+$ ]] && echo "$n"
+}
+
 clr_pingpong() {
 	local tag=$1 gc=$2 batch=$3 name=$4
 	shift 4
@@ -104,7 +112,7 @@ clr_pingpong() {
 	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" ready 60 || { e2e_show "$out" "$out.err"; e2e_fail "$tag did not get ready"; }
 
 	# The GC's worker threads: counted before any migration (binmig does
-	# not carry thread names).
+	# not carry thread names); one a CPU the process may run on.
 	local workers
 	workers=$(tids_named A "$pid" "SGen worker")
 	local nworkers
@@ -113,11 +121,15 @@ clr_pingpong() {
 	if [[ -z $gc ]]; then
 		((nworkers >= 1)) || e2e_fail "$tag: no SGen worker thread"
 		[[ -n $SGEN_WORKERS_DEFAULT ]] || SGEN_WORKERS_DEFAULT=$nworkers
-	elif (($(mig_in A nproc) >= 2)); then
-		((nworkers > SGEN_WORKERS_DEFAULT)) ||
-			e2e_fail "$tag: MONO_GC_PARAMS=$gc gives $nworkers SGen workers, no more than the default $SGEN_WORKERS_DEFAULT"
-	else # one worker a CPU: where the process may run on one only, as many as the default
-		e2e_log "$tag: one CPU to run on, so $nworkers SGen workers, as by default: a second one is not tried"
+	else
+		local ncpus
+		ncpus=$(cpus_of "$pid") || e2e_fail "$tag: cannot tell the CPUs process $pid may run on"
+		if ((ncpus >= 2)); then
+			((nworkers > SGEN_WORKERS_DEFAULT)) ||
+				e2e_fail "$tag: MONO_GC_PARAMS=$gc gives $nworkers SGen workers, no more than the default $SGEN_WORKERS_DEFAULT"
+		else
+			e2e_log "$tag: one CPU to run on, so $nworkers SGen workers, as by default: a second one is not tried"
+		fi
 	fi
 	# Threads that live as long as the runtime: main, finalizer, GC workers.
 	local lasting

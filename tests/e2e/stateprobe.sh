@@ -10,7 +10,8 @@
 # where the mitigations are off for all), guestperm (AMX for KVM guests,
 # on a CPU with AMX), perfoff (PR_TASK_PERF_EVENTS_DISABLE).  The groups binmig
 # refuses (keys, landlock, iouring) are refused with the process
-# untouched.  migrate-state runs `stateprobe none` over two hops.
+# untouched.  migrate-state runs `stateprobe none` and `stateprobe spec`
+# over two hops.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init stateprobe

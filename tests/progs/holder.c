@@ -50,7 +50,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/fanotify.h>
-#include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 
@@ -162,7 +161,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "netlink") == 0) {
 		SETUP((fds[0] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) >= 0, "netlink socket");
 	} else if (strcmp(mode, "af-packet") == 0) {
-		SETUP((fds[0] = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ALL))) >= 0, "AF_PACKET socket");
+		/* Protocol 0: bound to no traffic, so it taps none. */
+		SETUP((fds[0] = socket(AF_PACKET, SOCK_DGRAM, 0)) >= 0, "AF_PACKET socket");
 	} else if (strcmp(mode, "pidfd") == 0) {
 		SETUP((fds[0] = (int)syscall(SYS_pidfd_open, getpid(), 0)) >= 0, "pidfd_open");
 	} else if (strcmp(mode, "userfaultfd") == 0) {

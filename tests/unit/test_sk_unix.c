@@ -422,21 +422,34 @@ static void test_dump_pair(void **state)
 	close(sv[1]);
 }
 
+/* The stash test's files, removed by its teardown whatever failed. */
+static char stash_dir[] = "/tmp/binmig-unit-stash.XXXXXX", stash_name[64], stash_aside[96];
+
+static int stash_cleanup(void **state)
+{
+	restore_stderr_teardown(state);
+	if (stash_name[0]) {
+		unlink(stash_aside);
+		rmdir(stash_name);
+		unlink(stash_name);
+		rmdir(stash_dir);
+	}
+	return 0;
+}
+
 /* A migration moves a path-bound socket's file aside (PATH.binmig-PID)
  * and, failed, back; where something else holds the name by then (a
- * directory here), the file stays aside with a warning, and the next
- * dump refuses the socket, whose name no longer leads to it. */
+ * directory here), the file stays aside, named in a warning, and the
+ * next dump refuses the socket, whose name no longer leads to it. */
 static void test_stash_not_put_back(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/binmig-unit-stash.XXXXXX", path[64], stash[96], inside[96];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/sock", dir);
-	snprintf(stash, sizeof stash, "%s.binmig-%d", path, (int)getpid());
-	snprintf(inside, sizeof inside, "%s/file", path);
+	assert_non_null(mkdtemp(stash_dir));
+	snprintf(stash_name, sizeof stash_name, "%s/sock", stash_dir);
+	snprintf(stash_aside, sizeof stash_aside, "%s.binmig-%d", stash_name, (int)getpid());
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", stash_name);
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
 	assert_int_equal(listen(s, 1), 0);
 	struct bm_fd d;
@@ -444,16 +457,17 @@ static void test_stash_not_put_back(void **state)
 	struct bm_process p = {.pid = getpid(), .fds = &d, .nfds = 1};
 	assert_int_equal(bm_unix_stash_names(&p), 0);
 	struct stat st;
-	assert_int_equal(lstat(stash, &st), 0);
+	assert_int_equal(lstat(stash_aside, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(lstat(path, &st), -1);
-	/* Something else at the name: not put back. */
-	assert_int_equal(mkdir(path, 0700), 0);
-	int f = open(inside, O_WRONLY | O_CREAT, 0600);
-	assert_true(f >= 0);
-	close(f);
+	assert_int_equal(lstat(stash_name, &st), -1);
+	/* Something else at the name: not put back, and said. */
+	assert_int_equal(mkdir(stash_name, 0700), 0);
+	char said[512];
+	capture_begin();
 	bm_unix_unstash_names(&p, false);
-	assert_int_equal(lstat(stash, &st), 0);
+	capture_end(said, sizeof said);
+	assert_non_null(strstr(said, "cannot move back the socket file"));
+	assert_int_equal(lstat(stash_aside, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	free(d.data);
 	/* The next dump refuses it. */
@@ -463,10 +477,6 @@ static void test_stash_not_put_back(void **state)
 	bm_reset_errors();
 	free(d.data);
 	close(s);
-	assert_int_equal(unlink(inside), 0);
-	assert_int_equal(rmdir(path), 0);
-	assert_int_equal(unlink(stash), 0);
-	assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)
@@ -476,7 +486,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_dump_pair),
-		cmocka_unit_test(test_stash_not_put_back),
+		cmocka_unit_test_teardown(test_stash_not_put_back, stash_cleanup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
