@@ -167,8 +167,7 @@ static void carry_near(int64_t near_ns)
 	deadline[TA] = now + near_ns;
 	deadline[TR] = now + near_ns + NS;
 	arm(timer[TA], TIMER_ABSTIME, deadline[TA], 0);
-	int64_t left = deadline[TR] - real_ns();
-	arm(timer[TR], 0, left > 0 ? left : 1, 0);
+	arm(timer[TR], 0, left_until(deadline[TR]), 0);
 }
 
 /* Then: A and R fire, not early. */

@@ -30,6 +30,14 @@ static inline void arm(timer_t t, int flags, int64_t value, int64_t interval)
 	SETUP(timer_settime(t, flags, &its, NULL) == 0, "timer_settime");
 }
 
+/* What is left until DEADLINE (CLOCK_REALTIME), at least 1 ns: the value
+ * of a relative timer that falls due then (0 would disarm it). */
+static inline int64_t left_until(int64_t deadline)
+{
+	int64_t left = deadline - real_ns();
+	return left > 0 ? left : 1;
+}
+
 /* sigtimedwait for SIG until DEADLINE (CLOCK_REALTIME); SIG or -1. */
 static inline int wait_signal(int sig, siginfo_t *si, int64_t deadline)
 {

@@ -95,16 +95,9 @@
 static int64_t span;      /* SECONDS in ns */
 static int64_t armed_at;  /* CLOCK_REALTIME when the timers were armed */
 /* CLOCK_REALTIME when the timers armed SECONDS ahead fall due: armed_at +
- * span, or NEAR seconds after the wake-up once bring_near set them again. */
+ * span, or NEAR seconds after the wake-up once the timers are set again. */
 static int64_t due;
 static int64_t near_ns; /* NEAR in ns, 0 without it */
-
-/* What is left until DUE, to arm a relative timer that falls due then. */
-static int64_t left_until_due(void)
-{
-	int64_t left = due - real_ns();
-	return left > 0 ? left : 1;
-}
 
 static void block(int sig)
 {
@@ -190,7 +183,7 @@ static void itimer_check(void)
 
 static void itimer_near(void)
 {
-	int64_t us = left_until_due() / 1000 + 1; /* not before due */
+	int64_t us = left_until(due) / 1000 + 1; /* not before due */
 	struct itimerval real = { { REAL_EVERY_S, 0 }, { us / 1000000, us % 1000000 } };
 	SETUP(setitimer(ITIMER_REAL, &real, NULL) == 0, "setitimer");
 }
@@ -454,9 +447,9 @@ static void posix_check(void)
 /* A, B and E set again as they were armed, to fall due at DUE. */
 static void posix_near(void)
 {
-	arm(timer[TA], 0, left_until_due(), 0);
+	arm(timer[TA], 0, left_until(due), 0);
 	arm(timer[TB], TIMER_ABSTIME, due, 60 * NS);
-	arm(timer[TE], 0, left_until_due(), 0);
+	arm(timer[TE], 0, left_until(due), 0);
 }
 
 /* Then: A, E and B (on the second thread) fire with their values, not
@@ -563,7 +556,7 @@ static void timerfd_check(void)
 
 static void timerfd_near(void)
 {
-	tfd_set(tfd[FD_ONCE], 0, left_until_due(), 0);
+	tfd_set(tfd[FD_ONCE], 0, left_until(due), 0);
 	tfd_set(tfd[FD_ABS], TFD_TIMER_ABSTIME, due, 0);
 }
 
@@ -627,7 +620,7 @@ static void epoll_check(void)
 
 static void epoll_near(void)
 {
-	tfd_set(ep_tfd[EP_ARMED], 0, left_until_due(), 0);
+	tfd_set(ep_tfd[EP_ARMED], 0, left_until(due), 0);
 }
 
 /* Then: the armed one becomes ready at its deadline, not before. */
@@ -870,21 +863,18 @@ static int refusal(const char *mode)
 	return tp_finish();
 }
 
-/* Each timer armed SECONDS ahead set again as it was armed, to fall due
- * NEAR seconds from now (the test wakes the program before SECONDS have
- * passed, so none has fired). */
-static void bring_near(bool itimer, bool posix, bool tfds, bool in_epoll)
-{
-	due = real_ns() + near_ns;
-	if (itimer)
-		itimer_near();
-	if (posix)
-		posix_near();
-	if (tfds)
-		timerfd_near();
-	if (in_epoll)
-		epoll_near();
-}
+/* The parts of the carry modes, in the order they are checked: what each
+ * timer is at the wake-up, how each is set again to fall due NEAR seconds
+ * later, how each fires. */
+enum { P_TIMERFD, P_EPOLL, P_ITIMER, P_POSIX, NPARTS };
+static const struct {
+	void (*check)(void), (*near)(void), (*fires)(void);
+} parts[NPARTS] = {
+	[P_TIMERFD] = {timerfd_check, timerfd_near, timerfd_fires},
+	[P_EPOLL] = {epoll_check, epoll_near, epoll_fires},
+	[P_ITIMER] = {itimer_check, itimer_near, itimer_fires},
+	[P_POSIX] = {posix_check, posix_near, posix_fires},
+};
 
 int main(int argc, char **argv)
 {
@@ -932,24 +922,18 @@ int main(int argc, char **argv)
 		      (real_ns() - due) / 1e9);
 	if (expired)
 		expired_check();
-	/* What each timer is at the wake-up, then how each fires. */
-	if (tfds)
-		timerfd_check();
-	if (in_epoll)
-		epoll_check();
-	if (itimer)
-		itimer_check();
-	if (posix)
-		posix_check();
+	const bool on[NPARTS] = {[P_TIMERFD] = tfds, [P_EPOLL] = in_epoll, [P_ITIMER] = itimer, [P_POSIX] = posix};
+	for (int i = 0; i < NPARTS; i++)
+		if (on[i])
+			parts[i].check();
+	/* The test woke the program before SECONDS passed: none has fired. */
 	if (near)
-		bring_near(itimer, posix, tfds, in_epoll);
-	if (tfds)
-		timerfd_fires();
-	if (in_epoll)
-		epoll_fires();
-	if (itimer)
-		itimer_fires();
-	if (posix)
-		posix_fires();
+		due = real_ns() + near_ns;
+	for (int i = 0; i < NPARTS && near; i++)
+		if (on[i])
+			parts[i].near();
+	for (int i = 0; i < NPARTS; i++)
+		if (on[i])
+			parts[i].fires();
 	return tp_finish();
 }
