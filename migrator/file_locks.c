@@ -324,6 +324,10 @@ static void conflict_holder(int fd, const struct bm_file_lock *l, char *buf, siz
 		snprintf(buf, len, "another open file holds a conflicting lock");
 }
 
+/* Why a lock taken by a stand-in was not taken, where the stand-in is at
+ * fault (bm_lock_by_standin's standin_failed). */
+#define STANDIN_FAILED "the stand-in that takes it for its gone taker could not be made or reaped"
+
 /* Takes lock l through fd, without waiting: 0 or -errno. */
 static int take_lock(int fd, const struct bm_file_lock *l)
 {
@@ -389,8 +393,7 @@ int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		bm_lock_describe(l, what, sizeof what);
 		if (standin_failed)
-			snprintf(why, sizeof why, "the stand-in that takes it for its gone taker could not be made or "
-				 "reaped: %s", strerror(e));
+			snprintf(why, sizeof why, STANDIN_FAILED ": %s", strerror(e));
 		else if (e == EAGAIN || e == EACCES)
 			conflict_holder(l->fd, l, why, sizeof why);
 		else
@@ -455,16 +458,14 @@ static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_fi
 		} else if (ret < 0 && !*failed) {
 			*failed = l;
 			if (standin_failed)
-				snprintf(why, why_size, "the stand-in that takes it for its gone taker could not be made or "
-					 "reaped: %s", strerror((int)-ret));
+				snprintf(why, why_size, STANDIN_FAILED ": %s", strerror((int)-ret));
 			else if (ret == -EAGAIN || ret == -EACCES)
 				snprintf(why, why_size, "another process may hold it now");
 			else
 				snprintf(why, why_size, "%s", strerror((int)-ret));
 			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d%s",
 						  take ? "take back" : "release", what, l->fd, f->pid,
-						  standin_failed ? " (the stand-in that takes it for its gone taker could "
-								   "not be made or reaped)" : "");
+						  standin_failed ? " (" STANDIN_FAILED ")" : "");
 			if (!take)
 				rc = first_rc;
 		}
