@@ -13,11 +13,9 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init unixopts
 e2e_state_test unixopts carried
-e2e_refused_dump ifindex "with SO_BINDTOIFINDEX (SO_BINDTODEVICE) set, which binmig does not carry" -- unixopts ifindex
-e2e_refused_dump pacing "with SO_MAX_PACING_RATE set, which binmig does not carry" -- unixopts pacing
-e2e_refused_dump txtime "with SO_TXTIME set, which binmig does not carry" -- unixopts txtime
-for opt in passpidfd:SO_PASSPIDFD timestamp:SO_TIMESTAMP timestampns:SO_TIMESTAMPNS timestampnew:SO_TIMESTAMP_NEW \
-	timestampnsnew:SO_TIMESTAMPNS_NEW \
-	timestamping:SO_TIMESTAMPING rxqovfl:SO_RXQ_OVFL; do
-	e2e_refused_dump "${opt%%:*}" "with ${opt#*:} set, which binmig does not carry" -- unixopts "${opt%%:*}"
+declare -A named=([ifindex]="SO_BINDTOIFINDEX (SO_BINDTODEVICE)" [pacing]=SO_MAX_PACING_RATE [txtime]=SO_TXTIME
+	[passpidfd]=SO_PASSPIDFD [timestamp]=SO_TIMESTAMP [timestampns]=SO_TIMESTAMPNS [timestampnew]=SO_TIMESTAMP_NEW
+	[timestampnsnew]=SO_TIMESTAMPNS_NEW [timestamping]=SO_TIMESTAMPING [rxqovfl]=SO_RXQ_OVFL)
+for mode in ifindex pacing txtime passpidfd timestamp timestampns timestampnew timestampnsnew timestamping rxqovfl; do
+	e2e_refused_dump "$mode" "with ${named[$mode]} set, which binmig does not carry" -- unixopts "$mode"
 done
