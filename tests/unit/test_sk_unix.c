@@ -22,6 +22,8 @@
 #include "sk_unix.h"
 #include "state.h"
 #include "unit_image.h"
+#define UNIT_TMPDIR_NAME "sk-unix"
+#include "unit_tmpdir.h"
 #include "wire.h"
 
 static const struct bm_unix_msg msgs[] = {
@@ -422,21 +424,6 @@ static void test_dump_pair(void **state)
 	close(sv[1]);
 }
 
-/* The stash test's files, removed by its teardown whatever failed. */
-static char stash_dir[] = "/tmp/binmig-unit-stash.XXXXXX", stash_name[64], stash_aside[96];
-
-static int stash_cleanup(void **state)
-{
-	restore_stderr_teardown(state);
-	if (stash_name[0]) {
-		unlink(stash_aside);
-		rmdir(stash_name);
-		unlink(stash_name);
-		rmdir(stash_dir);
-	}
-	return 0;
-}
-
 /* A migration moves a path-bound socket's file aside (PATH.binmig-PID)
  * and, failed, back; where something else holds the name by then (a
  * directory here), the file stays aside, named in a warning, and the
@@ -444,12 +431,13 @@ static int stash_cleanup(void **state)
 static void test_stash_not_put_back(void **state)
 {
 	(void)state;
-	assert_non_null(mkdtemp(stash_dir));
-	snprintf(stash_name, sizeof stash_name, "%s/sock", stash_dir);
-	snprintf(stash_aside, sizeof stash_aside, "%s.binmig-%d", stash_name, (int)getpid());
-	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	char stash_name[PATH_MAX], stash_aside[PATH_MAX + 32];
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", stash_name);
+	assert_true(snprintf(stash_name, sizeof stash_name, "%s/sock", dir) < (int)sizeof a.sun_path);
+	assert_true(snprintf(stash_aside, sizeof stash_aside, "%s.binmig-%d", stash_name, (int)getpid()) <
+		    (int)sizeof stash_aside);
+	memcpy(a.sun_path, stash_name, strlen(stash_name) + 1);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
 	assert_int_equal(listen(s, 1), 0);
 	struct bm_fd d;
@@ -486,7 +474,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_image_rules),
 		cmocka_unit_test(test_dump_pair),
-		cmocka_unit_test_teardown(test_stash_not_put_back, stash_cleanup),
+		cmocka_unit_test_setup_teardown(test_stash_not_put_back, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
