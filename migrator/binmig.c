@@ -209,7 +209,8 @@ static int dump(void *arg)
 			"thread's own slice equal to the base slice, a tree member's exit signal its parent's execve "
 			"made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a shutdown without a "
 			"port, urgent data sent, a SO_REUSEPORT program, the MSS a program set on a connection) are "
-			"not seen (README, \"What a restored process can still tell apart\")", why);
+			"not seen, and the files it opened by name are opened again with binmig's credentials, not "
+			"those that opened them (README, \"What a restored process can still tell apart\")", why);
 	if (bm_tree_check_exit_signals(&f) < 0 || bm_pipe_refuse_packets(&f) < 0) {
 		bm_release(&f, false);
 		return bm_exit_code();

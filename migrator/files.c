@@ -23,6 +23,7 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "fd_inotify.h"
+#include "fd_opener.h"
 #include "fd_outside.h"
 #include "fd_sigio.h"
 #include "fd_watch.h"
@@ -496,6 +497,8 @@ int bm_collect_fds(pid_t pid, struct bm_process *p, const struct bm_fd_policy *p
 	if (rc == 0 && mode != BM_FDS_PROBE)
 		rc = bm_unlinked_collect(pid, p);
 	if (rc == 0)
+		rc = bm_fd_openers_collect(p) < 0 ? -1 : 0;
+	if (rc == 0)
 		rc = check_room_above(pid, p);
 	if (rc == 0 && mode != BM_FDS_TREE)
 		rc = bm_collect_shared_fds(&p, 1, policy, mode == BM_FDS_STOPPED);
@@ -545,41 +548,45 @@ int bm_fifo_refill(const struct bm_fd *d, int reader)
 	return 0;
 }
 
-/* Opens the object of one descriptor as the process had it. */
-static int reopen(const struct bm_fd *d)
+/* The flags of D that an open gives again. */
+static int open_flags(const struct bm_fd *d)
 {
-	int flags = (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
-	int fd;
+	return (int)d->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+}
+
+/* Opens the file of one descriptor by its name, with its flags (a FIFO
+ * without waiting for a writer) and its offset. */
+static int open_by_name(const struct bm_fd *d)
+{
+	int fd = open(d->path, open_flags(d) | (d->kind == BM_FD_FIFO ? O_NONBLOCK : 0) |
+				       (d->kind == BM_FD_DIRECTORY ? O_DIRECTORY : 0));
+	if (fd < 0)
+		return -errno;
+	if (d->kind == BM_FD_REGULAR && !(d->flags & O_PATH) && lseek(fd, (off_t)d->pos, SEEK_SET) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Opens the object of one descriptor as the process had it: as the
+ * credentials that opened it (fd_opener.h; *step, as there), and a FIFO
+ * given its bytes (by binmig: the opener may not write to it). */
+static int reopen(const struct bm_fd *d, const char **step)
+{
+	*step = NULL;
 	if (bm_fault(BM_FP_REOPEN_FD))
 		return -errno;
-	switch (d->kind) {
-	case BM_FD_FIFO:
-		/* Opening a FIFO blocks until a writer exists; O_NONBLOCK does not. */
-		fd = open(d->path, flags | O_NONBLOCK);
-		if (fd >= 0 && bm_fifo_refill(d, fd) < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		if (fd >= 0 && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) {
-			close(fd);
-			return -errno;
-		}
-		return fd < 0 ? -errno : fd;
-	case BM_FD_DIRECTORY:
-		fd = open(d->path, flags | O_DIRECTORY);
-		return fd < 0 ? -errno : fd;
-	default:
-		fd = open(d->path, flags);
-		if (fd < 0)
-			return -errno;
-		if (d->kind == BM_FD_REGULAR && !(d->flags & O_PATH) && lseek(fd, (off_t)d->pos, SEEK_SET) < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
+	int fd = bm_fd_open_as_opener(d, open_by_name, step);
+	if (fd < 0 || d->kind != BM_FD_FIFO)
 		return fd;
+	if (bm_fifo_refill(d, fd) < 0 || (!(d->flags & O_NONBLOCK) && fcntl(fd, F_SETFL, open_flags(d)) < 0)) {
+		int e = errno;
+		close(fd);
+		return -e;
 	}
+	return fd;
 }
 
 int bm_check_fds(const struct bm_process *p)
@@ -703,7 +710,14 @@ static int open_object(const struct bm_process *p, uint32_t i, bool watch_later,
 	} else if (d->kind == BM_FD_TIMERFD) {
 		fd = bm_timerfd_open(p, d); /* armed at the end of the restore */
 	} else {
-		fd = reopen(d);
+		const char *step;
+		fd = reopen(d, &step);
+		if (fd < 0 && d->opener) {
+			snprintf(err, errlen, "fd %d: cannot reopen %s as the credentials that opened it (uid %u, gid %u%s%s): %s",
+				 d->fd, d->path, d->opener->uid[1], d->opener->gid[1], step ? "; " : "", step ? step : "",
+				 strerror(-fd));
+			return -1;
+		}
 	}
 	if (fd < 0) {
 		snprintf(err, errlen, "fd %d: cannot reopen %s: %s", d->fd, d->path ? d->path : "its replacement",

@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 17.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 18.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped
@@ -52,8 +52,11 @@
  * queues carry no skb layout: each is written back in its pieces), and
  * 16 (an image of version 17 whose file locks were all taken by the
  * process that holds them or by a member of its tree still there: each
- * is taken again by the process, none by a stand-in, file_locks.h). */
-#define BM_IMAGE_VERSION 17
+ * is taken again by the process, none by a stand-in, file_locks.h), and
+ * 17 (an image of version 18 whose files opened by name carry no
+ * opener: the restore opens them with its own credentials,
+ * fd_opener.h). */
+#define BM_IMAGE_VERSION 18
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

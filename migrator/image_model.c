@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "fd_inotify.h"
+#include "fd_opener.h"
 #include "memguard.h"
 #include "sk_unix.h"
 #include "fd_watch.h"
@@ -614,6 +615,7 @@ int bm_encode_fds(struct bm_wbuf *b, const struct bm_process *p, char *why, size
 	bm_pipe_layouts_encode(b, p);
 	bm_sigio_known_encode(b, p);
 	bm_stream_layouts_encode(b, p);
+	bm_fd_openers_encode(b, p);
 	return finish_encoding(b);
 }
 
@@ -726,6 +728,9 @@ void bm_decode_fds(struct bm_rcur *c, struct bm_process *p)
 	/* Version 16: how the bytes of unix stream queues lie in their skbs. */
 	if (c->version >= 16 && !bm_rcur_failed(c))
 		bm_stream_layouts_decode(c, p);
+	/* Version 18: the credentials files opened by name were opened with. */
+	if (c->version >= 18 && !bm_rcur_failed(c))
+		bm_fd_openers_decode(c, p);
 }
 
 /* ---- SIGNALS ---- */

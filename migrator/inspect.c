@@ -139,6 +139,12 @@ static void print_process(FILE *out, const struct bm_process *p)
 		free(w);
 		if (d->next_wd)
 			fprintf(out, "\n      next watch number %u", d->next_wd);
+		if (d->opener)
+			fprintf(out, "\n      opened as uid %u/%u/%u/%u gid %u/%u/%u/%u, %u groups, capabilities effective "
+				"%#llx permitted %#llx", d->opener->uid[0], d->opener->uid[1], d->opener->uid[2],
+				d->opener->uid[3], d->opener->gid[0], d->opener->gid[1], d->opener->gid[2], d->opener->gid[3],
+				d->opener->ngroups, (unsigned long long)d->opener->cap_eff,
+				(unsigned long long)d->opener->cap_prm);
 		if (d->npipe_bufs)
 			fprintf(out, "\n      its %u bytes in %u buffers (bytes at offset, flags):", d->data_len, d->npipe_bufs);
 		for (uint32_t k = 0; k < d->npipe_bufs; k++)
@@ -328,9 +334,9 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t 
 		if (n->state == BM_TREE_ZOMBIE)
 			fprintf(out, " (wait status %#x)", (unsigned)n->exit_status);
 		if (n->has_creds)
-			fprintf(out, " (exited as uid %u/%u/%u/%u gid %u/%u/%u/%u, %u groups)", n->creds.uid[0], n->creds.uid[1],
-				n->creds.uid[2], n->creds.uid[3], n->creds.gid[0], n->creds.gid[1], n->creds.gid[2],
-				n->creds.gid[3], n->creds.ngroups);
+			fprintf(out, " (exited as uid %u/%u/%u/%u gid %u/%u/%u/%u, %u groups)", n->creds.ids.uid[0], n->creds.ids.uid[1],
+				n->creds.ids.uid[2], n->creds.ids.uid[3], n->creds.ids.gid[0], n->creds.ids.gid[1], n->creds.ids.gid[2],
+				n->creds.ids.gid[3], n->creds.ids.ngroups);
 		if (i > 0 && n->exit_signal == 0)
 			fprintf(out, " (its exit sends its parent no signal)");
 		else if (i > 0 && n->exit_signal != SIGCHLD)

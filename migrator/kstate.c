@@ -111,6 +111,7 @@ struct task_seen {
 	uint32_t *inet;   /* bm_kstate_inet's BITS, per descriptor of p; NULL: not asked */
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 	bool fasync;      /* bm_kstate_fasync: its records are taken */
+	struct bm_kstate_opener *openers; /* bm_kstate_openers', per descriptor of p; NULL: not asked */
 	struct bm_chunks pipes;   /* their layouts, read chunk by chunk */
 	struct bm_chunks streams; /* the same, with queues */
 };
@@ -130,6 +131,45 @@ static void queue_seen(struct bm_process *p, const struct bm_kstate_rec *r, stru
 		.more = (r->b & BM_KSTATE_DGRAM_MORE) || r->a > BM_KSTATE_DGRAM_MAX,
 	};
 }
+
+/* A part of an open file's credentials (BM_KSTATE_OPENER). */
+static void opener_seen(struct bm_process *p, const struct bm_kstate_rec *r, struct task_seen *seen)
+{
+	struct bm_fd *d = find_fd(p, r->fd);
+	if (!d || !r->valid || r->part < 0)
+		return;
+	struct bm_kstate_opener *o = &seen->openers[d - p->fds];
+	struct bm_creds *c = &o->creds;
+	uint32_t lo_a = (uint32_t)r->a, hi_a = (uint32_t)(r->a >> 32), lo_b = (uint32_t)r->b, hi_b = (uint32_t)(r->b >> 32);
+	switch (r->part) {
+	case 0:
+		c->uid[0] = lo_a, c->gid[0] = hi_a, c->uid[1] = lo_b, c->gid[1] = hi_b;
+		break;
+	case 1:
+		c->uid[2] = lo_a, c->gid[2] = hi_a, c->uid[3] = lo_b, c->gid[3] = hi_b;
+		break;
+	case 2:
+		c->cap_inh = r->a, c->cap_prm = r->b;
+		break;
+	case 3:
+		c->cap_eff = r->a, c->cap_bnd = r->b;
+		break;
+	case 4:
+		c->cap_amb = r->a, o->ngroups = lo_b;
+		c->ngroups = o->ngroups < BM_MAX_GROUPS ? o->ngroups : BM_MAX_GROUPS;
+		break;
+	default: {
+		const uint32_t four[4] = {lo_a, hi_a, lo_b, hi_b};
+		uint32_t first = 4 * (uint32_t)(r->part - BM_KSTATE_OPENER_GROUPS);
+		for (uint32_t k = 0; k < 4 && first + k < BM_MAX_GROUPS && first + k < o->ngroups; k++, o->groups_read++)
+			c->groups[first + k] = four[k];
+		return;
+	}
+	}
+	o->parts |= 1u << r->part;
+}
+
+_Static_assert(BM_KSTATE_OPENER_GROUPS_MAX == BM_MAX_GROUPS, "the program reads the groups an image carries");
 
 /* A thread's slice: its own (se.custom_slice), even one equal to the base
  * slice, which sched_getattr cannot tell from none (attrs.c); only under
@@ -190,6 +230,8 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			queue_seen(p, &r, seen);
 		} else if (r.kind == BM_KSTATE_STREAM && seen->queues) {
 			bm_stream_layout_record(p, &seen->streams, &r);
+		} else if (r.kind == BM_KSTATE_OPENER && seen->openers) {
+			opener_seen(p, &r, seen);
 		} else if (r.kind == BM_KSTATE_FASYNC && seen->fasync) {
 			struct bm_fd *d = find_fd(p, r.fd);
 			if (d && r.valid && r.a <= INT_MAX) {
@@ -205,7 +247,7 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 }
 
 /* Which descriptors a run of the file program reads. */
-enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC };
+enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC, PASS_OPENER };
 
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
  * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
@@ -238,8 +280,9 @@ static int want_none(void)
 	return 0;
 }
 
-/* The descriptors the file program reads (want_of; for PASS_FASYNC, those
- * of ASK, with BM_KSTATE_WANT_FASYNC). */
+/* The descriptors the file program reads (want_of; for PASS_FASYNC and
+ * PASS_OPENER, those of ASK, with BM_KSTATE_WANT_FASYNC or
+ * BM_KSTATE_WANT_OPENER). */
 static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 {
 	uint32_t key, what;
@@ -249,7 +292,9 @@ static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 	for (uint32_t i = 0; i < p->nfds; i++) {
 		const struct bm_fd *d = &p->fds[i];
 		key = (uint32_t)d->fd;
-		what = pass == PASS_FASYNC ? (ask[i] ? BM_KSTATE_WANT_FASYNC : 0) : want_of(d, pass);
+		what = pass == PASS_FASYNC ? (ask[i] ? BM_KSTATE_WANT_FASYNC : 0)
+		     : pass == PASS_OPENER ? (ask[i] ? BM_KSTATE_WANT_OPENER : 0)
+					   : want_of(d, pass);
 		if (what && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
 	}
@@ -494,4 +539,15 @@ int bm_kstate_fasync(struct bm_process *p, const bool *ask, char *why, size_t wh
 {
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .fasync = true};
 	return read_files(p, PASS_FASYNC, ask, &seen, "its descriptors' signal-driven I/O", why, why_size);
+}
+
+int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_opener *openers, char *why,
+		      size_t why_size)
+{
+	memset(openers, 0, p->nfds * sizeof *openers);
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .openers = openers};
+	int rc = read_files(p, PASS_OPENER, ask, &seen, "the credentials its files were opened with", why, why_size);
+	if (rc < 0)
+		memset(openers, 0, p->nfds * sizeof *openers);
+	return rc;
 }

@@ -1,5 +1,6 @@
-/* Kernel state that no user-space interface shows without changing it,
- * read at dump through BPF iterator programs (bpf/kstate.bpf.c):
+/* Kernel state that no user-space interface shows (or none without
+ * changing it), read at dump through BPF iterator programs
+ * (bpf/kstate.bpf.c):
  *
  *  - the id the next timer_create hands out (signal_struct's
  *    next_posix_timer_id; timers_next_id.h), which only a timer_create
@@ -26,7 +27,9 @@
  *  - the receive queue of a UDP or unix datagram or seqpacket socket:
  *    its messages, the empty ones behind its head, and whether an empty
  *    head was marked by a peek (skb->peeked), which a peek at an offset
- *    skips (sk_dgram_kernel.h).
+ *    skips (sk_dgram_kernel.h);
+ *  - the credentials an open file keeps from its opening (f_cred;
+ *    fd_opener.h), which only the kernel's checks see.
  *
  * The programs only read the kernel's structures of the frozen process;
  * nothing in it changes, so `dump` (and `--leave-running`) carries them as
@@ -106,6 +109,22 @@ int bm_kstate_dgram(struct bm_process *p, struct bm_kstate_queue *queues, char *
  * sig_known where the entry was found (each value read is the kernel's,
  * even where a later one fails).  0; or -errno with why in WHY. */
 int bm_kstate_fasync(struct bm_process *p, const bool *ask, char *why, size_t why_size);
+
+/* An open file's credentials as bm_kstate_openers read them. */
+struct bm_kstate_opener {
+	uint32_t parts;       /* a bit per fixed part read (BM_KSTATE_OPENER_ALL: each) */
+	uint32_t ngroups;     /* its supplementary groups as the kernel counts them */
+	uint32_t groups_read; /* of them, those read into creds (the first BM_KSTATE_OPENER_GROUPS_MAX) */
+	struct bm_creds creds;
+};
+#define BM_KSTATE_OPENER_ALL 0x1fu
+
+/* Reads, for each descriptor P->fds[i] (P->pid) whose ASK[i] is set (a
+ * file the restore opens by name), the credentials its open file keeps
+ * from its opening (f_cred) into OPENERS[i]; fd_opener.h.  0; or -errno
+ * with why in WHY. */
+int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_opener *openers, char *why,
+		      size_t why_size);
 
 /* The same for every live process of F: 0, or the first failure's
  * -errno and WHY, the others read all the same. */

@@ -27,6 +27,7 @@ void bm_process_free_fds(struct bm_process *p)
 		free(p->fds[i].holes.x);
 		free(p->fds[i].pipe_bufs);
 		free(p->fds[i].stream_skbs);
+		free(p->fds[i].opener);
 		bm_file_attrs_free(&p->fds[i].attrs);
 	}
 	free(p->fds);

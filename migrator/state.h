@@ -198,6 +198,14 @@ struct bm_pipe_buf {
 	uint32_t flags;       /* BM_PIPE_BUF_* */
 };
 
+/* A set of credentials (creds.h). */
+struct bm_creds {
+	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
+	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
+	uint32_t groups[BM_MAX_GROUPS];
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+};
+
 struct bm_fd {
 	int32_t fd;
 	uint32_t kind;          /* enum bm_fd_kind */
@@ -266,6 +274,10 @@ struct bm_fd {
 	 * malloc'd. */
 	uint32_t nstream_skbs, stream_consumed;
 	uint32_t *stream_skbs;
+	/* A file the restore opens by name: the credentials its open file
+	 * keeps from its opening (f_cred), read at dump (fd_opener.h; version
+	 * 18); NULL: not read, opened as binmig.  malloc'd. */
+	struct bm_creds *opener;
 };
 
 /* struct kernel_sigaction as the rt_sigaction system call sees it on x86-64. */
@@ -552,11 +564,9 @@ enum bm_tree_state {
 
 /* A zombie's credentials, signal sets and CPU affinity as /proc/PID/status
  * shows them (tree_creds.h). */
+
 struct bm_tree_creds {
-	uint32_t uid[4], gid[4];       /* real, effective, saved, filesystem */
-	uint32_t ngroups;              /* supplementary groups, <= BM_MAX_GROUPS */
-	uint32_t groups[BM_MAX_GROUPS];
-	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	struct bm_creds ids;           /* its ids, groups and capability sets */
 	uint32_t loginuid;             /* /proc/PID/loginuid (BM_LOGINUID_UNSET: unset) */
 	uint64_t sig_blk, sig_ign, sig_cgt; /* its blocked, ignored and caught signals (bit n-1: signal n) */
 	uint64_t sig_pnd, shd_pnd;     /* its pending signals: its thread's, and the process's */

@@ -16,10 +16,9 @@
 #include <unistd.h>
 
 #include "attrs.h"
+#include "creds.h"
 #include "log.h"
 #include "procfs.h"
-
-#define LAST_CAP_MAX 63
 
 int bm_tree_creds_read(pid_t pid, int sig, struct bm_tree_creds *c)
 {
@@ -33,20 +32,20 @@ int bm_tree_creds_read(pid_t pid, int sig, struct bm_tree_creds *c)
 		free(text);
 	}
 	if (rc == 0)
-		rc = bm_read_groups(pid, c->groups, BM_MAX_GROUPS, &c->ngroups);
+		rc = bm_read_groups(pid, c->ids.groups, BM_MAX_GROUPS, &c->ids.ngroups);
 	if (rc < 0)
 		return bm_error_errno(rc == -E2BIG ? BM_EXIT_UNSUPPORTED : BM_EXIT_TARGET, -rc,
 				      "cannot read the credentials of zombie process %d%s", pid,
 				      rc == -E2BIG ? " (more supplementary groups than binmig carries)" : "");
 	for (int i = 0; i < 4; i++) {
-		c->uid[i] = ss.uid[i];
-		c->gid[i] = ss.gid[i];
+		c->ids.uid[i] = ss.uid[i];
+		c->ids.gid[i] = ss.gid[i];
 	}
-	c->cap_inh = caps.inh;
-	c->cap_prm = caps.prm;
-	c->cap_eff = caps.eff;
-	c->cap_bnd = caps.bnd;
-	c->cap_amb = caps.amb;
+	c->ids.cap_inh = caps.inh;
+	c->ids.cap_prm = caps.prm;
+	c->ids.cap_eff = caps.eff;
+	c->ids.cap_bnd = caps.bnd;
+	c->ids.cap_amb = caps.amb;
 	c->sig_blk = ss.sig_blk;
 	c->sig_ign = ss.sig_ign;
 	c->sig_cgt = ss.sig_cgt;
@@ -103,16 +102,7 @@ int bm_tree_creds_check_userns(pid_t pid, pid_t parent)
 
 void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 {
-	for (int i = 0; i < 4; i++)
-		bm_put_u32(b, c->uid[i]);
-	for (int i = 0; i < 4; i++)
-		bm_put_u32(b, c->gid[i]);
-	bm_put_u32(b, c->ngroups);
-	for (uint32_t i = 0; i < c->ngroups; i++)
-		bm_put_u32(b, c->groups[i]);
-	const uint64_t caps[] = {c->cap_inh, c->cap_prm, c->cap_eff, c->cap_bnd, c->cap_amb};
-	for (int i = 0; i < 5; i++)
-		bm_put_u64(b, caps[i]);
+	bm_creds_encode(b, &c->ids);
 	bm_put_u32(b, c->loginuid);
 	bm_put_u64(b, c->sig_blk);
 	bm_put_u64(b, c->sig_ign);
@@ -127,16 +117,7 @@ void bm_tree_creds_encode(struct bm_wbuf *b, const struct bm_tree_creds *c)
 void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 {
 	memset(c, 0, sizeof *c);
-	for (int i = 0; i < 4; i++)
-		c->uid[i] = bm_get_u32(cur);
-	for (int i = 0; i < 4; i++)
-		c->gid[i] = bm_get_u32(cur);
-	uint32_t n = bm_get_count(cur, BM_MAX_GROUPS, 4, "supplementary groups");
-	for (uint32_t i = 0; i < n && !bm_rcur_failed(cur); i++)
-		c->groups[i] = bm_get_u32(cur);
-	uint64_t *caps[] = {&c->cap_inh, &c->cap_prm, &c->cap_eff, &c->cap_bnd, &c->cap_amb};
-	for (int i = 0; i < 5; i++)
-		*caps[i] = bm_get_u64(cur);
+	bm_creds_decode(cur, &c->ids);
 	c->loginuid = bm_get_u32(cur);
 	c->sig_blk = bm_get_u64(cur);
 	c->sig_ign = bm_get_u64(cur);
@@ -153,26 +134,13 @@ void bm_tree_creds_decode(struct bm_rcur *cur, struct bm_tree_creds *c)
 		bm_rcur_fail(cur, "CPU affinity: every CPU %u, %u bytes", c->affinity_all, alen);
 		return;
 	}
-	c->ngroups = n;
 	const uint64_t fixed = (1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)); /* never blocked, ignored or caught */
 	if (((c->sig_blk | c->sig_ign | c->sig_cgt) & fixed) || (c->sig_ign & c->sig_cgt))
 		bm_rcur_fail(cur, "signal sets no process has: blocked %#llx, ignored %#llx, caught %#llx",
 			     (unsigned long long)c->sig_blk, (unsigned long long)c->sig_ign, (unsigned long long)c->sig_cgt);
-	if ((c->cap_eff & ~c->cap_prm) || (c->cap_amb & ~(c->cap_prm & c->cap_inh)))
-		bm_rcur_fail(cur, "capabilities no process has: effective %#llx, ambient %#llx beyond permitted %#llx "
-			     "or inheritable %#llx", (unsigned long long)c->cap_eff, (unsigned long long)c->cap_amb,
-			     (unsigned long long)c->cap_prm, (unsigned long long)c->cap_inh);
 }
 
 /* ---- in the process that becomes the zombie: system calls only ---- */
-
-static long capset3(uint64_t eff, uint64_t prm, uint64_t inh)
-{
-	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2] = {{(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
-					      {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)}};
-	return syscall(SYS_capset, &h, d);
-}
 
 static int step(long r, const char *name, const char **what)
 {
@@ -180,17 +148,6 @@ static int step(long r, const char *name, const char **what)
 		return 0;
 	*what = name;
 	return -errno;
-}
-
-/* setfsuid or setfsgid (NR) to ID: they return the old id whatever
- * happens, so the new one is read back to tell. */
-static int set_fs_id(long nr, uint32_t id, const char *name, const char **what)
-{
-	syscall(nr, id);
-	if (syscall(nr, -1) == (long)id)
-		return 0;
-	errno = EPERM;
-	return step(-1, name, what);
 }
 
 static void zombie_handler(int sig)
@@ -276,50 +233,10 @@ static int take_loginuid(uint32_t want, const char **what)
 	return n == (long)len ? 0 : step(-1, "writing /proc/self/loginuid", what);
 }
 
-/* The order: the login uid while binmig's privileges allow it; the inheritable set while binmig's privileges allow any;
- * the bounding set while CAP_SETPCAP is effective; the group ids, then
- * the user ids with keep-caps so that the permitted set survives them;
- * then the permitted and effective sets (the inheritable one unchanged),
- * and ambient capabilities, which need both. */
+/* The login uid while binmig's privileges allow it, then the rest
+ * (creds.h). */
 int bm_tree_creds_take(const struct bm_tree_creds *c, const char **what)
 {
-	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct now[2];
 	int rc = take_loginuid(c->loginuid, what);
-	if (rc == 0)
-		rc = step(syscall(SYS_capget, &h, now), "capget", what);
-	if (rc == 0)
-		rc = step(capset3(now[0].effective | (uint64_t)now[1].effective << 32,
-				  now[0].permitted | (uint64_t)now[1].permitted << 32, c->cap_inh),
-			  "capset of the inheritable set", what);
-	for (int cap = 0; rc == 0 && cap <= LAST_CAP_MAX; cap++) {
-		if (c->cap_bnd & (1ULL << cap))
-			continue;
-		if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break; /* beyond the kernel's last capability */
-			rc = step(-1, "PR_CAPBSET_DROP", what);
-		}
-	}
-	if (rc == 0)
-		rc = step(syscall(SYS_setgroups, c->ngroups, c->groups), "setgroups", what);
-	if (rc == 0)
-		rc = step(syscall(SYS_setresgid, c->gid[0], c->gid[1], c->gid[2]), "setresgid", what);
-	if (rc == 0)
-		rc = set_fs_id(SYS_setfsgid, c->gid[3], "setfsgid", what);
-	if (rc == 0)
-		rc = step(syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "PR_SET_KEEPCAPS", what);
-	if (rc == 0)
-		rc = step(syscall(SYS_setresuid, c->uid[0], c->uid[1], c->uid[2]), "setresuid", what);
-	if (rc == 0)
-		rc = set_fs_id(SYS_setfsuid, c->uid[3], "setfsuid", what);
-	if (rc == 0)
-		rc = step(capset3(c->cap_eff, c->cap_prm, c->cap_inh), "capset", what);
-	for (int cap = 0; rc == 0 && cap <= LAST_CAP_MAX; cap++)
-		if (c->cap_amb & (1ULL << cap))
-			rc = step(syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), "PR_CAP_AMBIENT_RAISE",
-				  what);
-	if (rc == 0)
-		rc = step(syscall(SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), "PR_SET_KEEPCAPS", what);
-	return rc;
+	return rc == 0 ? bm_creds_take(&c->ids, what) : rc;
 }

@@ -96,10 +96,39 @@ struct inode {
 	enum inode_state_flags_t i_state;
 };
 
+/* The credentials an open file keeps from its opening (kstate.bpf.c
+ * read_opener): ids are structs of one number; a capability set is read
+ * as the 8 bytes it is, a u64 since Linux 6.3 and two u32 before, which
+ * on a little-endian machine hold the same value. */
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+typedef struct {
+	__u32 val;
+} kgid_t;
+
+typedef struct {
+	__u64 val;
+} kernel_cap_t;
+
+struct group_info {
+	int ngroups;
+	kgid_t gid[];
+};
+
+struct cred {
+	kuid_t uid, suid, euid, fsuid;
+	kgid_t gid, sgid, egid, fsgid;
+	kernel_cap_t cap_inheritable, cap_permitted, cap_effective, cap_bset, cap_ambient;
+	struct group_info *group_info;
+};
+
 struct file {
 	unsigned int f_mode;
 	struct inode *f_inode;
 	void *private_data;
+	const struct cred *f_cred;
 };
 
 /* An open file's entry in its object's list of signal-driven I/O

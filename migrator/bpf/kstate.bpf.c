@@ -316,6 +316,45 @@ static __always_inline void read_pipe(struct seq_file *seq, struct file *f, int 
 	}
 }
 
+/* The credentials F keeps from its opening (f_cred): BM_KSTATE_OPENER
+ * records, the groups of the first BM_KSTATE_OPENER_GROUPS_MAX. */
+static __always_inline void read_opener(struct seq_file *seq, struct file *f, int fd)
+{
+	const struct cred *c = BPF_CORE_READ(f, f_cred);
+	struct group_info *gi = BPF_CORE_READ(c, group_info);
+	__u32 n = (__u32)BPF_CORE_READ(gi, ngroups);
+	__u64 caps[5] = {};
+	bpf_core_read(&caps[0], 8, &c->cap_inheritable);
+	bpf_core_read(&caps[1], 8, &c->cap_permitted);
+	bpf_core_read(&caps[2], 8, &c->cap_effective);
+	bpf_core_read(&caps[3], 8, &c->cap_bset);
+	bpf_core_read(&caps[4], 8, &c->cap_ambient);
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_OPENER, .fd = fd, .valid = 1};
+	r.a = BPF_CORE_READ(c, uid.val) | (__u64)BPF_CORE_READ(c, gid.val) << 32;
+	r.b = BPF_CORE_READ(c, euid.val) | (__u64)BPF_CORE_READ(c, egid.val) << 32;
+	bpf_seq_write(seq, &r, sizeof r);
+	r.part = 1;
+	r.a = BPF_CORE_READ(c, suid.val) | (__u64)BPF_CORE_READ(c, sgid.val) << 32;
+	r.b = BPF_CORE_READ(c, fsuid.val) | (__u64)BPF_CORE_READ(c, fsgid.val) << 32;
+	bpf_seq_write(seq, &r, sizeof r);
+	r.part = 2, r.a = caps[0], r.b = caps[1];
+	bpf_seq_write(seq, &r, sizeof r);
+	r.part = 3, r.a = caps[2], r.b = caps[3];
+	bpf_seq_write(seq, &r, sizeof r);
+	r.part = 4, r.a = caps[4], r.b = n;
+	bpf_seq_write(seq, &r, sizeof r);
+	for (__u32 i = 0; i < BM_KSTATE_OPENER_GROUPS_MAX / 4 && 4 * i < n; i++) {
+		__u32 g[4] = {};
+		for (__u32 k = 0; k < 4; k++)
+			if (4 * i + k < n)
+				bpf_core_read(&g[k], sizeof g[k], &gi->gid[4 * i + k]);
+		r.part = (int)(BM_KSTATE_OPENER_GROUPS + i);
+		r.a = g[0] | (__u64)g[1] << 32;
+		r.b = g[2] | (__u64)g[3] << 32;
+		bpf_seq_write(seq, &r, sizeof r);
+	}
+}
+
 SEC("iter/task_file")
 int read_file(struct bpf_iter__task_file *ctx)
 {
@@ -333,6 +372,8 @@ int read_file(struct bpf_iter__task_file *ctx)
 		read_fasync(f, &fa);
 		bpf_seq_write(ctx->meta->seq, &fa, sizeof fa);
 	}
+	if (*want & BM_KSTATE_WANT_OPENER)
+		read_opener(ctx->meta->seq, f, (int)fd);
 	struct bm_kstate_rec r = {.fd = (int)fd};
 	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP_QUEUE) {
 		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP_QUEUE, &r))

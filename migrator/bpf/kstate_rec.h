@@ -34,7 +34,18 @@ enum bm_kstate_kind {
 				  most BM_KSTATE_STREAM_CHUNK): a = the first's len, b = the second's (0:
 				  none), each ORed with BM_KSTATE_STREAM_RIGHTS where it carries
 				  descriptors in flight (UNIXCB fp) */
+	BM_KSTATE_OPENER = 11, /* the credentials its open file keeps from its opening (f_cred), in records
+				  numbered by part: 0: a = uid | gid << 32, b = euid | egid << 32; 1: a =
+				  suid | sgid << 32, b = fsuid | fsgid << 32; 2: a = the inheritable
+				  capabilities, b = the permitted; 3: a = the effective, b = the bounding
+				  set; 4: a = the ambient, b = its supplementary groups' count; from
+				  BM_KSTATE_OPENER_GROUPS on, its groups, four to a record (a = the first |
+				  the second << 32, b = the third | the fourth << 32), of the first
+				  BM_KSTATE_OPENER_GROUPS_MAX */
 };
+
+#define BM_KSTATE_OPENER_GROUPS 5
+#define BM_KSTATE_OPENER_GROUPS_MAX 64u
 
 /* BM_KSTATE_PIPE: the first record of a chunk; the most buffers of one
  * chunk (513 records of 32 bytes stay within the 32 KiB an iterator writes
@@ -94,6 +105,8 @@ enum bm_kstate_want {
  * pipe, FIFO, socket or inotify instance with O_ASYNC. */
 #define BM_KSTATE_WANT_KIND 0xffu
 #define BM_KSTATE_WANT_FASYNC 0x100u
+/* ... and, for a file the restore opens by name, BM_KSTATE_OPENER records. */
+#define BM_KSTATE_WANT_OPENER 0x200u
 
 /* And in the bits from BM_KSTATE_WANT_START_SHIFT up, for
  * BM_KSTATE_WANT_PIPE and a unix stream's BM_KSTATE_WANT_UNIX_DGRAM: the
@@ -103,7 +116,7 @@ enum bm_kstate_want {
 
 struct bm_kstate_rec {
 	unsigned int kind; /* enum bm_kstate_kind */
-	int pid;           /* unused: 0 (the iterator runs over one process) */
+	int part;          /* BM_KSTATE_OPENER: the record's part; else 0 */
 	int fd;            /* a file's records: the descriptor; BM_KSTATE_THREAD: the thread (above);
 			      else -1 */
 	unsigned int valid; /* 1: A was read; 0: this kernel has no such field */

@@ -24,13 +24,7 @@ DIRS=("$V2/$NAME/carried" "$V2/$NAME/missing" "$V2/$NAME/thread")
 [[ -n $V1 ]] && DIRS+=("$V1/$NAME/carried")
 remove_cgroups() { # kills what is left in them, then deepest first
 	local d
-	if [[ -d $V2/$NAME ]]; then
-		echo 1 >"$V2/$NAME/cgroup.kill" 2>/dev/null
-		for _ in $(seq 100); do # at most 10 s for the killed to leave
-			grep -qx "populated 0" "$V2/$NAME/cgroup.events" 2>/dev/null && break
-			sleep 0.1
-		done
-	fi
+	[[ -d $V2/$NAME ]] && e2e_cgroup_kill "$V2/$NAME"
 	for d in "$V2/$NAME/thread/t" "${DIRS[@]}" "$V2/$NAME" ${V1:+"$V1/$NAME"}; do
 		[[ -d $d ]] && { rmdir "$d" || e2e_log "cannot remove cgroup $d"; }
 	done

@@ -299,6 +299,17 @@ e2e_assert_alive() {
 	[[ $tracer == "${2:-0}" ]] || e2e_fail "process $pid is traced by $tracer"
 }
 
+# e2e_cgroup_kill DIR: kills what is left in the cgroup v2 DIR and below
+# (cgroup.kill) and waits, at most 10 s, until they have left it.
+e2e_cgroup_kill() {
+	echo 1 >"$1/cgroup.kill" 2>/dev/null
+	for _ in $(seq 100); do
+		grep -qx "populated 0" "$1/cgroup.events" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	e2e_log "processes are still in cgroup $1 10 s after it was killed"
+}
+
 # e2e_assert_no_pid PID: after a failed restore nothing lives at PID (a
 # half-built process may linger as a zombie only until it is reaped).
 e2e_assert_no_pid() {

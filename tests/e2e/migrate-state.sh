@@ -57,7 +57,9 @@
 # hold a little, and a packet-mode pipe holding packets (pipelayout.c
 # carried, packets); a unix stream queue of six writes, its head partly
 # read (streamlayout.c carried);
-# cgroup membership (cgroup.c, at the end); and everything a plain
+# cgroup membership (cgroup.c, at the end), and the credentials that
+# opened files by name, which decide what writes to cgroup.procs files
+# through them may do (opener.c carried, beside it); and everything a plain
 # process and its threads read about themselves, compared value by value
 # (stateprobe.c none: prctl and arch_prctl queries, scheduling, keyrings,
 # rseq, credentials, limits, /proc/self files), and so with speculation
@@ -76,7 +78,7 @@
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init attrs memstate watch unlinked inotify unixsock delmap scmrights peekedmsg timerids modes \
 	misc files signals sigpending memory mapfile heap avx holder unixopts inetsock cgroup memguard sigio tree \
-	stateprobe treestop locks pipelayout streamlayout
+	stateprobe treestop locks pipelayout streamlayout opener
 mkdir -p "$E2E_TMP/work" "$E2E_TMP/unlinked" "$E2E_TMP/inotify" "$E2E_TMP/unixsock" "$E2E_TMP/delmap" "$E2E_TMP/delmapnofd" \
 	"$E2E_TMP/delmapmemfd" "$E2E_TMP/scmrights" "$E2E_TMP/scmadopt" "$E2E_TMP/peeked" "$E2E_TMP/peekhead" \
 	"$E2E_TMP/files" "$E2E_TMP/mapfile" "$E2E_TMP/special" "$E2E_TMP/shutrd" "$E2E_TMP/shutpre" \
@@ -180,11 +182,7 @@ CG_NAME=binmig-e2e-$$
 CG_DIRS=()
 cg_remove() { # kills what is left in the cgroups, then removes them
 	[[ -d $V2/$CG_NAME ]] || return 0
-	echo 1 >"$V2/$CG_NAME/cgroup.kill" 2>/dev/null
-	for _ in $(seq 100); do # at most 10 s for the killed to leave
-		grep -qx "populated 0" "$V2/$CG_NAME/cgroup.events" 2>/dev/null && break
-		sleep 0.1
-	done
+	e2e_cgroup_kill "$V2/$CG_NAME"
 	local d
 	for d in "${CG_DIRS[@]}"; do
 		rmdir "$d" 2>/dev/null || e2e_log "cannot remove cgroup $d"
@@ -220,4 +218,21 @@ else
 	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "cgroup did not end"
 	e2e_expect_pass "$out"
 	e2e_log "ok: back in its cgroups (${CG_DIRS[*]}) after two hops"
+	# The credentials its descriptors of cgroup.procs files were opened
+	# with (opener.c carried), which decide whether a write moves it.
+	op=$V2/$CG_NAME/opener
+	mkdir "$op" "$op/a" "$op/b" "$op/c" || e2e_fail "cannot make the opener's cgroups under $op"
+	CG_DIRS=("$op/a" "$op/b" "$op/c" "$op" "${CG_DIRS[@]}")
+	out=$E2E_TMP/opener.out
+	pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/opener" carried "$op")
+	mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "opener did not get ready"; }
+	mig_procstate A "$pid" "$out.proc-before"
+	mig_round_trip "$pid" opener precopy hybrid
+	mig_procstate A "$pid" "$out.proc-after"
+	e2e_procstate_same "$out.proc" "opener carried (precopy hybrid)"
+	mig_in A kill -USR1 "$pid"
+	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "opener did not end"
+	e2e_expect_pass "$out"
+	e2e_log "ok: opener carried passed its checks after two hops (precopy hybrid)"
 fi

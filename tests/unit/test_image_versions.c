@@ -408,6 +408,8 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 		forget_counters(&q); /* the image does not know the counters */
 	if (version < 15)
 		forget_layouts(&q); /* nor the pipes' layouts */
+	if (version < 18)
+		forget_openers(&q); /* nor who opened its files */
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);
@@ -677,9 +679,9 @@ static void test_version_14_sigio_still_read(void **state)
 	split_image(&img, &ri);
 	bm_wbuf_free(&img);
 	/* The tail: count 1, fd 7, known 3, fd 40, 65534, 65533; then no
-	 * stream layouts (version 16). */
+	 * stream layouts (version 16) and no openers (version 18). */
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
-	size_t tail = fds->len - 24 - 4;
+	size_t tail = fds->len - 24 - 4 - 4;
 	assert_int_equal(bm_load_le32(fds->payload + tail), 1);
 	assert_int_equal(bm_load_le32(fds->payload + tail + 4), 7);
 	assert_int_equal(bm_load_le32(fds->payload + tail + 12), 40);
@@ -688,6 +690,8 @@ static void test_version_14_sigio_still_read(void **state)
 	bm_store_le32(fds->payload + tail + 4, 7);
 	bm_store_le32(fds->payload + tail + 12, 0xffffffffu);
 	expect_crafted_rejection(&ri, true, "that it does not have");
+	free_raw_image(&ri);
+	bm_process_free(&q);
 }
 
 /* Version 14, written before the dump read how pipes' bytes lie in their
@@ -704,7 +708,7 @@ static void test_version_14_pipes_still_read(void **state)
 	/* One layout: fd 7, two buffers, the first (3, 10, may be merged into). */
 	struct raw_section *fds = &ri.s[find_section(&ri, BM_SEC_FDS, 0)];
 	size_t at = pipe_layouts_at(fds);
-	assert_int_equal(fds->len, at + 4 + 8 + 2 * 12 + 4 + 4); /* no signal-driven I/O read, no stream layouts */
+	assert_int_equal(fds->len, at + 4 + 8 + 2 * 12 + 4 + 4 + 4); /* no signal-driven I/O read, stream layouts or openers */
 	assert_int_equal(bm_load_le32(fds->payload + at), 1);
 	assert_int_equal(bm_load_le32(fds->payload + at + 4), 7);
 	assert_int_equal(bm_load_le32(fds->payload + at + 8), 2);
@@ -730,6 +734,38 @@ static void test_version_15_is_still_read(void **state)
 	assert_reads_without(15, drop_v16);
 }
 
+/* The full process's first regular file (fd 3) opened by user 65534. */
+static void add_opener(struct bm_process *q)
+{
+	struct bm_fd *d = NULL;
+	for (uint32_t i = 0; i < q->nfds && !d; i++)
+		if (q->fds[i].kind == BM_FD_REGULAR && q->fds[i].shares_with < 0)
+			d = &q->fds[i];
+	assert_non_null(d);
+	d->opener = calloc(1, sizeof *d->opener);
+	assert_non_null(d->opener);
+	for (int k = 0; k < 4; k++)
+		d->opener->uid[k] = d->opener->gid[k] = 65534;
+	d->opener->cap_bnd = 0x1ff;
+}
+
+static void drop_none(struct raw_image *ri, uint32_t nfds)
+{
+	(void)ri;
+	(void)nfds;
+}
+
+/* Version 17, written before the dump read who opened the files opened by
+ * name (fd_opener.h), has no openers at the end of FDS: still read, as
+ * files opened with the restore's credentials.  The current image carries
+ * them. */
+static void test_version_17_is_still_read(void **state)
+{
+	(void)state;
+	assert_reads_changed(18, add_opener, drop_none);
+	assert_reads_changed(17, add_opener, drop_v18);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -747,6 +783,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_14_sigio_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_14_pipes_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_version_15_is_still_read, restore_stderr_teardown),
+		cmocka_unit_test_teardown(test_version_17_is_still_read, restore_stderr_teardown),
 		cmocka_unit_test_teardown(test_owners_of_unlinked_objects, restore_stderr_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

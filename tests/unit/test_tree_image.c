@@ -26,13 +26,13 @@
 /* 100 (root, session leader) -> 101 (own group), 102 (zombie, exit 42,
  * no exit signal, its own credentials), 103 (setsid, exit signal
  * SIGUSR1), 101 -> 104; 100 and 101 share fd 3, 101 and 104 fd 5. */
-#define ZCREDS { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0, 4242, 0x200, 0x1000, 0x4000, 0x200, 0, 0, 1, { 1 } }
+#define ZCREDS { { { 65533, 65534, 65535, 65532 }, { 65530, 65531, 65532, 65529 }, 2, { 100, 65534 }, 1, 3, 2, 0xff, 0 }, 4242, 0x200, 0x1000, 0x4000, 0x200, 0, 0, 1, { 1 } }
 static struct bm_tree_node nodes[] = {
-	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root", 0, SIGCHLD, 0, { { 0 } } },
-	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group", 0, SIGCHLD, 0, { { 0 } } },
+	{ 100, 1, 100, 100, BM_TREE_LIVE, 0, 0, "root", 0, SIGCHLD, 0, { { { 0 } } } },
+	{ 101, 100, 101, 100, BM_TREE_LIVE, 0, 0, "group", 0, SIGCHLD, 0, { { { 0 } } } },
 	{ 102, 100, 100, 100, BM_TREE_ZOMBIE, 42 << 8, 0, "zombie", 0, 0, 1, ZCREDS },
-	{ 103, 100, 103, 103, BM_TREE_LIVE, 0, 0, "leader", 0, SIGUSR1, 0, { { 0 } } },
-	{ 104, 101, 101, 100, BM_TREE_LIVE, 0, 0, "grandchild", 0, SIGCHLD, 0, { { 0 } } },
+	{ 103, 100, 103, 103, BM_TREE_LIVE, 0, 0, "leader", 0, SIGUSR1, 0, { { { 0 } } } },
+	{ 104, 101, 101, 100, BM_TREE_LIVE, 0, 0, "grandchild", 0, SIGCHLD, 0, { { { 0 } } } },
 };
 static struct bm_tree_share shares[] = { { 0, 3, 0 }, { 1, 3, 0 }, { 1, 5, 1 }, { 4, 5, 1 } };
 
@@ -54,7 +54,7 @@ static uint8_t *encode(const struct bm_tree_image *ti, size_t *len)
  * leaders gone at its end), and the first 48 bytes, all version 10 had. */
 static size_t node_size_v11(const struct bm_tree_node *n)
 {
-	return 52 + (n->state == BM_TREE_ZOMBIE ? 128 + 4 * n->creds.ngroups + n->creds.affinity_len : 0);
+	return 52 + (n->state == BM_TREE_ZOMBIE ? 128 + 4 * n->creds.ids.ngroups + n->creds.affinity_len : 0);
 }
 
 static size_t node_size_v12(const struct bm_tree_node *n)
@@ -277,9 +277,9 @@ static void test_leaders_gone(void **state)
 	(void)state;
 	struct bm_tree_node n[7];
 	memcpy(n, nodes, sizeof nodes);
-	n[5] = (struct bm_tree_node){ 105, 100, 200, 200, BM_TREE_LIVE, 0, 0, "x", 0, SIGCHLD, 0, { { 0 } },
+	n[5] = (struct bm_tree_node){ 105, 100, 200, 200, BM_TREE_LIVE, 0, 0, "x", 0, SIGCHLD, 0, { { { 0 } } },
 				       BM_TREE_GONE_SID | BM_TREE_GONE_PGID };
-	n[6] = (struct bm_tree_node){ 106, 100, 201, 200, BM_TREE_LIVE, 0, 0, "y", 0, SIGCHLD, 0, { { 0 } },
+	n[6] = (struct bm_tree_node){ 106, 100, 201, 200, BM_TREE_LIVE, 0, 0, "y", 0, SIGCHLD, 0, { { { 0 } } },
 				       BM_TREE_GONE_SID | BM_TREE_GONE_PGID };
 	struct bm_tree_image in = { { n, 7 }, shares, 4 }, out;
 	size_t len;
@@ -420,10 +420,10 @@ static void test_rules(void **state)
 	refused(&ti, "exit signal -1");
 
 	memcpy(n, nodes, sizeof n);
-	n[2].creds.cap_eff = 0x4; /* effective beyond permitted */
+	n[2].creds.ids.cap_eff = 0x4; /* effective beyond permitted */
 	refused(&ti, "capabilities no process has");
-	n[2].creds.cap_eff = 0;
-	n[2].creds.cap_amb = 0x2; /* ambient beyond inheritable */
+	n[2].creds.ids.cap_eff = 0;
+	n[2].creds.ids.cap_amb = 0x2; /* ambient beyond inheritable */
 	refused(&ti, "capabilities no process has");
 
 	memcpy(n, nodes, sizeof n);

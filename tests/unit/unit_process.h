@@ -122,6 +122,16 @@ static inline void forget_layouts(struct bm_process *p)
 	}
 }
 
+/* What an image from before version 18 says of P's descriptors: no
+ * opener read. */
+static inline void forget_openers(struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nfds; i++) {
+		free(p->fds[i].opener);
+		p->fds[i].opener = NULL;
+	}
+}
+
 /* What an image from before version 9 says of P's descriptors: no owner. */
 static inline void forget_owners(struct bm_process *p)
 {
@@ -436,6 +446,9 @@ static inline void assert_process_equal(const struct bm_process *a, const struct
 		assert_int_equal(fa->stream_consumed, fb->stream_consumed);
 		if (fa->nstream_skbs)
 			assert_memory_equal(fa->stream_skbs, fb->stream_skbs, fa->nstream_skbs * sizeof *fa->stream_skbs);
+		assert_int_equal(fa->opener != NULL, fb->opener != NULL);
+		if (fa->opener)
+			assert_memory_equal(fa->opener, fb->opener, sizeof *fa->opener);
 		assert_int_equal(fa->mode, fb->mode);
 		assert_true(fa->rdev == fb->rdev);
 		assert_opt_string_equal(fa->path, fb->path);

@@ -229,14 +229,28 @@ static inline void drop_v15(struct raw_image *ri, uint32_t nfds)
 
 /* Takes what version 16 added off the end of RI's FDS section (its first
  * process), for an image of version 15: the stream layouts, of which the
- * test processes have none (a count of 0). */
+ * test processes have none (a count of 0), and what version 18 added
+ * after them (no openers either). */
 static inline void drop_v16(struct raw_image *ri, uint32_t nfds)
 {
 	(void)nfds;
 	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
-	assert_true(fds->len >= 8);
+	assert_true(fds->len >= 12);
 	assert_int_equal(bm_load_le32(fds->payload + fds->len - 4), 0);
-	fds->len -= 4;
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 8), 0);
+	fds->len -= 8;
+}
+
+/* Takes what version 18 added off the end of RI's FDS section (its first
+ * process), for an image of version 17: its list of openers, of one
+ * entry without groups (84 bytes with its count). */
+static inline void drop_v18(struct raw_image *ri, uint32_t nfds)
+{
+	(void)nfds;
+	struct raw_section *fds = &ri->s[find_section(ri, BM_SEC_FDS, 0)];
+	assert_true(fds->len >= 88);
+	assert_int_equal(bm_load_le32(fds->payload + fds->len - 84), 1);
+	fds->len -= 84;
 }
 
 /* Takes what version 17 added off each lock of RI's LOCKS sections (none

@@ -1,0 +1,178 @@
+/* The credentials an open file keeps from its opening (fd_opener.h). */
+#include "fd_opener.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "fd_policy.h"
+#include "fd_tail.h"
+#include "kstate.h"
+#include "log.h"
+
+bool bm_fd_opener_wanted(const struct bm_fd *d)
+{
+	bool by_name = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_DEVICE ||
+		       d->kind == BM_FD_FIFO;
+	return by_name && d->path && d->shares_with < 0 && !d->in_flight && d->replaced == BM_FD_CARRIED;
+}
+
+/* ==== dump ==== */
+
+/* Takes what the programs read of D's opener (O) into D: 0, or -1 where
+ * it is refused. */
+static int take_opener(const struct bm_process *p, struct bm_fd *d, const struct bm_kstate_opener *o)
+{
+	if (o->parts != BM_KSTATE_OPENER_ALL || o->groups_read != o->creds.ngroups) {
+		bm_debug("process %d: fd %d: its opener was not read whole: opened again as binmig", p->pid, d->fd);
+		return 0;
+	}
+	if (o->ngroups > BM_MAX_GROUPS) {
+		char detail[120];
+		snprintf(detail, sizeof detail, ", opened by a process of %u supplementary groups (binmig carries %d)",
+			 o->ngroups, BM_MAX_GROUPS);
+		return bm_fd_refuse(p->pid, d->fd, d->path, d->mode, detail);
+	}
+	if (!(d->opener = malloc(sizeof *d->opener)))
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	*d->opener = o->creds;
+	return 0;
+}
+
+int bm_fd_openers_collect(struct bm_process *p)
+{
+	bool *ask = calloc(p->nfds + 1, sizeof *ask), any = false;
+	struct bm_kstate_opener *openers = calloc(p->nfds + 1, sizeof *openers);
+	int rc = ask && openers ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
+		free(p->fds[i].opener); /* an earlier collection's */
+		p->fds[i].opener = NULL;
+		ask[i] = bm_fd_opener_wanted(&p->fds[i]);
+		any |= ask[i];
+	}
+	char why[700];
+	if (rc == 0 && any && bm_kstate_openers(p, ask, openers, why, sizeof why) < 0) {
+		bm_debug("process %d: %s: the files it opened by name are opened again with binmig's credentials", p->pid,
+			 why);
+		any = false;
+	}
+	for (uint32_t i = 0; rc == 0 && any && i < p->nfds; i++)
+		if (ask[i])
+			rc = take_opener(p, &p->fds[i], &openers[i]);
+	free(ask);
+	free(openers);
+	return rc;
+}
+
+/* ==== the image (version 18) ==== */
+
+static bool has_opener(const struct bm_fd *d)
+{
+	return d->opener != NULL;
+}
+
+static void put_opener(struct bm_wbuf *b, const struct bm_fd *d)
+{
+	bm_creds_encode(b, d->opener);
+}
+
+static bool take_image_opener(struct bm_rcur *c, struct bm_fd *d, char *why, size_t n)
+{
+	struct bm_creds got;
+	bm_creds_decode(c, &got);
+	if (bm_rcur_failed(c))
+		return true; /* said by the cursor */
+	if (d->opener || !bm_fd_opener_wanted(d)) {
+		snprintf(why, n, "%s", d->opener ? "a second opener" : "an opener of a descriptor not opened by name");
+		return false;
+	}
+	if (!(d->opener = malloc(sizeof *d->opener))) {
+		bm_rcur_nomem(c);
+		return true;
+	}
+	*d->opener = got;
+	return true;
+}
+
+void bm_fd_openers_encode(struct bm_wbuf *b, const struct bm_process *p)
+{
+	bm_fd_tail_encode(b, p, has_opener, put_opener);
+}
+
+/* An entry's least size: its fd, eight ids, a count of groups and five
+ * capability sets. */
+#define OPENER_MIN_SIZE (4 + 8 * 4 + 4 + 5 * 8)
+
+void bm_fd_openers_decode(struct bm_rcur *c, struct bm_process *p)
+{
+	bm_fd_tail_decode(c, p, OPENER_MIN_SIZE, "opener", take_image_opener);
+}
+
+/* ==== restore ==== */
+
+/* binmig's own credentials, read once per process (a tree's members are
+ * made by forks of binmig, each with its credentials until the restore
+ * sets theirs, after the descriptors). */
+static struct {
+	long pid; /* whose; 0: not read */
+	int rc;
+	struct bm_creds creds;
+} self;
+
+static bool is_self(const struct bm_creds *c)
+{
+	long pid = syscall(SYS_getpid);
+	if (self.pid != pid) {
+		self.pid = pid;
+		self.rc = bm_creds_of_self(&self.creds);
+	}
+	return self.rc == 0 && bm_creds_equal(c, &self.creds);
+}
+
+/* What the child does, and what it found. */
+struct opening {
+	const struct bm_fd *d;
+	int (*open)(const struct bm_fd *d);
+	int result;       /* the descriptor, or -errno */
+	const char *step; /* the part of taking the credentials that failed */
+};
+
+static int open_as(void *arg)
+{
+	struct opening *o = arg;
+	int rc = bm_creds_take(o->d->opener, &o->step);
+	o->result = rc < 0 ? rc : o->open(o->d);
+	return 0;
+}
+
+/* The child's stack: enough for an open and the libc calls around it. */
+#define STACK_SIZE (256 * 1024)
+
+int bm_fd_open_as_opener(const struct bm_fd *d, int (*open)(const struct bm_fd *d), const char **step)
+{
+	*step = NULL;
+	if (!d->opener || is_self(d->opener))
+		return open(d);
+	char *stack = malloc(STACK_SIZE);
+	if (!stack)
+		return -ENOMEM;
+	/* Its descriptor lands in the shared table; its memory is the
+	 * caller's, who waits (CLONE_VFORK) until it has exited. */
+	struct opening o = {d, open, -EINTR, NULL};
+	int pid = clone(open_as, stack + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
+	int rc = pid < 0 ? -errno : 0;
+	while (pid > 0 && waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+	free(stack);
+	if (rc < 0)
+		return rc;
+	*step = o.step;
+	return o.result;
+}
