@@ -5,11 +5,13 @@
 #     exactly when it was built with it, and check against this machine's
 #     profile with that flag removed refuses (exit 4) naming the
 #     extension, a count and an address in the program.
-#   - glibc's ifunc variants: with GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2
-#     the AVX2 variants of the C library are resolved to nothing (listed
-#     apart, not counted) and a program built without AVX2 is accepted by
-#     the profile without avx2; without the tunable it is refused, the
-#     example being a variant of a C library ifunc.
+#   - glibc's ifunc variants (its AVX2 ones, or its EVEX ones on a CPU
+#     with AVX-512: e2e_glibc_variants): with GLIBC_TUNABLES turning
+#     them off (glibc.cpu.hwcaps=-AVX2 or -AVX512BW) they are resolved
+#     to nothing (listed apart, not counted) and a program built without
+#     them is accepted by the profile without that extension; without
+#     the tunable it is refused, the example being a variant of a C
+#     library ifunc.
 #   - A static binary: its own copies of glibc's ifunc variants are told
 #     apart the same way (IRELATIVE slots in its own GOT).
 #   - A Mono process: its JIT code (anonymous executable memory) is found
@@ -82,28 +84,34 @@ for pair in avx2:avx2 avx512f:avx512f sha:sha_ni aes:aes; do
 		e2e_fail "$name: the refusal does not name $ext, a count and a function of the program: $(cat "$BM_ERR")"
 done
 
-# glibc: the resolved variants count, the others do not.
-if [[ " $flags " == *" avx2 "* ]]; then
-	grep -vx avx2 "$here" >"$E2E_TMP/no-avx2.prof"
-	run_check plain "$E2E_TMP/no-avx2.prof"
-	e2e_expect_error 4 "plain program, glibc's AVX2 variants resolved"
-	grep -q "lacks avx2: .* a variant of ifunc [a-z_0-9]* in libc.so.6" "$BM_ERR" ||
+# glibc: the resolved variants count, the others do not.  Which ones it
+# resolves depends on the CPU (e2e_glibc_variants): its EVEX variants
+# where the CPU has AVX-512 (VL and BW), its AVX2 ones where it has AVX2.
+variants=$(e2e_glibc_variants)
+vext=${variants% *} vcap=${variants#* }
+if [[ -n $variants ]]; then
+	grep -vx "$vext" "$here" >"$E2E_TMP/no-$vext.prof"
+	run_check plain "$E2E_TMP/no-$vext.prof"
+	e2e_expect_error 4 "plain program, glibc's $vext variants resolved"
+	grep -q "lacks $vext: .* a variant of ifunc [a-z_0-9]* in libc.so.6" "$BM_ERR" ||
 		e2e_fail "the refusal does not name a C library ifunc variant: $(cat "$BM_ERR")"
-	run_check plain "$E2E_TMP/no-avx2.prof" GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2
-	e2e_expect_ok "plain program with glibc's AVX2 variants disabled"
-	sed -n '/^only in ifunc variants/,$p' "$BM_OUT" | grep -qw avx2 ||
-		e2e_fail "glibc's unused AVX2 variants are not listed apart"
+	run_check plain "$E2E_TMP/no-$vext.prof" "GLIBC_TUNABLES=glibc.cpu.hwcaps=-$vcap"
+	e2e_expect_ok "plain program with glibc's $vext variants disabled"
+	sed -n '/^only in ifunc variants/,$p' "$BM_OUT" | grep -qw "$vext" ||
+		e2e_fail "glibc's unused $vext variants are not listed apart"
 	grep -q "from file, cached" "$BM_OUT" || e2e_fail "no file came from the cache on a second scan"
 
 	# A static binary holds its own copies of the variants.
 	gcc -O1 -static -o "$E2E_TMP/static" "$E2E_TMP/plain.c" || e2e_fail "cannot build a static program"
-	run_check static "$E2E_TMP/no-avx2.prof"
-	e2e_expect_error 4 "static program, its AVX2 variants resolved"
-	run_check static "$E2E_TMP/no-avx2.prof" GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2
-	e2e_expect_ok "static program with its AVX2 variants disabled"
-	own_line static | grep -qw avx2 && e2e_fail "static: unresolved AVX2 variants counted: $(own_line static)"
+	run_check static "$E2E_TMP/no-$vext.prof"
+	e2e_expect_error 4 "static program, its $vext variants resolved"
+	run_check static "$E2E_TMP/no-$vext.prof" "GLIBC_TUNABLES=glibc.cpu.hwcaps=-$vcap"
+	e2e_expect_ok "static program with its $vext variants disabled"
+	own_line static | grep -qw "$vext" && e2e_fail "static: unresolved $vext variants counted: $(own_line static)"
 	grep -Eq "^ifunc candidates: [1-9][0-9]*, of which [1-9]" "$BM_OUT" || e2e_fail "static: no ifunc candidates resolved"
+fi
 
+if [[ " $flags " == *" avx2 "* ]]; then
 	# inspect --isa on an image of the AVX2 program.
 	e2e_start "$E2E_TMP/avx2.out" "$E2E_TMP/avx2"
 	e2e_wait_ready "$E2E_TMP/avx2.out" "$E2E_PID"

@@ -299,6 +299,23 @@ e2e_assert_alive() {
 	[[ $tracer == "${2:-0}" ]] || e2e_fail "process $pid is traced by $tracer"
 }
 
+# e2e_glibc_variants: the extension of the string-function variants the
+# C library resolves on this CPU, and the name of the hwcaps tunable that
+# turns them off (glibc 2.36, sysdeps/x86_64/multiarch/ifunc-avx2.h):
+# "avx512bw AVX512BW" where it picks its EVEX variants (AVX512VL,
+# AVX512BW and BMI2 beside AVX2), else "avx2 AVX2" where the CPU has
+# AVX2; nothing without.
+e2e_glibc_variants() {
+	local flags
+	flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+	[[ $flags == *" avx2 "* ]] || return 0
+	if [[ $flags == *" avx512vl "* && $flags == *" avx512bw "* && $flags == *" bmi2 "* ]]; then
+		echo "avx512bw AVX512BW"
+	else
+		echo "avx2 AVX2"
+	fi
+}
+
 # e2e_cgroup_kill DIR: kills what is left in the cgroup v2 DIR and below
 # (cgroup.kill) and waits, at most 10 s, until they have left it.
 e2e_cgroup_kill() {

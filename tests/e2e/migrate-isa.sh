@@ -2,14 +2,16 @@
 # test-needs: hosts
 # migrate checks the process's code against the destination's CPU before
 # it freezes it.  A serve in host B reports this machine's profile without
-# the avx2 line (serve --cpu-profile):
-#   - the workload, whose C library resolved its string functions to AVX2
-#     variants, is refused in the "cpu check" phase with exit 4, the
-#     message naming avx2, a count and an example address; it was never
+# the line of the extension the C library's string functions use here
+# (serve --cpu-profile): avx2, or avx512bw on a CPU with AVX-512, where
+# glibc resolves them to its EVEX variants (lib.sh e2e_glibc_variants):
+#   - the workload, whose C library resolved its string functions to
+#     those variants, is refused in the "cpu check" phase with exit 4, the
+#     message naming the extension, a count and an example address; it was never
 #     stopped, runs on in host A and finishes with the unmigrated result;
-#   - the same workload started with glibc's AVX2 variants disabled
-#     (GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2; the workload itself is built
-#     without AVX2) migrates to that serve and finishes there correctly;
+#   - the same workload started with those variants disabled
+#     (GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2 or -AVX512BW; the workload
+#     itself is built without them) migrates to that serve and finishes there correctly;
 #   - --no-cpu-check lets the first kind through (the CPU is really the
 #     same), and the process finishes correctly in host B;
 #   - a serve that reports another xstate layout (every component 256
@@ -21,28 +23,30 @@
 #     finishes right.  The translation itself, there and back between
 #     real layouts, is unit test_xstate's.
 source "$(dirname "$0")/migrate-lib.sh"
-grep -qw avx2 /proc/cpuinfo || e2e_skip "this CPU has no AVX2"
+variants=$(e2e_glibc_variants)
+[[ -n $variants ]] || e2e_skip "this CPU has no AVX2"
+vext=${variants% *} vcap=${variants#* }
 mig_init
 export BINMIG_ISA_CACHE=$E2E_TMP/cache
-"$BINMIG" cpu-profile | grep -vx avx2 >"$E2E_TMP/no-avx2.prof"
+"$BINMIG" cpu-profile | grep -vx "$vext" >"$E2E_TMP/no-$vext.prof"
 port=$((MIG_PORT + 11))
-mig_own_serve B "$port" "$E2E_TMP/serve.log" --cpu-profile "$E2E_TMP/no-avx2.prof"
+mig_own_serve B "$port" "$E2E_TMP/serve.log" --cpu-profile "$E2E_TMP/no-$vext.prof"
 dest=${MIG_ADDR[B]}:$port
 
-what="AVX2 variants resolved, destination without avx2"
+what="$vext variants resolved, destination without $vext"
 mig_start_workload
 mig_bm A migrate "$MIG_PID" "$dest" --key "$MIG_KEY"
 mig_expect_failure 4 "cpu check" "$MIG_PID" "$what"
-grep -Eq "lacks avx2: [0-9]+ instructions, e\.g\. at 0x[0-9a-f]+ in " "$BM_ERR" ||
-	e2e_fail "$what: the refusal does not name avx2, a count and an address: $(cat "$BM_ERR")"
+grep -Eq "lacks $vext: [0-9]+ instructions, e\.g\. at 0x[0-9a-f]+ in " "$BM_ERR" ||
+	e2e_fail "$what: the refusal does not name $vext, a count and an address: $(cat "$BM_ERR")"
 grep -q "resumed at the source" "$BM_ERR" && e2e_fail "$what: migrate says it had suspended the process"
 mig_after_failure "$what"
 mig_expect_result A "$MIG_PID" "$MIG_OUT"
 mig_in A "$TOOLS/pidwait" --reaped "$MIG_PID" 20 || e2e_fail "workload $MIG_PID not reaped in host A"
 
-what="AVX2 variants disabled"
+what="$vext variants disabled"
 mig_new_workload "$E2E_TMP/workload2.stop"
-MIG_WORKLOAD=(env GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2 "${MIG_WORKLOAD[@]}")
+MIG_WORKLOAD=(env "GLIBC_TUNABLES=glibc.cpu.hwcaps=-$vcap" "${MIG_WORKLOAD[@]}")
 mig_start_workload
 mig_bm A migrate "$MIG_PID" "$dest" --key "$MIG_KEY"
 e2e_expect_ok "$what"
