@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,13 +165,18 @@ int bm_fd_open_as_opener(const struct bm_fd *d, int (*open)(const struct bm_fd *
 	if (!stack)
 		return -ENOMEM;
 	/* Its descriptor lands in the shared table; its memory is the
-	 * caller's, who waits (CLONE_VFORK) until it has exited. */
+	 * caller's, who waits (CLONE_VFORK) until it has exited.  Taking
+	 * other credentials makes that memory not dumpable (commit_creds):
+	 * the caller's is put back as it was. */
+	long dumpable = syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
 	struct opening o = {d, open, -EINTR, NULL};
 	int pid = clone(open_as, stack + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
 	int rc = pid < 0 ? -errno : 0;
 	while (pid > 0 && waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 		;
 	free(stack);
+	if ((dumpable == 0 || dumpable == 1) && syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
+		syscall(SYS_prctl, PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 	if (rc < 0)
 		return rc;
 	*step = o.step;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,7 +171,9 @@ static void test_open_as_opener(void **state)
 	assert_int_equal(st.st_uid, NOBODY);
 	close(fd);
 
-	/* binmig's own credentials are left as they were. */
+	/* binmig's own credentials are left as they were, and its memory
+	 * (the child's too) as dumpable as it was. */
+	assert_int_equal(prctl(PR_GET_DUMPABLE), 1);
 	struct bm_creds self;
 	assert_int_equal(bm_creds_of_self(&self), 0);
 	assert_int_equal(self.uid[1], 0);
