@@ -201,6 +201,13 @@ static int removed_cwd(const char *link, struct bm_process *p)
 	return 0;
 }
 
+/* A process in more supplementary groups than an image carries. */
+static int too_many_groups(pid_t pid)
+{
+	return bm_error(BM_EXIT_UNSUPPORTED, "process %d is in more than %d supplementary groups, more than binmig "
+			"carries; binmig cannot migrate it", pid, BM_MAX_GROUPS);
+}
+
 static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const struct bm_proc_status *status,
 			   struct bm_process *p)
 {
@@ -214,6 +221,8 @@ static int collect_process(pid_t pid, const struct bm_proc_stat *stat, const str
 	memcpy(p->uid, status->uid, sizeof p->uid);
 	memcpy(p->gid, status->gid, sizeof p->gid);
 	int rc = bm_read_groups(pid, p->groups, BM_MAX_GROUPS, &p->ngroups);
+	if (rc == -E2BIG)
+		return too_many_groups(pid);
 	if (rc == 0)
 		rc = read_personality(pid, &p->personality);
 	if (rc < 0)
@@ -695,7 +704,8 @@ int bm_freeze(pid_t pid, struct bm_frozen *f, const struct bm_fd_policy *policy,
 	struct bm_process probe = {.pid = pid};
 	/* The groups first: a unix connection's are checked against them. */
 	if ((rc = bm_read_groups(pid, probe.groups, BM_MAX_GROUPS, &probe.ngroups)) < 0)
-		return bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the groups of process %d", pid);
+		return rc == -E2BIG ? too_many_groups(pid)
+				    : bm_error_errno(BM_EXIT_TARGET, -rc, "cannot read the groups of process %d", pid);
 	rc = bm_collect_fds(pid, &probe, policy, BM_FDS_PROBE);
 	if (rc == 0)
 		rc = bm_locks_collect(pid, &probe);

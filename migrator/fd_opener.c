@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,7 +23,7 @@ bool bm_fd_opener_wanted(const struct bm_fd *d)
 {
 	bool by_name = d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY || d->kind == BM_FD_DEVICE ||
 		       d->kind == BM_FD_FIFO;
-	return by_name && d->path && d->shares_with < 0 && !d->in_flight && d->replaced == BM_FD_CARRIED;
+	return by_name && d->path && d->shares_with < 0 && d->replaced == BM_FD_CARRIED;
 }
 
 /* ==== dump ==== */
@@ -94,6 +95,13 @@ static bool take_image_opener(struct bm_rcur *c, struct bm_fd *d, char *why, siz
 		snprintf(why, n, "%s", d->opener ? "a second opener" : "an opener of a descriptor not opened by name");
 		return false;
 	}
+	/* No credentials hold the id -1, which setresuid would read as
+	 * "unchanged", leaving the opening task binmig's. */
+	for (int k = 0; k < 4; k++)
+		if (got.uid[k] == UINT32_MAX || got.gid[k] == UINT32_MAX) {
+			snprintf(why, n, "an opener with the id -1, which no credentials hold");
+			return false;
+		}
 	if (!(d->opener = malloc(sizeof *d->opener))) {
 		bm_rcur_nomem(c);
 		return true;
@@ -142,43 +150,58 @@ struct opening {
 	const struct bm_fd *d;
 	int (*open)(const struct bm_fd *d);
 	int result;       /* the descriptor, or -errno */
-	const char *step; /* the part of taking the credentials that failed */
+	const char *step; /* where it failed: a part of taking the credentials, or "open" */
 };
 
 static int open_as(void *arg)
 {
 	struct opening *o = arg;
 	int rc = bm_creds_take(o->d->opener, &o->step);
-	o->result = rc < 0 ? rc : o->open(o->d);
+	if (rc == 0 && (rc = o->open(o->d)) < 0)
+		o->step = "open";
+	o->result = rc;
 	return 0;
 }
 
-/* The child's stack: enough for an open and the libc calls around it. */
+/* The child's stack, enough for an open and the libc calls around it,
+ * above a page it may not touch: an overflow faults rather than writes
+ * over the caller's memory. */
 #define STACK_SIZE (256 * 1024)
+#define GUARD_SIZE 4096
 
 int bm_fd_open_as_opener(const struct bm_fd *d, int (*open)(const struct bm_fd *d), const char **step)
 {
 	*step = NULL;
 	if (!d->opener || is_self(d->opener))
 		return open(d);
-	char *stack = malloc(STACK_SIZE);
-	if (!stack)
-		return -ENOMEM;
+	char *stack = mmap(NULL, GUARD_SIZE + STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+			   -1, 0);
+	if (stack == MAP_FAILED || mprotect(stack, GUARD_SIZE, PROT_NONE) < 0) {
+		*step = "its stack";
+		int e = errno;
+		if (stack != MAP_FAILED)
+			munmap(stack, GUARD_SIZE + STACK_SIZE);
+		return -e;
+	}
 	/* Its descriptor lands in the shared table; its memory is the
 	 * caller's, who waits (CLONE_VFORK) until it has exited.  Taking
 	 * other credentials makes that memory not dumpable (commit_creds):
-	 * the caller's is put back as it was. */
+	 * the caller's is put back as it was.  It is one task more, for a
+	 * moment, in the caller's cgroups (their pids.max counts it). */
 	long dumpable = syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
-	struct opening o = {d, open, -EINTR, NULL};
-	int pid = clone(open_as, stack + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
+	struct opening o = {d, open, -ECHILD, "the task opening it, which ended early"};
+	int pid = clone(open_as, stack + GUARD_SIZE + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
 	int rc = pid < 0 ? -errno : 0;
 	while (pid > 0 && waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 		;
-	free(stack);
+	munmap(stack, GUARD_SIZE + STACK_SIZE);
 	if ((dumpable == 0 || dumpable == 1) && syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
 		syscall(SYS_prctl, PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-	if (rc < 0)
+	if (rc < 0) {
+		*step = "clone (a task to open it as its opener)";
 		return rc;
-	*step = o.step;
+	}
+	if (o.result < 0)
+		*step = o.step;
 	return o.result;
 }

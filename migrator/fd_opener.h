@@ -38,8 +38,10 @@ void bm_fd_openers_decode(struct bm_rcur *c, struct bm_process *p);
 /* Restore: OPEN(d) as D's opener, where known and not binmig's own
  * credentials (else as binmig): in a child sharing the caller's memory
  * and descriptor table, which takes the credentials and opens, the caller
- * waiting.  The descriptor, or -errno, with *step naming the part of
- * taking the credentials that failed (NULL where the open itself did). */
+ * waiting (one task more for a moment, which a cgroup's pids.max counts).
+ * The descriptor; or -errno, with *step saying where opening it as its
+ * opener failed (a part of taking the credentials, "open", making the
+ * task), or NULL where it was opened as binmig. */
 int bm_fd_open_as_opener(const struct bm_fd *d, int (*open)(const struct bm_fd *d), const char **step);
 
 #endif

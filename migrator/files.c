@@ -712,10 +712,9 @@ static int open_object(const struct bm_process *p, uint32_t i, bool watch_later,
 	} else {
 		const char *step;
 		fd = reopen(d, &step);
-		if (fd < 0 && d->opener) {
-			snprintf(err, errlen, "fd %d: cannot reopen %s as the credentials that opened it (uid %u, gid %u%s%s): %s",
-				 d->fd, d->path, d->opener->uid[1], d->opener->gid[1], step ? "; " : "", step ? step : "",
-				 strerror(-fd));
+		if (fd < 0 && step) {
+			snprintf(err, errlen, "fd %d: cannot reopen %s as the credentials that opened it (uid %u, gid %u; %s): %s",
+				 d->fd, d->path, d->opener->uid[1], d->opener->gid[1], step, strerror(-fd));
 			return -1;
 		}
 	}

@@ -22,9 +22,16 @@
  *   user FILE     becomes user and group 65534 and opens FILE (which the
  *                 test lets 65534 read) for reading; after the wake-up it
  *                 reads it from its start.
- *   groups FILE   opens FILE (made by the test) while a member of 65
- *                 supplementary groups, more than binmig carries, then
- *                 goes back to none: its dump must be refused.
+ *   groups N FILE gives FILE (made by the test) to root and the last of
+ *                 N supplementary groups 60000.. (mode 0640) and opens
+ *                 it for reading with effective user 65534 in those
+ *                 groups, which only its last group lets it do; then
+ *                 becomes user and group 65534 in that group alone.
+ *                 After the wake-up it reads it.  Restored, its
+ *                 descriptor was opened again as those very groups (one
+ *                 without the last could not); with more groups than
+ *                 binmig carries (64) its dump must be refused.
+ *   ingroups N    only becomes user 65534 in N supplementary groups.
  * Prints "ready" when set up. */
 #include <grp.h>
 #include <sys/stat.h>
@@ -48,6 +55,25 @@ static void chown_procs(const char *dir, const char *name)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s/cgroup.procs", dir, name);
 	SETUP(chown(path, NOBODY, NOBODY) == 0, "giving a cgroup.procs to 65534");
+}
+
+/* User and group 65534 in that group alone, for good. */
+static void become_nobody(void)
+{
+	const gid_t nobody[] = {NOBODY};
+	SETUP(setgroups(1, nobody) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
+	      "becoming 65534");
+}
+
+/* Ready; after the wake-up FD, a file opened for reading, must read. */
+static int read_when_woken(int fd)
+{
+	usr1_setup();
+	say("ready");
+	usr1_wait();
+	char c;
+	CHECK(pread(fd, &c, 1, 0) >= 0, "reading the file: %s", strerror(errno));
+	return tp_finish();
 }
 
 /* A write of this process (0) to FD must fail with EACCES. */
@@ -79,9 +105,7 @@ static int carried(const char *dir)
 	int as_euid = procs(dir, "a");
 	SETUP(setresuid(-1, 0, -1) == 0 && setresgid(-1, 0, -1) == 0, "seteuid 0 again");
 	int as_root = procs(dir, "c");
-	const gid_t nobody[] = {NOBODY};
-	SETUP(setgroups(1, nobody) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
-	      "becoming 65534");
+	become_nobody();
 	int as_user = procs(dir, "b");
 	expect_refused(as_euid, "a's cgroup.procs, opened as root with effective user 65534");
 	expect_refused(as_user, "b's cgroup.procs, opened as user 65534");
@@ -105,28 +129,39 @@ static int carried(const char *dir)
 
 static int user(const char *file)
 {
-	const gid_t nobody[] = {NOBODY};
-	SETUP(setgroups(1, nobody) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0,
-	      "becoming 65534");
+	become_nobody();
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	SETUP(fd >= 0, "opening the file");
-	usr1_setup();
-	say("ready");
-	usr1_wait();
-	char c;
-	CHECK(pread(fd, &c, 1, 0) >= 0, "reading the file: %s", strerror(errno));
-	return tp_finish();
+	return read_when_woken(fd);
 }
 
-static int groups(const char *file)
+/* The groups 60000.. joined, N of them (as root). */
+static gid_t many[128];
+
+static void join_groups(int n)
 {
-	gid_t many[65];
-	for (int i = 0; i < 65; i++)
+	SETUP(n >= 1 && n <= 128, "a count of groups from 1 to 128");
+	for (int i = 0; i < n; i++)
 		many[i] = 60000 + (gid_t)i;
-	SETUP(setgroups(65, many) == 0, "joining 65 groups");
+	SETUP(setgroups((size_t)n, many) == 0, "joining the groups");
+}
+
+static int groups(int n, const char *file)
+{
+	join_groups(n);
+	SETUP(chown(file, 0, many[n - 1]) == 0 && chmod(file, 0640) == 0, "giving the file to the last group");
+	SETUP(setresgid(-1, NOBODY, -1) == 0 && setresuid(-1, NOBODY, -1) == 0, "seteuid 65534");
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	SETUP(fd >= 0, "opening the file");
-	SETUP(setgroups(0, NULL) == 0, "leaving them");
+	SETUP(fd >= 0, "opening the file through its group");
+	SETUP(setresuid(-1, 0, -1) == 0, "seteuid 0 again");
+	become_nobody();
+	return read_when_woken(fd);
+}
+
+static int ingroups(int n)
+{
+	join_groups(n);
+	SETUP(setresgid(NOBODY, NOBODY, NOBODY) == 0 && setresuid(NOBODY, NOBODY, NOBODY) == 0, "becoming 65534");
 	usr1_setup();
 	say("ready");
 	usr1_wait();
@@ -139,8 +174,10 @@ int main(int argc, char **argv)
 		return carried(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "user") == 0)
 		return user(argv[2]);
-	if (argc == 3 && strcmp(argv[1], "groups") == 0)
-		return groups(argv[2]);
-	say("FAIL: usage: opener carried DIR | user FILE | groups FILE");
+	if (argc == 4 && strcmp(argv[1], "groups") == 0)
+		return groups(atoi(argv[2]), argv[3]);
+	if (argc == 3 && strcmp(argv[1], "ingroups") == 0)
+		return ingroups(atoi(argv[2]));
+	say("FAIL: usage: opener carried DIR | user FILE | groups N FILE | ingroups N");
 	return 2;
 }

@@ -96,7 +96,8 @@ static void test_image_round_trip(void **state)
 }
 
 /* An opener of a pipe (made by the restore, not opened by name), or of a
- * dup, and capabilities no process has, are refused. */
+ * dup, an id no credentials hold and capabilities no process has, are
+ * refused. */
 static void test_image_rejects(void **state)
 {
 	(void)state;
@@ -119,9 +120,18 @@ static void test_image_rejects(void **state)
 	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
 	forget_openers(&out);
 
+	struct bm_creds none = nobody;
+	none.uid[1] = UINT32_MAX; /* "unchanged" to setresuid */
+	in[1].shares_with = -1;
+	in[1].opener = &none;
+	memcpy(got, in, sizeof got);
+	got[1].opener = NULL;
+	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
+	assert_non_null(strstr(why, "the id -1"));
+	forget_openers(&out);
+
 	struct bm_creds odd = nobody;
 	odd.cap_eff = 1; /* not permitted */
-	in[1].shares_with = -1;
 	in[1].opener = &odd;
 	memcpy(got, in, sizeof got);
 	got[1].opener = NULL;
@@ -162,7 +172,8 @@ static void test_open_as_opener(void **state)
 
 	/* Its opener may not open root's file; binmig could. */
 	assert_int_equal(bm_fd_open_as_opener(&mine, open_path, &step), -EACCES);
-	assert_null(step);
+	assert_non_null(step);
+	assert_string_equal(step, "open");
 	int fd = bm_fd_open_as_opener(&theirs, open_path, &step);
 	assert_true(fd >= 0);
 	assert_null(step);
@@ -180,10 +191,11 @@ static void test_open_as_opener(void **state)
 	assert_int_equal(self.uid[3], 0);
 	assert_true(self.cap_eff != 0);
 
-	/* Opened as binmig's own: directly. */
+	/* Opened as binmig's own: directly (no step named). */
 	mine.opener = &self;
 	fd = bm_fd_open_as_opener(&mine, open_path, &step);
 	assert_true(fd >= 0);
+	assert_null(step);
 	close(fd);
 
 	/* Credentials the child cannot take: the step that failed. */
