@@ -17,6 +17,9 @@ static int refuse_udp(pid_t pid, const struct bm_fd *d, const struct bm_kstate_q
 	if (q->empty_behind)
 		snprintf(why, sizeof why, ", a UDP socket holding an empty datagram behind others (a peek at an offset "
 			 "skips one a peek showed before, so that the dump may not see it)");
+	else if (q->head_empty && !q->head_marked)
+		snprintf(why, sizeof why, ", a UDP socket whose next datagram is empty and no peek has shown it (binmig's "
+			 "peeks would mark it, in the process and in its copy, and a peek at an offset skips a marked one)");
 	else
 		snprintf(why, sizeof why, ", a UDP socket holding more than %u datagrams", BM_KSTATE_DGRAM_MAX);
 	return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);
@@ -47,7 +50,7 @@ int bm_sk_dgram_kernel_check(pid_t pid, struct bm_process *p)
 			d->queue_seen = BM_QUEUE_READ | (q[i].empty_behind ? BM_QUEUE_HIDDEN : 0) |
 					(q[i].more ? BM_QUEUE_TOO_LONG : 0) |
 					(q[i].head_empty && q[i].head_marked ? BM_QUEUE_HEAD_MARKED : 0);
-		else if (q[i].empty_behind || q[i].more)
+		else if (q[i].empty_behind || q[i].more || (q[i].head_empty && !q[i].head_marked))
 			rc = refuse_udp(pid, d, &q[i]);
 	}
 	free(q);

@@ -75,6 +75,10 @@ carried_mode kernelset "SO_INCOMING_CPU and TCP_QUICKACK"
 # only binmig's BPF reader sees, next to sockets that are not: the first
 # fail to send after the restore, the others send.
 carried_mode shutwr "the shutdown of sockets without a port"
+# An empty datagram at the head of a UDP queue that the program peeked:
+# still marked (a peek at an offset skips it) after the restore.  One no
+# peek showed is refused (below): binmig's own peeks would mark it.
+carried_mode udpheadpeeked "an empty head datagram, peeked"
 # Segment sizes: an idle connection's ends read the TCP_MAXSEG they read
 # (no window probe moves their windows), and a connection's MSS set by
 # the program (read through BPF) bounds it once it has ended.
@@ -104,11 +108,12 @@ e2e_expect_ok "inspect"
 [[ $(grep -c "new, 0.0.0.0:0, shut down for writing" "$BM_OUT") == 2 ]] ||
 	e2e_fail "inspect does not show two sockets shut down: $(grep -E 'tcp|udp' "$BM_OUT")"
 
-modes=(backlog udpempty udphidden udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
+modes=(backlog udpempty udphead udphidden udppeekoff udpbig6 udpreuseport udpforeign filter ttl multicast outside halfclosed raw
 	urgent urgentread soerror udpcork udpmore udpshutwr udpshutrdwr tcpshutrd v6ipttl ipoptions udpsegment
 	udpsameport urgentsent reuseportbpf)
 declare -A said=([backlog]="with 1 connection waiting to be accepted"
 	[udpempty]="a UDP socket holding an empty datagram behind others"
+	[udphead]="a UDP socket whose next datagram is empty and no peek has shown it"
 	[udphidden]="a UDP socket holding an empty datagram behind others (a peek at an offset skips one a peek showed before"
 	[udppeekoff]="a UDP socket with SO_PEEK_OFF set and datagrams queued"
 	[udpbig6]="a UDP socket holding a datagram of 65500 bytes sent over IPv6, more than the 65488 binmig can send again in one IPv6 packet"

@@ -53,7 +53,8 @@
 # program set them (inetsock.c kernelset; migrate-inetsock has the other
 # sockets), TCP and UDP sockets without a port shut down for writing
 # (inetsock.c shutwr), an idle connection's segment sizes and the MSS a
-# program set on a connection (inetsock.c mss); pipes whose buffers each
+# program set on a connection (inetsock.c mss), an empty datagram at the
+# head of a UDP queue that the program peeked (inetsock.c udpheadpeeked); pipes whose buffers each
 # hold a little, and a packet-mode pipe holding packets (pipelayout.c
 # carried, packets); a unix stream queue of six writes, its head partly
 # read (streamlayout.c carried);
@@ -133,7 +134,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	"inetsock kernelset $E2E_TMP/kernelset" "locks shared $E2E_TMP/lockshared" "tree $E2E_TMP/treesmall smalltab" \
 	"attrs baseslice" "inetsock shutwr $E2E_TMP/shutwr" "inetsock mss $E2E_TMP/mss" "peekedmsg headpeeked $E2E_TMP/peekhead" \
 	"sigio numbers" "sigio credchange" "pipelayout carried" "pipelayout packets" "streamlayout carried" \
-	"stateprobe spec"; do
+	"stateprobe spec" "inetsock udpheadpeeked $E2E_TMP"; do
 	read -r -a cmd <<<"$prog"
 	out=$E2E_TMP/$((++n))-${cmd[0]}.out
 	hops=("${modes[(n - 1) % 5]}" "${modes[(n + (n - 1) / 5) % 5]}")

@@ -52,6 +52,10 @@
  *            accept after the move (the second fails where binmig cannot
  *            load its BPF programs, as does the ended connection: only
  *            they read an MSS set there, and one set to a new socket's).
+ *   udpheadpeeked  a UDP socket holding an empty datagram, which the
+ *            program peeked (the kernel marks it so), and then "tail":
+ *            after the move a peek at offset 0 skips the empty one, and
+ *            reads take both.
  *   bound ADDR  a UDP socket bound to ADDR (an address of the source host
  *            only) and a loopback connection with unread data both ways:
  *            the migration must be refused at the destination and the
@@ -60,7 +64,10 @@
  *            flowing); checked after SIGUSR1.
  *   Refused at dump (the process goes on and passes): backlog (a
  *   connection waiting in the accept queue), udpempty (an empty datagram
- *   queued behind another), udphidden (an empty datagram behind another
+ *   queued behind another), udphead (an empty datagram at the head of a
+ *   UDP socket's queue that no peek showed: binmig's own would mark it,
+ *   refused where its BPF reader sees it; still unmarked after the
+ *   refusal), udphidden (an empty datagram behind another
  *   that the program peeked at an offset, SO_PEEK_OFF turned off since: no
  *   peek of the dump shows it, binmig's BPF reader does; with that reader
  *   off the dump is not refused, and the queue at the source is as it
@@ -597,6 +604,46 @@ static int kernelset(void)
 	return tp_finish();
 }
 
+/* A UDP socket holding an empty datagram and then "tail", both from
+ * another socket; the empty one peeked (a plain peek: the kernel marks it
+ * shown) where PEEKED. */
+static int empty_head(bool peeked)
+{
+	int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+	struct sockaddr_storage ss;
+	socklen_t len = any_addr(AF_INET, "127.0.0.1", port_of(b), &ss);
+	SETUP(sendto(a, "", 0, 0, (struct sockaddr *)&ss, len) == 0 && sendto(a, "tail", 4, 0, (struct sockaddr *)&ss, len) == 4,
+	      "sendto");
+	char buf[16];
+	SETUP(!peeked || recv(b, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) == 0, "peeking the empty datagram");
+	return b;
+}
+
+/* S's queue as empty_head left it: a peek at offset 0 shows the empty
+ * datagram where no peek has (PEEKED false), skips it to "tail" where one
+ * has; reads then take both. */
+static void check_empty_head(int s, bool peeked)
+{
+	char buf[16];
+	ssize_t n = opt(s, SOL_SOCKET, SO_PEEK_OFF, 0) == 0 ? recv(s, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) : -2;
+	CHECK(n == (peeked ? 4 : 0), "a peek at offset 0 read %zd bytes: the empty head datagram is %s", n,
+	      peeked ? "not marked as peeked, as it was" : "marked as peeked, which it was not");
+	CHECK(opt(s, SOL_SOCKET, SO_PEEK_OFF, -1) == 0 && recv(s, buf, sizeof buf, MSG_DONTWAIT) == 0 &&
+	      recv(s, buf, sizeof buf, MSG_DONTWAIT) == 4 && memcmp(buf, "tail", 4) == 0,
+	      "the queued datagrams, the empty one first");
+}
+
+/* An empty datagram at the head of a UDP socket's queue that the program
+ * peeked (marked): carried so. */
+static int udpheadpeeked(void)
+{
+	int s = empty_head(true);
+	say("ready");
+	usr1_wait();
+	check_empty_head(s, true);
+	return tp_finish();
+}
+
 /* New TCP and UDP sockets, without a port, shut down for writing (which
  * answers ENOTCONN but marks them all the same) next to ones that are not:
  * a shut one's datagram and the data it sends once connected fail with
@@ -902,6 +949,8 @@ static int refused(const char *mode, const char *arg)
 		SETUP(opt(b, SOL_SOCKET, SO_PEEK_OFF, 6) == 0 && recv(b, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) == 0 &&
 		      opt(b, SOL_SOCKET, SO_PEEK_OFF, -1) == 0, "the empty datagram peeked at an offset");
 		keep[0] = b;
+	} else if (strcmp(mode, "udphead") == 0) {
+		keep[0] = empty_head(false);
 	} else if (strcmp(mode, "udppeekoff") == 0) {
 		int a = bound(AF_INET, SOCK_DGRAM, "127.0.0.1"), b = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
 		struct sockaddr_storage ss;
@@ -997,6 +1046,8 @@ static int refused(const char *mode, const char *arg)
 		CHECK(recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 6 && memcmp(buf, "queued", 6) == 0 &&
 		      recv(keep[0], buf, sizeof buf, MSG_DONTWAIT) == 0, "the queued datagrams, the empty one last");
 	}
+	if (keep[0] >= 0 && strcmp(mode, "udphead") == 0)
+		check_empty_head(keep[0], false);
 	if (keep[0] >= 0 && strcmp(mode, "udphidden") == 0) {
 		char buf[16];
 		int off = 6;
@@ -1040,5 +1091,7 @@ int main(int argc, char **argv)
 		return shutwr();
 	if (strcmp(argv[1], "mss") == 0)
 		return mss();
+	if (strcmp(argv[1], "udpheadpeeked") == 0)
+		return udpheadpeeked();
 	return refused(argv[1], argv[2]);
 }
