@@ -291,6 +291,7 @@ static int cmd_dump(int argc, char **argv)
 	if (rc < 0 && keyfile && bm_key_load(keyfile, key) < 0)
 		rc = bm_exit_code();
 	if (rc < 0) {
+		policy.original_runs_on = leave_running;
 		struct dump_args a = {pid, output, leave_running, level, keyfile ? key : NULL, fmt, &policy};
 		rc = bm_run_traced(dump, &a);
 		rc = rc < 0 ? (int)bm_exit_code() : rc;

@@ -37,6 +37,10 @@ struct bm_fd_policy {
 	/* --move-addr: the local addresses that move with the process, whose
 	 * TCP connections to outside peers are carried (movaddr.h); NULL if none. */
 	const struct bm_movaddr *move_addrs;
+	/* The process runs on after this dump (dump --leave-running, the
+	 * first freeze of a migration that pre-copies): what the dump's own
+	 * reads would change in it is refused (sk_dgram_kernel.h). */
+	bool original_runs_on;
 };
 
 /* Parses an --fd value "N=null", "N=close", "N=file:PATH" or "N=broken"

@@ -49,7 +49,8 @@ int bm_sk_dgram_kernel_check(pid_t pid, struct bm_process *p)
 		if (d->kind == BM_FD_UNIX_SOCKET)
 			d->queue_seen = BM_QUEUE_READ | (q[i].empty_behind ? BM_QUEUE_HIDDEN : 0) |
 					(q[i].more ? BM_QUEUE_TOO_LONG : 0) |
-					(q[i].head_empty && q[i].head_marked ? BM_QUEUE_HEAD_MARKED : 0);
+					(q[i].head_empty && q[i].head_marked ? BM_QUEUE_HEAD_MARKED : 0) |
+					(q[i].head_empty && !q[i].head_marked ? BM_QUEUE_HEAD_UNMARKED : 0);
 		else if (q[i].empty_behind || q[i].more || (q[i].head_empty && !q[i].head_marked))
 			rc = refuse_udp(pid, d, &q[i]);
 	}
@@ -57,7 +58,7 @@ int bm_sk_dgram_kernel_check(pid_t pid, struct bm_process *p)
 	return rc;
 }
 
-int bm_sk_dgram_unix_check(pid_t pid, const struct bm_fd *d)
+int bm_sk_dgram_unix_check(pid_t pid, const struct bm_fd *d, bool runs_on)
 {
 	char why[300];
 	if (d->queue_seen & BM_QUEUE_HIDDEN)
@@ -66,6 +67,10 @@ int bm_sk_dgram_unix_check(pid_t pid, const struct bm_fd *d)
 	else if (d->queue_seen & BM_QUEUE_TOO_LONG)
 		snprintf(why, sizeof why, " holding more than %u messages in a queue binmig does not take",
 			 BM_KSTATE_DGRAM_MAX);
+	else if (runs_on && (d->queue_seen & BM_QUEUE_HEAD_UNMARKED))
+		snprintf(why, sizeof why, " whose queue, which binmig does not take, has at its head an empty message no "
+			 "peek has shown: the dump's peek would mark it in the process, which runs on (a later peek at an "
+			 "offset would skip it)");
 	else
 		return 0;
 	return bm_fd_refuse(pid, d->fd, d->path ? d->path : "socket", d->mode, why);

@@ -25,6 +25,7 @@
 #ifndef BINMIG_SK_DGRAM_KERNEL_H
 #define BINMIG_SK_DGRAM_KERNEL_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "state.h"
@@ -34,10 +35,11 @@
 #define BM_QUEUE_HIDDEN 2u      /* an empty message behind the head */
 #define BM_QUEUE_TOO_LONG 4u    /* more messages than the reader walks */
 #define BM_QUEUE_HEAD_MARKED 8u /* the head is an empty message a peek showed */
+#define BM_QUEUE_HEAD_UNMARKED 16u /* the head is an empty message no peek showed */
 
 /* P's UDP, unix datagram and seqpacket sockets (described; P->pid is
  * PID): refuses a UDP socket whose queue holds an empty datagram behind
- * others or more than BM_KSTATE_DGRAM_MAX, and notes in each unix
+ * others or at its head unshown, or more than BM_KSTATE_DGRAM_MAX, and notes in each unix
  * socket's queue_seen what its queue holds, for the unix reader
  * (bm_sk_dgram_unix_check), which alone knows whether it takes the queue.
  * 0, or -1 after refusing one (exit 4) or an error. */
@@ -45,7 +47,9 @@ int bm_sk_dgram_kernel_check(pid_t pid, struct bm_process *p);
 
 /* Unix socket D of process PID, whose queue the dump reads with peeks
  * rather than taking it: 0, or -1 after refusing it where its queue
- * holds what no peek shows (queue_seen). */
-int bm_sk_dgram_unix_check(pid_t pid, const struct bm_fd *d);
+ * holds what no peek shows (queue_seen), or, where the process runs on
+ * after the dump (RUNS_ON), an empty message at its head that no peek has
+ * shown, which the dump's peek would mark in it. */
+int bm_sk_dgram_unix_check(pid_t pid, const struct bm_fd *d, bool runs_on);
 
 #endif

@@ -414,7 +414,8 @@ static bool sole_sender(uint64_t ino, const struct bm_unix_diag *self, uint64_t 
  * With ADOPT, the walk only gathers the descriptors in flight that the
  * process does not hold (bm_unix_gather_in_flight) and takes nothing. */
 static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, int type, int peer_fd,
-		      uint32_t shutdown, const struct bm_unix_diag *sole, struct peeked *q, struct bm_unix_adoption *adopt)
+		      uint32_t shutdown, const struct bm_unix_diag *sole, struct peeked *q, struct bm_unix_adoption *adopt,
+		      bool runs_on)
 {
 	pid_t pid = p->pid;
 	int saved_off = -1, saved_cred = 0, one = 1, zero = 0, off = -1;
@@ -437,7 +438,7 @@ static int peek_queue(const struct bm_process *p, const struct bm_fd *d, int s, 
 	/* Not taken: what no peek shows is refused before the peeks mark
 	 * anything. */
 	if (rc == 0 && !adopt)
-		rc = bm_sk_dgram_unix_check(pid, d);
+		rc = bm_sk_dgram_unix_check(pid, d, runs_on);
 	bool at_head = type != SOCK_STREAM; /* the head peeked without an offset first */
 	bool taking = false; /* a stream with rights: read again by taking it */
 	while (rc == 0) {
@@ -658,9 +659,10 @@ static const struct bm_fd *replaced_sock(struct bm_process *const *procs, size_t
 	return bm_fd_replaced_from(procs, nprocs, BM_ORIGIN_SOCKET, link);
 }
 
-/* Fills in[i] for socket descriptor d (index i of process k). */
+/* Fills in[i] for socket descriptor d (index i of process k); RUNS_ON:
+ * the process runs on after the dump (bm_fd_policy.original_runs_on). */
 static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k, uint32_t i, struct info *in,
-			bool read_data)
+			bool read_data, bool runs_on)
 {
 	struct bm_process *p = procs[k];
 	struct bm_fd *d = &p->fds[i];
@@ -734,7 +736,8 @@ static int describe_one(struct bm_process *const *procs, size_t nprocs, size_t k
 	 * ENOTCONN). */
 	read_data &= g->type == SOCK_DGRAM || g->state == TCP_ESTABLISHED_STATE;
 	if (read_data &&
-	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL)) < 0)
+	    (rc = peek_queue(p, d, in->copy, (int)g->type, peer_fd, g->shutdown, sole ? &peer : NULL, &in->q, NULL,
+			     runs_on)) < 0)
 		return rc;
 	/* What was read is what the kernel counts: all the bytes of a stream
 	 * or seqpacket queue, the first datagram's of a datagram queue. */
@@ -855,7 +858,8 @@ static int collect_process(struct bm_process *const *procs, size_t nprocs, size_
 					    "process", procs[o]->pid);
 				break;
 			}
-		if (rc == 0 && (rc = describe_one(procs, nprocs, k, i, &in[i], read_data)) == 2) {
+		if (rc == 0 && (rc = describe_one(procs, nprocs, k, i, &in[i], read_data,
+							      policy && policy->original_runs_on)) == 2) {
 			rc = 0;
 			/* Before the freeze the peer may be in flight in a queue, which
 			 * only the frozen process's dump gives a descriptor to. */
@@ -936,7 +940,7 @@ int bm_unix_gather_in_flight(const struct bm_process *p, struct bm_unix_adoption
 		bool sole = pi >= 0 && sole_sender(d->object_id, &g, g.peer, &peer);
 		struct peeked q = {0};
 		if (rc == 0 && !listening)
-			rc = peek_queue(p, d, s, type, sole ? p->fds[pi].fd : -1, 0, sole ? &peer : NULL, &q, a);
+			rc = peek_queue(p, d, s, type, sole ? p->fds[pi].fd : -1, 0, sole ? &peer : NULL, &q, a, false);
 		peeked_free(&q);
 		close(s);
 		if (rc < 0)

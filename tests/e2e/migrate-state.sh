@@ -168,6 +168,27 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 	e2e_log "ok: ${cmd[*]} passed its checks after two hops (${hops[*]})"
 done
 
+# A migration that pre-copies peeks the queues at its first, short freeze,
+# and the process runs on until the last: an empty message at the head of
+# a unix queue binmig does not take, which no peek has shown (peekedmsg
+# head's second socket), would come back marked.  Refused (exit 4) before
+# anything is frozen for long; the process runs on and passes, its heads
+# as they were.
+out=$E2E_TMP/head-precopy.out
+mkdir "$E2E_TMP/peekhead-precopy"
+pid=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/peekedmsg" head "$E2E_TMP/peekhead-precopy")
+mig_in A "$TOOLS/waitfor" --pid "$pid" -x "$out" ready 20 || { e2e_show "$out"; e2e_fail "peekedmsg head did not get ready"; }
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode precopy
+[[ $BM_RC == 4 ]] || e2e_fail "pre-copy of an unmarked empty head: migrate exited $BM_RC, expected 4"
+grep -q "the dump's peek would mark it in the process, which runs on" "$BM_ERR" ||
+	e2e_fail "the pre-copy refusal does not say why: $(cat "$BM_ERR")"
+mig_assert_running A "$pid" "peekedmsg head after the refused pre-copy"
+mig_in A kill -USR1 "$pid"
+mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
+mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "peekedmsg head did not end"
+e2e_expect_pass "$out"
+e2e_log "ok: a pre-copy that would mark an empty head in the running process is refused"
+
 # Control group membership (tests/progs/cgroup.c carried), started in a
 # cgroup of this test's own under the cgroup v2 hierarchy and under one
 # cgroup v1 hierarchy where the machine mounts some.  The hosts see a

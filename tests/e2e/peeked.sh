@@ -13,7 +13,9 @@
 # again, which no peek shows, is refused where binmig's BPF reader sees
 # it (hidden), and goes unseen without it (the dump goes on, the source
 # untouched); an empty message at the head of such a queue comes back
-# marked as it was after a dump and restore (head: one peeked, one not).
+# marked as it was after a dump and restore (head: one peeked, one not),
+# and dump --leave-running, whose peek would mark one not peeked in the
+# original, is refused (the heads then as they were).
 # tests/e2e/migrate-state.sh carries carried and head across two hops
 # between the emulated hosts.
 # shellcheck source-path=SCRIPTDIR
@@ -49,12 +51,20 @@ BINMIG_TEST_NO_BPF=1 e2e_left_dump hidden-nobpf peekedmsg hidden "$E2E_TMP"
 e2e_log "ok: without BPF the hidden message goes unseen, the source's queue untouched"
 
 # The heads, one marked, one not, come back as they were after a dump and
-# restore (not after dump --leave-running, whose own peek at the head marks
-# the second in the original: docs/process-state.md).
+# restore.  dump --leave-running is refused: its own peek at the head would
+# mark the second in the original, which runs on (docs/process-state.md);
+# the process is untouched, both heads as they were.
 out=$E2E_TMP/head.out
 e2e_start "$out" "$PROGS/peekedmsg" head "$E2E_TMP"
 pid=$E2E_PID
 e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+bm dump "$pid" -o "$E2E_TMP/head-left.img" --leave-running
+e2e_expect_error 4 "dump --leave-running of an unmarked empty head"
+grep -q "has at its head an empty message no peek has shown: the dump's peek would mark it in the process, which runs on" \
+	"$BM_ERR" || e2e_fail "the refusal does not say why: $(cat "$BM_ERR")"
+[[ ! -e $E2E_TMP/head-left.img ]] || e2e_fail "the refused dump left an image"
+e2e_assert_alive "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_migrate "$pid" "$E2E_TMP/head.img"
 e2e_wait_syscall "$pid" rt_sigsuspend
