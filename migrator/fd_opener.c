@@ -54,8 +54,6 @@ int bm_fd_openers_collect(struct bm_process *p)
 	struct bm_kstate_opener *openers = calloc(p->nfds + 1, sizeof *openers);
 	int rc = ask && openers ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
 	for (uint32_t i = 0; rc == 0 && i < p->nfds; i++) {
-		free(p->fds[i].opener); /* an earlier collection's */
-		p->fds[i].opener = NULL;
 		ask[i] = bm_fd_opener_wanted(&p->fds[i]);
 		any |= ask[i];
 	}

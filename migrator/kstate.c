@@ -546,8 +546,5 @@ int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_op
 {
 	memset(openers, 0, p->nfds * sizeof *openers);
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .openers = openers};
-	int rc = read_files(p, PASS_OPENER, ask, &seen, "the credentials its files were opened with", why, why_size);
-	if (rc < 0)
-		memset(openers, 0, p->nfds * sizeof *openers);
-	return rc;
+	return read_files(p, PASS_OPENER, ask, &seen, "the credentials its files were opened with", why, why_size);
 }

@@ -122,7 +122,7 @@ struct bm_kstate_opener {
 /* Reads, for each descriptor P->fds[i] (P->pid) whose ASK[i] is set (a
  * file the restore opens by name), the credentials its open file keeps
  * from its opening (f_cred) into OPENERS[i]; fd_opener.h.  0; or -errno
- * with why in WHY. */
+ * with why in WHY, OPENERS then not to be used. */
 int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_opener *openers, char *why,
 		      size_t why_size);
 

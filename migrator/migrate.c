@@ -257,10 +257,7 @@ static int choose_mode(pid_t pid, const struct bm_migrate_opts *o, enum bm_trans
 static int precopy_rounds(struct bm_precopy *pc, pid_t pid, const struct bm_migrate_opts *o, struct bm_conn *conn)
 {
 	bm_set_log_prefix("binmig: migrate: pre-copy");
-	/* The first freeze leaves the process running on. */
-	struct bm_fd_policy first = o->fd_policy;
-	first.original_runs_on = true;
-	int rc = bm_precopy_start(pc, pid, &first);
+	int rc = bm_precopy_start(pc, pid, &o->fd_policy);
 	if (rc == -EOPNOTSUPP) {
 		if (o->precopy.no_fallback)
 			return bm_error(BM_EXIT_UNSUPPORTED, "process %d cannot be pre-copied: %s (--no-fallback: not migrated)",

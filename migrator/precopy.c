@@ -220,7 +220,10 @@ int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy
 		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (!bm_pagescan_available(pc->pagemap))
 		return unavailable(pc, "%s", "this kernel has no PAGEMAP_SCAN ioctl");
-	struct start_args a = {pc, policy};
+	/* This freeze leaves the process running on (sk_dgram_kernel.h). */
+	struct bm_fd_policy first = *policy;
+	first.original_runs_on = true;
+	struct start_args a = {pc, &first};
 	int rc = bm_run_traced(start_tracking, &a);
 	if (rc < 0 && pc->uffd >= 0) {
 		close(pc->uffd); /* unregisters whatever was registered */

@@ -89,8 +89,9 @@ struct bm_precopy {
  * -EOPNOTSUPP with the reason in why. */
 int bm_precopy_probe(char *why, size_t n);
 
-/* Freezes PID briefly (as a migration does, with the same refusals), sets
- * the tracking up inside it and lets it run again.  0; -EOPNOTSUPP when
+/* Freezes PID briefly (as a migration does, with the same refusals, and
+ * those of a dump whose process runs on: bm_fd_policy.original_runs_on),
+ * sets the tracking up inside it and lets it run again.  0; -EOPNOTSUPP when
  * the process cannot be tracked (pc->why says why; nothing reported, the
  * process runs untouched); or another reported error (the process runs). */
 int bm_precopy_start(struct bm_precopy *pc, pid_t pid, const struct bm_fd_policy *policy);

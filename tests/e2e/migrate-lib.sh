@@ -273,6 +273,16 @@ mig_round_trip() {
 	done
 }
 
+# mig_wake_expect_pass HOST PID OUT NAME: wakes program PID in HOST
+# (SIGUSR1), waits for PASS in OUT and for the program to end (30 s each;
+# NAME says which did not) and expects its PASS.
+mig_wake_expect_pass() {
+	mig_in "$1" kill -USR1 "$2"
+	mig_in "$1" "$TOOLS/waitfor" --pid "$2" "$3" "PASS" 30 || true
+	mig_in "$1" "$TOOLS/pidwait" "$2" 30 || e2e_fail "$4 did not end"
+	e2e_expect_pass "$3"
+}
+
 # mig_bm HOST ARGS...: runs binmig inside HOST, like lib.sh's bm (BM_RC,
 # BM_OUT, BM_ERR).
 mig_bm() {

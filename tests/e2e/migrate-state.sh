@@ -161,10 +161,7 @@ for prog in "attrs carried" "memstate $E2E_TMP/work" "watch carried" "unlinked c
 		grep -Eq "^  thread [0-9]+: .*, time slice $base ns," "$BM_OUT" ||
 			e2e_fail "attrs baseslice: no thread has its own slice of $base ns after the hops"
 	fi
-	mig_in A kill -USR1 "$pid"
-	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
-	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "${cmd[0]} did not end"
-	e2e_expect_pass "$out"
+	mig_wake_expect_pass A "$pid" "$out" "${cmd[0]}"
 	e2e_log "ok: ${cmd[*]} passed its checks after two hops (${hops[*]})"
 done
 
@@ -183,10 +180,7 @@ mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY" --mode preco
 grep -q "the dump's peek would mark it in the process, which runs on" "$BM_ERR" ||
 	e2e_fail "the pre-copy refusal does not say why: $(cat "$BM_ERR")"
 mig_assert_running A "$pid" "peekedmsg head after the refused pre-copy"
-mig_in A kill -USR1 "$pid"
-mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
-mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "peekedmsg head did not end"
-e2e_expect_pass "$out"
+mig_wake_expect_pass A "$pid" "$out" "peekedmsg head"
 e2e_log "ok: a pre-copy that would mark an empty head in the running process is refused"
 
 # Control group membership (tests/progs/cgroup.c carried), started in a
@@ -235,10 +229,7 @@ else
 	[[ $(grep -c ":/$CG_NAME\$" <<<"$cgs") == "${#CG_DIRS[@]}" ]] ||
 		e2e_fail "process $pid is not in its ${#CG_DIRS[@]} cgroups before the hops: $cgs"
 	mig_round_trip "$pid" cgroup
-	mig_in A kill -USR1 "$pid"
-	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
-	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "cgroup did not end"
-	e2e_expect_pass "$out"
+	mig_wake_expect_pass A "$pid" "$out" "cgroup"
 	e2e_log "ok: back in its cgroups (${CG_DIRS[*]}) after two hops"
 	# The credentials its descriptors of cgroup.procs files were opened
 	# with (opener.c carried), which decide whether a write moves it.
@@ -252,9 +243,6 @@ else
 	mig_round_trip "$pid" opener precopy hybrid
 	mig_procstate A "$pid" "$out.proc-after"
 	e2e_procstate_same "$out.proc" "opener carried (precopy hybrid)"
-	mig_in A kill -USR1 "$pid"
-	mig_in A "$TOOLS/waitfor" --pid "$pid" "$out" "PASS" 30 || true
-	mig_in A "$TOOLS/pidwait" "$pid" 30 || e2e_fail "opener did not end"
-	e2e_expect_pass "$out"
+	mig_wake_expect_pass A "$pid" "$out" "opener"
 	e2e_log "ok: opener carried passed its checks after two hops (precopy hybrid)"
 fi

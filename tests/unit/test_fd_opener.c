@@ -23,6 +23,7 @@
 #include "fd_policy.h"
 #include "log.h"
 #include "wire.h"
+#include "unit_process.h"
 
 #define UNIT_TMPDIR_NAME "fd-opener"
 #include "unit_tmpdir.h"
@@ -43,10 +44,18 @@ static struct bm_fd fd_of(int32_t fd, uint32_t kind, char *path)
 	return (struct bm_fd){.fd = fd, .kind = kind, .shares_with = -1, .path = path, .replaced = BM_FD_CARRIED};
 }
 
-/* P's list of openers written, and read into OUT (its descriptors as
- * P's, without openers); 0, or the cursor's error with its why in WHY. */
-static int round_trip(const struct bm_process *p, struct bm_process *out, char *why, size_t n)
+#define MAX_FDS 4
+
+/* P's list of openers written, and read into OUT, whose descriptors
+ * (GOT, room for MAX_FDS) are P's without openers; 0, or the cursor's
+ * error with its why in WHY. */
+static int round_trip(const struct bm_process *p, struct bm_fd *got, struct bm_process *out, char *why, size_t n)
 {
+	assert_true(p->nfds <= MAX_FDS);
+	memcpy(got, p->fds, p->nfds * sizeof *got);
+	for (uint32_t i = 0; i < p->nfds; i++)
+		got[i].opener = NULL;
+	*out = (struct bm_process){.fds = got, .nfds = p->nfds};
 	struct bm_wbuf b;
 	bm_wbuf_init(&b);
 	bm_fd_openers_encode(&b, p);
@@ -60,12 +69,17 @@ static int round_trip(const struct bm_process *p, struct bm_process *out, char *
 	return rc;
 }
 
-static void forget_openers(struct bm_process *p)
+/* P's list of openers is rejected when read back, its why saying SAID
+ * (where given). */
+static void assert_list_rejected(const struct bm_process *p, const char *said)
 {
-	for (uint32_t i = 0; i < p->nfds; i++) {
-		free(p->fds[i].opener);
-		p->fds[i].opener = NULL;
-	}
+	struct bm_fd got[MAX_FDS];
+	struct bm_process out;
+	char why[200];
+	assert_int_equal(round_trip(p, got, &out, why, sizeof why), -EBADMSG);
+	if (said)
+		assert_non_null(strstr(why, said));
+	forget_openers(&out);
 }
 
 static void test_image_round_trip(void **state)
@@ -79,13 +93,10 @@ static void test_image_round_trip(void **state)
 			     fd_of(4, BM_FD_DIRECTORY, "/etc"), fd_of(7, BM_FD_FIFO, "/tmp/f")};
 	in[0].opener = (struct bm_creds *)&nobody;
 	in[2].opener = &root;
-	struct bm_fd got[4];
-	memcpy(got, in, sizeof got);
-	for (int i = 0; i < 4; i++)
-		got[i].opener = NULL;
-	struct bm_process p = {.fds = in, .nfds = 4}, out = {.fds = got, .nfds = 4};
+	struct bm_fd got[MAX_FDS];
+	struct bm_process p = {.fds = in, .nfds = 4}, out;
 	char why[200];
-	assert_int_equal(round_trip(&p, &out, why, sizeof why), 0);
+	assert_int_equal(round_trip(&p, got, &out, why, sizeof why), 0);
 	assert_non_null(got[0].opener);
 	assert_true(bm_creds_equal(got[0].opener, &nobody));
 	assert_null(got[1].opener);
@@ -102,42 +113,25 @@ static void test_image_rejects(void **state)
 {
 	(void)state;
 	struct bm_fd in[] = {fd_of(3, BM_FD_PIPE, NULL), fd_of(4, BM_FD_REGULAR, "/etc/passwd")};
-	struct bm_fd got[2];
-	struct bm_process p = {.fds = in, .nfds = 2}, out = {.fds = got, .nfds = 2};
-	char why[200];
+	struct bm_process p = {.fds = in, .nfds = 2};
 	in[0].opener = (struct bm_creds *)&nobody;
-	memcpy(got, in, sizeof got);
-	got[0].opener = NULL;
-	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "not opened by name"));
-	forget_openers(&out);
+	assert_list_rejected(&p, "not opened by name");
 
 	in[0].opener = NULL;
 	in[1].shares_with = 3;
 	in[1].opener = (struct bm_creds *)&nobody;
-	memcpy(got, in, sizeof got);
-	got[1].opener = NULL;
-	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
-	forget_openers(&out);
+	assert_list_rejected(&p, NULL);
 
 	struct bm_creds none = nobody;
 	none.uid[1] = UINT32_MAX; /* "unchanged" to setresuid */
 	in[1].shares_with = -1;
 	in[1].opener = &none;
-	memcpy(got, in, sizeof got);
-	got[1].opener = NULL;
-	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "the id -1"));
-	forget_openers(&out);
+	assert_list_rejected(&p, "the id -1");
 
 	struct bm_creds odd = nobody;
 	odd.cap_eff = 1; /* not permitted */
 	in[1].opener = &odd;
-	memcpy(got, in, sizeof got);
-	got[1].opener = NULL;
-	assert_int_equal(round_trip(&p, &out, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "capabilities no process has"));
-	forget_openers(&out);
+	assert_list_rejected(&p, "capabilities no process has");
 }
 
 static int open_path(const struct bm_fd *d)
