@@ -201,16 +201,7 @@ static int dump(void *arg)
 		return bm_exit_code();
 	char why[800];
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
-		bm_warn("binmig cannot read what only the kernel's own structures show (%s): restored, the process "
-			"gives its next POSIX timer and inotify watch the numbers after its newest, an O_TMPFILE file "
-			"may be linked as its opening says, each pipe's bytes and each unix stream's queue come back in "
-			"one go, an open file's "
-			"O_ASYNC set through a descriptor closed since is set through the one it is held at, and a "
-			"thread's own slice equal to the base slice, a tree member's exit signal its parent's execve "
-			"made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a shutdown without a "
-			"port, urgent data sent, a SO_REUSEPORT program, the MSS a program set on a connection) are "
-			"not seen, and the files it opened by name are opened again with binmig's credentials, not "
-			"those that opened them (README, \"What a restored process can still tell apart\")", why);
+		bm_kstate_warn_unseen(why, false);
 	if (bm_tree_check_exit_signals(&f) < 0 || bm_pipe_refuse_packets(&f) < 0) {
 		bm_release(&f, false);
 		return bm_exit_code();

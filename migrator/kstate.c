@@ -492,6 +492,21 @@ int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size)
 	return first;
 }
 
+void bm_kstate_warn_unseen(const char *why, bool counters_later)
+{
+	bm_warn("binmig cannot read what only the kernel's own structures show (%s): restored, the process %san "
+		"O_TMPFILE file may be linked as its opening says, each pipe's bytes and each unix stream's queue "
+		"come back in one go, an open file's O_ASYNC set through a descriptor closed since is set through "
+		"the one it is held at, and a thread's own slice equal to the base slice, a tree member's exit "
+		"signal its parent's execve made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a "
+		"shutdown without a port, urgent data sent, a SO_REUSEPORT program, the MSS a program set on a "
+		"connection) are not seen, and the files it opened by name are opened again with binmig's "
+		"credentials, not those that opened them (README, \"What a restored process can still tell apart\")",
+		why,
+		counters_later ? ""
+			       : "gives its next POSIX timer and inotify watch the numbers after its newest, ");
+}
+
 /* One run of the file program over P for PASS (ASK: PASS_FASYNC's), its
  * records into SEEN; WHAT says what it reads where it fails. */
 static int read_files(struct bm_process *p, enum pass pass, const bool *ask, struct task_seen *seen,

@@ -130,4 +130,10 @@ int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_op
  * -errno and WHY, the others read all the same. */
 int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size);
 
+/* Warns, once bm_kstate_read_frozen failed for WHY, of what the restored
+ * process can then tell apart (README, "What a restored process can
+ * still tell apart").  COUNTERS_LATER: the next timer id and watch
+ * numbers are read in the original later (migrate), so are not named. */
+void bm_kstate_warn_unseen(const char *why, bool counters_later);
+
 #endif

@@ -108,7 +108,7 @@ void bm_warn(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char msg[1024];
+	char msg[2048];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	fprintf(stderr, "%s: warning: %s\n", prefix, msg);
 	va_end(ap);

@@ -365,7 +365,7 @@ static int move(void *arg)
 	 * they are read in the original after the point of no return. */
 	char why[800];
 	if (bm_kstate_read_frozen(&f, why, sizeof why) < 0)
-		bm_debug("%s: the next timer ids and watch numbers are read at termination", why);
+		bm_kstate_warn_unseen(why, true);
 	rc = bm_tree_check_exit_signals(&f);
 	if (rc == 0)
 		rc = bm_pipe_refuse_packets(&f);

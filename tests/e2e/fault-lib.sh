@@ -107,7 +107,7 @@ same_but_unreturned_page() {
 	local base=$1 what=$2 grown
 	cmp -s "$base.before" "$base.after" && return 0
 	grown=$(($(anon_bytes "$base.after") - $(anon_bytes "$base.before")))
-	if [[ $(head -n 1 "$BM_ERR") == "binmig: "*"injecting munmap into thread "* ]] && ((grown == 4096)) &&
+	if [[ $(e2e_said "$BM_ERR" | head -n 1) == "binmig: "*"injecting munmap into thread "* ]] && ((grown == 4096)) &&
 		cmp -s <(other_lines "$base.before") <(other_lines "$base.after"); then
 		e2e_log "$what: the page binmig could not unmap is left"
 		cp "$base.after" "$base.before"

@@ -344,7 +344,7 @@ mig_expect_failure() {
 	else
 		[[ $BM_RC == "$code" ]] || e2e_fail "$what: migrate exited $BM_RC, expected $code"
 	fi
-	first=$(head -n 1 "$BM_ERR")
+	first=$(e2e_said "$BM_ERR" | head -n 1)
 	last=$(tail -n 1 "$BM_ERR")
 	IFS='|' read -r -a phase_list <<<"$phases"
 	for phase in "${phase_list[@]}"; do
