@@ -9,8 +9,9 @@
  * file of a kind binmig reopens otherwise (FIFO, device, socket) or more
  * than BM_MAX_FILE_LOCKS locks are refused.
  *
- * At restore the new process takes each lock again on the same
- * descriptor, without waiting: when another process holds a conflicting
+ * At dump they are then put in the order of each file's list in the
+ * kernel (file_lock_order.h).  At restore the new process takes each lock
+ * again on the same descriptor, in that order, without waiting: when another process holds a conflicting
  * lock the restore fails (exit 6) naming it, and a migration's source
  * resumes.
  *

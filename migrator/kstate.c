@@ -112,6 +112,7 @@ struct task_seen {
 	struct bm_kstate_queue *queues; /* bm_kstate_dgram's, per descriptor of p; NULL: not asked */
 	bool fasync;      /* bm_kstate_fasync: its records are taken */
 	struct bm_kstate_opener *openers; /* bm_kstate_openers', per descriptor of p; NULL: not asked */
+	struct bm_kstate_lockpos *lockpos; /* bm_kstate_lockpos', per descriptor of p; NULL: not asked */
 	struct bm_chunks pipes;   /* their layouts, read chunk by chunk */
 	struct bm_chunks streams; /* the same, with queues */
 };
@@ -230,6 +231,14 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 			queue_seen(p, &r, seen);
 		} else if (r.kind == BM_KSTATE_STREAM && seen->queues) {
 			bm_stream_layout_record(p, &seen->streams, &r);
+		} else if (r.kind == BM_KSTATE_LOCKPOS && seen->lockpos) {
+			struct bm_fd *d = find_fd(p, r.fd);
+			if (d && r.valid)
+				seen->lockpos[d - p->fds] = (struct bm_kstate_lockpos){
+					.ofd = r.a < BM_KSTATE_LOCKPOS_MAX ? (int32_t)r.a : -1,
+					.posix = r.b < BM_KSTATE_LOCKPOS_MAX ? (int32_t)r.b : -1,
+					.read = true,
+				};
 		} else if (r.kind == BM_KSTATE_OPENER && seen->openers) {
 			opener_seen(p, &r, seen);
 		} else if (r.kind == BM_KSTATE_FASYNC && seen->fasync) {
@@ -247,7 +256,7 @@ static int run(struct bpf_program *prog, struct bm_process *p, struct task_seen 
 }
 
 /* Which descriptors a run of the file program reads. */
-enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC, PASS_OPENER };
+enum pass { PASS_FILES, PASS_INET, PASS_DGRAM, PASS_FASYNC, PASS_OPENER, PASS_LOCKPOS };
 
 /* What the file program reads of descriptor D, or 0: for bm_kstate_inet
  * (PASS_INET) a TCP or UDP socket, for bm_kstate_dgram (PASS_DGRAM) the
@@ -280,9 +289,9 @@ static int want_none(void)
 	return 0;
 }
 
-/* The descriptors the file program reads (want_of; for PASS_FASYNC and
- * PASS_OPENER, those of ASK, with BM_KSTATE_WANT_FASYNC or
- * BM_KSTATE_WANT_OPENER). */
+/* The descriptors the file program reads (want_of; for PASS_FASYNC,
+ * PASS_OPENER and PASS_LOCKPOS, those of ASK, with BM_KSTATE_WANT_FASYNC,
+ * BM_KSTATE_WANT_OPENER or BM_KSTATE_WANT_LOCKPOS). */
 static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 {
 	uint32_t key, what;
@@ -294,6 +303,7 @@ static int want(const struct bm_process *p, enum pass pass, const bool *ask)
 		key = (uint32_t)d->fd;
 		what = pass == PASS_FASYNC ? (ask[i] ? BM_KSTATE_WANT_FASYNC : 0)
 		     : pass == PASS_OPENER ? (ask[i] ? BM_KSTATE_WANT_OPENER : 0)
+		     : pass == PASS_LOCKPOS ? (ask[i] ? BM_KSTATE_WANT_LOCKPOS : 0)
 					   : want_of(d, pass);
 		if (what && bpf_map_update_elem(k.wanted_fd, &key, &what, BPF_ANY) < 0)
 			return -errno;
@@ -500,8 +510,9 @@ void bm_kstate_warn_unseen(const char *why, bool counters_later)
 		"the one it is held at, and a thread's own slice equal to the base slice, a tree member's exit "
 		"signal its parent's execve made SIGCHLD, and what only a TCP or UDP socket's kernel side shows (a "
 		"shutdown without a port, urgent data sent, a SO_REUSEPORT program, the MSS a program set on a "
-		"connection) are not seen, and the files it opened by name are opened again with binmig's "
-		"credentials, not those that opened them (README, \"What a restored process can still tell apart\")",
+		"connection) are not seen, the order of a file's locks is that of the descriptors, and the files "
+		"it opened by name are opened again with binmig's credentials, not those that opened them (README, "
+		"\"What a restored process can still tell apart\")",
 		why,
 		counters_later ? ""
 			       : "gives its next POSIX timer and inotify watch the numbers after its newest, ");
@@ -562,4 +573,13 @@ int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_op
 	memset(openers, 0, p->nfds * sizeof *openers);
 	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .openers = openers};
 	return read_files(p, PASS_OPENER, ask, &seen, "the credentials its files were opened with", why, why_size);
+}
+
+int bm_kstate_lockpos(struct bm_process *p, const bool *ask, struct bm_kstate_lockpos *pos, char *why,
+		      size_t why_size)
+{
+	memset(pos, 0, p->nfds * sizeof *pos);
+	struct task_seen seen = {.timer = TIMER_NOT_SEEN, .lockpos = pos};
+	return read_files(p, PASS_LOCKPOS, ask, &seen, "where its file locks are in their files' lists", why,
+			  why_size);
 }

@@ -126,6 +126,21 @@ struct bm_kstate_opener {
 int bm_kstate_openers(struct bm_process *p, const bool *ask, struct bm_kstate_opener *openers, char *why,
 		      size_t why_size);
 
+/* Where an open file's locks are in the list of its file's POSIX and OFD
+ * locks, as bm_kstate_lockpos read it (0 the head; -1: it has none). */
+struct bm_kstate_lockpos {
+	bool read;     /* the list was walked to its end */
+	int32_t ofd;   /* its first OFD lock */
+	int32_t posix; /* the first POSIX lock of the process on its file */
+};
+
+/* Reads, for each descriptor P->fds[i] (P frozen, P->pid) whose ASK[i]
+ * is set (the first of an open file holding a POSIX or OFD lock), where
+ * its locks are in their file's list into POS[i] (file_locks.c takes
+ * them again in that order).  0; or -errno with why in WHY. */
+int bm_kstate_lockpos(struct bm_process *p, const bool *ask, struct bm_kstate_lockpos *pos, char *why,
+		      size_t why_size);
+
 /* The same for every live process of F: 0, or the first failure's
  * -errno and WHY, the others read all the same. */
 int bm_kstate_read_frozen(struct bm_frozen *f, char *why, size_t why_size);

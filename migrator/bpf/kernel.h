@@ -65,6 +65,7 @@ struct task_struct {
 	struct task_struct *real_parent;
 	__u64 parent_exec_id;
 	__u64 self_exec_id;
+	struct files_struct *files; /* its descriptor table: the owner of its POSIX locks */
 };
 
 struct idr {
@@ -91,9 +92,29 @@ enum inode_state_flags_t {
 	I_LINKABLE = 1 << 11,
 };
 
+struct list_head {
+	struct list_head *next;
+};
+
+/* A file's byte-range locks, POSIX and OFD in one list (fs/locks.c):
+ * each owner's together, the owners in the order they first took one.
+ * Since Linux 6.9 a lock's list member is in its file_lock_core. */
+struct file_lock_context {
+	struct list_head flc_posix;
+};
+
+struct file;
+
+struct file_lock_core {
+	struct list_head flc_list;
+	void *flc_owner; /* an OFD lock's: its open file; a POSIX lock's: its process's files_struct */
+	struct file *flc_file;
+};
+
 struct inode {
 	unsigned short i_mode;
 	enum inode_state_flags_t i_state;
+	struct file_lock_context *i_flctx;
 };
 
 /* The credentials an open file keeps from its opening (kstate.bpf.c

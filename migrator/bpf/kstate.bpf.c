@@ -355,6 +355,64 @@ static __always_inline void read_opener(struct seq_file *seq, struct file *f, in
 	}
 }
 
+/* A walk of a file's POSIX and OFD locks (read_lockpos), one a step. */
+struct lock_walk {
+	struct list_head *at, *end; /* the next lock's list member; the list's head */
+	struct file *f;             /* the open file whose OFD locks are sought */
+	void *files;                /* the descriptor table whose POSIX locks are sought */
+	__u64 offset;               /* flc_list's offset in struct file_lock_core */
+	__u64 ofd, posix;           /* where its first of each kind is (BM_KSTATE_LOCKPOS_NONE: none yet) */
+	int ended;                  /* the walk came back to the head */
+};
+
+static long lock_step(__u64 i, void *ctx)
+{
+	struct lock_walk *w = ctx;
+	if (!w->at || w->at == w->end) {
+		w->ended = w->at == w->end;
+		return 1;
+	}
+	struct file_lock_core *c = (struct file_lock_core *)((char *)w->at - w->offset);
+	struct file *through = NULL;
+	void *owner = NULL;
+	bpf_core_read(&through, sizeof through, &c->flc_file);
+	bpf_core_read(&owner, sizeof owner, &c->flc_owner);
+	if (owner == (void *)w->f && w->ofd == BM_KSTATE_LOCKPOS_NONE)
+		w->ofd = i;
+	else if (owner == w->files && w->posix == BM_KSTATE_LOCKPOS_NONE)
+		w->posix = i;
+	struct list_head *at = w->at, *next = NULL;
+	bpf_core_read(&next, sizeof next, &at->next);
+	w->at = next;
+	return 0;
+}
+
+/* Where the first OFD lock of open file F, and the first POSIX lock of
+ * task T's process (of its descriptor table, taken through any open file
+ * of F's inode), are in the list of the inode's POSIX and OFD locks
+ * (fs/locks.c): the list keeps each owner's locks together, the owners in
+ * the order they first took one, and a conflicting F_GETLK names the
+ * first it meets.  Read without the list's lock: the process is stopped,
+ * and kstate.c reads twice to see that no other process changed it. */
+static __always_inline void read_lockpos(struct seq_file *seq, struct task_struct *t, struct file *f, int fd)
+{
+	struct bm_kstate_rec r = {.kind = BM_KSTATE_LOCKPOS, .fd = fd};
+	struct lock_walk w = {.f = f, .files = BPF_CORE_READ(t, files), .ofd = BM_KSTATE_LOCKPOS_NONE, .posix = BM_KSTATE_LOCKPOS_NONE};
+	if (bpf_core_type_exists(struct file_lock_core) && bpf_core_field_exists(struct inode, i_flctx)) {
+		struct file_lock_context *ctx = BPF_CORE_READ(f, f_inode, i_flctx);
+		w.offset = bpf_core_field_offset(struct file_lock_core, flc_list);
+		if (ctx) {
+			w.end = &ctx->flc_posix;
+			w.at = BPF_CORE_READ(ctx, flc_posix.next);
+			bpf_loop(BM_KSTATE_LOCKPOS_MAX + 1, lock_step, &w, 0);
+		}
+		r.valid = (unsigned int)(!ctx || w.ended);
+	}
+	r.a = w.ofd;
+	r.b = w.posix;
+	bpf_seq_write(seq, &r, sizeof r);
+}
+
 SEC("iter/task_file")
 int read_file(struct bpf_iter__task_file *ctx)
 {
@@ -374,6 +432,8 @@ int read_file(struct bpf_iter__task_file *ctx)
 	}
 	if (*want & BM_KSTATE_WANT_OPENER)
 		read_opener(ctx->meta->seq, f, (int)fd);
+	if (*want & BM_KSTATE_WANT_LOCKPOS)
+		read_lockpos(ctx->meta->seq, t, f, (int)fd);
 	struct bm_kstate_rec r = {.fd = (int)fd};
 	if (kind == BM_KSTATE_WANT_UNIX_DGRAM || kind == BM_KSTATE_WANT_UDP_QUEUE) {
 		if (read_dgram(f, kind == BM_KSTATE_WANT_UDP_QUEUE, &r))

@@ -42,7 +42,15 @@ enum bm_kstate_kind {
 				  BM_KSTATE_OPENER_GROUPS on, its groups, four to a record (a = the first |
 				  the second << 32, b = the third | the fourth << 32), of the first
 				  BM_KSTATE_OPENER_GROUPS_MAX */
+	BM_KSTATE_LOCKPOS = 12, /* where in the list of its file's POSIX and OFD locks (0 the head) the
+				   first OFD lock of its open file is (a) and the first POSIX lock of the
+				   process (b), BM_KSTATE_LOCKPOS_NONE for none; valid: the list was
+				   walked to its end within BM_KSTATE_LOCKPOS_MAX, on a kernel whose
+				   locks binmig reads (Linux 6.9 on) */
 };
+
+#define BM_KSTATE_LOCKPOS_MAX 65536u
+#define BM_KSTATE_LOCKPOS_NONE (~0ull)
 
 #define BM_KSTATE_OPENER_GROUPS 5
 #define BM_KSTATE_OPENER_GROUPS_MAX 64u
@@ -107,6 +115,9 @@ enum bm_kstate_want {
 #define BM_KSTATE_WANT_FASYNC 0x100u
 /* ... and, for a file the restore opens by name, BM_KSTATE_OPENER records. */
 #define BM_KSTATE_WANT_OPENER 0x200u
+/* ... and, for the first descriptor of an open file holding a POSIX or
+ * OFD lock, a BM_KSTATE_LOCKPOS record. */
+#define BM_KSTATE_WANT_LOCKPOS 0x400u
 
 /* And in the bits from BM_KSTATE_WANT_START_SHIFT up, for
  * BM_KSTATE_WANT_PIPE and a unix stream's BM_KSTATE_WANT_UNIX_DGRAM: the

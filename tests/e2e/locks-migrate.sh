@@ -18,7 +18,10 @@
 #     child took and a flock the parent took on descriptions both hold
 #     are taken at the destination, and back at the source after the
 #     failed destination, by the member that took them (/proc names it).
-# In 1-3 and 5 what /proc shows of the program (e2e_procstate: its locks in
+#  6. 1 and 2 with read locks of four owners on one file (locks order):
+#     the first lock F_OFD_GETLK names, through each open file, is the
+#     same after the hops, and after the source took them back.
+# In 1-3, 5 and 6 what /proc shows of the program (e2e_procstate: its locks in
 # fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
@@ -65,6 +68,18 @@ mig_expect_failure any "restore at the destination" "$pid" "a destination failin
 mig_assert_running A "$pid" "after the failed destination"
 mig_assert_gone B "$pid" "after the failed destination"
 finish A "a failed destination: the source took its locks back"
+
+# The order of one file's read locks, over two hops and taken back.
+start orderhops order
+mig_round_trip "$pid" "locks order"
+finish A "the order of a file's locks was carried over two hops"
+start orderfail order
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_expect_failure any "restore at the destination" "$pid" "a destination failing after it took the ordered locks"
+mig_assert_running A "$pid" "after the failed destination (order)"
+finish A "a failed destination: the source took its locks back in their order"
 
 start releasefail
 BINMIG_FAULT=release-lock mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"

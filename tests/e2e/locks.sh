@@ -3,6 +3,9 @@
 # by a dup, flock locks on files and a directory, a POSIX lock on an
 # unlinked file, all carried by a dump and restore and checked by the
 # program (its fdinfo "lock:" lines, and what another process sees);
+# read locks of four owners (OFD and POSIX) on one file, in the order of
+# the kernel's list (also without the BPF reader: descriptor order, as the
+# dump warns);
 # a flock and an OFD lock a child took on descriptions it shares with its
 # parent, taken again by the child (/proc names it, not the parent);
 # a flock and an OFD lock a child took and exited, taken again by a
@@ -15,13 +18,35 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init locks
-for d in carried shared conflict lease fifo table; do
+for d in carried shared order order-nobpf conflict lease fifo table; do
 	mkdir "$E2E_TMP/$d"
 done
 
 e2e_state_test locks carried "$E2E_TMP/carried"
 # A tree: its root's group is the restorer's (e2e/tree checks groups).
 E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks shared "$E2E_TMP/shared"
+
+# Read locks of four owners on one file, in another order than their
+# descriptors': the GETLK commands name the same first lock after the restore.
+e2e_state_test locks order "$E2E_TMP/order"
+# Without the BPF reader, which reads that order, the dump says so and the
+# locks come back in descriptor order, which the program tells apart.
+out=$E2E_TMP/order-nobpf.out
+e2e_start "$out" "$PROGS/locks" order "$E2E_TMP/order-nobpf"
+pid=$E2E_PID
+e2e_wait_ready "$out" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+BINMIG_TEST_NO_BPF=1 bm dump "$pid" -o "$E2E_TMP/order-nobpf.img"
+e2e_expect_ok "dump without the BPF reader"
+grep -qF "the order of a file's locks" "$BM_ERR" ||
+	e2e_fail "the dump does not say that the order of the locks goes unseen: $(cat "$BM_ERR")"
+e2e_restore "$E2E_TMP/order-nobpf.img" "$pid"
+e2e_wait_syscall "$pid" rt_sigsuspend
+e2e_signal "$pid" "$out"
+e2e_wait_exit "$pid"
+grep -qF "after: a write lock through C from byte 110 meets 100+100 pid -1, expected 120+10 pid -1" "$out" ||
+	e2e_fail "taken again in descriptor order, the locks do not differ as expected: $(cat "$out")"
+e2e_log "ok: without the reader the locks come back in descriptor order, as the dump says"
 
 # The dump lets go of the locks with the process; a holder takes one of
 # them before the restore, which then cannot.

@@ -32,6 +32,17 @@
  *     through it and waits: refused (the restore would take the lock in
  *     the process, and /proc name it); after the wake-up the child still
  *     holds the lock (another description of tf cannot take it).
+ *   order     read locks on "r" by four owners, taken in this order: an OFD
+ *     lock on bytes 0-99 through a third open file (C), a POSIX lock on
+ *     50-109 through the first (A), an OFD lock on 120-129 through the
+ *     second (B) and one on 100-199 through A: the kernel's list holds
+ *     them so, not in the order of the descriptors, and the GETLK
+ *     commands name the first conflicting lock in it.  Checked before and
+ *     after the wake-up: a write lock on the whole file through a fourth
+ *     open file (D, which holds none) meets C's lock; through C it meets the POSIX lock (this
+ *     PID); through C from byte 110 on, B's lock (not A's).  A restore
+ *     that took the locks in descriptor order would name A's OFD lock or
+ *     the POSIX lock first.
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
  *   lease     holds a read lease on DIR/l: refused.
@@ -234,6 +245,61 @@ static int carried(void)
 	return tp_finish();
 }
 
+/* What a write lock from START to the end of the file, requested
+ * through fd, meets first: its start, length and PID (-1 for an OFD
+ * lock), or "none". */
+static void first_met(int fd, off_t start, char *out, size_t len)
+{
+	struct flock fl = range(F_WRLCK, start, 0);
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		snprintf(out, len, "F_OFD_GETLK: %s", strerror(errno));
+	else if (fl.l_type == F_UNLCK)
+		snprintf(out, len, "none");
+	else
+		snprintf(out, len, "%lld+%lld pid %d", (long long)fl.l_start, (long long)fl.l_len, (int)fl.l_pid);
+}
+
+/* The order's three checks (above): how many failed. */
+static int order_seen(int c, int d, const char *when)
+{
+	char want[3][64], got[3][64];
+	snprintf(want[0], sizeof(want[0]), "0+100 pid -1");
+	snprintf(want[1], sizeof(want[1]), "50+60 pid %d", (int)getpid());
+	snprintf(want[2], sizeof(want[2]), "120+10 pid -1");
+	first_met(d, 0, got[0], sizeof(got[0]));
+	first_met(c, 0, got[1], sizeof(got[1]));
+	first_met(c, 110, got[2], sizeof(got[2]));
+	static const char *const asked[3] = {"through a new open file", "through C", "through C from byte 110"};
+	int failed = 0;
+	for (int i = 0; i < 3; i++)
+		if (strcmp(want[i], got[i]) != 0) {
+			say("%s: a write lock %s meets %s, expected %s", when, asked[i], got[i], want[i]);
+			failed++;
+		}
+	return failed;
+}
+
+static int order(void)
+{
+	int a = open_in("r", O_RDWR), b = open_in("r", O_RDWR), c = open_in("r", O_RDWR);
+	SETUP(ftruncate(a, 4096) == 0, "size r");
+	struct flock fl = range(F_RDLCK, 0, 100);
+	SETUP(fcntl(c, F_OFD_SETLK, &fl) == 0, "C's OFD lock");
+	fl = range(F_RDLCK, 50, 60);
+	SETUP(fcntl(a, F_SETLK, &fl) == 0, "the POSIX lock through A");
+	fl = range(F_RDLCK, 120, 10);
+	SETUP(fcntl(b, F_OFD_SETLK, &fl) == 0, "B's OFD lock");
+	fl = range(F_RDLCK, 100, 100);
+	SETUP(fcntl(a, F_OFD_SETLK, &fl) == 0, "A's OFD lock");
+	/* Kept open: closing any descriptor of r would drop the POSIX lock. */
+	int d = open_in("r", O_RDWR);
+	SETUP(order_seen(c, d, "before") == 0, "the locks' order before the migration (above)");
+	say("ready");
+	usr1_wait();
+	CHECK(order_seen(c, d, "after") == 0, "the locks' order after the migration (above)");
+	return tp_finish();
+}
+
 /* A child made by fork, or clone with flags (CLONE_FILES), killed
  * when this process dies, that takes a flock exclusive lock through fd
  * and, with ofd >= 0, an OFD write lock on bytes 0-9 through ofd; returns
@@ -341,7 +407,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|shared|table|hold|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|order|table|hold|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -353,6 +419,8 @@ int main(int argc, char **argv)
 		return table();
 	if (strcmp(argv[1], "hold") == 0)
 		return hold();
+	if (strcmp(argv[1], "order") == 0)
+		return order();
 	if (strcmp(argv[1], "lease") == 0 || strcmp(argv[1], "fifo") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);
