@@ -3,8 +3,13 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "bpf/kstate_rec.h"
 #include "file_locks.h"
@@ -64,8 +69,10 @@ int bm_lock_order_sort(struct bm_process *p, const int32_t *keys)
 	for (uint32_t i = 0; i < p->nlocks; i++)
 		k[i] = (struct keyed){.key = keys[i], .index = i};
 	qsort(k, p->nlocks, sizeof *k, by_key);
-	for (uint32_t i = 0; i < p->nlocks; i++)
+	for (uint32_t i = 0; i < p->nlocks; i++) {
 		sorted[i] = p->locks[k[i].index];
+		sorted[i].order = sorted[i].kind == BM_LOCK_FLOCK ? 0 : (uint32_t)k[i].key + 1;
+	}
 	memcpy(p->locks, sorted, p->nlocks * sizeof *sorted);
 	free(k);
 	free(sorted);
@@ -103,8 +110,8 @@ int bm_locks_order(struct bm_process *p)
 	uint32_t ranged = 0;
 	for (uint32_t i = 0; i < p->nlocks; i++)
 		ranged += p->locks[i].kind != BM_LOCK_FLOCK;
-	if (ranged < 2)
-		return 0; /* one lock is in its place wherever it is */
+	if (ranged == 0)
+		return 0;
 	bool *ask = calloc(p->nfds + 1, sizeof *ask);
 	struct bm_kstate_lockpos *pos = calloc(2 * (p->nfds + 1), sizeof *pos);
 	int32_t *keys = calloc(p->nlocks, sizeof *keys);
@@ -116,15 +123,18 @@ int bm_locks_order(struct bm_process *p)
 	}
 	char why[700];
 	int32_t fd = -1;
+	/* One lock's place matters only to a tree's turns: not read, it is
+	 * said in debug output alone. */
+	void (*say)(const char *, ...) __attribute__((format(printf, 1, 2))) = ranged > 1 ? bm_warn : bm_debug;
 	if (rc == 0) {
 		int read = read_places(p, ask, pos, pos + p->nfds + 1, why, sizeof why);
 		if (read == -EAGAIN)
-			bm_warn("process %d: the order of its file locks is not read (%s): they are taken again in the order "
+			say("process %d: the order of its file locks is not read (%s): they are taken again in the order "
 				"of its descriptors", p->pid, why);
 		else if (read < 0)
 			bm_debug("process %d: %s: its file locks are taken again in the order of its descriptors", p->pid, why);
 		else if (bm_lock_order_keys(p, pos, keys, &fd) < 0)
-			bm_warn("process %d: where its locks on fd %d are in their file's list is not read (more than %u locks, "
+			say("process %d: where its locks on fd %d are in their file's list is not read (more than %u locks, "
 				"or a kernel before Linux 6.9): they are taken again in the order of its descriptors", p->pid,
 				fd, BM_KSTATE_LOCKPOS_MAX);
 		else
@@ -135,3 +145,161 @@ int bm_locks_order(struct bm_process *p)
 	free(keys);
 	return rc;
 }
+
+/* Whether P's locks still have the orders the kernel's lists give them. */
+static int orders_hold(struct bm_process *p, bool *hold)
+{
+	*hold = true;
+	bool *ask = calloc(p->nfds + 1, sizeof *ask);
+	struct bm_kstate_lockpos *pos = calloc(p->nfds + 1, sizeof *pos);
+	int rc = ask && pos ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
+	for (uint32_t i = 0; rc == 0 && i < p->nlocks; i++) {
+		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, p->locks[i].fd);
+		if (d && p->locks[i].order)
+			ask[d - p->fds] = true;
+	}
+	char why[700];
+	if (rc == 0 && bm_kstate_lockpos(p, ask, pos, why, sizeof why) < 0)
+		*hold = false;
+	for (uint32_t i = 0; rc == 0 && *hold && i < p->nlocks; i++) {
+		const struct bm_file_lock *l = &p->locks[i];
+		const struct bm_kstate_lockpos *at = pos_of(p, pos, l->fd);
+		if (l->order && (!at || !at->read || (uint32_t)(l->kind == BM_LOCK_OFD ? at->ofd : at->posix) + 1 != l->order))
+			*hold = false;
+	}
+	free(ask);
+	free(pos);
+	return rc;
+}
+
+int bm_locks_order_tree(struct bm_process *const *procs, size_t n)
+{
+	bool any = false;
+	for (size_t m = 0; m < n; m++)
+		for (uint32_t i = 0; i < procs[m]->nlocks; i++)
+			any |= procs[m]->locks[i].order != 0;
+	for (int reading = 1; any && reading <= READINGS_MAX; reading++) {
+		bool hold = true;
+		for (size_t m = 0; m < n && hold; m++)
+			if (orders_hold(procs[m], &hold) < 0)
+				return -1;
+		if (hold)
+			return 0;
+		for (size_t m = 0; m < n && reading < READINGS_MAX; m++)
+			if (bm_locks_order(procs[m]) < 0)
+				return -1;
+	}
+	if (any) {
+		bm_warn("the order of the file locks of the tree's members among themselves is not read (another process "
+			"changed a file's locks in each of %d readings): each member takes its own again in their order, the "
+			"members side by side", READINGS_MAX);
+		for (size_t m = 0; m < n; m++)
+			for (uint32_t i = 0; i < procs[m]->nlocks; i++)
+				procs[m]->locks[i].order = 0;
+	}
+	return 0;
+}
+
+/* One lock of a tree, for the sequence's sort: its order, then member
+ * and place (a lock without order after every ordered one). */
+struct ranked {
+	uint32_t order;
+	struct bm_lock_step at;
+};
+
+static int by_rank(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	if (x->at.member != y->at.member)
+		return x->at.member < y->at.member ? -1 : 1;
+	return x->at.index < y->at.index ? -1 : x->at.index > y->at.index;
+}
+
+int bm_lock_order_sequence(const struct bm_process *const *procs, size_t n, struct bm_lock_step **steps,
+			   size_t *count)
+{
+	size_t total = 0;
+	for (size_t m = 0; m < n; m++)
+		total += procs[m]->nlocks;
+	struct ranked *all = malloc((total + 1) * sizeof *all);
+	*steps = malloc((total + 1) * sizeof **steps);
+	if (!all || !*steps) {
+		free(all);
+		free(*steps);
+		*steps = NULL;
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	size_t k = 0;
+	for (size_t m = 0; m < n; m++)
+		for (uint32_t i = 0; i < procs[m]->nlocks; i++) {
+			uint32_t order = procs[m]->locks[i].order;
+			all[k++] = (struct ranked){order ? order : UINT32_MAX, {(uint32_t)m, i}};
+		}
+	qsort(all, total, sizeof *all, by_rank);
+	for (k = 0; k < total; k++)
+		(*steps)[k] = all[k].at;
+	free(all);
+	*count = total;
+	return 0;
+}
+
+int bm_lock_order_turns(const struct bm_process *const *procs, size_t n, uint32_t **turns)
+{
+	for (size_t m = 0; m < n; m++) {
+		turns[m] = malloc((procs[m]->nlocks + 1) * sizeof *turns[m]);
+		if (!turns[m])
+			return bm_error(BM_EXIT_FAILURE, "out of memory");
+		for (uint32_t i = 0; i < procs[m]->nlocks; i++)
+			turns[m][i] = BM_LOCK_NO_TURN;
+	}
+	struct bm_lock_step *steps;
+	size_t count;
+	if (bm_lock_order_sequence(procs, n, &steps, &count) < 0)
+		return -1;
+	for (size_t t = 0; t < count && procs[steps[t].member]->locks[steps[t].index].order; t++)
+		turns[steps[t].member][steps[t].index] = (uint32_t)t;
+	free(steps);
+	return 0;
+}
+
+/* ---- inside the new processes: system calls only ---- */
+
+int bm_lock_turn_wait(const struct bm_lock_turns *t, uint32_t i, char *err, size_t errlen)
+{
+	uint32_t want = t->turn_of[i];
+	if (want == BM_LOCK_NO_TURN)
+		return 0;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		uint32_t now = atomic_load(t->turn);
+		if (now == want || now == BM_LOCK_TURNS_ABANDONED)
+			return 0;
+		struct timespec at;
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		if (at.tv_sec - start.tv_sec >= BM_LOCK_TURN_WAIT_S) {
+			snprintf(err, errlen, "the tree's members took %u of their file locks in %d s, and this member's "
+				 "next is lock %u of them", now, BM_LOCK_TURN_WAIT_S, want);
+			return -1;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		syscall(SYS_futex, t->turn, FUTEX_WAIT, now, &ts, NULL, 0);
+	}
+}
+
+void bm_lock_turn_done(const struct bm_lock_turns *t, uint32_t i)
+{
+	uint32_t mine = t->turn_of[i];
+	if (mine == BM_LOCK_NO_TURN || !atomic_compare_exchange_strong(t->turn, &mine, mine + 1))
+		return; /* no turn, or the sequence is abandoned */
+	syscall(SYS_futex, t->turn, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+void bm_lock_turns_abandon(const struct bm_lock_turns *t)
+{
+	atomic_store(t->turn, BM_LOCK_TURNS_ABANDONED);
+	syscall(SYS_futex, t->turn, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+

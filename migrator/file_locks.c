@@ -18,13 +18,15 @@
 #include "checkpoint.h"
 #include "fault.h"
 #include "fd_policy.h"
+#include "file_lock_order.h"
 #include "log.h"
 #include "procfs.h"
 
 /* Bytes of one lock in the image: fd, kind, write, start, len; from
- * version 17 by_standin and standin_pid too. */
+ * version 17 by_standin and standin_pid too, from 19 its order. */
 #define LOCK_SIZE_V4 (4 + 4 + 4 + 8 + 8)
-#define LOCK_SIZE (LOCK_SIZE_V4 + 4 + 4)
+#define LOCK_SIZE_V17 (LOCK_SIZE_V4 + 4 + 4)
+#define LOCK_SIZE (LOCK_SIZE_V17 + 4)
 
 static const char *const kind_names[] = {[BM_LOCK_POSIX] = "POSIX", [BM_LOCK_OFD] = "OFD", [BM_LOCK_FLOCK] = "flock"};
 
@@ -256,12 +258,27 @@ static bool check_lock(const struct bm_process *p, const struct bm_file_lock *l,
 	return true;
 }
 
+/* Lock i of p has no order if a flock, and none below the last ordered
+ * one before it: the restore takes them in their list's order. */
+static bool check_order(const struct bm_process *p, uint32_t i, char *why, size_t n)
+{
+	const struct bm_file_lock *l = &p->locks[i];
+	if (l->kind == BM_LOCK_FLOCK && l->order)
+		return bm_why(why, n, "a flock lock with an order (%u)", l->order);
+	for (uint32_t k = i; l->order && k-- > 0;)
+		if (p->locks[k].order > l->order)
+			return bm_why(why, n, "its order %u is below an earlier lock's, %u", l->order, p->locks[k].order);
+		else if (p->locks[k].order)
+			break;
+	return true;
+}
+
 int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size)
 {
 	if (p->nlocks > BM_MAX_FILE_LOCKS)
 		return bm_why(why, why_size, "%u locks, more than %u", p->nlocks, BM_MAX_FILE_LOCKS), -EINVAL;
 	for (uint32_t i = 0; i < p->nlocks; i++)
-		if (!check_lock(p, &p->locks[i], why, why_size))
+		if (!check_lock(p, &p->locks[i], why, why_size) || !check_order(p, i, why, why_size))
 			return -EINVAL;
 	bm_put_u32(b, p->nlocks);
 	for (uint32_t i = 0; i < p->nlocks; i++) {
@@ -273,13 +290,14 @@ int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, si
 		bm_put_i64(b, l->len);
 		bm_put_u32(b, l->by_standin);
 		bm_put_i32(b, l->standin_pid);
+		bm_put_u32(b, l->order);
 	}
 	return bm_wbuf_status(b);
 }
 
 void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 {
-	size_t size = c->version >= 17 ? LOCK_SIZE : LOCK_SIZE_V4;
+	size_t size = c->version >= 19 ? LOCK_SIZE : c->version >= 17 ? LOCK_SIZE_V17 : LOCK_SIZE_V4;
 	uint32_t n = bm_get_count(c, BM_MAX_FILE_LOCKS, size, "lock count");
 	size_t at = c->pos;
 	if (n && !(p->locks = calloc(n, sizeof *p->locks))) {
@@ -298,10 +316,12 @@ void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 			l->by_standin = bm_get_u32(c);
 			l->standin_pid = bm_get_i32(c);
 		}
+		if (c->version >= 19)
+			l->order = bm_get_u32(c);
 	}
 	char why[160];
 	for (uint32_t i = 0; i < p->nlocks && !bm_rcur_failed(c); i++)
-		if (!check_lock(p, &p->locks[i], why, sizeof why))
+		if (!check_lock(p, &p->locks[i], why, sizeof why) || !check_order(p, i, why, sizeof why))
 			bm_rcur_fail_at(c, at + (size_t)i * size, "lock %u: %s", i, why);
 }
 
@@ -380,12 +400,16 @@ int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_faile
 	return -WEXITSTATUS(status);
 }
 
-int bm_locks_take(const struct bm_process *p, char *err, size_t errlen)
+int bm_locks_take(const struct bm_process *p, const struct bm_lock_turns *turns, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		const struct bm_file_lock *l = &p->locks[i];
 		bool standin_failed = false;
+		if (turns && bm_lock_turn_wait(turns, i, err, errlen) < 0)
+			return -1;
 		int r = l->by_standin ? bm_lock_by_standin(l->fd, l, &standin_failed) : take_lock(l->fd, l);
+		if (r == 0 && turns)
+			bm_lock_turn_done(turns, i);
 		if (r == 0)
 			continue;
 		int e = -r;
@@ -417,99 +441,181 @@ static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l, bool *
 	return rc;
 }
 
-/* Runs fcntl or flock for every lock of one frozen process: release
- * (F_UNLCK, LOCK_UN; stops at the first that fails) or take back (every
- * lock that can be; *failed is the first that could not, why its reason
- * for a warning).  The struct
- * flock goes through a scratch page mapped in the process for the while. */
-static int each_lock_injected(struct bm_frozen *f, bool take, const struct bm_file_lock **failed, char *why,
-			      size_t why_size)
+/* Runs fcntl or flock for lock l of frozen process m through the scratch
+ * page at scratch (the struct flock goes there): releases it (F_UNLCK,
+ * LOCK_UN) or takes it back (a stand-in's through a copy of its
+ * descriptor).  0 with the call's result in *ret (*standin_failed where
+ * the stand-in is at fault), or -1 after reporting a failure to run it. */
+static int inject_lock(struct bm_frozen *m, uint64_t scratch, const struct bm_file_lock *l, bool take, long *ret,
+		       bool *standin_failed)
 {
-	const struct bm_process *p = &f->proc;
-	if (p->nlocks == 0)
-		return 0;
-	struct bm_tracee *tr = &f->tracees[0];
-	uint64_t scratch;
-	long ret = 0;
-	int rc = bm_scratch_map(tr, &scratch);
-	if (rc < 0)
-		return rc;
-	int first_rc = 0;
-	for (uint32_t i = 0; i < p->nlocks && rc == 0; i++) {
-		const struct bm_file_lock *l = &p->locks[i];
-		short type = !take ? F_UNLCK : l->write ? F_WRLCK : F_RDLCK;
-		struct flock fl = as_flock(l, type);
-		bool standin_failed = false;
-		if (bm_fault(take ? BM_FP_TAKE_BACK_LOCK : BM_FP_RELEASE_LOCK))
-			ret = -errno;
-		else if (take && l->by_standin)
-			ret = take_back_by_standin(f->pid, l, &standin_failed);
-		else if (l->kind == BM_LOCK_FLOCK)
-			rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB,
-				       0, 0, 0, 0, &ret);
-		else if ((rc = bm_mem_write(f->pid, scratch, &fl, sizeof fl)) == 0)
-			rc = bm_inject(tr, SYS_fcntl, (uint64_t)l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK,
-				       scratch, 0, 0, 0, &ret);
+	struct bm_tracee *tr = &m->tracees[0];
+	short type = !take ? F_UNLCK : l->write ? F_WRLCK : F_RDLCK;
+	struct flock fl = as_flock(l, type);
+	int rc = 0;
+	*ret = 0;
+	*standin_failed = false;
+	if (bm_fault(take ? BM_FP_TAKE_BACK_LOCK : BM_FP_RELEASE_LOCK))
+		*ret = -errno;
+	else if (take && l->by_standin)
+		*ret = take_back_by_standin(m->pid, l, standin_failed);
+	else if (l->kind == BM_LOCK_FLOCK)
+		rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0,
+			       0, 0, 0, ret);
+	else if ((rc = bm_mem_write(m->pid, scratch, &fl, sizeof fl)) == 0)
+		rc = bm_inject(tr, SYS_fcntl, (uint64_t)l->fd, l->kind == BM_LOCK_POSIX ? F_SETLK : F_OFD_SETLK, scratch, 0,
+			       0, 0, ret);
+	if (rc < 0) {
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
-		if (rc < 0) {
-			rc = bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot %s the %s of fd %d of process %d",
-					    take ? "take back" : "release", what, l->fd, f->pid);
-		} else if (ret < 0 && !*failed) {
-			*failed = l;
-			if (standin_failed)
-				snprintf(why, why_size, STANDIN_FAILED ": %s", strerror((int)-ret));
-			else if (ret == -EAGAIN || ret == -EACCES)
-				snprintf(why, why_size, "another process may hold it now");
-			else
-				snprintf(why, why_size, "%s", strerror((int)-ret));
-			first_rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot %s the %s of fd %d of process %d%s",
-						  take ? "take back" : "release", what, l->fd, f->pid,
-						  standin_failed ? " (" STANDIN_FAILED ")" : "");
-			if (!take)
-				rc = first_rc;
-		}
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot %s the %s of fd %d of process %d",
+				      take ? "take back" : "release", what, l->fd, m->pid);
 	}
-	int rc2 = bm_scratch_unmap(tr, scratch);
-	return rc < 0 ? rc : first_rc < 0 ? first_rc : rc2;
+	return 0;
 }
 
 int bm_locks_release(struct bm_frozen *f)
 {
-	const struct bm_file_lock *failed = NULL;
-	char why[160];
-	for (size_t i = 0; i < bm_frozen_count(f); i++) {
-		int rc = each_lock_injected(bm_frozen_at(f, i), false, &failed, why, sizeof why);
-		if (rc < 0)
+	for (size_t m = 0; m < bm_frozen_count(f); m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		uint64_t scratch;
+		if (!one->proc.nlocks)
+			continue;
+		if (bm_scratch_map(&one->tracees[0], &scratch) < 0)
+			return -1;
+		int rc = 0;
+		for (uint32_t i = 0; rc == 0 && i < one->proc.nlocks; i++) {
+			const struct bm_file_lock *l = &one->proc.locks[i];
+			long ret;
+			bool standin_failed;
+			if ((rc = inject_lock(one, scratch, l, false, &ret, &standin_failed)) == 0 && ret < 0) {
+				char what[96];
+				bm_lock_describe(l, what, sizeof what);
+				rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot release the %s of fd %d of process %d", what,
+						    l->fd, one->pid);
+			}
+		}
+		int unmapped = bm_scratch_unmap(&one->tracees[0], scratch);
+		if (rc < 0 || (rc = unmapped) < 0)
 			return rc;
 	}
 	return 0;
 }
 
+/* The locks of f's members in the order they are taken back
+ * (bm_lock_order_sequence), *count of them; NULL after reporting. */
+static struct bm_lock_step *take_back_order(struct bm_frozen *f, size_t *count)
+{
+	size_t n = bm_frozen_count(f);
+	const struct bm_process **procs = calloc(n, sizeof *procs);
+	struct bm_lock_step *steps = NULL;
+	if (!procs) {
+		bm_error(BM_EXIT_FAILURE, "out of memory");
+		return NULL;
+	}
+	for (size_t m = 0; m < n; m++)
+		procs[m] = &bm_frozen_at(f, m)->proc;
+	if (bm_lock_order_sequence(procs, n, &steps, count) < 0)
+		steps = NULL;
+	free(procs);
+	return steps;
+}
+
+/* Member m of a take-back: its scratch page, and the first lock it could
+ * not take back (NULL: none, or all of them where BROKEN), why. */
+struct taking_back {
+	uint64_t scratch;
+	bool mapped, broken;
+	const struct bm_file_lock *failed;
+	char why[160];
+};
+
+/* Member m could not take back l (NULL: any of its locks, the injection
+ * itself having failed): kept if the first. */
+static void lost_lock(struct taking_back *tb, const struct bm_file_lock *l, const char *why)
+{
+	if (tb->failed || tb->broken)
+		return;
+	tb->failed = l;
+	tb->broken = l == NULL;
+	snprintf(tb->why, sizeof tb->why, "%s", why);
+}
+
 int bm_locks_take_back(struct bm_frozen *f)
 {
-	int rc = 0;
-	for (size_t i = 0; i < bm_frozen_count(f); i++) {
-		struct bm_frozen *m = bm_frozen_at(f, i);
-		const struct bm_file_lock *failed = NULL;
-		char why[160] = "";
-		if (each_lock_injected(m, true, &failed, why, sizeof why) == 0)
+	size_t n = bm_frozen_count(f), nsteps = 0;
+	struct taking_back *tb = calloc(n, sizeof *tb);
+	struct bm_lock_step *steps = tb ? take_back_order(f, &nsteps) : NULL;
+	if (!steps) {
+		if (!tb)
+			bm_error(BM_EXIT_FAILURE, "out of memory");
+		free(tb);
+		for (size_t m = 0; m < n; m++)
+			kill(bm_frozen_at(f, m)->pid, SIGSTOP);
+		bm_warn("binmig could not take back the file locks of the processes after the failed migration (%s); "
+			"they cannot resume as they were and are left stopped", bm_latest_error_message());
+		return -EAGAIN;
+	}
+	for (size_t m = 0; m < n; m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		if (one->proc.nlocks && bm_scratch_map(&one->tracees[0], &tb[m].scratch) < 0)
+			lost_lock(&tb[m], NULL, bm_latest_error_message());
+		tb[m].mapped = one->proc.nlocks && !tb[m].broken;
+	}
+	/* Every lock that can be, in their order; the first each member could
+	 * not, kept (after a failed injection, none more of that member). */
+	for (size_t k = 0; k < nsteps; k++) {
+		struct taking_back *mine = &tb[steps[k].member];
+		struct bm_frozen *one = bm_frozen_at(f, steps[k].member);
+		const struct bm_file_lock *l = &one->proc.locks[steps[k].index];
+		long ret;
+		bool standin_failed;
+		if (mine->broken)
 			continue;
-		rc = -EAGAIN;
+		char why[160];
+		if (inject_lock(one, mine->scratch, l, true, &ret, &standin_failed) < 0) {
+			lost_lock(mine, NULL, bm_latest_error_message());
+			mine->broken = true;
+			continue;
+		}
+		if (ret >= 0)
+			continue;
+		if (standin_failed)
+			snprintf(why, sizeof why, STANDIN_FAILED ": %s", strerror((int)-ret));
+		else if (ret == -EAGAIN || ret == -EACCES)
+			snprintf(why, sizeof why, "another process may hold it now");
+		else
+			snprintf(why, sizeof why, "%s", strerror((int)-ret));
+		if (!mine->failed && !mine->broken) {
+			char what[96];
+			bm_lock_describe(l, what, sizeof what);
+			bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot take back the %s of fd %d of process %d%s", what,
+				       l->fd, one->pid, standin_failed ? " (" STANDIN_FAILED ")" : "");
+		}
+		lost_lock(mine, l, why);
+	}
+	int rc = 0;
+	for (size_t m = 0; m < n; m++) {
+		struct bm_frozen *one = bm_frozen_at(f, m);
+		if (tb[m].mapped && bm_scratch_unmap(&one->tracees[0], tb[m].scratch) < 0)
+			lost_lock(&tb[m], NULL, bm_latest_error_message());
+		if (!tb[m].failed && !tb[m].broken)
+			continue;
 		char what[96] = "locks";
 		const struct bm_fd *d = NULL;
-		if (failed) {
-			bm_lock_describe(failed, what, sizeof what);
-			d = bm_fd_find(m->proc.fds, m->proc.nfds, failed->fd);
-		} else {
-			snprintf(why, sizeof why, "%s", bm_latest_error_message());
+		if (tb[m].failed) {
+			bm_lock_describe(tb[m].failed, what, sizeof what);
+			d = bm_fd_find(one->proc.fds, one->proc.nfds, tb[m].failed->fd);
 		}
 		bm_warn("process %d could not take back its %s on %s after the failed migration (%s); it cannot resume as "
-			"it was and is left stopped (kill -CONT %d resumes it without that lock)", m->pid, what,
-			d && d->path ? d->path : "its files", why, m->pid);
+			"it was and is left stopped (kill -CONT %d resumes it without that lock)", one->pid, what,
+			d && d->path ? d->path : "its files", tb[m].why, one->pid);
+		rc = -EAGAIN;
 	}
 	if (rc < 0)
-		for (size_t i = 0; i < bm_frozen_count(f); i++)
-			kill(bm_frozen_at(f, i)->pid, SIGSTOP);
+		for (size_t m = 0; m < n; m++)
+			kill(bm_frozen_at(f, m)->pid, SIGSTOP);
+	free(steps);
+	free(tb);
 	return rc;
 }

@@ -55,6 +55,9 @@ struct bm_file_lock {
 	int32_t standin_pid; /* with by_standin: the PID the stand-in is made with where it is free (the
 				exited taker's, as the dump saw it), 0 for any (the dump saw 0: /proc
 				shows a taker whose PID is free as 0 outside the first PID namespace) */
+	uint32_t order; /* image version 19: 1 + where its owner's first lock is in its file's list of POSIX
+			   and OFD locks at dump (file_lock_order.h), which orders a tree's locks across
+			   its members; 0: not read, or a flock */
 };
 
 /* Parses the value of one fdinfo "lock:" line ("1: POSIX  ADVISORY  WRITE
@@ -103,16 +106,20 @@ int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_failed);
 
 /* The LOCKS image section (version 4; version 17 adds by_standin and
- * standin_pid to each lock).  The encoder refuses (-EINVAL, the
- * reason in why) what the decoder would reject: a lock on a descriptor
- * that is not the first of its open file, or whose kind cannot be locked,
- * a bad kind or range. */
+ * standin_pid to each lock, version 19 its order).  The encoder refuses
+ * (-EINVAL, the reason in why) what the decoder would reject: a lock on a
+ * descriptor that is not the first of its open file, or whose kind cannot
+ * be locked, a bad kind or range, an order on a flock lock, and locks
+ * whose orders go down (those not 0). */
 int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);
 void bm_decode_locks(struct bm_rcur *c, struct bm_process *p);
 
 /* Inside the new process (system calls only), its descriptors in place:
- * takes every lock again.  0, or -1 with the reason in err. */
-int bm_locks_take(const struct bm_process *p, char *err, size_t errlen);
+ * takes every lock again, in the order of p->locks; a tree's member,
+ * each lock with a turn at it (TURNS, file_lock_order.h; NULL: none)
+ * once that turn has come.  0, or -1 with the reason in err. */
+struct bm_lock_turns;
+int bm_locks_take(const struct bm_process *p, const struct bm_lock_turns *turns, char *err, size_t errlen);
 
 /* Source side of a migration, on a frozen process or tree (checkpoint.h):
  * releases every lock it holds, so that the destination can take them,

@@ -833,7 +833,8 @@ static int restore_owners(const struct bm_process *p, const bool *skip, char *er
 	return 0;
 }
 
-int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, char *err, size_t errlen)
+int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, const struct bm_lock_turns *turns,
+		   char *err, size_t errlen)
 {
 	int spare_fd = ctl_fd + 1;
 	bool sockets_made = false;
@@ -847,7 +848,7 @@ int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, cha
 	 * are written, connections leave repair mode, epoll instances watch
 	 * them again, and what was only in flight is closed. */
 	if (bm_unix_fill_rights(p, err, errlen) < 0 || bm_sk_inet_finish(p, err, errlen) < 0 ||
-	    bm_locks_take(p, err, errlen) < 0 || bm_watch_restore(p, ctl_fd, err, errlen) < 0 ||
+	    bm_locks_take(p, turns, err, errlen) < 0 || bm_watch_restore(p, ctl_fd, err, errlen) < 0 ||
 	    restore_owners(p, skip, err, errlen) < 0)
 		return -1;
 	return 0;

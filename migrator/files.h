@@ -51,8 +51,11 @@ int bm_check_fds(const struct bm_process *p);
  * above ctl_fd, the write end of the restore's error pipe (nothing written
  * to it yet: epoll instances register it for a moment, fd_watch_prime.h).
  * On failure writes the reason to err and returns -1 (the child reports it
- * to the parent over a pipe). */
-int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, char *err, size_t errlen);
+ * to the parent over a pipe).  A tree's member takes its file locks in
+ * their turns (TURNS, file_lock_order.h; NULL: as listed). */
+struct bm_lock_turns;
+int bm_restore_fds(const struct bm_process *p, int ctl_fd, const bool *skip, const struct bm_lock_turns *turns,
+		   char *err, size_t errlen);
 /* ... and, once the new process has made its mapped files and its cwd (which
  * touch directories it may watch): the inotify watches, then closing what was
  * only in flight (sk_unix_adopt.h).  0, or -1 with the reason in err. */

@@ -55,8 +55,10 @@
  * is taken again by the process, none by a stand-in, file_locks.h), and
  * 17 (an image of version 18 whose files opened by name carry no
  * opener: the restore opens them with its own credentials,
- * fd_opener.h). */
-#define BM_IMAGE_VERSION 18
+ * fd_opener.h), and 18 (an image of version 19 whose file locks carry no
+ * order: each process takes its own in the order listed, a tree's
+ * members side by side, file_lock_order.h). */
+#define BM_IMAGE_VERSION 19
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

@@ -307,13 +307,17 @@ static void print_one(FILE *out, const struct bm_process *p)
 		char what[96];
 		const struct bm_file_lock *l = &p->locks[i];
 		bm_lock_describe(l, what, sizeof what);
+		char place[64] = ""; /* file_lock_order.h */
+		if (l->order)
+			snprintf(place, sizeof place, ", its owner's first at place %u of the file's locks", l->order);
 		if (l->by_standin && l->standin_pid > 0)
-			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (PID %d where free)\n", l->fd,
-				what, l->standin_pid);
+			fprintf(out, "  lock fd %d: %s%s, its taker gone: taken by a stand-in (PID %d where free)\n", l->fd,
+				what, place, l->standin_pid);
 		else if (l->by_standin)
-			fprintf(out, "  lock fd %d: %s, its taker gone: taken by a stand-in (any PID)\n", l->fd, what);
+			fprintf(out, "  lock fd %d: %s%s, its taker gone: taken by a stand-in (any PID)\n", l->fd, what,
+				place);
 		else
-			fprintf(out, "  lock fd %d: %s\n", l->fd, what);
+			fprintf(out, "  lock fd %d: %s%s\n", l->fd, what, place);
 	}
 }
 

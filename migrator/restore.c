@@ -104,11 +104,18 @@ static stack_t altstack_of(const struct bm_thread *t)
 
 /* --- inside the child, before it stops --------------------------------- */
 
+/* A tree member's turns at its file locks (file_lock_order.h), in the
+ * new process's own copy of this variable: abandoned where it fails, so
+ * that no other member waits for its turns. */
+static const struct bm_lock_turns *child_turns;
+
 static void child_fail(int err_fd, const char *msg) __attribute__((noreturn));
 static void child_fail(int err_fd, const char *msg)
 {
 	ssize_t n = write(err_fd, msg, strlen(msg));
 	(void)n;
+	if (child_turns)
+		bm_lock_turns_abandon(child_turns);
 	syscall(SYS_exit_group, 1);
 	__builtin_unreachable();
 }
@@ -130,7 +137,7 @@ static int restore_table(const struct restore_ctx *c, int err_fd)
 		child_fail(err_fd, err);
 	for (uint32_t i = 0; i < c->nkeep; i++)
 		close(c->keep[i]);
-	if (bm_restore_fds(&c->proc, c->ctl_fd, c->inherited, err, sizeof err) < 0)
+	if (bm_restore_fds(&c->proc, c->ctl_fd, c->inherited, child_turns, err, sizeof err) < 0)
 		child_fail(err_fd, err);
 	return err_fd;
 }
@@ -154,6 +161,7 @@ void bm_rs_child_prepare(const struct restore_ctx *c, int err_fd, int go_fd)
 {
 	const struct bm_process *p = &c->proc;
 	char err[PATH_MAX + 128];
+	child_turns = c->lock_turns.turn ? &c->lock_turns : NULL;
 	/* Every signal, glibc's own two (32, 33) too, which sigprocmask
 	 * leaves out (a signalfd's registration is primed with them,
 	 * fd_watch_prime.h). */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file_lock_order.h"
 #include "image.h"
 #include "ptrace_ctl.h"
 #include "restore.h"
@@ -80,6 +81,8 @@ struct restore_ctx {
 	uint32_t table_owner;     /* the member whose record holds its table (itself unless table_of_parent) */
 	bool fs_of_parent;        /* its cwd, root and umask are its parent's (CLONE_FS), set by the parent */
 	bool released;            /* a stopped member, detached early and stopped again (tree_stop.c) */
+	struct bm_lock_turns lock_turns; /* when it takes each of its file locks (file_lock_order.h); turn
+					    NULL: as listed */
 };
 
 /* restore_files.c: the files the new process maps.  Before it exists,

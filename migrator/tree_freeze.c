@@ -17,6 +17,7 @@
 #include "attrs.h"
 #include "checkpoint.h"
 #include "fault.h"
+#include "file_lock_order.h"
 #include "file_locks.h"
 #include "files.h"
 #include "log.h"
@@ -477,6 +478,8 @@ static int freeze_tree(struct tree_freeze *t, const struct bm_fd_policy *policy)
 	rc = bm_collect_shared_fds(procs, f->nmembers, policy, true);
 	if (rc == 0)
 		rc = bm_locks_keep_takers(procs, f->nmembers);
+	if (rc == 0)
+		rc = bm_locks_order_tree(procs, f->nmembers);
 	if (rc == 0)
 		rc = bm_shmem_check_outside(procs, f->nmembers);
 	free(procs);

@@ -64,6 +64,7 @@ struct shared_ctl {
 	_Atomic uint32_t step;         /* steps of the plan done (futex) */
 	_Atomic uint32_t failed;
 	_Atomic uint32_t taken;        /* the failure: a PID taken (clone3 EEXIST) */
+	_Atomic uint32_t lock_turn;    /* the members' file locks taken so far, in their order (futex) */
 	char err[ERR_SIZE];
 	struct {
 		_Atomic int32_t created;  /* 1 once forked (a stand-in: until reaped) */
@@ -78,6 +79,7 @@ struct tree_rs {
 	struct bm_tree_step *steps;
 	size_t nsteps;
 	int32_t *member_of;            /* node -> member, -1 for a zombie */
+	uint32_t **lock_turns;         /* per member, per lock: its turn (file_lock_order.h) */
 	struct restore_ctx *ctx;       /* per member */
 	bool **inherited;              /* per member, per image descriptor; then (from nfds + 1) sigio_elsewhere */
 	uint32_t nm;
@@ -569,6 +571,24 @@ static int plan_shared_tables(struct tree_rs *t)
 	return rc;
 }
 
+/* The members take their file locks in one sequence, in the order of
+ * each file's list at dump (file_lock_order.h). */
+static int plan_lock_turns(struct tree_rs *t)
+{
+	const struct bm_process **procs = calloc(t->nm, sizeof *procs);
+	if (!procs || !(t->lock_turns = calloc(t->nm, sizeof *t->lock_turns))) {
+		free(procs);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	for (uint32_t m = 0; m < t->nm; m++)
+		procs[m] = &t->ctx[m].proc;
+	int rc = bm_lock_order_turns(procs, t->nm, t->lock_turns);
+	free(procs);
+	for (uint32_t m = 0; rc == 0 && m < t->nm; m++)
+		t->ctx[m].lock_turns = (struct bm_lock_turns){.turn = &t->ctl->lock_turn, .turn_of = t->lock_turns[m]};
+	return rc;
+}
+
 /* Reads every member's model and plans its files and descriptors. */
 static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 {
@@ -606,7 +626,7 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 		if (k > 0 && t->ti.shares[k - 1].group == s->group)
 			t->inherited[t->member_of[s->node]][c->proc.nfds + 1 + (d - c->proc.fds)] = true;
 	}
-	return plan_shared_tables(t);
+	return plan_shared_tables(t) < 0 ? -1 : plan_lock_turns(t);
 }
 
 /* Creates the root, which creates the rest; then traces every live
@@ -785,6 +805,9 @@ static void free_tree(struct tree_rs *t)
 		if (t->inherited)
 			free(t->inherited[m]);
 	}
+	for (uint32_t m = 0; t->lock_turns && m < t->nm; m++)
+		free(t->lock_turns[m]);
+	free(t->lock_turns);
 	free(t->ctx);
 	free(t->inherited);
 	free(t->member_of);

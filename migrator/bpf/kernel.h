@@ -103,12 +103,9 @@ struct file_lock_context {
 	struct list_head flc_posix;
 };
 
-struct file;
-
 struct file_lock_core {
 	struct list_head flc_list;
 	void *flc_owner; /* an OFD lock's: its open file; a POSIX lock's: its process's files_struct */
-	struct file *flc_file;
 };
 
 struct inode {

@@ -373,9 +373,7 @@ static long lock_step(__u64 i, void *ctx)
 		return 1;
 	}
 	struct file_lock_core *c = (struct file_lock_core *)((char *)w->at - w->offset);
-	struct file *through = NULL;
 	void *owner = NULL;
-	bpf_core_read(&through, sizeof through, &c->flc_file);
 	bpf_core_read(&owner, sizeof owner, &c->flc_owner);
 	if (owner == (void *)w->f && w->ofd == BM_KSTATE_LOCKPOS_NONE)
 		w->ofd = i;

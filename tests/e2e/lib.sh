@@ -555,10 +555,10 @@ e2e_state_test() {
 	e2e_log "$prog: PASS after migration"
 }
 
-# e2e_tree_dump_restore IMAGE ROUND WHAT ROOT KIDS...: dumps the tree of
-# ROOT to IMAGE, checks that every process of it is gone, reaps ROOT if it
-# is the test's own child (ROUND 1), restores it and tracks the children.
-e2e_tree_dump_restore() {
+# e2e_tree_dump IMAGE ROUND WHAT ROOT KIDS...: dumps the tree of ROOT to
+# IMAGE, checks that every process of it is gone and reaps ROOT if it is
+# the test's own child (ROUND 1).
+e2e_tree_dump() {
 	local image=$1 round=$2 what=$3 root=$4 p
 	shift 4
 	bm dump "$root" -o "$image"
@@ -567,8 +567,16 @@ e2e_tree_dump_restore() {
 		"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
 	done
 	[[ $round == 1 ]] && { wait "$root" 2>/dev/null || true; unset "E2E_CHILDREN[$root]"; }
+	return 0
+}
+
+# e2e_tree_dump_restore IMAGE ROUND WHAT ROOT KIDS...: e2e_tree_dump, then
+# restores the tree and tracks the children.
+e2e_tree_dump_restore() {
+	local image=$1 root=$4 p
+	e2e_tree_dump "$@"
 	e2e_restore "$image" "$root"
-	for p in "$@"; do e2e_track "$p"; done
+	for p in "${@:5}"; do e2e_track "$p"; done
 }
 
 # e2e_left_dump LABEL PROG [ARGS...]: starts PROG, dumps it with

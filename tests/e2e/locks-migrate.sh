@@ -18,9 +18,10 @@
 #     child took and a flock the parent took on descriptions both hold
 #     are taken at the destination, and back at the source after the
 #     failed destination, by the member that took them (/proc names it).
-#  6. 1 and 2 with read locks of four owners on one file (locks order):
-#     the first lock F_OFD_GETLK names, through each open file, is the
-#     same after the hops, and after the source took them back.
+#  6. 1 and 2 with read locks of four owners on one file (locks order),
+#     and of a tree's two members by turns (locks treeorder): the first
+#     lock F_OFD_GETLK names, through each open file, is the same after
+#     the hops, and after the source took them back.
 # In 1-3, 5 and 6 what /proc shows of the program (e2e_procstate: its locks in
 # fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
@@ -80,6 +81,16 @@ mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
 mig_expect_failure any "restore at the destination" "$pid" "a destination failing after it took the ordered locks"
 mig_assert_running A "$pid" "after the failed destination (order)"
 finish A "a failed destination: the source took its locks back in their order"
+start treeorderhops treeorder
+mig_round_trip "$pid" "locks treeorder"
+finish A "the order of a tree's locks on one file was carried over two hops"
+start treeorderfail treeorder
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_expect_failure any "restore at the destination" "$pid" "a destination failing after the tree took its ordered locks"
+mig_assert_running A "$pid" "after the failed destination (tree order)"
+finish A "a failed destination: the tree took its locks back in their order"
 
 start releasefail
 BINMIG_FAULT=release-lock mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"

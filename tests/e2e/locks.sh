@@ -5,7 +5,7 @@
 # program (its fdinfo "lock:" lines, and what another process sees);
 # read locks of four owners (OFD and POSIX) on one file, in the order of
 # the kernel's list (also without the BPF reader: descriptor order, as the
-# dump warns);
+# dump warns), also of a tree's two members, by turns;
 # a flock and an OFD lock a child took on descriptions it shares with its
 # parent, taken again by the child (/proc names it, not the parent);
 # a flock and an OFD lock a child took and exited, taken again by a
@@ -18,7 +18,25 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 e2e_init locks
-for d in carried shared order order-nobpf conflict lease fifo table; do
+
+# held_restore MODE DIR IMAGE LOCK: while a holder (locks MODE in
+# $E2E_TMP/DIR) keeps LOCK from being taken, restoring IMAGE fails (exit
+# 6) naming LOCK and the holder, whose checks then pass once woken.
+# binmig's stderr stays in BM_ERR.
+held_restore() {
+	local holder holder_out=$E2E_TMP/$2.holder.out
+	e2e_start "$holder_out" "$PROGS/locks" "$1" "$E2E_TMP/$2"
+	holder=$E2E_PID
+	e2e_wait_ready "$holder_out" "$holder"
+	bm restore "$3"
+	e2e_expect_error 6 "restore while another process holds a lock"
+	grep -qF "cannot take its $4 again: process $holder holds a conflicting lock" "$BM_ERR" ||
+		e2e_fail "the failed restore does not name the lock and its holder: $(cat "$BM_ERR")"
+	e2e_signal "$holder" "$holder_out"
+	e2e_wait_exit "$holder"
+	e2e_expect_pass "$holder_out"
+}
+for d in carried shared order order-nobpf treeorder treeconflict conflict lease fifo table; do
 	mkdir "$E2E_TMP/$d"
 done
 
@@ -29,6 +47,42 @@ E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks shared "$E2E_TMP/
 # Read locks of four owners on one file, in another order than their
 # descriptors': the GETLK commands name the same first lock after the restore.
 e2e_state_test locks order "$E2E_TMP/order"
+# The image lists them in that order, with their owners' places (inspect).
+bm inspect "$E2E_TMP/locks.img"
+e2e_expect_ok "inspect"
+[[ $(grep '^  lock fd' "$BM_OUT") == "  lock fd 5: OFD read lock on bytes 0-99, its owner's first at place 1 of the file's locks
+  lock fd 3: POSIX read lock on bytes 50-109, its owner's first at place 2 of the file's locks
+  lock fd 4: OFD read lock on bytes 120-129, its owner's first at place 3 of the file's locks
+  lock fd 3: OFD read lock on bytes 100-199, its owner's first at place 4 of the file's locks" ]] ||
+	e2e_fail "inspect does not list the locks in their file's order: $(grep 'lock fd' "$BM_OUT")"
+# ... and of a child and its parent, by turns: the members take theirs
+# again in one sequence.
+E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks treeorder "$E2E_TMP/treeorder"
+# A member that cannot take its lock (another process holds bytes 0-9)
+# fails the tree's restore, naming the holder; the member after it in the
+# sequence does not wait for turns that no longer come (its wait would
+# have added its own message).  With the holder gone, the restore passes.
+out=$E2E_TMP/treeconflict.out image=$E2E_TMP/treeconflict.img
+e2e_start "$out" "$PROGS/locks" treeorder "$E2E_TMP/treeconflict"
+root=$E2E_PID
+e2e_wait_ready "$out" "$root"
+mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
+((${#kids[@]} == 1)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 1"
+e2e_track "${kids[0]}"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_tree_dump "$image" 1 "the tree holding ordered locks" "$root" "${kids[0]}"
+held_restore holdtree treeconflict "$image" "POSIX read lock on bytes 0-99"
+! grep -qF "of their file locks in" "$BM_ERR" ||
+	e2e_fail "a member waited for the turns of the member that failed: $(cat "$BM_ERR")"
+e2e_assert_no_pid "$root"
+e2e_assert_no_pid "${kids[0]}"
+e2e_restore "$image" "$root"
+e2e_track "${kids[0]}"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_signal "$root" "$out"
+e2e_wait_exit "$root"
+e2e_expect_pass "$out"
+e2e_log "ok: a member's held lock failed the tree's restore at once; with the holder gone it passed"
 # Without the BPF reader, which reads that order, the dump says so and the
 # locks come back in descriptor order, which the program tells apart.
 out=$E2E_TMP/order-nobpf.out
@@ -61,18 +115,8 @@ bm inspect "$image"
 e2e_expect_ok "inspect"
 grep -Eq "^  lock fd [0-9]+: flock write lock, its taker gone: taken by a stand-in \((PID [0-9]+ where free|any PID)\)$" \
 	"$BM_OUT" || e2e_fail "inspect does not show the flock of a gone taker: $(grep 'lock fd' "$BM_OUT")"
-holder_out=$E2E_TMP/holder.out
-e2e_start "$holder_out" "$PROGS/locks" hold "$E2E_TMP/conflict"
-holder=$E2E_PID
-e2e_wait_ready "$holder_out" "$holder"
-bm restore "$image"
-e2e_expect_error 6 "restore while another process holds a lock"
-grep -qF "cannot take its POSIX write lock on bytes 0-99 again: process $holder holds a conflicting lock" "$BM_ERR" ||
-	e2e_fail "the failed restore does not name the lock and its holder: $(cat "$BM_ERR")"
+held_restore hold conflict "$image" "POSIX write lock on bytes 0-99"
 e2e_assert_no_pid "$pid"
-e2e_signal "$holder" "$holder_out"
-e2e_wait_exit "$holder"
-e2e_expect_pass "$holder_out"
 # A stand-in that cannot be made fails the restore too, naming the lock
 # (a build with fault injection, as make test's).
 if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then

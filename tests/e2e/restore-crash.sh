@@ -49,13 +49,7 @@ e2e_wait_ready "$out" "$root"
 mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
 for k in "${kids[@]}"; do e2e_track "$k"; done
 e2e_wait_syscall "$root" rt_sigsuspend
-bm dump "$root" -o "$E2E_TMP/tree.img"
-e2e_expect_ok "dump of the tree"
-for p in "$root" "${kids[@]}"; do
-	"$TOOLS/pidwait" "$p" 10 || e2e_fail "process $p still runs after the dump"
-done
-wait "$root" 2>/dev/null || true
-unset "E2E_CHILDREN[$root]"
+e2e_tree_dump "$E2E_TMP/tree.img" 1 "the tree" "$root" "${kids[@]}"
 crashed_restore "$E2E_TMP/tree.img" "$root" "${kids[@]}"
 e2e_restore "$E2E_TMP/tree.img" "$root"
 e2e_wait_syscall "$root" rt_sigsuspend

@@ -43,8 +43,18 @@
  *     PID); through C from byte 110 on, B's lock (not A's).  A restore
  *     that took the locks in descriptor order would name A's OFD lock or
  *     the POSIX lock first.
+ *   treeorder the same across a tree: read locks on "t" by a child, the
+ *     process, the child, the process: the child's POSIX lock on 0-99
+ *     and OFD lock on 120-129 through its own open file, the process's
+ *     POSIX lock on 50-109 and OFD lock on 100-199 through another.  A
+ *     write lock through a fourth open file (the process's) meets, from
+ *     byte 0, the child's POSIX lock (its PID); from byte 100 the
+ *     process's (this PID); from byte 110 the child's OFD lock.  The
+ *     child ends when woken.
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
+ *   holdtree  the same on bytes 0-9 of DIR/t: the holder that keeps
+ *     treeorder's child from taking its first lock.
  *   lease     holds a read lease on DIR/l: refused.
  *   fifo      holds a flock lock on a named FIFO: refused. */
 #include <sched.h>
@@ -259,17 +269,14 @@ static void first_met(int fd, off_t start, char *out, size_t len)
 		snprintf(out, len, "%lld+%lld pid %d", (long long)fl.l_start, (long long)fl.l_len, (int)fl.l_pid);
 }
 
-/* The order's three checks (above): how many failed. */
-static int order_seen(int c, int d, const char *when)
+/* What the three requests ASKED meet first (FDS and FROM: through which
+ * open file, from which byte), against WANT: how many differ, each said. */
+static int met_as(const int fds[3], const off_t from[3], const char *const asked[3], char want[3][64],
+		  const char *when)
 {
-	char want[3][64], got[3][64];
-	snprintf(want[0], sizeof(want[0]), "0+100 pid -1");
-	snprintf(want[1], sizeof(want[1]), "50+60 pid %d", (int)getpid());
-	snprintf(want[2], sizeof(want[2]), "120+10 pid -1");
-	first_met(d, 0, got[0], sizeof(got[0]));
-	first_met(c, 0, got[1], sizeof(got[1]));
-	first_met(c, 110, got[2], sizeof(got[2]));
-	static const char *const asked[3] = {"through a new open file", "through C", "through C from byte 110"};
+	char got[3][64];
+	for (int i = 0; i < 3; i++)
+		first_met(fds[i], from[i], got[i], sizeof(got[i]));
 	int failed = 0;
 	for (int i = 0; i < 3; i++)
 		if (strcmp(want[i], got[i]) != 0) {
@@ -277,6 +284,17 @@ static int order_seen(int c, int d, const char *when)
 			failed++;
 		}
 	return failed;
+}
+
+/* The order's three checks (above): how many failed. */
+static int order_seen(int c, int d, const char *when)
+{
+	char want[3][64];
+	snprintf(want[0], sizeof(want[0]), "0+100 pid -1");
+	snprintf(want[1], sizeof(want[1]), "50+60 pid %d", (int)getpid());
+	snprintf(want[2], sizeof(want[2]), "120+10 pid -1");
+	static const char *const asked[3] = {"through a new open file", "through C", "through C from byte 110"};
+	return met_as((const int[3]){d, c, c}, (const off_t[3]){0, 0, 110}, asked, want, when);
 }
 
 static int order(void)
@@ -333,6 +351,60 @@ static void end_child(pid_t kid)
 		      WEXITSTATUS(status) == 0, "the child ended (status %#x)", status);
 }
 
+/* The tree order's three checks (above) through D: how many failed. */
+static int tree_order_seen(int d, pid_t kid, const char *when)
+{
+	char want[3][64];
+	snprintf(want[0], sizeof(want[0]), "0+100 pid %d", (int)kid);
+	snprintf(want[1], sizeof(want[1]), "50+60 pid %d", (int)getpid());
+	snprintf(want[2], sizeof(want[2]), "120+10 pid -1");
+	static const char *const asked[3] = {"from byte 0", "from byte 100", "from byte 110"};
+	return met_as((const int[3]){d, d, d}, (const off_t[3]){0, 100, 110}, asked, want, when);
+}
+
+/* In the child of treeorder: each byte read from cmd takes the next of
+ * its two locks through its own open file of "t", answered on done;
+ * then it waits until SIGUSR1 (end_child). */
+static void tree_order_child(int cmd, int done)
+{
+	SETUP(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, "PR_SET_PDEATHSIG");
+	int b = open_in("t", O_RDWR);
+	char c;
+	struct flock fl = range(F_RDLCK, 0, 100);
+	SETUP(read(cmd, &c, 1) == 1 && fcntl(b, F_SETLK, &fl) == 0 && write(done, "y", 1) == 1, "the child's POSIX lock");
+	fl = range(F_RDLCK, 120, 10);
+	SETUP(read(cmd, &c, 1) == 1 && fcntl(b, F_OFD_SETLK, &fl) == 0 && write(done, "y", 1) == 1,
+	      "the child's OFD lock");
+	usr1_wait();
+	_exit(0);
+}
+
+static int tree_order(void)
+{
+	int cmd[2], done[2];
+	SETUP(pipe(cmd) == 0 && pipe(done) == 0, "pipes");
+	pid_t kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0)
+		tree_order_child(cmd[0], done[1]);
+	int a = open_in("t", O_RDWR);
+	SETUP(ftruncate(a, 4096) == 0, "size t");
+	char c;
+	struct flock fl = range(F_RDLCK, 50, 60);
+	SETUP(write(cmd[1], "1", 1) == 1 && read(done[0], &c, 1) == 1, "the child's first lock");
+	SETUP(fcntl(a, F_SETLK, &fl) == 0, "the POSIX lock");
+	SETUP(write(cmd[1], "2", 1) == 1 && read(done[0], &c, 1) == 1, "the child's second lock");
+	fl = range(F_RDLCK, 100, 100);
+	SETUP(fcntl(a, F_OFD_SETLK, &fl) == 0, "A's OFD lock");
+	int d = open_in("t", O_RDWR); /* kept open: closing it would drop the POSIX lock */
+	SETUP(tree_order_seen(d, kid, "before") == 0, "the locks' order before the migration (above)");
+	say("ready");
+	usr1_wait();
+	CHECK(tree_order_seen(d, kid, "after") == 0, "the locks' order after the migration (above)");
+	end_child(kid);
+	return tp_finish();
+}
+
 static int shared(void)
 {
 	int sf = open_in("sf", O_RDWR), so = open_in("so", O_RDWR), pf = open_in("pf", O_RDONLY);
@@ -374,11 +446,11 @@ static int table(void)
 	return tp_finish();
 }
 
-static int hold(void)
+static int hold(const char *name, off_t start)
 {
-	int p = open_in("p", O_RDWR);
-	struct flock fl = range(F_WRLCK, 50, 10);
-	SETUP(fcntl(p, F_SETLK, &fl) == 0, "POSIX write lock on p 50-59");
+	int p = open_in(name, O_RDWR);
+	struct flock fl = range(F_WRLCK, start, 10);
+	SETUP(fcntl(p, F_SETLK, &fl) == 0, "a POSIX write lock to hold");
 	say("ready");
 	usr1_wait();
 	return tp_finish();
@@ -407,7 +479,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|shared|order|table|hold|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|order|treeorder|table|hold|holdtree|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -418,9 +490,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "table") == 0)
 		return table();
 	if (strcmp(argv[1], "hold") == 0)
-		return hold();
+		return hold("p", 50);
+	if (strcmp(argv[1], "holdtree") == 0)
+		return hold("t", 0);
 	if (strcmp(argv[1], "order") == 0)
 		return order();
+	if (strcmp(argv[1], "treeorder") == 0)
+		return tree_order();
 	if (strcmp(argv[1], "lease") == 0 || strcmp(argv[1], "fifo") == 0)
 		return refused(argv[1]);
 	say("FAIL: unknown mode %s", argv[1]);

@@ -1,7 +1,8 @@
 /* The order of a file's POSIX and OFD locks (file_lock_order.c): each
  * lock's place from where its owner is in its file's list, the sort that
  * keeps one owner's locks and other files' in their order, a place not
- * read; and, through binmig's BPF reader, a child's locks of four owners
+ * read; a tree's turns across its members, and two processes passing the
+ * turn; and, through binmig's BPF reader, a child's locks of four owners
  * on one file put in the order of the kernel's list, not that of the
  * child's descriptors. */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,6 +140,76 @@ static void test_place_not_read(void **state)
 	bm_process_free(&p);
 }
 
+/* --- a tree's turns ----------------------------------------------------- */
+
+static void test_turns(void **state)
+{
+	(void)state;
+	/* Member 0: an OFD lock first in its file's list, its POSIX lock
+	 * third, a flock; member 1: the second and fourth owners, and a lock
+	 * of a description both hold (order 5, listed by both). */
+	struct bm_file_lock l0[] = {lock(FD_A, BM_LOCK_OFD, 0, 1), lock(FD_A, BM_LOCK_POSIX, 5, 1),
+				    lock(FD_F, BM_LOCK_FLOCK, 0, 0), lock(FD_B, BM_LOCK_OFD, 9, 1)};
+	struct bm_file_lock l1[] = {lock(FD_A, BM_LOCK_POSIX, 2, 1), lock(FD_C, BM_LOCK_OFD, 7, 1),
+				    lock(FD_B, BM_LOCK_OFD, 9, 1)};
+	l0[0].order = 1, l0[1].order = 3, l0[3].order = 5;
+	l1[0].order = 2, l1[1].order = 4, l1[2].order = 5;
+	struct bm_process m0, m1;
+	model(&m0, l0, 4);
+	model(&m1, l1, 3);
+	const struct bm_process *procs[] = {&m0, &m1};
+	uint32_t *turns[2] = {NULL, NULL};
+	assert_int_equal(bm_lock_order_turns(procs, 2, turns), 0);
+	const uint32_t want0[] = {0, 2, BM_LOCK_NO_TURN, 4}, want1[] = {1, 3, 5};
+	assert_memory_equal(turns[0], want0, sizeof want0);
+	assert_memory_equal(turns[1], want1, sizeof want1);
+	free(turns[0]);
+	free(turns[1]);
+	/* The whole sequence (a source's take-back): the flock last. */
+	struct bm_lock_step *steps;
+	size_t count = 0;
+	assert_int_equal(bm_lock_order_sequence(procs, 2, &steps, &count), 0);
+	const struct bm_lock_step want[] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {0, 3}, {1, 2}, {0, 2}};
+	assert_int_equal(count, 7);
+	assert_memory_equal(steps, want, sizeof want);
+	free(steps);
+	bm_process_free(&m0);
+	bm_process_free(&m1);
+}
+
+/* Two processes pass the turn: the child's lock is second and fourth of
+ * the sequence, this process's first and third. */
+static void test_turn_handoff(void **state)
+{
+	(void)state;
+	_Atomic uint32_t *turn = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(turn != MAP_FAILED);
+	static const uint32_t mine[] = {0, 2, BM_LOCK_NO_TURN}, its[] = {1, 3};
+	struct bm_lock_turns me = {.turn = turn, .turn_of = mine}, kid_turns = {.turn = turn, .turn_of = its};
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		char err[256];
+		for (uint32_t i = 0; i < 2; i++) {
+			if (bm_lock_turn_wait(&kid_turns, i, err, sizeof err) < 0)
+				_exit(1);
+			bm_lock_turn_done(&kid_turns, i);
+		}
+		_exit(0);
+	}
+	char err[256] = "";
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(bm_lock_turn_wait(&me, i, err, sizeof err), 0);
+		assert_true(mine[i] == BM_LOCK_NO_TURN || atomic_load(turn) == mine[i]);
+		bm_lock_turn_done(&me, i);
+	}
+	int status = -1;
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(atomic_load(turn), 4);
+	munmap((void *)turn, 4096);
+}
+
 /* --- the kernel's list, read ------------------------------------------- */
 
 static char path[PATH_MAX];
@@ -214,6 +286,9 @@ static void test_reads_the_list(void **state)
 	assert_int_equal(p.locks[1].start, 50);
 	assert_int_equal(p.locks[2].start, 120);
 	assert_int_equal(p.locks[3].start, 100);
+	/* Each with its owner's place, for a tree's turns; the flock none. */
+	for (uint32_t i = 0; i < 5; i++)
+		assert_int_equal(p.locks[i].order, i < 4 ? i + 1 : 0);
 	bm_process_free(&p);
 }
 
@@ -223,6 +298,8 @@ int main(void)
 		cmocka_unit_test(test_keys_and_sort),
 		cmocka_unit_test(test_sort_keeps_equal_keys),
 		cmocka_unit_test(test_place_not_read),
+		cmocka_unit_test(test_turns),
+		cmocka_unit_test(test_turn_handoff),
 		cmocka_unit_test(test_reads_the_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,6 +117,7 @@ static bool round_trip(struct bm_process *p)
 			bm_put_i64(&b, p->locks[i].len);
 			bm_put_u32(&b, p->locks[i].by_standin);
 			bm_put_i32(&b, p->locks[i].standin_pid);
+			bm_put_u32(&b, p->locks[i].order);
 		}
 	}
 	struct bm_process q = *p;
@@ -172,6 +173,24 @@ static void test_image_rules(void **state)
 		assert_false(round_trip(&p));
 		bm_process_free(&p);
 	}
+	/* Orders (version 19): rising, equal, none between; not on a flock,
+	 * not going down. */
+	struct bm_file_lock ordered[] = {{3, BM_LOCK_OFD, 0, 0, 10}, {3, BM_LOCK_POSIX, 0, 20, 10},
+					 {3, BM_LOCK_FLOCK, 0, 0, 0}, {3, BM_LOCK_POSIX, 0, 40, 10}};
+	ordered[0].order = 1;
+	ordered[1].order = ordered[3].order = 4;
+	model(&p, ordered, 4);
+	assert_true(round_trip(&p));
+	bm_process_free(&p);
+	ordered[2].order = 5;
+	model(&p, ordered, 4);
+	assert_false(round_trip(&p)); /* a flock with an order */
+	bm_process_free(&p);
+	ordered[2].order = 0;
+	ordered[3].order = 2;
+	model(&p, ordered, 4);
+	assert_false(round_trip(&p)); /* 2 after 4, a flock without between */
+	bm_process_free(&p);
 }
 
 static char path[PATH_MAX];
@@ -227,7 +246,7 @@ static void test_take(void **state)
 	struct bm_process p;
 	model_fd(&p, fd, locks, 2);
 	char err[256] = "";
-	assert_int_equal(bm_locks_take(&p, err, sizeof err), 0);
+	assert_int_equal(bm_locks_take(&p, NULL, err, sizeof err), 0);
 	pid_t self = getpid();
 	pid_t kid = fork();
 	assert_true(kid >= 0);
@@ -293,7 +312,7 @@ static void test_take_conflict(void **state)
 	struct bm_process p;
 	model_fd(&p, fd, posix, 1);
 	char err[256] = "", want[128];
-	assert_int_equal(bm_locks_take(&p, err, sizeof err), -1);
+	assert_int_equal(bm_locks_take(&p, NULL, err, sizeof err), -1);
 	snprintf(want, sizeof want, "cannot take its POSIX write lock on bytes 0-99 again: process %d holds a conflicting lock",
 		 (int)kid);
 	assert_non_null(strstr(err, want));
@@ -303,7 +322,7 @@ static void test_take_conflict(void **state)
 	assert_int_equal(flock(other, LOCK_EX), 0);
 	static const struct bm_file_lock fl[] = {{0, BM_LOCK_FLOCK, 0, 0, 0}};
 	model_fd(&p, fd, fl, 1);
-	assert_int_equal(bm_locks_take(&p, err, sizeof err), -1);
+	assert_int_equal(bm_locks_take(&p, NULL, err, sizeof err), -1);
 	assert_non_null(strstr(err, "cannot take its flock read lock again: another open file holds a conflicting lock"));
 	bm_process_free(&p);
 	close(other);

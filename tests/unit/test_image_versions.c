@@ -282,6 +282,7 @@ static void test_version_4_is_still_read(void **state)
 	q.fd_table_size = 0; /* what an image of version 4 reads as */
 	forget_counters(&q);
 	forget_layouts(&q);
+	forget_lock_orders(&q);
 	assert_older_reads(&q, 4);
 	/* A mapped file of its own, which version 4 cannot hold. */
 	add_vma(&q, 0x7e0000004000, 0x7e0000005000, PROT_READ, BM_VMA_FILE, BM_VMA_DELETED | BM_VMA_UNLINKED, 0,
@@ -362,6 +363,7 @@ static void test_owners_of_unlinked_objects(void **state)
 	q.fd_table_size = 0;
 	forget_counters(&q);
 	forget_layouts(&q);
+	forget_lock_orders(&q);
 	q.cwd_known = false;
 	q.cwd_mode = q.cwd_uid = q.cwd_gid = 0;
 	q.mapped_files[0].owner_known = false;
@@ -410,6 +412,8 @@ static void assert_reads_changed(uint32_t version, void (*change)(struct bm_proc
 		forget_layouts(&q); /* nor the pipes' layouts */
 	if (version < 18)
 		forget_openers(&q); /* nor who opened its files */
+	if (version < 19)
+		forget_lock_orders(&q); /* nor the order of its locks */
 	assert_process_equal(&q, &got);
 	bm_process_free(&got);
 	bm_image_reader_free(&r);

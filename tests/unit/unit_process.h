@@ -345,6 +345,17 @@ static inline void make_process(struct bm_process *p, bool full)
 	p->locks = malloc(sizeof locks);
 	assert_non_null(p->locks);
 	memcpy(p->locks, locks, sizeof locks);
+	/* Their owners' places in the file's list (version 19): the POSIX
+	 * locks' first, the OFD lock's after them. */
+	p->locks[0].order = p->locks[1].order = 1;
+	p->locks[2].order = 3;
+}
+
+/* What an image from before version 19 says of P's locks: no order. */
+static inline void forget_lock_orders(struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nlocks; i++)
+		p->locks[i].order = 0;
 }
 
 static inline void assert_file_id_equal(const struct bm_file_id *a, const struct bm_file_id *b)

@@ -274,10 +274,31 @@ static inline void drop_v17(struct raw_image *ri)
 	}
 }
 
-/* Makes RI an image of VERSION: its file header says so, and what version
- * 17 added to the locks is taken off an image of an earlier one. */
+/* Takes what version 19 added off each lock of RI's LOCKS sections (its
+ * order, whatever the dump read), for an image of an earlier version. */
+static inline void drop_v19(struct raw_image *ri)
+{
+	for (int i = 0; i < ri->n; i++) {
+		struct raw_section *ls = &ri->s[i];
+		if (ls->type != BM_SEC_LOCKS)
+			continue;
+		uint32_t n = bm_load_le32(ls->payload);
+		assert_int_equal(ls->len, 4 + (size_t)n * 40);
+		for (uint32_t k = 0; k < n; k++) {
+			uint8_t *lock = ls->payload + 4 + (size_t)k * 36; /* after the locks already cut */
+			memmove(lock + 36, lock + 40, ls->len - (size_t)(lock + 40 - ls->payload));
+			ls->len -= 4;
+		}
+	}
+}
+
+/* Makes RI an image of VERSION: its file header says so, and what
+ * versions 17 and 19 added to the locks is taken off an image of an
+ * earlier one. */
 static inline void set_version(struct raw_image *ri, uint32_t version)
 {
+	if (version < 19)
+		drop_v19(ri);
 	if (version < 17)
 		drop_v17(ri);
 	bm_store_le32(ri->file_header + 8, version);
