@@ -251,7 +251,8 @@ int bm_fault_arm_from_serve_file(void)
 void bm_fault_list(FILE *out)
 {
 	static const char *const places[] = {"dump",	 "restore", "src-stream", "src-file", "dst-stream",
-					     "dst-file", "precopy", "locks",	  "postcopy",   "signal", "fallback"};
+					     "dst-file", "precopy", "locks",	  "postcopy",   "signal", "fallback",
+					     "opener"};
 	char name[64];
 	for (int p = BM_FP_NONE + 1; p < BM_FP_COUNT; p++) {
 		char where[80] = "";

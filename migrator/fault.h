@@ -48,6 +48,9 @@ enum bm_fault_where {
 				      arms it) */
 	BM_FW_FALLBACK = 1 << 10,  /* a kernel feature missing: binmig takes an older way, the
 				      restore does not fail (not walked: the test of that way arms it) */
+	BM_FW_OPENER = 1 << 11,    /* a restore opening a file as the other credentials that opened it
+				      (not walked: the workload's files are binmig's own; tests/e2e/opener.sh
+				      arms it) */
 	BM_FW_SRC = BM_FW_SRC_STREAM | BM_FW_SRC_FILE,
 	BM_FW_DST = BM_FW_DST_STREAM | BM_FW_DST_FILE,
 	BM_FW_ALL = BM_FW_DUMP | BM_FW_RESTORE | BM_FW_SRC | BM_FW_DST,
@@ -119,6 +122,7 @@ enum bm_fault_where {
 	/* file locks of a migrating process (file_locks.h) */ \
 	X(RELEASE_LOCK, EIO, BM_FW_LOCKS, "releasing a file lock at the source (the migration fails, the process runs on)") \
 	X(TAKE_BACK_LOCK, EAGAIN, BM_FW_LOCKS, "taking a file lock back at the source (the process is left stopped)") \
+	X(OPENER_TASK, EAGAIN, BM_FW_OPENER, "making the task that opens a file as the credentials that opened it (as a cgroup at pids.max would: the restore fails)") \
 	X(LOCK_STANDIN, EAGAIN, BM_FW_LOCKS, "making the stand-in that takes again a lock whose taker has exited (the restore fails; at the source the process is left stopped)") \
 	/* not a failure: a signal from outside (pending_stop.h) */ \
 	X(STOP_IN_CALL, 0, BM_FW_SIGNAL, "a SIGSTOP sent to a thread as a system call starts in it (set aside, given back)")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "fault.h"
 #include "fd_policy.h"
 #include "fd_tail.h"
 #include "kstate.h"
@@ -188,7 +189,9 @@ int bm_fd_open_as_opener(const struct bm_fd *d, int (*open)(const struct bm_fd *
 	 * moment, in the caller's cgroups (their pids.max counts it). */
 	long dumpable = syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
 	struct opening o = {d, open, -ECHILD, "the task opening it, which ended early"};
-	int pid = clone(open_as, stack + GUARD_SIZE + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
+	int pid = bm_fault(BM_FP_OPENER_TASK)
+			  ? -1
+			  : clone(open_as, stack + GUARD_SIZE + STACK_SIZE, CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &o);
 	int rc = pid < 0 ? -errno : 0;
 	while (pid > 0 && waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 		;

@@ -12,7 +12,9 @@
 #    README lists for that case);
 #  - a file its opener (user 65534) may no longer open when it is
 #    restored fails the restore (exit 6, naming the file and the user),
-#    the process not restored; restored once it may, it reads the file;
+#    the process not restored; so does one where the task that opens it
+#    as its opener cannot be made (fault point opener-task); restored
+#    once it may, it reads the file;
 #  - a file user 65534 could open only through the last of its 9, or 64,
 #    supplementary groups is opened again at the restore (as those
 #    groups: without the last the restore would fail); one opened by a
@@ -45,6 +47,18 @@ grep -qF "fd 3: cannot reopen $file as the credentials that opened it (uid 65534
 	e2e_fail "the failed restore does not name the file and its opener: $(cat "$BM_ERR")"
 e2e_assert_no_pid "$pid"
 chmod 0644 "$file"
+# The task that opens it as its opener cannot be made (as in a cgroup at
+# pids.max): the restore fails too, naming the step (a build with fault
+# injection, as make test's).
+if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then
+	BINMIG_FAULT=opener-task bm restore "$E2E_TMP/user.img"
+	e2e_expect_error 6 "restore whose opening task cannot be made"
+	grep -qF "fd 3: cannot reopen $file as the credentials that opened it (uid 65534, gid 65534; clone (a task to open it as its opener)): Resource temporarily unavailable" \
+		"$BM_ERR" || e2e_fail "the failed restore does not name the step: $(cat "$BM_ERR")"
+	e2e_assert_no_pid "$pid"
+else
+	e2e_log "$BINMIG is built without fault injection: an opening task that cannot be made is not tried"
+fi
 e2e_restore "$E2E_TMP/user.img" "$pid"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"
