@@ -150,6 +150,11 @@ int bm_locks_order(struct bm_process *p)
 static int orders_hold(struct bm_process *p, bool *hold)
 {
 	*hold = true;
+	bool any = false;
+	for (uint32_t i = 0; i < p->nlocks; i++)
+		any |= p->locks[i].order != 0;
+	if (!any)
+		return 0; /* none to check (a zombie, whose descriptors are gone, has none) */
 	bool *ask = calloc(p->nfds + 1, sizeof *ask);
 	struct bm_kstate_lockpos *pos = calloc(p->nfds + 1, sizeof *pos);
 	int rc = ask && pos ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");

@@ -66,18 +66,18 @@ out=$E2E_TMP/treeconflict.out image=$E2E_TMP/treeconflict.img
 e2e_start "$out" "$PROGS/locks" treeorder "$E2E_TMP/treeconflict"
 root=$E2E_PID
 e2e_wait_ready "$out" "$root"
+# (its children: the one with locks, and a zombie)
 mapfile -t kids < <(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
-((${#kids[@]} == 1)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 1"
-e2e_track "${kids[0]}"
+((${#kids[@]} == 2)) || e2e_fail "the tree's root has ${#kids[@]} children, expected 2"
+for k in "${kids[@]}"; do e2e_track "$k"; done
 e2e_wait_syscall "$root" rt_sigsuspend
-e2e_tree_dump "$image" 1 "the tree holding ordered locks" "$root" "${kids[0]}"
+e2e_tree_dump "$image" 1 "the tree holding ordered locks" "$root" "${kids[@]}"
 held_restore holdtree treeconflict "$image" "POSIX read lock on bytes 0-99"
 ! grep -qF "of their file locks in" "$BM_ERR" ||
 	e2e_fail "a member waited for the turns of the member that failed: $(cat "$BM_ERR")"
-e2e_assert_no_pid "$root"
-e2e_assert_no_pid "${kids[0]}"
+for p in "$root" "${kids[@]}"; do e2e_assert_no_pid "$p"; done
 e2e_restore "$image" "$root"
-e2e_track "${kids[0]}"
+for k in "${kids[@]}"; do e2e_track "$k"; done
 e2e_wait_syscall "$root" rt_sigsuspend
 e2e_signal "$root" "$out"
 e2e_wait_exit "$root"

@@ -50,7 +50,8 @@
  *     write lock through a fourth open file (the process's) meets, from
  *     byte 0, the child's POSIX lock (its PID); from byte 100 the
  *     process's (this PID); from byte 110 the child's OFD lock.  The
- *     child ends when woken.
+ *     child ends when woken; a second child, which exited at once, is a
+ *     zombie until then.
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
  *   holdtree  the same on bytes 0-9 of DIR/t: the holder that keeps
@@ -383,6 +384,11 @@ static int tree_order(void)
 {
 	int cmd[2], done[2];
 	SETUP(pipe(cmd) == 0 && pipe(done) == 0, "pipes");
+	/* A zombie in the tree too: a member without descriptors. */
+	pid_t zombie = fork();
+	SETUP(zombie >= 0, "fork");
+	if (zombie == 0)
+		_exit(0);
 	pid_t kid = fork();
 	SETUP(kid >= 0, "fork");
 	if (kid == 0)
@@ -402,6 +408,9 @@ static int tree_order(void)
 	usr1_wait();
 	CHECK(tree_order_seen(d, kid, "after") == 0, "the locks' order after the migration (above)");
 	end_child(kid);
+	int status = 0;
+	CHECK(waitpid(zombie, &status, 0) == zombie && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the zombie reaped (status %#x)", status);
 	return tp_finish();
 }
 
