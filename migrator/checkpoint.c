@@ -649,7 +649,7 @@ int bm_freeze_collect(struct bm_frozen *f, const struct bm_proc_stat *stat, cons
 	free(tids);
 	if (rc < 0 || (rc = collect_process(pid, stat, status, &f->proc)) < 0 || (rc = collect_injected(f)) < 0 ||
 	    (!table_elsewhere && (rc = collect_fds(f, policy, tree)) < 0) ||
-	    (!table_elsewhere && ((rc = bm_locks_collect(pid, &f->proc)) < 0 || (rc = bm_locks_order(&f->proc)) < 0)) ||
+	    (!table_elsewhere && ((rc = bm_locks_collect(pid, &f->proc)) < 0 || (rc = bm_locks_order(&f->proc, tree)) < 0)) ||
 	    (rc = bm_collect_timers(f)) < 0)
 		return rc;
 	return bm_collect_vmas(pid, f);

@@ -87,63 +87,70 @@ static bool same_reading(const struct bm_kstate_lockpos *a, const struct bm_ksta
 	return true;
 }
 
-/* Reads the places of P's locks into POS until two readings agree: 0;
- * -EAGAIN where none did; or the reading's -errno, why in WHY. */
-static int read_places(struct bm_process *p, const bool *ask, struct bm_kstate_lockpos *pos,
-		       struct bm_kstate_lockpos *again, char *why, size_t why_size)
+/* Each POSIX and OFD lock's place (bm_lock_order_keys) into KEYS, the
+ * lists read up to READINGS times until two readings agree (once: as
+ * read).  0; -1 after reporting (out of memory); or 1 where not read,
+ * why in WHY: ENOENT a lock's place, EAGAIN readings that never agreed,
+ * else the reading's errno. */
+static int read_keys(struct bm_process *p, int readings, int32_t *keys, int *err, char *why, size_t why_size)
 {
-	int rc = bm_kstate_lockpos(p, ask, pos, why, why_size);
-	for (int n = 1; rc == 0 && n < READINGS_MAX; n++) {
-		if ((rc = bm_kstate_lockpos(p, ask, again, why, why_size)) < 0)
-			return rc;
-		if (same_reading(pos, again, p->nfds))
-			return 0;
-		memcpy(pos, again, p->nfds * sizeof *pos);
-	}
-	if (rc == 0)
-		snprintf(why, why_size, "another process changed a file's locks in each of %d readings", READINGS_MAX);
-	return rc == 0 ? -EAGAIN : rc;
-}
-
-int bm_locks_order(struct bm_process *p)
-{
-	uint32_t ranged = 0;
-	for (uint32_t i = 0; i < p->nlocks; i++)
-		ranged += p->locks[i].kind != BM_LOCK_FLOCK;
-	if (ranged == 0)
-		return 0;
 	bool *ask = calloc(p->nfds + 1, sizeof *ask);
-	struct bm_kstate_lockpos *pos = calloc(2 * (p->nfds + 1), sizeof *pos);
-	int32_t *keys = calloc(p->nlocks, sizeof *keys);
-	int rc = ask && pos && keys ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
-	for (uint32_t i = 0; rc == 0 && i < p->nlocks; i++) {
+	struct bm_kstate_lockpos *pos = calloc(2 * (p->nfds + 1), sizeof *pos), *again = pos + p->nfds + 1;
+	if (!ask || !pos) {
+		free(ask);
+		free(pos);
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	}
+	for (uint32_t i = 0; i < p->nlocks; i++) {
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, p->locks[i].fd);
 		if (d && p->locks[i].kind != BM_LOCK_FLOCK)
 			ask[d - p->fds] = true;
 	}
-	char why[700];
+	int rc = bm_kstate_lockpos(p, ask, pos, why, why_size);
+	bool agreed = readings == 1;
+	for (int n = 1; rc == 0 && !agreed && n < readings; n++) {
+		rc = bm_kstate_lockpos(p, ask, again, why, why_size);
+		agreed = rc == 0 && same_reading(pos, again, p->nfds);
+		if (rc == 0 && !agreed)
+			memcpy(pos, again, p->nfds * sizeof *pos);
+	}
 	int32_t fd = -1;
-	/* One lock's place matters only to a tree's turns: not read, it is
-	 * said in debug output alone. */
-	void (*say)(const char *, ...) __attribute__((format(printf, 1, 2))) = ranged > 1 ? bm_warn : bm_debug;
-	if (rc == 0) {
-		int read = read_places(p, ask, pos, pos + p->nfds + 1, why, sizeof why);
-		if (read == -EAGAIN)
-			say("process %d: the order of its file locks is not read (%s): they are taken again in the order "
-				"of its descriptors", p->pid, why);
-		else if (read < 0)
-			bm_debug("process %d: %s: its file locks are taken again in the order of its descriptors", p->pid, why);
-		else if (bm_lock_order_keys(p, pos, keys, &fd) < 0)
-			say("process %d: where its locks on fd %d are in their file's list is not read (more than %u locks, "
-				"or a kernel before Linux 6.9): they are taken again in the order of its descriptors", p->pid,
-				fd, BM_KSTATE_LOCKPOS_MAX);
-		else
-			rc = bm_lock_order_sort(p, keys);
+	*err = rc < 0 ? -rc : 0;
+	if (rc == 0 && !agreed) {
+		*err = EAGAIN;
+		snprintf(why, why_size, "another process changed a file's locks in each of %d readings", readings);
+	} else if (rc == 0 && bm_lock_order_keys(p, pos, keys, &fd) < 0) {
+		*err = ENOENT;
+		snprintf(why, why_size, "where its locks on fd %d are in their file's list is not read (more than %u locks, "
+			 "or a kernel before Linux 6.9)", fd, BM_KSTATE_LOCKPOS_MAX);
 	}
 	free(ask);
 	free(pos);
+	return *err ? 1 : 0;
+}
+
+int bm_locks_order(struct bm_process *p, bool in_tree)
+{
+	uint32_t ranged = 0;
+	for (uint32_t i = 0; i < p->nlocks; i++)
+		ranged += p->locks[i].kind != BM_LOCK_FLOCK;
+	/* One owner's place matters only against another member's. */
+	if (ranged < (in_tree ? 1u : 2u))
+		return 0;
+	int32_t *keys = calloc(p->nlocks, sizeof *keys);
+	if (!keys)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	char why[700];
+	int err = 0, rc = read_keys(p, READINGS_MAX, keys, &err, why, sizeof why);
+	if (rc == 0)
+		rc = bm_lock_order_sort(p, keys);
+	else if (rc > 0 && (err == EAGAIN || err == ENOENT))
+		bm_warn("process %d: the order of its file locks is not read (%s): they are taken again in the order of its "
+			"descriptors", p->pid, why);
+	else if (rc > 0) /* the programs do not load: the dump warns of them once */
+		bm_debug("process %d: %s: its file locks are taken again in the order of its descriptors", p->pid, why);
 	free(keys);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* Whether P's locks still have the orders the kernel's lists give them. */
@@ -155,26 +162,17 @@ static int orders_hold(struct bm_process *p, bool *hold)
 		any |= p->locks[i].order != 0;
 	if (!any)
 		return 0; /* none to check (a zombie, whose descriptors are gone, has none) */
-	bool *ask = calloc(p->nfds + 1, sizeof *ask);
-	struct bm_kstate_lockpos *pos = calloc(p->nfds + 1, sizeof *pos);
-	int rc = ask && pos ? 0 : bm_error(BM_EXIT_FAILURE, "out of memory");
-	for (uint32_t i = 0; rc == 0 && i < p->nlocks; i++) {
-		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, p->locks[i].fd);
-		if (d && p->locks[i].order)
-			ask[d - p->fds] = true;
-	}
+	int32_t *keys = calloc(p->nlocks, sizeof *keys);
+	if (!keys)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
 	char why[700];
-	if (rc == 0 && bm_kstate_lockpos(p, ask, pos, why, sizeof why) < 0)
-		*hold = false;
-	for (uint32_t i = 0; rc == 0 && *hold && i < p->nlocks; i++) {
-		const struct bm_file_lock *l = &p->locks[i];
-		const struct bm_kstate_lockpos *at = pos_of(p, pos, l->fd);
-		if (l->order && (!at || !at->read || (uint32_t)(l->kind == BM_LOCK_OFD ? at->ofd : at->posix) + 1 != l->order))
+	int err, rc = read_keys(p, 1, keys, &err, why, sizeof why);
+	*hold = rc == 0;
+	for (uint32_t i = 0; *hold && i < p->nlocks; i++)
+		if (p->locks[i].order && (uint32_t)keys[i] + 1 != p->locks[i].order)
 			*hold = false;
-	}
-	free(ask);
-	free(pos);
-	return rc;
+	free(keys);
+	return rc < 0 ? rc : 0;
 }
 
 int bm_locks_order_tree(struct bm_process *const *procs, size_t n)
@@ -191,7 +189,7 @@ int bm_locks_order_tree(struct bm_process *const *procs, size_t n)
 		if (hold)
 			return 0;
 		for (size_t m = 0; m < n && reading < READINGS_MAX; m++)
-			if (bm_locks_order(procs[m]) < 0)
+			if (bm_locks_order(procs[m], true) < 0)
 				return -1;
 	}
 	if (any) {

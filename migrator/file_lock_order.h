@@ -31,6 +31,7 @@
 #define BINMIG_FILE_LOCK_ORDER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,13 +50,15 @@ int bm_lock_order_keys(const struct bm_process *p, const struct bm_kstate_lockpo
 int bm_lock_order_sort(struct bm_process *p, const int32_t *keys);
 
 /* Dump, P frozen and its locks collected: puts them in their lists'
- * order.  Where the programs cannot read it they stay as they are: said
+ * order, and gives each its place (order).  Not read for a process of one
+ * POSIX or OFD lock, whose place matters only IN_TREE, against another
+ * member's.  Where the programs cannot read it they stay as they are: said
  * in debug output where the programs do not load (the dump warns of them
  * once), with a warning where a list could not be read (more than
  * BM_KSTATE_LOCKPOS_MAX locks, a kernel before Linux 6.9, or another
  * process changing it all along).  0, or -1 after reporting (out of
  * memory). */
-int bm_locks_order(struct bm_process *p);
+int bm_locks_order(struct bm_process *p, bool in_tree);
 
 /* Dump of a tree, every member's locks ordered: the members' lists were
  * read one after another, so they are read again until every order holds

@@ -136,7 +136,7 @@ struct bm_kstate_lockpos {
 
 /* Reads, for each descriptor P->fds[i] (P frozen, P->pid) whose ASK[i]
  * is set (the first of an open file holding a POSIX or OFD lock), where
- * its locks are in their file's list into POS[i] (file_locks.c takes
+ * its locks are in their file's list into POS[i] (file_lock_order.c takes
  * them again in that order).  0; or -errno with why in WHY. */
 int bm_kstate_lockpos(struct bm_process *p, const bool *ask, struct bm_kstate_lockpos *pos, char *why,
 		      size_t why_size);

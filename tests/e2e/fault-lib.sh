@@ -46,7 +46,7 @@ fault_hosts_init() {
 	: >"$BINMIG_FAULT_LOG"
 	: >"$BINMIG_SERVE_FAULT_FILE"
 	mig_init "${@:2}"
-	"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+	e2e_has_faults ||
 		e2e_fail "$BINMIG is built without fault injection (make test-build)"
 }
 

@@ -35,7 +35,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fault-lib.sh"
 e2e_init attrs modes watch locks timerids scmrights sigio memguard
-"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+e2e_has_faults ||
 	e2e_fail "$BINMIG is built without fault injection (make test-build)"
 export BINMIG_FAULT_LOG=$E2E_TMP/fault.log
 : >"$BINMIG_FAULT_LOG"

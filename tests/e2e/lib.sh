@@ -555,6 +555,23 @@ e2e_state_test() {
 	e2e_log "$prog: PASS after migration"
 }
 
+# e2e_has_faults: binmig is built with fault injection (make test-build).
+e2e_has_faults() { "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; }
+
+# e2e_fault_restore POINT IMAGE PID MESSAGE WHAT: where binmig has fault
+# injection, a restore of IMAGE failing at POINT exits 6 with MESSAGE,
+# leaving nothing at PID (WHAT names it); else says that it was not tried.
+e2e_fault_restore() {
+	if ! e2e_has_faults; then
+		e2e_log "$BINMIG is built without fault injection: $5 is not tried"
+		return 0
+	fi
+	BINMIG_FAULT=$1 bm restore "$2"
+	e2e_expect_error 6 "restore where $5"
+	grep -qF "$4" "$BM_ERR" || e2e_fail "$5: the failed restore does not say \"$4\": $(cat "$BM_ERR")"
+	e2e_assert_no_pid "$3"
+}
+
 # e2e_tree_dump IMAGE ROUND WHAT ROOT KIDS...: dumps the tree of ROOT to
 # IMAGE, checks that every process of it is gone and reaps ROOT if it is
 # the test's own child (ROUND 1).

@@ -32,7 +32,7 @@ E2E_TMP_MORE+=("$FAULT_DIR") # removed on every exit, a skip too
 export BINMIG_SERVE_FAULT_FILE=$FAULT_DIR/serve-point
 : >"$BINMIG_SERVE_FAULT_FILE"
 mig_init locks
-"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+e2e_has_faults ||
 	e2e_skip "$BINMIG is built without fault injection (make test-build)"
 
 # start NAME [MODE]: the program in host A (mode carried, or MODE),

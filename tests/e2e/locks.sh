@@ -119,15 +119,9 @@ held_restore hold conflict "$image" "POSIX write lock on bytes 0-99"
 e2e_assert_no_pid "$pid"
 # A stand-in that cannot be made fails the restore too, naming the lock
 # (a build with fault injection, as make test's).
-if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then
-	BINMIG_FAULT=lock-standin bm restore "$image"
-	e2e_expect_error 6 "restore whose stand-in cannot be made"
-	grep -qF "cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable" \
-		"$BM_ERR" || e2e_fail "the failed restore does not name the lock and its stand-in: $(cat "$BM_ERR")"
-	e2e_assert_no_pid "$pid"
-else
-	e2e_log "$BINMIG is built without fault injection: a stand-in that cannot be made is not tried"
-fi
+e2e_fault_restore lock-standin "$image" "$pid" \
+	"cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable" \
+	"a stand-in that cannot be made"
 e2e_restore "$image" "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend
 e2e_signal "$pid" "$out"

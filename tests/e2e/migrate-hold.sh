@@ -13,7 +13,7 @@
 # original running in A as it was (parked, checkpoint.h) and no copy in B.
 source "$(dirname "$0")/migrate-lib.sh"
 mig_init hostmark
-"$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)" ||
+e2e_has_faults ||
 	e2e_fail "$BINMIG is built without fault injection (make test-build)"
 log=$E2E_TMP/hosts.log out=$E2E_TMP/hostmark.out gate=$E2E_TMP/gate
 PID=$(mig_spawn A "$out" --pid "$MIG_WORKLOAD_PID" "$PROGS/hostmark" "$log" "$gate")

@@ -50,15 +50,9 @@ chmod 0644 "$file"
 # The task that opens it as its opener cannot be made (as in a cgroup at
 # pids.max): the restore fails too, naming the step (a build with fault
 # injection, as make test's).
-if "$BINMIG" fault-points | grep -qx "fault injection: built in (BINMIG_FAULT)"; then
-	BINMIG_FAULT=opener-task bm restore "$E2E_TMP/user.img"
-	e2e_expect_error 6 "restore whose opening task cannot be made"
-	grep -qF "fd 3: cannot reopen $file as the credentials that opened it (uid 65534, gid 65534; clone (a task to open it as its opener)): Resource temporarily unavailable" \
-		"$BM_ERR" || e2e_fail "the failed restore does not name the step: $(cat "$BM_ERR")"
-	e2e_assert_no_pid "$pid"
-else
-	e2e_log "$BINMIG is built without fault injection: an opening task that cannot be made is not tried"
-fi
+e2e_fault_restore opener-task "$E2E_TMP/user.img" "$pid" \
+	"fd 3: cannot reopen $file as the credentials that opened it (uid 65534, gid 65534; clone (a task to open it as its opener)): Resource temporarily unavailable" \
+	"an opening task that cannot be made"
 e2e_restore "$E2E_TMP/user.img" "$pid"
 e2e_signal "$pid" "$out"
 e2e_wait_exit "$pid"

@@ -270,7 +270,7 @@ static void test_reads_the_list(void **state)
 	model(&p, NULL, 0);
 	p.pid = kid;
 	int collected = up ? bm_locks_collect(kid, &p) : -1;
-	int ordered = collected == 0 ? bm_locks_order(&p) : -1;
+	int ordered = collected == 0 ? bm_locks_order(&p, false) : -1;
 	close(go[1]);
 	int status = -1;
 	waitpid(kid, &status, 0);
