@@ -141,20 +141,21 @@ static int collect_fd(pid_t pid, struct bm_process *p, const struct bm_fd *d, ui
 	return rc;
 }
 
-/* Marks the flock and OFD locks of process pid whose taker is gone: /proc
- * shows it as 0 (its PID free, seen from below the first PID namespace),
- * or as a PID no process has (seen from the first).  A taker that is
- * still there, outside what is dumped, is not carried (README). */
-static void mark_gone_takers(pid_t pid, struct bm_process *p)
+/* Marks for a stand-in every flock and OFD lock of process pid that
+ * another process took: /proc shows its taker, gone (0: its PID free,
+ * seen from below the first PID namespace; or a PID no process has, seen
+ * from the first) or still there, outside what is dumped, having closed
+ * its descriptors of the open file description (one holding them is
+ * refused, fd_outside.h).  A tree's member that took it keeps it instead
+ * (bm_locks_keep_takers). */
+static void mark_standins(pid_t pid, struct bm_process *p)
 {
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		struct bm_file_lock *l = &p->locks[i];
 		if (l->kind == BM_LOCK_POSIX || l->shown_pid < 0 || l->shown_pid == pid)
 			continue;
-		if (l->shown_pid == 0 || (kill(l->shown_pid, 0) < 0 && errno == ESRCH)) {
-			l->by_standin = 1;
-			l->standin_pid = l->shown_pid;
-		}
+		l->by_standin = 1;
+		l->standin_pid = l->shown_pid;
 	}
 }
 
@@ -171,7 +172,7 @@ int bm_locks_collect(pid_t pid, struct bm_process *p)
 		if (rc < 0)
 			return rc;
 	}
-	mark_gone_takers(pid, p);
+	mark_standins(pid, p);
 	if (p->nlocks)
 		bm_debug("process %d holds %u file lock%s", pid, p->nlocks, p->nlocks == 1 ? "" : "s");
 	return 0;
@@ -192,9 +193,12 @@ static const struct bm_file_lock *same_lock(const struct bm_process *p, const st
 }
 
 /* Whether lock l of p is to be taken again by another member: the one
- * /proc names, which lists it too.  -1 for a refusal. */
+ * /proc names, which lists it too.  -1 for a refusal.  A member that took
+ * it and has closed its descriptors of it since does not hold it at the
+ * restore: l is then taken by the member restored first, not a stand-in
+ * (README). */
 static int taken_by_other(struct bm_process *const *procs, size_t n, const struct bm_process *p,
-			  const struct bm_file_lock *l)
+			  struct bm_file_lock *l)
 {
 	if (l->kind == BM_LOCK_POSIX || l->shown_pid <= 0 || l->shown_pid == p->pid)
 		return 0;
@@ -203,8 +207,11 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 			continue;
 		if (same_lock(p, l, procs[t]))
 			return 1;
-		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0)
-			return 0; /* the taker closed its descriptors of it */
+		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0) {
+			l->by_standin = 0;
+			l->standin_pid = 0;
+			return 0;
+		}
 		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
@@ -346,7 +353,7 @@ static void conflict_holder(int fd, const struct bm_file_lock *l, char *buf, siz
 
 /* Why a lock taken by a stand-in was not taken, where the stand-in is at
  * fault (bm_lock_by_standin's standin_failed). */
-#define STANDIN_FAILED "the stand-in that takes it for its gone taker could not be made or reaped"
+#define STANDIN_FAILED "the stand-in that takes it for its taker could not be made or reaped"
 
 /* Takes lock l through fd, without waiting: 0 or -errno. */
 static int take_lock(int fd, const struct bm_file_lock *l)

@@ -67,34 +67,37 @@ struct bm_file_lock {
 int bm_lock_parse(const char *value, struct bm_file_lock *out, char *what, size_t what_len);
 
 /* A flock or OFD lock belongs to its open file description, and /proc
- * shows the PID of the process that took it, even after that process has
- * exited (0 once the PID is free, outside the first PID namespace).  Such
- * a lock is taken again by a stand-in: a child made for it, with the
- * exited taker's PID where it is free (clone3 set_tid; any PID where that
- * one is taken or was not shown), which takes the lock through the same
- * open file description and exits, reaped at once.  /proc then shows the
- * gone stand-in as it showed the gone taker.  The restore does so in the
- * new process; a migration's source, taking its locks back after a
- * failure, through a copy of the descriptor (pidfd_getfd). */
+ * shows the PID of the process that took it: one that has exited since
+ * (0 once the PID is free, outside the first PID namespace), or one still
+ * there that has closed its descriptors of the description (a parent
+ * that locked a file before handing it to its child, say).  Such a lock
+ * is taken again by a stand-in: a child made for it, with the taker's
+ * PID where it is free (clone3 set_tid; any PID where that one is taken
+ * or was not shown), which takes the lock through the same open file
+ * description and exits, reaped at once.  /proc then shows the gone
+ * stand-in as it showed the taker.  The restore does so in the new
+ * process; a migration's source, taking its locks back after a failure,
+ * through a copy of the descriptor (pidfd_getfd). */
 
 /* Describes a lock for messages: "POSIX write lock on bytes 0-99". */
 void bm_lock_describe(const struct bm_file_lock *l, char *buf, size_t len);
 
 /* At dump, the process stopped and its descriptors described: reads the
  * locks it holds into p->locks, or refuses (BM_EXIT_UNSUPPORTED) those it
- * cannot take again.  A flock or OFD lock whose taker /proc shows as 0,
- * or as a PID no process has, is marked to be taken by a stand-in. */
+ * cannot take again.  A flock or OFD lock that /proc shows another
+ * process took (0 for one gone) is marked to be taken by a stand-in. */
 int bm_locks_collect(pid_t pid, struct bm_process *p);
 
 /* At dump of a tree, once every member's locks are read: a flock or OFD
  * lock belongs to its open file description, so every member holding the
  * description lists it, and /proc shows the PID of the one that took it.
  * The lock is left in that member's list only, so that the restore takes
- * it there and /proc shows the same PID.  When the taker is gone, the
- * lock stays in every list, marked for a stand-in (the member restored
- * first has it taken; for the others the description holds it already);
- * when the taker no longer holds the description, in every list too (the
- * member restored first takes it: README).  Refuses (BM_EXIT_UNSUPPORTED)
+ * it there and /proc shows the same PID.  When the taker is not a
+ * member, the lock stays in every list, marked for a stand-in (the member
+ * restored first has it taken; for the others the description holds it
+ * already); when the taker is a member that no longer holds the
+ * description, in every list too, not marked (the member restored first
+ * takes it: README).  Refuses (BM_EXIT_UNSUPPORTED)
  * a lock taken by a member that shares the descriptor table of the one
  * that lists it (the restore takes locks in the table's owner). */
 int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);

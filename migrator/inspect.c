@@ -311,10 +311,10 @@ static void print_one(FILE *out, const struct bm_process *p)
 		if (l->order)
 			snprintf(place, sizeof place, ", its owner's first at place %u of the file's locks", l->order);
 		if (l->by_standin && l->standin_pid > 0)
-			fprintf(out, "  lock fd %d: %s%s, its taker gone: taken by a stand-in (PID %d where free)\n", l->fd,
+			fprintf(out, "  lock fd %d: %s%s, taken by a stand-in for its taker (PID %d where free)\n", l->fd,
 				what, place, l->standin_pid);
 		else if (l->by_standin)
-			fprintf(out, "  lock fd %d: %s%s, its taker gone: taken by a stand-in (any PID)\n", l->fd, what,
+			fprintf(out, "  lock fd %d: %s%s, taken by a stand-in for its gone taker (any PID)\n", l->fd, what,
 				place);
 		else
 			fprintf(out, "  lock fd %d: %s%s\n", l->fd, what, place);

@@ -383,9 +383,11 @@ e2e_restore() {
 	[[ $(e2e_tracer "$pid") == 0 ]] || e2e_fail "restored process $pid is still traced"
 }
 
-# e2e_migrate PID IMAGE: dump then restore.
+# e2e_migrate PID IMAGE: dump then restore; in between, the command
+# E2E_BETWEEN names, if any (what a test checks or awaits there).
 e2e_migrate() {
 	e2e_dump "$1" "$2"
+	[[ -z ${E2E_BETWEEN:-} ]] || $E2E_BETWEEN
 	e2e_restore "$2" "$1"
 }
 

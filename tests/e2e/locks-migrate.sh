@@ -22,7 +22,11 @@
 #     and of a tree's two members by turns (locks treeorder): the first
 #     lock F_OFD_GETLK names, through each open file, is the same after
 #     the hops, and after the source took them back.
-# In 1-3, 5 and 6 what /proc shows of the program (e2e_procstate: its locks in
+#  7. a flock taken by a process outside the tree that is still there
+#     (locks outside), over two hops, taken again by a stand-in with the
+#     taker's PID: the program checks its fdinfo, where the hosts, below
+#     the first PID namespace, show the gone stand-in as 0 (README).
+# In 1-3, 5, 6 and 7 what /proc shows of the program (e2e_procstate: its locks in
 # fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
@@ -129,7 +133,25 @@ lost() {
 }
 lost lost take-back-lock "POSIX write lock on bytes 0-99" p "after the failed migration (another process may hold it now)"
 lost loststandin lock-standin "flock write lock" g \
-	"after the failed migration (the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable)"
+	"after the failed migration (the stand-in that takes it for its taker could not be made or reaped: Resource temporarily unavailable)"
+
+# A flock whose taker, outside the tree, is still there (locks outside):
+# at B, where no process has the taker's PID, the stand-in that takes it
+# gets that PID; so it does back at A, once the taker has ended with the
+# original there.  (Seen from the first PID namespace, as e2e/locks sees
+# it, /proc would name the taker's PID.)
+start outsidehops outside
+taker=$(sed -n 's/^taker //p' "$out")
+[[ $taker =~ ^[0-9]+$ ]] || e2e_fail "locks outside did not name its lock's taker"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+e2e_expect_ok "locks outside: hop 1 (A -> B)"
+mig_assert_running B "$pid" "locks outside after hop 1"
+mig_in A "$TOOLS/pidwait" --reaped "$taker" 30 || e2e_fail "the taker $taker did not end with the original in host A"
+mig_bm B migrate "$pid" "${MIG_ADDR[A]}:$MIG_PORT" --key "$MIG_KEY"
+e2e_expect_ok "locks outside: hop 2 (B -> A)"
+# (In the hosts, below the first PID namespace, /proc shows the gone
+# stand-in as 0, where it showed the taker: the program checks that line.)
+E2E_PROCSTATE_ACCEPT='^fd 3 lock:' finish A "a flock whose taker outside the tree was still there was carried over two hops"
 
 start treehops shared
 mig_round_trip "$pid" "locks"

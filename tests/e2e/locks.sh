@@ -10,6 +10,8 @@
 # parent, taken again by the child (/proc names it, not the parent);
 # a flock and an OFD lock a child took and exited, taken again by a
 # stand-in (inspect names it) so that /proc names a gone process still;
+# a flock a process outside the tree took and still holds, its
+# descriptors closed, taken again by a stand-in with the taker's PID;
 # a restore whose lock another process holds fails (exit 6, naming the
 # holder) and leaves nothing behind, as does one whose stand-in cannot be
 # made (fault point lock-standin), and succeeds once the holder is gone; refused (exit 4, one line, the process untouched): a lease, a
@@ -36,13 +38,29 @@ held_restore() {
 	e2e_wait_exit "$holder"
 	e2e_expect_pass "$holder_out"
 }
-for d in carried shared order order-nobpf treeorder treeconflict conflict lease fifo table; do
+for d in carried shared outside order order-nobpf treeorder treeconflict conflict lease fifo table; do
 	mkdir "$E2E_TMP/$d"
 done
 
 e2e_state_test locks carried "$E2E_TMP/carried"
 # A tree: its root's group is the restorer's (e2e/tree checks groups).
 E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks shared "$E2E_TMP/shared"
+
+# A flock taken by a process outside the tree that is still there, its
+# descriptors of the file closed: the image has it taken by a stand-in
+# with the taker's PID (inspect), which it gets once free (the taker ends
+# with the original), so that fdinfo names it still.
+outside_between() {
+	local taker
+	taker=$(sed -n 's/^taker //p' "$E2E_TMP/locks.out")
+	[[ $taker =~ ^[0-9]+$ ]] || e2e_fail "the program did not name its lock's taker"
+	bm inspect "$E2E_TMP/locks.img"
+	e2e_expect_ok "inspect"
+	grep -qx "  lock fd 3: flock write lock, taken by a stand-in for its taker (PID $taker where free)" "$BM_OUT" ||
+		e2e_fail "inspect does not show the flock of taker $taker: $(grep 'lock fd' "$BM_OUT")"
+	"$TOOLS/pidwait" --reaped "$taker" 30 || e2e_fail "the taker $taker did not end with the process"
+}
+E2E_BETWEEN=outside_between e2e_state_test locks outside "$E2E_TMP/outside"
 
 # Read locks of four owners on one file, in another order than their
 # descriptors': the GETLK commands name the same first lock after the restore.
@@ -113,14 +131,14 @@ e2e_dump "$pid" "$image"
 # The flock of g, whose taker has exited, goes to a stand-in (inspect says so).
 bm inspect "$image"
 e2e_expect_ok "inspect"
-grep -Eq "^  lock fd [0-9]+: flock write lock, its taker gone: taken by a stand-in \((PID [0-9]+ where free|any PID)\)$" \
+grep -Eq "^  lock fd [0-9]+: flock write lock, taken by a stand-in for its (taker \(PID [0-9]+ where free|gone taker \(any PID)\)$" \
 	"$BM_OUT" || e2e_fail "inspect does not show the flock of a gone taker: $(grep 'lock fd' "$BM_OUT")"
 held_restore hold conflict "$image" "POSIX write lock on bytes 0-99"
 e2e_assert_no_pid "$pid"
 # A stand-in that cannot be made fails the restore too, naming the lock
 # (a build with fault injection, as make test's).
 e2e_fault_restore lock-standin "$image" "$pid" \
-	"cannot take its flock write lock again: the stand-in that takes it for its gone taker could not be made or reaped: Resource temporarily unavailable" \
+	"cannot take its flock write lock again: the stand-in that takes it for its taker could not be made or reaped: Resource temporarily unavailable" \
 	"a stand-in that cannot be made"
 e2e_restore "$image" "$pid"
 e2e_wait_syscall "$pid" rt_sigsuspend

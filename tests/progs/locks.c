@@ -52,12 +52,24 @@
  *     process's (this PID); from byte 110 the child's OFD lock.  The
  *     child ends when woken; a second child, which exited at once, is a
  *     zombie until then.
+ *   outside   "k": a flock exclusive lock taken by a process that is not
+ *     in the tree and still there: a grandchild, its parent exited (so
+ *     adopted by the reaper above), takes it through the open file it
+ *     inherited, closes every descriptor of it and waits until the
+ *     process has ended (a pidfd; ten minutes at most).  It prints
+ *     "taker PID" before "ready".  fdinfo names that PID before, and must
+ *     after the wake-up: where the PID is free at the restore, the
+ *     stand-in that takes the lock gets it; the process taking it itself
+ *     would be named instead.  Below the first PID namespace /proc shows
+ *     a gone process's lock as 0, so there the stand-in's shows as 0
+ *     (README).  (An OFD lock's taker fdinfo shows as -1.)
  *   hold      takes a POSIX write lock on bytes 50-59 of DIR/p and waits:
  *     the holder that keeps a restore from taking its locks.
  *   holdtree  the same on bytes 0-9 of DIR/t: the holder that keeps
  *     treeorder's child from taking its first lock.
  *   lease     holds a read lease on DIR/l: refused.
  *   fifo      holds a flock lock on a named FIFO: refused. */
+#include <poll.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -455,6 +467,80 @@ static int table(void)
 	return tp_finish();
 }
 
+/* Whether this process is in a PID namespace below the first: the
+ * first's inode number is fixed (PROC_PID_INIT_INO). */
+static bool below_first_pid_namespace(void)
+{
+	struct stat st;
+	SETUP(stat("/proc/self/ns/pid", &st) == 0, "stat /proc/self/ns/pid");
+	return st.st_ino != 0xEFFFFFFCu;
+}
+
+/* In the grandchild of outside: takes its flock through k, writes its
+ * PID to report (0 where it failed), then holds no descriptor but a pidfd
+ * of the process, until that ends. */
+static void outside_taker(pid_t process, int k, int report)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, process, 0);
+	pid_t self = getpid(), none = 0;
+	bool ok = pidfd >= 0 && flock(k, LOCK_EX) == 0;
+	if (write(report, ok ? &self : &none, sizeof self) != sizeof self || !ok)
+		_exit(2);
+	if ((pidfd > 0 && syscall(SYS_close_range, 0, pidfd - 1, 0) < 0) ||
+	    syscall(SYS_close_range, pidfd + 1, ~0U, 0) < 0)
+		_exit(2);
+	struct pollfd done = {.fd = pidfd, .events = POLLIN};
+	poll(&done, 1, 600 * 1000);
+	_exit(0);
+}
+
+static int outside(void)
+{
+	int k = open_in("k", O_RDONLY), report[2];
+	SETUP(pipe(report) == 0, "pipe");
+	pid_t self = getpid(), kid = fork();
+	SETUP(kid >= 0, "fork");
+	if (kid == 0) {
+		pid_t grandchild = fork();
+		if (grandchild == 0)
+			outside_taker(self, k, report[1]);
+		_exit(grandchild > 0 ? 0 : 1);
+	}
+	int status;
+	pid_t taker = 0;
+	SETUP(waitpid(kid, &status, 0) == kid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child");
+	SETUP(read(report[0], &taker, sizeof taker) == sizeof taker && taker > 0, "the grandchild's flock");
+	close(report[0]);
+	close(report[1]);
+	char stat[512], stat_path[64], *paren;
+	snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", (int)taker);
+	int ppid = 0;
+	SETUP(read_text(stat_path, stat, sizeof(stat)) > 0 && (paren = strrchr(stat, ')')) &&
+		      sscanf(paren + 1, " %*c %d", &ppid) == 1 && ppid != self,
+	      "the taker is not this process's child");
+	char before[1024], want[64];
+	snprintf(want, sizeof(want), "FLOCK ADVISORY WRITE %d ", (int)taker);
+	lock_lines(k, true, before, sizeof(before));
+	SETUP(strstr(before, want), "fdinfo names the taker");
+	/* Below the first PID namespace /proc shows a gone taker as 0, the
+	 * stand-in too (README): the PID is what a view from the first shows. */
+	char expected[1024], *at = strstr(before, want);
+	if (below_first_pid_namespace())
+		snprintf(expected, sizeof(expected), "%.*sFLOCK ADVISORY WRITE 0 %s", (int)(at - before), before,
+			 at + strlen(want));
+	else
+		snprintf(expected, sizeof(expected), "%s", before);
+	say("taker %d", (int)taker);
+	say("ready");
+	usr1_wait();
+	char after[1024];
+	lock_lines(k, true, after, sizeof(after));
+	CHECK(strcmp(expected, after) == 0, "k: locks \"%s\", expected \"%s\"", after, expected);
+	int other = open_in("k", O_RDONLY);
+	CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "k's flock is held");
+	return tp_finish();
+}
+
 static int hold(const char *name, off_t start)
 {
 	int p = open_in(name, O_RDWR);
@@ -488,7 +574,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|shared|order|treeorder|table|hold|holdtree|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|order|treeorder|outside|table|hold|holdtree|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -498,6 +584,8 @@ int main(int argc, char **argv)
 		return shared();
 	if (strcmp(argv[1], "table") == 0)
 		return table();
+	if (strcmp(argv[1], "outside") == 0)
+		return outside();
 	if (strcmp(argv[1], "hold") == 0)
 		return hold("p", 50);
 	if (strcmp(argv[1], "holdtree") == 0)

@@ -360,22 +360,35 @@ static void test_keep_takers(void **state)
 	assert_int_equal(self.nlocks, 1);
 	assert_int_equal(child.nlocks, 1);
 	assert_int_equal(self.locks[0].shown_pid, kid);
-	assert_int_equal(self.locks[0].by_standin, 0); /* its taker is there */
+	/* Read in this process, it is marked for a stand-in with the taker's
+	 * PID; in the taker's own list, not. */
+	assert_int_equal(self.locks[0].by_standin, 1);
+	assert_int_equal(self.locks[0].standin_pid, kid);
+	assert_int_equal(child.locks[0].by_standin, 0);
 	struct bm_process *tree[] = {&self, &child};
 	assert_int_equal(bm_locks_keep_takers(tree, 2), 0);
 	assert_int_equal(self.nlocks, 0);
 	assert_int_equal(child.nlocks, 1);
 	assert_int_equal(child.locks[0].kind, BM_LOCK_FLOCK);
+	assert_int_equal(child.locks[0].by_standin, 0);
 	bm_process_free(&self);
-	/* The taker not a member, or a member without the description: the
-	 * lock stays where it is. */
+	/* The taker not a member (still there, its descriptors of the file
+	 * closed as far as the tree knows): the lock stays, for a stand-in
+	 * with its PID. */
 	member(&self, getpid(), fd);
 	assert_int_equal(bm_locks_keep_takers(tree, 1), 0);
 	assert_int_equal(self.nlocks, 1);
+	assert_int_equal(self.locks[0].by_standin, 1);
+	assert_int_equal(self.locks[0].standin_pid, kid);
+	/* A member without the description: the lock stays where it is, for
+	 * the member restored first to take (a stand-in could not have the
+	 * member's PID). */
 	member(&none, kid, -1);
 	struct bm_process *without[] = {&self, &none};
 	assert_int_equal(bm_locks_keep_takers(without, 2), 0);
 	assert_int_equal(self.nlocks, 1);
+	assert_int_equal(self.locks[0].by_standin, 0);
+	assert_int_equal(self.locks[0].standin_pid, 0);
 	bm_process_free(&self);
 	bm_process_free(&child);
 	taker_done(kid, ready, go);
