@@ -23,10 +23,12 @@
 #include "procfs.h"
 
 /* Bytes of one lock in the image: fd, kind, write, start, len; from
- * version 17 by_standin and standin_pid too, from 19 its order. */
+ * version 17 by_standin and standin_pid too, from 19 its order, from 20
+ * its through_pid. */
 #define LOCK_SIZE_V4 (4 + 4 + 4 + 8 + 8)
 #define LOCK_SIZE_V17 (LOCK_SIZE_V4 + 4 + 4)
-#define LOCK_SIZE (LOCK_SIZE_V17 + 4)
+#define LOCK_SIZE_V19 (LOCK_SIZE_V17 + 4)
+#define LOCK_SIZE (LOCK_SIZE_V19 + 4)
 
 static const char *const kind_names[] = {[BM_LOCK_POSIX] = "POSIX", [BM_LOCK_OFD] = "OFD", [BM_LOCK_FLOCK] = "flock"};
 
@@ -192,11 +194,48 @@ static const struct bm_file_lock *same_lock(const struct bm_process *p, const st
 	return NULL;
 }
 
+/* Whether member t shares its descriptor table with another of procs. */
+static bool table_shared(struct bm_process *const *procs, size_t n, const struct bm_process *t)
+{
+	for (size_t k = 0; k < n; k++)
+		if (procs[k] != t && syscall(SYS_kcmp, t->pid, procs[k]->pid, KCMP_FILES, 0, 0) == 0)
+			return true;
+	return false;
+}
+
+/* Flock l of member p, which member t took and holds no descriptor of
+ * any more, goes to t's list, taken through p's descriptor (unless
+ * another holder of the description gave it already): 1, or -1 after
+ * reporting. */
+static int give_to_taker(struct bm_process *t, const struct bm_process *p, const struct bm_file_lock *l)
+{
+	for (uint32_t i = 0; i < t->nlocks; i++) {
+		const struct bm_file_lock *o = &t->locks[i];
+		if (o->through_pid && o->write == l->write &&
+		    syscall(SYS_kcmp, o->through_pid, p->pid, KCMP_FILE, o->fd, l->fd) == 0)
+			return 1;
+	}
+	if (t->nlocks == BM_MAX_FILE_LOCKS)
+		return bm_error(BM_EXIT_UNSUPPORTED, "process %d holds more than %u file locks; binmig carries at most that "
+				"many", t->pid, BM_MAX_FILE_LOCKS);
+	struct bm_file_lock *grown = realloc(t->locks, (t->nlocks + 1) * sizeof *grown);
+	if (!grown)
+		return bm_error(BM_EXIT_FAILURE, "out of memory");
+	t->locks = grown;
+	t->locks[t->nlocks] = *l;
+	t->locks[t->nlocks].through_pid = p->pid;
+	t->locks[t->nlocks].by_standin = 0;
+	t->locks[t->nlocks].standin_pid = 0;
+	t->nlocks++;
+	return 1;
+}
+
 /* Whether lock l of p is to be taken again by another member: the one
- * /proc names, which lists it too.  -1 for a refusal.  A member that took
- * it and has closed its descriptors of it since does not hold it at the
- * restore: l is then taken by the member restored first, not a stand-in
- * (README). */
+ * /proc names, which lists it too, or, for a flock it took through a
+ * description it no longer holds, gets in its list (give_to_taker).  -1
+ * for a refusal.  Such a taker of an OFD lock, or one whose table another
+ * member shares, cannot be given the description: l is then taken by the
+ * member restored first, not a stand-in (README). */
 static int taken_by_other(struct bm_process *const *procs, size_t n, const struct bm_process *p,
 			  struct bm_file_lock *l)
 {
@@ -208,6 +247,8 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 		if (same_lock(p, l, procs[t]))
 			return 1;
 		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0) {
+			if (l->kind == BM_LOCK_FLOCK && !table_shared(procs, n, procs[t]))
+				return give_to_taker(procs[t], p, l);
 			l->by_standin = 0;
 			l->standin_pid = 0;
 			return 0;
@@ -246,6 +287,14 @@ int bm_locks_keep_takers(struct bm_process *const *procs, size_t n)
 
 static bool check_lock(const struct bm_process *p, const struct bm_file_lock *l, char *why, size_t n)
 {
+	if (l->through_pid) {
+		if (l->kind != BM_LOCK_FLOCK || l->through_pid < 0 || l->through_pid == p->pid || l->fd < 0 ||
+		    l->by_standin || l->standin_pid || l->write > 1)
+			return bm_why(why, n, "a lock of kind %u, type %u through fd %d of process %d (only a flock "
+				      "through another process's descriptor, not by a stand-in)", l->kind, l->write, l->fd,
+				      l->through_pid);
+		return true;
+	}
 	const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 	if (!d)
 		return bm_why(why, n, "a lock on fd %d, which the process does not have", l->fd);
@@ -298,13 +347,17 @@ int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, si
 		bm_put_u32(b, l->by_standin);
 		bm_put_i32(b, l->standin_pid);
 		bm_put_u32(b, l->order);
+		bm_put_i32(b, l->through_pid);
 	}
 	return bm_wbuf_status(b);
 }
 
 void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 {
-	size_t size = c->version >= 19 ? LOCK_SIZE : c->version >= 17 ? LOCK_SIZE_V17 : LOCK_SIZE_V4;
+	size_t size = c->version >= 20   ? LOCK_SIZE
+		      : c->version >= 19 ? LOCK_SIZE_V19
+		      : c->version >= 17 ? LOCK_SIZE_V17
+					 : LOCK_SIZE_V4;
 	uint32_t n = bm_get_count(c, BM_MAX_FILE_LOCKS, size, "lock count");
 	size_t at = c->pos;
 	if (n && !(p->locks = calloc(n, sizeof *p->locks))) {
@@ -325,6 +378,8 @@ void bm_decode_locks(struct bm_rcur *c, struct bm_process *p)
 		}
 		if (c->version >= 19)
 			l->order = bm_get_u32(c);
+		if (c->version >= 20)
+			l->through_pid = bm_get_i32(c);
 	}
 	char why[160];
 	for (uint32_t i = 0; i < p->nlocks && !bm_rcur_failed(c); i++)
@@ -407,11 +462,55 @@ int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_faile
 	return -WEXITSTATUS(status);
 }
 
+/* Why lock l of p (on the file at path; NULL: p's descriptor's), through
+ * fd, was not taken (E), into err. */
+static void say_not_taken(const struct bm_process *p, const struct bm_file_lock *l, const char *path, int fd, int e,
+			  bool standin_failed, char *err, size_t errlen)
+{
+	char what[96], why[160];
+	const struct bm_fd *d = path ? NULL : bm_fd_find(p->fds, p->nfds, l->fd);
+	if (d)
+		path = d->path;
+	bm_lock_describe(l, what, sizeof what);
+	if (standin_failed)
+		snprintf(why, sizeof why, STANDIN_FAILED ": %s", strerror(e));
+	else if (e == EAGAIN || e == EACCES)
+		conflict_holder(fd, l, why, sizeof why);
+	else
+		snprintf(why, sizeof why, "%s", strerror(e));
+	if (l->through_pid)
+		snprintf(err, errlen, "fd %d of process %d (%s): cannot take its %s again, which this process took: %s",
+			 l->fd, l->through_pid, path ? path : "?", what, why);
+	else
+		snprintf(err, errlen, "fd %d (%s): cannot take its %s again: %s", l->fd, path ? path : "?", what, why);
+}
+
+int bm_lock_take_through(const struct bm_process *p, const struct bm_file_lock *l, int fd, const char *path, char *err,
+			 size_t errlen)
+{
+	int r = take_lock(fd, l);
+	if (r < 0)
+		say_not_taken(p, l, path ? path : "?", fd, -r, false, err, errlen);
+	return r < 0 ? -1 : 0;
+}
+
+int bm_locks_check_alone(const struct bm_process *p)
+{
+	for (uint32_t i = 0; i < p->nlocks; i++)
+		if (p->locks[i].through_pid)
+			return bm_error(BM_EXIT_IMAGE, "image: process %d has a lock taken through fd %d of process %d, "
+					"which only a tree's image can hold", p->pid, p->locks[i].fd,
+					p->locks[i].through_pid);
+	return 0;
+}
+
 int bm_locks_take(const struct bm_process *p, const struct bm_lock_turns *turns, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < p->nlocks; i++) {
 		const struct bm_file_lock *l = &p->locks[i];
 		bool standin_failed = false;
+		if (l->through_pid)
+			continue; /* taken with the tree's shared descriptions (bm_lock_take_through) */
 		if (turns && bm_lock_turn_wait(turns, i, err, errlen) < 0)
 			return -1;
 		int r = l->by_standin ? bm_lock_by_standin(l->fd, l, &standin_failed) : take_lock(l->fd, l);
@@ -419,18 +518,7 @@ int bm_locks_take(const struct bm_process *p, const struct bm_lock_turns *turns,
 			bm_lock_turn_done(turns, i);
 		if (r == 0)
 			continue;
-		int e = -r;
-		char what[96], why[160];
-		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
-		bm_lock_describe(l, what, sizeof what);
-		if (standin_failed)
-			snprintf(why, sizeof why, STANDIN_FAILED ": %s", strerror(e));
-		else if (e == EAGAIN || e == EACCES)
-			conflict_holder(l->fd, l, why, sizeof why);
-		else
-			snprintf(why, sizeof why, "%s", strerror(e));
-		snprintf(err, errlen, "fd %d (%s): cannot take its %s again: %s", l->fd, d && d->path ? d->path : "?", what,
-			 why);
+		say_not_taken(p, l, NULL, l->fd, -r, standin_failed, err, errlen);
 		return -1;
 	}
 	return 0;
@@ -448,11 +536,36 @@ static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l, bool *
 	return rc;
 }
 
+/* Takes flock l back in frozen process m, which took it through an open
+ * file description only member l->through_pid holds now: m gets a copy of
+ * that member's descriptor for the call (pidfd_open, pidfd_getfd, all
+ * injected), closed after.  0 with the call's result (or the copy's
+ * failure) in *ret, or -errno where injecting failed. */
+static int inject_through(struct bm_tracee *tr, const struct bm_file_lock *l, long *ret)
+{
+	long pidfd = -1, copy = -1, ignored;
+	int rc = bm_inject(tr, SYS_pidfd_open, (uint64_t)l->through_pid, 0, 0, 0, 0, 0, &pidfd);
+	if (rc == 0 && pidfd >= 0)
+		rc = bm_inject(tr, SYS_pidfd_getfd, (uint64_t)pidfd, (uint64_t)l->fd, 0, 0, 0, 0, &copy);
+	if (rc == 0 && copy >= 0)
+		rc = bm_inject(tr, SYS_flock, (uint64_t)copy, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0, 0, 0, ret);
+	else if (rc == 0)
+		*ret = pidfd < 0 ? pidfd : copy;
+	int closed = 0;
+	if (copy >= 0)
+		closed = bm_inject(tr, SYS_close, (uint64_t)copy, 0, 0, 0, 0, 0, &ignored);
+	if (pidfd >= 0 && closed == 0)
+		closed = bm_inject(tr, SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, &ignored);
+	return rc < 0 ? rc : closed;
+}
+
 /* Runs fcntl or flock for lock l of frozen process m through the scratch
  * page at scratch (the struct flock goes there): releases it (F_UNLCK,
  * LOCK_UN) or takes it back (a stand-in's through a copy of its
- * descriptor).  0 with the call's result in *ret (*standin_failed where
- * the stand-in is at fault), or -1 after reporting a failure to run it. */
+ * descriptor; one m took through another member's descriptor, through a
+ * copy of that, inject_through).  0 with the call's result in *ret
+ * (*standin_failed where the stand-in is at fault), or -1 after reporting
+ * a failure to run it. */
 static int inject_lock(struct bm_frozen *m, uint64_t scratch, const struct bm_file_lock *l, bool take, long *ret,
 		       bool *standin_failed)
 {
@@ -466,6 +579,8 @@ static int inject_lock(struct bm_frozen *m, uint64_t scratch, const struct bm_fi
 		*ret = -errno;
 	else if (take && l->by_standin)
 		*ret = take_back_by_standin(m->pid, l, standin_failed);
+	else if (take && l->through_pid)
+		rc = inject_through(tr, l, ret);
 	else if (l->kind == BM_LOCK_FLOCK)
 		rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0,
 			       0, 0, 0, ret);
@@ -475,10 +590,28 @@ static int inject_lock(struct bm_frozen *m, uint64_t scratch, const struct bm_fi
 	if (rc < 0) {
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
-		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot %s the %s of fd %d of process %d",
-				      take ? "take back" : "release", what, l->fd, m->pid);
+		return bm_error_errno(BM_EXIT_FAILURE, -rc, "cannot %s the %s of fd %d of process %d%s",
+				      take ? "take back" : "release", what, l->fd, take && l->through_pid ? l->through_pid : m->pid,
+				      take && l->through_pid ? " (its taker's, which holds that description no more)" : "");
 	}
 	return 0;
+}
+
+/* The member of f with PID pid, or NULL. */
+static struct bm_frozen *member_by_pid(struct bm_frozen *f, pid_t pid)
+{
+	for (size_t m = 0; m < bm_frozen_count(f); m++)
+		if (bm_frozen_at(f, m)->pid == pid)
+			return bm_frozen_at(f, m);
+	return NULL;
+}
+
+/* The descriptor lock l of member one is taken through: its own, or for
+ * one taken through another member's, that member's (NULL: none). */
+static const struct bm_fd *lock_fd(struct bm_frozen *f, struct bm_frozen *one, const struct bm_file_lock *l)
+{
+	struct bm_frozen *holder = l->through_pid ? member_by_pid(f, l->through_pid) : one;
+	return holder ? bm_fd_find(holder->proc.fds, holder->proc.nfds, l->fd) : NULL;
 }
 
 int bm_locks_release(struct bm_frozen *f)
@@ -493,13 +626,19 @@ int bm_locks_release(struct bm_frozen *f)
 		int rc = 0;
 		for (uint32_t i = 0; rc == 0 && i < one->proc.nlocks; i++) {
 			const struct bm_file_lock *l = &one->proc.locks[i];
+			/* A flock taken through another member's descriptor is
+			 * released there (a flock needs no scratch page). */
+			struct bm_frozen *holder = l->through_pid ? member_by_pid(f, l->through_pid) : one;
 			long ret;
 			bool standin_failed;
-			if ((rc = inject_lock(one, scratch, l, false, &ret, &standin_failed)) == 0 && ret < 0) {
+			if (!holder)
+				rc = bm_error(BM_EXIT_FAILURE, "process %d took a lock through fd %d of process %d, which is "
+					      "not frozen with it", one->pid, l->fd, l->through_pid);
+			else if ((rc = inject_lock(holder, scratch, l, false, &ret, &standin_failed)) == 0 && ret < 0) {
 				char what[96];
 				bm_lock_describe(l, what, sizeof what);
 				rc = bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot release the %s of fd %d of process %d", what,
-						    l->fd, one->pid);
+						    l->fd, holder->pid);
 			}
 		}
 		int unmapped = bm_scratch_unmap(&one->tracees[0], scratch);
@@ -597,7 +736,8 @@ int bm_locks_take_back(struct bm_frozen *f)
 			char what[96];
 			bm_lock_describe(l, what, sizeof what);
 			bm_error_errno(BM_EXIT_FAILURE, (int)-ret, "cannot take back the %s of fd %d of process %d%s", what,
-				       l->fd, one->pid, standin_failed ? " (" STANDIN_FAILED ")" : "");
+				       l->fd, l->through_pid ? l->through_pid : one->pid,
+				       standin_failed ? " (" STANDIN_FAILED ")" : "");
 		}
 		lost_lock(mine, l, why);
 	}
@@ -612,7 +752,7 @@ int bm_locks_take_back(struct bm_frozen *f)
 		const struct bm_fd *d = NULL;
 		if (tb[m].failed) {
 			bm_lock_describe(tb[m].failed, what, sizeof what);
-			d = bm_fd_find(one->proc.fds, one->proc.nfds, tb[m].failed->fd);
+			d = lock_fd(f, one, tb[m].failed);
 		}
 		bm_warn("process %d could not take back its %s on %s after the failed migration (%s); it cannot resume as "
 			"it was and is left stopped (kill -CONT %d resumes it without that lock)", one->pid, what,

@@ -58,6 +58,10 @@ struct bm_file_lock {
 	uint32_t order; /* image version 19: 1 + where its owner's first lock is in its file's list of POSIX
 			   and OFD locks at dump (file_lock_order.h), which orders a tree's locks across
 			   its members; 0: not read, or a flock */
+	int32_t through_pid; /* image version 20: 0, or for a flock this tree member took through an open
+				file description it no longer holds, the member whose descriptor fd is (one
+				of the descriptions the tree shares, which every member inherits for a
+				moment at the restore: it takes the lock through that copy) */
 };
 
 /* Parses the value of one fdinfo "lock:" line ("1: POSIX  ADVISORY  WRITE
@@ -95,11 +99,16 @@ int bm_locks_collect(pid_t pid, struct bm_process *p);
  * it there and /proc shows the same PID.  When the taker is not a
  * member, the lock stays in every list, marked for a stand-in (the member
  * restored first has it taken; for the others the description holds it
- * already); when the taker is a member that no longer holds the
- * description, in every list too, not marked (the member restored first
- * takes it: README).  Refuses (BM_EXIT_UNSUPPORTED)
- * a lock taken by a member that shares the descriptor table of the one
- * that lists it (the restore takes locks in the table's owner). */
+ * already).  When the taker is a member that no longer holds the
+ * description, a flock goes to the taker's list as taken through the
+ * first holder's descriptor (through_pid), and tree_freeze.c shares that
+ * description in the tree, so that the taker gets a copy at the restore;
+ * an OFD lock (where the kernel shows its taker: 6.18 shows -1), or a taker
+ * whose descriptor table another member shares, stays in every list, not
+ * marked (the member restored first takes it: README).  Refuses
+ * (BM_EXIT_UNSUPPORTED) a lock taken by a member that shares the
+ * descriptor table of the one that lists it (the restore takes locks in
+ * the table's owner). */
 int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 
 /* Takes lock l (flock or OFD) through fd in a stand-in with PID
@@ -109,20 +118,35 @@ int bm_locks_keep_takers(struct bm_process *const *procs, size_t n);
 int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_failed);
 
 /* The LOCKS image section (version 4; version 17 adds by_standin and
- * standin_pid to each lock, version 19 its order).  The encoder refuses
- * (-EINVAL, the reason in why) what the decoder would reject: a lock on a
- * descriptor that is not the first of its open file, or whose kind cannot
- * be locked, a bad kind or range, an order on a flock lock, and locks
- * whose orders go down (those not 0). */
+ * standin_pid to each lock, version 19 its order, version 20 its
+ * through_pid).  The encoder refuses (-EINVAL, the reason in why) what
+ * the decoder would reject: a lock on a descriptor that is not the first
+ * of its open file, or whose kind cannot be locked (but a flock through
+ * another member's descriptor, which tree_restore.c checks), a bad kind
+ * or range, an order on a flock lock, and locks whose orders go down
+ * (those not 0). */
 int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);
 void bm_decode_locks(struct bm_rcur *c, struct bm_process *p);
 
 /* Inside the new process (system calls only), its descriptors in place:
  * takes every lock again, in the order of p->locks; a tree's member,
  * each lock with a turn at it (TURNS, file_lock_order.h; NULL: none)
- * once that turn has come.  0, or -1 with the reason in err. */
+ * once that turn has come.  0, or -1 with the reason in err.  Not the
+ * locks taken through another member's descriptor: bm_lock_take_through
+ * takes those while the member holds the tree's shared descriptions. */
 struct bm_lock_turns;
 int bm_locks_take(const struct bm_process *p, const struct bm_lock_turns *turns, char *err, size_t errlen);
+
+/* Inside a tree's new member (system calls only): takes flock l of p,
+ * which p took through the open file description it inherited at fd
+ * (l->through_pid's, of the file at path).  0, or -1 with the reason in
+ * err. */
+int bm_lock_take_through(const struct bm_process *p, const struct bm_file_lock *l, int fd, const char *path, char *err,
+			 size_t errlen);
+
+/* A single process's image (not a tree's) has no lock taken through
+ * another member's descriptor: 0, or BM_EXIT_IMAGE after reporting. */
+int bm_locks_check_alone(const struct bm_process *p);
 
 /* Source side of a migration, on a frozen process or tree (checkpoint.h):
  * releases every lock it holds, so that the destination can take them,

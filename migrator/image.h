@@ -57,8 +57,11 @@
  * opener: the restore opens them with its own credentials,
  * fd_opener.h), and 18 (an image of version 19 whose file locks carry no
  * order: each process takes its own in the order listed, a tree's
- * members side by side, file_lock_order.h). */
-#define BM_IMAGE_VERSION 19
+ * members side by side, file_lock_order.h), and 19 (an image of version
+ * 20 whose locks are all taken through the holder's own descriptors: a
+ * flock whose taker, a member, held its description no more is taken by
+ * a member holding it, file_locks.h). */
+#define BM_IMAGE_VERSION 20
 #define BM_IMAGE_VERSION_OLDEST 1
 /* The first 8 bytes of an image file, and of a sealed image file
  * (sealed_image.h), which the image reader recognises to say it needs

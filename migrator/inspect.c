@@ -310,7 +310,10 @@ static void print_one(FILE *out, const struct bm_process *p)
 		char place[64] = ""; /* file_lock_order.h */
 		if (l->order)
 			snprintf(place, sizeof place, ", its owner's first at place %u of the file's locks", l->order);
-		if (l->by_standin && l->standin_pid > 0)
+		if (l->through_pid)
+			fprintf(out, "  lock through fd %d of process %d: %s, taken by this process, which holds that open "
+				"file no more\n", l->fd, l->through_pid, what);
+		else if (l->by_standin && l->standin_pid > 0)
 			fprintf(out, "  lock fd %d: %s%s, taken by a stand-in for its taker (PID %d where free)\n", l->fd,
 				what, place, l->standin_pid);
 		else if (l->by_standin)

@@ -32,6 +32,7 @@
 #include "attrs_modes.h"
 #include "cgroup.h"
 #include "fault.h"
+#include "file_locks.h"
 #include "fd_sigio.h"
 #include "fd_table.h"
 #include "log.h"
@@ -758,7 +759,7 @@ int bm_restore(struct bm_image_reader *r, const struct bm_restore_hook *hook, pi
 	c.shmem = &shmem;
 	rc = bm_image_read_process(r, &c.proc);
 	if (rc == 0 && (rc = bm_xstate_fits_here(&c.proc)) == 0 && (rc = bm_check_fds(&c.proc)) == 0 &&
-	    (rc = bm_rs_plan_files(&c)) == 0 && hook && hook->npremapped &&
+	    (rc = bm_locks_check_alone(&c.proc)) == 0 && (rc = bm_rs_plan_files(&c)) == 0 && hook && hook->npremapped &&
 	    bm_rs_plan_inplace(&c.proc, hook->premapped, hook->npremapped, &c.inplace, &c.ninplace) < 0)
 		rc = bm_error(BM_EXIT_FAILURE, "out of memory");
 	if (rc == 0 && (rc = create_child(&c)) == 0 && c.ninplace && hook->adopted)

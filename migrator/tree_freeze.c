@@ -307,6 +307,22 @@ static int find_shares(struct tree_freeze *t, struct bm_tree_image *ti)
 			keep[a] = keep[b] = true;
 		}
 	}
+	/* A description a member took a flock through and holds no more
+	 * (file_locks.h, through_pid) is inherited too, for it to take the
+	 * lock again through that copy. */
+	for (size_t m = 0; m < t->f->nmembers && rc == 0; m++)
+		for (uint32_t i = 0; i < ms[m].proc.nlocks && rc == 0; i++) {
+			const struct bm_file_lock *l = &ms[m].proc.locks[i];
+			size_t a = 0;
+			while (l->through_pid && a < total &&
+			       (ms[refs[a].member].pid != l->through_pid || ms[refs[a].member].proc.fds[refs[a].idx].fd != l->fd))
+				a++;
+			if (l->through_pid && a < total)
+				keep[a] = keep[refs[a].group] = true;
+			else if (l->through_pid)
+				rc = bm_error(BM_EXIT_FAILURE, "process %d took a flock through fd %d of process %d, which the "
+					      "tree does not have", ms[m].pid, l->fd, l->through_pid);
+		}
 	/* Descriptors of one member in a kept group (dups) and every end of a
 	 * pipe whose ends are in several members are inherited too. */
 	for (size_t a = 0; a < total && rc == 0; a++) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fd_table.h"
+#include "file_locks.h"
 #include "files.h"
 #include "fault.h"
 #include "log.h"
@@ -267,7 +268,26 @@ static void helper(struct tree_rs *t, uint32_t node, size_t from)
 	bm_rs_child_prepare(c, t->ctx[c->table_owner].ctl_fd, -1);
 }
 
-/* place_inherited: each shared description at its numbers. */
+/* The descriptor share k is, in its member's model. */
+static const struct bm_fd *share_fd(const struct tree_rs *t, uint32_t k)
+{
+	const struct bm_tree_share *s = &t->ti.shares[k];
+	const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
+	return bm_fd_find(c->proc.fds, c->proc.nfds, s->fd);
+}
+
+/* The share that is fd of process pid, or -1. */
+static int64_t share_of(const struct tree_rs *t, pid_t pid, int32_t fd)
+{
+	for (uint32_t k = 0; k < t->ti.nshares; k++)
+		if (t->ti.shares[k].fd == fd && t->ti.tree.nodes[t->ti.shares[k].node].pid == pid)
+			return k;
+	return -1;
+}
+
+/* place_inherited: each shared description at its numbers; then the
+ * flocks the member took through descriptions it holds no more, through
+ * its inherited copies (file_locks.h, through_pid), while it has them. */
 static int place_inherited(const struct restore_ctx *c, char *err, size_t errlen)
 {
 	const struct tree_rs *t = c->tree;
@@ -283,17 +303,16 @@ static int place_inherited(const struct restore_ctx *c, char *err, size_t errlen
 		if (bm_fd_give_owner(d, err, errlen) < 0)
 			return -1;
 	}
+	for (uint32_t i = 0; i < c->proc.nlocks; i++) {
+		const struct bm_file_lock *l = &c->proc.locks[i];
+		int64_t k = l->through_pid ? share_of(t, l->through_pid, l->fd) : -1;
+		if (k >= 0 && bm_lock_take_through(&c->proc, l, t->pool_fd[k], share_fd(t, (uint32_t)k)->path, err, errlen) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 /* ---- binmig ---- */
-
-static const struct bm_fd *share_fd(const struct tree_rs *t, uint32_t k)
-{
-	const struct bm_tree_share *s = &t->ti.shares[k];
-	const struct restore_ctx *c = &t->ctx[t->member_of[s->node]];
-	return bm_fd_find(c->proc.fds, c->proc.nfds, s->fd);
-}
 
 static bool is_reader(const struct bm_fd *d)
 {
@@ -571,6 +590,25 @@ static int plan_shared_tables(struct tree_rs *t)
 	return rc;
 }
 
+/* Every flock a member takes through another's descriptor is through a
+ * description the tree shares (which it inherits), and the member makes
+ * its own descriptor table (it holds them, place_inherited). */
+static int check_through_locks(const struct tree_rs *t)
+{
+	for (uint32_t m = 0; m < t->nm; m++) {
+		const struct restore_ctx *c = &t->ctx[m];
+		for (uint32_t i = 0; i < c->proc.nlocks; i++) {
+			const struct bm_file_lock *l = &c->proc.locks[i];
+			if (l->through_pid && (share_of(t, l->through_pid, l->fd) < 0 || c->table_of_parent))
+				return bm_error(BM_EXIT_IMAGE, "image: process %d takes a flock through fd %d of process %d, "
+						"%s", c->proc.pid, l->fd, l->through_pid,
+						c->table_of_parent ? "but has its parent's descriptor table"
+								   : "which the tree does not share");
+		}
+	}
+	return 0;
+}
+
 /* The members take their file locks in one sequence, in the order of
  * each file's list at dump (file_lock_order.h). */
 static int plan_lock_turns(struct tree_rs *t)
@@ -626,7 +664,7 @@ static int read_members(struct tree_rs *t, struct bm_image_reader *r)
 		if (k > 0 && t->ti.shares[k - 1].group == s->group)
 			t->inherited[t->member_of[s->node]][c->proc.nfds + 1 + (d - c->proc.fds)] = true;
 	}
-	return plan_shared_tables(t) < 0 ? -1 : plan_lock_turns(t);
+	return plan_shared_tables(t) < 0 || check_through_locks(t) < 0 ? -1 : plan_lock_turns(t);
 }
 
 /* Creates the root, which creates the rest; then traces every live

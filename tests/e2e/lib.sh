@@ -384,10 +384,11 @@ e2e_restore() {
 }
 
 # e2e_migrate PID IMAGE: dump then restore; in between, the command
-# E2E_BETWEEN names, if any (what a test checks or awaits there).
+# E2E_BETWEEN names, if any, with PID and IMAGE (what a test checks or
+# awaits there).
 e2e_migrate() {
 	e2e_dump "$1" "$2"
-	[[ -z ${E2E_BETWEEN:-} ]] || $E2E_BETWEEN
+	[[ -z ${E2E_BETWEEN:-} ]] || $E2E_BETWEEN "$1" "$2"
 	e2e_restore "$2" "$1"
 }
 

@@ -26,7 +26,11 @@
 #     (locks outside), over two hops, taken again by a stand-in with the
 #     taker's PID: the program checks its fdinfo, where the hosts, below
 #     the first PID namespace, show the gone stand-in as 0 (README).
-# In 1-3, 5, 6 and 7 what /proc shows of the program (e2e_procstate: its locks in
+#  8. 1 and 2 with a flock a child took and whose descriptor it closed
+#     since (locks closedtaker): taken by the child, through its copy of
+#     the description the tree shares at the destination, through a copy
+#     of its parent's descriptor at the source.
+# In 1-3 and 5-8 what /proc shows of the program (e2e_procstate: its locks in
 # fdinfo too) is the same at the end as when it got ready.
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/migrate-lib.sh"
@@ -152,6 +156,22 @@ e2e_expect_ok "locks outside: hop 2 (B -> A)"
 # (In the hosts, below the first PID namespace, /proc shows the gone
 # stand-in as 0, where it showed the taker: the program checks that line.)
 E2E_PROCSTATE_ACCEPT='^fd 3 lock:' finish A "a flock whose taker outside the tree was still there was carried over two hops"
+
+# A flock a child took through a description it shares with its parent
+# and then closed its descriptor of (locks closedtaker): the child takes
+# it at the destination through its copy of the description, and back at
+# the source after a failed destination through a copy of its parent's
+# descriptor.
+start closedhops closedtaker
+mig_round_trip "$pid" "locks closedtaker"
+finish A "a flock whose taker closed its descriptor was taken by that child over two hops"
+start closeddestfail closedtaker
+echo set-context >"$BINMIG_SERVE_FAULT_FILE"
+mig_bm A migrate "$pid" "${MIG_ADDR[B]}:$MIG_PORT" --key "$MIG_KEY"
+: >"$BINMIG_SERVE_FAULT_FILE"
+mig_expect_failure any "restore at the destination" "$pid" "a destination failing after a child took its flock"
+mig_assert_running A "$pid" "after the failed destination (closedtaker)"
+finish A "a failed destination: the child took back the flock whose descriptor it had closed"
 
 start treehops shared
 mig_round_trip "$pid" "locks"

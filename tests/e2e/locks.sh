@@ -7,7 +7,8 @@
 # the kernel's list (also without the BPF reader: descriptor order, as the
 # dump warns), also of a tree's two members, by turns;
 # a flock and an OFD lock a child took on descriptions it shares with its
-# parent, taken again by the child (/proc names it, not the parent);
+# parent, taken again by the child (/proc names it, not the parent), also
+# a flock whose descriptor the child closed since (through the parent's);
 # a flock and an OFD lock a child took and exited, taken again by a
 # stand-in (inspect names it) so that /proc names a gone process still;
 # a flock a process outside the tree took and still holds, its
@@ -38,13 +39,26 @@ held_restore() {
 	e2e_wait_exit "$holder"
 	e2e_expect_pass "$holder_out"
 }
-for d in carried shared outside order order-nobpf treeorder treeconflict conflict lease fifo table; do
+for d in carried shared closedtaker closedconflict outside order order-nobpf treeorder treeconflict conflict lease fifo table; do
 	mkdir "$E2E_TMP/$d"
 done
 
 e2e_state_test locks carried "$E2E_TMP/carried"
 # A tree: its root's group is the restorer's (e2e/tree checks groups).
 E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP e2e_state_test locks shared "$E2E_TMP/shared"
+
+# A tree: a child took a flock through a description it shares with its
+# parent, then closed its descriptor of it.  The image lists the lock as
+# the child's, through the parent's descriptor (inspect), and the child
+# takes it again through its copy of the description: fdinfo names it.
+closedtaker_between() {
+	bm inspect "$2"
+	e2e_expect_ok "inspect"
+	grep -qx "  lock through fd 3 of process $1: flock write lock, taken by this process, which holds that open file no more" "$BM_OUT" ||
+		e2e_fail "inspect does not show the flock the child took: $(grep 'lock ' "$BM_OUT")"
+}
+E2E_BETWEEN=closedtaker_between E2E_PROCSTATE_ACCEPT=$E2E_PROCSTATE_GROUP \
+	e2e_state_test locks closedtaker "$E2E_TMP/closedtaker"
 
 # A flock taken by a process outside the tree that is still there, its
 # descriptors of the file closed: the image has it taken by a stand-in
@@ -54,7 +68,7 @@ outside_between() {
 	local taker
 	taker=$(sed -n 's/^taker //p' "$E2E_TMP/locks.out")
 	[[ $taker =~ ^[0-9]+$ ]] || e2e_fail "the program did not name its lock's taker"
-	bm inspect "$E2E_TMP/locks.img"
+	bm inspect "$2"
 	e2e_expect_ok "inspect"
 	grep -qx "  lock fd 3: flock write lock, taken by a stand-in for its taker (PID $taker where free)" "$BM_OUT" ||
 		e2e_fail "inspect does not show the flock of taker $taker: $(grep 'lock fd' "$BM_OUT")"
@@ -101,6 +115,37 @@ e2e_signal "$root" "$out"
 e2e_wait_exit "$root"
 e2e_expect_pass "$out"
 e2e_log "ok: a member's held lock failed the tree's restore at once; with the holder gone it passed"
+# The child of closedtaker cannot take its flock again through its copy of
+# the description while another open file holds the file: the restore
+# fails naming it, and leaves nothing; with the holder gone it passes.
+out=$E2E_TMP/closedconflict.out image=$E2E_TMP/closedconflict.img
+e2e_start "$out" "$PROGS/locks" closedtaker "$E2E_TMP/closedconflict"
+root=$E2E_PID
+e2e_wait_ready "$out" "$root"
+kid=$(tr ' ' '\n' <"/proc/$root/task/$root/children" | grep .)
+[[ $kid =~ ^[0-9]+$ ]] || e2e_fail "closedtaker's root has children '$kid', expected one"
+e2e_track "$kid"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_tree_dump "$image" 1 "the tree whose child took a flock through its parent's file" "$root" "$kid"
+holder_out=$E2E_TMP/closedconflict.holder.out
+e2e_start "$holder_out" "$PROGS/locks" holdflock "$E2E_TMP/closedconflict"
+holder=$E2E_PID
+e2e_wait_ready "$holder_out" "$holder"
+bm restore "$image"
+e2e_expect_error 6 "restore while another open file holds the child's flock"
+grep -qF "restoring process $kid: fd 3 of process $root ($E2E_TMP/closedconflict/c): cannot take its flock write lock again, which this process took: another open file holds a conflicting lock" "$BM_ERR" ||
+	e2e_fail "the failed restore does not name the child's flock: $(cat "$BM_ERR")"
+for p in "$root" "$kid"; do e2e_assert_no_pid "$p"; done
+e2e_signal "$holder" "$holder_out"
+e2e_wait_exit "$holder"
+e2e_expect_pass "$holder_out"
+e2e_restore "$image" "$root"
+e2e_track "$kid"
+e2e_wait_syscall "$root" rt_sigsuspend
+e2e_signal "$root" "$out"
+e2e_wait_exit "$root"
+e2e_expect_pass "$out"
+e2e_log "ok: a held flock failed the restore of the child that took it; with the holder gone it passed"
 # Without the BPF reader, which reads that order, the dump says so and the
 # locks come back in descriptor order, which the program tells apart.
 out=$E2E_TMP/order-nobpf.out

@@ -27,6 +27,12 @@
  *     the restore made first, one of the two would name the other); the
  *     child exits when woken (SIGUSR1 from the process), or is killed when
  *     the process dies (PR_SET_PDEATHSIG, also in table).
+ *   closedtaker a tree: the process opens "c" and forks a child, which
+ *     takes a flock exclusive lock on it through the description they
+ *     share, closes its descriptor of it and waits.  After the wake-up
+ *     the process's fdinfo of c names the child still (the restore has the
+ *     child take it through its copy of the description the tree shares),
+ *     and another open file of c cannot take it; the child ends when woken.
  *   table     a tree: a child made with clone(CLONE_FILES), which shares
  *     the process's descriptor table, takes a flock exclusive lock on "tf"
  *     through it and waits: refused (the restore would take the lock in
@@ -67,6 +73,8 @@
  *     the holder that keeps a restore from taking its locks.
  *   holdtree  the same on bytes 0-9 of DIR/t: the holder that keeps
  *     treeorder's child from taking its first lock.
+ *   holdflock a flock exclusive lock on DIR/c, held until woken: the
+ *     holder that keeps closedtaker's child from taking its flock.
  *   lease     holds a read lease on DIR/l: refused.
  *   fifo      holds a flock lock on a named FIFO: refused. */
 #include <poll.h>
@@ -333,9 +341,10 @@ static int order(void)
 
 /* A child made by fork, or clone with flags (CLONE_FILES), killed
  * when this process dies, that takes a flock exclusive lock through fd
- * and, with ofd >= 0, an OFD write lock on bytes 0-9 through ofd; returns
- * once it has, and it waits until SIGUSR1 (end_child). */
-static pid_t locking_child(unsigned long flags, int fd, int ofd)
+ * and, with ofd >= 0, an OFD write lock on bytes 0-9 through ofd, and
+ * with close_fd closes fd then; returns once it has, and it waits until
+ * SIGUSR1 (end_child). */
+static pid_t locking_child(unsigned long flags, int fd, int ofd, bool close_fd)
 {
 	int taken[2];
 	SETUP(pipe(taken) == 0, "pipe");
@@ -344,7 +353,9 @@ static pid_t locking_child(unsigned long flags, int fd, int ofd)
 	if (kid == 0) {
 		struct flock fl = range(F_WRLCK, 0, 10);
 		char c = prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && flock(fd, LOCK_EX) == 0 &&
-				 (ofd < 0 || fcntl(ofd, F_OFD_SETLK, &fl) == 0) ? 'y' : 'n';
+				 (ofd < 0 || fcntl(ofd, F_OFD_SETLK, &fl) == 0) && (!close_fd || close(fd) == 0)
+			 ? 'y'
+			 : 'n';
 		if (write(taken[1], &c, 1) != 1)
 			_exit(2);
 		usr1_wait();
@@ -429,7 +440,7 @@ static int tree_order(void)
 static int shared(void)
 {
 	int sf = open_in("sf", O_RDWR), so = open_in("so", O_RDWR), pf = open_in("pf", O_RDONLY);
-	pid_t kid = locking_child(0, sf, so);
+	pid_t kid = locking_child(0, sf, so, false);
 	SETUP(flock(pf, LOCK_SH) == 0, "flock pf");
 	const int fds[] = {sf, so, pf};
 	enum { N = sizeof(fds) / sizeof(fds[0]) };
@@ -455,10 +466,39 @@ static int shared(void)
 	return tp_finish();
 }
 
+/* After the wake-up: the fdinfo lock lines of NAME, open at fd, are
+ * EXPECTED, and another open file of it cannot take a flock. */
+static void flock_kept(const char *name, int fd, const char *expected)
+{
+	char after[1024];
+	lock_lines(fd, true, after, sizeof(after));
+	CHECK(strcmp(expected, after) == 0, "%s: locks \"%s\", expected \"%s\"", name, after, expected);
+	int other = open_in(name, O_RDONLY);
+	CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "%s's flock is held", name);
+	close(other);
+}
+
+static int closed_taker(void)
+{
+	int c = open_in("c", O_RDONLY);
+	pid_t kid = locking_child(0, c, -1, true);
+	char before[1024], want[64], kid_fd[64];
+	snprintf(want, sizeof(want), "FLOCK ADVISORY WRITE %d ", (int)kid);
+	lock_lines(c, true, before, sizeof(before));
+	SETUP(strstr(before, want), "fdinfo names the child");
+	snprintf(kid_fd, sizeof(kid_fd), "/proc/%d/fd/%d", (int)kid, c);
+	SETUP(access(kid_fd, F_OK) < 0 && errno == ENOENT, "the child closed its descriptor of c");
+	say("ready");
+	usr1_wait();
+	flock_kept("c", c, before);
+	end_child(kid);
+	return tp_finish();
+}
+
 static int table(void)
 {
 	int tf = open_in("tf", O_RDONLY);
-	pid_t kid = locking_child(CLONE_FILES, tf, -1);
+	pid_t kid = locking_child(CLONE_FILES, tf, -1, false);
 	say("ready");
 	usr1_wait();
 	int other = open_in("tf", O_RDONLY);
@@ -533,11 +573,7 @@ static int outside(void)
 	say("taker %d", (int)taker);
 	say("ready");
 	usr1_wait();
-	char after[1024];
-	lock_lines(k, true, after, sizeof(after));
-	CHECK(strcmp(expected, after) == 0, "k: locks \"%s\", expected \"%s\"", after, expected);
-	int other = open_in("k", O_RDONLY);
-	CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "k's flock is held");
+	flock_kept("k", k, expected);
 	return tp_finish();
 }
 
@@ -546,6 +582,17 @@ static int hold(const char *name, off_t start)
 	int p = open_in(name, O_RDWR);
 	struct flock fl = range(F_WRLCK, start, 10);
 	SETUP(fcntl(p, F_SETLK, &fl) == 0, "a POSIX write lock to hold");
+	say("ready");
+	usr1_wait();
+	return tp_finish();
+}
+
+/* holdflock: takes a flock exclusive lock on DIR/c and waits: the holder
+ * that keeps closedtaker's child from taking its flock again. */
+static int hold_flock(void)
+{
+	int c = open_in("c", O_RDONLY);
+	SETUP(flock(c, LOCK_EX) == 0, "a flock to hold");
 	say("ready");
 	usr1_wait();
 	return tp_finish();
@@ -574,7 +621,7 @@ static int refused(const char *mode)
 int main(int argc, char **argv)
 {
 	if (argc != 3 || !realpath(argv[2], dir)) {
-		say("FAIL: usage: locks carried|shared|order|treeorder|outside|table|hold|holdtree|lease|fifo DIR (an existing directory)");
+		say("FAIL: usage: locks carried|shared|closedtaker|order|treeorder|outside|table|hold|holdtree|holdflock|lease|fifo DIR (an existing directory)");
 		return 2;
 	}
 	usr1_setup();
@@ -584,12 +631,16 @@ int main(int argc, char **argv)
 		return shared();
 	if (strcmp(argv[1], "table") == 0)
 		return table();
+	if (strcmp(argv[1], "closedtaker") == 0)
+		return closed_taker();
 	if (strcmp(argv[1], "outside") == 0)
 		return outside();
 	if (strcmp(argv[1], "hold") == 0)
 		return hold("p", 50);
 	if (strcmp(argv[1], "holdtree") == 0)
 		return hold("t", 0);
+	if (strcmp(argv[1], "holdflock") == 0)
+		return hold_flock();
 	if (strcmp(argv[1], "order") == 0)
 		return order();
 	if (strcmp(argv[1], "treeorder") == 0)

@@ -118,6 +118,7 @@ static bool round_trip(struct bm_process *p)
 			bm_put_u32(&b, p->locks[i].by_standin);
 			bm_put_i32(&b, p->locks[i].standin_pid);
 			bm_put_u32(&b, p->locks[i].order);
+			bm_put_i32(&b, p->locks[i].through_pid);
 		}
 	}
 	struct bm_process q = *p;
@@ -191,6 +192,31 @@ static void test_image_rules(void **state)
 	model(&p, ordered, 4);
 	assert_false(round_trip(&p)); /* 2 after 4, a flock without between */
 	bm_process_free(&p);
+	/* Through another member's descriptor (version 20): a flock, on a
+	 * number the process need not have (the tree's restore checks it). */
+	struct bm_file_lock through = {9, BM_LOCK_FLOCK, 1, 0, 0};
+	through.through_pid = 77;
+	model(&p, &through, 1);
+	p.pid = 70;
+	assert_true(round_trip(&p));
+	/* which a single process's image cannot hold */
+	assert_true(bm_locks_check_alone(&p) < 0);
+	assert_int_equal(bm_exit_code(), BM_EXIT_IMAGE);
+	bm_reset_errors();
+	p.locks[0].through_pid = 0;
+	p.locks[0].fd = 3;
+	assert_int_equal(bm_locks_check_alone(&p), 0);
+	bm_process_free(&p);
+	struct bm_file_lock wrong[] = {{9, BM_LOCK_OFD, 1, 0, 10}, {9, BM_LOCK_FLOCK, 1, 0, 0, 0, 1, 0},
+				       {9, BM_LOCK_FLOCK, 1, 0, 0}, {-1, BM_LOCK_FLOCK, 1, 0, 0}};
+	const int32_t through_of[] = {77, 77, 70 /* its own PID */, 77};
+	for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+		wrong[i].through_pid = through_of[i];
+		model(&p, &wrong[i], 1);
+		p.pid = 70;
+		assert_false(round_trip(&p));
+		bm_process_free(&p);
+	}
 }
 
 static char path[PATH_MAX];
@@ -380,15 +406,26 @@ static void test_keep_takers(void **state)
 	assert_int_equal(self.nlocks, 1);
 	assert_int_equal(self.locks[0].by_standin, 1);
 	assert_int_equal(self.locks[0].standin_pid, kid);
-	/* A member without the description: the lock stays where it is, for
-	 * the member restored first to take (a stand-in could not have the
-	 * member's PID). */
+	/* A member without the description (it closed its descriptors of
+	 * it): the flock goes to its list, taken through the holder's
+	 * descriptor, once however many members hold the description (here
+	 * this process, modelled twice). */
+	struct bm_process again;
+	member(&again, getpid(), fd);
 	member(&none, kid, -1);
-	struct bm_process *without[] = {&self, &none};
-	assert_int_equal(bm_locks_keep_takers(without, 2), 0);
-	assert_int_equal(self.nlocks, 1);
-	assert_int_equal(self.locks[0].by_standin, 0);
-	assert_int_equal(self.locks[0].standin_pid, 0);
+	struct bm_process *without[] = {&self, &again, &none};
+	assert_int_equal(bm_locks_keep_takers(without, 3), 0);
+	assert_int_equal(self.nlocks, 0);
+	assert_int_equal(again.nlocks, 0);
+	assert_int_equal(none.nlocks, 1);
+	assert_int_equal(none.locks[0].kind, BM_LOCK_FLOCK);
+	assert_int_equal(none.locks[0].write, 1);
+	assert_int_equal(none.locks[0].fd, fd);
+	assert_int_equal(none.locks[0].through_pid, getpid());
+	assert_int_equal(none.locks[0].by_standin, 0);
+	assert_int_equal(none.locks[0].standin_pid, 0);
+	bm_process_free(&none);
+	bm_process_free(&again);
 	bm_process_free(&self);
 	bm_process_free(&child);
 	taker_done(kid, ready, go);

@@ -253,50 +253,54 @@ static inline void drop_v18(struct raw_image *ri, uint32_t nfds)
 	fds->len -= 84;
 }
 
-/* Takes what version 17 added off each lock of RI's LOCKS sections (none
- * taken by a stand-in in the test processes: two zero words each), for
- * an image of an earlier version. */
-static inline void drop_v17(struct raw_image *ri)
+/* Takes the last N bytes off each lock of RI's LOCKS sections, locks of
+ * SIZE bytes (each N zero bytes where ZERO), for an image of an earlier
+ * version. */
+static inline void drop_lock_tail(struct raw_image *ri, size_t size, size_t n, bool zero)
 {
 	for (int i = 0; i < ri->n; i++) {
 		struct raw_section *ls = &ri->s[i];
 		if (ls->type != BM_SEC_LOCKS)
 			continue;
-		uint32_t n = bm_load_le32(ls->payload);
-		assert_int_equal(ls->len, 4 + (size_t)n * 36);
-		for (uint32_t k = 0; k < n; k++) {
-			uint8_t *lock = ls->payload + 4 + (size_t)k * 28; /* after the locks already cut */
-			assert_int_equal(bm_load_le32(lock + 28), 0);
-			assert_int_equal(bm_load_le32(lock + 32), 0);
-			memmove(lock + 28, lock + 36, ls->len - (size_t)(lock + 36 - ls->payload));
-			ls->len -= 8;
+		uint32_t count = bm_load_le32(ls->payload);
+		assert_int_equal(ls->len, 4 + (size_t)count * size);
+		for (uint32_t k = 0; k < count; k++) {
+			uint8_t *tail = ls->payload + 4 + (size_t)k * (size - n) + (size - n); /* after those cut */
+			for (size_t b = 0; zero && b < n; b++)
+				assert_int_equal(tail[b], 0);
+			memmove(tail, tail + n, ls->len - (size_t)(tail + n - ls->payload));
+			ls->len -= n;
 		}
 	}
 }
 
-/* Takes what version 19 added off each lock of RI's LOCKS sections (its
- * order, whatever the dump read), for an image of an earlier version. */
+/* What version 17 added to each lock: none is taken by a stand-in in
+ * the test processes (two zero words). */
+static inline void drop_v17(struct raw_image *ri)
+{
+	drop_lock_tail(ri, 36, 8, true);
+}
+
+/* What version 19 added to each lock: its order, whatever the dump read. */
 static inline void drop_v19(struct raw_image *ri)
 {
-	for (int i = 0; i < ri->n; i++) {
-		struct raw_section *ls = &ri->s[i];
-		if (ls->type != BM_SEC_LOCKS)
-			continue;
-		uint32_t n = bm_load_le32(ls->payload);
-		assert_int_equal(ls->len, 4 + (size_t)n * 40);
-		for (uint32_t k = 0; k < n; k++) {
-			uint8_t *lock = ls->payload + 4 + (size_t)k * 36; /* after the locks already cut */
-			memmove(lock + 36, lock + 40, ls->len - (size_t)(lock + 40 - ls->payload));
-			ls->len -= 4;
-		}
-	}
+	drop_lock_tail(ri, 40, 4, false);
+}
+
+/* What version 20 added to each lock: the member it is taken through,
+ * none in the test processes (a zero word). */
+static inline void drop_v20(struct raw_image *ri)
+{
+	drop_lock_tail(ri, 44, 4, true);
 }
 
 /* Makes RI an image of VERSION: its file header says so, and what
- * versions 17 and 19 added to the locks is taken off an image of an
+ * versions 17, 19 and 20 added to the locks is taken off an image of an
  * earlier one. */
 static inline void set_version(struct raw_image *ri, uint32_t version)
 {
+	if (version < 20)
+		drop_v20(ri);
 	if (version < 19)
 		drop_v19(ri);
 	if (version < 17)
