@@ -187,7 +187,7 @@ static const struct bm_file_lock *same_lock(const struct bm_process *p, const st
 {
 	for (uint32_t i = 0; i < t->nlocks; i++) {
 		const struct bm_file_lock *o = &t->locks[i];
-		if (o->kind == l->kind && o->write == l->write && o->shown_pid == l->shown_pid &&
+		if (!o->through_pid && o->kind == l->kind && o->write == l->write && o->shown_pid == l->shown_pid &&
 		    syscall(SYS_kcmp, p->pid, t->pid, KCMP_FILE, l->fd, o->fd) == 0)
 			return o;
 	}
@@ -232,8 +232,10 @@ static int give_to_taker(struct bm_process *t, const struct bm_process *p, const
 
 /* Whether lock l of p is to be taken again by another member: the one
  * /proc names, which lists it too, or, for a flock it took through a
- * description it no longer holds, gets in its list (give_to_taker).  -1
- * for a refusal.  Such a taker of an OFD lock, or one whose table another
+ * description of a named file or directory it no longer holds, gets in
+ * its list (give_to_taker: the tree then shares the description, which
+ * only those kinds allow for this).  -1 for a refusal.  Such a taker of an
+ * OFD lock or of a lock on an unlinked file, or one whose table another
  * member shares, cannot be given the description: l is then taken by the
  * member restored first, not a stand-in (README). */
 static int taken_by_other(struct bm_process *const *procs, size_t n, const struct bm_process *p,
@@ -247,7 +249,9 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 		if (same_lock(p, l, procs[t]))
 			return 1;
 		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0) {
-			if (l->kind == BM_LOCK_FLOCK && !table_shared(procs, n, procs[t]))
+			const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
+			if (l->kind == BM_LOCK_FLOCK && d && (d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY) &&
+			    !table_shared(procs, n, procs[t]))
 				return give_to_taker(procs[t], p, l);
 			l->by_standin = 0;
 			l->standin_pid = 0;
@@ -289,7 +293,7 @@ static bool check_lock(const struct bm_process *p, const struct bm_file_lock *l,
 {
 	if (l->through_pid) {
 		if (l->kind != BM_LOCK_FLOCK || l->through_pid < 0 || l->through_pid == p->pid || l->fd < 0 ||
-		    l->by_standin || l->standin_pid || l->write > 1)
+		    l->by_standin || l->standin_pid || l->write > 1 || l->start || l->len || l->order)
 			return bm_why(why, n, "a lock of kind %u, type %u through fd %d of process %d (only a flock "
 				      "through another process's descriptor, not by a stand-in)", l->kind, l->write, l->fd,
 				      l->through_pid);
@@ -541,22 +545,23 @@ static long take_back_by_standin(pid_t pid, const struct bm_file_lock *l, bool *
  * that member's descriptor for the call (pidfd_open, pidfd_getfd, all
  * injected), closed after.  0 with the call's result (or the copy's
  * failure) in *ret, or -errno where injecting failed. */
-static int inject_through(struct bm_tracee *tr, const struct bm_file_lock *l, long *ret)
+static int inject_through(struct bm_frozen *m, const struct bm_file_lock *l, long *ret)
 {
+	struct bm_tracee *tr = &m->tracees[0];
 	long pidfd = -1, copy = -1, ignored;
 	int rc = bm_inject(tr, SYS_pidfd_open, (uint64_t)l->through_pid, 0, 0, 0, 0, 0, &pidfd);
 	if (rc == 0 && pidfd >= 0)
 		rc = bm_inject(tr, SYS_pidfd_getfd, (uint64_t)pidfd, (uint64_t)l->fd, 0, 0, 0, 0, &copy);
-	if (rc == 0 && copy >= 0)
+	/* The copy must be the holder's description (the PID as m sees it). */
+	bool same = rc == 0 && copy >= 0 &&
+		    syscall(SYS_kcmp, m->pid, l->through_pid, KCMP_FILE, (unsigned long)copy, (unsigned long)l->fd) == 0;
+	if (same)
 		rc = bm_inject(tr, SYS_flock, (uint64_t)copy, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0, 0, 0, ret);
 	else if (rc == 0)
-		*ret = pidfd < 0 ? pidfd : copy;
-	int closed = 0;
-	if (copy >= 0)
-		closed = bm_inject(tr, SYS_close, (uint64_t)copy, 0, 0, 0, 0, 0, &ignored);
-	if (pidfd >= 0 && closed == 0)
-		closed = bm_inject(tr, SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, &ignored);
-	return rc < 0 ? rc : closed;
+		*ret = pidfd < 0 ? pidfd : copy < 0 ? copy : -ESTALE;
+	int closed_copy = copy >= 0 ? bm_inject(tr, SYS_close, (uint64_t)copy, 0, 0, 0, 0, 0, &ignored) : 0;
+	int closed_pidfd = pidfd >= 0 ? bm_inject(tr, SYS_close, (uint64_t)pidfd, 0, 0, 0, 0, 0, &ignored) : 0;
+	return rc < 0 ? rc : closed_copy < 0 ? closed_copy : closed_pidfd;
 }
 
 /* Runs fcntl or flock for lock l of frozen process m through the scratch
@@ -580,7 +585,7 @@ static int inject_lock(struct bm_frozen *m, uint64_t scratch, const struct bm_fi
 	else if (take && l->by_standin)
 		*ret = take_back_by_standin(m->pid, l, standin_failed);
 	else if (take && l->through_pid)
-		rc = inject_through(tr, l, ret);
+		rc = inject_through(m, l, ret);
 	else if (l->kind == BM_LOCK_FLOCK)
 		rc = bm_inject(tr, SYS_flock, (uint64_t)l->fd, !take ? LOCK_UN : (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0,
 			       0, 0, 0, ret);
@@ -646,6 +651,28 @@ int bm_locks_release(struct bm_frozen *f)
 			return rc;
 	}
 	return 0;
+}
+
+/* Member one could not get a copy of the description it took flock l
+ * through to take it back (it may not reach the holder as binmig does:
+ * another uid, a holder not dumpable, Yama's ptrace scope): rather than
+ * lose the lock, the holder takes it back, with a warning that /proc now
+ * names the holder.  The holder's call's result, or ERR where it is not
+ * run. */
+static long take_back_in_holder(struct bm_frozen *f, struct bm_frozen *one, const struct bm_file_lock *l, long err)
+{
+	struct bm_frozen *holder = member_by_pid(f, l->through_pid);
+	struct bm_file_lock own = *l;
+	own.through_pid = 0;
+	long ret;
+	bool standin_failed;
+	if (!holder || inject_lock(holder, 0, &own, true, &ret, &standin_failed) < 0)
+		return err;
+	if (ret >= 0)
+		bm_warn("process %d could not take back the flock it took through fd %d of process %d (%s); process %d "
+			"took it back, which /proc now names as its taker", one->pid, l->fd, l->through_pid,
+			strerror((int)-err), l->through_pid);
+	return ret;
 }
 
 /* The locks of f's members in the order they are taken back
@@ -724,6 +751,8 @@ int bm_locks_take_back(struct bm_frozen *f)
 			mine->broken = true;
 			continue;
 		}
+		if (ret < 0 && l->through_pid && ret != -EAGAIN && ret != -EACCES)
+			ret = take_back_in_holder(f, one, l, ret);
 		if (ret >= 0)
 			continue;
 		if (standin_failed)

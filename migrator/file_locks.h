@@ -122,7 +122,8 @@ int bm_lock_by_standin(int fd, const struct bm_file_lock *l, bool *standin_faile
  * through_pid).  The encoder refuses (-EINVAL, the reason in why) what
  * the decoder would reject: a lock on a descriptor that is not the first
  * of its open file, or whose kind cannot be locked (but a flock through
- * another member's descriptor, which tree_restore.c checks), a bad kind
+ * another member's descriptor, whose description tree_restore.c checks
+ * the tree shares), a bad kind
  * or range, an order on a flock lock, and locks whose orders go down
  * (those not 0). */
 int bm_encode_locks(struct bm_wbuf *b, const struct bm_process *p, char *why, size_t why_size);

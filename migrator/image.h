@@ -12,7 +12,7 @@
 
 #include "state.h"
 
-/* Written: 18.  Read: 1 (an image of version 2 in which no descriptor was
+/* Written: 20.  Read: 1 (an image of version 2 in which no descriptor was
  * replaced by a policy, without the fields that say so), 2 (an image of
  * version 3 without attributes, timers or timerfds), 3 (an image of
  * version 4 without file locks), 4 (an image of version 5 without mapped

@@ -362,7 +362,7 @@ static int print_tree(FILE *out, const uint8_t *payload, uint32_t len, uint32_t 
 		fputc('\n', out);
 	}
 	for (uint32_t k = 0; k < ti.nshares; k++)
-		fprintf(out, "%s%d:fd %d", k == 0 ? "  one open file description, shared through fork:\n    " :
+		fprintf(out, "%s%d:fd %d", k == 0 ? "  one open file description, shared in the tree:\n    " :
 					ti.shares[k].group == ti.shares[k - 1].group ? ", " : "\n    ",
 			ti.tree.nodes[ti.shares[k].node].pid, ti.shares[k].fd);
 	if (ti.nshares)
