@@ -248,8 +248,8 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 			continue;
 		if (same_lock(p, l, procs[t]))
 			return 1;
+		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		if (syscall(SYS_kcmp, p->pid, procs[t]->pid, KCMP_FILES, 0, 0) != 0) {
-			const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 			if (l->kind == BM_LOCK_FLOCK && d && (d->kind == BM_FD_REGULAR || d->kind == BM_FD_DIRECTORY) &&
 			    !table_shared(procs, n, procs[t]))
 				return give_to_taker(procs[t], p, l);
@@ -257,7 +257,6 @@ static int taken_by_other(struct bm_process *const *procs, size_t n, const struc
 			l->standin_pid = 0;
 			return 0;
 		}
-		const struct bm_fd *d = bm_fd_find(p->fds, p->nfds, l->fd);
 		char what[96];
 		bm_lock_describe(l, what, sizeof what);
 		return bm_error(BM_EXIT_UNSUPPORTED, "process %d took the %s on fd %d (%s) through the descriptor table "

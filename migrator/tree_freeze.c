@@ -313,13 +313,15 @@ static int find_shares(struct tree_freeze *t, struct bm_tree_image *ti)
 	for (size_t m = 0; m < t->f->nmembers && rc == 0; m++)
 		for (uint32_t i = 0; i < ms[m].proc.nlocks && rc == 0; i++) {
 			const struct bm_file_lock *l = &ms[m].proc.locks[i];
+			if (!l->through_pid)
+				continue;
 			size_t a = 0;
-			while (l->through_pid && a < total &&
-			       (ms[refs[a].member].pid != l->through_pid || ms[refs[a].member].proc.fds[refs[a].idx].fd != l->fd))
+			while (a < total && (ms[refs[a].member].pid != l->through_pid ||
+					     ms[refs[a].member].proc.fds[refs[a].idx].fd != l->fd))
 				a++;
-			if (l->through_pid && a < total)
+			if (a < total)
 				keep[a] = keep[refs[a].group] = true;
-			else if (l->through_pid)
+			else
 				rc = bm_error(BM_EXIT_FAILURE, "process %d took a flock through fd %d of process %d, which the "
 					      "tree does not have", ms[m].pid, l->fd, l->through_pid);
 		}
